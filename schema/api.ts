@@ -1,0 +1,130 @@
+import { z } from "zod";
+import { CATEGORIES, ClientId, Country, STATUSES, Status } from "./event.ts";
+
+/** The one error body every route returns. */
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.unknown().optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+export const Role = z.enum(["admin", "finance", "viewer"]);
+export type Role = z.infer<typeof Role>;
+
+export const Timezone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, "an IANA time zone such as America/Sao_Paulo");
+export const Currency = z.string().regex(/^[A-Z]{3}$/, "ISO 4217 code");
+export const PhoneNumberId = z.string().min(1).max(64);
+export const IsoDate = z.iso.date();
+
+// ---------- ingest ----------
+export const IngestReject = z.object({ index: z.number().int(), code: z.string(), message: z.string() });
+export const WebhookResult = z.object({
+  accepted: z.number().int(),
+  duplicates: z.number().int(),
+  ignored: z.number().int(),
+});
+export const BridgeResult = z.object({
+  accepted: z.number().int(),
+  duplicates: z.number().int(),
+  rejected: z.array(IngestReject),
+});
+
+// ---------- counters ----------
+/** A time range from ISO-8601 instants (time zones only at the edges). */
+export const TimeRangeQuery = z
+  .object({
+    from: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
+    to: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
+  })
+  .refine((r) => r.from < r.to, { message: "`from` must be before `to`", path: ["to"] });
+
+export const StatusCounts = z.object(
+  Object.fromEntries(STATUSES.map((s) => [s, z.number().int()])) as Record<Status, z.ZodNumber>,
+);
+export type StatusCounts = z.infer<typeof StatusCounts>;
+export const MinuteCounts = StatusCounts.extend({ minute: z.number().int() });
+export type MinuteCounts = z.infer<typeof MinuteCounts>;
+export const CountersResponse = z.object({ client_id: ClientId, minutes: z.array(MinuteCounts) });
+
+export const ClientSummary = z.object({
+  id: ClientId,
+  name: z.string(),
+  timezone: z.string(),
+  currency: z.string(),
+  active: z.boolean(),
+  today: StatusCounts,
+});
+export type ClientSummary = z.infer<typeof ClientSummary>;
+export const ClientsResponse = z.object({ clients: z.array(ClientSummary) });
+
+// ---------- auth ----------
+export const LoginRequest = z.object({ email: z.email().max(254), password: z.string().min(1).max(256) });
+export const PublicUser = z.object({
+  id: z.number().int(),
+  email: z.string(),
+  role: Role,
+  client_ids: z.array(z.string()),
+});
+export type PublicUser = z.infer<typeof PublicUser>;
+export const LoginResponse = z.object({ token: z.string(), user: PublicUser });
+
+// ---------- admin ----------
+export const CreateClientRequest = z.object({
+  id: ClientId,
+  name: z.string().min(1).max(200),
+  timezone: Timezone.default("UTC"),
+  currency: Currency.default("BRL"),
+  phone_number_ids: z.array(PhoneNumberId).max(1000).default([]),
+});
+export const UpdateClientRequest = CreateClientRequest.omit({ id: true })
+  .partial()
+  .extend({ active: z.boolean().optional() })
+  .refine((v) => Object.values(v).some((x) => x !== undefined), "nothing to update");
+export const AdminClient = z.object({
+  id: ClientId,
+  name: z.string(),
+  timezone: z.string(),
+  currency: z.string(),
+  shards: z.number().int(),
+  active: z.boolean(),
+  phone_number_ids: z.array(z.string()),
+});
+
+export const RateCardRequest = z.object({
+  client_id: ClientId.nullable(),
+  category: z.enum(CATEGORIES),
+  country: z.union([z.literal("*"), Country]),
+  unit_price_micros: z.number().int().min(0).max(1_000_000_000_000),
+  currency: Currency,
+  valid_from: IsoDate.optional(),
+});
+export const RateCard = RateCardRequest.omit({ valid_from: true }).extend({ id: z.number().int(), valid_from: IsoDate });
+
+export const CreateUserRequest = z.object({
+  email: z.email().max(254),
+  password: z.string().min(10).max(256),
+  role: Role,
+  client_ids: z.array(ClientId).max(10_000).default([]),
+});
+
+export const CreateApiKeyRequest = z.object({
+  scope: z.literal("ingest"),
+  client_id: ClientId.optional(),
+  label: z.string().max(200).optional(),
+});
+export const CreatedApiKey = z.object({
+  id: z.string(),
+  key: z.string(),
+  scope: z.literal("ingest"),
+  client_id: ClientId.nullable(),
+});

@@ -1,0 +1,139 @@
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/** Business clients; one ClientCounter Durable Object each (per shard). */
+export const clients = sqliteTable("clients", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  timezone: text("timezone").notNull().default("UTC"),
+  currency: text("currency").notNull().default("BRL"),
+  shards: integer("shards").notNull().default(1),
+  active: integer("active", { mode: "boolean" }).notNull().default(true),
+  createdAt: integer("created_at").notNull(),
+});
+
+/** WhatsApp sending numbers → client, for webhook routing. */
+export const phoneNumbers = sqliteTable(
+  "phone_numbers",
+  {
+    phoneNumberId: text("phone_number_id").primaryKey(),
+    clientId: text("client_id")
+      .notNull()
+      .references(() => clients.id),
+  },
+  (t) => [index("phone_numbers_client").on(t.clientId)],
+);
+
+/** Prices per billable message; client_id NULL is the default card, country '*' any market. */
+export const rateCards = sqliteTable(
+  "rate_cards",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    clientId: text("client_id").references(() => clients.id),
+    category: text("category").notNull(),
+    country: text("country").notNull().default("*"),
+    unitPriceMicros: integer("unit_price_micros").notNull(),
+    currency: text("currency").notNull(),
+    validFrom: integer("valid_from").notNull(),
+  },
+  // SQLite treats NULL client_ids as distinct, so PUT /v1/admin/rate-cards upserts by lookup.
+  (t) => [uniqueIndex("rate_cards_key").on(t.clientId, t.category, t.country, t.validFrom)],
+);
+
+/** One line per client × category × country × day; `revision` moves only when lines change. */
+export const billingDaily = sqliteTable(
+  "billing_daily",
+  {
+    date: text("date").notNull(),
+    clientId: text("client_id").notNull(),
+    category: text("category").notNull(),
+    country: text("country").notNull(),
+    billableCount: integer("billable_count").notNull(),
+    unitPriceMicros: integer("unit_price_micros").notNull(),
+    amountMicros: integer("amount_micros").notNull(),
+    currency: text("currency").notNull(),
+    revision: integer("revision").notNull(),
+    computedAt: integer("computed_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.date, t.clientId, t.category, t.country] })],
+);
+
+/** Each billing computation of a day (cron or on demand). */
+export const billingRuns = sqliteTable(
+  "billing_runs",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    date: text("date").notNull(),
+    trigger: text("trigger").notNull(),
+    startedAt: integer("started_at").notNull(),
+    finishedAt: integer("finished_at"),
+    status: text("status").notNull(),
+    clients: integer("clients").notNull().default(0),
+    lines: integer("lines").notNull().default(0),
+    revision: integer("revision"),
+    error: text("error"),
+  },
+  (t) => [index("billing_runs_date").on(t.date)],
+);
+
+export const users = sqliteTable("users", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  email: text("email").notNull().unique(),
+  passwordHash: text("password_hash").notNull(),
+  role: text("role", { enum: ["admin", "finance", "viewer"] }).notNull(),
+  active: integer("active", { mode: "boolean" }).notNull().default(true),
+  createdAt: integer("created_at").notNull(),
+});
+
+/** Which clients a viewer may see. */
+export const userClients = sqliteTable(
+  "user_clients",
+  {
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id),
+    clientId: text("client_id")
+      .notNull()
+      .references(() => clients.id),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.clientId] })],
+);
+
+/** Ingest API keys, stored as SHA-256 of the key; optionally scoped to one client. */
+export const apiKeys = sqliteTable("api_keys", {
+  id: text("id").primaryKey(),
+  hash: text("hash").notNull().unique(),
+  scope: text("scope", { enum: ["ingest"] }).notNull(),
+  clientId: text("client_id").references(() => clients.id),
+  label: text("label"),
+  createdAt: integer("created_at").notNull(),
+  revokedAt: integer("revoked_at"),
+});
+
+/** Sessions revoked before their expiry (logout); rows past expires_at can be purged. */
+export const revokedSessions = sqliteTable("revoked_sessions", {
+  jti: text("jti").primaryKey(),
+  expiresAt: integer("expires_at").notNull(),
+});
+
+/** One-use WebSocket tickets for cross-origin dashboards (stored hashed). */
+export const liveTickets = sqliteTable("live_tickets", {
+  hash: text("hash").primaryKey(),
+  userId: integer("user_id").notNull(),
+  clientId: text("client_id"),
+  expiresAt: integer("expires_at").notNull(),
+  usedAt: integer("used_at"),
+});
+
+/** Who did what: exports, billing downloads, admin changes. */
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull(),
+    actor: text("actor").notNull(),
+    action: text("action").notNull(),
+    target: text("target"),
+    details: text("details"),
+  },
+  (t) => [index("audit_log_at").on(t.at)],
+);

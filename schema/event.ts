@@ -1,0 +1,98 @@
+import { z } from "zod";
+
+/** Delivery states of an outbound message; `accepted` = handed to the sender (Kafka path only). */
+export const STATUSES = ["accepted", "sent", "delivered", "read", "failed"] as const;
+export const Status = z.enum(STATUSES);
+export type Status = z.infer<typeof Status>;
+
+/** Meta's pricing categories (per-message pricing, 2025-07). */
+export const CATEGORIES = [
+  "marketing",
+  "marketing_lite",
+  "utility",
+  "authentication",
+  "authentication_international",
+  "service",
+  "referral_conversion",
+] as const;
+export const Category = z.enum(CATEGORIES);
+export type Category = z.infer<typeof Category>;
+
+export const PRICING_TYPES = ["regular", "free_customer_service", "free_entry_point"] as const;
+export const PricingType = z.enum(PRICING_TYPES);
+export type PricingType = z.infer<typeof PricingType>;
+
+export const Source = z.enum(["whatsapp", "kafka"]);
+export type Source = z.infer<typeof Source>;
+
+/** Identifiers are bounded so a hostile producer cannot bloat dedup tables or file names. */
+export const Identifier = z.string().min(1).max(256);
+/** Client ids appear in R2 keys and Durable Object names: a conservative alphabet. */
+export const ClientId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "letters, digits, '_', '.', '-'");
+/** E.164 digits, without the plus. */
+export const Recipient = z
+  .string()
+  .regex(/^\+?\d{6,15}$/, "E.164 phone number (6 to 15 digits)")
+  .transform((s) => s.replace(/^\+/, ""));
+export const Country = z.string().regex(/^[A-Z]{2}$/, "ISO 3166-1 alpha-2");
+/** Epoch milliseconds, bounded to 2000-01-01 .. 2100-01-01 so a typo cannot land in a far partition. */
+export const EpochMs = z.number().int().min(946_684_800_000).max(4_102_444_800_000);
+
+/** The one event every input is normalised to (DESIGN.md, "Canonical event"). */
+export const NotificationEvent = z.object({
+  event_id: Identifier,
+  message_id: Identifier,
+  client_id: ClientId,
+  status: Status,
+  occurred_at: EpochMs,
+  received_at: EpochMs,
+  category: Category.nullable(),
+  billable: z.boolean().nullable(),
+  pricing_type: PricingType.nullable(),
+  recipient: z.string(),
+  country: Country.nullable(),
+  phone_number_id: z.string().max(64).nullable(),
+  template: z.string().max(512).nullable(),
+  error_code: z.number().int().nullable(),
+  error_title: z.string().max(1024).nullable(),
+  source: Source,
+});
+export type NotificationEvent = z.infer<typeof NotificationEvent>;
+
+/** Column order of the detail rows everywhere (lake, CSV, Parquet). */
+export const EVENT_COLUMNS = Object.keys(NotificationEvent.shape) as (keyof NotificationEvent)[];
+
+/** occurred_at as epoch ms (number) or an ISO-8601 string with a zone. */
+const OccurredAt = z.union([
+  EpochMs,
+  z.iso.datetime({ offset: true }).transform((s, ctx) => {
+    const ms = Date.parse(s);
+    if (!Number.isFinite(ms)) {
+      ctx.addIssue({ code: "custom", message: "invalid ISO-8601 datetime" });
+      return z.NEVER;
+    }
+    return ms;
+  }).pipe(EpochMs),
+]);
+
+/**
+ * A Kafka-bridged record: the canonical event without received_at/source; country derived when absent.
+ * Unknown fields are stripped (producers add their own).
+ */
+export const BridgedEvent = NotificationEvent.omit({ received_at: true, source: true }).extend({
+  occurred_at: OccurredAt,
+  recipient: Recipient,
+  category: Category.nullish().transform((v) => v ?? null),
+  billable: z.boolean().nullish().transform((v) => v ?? null),
+  pricing_type: PricingType.nullish().transform((v) => v ?? null),
+  country: Country.nullish().transform((v) => v ?? null),
+  phone_number_id: z.string().max(64).nullish().transform((v) => v ?? null),
+  template: z.string().max(512).nullish().transform((v) => v ?? null),
+  error_code: z.number().int().nullish().transform((v) => v ?? null),
+  error_title: z.string().max(1024).nullish().transform((v) => v ?? null),
+});
+export type BridgedEvent = z.infer<typeof BridgedEvent>;

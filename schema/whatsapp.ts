@@ -1,0 +1,65 @@
+import { z } from "zod";
+
+/**
+ * WhatsApp Cloud API webhook payload (object "whatsapp_business_account").
+ * Objects are loose: Meta adds fields over time and we must not reject them. Only what we
+ * need is required; everything else we read is optional.
+ */
+const Pricing = z.looseObject({
+  billable: z.boolean().optional(),
+  pricing_model: z.string().optional(),
+  category: z.string().optional(),
+  type: z.string().optional(),
+});
+
+const StatusError = z.looseObject({
+  code: z.number().int(),
+  title: z.string().optional(),
+  message: z.string().optional(),
+});
+
+export const WhatsAppStatus = z.looseObject({
+  id: z.string().min(1).max(256),
+  status: z.string().min(1),
+  timestamp: z.string().regex(/^\d{1,12}$/, "unix seconds"),
+  recipient_id: z.string().min(1),
+  conversation: z
+    .looseObject({ id: z.string().optional(), origin: z.looseObject({ type: z.string().optional() }).optional() })
+    .optional(),
+  pricing: Pricing.optional(),
+  errors: z.array(StatusError).optional(),
+  biz_opaque_callback_data: z.string().optional(),
+});
+export type WhatsAppStatus = z.infer<typeof WhatsAppStatus>;
+
+export const WhatsAppValue = z.looseObject({
+  messaging_product: z.string().optional(),
+  metadata: z.looseObject({
+    display_phone_number: z.string().optional(),
+    phone_number_id: z.string().min(1).max(64),
+  }),
+  // Statuses are validated one by one so one malformed status does not sink its neighbours.
+  statuses: z.array(z.unknown()).optional(),
+});
+
+export const WhatsAppChange = z.looseObject({
+  field: z.string(),
+  value: z.unknown(),
+});
+
+export const WhatsAppWebhook = z.looseObject({
+  object: z.string(),
+  entry: z.array(
+    z.looseObject({
+      id: z.string().optional(),
+      changes: z.array(WhatsAppChange),
+    }),
+  ),
+});
+export type WhatsAppWebhook = z.infer<typeof WhatsAppWebhook>;
+
+export const WebhookVerifyQuery = z.object({
+  "hub.mode": z.literal("subscribe"),
+  "hub.verify_token": z.string(),
+  "hub.challenge": z.string().max(256),
+});

@@ -1,0 +1,109 @@
+import { env, exports } from "cloudflare:workers";
+import { drizzle } from "drizzle-orm/d1";
+import { apiKeys, users } from "../../schema/db.ts";
+import { sha256Hex, toHex, hmacSha256 } from "../../workers/auth/crypto.ts";
+import { hashPassword } from "../../workers/auth/password.ts";
+
+export const BASE = "http://zapmeter.test";
+let counter = 0;
+
+/** A name unique within this test file's storage (storage is shared by the tests of a file). */
+export function unique(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Calls the Worker as a client would. */
+export function call(path: string, init: RequestInit = {}): Promise<Response> {
+  return exports.default.fetch(new Request(`${BASE}${path}`, init));
+}
+
+export function db() {
+  return drizzle(env.DB);
+}
+
+/** Creates a user directly in D1 and signs in through the API; returns the bearer token. */
+export async function signIn(role: "admin" | "finance" | "viewer" = "admin", clientIds: string[] = []): Promise<string> {
+  const email = `${unique(role)}@example.com`;
+  const password = "correct horse battery";
+  const [u] = await db()
+    .insert(users)
+    .values({ email, passwordHash: await hashPassword(password), role, createdAt: Date.now() })
+    .returning();
+  if (clientIds.length > 0) {
+    await env.DB.batch(clientIds.map((c) => env.DB.prepare("INSERT INTO user_clients (user_id, client_id) VALUES (?, ?)").bind(u!.id, c)));
+  }
+  const res = await call("/v1/auth/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { token: string }).token;
+}
+
+let adminToken: Promise<string> | undefined;
+/** One admin session per test file. */
+export function admin(): Promise<string> {
+  adminToken ??= signIn("admin");
+  return adminToken;
+}
+
+export function authed(token: string, init: RequestInit = {}): RequestInit {
+  return { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } };
+}
+
+export function postJson(path: string, body: unknown, token?: string, method = "POST"): Promise<Response> {
+  const init: RequestInit = { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+  return call(path, token ? authed(token, init) : init);
+}
+
+/** Creates a client through the admin API. */
+export async function createClient(opts: { id?: string; phones?: string[]; timezone?: string } = {}): Promise<{ id: string; phones: string[] }> {
+  const id = opts.id ?? unique("client");
+  const phones = opts.phones ?? [unique("pn")];
+  const res = await postJson("/v1/admin/clients", { id, name: `Client ${id}`, timezone: opts.timezone ?? "UTC", phone_number_ids: phones }, await admin());
+  if (res.status !== 201) throw new Error(`create client failed: ${res.status} ${await res.text()}`);
+  return { id, phones };
+}
+
+/** An ingest key stored hashed, optionally scoped to a client. */
+export async function ingestKey(clientId: string | null = null): Promise<string> {
+  const key = `zmk_test_${unique("k")}`;
+  await db().insert(apiKeys).values({ id: unique("key"), hash: await sha256Hex(key), scope: "ingest", clientId, createdAt: Date.now() });
+  return key;
+}
+
+export async function sign(body: string, secret = env.WHATSAPP_APP_SECRET): Promise<string> {
+  return `sha256=${toHex(await hmacSha256(secret, body))}`;
+}
+
+/** POSTs a webhook body signed with the app secret (or the given signature header). */
+export async function postWebhook(payload: unknown, signature?: string | null): Promise<Response> {
+  const body = typeof payload === "string" ? payload : JSON.stringify(payload);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  const sig = signature === undefined ? await sign(body) : signature;
+  if (sig !== null) headers["x-hub-signature-256"] = sig;
+  return call("/v1/webhooks/whatsapp", { method: "POST", headers, body });
+}
+
+export function postEvents(body: string | unknown, key: string, contentType = "application/json"): Promise<Response> {
+  return call("/v1/ingest/events", {
+    method: "POST",
+    headers: { "content-type": contentType, authorization: `Bearer ${key}` },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+/** All dead letters currently in R2, parsed. */
+export async function deadLetters(): Promise<{ key: string; body: { source: string; rejections: { at: unknown; code: string }[]; input: string } }[]> {
+  const out = [];
+  let cursor: string | undefined;
+  do {
+    const page = await env.LAKE.list({ prefix: "dlq/", cursor });
+    for (const o of page.objects) out.push({ key: o.key, body: JSON.parse(await (await env.LAKE.get(o.key))!.text()) });
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return out;
+}
+
+export async function counters(clientId: string, from: string, to: string, token?: string) {
+  const res = await call(`/v1/clients/${clientId}/counters?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`, authed(token ?? (await admin())));
+  return { status: res.status, body: (await res.json()) as { client_id: string; minutes: Record<string, number>[] } };
+}

@@ -1,0 +1,27 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+// Worker, Durable Object, D1 and R2 logic, tested inside workerd with the project's wrangler.toml.
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations("./migrations");
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            TEST_MIGRATIONS: migrations,
+            WHATSAPP_APP_SECRET: "test-app-secret",
+            WHATSAPP_VERIFY_TOKEN: "test-verify-token",
+            SESSION_SECRET: "test-session-secret",
+            FILE_SIGNING_SECRET: "test-file-secret",
+          },
+        },
+      }),
+    ],
+    test: {
+      include: ["test/workers/**/*.test.ts"],
+      setupFiles: ["./test/workers/apply-migrations.ts"],
+    },
+  };
+});

@@ -1,0 +1,42 @@
+import { and, eq, isNull } from "drizzle-orm";
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { apiKeys } from "../../schema/db.ts";
+import { randomToken, sha256Hex } from "./crypto.ts";
+
+export interface IngestKey {
+  id: string;
+  /** When set, the key may only ingest for this client. */
+  clientId: string | null;
+}
+
+/** Keys look like `zmk_<64 hex>`; only their SHA-256 is stored. */
+export function newApiKey(): string {
+  return `zmk_${randomToken(32)}`;
+}
+
+/** Revoked keys stop working within this long on every isolate. */
+const CACHE_TTL_MS = 30_000;
+const cache = new Map<string, { key: IngestKey | null; expires: number }>();
+
+/** The active ingest key behind `Authorization: Bearer <key>`, or null. */
+export async function ingestKeyFrom(db: DrizzleD1Database, authorization: string | undefined): Promise<IngestKey | null> {
+  const presented = authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
+  if (!presented) return null;
+  const hash = await sha256Hex(presented);
+  const hit = cache.get(hash);
+  if (hit && hit.expires > Date.now()) return hit.key;
+  const row = (
+    await db
+      .select({ id: apiKeys.id, clientId: apiKeys.clientId })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.hash, hash), eq(apiKeys.scope, "ingest"), isNull(apiKeys.revokedAt)))
+  )[0];
+  const key = row ? { id: row.id, clientId: row.clientId } : null;
+  cache.set(hash, { key, expires: Date.now() + CACHE_TTL_MS });
+  return key;
+}
+
+/** Forgets cached keys after a change (revocation) in this isolate. */
+export function forgetApiKeys(): void {
+  cache.clear();
+}

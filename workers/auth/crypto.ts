@@ -1,0 +1,44 @@
+/** Small WebCrypto helpers shared by signatures, passwords, keys and signed URLs. */
+
+const encoder = new TextEncoder();
+
+export function toHex(bytes: ArrayBuffer | Uint8Array): string {
+  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function fromHex(hex: string): Uint8Array | null {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) return null;
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+export function randomToken(bytes = 32): string {
+  return toHex(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+export async function sha256Hex(text: string): Promise<string> {
+  return toHex(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
+}
+
+export async function hmacSha256(secret: string, data: ArrayBuffer | Uint8Array | string): Promise<ArrayBuffer> {
+  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+  ]);
+  return crypto.subtle.sign("HMAC", key, typeof data === "string" ? encoder.encode(data) : data);
+}
+
+/** Constant-time equality of two byte strings (length is not secret). */
+export function bytesEqual(a: ArrayBuffer | Uint8Array, b: ArrayBuffer | Uint8Array): boolean {
+  const x = new Uint8Array(a);
+  const y = new Uint8Array(b);
+  if (x.byteLength !== y.byteLength) return false;
+  return crypto.subtle.timingSafeEqual(x, y);
+}
+
+/** Constant-time comparison of two secrets given as text (compares their HMACs, so lengths leak nothing). */
+export async function constantTimeEqualText(a: string, b: string): Promise<boolean> {
+  const key = crypto.getRandomValues(new Uint8Array(16));
+  const keyText = toHex(key);
+  return bytesEqual(await hmacSha256(keyText, a), await hmacSha256(keyText, b));
+}

@@ -1,0 +1,52 @@
+import { and, eq, gt } from "drizzle-orm";
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { sign, verify } from "hono/jwt";
+import { revokedSessions, userClients, users } from "../../schema/db.ts";
+import { randomToken } from "./crypto.ts";
+import type { AuthUser } from "./policy.ts";
+
+export const SESSION_COOKIE = "zm_session";
+/** Short-lived: a stolen token is worth little; the dashboard logs in again after this. */
+export const SESSION_TTL_S = 8 * 3600;
+
+interface SessionClaims {
+  sub: string;
+  jti: string;
+  exp: number;
+  iat: number;
+  [key: string]: unknown;
+}
+
+/** Issues a signed session token for `userId`. */
+export async function issueSession(secret: string, userId: number, now = Date.now()): Promise<{ token: string; expiresAt: number }> {
+  const iat = Math.floor(now / 1000);
+  const claims: SessionClaims = { sub: String(userId), jti: randomToken(16), iat, exp: iat + SESSION_TTL_S };
+  return { token: await sign(claims, secret, "HS256"), expiresAt: claims.exp * 1000 };
+}
+
+/** The user behind a token, or null when it is forged, expired, revoked or the user is inactive. */
+export async function userFromToken(db: DrizzleD1Database, secret: string, token: string): Promise<AuthUser | null> {
+  let claims: SessionClaims;
+  try {
+    claims = (await verify(token, secret, "HS256")) as SessionClaims;
+  } catch {
+    return null;
+  }
+  const userId = Number(claims.sub);
+  if (!Number.isInteger(userId) || typeof claims.jti !== "string") return null;
+  const [revoked, user, scopes] = await db.batch([
+    db.select().from(revokedSessions).where(and(eq(revokedSessions.jti, claims.jti), gt(revokedSessions.expiresAt, Date.now()))),
+    db.select().from(users).where(eq(users.id, userId)),
+    db.select({ clientId: userClients.clientId }).from(userClients).where(eq(userClients.userId, userId)),
+  ]);
+  const row = user[0];
+  if (revoked.length > 0 || !row || !row.active) return null;
+  return {
+    id: row.id,
+    email: row.email,
+    role: row.role,
+    clientIds: scopes.map((s) => s.clientId),
+    sessionId: claims.jti,
+    sessionExpiresAt: claims.exp * 1000,
+  };
+}

@@ -1,0 +1,72 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "zod";
+import type { ErrorBody } from "../schema/api.ts";
+
+/** An error the caller should see as `{error: {code, message, details?}}` with `status`. */
+export class ApiError extends HTTPException {
+  readonly code: string;
+  readonly details: unknown;
+
+  constructor(status: ContentfulStatusCode, code: string, message: string, details?: unknown, cause?: unknown) {
+    super(status, { message, cause });
+    this.code = code;
+    this.details = details;
+  }
+}
+
+const CODE_BY_STATUS: Record<number, string> = {
+  400: "bad_request",
+  401: "unauthenticated",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  409: "conflict",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  429: "rate_limited",
+  503: "unavailable",
+};
+
+/** Zod issues as a compact, caller-readable list. */
+export function issuesOf(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
+}
+
+export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+/** The single place where thrown errors become responses. Unknown errors are logged, never echoed. */
+export function onError(err: Error, c: Context): Response {
+  if (err instanceof ApiError) {
+    if (err.status >= 500) log("error", c, err.code, err.cause ?? err);
+    return c.json(errorBody(err.code, err.message, err.details), err.status);
+  }
+  if (err instanceof z.ZodError) {
+    return c.json(errorBody("validation_failed", "request is invalid", issuesOf(err)), 400);
+  }
+  if (err instanceof HTTPException) {
+    const status = err.status as ContentfulStatusCode;
+    return c.json(errorBody(CODE_BY_STATUS[status] ?? "error", err.message || "request failed"), status);
+  }
+  log("error", c, "unhandled", err);
+  return c.json(errorBody("internal", "internal error"), 500);
+}
+
+export function notFound(c: Context): Response {
+  return c.json(errorBody("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404);
+}
+
+/** Structured JSON log line; callers never pass personal data (recipients are masked upstream). */
+export function log(level: "info" | "warn" | "error", c: Context | null, event: string, detail?: unknown): void {
+  const line: Record<string, unknown> = { level, event };
+  if (c) {
+    line.request_id = c.req.header("cf-ray") ?? c.get("requestId" as never);
+    line.path = new URL(c.req.url).pathname;
+  }
+  if (detail instanceof Error) line.error = { name: detail.name, message: detail.message };
+  else if (detail !== undefined) line.detail = detail;
+  console[level](JSON.stringify(line));
+}

@@ -1,0 +1,107 @@
+import { BridgedEvent, type NotificationEvent } from "../../schema/event.ts";
+import type { Rejection } from "./dead-letters.ts";
+import { countryOf } from "./country.ts";
+
+/** At most this many records in one request; larger batches get a 413 and should be split. */
+export const MAX_RECORDS = 10_000;
+
+export class MalformedBatch extends Error {}
+export class TooManyRecords extends Error {}
+
+/** A record as it arrived, with its position, before validation. */
+interface RawRecord {
+  index: number;
+  value: unknown;
+  /** Set when the record could not even be parsed (bad NDJSON line). */
+  parseError?: string;
+  /** The record's text, kept verbatim for the dead-letter store. */
+  text: string;
+}
+
+/** A record that failed, with its text for the dead-letter store. */
+export type RejectedRecord = Rejection & { at: number; input: string };
+
+export interface ValidatedBatch {
+  valid: { index: number; text: string; event: NotificationEvent }[];
+  rejected: RejectedRecord[];
+}
+
+/**
+ * Kafka Connect's HTTP sink wraps each record as `{key, value, topic, partition, offset, ...}`;
+ * the value may itself be a JSON string when a StringConverter is configured.
+ */
+function unwrapConnectRecord(record: unknown): unknown {
+  if (typeof record !== "object" || record === null || Array.isArray(record)) return record;
+  const r = record as Record<string, unknown>;
+  if (!("value" in r) || "event_id" in r) return record;
+  if (typeof r.value === "string") {
+    try {
+      return JSON.parse(r.value);
+    } catch {
+      return r.value;
+    }
+  }
+  return r.value;
+}
+
+/**
+ * Splits a bridge request into records: a JSON array, `{events: [...]}`, a single event, Connect
+ * sink records (`value`-wrapped), or NDJSON (one record per line, a bad line rejects only itself).
+ */
+export function splitRecords(body: string, contentType: string): RawRecord[] {
+  const records: RawRecord[] = [];
+  if (/ndjson|jsonlines|x-jsonl/i.test(contentType)) {
+    for (const line of body.split(/\r?\n/)) {
+      if (line.trim() === "") continue;
+      const index = records.length;
+      try {
+        records.push({ index, value: unwrapConnectRecord(JSON.parse(line)), text: line });
+      } catch (e) {
+        records.push({ index, value: undefined, text: line, parseError: (e as Error).message });
+      }
+      if (records.length > MAX_RECORDS) throw new TooManyRecords();
+    }
+    return records;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (e) {
+    throw new MalformedBatch(`body is not valid JSON: ${(e as Error).message}`);
+  }
+  const list =
+    Array.isArray(parsed)
+      ? parsed
+      : typeof parsed === "object" && parsed !== null && Array.isArray((parsed as { events?: unknown }).events)
+        ? (parsed as { events: unknown[] }).events
+        : typeof parsed === "object" && parsed !== null
+          ? [parsed]
+          : null;
+  if (!list) throw new MalformedBatch("expected an array of events, {\"events\": [...]}, or one event object");
+  if (list.length > MAX_RECORDS) throw new TooManyRecords();
+  return list.map((value, index) => ({ index, value: unwrapConnectRecord(value), text: JSON.stringify(value) }));
+}
+
+/** Validates each record on its own; a bad record never sinks its neighbours. */
+export function validateRecords(records: RawRecord[], receivedAt: number): ValidatedBatch {
+  const out: ValidatedBatch = { valid: [], rejected: [] };
+  for (const r of records) {
+    if (r.parseError !== undefined) {
+      out.rejected.push({ at: r.index, code: "invalid_json", message: r.parseError, input: r.text });
+      continue;
+    }
+    const parsed = BridgedEvent.safeParse(r.value);
+    if (!parsed.success) {
+      const message = parsed.error.issues.map((i) => `${i.path.join(".") || "(record)"}: ${i.message}`).join("; ");
+      out.rejected.push({ at: r.index, code: "invalid_event", message, input: r.text });
+      continue;
+    }
+    const e = parsed.data;
+    out.valid.push({
+      index: r.index,
+      text: r.text,
+      event: { ...e, country: e.country ?? countryOf(e.recipient), received_at: receivedAt, source: "kafka" },
+    });
+  }
+  return out;
+}

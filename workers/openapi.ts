@@ -1,0 +1,213 @@
+import { z } from "zod";
+import {
+  AdminClient,
+  BridgeResult,
+  ClientsResponse,
+  CountersResponse,
+  CreateApiKeyRequest,
+  CreateClientRequest,
+  CreatedApiKey,
+  CreateUserRequest,
+  ErrorBody,
+  LoginRequest,
+  LoginResponse,
+  PublicUser,
+  RateCard,
+  RateCardRequest,
+  TimeRangeQuery,
+  UpdateClientRequest,
+  WebhookResult,
+} from "../schema/api.ts";
+import { BridgedEvent } from "../schema/event.ts";
+import { WebhookVerifyQuery, WhatsAppWebhook } from "../schema/whatsapp.ts";
+
+type Security = "session" | "admin" | "ingestKey" | "metaSignature" | "none";
+
+/** One documented operation; the schemas are the very objects the routes validate with. */
+export interface Operation {
+  method: "get" | "post" | "put" | "patch" | "delete";
+  path: string;
+  summary: string;
+  tag: string;
+  security: Security;
+  query?: z.ZodObject | z.ZodType;
+  body?: z.ZodType;
+  /** Other request media types than application/json. */
+  bodyTypes?: string[];
+  responses: Record<number, { description: string; schema?: z.ZodType; text?: true }>;
+}
+
+const Events = z.union([z.array(BridgedEvent), z.object({ events: z.array(BridgedEvent) })]);
+const Ok = z.object({ ok: z.literal(true) });
+
+/** Every public route. A test checks this list against the app's routes both ways. */
+export const OPERATIONS: Operation[] = [
+  {
+    method: "get", path: "/health", summary: "D1 and R2 answer", tag: "ops", security: "none",
+    responses: { 200: { description: "healthy" }, 503: { description: "a dependency is down", schema: ErrorBody } },
+  },
+  {
+    method: "get", path: "/v1/openapi.json", summary: "This document", tag: "ops", security: "none",
+    responses: { 200: { description: "OpenAPI 3.1 document" } },
+  },
+  {
+    method: "get", path: "/v1/webhooks/whatsapp", summary: "WhatsApp webhook verification handshake", tag: "ingest",
+    security: "none", query: WebhookVerifyQuery,
+    responses: { 200: { description: "the hub.challenge, as text", text: true }, 403: { description: "token mismatch", schema: ErrorBody } },
+  },
+  {
+    method: "post", path: "/v1/webhooks/whatsapp", summary: "WhatsApp Cloud API status notifications (signed)", tag: "ingest",
+    security: "metaSignature", body: WhatsAppWebhook,
+    responses: {
+      200: { description: "every event durable", schema: WebhookResult },
+      400: { description: "malformed payload (kept in dlq/)", schema: ErrorBody },
+      401: { description: "bad or missing X-Hub-Signature-256", schema: ErrorBody },
+      413: { description: "body over 3 MB", schema: ErrorBody },
+      503: { description: "storage failed; retry", schema: ErrorBody },
+    },
+  },
+  {
+    method: "post", path: "/v1/ingest/events", summary: "Kafka-bridged event batches", tag: "ingest", security: "ingestKey",
+    body: Events, bodyTypes: ["application/x-ndjson"],
+    responses: {
+      200: { description: "stored; invalid records listed (and kept in dlq/)", schema: BridgeResult },
+      400: { description: "body is not JSON", schema: ErrorBody },
+      401: { description: "missing or unknown API key", schema: ErrorBody },
+      403: { description: "key scoped to another client", schema: ErrorBody },
+      413: { description: "over 5 MiB or 10,000 records", schema: ErrorBody },
+      503: { description: "storage failed; retry", schema: ErrorBody },
+    },
+  },
+  {
+    method: "post", path: "/v1/auth/login", summary: "Sign in; sets the session cookie", tag: "auth", security: "none",
+    body: LoginRequest,
+    responses: { 200: { description: "signed in", schema: LoginResponse }, 401: { description: "wrong credentials", schema: ErrorBody } },
+  },
+  {
+    method: "post", path: "/v1/auth/logout", summary: "Revoke the session", tag: "auth", security: "session",
+    responses: { 200: { description: "signed out", schema: Ok } },
+  },
+  {
+    method: "get", path: "/v1/me", summary: "The signed-in user", tag: "auth", security: "session",
+    responses: { 200: { description: "user", schema: z.object({ user: PublicUser }) }, 401: { description: "not signed in", schema: ErrorBody } },
+  },
+  {
+    method: "get", path: "/v1/clients", summary: "Clients the caller may see, with today's totals", tag: "read",
+    security: "session", responses: { 200: { description: "clients", schema: ClientsResponse } },
+  },
+  {
+    method: "get", path: "/v1/clients/{id}/counters", summary: "Per-minute counts by status", tag: "read", security: "session",
+    query: TimeRangeQuery,
+    responses: {
+      200: { description: "minutes with events", schema: CountersResponse },
+      403: { description: "not your client", schema: ErrorBody },
+      404: { description: "no such client", schema: ErrorBody },
+    },
+  },
+  {
+    method: "get", path: "/v1/admin/clients", summary: "List clients", tag: "admin", security: "admin",
+    responses: { 200: { description: "clients", schema: z.object({ clients: z.array(AdminClient) }) } },
+  },
+  {
+    method: "post", path: "/v1/admin/clients", summary: "Create a client", tag: "admin", security: "admin", body: CreateClientRequest,
+    responses: { 201: { description: "created", schema: AdminClient }, 409: { description: "id or phone number taken", schema: ErrorBody } },
+  },
+  {
+    method: "patch", path: "/v1/admin/clients/{id}", summary: "Update a client", tag: "admin", security: "admin",
+    body: UpdateClientRequest, responses: { 200: { description: "updated", schema: AdminClient }, 404: { description: "no such client", schema: ErrorBody } },
+  },
+  {
+    method: "get", path: "/v1/admin/rate-cards", summary: "List rate cards", tag: "admin", security: "admin",
+    responses: { 200: { description: "rate cards", schema: z.object({ rate_cards: z.array(RateCard) }) } },
+  },
+  {
+    method: "put", path: "/v1/admin/rate-cards", summary: "Set a price", tag: "admin", security: "admin", body: RateCardRequest,
+    responses: { 200: { description: "the rate card", schema: RateCard } },
+  },
+  {
+    method: "get", path: "/v1/admin/users", summary: "List users", tag: "admin", security: "admin",
+    responses: { 200: { description: "users" } },
+  },
+  {
+    method: "post", path: "/v1/admin/users", summary: "Create a user", tag: "admin", security: "admin", body: CreateUserRequest,
+    responses: { 201: { description: "created", schema: PublicUser }, 409: { description: "email taken", schema: ErrorBody } },
+  },
+  {
+    method: "get", path: "/v1/admin/api-keys", summary: "List ingest keys (without the keys)", tag: "admin", security: "admin",
+    responses: { 200: { description: "keys" } },
+  },
+  {
+    method: "post", path: "/v1/admin/api-keys", summary: "Create an ingest key (shown once)", tag: "admin", security: "admin",
+    body: CreateApiKeyRequest, responses: { 201: { description: "created", schema: CreatedApiKey } },
+  },
+  {
+    method: "delete", path: "/v1/admin/api-keys/{id}", summary: "Revoke an ingest key", tag: "admin", security: "admin",
+    responses: { 200: { description: "revoked" }, 404: { description: "no such key", schema: ErrorBody } },
+  },
+];
+
+function jsonSchema(schema: z.ZodType, io: "input" | "output"): unknown {
+  return z.toJSONSchema(schema, { target: "draft-2020-12", io, unrepresentable: "any" });
+}
+
+const SECURITY: Record<Security, Record<string, string[]>[]> = {
+  session: [{ bearer: [] }, { cookie: [] }],
+  admin: [{ bearer: [] }, { cookie: [] }],
+  ingestKey: [{ ingestKey: [] }],
+  metaSignature: [{ metaSignature: [] }],
+  none: [],
+};
+
+/** Builds the OpenAPI 3.1 document from OPERATIONS. */
+export function openApiDocument(serverUrl: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of OPERATIONS) {
+    const params = [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+    if (op.query) {
+      const q = jsonSchema(op.query, "input") as { properties?: Record<string, unknown>; required?: string[] };
+      for (const [name, schema] of Object.entries(q.properties ?? {})) {
+        params.push({ name, in: "query", required: (q.required ?? []).includes(name), schema } as never);
+      }
+    }
+    const body = op.body
+      ? {
+          required: true,
+          content: Object.fromEntries(
+            ["application/json", ...(op.bodyTypes ?? [])].map((t) => [t, { schema: jsonSchema(op.body!, "input") }]),
+          ),
+        }
+      : undefined;
+    const responses = Object.fromEntries(
+      Object.entries(op.responses).map(([code, r]) => [
+        code,
+        {
+          description: r.description,
+          ...(r.schema ? { content: { "application/json": { schema: jsonSchema(r.schema, "output") } } } : {}),
+          ...(r.text ? { content: { "text/plain": { schema: { type: "string" } } } } : {}),
+        },
+      ]),
+    );
+    (paths[op.path] ??= {})[op.method] = {
+      summary: op.summary,
+      tags: [op.tag],
+      security: SECURITY[op.security],
+      ...(params.length ? { parameters: params } : {}),
+      ...(body ? { requestBody: body } : {}),
+      responses,
+    };
+  }
+  return {
+    openapi: "3.1.0",
+    info: { title: "zapmeter", version: "1", description: "Counts, shows, stores and bills WhatsApp notifications." },
+    servers: [{ url: serverUrl }],
+    paths,
+    components: {
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", description: "session token from POST /v1/auth/login" },
+        cookie: { type: "apiKey", in: "cookie", name: "zm_session" },
+        ingestKey: { type: "http", scheme: "bearer", description: "ingest API key (POST /v1/admin/api-keys)" },
+        metaSignature: { type: "apiKey", in: "header", name: "X-Hub-Signature-256", description: "sha256=HMAC(raw body, app secret)" },
+      },
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { asc, eq, inArray } from "drizzle-orm";
+import { Hono } from "hono";
+import { TimeRangeQuery, type ClientSummary } from "../../schema/api.ts";
+import { clients } from "../../schema/db.ts";
+import { DAY_MS } from "../../schema/time.ts";
+import type { AppEnv } from "../app-env.ts";
+import { authenticate, requireCapability } from "../auth/middleware.ts";
+import { seesAllClients } from "../auth/policy.ts";
+import { ApiError } from "../errors.ts";
+import { counterOf } from "../ingest/dispatch.ts";
+import { valid } from "../validate.ts";
+
+/** Longest counters range in one request (about 45k minutes). */
+const MAX_COUNTERS_RANGE_MS = 31 * DAY_MS;
+/** Parallel Durable Object calls when summing today's totals for many clients. */
+const FANOUT = 32;
+
+export const clientsApi = new Hono<AppEnv>();
+clientsApi.use(authenticate);
+
+/** The clients the caller may see, with today's totals in each client's time zone. */
+clientsApi.get("/", requireCapability("counters"), async (c) => {
+  const user = c.get("user");
+  const db = c.get("db");
+  const rows = seesAllClients(user)
+    ? await db.select().from(clients).orderBy(asc(clients.id))
+    : user.clientIds.length === 0
+      ? []
+      : await db.select().from(clients).where(inArray(clients.id, user.clientIds)).orderBy(asc(clients.id));
+  const out: ClientSummary[] = [];
+  for (let i = 0; i < rows.length; i += FANOUT) {
+    const part = rows.slice(i, i + FANOUT);
+    const todays = await Promise.all(part.map((r) => counterOf(c.env, r.id).today(r.timezone)));
+    part.forEach((r, j) =>
+      out.push({ id: r.id, name: r.name, timezone: r.timezone, currency: r.currency, active: r.active, today: todays[j]! }),
+    );
+  }
+  return c.json({ clients: out });
+});
+
+/** Per-minute counts by status, bucketed by occurred_at, one row per minute that has events. */
+clientsApi.get("/:id/counters", requireCapability("counters", "id"), valid("query", TimeRangeQuery), async (c) => {
+  const id = c.req.param("id");
+  const { from, to } = c.req.valid("query");
+  if (to - from > MAX_COUNTERS_RANGE_MS) {
+    throw new ApiError(400, "range_too_large", "counters cover at most 31 days per request");
+  }
+  const exists = await c.get("db").select({ id: clients.id }).from(clients).where(eq(clients.id, id));
+  if (exists.length === 0) throw new ApiError(404, "client_not_found", `no client ${id}`);
+  return c.json({ client_id: id, minutes: await counterOf(c.env, id).counters(from, to) });
+});

@@ -1,0 +1,96 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { AppEnv } from "../app-env.ts";
+import { ingestKeyFrom } from "../auth/api-keys.ts";
+import { ApiError } from "../errors.ts";
+import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateRecords, type RejectedRecord } from "../ingest/bridge.ts";
+import { clientsById } from "../ingest/client-directory.ts";
+import { keepDeadLetter } from "../ingest/dead-letters.ts";
+import { dispatch, groupByClient } from "../ingest/dispatch.ts";
+
+/** Bridged batches up to 5 MiB (Kafka Connect's default request size is far below). */
+export const BRIDGE_MAX_BYTES = 5 * 1024 * 1024;
+
+export const ingest = new Hono<AppEnv>();
+
+/**
+ * Kafka-bridged events. Per-record validation: bad records are listed in `rejected` (and kept in the
+ * DLQ) while the rest are stored. 4xx means "do not retry"; 429/503 mean "retry the same batch".
+ */
+ingest.post(
+  "/events",
+  async (c, next) => {
+    const key = await ingestKeyFrom(c.get("db"), c.req.header("authorization"));
+    if (!key) throw new ApiError(401, "invalid_api_key", "Authorization: Bearer <ingest API key> is missing or not valid");
+    c.set("ingestKey", key);
+    await next();
+  },
+  bodyLimit({
+    maxSize: BRIDGE_MAX_BYTES,
+    onError: () => {
+      throw new ApiError(413, "payload_too_large", `batches are limited to ${BRIDGE_MAX_BYTES} bytes; send smaller batches`);
+    },
+  }),
+  async (c) => {
+    const keyClient = c.get("ingestKey").clientId;
+    const contentType = c.req.header("content-type") ?? "application/json";
+    if (!/json/i.test(contentType)) {
+      throw new ApiError(415, "unsupported_media_type", "send application/json or application/x-ndjson");
+    }
+    const body = await c.req.text();
+    const receivedAt = Date.now();
+
+    let records;
+    try {
+      records = splitRecords(body, contentType);
+    } catch (e) {
+      if (e instanceof TooManyRecords) {
+        throw new ApiError(413, "too_many_records", `at most ${MAX_RECORDS} records per request; split the batch`);
+      }
+      if (e instanceof MalformedBatch) {
+        await keepDeadLetter(c.env.LAKE, {
+          source: "kafka",
+          rejections: [{ at: "", code: "malformed", message: e.message }],
+          input: body,
+          contentType,
+        });
+        throw new ApiError(400, "malformed_batch", e.message);
+      }
+      throw e;
+    }
+
+    const { valid, rejected } = validateRecords(records, receivedAt);
+    if (keyClient !== null) {
+      const foreign = valid.find((v) => v.event.client_id !== keyClient);
+      if (foreign) {
+        throw new ApiError(403, "client_not_allowed", `this API key may only ingest for client ${keyClient}`, {
+          index: foreign.index,
+          client_id: foreign.event.client_id,
+        });
+      }
+    }
+    const clients = await clientsById(c.get("db"), valid.map((v) => v.event.client_id));
+    const routed = [];
+    const rejectedAll: RejectedRecord[] = [...rejected];
+    for (const v of valid) {
+      const client = clients.get(v.event.client_id);
+      if (client) routed.push({ client, event: v.event });
+      else rejectedAll.push({ at: v.index, code: "unknown_client", message: `client ${v.event.client_id} does not exist or is inactive`, input: v.text });
+    }
+    rejectedAll.sort((a, b) => a.at - b.at);
+    if (rejectedAll.length > 0) {
+      await keepDeadLetter(c.env.LAKE, {
+        source: "kafka",
+        rejections: rejectedAll.map(({ at, code, message }) => ({ at, code, message })),
+        input: JSON.stringify(rejectedAll.map((r) => ({ index: r.at, record: r.input }))),
+        contentType,
+      });
+    }
+    const result = await dispatch(c.env, groupByClient(routed));
+    return c.json({
+      accepted: result.accepted,
+      duplicates: result.duplicates,
+      rejected: rejectedAll.map(({ at, code, message }) => ({ index: at, code, message })),
+    });
+  },
+);

@@ -1,0 +1,75 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { WebhookVerifyQuery } from "../../schema/whatsapp.ts";
+import type { AppEnv } from "../app-env.ts";
+import { ApiError } from "../errors.ts";
+import { keepDeadLetter, type Rejection } from "../ingest/dead-letters.ts";
+import { clientsByPhoneNumber } from "../ingest/client-directory.ts";
+import { dispatch, groupByClient } from "../ingest/dispatch.ts";
+import { verifyMetaSignature } from "../ingest/signature.ts";
+import { MalformedWebhook, parseWebhook } from "../ingest/whatsapp.ts";
+import { constantTimeEqualText } from "../auth/crypto.ts";
+
+/** Meta sends webhook bodies of at most 3 MB. */
+export const WEBHOOK_MAX_BYTES = 3 * 1024 * 1024;
+
+export const webhooks = new Hono<AppEnv>();
+
+/** Subscription handshake: echo the challenge when the verify token matches. */
+webhooks.get("/whatsapp", async (c) => {
+  const q = WebhookVerifyQuery.safeParse(c.req.query());
+  if (!q.success || !(await constantTimeEqualText(q.data["hub.verify_token"], c.env.WHATSAPP_VERIFY_TOKEN))) {
+    throw new ApiError(403, "verification_failed", "hub.mode must be subscribe and hub.verify_token must match");
+  }
+  return c.text(q.data["hub.challenge"]);
+});
+
+/**
+ * Signed status notifications. 200 only after every event is durable in its Durable Object; Meta
+ * retries anything else for 7 days, and dedup makes those retries safe.
+ */
+webhooks.post(
+  "/whatsapp",
+  bodyLimit({
+    maxSize: WEBHOOK_MAX_BYTES,
+    onError: () => {
+      throw new ApiError(413, "payload_too_large", `webhook bodies are limited to ${WEBHOOK_MAX_BYTES} bytes`);
+    },
+  }),
+  async (c) => {
+    const raw = await c.req.arrayBuffer();
+    if (!(await verifyMetaSignature(raw, c.req.header("x-hub-signature-256"), c.env.WHATSAPP_APP_SECRET))) {
+      throw new ApiError(401, "invalid_signature", "X-Hub-Signature-256 is missing or does not match the body");
+    }
+    const text = new TextDecoder().decode(raw);
+    const receivedAt = Date.now();
+    const deadLetter = (rejections: Rejection[]) =>
+      keepDeadLetter(c.env.LAKE, { source: "whatsapp", rejections, input: text, contentType: c.req.header("content-type") });
+
+    let parsed;
+    try {
+      parsed = parseWebhook(JSON.parse(text), receivedAt);
+    } catch (e) {
+      const details = e instanceof MalformedWebhook ? e.issues : [{ path: "", message: (e as Error).message }];
+      await deadLetter(details.map((d) => ({ at: d.path, code: "malformed", message: d.message })));
+      throw new ApiError(400, "malformed_webhook", "webhook payload is not a valid WhatsApp notification", details);
+    }
+
+    const clients = await clientsByPhoneNumber(c.get("db"), parsed.statuses.map((s) => s.phoneNumberId));
+    const routed = [];
+    const rejections: Rejection[] = [...parsed.unsupported];
+    for (const s of parsed.statuses) {
+      const client = clients.get(s.phoneNumberId);
+      if (client) routed.push({ client, event: { ...s.event, client_id: client.id } });
+      else rejections.push({ at: s.path, code: "unknown_phone_number", message: `phone_number_id ${s.phoneNumberId} has no active client` });
+    }
+    // The DLQ write comes first: if it fails we answer 503 before anything is counted.
+    if (rejections.length > 0) await deadLetter(rejections);
+    const result = await dispatch(c.env, groupByClient(routed));
+    return c.json({
+      accepted: result.accepted,
+      duplicates: result.duplicates,
+      ignored: parsed.ignored + (rejections.length - parsed.unsupported.length),
+    });
+  },
+);
