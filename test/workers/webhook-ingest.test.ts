@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { statusObject, webhook } from "../fixtures/whatsapp.ts";
+import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { call, counters, createClient, deadLetters, postWebhook, sign, unique } from "./helpers.ts";
 
 const T0 = Date.UTC(2026, 10, 20, 12, 30, 15); // 2026-11-20T12:30:15Z

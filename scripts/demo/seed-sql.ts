@@ -1,0 +1,44 @@
+import { createHash, pbkdf2Sync, randomBytes } from "node:crypto";
+import { DEFAULT_RATES, DEMO_CLIENTS, DEV_INGEST_KEY, DEV_PASSWORD, DEV_USERS } from "./catalog.ts";
+
+/** Same format as workers/auth/password.ts, so the Worker verifies these hashes. */
+function pbkdf2Hash(password: string): string {
+  const iterations = 100_000;
+  const salt = randomBytes(16);
+  const hash = pbkdf2Sync(password, salt, iterations, 32, "sha256");
+  return `pbkdf2-sha256$${iterations}$${salt.toString("hex")}$${hash.toString("hex")}`;
+}
+
+const q = (v: string | number | null) => (v === null ? "NULL" : typeof v === "number" ? String(v) : `'${v.replaceAll("'", "''")}'`);
+
+/**
+ * Idempotent seed: dev users, demo clients with phone numbers, the default rate card and the dev
+ * ingest key. Existing rows are left as they are (INSERT OR IGNORE), so a restart keeps edits.
+ */
+export function seedSql(now = Date.now()): string {
+  const lines: string[] = [];
+  for (const c of DEMO_CLIENTS) {
+    lines.push(
+      `INSERT OR IGNORE INTO clients (id, name, timezone, currency, shards, active, created_at) VALUES (${q(c.id)}, ${q(c.name)}, ${q(c.timezone)}, ${q(c.currency)}, 1, 1, ${now});`,
+    );
+    for (const p of c.phoneNumberIds) lines.push(`INSERT OR IGNORE INTO phone_numbers (phone_number_id, client_id) VALUES (${q(p)}, ${q(c.id)});`);
+  }
+  for (const u of DEV_USERS) {
+    lines.push(
+      `INSERT OR IGNORE INTO users (email, password_hash, role, active, created_at) VALUES (${q(u.email)}, ${q(pbkdf2Hash(DEV_PASSWORD))}, ${q(u.role)}, 1, ${now});`,
+    );
+    for (const c of u.clientIds) {
+      lines.push(`INSERT OR IGNORE INTO user_clients (user_id, client_id) SELECT id, ${q(c)} FROM users WHERE email = ${q(u.email)};`);
+    }
+  }
+  for (const r of DEFAULT_RATES) {
+    lines.push(
+      `INSERT INTO rate_cards (client_id, category, country, unit_price_micros, currency, valid_from) SELECT NULL, ${q(r.category)}, ${q(r.country)}, ${r.micros}, 'USD', 0 WHERE NOT EXISTS (SELECT 1 FROM rate_cards WHERE client_id IS NULL AND category = ${q(r.category)} AND country = ${q(r.country)} AND valid_from = 0);`,
+    );
+  }
+  const keyHash = createHash("sha256").update(DEV_INGEST_KEY).digest("hex");
+  lines.push(
+    `INSERT OR IGNORE INTO api_keys (id, hash, scope, client_id, label, created_at) VALUES ('key_dev', ${q(keyHash)}, 'ingest', NULL, 'dev ingest key', ${now});`,
+  );
+  return lines.join("\n");
+}

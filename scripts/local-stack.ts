@@ -1,0 +1,112 @@
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, dirname, join, resolve } from "node:path";
+import { seedSql } from "./demo/seed-sql.ts";
+
+/** Repository root (scripts/..). */
+export const ROOT = resolve(import.meta.dirname, "..");
+const WRANGLER_JS = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
+/** Children run on this Node (22, from the node@22 devDependency) even when started outside npm. */
+const CHILD_ENV = {
+  ...process.env,
+  PATH: [dirname(process.execPath), join(ROOT, "node_modules", ".bin"), process.env.PATH].join(delimiter),
+  WRANGLER_SEND_METRICS: "false",
+};
+
+/** Local secrets: `.dev.vars` from the documented dev values when absent. */
+export function ensureDevVars(): void {
+  const target = join(ROOT, ".dev.vars");
+  if (!existsSync(target)) copyFileSync(join(ROOT, ".dev.vars.example"), target);
+}
+
+/** Builds the dashboard into pages/dist (what the Worker serves as static assets). */
+export function buildPages(): void {
+  execFileSync(process.execPath, [join(ROOT, "node_modules", "vite", "bin", "vite.js"), "build", "--config", "pages/vite.config.ts", "--logLevel", "warn"], {
+    cwd: ROOT,
+    env: CHILD_ENV,
+    stdio: "inherit",
+  });
+}
+
+function wrangler(args: string[], persistTo?: string): void {
+  execFileSync(process.execPath, [WRANGLER_JS, ...args, ...(persistTo ? ["--persist-to", persistTo] : [])], {
+    cwd: ROOT,
+    env: CHILD_ENV,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+/** Applies D1 migrations and the idempotent dev seed to the local state in `persistTo` (default: .wrangler/state). */
+export function prepareLocalState(persistTo?: string): void {
+  ensureDevVars();
+  wrangler(["d1", "migrations", "apply", "DB", "--local"], persistTo);
+  const file = join(mkdtempSync(join(tmpdir(), "zapmeter-seed-")), "seed.sql");
+  writeFileSync(file, seedSql());
+  wrangler(["d1", "execute", "DB", "--local", "--file", file], persistTo);
+}
+
+/** A fresh directory for local state (tests, benchmarks). */
+export function freshStateDir(prefix = "zapmeter-state-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A TCP port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+export interface RunningStack {
+  url: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `wrangler dev` (Worker, Durable Objects, local D1/R2, static dashboard) and resolves once
+ * /health answers 200. Output goes to `log` (default: inherit).
+ */
+export async function startWrangler(opts: { port: number; persistTo?: string; log?: "inherit" | "ignore"; vars?: Record<string, string> }): Promise<RunningStack> {
+  ensureDevVars();
+  const args = ["dev", "--port", String(opts.port), "--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--inspector-port", "0"];
+  if (opts.persistTo) args.push("--persist-to", opts.persistTo);
+  for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
+  const child = spawn(process.execPath, [WRANGLER_JS, ...args], { cwd: ROOT, env: CHILD_ENV, stdio: ["ignore", opts.log ?? "inherit", opts.log ?? "inherit"], detached: false });
+  const url = `http://127.0.0.1:${opts.port}`;
+  let exited = false;
+  child.once("exit", () => (exited = true));
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`wrangler dev exited early with code ${child.exitCode}`);
+    try {
+      const res = await fetch(`${url}/health`);
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (Date.now() >= deadline) {
+    child.kill("SIGTERM");
+    throw new Error("wrangler dev did not become healthy within 120 s");
+  }
+  return {
+    url,
+    process: child,
+    stop: () =>
+      new Promise<void>((done) => {
+        if (exited) return done();
+        child.once("exit", () => done());
+        child.kill("SIGTERM");
+        setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+      }),
+  };
+}

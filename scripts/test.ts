@@ -1,0 +1,57 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
+import { ROOT, buildPages } from "./local-stack.ts";
+
+/**
+ * `npm test`: builds the dashboard, then runs the three suites — inside workerd, node-side, and end to
+ * end against a real wrangler dev with headless Chromium — and prints one closing line
+ * `tests: N passed, M failed`. `npm test -- workers` (or node, e2e) runs only those suites.
+ */
+const SUITES = [
+  { name: "workers", config: "vitest.config.ts" },
+  { name: "node", config: "test/node/vitest.config.ts" },
+  { name: "e2e", config: "test/e2e/vitest.config.ts" },
+];
+const only = process.argv.slice(2);
+const reports = join(ROOT, ".tmp", "test-reports");
+rmSync(reports, { recursive: true, force: true });
+mkdirSync(reports, { recursive: true });
+
+buildPages();
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const suite of SUITES.filter((s) => only.length === 0 || only.includes(s.name))) {
+  const out = join(reports, `${suite.name}.json`);
+  console.log(`\n=== ${suite.name} tests ===`);
+  const run = spawnSync(
+    process.execPath,
+    [join(ROOT, "node_modules", "vitest", "vitest.mjs"), "run", "--config", suite.config, "--passWithNoTests", "--reporter=default", "--reporter=json", `--outputFile.json=${out}`],
+    {
+      cwd: ROOT,
+      stdio: "inherit",
+      env: { ...process.env, PATH: [dirname(process.execPath), join(ROOT, "node_modules", ".bin"), process.env.PATH].join(delimiter) },
+    },
+  );
+  if (!existsSync(out)) {
+    console.error(`${suite.name}: vitest produced no report (exit ${run.status}); counting the suite as failed`);
+    failed += 1;
+    continue;
+  }
+  const r = JSON.parse(readFileSync(out, "utf8")) as {
+    numPassedTests: number;
+    numFailedTests: number;
+    numPendingTests: number;
+    numTodoTests: number;
+    numFailedTestSuites: number;
+  };
+  passed += r.numPassedTests;
+  // A file that fails to load has no tests to count: count it as one failure.
+  failed += r.numFailedTests + r.numFailedTestSuites;
+  skipped += r.numPendingTests + r.numTodoTests;
+  if (run.status !== 0 && r.numFailedTests + r.numFailedTestSuites === 0) failed += 1;
+}
+console.log(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(failed === 0 ? 0 : 1);

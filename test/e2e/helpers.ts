@@ -1,0 +1,23 @@
+import { createHmac } from "node:crypto";
+import { inject } from "vitest";
+
+/** Base URL of the wrangler dev started by the global setup. */
+export const baseUrl = (): string => inject("baseUrl");
+
+export const DEV_APP_SECRET = "dev-app-secret";
+
+/** Signs a raw webhook body as Meta does. */
+export function metaSignature(body: string, secret = DEV_APP_SECRET): string {
+  return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+}
+
+/** Signs in through the API and returns the bearer token. */
+export async function login(email: string, password = "zapmeter-dev"): Promise<string> {
+  const res = await fetch(`${baseUrl()}/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email, password }),
+  });
+  if (res.status !== 200) throw new Error(`login ${email}: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { token: string }).token;
+}
