@@ -61,3 +61,156 @@ describe("signed status notifications", () => {
     expect((await deadLetters()).length).toBe(before);
   });
 });
+
+describe("Meta's payload shapes", () => {
+  it("records a failed status with its first error, and bills nothing for it", async () => {
+    const { id, phones } = await createClient();
+    const wamid = `wamid.${unique("f")}`;
+    const res = await postWebhook(
+      webhook([
+        {
+          phoneNumberId: phones[0]!,
+          statuses: [
+            statusObject({
+              id: wamid,
+              status: "failed",
+              timestamp: sec(T0),
+              errors: [
+                { code: 131049, title: "This message was not delivered to maintain healthy ecosystem engagement." },
+                { code: 131026, title: "Message undeliverable" },
+              ],
+            }),
+          ],
+        },
+      ]),
+    );
+    expect(await res.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+    const { body } = await counters(id, "2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z");
+    expect(body.minutes).toEqual([{ minute: Date.UTC(2026, 10, 20, 12, 30), accepted: 0, sent: 0, delivered: 0, read: 0, failed: 1 }]);
+  });
+
+  it("routes a mixed batch of several phone numbers to their own clients", async () => {
+    const a = await createClient({ phones: [unique("pn"), unique("pn")] });
+    const b = await createClient();
+    const m = () => `wamid.${unique("x")}`;
+    const res = await postWebhook(
+      webhook([
+        { phoneNumberId: a.phones[0]!, statuses: [statusObject({ id: m(), status: "sent", timestamp: sec(T0) })] },
+        { phoneNumberId: a.phones[1]!, statuses: [statusObject({ id: m(), status: "delivered", timestamp: sec(T0) })] },
+        {
+          phoneNumberId: b.phones[0]!,
+          statuses: [
+            statusObject({ id: m(), status: "sent", timestamp: sec(T0) }),
+            statusObject({ id: m(), status: "read", timestamp: sec(T0) }),
+          ],
+        },
+      ]),
+    );
+    expect(await res.json()).toEqual({ accepted: 4, duplicates: 0, ignored: 0 });
+    const minute = Date.UTC(2026, 10, 20, 12, 30);
+    expect((await counters(a.id, "2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z")).body.minutes).toEqual([
+      { minute, accepted: 0, sent: 1, delivered: 1, read: 0, failed: 0 },
+    ]);
+    expect((await counters(b.id, "2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z")).body.minutes).toEqual([
+      { minute, accepted: 0, sent: 1, delivered: 0, read: 1, failed: 0 },
+    ]);
+  });
+
+  it("tolerates fields Meta adds and acknowledges inbound messages and other fields without counting them", async () => {
+    const { id, phones } = await createClient();
+    const payload = webhook([
+      {
+        phoneNumberId: phones[0]!,
+        statuses: [statusObject({ id: `wamid.${unique("n")}`, status: "sent", timestamp: sec(T0), extra: { brand_new_field: { nested: true } } })],
+        messages: [{ from: "16505551234", id: "wamid.IN", timestamp: String(sec(T0)), text: { body: "oi" }, type: "text" }],
+      },
+    ]) as { entry: { changes: unknown[] }[] };
+    payload.entry[0]!.changes.push({ field: "message_template_status_update", value: { event: "APPROVED", message_template_id: 1 } });
+    const res = await postWebhook(payload);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 2 });
+    expect((await counters(id, "2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z")).body.minutes).toHaveLength(1);
+  });
+});
+
+describe("duplicates and late events", () => {
+  it("counts an event once within a batch and across batches (Meta retries)", async () => {
+    const { id, phones } = await createClient();
+    const s = statusObject({ id: `wamid.${unique("d")}`, status: "delivered", timestamp: sec(T0) });
+    const payload = webhook([{ phoneNumberId: phones[0]!, statuses: [s, s] }]);
+    expect(await (await postWebhook(payload)).json()).toEqual({ accepted: 1, duplicates: 1, ignored: 0 });
+    expect(await (await postWebhook(payload)).json()).toEqual({ accepted: 0, duplicates: 2, ignored: 0 });
+    const { body } = await counters(id, "2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z");
+    expect(body.minutes[0]!.delivered).toBe(1);
+  });
+
+  it("counts a late event in the minute it occurred, days ago", async () => {
+    const { id, phones } = await createClient();
+    const lateAt = Date.UTC(2026, 10, 14, 23, 59, 59);
+    await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: `wamid.${unique("l")}`, status: "read", timestamp: sec(lateAt) })] }]));
+    const { body } = await counters(id, "2026-11-14T00:00:00Z", "2026-11-15T00:00:00Z");
+    expect(body.minutes).toEqual([{ minute: Date.UTC(2026, 10, 14, 23, 59), accepted: 0, sent: 0, delivered: 0, read: 1, failed: 0 }]);
+  });
+});
+
+describe("rejections end up in dlq/ and lose nothing", () => {
+  it("keeps statuses of an unknown phone_number_id in the DLQ and still answers 200", async () => {
+    const known = await createClient();
+    const unknownPhone = unique("unknown-pn");
+    const before = (await deadLetters()).length;
+    const payload = webhook([
+      { phoneNumberId: unknownPhone, statuses: [statusObject({ id: `wamid.${unique("u")}`, status: "sent", timestamp: sec(T0) })] },
+      { phoneNumberId: known.phones[0]!, statuses: [statusObject({ id: `wamid.${unique("u")}`, status: "sent", timestamp: sec(T0) })] },
+    ]);
+    const res = await postWebhook(payload);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 1 });
+    const letters = await deadLetters();
+    expect(letters.length).toBe(before + 1);
+    const letter = letters.find((l) => l.body.input.includes(unknownPhone))!;
+    expect(letter.key).toMatch(/^dlq\/date=\d{4}-\d{2}-\d{2}\/[0-9a-f-]{36}\.json$/);
+    expect(letter.body.source).toBe("whatsapp");
+    expect(letter.body.rejections).toEqual([
+      { at: "entry.0.changes.0.value.statuses.0", code: "unknown_phone_number", message: expect.stringContaining(unknownPhone) },
+    ]);
+    expect(JSON.parse(letter.body.input)).toEqual(payload);
+  });
+
+  it("answers 400 with the paths of missing required fields, and keeps the body verbatim", async () => {
+    const { id, phones } = await createClient();
+    const bad = statusObject({ id: `wamid.${unique("b")}`, status: "sent", timestamp: sec(T0) });
+    delete bad.timestamp;
+    const body = JSON.stringify(webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: `wamid.${unique("g")}`, status: "sent", timestamp: sec(T0) }), bad] }]));
+    const res = await postWebhook(body);
+    expect(res.status).toBe(400);
+    const err = (await res.json()) as { error: { code: string; details: { path: string }[] } };
+    expect(err.error.code).toBe("malformed_webhook");
+    expect(err.error.details.map((d) => d.path)).toEqual(["entry.0.changes.0.value.statuses.1.timestamp"]);
+    expect((await deadLetters()).some((l) => l.body.input === body)).toBe(true);
+    // Nothing of the request was counted: Meta will not retry a 400, the DLQ holds it for replay.
+    expect((await counters(id, "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z")).body.minutes).toEqual([]);
+  });
+
+  it("answers 400 for a body that is not JSON or not a webhook", async () => {
+    for (const body of ["{not json", "[]", JSON.stringify({ object: "whatsapp_business_account" })]) {
+      const res = await postWebhook(body);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("malformed_webhook");
+    }
+  });
+
+  it("keeps statuses we do not count (e.g. deleted) in the DLQ and acknowledges them", async () => {
+    const { phones } = await createClient();
+    const payload = webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: `wamid.${unique("z")}`, status: "deleted", timestamp: sec(T0) })] }]);
+    expect(await (await postWebhook(payload)).json()).toEqual({ accepted: 0, duplicates: 0, ignored: 1 });
+    const letter = (await deadLetters()).find((l) => l.body.input === JSON.stringify(payload))!;
+    expect(letter.body.rejections[0]!.code).toBe("unsupported_status");
+  });
+
+  it("refuses bodies over 3 MB with 413", async () => {
+    const big = JSON.stringify({ object: "whatsapp_business_account", entry: [], pad: "x".repeat(3 * 1024 * 1024) });
+    const res = await postWebhook(big);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
+  });
+});

@@ -1,0 +1,145 @@
+import { describe, expect, it } from "vitest";
+import { counters, createClient, deadLetters, ingestKey, postEvents, unique } from "./helpers.ts";
+
+const AT = Date.UTC(2026, 10, 20, 9, 15, 30);
+
+function event(clientId: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+  const messageId = `m-${unique("e")}`;
+  return {
+    event_id: `${messageId}:accepted`,
+    message_id: messageId,
+    client_id: clientId,
+    status: "accepted",
+    occurred_at: AT,
+    recipient: "5511987654321",
+    category: "marketing",
+    template: "black_friday",
+    ...over,
+  };
+}
+
+const minuteOf = (ms: number) => ms - (ms % 60_000);
+async function acceptedAt(clientId: string): Promise<number> {
+  const { body } = await counters(clientId, "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z");
+  return body.minutes.reduce((s, m) => s + m.accepted!, 0);
+}
+
+describe("bridge batch formats", () => {
+  it("accepts a JSON array", async () => {
+    const { id } = await createClient();
+    const res = await postEvents([event(id), event(id)], await ingestKey());
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ accepted: 2, duplicates: 0, rejected: [] });
+    expect(await acceptedAt(id)).toBe(2);
+  });
+
+  it("accepts {events: [...]}", async () => {
+    const { id } = await createClient();
+    expect(await (await postEvents({ events: [event(id)] }, await ingestKey())).json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+  });
+
+  it("unwraps Kafka Connect HTTP-sink records whose value is an object or a JSON string", async () => {
+    const { id } = await createClient();
+    const records = [
+      { topic: "wa-events", partition: 0, offset: 41, key: id, value: event(id) },
+      { topic: "wa-events", partition: 0, offset: 42, key: id, value: JSON.stringify(event(id)) },
+    ];
+    expect(await (await postEvents(records, await ingestKey())).json()).toEqual({ accepted: 2, duplicates: 0, rejected: [] });
+  });
+
+  it("accepts NDJSON, rejecting only the line that is not JSON", async () => {
+    const { id } = await createClient();
+    const body = [JSON.stringify(event(id)), "{oops", "", JSON.stringify(event(id))].join("\n");
+    const res = await postEvents(body, await ingestKey(), "application/x-ndjson");
+    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string }[] };
+    expect(out.accepted).toBe(2);
+    expect(out.rejected).toEqual([{ index: 1, code: "invalid_json", message: expect.any(String) }]);
+  });
+
+  it("takes occurred_at as an ISO-8601 string and derives the country from the number", async () => {
+    const { id } = await createClient();
+    const res = await postEvents([event(id, { occurred_at: "2026-11-20T06:15:30-03:00", recipient: "+5215512345678" })], await ingestKey());
+    expect((await res.json()) as object).toMatchObject({ accepted: 1 });
+    const { body } = await counters(id, "2026-11-20T09:00:00Z", "2026-11-20T10:00:00Z");
+    expect(body.minutes).toEqual([{ minute: minuteOf(AT), accepted: 1, sent: 0, delivered: 0, read: 0, failed: 0 }]);
+  });
+});
+
+describe("per-record validation", () => {
+  it("stores the valid records and lists the invalid ones by index, keeping them in the DLQ", async () => {
+    const { id } = await createClient();
+    const missingRecipient = event(id);
+    delete missingRecipient.recipient;
+    const batch = [event(id), missingRecipient, event(id, { status: "bounced" }), event("no-such-client"), event(id, { occurred_at: "yesterday" })];
+    const res = await postEvents(batch, await ingestKey());
+    expect(res.status).toBe(200);
+    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string; message: string }[] };
+    expect(out.accepted).toBe(1);
+    expect(out.rejected.map((r) => [r.index, r.code])).toEqual([
+      [1, "invalid_event"],
+      [2, "invalid_event"],
+      [3, "unknown_client"],
+      [4, "invalid_event"],
+    ]);
+    expect(out.rejected[0]!.message).toContain("recipient");
+    const letter = (await deadLetters()).find((l) => l.body.input.includes(String(missingRecipient.event_id)))!;
+    expect(letter.body.source).toBe("kafka");
+    const kept = JSON.parse(letter.body.input) as { index: number; record: string }[];
+    expect(kept.map((k) => k.index)).toEqual([1, 2, 3, 4]);
+    expect(JSON.parse(kept[0]!.record)).toEqual(missingRecipient);
+    expect(await acceptedAt(id)).toBe(1);
+  });
+
+  it("deduplicates by event_id within and across batches", async () => {
+    const { id } = await createClient();
+    const key = await ingestKey();
+    const e = event(id);
+    expect(await (await postEvents([e, e], key)).json()).toEqual({ accepted: 1, duplicates: 1, rejected: [] });
+    expect(await (await postEvents([e, event(id)], key)).json()).toEqual({ accepted: 1, duplicates: 1, rejected: [] });
+    expect(await acceptedAt(id)).toBe(2);
+  });
+
+  it("answers 400 for a body that is not JSON, keeping it in the DLQ", async () => {
+    const body = `[{"event_id": "${unique("broken")}"`;
+    const res = await postEvents(body, await ingestKey());
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("malformed_batch");
+    expect((await deadLetters()).some((l) => l.body.input === body)).toBe(true);
+  });
+
+  it("answers 415 for a body that is not JSON or NDJSON", async () => {
+    const res = await postEvents("a,b,c", await ingestKey(), "text/csv");
+    expect(res.status).toBe(415);
+  });
+
+  it("answers 413 for more than 10,000 records, asking for smaller batches", async () => {
+    const { id } = await createClient();
+    const e = JSON.stringify(event(id));
+    const res = await postEvents(`[${Array.from({ length: 10_001 }, () => e).join(",")}]`, await ingestKey());
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("too_many_records");
+  });
+});
+
+describe("ingest API keys", () => {
+  it("refuses a missing or unknown key with 401", async () => {
+    const { id } = await createClient();
+    for (const key of ["", "zmk_nope"]) {
+      const res = await postEvents([event(id)], key);
+      expect(res.status).toBe(401);
+    }
+    expect(await acceptedAt(id)).toBe(0);
+  });
+
+  it("lets a client-scoped key ingest for its client only (403 otherwise, nothing stored)", async () => {
+    const a = await createClient();
+    const b = await createClient();
+    const key = await ingestKey(a.id);
+    expect((await postEvents([event(a.id)], key)).status).toBe(200);
+    const res = await postEvents([event(a.id), event(b.id)], key);
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("client_not_allowed");
+    expect(await acceptedAt(a.id)).toBe(1);
+    expect(await acceptedAt(b.id)).toBe(0);
+  });
+});
