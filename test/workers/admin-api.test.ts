@@ -1,0 +1,115 @@
+import { describe, expect, it } from "vitest";
+import { admin, authed, call, createClient, postEvents, postJson, signIn, unique } from "./helpers.ts";
+
+describe("admin: clients and phone numbers", () => {
+  it("creates, lists and updates a client with its phone numbers", async () => {
+    const token = await admin();
+    const id = unique("acme");
+    const created = await postJson("/v1/admin/clients", { id, name: "Acme", timezone: "America/Sao_Paulo", phone_number_ids: ["pn-a1", "pn-a2"].map((p) => `${p}-${id}`) }, token);
+    expect(created.status).toBe(201);
+    expect(await created.json()).toEqual({
+      id,
+      name: "Acme",
+      timezone: "America/Sao_Paulo",
+      currency: "BRL",
+      shards: 1,
+      active: true,
+      phone_number_ids: [`pn-a1-${id}`, `pn-a2-${id}`],
+    });
+    const patched = await postJson(`/v1/admin/clients/${id}`, { name: "Acme SA", phone_number_ids: [`pn-a3-${id}`], active: false }, token, "PATCH");
+    expect(patched.status).toBe(200);
+    expect(await patched.json()).toMatchObject({ name: "Acme SA", active: false, phone_number_ids: [`pn-a3-${id}`] });
+    const list = (await (await call("/v1/admin/clients", authed(token))).json()) as { clients: { id: string }[] };
+    expect(list.clients.some((c) => c.id === id)).toBe(true);
+  });
+
+  it("refuses a duplicate id, a phone number of another client, a bad time zone and an unknown client", async () => {
+    const token = await admin();
+    const a = await createClient();
+    expect((await postJson("/v1/admin/clients", { id: a.id, name: "again" }, token)).status).toBe(409);
+    const taken = await postJson("/v1/admin/clients", { id: unique("b"), name: "B", phone_number_ids: [a.phones[0]] }, token);
+    expect(taken.status).toBe(409);
+    expect(((await taken.json()) as { error: { code: string } }).error.code).toBe("phone_number_taken");
+    const badTz = await postJson("/v1/admin/clients", { id: unique("c"), name: "C", timezone: "Mars/Olympus" }, token);
+    expect(badTz.status).toBe(400);
+    expect(((await badTz.json()) as { error: { code: string; details: { path: string }[] } }).error).toMatchObject({
+      code: "validation_failed",
+      details: [{ path: "timezone" }],
+    });
+    expect((await postJson("/v1/admin/clients/nope-nope", { name: "x" }, token, "PATCH")).status).toBe(404);
+  });
+
+  it("stops routing webhooks to a deactivated client", async () => {
+    const token = await admin();
+    const { id } = await createClient();
+    await postJson(`/v1/admin/clients/${id}`, { active: false }, token, "PATCH");
+    const key = (await (await postJson("/v1/admin/api-keys", { scope: "ingest" }, token)).json()) as { key: string };
+    const res = await postEvents([{ event_id: "x1", message_id: "x1", client_id: id, status: "sent", occurred_at: Date.now(), recipient: "5511999999999" }], key.key);
+    expect(((await res.json()) as { rejected: { code: string }[] }).rejected[0]!.code).toBe("unknown_client");
+  });
+});
+
+describe("admin: rate cards", () => {
+  it("upserts the default and a client-specific price", async () => {
+    const token = await admin();
+    const { id } = await createClient();
+    const first = await postJson("/v1/admin/rate-cards", { client_id: null, category: "utility", country: "AR", unit_price_micros: 8000, currency: "USD" }, token, "PUT");
+    expect(first.status).toBe(200);
+    const again = await postJson("/v1/admin/rate-cards", { client_id: null, category: "utility", country: "AR", unit_price_micros: 9000, currency: "USD" }, token, "PUT");
+    const a = (await first.json()) as { id: number };
+    expect(await again.json()).toEqual({ id: a.id, client_id: null, category: "utility", country: "AR", unit_price_micros: 9000, currency: "USD", valid_from: "1970-01-01" });
+    const own = await postJson("/v1/admin/rate-cards", { client_id: id, category: "marketing", country: "*", unit_price_micros: 50_000, currency: "BRL", valid_from: "2026-11-01" }, token, "PUT");
+    expect(await own.json()).toMatchObject({ client_id: id, valid_from: "2026-11-01" });
+    expect((await postJson("/v1/admin/rate-cards", { client_id: "ghost", category: "marketing", country: "*", unit_price_micros: 1, currency: "BRL" }, token, "PUT")).status).toBe(404);
+    expect((await postJson("/v1/admin/rate-cards", { client_id: null, category: "marketing", country: "*", unit_price_micros: 1.5, currency: "BRL" }, token, "PUT")).status).toBe(400);
+  });
+});
+
+describe("admin: users and API keys", () => {
+  it("creates a viewer scoped to clients, who can then sign in", async () => {
+    const token = await admin();
+    const { id } = await createClient();
+    const email = `${unique("v")}@example.com`;
+    const res = await postJson("/v1/admin/users", { email, password: "a long password", role: "viewer", client_ids: [id] }, token);
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ email, role: "viewer", client_ids: [id] });
+    expect((await postJson("/v1/admin/users", { email, password: "a long password", role: "viewer" }, token)).status).toBe(409);
+    const login = await postJson("/v1/auth/login", { email, password: "a long password" });
+    expect(((await login.json()) as { user: { client_ids: string[] } }).user.client_ids).toEqual([id]);
+  });
+
+  it("shows a new key once, lists keys without it, and a revoked key stops working", async () => {
+    const token = await admin();
+    const { id } = await createClient();
+    const created = await postJson("/v1/admin/api-keys", { scope: "ingest", client_id: id, label: "kafka prod" }, token);
+    expect(created.status).toBe(201);
+    const key = (await created.json()) as { id: string; key: string; client_id: string };
+    expect(key.key).toMatch(/^zmk_[0-9a-f]{64}$/);
+    const listed = await (await call("/v1/admin/api-keys", authed(token))).text();
+    expect(listed).toContain(key.id);
+    expect(listed).not.toContain(key.key);
+    const ev = { event_id: unique("k"), message_id: "m", client_id: id, status: "sent", occurred_at: Date.now(), recipient: "5511999999999" };
+    expect((await postEvents([ev], key.key)).status).toBe(200);
+    expect((await call(`/v1/admin/api-keys/${key.id}`, authed(token, { method: "DELETE" }))).status).toBe(200);
+    expect((await postEvents([ev], key.key)).status).toBe(401);
+  });
+});
+
+describe("admin routes require an admin", () => {
+  it("answers 401 without a session and 403 for finance and viewers", async () => {
+    const finance = await signIn("finance");
+    const viewer = await signIn("viewer");
+    for (const [method, path] of [
+      ["GET", "/v1/admin/clients"],
+      ["POST", "/v1/admin/clients"],
+      ["PUT", "/v1/admin/rate-cards"],
+      ["POST", "/v1/admin/users"],
+      ["POST", "/v1/admin/api-keys"],
+    ] as const) {
+      const init = { method, headers: { "content-type": "application/json" }, body: method === "GET" ? undefined : "{}" };
+      expect((await call(path, init)).status).toBe(401);
+      expect((await call(path, authed(finance, init))).status).toBe(403);
+      expect((await call(path, authed(viewer, init))).status).toBe(403);
+    }
+  });
+});

@@ -1,0 +1,79 @@
+import { env } from "cloudflare:workers";
+import { sign } from "hono/jwt";
+import { describe, expect, it } from "vitest";
+import { authed, call, createClient, postJson, signIn, unique } from "./helpers.ts";
+
+describe("sign in and out", () => {
+  it("sets an HttpOnly SameSite=Strict session cookie and returns a bearer token", async () => {
+    const token = await signIn("finance");
+    const me = await call("/v1/me", authed(token));
+    expect(me.status).toBe(200);
+    expect(((await me.json()) as { user: { role: string } }).user.role).toBe("finance");
+
+    const email = `${unique("cookie")}@example.com`;
+    await postJson("/v1/admin/users", { email, password: "another long one", role: "viewer" }, await signIn("admin"));
+    const login = await postJson("/v1/auth/login", { email, password: "another long one" });
+    const cookie = login.headers.get("set-cookie")!;
+    expect(cookie).toMatch(/^zm_session=[^;]+;/);
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+    const viaCookie = await call("/v1/me", { headers: { cookie: cookie.split(";")[0]! } });
+    expect(viaCookie.status).toBe(200);
+  });
+
+  it("refuses a wrong password and an unknown email alike", async () => {
+    for (const body of [{ email: "admin@example.com", password: "wrong" }, { email: "nobody@example.com", password: "zapmeter-dev" }]) {
+      const res = await postJson("/v1/auth/login", body);
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("invalid_credentials");
+    }
+  });
+
+  it("revokes the session on logout", async () => {
+    const token = await signIn("viewer");
+    expect((await call("/v1/auth/logout", authed(token, { method: "POST" }))).status).toBe(200);
+    expect((await call("/v1/me", authed(token))).status).toBe(401);
+  });
+
+  it("refuses tampered, foreign-signed and expired tokens", async () => {
+    const token = await signIn("viewer");
+    const [h, p, s] = token.split(".");
+    const claims = JSON.parse(atob(p!.replace(/-/g, "+").replace(/_/g, "/"))) as Record<string, unknown>;
+    const forged = `${h}.${btoa(JSON.stringify({ ...claims, sub: "1" })).replace(/=+$/, "")}.${s}`;
+    const foreign = await sign({ ...claims }, "not-our-secret", "HS256");
+    const expired = await sign({ ...claims, exp: Math.floor(Date.now() / 1000) - 10 }, env.SESSION_SECRET, "HS256");
+    for (const t of [forged, foreign, expired, "garbage"]) expect((await call("/v1/me", authed(t))).status).toBe(401);
+  });
+});
+
+describe("read routes are scoped", () => {
+  it("lists only a viewer's own clients, with today's totals", async () => {
+    const a = await createClient();
+    await createClient();
+    const viewer = await signIn("viewer", [a.id]);
+    const res = await call("/v1/clients", authed(viewer));
+    const body = (await res.json()) as { clients: { id: string; today: Record<string, number> }[] };
+    expect(body.clients.map((c) => c.id)).toEqual([a.id]);
+    expect(body.clients[0]!.today).toEqual({ accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 });
+  });
+
+  it("lets a viewer read counters of its client only (403 for another, 404 for none)", async () => {
+    const a = await createClient();
+    const b = await createClient();
+    const viewer = await signIn("viewer", [a.id]);
+    const q = "from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z";
+    expect((await call(`/v1/clients/${a.id}/counters?${q}`, authed(viewer))).status).toBe(200);
+    expect((await call(`/v1/clients/${b.id}/counters?${q}`, authed(viewer))).status).toBe(403);
+    expect((await call(`/v1/clients/${b.id}/counters?${q}`)).status).toBe(401);
+    expect((await call(`/v1/clients/ghost/counters?${q}`, authed(await signIn("admin")))).status).toBe(404);
+  });
+
+  it("validates the counters range", async () => {
+    const a = await createClient();
+    const token = await signIn("admin");
+    for (const q of ["", "from=yesterday&to=today", "from=2026-11-21T00:00:00Z&to=2026-11-20T00:00:00Z", "from=2026-01-01T00:00:00Z&to=2026-11-20T00:00:00Z"]) {
+      const res = await call(`/v1/clients/${a.id}/counters?${q}`, authed(token));
+      expect(res.status).toBe(400);
+    }
+  });
+});
