@@ -1,8 +1,8 @@
 import { createHash, pbkdf2Sync, randomBytes } from "node:crypto";
 import { DEFAULT_RATES, DEMO_CLIENTS, DEV_INGEST_KEY, DEV_PASSWORD, DEV_USERS } from "./catalog.ts";
 
-/** Same format as workers/auth/password.ts, so the Worker verifies these hashes. */
-function pbkdf2Hash(password: string): string {
+/** PBKDF2-SHA256 in the format of workers/auth/password.ts, so the Worker verifies these hashes. */
+export function pbkdf2Hash(password: string): string {
   const iterations = 100_000;
   const salt = randomBytes(16);
   const hash = pbkdf2Sync(password, salt, iterations, 32, "sha256");
