@@ -1,31 +1,40 @@
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import type { AppEnv } from "./app-env.ts";
+import { dashboardCors } from "./cors.ts";
 import { notFound, onError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
+import { apiSecureHeaders, defaultBodyLimit, productionGuard, requestLog } from "./security.ts";
 import { admin } from "./routes/admin.ts";
 import { auth } from "./routes/auth.ts";
+import { billing } from "./routes/billing.ts";
 import { clientsApi } from "./routes/clients.ts";
+import { files } from "./routes/files.ts";
 import { health } from "./routes/health.ts";
 import { ingest } from "./routes/ingest.ts";
+import { live } from "./routes/live.ts";
 import { webhooks } from "./routes/webhooks.ts";
 
 /** The HTTP API (DESIGN.md). Static dashboard assets are served before this by the assets binding. */
 export const app = new Hono<AppEnv>();
 
-app.use(async (c, next) => {
-  c.set("requestId", c.req.header("cf-ray") ?? crypto.randomUUID());
+app.use(requestLog, productionGuard, apiSecureHeaders, defaultBodyLimit, async (c, next) => {
   c.set("db", drizzle(c.env.DB));
   await next();
 });
+app.use("/v1/*", dashboardCors);
 
 app.route("/health", health);
 app.get("/v1/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
 app.route("/v1/webhooks", webhooks);
 app.route("/v1/ingest", ingest);
 app.route("/v1", auth);
+// Before clientsApi: its session-only `authenticate` would refuse the ticket of /v1/clients/:id/live.
+app.route("/v1", live);
 app.route("/v1/clients", clientsApi);
 app.route("/v1/admin", admin);
+app.route("/v1/billing", billing);
+app.route("/v1/files", files);
 
 app.onError(onError);
 app.notFound(notFound);

@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { ErrorBody } from "../schema/api.ts";
+import type { AppEnv } from "./app-env.ts";
 
 /** An error the caller should see as `{error: {code, message, details?}}` with `status`. */
 export class ApiError extends HTTPException {
@@ -39,7 +40,7 @@ export function errorBody(code: string, message: string, details?: unknown): Err
 }
 
 /** The single place where thrown errors become responses. Unknown errors are logged, never echoed. */
-export function onError(err: Error, c: Context): Response {
+export function onError(err: Error, c: Context<AppEnv>): Response {
   if (err instanceof ApiError) {
     if (err.status >= 500) log("error", c, err.code, err.cause ?? err);
     return c.json(errorBody(err.code, err.message, err.details), err.status);
@@ -60,10 +61,10 @@ export function notFound(c: Context): Response {
 }
 
 /** Structured JSON log line; callers never pass personal data (recipients are masked upstream). */
-export function log(level: "info" | "warn" | "error", c: Context | null, event: string, detail?: unknown): void {
+export function log(level: "info" | "warn" | "error", c: Context<AppEnv> | null, event: string, detail?: unknown): void {
   const line: Record<string, unknown> = { level, event };
   if (c) {
-    line.request_id = c.req.header("cf-ray") ?? c.get("requestId" as never);
+    line.request_id = c.get("requestId");
     line.path = new URL(c.req.url).pathname;
   }
   if (detail instanceof Error) line.error = { name: detail.name, message: detail.message };

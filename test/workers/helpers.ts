@@ -2,7 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { apiKeys, users } from "../../schema/db.ts";
 import { sha256Hex, toHex, hmacSha256 } from "../../workers/auth/crypto.ts";
-import { hashPassword } from "../../workers/auth/password.ts";
+import { issueSession } from "../../workers/auth/session.ts";
 
 export const BASE = "http://zapmeter.test";
 let counter = 0;
@@ -22,20 +22,20 @@ export function db() {
   return drizzle(env.DB);
 }
 
-/** Creates a user directly in D1 and signs in through the API; returns the bearer token. */
+/**
+ * Creates a user directly in D1 and returns a session token for it, minted as login does (login itself
+ * is tested in sessions.test.ts; going through it here would trip its rate limit).
+ */
 export async function signIn(role: "admin" | "finance" | "viewer" = "admin", clientIds: string[] = []): Promise<string> {
   const email = `${unique(role)}@example.com`;
-  const password = "correct horse battery";
   const [u] = await db()
     .insert(users)
-    .values({ email, passwordHash: await hashPassword(password), role, createdAt: Date.now() })
+    .values({ email, passwordHash: "unusable: signs in through minted sessions only", role, createdAt: Date.now() })
     .returning();
   if (clientIds.length > 0) {
     await env.DB.batch(clientIds.map((c) => env.DB.prepare("INSERT INTO user_clients (user_id, client_id) VALUES (?, ?)").bind(u!.id, c)));
   }
-  const res = await call("/v1/auth/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) });
-  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { token: string }).token;
+  return (await issueSession(env.SESSION_SECRET, u!.id)).token;
 }
 
 let adminToken: Promise<string> | undefined;

@@ -1,9 +1,33 @@
-import { getCookie } from "hono/cookie";
+import type { Context } from "hono";
+import { getCookie, setCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
+import { revokedSessions } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { ApiError } from "../errors.ts";
-import { allows, type Capability } from "./policy.ts";
-import { SESSION_COOKIE, userFromToken } from "./session.ts";
+import { allows, type AuthUser, type Capability } from "./policy.ts";
+import { SESSION_COOKIE, SESSION_TTL_S, issueSession, userFromToken } from "./session.ts";
+
+/** HttpOnly, SameSite=Strict, Secure outside plain-http localhost. */
+export function setSessionCookie(c: Context<AppEnv>, token: string): void {
+  setCookie(c, SESSION_COOKIE, token, {
+    httpOnly: true,
+    sameSite: "Strict",
+    secure: new URL(c.req.url).protocol === "https:",
+    path: "/",
+    maxAge: SESSION_TTL_S,
+  });
+}
+
+/**
+ * A cookie session past half its life is replaced by a fresh one and the old id revoked, so an active
+ * dashboard stays signed in while a stolen cookie ages out.
+ */
+async function rotateIfOld(c: Context<AppEnv>, user: AuthUser): Promise<void> {
+  if (user.sessionExpiresAt - Date.now() > (SESSION_TTL_S * 1000) / 2) return;
+  const fresh = await issueSession(c.env.SESSION_SECRET, user.id);
+  await c.get("db").insert(revokedSessions).values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt }).onConflictDoNothing();
+  setSessionCookie(c, fresh.token);
+}
 
 /** The session token from `Authorization: Bearer` or the session cookie. */
 export function sessionToken(authorization: string | undefined, cookie: string | undefined): string | undefined {
@@ -13,11 +37,13 @@ export function sessionToken(authorization: string | undefined, cookie: string |
 
 /** Requires a valid session; puts the user on the context. */
 export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
-  const token = sessionToken(c.req.header("authorization"), getCookie(c, SESSION_COOKIE));
+  const authorization = c.req.header("authorization");
+  const token = sessionToken(authorization, getCookie(c, SESSION_COOKIE));
   if (!token) throw new ApiError(401, "unauthenticated", "sign in first (session cookie or bearer token)");
   const user = await userFromToken(c.get("db"), c.env.SESSION_SECRET, token);
   if (!user) throw new ApiError(401, "unauthenticated", "session is invalid or expired");
   c.set("user", user);
+  if (!authorization) await rotateIfOld(c, user);
   await next();
 });
 

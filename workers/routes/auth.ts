@@ -1,14 +1,15 @@
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
-import { deleteCookie, setCookie } from "hono/cookie";
+import { deleteCookie } from "hono/cookie";
 import { LoginRequest, type PublicUser } from "../../schema/api.ts";
 import { revokedSessions, users } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
-import { authenticate } from "../auth/middleware.ts";
+import { authenticate, setSessionCookie } from "../auth/middleware.ts";
 import { hashPassword, verifyPassword } from "../auth/password.ts";
 import type { AuthUser } from "../auth/policy.ts";
-import { SESSION_COOKIE, SESSION_TTL_S, issueSession, userFromToken } from "../auth/session.ts";
-import { ApiError } from "../errors.ts";
+import { SESSION_COOKIE, issueSession, userFromToken } from "../auth/session.ts";
+import { ApiError, log } from "../errors.ts";
+import { DEV_PASSWORD, isProduction } from "../security.ts";
 import { valid } from "../validate.ts";
 
 /** Mounted at /v1: sign-in, sign-out and who am I. */
@@ -24,21 +25,28 @@ let decoyHash: Promise<string> | undefined;
 auth.post("/auth/login", valid("json", LoginRequest), async (c) => {
   const { email, password } = c.req.valid("json");
   const db = c.get("db");
+  const ip = c.req.header("cf-connecting-ip") ?? "local";
+  const [perEmail, perIp] = await Promise.all([
+    c.env.LOGIN_LIMITER.limit({ key: `email:${email.toLowerCase()}` }),
+    c.env.LOGIN_IP_LIMITER.limit({ key: ip }),
+  ]);
+  if (!perEmail.success || !perIp.success) {
+    c.header("retry-after", "60");
+    throw new ApiError(429, "too_many_attempts", "too many sign-in attempts; try again in a minute");
+  }
   const row = (await db.select().from(users).where(eq(users.email, email.toLowerCase())))[0];
   decoyHash ??= hashPassword("decoy-password");
   const ok = await verifyPassword(password, row?.passwordHash ?? (await decoyHash));
   if (!row || !ok || !row.active) throw new ApiError(401, "invalid_credentials", "email or password is wrong");
+  if (isProduction(c.env) && password === DEV_PASSWORD) {
+    log("warn", c, "dev_password_refused", { user_id: row.id });
+    throw new ApiError(403, "password_change_required", "the development password is not accepted in production");
+  }
 
   const { token } = await issueSession(c.env.SESSION_SECRET, row.id);
   const user = await userFromToken(db, c.env.SESSION_SECRET, token);
   if (!user) throw new ApiError(401, "invalid_credentials", "email or password is wrong");
-  setCookie(c, SESSION_COOKIE, token, {
-    httpOnly: true,
-    sameSite: "Strict",
-    secure: new URL(c.req.url).protocol === "https:",
-    path: "/",
-    maxAge: SESSION_TTL_S,
-  });
+  setSessionCookie(c, token);
   return c.json({ token, user: publicUser(user) });
 });
 

@@ -1,0 +1,121 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { sign } from "hono/jwt";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
+import { app } from "../../workers/app.ts";
+import { DEV_PASSWORD } from "../../workers/security.ts";
+import { BASE, call, createClient, db, postJson, postWebhook, unique } from "./helpers.ts";
+import { users } from "../../schema/db.ts";
+import { hashPassword } from "../../workers/auth/password.ts";
+
+/** Calls the app with some bindings replaced (e.g. a production configuration). */
+async function withEnv(overrides: Partial<Env>, path: string, init: RequestInit = {}): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await app.fetch(new Request(`${BASE}${path}`, init), { ...env, ...overrides }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+const STRONG = {
+  ENVIRONMENT: "production",
+  WHATSAPP_APP_SECRET: "a-strong-app-secret-0123456789",
+  WHATSAPP_VERIFY_TOKEN: "a-strong-verify-token-0123456789",
+  SESSION_SECRET: "a-strong-session-secret-0123456789",
+  FILE_SIGNING_SECRET: "a-strong-file-secret-0123456789",
+};
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("production mode", () => {
+  it("refuses to serve with any dev secret", async () => {
+    for (const [name, dev] of Object.entries({
+      WHATSAPP_APP_SECRET: "dev-app-secret",
+      WHATSAPP_VERIFY_TOKEN: "dev-verify-token",
+      SESSION_SECRET: "dev-session-secret-change-me",
+      FILE_SIGNING_SECRET: "dev-file-signing-secret",
+    })) {
+      const res = await withEnv({ ...STRONG, [name]: dev }, "/v1/me");
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("insecure_configuration");
+    }
+    expect((await withEnv(STRONG, "/v1/openapi.json")).status).toBe(200);
+  });
+
+  it("refuses the dev users' password at sign-in", async () => {
+    const email = `${unique("prod")}@example.com`;
+    await db().insert(users).values({ email, passwordHash: await hashPassword(DEV_PASSWORD), role: "admin", createdAt: Date.now() });
+    const res = await withEnv(STRONG, "/v1/auth/login", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email, password: DEV_PASSWORD }),
+    });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("password_change_required");
+  });
+});
+
+describe("edge hardening", () => {
+  it("sends secure headers and a request id on API responses", async () => {
+    const res = await call("/v1/openapi.json");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+    expect(res.headers.get("x-frame-options")).toBe("SAMEORIGIN");
+    expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("limits request bodies on non-ingest routes to 64 KiB", async () => {
+    const res = await postJson("/v1/auth/login", { email: "a@example.com", password: "x".repeat(70_000) });
+    expect(res.status).toBe(413);
+  });
+
+  it("rate-limits sign-in attempts per email with 429 and Retry-After", async () => {
+    const email = `${unique("brute")}@example.com`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await postJson("/v1/auth/login", { email, password: `guess-${i}` }, undefined);
+      statuses.push(res.status);
+      if (res.status === 429) expect(res.headers.get("retry-after")).toBe("60");
+    }
+    expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
+    expect(statuses.slice(10)).toEqual([429, 429]);
+  });
+
+  it("answers unknown errors without internals", async () => {
+    const token = await sign({ sub: "1", jti: "j", iat: 0, exp: Math.floor(Date.now() / 1000) + 60 }, env.SESSION_SECRET, "HS256");
+    const res = await withEnv({ DB: undefined as unknown as D1Database }, "/v1/me", { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: { code: "internal", message: "internal error" } });
+  });
+});
+
+describe("sessions", () => {
+  it("rotates a cookie session past half its life and revokes the old one", async () => {
+    const email = `${unique("rot")}@example.com`;
+    const [u] = await db().insert(users).values({ email, passwordHash: await hashPassword("whatever-long"), role: "viewer", createdAt: Date.now() }).returning();
+    const now = Math.floor(Date.now() / 1000);
+    const old = await sign({ sub: String(u!.id), jti: unique("jti"), iat: now - 7 * 3600, exp: now + 3600 }, env.SESSION_SECRET, "HS256");
+    const res = await call("/v1/me", { headers: { cookie: `zm_session=${old}` } });
+    expect(res.status).toBe(200);
+    const fresh = res.headers.get("set-cookie")!.match(/zm_session=([^;]+)/)![1]!;
+    expect(fresh).not.toBe(old);
+    expect((await call("/v1/me", { headers: { cookie: `zm_session=${fresh}` } })).status).toBe(200);
+    expect((await call("/v1/me", { headers: { cookie: `zm_session=${old}` } })).status).toBe(401);
+  });
+});
+
+describe("logs", () => {
+  it("never contain recipient numbers, even when input is rejected", async () => {
+    const lines: string[] = [];
+    for (const level of ["log", "info", "warn", "error"] as const) {
+      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(" ")));
+    }
+    const { phones } = await createClient();
+    const recipient = "5511912345678";
+    await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: `wamid.${unique("p")}`, status: "sent", timestamp: 1_763_640_000, recipient })] }]));
+    await postWebhook(webhook([{ phoneNumberId: unique("nobody"), statuses: [statusObject({ id: `wamid.${unique("p")}`, status: "sent", timestamp: 1_763_640_000, recipient })] }]));
+    await postWebhook(JSON.stringify({ object: "x", entry: [{ changes: [{ field: "messages", value: { statuses: [{ recipient_id: recipient }] } }] }] }));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.join("\n")).not.toContain(recipient);
+  });
+});

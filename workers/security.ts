@@ -1,0 +1,73 @@
+import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
+import { secureHeaders } from "hono/secure-headers";
+import type { AppEnv } from "./app-env.ts";
+import { ApiError, log } from "./errors.ts";
+
+/** Every route but ingest takes small JSON bodies; ingest routes set their own, larger limits. */
+const DEFAULT_MAX_BODY = 64 * 1024;
+const INGEST_PATHS = ["/v1/webhooks/", "/v1/ingest/"];
+
+/** The documented local-development secrets: production refuses to serve with any of them. */
+export const DEV_SECRETS: Record<string, string> = {
+  WHATSAPP_APP_SECRET: "dev-app-secret",
+  WHATSAPP_VERIFY_TOKEN: "dev-verify-token",
+  SESSION_SECRET: "dev-session-secret-change-me",
+  FILE_SIGNING_SECRET: "dev-file-signing-secret",
+};
+export const DEV_PASSWORD = "zapmeter-dev";
+const SECRET_NAMES = Object.keys(DEV_SECRETS) as (keyof typeof DEV_SECRETS & keyof Env)[];
+
+export function isProduction(env: Env): boolean {
+  return env.ENVIRONMENT === "production";
+}
+
+/** Secrets that are missing, short or the dev values; empty means the configuration is fit for production. */
+export function insecureSecrets(env: Env): string[] {
+  return SECRET_NAMES.filter((name) => {
+    const value = env[name] as string | undefined;
+    return !value || value === DEV_SECRETS[name] || value.length < 16;
+  });
+}
+
+/** Request id (from Cloudflare's ray or new) on the context and the response; one JSON log line per request. */
+export const requestLog = createMiddleware<AppEnv>(async (c, next) => {
+  const requestId = c.req.header("cf-ray") ?? crypto.randomUUID();
+  c.set("requestId", requestId);
+  const started = Date.now();
+  await next();
+  c.header("x-request-id", requestId);
+  // Path only: query strings carry tickets and signatures, bodies carry recipients.
+  console.log(
+    JSON.stringify({ level: "info", event: "request", request_id: requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Date.now() - started }),
+  );
+});
+
+/** In production, answer nothing but 503 until every secret is set to a non-dev value. */
+export const productionGuard = createMiddleware<AppEnv>(async (c, next) => {
+  if (isProduction(c.env)) {
+    const bad = insecureSecrets(c.env);
+    if (bad.length > 0) {
+      log("error", c, "insecure_configuration", { secrets: bad });
+      throw new ApiError(503, "insecure_configuration", "the service is not configured for production; see the deploy section of the README");
+    }
+  }
+  await next();
+});
+
+export const apiSecureHeaders = secureHeaders({
+  contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+  crossOriginResourcePolicy: "same-origin",
+  referrerPolicy: "no-referrer",
+});
+
+/** 64 KiB for every non-ingest request body. */
+export const defaultBodyLimit = createMiddleware<AppEnv>(async (c, next) => {
+  if (INGEST_PATHS.some((p) => c.req.path.startsWith(p))) return next();
+  return bodyLimit({
+    maxSize: DEFAULT_MAX_BODY,
+    onError: () => {
+      throw new ApiError(413, "payload_too_large", `request bodies are limited to ${DEFAULT_MAX_BODY} bytes`);
+    },
+  })(c, next);
+});
