@@ -18,6 +18,15 @@ import {
   UpdateClientRequest,
   WebhookResult,
 } from "../schema/api.ts";
+import {
+  BillingQuery,
+  BillingResponse,
+  BillingRunResponse,
+  DownloadQuery,
+  DownloadResponse,
+  ReconcileResponse,
+  SignedFileQuery,
+} from "../schema/billing.ts";
 import { BridgedEvent } from "../schema/event.ts";
 import { WebhookVerifyQuery, WhatsAppWebhook } from "../schema/whatsapp.ts";
 
@@ -143,6 +152,36 @@ export const OPERATIONS: Operation[] = [
   {
     method: "delete", path: "/v1/admin/api-keys/{id}", summary: "Revoke an ingest key", tag: "admin", security: "admin",
     responses: { 200: { description: "revoked" }, 404: { description: "no such key", schema: ErrorBody } },
+  },
+  {
+    method: "get", path: "/v1/billing", summary: "A day's billing lines (finance, admin)", tag: "billing", security: "session",
+    query: BillingQuery,
+    responses: { 200: { description: "lines; revision 0 when never computed", schema: BillingResponse }, 403: { description: "no billing access", schema: ErrorBody } },
+  },
+  {
+    method: "post", path: "/v1/billing/{date}/run", summary: "Recompute a day, idempotently", tag: "billing", security: "admin",
+    responses: {
+      200: { description: "the day's revision after the run", schema: BillingRunResponse },
+      409: { description: "the day has not ended, or another run changed it meanwhile", schema: ErrorBody },
+    },
+  },
+  {
+    method: "get", path: "/v1/billing/{date}/download", summary: "A signed, expiring link to the day's file", tag: "billing",
+    security: "session", query: DownloadQuery,
+    responses: { 200: { description: "signed URL", schema: DownloadResponse }, 404: { description: "day not computed", schema: ErrorBody } },
+  },
+  {
+    method: "get", path: "/v1/billing/{date}/reconcile", summary: "Billed counts against the Durable Object ledgers", tag: "billing",
+    security: "admin", responses: { 200: { description: "differences, if any", schema: ReconcileResponse } },
+  },
+  {
+    method: "get", path: "/v1/files/{key}", summary: "Streams an R2 object through a signed link (no session)", tag: "billing",
+    security: "none", query: SignedFileQuery,
+    responses: {
+      200: { description: "the file (CSV or Parquet)" },
+      403: { description: "bad signature, changed key or expiry, or expired", schema: ErrorBody },
+      404: { description: "file gone", schema: ErrorBody },
+    },
   },
 ];
 

@@ -1,0 +1,77 @@
+import { z } from "zod";
+import { Currency, IsoDate } from "./api.ts";
+import { ClientId } from "./event.ts";
+
+/** One billed line: a client's billable messages of one local day, by category × country. */
+export const BillingLine = z.object({
+  client_id: ClientId,
+  client_name: z.string(),
+  category: z.string(),
+  country: z.string(),
+  billable_count: z.number().int().min(0),
+  unit_price_micros: z.number().int().min(0),
+  amount_micros: z.number().int().min(0),
+  currency: Currency,
+});
+export type BillingLine = z.infer<typeof BillingLine>;
+
+/** Lines counted but without an applicable rate card: billed at 0 and listed so finance can price them. */
+export const UnpricedLine = z.object({ client_id: ClientId, category: z.string(), country: z.string(), billable_count: z.number().int() });
+export type UnpricedLine = z.infer<typeof UnpricedLine>;
+
+export const BillingQuery = z.object({ date: IsoDate, client_id: ClientId.optional() });
+
+/**
+ * A day's billing. `revision` is the day's: 0 = never computed, then +1 each time a computation
+ * changed any line. `computed_at` (epoch ms) is when the current revision was produced.
+ */
+export const BillingResponse = z.object({
+  date: IsoDate,
+  revision: z.number().int().min(0),
+  computed_at: z.number().int().nullable(),
+  lines: z.array(BillingLine),
+  unpriced: z.array(UnpricedLine),
+});
+export type BillingResponse = z.infer<typeof BillingResponse>;
+
+export const BillingRunResponse = z.object({
+  date: IsoDate,
+  revision: z.number().int().min(0),
+  changed: z.boolean(),
+  clients: z.number().int(),
+  lines: z.number().int(),
+  unpriced: z.array(UnpricedLine),
+  files: z.array(z.string()),
+});
+export type BillingRunResponse = z.infer<typeof BillingRunResponse>;
+
+export const BILLING_FORMATS = ["csv", "parquet"] as const;
+export const BillingFormat = z.enum(BILLING_FORMATS);
+export type BillingFormat = z.infer<typeof BillingFormat>;
+export const DownloadQuery = z.object({ format: BillingFormat.default("csv") });
+export const DownloadResponse = z.object({ url: z.string(), expires_at: z.number().int() });
+
+/** `GET /v1/files/<key>` credentials: expiry in epoch seconds and the hex HMAC over key and expiry. */
+export const SignedFileQuery = z.object({
+  exp: z.string().regex(/^\d{1,12}$/, "epoch seconds").transform(Number),
+  sig: z.string().regex(/^[0-9a-f]{64}$/, "hex HMAC-SHA256"),
+});
+
+/** One count that differs between the billed lines (D1), the Durable Object ledger and, when read, the lake. */
+export const ReconcileDifference = z.object({
+  client_id: ClientId,
+  category: z.string(),
+  country: z.string(),
+  billed: z.number().int(),
+  ledger: z.number().int(),
+});
+export const ReconcileResponse = z.object({
+  date: IsoDate,
+  revision: z.number().int(),
+  clients: z.number().int(),
+  billed_total: z.number().int(),
+  ledger_total: z.number().int(),
+  ok: z.boolean(),
+  differences: z.array(ReconcileDifference),
+});
+export type ReconcileResponse = z.infer<typeof ReconcileResponse>;

@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { amountMicros, RateBook, type RateCardRow } from "../../workers/billing/rates.ts";
+import { createClient, unique } from "./helpers.ts";
+import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
+
+const card = (over: Partial<RateCardRow>): RateCardRow => ({
+  clientId: null,
+  category: "marketing",
+  country: "*",
+  unitPriceMicros: 1,
+  currency: "BRL",
+  validFrom: 0,
+  ...over,
+});
+
+describe("rate-card precedence", () => {
+  const book = new RateBook([
+    card({ unitPriceMicros: 10 }),
+    card({ country: "BR", unitPriceMicros: 20 }),
+    card({ clientId: "acme", unitPriceMicros: 30 }),
+    card({ clientId: "acme", country: "BR", unitPriceMicros: 40 }),
+    card({ clientId: "acme", country: "BR", unitPriceMicros: 45, validFrom: Date.UTC(2026, 0, 1) }),
+    card({ category: "utility", country: "US", unitPriceMicros: 5, currency: "USD" }),
+  ]);
+
+  it("client-specific over default, exact country over *, latest valid_from first", () => {
+    expect(book.price("acme", "marketing", "BR")).toEqual({ unitPriceMicros: 45, currency: "BRL" });
+    expect(book.price("acme", "marketing", "AR")).toEqual({ unitPriceMicros: 30, currency: "BRL" });
+    expect(book.price("globex", "marketing", "BR")).toEqual({ unitPriceMicros: 20, currency: "BRL" });
+    expect(book.price("globex", "marketing", "AR")).toEqual({ unitPriceMicros: 10, currency: "BRL" });
+    expect(book.price("acme", "utility", "US")).toEqual({ unitPriceMicros: 5, currency: "USD" });
+    expect(book.price("acme", "utility", "BR")).toBeNull();
+    expect(book.price("acme", "unknown", "ZZ")).toBeNull();
+  });
+
+  it("multiplies in integers and refuses amounts beyond exact range", () => {
+    expect(amountMicros(3, 62_500)).toBe(187_500);
+    expect(amountMicros(0, 62_500)).toBe(0);
+    expect(() => amountMicros(100_000_000, 1_000_000_000_000)).toThrow(/exact integer range/);
+  });
+});
+
+describe("rate cards stored in D1", () => {
+  it("bills each client at its own card, others at the default, by the card valid on the day", async () => {
+    const vip = await createClient();
+    const plain = await createClient();
+    await rateCard({ client_id: null, category: "utility", country: "*", unit_price_micros: 8_000 });
+    await rateCard({ client_id: null, category: "utility", country: "BR", unit_price_micros: 7_000 });
+    await rateCard({ client_id: vip.id, category: "utility", country: "*", unit_price_micros: 5_000 });
+    await rateCard({ client_id: null, category: "utility", country: "BR", unit_price_micros: 7_500, valid_from: "2026-11-15" });
+    for (const day of ["2026-11-14", "2026-11-15"]) {
+      for (const c of [vip, plain]) {
+        await ingest([
+          status(c.id, unique("wamid"), "delivered", Date.parse(`${day}T12:00:00Z`), { category: "utility" }),
+          status(c.id, unique("wamid"), "delivered", Date.parse(`${day}T12:00:00Z`), { category: "utility", country: "MX" }),
+        ]);
+      }
+      await runDay(day);
+    }
+    const prices = async (day: string) =>
+      (await billingOf(day)).lines.map((l) => [l.client_id === vip.id ? "vip" : "plain", l.country, l.unit_price_micros]);
+    expect(await prices("2026-11-14")).toEqual(
+      [vip.id, plain.id].sort().flatMap((id) =>
+        id === vip.id ? [["vip", "BR", 5_000], ["vip", "MX", 5_000]] : [["plain", "BR", 7_000], ["plain", "MX", 8_000]],
+      ),
+    );
+    expect((await prices("2026-11-15")).filter(([who]) => who === "plain")).toEqual([["plain", "BR", 7_500], ["plain", "MX", 8_000]]);
+  });
+});

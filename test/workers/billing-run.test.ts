@@ -1,0 +1,168 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { admin, authed, call, createClient, signIn, unique } from "./helpers.ts";
+import { billingOf, downloadBytes, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
+
+const at = (iso: string) => Date.parse(iso);
+const line = (client_id: string, category: string, country: string, billable_count: number, unit_price_micros: number, currency = "BRL") => ({
+  client_id,
+  client_name: `Client ${client_id}`,
+  category,
+  country,
+  billable_count,
+  unit_price_micros,
+  amount_micros: billable_count * unit_price_micros,
+  currency,
+});
+
+describe("what is billed", () => {
+  it("bills a message once on its first delivered/read, and never failed or free messages", async () => {
+    const { id } = await createClient();
+    await rateCard({ client_id: id, category: "marketing", country: "BR", unit_price_micros: 62_500 });
+    await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 8_000 });
+    const t = at("2026-11-03T12:00:00Z");
+    const m = () => unique("wamid");
+    const [a, b, c, d, e, f] = [m(), m(), m(), m(), m(), m()];
+    await ingest([
+      status(id, a, "sent", t),
+      status(id, a, "delivered", t + 1000),
+      status(id, a, "read", t + 5000),
+      status(id, b, "read", t, { category: "utility", country: "US" }),
+      status(id, c, "sent", t),
+      status(id, c, "failed", t + 1000),
+      status(id, d, "delivered", t, { category: "service", billable: false, pricing_type: "free_customer_service" }),
+      status(id, e, "delivered", t, { billable: false, pricing_type: "free_entry_point" }),
+      status(id, f, "sent", t),
+    ]);
+    const run = await runDay("2026-11-03");
+    expect(run).toMatchObject({ date: "2026-11-03", revision: 1, changed: true, unpriced: [] });
+    expect(run.files).toEqual(["billing/date=2026-11-03/billing.csv", "billing/date=2026-11-03/billing.parquet"]);
+
+    const body = await billingOf("2026-11-03", id, await signIn("finance"));
+    expect(body.lines).toEqual([line(id, "marketing", "BR", 1, 62_500), line(id, "utility", "US", 1, 8_000)]);
+    expect(body.revision).toBe(1);
+    expect(typeof body.computed_at).toBe("number");
+    const stored = await env.DB.prepare("SELECT billable_count, amount_micros, revision FROM billing_daily WHERE client_id = ? ORDER BY category").bind(id).all();
+    expect(stored.results).toEqual([
+      { billable_count: 1, amount_micros: 62_500, revision: 1 },
+      { billable_count: 1, amount_micros: 8_000, revision: 1 },
+    ]);
+  });
+
+  it("keeps counts without a rate card at price 0 and lists them as unpriced", async () => {
+    const { id } = await createClient();
+    await ingest([status(id, unique("wamid"), "delivered", at("2026-11-04T10:00:00Z"), { category: "authentication", country: "AR" })]);
+    await ingest([status(id, unique("wamid"), "delivered", at("2026-11-04T10:00:00Z"), { category: null })]);
+    const run = await runDay("2026-11-04");
+    const unpriced = [
+      { client_id: id, category: "authentication", country: "AR", billable_count: 1 },
+      { client_id: id, category: "unknown", country: "BR", billable_count: 1 },
+    ];
+    expect(run.unpriced).toEqual(unpriced);
+    const body = await billingOf("2026-11-04", id);
+    expect(body.lines).toEqual([line(id, "authentication", "AR", 1, 0), line(id, "unknown", "BR", 1, 0)]);
+    expect(body.unpriced).toEqual(unpriced);
+  });
+});
+
+describe("day boundaries", () => {
+  it("bills by the client's local day: America/Sao_Paulo vs UTC", async () => {
+    const sp = await createClient({ timezone: "America/Sao_Paulo" });
+    const utc = await createClient({ timezone: "UTC" });
+    for (const c of [sp, utc]) await rateCard({ client_id: c.id, category: "marketing", country: "*", unit_price_micros: 1_000 });
+    // 01:30 UTC on the 6th is 22:30 on the 5th in São Paulo (UTC−3).
+    const t = at("2026-11-06T01:30:00Z");
+    await ingest([status(sp.id, unique("wamid"), "delivered", t), status(utc.id, unique("wamid"), "delivered", t)]);
+    await runDay("2026-11-05");
+    await runDay("2026-11-06");
+    expect((await billingOf("2026-11-05")).lines.map((l) => l.client_id)).toEqual([sp.id]);
+    expect((await billingOf("2026-11-06")).lines.map((l) => l.client_id)).toEqual([utc.id]);
+  });
+});
+
+describe("revisions", () => {
+  it("re-runs without new events change nothing, byte for byte; late events bump the revision", async () => {
+    const { id } = await createClient();
+    await rateCard({ client_id: id, category: "marketing", country: "BR", unit_price_micros: 62_500 });
+    const day = "2026-11-07";
+    await ingest([status(id, unique("wamid"), "delivered", at(`${day}T15:00:00Z`))]);
+    const first = await runDay(day);
+    const before = await billingOf(day);
+    const csv = await downloadBytes(day, "csv");
+    const parquet = await downloadBytes(day, "parquet");
+
+    const again = await runDay(day);
+    expect(again).toMatchObject({ revision: first.revision, changed: false });
+    expect(await billingOf(day)).toEqual(before);
+    expect(await downloadBytes(day, "csv")).toEqual(csv);
+    expect(await downloadBytes(day, "parquet")).toEqual(parquet);
+
+    // A late status of that day, received after the day was billed.
+    await ingest([status(id, unique("wamid"), "read", at(`${day}T23:59:00Z`))]);
+    const late = await runDay(day);
+    expect(late).toMatchObject({ revision: first.revision + 1, changed: true });
+    const after = await billingOf(day);
+    expect(after.lines).toEqual([line(id, "marketing", "BR", 2, 62_500)]);
+    expect(after.computed_at).toBeGreaterThanOrEqual(before.computed_at!);
+    const text = new TextDecoder().decode(await downloadBytes(day, "csv"));
+    expect(text).toBe(
+      "date,revision,client_id,client_name,category,country,billable_count,unit_price_micros,amount_micros,currency\r\n" +
+        `${day},${late.revision},${id},Client ${id},marketing,BR,2,62500,125000,BRL\r\n`,
+    );
+  });
+
+  it("a price change is a change of the day's lines", async () => {
+    const { id } = await createClient();
+    await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 8_000 });
+    await ingest([status(id, unique("wamid"), "delivered", at("2026-11-08T08:00:00Z"), { category: "utility" })]);
+    expect((await runDay("2026-11-08")).revision).toBe(1);
+    await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 9_000 });
+    expect(await runDay("2026-11-08")).toMatchObject({ revision: 2, changed: true });
+    expect((await billingOf("2026-11-08", id)).lines).toEqual([line(id, "utility", "BR", 1, 9_000)]);
+  });
+
+  it("the first computation of an empty day is revision 1 with empty files", async () => {
+    const run = await runDay("2026-10-01");
+    expect(run).toMatchObject({ revision: 1, lines: 0 });
+    expect(new TextDecoder().decode(await downloadBytes("2026-10-01", "csv"))).toBe(
+      "date,revision,client_id,client_name,category,country,billable_count,unit_price_micros,amount_micros,currency\r\n",
+    );
+  });
+});
+
+describe("reconciliation", () => {
+  it("reports where billed counts and the Durable Object ledgers differ", async () => {
+    const { id } = await createClient();
+    const day = "2026-11-09";
+    await ingest([status(id, unique("wamid"), "delivered", at(`${day}T10:00:00Z`))]);
+    await runDay(day);
+    const reconcile = async () => (await call(`/v1/billing/${day}/reconcile`, authed(await admin()))).json();
+    expect(await reconcile()).toMatchObject({ date: day, revision: 1, ok: true, billed_total: 1, ledger_total: 1, differences: [] });
+    await ingest([status(id, unique("wamid"), "delivered", at(`${day}T11:00:00Z`), { country: "PT" })]);
+    expect(await reconcile()).toMatchObject({
+      ok: false,
+      differences: [{ client_id: id, category: "marketing", country: "PT", billed: 0, ledger: 1 }],
+    });
+    await runDay(day);
+    expect(await reconcile()).toMatchObject({ ok: true, revision: 2 });
+  });
+});
+
+describe("access", () => {
+  it("finance reads but cannot run; viewers see nothing; bad dates and open days are refused", async () => {
+    const finance = await signIn("finance");
+    const viewer = await signIn("viewer");
+    expect((await call("/v1/billing?date=2026-11-03", authed(viewer))).status).toBe(403);
+    expect((await call("/v1/billing?date=2026-11-03")).status).toBe(401);
+    expect((await call("/v1/billing/2026-11-03/run", authed(finance, { method: "POST" }))).status).toBe(403);
+    expect((await call("/v1/billing/2026-11-03/reconcile", authed(finance))).status).toBe(403);
+    expect((await call("/v1/billing?date=2026-13-01", authed(finance))).status).toBe(400);
+    expect((await call("/v1/billing/yesterday/run", authed(await admin(), { method: "POST" }))).status).toBe(400);
+    const open = await call("/v1/billing/2099-01-01/run", authed(await admin(), { method: "POST" }));
+    expect(open.status).toBe(409);
+    expect(((await open.json()) as { error: { code: string } }).error.code).toBe("day_not_closed");
+    const never = await billingOf("2026-01-01", undefined, finance);
+    expect(never).toEqual({ date: "2026-01-01", revision: 0, computed_at: null, lines: [], unpriced: [] });
+    expect((await call("/v1/billing/2026-01-01/download?format=csv", authed(finance))).status).toBe(404);
+  });
+});

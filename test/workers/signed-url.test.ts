@@ -1,0 +1,82 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { signFileUrl } from "../../workers/files/signed-urls.ts";
+import { authed, call, createClient, signIn, unique } from "./helpers.ts";
+import { ingest, runDay, status } from "./billing-fixtures.ts";
+
+const DAY = "2026-11-12";
+const KEY = `billing/date=${DAY}/billing.csv`;
+
+async function billedDay(): Promise<void> {
+  const { id } = await createClient();
+  await ingest([status(id, unique("wamid"), "delivered", Date.parse(`${DAY}T12:00:00Z`))]);
+  await runDay(DAY);
+}
+
+async function linkFor(token: string, format = "csv"): Promise<{ url: URL; expires_at: number }> {
+  const res = await call(`/v1/billing/${DAY}/download?format=${format}`, authed(token));
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { url: string; expires_at: number };
+  return { url: new URL(body.url), expires_at: body.expires_at };
+}
+
+const fetchPath = (url: URL | string) => call(typeof url === "string" ? url : url.pathname + url.search);
+
+async function refused(url: URL | string): Promise<string> {
+  const res = await fetchPath(url);
+  expect(res.status).toBe(403);
+  return ((await res.json()) as { error: { message: string } }).error.message;
+}
+
+describe("signed billing downloads", () => {
+  it("finance gets an expiring link that streams the file without a session, and the download is audited", async () => {
+    await billedDay();
+    const finance = await signIn("finance");
+    const before = Date.now();
+    const { url, expires_at } = await linkFor(finance);
+    expect(url.pathname).toBe(`/v1/files/${KEY}`);
+    expect(expires_at).toBeGreaterThan(before);
+    expect(expires_at).toBeLessThanOrEqual(before + 16 * 60_000);
+    const res = await fetchPath(url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/csv; charset=utf-8");
+    expect(res.headers.get("content-disposition")).toBe(`attachment; filename="billing-${DAY}.csv"`);
+    expect(res.headers.get("cache-control")).toBe("private, no-store");
+    expect(await res.text()).toBe(await (await env.LAKE.get(KEY))!.text());
+
+    const parquet = await fetchPath((await linkFor(finance, "parquet")).url);
+    expect(parquet.headers.get("content-type")).toBe("application/vnd.apache.parquet");
+    expect(new TextDecoder().decode(new Uint8Array(await parquet.arrayBuffer()).slice(0, 4))).toBe("PAR1");
+
+    const audited = await env.DB.prepare("SELECT actor, target FROM audit_log WHERE action = 'billing.download' AND target = ?").bind(KEY).all();
+    expect(audited.results.length).toBeGreaterThanOrEqual(1);
+    expect(audited.results[0]!.actor as string).toMatch(/^finance-/);
+  });
+
+  it("refuses a changed key, a changed expiry, a wrong or missing signature and an expired link", async () => {
+    await billedDay();
+    const { url } = await linkFor(await signIn("finance"));
+    const exp = url.searchParams.get("exp")!;
+    const sig = url.searchParams.get("sig")!;
+
+    expect(await refused(`/v1/files/billing/date=${DAY}/billing.parquet?exp=${exp}&sig=${sig}`)).toMatch(/signature/);
+    expect(await refused(`/v1/files/${KEY}?exp=${Number(exp) + 3600}&sig=${sig}`)).toMatch(/signature/);
+    const flipped = (sig[0] === "0" ? "1" : "0") + sig.slice(1);
+    expect(await refused(`/v1/files/${KEY}?exp=${exp}&sig=${flipped}`)).toMatch(/signature/);
+    expect(await refused(`/v1/files/${KEY}?exp=${exp}`)).toMatch(/exp or sig/);
+    expect(await refused(`/v1/files/${KEY}?exp=soon&sig=${sig}`)).toMatch(/exp or sig/);
+
+    const forged = await signFileUrl("another-secret", KEY, Date.now());
+    expect(await refused(forged.path)).toMatch(/signature/);
+    const old = await signFileUrl(env.FILE_SIGNING_SECRET, KEY, Date.now() - 3_600_000, 60);
+    expect(await refused(old.path)).toMatch(/expired/);
+  });
+
+  it("a valid link to a key that does not exist is 404; viewers cannot ask for links", async () => {
+    const gone = await signFileUrl(env.FILE_SIGNING_SECRET, "billing/date=1999-01-01/billing.csv", Date.now());
+    expect((await fetchPath(gone.path)).status).toBe(404);
+    const viewer = await signIn("viewer");
+    expect((await call(`/v1/billing/${DAY}/download?format=csv`, authed(viewer))).status).toBe(403);
+    expect((await call(`/v1/billing/${DAY}/download?format=xlsx`, authed(await signIn("finance")))).status).toBe(400);
+  });
+});

@@ -1,0 +1,97 @@
+import { parquetWriteBuffer } from "hyparquet-writer";
+import type { BillingFormat, BillingLine } from "../../schema/billing.ts";
+
+/**
+ * The day's billing files in R2. Their bytes depend only on the lines and the revision (no
+ * timestamps, a fixed writer name), so recomputing an unchanged day yields byte-identical files.
+ */
+
+export const CSV_COLUMNS = [
+  "date",
+  "revision",
+  "client_id",
+  "client_name",
+  "category",
+  "country",
+  "billable_count",
+  "unit_price_micros",
+  "amount_micros",
+  "currency",
+] as const;
+
+const CONTENT_TYPES: Record<BillingFormat, string> = {
+  csv: "text/csv; charset=utf-8",
+  parquet: "application/vnd.apache.parquet",
+};
+
+export function billingKey(date: string, format: BillingFormat): string {
+  return `billing/date=${date}/billing.${format}`;
+}
+
+/** RFC 4180 quoting; a leading = + - @ is defused so spreadsheets do not run a cell as a formula. */
+function csvCell(value: string | number): string {
+  if (typeof value === "number") return String(value);
+  const text = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+export function billingCsv(date: string, revision: number, lines: BillingLine[]): string {
+  const rows = lines.map((l) =>
+    [date, revision, l.client_id, l.client_name, l.category, l.country, l.billable_count, l.unit_price_micros, l.amount_micros, l.currency]
+      .map(csvCell)
+      .join(","),
+  );
+  return [CSV_COLUMNS.join(","), ...rows].join("\r\n") + "\r\n";
+}
+
+export function billingParquet(date: string, revision: number, lines: BillingLine[]): ArrayBuffer {
+  const text = (name: string, data: string[]) => ({ name, data, type: "STRING" as const, nullable: false });
+  const int64 = (name: string, data: number[]) => ({ name, data: data.map(BigInt), type: "INT64" as const, nullable: false });
+  return parquetWriteBuffer({
+    columnData: [
+      text("date", lines.map(() => date)),
+      { name: "revision", data: lines.map(() => revision), type: "INT32", nullable: false },
+      text("client_id", lines.map((l) => l.client_id)),
+      text("client_name", lines.map((l) => l.client_name)),
+      text("category", lines.map((l) => l.category)),
+      text("country", lines.map((l) => l.country)),
+      int64("billable_count", lines.map((l) => l.billable_count)),
+      int64("unit_price_micros", lines.map((l) => l.unit_price_micros)),
+      int64("amount_micros", lines.map((l) => l.amount_micros)),
+      text("currency", lines.map((l) => l.currency)),
+    ],
+    createdBy: "zapmeter billing",
+  });
+}
+
+/**
+ * Writes both files unless R2 already holds this revision's files (a run that crashed between the
+ * D1 commit and the upload is repaired by the next run). Returns the keys written or present.
+ */
+export async function ensureBillingFiles(
+  bucket: R2Bucket,
+  date: string,
+  revision: number,
+  lines: () => Promise<BillingLine[]>,
+): Promise<string[]> {
+  const keys = [billingKey(date, "csv"), billingKey(date, "parquet")];
+  const heads = await Promise.all(keys.map((k) => bucket.head(k)));
+  if (heads.every((h) => h?.customMetadata?.revision === String(revision))) return keys;
+  const rows = await lines();
+  const bodies: Record<BillingFormat, string | ArrayBuffer> = {
+    csv: billingCsv(date, revision, rows),
+    parquet: billingParquet(date, revision, rows),
+  };
+  await Promise.all(
+    (["csv", "parquet"] as const).map((format) =>
+      bucket.put(billingKey(date, format), bodies[format], {
+        httpMetadata: {
+          contentType: CONTENT_TYPES[format],
+          contentDisposition: `attachment; filename="billing-${date}.${format}"`,
+        },
+        customMetadata: { revision: String(revision) },
+      }),
+    ),
+  );
+  return keys;
+}

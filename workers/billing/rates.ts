@@ -1,0 +1,80 @@
+import { lte } from "drizzle-orm";
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { rateCards } from "../../schema/db.ts";
+
+export interface RateCardRow {
+  clientId: string | null;
+  category: string;
+  country: string;
+  unitPriceMicros: number;
+  currency: string;
+  validFrom: number;
+}
+
+export interface Price {
+  unitPriceMicros: number;
+  currency: string;
+}
+
+/**
+ * Precedence tiers, best first: the client's own card beats the default one, then an exact country
+ * beats `*`. Within a tier the latest card valid on the day wins. A client-specific `*` card therefore
+ * beats a default card for the exact country: a negotiated price is the client's price everywhere.
+ */
+const TIERS: ((r: RateCardRow, clientId: string, country: string) => boolean)[] = [
+  (r, c, k) => r.clientId === c && r.country === k,
+  (r, c) => r.clientId === c && r.country === "*",
+  (r, _c, k) => r.clientId === null && r.country === k,
+  (r) => r.clientId === null && r.country === "*",
+];
+
+/** Rate cards of one category, valid on a given day, ready for lookups. */
+export class RateBook {
+  private readonly byCategory = new Map<string, RateCardRow[]>();
+
+  /** `cards` must already be limited to those valid on the day (valid_from ≤ day). */
+  constructor(cards: RateCardRow[]) {
+    for (const card of cards) {
+      let list = this.byCategory.get(card.category);
+      if (!list) this.byCategory.set(card.category, (list = []));
+      list.push(card);
+    }
+    for (const list of this.byCategory.values()) list.sort((a, b) => b.validFrom - a.validFrom);
+  }
+
+  /** The applicable price, or null when no card applies (the line is then billed at 0 and reported). */
+  price(clientId: string, category: string, country: string): Price | null {
+    const cards = this.byCategory.get(category) ?? [];
+    for (const tier of TIERS) {
+      const card = cards.find((r) => tier(r, clientId, country));
+      if (card) return { unitPriceMicros: card.unitPriceMicros, currency: card.currency };
+    }
+    return null;
+  }
+}
+
+/** The rate cards valid on `date` (UTC calendar date, as `valid_from` is stored). */
+export async function rateBookFor(db: DrizzleD1Database, date: string): Promise<RateBook> {
+  const dayStart = Date.parse(`${date}T00:00:00Z`);
+  const rows = await db
+    .select({
+      clientId: rateCards.clientId,
+      category: rateCards.category,
+      country: rateCards.country,
+      unitPriceMicros: rateCards.unitPriceMicros,
+      currency: rateCards.currency,
+      validFrom: rateCards.validFrom,
+    })
+    .from(rateCards)
+    .where(lte(rateCards.validFrom, dayStart));
+  return new RateBook(rows);
+}
+
+/** count × unit price in integer micros; refuses results a JS number cannot hold exactly. */
+export function amountMicros(count: number, unitPriceMicros: number): number {
+  const amount = BigInt(count) * BigInt(unitPriceMicros);
+  if (amount > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new Error(`amount ${amount} micros exceeds the exact integer range`);
+  }
+  return Number(amount);
+}

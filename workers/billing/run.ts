@@ -1,0 +1,124 @@
+import { drizzle } from "drizzle-orm/d1";
+import type { LedgerLine } from "../../durable-objects/client-counter.ts";
+import type { BillingRunResponse, UnpricedLine } from "../../schema/billing.ts";
+import { ApiError, log } from "../errors.ts";
+import { counterOf } from "../ingest/dispatch.ts";
+import { ensureBillingFiles } from "./files.ts";
+import { amountMicros, rateBookFor, type RateBook } from "./rates.ts";
+import { commitRevision, dayLines, dayState, lineKey, recordFailedRun, recordRun, storedLines, type StoredLine } from "./store.ts";
+
+/** What billing needs to know about a client. */
+export interface BillingClient {
+  id: string;
+  timezone: string;
+  currency: string;
+}
+
+/** Parallel Durable Object calls when reading ledgers (bounded so one run stays inside subrequest limits per wave). */
+export const LEDGER_FANOUT = 32;
+
+/** Maps `items` through `fn` with at most `limit` calls in flight, keeping order. */
+export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Each client's ledger for its local `date`, read from its ClientCounter (the source of truth). */
+export function ledgersOf(env: Env, date: string, clients: BillingClient[]): Promise<LedgerLine[][]> {
+  return mapBounded(clients, LEDGER_FANOUT, (c) => counterOf(env, c.id).ledgerLines(date));
+}
+
+/** Prices ledger lines; a line without a rate card keeps its count at price 0 and is reported. */
+export function priceLines(
+  client: BillingClient,
+  ledger: LedgerLine[],
+  rates: RateBook,
+  unpriced: UnpricedLine[],
+): StoredLine[] {
+  return ledger.map((l) => {
+    const price = rates.price(client.id, l.category, l.country);
+    if (!price) unpriced.push({ client_id: client.id, category: l.category, country: l.country, billable_count: l.count });
+    const unit = price?.unitPriceMicros ?? 0;
+    return {
+      clientId: client.id,
+      category: l.category,
+      country: l.country,
+      billableCount: l.count,
+      unitPriceMicros: unit,
+      amountMicros: amountMicros(l.count, unit),
+      currency: price?.currency ?? client.currency,
+    };
+  });
+}
+
+function sameLine(a: StoredLine, b: StoredLine): boolean {
+  return (
+    a.billableCount === b.billableCount &&
+    a.unitPriceMicros === b.unitPriceMicros &&
+    a.amountMicros === b.amountMicros &&
+    a.currency === b.currency
+  );
+}
+
+/**
+ * Computes `date` for `clients` (each client's local day of that date) and stores the result: lines
+ * that changed are written as the day's next revision, lines that vanished are deleted, and the
+ * day's files are rewritten. A run that changes nothing writes nothing but its billing_runs row.
+ */
+export async function runBillingDay(
+  env: Env,
+  date: string,
+  clients: BillingClient[],
+  trigger: "cron" | "manual",
+  now: number,
+): Promise<BillingRunResponse> {
+  const startedAt = now;
+  const run = { date, trigger, startedAt, finishedAt: startedAt, clients: clients.length, lines: 0 };
+  try {
+    const [rates, ledgers, before, state] = await Promise.all([
+      rateBookFor(drizzle(env.DB), date),
+      ledgersOf(env, date, clients),
+      storedLines(env.DB, date, clients.map((c) => c.id)),
+      dayState(env.DB, date),
+    ]);
+    const unpriced: UnpricedLine[] = [];
+    const fresh = clients.flatMap((c, i) => priceLines(c, ledgers[i]!, rates, unpriced));
+    const old = new Map(before.map((l) => [lineKey(l), l]));
+    const upserts = fresh.filter((l) => {
+      const prev = old.get(lineKey(l));
+      old.delete(lineKey(l));
+      return !prev || !sameLine(prev, l);
+    });
+    const deletes = [...old.values()];
+    run.lines = fresh.length;
+    run.finishedAt = Math.max(Date.now(), startedAt);
+    // The first computation of a day is a revision even when empty: finance then gets (empty) files.
+    const changed = upserts.length > 0 || deletes.length > 0 || state.revision === 0;
+    let revision = state.revision;
+    if (changed) {
+      if (!(await commitRevision(env.DB, run, state.revision, upserts, deletes))) {
+        throw new ApiError(409, "billing_run_conflict", `another run changed ${date} meanwhile; run it again`);
+      }
+      revision += 1;
+    } else {
+      await recordRun(env.DB, run, revision);
+    }
+    const files = await ensureBillingFiles(env.LAKE, date, revision, () => dayLines(env.DB, date));
+    if (unpriced.length > 0) log("warn", null, "billing_unpriced_lines", { date, lines: unpriced.length });
+    return { date, revision, changed, clients: clients.length, lines: fresh.length, unpriced, files };
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 409)) {
+      run.finishedAt = Math.max(Date.now(), startedAt);
+      await recordFailedRun(env.DB, run, err instanceof Error ? err.message : String(err));
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,78 @@
+import { DAY_MS, localDate, localDayRange } from "../../schema/time.ts";
+import { ApiError, log } from "../errors.ts";
+import { runBillingDay, type BillingClient } from "./run.ts";
+
+/** Late events (Meta retries for days; bridges lag) still land in a day billed this long after it closed. */
+export const GRACE_MS = 2 * 3_600_000;
+/** Each time a client's newest day is billed, this many closed days (newest included) are recomputed. */
+export const RECOMPUTE_DAYS = 3;
+/**
+ * A client's days are (re)computed by every tick within this long after its newest day became due,
+ * so a few failed or skipped 10-minute ticks still bill it; repeats are idempotent.
+ */
+export const CATCH_UP_MS = 3_600_000;
+
+export function addDays(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
+}
+
+/** The newest local day of `timezone` that closed at least GRACE_MS before `now`, and when it became due. */
+export function newestDueDay(timezone: string, now: number): { date: string; dueAt: number } {
+  const date = addDays(localDate(now - GRACE_MS, timezone), -1);
+  return { date, dueAt: localDayRange(date, timezone)[1] + GRACE_MS };
+}
+
+/** Days to compute for a client at `now`: none, or its newest due day and the RECOMPUTE_DAYS − 1 before. */
+export function daysDue(timezone: string, now: number): string[] {
+  const { date, dueAt } = newestDueDay(timezone, now);
+  if (now - dueAt >= CATCH_UP_MS) return [];
+  return Array.from({ length: RECOMPUTE_DAYS }, (_, i) => addDays(date, -i));
+}
+
+/** Groups the clients due at `now` by billing date. */
+export function planTick(clients: BillingClient[], now: number): Map<string, BillingClient[]> {
+  const plan = new Map<string, BillingClient[]>();
+  for (const c of clients) {
+    for (const date of daysDue(c.timezone, now)) {
+      let list = plan.get(date);
+      if (!list) plan.set(date, (list = []));
+      list.push(c);
+    }
+  }
+  return new Map([...plan].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+export async function allClients(d1: D1Database): Promise<BillingClient[]> {
+  const { results } = await d1.prepare("SELECT id, timezone, currency FROM clients ORDER BY id").all<BillingClient>();
+  return results;
+}
+
+/**
+ * The Cron Trigger's billing job. Inactive clients are included: their last events still bill. One
+ * date failing does not stop the others; the next tick retries it.
+ */
+export async function billingTick(env: Env, now: number): Promise<{ date: string; revision?: number; error?: string }[]> {
+  const plan = planTick(await allClients(env.DB), now);
+  const results = [];
+  for (const [date, clients] of plan) {
+    try {
+      const r = await runBillingDay(env, date, clients, "cron", now);
+      results.push({ date, revision: r.revision });
+    } catch (err) {
+      log("error", null, "billing_tick_failed", err);
+      results.push({ date, error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  log("info", null, "billing_tick", { at: now, dates: results });
+  return results;
+}
+
+/**
+ * `POST /v1/billing/:date/run`: recomputes `date` for every client whose local day has ended (the
+ * admin asks explicitly, so no grace period). Refuses a day no client has finished.
+ */
+export async function runBillingOnDemand(env: Env, date: string, now: number) {
+  const closed = (await allClients(env.DB)).filter((c) => localDayRange(date, c.timezone)[1] <= now);
+  if (closed.length === 0) throw new ApiError(409, "day_not_closed", `${date} has not ended for any client yet`);
+  return runBillingDay(env, date, closed, "manual", now);
+}

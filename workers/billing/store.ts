@@ -1,0 +1,161 @@
+import type { BillingLine } from "../../schema/billing.ts";
+
+/**
+ * billing_daily and billing_runs in D1. Bulk writes pass their rows as one JSON parameter read with
+ * json_each, so a statement carries thousands of lines while D1 allows 100 bound parameters.
+ */
+
+/** A stored line without the client's name (names are joined at read time). */
+export interface StoredLine {
+  clientId: string;
+  category: string;
+  country: string;
+  billableCount: number;
+  unitPriceMicros: number;
+  amountMicros: number;
+  currency: string;
+}
+
+export interface DayState {
+  /** 0 when the day was never computed. */
+  revision: number;
+  /** When the current revision was first produced (epoch ms), null when never computed. */
+  computedAt: number | null;
+}
+
+export interface RunRecord {
+  date: string;
+  trigger: "cron" | "manual";
+  startedAt: number;
+  finishedAt: number;
+  clients: number;
+  lines: number;
+}
+
+/** Rows per bulk statement; keeps each JSON parameter well under D1's 2 MB value limit. */
+const CHUNK = 2000;
+
+export function lineKey(l: { clientId: string; category: string; country: string }): string {
+  return `${l.clientId}\u0000${l.category}\u0000${l.country}`;
+}
+
+const CURRENT_REVISION = "SELECT COALESCE(MAX(revision), 0) FROM billing_runs WHERE date = ?1 AND status = 'ok'";
+
+export async function dayState(d1: D1Database, date: string): Promise<DayState> {
+  const row = await d1
+    .prepare(
+      `SELECT revision, MIN(finished_at) AS computed_at FROM billing_runs
+       WHERE date = ?1 AND status = 'ok' AND revision = (${CURRENT_REVISION})`,
+    )
+    .bind(date)
+    .first<{ revision: number | null; computed_at: number | null }>();
+  return { revision: row?.revision ?? 0, computedAt: row?.computed_at ?? null };
+}
+
+/** The stored lines of `date` for the given clients. */
+export async function storedLines(d1: D1Database, date: string, clientIds: string[]): Promise<StoredLine[]> {
+  const out: StoredLine[] = [];
+  for (let i = 0; i < clientIds.length; i += CHUNK) {
+    const { results } = await d1
+      .prepare(
+        `SELECT client_id AS clientId, category, country, billable_count AS billableCount,
+           unit_price_micros AS unitPriceMicros, amount_micros AS amountMicros, currency
+         FROM billing_daily WHERE date = ?1 AND client_id IN (SELECT value FROM json_each(?2))`,
+      )
+      .bind(date, JSON.stringify(clientIds.slice(i, i + CHUNK)))
+      .all<StoredLine>();
+    out.push(...results);
+  }
+  return out;
+}
+
+/** A day's lines with client names, ordered by client, category, country (the file order). */
+export async function dayLines(d1: D1Database, date: string, clientId?: string): Promise<BillingLine[]> {
+  const { results } = await d1
+    .prepare(
+      `SELECT b.client_id, COALESCE(c.name, b.client_id) AS client_name, b.category, b.country, b.billable_count,
+         b.unit_price_micros, b.amount_micros, b.currency
+       FROM billing_daily b LEFT JOIN clients c ON c.id = b.client_id
+       WHERE b.date = ?1 AND (?2 IS NULL OR b.client_id = ?2)
+       ORDER BY b.client_id, b.category, b.country`,
+    )
+    .bind(date, clientId ?? null)
+    .all<BillingLine>();
+  return results;
+}
+
+/** Records a run that changed nothing (the revision stays). */
+export async function recordRun(d1: D1Database, run: RunRecord, revision: number): Promise<void> {
+  await runInsert(d1, run, revision, null).run();
+}
+
+export async function recordFailedRun(d1: D1Database, run: RunRecord, error: string): Promise<void> {
+  await d1
+    .prepare(
+      `INSERT INTO billing_runs (date, trigger, started_at, finished_at, status, clients, lines, error)
+       VALUES (?1, ?2, ?3, ?4, 'failed', ?5, ?6, ?7)`,
+    )
+    .bind(run.date, run.trigger, run.startedAt, run.finishedAt, run.clients, run.lines, error.slice(0, 1000))
+    .run();
+}
+
+/** A successful run's row; with `guard`, its status is NULL unless the day's revision is still `guard`. */
+function runInsert(d1: D1Database, run: RunRecord, revision: number, guard: number | null): D1PreparedStatement {
+  return d1
+    .prepare(
+      `INSERT INTO billing_runs (date, trigger, started_at, finished_at, status, clients, lines, revision)
+       VALUES (?1, ?2, ?3, ?4, CASE WHEN ?8 IS NULL OR (${CURRENT_REVISION}) = ?8 THEN 'ok' END, ?5, ?6, ?7)`,
+    )
+    .bind(run.date, run.trigger, run.startedAt, run.finishedAt, run.clients, run.lines, revision, guard);
+}
+
+/**
+ * Writes changed lines and deletions as revision `expected + 1`, atomically (a D1 batch is one
+ * transaction). Returns false when another run moved the day's revision first: the run's status is
+ * then NULL, which the NOT NULL constraint refuses, and the whole batch rolls back.
+ */
+export async function commitRevision(
+  d1: D1Database,
+  run: RunRecord,
+  expected: number,
+  upserts: StoredLine[],
+  deletes: StoredLine[],
+): Promise<boolean> {
+  const revision = expected + 1;
+  const statements = [runInsert(d1, run, revision, expected)];
+  for (let i = 0; i < upserts.length; i += CHUNK) {
+    const rows = upserts
+      .slice(i, i + CHUNK)
+      .map((l) => [l.clientId, l.category, l.country, l.billableCount, l.unitPriceMicros, l.amountMicros, l.currency]);
+    statements.push(
+      d1
+        .prepare(
+          `INSERT INTO billing_daily (date, client_id, category, country, billable_count, unit_price_micros, amount_micros,
+             currency, revision, computed_at)
+           SELECT ?1, j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6, ?2, ?3
+           FROM json_each(?4) AS j WHERE true
+           ON CONFLICT (date, client_id, category, country) DO UPDATE SET billable_count = excluded.billable_count,
+             unit_price_micros = excluded.unit_price_micros, amount_micros = excluded.amount_micros,
+             currency = excluded.currency, revision = excluded.revision, computed_at = excluded.computed_at`,
+        )
+        .bind(run.date, revision, run.finishedAt, JSON.stringify(rows)),
+    );
+  }
+  for (let i = 0; i < deletes.length; i += CHUNK) {
+    statements.push(
+      d1
+        .prepare(
+          `DELETE FROM billing_daily WHERE date = ?1 AND EXISTS (SELECT 1 FROM json_each(?2) AS j
+             WHERE j.value->>0 = client_id AND j.value->>1 = category AND j.value->>2 = country)`,
+        )
+        .bind(run.date, JSON.stringify(deletes.slice(i, i + CHUNK).map((l) => [l.clientId, l.category, l.country]))),
+    );
+  }
+  try {
+    await d1.batch(statements);
+    return true;
+  } catch (err) {
+    if ((await dayState(d1, run.date)).revision !== expected) return false;
+    throw err;
+  }
+}

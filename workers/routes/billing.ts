@@ -1,0 +1,57 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { IsoDate } from "../../schema/api.ts";
+import { BillingQuery, DownloadQuery } from "../../schema/billing.ts";
+import type { AppEnv } from "../app-env.ts";
+import { audit } from "../audit.ts";
+import { authenticate, requireCapability } from "../auth/middleware.ts";
+import { billingKey } from "../billing/files.ts";
+import { rateBookFor } from "../billing/rates.ts";
+import { reconcileDay } from "../billing/reconcile.ts";
+import { runBillingOnDemand } from "../billing/schedule.ts";
+import { dayLines, dayState } from "../billing/store.ts";
+import { ApiError } from "../errors.ts";
+import { signFileUrl } from "../files/signed-urls.ts";
+import { valid } from "../validate.ts";
+
+const DateParam = z.object({ date: IsoDate });
+
+/** Daily billing for finance and admins (DESIGN.md, docs/billing.md). */
+export const billing = new Hono<AppEnv>();
+billing.use(authenticate, requireCapability("billing"));
+
+/** A day's lines (unpriced = no rate card applies today, billed at 0); revision 0 with no lines when the day was never computed. */
+billing.get("/", valid("query", BillingQuery), async (c) => {
+  const { date, client_id } = c.req.valid("query");
+  const [state, lines, rates] = await Promise.all([
+    dayState(c.env.DB, date),
+    dayLines(c.env.DB, date, client_id),
+    rateBookFor(c.get("db"), date),
+  ]);
+  const unpriced = lines
+    .filter((l) => rates.price(l.client_id, l.category, l.country) === null)
+    .map((l) => ({ client_id: l.client_id, category: l.category, country: l.country, billable_count: l.billable_count }));
+  return c.json({ date, revision: state.revision, computed_at: state.computedAt, lines, unpriced });
+});
+
+billing.post("/:date/run", requireCapability("admin"), valid("param", DateParam), async (c) => {
+  const { date } = c.req.valid("param");
+  const result = await runBillingOnDemand(c.env, date, Date.now());
+  await audit(c.get("db"), c.get("user").email, "billing.run", date, { revision: result.revision, changed: result.changed });
+  return c.json(result);
+});
+
+/** A signed, expiring link to the day's file; the signing is audited as the download. */
+billing.get("/:date/download", valid("param", DateParam), valid("query", DownloadQuery), async (c) => {
+  const { date } = c.req.valid("param");
+  const { format } = c.req.valid("query");
+  const key = billingKey(date, format);
+  if (!(await c.env.LAKE.head(key))) throw new ApiError(404, "billing_not_computed", `no billing file for ${date} yet`);
+  const { path, expiresAt } = await signFileUrl(c.env.FILE_SIGNING_SECRET, key, Date.now());
+  await audit(c.get("db"), c.get("user").email, "billing.download", key, { expires_at: expiresAt });
+  return c.json({ url: new URL(path, c.req.url).toString(), expires_at: expiresAt });
+});
+
+billing.get("/:date/reconcile", requireCapability("admin"), valid("param", DateParam), async (c) => {
+  return c.json(await reconcileDay(c.env, c.req.valid("param").date));
+});
