@@ -3,12 +3,12 @@ import { app } from "../../workers/app.ts";
 import { OPERATIONS } from "../../workers/openapi.ts";
 import { call } from "./helpers.ts";
 
-/** Handler routes of the Hono app as "METHOD /path/{param}" (middleware entries are method ALL). */
+/** Handler routes of the Hono app as "METHOD /path/{param}" (middleware entries are method ALL; `:key{.+}` patterns drop). */
 function appRoutes(): string[] {
   const seen = new Set<string>();
   for (const r of app.routes) {
     if (r.method === "ALL") continue;
-    seen.add(`${r.method} ${r.path.replace(/:(\w+)/g, "{$1}").replace(/(.)\/$/, "$1")}`);
+    seen.add(`${r.method} ${r.path.replace(/:(\w+)(\{[^}]*\})?/g, "{$1}").replace(/(.)\/$/, "$1")}`);
   }
   return [...seen].sort();
 }
