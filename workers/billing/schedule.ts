@@ -47,13 +47,19 @@ export async function allClients(d1: D1Database): Promise<BillingClient[]> {
   return results;
 }
 
+export interface TickResult {
+  date: string;
+  revision?: number;
+  error?: string;
+}
+
 /**
- * The Cron Trigger's billing job. Inactive clients are included: their last events still bill. One
+ * The billing pass of one tick. Inactive clients are included: their last events still bill. One
  * date failing does not stop the others; the next tick retries it.
  */
-export async function billingTick(env: Env, now: number): Promise<{ date: string; revision?: number; error?: string }[]> {
+export async function billingTick(env: Env, now: number): Promise<TickResult[]> {
   const plan = planTick(await allClients(env.DB), now);
-  const results = [];
+  const results: TickResult[] = [];
   for (const [date, clients] of plan) {
     try {
       const r = await runBillingDay(env, date, clients, "cron", now);
@@ -65,6 +71,12 @@ export async function billingTick(env: Env, now: number): Promise<{ date: string
   }
   log("info", null, "billing_tick", { at: now, dates: results });
   return results;
+}
+
+/** The "*\/10 * * * *" cron job: a tick, failing (after every date ran) when any date failed. */
+export async function billingJob(env: Env, scheduledTime: number): Promise<void> {
+  const failed = (await billingTick(env, scheduledTime)).filter((r) => r.error !== undefined);
+  if (failed.length > 0) throw new Error(`billing failed for ${failed.map((r) => r.date).join(", ")}`);
 }
 
 /**

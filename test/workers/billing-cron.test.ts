@@ -1,0 +1,67 @@
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { createClient, unique } from "./helpers.ts";
+import { billingOf, ingest, rateCard, status } from "./billing-fixtures.ts";
+
+const at = (iso: string) => Date.parse(iso);
+
+/** Fires the 10-minute Cron Trigger through the Worker's scheduled entry point. */
+async function tick(iso: string): Promise<void> {
+  await exports.default.scheduled({ cron: "*/10 * * * *", scheduledTime: at(iso) });
+}
+
+async function runsOf(date: string): Promise<number> {
+  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM billing_runs WHERE date = ? AND trigger = 'cron'").bind(date).first<{ n: number }>();
+  return row!.n;
+}
+
+describe("the billing Cron Trigger", () => {
+  it("bills each client's day once it closed in its time zone plus grace, recomputing recent days for late events", async () => {
+    const sp = await createClient({ timezone: "America/Sao_Paulo" });
+    const utc = await createClient({ timezone: "UTC" });
+    for (const c of [sp, utc]) await rateCard({ client_id: c.id, category: "marketing", country: "*", unit_price_micros: 50_000 });
+    await ingest([
+      status(utc.id, unique("wamid"), "delivered", at("2026-11-16T12:00:00Z")),
+      // 22:00 on the 16th in São Paulo.
+      status(sp.id, unique("wamid"), "delivered", at("2026-11-17T01:00:00Z")),
+      status(sp.id, unique("wamid"), "read", at("2026-11-15T12:00:00Z")),
+    ]);
+    const clientsOn = async (date: string) => (await billingOf(date)).lines.map((l) => [l.client_id, l.billable_count]);
+
+    // Before the UTC day closed + 2 h grace: nothing is billed.
+    await tick("2026-11-17T01:50:00Z");
+    expect(await billingOf("2026-11-16")).toMatchObject({ revision: 0, lines: [] });
+
+    // UTC's 16th is due at 02:00Z; São Paulo's only at 05:00Z (its midnight is 03:00Z).
+    await tick("2026-11-17T02:10:00Z");
+    expect(await clientsOn("2026-11-16")).toEqual([[utc.id, 1]]);
+    expect((await billingOf("2026-11-16")).revision).toBe(1);
+    expect(await clientsOn("2026-11-15")).toEqual([]);
+
+    await tick("2026-11-17T05:10:00Z");
+    const day = await billingOf("2026-11-16");
+    expect(day.revision).toBe(2);
+    expect(await clientsOn("2026-11-16")).toEqual([[sp.id, 1], [utc.id, 1]].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+    expect(await clientsOn("2026-11-15")).toEqual([[sp.id, 1]]);
+    const csv = await (await env.LAKE.get("billing/date=2026-11-16/billing.csv"))!.text();
+    expect(csv.split("\r\n").filter(Boolean)).toHaveLength(3);
+
+    // Later ticks within the catch-up hour recompute without changing anything.
+    await tick("2026-11-17T05:20:00Z");
+    expect(await billingOf("2026-11-16")).toEqual(day);
+    expect(await env.LAKE.get("billing/date=2026-11-16/billing.csv").then((o) => o!.text())).toBe(csv);
+
+    // Past the catch-up hour a tick leaves the client alone.
+    const runs = await runsOf("2026-11-16");
+    await tick("2026-11-17T07:10:00Z");
+    expect(await runsOf("2026-11-16")).toBe(runs);
+
+    // A late status of the 16th arrives; the next day's close recomputes the 16th and bumps it.
+    await ingest([status(sp.id, unique("wamid"), "delivered", at("2026-11-17T02:30:00Z"))]);
+    await tick("2026-11-18T05:10:00Z");
+    const bumped = await billingOf("2026-11-16");
+    expect(bumped.revision).toBe(3);
+    expect(bumped.lines.find((l) => l.client_id === sp.id)).toMatchObject({ billable_count: 2, amount_micros: 100_000 });
+    expect(bumped.computed_at).toBeGreaterThanOrEqual(day.computed_at!);
+  });
+});
