@@ -3,6 +3,7 @@ import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { EVENT_COLUMNS, STATUSES, type NotificationEvent, type Status } from "../schema/event.ts";
 import { localDate, localDayStart, minuteOf } from "../schema/time.ts";
 import { SCHEMA, seenTableExpired, seenTableFor } from "./client-counter-tables.ts";
+import { LakeFlush } from "./lake-flush.ts";
 
 /** What the ingest Worker knows about the client when it calls. */
 export interface ClientRef {
@@ -49,6 +50,7 @@ export class ClientCounter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private seenTables: string[] = [];
   private clientId: string | null = null;
+  private readonly lake: LakeFlush;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -62,6 +64,7 @@ export class ClientCounter extends DurableObject<Env> {
       this.clientId =
         this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'client_id'").toArray()[0]?.value ?? null;
     });
+    this.lake = new LakeFlush(ctx, env.LAKE, () => this.clientId);
   }
 
   /**
@@ -117,7 +120,18 @@ export class ClientCounter extends DurableObject<Env> {
       );
     });
 
+    this.lake.noteIngested(accepted.length);
     return { accepted: accepted.length, duplicates: events.length - accepted.length, rowsWritten, rowsRead };
+  }
+
+  /** Writes the outbox to the R2 lake as Parquet (durable-objects/lake-flush.ts). */
+  override alarm(): Promise<void> {
+    return this.lake.alarm();
+  }
+
+  /** Flushes the whole outbox now (`POST /v1/admin/flush`); returns the keys written. */
+  flush(): Promise<string[]> {
+    return this.lake.flush();
   }
 
   /** Per-minute counts by status in [from, to), one entry per minute that has events. */

@@ -48,6 +48,23 @@ export const TimeRangeQuery = z
   })
   .refine((r) => r.from < r.to, { message: "`from` must be before `to`", path: ["to"] });
 
+// ---------- reports ----------
+export const ReportFormat = z.enum(["csv", "parquet"]);
+export type ReportFormat = z.infer<typeof ReportFormat>;
+/** `GET /v1/clients/:id/report`: a time range, a format, and optionally statuses (`status=sent,failed`). */
+export const ReportQuery = TimeRangeQuery.safeExtend({
+  format: ReportFormat.default("csv"),
+  status: z
+    .string()
+    .transform((s) => s.split(","))
+    .pipe(z.array(Status).min(1))
+    .optional(),
+});
+
+// ---------- lake ----------
+export const FlushQuery = z.object({ client_id: ClientId.optional() });
+export const FlushResponse = z.object({ files: z.array(z.string()) });
+
 export const StatusCounts = z.object(
   Object.fromEntries(STATUSES.map((s) => [s, z.number().int()])) as Record<Status, z.ZodNumber>,
 );

@@ -1,7 +1,9 @@
 import { app } from "./app.ts";
+import { scheduled } from "./scheduled.ts";
 
 export { ClientCounter } from "../durable-objects/client-counter.ts";
 
 export default {
   fetch: app.fetch,
+  scheduled,
 } satisfies ExportedHandler<Env>;

@@ -1,0 +1,144 @@
+import { utcDate } from "../schema/time.ts";
+import { OCCURRED_AT, type EventRow } from "../workers/lake/columns.ts";
+import { partKey } from "../workers/lake/layout.ts";
+import { encodeParquet, ROW_GROUP_ROWS } from "../workers/lake/parquet-writer.ts";
+
+/** Detail rows wait at most this long in the outbox before the alarm writes them to the lake. */
+export const FLUSH_INTERVAL_MS = 60_000;
+/** Rows per flushed batch: one row group, so a flush holds one group's worth of rows in memory. */
+export const FLUSH_BATCH_ROWS = ROW_GROUP_ROWS;
+/** Batches one alarm writes before yielding (and re-arming at once when more are waiting). */
+const BATCHES_PER_ALARM = 8;
+/** Backoff after a failed flush: doubles from 5 s up to 5 minutes; it never gives up. */
+const RETRY_BASE_MS = 5_000;
+const RETRY_MAX_MS = 300_000;
+/** Meta key of the outbox range being flushed, so a retry writes exactly the same objects. */
+const PENDING_RANGE_KEY = "lake_flush_range";
+
+/**
+ * Moves a ClientCounter's outbox to the R2 lake as Parquet. Rows leave the outbox only after every
+ * object of their range is written; the range is persisted first, so a retry after any failure
+ * rewrites the same keys with the same rows: nothing is lost and nothing is duplicated.
+ */
+export class LakeFlush {
+  private alarmAt: number | null = null;
+  private pendingRows = 0;
+  private failures = 0;
+  private running: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    /** Where files go; replaced only by fault-injection tests. */
+    public bucket: R2Bucket,
+    private readonly clientId: () => string | null,
+  ) {
+    ctx.blockConcurrencyWhile(async () => {
+      this.alarmAt = await ctx.storage.getAlarm();
+      this.pendingRows = ctx.storage.sql.exec<{ n: number }>("SELECT COALESCE(SUM(n), 0) AS n FROM outbox").one().n;
+    });
+  }
+
+  /**
+   * Arms the alarm after an ingest committed `rows` new detail rows: at most a minute away, or now
+   * when a batch is ready. Writes storage only when that moves the alarm earlier, so the hot path
+   * normally costs nothing here.
+   */
+  noteIngested(rows: number): void {
+    if (rows === 0) return;
+    this.pendingRows += rows;
+    const now = Date.now();
+    this.arm(this.pendingRows >= FLUSH_BATCH_ROWS ? now : now + FLUSH_INTERVAL_MS);
+  }
+
+  /** The alarm: flush a few batches; re-arm with backoff on failure, at once when more are waiting. */
+  async alarm(): Promise<void> {
+    this.alarmAt = null;
+    try {
+      await this.flush(BATCHES_PER_ALARM);
+      this.failures = 0;
+      if (this.pendingRows > 0) this.arm(this.pendingRows >= FLUSH_BATCH_ROWS ? Date.now() : Date.now() + FLUSH_INTERVAL_MS);
+    } catch (err) {
+      this.failures += 1;
+      const delay = Math.min(RETRY_BASE_MS * 2 ** (this.failures - 1), RETRY_MAX_MS);
+      console.error(JSON.stringify({ level: "error", event: "lake_flush_failed", client_id: this.clientId(), failures: this.failures, retry_in_ms: delay, error: String(err) }));
+      this.arm(Date.now() + delay);
+    }
+  }
+
+  /** Flushes up to `maxBatches` batches (all of the outbox by default); returns the keys written. */
+  flush(maxBatches = Number.POSITIVE_INFINITY): Promise<string[]> {
+    // One flush at a time: the alarm and an admin flush must not write the same range twice at once.
+    const run = this.running.then(async () => {
+      const keys: string[] = [];
+      for (let i = 0; i < maxBatches; i++) {
+        const written = await this.flushBatch();
+        if (written === null) break;
+        keys.push(...written);
+      }
+      return keys;
+    });
+    this.running = run.catch(() => undefined);
+    return run;
+  }
+
+  private arm(at: number): void {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
+  }
+
+  /** Writes the next outbox range; null when the outbox is empty. */
+  private async flushBatch(): Promise<string[] | null> {
+    const clientId = this.clientId();
+    const range = this.nextRange();
+    if (!clientId || !range) return null;
+    const [first, last] = range;
+    const byDate = new Map<string, EventRow[]>();
+    let rows = 0;
+    for (const r of this.ctx.storage.sql.exec<{ rows: string }>("SELECT rows FROM outbox WHERE seq BETWEEN ? AND ? ORDER BY seq", first, last)) {
+      for (const row of JSON.parse(r.rows) as EventRow[]) {
+        const date = utcDate(row[OCCURRED_AT] as number);
+        let list = byDate.get(date);
+        if (!list) byDate.set(date, (list = []));
+        list.push(row);
+        rows += 1;
+      }
+    }
+    const keys: string[] = [];
+    for (const [date, list] of [...byDate].sort(([a], [b]) => a.localeCompare(b))) {
+      // Sorted by occurred_at so row-group statistics are tight for the report's time filter.
+      list.sort((a, b) => (a[OCCURRED_AT] as number) - (b[OCCURRED_AT] as number));
+      const key = partKey(clientId, date, first, last);
+      await this.bucket.put(key, encodeParquet(list), {
+        httpMetadata: { contentType: "application/vnd.apache.parquet" },
+        customMetadata: { rows: String(list.length) },
+      });
+      keys.push(key);
+    }
+    this.ctx.storage.transactionSync(() => {
+      this.ctx.storage.sql.exec("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", first, last);
+      this.ctx.storage.sql.exec("DELETE FROM meta WHERE key = ?", PENDING_RANGE_KEY);
+    });
+    this.pendingRows = Math.max(0, this.pendingRows - rows);
+    return keys;
+  }
+
+  /** The range being retried, else the oldest outbox rows up to FLUSH_BATCH_ROWS (persisted first). */
+  private nextRange(): [number, number] | null {
+    const sql = this.ctx.storage.sql;
+    const pending = sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", PENDING_RANGE_KEY).toArray()[0];
+    if (pending) return JSON.parse(pending.value) as [number, number];
+    let first: number | null = null;
+    let last = 0;
+    let rows = 0;
+    for (const r of sql.exec<{ seq: number; n: number }>("SELECT seq, n FROM outbox ORDER BY seq")) {
+      if (first !== null && rows + r.n > FLUSH_BATCH_ROWS) break;
+      first ??= r.seq;
+      last = r.seq;
+      rows += r.n;
+    }
+    if (first === null) return null;
+    sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", PENDING_RANGE_KEY, JSON.stringify([first, last]));
+    return [first, last];
+  }
+}

@@ -1,0 +1,184 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { EVENT_COLUMNS } from "../../schema/event.ts";
+import { counterOf } from "../../workers/ingest/dispatch.ts";
+import { createClient, ingestKey, postEvents, signIn } from "./helpers.ts";
+import { detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
+
+const RANGE = { from: "2026-11-18T00:00:00Z", to: "2026-11-20T00:00:00Z" };
+
+/** What the lake must hold for a bridged event: the canonical event (received_at set at ingest). */
+function canonical(e: Record<string, unknown>): Record<string, unknown> {
+  return {
+    category: null, billable: null, pricing_type: null, phone_number_id: null, template: null, error_code: null, error_title: null,
+    ...e,
+    country: "BR",
+    source: "kafka",
+  };
+}
+
+function withoutReceivedAt(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+  return rows.map(({ received_at: _r, ...rest }) => rest).sort((a, b) => String(a.event_id).localeCompare(String(b.event_id)));
+}
+
+async function outboxRows(stub: DurableObjectStub<ClientCounter>): Promise<number> {
+  return runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT COALESCE(SUM(n), 0) AS n FROM outbox").one().n);
+}
+
+async function lakeKeys(clientId: string): Promise<string[]> {
+  const page = await env.LAKE.list({ prefix: `lake/notifications/client_id=${clientId}/` });
+  return page.objects.map((o) => o.key).sort();
+}
+
+/** Ingests 8 events across UTC midnight, plus a duplicate of one in a second request. */
+async function ingestSample(clientId: string): Promise<Record<string, unknown>[]> {
+  const events = Array.from({ length: 8 }, (_, i) => detailEvent(clientId, i));
+  const key = await ingestKey();
+  expect(await (await postEvents(events.slice(0, 5), key)).json()).toEqual({ accepted: 5, duplicates: 0, rejected: [] });
+  expect(await (await postEvents([events[4], ...events.slice(5)], key)).json()).toEqual({ accepted: 3, duplicates: 1, rejected: [] });
+  return events;
+}
+
+describe("outbox → lake flush", () => {
+  it("arms the alarm when an ingest commits, at most a minute ahead", async () => {
+    const { id } = await createClient();
+    const before = Date.now();
+    await ingestSample(id);
+    const alarm = await runInDurableObject(counterOf(env, id), (_i, state) => state.storage.getAlarm());
+    expect(alarm).not.toBeNull();
+    expect(alarm!).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(alarm!).toBeGreaterThanOrEqual(before);
+  });
+
+  it("writes one Parquet file per UTC date with deterministic keys and empties the outbox", async () => {
+    const { id } = await createClient();
+    await ingestSample(id);
+    const stub = counterOf(env, id);
+    expect(await outboxRows(stub)).toBe(8);
+    const res = await flush(id);
+    expect(res.status).toBe(200);
+    const { files } = (await res.json()) as { files: string[] };
+    expect(files).toEqual([
+      `lake/notifications/client_id=${id}/date=2026-11-18/part-1-2.parquet`,
+      `lake/notifications/client_id=${id}/date=2026-11-19/part-1-2.parquet`,
+    ]);
+    expect(await lakeKeys(id)).toEqual(files);
+    expect(await outboxRows(stub)).toBe(0);
+    // Nothing left: a second flush writes nothing.
+    expect(await (await flush(id)).json()).toEqual({ files: [] });
+  });
+
+  it("round trip: the CSV and Parquet reports return exactly the ingested rows, typed", async () => {
+    const { id } = await createClient();
+    const events = await ingestSample(id);
+    await flush(id);
+    const expected = withoutReceivedAt(events.map(canonical));
+
+    const csv = await report(id, { ...RANGE, format: "csv" });
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get("content-type")).toBe("text/csv; charset=utf-8");
+    expect(csv.headers.get("content-disposition")).toBe(`attachment; filename="zapmeter-${id}-20261118T000000Z-20261120T000000Z.csv"`);
+    const [header, ...records] = parseCsv(await csv.text());
+    expect(header).toEqual(EVENT_COLUMNS);
+    const fromCsv = records.map((r) => {
+      const o: Record<string, unknown> = Object.fromEntries(EVENT_COLUMNS.map((c, i) => [c, r[i] === "" ? null : r[i]]));
+      o.occurred_at = Date.parse(o.occurred_at as string);
+      o.received_at = Date.parse(o.received_at as string);
+      o.billable = o.billable === null ? null : o.billable === "true";
+      o.error_code = o.error_code === null ? null : Number(o.error_code);
+      return o;
+    });
+    expect(withoutReceivedAt(fromCsv)).toEqual(expected);
+    expect(records[0]![EVENT_COLUMNS.indexOf("occurred_at")]).toBe("2026-11-18T23:59:58.000Z");
+
+    const pq = await report(id, { ...RANGE, format: "parquet" });
+    expect(pq.status).toBe(200);
+    expect(pq.headers.get("content-type")).toBe("application/vnd.apache.parquet");
+    expect(pq.headers.get("content-disposition")).toContain(".parquet\"");
+    const { schema, rows } = await readParquet(await pq.arrayBuffer());
+    expect(withoutReceivedAt(rows)).toEqual(expected);
+    for (const r of rows) expect(typeof r.received_at).toBe("number");
+    const col = (name: string) => schema.find((s) => s.name === name)!;
+    expect(col("occurred_at")).toMatchObject({ type: "INT64", logical_type: { type: "TIMESTAMP", isAdjustedToUTC: true, unit: "MILLIS" } });
+    expect(col("received_at")).toMatchObject({ type: "INT64", converted_type: "TIMESTAMP_MILLIS" });
+    expect(col("billable")).toMatchObject({ type: "BOOLEAN", repetition_type: "OPTIONAL" });
+    expect(col("error_code")).toMatchObject({ type: "INT32", repetition_type: "OPTIONAL" });
+    expect(col("event_id")).toMatchObject({ type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "REQUIRED" });
+  });
+
+  it("the alarm flushes by itself", async () => {
+    const { id } = await createClient();
+    await ingestSample(id);
+    const stub = counterOf(env, id);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await outboxRows(stub)).toBe(0);
+    expect(await lakeKeys(id)).toHaveLength(2);
+    // Nothing pending: no alarm left armed.
+    expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBeNull();
+  });
+
+  it("a failed R2 put keeps the outbox, re-arms with backoff, and the retry writes each row once", async () => {
+    const { id } = await createClient();
+    const events = await ingestSample(id);
+    const stub = counterOf(env, id);
+    // Fault injection: the second put (the 2026-11-19 file) fails after the first one was written.
+    await runInDurableObject(stub, (instance) => {
+      const lake = (instance as unknown as { lake: { bucket: R2Bucket } }).lake;
+      const real = lake.bucket;
+      let puts = 0;
+      lake.bucket = new Proxy(real, {
+        get(target, prop) {
+          if (prop === "put") {
+            return (...args: Parameters<R2Bucket["put"]>) => {
+              puts += 1;
+              if (puts === 2) return Promise.reject(new Error("injected R2 outage"));
+              return target.put(...args);
+            };
+          }
+          const v = Reflect.get(target, prop) as unknown;
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      });
+    });
+    const before = Date.now();
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await outboxRows(stub)).toBe(8);
+    expect(await lakeKeys(id)).toEqual([`lake/notifications/client_id=${id}/date=2026-11-18/part-1-2.parquet`]);
+    const retryAt = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+    expect(retryAt).toBeGreaterThan(before);
+
+    // Rows arriving meanwhile do not change the range being retried.
+    const late = detailEvent(id, 100);
+    await postEvents([late], await ingestKey());
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await lakeKeys(id)).toEqual([
+      `lake/notifications/client_id=${id}/date=2026-11-18/part-1-2.parquet`,
+      `lake/notifications/client_id=${id}/date=2026-11-19/part-1-2.parquet`,
+      `lake/notifications/client_id=${id}/date=2026-11-19/part-3-3.parquet`,
+    ]);
+    expect(await outboxRows(stub)).toBe(0);
+
+    const { rows } = await readParquet(await (await report(id, { ...RANGE, format: "parquet" })).arrayBuffer());
+    expect(withoutReceivedAt(rows)).toEqual(withoutReceivedAt([...events, late].map(canonical)));
+  });
+});
+
+describe("POST /v1/admin/flush", () => {
+  it("flushes every client when no client_id is given", async () => {
+    const a = await createClient();
+    const b = await createClient();
+    await postEvents([detailEvent(a.id, 1), detailEvent(b.id, 2)], await ingestKey());
+    const { files } = (await (await flush()).json()) as { files: string[] };
+    expect(files).toEqual(expect.arrayContaining([expect.stringContaining(`client_id=${a.id}/`), expect.stringContaining(`client_id=${b.id}/`)]));
+  });
+
+  it("404 for an unknown client, 400 for a bad id, 403 for a non-admin", async () => {
+    expect((await flush("nobody-here")).status).toBe(404);
+    expect((await flush("bad id!")).status).toBe(400);
+    const { id } = await createClient();
+    expect((await flush(id, await signIn("viewer", [id]))).status).toBe(403);
+    expect((await flush(id, await signIn("finance"))).status).toBe(403);
+  });
+});

@@ -1,0 +1,75 @@
+import { DAY_MS, utcDate } from "../../schema/time.ts";
+import type { EventRow } from "./columns.ts";
+import { effectiveParts, listParts, partKey } from "./layout.ts";
+import { ParquetStream, ROW_GROUP_ROWS } from "./parquet-writer.ts";
+import { openPart } from "./reader.ts";
+import { R2Upload } from "./r2-upload.ts";
+import { parseSources, SOURCES_KEY, type SourceEntry } from "./sources.ts";
+
+/**
+ * Closed UTC days looked at by each run. Meta retries a webhook for 7 days, so late events can add
+ * small files to a day already compacted; the next run folds them in.
+ */
+export const COMPACTION_DAYS = 8;
+
+export interface CompactionResult {
+  key: string;
+  rows: number;
+  replaced: string[];
+}
+
+/**
+ * Compacts one client-day partition into a single file, streaming row group by row group. The new
+ * file is complete before any small file is removed, and readers prefer a file whose outbox range
+ * covers another's (workers/lake/layout.ts), so they never see a gap or a row twice.
+ * Returns null when the partition is already one file.
+ */
+export async function compactPartition(bucket: R2Bucket, clientId: string, date: string): Promise<CompactionResult | null> {
+  const { live, superseded } = effectiveParts(await listParts(bucket, clientId, date));
+  if (live.length <= 1) {
+    await deleteKeys(bucket, superseded.map((p) => p.key));
+    return null;
+  }
+  const key = partKey(clientId, date, live[0]!.first, Math.max(...live.map((p) => p.last)));
+  const upload = new R2Upload(bucket, key, { httpMetadata: { contentType: "application/vnd.apache.parquet" } });
+  const file = new ParquetStream((bytes) => upload.write(bytes));
+  const sources: SourceEntry[] = [];
+  let group: EventRow[] = [];
+  let row = 0;
+  try {
+    for (const part of live) {
+      const reader = await openPart(bucket, part);
+      const rows = Number(reader.metadata.num_rows);
+      // A compacted source keeps its own map, shifted, so a reader two compactions late still finds its slice.
+      for (const [f, l, s, e] of parseSources(reader.metadata.key_value_metadata)) sources.push([f, l, row + s, row + e]);
+      sources.push([part.first, part.last, row, row + rows]);
+      for await (const batch of reader.rows()) {
+        for (const r of batch) group.push(r);
+        if (group.length >= ROW_GROUP_ROWS) {
+          await file.writeGroup(group);
+          group = [];
+        }
+      }
+      row += rows;
+    }
+    await file.writeGroup(group);
+    await file.finish([{ key: SOURCES_KEY, value: JSON.stringify(sources) }]);
+    await upload.close();
+  } catch (err) {
+    await upload.abort();
+    throw err;
+  }
+  const replaced = [...live, ...superseded].map((p) => p.key);
+  await deleteKeys(bucket, replaced);
+  return { key, rows: row, replaced };
+}
+
+/** R2 deletes at most 1,000 keys per call. */
+async function deleteKeys(bucket: R2Bucket, keys: string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 1000) await bucket.delete(keys.slice(i, i + 1000));
+}
+
+/** The closed UTC days a run at `now` compacts, newest first. */
+export function closedDays(now: number): string[] {
+  return Array.from({ length: COMPACTION_DAYS }, (_, i) => utcDate(now - (i + 1) * DAY_MS));
+}

@@ -1,0 +1,81 @@
+import type { EventRow } from "./columns.ts";
+import { datesInRange, effectiveParts, listParts, type Part } from "./layout.ts";
+import { ParquetStream, ROW_GROUP_ROWS } from "./parquet-writer.ts";
+import { openPart, PartGone, type RowFilter } from "./reader.ts";
+import { CSV_HEADER, csvLines } from "./report-csv.ts";
+import { sourceRange } from "./sources.ts";
+
+export type ReportFormat = "csv" | "parquet";
+
+/**
+ * The client's detail rows matching `filter`, partition by partition (only the UTC dates in range),
+ * one row group at a time (row groups outside the range skipped by their statistics).
+ */
+export async function* reportRows(bucket: R2Bucket, clientId: string, filter: RowFilter): AsyncGenerator<EventRow[]> {
+  for (const date of datesInRange(filter.from, filter.to)) {
+    const { live } = effectiveParts(await listParts(bucket, clientId, date));
+    for (const part of live) yield* partRows(bucket, clientId, date, part, filter);
+  }
+}
+
+/**
+ * Rows of one part. When a compaction replaced the part after it was listed, its rows are read from
+ * the compacted file's slice that holds them (the file records where each source landed).
+ */
+async function* partRows(bucket: R2Bucket, clientId: string, date: string, part: Part, filter: RowFilter): AsyncGenerator<EventRow[]> {
+  let reader;
+  try {
+    reader = await openPart(bucket, part);
+  } catch (err) {
+    if (!(err instanceof PartGone)) throw err;
+    const cover = effectiveParts(await listParts(bucket, clientId, date)).live.find((l) => l.first <= part.first && part.last <= l.last);
+    if (!cover) throw err;
+    const compacted = await openPart(bucket, cover);
+    const range = sourceRange(compacted.metadata.key_value_metadata, part);
+    if (!range) throw err;
+    yield* compacted.rows(range[0], range[1], filter);
+    return;
+  }
+  yield* reader.rows(0, undefined, filter);
+}
+
+/** The report as a byte stream: CSV (header, RFC 4180, UTF-8) or a Parquet file with the lake's schema. */
+export function reportStream(bucket: R2Bucket, clientId: string, filter: RowFilter, format: ReportFormat): ReadableStream<Uint8Array> {
+  const chunks = format === "csv" ? csvChunks(bucket, clientId, filter) : parquetChunks(bucket, clientId, filter);
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await chunks.next();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    async cancel() {
+      await chunks.return(undefined);
+    },
+  });
+}
+
+async function* csvChunks(bucket: R2Bucket, clientId: string, filter: RowFilter): AsyncGenerator<Uint8Array> {
+  const utf8 = new TextEncoder();
+  yield utf8.encode(CSV_HEADER);
+  for await (const rows of reportRows(bucket, clientId, filter)) yield utf8.encode(csvLines(rows));
+}
+
+async function* parquetChunks(bucket: R2Bucket, clientId: string, filter: RowFilter): AsyncGenerator<Uint8Array> {
+  const out: Uint8Array[] = [];
+  const file = new ParquetStream((bytes) => {
+    out.push(bytes);
+  });
+  // Small source groups are merged so the report has few, full row groups.
+  let group: EventRow[] = [];
+  for await (const rows of reportRows(bucket, clientId, filter)) {
+    for (const r of rows) group.push(r);
+    if (group.length >= ROW_GROUP_ROWS) {
+      await file.writeGroup(group);
+      group = [];
+      yield* out.splice(0);
+    }
+  }
+  await file.writeGroup(group);
+  await file.finish();
+  yield* out.splice(0);
+}

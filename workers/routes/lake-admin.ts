@@ -1,0 +1,26 @@
+import { eq } from "drizzle-orm";
+import { Hono } from "hono";
+import { FlushQuery } from "../../schema/api.ts";
+import { clients } from "../../schema/db.ts";
+import type { AppEnv } from "../app-env.ts";
+import { audit } from "../audit.ts";
+import { authenticate, requireCapability } from "../auth/middleware.ts";
+import { ApiError } from "../errors.ts";
+import { flushClients } from "../lake/jobs.ts";
+import { valid } from "../validate.ts";
+
+/** Mounted at /v1/admin (before the admin router): lake operations. */
+export const lakeAdmin = new Hono<AppEnv>();
+
+/** Writes pending detail rows to the lake now, for one client or all; 503 when some could not be (retry). */
+lakeAdmin.post("/flush", authenticate, requireCapability("admin"), valid("query", FlushQuery), async (c) => {
+  const { client_id: clientId } = c.req.valid("query");
+  const db = c.get("db");
+  if (clientId && (await db.select({ id: clients.id }).from(clients).where(eq(clients.id, clientId))).length === 0) {
+    throw new ApiError(404, "client_not_found", `no client ${clientId}`);
+  }
+  const { files, failed } = await flushClients(c.env, clientId ? [clientId] : undefined);
+  await audit(db, c.get("user").email, "lake.flush", clientId ?? null, { files: files.length, failed });
+  if (failed.length > 0) throw new ApiError(503, "flush_failed", "some outboxes could not be written; retry", { clients: failed, files });
+  return c.json({ files });
+});

@@ -1,0 +1,45 @@
+import { eq } from "drizzle-orm";
+import { Hono } from "hono";
+import { ReportQuery } from "../../schema/api.ts";
+import { clients } from "../../schema/db.ts";
+import { DAY_MS } from "../../schema/time.ts";
+import type { AppEnv } from "../app-env.ts";
+import { audit } from "../audit.ts";
+import { authenticate, requireCapability } from "../auth/middleware.ts";
+import { ApiError } from "../errors.ts";
+import { reportStream } from "../lake/report.ts";
+import { valid } from "../validate.ts";
+
+/**
+ * Longest range of one export. Memory does not depend on it (the report streams row group by row
+ * group); it bounds the R2 listings and reads one request makes.
+ */
+const MAX_REPORT_RANGE_MS = 366 * DAY_MS;
+
+const CONTENT_TYPES = { csv: "text/csv; charset=utf-8", parquet: "application/vnd.apache.parquet" } as const;
+
+/** `20261120T000000Z`: an instant that is safe in a file name. */
+function stamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z").replace(/[-:]/g, "");
+}
+
+/** Mounted at /v1/clients: the detailed report, streamed from the lake. */
+export const reports = new Hono<AppEnv>();
+
+reports.get("/:id/report", authenticate, requireCapability("report", "id"), valid("query", ReportQuery), async (c) => {
+  const id = c.req.param("id");
+  const { from, to, format, status } = c.req.valid("query");
+  if (to - from > MAX_REPORT_RANGE_MS) throw new ApiError(400, "range_too_large", "a report covers at most 366 days");
+  const db = c.get("db");
+  if ((await db.select({ id: clients.id }).from(clients).where(eq(clients.id, id))).length === 0) {
+    throw new ApiError(404, "client_not_found", `no client ${id}`);
+  }
+  // Recipients are personal data: every export is recorded before a byte leaves.
+  await audit(db, c.get("user").email, "report.export", id, { from, to, format, status: status ?? null });
+  const filename = `zapmeter-${id}-${stamp(from)}-${stamp(to)}.${format}`;
+  return c.body(reportStream(c.env.LAKE, id, { from, to, statuses: status && new Set(status) }, format), 200, {
+    "content-type": CONTENT_TYPES[format],
+    "content-disposition": `attachment; filename="${filename}"`,
+    "cache-control": "no-store",
+  });
+});
