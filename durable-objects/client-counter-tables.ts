@@ -7,6 +7,7 @@ import { DAY_MS, utcDate } from "../schema/time.ts";
  * - dedup ids live in one table per UTC receive-day (`seen_YYYYMMDD`); expiry is a DROP TABLE, which
  *   writes no rows, where a retention DELETE would write one row per event a second time;
  * - counters are aggregated per call (one upsert per minute × status × category);
+ * - billed message ids live in one table per billing month (billable-ledger.ts), dropped the same way;
  * - the outbox holds one row per call with all of that call's detail rows.
  */
 export const DEDUP_RETENTION_DAYS = 9;
@@ -15,10 +16,6 @@ export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS minute_counts (
   minute INTEGER NOT NULL, status TEXT NOT NULL, category TEXT NOT NULL, n INTEGER NOT NULL,
   PRIMARY KEY (minute, status, category)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ledger (
-  message_id TEXT PRIMARY KEY, day TEXT NOT NULL, category TEXT NOT NULL, country TEXT NOT NULL,
-  occurred_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ledger_daily (
   day TEXT NOT NULL, category TEXT NOT NULL, country TEXT NOT NULL, n INTEGER NOT NULL,

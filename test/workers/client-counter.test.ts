@@ -133,4 +133,23 @@ describe("the billable-message ledger", () => {
       { category: "utility", country: "MX", count: 1 },
     ]);
   });
+
+  it("keeps billed ids in monthly partitions and drops those past retention without losing a month's totals", async () => {
+    const { id, stub } = counter();
+    const now = new Date();
+    const ym = (back: number) => {
+      const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - back, 15, 12));
+      return { at: d.getTime(), table: `ledger_${d.toISOString().slice(0, 7).replace("-", "")}`, day: d.toISOString().slice(0, 10) };
+    };
+    const old = ym(4);
+    const current = ym(0);
+    await stub.ingest({ id, timezone: "UTC" }, [ev({ message_id: "old-msg", occurred_at: old.at })]);
+    await stub.ingest({ id, timezone: "UTC" }, [ev({ message_id: "new-msg", occurred_at: current.at })]);
+    const tables = await runInDurableObject(stub, (_i, state) =>
+      state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name GLOB 'ledger_[0-9]*'").toArray().map((r) => r.name),
+    );
+    expect(tables).toEqual([current.table]);
+    expect(await stub.ledgerLines(old.day)).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
+    expect(await stub.ledgerLines(current.day)).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
+  });
 });
