@@ -7,6 +7,7 @@ import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateReco
 import { clientsById } from "../ingest/client-directory.ts";
 import { keepDeadLetter } from "../ingest/dead-letters.ts";
 import { dispatch, groupByClient } from "../ingest/dispatch.ts";
+import { exposeIngestStats } from "../ingest/ingest-stats.ts";
 
 /** Bridged batches up to 5 MiB (Kafka Connect's default request size is far below). */
 export const BRIDGE_MAX_BYTES = 5 * 1024 * 1024;
@@ -87,7 +88,9 @@ ingest.post(
         contentType,
       });
     }
-    const result = await dispatch(c.env, groupByClient(routed));
+    const batches = groupByClient(routed);
+    const result = await dispatch(c.env, batches);
+    exposeIngestStats(c, result, batches.length);
     return c.json({
       accepted: result.accepted,
       duplicates: result.duplicates,

@@ -6,6 +6,7 @@ import { ApiError } from "../errors.ts";
 import { keepDeadLetter, type Rejection } from "../ingest/dead-letters.ts";
 import { clientsByPhoneNumber } from "../ingest/client-directory.ts";
 import { dispatch, groupByClient } from "../ingest/dispatch.ts";
+import { exposeIngestStats } from "../ingest/ingest-stats.ts";
 import { verifyMetaSignature } from "../ingest/signature.ts";
 import { MalformedWebhook, parseWebhook } from "../ingest/whatsapp.ts";
 import { constantTimeEqualText } from "../auth/crypto.ts";
@@ -65,7 +66,9 @@ webhooks.post(
     }
     // The DLQ write comes first: if it fails we answer 503 before anything is counted.
     if (rejections.length > 0) await deadLetter(rejections);
-    const result = await dispatch(c.env, groupByClient(routed));
+    const batches = groupByClient(routed);
+    const result = await dispatch(c.env, batches);
+    exposeIngestStats(c, result, batches.length);
     return c.json({
       accepted: result.accepted,
       duplicates: result.duplicates,

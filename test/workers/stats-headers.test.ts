@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
+import { createClient, ingestKey, postEvents, postWebhook, unique } from "./helpers.ts";
+
+const AT = Date.UTC(2026, 10, 20, 9, 15, 30);
+
+function event(clientId: string, status = "sent"): Record<string, unknown> {
+  const messageId = `m-${unique("e")}`;
+  return { event_id: `${messageId}:${status}`, message_id: messageId, client_id: clientId, status, occurred_at: AT, recipient: "5511987654321", category: "utility" };
+}
+
+function stats(res: Response): { calls: number; written: number; read: number } {
+  return {
+    calls: Number(res.headers.get("x-zapmeter-do-calls")),
+    written: Number(res.headers.get("x-zapmeter-rows-written")),
+    read: Number(res.headers.get("x-zapmeter-rows-read")),
+  };
+}
+
+describe("ingest storage stats headers (outside production)", () => {
+  it("state one Durable Object call per client and the rows the transaction wrote", async () => {
+    const a = await createClient();
+    const b = await createClient();
+    const batch = [event(a.id), event(a.id), event(a.id), event(b.id)];
+    const res = await postEvents(batch, await ingestKey());
+    expect(res.status).toBe(200);
+    const first = stats(res);
+    expect(first.calls).toBe(2);
+    // At least one dedup row per event, plus counters and one outbox row per call.
+    expect(first.written).toBeGreaterThanOrEqual(batch.length + 2 * 2);
+
+    const retry = await postEvents(batch, await ingestKey());
+    expect(await retry.json()).toMatchObject({ accepted: 0, duplicates: 4 });
+    const again = stats(retry);
+    expect(again.calls).toBe(2);
+    expect(again.written).toBe(0);
+    expect(again.read).toBeGreaterThan(0);
+  });
+
+  it("are set on signed webhooks too", async () => {
+    const { phones } = await createClient();
+    const statuses = [statusObject({ id: `wamid.${unique("w")}`, status: "delivered", timestamp: AT / 1000 })];
+    const res = await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses }]));
+    expect(res.status).toBe(200);
+    const s = stats(res);
+    expect(s.calls).toBe(1);
+    // dedup + minute counter + ledger + ledger_daily + outbox.
+    expect(s.written).toBeGreaterThanOrEqual(5);
+  });
+
+  it("count no calls when nothing was routed to a client", async () => {
+    const statuses = [statusObject({ id: `wamid.${unique("w")}`, status: "sent", timestamp: AT / 1000 })];
+    const res = await postWebhook(webhook([{ phoneNumberId: unique("unknown-pn"), statuses }]));
+    expect(res.status).toBe(200);
+    expect(stats(res)).toEqual({ calls: 0, written: 0, read: 0 });
+  });
+});

@@ -1,0 +1,23 @@
+import type { Context } from "hono";
+import type { IngestResult } from "../../durable-objects/client-counter.ts";
+import type { AppEnv } from "../app-env.ts";
+import { isProduction } from "../security.ts";
+
+/** Response headers with the storage work one ingest request caused (bench/ reads them). */
+export const INGEST_STATS_HEADERS = {
+  calls: "x-zapmeter-do-calls",
+  rowsWritten: "x-zapmeter-rows-written",
+  rowsRead: "x-zapmeter-rows-read",
+} as const;
+
+/**
+ * Outside production, states the Durable Object calls and the SQLite rows (from the cursors) an
+ * ingest request cost, so the benchmark and the cost model use measured counts. Production omits
+ * them: they describe internals, and nothing there reads them.
+ */
+export function exposeIngestStats(c: Context<AppEnv>, result: IngestResult, calls: number): void {
+  if (isProduction(c.env)) return;
+  c.header(INGEST_STATS_HEADERS.calls, String(calls));
+  c.header(INGEST_STATS_HEADERS.rowsWritten, String(result.rowsWritten));
+  c.header(INGEST_STATS_HEADERS.rowsRead, String(result.rowsRead));
+}
