@@ -57,6 +57,9 @@ export const SignedFileQuery = z.object({
   sig: z.string().regex(/^[0-9a-f]{64}$/, "hex HMAC-SHA256"),
 });
 
+/** With `client_id`, the lake (detail rows in R2) is read too; without, only D1 and the ledgers. */
+export const ReconcileQuery = z.object({ client_id: ClientId.optional() });
+
 /** One count that differs between the billed lines (D1), the Durable Object ledger and, when read, the lake. */
 export const ReconcileDifference = z.object({
   client_id: ClientId,
@@ -64,6 +67,8 @@ export const ReconcileDifference = z.object({
   country: z.string(),
   billed: z.number().int(),
   ledger: z.number().int(),
+  /** null when the lake was not read. */
+  lake: z.number().int().nullable(),
 });
 export const ReconcileResponse = z.object({
   date: IsoDate,
@@ -71,6 +76,7 @@ export const ReconcileResponse = z.object({
   clients: z.number().int(),
   billed_total: z.number().int(),
   ledger_total: z.number().int(),
+  lake_total: z.number().int().nullable(),
   ok: z.boolean(),
   differences: z.array(ReconcileDifference),
 });

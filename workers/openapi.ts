@@ -27,6 +27,7 @@ import {
   BillingRunResponse,
   DownloadQuery,
   DownloadResponse,
+  ReconcileQuery,
   ReconcileResponse,
   SignedFileQuery,
 } from "../schema/billing.ts";
@@ -193,8 +194,9 @@ export const OPERATIONS: Operation[] = [
     responses: { 200: { description: "signed URL", schema: DownloadResponse }, 404: { description: "day not computed", schema: ErrorBody } },
   },
   {
-    method: "get", path: "/v1/billing/{date}/reconcile", summary: "Billed counts against the Durable Object ledgers", tag: "billing",
-    security: "admin", responses: { 200: { description: "differences, if any", schema: ReconcileResponse } },
+    method: "get", path: "/v1/billing/{date}/reconcile", summary: "Billed counts against the Durable Object ledgers (and the lake for one client)",
+    tag: "billing", security: "admin", query: ReconcileQuery,
+    responses: { 200: { description: "differences, if any", schema: ReconcileResponse }, 404: { description: "no such client", schema: ErrorBody } },
   },
   {
     method: "get", path: "/v1/files/{key}", summary: "Streams an R2 object through a signed link (no session)", tag: "billing",

@@ -5,9 +5,12 @@ import { billingOf, ingest, rateCard, status } from "./billing-fixtures.ts";
 
 const at = (iso: string) => Date.parse(iso);
 
+/** The loopback stub runs `scheduled` as workerd dispatches a cron; its generated type (Fetcher) omits it. */
+const worker = exports.default as unknown as { scheduled(opts: { cron: string; scheduledTime: number }): Promise<unknown> };
+
 /** Fires the 10-minute Cron Trigger through the Worker's scheduled entry point. */
 async function tick(iso: string): Promise<void> {
-  await exports.default.scheduled({ cron: "*/10 * * * *", scheduledTime: at(iso) });
+  await worker.scheduled({ cron: "*/10 * * * *", scheduledTime: at(iso) });
 }
 
 async function runsOf(date: string): Promise<number> {

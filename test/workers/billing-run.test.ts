@@ -144,7 +144,35 @@ describe("reconciliation", () => {
       differences: [{ client_id: id, category: "marketing", country: "PT", billed: 0, ledger: 1 }],
     });
     await runDay(day);
-    expect(await reconcile()).toMatchObject({ ok: true, revision: 2 });
+    expect(await reconcile()).toMatchObject({ ok: true, revision: 2, lake_total: null });
+  });
+
+  it("for one client, also recounts the billable messages found in the lake", async () => {
+    const { id } = await createClient();
+    const day = "2026-11-10";
+    const [once, before, free] = [unique("wamid"), unique("wamid"), unique("wamid")];
+    await ingest([
+      status(id, once, "delivered", at(`${day}T10:00:00Z`)),
+      status(id, once, "read", at(`${day}T10:05:00Z`)),
+      status(id, before, "delivered", at("2026-11-09T23:00:00Z")),
+      status(id, before, "read", at(`${day}T01:00:00Z`)),
+      status(id, free, "delivered", at(`${day}T12:00:00Z`), { billable: false, pricing_type: "free_customer_service" }),
+    ]);
+    await runDay(day);
+    const res = await call(`/v1/billing/${day}/reconcile?client_id=${id}`, authed(await admin()));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      date: day,
+      revision: 1,
+      clients: 1,
+      billed_total: 1,
+      ledger_total: 1,
+      lake_total: 1,
+      ok: true,
+      differences: [],
+    });
+    expect((await env.LAKE.list({ prefix: `lake/notifications/client_id=${id}/` })).objects.length).toBeGreaterThan(0);
+    expect((await call(`/v1/billing/${day}/reconcile?client_id=nobody`, authed(await admin()))).status).toBe(404);
   });
 });
 

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { IsoDate } from "../../schema/api.ts";
-import { BillingQuery, DownloadQuery } from "../../schema/billing.ts";
+import { BillingQuery, DownloadQuery, ReconcileQuery } from "../../schema/billing.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
@@ -52,6 +52,6 @@ billing.get("/:date/download", valid("param", DateParam), valid("query", Downloa
   return c.json({ url: new URL(path, c.req.url).toString(), expires_at: expiresAt });
 });
 
-billing.get("/:date/reconcile", requireCapability("admin"), valid("param", DateParam), async (c) => {
-  return c.json(await reconcileDay(c.env, c.req.valid("param").date));
+billing.get("/:date/reconcile", requireCapability("admin"), valid("param", DateParam), valid("query", ReconcileQuery), async (c) => {
+  return c.json(await reconcileDay(c.env, c.req.valid("param").date, c.req.valid("query").client_id));
 });
