@@ -22,6 +22,8 @@ export default defineConfig(async () => {
     test: {
       include: ["test/workers/**/*.test.ts"],
       setupFiles: ["./test/workers/apply-migrations.ts"],
+      // One access-log line per request is what production wants and what a test log does not.
+      onConsoleLog: (log: string) => !log.includes('"event":"request"'),
     },
   };
 });

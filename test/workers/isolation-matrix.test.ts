@@ -1,0 +1,99 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { authed, call, createClient, signIn } from "./helpers.ts";
+
+/**
+ * Who may do what, for every authenticated route and WebSocket: roles × routes × own/other client.
+ * "allow" means the route did not refuse on identity or scope (any status but 401/403); "deny" means 403;
+ * without credentials every cell is 401.
+ */
+type Role = "admin" | "finance" | "viewer";
+type Cell = "allow" | "deny";
+interface Route {
+  name: string;
+  method: string;
+  path: (client: string) => string;
+  body?: unknown;
+  websocket?: true;
+  /** Per role; a viewer's own-client and other-client cells differ on scoped routes. */
+  expect: Record<Exclude<Role, "viewer">, Cell> & { viewerOwn: Cell; viewerOther: Cell };
+}
+
+const DAY = "2026-11-20";
+const RANGE = "from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z";
+const all: Route["expect"] = { admin: "allow", finance: "allow", viewerOwn: "allow", viewerOther: "allow" };
+const adminOnly: Route["expect"] = { admin: "allow", finance: "deny", viewerOwn: "deny", viewerOther: "deny" };
+const financeAndAdmin: Route["expect"] = { admin: "allow", finance: "allow", viewerOwn: "deny", viewerOther: "deny" };
+
+const ROUTES: Route[] = [
+  { name: "me", method: "GET", path: () => "/v1/me", expect: all },
+  { name: "list clients", method: "GET", path: () => "/v1/clients", expect: all },
+  { name: "counters", method: "GET", path: (c) => `/v1/clients/${c}/counters?${RANGE}`, expect: { admin: "allow", finance: "allow", viewerOwn: "allow", viewerOther: "deny" } },
+  { name: "report (personal data)", method: "GET", path: (c) => `/v1/clients/${c}/report?${RANGE}&format=csv`, expect: { admin: "allow", finance: "deny", viewerOwn: "allow", viewerOther: "deny" } },
+  { name: "client live socket", method: "GET", websocket: true, path: (c) => `/v1/clients/${c}/live`, expect: { admin: "allow", finance: "allow", viewerOwn: "allow", viewerOther: "deny" } },
+  { name: "overview live socket", method: "GET", websocket: true, path: () => "/v1/live", expect: all },
+  { name: "live ticket for a client", method: "POST", path: () => "/v1/live/ticket", body: "client", expect: { admin: "allow", finance: "allow", viewerOwn: "allow", viewerOther: "deny" } },
+  { name: "billing lines", method: "GET", path: () => `/v1/billing?date=${DAY}`, expect: financeAndAdmin },
+  { name: "billing download", method: "GET", path: () => `/v1/billing/${DAY}/download?format=csv`, expect: financeAndAdmin },
+  { name: "billing run", method: "POST", path: () => `/v1/billing/${DAY}/run`, expect: adminOnly },
+  { name: "billing reconcile", method: "GET", path: () => `/v1/billing/${DAY}/reconcile`, expect: adminOnly },
+  { name: "flush", method: "POST", path: () => "/v1/admin/flush", expect: adminOnly },
+  { name: "admin clients", method: "GET", path: () => "/v1/admin/clients", expect: adminOnly },
+  { name: "admin update client", method: "PATCH", path: (c) => `/v1/admin/clients/${c}`, body: { name: "renamed" }, expect: adminOnly },
+  { name: "admin rate cards", method: "GET", path: () => "/v1/admin/rate-cards", expect: adminOnly },
+  { name: "admin users", method: "GET", path: () => "/v1/admin/users", expect: adminOnly },
+  { name: "admin api keys", method: "GET", path: () => "/v1/admin/api-keys", expect: adminOnly },
+];
+
+let own: string;
+let other: string;
+const tokens = {} as Record<Role, string>;
+
+beforeAll(async () => {
+  own = (await createClient()).id;
+  other = (await createClient()).id;
+  tokens.admin = await signIn("admin");
+  tokens.finance = await signIn("finance");
+  tokens.viewer = await signIn("viewer", [own]);
+});
+
+async function request(route: Route, client: string, token?: string): Promise<number> {
+  const headers: Record<string, string> = {};
+  if (route.websocket) headers.upgrade = "websocket";
+  let body: string | undefined;
+  if (route.body !== undefined) {
+    headers["content-type"] = "application/json";
+    body = JSON.stringify(route.body === "client" ? { client_id: client } : route.body);
+  }
+  const init: RequestInit = { method: route.method, headers, body };
+  const res = await call(route.path(client), token ? authed(token, init) : init);
+  if (res.webSocket) {
+    res.webSocket.accept();
+    res.webSocket.close(1000, "matrix");
+  } else {
+    await res.arrayBuffer();
+  }
+  return res.status;
+}
+
+function check(status: number, cell: Cell, label: string): void {
+  if (cell === "deny") expect(status, label).toBe(403);
+  else expect([401, 403], `${label} got ${status}`).not.toContain(status);
+}
+
+describe("tenant isolation matrix", () => {
+  for (const route of ROUTES) {
+    it(`${route.name}: roles × own/other client`, async () => {
+      check(await request(route, own, tokens.admin), route.expect.admin, "admin");
+      check(await request(route, own, tokens.finance), route.expect.finance, "finance");
+      check(await request(route, own, tokens.viewer), route.expect.viewerOwn, "viewer, own client");
+      check(await request(route, other, tokens.viewer), route.expect.viewerOther, "viewer, other client");
+      expect(await request(route, own), "anonymous").toBe(401);
+    });
+  }
+
+  it("never lists another client to a viewer", async () => {
+    const res = await call("/v1/clients", authed(tokens.viewer));
+    const ids = ((await res.json()) as { clients: { id: string }[] }).clients.map((c) => c.id);
+    expect(ids).toEqual([own]);
+  });
+});
