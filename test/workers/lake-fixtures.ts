@@ -11,7 +11,7 @@ const STATUSES = ["sent", "delivered", "read", "failed"] as const;
  */
 export function detailEvent(clientId: string, i: number, over: Record<string, unknown> = {}): Record<string, unknown> {
   const messageId = `wamid.${unique("m")}`;
-  const status = STATUSES[i % STATUSES.length]!;
+  const status = STATUSES[((i % STATUSES.length) + STATUSES.length) % STATUSES.length]!;
   return {
     event_id: `${messageId}:${status}`,
     message_id: messageId,
@@ -23,7 +23,7 @@ export function detailEvent(clientId: string, i: number, over: Record<string, un
     billable: i % 2 === 0 ? true : null,
     pricing_type: i % 2 === 0 ? "regular" : null,
     phone_number_id: "106540352242922",
-    template: i % 5 === 0 ? 'promo, "black friday"\nline 2' : `tpl_${i % 4}`,
+    template: i % 5 === 0 ? 'promo, "black friday"\nline 2' : `tpl_${Math.abs(i % 4)}`,
     error_code: status === "failed" ? 131026 : null,
     error_title: status === "failed" ? "Message undeliverable" : null,
     ...over,
