@@ -1,3 +1,4 @@
+import { purgeExpiredCredentials } from "./auth/purge.ts";
 import { billingJob } from "./billing/schedule.ts";
 import { log } from "./errors.ts";
 import { compactionJob } from "./lake/jobs.ts";
@@ -12,6 +13,7 @@ const JOBS: Record<string, Record<string, CronJob>> = {
   },
   "30 3 * * *": {
     "lake.compaction": compactionJob,
+    "auth.purge": purgeExpiredCredentials,
   },
 };
 

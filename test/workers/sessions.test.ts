@@ -1,4 +1,4 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { sign } from "hono/jwt";
 import { describe, expect, it } from "vitest";
 import { authed, call, createClient, postJson, signIn, unique } from "./helpers.ts";
@@ -75,5 +75,20 @@ describe("read routes are scoped", () => {
       const res = await call(`/v1/clients/${a.id}/counters?${q}`, authed(token));
       expect(res.status).toBe(400);
     }
+  });
+});
+
+describe("housekeeping", () => {
+  it("purges expired revocations and tickets in the daily cron, keeping live ones", async () => {
+    const now = Date.now();
+    await env.DB.batch([
+      env.DB.prepare("INSERT INTO revoked_sessions (jti, expires_at) VALUES (?, ?), (?, ?)").bind("old-jti", now - 1000, "live-jti", now + 3_600_000),
+      env.DB.prepare("INSERT INTO live_tickets (hash, user_id, client_id, expires_at) VALUES (?, 1, NULL, ?), (?, 1, NULL, ?)").bind("old-t", now - 1000, "live-t", now + 60_000),
+    ]);
+    await exports.default.scheduled({ cron: "30 3 * * *", scheduledTime: now });
+    const jtis = await env.DB.prepare("SELECT jti FROM revoked_sessions WHERE jti IN ('old-jti', 'live-jti')").all<{ jti: string }>();
+    const tickets = await env.DB.prepare("SELECT hash FROM live_tickets WHERE hash IN ('old-t', 'live-t')").all<{ hash: string }>();
+    expect(jtis.results.map((r) => r.jti)).toEqual(["live-jti"]);
+    expect(tickets.results.map((r) => r.hash)).toEqual(["live-t"]);
   });
 });
