@@ -4,6 +4,9 @@ import { EVENT_COLUMNS, STATUSES, type NotificationEvent, type Status } from "..
 import { localDate, localDayStart, minuteOf } from "../schema/time.ts";
 import { SCHEMA, seenTableExpired, seenTableFor } from "./client-counter-tables.ts";
 import { LakeFlush } from "./lake-flush.ts";
+import { ClientLive } from "./client-live.ts";
+import { closeQuietly } from "./live-sockets.ts";
+import type { ClientRollup } from "./overview.ts";
 
 /** What the ingest Worker knows about the client when it calls. */
 export interface ClientRef {
@@ -50,11 +53,13 @@ export class ClientCounter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private seenTables: string[] = [];
   private clientId: string | null = null;
+  private readonly live: ClientLive;
   private readonly lake: LakeFlush;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.live = new ClientLive(ctx, env, this);
     ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
       this.seenTables = this.sql
@@ -120,8 +125,27 @@ export class ClientCounter extends DurableObject<Env> {
       );
     });
 
+    this.live.changed(client, accepted);
     this.lake.noteIngested(accepted.length);
     return { accepted: accepted.length, duplicates: events.length - accepted.length, rowsWritten, rowsRead };
+  }
+
+  /** WebSocket upgrade for `/v1/clients/:id/live`, authorised by the Worker (durable-objects/client-live.ts). */
+  override fetch(request: Request): Response {
+    return this.live.upgrade(request);
+  }
+
+  override webSocketMessage(): void {
+    // Viewers only listen; keep-alive pings are answered by the runtime's auto-response.
+  }
+
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+    closeQuietly(ws, code, reason);
+  }
+
+  /** The Overview asks for this when it has never heard from the client. */
+  liveRollup(clientId: string, timezone: string): ClientRollup {
+    return this.live.rollup(clientId, timezone);
   }
 
   /** Writes the outbox to the R2 lake as Parquet (durable-objects/lake-flush.ts). */

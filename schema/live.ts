@@ -9,6 +9,9 @@ export const ClientLiveMessage = z.discriminatedUnion("type", [
 ]);
 export type ClientLiveMessage = z.infer<typeof ClientLiveMessage>;
 
+/** Minutes in the overview's rolling window ("last 60 minutes", including the current one). */
+export const HOUR_MINUTES = 60;
+
 /** One client's row in the overview. */
 export const OverviewRow = z.object({
   client_id: ClientId,
@@ -16,6 +19,8 @@ export const OverviewRow = z.object({
   minute: StatusCounts,
   hour: StatusCounts,
   today: StatusCounts,
+  /** Events per minute over the last hour, oldest first, ending with the current minute (for a sparkline). */
+  spark: z.array(z.number().int()).length(HOUR_MINUTES).optional(),
 });
 export type OverviewRow = z.infer<typeof OverviewRow>;
 
@@ -25,3 +30,8 @@ export const OverviewLiveMessage = z.discriminatedUnion("type", [
   z.object({ type: z.literal("update"), clients: z.array(OverviewRow) }),
 ]);
 export type OverviewLiveMessage = z.infer<typeof OverviewLiveMessage>;
+
+/** `POST /v1/live/ticket`: a ticket for one client's stream, or for the overview when `client_id` is absent. */
+export const LiveTicketRequest = z.object({ client_id: ClientId.optional() });
+export const LiveTicket = z.object({ ticket: z.string(), expires_at: z.number().int() });
+export const LiveQuery = z.object({ ticket: z.string().min(1).max(128).optional() });

@@ -32,6 +32,7 @@ import {
   SignedFileQuery,
 } from "../schema/billing.ts";
 import { BridgedEvent } from "../schema/event.ts";
+import { ClientLiveMessage, LiveQuery, LiveTicket, LiveTicketRequest, OverviewLiveMessage } from "../schema/live.ts";
 import { WebhookVerifyQuery, WhatsAppWebhook } from "../schema/whatsapp.ts";
 
 type Security = "session" | "admin" | "ingestKey" | "metaSignature" | "none";
@@ -134,6 +135,35 @@ export const OPERATIONS: Operation[] = [
       200: { description: "keys of the files written", schema: FlushResponse },
       404: { description: "no such client", schema: ErrorBody },
       503: { description: "some outboxes could not be written; retry", schema: ErrorBody },
+    },
+  },
+  {
+    method: "get", path: "/v1/clients/{id}/live", tag: "live", security: "session", query: LiveQuery,
+    summary: "WebSocket: one client's snapshot (last 60 minutes + today), then coalesced updates (session, bearer or ?ticket=)",
+    responses: {
+      101: { description: "switching protocols; server messages follow this schema", schema: ClientLiveMessage },
+      401: { description: "no valid session or ticket", schema: ErrorBody },
+      403: { description: "not your client", schema: ErrorBody },
+      404: { description: "no such client", schema: ErrorBody },
+      426: { description: "not a WebSocket upgrade", schema: ErrorBody },
+    },
+  },
+  {
+    method: "get", path: "/v1/live", tag: "live", security: "session", query: LiveQuery,
+    summary: "WebSocket: overview of every client the caller may see (session, bearer or ?ticket=)",
+    responses: {
+      101: { description: "switching protocols; server messages follow this schema", schema: OverviewLiveMessage },
+      401: { description: "no valid session or ticket", schema: ErrorBody },
+      426: { description: "not a WebSocket upgrade", schema: ErrorBody },
+    },
+  },
+  {
+    method: "post", path: "/v1/live/ticket", summary: "One-use WebSocket ticket (60 s) for a cross-origin dashboard", tag: "live",
+    security: "session", body: LiveTicketRequest,
+    responses: {
+      200: { description: "the ticket", schema: LiveTicket },
+      403: { description: "not your client", schema: ErrorBody },
+      404: { description: "no such client", schema: ErrorBody },
     },
   },
   {

@@ -34,8 +34,16 @@ export async function userFromToken(db: DrizzleD1Database, secret: string, token
   }
   const userId = Number(claims.sub);
   if (!Number.isInteger(userId) || typeof claims.jti !== "string") return null;
+  return activeUser(db, userId, claims.jti, claims.exp * 1000);
+}
+
+/**
+ * User `userId` acting under credential `sessionId` (a session's jti, or a live ticket), or null
+ * when that credential was revoked or the user is inactive.
+ */
+export async function activeUser(db: DrizzleD1Database, userId: number, sessionId: string, sessionExpiresAt: number): Promise<AuthUser | null> {
   const [revoked, user, scopes] = await db.batch([
-    db.select().from(revokedSessions).where(and(eq(revokedSessions.jti, claims.jti), gt(revokedSessions.expiresAt, Date.now()))),
+    db.select().from(revokedSessions).where(and(eq(revokedSessions.jti, sessionId), gt(revokedSessions.expiresAt, Date.now()))),
     db.select().from(users).where(eq(users.id, userId)),
     db.select({ clientId: userClients.clientId }).from(userClients).where(eq(userClients.userId, userId)),
   ]);
@@ -46,7 +54,7 @@ export async function userFromToken(db: DrizzleD1Database, secret: string, token
     email: row.email,
     role: row.role,
     clientIds: scopes.map((s) => s.clientId),
-    sessionId: claims.jti,
-    sessionExpiresAt: claims.exp * 1000,
+    sessionId,
+    sessionExpiresAt,
   };
 }

@@ -1,0 +1,127 @@
+import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
+import type { NotificationEvent } from "../schema/event.ts";
+import { HOUR_MINUTES, type ClientLiveMessage } from "../schema/live.ts";
+import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
+import { LIVE_CLIENT_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, sendQuietly } from "./live-sockets.ts";
+import { overviewOf, type ClientRollup } from "./overview.ts";
+
+/** Browser updates of one client go out at most this often, however many ingest calls land. */
+export const BROADCAST_INTERVAL_MS = 250;
+/** The overview hears from one client at most this often, and only when something changed. */
+export const ROLLUP_INTERVAL_MS = 1_000;
+
+/** What the live layer reads from the ClientCounter's counters. */
+export interface CounterReader {
+  counters(from: number, to: number): MinuteCounts[];
+  today(timezone: string): StatusCounts;
+}
+
+/** Kept on each hibernatable socket (serializeAttachment), so it survives eviction. */
+interface ClientSocketState {
+  clientId: string;
+  timezone: string;
+}
+
+/**
+ * The ClientCounter's live side: WebSockets through the Hibernation API, one coalesced `update` per
+ * broadcast interval after ingest, and throttled rollups to the Overview.
+ *
+ * Nothing here writes to SQLite: ingest only marks minutes dirty in memory. If the object is evicted
+ * with dirty minutes, the next ingest marks them again; a browser that missed an update resyncs
+ * from the snapshot it gets on reconnect.
+ */
+export class ClientLive {
+  private readonly dirty = new Set<number>();
+  private client: { id: string; timezone: string } | null = null;
+  private broadcastTimer: ReturnType<typeof setTimeout> | null = null;
+  private rollupTimer: ReturnType<typeof setTimeout> | null = null;
+  private rollupPending = false;
+  private lastRollupAt = 0;
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly env: Env,
+    private readonly reader: CounterReader,
+  ) {}
+
+  /** Accepts a WebSocket the Worker has already authorised for this client, and sends the snapshot. */
+  upgrade(request: Request): Response {
+    const clientId = request.headers.get(LIVE_CLIENT_HEADER);
+    const timezone = request.headers.get(LIVE_TIMEZONE_HEADER);
+    if (!clientId || !timezone) return new Response("missing live headers", { status: 400 });
+    return acceptLiveSocket(this.ctx, request, { clientId, timezone } satisfies ClientSocketState, (ws) =>
+      sendQuietly(ws, JSON.stringify(this.snapshot(clientId, timezone))),
+    );
+  }
+
+  /** Called after an ingest transaction committed with `accepted` new events. Memory only. */
+  changed(client: { id: string; timezone: string }, accepted: NotificationEvent[]): void {
+    if (accepted.length === 0) return;
+    this.client = { id: client.id, timezone: client.timezone };
+    for (const e of accepted) this.dirty.add(minuteOf(e.occurred_at));
+    this.rollupPending = true;
+    this.broadcastTimer ??= setTimeout(() => this.broadcast(), BROADCAST_INTERVAL_MS);
+    this.scheduleRollup();
+  }
+
+  /** Sends one `update` with every minute changed since the last one, then forgets them. */
+  broadcast(): void {
+    this.broadcastTimer = null;
+    const client = this.client;
+    const minutes = [...this.dirty].sort((a, b) => a - b);
+    this.dirty.clear();
+    if (!client || minutes.length === 0) return;
+    const sockets = this.ctx.getWebSockets();
+    if (sockets.length === 0) return;
+    const wanted = new Set(minutes);
+    const changed = this.reader.counters(minutes[0]!, minutes.at(-1)! + MINUTE_MS).filter((m) => wanted.has(m.minute));
+    const update: ClientLiveMessage = { type: "update", client_id: client.id, minutes: changed, today: this.reader.today(client.timezone) };
+    const text = JSON.stringify(update);
+    for (const ws of sockets) sendQuietly(ws, text);
+  }
+
+  /** The counters the Overview keeps for this client: today plus the minutes of the last hour. */
+  rollup(clientId: string, timezone: string, now = Date.now()): ClientRollup {
+    const current = minuteOf(now);
+    return {
+      client_id: clientId,
+      day: localDate(now, timezone),
+      today: this.reader.today(timezone),
+      minutes: this.reader.counters(current - (HOUR_MINUTES - 1) * MINUTE_MS, current + MINUTE_MS),
+      at: now,
+    };
+  }
+
+  private snapshot(clientId: string, timezone: string): ClientLiveMessage {
+    const current = minuteOf(Date.now());
+    return {
+      type: "snapshot",
+      client_id: clientId,
+      minutes: this.reader.counters(current - (HOUR_MINUTES - 1) * MINUTE_MS, current + MINUTE_MS),
+      today: this.reader.today(timezone),
+    };
+  }
+
+  private scheduleRollup(): void {
+    if (this.rollupTimer) return;
+    const wait = Math.max(0, this.lastRollupAt + ROLLUP_INTERVAL_MS - Date.now());
+    this.rollupTimer = setTimeout(() => void this.pushRollup(), wait);
+  }
+
+  private async pushRollup(): Promise<void> {
+    this.rollupTimer = null;
+    const client = this.client;
+    if (!this.rollupPending || !client) return;
+    this.rollupPending = false;
+    this.lastRollupAt = Date.now();
+    try {
+      await overviewOf(this.env, client.id).rollup(this.rollup(client.id, client.timezone));
+    } catch (err) {
+      // The next change (or this retry) sends a complete rollup again: rollups are state, not deltas.
+      console.warn(JSON.stringify({ level: "warn", event: "overview_rollup_failed", client_id: client.id, error: String(err) }));
+      this.rollupPending = true;
+      this.scheduleRollup();
+    }
+  }
+}
+

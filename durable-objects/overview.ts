@@ -1,0 +1,307 @@
+import { DurableObject } from "cloudflare:workers";
+import { drizzle } from "drizzle-orm/d1";
+import { eq } from "drizzle-orm";
+import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
+import { clients } from "../schema/db.ts";
+import { STATUSES } from "../schema/event.ts";
+import { HOUR_MINUTES, type OverviewLiveMessage, type OverviewRow } from "../schema/live.ts";
+import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
+import { counterOf } from "../workers/ingest/dispatch.ts";
+import { emptyCounts } from "./client-counter.ts";
+import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, sendQuietly } from "./live-sockets.ts";
+
+/** What a ClientCounter tells the Overview: state, not deltas, so a lost rollup heals with the next. */
+export interface ClientRollup {
+  client_id: string;
+  /** The client's local date that `today` belongs to. */
+  day: string;
+  today: StatusCounts;
+  /** Minutes with events among the last HOUR_MINUTES. */
+  minutes: MinuteCounts[];
+  at: number;
+}
+
+/**
+ * Number of Overview shards. One object serves ~1,000 requests/s; each active client sends at most
+ * one rollup per second, so raise this (and let the dashboard open one socket per shard, docs/live.md)
+ * before ~800 clients are active in the same second.
+ */
+export const OVERVIEW_SHARDS = 1;
+
+/** Stable shard of a client (FNV-1a of its id): a client always reports to the same Overview. */
+export function overviewShard(clientId: string, shards = OVERVIEW_SHARDS): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < clientId.length; i++) h = Math.imul(h ^ clientId.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % shards;
+}
+
+/** The Overview shard a client reports to. */
+export function overviewOf(env: Env, clientId: string): DurableObjectStub<Overview> {
+  return overviewShardStub(env, overviewShard(clientId));
+}
+
+export function overviewShardStub(env: Env, shard: number): DurableObjectStub<Overview> {
+  return env.OVERVIEW.get(env.OVERVIEW.idFromName(`overview-${shard}`));
+}
+
+/** Browser updates go out at most this often, however many rollups arrive. */
+const BROADCAST_INTERVAL_MS = 250;
+/**
+ * How stale the client list (names, time zones, from D1) may be: a new viewer sees clients created
+ * seconds ago; a rollup from a client not in the list re-reads it at most every few seconds.
+ */
+const SNAPSHOT_DIRECTORY_AGE_MS = 2_000;
+const UNKNOWN_CLIENT_DIRECTORY_AGE_MS = 1_000;
+const DIRECTORY_AGE_MS = 60_000;
+/** Rows per message: keeps a 10,000-client snapshot well under the WebSocket message limit. */
+const CHUNK_ROWS = 1_000;
+/** Parallel ClientCounter calls while priming clients that never sent a rollup. */
+const PRIME_FANOUT = 32;
+
+interface DirectoryEntry {
+  name: string;
+  timezone: string;
+}
+
+/** Kept on each socket (serializeAttachment); a viewer's client list lives in SQLite (attachments hold 2 KiB). */
+interface ViewerState {
+  sid: string;
+  all: boolean;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS rollups (
+  client_id TEXT PRIMARY KEY, day TEXT NOT NULL, today TEXT NOT NULL, minutes TEXT NOT NULL, at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS viewers (sid TEXT PRIMARY KEY, clients TEXT NOT NULL) WITHOUT ROWID;
+`;
+
+/**
+ * The overview of all clients (one shard of it): keeps each client's latest rollup and serves
+ * `/v1/live`, sending every viewer only the clients in its scope.
+ */
+export class Overview extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private readonly rollups = new Map<string, ClientRollup>();
+  private readonly scopes = new Map<string, Set<string>>();
+  /** Last row text sent per client, so ticks and rollups send only rows that changed. */
+  private readonly sent = new Map<string, string>();
+  private readonly dirty = new Set<string>();
+  private directory: Map<string, DirectoryEntry> | null = null;
+  private directoryAt = 0;
+  private broadcastTimer: ReturnType<typeof setTimeout> | null = null;
+  private priming: Promise<void> | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    ctx.blockConcurrencyWhile(async () => {
+      this.sql.exec(SCHEMA);
+      for (const r of this.sql.exec<{ client_id: string; day: string; today: string; minutes: string; at: number }>("SELECT * FROM rollups")) {
+        this.rollups.set(r.client_id, { client_id: r.client_id, day: r.day, today: JSON.parse(r.today), minutes: JSON.parse(r.minutes), at: r.at });
+      }
+    });
+  }
+
+  /** Stores a client's latest counters and schedules one coalesced update for the viewers. */
+  async rollup(r: ClientRollup): Promise<void> {
+    const known = this.rollups.get(r.client_id);
+    if (known && known.at > r.at) return;
+    this.rollups.set(r.client_id, r);
+    this.sql.exec(
+      `INSERT INTO rollups (client_id, day, today, minutes, at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (client_id) DO UPDATE SET day = excluded.day, today = excluded.today, minutes = excluded.minutes, at = excluded.at`,
+      r.client_id,
+      r.day,
+      JSON.stringify(r.today),
+      JSON.stringify(r.minutes),
+      r.at,
+    );
+    if (this.ctx.getWebSockets().length === 0) {
+      // Nobody saw this row: the next viewer gets it in its snapshot, so forget what was sent.
+      this.sent.delete(r.client_id);
+      return;
+    }
+    this.markDirty(r.client_id, BROADCAST_INTERVAL_MS);
+  }
+
+  private markDirty(clientId: string, delayMs: number): void {
+    this.dirty.add(clientId);
+    this.broadcastTimer ??= setTimeout(() => void this.broadcast(), delayMs);
+  }
+
+  /** The WebSocket upgrade, already authenticated by the Worker, which states the viewer's scope. */
+  override async fetch(request: Request): Promise<Response> {
+    const scope = parseScope(request.headers.get(LIVE_SCOPE_HEADER));
+    if (!scope) return new Response("missing or invalid scope", { status: 400 });
+    const unknown = scope !== "*" && scope.some((id) => !this.directory?.has(id));
+    const directory = await this.loadDirectory(unknown ? 0 : SNAPSHOT_DIRECTORY_AGE_MS);
+    const state: ViewerState = { sid: crypto.randomUUID(), all: scope === "*" };
+    if (scope !== "*") {
+      this.sql.exec("INSERT INTO viewers (sid, clients) VALUES (?, ?)", state.sid, JSON.stringify(scope));
+      this.scopes.set(state.sid, new Set(scope));
+    }
+    const response = acceptLiveSocket(this.ctx, request, state, (ws) => {
+      const now = Date.now();
+      const rows = [...directory.keys()].filter((id) => this.visible(state, id)).map((id) => this.row(id, directory, now));
+      for (let i = 0; i < Math.max(rows.length, 1); i += CHUNK_ROWS) {
+        const message: OverviewLiveMessage = { type: i === 0 ? "snapshot" : "update", clients: rows.slice(i, i + CHUNK_ROWS) };
+        sendQuietly(ws, JSON.stringify(message));
+      }
+    });
+    if (response.status === 101) {
+      void this.primeMissing(directory);
+      await this.armMinuteTick();
+    }
+    return response;
+  }
+
+  /** Every minute while someone watches: "current minute" and "last hour" move even without events. */
+  override async alarm(): Promise<void> {
+    if (this.ctx.getWebSockets().length === 0) return;
+    for (const id of this.rollups.keys()) this.dirty.add(id);
+    await this.broadcast();
+    await this.armMinuteTick();
+  }
+
+  override async webSocketMessage(): Promise<void> {
+    // Viewers only listen; keep-alive pings are answered by the runtime's auto-response.
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.forget(ws);
+    closeQuietly(ws, code, reason);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.forget(ws);
+  }
+
+  private forget(ws: WebSocket): void {
+    const state = ws.deserializeAttachment() as ViewerState | null;
+    if (!state || state.all) return;
+    this.scopes.delete(state.sid);
+    this.sql.exec("DELETE FROM viewers WHERE sid = ?", state.sid);
+  }
+
+  private async broadcast(): Promise<void> {
+    this.broadcastTimer = null;
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    const unknown = ids.some((id) => !this.directory?.has(id));
+    const directory = await this.loadDirectory(unknown ? UNKNOWN_CLIENT_DIRECTORY_AGE_MS : DIRECTORY_AGE_MS);
+    const reloaded = Date.now() - this.directoryAt < BROADCAST_INTERVAL_MS;
+    const now = Date.now();
+    const changed: OverviewRow[] = [];
+    for (const id of ids) {
+      if (!directory.has(id)) {
+        // A client created moments ago: try again once the list may be re-read. Inactive ones drop out.
+        if (!reloaded) this.markDirty(id, UNKNOWN_CLIENT_DIRECTORY_AGE_MS);
+        continue;
+      }
+      const row = this.row(id, directory, now);
+      const text = JSON.stringify(row);
+      if (this.sent.get(id) === text) continue;
+      this.sent.set(id, text);
+      changed.push(row);
+    }
+    if (changed.length === 0) return;
+    const everything = chunks(changed);
+    for (const ws of this.ctx.getWebSockets()) {
+      const state = ws.deserializeAttachment() as ViewerState | null;
+      if (!state) continue;
+      const texts = state.all ? everything : chunks(changed.filter((r) => this.visible(state, r.client_id)));
+      for (const text of texts) sendQuietly(ws, text);
+    }
+  }
+
+  private visible(state: ViewerState, clientId: string): boolean {
+    if (state.all) return true;
+    let scope = this.scopes.get(state.sid);
+    if (!scope) {
+      // After a wake from hibernation the in-memory cache is empty; SQLite has the list.
+      const stored = this.sql.exec<{ clients: string }>("SELECT clients FROM viewers WHERE sid = ?", state.sid).toArray()[0];
+      scope = new Set(stored ? (JSON.parse(stored.clients) as string[]) : []);
+      this.scopes.set(state.sid, scope);
+    }
+    return scope.has(clientId);
+  }
+
+  private row(clientId: string, directory: Map<string, DirectoryEntry>, now: number): OverviewRow {
+    const entry = directory.get(clientId)!;
+    const r = this.rollups.get(clientId);
+    const first = minuteOf(now) - (HOUR_MINUTES - 1) * MINUTE_MS;
+    const minute = emptyCounts();
+    const hour = emptyCounts();
+    const spark = new Array<number>(HOUR_MINUTES).fill(0);
+    for (const m of r?.minutes ?? []) {
+      const slot = (m.minute - first) / MINUTE_MS;
+      if (slot < 0 || slot >= HOUR_MINUTES) continue;
+      for (const s of STATUSES) {
+        hour[s] += m[s];
+        spark[slot]! += m[s];
+        if (slot === HOUR_MINUTES - 1) minute[s] += m[s];
+      }
+    }
+    const today = r && r.day === localDate(now, entry.timezone) ? r.today : emptyCounts();
+    return { client_id: clientId, name: entry.name, minute, hour, today, spark };
+  }
+
+  private async loadDirectory(maxAgeMs: number): Promise<Map<string, DirectoryEntry>> {
+    if (this.directory && Date.now() - this.directoryAt < maxAgeMs) return this.directory;
+    const rows = await drizzle(this.env.DB)
+      .select({ id: clients.id, name: clients.name, timezone: clients.timezone })
+      .from(clients)
+      .where(eq(clients.active, true))
+      .orderBy(clients.id);
+    this.directory = new Map(rows.map((r) => [r.id, { name: r.name, timezone: r.timezone }]));
+    this.directoryAt = Date.now();
+    return this.directory;
+  }
+
+  /** Asks the ClientCounters of clients this shard never heard from (e.g. after a deploy) for a rollup. */
+  private primeMissing(directory: Map<string, DirectoryEntry>): Promise<void> {
+    this.priming ??= (async () => {
+      const missing = [...directory].filter(([id]) => !this.rollups.has(id) && overviewShard(id) === this.shardOf());
+      for (let i = 0; i < missing.length; i += PRIME_FANOUT) {
+        await Promise.all(
+          missing.slice(i, i + PRIME_FANOUT).map(async ([id, e]) => {
+            try {
+              await this.rollup(await counterOf(this.env, id).liveRollup(id, e.timezone));
+            } catch (err) {
+              console.warn(JSON.stringify({ level: "warn", event: "overview_prime_failed", client_id: id, error: String(err) }));
+            }
+          }),
+        );
+      }
+    })().finally(() => (this.priming = null));
+    return this.priming;
+  }
+
+  private shardOf(): number {
+    return Number(this.ctx.id.name?.split("-").at(-1) ?? 0);
+  }
+
+  private async armMinuteTick(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) !== null) return;
+    await this.ctx.storage.setAlarm(minuteOf(Date.now()) + MINUTE_MS + 1_000);
+  }
+}
+
+function parseScope(header: string | null): "*" | string[] | null {
+  if (header === "*") return "*";
+  try {
+    const ids: unknown = JSON.parse(header ?? "");
+    return Array.isArray(ids) && ids.every((x) => typeof x === "string") ? (ids as string[]) : null;
+  } catch {
+    return null;
+  }
+}
+
+function chunks(rows: OverviewRow[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rows.length; i += CHUNK_ROWS) {
+    out.push(JSON.stringify({ type: "update", clients: rows.slice(i, i + CHUNK_ROWS) } satisfies OverviewLiveMessage));
+  }
+  return out;
+}

@@ -1,0 +1,166 @@
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { eq } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { liveTickets } from "../../schema/db.ts";
+import type { ClientLiveMessage } from "../../schema/live.ts";
+import { minuteOf } from "../../schema/time.ts";
+import { sha256Hex } from "../../workers/auth/crypto.ts";
+import { admin, authed, call, createClient, db, postJson, signIn } from "./helpers.ts";
+import { LiveSocket, event, ingestNow } from "./live-helpers.ts";
+
+type Msg = ClientLiveMessage;
+const bearer = async (token?: string) => ({ authorization: `Bearer ${token ?? (await admin())}` });
+const stubOf = (id: string) => env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFromName(id)) as DurableObjectStub<ClientCounter>;
+
+async function ticketFor(token: string, clientId?: string): Promise<Response> {
+  return postJson("/v1/live/ticket", clientId === undefined ? {} : { client_id: clientId }, token);
+}
+
+describe("client live socket", () => {
+  it("sends a snapshot of the last hour and today on connect", async () => {
+    const { id, phones } = await createClient();
+    await ingestNow(phones[0]!, ["sent", "delivered"]);
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    const snap = await ws.next<Msg>();
+    expect(snap.type).toBe("snapshot");
+    expect(snap.client_id).toBe(id);
+    expect(snap.minutes).toEqual([{ minute: minuteOf(Date.now()), accepted: 0, sent: 1, delivered: 1, read: 0, failed: 0 }]);
+    expect(snap.today).toEqual({ accepted: 0, sent: 1, delivered: 1, read: 0, failed: 0 });
+    ws.close();
+  });
+
+  it("pushes an update with the changed minute and today's totals after ingest", async () => {
+    const { id, phones } = await createClient();
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    expect(await ws.next<Msg>()).toMatchObject({ type: "snapshot", minutes: [], today: { sent: 0 } });
+    await ingestNow(phones[0]!, ["sent", "read"]);
+    const update = await ws.next<Msg>();
+    expect(update.type).toBe("update");
+    expect(update.minutes).toEqual([{ minute: minuteOf(Date.now()), accepted: 0, sent: 1, delivered: 0, read: 1, failed: 0 }]);
+    expect(update.today).toMatchObject({ sent: 1, read: 1 });
+    ws.close();
+  });
+
+  it("coalesces many ingest calls into one update", async () => {
+    const { id } = await createClient();
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    await ws.next<Msg>();
+    const earlier = minuteOf(Date.now()) - 5 * 60_000;
+    // Ten separate ingest calls in one turn of the object: no broadcast can run in between.
+    await runInDurableObject(stubOf(id), (counter: ClientCounter) => {
+      for (let i = 0; i < 10; i++) counter.ingest({ id, timezone: "UTC" }, [event(id, i % 2 ? "sent" : "delivered", i < 8 ? Date.now() : earlier)]);
+    });
+    const update = await ws.next<Msg>();
+    expect(update.type).toBe("update");
+    expect(update.minutes.map((m) => [m.minute, m.sent, m.delivered])).toEqual([
+      [earlier, 1, 1],
+      [minuteOf(Date.now()), 4, 4],
+    ]);
+    expect(update.today).toMatchObject({ sent: 5, delivered: 5 });
+    // The next message is the next change, not a leftover per-event update.
+    await runInDurableObject(stubOf(id), (counter: ClientCounter) => counter.ingest({ id, timezone: "UTC" }, [event(id, "failed")]));
+    const next = await ws.next<Msg>();
+    expect(next.minutes).toEqual([{ minute: minuteOf(Date.now()), accepted: 0, sent: 4, delivered: 4, read: 0, failed: 1 }]);
+    expect(ws.seen).toHaveLength(3);
+    ws.close();
+  });
+
+  it("sends nothing for a batch made only of duplicates", async () => {
+    const { id } = await createClient();
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    await ws.next<Msg>();
+    const e = event(id, "sent");
+    await runInDurableObject(stubOf(id), (counter: ClientCounter) => counter.ingest({ id, timezone: "UTC" }, [e]));
+    expect((await ws.next<Msg>()).today.sent).toBe(1);
+    await runInDurableObject(stubOf(id), (counter: ClientCounter) => {
+      counter.ingest({ id, timezone: "UTC" }, [e]);
+      counter.ingest({ id, timezone: "UTC" }, [event(id, "read")]);
+    });
+    const update = await ws.next<Msg>();
+    expect(update.today).toMatchObject({ sent: 1, read: 1 });
+    expect(ws.seen).toHaveLength(3);
+    ws.close();
+  });
+
+  it("wakes after eviction and still updates the hibernated socket", async () => {
+    const { id, phones } = await createClient();
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    await ws.next<Msg>();
+    await evictDurableObject(stubOf(id));
+    const sockets = await runInDurableObject(stubOf(id), (_: ClientCounter, state) => state.getWebSockets().length);
+    expect(sockets).toBe(1);
+    await ingestNow(phones[0]!, ["sent"]);
+    const update = await ws.next<Msg>();
+    expect(update).toMatchObject({ type: "update", client_id: id, today: { sent: 1 } });
+    ws.close();
+  });
+});
+
+describe("client live socket scope", () => {
+  it("lets a viewer watch its own client and never another", async () => {
+    const a = await createClient();
+    const b = await createClient();
+    const viewer = await signIn("viewer", [a.id]);
+    const own = await LiveSocket.connect(`/v1/clients/${a.id}/live`, await bearer(viewer));
+    expect((await own.next<Msg>()).client_id).toBe(a.id);
+    own.close();
+    const other = await LiveSocket.open(`/v1/clients/${b.id}/live`, await bearer(viewer));
+    expect(other).toBeInstanceOf(Response);
+    expect((other as Response).status).toBe(403);
+    expect(await (other as Response).json()).toMatchObject({ error: { code: "forbidden" } });
+  });
+
+  it("refuses anonymous, non-upgrade and unknown-client requests before any object", async () => {
+    const { id } = await createClient();
+    const anon = (await LiveSocket.open(`/v1/clients/${id}/live`)) as Response;
+    expect(anon.status).toBe(401);
+    const plain = await call(`/v1/clients/${id}/live`, authed(await admin()));
+    expect(plain.status).toBe(426);
+    expect(await plain.json()).toMatchObject({ error: { code: "upgrade_required" } });
+    const missing = (await LiveSocket.open(`/v1/clients/no-such-client/live`, await bearer())) as Response;
+    expect(missing.status).toBe(404);
+  });
+
+  it("refuses the session cookie from a foreign origin", async () => {
+    const { id } = await createClient();
+    const cookie = `zm_session=${await admin()}`;
+    const foreign = (await LiveSocket.open(`/v1/clients/${id}/live`, { cookie, origin: "https://evil.example" })) as Response;
+    expect(foreign.status).toBe(403);
+    const own = await LiveSocket.connect(`/v1/clients/${id}/live`, { cookie, origin: "http://zapmeter.test" });
+    expect((await own.next<Msg>()).type).toBe("snapshot");
+    own.close();
+  });
+
+  it("accepts a one-use ticket for exactly the stream it names", async () => {
+    const a = await createClient();
+    const b = await createClient();
+    const viewer = await signIn("viewer", [a.id]);
+
+    const issued = await ticketFor(viewer, a.id);
+    expect(issued.status).toBe(200);
+    const { ticket, expires_at } = (await issued.json()) as { ticket: string; expires_at: number };
+    expect(expires_at - Date.now()).toBeLessThanOrEqual(60_000);
+    const stored = await db().select().from(liveTickets).where(eq(liveTickets.hash, await sha256Hex(ticket)));
+    expect(stored).toHaveLength(1);
+
+    const ws = await LiveSocket.connect(`/v1/clients/${a.id}/live?ticket=${ticket}`);
+    expect((await ws.next<Msg>()).client_id).toBe(a.id);
+    ws.close();
+    const again = (await LiveSocket.open(`/v1/clients/${a.id}/live?ticket=${ticket}`)) as Response;
+    expect(again.status).toBe(401);
+    expect(await again.json()).toMatchObject({ error: { code: "invalid_ticket" } });
+
+    expect((await ticketFor(viewer, b.id)).status).toBe(403);
+    const overviewTicket = ((await (await ticketFor(viewer)).json()) as { ticket: string }).ticket;
+    expect(((await LiveSocket.open(`/v1/clients/${a.id}/live?ticket=${overviewTicket}`)) as Response).status).toBe(403);
+  });
+
+  it("refuses an expired ticket", async () => {
+    const { id } = await createClient();
+    const { ticket } = (await (await ticketFor(await admin(), id)).json()) as { ticket: string };
+    await db().update(liveTickets).set({ expiresAt: Date.now() - 1 }).where(eq(liveTickets.hash, await sha256Hex(ticket)));
+    expect(((await LiveSocket.open(`/v1/clients/${id}/live?ticket=${ticket}`)) as Response).status).toBe(401);
+  });
+});

@@ -1,0 +1,106 @@
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { Overview } from "../../durable-objects/overview.ts";
+import { overviewShard } from "../../durable-objects/overview.ts";
+import type { OverviewLiveMessage, OverviewRow } from "../../schema/live.ts";
+import { minuteOf } from "../../schema/time.ts";
+import { admin, createClient, postJson, signIn } from "./helpers.ts";
+import { LiveSocket, ingestNow } from "./live-helpers.ts";
+
+type Msg = OverviewLiveMessage;
+const bearer = async (token?: string) => ({ authorization: `Bearer ${token ?? (await admin())}` });
+const overview = () => env.OVERVIEW.get(env.OVERVIEW.idFromName("overview-0")) as DurableObjectStub<Overview>;
+const rowOf = (m: Msg, id: string): OverviewRow | undefined => m.clients.find((c) => c.client_id === id);
+
+describe("overview live socket", () => {
+  it("lists every visible client in the snapshot, then updates a client's row after ingest", async () => {
+    const { id, phones } = await createClient();
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    const snap = await ws.next<Msg>();
+    expect(snap.type).toBe("snapshot");
+    expect(rowOf(snap, id)).toMatchObject({ name: `Client ${id}`, today: { sent: 0 }, hour: { sent: 0 } });
+
+    await ingestNow(phones[0]!, ["sent", "delivered"]);
+    const update = await ws.nextWhere<Msg>((m) => rowOf(m, id) !== undefined);
+    expect(update.type).toBe("update");
+    const row = rowOf(update, id)!;
+    expect(row.minute).toMatchObject({ sent: 1, delivered: 1 });
+    expect(row.hour).toMatchObject({ sent: 1, delivered: 1 });
+    expect(row.today).toMatchObject({ sent: 1, delivered: 1 });
+    expect(row.spark).toHaveLength(60);
+    expect(row.spark!.at(-1)).toBe(2);
+    ws.close();
+  });
+
+  it("shows a viewer only its clients, in the snapshot and in updates", async () => {
+    const a = await createClient();
+    const b = await createClient();
+    const viewer = await signIn("viewer", [a.id]);
+    const ws = await LiveSocket.connect("/v1/live", await bearer(viewer));
+    const snap = await ws.next<Msg>();
+    expect(snap.clients.map((c) => c.client_id)).toEqual([a.id]);
+
+    await ingestNow(b.phones[0]!, ["sent"]);
+    await ingestNow(a.phones[0]!, ["sent"]);
+    await ws.nextWhere<Msg>((m) => rowOf(m, a.id)?.today.sent === 1);
+    expect(ws.seen.flatMap((m) => (m as Msg).clients.map((c) => c.client_id))).not.toContain(b.id);
+    ws.close();
+  });
+
+  it("keeps a viewer's scope across eviction of the overview", async () => {
+    const a = await createClient();
+    const b = await createClient();
+    const viewer = await signIn("viewer", [a.id]);
+    const ws = await LiveSocket.connect("/v1/live", await bearer(viewer));
+    await ws.next<Msg>();
+    await evictDurableObject(overview());
+    await ingestNow(b.phones[0]!, ["failed"]);
+    await ingestNow(a.phones[0]!, ["read"]);
+    const update = await ws.nextWhere<Msg>((m) => rowOf(m, a.id)?.today.read === 1);
+    expect(update.clients.map((c) => c.client_id)).toEqual([a.id]);
+    expect(ws.seen.flatMap((m) => (m as Msg).clients.map((c) => c.client_id))).not.toContain(b.id);
+    ws.close();
+  });
+
+  it("moves the current minute and the hour on the minute tick, without new events", async () => {
+    const { id, phones } = await createClient();
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    await ws.next<Msg>();
+    await ingestNow(phones[0]!, ["sent"]);
+    await ws.nextWhere<Msg>((m) => rowOf(m, id)?.minute.sent === 1);
+    // Let two minutes pass for the stored rollup: its event moves out of "this minute" but stays in the hour.
+    const past = minuteOf(Date.now() - 120_000);
+    await runInDurableObject(overview(), (_: Overview, state) => {
+      state.storage.sql.exec(
+        "UPDATE rollups SET minutes = ? WHERE client_id = ?",
+        JSON.stringify([{ minute: past, accepted: 0, sent: 1, delivered: 0, read: 0, failed: 0 }]),
+        id,
+      );
+    });
+    await evictDurableObject(overview());
+    expect(await runDurableObjectAlarm(overview())).toBe(true);
+    const moved = await ws.nextWhere<Msg>((m) => rowOf(m, id)?.minute.sent === 0);
+    expect(rowOf(moved, id)).toMatchObject({ minute: { sent: 0 }, hour: { sent: 1 }, today: { sent: 1 } });
+    ws.close();
+  });
+
+  it("refuses the overview to anonymous callers and a client-scoped ticket", async () => {
+    expect(((await LiveSocket.open("/v1/live")) as Response).status).toBe(401);
+    const { id } = await createClient();
+    const res = await postJson("/v1/live/ticket", { client_id: id }, await admin());
+    const { ticket } = (await res.json()) as { ticket: string };
+    expect(((await LiveSocket.open(`/v1/live?ticket=${ticket}`)) as Response).status).toBe(403);
+    const overviewTicket = ((await (await postJson("/v1/live/ticket", {}, await admin())).json()) as { ticket: string }).ticket;
+    const ws = await LiveSocket.connect(`/v1/live?ticket=${overviewTicket}`);
+    expect((await ws.next<Msg>()).type).toBe("snapshot");
+    ws.close();
+  });
+
+  it("assigns each client to a stable shard", () => {
+    expect(overviewShard("acme", 8)).toBe(overviewShard("acme", 8));
+    const shards = new Set(Array.from({ length: 200 }, (_, i) => overviewShard(`client-${i}`, 8)));
+    expect(shards.size).toBe(8);
+    expect(overviewShard("anything")).toBe(0);
+  });
+});

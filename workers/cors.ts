@@ -1,0 +1,18 @@
+import { cors } from "hono/cors";
+import type { Context } from "hono";
+
+/** Origins besides the Worker's own that may call the API: the dashboard on Pages (DASHBOARD_ORIGIN, comma-separated). */
+export function dashboardOrigins(env: Env): string[] {
+  return env.DASHBOARD_ORIGIN.split(",").map((o) => o.trim()).filter(Boolean);
+}
+
+/**
+ * CORS for a dashboard served from another origin (Cloudflare Pages). It authenticates with the
+ * bearer token from login, never with the cookie (SameSite=Strict), so credentials stay off.
+ */
+export const dashboardCors = cors({
+  origin: (origin: string, c: Context) => (dashboardOrigins(c.env as Env).includes(origin) ? origin : null),
+  allowHeaders: ["authorization", "content-type"],
+  allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE"],
+  maxAge: 600,
+});

@@ -1,0 +1,119 @@
+import { and, eq, gt, isNull, lt } from "drizzle-orm";
+import type { Context } from "hono";
+import { Hono } from "hono";
+import { getCookie } from "hono/cookie";
+import { LIVE_CLIENT_HEADER, LIVE_SCOPE_HEADER, LIVE_TIMEZONE_HEADER } from "../../durable-objects/live-sockets.ts";
+import { overviewShardStub } from "../../durable-objects/overview.ts";
+import { clients, liveTickets } from "../../schema/db.ts";
+import { LiveQuery, LiveTicketRequest } from "../../schema/live.ts";
+import type { AppEnv } from "../app-env.ts";
+import { randomToken, sha256Hex } from "../auth/crypto.ts";
+import { authenticate, requireCapability, sessionToken } from "../auth/middleware.ts";
+import { allows, seesAllClients, type AuthUser } from "../auth/policy.ts";
+import { SESSION_COOKIE, activeUser, userFromToken } from "../auth/session.ts";
+import { dashboardOrigins } from "../cors.ts";
+import { ApiError } from "../errors.ts";
+import { counterOf } from "../ingest/dispatch.ts";
+import { valid } from "../validate.ts";
+
+/** A ticket is good for one connection within this long. */
+const TICKET_TTL_MS = 60_000;
+
+/**
+ * Mounted at /v1: live WebSockets and their tickets. The Worker authenticates and checks scope
+ * before any upgrade reaches a Durable Object, then states the verified scope to the object.
+ */
+export const live = new Hono<AppEnv>();
+
+/** One-use ticket for a browser that cannot send the cookie or a header with its WebSocket (another origin). */
+live.post("/live/ticket", authenticate, requireCapability("counters"), valid("json", LiveTicketRequest), async (c) => {
+  const { client_id: clientId } = c.req.valid("json");
+  const user = c.get("user");
+  const db = c.get("db");
+  if (clientId !== undefined) {
+    if (!allows(user, "counters", clientId)) throw new ApiError(403, "forbidden", `no access to client ${clientId}`);
+    await clientTimezone(c, clientId);
+  }
+  const ticket = `zlt_${randomToken(24)}`;
+  const now = Date.now();
+  const expiresAt = now + TICKET_TTL_MS;
+  await db.batch([
+    db.delete(liveTickets).where(lt(liveTickets.expiresAt, now)),
+    db.insert(liveTickets).values({ hash: await sha256Hex(ticket), userId: user.id, clientId: clientId ?? null, expiresAt }),
+  ]);
+  return c.json({ ticket, expires_at: expiresAt });
+});
+
+/** The overview of every client the caller may see. */
+live.get("/live", valid("query", LiveQuery), async (c) => {
+  requireUpgrade(c);
+  const user = await liveUser(c, null, c.req.valid("query").ticket);
+  if (!allows(user, "counters")) throw new ApiError(403, "forbidden", "requires counters access");
+  const scope = seesAllClients(user) ? "*" : JSON.stringify(user.clientIds);
+  return overviewShardStub(c.env, 0).fetch(
+    new Request("https://overview.internal/live", { headers: { upgrade: "websocket", [LIVE_SCOPE_HEADER]: scope } }),
+  );
+});
+
+/** One client's per-minute counters. */
+live.get("/clients/:id/live", valid("query", LiveQuery), async (c) => {
+  const id = c.req.param("id");
+  requireUpgrade(c);
+  const user = await liveUser(c, id, c.req.valid("query").ticket);
+  if (!allows(user, "counters", id)) throw new ApiError(403, "forbidden", `no access to client ${id}`);
+  const timezone = await clientTimezone(c, id);
+  return counterOf(c.env, id).fetch(
+    new Request("https://client.internal/live", {
+      headers: { upgrade: "websocket", [LIVE_CLIENT_HEADER]: id, [LIVE_TIMEZONE_HEADER]: timezone },
+    }),
+  );
+});
+
+function requireUpgrade(c: Context<AppEnv>): void {
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+    throw new ApiError(426, "upgrade_required", "this route speaks WebSocket only");
+  }
+}
+
+async function clientTimezone(c: Context<AppEnv>, clientId: string): Promise<string> {
+  const row = (await c.get("db").select({ timezone: clients.timezone }).from(clients).where(eq(clients.id, clientId)))[0];
+  if (!row) throw new ApiError(404, "client_not_found", `no client ${clientId}`);
+  return row.timezone;
+}
+
+/**
+ * The viewer behind an upgrade: a one-use `?ticket=` issued for exactly this stream (`clientId`, or
+ * null for the overview), else the bearer header or the session cookie.
+ */
+async function liveUser(c: Context<AppEnv>, clientId: string | null, ticket: string | undefined): Promise<AuthUser> {
+  const db = c.get("db");
+  if (ticket !== undefined) {
+    const hash = await sha256Hex(ticket);
+    const now = Date.now();
+    const used = await db
+      .update(liveTickets)
+      .set({ usedAt: now })
+      .where(and(eq(liveTickets.hash, hash), isNull(liveTickets.usedAt), gt(liveTickets.expiresAt, now)))
+      .returning();
+    const row = used[0];
+    if (!row) throw new ApiError(401, "invalid_ticket", "ticket is unknown, used or expired");
+    if (row.clientId !== clientId) throw new ApiError(403, "forbidden", "ticket was issued for another stream");
+    const user = await activeUser(db, row.userId, `ticket:${hash}`, row.expiresAt);
+    if (!user) throw new ApiError(401, "unauthenticated", "user is inactive");
+    return user;
+  }
+  const cookie = getCookie(c, SESSION_COOKIE);
+  const token = sessionToken(c.req.header("authorization"), cookie);
+  if (!token) throw new ApiError(401, "unauthenticated", "sign in first (session cookie, bearer token or ticket)");
+  if (token === cookie) requireOwnOrigin(c);
+  const user = await userFromToken(db, c.env.SESSION_SECRET, token);
+  if (!user) throw new ApiError(401, "unauthenticated", "session is invalid or expired");
+  return user;
+}
+
+/** A cookie rides along with any page's WebSocket, so only our own pages may use it (cross-site WebSocket hijacking). */
+function requireOwnOrigin(c: Context<AppEnv>): void {
+  const origin = c.req.header("origin");
+  if (origin === undefined || origin === new URL(c.req.url).origin || dashboardOrigins(c.env).includes(origin)) return;
+  throw new ApiError(403, "forbidden", `origin ${origin} may not use the session cookie`);
+}
