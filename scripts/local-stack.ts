@@ -9,7 +9,7 @@ import { seedSql } from "./demo/seed-sql.ts";
 export const ROOT = resolve(import.meta.dirname, "..");
 const WRANGLER_JS = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 /** Children run on this Node (22, from the node@22 devDependency) even when started outside npm. */
-const CHILD_ENV = {
+export const CHILD_ENV = {
   ...process.env,
   PATH: [dirname(process.execPath), join(ROOT, "node_modules", ".bin"), process.env.PATH].join(delimiter),
   WRANGLER_SEND_METRICS: "false",

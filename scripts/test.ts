@@ -1,12 +1,13 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { delimiter, dirname, join } from "node:path";
-import { ROOT, buildPages } from "./local-stack.ts";
+import { join } from "node:path";
+import { CHILD_ENV, ROOT, buildPages } from "./local-stack.ts";
 
 /**
  * `npm test`: builds the dashboard, then runs the three suites — inside workerd, node-side, and end to
  * end against a real wrangler dev with headless Chromium — and prints one closing line
- * `tests: N passed, M failed`. `npm test -- workers` (or node, e2e) runs only those suites.
+ * `tests: N passed, M failed`; a type error in any tsconfig counts as a failure. `npm test -- workers`
+ * (or node, e2e) runs only those suites, without the typecheck.
  */
 const SUITES = [
   { name: "workers", config: "vitest.config.ts" },
@@ -23,17 +24,23 @@ buildPages();
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+
+if (only.length === 0) {
+  console.log("\n=== typecheck ===");
+  const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
+  const projects = ["tsconfig.json", "tsconfig.node.json", "pages/tsconfig.json"];
+  const bad = projects.filter((p) => spawnSync(process.execPath, [tsc, "-p", p, "--noEmit"], { cwd: ROOT, stdio: "inherit" }).status !== 0);
+  // A type error fails the run like a failing test, counted once per project.
+  if (bad.length > 0) console.error(`typecheck failed: ${bad.join(", ")}`);
+  failed += bad.length;
+}
 for (const suite of SUITES.filter((s) => only.length === 0 || only.includes(s.name))) {
   const out = join(reports, `${suite.name}.json`);
   console.log(`\n=== ${suite.name} tests ===`);
   const run = spawnSync(
     process.execPath,
     [join(ROOT, "node_modules", "vitest", "vitest.mjs"), "run", "--config", suite.config, "--passWithNoTests", "--reporter=default", "--reporter=json", `--outputFile.json=${out}`],
-    {
-      cwd: ROOT,
-      stdio: "inherit",
-      env: { ...process.env, PATH: [dirname(process.execPath), join(ROOT, "node_modules", ".bin"), process.env.PATH].join(delimiter) },
-    },
+    { cwd: ROOT, stdio: "inherit", env: CHILD_ENV },
   );
   if (!existsSync(out)) {
     console.error(`${suite.name}: vitest produced no report (exit ${run.status}); counting the suite as failed`);
