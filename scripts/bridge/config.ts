@@ -1,0 +1,105 @@
+import { parseArgs } from "node:util";
+import { MAX_RECORDS_PER_POST } from "./core.ts";
+import type { KafkaConnection } from "./kafkajs-adapter.ts";
+
+export const USAGE = `usage: npm run bridge -- --brokers host:9092[,host2:9092] --topic T --group G [options]
+
+  --url URL              zapmeter base URL (default $ZAPMETER_URL or http://localhost:8787)
+  --dlq-topic T          dead-letter topic for refused records (default <topic>.dlq)
+  --batch-size N         records per POST and client, 1..${MAX_RECORDS_PER_POST} (default 500)
+  --linger-ms N          how long a partial batch waits for more records (default 100)
+  --concurrency N        partitions handled at once (default 4)
+  --from-beginning       a new group starts at the earliest offset (default: latest)
+  --progress-seconds N   progress line interval, 0 = off (default 5)
+  --ssl                  TLS to the brokers
+  --client-id ID         Kafka client id (default zapmeter-bridge)
+
+  The ingest key comes from $ZAPMETER_INGEST_KEY. SASL: $KAFKA_SASL_MECHANISM (plain, scram-sha-256,
+  scram-sha-512) with $KAFKA_USERNAME and $KAFKA_PASSWORD.`;
+
+export class UsageError extends Error {}
+
+export interface BridgeConfig {
+  kafka: KafkaConnection;
+  topic: string;
+  group: string;
+  dlqTopic: string;
+  endpoint: string;
+  apiKey: string;
+  batchSize: number;
+  lingerMs: number;
+  concurrency: number;
+  fromBeginning: boolean;
+  progressSeconds: number;
+}
+
+function intOption(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer in ${min}..${max}`);
+  return n;
+}
+
+const SASL_MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const;
+
+/** Reads the command line and environment; throws UsageError with a readable reason. Secrets only from `env`. */
+export function parseBridgeArgs(argv: string[], env: Record<string, string | undefined>): BridgeConfig {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        brokers: { type: "string" },
+        topic: { type: "string" },
+        group: { type: "string" },
+        url: { type: "string" },
+        "dlq-topic": { type: "string" },
+        "batch-size": { type: "string" },
+        "linger-ms": { type: "string" },
+        concurrency: { type: "string" },
+        "from-beginning": { type: "boolean" },
+        "progress-seconds": { type: "string" },
+        ssl: { type: "boolean" },
+        "client-id": { type: "string" },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const missing = (["brokers", "topic", "group"] as const).filter((k) => !values[k]);
+  if (missing.length > 0) throw new UsageError(`missing ${missing.map((m) => `--${m}`).join(", ")}`);
+  const apiKey = env.ZAPMETER_INGEST_KEY;
+  if (!apiKey) throw new UsageError("set ZAPMETER_INGEST_KEY to an ingest API key");
+  const base = values.url ?? env.ZAPMETER_URL ?? "http://localhost:8787";
+  let endpoint: string;
+  try {
+    endpoint = new URL("/v1/ingest/events", base).toString();
+  } catch {
+    throw new UsageError(`--url is not a URL: ${base}`);
+  }
+  const kafka: KafkaConnection = {
+    brokers: values.brokers!.split(",").map((b) => b.trim()).filter(Boolean),
+    clientId: values["client-id"] ?? "zapmeter-bridge",
+    ssl: values.ssl ?? false,
+  };
+  const mechanism = env.KAFKA_SASL_MECHANISM?.toLowerCase();
+  if (mechanism) {
+    if (!(SASL_MECHANISMS as readonly string[]).includes(mechanism)) throw new UsageError(`KAFKA_SASL_MECHANISM must be one of ${SASL_MECHANISMS.join(", ")}`);
+    if (!env.KAFKA_USERNAME || !env.KAFKA_PASSWORD) throw new UsageError("SASL needs KAFKA_USERNAME and KAFKA_PASSWORD");
+    kafka.sasl = { mechanism: mechanism as (typeof SASL_MECHANISMS)[number], username: env.KAFKA_USERNAME, password: env.KAFKA_PASSWORD };
+  }
+  return {
+    kafka,
+    topic: values.topic!,
+    group: values.group!,
+    dlqTopic: values["dlq-topic"] ?? `${values.topic}.dlq`,
+    endpoint,
+    apiKey,
+    batchSize: intOption("batch-size", values["batch-size"], 500, 1, MAX_RECORDS_PER_POST),
+    lingerMs: intOption("linger-ms", values["linger-ms"], 100, 0, 60_000),
+    concurrency: intOption("concurrency", values.concurrency, 4, 1, 1000),
+    fromBeginning: values["from-beginning"] ?? false,
+    progressSeconds: intOption("progress-seconds", values["progress-seconds"], 5, 0, 3600),
+  };
+}

@@ -1,0 +1,284 @@
+import type { PostBatch } from "./ingest-client.ts";
+import { backoffDelay, type BackoffOptions, type Verdict } from "./policy.ts";
+import type { DeadLetter, DeadLetterPort, SourceBatch, SourceRecord } from "./ports.ts";
+import { Progress } from "./progress.ts";
+
+/** The endpoint refuses more than 10,000 records or 5 MiB per request; stay below both. */
+export const MAX_RECORDS_PER_POST = 10_000;
+const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+
+export interface BridgeOptions {
+  post: PostBatch;
+  deadLetters: DeadLetterPort;
+  /** Records per POST (per client). */
+  maxBatchRecords?: number;
+  maxBatchBytes?: number;
+  /** How long a client's partial batch waits for more records (from any partition) before it is sent. */
+  lingerMs?: number;
+  backoff?: BackoffOptions;
+  /** Waits `ms` or until `signal` aborts (stop); injectable so tests can record delays instead of waiting. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Called once when a response says the bridge is misconfigured (401, 404, ...). */
+  onFatal?: (error: BridgeFatal) => void;
+}
+
+/** The endpoint said every request will fail the same way (bad key, wrong URL). */
+export class BridgeFatal extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(`ingest endpoint answered ${status} ${code}: ${message}`);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+type Outcome = "done" | "abandoned";
+
+/** A record waiting in a client's buffer or in flight, with the batch it came from. */
+interface Pending {
+  record: SourceRecord;
+  text: string;
+  bytes: number;
+  batch: SourceBatch;
+  settle(outcome: Outcome): void;
+}
+
+function sleepUnlessStopped(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Parses a record's value: the JSON text to post and the client it belongs to, or why it cannot be posted. */
+function parseRecord(record: SourceRecord): { text: string; clientId: string } | { code: string; message: string } {
+  if (record.value === null) return { code: "empty_value", message: "record has no value (tombstone)" };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(record.value);
+  } catch (e) {
+    return { code: "invalid_json", message: `value is not JSON: ${(e as Error).message}` };
+  }
+  const fromValue = (parsed as { client_id?: unknown } | null)?.client_id;
+  return { text: record.value, clientId: record.key ?? (typeof fromValue === "string" ? fromValue : "") };
+}
+
+/**
+ * Kafka → `POST /v1/ingest/events`, at least once. Records are batched per client (the record key),
+ * across partitions; a partition's batch is committed only after every one of its records was either
+ * stored (2xx) or written to the dead-letter topic. 429/503/5xx and network failures are retried with
+ * backoff (honouring Retry-After) for as long as this member owns the partition; 413 halves the batch;
+ * other 4xx send the records to the dead-letter topic; 401/404 stop the bridge without committing.
+ */
+export class Bridge {
+  readonly progress = new Progress();
+  private readonly opts: Required<Omit<BridgeOptions, "onFatal">> & Pick<BridgeOptions, "onFatal">;
+  private readonly buffers = new Map<string, { items: Pending[]; bytes: number }>();
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Batches whose partition this member lost (a heartbeat said so): their records are not worth retrying. */
+  private readonly lost = new WeakSet<SourceBatch>();
+  private readonly stopped = new AbortController();
+  private lingerTimer: ReturnType<typeof setTimeout> | undefined;
+  fatal: BridgeFatal | null = null;
+
+  constructor(opts: BridgeOptions) {
+    const maxBatchRecords = opts.maxBatchRecords ?? 500;
+    if (!Number.isInteger(maxBatchRecords) || maxBatchRecords < 1 || maxBatchRecords > MAX_RECORDS_PER_POST) {
+      throw new RangeError(`maxBatchRecords must be 1..${MAX_RECORDS_PER_POST}`);
+    }
+    this.opts = {
+      maxBatchRecords,
+      maxBatchBytes: opts.maxBatchBytes ?? DEFAULT_MAX_BYTES,
+      lingerMs: opts.lingerMs ?? 100,
+      backoff: opts.backoff ?? { baseMs: 250, maxMs: 30_000 },
+      sleep: opts.sleep ?? sleepUnlessStopped,
+      post: opts.post,
+      deadLetters: opts.deadLetters,
+      onFatal: opts.onFatal,
+    };
+  }
+
+  get stopping(): boolean {
+    return this.stopped.signal.aborted;
+  }
+
+  /**
+   * Handles one fetched batch (the consumer's onBatch). Resolves when every record is settled; commits
+   * the batch's end only if all were stored or dead-lettered and the partition is still ours.
+   */
+  readonly handleBatch = async (batch: SourceBatch): Promise<void> => {
+    if (this.stopping || batch.records.length === 0) return;
+    this.progress.observe(batch.topic, batch.partition, batch.highWatermark, batch.records[0]?.offset);
+    const unpostable: DeadLetter[] = [];
+    const waits: Promise<Outcome>[] = [];
+    for (const record of batch.records) {
+      const parsed = parseRecord(record);
+      if ("code" in parsed) {
+        unpostable.push({ record, status: 0, code: parsed.code, message: parsed.message });
+        continue;
+      }
+      waits.push(new Promise<Outcome>((settle) => this.enqueue(parsed.clientId, { record, text: parsed.text, bytes: parsed.text.length + 1, batch, settle })));
+    }
+    const lettersKept = unpostable.length === 0 || (await this.deadLetter(unpostable, [batch]));
+    const outcomes = await Promise.all(waits);
+    if (!lettersKept || outcomes.includes("abandoned") || this.lost.has(batch) || !batch.isActive()) return;
+    const next = (BigInt(batch.records.at(-1)!.offset) + 1n).toString();
+    await batch.commit(next);
+    this.progress.committed(batch.topic, batch.partition, next);
+  };
+
+  /**
+   * Begins a clean stop: partial batches are sent at once, nothing is retried any more, and new batches
+   * are left for the next owner. Resolves when every request in flight has finished.
+   */
+  async stop(): Promise<void> {
+    this.stopped.abort();
+    this.flushAll();
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private enqueue(clientId: string, p: Pending): void {
+    if (this.stopping) return p.settle("abandoned");
+    let buf = this.buffers.get(clientId);
+    if (buf && buf.bytes + p.bytes > this.opts.maxBatchBytes) {
+      this.flush(clientId);
+      buf = undefined;
+    }
+    if (!buf) this.buffers.set(clientId, (buf = { items: [], bytes: 0 }));
+    buf.items.push(p);
+    buf.bytes += p.bytes;
+    if (buf.items.length >= this.opts.maxBatchRecords) this.flush(clientId);
+    else this.lingerTimer ??= setTimeout(() => this.flushAll(), this.opts.lingerMs);
+  }
+
+  private flushAll(): void {
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    for (const clientId of [...this.buffers.keys()]) this.flush(clientId);
+  }
+
+  private flush(clientId: string): void {
+    const buf = this.buffers.get(clientId);
+    if (!buf) return;
+    this.buffers.delete(clientId);
+    const sending = this.send(buf.items).catch((e: unknown) => {
+      // An unexpected failure (a bug, not a response): the records stay uncommitted and come back.
+      console.error(`bridge: send failed: ${(e as Error).message}`);
+      for (const p of buf.items) p.settle("abandoned");
+    });
+    this.inFlight.add(sending);
+    void sending.finally(() => this.inFlight.delete(sending));
+  }
+
+  /** Posts `items` until they are stored, dead-lettered, or not worth retrying any more. */
+  private async send(items: Pending[]): Promise<void> {
+    for (let attempt = 0; ; attempt += 1) {
+      items = this.stillOwned(items);
+      if (items.length === 0) return;
+      let verdict: Verdict;
+      this.progress.posts += 1;
+      try {
+        verdict = await this.opts.post(items.map((p) => p.text));
+      } catch (e) {
+        verdict = { kind: "retry", status: 0, code: `network_error: ${(e as Error).message}`, delayMs: null };
+      }
+      switch (verdict.kind) {
+        case "delivered": {
+          const letters = verdict.rejected.flatMap((r) => {
+            const p = items[r.index];
+            return p ? [{ record: p.record, status: 200, code: r.code, message: r.message }] : [];
+          });
+          const kept = letters.length === 0 || (await this.deadLetter(letters, batchesOf(items)));
+          if (kept) {
+            this.progress.delivered += verdict.accepted + verdict.duplicates;
+            this.progress.duplicates += verdict.duplicates;
+          }
+          return settleAll(items, kept ? "done" : "abandoned");
+        }
+        case "split":
+          if (items.length > 1) {
+            const half = Math.ceil(items.length / 2);
+            await this.send(items.slice(0, half));
+            return this.send(items.slice(half));
+          }
+          return this.refuse(items, verdict);
+        case "dead_letter":
+          return this.refuse(items, verdict);
+        case "fatal":
+          this.fail(new BridgeFatal(verdict.status, verdict.code, verdict.message));
+          return settleAll(items, "abandoned");
+        case "retry":
+          if (!(await this.waitToRetry(attempt, verdict.delayMs, items))) return settleAll(items, "abandoned");
+      }
+    }
+  }
+
+  private async refuse(items: Pending[], v: { status: number; code: string; message: string }): Promise<void> {
+    const letters = items.map((p) => ({ record: p.record, status: v.status, code: v.code, message: v.message }));
+    settleAll(items, (await this.deadLetter(letters, batchesOf(items))) ? "done" : "abandoned");
+  }
+
+  /** Writes dead letters, retrying while the partitions are ours; false when it gave up (stop, lost partition). */
+  private async deadLetter(letters: DeadLetter[], batches: SourceBatch[]): Promise<boolean> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await this.opts.deadLetters.send(letters);
+        this.progress.deadLettered += letters.length;
+        return true;
+      } catch (e) {
+        console.error(`bridge: dead-letter topic unavailable: ${(e as Error).message}`);
+        if (!(await this.waitToRetry(attempt, null, batches.map((batch) => ({ batch }))))) return false;
+      }
+    }
+  }
+
+  /** Backs off before a retry, keeping the group membership alive; false when the retry should not happen. */
+  private async waitToRetry(attempt: number, serverDelayMs: number | null, items: { batch: SourceBatch }[]): Promise<boolean> {
+    if (this.stopping) return false;
+    this.progress.retries += 1;
+    await this.opts.sleep(backoffDelay(attempt, serverDelayMs, this.opts.backoff), this.stopped.signal);
+    if (this.stopping) return false;
+    for (const batch of batchesOf(items)) {
+      try {
+        await batch.heartbeat();
+      } catch {
+        this.lost.add(batch);
+      }
+    }
+    return items.some((p) => !this.lost.has(p.batch) && p.batch.isActive());
+  }
+
+  /** Drops (as abandoned) the records whose partition this member no longer owns. */
+  private stillOwned(items: Pending[]): Pending[] {
+    const owned: Pending[] = [];
+    for (const p of items) {
+      if (!this.lost.has(p.batch) && p.batch.isActive()) owned.push(p);
+      else p.settle("abandoned");
+    }
+    return owned;
+  }
+
+  private fail(error: BridgeFatal): void {
+    if (this.fatal) return;
+    this.fatal = error;
+    this.stopped.abort();
+    for (const buf of this.buffers.values()) settleAll(buf.items, "abandoned");
+    this.buffers.clear();
+    this.opts.onFatal?.(error);
+  }
+}
+
+function settleAll(items: Pending[], outcome: Outcome): void {
+  for (const p of items) p.settle(outcome);
+}
+
+function batchesOf(items: { batch: SourceBatch }[]): SourceBatch[] {
+  return [...new Set(items.map((p) => p.batch))];
+}

@@ -1,0 +1,81 @@
+import kafkajs from "kafkajs";
+import type { Consumer, KafkaConfig, Producer, SASLOptions } from "kafkajs";
+import { deadLetterMessage } from "./dead-letter.ts";
+import type { ConsumerPort, DeadLetter, DeadLetterPort, SourceBatch } from "./ports.ts";
+
+export interface KafkaConnection {
+  brokers: string[];
+  clientId: string;
+  ssl: boolean;
+  /** SASL/PLAIN or SCRAM credentials (from the environment, never the command line). */
+  sasl?: { mechanism: "plain" | "scram-sha-256" | "scram-sha-512"; username: string; password: string };
+}
+
+/** A kafkajs client; its own logs go to stderr at WARN and above. */
+export function kafkaClient(conn: KafkaConnection): kafkajs.Kafka {
+  const config: KafkaConfig = { clientId: conn.clientId, brokers: conn.brokers, ssl: conn.ssl, logLevel: kafkajs.logLevel.WARN };
+  if (conn.sasl) config.sasl = conn.sasl as SASLOptions;
+  return new kafkajs.Kafka(config);
+}
+
+/**
+ * The group consumer behind the bridge. Offsets are committed only by the bridge (autoCommit off,
+ * nothing auto-resolved), so a batch the bridge did not commit is fetched again.
+ */
+export function kafkaConsumer(
+  kafka: kafkajs.Kafka,
+  opts: { groupId: string; topic: string; fromBeginning: boolean; partitionsConcurrently: number; onCrash: (error: Error) => void },
+): ConsumerPort {
+  const consumer: Consumer = kafka.consumer({ groupId: opts.groupId });
+  // kafkajs restarts itself after retriable errors; anything else ends the bridge.
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (!payload.restart) opts.onCrash(payload.error);
+  });
+  return {
+    async run(onBatch) {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [opts.topic], fromBeginning: opts.fromBeginning });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: opts.partitionsConcurrently,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isStale }) => {
+          const { topic, partition } = batch;
+          const source: SourceBatch = {
+            topic,
+            partition,
+            highWatermark: batch.highWatermark,
+            records: batch.messages.map((m) => ({
+              topic,
+              partition,
+              offset: m.offset,
+              key: m.key ? m.key.toString("utf8") : null,
+              value: m.value ? m.value.toString("utf8") : null,
+            })),
+            async commit(nextOffset) {
+              resolveOffset((BigInt(nextOffset) - 1n).toString());
+              await consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
+            },
+            heartbeat,
+            isActive: () => !isStale(),
+          };
+          await onBatch(source);
+        },
+      });
+    },
+    // kafkajs' disconnect stops fetching, waits for eachBatch calls in flight, then leaves the group.
+    stop: () => consumer.disconnect(),
+  };
+}
+
+/** Dead letters keep the original key and value; why they were refused travels in headers. */
+export function kafkaDeadLetters(kafka: kafkajs.Kafka, topic: string): DeadLetterPort & { connect(): Promise<void>; disconnect(): Promise<void> } {
+  const producer: Producer = kafka.producer({ idempotent: true, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+  return {
+    connect: () => producer.connect(),
+    disconnect: () => producer.disconnect(),
+    async send(letters: DeadLetter[]) {
+      await producer.send({ topic, acks: -1, messages: letters.map(deadLetterMessage) });
+    },
+  };
+}

@@ -1,0 +1,353 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { setImmediate as tick, setTimeout as wait } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { BridgeFatal } from "../../scripts/bridge/core.ts";
+import { httpPoster } from "../../scripts/bridge/ingest-client.ts";
+import { startBridge } from "../../scripts/bridge/run.ts";
+import { MemoryKafka, type MemoryConsumer } from "./bridge-memory-kafka.ts";
+
+/**
+ * The bridge core driven by an in-process broker that behaves like Kafka (bridge-memory-kafka.ts) and a
+ * scripted HTTP endpoint on a real local socket (the real Worker is exercised in test/e2e/bridge.test.ts).
+ */
+
+interface Answer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** Drop the connection instead of answering (a network failure). */
+  drop?: boolean;
+}
+interface Seen {
+  n: number;
+  auth: string | undefined;
+  events: { event_id: string; client_id: string }[];
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function endpoint(answer: (req: Seen) => Answer | Promise<Answer>): Promise<{ url: string; requests: Seen[] }> {
+  const requests: Seen[] = [];
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    let text = "";
+    for await (const chunk of req) text += chunk;
+    const seen: Seen = { n: requests.length + 1, auth: req.headers.authorization, events: JSON.parse(text) };
+    requests.push(seen);
+    const a = await answer(seen);
+    if (a.drop) return req.socket.destroy();
+    res.writeHead(a.status, { "content-type": "application/json", ...a.headers });
+    res.end(JSON.stringify(a.body ?? { accepted: seen.events.length, duplicates: 0, rejected: [] }));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  );
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/ingest/events`, requests };
+}
+
+let seq = 0;
+function event(clientId: string): string {
+  seq += 1;
+  return JSON.stringify({ event_id: `e${seq}:accepted`, message_id: `e${seq}`, client_id: clientId, status: "accepted", occurred_at: 1_763_630_130_000, recipient: "5511987654321" });
+}
+
+/** Produces `n` events per client, keyed by client id. */
+function produce(kafka: MemoryKafka, counts: Record<string, number>, partition?: number): string[] {
+  const values: string[] = [];
+  for (const [client, n] of Object.entries(counts)) {
+    for (let i = 0; i < n; i++) values.push(event(client));
+    kafka.produce("wa", values.slice(-n).map((value) => ({ key: client, value, partition })));
+  }
+  return values.map((v) => (JSON.parse(v) as { event_id: string }).event_id);
+}
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !cond(); i++) await wait(5);
+  if (!cond()) throw new Error(`gave up waiting for: ${what}`);
+}
+
+/** A bridge on a fresh consumer of group `g`; delays it asked to wait are recorded, not waited. */
+async function bridgeOn(kafka: MemoryKafka, url: string, opts: { group?: string; batchSize?: number; maxBatch?: number; key?: string } = {}) {
+  const consumer = kafka.consumer({ group: opts.group ?? "g", topic: "wa", maxBatch: opts.maxBatch ?? 50 });
+  const delays: number[] = [];
+  const running = await startBridge(
+    consumer,
+    {
+      post: httpPoster(url, opts.key ?? "zmk_test"),
+      deadLetters: kafka.deadLetters("wa.dlq"),
+      maxBatchRecords: opts.batchSize ?? 500,
+      lingerMs: 5,
+      sleep: async (ms) => {
+        delays.push(ms);
+        await tick();
+      },
+    },
+    { progressSeconds: 0, print: () => {} },
+  );
+  cleanups.push(() => running.stop());
+  return { consumer, running, delays };
+}
+
+function fresh(partitions = 3): MemoryKafka {
+  const kafka = new MemoryKafka();
+  kafka.createTopic("wa", partitions);
+  kafka.createTopic("wa.dlq", 1);
+  return kafka;
+}
+
+const endOffsets = (kafka: MemoryKafka) => new Map(kafka.partitions("wa").map((log, p) => [p, BigInt(log.length)] as const).filter(([, n]) => n > 0n));
+const idsOf = (requests: Seen[]) => requests.flatMap((r) => r.events.map((e) => e.event_id));
+const header = (kafka: MemoryKafka, name: string) => kafka.messages("wa.dlq").map((m) => m.headers[name]);
+
+describe("batching and commits", () => {
+  it("posts one JSON array per client with the bearer key, and commits only after the 2xx", async () => {
+    const kafka = fresh();
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const ep = await endpoint(async () => {
+      await released;
+      return { status: 200 };
+    });
+    const { running } = await bridgeOn(kafka, ep.url);
+    const group = kafka.group("g", "wa");
+    const ids = produce(kafka, { acme: 12, globex: 7, initech: 3 });
+
+    await until("a request per client", () => ep.requests.length === 3);
+    expect(group.committed.size).toBe(0);
+    release();
+    await until("everything committed", () => group.lag() === 0);
+
+    for (const r of ep.requests) {
+      expect(r.auth).toBe("Bearer zmk_test");
+      expect(new Set(r.events.map((e) => e.client_id)).size).toBe(1);
+    }
+    expect(idsOf(ep.requests).sort()).toEqual([...ids].sort());
+    expect(group.committed).toEqual(endOffsets(kafka));
+    expect(running.bridge.progress.snapshot()).toMatchObject({ delivered: 22, deadLettered: 0, lag: 0 });
+  });
+
+  it("splits a client's records into posts of at most --batch-size", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(() => ({ status: 200 }));
+    await bridgeOn(kafka, ep.url, { batchSize: 4, maxBatch: 100 });
+    const ids = produce(kafka, { acme: 10 });
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+    expect(ep.requests.map((r) => r.events.length)).toEqual([4, 4, 2]);
+    expect(idsOf(ep.requests)).toEqual(ids);
+  });
+});
+
+describe("retries", () => {
+  it("retries network failures, 429 and 503 (honouring Retry-After) and commits only after the 2xx", async () => {
+    const kafka = fresh(1);
+    const group = kafka.group("g", "wa");
+    const committedAt: number[] = [];
+    const ep = await endpoint(({ n }) => {
+      committedAt.push(group.committed.size);
+      if (n === 1) return { status: 0, drop: true };
+      if (n === 2) return { status: 429, headers: { "retry-after": "2" }, body: { error: { code: "rate_limited", message: "slow down" } } };
+      if (n === 3) return { status: 503, body: { error: { code: "downstream_unavailable", message: "retry" } } };
+      return { status: 200 };
+    });
+    const { delays } = await bridgeOn(kafka, ep.url);
+    const ids = produce(kafka, { acme: 5 });
+    await until("committed", () => group.lag() === 0);
+
+    expect(ep.requests).toHaveLength(4);
+    for (const r of ep.requests) expect(r.events.map((e) => e.event_id)).toEqual(ids);
+    expect(committedAt).toEqual([0, 0, 0, 0]);
+    expect(delays).toHaveLength(3);
+    expect(delays[1]).toBe(2000);
+    // Exponential backoff with jitter: attempt 2 of base 250 ms lies in [500, 1000].
+    expect(delays[2]).toBeGreaterThanOrEqual(500);
+    expect(delays[2]).toBeLessThanOrEqual(1000);
+    expect(group.commitLog).toEqual([{ member: expect.any(String), partition: 0, offset: "5" }]);
+  });
+});
+
+describe("dead letters", () => {
+  it("sends the records the endpoint rejected to the dead-letter topic, retrying it, and still commits", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint((r) => ({
+      status: 200,
+      body: { accepted: r.events.length - 1, duplicates: 0, rejected: [{ index: 1, code: "invalid_event", message: "recipient: Required" }] },
+    }));
+    const dlq = kafka.deadLetters("wa.dlq");
+    const consumer = kafka.consumer({ group: "g", topic: "wa" });
+    const running = await startBridge(consumer, { post: httpPoster(ep.url, "k"), deadLetters: dlq, lingerMs: 5, sleep: () => tick() }, { progressSeconds: 0, print: () => {} });
+    cleanups.push(() => running.stop());
+    dlq.failures = 2;
+    produce(kafka, { acme: 3 });
+    const second = kafka.partitions("wa")[0]![1]!;
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+
+    const letters = kafka.messages("wa.dlq");
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({
+      key: "acme",
+      value: second.value,
+      headers: { "zapmeter.error.status": "200", "zapmeter.error.code": "invalid_event", "zapmeter.error.message": "recipient: Required", "zapmeter.source.offset": "1" },
+    });
+    expect(running.bridge.progress.snapshot()).toMatchObject({ delivered: 2, deadLettered: 1, retries: 2 });
+  });
+
+  it("dead-letters a client's records on a 4xx, halves batches on 413, and leaves other clients alone", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(({ events }) => {
+      const client = events[0]!.client_id;
+      if (client === "stranger") return { status: 403, body: { error: { code: "client_not_allowed", message: "this API key may only ingest for client acme" } } };
+      if (client === "huge" || events.length > 4) return { status: 413, body: { error: { code: "payload_too_large", message: "send smaller batches" } } };
+      return { status: 200 };
+    });
+    await bridgeOn(kafka, ep.url);
+    const ids = produce(kafka, { acme: 10, stranger: 3, huge: 2 });
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+
+    const stored = ep.requests.filter((r) => r.events[0]!.client_id === "acme" && r.events.length <= 4);
+    expect(idsOf(stored).sort()).toEqual(ids.slice(0, 10).sort());
+    expect(ep.requests.filter((r) => r.events[0]!.client_id === "acme").map((r) => r.events.length)).toEqual([10, 5, 3, 2, 5, 3, 2]);
+    const letters = kafka.messages("wa.dlq").map((m) => [m.key, m.headers["zapmeter.error.status"], m.headers["zapmeter.error.code"]]);
+    expect(letters.sort()).toEqual([
+      ["huge", "413", "payload_too_large"],
+      ["huge", "413", "payload_too_large"],
+      ...Array(3).fill(["stranger", "403", "client_not_allowed"]),
+    ]);
+  });
+
+  it("dead-letters values that are not JSON and tombstones without posting them", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(() => ({ status: 200 }));
+    await bridgeOn(kafka, ep.url);
+    kafka.produce("wa", [
+      { key: "acme", value: "{not json" },
+      { key: "acme", value: null },
+      { key: "acme", value: event("acme") },
+    ]);
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+    expect(ep.requests.map((r) => r.events.length)).toEqual([1]);
+    expect(header(kafka, "zapmeter.error.code")).toEqual(["invalid_json", "empty_value"]);
+  });
+});
+
+describe("stopping", () => {
+  it("stops on 401 without committing or dead-lettering anything", async () => {
+    const kafka = fresh();
+    const ep = await endpoint(() => ({ status: 401, body: { error: { code: "invalid_api_key", message: "Authorization: Bearer <ingest API key> is missing or not valid" } } }));
+    const { running, consumer } = await bridgeOn(kafka, ep.url, { key: "wrong" });
+    produce(kafka, { acme: 4, globex: 4 });
+    const fatal = await running.done;
+    expect(fatal).toBeInstanceOf(BridgeFatal);
+    expect(fatal).toMatchObject({ status: 401, code: "invalid_api_key" });
+    expect(consumer.state).toBe("stopped");
+    expect(kafka.group("g", "wa").committed.size).toBe(0);
+    expect(kafka.messages("wa.dlq")).toEqual([]);
+  });
+
+  it("on stop lets the request in flight finish and commit, leaves retrying records uncommitted, and a restart resumes there", async () => {
+    const kafka = fresh(2);
+    const group = kafka.group("g", "wa");
+    let stopRequested!: () => void;
+    const stopping = new Promise<void>((r) => (stopRequested = r));
+    let healthy = false;
+    const ep = await endpoint(async ({ events }) => {
+      if (healthy) return { status: 200 };
+      if (events[0]!.client_id === "acme") {
+        await stopping;
+        return { status: 200 };
+      }
+      return { status: 503, body: { error: { code: "downstream_unavailable", message: "retry" } } };
+    });
+    const first = await bridgeOn(kafka, ep.url);
+    const acme = produce(kafka, { acme: 6 }, 0);
+    const globex = produce(kafka, { globex: 4 }, 1);
+    await until("both clients posted", () => ep.requests.some((r) => r.events[0]!.client_id === "acme") && ep.requests.some((r) => r.events[0]!.client_id === "globex"));
+
+    const stopped = first.running.stop();
+    stopRequested();
+    await stopped;
+    expect(first.consumer.state).toBe("stopped");
+    expect(group.committed).toEqual(new Map([[0, 6n]]));
+    expect(group.commitLog).toHaveLength(1);
+
+    healthy = true;
+    const before = ep.requests.length;
+    await bridgeOn(kafka, ep.url);
+    await until("the rest committed", () => group.lag() === 0);
+    expect(idsOf(ep.requests.slice(before))).toEqual(globex);
+    expect(idsOf(ep.requests.slice(before))).not.toContain(acme[0]);
+    expect(group.commitLog.map((c) => [c.partition, c.offset])).toEqual([
+      [0, "6"],
+      [1, "4"],
+    ]);
+  });
+});
+
+describe("group membership", () => {
+  it("hands partitions over in a rebalance during retries; the new owner redelivers from the committed offset", async () => {
+    const kafka = fresh(4);
+    const group = kafka.group("g", "wa");
+    let healthy = false;
+    const accepted = new Set<string>();
+    const ep = await endpoint(({ events }) => {
+      if (!healthy) return { status: 503, body: { error: { code: "downstream_unavailable", message: "retry" } } };
+      for (const e of events) accepted.add(e.event_id);
+      return { status: 200 };
+    });
+    const a = await bridgeOn(kafka, ep.url);
+    const ids = produce(kafka, { acme: 5, globex: 5, initech: 5, umbrella: 5, stark: 5 });
+    await until("retrying", () => ep.requests.length >= 3);
+
+    const b = await bridgeOn(kafka, ep.url);
+    healthy = true;
+    await until("everything committed", () => group.lag() === 0);
+
+    expect(a.consumer.assignedPartitions().length).toBeGreaterThan(0);
+    expect(b.consumer.assignedPartitions().length).toBeGreaterThan(0);
+    expect([...accepted].sort()).toEqual([...ids].sort());
+    expect(group.committed).toEqual(endOffsets(kafka));
+    expect(group.refusedCommits).toEqual([]);
+    assertMonotonicCommits(group.commitLog);
+  });
+
+  it("after a crash, what was posted but not committed is delivered again by the next member", async () => {
+    const kafka = fresh(1);
+    const group = kafka.group("g", "wa");
+    let victim: MemoryConsumer | undefined;
+    const ep = await endpoint(async () => {
+      if (victim) {
+        // The process dies after the endpoint stored the batch, before its commit.
+        await victim.crash();
+        victim = undefined;
+      }
+      return { status: 200 };
+    });
+    const a = await bridgeOn(kafka, ep.url);
+    victim = a.consumer;
+    const ids = produce(kafka, { acme: 3 });
+    await until("the victim's request", () => ep.requests.length === 1);
+    await until("the victim's batch ended", () => a.consumer.inFlight.size === 0);
+    expect(group.committed.size).toBe(0);
+
+    const b = await bridgeOn(kafka, ep.url);
+    await until("committed", () => group.lag() === 0);
+    expect(ep.requests.map((r) => r.events.map((e) => e.event_id))).toEqual([ids, ids]);
+    expect(group.commitLog).toEqual([{ member: b.consumer.id, partition: 0, offset: "3" }]);
+    expect(group.refusedCommits).toEqual([]);
+  });
+});
+
+function assertMonotonicCommits(log: { partition: number; offset: string }[]): void {
+  const last = new Map<number, bigint>();
+  for (const c of log) {
+    expect(BigInt(c.offset)).toBeGreaterThan(last.get(c.partition) ?? 0n);
+    last.set(c.partition, BigInt(c.offset));
+  }
+}
