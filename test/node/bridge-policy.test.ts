@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest";
+import { UsageError, parseBridgeArgs } from "../../scripts/bridge/config.ts";
+import { backoffDelay, classify, retryAfterMs } from "../../scripts/bridge/policy.ts";
+import { progressLine, type ProgressSnapshot } from "../../scripts/bridge/progress.ts";
+
+const error = (code: string) => ({ error: { code, message: `${code} happened` } });
+
+describe("what a response from /v1/ingest/events means", () => {
+  it("2xx is delivered, with the per-record rejects", () => {
+    expect(classify(200, { accepted: 2, duplicates: 1, rejected: [{ index: 3, code: "invalid_event", message: "m" }] }, null)).toEqual({
+      kind: "delivered",
+      accepted: 2,
+      duplicates: 1,
+      rejected: [{ index: 3, code: "invalid_event", message: "m" }],
+    });
+  });
+
+  it.each([408, 425, 429, 500, 502, 503, 504])("%i is retried", (status) => {
+    expect(classify(status, error("x"), null).kind).toBe("retry");
+  });
+
+  it.each([400, 403, 409, 415, 422])("%i dead-letters the records", (status) => {
+    expect(classify(status, error("client_not_allowed"), null)).toEqual({ kind: "dead_letter", status, code: "client_not_allowed", message: "client_not_allowed happened" });
+  });
+
+  it.each([401, 404, 405, 501, 302])("%i stops the bridge", (status) => {
+    expect(classify(status, null, null)).toMatchObject({ kind: "fatal", status, code: "http_error" });
+  });
+
+  it("413 splits the batch", () => {
+    expect(classify(413, error("too_many_records"), null).kind).toBe("split");
+  });
+
+  it("reads Retry-After as seconds or an HTTP date", () => {
+    const now = Date.UTC(2026, 10, 22, 5, 0, 0);
+    expect(retryAfterMs("3", now)).toBe(3000);
+    expect(retryAfterMs(new Date(now + 7000).toUTCString(), now)).toBe(7000);
+    expect(retryAfterMs("soon", now)).toBeNull();
+    expect(retryAfterMs(null, now)).toBeNull();
+    expect(classify(503, error("downstream_unavailable"), "2", now)).toMatchObject({ kind: "retry", delayMs: 2000 });
+  });
+});
+
+describe("backoff", () => {
+  const opts = { baseMs: 100, maxMs: 5000 };
+  it("grows exponentially with jitter and is capped", () => {
+    expect(backoffDelay(0, null, opts, () => 0)).toBe(50);
+    expect(backoffDelay(0, null, opts, () => 1)).toBe(100);
+    expect(backoffDelay(3, null, opts, () => 0.5)).toBe(600);
+    expect(backoffDelay(30, null, opts, () => 1)).toBe(5000);
+  });
+  it("takes the server's Retry-After, capped", () => {
+    expect(backoffDelay(9, 1500, opts)).toBe(1500);
+    expect(backoffDelay(0, 60_000, opts)).toBe(5000);
+  });
+});
+
+describe("progress line", () => {
+  it("shows events/s, totals and lag", () => {
+    const zero: ProgressSnapshot = { delivered: 0, duplicates: 0, deadLettered: 0, posts: 0, retries: 0, commits: 0, lag: 0 };
+    const cur = { ...zero, delivered: 900, duplicates: 3, deadLettered: 100, retries: 2, lag: 42 };
+    expect(progressLine(zero, cur, 2000)).toBe("bridge: 500 events/s · delivered 900 (3 duplicates) · dead-lettered 100 · retries 2 · lag 42");
+  });
+});
+
+describe("command line", () => {
+  const env = { ZAPMETER_INGEST_KEY: "dev-ingest-key" };
+  it("reads brokers, topic, group and defaults", () => {
+    const c = parseBridgeArgs(["--brokers", "k1:9092, k2:9092", "--topic", "wa-events", "--group", "zapmeter"], env);
+    expect(c).toMatchObject({
+      kafka: { brokers: ["k1:9092", "k2:9092"], clientId: "zapmeter-bridge", ssl: false },
+      topic: "wa-events",
+      group: "zapmeter",
+      dlqTopic: "wa-events.dlq",
+      endpoint: "http://localhost:8787/v1/ingest/events",
+      apiKey: "dev-ingest-key",
+      batchSize: 500,
+      fromBeginning: false,
+    });
+  });
+  it("takes SASL credentials from the environment only", () => {
+    const c = parseBridgeArgs(["--brokers", "k:9092", "--topic", "t", "--group", "g", "--url", "https://zm.example.com", "--ssl"], {
+      ...env,
+      KAFKA_SASL_MECHANISM: "SCRAM-SHA-512",
+      KAFKA_USERNAME: "u",
+      KAFKA_PASSWORD: "p",
+    });
+    expect(c.kafka).toMatchObject({ ssl: true, sasl: { mechanism: "scram-sha-512", username: "u", password: "p" } });
+    expect(c.endpoint).toBe("https://zm.example.com/v1/ingest/events");
+  });
+  it.each([
+    [["--topic", "t", "--group", "g"], env, "--brokers"],
+    [["--brokers", "k", "--topic", "t", "--group", "g"], {}, "ZAPMETER_INGEST_KEY"],
+    [["--brokers", "k", "--topic", "t", "--group", "g", "--batch-size", "20000"], env, "--batch-size"],
+    [["--brokers", "k", "--topic", "t", "--group", "g", "--bogus"], env, "bogus"],
+  ])("refuses %j with a readable reason", (argv, e, mention) => {
+    expect(() => parseBridgeArgs(argv, e)).toThrow(UsageError);
+    expect(() => parseBridgeArgs(argv, e)).toThrow(mention);
+  });
+});
