@@ -14,6 +14,18 @@ export const BRIDGE_MAX_BYTES = 5 * 1024 * 1024;
 
 export const ingest = new Hono<AppEnv>();
 
+/** Seconds a sender should wait after a 429/503: Durable Object and R2 hiccups clear within seconds. */
+export const INGEST_RETRY_AFTER_SECONDS = 2;
+
+// Retry-After on exactly the answers that ask for a retry, so senders that honour it (the bridge,
+// proxies) back off; Kafka Connect and Redpanda Connect decide by status alone (docs/kafka.md).
+ingest.use("/events", async (c, next) => {
+  await next();
+  if ((c.res.status === 429 || c.res.status === 503) && !c.res.headers.has("retry-after")) {
+    c.res.headers.set("retry-after", String(INGEST_RETRY_AFTER_SECONDS));
+  }
+});
+
 /**
  * Kafka-bridged events. Per-record validation: bad records are listed in `rejected` (and kept in the
  * DLQ) while the rest are stored. 4xx means "do not retry"; 429/503 mean "retry the same batch".
