@@ -1,0 +1,80 @@
+import { computed, signal } from "@preact/signals";
+import type { MinuteCounts, StatusCounts } from "../../schema/api.ts";
+import { STATUSES } from "../../schema/event.ts";
+import { ClientLiveMessage } from "../../schema/live.ts";
+import { MINUTE_MS, minuteOf } from "../../schema/time.ts";
+import { api } from "./api.ts";
+import { LiveConnection } from "./live-connection.ts";
+
+/** Hours of per-minute history on the client page. */
+export const CHART_HOURS = 3;
+
+/** One client's page: per-minute history (REST) kept moving by `/v1/clients/:id/live`. */
+export class ClientModel {
+  readonly minutes = signal<ReadonlyMap<number, MinuteCounts>>(new Map());
+  readonly today = signal<StatusCounts | null>(null);
+  readonly error = signal<string | null>(null);
+  /** The current minute; ticks so the chart slides even when nothing happens. */
+  readonly now = signal(minuteOf(Date.now()));
+  readonly connection: LiveConnection;
+  private clock: ReturnType<typeof setInterval> | undefined;
+
+  constructor(readonly clientId: string) {
+    this.connection = new LiveConnection(`/v1/clients/${encodeURIComponent(clientId)}/live`, clientId, (d) => this.receive(d));
+  }
+
+  /** Columns for uPlot: minute starts (s) and one series per status, zeros where nothing happened. */
+  readonly series = computed(() => {
+    const end = this.now.value;
+    const count = CHART_HOURS * 60;
+    const xs: number[] = [];
+    const ys = STATUSES.map(() => [] as number[]);
+    for (let i = count - 1; i >= 0; i--) {
+      const minute = end - i * MINUTE_MS;
+      const m = this.minutes.value.get(minute);
+      xs.push(minute / 1000);
+      STATUSES.forEach((s, j) => ys[j]!.push(m ? m[s] : 0));
+    }
+    return { xs, ys };
+  });
+
+  start(): void {
+    this.clock = setInterval(() => (this.now.value = minuteOf(Date.now())), 5_000);
+    this.connection.start();
+  }
+
+  stop(): void {
+    clearInterval(this.clock);
+    this.connection.stop();
+  }
+
+  /** Snapshot: reload the history, then lay the live hour over it. Update: replace the minutes it carries. */
+  receive(data: unknown): void {
+    const msg = ClientLiveMessage.parse(data);
+    this.today.value = msg.today;
+    this.merge(msg.minutes, false);
+    if (msg.type === "snapshot") void this.loadHistory(msg.minutes);
+  }
+
+  private async loadHistory(live: MinuteCounts[]): Promise<void> {
+    const to = minuteOf(Date.now()) + MINUTE_MS;
+    const from = to - CHART_HOURS * 60 * MINUTE_MS;
+    const q = new URLSearchParams({ from: new Date(from).toISOString(), to: new Date(to).toISOString() });
+    try {
+      const res = await api<{ minutes: MinuteCounts[] }>(`/v1/clients/${encodeURIComponent(this.clientId)}/counters?${q}`);
+      this.minutes.value = new Map();
+      this.merge(res.minutes, true);
+      this.merge(live, false);
+      this.error.value = null;
+    } catch (err) {
+      this.error.value = err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  /** History never overwrites a minute the live stream already reported (it may be newer). */
+  private merge(minutes: MinuteCounts[], history: boolean): void {
+    const next = new Map(this.minutes.value);
+    for (const m of minutes) if (!history || !next.has(m.minute)) next.set(m.minute, m);
+    this.minutes.value = next;
+  }
+}

@@ -1,0 +1,150 @@
+import { computed, effect, signal } from "@preact/signals";
+
+export type Locale = "pt-BR" | "en";
+const LOCALE_KEY = "zapmeter.locale";
+
+/** pt-BR by default; English on request (remembered in this browser). */
+export const locale = signal<Locale>(localStorage.getItem(LOCALE_KEY) === "en" ? "en" : "pt-BR");
+effect(() => {
+  localStorage.setItem(LOCALE_KEY, locale.value);
+  document.documentElement.lang = locale.value;
+});
+
+const PT = {
+  "app.title": "zapmeter",
+  "nav.overview": "Visão geral",
+  "nav.billing": "Faturamento",
+  "nav.logout": "Sair",
+  "nav.language": "English",
+  "nav.theme.dark": "Tema escuro",
+  "nav.theme.light": "Tema claro",
+  "nav.skip": "Pular para o conteúdo",
+  "live.live": "Ao vivo",
+  "live.connecting": "Conectando…",
+  "live.offline": "Reconectando…",
+  "login.title": "Entrar no zapmeter",
+  "login.email": "E-mail",
+  "login.password": "Senha",
+  "login.submit": "Entrar",
+  "login.failed": "E-mail ou senha incorretos.",
+  "login.error": "Não foi possível entrar agora. Tente de novo.",
+  "overview.title": "Notificações por cliente",
+  "overview.search": "Buscar cliente",
+  "overview.clients": "{n} clientes",
+  "overview.empty": "Nenhum cliente encontrado.",
+  "col.client": "Cliente",
+  "col.minute": "Minuto atual",
+  "col.hour": "Últimos 60 min",
+  "col.today": "Hoje",
+  "col.deliveryRate": "Entrega",
+  "col.readRate": "Leitura",
+  "col.trend": "60 min",
+  "status.accepted": "aceitas",
+  "status.sent": "enviadas",
+  "status.delivered": "entregues",
+  "status.read": "lidas",
+  "status.failed": "falhas",
+  "client.back": "← Visão geral",
+  "client.today": "Hoje",
+  "client.chart": "Por minuto, últimas {h} horas",
+  "client.report": "Exportar relatório detalhado",
+  "client.from": "De",
+  "client.to": "Até",
+  "client.format": "Formato",
+  "client.download": "Baixar",
+  "client.billing": "Faturamento",
+  "billing.title": "Faturamento diário",
+  "billing.date": "Data",
+  "billing.load": "Carregar",
+  "billing.category": "Categoria",
+  "billing.country": "País",
+  "billing.count": "Cobráveis",
+  "billing.unit": "Preço unitário",
+  "billing.amount": "Valor",
+  "billing.revision": "Revisão {r}",
+  "billing.none": "Sem linhas para este dia.",
+  "billing.download": "Baixar {f}",
+  "notFound": "Página não encontrada.",
+  "error.generic": "Algo deu errado: {m}",
+} as const;
+
+type Key = keyof typeof PT;
+const EN: Record<Key, string> = {
+  "app.title": "zapmeter",
+  "nav.overview": "Overview",
+  "nav.billing": "Billing",
+  "nav.logout": "Sign out",
+  "nav.language": "Português",
+  "nav.theme.dark": "Dark theme",
+  "nav.theme.light": "Light theme",
+  "nav.skip": "Skip to content",
+  "live.live": "Live",
+  "live.connecting": "Connecting…",
+  "live.offline": "Reconnecting…",
+  "login.title": "Sign in to zapmeter",
+  "login.email": "Email",
+  "login.password": "Password",
+  "login.submit": "Sign in",
+  "login.failed": "Wrong email or password.",
+  "login.error": "Could not sign in right now. Try again.",
+  "overview.title": "Notifications per client",
+  "overview.search": "Search clients",
+  "overview.clients": "{n} clients",
+  "overview.empty": "No client matches.",
+  "col.client": "Client",
+  "col.minute": "This minute",
+  "col.hour": "Last 60 min",
+  "col.today": "Today",
+  "col.deliveryRate": "Delivered",
+  "col.readRate": "Read",
+  "col.trend": "60 min",
+  "status.accepted": "accepted",
+  "status.sent": "sent",
+  "status.delivered": "delivered",
+  "status.read": "read",
+  "status.failed": "failed",
+  "client.back": "← Overview",
+  "client.today": "Today",
+  "client.chart": "Per minute, last {h} hours",
+  "client.report": "Export the detailed report",
+  "client.from": "From",
+  "client.to": "To",
+  "client.format": "Format",
+  "client.download": "Download",
+  "client.billing": "Billing",
+  "billing.title": "Daily billing",
+  "billing.date": "Date",
+  "billing.load": "Load",
+  "billing.category": "Category",
+  "billing.country": "Country",
+  "billing.count": "Billable",
+  "billing.unit": "Unit price",
+  "billing.amount": "Amount",
+  "billing.revision": "Revision {r}",
+  "billing.none": "No lines for this day.",
+  "billing.download": "Download {f}",
+  "notFound": "Page not found.",
+  "error.generic": "Something went wrong: {m}",
+};
+
+/** The message `key` in the current locale, with `{name}` placeholders filled. Reading it subscribes to the locale. */
+export function t(key: Key, vars: Record<string, string | number> = {}): string {
+  const text: string = locale.value === "en" ? EN[key] : PT[key];
+  return text.replace(/\{(\w+)\}/g, (_, k: string) => String(vars[k] ?? ""));
+}
+
+const formats = computed(() => ({
+  int: new Intl.NumberFormat(locale.value),
+  pct: new Intl.NumberFormat(locale.value, { style: "percent", maximumFractionDigits: 1 }),
+  time: new Intl.DateTimeFormat(locale.value, { hour: "2-digit", minute: "2-digit" }),
+  dateTime: new Intl.DateTimeFormat(locale.value, { dateStyle: "medium", timeStyle: "short" }),
+}));
+
+export const fmtInt = (n: number): string => formats.value.int.format(n);
+/** A ratio, or an en dash when there is nothing to divide by. */
+export const fmtPct = (num: number, den: number): string => (den > 0 ? formats.value.pct.format(num / den) : "–");
+export const fmtTime = (ms: number): string => formats.value.time.format(ms);
+export const fmtDateTime = (ms: number): string => formats.value.dateTime.format(ms);
+export function fmtMoney(micros: number, currency: string): string {
+  return new Intl.NumberFormat(locale.value, { style: "currency", currency, maximumFractionDigits: 6 }).format(micros / 1_000_000);
+}

@@ -1,0 +1,39 @@
+import { signal } from "@preact/signals";
+
+export type Route =
+  | { name: "login" }
+  | { name: "overview" }
+  | { name: "client"; id: string }
+  | { name: "billing" }
+  | { name: "not-found" };
+
+/** Path → route. New pages (e.g. admin) add a line here and a view in app.tsx. */
+export function parseRoute(path: string): Route {
+  if (path === "/" || path === "") return { name: "overview" };
+  if (path === "/login") return { name: "login" };
+  if (path === "/billing") return { name: "billing" };
+  const client = path.match(/^\/clients\/([^/]+)$/);
+  if (client) return { name: "client", id: decodeURIComponent(client[1]!) };
+  return { name: "not-found" };
+}
+
+export const route = signal<Route>(parseRoute(location.pathname));
+
+export function navigate(path: string, replace = false): void {
+  if (replace) history.replaceState(null, "", path);
+  else history.pushState(null, "", path);
+  route.value = parseRoute(location.pathname);
+  window.scrollTo(0, 0);
+}
+
+addEventListener("popstate", () => (route.value = parseRoute(location.pathname)));
+
+/** Lets plain <a href> links navigate inside the app (keyboard and middle-click keep working). */
+export function onLinkClick(e: MouseEvent): void {
+  const a = (e.target as Element).closest("a");
+  if (!a || a.target || a.hasAttribute("download") || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const url = new URL(a.href);
+  if (url.origin !== location.origin) return;
+  e.preventDefault();
+  navigate(url.pathname + url.search);
+}

@@ -1,0 +1,38 @@
+import { useEffect } from "preact/hooks";
+import { navigate, onLinkClick, route } from "../router.ts";
+import { currentUser, loadSession } from "../session.ts";
+import { t } from "../i18n.ts";
+import { BillingPage } from "./billing.tsx";
+import { ClientPage } from "./client.tsx";
+import { Header } from "./header.tsx";
+import { LoginPage } from "./login.tsx";
+import { OverviewPage } from "./overview.tsx";
+
+/** Routes to pages; anyone not signed in sees the login page. */
+export function App() {
+  useEffect(() => void loadSession(), []);
+  const user = currentUser.value;
+  const r = route.value;
+
+  useEffect(() => {
+    if (user === null && r.name !== "login") navigate(`/login?next=${encodeURIComponent(location.pathname)}`, true);
+    if (user && r.name === "login") navigate(new URLSearchParams(location.search).get("next") ?? "/", true);
+  }, [user, r.name]);
+
+  if (user === undefined) return <div class="splash" aria-busy="true" />;
+  if (user === null || r.name === "login") return <LoginPage />;
+  return (
+    <div class="shell" onClick={onLinkClick}>
+      <a class="skip" href="#main">
+        {t("nav.skip")}
+      </a>
+      <Header user={user} />
+      <main id="main" tabIndex={-1}>
+        {r.name === "overview" && <OverviewPage />}
+        {r.name === "client" && <ClientPage key={r.id} clientId={r.id} />}
+        {r.name === "billing" && <BillingPage />}
+        {r.name === "not-found" && <p class="empty">{t("notFound")}</p>}
+      </main>
+    </div>
+  );
+}

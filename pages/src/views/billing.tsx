@@ -1,0 +1,88 @@
+import { useSignal } from "@preact/signals";
+import { useEffect } from "preact/hooks";
+import type { BillingLine, BillingResponse } from "../../../schema/billing.ts";
+import { api } from "../api.ts";
+import { fmtInt, fmtMoney, t } from "../i18n.ts";
+
+const yesterday = () => new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+
+/** A day's billing lines (GET /v1/billing) and its signed CSV/Parquet downloads. */
+export function BillingPage() {
+  const date = useSignal(yesterday());
+  const lines = useSignal<BillingLine[] | null>(null);
+  const revision = useSignal<number | null>(null);
+  const error = useSignal<string | null>(null);
+
+  async function load() {
+    error.value = null;
+    try {
+      const res = await api<BillingResponse>(`/v1/billing?date=${date.value}`);
+      lines.value = res.lines;
+      revision.value = res.revision;
+    } catch (err) {
+      error.value = err instanceof Error ? err.message : String(err);
+    }
+  }
+  async function fileOf(format: "csv" | "parquet") {
+    try {
+      const { url } = await api<{ url: string }>(`/v1/billing/${date.value}/download?format=${format}`);
+      location.assign(url);
+    } catch (err) {
+      error.value = err instanceof Error ? err.message : String(err);
+    }
+  }
+  useEffect(() => void load(), []);
+
+  return (
+    <section class="billing" aria-labelledby="billing-title">
+      <div class="page-head">
+        <h1 id="billing-title">{t("billing.title")}</h1>
+        {revision.value !== null && <span class="muted">{t("billing.revision", { r: revision.value })}</span>}
+      </div>
+      <form class="filters" onSubmit={(e) => (e.preventDefault(), void load())}>
+        <label>
+          {t("billing.date")} <input type="date" value={date.value} onInput={(e) => (date.value = e.currentTarget.value)} required />
+        </label>
+        <button type="submit">{t("billing.load")}</button>
+        <button type="button" onClick={() => void fileOf("csv")}>
+          {t("billing.download", { f: "CSV" })}
+        </button>
+        <button type="button" onClick={() => void fileOf("parquet")}>
+          {t("billing.download", { f: "Parquet" })}
+        </button>
+      </form>
+      {error.value && (
+        <p class="error" role="alert">
+          {t("error.generic", { m: error.value })}
+        </p>
+      )}
+      {lines.value?.length === 0 && <p class="empty">{t("billing.none")}</p>}
+      {lines.value && lines.value.length > 0 && (
+        <table class="lines">
+          <thead>
+            <tr>
+              <th scope="col">{t("col.client")}</th>
+              <th scope="col">{t("billing.category")}</th>
+              <th scope="col">{t("billing.country")}</th>
+              <th scope="col" class="num">{t("billing.count")}</th>
+              <th scope="col" class="num">{t("billing.unit")}</th>
+              <th scope="col" class="num">{t("billing.amount")}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {lines.value.map((l) => (
+              <tr key={`${l.client_id}|${l.category}|${l.country}`}>
+                <td>{l.client_name}</td>
+                <td>{l.category}</td>
+                <td>{l.country}</td>
+                <td class="num">{fmtInt(l.billable_count)}</td>
+                <td class="num">{fmtMoney(l.unit_price_micros, l.currency)}</td>
+                <td class="num">{fmtMoney(l.amount_micros, l.currency)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}

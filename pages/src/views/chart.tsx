@@ -1,0 +1,74 @@
+import { effect } from "@preact/signals";
+import { useEffect, useRef } from "preact/hooks";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { STATUSES } from "../../../schema/event.ts";
+import type { ClientModel } from "../client-model.ts";
+import { fmtInt, fmtTime, locale, t } from "../i18n.ts";
+import { theme } from "../theme.ts";
+
+const COLORS: Record<(typeof STATUSES)[number], string> = {
+  accepted: "#94a3b8",
+  sent: "#3b82f6",
+  delivered: "#22c55e",
+  read: "#a855f7",
+  failed: "#ef4444",
+};
+
+/**
+ * Per-minute bars stacked by status. uPlot has no stacking, so each series is drawn as the running
+ * sum up to its status, later (lower) series painted over earlier (taller) ones; the legend shows the
+ * raw count.
+ */
+export function StackedChart({ model }: { model: ClientModel }) {
+  const host = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const el = host.current!;
+    const order = [...STATUSES].reverse();
+    let plot: uPlot | null = null;
+    let raw: number[][] = [];
+    const stop = effect(() => {
+      const { xs, ys } = model.series.value;
+      void locale.value;
+      void theme.value;
+      raw = order.map((s) => ys[STATUSES.indexOf(s)]!);
+      const stacked = order.map((_, i) => xs.map((_, j) => raw.slice(i).reduce((sum, col) => sum + col[j]!, 0)));
+      const data: uPlot.AlignedData = [xs, ...stacked];
+      if (plot) return plot.setData(data);
+      const axisColor = getComputedStyle(el).color;
+      plot = new uPlot(
+        {
+          width: el.clientWidth || 800,
+          height: 320,
+          cursor: { drag: { x: false, y: false } },
+          scales: { x: { time: true } },
+          axes: [
+            { stroke: axisColor, values: (_u, splits) => splits.map((v) => fmtTime(v * 1000)), grid: { stroke: "rgba(127,127,127,.15)" } },
+            { stroke: axisColor, values: (_u, splits) => splits.map((v) => fmtInt(v)), grid: { stroke: "rgba(127,127,127,.15)" } },
+          ],
+          series: [
+            { value: (_u, v) => (v == null ? "" : fmtTime(v * 1000)) },
+            ...order.map((s, i) => ({
+              label: t(`status.${s}`),
+              fill: COLORS[s],
+              stroke: COLORS[s],
+              width: 0,
+              paths: uPlot.paths.bars!({ size: [0.9, 40] }),
+              value: (_u: uPlot, _v: number | null, _si: number, idx: number | null) => (idx == null ? "" : fmtInt(raw[i]![idx] ?? 0)),
+            })),
+          ],
+        },
+        data,
+        el,
+      );
+    });
+    const ro = new ResizeObserver(() => plot?.setSize({ width: el.clientWidth, height: 320 }));
+    ro.observe(el);
+    return () => {
+      stop();
+      ro.disconnect();
+      plot?.destroy();
+    };
+  }, [model]);
+  return <div class="chart" ref={host} data-testid="client-chart" />;
+}

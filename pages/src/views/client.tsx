@@ -1,0 +1,112 @@
+import { useSignal } from "@preact/signals";
+import { useEffect, useMemo } from "preact/hooks";
+import { STATUSES } from "../../../schema/event.ts";
+import { download } from "../api.ts";
+import { CHART_HOURS, ClientModel } from "../client-model.ts";
+import { fmtInt, fmtPct, t } from "../i18n.ts";
+import { currentUser, seesBilling, seesReports } from "../session.ts";
+import { StackedChart } from "./chart.tsx";
+import { LiveBadge } from "./header.tsx";
+
+export function ClientPage({ clientId }: { clientId: string }) {
+  const model = useMemo(() => new ClientModel(clientId), [clientId]);
+  useEffect(() => {
+    model.start();
+    return () => model.stop();
+  }, [model]);
+  const today = model.today.value;
+  const user = currentUser.value!;
+  return (
+    <section class="client" aria-labelledby="client-title">
+      <a class="back" href="/">
+        {t("client.back")}
+      </a>
+      <div class="page-head">
+        <h1 id="client-title">{clientId}</h1>
+        <LiveBadge status={model.connection.status.value} />
+      </div>
+      {model.error.value && (
+        <p class="error" role="alert">
+          {t("error.generic", { m: model.error.value })}
+        </p>
+      )}
+      <h2>{t("client.today")}</h2>
+      <dl class="totals" data-testid="client-today">
+        {STATUSES.map((s) => (
+          <div class={`total s-${s}`} key={s} data-status={s}>
+            <dt>{t(`status.${s}`)}</dt>
+            <dd>{today ? fmtInt(today[s]) : "…"}</dd>
+          </div>
+        ))}
+        <div class="total">
+          <dt>{t("col.deliveryRate")}</dt>
+          <dd>{today ? fmtPct(today.delivered, today.sent) : "…"}</dd>
+        </div>
+        <div class="total">
+          <dt>{t("col.readRate")}</dt>
+          <dd>{today ? fmtPct(today.read, today.delivered) : "…"}</dd>
+        </div>
+      </dl>
+      <h2>{t("client.chart", { h: CHART_HOURS })}</h2>
+      <StackedChart model={model} />
+      <div class="links">
+        {seesReports(user) && <ReportExport clientId={clientId} />}
+        {seesBilling(user) && (
+          <a class="button" href="/billing">
+            {t("client.billing")}
+          </a>
+        )}
+      </div>
+    </section>
+  );
+}
+
+const isoLocal = (ms: number) => new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+
+/** The detailed report (GET /v1/clients/:id/report), for a local time range. */
+function ReportExport({ clientId }: { clientId: string }) {
+  const from = useSignal(isoLocal(Date.now() - 24 * 3_600_000));
+  const to = useSignal(isoLocal(Date.now()));
+  const format = useSignal<"csv" | "parquet">("csv");
+  const error = useSignal<string | null>(null);
+  async function submit(e: Event) {
+    e.preventDefault();
+    error.value = null;
+    const q = new URLSearchParams({
+      from: new Date(from.value).toISOString(),
+      to: new Date(to.value).toISOString(),
+      format: format.value,
+    });
+    try {
+      await download(`/v1/clients/${encodeURIComponent(clientId)}/report?${q}`, `${clientId}-report.${format.value}`);
+    } catch (err) {
+      error.value = err instanceof Error ? err.message : String(err);
+    }
+  }
+  return (
+    <form class="report" onSubmit={submit} aria-labelledby="report-title">
+      <h2 id="report-title">{t("client.report")}</h2>
+      <label>
+        {t("client.from")}
+        <input type="datetime-local" value={from.value} onInput={(e) => (from.value = e.currentTarget.value)} required />
+      </label>
+      <label>
+        {t("client.to")}
+        <input type="datetime-local" value={to.value} onInput={(e) => (to.value = e.currentTarget.value)} required />
+      </label>
+      <label>
+        {t("client.format")}
+        <select value={format.value} onChange={(e) => (format.value = e.currentTarget.value as "csv" | "parquet")}>
+          <option value="csv">CSV</option>
+          <option value="parquet">Parquet</option>
+        </select>
+      </label>
+      <button type="submit">{t("client.download")}</button>
+      {error.value && (
+        <p class="error" role="alert">
+          {t("error.generic", { m: error.value })}
+        </p>
+      )}
+    </form>
+  );
+}

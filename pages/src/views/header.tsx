@@ -1,0 +1,49 @@
+import type { PublicUser } from "../../../schema/api.ts";
+import { locale, t } from "../i18n.ts";
+import type { LiveStatus } from "../live-connection.ts";
+import { route } from "../router.ts";
+import { logout, seesBilling } from "../session.ts";
+import { theme, toggleTheme } from "../theme.ts";
+
+export function Header({ user }: { user: PublicUser }) {
+  const r = route.value.name;
+  return (
+    <header class="topbar">
+      <a class="brand" href="/">
+        <span class="dot" aria-hidden="true" /> zapmeter
+      </a>
+      <nav aria-label="main">
+        <a href="/" aria-current={r === "overview" ? "page" : undefined}>
+          {t("nav.overview")}
+        </a>
+        {seesBilling(user) && (
+          <a href="/billing" aria-current={r === "billing" ? "page" : undefined}>
+            {t("nav.billing")}
+          </a>
+        )}
+      </nav>
+      <div class="tools">
+        <span class="who">{user.email}</span>
+        <button type="button" onClick={() => (locale.value = locale.value === "en" ? "pt-BR" : "en")} lang={locale.value === "en" ? "pt-BR" : "en"}>
+          {t("nav.language")}
+        </button>
+        <button type="button" onClick={toggleTheme} aria-pressed={theme.value === "dark"}>
+          {theme.value === "dark" ? t("nav.theme.light") : t("nav.theme.dark")}
+        </button>
+        <button type="button" onClick={() => void logout()}>
+          {t("nav.logout")}
+        </button>
+      </div>
+    </header>
+  );
+}
+
+/** Connection indicator; announced to screen readers when it changes. */
+export function LiveBadge({ status }: { status: LiveStatus }) {
+  return (
+    <span class={`live live-${status}`} role="status" data-testid="live-status" data-status={status}>
+      <span class="dot" aria-hidden="true" />
+      {t(`live.${status}`)}
+    </span>
+  );
+}

@@ -1,0 +1,11 @@
+import { defineConfig } from "vite";
+
+// The dashboard: preact + signals, built into pages/dist, which the Worker serves as static assets
+// (wrangler.toml [assets]) and `wrangler pages deploy pages/dist` publishes. @preact/preset-vite does
+// not support vite 8, so JSX goes through vite's own transform with preact as the import source.
+export default defineConfig({
+  root: import.meta.dirname,
+  base: "/",
+  oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
+  build: { outDir: "dist", emptyOutDir: true, sourcemap: true, target: "es2022" },
+});
