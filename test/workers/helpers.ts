@@ -107,3 +107,11 @@ export async function counters(clientId: string, from: string, to: string, token
   const res = await call(`/v1/clients/${clientId}/counters?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`, authed(token ?? (await admin())));
   return { status: res.status, body: (await res.json()) as { client_id: string; minutes: Record<string, number>[] } };
 }
+
+/** The loopback stub runs `scheduled` as workerd dispatches a cron; its generated type (Fetcher) omits it. */
+const scheduledWorker = exports.default as unknown as { scheduled(opts: { cron: string; scheduledTime: number }): Promise<unknown> };
+
+/** Fires a Cron Trigger through the Worker's scheduled entry point, as of `scheduledTime` (epoch ms). */
+export async function runCron(cron: string, scheduledTime: number): Promise<void> {
+  await scheduledWorker.scheduled({ cron, scheduledTime });
+}

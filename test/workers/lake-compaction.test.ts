@@ -1,9 +1,9 @@
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { effectiveParts, listParts } from "../../workers/lake/layout.ts";
 import { openPart } from "../../workers/lake/reader.ts";
 import { sourceRange } from "../../workers/lake/sources.ts";
-import { createClient, ingestKey, postEvents } from "./helpers.ts";
+import { createClient, ingestKey, postEvents, runCron } from "./helpers.ts";
 import { detailEvent, flush, readParquet, report } from "./lake-fixtures.ts";
 
 const DAY = "2026-11-18";
@@ -33,7 +33,7 @@ async function threeSmallFiles(clientId: string): Promise<string[]> {
 }
 
 async function runHousekeeping(): Promise<void> {
-  await exports.default.scheduled({ cron: "30 3 * * *", scheduledTime: Date.parse("2026-11-20T03:30:00Z") });
+  await runCron("30 3 * * *", Date.parse("2026-11-20T03:30:00Z"));
 }
 
 describe("housekeeping compaction", () => {
@@ -90,7 +90,7 @@ describe("housekeeping compaction", () => {
   it("leaves today's partition alone", async () => {
     const { id } = await createClient();
     await threeSmallFiles(id);
-    await exports.default.scheduled({ cron: "30 3 * * *", scheduledTime: Date.parse("2026-11-18T03:30:00Z") });
+    await runCron("30 3 * * *", Date.parse("2026-11-18T03:30:00Z"));
     expect(await keys(id)).toHaveLength(3);
   });
 });

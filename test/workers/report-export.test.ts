@@ -34,7 +34,7 @@ describe("GET /v1/clients/:id/report", () => {
     await postEvents([detailEvent(id, 0, { template: 'promo, "black friday"\nline 2' }), detailEvent(id, 1, { template: "promoção ☀" })], await ingestKey());
     await flush(id);
     const bytes = new Uint8Array(await (await report(id, RANGE)).arrayBuffer());
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
     expect(text).toContain(',"promo, ""black friday""\nline 2",');
     expect(text).toContain(",promoção ☀,");
     expect(text.startsWith(`${EVENT_COLUMNS.join(",")}\r\n`)).toBe(true);
