@@ -1,0 +1,54 @@
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { expect } from "vitest";
+import { counterOf } from "../../workers/ingest/dispatch.ts";
+import { deadLetters } from "./helpers.ts";
+
+/** What the hostile-input tests observe of the system: dead letters and a client's Durable Object. */
+
+export type Letter = Awaited<ReturnType<typeof deadLetters>>[number];
+
+async function listDlq(): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await env.LAKE.list({ prefix: "dlq/", cursor });
+    keys.push(...page.objects.map((o) => o.key));
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return keys;
+}
+
+/** Dead-letter keys now, to find the letters one request adds. */
+export async function dlqKeys(): Promise<Set<string>> {
+  return new Set(await listDlq());
+}
+
+/** The letters written since `before`, parsed. */
+export async function lettersSince(before: Set<string>): Promise<Letter[]> {
+  const fresh = (await listDlq()).filter((k) => !before.has(k));
+  return Promise.all(fresh.map(async (key) => ({ key, body: JSON.parse(await (await env.LAKE.get(key))!.text()) as Letter["body"] })));
+}
+
+/** A client's durable state: the event ids its dedup tables hold and its counter totals. */
+export async function counterState(clientId: string): Promise<{ seen: Set<string>; total: number }> {
+  const seen = await runInDurableObject(counterOf(env, clientId), (_instance, state) => {
+    const sql = state.storage.sql;
+    const tables = sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'seen_%'").toArray();
+    return tables.flatMap((t) => sql.exec<{ event_id: string }>(`SELECT event_id FROM ${t.name}`).toArray().map((r) => r.event_id));
+  });
+  const totals = await counterOf(env, clientId).totals(0, Number.MAX_SAFE_INTEGER);
+  return { seen: new Set(seen), total: Object.values(totals).reduce((a, b) => a + b, 0) };
+}
+
+/** A clear client error: a 4xx with the one error body shape. */
+export async function expectClientError(res: Response, status?: number): Promise<{ code: string; message: string }> {
+  const text = await res.text();
+  if (status !== undefined) expect(res.status, text).toBe(status);
+  expect(res.status, text).toBeGreaterThanOrEqual(400);
+  expect(res.status, text).toBeLessThan(500);
+  const body = JSON.parse(text) as { error: { code: string; message: string } };
+  expect(body.error.code).toMatch(/^[a-z_]+$/);
+  expect(body.error.message.length).toBeGreaterThan(0);
+  return body.error;
+}
