@@ -1,5 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { daysDue, planTick } from "../../workers/billing/schedule.ts";
 import { createClient, unique } from "./helpers.ts";
 import { billingOf, ingest, rateCard, status } from "./billing-fixtures.ts";
 
@@ -66,5 +67,32 @@ describe("the billing Cron Trigger", () => {
     expect(bumped.revision).toBe(3);
     expect(bumped.lines.find((l) => l.client_id === sp.id)).toMatchObject({ billable_count: 2, amount_micros: 100_000 });
     expect(bumped.computed_at).toBeGreaterThanOrEqual(day.computed_at!);
+  });
+});
+
+describe("which days a tick computes", () => {
+  const tokyo = "Asia/Tokyo";
+  it("a client's newest day is due at its local midnight plus the grace period, for the catch-up hour", () => {
+    // Tokyo (UTC+9): the 16th ends at 15:00Z on the 16th; due at 17:00Z.
+    expect(daysDue(tokyo, at("2026-11-16T16:59:59Z"))).toEqual([]);
+    expect(daysDue(tokyo, at("2026-11-16T17:00:00Z"))).toEqual(["2026-11-16", "2026-11-15", "2026-11-14"]);
+    expect(daysDue(tokyo, at("2026-11-16T17:59:59Z"))).toEqual(["2026-11-16", "2026-11-15", "2026-11-14"]);
+    expect(daysDue(tokyo, at("2026-11-16T18:00:00Z"))).toEqual([]);
+    expect(daysDue("America/Sao_Paulo", at("2026-11-17T05:00:00Z"))).toEqual(["2026-11-16", "2026-11-15", "2026-11-14"]);
+    expect(daysDue("UTC", at("2027-01-01T02:30:00Z"))).toEqual(["2026-12-31", "2026-12-30", "2026-12-29"]);
+  });
+
+  it("groups the due clients by date", () => {
+    const clients = [
+      { id: "tokyo", timezone: tokyo, currency: "JPY" },
+      { id: "utc", timezone: "UTC", currency: "USD" },
+      { id: "sp", timezone: "America/Sao_Paulo", currency: "BRL" },
+    ];
+    const plan = planTick(clients, at("2026-11-17T02:10:00Z"));
+    expect([...plan].map(([date, cs]) => [date, cs.map((c) => c.id)])).toEqual([
+      ["2026-11-14", ["utc"]],
+      ["2026-11-15", ["utc"]],
+      ["2026-11-16", ["utc"]],
+    ]);
   });
 });

@@ -24,6 +24,7 @@ const CONTENT_TYPES: Record<BillingFormat, string> = {
   parquet: "application/vnd.apache.parquet",
 };
 
+/** R2 key of a day's file (DESIGN.md, R2 layout). */
 export function billingKey(date: string, format: BillingFormat): string {
   return `billing/date=${date}/billing.${format}`;
 }
@@ -35,6 +36,7 @@ function csvCell(value: string | number): string {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
+/** The day's CSV: header, then one CRLF-terminated row per line in the given order. */
 export function billingCsv(date: string, revision: number, lines: BillingLine[]): string {
   const rows = lines.map((l) =>
     [date, revision, l.client_id, l.client_name, l.category, l.country, l.billable_count, l.unit_price_micros, l.amount_micros, l.currency]
@@ -44,6 +46,7 @@ export function billingCsv(date: string, revision: number, lines: BillingLine[])
   return [CSV_COLUMNS.join(","), ...rows].join("\r\n") + "\r\n";
 }
 
+/** The day's Parquet file, same columns as the CSV, integers as INT64. */
 export function billingParquet(date: string, revision: number, lines: BillingLine[]): ArrayBuffer {
   const text = (name: string, data: string[]) => ({ name, data, type: "STRING" as const, nullable: false });
   const int64 = (name: string, data: number[]) => ({ name, data: data.map(BigInt), type: "INT64" as const, nullable: false });

@@ -14,7 +14,7 @@ export interface BillingClient {
   currency: string;
 }
 
-/** Parallel Durable Object calls when reading ledgers (bounded so one run stays inside subrequest limits per wave). */
+/** Ledger RPCs in flight at once: enough to hide each call's latency without flooding one isolate. */
 export const LEDGER_FANOUT = 32;
 
 /** Maps `items` through `fn` with at most `limit` calls in flight, keeping order. */

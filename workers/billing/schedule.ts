@@ -12,6 +12,7 @@ export const RECOMPUTE_DAYS = 3;
  */
 export const CATCH_UP_MS = 3_600_000;
 
+/** `date` (YYYY-MM-DD) shifted by whole calendar days. */
 export function addDays(date: string, days: number): string {
   return new Date(Date.parse(`${date}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
 }
@@ -42,6 +43,7 @@ export function planTick(clients: BillingClient[], now: number): Map<string, Bil
   return new Map([...plan].sort(([a], [b]) => a.localeCompare(b)));
 }
 
+/** Every client, active or not, with what billing needs. */
 export async function allClients(d1: D1Database): Promise<BillingClient[]> {
   const { results } = await d1.prepare("SELECT id, timezone, currency FROM clients ORDER BY id").all<BillingClient>();
   return results;

@@ -35,12 +35,14 @@ export interface RunRecord {
 /** Rows per bulk statement; keeps each JSON parameter well under D1's 2 MB value limit. */
 const CHUNK = 2000;
 
+/** Identity of a line within a day (client × category × country). */
 export function lineKey(l: { clientId: string; category: string; country: string }): string {
   return `${l.clientId}\u0000${l.category}\u0000${l.country}`;
 }
 
 const CURRENT_REVISION = "SELECT COALESCE(MAX(revision), 0) FROM billing_runs WHERE date = ?1 AND status = 'ok'";
 
+/** The day's current revision and when it was produced, from its successful runs. */
 export async function dayState(d1: D1Database, date: string): Promise<DayState> {
   const row = await d1
     .prepare(
@@ -89,6 +91,7 @@ export async function recordRun(d1: D1Database, run: RunRecord, revision: number
   await runInsert(d1, run, revision, null).run();
 }
 
+/** Records a run that failed before committing anything (the error text, truncated). */
 export async function recordFailedRun(d1: D1Database, run: RunRecord, error: string): Promise<void> {
   await d1
     .prepare(
