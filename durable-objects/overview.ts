@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS rollups (
   client_id TEXT PRIMARY KEY, day TEXT NOT NULL, today TEXT NOT NULL, minutes TEXT NOT NULL, at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS viewers (sid TEXT PRIMARY KEY, clients TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
 /**
@@ -259,8 +260,13 @@ export class Overview extends DurableObject<Env> {
     return this.directory;
   }
 
-  /** Asks the ClientCounters of clients this shard never heard from (e.g. after a deploy) for a rollup. */
+  /**
+   * Once in a shard's life (its first viewer, e.g. right after the deploy that created it), asks the
+   * ClientCounters of clients it never heard from for a rollup, so "today" is right from the start.
+   * Afterwards every client with events reports by itself.
+   */
   private primeMissing(directory: Map<string, DirectoryEntry>): Promise<void> {
+    if (this.sql.exec("SELECT 1 FROM meta WHERE key = 'primed'").toArray().length > 0) return Promise.resolve();
     this.priming ??= (async () => {
       const missing = [...directory].filter(([id]) => !this.rollups.has(id) && overviewShard(id) === this.shardOf());
       for (let i = 0; i < missing.length; i += PRIME_FANOUT) {
@@ -274,6 +280,7 @@ export class Overview extends DurableObject<Env> {
           }),
         );
       }
+      this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('primed', ?)", String(Date.now()));
     })().finally(() => (this.priming = null));
     return this.priming;
   }

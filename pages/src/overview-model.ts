@@ -42,6 +42,11 @@ export class OverviewModel {
     });
   });
 
+  /** Name of a client, once the overview has listed it. */
+  nameOf(clientId: string): string | undefined {
+    return this.rows.value.get(clientId)?.name;
+  }
+
   setSort(key: SortKey): void {
     const cur = this.sort.value;
     this.sort.value = { key, dir: cur.key === key ? (cur.dir === 1 ? -1 : 1) : key === "name" ? 1 : -1 };
@@ -55,3 +60,6 @@ export class OverviewModel {
     this.rows.value = next;
   }
 }
+
+/** One model for the app's lifetime: search and sort survive a visit to a client page. */
+export const overview = new OverviewModel();

@@ -4,6 +4,7 @@ import { STATUSES } from "../../../schema/event.ts";
 import { download } from "../api.ts";
 import { CHART_HOURS, ClientModel } from "../client-model.ts";
 import { fmtInt, fmtPct, t } from "../i18n.ts";
+import { overview } from "../overview-model.ts";
 import { currentUser, seesBilling, seesReports } from "../session.ts";
 import { StackedChart } from "./chart.tsx";
 import { LiveBadge } from "./header.tsx";
@@ -22,7 +23,9 @@ export function ClientPage({ clientId }: { clientId: string }) {
         {t("client.back")}
       </a>
       <div class="page-head">
-        <h1 id="client-title">{clientId}</h1>
+        <h1 id="client-title">
+          {overview.nameOf(clientId) ?? clientId} <small>{clientId}</small>
+        </h1>
         <LiveBadge status={model.connection.status.value} />
       </div>
       {model.error.value && (

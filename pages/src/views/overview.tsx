@@ -2,12 +2,10 @@ import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import type { OverviewRow } from "../../../schema/live.ts";
 import { fmtInt, fmtPct, t } from "../i18n.ts";
-import { OverviewModel, type SortKey } from "../overview-model.ts";
+import { overview as model, type SortKey } from "../overview-model.ts";
 import { LiveBadge } from "./header.tsx";
 import { Sparkline } from "./sparkline.tsx";
 
-/** One model for the app's lifetime: search and sort survive a visit to a client page. */
-const model = new OverviewModel();
 const ROW_HEIGHT = 36;
 /** Rows rendered beyond the visible ones, so fast scrolling shows no gaps. */
 const OVERSCAN = 8;
@@ -69,11 +67,14 @@ function HeaderRows() {
       <div class="row groups" role="row">
         <div role="columnheader" class="c-name" />
         {WINDOWS.map((w) => (
-          <div role="columnheader" class="group" key={w}>
+          <div role="columnheader" class="group span-4" key={w}>
             {t(`col.${w}`)}
           </div>
         ))}
-        <div role="columnheader" class="group rates">{t("col.today")}</div>
+        <div role="columnheader" class="group span-2">
+          {t("col.rates")}
+        </div>
+        <div role="columnheader" />
       </div>
       <div class="row" role="row">
         <div role="columnheader" class="c-name">

@@ -1,0 +1,116 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEMO_CLIENTS } from "../../scripts/demo/catalog.ts";
+import { ROOT } from "../../scripts/local-stack.ts";
+import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
+import { baseUrl, metaSignature } from "./helpers.ts";
+
+const ARTIFACTS = join(ROOT, "test", "e2e", "artifacts");
+const acme = DEMO_CLIENTS.find((c) => c.id === "acme")!;
+let browser: Browser;
+let page: Page;
+let messages = 0;
+
+/** Posts a signed WhatsApp webhook with one new message's statuses for acme, occurring now. */
+async function ingest(statuses: string[]): Promise<void> {
+  messages += 1;
+  const wamid = `wamid.e2e-dashboard-${Date.now()}-${messages}`;
+  const ts = Math.floor(Date.now() / 1000);
+  const body = JSON.stringify(
+    webhook([{ phoneNumberId: acme.phoneNumberIds[0]!, statuses: statuses.map((status) => statusObject({ id: wamid, status, timestamp: ts, category: "marketing" })) }]),
+  );
+  const res = await fetch(`${baseUrl()}/v1/webhooks/whatsapp`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-hub-signature-256": metaSignature(body) },
+    body,
+  });
+  expect(res.status).toBe(200);
+  expect(await res.json()).toMatchObject({ accepted: statuses.length });
+}
+
+/** A number as the page shows it, in any locale ("1.234" or "1,234"). */
+const count = async (selector: string): Promise<number> => Number((await page.locator(selector).first().innerText()).replace(/\D/g, ""));
+
+async function waitForCount(selector: string, expected: number): Promise<void> {
+  await page.waitForFunction(
+    ([sel, n]) => Number(document.querySelector(sel as string)?.textContent?.replace(/\D/g, "") ?? -1) === n,
+    [selector, expected] as const,
+    { timeout: 15_000 },
+  );
+}
+
+async function screenshot(name: string): Promise<void> {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  page = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: "pt-BR" });
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe("live dashboard in a real browser", () => {
+  it("signs a viewer in and shows only its clients, live", async () => {
+    await page.goto(`${baseUrl()}/`);
+    await page.waitForURL(/\/login/);
+    await expect(page.getByRole("heading", { name: "Entrar no zapmeter" }).isVisible()).resolves.toBe(true);
+    await screenshot("login");
+    await page.getByLabel("E-mail").fill("viewer@example.com");
+    await page.getByLabel("Senha").fill("zapmeter-dev");
+    await page.getByRole("button", { name: "Entrar" }).click();
+    await page.waitForURL((u) => u.pathname === "/");
+    await page.locator('[data-testid="live-status"][data-status="live"]').waitFor({ timeout: 15_000 });
+    await page.locator('[data-client="acme"]').waitFor();
+    const shown = await page.locator("[data-client]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-client")));
+    expect(shown.sort()).toEqual(["acme", "globex"]);
+  });
+
+  it("moves a count on screen after a signed webhook, without reload", async () => {
+    const cell = '[data-client="acme"] [data-cell="today.sent"]';
+    const before = await count(cell);
+    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 1));
+    await ingest(["sent", "delivered"]);
+    await waitForCount(cell, before + 1);
+    expect(await count('[data-client="acme"] [data-cell="minute.delivered"]')).toBeGreaterThanOrEqual(1);
+    // Same document: the change arrived over the WebSocket, not by navigation.
+    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
+    await screenshot("overview");
+  });
+
+  it("opens a client whose chart and totals move live", async () => {
+    await page.locator('[data-client="acme"]').click();
+    await page.waitForURL(/\/clients\/acme$/);
+    await page.locator('[data-testid="live-status"][data-status="live"]').waitFor({ timeout: 15_000 });
+    const sent = '[data-testid="client-today"] [data-status="sent"] dd';
+    await page.waitForFunction((sel) => /\d/.test(document.querySelector(sel)?.textContent ?? ""), sent);
+    const before = await count(sent);
+    const canvas = page.locator('[data-testid="client-chart"] canvas');
+    await canvas.waitFor();
+    const pixelsBefore = await canvas.evaluate((c: HTMLCanvasElement) => c.toDataURL());
+    await ingest(["sent", "delivered", "read"]);
+    await waitForCount(sent, before + 1);
+    await page.waitForFunction((old) => document.querySelector<HTMLCanvasElement>('[data-testid="client-chart"] canvas')?.toDataURL() !== old, pixelsBefore);
+    await screenshot("client");
+  });
+
+  it("switches to English and dark, formatting through Intl", async () => {
+    await page.getByRole("button", { name: "English" }).click();
+    await page.getByRole("button", { name: "Dark theme" }).click();
+    await page.getByRole("link", { name: "← Overview" }).click();
+    await page.getByRole("heading", { name: "Notifications per client" }).waitFor();
+    expect(await page.evaluate(() => [document.documentElement.lang, document.documentElement.dataset.theme])).toEqual(["en", "dark"]);
+    // The overview's socket closed while the client page was open: it resyncs from a fresh snapshot.
+    await page.locator('[data-testid="live-status"][data-status="live"]').waitFor({ timeout: 15_000 });
+    await waitForCount('[data-client="acme"] [data-cell="today.read"]', 1);
+    await screenshot("overview-en-dark");
+  });
+});
