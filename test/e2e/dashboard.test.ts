@@ -1,11 +1,11 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Page, type WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_CLIENTS } from "../../scripts/demo/catalog.ts";
 import { ROOT } from "../../scripts/local-stack.ts";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
-import { baseUrl, metaSignature } from "./helpers.ts";
+import { baseUrl, login, metaSignature } from "./helpers.ts";
 
 const ARTIFACTS = join(ROOT, "test", "e2e", "artifacts");
 const acme = DEMO_CLIENTS.find((c) => c.id === "acme")!;
@@ -32,6 +32,29 @@ async function ingest(statuses: string[]): Promise<void> {
 
 /** A number as the page shows it, in any locale ("1.234" or "1,234"). */
 const count = async (selector: string): Promise<number> => Number((await page.locator(selector).first().innerText()).replace(/\D/g, ""));
+
+async function signIn(p: Page, email: string): Promise<void> {
+  await p.goto(`${baseUrl()}/login`);
+  await p.locator('input[name="email"]').fill(email);
+  await p.locator('input[name="password"]').fill("zapmeter-dev");
+  await p.locator('button[type="submit"]').click();
+  await p.waitForURL((u) => u.pathname === "/");
+}
+
+/** Resolves once the Overview itself holds acme's `status` count at `n` (seen on a socket of our own). */
+async function overviewHas(status: "failed", n: number): Promise<void> {
+  const token = await login("admin@example.com");
+  const res = await fetch(`${baseUrl()}/v1/live/ticket`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: "{}" });
+  const { ticket } = (await res.json()) as { ticket: string };
+  const ws = new WebSocket(`${baseUrl().replace(/^http/, "ws")}/v1/live?ticket=${ticket}`);
+  await new Promise<void>((resolve) => {
+    ws.onmessage = (e) => {
+      const m = JSON.parse(String(e.data)) as { clients: { client_id: string; today: Record<string, number> }[] };
+      if (m.clients.some((c) => c.client_id === "acme" && c.today[status] === n)) resolve();
+    };
+  });
+  ws.close();
+}
 
 async function waitForCount(selector: string, expected: number): Promise<void> {
   await page.waitForFunction(
@@ -112,5 +135,39 @@ describe("live dashboard in a real browser", () => {
     await page.locator('[data-testid="live-status"][data-status="live"]').waitFor({ timeout: 15_000 });
     await waitForCount('[data-client="acme"] [data-cell="today.read"]', 1);
     await screenshot("overview-en-dark");
+  });
+
+  it("reconnects after a dropped connection and resyncs from a fresh snapshot", async () => {
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const p = await context.newPage();
+    const sockets: WebSocketRoute[] = [];
+    let gate: Promise<void> | null = null;
+    // Fault injection only: every socket still talks to the real server, and the test can cut one.
+    await p.routeWebSocket(/\/v1\/live/, async (ws) => {
+      sockets.push(ws);
+      if (gate) await gate;
+      ws.connectToServer();
+    });
+    await signIn(p, "admin@example.com");
+    const cell = '[data-client="acme"] [data-cell="today.failed"]';
+    await p.locator(cell).waitFor();
+    const before = Number((await p.locator(cell).innerText()).replace(/\D/g, ""));
+
+    let open!: () => void;
+    gate = new Promise((resolve) => (open = resolve));
+    await sockets[0]!.close({ code: 4000, reason: "test drops the network" });
+    await p.locator('[data-testid="live-status"]:not([data-status="live"])').waitFor();
+    // The change happens while the dashboard is cut off; the new connection only gets it from its snapshot.
+    await ingest(["failed"]);
+    await overviewHas("failed", before + 1);
+    open();
+    await p.waitForFunction(
+      ([sel, n]) => Number(document.querySelector(sel as string)?.textContent?.replace(/\D/g, "") ?? -1) === n,
+      [cell, before + 1] as const,
+      { timeout: 15_000 },
+    );
+    await p.locator('[data-testid="live-status"][data-status="live"]').waitFor();
+    expect(sockets.length).toBe(2);
+    await context.close();
   });
 });
