@@ -42,8 +42,13 @@ function wrangler(args: string[], persistTo?: string): void {
 export function prepareLocalState(persistTo?: string): void {
   ensureDevVars();
   wrangler(["d1", "migrations", "apply", "DB", "--local"], persistTo);
-  const file = join(mkdtempSync(join(tmpdir(), "zapmeter-seed-")), "seed.sql");
-  writeFileSync(file, seedSql());
+  executeLocalSql(seedSql(), persistTo);
+}
+
+/** Runs SQL statements against the local D1 in `persistTo` (also while `wrangler dev` serves it). */
+export function executeLocalSql(sql: string, persistTo?: string): void {
+  const file = join(mkdtempSync(join(tmpdir(), "zapmeter-sql-")), "run.sql");
+  writeFileSync(file, sql);
   wrangler(["d1", "execute", "DB", "--local", "--file", file], persistTo);
 }
 

@@ -12,8 +12,10 @@ export const ratio = (num: number, den: number): number => (den > 0 ? num / den 
 export const deliveryRate = (r: OverviewRow): number => ratio(r.today.delivered, r.today.sent);
 export const readRate = (r: OverviewRow): number => ratio(r.today.read, r.today.delivered);
 
-function sortValue(r: OverviewRow, key: SortKey): number | string {
-  if (key === "name") return r.name.toLocaleLowerCase();
+/** "Loja 2" before "Loja 10", accents and case folded. */
+const byName = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+
+function sortValue(r: OverviewRow, key: Exclude<SortKey, "name">): number {
   if (key === "deliveryRate") return deliveryRate(r);
   if (key === "readRate") return readRate(r);
   const [window, status] = key.split(".") as ["minute" | "hour" | "today", "sent" | "delivered" | "read" | "failed"];
@@ -35,10 +37,12 @@ export class OverviewModel {
       (r) => q === "" || r.name.toLocaleLowerCase().includes(q) || r.client_id.toLocaleLowerCase().includes(q),
     );
     return list.sort((a, b) => {
-      const x = sortValue(a, key);
-      const y = sortValue(b, key);
-      if (x !== y) return (x < y ? -1 : 1) * dir;
-      return a.name.localeCompare(b.name);
+      if (key !== "name") {
+        const x = sortValue(a, key);
+        const y = sortValue(b, key);
+        if (x !== y) return (x - y) * dir;
+      }
+      return byName.compare(a.name, b.name) * (key === "name" ? dir : 1);
     });
   });
 

@@ -1,0 +1,81 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inject } from "vitest";
+import { DEMO_CLIENTS } from "../../scripts/demo/catalog.ts";
+import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
+import { ROOT, executeLocalSql } from "../../scripts/local-stack.ts";
+import { baseUrl, metaSignature } from "./helpers.ts";
+
+const ARTIFACTS = join(ROOT, "test", "e2e", "artifacts");
+const EXTRA = 10_000;
+const TOTAL = EXTRA + DEMO_CLIENTS.length;
+const scaleId = (i: number) => `scale-${String(i).padStart(5, "0")}`;
+let browser: Browser;
+let page: Page;
+
+const digits = (s: string | null | undefined) => Number((s ?? "").replace(/\D/g, ""));
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  // Let the Overview meet its first viewer (and prime itself) before the extra clients exist.
+  await page.goto(`${baseUrl()}/login`);
+  await page.locator('input[name="email"]').fill("admin@example.com");
+  await page.locator('input[name="password"]').fill("zapmeter-dev");
+  await page.locator('button[type="submit"]').click();
+  await page.locator('[data-testid="live-status"][data-status="live"]').waitFor({ timeout: 15_000 });
+  const rows: string[] = [];
+  for (let i = 0; i < EXTRA; i++) rows.push(`('${scaleId(i)}', 'Escala ${i}', 'UTC', 'BRL', 1, 1, ${Date.now()})`);
+  const sql: string[] = [];
+  for (let i = 0; i < rows.length; i += 500) {
+    sql.push(`INSERT OR IGNORE INTO clients (id, name, timezone, currency, shards, active, created_at) VALUES ${rows.slice(i, i + 500).join(",\n")};`);
+  }
+  executeLocalSql(sql.join("\n"), inject("stateDir"));
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  // Other e2e files (billing) walk every client: leave the demo world as it was.
+  executeLocalSql("DELETE FROM clients WHERE id LIKE 'scale-%';", inject("stateDir"));
+}, 120_000);
+
+describe("overview with 10,000 clients", () => {
+  it("lists them all, keeps the DOM small, scrolls, searches and still moves live", async () => {
+    await page.reload();
+    const counter = page.getByTestId("client-count");
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid="client-count"]')?.textContent?.replace(/\D/g, "")) === n, TOTAL, { timeout: 30_000 });
+    expect(digits(await counter.innerText())).toBe(TOTAL);
+
+    const rendered = await page.locator("[data-client]").count();
+    expect(rendered).toBeGreaterThan(10);
+    expect(rendered).toBeLessThan(80);
+
+    await page.locator(".grid-body").evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await page.waitForFunction((n) => [...document.querySelectorAll("[data-client]")].some((r) => Number(r.getAttribute("aria-rowindex")) === n + 2), TOTAL);
+    expect(await page.locator("[data-client]").count()).toBeLessThan(80);
+
+    await page.getByRole("searchbox").fill(scaleId(9_999));
+    await page.locator(`[data-client="${scaleId(9_999)}"]`).waitFor();
+    expect(await page.locator("[data-client]").count()).toBe(1);
+    await page.getByRole("searchbox").fill("");
+
+    const acme = DEMO_CLIENTS.find((c) => c.id === "acme")!;
+    const cell = '[data-client="acme"] [data-cell="today.read"]';
+    await page.locator(".grid-body").evaluate((el) => (el.scrollTop = 0));
+    await page.getByRole("button", { name: "Cliente" }).click();
+    await page.locator(cell).waitFor();
+    const before = digits(await page.locator(cell).innerText());
+    const ts = Math.floor(Date.now() / 1000);
+    const body = JSON.stringify(webhook([{ phoneNumberId: acme.phoneNumberIds[0]!, statuses: [statusObject({ id: `wamid.scale-${Date.now()}`, status: "read", timestamp: ts })] }]));
+    const res = await fetch(`${baseUrl()}/v1/webhooks/whatsapp`, { method: "POST", headers: { "content-type": "application/json", "x-hub-signature-256": metaSignature(body) }, body });
+    expect(res.status).toBe(200);
+    await page.waitForFunction(([sel, n]) => Number(document.querySelector(sel as string)?.textContent?.replace(/\D/g, "")) === n, [cell, before + 1] as const, { timeout: 15_000 });
+    await page.screenshot({ path: join(ARTIFACTS, "overview-10k.png") });
+  });
+});
