@@ -1,12 +1,11 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inject } from "vitest";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { DEMO_CLIENTS } from "../../scripts/demo/catalog.ts";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { ROOT, executeLocalSql } from "../../scripts/local-stack.ts";
-import { baseUrl, metaSignature } from "./helpers.ts";
+import { baseUrl, launchChromium, metaSignature, signInPage } from "./helpers.ts";
 
 const ARTIFACTS = join(ROOT, "test", "e2e", "artifacts");
 const EXTRA = 10_000;
@@ -19,16 +18,10 @@ const digits = (s: string | null | undefined) => Number((s ?? "").replace(/\D/g,
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   // Let the Overview meet its first viewer (and prime itself) before the extra clients exist.
-  await page.goto(`${baseUrl()}/login`);
-  await page.locator('input[name="email"]').fill("admin@example.com");
-  await page.locator('input[name="password"]').fill("zapmeter-dev");
-  await page.locator('button[type="submit"]').click();
+  await signInPage(page, "admin@example.com");
   await page.locator('[data-testid="live-status"][data-status="live"]').waitFor({ timeout: 15_000 });
   const rows: string[] = [];
   for (let i = 0; i < EXTRA; i++) rows.push(`('${scaleId(i)}', 'Escala ${i}', 'UTC', 'BRL', 1, 1, ${Date.now()})`);
@@ -57,7 +50,7 @@ describe("overview with 10,000 clients", () => {
     expect(rendered).toBeLessThan(80);
 
     await page.locator(".grid-body").evaluate((el) => (el.scrollTop = el.scrollHeight));
-    await page.waitForFunction((n) => [...document.querySelectorAll("[data-client]")].some((r) => Number(r.getAttribute("aria-rowindex")) === n + 2), TOTAL);
+    await page.waitForFunction((n) => Array.from(document.querySelectorAll("[data-client]")).some((r) => Number(r.getAttribute("aria-rowindex")) === n + 2), TOTAL);
     expect(await page.locator("[data-client]").count()).toBeLessThan(80);
 
     await page.getByRole("searchbox").fill(scaleId(9_999));

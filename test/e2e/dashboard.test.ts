@@ -1,11 +1,11 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type Browser, type Page, type WebSocketRoute } from "playwright-core";
+import type { Browser, Page, WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_CLIENTS } from "../../scripts/demo/catalog.ts";
 import { ROOT } from "../../scripts/local-stack.ts";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
-import { baseUrl, login, metaSignature } from "./helpers.ts";
+import { baseUrl, launchChromium, login, metaSignature, signInPage } from "./helpers.ts";
 
 const ARTIFACTS = join(ROOT, "test", "e2e", "artifacts");
 const acme = DEMO_CLIENTS.find((c) => c.id === "acme")!;
@@ -34,14 +34,6 @@ async function ingest(statuses: string[]): Promise<void> {
 
 /** A number as the page shows it, in any locale ("1.234" or "1,234"). */
 const count = async (selector: string): Promise<number> => Number((await page.locator(selector).first().innerText()).replace(/\D/g, ""));
-
-async function signIn(p: Page, email: string): Promise<void> {
-  await p.goto(`${baseUrl()}/login`);
-  await p.locator('input[name="email"]').fill(email);
-  await p.locator('input[name="password"]').fill("zapmeter-dev");
-  await p.locator('button[type="submit"]').click();
-  await p.waitForURL((u) => u.pathname === "/");
-}
 
 /** Resolves once the Overview itself holds acme's `status` count at `n` (seen on a socket of our own). */
 async function overviewHas(status: "failed", n: number): Promise<void> {
@@ -72,10 +64,7 @@ async function screenshot(name: string): Promise<void> {
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: "pt-BR" });
 });
 
@@ -151,7 +140,7 @@ describe("live dashboard in a real browser", () => {
       if (gate) await gate;
       ws.connectToServer();
     });
-    await signIn(p, "admin@example.com");
+    await signInPage(p, "admin@example.com");
     const cell = '[data-client="acme"] [data-cell="today.failed"]';
     await p.locator(cell).waitFor();
     const before = Number((await p.locator(cell).innerText()).replace(/\D/g, ""));

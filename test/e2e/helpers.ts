@@ -21,3 +21,22 @@ export async function login(email: string, password = "zapmeter-dev"): Promise<s
   if (res.status !== 200) throw new Error(`login ${email}: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { token: string }).token;
 }
+
+/** Debian's Chromium, headless (TOOLCHAIN.md: never `playwright install`). */
+export function launchChromium(): Promise<import("playwright-core").Browser> {
+  return import("playwright-core").then(({ chromium }) =>
+    chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    }),
+  );
+}
+
+/** Signs in through the dashboard's login form and waits for the overview. */
+export async function signInPage(page: import("playwright-core").Page, email: string, password = "zapmeter-dev"): Promise<void> {
+  await page.goto(`${baseUrl()}/login`);
+  await page.locator('input[name="email"]').fill(email);
+  await page.locator('input[name="password"]').fill(password);
+  await page.locator('button[type="submit"]').click();
+  await page.waitForURL((u) => u.pathname === "/");
+}
