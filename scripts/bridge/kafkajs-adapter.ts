@@ -70,7 +70,8 @@ export function kafkaConsumer(
 
 /** Dead letters keep the original key and value; why they were refused travels in headers. */
 export function kafkaDeadLetters(kafka: kafkajs.Kafka, topic: string): DeadLetterPort & { connect(): Promise<void>; disconnect(): Promise<void> } {
-  const producer: Producer = kafka.producer({ idempotent: true, createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+  // Not `idempotent`: kafkajs marks it experimental. A retried send may duplicate a dead letter, never lose one.
+  const producer: Producer = kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
   return {
     connect: () => producer.connect(),
     disconnect: () => producer.disconnect(),

@@ -32,15 +32,7 @@ export async function startBridge(
   });
 
   let last = { at: Date.now(), snapshot: bridge.progress.snapshot() };
-  const timer =
-    opts.progressSeconds > 0
-      ? setInterval(() => {
-          const now = Date.now();
-          const snapshot = bridge.progress.snapshot();
-          print(progressLine(last.snapshot, snapshot, now - last.at));
-          last = { at: now, snapshot };
-        }, opts.progressSeconds * 1000)
-      : undefined;
+  let timer: ReturnType<typeof setInterval> | undefined;
 
   function stop(): Promise<void> {
     stopping ??= (async () => {
@@ -55,5 +47,13 @@ export async function startBridge(
   }
 
   await consumer.run(bridge.handleBatch);
+  if (opts.progressSeconds > 0 && !stopping) {
+    timer = setInterval(() => {
+      const now = Date.now();
+      const snapshot = bridge.progress.snapshot();
+      print(progressLine(last.snapshot, snapshot, now - last.at));
+      last = { at: now, snapshot };
+    }, opts.progressSeconds * 1000);
+  }
   return { bridge, stop, done };
 }

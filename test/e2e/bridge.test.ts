@@ -1,5 +1,9 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { setTimeout as wait } from "node:timers/promises";
+import kafkajs from "kafkajs";
 import { afterAll, describe, expect, it } from "vitest";
+import { ROOT } from "../../scripts/local-stack.ts";
 import { httpPoster } from "../../scripts/bridge/ingest-client.ts";
 import { startBridge, type RunningBridge } from "../../scripts/bridge/run.ts";
 import { MemoryKafka } from "../node/bridge-memory-kafka.ts";
@@ -9,6 +13,8 @@ import { baseUrl, login } from "./helpers.ts";
  * The whole bridge against the real local Worker (wrangler dev): real HTTP, the seeded ingest key and
  * demo clients, real Durable Objects. No Kafka broker exists here, so the in-process Kafka-like broker
  * stands in for it (test/node/bridge-memory-kafka.ts); everything after the consumer is the real thing.
+ * The last test runs the real `npm run bridge` process (kafkajs) against librdkafka's mock cluster, a
+ * Kafka-protocol broker inside `kcat` (Debian package kcat), and stops it with a real SIGTERM.
  */
 
 const run = Date.now().toString(36);
@@ -93,4 +99,93 @@ describe("npm run bridge against the local Worker", () => {
     expect(await acceptedInMinute("acme", admin)).toBe(40);
     expect(await acceptedInMinute("globex", admin)).toBe(15);
   });
+});
+
+/** librdkafka's mock cluster, kept alive by a kcat consumer; resolves with its bootstrap address. */
+async function mockKafkaCluster(): Promise<{ brokers: string; stop: () => Promise<void> }> {
+  const kcat = spawn("kcat", ["-X", "test.mock.num.brokers=1", "-b", "unused:9092", "-C", "-t", "keepalive", "-o", "end", "-q"], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  kcat.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  for (let i = 0; i < 100 && !/127\.0\.0\.1:\d+/.test(stderr); i++) await wait(50);
+  const brokers = /127\.0\.0\.1:\d+/.exec(stderr)?.[0];
+  if (!brokers) throw new Error(`kcat did not start a mock cluster (apt-get install kcat): ${stderr}`);
+  return {
+    brokers,
+    stop: async () => {
+      if (kcat.exitCode === null) {
+        kcat.kill("SIGTERM");
+        await once(kcat, "exit");
+      }
+    },
+  };
+}
+
+function bridgeProcess(brokers: string, topic: string, group: string): { child: ChildProcess; stderr: () => string } {
+  const child = spawn(
+    process.execPath,
+    ["scripts/bridge.ts", "--brokers", brokers, "--topic", topic, "--group", group, "--from-beginning", "--url", baseUrl(), "--progress-seconds", "1", "--linger-ms", "20", "--batch-size", "200"],
+    { cwd: ROOT, env: { ...process.env, ZAPMETER_INGEST_KEY: "dev-ingest-key", KAFKAJS_NO_PARTITIONER_WARNING: "1" }, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  return { child, stderr: () => stderr };
+}
+
+describe("npm run bridge (kafkajs) against a Kafka-protocol broker and the local Worker", () => {
+  it("consumes, commits after 2xx, dead-letters, shows progress, and a SIGTERM then a restart lose and double-count nothing", async () => {
+    const cluster = await mockKafkaCluster();
+    const kafka = new kafkajs.Kafka({ clientId: "e2e", brokers: [cluster.brokers], logLevel: kafkajs.logLevel.NOTHING });
+    const admin = kafka.admin();
+    const producer = kafka.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+    const topic = `wa-events-${run}`;
+    const group = `bridge-${run}`;
+    try {
+      await admin.connect();
+      await producer.connect();
+      const clients = ["initech", "umbrella", "stark", "wayne"];
+      const values = clients.flatMap((c) => Array.from({ length: 1500 }, (_, i) => ({ key: c, value: event(c, 1000 + i, { occurred_at: MINUTE + 30_000 + i }) })));
+      for (let i = 0; i < values.length; i += 500) await producer.send({ topic, messages: values.slice(i, i + 500) });
+      await producer.send({ topic, messages: [{ key: "initech", value: "{broken" }] });
+
+      const committed = async () => (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+      const end = (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high), 0);
+      expect(end).toBe(6001);
+
+      // First run: stopped with SIGTERM as soon as it has committed something (usually mid-stream).
+      const first = bridgeProcess(cluster.brokers, topic, group);
+      for (let i = 0; i < 600 && first.child.exitCode === null && (await committed()) === 0; i++) await wait(100);
+      first.child.kill("SIGTERM");
+      const [code] = (await once(first.child, "exit")) as [number];
+      expect(code).toBe(0);
+      expect(first.stderr()).toMatch(/stopped/);
+      const afterStop = await committed();
+      expect(afterStop).toBeGreaterThan(0);
+
+      // Second run: resumes from the committed offsets and drains the topic.
+      const second = bridgeProcess(cluster.brokers, topic, group);
+      for (let i = 0; i < 600 && second.child.exitCode === null && (await committed()) < end; i++) await wait(100);
+      expect(await committed()).toBe(end);
+      second.child.kill("SIGTERM");
+      expect(((await once(second.child, "exit")) as [number])[0]).toBe(0);
+      expect(second.stderr()).toMatch(/\d+ events\/s · delivered \d+ \(\d+ duplicates\) · dead-lettered \d+ · retries \d+ · lag 0 · stopped/);
+
+      const admin2 = await login("admin@example.com");
+      for (const c of clients) expect([c, await acceptedInMinute(c, admin2)]).toEqual([c, 1500]);
+
+      const dlq = kafka.consumer({ groupId: `dlq-reader-${run}` });
+      await dlq.connect();
+      await dlq.subscribe({ topics: [`${topic}.dlq`], fromBeginning: true });
+      const letters: { value: string; code: string }[] = [];
+      await dlq.run({ eachMessage: async ({ message }) => void letters.push({ value: message.value!.toString(), code: message.headers!["zapmeter.error.code"]!.toString() }) });
+      for (let i = 0; i < 300 && letters.length === 0; i++) await wait(100);
+      await dlq.disconnect();
+      expect(letters.length).toBeGreaterThan(0);
+      for (const l of letters) expect(l).toEqual({ value: "{broken", code: "invalid_json" });
+    } finally {
+      await producer.disconnect();
+      await admin.disconnect();
+      await cluster.stop();
+    }
+    // The mock cluster lets the stopped member's session expire (kafkajs' 30 s) before the restart joins.
+  }, 150_000);
 });
