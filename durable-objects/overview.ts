@@ -133,6 +133,7 @@ export class Overview extends DurableObject<Env> {
 
   /** The WebSocket upgrade, already authenticated by the Worker, which states the viewer's scope. */
   override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
     const scope = parseScope(request.headers.get(LIVE_SCOPE_HEADER));
     if (!scope) return new Response("missing or invalid scope", { status: 400 });
     const unknown = scope !== "*" && scope.some((id) => !this.directory?.has(id));
@@ -150,10 +151,8 @@ export class Overview extends DurableObject<Env> {
         sendQuietly(ws, JSON.stringify(message));
       }
     });
-    if (response.status === 101) {
-      void this.primeMissing(directory);
-      await this.armMinuteTick();
-    }
+    void this.primeMissing(directory);
+    await this.armMinuteTick();
     return response;
   }
 

@@ -1,4 +1,4 @@
-import { and, eq, gt, isNull, lt } from "drizzle-orm";
+import { and, eq, gt, isNull } from "drizzle-orm";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { getCookie } from "hono/cookie";
@@ -35,12 +35,9 @@ live.post("/live/ticket", authenticate, requireCapability("counters"), valid("js
     await clientTimezone(c, clientId);
   }
   const ticket = `zlt_${randomToken(24)}`;
-  const now = Date.now();
-  const expiresAt = now + TICKET_TTL_MS;
-  await db.batch([
-    db.delete(liveTickets).where(lt(liveTickets.expiresAt, now)),
-    db.insert(liveTickets).values({ hash: await sha256Hex(ticket), userId: user.id, clientId: clientId ?? null, expiresAt }),
-  ]);
+  // Expired tickets are purged daily (workers/auth/purge.ts).
+  const expiresAt = Date.now() + TICKET_TTL_MS;
+  await db.insert(liveTickets).values({ hash: await sha256Hex(ticket), userId: user.id, clientId: clientId ?? null, expiresAt });
   return c.json({ ticket, expires_at: expiresAt });
 });
 

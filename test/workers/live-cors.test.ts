@@ -1,0 +1,57 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { app } from "../../workers/app.ts";
+import { BASE, admin } from "./helpers.ts";
+
+const DASHBOARD = "https://zapmeter-dashboard.pages.dev";
+
+/** Calls the app as deployed with the dashboard on Pages (DASHBOARD_ORIGIN set). */
+async function callWithDashboard(path: string, init: RequestInit): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await app.fetch(new Request(`${BASE}${path}`, init), { ...env, DASHBOARD_ORIGIN: `${DASHBOARD}, https://other.example` }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+describe("cross-origin dashboard (Cloudflare Pages)", () => {
+  it("answers the preflight of the ticket call for the configured origin only", async () => {
+    const preflight = (origin: string) =>
+      callWithDashboard("/v1/live/ticket", {
+        method: "OPTIONS",
+        headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
+      });
+    const ok = await preflight(DASHBOARD);
+    expect(ok.status).toBe(204);
+    expect(ok.headers.get("access-control-allow-origin")).toBe(DASHBOARD);
+    expect(ok.headers.get("access-control-allow-headers")?.toLowerCase()).toContain("authorization");
+    expect(ok.headers.get("access-control-allow-credentials")).toBeNull();
+    const evil = await preflight("https://evil.example");
+    expect(evil.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("issues a ticket to the dashboard's bearer token and lets the socket open with it", async () => {
+    const res = await callWithDashboard("/v1/live/ticket", {
+      method: "POST",
+      headers: { origin: DASHBOARD, authorization: `Bearer ${await admin()}`, "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("access-control-allow-origin")).toBe(DASHBOARD);
+    const { ticket } = (await res.json()) as { ticket: string };
+    const ws = await callWithDashboard(`/v1/live?ticket=${ticket}`, { headers: { upgrade: "websocket", origin: DASHBOARD } });
+    expect(ws.status).toBe(101);
+    ws.webSocket!.accept();
+    ws.webSocket!.close(1000, "done");
+  });
+
+  it("accepts the session cookie from the configured dashboard origin, not from others", async () => {
+    const cookie = `zm_session=${await admin()}`;
+    const fromDashboard = await callWithDashboard("/v1/live", { headers: { upgrade: "websocket", origin: DASHBOARD, cookie } });
+    expect(fromDashboard.status).toBe(101);
+    fromDashboard.webSocket!.accept();
+    fromDashboard.webSocket!.close(1000, "done");
+    const fromElsewhere = await callWithDashboard("/v1/live", { headers: { upgrade: "websocket", origin: "https://evil.example", cookie } });
+    expect(fromElsewhere.status).toBe(403);
+  });
+});
