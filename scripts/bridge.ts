@@ -1,6 +1,6 @@
 import { httpPoster } from "./bridge/ingest-client.ts";
 import { kafkaClient, kafkaConsumer, kafkaDeadLetters } from "./bridge/kafkajs-adapter.ts";
-import { USAGE, UsageError, parseBridgeArgs } from "./bridge/config.ts";
+import { HelpRequested, USAGE, UsageError, parseBridgeArgs } from "./bridge/config.ts";
 import { startBridge, type RunningBridge } from "./bridge/run.ts";
 
 /**
@@ -12,6 +12,10 @@ let config;
 try {
   config = parseBridgeArgs(process.argv.slice(2), process.env);
 } catch (e) {
+  if (e instanceof HelpRequested) {
+    console.log(USAGE);
+    process.exit(0);
+  }
   if (!(e instanceof UsageError)) throw e;
   console.error(`bridge: ${e.message}\n\n${USAGE}`);
   process.exit(2);

@@ -18,6 +18,8 @@ export const USAGE = `usage: npm run bridge -- --brokers host:9092[,host2:9092] 
   scram-sha-512) with $KAFKA_USERNAME and $KAFKA_PASSWORD.`;
 
 export class UsageError extends Error {}
+/** `--help`: print the usage and exit successfully. */
+export class HelpRequested extends Error {}
 
 export interface BridgeConfig {
   kafka: KafkaConnection;
@@ -62,11 +64,13 @@ export function parseBridgeArgs(argv: string[], env: Record<string, string | und
         "progress-seconds": { type: "string" },
         ssl: { type: "boolean" },
         "client-id": { type: "string" },
+        help: { type: "boolean", short: "h" },
       },
     }));
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  if (values.help) throw new HelpRequested();
   const missing = (["brokers", "topic", "group"] as const).filter((k) => !values[k]);
   if (missing.length > 0) throw new UsageError(`missing ${missing.map((m) => `--${m}`).join(", ")}`);
   const apiKey = env.ZAPMETER_INGEST_KEY;

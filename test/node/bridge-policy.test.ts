@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { UsageError, parseBridgeArgs } from "../../scripts/bridge/config.ts";
+import { HelpRequested, UsageError, parseBridgeArgs } from "../../scripts/bridge/config.ts";
 import { backoffDelay, classify, retryAfterMs } from "../../scripts/bridge/policy.ts";
 import { progressLine, type ProgressSnapshot } from "../../scripts/bridge/progress.ts";
 
@@ -87,6 +87,9 @@ describe("command line", () => {
     });
     expect(c.kafka).toMatchObject({ ssl: true, sasl: { mechanism: "scram-sha-512", username: "u", password: "p" } });
     expect(c.endpoint).toBe("https://zm.example.com/v1/ingest/events");
+  });
+  it("answers --help before checking anything else", () => {
+    expect(() => parseBridgeArgs(["--help"], {})).toThrow(HelpRequested);
   });
   it.each([
     [["--topic", "t", "--group", "g"], env, "--brokers"],
