@@ -1,9 +1,13 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { createInterface } from "node:readline";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { seedSql } from "./demo/seed-sql.ts";
+
+/** Per-request lines of the Worker's access log and of wrangler itself: noise on a developer's console. */
+const ACCESS_LOG = /"event":"request"|^\S*\[wrangler:info\]\S* (GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /;
 
 /** Repository root (scripts/..). */
 export const ROOT = resolve(import.meta.dirname, "..");
@@ -77,14 +81,23 @@ export interface RunningStack {
 
 /**
  * Starts `wrangler dev` (Worker, Durable Objects, local D1/R2, static dashboard) and resolves once
- * /health answers 200. Output goes to `log` (default: inherit).
+ * /health answers 200. Output goes to `log` (default: inherit; "quiet" drops the per-request lines).
+ * `cwd` (default: the repository) is where wrangler finds wrangler.toml and watches sources.
  */
-export async function startWrangler(opts: { port: number; persistTo?: string; log?: "inherit" | "ignore"; vars?: Record<string, string> }): Promise<RunningStack> {
+export async function startWrangler(opts: { port: number; persistTo?: string; log?: "inherit" | "ignore" | "quiet"; vars?: Record<string, string>; cwd?: string }): Promise<RunningStack> {
   ensureDevVars();
   const args = ["dev", "--port", String(opts.port), "--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--inspector-port", "0"];
   if (opts.persistTo) args.push("--persist-to", opts.persistTo);
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
-  const child = spawn(process.execPath, [WRANGLER_JS, ...args], { cwd: ROOT, env: CHILD_ENV, stdio: ["ignore", opts.log ?? "inherit", opts.log ?? "inherit"], detached: false });
+  const output = opts.log === "quiet" ? "pipe" : (opts.log ?? "inherit");
+  const child = spawn(process.execPath, [WRANGLER_JS, ...args], { cwd: opts.cwd ?? ROOT, env: CHILD_ENV, stdio: ["ignore", output, output], detached: false });
+  if (opts.log === "quiet") {
+    for (const [stream, sink] of [[child.stdout, process.stdout], [child.stderr, process.stderr]] as const) {
+      createInterface({ input: stream! }).on("line", (line) => {
+        if (!ACCESS_LOG.test(line)) sink.write(`${line}\n`);
+      });
+    }
+  }
   const url = `http://127.0.0.1:${opts.port}`;
   let exited = false;
   child.once("exit", () => (exited = true));
