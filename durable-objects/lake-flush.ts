@@ -4,9 +4,9 @@ import { partKey } from "../workers/lake/layout.ts";
 import { encodeParquet, ROW_GROUP_ROWS } from "../workers/lake/parquet-writer.ts";
 
 /** Detail rows wait at most this long in the outbox before the alarm writes them to the lake. */
-export const FLUSH_INTERVAL_MS = 60_000;
+const FLUSH_INTERVAL_MS = 60_000;
 /** Rows per flushed batch: one row group, so a flush holds one group's worth of rows in memory. */
-export const FLUSH_BATCH_ROWS = ROW_GROUP_ROWS;
+const FLUSH_BATCH_ROWS = ROW_GROUP_ROWS;
 /** Batches one alarm writes before yielding (and re-arming at once when more are waiting). */
 const BATCHES_PER_ALARM = 8;
 /** Backoff after a failed flush: doubles from 5 s up to 5 minutes; it never gives up. */

@@ -65,7 +65,6 @@ class SinkWriter extends ByteWriter {
  */
 export class ParquetStream {
   private readonly pw: ParquetWriter;
-  rows = 0;
 
   constructor(sink: ByteSink) {
     this.pw = parquetWriter(new SinkWriter(sink));
@@ -74,7 +73,6 @@ export class ParquetStream {
   /** Writes `rows` as one row group (callers batch up to ROW_GROUP_ROWS). */
   async writeGroup(rows: EventRow[]): Promise<void> {
     if (rows.length === 0) return;
-    this.rows += rows.length;
     await this.pw.write({ columnData: columnData(rows), rowGroupSize: rows.length });
   }
 

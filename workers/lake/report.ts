@@ -1,11 +1,11 @@
+import type { ReportFormat } from "../../schema/api.ts";
+import { log } from "../errors.ts";
 import type { EventRow } from "./columns.ts";
 import { datesInRange, effectiveParts, listParts, type Part } from "./layout.ts";
 import { ParquetStream, ROW_GROUP_ROWS } from "./parquet-writer.ts";
 import { openPart, PartGone, type RowFilter } from "./reader.ts";
 import { CSV_HEADER, csvLines } from "./report-csv.ts";
 import { sourceRange } from "./sources.ts";
-
-export type ReportFormat = "csv" | "parquet";
 
 /**
  * The client's detail rows matching `filter`, partition by partition (only the UTC dates in range),
@@ -44,9 +44,15 @@ export function reportStream(bucket: R2Bucket, clientId: string, filter: RowFilt
   const chunks = format === "csv" ? csvChunks(bucket, clientId, filter) : parquetChunks(bucket, clientId, filter);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const next = await chunks.next();
-      if (next.done) controller.close();
-      else controller.enqueue(next.value);
+      try {
+        const next = await chunks.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      } catch (err) {
+        // Headers are gone by now: the client sees an aborted download, the log says why.
+        log("error", null, "report_stream_failed", err);
+        controller.error(err);
+      }
     },
     async cancel() {
       await chunks.return(undefined);

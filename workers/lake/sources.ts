@@ -10,6 +10,7 @@ export const SOURCES_KEY = "zapmeter.sources";
 
 export type SourceEntry = [first: number, last: number, rowStart: number, rowEnd: number];
 
+/** The source map of a file's key-value metadata (empty for a file written by a flush). */
 export function parseSources(kv: KeyValue[] | undefined): SourceEntry[] {
   const value = kv?.find((e) => e.key === SOURCES_KEY)?.value;
   return value ? (JSON.parse(value) as SourceEntry[]) : [];
