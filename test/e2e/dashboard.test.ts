@@ -129,6 +129,20 @@ describe("live dashboard in a real browser", () => {
     await screenshot("overview-en-dark");
   });
 
+  it("works from the keyboard: sort a column, open a client, go back", async () => {
+    const todaySent = page.getByTitle("Today · sent");
+    expect(await todaySent.getAttribute("aria-sort")).toBe("descending");
+    await todaySent.focus();
+    await page.keyboard.press("Enter");
+    expect(await todaySent.getAttribute("aria-sort")).toBe("ascending");
+    await page.locator('[data-client="acme"]').focus();
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\/clients\/acme$/);
+    await page.getByRole("link", { name: "← Overview" }).focus();
+    await page.keyboard.press("Enter");
+    await page.waitForURL((u) => u.pathname === "/");
+  });
+
   it("reconnects after a dropped connection and resyncs from a fresh snapshot", async () => {
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     const p = await context.newPage();
