@@ -17,7 +17,7 @@ buildPages();
 console.log("zapmeter: applying D1 migrations and seeding dev data…");
 prepareLocalState();
 console.log(`zapmeter: starting wrangler dev on port ${port}…`);
-const stack = await startWrangler({ port });
+const stack = await startWrangler({ port, log: process.env.VERBOSE === "1" ? "inherit" : "quiet" });
 
 const appSecret = readFileSync(join(ROOT, ".dev.vars"), "utf8").match(/^WHATSAPP_APP_SECRET=(.*)$/m)?.[1]?.trim() ?? "dev-app-secret";
 const controller = new AbortController();

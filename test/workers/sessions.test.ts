@@ -1,7 +1,7 @@
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { sign } from "hono/jwt";
 import { describe, expect, it } from "vitest";
-import { authed, call, createClient, postJson, signIn, unique } from "./helpers.ts";
+import { authed, call, createClient, postJson, runCron, signIn, unique } from "./helpers.ts";
 
 describe("sign in and out", () => {
   it("sets an HttpOnly SameSite=Strict session cookie and returns a bearer token", async () => {
@@ -85,7 +85,7 @@ describe("housekeeping", () => {
       env.DB.prepare("INSERT INTO revoked_sessions (jti, expires_at) VALUES (?, ?), (?, ?)").bind("old-jti", now - 1000, "live-jti", now + 3_600_000),
       env.DB.prepare("INSERT INTO live_tickets (hash, user_id, client_id, expires_at) VALUES (?, 1, NULL, ?), (?, 1, NULL, ?)").bind("old-t", now - 1000, "live-t", now + 60_000),
     ]);
-    await exports.default.scheduled({ cron: "30 3 * * *", scheduledTime: now });
+    await runCron("30 3 * * *", now);
     const jtis = await env.DB.prepare("SELECT jti FROM revoked_sessions WHERE jti IN ('old-jti', 'live-jti')").all<{ jti: string }>();
     const tickets = await env.DB.prepare("SELECT hash FROM live_tickets WHERE hash IN ('old-t', 'live-t')").all<{ hash: string }>();
     expect(jtis.results.map((r) => r.jti)).toEqual(["live-jti"]);

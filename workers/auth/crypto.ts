@@ -21,19 +21,24 @@ export async function sha256Hex(text: string): Promise<string> {
   return toHex(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
 }
 
-export async function hmacSha256(secret: string, data: ArrayBuffer | Uint8Array | string): Promise<ArrayBuffer> {
+export async function hmacSha256(secret: string, data: BufferSource | string): Promise<ArrayBuffer> {
   const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
     "sign",
   ]);
   return crypto.subtle.sign("HMAC", key, typeof data === "string" ? encoder.encode(data) : data);
 }
 
-/** Constant-time equality of two byte strings (length is not secret). */
+/**
+ * Constant-time equality of two byte strings (length is not secret). A plain XOR fold rather than
+ * workerd's `crypto.subtle.timingSafeEqual`, so the module also runs under Node (tests, chaos runner).
+ */
 export function bytesEqual(a: ArrayBuffer | Uint8Array, b: ArrayBuffer | Uint8Array): boolean {
   const x = new Uint8Array(a);
   const y = new Uint8Array(b);
   if (x.byteLength !== y.byteLength) return false;
-  return crypto.subtle.timingSafeEqual(x, y);
+  let diff = 0;
+  for (let i = 0; i < x.byteLength; i++) diff |= x[i]! ^ y[i]!;
+  return diff === 0;
 }
 
 /** Constant-time comparison of two secrets given as text (compares their HMACs, so lengths leak nothing). */
