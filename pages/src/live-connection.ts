@@ -16,6 +16,8 @@ const PING_EVERY_MS = 30_000;
  */
 export class LiveConnection {
   readonly status = signal<LiveStatus>("connecting");
+  /** Why the server refused the stream (no access, unknown client); no retry follows. */
+  readonly refusal = signal<string | null>(null);
   private ws: WebSocket | null = null;
   private attempts = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -30,6 +32,7 @@ export class LiveConnection {
 
   start(): void {
     this.stopped = false;
+    this.refusal.value = null;
     void this.connect();
   }
 
@@ -48,7 +51,11 @@ export class LiveConnection {
       ticket = (await postJson<{ ticket: string }>("/v1/live/ticket", this.clientId ? { client_id: this.clientId } : {})).ticket;
     } catch (err) {
       // Signed out or no access: retrying cannot help, and the app shows the login or an error.
-      if (err instanceof ApiFailure && err.status >= 400 && err.status < 500) return this.stop();
+      if (err instanceof ApiFailure && err.status >= 400 && err.status < 500) {
+        this.refusal.value = err.message;
+        this.status.value = "offline";
+        return this.stop();
+      }
       return this.retry();
     }
     if (this.stopped) return;

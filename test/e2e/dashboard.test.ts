@@ -143,6 +143,14 @@ describe("live dashboard in a real browser", () => {
     await page.waitForURL((u) => u.pathname === "/");
   });
 
+  it("tells a viewer who opens another client's page that access is refused, and shows none of its data", async () => {
+    await page.goto(`${baseUrl()}/clients/initech`);
+    const alert = page.getByRole("alert");
+    await alert.waitFor();
+    expect(await alert.innerText()).toContain("no access to client initech");
+    expect(await page.locator('[data-testid="client-today"] dd').first().innerText()).toBe("…");
+  });
+
   it("reconnects after a dropped connection and resyncs from a fresh snapshot", async () => {
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     const p = await context.newPage();

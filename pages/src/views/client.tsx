@@ -28,6 +28,11 @@ export function ClientPage({ clientId }: { clientId: string }) {
         </h1>
         <LiveBadge status={model.connection.status.value} />
       </div>
+      {model.connection.refusal.value && (
+        <p class="error" role="alert">
+          {t("error.generic", { m: model.connection.refusal.value })}
+        </p>
+      )}
       {model.error.value && (
         <p class="error" role="alert">
           {t("error.generic", { m: model.error.value })}

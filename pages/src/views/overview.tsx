@@ -24,6 +24,11 @@ export function OverviewPage() {
         <h1 id="overview-title">{t("overview.title")}</h1>
         <LiveBadge status={model.connection.status.value} />
       </div>
+      {model.connection.refusal.value && (
+        <p class="error" role="alert">
+          {t("error.generic", { m: model.connection.refusal.value })}
+        </p>
+      )}
       <div class="filters">
         <input
           type="search"
