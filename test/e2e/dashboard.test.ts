@@ -117,6 +117,15 @@ describe("live dashboard in a real browser", () => {
     await screenshot("client");
   });
 
+  it("exports the detailed report from the client page", async () => {
+    const download = page.waitForEvent("download");
+    await page.getByRole("button", { name: "Baixar" }).click();
+    const file = await download;
+    expect(file.suggestedFilename()).toBe("acme-report.csv");
+    const text = await (await file.createReadStream()).toArray();
+    expect(Buffer.concat(text).toString("utf8").split("\n")[0]).toContain("event_id");
+  });
+
   it("switches to English and dark, formatting through Intl", async () => {
     await page.getByRole("button", { name: "English" }).click();
     await page.getByRole("button", { name: "Dark theme" }).click();

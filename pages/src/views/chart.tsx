@@ -26,11 +26,17 @@ export function StackedChart({ model }: { model: ClientModel }) {
     const el = host.current!;
     const order = [...STATUSES].reverse();
     let plot: uPlot | null = null;
+    let builtFor = "";
     let raw: number[][] = [];
     const stop = effect(() => {
       const { xs, ys } = model.series.value;
-      void locale.value;
-      void theme.value;
+      // Labels and axis colours are baked in when the plot is built: rebuild on a locale or theme switch.
+      const look = `${locale.value}|${theme.value}`;
+      if (plot && builtFor !== look) {
+        plot.destroy();
+        plot = null;
+      }
+      builtFor = look;
       raw = order.map((s) => ys[STATUSES.indexOf(s)]!);
       const stacked = order.map((_, i) => xs.map((_, j) => raw.slice(i).reduce((sum, col) => sum + col[j]!, 0)));
       const data: uPlot.AlignedData = [xs, ...stacked];
@@ -47,7 +53,7 @@ export function StackedChart({ model }: { model: ClientModel }) {
             { stroke: axisColor, values: (_u, splits) => splits.map((v) => fmtInt(v)), grid: { stroke: "rgba(127,127,127,.15)" } },
           ],
           series: [
-            { value: (_u, v) => (v == null ? "" : fmtTime(v * 1000)) },
+            { label: t("client.time"), value: (_u, v) => (v == null ? "" : fmtTime(v * 1000)) },
             ...order.map((s, i) => ({
               label: t(`status.${s}`),
               fill: COLORS[s],
