@@ -12,7 +12,7 @@ export interface SoakReport {
   requests: number;
   resent: number;
   errors: string[];
-  rss: { startMiB: number; endMiB: number; maxMiB: number; slopeMiBPerMin: number; samples: number };
+  rss: { startMiB: number; endMiB: number; maxMiB: number; slopeMiBPerMin: number; samples: number; perMinute: number[] };
   differences: number;
   firstDifferences: string;
 }
@@ -76,6 +76,8 @@ export async function soak(seed: number, minutes: number): Promise<SoakReport> {
         maxMiB: Math.round(Math.max(...samples.map((s) => s.y))),
         slopeMiBPerMin: Math.round(slope(steady) * 100) / 100,
         samples: samples.length,
+        // RSS at the end of each minute, to see the shape (warm-up, then flat or growing).
+        perMinute: Array.from({ length: minutes }, (_, m) => Math.round(samples.filter((s) => s.x <= m + 1).at(-1)?.y ?? 0)),
       },
       differences: differences.length,
       firstDifferences: explain(differences),

@@ -1,3 +1,4 @@
+import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { hmacSha256, toHex } from "../../workers/auth/crypto.ts";
 import { int, pick, prng, shuffle, type GroundTruth, type TruthEvent } from "./model.ts";
 
@@ -53,38 +54,27 @@ export function deliveryPlan(truth: GroundTruth, seed = truth.seed + 1): { deliv
   return { deliveries, stats: { copies: copies.length, requests: deliveries.length } };
 }
 
-/** A status as Meta's webhook carries it (pricing on every priced status, errors on failures). */
-function webhookStatus(e: TruthEvent): Record<string, unknown> {
-  const s: Record<string, unknown> = { id: e.message_id, status: e.status, timestamp: String(e.occurred_at / 1000), recipient_id: e.recipient };
-  if (e.category !== null) {
-    s.pricing = { billable: e.billable, pricing_model: "PMP", category: e.category, type: e.pricing_type };
-    s.conversation = { id: "CONVERSATION_ID", origin: { type: e.category } };
-  }
-  if (e.error_code !== null) s.errors = [{ code: e.error_code, title: e.error_title, message: e.error_title }];
-  return s;
-}
-
-/** One webhook body with a change per phone number, in the events' order. */
+/** One webhook body (Meta's sample shape) with a change per phone number, in the events' order. */
 export function webhookBody(events: TruthEvent[], phoneOf: (clientId: string) => string): string {
   const groups = new Map<string, Record<string, unknown>[]>();
   for (const e of events) {
     const phone = phoneOf(e.client_id);
     let list = groups.get(phone);
     if (!list) groups.set(phone, (list = []));
-    list.push(webhookStatus(e));
+    list.push(
+      statusObject({
+        id: e.message_id,
+        status: e.status,
+        timestamp: e.occurred_at / 1000,
+        recipient: e.recipient,
+        category: e.category ?? undefined,
+        billable: e.billable ?? undefined,
+        pricingType: e.pricing_type ?? undefined,
+        errors: e.error_code === null ? undefined : [{ code: e.error_code, title: e.error_title ?? "" }],
+      }),
+    );
   }
-  return JSON.stringify({
-    object: "whatsapp_business_account",
-    entry: [
-      {
-        id: "WHATSAPP_BUSINESS_ACCOUNT_ID",
-        changes: [...groups].map(([phone, statuses]) => ({
-          field: "messages",
-          value: { messaging_product: "whatsapp", metadata: { display_phone_number: "15550783881", phone_number_id: phone }, statuses },
-        })),
-      },
-    ],
-  });
+  return JSON.stringify(webhook([...groups].map(([phoneNumberId, statuses]) => ({ phoneNumberId, statuses }))));
 }
 
 /** Bridged records leave `country` out: the ingest derives it, as for the webhook. */

@@ -125,8 +125,8 @@ function messageEvents(rng: Rng, client: TruthClient, messageId: string, t0: num
   const out: TruthEvent[] = [];
   if (rng() < 0.3) out.push(ev("accepted", t0 - 1_000 - int(rng, 2_000)));
   if (pricing === null) {
-    // No pricing: the message failed (Meta sends no pricing then), sometimes after a `sent`.
-    if (rng() < 0.5) out.push(ev("sent", t0));
+    // The message failed (Meta sends no pricing on the failure), sometimes after a priced `sent`.
+    if (rng() < 0.5) out.push(ev("sent", t0, { category: "utility", billable: true, pricing_type: "regular" }));
     out.push({ ...ev("failed", t0 + 1_000 + int(rng, 30_000), null), error_code: 131026, error_title: "Message undeliverable" });
     return out;
   }
