@@ -160,6 +160,22 @@ describe("live dashboard in a real browser", () => {
     expect(await page.locator('[data-testid="client-today"] dd').first().innerText()).toBe("…");
   });
 
+  it("gives finance the billing page, with no detailed report export", async () => {
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const p = await context.newPage();
+    await signInPage(p, "finance@example.com");
+    await p.getByRole("link", { name: "Faturamento" }).click();
+    await p.waitForURL(/\/billing$/);
+    await p.getByRole("heading", { name: "Faturamento diário" }).waitFor();
+    await p.locator("table.lines, .billing .empty").first().waitFor();
+    await p.screenshot({ path: join(ARTIFACTS, "billing.png"), fullPage: true });
+    await p.goto(`${baseUrl()}/clients/acme`);
+    await p.locator('[data-testid="live-status"][data-status="live"]').waitFor({ timeout: 15_000 });
+    expect(await p.getByRole("heading", { name: "Exportar relatório detalhado" }).count()).toBe(0);
+    expect(await p.getByRole("link", { name: "Faturamento" }).count()).toBeGreaterThan(0);
+    await context.close();
+  });
+
   it("reconnects after a dropped connection and resyncs from a fresh snapshot", async () => {
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     const p = await context.newPage();

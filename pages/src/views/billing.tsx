@@ -37,7 +37,9 @@ export function BillingPage() {
     <section class="billing" aria-labelledby="billing-title">
       <div class="page-head">
         <h1 id="billing-title">{t("billing.title")}</h1>
-        {revision.value !== null && <span class="muted">{t("billing.revision", { r: revision.value })}</span>}
+        {revision.value !== null && (
+          <span class="muted">{revision.value === 0 ? t("billing.notComputed") : t("billing.revision", { r: revision.value })}</span>
+        )}
       </div>
       <form class="filters" onSubmit={(e) => (e.preventDefault(), void load())}>
         <label>
