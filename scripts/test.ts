@@ -28,7 +28,7 @@ let skipped = 0;
 if (only.length === 0) {
   console.log("\n=== typecheck ===");
   const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
-  const projects = ["tsconfig.json", "tsconfig.node.json", "pages/tsconfig.json"];
+  const projects = ["tsconfig.json", "tsconfig.node.json", "tsconfig.node-tests.json", "pages/tsconfig.json"];
   const bad = projects.filter((p) => spawnSync(process.execPath, [tsc, "-p", p, "--noEmit"], { cwd: ROOT, stdio: "inherit" }).status !== 0);
   // A type error fails the run like a failing test, counted once per project.
   if (bad.length > 0) console.error(`typecheck failed: ${bad.join(", ")}`);
