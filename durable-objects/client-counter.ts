@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { EVENT_COLUMNS, STATUSES, type NotificationEvent, type Status } from "../schema/event.ts";
 import { localDate, localDayStart, minuteOf } from "../schema/time.ts";
+import { BillableLedger, type LedgerLine } from "./billable-ledger.ts";
 import { SCHEMA, seenTableExpired, seenTableFor } from "./client-counter-tables.ts";
 import { LakeFlush } from "./lake-flush.ts";
 import { ClientLive } from "./client-live.ts";
@@ -22,24 +23,7 @@ export interface IngestResult {
   rowsRead: number;
 }
 
-/** Billable messages of one local day, aggregated for billing. */
-export interface LedgerLine {
-  category: string;
-  country: string;
-  count: number;
-}
-
-/** Category and country keys when Meta did not say; rate cards match them through `*`. */
-export const UNKNOWN_CATEGORY = "unknown";
-export const UNKNOWN_COUNTRY = "ZZ";
-
-interface BillCandidate {
-  messageId: string;
-  day: string;
-  category: string;
-  country: string;
-  occurredAt: number;
-}
+export { UNKNOWN_CATEGORY, UNKNOWN_COUNTRY, type LedgerLine } from "./billable-ledger.ts";
 
 export function emptyCounts(): StatusCounts {
   return { accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 };
@@ -53,6 +37,7 @@ export class ClientCounter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private seenTables: string[] = [];
   private clientId: string | null = null;
+  private ledger!: BillableLedger;
   private readonly live: ClientLive;
   private readonly lake: LakeFlush;
 
@@ -62,6 +47,7 @@ export class ClientCounter extends DurableObject<Env> {
     this.live = new ClientLive(ctx, env, this);
     ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
+      this.ledger = new BillableLedger(this.sql);
       this.seenTables = this.sql
         .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'seen_%' ORDER BY name")
         .toArray()
@@ -115,7 +101,7 @@ export class ClientCounter extends DurableObject<Env> {
           JSON.stringify(aggregateMinutes(accepted)),
         ),
       );
-      this.recordBillable(billCandidates(accepted, client.timezone), track);
+      this.ledger.record(accepted, client.timezone, track);
       track(
         this.sql.exec(
           "INSERT INTO outbox (n, rows) VALUES (?, ?)",
@@ -194,13 +180,7 @@ export class ClientCounter extends DurableObject<Env> {
 
   /** Billable messages of the client's local `day` (YYYY-MM-DD), by category and country. */
   ledgerLines(day: string): LedgerLine[] {
-    return this.sql
-      .exec<{ category: string; country: string; n: number }>(
-        "SELECT category, country, n FROM ledger_daily WHERE day = ? AND n > 0 ORDER BY category, country",
-        day,
-      )
-      .toArray()
-      .map((r) => ({ category: r.category, country: r.country, count: r.n }));
+    return this.ledger.lines(day);
   }
 
   private ensureSeenTable(now: number, track: (c: SqlStorageCursor<Record<string, SqlStorageValue>>) => void): string {
@@ -211,53 +191,6 @@ export class ClientCounter extends DurableObject<Env> {
       this.seenTables = [...this.seenTables.filter((t) => !seenTableExpired(t, now)), current];
     }
     return current;
-  }
-
-  /**
-   * A message is billed once, on its earliest delivered/read status: a later-processed but earlier
-   * event (reordered delivery) moves the bill to that event's day.
-   */
-  private recordBillable(
-    candidates: Map<string, BillCandidate>,
-    track: (c: SqlStorageCursor<Record<string, SqlStorageValue>>) => void,
-  ): void {
-    if (candidates.size === 0) return;
-    const existing = this.sql.exec<{ message_id: string; day: string; category: string; country: string; occurred_at: number }>(
-      "SELECT message_id, day, category, country, occurred_at FROM ledger WHERE message_id IN (SELECT value FROM json_each(?))",
-      JSON.stringify([...candidates.keys()]),
-    );
-    const deltas = new Map<string, number>();
-    const bump = (day: string, category: string, country: string, by: number) => {
-      const k = JSON.stringify([day, category, country]);
-      deltas.set(k, (deltas.get(k) ?? 0) + by);
-    };
-    const known = new Map(existing.toArray().map((r) => [r.message_id, r]));
-    const writes: BillCandidate[] = [];
-    for (const c of candidates.values()) {
-      const old = known.get(c.messageId);
-      if (old && old.occurred_at <= c.occurredAt) continue;
-      if (old) bump(old.day, old.category, old.country, -1);
-      bump(c.day, c.category, c.country, 1);
-      writes.push(c);
-    }
-    if (writes.length === 0) return;
-    track(
-      this.sql.exec(
-        `INSERT INTO ledger (message_id, day, category, country, occurred_at)
-         SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4 FROM json_each(?) AS j WHERE true
-         ON CONFLICT (message_id) DO UPDATE SET day = excluded.day, category = excluded.category,
-           country = excluded.country, occurred_at = excluded.occurred_at`,
-        JSON.stringify(writes.map((w) => [w.messageId, w.day, w.category, w.country, w.occurredAt])),
-      ),
-    );
-    track(
-      this.sql.exec(
-        `INSERT INTO ledger_daily (day, category, country, n)
-         SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3 FROM json_each(?) AS j WHERE true
-         ON CONFLICT (day, category, country) DO UPDATE SET n = n + excluded.n`,
-        JSON.stringify([...deltas].filter(([, n]) => n !== 0).map(([k, n]) => [...(JSON.parse(k) as string[]), n])),
-      ),
-    );
   }
 }
 
@@ -273,22 +206,4 @@ function aggregateMinutes(events: NotificationEvent[]): [number, string, string,
     else counts.set(k, [minute, e.status, category, 1]);
   }
   return [...counts.values()];
-}
-
-/** Billable delivered/read events, earliest per message, with the client's local billing day. */
-function billCandidates(events: NotificationEvent[], timezone: string): Map<string, BillCandidate> {
-  const out = new Map<string, BillCandidate>();
-  for (const e of events) {
-    if ((e.status !== "delivered" && e.status !== "read") || e.billable !== true) continue;
-    const prev = out.get(e.message_id);
-    if (prev && prev.occurredAt <= e.occurred_at) continue;
-    out.set(e.message_id, {
-      messageId: e.message_id,
-      day: localDate(e.occurred_at, timezone),
-      category: e.category ?? UNKNOWN_CATEGORY,
-      country: e.country ?? UNKNOWN_COUNTRY,
-      occurredAt: e.occurred_at,
-    });
-  }
-  return out;
 }
