@@ -6,9 +6,9 @@ import { LIVE_CLIENT_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, sendQuietly
 import { overviewOf, type ClientRollup } from "./overview.ts";
 
 /** Browser updates of one client go out at most this often, however many ingest calls land. */
-export const BROADCAST_INTERVAL_MS = 250;
+const BROADCAST_INTERVAL_MS = 250;
 /** The overview hears from one client at most this often, and only when something changed. */
-export const ROLLUP_INTERVAL_MS = 1_000;
+const ROLLUP_INTERVAL_MS = 1_000;
 
 /** What the live layer reads from the ClientCounter's counters. */
 export interface CounterReader {

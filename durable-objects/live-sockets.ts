@@ -10,8 +10,8 @@ export const LIVE_TIMEZONE_HEADER = "x-zapmeter-timezone";
 export const LIVE_SCOPE_HEADER = "x-zapmeter-scope";
 
 /** Browsers' keep-alive message; answered by the runtime without waking a hibernated object. */
-export const PING = "ping";
-export const PONG = "pong";
+const PING = "ping";
+const PONG = "pong";
 
 /**
  * Accepts the socket of an upgrade request as hibernatable, stores `state` on it (survives eviction;

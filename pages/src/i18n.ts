@@ -143,14 +143,12 @@ const formats = computed(() => ({
   int: new Intl.NumberFormat(locale.value),
   pct: new Intl.NumberFormat(locale.value, { style: "percent", maximumFractionDigits: 1 }),
   time: new Intl.DateTimeFormat(locale.value, { hour: "2-digit", minute: "2-digit" }),
-  dateTime: new Intl.DateTimeFormat(locale.value, { dateStyle: "medium", timeStyle: "short" }),
 }));
 
 export const fmtInt = (n: number): string => formats.value.int.format(n);
 /** A ratio, or an en dash when there is nothing to divide by. */
 export const fmtPct = (num: number, den: number): string => (den > 0 ? formats.value.pct.format(num / den) : "–");
 export const fmtTime = (ms: number): string => formats.value.time.format(ms);
-export const fmtDateTime = (ms: number): string => formats.value.dateTime.format(ms);
 export function fmtMoney(micros: number, currency: string): string {
   return new Intl.NumberFormat(locale.value, { style: "currency", currency, maximumFractionDigits: 6 }).format(micros / 1_000_000);
 }

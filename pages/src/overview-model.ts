@@ -8,9 +8,9 @@ export type SortKey =
   | "deliveryRate"
   | "readRate";
 
-export const ratio = (num: number, den: number): number => (den > 0 ? num / den : -1);
-export const deliveryRate = (r: OverviewRow): number => ratio(r.today.delivered, r.today.sent);
-export const readRate = (r: OverviewRow): number => ratio(r.today.read, r.today.delivered);
+const ratio = (num: number, den: number): number => (den > 0 ? num / den : -1);
+const deliveryRate = (r: OverviewRow): number => ratio(r.today.delivered, r.today.sent);
+const readRate = (r: OverviewRow): number => ratio(r.today.read, r.today.delivered);
 
 /** "Loja 2" before "Loja 10", accents and case folded. */
 const byName = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
