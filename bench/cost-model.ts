@@ -1,0 +1,193 @@
+/**
+ * Cloudflare bill per million WhatsApp messages, from the benchmark's measured per-event counts and
+ * written-down assumptions. `node bench/cost-model.ts [results.json]` prints the breakdown for
+ * bench/results/latest.json; bench/run.ts calls `costModel` for `cost_usd_per_million_messages`.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { round } from "./stats.ts";
+
+/**
+ * List prices in USD, Workers Paid plan, without the included monthly allowances (they are small
+ * against this volume) and without the $5/month plan fee. Sources, read 2026-11:
+ * developers.cloudflare.com/workers/platform/pricing, /durable-objects/platform/pricing,
+ * /r2/pricing, /d1/platform/pricing.
+ */
+export const PRICES = {
+  workerRequestsPerM: 0.3,
+  workerCpuMsPerM: 0.02,
+  doRequestsPerM: 0.15,
+  /** Duration is billed on 128 MB per object, while it runs or sits in memory unable to hibernate. */
+  doGbSecondsPerM: 12.5,
+  doRowsWrittenPerM: 1.0,
+  doRowsReadPerM: 0.001,
+  doStorageGbMonth: 0.2,
+  r2ClassAPerM: 4.5,
+  r2ClassBPerM: 0.36,
+  r2StorageGbMonth: 0.015,
+  d1RowsWrittenPerM: 1.0,
+  d1RowsReadPerM: 0.001,
+} as const;
+
+const DO_MEMORY_GB = 0.128;
+const DAYS_PER_MONTH = 30.4;
+
+/** What the benchmark measured for one ingest workload. */
+export interface WorkloadCounts {
+  events_per_request: number;
+  rows_written_per_event: number;
+  rows_read_per_event: number;
+  do_calls_per_event: number;
+  /** workerd CPU per request (Worker + object + SQLite): an upper bound for the Worker's billed CPU. */
+  workerd_cpu_ms_per_request: number;
+}
+
+export interface Measured {
+  webhook: WorkloadCounts;
+  bridged: WorkloadCounts;
+  parquet_bytes_per_event: number;
+}
+
+/** Every assumption the bill depends on, with the value the documented scenarios use. */
+export interface Scenario {
+  name: string;
+  messagesPerDay: number;
+  /** Status events per message through Meta's webhooks (sent, delivered, read). */
+  webhookEventsPerMessage: number;
+  /** `accepted` events per message from the sender's Kafka, through the bridge. */
+  bridgedEventsPerMessage: number;
+  /** Statuses per webhook request; null uses the measured workload's mix (1–10, mean 5.5). */
+  webhookEventsPerRequest: number | null;
+  /** Clients that send during the active hours, and how many hours a day they send. */
+  activeClients: number;
+  activeHoursPerDay: number;
+  /**
+   * Share of a sending client's active time its ClientCounter cannot hibernate. The live layer's
+   * setTimeout coalescing (250 ms broadcast, 1 s rollup) keeps a client that sends every second
+   * awake all the time: 1.0 today.
+   */
+  awakeShare: number;
+  /** One Overview rollup per sending client per second (durable-objects/client-live.ts ROLLUP_INTERVAL_MS). */
+  rollupsPerClientSecond: number;
+  /** minute_counts rows a rollup's `today()` scans: rows since local midnight (16 keys × minutes, half a day on average). */
+  rowsReadPerRollup: number;
+  /** Outbox flushes per sending client per active minute (lake-flush.ts FLUSH_INTERVAL_MS = 60 s). */
+  flushesPerClientMinute: number;
+  /** Days the lake keeps detail rows; dedup tables live 9 days, the ledger ~2 months. */
+  lakeRetentionDays: number;
+  /** SQLite bytes per stored row (key + row overhead): seen ≈ 80, ledger ≈ 120. */
+  seenRowBytes: number;
+  ledgerRowBytes: number;
+  /** Billing lines per client per day (categories × countries) and days recomputed per run. */
+  billingLinesPerClientDay: number;
+  billingRecomputeDays: number;
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    name: "100 M messages/day",
+    messagesPerDay: 100e6,
+    webhookEventsPerMessage: 3,
+    bridgedEventsPerMessage: 1,
+    webhookEventsPerRequest: null,
+    activeClients: 2_000,
+    activeHoursPerDay: 14,
+    awakeShare: 1,
+    rollupsPerClientSecond: 1,
+    rowsReadPerRollup: 16 * 420,
+    flushesPerClientMinute: 1,
+    lakeRetentionDays: 400,
+    seenRowBytes: 80,
+    ledgerRowBytes: 120,
+    billingLinesPerClientDay: 6,
+    billingRecomputeDays: 3,
+  },
+];
+SCENARIOS.push({ ...SCENARIOS[0]!, name: "1 B messages/day", messagesPerDay: 1e9, activeClients: 10_000 });
+
+export interface Bill {
+  scenario: string;
+  /** USD per month by line item. */
+  monthly: Record<string, number>;
+  monthly_total_usd: number;
+  usd_per_million_messages: number;
+}
+
+/** The monthly bill of a scenario, line by line. */
+export function costModel(m: Measured, s: Scenario): Bill {
+  const webhookEvents = s.messagesPerDay * s.webhookEventsPerMessage;
+  const bridgedEvents = s.messagesPerDay * s.bridgedEventsPerMessage;
+  const perRequest = s.webhookEventsPerRequest ?? m.webhook.events_per_request;
+  // Calls per event scale with requests when the statuses per webhook differ from the measured mix.
+  const callScale = m.webhook.events_per_request / perRequest;
+  const webhookRequests = webhookEvents / perRequest;
+  const bridgedRequests = bridgedEvents / m.bridged.events_per_request;
+  const ingestCalls = webhookEvents * m.webhook.do_calls_per_event * callScale + bridgedEvents * m.bridged.do_calls_per_event;
+  const activeSeconds = s.activeClients * s.activeHoursPerDay * 3_600;
+  const rollups = activeSeconds * s.rollupsPerClientSecond;
+  const flushes = s.activeClients * s.activeHoursPerDay * 60 * s.flushesPerClientMinute;
+  // Per-call rows (counters, outbox, ledger_daily) weigh more when calls carry fewer events.
+  const perCallRows = Math.max(0, m.webhook.rows_written_per_event - 1 - 1 / 3) * m.webhook.events_per_request;
+  const webhookRowsPerEvent = 1 + 1 / 3 + perCallRows / perRequest;
+
+  const day: Record<string, number> = {
+    "Workers requests": ((webhookRequests + bridgedRequests) / 1e6) * PRICES.workerRequestsPerM,
+    "Workers CPU": ((webhookRequests * m.webhook.workerd_cpu_ms_per_request + bridgedRequests * m.bridged.workerd_cpu_ms_per_request) / 1e6) * PRICES.workerCpuMsPerM,
+    "DO requests: ingest": (ingestCalls / 1e6) * PRICES.doRequestsPerM,
+    "DO requests: overview rollups": (rollups / 1e6) * PRICES.doRequestsPerM,
+    "DO requests: flush alarms": (flushes / 1e6) * PRICES.doRequestsPerM,
+    "DO duration (awake objects)": ((activeSeconds * s.awakeShare + 86_400) * DO_MEMORY_GB / 1e6) * PRICES.doGbSecondsPerM,
+    "DO rows written: ingest": ((webhookEvents * webhookRowsPerEvent + bridgedEvents * m.bridged.rows_written_per_event) / 1e6) * PRICES.doRowsWrittenPerM,
+    // The flush deletes each outbox row (one per call) and writes/deletes its range marker.
+    "DO rows written: flush": ((ingestCalls + flushes * 2) / 1e6) * PRICES.doRowsWrittenPerM,
+    "DO rows written: overview rollups": (rollups / 1e6) * PRICES.doRowsWrittenPerM,
+    "DO rows read: ingest": ((webhookEvents * m.webhook.rows_read_per_event + bridgedEvents * m.bridged.rows_read_per_event) / 1e6) * PRICES.doRowsReadPerM,
+    "DO rows read: rollups (today scan)": ((rollups * s.rowsReadPerRollup) / 1e6) * PRICES.doRowsReadPerM,
+    "R2 class A (flush puts + daily compaction)": ((flushes + s.activeClients) / 1e6) * PRICES.r2ClassAPerM,
+    "R2 class B (compaction reads)": (flushes / 1e6) * PRICES.r2ClassBPerM,
+    "D1 rows (billing)": ((s.activeClients * s.billingLinesPerClientDay * s.billingRecomputeDays) / 1e6) * (PRICES.d1RowsWrittenPerM + PRICES.d1RowsReadPerM),
+  };
+  const totalEvents = webhookEvents + bridgedEvents;
+  const billable = s.messagesPerDay;
+  const doStorageGb = (totalEvents * 9 * s.seenRowBytes + billable * 61 * s.ledgerRowBytes) / 1e9;
+  const lakeGb = (totalEvents * m.parquet_bytes_per_event * s.lakeRetentionDays) / 1e9;
+  const monthly: Record<string, number> = {};
+  for (const [k, v] of Object.entries(day)) monthly[k] = round(v * DAYS_PER_MONTH, 2);
+  monthly["DO storage (dedup 9 d, ledger ~2 months)"] = round(doStorageGb * PRICES.doStorageGbMonth, 2);
+  monthly[`R2 storage (lake, ${s.lakeRetentionDays} d)`] = round(lakeGb * PRICES.r2StorageGbMonth, 2);
+  const total = Object.values(monthly).reduce((a, b) => a + b, 0);
+  return {
+    scenario: s.name,
+    monthly,
+    monthly_total_usd: round(total, 0),
+    usd_per_million_messages: round(total / ((s.messagesPerDay * DAYS_PER_MONTH) / 1e6), 3),
+  };
+}
+
+/** Design choices that move the bill, each as a change to the 100 M/day scenario. */
+export const LEVERS: { name: string; change: Partial<Scenario> }[] = [
+  { name: "as built", change: {} },
+  { name: "objects hibernate between calls (live timers → alarms / only with viewers)", change: { awakeShare: 0.05 } },
+  { name: "today's totals kept per day, not scanned per rollup", change: { rowsReadPerRollup: 16 } },
+  { name: "rollups every 5 s instead of 1 s", change: { rollupsPerClientSecond: 0.2 } },
+  { name: "flush every 5 min instead of 1 min", change: { flushesPerClientMinute: 0.2 } },
+  { name: "Meta sends 1 status per webhook (worst case)", change: { webhookEventsPerRequest: 1 } },
+];
+
+function main(): void {
+  const file = process.argv[2] ?? join(import.meta.dirname, "results", "latest.json");
+  const results = JSON.parse(readFileSync(file, "utf8")) as { measured_for_cost: Measured };
+  const m = results.measured_for_cost;
+  for (const s of SCENARIOS) {
+    const bill = costModel(m, s);
+    console.log(`\n${bill.scenario}: $${bill.monthly_total_usd.toLocaleString("en-US")}/month, $${bill.usd_per_million_messages} per million messages`);
+    for (const [k, v] of Object.entries(bill.monthly).sort((a, b) => b[1] - a[1])) console.log(`  ${k.padEnd(48)} ${v.toFixed(2).padStart(12)}`);
+  }
+  console.log("\nLevers (100 M/day):");
+  for (const l of LEVERS) {
+    const bill = costModel(m, { ...SCENARIOS[0]!, ...l.change });
+    console.log(`  ${l.name.padEnd(78)} $${String(bill.monthly_total_usd).padStart(8)}/month  $${bill.usd_per_million_messages}/M msgs`);
+  }
+}
+
+if (import.meta.filename === process.argv[1]) main();

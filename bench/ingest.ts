@@ -1,0 +1,68 @@
+/** Ingest throughput of one workload, with the storage work per event from the response headers. */
+import { DEV_INGEST_KEY } from "../scripts/demo/catalog.ts";
+import { driveInWorker, type LoadPlan, type LoadResult } from "./load.ts";
+import { cpuSeconds, type BenchStack } from "./stack.ts";
+import { percentile, round } from "./stats.ts";
+
+/** WHATSAPP_APP_SECRET of .dev.vars.example (the local stack's secret). */
+export const DEV_APP_SECRET = "dev-app-secret";
+
+export interface IngestFigures {
+  kind: LoadPlan["kind"];
+  clients: number;
+  events_per_request: number;
+  concurrency: number;
+  requests: number;
+  accepted: number;
+  failures: Record<string, number>;
+  elapsed_s: number;
+  events_per_s: number;
+  request_p50_ms: number;
+  request_p99_ms: number;
+  rows_written_per_event: number;
+  rows_read_per_event: number;
+  do_calls_per_event: number;
+  /** workerd CPU (Worker + Durable Objects + local SQLite) per request: an upper bound for the Worker's billed CPU. */
+  workerd_cpu_ms_per_request: number;
+}
+
+export interface IngestOptions {
+  kind: LoadPlan["kind"];
+  run: string;
+  clients: number[];
+  batchSize: number;
+  concurrency: number;
+  durationMs: number;
+  maxRequests: number;
+}
+
+function plan(stack: BenchStack, o: IngestOptions, t0: number): LoadPlan {
+  return { ...o, baseUrl: stack.url, ingestKey: DEV_INGEST_KEY, appSecret: DEV_APP_SECRET, t0 };
+}
+
+/** One warm-up request per client first (creates the objects), then the measured, bounded run. */
+export async function benchIngest(stack: BenchStack, o: IngestOptions): Promise<IngestFigures> {
+  const t0 = Date.now();
+  await driveInWorker(plan(stack, { ...o, run: `${o.run}-warm`, batchSize: 10, durationMs: 120_000, maxRequests: o.clients.length }, t0));
+  const cpuBefore = cpuSeconds(stack.workerdPid);
+  const r: LoadResult = await driveInWorker(plan(stack, o, t0));
+  const cpu = cpuSeconds(stack.workerdPid) - cpuBefore;
+  const ok = r.accepted + r.duplicates;
+  return {
+    kind: o.kind,
+    clients: o.clients.length,
+    events_per_request: round(r.events / Math.max(1, r.requests)),
+    concurrency: o.concurrency,
+    requests: r.requests,
+    accepted: r.accepted,
+    failures: r.failures,
+    elapsed_s: round(r.elapsedMs / 1000, 3),
+    events_per_s: round(r.accepted / (r.elapsedMs / 1000), 0),
+    request_p50_ms: round(percentile(r.latenciesMs, 0.5)),
+    request_p99_ms: round(percentile(r.latenciesMs, 0.99)),
+    rows_written_per_event: round(r.rowsWritten / Math.max(1, ok), 4),
+    rows_read_per_event: round(r.rowsRead / Math.max(1, ok), 4),
+    do_calls_per_event: round(r.doCalls / Math.max(1, ok), 5),
+    workerd_cpu_ms_per_request: round((cpu * 1000) / Math.max(1, r.requests), 3),
+  };
+}

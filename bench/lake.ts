@@ -1,0 +1,160 @@
+/**
+ * Parquet (bytes per event, flush time) and the 1 M-row CSV export, each next to DuckDB doing the
+ * same job on the same rows: writing them as ZSTD Parquet, and exporting Parquet to CSV.
+ */
+import { createHmac } from "node:crypto";
+import { createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { once } from "node:events";
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { benchClientId } from "./events.ts";
+import { driveInWorker } from "./load.ts";
+import { DEV_APP_SECRET } from "./ingest.ts";
+import { DEV_INGEST_KEY } from "../scripts/demo/catalog.ts";
+import { rssMb, rssSampler, type BenchStack } from "./stack.ts";
+import { round, since } from "./stats.ts";
+
+/** FILE_SIGNING_SECRET of .dev.vars.example: the harness signs download links like the Worker does. */
+const DEV_FILE_SIGNING_SECRET = "dev-file-signing-secret";
+
+function signedFileUrl(stack: BenchStack, key: string): string {
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const sig = createHmac("sha256", DEV_FILE_SIGNING_SECRET).update(`${key}\n${exp}`).digest("hex");
+  return `${stack.url}/v1/files/${key}?exp=${exp}&sig=${sig}`;
+}
+
+/** Bridged batches of 1,000 events into one client, `rows` in all (same generator as the ingest load). */
+async function fill(stack: BenchStack, client: number, run: string, t0: number, rows: number): Promise<void> {
+  const r = await driveInWorker({
+    kind: "bridged", baseUrl: stack.url, ingestKey: DEV_INGEST_KEY, appSecret: DEV_APP_SECRET, run, t0,
+    clients: [client], batchSize: 1_000, concurrency: 2, durationMs: 600_000, maxRequests: Math.ceil(rows / 1_000),
+  });
+  if (r.accepted !== rows) throw new Error(`filling ${benchClientId(client)}: ${r.accepted} of ${rows} accepted (${JSON.stringify(r.failures)})`);
+}
+
+async function flush(stack: BenchStack, client: number): Promise<{ files: string[]; ms: number }> {
+  const t = performance.now();
+  const res = await fetch(`${stack.url}/v1/admin/flush?client_id=${benchClientId(client)}`, { method: "POST", headers: { authorization: `Bearer ${stack.token}` } });
+  if (res.status !== 200) throw new Error(`flush: ${res.status} ${await res.text()}`);
+  const { files } = (await res.json()) as { files: string[] };
+  return { files, ms: since(t) };
+}
+
+async function scalar(db: DuckDBConnection, sql: string): Promise<number> {
+  const rows = (await db.runAndReadAll(sql)).getRows();
+  return Number(rows[0]![0]);
+}
+
+export interface ParquetFigures {
+  rows: number;
+  files: number;
+  flush_s: number;
+  parquet_bytes_per_event: number;
+  duckdb_parquet_bytes_per_event: number;
+}
+
+/**
+ * `rows` (< one flush batch, so no alarm flushes first) into a fresh client, one admin flush, then
+ * the files downloaded through signed links; DuckDB rewrites the very same rows as ZSTD Parquet.
+ */
+export async function benchParquet(stack: BenchStack, client: number, run: string, t0: number, rows: number): Promise<ParquetFigures> {
+  await fill(stack, client, run, t0, rows);
+  const { files, ms } = await flush(stack, client);
+  const dir = mkdtempSync(join(tmpdir(), "zapmeter-bench-parquet-"));
+  try {
+    let bytes = 0;
+    const paths: string[] = [];
+    for (const [i, key] of files.entries()) {
+      const res = await fetch(signedFileUrl(stack, key));
+      if (res.status !== 200) throw new Error(`download ${key}: ${res.status}`);
+      const body = new Uint8Array(await res.arrayBuffer());
+      bytes += body.byteLength;
+      paths.push(join(dir, `ours-${i}.parquet`));
+      writeFileSync(paths.at(-1)!, body);
+    }
+    const db = await (await DuckDBInstance.create(":memory:")).connect();
+    const ours = `read_parquet([${paths.map((p) => `'${p}'`).join(", ")}])`;
+    const counted = await scalar(db, `SELECT count(*) FROM ${ours}`);
+    if (counted !== rows) throw new Error(`the lake holds ${counted} rows, expected ${rows}`);
+    const peer = join(dir, "duckdb.parquet");
+    await db.run(`COPY (SELECT * FROM ${ours}) TO '${peer}' (FORMAT parquet, COMPRESSION zstd)`);
+    db.closeSync();
+    return {
+      rows,
+      files: files.length,
+      flush_s: round(ms / 1000, 3),
+      parquet_bytes_per_event: round(bytes / rows, 2),
+      duckdb_parquet_bytes_per_event: round(statSync(peer).size / rows, 2),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface ExportFigures {
+  rows: number;
+  fill_s: number;
+  flush_s: number;
+  export_s: number;
+  export_mb: number;
+  /** Peak resident memory of the workerd process while it streamed the export. */
+  export_peak_rss_mb: number;
+  rss_before_mb: number;
+  duckdb_export_s: number;
+}
+
+/**
+ * `rows` into one client, flushed to the lake (alarms plus a final admin flush), then the CSV
+ * report of all of them; DuckDB exports the same rows from one ZSTD Parquet file to CSV.
+ */
+export async function benchExport(stack: BenchStack, client: number, run: string, t0: number, rows: number): Promise<ExportFigures> {
+  const tFill = performance.now();
+  await fill(stack, client, run, t0, rows);
+  const fillMs = since(tFill);
+  const { ms: flushMs } = await flush(stack, client);
+  const dir = mkdtempSync(join(tmpdir(), "zapmeter-bench-export-"));
+  try {
+    const from = new Date(t0 - 3_600_000).toISOString();
+    const to = new Date(t0 + rows * 5 + 3_600_000).toISOString();
+    const csv = join(dir, "ours.csv");
+    const rssBefore = rssMb(stack.workerdPid);
+    const sampler = rssSampler(stack.workerdPid);
+    const t = performance.now();
+    const res = await fetch(`${stack.url}/v1/clients/${benchClientId(client)}/report?from=${from}&to=${to}&format=csv`, {
+      headers: { authorization: `Bearer ${stack.token}` },
+    });
+    if (res.status !== 200 || !res.body) throw new Error(`export: ${res.status} ${await res.text()}`);
+    let lines = 0;
+    const file = createWriteStream(csv);
+    const reader = res.body.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      for (const b of r.value) if (b === 10) lines++;
+      if (!file.write(r.value)) await once(file, "drain");
+    }
+    await new Promise<void>((done) => file.end(done));
+    const exportMs = since(t);
+    const peak = sampler.stop();
+    if (lines - 1 !== rows) throw new Error(`the export has ${lines - 1} rows, expected ${rows}`);
+
+    const db = await (await DuckDBInstance.create(":memory:")).connect();
+    const parquet = join(dir, "peer.parquet");
+    await db.run(`COPY (SELECT * FROM read_csv('${csv}')) TO '${parquet}' (FORMAT parquet, COMPRESSION zstd)`);
+    const tPeer = performance.now();
+    await db.run(`COPY (SELECT * FROM read_parquet('${parquet}')) TO '${join(dir, "peer.csv")}' (FORMAT csv, HEADER)`);
+    const peerMs = since(tPeer);
+    db.closeSync();
+    return {
+      rows,
+      fill_s: round(fillMs / 1000, 2),
+      flush_s: round(flushMs / 1000, 2),
+      export_s: round(exportMs / 1000, 3),
+      export_mb: round(statSync(csv).size / 1e6, 1),
+      export_peak_rss_mb: round(peak, 1),
+      rss_before_mb: round(rssBefore, 1),
+      duckdb_export_s: round(peerMs / 1000, 3),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

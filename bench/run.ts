@@ -1,0 +1,165 @@
+/**
+ * `npm run bench [-- --quick]`: starts a fresh local stack, measures every part against its peer on
+ * the same events, writes bench/results/latest.json and prints a summary. Parts that fail are
+ * reported as errors in the results, never replaced by numbers.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { ROOT } from "../scripts/local-stack.ts";
+import { benchBilling } from "./billing.ts";
+import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
+import { benchIngest, type IngestFigures, type IngestOptions } from "./ingest.ts";
+import { benchExport, benchParquet } from "./lake.ts";
+import { benchPostgres, startPostgres } from "./postgres.ts";
+import { startBenchStack } from "./stack.ts";
+import { printSummary } from "./summary.ts";
+import { probeLiveLatency } from "./ws-latency.ts";
+import { ratio, round } from "./stats.ts";
+
+const quick = process.argv.includes("--quick");
+/** The quick run bills 2,000 clients and scales the time to 10,000 (billing fans out over clients linearly). */
+const SIZE = quick
+  ? { ingestMs: 8_000, exportRows: 200_000, parquetRows: 24_000, clients: 2_000 }
+  : { ingestMs: 30_000, exportRows: 1_000_000, parquetRows: 24_000, clients: 10_000 };
+/** Client indices: 0..999 take the load (webhook phones), then one client per single-client part. */
+const PROBE_BRIDGED = 1_000;
+const PROBE_WEBHOOK = 1_001;
+const PARQUET_CLIENT = 1_002;
+const EXPORT_CLIENT = 1_003;
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+const DAY_MS = 86_400_000;
+/** Load events happen at noon (UTC) yesterday, so the billing run of yesterday prices them. */
+const yesterday = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS - DAY_MS);
+const T0 = yesterday.getTime() + 12 * 3_600_000;
+const RUN = `r${Date.now().toString(36)}`;
+
+const results: Record<string, unknown> = {
+  started_at: new Date().toISOString(),
+  quick,
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+  commit: execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim(),
+};
+const errors: Record<string, string> = {};
+
+async function part<T>(name: string, fn: () => Promise<T>): Promise<T | null> {
+  const t = performance.now();
+  process.stdout.write(`bench: ${name}… `);
+  try {
+    const r = await fn();
+    console.log(`${round((performance.now() - t) / 1000, 1)} s`);
+    return r;
+  } catch (err) {
+    console.log(`FAILED: ${(err as Error).message}`);
+    errors[name] = (err as Error).stack ?? String(err);
+    return null;
+  }
+}
+
+const workloads: Record<"bridged" | "webhook", IngestOptions> = {
+  bridged: { kind: "bridged", run: `${RUN}-b`, clients: range(100), batchSize: 1_000, concurrency: 4, durationMs: SIZE.ingestMs, maxRequests: 1_000_000 },
+  webhook: { kind: "webhook", run: `${RUN}-w`, clients: range(1_000), batchSize: 0, concurrency: 16, durationMs: SIZE.ingestMs, maxRequests: 10_000_000 },
+};
+
+const STACK = `stack (fresh state, ${SIZE.clients.toLocaleString("en-US")} clients)`;
+const stack = await part(STACK, () => startBenchStack(SIZE.clients, 1_000));
+if (!stack) throw new Error(`the local stack did not start:\n${errors[STACK]}`);
+const ingest: Partial<Record<"bridged" | "webhook", IngestFigures & { ws_latency?: unknown }>> = {};
+try {
+  for (const [kind, probeClient] of [["bridged", PROBE_BRIDGED], ["webhook", PROBE_WEBHOOK]] as const) {
+    await part(`ingest ${kind} + live latency`, async () => {
+      let done = false;
+      const probe = probeLiveLatency(stack, { client: probeClient, run: `${RUN}-p`, intervalMs: 200, maxProbes: 10_000, until: () => done });
+      const figures = await benchIngest(stack, workloads[kind]).finally(() => (done = true));
+      ingest[kind] = { ...figures, ws_latency: await probe };
+    });
+  }
+  results.ingest = ingest;
+  results.parquet = await part("parquet flush", () => benchParquet(stack, PARQUET_CLIENT, `${RUN}-q`, T0, SIZE.parquetRows));
+  results.export = await part(`export ${SIZE.exportRows.toLocaleString("en-US")} rows`, () => benchExport(stack, EXPORT_CLIENT, `${RUN}-x`, T0, SIZE.exportRows));
+  results.billing = await part("billing run", () => benchBilling(stack, yesterday.toISOString().slice(0, 10)));
+} finally {
+  await stack.stop();
+}
+
+const peer: Record<string, unknown> = {};
+await part("postgresql peer", async () => {
+  const pg = await startPostgres();
+  if ("missing" in pg) throw new Error(pg.missing);
+  try {
+    for (const kind of ["bridged", "webhook"] as const) {
+      const ours = ingest[kind];
+      if (!ours) continue;
+      // The same requests zapmeter got: same events, same batches, same parallelism.
+      peer[kind] = await benchPostgres(pg.url, { ...workloads[kind], baseUrl: "", ingestKey: "", appSecret: "", t0: T0, maxRequests: ours.requests, durationMs: 600_000 });
+    }
+  } finally {
+    pg.stop();
+  }
+});
+results.postgres = peer;
+
+const b = ingest.bridged;
+const w = ingest.webhook;
+const p = results.parquet as Awaited<ReturnType<typeof benchParquet>> | null;
+const x = results.export as Awaited<ReturnType<typeof benchExport>> | null;
+const bill = results.billing as Awaited<ReturnType<typeof benchBilling>> | null;
+const pgb = peer.bridged as { events_per_s: number } | undefined;
+const pgw = peer.webhook as { events_per_s: number } | undefined;
+const latencies = [b?.ws_latency, w?.ws_latency] as ({ p50_ms: number; p99_ms: number } | undefined)[];
+const counts = (f: IngestFigures) => ({
+  events_per_request: f.events_per_request,
+  rows_written_per_event: f.rows_written_per_event,
+  rows_read_per_event: f.rows_read_per_event,
+  do_calls_per_event: f.do_calls_per_event,
+  workerd_cpu_ms_per_request: f.workerd_cpu_ms_per_request,
+});
+const measured: Measured | null = b && w && p ? { bridged: counts(b), webhook: counts(w), parquet_bytes_per_event: p.parquet_bytes_per_event } : null;
+const bills = measured ? SCENARIOS.map((s) => costModel(measured, s)) : null;
+// Export time for 1 M rows: measured directly in the full run; the quick run scales its smaller export linearly.
+const exportPerMillion = x ? round((x.export_s * 1e6) / x.rows, 3) : null;
+const duckExportPerMillion = x ? round((x.duckdb_export_s * 1e6) / x.rows, 3) : null;
+
+Object.assign(results, {
+  ingest_bridged_events_per_s: b?.events_per_s ?? null,
+  ingest_webhook_events_per_s: w?.events_per_s ?? null,
+  postgres_peer_events_per_s: pgb?.events_per_s ?? null,
+  postgres_peer_webhook_events_per_s: pgw?.events_per_s ?? null,
+  rows_written_per_event: b?.rows_written_per_event ?? null,
+  webhook_rows_written_per_event: w?.rows_written_per_event ?? null,
+  do_calls_per_event: b?.do_calls_per_event ?? null,
+  webhook_do_calls_per_event: w?.do_calls_per_event ?? null,
+  ws_latency_p50_ms: latencies.some((l) => !l) ? null : Math.max(...latencies.map((l) => l!.p50_ms)),
+  ws_latency_p99_ms: latencies.some((l) => !l) ? null : Math.max(...latencies.map((l) => l!.p99_ms)),
+  parquet_bytes_per_event: p?.parquet_bytes_per_event ?? null,
+  duckdb_parquet_bytes_per_event: p?.duckdb_parquet_bytes_per_event ?? null,
+  parquet_flush_s: p?.flush_s ?? null,
+  export_rows_measured: x?.rows ?? null,
+  export_1m_rows_s: exportPerMillion,
+  duckdb_export_1m_rows_s: duckExportPerMillion,
+  export_peak_rss_mb: x?.export_peak_rss_mb ?? null,
+  billing_clients_measured: bill?.clients ?? null,
+  billing_10k_clients_s: bill ? round((bill.run_s * 10_000) / bill.clients, 2) : null,
+  cost_usd_per_million_messages: bills?.[0]?.usd_per_million_messages ?? null,
+  ratios: {
+    bridged_vs_postgres: ratio(b?.events_per_s, pgb?.events_per_s),
+    webhook_vs_postgres: ratio(w?.events_per_s, pgw?.events_per_s),
+    parquet_bytes_vs_duckdb: ratio(p?.parquet_bytes_per_event, p?.duckdb_parquet_bytes_per_event),
+    export_time_vs_duckdb: ratio(exportPerMillion, duckExportPerMillion),
+  },
+  measured_for_cost: measured,
+  bills,
+  errors,
+  finished_at: new Date().toISOString(),
+});
+
+const dir = join(import.meta.dirname, "results");
+mkdirSync(dir, { recursive: true });
+writeFileSync(join(dir, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
+printSummary(results);
+if (Object.keys(errors).length > 0) {
+  console.error(`\n${Object.keys(errors).length} part(s) failed: ${Object.keys(errors).join(", ")} (details in bench/results/latest.json)`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,142 @@
+/**
+ * A fresh local stack for one benchmark run: migrated and dev-seeded D1 (scripts/local-stack.ts),
+ * plus the benchmark's clients, then `wrangler dev` on a free port.
+ */
+import { execFileSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DEV_PASSWORD } from "../scripts/demo/catalog.ts";
+import { freePort, freshStateDir, prepareLocalState, ROOT, startWrangler, type RunningStack } from "../scripts/local-stack.ts";
+import { benchClientId, benchPhone } from "./events.ts";
+
+export interface BenchStack {
+  url: string;
+  /** Admin bearer token. */
+  token: string;
+  /** The workerd process that runs the Worker and the Durable Objects (for CPU and RSS). */
+  workerdPid: number;
+  stateDir: string;
+  stop(): Promise<void>;
+}
+
+/** Clients `bench-00000`… in UTC; the first `withPhones` get a WhatsApp phone number each (multi-row inserts: fast to apply). */
+function clientsSql(count: number, withPhones: number, now: number): string {
+  const lines: string[] = [];
+  for (let from = 0; from < count; from += 500) {
+    const ids = Array.from({ length: Math.min(500, count - from) }, (_, k) => from + k);
+    lines.push(`INSERT OR IGNORE INTO clients (id, name, timezone, currency, shards, active, created_at) VALUES ${ids.map((i) => `('${benchClientId(i)}', 'Bench ${i}', 'UTC', 'USD', 1, 1, ${now})`).join(", ")};`);
+    const phones = ids.filter((i) => i < withPhones);
+    if (phones.length > 0) lines.push(`INSERT OR IGNORE INTO phone_numbers (phone_number_id, client_id) VALUES ${phones.map((i) => `('${benchPhone(i)}', '${benchClientId(i)}')`).join(", ")};`);
+  }
+  return lines.join("\n");
+}
+
+/** What `wrangler dev` needs to run the Worker; node_modules is linked, not copied. */
+const SNAPSHOT = ["wrangler.toml", ".dev.vars", "package.json", "tsconfig.json", "worker-configuration.d.ts", "workers", "durable-objects", "schema", "migrations", "pages/dist"];
+
+/**
+ * A copy of the Worker's sources: wrangler dev restarts the Worker whenever a watched file changes,
+ * and a benchmark must measure one version of the code while others keep editing the repository.
+ */
+function snapshot(into: string): void {
+  for (const path of SNAPSHOT) {
+    if (existsSync(join(ROOT, path))) cpSync(join(ROOT, path), join(into, path), { recursive: true });
+  }
+  symlinkSync(join(ROOT, "node_modules"), join(into, "node_modules"));
+}
+
+/** Children of `pid`, recursively, from /proc. */
+function descendants(pid: number): { pid: number; comm: string }[] {
+  const all = readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        return { pid: Number(d), ppid, comm };
+      } catch {
+        return null;
+      }
+    })
+    .filter((p) => p !== null);
+  const out: { pid: number; comm: string }[] = [];
+  const walk = (parent: number) => {
+    for (const p of all.filter((q) => q.ppid === parent)) {
+      out.push(p);
+      walk(p.pid);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** Starts the stack with `clients` benchmark clients (the first `withPhones` reachable by webhook). */
+export async function startBenchStack(clients: number, withPhones: number): Promise<BenchStack> {
+  const stateDir = freshStateDir("zapmeter-bench-");
+  prepareLocalState(stateDir);
+  const file = join(stateDir, "bench-clients.sql");
+  writeFileSync(file, clientsSql(clients, withPhones, Date.now()));
+  // Same invocation as prepareLocalState's seed step, with the benchmark's clients.
+  execFileSync(process.execPath, [join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"), "d1", "execute", "DB", "--local", "--file", file, "--persist-to", stateDir], {
+    cwd: ROOT,
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const code = join(stateDir, "code");
+  mkdirSync(code);
+  snapshot(code);
+  const stack: RunningStack = await startWrangler({ port: await freePort(), persistTo: stateDir, log: "ignore", cwd: code });
+  // wrangler dev runs two workerd processes: its proxy on the public port and the one with our Worker.
+  const port = new URL(stack.url).port;
+  const workerd = descendants(stack.process.pid!).find(
+    (p) => p.comm === "workerd" && !readFileSync(`/proc/${p.pid}/cmdline`, "utf8").includes(`entry=127.0.0.1:${port}`),
+  );
+  if (!workerd) {
+    await stack.stop();
+    throw new Error("no workerd process under wrangler dev");
+  }
+  const res = await fetch(`${stack.url}/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: "admin@example.com", password: DEV_PASSWORD }),
+  });
+  if (res.status !== 200) throw new Error(`admin login failed: ${res.status} ${await res.text()}`);
+  const { token } = (await res.json()) as { token: string };
+  return {
+    url: stack.url,
+    token,
+    workerdPid: workerd.pid,
+    stateDir,
+    async stop() {
+      await stack.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** CPU seconds (user + system) the process has used so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of /proc/pid/stat (11 and 12 after the command name), in clock ticks.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Resident memory of the process in MB. */
+export function rssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
+  return Number(line?.match(/\d+/)?.[0] ?? Number.NaN) / 1024;
+}
+
+/** Samples `rssMb(pid)` every `everyMs` until stopped; returns the peak. */
+export function rssSampler(pid: number, everyMs = 20): { stop(): number } {
+  let peak = rssMb(pid);
+  const timer = setInterval(() => (peak = Math.max(peak, rssMb(pid))), everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, rssMb(pid));
+    },
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * Ingest 2xx → screen: a dashboard client holds `GET /v1/clients/:id/live` open while probes (one
+ * bridged event each) go to that client; the latency of probe k is from its 200 to the first
+ * `update` whose today.sent includes it.
+ */
+import { DEV_INGEST_KEY } from "../scripts/demo/catalog.ts";
+import { benchClientId, benchEvent } from "./events.ts";
+import type { BenchStack } from "./stack.ts";
+import { percentile, round } from "./stats.ts";
+
+export interface LatencyFigures {
+  probes: number;
+  seen: number;
+  /** Updates that reached the socket before the probe's HTTP response reached the harness (counted as 0 ms). */
+  before_response: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+}
+
+interface LiveMessage {
+  type: string;
+  today?: { sent: number };
+}
+
+async function openLive(stack: BenchStack, clientId: string): Promise<{ ws: WebSocket; sent: number }> {
+  const res = await fetch(`${stack.url}/v1/live/ticket`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${stack.token}` },
+    body: JSON.stringify({ client_id: clientId }),
+  });
+  if (res.status !== 200) throw new Error(`live ticket: ${res.status} ${await res.text()}`);
+  const { ticket } = (await res.json()) as { ticket: string };
+  const ws = new WebSocket(`${stack.url.replace(/^http/, "ws")}/v1/clients/${clientId}/live?ticket=${ticket}`);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no live snapshot within 10 s")), 10_000);
+    ws.addEventListener("error", () => reject(new Error("live socket failed")), { once: true });
+    ws.addEventListener(
+      "message",
+      (m) => {
+        clearTimeout(timer);
+        const msg = JSON.parse(String(m.data)) as LiveMessage;
+        resolve({ ws, sent: msg.today?.sent ?? 0 });
+      },
+      { once: true },
+    );
+  });
+}
+
+/** Sends up to `maxProbes` probes, one every `intervalMs`, until `until()` says stop; then waits 2 s for stragglers. */
+export async function probeLiveLatency(
+  stack: BenchStack,
+  opts: { client: number; run: string; intervalMs: number; maxProbes: number; until: () => boolean },
+): Promise<LatencyFigures> {
+  const clientId = benchClientId(opts.client);
+  const { ws, sent: baseline } = await openLive(stack, clientId);
+  const okAt: number[] = [];
+  const seenAt: number[] = [];
+  ws.addEventListener("message", (m) => {
+    const msg = JSON.parse(String(m.data)) as LiveMessage;
+    if (msg.type !== "update" || !msg.today) return;
+    const now = performance.now();
+    for (let k = seenAt.length; k < msg.today.sent - baseline; k++) seenAt[k] = now;
+  });
+  const t0 = Date.now();
+  for (let k = 0; k < opts.maxProbes && !opts.until(); k++) {
+    const event = { ...benchEvent(opts.run, opts.client, k * 3, t0), occurred_at: Date.now() };
+    const res = await fetch(`${stack.url}/v1/ingest/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${DEV_INGEST_KEY}` },
+      body: JSON.stringify([event]),
+    });
+    okAt[k] = performance.now();
+    if (res.status !== 200) throw new Error(`probe ${k}: ${res.status} ${await res.text()}`);
+    await res.body?.cancel();
+    await new Promise((r) => setTimeout(r, opts.intervalMs));
+  }
+  await new Promise((r) => setTimeout(r, 2_000));
+  ws.close();
+  const latencies: number[] = [];
+  let early = 0;
+  okAt.forEach((ok, k) => {
+    const seen = seenAt[k];
+    if (seen === undefined) return;
+    if (seen < ok) early++;
+    latencies.push(Math.max(0, seen - ok));
+  });
+  return {
+    probes: okAt.length,
+    seen: latencies.length,
+    before_response: early,
+    p50_ms: round(percentile(latencies, 0.5)),
+    p99_ms: round(percentile(latencies, 0.99)),
+    max_ms: round(Math.max(...latencies)),
+  };
+}
