@@ -110,15 +110,15 @@ export class BillableLedger {
     );
   }
 
-  /** Billable messages of the client's local `day` (YYYY-MM-DD), by category and country. */
-  lines(day: string): LedgerLine[] {
-    return this.sql
-      .exec<{ category: string; country: string; n: number }>(
-        "SELECT category, country, n FROM ledger_daily WHERE day = ? AND n > 0 ORDER BY category, country",
-        day,
-      )
-      .toArray()
-      .map((r) => ({ category: r.category, country: r.country, count: r.n }));
+  /** Billable messages of each of the client's local `days` (YYYY-MM-DD), by category and country. */
+  linesByDay(days: string[]): Record<string, LedgerLine[]> {
+    const out: Record<string, LedgerLine[]> = Object.fromEntries(days.map((d) => [d, []]));
+    const rows = this.sql.exec<{ day: string; category: string; country: string; n: number }>(
+      "SELECT day, category, country, n FROM ledger_daily WHERE day IN (SELECT value FROM json_each(?)) AND n > 0 ORDER BY day, category, country",
+      JSON.stringify(days),
+    );
+    for (const r of rows) out[r.day]!.push({ category: r.category, country: r.country, count: r.n });
+    return out;
   }
 
   private ensurePartition(part: string, track: Track): void {

@@ -180,7 +180,12 @@ export class ClientCounter extends DurableObject<Env> {
 
   /** Billable messages of the client's local `day` (YYYY-MM-DD), by category and country. */
   ledgerLines(day: string): LedgerLine[] {
-    return this.ledger.lines(day);
+    return this.ledger.linesByDay([day])[day]!;
+  }
+
+  /** `ledgerLines` for several days in one call (a billing tick recomputes a few days per client). */
+  ledgerLinesByDay(days: string[]): Record<string, LedgerLine[]> {
+    return this.ledger.linesByDay(days);
   }
 
   private ensureSeenTable(now: number, track: (c: SqlStorageCursor<Record<string, SqlStorageValue>>) => void): string {

@@ -1,5 +1,6 @@
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { daysDue, planTick } from "../../workers/billing/schedule.ts";
 import { createClient, unique } from "./helpers.ts";
 import { billingOf, ingest, rateCard, status } from "./billing-fixtures.ts";
@@ -94,5 +95,23 @@ describe("which days a tick computes", () => {
       ["2026-11-15", ["utc"]],
       ["2026-11-16", ["utc"]],
     ]);
+  });
+});
+
+describe("a billing tick's Durable Object calls", () => {
+  it("reads each due client's ledgers once for all its recomputed days", async () => {
+    const c = await createClient({ timezone: "Asia/Tokyo" });
+    await rateCard({ client_id: c.id, category: "marketing", country: "*", unit_price_micros: 1_000 });
+    await ingest([status(c.id, unique("wamid"), "delivered", at("2026-10-05T03:00:00Z"))]);
+    const multi = vi.spyOn(ClientCounter.prototype, "ledgerLinesByDay");
+    const single = vi.spyOn(ClientCounter.prototype, "ledgerLines");
+    // Tokyo's 5 Oct closed at 15:00Z; due with grace at 17:00Z.
+    await tick("2026-10-05T17:10:00Z");
+    const mine = multi.mock.calls.filter((call) => call[0].includes("2026-10-05"));
+    expect(mine.length).toBeGreaterThanOrEqual(1);
+    expect(mine.every((call) => call[0].length === 3)).toBe(true);
+    expect(single).not.toHaveBeenCalled();
+    expect((await billingOf("2026-10-05")).lines.find((l) => l.client_id === c.id)?.billable_count).toBe(1);
+    vi.restoreAllMocks();
   });
 });

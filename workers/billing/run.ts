@@ -31,9 +31,23 @@ export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) 
   return out;
 }
 
+/** Reads each client's ledger for its local `date`, in the order of `clients`. */
+export type LedgerReader = (date: string, clients: BillingClient[]) => Promise<LedgerLine[][]>;
+
 /** Each client's ledger for its local `date`, read from its ClientCounter (the source of truth). */
 export function ledgersOf(env: Env, date: string, clients: BillingClient[]): Promise<LedgerLine[][]> {
   return mapBounded(clients, LEDGER_FANOUT, (c) => counterOf(env, c.id).ledgerLines(date));
+}
+
+/**
+ * Reads every client's ledgers for all its `days` up front, one call per client, and serves them by
+ * date: a tick recomputing three days of 10,000 clients makes 10,000 calls, not 30,000.
+ */
+export async function prefetchLedgers(env: Env, days: Map<BillingClient, string[]>): Promise<LedgerReader> {
+  const entries = [...days];
+  const fetched = await mapBounded(entries, LEDGER_FANOUT, ([c, d]) => counterOf(env, c.id).ledgerLinesByDay(d));
+  const byClient = new Map(entries.map(([c], i) => [c.id, fetched[i]!]));
+  return async (date, clients) => clients.map((c) => byClient.get(c.id)?.[date] ?? []);
 }
 
 /** Prices ledger lines; a line without a rate card keeps its count at price 0 and is reported. */
@@ -79,13 +93,14 @@ export async function runBillingDay(
   clients: BillingClient[],
   trigger: "cron" | "manual",
   now: number,
+  readLedgers: LedgerReader = (d, cs) => ledgersOf(env, d, cs),
 ): Promise<BillingRunResponse> {
   const startedAt = now;
   const run = { date, trigger, startedAt, finishedAt: startedAt, clients: clients.length, lines: 0 };
   try {
     const [rates, ledgers, before, state] = await Promise.all([
       rateBookFor(drizzle(env.DB), date),
-      ledgersOf(env, date, clients),
+      readLedgers(date, clients),
       storedLines(env.DB, date, clients.map((c) => c.id)),
       dayState(env.DB, date),
     ]);

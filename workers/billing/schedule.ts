@@ -1,6 +1,6 @@
 import { DAY_MS, localDate, localDayRange } from "../../schema/time.ts";
 import { ApiError, log } from "../errors.ts";
-import { runBillingDay, type BillingClient } from "./run.ts";
+import { prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
 
 /** Late events (Meta retries for days; bridges lag) still land in a day billed this long after it closed. */
 export const GRACE_MS = 2 * 3_600_000;
@@ -30,11 +30,16 @@ export function daysDue(timezone: string, now: number): string[] {
   return Array.from({ length: RECOMPUTE_DAYS }, (_, i) => addDays(date, -i));
 }
 
+/** The days due at `now` per client, for the clients that have any. */
+export function dueDays(clients: BillingClient[], now: number): Map<BillingClient, string[]> {
+  return new Map(clients.map((c) => [c, daysDue(c.timezone, now)] as const).filter(([, days]) => days.length > 0));
+}
+
 /** Groups the clients due at `now` by billing date. */
 export function planTick(clients: BillingClient[], now: number): Map<string, BillingClient[]> {
   const plan = new Map<string, BillingClient[]>();
-  for (const c of clients) {
-    for (const date of daysDue(c.timezone, now)) {
+  for (const [c, days] of dueDays(clients, now)) {
+    for (const date of days) {
       let list = plan.get(date);
       if (!list) plan.set(date, (list = []));
       list.push(c);
@@ -60,11 +65,21 @@ export interface TickResult {
  * date failing does not stop the others; the next tick retries it.
  */
 export async function billingTick(env: Env, now: number): Promise<TickResult[]> {
-  const plan = planTick(await allClients(env.DB), now);
+  const clients = await allClients(env.DB);
+  const plan = planTick(clients, now);
   const results: TickResult[] = [];
-  for (const [date, clients] of plan) {
+  if (plan.size === 0) return results;
+  let readLedgers;
+  try {
+    readLedgers = await prefetchLedgers(env, dueDays(clients, now));
+  } catch (err) {
+    // A ledger that cannot be read fails the tick's dates; the next tick reads them all again.
+    log("error", null, "billing_tick_failed", err);
+    return [...plan.keys()].map((date) => ({ date, error: err instanceof Error ? err.message : String(err) }));
+  }
+  for (const [date, due] of plan) {
     try {
-      const r = await runBillingDay(env, date, clients, "cron", now);
+      const r = await runBillingDay(env, date, due, "cron", now, readLedgers);
       results.push({ date, revision: r.revision });
     } catch (err) {
       log("error", null, "billing_tick_failed", err);
