@@ -47,15 +47,19 @@ export class ClientCounter extends DurableObject<Env> {
     this.live = new ClientLive(ctx, env, this);
     ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
-      this.ledger = new BillableLedger(this.sql);
-      this.seenTables = this.sql
-        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'seen_%' ORDER BY name")
-        .toArray()
-        .map((r) => r.name);
-      this.clientId =
-        this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'client_id'").toArray()[0]?.value ?? null;
+      this.loadState();
     });
     this.lake = new LakeFlush(ctx, env.LAKE, () => this.clientId);
+  }
+
+  /** In-memory mirrors of what SQLite holds: the dedup and ledger tables, the client id. */
+  private loadState(): void {
+    this.ledger = new BillableLedger(this.sql);
+    this.seenTables = this.sql
+      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'seen_%' ORDER BY name")
+      .toArray()
+      .map((r) => r.name);
+    this.clientId = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'client_id'").toArray()[0]?.value ?? null;
   }
 
   /**
@@ -73,43 +77,52 @@ export class ClientCounter extends DurableObject<Env> {
     };
     let accepted: NotificationEvent[] = [];
 
-    this.ctx.storage.transactionSync(() => {
-      if (this.clientId !== client.id) {
-        track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('client_id', ?)", client.id));
-        this.clientId = client.id;
-      }
-      const current = this.ensureSeenTable(now, track);
-      const older = this.seenTables.filter((t) => t !== current);
-      const notInOlder = older.map((t) => `AND NOT EXISTS (SELECT 1 FROM ${t} WHERE event_id = j.value)`).join(" ");
-      const inserted = this.sql.exec<{ event_id: string }>(
-        `INSERT INTO ${current} (event_id) SELECT j.value FROM json_each(?) AS j WHERE true ${notInOlder}
-         ON CONFLICT DO NOTHING RETURNING event_id`,
-        JSON.stringify(events.map((e) => e.event_id)),
-      );
-      const fresh = new Set(inserted.toArray().map((r) => r.event_id));
-      rowsWritten += inserted.rowsWritten;
-      rowsRead += inserted.rowsRead;
-      // Keep the first occurrence of each newly seen id; later copies in the same batch are duplicates.
-      accepted = events.filter((e) => fresh.delete(e.event_id));
-      if (accepted.length === 0) return;
+    try {
+      this.ctx.storage.transactionSync(() => {
+        if (this.clientId !== client.id) {
+          track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('client_id', ?)", client.id));
+          this.clientId = client.id;
+        }
+        const current = this.ensureSeenTable(now, track);
+        const older = this.seenTables.filter((t) => t !== current);
+        const notInOlder = older.map((t) => `AND NOT EXISTS (SELECT 1 FROM ${t} WHERE event_id = j.value)`).join(" ");
+        const inserted = this.sql.exec<{ event_id: string }>(
+          `INSERT INTO ${current} (event_id) SELECT j.value FROM json_each(?) AS j WHERE true ${notInOlder}
+           ON CONFLICT DO NOTHING RETURNING event_id`,
+          JSON.stringify(events.map((e) => e.event_id)),
+        );
+        const fresh = new Set(inserted.toArray().map((r) => r.event_id));
+        rowsWritten += inserted.rowsWritten;
+        rowsRead += inserted.rowsRead;
+        // Keep the first occurrence of each newly seen id; later copies in the same batch are duplicates.
+        accepted = events.filter((e) => fresh.delete(e.event_id));
+        // An id stored but not matched back would be lost for good (its retries count as duplicates):
+        // fail the call, which rolls the transaction back, instead.
+        if (fresh.size > 0) throw new Error(`dedup ids did not round-trip through SQLite (${fresh.size})`);
+        if (accepted.length === 0) return;
 
-      track(
-        this.sql.exec(
-          `INSERT INTO minute_counts (minute, status, category, n)
-           SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3 FROM json_each(?) AS j WHERE true
-           ON CONFLICT (minute, status, category) DO UPDATE SET n = n + excluded.n`,
-          JSON.stringify(aggregateMinutes(accepted)),
-        ),
-      );
-      this.ledger.record(accepted, client.timezone, track);
-      track(
-        this.sql.exec(
-          "INSERT INTO outbox (n, rows) VALUES (?, ?)",
-          accepted.length,
-          JSON.stringify(accepted.map((e) => EVENT_COLUMNS.map((c) => e[c]))),
-        ),
-      );
-    });
+        track(
+          this.sql.exec(
+            `INSERT INTO minute_counts (minute, status, category, n)
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3 FROM json_each(?) AS j WHERE true
+             ON CONFLICT (minute, status, category) DO UPDATE SET n = n + excluded.n`,
+            JSON.stringify(aggregateMinutes(accepted)),
+          ),
+        );
+        this.ledger.record(accepted, client.timezone, track);
+        track(
+          this.sql.exec(
+            "INSERT INTO outbox (n, rows) VALUES (?, ?)",
+            accepted.length,
+            JSON.stringify(accepted.map((e) => EVENT_COLUMNS.map((c) => e[c]))),
+          ),
+        );
+      });
+    } catch (err) {
+      // The transaction rolled back: tables it created or dropped are as before, so re-read them.
+      this.loadState();
+      throw err;
+    }
 
     this.live.changed(client, accepted);
     this.lake.noteIngested(accepted.length);

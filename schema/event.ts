@@ -25,8 +25,16 @@ export type PricingType = z.infer<typeof PricingType>;
 export const Source = z.enum(["whatsapp", "kafka"]);
 export type Source = z.infer<typeof Source>;
 
-/** Identifiers are bounded so a hostile producer cannot bloat dedup tables or file names. */
-export const Identifier = z.string().min(1).max(256);
+/**
+ * Identifiers are bounded so a hostile producer cannot bloat dedup tables or file names, and must be
+ * well-formed Unicode without control characters: a lone surrogate does not survive SQLite's text
+ * round trip, so dedup could not recognise the id it just stored.
+ */
+export const Identifier = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine((s) => s.isWellFormed() && !/[\u0000-\u001f\u007f]/.test(s), "must be well-formed Unicode without control characters");
 /** Client ids appear in R2 keys and Durable Object names: a conservative alphabet. */
 export const ClientId = z
   .string()

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { Identifier } from "./event.ts";
 
 /**
  * WhatsApp Cloud API webhook payload (object "whatsapp_business_account").
@@ -19,7 +20,7 @@ const StatusError = z.looseObject({
 });
 
 export const WhatsAppStatus = z.looseObject({
-  id: z.string().min(1).max(256),
+  id: Identifier,
   status: z.string().min(1),
   timestamp: z.string().regex(/^\d{1,12}$/, "unix seconds"),
   recipient_id: z.string().min(1),

@@ -90,6 +90,17 @@ describe("per-record validation", () => {
     expect(await acceptedAt(id)).toBe(1);
   });
 
+  it("rejects identifiers that are not well-formed Unicode or hold control characters", async () => {
+    const { id } = await createClient();
+    const res = await postEvents([event(id, { event_id: "a\ud800b" }), event(id, { message_id: "m\u0000" }), event(id)], await ingestKey());
+    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string }[] };
+    expect(out.accepted).toBe(1);
+    expect(out.rejected.map((r) => [r.index, r.code])).toEqual([
+      [0, "invalid_event"],
+      [1, "invalid_event"],
+    ]);
+  });
+
   it("deduplicates by event_id within and across batches", async () => {
     const { id } = await createClient();
     const key = await ingestKey();

@@ -83,6 +83,20 @@ describe("ClientCounter durability", () => {
   });
 });
 
+describe("dedup ids", () => {
+  it("refuses a batch whose ids would not round-trip through SQLite, leaving no trace", async () => {
+    const { id, stub } = counter();
+    // Called inside the object: an RPC that throws also surfaces as an unhandled rejection in this isolate.
+    await runInDurableObject(stub, (instance: ClientCounter) => {
+      expect(() => instance.ingest({ id, ...SP }, [ev({ event_id: "lone-\ud800-surrogate" }), ev()])).toThrow(/round-trip/);
+    });
+    expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toEqual({ accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 });
+    // Nothing was committed, so the valid event of that batch is still new.
+    const again = ev();
+    expect(await stub.ingest({ id, ...SP }, [again])).toMatchObject({ accepted: 1 });
+  });
+});
+
 describe("the billable-message ledger", () => {
   it("bills a message once on its first delivered/read, in the client's local day", async () => {
     const { id, stub } = counter();

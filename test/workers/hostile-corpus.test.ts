@@ -247,10 +247,18 @@ describe("hostile bridge batches", () => {
     expect(await counterState(id)).toEqual(before);
   });
 
-  it("counts NUL, emoji, RTL and SQL-looking identifiers once and keeps them verbatim in the lake", async () => {
+  it("counts emoji, RTL and SQL-looking identifiers once and keeps them verbatim in the lake; refuses NUL and lone surrogates", async () => {
     const { id } = await createClient();
     const key = await ingestKey();
-    const strange = ["a\u0000b", "😀👍🏽🇧🇷", "\u202Eevil\u202C", "مرحبا", "'; DROP TABLE ledger; --", '" OR 1=1 --', "seen_20261120", "%00%27", "\\u0000", " "];
+    const before = await counterState(id);
+    const refused = [record(id, { event_id: "a\u0000b" }), record(id, { message_id: "\ud800x" }), record(id, { event_id: "x\udfff" })];
+    corpus += refused.length;
+    const out = (await (await postEvents(refused, key)).json()) as { accepted: number; rejected: { code: string }[] };
+    expect(out.accepted).toBe(0);
+    expect(out.rejected.map((r) => r.code)).toEqual(["invalid_event", "invalid_event", "invalid_event"]);
+    expect(await counterState(id)).toEqual(before);
+
+    const strange = ["😀👍🏽🇧🇷", "\u202Eevil\u202C", "مرحبا", "'; DROP TABLE ledger; --", '" OR 1=1 --', "seen_20261120", "%00%27", "\\u0000", " "];
     const events = strange.map((s, i) =>
       record(id, { event_id: `${s}:${i}`, message_id: `${s}#${i}`, template: s, error_title: s, phone_number_id: s.slice(0, 64), occurred_at: AT + i * 1000 }),
     );
