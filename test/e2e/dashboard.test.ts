@@ -126,6 +126,20 @@ describe("live dashboard in a real browser", () => {
     expect(Buffer.concat(text).toString("utf8").split("\n")[0]).toContain("event_id");
   });
 
+  it("exports only the status chosen in the form", async () => {
+    const admin = await login("admin@example.com");
+    const flushed = await fetch(`${baseUrl()}/v1/admin/flush?client_id=acme`, { method: "POST", headers: { authorization: `Bearer ${admin}` } });
+    expect(flushed.status).toBe(200);
+    await page.getByLabel("Status").selectOption("read");
+    const download = page.waitForEvent("download");
+    await page.getByRole("button", { name: "Baixar" }).click();
+    const csv = Buffer.concat(await (await (await download).createReadStream()).toArray()).toString("utf8");
+    const [header, ...rows] = csv.trim().split("\r\n");
+    const statusColumn = header!.split(",").indexOf("status");
+    expect(rows.length).toBeGreaterThan(0);
+    expect(new Set(rows.map((r) => r.split(",")[statusColumn]))).toEqual(new Set(["read"]));
+  });
+
   it("switches to English and dark, formatting through Intl", async () => {
     await page.getByRole("button", { name: "English" }).click();
     await page.getByRole("button", { name: "Dark theme" }).click();

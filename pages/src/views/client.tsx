@@ -1,6 +1,6 @@
 import { useSignal } from "@preact/signals";
 import { useEffect, useMemo } from "preact/hooks";
-import { STATUSES } from "../../../schema/event.ts";
+import { STATUSES, type Status } from "../../../schema/event.ts";
 import { download } from "../api.ts";
 import { CHART_HOURS, ClientModel } from "../client-model.ts";
 import { fmtInt, fmtPct, t } from "../i18n.ts";
@@ -74,8 +74,10 @@ const isoLocal = (ms: number) => new Date(ms - new Date(ms).getTimezoneOffset() 
 /** The detailed report (GET /v1/clients/:id/report), for a local time range. */
 function ReportExport({ clientId }: { clientId: string }) {
   const from = useSignal(isoLocal(Date.now() - 24 * 3_600_000));
-  const to = useSignal(isoLocal(Date.now()));
+  // The input has minute precision: round up so the current minute's events are included.
+  const to = useSignal(isoLocal(Date.now() + 60_000));
   const format = useSignal<"csv" | "parquet">("csv");
+  const status = useSignal<Status | "">("");
   const error = useSignal<string | null>(null);
   async function submit(e: Event) {
     e.preventDefault();
@@ -85,6 +87,7 @@ function ReportExport({ clientId }: { clientId: string }) {
       to: new Date(to.value).toISOString(),
       format: format.value,
     });
+    if (status.value) q.set("status", status.value);
     try {
       await download(`/v1/clients/${encodeURIComponent(clientId)}/report?${q}`, `${clientId}-report.${format.value}`);
     } catch (err) {
@@ -101,6 +104,17 @@ function ReportExport({ clientId }: { clientId: string }) {
       <label>
         {t("client.to")}
         <input type="datetime-local" value={to.value} onInput={(e) => (to.value = e.currentTarget.value)} required />
+      </label>
+      <label>
+        {t("client.status")}
+        <select value={status.value} onChange={(e) => (status.value = e.currentTarget.value as Status | "")}>
+          <option value="">{t("client.allStatuses")}</option>
+          {STATUSES.map((s) => (
+            <option key={s} value={s}>
+              {t(`status.${s}`)}
+            </option>
+          ))}
+        </select>
       </label>
       <label>
         {t("client.format")}
