@@ -8,8 +8,14 @@ export interface ClientBatch {
   events: NotificationEvent[];
 }
 
+/** A validated event and the client it belongs to. */
+export interface RoutedEvent {
+  client: ClientRef;
+  event: NotificationEvent;
+}
+
 /** Groups events by client, keeping each client's events in arrival order. */
-export function groupByClient(items: { client: ClientRef; event: NotificationEvent }[]): ClientBatch[] {
+export function groupByClient(items: RoutedEvent[]): ClientBatch[] {
   const batches = new Map<string, ClientBatch>();
   for (const { client, event } of items) {
     let b = batches.get(client.id);

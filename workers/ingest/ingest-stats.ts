@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import type { IngestResult } from "../../durable-objects/client-counter.ts";
 import type { AppEnv } from "../app-env.ts";
 import { isProduction } from "../security.ts";
+import { dispatch, groupByClient, type RoutedEvent } from "./dispatch.ts";
 
 /** Response headers with the storage work one ingest request caused (bench/ reads them). */
 export const INGEST_STATS_HEADERS = {
@@ -20,4 +21,15 @@ export function exposeIngestStats(c: Context<AppEnv>, result: IngestResult, call
   c.header(INGEST_STATS_HEADERS.calls, String(calls));
   c.header(INGEST_STATS_HEADERS.rowsWritten, String(result.rowsWritten));
   c.header(INGEST_STATS_HEADERS.rowsRead, String(result.rowsRead));
+}
+
+/**
+ * Stores a request's routed events, one RPC per client, resolving once every object committed, and
+ * states the storage work on the response.
+ */
+export async function storeEvents(c: Context<AppEnv>, routed: RoutedEvent[]): Promise<IngestResult> {
+  const batches = groupByClient(routed);
+  const result = await dispatch(c.env, batches);
+  exposeIngestStats(c, result, batches.length);
+  return result;
 }

@@ -6,8 +6,8 @@ import { ApiError } from "../errors.ts";
 import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateRecords, type RejectedRecord } from "../ingest/bridge.ts";
 import { clientsById } from "../ingest/client-directory.ts";
 import { keepDeadLetter } from "../ingest/dead-letters.ts";
-import { dispatch, groupByClient } from "../ingest/dispatch.ts";
-import { exposeIngestStats } from "../ingest/ingest-stats.ts";
+import type { RoutedEvent } from "../ingest/dispatch.ts";
+import { storeEvents } from "../ingest/ingest-stats.ts";
 
 /** Bridged batches up to 5 MiB (Kafka Connect's default request size is far below). */
 export const BRIDGE_MAX_BYTES = 5 * 1024 * 1024;
@@ -84,7 +84,7 @@ ingest.post(
       }
     }
     const clients = await clientsById(c.get("db"), valid.map((v) => v.event.client_id));
-    const routed = [];
+    const routed: RoutedEvent[] = [];
     const rejectedAll: RejectedRecord[] = [...rejected];
     for (const v of valid) {
       const client = clients.get(v.event.client_id);
@@ -100,9 +100,7 @@ ingest.post(
         contentType,
       });
     }
-    const batches = groupByClient(routed);
-    const result = await dispatch(c.env, batches);
-    exposeIngestStats(c, result, batches.length);
+    const result = await storeEvents(c, routed);
     return c.json({
       accepted: result.accepted,
       duplicates: result.duplicates,

@@ -5,8 +5,8 @@ import type { AppEnv } from "../app-env.ts";
 import { ApiError } from "../errors.ts";
 import { keepDeadLetter, type Rejection } from "../ingest/dead-letters.ts";
 import { clientsByPhoneNumber } from "../ingest/client-directory.ts";
-import { dispatch, groupByClient } from "../ingest/dispatch.ts";
-import { exposeIngestStats } from "../ingest/ingest-stats.ts";
+import type { RoutedEvent } from "../ingest/dispatch.ts";
+import { storeEvents } from "../ingest/ingest-stats.ts";
 import { verifyMetaSignature } from "../ingest/signature.ts";
 import { MalformedWebhook, parseWebhook } from "../ingest/whatsapp.ts";
 import { constantTimeEqualText } from "../auth/crypto.ts";
@@ -57,7 +57,7 @@ webhooks.post(
     }
 
     const clients = await clientsByPhoneNumber(c.get("db"), parsed.statuses.map((s) => s.phoneNumberId));
-    const routed = [];
+    const routed: RoutedEvent[] = [];
     const rejections: Rejection[] = [...parsed.unsupported];
     for (const s of parsed.statuses) {
       const client = clients.get(s.phoneNumberId);
@@ -66,9 +66,7 @@ webhooks.post(
     }
     // The DLQ write comes first: if it fails we answer 503 before anything is counted.
     if (rejections.length > 0) await deadLetter(rejections);
-    const batches = groupByClient(routed);
-    const result = await dispatch(c.env, batches);
-    exposeIngestStats(c, result, batches.length);
+    const result = await storeEvents(c, routed);
     return c.json({
       accepted: result.accepted,
       duplicates: result.duplicates,
