@@ -5,7 +5,7 @@ import { dashboardCors } from "./cors.ts";
 import { notFound, onError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { apiSecureHeaders, defaultBodyLimit, productionGuard, requestLog } from "./security.ts";
-import { admin } from "./routes/admin.ts";
+import { admin } from "./routes/admin/index.ts";
 import { auth } from "./routes/auth.ts";
 import { billing } from "./routes/billing.ts";
 import { clientsApi } from "./routes/clients.ts";

@@ -1,0 +1,63 @@
+import { asc, eq, sql } from "drizzle-orm";
+import { Hono } from "hono";
+import { CreateApiKeyRequest } from "../../../schema/api.ts";
+import { apiKeys } from "../../../schema/db.ts";
+import type { AppEnv } from "../../app-env.ts";
+import { audit } from "../../audit.ts";
+import { forgetApiKeys, newApiKey } from "../../auth/api-keys.ts";
+import { randomToken, sha256Hex } from "../../auth/crypto.ts";
+import { ApiError } from "../../errors.ts";
+import { valid } from "../../validate.ts";
+import { clientExists } from "./clients.ts";
+
+/** Ingest API keys: shown once, stored as SHA-256, optionally scoped to one client. */
+export const adminApiKeys = new Hono<AppEnv>();
+
+adminApiKeys.get("/", async (c) => {
+  const rows = await c.get("db").select().from(apiKeys).orderBy(asc(apiKeys.createdAt));
+  return c.json({
+    api_keys: rows.map((k) => ({
+      id: k.id,
+      scope: k.scope,
+      client_id: k.clientId,
+      label: k.label,
+      created_at: k.createdAt,
+      revoked_at: k.revokedAt,
+    })),
+  });
+});
+
+/** Creates an ingest key; the key itself is shown only in this response. */
+adminApiKeys.post("/", valid("json", CreateApiKeyRequest), async (c) => {
+  const body = c.req.valid("json");
+  const db = c.get("db");
+  if (body.client_id && !(await clientExists(db, body.client_id))) {
+    throw new ApiError(404, "client_not_found", `no client ${body.client_id}`);
+  }
+  const key = newApiKey();
+  const id = `key_${randomToken(8)}`;
+  await db.insert(apiKeys).values({
+    id,
+    hash: await sha256Hex(key),
+    scope: body.scope,
+    clientId: body.client_id ?? null,
+    label: body.label ?? null,
+    createdAt: Date.now(),
+  });
+  await audit(db, c.get("user").email, "api_key.create", id, { client_id: body.client_id ?? null });
+  return c.json({ id, key, scope: body.scope, client_id: body.client_id ?? null }, 201);
+});
+
+adminApiKeys.delete("/:id", async (c) => {
+  const id = c.req.param("id");
+  const db = c.get("db");
+  const [row] = await db
+    .update(apiKeys)
+    .set({ revokedAt: sql`coalesce(${apiKeys.revokedAt}, ${Date.now()})` })
+    .where(eq(apiKeys.id, id))
+    .returning({ id: apiKeys.id, revokedAt: apiKeys.revokedAt });
+  if (!row) throw new ApiError(404, "api_key_not_found", `no API key ${id}`);
+  forgetApiKeys();
+  await audit(db, c.get("user").email, "api_key.revoke", id);
+  return c.json({ id, revoked_at: row.revokedAt });
+});

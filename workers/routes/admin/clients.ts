@@ -1,0 +1,86 @@
+import { asc, eq, inArray } from "drizzle-orm";
+import { Hono } from "hono";
+import { CreateClientRequest, UpdateClientRequest } from "../../../schema/api.ts";
+import { clients, phoneNumbers } from "../../../schema/db.ts";
+import type { AppEnv } from "../../app-env.ts";
+import { audit } from "../../audit.ts";
+import { ApiError } from "../../errors.ts";
+import { forgetClients } from "../../ingest/client-directory.ts";
+import { valid } from "../../validate.ts";
+
+/** Clients and the phone numbers that route webhooks to them. */
+export const adminClients = new Hono<AppEnv>();
+
+export type Db = AppEnv["Variables"]["db"];
+
+/** Whether client `id` exists (active or not). */
+export async function clientExists(db: Db, id: string): Promise<boolean> {
+  return (await db.select({ id: clients.id }).from(clients).where(eq(clients.id, id))).length > 0;
+}
+
+async function clientWithPhones(db: Db, id: string) {
+  const [row] = await db.select().from(clients).where(eq(clients.id, id));
+  if (!row) return null;
+  const phones = await db.select().from(phoneNumbers).where(eq(phoneNumbers.clientId, id)).orderBy(asc(phoneNumbers.phoneNumberId));
+  const { createdAt: _created, ...rest } = row;
+  return { ...rest, phone_number_ids: phones.map((p) => p.phoneNumberId) };
+}
+
+/** Phone numbers already routed to another client: a number routes to exactly one client. */
+async function assertPhonesFree(db: Db, phones: string[], clientId: string): Promise<void> {
+  if (phones.length === 0) return;
+  const taken = await db.select().from(phoneNumbers).where(inArray(phoneNumbers.phoneNumberId, phones));
+  const foreign = taken.filter((p) => p.clientId !== clientId);
+  if (foreign.length > 0) {
+    throw new ApiError(409, "phone_number_taken", "phone numbers already belong to another client", foreign.map((p) => p.phoneNumberId));
+  }
+}
+
+adminClients.get("/", async (c) => {
+  const db = c.get("db");
+  const rows = await db.select().from(clients).orderBy(asc(clients.id));
+  const phones = await db.select().from(phoneNumbers);
+  return c.json({
+    clients: rows.map(({ createdAt: _created, ...r }) => ({
+      ...r,
+      phone_number_ids: phones.filter((p) => p.clientId === r.id).map((p) => p.phoneNumberId),
+    })),
+  });
+});
+
+adminClients.post("/", valid("json", CreateClientRequest), async (c) => {
+  const body = c.req.valid("json");
+  const db = c.get("db");
+  if (await clientExists(db, body.id)) {
+    throw new ApiError(409, "client_exists", `client ${body.id} already exists`);
+  }
+  await assertPhonesFree(db, body.phone_number_ids, body.id);
+  await db.batch([
+    db.insert(clients).values({ id: body.id, name: body.name, timezone: body.timezone, currency: body.currency, createdAt: Date.now() }),
+    ...body.phone_number_ids.map((p) => db.insert(phoneNumbers).values({ phoneNumberId: p, clientId: body.id })),
+  ]);
+  forgetClients();
+  await audit(db, c.get("user").email, "client.create", body.id);
+  return c.json(await clientWithPhones(db, body.id), 201);
+});
+
+adminClients.patch("/:id", valid("json", UpdateClientRequest), async (c) => {
+  const id = c.req.param("id");
+  const { phone_number_ids, ...fields } = c.req.valid("json");
+  const db = c.get("db");
+  if (!(await clientWithPhones(db, id))) throw new ApiError(404, "client_not_found", `no client ${id}`);
+  if (phone_number_ids) await assertPhonesFree(db, phone_number_ids, id);
+  const changes = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+  await db.batch([
+    db.update(clients).set(changes).where(eq(clients.id, id)),
+    ...(phone_number_ids
+      ? [
+          db.delete(phoneNumbers).where(eq(phoneNumbers.clientId, id)),
+          ...phone_number_ids.map((p) => db.insert(phoneNumbers).values({ phoneNumberId: p, clientId: id })),
+        ]
+      : []),
+  ]);
+  forgetClients();
+  await audit(db, c.get("user").email, "client.update", id, Object.keys(c.req.valid("json")));
+  return c.json(await clientWithPhones(db, id));
+});

@@ -1,0 +1,15 @@
+import { Hono } from "hono";
+import type { AppEnv } from "../../app-env.ts";
+import { authenticate, requireCapability } from "../../auth/middleware.ts";
+import { adminApiKeys } from "./api-keys.ts";
+import { adminClients } from "./clients.ts";
+import { adminRateCards } from "./rate-cards.ts";
+import { adminUsers } from "./users.ts";
+
+/** Mounted at /v1/admin; every route requires an admin. */
+export const admin = new Hono<AppEnv>();
+admin.use(authenticate, requireCapability("admin"));
+admin.route("/clients", adminClients);
+admin.route("/rate-cards", adminRateCards);
+admin.route("/users", adminUsers);
+admin.route("/api-keys", adminApiKeys);

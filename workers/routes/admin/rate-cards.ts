@@ -1,0 +1,55 @@
+import { and, asc, eq, isNull } from "drizzle-orm";
+import { Hono } from "hono";
+import { RateCardRequest } from "../../../schema/api.ts";
+import { rateCards } from "../../../schema/db.ts";
+import type { AppEnv } from "../../app-env.ts";
+import { audit } from "../../audit.ts";
+import { ApiError } from "../../errors.ts";
+import { valid } from "../../validate.ts";
+import { clientExists } from "./clients.ts";
+
+/** Prices per billable message, default (client_id null) or per client. */
+export const adminRateCards = new Hono<AppEnv>();
+
+adminRateCards.get("/", async (c) => {
+  const rows = await c.get("db").select().from(rateCards).orderBy(asc(rateCards.id));
+  return c.json({ rate_cards: rows.map(rateCardOut) });
+});
+
+function rateCardOut(r: typeof rateCards.$inferSelect) {
+  return {
+    id: r.id,
+    client_id: r.clientId,
+    category: r.category,
+    country: r.country,
+    unit_price_micros: r.unitPriceMicros,
+    currency: r.currency,
+    valid_from: new Date(r.validFrom).toISOString().slice(0, 10),
+  };
+}
+
+/** Sets a price; without `valid_from` it is the price for all days (valid from 1970-01-01). */
+adminRateCards.put("/", valid("json", RateCardRequest), async (c) => {
+  const body = c.req.valid("json");
+  const db = c.get("db");
+  if (body.client_id !== null && !(await clientExists(db, body.client_id))) {
+    throw new ApiError(404, "client_not_found", `no client ${body.client_id}`);
+  }
+  const validFrom = body.valid_from ? Date.parse(`${body.valid_from}T00:00:00Z`) : 0;
+  const key = and(
+    body.client_id === null ? isNull(rateCards.clientId) : eq(rateCards.clientId, body.client_id),
+    eq(rateCards.category, body.category),
+    eq(rateCards.country, body.country),
+    eq(rateCards.validFrom, validFrom),
+  );
+  const values = { unitPriceMicros: body.unit_price_micros, currency: body.currency };
+  const [existing] = await db.select().from(rateCards).where(key);
+  const [row] = existing
+    ? await db.update(rateCards).set(values).where(eq(rateCards.id, existing.id)).returning()
+    : await db
+        .insert(rateCards)
+        .values({ clientId: body.client_id, category: body.category, country: body.country, validFrom, ...values })
+        .returning();
+  await audit(db, c.get("user").email, "rate_card.put", body.client_id ?? "*", { category: body.category, country: body.country });
+  return c.json(rateCardOut(row!));
+});
