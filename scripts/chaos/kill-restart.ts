@@ -10,6 +10,7 @@ export interface KillRestartReport {
   copies: number;
   requests: number;
   resent: number;
+  resentBecause: Record<string, number>;
   kills: number;
   flushes: number;
   errors: string[];
@@ -29,7 +30,7 @@ export async function killRestart(seed: number, messagesPerClient: number, kills
   const target = await openTarget(freshStateDir("zapmeter-chaos-"));
   try {
     const session = await openSession(target, seed, messagesPerClient);
-    const stats: SendStats = { requests: 0, resent: 0, errors: [] };
+    const stats: SendStats = { requests: 0, resent: 0, resentBecause: {}, errors: [] };
     const killAt = Array.from({ length: kills }, (_, i) => Math.floor(((i + 1) * session.deliveries.length) / (kills + 1)));
     let next = 0;
     let killed = 0;
@@ -78,6 +79,7 @@ export async function killRestart(seed: number, messagesPerClient: number, kills
       copies: session.copies,
       requests: stats.requests,
       resent: stats.resent,
+      resentBecause: stats.resentBecause,
       kills: killed,
       flushes,
       errors: stats.errors,

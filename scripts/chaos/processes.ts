@@ -51,11 +51,12 @@ export function workerdPid(wranglerPid: number): number | null {
   return descendants(wranglerPid).find((p) => commOf(p) === "workerd") ?? null;
 }
 
-/** Resident set size of `pid` in MiB, null when it is gone. */
-export function rssMiB(pid: number): number | null {
+/** Resident memory of `pid` in MiB: anonymous (heaps) and file-backed (mapped files), null when it is gone. */
+export function rssMiB(pid: number): { total: number; anon: number; file: number } | null {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) / 1024 : null;
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
+    return { total: kb("VmRSS"), anon: kb("RssAnon"), file: kb("RssFile") + kb("RssShmem") };
   } catch {
     return null;
   }

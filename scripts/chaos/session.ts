@@ -102,8 +102,10 @@ export async function openSession(target: Target, seed: number, messagesPerClien
 
 export interface SendStats {
   requests: number;
-  /** Attempts that did not get a 200 (connection lost, 503) and were sent again. */
+  /** Attempts that did not get a 200 (connection lost, 429/503) and were sent again. */
   resent: number;
+  /** Why attempts were sent again: "connection" or the HTTP status and error code. */
+  resentBecause: Record<string, number>;
   /** Answers that were neither 200 nor a retryable 429/503. */
   errors: string[];
 }
@@ -124,6 +126,7 @@ export async function deliver(target: Target, session: Session, d: Delivery, sta
     } catch {
       // No answer (the stack died mid-request): not acknowledged, so it is sent again.
       stats.resent += 1;
+      stats.resentBecause.connection = (stats.resentBecause.connection ?? 0) + 1;
       await new Promise((r) => setTimeout(r, 100));
       continue;
     }
@@ -136,6 +139,8 @@ export async function deliver(target: Target, session: Session, d: Delivery, sta
       return;
     }
     stats.resent += 1;
+    const reason = `${res.status} ${/"code":"([a-z_]+)"/.exec(text)?.[1] ?? ""}`.trim();
+    stats.resentBecause[reason] = (stats.resentBecause[reason] ?? 0) + 1;
     await new Promise((r) => setTimeout(r, 200));
   }
 }

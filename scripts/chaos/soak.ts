@@ -11,8 +11,13 @@ export interface SoakReport {
   copies: number;
   requests: number;
   resent: number;
+  resentBecause: Record<string, number>;
   errors: string[];
-  rss: { startMiB: number; endMiB: number; maxMiB: number; slopeMiBPerMin: number; samples: number; perMinute: number[] };
+  rss: MemoryReport;
+  /** Anonymous memory (heaps); the rest of RSS is file-backed (mapped storage files). */
+  anon: MemoryReport;
+  /** Memory after COOL_DOWN_MS without traffic. */
+  afterIdle: { rssMiB: number; anonMiB: number };
   differences: number;
   firstDifferences: string;
 }
@@ -22,6 +27,26 @@ export const DEMO_MESSAGES_PER_SECOND = 20;
 /** The first part of the run is warm-up (JIT, SQLite caches) and is left out of the slope. */
 const WARM_UP = 0.25;
 const SAMPLE_EVERY_MS = 5_000;
+const COOL_DOWN_MS = 60_000;
+
+interface MemoryReport {
+  startMiB: number;
+  endMiB: number;
+  maxMiB: number;
+  slopeMiBPerMin: number;
+  /** At the end of each minute, to see the shape (warm-up, then flat or growing). */
+  perMinute: number[];
+}
+
+function memoryReport(points: { x: number; y: number }[], minutes: number): MemoryReport {
+  return {
+    startMiB: Math.round(points[0]?.y ?? 0),
+    endMiB: Math.round(points.at(-1)?.y ?? 0),
+    maxMiB: Math.round(Math.max(...points.map((p) => p.y))),
+    slopeMiBPerMin: Math.round(slope(points.filter((p) => p.x >= minutes * WARM_UP)) * 100) / 100,
+    perMinute: Array.from({ length: minutes }, (_, m) => Math.round(points.filter((p) => p.x <= m + 1).at(-1)?.y ?? 0)),
+  };
+}
 
 /**
  * A bounded soak: the ground truth paced at the demo rate over `minutes` against a real `wrangler
@@ -36,13 +61,13 @@ export async function soak(seed: number, minutes: number): Promise<SoakReport> {
     const session = await openSession(target, seed, messagesPerClient);
     const pid = workerdPid(target.stack!.process.pid!);
     if (pid === null) throw new Error("no workerd process under wrangler dev");
-    const stats: SendStats = { requests: 0, resent: 0, errors: [] };
+    const stats: SendStats = { requests: 0, resent: 0, resentBecause: {}, errors: [] };
     const durationMs = minutes * 60_000;
     const start = Date.now();
-    const samples: { x: number; y: number }[] = [];
+    const samples: { x: number; total: number; anon: number }[] = [];
     const sampler = setInterval(() => {
       const mib = rssMiB(pid);
-      if (mib !== null) samples.push({ x: (Date.now() - start) / 60_000, y: mib });
+      if (mib !== null) samples.push({ x: (Date.now() - start) / 60_000, total: mib.total, anon: mib.anon });
     }, SAMPLE_EVERY_MS);
 
     const total = session.deliveries.length;
@@ -57,10 +82,12 @@ export async function soak(seed: number, minutes: number): Promise<SoakReport> {
       if (inFlight.size >= 16) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
+    // Idle for a while: memory the runtime frees once the load stops (lazy GC, caches) is not a leak.
+    await new Promise((r) => setTimeout(r, COOL_DOWN_MS));
     clearInterval(sampler);
+    const loaded = samples.filter((p) => p.x <= minutes);
 
     const differences = await checkAll(target, session);
-    const steady = samples.filter((s) => s.x >= minutes * WARM_UP);
     return {
       scenario: "soak",
       seed,
@@ -69,16 +96,11 @@ export async function soak(seed: number, minutes: number): Promise<SoakReport> {
       copies: session.copies,
       requests: stats.requests,
       resent: stats.resent,
+      resentBecause: stats.resentBecause,
       errors: stats.errors,
-      rss: {
-        startMiB: Math.round(samples[0]?.y ?? 0),
-        endMiB: Math.round(samples.at(-1)?.y ?? 0),
-        maxMiB: Math.round(Math.max(...samples.map((s) => s.y))),
-        slopeMiBPerMin: Math.round(slope(steady) * 100) / 100,
-        samples: samples.length,
-        // RSS at the end of each minute, to see the shape (warm-up, then flat or growing).
-        perMinute: Array.from({ length: minutes }, (_, m) => Math.round(samples.filter((s) => s.x <= m + 1).at(-1)?.y ?? 0)),
-      },
+      rss: memoryReport(loaded.map((p) => ({ x: p.x, y: p.total })), minutes),
+      anon: memoryReport(loaded.map((p) => ({ x: p.x, y: p.anon })), minutes),
+      afterIdle: { rssMiB: Math.round(samples.at(-1)?.total ?? 0), anonMiB: Math.round(samples.at(-1)?.anon ?? 0) },
       differences: differences.length,
       firstDifferences: explain(differences),
     };
