@@ -2,6 +2,7 @@
  * A fresh local stack for one benchmark run: migrated and dev-seeded D1 (scripts/local-stack.ts),
  * plus the benchmark's clients, then `wrangler dev` on a free port.
  */
+import "./local-dev-env.ts";
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -32,7 +33,7 @@ function clientsSql(count: number, withPhones: number, now: number): string {
 }
 
 /** What `wrangler dev` needs to run the Worker; node_modules is linked, not copied. */
-const SNAPSHOT = ["wrangler.toml", ".dev.vars", "package.json", "tsconfig.json", "worker-configuration.d.ts", "workers", "durable-objects", "schema", "migrations", "pages/dist"];
+const SNAPSHOT = ["wrangler.toml", ".dev.vars", "package.json", "tsconfig.json", "worker-configuration.d.ts", "workers", "durable-objects", "schema", "migrations"];
 
 /**
  * A copy of the Worker's sources: wrangler dev restarts the Worker whenever a watched file changes,
@@ -43,6 +44,11 @@ function snapshot(into: string): void {
     if (existsSync(join(ROOT, path))) cpSync(join(ROOT, path), join(into, path), { recursive: true });
   }
   symlinkSync(join(ROOT, "node_modules"), join(into, "node_modules"));
+  // The static-assets router sits in front of every request locally (a glob match per request, on
+  // the same thread as the Worker); in production /v1/* reaches the Worker first and the router is
+  // not Worker CPU. No measured route serves assets, so the benchmark runs without it.
+  const config = readFileSync(join(into, "wrangler.toml"), "utf8");
+  writeFileSync(join(into, "wrangler.toml"), config.replace(/^\[assets\]\n(?:[^\[\n].*\n)*/m, ""));
 }
 
 /** Children of `pid`, recursively, from /proc. */
@@ -86,7 +92,7 @@ export async function startBenchStack(clients: number, withPhones: number): Prom
   const code = join(stateDir, "code");
   mkdirSync(code);
   snapshot(code);
-  const stack: RunningStack = await startWrangler({ port: await freePort(), persistTo: stateDir, log: "ignore", cwd: code });
+  const stack: RunningStack = await startWrangler({ port: await freePort(), persistTo: stateDir, log: process.env.BENCH_VERBOSE ? "inherit" : "ignore", cwd: code });
   // wrangler dev runs two workerd processes: its proxy on the public port and the one with our Worker.
   const port = new URL(stack.url).port;
   const workerd = descendants(stack.process.pid!).find(

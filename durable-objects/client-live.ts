@@ -5,7 +5,11 @@ import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { LIVE_CLIENT_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, sendQuietly } from "./live-sockets.ts";
 import { overviewOf, type ClientRollup } from "./overview.ts";
 
-/** Browser updates of one client go out at most this often, however many ingest calls land. */
+/**
+ * Browser updates of one client go out at most this often, however many ingest calls land. The first
+ * change after a quiet interval goes out at once (a throttle, not a debounce): waiting a full interval
+ * before every update would put the whole interval into ingest → screen latency.
+ */
 const BROADCAST_INTERVAL_MS = 250;
 /** The overview hears from one client at most this often, and only when something changed. */
 const ROLLUP_INTERVAL_MS = 1_000;
@@ -34,6 +38,7 @@ export class ClientLive {
   private readonly dirty = new Set<number>();
   private client: { id: string; timezone: string } | null = null;
   private broadcastTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastBroadcastAt = 0;
   private rollupTimer: ReturnType<typeof setTimeout> | null = null;
   private rollupPending = false;
   private lastRollupAt = 0;
@@ -60,7 +65,8 @@ export class ClientLive {
     this.client = { id: client.id, timezone: client.timezone };
     for (const e of accepted) this.dirty.add(minuteOf(e.occurred_at));
     this.rollupPending = true;
-    this.broadcastTimer ??= setTimeout(() => this.broadcast(), BROADCAST_INTERVAL_MS);
+    // A zero delay still fires after this turn, so the calls of one turn share one update.
+    this.broadcastTimer ??= setTimeout(() => this.broadcast(), Math.max(0, this.lastBroadcastAt + BROADCAST_INTERVAL_MS - Date.now()));
     this.scheduleRollup();
   }
 
@@ -73,6 +79,7 @@ export class ClientLive {
     if (!client || minutes.length === 0) return;
     const sockets = this.ctx.getWebSockets();
     if (sockets.length === 0) return;
+    this.lastBroadcastAt = Date.now();
     const wanted = new Set(minutes);
     const changed = this.reader.counters(minutes[0]!, minutes.at(-1)! + MINUTE_MS).filter((m) => wanted.has(m.minute));
     const update: ClientLiveMessage = { type: "update", client_id: client.id, minutes: changed, today: this.reader.today(client.timezone) };
