@@ -174,10 +174,38 @@ export const LEVERS: { name: string; change: Partial<Scenario> }[] = [
   { name: "Meta sends 1 status per webhook (worst case)", change: { webhookEventsPerRequest: 1 } },
 ];
 
+/** The bills and the levers as Markdown tables (docs/capacity.md). */
+function markdown(m: Measured): string {
+  const bills = SCENARIOS.map((s) => costModel(m, s));
+  const items = Object.keys(bills[0]!.monthly).sort((a, b) => bills[0]!.monthly[b]! - bills[0]!.monthly[a]!);
+  const usd = (v: number) => `$${v.toLocaleString("en-US", { maximumFractionDigits: 0 })}`;
+  const bill = [
+    `| monthly, USD | ${bills.map((b) => b.scenario).join(" | ")} |`,
+    `|---|${bills.map(() => "---:").join("|")}|`,
+    ...items.map((k) => `| ${k} | ${bills.map((b) => usd(b.monthly[k]!)).join(" | ")} |`),
+    `| **total** | ${bills.map((b) => `**${usd(b.monthly_total_usd)}**`).join(" | ")} |`,
+    `| **per million messages** | ${bills.map((b) => `**$${b.usd_per_million_messages}**`).join(" | ")} |`,
+  ];
+  const levers = [
+    "| design choice (100 M/day) | monthly | per million messages |",
+    "|---|---:|---:|",
+    ...LEVERS.map((l) => {
+      const b = costModel(m, { ...SCENARIOS[0]!, ...l.change });
+      return `| ${l.name} | ${usd(b.monthly_total_usd)} | $${b.usd_per_million_messages} |`;
+    }),
+  ];
+  return `${bill.join("\n")}\n\n${levers.join("\n")}`;
+}
+
 function main(): void {
-  const file = process.argv[2] ?? join(import.meta.dirname, "results", "latest.json");
+  const args = process.argv.slice(2).filter((a) => a !== "--markdown");
+  const file = args[0] ?? join(import.meta.dirname, "results", "latest.json");
   const results = JSON.parse(readFileSync(file, "utf8")) as { measured_for_cost: Measured };
   const m = results.measured_for_cost;
+  if (process.argv.includes("--markdown")) {
+    console.log(markdown(m));
+    return;
+  }
   for (const s of SCENARIOS) {
     const bill = costModel(m, s);
     console.log(`\n${bill.scenario}: $${bill.monthly_total_usd.toLocaleString("en-US")}/month, $${bill.usd_per_million_messages} per million messages`);
