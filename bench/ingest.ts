@@ -34,6 +34,7 @@ export interface IngestOptions {
   concurrency: number;
   durationMs: number;
   maxRequests: number;
+  requestsPerSecond?: number;
 }
 
 function plan(stack: BenchStack, o: IngestOptions, t0: number): LoadPlan {
@@ -43,7 +44,7 @@ function plan(stack: BenchStack, o: IngestOptions, t0: number): LoadPlan {
 /** One warm-up request per client first (creates the objects), then the measured, bounded run. */
 export async function benchIngest(stack: BenchStack, o: IngestOptions): Promise<IngestFigures> {
   const t0 = Date.now();
-  await driveInWorker(plan(stack, { ...o, run: `${o.run}-warm`, batchSize: 10, durationMs: 120_000, maxRequests: o.clients.length }, t0));
+  await driveInWorker(plan(stack, { ...o, run: `${o.run}-warm`, requestsPerSecond: undefined, batchSize: 10, durationMs: 120_000, maxRequests: o.clients.length }, t0));
   const cpuBefore = cpuSeconds(stack.workerdPid);
   const r: LoadResult = await driveInWorker(plan(stack, o, t0));
   const cpu = cpuSeconds(stack.workerdPid) - cpuBefore;

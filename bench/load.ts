@@ -19,6 +19,8 @@ export interface LoadPlan {
   concurrency: number;
   durationMs: number;
   maxRequests: number;
+  /** Paced load: request i starts no earlier than i / requestsPerSecond after the start (open loop). */
+  requestsPerSecond?: number;
 }
 
 export interface LoadResult {
@@ -66,7 +68,12 @@ export async function drive(plan: LoadPlan): Promise<LoadResult> {
   let issued = 0;
   const lane = async () => {
     while (issued < plan.maxRequests && performance.now() < deadline) {
-      const events = requestEvents(plan, issued++, next);
+      const i = issued++;
+      if (plan.requestsPerSecond) {
+        const due = start + (i * 1000) / plan.requestsPerSecond;
+        if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
+      }
+      const events = requestEvents(plan, i, next);
       const { url, init } = requestInit(plan, events);
       const t = performance.now();
       try {
