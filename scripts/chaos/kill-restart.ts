@@ -87,6 +87,6 @@ export async function killRestart(seed: number, messagesPerClient: number, kills
       firstDifferences: explain(differences),
     };
   } finally {
-    await target.stack?.stop();
+    await target.close();
   }
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { deliveryPlan, toRequest, type Credentials, type Delivery } from "../../test/ground-truth/delivery.ts";
 import { billingLeg, countersLeg, lakeLeg, type Api, type Difference } from "../../test/ground-truth/invariant.ts";
@@ -29,6 +29,12 @@ export class Target {
     this.stack = await startWrangler({ port: await freePort(), persistTo: this.stateDir, log: process.env.CHAOS_LOG ? "inherit" : "ignore" });
     this.base = this.stack.url;
     this.release();
+  }
+
+  /** Stops the stack and deletes its state directory. */
+  async close(): Promise<void> {
+    await this.stack?.stop();
+    rmSync(this.stateDir, { recursive: true, force: true });
   }
 
   /** Marks the stack down: senders wait for the next `start()`. */

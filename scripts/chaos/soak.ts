@@ -105,6 +105,6 @@ export async function soak(seed: number, minutes: number): Promise<SoakReport> {
       firstDifferences: explain(differences),
     };
   } finally {
-    await target.stack?.stop();
+    await target.close();
   }
 }
