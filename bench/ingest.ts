@@ -26,16 +26,8 @@ export interface IngestFigures {
   workerd_cpu_ms_per_request: number;
 }
 
-export interface IngestOptions {
-  kind: LoadPlan["kind"];
-  run: string;
-  clients: number[];
-  batchSize: number;
-  concurrency: number;
-  durationMs: number;
-  maxRequests: number;
-  requestsPerSecond?: number;
-}
+/** A load plan without what the stack supplies (URL, keys) and the event clock. */
+export type IngestOptions = Omit<LoadPlan, "baseUrl" | "ingestKey" | "appSecret" | "t0">;
 
 function plan(stack: BenchStack, o: IngestOptions, t0: number): LoadPlan {
   return { ...o, baseUrl: stack.url, ingestKey: DEV_INGEST_KEY, appSecret: DEV_APP_SECRET, t0 };
