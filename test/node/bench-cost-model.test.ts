@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { costModel, LEVERS, PRICES, SCENARIOS, type Measured, type Scenario } from "../../bench/cost-model.ts";
+import { percentile, ratio } from "../../bench/stats.ts";
+import { benchBatch, webhookSize } from "../../bench/events.ts";
+
+const measured: Measured = {
+  webhook: { events_per_request: 5, rows_written_per_event: 2, rows_read_per_event: 4, do_calls_per_event: 0.2, workerd_cpu_ms_per_request: 5 },
+  bridged: { events_per_request: 1_000, rows_written_per_event: 1.25, rows_read_per_event: 3, do_calls_per_event: 0.001, workerd_cpu_ms_per_request: 20 },
+  parquet_bytes_per_event: 4,
+};
+const base: Scenario = { ...SCENARIOS[0]!, messagesPerDay: 1e6, activeClients: 10, activeHoursPerDay: 10 };
+
+describe("cost model", () => {
+  it("prices each line from the measured counts and the scenario", () => {
+    const bill = costModel(measured, base);
+    // 3 M webhook events in 600 k requests and 1 M bridged events in 1,000 requests, 30.4 days.
+    expect(bill.monthly["Workers requests"]).toBeCloseTo(((601_000 / 1e6) * PRICES.workerRequestsPerM) * 30.4, 2);
+    // Measured mix: the webhook rows per event are the measured 2.
+    expect(bill.monthly["DO rows written: ingest"]).toBeCloseTo(((3e6 * 2 + 1e6 * 1.25) / 1e6) * 30.4, 2);
+    // 10 clients × 10 h awake + one Overview all day, 0.128 GB each.
+    expect(bill.monthly["DO duration (awake objects)"]).toBeCloseTo(((10 * 10 * 3_600 + 86_400) * 0.128 / 1e6) * PRICES.doGbSecondsPerM * 30.4, 2);
+    const total = Object.values(bill.monthly).reduce((a, b) => a + b, 0);
+    expect(bill.usd_per_million_messages).toBeCloseTo(total / 30.4, 2);
+  });
+
+  it("spreads the per-call rows over fewer statuses when webhooks carry one each", () => {
+    const one = costModel(measured, { ...base, webhookEventsPerRequest: 1 });
+    const perCallRows = (2 - 1 - 1 / 3) * 5;
+    expect(one.monthly["DO rows written: ingest"]).toBeCloseTo(((3e6 * (1 + 1 / 3 + perCallRows) + 1e6 * 1.25) / 1e6) * 30.4, 2);
+    expect(one.usd_per_million_messages).toBeGreaterThan(costModel(measured, base).usd_per_million_messages);
+  });
+
+  it("has levers that each lower the bill, except the worst case", () => {
+    const asBuilt = costModel(measured, SCENARIOS[0]!).monthly_total_usd;
+    for (const l of LEVERS.slice(1)) {
+      const total = costModel(measured, { ...SCENARIOS[0]!, ...l.change }).monthly_total_usd;
+      if (l.change.webhookEventsPerRequest === 1) expect(total).toBeGreaterThan(asBuilt);
+      else expect(total).toBeLessThan(asBuilt);
+    }
+  });
+});
+
+describe("bench helpers", () => {
+  it("generates the same events for every consumer and unique ids", () => {
+    const a = benchBatch("r", 7, 0, 3_000, 1_763_700_000_000);
+    expect(benchBatch("r", 7, 0, 3_000, 1_763_700_000_000)).toEqual(a);
+    expect(new Set(a.map((e) => e.event_id)).size).toBe(3_000);
+    expect(a.slice(0, 3).map((e) => e.status)).toEqual(["sent", "delivered", "read"]);
+  });
+
+  it("sizes webhooks from 1 to 10 statuses", () => {
+    const sizes = Array.from({ length: 1_000 }, (_, i) => webhookSize(i));
+    expect(Math.min(...sizes)).toBe(1);
+    expect(Math.max(...sizes)).toBe(10);
+  });
+
+  it("takes nearest-rank percentiles and refuses ratios without a peer", () => {
+    expect(percentile([5, 1, 4, 2, 3], 0.5)).toBe(3);
+    expect(percentile([1, 2, 3, 4, 100], 0.99)).toBe(100);
+    expect(ratio(1, 0)).toBeNull();
+    expect(ratio(3, 4)).toBe(0.75);
+  });
+});
