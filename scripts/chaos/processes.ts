@@ -46,9 +46,20 @@ function commOf(pid: number): string | null {
   }
 }
 
-/** The workerd process under a `wrangler dev` process. */
-export function workerdPid(wranglerPid: number): number | null {
-  return descendants(wranglerPid).find((p) => commOf(p) === "workerd") ?? null;
+/**
+ * The workerd processes under a `wrangler dev`: wrangler runs two, its proxy on the public port and
+ * the runtime that executes the Worker and its Durable Objects (whose entry socket is port 0).
+ */
+export function workerdPids(wranglerPid: number, publicPort: number): { runtime: number | null; proxy: number | null } {
+  const all = descendants(wranglerPid).filter((p) => commOf(p) === "workerd");
+  const isProxy = (p: number) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(`entry=127.0.0.1:${publicPort}`);
+    } catch {
+      return false;
+    }
+  };
+  return { runtime: all.find((p) => !isProxy(p)) ?? null, proxy: all.find(isProxy) ?? null };
 }
 
 /** Resident memory of `pid` in MiB: anonymous (heaps) and file-backed (mapped files), null when it is gone. */

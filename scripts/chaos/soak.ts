@@ -1,6 +1,6 @@
 import { describe as explain } from "../../test/ground-truth/invariant.ts";
 import { freshStateDir } from "../local-stack.ts";
-import { rssMiB, slope, workerdPid } from "./processes.ts";
+import { rssMiB, slope, workerdPids } from "./processes.ts";
 import { checkAll, deliver, openSession, openTarget, type SendStats } from "./session.ts";
 
 export interface SoakReport {
@@ -13,9 +13,12 @@ export interface SoakReport {
   resent: number;
   resentBecause: Record<string, number>;
   errors: string[];
+  /** The workerd runtime that runs the Worker and the Durable Objects. */
   rss: MemoryReport;
   /** Anonymous memory (heaps); the rest of RSS is file-backed (mapped storage files). */
   anon: MemoryReport;
+  /** wrangler's own proxy workerd in front of the runtime (dev tooling, not zapmeter's code). */
+  proxyRss: MemoryReport;
   /** Memory after COOL_DOWN_MS without traffic. */
   afterIdle: { rssMiB: number; anonMiB: number };
   differences: number;
@@ -59,15 +62,16 @@ export async function soak(seed: number, minutes: number): Promise<SoakReport> {
     const clients = 3;
     const messagesPerClient = Math.ceil((DEMO_MESSAGES_PER_SECOND * minutes * 60) / clients);
     const session = await openSession(target, seed, messagesPerClient);
-    const pid = workerdPid(target.stack!.process.pid!);
-    if (pid === null) throw new Error("no workerd process under wrangler dev");
+    const { runtime: pid, proxy } = workerdPids(target.stack!.process.pid!, Number(new URL(target.base).port));
+    if (pid === null) throw new Error("no workerd runtime process under wrangler dev");
     const stats: SendStats = { requests: 0, resent: 0, resentBecause: {}, errors: [] };
     const durationMs = minutes * 60_000;
     const start = Date.now();
-    const samples: { x: number; total: number; anon: number }[] = [];
+    const samples: { x: number; total: number; anon: number; proxy: number }[] = [];
     const sampler = setInterval(() => {
       const mib = rssMiB(pid);
-      if (mib !== null) samples.push({ x: (Date.now() - start) / 60_000, total: mib.total, anon: mib.anon });
+      const proxyMib = proxy === null ? null : rssMiB(proxy);
+      if (mib !== null) samples.push({ x: (Date.now() - start) / 60_000, total: mib.total, anon: mib.anon, proxy: proxyMib?.total ?? 0 });
     }, SAMPLE_EVERY_MS);
 
     const total = session.deliveries.length;
@@ -101,6 +105,7 @@ export async function soak(seed: number, minutes: number): Promise<SoakReport> {
       rss: memoryReport(loaded.map((p) => ({ x: p.x, y: p.total })), minutes),
       anon: memoryReport(loaded.map((p) => ({ x: p.x, y: p.anon })), minutes),
       afterIdle: { rssMiB: Math.round(samples.at(-1)?.total ?? 0), anonMiB: Math.round(samples.at(-1)?.anon ?? 0) },
+      proxyRss: memoryReport(loaded.map((p) => ({ x: p.x, y: p.proxy })), minutes),
       differences: differences.length,
       firstDifferences: explain(differences),
     };
