@@ -38,6 +38,8 @@ export class ClientCounter extends DurableObject<Env> {
   private seenTables: string[] = [];
   private clientId: string | null = null;
   private ledger!: BillableLedger;
+  /** Today's totals in one time zone, summed once and then incremented by ingest (see `today`). */
+  private todayTotals: { timezone: string; day: string; start: number; counts: StatusCounts } | null = null;
   private readonly live: ClientLive;
   private readonly lake: LakeFlush;
 
@@ -124,6 +126,7 @@ export class ClientCounter extends DurableObject<Env> {
       throw err;
     }
 
+    if (this.todayTotals) for (const e of accepted) if (e.occurred_at >= this.todayTotals.start) this.todayTotals.counts[e.status] += 1;
     this.live.changed(client, accepted);
     this.lake.noteIngested(accepted.length);
     return { accepted: accepted.length, duplicates: events.length - accepted.length, rowsWritten, rowsRead };
@@ -173,10 +176,18 @@ export class ClientCounter extends DurableObject<Env> {
     return [...byMinute.values()];
   }
 
-  /** Totals by status since local midnight in `timezone`. */
+  /**
+   * Totals by status since local midnight in `timezone`. Summed from SQLite once per local day (or
+   * after a wake) and then kept up to date by ingest: live updates and rollups ask several times a
+   * second, and re-summing the day's minute rows each time would read thousands of rows per call.
+   */
   today(timezone: string): StatusCounts {
-    const start = localDayStart(localDate(Date.now(), timezone), timezone);
-    return this.totals(start, Number.MAX_SAFE_INTEGER);
+    const day = localDate(Date.now(), timezone);
+    if (this.todayTotals?.timezone !== timezone || this.todayTotals.day !== day) {
+      const start = localDayStart(day, timezone);
+      this.todayTotals = { timezone, day, start, counts: this.totals(start, Number.MAX_SAFE_INTEGER) };
+    }
+    return { ...this.todayTotals.counts };
   }
 
   /** Totals by status in [from, to). */

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { seenTableFor } from "../../durable-objects/client-counter-tables.ts";
 import type { NotificationEvent } from "../../schema/event.ts";
-import { DAY_MS } from "../../schema/time.ts";
+import { DAY_MS, localDate, localDayStart } from "../../schema/time.ts";
 import { unique } from "./helpers.ts";
 
 const SP = { timezone: "America/Sao_Paulo" };
@@ -165,5 +165,23 @@ describe("the billable-message ledger", () => {
     expect(tables).toEqual([current.table]);
     expect(await stub.ledgerLines(old.day)).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
     expect(await stub.ledgerLines(current.day)).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
+  });
+});
+
+describe("today's totals", () => {
+  it("stay equal to the minute counters as events arrive, including after eviction", async () => {
+    const { id, stub } = counter();
+    const tz = "America/Sao_Paulo";
+    const now = Date.now();
+    const sum = () => stub.totals(localDayStart(localDate(Date.now(), tz), tz), Number.MAX_SAFE_INTEGER);
+    expect(await stub.today(tz)).toEqual(await sum());
+    await stub.ingest({ id, timezone: tz }, [ev({ occurred_at: now, status: "sent" }), ev({ occurred_at: now, status: "read" })]);
+    await stub.ingest({ id, timezone: tz }, [ev({ occurred_at: now - 3 * 86_400_000, status: "sent" })]);
+    expect(await stub.today(tz)).toEqual({ accepted: 0, sent: 1, delivered: 0, read: 1, failed: 0 });
+    expect(await stub.today(tz)).toEqual(await sum());
+    await evictDurableObject(stub);
+    await stub.ingest({ id, timezone: tz }, [ev({ occurred_at: now, status: "failed" })]);
+    expect(await stub.today(tz)).toEqual({ accepted: 0, sent: 1, delivered: 0, read: 1, failed: 1 });
+    expect(await stub.today("UTC")).toEqual(await stub.totals(Date.parse(`${new Date().toISOString().slice(0, 10)}T00:00:00Z`), Number.MAX_SAFE_INTEGER));
   });
 });
