@@ -145,7 +145,7 @@ export function costModel(m: Measured, s: Scenario): Bill {
     "DO rows written: flush": ((ingestCalls + flushes * 2) / 1e6) * PRICES.doRowsWrittenPerM,
     "DO rows written: overview rollups": (rollups / 1e6) * PRICES.doRowsWrittenPerM,
     "DO rows read: ingest": ((webhookEvents * m.webhook.rows_read_per_event + bridgedEvents * m.bridged.rows_read_per_event) / 1e6) * PRICES.doRowsReadPerM,
-    "DO rows read: rollups (today scan)": ((rollups * s.rowsReadPerRollup) / 1e6) * PRICES.doRowsReadPerM,
+    "DO rows read: rollups (last hour)": ((rollups * s.rowsReadPerRollup) / 1e6) * PRICES.doRowsReadPerM,
     "R2 class A (flush puts + daily compaction)": ((flushes + s.activeClients) / 1e6) * PRICES.r2ClassAPerM,
     "R2 class B (compaction reads)": (flushes / 1e6) * PRICES.r2ClassBPerM,
     "D1 rows (billing)": ((s.activeClients * s.billingLinesPerClientDay * s.billingRecomputeDays) / 1e6) * (PRICES.d1RowsWrittenPerM + PRICES.d1RowsReadPerM),
