@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { app } from "../../workers/app.ts";
 import { DEV_PASSWORD } from "../../workers/security.ts";
-import { BASE, call, createClient, db, postJson, postWebhook, unique } from "./helpers.ts";
+import { BASE, call, createClient, db, postJson, postWebhook, signIn, unique } from "./helpers.ts";
 import { users } from "../../schema/db.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
 
@@ -82,10 +82,19 @@ describe("edge hardening", () => {
   });
 
   it("answers unknown errors without internals", async () => {
-    const token = await sign({ sub: "1", jti: "j", iat: 0, exp: Math.floor(Date.now() / 1000) + 60 }, env.SESSION_SECRET, "HS256");
-    const res = await withEnv({ DB: undefined as unknown as D1Database }, "/v1/me", { headers: { authorization: `Bearer ${token}` } });
+    const { id } = await createClient();
+    const res = await withEnv({ CLIENT_COUNTER: undefined as unknown as Env["CLIENT_COUNTER"] }, `/v1/clients/${id}/counters?from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z`, {
+      headers: { authorization: `Bearer ${await signIn("admin")}` },
+    });
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ error: { code: "internal", message: "internal error" } });
+  });
+
+  it("answers 503 (retry) when the session store does not answer", async () => {
+    const token = await sign({ sub: "1", jti: "j", iat: 0, exp: Math.floor(Date.now() / 1000) + 60 }, env.SESSION_SECRET, "HS256");
+    const res = await withEnv({ DB: undefined as unknown as D1Database }, "/v1/me", { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("session_store_unavailable");
   });
 });
 

@@ -130,10 +130,13 @@ export async function runBillingDay(
     if (unpriced.length > 0) log("warn", null, "billing_unpriced_lines", { date, lines: unpriced.length });
     return { date, revision, changed, clients: clients.length, lines: fresh.length, unpriced, files };
   } catch (err) {
-    if (!(err instanceof ApiError && err.status === 409)) {
-      run.finishedAt = Math.max(Date.now(), startedAt);
-      await recordFailedRun(env.DB, run, err instanceof Error ? err.message : String(err));
-    }
-    throw err;
+    if (err instanceof ApiError && err.status === 409) throw err;
+    run.finishedAt = Math.max(Date.now(), startedAt);
+    // With D1 down, recording the failure fails too: the run's own error is the one to report.
+    await recordFailedRun(env.DB, run, err instanceof Error ? err.message : String(err)).catch((e: unknown) =>
+      log("error", null, "billing_run_not_recorded", e),
+    );
+    // A storage outage is worth retrying: the day's lines commit atomically, so nothing half-changed.
+    throw err instanceof ApiError ? err : new ApiError(503, "billing_unavailable", `billing of ${date} failed and changed nothing; retry`, undefined, err);
   }
 }
