@@ -6,8 +6,9 @@ import { CHILD_ENV, ROOT, buildPages } from "./local-stack.ts";
 /**
  * `npm test`: builds the dashboard, then runs the three suites — inside workerd, node-side, and end to
  * end against a real wrangler dev with headless Chromium — and prints one closing line
- * `tests: N passed, M failed`; a type error in any tsconfig counts as a failure. `npm test -- workers`
- * (or node, e2e) runs only those suites, without the typecheck.
+ * `tests: N passed, M failed`; a type error in any tsconfig counts as a failure, and the chaos suite's
+ * kill/restart scenario runs last. `npm test -- workers` (or node, e2e, chaos) runs only those suites,
+ * without the typecheck.
  */
 const SUITES = [
   { name: "workers", config: "vitest.config.ts" },
@@ -61,6 +62,14 @@ for (const suite of SUITES.filter((s) => only.length === 0 || only.includes(s.na
   skipped += r.numPendingTests + r.numTodoTests;
   // Unhandled errors fail a run whose tests all passed.
   if (run.status !== 0 && r.numFailedTests + brokenFiles === 0) failed += 1;
+}
+// The kill/restart scenario of the chaos suite (SIGKILL mid-load, restart on persisted state, invariant
+// checked): one pass or fail by its exit status. The long soak stays in `npm run test:chaos`.
+if (only.length === 0 || only.includes("chaos")) {
+  console.log("\n=== chaos: kill and restart ===");
+  const chaos = spawnSync(process.execPath, [join(ROOT, "scripts", "chaos", "run.ts"), "--only", "kill"], { cwd: ROOT, stdio: "inherit", env: CHILD_ENV });
+  if (chaos.status === 0) passed += 1;
+  else failed += 1;
 }
 console.log(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed === 0 ? 0 : 1);
