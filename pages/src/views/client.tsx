@@ -7,7 +7,7 @@ import { fmtInt, fmtPct, t } from "../i18n.ts";
 import { overview } from "../overview-model.ts";
 import { currentUser, seesBilling, seesReports } from "../session.ts";
 import { StackedChart } from "./chart.tsx";
-import { LiveBadge } from "./header.tsx";
+import { LivePageHead } from "./header.tsx";
 
 export function ClientPage({ clientId }: { clientId: string }) {
   const model = useMemo(() => new ClientModel(clientId), [clientId]);
@@ -22,17 +22,9 @@ export function ClientPage({ clientId }: { clientId: string }) {
       <a class="back" href="/">
         {t("client.back")}
       </a>
-      <div class="page-head">
-        <h1 id="client-title">
-          {overview.nameOf(clientId) ?? clientId} <small>{clientId}</small>
-        </h1>
-        <LiveBadge status={model.connection.status.value} />
-      </div>
-      {model.connection.refusal.value && (
-        <p class="error" role="alert">
-          {t("error.generic", { m: model.connection.refusal.value })}
-        </p>
-      )}
+      <LivePageHead titleId="client-title" connection={model.connection}>
+        {overview.nameOf(clientId) ?? clientId} <small>{clientId}</small>
+      </LivePageHead>
       {model.error.value && (
         <p class="error" role="alert">
           {t("error.generic", { m: model.error.value })}

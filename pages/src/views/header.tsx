@@ -1,6 +1,7 @@
 import type { PublicUser } from "../../../schema/api.ts";
 import { locale, t } from "../i18n.ts";
-import type { LiveStatus } from "../live-connection.ts";
+import type { ComponentChildren } from "preact";
+import type { LiveConnection, LiveStatus } from "../live-connection.ts";
 import { route } from "../router.ts";
 import { logout, seesBilling } from "../session.ts";
 import { theme, toggleTheme } from "../theme.ts";
@@ -45,5 +46,22 @@ export function LiveBadge({ status }: { status: LiveStatus }) {
       <span class="dot" aria-hidden="true" />
       {t(`live.${status}`)}
     </span>
+  );
+}
+
+/** A page's heading with its live badge and, when the server refused the stream, the reason. */
+export function LivePageHead({ titleId, connection, children }: { titleId: string; connection: LiveConnection; children: ComponentChildren }) {
+  return (
+    <>
+      <div class="page-head">
+        <h1 id={titleId}>{children}</h1>
+        <LiveBadge status={connection.status.value} />
+      </div>
+      {connection.refusal.value && (
+        <p class="error" role="alert">
+          {t("error.generic", { m: connection.refusal.value })}
+        </p>
+      )}
+    </>
   );
 }

@@ -3,7 +3,7 @@ import { useEffect, useRef } from "preact/hooks";
 import type { OverviewRow } from "../../../schema/live.ts";
 import { fmtInt, fmtPct, t } from "../i18n.ts";
 import { overview as model, type SortKey } from "../overview-model.ts";
-import { LiveBadge } from "./header.tsx";
+import { LivePageHead } from "./header.tsx";
 import { Sparkline } from "./sparkline.tsx";
 
 const ROW_HEIGHT = 36;
@@ -20,15 +20,9 @@ export function OverviewPage() {
   const rows = model.visible.value;
   return (
     <section class="overview" aria-labelledby="overview-title">
-      <div class="page-head">
-        <h1 id="overview-title">{t("overview.title")}</h1>
-        <LiveBadge status={model.connection.status.value} />
-      </div>
-      {model.connection.refusal.value && (
-        <p class="error" role="alert">
-          {t("error.generic", { m: model.connection.refusal.value })}
-        </p>
-      )}
+      <LivePageHead titleId="overview-title" connection={model.connection}>
+        {t("overview.title")}
+      </LivePageHead>
       <div class="filters">
         <input
           type="search"
