@@ -44,10 +44,17 @@ afterAll(async () => {
 
 describe("overview with 10,000 clients", () => {
   it("lists them all, keeps the DOM small, scrolls, searches and still moves live", async () => {
+    // A new viewer's snapshot uses a client list at most 2 s old (SNAPSHOT_DIRECTORY_AGE_MS): wait that
+    // out so the reload sees the clients inserted just now, which send no events to announce themselves.
+    await new Promise((r) => setTimeout(r, 2_500));
     await page.reload();
     const counter = page.getByTestId("client-count");
     // A 3.7 MB snapshot of 10,050 rows: generous on a loaded 2-core CI machine.
-    await page.waitForFunction((n) => Number(document.querySelector('[data-testid="client-count"]')?.textContent?.replace(/\D/g, "")) === n, TOTAL, { timeout: 90_000 });
+    await page
+      .waitForFunction((n) => Number(document.querySelector('[data-testid="client-count"]')?.textContent?.replace(/\D/g, "")) === n, TOTAL, { timeout: 90_000 })
+      .catch(async (err: unknown) => {
+        throw new Error(`overview shows ${await counter.innerText().catch(() => "nothing")} clients, expected ${TOTAL}`, { cause: err });
+      });
     expect(digits(await counter.innerText())).toBe(TOTAL);
 
     const rendered = await page.locator("[data-client]").count();
