@@ -2,21 +2,14 @@ import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "./app-env.ts";
+import { DEV_SECRETS } from "../schema/dev-credentials.ts";
 import { ApiError, log } from "./errors.ts";
 
 /** Every route but ingest takes small JSON bodies; ingest routes set their own, larger limits. */
 const DEFAULT_MAX_BODY = 64 * 1024;
 const INGEST_PATHS = ["/v1/webhooks/", "/v1/ingest/"];
 
-/** The documented local-development secrets: production refuses to serve with any of them. */
-export const DEV_SECRETS: Record<string, string> = {
-  WHATSAPP_APP_SECRET: "dev-app-secret",
-  WHATSAPP_VERIFY_TOKEN: "dev-verify-token",
-  SESSION_SECRET: "dev-session-secret-change-me",
-  FILE_SIGNING_SECRET: "dev-file-signing-secret",
-};
-export const DEV_PASSWORD = "zapmeter-dev";
-const SECRET_NAMES = Object.keys(DEV_SECRETS) as (keyof typeof DEV_SECRETS & keyof Env)[];
+const SECRET_NAMES = Object.keys(DEV_SECRETS) as (keyof typeof DEV_SECRETS)[];
 
 export function isProduction(env: Env): boolean {
   return env.ENVIRONMENT === "production";

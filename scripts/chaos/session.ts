@@ -1,3 +1,4 @@
+import { DEV_INGEST_KEY, DEV_PASSWORD } from "../../schema/dev-credentials.ts";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { deliveryPlan, toRequest, type Credentials, type Delivery } from "../../test/ground-truth/delivery.ts";
@@ -78,7 +79,7 @@ export async function openSession(target: Target, seed: number, messagesPerClien
     await target.api("/v1/auth/login", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email: "admin@example.com", password: "zapmeter-dev" }),
+      body: JSON.stringify({ email: "admin@example.com", password: DEV_PASSWORD }),
     }),
     "login",
   );
@@ -102,7 +103,7 @@ export async function openSession(target: Target, seed: number, messagesPerClien
   const truth = groundTruth({ seed, clients, startDay, spanDays: 3, messagesPerClient });
   const { deliveries, stats } = deliveryPlan(truth);
   const phones = new Map(clients.map((c) => [c.id, c.phoneNumberId]));
-  const creds: Credentials = { appSecret: devVar("WHATSAPP_APP_SECRET"), ingestKey: "dev-ingest-key", phoneOf: (id) => phones.get(id)! };
+  const creds: Credentials = { appSecret: devVar("WHATSAPP_APP_SECRET"), ingestKey: DEV_INGEST_KEY, phoneOf: (id) => phones.get(id)! };
   return { truth, deliveries, copies: stats.copies, creds, token };
 }
 

@@ -1,5 +1,6 @@
 import { describe as explain } from "../../test/ground-truth/invariant.ts";
 import { freshStateDir } from "../local-stack.ts";
+import { DEMO_MESSAGES_PER_SECOND } from "../demo/traffic.ts";
 import { rssMiB, slope, workerdPids } from "./processes.ts";
 import { checkAll, deliver, openSession, openTarget, type SendStats } from "./session.ts";
 
@@ -25,8 +26,6 @@ export interface SoakReport {
   firstDifferences: string;
 }
 
-/** `npm start`'s demo rate: 20 new messages a second (scripts/demo/traffic.ts). */
-export const DEMO_MESSAGES_PER_SECOND = 20;
 /** The first part of the run is warm-up (JIT, SQLite caches) and is left out of the slope. */
 const WARM_UP = 0.25;
 const SAMPLE_EVERY_MS = 5_000;

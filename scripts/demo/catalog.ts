@@ -37,8 +37,7 @@ export const DEMO_CLIENTS: DemoClient[] = Array.from({ length: 50 }, (_, i) => {
   };
 });
 
-export const DEV_PASSWORD = "zapmeter-dev";
-export const DEV_INGEST_KEY = "dev-ingest-key";
+export { DEV_INGEST_KEY, DEV_PASSWORD } from "../../schema/dev-credentials.ts";
 
 export const DEV_USERS = [
   { email: "admin@example.com", role: "admin", clientIds: [] as string[] },

@@ -14,6 +14,9 @@ interface Step {
   pricingType: string;
 }
 
+/** `npm start`'s demo rate: new messages per second across all clients. */
+export const DEMO_MESSAGES_PER_SECOND = 20;
+
 export interface TrafficOptions {
   baseUrl: string;
   appSecret: string;
@@ -81,7 +84,7 @@ function toStatus(s: Step): Record<string, unknown> {
  * Meta does on retries) and Kafka-style batches of `accepted` events through the bridge endpoint.
  */
 export async function runDemoTraffic(o: TrafficOptions): Promise<void> {
-  const rate = o.messagesPerSecond ?? 20;
+  const rate = o.messagesPerSecond ?? DEMO_MESSAGES_PER_SECOND;
   let pending: Step[] = [];
   const tickMs = 250;
   while (!o.signal.aborted) {

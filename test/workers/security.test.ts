@@ -4,7 +4,7 @@ import { sign } from "hono/jwt";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { app } from "../../workers/app.ts";
-import { DEV_PASSWORD } from "../../workers/security.ts";
+import { DEV_PASSWORD } from "../../schema/dev-credentials.ts";
 import { BASE, call, createClient, db, postJson, postWebhook, signIn, unique } from "./helpers.ts";
 import { users } from "../../schema/db.ts";
 import { hashPassword } from "../../workers/auth/password.ts";

@@ -9,7 +9,8 @@ import { hashPassword, verifyPassword } from "../auth/password.ts";
 import type { AuthUser } from "../auth/policy.ts";
 import { SESSION_COOKIE, issueSession, userFromToken } from "../auth/session.ts";
 import { ApiError, log } from "../errors.ts";
-import { DEV_PASSWORD, isProduction } from "../security.ts";
+import { DEV_PASSWORD } from "../../schema/dev-credentials.ts";
+import { isProduction } from "../security.ts";
 import { valid } from "../validate.ts";
 
 /** Mounted at /v1: sign-in, sign-out and who am I. */

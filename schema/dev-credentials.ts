@@ -1,0 +1,12 @@
+/**
+ * The documented local-development credentials (DESIGN.md, Security). The seed uses them; production
+ * refuses to serve with any of the secrets and refuses the password at sign-in.
+ */
+export const DEV_SECRETS = {
+  WHATSAPP_APP_SECRET: "dev-app-secret",
+  WHATSAPP_VERIFY_TOKEN: "dev-verify-token",
+  SESSION_SECRET: "dev-session-secret-change-me",
+  FILE_SIGNING_SECRET: "dev-file-signing-secret",
+} as const;
+export const DEV_PASSWORD = "zapmeter-dev";
+export const DEV_INGEST_KEY = "dev-ingest-key";
