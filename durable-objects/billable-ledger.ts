@@ -1,12 +1,10 @@
 import type { NotificationEvent } from "../schema/event.ts";
 import { localDate } from "../schema/time.ts";
+import type { LedgerDelta, PendingAggregates, Track } from "./pending-aggregates.ts";
 
 /** Category and country keys when Meta did not say; rate cards match them through `*`. */
 export const UNKNOWN_CATEGORY = "unknown";
 export const UNKNOWN_COUNTRY = "ZZ";
-
-/** Months of ledger partitions kept besides the current one (a message's statuses span days, not months). */
-const LEDGER_RETENTION_MONTHS = 2;
 
 /** Billable messages of one local day, aggregated for billing. */
 export interface LedgerLine {
@@ -15,139 +13,134 @@ export interface LedgerLine {
   count: number;
 }
 
-interface BillCandidate {
-  messageId: string;
+/** What the row a message is billed on carries. */
+interface Bill {
   day: string;
   category: string;
   country: string;
-  occurredAt: number;
+  at: number;
 }
 
-type Track = (cursor: SqlStorageCursor<Record<string, SqlStorageValue>>) => void;
-
-const partitionOf = (day: string) => `ledger_${day.slice(0, 7).replace("-", "")}`;
-
-/** `ledger_YYYYMM` names older than the retention window at `now`. */
-function expired(table: string, now: number): boolean {
-  const d = new Date(now);
-  const oldest = d.getUTCFullYear() * 12 + d.getUTCMonth() - LEDGER_RETENTION_MONTHS;
-  const ym = Number(table.slice(7, 11)) * 12 + Number(table.slice(11, 13)) - 1;
-  return ym < oldest;
+/** A message's billed row as stored: in which event table, and on which event. */
+interface BilledRow extends Bill {
+  table: string;
+  eventId: string;
 }
+
+/** The billing decision for one ingest call, taken before its rows are inserted. */
+export interface BillingPlan {
+  /** Billing columns for the row of `e`, when `e` is the status its message is now billed on. */
+  columns(e: NotificationEvent): Bill | null;
+  /** After the insert: un-bills the rows the inserted winners displaced; returns the ledger changes. */
+  settle(inserted: Set<string>, track: Track): LedgerDelta[];
+}
+
+/** Identity of an event row: (message_id, event_id), the event tables' key. */
+export const eventKey = (messageId: string, eventId: string): string => `${messageId}\u0000${eventId}`;
 
 /**
  * The billable-message ledger of one client: a message is billed once, on its earliest delivered/read
- * status with billable pricing, in the client's local day. Entries live in one table per billing month
- * (`ledger_YYYYMM`, expired by DROP TABLE, which writes no rows); `ledger_daily` keeps the per-day
- * aggregates billing reads.
+ * status with billable pricing, in the client's local day. The billed status is marked on that event's
+ * own row in the event tables (client-counter-tables.ts), so billing writes no row of its own; when an
+ * earlier status arrives late, the mark moves to it. `ledger_daily` holds the per-day aggregates
+ * billing reads, plus the changes not yet flushed (pending-aggregates.ts).
  */
 export class BillableLedger {
-  private partitions: string[];
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly pending: PendingAggregates,
+  ) {}
 
-  constructor(private readonly sql: SqlStorage) {
-    this.partitions = sql
-      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'ledger_[0-9]*' ORDER BY name")
-      .toArray()
-      .map((r) => r.name);
-  }
-
-  /** Records the billable events among `events` (already deduplicated) inside the caller's transaction. */
-  record(events: NotificationEvent[], timezone: string, track: Track): void {
+  /** Decides which of `events` its message is billed on, given what `tables` already hold. */
+  plan(events: NotificationEvent[], timezone: string, tables: string[], track: Track): BillingPlan {
     const candidates = billCandidates(events, timezone);
-    if (candidates.size === 0) return;
-    const ids = JSON.stringify([...candidates.keys()]);
-    const known = new Map<string, { day: string; category: string; country: string; occurred_at: number; part: string }>();
-    for (const part of this.partitions) {
-      const rows = this.sql.exec<{ message_id: string; day: string; category: string; country: string; occurred_at: number }>(
-        `SELECT message_id, day, category, country, occurred_at FROM ${part} WHERE message_id IN (SELECT value FROM json_each(?))`,
-        ids,
-      );
-      for (const r of rows) known.set(r.message_id, { ...r, part });
-    }
-
-    const deltas = new Map<string, number>();
-    const bump = (day: string, category: string, country: string, by: number) => {
-      const k = JSON.stringify([day, category, country]);
-      deltas.set(k, (deltas.get(k) ?? 0) + by);
-    };
-    const writes = new Map<string, BillCandidate[]>();
-    const moves = new Map<string, string[]>();
-    for (const c of candidates.values()) {
-      const old = known.get(c.messageId);
-      if (old && old.occurred_at <= c.occurredAt) continue;
-      const part = partitionOf(c.day);
-      if (old) {
-        bump(old.day, old.category, old.country, -1);
-        if (old.part !== part) moves.set(old.part, [...(moves.get(old.part) ?? []), c.messageId]);
+    const winners = new Map<string, { bill: Bill; eventId: string; displaced: BilledRow | undefined }>();
+    if (candidates.size > 0) {
+      const billed = this.billedRows([...candidates.keys()], tables, track);
+      for (const [messageId, c] of candidates) {
+        const old = billed.get(messageId);
+        if (old && old.at <= c.bill.at) continue;
+        winners.set(messageId, { ...c, displaced: old });
       }
-      bump(c.day, c.category, c.country, 1);
-      writes.set(part, [...(writes.get(part) ?? []), c]);
     }
-    if (writes.size === 0) return;
-
-    for (const [part, ids] of moves) {
-      track(this.sql.exec(`DELETE FROM ${part} WHERE message_id IN (SELECT value FROM json_each(?))`, JSON.stringify(ids)));
-    }
-    for (const [part, rows] of writes) {
-      this.ensurePartition(part, track);
-      track(
-        this.sql.exec(
-          `INSERT INTO ${part} (message_id, day, category, country, occurred_at)
-           SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4 FROM json_each(?) AS j WHERE true
-           ON CONFLICT (message_id) DO UPDATE SET day = excluded.day, category = excluded.category,
-             country = excluded.country, occurred_at = excluded.occurred_at`,
-          JSON.stringify(rows.map((w) => [w.messageId, w.day, w.category, w.country, w.occurredAt])),
-        ),
-      );
-    }
-    track(
-      this.sql.exec(
-        `INSERT INTO ledger_daily (day, category, country, n)
-         SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3 FROM json_each(?) AS j WHERE true
-         ON CONFLICT (day, category, country) DO UPDATE SET n = n + excluded.n`,
-        JSON.stringify([...deltas].filter(([, n]) => n !== 0).map(([k, n]) => [...(JSON.parse(k) as string[]), n])),
-      ),
-    );
+    return {
+      columns: (e) => {
+        const w = winners.get(e.message_id);
+        return w && w.eventId === e.event_id ? w.bill : null;
+      },
+      settle: (inserted, trackSettle) => {
+        const deltas: LedgerDelta[] = [];
+        for (const [messageId, w] of winners) {
+          if (!inserted.has(eventKey(messageId, w.eventId))) continue;
+          deltas.push([w.bill.day, w.bill.category, w.bill.country, 1]);
+          const old = w.displaced;
+          if (!old) continue;
+          trackSettle(
+            this.sql.exec(
+              `UPDATE ${old.table} SET billed_day = NULL, category = NULL, country = NULL, billed_at = NULL WHERE message_id = ? AND event_id = ?`,
+              messageId,
+              old.eventId,
+            ),
+          );
+          deltas.push([old.day, old.category, old.country, -1]);
+        }
+        return deltas;
+      },
+    };
   }
 
   /** Billable messages of each of the client's local `days` (YYYY-MM-DD), by category and country. */
   linesByDay(days: string[]): Record<string, LedgerLine[]> {
-    const out: Record<string, LedgerLine[]> = Object.fromEntries(days.map((d) => [d, []]));
-    const rows = this.sql.exec<{ day: string; category: string; country: string; n: number }>(
-      "SELECT day, category, country, n FROM ledger_daily WHERE day IN (SELECT value FROM json_each(?)) AND n > 0 ORDER BY day, category, country",
+    const counts = new Map<string, { day: string; category: string; country: string; n: number }>();
+    const add = (r: { day: string; category: string; country: string; n: number }) => {
+      const k = `${r.day}|${r.category}|${r.country}`;
+      const line = counts.get(k);
+      if (line) line.n += r.n;
+      else counts.set(k, { ...r });
+    };
+    for (const r of this.sql.exec<{ day: string; category: string; country: string; n: number }>(
+      "SELECT day, category, country, n FROM ledger_daily WHERE day IN (SELECT value FROM json_each(?))",
       JSON.stringify(days),
-    );
-    for (const r of rows) out[r.day]!.push({ category: r.category, country: r.country, count: r.n });
+    )) {
+      add(r);
+    }
+    for (const r of this.pending.ledgerOf(new Set(days))) add(r);
+    const out: Record<string, LedgerLine[]> = Object.fromEntries(days.map((d) => [d, []]));
+    const lines = [...counts.values()].filter((l) => l.n > 0);
+    lines.sort((a, b) => a.category.localeCompare(b.category) || a.country.localeCompare(b.country));
+    for (const l of lines) out[l.day]!.push({ category: l.category, country: l.country, count: l.n });
     return out;
   }
 
-  private ensurePartition(part: string, track: Track): void {
-    if (this.partitions.includes(part)) return;
-    track(
-      this.sql.exec(
-        `CREATE TABLE IF NOT EXISTS ${part} (message_id TEXT PRIMARY KEY, day TEXT NOT NULL, category TEXT NOT NULL,
-         country TEXT NOT NULL, occurred_at INTEGER NOT NULL) WITHOUT ROWID`,
-      ),
-    );
-    const now = Date.now();
-    for (const p of this.partitions.filter((p) => expired(p, now))) track(this.sql.exec(`DROP TABLE ${p}`));
-    this.partitions = [...this.partitions.filter((p) => !expired(p, now)), part].sort();
+  /** The billed row of each of `messageIds`, wherever it is. */
+  private billedRows(messageIds: string[], tables: string[], track: Track): Map<string, BilledRow> {
+    const out = new Map<string, BilledRow>();
+    const ids = JSON.stringify(messageIds);
+    for (const table of tables) {
+      const cursor = this.sql.exec<{ message_id: string; event_id: string; billed_day: string; category: string; country: string; billed_at: number }>(
+        `SELECT message_id, event_id, billed_day, category, country, billed_at FROM ${table}
+         WHERE message_id IN (SELECT value FROM json_each(?)) AND billed_at IS NOT NULL`,
+        ids,
+      );
+      for (const r of cursor.toArray()) {
+        out.set(r.message_id, { table, eventId: r.event_id, day: r.billed_day, category: r.category, country: r.country, at: r.billed_at });
+      }
+      track(cursor);
+    }
+    return out;
   }
 }
 
 /** Billable delivered/read events, earliest per message, with the client's local billing day. */
-function billCandidates(events: NotificationEvent[], timezone: string): Map<string, BillCandidate> {
-  const out = new Map<string, BillCandidate>();
+function billCandidates(events: NotificationEvent[], timezone: string): Map<string, { bill: Bill; eventId: string }> {
+  const out = new Map<string, { bill: Bill; eventId: string }>();
   for (const e of events) {
     if ((e.status !== "delivered" && e.status !== "read") || e.billable !== true) continue;
     const prev = out.get(e.message_id);
-    if (prev && prev.occurredAt <= e.occurred_at) continue;
+    if (prev && prev.bill.at <= e.occurred_at) continue;
     out.set(e.message_id, {
-      messageId: e.message_id,
-      day: localDate(e.occurred_at, timezone),
-      category: e.category ?? UNKNOWN_CATEGORY,
-      country: e.country ?? UNKNOWN_COUNTRY,
-      occurredAt: e.occurred_at,
+      eventId: e.event_id,
+      bill: { day: localDate(e.occurred_at, timezone), category: e.category ?? UNKNOWN_CATEGORY, country: e.country ?? UNKNOWN_COUNTRY, at: e.occurred_at },
     });
   }
   return out;

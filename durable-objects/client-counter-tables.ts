@@ -1,16 +1,25 @@
-import { DAY_MS, utcDate } from "../schema/time.ts";
-
 /**
  * The ClientCounter's SQLite layout.
  *
- * Rows written are what Cloudflare bills, so the layout is shaped around them:
- * - dedup ids live in one table per UTC receive-day (`seen_YYYYMMDD`); expiry is a DROP TABLE, which
- *   writes no rows, where a retention DELETE would write one row per event a second time;
- * - counters are aggregated per call (one upsert per minute × status × category);
- * - billed message ids live in one table per billing month (billable-ledger.ts), dropped the same way;
- * - the outbox holds one row per call with all of that call's detail rows.
+ * Rows written are what Cloudflare bills, so the layout is shaped around them (docs/capacity.md):
+ * - each accepted event writes exactly one row, in the event table of its UTC receive-month
+ *   (`events_YYYYMM`). That row is the dedup entry and, for the one status a message is billed on,
+ *   the billable-ledger entry too (billable-ledger.ts): keyed (message_id, event_id), so "was this
+ *   message billed?" is a key-prefix read, not a second table or index;
+ * - expiry is a DROP TABLE of a month past retention, which writes no rows (a retention DELETE would
+ *   write every row a second time);
+ * - each call writes one outbox row holding all of its detail rows and its ledger changes;
+ * - the counters (`minute_counts`, `ledger_daily`) are aggregated in memory and upserted every few
+ *   seconds (pending-aggregates.ts); the outbox rows after `aggregates_through` are what they have
+ *   not absorbed yet, so a restart rebuilds the in-memory part from them.
  */
-export const DEDUP_RETENTION_DAYS = 9;
+
+/**
+ * Receive-months kept besides the current one: dedup covers at least this many months (Meta retries
+ * for 7 days), and a message's billed status is remembered as long, so a read receipt weeks after
+ * delivery is not billed again.
+ */
+export const EVENT_RETENTION_MONTHS = 2;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS minute_counts (
@@ -21,20 +30,28 @@ CREATE TABLE IF NOT EXISTS ledger_daily (
   day TEXT NOT NULL, category TEXT NOT NULL, country TEXT NOT NULL, n INTEGER NOT NULL,
   PRIMARY KEY (day, category, country)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS outbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER NOT NULL, rows TEXT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, rows TEXT NOT NULL, ledger TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
-/** Name of the dedup table for the UTC day containing `ms`. */
-export function seenTableFor(ms: number): string {
-  return `seen_${utcDate(ms).replaceAll("-", "")}`;
+/** Columns of an event table: the billing ones are set only on the row a message is billed on. */
+export function eventTableDdl(table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${table} (
+    message_id TEXT NOT NULL, event_id TEXT NOT NULL,
+    billed_day TEXT, category TEXT, country TEXT, billed_at INTEGER,
+    PRIMARY KEY (message_id, event_id)
+  ) WITHOUT ROWID`;
 }
 
-/** Whether a `seen_YYYYMMDD` table is past retention at `now`. */
-export function seenTableExpired(table: string, now: number): boolean {
-  const d = table.slice(5);
-  const dayStart = Date.UTC(Number(d.slice(0, 4)), Number(d.slice(4, 6)) - 1, Number(d.slice(6, 8)));
-  return dayStart < now - DEDUP_RETENTION_DAYS * DAY_MS;
+/** Name of the event table for the UTC month containing `ms`. */
+export function eventTableFor(ms: number): string {
+  const d = new Date(ms);
+  return `events_${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
+}
+
+/** Whether an `events_YYYYMM` table is past retention at `now`. */
+export function eventTableExpired(table: string, now: number): boolean {
+  const d = new Date(now);
+  const oldest = d.getUTCFullYear() * 12 + d.getUTCMonth() - EVENT_RETENTION_MONTHS;
+  return Number(table.slice(7, 11)) * 12 + Number(table.slice(11, 13)) - 1 < oldest;
 }

@@ -1,12 +1,13 @@
 import { DurableObject } from "cloudflare:workers";
 import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { EVENT_COLUMNS, STATUSES, type NotificationEvent, type Status } from "../schema/event.ts";
-import { localDate, localDayStart, minuteOf } from "../schema/time.ts";
-import { BillableLedger, type LedgerLine } from "./billable-ledger.ts";
-import { SCHEMA, seenTableExpired, seenTableFor } from "./client-counter-tables.ts";
-import { LakeFlush } from "./lake-flush.ts";
+import { localDate, localDayStart } from "../schema/time.ts";
+import { BillableLedger, eventKey, type LedgerLine } from "./billable-ledger.ts";
+import { SCHEMA, eventTableDdl, eventTableExpired, eventTableFor } from "./client-counter-tables.ts";
+import { LakeFlush, flushedThrough } from "./lake-flush.ts";
 import { ClientLive } from "./client-live.ts";
 import { closeQuietly } from "./live-sockets.ts";
+import { PendingAggregates, type Track } from "./pending-aggregates.ts";
 import type { ClientRollup } from "./overview.ts";
 
 /** What the ingest Worker knows about the client when it calls. */
@@ -35,44 +36,58 @@ export function emptyCounts(): StatusCounts {
  */
 export class ClientCounter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  private seenTables: string[] = [];
+  private eventTables: string[] = [];
   private clientId: string | null = null;
-  private ledger!: BillableLedger;
+  private nextSeq = 1;
+  private readonly pending: PendingAggregates;
+  private readonly ledger: BillableLedger;
   /** Today's totals in one time zone, summed once and then incremented by ingest (see `today`). */
   private todayTotals: { timezone: string; day: string; start: number; counts: StatusCounts } | null = null;
+  /** Storage work done outside ingest calls (flushes), reported with the next ingest's figures. */
+  private readonly background = { rowsWritten: 0, rowsRead: 0 };
+  private readonly trackBackground: Track = (cursor) => {
+    cursor.toArray();
+    this.background.rowsWritten += cursor.rowsWritten;
+    this.background.rowsRead += cursor.rowsRead;
+  };
   private readonly live: ClientLive;
   private readonly lake: LakeFlush;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.pending = new PendingAggregates(this.sql);
+    this.ledger = new BillableLedger(this.sql, this.pending);
     this.live = new ClientLive(ctx, env, this);
     ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
       this.loadState();
     });
-    this.lake = new LakeFlush(ctx, env.LAKE, () => this.clientId);
+    this.lake = new LakeFlush(ctx, env.LAKE, () => this.clientId, this.trackBackground, () => this.pending.flush(this.trackBackground));
   }
 
-  /** In-memory mirrors of what SQLite holds: the dedup and ledger tables, the client id. */
+  /** In-memory mirrors of what SQLite holds: the event tables, the client id, the next outbox seq, pending counters. */
   private loadState(): void {
-    this.ledger = new BillableLedger(this.sql);
-    this.seenTables = this.sql
-      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'seen_%' ORDER BY name")
+    this.eventTables = this.sql
+      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'events_[0-9]*' ORDER BY name")
       .toArray()
       .map((r) => r.name);
     this.clientId = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'client_id'").toArray()[0]?.value ?? null;
+    this.nextSeq = lastOutboxSeq(this.sql) + 1;
+    this.pending.restore();
   }
 
   /**
    * Records a batch of canonical events of this client. Returns after the transaction has committed,
-   * so a 2xx upstream means the events are durable.
+   * so a 2xx upstream means the events are durable. The figures include storage work done in the
+   * background since the previous call, so summed over calls they are the object's whole cost.
    */
   ingest(client: ClientRef, events: NotificationEvent[]): IngestResult {
     const now = Date.now();
-    let rowsWritten = 0;
-    let rowsRead = 0;
-    const track = (cursor: SqlStorageCursor<Record<string, SqlStorageValue>>) => {
+    let { rowsWritten, rowsRead } = this.background;
+    this.background.rowsWritten = 0;
+    this.background.rowsRead = 0;
+    const track: Track = (cursor) => {
       cursor.toArray();
       rowsWritten += cursor.rowsWritten;
       rowsRead += cursor.rowsRead;
@@ -85,43 +100,43 @@ export class ClientCounter extends DurableObject<Env> {
           track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('client_id', ?)", client.id));
           this.clientId = client.id;
         }
-        const current = this.ensureSeenTable(now, track);
-        const older = this.seenTables.filter((t) => t !== current);
-        const notInOlder = older.map((t) => `AND NOT EXISTS (SELECT 1 FROM ${t} WHERE event_id = j.value)`).join(" ");
-        const inserted = this.sql.exec<{ event_id: string }>(
-          `INSERT INTO ${current} (event_id) SELECT j.value FROM json_each(?) AS j WHERE true ${notInOlder}
-           ON CONFLICT DO NOTHING RETURNING event_id`,
-          JSON.stringify(events.map((e) => e.event_id)),
+        const current = this.ensureEventTable(now, track);
+        const billing = this.ledger.plan(events, client.timezone, this.eventTables, track);
+        const notInOlder = this.eventTables
+          .filter((t) => t !== current)
+          .map((t) => `AND NOT EXISTS (SELECT 1 FROM ${t} WHERE message_id = j.value->>0 AND event_id = j.value->>1)`)
+          .join(" ");
+        const inserted = this.sql.exec<{ message_id: string; event_id: string }>(
+          `INSERT INTO ${current} (message_id, event_id, billed_day, category, country, billed_at)
+           SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5 FROM json_each(?) AS j WHERE true ${notInOlder}
+           ON CONFLICT DO NOTHING RETURNING message_id, event_id`,
+          JSON.stringify(
+            events.map((e) => {
+              const bill = billing.columns(e);
+              return [e.message_id, e.event_id, bill?.day ?? null, bill?.category ?? null, bill?.country ?? null, bill?.at ?? null];
+            }),
+          ),
         );
-        const fresh = new Set(inserted.toArray().map((r) => r.event_id));
+        const fresh = new Set(inserted.toArray().map((r) => eventKey(r.message_id, r.event_id)));
         rowsWritten += inserted.rowsWritten;
         rowsRead += inserted.rowsRead;
-        // Keep the first occurrence of each newly seen id; later copies in the same batch are duplicates.
-        accepted = events.filter((e) => fresh.delete(e.event_id));
+        // Keep the first occurrence of each newly seen event; later copies in the same batch are duplicates.
+        accepted = events.filter((e) => fresh.delete(eventKey(e.message_id, e.event_id)));
         // An id stored but not matched back would be lost for good (its retries count as duplicates):
         // fail the call, which rolls the transaction back, instead.
         if (fresh.size > 0) throw new Error(`dedup ids did not round-trip through SQLite (${fresh.size})`);
         if (accepted.length === 0) return;
 
-        track(
-          this.sql.exec(
-            `INSERT INTO minute_counts (minute, status, category, n)
-             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3 FROM json_each(?) AS j WHERE true
-             ON CONFLICT (minute, status, category) DO UPDATE SET n = n + excluded.n`,
-            JSON.stringify(aggregateMinutes(accepted)),
-          ),
-        );
-        this.ledger.record(accepted, client.timezone, track);
-        track(
-          this.sql.exec(
-            "INSERT INTO outbox (n, rows) VALUES (?, ?)",
-            accepted.length,
-            JSON.stringify(accepted.map((e) => EVENT_COLUMNS.map((c) => e[c]))),
-          ),
-        );
+        const ledger = billing.settle(new Set(accepted.map((e) => eventKey(e.message_id, e.event_id))), track);
+        const rows = accepted.map((e) => EVENT_COLUMNS.map((c) => e[c]));
+        const seq = this.nextSeq++;
+        track(this.sql.exec("INSERT INTO outbox (seq, n, rows, ledger) VALUES (?, ?, ?, ?)", seq, accepted.length, JSON.stringify(rows), JSON.stringify(ledger)));
+        this.pending.add(seq, rows, ledger);
+        if (this.pending.full()) this.pending.flush(track);
       });
     } catch (err) {
-      // The transaction rolled back: tables it created or dropped are as before, so re-read them.
+      // The transaction rolled back: tables it created or dropped, the outbox and the pending
+      // counters are as before, so re-read them.
       this.loadState();
       throw err;
     }
@@ -150,8 +165,9 @@ export class ClientCounter extends DurableObject<Env> {
     return this.live.rollup(clientId, timezone);
   }
 
-  /** Writes the outbox to the R2 lake as Parquet (durable-objects/lake-flush.ts). */
+  /** Flushes the pending counters, then writes the outbox to the R2 lake as Parquet (durable-objects/lake-flush.ts). */
   override alarm(): Promise<void> {
+    this.ctx.storage.transactionSync(() => this.pending.flush(this.trackBackground));
     return this.lake.alarm();
   }
 
@@ -168,12 +184,12 @@ export class ClientCounter extends DurableObject<Env> {
       from,
       to,
     );
-    for (const r of rows) {
+    for (const r of [...rows, ...this.pending.minutesIn(from, to)]) {
       let m = byMinute.get(r.minute);
       if (!m) byMinute.set(r.minute, (m = { minute: r.minute, ...emptyCounts() }));
       m[r.status] += r.n;
     }
-    return [...byMinute.values()];
+    return [...byMinute.values()].sort((a, b) => a.minute - b.minute);
   }
 
   /**
@@ -190,7 +206,7 @@ export class ClientCounter extends DurableObject<Env> {
     return { ...this.todayTotals.counts };
   }
 
-  /** Totals by status in [from, to). */
+  /** Totals by status in [from, to), SQLite's plus the pending ones. */
   totals(from: number, to: number): StatusCounts {
     const out = emptyCounts();
     const rows = this.sql.exec<{ status: Status; n: number }>(
@@ -198,7 +214,7 @@ export class ClientCounter extends DurableObject<Env> {
       from,
       to,
     );
-    for (const r of rows) if (STATUSES.includes(r.status)) out[r.status] = r.n;
+    for (const r of [...rows, ...this.pending.minutesIn(from, to)]) if (STATUSES.includes(r.status)) out[r.status] += r.n;
     return out;
   }
 
@@ -212,27 +228,19 @@ export class ClientCounter extends DurableObject<Env> {
     return this.ledger.linesByDay(days);
   }
 
-  private ensureSeenTable(now: number, track: (c: SqlStorageCursor<Record<string, SqlStorageValue>>) => void): string {
-    const current = seenTableFor(now);
-    if (this.seenTables.at(-1) !== current) {
-      track(this.sql.exec(`CREATE TABLE IF NOT EXISTS ${current} (event_id TEXT PRIMARY KEY) WITHOUT ROWID`));
-      for (const t of this.seenTables.filter((t) => seenTableExpired(t, now))) track(this.sql.exec(`DROP TABLE ${t}`));
-      this.seenTables = [...this.seenTables.filter((t) => !seenTableExpired(t, now)), current];
+  private ensureEventTable(now: number, track: Track): string {
+    const current = eventTableFor(now);
+    if (this.eventTables.at(-1) !== current) {
+      track(this.sql.exec(eventTableDdl(current)));
+      for (const t of this.eventTables.filter((t) => eventTableExpired(t, now))) track(this.sql.exec(`DROP TABLE ${t}`));
+      this.eventTables = [...this.eventTables.filter((t) => !eventTableExpired(t, now)), current];
     }
     return current;
   }
 }
 
-/** Counts per minute × status × category, as rows for one upsert. */
-function aggregateMinutes(events: NotificationEvent[]): [number, string, string, number][] {
-  const counts = new Map<string, [number, string, string, number]>();
-  for (const e of events) {
-    const minute = minuteOf(e.occurred_at);
-    const category = e.category ?? "";
-    const k = `${minute}|${e.status}|${category}`;
-    const row = counts.get(k);
-    if (row) row[3]++;
-    else counts.set(k, [minute, e.status, category, 1]);
-  }
-  return [...counts.values()];
+/** The highest outbox seq ever used: the outbox's last row, or the last one flushed when it is empty. */
+function lastOutboxSeq(sql: SqlStorage): number {
+  const inOutbox = sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM outbox").one().seq ?? 0;
+  return Math.max(inOutbox, flushedThrough(sql));
 }

@@ -2,6 +2,7 @@ import { utcDate } from "../schema/time.ts";
 import { OCCURRED_AT, type EventRow } from "../workers/lake/columns.ts";
 import { partKey } from "../workers/lake/layout.ts";
 import { encodeParquet, ROW_GROUP_ROWS } from "../workers/lake/parquet-writer.ts";
+import type { Track } from "./pending-aggregates.ts";
 
 /** Detail rows wait at most this long in the outbox before the alarm writes them to the lake. */
 const FLUSH_INTERVAL_MS = 60_000;
@@ -14,6 +15,13 @@ const RETRY_BASE_MS = 5_000;
 const RETRY_MAX_MS = 300_000;
 /** Meta key of the outbox range being flushed, so a retry writes exactly the same objects. */
 const PENDING_RANGE_KEY = "lake_flush_range";
+/** Meta key of the last outbox seq written to the lake: seqs stay unique (they name lake files) after the outbox empties. */
+const FLUSHED_THROUGH_KEY = "lake_flushed_through";
+
+/** The last outbox seq written to the lake (0 before the first flush). */
+export function flushedThrough(sql: SqlStorage): number {
+  return Number(sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", FLUSHED_THROUGH_KEY).toArray()[0]?.value ?? 0);
+}
 
 /**
  * Moves a ClientCounter's outbox to the R2 lake as Parquet. Rows leave the outbox only after every
@@ -31,6 +39,10 @@ export class LakeFlush {
     /** Where files go; replaced only by fault-injection tests. */
     public bucket: R2Bucket,
     private readonly clientId: () => string | null,
+    /** Accounts for the rows this writes (the object reports them with its next ingest). */
+    private readonly track: Track,
+    /** Brings the counters up to date with the outbox; called before outbox rows are deleted. */
+    private readonly absorbOutbox: () => void,
   ) {
     ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
@@ -116,8 +128,11 @@ export class LakeFlush {
       keys.push(key);
     }
     this.ctx.storage.transactionSync(() => {
-      this.ctx.storage.sql.exec("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", first, last);
-      this.ctx.storage.sql.exec("DELETE FROM meta WHERE key = ?", PENDING_RANGE_KEY);
+      const sql = this.ctx.storage.sql;
+      this.absorbOutbox();
+      this.track(sql.exec("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", first, last));
+      this.track(sql.exec("DELETE FROM meta WHERE key = ?", PENDING_RANGE_KEY));
+      this.track(sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", FLUSHED_THROUGH_KEY, String(last)));
     });
     this.pendingRows = Math.max(0, this.pendingRows - rows);
     return keys;
@@ -138,7 +153,7 @@ export class LakeFlush {
       rows += r.n;
     }
     if (first === null) return null;
-    sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", PENDING_RANGE_KEY, JSON.stringify([first, last]));
+    this.track(sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", PENDING_RANGE_KEY, JSON.stringify([first, last])));
     return [first, last];
   }
 }

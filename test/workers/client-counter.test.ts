@@ -1,10 +1,10 @@
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
-import { seenTableFor } from "../../durable-objects/client-counter-tables.ts";
+import { eventTableDdl, eventTableFor } from "../../durable-objects/client-counter-tables.ts";
 import type { NotificationEvent } from "../../schema/event.ts";
-import { DAY_MS, localDate, localDayStart } from "../../schema/time.ts";
+import { localDate, localDayStart } from "../../schema/time.ts";
 import { unique } from "./helpers.ts";
 
 const SP = { timezone: "America/Sao_Paulo" };
@@ -52,24 +52,25 @@ describe("ClientCounter durability", () => {
     expect(await stub.ledgerLines("2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
   });
 
-  it("deduplicates against earlier days' dedup tables, and drops them after retention", async () => {
+  it("deduplicates against earlier months' event tables, and drops them after retention", async () => {
     const { id, stub } = counter();
     const now = Date.now();
-    const yesterday = seenTableFor(now - DAY_MS);
-    const expired = seenTableFor(now - 12 * DAY_MS);
+    const monthsBack = (n: number) => eventTableFor(Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth() - n, 15));
+    const lastMonth = monthsBack(1);
+    const expired = monthsBack(3);
     await runInDurableObject(stub, (_instance, state) => {
-      for (const t of [yesterday, expired]) {
-        state.storage.sql.exec(`CREATE TABLE ${t} (event_id TEXT PRIMARY KEY) WITHOUT ROWID`);
-        state.storage.sql.exec(`INSERT INTO ${t} VALUES ('seen-before:delivered')`);
+      for (const t of [lastMonth, expired]) {
+        state.storage.sql.exec(eventTableDdl(t));
+        state.storage.sql.exec(`INSERT INTO ${t} (message_id, event_id) VALUES ('seen-before', 'seen-before:delivered')`);
       }
     });
     await evictDurableObject(stub);
     const res = await stub.ingest({ id, ...SP }, [ev({ event_id: "seen-before:delivered", message_id: "seen-before" }), ev()]);
     expect(res).toMatchObject({ accepted: 1, duplicates: 1 });
     const tables = await runInDurableObject(stub, (_i, state) =>
-      state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name LIKE 'seen_%' ORDER BY name").toArray().map((r) => r.name),
+      state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name GLOB 'events_[0-9]*' ORDER BY name").toArray().map((r) => r.name),
     );
-    expect(tables).toEqual([yesterday, seenTableFor(now)]);
+    expect(tables).toEqual([lastMonth, eventTableFor(now)]);
   });
 
   it("reports SQLite rows written, about one per event for a large batch", async () => {
@@ -77,9 +78,29 @@ describe("ClientCounter durability", () => {
     const events = Array.from({ length: 1000 }, (_, i) => ev({ status: i % 2 ? "sent" : "read", billable: false }));
     const res = await stub.ingest({ id, ...SP }, events);
     expect(res.accepted).toBe(1000);
-    // 1000 dedup rows, a few counter rows, one outbox row (+ its sequence), no ledger rows (not billable).
-    expect(res.rowsWritten).toBeGreaterThanOrEqual(1000);
-    expect(res.rowsWritten).toBeLessThan(1010);
+    // 1000 event rows and one outbox row; the counters are flushed later (and reported then).
+    expect(res.rowsWritten).toBeGreaterThanOrEqual(1001);
+    expect(res.rowsWritten).toBeLessThan(1005);
+  });
+
+  it("writes one row per event plus one per call; counter and lake flushes are reported with the next call", async () => {
+    const { id, stub } = counter();
+    const calls = 20;
+    for (let call = 0; call < calls; call++) {
+      const batch = [0, 1, 2].map((k) => ev({ message_id: `small-${call}`, event_id: `small-${call}:${k}`, status: (["sent", "delivered", "read"] as const)[k] }));
+      const res = await stub.ingest({ id, ...SP }, batch);
+      // Three event rows (the delivered one also carries the billing mark) and one outbox row.
+      if (call > 0) expect(res.rowsWritten).toBe(4);
+    }
+    await runDurableObjectAlarm(stub);
+    const next = await stub.ingest({ id, ...SP }, [ev()]);
+    // This call's two rows, then the alarm's: one delete per outbox row, the counter lines, a few meta rows.
+    expect(next.rowsWritten).toBeGreaterThan(2 + calls);
+    expect(next.rowsWritten).toBeLessThan(2 + calls + 12);
+    expect(await stub.ledgerLines("2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: calls + 1 }]);
+    await evictDurableObject(stub);
+    expect(await stub.ledgerLines("2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: calls + 1 }]);
+    expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toEqual({ accepted: 0, sent: calls, delivered: calls + 1, read: calls, failed: 0 });
   });
 });
 
@@ -148,23 +169,29 @@ describe("the billable-message ledger", () => {
     ]);
   });
 
-  it("keeps billed ids in monthly partitions and drops those past retention without losing a month's totals", async () => {
+  it("remembers a billed message across receive-months, and keeps a month's totals after its table expires", async () => {
     const { id, stub } = counter();
-    const now = new Date();
-    const ym = (back: number) => {
-      const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - back, 15, 12));
-      return { at: d.getTime(), table: `ledger_${d.toISOString().slice(0, 7).replace("-", "")}`, day: d.toISOString().slice(0, 10) };
-    };
-    const old = ym(4);
-    const current = ym(0);
-    await stub.ingest({ id, timezone: "UTC" }, [ev({ message_id: "old-msg", occurred_at: old.at })]);
-    await stub.ingest({ id, timezone: "UTC" }, [ev({ message_id: "new-msg", occurred_at: current.at })]);
-    const tables = await runInDurableObject(stub, (_i, state) =>
-      state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name GLOB 'ledger_[0-9]*'").toArray().map((r) => r.name),
-    );
-    expect(tables).toEqual([current.table]);
-    expect(await stub.ledgerLines(old.day)).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
-    expect(await stub.ledgerLines(current.day)).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
+    const now = Date.now();
+    const lastMonth = eventTableFor(Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth() - 1, 15));
+    // Billed last month on its delivered status (written as the object would have then).
+    await runInDurableObject(stub, (_i, state) => {
+      state.storage.sql.exec(eventTableDdl(lastMonth));
+      state.storage.sql.exec(
+        `INSERT INTO ${lastMonth} VALUES ('m-old', 'm-old:delivered', '2026-10-15', 'marketing', 'BR', ?)`,
+        Date.UTC(2026, 9, 15, 12),
+      );
+    });
+    await evictDurableObject(stub);
+    const read = await stub.ingest({ id, ...SP }, [ev({ message_id: "m-old", event_id: "m-old:read", status: "read", occurred_at: Date.UTC(2026, 9, 16, 12) })]);
+    expect(read.accepted).toBe(1);
+    expect(await stub.ledgerLines("2026-10-16")).toEqual([]);
+    expect(await stub.ledgerLines("2026-10-15")).toEqual([]);
+
+    const old = Date.UTC(2026, 6, 15, 12);
+    await stub.ingest({ id, timezone: "UTC" }, [ev({ message_id: "old-msg", occurred_at: old })]);
+    await runDurableObjectAlarm(stub);
+    await evictDurableObject(stub);
+    expect(await stub.ledgerLines("2026-07-15")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
   });
 });
 

@@ -1,3 +1,4 @@
+import { eventKey } from "../../durable-objects/billable-ledger.ts";
 import { parquetReadObjects } from "hyparquet";
 import { describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
@@ -207,7 +208,7 @@ describe("hostile bridge batches", () => {
     const records = JSON.parse(kept[0]!.body.input) as { index: number; record: string }[];
     expect(records.map((r) => JSON.parse(r.record) as unknown)).toEqual(bad);
     const state = await counterState(id);
-    expect(state.seen).toEqual(new Set(goodOnes.map((g) => g.event_id as string)));
+    expect(state.seen).toEqual(new Set(goodOnes.map((g) => eventKey(g.message_id as string, g.event_id as string))));
     expect(state.total).toBe(2);
   });
 

@@ -1,3 +1,4 @@
+import { eventKey } from "../../durable-objects/billable-ledger.ts";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { BridgedEvent, CATEGORIES, EpochMs, PRICING_TYPES, STATUSES } from "../../schema/event.ts";
@@ -105,7 +106,7 @@ describe("generated hostile records on the Kafka bridge", () => {
           const p = BridgedEvent.safeParse(r);
           if (!p.success) return { ok: false as const, code: "invalid_event" };
           if (p.data.client_id !== id) return { ok: false as const, code: "unknown_client" };
-          return { ok: true as const, eventId: p.data.event_id };
+          return { ok: true as const, key: eventKey(p.data.message_id, p.data.event_id) };
         });
         const before = await counterState(id);
         const lettersBefore = await dlqKeys();
@@ -129,7 +130,7 @@ describe("generated hostile records on the Kafka bridge", () => {
         }
 
         const after = await counterState(id);
-        const acceptedIds = new Set(verdicts.flatMap((v) => (v.ok ? [v.eventId] : [])));
+        const acceptedIds = new Set(verdicts.flatMap((v) => (v.ok ? [v.key] : [])));
         expect(after.seen).toEqual(new Set([...before.seen, ...acceptedIds]));
         expect(after.total - before.total).toBe(out.accepted);
         expect(after.total).toBe(after.seen.size);

@@ -1,3 +1,4 @@
+import { eventKey } from "../../durable-objects/billable-ledger.ts";
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
@@ -30,12 +31,14 @@ export async function lettersSince(before: Set<string>): Promise<Letter[]> {
   return Promise.all(fresh.map(async (key) => ({ key, body: JSON.parse(await (await env.LAKE.get(key))!.text()) as Letter["body"] })));
 }
 
-/** A client's durable state: the event ids its dedup tables hold and its counter totals. */
+/** A client's durable state: the events (message_id, event_id: eventKey) its event tables hold and its counter totals. */
 export async function counterState(clientId: string): Promise<{ seen: Set<string>; total: number }> {
   const seen = await runInDurableObject(counterOf(env, clientId), (_instance, state) => {
     const sql = state.storage.sql;
-    const tables = sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'seen_%'").toArray();
-    return tables.flatMap((t) => sql.exec<{ event_id: string }>(`SELECT event_id FROM ${t.name}`).toArray().map((r) => r.event_id));
+    const tables = sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'events_[0-9]*'").toArray();
+    return tables.flatMap((t) =>
+      sql.exec<{ message_id: string; event_id: string }>(`SELECT message_id, event_id FROM ${t.name}`).toArray().map((r) => eventKey(r.message_id, r.event_id)),
+    );
   });
   const totals = await counterOf(env, clientId).totals(0, Number.MAX_SAFE_INTEGER);
   return { seen: new Set(seen), total: Object.values(totals).reduce((a, b) => a + b, 0) };

@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
@@ -68,6 +68,18 @@ describe("outbox → lake flush", () => {
     expect(await outboxRows(stub)).toBe(0);
     // Nothing left: a second flush writes nothing.
     expect(await (await flush(id)).json()).toEqual({ files: [] });
+  });
+
+  it("never reuses an outbox seq once the outbox is empty, so a later flush cannot overwrite a file", async () => {
+    const { id } = await createClient();
+    await ingestSample(id);
+    await flush(id);
+    const stub = counterOf(env, id);
+    await evictDurableObject(stub);
+    expect(await (await postEvents([detailEvent(id, 20)], await ingestKey())).json()).toMatchObject({ accepted: 1 });
+    const { files } = (await (await flush(id)).json()) as { files: string[] };
+    expect(files).toEqual([`lake/notifications/client_id=${id}/date=2026-11-19/part-3-3.parquet`]);
+    expect(await lakeKeys(id)).toHaveLength(3);
   });
 
   it("round trip: the CSV and Parquet reports return exactly the ingested rows, typed", async () => {

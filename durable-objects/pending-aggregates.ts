@@ -1,0 +1,106 @@
+import type { Status } from "../schema/event.ts";
+import { minuteOf } from "../schema/time.ts";
+import { COLUMN_INDEX, type EventRow } from "../workers/lake/columns.ts";
+
+export type Track = (cursor: SqlStorageCursor<Record<string, SqlStorageValue>>) => void;
+/** A change of one `ledger_daily` line: [day, category, country, by]. */
+export type LedgerDelta = [day: string, category: string, country: string, by: number];
+/** A change of one `minute_counts` line: [minute, status, category, by]. */
+type MinuteDelta = [minute: number, status: string, category: string, by: number];
+
+/**
+ * Counter changes are upserted when the outbox goes to the lake (at most a minute after an ingest,
+ * lake-flush.ts), or sooner once this many distinct lines wait (bounds memory and one upsert's size).
+ * Upserting per call would rewrite a client's minute and ledger lines on every webhook (1–10
+ * statuses each): several rows per call where the event rows are one per status.
+ */
+const MAX_PENDING_LINES = 2_000;
+/** Meta key: the highest outbox seq whose changes are in the SQLite counters. */
+const THROUGH_KEY = "aggregates_through";
+
+/**
+ * The counter changes (`minute_counts`, `ledger_daily`) of the calls since the last flush, kept in
+ * memory and merged into every read. They are durable all along: each call's outbox row holds its
+ * detail rows and ledger changes, and `restore` rebuilds this state from the outbox rows after
+ * `aggregates_through`. A flush upserts the changes and moves `aggregates_through` in the same
+ * transaction, so a change is never counted twice or lost.
+ */
+export class PendingAggregates {
+  private readonly minutes = new Map<string, MinuteDelta>();
+  private readonly ledger = new Map<string, LedgerDelta>();
+  /** Highest outbox seq whose changes are held here (or already flushed). */
+  private through = 0;
+
+  constructor(private readonly sql: SqlStorage) {}
+
+  /** Re-reads what SQLite has not absorbed yet: the outbox rows after `aggregates_through`. */
+  restore(): void {
+    this.minutes.clear();
+    this.ledger.clear();
+    this.through = Number(this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", THROUGH_KEY).toArray()[0]?.value ?? 0);
+    const rows = this.sql.exec<{ seq: number; rows: string; ledger: string }>("SELECT seq, rows, ledger FROM outbox WHERE seq > ? ORDER BY seq", this.through);
+    for (const r of rows) this.add(r.seq, JSON.parse(r.rows) as EventRow[], JSON.parse(r.ledger) as LedgerDelta[]);
+  }
+
+  /** Adds the changes of outbox row `seq` (its detail rows and ledger changes). */
+  add(seq: number, rows: EventRow[], ledger: LedgerDelta[]): void {
+    for (const row of rows) {
+      const minute = minuteOf(row[COLUMN_INDEX.occurred_at] as number);
+      const status = row[COLUMN_INDEX.status] as string;
+      const category = (row[COLUMN_INDEX.category] as string | null) ?? "";
+      bump(this.minutes, `${minute}|${status}|${category}`, [minute, status, category, 1]);
+    }
+    for (const [day, category, country, by] of ledger) bump(this.ledger, `${day}|${category}|${country}`, [day, category, country, by]);
+    this.through = Math.max(this.through, seq);
+  }
+
+  /** Whether so many lines wait that the caller should flush now rather than with the outbox. */
+  full(): boolean {
+    return this.minutes.size + this.ledger.size >= MAX_PENDING_LINES;
+  }
+
+  /** Upserts every pending change and moves `aggregates_through`; call inside a transaction. */
+  flush(track: Track): void {
+    if (this.minutes.size + this.ledger.size === 0) return;
+    if (this.minutes.size > 0) {
+      track(
+        this.sql.exec(
+          `INSERT INTO minute_counts (minute, status, category, n)
+           SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3 FROM json_each(?) AS j WHERE true
+           ON CONFLICT (minute, status, category) DO UPDATE SET n = n + excluded.n`,
+          JSON.stringify([...this.minutes.values()]),
+        ),
+      );
+    }
+    const ledger = [...this.ledger.values()].filter((l) => l[3] !== 0);
+    if (ledger.length > 0) {
+      track(
+        this.sql.exec(
+          `INSERT INTO ledger_daily (day, category, country, n)
+           SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3 FROM json_each(?) AS j WHERE true
+           ON CONFLICT (day, category, country) DO UPDATE SET n = n + excluded.n`,
+          JSON.stringify(ledger),
+        ),
+      );
+    }
+    track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", THROUGH_KEY, String(this.through)));
+    this.minutes.clear();
+    this.ledger.clear();
+  }
+
+  /** Pending counts per minute and status in [from, to). */
+  *minutesIn(from: number, to: number): Generator<{ minute: number; status: Status; n: number }> {
+    for (const [minute, status, , n] of this.minutes.values()) if (minute >= from && minute < to) yield { minute, status: status as Status, n };
+  }
+
+  /** Pending ledger changes of `days`. */
+  *ledgerOf(days: Set<string>): Generator<{ day: string; category: string; country: string; n: number }> {
+    for (const [day, category, country, n] of this.ledger.values()) if (days.has(day)) yield { day, category, country, n };
+  }
+}
+
+function bump<T extends [unknown, unknown, unknown, number]>(lines: Map<string, T>, key: string, delta: T): void {
+  const line = lines.get(key);
+  if (line) line[3] += delta[3];
+  else lines.set(key, delta);
+}
