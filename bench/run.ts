@@ -45,7 +45,7 @@ const results: Record<string, unknown> = {
   started_at: new Date().toISOString(),
   quick,
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
-  stack: "wrangler dev on a snapshot of the working tree, without the static-assets router and the local explorer/observability tooling (bench/stack.ts)",
+  stack: "wrangler dev on a snapshot of the working tree, without the static-assets router and the local explorer/observability tooling; load goes to the Worker's own socket in its workerd process, not through wrangler's dev proxy (bench/stack.ts)",
   commit: execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim(),
 };
 const errors: Record<string, string> = {};
