@@ -45,10 +45,30 @@ function offsetAt(ms: number, timeZone: string): number {
   return asUtc - (ms - (((ms % 1000) + 1000) % 1000));
 }
 
+/**
+ * Every zone's offset is a whole number of quarter hours since 2000 and changes only at instants that
+ * are quarter hours in UTC, so one offset lookup serves a whole quarter hour: `formatToParts` costs
+ * microseconds and ingest asks for a local date per billable event.
+ */
+const QUARTER_HOUR_MS = 15 * MINUTE_MS;
+const OFFSET_CACHE_LIMIT = 10_000;
+const offsets = new Map<string, number>();
+
+function cachedOffset(ms: number, timeZone: string): number {
+  const quarter = Math.floor(ms / QUARTER_HOUR_MS);
+  const key = `${timeZone}|${quarter}`;
+  let offset = offsets.get(key);
+  if (offset === undefined) {
+    if (offsets.size >= OFFSET_CACHE_LIMIT) offsets.clear();
+    offset = offsetAt(quarter * QUARTER_HOUR_MS, timeZone);
+    offsets.set(key, offset);
+  }
+  return offset;
+}
+
 /** `YYYY-MM-DD` of the local day in `timeZone` containing `ms`. */
 export function localDate(ms: number, timeZone: string): string {
-  const p = localParts(ms, timeZone);
-  return `${p.year}-${String(p.month).padStart(2, "0")}-${String(p.day).padStart(2, "0")}`;
+  return utcDate(ms + cachedOffset(ms, timeZone));
 }
 
 /** Epoch ms of local midnight starting `date` (YYYY-MM-DD) in `timeZone`. */
