@@ -6,6 +6,12 @@ import type { Track } from "./pending-aggregates.ts";
 
 /** Detail rows wait at most this long in the outbox before the alarm writes them to the lake. */
 const FLUSH_INTERVAL_MS = 60_000;
+/**
+ * Each object flushes a fixed part of this earlier than FLUSH_INTERVAL_MS (from its id), so clients
+ * that started sending together (a deploy, a backlog, a benchmark's warm-up) do not all flush in the
+ * same second: on one machine that is a burst of Parquet encodes and R2 PUTs in front of live traffic.
+ */
+const FLUSH_SPREAD_MS = 20_000;
 /** Rows per flushed batch: one row group, so a flush holds one group's worth of rows in memory. */
 const FLUSH_BATCH_ROWS = ROW_GROUP_ROWS;
 /** Batches one alarm writes before yielding (and re-arming at once when more are waiting). */
@@ -33,6 +39,8 @@ export class LakeFlush {
   private pendingRows = 0;
   private failures = 0;
   private running: Promise<unknown> = Promise.resolve();
+  /** FLUSH_INTERVAL_MS less this object's share of FLUSH_SPREAD_MS. */
+  private readonly flushDelayMs: number;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -44,6 +52,7 @@ export class LakeFlush {
     /** Brings the counters up to date with the outbox; called before outbox rows are deleted. */
     private readonly absorbOutbox: () => void,
   ) {
+    this.flushDelayMs = FLUSH_INTERVAL_MS - (parseInt(ctx.id.toString().slice(-6), 16) % FLUSH_SPREAD_MS);
     ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
       this.pendingRows = ctx.storage.sql.exec<{ n: number }>("SELECT COALESCE(SUM(n), 0) AS n FROM outbox").one().n;
@@ -59,7 +68,7 @@ export class LakeFlush {
     if (rows === 0) return;
     this.pendingRows += rows;
     const now = Date.now();
-    this.arm(this.pendingRows >= FLUSH_BATCH_ROWS ? now : now + FLUSH_INTERVAL_MS);
+    this.arm(this.pendingRows >= FLUSH_BATCH_ROWS ? now : now + this.flushDelayMs);
   }
 
   /** The alarm: flush a few batches; re-arm with backoff on failure, at once when more are waiting. */
@@ -68,7 +77,7 @@ export class LakeFlush {
     try {
       await this.flush(BATCHES_PER_ALARM);
       this.failures = 0;
-      if (this.pendingRows > 0) this.arm(this.pendingRows >= FLUSH_BATCH_ROWS ? Date.now() : Date.now() + FLUSH_INTERVAL_MS);
+      if (this.pendingRows > 0) this.arm(this.pendingRows >= FLUSH_BATCH_ROWS ? Date.now() : Date.now() + this.flushDelayMs);
     } catch (err) {
       this.failures += 1;
       const delay = Math.min(RETRY_BASE_MS * 2 ** (this.failures - 1), RETRY_MAX_MS);

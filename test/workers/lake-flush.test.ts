@@ -52,6 +52,20 @@ describe("outbox → lake flush", () => {
     expect(alarm!).toBeGreaterThanOrEqual(before);
   });
 
+  it("spreads the flushes of clients that start sending together over 20 s", async () => {
+    const clients = await Promise.all(Array.from({ length: 6 }, () => createClient()));
+    const key = await ingestKey();
+    const before = Date.now();
+    await Promise.all(clients.map(({ id }) => postEvents([detailEvent(id, 1)], key)));
+    const after = Date.now();
+    const alarms = await Promise.all(clients.map(({ id }) => runInDurableObject(counterOf(env, id), (_i, state) => state.storage.getAlarm())));
+    for (const at of alarms) {
+      expect(at!).toBeGreaterThanOrEqual(before + 40_000);
+      expect(at!).toBeLessThanOrEqual(after + 60_000);
+    }
+    expect(new Set(alarms.map((at) => Math.round((at! - before) / 1_000))).size).toBeGreaterThan(1);
+  });
+
   it("writes one Parquet file per UTC date with deterministic keys and empties the outbox", async () => {
     const { id } = await createClient();
     await ingestSample(id);
