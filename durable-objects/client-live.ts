@@ -40,7 +40,8 @@ export class ClientLive {
   private broadcastTimer: ReturnType<typeof setTimeout> | null = null;
   private lastBroadcastAt = 0;
   private rollupTimer: ReturnType<typeof setTimeout> | null = null;
-  private rollupPending = false;
+  /** Minutes changed since the last rollup the Overview accepted: a rollup carries only these. */
+  private readonly rollupMinutes = new Set<number>();
   private lastRollupAt = 0;
 
   constructor(
@@ -63,8 +64,11 @@ export class ClientLive {
   changed(client: { id: string; timezone: string }, accepted: NotificationEvent[]): void {
     if (accepted.length === 0) return;
     this.client = { id: client.id, timezone: client.timezone };
-    for (const e of accepted) this.dirty.add(minuteOf(e.occurred_at));
-    this.rollupPending = true;
+    for (const e of accepted) {
+      const minute = minuteOf(e.occurred_at);
+      this.dirty.add(minute);
+      this.rollupMinutes.add(minute);
+    }
     // A zero delay still fires after this turn, so the calls of one turn share one update.
     this.broadcastTimer ??= setTimeout(() => this.broadcast(), Math.max(0, this.lastBroadcastAt + BROADCAST_INTERVAL_MS - Date.now()));
     this.scheduleRollup();
@@ -90,13 +94,19 @@ export class ClientLive {
   /** The counters the Overview keeps for this client: today plus the minutes of the last hour. */
   rollup(clientId: string, timezone: string, now = Date.now()): ClientRollup {
     const current = minuteOf(now);
-    return {
-      client_id: clientId,
-      day: localDate(now, timezone),
-      today: this.reader.today(timezone),
-      minutes: this.reader.counters(current - (HOUR_MINUTES - 1) * MINUTE_MS, current + MINUTE_MS),
-      at: now,
-    };
+    return this.rollupOf(clientId, timezone, now, this.reader.counters(current - (HOUR_MINUTES - 1) * MINUTE_MS, current + MINUTE_MS));
+  }
+
+  /** Today plus the given minutes of the last hour (the ones that changed since the last rollup). */
+  private changedRollup(clientId: string, timezone: string, minutes: number[], now = Date.now()): ClientRollup {
+    const first = minuteOf(now) - (HOUR_MINUTES - 1) * MINUTE_MS;
+    const recent = new Set(minutes.filter((m) => m >= first));
+    const changed = recent.size === 0 ? [] : this.reader.counters(Math.min(...recent), Math.max(...recent) + MINUTE_MS).filter((m) => recent.has(m.minute));
+    return this.rollupOf(clientId, timezone, now, changed);
+  }
+
+  private rollupOf(clientId: string, timezone: string, now: number, minutes: MinuteCounts[]): ClientRollup {
+    return { client_id: clientId, day: localDate(now, timezone), today: this.reader.today(timezone), minutes, at: now };
   }
 
   private snapshot(clientId: string, timezone: string): ClientLiveMessage {
@@ -118,15 +128,16 @@ export class ClientLive {
   private async pushRollup(): Promise<void> {
     this.rollupTimer = null;
     const client = this.client;
-    if (!this.rollupPending || !client) return;
-    this.rollupPending = false;
+    if (this.rollupMinutes.size === 0 || !client) return;
+    const minutes = [...this.rollupMinutes];
+    this.rollupMinutes.clear();
     this.lastRollupAt = Date.now();
     try {
-      await overviewOf(this.env, client.id).rollup(this.rollup(client.id, client.timezone));
+      await overviewOf(this.env, client.id).rollup(this.changedRollup(client.id, client.timezone, minutes));
     } catch (err) {
-      // The next change (or this retry) sends a complete rollup again: rollups are state, not deltas.
+      // Values, not increments: resending these minutes (with any changed since) repairs the Overview.
       console.warn(JSON.stringify({ level: "warn", event: "overview_rollup_failed", client_id: client.id, error: String(err) }));
-      this.rollupPending = true;
+      for (const m of minutes) this.rollupMinutes.add(m);
       this.scheduleRollup();
     }
   }

@@ -10,13 +10,17 @@ import { counterOf } from "../workers/ingest/dispatch.ts";
 import { emptyCounts } from "./client-counter.ts";
 import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, sendQuietly } from "./live-sockets.ts";
 
-/** What a ClientCounter tells the Overview: state, not deltas, so a lost rollup heals with the next. */
+/**
+ * What a ClientCounter tells the Overview: values, not increments, so applying one twice is harmless.
+ * `today` is the whole day; `minutes` are the minutes of the last hour that changed since the
+ * previous rollup (all of them when the Overview primes a client), merged into what it holds.
+ */
 export interface ClientRollup {
   client_id: string;
   /** The client's local date that `today` belongs to. */
   day: string;
   today: StatusCounts;
-  /** Minutes with events among the last HOUR_MINUTES. */
+  /** Minutes with events among the last HOUR_MINUTES: the changed ones, or all of them. */
   minutes: MinuteCounts[];
   at: number;
 }
@@ -105,9 +109,10 @@ export class Overview extends DurableObject<Env> {
   }
 
   /** Stores a client's latest counters and schedules one coalesced update for the viewers. */
-  async rollup(r: ClientRollup): Promise<void> {
-    const known = this.rollups.get(r.client_id);
-    if (known && known.at > r.at) return;
+  async rollup(update: ClientRollup): Promise<void> {
+    const known = this.rollups.get(update.client_id);
+    if (known && known.at > update.at) return;
+    const r = { ...update, minutes: mergeMinutes(known?.minutes ?? [], update.minutes, update.at) };
     this.rollups.set(r.client_id, r);
     this.sql.exec(
       `INSERT INTO rollups (client_id, day, today, minutes, at) VALUES (?, ?, ?, ?, ?)
@@ -292,6 +297,14 @@ export class Overview extends DurableObject<Env> {
     if ((await this.ctx.storage.getAlarm()) !== null) return;
     await this.ctx.storage.setAlarm(minuteOf(Date.now()) + MINUTE_MS + 1_000);
   }
+}
+
+/** `changed` minutes replace the same minutes of `held`; minutes older than the last hour drop out. */
+function mergeMinutes(held: MinuteCounts[], changed: MinuteCounts[], now: number): MinuteCounts[] {
+  const first = minuteOf(now) - (HOUR_MINUTES - 1) * MINUTE_MS;
+  const byMinute = new Map(held.filter((m) => m.minute >= first).map((m) => [m.minute, m]));
+  for (const m of changed) byMinute.set(m.minute, m);
+  return [...byMinute.values()].sort((a, b) => a.minute - b.minute);
 }
 
 function parseScope(header: string | null): "*" | string[] | null {
