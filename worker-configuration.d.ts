@@ -9,6 +9,7 @@ interface __BaseEnv_Env {
 	ASSETS: Fetcher;
 	ENVIRONMENT: string;
 	DASHBOARD_ORIGIN: string;
+	ACCESS_LOG_SAMPLE_RATE: string;
 	WHATSAPP_APP_SECRET: string;
 	WHATSAPP_VERIFY_TOKEN: string;
 	SESSION_SECRET: string;
@@ -28,7 +29,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "ENVIRONMENT" | "DASHBOARD_ORIGIN" | "WHATSAPP_APP_SECRET" | "WHATSAPP_VERIFY_TOKEN" | "SESSION_SECRET" | "FILE_SIGNING_SECRET">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "ENVIRONMENT" | "DASHBOARD_ORIGIN" | "ACCESS_LOG_SAMPLE_RATE" | "WHATSAPP_APP_SECRET" | "WHATSAPP_VERIFY_TOKEN" | "SESSION_SECRET" | "FILE_SIGNING_SECRET">> {}
 }
 declare module "*.txt" {
 	const value: string;
