@@ -108,7 +108,7 @@ export const SCENARIOS: Scenario[] = [
     counterRowsPerFlush: 20,
     lakeRetentionDays: 400,
     eventRetentionDays: 76,
-    eventRowBytes: 110,
+    eventRowBytes: 150,
     billingLinesPerClientDay: 6,
     billingRecomputeDays: 3,
   },
