@@ -14,15 +14,19 @@ interface RawRecord {
   value: unknown;
   /** Set when the record could not even be parsed (bad NDJSON line). */
   parseError?: string;
-  /** The record's text, kept verbatim for the dead-letter store. */
-  text: string;
+  /**
+   * The record's text for the dead-letter store: the NDJSON line verbatim, or the array element
+   * re-serialised. A function, because only rejected records need it and re-serialising every
+   * record of a 1,000-event batch cost ~5 % of bridged ingest.
+   */
+  text: () => string;
 }
 
 /** A record that failed, with its text for the dead-letter store. */
 export type RejectedRecord = Rejection & { at: number; input: string };
 
 export interface ValidatedBatch {
-  valid: { index: number; text: string; event: NotificationEvent }[];
+  valid: { index: number; text: () => string; event: NotificationEvent }[];
   rejected: RejectedRecord[];
 }
 
@@ -54,10 +58,11 @@ export function splitRecords(body: string, contentType: string): RawRecord[] {
     for (const line of body.split(/\r?\n/)) {
       if (line.trim() === "") continue;
       const index = records.length;
+      const text = () => line;
       try {
-        records.push({ index, value: unwrapConnectRecord(JSON.parse(line)), text: line });
+        records.push({ index, value: unwrapConnectRecord(JSON.parse(line)), text });
       } catch (e) {
-        records.push({ index, value: undefined, text: line, parseError: (e as Error).message });
+        records.push({ index, value: undefined, text, parseError: (e as Error).message });
       }
       if (records.length > MAX_RECORDS) throw new TooManyRecords();
     }
@@ -79,7 +84,7 @@ export function splitRecords(body: string, contentType: string): RawRecord[] {
           : null;
   if (!list) throw new MalformedBatch("expected an array of events, {\"events\": [...]}, or one event object");
   if (list.length > MAX_RECORDS) throw new TooManyRecords();
-  return list.map((value, index) => ({ index, value: unwrapConnectRecord(value), text: JSON.stringify(value) }));
+  return list.map((value, index) => ({ index, value: unwrapConnectRecord(value), text: () => JSON.stringify(value) }));
 }
 
 /** Validates each record on its own; a bad record never sinks its neighbours. */
@@ -87,13 +92,13 @@ export function validateRecords(records: RawRecord[], receivedAt: number): Valid
   const out: ValidatedBatch = { valid: [], rejected: [] };
   for (const r of records) {
     if (r.parseError !== undefined) {
-      out.rejected.push({ at: r.index, code: "invalid_json", message: r.parseError, input: r.text });
+      out.rejected.push({ at: r.index, code: "invalid_json", message: r.parseError, input: r.text() });
       continue;
     }
     const parsed = BridgedEvent.safeParse(r.value);
     if (!parsed.success) {
       const message = parsed.error.issues.map((i) => `${i.path.join(".") || "(record)"}: ${i.message}`).join("; ");
-      out.rejected.push({ at: r.index, code: "invalid_event", message, input: r.text });
+      out.rejected.push({ at: r.index, code: "invalid_event", message, input: r.text() });
       continue;
     }
     const e = parsed.data;

@@ -89,7 +89,7 @@ ingest.post(
     for (const v of valid) {
       const client = clients.get(v.event.client_id);
       if (client) routed.push({ client, event: v.event });
-      else rejectedAll.push({ at: v.index, code: "unknown_client", message: `client ${v.event.client_id} does not exist or is inactive`, input: v.text });
+      else rejectedAll.push({ at: v.index, code: "unknown_client", message: `client ${v.event.client_id} does not exist or is inactive`, input: v.text() });
     }
     rejectedAll.sort((a, b) => a.at - b.at);
     if (rejectedAll.length > 0) {
