@@ -9,9 +9,9 @@
  * - expiry is a DROP TABLE of a month past retention, which writes no rows (a retention DELETE would
  *   write every row a second time);
  * - each call writes one outbox row holding all of its detail rows and its ledger changes;
- * - the counters (`minute_counts`, `ledger_daily`) are aggregated in memory and upserted every few
- *   seconds (pending-aggregates.ts); the outbox rows after `aggregates_through` are what they have
- *   not absorbed yet, so a restart rebuilds the in-memory part from them.
+ * - the counters (`minute_counts`, `ledger_daily`) are aggregated in memory and upserted when the
+ *   outbox goes to the lake (pending-aggregates.ts); the outbox rows after `aggregates_through` are
+ *   what they have not absorbed yet, so a restart rebuilds the in-memory part from them.
  */
 
 /**
