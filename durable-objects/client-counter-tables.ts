@@ -55,3 +55,20 @@ export function eventTableExpired(table: string, now: number): boolean {
   const oldest = d.getUTCFullYear() * 12 + d.getUTCMonth() - EVENT_RETENTION_MONTHS;
   return Number(table.slice(7, 11)) * 12 + Number(table.slice(11, 13)) - 1 < oldest;
 }
+
+/**
+ * Brings an object created before 2026-11-29 to this layout: its outbox had no `ledger` column, its
+ * outbox rows' counters are already in `minute_counts`/`ledger_daily` (they were upserted per call),
+ * and its seqs came from AUTOINCREMENT, whose high-water mark must stay the floor so lake file names
+ * are never reused. (Its `seen_YYYYMMDD`/`ledger_YYYYMM` tables are not read any more: no deployment
+ * had that layout.)
+ */
+export function upgradeLegacyOutbox(sql: SqlStorage): void {
+  if (sql.exec("SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'ledger'").toArray().length > 0) return;
+  sql.exec("ALTER TABLE outbox ADD COLUMN ledger TEXT NOT NULL DEFAULT '[]'");
+  sql.exec("INSERT OR REPLACE INTO meta (key, value) SELECT 'aggregates_through', COALESCE(MAX(seq), 0) FROM outbox");
+  sql.exec(
+    `INSERT OR REPLACE INTO meta (key, value)
+     SELECT 'lake_flushed_through', seq FROM sqlite_sequence WHERE name = 'outbox' AND seq > COALESCE((SELECT MAX(seq) FROM outbox), 0)`,
+  );
+}

@@ -3,7 +3,7 @@ import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { EVENT_COLUMNS, STATUSES, type NotificationEvent, type Status } from "../schema/event.ts";
 import { localDate, localDayStart } from "../schema/time.ts";
 import { BillableLedger, eventKey, type LedgerLine } from "./billable-ledger.ts";
-import { SCHEMA, eventTableDdl, eventTableExpired, eventTableFor } from "./client-counter-tables.ts";
+import { SCHEMA, eventTableDdl, eventTableExpired, eventTableFor, upgradeLegacyOutbox } from "./client-counter-tables.ts";
 import { LakeFlush, flushedThrough } from "./lake-flush.ts";
 import { ClientLive } from "./client-live.ts";
 import { closeQuietly } from "./live-sockets.ts";
@@ -61,6 +61,7 @@ export class ClientCounter extends DurableObject<Env> {
     this.live = new ClientLive(ctx, env, this);
     ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
+      upgradeLegacyOutbox(this.sql);
       this.loadState();
     });
     this.lake = new LakeFlush(ctx, env.LAKE, () => this.clientId, this.trackBackground, () => this.pending.flush(this.trackBackground));

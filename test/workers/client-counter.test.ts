@@ -3,8 +3,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { eventTableDdl, eventTableFor } from "../../durable-objects/client-counter-tables.ts";
-import type { NotificationEvent } from "../../schema/event.ts";
-import { localDate, localDayStart } from "../../schema/time.ts";
+import { EVENT_COLUMNS, type NotificationEvent } from "../../schema/event.ts";
+import { localDate, localDayStart, minuteOf } from "../../schema/time.ts";
 import { unique } from "./helpers.ts";
 
 const SP = { timezone: "America/Sao_Paulo" };
@@ -101,6 +101,34 @@ describe("ClientCounter durability", () => {
     await evictDurableObject(stub);
     expect(await stub.ledgerLines("2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: calls + 1 }]);
     expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toEqual({ accepted: 0, sent: calls, delivered: calls + 1, read: calls, failed: 0 });
+  });
+});
+
+describe("objects created with the earlier layout", () => {
+  it("keep their counters, do not count their outbox twice, and never reuse an outbox seq", async () => {
+    const { id, stub } = counter();
+    const old = ev({ status: "sent" });
+    await runInDurableObject(stub, (_i, state) => {
+      const sql = state.storage.sql;
+      sql.exec("DROP TABLE outbox");
+      sql.exec("CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER NOT NULL, rows TEXT NOT NULL)");
+      // Seqs up to 9 were used (files in the lake are named by them); 7 still waits in the outbox, counted.
+      sql.exec("INSERT INTO outbox (seq, n, rows) VALUES (9, 0, '[]')");
+      sql.exec("DELETE FROM outbox");
+      sql.exec("INSERT INTO outbox (seq, n, rows) VALUES (7, 1, ?)", JSON.stringify([EVENT_COLUMNS.map((c) => old[c])]));
+      sql.exec("INSERT INTO minute_counts VALUES (?, 'sent', 'marketing', 1)", minuteOf(old.occurred_at));
+    });
+    await evictDurableObject(stub);
+    expect(await stub.ingest({ id, ...SP }, [ev({ status: "read" })])).toMatchObject({ accepted: 1 });
+    expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toMatchObject({ sent: 1, read: 1 });
+    const seqs = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ seq: number }>("SELECT seq FROM outbox ORDER BY seq").toArray().map((r) => r.seq));
+    expect(seqs).toEqual([7, 10]);
+    await runDurableObjectAlarm(stub);
+    await evictDurableObject(stub);
+    expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toMatchObject({ sent: 1, read: 1 });
+    expect(await stub.ingest({ id, ...SP }, [ev({ status: "failed" })])).toMatchObject({ accepted: 1 });
+    const next = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ seq: number }>("SELECT seq FROM outbox").toArray().map((r) => r.seq));
+    expect(next).toEqual([11]);
   });
 });
 
