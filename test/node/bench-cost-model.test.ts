@@ -25,8 +25,9 @@ describe("cost model", () => {
 
   it("spreads the per-call rows over fewer statuses when webhooks carry one each", () => {
     const one = costModel(measured, { ...base, webhookEventsPerRequest: 1 });
-    const perCallRows = (2 - 1 - 1 / 3) * 5;
-    expect(one.monthly["DO rows written: ingest"]).toBeCloseTo(((3e6 * (1 + 1 / 3 + perCallRows) + 1e6 * 1.25) / 1e6) * 30.4, 2);
+    // Measured 2 rows/event at 5 statuses a call: one row per event and 5 per call, now all on one status.
+    const perCallRows = (2 - 1) * 5;
+    expect(one.monthly["DO rows written: ingest"]).toBeCloseTo(((3e6 * (1 + perCallRows) + 1e6 * 1.25) / 1e6) * 30.4, 2);
     expect(one.usd_per_million_messages).toBeGreaterThan(costModel(measured, base).usd_per_million_messages);
   });
 
