@@ -118,8 +118,11 @@ async function workerEntry(pid: number): Promise<string> {
   throw new Error(`no listening port of workerd ${pid} answers /health`);
 }
 
-/** Starts the stack with `clients` benchmark clients (the first `withPhones` reachable by webhook). */
-export async function startBenchStack(clients: number, withPhones: number): Promise<BenchStack> {
+/**
+ * Starts the stack with `clients` benchmark clients (the first `withPhones` reachable by webhook);
+ * `inspectorPort` opens wrangler's DevTools endpoint there (bench/profile.ts).
+ */
+export async function startBenchStack(clients: number, withPhones: number, inspectorPort?: number): Promise<BenchStack> {
   const stateDir = freshStateDir("zapmeter-bench-");
   prepareLocalState(stateDir);
   const file = join(stateDir, "bench-clients.sql");
@@ -133,7 +136,7 @@ export async function startBenchStack(clients: number, withPhones: number): Prom
   const code = join(stateDir, "code");
   mkdirSync(code);
   snapshot(code);
-  const stack: RunningStack = await startWrangler({ port: await freePort(), persistTo: stateDir, log: process.env.BENCH_VERBOSE ? "inherit" : "ignore", cwd: code });
+  const stack: RunningStack = await startWrangler({ port: await freePort(), persistTo: stateDir, log: process.env.BENCH_VERBOSE ? "inherit" : "ignore", cwd: code, inspectorPort });
   // wrangler dev runs two workerd processes: its proxy on the public port and the one with our Worker.
   const port = new URL(stack.url).port;
   const workerd = descendants(stack.process.pid!).find(

@@ -84,9 +84,17 @@ export interface RunningStack {
  * /health answers 200. Output goes to `log` (default: inherit; "quiet" drops the per-request lines).
  * `cwd` (default: the repository) is where wrangler finds wrangler.toml and watches sources.
  */
-export async function startWrangler(opts: { port: number; persistTo?: string; log?: "inherit" | "ignore" | "quiet"; vars?: Record<string, string>; cwd?: string }): Promise<RunningStack> {
+export async function startWrangler(opts: {
+  port: number;
+  persistTo?: string;
+  log?: "inherit" | "ignore" | "quiet";
+  vars?: Record<string, string>;
+  cwd?: string;
+  /** wrangler's DevTools endpoint (bench/profile.ts); a random port when absent. */
+  inspectorPort?: number;
+}): Promise<RunningStack> {
   ensureDevVars();
-  const args = ["dev", "--port", String(opts.port), "--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--inspector-port", "0"];
+  const args = ["dev", "--port", String(opts.port), "--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--inspector-port", String(opts.inspectorPort ?? 0)];
   if (opts.persistTo) args.push("--persist-to", opts.persistTo);
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
   const output = opts.log === "quiet" ? "pipe" : (opts.log ?? "inherit");

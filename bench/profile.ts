@@ -1,0 +1,122 @@
+/**
+ * `npm run bench:profile -- [webhook|bridged] [--seconds N] [--clients N]`: one ingest workload of the
+ * benchmark under V8's sampling profiler, on the workerd process that runs the Worker and the
+ * objects. Writes `bench/results/profile-<workload>.cpuprofile` (open it in Chrome DevTools or
+ * speedscope) and prints the functions with the most self and total time.
+ *
+ * The profiler is reached through wrangler's DevTools endpoint: wrangler already holds workerd's own
+ * inspector connection and proxies one session to it. The endpoint only admits DevTools origins,
+ * hence the `Origin` header.
+ */
+import { parseArgs } from "node:util";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort } from "../scripts/local-stack.ts";
+import { benchIngest } from "./ingest.ts";
+import { startBenchStack } from "./stack.ts";
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const DEVTOOLS_ORIGIN = "http://localhost";
+const SAMPLING_INTERVAL_US = 200;
+const TOP = 25;
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { seconds: { type: "string", default: "10" }, clients: { type: "string" } },
+});
+const kind = positionals[0] === "bridged" ? "bridged" : "webhook";
+const seconds = Number(values.seconds);
+const clients = Number(values.clients ?? (kind === "bridged" ? 100 : 1_000));
+if (!(seconds > 0) || !(clients > 0)) throw new Error("--seconds and --clients must be positive numbers");
+
+/** A DevTools protocol session over one WebSocket. */
+async function devtools(inspectorPort: number): Promise<{ send<T>(method: string, params?: object): Promise<T>; close(): void }> {
+  const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`, { headers: { origin: DEVTOOLS_ORIGIN } })).json()) as { webSocketDebuggerUrl: string }[];
+  if (!targets[0]) throw new Error("wrangler's DevTools endpoint lists no target");
+  // Node's WebSocket (undici) takes request headers in its options object.
+  const ws = new WebSocket(targets[0].webSocketDebuggerUrl, { headers: { origin: DEVTOOLS_ORIGIN } } as unknown as string[]);
+  await new Promise((resolve, reject) => {
+    ws.addEventListener("open", resolve, { once: true });
+    ws.addEventListener("error", () => reject(new Error("DevTools WebSocket failed")), { once: true });
+  });
+  let nextId = 0;
+  const pending = new Map<number, (result: unknown) => void>();
+  ws.addEventListener("message", (m) => {
+    const msg = JSON.parse(String(m.data)) as { id?: number; result?: unknown };
+    if (msg.id === undefined) return;
+    pending.get(msg.id)?.(msg.result);
+    pending.delete(msg.id);
+  });
+  return {
+    send<T>(method: string, params: object = {}) {
+      const id = ++nextId;
+      ws.send(JSON.stringify({ id, method, params }));
+      return new Promise<T>((resolve) => pending.set(id, resolve as (r: unknown) => void));
+    },
+    close: () => ws.close(),
+  };
+}
+
+/** Milliseconds of samples per function (self) and per function on the stack (total). */
+function summarise(p: Profile): { totalMs: number; self: [string, number][]; total: [string, number][] } {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const name = (n: ProfileNode) => `${n.callFrame.functionName || "(anonymous)"} ${n.callFrame.url.split("/").slice(-2).join("/")}:${n.callFrame.lineNumber + 1}`;
+  const selfUs = new Map<number, number>();
+  p.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  const self = new Map<string, number>();
+  const total = new Map<string, number>();
+  let totalUs = 0;
+  for (const [id, us] of selfUs) {
+    totalUs += us;
+    const key = name(byId.get(id)!);
+    self.set(key, (self.get(key) ?? 0) + us);
+    const onStack = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) onStack.add(name(byId.get(at)!));
+    for (const k of onStack) total.set(k, (total.get(k) ?? 0) + us);
+  }
+  const top = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, TOP).map(([k, us]) => [k, us / 1000] as [string, number]);
+  return { totalMs: totalUs / 1000, self: top(self), total: top(total) };
+}
+
+const inspectorPort = await freePort();
+const stack = await startBenchStack(clients, kind === "webhook" ? clients : 0, inspectorPort);
+try {
+  const session = await devtools(inspectorPort);
+  await session.send("Profiler.enable");
+  await session.send("Profiler.setSamplingInterval", { interval: SAMPLING_INTERVAL_US });
+  await session.send("Profiler.start");
+  const figures = await benchIngest(stack, {
+    kind,
+    run: `profile-${Date.now()}`,
+    clients: Array.from({ length: clients }, (_, i) => i),
+    batchSize: kind === "bridged" ? 1_000 : 0,
+    concurrency: kind === "bridged" ? 4 : 16,
+    durationMs: seconds * 1_000,
+    maxRequests: 10_000_000,
+  });
+  const { profile } = await session.send<{ profile: Profile }>("Profiler.stop");
+  session.close();
+  const file = join(import.meta.dirname, "results", `profile-${kind}.cpuprofile`);
+  writeFileSync(file, JSON.stringify(profile));
+  const s = summarise(profile);
+  const pct = (ms: number) => `${((100 * ms) / s.totalMs).toFixed(1).padStart(5)} %`;
+  console.log(JSON.stringify(figures));
+  console.log(`\nprofile: ${file} (${Math.round(s.totalMs)} ms sampled, warm-up included)\n\nself time:`);
+  for (const [k, ms] of s.self) console.log(`${pct(ms)}  ${k}`);
+  console.log("\ntotal time (on the stack):");
+  for (const [k, ms] of s.total) console.log(`${pct(ms)}  ${k}`);
+} finally {
+  await stack.stop();
+}
