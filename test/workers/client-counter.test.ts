@@ -223,6 +223,28 @@ describe("the billable-message ledger", () => {
   });
 });
 
+describe("the last hour's minutes", () => {
+  it("stay equal to the stored counters as events arrive, flush and the object restarts", async () => {
+    const { id, stub } = counter();
+    const now = Date.now();
+    const hourAgo = minuteOf(now) - 59 * 60_000;
+    const stored = () =>
+      runInDurableObject(stub, (instance: ClientCounter) => (instance as unknown as { storedCounters(f: number, t: number): unknown }).storedCounters(hourAgo, Number.MAX_SAFE_INTEGER));
+    await stub.ingest({ id, ...SP }, [ev({ occurred_at: now, status: "sent" }), ev({ occurred_at: now - 30 * 60_000, status: "read" })]);
+    expect(await stub.counters(hourAgo, Number.MAX_SAFE_INTEGER)).toEqual(await stored());
+    await stub.ingest({ id, ...SP }, [ev({ occurred_at: now, status: "delivered" }), ev({ occurred_at: now - 3 * 3_600_000, status: "sent" })]);
+    await runDurableObjectAlarm(stub);
+    await stub.ingest({ id, ...SP }, [ev({ occurred_at: now, status: "failed" })]);
+    const live = await stub.counters(hourAgo, Number.MAX_SAFE_INTEGER);
+    expect(live).toEqual(await stored());
+    expect(live.map((m) => m.sent + m.delivered + m.read + m.failed)).toEqual([1, 3]);
+    await evictDurableObject(stub);
+    expect(await stub.counters(hourAgo, Number.MAX_SAFE_INTEGER)).toEqual(live);
+    // A range reaching past the last hour is read from SQLite.
+    expect((await stub.counters(0, Number.MAX_SAFE_INTEGER)).length).toBe(3);
+  });
+});
+
 describe("today's totals", () => {
   it("stay equal to the minute counters as events arrive, including after eviction", async () => {
     const { id, stub } = counter();
