@@ -31,8 +31,8 @@ interface BilledRow extends Bill {
 export interface BillingPlan {
   /** Billing columns for the row of `e`, when `e` is the status its message is now billed on. */
   columns(e: NotificationEvent): Bill | null;
-  /** After the insert: un-bills the rows the inserted winners displaced; returns the ledger changes. */
-  settle(inserted: Set<string>, track: Track): LedgerDelta[];
+  /** After the insert, given the events it accepted: un-bills the rows they displaced; returns the ledger changes. */
+  settle(accepted: NotificationEvent[], track: Track): LedgerDelta[];
 }
 
 /** Identity of an event row: (message_id, event_id), the event tables' key. */
@@ -68,17 +68,18 @@ export class BillableLedger {
         const w = winners.get(e.message_id);
         return w && w.eventId === e.event_id ? w.bill : null;
       },
-      settle: (inserted, trackSettle) => {
+      settle: (accepted, trackSettle) => {
         const deltas: LedgerDelta[] = [];
-        for (const [messageId, w] of winners) {
-          if (!inserted.has(eventKey(messageId, w.eventId))) continue;
+        for (const e of accepted) {
+          const w = winners.get(e.message_id);
+          if (!w || w.eventId !== e.event_id) continue;
           deltas.push([w.bill.day, w.bill.category, w.bill.country, 1]);
           const old = w.displaced;
           if (!old) continue;
           trackSettle(
             this.sql.exec(
               `UPDATE ${old.table} SET billed_day = NULL, category = NULL, country = NULL, billed_at = NULL WHERE message_id = ? AND event_id = ?`,
-              messageId,
+              e.message_id,
               old.eventId,
             ),
           );

@@ -131,7 +131,7 @@ export class ClientCounter extends DurableObject<Env> {
         if (fresh.size > 0) throw new Error(`dedup ids did not round-trip through SQLite (${fresh.size})`);
         if (accepted.length === 0) return;
 
-        const ledger = billing.settle(new Set(accepted.map((e) => eventKey(e.message_id, e.event_id))), track);
+        const ledger = billing.settle(accepted, track);
         const rows = accepted.map((e) => EVENT_COLUMNS.map((c) => e[c]));
         const seq = this.nextSeq++;
         track(this.sql.exec("INSERT INTO outbox (seq, n, rows, ledger) VALUES (?, ?, ?, ?)", seq, accepted.length, JSON.stringify(rows), JSON.stringify(ledger)));
