@@ -35,9 +35,6 @@ export interface BillingPlan {
   settle(accepted: NotificationEvent[], track: Track): LedgerDelta[];
 }
 
-/** Identity of an event row: (message_id, event_id), the event tables' key. */
-export const eventKey = (messageId: string, eventId: string): string => `${messageId}\u0000${eventId}`;
-
 /**
  * The billable-message ledger of one client: a message is billed once, on its earliest delivered/read
  * status with billable pricing, in the client's local day. The billed status is marked on that event's

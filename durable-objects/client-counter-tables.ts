@@ -1,3 +1,6 @@
+import { FLUSHED_THROUGH_KEY } from "./lake-flush.ts";
+import { AGGREGATES_THROUGH_KEY } from "./pending-aggregates.ts";
+
 /**
  * The ClientCounter's SQLite layout.
  *
@@ -34,6 +37,9 @@ CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
+/** Identity of an event row: (message_id, event_id), the event tables' key, as one string. */
+export const eventKey = (messageId: string, eventId: string): string => `${messageId}\u0000${eventId}`;
+
 /** Columns of an event table: the billing ones are set only on the row a message is billed on. */
 export function eventTableDdl(table: string): string {
   return `CREATE TABLE IF NOT EXISTS ${table} (
@@ -66,9 +72,10 @@ export function eventTableExpired(table: string, now: number): boolean {
 export function upgradeLegacyOutbox(sql: SqlStorage): void {
   if (sql.exec("SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'ledger'").toArray().length > 0) return;
   sql.exec("ALTER TABLE outbox ADD COLUMN ledger TEXT NOT NULL DEFAULT '[]'");
-  sql.exec("INSERT OR REPLACE INTO meta (key, value) SELECT 'aggregates_through', COALESCE(MAX(seq), 0) FROM outbox");
+  sql.exec("INSERT OR REPLACE INTO meta (key, value) SELECT ?, COALESCE(MAX(seq), 0) FROM outbox", AGGREGATES_THROUGH_KEY);
   sql.exec(
     `INSERT OR REPLACE INTO meta (key, value)
-     SELECT 'lake_flushed_through', seq FROM sqlite_sequence WHERE name = 'outbox' AND seq > COALESCE((SELECT MAX(seq) FROM outbox), 0)`,
+     SELECT ?, seq FROM sqlite_sequence WHERE name = 'outbox' AND seq > COALESCE((SELECT MAX(seq) FROM outbox), 0)`,
+    FLUSHED_THROUGH_KEY,
   );
 }

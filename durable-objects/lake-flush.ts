@@ -22,7 +22,7 @@ const RETRY_MAX_MS = 300_000;
 /** Meta key of the outbox range being flushed, so a retry writes exactly the same objects. */
 const PENDING_RANGE_KEY = "lake_flush_range";
 /** Meta key of the last outbox seq written to the lake: seqs stay unique (they name lake files) after the outbox empties. */
-const FLUSHED_THROUGH_KEY = "lake_flushed_through";
+export const FLUSHED_THROUGH_KEY = "lake_flushed_through";
 
 /** The last outbox seq written to the lake (0 before the first flush). */
 export function flushedThrough(sql: SqlStorage): number {

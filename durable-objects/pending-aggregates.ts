@@ -16,7 +16,7 @@ type MinuteDelta = [minute: number, status: string, category: string, by: number
  */
 const MAX_PENDING_LINES = 2_000;
 /** Meta key: the highest outbox seq whose changes are in the SQLite counters. */
-const THROUGH_KEY = "aggregates_through";
+export const AGGREGATES_THROUGH_KEY = "aggregates_through";
 
 /**
  * The counter changes (`minute_counts`, `ledger_daily`) of the calls since the last flush, kept in
@@ -37,7 +37,7 @@ export class PendingAggregates {
   restore(): void {
     this.minutes.clear();
     this.ledger.clear();
-    this.through = Number(this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", THROUGH_KEY).toArray()[0]?.value ?? 0);
+    this.through = Number(this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", AGGREGATES_THROUGH_KEY).toArray()[0]?.value ?? 0);
     const rows = this.sql.exec<{ seq: number; rows: string; ledger: string }>("SELECT seq, rows, ledger FROM outbox WHERE seq > ? ORDER BY seq", this.through);
     for (const r of rows) this.add(r.seq, JSON.parse(r.rows) as EventRow[], JSON.parse(r.ledger) as LedgerDelta[]);
   }
@@ -83,7 +83,7 @@ export class PendingAggregates {
         ),
       );
     }
-    track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", THROUGH_KEY, String(this.through)));
+    track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", AGGREGATES_THROUGH_KEY, String(this.through)));
     this.minutes.clear();
     this.ledger.clear();
   }

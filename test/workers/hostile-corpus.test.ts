@@ -1,4 +1,4 @@
-import { eventKey } from "../../durable-objects/billable-ledger.ts";
+import { eventKey } from "../../durable-objects/client-counter-tables.ts";
 import { parquetReadObjects } from "hyparquet";
 import { describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";

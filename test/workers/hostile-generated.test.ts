@@ -1,4 +1,4 @@
-import { eventKey } from "../../durable-objects/billable-ledger.ts";
+import { eventKey } from "../../durable-objects/client-counter-tables.ts";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { BridgedEvent, CATEGORIES, EpochMs, PRICING_TYPES, STATUSES } from "../../schema/event.ts";

@@ -1,4 +1,4 @@
-import { eventKey } from "../../durable-objects/billable-ledger.ts";
+import { eventKey } from "../../durable-objects/client-counter-tables.ts";
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
