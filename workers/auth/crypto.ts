@@ -21,11 +21,25 @@ export async function sha256Hex(text: string): Promise<string> {
   return toHex(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
 }
 
+/**
+ * Imported HMAC keys by secret: importing again for every webhook was ~1 % of a webhook's CPU.
+ * Secrets are few (the app secret, the URL-signing key). Keys, not promises, are kept: a pending
+ * promise from one request must not be awaited by another.
+ */
+const MAX_HMAC_KEYS = 64;
+const hmacKeys = new Map<string, CryptoKey>();
+
+async function hmacKey(secret: string): Promise<CryptoKey> {
+  const known = hmacKeys.get(secret);
+  if (known) return known;
+  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  if (hmacKeys.size >= MAX_HMAC_KEYS) hmacKeys.clear();
+  hmacKeys.set(secret, key);
+  return key;
+}
+
 export async function hmacSha256(secret: string, data: BufferSource | string): Promise<ArrayBuffer> {
-  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-    "sign",
-  ]);
-  return crypto.subtle.sign("HMAC", key, typeof data === "string" ? encoder.encode(data) : data);
+  return crypto.subtle.sign("HMAC", await hmacKey(secret), typeof data === "string" ? encoder.encode(data) : data);
 }
 
 /**
