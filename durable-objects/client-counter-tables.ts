@@ -1,4 +1,4 @@
-import { FLUSHED_THROUGH_KEY } from "./lake-flush.ts";
+import { FLUSHED_THROUGH_KEY } from "./outbox.ts";
 import { AGGREGATES_THROUGH_KEY } from "./pending-aggregates.ts";
 
 /**
@@ -11,10 +11,14 @@ import { AGGREGATES_THROUGH_KEY } from "./pending-aggregates.ts";
  *   message billed?" is a key-prefix read, not a second table or index;
  * - expiry is a DROP TABLE of a month past retention, which writes no rows (a retention DELETE would
  *   write every row a second time);
- * - each call writes one outbox row holding all of its detail rows and its ledger changes;
- * - the counters (`minute_counts`, `ledger_daily`) are aggregated in memory and upserted when the
+ * - each call writes one outbox row holding all of its detail rows and its ledger changes; flushed
+ *   rows go with their whole table (outbox.ts), again a DROP TABLE;
+ * - the counters (`minute_totals`, `ledger_daily`) are aggregated in memory and upserted when the
  *   outbox goes to the lake (pending-aggregates.ts); the outbox rows after `aggregates_through` are
- *   what they have not absorbed yet, so a restart rebuilds the in-memory part from them.
+ *   what they have not absorbed yet, so a restart rebuilds the in-memory part from them;
+ * - a minute's counters by status and category are one row (`counts`: JSON status → category → n),
+ *   so a flush writes a row per minute that had events, not one per status × category of it
+ *   (a quiet client's flush wrote ~20 counter rows for a minute's few dozen events).
  */
 
 /**
@@ -25,15 +29,11 @@ import { AGGREGATES_THROUGH_KEY } from "./pending-aggregates.ts";
 export const EVENT_RETENTION_MONTHS = 2;
 
 export const SCHEMA = `
-CREATE TABLE IF NOT EXISTS minute_counts (
-  minute INTEGER NOT NULL, status TEXT NOT NULL, category TEXT NOT NULL, n INTEGER NOT NULL,
-  PRIMARY KEY (minute, status, category)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS minute_totals (minute INTEGER PRIMARY KEY, counts TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ledger_daily (
   day TEXT NOT NULL, category TEXT NOT NULL, country TEXT NOT NULL, n INTEGER NOT NULL,
   PRIMARY KEY (day, category, country)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, rows TEXT NOT NULL, ledger TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;
 
@@ -63,19 +63,39 @@ export function eventTableExpired(table: string, now: number): boolean {
 }
 
 /**
- * Brings an object created before 2026-11-29 to this layout: its outbox had no `ledger` column, its
- * outbox rows' counters are already in `minute_counts`/`ledger_daily` (they were upserted per call),
- * and its seqs came from AUTOINCREMENT, whose high-water mark must stay the floor so lake file names
- * are never reused. (Its `seen_YYYYMMDD`/`ledger_YYYYMM` tables are not read any more: no deployment
- * had that layout.)
+ * Brings the single `outbox` table of objects created before 2026-11-29 18:00 into the generation
+ * tables (outbox.ts), as the oldest one. The first of those objects (before 2026-11-29) also lack
+ * the outbox's `ledger` column: their outbox rows' counters are already in the counter tables (they
+ * were upserted per call), and their seqs came from AUTOINCREMENT, whose high-water mark must stay
+ * the floor so lake file names are never reused. (Their `seen_YYYYMMDD`/`ledger_YYYYMM` tables are
+ * not read any more: no deployment had that layout.)
  */
 export function upgradeLegacyOutbox(sql: SqlStorage): void {
-  if (sql.exec("SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'ledger'").toArray().length > 0) return;
-  sql.exec("ALTER TABLE outbox ADD COLUMN ledger TEXT NOT NULL DEFAULT '[]'");
-  sql.exec("INSERT OR REPLACE INTO meta (key, value) SELECT ?, COALESCE(MAX(seq), 0) FROM outbox", AGGREGATES_THROUGH_KEY);
+  const columns = sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('outbox')").toArray().map((c) => c.name);
+  if (columns.length === 0) return;
+  if (!columns.includes("ledger")) {
+    sql.exec("ALTER TABLE outbox ADD COLUMN ledger TEXT NOT NULL DEFAULT '[]'");
+    sql.exec("INSERT OR REPLACE INTO meta (key, value) SELECT ?, COALESCE(MAX(seq), 0) FROM outbox", AGGREGATES_THROUGH_KEY);
+    sql.exec(
+      `INSERT OR REPLACE INTO meta (key, value)
+       SELECT ?, seq FROM sqlite_sequence WHERE name = 'outbox' AND seq > COALESCE((SELECT MAX(seq) FROM outbox), 0)`,
+      FLUSHED_THROUGH_KEY,
+    );
+  }
+  sql.exec("ALTER TABLE outbox RENAME TO outbox_0");
+}
+
+/**
+ * Brings `minute_counts` (a row per minute × status × category, before 2026-11-29 18:00) into
+ * `minute_totals`, a row per minute, and drops it; in one transaction with the object's start-up.
+ */
+export function upgradeMinuteCounts(sql: SqlStorage): void {
+  if (sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'minute_counts'").toArray().length === 0) return;
   sql.exec(
-    `INSERT OR REPLACE INTO meta (key, value)
-     SELECT ?, seq FROM sqlite_sequence WHERE name = 'outbox' AND seq > COALESCE((SELECT MAX(seq) FROM outbox), 0)`,
-    FLUSHED_THROUGH_KEY,
+    `INSERT INTO minute_totals (minute, counts)
+     SELECT minute, json_group_object(status, json(categories)) FROM (
+       SELECT minute, status, json_group_object(category, n) AS categories FROM minute_counts GROUP BY minute, status
+     ) GROUP BY minute`,
   );
+  sql.exec("DROP TABLE minute_counts");
 }

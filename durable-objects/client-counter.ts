@@ -4,8 +4,9 @@ import { EVENT_COLUMNS, STATUSES, type NotificationEvent, type Status } from "..
 import { HOUR_MINUTES } from "../schema/live.ts";
 import { MINUTE_MS, localDate, localDayStart, minuteOf } from "../schema/time.ts";
 import { BillableLedger, type LedgerLine } from "./billable-ledger.ts";
-import { SCHEMA, eventKey, eventTableDdl, eventTableExpired, eventTableFor, upgradeLegacyOutbox } from "./client-counter-tables.ts";
-import { LakeFlush, flushedThrough } from "./lake-flush.ts";
+import { SCHEMA, eventKey, eventTableDdl, eventTableExpired, eventTableFor, upgradeLegacyOutbox, upgradeMinuteCounts } from "./client-counter-tables.ts";
+import { LakeFlush } from "./lake-flush.ts";
+import { Outbox } from "./outbox.ts";
 import { ClientLive } from "./client-live.ts";
 import { closeQuietly } from "./live-sockets.ts";
 import { PendingAggregates, type Track } from "./pending-aggregates.ts";
@@ -39,7 +40,7 @@ export class ClientCounter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private eventTables: string[] = [];
   private clientId: string | null = null;
-  private nextSeq = 1;
+  private readonly outbox: Outbox;
   private readonly pending: PendingAggregates;
   private readonly ledger: BillableLedger;
   /** Per-minute counts from `from` on, summed once and then incremented by ingest (see `recentSince`). */
@@ -59,25 +60,27 @@ export class ClientCounter extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.pending = new PendingAggregates(this.sql);
+    this.outbox = new Outbox(this.sql);
+    this.pending = new PendingAggregates(this.sql, this.outbox);
     this.ledger = new BillableLedger(this.sql, this.pending);
     this.live = new ClientLive(ctx, env, this);
     ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
       upgradeLegacyOutbox(this.sql);
+      upgradeMinuteCounts(this.sql);
       this.loadState();
     });
-    this.lake = new LakeFlush(ctx, env.LAKE, () => this.clientId, this.trackBackground, () => this.pending.flush(this.trackBackground));
+    this.lake = new LakeFlush(ctx, this.outbox, env.LAKE, () => this.clientId, this.trackBackground, () => this.pending.flush(this.trackBackground));
   }
 
-  /** In-memory mirrors of what SQLite holds: the event tables, the client id, the next outbox seq, pending counters. */
+  /** In-memory mirrors of what SQLite holds: the event tables, the client id, the outbox tables, pending counters. */
   private loadState(): void {
     this.eventTables = this.sql
       .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'events_[0-9]*' ORDER BY name")
       .toArray()
       .map((r) => r.name);
     this.clientId = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'client_id'").toArray()[0]?.value ?? null;
-    this.nextSeq = lastOutboxSeq(this.sql) + 1;
+    this.outbox.load();
     this.pending.restore();
   }
 
@@ -133,8 +136,7 @@ export class ClientCounter extends DurableObject<Env> {
 
         const ledger = billing.settle(accepted, track);
         const rows = accepted.map((e) => EVENT_COLUMNS.map((c) => e[c]));
-        const seq = this.nextSeq++;
-        track(this.sql.exec("INSERT INTO outbox (seq, n, rows, ledger) VALUES (?, ?, ?, ?)", seq, accepted.length, JSON.stringify(rows), JSON.stringify(ledger)));
+        const seq = this.outbox.append(accepted.length, JSON.stringify(rows), JSON.stringify(ledger), track);
         this.pending.add(seq, rows, ledger);
         if (this.pending.full()) this.pending.flush(track);
       });
@@ -218,7 +220,9 @@ export class ClientCounter extends DurableObject<Env> {
   private storedCounters(from: number, to: number): MinuteCounts[] {
     const byMinute = new Map<number, MinuteCounts>();
     const rows = this.sql.exec<{ minute: number; status: Status; n: number }>(
-      "SELECT minute, status, SUM(n) AS n FROM minute_counts WHERE minute >= ? AND minute < ? GROUP BY minute, status ORDER BY minute",
+      `SELECT m.minute AS minute, s.key AS status, SUM(c.value) AS n
+       FROM minute_totals AS m, json_each(m.counts) AS s, json_each(s.value) AS c
+       WHERE m.minute >= ? AND m.minute < ? GROUP BY m.minute, s.key ORDER BY m.minute`,
       from,
       to,
     );
@@ -248,7 +252,9 @@ export class ClientCounter extends DurableObject<Env> {
   totals(from: number, to: number): StatusCounts {
     const out = emptyCounts();
     const rows = this.sql.exec<{ status: Status; n: number }>(
-      "SELECT status, SUM(n) AS n FROM minute_counts WHERE minute >= ? AND minute < ? GROUP BY status",
+      `SELECT s.key AS status, SUM(c.value) AS n
+       FROM minute_totals AS m, json_each(m.counts) AS s, json_each(s.value) AS c
+       WHERE m.minute >= ? AND m.minute < ? GROUP BY s.key`,
       from,
       to,
     );
@@ -275,10 +281,4 @@ export class ClientCounter extends DurableObject<Env> {
     }
     return current;
   }
-}
-
-/** The highest outbox seq ever used: the outbox's last row, or the last one flushed when it is empty. */
-function lastOutboxSeq(sql: SqlStorage): number {
-  const inOutbox = sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM outbox").one().seq ?? 0;
-  return Math.max(inOutbox, flushedThrough(sql));
 }

@@ -2,6 +2,7 @@ import { utcDate } from "../schema/time.ts";
 import { OCCURRED_AT, type EventRow } from "../workers/lake/columns.ts";
 import { partKey } from "../workers/lake/layout.ts";
 import { encodeParquet, ROW_GROUP_ROWS } from "../workers/lake/parquet-writer.ts";
+import { FLUSHED_THROUGH_KEY, flushedThrough, type Outbox } from "./outbox.ts";
 import type { Track } from "./pending-aggregates.ts";
 
 /** Detail rows wait at most this long in the outbox before the alarm writes them to the lake. */
@@ -21,14 +22,6 @@ const RETRY_BASE_MS = 5_000;
 const RETRY_MAX_MS = 300_000;
 /** Meta key of the outbox range being flushed, so a retry writes exactly the same objects. */
 const PENDING_RANGE_KEY = "lake_flush_range";
-/** Meta key of the last outbox seq written to the lake: seqs stay unique (they name lake files) after the outbox empties. */
-export const FLUSHED_THROUGH_KEY = "lake_flushed_through";
-
-/** The last outbox seq written to the lake (0 before the first flush). */
-export function flushedThrough(sql: SqlStorage): number {
-  return Number(sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", FLUSHED_THROUGH_KEY).toArray()[0]?.value ?? 0);
-}
-
 /**
  * Moves a ClientCounter's outbox to the R2 lake as Parquet. Rows leave the outbox only after every
  * object of their range is written; the range is persisted first, so a retry after any failure
@@ -44,6 +37,7 @@ export class LakeFlush {
 
   constructor(
     private readonly ctx: DurableObjectState,
+    private readonly outbox: Outbox,
     /** Where files go; replaced only by fault-injection tests. */
     public bucket: R2Bucket,
     private readonly clientId: () => string | null,
@@ -55,7 +49,7 @@ export class LakeFlush {
     this.flushDelayMs = FLUSH_INTERVAL_MS - (parseInt(ctx.id.toString().slice(-6), 16) % FLUSH_SPREAD_MS);
     ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
-      this.pendingRows = ctx.storage.sql.exec<{ n: number }>("SELECT COALESCE(SUM(n), 0) AS n FROM outbox").one().n;
+      this.pendingRows = outbox.detailRowsAfter(flushedThrough(ctx.storage.sql));
     });
   }
 
@@ -116,7 +110,7 @@ export class LakeFlush {
     const [first, last] = range;
     const byDate = new Map<string, EventRow[]>();
     let rows = 0;
-    for (const r of this.ctx.storage.sql.exec<{ rows: string }>("SELECT rows FROM outbox WHERE seq BETWEEN ? AND ? ORDER BY seq", first, last)) {
+    for (const r of this.outbox.rows(first, last)) {
       for (const row of JSON.parse(r.rows) as EventRow[]) {
         const date = utcDate(row[OCCURRED_AT] as number);
         let list = byDate.get(date);
@@ -136,13 +130,18 @@ export class LakeFlush {
       });
       keys.push(key);
     }
-    this.ctx.storage.transactionSync(() => {
-      const sql = this.ctx.storage.sql;
-      this.absorbOutbox();
-      this.track(sql.exec("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", first, last));
-      this.track(sql.exec("DELETE FROM meta WHERE key = ?", PENDING_RANGE_KEY));
-      this.track(sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", FLUSHED_THROUGH_KEY, String(last)));
-    });
+    try {
+      this.ctx.storage.transactionSync(() => {
+        const sql = this.ctx.storage.sql;
+        this.absorbOutbox();
+        this.outbox.markFlushed(last, this.track);
+        this.track(sql.exec("DELETE FROM meta WHERE key = ?", PENDING_RANGE_KEY));
+        this.track(sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", FLUSHED_THROUGH_KEY, String(last)));
+      });
+    } catch (err) {
+      this.outbox.load();
+      throw err;
+    }
     this.pendingRows = Math.max(0, this.pendingRows - rows);
     return keys;
   }
@@ -155,7 +154,7 @@ export class LakeFlush {
     let first: number | null = null;
     let last = 0;
     let rows = 0;
-    for (const r of sql.exec<{ seq: number; n: number }>("SELECT seq, n FROM outbox ORDER BY seq")) {
+    for (const r of this.outbox.sealedAfter(flushedThrough(sql), this.track)) {
       if (first !== null && rows + r.n > FLUSH_BATCH_ROWS) break;
       first ??= r.seq;
       last = r.seq;

@@ -1,12 +1,15 @@
 import type { Status } from "../schema/event.ts";
 import { minuteOf } from "../schema/time.ts";
 import { COLUMN_INDEX, type EventRow } from "../workers/lake/columns.ts";
+import type { Outbox } from "./outbox.ts";
 
 export type Track = (cursor: SqlStorageCursor<Record<string, SqlStorageValue>>) => void;
 /** A change of one `ledger_daily` line: [day, category, country, by]. */
 export type LedgerDelta = [day: string, category: string, country: string, by: number];
-/** A change of one `minute_counts` line: [minute, status, category, by]. */
+/** A change of one minute's count of a status and category: [minute, status, category, by]. */
 type MinuteDelta = [minute: number, status: string, category: string, by: number];
+/** `minute_totals.counts`: a minute's counts by status, then category ("" when Meta sent none). */
+type MinuteCounters = Record<string, Record<string, number>>;
 
 /**
  * Counter changes are upserted when the outbox goes to the lake (at most a minute after an ingest,
@@ -19,7 +22,7 @@ const MAX_PENDING_LINES = 2_000;
 export const AGGREGATES_THROUGH_KEY = "aggregates_through";
 
 /**
- * The counter changes (`minute_counts`, `ledger_daily`) of the calls since the last flush, kept in
+ * The counter changes (`minute_totals`, `ledger_daily`) of the calls since the last flush, kept in
  * memory and merged into every read. They are durable all along: each call's outbox row holds its
  * detail rows and ledger changes, and `restore` rebuilds this state from the outbox rows after
  * `aggregates_through`. A flush upserts the changes and moves `aggregates_through` in the same
@@ -31,15 +34,17 @@ export class PendingAggregates {
   /** Highest outbox seq whose changes are held here (or already flushed). */
   private through = 0;
 
-  constructor(private readonly sql: SqlStorage) {}
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly outbox: Outbox,
+  ) {}
 
   /** Re-reads what SQLite has not absorbed yet: the outbox rows after `aggregates_through`. */
   restore(): void {
     this.minutes.clear();
     this.ledger.clear();
     this.through = Number(this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", AGGREGATES_THROUGH_KEY).toArray()[0]?.value ?? 0);
-    const rows = this.sql.exec<{ seq: number; rows: string; ledger: string }>("SELECT seq, rows, ledger FROM outbox WHERE seq > ? ORDER BY seq", this.through);
-    for (const r of rows) this.add(r.seq, JSON.parse(r.rows) as EventRow[], JSON.parse(r.ledger) as LedgerDelta[]);
+    for (const r of this.outbox.after(this.through)) this.add(r.seq, JSON.parse(r.rows) as EventRow[], JSON.parse(r.ledger) as LedgerDelta[]);
   }
 
   /** Adds the changes of outbox row `seq` (its detail rows and ledger changes). */
@@ -65,10 +70,9 @@ export class PendingAggregates {
     if (this.minutes.size > 0) {
       track(
         this.sql.exec(
-          `INSERT INTO minute_counts (minute, status, category, n)
-           SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3 FROM json_each(?) AS j WHERE true
-           ON CONFLICT (minute, status, category) DO UPDATE SET n = n + excluded.n`,
-          JSON.stringify([...this.minutes.values()]),
+          `INSERT INTO minute_totals (minute, counts) SELECT j.value->>0, j.value->>1 FROM json_each(?) AS j WHERE true
+           ON CONFLICT (minute) DO UPDATE SET counts = excluded.counts`,
+          JSON.stringify(this.mergedMinutes()),
         ),
       );
     }
@@ -86,6 +90,22 @@ export class PendingAggregates {
     track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", AGGREGATES_THROUGH_KEY, String(this.through)));
     this.minutes.clear();
     this.ledger.clear();
+  }
+
+  /** The stored `minute_totals` rows of the pending minutes with the pending changes added: [minute, counts JSON]. */
+  private mergedMinutes(): [number, string][] {
+    const byMinute = new Map<number, MinuteCounters>();
+    const minutes = [...new Set([...this.minutes.values()].map(([minute]) => minute))];
+    for (const r of this.sql.exec<{ minute: number; counts: string }>("SELECT minute, counts FROM minute_totals WHERE minute IN (SELECT value FROM json_each(?))", JSON.stringify(minutes))) {
+      byMinute.set(r.minute, JSON.parse(r.counts) as MinuteCounters);
+    }
+    for (const [minute, status, category, by] of this.minutes.values()) {
+      let counts = byMinute.get(minute);
+      if (!counts) byMinute.set(minute, (counts = {}));
+      const byCategory = (counts[status] ??= {});
+      byCategory[category] = (byCategory[category] ?? 0) + by;
+    }
+    return [...byMinute].map(([minute, counts]) => [minute, JSON.stringify(counts)]);
   }
 
   /** Pending counts per minute and status in [from, to). */

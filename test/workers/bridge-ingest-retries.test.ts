@@ -22,9 +22,9 @@ describe("retry signals of POST /v1/ingest/events", () => {
     const key = await ingestKey();
     const batch = [event(id), event(id), event(id)];
     const stub = counterOf(env, id);
-    // A real failure inside the object's transaction: its outbox table is gone until the object restarts.
+    // A real failure inside the object's transaction: its meta table is gone until the object restarts.
     await runInDurableObject(stub, (_instance, state) => {
-      state.storage.sql.exec("DROP TABLE outbox");
+      state.storage.sql.exec("DROP TABLE meta");
     });
 
     const failed = await postEvents(batch, key);

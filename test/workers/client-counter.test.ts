@@ -78,9 +78,10 @@ describe("ClientCounter durability", () => {
     const events = Array.from({ length: 1000 }, (_, i) => ev({ status: i % 2 ? "sent" : "read", billable: false }));
     const res = await stub.ingest({ id, ...SP }, events);
     expect(res.accepted).toBe(1000);
-    // 1000 event rows and one outbox row; the counters are flushed later (and reported then).
+    // 1000 event rows and one outbox row; the counters are flushed later (and reported then). A first
+    // call also stores the client id and creates the month's event table and an outbox table (2 rows each).
     expect(res.rowsWritten).toBeGreaterThanOrEqual(1001);
-    expect(res.rowsWritten).toBeLessThan(1005);
+    expect(res.rowsWritten).toBeLessThanOrEqual(1006);
   });
 
   it("writes one row per event plus one per call; counter and lake flushes are reported with the next call", async () => {
@@ -94,13 +95,49 @@ describe("ClientCounter durability", () => {
     }
     await runDurableObjectAlarm(stub);
     const next = await stub.ingest({ id, ...SP }, [ev()]);
-    // This call's two rows, then the alarm's: one delete per outbox row, the counter lines, a few meta rows.
-    expect(next.rowsWritten).toBeGreaterThan(2 + calls);
-    expect(next.rowsWritten).toBeLessThan(2 + calls + 12);
+    // This call's two rows, then the alarm's: the counter lines (one minute, one ledger line), four meta
+    // rows and the next outbox table (2). The 20 flushed outbox rows cost nothing: their table is dropped.
+    expect(next.rowsWritten).toBeGreaterThan(2 + 2);
+    expect(next.rowsWritten).toBeLessThanOrEqual(2 + 2 + 4 + 2);
     expect(await stub.ledgerLines("2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: calls + 1 }]);
     await evictDurableObject(stub);
     expect(await stub.ledgerLines("2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: calls + 1 }]);
     expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toEqual({ accepted: 0, sent: calls, delivered: calls + 1, read: calls, failed: 0 });
+  });
+});
+
+describe("the minute counters in SQLite", () => {
+  it("are one row per minute, by status and category, which later flushes add to", async () => {
+    const { id, stub } = counter();
+    const minute = Date.UTC(2026, 10, 20, 12, 0, 0);
+    const stored = () =>
+      runInDurableObject(stub, (_i, state) =>
+        state.storage.sql.exec<{ minute: number; counts: string }>("SELECT minute, counts FROM minute_totals ORDER BY minute").toArray().map((r) => [r.minute, JSON.parse(r.counts)]),
+      );
+    await stub.ingest({ id, ...SP }, [
+      ev({ occurred_at: minute + 1_000, status: "sent" }),
+      ev({ occurred_at: minute + 2_000, status: "sent", category: "utility" }),
+      ev({ occurred_at: minute + 3_000, status: "read" }),
+      ev({ occurred_at: minute + 61_000, status: "sent", category: null }),
+    ]);
+    await runDurableObjectAlarm(stub);
+    // Five status × category lines in two minutes: two rows.
+    expect(await stored()).toEqual([
+      [minute, { sent: { marketing: 1, utility: 1 }, read: { marketing: 1 } }],
+      [minute + 60_000, { sent: { "": 1 } }],
+    ]);
+    await stub.ingest({ id, ...SP }, [ev({ occurred_at: minute + 4_000, status: "sent" }), ev({ occurred_at: minute + 5_000, status: "failed", category: "utility" })]);
+    await runDurableObjectAlarm(stub);
+    expect(await stored()).toEqual([
+      [minute, { sent: { marketing: 2, utility: 1 }, read: { marketing: 1 }, failed: { utility: 1 } }],
+      [minute + 60_000, { sent: { "": 1 } }],
+    ]);
+    await evictDurableObject(stub);
+    expect(await stub.counters(minute, minute + 120_000)).toEqual([
+      { minute, accepted: 0, sent: 3, delivered: 0, read: 1, failed: 1 },
+      { minute: minute + 60_000, accepted: 0, sent: 1, delivered: 0, read: 0, failed: 0 },
+    ]);
+    expect(await stub.totals(minute, minute + 60_000)).toEqual({ accepted: 0, sent: 3, delivered: 0, read: 1, failed: 1 });
   });
 });
 
@@ -110,25 +147,32 @@ describe("objects created with the earlier layout", () => {
     const old = ev({ status: "sent" });
     await runInDurableObject(stub, (_i, state) => {
       const sql = state.storage.sql;
-      sql.exec("DROP TABLE outbox");
       sql.exec("CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER NOT NULL, rows TEXT NOT NULL)");
       // Seqs up to 9 were used (files in the lake are named by them); 7 still waits in the outbox, counted.
       sql.exec("INSERT INTO outbox (seq, n, rows) VALUES (9, 0, '[]')");
       sql.exec("DELETE FROM outbox");
       sql.exec("INSERT INTO outbox (seq, n, rows) VALUES (7, 1, ?)", JSON.stringify([EVENT_COLUMNS.map((c) => old[c])]));
+      sql.exec("DELETE FROM minute_totals");
+      sql.exec(
+        "CREATE TABLE minute_counts (minute INTEGER NOT NULL, status TEXT NOT NULL, category TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (minute, status, category)) WITHOUT ROWID",
+      );
       sql.exec("INSERT INTO minute_counts VALUES (?, 'sent', 'marketing', 1)", minuteOf(old.occurred_at));
     });
     await evictDurableObject(stub);
     expect(await stub.ingest({ id, ...SP }, [ev({ status: "read" })])).toMatchObject({ accepted: 1 });
     expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toMatchObject({ sent: 1, read: 1 });
-    const seqs = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ seq: number }>("SELECT seq FROM outbox ORDER BY seq").toArray().map((r) => r.seq));
+    const seqs = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ seq: number }>("SELECT seq FROM outbox_0 ORDER BY seq").toArray().map((r) => r.seq));
     expect(seqs).toEqual([7, 10]);
     await runDurableObjectAlarm(stub);
     await evictDurableObject(stub);
     expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toMatchObject({ sent: 1, read: 1 });
     expect(await stub.ingest({ id, ...SP }, [ev({ status: "failed" })])).toMatchObject({ accepted: 1 });
-    const next = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ seq: number }>("SELECT seq FROM outbox").toArray().map((r) => r.seq));
-    expect(next).toEqual([11]);
+    // The flush sealed the old table (the next one starts at 11) and dropped it once written.
+    const next = await runInDurableObject(stub, (_i, state) => {
+      const tables = state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name GLOB 'outbox*'").toArray().map((r) => r.name);
+      return { tables, seqs: state.storage.sql.exec<{ seq: number }>("SELECT seq FROM outbox_11").toArray().map((r) => r.seq) };
+    });
+    expect(next).toEqual({ tables: ["outbox_11"], seqs: [11] });
   });
 });
 

@@ -2,6 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { flushedThrough } from "../../durable-objects/outbox.ts";
 import { EVENT_COLUMNS, type NotificationEvent } from "../../schema/event.ts";
 import { counterOf } from "../../workers/ingest/dispatch.ts";
 import { createClient, ingestKey, postEvents, signIn } from "./helpers.ts";
@@ -23,8 +24,24 @@ function withoutReceivedAt(rows: Record<string, unknown>[]): Record<string, unkn
   return rows.map(({ received_at: _r, ...rest }) => rest).sort((a, b) => String(a.event_id).localeCompare(String(b.event_id)));
 }
 
+/** The outbox's generation tables (durable-objects/outbox.ts), oldest first. */
+async function outboxTables(stub: DurableObjectStub<ClientCounter>): Promise<string[]> {
+  return runInDurableObject(stub, (_i, state) =>
+    state.storage.sql
+      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'outbox_*'")
+      .toArray()
+      .map((r) => r.name)
+      .sort((a, b) => Number(a.slice(7)) - Number(b.slice(7))),
+  );
+}
+
+/** Detail rows in the outbox not yet in the lake (rows up to the flushed-through seq wait only for their table's drop). */
 async function outboxRows(stub: DurableObjectStub<ClientCounter>): Promise<number> {
-  return runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT COALESCE(SUM(n), 0) AS n FROM outbox").one().n);
+  const tables = await outboxTables(stub);
+  return runInDurableObject(stub, (_i, state) => {
+    const through = flushedThrough(state.storage.sql);
+    return tables.reduce((sum, t) => sum + state.storage.sql.exec<{ n: number }>(`SELECT COALESCE(SUM(n), 0) AS n FROM ${t} WHERE seq > ?`, through).one().n, 0);
+  });
 }
 
 async function lakeKeys(clientId: string): Promise<string[]> {
@@ -186,6 +203,8 @@ describe("outbox → lake flush", () => {
       `lake/notifications/client_id=${id}/date=2026-11-19/part-3-3.parquet`,
     ]);
     expect(await outboxRows(stub)).toBe(0);
+    // Both sealed tables went with DROP TABLE once all their rows were in the lake; the newest waits for ingest.
+    expect(await outboxTables(stub)).toEqual(["outbox_4"]);
 
     const { rows } = await readParquet(await (await report(id, { ...RANGE, format: "parquet" })).arrayBuffer());
     expect(withoutReceivedAt(rows)).toEqual(withoutReceivedAt([...events, late].map(canonical)));
@@ -223,6 +242,7 @@ describe("large outboxes", () => {
     const rows = await Promise.all([1, 2].map(async (n) => Number((await env.LAKE.head(`${prefix}part-${n === 1 ? "1-2" : "3-3"}.parquet`))!.customMetadata!.rows)));
     expect(rows).toEqual([20_000, 10_000]);
     expect(await outboxRows(stub)).toBe(0);
+    expect(await outboxTables(stub)).toEqual(["outbox_4"]);
   }, 60_000);
 });
 
