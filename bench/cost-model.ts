@@ -36,6 +36,8 @@ const DAYS_PER_MONTH = 30.4;
 export interface WorkloadCounts {
   events_per_request: number;
   rows_written_per_event: number;
+  /** The part of rows_written_per_event written by flushes in the background (priced on the flush line instead). */
+  background_rows_written_per_event: number;
   rows_read_per_event: number;
   do_calls_per_event: number;
   /** workerd CPU per request (Worker + object + SQLite): an upper bound for the Worker's billed CPU. */
@@ -77,8 +79,9 @@ export interface Scenario {
   /** Outbox flushes per sending client per active minute (lake-flush.ts FLUSH_INTERVAL_MS = 60 s). */
   flushesPerClientMinute: number;
   /**
-   * Counter lines a flush upserts (pending-aggregates.ts): minute × status × category lines touched
-   * since the last flush plus day × category × country ledger lines, and the aggregates_through mark.
+   * Counter rows a flush upserts (pending-aggregates.ts): a `minute_totals` row per minute touched
+   * since the last flush (~2: a minute's flush straddles a minute boundary) plus day × category ×
+   * country ledger lines (~4). Until 2026-11-29 a row per minute × status × category (~20 in all).
    */
   counterRowsPerFlush: number;
   /** Days the lake keeps detail rows. */
@@ -105,7 +108,7 @@ export const SCENARIOS: Scenario[] = [
     rollupsPerClientSecond: 1,
     rowsReadPerRollup: 2 * 16,
     flushesPerClientMinute: 1,
-    counterRowsPerFlush: 20,
+    counterRowsPerFlush: 6,
     lakeRetentionDays: 400,
     eventRetentionDays: 76,
     eventRowBytes: 150,
@@ -137,9 +140,9 @@ export function costModel(m: Measured, s: Scenario): Bill {
   const rollups = activeSeconds * s.rollupsPerClientSecond;
   const flushes = s.activeClients * s.activeHoursPerDay * 60 * s.flushesPerClientMinute;
   // One row per event plus the per-call rows (the outbox row), which weigh more when calls carry
-  // fewer events. The measured figure also holds the background flushes reported during the run,
-  // which the flush line counts again: a slight overcount, on the safe side.
-  const perCallRows = Math.max(0, m.webhook.rows_written_per_event - 1) * m.webhook.events_per_request;
+  // fewer events. The flushes that landed in the run are left out here: the flush line prices them.
+  const callRowsPerEvent = (w: WorkloadCounts) => w.rows_written_per_event - w.background_rows_written_per_event;
+  const perCallRows = Math.max(0, callRowsPerEvent(m.webhook) - 1) * m.webhook.events_per_request;
   const webhookRowsPerEvent = 1 + perCallRows / perRequest;
 
   const day: Record<string, number> = {
@@ -149,10 +152,11 @@ export function costModel(m: Measured, s: Scenario): Bill {
     "DO requests: overview rollups": (rollups / 1e6) * PRICES.doRequestsPerM,
     "DO requests: flush alarms": (flushes / 1e6) * PRICES.doRequestsPerM,
     "DO duration (awake objects)": ((activeSeconds * s.awakeShare + 86_400) * DO_MEMORY_GB / 1e6) * PRICES.doGbSecondsPerM,
-    "DO rows written: ingest": ((webhookEvents * webhookRowsPerEvent + bridgedEvents * m.bridged.rows_written_per_event) / 1e6) * PRICES.doRowsWrittenPerM,
-    // The flush deletes each outbox row (one per call), writes/deletes its range marker, moves the
-    // flushed-through mark and upserts the counter lines.
-    "DO rows written: flush": ((ingestCalls + flushes * (3 + s.counterRowsPerFlush)) / 1e6) * PRICES.doRowsWrittenPerM,
+    "DO rows written: ingest": ((webhookEvents * webhookRowsPerEvent + bridgedEvents * callRowsPerEvent(m.bridged)) / 1e6) * PRICES.doRowsWrittenPerM,
+    // The flush writes/deletes its range marker, moves the flushed-through and aggregates-through
+    // marks, creates the next outbox table (2 rows; the written one is dropped, which writes none) and
+    // upserts the counter lines.
+    "DO rows written: flush": ((flushes * (6 + s.counterRowsPerFlush)) / 1e6) * PRICES.doRowsWrittenPerM,
     "DO rows written: overview rollups": (rollups / 1e6) * PRICES.doRowsWrittenPerM,
     "DO rows read: ingest": ((webhookEvents * m.webhook.rows_read_per_event + bridgedEvents * m.bridged.rows_read_per_event) / 1e6) * PRICES.doRowsReadPerM,
     "DO rows read: rollups (changed minutes)": ((rollups * s.rowsReadPerRollup) / 1e6) * PRICES.doRowsReadPerM,

@@ -20,6 +20,8 @@ export interface IngestFigures {
   request_p50_ms: number;
   request_p99_ms: number;
   rows_written_per_event: number;
+  /** The part of rows_written_per_event the objects wrote in the background (lake and counter flushes) during the run. */
+  background_rows_written_per_event: number;
   rows_read_per_event: number;
   do_calls_per_event: number;
   /** workerd CPU (Worker + Durable Objects + local SQLite) per request: an upper bound for the Worker's billed CPU. */
@@ -54,6 +56,7 @@ export async function benchIngest(stack: BenchStack, o: IngestOptions): Promise<
     request_p50_ms: round(percentile(r.latenciesMs, 0.5)),
     request_p99_ms: round(percentile(r.latenciesMs, 0.99)),
     rows_written_per_event: round(r.rowsWritten / Math.max(1, ok), 4),
+    background_rows_written_per_event: round(r.backgroundRowsWritten / Math.max(1, ok), 4),
     rows_read_per_event: round(r.rowsRead / Math.max(1, ok), 4),
     do_calls_per_event: round(r.doCalls / Math.max(1, ok), 5),
     workerd_cpu_ms_per_request: round((cpu * 1000) / Math.max(1, r.requests), 3),

@@ -33,6 +33,7 @@ export interface LoadResult {
   elapsedMs: number;
   doCalls: number;
   rowsWritten: number;
+  backgroundRowsWritten: number;
   rowsRead: number;
 }
 
@@ -61,7 +62,7 @@ function requestInit(plan: LoadPlan, events: BenchEvent[]): { url: string; init:
 
 /** Runs a plan in this thread. */
 export async function drive(plan: LoadPlan): Promise<LoadResult> {
-  const out: LoadResult = { requests: 0, events: 0, accepted: 0, duplicates: 0, failures: {}, latenciesMs: [], elapsedMs: 0, doCalls: 0, rowsWritten: 0, rowsRead: 0 };
+  const out: LoadResult = { requests: 0, events: 0, accepted: 0, duplicates: 0, failures: {}, latenciesMs: [], elapsedMs: 0, doCalls: 0, rowsWritten: 0, backgroundRowsWritten: 0, rowsRead: 0 };
   const next = new Map<number, number>();
   const start = performance.now();
   const deadline = start + plan.durationMs;
@@ -91,6 +92,7 @@ export async function drive(plan: LoadPlan): Promise<LoadResult> {
         out.doCalls += Number(res.headers.get("x-zapmeter-do-calls") ?? Number.NaN);
         out.rowsWritten += Number(res.headers.get("x-zapmeter-rows-written") ?? Number.NaN);
         out.rowsRead += Number(res.headers.get("x-zapmeter-rows-read") ?? Number.NaN);
+        out.backgroundRowsWritten += Number(res.headers.get("x-zapmeter-background-rows-written") ?? Number.NaN);
       } catch (err) {
         const key = (err as Error).name;
         out.failures[key] = (out.failures[key] ?? 0) + 1;

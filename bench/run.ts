@@ -127,6 +127,7 @@ const latencies = [b?.ws_latency, w?.ws_latency] as ({ p50_ms: number; p99_ms: n
 const counts = (f: IngestFigures) => ({
   events_per_request: f.events_per_request,
   rows_written_per_event: f.rows_written_per_event,
+  background_rows_written_per_event: f.background_rows_written_per_event,
   rows_read_per_event: f.rows_read_per_event,
   do_calls_per_event: f.do_calls_per_event,
   workerd_cpu_ms_per_request: f.workerd_cpu_ms_per_request,

@@ -24,6 +24,8 @@ export interface IngestResult {
   /** SQLite rows written by this call (billing unit), for benchmarks and capacity planning. */
   rowsWritten: number;
   rowsRead: number;
+  /** The part of `rowsWritten` the object wrote in the background (flushes) since its previous call. */
+  backgroundRowsWritten: number;
 }
 
 export { UNKNOWN_CATEGORY, UNKNOWN_COUNTRY, type LedgerLine } from "./billable-ledger.ts";
@@ -92,6 +94,7 @@ export class ClientCounter extends DurableObject<Env> {
   ingest(client: ClientRef, events: NotificationEvent[]): IngestResult {
     const now = Date.now();
     let { rowsWritten, rowsRead } = this.background;
+    const backgroundRowsWritten = rowsWritten;
     this.background.rowsWritten = 0;
     this.background.rowsRead = 0;
     const track: Track = (cursor) => {
@@ -159,7 +162,7 @@ export class ClientCounter extends DurableObject<Env> {
     }
     this.live.changed(client, accepted);
     this.lake.noteIngested(accepted.length);
-    return { accepted: accepted.length, duplicates: events.length - accepted.length, rowsWritten, rowsRead };
+    return { accepted: accepted.length, duplicates: events.length - accepted.length, rowsWritten, rowsRead, backgroundRowsWritten };
   }
 
   /** WebSocket upgrade for `/v1/clients/:id/live`, authorised by the Worker (durable-objects/client-live.ts). */

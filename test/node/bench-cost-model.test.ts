@@ -4,8 +4,8 @@ import { percentile, ratio } from "../../bench/stats.ts";
 import { benchBatch, webhookSize } from "../../bench/events.ts";
 
 const measured: Measured = {
-  webhook: { events_per_request: 5, rows_written_per_event: 2, rows_read_per_event: 4, do_calls_per_event: 0.2, workerd_cpu_ms_per_request: 5 },
-  bridged: { events_per_request: 1_000, rows_written_per_event: 1.25, rows_read_per_event: 3, do_calls_per_event: 0.001, workerd_cpu_ms_per_request: 20 },
+  webhook: { events_per_request: 5, rows_written_per_event: 2.3, background_rows_written_per_event: 0.3, rows_read_per_event: 4, do_calls_per_event: 0.2, workerd_cpu_ms_per_request: 5 },
+  bridged: { events_per_request: 1_000, rows_written_per_event: 1.3, background_rows_written_per_event: 0.05, rows_read_per_event: 3, do_calls_per_event: 0.001, workerd_cpu_ms_per_request: 20 },
   parquet_bytes_per_event: 4,
 };
 const base: Scenario = { ...SCENARIOS[0]!, messagesPerDay: 1e6, activeClients: 10, activeHoursPerDay: 10 };
@@ -15,8 +15,10 @@ describe("cost model", () => {
     const bill = costModel(measured, base);
     // 3 M webhook events in 600 k requests and 1 M bridged events in 1,000 requests, 30.4 days.
     expect(bill.monthly["Workers requests"]).toBeCloseTo(((601_000 / 1e6) * PRICES.workerRequestsPerM) * 30.4, 2);
-    // Measured mix: the webhook rows per event are the measured 2.
+    // Measured mix: the rows per event the calls wrote (2 webhook, 1.25 bridged); the flushes that landed in the run are priced on the flush line.
     expect(bill.monthly["DO rows written: ingest"]).toBeCloseTo(((3e6 * 2 + 1e6 * 1.25) / 1e6) * 30.4, 2);
+    // 10 clients × 10 h × 60 flushes a day, each with 6 mark/table rows and the scenario's counter rows.
+    expect(bill.monthly["DO rows written: flush"]).toBeCloseTo(((6_000 * (6 + base.counterRowsPerFlush)) / 1e6) * 30.4, 2);
     // 10 clients × 10 h awake + one Overview all day, 0.128 GB each.
     expect(bill.monthly["DO duration (awake objects)"]).toBeCloseTo(((10 * 10 * 3_600 + 86_400) * 0.128 / 1e6) * PRICES.doGbSecondsPerM * 30.4, 2);
     const total = Object.values(bill.monthly).reduce((a, b) => a + b, 0);

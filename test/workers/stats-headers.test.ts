@@ -1,4 +1,7 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { counterOf } from "../../workers/ingest/dispatch.ts";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { createClient, ingestKey, postEvents, postWebhook, unique } from "./helpers.ts";
 
@@ -9,11 +12,12 @@ function event(clientId: string, status = "sent"): Record<string, unknown> {
   return { event_id: `${messageId}:${status}`, message_id: messageId, client_id: clientId, status, occurred_at: AT, recipient: "5511987654321", category: "utility" };
 }
 
-function stats(res: Response): { calls: number; written: number; read: number } {
+function stats(res: Response): { calls: number; written: number; read: number; background: number } {
   return {
     calls: Number(res.headers.get("x-zapmeter-do-calls")),
     written: Number(res.headers.get("x-zapmeter-rows-written")),
     read: Number(res.headers.get("x-zapmeter-rows-read")),
+    background: Number(res.headers.get("x-zapmeter-background-rows-written")),
   };
 }
 
@@ -26,8 +30,9 @@ describe("ingest storage stats headers (outside production)", () => {
     expect(res.status).toBe(200);
     const first = stats(res);
     expect(first.calls).toBe(2);
-    // One event row per event, plus one outbox row per call.
+    // One event row per event, plus one outbox row per call; nothing was flushed yet.
     expect(first.written).toBeGreaterThanOrEqual(batch.length + 2);
+    expect(first.background).toBe(0);
 
     const retry = await postEvents(batch, await ingestKey());
     expect(await retry.json()).toMatchObject({ accepted: 0, duplicates: 4 });
@@ -52,6 +57,17 @@ describe("ingest storage stats headers (outside production)", () => {
     const statuses = [statusObject({ id: `wamid.${unique("w")}`, status: "sent", timestamp: AT / 1000 })];
     const res = await postWebhook(webhook([{ phoneNumberId: unique("unknown-pn"), statuses }]));
     expect(res.status).toBe(200);
-    expect(stats(res)).toEqual({ calls: 0, written: 0, read: 0 });
+    expect(stats(res)).toEqual({ calls: 0, written: 0, read: 0, background: 0 });
+  });
+
+  it("state, within the rows written, what the object wrote in the background since its previous call", async () => {
+    const { id } = await createClient();
+    const key = await ingestKey();
+    await postEvents([event(id)], key);
+    await runDurableObjectAlarm(counterOf(env, id));
+    const next = stats(await postEvents([event(id)], key));
+    // The flush: counter rows, marks and the next outbox table; then this call's event and outbox rows.
+    expect(next.background).toBeGreaterThan(0);
+    expect(next.written).toBe(next.background + 2);
   });
 });

@@ -36,7 +36,7 @@ export function counterOf(env: Env, clientId: string): DurableObjectStub<ClientC
  */
 export async function dispatch(env: Env, batches: ClientBatch[]): Promise<IngestResult> {
   const results = await Promise.allSettled(batches.map((b) => counterOf(env, b.client.id).ingest(b.client, b.events)));
-  const total: IngestResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0 };
+  const total: IngestResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0 };
   const failed: string[] = [];
   results.forEach((r, i) => {
     if (r.status === "rejected") {
@@ -48,6 +48,7 @@ export async function dispatch(env: Env, batches: ClientBatch[]): Promise<Ingest
     total.duplicates += r.value.duplicates;
     total.rowsWritten += r.value.rowsWritten;
     total.rowsRead += r.value.rowsRead;
+    total.backgroundRowsWritten += r.value.backgroundRowsWritten;
   });
   if (failed.length > 0) {
     throw new ApiError(503, "downstream_unavailable", "some events could not be stored; retry the request", {

@@ -9,12 +9,13 @@ export const INGEST_STATS_HEADERS = {
   calls: "x-zapmeter-do-calls",
   rowsWritten: "x-zapmeter-rows-written",
   rowsRead: "x-zapmeter-rows-read",
+  backgroundRowsWritten: "x-zapmeter-background-rows-written",
 } as const;
 
 /**
  * Outside production, states the Durable Object calls and the SQLite rows (from the cursors) an
  * ingest request cost, plus what its objects wrote in the background since their previous call (lake
- * and counter flushes), so the benchmark and the cost model use measured counts. Production omits
+ * and counter flushes; also stated on its own), so the benchmark and the cost model use measured counts. Production omits
  * them: they describe internals, and nothing there reads them.
  */
 export function exposeIngestStats(c: Context<AppEnv>, result: IngestResult, calls: number): void {
@@ -22,6 +23,7 @@ export function exposeIngestStats(c: Context<AppEnv>, result: IngestResult, call
   c.header(INGEST_STATS_HEADERS.calls, String(calls));
   c.header(INGEST_STATS_HEADERS.rowsWritten, String(result.rowsWritten));
   c.header(INGEST_STATS_HEADERS.rowsRead, String(result.rowsRead));
+  c.header(INGEST_STATS_HEADERS.backgroundRowsWritten, String(result.backgroundRowsWritten));
 }
 
 /**
