@@ -36,7 +36,7 @@ const PROBE_WEBHOOK = 1_001;
  * wait for its next slot: the figure is that of a client with steady traffic, the throttle's worst
  * case. (One probe per 200 ms against a 200 ms throttle found it idle every time: each went out at once.)
  */
-const PROBE_INTERVAL_MS = 50;
+const PROBE_INTERVAL_MS = 100;
 const PARQUET_CLIENT = 1_002;
 const EXPORT_CLIENT = 1_003;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
