@@ -10,7 +10,7 @@ import { Outbox } from "./outbox.ts";
 import { ClientLive } from "./client-live.ts";
 import { closeQuietly } from "./live-sockets.ts";
 import { PendingAggregates, type Track } from "./pending-aggregates.ts";
-import type { ClientRollup } from "./overview.ts";
+import { CHECKPOINT_INTERVAL_MS, type ClientRollup } from "./overview.ts";
 
 /** What the ingest Worker knows about the client when it calls. */
 export interface ClientRef {
@@ -42,6 +42,8 @@ export class ClientCounter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private eventTables: string[] = [];
   private clientId: string | null = null;
+  /** The client's time zone as of its last ingest: the flush alarm needs it to settle the Overview's rollup. */
+  private timezone: string | null = null;
   private readonly outbox: Outbox;
   private readonly pending: PendingAggregates;
   private readonly ledger: BillableLedger;
@@ -81,7 +83,9 @@ export class ClientCounter extends DurableObject<Env> {
       .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'events_[0-9]*' ORDER BY name")
       .toArray()
       .map((r) => r.name);
-    this.clientId = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'client_id'").toArray()[0]?.value ?? null;
+    const meta = new Map(this.sql.exec<{ key: string; value: string }>("SELECT key, value FROM meta WHERE key IN ('client_id', 'timezone')").toArray().map((r) => [r.key, r.value]));
+    this.clientId = meta.get("client_id") ?? null;
+    this.timezone = meta.get("timezone") ?? null;
     this.outbox.load();
     this.pending.restore();
   }
@@ -106,9 +110,10 @@ export class ClientCounter extends DurableObject<Env> {
 
     try {
       this.ctx.storage.transactionSync(() => {
-        if (this.clientId !== client.id) {
-          track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('client_id', ?)", client.id));
+        if (this.clientId !== client.id || this.timezone !== client.timezone) {
+          track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('client_id', ?), ('timezone', ?)", client.id, client.timezone));
           this.clientId = client.id;
+          this.timezone = client.timezone;
         }
         const current = this.ensureEventTable(now, track);
         const billing = this.ledger.plan(events, client.timezone, this.eventTables, track);
@@ -183,10 +188,16 @@ export class ClientCounter extends DurableObject<Env> {
     return this.live.rollup(clientId, timezone);
   }
 
-  /** Flushes the pending counters, then writes the outbox to the R2 lake as Parquet (durable-objects/lake-flush.ts). */
-  override alarm(): Promise<void> {
+  /**
+   * Flushes the pending counters, then writes the outbox to the R2 lake as Parquet
+   * (durable-objects/lake-flush.ts); meanwhile makes sure the Overview saved the last rollup.
+   */
+  override async alarm(): Promise<void> {
     this.ctx.storage.transactionSync(() => this.pending.flush(this.trackBackground));
-    return this.lake.alarm();
+    const client = this.clientId && this.timezone ? { id: this.clientId, timezone: this.timezone } : null;
+    const [settled] = await Promise.all([client ? this.live.settle(client) : true, this.lake.alarm()]);
+    // Not a timer: a pending one would hold the alarm open until it fired.
+    if (!settled) this.lake.wakeAt(Date.now() + CHECKPOINT_INTERVAL_MS + 1_000);
   }
 
   /** Flushes the whole outbox now (`POST /v1/admin/flush`); returns the keys written. */

@@ -3,7 +3,7 @@ import type { NotificationEvent } from "../schema/event.ts";
 import { HOUR_MINUTES, type ClientLiveMessage } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { LIVE_CLIENT_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, sendQuietly } from "./live-sockets.ts";
-import { overviewOf, type ClientRollup } from "./overview.ts";
+import { overviewOf, type ClientRollup, type RollupReceipt } from "./overview.ts";
 
 /**
  * Browser updates of one client go out at most this often (five a second), however many ingest calls
@@ -45,6 +45,14 @@ export class ClientLive {
   /** Minutes changed since the last rollup the Overview accepted: a rollup carries only these. */
   private readonly rollupMinutes = new Set<number>();
   private lastRollupAt = 0;
+  /**
+   * Whether the next rollup carries the whole hour rather than the changed minutes: after a wake
+   * (rollups sent before it may be lost with an Overview restart) and when the Overview restarted
+   * before saving a rollup (its receipt's epoch changed).
+   */
+  private wholeHour = true;
+  /** The receipt of the last rollup, until the Overview is known to have saved it. */
+  private unsaved: RollupReceipt | null = null;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -130,18 +138,64 @@ export class ClientLive {
   private async pushRollup(): Promise<void> {
     this.rollupTimer = null;
     const client = this.client;
-    if (this.rollupMinutes.size === 0 || !client) return;
+    if (!client || (this.rollupMinutes.size === 0 && !this.wholeHour)) return;
     const minutes = [...this.rollupMinutes];
     this.rollupMinutes.clear();
+    await this.send(client, minutes);
+  }
+
+  /** Sends the changed minutes (or the whole hour) and keeps the receipt; on failure, they wait for the next try. */
+  private async send(client: { id: string; timezone: string }, minutes: number[]): Promise<void> {
+    const whole = this.wholeHour;
+    this.wholeHour = false;
     this.lastRollupAt = Date.now();
     try {
-      await overviewOf(this.env, client.id).rollup(this.changedRollup(client.id, client.timezone, minutes));
+      const rollup = whole ? this.rollup(client.id, client.timezone) : this.changedRollup(client.id, client.timezone, minutes);
+      this.noteReceipt(await overviewOf(this.env, client.id).rollup(rollup));
     } catch (err) {
       // Values, not increments: resending these minutes (with any changed since) repairs the Overview.
       console.warn(JSON.stringify({ level: "warn", event: "overview_rollup_failed", client_id: client.id, error: String(err) }));
+      this.wholeHour ||= whole;
       for (const m of minutes) this.rollupMinutes.add(m);
       this.scheduleRollup();
     }
+  }
+
+  /** A rollup that landed in another Overview instance than the previous, unsaved one: that one may be lost. */
+  private noteReceipt(receipt: RollupReceipt): void {
+    if (this.unsaved && receipt.epoch !== this.unsaved.epoch) this.wholeHour = true;
+    this.unsaved = receipt;
+    if (this.wholeHour) this.scheduleRollup();
+  }
+
+  /**
+   * Makes sure the Overview has saved this client's last rollup; resends the whole hour when it has
+   * not, or when this object cannot tell (it woke since). The lake flush alarm calls it, at most a
+   * minute after a client's last events, so a client that goes quiet right before an Overview
+   * restart is repaired too. False when the Overview holds the rollup but has not saved it yet (a
+   * rollup of the last seconds) or could not be asked: the caller asks again later.
+   */
+  async settle(client: { id: string; timezone: string }): Promise<boolean> {
+    this.client ??= client;
+    if (this.unsaved) {
+      let saved: RollupReceipt;
+      try {
+        saved = await overviewOf(this.env, client.id).saved();
+      } catch (err) {
+        console.warn(JSON.stringify({ level: "warn", event: "overview_settle_failed", client_id: client.id, error: String(err) }));
+        return false;
+      }
+      if (saved.epoch === this.unsaved.epoch) {
+        if (saved.savedThrough < this.unsaved.n) return false;
+        this.unsaved = null;
+        return true;
+      }
+      this.wholeHour = true;
+    }
+    if (!this.wholeHour) return true;
+    await this.send(client, []);
+    // The whole hour just sent waits for the Overview's next checkpoint (or failed and waits for a retry).
+    return false;
   }
 }
 

@@ -96,6 +96,11 @@ export class LakeFlush {
     return run;
   }
 
+  /** Runs the alarm (and the owner's other alarm work) no later than `at`, whatever the outbox holds. */
+  wakeAt(at: number): void {
+    this.arm(at);
+  }
+
   private arm(at: number): void {
     if (this.alarmAt !== null && this.alarmAt <= at) return;
     this.alarmAt = at;

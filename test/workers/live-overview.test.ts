@@ -12,6 +12,12 @@ type Msg = OverviewLiveMessage;
 const bearer = async (token?: string) => ({ authorization: `Bearer ${token ?? (await admin())}` });
 const overview = () => env.OVERVIEW.get(env.OVERVIEW.idFromName("overview-0")) as DurableObjectStub<Overview>;
 const rowOf = (m: Msg, id: string): OverviewRow | undefined => m.clients.find((c) => c.client_id === id);
+/** Ends an object's instance at once, with whatever it held in memory, as a deploy or a crash does. */
+async function restart(stub: DurableObjectStub): Promise<void> {
+  await runInDurableObject(stub, (_i, state) => state.abort("restart")).catch(() => undefined);
+}
+/** Runs the Overview's checkpoint now instead of waiting for its timer. */
+const checkpoint = (instance: Overview) => (instance as unknown as { checkpoint(): void }).checkpoint();
 
 describe("overview live socket", () => {
   it("lists every visible client in the snapshot, then updates a client's row after ingest", async () => {
@@ -71,7 +77,8 @@ describe("overview live socket", () => {
     await ws.nextWhere<Msg>((m) => rowOf(m, id)?.minute.sent === 1);
     // Let two minutes pass for the stored rollup: its event moves out of "this minute" but stays in the hour.
     const past = minuteOf(Date.now() - 120_000);
-    await runInDurableObject(overview(), (_: Overview, state) => {
+    await runInDurableObject(overview(), (instance: Overview, state) => {
+      checkpoint(instance);
       state.storage.sql.exec(
         "UPDATE rollups SET minutes = ? WHERE client_id = ?",
         JSON.stringify([{ minute: past, accepted: 0, sent: 1, delivered: 0, read: 0, failed: 0 }]),
@@ -83,7 +90,8 @@ describe("overview live socket", () => {
     const moved = await ws.nextWhere<Msg>((m) => rowOf(m, id)?.minute.sent === 0);
     expect(rowOf(moved, id)).toMatchObject({ minute: { sent: 0 }, hour: { sent: 1 }, today: { sent: 1 } });
     ws.close();
-  });
+    // Eviction waits for a pending checkpoint (rollups of other tests' clients may still arrive).
+  }, 15_000);
 
   it("merges rollups that carry only the changed minutes into the client's last hour", async () => {
     const { id } = await createClient();
@@ -104,6 +112,53 @@ describe("overview live socket", () => {
     expect(rowOf(row, id)).toMatchObject({ hour: { sent: 5 }, today: { sent: 6 } });
     expect(rowOf(row, id)!.spark?.filter((n) => n > 0)).toEqual([2, 3]);
     ws.close();
+  });
+
+  it("saves the rollups of all clients that reported together, at the checkpoint", async () => {
+    const clients = await Promise.all([createClient(), createClient()]);
+    const ids = clients.map((c) => c.id);
+    const now = Date.now();
+    const rollupOf = (id: string, sent: number) => ({
+      client_id: id, day: new Date(now).toISOString().slice(0, 10), today: { accepted: 0, sent, delivered: 0, read: 0, failed: 0 },
+      minutes: [{ minute: minuteOf(now), accepted: 0, sent, delivered: 0, read: 0, failed: 0 }], at: now,
+    });
+    const first = await overview().rollup(rollupOf(ids[0]!, 1));
+    const second = await overview().rollup(rollupOf(ids[1]!, 2));
+    expect(second.epoch).toBe(first.epoch);
+    expect(second.n).toBeGreaterThan(first.n);
+    const stored = (state: DurableObjectState) =>
+      state.storage.sql.exec<{ client_id: string; today: string }>("SELECT client_id, today FROM rollups WHERE client_id IN (?, ?) ORDER BY client_id", ...ids).toArray();
+    const { before, after, saved } = await runInDurableObject(overview(), (instance: Overview, state) => {
+      const before = stored(state).length;
+      checkpoint(instance);
+      return { before, after: stored(state), saved: instance.saved() };
+    });
+    expect(before).toBe(0);
+    expect(after.map((r) => [r.client_id, JSON.parse(r.today).sent])).toEqual([...ids].sort().map((id) => [id, id === ids[0] ? 1 : 2]));
+    expect(saved).toMatchObject({ epoch: first.epoch });
+    expect(saved.savedThrough).toBeGreaterThanOrEqual(second.n);
+  });
+
+  it("gets a client's whole hour again when it restarted before saving the client's rollup", async () => {
+    const { id, phones } = await createClient();
+    await ingestNow(phones[0]!, ["sent", "delivered"]);
+    const held = () => runInDurableObject(overview(), (instance: Overview) => (instance as unknown as { rollups: Map<string, { today: Record<string, number> }> }).rollups.get(id)?.today);
+    while ((await held()) === undefined) await new Promise((r) => setTimeout(r, 20));
+    // Restarted before its checkpoint (a deploy or a crash; an idle eviction waits for the checkpoint
+    // timer): the rollup is gone.
+    await restart(overview());
+    expect(await held()).toBeUndefined();
+    // The client's flush alarm asks the Overview whether its last rollup was saved, learns that the
+    // instance changed, and sends the whole hour; the same after the client's own object restarted.
+    const counter = () => env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFromName(id));
+    expect(await runDurableObjectAlarm(counter())).toBe(true);
+    expect(await held()).toMatchObject({ sent: 1, delivered: 1 });
+    await ingestNow(phones[0]!, ["read"]);
+    while ((await held())?.read !== 1) await new Promise((r) => setTimeout(r, 20));
+    await restart(overview());
+    await restart(counter());
+    expect(await runDurableObjectAlarm(counter())).toBe(true);
+    expect(await held()).toMatchObject({ sent: 1, delivered: 1, read: 1 });
   });
 
   it("refuses the overview to anonymous callers and a client-scoped ticket", async () => {

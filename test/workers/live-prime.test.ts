@@ -14,7 +14,11 @@ describe("overview priming", () => {
     const { id, phones } = await createClient();
     await ingestNow(phones[0]!, ["sent", "delivered", "read"]);
     // As if the counts predate the Overview (first deploy): once the client's own rollup has landed, drop it.
-    const held = () => runInDurableObject(overview(), (_: Overview, state) => state.storage.sql.exec("SELECT client_id FROM rollups WHERE client_id = ?", id).toArray().length);
+    const held = () =>
+      runInDurableObject(overview(), (instance: Overview, state) => {
+        (instance as unknown as { checkpoint(): void }).checkpoint();
+        return state.storage.sql.exec("SELECT client_id FROM rollups WHERE client_id = ?", id).toArray().length;
+      });
     while ((await held()) === 0) await runInDurableObject(overview(), () => undefined);
     await runInDurableObject(overview(), (_: Overview, state) => void state.storage.sql.exec("DELETE FROM rollups"));
     await evictDurableObject(overview());
