@@ -72,6 +72,11 @@ export interface Scenario {
   /** One Overview rollup per sending client per second (durable-objects/client-live.ts ROLLUP_INTERVAL_MS). */
   rollupsPerClientSecond: number;
   /**
+   * The Overview writes the rollups it got in a checkpoint this often, one row per client that
+   * reported (overview.ts CHECKPOINT_INTERVAL_MS = 5 s; until 2026-11-29 one row per rollup).
+   */
+  overviewCheckpointSeconds: number;
+  /**
    * minute_counts rows a rollup reads: the minutes that changed since the previous one (about 2 × 16
    * keys; it read the whole last hour, 16 × 60, until 2026-11-29). Today's totals are kept in memory.
    */
@@ -106,6 +111,7 @@ export const SCENARIOS: Scenario[] = [
     activeHoursPerDay: 14,
     awakeShare: 1,
     rollupsPerClientSecond: 1,
+    overviewCheckpointSeconds: 5,
     rowsReadPerRollup: 2 * 16,
     flushesPerClientMinute: 1,
     counterRowsPerFlush: 6,
@@ -150,14 +156,15 @@ export function costModel(m: Measured, s: Scenario): Bill {
     "Workers CPU": ((webhookRequests * m.webhook.workerd_cpu_ms_per_request + bridgedRequests * m.bridged.workerd_cpu_ms_per_request) / 1e6) * PRICES.workerCpuMsPerM,
     "DO requests: ingest": (ingestCalls / 1e6) * PRICES.doRequestsPerM,
     "DO requests: overview rollups": (rollups / 1e6) * PRICES.doRequestsPerM,
-    "DO requests: flush alarms": (flushes / 1e6) * PRICES.doRequestsPerM,
+    // The alarm, and its question to the Overview whether the client's last rollup was saved.
+    "DO requests: flush alarms": ((flushes * 2) / 1e6) * PRICES.doRequestsPerM,
     "DO duration (awake objects)": ((activeSeconds * s.awakeShare + 86_400) * DO_MEMORY_GB / 1e6) * PRICES.doGbSecondsPerM,
     "DO rows written: ingest": ((webhookEvents * webhookRowsPerEvent + bridgedEvents * callRowsPerEvent(m.bridged)) / 1e6) * PRICES.doRowsWrittenPerM,
     // The flush writes/deletes its range marker, moves the flushed-through and aggregates-through
     // marks, creates the next outbox table (2 rows; the written one is dropped, which writes none) and
     // upserts the counter lines.
     "DO rows written: flush": ((flushes * (6 + s.counterRowsPerFlush)) / 1e6) * PRICES.doRowsWrittenPerM,
-    "DO rows written: overview rollups": (rollups / 1e6) * PRICES.doRowsWrittenPerM,
+    "DO rows written: overview rollups": ((activeSeconds / Math.max(s.overviewCheckpointSeconds, 1 / s.rollupsPerClientSecond)) / 1e6) * PRICES.doRowsWrittenPerM,
     "DO rows read: ingest": ((webhookEvents * m.webhook.rows_read_per_event + bridgedEvents * m.bridged.rows_read_per_event) / 1e6) * PRICES.doRowsReadPerM,
     "DO rows read: rollups (changed minutes)": ((rollups * s.rowsReadPerRollup) / 1e6) * PRICES.doRowsReadPerM,
     "R2 class A (flush puts + daily compaction)": ((flushes + s.activeClients) / 1e6) * PRICES.r2ClassAPerM,

@@ -19,6 +19,8 @@ describe("cost model", () => {
     expect(bill.monthly["DO rows written: ingest"]).toBeCloseTo(((3e6 * 2 + 1e6 * 1.25) / 1e6) * 30.4, 2);
     // 10 clients × 10 h × 60 flushes a day, each with 6 mark/table rows and the scenario's counter rows.
     expect(bill.monthly["DO rows written: flush"]).toBeCloseTo(((6_000 * (6 + base.counterRowsPerFlush)) / 1e6) * 30.4, 2);
+    // The Overview writes a sending client's row once per 5 s checkpoint, not per 1 s rollup.
+    expect(bill.monthly["DO rows written: overview rollups"]).toBeCloseTo(((10 * 10 * 3_600) / 5 / 1e6) * 30.4, 2);
     // 10 clients × 10 h awake + one Overview all day, 0.128 GB each.
     expect(bill.monthly["DO duration (awake objects)"]).toBeCloseTo(((10 * 10 * 3_600 + 86_400) * 0.128 / 1e6) * PRICES.doGbSecondsPerM * 30.4, 2);
     const total = Object.values(bill.monthly).reduce((a, b) => a + b, 0);
