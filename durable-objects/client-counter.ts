@@ -53,11 +53,7 @@ export class ClientCounter extends DurableObject<Env> {
   private todayTotals: { timezone: string; day: string; start: number; counts: StatusCounts } | null = null;
   /** Storage work done outside ingest calls (flushes), reported with the next ingest's figures. */
   private readonly background = { rowsWritten: 0, rowsRead: 0 };
-  private readonly trackBackground: Track = (cursor) => {
-    cursor.toArray();
-    this.background.rowsWritten += cursor.rowsWritten;
-    this.background.rowsRead += cursor.rowsRead;
-  };
+  private readonly trackBackground = countRowsInto(this.background);
   private readonly live: ClientLive;
   private readonly lake: LakeFlush;
 
@@ -97,15 +93,11 @@ export class ClientCounter extends DurableObject<Env> {
    */
   ingest(client: ClientRef, events: NotificationEvent[]): IngestResult {
     const now = Date.now();
-    let { rowsWritten, rowsRead } = this.background;
-    const backgroundRowsWritten = rowsWritten;
+    const counted = { ...this.background };
+    const backgroundRowsWritten = counted.rowsWritten;
     this.background.rowsWritten = 0;
     this.background.rowsRead = 0;
-    const track: Track = (cursor) => {
-      cursor.toArray();
-      rowsWritten += cursor.rowsWritten;
-      rowsRead += cursor.rowsRead;
-    };
+    const track = countRowsInto(counted);
     let accepted: NotificationEvent[] = [];
 
     try {
@@ -133,8 +125,8 @@ export class ClientCounter extends DurableObject<Env> {
           ),
         );
         const fresh = new Set(inserted.toArray().map((r) => eventKey(r.message_id, r.event_id)));
-        rowsWritten += inserted.rowsWritten;
-        rowsRead += inserted.rowsRead;
+        counted.rowsWritten += inserted.rowsWritten;
+        counted.rowsRead += inserted.rowsRead;
         // Keep the first occurrence of each newly seen event; later copies in the same batch are duplicates.
         accepted = events.filter((e) => fresh.delete(eventKey(e.message_id, e.event_id)));
         // An id stored but not matched back would be lost for good (its retries count as duplicates):
@@ -143,9 +135,9 @@ export class ClientCounter extends DurableObject<Env> {
         if (accepted.length === 0) return;
 
         const ledger = billing.settle(accepted, track);
-        const rows = accepted.map((e) => EVENT_COLUMNS.map((c) => e[c]));
-        const seq = this.outbox.append(accepted.length, JSON.stringify(rows), JSON.stringify(ledger), track);
-        this.pending.add(seq, rows, ledger);
+        const details = accepted.map((e) => EVENT_COLUMNS.map((c) => e[c]));
+        const seq = this.outbox.append(accepted.length, JSON.stringify(details), JSON.stringify(ledger), track);
+        this.pending.add(seq, details, ledger);
         if (this.pending.full()) this.pending.flush(track);
       });
     } catch (err) {
@@ -167,7 +159,7 @@ export class ClientCounter extends DurableObject<Env> {
     }
     this.live.changed(client, accepted);
     this.lake.noteIngested(accepted.length);
-    return { accepted: accepted.length, duplicates: events.length - accepted.length, rowsWritten, rowsRead, backgroundRowsWritten };
+    return { accepted: accepted.length, duplicates: events.length - accepted.length, ...counted, backgroundRowsWritten };
   }
 
   /** WebSocket upgrade for `/v1/clients/:id/live`, authorised by the Worker (durable-objects/client-live.ts). */
@@ -265,14 +257,7 @@ export class ClientCounter extends DurableObject<Env> {
   /** Totals by status in [from, to), SQLite's plus the pending ones. */
   totals(from: number, to: number): StatusCounts {
     const out = emptyCounts();
-    const rows = this.sql.exec<{ status: Status; n: number }>(
-      `SELECT s.key AS status, SUM(c.value) AS n
-       FROM minute_totals AS m, json_each(m.counts) AS s, json_each(s.value) AS c
-       WHERE m.minute >= ? AND m.minute < ? GROUP BY s.key`,
-      from,
-      to,
-    );
-    for (const r of [...rows, ...this.pending.minutesIn(from, to)]) if (STATUSES.includes(r.status)) out[r.status] += r.n;
+    for (const m of this.storedCounters(from, to)) for (const s of STATUSES) out[s] += m[s];
     return out;
   }
 
@@ -295,4 +280,13 @@ export class ClientCounter extends DurableObject<Env> {
     }
     return current;
   }
+}
+
+/** A Track that adds each statement's rows written and read to `sink`. */
+function countRowsInto(sink: { rowsWritten: number; rowsRead: number }): Track {
+  return (cursor) => {
+    cursor.toArray();
+    sink.rowsWritten += cursor.rowsWritten;
+    sink.rowsRead += cursor.rowsRead;
+  };
 }

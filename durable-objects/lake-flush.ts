@@ -43,7 +43,7 @@ export class LakeFlush {
     private readonly clientId: () => string | null,
     /** Accounts for the rows this writes (the object reports them with its next ingest). */
     private readonly track: Track,
-    /** Brings the counters up to date with the outbox; called before outbox rows are deleted. */
+    /** Brings the counters up to date with the outbox; called before written outbox rows are marked flushed. */
     private readonly absorbOutbox: () => void,
   ) {
     this.flushDelayMs = FLUSH_INTERVAL_MS - (parseInt(ctx.id.toString().slice(-6), 16) % FLUSH_SPREAD_MS);

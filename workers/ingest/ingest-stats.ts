@@ -15,8 +15,8 @@ export const INGEST_STATS_HEADERS = {
 /**
  * Outside production, states the Durable Object calls and the SQLite rows (from the cursors) an
  * ingest request cost, plus what its objects wrote in the background since their previous call (lake
- * and counter flushes; also stated on its own), so the benchmark and the cost model use measured counts. Production omits
- * them: they describe internals, and nothing there reads them.
+ * and counter flushes; also stated on its own), so the benchmark and the cost model use measured
+ * counts. Production omits them: they describe internals, and nothing there reads them.
  */
 export function exposeIngestStats(c: Context<AppEnv>, result: IngestResult, calls: number): void {
   if (isProduction(c.env)) return;
