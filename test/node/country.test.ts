@@ -1,0 +1,51 @@
+import { getCountries, getCountryCallingCode, parsePhoneNumberFromString } from "libphonenumber-js/min";
+import { describe, expect, it } from "vitest";
+import { countryOf } from "../../workers/ingest/country.ts";
+
+/** Deterministic digits (xorshift32), so a failure names a number that fails again. */
+function digitSource(seed: number): () => string {
+  let x = seed;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return String((x >>> 0) % 10);
+  };
+}
+
+const parserCountry = (digits: string) => parsePhoneNumberFromString(`+${digits}`)?.country ?? null;
+
+describe("countryOf", () => {
+  it("answers what the full parser answers, for every calling code and every length a recipient may have", () => {
+    const next = digitSource(0x2545f491);
+    const codes = [...new Set(getCountries().map((c) => getCountryCallingCode(c)))];
+    const mismatches: string[] = [];
+    for (const code of codes) {
+      for (let length = Math.max(6, code.length + 1); length <= 15; length++) {
+        const rest = length - code.length;
+        const numbers = [
+          code + "0".repeat(rest),
+          code + "9".repeat(rest),
+          ...Array.from({ length: 20 }, () => code + Array.from({ length: rest }, next).join("")),
+        ];
+        for (const n of numbers) if (countryOf(n) !== parserCountry(n)) mismatches.push(`${n}: ${countryOf(n)} vs ${parserCountry(n)}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it("tells apart the countries that share a calling code", () => {
+    expect(countryOf("5511987654321")).toBe("BR");
+    expect(countryOf("12025550123")).toBe("US");
+    expect(countryOf("14165550123")).toBe("CA");
+    expect(countryOf("442071838750")).toBe("GB");
+    expect(countryOf("447781123456")).toBe("GG");
+    expect(countryOf("77012345678")).toBe("KZ");
+    expect(countryOf("79123456789")).toBe("RU");
+  });
+
+  it("is null where no country owns the number", () => {
+    expect(countryOf("80012345678")).toBeNull();
+    expect(countryOf("999123456789")).toBeNull();
+  });
+});
