@@ -44,7 +44,9 @@ export const requestLog = createMiddleware<AppEnv>(async (c, next) => {
   c.set("requestId", requestId);
   const started = Date.now();
   await next();
-  c.header("x-request-id", requestId);
+  // Straight onto the response, as secureHeaders (inside this) does: c.header() would copy the
+  // finalized response first, a whole Response per request.
+  c.res.headers.set("x-request-id", requestId);
   const ms = Date.now() - started;
   if (c.res.status < 400 && ms < SLOW_REQUEST_MS && Math.random() >= accessLogSampleRate(c.env)) return;
   // Path only: query strings carry tickets and signatures, bodies carry recipients.
