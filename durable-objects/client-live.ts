@@ -74,14 +74,13 @@ export class ClientLive {
   changed(client: { id: string; timezone: string }, accepted: NotificationEvent[]): void {
     if (accepted.length === 0) return;
     this.client = { id: client.id, timezone: client.timezone };
-    for (const e of accepted) {
-      const minute = minuteOf(e.occurred_at);
-      this.dirty.add(minute);
-      this.rollupMinutes.add(minute);
-    }
+    for (const e of accepted) this.rollupMinutes.add(minuteOf(e.occurred_at));
+    this.scheduleRollup();
+    // Most clients have no viewer most of the time; a socket that connects later starts from a snapshot.
+    if (this.ctx.getWebSockets().length === 0) return;
+    for (const e of accepted) this.dirty.add(minuteOf(e.occurred_at));
     // A zero delay still fires after this turn, so the calls of one turn share one update.
     this.broadcastTimer ??= setTimeout(() => this.broadcast(), Math.max(0, this.lastBroadcastAt + BROADCAST_INTERVAL_MS - Date.now()));
-    this.scheduleRollup();
   }
 
   /** Sends one `update` with every minute changed since the last one, then forgets them. */
