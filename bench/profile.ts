@@ -29,6 +29,7 @@ interface Profile {
 const DEVTOOLS_ORIGIN = "http://localhost";
 const SAMPLING_INTERVAL_US = 200;
 const TOP = 25;
+const WARM_UP_MS = 3_000;
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -93,19 +94,22 @@ function summarise(p: Profile): { totalMs: number; self: [string, number][]; tot
 const inspectorPort = await freePort();
 const stack = await startBenchStack(clients, kind === "webhook" ? clients : 0, inspectorPort);
 try {
-  const session = await devtools(inspectorPort);
-  await session.send("Profiler.enable");
-  await session.send("Profiler.setSamplingInterval", { interval: SAMPLING_INTERVAL_US });
-  await session.send("Profiler.start");
-  const figures = await benchIngest(stack, {
+  const workload = (durationMs: number) => ({
     kind,
     run: `profile-${Date.now()}`,
     clients: Array.from({ length: clients }, (_, i) => i),
     batchSize: kind === "bridged" ? 1_000 : 0,
     concurrency: kind === "bridged" ? 4 : 16,
-    durationMs: seconds * 1_000,
+    durationMs,
     maxRequests: 10_000_000,
   });
+  // Objects start (tables, state loads) outside the profile: a busy deployment's objects are warm.
+  await benchIngest(stack, workload(WARM_UP_MS));
+  const session = await devtools(inspectorPort);
+  await session.send("Profiler.enable");
+  await session.send("Profiler.setSamplingInterval", { interval: SAMPLING_INTERVAL_US });
+  await session.send("Profiler.start");
+  const figures = await benchIngest(stack, workload(seconds * 1_000));
   const { profile } = await session.send<{ profile: Profile }>("Profiler.stop");
   session.close();
   const file = join(import.meta.dirname, "results", `profile-${kind}.cpuprofile`);
@@ -113,7 +117,7 @@ try {
   const s = summarise(profile);
   const pct = (ms: number) => `${((100 * ms) / s.totalMs).toFixed(1).padStart(5)} %`;
   console.log(JSON.stringify(figures));
-  console.log(`\nprofile: ${file} (${Math.round(s.totalMs)} ms sampled, warm-up included)\n\nself time:`);
+  console.log(`\nprofile: ${file} (${Math.round(s.totalMs)} ms sampled, objects already warm)\n\nself time:`);
   for (const [k, ms] of s.self) console.log(`${pct(ms)}  ${k}`);
   console.log("\ntotal time (on the stack):");
   for (const [k, ms] of s.total) console.log(`${pct(ms)}  ${k}`);
