@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../scripts/local-stack.ts";
-import { benchIngest } from "./ingest.ts";
+import { benchIngest, type IngestOptions } from "./ingest.ts";
 import { startBenchStack } from "./stack.ts";
 
 interface ProfileNode {
@@ -94,7 +94,7 @@ function summarise(p: Profile): { totalMs: number; self: [string, number][]; tot
 const inspectorPort = await freePort();
 const stack = await startBenchStack(clients, kind === "webhook" ? clients : 0, inspectorPort);
 try {
-  const workload = (durationMs: number) => ({
+  const workload = (durationMs: number): IngestOptions => ({
     kind,
     run: `profile-${Date.now()}`,
     clients: Array.from({ length: clients }, (_, i) => i),
