@@ -47,22 +47,24 @@ describe("client live socket", () => {
     const { id } = await createClient();
     const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
     await ws.next<Msg>();
-    const earlier = minuteOf(Date.now()) - 5 * 60_000;
+    // One instant for all events, so a minute that turns during the test does not split them.
+    const at = Date.now();
+    const earlier = minuteOf(at) - 5 * 60_000;
     // Ten separate ingest calls in one turn of the object: no broadcast can run in between.
     await runInDurableObject(stubOf(id), (counter: ClientCounter) => {
-      for (let i = 0; i < 10; i++) counter.ingest({ id, timezone: "UTC" }, [event(id, i % 2 ? "sent" : "delivered", i < 8 ? Date.now() : earlier)]);
+      for (let i = 0; i < 10; i++) counter.ingest({ id, timezone: "UTC" }, [event(id, i % 2 ? "sent" : "delivered", i < 8 ? at : earlier)]);
     });
     const update = await ws.next<Msg>();
     expect(update.type).toBe("update");
     expect(update.minutes.map((m) => [m.minute, m.sent, m.delivered])).toEqual([
       [earlier, 1, 1],
-      [minuteOf(Date.now()), 4, 4],
+      [minuteOf(at), 4, 4],
     ]);
     expect(update.today).toMatchObject({ sent: 5, delivered: 5 });
     // The next message is the next change, not a leftover per-event update.
-    await runInDurableObject(stubOf(id), (counter: ClientCounter) => counter.ingest({ id, timezone: "UTC" }, [event(id, "failed")]));
+    await runInDurableObject(stubOf(id), (counter: ClientCounter) => counter.ingest({ id, timezone: "UTC" }, [event(id, "failed", at)]));
     const next = await ws.next<Msg>();
-    expect(next.minutes).toEqual([{ minute: minuteOf(Date.now()), accepted: 0, sent: 4, delivered: 4, read: 0, failed: 1 }]);
+    expect(next.minutes).toEqual([{ minute: minuteOf(at), accepted: 0, sent: 4, delivered: 4, read: 0, failed: 1 }]);
     expect(ws.seen).toHaveLength(3);
     ws.close();
   });
