@@ -1,0 +1,79 @@
+/**
+ * `npm run bench:ab -- <treeA> <treeB> [webhook|bridged] [--seconds N] [--rounds N] [--clients N]`:
+ * ingest throughput of two source trees (say a `git worktree` of main and your working copy, each
+ * with `node_modules` linked in) on two stacks side by side, in alternating bursts (A B, B A, …), so
+ * the machine's drift over minutes hits both alike. One full run of each a few minutes apart cannot
+ * tell a 10 % change from this machine's ±30 % swings; this can. Prints every burst and the medians
+ * as JSON. Each tree's own bench/ code starts its stack and drives it.
+ */
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { percentile, ratio } from "./stats.ts";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { seconds: { type: "string", default: "15" }, rounds: { type: "string", default: "4" }, clients: { type: "string" } },
+});
+const [treeA, treeB, workload] = positionals;
+if (!treeA || !treeB) throw new Error("usage: npm run bench:ab -- <treeA> <treeB> [webhook|bridged] [--seconds N] [--rounds N]");
+const kind = workload === "bridged" ? "bridged" : "webhook";
+const clients = Number(values.clients ?? (kind === "bridged" ? 100 : 1_000));
+const seconds = Number(values.seconds);
+const rounds = Number(values.rounds);
+if (!(clients > 0) || !(seconds > 0) || !(rounds > 0)) throw new Error("--seconds, --rounds and --clients must be positive numbers");
+
+type StackModule = typeof import("./stack.ts");
+type IngestModule = typeof import("./ingest.ts");
+
+async function side(name: "A" | "B", tree: string) {
+  const stackModule = (await import(resolve(tree, "bench/stack.ts"))) as StackModule;
+  const ingestModule = (await import(resolve(tree, "bench/ingest.ts"))) as IngestModule;
+  const stack = await stackModule.startBenchStack(clients, kind === "webhook" ? clients : 0);
+  const eventsPerS: number[] = [];
+  const cpuMsPerRequest: number[] = [];
+  return {
+    name,
+    stack,
+    eventsPerS,
+    cpuMsPerRequest,
+    async burst(round: number) {
+      const f = await ingestModule.benchIngest(stack, {
+        kind,
+        run: `ab-${name}-${round}-${Date.now()}`,
+        clients: Array.from({ length: clients }, (_, i) => i),
+        batchSize: kind === "bridged" ? 1_000 : 0,
+        concurrency: kind === "bridged" ? 4 : 16,
+        durationMs: seconds * 1_000,
+        maxRequests: 10_000_000,
+      });
+      eventsPerS.push(f.events_per_s);
+      cpuMsPerRequest.push(f.workerd_cpu_ms_per_request);
+      console.log(JSON.stringify({ side: name, round, events_per_s: f.events_per_s, workerd_cpu_ms_per_request: f.workerd_cpu_ms_per_request, failures: f.failures }));
+    },
+  };
+}
+
+const median = (xs: number[]) => percentile(xs, 0.5);
+const a = await side("A", treeA);
+const b = await side("B", treeB).catch(async (err: unknown) => {
+  await a.stack.stop();
+  throw err;
+});
+try {
+  for (let round = 0; round < rounds; round++) {
+    for (const s of round % 2 === 0 ? [a, b] : [b, a]) await s.burst(round);
+  }
+  console.log(
+    JSON.stringify({
+      kind,
+      rounds,
+      seconds,
+      A: { events_per_s: median(a.eventsPerS), workerd_cpu_ms_per_request: median(a.cpuMsPerRequest) },
+      B: { events_per_s: median(b.eventsPerS), workerd_cpu_ms_per_request: median(b.cpuMsPerRequest) },
+      pairs_events_per_s_b_over_a: b.eventsPerS.map((x, i) => ratio(x, a.eventsPerS[i])),
+    }),
+  );
+} finally {
+  await a.stack.stop();
+  await b.stack.stop();
+}
