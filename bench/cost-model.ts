@@ -69,7 +69,12 @@ export interface Scenario {
    * awake all the time: 1.0 today.
    */
   awakeShare: number;
-  /** One Overview rollup per sending client per second (durable-objects/client-live.ts ROLLUP_INTERVAL_MS). */
+  /**
+   * One Overview rollup per sending client per second (durable-objects/client-live.ts
+   * ROLLUP_INTERVAL_MS), each priced as an Overview request: most are relayed by the ingest Worker,
+   * many per call, but how many share a call depends on how many isolates serve the traffic, so the
+   * model does not count on it.
+   */
   rollupsPerClientSecond: number;
   /**
    * The Overview writes the rollups it got in a checkpoint this often, one row per client that
@@ -156,8 +161,9 @@ export function costModel(m: Measured, s: Scenario): Bill {
     "Workers CPU": ((webhookRequests * m.webhook.workerd_cpu_ms_per_request + bridgedRequests * m.bridged.workerd_cpu_ms_per_request) / 1e6) * PRICES.workerCpuMsPerM,
     "DO requests: ingest": (ingestCalls / 1e6) * PRICES.doRequestsPerM,
     "DO requests: overview rollups": (rollups / 1e6) * PRICES.doRequestsPerM,
-    // The alarm, and its question to the Overview whether the client's last rollup was saved.
-    "DO requests: flush alarms": ((flushes * 2) / 1e6) * PRICES.doRequestsPerM,
+    // The alarm, which after relayed rollups sends the client's whole hour to the Overview, then comes
+    // back after the Overview's checkpoint and asks whether it was saved: four requests.
+    "DO requests: flush alarms": ((flushes * 4) / 1e6) * PRICES.doRequestsPerM,
     "DO duration (awake objects)": ((activeSeconds * s.awakeShare + 86_400) * DO_MEMORY_GB / 1e6) * PRICES.doGbSecondsPerM,
     "DO rows written: ingest": ((webhookEvents * webhookRowsPerEvent + bridgedEvents * callRowsPerEvent(m.bridged)) / 1e6) * PRICES.doRowsWrittenPerM,
     // The flush writes/deletes its range marker, moves the flushed-through and aggregates-through

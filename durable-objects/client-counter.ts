@@ -26,6 +26,14 @@ export interface IngestResult {
   rowsRead: number;
   /** The part of `rowsWritten` the object wrote in the background (flushes) since its previous call. */
   backgroundRowsWritten: number;
+  /** A rollup for the caller to relay to the Overview, when the caller took it and one was due. */
+  rollup: ClientRollup | null;
+}
+
+/** Options of an ingest call. */
+export interface IngestOptions {
+  /** The caller relays a due rollup to the Overview (the ingest Worker does, in batches). */
+  relayRollup?: boolean;
 }
 
 export { UNKNOWN_CATEGORY, UNKNOWN_COUNTRY, type LedgerLine } from "./billable-ledger.ts";
@@ -91,7 +99,7 @@ export class ClientCounter extends DurableObject<Env> {
    * so a 2xx upstream means the events are durable. The figures include storage work done in the
    * background since the previous call, so summed over calls they are the object's whole cost.
    */
-  ingest(client: ClientRef, events: NotificationEvent[]): IngestResult {
+  ingest(client: ClientRef, events: NotificationEvent[], options: IngestOptions = {}): IngestResult {
     const now = Date.now();
     const counted = { ...this.background };
     const backgroundRowsWritten = counted.rowsWritten;
@@ -157,9 +165,9 @@ export class ClientCounter extends DurableObject<Env> {
         m[e.status] += 1;
       }
     }
-    this.live.changed(client, accepted);
+    const rollup = this.live.changed(client, accepted, options.relayRollup);
     this.lake.noteIngested(accepted.length);
-    return { accepted: accepted.length, duplicates: events.length - accepted.length, ...counted, backgroundRowsWritten };
+    return { accepted: accepted.length, duplicates: events.length - accepted.length, ...counted, backgroundRowsWritten, rollup };
   }
 
   /** WebSocket upgrade for `/v1/clients/:id/live`, authorised by the Worker (durable-objects/client-live.ts). */

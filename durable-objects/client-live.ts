@@ -15,6 +15,12 @@ import { overviewOf, type ClientRollup, type RollupReceipt } from "./overview.ts
 const BROADCAST_INTERVAL_MS = 200;
 /** The overview hears from one client at most this often, and only when something changed. */
 const ROLLUP_INTERVAL_MS = 1_000;
+/**
+ * When the caller relays rollups, changes that were not due wait this much longer for a later ingest
+ * call to carry them before the object's timer sends them itself: a client called several times a
+ * second then has every rollup relayed, and a change with no call after it is at most 2 s late.
+ */
+const RELAY_GRACE_MS = 1_000;
 
 /** What the live layer reads from the ClientCounter's counters. */
 export interface CounterReader {
@@ -53,6 +59,11 @@ export class ClientLive {
   private wholeHour = true;
   /** The receipt of the last rollup, until the Overview is known to have saved it. */
   private unsaved: RollupReceipt | null = null;
+  /**
+   * A rollup went out with an ingest call's result since the last settle: the Worker relays it and
+   * nobody hears whether it arrived, so the flush alarm sends the whole hour.
+   */
+  private handedOff = false;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -70,17 +81,32 @@ export class ClientLive {
     );
   }
 
-  /** Called after an ingest transaction committed with `accepted` new events. Memory only. */
-  changed(client: { id: string; timezone: string }, accepted: NotificationEvent[]): void {
-    if (accepted.length === 0) return;
+  /**
+   * Called after an ingest transaction committed with `accepted` new events. Memory only. With
+   * `handOff`, a rollup that is due goes back to the caller to relay (one Overview call per batch of
+   * clients instead of one per client) and is returned; otherwise it waits for the rollup timer,
+   * which sends it itself.
+   */
+  changed(client: { id: string; timezone: string }, accepted: NotificationEvent[], handOff = false): ClientRollup | null {
+    if (accepted.length === 0) return null;
     this.client = { id: client.id, timezone: client.timezone };
     for (const e of accepted) this.rollupMinutes.add(minuteOf(e.occurred_at));
-    this.scheduleRollup();
+    const due = handOff && Date.now() >= this.lastRollupAt + ROLLUP_INTERVAL_MS;
+    let rollup: ClientRollup | null = null;
+    if (due) {
+      if (this.rollupTimer) clearTimeout(this.rollupTimer);
+      this.rollupTimer = null;
+      rollup = this.takeRollup(this.client);
+      this.handedOff = true;
+    } else {
+      this.scheduleRollup(handOff ? RELAY_GRACE_MS : 0);
+    }
     // Most clients have no viewer most of the time; a socket that connects later starts from a snapshot.
-    if (this.ctx.getWebSockets().length === 0) return;
+    if (this.ctx.getWebSockets().length === 0) return rollup;
     for (const e of accepted) this.dirty.add(minuteOf(e.occurred_at));
     // A zero delay still fires after this turn, so the calls of one turn share one update.
     this.broadcastTimer ??= setTimeout(() => this.broadcast(), Math.max(0, this.lastBroadcastAt + BROADCAST_INTERVAL_MS - Date.now()));
+    return rollup;
   }
 
   /** Sends one `update` with every minute changed since the last one, then forgets them. */
@@ -128,9 +154,9 @@ export class ClientLive {
     };
   }
 
-  private scheduleRollup(): void {
+  private scheduleRollup(grace = 0): void {
     if (this.rollupTimer) return;
-    const wait = Math.max(0, this.lastRollupAt + ROLLUP_INTERVAL_MS - Date.now());
+    const wait = Math.max(0, this.lastRollupAt + ROLLUP_INTERVAL_MS + grace - Date.now());
     this.rollupTimer = setTimeout(() => void this.pushRollup(), wait);
   }
 
@@ -138,19 +164,25 @@ export class ClientLive {
     this.rollupTimer = null;
     const client = this.client;
     if (!client || (this.rollupMinutes.size === 0 && !this.wholeHour)) return;
-    const minutes = [...this.rollupMinutes];
-    this.rollupMinutes.clear();
-    await this.send(client, minutes);
+    await this.send(client);
   }
 
-  /** Sends the changed minutes (or the whole hour) and keeps the receipt; on failure, they wait for the next try. */
-  private async send(client: { id: string; timezone: string }, minutes: number[]): Promise<void> {
+  /** The changed minutes (or the whole hour) as a rollup, from now on no longer pending. */
+  private takeRollup(client: { id: string; timezone: string }): ClientRollup {
     const whole = this.wholeHour;
     this.wholeHour = false;
     this.lastRollupAt = Date.now();
+    const minutes = [...this.rollupMinutes];
+    this.rollupMinutes.clear();
+    return whole ? this.rollup(client.id, client.timezone) : this.changedRollup(client.id, client.timezone, minutes);
+  }
+
+  /** Sends the changed minutes (or the whole hour) and keeps the receipt; on failure, they wait for the next try. */
+  private async send(client: { id: string; timezone: string }): Promise<void> {
+    const whole = this.wholeHour;
+    const minutes = [...this.rollupMinutes];
     try {
-      const rollup = whole ? this.rollup(client.id, client.timezone) : this.changedRollup(client.id, client.timezone, minutes);
-      this.noteReceipt(await overviewOf(this.env, client.id).rollup(rollup));
+      this.noteReceipt(await overviewOf(this.env, client.id).rollup(this.takeRollup(client)));
     } catch (err) {
       // Values, not increments: resending these minutes (with any changed since) repairs the Overview.
       console.warn(JSON.stringify({ level: "warn", event: "overview_rollup_failed", client_id: client.id, error: String(err) }));
@@ -169,14 +201,19 @@ export class ClientLive {
 
   /**
    * Makes sure the Overview has saved this client's last rollup; resends the whole hour when it has
-   * not, or when this object cannot tell (it woke since). The lake flush alarm calls it, at most a
-   * minute after a client's last events, so a client that goes quiet right before an Overview
-   * restart is repaired too. False when the Overview holds the rollup but has not saved it yet (a
-   * rollup of the last seconds) or could not be asked: the caller asks again later.
+   * not, or when this object cannot tell (it woke since, or handed rollups to the Worker to relay).
+   * The lake flush alarm calls it, at most a minute after a client's last events, so a client that
+   * goes quiet right before an Overview restart or a lost relay is repaired too. False when the
+   * Overview holds the rollup but has not saved it yet (a rollup of the last seconds) or could not
+   * be asked: the caller asks again later.
    */
   async settle(client: { id: string; timezone: string }): Promise<boolean> {
     this.client ??= client;
-    if (this.unsaved) {
+    if (this.handedOff) {
+      this.handedOff = false;
+      this.wholeHour = true;
+    }
+    if (this.unsaved && !this.wholeHour) {
       let saved: RollupReceipt;
       try {
         saved = await overviewOf(this.env, client.id).saved();
@@ -192,7 +229,7 @@ export class ClientLive {
       this.wholeHour = true;
     }
     if (!this.wholeHour) return true;
-    await this.send(client, []);
+    await this.send(client);
     // The whole hour just sent waits for the Overview's next checkpoint (or failed and waits for a retry).
     return false;
   }

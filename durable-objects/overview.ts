@@ -139,20 +139,31 @@ export class Overview extends DurableObject<Env> {
    */
   async rollup(update: ClientRollup): Promise<RollupReceipt> {
     const receipt = { epoch: this.epoch, n: ++this.received, savedThrough: this.savedThrough };
+    this.hold(update);
+    return receipt;
+  }
+
+  /**
+   * Rollups the ingest Worker relayed, many clients' in one call (workers/ingest/rollup-relay.ts).
+   * No receipts: their senders do not hear back, and resend their whole hour from the flush alarm.
+   */
+  relayed(updates: ClientRollup[]): void {
+    for (const u of updates) this.hold(u);
+  }
+
+  private hold(update: ClientRollup): void {
     const known = this.rollups.get(update.client_id);
-    // An older rollup than the one held: the held one, saved with the same checkpoint, supersedes it.
-    if (known && known.at > update.at) return receipt;
-    const r = { ...update, minutes: mergeMinutes(known?.minutes ?? [], update.minutes, update.at) };
+    const r = mergeRollup(known, update);
+    if (r === known) return;
     this.rollups.set(r.client_id, r);
     this.unsaved.add(r.client_id);
     this.checkpointTimer ??= setTimeout(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
     if (this.ctx.getWebSockets().length === 0) {
       // Nobody saw this row: the next viewer gets it in its snapshot, so forget what was sent.
       this.sent.delete(r.client_id);
-      return receipt;
+      return;
     }
     this.markDirty(r.client_id, BROADCAST_INTERVAL_MS);
-    return receipt;
   }
 
   /** Which instance this is and what it has saved, for a ClientCounter holding an older receipt. */
@@ -349,6 +360,15 @@ export class Overview extends DurableObject<Env> {
     if ((await this.ctx.storage.getAlarm()) !== null) return;
     await this.ctx.storage.setAlarm(minuteOf(Date.now()) + MINUTE_MS + 1_000);
   }
+}
+
+/**
+ * A client's rollup after `update`: its `today`, its minutes over the held ones. An older rollup than
+ * the one held changes nothing: the held one supersedes it (rollups carry values, not increments).
+ */
+export function mergeRollup(held: ClientRollup | undefined, update: ClientRollup): ClientRollup {
+  if (held && held.at > update.at) return held;
+  return { ...update, minutes: mergeMinutes(held?.minutes ?? [], update.minutes, update.at) };
 }
 
 /** `changed` minutes replace the same minutes of `held`; minutes older than the last hour drop out. */

@@ -1,12 +1,13 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import type { Overview } from "../../durable-objects/overview.ts";
 import { overviewShard } from "../../durable-objects/overview.ts";
 import type { OverviewLiveMessage, OverviewRow } from "../../schema/live.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { admin, createClient, postJson, signIn } from "./helpers.ts";
-import { LiveSocket, ingestNow } from "./live-helpers.ts";
+import { LiveSocket, event, ingestNow } from "./live-helpers.ts";
 
 type Msg = OverviewLiveMessage;
 const bearer = async (token?: string) => ({ authorization: `Bearer ${token ?? (await admin())}` });
@@ -18,6 +19,10 @@ async function restart(stub: DurableObjectStub): Promise<void> {
 }
 /** Runs the Overview's checkpoint now instead of waiting for its timer. */
 const checkpoint = (instance: Overview) => (instance as unknown as { checkpoint(): void }).checkpoint();
+const counter = (id: string) => env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFromName(id)) as DurableObjectStub<ClientCounter>;
+/** The Overview's `today` of a client, undefined when it holds no rollup of it. */
+const held = (id: string) =>
+  runInDurableObject(overview(), (instance: Overview) => (instance as unknown as { rollups: Map<string, { today: Record<string, number> }> }).rollups.get(id)?.today);
 
 describe("overview live socket", () => {
   it("lists every visible client in the snapshot, then updates a client's row after ingest", async () => {
@@ -142,23 +147,65 @@ describe("overview live socket", () => {
   it("gets a client's whole hour again when it restarted before saving the client's rollup", async () => {
     const { id, phones } = await createClient();
     await ingestNow(phones[0]!, ["sent", "delivered"]);
-    const held = () => runInDurableObject(overview(), (instance: Overview) => (instance as unknown as { rollups: Map<string, { today: Record<string, number> }> }).rollups.get(id)?.today);
-    while ((await held()) === undefined) await new Promise((r) => setTimeout(r, 20));
+    const heldNow = () => held(id);
+    while ((await heldNow()) === undefined) await new Promise((r) => setTimeout(r, 20));
     // Restarted before its checkpoint (a deploy or a crash; an idle eviction waits for the checkpoint
     // timer): the rollup is gone.
     await restart(overview());
-    expect(await held()).toBeUndefined();
-    // The client's flush alarm asks the Overview whether its last rollup was saved, learns that the
-    // instance changed, and sends the whole hour; the same after the client's own object restarted.
-    const counter = () => env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFromName(id));
-    expect(await runDurableObjectAlarm(counter())).toBe(true);
-    expect(await held()).toMatchObject({ sent: 1, delivered: 1 });
+    expect(await heldNow()).toBeUndefined();
+    // The client handed that rollup to the Worker to relay and cannot know whether it was saved: its
+    // flush alarm sends the whole hour; the same after the client's own object restarted.
+    expect(await runDurableObjectAlarm(counter(id))).toBe(true);
+    expect(await heldNow()).toMatchObject({ sent: 1, delivered: 1 });
     await ingestNow(phones[0]!, ["read"]);
-    while ((await held())?.read !== 1) await new Promise((r) => setTimeout(r, 20));
+    while ((await heldNow())?.read !== 1) await new Promise((r) => setTimeout(r, 20));
     await restart(overview());
-    await restart(counter());
-    expect(await runDurableObjectAlarm(counter())).toBe(true);
-    expect(await held()).toMatchObject({ sent: 1, delivered: 1, read: 1 });
+    await restart(counter(id));
+    expect(await runDurableObjectAlarm(counter(id))).toBe(true);
+    expect(await heldNow()).toMatchObject({ sent: 1, delivered: 1, read: 1 });
+  });
+
+  it("asks whether a rollup it sent itself was saved, and resends the whole hour to a restarted Overview", async () => {
+    const { id } = await createClient();
+    // Called directly, without relaying: the object's rollup timer sends, and keeps the receipt.
+    await counter(id).ingest({ id, timezone: "UTC" }, [event(id, "sent"), event(id, "failed")]);
+    while ((await held(id))?.failed !== 1) await new Promise((r) => setTimeout(r, 20));
+    await restart(overview());
+    expect(await runDurableObjectAlarm(counter(id))).toBe(true);
+    expect(await held(id)).toMatchObject({ sent: 1, failed: 1 });
+  });
+
+  it("gets the rollups of clients ingested through the Worker relayed by it", async () => {
+    const clients = await Promise.all([createClient(), createClient(), createClient()]);
+    await Promise.all(clients.map((c) => ingestNow(c.phones[0]!, ["sent", "delivered"])));
+    for (const c of clients) while ((await held(c.id))?.delivered !== 1) await new Promise((r) => setTimeout(r, 20));
+    for (const c of clients) {
+      const handedOff = await runInDurableObject(counter(c.id), (instance: ClientCounter) => (instance as unknown as { live: { handedOff: boolean } }).live.handedOff);
+      expect(handedOff).toBe(true);
+    }
+  });
+
+  it("hands a due rollup to a caller that relays, and a change that was not due to the next due call", async () => {
+    const { id } = await createClient();
+    const client = { id, timezone: "UTC" };
+    expect((await counter(id).ingest(client, [event(id, "sent")], { relayRollup: true })).rollup).toMatchObject({ today: { sent: 1 } });
+    expect((await counter(id).ingest(client, [event(id, "read")], { relayRollup: true })).rollup).toBeNull();
+    await new Promise((r) => setTimeout(r, 1_050));
+    const third = await counter(id).ingest(client, [event(id, "delivered")], { relayRollup: true });
+    expect(third.rollup).toMatchObject({ client_id: id, today: { sent: 1, delivered: 1, read: 1 } });
+    expect(third.rollup!.minutes.reduce((n, m) => n + m.read, 0)).toBe(1);
+  });
+
+  it("sends a change that no later call carried with its own timer", async () => {
+    const { id } = await createClient();
+    const client = { id, timezone: "UTC" };
+    const first = await counter(id).ingest(client, [event(id, "sent")], { relayRollup: true });
+    expect(first.rollup).toMatchObject({ client_id: id, today: { sent: 1 } });
+    const second = await counter(id).ingest(client, [event(id, "read")], { relayRollup: true });
+    expect(second.rollup).toBeNull();
+    // Nobody relayed the first: the Overview gets today's totals from the object's own rollup timer.
+    while ((await held(id))?.read !== 1) await new Promise((r) => setTimeout(r, 20));
+    expect(await held(id)).toMatchObject({ sent: 1, read: 1 });
   });
 
   it("refuses the overview to anonymous callers and a client-scoped ticket", async () => {

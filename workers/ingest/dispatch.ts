@@ -1,4 +1,5 @@
 import type { ClientCounter, ClientRef, IngestResult } from "../../durable-objects/client-counter.ts";
+import type { ClientRollup } from "../../durable-objects/overview.ts";
 import type { NotificationEvent } from "../../schema/event.ts";
 import { ApiError, log } from "../errors.ts";
 
@@ -30,13 +31,16 @@ export function counterOf(env: Env, clientId: string): DurableObjectStub<ClientC
   return env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFromName(clientId));
 }
 
+/** What a request's objects reported, summed, and the rollups they handed back for the Overview. */
+export type DispatchResult = Omit<IngestResult, "rollup"> & { rollups: ClientRollup[] };
+
 /**
  * One RPC per client, in parallel; resolves only when every object has committed. Any failure is a
  * 503: the sender retries the whole request and dedup makes the retry safe.
  */
-export async function dispatch(env: Env, batches: ClientBatch[]): Promise<IngestResult> {
-  const results = await Promise.allSettled(batches.map((b) => counterOf(env, b.client.id).ingest(b.client, b.events)));
-  const total: IngestResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0 };
+export async function dispatch(env: Env, batches: ClientBatch[]): Promise<DispatchResult> {
+  const results = await Promise.allSettled(batches.map((b) => counterOf(env, b.client.id).ingest(b.client, b.events, { relayRollup: true })));
+  const total: DispatchResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0, rollups: [] };
   const failed: string[] = [];
   results.forEach((r, i) => {
     if (r.status === "rejected") {
@@ -49,6 +53,7 @@ export async function dispatch(env: Env, batches: ClientBatch[]): Promise<Ingest
     total.rowsWritten += r.value.rowsWritten;
     total.rowsRead += r.value.rowsRead;
     total.backgroundRowsWritten += r.value.backgroundRowsWritten;
+    if (r.value.rollup) total.rollups.push(r.value.rollup);
   });
   if (failed.length > 0) {
     throw new ApiError(503, "downstream_unavailable", "some events could not be stored; retry the request", {

@@ -1,8 +1,8 @@
 import type { Context } from "hono";
-import type { IngestResult } from "../../durable-objects/client-counter.ts";
 import type { AppEnv } from "../app-env.ts";
 import { isProduction } from "../security.ts";
-import { dispatch, groupByClient, type RoutedEvent } from "./dispatch.ts";
+import { dispatch, groupByClient, type DispatchResult, type RoutedEvent } from "./dispatch.ts";
+import { relayRollups } from "./rollup-relay.ts";
 
 /** Response headers with the storage work one ingest request caused (bench/ reads them). */
 export const INGEST_STATS_HEADERS = {
@@ -18,7 +18,7 @@ export const INGEST_STATS_HEADERS = {
  * and counter flushes; also stated on its own), so the benchmark and the cost model use measured
  * counts. Production omits them: they describe internals, and nothing there reads them.
  */
-export function exposeIngestStats(c: Context<AppEnv>, result: IngestResult, calls: number): void {
+export function exposeIngestStats(c: Context<AppEnv>, result: DispatchResult, calls: number): void {
   if (isProduction(c.env)) return;
   c.header(INGEST_STATS_HEADERS.calls, String(calls));
   c.header(INGEST_STATS_HEADERS.rowsWritten, String(result.rowsWritten));
@@ -27,12 +27,13 @@ export function exposeIngestStats(c: Context<AppEnv>, result: IngestResult, call
 }
 
 /**
- * Stores a request's routed events, one RPC per client, resolving once every object committed, and
- * states the storage work on the response.
+ * Stores a request's routed events, one RPC per client, resolving once every object committed,
+ * relays the rollups the objects handed back, and states the storage work on the response.
  */
-export async function storeEvents(c: Context<AppEnv>, routed: RoutedEvent[]): Promise<IngestResult> {
+export async function storeEvents(c: Context<AppEnv>, routed: RoutedEvent[]): Promise<DispatchResult> {
   const batches = groupByClient(routed);
   const result = await dispatch(c.env, batches);
+  relayRollups(c.env, c.executionCtx, result.rollups);
   exposeIngestStats(c, result, batches.length);
   return result;
 }

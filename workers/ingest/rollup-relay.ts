@@ -1,0 +1,61 @@
+import { mergeRollup, overviewShard, overviewShardStub, type ClientRollup } from "../../durable-objects/overview.ts";
+import { log } from "../errors.ts";
+
+/**
+ * How long a rollup waits in this isolate so that one Overview call carries the rollups of every
+ * client whose ingest calls this isolate served meanwhile. Adds at most this to the overview's
+ * freshness (rollups are throttled to one a second per client anyway).
+ */
+const RELAY_INTERVAL_MS = 100;
+/**
+ * A drain runs in the waitUntil of the request that started it, which has a deadline: after this
+ * many rounds it stops, and the next request with rollups starts another.
+ */
+const MAX_ROUNDS = 50;
+/** A drain older than this is taken for dead (its request's waitUntil cut short): start another. */
+const STALE_DRAIN_MS = 20_000;
+
+/** Rollups waiting to be relayed, by Overview shard, the latest per client. */
+const waiting = new Map<number, Map<string, ClientRollup>>();
+let drainStartedAt: number | null = null;
+
+/**
+ * Queues the rollups the ClientCounters handed back with their ingest results; they reach the
+ * Overview within RELAY_INTERVAL_MS, many clients per call. Nothing here is durable: a rollup lost
+ * with this isolate (or a failed call) is repaired by its ClientCounter, whose flush alarm sends the
+ * whole hour after handing rollups off (durable-objects/client-live.ts, `settle`).
+ */
+export function relayRollups(env: Env, ctx: Pick<ExecutionContext, "waitUntil">, rollups: ClientRollup[]): void {
+  for (const r of rollups) {
+    const shard = overviewShard(r.client_id);
+    let byClient = waiting.get(shard);
+    if (!byClient) waiting.set(shard, (byClient = new Map()));
+    byClient.set(r.client_id, mergeRollup(byClient.get(r.client_id), r));
+  }
+  if (waiting.size === 0) return;
+  const now = Date.now();
+  if (drainStartedAt !== null && now - drainStartedAt < STALE_DRAIN_MS) return;
+  const started = (drainStartedAt = now);
+  ctx.waitUntil(
+    drain(env).finally(() => {
+      if (drainStartedAt === started) drainStartedAt = null;
+    }),
+  );
+}
+
+async function drain(env: Env): Promise<void> {
+  for (let round = 0; round < MAX_ROUNDS && waiting.size > 0; round++) {
+    await new Promise((resolve) => setTimeout(resolve, RELAY_INTERVAL_MS));
+    const batch = [...waiting];
+    waiting.clear();
+    await Promise.all(
+      batch.map(async ([shard, byClient]) => {
+        try {
+          await overviewShardStub(env, shard).relayed([...byClient.values()]);
+        } catch (err) {
+          log("warn", null, "overview_relay_failed", { shard, clients: byClient.size, error: String(err) });
+        }
+      }),
+    );
+  }
+}
