@@ -12,7 +12,7 @@ import { ROOT } from "../scripts/local-stack.ts";
 import { benchBilling } from "./billing.ts";
 import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
 import { benchIngest, type IngestFigures, type IngestOptions } from "./ingest.ts";
-import { benchExport, benchParquet } from "./lake.ts";
+import { benchExport, benchParquet, drainLake } from "./lake.ts";
 import { benchPostgres, startPostgres } from "./postgres.ts";
 import { startBenchStack } from "./stack.ts";
 import { printSummary } from "./summary.ts";
@@ -78,14 +78,15 @@ const workloads: Record<"bridged" | "webhook", IngestOptions> = {
 const STACK = `stack (fresh state, ${SIZE.clients.toLocaleString("en-US")} clients)`;
 const stack = await part(STACK, () => startBenchStack(SIZE.clients, 1_000));
 if (!stack) throw new Error(`the local stack did not start:\n${errors[STACK]}`);
-const ingest: Partial<Record<"bridged" | "webhook", IngestFigures & { ws_latency?: unknown }>> = {};
+const ingest: Partial<Record<"bridged" | "webhook", IngestFigures & { ws_latency?: unknown; lake_drain_s?: number }>> = {};
 try {
   for (const [kind, probeClient] of [["bridged", PROBE_BRIDGED], ["webhook", PROBE_WEBHOOK]] as const) {
     await part(`ingest ${kind} + live latency`, async () => {
       let done = false;
       const probe = probeLiveLatency(stack, { client: probeClient, run: `${RUN}-p`, intervalMs: PROBE_INTERVAL_MS, maxProbes: 10_000, until: () => done });
       const figures = await benchIngest(stack, workloads[kind]).finally(() => (done = true));
-      ingest[kind] = { ...figures, ws_latency: await probe };
+      const wsLatency = await probe;
+      ingest[kind] = { ...figures, ws_latency: wsLatency, lake_drain_s: await drainLake(stack, [...workloads[kind].clients, probeClient]) };
     });
   }
   results.ingest = ingest;
