@@ -85,8 +85,8 @@ try {
       let done = false;
       const probe = probeLiveLatency(stack, { client: probeClient, run: `${RUN}-p`, intervalMs: PROBE_INTERVAL_MS, maxProbes: 10_000, until: () => done });
       const figures = await benchIngest(stack, workloads[kind]).finally(() => (done = true));
-      const wsLatency = await probe;
-      ingest[kind] = { ...figures, ws_latency: wsLatency, lake_drain_s: await drainLake(stack, [...workloads[kind].clients, probeClient]) };
+      // The probe has stopped before the drain starts: the literal's values are awaited in order.
+      ingest[kind] = { ...figures, ws_latency: await probe, lake_drain_s: await drainLake(stack, [...workloads[kind].clients, probeClient]) };
     });
   }
   results.ingest = ingest;
