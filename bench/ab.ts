@@ -48,7 +48,7 @@ async function side(name: "A" | "B", tree: string) {
       });
       eventsPerS.push(f.events_per_s);
       cpuMsPerRequest.push(f.workerd_cpu_ms_per_request);
-      console.log(JSON.stringify({ side: name, round, events_per_s: f.events_per_s, workerd_cpu_ms_per_request: f.workerd_cpu_ms_per_request, failures: f.failures }));
+      console.log(JSON.stringify({ side: name, round, events_per_s: f.events_per_s, workerd_cpu_ms_per_request: f.workerd_cpu_ms_per_request, load_thread_busy: f.load_thread_busy, failures: f.failures }));
     },
   };
 }

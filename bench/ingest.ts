@@ -26,6 +26,8 @@ export interface IngestFigures {
   do_calls_per_event: number;
   /** workerd CPU (Worker + Durable Objects + local SQLite) per request: an upper bound for the Worker's billed CPU. */
   workerd_cpu_ms_per_request: number;
+  /** How busy the load generator's thread was (0–1); near 1 it, not the stack, set the pace. */
+  load_thread_busy: number;
 }
 
 /** A load plan without what the stack supplies (URL, keys) and the event clock. */
@@ -60,5 +62,6 @@ export async function benchIngest(stack: BenchStack, o: IngestOptions): Promise<
     rows_read_per_event: round(r.rowsRead / Math.max(1, ok), 4),
     do_calls_per_event: round(r.doCalls / Math.max(1, ok), 5),
     workerd_cpu_ms_per_request: round((cpu * 1000) / Math.max(1, r.requests), 3),
+    load_thread_busy: round(r.loadThreadBusy, 3),
   };
 }
