@@ -32,7 +32,7 @@ const SIZE = quick
 const PROBE_BRIDGED = 1_000;
 const PROBE_WEBHOOK = 1_001;
 /**
- * Probes go faster than the client's update throttle (200 ms, durable-objects/client-live.ts), so most
+ * Probes go faster than the client's update throttle (150 ms, durable-objects/client-live.ts), so most
  * wait for its next slot: the figure is that of a client with steady traffic, the throttle's worst
  * case. (One probe per 200 ms against a 200 ms throttle found it idle every time: each went out at once.)
  */
