@@ -24,10 +24,12 @@ if (!(clients > 0) || !(seconds > 0) || !(rounds > 0)) throw new Error("--second
 
 type StackModule = typeof import("./stack.ts");
 type IngestModule = typeof import("./ingest.ts");
+type LakeModule = typeof import("./lake.ts");
 
 async function side(name: "A" | "B", tree: string) {
   const stackModule = (await import(resolve(tree, "bench/stack.ts"))) as StackModule;
   const ingestModule = (await import(resolve(tree, "bench/ingest.ts"))) as IngestModule;
+  const lakeModule = (await import(resolve(tree, "bench/lake.ts"))) as LakeModule;
   const stack = await stackModule.startBenchStack(clients, kind === "webhook" ? clients : 0);
   const eventsPerS: number[] = [];
   const cpuMsPerRequest: number[] = [];
@@ -37,10 +39,11 @@ async function side(name: "A" | "B", tree: string) {
     eventsPerS,
     cpuMsPerRequest,
     async burst(round: number) {
+      const loaded = Array.from({ length: clients }, (_, i) => i);
       const f = await ingestModule.benchIngest(stack, {
         kind,
         run: `ab-${name}-${round}-${Date.now()}`,
-        clients: Array.from({ length: clients }, (_, i) => i),
+        clients: loaded,
         batchSize: kind === "bridged" ? 1_000 : 0,
         concurrency: kind === "bridged" ? 4 : 16,
         durationMs: seconds * 1_000,
@@ -48,7 +51,9 @@ async function side(name: "A" | "B", tree: string) {
       });
       eventsPerS.push(f.events_per_s);
       cpuMsPerRequest.push(f.workerd_cpu_ms_per_request);
-      console.log(JSON.stringify({ side: name, round, events_per_s: f.events_per_s, workerd_cpu_ms_per_request: f.workerd_cpu_ms_per_request, load_thread_busy: f.load_thread_busy, failures: f.failures }));
+      // The burst's lake backlog is flushed now, not by alarms during the next bursts of either stack.
+      const lakeDrainS = await lakeModule.drainLake(stack, loaded);
+      console.log(JSON.stringify({ side: name, round, events_per_s: f.events_per_s, workerd_cpu_ms_per_request: f.workerd_cpu_ms_per_request, load_thread_busy: f.load_thread_busy, lake_drain_s: lakeDrainS, failures: f.failures }));
     },
   };
 }
