@@ -1,7 +1,8 @@
 /**
- * `npm run bench:profile -- [webhook|bridged] [--seconds N] [--clients N]`: one ingest workload of the
- * benchmark under V8's sampling profiler, on the workerd process that runs the Worker and the
- * objects. Writes `bench/results/profile-<workload>.cpuprofile` (open it in Chrome DevTools or
+ * `npm run bench:profile -- [webhook|bridged|lake] [--seconds N] [--clients N]`: one ingest workload of
+ * the benchmark under V8's sampling profiler, on the workerd process that runs the Worker and the
+ * objects; `lake` runs the bridged workload unprofiled and profiles the flush of its lake backlog to
+ * R2 as Parquet. Writes `bench/results/profile-<workload>.cpuprofile` (open it in Chrome DevTools or
  * speedscope) and prints the functions with the most self and total time.
  *
  * The profiler is reached through wrangler's DevTools endpoint: wrangler already holds workerd's own
@@ -13,6 +14,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../scripts/local-stack.ts";
 import { benchIngest, type IngestOptions } from "./ingest.ts";
+import { drainLake } from "./lake.ts";
 import { startBenchStack } from "./stack.ts";
 
 interface ProfileNode {
@@ -35,7 +37,8 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { seconds: { type: "string", default: "10" }, clients: { type: "string" } },
 });
-const kind = positionals[0] === "bridged" ? "bridged" : "webhook";
+const profiled = positionals[0] === "bridged" || positionals[0] === "lake" ? positionals[0] : "webhook";
+const kind = profiled === "webhook" ? "webhook" : "bridged";
 const seconds = Number(values.seconds);
 const clients = Number(values.clients ?? (kind === "bridged" ? 100 : 1_000));
 if (!(seconds > 0) || !(clients > 0)) throw new Error("--seconds and --clients must be positive numbers");
@@ -108,11 +111,19 @@ try {
   const session = await devtools(inspectorPort);
   await session.send("Profiler.enable");
   await session.send("Profiler.setSamplingInterval", { interval: SAMPLING_INTERVAL_US });
-  await session.send("Profiler.start");
-  const figures = await benchIngest(stack, workload(seconds * 1_000));
+  const loaded = workload(seconds * 1_000);
+  let figures: object;
+  if (profiled === "lake") {
+    const ingest = await benchIngest(stack, loaded);
+    await session.send("Profiler.start");
+    figures = { ingest, lake_drain_s: await drainLake(stack, loaded.clients) };
+  } else {
+    await session.send("Profiler.start");
+    figures = await benchIngest(stack, loaded);
+  }
   const { profile } = await session.send<{ profile: Profile }>("Profiler.stop");
   session.close();
-  const file = join(import.meta.dirname, "results", `profile-${kind}.cpuprofile`);
+  const file = join(import.meta.dirname, "results", `profile-${profiled}.cpuprofile`);
   writeFileSync(file, JSON.stringify(profile));
   const s = summarise(profile);
   const pct = (ms: number) => `${((100 * ms) / s.totalMs).toFixed(1).padStart(5)} %`;
