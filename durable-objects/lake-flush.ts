@@ -1,4 +1,4 @@
-import { utcDate } from "../schema/time.ts";
+import { DAY_MS, utcDate } from "../schema/time.ts";
 import { OCCURRED_AT, type EventRow } from "../workers/lake/columns.ts";
 import { partKey } from "../workers/lake/layout.ts";
 import { encodeParquet, ROW_GROUP_ROWS } from "../workers/lake/parquet-writer.ts";
@@ -113,22 +113,23 @@ export class LakeFlush {
     const range = this.nextRange();
     if (!clientId || !range) return null;
     const [first, last] = range;
-    const byDate = new Map<string, EventRow[]>();
+    // Grouped by UTC day number; the date text is made once per partition, not once per row.
+    const byDay = new Map<number, EventRow[]>();
     let rows = 0;
     for (const r of this.outbox.rows(first, last)) {
       for (const row of JSON.parse(r.rows) as EventRow[]) {
-        const date = utcDate(row[OCCURRED_AT] as number);
-        let list = byDate.get(date);
-        if (!list) byDate.set(date, (list = []));
+        const day = Math.floor((row[OCCURRED_AT] as number) / DAY_MS);
+        let list = byDay.get(day);
+        if (!list) byDay.set(day, (list = []));
         list.push(row);
         rows += 1;
       }
     }
     const keys: string[] = [];
-    for (const [date, list] of [...byDate].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [day, list] of [...byDay].sort(([a], [b]) => a - b)) {
       // Sorted by occurred_at so row-group statistics are tight for the report's time filter.
       list.sort((a, b) => (a[OCCURRED_AT] as number) - (b[OCCURRED_AT] as number));
-      const key = partKey(clientId, date, first, last);
+      const key = partKey(clientId, utcDate(day * DAY_MS), first, last);
       await this.bucket.put(key, encodeParquet(list), {
         httpMetadata: { contentType: "application/vnd.apache.parquet" },
         customMetadata: { rows: String(list.length) },

@@ -28,4 +28,19 @@ describe("lake Parquet inside workerd", () => {
     for await (const g of reader.rows()) back.push(...g);
     expect(back).toEqual(data);
   });
+
+  it("strings round-trip byte for byte: non-ASCII text, nulls, repeats after a column proved unique", async () => {
+    const data: EventRow[] = Array.from({ length: 1_000 }, (_, i) => {
+      const id = `wamid.${i}`;
+      // 300 distinct templates first (past the writer's reuse limit), then one repeated value.
+      const template = i < 300 ? `modelo_${i}_confirmação` : "promoção 🎉";
+      return [`${id}:read`, id, "c", i % 2 ? "read" : "sent", 1763700000000 + i, 1763700000005 + i, "marketing", true, "regular", String(5511900000000 + i), i % 7 ? "BR" : "PT", null, template, i % 5 ? null : 131026, i % 5 ? null : "número inválido ✗ — 受信者", "kafka"];
+    });
+    const key = partKey(unique("w"), "2026-11-18", 1, 1);
+    await env.LAKE.put(key, encodeParquet(data));
+    const reader = await openPart(env.LAKE, parsePart(key, (await env.LAKE.head(key))!.size)!);
+    const back: EventRow[] = [];
+    for await (const g of reader.rows()) back.push(...g);
+    expect(back).toEqual(data);
+  });
 });
