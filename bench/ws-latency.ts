@@ -47,7 +47,13 @@ async function openLive(stack: BenchStack, clientId: string): Promise<{ ws: WebS
   });
 }
 
-/** Sends up to `maxProbes` probes, one every `intervalMs`, until `until()` says stop; then waits 2 s for stragglers. */
+/**
+ * Sends up to `maxProbes` probes, one every `intervalMs` from the start (a probe whose response came
+ * later than its successor's slot is followed at once), until `until()` says stop; then waits 2 s for
+ * stragglers. One at a time, so the k-th `sent` the socket reports is probe k. Waiting a full
+ * interval after each response instead made the period response time + interval: under the bridged
+ * load (~80 ms responses) slower than the update throttle, so most probes found the client idle.
+ */
 export async function probeLiveLatency(
   stack: BenchStack,
   opts: { client: number; run: string; intervalMs: number; maxProbes: number; until: () => boolean },
@@ -63,6 +69,7 @@ export async function probeLiveLatency(
     for (let k = seenAt.length; k < msg.today.sent - baseline; k++) seenAt[k] = now;
   });
   const t0 = Date.now();
+  const start = performance.now();
   for (let k = 0; k < opts.maxProbes && !opts.until(); k++) {
     const event = { ...benchEvent(opts.run, opts.client, k * 3, t0), occurred_at: Date.now() };
     const res = await fetch(`${stack.url}/v1/ingest/events`, {
@@ -73,7 +80,8 @@ export async function probeLiveLatency(
     okAt[k] = performance.now();
     if (res.status !== 200) throw new Error(`probe ${k}: ${res.status} ${await res.text()}`);
     await res.body?.cancel();
-    await new Promise((r) => setTimeout(r, opts.intervalMs));
+    const next = start + (k + 1) * opts.intervalMs - performance.now();
+    if (next > 0) await new Promise((r) => setTimeout(r, next));
   }
   await new Promise((r) => setTimeout(r, 2_000));
   ws.close();
