@@ -3,6 +3,14 @@ import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { call, postWebhook, unique } from "./helpers.ts";
 
 /** A live socket opened through the Worker, with its messages queued in arrival order. */
+/**
+ * Budget of a test that evicts the Overview. `evictDurableObject` waits for the object's in-flight
+ * work, which includes its pending checkpoint timer (up to 5 s, CHECKPOINT_INTERVAL_MS), and rollups
+ * that earlier tests' clients still send re-arm it; on a loaded CI machine one such test took over
+ * 15 s once. The wait is the harness's, not the behaviour under test.
+ */
+export const OVERVIEW_EVICTION_TEST_MS = 30_000;
+
 export class LiveSocket {
   private readonly queue: unknown[] = [];
   private readonly waiters: ((m: unknown) => void)[] = [];

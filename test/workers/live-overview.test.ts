@@ -7,7 +7,7 @@ import { overviewShard } from "../../durable-objects/overview.ts";
 import type { OverviewLiveMessage, OverviewRow } from "../../schema/live.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { admin, createClient, postJson, signIn } from "./helpers.ts";
-import { LiveSocket, event, ingestNow } from "./live-helpers.ts";
+import { LiveSocket, OVERVIEW_EVICTION_TEST_MS, event, ingestNow } from "./live-helpers.ts";
 
 type Msg = OverviewLiveMessage;
 const bearer = async (token?: string) => ({ authorization: `Bearer ${token ?? (await admin())}` });
@@ -72,7 +72,7 @@ describe("overview live socket", () => {
     expect(update.clients.map((c) => c.client_id)).toEqual([a.id]);
     expect(ws.seen.flatMap((m) => (m as Msg).clients.map((c) => c.client_id))).not.toContain(b.id);
     ws.close();
-  });
+  }, OVERVIEW_EVICTION_TEST_MS);
 
   it("moves the current minute and the hour on the minute tick, without new events", async () => {
     const { id, phones } = await createClient();
@@ -95,8 +95,7 @@ describe("overview live socket", () => {
     const moved = await ws.nextWhere<Msg>((m) => rowOf(m, id)?.minute.sent === 0);
     expect(rowOf(moved, id)).toMatchObject({ minute: { sent: 0 }, hour: { sent: 1 }, today: { sent: 1 } });
     ws.close();
-    // Eviction waits for a pending checkpoint (rollups of other tests' clients may still arrive).
-  }, 15_000);
+  }, OVERVIEW_EVICTION_TEST_MS);
 
   it("merges rollups that carry only the changed minutes into the client's last hour", async () => {
     const { id } = await createClient();

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { Overview } from "../../durable-objects/overview.ts";
 import type { OverviewLiveMessage } from "../../schema/live.ts";
 import { admin, createClient } from "./helpers.ts";
-import { LiveSocket, ingestNow } from "./live-helpers.ts";
+import { LiveSocket, OVERVIEW_EVICTION_TEST_MS, ingestNow } from "./live-helpers.ts";
 
 type Msg = OverviewLiveMessage;
 const overview = () => env.OVERVIEW.get(env.OVERVIEW.idFromName("overview-0")) as DurableObjectStub<Overview>;
@@ -34,5 +34,5 @@ describe("overview priming", () => {
       state.storage.sql.exec("SELECT count(*) AS n FROM meta WHERE key = 'primed'").one().n,
     );
     expect(flagged).toBe(1);
-  });
+  }, OVERVIEW_EVICTION_TEST_MS);
 });
