@@ -8,16 +8,17 @@
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { workload, workloadClients } from "./ingest.ts";
 import { percentile, ratio } from "./stats.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { seconds: { type: "string", default: "15" }, rounds: { type: "string", default: "4" }, clients: { type: "string" } },
 });
-const [treeA, treeB, workload] = positionals;
+const [treeA, treeB, workloadName] = positionals;
 if (!treeA || !treeB) throw new Error("usage: npm run bench:ab -- <treeA> <treeB> [webhook|bridged] [--seconds N] [--rounds N]");
-const kind = workload === "bridged" ? "bridged" : "webhook";
-const clients = Number(values.clients ?? (kind === "bridged" ? 100 : 1_000));
+const kind = workloadName === "bridged" ? "bridged" : "webhook";
+const clients = Number(values.clients ?? workloadClients(kind));
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 if (!(clients > 0) || !(seconds > 0) || !(rounds > 0)) throw new Error("--seconds, --rounds and --clients must be positive numbers");
@@ -39,20 +40,13 @@ async function side(name: "A" | "B", tree: string) {
     eventsPerS,
     cpuMsPerRequest,
     async burst(round: number) {
-      const loaded = Array.from({ length: clients }, (_, i) => i);
-      const f = await ingestModule.benchIngest(stack, {
-        kind,
-        run: `ab-${name}-${round}-${Date.now()}`,
-        clients: loaded,
-        batchSize: kind === "bridged" ? 1_000 : 0,
-        concurrency: kind === "bridged" ? 4 : 16,
-        durationMs: seconds * 1_000,
-        maxRequests: 10_000_000,
-      });
+      // The workload comes from this harness, the stack and the load from the tree's own bench/.
+      const plan = workload(kind, { run: `ab-${name}-${round}-${Date.now()}`, clients, durationMs: seconds * 1_000, maxRequests: 10_000_000 });
+      const f = await ingestModule.benchIngest(stack, plan);
       eventsPerS.push(f.events_per_s);
       cpuMsPerRequest.push(f.workerd_cpu_ms_per_request);
       // The burst's lake backlog is flushed now, not by alarms during the next bursts of either stack.
-      const lakeDrainS = await lakeModule.drainLake(stack, loaded);
+      const lakeDrainS = await lakeModule.drainLake(stack, plan.clients);
       console.log(JSON.stringify({ side: name, round, events_per_s: f.events_per_s, workerd_cpu_ms_per_request: f.workerd_cpu_ms_per_request, load_thread_busy: f.load_thread_busy, lake_drain_s: lakeDrainS, failures: f.failures }));
     },
   };

@@ -33,6 +33,28 @@ export interface IngestFigures {
 /** A load plan without what the stack supplies (URL, keys) and the event clock. */
 export type IngestOptions = Omit<LoadPlan, "baseUrl" | "ingestKey" | "appSecret" | "t0">;
 
+/**
+ * The two ingest workloads (issue 8): Kafka-bridged batches of 1,000 events of one client over 100
+ * clients, 4 in flight; signed webhooks of 1–10 statuses over 1,000 clients, 16 in flight.
+ */
+const WORKLOADS = {
+  bridged: { clients: 100, batchSize: 1_000, concurrency: 4 },
+  webhook: { clients: 1_000, batchSize: 0, concurrency: 16 },
+} as const;
+
+/** The default number of clients a workload spreads over. */
+export const workloadClients = (kind: LoadPlan["kind"]): number => WORKLOADS[kind].clients;
+
+/** One run of a workload: clients 0..n-1 (the workload's own number unless given), round robin. */
+export function workload(
+  kind: LoadPlan["kind"],
+  o: { run: string; durationMs: number; maxRequests: number; clients?: number },
+): IngestOptions {
+  const { batchSize, concurrency } = WORKLOADS[kind];
+  const clients = Array.from({ length: o.clients ?? workloadClients(kind) }, (_, i) => i);
+  return { kind, run: o.run, clients, batchSize, concurrency, durationMs: o.durationMs, maxRequests: o.maxRequests };
+}
+
 function plan(stack: BenchStack, o: IngestOptions, t0: number): LoadPlan {
   return { ...o, baseUrl: stack.url, ingestKey: DEV_INGEST_KEY, appSecret: DEV_APP_SECRET, t0 };
 }

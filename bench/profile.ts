@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../scripts/local-stack.ts";
-import { benchIngest, type IngestOptions } from "./ingest.ts";
+import { benchIngest, workload, workloadClients, type IngestOptions } from "./ingest.ts";
 import { drainLake } from "./lake.ts";
 import { startBenchStack } from "./stack.ts";
 
@@ -40,7 +40,7 @@ const { values, positionals } = parseArgs({
 const profiled = positionals[0] === "bridged" || positionals[0] === "lake" ? positionals[0] : "webhook";
 const kind = profiled === "webhook" ? "webhook" : "bridged";
 const seconds = Number(values.seconds);
-const clients = Number(values.clients ?? (kind === "bridged" ? 100 : 1_000));
+const clients = Number(values.clients ?? workloadClients(kind));
 if (!(seconds > 0) || !(clients > 0)) throw new Error("--seconds and --clients must be positive numbers");
 
 /** A DevTools protocol session over one WebSocket. */
@@ -97,21 +97,13 @@ function summarise(p: Profile): { totalMs: number; self: [string, number][]; tot
 const inspectorPort = await freePort();
 const stack = await startBenchStack(clients, kind === "webhook" ? clients : 0, inspectorPort);
 try {
-  const workload = (durationMs: number): IngestOptions => ({
-    kind,
-    run: `profile-${Date.now()}`,
-    clients: Array.from({ length: clients }, (_, i) => i),
-    batchSize: kind === "bridged" ? 1_000 : 0,
-    concurrency: kind === "bridged" ? 4 : 16,
-    durationMs,
-    maxRequests: 10_000_000,
-  });
+  const load = (durationMs: number): IngestOptions => workload(kind, { run: `profile-${Date.now()}`, clients, durationMs, maxRequests: 10_000_000 });
   // Objects start (tables, state loads) outside the profile: a busy deployment's objects are warm.
-  await benchIngest(stack, workload(WARM_UP_MS));
+  await benchIngest(stack, load(WARM_UP_MS));
   const session = await devtools(inspectorPort);
   await session.send("Profiler.enable");
   await session.send("Profiler.setSamplingInterval", { interval: SAMPLING_INTERVAL_US });
-  const loaded = workload(seconds * 1_000);
+  const loaded = load(seconds * 1_000);
   let figures: object;
   if (profiled === "lake") {
     const ingest = await benchIngest(stack, loaded);

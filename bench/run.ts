@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { ROOT } from "../scripts/local-stack.ts";
 import { benchBilling } from "./billing.ts";
 import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
-import { benchIngest, type IngestFigures, type IngestOptions } from "./ingest.ts";
+import { benchIngest, workload, type IngestFigures, type IngestOptions } from "./ingest.ts";
 import { benchExport, benchParquet, drainLake } from "./lake.ts";
 import { benchPostgres, startPostgres } from "./postgres.ts";
 import { startBenchStack } from "./stack.ts";
@@ -39,7 +39,6 @@ const PROBE_WEBHOOK = 1_001;
 const PROBE_INTERVAL_MS = 100;
 const PARQUET_CLIENT = 1_002;
 const EXPORT_CLIENT = 1_003;
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 const DAY_MS = 86_400_000;
 /** Load events happen at noon (UTC) yesterday, so the billing run of yesterday prices them. */
@@ -71,8 +70,8 @@ async function part<T>(name: string, fn: () => Promise<T>): Promise<T | null> {
 }
 
 const workloads: Record<"bridged" | "webhook", IngestOptions> = {
-  bridged: { kind: "bridged", run: `${RUN}-b`, clients: range(100), batchSize: 1_000, concurrency: 4, durationMs: SIZE.ingestMs, maxRequests: 1_000_000 },
-  webhook: { kind: "webhook", run: `${RUN}-w`, clients: range(1_000), batchSize: 0, concurrency: 16, durationMs: SIZE.ingestMs, maxRequests: 10_000_000 },
+  bridged: workload("bridged", { run: `${RUN}-b`, durationMs: SIZE.ingestMs, maxRequests: 1_000_000 }),
+  webhook: workload("webhook", { run: `${RUN}-w`, durationMs: SIZE.ingestMs, maxRequests: 10_000_000 }),
 };
 
 const STACK = `stack (fresh state, ${SIZE.clients.toLocaleString("en-US")} clients)`;
