@@ -23,9 +23,9 @@ const REUSED_VALUES = 256;
  * each value with TextEncoder (a native call and a new buffer each) and orders string statistics
  * value by value; bytes made here cost a JS copy (ASCII, which ids and codes are; other text goes
  * through `encodeInto`): Parquet encoding is ~1.3–1.6× faster (docs/lake.md, "What a flush
- * costs"). While a column has shown few distinct values (client, status, category, country, phone number,
- * template, source) a repeat reuses the first value's view, which the writer's dictionary then
- * matches by identity.
+ * costs"). While a column has shown few distinct values (client, status, category, country, phone
+ * number, template, source) a repeat reuses the first value's view, which the writer's dictionary
+ * then matches by identity.
  */
 function utf8Column(rows: EventRow[], i: number): (Uint8Array | null)[] {
   let capacity = 0;
