@@ -178,6 +178,25 @@ describe("objects created with the earlier layout", () => {
 });
 
 describe("dedup ids", () => {
+  it("counts new, repeated and already-seen events exactly, whichever way the insert learns it", async () => {
+    const { id, stub } = counter();
+    const [a, b, c, d] = [ev({ status: "sent" }), ev({ status: "sent" }), ev({ status: "sent" }), ev({ status: "sent" })];
+    await stub.ingest({ id, ...SP }, [a]);
+    // After an all-new batch: a copy within the batch, then one seen in an earlier call next to a new one.
+    const repeated = await stub.ingest({ id, ...SP }, [b, b]);
+    expect(repeated).toMatchObject({ accepted: 1, duplicates: 1, rowsWritten: 2 });
+    const mixed = await stub.ingest({ id, ...SP }, [a, c]);
+    expect(mixed).toMatchObject({ accepted: 1, duplicates: 1, rowsWritten: 2 });
+    // Right after a batch with already-seen events, and again once a batch had none.
+    const e = ev({ status: "sent" });
+    for (const batch of [[d, c], [e, e], [ev({ status: "sent" }), d]]) {
+      expect(await stub.ingest({ id, ...SP }, batch)).toMatchObject({ accepted: 1, duplicates: 1, rowsWritten: 2 });
+    }
+    const stored = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec(`SELECT COUNT(*) AS n FROM ${eventTableFor(Date.now())}`).one().n);
+    expect(stored).toBe(6);
+    expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toMatchObject({ sent: 6 });
+  });
+
   it("refuses a batch whose ids would not round-trip through SQLite, leaving no trace", async () => {
     const { id, stub } = counter();
     // Called inside the object: an RPC that throws also surfaces as an unhandled rejection in this isolate.
