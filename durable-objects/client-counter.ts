@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
-import { EVENT_COLUMNS, STATUSES, type NotificationEvent, type Status } from "../schema/event.ts";
+import { STATUSES, type NotificationEvent, type Status } from "../schema/event.ts";
 import { HOUR_MINUTES } from "../schema/live.ts";
 import { MINUTE_MS, localDate, localDayStart, minuteOf } from "../schema/time.ts";
 import { BillableLedger, type LedgerLine } from "./billable-ledger.ts";
 import { SCHEMA, eventKey, eventTableDdl, eventTableExpired, eventTableFor, upgradeLegacyOutbox, upgradeMinuteCounts } from "./client-counter-tables.ts";
+import { decodeBatch, rowOf, type EventBatch } from "./event-batch.ts";
 import { LakeFlush } from "./lake-flush.ts";
 import { Outbox } from "./outbox.ts";
 import { ClientLive } from "./client-live.ts";
@@ -101,8 +102,9 @@ export class ClientCounter extends DurableObject<Env> {
    * so a 2xx upstream means the events are durable. The figures include storage work done in the
    * background since the previous call, so summed over calls they are the object's whole cost.
    */
-  ingest(client: ClientRef, events: NotificationEvent[], options: IngestOptions = {}): IngestResult {
+  ingest(client: ClientRef, batch: EventBatch, options: IngestOptions = {}): IngestResult {
     const now = Date.now();
+    const { text, rows, events } = decodeBatch(batch);
     const counted = { ...this.background };
     const backgroundRowsWritten = counted.rowsWritten;
     this.background.rowsWritten = 0;
@@ -126,8 +128,9 @@ export class ClientCounter extends DurableObject<Env> {
         if (accepted.length === 0) return;
 
         const ledger = billing.settle(accepted, track);
-        const details = accepted.map((e) => EVENT_COLUMNS.map((c) => e[c]));
-        const seq = this.outbox.append(accepted.length, JSON.stringify(details), JSON.stringify(ledger), track);
+        const allNew = accepted.length === events.length;
+        const details = allNew ? rows : accepted.map(rowOf);
+        const seq = this.outbox.append(accepted.length, allNew ? text : JSON.stringify(details), JSON.stringify(ledger), track);
         this.pending.add(seq, details, ledger);
         if (this.pending.full()) this.pending.flush(track);
       });

@@ -2,6 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import { eventTableDdl, eventTableFor } from "../../durable-objects/client-counter-tables.ts";
 import { EVENT_COLUMNS, type NotificationEvent } from "../../schema/event.ts";
 import { localDate, localDayStart, minuteOf } from "../../schema/time.ts";
@@ -44,9 +45,9 @@ describe("ClientCounter durability", () => {
   it("keeps counts, dedup and the ledger after eviction", async () => {
     const { id, stub } = counter();
     const e = ev();
-    await stub.ingest({ id, ...SP }, [e, ev({ status: "sent" })]);
+    await stub.ingest({ id, ...SP }, encodeBatch([e, ev({ status: "sent" })]));
     await evictDurableObject(stub);
-    const again = await stub.ingest({ id, ...SP }, [e]);
+    const again = await stub.ingest({ id, ...SP }, encodeBatch([e]));
     expect(again).toMatchObject({ accepted: 0, duplicates: 1 });
     expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toEqual({ accepted: 0, sent: 1, delivered: 1, read: 0, failed: 0 });
     expect(await stub.ledgerLines("2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
@@ -65,7 +66,7 @@ describe("ClientCounter durability", () => {
       }
     });
     await evictDurableObject(stub);
-    const res = await stub.ingest({ id, ...SP }, [ev({ event_id: "seen-before:delivered", message_id: "seen-before" }), ev()]);
+    const res = await stub.ingest({ id, ...SP }, encodeBatch([ev({ event_id: "seen-before:delivered", message_id: "seen-before" }), ev()]));
     expect(res).toMatchObject({ accepted: 1, duplicates: 1 });
     const tables = await runInDurableObject(stub, (_i, state) =>
       state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name GLOB 'events_[0-9]*' ORDER BY name").toArray().map((r) => r.name),
@@ -76,7 +77,7 @@ describe("ClientCounter durability", () => {
   it("reports SQLite rows written, about one per event for a large batch", async () => {
     const { id, stub } = counter();
     const events = Array.from({ length: 1000 }, (_, i) => ev({ status: i % 2 ? "sent" : "read", billable: false }));
-    const res = await stub.ingest({ id, ...SP }, events);
+    const res = await stub.ingest({ id, ...SP }, encodeBatch(events));
     expect(res.accepted).toBe(1000);
     // 1000 event rows and one outbox row; the counters are flushed later (and reported then). A first
     // call also stores the client id and time zone and creates the month's event table and an outbox
@@ -90,12 +91,12 @@ describe("ClientCounter durability", () => {
     const calls = 20;
     for (let call = 0; call < calls; call++) {
       const batch = [0, 1, 2].map((k) => ev({ message_id: `small-${call}`, event_id: `small-${call}:${k}`, status: (["sent", "delivered", "read"] as const)[k] }));
-      const res = await stub.ingest({ id, ...SP }, batch);
+      const res = await stub.ingest({ id, ...SP }, encodeBatch(batch));
       // Three event rows (the delivered one also carries the billing mark) and one outbox row.
       if (call > 0) expect(res.rowsWritten).toBe(4);
     }
     await runDurableObjectAlarm(stub);
-    const next = await stub.ingest({ id, ...SP }, [ev()]);
+    const next = await stub.ingest({ id, ...SP }, encodeBatch([ev()]));
     // This call's two rows, then the alarm's: the counter lines (one minute, one ledger line), four meta
     // rows and the next outbox table (2). The 20 flushed outbox rows cost nothing: their table is dropped.
     expect(next.rowsWritten).toBeGreaterThan(2 + 2);
@@ -115,19 +116,19 @@ describe("the minute counters in SQLite", () => {
       runInDurableObject(stub, (_i, state) =>
         state.storage.sql.exec<{ minute: number; counts: string }>("SELECT minute, counts FROM minute_totals ORDER BY minute").toArray().map((r) => [r.minute, JSON.parse(r.counts)]),
       );
-    await stub.ingest({ id, ...SP }, [
+    await stub.ingest({ id, ...SP }, encodeBatch([
       ev({ occurred_at: minute + 1_000, status: "sent" }),
       ev({ occurred_at: minute + 2_000, status: "sent", category: "utility" }),
       ev({ occurred_at: minute + 3_000, status: "read" }),
       ev({ occurred_at: minute + 61_000, status: "sent", category: null }),
-    ]);
+    ]));
     await runDurableObjectAlarm(stub);
     // Five status × category lines in two minutes: two rows.
     expect(await stored()).toEqual([
       [minute, { sent: { marketing: 1, utility: 1 }, read: { marketing: 1 } }],
       [minute + 60_000, { sent: { "": 1 } }],
     ]);
-    await stub.ingest({ id, ...SP }, [ev({ occurred_at: minute + 4_000, status: "sent" }), ev({ occurred_at: minute + 5_000, status: "failed", category: "utility" })]);
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: minute + 4_000, status: "sent" }), ev({ occurred_at: minute + 5_000, status: "failed", category: "utility" })]));
     await runDurableObjectAlarm(stub);
     expect(await stored()).toEqual([
       [minute, { sent: { marketing: 2, utility: 1 }, read: { marketing: 1 }, failed: { utility: 1 } }],
@@ -160,14 +161,14 @@ describe("objects created with the earlier layout", () => {
       sql.exec("INSERT INTO minute_counts VALUES (?, 'sent', 'marketing', 1)", minuteOf(old.occurred_at));
     });
     await evictDurableObject(stub);
-    expect(await stub.ingest({ id, ...SP }, [ev({ status: "read" })])).toMatchObject({ accepted: 1 });
+    expect(await stub.ingest({ id, ...SP }, encodeBatch([ev({ status: "read" })]))).toMatchObject({ accepted: 1 });
     expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toMatchObject({ sent: 1, read: 1 });
     const seqs = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ seq: number }>("SELECT seq FROM outbox_0 ORDER BY seq").toArray().map((r) => r.seq));
     expect(seqs).toEqual([7, 10]);
     await runDurableObjectAlarm(stub);
     await evictDurableObject(stub);
     expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toMatchObject({ sent: 1, read: 1 });
-    expect(await stub.ingest({ id, ...SP }, [ev({ status: "failed" })])).toMatchObject({ accepted: 1 });
+    expect(await stub.ingest({ id, ...SP }, encodeBatch([ev({ status: "failed" })]))).toMatchObject({ accepted: 1 });
     // The flush sealed the old table (the next one starts at 11) and dropped it once written.
     const next = await runInDurableObject(stub, (_i, state) => {
       const tables = state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name GLOB 'outbox*'").toArray().map((r) => r.name);
@@ -181,16 +182,16 @@ describe("dedup ids", () => {
   it("counts new, repeated and already-seen events exactly, whichever way the insert learns it", async () => {
     const { id, stub } = counter();
     const [a, b, c, d] = [ev({ status: "sent" }), ev({ status: "sent" }), ev({ status: "sent" }), ev({ status: "sent" })];
-    await stub.ingest({ id, ...SP }, [a]);
+    await stub.ingest({ id, ...SP }, encodeBatch([a]));
     // After an all-new batch: a copy within the batch, then one seen in an earlier call next to a new one.
-    const repeated = await stub.ingest({ id, ...SP }, [b, b]);
+    const repeated = await stub.ingest({ id, ...SP }, encodeBatch([b, b]));
     expect(repeated).toMatchObject({ accepted: 1, duplicates: 1, rowsWritten: 2 });
-    const mixed = await stub.ingest({ id, ...SP }, [a, c]);
+    const mixed = await stub.ingest({ id, ...SP }, encodeBatch([a, c]));
     expect(mixed).toMatchObject({ accepted: 1, duplicates: 1, rowsWritten: 2 });
     // Right after a batch with already-seen events, and again once a batch had none.
     const e = ev({ status: "sent" });
     for (const batch of [[d, c], [e, e], [ev({ status: "sent" }), d]]) {
-      expect(await stub.ingest({ id, ...SP }, batch)).toMatchObject({ accepted: 1, duplicates: 1, rowsWritten: 2 });
+      expect(await stub.ingest({ id, ...SP }, encodeBatch(batch))).toMatchObject({ accepted: 1, duplicates: 1, rowsWritten: 2 });
     }
     const stored = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec(`SELECT COUNT(*) AS n FROM ${eventTableFor(Date.now())}`).one().n);
     expect(stored).toBe(6);
@@ -201,12 +202,12 @@ describe("dedup ids", () => {
     const { id, stub } = counter();
     // Called inside the object: an RPC that throws also surfaces as an unhandled rejection in this isolate.
     await runInDurableObject(stub, (instance: ClientCounter) => {
-      expect(() => instance.ingest({ id, ...SP }, [ev({ event_id: "lone-\ud800-surrogate" }), ev()])).toThrow(/round-trip/);
+      expect(() => instance.ingest({ id, ...SP }, encodeBatch([ev({ event_id: "lone-\ud800-surrogate" }), ev()]))).toThrow(/round-trip/);
     });
     expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toEqual({ accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 });
     // Nothing was committed, so the valid event of that batch is still new.
     const again = ev();
-    expect(await stub.ingest({ id, ...SP }, [again])).toMatchObject({ accepted: 1 });
+    expect(await stub.ingest({ id, ...SP }, encodeBatch([again]))).toMatchObject({ accepted: 1 });
   });
 });
 
@@ -215,23 +216,23 @@ describe("the billable-message ledger", () => {
     const { id, stub } = counter();
     // 01:30 UTC on the 21st is still the 20th in São Paulo (UTC-3).
     const at = Date.UTC(2026, 10, 21, 1, 30);
-    await stub.ingest({ id, ...SP }, [
+    await stub.ingest({ id, ...SP }, encodeBatch([
       ev({ message_id: "m1", status: "delivered", occurred_at: at }),
       ev({ message_id: "m1", status: "read", occurred_at: at + 60_000 }),
-    ]);
-    await stub.ingest({ id, ...SP }, [ev({ message_id: "m1", status: "read", occurred_at: at + 60_000, event_id: "m1:read-retry" })]);
+    ]));
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ message_id: "m1", status: "read", occurred_at: at + 60_000, event_id: "m1:read-retry" })]));
     expect(await stub.ledgerLines("2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
     expect(await stub.ledgerLines("2026-11-21")).toEqual([]);
   });
 
   it("does not bill sent, failed or free (service window, free entry point) messages", async () => {
     const { id, stub } = counter();
-    await stub.ingest({ id, ...SP }, [
+    await stub.ingest({ id, ...SP }, encodeBatch([
       ev({ status: "sent" }),
       ev({ status: "failed", billable: null, category: null, pricing_type: null }),
       ev({ status: "delivered", billable: false, pricing_type: "free_customer_service", category: "service" }),
       ev({ status: "read", billable: false, pricing_type: "free_entry_point", category: "marketing" }),
-    ]);
+    ]));
     expect(await stub.ledgerLines("2026-11-20")).toEqual([]);
   });
 
@@ -239,21 +240,21 @@ describe("the billable-message ledger", () => {
     const { id, stub } = counter();
     const day2 = Date.UTC(2026, 10, 21, 15, 0);
     const day1 = Date.UTC(2026, 10, 20, 23, 0) - 6 * 3600_000;
-    await stub.ingest({ id, ...SP }, [ev({ message_id: "late", status: "read", occurred_at: day2 })]);
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ message_id: "late", status: "read", occurred_at: day2 })]));
     expect(await stub.ledgerLines("2026-11-21")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
-    await stub.ingest({ id, ...SP }, [ev({ message_id: "late", status: "delivered", occurred_at: day1 })]);
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ message_id: "late", status: "delivered", occurred_at: day1 })]));
     expect(await stub.ledgerLines("2026-11-21")).toEqual([]);
     expect(await stub.ledgerLines("2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
   });
 
   it("groups billable messages by category and country, unknown ones under their own keys", async () => {
     const { id, stub } = counter();
-    await stub.ingest({ id, timezone: "UTC" }, [
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch([
       ev({ category: "utility" }),
       ev({ category: "utility" }),
       ev({ category: "utility", country: "MX" }),
       ev({ category: null, country: null }),
-    ]);
+    ]));
     expect(await stub.ledgerLines("2026-11-20")).toEqual([
       { category: "unknown", country: "ZZ", count: 1 },
       { category: "utility", country: "BR", count: 2 },
@@ -274,13 +275,13 @@ describe("the billable-message ledger", () => {
       );
     });
     await evictDurableObject(stub);
-    const read = await stub.ingest({ id, ...SP }, [ev({ message_id: "m-old", event_id: "m-old:read", status: "read", occurred_at: Date.UTC(2026, 9, 16, 12) })]);
+    const read = await stub.ingest({ id, ...SP }, encodeBatch([ev({ message_id: "m-old", event_id: "m-old:read", status: "read", occurred_at: Date.UTC(2026, 9, 16, 12) })]));
     expect(read.accepted).toBe(1);
     expect(await stub.ledgerLines("2026-10-16")).toEqual([]);
     expect(await stub.ledgerLines("2026-10-15")).toEqual([]);
 
     const old = Date.UTC(2026, 6, 15, 12);
-    await stub.ingest({ id, timezone: "UTC" }, [ev({ message_id: "old-msg", occurred_at: old })]);
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch([ev({ message_id: "old-msg", occurred_at: old })]));
     await runDurableObjectAlarm(stub);
     await evictDurableObject(stub);
     expect(await stub.ledgerLines("2026-07-15")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
@@ -294,11 +295,11 @@ describe("the last hour's minutes", () => {
     const hourAgo = minuteOf(now) - 59 * 60_000;
     const stored = () =>
       runInDurableObject(stub, (instance: ClientCounter) => (instance as unknown as { storedCounters(f: number, t: number): unknown }).storedCounters(hourAgo, Number.MAX_SAFE_INTEGER));
-    await stub.ingest({ id, ...SP }, [ev({ occurred_at: now, status: "sent" }), ev({ occurred_at: now - 30 * 60_000, status: "read" })]);
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: now, status: "sent" }), ev({ occurred_at: now - 30 * 60_000, status: "read" })]));
     expect(await stub.counters(hourAgo, Number.MAX_SAFE_INTEGER)).toEqual(await stored());
-    await stub.ingest({ id, ...SP }, [ev({ occurred_at: now, status: "delivered" }), ev({ occurred_at: now - 3 * 3_600_000, status: "sent" })]);
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: now, status: "delivered" }), ev({ occurred_at: now - 3 * 3_600_000, status: "sent" })]));
     await runDurableObjectAlarm(stub);
-    await stub.ingest({ id, ...SP }, [ev({ occurred_at: now, status: "failed" })]);
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: now, status: "failed" })]));
     const live = await stub.counters(hourAgo, Number.MAX_SAFE_INTEGER);
     expect(live).toEqual(await stored());
     expect(live.map((m) => m.sent + m.delivered + m.read + m.failed)).toEqual([1, 3]);
@@ -316,12 +317,12 @@ describe("today's totals", () => {
     const now = Date.now();
     const sum = () => stub.totals(localDayStart(localDate(Date.now(), tz), tz), Number.MAX_SAFE_INTEGER);
     expect(await stub.today(tz)).toEqual(await sum());
-    await stub.ingest({ id, timezone: tz }, [ev({ occurred_at: now, status: "sent" }), ev({ occurred_at: now, status: "read" })]);
-    await stub.ingest({ id, timezone: tz }, [ev({ occurred_at: now - 3 * 86_400_000, status: "sent" })]);
+    await stub.ingest({ id, timezone: tz }, encodeBatch([ev({ occurred_at: now, status: "sent" }), ev({ occurred_at: now, status: "read" })]));
+    await stub.ingest({ id, timezone: tz }, encodeBatch([ev({ occurred_at: now - 3 * 86_400_000, status: "sent" })]));
     expect(await stub.today(tz)).toEqual({ accepted: 0, sent: 1, delivered: 0, read: 1, failed: 0 });
     expect(await stub.today(tz)).toEqual(await sum());
     await evictDurableObject(stub);
-    await stub.ingest({ id, timezone: tz }, [ev({ occurred_at: now, status: "failed" })]);
+    await stub.ingest({ id, timezone: tz }, encodeBatch([ev({ occurred_at: now, status: "failed" })]));
     expect(await stub.today(tz)).toEqual({ accepted: 0, sent: 1, delivered: 0, read: 1, failed: 1 });
     expect(await stub.today("UTC")).toEqual(await stub.totals(Date.parse(`${new Date().toISOString().slice(0, 10)}T00:00:00Z`), Number.MAX_SAFE_INTEGER));
   });

@@ -2,6 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import { flushedThrough } from "../../durable-objects/outbox.ts";
 import { EVENT_COLUMNS, type NotificationEvent } from "../../schema/event.ts";
 import { counterOf } from "../../workers/ingest/dispatch.ts";
@@ -230,12 +231,12 @@ describe("large outboxes", () => {
           phone_number_id: null, template: null, error_code: null, error_title: null, source: "kafka",
         };
       });
-    await stub.ingest({ id, timezone: "UTC" }, batch(0));
-    await stub.ingest({ id, timezone: "UTC" }, batch(1));
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch(batch(0)));
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch(batch(1)));
     // 20,000 rows wait: the alarm is still a minute away. The third call makes a full batch: due now.
     const [before, after] = await runInDurableObject(stub, async (instance, state) => {
       const minuteAway = await state.storage.getAlarm();
-      instance.ingest({ id, timezone: "UTC" }, batch(2));
+      instance.ingest({ id, timezone: "UTC" }, encodeBatch(batch(2)));
       return [minuteAway, await state.storage.getAlarm()];
     });
     expect(before!).toBeGreaterThan(Date.now() + 30_000);

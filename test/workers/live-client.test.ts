@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import { liveTickets } from "../../schema/db.ts";
 import type { ClientLiveMessage } from "../../schema/live.ts";
 import { minuteOf } from "../../schema/time.ts";
@@ -52,7 +53,7 @@ describe("client live socket", () => {
     const earlier = minuteOf(at) - 5 * 60_000;
     // Ten separate ingest calls in one turn of the object: no broadcast can run in between.
     await runInDurableObject(stubOf(id), (counter: ClientCounter) => {
-      for (let i = 0; i < 10; i++) counter.ingest({ id, timezone: "UTC" }, [event(id, i % 2 ? "sent" : "delivered", i < 8 ? at : earlier)]);
+      for (let i = 0; i < 10; i++) counter.ingest({ id, timezone: "UTC" }, encodeBatch([event(id, i % 2 ? "sent" : "delivered", i < 8 ? at : earlier)]));
     });
     const update = await ws.next<Msg>();
     expect(update.type).toBe("update");
@@ -62,7 +63,7 @@ describe("client live socket", () => {
     ]);
     expect(update.today).toMatchObject({ sent: 5, delivered: 5 });
     // The next message is the next change, not a leftover per-event update.
-    await runInDurableObject(stubOf(id), (counter: ClientCounter) => counter.ingest({ id, timezone: "UTC" }, [event(id, "failed", at)]));
+    await runInDurableObject(stubOf(id), (counter: ClientCounter) => counter.ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "failed", at)])));
     const next = await ws.next<Msg>();
     expect(next.minutes).toEqual([{ minute: minuteOf(at), accepted: 0, sent: 4, delivered: 4, read: 0, failed: 1 }]);
     expect(ws.seen).toHaveLength(3);
@@ -74,11 +75,11 @@ describe("client live socket", () => {
     const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
     await ws.next<Msg>();
     const e = event(id, "sent");
-    await runInDurableObject(stubOf(id), (counter: ClientCounter) => counter.ingest({ id, timezone: "UTC" }, [e]));
+    await runInDurableObject(stubOf(id), (counter: ClientCounter) => counter.ingest({ id, timezone: "UTC" }, encodeBatch([e])));
     expect((await ws.next<Msg>()).today.sent).toBe(1);
     await runInDurableObject(stubOf(id), (counter: ClientCounter) => {
-      counter.ingest({ id, timezone: "UTC" }, [e]);
-      counter.ingest({ id, timezone: "UTC" }, [event(id, "read")]);
+      counter.ingest({ id, timezone: "UTC" }, encodeBatch([e]));
+      counter.ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "read")]));
     });
     const update = await ws.next<Msg>();
     expect(update.today).toMatchObject({ sent: 1, read: 1 });

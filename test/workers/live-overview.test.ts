@@ -2,6 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { Overview } from "../../durable-objects/overview.ts";
 import { overviewShard } from "../../durable-objects/overview.ts";
 import type { OverviewLiveMessage, OverviewRow } from "../../schema/live.ts";
@@ -169,7 +170,7 @@ describe("overview live socket", () => {
   it("asks whether a rollup it sent itself was saved, and resends the whole hour to a restarted Overview", async () => {
     const { id } = await createClient();
     // Called directly, without relaying: the object's rollup timer sends, and keeps the receipt.
-    await counter(id).ingest({ id, timezone: "UTC" }, [event(id, "sent"), event(id, "failed")]);
+    await counter(id).ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "sent"), event(id, "failed")]));
     while ((await held(id))?.failed !== 1) await new Promise((r) => setTimeout(r, 20));
     await restart(overview());
     expect(await runDurableObjectAlarm(counter(id))).toBe(true);
@@ -189,10 +190,10 @@ describe("overview live socket", () => {
   it("hands a due rollup to a caller that relays, and a change that was not due to the next due call", async () => {
     const { id } = await createClient();
     const client = { id, timezone: "UTC" };
-    expect((await counter(id).ingest(client, [event(id, "sent")], { relayRollup: true })).rollup).toMatchObject({ today: { sent: 1 } });
-    expect((await counter(id).ingest(client, [event(id, "read")], { relayRollup: true })).rollup).toBeNull();
+    expect((await counter(id).ingest(client, encodeBatch([event(id, "sent")]), { relayRollup: true })).rollup).toMatchObject({ today: { sent: 1 } });
+    expect((await counter(id).ingest(client, encodeBatch([event(id, "read")]), { relayRollup: true })).rollup).toBeNull();
     await new Promise((r) => setTimeout(r, 1_050));
-    const third = await counter(id).ingest(client, [event(id, "delivered")], { relayRollup: true });
+    const third = await counter(id).ingest(client, encodeBatch([event(id, "delivered")]), { relayRollup: true });
     expect(third.rollup).toMatchObject({ client_id: id, today: { sent: 1, delivered: 1, read: 1 } });
     expect(third.rollup!.minutes.reduce((n, m) => n + m.read, 0)).toBe(1);
   });
@@ -200,9 +201,9 @@ describe("overview live socket", () => {
   it("sends a change that no later call carried with its own timer", async () => {
     const { id } = await createClient();
     const client = { id, timezone: "UTC" };
-    const first = await counter(id).ingest(client, [event(id, "sent")], { relayRollup: true });
+    const first = await counter(id).ingest(client, encodeBatch([event(id, "sent")]), { relayRollup: true });
     expect(first.rollup).toMatchObject({ client_id: id, today: { sent: 1 } });
-    const second = await counter(id).ingest(client, [event(id, "read")], { relayRollup: true });
+    const second = await counter(id).ingest(client, encodeBatch([event(id, "read")]), { relayRollup: true });
     expect(second.rollup).toBeNull();
     // Nobody relayed the first: the Overview gets today's totals from the object's own rollup timer.
     while ((await held(id))?.read !== 1) await new Promise((r) => setTimeout(r, 20));

@@ -1,4 +1,5 @@
 import type { ClientCounter, ClientRef, IngestResult } from "../../durable-objects/client-counter.ts";
+import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { ClientRollup } from "../../durable-objects/overview.ts";
 import type { NotificationEvent } from "../../schema/event.ts";
 import { ApiError, log } from "../errors.ts";
@@ -39,7 +40,7 @@ export type DispatchResult = Omit<IngestResult, "rollup"> & { rollups: ClientRol
  * 503: the sender retries the whole request and dedup makes the retry safe.
  */
 export async function dispatch(env: Env, batches: ClientBatch[]): Promise<DispatchResult> {
-  const results = await Promise.allSettled(batches.map((b) => counterOf(env, b.client.id).ingest(b.client, b.events, { relayRollup: true })));
+  const results = await Promise.allSettled(batches.map((b) => counterOf(env, b.client.id).ingest(b.client, encodeBatch(b.events), { relayRollup: true })));
   const total: DispatchResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0, rollups: [] };
   const failed: string[] = [];
   results.forEach((r, i) => {
