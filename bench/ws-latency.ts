@@ -1,7 +1,8 @@
 /**
  * Ingest 2xx → screen: a dashboard client holds `GET /v1/clients/:id/live` open while probes (one
  * bridged event each) go to that client; the latency of probe k is from its 200 to the first
- * `update` whose today.sent includes it.
+ * `update` whose minutes' `sent` counts include it. Minutes, not `today`: today's totals start
+ * again at the client's midnight, which a run may cross.
  */
 import { DEV_INGEST_KEY } from "../scripts/demo/catalog.ts";
 import { benchClientId, benchEvent } from "./events.ts";
@@ -20,10 +21,23 @@ export interface LatencyFigures {
 
 interface LiveMessage {
   type: string;
-  today?: { sent: number };
+  minutes?: { minute: number; sent: number }[];
 }
 
-async function openLive(stack: BenchStack, clientId: string): Promise<{ ws: WebSocket; sent: number }> {
+/** `sent` per minute as the socket last reported it, and their sum. */
+class SentByMinute {
+  private readonly minutes = new Map<number, number>();
+  total = 0;
+
+  add(msg: LiveMessage): void {
+    for (const m of msg.minutes ?? []) {
+      this.total += m.sent - (this.minutes.get(m.minute) ?? 0);
+      this.minutes.set(m.minute, m.sent);
+    }
+  }
+}
+
+async function openLive(stack: BenchStack, clientId: string): Promise<{ ws: WebSocket; sent: SentByMinute }> {
   const res = await fetch(`${stack.url}/v1/live/ticket`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${stack.token}` },
@@ -39,8 +53,9 @@ async function openLive(stack: BenchStack, clientId: string): Promise<{ ws: WebS
       "message",
       (m) => {
         clearTimeout(timer);
-        const msg = JSON.parse(String(m.data)) as LiveMessage;
-        resolve({ ws, sent: msg.today?.sent ?? 0 });
+        const sent = new SentByMinute();
+        sent.add(JSON.parse(String(m.data)) as LiveMessage);
+        resolve({ ws, sent });
       },
       { once: true },
     );
@@ -59,14 +74,16 @@ export async function probeLiveLatency(
   opts: { client: number; run: string; intervalMs: number; maxProbes: number; until: () => boolean },
 ): Promise<LatencyFigures> {
   const clientId = benchClientId(opts.client);
-  const { ws, sent: baseline } = await openLive(stack, clientId);
+  const { ws, sent } = await openLive(stack, clientId);
+  const baseline = sent.total;
   const okAt: number[] = [];
   const seenAt: number[] = [];
   ws.addEventListener("message", (m) => {
     const msg = JSON.parse(String(m.data)) as LiveMessage;
-    if (msg.type !== "update" || !msg.today) return;
+    if (msg.type !== "update") return;
+    sent.add(msg);
     const now = performance.now();
-    for (let k = seenAt.length; k < msg.today.sent - baseline; k++) seenAt[k] = now;
+    for (let k = seenAt.length; k < sent.total - baseline; k++) seenAt[k] = now;
   });
   const t0 = Date.now();
   const start = performance.now();
