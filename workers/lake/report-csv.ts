@@ -1,4 +1,5 @@
 import { EVENT_COLUMNS } from "../../schema/event.ts";
+import { minuteOf } from "../../schema/time.ts";
 import { COLUMN_KINDS, type EventRow, type EventValue } from "./columns.ts";
 
 const NEEDS_QUOTES = /[",\r\n]/;
@@ -8,19 +9,48 @@ function field(v: string): string {
   return NEEDS_QUOTES.test(v) ? `"${v.replaceAll('"', '""')}"` : v;
 }
 
-/** Times as ISO-8601 UTC with milliseconds; booleans true/false; nulls empty. */
-function text(v: EventValue, kind: (typeof COLUMN_KINDS)[number]): string {
-  if (v === null) return "";
-  if (kind === "timestamp") return new Date(v as number).toISOString();
-  return field(String(v));
+/**
+ * Epoch ms as `toISOString` writes it (UTC, milliseconds), with the `YYYY-MM-DDTHH:MM:` part kept
+ * per minute: a report's rows come in time order, and `toISOString` on every timestamp was about
+ * half of formatting a row.
+ */
+function isoTimestamps(): (ms: number) => string {
+  let minute = Number.NaN;
+  let prefix = "";
+  return (ms) => {
+    const m = minuteOf(ms);
+    if (m !== minute) {
+      minute = m;
+      prefix = new Date(m).toISOString().slice(0, 17);
+    }
+    const inMinute = ms - m;
+    const s = Math.floor(inMinute / 1000);
+    const milli = inMinute - s * 1000;
+    return `${prefix}${s < 10 ? "0" : ""}${s}.${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}Z`;
+  };
 }
 
 /** The header line of the detailed report, in the canonical column order. */
 export const CSV_HEADER = `${EVENT_COLUMNS.join(",")}\r\n`;
 
-/** Rows as CSV lines (CRLF-terminated, as RFC 4180 says). */
+/** A formatter per column, in EVENT_COLUMNS order: times ISO-8601 UTC, booleans true/false, nulls empty. */
+function columnFormatters(): ((v: EventValue) => string)[] {
+  return COLUMN_KINDS.map((kind) => {
+    if (kind === "timestamp") {
+      const iso = isoTimestamps();
+      return (v) => (v === null ? "" : iso(v as number));
+    }
+    return (v) => (v === null ? "" : typeof v === "string" ? field(v) : String(v));
+  });
+}
+
+/**
+ * Rows as CSV lines (CRLF-terminated, as RFC 4180 says). A line is joined from its fields: appended
+ * field by field it stays a rope of ~30 pieces for the encoder to flatten, about twice as slow.
+ */
 export function csvLines(rows: EventRow[]): string {
+  const format = columnFormatters();
   let out = "";
-  for (const r of rows) out += `${r.map((v, i) => text(v, COLUMN_KINDS[i]!)).join(",")}\r\n`;
+  for (const r of rows) out += `${r.map((v, i) => format[i]!(v)).join(",")}\r\n`;
   return out;
 }

@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { EVENT_COLUMNS } from "../../schema/event.ts";
+import type { EventRow } from "../../workers/lake/columns.ts";
+import { csvLines } from "../../workers/lake/report-csv.ts";
+
+const OCCURRED = EVENT_COLUMNS.indexOf("occurred_at");
+const RECEIVED = EVENT_COLUMNS.indexOf("received_at");
+
+function row(over: Partial<Record<(typeof EVENT_COLUMNS)[number], EventRow[number]>> = {}): EventRow {
+  const base: Record<string, EventRow[number]> = {
+    event_id: "e",
+    message_id: "m",
+    client_id: "c",
+    status: "sent",
+    occurred_at: Date.UTC(2026, 10, 29, 12, 0, 0),
+    received_at: Date.UTC(2026, 10, 29, 12, 0, 1),
+    category: null,
+    billable: null,
+    pricing_type: null,
+    recipient: "5511987654321",
+    country: null,
+    phone_number_id: null,
+    template: null,
+    error_code: null,
+    error_title: null,
+    source: "kafka",
+    ...over,
+  };
+  return EVENT_COLUMNS.map((c) => base[c]!);
+}
+
+/** The fields of CSV lines without quoted commas or line breaks. */
+const fieldsOf = (csv: string) => csv.split("\r\n").slice(0, -1).map((l) => l.split(","));
+
+describe("CSV report lines", () => {
+  it("write every time as toISOString does, in and out of order, across second, minute, day and year turns", () => {
+    let seed = 7;
+    const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31);
+    const times = [
+      946_684_800_000, 4_102_444_799_999, Date.UTC(2026, 11, 31, 23, 59, 59, 999), Date.UTC(2027, 0, 1), Date.UTC(2026, 10, 29, 12, 0, 59, 9),
+      Date.UTC(2026, 10, 29, 12, 1, 0, 90), Date.UTC(2026, 10, 29, 12, 0, 5, 900), Date.UTC(2028, 1, 29, 0, 0, 0, 1),
+    ];
+    for (let i = 0; i < 2_000; i++) times.push(946_684_800_000 + (next() % 3_155_760_000) * 1_000 + (next() % 1_000));
+    for (let i = 0; i < 500; i++) times.push(Date.UTC(2026, 10, 29, 12) + next() % 180_000);
+    const rows = times.map((t, i) => row({ occurred_at: t, received_at: times[times.length - 1 - i]! }));
+    const fields = fieldsOf(csvLines(rows));
+    expect(fields.map((f) => f[OCCURRED])).toEqual(times.map((t) => new Date(t).toISOString()));
+    expect(fields.map((f) => f[RECEIVED])).toEqual([...times].reverse().map((t) => new Date(t).toISOString()));
+  });
+
+  it("quote fields with quotes, commas or line breaks, and leave nulls empty", () => {
+    const csv = csvLines([row({ event_id: 'say "hi"', message_id: "a,b", template: "line\nbreak", error_title: "cr\r", billable: false, error_code: 131_000 })]);
+    expect(csv).toBe(
+      `"say ""hi""","a,b",c,sent,2026-11-29T12:00:00.000Z,2026-11-29T12:00:01.000Z,,false,,5511987654321,,,"line\nbreak",131000,"cr\r",kafka\r\n`,
+    );
+  });
+});
