@@ -59,24 +59,10 @@ function plan(stack: BenchStack, o: IngestOptions, t0: number): LoadPlan {
   return { ...o, baseUrl: stack.url, ingestKey: DEV_INGEST_KEY, appSecret: DEV_APP_SECRET, t0 };
 }
 
-/**
- * Locally workerd evicts an object 10 s after its last request, and starting one costs ~10 ms of
- * CPU: a first warm-up lap over 1,000 new objects takes 12–30 s, so by its end the first ones were
- * gone again. A measured run that began that way stayed cold: under ~100 requests/s every client
- * waits more than 10 s between calls, each call starts its object, and the rate stays low (438–685
- * webhook events/s at ~8 ms of CPU per request, against 1,300–2,800 warm). Production keeps idle
- * objects for minutes, so the harness measures warm objects: it repeats the lap until one is quick.
- */
-const WARM_LAP_MS = 5_000;
-const MAX_WARM_LAPS = 4;
-
-/** Warm-up laps (one request per client) until a lap takes under WARM_LAP_MS, then the measured, bounded run. */
+/** One warm-up request per client first (creates the objects), then the measured, bounded run. */
 export async function benchIngest(stack: BenchStack, o: IngestOptions): Promise<IngestFigures> {
   const t0 = Date.now();
-  for (let lap = 0; lap < MAX_WARM_LAPS; lap++) {
-    const warm = await driveInWorker(plan(stack, { ...o, run: `${o.run}-warm${lap}`, requestsPerSecond: undefined, batchSize: 10, durationMs: 120_000, maxRequests: o.clients.length }, t0));
-    if (warm.elapsedMs < WARM_LAP_MS) break;
-  }
+  await driveInWorker(plan(stack, { ...o, run: `${o.run}-warm`, requestsPerSecond: undefined, batchSize: 10, durationMs: 120_000, maxRequests: o.clients.length }, t0));
   const cpuBefore = cpuSeconds(stack.workerdPid);
   const r: LoadResult = await driveInWorker(plan(stack, o, t0));
   const cpu = cpuSeconds(stack.workerdPid) - cpuBefore;
