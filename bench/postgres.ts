@@ -128,6 +128,10 @@ export interface PeerFigures {
  */
 export async function benchPostgres(url: string, plan: LoadPlan): Promise<PeerFigures> {
   const pool = new pg.Pool({ connectionString: url, max: plan.concurrency });
+  // An idle client that loses its connection is reported on the pool, and unhandled that ends the
+  // process (it did once, after the peer's figures were in, as the cluster stopped); a query in
+  // flight still rejects its own promise.
+  pool.on("error", (err) => console.warn(`postgres peer: idle connection lost: ${err.message}`));
   try {
     const setup = await pool.connect();
     await setup.query("DROP TABLE IF EXISTS seen, minute_counts, ledger, events");
