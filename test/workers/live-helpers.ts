@@ -3,7 +3,6 @@ import { MINUTE_MS } from "../../schema/time.ts";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { call, postWebhook, unique } from "./helpers.ts";
 
-/** A live socket opened through the Worker, with its messages queued in arrival order. */
 /**
  * Budget of a test that evicts the Overview. `evictDurableObject` waits for the object's in-flight
  * work, which includes its pending checkpoint timer (up to 5 s, CHECKPOINT_INTERVAL_MS), and rollups
@@ -12,6 +11,7 @@ import { call, postWebhook, unique } from "./helpers.ts";
  */
 export const OVERVIEW_EVICTION_TEST_MS = 30_000;
 
+/** A live socket opened through the Worker, with its messages queued in arrival order. */
 export class LiveSocket {
   private readonly queue: unknown[] = [];
   private readonly waiters: ((m: unknown) => void)[] = [];
