@@ -3,7 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "../app-env.ts";
 import { ingestKeyFrom } from "../auth/api-keys.ts";
 import { ApiError } from "../errors.ts";
-import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateRecords, type RejectedRecord } from "../ingest/bridge.ts";
+import { MAX_RECORDS, MalformedBatch, TooManyRecords, recordText, splitRecords, validateRecords, type RejectedRecord } from "../ingest/bridge.ts";
 import { clientsById } from "../ingest/client-directory.ts";
 import { keepDeadLetter } from "../ingest/dead-letters.ts";
 import type { RoutedEvent } from "../ingest/dispatch.ts";
@@ -89,7 +89,7 @@ ingest.post(
     for (const v of valid) {
       const client = clients.get(v.event.client_id);
       if (client) routed.push({ client, event: v.event });
-      else rejectedAll.push({ at: v.index, code: "unknown_client", message: `client ${v.event.client_id} does not exist or is inactive`, input: v.text() });
+      else rejectedAll.push({ at: v.index, code: "unknown_client", message: `client ${v.event.client_id} does not exist or is inactive`, input: recordText(v) });
     }
     rejectedAll.sort((a, b) => a.at - b.at);
     if (rejectedAll.length > 0) {
