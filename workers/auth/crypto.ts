@@ -2,8 +2,12 @@
 
 const encoder = new TextEncoder();
 
+const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
 export function toHex(bytes: ArrayBuffer | Uint8Array): string {
-  return [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  let hex = "";
+  for (const b of new Uint8Array(bytes)) hex += HEX_PAIRS[b];
+  return hex;
 }
 
 export function fromHex(hex: string): Uint8Array | null {
