@@ -47,28 +47,26 @@ function offsetAt(ms: number, timeZone: string): number {
 
 /**
  * Every zone's offset is a whole number of quarter hours since 2000 and changes only at instants that
- * are quarter hours in UTC, so one offset lookup serves a whole quarter hour: `formatToParts` costs
+ * are quarter hours in UTC, so one lookup serves a whole quarter hour: within it the offset, and so the
+ * local date (local midnights fall on quarter hours too), stays the same. `formatToParts` costs
  * microseconds and ingest asks for a local date per billable event.
  */
 const QUARTER_HOUR_MS = 15 * MINUTE_MS;
-const OFFSET_CACHE_LIMIT = 10_000;
-const offsets = new Map<string, number>();
-
-function cachedOffset(ms: number, timeZone: string): number {
-  const quarter = Math.floor(ms / QUARTER_HOUR_MS);
-  const key = `${timeZone}|${quarter}`;
-  let offset = offsets.get(key);
-  if (offset === undefined) {
-    if (offsets.size >= OFFSET_CACHE_LIMIT) offsets.clear();
-    offset = offsetAt(quarter * QUARTER_HOUR_MS, timeZone);
-    offsets.set(key, offset);
-  }
-  return offset;
-}
+const QUARTER_CACHE_LIMIT = 10_000;
+const quarterDates = new Map<string, string>();
 
 /** `YYYY-MM-DD` of the local day in `timeZone` containing `ms`. */
 export function localDate(ms: number, timeZone: string): string {
-  return utcDate(ms + cachedOffset(ms, timeZone));
+  const quarter = Math.floor(ms / QUARTER_HOUR_MS);
+  const key = `${timeZone}|${quarter}`;
+  let date = quarterDates.get(key);
+  if (date === undefined) {
+    if (quarterDates.size >= QUARTER_CACHE_LIMIT) quarterDates.clear();
+    const start = quarter * QUARTER_HOUR_MS;
+    date = utcDate(start + offsetAt(start, timeZone));
+    quarterDates.set(key, date);
+  }
+  return date;
 }
 
 /** Epoch ms of local midnight starting `date` (YYYY-MM-DD) in `timeZone`. */
