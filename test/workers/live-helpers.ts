@@ -4,10 +4,10 @@ import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { call, postWebhook, unique } from "./helpers.ts";
 
 /**
- * Budget of a test that evicts the Overview. `evictDurableObject` waits for the object's in-flight
- * work, which includes its pending checkpoint timer (up to 5 s, CHECKPOINT_INTERVAL_MS), and rollups
- * that earlier tests' clients still send re-arm it; on a loaded CI machine one such test took over
- * 15 s once. The wait is the harness's, not the behaviour under test.
+ * Budget of a test that evicts the Overview. `evictDurableObject` waits for the object's pending
+ * checkpoint timer (5 s, CHECKPOINT_INTERVAL_MS; measured: rollups arriving meanwhile do not extend
+ * it), and a test may first wait up to 10 s to be clear of a minute turn (`clearOfMinuteTurn`).
+ * The waits are the harness's, not the behaviour under test.
  */
 export const OVERVIEW_EVICTION_TEST_MS = 30_000;
 

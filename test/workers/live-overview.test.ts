@@ -81,6 +81,9 @@ describe("overview live socket", () => {
     const { id, phones } = await createClient();
     const ws = await LiveSocket.connect("/v1/live", await bearer());
     await ws.next<Msg>();
+    // The event must still be in "this minute" when its row arrives, or the wait below never ends: a
+    // fresh-clone CI run, where ingest → Overview took seconds, twice timed out on that minute turn.
+    await clearOfMinuteTurn(10_000);
     await ingestNow(phones[0]!, ["sent"]);
     await ws.nextWhere<Msg>((m) => rowOf(m, id)?.minute.sent === 1);
     // Let two minutes pass for the stored rollup: its event moves out of "this minute" but stays in the hour.
