@@ -45,13 +45,13 @@ function compile(schema: Internals, path: string): Step {
     case "string":
       // A string format (email, datetime, …) is its own check with rules of its own: not compiled.
       if (def.coerce || own) break;
-      return typed("string", checksOf(def, path));
+      return typed((v) => typeof v === "string", checksOf(def, path));
     case "number":
       if (def.coerce || own) break;
-      return typed("number", checksOf(def, path));
+      return typed((v) => typeof v === "number" && Number.isFinite(v), checksOf(def, path));
     case "boolean":
-      if (def.coerce || own) break;
-      return typed("boolean", []);
+      if (def.coerce) break;
+      return (v) => (typeof v === "boolean" ? v : NOT_VOUCHED);
     case "enum": {
       const values = schema._zod.values!;
       return (v) => (values.has(v) ? v : NOT_VOUCHED);
@@ -122,17 +122,13 @@ function compileShape(schema: Internals, path: string): Step {
   };
 }
 
-/** A primitive step: the type test, then every check must hold (composed once: one call per field). */
-function typed(type: "string" | "number" | "boolean", checks: ((v: never) => boolean)[]): Step {
-  const holds = checks.reduce<(v: never) => boolean>((all, check) => (v) => all(v) && check(v), () => true);
-  switch (type) {
-    case "string":
-      return (v) => (typeof v === "string" && holds(v as never) ? v : NOT_VOUCHED);
-    case "number":
-      return (v) => (typeof v === "number" && Number.isFinite(v) && holds(v as never) ? v : NOT_VOUCHED);
-    case "boolean":
-      return (v) => (typeof v === "boolean" ? v : NOT_VOUCHED);
-  }
+/** A primitive step: the type test, then every check must hold. */
+function typed(isType: (v: unknown) => boolean, checks: ((v: never) => boolean)[]): Step {
+  return (v) => {
+    if (!isType(v)) return NOT_VOUCHED;
+    for (const check of checks) if (!check(v as never)) return NOT_VOUCHED;
+    return v;
+  };
 }
 
 /**
