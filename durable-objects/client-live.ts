@@ -14,14 +14,11 @@ import { overviewOf, type ClientRollup, type RollupReceipt } from "./overview.ts
  * saturating load was 258 ms against the 250 ms goal (docs/live.md).
  */
 const BROADCAST_INTERVAL_MS = 150;
-/** The overview hears from one client at most this often, and only when something changed. */
-const ROLLUP_INTERVAL_MS = 1_000;
 /**
- * When the caller relays rollups, changes that were not due wait this much longer for a later ingest
- * call to carry them before the object's timer sends them itself: a client called several times a
- * second then has every rollup relayed, and a change with no call after it is at most 2 s late.
+ * A caller that does not relay rollups (a direct call) makes the object send its own, at most this
+ * often per client and only when something changed.
  */
-const RELAY_GRACE_MS = 1_000;
+const ROLLUP_INTERVAL_MS = 1_000;
 
 /** What the live layer reads from the ClientCounter's counters. */
 export interface CounterReader {
@@ -37,7 +34,8 @@ interface ClientSocketState {
 
 /**
  * The ClientCounter's live side: WebSockets through the Hibernation API, one coalesced `update` per
- * broadcast interval after ingest, and throttled rollups to the Overview.
+ * broadcast interval after ingest (only while a socket is open), and rollups to the Overview:
+ * handed back with each ingest call's result for the Worker to relay.
  *
  * Nothing here writes to SQLite: ingest only marks minutes dirty in memory. If the object is evicted
  * with dirty minutes, the next ingest marks them again; a browser that missed an update resyncs
@@ -84,23 +82,25 @@ export class ClientLive {
 
   /**
    * Called after an ingest transaction committed with `accepted` new events. Memory only. With
-   * `handOff`, a rollup that is due goes back to the caller to relay (one Overview call per batch of
-   * clients instead of one per client) and is returned; otherwise it waits for the rollup timer,
-   * which sends it itself.
+   * `handOff`, the rollup of this call's changes goes back to the caller, which relays it (the
+   * ingest Worker merges a client's rollups and sends many clients' in one Overview call every
+   * 100 ms) and is returned. Then no timer is left pending: a pending `setTimeout` makes the object
+   * ineligible for hibernation, and a sending client's object was billed for duration all the time
+   * it sent, only to throttle rollups (docs/capacity.md). Without `handOff` the rollup waits for the
+   * object's own throttled timer.
    */
   changed(client: { id: string; timezone: string }, accepted: NotificationEvent[], handOff = false): ClientRollup | null {
     if (accepted.length === 0) return null;
     this.client = { id: client.id, timezone: client.timezone };
     for (const e of accepted) this.rollupMinutes.add(minuteOf(e.occurred_at));
-    const due = handOff && Date.now() >= this.lastRollupAt + ROLLUP_INTERVAL_MS;
     let rollup: ClientRollup | null = null;
-    if (due) {
+    if (handOff) {
       if (this.rollupTimer) clearTimeout(this.rollupTimer);
       this.rollupTimer = null;
       rollup = this.takeRollup(this.client);
       this.handedOff = true;
     } else {
-      this.scheduleRollup(handOff ? RELAY_GRACE_MS : 0);
+      this.scheduleRollup();
     }
     // Most clients have no viewer most of the time; a socket that connects later starts from a snapshot.
     if (this.ctx.getWebSockets().length === 0) return rollup;
@@ -155,9 +155,9 @@ export class ClientLive {
     };
   }
 
-  private scheduleRollup(grace = 0): void {
+  private scheduleRollup(): void {
     if (this.rollupTimer) return;
-    const wait = Math.max(0, this.lastRollupAt + ROLLUP_INTERVAL_MS + grace - Date.now());
+    const wait = Math.max(0, this.lastRollupAt + ROLLUP_INTERVAL_MS - Date.now());
     this.rollupTimer = setTimeout(() => void this.pushRollup(), wait);
   }
 

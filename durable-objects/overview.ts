@@ -26,9 +26,10 @@ export interface ClientRollup {
 }
 
 /**
- * Number of Overview shards. One object serves ~1,000 requests/s; each active client sends at most
- * one rollup per second, so raise this (and let the dashboard open one socket per shard, docs/live.md)
- * before ~800 clients are active in the same second.
+ * Number of Overview shards. One object serves ~1,000 requests/s; a shard gets up to ten relayed
+ * calls a second from each ingest Worker isolate with traffic (one rollup per client in each) and a
+ * whole hour from each active client's flush alarm once a minute, so raise this (and let the dashboard
+ * open one socket per shard, docs/live.md) before that nears the limit (docs/capacity.md).
  */
 export const OVERVIEW_SHARDS = 1;
 
@@ -363,20 +364,32 @@ export class Overview extends DurableObject<Env> {
 }
 
 /**
- * A client's rollup after `update`: its `today`, its minutes over the held ones. An older rollup than
- * the one held changes nothing: the held one supersedes it (rollups carry values, not increments).
+ * A client's rollup after `update`, whatever order rollups arrive in: the ingest Worker's isolates
+ * relay a client's rollups independently, one per ingest call, so an older one can land after a newer
+ * one and still hold the only news of a minute. A minute's counts only grow, so each minute keeps the
+ * larger count of each status from either side; `today` is the later rollup's (a new local day or a
+ * time-zone change lowers it). `held` itself when the update adds nothing.
  */
 export function mergeRollup(held: ClientRollup | undefined, update: ClientRollup): ClientRollup {
-  if (held && held.at > update.at) return held;
-  return { ...update, minutes: mergeMinutes(held?.minutes ?? [], update.minutes, update.at) };
+  const later = !held || update.at >= held.at ? update : held;
+  const first = minuteOf(later.at) - (HOUR_MINUTES - 1) * MINUTE_MS;
+  const byMinute = new Map((held?.minutes ?? []).filter((m) => m.minute >= first).map((m) => [m.minute, m]));
+  let grew = false;
+  for (const m of update.minutes) {
+    if (m.minute < first) continue;
+    const h = byMinute.get(m.minute);
+    if (h && STATUSES.every((st) => h[st] >= m[st])) continue;
+    byMinute.set(m.minute, h ? maxCounts(h, m) : m);
+    grew = true;
+  }
+  if (held && later === held && !grew) return held;
+  return { ...later, minutes: [...byMinute.values()].sort((x, y) => x.minute - y.minute) };
 }
 
-/** `changed` minutes replace the same minutes of `held`; minutes older than the last hour drop out. */
-function mergeMinutes(held: MinuteCounts[], changed: MinuteCounts[], now: number): MinuteCounts[] {
-  const first = minuteOf(now) - (HOUR_MINUTES - 1) * MINUTE_MS;
-  const byMinute = new Map(held.filter((m) => m.minute >= first).map((m) => [m.minute, m]));
-  for (const m of changed) byMinute.set(m.minute, m);
-  return [...byMinute.values()].sort((a, b) => a.minute - b.minute);
+function maxCounts(a: MinuteCounts, b: MinuteCounts): MinuteCounts {
+  const out = { ...a };
+  for (const st of STATUSES) out[st] = Math.max(a[st], b[st]);
+  return out;
 }
 
 function parseScope(header: string | null): "*" | string[] | null {

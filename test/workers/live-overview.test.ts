@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { Overview } from "../../durable-objects/overview.ts";
-import { overviewShard } from "../../durable-objects/overview.ts";
+import { mergeRollup, overviewShard } from "../../durable-objects/overview.ts";
 import type { OverviewLiveMessage, OverviewRow } from "../../schema/live.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { admin, createClient, postJson, signIn } from "./helpers.ts";
@@ -190,27 +190,56 @@ describe("overview live socket", () => {
     }
   });
 
-  it("hands a due rollup to a caller that relays, and a change that was not due to the next due call", async () => {
+  it("hands the rollup of every call to a caller that relays, with the minutes that call changed", async () => {
     const { id } = await createClient();
     const client = { id, timezone: "UTC" };
-    expect((await counter(id).ingest(client, encodeBatch([event(id, "sent")]), { relayRollup: true })).rollup).toMatchObject({ today: { sent: 1 } });
-    expect((await counter(id).ingest(client, encodeBatch([event(id, "read")]), { relayRollup: true })).rollup).toBeNull();
-    await new Promise((r) => setTimeout(r, 1_050));
-    const third = await counter(id).ingest(client, encodeBatch([event(id, "delivered")]), { relayRollup: true });
-    expect(third.rollup).toMatchObject({ client_id: id, today: { sent: 1, delivered: 1, read: 1 } });
-    expect(third.rollup!.minutes.reduce((n, m) => n + m.read, 0)).toBe(1);
-  });
-
-  it("sends a change that no later call carried with its own timer", async () => {
-    const { id } = await createClient();
-    const client = { id, timezone: "UTC" };
+    await clearOfMinuteTurn();
     const first = await counter(id).ingest(client, encodeBatch([event(id, "sent")]), { relayRollup: true });
     expect(first.rollup).toMatchObject({ client_id: id, today: { sent: 1 } });
-    const second = await counter(id).ingest(client, encodeBatch([event(id, "read")]), { relayRollup: true });
-    expect(second.rollup).toBeNull();
-    // Nobody relayed the first: the Overview gets today's totals from the object's own rollup timer.
-    while ((await held(id))?.read !== 1) await new Promise((r) => setTimeout(r, 20));
+    const read = event(id, "read");
+    const second = await counter(id).ingest(client, encodeBatch([read]), { relayRollup: true });
+    expect(second.rollup).toMatchObject({ client_id: id, today: { sent: 1, read: 1 } });
+    expect(second.rollup!.minutes).toEqual([expect.objectContaining({ sent: 1, read: 1 })]);
+    // A call of duplicates changed nothing.
+    expect((await counter(id).ingest(client, encodeBatch([read]), { relayRollup: true })).rollup).toBeNull();
+  });
+
+  it("sends nothing itself after a relayed call (no timer keeps it from hibernating); its flush alarm repairs a lost relay", async () => {
+    const { id } = await createClient();
+    const client = { id, timezone: "UTC" };
+    await counter(id).ingest(client, encodeBatch([event(id, "sent")]), { relayRollup: true });
+    await counter(id).ingest(client, encodeBatch([event(id, "read")]), { relayRollup: true });
+    // Nobody relays either rollup. Until 2026-11-30 a timer sent the second within 2 s.
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(await held(id)).toBeUndefined();
+    expect(await runDurableObjectAlarm(counter(id))).toBe(true);
     expect(await held(id)).toMatchObject({ sent: 1, read: 1 });
+  });
+
+  it("merges a client's rollups in whatever order they arrive", () => {
+    const minute = minuteOf(Date.now());
+    const counts = (sent: number, read: number) => ({ accepted: 0, sent, delivered: 0, read, failed: 0 });
+    const rollup = (at: number, today: ReturnType<typeof counts>, minutes: [number, number, number][]) => ({
+      client_id: "c",
+      day: "2026-11-30",
+      today,
+      minutes: minutes.map(([m, sent, read]) => ({ minute: m, ...counts(sent, read) })),
+      at,
+    });
+    // Two isolates relay a client's calls: the older rollup (the last events of the previous minute)
+    // lands after the newer one, which only carries this minute.
+    const older = rollup(minute + 1_000, counts(3, 0), [[minute - 60_000, 3, 0]]);
+    const newer = rollup(minute + 2_000, counts(3, 2), [[minute, 0, 2]]);
+    const held = rollup(minute - 30_000, counts(1, 0), [[minute - 60_000, 1, 0]]);
+    for (const order of [[older, newer], [newer, older]]) {
+      const merged = order.reduce((h, u) => mergeRollup(h, u), held);
+      expect(merged.today).toEqual(counts(3, 2));
+      expect(merged.minutes).toEqual([{ minute: minute - 60_000, ...counts(3, 0) }, { minute, ...counts(0, 2) }]);
+      expect(merged.at).toBe(minute + 2_000);
+    }
+    const settled = mergeRollup(mergeRollup(held, newer), older);
+    expect(mergeRollup(settled, older)).toBe(settled);
+    expect(mergeRollup(settled, held)).toBe(settled);
   });
 
   it("refuses the overview to anonymous callers and a client-scoped ticket", async () => {

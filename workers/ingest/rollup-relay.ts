@@ -3,8 +3,8 @@ import { log } from "../errors.ts";
 
 /**
  * How long a rollup waits in this isolate so that one Overview call carries the rollups of every
- * client whose ingest calls this isolate served meanwhile. Adds at most this to the overview's
- * freshness (rollups are throttled to one a second per client anyway).
+ * client whose ingest calls this isolate served meanwhile, a busy client's many calls merged into one.
+ * Adds at most this to the overview's freshness; bounds this isolate's Overview calls at ten a second.
  */
 const RELAY_INTERVAL_MS = 100;
 /**
@@ -15,7 +15,7 @@ const MAX_ROUNDS = 50;
 /** A drain older than this is taken for dead (its request's waitUntil cut short): start another. */
 const STALE_DRAIN_MS = 20_000;
 
-/** Rollups waiting to be relayed, by Overview shard, the latest per client. */
+/** Rollups waiting to be relayed, by Overview shard, one per client (merged, mergeRollup). */
 const waiting = new Map<number, Map<string, ClientRollup>>();
 let drainStartedAt: number | null = null;
 
