@@ -64,28 +64,24 @@ export interface Scenario {
   activeClients: number;
   activeHoursPerDay: number;
   /**
-   * Share of a sending client's active time its ClientCounter cannot hibernate. The live layer's
-   * setTimeout coalescing (250 ms broadcast, 1 s rollup) keeps a client that sends every second
-   * awake all the time: 1.0 today.
+   * Share of sending clients someone watches on the client's own live page. Their ClientCounter holds
+   * a broadcast timer (≤ 150 ms) after each change, and an object with a pending timer cannot
+   * hibernate, so it is billed for duration all the time the client sends. The others are billed only
+   * while they run a call or an alarm: since 2026-11-30 a relayed ingest call leaves no timer behind
+   * (client-live.ts); until then the 1 s rollup timer held every sending object awake.
    */
-  awakeShare: number;
-  /**
-   * One Overview rollup per sending client per second (durable-objects/client-live.ts
-   * ROLLUP_INTERVAL_MS), each priced as an Overview request: most are relayed by the ingest Worker,
-   * many per call, but how many share a call depends on how many isolates serve the traffic, so the
-   * model does not count on it.
-   */
-  rollupsPerClientSecond: number;
+  watchedShare: number;
+  /** Wall time an object is busy per ingest call or alarm: its CPU plus waiting for its storage commit. */
+  objectBusyMsPerCall: number;
   /**
    * The Overview writes the rollups it got in a checkpoint this often, one row per client that
-   * reported (overview.ts CHECKPOINT_INTERVAL_MS = 5 s; until 2026-11-29 one row per rollup).
+   * reported (overview.ts CHECKPOINT_INTERVAL_MS = 5 s; until 2026-11-29 one row per rollup). Every
+   * ingest call hands its rollup to the Worker, which relays many clients' in one Overview call; how
+   * many share a call depends on how many isolates carry the traffic, so the model prices one Overview
+   * request per ingest call (an upper bound). Rollups read the last hour from memory (since 2026-11-29):
+   * only an object's first after a wake reads SQLite (≤ 60 rows), which the model leaves out.
    */
   overviewCheckpointSeconds: number;
-  /**
-   * minute_counts rows a rollup reads: the minutes that changed since the previous one (about 2 × 16
-   * keys; it read the whole last hour, 16 × 60, until 2026-11-29). Today's totals are kept in memory.
-   */
-  rowsReadPerRollup: number;
   /** Outbox flushes per sending client per active minute (lake-flush.ts FLUSH_INTERVAL_MS = 60 s). */
   flushesPerClientMinute: number;
   /**
@@ -114,10 +110,9 @@ export const SCENARIOS: Scenario[] = [
     webhookEventsPerRequest: null,
     activeClients: 2_000,
     activeHoursPerDay: 14,
-    awakeShare: 1,
-    rollupsPerClientSecond: 1,
+    watchedShare: 0.1,
+    objectBusyMsPerCall: 10,
     overviewCheckpointSeconds: 5,
-    rowsReadPerRollup: 2 * 16,
     flushesPerClientMinute: 1,
     counterRowsPerFlush: 6,
     lakeRetentionDays: 400,
@@ -148,7 +143,7 @@ export function costModel(m: Measured, s: Scenario): Bill {
   const bridgedRequests = bridgedEvents / m.bridged.events_per_request;
   const ingestCalls = webhookEvents * m.webhook.do_calls_per_event * callScale + bridgedEvents * m.bridged.do_calls_per_event;
   const activeSeconds = s.activeClients * s.activeHoursPerDay * 3_600;
-  const rollups = activeSeconds * s.rollupsPerClientSecond;
+  const rollups = ingestCalls;
   const flushes = s.activeClients * s.activeHoursPerDay * 60 * s.flushesPerClientMinute;
   // One row per event plus the per-call rows (the outbox row), which weigh more when calls carry
   // fewer events. The flushes that landed in the run are left out here: the flush line prices them.
@@ -164,15 +159,16 @@ export function costModel(m: Measured, s: Scenario): Bill {
     // The alarm, which after relayed rollups sends the client's whole hour to the Overview, then comes
     // back after the Overview's checkpoint and asks whether it was saved: four requests.
     "DO requests: flush alarms": ((flushes * 4) / 1e6) * PRICES.doRequestsPerM,
-    "DO duration (awake objects)": ((activeSeconds * s.awakeShare + 86_400) * DO_MEMORY_GB / 1e6) * PRICES.doGbSecondsPerM,
+    // Watched clients' objects all the time they send, the others while busy, and one Overview all day.
+    "DO duration (awake objects)":
+      ((activeSeconds * s.watchedShare + ((ingestCalls + flushes * 4) * s.objectBusyMsPerCall) / 1000 + 86_400) * DO_MEMORY_GB / 1e6) * PRICES.doGbSecondsPerM,
     "DO rows written: ingest": ((webhookEvents * webhookRowsPerEvent + bridgedEvents * callRowsPerEvent(m.bridged)) / 1e6) * PRICES.doRowsWrittenPerM,
     // The flush writes/deletes its range marker, moves the flushed-through and aggregates-through
     // marks, creates the next outbox table (2 rows; the written one is dropped, which writes none) and
     // upserts the counter lines.
     "DO rows written: flush": ((flushes * (6 + s.counterRowsPerFlush)) / 1e6) * PRICES.doRowsWrittenPerM,
-    "DO rows written: overview rollups": ((activeSeconds / Math.max(s.overviewCheckpointSeconds, 1 / s.rollupsPerClientSecond)) / 1e6) * PRICES.doRowsWrittenPerM,
+    "DO rows written: overview rollups": ((activeSeconds / s.overviewCheckpointSeconds) / 1e6) * PRICES.doRowsWrittenPerM,
     "DO rows read: ingest": ((webhookEvents * m.webhook.rows_read_per_event + bridgedEvents * m.bridged.rows_read_per_event) / 1e6) * PRICES.doRowsReadPerM,
-    "DO rows read: rollups (changed minutes)": ((rollups * s.rowsReadPerRollup) / 1e6) * PRICES.doRowsReadPerM,
     "R2 class A (flush puts + daily compaction)": ((flushes + s.activeClients) / 1e6) * PRICES.r2ClassAPerM,
     "R2 class B (compaction reads)": (flushes / 1e6) * PRICES.r2ClassBPerM,
     "D1 rows (billing)": ((s.activeClients * s.billingLinesPerClientDay * s.billingRecomputeDays) / 1e6) * (PRICES.d1RowsWrittenPerM + PRICES.d1RowsReadPerM),
@@ -196,8 +192,8 @@ export function costModel(m: Measured, s: Scenario): Bill {
 /** Design choices that move the bill, each as a change to the 100 M/day scenario. */
 export const LEVERS: { name: string; change: Partial<Scenario> }[] = [
   { name: "as built", change: {} },
-  { name: "objects hibernate between calls (live timers → alarms / only with viewers)", change: { awakeShare: 0.05 } },
-  { name: "rollups every 5 s instead of 1 s", change: { rollupsPerClientSecond: 0.2 } },
+  { name: "every sending object awake while its client sends (the 1 s rollup timer, until 2026-11-30)", change: { watchedShare: 1 } },
+  { name: "nobody watches a client's own page (only the overview)", change: { watchedShare: 0 } },
   { name: "flush every 5 min instead of 1 min", change: { flushesPerClientMinute: 0.2 } },
   { name: "Meta sends 1 status per webhook (worst case)", change: { webhookEventsPerRequest: 1 } },
 ];
