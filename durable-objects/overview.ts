@@ -367,26 +367,36 @@ export class Overview extends DurableObject<Env> {
  * A client's rollup after `update`, whatever order rollups arrive in: the ingest Worker's isolates
  * relay a client's rollups independently, one per ingest call, so an older one can land after a newer
  * one and still hold the only news of a minute. A minute's counts only grow, so each minute keeps the
- * larger count of each status from either side; `today` is the later rollup's (a new local day or a
- * time-zone change lowers it). `held` itself when the update adds nothing.
+ * larger count of each status from either side. `today` is the later rollup's (a new local day or a
+ * time-zone change lowers it); two rollups of the same millisecond (calls the object served back to
+ * back) are the same day, so theirs is the larger count of each status too. `held` itself when the
+ * update adds nothing.
  */
 export function mergeRollup(held: ClientRollup | undefined, update: ClientRollup): ClientRollup {
-  const later = !held || update.at >= held.at ? update : held;
-  const first = minuteOf(later.at) - (HOUR_MINUTES - 1) * MINUTE_MS;
+  const newer = !held || update.at > held.at;
+  const base = newer ? update : held;
+  const first = minuteOf(base.at) - (HOUR_MINUTES - 1) * MINUTE_MS;
   const byMinute = new Map((held?.minutes ?? []).filter((m) => m.minute >= first).map((m) => [m.minute, m]));
-  let grew = false;
+  let grew = newer;
   for (const m of update.minutes) {
     if (m.minute < first) continue;
     const h = byMinute.get(m.minute);
-    if (h && STATUSES.every((st) => h[st] >= m[st])) continue;
+    if (h && atLeast(h, m)) continue;
     byMinute.set(m.minute, h ? maxCounts(h, m) : m);
     grew = true;
   }
-  if (held && later === held && !grew) return held;
-  return { ...later, minutes: [...byMinute.values()].sort((x, y) => x.minute - y.minute) };
+  let today = base.today;
+  if (held && update.at === held.at && !atLeast(held.today, update.today)) {
+    today = maxCounts(held.today, update.today);
+    grew = true;
+  }
+  if (!grew) return held!;
+  return { ...base, today, minutes: [...byMinute.values()].sort((x, y) => x.minute - y.minute) };
 }
 
-function maxCounts(a: MinuteCounts, b: MinuteCounts): MinuteCounts {
+const atLeast = (a: StatusCounts, b: StatusCounts): boolean => STATUSES.every((st) => a[st] >= b[st]);
+
+function maxCounts<T extends StatusCounts>(a: T, b: T): T {
   const out = { ...a };
   for (const st of STATUSES) out[st] = Math.max(a[st], b[st]);
   return out;

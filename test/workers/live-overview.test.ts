@@ -1,10 +1,13 @@
+import fc from "fast-check";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { Overview } from "../../durable-objects/overview.ts";
-import { mergeRollup, overviewShard } from "../../durable-objects/overview.ts";
+import { mergeRollup, overviewShard, type ClientRollup } from "../../durable-objects/overview.ts";
+import type { MinuteCounts } from "../../schema/api.ts";
+import { STATUSES } from "../../schema/event.ts";
 import type { OverviewLiveMessage, OverviewRow } from "../../schema/live.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { admin, createClient, postJson, signIn } from "./helpers.ts";
@@ -113,11 +116,14 @@ describe("overview live socket", () => {
     const today = (sent: number) => ({ accepted: 0, sent, delivered: 0, read: 0, failed: 0 });
     const day = new Date(now).toISOString().slice(0, 10);
     // Minutes before the current one, so the expectations hold if a minute turns during the test.
-    await overview().rollup({ client_id: id, day, today: today(3), minutes: [counts(current - 120_000, 2), counts(current - 60_000, 1)], at: now });
+    // Stamped a minute ahead: a fresh Overview primes itself from the ClientCounters when its first
+    // viewer connects, and that rollup of the client's (nothing yet, stamped now) must not be the later one.
+    const at = now + 60_000;
+    await overview().rollup({ client_id: id, day, today: today(3), minutes: [counts(current - 120_000, 2), counts(current - 60_000, 1)], at });
     // The next rollup carries only the minute that changed; the older one stays as it was.
-    await overview().rollup({ client_id: id, day, today: today(5), minutes: [counts(current - 60_000, 3)], at: now + 1 });
+    await overview().rollup({ client_id: id, day, today: today(5), minutes: [counts(current - 60_000, 3)], at: at + 1 });
     // A minute past the last hour drops out when it is merged.
-    await overview().rollup({ client_id: id, day, today: today(6), minutes: [counts(current - 3_600_000, 1)], at: now + 2 });
+    await overview().rollup({ client_id: id, day, today: today(6), minutes: [counts(current - 3_600_000, 1)], at: at + 2 });
     const row = await ws.nextWhere<Msg>((m) => rowOf(m, id)?.today.sent === 6);
     expect(rowOf(row, id)).toMatchObject({ hour: { sent: 5 }, today: { sent: 6 } });
     expect(rowOf(row, id)!.spark?.filter((n) => n > 0)).toEqual([2, 3]);
@@ -240,6 +246,33 @@ describe("overview live socket", () => {
     const settled = mergeRollup(mergeRollup(held, newer), older);
     expect(mergeRollup(settled, older)).toBe(settled);
     expect(mergeRollup(settled, held)).toBe(settled);
+  });
+
+  it("ends with the client's latest counts whatever order its rollups arrive in, and applying one again changes nothing", () => {
+    const now = minuteOf(Date.now());
+    const call = fc.record({ minute: fc.integer({ min: 0, max: 3 }), status: fc.constantFrom(...STATUSES), n: fc.integer({ min: 1, max: 5 }), wholeHour: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(call, { minLength: 1, maxLength: 12 }).chain((calls) => fc.tuple(fc.constant(calls), fc.shuffledSubarray([...calls.keys()], { minLength: calls.length }))), ([calls, order]) => {
+        // A ClientCounter's counts after each call, and the rollup it hands back: today, and the
+        // minute the call changed (or, after a wake, every minute it has).
+        const minutes = new Map<number, MinuteCounts>();
+        const today = { accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 };
+        const rollups: ClientRollup[] = calls.map((c, i) => {
+          const minute = now - c.minute * 60_000;
+          const m = minutes.get(minute) ?? { minute, accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 };
+          m[c.status] += c.n;
+          minutes.set(minute, m);
+          today[c.status] += c.n;
+          const carried = c.wholeHour ? [...minutes.values()] : [m];
+          // Calls served back to back can share a millisecond.
+          return { client_id: "c", day: "2026-11-30", today: { ...today }, minutes: carried.map((x) => ({ ...x })), at: now + Math.floor(i / 2) };
+        });
+        const merged = order.reduce<ClientRollup | undefined>((held, i) => mergeRollup(held, rollups[i]!), undefined)!;
+        expect(merged.today).toEqual(today);
+        expect(merged.minutes).toEqual([...minutes.values()].sort((a, b) => a.minute - b.minute));
+        for (const r of rollups) expect(mergeRollup(merged, r)).toBe(merged);
+      }),
+    );
   });
 
   it("refuses the overview to anonymous callers and a client-scoped ticket", async () => {
