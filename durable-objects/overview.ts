@@ -53,8 +53,8 @@ export function overviewShardStub(env: Env, shard: number): DurableObjectStub<Ov
 const BROADCAST_INTERVAL_MS = 250;
 /**
  * Rollups go to SQLite together at most this often, one row per client that reported since, not one
- * row per rollup: a busy client reports every second, and that write was ~15 % of a webhook's CPU
- * and ~$2.7k a month at 100 M messages/day. What a restart loses (rollups since the last checkpoint)
+ * row per rollup: a busy client reports with every relay round (up to ten a second per isolate), and
+ * the write per rollup was ~15 % of a webhook's CPU and ~$2.7k a month at 100 M messages/day. What a restart loses (rollups since the last checkpoint)
  * the ClientCounters resend: every rollup's receipt says which instance holds it and what that
  * instance has saved (`RollupReceipt`, client-live.ts).
  */
