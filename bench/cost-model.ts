@@ -143,7 +143,6 @@ export function costModel(m: Measured, s: Scenario): Bill {
   const bridgedRequests = bridgedEvents / m.bridged.events_per_request;
   const ingestCalls = webhookEvents * m.webhook.do_calls_per_event * callScale + bridgedEvents * m.bridged.do_calls_per_event;
   const activeSeconds = s.activeClients * s.activeHoursPerDay * 3_600;
-  const rollups = ingestCalls;
   const flushes = s.activeClients * s.activeHoursPerDay * 60 * s.flushesPerClientMinute;
   // One row per event plus the per-call rows (the outbox row), which weigh more when calls carry
   // fewer events. The flushes that landed in the run are left out here: the flush line prices them.
@@ -155,7 +154,8 @@ export function costModel(m: Measured, s: Scenario): Bill {
     "Workers requests": ((webhookRequests + bridgedRequests) / 1e6) * PRICES.workerRequestsPerM,
     "Workers CPU": ((webhookRequests * m.webhook.workerd_cpu_ms_per_request + bridgedRequests * m.bridged.workerd_cpu_ms_per_request) / 1e6) * PRICES.workerCpuMsPerM,
     "DO requests: ingest": (ingestCalls / 1e6) * PRICES.doRequestsPerM,
-    "DO requests: overview rollups": (rollups / 1e6) * PRICES.doRequestsPerM,
+    // A rollup per ingest call, each priced as its own Overview request (see overviewCheckpointSeconds).
+    "DO requests: overview rollups": (ingestCalls / 1e6) * PRICES.doRequestsPerM,
     // The alarm, which after relayed rollups sends the client's whole hour to the Overview, then comes
     // back after the Overview's checkpoint and asks whether it was saved: four requests.
     "DO requests: flush alarms": ((flushes * 4) / 1e6) * PRICES.doRequestsPerM,

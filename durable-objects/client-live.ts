@@ -15,8 +15,8 @@ import { overviewOf, type ClientRollup, type RollupReceipt } from "./overview.ts
  */
 const BROADCAST_INTERVAL_MS = 150;
 /**
- * A caller that does not relay rollups (a direct call) makes the object send its own, at most this
- * often per client and only when something changed.
+ * The object's own rollups — for a caller that does not relay (a direct call), the retry after a
+ * failed send, the whole hour after an Overview restart — go out at most this often per client.
  */
 const ROLLUP_INTERVAL_MS = 1_000;
 
