@@ -71,36 +71,62 @@ function plan(stack: BenchStack, o: IngestOptions, t0: number): LoadPlan {
  */
 const WARM_LAPS = 5;
 
-/** Warm-up laps (which create the objects and leave them warm), then the measured, bounded run. */
-export async function benchIngest(stack: BenchStack, o: IngestOptions): Promise<IngestFigures> {
+/** One measured window of a workload: what the load saw, and the workerd CPU it cost. */
+export interface IngestRound {
+  load: LoadResult;
+  cpuSeconds: number;
+}
+
+/**
+ * Warm-up laps (which create the objects and leave them warm), then one measured, bounded window.
+ * `warmRun` names the warm-up's events: rounds of one workload share it, so after the first round
+ * every warm-up event is a duplicate (no rows written, no lake work) and only re-wakes the objects.
+ */
+export async function ingestRound(stack: BenchStack, o: IngestOptions, warmRun = o.run): Promise<IngestRound> {
   const t0 = Date.now();
   for (let lap = 1; lap <= WARM_LAPS; lap++) {
     // Request i goes to client i with the same events in every lap: after its first lap a client's
     // warm-up events are duplicates, which write no rows and leave no flush work for the measured run.
     const clients = o.clients.slice(0, Math.ceil((o.clients.length * lap) / WARM_LAPS));
-    await driveInWorker(plan(stack, { ...o, clients, run: `${o.run}-warm`, requestsPerSecond: undefined, batchSize: 10, durationMs: 120_000, maxRequests: clients.length }, t0));
+    await driveInWorker(plan(stack, { ...o, clients, run: `${warmRun}-warm`, requestsPerSecond: undefined, batchSize: 10, durationMs: 120_000, maxRequests: clients.length }, t0));
   }
   const cpuBefore = cpuSeconds(stack.workerdPid);
-  const r: LoadResult = await driveInWorker(plan(stack, o, t0));
-  const cpu = cpuSeconds(stack.workerdPid) - cpuBefore;
-  const ok = r.accepted + r.duplicates;
+  const load = await driveInWorker(plan(stack, o, t0));
+  return { load, cpuSeconds: cpuSeconds(stack.workerdPid) - cpuBefore };
+}
+
+/** The figures of one or more rounds of a workload, pooled: sums over sums, percentiles over all requests. */
+export function ingestFigures(o: IngestOptions, rounds: IngestRound[]): IngestFigures {
+  const sum = (f: (r: LoadResult) => number) => rounds.reduce((n, r) => n + f(r.load), 0);
+  const requests = sum((r) => r.requests);
+  const ok = sum((r) => r.accepted + r.duplicates);
+  const elapsedMs = sum((r) => r.elapsedMs);
+  const failures: Record<string, number> = {};
+  for (const r of rounds) for (const [k, n] of Object.entries(r.load.failures)) failures[k] = (failures[k] ?? 0) + n;
+  const latencies = rounds.flatMap((r) => r.load.latenciesMs);
+  const cpu = rounds.reduce((n, r) => n + r.cpuSeconds, 0);
   return {
     kind: o.kind,
     clients: o.clients.length,
-    events_per_request: round(r.events / Math.max(1, r.requests)),
+    events_per_request: round(sum((r) => r.events) / Math.max(1, requests)),
     concurrency: o.concurrency,
-    requests: r.requests,
-    accepted: r.accepted,
-    failures: r.failures,
-    elapsed_s: round(r.elapsedMs / 1000, 3),
-    events_per_s: round(r.accepted / (r.elapsedMs / 1000), 0),
-    request_p50_ms: round(percentile(r.latenciesMs, 0.5)),
-    request_p99_ms: round(percentile(r.latenciesMs, 0.99)),
-    rows_written_per_event: round(r.rowsWritten / Math.max(1, ok), 4),
-    background_rows_written_per_event: round(r.backgroundRowsWritten / Math.max(1, ok), 4),
-    rows_read_per_event: round(r.rowsRead / Math.max(1, ok), 4),
-    do_calls_per_event: round(r.doCalls / Math.max(1, ok), 5),
-    workerd_cpu_ms_per_request: round((cpu * 1000) / Math.max(1, r.requests), 3),
-    load_thread_busy: round(r.loadThreadBusy, 3),
+    requests,
+    accepted: sum((r) => r.accepted),
+    failures,
+    elapsed_s: round(elapsedMs / 1000, 3),
+    events_per_s: round(sum((r) => r.accepted) / (elapsedMs / 1000), 0),
+    request_p50_ms: round(percentile(latencies, 0.5)),
+    request_p99_ms: round(percentile(latencies, 0.99)),
+    rows_written_per_event: round(sum((r) => r.rowsWritten) / Math.max(1, ok), 4),
+    background_rows_written_per_event: round(sum((r) => r.backgroundRowsWritten) / Math.max(1, ok), 4),
+    rows_read_per_event: round(sum((r) => r.rowsRead) / Math.max(1, ok), 4),
+    do_calls_per_event: round(sum((r) => r.doCalls) / Math.max(1, ok), 5),
+    workerd_cpu_ms_per_request: round((cpu * 1000) / Math.max(1, requests), 3),
+    load_thread_busy: round(sum((r) => r.loadThreadBusy * r.elapsedMs) / Math.max(1, elapsedMs), 3),
   };
+}
+
+/** One round of a workload, as figures (bench:profile and bench:ab measure single windows). */
+export async function benchIngest(stack: BenchStack, o: IngestOptions): Promise<IngestFigures> {
+  return ingestFigures(o, [await ingestRound(stack, o)]);
 }

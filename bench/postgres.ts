@@ -122,23 +122,38 @@ export interface PeerFigures {
   batch_p99_ms: number;
 }
 
+/** One window of the peer: the same requests one window of zapmeter's load carried. */
+export interface PeerRound {
+  accepted: number;
+  elapsedMs: number;
+  latenciesMs: number[];
+}
+
+/** The peer's tables, empty: once per workload, so its rounds build on each other as zapmeter's do. */
+export async function resetPeer(url: string): Promise<void> {
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    await db.query("DROP TABLE IF EXISTS seen, minute_counts, ledger, events");
+    await db.query(SCHEMA);
+  } finally {
+    await db.end();
+  }
+}
+
 /**
  * Feeds PostgreSQL the same requests a load plan sends to zapmeter (same events, same batches),
  * `plan.concurrency` connections in parallel, bounded like the load.
  */
-export async function benchPostgres(url: string, plan: LoadPlan): Promise<PeerFigures> {
+export async function postgresRound(url: string, plan: LoadPlan): Promise<PeerRound> {
   const pool = new pg.Pool({ connectionString: url, max: plan.concurrency });
   // An idle client that loses its connection is reported on the pool, and unhandled that ends the
   // process (it did once, after the peer's figures were in, as the cluster stopped); a query in
   // flight still rejects its own promise.
   pool.on("error", (err) => console.warn(`postgres peer: idle connection lost: ${err.message}`));
   try {
-    const setup = await pool.connect();
-    await setup.query("DROP TABLE IF EXISTS seen, minute_counts, ledger, events");
-    await setup.query(SCHEMA);
-    setup.release();
     const next = new Map<number, number>();
-    const latencies: number[] = [];
+    const latenciesMs: number[] = [];
     let issued = 0;
     let accepted = 0;
     const start = performance.now();
@@ -149,25 +164,33 @@ export async function benchPostgres(url: string, plan: LoadPlan): Promise<PeerFi
         while (issued < plan.maxRequests && performance.now() < deadline) {
           const events = requestEvents(plan, issued++, next);
           const t = performance.now();
+          // Read after the await: `accepted += await …` would add to the value from before it.
           const n = await ingestBatch(db, events, Date.now());
           accepted += n;
-          latencies.push(performance.now() - t);
+          latenciesMs.push(performance.now() - t);
         }
       } finally {
         db.release();
       }
     };
     await Promise.all(Array.from({ length: plan.concurrency }, lane));
-    const elapsed = (performance.now() - start) / 1000;
-    return {
-      requests: latencies.length,
-      accepted,
-      elapsed_s: round(elapsed, 3),
-      events_per_s: round(accepted / elapsed, 0),
-      batch_p50_ms: round(percentile(latencies, 0.5)),
-      batch_p99_ms: round(percentile(latencies, 0.99)),
-    };
+    return { accepted, elapsedMs: performance.now() - start, latenciesMs };
   } finally {
     await pool.end();
   }
+}
+
+/** The peer's rounds of a workload, pooled like zapmeter's (bench/ingest.ts). */
+export function peerFigures(rounds: PeerRound[]): PeerFigures {
+  const accepted = rounds.reduce((n, r) => n + r.accepted, 0);
+  const elapsedMs = rounds.reduce((n, r) => n + r.elapsedMs, 0);
+  const latencies = rounds.flatMap((r) => r.latenciesMs);
+  return {
+    requests: latencies.length,
+    accepted,
+    elapsed_s: round(elapsedMs / 1000, 3),
+    events_per_s: round(accepted / (elapsedMs / 1000), 0),
+    batch_p50_ms: round(percentile(latencies, 0.5)),
+    batch_p99_ms: round(percentile(latencies, 0.99)),
+  };
 }

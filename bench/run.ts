@@ -11,12 +11,12 @@ import { join } from "node:path";
 import { ROOT } from "../scripts/local-stack.ts";
 import { benchBilling } from "./billing.ts";
 import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
-import { benchIngest, workload, type IngestFigures, type IngestOptions } from "./ingest.ts";
+import { benchIngest, ingestFigures, ingestRound, workload, type IngestFigures, type IngestOptions, type IngestRound } from "./ingest.ts";
 import { benchExport, benchParquet, drainLake } from "./lake.ts";
-import { benchPostgres, startPostgres } from "./postgres.ts";
+import { peerFigures, postgresRound, resetPeer, startPostgres, type PeerCluster, type PeerRound } from "./postgres.ts";
 import { startBenchStack } from "./stack.ts";
 import { printSummary } from "./summary.ts";
-import { probeLiveLatency } from "./ws-latency.ts";
+import { latencyFigures, probeLiveLatency, type LatencySample } from "./ws-latency.ts";
 import { ratio, round } from "./stats.ts";
 
 const quick = process.argv.includes("--quick");
@@ -28,6 +28,13 @@ const quick = process.argv.includes("--quick");
 const SIZE = quick
   ? { ingestMs: 8_000, exportRows: 200_000, parquetRows: 24_000, clients: 2_000 }
   : { ingestMs: 30_000, exportRows: 1_000_000, parquetRows: 24_000, clients: 5_000 };
+/**
+ * Each ingest workload runs in this many windows (ingestMs in all), each followed at once by the
+ * PostgreSQL peer on the very requests of that window. This machine's speed drifts by ±30 % over
+ * minutes: with the peer measured minutes after zapmeter, the ratio moved as much between two runs
+ * of the same code (0.91 and 1.20 bridged on 2026-11-30) as any change could move it.
+ */
+const ROUNDS = quick ? 1 : 3;
 /** Client indices: 0..999 take the load (webhook phones), then one client per single-client part. */
 const PROBE_BRIDGED = 1_000;
 const PROBE_WEBHOOK = 1_001;
@@ -70,22 +77,59 @@ async function part<T>(name: string, fn: () => Promise<T>): Promise<T | null> {
 }
 
 const workloads: Record<"bridged" | "webhook", IngestOptions> = {
-  bridged: workload("bridged", { run: `${RUN}-b`, durationMs: SIZE.ingestMs, maxRequests: 1_000_000 }),
-  webhook: workload("webhook", { run: `${RUN}-w`, durationMs: SIZE.ingestMs, maxRequests: 10_000_000 }),
+  bridged: workload("bridged", { run: `${RUN}-b`, durationMs: SIZE.ingestMs / ROUNDS, maxRequests: 1_000_000 }),
+  webhook: workload("webhook", { run: `${RUN}-w`, durationMs: SIZE.ingestMs / ROUNDS, maxRequests: 10_000_000 }),
 };
 
+const PEER = "postgresql peer";
+/** The peer's window on the requests zapmeter just served; null (and an error in the results) if it failed. */
+async function peerRound(cluster: PeerCluster, o: IngestOptions, requests: number): Promise<PeerRound | null> {
+  try {
+    return await postgresRound(cluster.url, { ...o, baseUrl: "", ingestKey: "", appSecret: "", t0: T0, maxRequests: requests, durationMs: 600_000 });
+  } catch (err) {
+    errors[PEER] = (err as Error).stack ?? String(err);
+    return null;
+  }
+}
+
+type RoundFigures = { events_per_s: number; peer_events_per_s: number | null; ratio: number | null };
+type IngestResult = IngestFigures & { ws_latency: unknown; lake_drain_s: number; rounds: RoundFigures[] };
 const STACK = `stack (fresh state, ${SIZE.clients.toLocaleString("en-US")} clients)`;
 const stack = await part(STACK, () => startBenchStack(SIZE.clients, 1_000));
 if (!stack) throw new Error(`the local stack did not start:\n${errors[STACK]}`);
-const ingest: Partial<Record<"bridged" | "webhook", IngestFigures & { ws_latency?: unknown; lake_drain_s?: number }>> = {};
+const peerCluster = await part(`${PEER} (start)`, async () => {
+  const pg = await startPostgres();
+  if ("missing" in pg) throw new Error(pg.missing);
+  return pg;
+});
+const ingest: Partial<Record<"bridged" | "webhook", IngestResult>> = {};
+const peer: Record<string, unknown> = {};
 try {
   for (const [kind, probeClient] of [["bridged", PROBE_BRIDGED], ["webhook", PROBE_WEBHOOK]] as const) {
-    await part(`ingest ${kind} + live latency`, async () => {
-      let done = false;
-      const probe = probeLiveLatency(stack, { client: probeClient, run: `${RUN}-p`, intervalMs: PROBE_INTERVAL_MS, maxProbes: 10_000, until: () => done });
-      const figures = await benchIngest(stack, workloads[kind]).finally(() => (done = true));
-      // The probe has stopped before the drain starts: the literal's values are awaited in order.
-      ingest[kind] = { ...figures, ws_latency: await probe, lake_drain_s: await drainLake(stack, [...workloads[kind].clients, probeClient]) };
+    await part(`ingest ${kind} + live latency, ${ROUNDS} round(s) each followed by the ${PEER}`, async () => {
+      const ours: IngestRound[] = [];
+      const probes: LatencySample[] = [];
+      const theirs: PeerRound[] = [];
+      const rounds: RoundFigures[] = [];
+      let drained = 0;
+      if (peerCluster) await resetPeer(peerCluster.url);
+      for (let i = 0; i < ROUNDS; i++) {
+        const o = { ...workloads[kind], run: `${workloads[kind].run}${i}` };
+        let done = false;
+        const probe = probeLiveLatency(stack, { client: probeClient, run: `${RUN}-p${kind}${i}`, intervalMs: PROBE_INTERVAL_MS, maxProbes: 10_000, until: () => done });
+        const ourRound = await ingestRound(stack, o, workloads[kind].run).finally(() => (done = true));
+        ours.push(ourRound);
+        probes.push(await probe);
+        // The window's lake backlog is written now, not by alarms while the peer or the next window runs.
+        drained += await drainLake(stack, [...o.clients, probeClient]);
+        const theirRound = peerCluster && !errors[PEER] ? await peerRound(peerCluster, o, ourRound.load.requests) : null;
+        if (theirRound) theirs.push(theirRound);
+        const ourRate = ingestFigures(o, [ourRound]).events_per_s;
+        const peerRate = theirRound ? peerFigures([theirRound]).events_per_s : null;
+        rounds.push({ events_per_s: ourRate, peer_events_per_s: peerRate, ratio: ratio(ourRate, peerRate) });
+      }
+      ingest[kind] = { ...ingestFigures(workloads[kind], ours), ws_latency: latencyFigures(probes), lake_drain_s: round(drained, 3), rounds };
+      if (theirs.length === ROUNDS) peer[kind] = peerFigures(theirs);
     });
   }
   results.ingest = ingest;
@@ -94,31 +138,16 @@ try {
   results.live_at_seed_rate = await part("live latency at 3,500 events/s", async () => {
     let done = false;
     const probe = probeLiveLatency(stack, { client: PROBE_BRIDGED, run: `${RUN}-s`, intervalMs: PROBE_INTERVAL_MS, maxProbes: 10_000, until: () => done });
-    const load = await benchIngest(stack, { ...workloads.bridged, run: `${RUN}-s`, requestsPerSecond: 3.5, concurrency: 4 }).finally(() => (done = true));
-    return { events_per_s: load.events_per_s, ...(await probe) };
+    const load = await benchIngest(stack, { ...workloads.bridged, run: `${RUN}-s`, durationMs: SIZE.ingestMs, requestsPerSecond: 3.5, concurrency: 4 }).finally(() => (done = true));
+    return { events_per_s: load.events_per_s, ...latencyFigures([await probe]) };
   });
   results.parquet = await part("parquet flush", () => benchParquet(stack, PARQUET_CLIENT, `${RUN}-q`, T0, SIZE.parquetRows));
   results.export = await part(`export ${SIZE.exportRows.toLocaleString("en-US")} rows`, () => benchExport(stack, EXPORT_CLIENT, `${RUN}-x`, T0, SIZE.exportRows));
   results.billing = await part("billing run", () => benchBilling(stack, yesterday.toISOString().slice(0, 10)));
 } finally {
   await stack.stop();
+  peerCluster?.stop();
 }
-
-const peer: Record<string, unknown> = {};
-await part("postgresql peer", async () => {
-  const pg = await startPostgres();
-  if ("missing" in pg) throw new Error(pg.missing);
-  try {
-    for (const kind of ["bridged", "webhook"] as const) {
-      const ours = ingest[kind];
-      if (!ours) continue;
-      // The same requests zapmeter got: same events, same batches, same parallelism.
-      peer[kind] = await benchPostgres(pg.url, { ...workloads[kind], baseUrl: "", ingestKey: "", appSecret: "", t0: T0, maxRequests: ours.requests, durationMs: 600_000 });
-    }
-  } finally {
-    pg.stop();
-  }
-});
 results.postgres = peer;
 
 const b = ingest.bridged;

@@ -9,6 +9,14 @@ import { benchClientId, benchEvent } from "./events.ts";
 import type { BenchStack } from "./stack.ts";
 import { percentile, round } from "./stats.ts";
 
+/** One probing window: the probes sent, and the latency of each one an update showed. */
+export interface LatencySample {
+  probes: number;
+  /** Updates that reached the socket before the probe's HTTP response reached the harness. */
+  early: number;
+  latenciesMs: number[];
+}
+
 export interface LatencyFigures {
   probes: number;
   seen: number;
@@ -72,7 +80,7 @@ async function openLive(stack: BenchStack, clientId: string): Promise<{ ws: WebS
 export async function probeLiveLatency(
   stack: BenchStack,
   opts: { client: number; run: string; intervalMs: number; maxProbes: number; until: () => boolean },
-): Promise<LatencyFigures> {
+): Promise<LatencySample> {
   const clientId = benchClientId(opts.client);
   const { ws, sent } = await openLive(stack, clientId);
   const baseline = sent.total;
@@ -102,18 +110,24 @@ export async function probeLiveLatency(
   }
   await new Promise((r) => setTimeout(r, 2_000));
   ws.close();
-  const latencies: number[] = [];
+  const latenciesMs: number[] = [];
   let early = 0;
   okAt.forEach((ok, k) => {
     const seen = seenAt[k];
     if (seen === undefined) return;
     if (seen < ok) early++;
-    latencies.push(Math.max(0, seen - ok));
+    latenciesMs.push(Math.max(0, seen - ok));
   });
+  return { probes: okAt.length, early, latenciesMs };
+}
+
+/** Probing windows pooled: percentiles over every probe of every window. */
+export function latencyFigures(samples: LatencySample[]): LatencyFigures {
+  const latencies = samples.flatMap((s) => s.latenciesMs);
   return {
-    probes: okAt.length,
+    probes: samples.reduce((n, s) => n + s.probes, 0),
     seen: latencies.length,
-    before_response: early,
+    before_response: samples.reduce((n, s) => n + s.early, 0),
     p50_ms: round(percentile(latencies, 0.5)),
     p99_ms: round(percentile(latencies, 0.99)),
     max_ms: round(Math.max(...latencies)),
