@@ -14,7 +14,7 @@ import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
 import { benchIngest, ingestFigures, ingestRound, workload, type IngestFigures, type IngestOptions, type IngestRound } from "./ingest.ts";
 import { benchExport, benchParquet, drainLake } from "./lake.ts";
 import { peerFigures, postgresRound, resetPeer, startPostgres, type PeerCluster, type PeerRound } from "./postgres.ts";
-import { startBenchStack } from "./stack.ts";
+import { startBenchStack, waitForQuiet } from "./stack.ts";
 import { printSummary } from "./summary.ts";
 import { latencyFigures, probeLiveLatency, type LatencySample } from "./ws-latency.ts";
 import { ratio, round } from "./stats.ts";
@@ -93,7 +93,7 @@ async function peerRound(cluster: PeerCluster, o: IngestOptions, requests: numbe
 }
 
 type RoundFigures = { events_per_s: number; peer_events_per_s: number | null; ratio: number | null };
-type IngestResult = IngestFigures & { ws_latency: unknown; lake_drain_s: number; rounds: RoundFigures[] };
+type IngestResult = IngestFigures & { ws_latency: unknown; lake_drain_s: number; quiet_wait_s: number; rounds: RoundFigures[] };
 const STACK = `stack (fresh state, ${SIZE.clients.toLocaleString("en-US")} clients)`;
 const stack = await part(STACK, () => startBenchStack(SIZE.clients, 1_000));
 if (!stack) throw new Error(`the local stack did not start:\n${errors[STACK]}`);
@@ -112,23 +112,27 @@ try {
       const theirs: PeerRound[] = [];
       const rounds: RoundFigures[] = [];
       let drained = 0;
+      let waited = 0;
       if (peerCluster) await resetPeer(peerCluster.url);
       for (let i = 0; i < ROUNDS; i++) {
         const o = { ...workloads[kind], run: `${workloads[kind].run}${i}` };
+        const roundStart = Date.now();
         let done = false;
         const probe = probeLiveLatency(stack, { client: probeClient, run: `${RUN}-p${kind}${i}`, intervalMs: PROBE_INTERVAL_MS, maxProbes: 10_000, until: () => done });
         const ourRound = await ingestRound(stack, o, workloads[kind].run).finally(() => (done = true));
         ours.push(ourRound);
         probes.push(await probe);
-        // The window's lake backlog is written now, not by alarms while the peer or the next window runs.
+        // The window's lake backlog is written now, and its alarms have fired before the peer or the
+        // next window runs: either would otherwise share the thread with them.
         drained += await drainLake(stack, [...o.clients, probeClient]);
+        waited += await waitForQuiet(stack, roundStart);
         const theirRound = peerCluster && !errors[PEER] ? await peerRound(peerCluster, o, ourRound.load.requests) : null;
         if (theirRound) theirs.push(theirRound);
         const ourRate = ingestFigures(o, [ourRound]).events_per_s;
         const peerRate = theirRound ? peerFigures([theirRound]).events_per_s : null;
         rounds.push({ events_per_s: ourRate, peer_events_per_s: peerRate, ratio: ratio(ourRate, peerRate) });
       }
-      ingest[kind] = { ...ingestFigures(workloads[kind], ours), ws_latency: latencyFigures(probes), lake_drain_s: round(drained, 3), rounds };
+      ingest[kind] = { ...ingestFigures(workloads[kind], ours), ws_latency: latencyFigures(probes), lake_drain_s: round(drained, 3), quiet_wait_s: round(waited, 1), rounds };
       if (theirs.length === ROUNDS) peer[kind] = peerFigures(theirs);
     });
   }

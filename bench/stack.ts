@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync,
 import { join } from "node:path";
 import { DEV_PASSWORD } from "../scripts/demo/catalog.ts";
 import { freePort, freshStateDir, prepareLocalState, ROOT, startWrangler, type RunningStack } from "../scripts/local-stack.ts";
+import { FLUSH_INTERVAL_MS } from "../durable-objects/lake-schedule.ts";
 import { benchClientId, benchPhone } from "./events.ts";
 
 export interface BenchStack {
@@ -172,6 +173,30 @@ export function cpuSeconds(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // utime and stime are fields 14 and 15 of /proc/pid/stat (11 and 12 after the command name), in clock ticks.
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** workerd counts as idle below this share of a core. */
+const IDLE_CPU_SHARE = 0.05;
+
+/**
+ * Waits out the background work a measured window left behind, so it lands in no later window and
+ * not in the peer's: each client's flush alarm fires within FLUSH_INTERVAL_MS of its first pending
+ * event (even after the harness drained the lake, the alarm still settles the client's rollups with
+ * the Overview, a re-check follows a checkpoint later), so wait until then from `since` and then
+ * until workerd has been idle for two whole seconds (at most 30 s more). Returns the seconds waited.
+ */
+export async function waitForQuiet(stack: BenchStack, since: number): Promise<number> {
+  const start = Date.now();
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  await sleep(Math.max(0, since + FLUSH_INTERVAL_MS - Date.now()));
+  const deadline = Date.now() + 30_000;
+  let quiet = 0;
+  while (quiet < 2 && Date.now() < deadline) {
+    const before = cpuSeconds(stack.workerdPid);
+    await sleep(1_000);
+    quiet = cpuSeconds(stack.workerdPid) - before < IDLE_CPU_SHARE ? quiet + 1 : 0;
+  }
+  return (Date.now() - start) / 1000;
 }
 
 /** Resident memory of the process in MB. */

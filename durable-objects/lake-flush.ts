@@ -3,16 +3,9 @@ import { OCCURRED_AT, type EventRow } from "../workers/lake/columns.ts";
 import { partKey } from "../workers/lake/layout.ts";
 import { encodeParquet, ROW_GROUP_ROWS } from "../workers/lake/parquet-writer.ts";
 import { FLUSHED_THROUGH_KEY, flushedThrough, type Outbox } from "./outbox.ts";
+import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "./lake-schedule.ts";
 import type { Track } from "./pending-aggregates.ts";
 
-/** Detail rows wait at most this long in the outbox before the alarm writes them to the lake. */
-const FLUSH_INTERVAL_MS = 60_000;
-/**
- * Each object flushes a fixed part of this earlier than FLUSH_INTERVAL_MS (from its id), so clients
- * that started sending together (a deploy, a backlog, a benchmark's warm-up) do not all flush in the
- * same second: on one machine that is a burst of Parquet encodes and R2 PUTs in front of live traffic.
- */
-const FLUSH_SPREAD_MS = 20_000;
 /** Rows per flushed batch: one row group, so a flush holds one group's worth of rows in memory. */
 const FLUSH_BATCH_ROWS = ROW_GROUP_ROWS;
 /** Batches one alarm writes before yielding (and re-arming at once when more are waiting). */
