@@ -9,6 +9,7 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { workload, workloadClients } from "./ingest.ts";
+import { waitForQuiet } from "./stack.ts";
 import { percentile, ratio } from "./stats.ts";
 
 const { values, positionals } = parseArgs({
@@ -41,12 +42,15 @@ async function side(name: "A" | "B", tree: string) {
     cpuMsPerRequest,
     async burst(round: number) {
       // The workload comes from this harness, the stack and the load from the tree's own bench/.
+      const burstStart = Date.now();
       const plan = workload(kind, { run: `ab-${name}-${round}-${Date.now()}`, clients, durationMs: seconds * 1_000, maxRequests: 10_000_000 });
       const f = await ingestModule.benchIngest(stack, plan);
       eventsPerS.push(f.events_per_s);
       cpuMsPerRequest.push(f.workerd_cpu_ms_per_request);
-      // The burst's lake backlog is flushed now, not by alarms during the next bursts of either stack.
+      // The burst's lake backlog is flushed now and its alarms are waited out: neither may run during
+      // the next burst of either stack.
       const lakeDrainS = await lakeModule.drainLake(stack, plan.clients);
+      await waitForQuiet(stack, burstStart);
       console.log(JSON.stringify({ side: name, round, events_per_s: f.events_per_s, workerd_cpu_ms_per_request: f.workerd_cpu_ms_per_request, load_thread_busy: f.load_thread_busy, lake_drain_s: lakeDrainS, failures: f.failures }));
     },
   };

@@ -92,7 +92,7 @@ async function peerRound(cluster: PeerCluster, o: IngestOptions, requests: numbe
   }
 }
 
-type RoundFigures = { events_per_s: number; peer_events_per_s: number | null; ratio: number | null };
+type RoundFigures = { events_per_s: number; workerd_cpu_ms_per_request: number; peer_events_per_s: number | null; ratio: number | null };
 type IngestResult = IngestFigures & { ws_latency: unknown; lake_drain_s: number; quiet_wait_s: number; rounds: RoundFigures[] };
 const STACK = `stack (fresh state, ${SIZE.clients.toLocaleString("en-US")} clients)`;
 const stack = await part(STACK, () => startBenchStack(SIZE.clients, 1_000));
@@ -128,9 +128,9 @@ try {
         waited += await waitForQuiet(stack, roundStart);
         const theirRound = peerCluster && !errors[PEER] ? await peerRound(peerCluster, o, ourRound.load.requests) : null;
         if (theirRound) theirs.push(theirRound);
-        const ourRate = ingestFigures(o, [ourRound]).events_per_s;
+        const { events_per_s, workerd_cpu_ms_per_request } = ingestFigures(o, [ourRound]);
         const peerRate = theirRound ? peerFigures([theirRound]).events_per_s : null;
-        rounds.push({ events_per_s: ourRate, peer_events_per_s: peerRate, ratio: ratio(ourRate, peerRate) });
+        rounds.push({ events_per_s, workerd_cpu_ms_per_request, peer_events_per_s: peerRate, ratio: ratio(events_per_s, peerRate) });
       }
       ingest[kind] = { ...ingestFigures(workloads[kind], ours), ws_latency: latencyFigures(probes), lake_drain_s: round(drained, 3), quiet_wait_s: round(waited, 1), rounds };
       if (theirs.length === ROUNDS) peer[kind] = peerFigures(theirs);
