@@ -78,11 +78,11 @@ export interface IngestRound {
 }
 
 /**
- * Warm-up laps (which create the objects and leave them warm), then one measured, bounded window.
- * `warmRun` names the warm-up's events: rounds of one workload share it, so after the first round
- * every warm-up event is a duplicate (no rows written, no lake work) and only re-wakes the objects.
+ * Warm-up laps, which create the objects and leave them warm. `warmRun` names the warm-up's events:
+ * rounds of one workload share it, so after the first round every warm-up event is a duplicate (no
+ * rows written, no lake work) and only re-wakes the objects.
  */
-export async function ingestRound(stack: BenchStack, o: IngestOptions, warmRun = o.run): Promise<IngestRound> {
+export async function warmUp(stack: BenchStack, o: IngestOptions, warmRun = o.run): Promise<void> {
   const t0 = Date.now();
   for (let lap = 1; lap <= WARM_LAPS; lap++) {
     // Request i goes to client i with the same events in every lap: after its first lap a client's
@@ -90,8 +90,12 @@ export async function ingestRound(stack: BenchStack, o: IngestOptions, warmRun =
     const clients = o.clients.slice(0, Math.ceil((o.clients.length * lap) / WARM_LAPS));
     await driveInWorker(plan(stack, { ...o, clients, run: `${warmRun}-warm`, requestsPerSecond: undefined, batchSize: 10, durationMs: 120_000, maxRequests: clients.length }, t0));
   }
+}
+
+/** One measured, bounded window of a workload on warm objects. */
+export async function ingestRound(stack: BenchStack, o: IngestOptions): Promise<IngestRound> {
   const cpuBefore = cpuSeconds(stack.workerdPid);
-  const load = await driveInWorker(plan(stack, o, t0));
+  const load = await driveInWorker(plan(stack, o, Date.now()));
   return { load, cpuSeconds: cpuSeconds(stack.workerdPid) - cpuBefore };
 }
 
@@ -126,7 +130,8 @@ export function ingestFigures(o: IngestOptions, rounds: IngestRound[]): IngestFi
   };
 }
 
-/** One round of a workload, as figures (bench:profile and bench:ab measure single windows). */
+/** A warm-up and one window of a workload, as figures (bench:profile and bench:ab measure single windows). */
 export async function benchIngest(stack: BenchStack, o: IngestOptions): Promise<IngestFigures> {
+  await warmUp(stack, o);
   return ingestFigures(o, [await ingestRound(stack, o)]);
 }

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { ROOT } from "../scripts/local-stack.ts";
 import { benchBilling } from "./billing.ts";
 import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
-import { benchIngest, ingestFigures, ingestRound, workload, type IngestFigures, type IngestOptions, type IngestRound } from "./ingest.ts";
+import { ingestFigures, ingestRound, warmUp, workload, type IngestFigures, type IngestOptions, type IngestRound } from "./ingest.ts";
 import { benchExport, benchParquet, drainLake } from "./lake.ts";
 import { peerFigures, postgresRound, resetPeer, startPostgres, type PeerCluster, type PeerRound } from "./postgres.ts";
 import { startBenchStack, waitForQuiet } from "./stack.ts";
@@ -117,9 +117,11 @@ try {
       for (let i = 0; i < ROUNDS; i++) {
         const o = { ...workloads[kind], run: `${workloads[kind].run}${i}` };
         const roundStart = Date.now();
+        await warmUp(stack, o, workloads[kind].run);
+        // Probes only while the window's load runs: latency under that load, not under the warm-up's.
         let done = false;
         const probe = probeLiveLatency(stack, { client: probeClient, run: `${RUN}-p${kind}${i}`, intervalMs: PROBE_INTERVAL_MS, maxProbes: 10_000, until: () => done });
-        const ourRound = await ingestRound(stack, o, workloads[kind].run).finally(() => (done = true));
+        const ourRound = await ingestRound(stack, o).finally(() => (done = true));
         ours.push(ourRound);
         probes.push(await probe);
         // The window's lake backlog is written now, and its alarms have fired before the peer or the
@@ -140,10 +142,12 @@ try {
   // The same probes at the seed target's average rate (3,500 events/s as bridged batches), where the
   // thread is not saturated: what a dashboard sees on a normal day rather than under a flood.
   results.live_at_seed_rate = await part("live latency at 3,500 events/s", async () => {
+    const o: IngestOptions = { ...workloads.bridged, run: `${RUN}-s`, durationMs: SIZE.ingestMs, requestsPerSecond: 3.5, concurrency: 4 };
+    await warmUp(stack, o);
     let done = false;
     const probe = probeLiveLatency(stack, { client: PROBE_BRIDGED, run: `${RUN}-s`, intervalMs: PROBE_INTERVAL_MS, maxProbes: 10_000, until: () => done });
-    const load = await benchIngest(stack, { ...workloads.bridged, run: `${RUN}-s`, durationMs: SIZE.ingestMs, requestsPerSecond: 3.5, concurrency: 4 }).finally(() => (done = true));
-    return { events_per_s: load.events_per_s, ...latencyFigures([await probe]) };
+    const load = await ingestRound(stack, o).finally(() => (done = true));
+    return { events_per_s: ingestFigures(o, [load]).events_per_s, ...latencyFigures([await probe]) };
   });
   results.parquet = await part("parquet flush", () => benchParquet(stack, PARQUET_CLIENT, `${RUN}-q`, T0, SIZE.parquetRows));
   results.export = await part(`export ${SIZE.exportRows.toLocaleString("en-US")} rows`, () => benchExport(stack, EXPORT_CLIENT, `${RUN}-x`, T0, SIZE.exportRows));
