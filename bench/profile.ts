@@ -1,9 +1,10 @@
 /**
- * `npm run bench:profile -- [webhook|bridged|lake] [--seconds N] [--clients N]`: one ingest workload of
- * the benchmark under V8's sampling profiler, on the workerd process that runs the Worker and the
- * objects; `lake` runs the bridged workload unprofiled and profiles the flush of its lake backlog to
- * R2 as Parquet. Writes `bench/results/profile-<workload>.cpuprofile` (open it in Chrome DevTools or
- * speedscope) and prints the functions with the most self and total time.
+ * `npm run bench:profile -- [webhook|bridged|lake [webhook]] [--seconds N] [--clients N]`: one ingest
+ * workload of the benchmark under V8's sampling profiler, on the workerd process that runs the Worker
+ * and the objects; `lake` runs the bridged workload (`lake webhook`: the webhook one) unprofiled and
+ * profiles the flush of its lake backlog to R2 as Parquet. Writes
+ * `bench/results/profile-<workload>.cpuprofile` (open it in Chrome DevTools or speedscope) and prints
+ * the functions with the most self and total time.
  *
  * The profiler is reached through wrangler's DevTools endpoint: wrangler already holds workerd's own
  * inspector connection and proxies one session to it. The endpoint only admits DevTools origins,
@@ -38,7 +39,8 @@ const { values, positionals } = parseArgs({
   options: { seconds: { type: "string", default: "10" }, clients: { type: "string" } },
 });
 const profiled = positionals[0] === "bridged" || positionals[0] === "lake" ? positionals[0] : "webhook";
-const kind = profiled === "webhook" ? "webhook" : "bridged";
+// `lake` profiles the backlog of the bridged workload unless told `lake webhook` (many small flushes).
+const kind = profiled === "webhook" || (profiled === "lake" && positionals[1] === "webhook") ? "webhook" : "bridged";
 const seconds = Number(values.seconds);
 const clients = Number(values.clients ?? workloadClients(kind));
 if (!(seconds > 0) || !(clients > 0)) throw new Error("--seconds and --clients must be positive numbers");
