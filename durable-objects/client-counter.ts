@@ -31,6 +31,15 @@ export interface IngestResult {
   rollup: ClientRollup | null;
 }
 
+/** An ingest call waiting for its group's transaction. */
+interface WaitingCall {
+  client: ClientRef;
+  batch: EventBatch;
+  options: IngestOptions;
+  resolve(result: IngestResult): void;
+  reject(err: unknown): void;
+}
+
 /** Options of an ingest call. */
 export interface IngestOptions {
   /** The caller relays a due rollup to the Overview (the ingest Worker does, in batches). */
@@ -67,6 +76,8 @@ export class ClientCounter extends DurableObject<Env> {
   private readonly lake: LakeFlush;
   /** Whether the last batch was all new events (see `insertEvents`). */
   private expectNew = true;
+  /** Ingest calls waiting for the next group transaction (see `ingest`). */
+  private waiting: WaitingCall[] = [];
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -98,18 +109,67 @@ export class ClientCounter extends DurableObject<Env> {
   }
 
   /**
-   * Records a batch of canonical events of this client. Returns after the transaction has committed,
-   * so a 2xx upstream means the events are durable. The figures include storage work done in the
-   * background since the previous call, so summed over calls they are the object's whole cost.
+   * Records a batch of canonical events of this client. Resolves after the transaction that holds it
+   * has committed, so a 2xx upstream means the events are durable. The figures include storage work
+   * done in the background since the previous call, so summed over calls they are the object's whole
+   * cost.
+   *
+   * Calls are grouped: a call waits for the next turn, and every call that reached the object by then
+   * shares one transaction, one commit and one outbox row (`ingestWaiting`). A client whose calls
+   * queue at its object (a hot one, or one that Meta sends a status per webhook) pays the per-call
+   * rows and work once per group; a lone call pays one timer turn.
    */
-  ingest(client: ClientRef, batch: EventBatch, options: IngestOptions = {}): IngestResult {
+  ingest(client: ClientRef, batch: EventBatch, options: IngestOptions = {}): Promise<IngestResult> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ client, batch, options, resolve, reject });
+      if (this.waiting.length === 1) setTimeout(() => this.ingestWaiting(), 0);
+    });
+  }
+
+  /**
+   * Ingests the waiting calls as one group. A group that fails is tried again call by call, so one
+   * bad call fails alone instead of failing the calls it was grouped with.
+   */
+  private ingestWaiting(): void {
+    const calls = this.waiting;
+    this.waiting = [];
+    let results: IngestResult[];
+    try {
+      results = this.ingestGroup(calls);
+    } catch (err) {
+      if (calls.length === 1) {
+        calls[0]!.reject(err);
+        return;
+      }
+      for (const call of calls) {
+        try {
+          call.resolve(this.ingestGroup([call])[0]!);
+        } catch (callErr) {
+          call.reject(callErr);
+        }
+      }
+      return;
+    }
+    calls.forEach((call, i) => call.resolve(results[i]!));
+  }
+
+  /**
+   * One transaction for `calls` (all of this client): their events deduplicated together in arrival
+   * order (a later call's copy of an event is its duplicate), one outbox row for all they accepted.
+   * The group's rows are reported on its first call, so the figures still sum to the object's cost.
+   */
+  private ingestGroup(calls: WaitingCall[]): IngestResult[] {
     const now = Date.now();
-    const { text, rows, events } = decodeBatch(batch);
+    // The latest call knows the client's time zone best (it changes rarely, and then from the next call on).
+    const client = calls.at(-1)!.client;
+    const batches = calls.map((c) => decodeBatch(c.batch));
+    const events = batches.length === 1 ? batches[0]!.events : batches.flatMap((b) => b.events);
     const counted = { ...this.background };
     const backgroundRowsWritten = counted.rowsWritten;
     this.background.rowsWritten = 0;
     this.background.rowsRead = 0;
     const track = countRowsInto(counted);
+    let isNew: boolean[] = [];
     let accepted: NotificationEvent[] = [];
 
     try {
@@ -121,16 +181,18 @@ export class ClientCounter extends DurableObject<Env> {
         }
         const current = this.ensureEventTable(now, track);
         const billing = this.ledger.plan(events, client.timezone, this.eventTables, track);
-        accepted = this.insertEvents(current, events, (e) => {
+        isNew = this.insertEvents(current, events, (e) => {
           const bill = billing.columns(e);
           return [e.message_id, e.event_id, bill?.day ?? null, bill?.category ?? null, bill?.country ?? null, bill?.at ?? null];
         }, track);
+        accepted = events.filter((_e, i) => isNew[i]);
         if (accepted.length === 0) return;
 
         const ledger = billing.settle(accepted, track);
-        const allNew = accepted.length === events.length;
-        const details = allNew ? rows : accepted.map(rowOf);
-        const seq = this.outbox.append(accepted.length, allNew ? text : JSON.stringify(details), JSON.stringify(ledger), track);
+        // One call whose events were all new: its rows' text is the outbox row as it is.
+        const asSent = batches.length === 1 && accepted.length === events.length ? batches[0]! : null;
+        const details = asSent ? asSent.rows : accepted.map(rowOf);
+        const seq = this.outbox.append(accepted.length, asSent ? asSent.text : JSON.stringify(details), JSON.stringify(ledger), track);
         this.pending.add(seq, details, ledger);
         if (this.pending.full()) this.pending.flush(track);
       });
@@ -151,9 +213,16 @@ export class ClientCounter extends DurableObject<Env> {
         m[e.status] += 1;
       }
     }
-    const rollup = this.live.changed(client, accepted, options.relayRollup);
     this.lake.noteIngested(accepted.length);
-    return { accepted: accepted.length, duplicates: events.length - accepted.length, ...counted, backgroundRowsWritten, rollup };
+    let from = 0;
+    return calls.map((call, i) => {
+      const count = batches[i]!.events.length;
+      const mine = events.slice(from, from + count).filter((_e, k) => isNew[from + k]);
+      from += count;
+      const rollup = this.live.changed(call.client, mine, call.options.relayRollup);
+      const figures = i === 0 ? { ...counted, backgroundRowsWritten } : { rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0 };
+      return { accepted: mine.length, duplicates: count - mine.length, ...figures, rollup };
+    });
   }
 
   /** WebSocket upgrade for `/v1/clients/:id/live`, authorised by the Worker (durable-objects/client-live.ts). */
@@ -266,14 +335,14 @@ export class ClientCounter extends DurableObject<Env> {
   }
 
   /**
-   * Inserts the batch's event rows into `current` (unless an older event table has them); returns
-   * the first occurrence of each event not seen before. Most batches are all new, and then the rows
+   * Inserts the batch's event rows into `current` (unless an older event table has them); returns,
+   * per event, whether it is the first occurrence of an event not seen before. Most batches are all new, and then the rows
    * the INSERT wrote equal the distinct ids sent: matching the stored ids back (RETURNING a row per
    * event into JS, ~7 % of a bridged batch's CPU) is only needed when they do not, so that INSERT is
    * rolled back to its savepoint and redone with RETURNING. After a batch with duplicates the next one
    * starts with RETURNING, so a replayed topic does not pay for both.
    */
-  private insertEvents(current: string, events: NotificationEvent[], row: (e: NotificationEvent) => unknown[], track: Track): NotificationEvent[] {
+  private insertEvents(current: string, events: NotificationEvent[], row: (e: NotificationEvent) => unknown[], track: Track): boolean[] {
     const notInOlder = this.eventTables
       .filter((t) => t !== current)
       .map((t) => `AND NOT EXISTS (SELECT 1 FROM ${t} WHERE message_id = j.value->>0 AND event_id = j.value->>1)`)
@@ -293,7 +362,7 @@ export class ClientCounter extends DurableObject<Env> {
           if (cursor.rowsWritten !== distinct.size) throw new SeenBefore();
           track(cursor);
         });
-        return events.filter((_e, i) => distinct.delete(keys[i]!));
+        return keys.map((k) => distinct.delete(k));
       } catch (err) {
         if (!(err instanceof SeenBefore)) throw err;
       }
@@ -303,11 +372,11 @@ export class ClientCounter extends DurableObject<Env> {
     track(inserted);
     this.expectNew = stored.size === distinct.size;
     // Keep the first occurrence of each newly seen event; later copies in the same batch are duplicates.
-    const accepted = events.filter((_e, i) => stored.delete(keys[i]!));
+    const isNew = keys.map((k) => stored.delete(k));
     // An id stored but not matched back would be lost for good (its retries count as duplicates):
     // fail the call, which rolls the transaction back, instead.
     if (stored.size > 0) throw new Error(`dedup ids did not round-trip through SQLite (${stored.size})`);
-    return accepted;
+    return isNew;
   }
 
   private ensureEventTable(now: number, track: Track): string {

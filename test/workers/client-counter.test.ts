@@ -6,7 +6,9 @@ import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import { eventTableDdl, eventTableFor } from "../../durable-objects/client-counter-tables.ts";
 import { EVENT_COLUMNS, type NotificationEvent } from "../../schema/event.ts";
 import { localDate, localDayStart, minuteOf } from "../../schema/time.ts";
+import { partitionPrefix } from "../../workers/lake/layout.ts";
 import { unique } from "./helpers.ts";
+import { readParquet } from "./lake-fixtures.ts";
 
 const SP = { timezone: "America/Sao_Paulo" };
 let n = 0;
@@ -201,13 +203,64 @@ describe("dedup ids", () => {
   it("refuses a batch whose ids would not round-trip through SQLite, leaving no trace", async () => {
     const { id, stub } = counter();
     // Called inside the object: an RPC that throws also surfaces as an unhandled rejection in this isolate.
-    await runInDurableObject(stub, (instance: ClientCounter) => {
-      expect(() => instance.ingest({ id, ...SP }, encodeBatch([ev({ event_id: "lone-\ud800-surrogate" }), ev()]))).toThrow(/round-trip/);
+    await runInDurableObject(stub, async (instance: ClientCounter) => {
+      await expect(instance.ingest({ id, ...SP }, encodeBatch([ev({ event_id: "lone-\ud800-surrogate" }), ev()]))).rejects.toThrow(/round-trip/);
     });
     expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toEqual({ accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 });
     // Nothing was committed, so the valid event of that batch is still new.
     const again = ev();
     expect(await stub.ingest({ id, ...SP }, encodeBatch([again]))).toMatchObject({ accepted: 1 });
+  });
+});
+
+describe("grouped ingest calls", () => {
+  /** The batches as separate ingest calls that reach the object in one turn (a hot client's calls queued at it). */
+  const together = (stub: DurableObjectStub<ClientCounter>, id: string, batches: NotificationEvent[][]) =>
+    runInDurableObject(stub, (instance: ClientCounter) => Promise.all(batches.map((b) => instance.ingest({ id, ...SP }, encodeBatch(b)))));
+
+  it("calls that reach the object together share one transaction and one outbox row", async () => {
+    const batches = () => Array.from({ length: 5 }, (_, i) => [ev({ occurred_at: Date.UTC(2026, 10, 20, 12, i) }), ev({ status: "sent" })]);
+    const one = counter();
+    const apart = [];
+    for (const b of batches()) apart.push(await one.stub.ingest({ id: one.id, ...SP }, encodeBatch(b)));
+    const grouped = counter();
+    const results = await together(grouped.stub, grouped.id, batches());
+    expect(results.map((r) => [r.accepted, r.duplicates])).toEqual(Array(5).fill([2, 0]));
+    // The group's rows are reported once, on its first call: four outbox rows fewer than five calls apart.
+    expect(results.slice(1).map((r) => r.rowsWritten)).toEqual([0, 0, 0, 0]);
+    const sum = (rs: { rowsWritten: number }[]) => rs.reduce((n, r) => n + r.rowsWritten, 0);
+    expect(sum(results)).toBe(sum(apart) - 4);
+    expect(await grouped.stub.totals(0, Number.MAX_SAFE_INTEGER)).toEqual(await one.stub.totals(0, Number.MAX_SAFE_INTEGER));
+    expect(await grouped.stub.ledgerLines("2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: 5 }]);
+    // The lake gets every call's detail rows from the group's one outbox row (seqs name lake files).
+    const flushed = async (stub: DurableObjectStub<ClientCounter>) => {
+      await stub.flush();
+      return runInDurableObject(stub, (_i, state) => Number(state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'lake_flushed_through'").one().value));
+    };
+    expect((await flushed(one.stub)) - (await flushed(grouped.stub))).toBe(4);
+    const files = await env.LAKE.list({ prefix: partitionPrefix(grouped.id, "2026-11-20") });
+    const rows = (await Promise.all(files.objects.map(async (o) => (await readParquet(await (await env.LAKE.get(o.key))!.arrayBuffer())).rows))).flat();
+    expect(rows).toHaveLength(10);
+  });
+
+  it("counts an event that two calls of a group carry once, for the earlier call", async () => {
+    const { id, stub } = counter();
+    const shared = ev();
+    const results = await together(stub, id, [[ev(), shared], [shared, ev({ status: "read" })], [shared]]);
+    expect(results.map((r) => [r.accepted, r.duplicates])).toEqual([[2, 0], [1, 1], [0, 1]]);
+    expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toMatchObject({ delivered: 2, read: 1 });
+  });
+
+  it("a call that fails does not fail the calls it was grouped with", async () => {
+    const { id, stub } = counter();
+    const [before, bad, after] = [ev(), ev({ event_id: "lone-\ud800-surrogate" }), ev()];
+    const outcomes = await runInDurableObject(stub, (instance: ClientCounter) =>
+      Promise.allSettled([[before], [bad, ev()], [after]].map((b) => instance.ingest({ id, ...SP }, encodeBatch(b)))),
+    );
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect(String((outcomes[1] as PromiseRejectedResult).reason)).toMatch(/round-trip/);
+    expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toMatchObject({ delivered: 2 });
+    expect(await stub.ingest({ id, ...SP }, encodeBatch([before, after]))).toMatchObject({ accepted: 0, duplicates: 2 });
   });
 });
 

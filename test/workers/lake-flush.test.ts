@@ -236,7 +236,7 @@ describe("large outboxes", () => {
     // 20,000 rows wait: the alarm is still a minute away. The third call makes a full batch: due now.
     const [before, after] = await runInDurableObject(stub, async (instance, state) => {
       const minuteAway = await state.storage.getAlarm();
-      instance.ingest({ id, timezone: "UTC" }, encodeBatch(batch(2)));
+      await instance.ingest({ id, timezone: "UTC" }, encodeBatch(batch(2)));
       return [minuteAway, await state.storage.getAlarm()];
     });
     expect(before!).toBeGreaterThan(Date.now() + 30_000);

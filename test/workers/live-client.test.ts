@@ -52,9 +52,9 @@ describe("client live socket", () => {
     const at = Date.now();
     const earlier = minuteOf(at) - 5 * 60_000;
     // Ten separate ingest calls in one turn of the object: no broadcast can run in between.
-    await runInDurableObject(stubOf(id), (counter: ClientCounter) => {
-      for (let i = 0; i < 10; i++) counter.ingest({ id, timezone: "UTC" }, encodeBatch([event(id, i % 2 ? "sent" : "delivered", i < 8 ? at : earlier)]));
-    });
+    await runInDurableObject(stubOf(id), (counter: ClientCounter) =>
+      Promise.all(Array.from({ length: 10 }, (_, i) => counter.ingest({ id, timezone: "UTC" }, encodeBatch([event(id, i % 2 ? "sent" : "delivered", i < 8 ? at : earlier)])))),
+    );
     const update = await ws.next<Msg>();
     expect(update.type).toBe("update");
     expect(update.minutes.map((m) => [m.minute, m.sent, m.delivered])).toEqual([
@@ -77,10 +77,9 @@ describe("client live socket", () => {
     const e = event(id, "sent");
     await runInDurableObject(stubOf(id), (counter: ClientCounter) => counter.ingest({ id, timezone: "UTC" }, encodeBatch([e])));
     expect((await ws.next<Msg>()).today.sent).toBe(1);
-    await runInDurableObject(stubOf(id), (counter: ClientCounter) => {
-      counter.ingest({ id, timezone: "UTC" }, encodeBatch([e]));
-      counter.ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "read")]));
-    });
+    await runInDurableObject(stubOf(id), (counter: ClientCounter) =>
+      Promise.all([counter.ingest({ id, timezone: "UTC" }, encodeBatch([e])), counter.ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "read")]))]),
+    );
     const update = await ws.next<Msg>();
     expect(update.today).toMatchObject({ sent: 1, read: 1 });
     expect(ws.seen).toHaveLength(3);
