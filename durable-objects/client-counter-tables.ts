@@ -11,8 +11,9 @@ import { AGGREGATES_THROUGH_KEY } from "./pending-aggregates.ts";
  *   message billed?" is a key-prefix read, not a second table or index;
  * - expiry is a DROP TABLE of a month past retention, which writes no rows (a retention DELETE would
  *   write every row a second time);
- * - each call writes one outbox row holding all of its detail rows and its ledger changes; flushed
- *   rows go with their whole table (outbox.ts), again a DROP TABLE;
+ * - each call (each group of calls that reached the object together) writes one outbox row holding
+ *   all of its detail rows and its ledger changes; flushed rows go with their whole table
+ *   (outbox.ts), again a DROP TABLE;
  * - the counters (`minute_totals`, `ledger_daily`) are aggregated in memory and upserted when the
  *   outbox goes to the lake (pending-aggregates.ts); the outbox rows after `aggregates_through` are
  *   what they have not absorbed yet, so a restart rebuilds the in-memory part from them;

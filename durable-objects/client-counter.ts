@@ -54,7 +54,8 @@ export function emptyCounts(): StatusCounts {
 
 /**
  * One per client (`idFromName(client_id)`). Deduplicates events, keeps per-minute counters, the
- * billable-message ledger and the outbox of detail rows, all in one SQLite transaction per call.
+ * billable-message ledger and the outbox of detail rows, all in one SQLite transaction per call (or
+ * per group of calls that reached it together, see `ingest`).
  */
 export class ClientCounter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
