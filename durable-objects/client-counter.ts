@@ -218,7 +218,7 @@ export class ClientCounter extends DurableObject<Env> {
     let from = 0;
     return calls.map((call, i) => {
       const count = batches[i]!.events.length;
-      const mine = events.slice(from, from + count).filter((_e, k) => isNew[from + k]);
+      const mine = calls.length === 1 ? accepted : events.slice(from, from + count).filter((_e, k) => isNew[from + k]);
       from += count;
       const rollup = this.live.changed(call.client, mine, call.options.relayRollup);
       const figures = i === 0 ? { ...counted, backgroundRowsWritten } : { rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0 };
