@@ -215,14 +215,18 @@ export class ClientCounter extends DurableObject<Env> {
       }
     }
     this.lake.noteIngested(accepted.length);
+    // One rollup for the group's changes, handed to the last call that relays (the others' relays
+    // would carry the same counts).
+    const relaying = calls.findLastIndex((c) => c.options.relayRollup);
+    const rollup = this.live.changed(client, accepted, relaying >= 0);
     let from = 0;
     return calls.map((call, i) => {
       const count = batches[i]!.events.length;
-      const mine = calls.length === 1 ? accepted : events.slice(from, from + count).filter((_e, k) => isNew[from + k]);
+      let mine = 0;
+      for (let k = from; k < from + count; k++) if (isNew[k]) mine++;
       from += count;
-      const rollup = this.live.changed(call.client, mine, call.options.relayRollup);
       const figures = i === 0 ? { ...counted, backgroundRowsWritten } : { rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0 };
-      return { accepted: mine.length, duplicates: count - mine.length, ...figures, rollup };
+      return { accepted: mine, duplicates: count - mine, ...figures, rollup: i === relaying ? rollup : null };
     });
   }
 
@@ -337,11 +341,11 @@ export class ClientCounter extends DurableObject<Env> {
 
   /**
    * Inserts the batch's event rows into `current` (unless an older event table has them); returns,
-   * per event, whether it is the first occurrence of an event not seen before. Most batches are all new, and then the rows
-   * the INSERT wrote equal the distinct ids sent: matching the stored ids back (RETURNING a row per
-   * event into JS, ~7 % of a bridged batch's CPU) is only needed when they do not, so that INSERT is
-   * rolled back to its savepoint and redone with RETURNING. After a batch with duplicates the next one
-   * starts with RETURNING, so a replayed topic does not pay for both.
+   * per event, whether it is the first occurrence of an event not seen before. Most batches are all
+   * new, and then the rows the INSERT wrote equal the distinct ids sent: matching the stored ids back
+   * (RETURNING a row per event into JS, ~7 % of a bridged batch's CPU) is only needed when they do
+   * not, so that INSERT is rolled back to its savepoint and redone with RETURNING. After a batch with
+   * duplicates the next one starts with RETURNING, so a replayed topic does not pay for both.
    */
   private insertEvents(current: string, events: NotificationEvent[], row: (e: NotificationEvent) => unknown[], track: Track): boolean[] {
     const notInOlder = this.eventTables

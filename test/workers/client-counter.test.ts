@@ -251,6 +251,18 @@ describe("grouped ingest calls", () => {
     expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toMatchObject({ delivered: 2, read: 1 });
   });
 
+  it("hands the group's one rollup, with every call's events, to its last relaying call", async () => {
+    const { id, stub } = counter();
+    const at = Date.now();
+    const results = await runInDurableObject(stub, (instance: ClientCounter) =>
+      Promise.all([[ev({ occurred_at: at }), ev({ occurred_at: at, status: "sent" })], [ev({ occurred_at: at })]].map((b) =>
+        instance.ingest({ id, timezone: "UTC" }, encodeBatch(b), { relayRollup: true }),
+      )),
+    );
+    expect(results[0]!.rollup).toBeNull();
+    expect(results[1]!.rollup).toMatchObject({ client_id: id, today: { delivered: 2, sent: 1 } });
+  });
+
   it("a call that fails does not fail the calls it was grouped with", async () => {
     const { id, stub } = counter();
     const [before, bad, after] = [ev(), ev({ event_id: "lone-\ud800-surrogate" }), ev()];
