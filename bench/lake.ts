@@ -24,13 +24,13 @@ function signedFileUrl(stack: BenchStack, key: string): string {
   return `${stack.url}/v1/files/${key}?exp=${exp}&sig=${sig}`;
 }
 
-/** Bridged batches of 1,000 events into one client, `rows` in all (same generator as the ingest load). */
-async function fill(stack: BenchStack, client: number, run: string, t0: number, rows: number): Promise<void> {
+/** Bridged batches of 1,000 events into each of `clients`, `rows` (a multiple of 1,000) each (same generator as the ingest load). */
+export async function fill(stack: BenchStack, clients: number[], run: string, t0: number, rows: number, concurrency = 2): Promise<void> {
   const r = await driveInWorker({
     kind: "bridged", baseUrl: stack.url, ingestKey: DEV_INGEST_KEY, appSecret: DEV_APP_SECRET, run, t0,
-    clients: [client], batchSize: 1_000, concurrency: 2, durationMs: 600_000, maxRequests: Math.ceil(rows / 1_000),
+    clients, batchSize: 1_000, concurrency, durationMs: 3_600_000, maxRequests: Math.ceil(rows / 1_000) * clients.length,
   });
-  if (r.accepted !== rows) throw new Error(`filling ${benchClientId(client)}: ${r.accepted} of ${rows} accepted (${JSON.stringify(r.failures)})`);
+  if (r.accepted !== rows * clients.length) throw new Error(`filling ${clients.map(benchClientId).join(", ")}: ${r.accepted} of ${rows * clients.length} accepted (${JSON.stringify(r.failures)})`);
 }
 
 /** Writes one benchmark client's pending detail rows to the lake now (`POST /v1/admin/flush`). */
@@ -79,7 +79,7 @@ export interface ParquetFigures {
  * the files downloaded through signed links; DuckDB rewrites the very same rows as ZSTD Parquet.
  */
 export async function benchParquet(stack: BenchStack, client: number, run: string, t0: number, rows: number): Promise<ParquetFigures> {
-  await fill(stack, client, run, t0, rows);
+  await fill(stack, [client], run, t0, rows);
   const { files, ms } = await flushClient(stack, client);
   const dir = mkdtempSync(join(tmpdir(), "zapmeter-bench-parquet-"));
   try {
@@ -130,7 +130,7 @@ export interface ExportFigures {
  */
 export async function benchExport(stack: BenchStack, client: number, run: string, t0: number, rows: number): Promise<ExportFigures> {
   const tFill = performance.now();
-  await fill(stack, client, run, t0, rows);
+  await fill(stack, [client], run, t0, rows);
   const fillMs = since(tFill);
   const { ms: flushMs } = await flushClient(stack, client);
   const dir = mkdtempSync(join(tmpdir(), "zapmeter-bench-export-"));
