@@ -1,14 +1,14 @@
 /**
- * `npm run bench:growth -- [--rows N] [--clients N] [--seconds N] [--rounds N]`: does ingest slow
- * down as a client's object fills up? The main benchmark writes into nearly empty event tables (a
- * window adds a few thousand rows per client); in production a client's object holds up to three
- * months of events (`EVENT_RETENTION_MONTHS`), millions of rows for a busy client.
+ * `npm run bench:growth -- [bridged|webhook] [--rows N] [--clients N] [--seconds N] [--rounds N]`:
+ * does ingest slow down as a client's object fills up? The main benchmark writes into nearly empty
+ * event tables (a window adds a few thousand rows per client); in production a client's object
+ * holds up to three months of events (`EVENT_RETENTION_MONTHS`), millions of rows for a busy client.
  *
  * Fills `--clients` objects ("full") with `--rows` events each by bridged batches, writes their lake
- * backlog, then alternates bridged bursts into the full objects and into as many fresh ones (new
- * clients every round, so they stay small), the order flipped every round: the machine's drift hits
- * both alike and the pairs' ratios show what the full tables cost. Prints every burst and the
- * medians as JSON.
+ * backlog, then alternates bursts of the workload (bridged batches, or webhooks) into the full
+ * objects and into as many fresh ones (new clients every round, so they stay small), the order
+ * flipped every round: the machine's drift hits both alike and the pairs' ratios show what the full
+ * tables cost. Prints every burst and the medians as JSON.
  */
 import { parseArgs } from "node:util";
 import { benchIngest, workload, type IngestOptions } from "./ingest.ts";
@@ -16,7 +16,8 @@ import { drainLake, fill } from "./lake.ts";
 import { startBenchStack, waitForQuiet, type BenchStack } from "./stack.ts";
 import { percentile, ratio, round } from "./stats.ts";
 
-const { values } = parseArgs({
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
   options: {
     rows: { type: "string", default: "4000000" },
     clients: { type: "string", default: "2" },
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "5" },
   },
 });
+const kind = positionals[0] === "webhook" ? "webhook" : "bridged";
 const rows = Number(values.rows);
 /** Whole 1,000-event batches. */
 const rowsEach = Math.ceil(rows / 1_000) * 1_000;
@@ -44,20 +46,20 @@ async function fillFull(stack: BenchStack): Promise<number> {
   return (performance.now() - t) / 1000;
 }
 
-type Burst = { events_per_s: number; cpu_us_per_event: number; request_p99_ms: number };
+type Burst = { events_per_s: number; rows_written_per_event: number; cpu_us_per_event: number; request_p99_ms: number };
 
 async function burst(stack: BenchStack, side: "full" | "fresh", targets: number[], r: number): Promise<Burst> {
   const start = Date.now();
-  const plan: IngestOptions = { ...workload("bridged", { run: `${run}-${side}${r}`, clients: targets.length, durationMs: seconds * 1_000, maxRequests: 10_000_000 }), clients: targets };
+  const plan: IngestOptions = { ...workload(kind, { run: `${run}-${side}${r}`, clients: targets.length, durationMs: seconds * 1_000, maxRequests: 10_000_000 }), clients: targets };
   const f = await benchIngest(stack, plan);
   await drainLake(stack, targets);
   await waitForQuiet(stack, start);
-  const b = { events_per_s: f.events_per_s, cpu_us_per_event: round((f.workerd_cpu_ms_per_request * 1_000) / f.events_per_request, 1), request_p99_ms: f.request_p99_ms };
+  const b = { events_per_s: f.events_per_s, rows_written_per_event: f.rows_written_per_event, cpu_us_per_event: round((f.workerd_cpu_ms_per_request * 1_000) / f.events_per_request, 1), request_p99_ms: f.request_p99_ms };
   console.log(JSON.stringify({ side, round: r, ...b, failures: f.failures }));
   return b;
 }
 
-const stack = await startBenchStack(clients * (rounds + 1), 0);
+const stack = await startBenchStack(clients * (rounds + 1), kind === "webhook" ? clients * (rounds + 1) : 0);
 try {
   const fillS = await fillFull(stack);
   console.log(JSON.stringify({ filled: { clients, rows_each: rowsEach, s: round(fillS, 1) } }));
@@ -70,6 +72,7 @@ try {
   const median = (f: (p: { full: Burst; fresh: Burst }) => number | null) => percentile(pairs.map(f).filter((x): x is number => x !== null), 0.5);
   console.log(
     JSON.stringify({
+      kind,
       rows_per_full_client: rowsEach,
       pairs_events_per_s_full_over_fresh: pairs.map((p) => ratio(p.full.events_per_s, p.fresh.events_per_s)),
       pairs_cpu_per_event_full_over_fresh: pairs.map((p) => ratio(p.full.cpu_us_per_event, p.fresh.cpu_us_per_event)),
