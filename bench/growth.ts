@@ -4,12 +4,13 @@
  * event tables (a window adds a few thousand rows per client); in production a client's object
  * holds up to three months of events (`EVENT_RETENTION_MONTHS`), millions of rows for a busy client.
  *
- * Fills `--clients` objects ("full") with `--rows` events each by bridged batches, writes their lake
- * backlog (with `--older-months`, also two tables of earlier receive-months of `--rows` events each,
- * as a client has in steady state: every new event is looked up in them), then alternates bursts of the workload (bridged batches, or webhooks) into the full
- * objects and into as many fresh ones (new clients every round, so they stay small), the order
- * flipped every round: the machine's drift hits both alike and the pairs' ratios show what the full
- * tables cost. Prints every burst and the medians as JSON.
+ * Fills `--clients` objects ("full") with `--rows` events each by bridged batches and writes their
+ * lake backlog; with `--older-months` also gives them two tables of earlier receive-months of
+ * `--rows` events each, as a client has in steady state (every new event is looked up in them).
+ * Then alternates bursts of the workload (bridged batches, or webhooks) into the full objects and
+ * into as many fresh ones (new clients every round, so they stay small), the order flipped every
+ * round: the machine's drift hits both alike and the pairs' ratios show what the full tables cost.
+ * Prints every burst and the medians as JSON.
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -110,15 +111,17 @@ try {
     for (const side of r % 2 === 0 ? (["full", "fresh"] as const) : (["fresh", "full"] as const)) pair[side] = await burst(stack, side, side === "full" ? full : freshOf(r), r);
     pairs.push(pair as { full: Burst; fresh: Burst });
   }
-  const median = (f: (p: { full: Burst; fresh: Burst }) => number | null) => percentile(pairs.map(f).filter((x): x is number => x !== null), 0.5);
+  const eventsRatios = pairs.map((p) => ratio(p.full.events_per_s, p.fresh.events_per_s));
+  const cpuRatios = pairs.map((p) => ratio(p.full.cpu_us_per_event, p.fresh.cpu_us_per_event));
+  const median = (xs: (number | null)[]) => percentile(xs.filter((x): x is number => x !== null), 0.5);
   console.log(
     JSON.stringify({
       kind,
       rows_per_full_client: rowsEach,
-      pairs_events_per_s_full_over_fresh: pairs.map((p) => ratio(p.full.events_per_s, p.fresh.events_per_s)),
-      pairs_cpu_per_event_full_over_fresh: pairs.map((p) => ratio(p.full.cpu_us_per_event, p.fresh.cpu_us_per_event)),
-      median_events_per_s_full_over_fresh: median((p) => ratio(p.full.events_per_s, p.fresh.events_per_s)),
-      median_cpu_per_event_full_over_fresh: median((p) => ratio(p.full.cpu_us_per_event, p.fresh.cpu_us_per_event)),
+      pairs_events_per_s_full_over_fresh: eventsRatios,
+      pairs_cpu_per_event_full_over_fresh: cpuRatios,
+      median_events_per_s_full_over_fresh: median(eventsRatios),
+      median_cpu_per_event_full_over_fresh: median(cpuRatios),
     }),
   );
 } finally {
