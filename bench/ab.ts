@@ -1,5 +1,5 @@
 /**
- * `npm run bench:ab -- <treeA> <treeB> [webhook|bridged] [--seconds N] [--rounds N] [--clients N]`:
+ * `npm run bench:ab -- <treeA> <treeB> [webhook|webhook_single|bridged] [--seconds N] [--rounds N] [--clients N]`:
  * ingest throughput of two source trees (say a `git worktree` of main and your working copy, each
  * with `node_modules` linked in) on two stacks side by side, in alternating bursts (A B, B A, …), so
  * the machine's drift over minutes hits both alike. One full run of each a few minutes apart cannot
@@ -8,7 +8,7 @@
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { workload, workloadClients } from "./ingest.ts";
+import { workload, workloadClients, workloadKind, workloadName } from "./ingest.ts";
 import { waitForQuiet } from "./stack.ts";
 import { percentile, ratio } from "./stats.ts";
 
@@ -16,10 +16,10 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { seconds: { type: "string", default: "15" }, rounds: { type: "string", default: "4" }, clients: { type: "string" } },
 });
-const [treeA, treeB, workloadName] = positionals;
-if (!treeA || !treeB) throw new Error("usage: npm run bench:ab -- <treeA> <treeB> [webhook|bridged] [--seconds N] [--rounds N]");
-const kind = workloadName === "bridged" ? "bridged" : "webhook";
-const clients = Number(values.clients ?? workloadClients(kind));
+const [treeA, treeB, named] = positionals;
+if (!treeA || !treeB) throw new Error("usage: npm run bench:ab -- <treeA> <treeB> [webhook|webhook_single|bridged] [--seconds N] [--rounds N]");
+const chosen = workloadName(named, "webhook");
+const clients = Number(values.clients ?? workloadClients(chosen));
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 if (!(clients > 0) || !(seconds > 0) || !(rounds > 0)) throw new Error("--seconds, --rounds and --clients must be positive numbers");
@@ -32,7 +32,7 @@ async function side(name: "A" | "B", tree: string) {
   const stackModule = (await import(resolve(tree, "bench/stack.ts"))) as StackModule;
   const ingestModule = (await import(resolve(tree, "bench/ingest.ts"))) as IngestModule;
   const lakeModule = (await import(resolve(tree, "bench/lake.ts"))) as LakeModule;
-  const stack = await stackModule.startBenchStack(clients, kind === "webhook" ? clients : 0);
+  const stack = await stackModule.startBenchStack(clients, workloadKind(chosen) === "webhook" ? clients : 0);
   const eventsPerS: number[] = [];
   const cpuMsPerRequest: number[] = [];
   return {
@@ -43,7 +43,7 @@ async function side(name: "A" | "B", tree: string) {
     async burst(round: number) {
       // The workload comes from this harness, the stack and the load from the tree's own bench/.
       const burstStart = Date.now();
-      const plan = workload(kind, { run: `ab-${name}-${round}-${Date.now()}`, clients, durationMs: seconds * 1_000, maxRequests: 10_000_000 });
+      const plan = workload(chosen, { run: `ab-${name}-${round}-${Date.now()}`, clients, durationMs: seconds * 1_000, maxRequests: 10_000_000 });
       const f = await ingestModule.benchIngest(stack, plan);
       eventsPerS.push(f.events_per_s);
       cpuMsPerRequest.push(f.workerd_cpu_ms_per_request);
@@ -68,7 +68,7 @@ try {
   }
   console.log(
     JSON.stringify({
-      kind,
+      workload: chosen,
       rounds,
       seconds,
       A: { events_per_s: median(a.eventsPerS), workerd_cpu_ms_per_request: median(a.cpuMsPerRequest) },

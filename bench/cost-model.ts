@@ -45,7 +45,10 @@ export interface WorkloadCounts {
 }
 
 export interface Measured {
+  /** Webhooks of 1–10 statuses (mean 5.5). */
   webhook: WorkloadCounts;
+  /** Webhooks of one status each; absent in results from before 2026-11-30 12:00 UTC. */
+  webhook_single?: WorkloadCounts;
   bridged: WorkloadCounts;
   parquet_bytes_per_event: number;
 }
@@ -58,8 +61,8 @@ export interface Scenario {
   webhookEventsPerMessage: number;
   /** `accepted` events per message from the sender's Kafka, through the bridge. */
   bridgedEventsPerMessage: number;
-  /** Statuses per webhook request; null uses the measured workload's mix (1–10, mean 5.5). */
-  webhookEventsPerRequest: number | null;
+  /** The measured webhook workload whose counts (statuses per request, rows, calls, CPU) Meta's traffic has. */
+  webhookWorkload: "webhook" | "webhook_single";
   /** Clients that send during the active hours, and how many hours a day they send. */
   activeClients: number;
   activeHoursPerDay: number;
@@ -107,7 +110,7 @@ export const SCENARIOS: Scenario[] = [
     messagesPerDay: 100e6,
     webhookEventsPerMessage: 3,
     bridgedEventsPerMessage: 1,
-    webhookEventsPerRequest: null,
+    webhookWorkload: "webhook",
     activeClients: 2_000,
     activeHoursPerDay: 14,
     watchedShare: 0.1,
@@ -136,23 +139,19 @@ export interface Bill {
 export function costModel(m: Measured, s: Scenario): Bill {
   const webhookEvents = s.messagesPerDay * s.webhookEventsPerMessage;
   const bridgedEvents = s.messagesPerDay * s.bridgedEventsPerMessage;
-  const perRequest = s.webhookEventsPerRequest ?? m.webhook.events_per_request;
-  // Calls per event scale with requests when the statuses per webhook differ from the measured mix.
-  const callScale = m.webhook.events_per_request / perRequest;
-  const webhookRequests = webhookEvents / perRequest;
+  const webhook = m[s.webhookWorkload];
+  if (!webhook) throw new Error(`the results hold no ${s.webhookWorkload} workload`);
+  const webhookRequests = webhookEvents / webhook.events_per_request;
   const bridgedRequests = bridgedEvents / m.bridged.events_per_request;
-  const ingestCalls = webhookEvents * m.webhook.do_calls_per_event * callScale + bridgedEvents * m.bridged.do_calls_per_event;
+  const ingestCalls = webhookEvents * webhook.do_calls_per_event + bridgedEvents * m.bridged.do_calls_per_event;
   const activeSeconds = s.activeClients * s.activeHoursPerDay * 3_600;
   const flushes = s.activeClients * s.activeHoursPerDay * 60 * s.flushesPerClientMinute;
-  // One row per event plus the per-call rows (the outbox row), which weigh more when calls carry
-  // fewer events. The flushes that landed in the run are left out here: the flush line prices them.
+  // The flushes that landed in the run are left out here: the flush line prices them.
   const callRowsPerEvent = (w: WorkloadCounts) => w.rows_written_per_event - w.background_rows_written_per_event;
-  const perCallRows = Math.max(0, callRowsPerEvent(m.webhook) - 1) * m.webhook.events_per_request;
-  const webhookRowsPerEvent = 1 + perCallRows / perRequest;
 
   const day: Record<string, number> = {
     "Workers requests": ((webhookRequests + bridgedRequests) / 1e6) * PRICES.workerRequestsPerM,
-    "Workers CPU": ((webhookRequests * m.webhook.workerd_cpu_ms_per_request + bridgedRequests * m.bridged.workerd_cpu_ms_per_request) / 1e6) * PRICES.workerCpuMsPerM,
+    "Workers CPU": ((webhookRequests * webhook.workerd_cpu_ms_per_request + bridgedRequests * m.bridged.workerd_cpu_ms_per_request) / 1e6) * PRICES.workerCpuMsPerM,
     "DO requests: ingest": (ingestCalls / 1e6) * PRICES.doRequestsPerM,
     // A rollup per ingest call, each priced as its own Overview request (see overviewCheckpointSeconds).
     "DO requests: overview rollups": (ingestCalls / 1e6) * PRICES.doRequestsPerM,
@@ -162,13 +161,13 @@ export function costModel(m: Measured, s: Scenario): Bill {
     // Watched clients' objects all the time they send, the others while busy, and one Overview all day.
     "DO duration (awake objects)":
       ((activeSeconds * s.watchedShare + ((ingestCalls + flushes * 4) * s.objectBusyMsPerCall) / 1000 + 86_400) * DO_MEMORY_GB / 1e6) * PRICES.doGbSecondsPerM,
-    "DO rows written: ingest": ((webhookEvents * webhookRowsPerEvent + bridgedEvents * callRowsPerEvent(m.bridged)) / 1e6) * PRICES.doRowsWrittenPerM,
+    "DO rows written: ingest": ((webhookEvents * callRowsPerEvent(webhook) + bridgedEvents * callRowsPerEvent(m.bridged)) / 1e6) * PRICES.doRowsWrittenPerM,
     // The flush writes/deletes its range marker, moves the flushed-through and aggregates-through
     // marks, creates the next outbox table (2 rows; the written one is dropped, which writes none) and
     // upserts the counter lines.
     "DO rows written: flush": ((flushes * (6 + s.counterRowsPerFlush)) / 1e6) * PRICES.doRowsWrittenPerM,
     "DO rows written: overview rollups": ((activeSeconds / s.overviewCheckpointSeconds) / 1e6) * PRICES.doRowsWrittenPerM,
-    "DO rows read: ingest": ((webhookEvents * m.webhook.rows_read_per_event + bridgedEvents * m.bridged.rows_read_per_event) / 1e6) * PRICES.doRowsReadPerM,
+    "DO rows read: ingest": ((webhookEvents * webhook.rows_read_per_event + bridgedEvents * m.bridged.rows_read_per_event) / 1e6) * PRICES.doRowsReadPerM,
     "R2 class A (flush puts + daily compaction)": ((flushes + s.activeClients) / 1e6) * PRICES.r2ClassAPerM,
     "R2 class B (compaction reads)": (flushes / 1e6) * PRICES.r2ClassBPerM,
     "D1 rows (billing)": ((s.activeClients * s.billingLinesPerClientDay * s.billingRecomputeDays) / 1e6) * (PRICES.d1RowsWrittenPerM + PRICES.d1RowsReadPerM),
@@ -195,8 +194,14 @@ export const LEVERS: { name: string; change: Partial<Scenario> }[] = [
   { name: "every sending object awake while its client sends (the 1 s rollup timer, until 2026-11-30)", change: { watchedShare: 1 } },
   { name: "nobody watches a client's own page (only the overview)", change: { watchedShare: 0 } },
   { name: "flush every 5 min instead of 1 min", change: { flushesPerClientMinute: 0.2 } },
-  { name: "Meta sends 1 status per webhook (worst case)", change: { webhookEventsPerRequest: 1 } },
+  { name: "Meta sends 1 status per webhook (worst case, measured)", change: { webhookWorkload: "webhook_single" } },
 ];
+
+/** A lever's bill, or null when the results lack the webhook workload it needs (older results files). */
+function leverBill(m: Measured, l: (typeof LEVERS)[number]): Bill | null {
+  const s = { ...SCENARIOS[0]!, ...l.change };
+  return m[s.webhookWorkload] ? costModel(m, s) : null;
+}
 
 /** The bills and the levers as Markdown tables (docs/capacity.md). */
 function markdown(m: Measured): string {
@@ -214,8 +219,8 @@ function markdown(m: Measured): string {
     "| design choice (100 M/day) | monthly | per million messages |",
     "|---|---:|---:|",
     ...LEVERS.map((l) => {
-      const b = costModel(m, { ...SCENARIOS[0]!, ...l.change });
-      return `| ${l.name} | ${usd(b.monthly_total_usd)} | $${b.usd_per_million_messages} |`;
+      const b = leverBill(m, l);
+      return b ? `| ${l.name} | ${usd(b.monthly_total_usd)} | $${b.usd_per_million_messages} |` : `| ${l.name} | not measured | |`;
     }),
   ];
   return `${bill.join("\n")}\n\n${levers.join("\n")}`;
@@ -237,8 +242,8 @@ function main(): void {
   }
   console.log("\nLevers (100 M/day):");
   for (const l of LEVERS) {
-    const bill = costModel(m, { ...SCENARIOS[0]!, ...l.change });
-    console.log(`  ${l.name.padEnd(78)} $${String(bill.monthly_total_usd).padStart(8)}/month  $${bill.usd_per_million_messages}/M msgs`);
+    const bill = leverBill(m, l);
+    console.log(`  ${l.name.padEnd(78)} ${bill ? `$${String(bill.monthly_total_usd).padStart(8)}/month  $${bill.usd_per_million_messages}/M msgs` : "not measured in these results"}`);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:growth -- [bridged|webhook] [--rows N] [--older-months] [--clients N] [--seconds N] [--rounds N]`:
+ * `npm run bench:growth -- [bridged|webhook|webhook_single] [--rows N] [--older-months] [--clients N] [--seconds N] [--rounds N]`:
  * does ingest slow down as a client's object fills up? The main benchmark writes into nearly empty
  * event tables (a window adds a few thousand rows per client); in production a client's object
  * holds up to three months of events (`EVENT_RETENTION_MONTHS`), millions of rows for a busy client.
@@ -16,7 +16,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
-import { benchIngest, workload, type IngestOptions } from "./ingest.ts";
+import { benchIngest, workload, workloadKind, workloadName, type IngestOptions } from "./ingest.ts";
 import { benchClientId } from "./events.ts";
 import { drainLake, fill } from "./lake.ts";
 import { startBenchStack, waitForQuiet, type BenchStack } from "./stack.ts";
@@ -32,7 +32,7 @@ const { values, positionals } = parseArgs({
     rounds: { type: "string", default: "5" },
   },
 });
-const kind = positionals[0] === "webhook" ? "webhook" : "bridged";
+const chosen = workloadName(positionals[0], "bridged");
 const rows = Number(values.rows);
 /** Whole 1,000-event batches. */
 const rowsEach = Math.ceil(rows / 1_000) * 1_000;
@@ -91,7 +91,7 @@ type Burst = { events_per_s: number; rows_written_per_event: number; rows_read_p
 
 async function burst(stack: BenchStack, side: "full" | "fresh", targets: number[], r: number): Promise<Burst> {
   const start = Date.now();
-  const plan: IngestOptions = { ...workload(kind, { run: `${run}-${side}${r}`, clients: targets.length, durationMs: seconds * 1_000, maxRequests: 10_000_000 }), clients: targets };
+  const plan: IngestOptions = { ...workload(chosen, { run: `${run}-${side}${r}`, clients: targets.length, durationMs: seconds * 1_000, maxRequests: 10_000_000 }), clients: targets };
   const f = await benchIngest(stack, plan);
   await drainLake(stack, targets);
   await waitForQuiet(stack, start);
@@ -100,7 +100,7 @@ async function burst(stack: BenchStack, side: "full" | "fresh", targets: number[
   return b;
 }
 
-const stack = await startBenchStack(clients * (rounds + 1), kind === "webhook" ? clients * (rounds + 1) : 0);
+const stack = await startBenchStack(clients * (rounds + 1), workloadKind(chosen) === "webhook" ? clients * (rounds + 1) : 0);
 try {
   const fillS = await fillFull(stack);
   if (values["older-months"]) await addOlderMonths(stack);
@@ -116,7 +116,7 @@ try {
   const median = (xs: (number | null)[]) => percentile(xs.filter((x): x is number => x !== null), 0.5);
   console.log(
     JSON.stringify({
-      kind,
+      workload: chosen,
       rows_per_full_client: rowsEach,
       pairs_events_per_s_full_over_fresh: eventsRatios,
       pairs_cpu_per_event_full_over_fresh: cpuRatios,

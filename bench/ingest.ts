@@ -34,24 +34,38 @@ export interface IngestFigures {
 export type IngestOptions = Omit<LoadPlan, "baseUrl" | "ingestKey" | "appSecret" | "t0">;
 
 /**
- * The two ingest workloads (issue 8): Kafka-bridged batches of 1,000 events of one client over 100
- * clients, 4 in flight; signed webhooks of 1–10 statuses over 1,000 clients, 16 in flight.
+ * The ingest workloads (issue 8): Kafka-bridged batches of 1,000 events of one client over 100
+ * clients, 4 in flight; signed webhooks of 1–10 statuses over 1,000 clients, 16 in flight; and the
+ * same webhooks carrying one status each, as Meta often sends them (the cost model's worst case).
  */
 const WORKLOADS = {
-  bridged: { clients: 100, batchSize: 1_000, concurrency: 4 },
-  webhook: { clients: 1_000, batchSize: 0, concurrency: 16 },
+  bridged: { kind: "bridged", clients: 100, batchSize: 1_000, concurrency: 4 },
+  webhook: { kind: "webhook", clients: 1_000, batchSize: 0, concurrency: 16 },
+  webhook_single: { kind: "webhook", clients: 1_000, batchSize: 1, concurrency: 16 },
 } as const;
 
+export type WorkloadName = keyof typeof WORKLOADS;
+
+/** `s` as a workload name, `fallback` when absent; throws on an unknown name. */
+export function workloadName(s: string | undefined, fallback: WorkloadName): WorkloadName {
+  if (s === undefined) return fallback;
+  if (!Object.hasOwn(WORKLOADS, s)) throw new Error(`unknown workload ${s} (${Object.keys(WORKLOADS).join(", ")})`);
+  return s as WorkloadName;
+}
+
+/** What a workload posts: bridged batches or signed webhooks. */
+export const workloadKind = (name: WorkloadName): LoadPlan["kind"] => WORKLOADS[name].kind;
+
 /** The default number of clients a workload spreads over. */
-export const workloadClients = (kind: LoadPlan["kind"]): number => WORKLOADS[kind].clients;
+export const workloadClients = (name: WorkloadName): number => WORKLOADS[name].clients;
 
 /** One run of a workload: clients 0..n-1 (the workload's own number unless given), round robin. */
 export function workload(
-  kind: LoadPlan["kind"],
+  name: WorkloadName,
   o: { run: string; durationMs: number; maxRequests: number; clients?: number },
 ): IngestOptions {
-  const { batchSize, concurrency } = WORKLOADS[kind];
-  const clients = Array.from({ length: o.clients ?? workloadClients(kind) }, (_, i) => i);
+  const { kind, batchSize, concurrency } = WORKLOADS[name];
+  const clients = Array.from({ length: o.clients ?? workloadClients(name) }, (_, i) => i);
   return { kind, run: o.run, clients, batchSize, concurrency, durationMs: o.durationMs, maxRequests: o.maxRequests };
 }
 

@@ -16,7 +16,7 @@ export interface LoadPlan {
   t0: number;
   /** Client indices the load goes to (round robin). */
   clients: number[];
-  /** Events per bridged request. */
+  /** Events per request; 0 for webhooks carrying the 1–10 mix of `webhookSize`. */
   batchSize: number;
   concurrency: number;
   durationMs: number;
@@ -48,7 +48,7 @@ export interface LoadResult {
 export function requestEvents(plan: LoadPlan, i: number, next: Map<number, number>): BenchEvent[] {
   const client = plan.clients[i % plan.clients.length]!;
   const from = next.get(client) ?? 0;
-  const count = plan.kind === "bridged" ? plan.batchSize : webhookSize(i);
+  const count = plan.batchSize || webhookSize(i);
   next.set(client, from + count);
   return benchBatch(plan.run, client, from, count, plan.t0);
 }

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { ROOT } from "../scripts/local-stack.ts";
 import { benchBilling } from "./billing.ts";
 import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
-import { ingestFigures, ingestRound, warmUp, workload, type IngestFigures, type IngestOptions, type IngestRound } from "./ingest.ts";
+import { ingestFigures, ingestRound, warmUp, workload, type IngestFigures, type IngestOptions, type IngestRound, type WorkloadName } from "./ingest.ts";
 import { benchExport, benchParquet, drainLake } from "./lake.ts";
 import { peerFigures, postgresRound, resetPeer, startPostgres, type PeerCluster, type PeerRound } from "./postgres.ts";
 import { startBenchStack, waitForQuiet } from "./stack.ts";
@@ -76,9 +76,10 @@ async function part<T>(name: string, fn: () => Promise<T>): Promise<T | null> {
   }
 }
 
-const workloads: Record<"bridged" | "webhook", IngestOptions> = {
+const workloads: Record<WorkloadName, IngestOptions> = {
   bridged: workload("bridged", { run: `${RUN}-b`, durationMs: SIZE.ingestMs / ROUNDS, maxRequests: 1_000_000 }),
   webhook: workload("webhook", { run: `${RUN}-w`, durationMs: SIZE.ingestMs / ROUNDS, maxRequests: 10_000_000 }),
+  webhook_single: workload("webhook_single", { run: `${RUN}-1`, durationMs: SIZE.ingestMs / ROUNDS, maxRequests: 10_000_000 }),
 };
 
 const PEER = "postgresql peer";
@@ -102,10 +103,10 @@ const peerCluster = await part(`${PEER} (start)`, async () => {
   if ("missing" in pg) throw new Error(pg.missing);
   return pg;
 });
-const ingest: Partial<Record<"bridged" | "webhook", IngestResult>> = {};
+const ingest: Partial<Record<WorkloadName, IngestResult>> = {};
 const peer: Record<string, unknown> = {};
 try {
-  for (const [kind, probeClient] of [["bridged", PROBE_BRIDGED], ["webhook", PROBE_WEBHOOK]] as const) {
+  for (const [kind, probeClient] of [["bridged", PROBE_BRIDGED], ["webhook", PROBE_WEBHOOK], ["webhook_single", PROBE_WEBHOOK]] as const) {
     await part(`ingest ${kind} + live latency, ${ROUNDS} round(s) each followed by the ${PEER}`, async () => {
       const ours: IngestRound[] = [];
       const probes: LatencySample[] = [];
@@ -160,13 +161,15 @@ results.postgres = peer;
 
 const b = ingest.bridged;
 const w = ingest.webhook;
+const w1 = ingest.webhook_single;
 const p = results.parquet as Awaited<ReturnType<typeof benchParquet>> | null;
 const x = results.export as Awaited<ReturnType<typeof benchExport>> | null;
 const bill = results.billing as Awaited<ReturnType<typeof benchBilling>> | null;
 const pgb = peer.bridged as { events_per_s: number } | undefined;
 const pgw = peer.webhook as { events_per_s: number } | undefined;
+const pgw1 = peer.webhook_single as { events_per_s: number } | undefined;
 const seed = results.live_at_seed_rate as { p50_ms: number; p99_ms: number } | null;
-const latencies = [b?.ws_latency, w?.ws_latency] as ({ p50_ms: number; p99_ms: number } | undefined)[];
+const latencies = [b?.ws_latency, w?.ws_latency, w1?.ws_latency] as ({ p50_ms: number; p99_ms: number } | undefined)[];
 const counts = (f: IngestFigures) => ({
   events_per_request: f.events_per_request,
   rows_written_per_event: f.rows_written_per_event,
@@ -175,7 +178,8 @@ const counts = (f: IngestFigures) => ({
   do_calls_per_event: f.do_calls_per_event,
   workerd_cpu_ms_per_request: f.workerd_cpu_ms_per_request,
 });
-const measured: Measured | null = b && w && p ? { bridged: counts(b), webhook: counts(w), parquet_bytes_per_event: p.parquet_bytes_per_event } : null;
+const measured: Measured | null =
+  b && w && w1 && p ? { bridged: counts(b), webhook: counts(w), webhook_single: counts(w1), parquet_bytes_per_event: p.parquet_bytes_per_event } : null;
 const bills = measured ? SCENARIOS.map((s) => costModel(measured, s)) : null;
 // Export time for 1 M rows: measured directly in the full run; the quick run scales its smaller export linearly.
 const exportPerMillion = x ? round((x.export_s * 1e6) / x.rows, 3) : null;
@@ -186,10 +190,14 @@ Object.assign(results, {
   ingest_webhook_events_per_s: w?.events_per_s ?? null,
   postgres_peer_events_per_s: pgb?.events_per_s ?? null,
   postgres_peer_webhook_events_per_s: pgw?.events_per_s ?? null,
+  ingest_webhook_single_events_per_s: w1?.events_per_s ?? null,
+  postgres_peer_webhook_single_events_per_s: pgw1?.events_per_s ?? null,
   rows_written_per_event: b?.rows_written_per_event ?? null,
   webhook_rows_written_per_event: w?.rows_written_per_event ?? null,
+  webhook_single_rows_written_per_event: w1?.rows_written_per_event ?? null,
   do_calls_per_event: b?.do_calls_per_event ?? null,
   webhook_do_calls_per_event: w?.do_calls_per_event ?? null,
+  webhook_single_do_calls_per_event: w1?.do_calls_per_event ?? null,
   ws_latency_p50_ms: latencies.some((l) => !l) ? null : Math.max(...latencies.map((l) => l!.p50_ms)),
   ws_latency_p99_ms: latencies.some((l) => !l) ? null : Math.max(...latencies.map((l) => l!.p99_ms)),
   ws_latency_at_seed_rate_p50_ms: seed?.p50_ms ?? null,
@@ -201,12 +209,14 @@ Object.assign(results, {
   export_1m_rows_s: exportPerMillion,
   duckdb_export_1m_rows_s: duckExportPerMillion,
   export_peak_rss_mb: x?.export_peak_rss_mb ?? null,
+  export_rss_before_mb: x?.rss_before_mb ?? null,
   billing_clients_measured: bill?.clients ?? null,
   billing_10k_clients_s: bill ? round((bill.run_s * 10_000) / bill.clients, 2) : null,
   cost_usd_per_million_messages: bills?.[0]?.usd_per_million_messages ?? null,
   ratios: {
     bridged_vs_postgres: ratio(b?.events_per_s, pgb?.events_per_s),
     webhook_vs_postgres: ratio(w?.events_per_s, pgw?.events_per_s),
+    webhook_single_vs_postgres: ratio(w1?.events_per_s, pgw1?.events_per_s),
     parquet_bytes_vs_duckdb: ratio(p?.parquet_bytes_per_event, p?.duckdb_parquet_bytes_per_event),
     export_time_vs_duckdb: ratio(exportPerMillion, duckExportPerMillion),
   },

@@ -2,9 +2,12 @@ import { describe, expect, it } from "vitest";
 import { costModel, LEVERS, PRICES, SCENARIOS, type Measured, type Scenario } from "../../bench/cost-model.ts";
 import { percentile, ratio } from "../../bench/stats.ts";
 import { benchBatch, webhookSize } from "../../bench/events.ts";
+import { workload } from "../../bench/ingest.ts";
+import { requestEvents } from "../../bench/load.ts";
 
 const measured: Measured = {
   webhook: { events_per_request: 5, rows_written_per_event: 2.3, background_rows_written_per_event: 0.3, rows_read_per_event: 4, do_calls_per_event: 0.2, workerd_cpu_ms_per_request: 5 },
+  webhook_single: { events_per_request: 1, rows_written_per_event: 2.1, background_rows_written_per_event: 0.05, rows_read_per_event: 4, do_calls_per_event: 1, workerd_cpu_ms_per_request: 2 },
   bridged: { events_per_request: 1_000, rows_written_per_event: 1.3, background_rows_written_per_event: 0.05, rows_read_per_event: 3, do_calls_per_event: 0.001, workerd_cpu_ms_per_request: 20 },
   parquet_bytes_per_event: 4,
 };
@@ -31,19 +34,26 @@ describe("cost model", () => {
     expect(bill.usd_per_million_messages).toBeCloseTo(total / 30.4, 2);
   });
 
-  it("spreads the per-call rows over fewer statuses when webhooks carry one each", () => {
-    const one = costModel(measured, { ...base, webhookEventsPerRequest: 1 });
-    // Measured 2 rows/event at 5 statuses a call: one row per event and 5 per call, now all on one status.
-    const perCallRows = (2 - 1) * 5;
-    expect(one.monthly["DO rows written: ingest"]).toBeCloseTo(((3e6 * (1 + perCallRows) + 1e6 * 1.25) / 1e6) * 30.4, 2);
+  it("prices webhooks of one status each from that workload's own counts", () => {
+    const one = costModel(measured, { ...base, webhookWorkload: "webhook_single" });
+    // 3 M webhook events in as many requests and calls, 2.05 rows written and 2 ms of CPU each.
+    expect(one.monthly["DO rows written: ingest"]).toBeCloseTo(((3e6 * 2.05 + 1e6 * 1.25) / 1e6) * 30.4, 2);
+    expect(one.monthly["Workers requests"]).toBeCloseTo(((3_001_000 / 1e6) * PRICES.workerRequestsPerM) * 30.4, 2);
+    expect(one.monthly["Workers CPU"]).toBeCloseTo(((3e6 * 2 + 1_000 * 20) / 1e6) * PRICES.workerCpuMsPerM * 30.4, 2);
+    expect(one.monthly["DO requests: ingest"]).toBeCloseTo(((3e6 + 1_000) / 1e6) * PRICES.doRequestsPerM * 30.4, 2);
     expect(one.usd_per_million_messages).toBeGreaterThan(costModel(measured, base).usd_per_million_messages);
+  });
+
+  it("refuses a scenario whose webhook workload the results do not hold", () => {
+    const { webhook_single: _, ...older } = measured;
+    expect(() => costModel(older, { ...base, webhookWorkload: "webhook_single" })).toThrow(/no webhook_single workload/);
   });
 
   it("has levers that each lower the bill, except the worst case and the rollup timer of before 2026-11-30", () => {
     const asBuilt = costModel(measured, SCENARIOS[0]!).monthly_total_usd;
     for (const l of LEVERS.slice(1)) {
       const total = costModel(measured, { ...SCENARIOS[0]!, ...l.change }).monthly_total_usd;
-      if (l.change.webhookEventsPerRequest === 1 || l.change.watchedShare === 1) expect(total).toBeGreaterThan(asBuilt);
+      if (l.change.webhookWorkload === "webhook_single" || l.change.watchedShare === 1) expect(total).toBeGreaterThan(asBuilt);
       else expect(total).toBeLessThan(asBuilt);
     }
   });
@@ -61,6 +71,17 @@ describe("bench helpers", () => {
     const sizes = Array.from({ length: 1_000 }, (_, i) => webhookSize(i));
     expect(Math.min(...sizes)).toBe(1);
     expect(Math.max(...sizes)).toBe(10);
+  });
+
+  it("gives each workload's requests their size: 1,000 bridged, the 1–10 mix, one status", () => {
+    const sizes = (name: "bridged" | "webhook" | "webhook_single") => {
+      const plan = { ...workload(name, { run: "r", durationMs: 1, maxRequests: 1 }), baseUrl: "", ingestKey: "", appSecret: "", t0: 0 };
+      const next = new Map<number, number>();
+      return Array.from({ length: 20 }, (_, i) => requestEvents(plan, i, next).length);
+    };
+    expect(new Set(sizes("bridged"))).toEqual(new Set([1_000]));
+    expect(sizes("webhook")).toEqual(Array.from({ length: 20 }, (_, i) => webhookSize(i)));
+    expect(new Set(sizes("webhook_single"))).toEqual(new Set([1]));
   });
 
   it("takes nearest-rank percentiles and refuses ratios without a peer", () => {
