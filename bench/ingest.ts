@@ -94,16 +94,20 @@ export interface IngestRound {
 /**
  * Warm-up laps, which create the objects and leave them warm. `warmRun` names the warm-up's events:
  * rounds of one workload share it, so after the first round every warm-up event is a duplicate (no
- * rows written, no lake work) and only re-wakes the objects.
+ * rows written, no lake work) and only re-wakes the objects. Returns the events it stored (new ones),
+ * which armed their objects' flush alarms.
  */
-export async function warmUp(stack: BenchStack, o: IngestOptions, warmRun = o.run): Promise<void> {
+export async function warmUp(stack: BenchStack, o: IngestOptions, warmRun = o.run): Promise<number> {
   const t0 = Date.now();
+  let stored = 0;
   for (let lap = 1; lap <= WARM_LAPS; lap++) {
     // Request i goes to client i with the same events in every lap: after its first lap a client's
     // warm-up events are duplicates, which write no rows and leave no flush work for the measured run.
     const clients = o.clients.slice(0, Math.ceil((o.clients.length * lap) / WARM_LAPS));
-    await driveInWorker(plan(stack, { ...o, clients, run: `${warmRun}-warm`, requestsPerSecond: undefined, batchSize: 10, durationMs: 120_000, maxRequests: clients.length }, t0));
+    const lapResult = await driveInWorker(plan(stack, { ...o, clients, run: `${warmRun}-warm`, requestsPerSecond: undefined, batchSize: 10, durationMs: 120_000, maxRequests: clients.length }, t0));
+    stored += lapResult.accepted;
   }
+  return stored;
 }
 
 /** One measured, bounded window of a workload on warm objects. */

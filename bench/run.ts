@@ -14,6 +14,7 @@ import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
 import { ingestFigures, ingestRound, warmUp, workload, type IngestFigures, type IngestOptions, type IngestRound, type WorkloadName } from "./ingest.ts";
 import { benchExport, benchParquet, drainLake } from "./lake.ts";
 import { peerFigures, postgresRound, resetPeer, startPostgres, type PeerCluster, type PeerRound } from "./postgres.ts";
+import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "../durable-objects/lake-schedule.ts";
 import { startBenchStack, waitForQuiet } from "./stack.ts";
 import { printSummary } from "./summary.ts";
 import { latencyFigures, probeLiveLatency, type LatencySample } from "./ws-latency.ts";
@@ -95,6 +96,23 @@ async function peerRound(cluster: PeerCluster, o: IngestOptions, requests: numbe
 
 type RoundFigures = { events_per_s: number; workerd_cpu_ms_per_request: number; peer_events_per_s: number | null; ratio: number | null };
 type IngestResult = IngestFigures & { ws_latency: unknown; lake_drain_s: number; quiet_wait_s: number; rounds: RoundFigures[] };
+/**
+ * The ingest parts. A round warms a part's clients up, runs a window of each of its workloads on
+ * the same warm objects, writes the windows' lake backlog, waits out their alarms, and then runs the
+ * PostgreSQL peer on each window's requests. The 1-status webhooks share the webhook workload's
+ * 1,000 clients: waiting out a round's alarms takes at least FLUSH_INTERVAL_MS, so a round of its
+ * own would add over a minute per round.
+ */
+const PARTS: { workloads: WorkloadName[]; probeClient: number }[] = [
+  { workloads: ["bridged"], probeClient: PROBE_BRIDGED },
+  { workloads: ["webhook", "webhook_single"], probeClient: PROBE_WEBHOOK },
+];
+/**
+ * A window must end this long before the first flush alarm its round's writes armed can fire
+ * (FLUSH_INTERVAL_MS - FLUSH_SPREAD_MS after an object's first write); otherwise the round's alarms
+ * are waited out and the objects warmed up again before it.
+ */
+const ALARM_MARGIN_MS = 3_000;
 const STACK = `stack (fresh state, ${SIZE.clients.toLocaleString("en-US")} clients)`;
 const stack = await part(STACK, () => startBenchStack(SIZE.clients, 1_000));
 if (!stack) throw new Error(`the local stack did not start:\n${errors[STACK]}`);
@@ -106,37 +124,65 @@ const peerCluster = await part(`${PEER} (start)`, async () => {
 const ingest: Partial<Record<WorkloadName, IngestResult>> = {};
 const peer: Record<string, unknown> = {};
 try {
-  for (const [kind, probeClient] of [["bridged", PROBE_BRIDGED], ["webhook", PROBE_WEBHOOK], ["webhook_single", PROBE_WEBHOOK]] as const) {
-    await part(`ingest ${kind} + live latency, ${ROUNDS} round(s) each followed by the ${PEER}`, async () => {
-      const ours: IngestRound[] = [];
-      const probes: LatencySample[] = [];
-      const theirs: PeerRound[] = [];
-      const rounds: RoundFigures[] = [];
+  for (const { workloads: names, probeClient } of PARTS) {
+    await part(`ingest ${names.join(" + ")} + live latency, ${ROUNDS} round(s) each followed by the ${PEER}`, async () => {
+      const ours = new Map(names.map((n) => [n, [] as IngestRound[]]));
+      const probes = new Map(names.map((n) => [n, [] as LatencySample[]]));
+      const theirs = new Map(names.map((n) => [n, [] as PeerRound[]]));
+      const rounds = new Map(names.map((n) => [n, [] as RoundFigures[]]));
+      const windowOf = (name: WorkloadName, i: number): IngestOptions => ({ ...workloads[name], run: `${workloads[name].run}${i}` });
+      const clients = [...new Set([...names.flatMap((n) => workloads[n].clients), probeClient])];
       let drained = 0;
       let waited = 0;
+      let roundStart = 0;
+      // The part's workloads share one warm-up run: after the first, its events are duplicates.
+      // Returns when the warm-up's writes armed flush alarms, or null when it wrote nothing.
+      const warm = async (name: WorkloadName): Promise<number | null> => {
+        roundStart = Date.now();
+        return (await warmUp(stack, windowOf(name, 0), workloads[names[0]!].run)) > 0 ? roundStart : null;
+      };
+      // The windows' lake backlog is written now, and their alarms have fired before the peer or the
+      // next window runs: either would otherwise share the thread with them.
+      const settle = async () => {
+        drained += await drainLake(stack, clients);
+        waited += await waitForQuiet(stack, roundStart);
+      };
       if (peerCluster) await resetPeer(peerCluster.url);
       for (let i = 0; i < ROUNDS; i++) {
-        const o = { ...workloads[kind], run: `${workloads[kind].run}${i}` };
-        const roundStart = Date.now();
-        await warmUp(stack, o, workloads[kind].run);
-        // Probes only while the window's load runs: latency under that load, not under the warm-up's.
-        let done = false;
-        const probe = probeLiveLatency(stack, { client: probeClient, run: `${RUN}-p${kind}${i}`, intervalMs: PROBE_INTERVAL_MS, maxProbes: 10_000, until: () => done });
-        const ourRound = await ingestRound(stack, o).finally(() => (done = true));
-        ours.push(ourRound);
-        probes.push(await probe);
-        // The window's lake backlog is written now, and its alarms have fired before the peer or the
-        // next window runs: either would otherwise share the thread with them.
-        drained += await drainLake(stack, [...o.clients, probeClient]);
-        waited += await waitForQuiet(stack, roundStart);
-        const theirRound = peerCluster && !errors[PEER] ? await peerRound(peerCluster, o, ourRound.load.requests) : null;
-        if (theirRound) theirs.push(theirRound);
-        const { events_per_s, workerd_cpu_ms_per_request } = ingestFigures(o, [ourRound]);
-        const peerRate = theirRound ? peerFigures([theirRound]).events_per_s : null;
-        rounds.push({ events_per_s, workerd_cpu_ms_per_request, peer_events_per_s: peerRate, ratio: ratio(events_per_s, peerRate) });
+        // When the round's first write armed its objects' flush alarms (null: not yet).
+        let firstWriteAt = await warm(names[0]!);
+        const served: [WorkloadName, IngestRound][] = [];
+        for (const name of names) {
+          const o = windowOf(name, i);
+          const alarmsFrom = firstWriteAt === null ? Number.POSITIVE_INFINITY : firstWriteAt + FLUSH_INTERVAL_MS - FLUSH_SPREAD_MS;
+          if (Date.now() + o.durationMs + ALARM_MARGIN_MS > alarmsFrom) {
+            await settle();
+            firstWriteAt = await warm(name);
+          }
+          firstWriteAt ??= Date.now();
+          // Probes only while the window's load runs: latency under that load, not under the warm-up's.
+          let done = false;
+          const probe = probeLiveLatency(stack, { client: probeClient, run: `${RUN}-p${name}${i}`, intervalMs: PROBE_INTERVAL_MS, maxProbes: 10_000, until: () => done });
+          const ourRound = await ingestRound(stack, o).finally(() => (done = true));
+          ours.get(name)!.push(ourRound);
+          probes.get(name)!.push(await probe);
+          served.push([name, ourRound]);
+        }
+        await settle();
+        for (const [name, ourRound] of served) {
+          const o = windowOf(name, i);
+          const theirRound = peerCluster && !errors[PEER] ? await peerRound(peerCluster, o, ourRound.load.requests) : null;
+          if (theirRound) theirs.get(name)!.push(theirRound);
+          const { events_per_s, workerd_cpu_ms_per_request } = ingestFigures(o, [ourRound]);
+          const peerRate = theirRound ? peerFigures([theirRound]).events_per_s : null;
+          rounds.get(name)!.push({ events_per_s, workerd_cpu_ms_per_request, peer_events_per_s: peerRate, ratio: ratio(events_per_s, peerRate) });
+        }
       }
-      ingest[kind] = { ...ingestFigures(workloads[kind], ours), ws_latency: latencyFigures(probes), lake_drain_s: round(drained, 3), quiet_wait_s: round(waited, 1), rounds };
-      if (theirs.length === ROUNDS) peer[kind] = peerFigures(theirs);
+      for (const name of names) {
+        // Drain and wait times are the part's, shared by its workloads' windows.
+        ingest[name] = { ...ingestFigures(workloads[name], ours.get(name)!), ws_latency: latencyFigures(probes.get(name)!), lake_drain_s: round(drained, 3), quiet_wait_s: round(waited, 1), rounds: rounds.get(name)! };
+        if (theirs.get(name)!.length === ROUNDS) peer[name] = peerFigures(theirs.get(name)!);
+      }
     });
   }
   results.ingest = ingest;
