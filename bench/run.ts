@@ -94,7 +94,8 @@ async function peerRound(cluster: PeerCluster, o: IngestOptions, requests: numbe
   }
 }
 
-type RoundFigures = { events_per_s: number; workerd_cpu_ms_per_request: number; peer_events_per_s: number | null; ratio: number | null };
+/** One window; `own_warm_up` when it did not follow the previous window of its round directly (the round's alarms were waited out and the objects warmed up again). */
+type RoundFigures = { events_per_s: number; workerd_cpu_ms_per_request: number; peer_events_per_s: number | null; ratio: number | null; own_warm_up: boolean };
 type IngestResult = IngestFigures & { ws_latency: unknown; lake_drain_s: number; quiet_wait_s: number; rounds: RoundFigures[] };
 /**
  * The ingest parts. A round warms a part's clients up, runs a window of each of its workloads on
@@ -151,11 +152,12 @@ try {
       for (let i = 0; i < ROUNDS; i++) {
         // When the round's first write armed its objects' flush alarms (null: not yet).
         let firstWriteAt = await warm(names[0]!);
-        const served: [WorkloadName, IngestRound][] = [];
+        const served: { name: WorkloadName; ourRound: IngestRound; ownWarmUp: boolean }[] = [];
         for (const name of names) {
           const o = windowOf(name, i);
           const alarmsFrom = firstWriteAt === null ? Number.POSITIVE_INFINITY : firstWriteAt + FLUSH_INTERVAL_MS - FLUSH_SPREAD_MS;
-          if (Date.now() + o.durationMs + ALARM_MARGIN_MS > alarmsFrom) {
+          const ownWarmUp = served.length === 0 || Date.now() + o.durationMs + ALARM_MARGIN_MS > alarmsFrom;
+          if (served.length > 0 && ownWarmUp) {
             await settle();
             firstWriteAt = await warm(name);
           }
@@ -166,16 +168,16 @@ try {
           const ourRound = await ingestRound(stack, o).finally(() => (done = true));
           ours.get(name)!.push(ourRound);
           probes.get(name)!.push(await probe);
-          served.push([name, ourRound]);
+          served.push({ name, ourRound, ownWarmUp });
         }
         await settle();
-        for (const [name, ourRound] of served) {
+        for (const { name, ourRound, ownWarmUp } of served) {
           const o = windowOf(name, i);
           const theirRound = peerCluster && !errors[PEER] ? await peerRound(peerCluster, o, ourRound.load.requests) : null;
           if (theirRound) theirs.get(name)!.push(theirRound);
           const { events_per_s, workerd_cpu_ms_per_request } = ingestFigures(o, [ourRound]);
           const peerRate = theirRound ? peerFigures([theirRound]).events_per_s : null;
-          rounds.get(name)!.push({ events_per_s, workerd_cpu_ms_per_request, peer_events_per_s: peerRate, ratio: ratio(events_per_s, peerRate) });
+          rounds.get(name)!.push({ events_per_s, workerd_cpu_ms_per_request, peer_events_per_s: peerRate, ratio: ratio(events_per_s, peerRate), own_warm_up: ownWarmUp });
         }
       }
       for (const name of names) {
