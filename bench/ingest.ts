@@ -1,4 +1,5 @@
 /** Ingest throughput of one workload, with the storage work per event from the response headers. */
+import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "../durable-objects/lake-schedule.ts";
 import { DEV_INGEST_KEY } from "../scripts/demo/catalog.ts";
 import { driveInWorker, type LoadPlan, type LoadResult } from "./load.ts";
 import { cpuSeconds, type BenchStack } from "./stack.ts";
@@ -108,6 +109,18 @@ export async function warmUp(stack: BenchStack, o: IngestOptions, warmRun = o.ru
     stored += lapResult.accepted;
   }
   return stored;
+}
+
+/** A window must end this long before the first flush alarm of its round can fire. */
+const ALARM_MARGIN_MS = 3_000;
+
+/**
+ * Whether a window of `durationMs` starting at `now` ends ALARM_MARGIN_MS before the first flush
+ * alarm that writes since `firstWriteAt` (null: none yet) can fire: FLUSH_INTERVAL_MS -
+ * FLUSH_SPREAD_MS after an object's first write.
+ */
+export function endsBeforeAlarms(now: number, durationMs: number, firstWriteAt: number | null): boolean {
+  return firstWriteAt === null || now + durationMs + ALARM_MARGIN_MS <= firstWriteAt + FLUSH_INTERVAL_MS - FLUSH_SPREAD_MS;
 }
 
 /** One measured, bounded window of a workload on warm objects. */

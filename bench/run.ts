@@ -11,10 +11,9 @@ import { join } from "node:path";
 import { ROOT } from "../scripts/local-stack.ts";
 import { benchBilling } from "./billing.ts";
 import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
-import { ingestFigures, ingestRound, warmUp, workload, type IngestFigures, type IngestOptions, type IngestRound, type WorkloadName } from "./ingest.ts";
+import { endsBeforeAlarms, ingestFigures, ingestRound, warmUp, workload, type IngestFigures, type IngestOptions, type IngestRound, type WorkloadName } from "./ingest.ts";
 import { benchExport, benchParquet, drainLake } from "./lake.ts";
 import { peerFigures, postgresRound, resetPeer, startPostgres, type PeerCluster, type PeerRound } from "./postgres.ts";
-import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "../durable-objects/lake-schedule.ts";
 import { startBenchStack, waitForQuiet } from "./stack.ts";
 import { printSummary } from "./summary.ts";
 import { latencyFigures, probeLiveLatency, type LatencySample } from "./ws-latency.ts";
@@ -108,12 +107,6 @@ const PARTS: { workloads: WorkloadName[]; probeClient: number }[] = [
   { workloads: ["bridged"], probeClient: PROBE_BRIDGED },
   { workloads: ["webhook", "webhook_single"], probeClient: PROBE_WEBHOOK },
 ];
-/**
- * A window must end this long before the first flush alarm its round's writes armed can fire
- * (FLUSH_INTERVAL_MS - FLUSH_SPREAD_MS after an object's first write); otherwise the round's alarms
- * are waited out and the objects warmed up again before it.
- */
-const ALARM_MARGIN_MS = 3_000;
 const STACK = `stack (fresh state, ${SIZE.clients.toLocaleString("en-US")} clients)`;
 const stack = await part(STACK, () => startBenchStack(SIZE.clients, 1_000));
 if (!stack) throw new Error(`the local stack did not start:\n${errors[STACK]}`);
@@ -155,8 +148,8 @@ try {
         const served: { name: WorkloadName; ourRound: IngestRound; ownWarmUp: boolean }[] = [];
         for (const name of names) {
           const o = windowOf(name, i);
-          const alarmsFrom = firstWriteAt === null ? Number.POSITIVE_INFINITY : firstWriteAt + FLUSH_INTERVAL_MS - FLUSH_SPREAD_MS;
-          const ownWarmUp = served.length === 0 || Date.now() + o.durationMs + ALARM_MARGIN_MS > alarmsFrom;
+          // Otherwise the round's alarms are waited out and the objects warmed up again before it.
+          const ownWarmUp = served.length === 0 || !endsBeforeAlarms(Date.now(), o.durationMs, firstWriteAt);
           if (served.length > 0 && ownWarmUp) {
             await settle();
             firstWriteAt = await warm(name);

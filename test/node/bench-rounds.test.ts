@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ingestFigures, workload, type IngestRound } from "../../bench/ingest.ts";
+import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "../../durable-objects/lake-schedule.ts";
+import { endsBeforeAlarms, ingestFigures, workload, type IngestRound } from "../../bench/ingest.ts";
 import type { LoadResult } from "../../bench/load.ts";
 import { peerFigures } from "../../bench/postgres.ts";
 import { latencyFigures } from "../../bench/ws-latency.ts";
@@ -46,6 +47,19 @@ describe("benchmark rounds are pooled, not averaged", () => {
       { probes: 2, early: 0, latenciesMs: [300, 30] },
     ]);
     expect(f).toEqual({ probes: 5, seen: 4, before_response: 1, p50_ms: 20, p99_ms: 300, max_ms: 300 });
+  });
+});
+
+describe("a round's second window", () => {
+  const firstAlarm = FLUSH_INTERVAL_MS - FLUSH_SPREAD_MS;
+
+  it("runs when it ends 3 s before the first flush alarm the round's writes can have armed", () => {
+    expect(endsBeforeAlarms(firstAlarm - 13_000, 10_000, 0)).toBe(true);
+    expect(endsBeforeAlarms(firstAlarm - 12_999, 10_000, 0)).toBe(false);
+  });
+
+  it("always runs when nothing was written yet", () => {
+    expect(endsBeforeAlarms(10 * FLUSH_INTERVAL_MS, 10_000, null)).toBe(true);
   });
 });
 
