@@ -1,10 +1,11 @@
 /**
  * Cloudflare bill per million WhatsApp messages, from the benchmark's measured per-event counts and
- * written-down assumptions. `node bench/cost-model.ts [results.json]` prints the breakdown for
- * bench/results/latest.json; bench/run.ts calls `costModel` for `cost_usd_per_million_messages`.
+ * written-down assumptions. `npm run cost -- [results.json] [--messages-per-day N …]` prints the
+ * breakdown for bench/results/latest.json; bench/run.ts calls `costModel` for `cost_usd_per_million_messages`.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { round } from "./stats.ts";
 
 /**
@@ -197,10 +198,41 @@ export const LEVERS: { name: string; change: Partial<Scenario> }[] = [
   { name: "Meta sends 1 status per webhook (worst case, measured)", change: { webhookWorkload: "webhook_single" } },
 ];
 
-/** A lever's bill, or null when the results lack the webhook workload it needs (older results files). */
-function leverBill(m: Measured, l: (typeof LEVERS)[number]): Bill | null {
-  const s = { ...SCENARIOS[0]!, ...l.change };
+/** A lever's bill on `base`, or null when the results lack the webhook workload it needs (older results files). */
+function leverBill(m: Measured, l: (typeof LEVERS)[number], base: Scenario = SCENARIOS[0]!): Bill | null {
+  const s = { ...base, ...l.change };
   return m[s.webhookWorkload] ? costModel(m, s) : null;
+}
+
+/**
+ * Your own traffic as a scenario: the 100 M/day one with what the flags change. `--messages-per-day`
+ * (e.g. 3e7), `--clients` (that send), `--hours` (a day they send), `--webhooks mix|single` (which
+ * measured webhook workload Meta's traffic looks like), `--watched` (share of sending clients whose
+ * own live page is open). Null when no flag is given.
+ */
+export function scenarioFromFlags(flags: Record<string, string | undefined>): Scenario | null {
+  const number = (name: string, inRange: (n: number) => boolean, range: string): number | undefined => {
+    const raw = flags[name];
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!inRange(n)) throw new Error(`--${name} must be ${range}, got ${raw}`);
+    return n;
+  };
+  const positive = (n: number) => n > 0 && Number.isFinite(n);
+  const webhooks = flags.webhooks;
+  if (webhooks !== undefined && webhooks !== "mix" && webhooks !== "single") throw new Error(`--webhooks must be mix or single, got ${webhooks}`);
+  const change: Partial<Scenario> = {
+    messagesPerDay: number("messages-per-day", positive, "a positive number"),
+    activeClients: number("clients", (n) => Number.isInteger(n) && n > 0, "a positive whole number"),
+    activeHoursPerDay: number("hours", (n) => n > 0 && n <= 24, "in (0, 24]"),
+    watchedShare: number("watched", (n) => n >= 0 && n <= 1, "in [0, 1]"),
+    webhookWorkload: webhooks === undefined ? undefined : webhooks === "single" ? "webhook_single" : "webhook",
+  };
+  const given = Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)) as Partial<Scenario>;
+  if (Object.keys(given).length === 0) return null;
+  const base = SCENARIOS[0]!;
+  const s = { ...base, ...given };
+  return { ...s, name: `${(s.messagesPerDay / 1e6).toLocaleString("en-US")} M messages/day, ${s.activeClients.toLocaleString("en-US")} clients` };
 }
 
 /** The bills and the levers as Markdown tables (docs/capacity.md). */
@@ -227,24 +259,46 @@ function markdown(m: Measured): string {
 }
 
 function main(): void {
-  const args = process.argv.slice(2).filter((a) => a !== "--markdown");
-  const file = args[0] ?? join(import.meta.dirname, "results", "latest.json");
-  const results = JSON.parse(readFileSync(file, "utf8")) as { measured_for_cost: Measured };
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      markdown: { type: "boolean", default: false },
+      "messages-per-day": { type: "string" },
+      clients: { type: "string" },
+      hours: { type: "string" },
+      webhooks: { type: "string" },
+      watched: { type: "string" },
+    },
+  });
+  const file = positionals[0] ?? join(import.meta.dirname, "results", "latest.json");
+  if (!existsSync(file)) throw new Error(`${file} not found: run \`npm run bench\` (or \`npm run bench -- --quick\`) first, or name a results file`);
+  const results = JSON.parse(readFileSync(file, "utf8")) as { measured_for_cost: Measured | null };
   const m = results.measured_for_cost;
-  if (process.argv.includes("--markdown")) {
+  if (!m) throw new Error(`${file} has no measured counts (a part of that run failed; see its "errors")`);
+  const { markdown: asMarkdown, ...flags } = values;
+  if (asMarkdown) {
     console.log(markdown(m));
     return;
   }
-  for (const s of SCENARIOS) {
+  const own = scenarioFromFlags(flags);
+  for (const s of own ? [own] : SCENARIOS) {
     const bill = costModel(m, s);
     console.log(`\n${bill.scenario}: $${bill.monthly_total_usd.toLocaleString("en-US")}/month, $${bill.usd_per_million_messages} per million messages`);
     for (const [k, v] of Object.entries(bill.monthly).sort((a, b) => b[1] - a[1])) console.log(`  ${k.padEnd(48)} ${v.toFixed(2).padStart(12)}`);
   }
-  console.log("\nLevers (100 M/day):");
+  const base = own ?? SCENARIOS[0]!;
+  console.log(`\nLevers (${base.name}):`);
   for (const l of LEVERS) {
-    const bill = leverBill(m, l);
+    const bill = leverBill(m, l, base);
     console.log(`  ${l.name.padEnd(78)} ${bill ? `$${String(bill.monthly_total_usd).padStart(8)}/month  $${bill.usd_per_million_messages}/M msgs` : "not measured in these results"}`);
   }
 }
 
-if (import.meta.filename === process.argv[1]) main();
+if (import.meta.filename === process.argv[1]) {
+  try {
+    main();
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exitCode = 1;
+  }
+}

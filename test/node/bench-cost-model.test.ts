@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { costModel, LEVERS, PRICES, SCENARIOS, type Measured, type Scenario } from "../../bench/cost-model.ts";
+import { costModel, LEVERS, PRICES, SCENARIOS, scenarioFromFlags, type Measured, type Scenario } from "../../bench/cost-model.ts";
 import { percentile, ratio } from "../../bench/stats.ts";
 import { benchBatch, webhookSize } from "../../bench/events.ts";
 import { workload } from "../../bench/ingest.ts";
@@ -56,6 +56,23 @@ describe("cost model", () => {
       if (l.change.webhookWorkload === "webhook_single" || l.change.watchedShare === 1) expect(total).toBeGreaterThan(asBuilt);
       else expect(total).toBeLessThan(asBuilt);
     }
+  });
+});
+
+describe("a scenario of your own traffic", () => {
+  it("changes only what the flags name, on the 100 M/day scenario", () => {
+    const s = scenarioFromFlags({ "messages-per-day": "3e7", clients: "500", webhooks: "single" })!;
+    expect(s).toEqual({ ...SCENARIOS[0]!, name: "30 M messages/day, 500 clients", messagesPerDay: 3e7, activeClients: 500, webhookWorkload: "webhook_single" });
+    expect(costModel(measured, s).monthly_total_usd).toBeLessThan(costModel(measured, { ...s, messagesPerDay: 1e8 }).monthly_total_usd);
+  });
+
+  it("is null without flags and refuses values that price nothing", () => {
+    expect(scenarioFromFlags({})).toBeNull();
+    expect(() => scenarioFromFlags({ clients: "0" })).toThrow(/--clients must be a positive whole number/);
+    expect(() => scenarioFromFlags({ hours: "25" })).toThrow(/--hours must be in \(0, 24\]/);
+    expect(() => scenarioFromFlags({ watched: "-0.1" })).toThrow(/--watched/);
+    expect(() => scenarioFromFlags({ webhooks: "some" })).toThrow(/mix or single/);
+    expect(scenarioFromFlags({ watched: "0" })!.watchedShare).toBe(0);
   });
 });
 
