@@ -1,5 +1,5 @@
 /**
- * `npm run bench:profile -- [webhook|bridged|lake [webhook]] [--seconds N] [--clients N]`: one ingest
+ * `npm run bench:profile -- [webhook|webhook_single|bridged|lake [webhook]] [--seconds N] [--clients N]`: one ingest
  * workload of the benchmark under V8's sampling profiler, on the workerd process that runs the Worker
  * and the objects; `lake` runs the bridged workload (`lake webhook`: the webhook one) unprofiled and
  * profiles the flush of its lake backlog to R2 as Parquet. Writes
@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../scripts/local-stack.ts";
-import { benchIngest, workload, workloadClients, type IngestOptions } from "./ingest.ts";
+import { benchIngest, workload, workloadClients, workloadKind, workloadName, type IngestOptions } from "./ingest.ts";
 import { drainLake } from "./lake.ts";
 import { startBenchStack } from "./stack.ts";
 
@@ -38,9 +38,9 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { seconds: { type: "string", default: "10" }, clients: { type: "string" } },
 });
-const profiled = positionals[0] === "bridged" || positionals[0] === "lake" ? positionals[0] : "webhook";
+const profiled = positionals[0] === "lake" ? "lake" : workloadName(positionals[0], "webhook");
 // `lake` profiles the backlog of the bridged workload unless told `lake webhook` (many small flushes).
-const kind = profiled === "webhook" || (profiled === "lake" && positionals[1] === "webhook") ? "webhook" : "bridged";
+const kind = profiled === "lake" ? workloadName(positionals[1], "bridged") : profiled;
 const seconds = Number(values.seconds);
 const clients = Number(values.clients ?? workloadClients(kind));
 if (!(seconds > 0) || !(clients > 0)) throw new Error("--seconds and --clients must be positive numbers");
@@ -97,7 +97,7 @@ function summarise(p: Profile): { totalMs: number; self: [string, number][]; tot
 }
 
 const inspectorPort = await freePort();
-const stack = await startBenchStack(clients, kind === "webhook" ? clients : 0, inspectorPort);
+const stack = await startBenchStack(clients, workloadKind(kind) === "webhook" ? clients : 0, inspectorPort);
 try {
   const load = (durationMs: number): IngestOptions => workload(kind, { run: `profile-${Date.now()}`, clients, durationMs, maxRequests: 10_000_000 });
   // Objects start (tables, state loads) outside the profile: a busy deployment's objects are warm.
