@@ -133,7 +133,7 @@ try {
       // Returns when the warm-up's writes armed flush alarms, or null when it wrote nothing.
       const warm = async (name: WorkloadName): Promise<number | null> => {
         roundStart = Date.now();
-        return (await warmUp(stack, windowOf(name, 0), workloads[names[0]!].run)) > 0 ? roundStart : null;
+        return (await warmUp(stack, workloads[name], workloads[names[0]!].run)) > 0 ? roundStart : null;
       };
       // The windows' lake backlog is written now, and their alarms have fired before the peer or the
       // next window runs: either would otherwise share the thread with them.
@@ -148,11 +148,12 @@ try {
         const served: { name: WorkloadName; ourRound: IngestRound; ownWarmUp: boolean }[] = [];
         for (const name of names) {
           const o = windowOf(name, i);
-          // Otherwise the round's alarms are waited out and the objects warmed up again before it.
-          const ownWarmUp = served.length === 0 || !endsBeforeAlarms(Date.now(), o.durationMs, firstWriteAt);
-          if (served.length > 0 && ownWarmUp) {
+          let ownWarmUp = served.length === 0;
+          if (!ownWarmUp && !endsBeforeAlarms(Date.now(), o.durationMs, firstWriteAt)) {
+            // The round's alarms could fire during this window: wait them out and warm up again first.
             await settle();
             firstWriteAt = await warm(name);
+            ownWarmUp = true;
           }
           firstWriteAt ??= Date.now();
           // Probes only while the window's load runs: latency under that load, not under the warm-up's.
