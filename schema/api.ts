@@ -96,15 +96,21 @@ export type PublicUser = z.infer<typeof PublicUser>;
 export const LoginResponse = z.object({ token: z.string(), user: PublicUser });
 
 // ---------- admin ----------
-export const CreateClientRequest = z.object({
-  id: ClientId,
+const ClientFields = z.object({
   name: z.string().min(1).max(200),
-  timezone: Timezone.default("UTC"),
-  currency: Currency.default("BRL"),
-  phone_number_ids: z.array(PhoneNumberId).max(1000).default([]),
+  timezone: Timezone,
+  currency: Currency,
+  phone_number_ids: z.array(PhoneNumberId).max(1000),
 });
-export const UpdateClientRequest = CreateClientRequest.omit({ id: true })
-  .partial()
+export const CreateClientRequest = ClientFields.extend({
+  id: ClientId,
+  timezone: ClientFields.shape.timezone.default("UTC"),
+  currency: ClientFields.shape.currency.default("BRL"),
+  phone_number_ids: ClientFields.shape.phone_number_ids.default([]),
+});
+// Built from the fields without their defaults: a partial schema keeps a field's default, so a PATCH
+// naming only `name` would reset the time zone, the currency and the phone numbers.
+export const UpdateClientRequest = ClientFields.partial()
   .extend({ active: z.boolean().optional() })
   .refine((v) => Object.values(v).some((x) => x !== undefined), "nothing to update");
 export const AdminClient = z.object({

@@ -23,6 +23,20 @@ describe("admin: clients and phone numbers", () => {
     expect(list.clients.some((c) => c.id === id)).toBe(true);
   });
 
+  it("changes only the fields a PATCH names, and refuses one that names none", async () => {
+    const token = await admin();
+    const id = unique("partial");
+    const phones = [`pn-p1-${id}`];
+    await postJson("/v1/admin/clients", { id, name: "Partial", timezone: "America/Sao_Paulo", currency: "USD", phone_number_ids: phones }, token);
+    const renamed = await postJson(`/v1/admin/clients/${id}`, { name: "Partial SA" }, token, "PATCH");
+    expect(await renamed.json()).toEqual({ id, name: "Partial SA", timezone: "America/Sao_Paulo", currency: "USD", shards: 1, active: true, phone_number_ids: phones });
+    const paused = await postJson(`/v1/admin/clients/${id}`, { active: false }, token, "PATCH");
+    expect(await paused.json()).toMatchObject({ name: "Partial SA", timezone: "America/Sao_Paulo", currency: "USD", active: false, phone_number_ids: phones });
+    const empty = await postJson(`/v1/admin/clients/${id}`, {}, token, "PATCH");
+    expect(empty.status).toBe(400);
+    expect(((await empty.json()) as { error: { code: string } }).error.code).toBe("validation_failed");
+  });
+
   it("refuses a duplicate id, a phone number of another client, a bad time zone and an unknown client", async () => {
     const token = await admin();
     const a = await createClient();
