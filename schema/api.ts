@@ -102,8 +102,9 @@ const ClientFields = z.object({
   currency: Currency,
   phone_number_ids: z.array(PhoneNumberId).max(1000),
 });
-export const CreateClientRequest = ClientFields.extend({
+export const CreateClientRequest = z.object({
   id: ClientId,
+  name: ClientFields.shape.name,
   timezone: ClientFields.shape.timezone.default("UTC"),
   currency: ClientFields.shape.currency.default("BRL"),
   phone_number_ids: ClientFields.shape.phone_number_ids.default([]),
