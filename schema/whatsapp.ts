@@ -39,7 +39,7 @@ export const WhatsAppValue = z.looseObject({
     display_phone_number: z.string().optional(),
     phone_number_id: z.string().min(1).max(64),
   }),
-  // Statuses are validated one by one so one malformed status does not sink its neighbours.
+  // Statuses are validated one by one (parseWebhook), so a 400 names every malformed status by its path.
   statuses: z.array(z.unknown()).optional(),
 });
 
