@@ -4,6 +4,7 @@ import type { AppEnv } from "./app-env.ts";
 import { dashboardCors } from "./cors.ts";
 import { notFound, onError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
+import { routeMethods } from "./route-methods.ts";
 import { apiSecureHeaders, defaultBodyLimit, productionGuard, requestLog } from "./security.ts";
 import { admin } from "./routes/admin/index.ts";
 import { auth } from "./routes/auth.ts";
@@ -42,4 +43,5 @@ app.route("/v1/billing", billing);
 app.route("/v1/files", files);
 
 app.onError(onError);
-app.notFound(notFound);
+const methodsAt = routeMethods(app.routes);
+app.notFound((c) => notFound(c, methodsAt(c.req.path)));

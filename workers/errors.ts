@@ -56,8 +56,12 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
   return c.json(errorBody("internal", "internal error"), 500);
 }
 
-export function notFound(c: Context): Response {
-  return c.json(errorBody("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404);
+/** No route answered: 405 with `Allow` when the path is served under other methods (`allowed`), else 404. */
+export function notFound(c: Context, allowed: string[]): Response {
+  const route = `${c.req.method} ${new URL(c.req.url).pathname}`;
+  if (allowed.length === 0) return c.json(errorBody("not_found", `no route for ${route}`), 404);
+  c.header("allow", allowed.join(", "));
+  return c.json(errorBody("method_not_allowed", `no route for ${route}; this path takes ${allowed.join(", ")}`), 405);
 }
 
 /** Structured JSON log line; callers never pass personal data (recipients are masked upstream). */

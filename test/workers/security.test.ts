@@ -81,6 +81,36 @@ describe("edge hardening", () => {
     expect(statuses.slice(10)).toEqual([429, 429]);
   });
 
+  it("answers 405 with Allow for a served path under another method, 404 for a path it does not serve", async () => {
+    const put = await call("/v1/webhooks/whatsapp", { method: "PUT" });
+    expect(put.status).toBe(405);
+    expect(put.headers.get("allow")).toBe("GET, HEAD, POST");
+    expect(((await put.json()) as { error: { code: string } }).error.code).toBe("method_not_allowed");
+    const del = await call("/v1/admin/clients/acme", { method: "DELETE", headers: { authorization: `Bearer ${await signIn("admin")}` } });
+    expect(del.status).toBe(405);
+    expect(del.headers.get("allow")).toBe("PATCH");
+    const file = await call("/v1/files/billing/date=2026-11-20/billing.csv", { method: "POST" });
+    expect([file.status, file.headers.get("allow")]).toEqual([405, "GET, HEAD"]);
+    const missing = await call("/v1/nothing-here", { method: "PUT" });
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get("allow")).toBeNull();
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("not_found");
+  });
+
+  it("answers 415 for a JSON route's body sent as another type, and takes a bodiless request as {}", async () => {
+    const token = await signIn("admin");
+    const body = JSON.stringify({ id: unique("typed"), name: "Typed" });
+    for (const type of ["text/plain", "application/x-www-form-urlencoded"]) {
+      const res = await call("/v1/admin/clients", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": type }, body });
+      expect(res.status).toBe(415);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unsupported_media_type");
+    }
+    const typed = await call("/v1/admin/clients", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json; charset=utf-8" }, body });
+    expect(typed.status).toBe(201);
+    const bodiless = await call("/v1/live/ticket", { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    expect(bodiless.status).toBe(200);
+  });
+
   it("answers unknown errors without internals", async () => {
     const { id } = await createClient();
     const res = await withEnv({ CLIENT_COUNTER: undefined as unknown as Env["CLIENT_COUNTER"] }, `/v1/clients/${id}/counters?from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z`, {
