@@ -1,5 +1,6 @@
 import type { NotificationEvent } from "../schema/event.ts";
 import { localDate } from "../schema/time.ts";
+import type { EventTable } from "./client-counter-tables.ts";
 import type { LedgerDelta, PendingAggregates, Track } from "./pending-aggregates.ts";
 
 /** Category and country keys when Meta did not say; rate cards match them through `*`. */
@@ -21,10 +22,10 @@ interface Bill {
   at: number;
 }
 
-/** A message's billed row as stored: in which event table, and on which event. */
+/** A message's billed row as stored: in which event table, and the value of its id column. */
 interface BilledRow extends Bill {
-  table: string;
-  eventId: string;
+  table: EventTable;
+  storedId: string;
 }
 
 /** The billing decision for one ingest call, taken before its rows are inserted. */
@@ -49,7 +50,7 @@ export class BillableLedger {
   ) {}
 
   /** Decides which of `events` its message is billed on, given what `tables` already hold. */
-  plan(events: NotificationEvent[], timezone: string, tables: string[], track: Track): BillingPlan {
+  plan(events: NotificationEvent[], timezone: string, tables: EventTable[], track: Track): BillingPlan {
     const candidates = billCandidates(events, timezone);
     const winners = new Map<string, { bill: Bill; eventId: string; displaced: BilledRow | undefined }>();
     if (candidates.size > 0) {
@@ -75,9 +76,9 @@ export class BillableLedger {
           if (!old) continue;
           trackSettle(
             this.sql.exec(
-              `UPDATE ${old.table} SET billed_day = NULL, category = NULL, country = NULL, billed_at = NULL WHERE message_id = ? AND event_id = ?`,
+              `UPDATE ${old.table.name} SET billed_day = NULL, category = NULL, country = NULL, billed_at = NULL WHERE message_id = ? AND ${old.table.idColumn} = ?`,
               e.message_id,
-              old.eventId,
+              old.storedId,
             ),
           );
           deltas.push([old.day, old.category, old.country, -1]);
@@ -111,17 +112,17 @@ export class BillableLedger {
   }
 
   /** The billed row of each of `messageIds`, wherever it is. */
-  private billedRows(messageIds: string[], tables: string[], track: Track): Map<string, BilledRow> {
+  private billedRows(messageIds: string[], tables: EventTable[], track: Track): Map<string, BilledRow> {
     const out = new Map<string, BilledRow>();
     const ids = JSON.stringify(messageIds);
     for (const table of tables) {
-      const cursor = this.sql.exec<{ message_id: string; event_id: string; billed_day: string; category: string; country: string; billed_at: number }>(
-        `SELECT message_id, event_id, billed_day, category, country, billed_at FROM ${table}
+      const cursor = this.sql.exec<{ message_id: string; stored_id: string; billed_day: string; category: string; country: string; billed_at: number }>(
+        `SELECT message_id, ${table.idColumn} AS stored_id, billed_day, category, country, billed_at FROM ${table.name}
          WHERE message_id IN (SELECT value FROM json_each(?)) AND billed_at IS NOT NULL`,
         ids,
       );
       for (const r of cursor.toArray()) {
-        out.set(r.message_id, { table, eventId: r.event_id, day: r.billed_day, category: r.category, country: r.country, at: r.billed_at });
+        out.set(r.message_id, { table, storedId: r.stored_id, day: r.billed_day, category: r.category, country: r.country, at: r.billed_at });
       }
       track(cursor);
     }

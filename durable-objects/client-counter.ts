@@ -4,7 +4,18 @@ import { STATUSES, type NotificationEvent, type Status } from "../schema/event.t
 import { HOUR_MINUTES } from "../schema/live.ts";
 import { MINUTE_MS, localDate, localDayStart, minuteOf } from "../schema/time.ts";
 import { BillableLedger, type LedgerLine } from "./billable-ledger.ts";
-import { SCHEMA, eventKey, eventTableDdl, eventTableExpired, eventTableFor, upgradeLegacyOutbox, upgradeMinuteCounts } from "./client-counter-tables.ts";
+import {
+  SCHEMA,
+  eventKey,
+  eventTableDdl,
+  eventTableExpired,
+  eventTableFor,
+  eventTablesIn,
+  storedEventRef,
+  upgradeLegacyOutbox,
+  upgradeMinuteCounts,
+  type EventTable,
+} from "./client-counter-tables.ts";
 import { decodeBatch, rowOf, type EventBatch } from "./event-batch.ts";
 import { LakeFlush } from "./lake-flush.ts";
 import { Outbox } from "./outbox.ts";
@@ -59,7 +70,7 @@ export function emptyCounts(): StatusCounts {
  */
 export class ClientCounter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  private eventTables: string[] = [];
+  private eventTables: EventTable[] = [];
   private clientId: string | null = null;
   /** The client's time zone as of its last ingest: the flush alarm needs it to settle the Overview's rollup. */
   private timezone: string | null = null;
@@ -98,10 +109,7 @@ export class ClientCounter extends DurableObject<Env> {
 
   /** In-memory mirrors of what SQLite holds: the event tables, the client id, the outbox tables, pending counters. */
   private loadState(): void {
-    this.eventTables = this.sql
-      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'events_[0-9]*' ORDER BY name")
-      .toArray()
-      .map((r) => r.name);
+    this.eventTables = eventTablesIn(this.sql);
     const meta = new Map(this.sql.exec<{ key: string; value: string }>("SELECT key, value FROM meta WHERE key IN ('client_id', 'timezone')").toArray().map((r) => [r.key, r.value]));
     this.clientId = meta.get("client_id") ?? null;
     this.timezone = meta.get("timezone") ?? null;
@@ -184,7 +192,7 @@ export class ClientCounter extends DurableObject<Env> {
         const billing = this.ledger.plan(events, client.timezone, this.eventTables, track);
         isNew = this.insertEvents(current, events, (e) => {
           const bill = billing.columns(e);
-          return [e.message_id, e.event_id, bill?.day ?? null, bill?.category ?? null, bill?.country ?? null, bill?.at ?? null];
+          return [e.message_id, e.event_id, storedEventRef(e.message_id, e.event_id), bill?.day ?? null, bill?.category ?? null, bill?.country ?? null, bill?.at ?? null];
         }, track);
         accepted = events.filter((_e, i) => isNew[i]);
         if (accepted.length === 0) return;
@@ -347,16 +355,17 @@ export class ClientCounter extends DurableObject<Env> {
    * not, so that INSERT is rolled back to its savepoint and redone with RETURNING. After a batch with
    * duplicates the next one starts with RETURNING, so a replayed topic does not pay for both.
    */
-  private insertEvents(current: string, events: NotificationEvent[], row: (e: NotificationEvent) => unknown[], track: Track): boolean[] {
+  private insertEvents(current: EventTable, events: NotificationEvent[], row: (e: NotificationEvent) => EventRowValues, track: Track): boolean[] {
     const notInOlder = this.eventTables
-      .filter((t) => t !== current)
-      .map((t) => `AND NOT EXISTS (SELECT 1 FROM ${t} WHERE message_id = j.value->>0 AND event_id = j.value->>1)`)
+      .filter((t) => t.name !== current.name)
+      .map((t) => `AND NOT EXISTS (SELECT 1 FROM ${t.name} WHERE message_id = j.value->>0 AND ${t.idColumn} = j.value->>${idAt(t)})`)
       .join(" ");
-    const insert = `INSERT INTO ${current} (message_id, event_id, billed_day, category, country, billed_at)
-      SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5 FROM json_each(?) AS j WHERE true ${notInOlder}
+    const insert = `INSERT INTO ${current.name} (message_id, ${current.idColumn}, billed_day, category, country, billed_at)
+      SELECT j.value->>0, j.value->>${idAt(current)}, j.value->>3, j.value->>4, j.value->>5, j.value->>6 FROM json_each(?) AS j WHERE true ${notInOlder}
       ON CONFLICT DO NOTHING`;
-    const rows = JSON.stringify(events.map(row));
-    const keys = events.map((e) => eventKey(e.message_id, e.event_id));
+    const values = events.map(row);
+    const rows = JSON.stringify(values);
+    const keys = values.map((v) => eventKey(v[0], v[idAt(current)]));
     const distinct = new Set(keys);
     // Only well-formed text is stored as sent; other ids take the RETURNING path and its check.
     if (this.expectNew && keys.every((k) => k.isWellFormed())) {
@@ -372,8 +381,8 @@ export class ClientCounter extends DurableObject<Env> {
         if (!(err instanceof SeenBefore)) throw err;
       }
     }
-    const inserted = this.sql.exec<{ message_id: string; event_id: string }>(`${insert} RETURNING message_id, event_id`, rows);
-    const stored = new Set(inserted.toArray().map((r) => eventKey(r.message_id, r.event_id)));
+    const inserted = this.sql.exec<{ message_id: string; id: string }>(`${insert} RETURNING message_id, ${current.idColumn} AS id`, rows);
+    const stored = new Set(inserted.toArray().map((r) => eventKey(r.message_id, r.id)));
     track(inserted);
     this.expectNew = stored.size === distinct.size;
     // Keep the first occurrence of each newly seen event; later copies in the same batch are duplicates.
@@ -384,16 +393,23 @@ export class ClientCounter extends DurableObject<Env> {
     return isNew;
   }
 
-  private ensureEventTable(now: number, track: Track): string {
-    const current = eventTableFor(now);
-    if (this.eventTables.at(-1) !== current) {
-      track(this.sql.exec(eventTableDdl(current)));
-      for (const t of this.eventTables.filter((t) => eventTableExpired(t, now))) track(this.sql.exec(`DROP TABLE ${t}`));
-      this.eventTables = [...this.eventTables.filter((t) => !eventTableExpired(t, now)), current];
-    }
+  private ensureEventTable(now: number, track: Track): EventTable {
+    const name = eventTableFor(now);
+    const existing = this.eventTables.find((t) => t.name === name);
+    if (existing) return existing;
+    const current: EventTable = { name, idColumn: "event_ref" };
+    track(this.sql.exec(eventTableDdl(name)));
+    for (const t of this.eventTables.filter((t) => eventTableExpired(t.name, now))) track(this.sql.exec(`DROP TABLE ${t.name}`));
+    this.eventTables = [...this.eventTables.filter((t) => !eventTableExpired(t.name, now)), current];
     return current;
   }
 }
+
+/** An event's row as `insertEvents` hands it to SQLite: message_id, the id whole, the id as `event_ref` holds it, then the billing columns. */
+type EventRowValues = [string, string, string, string | null, string | null, string | null, number | null];
+
+/** Where in an EventRowValues the value of `table`'s id column is. */
+const idAt = (table: EventTable): 1 | 2 => (table.idColumn === "event_ref" ? 2 : 1);
 
 /** The fast INSERT of `insertEvents` met events it had seen: its savepoint rolls back. */
 class SeenBefore extends Error {}

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
-import { eventTableDdl, eventTableFor } from "../../durable-objects/client-counter-tables.ts";
+import { eventIdOf, eventTableDdl, eventTableFor, storedEventRef } from "../../durable-objects/client-counter-tables.ts";
 import { EVENT_COLUMNS, type NotificationEvent } from "../../schema/event.ts";
 import { localDate, localDayStart, minuteOf } from "../../schema/time.ts";
 import { partitionPrefix } from "../../workers/lake/layout.ts";
@@ -11,6 +11,10 @@ import { unique } from "./helpers.ts";
 import { readParquet } from "./lake-fixtures.ts";
 
 const SP = { timezone: "America/Sao_Paulo" };
+
+/** An event table as objects created them before 2026-11-30: the event id whole, in `event_id`. */
+const legacyEventTableDdl = (table: string) =>
+  `CREATE TABLE ${table} (message_id TEXT NOT NULL, event_id TEXT NOT NULL, billed_day TEXT, category TEXT, country TEXT, billed_at INTEGER, PRIMARY KEY (message_id, event_id)) WITHOUT ROWID`;
 let n = 0;
 
 function ev(over: Partial<NotificationEvent> = {}): NotificationEvent {
@@ -55,25 +59,46 @@ describe("ClientCounter durability", () => {
     expect(await stub.ledgerLines("2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
   });
 
-  it("deduplicates against earlier months' event tables, and drops them after retention", async () => {
+  it("deduplicates against earlier months' event tables of either id form, and drops them after retention", async () => {
     const { id, stub } = counter();
     const now = Date.now();
     const monthsBack = (n: number) => eventTableFor(Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth() - n, 15));
-    const lastMonth = monthsBack(1);
-    const expired = monthsBack(3);
+    const [lastMonth, twoBack, expired] = [monthsBack(1), monthsBack(2), monthsBack(3)];
     await runInDurableObject(stub, (_instance, state) => {
       for (const t of [lastMonth, expired]) {
         state.storage.sql.exec(eventTableDdl(t));
-        state.storage.sql.exec(`INSERT INTO ${t} (message_id, event_id) VALUES ('seen-before', 'seen-before:delivered')`);
+        state.storage.sql.exec(`INSERT INTO ${t} (message_id, event_ref) VALUES ('seen-before', ?)`, storedEventRef("seen-before", "seen-before:delivered"));
       }
+      state.storage.sql.exec(legacyEventTableDdl(twoBack));
+      state.storage.sql.exec(`INSERT INTO ${twoBack} (message_id, event_id) VALUES ('legacy', 'legacy:read'), ('kafka-m', 'kafka-e1')`);
     });
     await evictDurableObject(stub);
-    const res = await stub.ingest({ id, ...SP }, encodeBatch([ev({ event_id: "seen-before:delivered", message_id: "seen-before" }), ev()]));
-    expect(res).toMatchObject({ accepted: 1, duplicates: 1 });
+    const res = await stub.ingest({ id, ...SP }, encodeBatch([
+      ev({ event_id: "seen-before:delivered", message_id: "seen-before" }),
+      ev({ event_id: "legacy:read", message_id: "legacy", status: "read" }),
+      ev({ event_id: "kafka-e1", message_id: "kafka-m" }),
+      ev({ event_id: "legacy:delivered", message_id: "legacy" }),
+      ev(),
+    ]));
+    expect(res).toMatchObject({ accepted: 2, duplicates: 3 });
     const tables = await runInDurableObject(stub, (_i, state) =>
       state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name GLOB 'events_[0-9]*' ORDER BY name").toArray().map((r) => r.name),
     );
-    expect(tables).toEqual([lastMonth, eventTableFor(now)]);
+    expect(tables).toEqual([twoBack, lastMonth, eventTableFor(now)]);
+  });
+
+  it("stores a WhatsApp event id without the message id it starts with, and other ids whole", async () => {
+    const { id, stub } = counter();
+    const wamid = "wamid.HBgLNTUxMTk5OTk5OTk5FQIAERgSQjVGRkE2QjI0QzFFRjc3QjZCAA==";
+    const ids: [string, string][] = [[wamid, `${wamid}:delivered`], ["a:b", "a:b:read"], ["m", "m"], ["m", "mx:read"], ["m", ":read"], ["m", "m:"]];
+    await stub.ingest({ id, ...SP }, encodeBatch(ids.map(([message_id, event_id]) => ev({ message_id, event_id }))));
+    const stored = await runInDurableObject(stub, (_i, state) =>
+      state.storage.sql.exec<{ message_id: string; event_ref: string }>(`SELECT message_id, event_ref FROM ${eventTableFor(Date.now())}`).toArray(),
+    );
+    expect(stored.find((r) => r.message_id === wamid)!.event_ref).toBe("\u0001delivered");
+    expect(new Set(stored.map((r) => `${r.message_id} ${eventIdOf(r.message_id, r.event_ref)}`))).toEqual(new Set(ids.map(([m, e]) => `${m} ${e}`)));
+    const again = await stub.ingest({ id, ...SP }, encodeBatch(ids.map(([message_id, event_id]) => ev({ message_id, event_id }))));
+    expect(again).toMatchObject({ accepted: 0, duplicates: ids.length });
   });
 
   it("reports SQLite rows written, about one per event for a large batch", async () => {
@@ -331,19 +356,30 @@ describe("the billable-message ledger", () => {
     const { id, stub } = counter();
     const now = Date.now();
     const lastMonth = eventTableFor(Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth() - 1, 15));
-    // Billed last month on its delivered status (written as the object would have then).
+    // Billed last month on its delivered status, in a table of whole ids (written as the object did
+    // before 2026-11-30); another message billed on its read status, whose delivered status comes late.
     await runInDurableObject(stub, (_i, state) => {
-      state.storage.sql.exec(eventTableDdl(lastMonth));
+      state.storage.sql.exec(legacyEventTableDdl(lastMonth));
       state.storage.sql.exec(
-        `INSERT INTO ${lastMonth} VALUES ('m-old', 'm-old:delivered', '2026-10-15', 'marketing', 'BR', ?)`,
+        `INSERT INTO ${lastMonth} VALUES ('m-old', 'm-old:delivered', '2026-10-15', 'marketing', 'BR', ?), ('m-late', 'm-late:read', '2026-10-14', 'utility', 'BR', ?)`,
         Date.UTC(2026, 9, 15, 12),
+        Date.UTC(2026, 9, 14, 12),
       );
+      state.storage.sql.exec("INSERT INTO ledger_daily VALUES ('2026-10-14', 'utility', 'BR', 1)");
     });
     await evictDurableObject(stub);
     const read = await stub.ingest({ id, ...SP }, encodeBatch([ev({ message_id: "m-old", event_id: "m-old:read", status: "read", occurred_at: Date.UTC(2026, 9, 16, 12) })]));
     expect(read.accepted).toBe(1);
     expect(await stub.ledgerLines("2026-10-16")).toEqual([]);
     expect(await stub.ledgerLines("2026-10-15")).toEqual([]);
+    // The late delivered status takes the mark from the old table's read row.
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ message_id: "m-late", event_id: "m-late:delivered", category: "utility", occurred_at: Date.UTC(2026, 9, 13, 12) })]));
+    expect(await stub.ledgerLines("2026-10-14")).toEqual([]);
+    expect(await stub.ledgerLines("2026-10-13")).toEqual([{ category: "utility", country: "BR", count: 1 }]);
+    const unmarked = await runInDurableObject(stub, (_i, state) =>
+      state.storage.sql.exec(`SELECT billed_at FROM ${lastMonth} WHERE message_id = 'm-late'`).one().billed_at,
+    );
+    expect(unmarked).toBeNull();
 
     const old = Date.UTC(2026, 6, 15, 12);
     await stub.ingest({ id, timezone: "UTC" }, encodeBatch([ev({ message_id: "old-msg", occurred_at: old })]));

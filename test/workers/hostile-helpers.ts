@@ -1,4 +1,4 @@
-import { eventKey } from "../../durable-objects/client-counter-tables.ts";
+import { eventIdOf, eventKey, eventTablesIn } from "../../durable-objects/client-counter-tables.ts";
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
@@ -35,9 +35,11 @@ export async function lettersSince(before: Set<string>): Promise<Letter[]> {
 export async function counterState(clientId: string): Promise<{ seen: Set<string>; total: number }> {
   const seen = await runInDurableObject(counterOf(env, clientId), (_instance, state) => {
     const sql = state.storage.sql;
-    const tables = sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'events_[0-9]*'").toArray();
-    return tables.flatMap((t) =>
-      sql.exec<{ message_id: string; event_id: string }>(`SELECT message_id, event_id FROM ${t.name}`).toArray().map((r) => eventKey(r.message_id, r.event_id)),
+    return eventTablesIn(sql).flatMap((t) =>
+      sql
+        .exec<{ message_id: string; id: string }>(`SELECT message_id, ${t.idColumn} AS id FROM ${t.name}`)
+        .toArray()
+        .map((r) => eventKey(r.message_id, eventIdOf(r.message_id, r.id))),
     );
   });
   const totals = await counterOf(env, clientId).totals(0, Number.MAX_SAFE_INTEGER);
