@@ -77,7 +77,7 @@ async function addOlderMonths(stack: BenchStack): Promise<void> {
         const table = `events_${Math.floor(m / 12)}${String((m % 12) + 1).padStart(2, "0")}`;
         db.exec(current.sql.replace(current.name, table));
         db.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${rowsEach})
-                 INSERT INTO ${table} (message_id, event_ref) SELECT 'wamid.' || hex(randomblob(12)), char(1) || 'read' FROM n`);
+                 INSERT INTO ${table} (message_id, event_ref) SELECT 'wamid.' || hex(randomblob(12)), char(127) || 'read' FROM n`);
       }
       given += 1;
     } finally {

@@ -53,20 +53,34 @@ export interface EventTable {
 
 /**
  * The event id as an `event_ref` column holds it. A WhatsApp event id is `${wamid}:${status}`, so the
- * whole id repeated the ~60-character wamid that `message_id` already holds: stored as U+0001 and the
+ * whole id repeated the ~60-character wamid that `message_id` already holds: stored as U+007F and the
  * part after the prefix, an event row takes ~98 bytes instead of ~175 (measured in workerd, 30,000
  * rows of real-length wamids). Ids without that prefix (Kafka producers' own) are kept whole; no
- * accepted id starts with U+0001 (control characters are refused), so the two forms cannot meet.
+ * accepted id contains U+007F (control characters are refused), so the two forms cannot meet. U+007F
+ * rather than a C0 control: JSON text carries it as it is, where those need a `\u` escape that
+ * SQLite's JSON reader then decodes on every row.
  */
 export function storedEventRef(messageId: string, eventId: string): string {
   return eventId.length > messageId.length && eventId.startsWith(messageId) && eventId[messageId.length] === ":"
-    ? `\u0001${eventId.slice(messageId.length + 1)}`
+    ? `${REF_MARK}${eventId.slice(messageId.length + 1)}`
     : eventId;
 }
 
 /** The event id a stored id stands for (the inverse of `storedEventRef`; a whole id is itself). */
 export function eventIdOf(messageId: string, stored: string): string {
-  return stored.startsWith("\u0001") ? `${messageId}:${stored.slice(1)}` : stored;
+  return stored.startsWith(REF_MARK) ? `${messageId}:${stored.slice(1)}` : stored;
+}
+
+/** Starts an `event_ref` that stands for `${message_id}:` and the rest. */
+const REF_MARK = "\u007f";
+
+/**
+ * SQL for the value of `table`'s id column from `ref`, an `event_ref` (SQL text) of the message
+ * `messageId`: itself, or in a table of whole ids the id it stands for.
+ */
+export function storedIdSql(table: EventTable, messageId: string, ref: string): string {
+  if (table.idColumn === "event_ref") return ref;
+  return `(CASE WHEN substr(${ref}, 1, 1) = char(127) THEN (${messageId}) || ':' || substr(${ref}, 2) ELSE ${ref} END)`;
 }
 
 /** Columns of an event table: the billing ones are set only on the row a message is billed on. */

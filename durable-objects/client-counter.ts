@@ -12,6 +12,7 @@ import {
   eventTableFor,
   eventTablesIn,
   storedEventRef,
+  storedIdSql,
   upgradeLegacyOutbox,
   upgradeMinuteCounts,
   type EventTable,
@@ -192,7 +193,7 @@ export class ClientCounter extends DurableObject<Env> {
         const billing = this.ledger.plan(events, client.timezone, this.eventTables, track);
         isNew = this.insertEvents(current, events, (e) => {
           const bill = billing.columns(e);
-          return [e.message_id, e.event_id, storedEventRef(e.message_id, e.event_id), bill?.day ?? null, bill?.category ?? null, bill?.country ?? null, bill?.at ?? null];
+          return [e.message_id, storedEventRef(e.message_id, e.event_id), bill?.day ?? null, bill?.category ?? null, bill?.country ?? null, bill?.at ?? null];
         }, track);
         accepted = events.filter((_e, i) => isNew[i]);
         if (accepted.length === 0) return;
@@ -358,14 +359,15 @@ export class ClientCounter extends DurableObject<Env> {
   private insertEvents(current: EventTable, events: NotificationEvent[], row: (e: NotificationEvent) => EventRowValues, track: Track): boolean[] {
     const notInOlder = this.eventTables
       .filter((t) => t.name !== current.name)
-      .map((t) => `AND NOT EXISTS (SELECT 1 FROM ${t.name} WHERE message_id = j.value->>0 AND ${t.idColumn} = j.value->>${idAt(t)})`)
+      .map((t) => `AND NOT EXISTS (SELECT 1 FROM ${t.name} WHERE message_id = j.value->>0 AND ${t.idColumn} = ${storedIdSql(t, "j.value->>0", "j.value->>1")})`)
       .join(" ");
     const insert = `INSERT INTO ${current.name} (message_id, ${current.idColumn}, billed_day, category, country, billed_at)
-      SELECT j.value->>0, j.value->>${idAt(current)}, j.value->>3, j.value->>4, j.value->>5, j.value->>6 FROM json_each(?) AS j WHERE true ${notInOlder}
+      SELECT j.value->>0, ${storedIdSql(current, "j.value->>0", "j.value->>1")}, j.value->>2, j.value->>3, j.value->>4, j.value->>5 FROM json_each(?) AS j WHERE true ${notInOlder}
       ON CONFLICT DO NOTHING`;
     const values = events.map(row);
     const rows = JSON.stringify(values);
-    const keys = values.map((v) => eventKey(v[0], v[idAt(current)]));
+    // As the current table's id column holds them, for matching RETURNING's rows.
+    const keys = current.idColumn === "event_ref" ? values.map((v) => eventKey(v[0], v[1])) : events.map((e) => eventKey(e.message_id, e.event_id));
     const distinct = new Set(keys);
     // Only well-formed text is stored as sent; other ids take the RETURNING path and its check.
     if (this.expectNew && keys.every((k) => k.isWellFormed())) {
@@ -405,11 +407,8 @@ export class ClientCounter extends DurableObject<Env> {
   }
 }
 
-/** An event's row as `insertEvents` hands it to SQLite: message_id, the id whole, the id as `event_ref` holds it, then the billing columns. */
-type EventRowValues = [string, string, string, string | null, string | null, string | null, number | null];
-
-/** Where in an EventRowValues the value of `table`'s id column is. */
-const idAt = (table: EventTable): 1 | 2 => (table.idColumn === "event_ref" ? 2 : 1);
+/** An event's row as `insertEvents` hands it to SQLite: message_id, the id as `event_ref` holds it, then the billing columns. */
+type EventRowValues = [string, string, string | null, string | null, string | null, number | null];
 
 /** The fast INSERT of `insertEvents` met events it had seen: its savepoint rolls back. */
 class SeenBefore extends Error {}

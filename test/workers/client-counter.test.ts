@@ -95,7 +95,7 @@ describe("ClientCounter durability", () => {
     const stored = await runInDurableObject(stub, (_i, state) =>
       state.storage.sql.exec<{ message_id: string; event_ref: string }>(`SELECT message_id, event_ref FROM ${eventTableFor(Date.now())}`).toArray(),
     );
-    expect(stored.find((r) => r.message_id === wamid)!.event_ref).toBe("\u0001delivered");
+    expect(stored.find((r) => r.message_id === wamid)!.event_ref).toBe("\u007fdelivered");
     expect(new Set(stored.map((r) => `${r.message_id} ${eventIdOf(r.message_id, r.event_ref)}`))).toEqual(new Set(ids.map(([m, e]) => `${m} ${e}`)));
     const again = await stub.ingest({ id, ...SP }, encodeBatch(ids.map(([message_id, event_id]) => ev({ message_id, event_id }))));
     expect(again).toMatchObject({ accepted: 0, duplicates: ids.length });
