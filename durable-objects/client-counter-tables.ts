@@ -80,7 +80,7 @@ const REF_MARK = "\u007f";
  */
 export function storedIdSql(table: EventTable, messageId: string, ref: string): string {
   if (table.idColumn === "event_ref") return ref;
-  return `(CASE WHEN substr(${ref}, 1, 1) = char(127) THEN (${messageId}) || ':' || substr(${ref}, 2) ELSE ${ref} END)`;
+  return `(CASE WHEN substr(${ref}, 1, 1) = char(${REF_MARK.charCodeAt(0)}) THEN (${messageId}) || ':' || substr(${ref}, 2) ELSE ${ref} END)`;
 }
 
 /** Columns of an event table: the billing ones are set only on the row a message is billed on. */
