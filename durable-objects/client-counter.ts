@@ -29,6 +29,9 @@ import { CHECKPOINT_INTERVAL_MS, type ClientRollup } from "./overview.ts";
 export interface ClientRef {
   id: string;
   timezone: string;
+  /** The client's shard count (1 when absent) and which of them this call is for (0 when absent). */
+  shards?: number;
+  shard?: number;
 }
 
 export interface IngestResult {
@@ -73,6 +76,14 @@ export class ClientCounter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private eventTables: EventTable[] = [];
   private clientId: string | null = null;
+  /**
+   * The shard count the object's events are routed by, once stated: by its first call of a sharded
+   * client or by an admin change (`relayout`). Null means one: an unsharded client's objects store
+   * nothing. A call routed by another count is refused (see `checkLayout`).
+   */
+  private layout: number | null = null;
+  /** Which shard of its client this object is (0 for a client of one shard). */
+  private shard = 0;
   /** The client's time zone as of its last ingest: the flush alarm needs it to settle the Overview's rollup. */
   private timezone: string | null = null;
   private readonly outbox: Outbox;
@@ -111,9 +122,14 @@ export class ClientCounter extends DurableObject<Env> {
   /** In-memory mirrors of what SQLite holds: the event tables, the client id, the outbox tables, pending counters. */
   private loadState(): void {
     this.eventTables = eventTablesIn(this.sql);
-    const meta = new Map(this.sql.exec<{ key: string; value: string }>("SELECT key, value FROM meta WHERE key IN ('client_id', 'timezone')").toArray().map((r) => [r.key, r.value]));
+    const meta = new Map(
+      this.sql.exec<{ key: string; value: string }>("SELECT key, value FROM meta WHERE key IN ('client_id', 'timezone', 'shard', 'shards')").toArray().map((r) => [r.key, r.value]),
+    );
     this.clientId = meta.get("client_id") ?? null;
     this.timezone = meta.get("timezone") ?? null;
+    this.layout = meta.has("shards") ? Number(meta.get("shards")) : null;
+    this.shard = Number(meta.get("shard") ?? 0);
+    this.outbox.useShard(this.shard);
     this.outbox.load();
     this.pending.restore();
   }
@@ -172,6 +188,7 @@ export class ClientCounter extends DurableObject<Env> {
     const now = Date.now();
     // The latest call knows the client's time zone best (it changes rarely, and then from the next call on).
     const client = calls.at(-1)!.client;
+    for (const call of calls) this.checkLayout(call.client);
     const batches = calls.map((c) => decodeBatch(c.batch));
     const events = batches.length === 1 ? batches[0]!.events : batches.flatMap((b) => b.events);
     const counted = { ...this.background };
@@ -188,6 +205,15 @@ export class ClientCounter extends DurableObject<Env> {
           track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('client_id', ?), ('timezone', ?)", client.id, client.timezone));
           this.clientId = client.id;
           this.timezone = client.timezone;
+        }
+        if ((client.shard ?? 0) !== this.shard) {
+          this.shard = client.shard!;
+          track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('shard', ?)", String(this.shard)));
+          this.outbox.useShard(this.shard);
+        }
+        if (this.layout === null && (client.shards ?? 1) > 1) {
+          this.layout = client.shards!;
+          track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('shards', ?)", String(this.layout)));
         }
         const current = this.ensureEventTable(now, track);
         const billing = this.ledger.plan(events, client.timezone, this.eventTables, track);
@@ -227,7 +253,7 @@ export class ClientCounter extends DurableObject<Env> {
     // One rollup for the group's changes, handed to the last call that relays (the others' relays
     // would carry the same counts).
     const relaying = calls.findLastIndex((c) => c.options.relayRollup);
-    const rollup = this.live.changed(client, accepted, relaying >= 0);
+    const rollup = this.live.changed({ id: client.id, timezone: client.timezone, shard: this.shard }, accepted, relaying >= 0);
     let from = 0;
     return calls.map((call, i) => {
       const count = batches[i]!.events.length;
@@ -237,6 +263,37 @@ export class ClientCounter extends DurableObject<Env> {
       const figures = i === 0 ? { ...counted, backgroundRowsWritten } : { rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0 };
       return { accepted: mine, duplicates: count - mine, ...figures, rollup: i === relaying ? rollup : null };
     });
+  }
+
+  /**
+   * Refuses a call routed by another shard count than this object's events were: a message's later
+   * statuses would be counted and billed in another shard than its earlier ones. Only a call from an
+   * isolate whose cached client predates an admin change (`relayout`) meets this; the Worker drops
+   * its cache when a call fails, and the sender's retry is routed by the new count.
+   */
+  private checkLayout(client: ClientRef): void {
+    const shards = client.shards ?? 1;
+    if (shards === (this.layout ?? 1)) return;
+    // An object that never stated a count takes a sharded client's first call, unless it holds events (routed by one).
+    if (this.layout === null && !this.holdsEvents()) return;
+    throw new Error(`shard layout mismatch: ${client.id} is served by ${this.layout ?? 1} shards here, the call was routed by ${shards}`);
+  }
+
+  private holdsEvents(): boolean {
+    return this.eventTables.some((t) => this.sql.exec(`SELECT 1 FROM ${t.name} LIMIT 1`).toArray().length > 0);
+  }
+
+  /**
+   * Makes this object serve a client of `shards` shards (an admin change of the count, which the
+   * Worker applies to every shard before D1). False when the object holds events routed by another
+   * count: their messages' later statuses would go to another shard.
+   */
+  relayout(shards: number): boolean {
+    if ((this.layout ?? 1) === shards) return true;
+    if (this.holdsEvents()) return false;
+    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('shards', ?)", String(shards));
+    this.layout = shards;
+    return true;
   }
 
   /** WebSocket upgrade for `/v1/clients/:id/live`, authorised by the Worker (durable-objects/client-live.ts). */
@@ -252,9 +309,12 @@ export class ClientCounter extends DurableObject<Env> {
     closeQuietly(ws, code, reason);
   }
 
-  /** The Overview asks for this when it has never heard from the client. */
-  liveRollup(clientId: string, timezone: string): ClientRollup {
-    return this.live.rollup(clientId, timezone);
+  /**
+   * This shard's last hour and today: the Overview asks when it never heard from the client, a
+   * sharded client's shard 0 while someone watches it.
+   */
+  liveRollup(clientId: string, timezone: string, shard = 0): ClientRollup {
+    return this.live.rollup({ id: clientId, timezone, shard });
   }
 
   /**
@@ -263,7 +323,7 @@ export class ClientCounter extends DurableObject<Env> {
    */
   override async alarm(): Promise<void> {
     this.ctx.storage.transactionSync(() => this.pending.flush(this.trackBackground));
-    const client = this.clientId && this.timezone ? { id: this.clientId, timezone: this.timezone } : null;
+    const client = this.clientId && this.timezone ? { id: this.clientId, timezone: this.timezone, shard: this.shard } : null;
     const [settled] = await Promise.all([client ? this.live.settle(client) : true, this.lake.alarm()]);
     // Not a timer: a pending one would hold the alarm open until it fired.
     if (!settled) this.lake.wakeAt(Date.now() + CHECKPOINT_INTERVAL_MS + 1_000);

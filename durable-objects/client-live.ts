@@ -2,7 +2,9 @@ import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
 import type { NotificationEvent } from "../schema/event.ts";
 import { HOUR_MINUTES, type ClientLiveMessage } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
-import { LIVE_CLIENT_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, sendQuietly } from "./live-sockets.ts";
+import { counterOf } from "../workers/ingest/dispatch.ts";
+import { sumCounts, sumMinutes } from "./client-shards.ts";
+import { LIVE_CLIENT_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, sendQuietly } from "./live-sockets.ts";
 import { overviewOf, type ClientRollup, type RollupReceipt } from "./overview.ts";
 
 /**
@@ -30,6 +32,15 @@ export interface CounterReader {
 interface ClientSocketState {
   clientId: string;
   timezone: string;
+  /** The client's shard count: above 1, this object (shard 0) shows the sum of every shard. */
+  shards: number;
+}
+
+/** The client (and which shard of it this object is) as the live layer names it in rollups. */
+export interface LiveClient {
+  id: string;
+  timezone: string;
+  shard: number;
 }
 
 /**
@@ -43,7 +54,7 @@ interface ClientSocketState {
  */
 export class ClientLive {
   private readonly dirty = new Set<number>();
-  private client: { id: string; timezone: string } | null = null;
+  private client: LiveClient | null = null;
   private broadcastTimer: ReturnType<typeof setTimeout> | null = null;
   private lastBroadcastAt = 0;
   private rollupTimer: ReturnType<typeof setTimeout> | null = null;
@@ -63,6 +74,8 @@ export class ClientLive {
    * nobody hears whether it arrived, so the flush alarm sends the whole hour.
    */
   private handedOff = false;
+  /** A sharded client's view: what its viewers were last sent, and those still owed a snapshot. */
+  private readonly shardedView = { timer: null as ReturnType<typeof setTimeout> | null, minutes: new Map<number, string>(), today: "", unsnapped: new Set<WebSocket>() };
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -74,10 +87,65 @@ export class ClientLive {
   upgrade(request: Request): Response {
     const clientId = request.headers.get(LIVE_CLIENT_HEADER);
     const timezone = request.headers.get(LIVE_TIMEZONE_HEADER);
-    if (!clientId || !timezone) return new Response("missing live headers", { status: 400 });
-    return acceptLiveSocket(this.ctx, request, { clientId, timezone } satisfies ClientSocketState, (ws) =>
-      sendQuietly(ws, JSON.stringify(this.snapshot(clientId, timezone))),
-    );
+    const shards = Number(request.headers.get(LIVE_SHARDS_HEADER) ?? 1);
+    if (!clientId || !timezone || !Number.isInteger(shards) || shards < 1) return new Response("missing live headers", { status: 400 });
+    const state: ClientSocketState = { clientId, timezone, shards };
+    if (shards === 1) return acceptLiveSocket(this.ctx, request, state, (ws) => sendQuietly(ws, JSON.stringify(this.snapshot(clientId, timezone))));
+    return acceptLiveSocket(this.ctx, request, state, (ws) => {
+      this.shardedView.unsnapped.add(ws);
+      this.showShards(0);
+    });
+  }
+
+  /** The sockets' client when its counts live in several shards (they then all show the sum), else null. */
+  private shardedSockets(sockets: WebSocket[]): ClientSocketState | null {
+    const state = sockets[0]?.deserializeAttachment() as ClientSocketState | null | undefined;
+    return state && state.shards > 1 ? state : null;
+  }
+
+  /**
+   * While a sharded client is watched, its shard 0 asks the other shards for their last hour every
+   * broadcast interval and sends viewers the minutes whose sums changed: the shards do not know who
+   * watches, and asking only while someone does costs nothing when nobody does (one call per other
+   * shard per interval while someone does). The pending timer keeps this object awake meanwhile.
+   */
+  private showShards(delayMs = BROADCAST_INTERVAL_MS): void {
+    this.shardedView.timer ??= setTimeout(() => void this.sendShardSums(), delayMs);
+  }
+
+  private async sendShardSums(): Promise<void> {
+    const view = this.shardedView;
+    const sockets = this.ctx.getWebSockets();
+    const state = this.shardedSockets(sockets);
+    if (!state) {
+      view.timer = null;
+      view.minutes.clear();
+      return;
+    }
+    const now = Date.now();
+    try {
+      const peers = await Promise.all(
+        Array.from({ length: state.shards - 1 }, (_, i) => counterOf(this.env, state.clientId, i + 1).liveRollup(state.clientId, state.timezone, i + 1)),
+      );
+      const own = this.rollup({ id: state.clientId, timezone: state.timezone, shard: 0 }, now);
+      const minutes = sumMinutes([own.minutes, ...peers.map((p) => p.minutes)]);
+      const today = sumCounts([own.today, ...peers.map((p) => p.today)]);
+      const changed = minutes.filter((m) => view.minutes.get(m.minute) !== JSON.stringify(m));
+      const todayText = JSON.stringify(today);
+      view.minutes = new Map(minutes.map((m) => [m.minute, JSON.stringify(m)]));
+      const update: ClientLiveMessage = { type: "update", client_id: state.clientId, minutes: changed, today };
+      const snapshot = JSON.stringify({ ...update, type: "snapshot", minutes } satisfies ClientLiveMessage);
+      const changedText = changed.length > 0 || todayText !== view.today ? JSON.stringify(update) : null;
+      view.today = todayText;
+      for (const ws of sockets) {
+        if (view.unsnapped.delete(ws)) sendQuietly(ws, snapshot);
+        else if (changedText) sendQuietly(ws, changedText);
+      }
+    } catch (err) {
+      console.warn(JSON.stringify({ level: "warn", event: "live_shards_failed", client_id: state.clientId, error: String(err) }));
+    }
+    view.timer = null;
+    this.showShards();
   }
 
   /**
@@ -89,9 +157,9 @@ export class ClientLive {
    * it sent, only to throttle rollups (docs/capacity.md). Without `handOff` the rollup waits for the
    * object's own throttled timer.
    */
-  changed(client: { id: string; timezone: string }, accepted: NotificationEvent[], handOff = false): ClientRollup | null {
+  changed(client: LiveClient, accepted: NotificationEvent[], handOff = false): ClientRollup | null {
     if (accepted.length === 0) return null;
-    this.client = { id: client.id, timezone: client.timezone };
+    this.client = client;
     for (const e of accepted) this.rollupMinutes.add(minuteOf(e.occurred_at));
     let rollup: ClientRollup | null = null;
     if (handOff) {
@@ -103,7 +171,12 @@ export class ClientLive {
       this.scheduleRollup();
     }
     // Most clients have no viewer most of the time; a socket that connects later starts from a snapshot.
-    if (this.ctx.getWebSockets().length === 0) return rollup;
+    const sockets = this.ctx.getWebSockets();
+    if (sockets.length === 0) return rollup;
+    if (this.shardedSockets(sockets)) {
+      this.showShards();
+      return rollup;
+    }
     for (const e of accepted) this.dirty.add(minuteOf(e.occurred_at));
     // A zero delay still fires after this turn, so the calls of one turn share one update.
     this.broadcastTimer ??= setTimeout(() => this.broadcast(), Math.max(0, this.lastBroadcastAt + BROADCAST_INTERVAL_MS - Date.now()));
@@ -127,22 +200,24 @@ export class ClientLive {
     for (const ws of sockets) sendQuietly(ws, text);
   }
 
-  /** The counters the Overview keeps for this client: today plus the minutes of the last hour. */
-  rollup(clientId: string, timezone: string, now = Date.now()): ClientRollup {
+  /** The counters the Overview keeps for this client (this shard of it): today plus the minutes of the last hour. */
+  rollup(client: LiveClient, now = Date.now()): ClientRollup {
     const current = minuteOf(now);
-    return this.rollupOf(clientId, timezone, now, this.reader.counters(current - (HOUR_MINUTES - 1) * MINUTE_MS, current + MINUTE_MS));
+    return this.rollupOf(client, now, this.reader.counters(current - (HOUR_MINUTES - 1) * MINUTE_MS, current + MINUTE_MS));
   }
 
   /** Today plus the given minutes of the last hour (the ones that changed since the last rollup). */
-  private changedRollup(clientId: string, timezone: string, minutes: number[], now = Date.now()): ClientRollup {
+  private changedRollup(client: LiveClient, minutes: number[], now = Date.now()): ClientRollup {
     const first = minuteOf(now) - (HOUR_MINUTES - 1) * MINUTE_MS;
     const recent = new Set(minutes.filter((m) => m >= first));
     const changed = recent.size === 0 ? [] : this.reader.counters(Math.min(...recent), Math.max(...recent) + MINUTE_MS).filter((m) => recent.has(m.minute));
-    return this.rollupOf(clientId, timezone, now, changed);
+    return this.rollupOf(client, now, changed);
   }
 
-  private rollupOf(clientId: string, timezone: string, now: number, minutes: MinuteCounts[]): ClientRollup {
-    return { client_id: clientId, day: localDate(now, timezone), today: this.reader.today(timezone), minutes, at: now };
+  private rollupOf(client: LiveClient, now: number, minutes: MinuteCounts[]): ClientRollup {
+    const rollup: ClientRollup = { client_id: client.id, day: localDate(now, client.timezone), today: this.reader.today(client.timezone), minutes, at: now };
+    if (client.shard > 0) rollup.shard = client.shard;
+    return rollup;
   }
 
   private snapshot(clientId: string, timezone: string): ClientLiveMessage {
@@ -169,17 +244,17 @@ export class ClientLive {
   }
 
   /** The changed minutes (or the whole hour) as a rollup, from now on no longer pending. */
-  private takeRollup(client: { id: string; timezone: string }): ClientRollup {
+  private takeRollup(client: LiveClient): ClientRollup {
     const whole = this.wholeHour;
     this.wholeHour = false;
     this.lastRollupAt = Date.now();
     const minutes = [...this.rollupMinutes];
     this.rollupMinutes.clear();
-    return whole ? this.rollup(client.id, client.timezone) : this.changedRollup(client.id, client.timezone, minutes);
+    return whole ? this.rollup(client) : this.changedRollup(client, minutes);
   }
 
   /** Sends the changed minutes (or the whole hour) and keeps the receipt; on failure, they wait for the next try. */
-  private async send(client: { id: string; timezone: string }): Promise<void> {
+  private async send(client: LiveClient): Promise<void> {
     const whole = this.wholeHour;
     const minutes = [...this.rollupMinutes];
     try {
@@ -208,7 +283,7 @@ export class ClientLive {
    * Overview holds the rollup but has not saved it yet (a rollup of the last seconds) or could not
    * be asked: the caller asks again later.
    */
-  async settle(client: { id: string; timezone: string }): Promise<boolean> {
+  async settle(client: LiveClient): Promise<boolean> {
     this.client ??= client;
     if (this.handedOff) {
       this.handedOff = false;

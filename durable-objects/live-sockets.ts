@@ -6,6 +6,8 @@
  */
 export const LIVE_CLIENT_HEADER = "x-zapmeter-client";
 export const LIVE_TIMEZONE_HEADER = "x-zapmeter-timezone";
+/** The client's shard count (absent: 1). */
+export const LIVE_SHARDS_HEADER = "x-zapmeter-shards";
 /** `*` for every client, else a JSON array of client ids. */
 export const LIVE_SCOPE_HEADER = "x-zapmeter-scope";
 

@@ -1,3 +1,4 @@
+import { SEQ_BAND } from "./client-shards.ts";
 import type { Track } from "./pending-aggregates.ts";
 
 /** Meta key of the last outbox seq written to the lake: seqs stay unique (they name lake files) after the outbox empties. */
@@ -33,6 +34,8 @@ export class Outbox {
   /** Oldest first; the last one takes new rows. */
   private tables: string[] = [];
   private nextSeq = 1;
+  /** The seq before this shard's first (0 for shard 0). */
+  private bandStart = 0;
 
   constructor(private readonly sql: SqlStorage) {}
 
@@ -46,7 +49,13 @@ export class Outbox {
     const newest = this.tables.at(-1);
     const inTables = newest ? (this.sql.exec<{ seq: number | null }>(`SELECT MAX(seq) AS seq FROM ${newest}`).one().seq ?? 0) : 0;
     // An empty newest table was started at the next seq.
-    this.nextSeq = Math.max(inTables, flushedThrough(this.sql), newest ? firstSeqOf(newest) - 1 : 0) + 1;
+    this.nextSeq = Math.max(inTables, flushedThrough(this.sql), newest ? firstSeqOf(newest) - 1 : 0, this.bandStart) + 1;
+  }
+
+  /** Numbers seqs in `shard`'s band (client-shards.ts); the object's first call names its shard. */
+  useShard(shard: number): void {
+    this.bandStart = shard * SEQ_BAND;
+    this.nextSeq = Math.max(this.nextSeq, this.bandStart + 1);
   }
 
   /** Appends one call's row; returns its seq. Call inside the ingest transaction. */

@@ -8,6 +8,7 @@ import { HOUR_MINUTES, type OverviewLiveMessage, type OverviewRow } from "../sch
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf } from "../workers/ingest/dispatch.ts";
 import { emptyCounts } from "./client-counter.ts";
+import { fnv1a, shardName, splitShardName, sumCounts } from "./client-shards.ts";
 import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, sendQuietly } from "./live-sockets.ts";
 
 /**
@@ -17,6 +18,8 @@ import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, sendQuietly } from "
  */
 export interface ClientRollup {
   client_id: string;
+  /** The client's shard that sent it (absent: 0); the Overview sums a client's shards. */
+  shard?: number;
   /** The client's local date that `today` belongs to. */
   day: string;
   today: StatusCounts;
@@ -35,9 +38,7 @@ export const OVERVIEW_SHARDS = 1;
 
 /** Stable shard of a client (FNV-1a of its id): a client always reports to the same Overview. */
 export function overviewShard(clientId: string, shards = OVERVIEW_SHARDS): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < clientId.length; i++) h = Math.imul(h ^ clientId.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % shards;
+  return fnv1a(clientId) % shards;
 }
 
 /** The Overview shard a client reports to. */
@@ -74,6 +75,7 @@ const PRIME_FANOUT = 32;
 interface DirectoryEntry {
   name: string;
   timezone: string;
+  shards: number;
 }
 
 /** Which Overview instance holds a rollup, and which of its rollups are in SQLite. */
@@ -92,6 +94,7 @@ interface ViewerState {
   all: boolean;
 }
 
+/** `client_id` holds the shard's name (client-shards.ts, `shardName`): a sharded client has a row per shard. */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS rollups (
   client_id TEXT PRIMARY KEY, day TEXT NOT NULL, today TEXT NOT NULL, minutes TEXT NOT NULL, at INTEGER NOT NULL
@@ -106,7 +109,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITH
  */
 export class Overview extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  private readonly rollups = new Map<string, ClientRollup>();
+  /** Each client's latest rollup from each of its shards. */
+  private readonly rollups = new Map<string, Map<number, ClientRollup>>();
   private readonly scopes = new Map<string, Set<string>>();
   /** Last row text sent per client, so ticks and rollups send only rows that changed. */
   private readonly sent = new Map<string, string>();
@@ -119,7 +123,7 @@ export class Overview extends DurableObject<Env> {
   /** Rollups received in this epoch, and how many of them are in SQLite. */
   private received = 0;
   private savedThrough = 0;
-  /** Clients whose rollup changed since the last checkpoint. */
+  /** Client shards (`shardName`) whose rollup changed since the last checkpoint. */
   private readonly unsaved = new Set<string>();
   private checkpointTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -129,7 +133,10 @@ export class Overview extends DurableObject<Env> {
     ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
       for (const r of this.sql.exec<{ client_id: string; day: string; today: string; minutes: string; at: number }>("SELECT * FROM rollups")) {
-        this.rollups.set(r.client_id, { client_id: r.client_id, day: r.day, today: JSON.parse(r.today), minutes: JSON.parse(r.minutes), at: r.at });
+        const { clientId, shard } = splitShardName(r.client_id);
+        const rollup: ClientRollup = { client_id: clientId, day: r.day, today: JSON.parse(r.today), minutes: JSON.parse(r.minutes), at: r.at };
+        if (shard > 0) rollup.shard = shard;
+        this.shardRollups(clientId).set(shard, rollup);
       }
     });
   }
@@ -152,12 +159,20 @@ export class Overview extends DurableObject<Env> {
     for (const u of updates) this.hold(u);
   }
 
+  private shardRollups(clientId: string): Map<number, ClientRollup> {
+    let byShard = this.rollups.get(clientId);
+    if (!byShard) this.rollups.set(clientId, (byShard = new Map()));
+    return byShard;
+  }
+
   private hold(update: ClientRollup): void {
-    const known = this.rollups.get(update.client_id);
+    const shard = update.shard ?? 0;
+    const byShard = this.shardRollups(update.client_id);
+    const known = byShard.get(shard);
     const r = mergeRollup(known, update);
     if (r === known) return;
-    this.rollups.set(r.client_id, r);
-    this.unsaved.add(r.client_id);
+    byShard.set(shard, r);
+    this.unsaved.add(shardName(r.client_id, shard));
     this.checkpointTimer ??= setTimeout(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
     if (this.ctx.getWebSockets().length === 0) {
       // Nobody saw this row: the next viewer gets it in its snapshot, so forget what was sent.
@@ -178,9 +193,10 @@ export class Overview extends DurableObject<Env> {
     this.checkpointTimer = null;
     const through = this.received;
     if (this.unsaved.size > 0) {
-      const rows = [...this.unsaved].map((id) => {
-        const r = this.rollups.get(id)!;
-        return [r.client_id, r.day, JSON.stringify(r.today), JSON.stringify(r.minutes), r.at];
+      const rows = [...this.unsaved].map((key) => {
+        const { clientId, shard } = splitShardName(key);
+        const r = this.rollups.get(clientId)!.get(shard)!;
+        return [key, r.day, JSON.stringify(r.today), JSON.stringify(r.minutes), r.at];
       });
       this.sql.exec(
         `INSERT INTO rollups (client_id, day, today, minutes, at)
@@ -296,12 +312,12 @@ export class Overview extends DurableObject<Env> {
 
   private row(clientId: string, directory: Map<string, DirectoryEntry>, now: number): OverviewRow {
     const entry = directory.get(clientId)!;
-    const r = this.rollups.get(clientId);
+    const shards = [...(this.rollups.get(clientId)?.values() ?? [])];
     const first = minuteOf(now) - (HOUR_MINUTES - 1) * MINUTE_MS;
     const minute = emptyCounts();
     const hour = emptyCounts();
     const spark = new Array<number>(HOUR_MINUTES).fill(0);
-    for (const m of r?.minutes ?? []) {
+    for (const m of shards.flatMap((r) => r.minutes)) {
       const slot = (m.minute - first) / MINUTE_MS;
       if (slot < 0 || slot >= HOUR_MINUTES) continue;
       for (const s of STATUSES) {
@@ -310,18 +326,19 @@ export class Overview extends DurableObject<Env> {
         if (slot === HOUR_MINUTES - 1) minute[s] += m[s];
       }
     }
-    const today = r && r.day === localDate(now, entry.timezone) ? r.today : emptyCounts();
+    const day = localDate(now, entry.timezone);
+    const today = sumCounts(shards.filter((r) => r.day === day).map((r) => r.today));
     return { client_id: clientId, name: entry.name, minute, hour, today, spark };
   }
 
   private async loadDirectory(maxAgeMs: number): Promise<Map<string, DirectoryEntry>> {
     if (this.directory && Date.now() - this.directoryAt < maxAgeMs) return this.directory;
     const rows = await drizzle(this.env.DB)
-      .select({ id: clients.id, name: clients.name, timezone: clients.timezone })
+      .select({ id: clients.id, name: clients.name, timezone: clients.timezone, shards: clients.shards })
       .from(clients)
       .where(eq(clients.active, true))
       .orderBy(clients.id);
-    this.directory = new Map(rows.map((r) => [r.id, { name: r.name, timezone: r.timezone }]));
+    this.directory = new Map(rows.map((r) => [r.id, { name: r.name, timezone: r.timezone, shards: r.shards }]));
     this.directoryAt = Date.now();
     return this.directory;
   }
@@ -334,14 +351,16 @@ export class Overview extends DurableObject<Env> {
   private primeMissing(directory: Map<string, DirectoryEntry>): Promise<void> {
     if (this.sql.exec("SELECT 1 FROM meta WHERE key = 'primed'").toArray().length > 0) return Promise.resolve();
     this.priming ??= (async () => {
-      const missing = [...directory].filter(([id]) => !this.rollups.has(id) && overviewShard(id) === this.shardOf());
+      const missing = [...directory]
+        .filter(([id]) => !this.rollups.has(id) && overviewShard(id) === this.shardOf())
+        .flatMap(([id, e]) => Array.from({ length: e.shards }, (_, shard) => ({ id, timezone: e.timezone, shard })));
       for (let i = 0; i < missing.length; i += PRIME_FANOUT) {
         await Promise.all(
-          missing.slice(i, i + PRIME_FANOUT).map(async ([id, e]) => {
+          missing.slice(i, i + PRIME_FANOUT).map(async ({ id, timezone, shard }) => {
             try {
-              await this.rollup(await counterOf(this.env, id).liveRollup(id, e.timezone));
+              await this.rollup(await counterOf(this.env, id, shard).liveRollup(id, timezone, shard));
             } catch (err) {
-              console.warn(JSON.stringify({ level: "warn", event: "overview_prime_failed", client_id: id, error: String(err) }));
+              console.warn(JSON.stringify({ level: "warn", event: "overview_prime_failed", client_id: id, shard, error: String(err) }));
             }
           }),
         );

@@ -96,11 +96,18 @@ export type PublicUser = z.infer<typeof PublicUser>;
 export const LoginResponse = z.object({ token: z.string(), user: PublicUser });
 
 // ---------- admin ----------
+/** Most ClientCounters one client's events can be split over (durable-objects/client-shards.ts). */
+export const MAX_SHARDS = 64;
 const ClientFields = z.object({
   name: z.string().min(1).max(200),
   timezone: Timezone,
   currency: Currency,
   phone_number_ids: z.array(PhoneNumberId).max(1000),
+  /**
+   * ClientCounters the client's events are split over by message (a hot client's), fixed once it
+   * has events (docs/capacity.md, "Hot clients").
+   */
+  shards: z.number().int().min(1).max(MAX_SHARDS),
 });
 export const CreateClientRequest = z.object({
   id: ClientId,
@@ -108,6 +115,7 @@ export const CreateClientRequest = z.object({
   timezone: ClientFields.shape.timezone.default("UTC"),
   currency: ClientFields.shape.currency.default("BRL"),
   phone_number_ids: ClientFields.shape.phone_number_ids.default([]),
+  shards: ClientFields.shape.shards.default(1),
 });
 // Built from the fields without their defaults: a partial schema keeps a field's default, so a PATCH
 // naming only `name` would reset the time zone, the currency and the phone numbers.

@@ -11,6 +11,8 @@ export interface DemoClient {
   phoneNumberIds: string[];
   /** Relative traffic weight: a few big senders and a long tail, as in real life. */
   weight: number;
+  /** ClientCounters its events are split over: the biggest sender shows a sharded client at work. */
+  shards: number;
 }
 
 const NAMED = [
@@ -34,6 +36,7 @@ export const DEMO_CLIENTS: DemoClient[] = Array.from({ length: 50 }, (_, i) => {
     currency: i % 7 === 3 ? "USD" : "BRL",
     phoneNumberIds: Array.from({ length: i < 8 ? 2 : 1 }, (_, j) => String(106_540_352_242_900 + i * 10 + j)),
     weight: i < 8 ? 8 - i : 1,
+    shards: i === 0 ? 4 : 1,
   };
 });
 

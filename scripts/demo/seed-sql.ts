@@ -19,7 +19,7 @@ export function seedSql(now = Date.now()): string {
   const lines: string[] = [];
   for (const c of DEMO_CLIENTS) {
     lines.push(
-      `INSERT OR IGNORE INTO clients (id, name, timezone, currency, shards, active, created_at) VALUES (${q(c.id)}, ${q(c.name)}, ${q(c.timezone)}, ${q(c.currency)}, 1, 1, ${now});`,
+      `INSERT OR IGNORE INTO clients (id, name, timezone, currency, shards, active, created_at) VALUES (${q(c.id)}, ${q(c.name)}, ${q(c.timezone)}, ${q(c.currency)}, ${c.shards}, 1, ${now});`,
     );
     for (const p of c.phoneNumberIds) lines.push(`INSERT OR IGNORE INTO phone_numbers (phone_number_id, client_id) VALUES (${q(p)}, ${q(c.id)});`);
   }

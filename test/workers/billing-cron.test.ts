@@ -85,9 +85,9 @@ describe("which days a tick computes", () => {
 
   it("groups the due clients by date", () => {
     const clients = [
-      { id: "tokyo", timezone: tokyo, currency: "JPY" },
-      { id: "utc", timezone: "UTC", currency: "USD" },
-      { id: "sp", timezone: "America/Sao_Paulo", currency: "BRL" },
+      { id: "tokyo", timezone: tokyo, currency: "JPY", shards: 1 },
+      { id: "utc", timezone: "UTC", currency: "USD", shards: 1 },
+      { id: "sp", timezone: "America/Sao_Paulo", currency: "BRL", shards: 1 },
     ];
     const plan = planTick(clients, at("2026-11-17T02:10:00Z"));
     expect([...plan].map(([date, cs]) => [date, cs.map((c) => c.id)])).toEqual([

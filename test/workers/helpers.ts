@@ -55,10 +55,11 @@ export function postJson(path: string, body: unknown, token?: string, method = "
 }
 
 /** Creates a client through the admin API. */
-export async function createClient(opts: { id?: string; phones?: string[]; timezone?: string } = {}): Promise<{ id: string; phones: string[] }> {
+export async function createClient(opts: { id?: string; phones?: string[]; timezone?: string; shards?: number } = {}): Promise<{ id: string; phones: string[] }> {
   const id = opts.id ?? unique("client");
   const phones = opts.phones ?? [unique("pn")];
-  const res = await postJson("/v1/admin/clients", { id, name: `Client ${id}`, timezone: opts.timezone ?? "UTC", phone_number_ids: phones }, await admin());
+  const body = { id, name: `Client ${id}`, timezone: opts.timezone ?? "UTC", phone_number_ids: phones, ...(opts.shards ? { shards: opts.shards } : {}) };
+  const res = await postJson("/v1/admin/clients", body, await admin());
   if (res.status !== 201) throw new Error(`create client failed: ${res.status} ${await res.text()}`);
   return { id, phones };
 }

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { createExecutionContext, evictDurableObject, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../workers/index.ts";
+import { clientLedgerLinesByDay } from "../../workers/client-counters.ts";
 import { counterOf } from "../../workers/ingest/dispatch.ts";
 import { deliveryPlan, toRequest, type Credentials } from "../ground-truth/delivery.ts";
 import { billingDates, billingLeg, countersLeg, describe as explain, lakeLeg } from "../ground-truth/invariant.ts";
@@ -19,8 +20,13 @@ const TIMEZONES = ["America/Sao_Paulo", "Asia/Kolkata", "UTC"];
 /** Requests in flight at once, as Meta and a bridge both send concurrently. */
 const CONCURRENCY = 4;
 
-async function setup(seed: number, messagesPerClient: number): Promise<{ truth: GroundTruth; creds: Credentials }> {
-  const clients = await Promise.all(TIMEZONES.map((timezone) => createClient({ timezone })));
+/** Each client's shard count, for reading its ledger. */
+const shardsOf = new Map<string, number>();
+
+/** Three clients, one per time zone; `shards` of them each (1 when absent). */
+async function setup(seed: number, messagesPerClient: number, shards: number[] = []): Promise<{ truth: GroundTruth; creds: Credentials }> {
+  const clients = await Promise.all(TIMEZONES.map((timezone, i) => createClient({ timezone, shards: shards[i] ?? 1 })));
+  clients.forEach((c, i) => shardsOf.set(c.id, shards[i] ?? 1));
   const phones = new Map(clients.map((c) => [c.id, c.phones[0]!]));
   // Events span three days that closed a few days ago, so every billing day can be run.
   const startDay = new Date(Date.now() - 6 * 86_400_000).toISOString().slice(0, 10);
@@ -65,7 +71,7 @@ async function allLegs(truth: GroundTruth) {
   // The ledger the Durable Object bills from, read directly, against the truth.
   for (const c of truth.clients) {
     for (const day of truth.days.get(c.id)!) {
-      const lines = await counterOf(env, c.id).ledgerLines(day);
+      const lines = (await clientLedgerLinesByDay(env, { id: c.id, shards: shardsOf.get(c.id)! }, [day]))[day]!;
       const actual = new Map(lines.map((l) => [`${l.category}|${l.country}`, l.count]));
       const expected = truth.billable.get(c.id)?.get(day) ?? new Map<string, number>();
       for (const k of new Set([...actual.keys(), ...expected.keys()])) {
@@ -79,9 +85,9 @@ async function allLegs(truth: GroundTruth) {
 }
 
 describe("invariant: counters = lake = billing = ground truth", () => {
-  it("holds for every event delivered 1–3 times, shuffled across webhook and Kafka requests, late and read-before-delivered", async () => {
+  it("holds for every event delivered 1–3 times, shuffled across webhook and Kafka requests, late and read-before-delivered, for a sharded client too", async () => {
     const seed = 20261122;
-    const { truth, creds } = await setup(seed, 60);
+    const { truth, creds } = await setup(seed, 60, [1, 1, 3]);
     const { deliveries, stats } = deliveryPlan(truth);
     for (let i = 0; i < deliveries.length; i += CONCURRENCY) {
       await Promise.all(deliveries.slice(i, i + CONCURRENCY).map(async (d) => send(await toRequest(d, creds))));

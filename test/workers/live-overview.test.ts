@@ -26,7 +26,7 @@ const checkpoint = (instance: Overview) => (instance as unknown as { checkpoint(
 const counter = (id: string) => env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFromName(id)) as DurableObjectStub<ClientCounter>;
 /** The Overview's `today` of a client, undefined when it holds no rollup of it. */
 const held = (id: string) =>
-  runInDurableObject(overview(), (instance: Overview) => (instance as unknown as { rollups: Map<string, { today: Record<string, number> }> }).rollups.get(id)?.today);
+  runInDurableObject(overview(), (instance: Overview) => (instance as unknown as { rollups: Map<string, Map<number, { today: Record<string, number> }>> }).rollups.get(id)?.get(0)?.today);
 
 describe("overview live socket", () => {
   it("lists every visible client in the snapshot, then updates a client's row after ingest", async () => {

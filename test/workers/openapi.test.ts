@@ -33,6 +33,6 @@ describe("OpenAPI document", () => {
     };
     const createClient = doc.paths["/v1/admin/clients"]!.post!.requestBody!.content["application/json"]!.schema;
     expect(createClient.required).toEqual(["id", "name"]);
-    expect(Object.keys(createClient.properties!)).toEqual(["id", "name", "timezone", "currency", "phone_number_ids"]);
+    expect(Object.keys(createClient.properties!)).toEqual(["id", "name", "timezone", "currency", "phone_number_ids", "shards"]);
   });
 });

@@ -1,6 +1,6 @@
 import { UNKNOWN_CATEGORY, UNKNOWN_COUNTRY } from "../../durable-objects/client-counter.ts";
 import { DAY_MS, localDayRange } from "../../schema/time.ts";
-import { counterOf } from "../ingest/dispatch.ts";
+import { flushClient } from "../client-counters.ts";
 import { COLUMN_INDEX } from "../lake/columns.ts";
 import { reportRows } from "../lake/report.ts";
 import type { BillingClient } from "./run.ts";
@@ -22,7 +22,7 @@ const { message_id: MESSAGE, occurred_at: OCCURRED, billable: BILLABLE, category
  * so the lake holds everything the Durable Object has accepted.
  */
 export async function lakeBillable(env: Env, client: BillingClient, date: string): Promise<Map<string, number>> {
-  await counterOf(env, client.id).flush();
+  await flushClient(env, client);
   const [start, end] = localDayRange(date, client.timezone);
   const first = new Map<string, { at: number; category: string; country: string }>();
   const filter = { from: start - LAKE_LOOKBACK_DAYS * DAY_MS, to: end, statuses: BILLING_STATUSES };

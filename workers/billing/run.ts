@@ -2,14 +2,13 @@ import { drizzle } from "drizzle-orm/d1";
 import type { LedgerLine } from "../../durable-objects/client-counter.ts";
 import type { BillingRunResponse, UnpricedLine } from "../../schema/billing.ts";
 import { ApiError, log } from "../errors.ts";
-import { counterOf } from "../ingest/dispatch.ts";
+import { clientLedgerLinesByDay, type ShardedClient } from "../client-counters.ts";
 import { ensureBillingFiles } from "./files.ts";
 import { amountMicros, rateBookFor, type RateBook } from "./rates.ts";
 import { commitRevision, dayLines, dayState, lineKey, recordFailedRun, recordRun, storedLines, type StoredLine } from "./store.ts";
 
 /** What billing needs to know about a client. */
-export interface BillingClient {
-  id: string;
+export interface BillingClient extends ShardedClient {
   timezone: string;
   currency: string;
 }
@@ -36,7 +35,7 @@ export type LedgerReader = (date: string, clients: BillingClient[]) => Promise<L
 
 /** Each client's ledger for its local `date`, read from its ClientCounter (the source of truth). */
 export function ledgersOf(env: Env, date: string, clients: BillingClient[]): Promise<LedgerLine[][]> {
-  return mapBounded(clients, LEDGER_FANOUT, (c) => counterOf(env, c.id).ledgerLines(date));
+  return mapBounded(clients, LEDGER_FANOUT, async (c) => (await clientLedgerLinesByDay(env, c, [date]))[date]!);
 }
 
 /**
@@ -45,7 +44,7 @@ export function ledgersOf(env: Env, date: string, clients: BillingClient[]): Pro
  */
 export async function prefetchLedgers(env: Env, days: Map<BillingClient, string[]>): Promise<LedgerReader> {
   const entries = [...days];
-  const fetched = await mapBounded(entries, LEDGER_FANOUT, ([c, d]) => counterOf(env, c.id).ledgerLinesByDay(d));
+  const fetched = await mapBounded(entries, LEDGER_FANOUT, ([c, d]) => clientLedgerLinesByDay(env, c, d));
   const byClient = new Map(entries.map(([c], i) => [c.id, fetched[i]!]));
   return async (date, clients) => clients.map((c) => byClient.get(c.id)?.[date] ?? []);
 }

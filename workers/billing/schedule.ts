@@ -50,7 +50,7 @@ export function planTick(clients: BillingClient[], now: number): Map<string, Bil
 
 /** Every client, active or not, with what billing needs. */
 export async function allClients(d1: D1Database): Promise<BillingClient[]> {
-  const { results } = await d1.prepare("SELECT id, timezone, currency FROM clients ORDER BY id").all<BillingClient>();
+  const { results } = await d1.prepare("SELECT id, timezone, currency, shards FROM clients ORDER BY id").all<BillingClient>();
   return results;
 }
 

@@ -5,7 +5,9 @@ import type { ClientRef } from "../../durable-objects/client-counter.ts";
 
 /**
  * phone_number_id → client and client id → client, cached per isolate. Hits are kept 30 s (a changed
- * time zone or a new phone number shows within that), misses 5 s so a just-created client ingests at once.
+ * time zone or a new phone number shows within that; a changed shard count at once, because the
+ * objects refuse calls routed by the old one and a failed dispatch drops this cache), misses 5 s so a
+ * just-created client ingests at once.
  */
 const HIT_TTL_MS = 30_000;
 const MISS_TTL_MS = 5_000;
@@ -51,11 +53,11 @@ export function clientsByPhoneNumber(db: DrizzleD1Database, ids: Iterable<string
     const found = new Map<string, ClientRef>();
     for (const part of chunks(missing)) {
       const rows = await db
-        .select({ phone: phoneNumbers.phoneNumberId, id: clients.id, timezone: clients.timezone, active: clients.active })
+        .select({ phone: phoneNumbers.phoneNumberId, id: clients.id, timezone: clients.timezone, shards: clients.shards, active: clients.active })
         .from(phoneNumbers)
         .innerJoin(clients, eq(clients.id, phoneNumbers.clientId))
         .where(inArray(phoneNumbers.phoneNumberId, part));
-      for (const r of rows) if (r.active) found.set(r.phone, { id: r.id, timezone: r.timezone });
+      for (const r of rows) if (r.active) found.set(r.phone, { id: r.id, timezone: r.timezone, shards: r.shards });
     }
     return found;
   });
@@ -67,10 +69,10 @@ export function clientsById(db: DrizzleD1Database, ids: Iterable<string>): Promi
     const found = new Map<string, ClientRef>();
     for (const part of chunks(missing)) {
       const rows = await db
-        .select({ id: clients.id, timezone: clients.timezone, active: clients.active })
+        .select({ id: clients.id, timezone: clients.timezone, shards: clients.shards, active: clients.active })
         .from(clients)
         .where(inArray(clients.id, part));
-      for (const r of rows) if (r.active) found.set(r.id, { id: r.id, timezone: r.timezone });
+      for (const r of rows) if (r.active) found.set(r.id, { id: r.id, timezone: r.timezone, shards: r.shards });
     }
     return found;
   });

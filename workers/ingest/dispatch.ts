@@ -1,10 +1,12 @@
 import type { ClientCounter, ClientRef, IngestResult } from "../../durable-objects/client-counter.ts";
+import { messageShard, shardName } from "../../durable-objects/client-shards.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { ClientRollup } from "../../durable-objects/overview.ts";
 import type { NotificationEvent } from "../../schema/event.ts";
 import { ApiError, log } from "../errors.ts";
+import { forgetClients } from "./client-directory.ts";
 
-/** A request's events for one client. */
+/** A request's events for one client (one shard of it: `client.shard`). */
 export interface ClientBatch {
   client: ClientRef;
   events: NotificationEvent[];
@@ -16,31 +18,40 @@ export interface RoutedEvent {
   event: NotificationEvent;
 }
 
-/** Groups events by client, keeping each client's events in arrival order. */
+/**
+ * Groups events by client and, for a sharded client, by the shard of their message, keeping each
+ * group's events in arrival order.
+ */
 export function groupByClient(items: RoutedEvent[]): ClientBatch[] {
   const batches = new Map<string, ClientBatch>();
   for (const { client, event } of items) {
-    let b = batches.get(client.id);
-    if (!b) batches.set(client.id, (b = { client, events: [] }));
+    const shard = messageShard(event.message_id, client.shards ?? 1);
+    const key = shardName(client.id, shard);
+    let b = batches.get(key);
+    if (!b) batches.set(key, (b = { client: shard === 0 ? client : { ...client, shard }, events: [] }));
     b.events.push(event);
   }
   return [...batches.values()];
 }
 
-/** The ClientCounter stub of a client. */
-export function counterOf(env: Env, clientId: string): DurableObjectStub<ClientCounter> {
-  return env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFromName(clientId));
+/** The ClientCounter stub of a client's shard (its only one, 0, unless the client is sharded). */
+export function counterOf(env: Env, clientId: string, shard = 0): DurableObjectStub<ClientCounter> {
+  return env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFromName(shardName(clientId, shard)));
 }
 
 /** What a request's objects reported, summed, and the rollups they handed back for the Overview. */
 export type DispatchResult = Omit<IngestResult, "rollup"> & { rollups: ClientRollup[] };
 
 /**
- * One RPC per client, in parallel; resolves only when every object has committed. Any failure is a
- * 503: the sender retries the whole request and dedup makes the retry safe.
+ * One RPC per client shard, in parallel; resolves only when every object has committed. Any failure
+ * is a 503: the sender retries the whole request and dedup makes the retry safe. A failure also
+ * drops this isolate's client cache, so the retry is routed by what D1 says now (an object refuses
+ * a call routed by a shard count it does not serve).
  */
 export async function dispatch(env: Env, batches: ClientBatch[]): Promise<DispatchResult> {
-  const results = await Promise.allSettled(batches.map((b) => counterOf(env, b.client.id).ingest(b.client, encodeBatch(b.events), { relayRollup: true })));
+  const results = await Promise.allSettled(
+    batches.map((b) => counterOf(env, b.client.id, b.client.shard).ingest(b.client, encodeBatch(b.events), { relayRollup: true })),
+  );
   const total: DispatchResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0, rollups: [] };
   const failed: string[] = [];
   results.forEach((r, i) => {
@@ -57,8 +68,9 @@ export async function dispatch(env: Env, batches: ClientBatch[]): Promise<Dispat
     if (r.value.rollup) total.rollups.push(r.value.rollup);
   });
   if (failed.length > 0) {
+    forgetClients();
     throw new ApiError(503, "downstream_unavailable", "some events could not be stored; retry the request", {
-      clients: failed,
+      clients: [...new Set(failed)],
     });
   }
   return total;

@@ -27,7 +27,7 @@ export function exposeIngestStats(c: Context<AppEnv>, result: DispatchResult, ca
 }
 
 /**
- * Stores a request's routed events, one RPC per client, resolving once every object committed,
+ * Stores a request's routed events, one RPC per client shard, resolving once every object committed,
  * relays the rollups the objects handed back, and states the storage work on the response.
  */
 export async function storeEvents(c: Context<AppEnv>, routed: RoutedEvent[]): Promise<DispatchResult> {

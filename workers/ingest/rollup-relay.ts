@@ -1,3 +1,4 @@
+import { shardName } from "../../durable-objects/client-shards.ts";
 import { mergeRollup, overviewShard, overviewShardStub, type ClientRollup } from "../../durable-objects/overview.ts";
 import { log } from "../errors.ts";
 
@@ -15,7 +16,7 @@ const MAX_ROUNDS = 50;
 /** A drain older than this is taken for dead (its request's waitUntil cut short): start another. */
 const STALE_DRAIN_MS = 20_000;
 
-/** Rollups waiting to be relayed, by Overview shard, one per client (merged, mergeRollup). */
+/** Rollups waiting to be relayed, by Overview shard, one per client shard (merged, mergeRollup). */
 const waiting = new Map<number, Map<string, ClientRollup>>();
 let drainStartedAt: number | null = null;
 
@@ -30,7 +31,8 @@ export function relayRollups(env: Env, ctx: Pick<ExecutionContext, "waitUntil">,
     const shard = overviewShard(r.client_id);
     let byClient = waiting.get(shard);
     if (!byClient) waiting.set(shard, (byClient = new Map()));
-    byClient.set(r.client_id, mergeRollup(byClient.get(r.client_id), r));
+    const key = shardName(r.client_id, r.shard ?? 0);
+    byClient.set(key, mergeRollup(byClient.get(key), r));
   }
   if (waiting.size === 0) return;
   const now = Date.now();

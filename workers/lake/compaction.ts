@@ -1,6 +1,7 @@
 import { DAY_MS, utcDate } from "../../schema/time.ts";
 import type { EventRow } from "./columns.ts";
-import { effectiveParts, listParts, partKey } from "./layout.ts";
+import { seqShard } from "../../durable-objects/client-shards.ts";
+import { effectiveParts, listParts, partKey, type Part } from "./layout.ts";
 import { ParquetStream, ROW_GROUP_ROWS } from "./parquet-writer.ts";
 import { openPart } from "./reader.ts";
 import { R2Upload } from "./r2-upload.ts";
@@ -19,17 +20,26 @@ export interface CompactionResult {
 }
 
 /**
- * Compacts one client-day partition into a single file, streaming row group by row group. The new
- * file is complete before any small file is removed, and readers prefer a file whose outbox range
- * covers another's (workers/lake/layout.ts), so they never see a gap or a row twice.
- * Returns null when the partition is already one file.
+ * Compacts one client-day partition into a single file per shard (a one-shard client's partition
+ * into one file), streaming row group by row group. The new file is complete before any small file
+ * is removed, and readers prefer a file whose outbox range covers another's
+ * (workers/lake/layout.ts), so they never see a gap or a row twice. A sharded client's shards number
+ * their seqs in separate bands: a file spanning two bands would cover, and hide, files a shard writes
+ * later with seqs between. Returns the files written (none when each shard has one file already).
  */
-export async function compactPartition(bucket: R2Bucket, clientId: string, date: string): Promise<CompactionResult | null> {
+export async function compactPartition(bucket: R2Bucket, clientId: string, date: string): Promise<CompactionResult[]> {
   const { live, superseded } = effectiveParts(await listParts(bucket, clientId, date));
-  if (live.length <= 1) {
-    await deleteKeys(bucket, superseded.map((p) => p.key));
-    return null;
-  }
+  // Each is covered by a live file already.
+  await deleteKeys(bucket, superseded.map((p) => p.key));
+  const byShard = new Map<number, Part[]>();
+  for (const p of live) byShard.set(seqShard(p.first), [...(byShard.get(seqShard(p.first)) ?? []), p]);
+  const out: CompactionResult[] = [];
+  for (const parts of byShard.values()) if (parts.length > 1) out.push(await compactParts(bucket, clientId, date, parts));
+  return out;
+}
+
+/** Writes `live` (one shard's files of a partition, in seq order) as one file, then deletes them. */
+async function compactParts(bucket: R2Bucket, clientId: string, date: string, live: Part[]): Promise<CompactionResult> {
   const key = partKey(clientId, date, live[0]!.first, Math.max(...live.map((p) => p.last)));
   const upload = new R2Upload(bucket, key, { httpMetadata: { contentType: "application/vnd.apache.parquet" } });
   const file = new ParquetStream((bytes) => upload.write(bytes));
@@ -59,7 +69,7 @@ export async function compactPartition(bucket: R2Bucket, clientId: string, date:
     await upload.abort();
     throw err;
   }
-  const replaced = [...live, ...superseded].map((p) => p.key);
+  const replaced = live.map((p) => p.key);
   await deleteKeys(bucket, replaced);
   return { key, rows: row, replaced };
 }

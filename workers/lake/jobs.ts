@@ -2,28 +2,27 @@ import { asc } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { clients } from "../../schema/db.ts";
 import { log } from "../errors.ts";
-import { counterOf } from "../ingest/dispatch.ts";
+import { flushClient, type ShardedClient } from "../client-counters.ts";
 import { closedDays, compactPartition, type CompactionResult } from "./compaction.ts";
 
 /** Clients handled at once; each holds at most one row group in memory. */
 const FANOUT = 4;
 
-async function allClientIds(env: Env): Promise<string[]> {
-  const rows = await drizzle(env.DB).select({ id: clients.id }).from(clients).orderBy(asc(clients.id));
-  return rows.map((r) => r.id);
+function allClients(env: Env): Promise<ShardedClient[]> {
+  return drizzle(env.DB).select({ id: clients.id, shards: clients.shards }).from(clients).orderBy(asc(clients.id));
 }
 
-/** Runs `job` for every id, FANOUT at a time; one failing client does not stop the others. */
-async function eachClient<T>(ids: string[], job: (id: string) => Promise<T>): Promise<{ results: T[]; failed: string[] }> {
+/** Runs `job` for every client, FANOUT at a time; one failing client does not stop the others. */
+async function eachClient<T>(all: ShardedClient[], job: (client: ShardedClient) => Promise<T>): Promise<{ results: T[]; failed: string[] }> {
   const results: T[] = [];
   const failed: string[] = [];
-  for (let i = 0; i < ids.length; i += FANOUT) {
-    const part = ids.slice(i, i + FANOUT);
+  for (let i = 0; i < all.length; i += FANOUT) {
+    const part = all.slice(i, i + FANOUT);
     const settled = await Promise.allSettled(part.map(job));
     settled.forEach((s, j) => {
       if (s.status === "fulfilled") results.push(s.value);
       else {
-        failed.push(part[j]!);
+        failed.push(part[j]!.id);
         log("error", null, "lake_job_failed", s.reason);
       }
     });
@@ -31,21 +30,18 @@ async function eachClient<T>(ids: string[], job: (id: string) => Promise<T>): Pr
   return { results, failed };
 }
 
-/** Flushes the outboxes of `clientIds` (every client when omitted) now; returns the keys written. */
-export async function flushClients(env: Env, clientIds?: string[]): Promise<{ files: string[]; failed: string[] }> {
-  const { results, failed } = await eachClient(clientIds ?? (await allClientIds(env)), (id) => counterOf(env, id).flush());
+/** Flushes the outboxes of `only` (every client when omitted) now; returns the keys written. */
+export async function flushClients(env: Env, only?: ShardedClient[]): Promise<{ files: string[]; failed: string[] }> {
+  const { results, failed } = await eachClient(only ?? (await allClients(env)), (client) => flushClient(env, client));
   return { files: results.flat(), failed };
 }
 
 /** Housekeeping: compacts every client's closed days (COMPACTION_DAYS back from `now`). */
 export async function compactClosedDays(env: Env, now: number): Promise<{ compacted: CompactionResult[]; failed: string[] }> {
   const days = closedDays(now);
-  const { results, failed } = await eachClient(await allClientIds(env), async (id) => {
+  const { results, failed } = await eachClient(await allClients(env), async (client) => {
     const out: CompactionResult[] = [];
-    for (const date of days) {
-      const r = await compactPartition(env.LAKE, id, date);
-      if (r) out.push(r);
-    }
+    for (const date of days) out.push(...(await compactPartition(env.LAKE, client.id, date)));
     return out;
   });
   return { compacted: results.flat(), failed };

@@ -7,7 +7,7 @@ import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
 import { seesAllClients } from "../auth/policy.ts";
 import { ApiError } from "../errors.ts";
-import { counterOf } from "../ingest/dispatch.ts";
+import { clientCounters, clientToday } from "../client-counters.ts";
 import { valid } from "../validate.ts";
 
 /** Longest counters range in one request (about 45k minutes). */
@@ -30,7 +30,7 @@ clientsApi.get("/", requireCapability("counters"), async (c) => {
   const out: ClientSummary[] = [];
   for (let i = 0; i < rows.length; i += FANOUT) {
     const part = rows.slice(i, i + FANOUT);
-    const todays = await Promise.all(part.map((r) => counterOf(c.env, r.id).today(r.timezone)));
+    const todays = await Promise.all(part.map((r) => clientToday(c.env, r, r.timezone)));
     part.forEach((r, j) =>
       out.push({ id: r.id, name: r.name, timezone: r.timezone, currency: r.currency, active: r.active, today: todays[j]! }),
     );
@@ -45,7 +45,7 @@ clientsApi.get("/:id/counters", requireCapability("counters", "id"), valid("quer
   if (to - from > MAX_COUNTERS_RANGE_MS) {
     throw new ApiError(400, "range_too_large", "counters cover at most 31 days per request");
   }
-  const exists = await c.get("db").select({ id: clients.id }).from(clients).where(eq(clients.id, id));
-  if (exists.length === 0) throw new ApiError(404, "client_not_found", `no client ${id}`);
-  return c.json({ client_id: id, minutes: await counterOf(c.env, id).counters(from, to) });
+  const client = (await c.get("db").select({ id: clients.id, shards: clients.shards }).from(clients).where(eq(clients.id, id)))[0];
+  if (!client) throw new ApiError(404, "client_not_found", `no client ${id}`);
+  return c.json({ client_id: id, minutes: await clientCounters(c.env, client, from, to) });
 });

@@ -16,10 +16,9 @@ export const lakeAdmin = new Hono<AppEnv>();
 lakeAdmin.post("/flush", authenticate, requireCapability("admin"), valid("query", FlushQuery), async (c) => {
   const { client_id: clientId } = c.req.valid("query");
   const db = c.get("db");
-  if (clientId && (await db.select({ id: clients.id }).from(clients).where(eq(clients.id, clientId))).length === 0) {
-    throw new ApiError(404, "client_not_found", `no client ${clientId}`);
-  }
-  const { files, failed } = await flushClients(c.env, clientId ? [clientId] : undefined);
+  const only = clientId ? await db.select({ id: clients.id, shards: clients.shards }).from(clients).where(eq(clients.id, clientId)) : undefined;
+  if (only?.length === 0) throw new ApiError(404, "client_not_found", `no client ${clientId}`);
+  const { files, failed } = await flushClients(c.env, only);
   await audit(db, c.get("user").email, "lake.flush", clientId ?? null, { files: files.length, failed });
   if (failed.length > 0) throw new ApiError(503, "flush_failed", "some outboxes could not be written; retry", { clients: failed, files });
   return c.json({ files });

@@ -2,7 +2,7 @@ import { and, eq, gt, isNull } from "drizzle-orm";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { getCookie } from "hono/cookie";
-import { LIVE_CLIENT_HEADER, LIVE_SCOPE_HEADER, LIVE_TIMEZONE_HEADER } from "../../durable-objects/live-sockets.ts";
+import { LIVE_CLIENT_HEADER, LIVE_SCOPE_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER } from "../../durable-objects/live-sockets.ts";
 import { overviewShardStub } from "../../durable-objects/overview.ts";
 import { clients, liveTickets } from "../../schema/db.ts";
 import { LiveQuery, LiveTicketRequest } from "../../schema/live.ts";
@@ -32,7 +32,7 @@ live.post("/live/ticket", authenticate, requireCapability("counters"), valid("js
   const db = c.get("db");
   if (clientId !== undefined) {
     if (!allows(user, "counters", clientId)) throw new ApiError(403, "forbidden", `no access to client ${clientId}`);
-    await clientTimezone(c, clientId);
+    await liveClient(c, clientId);
   }
   const ticket = `zlt_${randomToken(24)}`;
   // Expired tickets are purged daily (workers/auth/purge.ts).
@@ -58,10 +58,11 @@ live.get("/clients/:id/live", valid("query", LiveQuery), async (c) => {
   requireUpgrade(c);
   const user = await liveUser(c, id, c.req.valid("query").ticket);
   if (!allows(user, "counters", id)) throw new ApiError(403, "forbidden", `no access to client ${id}`);
-  const timezone = await clientTimezone(c, id);
+  const { timezone, shards } = await liveClient(c, id);
+  // A sharded client's viewers connect to its shard 0, which shows the sum of all its shards.
   return counterOf(c.env, id).fetch(
     new Request("https://client.internal/live", {
-      headers: { upgrade: "websocket", [LIVE_CLIENT_HEADER]: id, [LIVE_TIMEZONE_HEADER]: timezone },
+      headers: { upgrade: "websocket", [LIVE_CLIENT_HEADER]: id, [LIVE_TIMEZONE_HEADER]: timezone, [LIVE_SHARDS_HEADER]: String(shards) },
     }),
   );
 });
@@ -72,10 +73,10 @@ function requireUpgrade(c: Context<AppEnv>): void {
   }
 }
 
-async function clientTimezone(c: Context<AppEnv>, clientId: string): Promise<string> {
-  const row = (await c.get("db").select({ timezone: clients.timezone }).from(clients).where(eq(clients.id, clientId)))[0];
+async function liveClient(c: Context<AppEnv>, clientId: string): Promise<{ timezone: string; shards: number }> {
+  const row = (await c.get("db").select({ timezone: clients.timezone, shards: clients.shards }).from(clients).where(eq(clients.id, clientId)))[0];
   if (!row) throw new ApiError(404, "client_not_found", `no client ${clientId}`);
-  return row.timezone;
+  return row;
 }
 
 /**

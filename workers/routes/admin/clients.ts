@@ -5,6 +5,7 @@ import { clients, phoneNumbers } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
 import { ApiError } from "../../errors.ts";
+import { relayoutClient } from "../../client-counters.ts";
 import { forgetClients } from "../../ingest/client-directory.ts";
 import { valid } from "../../validate.ts";
 
@@ -56,7 +57,7 @@ adminClients.post("/", valid("json", CreateClientRequest), async (c) => {
   }
   await assertPhonesFree(db, body.phone_number_ids, body.id);
   await db.batch([
-    db.insert(clients).values({ id: body.id, name: body.name, timezone: body.timezone, currency: body.currency, createdAt: Date.now() }),
+    db.insert(clients).values({ id: body.id, name: body.name, timezone: body.timezone, currency: body.currency, shards: body.shards, createdAt: Date.now() }),
     ...body.phone_number_ids.map((p) => db.insert(phoneNumbers).values({ phoneNumberId: p, clientId: body.id })),
   ]);
   forgetClients();
@@ -68,8 +69,14 @@ adminClients.patch("/:id", valid("json", UpdateClientRequest), async (c) => {
   const id = c.req.param("id");
   const { phone_number_ids, ...fields } = c.req.valid("json");
   const db = c.get("db");
-  if (!(await clientWithPhones(db, id))) throw new ApiError(404, "client_not_found", `no client ${id}`);
+  const current = await clientWithPhones(db, id);
+  if (!current) throw new ApiError(404, "client_not_found", `no client ${id}`);
   if (phone_number_ids) await assertPhonesFree(db, phone_number_ids, id);
+  if (fields.shards !== undefined && fields.shards !== current.shards && !(await relayoutClient(c.env, current, fields.shards))) {
+    throw new ApiError(409, "shards_fixed", `client ${id} has events: its shard count stays ${current.shards}`, {
+      reason: "a message's later statuses would go to another shard than its earlier ones and be counted and billed twice",
+    });
+  }
   const changes = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
   await db.batch([
     db.update(clients).set(changes).where(eq(clients.id, id)),

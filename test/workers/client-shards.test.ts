@@ -1,0 +1,148 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { SEQ_BAND, messageShard } from "../../durable-objects/client-shards.ts";
+import { encodeBatch } from "../../durable-objects/event-batch.ts";
+import type { ClientLiveMessage } from "../../schema/live.ts";
+import { minuteOf } from "../../schema/time.ts";
+import { counterOf } from "../../workers/ingest/dispatch.ts";
+import { compactPartition } from "../../workers/lake/compaction.ts";
+import { listParts } from "../../workers/lake/layout.ts";
+import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
+import { admin, authed, call, counters, createClient, postJson, unique } from "./helpers.ts";
+import { flush, parseCsv, report } from "./lake-fixtures.ts";
+import { LiveSocket, event } from "./live-helpers.ts";
+
+const at = (iso: string) => Date.parse(iso);
+const shardOf = (id: string, shard: number) => counterOf(env, id, shard) as DurableObjectStub<ClientCounter>;
+const everything = (stub: DurableObjectStub<ClientCounter>) => stub.totals(0, Number.MAX_SAFE_INTEGER);
+
+/** Fresh message ids; a few dozen put some in every shard of a test's client (the split is a hash). */
+function messages(count: number): string[] {
+  return Array.from({ length: count }, () => unique("wamid"));
+}
+
+describe("a sharded client", () => {
+  it("keeps all statuses of a message in one shard, so dedup and billing stay exact, and reads sum the shards", async () => {
+    const { id } = await createClient({ shards: 4 });
+    await rateCard({ client_id: id, category: "marketing", country: "BR", unit_price_micros: 50_000 });
+    const t = at("2026-11-05T12:00:00Z");
+    const ids = messages(40);
+    await ingest(ids.flatMap((m) => [status(id, m, "sent", t), status(id, m, "delivered", t + 1_000)]));
+    // Later statuses, and a replay of the delivered ones, in another request.
+    await ingest(ids.flatMap((m) => [status(id, m, "read", t + 61_000), status(id, m, "delivered", t + 1_000)]));
+
+    const perShard = await Promise.all([0, 1, 2, 3].map((k) => everything(shardOf(id, k))));
+    expect(perShard.map((c) => c.sent)).toEqual([0, 1, 2, 3].map((k) => ids.filter((m) => messageShard(m, 4) === k).length));
+    expect(perShard.filter((c) => c.sent > 0).length).toBe(4);
+    for (const c of perShard) expect(c.read).toBe(c.sent);
+
+    const { body } = await counters(id, "2026-11-05T12:00:00Z", "2026-11-05T12:05:00Z");
+    expect(body.minutes).toEqual([
+      { minute: t, accepted: 0, sent: 40, delivered: 40, read: 0, failed: 0 },
+      { minute: t + 60_000, accepted: 0, sent: 0, delivered: 0, read: 40, failed: 0 },
+    ]);
+
+    // Each message billed once, on its delivered, though its read came too (in the same shard).
+    await runDay("2026-11-05");
+    expect((await billingOf("2026-11-05", id)).lines).toMatchObject([{ client_id: id, category: "marketing", country: "BR", billable_count: 40, amount_micros: 2_000_000 }]);
+  });
+
+  it("lists today's totals summed over its shards", async () => {
+    const { id } = await createClient({ shards: 3 });
+    const now = Date.now();
+    await ingest(messages(12).map((m) => status(id, m, "sent", now)));
+    const res = await call("/v1/clients", authed(await admin()));
+    const listed = ((await res.json()) as { clients: { id: string; today: { sent: number } }[] }).clients.find((c) => c.id === id);
+    expect(listed?.today.sent).toBe(12);
+  });
+
+  it("writes each shard's rows to the lake in its own seq band, and a report reads them all", async () => {
+    const { id } = await createClient({ shards: 2 });
+    const t = at("2026-11-06T08:00:00Z");
+    const ids = messages(20);
+    await ingest(ids.map((m) => status(id, m, "sent", t)));
+    const res = await flush(id);
+    expect(res.status).toBe(200);
+    const parts = await listParts(env.LAKE, id, "2026-11-06");
+    expect(new Set(parts.map((p) => Math.floor(p.first / SEQ_BAND)))).toEqual(new Set([0, 1]));
+    for (const p of parts) expect(Math.floor(p.last / SEQ_BAND)).toBe(Math.floor(p.first / SEQ_BAND));
+
+    const csv = await report(id, { from: "2026-11-06T00:00:00Z", to: "2026-11-07T00:00:00Z", format: "csv" });
+    expect(csv.status).toBe(200);
+    const rows = parseCsv(await csv.text()).slice(1);
+    expect(rows.length).toBe(20);
+  });
+
+  it("compacts a closed day into one file per shard, so no file covers another shard's later ones", async () => {
+    const { id } = await createClient({ shards: 2 });
+    const t = at("2026-11-07T08:00:00Z");
+    for (let round = 0; round < 2; round++) {
+      await ingest(messages(30).map((m) => status(id, m, "sent", t)));
+      expect((await flush(id)).status).toBe(200);
+    }
+    const before = await listParts(env.LAKE, id, "2026-11-07");
+    expect(before.length).toBe(4);
+    const compacted = await compactPartition(env.LAKE, id, "2026-11-07");
+    expect(compacted.map((c) => Math.floor(Number(/part-(\d+)-/.exec(c.key)![1]) / SEQ_BAND)).sort()).toEqual([0, 1]);
+    // A late event in shard 0 after compaction: its file's seqs lie below shard 1's band.
+    const late = messages(30).find((m) => messageShard(m, 2) === 0)!;
+    await ingest([status(id, late, "sent", t)]);
+    expect((await flush(id)).status).toBe(200);
+    const csv = await report(id, { from: "2026-11-07T00:00:00Z", to: "2026-11-08T00:00:00Z", format: "csv" });
+    expect(parseCsv(await csv.text()).slice(1).length).toBe(61);
+  });
+
+  it("shows one live view summed over its shards, updated when any shard changes", async () => {
+    const { id } = await createClient({ shards: 2 });
+    const now = Date.now();
+    const ids = messages(16);
+    await ingest(ids.map((m) => status(id, m, "sent", now)));
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${await admin()}` });
+    const snap = await ws.next<ClientLiveMessage>();
+    expect(snap).toMatchObject({ type: "snapshot", client_id: id, today: { sent: 16 } });
+    expect(snap.minutes).toEqual([{ minute: minuteOf(now), accepted: 0, sent: 16, delivered: 0, read: 0, failed: 0 }]);
+
+    const inShard1 = ids.find((m) => messageShard(m, 2) === 1)!;
+    await ingest([status(id, inShard1, "delivered", now + 1)]);
+    const update = await ws.nextWhere<ClientLiveMessage>((m) => m.today.delivered === 1);
+    expect(update.minutes).toEqual([{ minute: minuteOf(now), accepted: 0, sent: 16, delivered: 1, read: 0, failed: 0 }]);
+    ws.close();
+  });
+});
+
+describe("changing a client's shard count", () => {
+  it("is refused once the client has events, and nothing changes", async () => {
+    const { id } = await createClient();
+    await ingest([status(id, unique("wamid"), "sent", Date.now())]);
+    const res = await postJson(`/v1/admin/clients/${id}`, { shards: 4 }, await admin(), "PATCH");
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("shards_fixed");
+    const client = (await (await call(`/v1/admin/clients`, authed(await admin()))).json()) as { clients: { id: string; shards: number }[] };
+    expect(client.clients.find((c) => c.id === id)?.shards).toBe(1);
+    await ingest([status(id, unique("wamid"), "sent", Date.now())]);
+    expect((await everything(shardOf(id, 0))).sent).toBe(2);
+  });
+
+  it("is taken before the first event, and then a call routed by the old count is refused", async () => {
+    const { id } = await createClient();
+    const res = await postJson(`/v1/admin/clients/${id}`, { shards: 3 }, await admin(), "PATCH");
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { shards: number }).shards).toBe(3);
+    // As an isolate would that cached the client before the change.
+    await runInDurableObject(shardOf(id, 0), (instance: ClientCounter) =>
+      expect(instance.ingest({ id, timezone: "UTC", shards: 1 }, encodeBatch([event(id, "sent")]))).rejects.toThrow(/shard layout/),
+    );
+    await ingest(messages(9).map((m) => status(id, m, "sent", Date.now())));
+    const sent = await Promise.all([0, 1, 2].map(async (k) => (await everything(shardOf(id, k))).sent));
+    expect(sent.reduce((a, b) => a + b, 0)).toBe(9);
+  });
+
+  it("accepts 1 to 64 shards", async () => {
+    for (const shards of [0, 65, 1.5]) {
+      const res = await postJson("/v1/admin/clients", { id: unique("client"), name: "x", shards }, await admin());
+      expect(res.status).toBe(400);
+    }
+  });
+});
