@@ -12,6 +12,7 @@ import { ROOT } from "../scripts/local-stack.ts";
 import { benchBilling } from "./billing.ts";
 import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
 import { endsBeforeAlarms, ingestFigures, ingestRound, warmUp, workload, type IngestFigures, type IngestOptions, type IngestRound, type WorkloadName } from "./ingest.ts";
+import { HOT_SHARDS, benchHotClient, type HotClientResult } from "./hot-client.ts";
 import { benchExport, benchParquet, drainLake } from "./lake.ts";
 import { peerFigures, postgresRound, resetPeer, startPostgres, type PeerCluster, type PeerRound } from "./postgres.ts";
 import { startBenchStack, waitForQuiet } from "./stack.ts";
@@ -191,6 +192,9 @@ try {
     const load = await ingestRound(stack, o).finally(() => (done = true));
     return { events_per_s: ingestFigures(o, [load]).events_per_s, ...latencyFigures([await probe]) };
   });
+  results.hot_client = await part(`hot client: webhooks at one client of 1 and of ${HOT_SHARDS} shards, + live latency`, () =>
+    benchHotClient(stack, { run: `${RUN}-h`, windowMs: quick ? 4_000 : 10_000, rounds: quick ? 1 : 2, probeIntervalMs: PROBE_INTERVAL_MS }),
+  );
   results.parquet = await part("parquet flush", () => benchParquet(stack, PARQUET_CLIENT, `${RUN}-q`, T0, SIZE.parquetRows));
   results.export = await part(`export ${SIZE.exportRows.toLocaleString("en-US")} rows`, () => benchExport(stack, EXPORT_CLIENT, `${RUN}-x`, T0, SIZE.exportRows));
   results.billing = await part("billing run", () => benchBilling(stack, yesterday.toISOString().slice(0, 10)));
@@ -210,6 +214,7 @@ const pgb = peer.bridged as { events_per_s: number } | undefined;
 const pgw = peer.webhook as { events_per_s: number } | undefined;
 const pgw1 = peer.webhook_single as { events_per_s: number } | undefined;
 const seed = results.live_at_seed_rate as { p50_ms: number; p99_ms: number } | null;
+const hot = results.hot_client as HotClientResult | null;
 const latencies = [b?.ws_latency, w?.ws_latency, w1?.ws_latency] as ({ p50_ms: number; p99_ms: number } | undefined)[];
 const counts = (f: IngestFigures) => ({
   events_per_request: f.events_per_request,
@@ -244,6 +249,14 @@ Object.assign(results, {
   ws_latency_p99_ms: latencies.some((l) => !l) ? null : Math.max(...latencies.map((l) => l!.p99_ms)),
   ws_latency_at_seed_rate_p50_ms: seed?.p50_ms ?? null,
   ws_latency_at_seed_rate_p99_ms: seed?.p99_ms ?? null,
+  hot_client_one_shard_events_per_s: hot?.one_shard.events_per_s ?? null,
+  hot_client_sharded_events_per_s: hot?.sharded.events_per_s ?? null,
+  hot_client_sharded_do_calls_per_event: hot?.sharded.do_calls_per_event ?? null,
+  hot_client_one_shard_do_calls_per_event: hot?.one_shard.do_calls_per_event ?? null,
+  hot_client_sharded_rows_written_per_event: hot?.sharded.rows_written_per_event ?? null,
+  hot_client_one_shard_rows_written_per_event: hot?.one_shard.rows_written_per_event ?? null,
+  ws_latency_sharded_p50_ms: hot?.sharded.ws_latency.p50_ms ?? null,
+  ws_latency_sharded_p99_ms: hot?.sharded.ws_latency.p99_ms ?? null,
   parquet_bytes_per_event: p?.parquet_bytes_per_event ?? null,
   duckdb_parquet_bytes_per_event: p?.duckdb_parquet_bytes_per_event ?? null,
   parquet_flush_s: p?.flush_s ?? null,
@@ -261,6 +274,7 @@ Object.assign(results, {
     webhook_single_vs_postgres: ratio(w1?.events_per_s, pgw1?.events_per_s),
     parquet_bytes_vs_duckdb: ratio(p?.parquet_bytes_per_event, p?.duckdb_parquet_bytes_per_event),
     export_time_vs_duckdb: ratio(exportPerMillion, duckExportPerMillion),
+    hot_client_sharded_vs_one_shard: hot?.sharded_vs_one_shard_events_per_s ?? null,
   },
   measured_for_cost: measured,
   bills,

@@ -1,4 +1,5 @@
 /** The human summary of a run: each figure next to its peer and the ratio (ours / peer). */
+import { HOT_SHARDS } from "./hot-client.ts";
 
 type Results = Record<string, unknown>;
 
@@ -16,6 +17,14 @@ export function summaryRows(r: Results): string[][] {
     ["Durable Object calls per event (bridged / webhook / 1-status webhook)", `${fmt(g("do_calls_per_event"))} / ${fmt(g("webhook_do_calls_per_event"))} / ${fmt(g("webhook_single_do_calls_per_event"))}`, "", "", ""],
     ["Ingest 2xx → WebSocket update under the throughput load, p50 / p99 ms", `${fmt(g("ws_latency_p50_ms"))} / ${fmt(g("ws_latency_p99_ms"))}`, "", "", "p99 ≤ 250"],
     ["Ingest 2xx → WebSocket update at 3,500 events/s, p50 / p99 ms", `${fmt(g("ws_latency_at_seed_rate_p50_ms"))} / ${fmt(g("ws_latency_at_seed_rate_p99_ms"))}`, "", "", "p99 ≤ 250"],
+    [
+      `Hot client: webhooks at one client of ${HOT_SHARDS} shards (calls / rows written per event), events/s`,
+      `${fmt(g("hot_client_sharded_events_per_s"))} (${fmt(g("hot_client_sharded_do_calls_per_event"))} / ${fmt(g("hot_client_sharded_rows_written_per_event"))})`,
+      `1 shard ${fmt(g("hot_client_one_shard_events_per_s"))} (${fmt(g("hot_client_one_shard_do_calls_per_event"))} / ${fmt(g("hot_client_one_shard_rows_written_per_event"))})`,
+      fmt(ratios.hot_client_sharded_vs_one_shard),
+      "",
+    ],
+    [`Ingest 2xx → WebSocket update of that ${HOT_SHARDS}-shard client under its load, p50 / p99 ms`, `${fmt(g("ws_latency_sharded_p50_ms"))} / ${fmt(g("ws_latency_sharded_p99_ms"))}`, "", "", "p99 ≤ 250"],
     ["Parquet bytes per event", fmt(g("parquet_bytes_per_event")), `DuckDB ZSTD ${fmt(g("duckdb_parquet_bytes_per_event"))}`, fmt(ratios.parquet_bytes_vs_duckdb), ""],
     ["Parquet flush of 24,000 rows, s", fmt(g("parquet_flush_s")), "", "", ""],
     [`CSV export of 1 M rows, s (measured on ${fmt(g("export_rows_measured"))} rows)`, fmt(g("export_1m_rows_s")), `DuckDB ${fmt(g("duckdb_export_1m_rows_s"))}`, fmt(ratios.export_time_vs_duckdb), ""],
