@@ -17,12 +17,15 @@ import {
   upgradeMinuteCounts,
   type EventTable,
 } from "./client-counter-tables.ts";
-import { decodeBatch, rowOf, type EventBatch } from "./event-batch.ts";
+import { counterOf } from "../workers/ingest/dispatch.ts";
+import { messageShard } from "./client-shards.ts";
+import { decodeBatch, encodeBatch, rowOf, type EventBatch } from "./event-batch.ts";
 import { LakeFlush } from "./lake-flush.ts";
 import { Outbox } from "./outbox.ts";
 import { ClientLive } from "./client-live.ts";
 import { closeQuietly } from "./live-sockets.ts";
 import { PendingAggregates, type Track } from "./pending-aggregates.ts";
+import { Reshard, transitionEnd, type LayoutState } from "./reshard.ts";
 import { CHECKPOINT_INTERVAL_MS, type ClientRollup } from "./overview.ts";
 
 /** What the ingest Worker knows about the client when it calls. */
@@ -59,6 +62,8 @@ interface WaitingCall {
 export interface IngestOptions {
   /** The caller relays a due rollup to the Overview (the ingest Worker does, in batches). */
   relayRollup?: boolean;
+  /** Sent on by another shard during a reshard's transition: these messages are this shard's (see `ingestResharded`). */
+  forwarded?: boolean;
 }
 
 export { UNKNOWN_CATEGORY, UNKNOWN_COUNTRY, type LedgerLine } from "./billable-ledger.ts";
@@ -84,6 +89,8 @@ export class ClientCounter extends DurableObject<Env> {
   private layout: number | null = null;
   /** Which shard of its client this object is (0 for a client of one shard). */
   private shard = 0;
+  /** The shard count the client had before it grew with events, while that change's transition lasts. */
+  private readonly reshard: Reshard;
   /** The client's time zone as of its last ingest: the flush alarm needs it to settle the Overview's rollup. */
   private timezone: string | null = null;
   private readonly outbox: Outbox;
@@ -107,6 +114,7 @@ export class ClientCounter extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.outbox = new Outbox(this.sql);
+    this.reshard = new Reshard(this.sql);
     this.pending = new PendingAggregates(this.sql, this.outbox);
     this.ledger = new BillableLedger(this.sql, this.pending);
     this.live = new ClientLive(ctx, env, this);
@@ -131,6 +139,7 @@ export class ClientCounter extends DurableObject<Env> {
     this.shard = Number(meta.get("shard") ?? 0);
     this.outbox.useShard(this.shard);
     this.outbox.load();
+    this.reshard.load();
     this.pending.restore();
   }
 
@@ -146,6 +155,70 @@ export class ClientCounter extends DurableObject<Env> {
    * rows and work once per group; a lone call pays one timer turn.
    */
   ingest(client: ClientRef, batch: EventBatch, options: IngestOptions = {}): Promise<IngestResult> {
+    const transition = options.forwarded ? null : this.reshard.at(Date.now());
+    return transition ? this.ingestResharded(client, batch, options, transition.previous) : this.enqueue(client, batch, options);
+  }
+
+  /**
+   * During a reshard's transition (reshard.ts): the events of messages this shard does not know,
+   * whose shard under the previous count was another, go to that shard when it knows their message
+   * (it got statuses before the change), so dedup and the ledger still see all of a message in one
+   * place; the rest are this shard's. Only this shard can send a message there, and only one that
+   * shard knows, so a message's place is settled by the first status after the change. Resolves
+   * once every part has committed.
+   */
+  private async ingestResharded(client: ClientRef, batch: EventBatch, options: IngestOptions, previous: number): Promise<IngestResult> {
+    const { events } = decodeBatch(batch);
+    // The call names the shard: an object learns it from its first call, which this may be.
+    const self = client.shard ?? 0;
+    const movable = [...new Set(events.map((e) => e.message_id).filter((m) => messageShard(m, previous) !== self))];
+    const known = new Set(this.knownMessages(movable));
+    const toAsk = new Map<number, string[]>();
+    for (const m of movable) if (!known.has(m)) toAsk.set(messageShard(m, previous), [...(toAsk.get(messageShard(m, previous)) ?? []), m]);
+    const claimed = new Map<string, number>();
+    await Promise.all(
+      [...toAsk].map(async ([shard, ids]) => {
+        for (const m of await counterOf(this.env, client.id, shard).knownMessages(ids)) claimed.set(m, shard);
+      }),
+    );
+    if (claimed.size === 0) return this.enqueue(client, batch, options);
+    const forwarded = new Map<number, NotificationEvent[]>();
+    const mine: NotificationEvent[] = [];
+    for (const e of events) {
+      const shard = claimed.get(e.message_id);
+      if (shard === undefined) mine.push(e);
+      else forwarded.set(shard, [...(forwarded.get(shard) ?? []), e]);
+    }
+    const parts = await Promise.all([
+      mine.length > 0 ? this.enqueue(client, encodeBatch(mine), options) : null,
+      ...[...forwarded].map(([shard, list]) => counterOf(this.env, client.id, shard).ingest({ ...client, shard }, encodeBatch(list), { forwarded: true })),
+    ]);
+    const total: IngestResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0, rollup: parts[0]?.rollup ?? null };
+    for (const p of parts) {
+      if (!p) continue;
+      total.accepted += p.accepted;
+      total.duplicates += p.duplicates;
+      total.rowsWritten += p.rowsWritten;
+      total.rowsRead += p.rowsRead;
+      total.backgroundRowsWritten += p.backgroundRowsWritten;
+    }
+    return total;
+  }
+
+  /** Which of `messageIds` this object holds statuses of. */
+  knownMessages(messageIds: string[]): string[] {
+    if (messageIds.length === 0) return [];
+    const ids = JSON.stringify(messageIds);
+    const out = new Set<string>();
+    for (const t of this.eventTables) {
+      for (const r of this.sql.exec<{ message_id: string }>(`SELECT DISTINCT message_id FROM ${t.name} WHERE message_id IN (SELECT value FROM json_each(?))`, ids)) {
+        out.add(r.message_id);
+      }
+    }
+    return [...out];
+  }
+
+  private enqueue(client: ClientRef, batch: EventBatch, options: IngestOptions): Promise<IngestResult> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ client, batch, options, resolve, reject });
       if (this.waiting.length === 1) setTimeout(() => this.ingestWaiting(), 0);
@@ -284,16 +357,40 @@ export class ClientCounter extends DurableObject<Env> {
   }
 
   /**
-   * Makes this object serve a client of `shards` shards (an admin change of the count, which the
-   * Worker applies to every shard before D1). False when the object holds events routed by another
-   * count: their messages' later statuses would go to another shard.
+   * Makes this object serve a client of `shards` shards: an admin change of the count, which the
+   * Worker asks of every object before it changes D1 (workers/client-counters.ts). With `previous`,
+   * the client grows from that many shards while it has events, and a transition starts (see
+   * `ingestResharded`). Refused when the object holds events and no transition is asked for (their
+   * messages' later statuses would go to another shard), or while an earlier transition lasts.
+   * Returns what it found, for the Worker to put back if another object refused.
    */
-  relayout(shards: number): boolean {
-    if ((this.layout ?? 1) === shards) return true;
-    if (this.holdsEvents()) return false;
-    this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('shards', ?)", String(shards));
-    this.layout = shards;
-    return true;
+  relayout(shards: number, previous: number | null): { ok: boolean; refused?: "holds_events" | "resharding"; prior: LayoutState } {
+    const now = Date.now();
+    const prior: LayoutState = { layout: this.layout, transition: this.reshard.at(now) };
+    if ((this.layout ?? 1) === shards && (previous === null || prior.transition?.previous === previous)) return { ok: true, prior };
+    if (prior.transition) return { ok: false, refused: "resharding", prior };
+    if (previous === null && this.holdsEvents()) return { ok: false, refused: "holds_events", prior };
+    this.ctx.storage.transactionSync(() => {
+      this.setLayout(shards);
+      if (previous !== null) this.reshard.set({ previous, until: transitionEnd(now) });
+    });
+    // Viewers of shard 0 see the sum of the shards they connected with: reconnecting, they get the new count.
+    if (this.shard === 0) for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, 1012, "client resharded");
+    return { ok: true, prior };
+  }
+
+  /** Puts back what `relayout` found (another object refused the change). */
+  restoreLayout(prior: LayoutState): void {
+    this.ctx.storage.transactionSync(() => {
+      this.setLayout(prior.layout);
+      this.reshard.set(prior.transition);
+    });
+  }
+
+  private setLayout(layout: number | null): void {
+    if (layout === null) this.sql.exec("DELETE FROM meta WHERE key = 'shards'");
+    else this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('shards', ?)", String(layout));
+    this.layout = layout;
   }
 
   /** WebSocket upgrade for `/v1/clients/:id/live`, authorised by the Worker (durable-objects/client-live.ts). */

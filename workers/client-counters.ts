@@ -34,19 +34,30 @@ export async function clientLedgerLinesByDay(env: Env, client: ShardedClient, da
   return Object.fromEntries(days.map((day) => [day, sumLedgerLines(parts.map((p) => p[day] ?? []))]));
 }
 
+/** Why a change of a client's shard count was refused. */
+export type RelayoutRefusal = "holds_events" | "resharding";
+
 /**
- * Moves a client to `shards` shards: every object of the old and the new layout first agrees to
- * serve the new count (and from then on refuses calls routed by the old one), then D1 changes. An
- * object that holds events refuses, because their messages' later statuses would be routed to
- * another shard (counted and billed twice): the objects that agreed go back to the old count and
- * the change is refused. Repeating a change that failed half-way is safe.
+ * Moves a client to `shards` shards; the caller then changes D1. Every object of the old and the
+ * new layout first agrees to serve the new count, and from then on refuses calls routed by the old
+ * one (an isolate's stale cache: its sender retries). A client without events just changes. One
+ * with events can only grow, through a transition in which its shards find the messages that
+ * started under the old count (ClientCounter `ingestResharded`): shrinking it would leave messages
+ * in shards nobody reads. When any object refuses, the ones that agreed are put back as they were.
+ * Repeating a change that failed half-way is safe. Null when done, else why not.
  */
-export async function relayoutClient(env: Env, client: ShardedClient, shards: number): Promise<boolean> {
-  const objects = countersOf(env, { id: client.id, shards: Math.max(client.shards, shards) });
-  const agreed = await Promise.all(objects.map((s) => s.relayout(shards)));
-  if (agreed.every(Boolean)) return true;
-  await Promise.all(objects.filter((_s, i) => agreed[i]).map((s) => s.relayout(client.shards)));
-  return false;
+export async function relayoutClient(env: Env, client: ShardedClient, shards: number): Promise<RelayoutRefusal | null> {
+  const refused = await agree(countersOf(env, { id: client.id, shards: Math.max(client.shards, shards) }), shards, null);
+  if (refused !== "holds_events" || shards < client.shards) return refused;
+  return agree(countersOf(env, { id: client.id, shards }), shards, client.shards);
+}
+
+async function agree(objects: DurableObjectStub<ClientCounter>[], shards: number, previous: number | null): Promise<RelayoutRefusal | null> {
+  const answers = await Promise.all(objects.map((s) => s.relayout(shards, previous)));
+  const refusal = answers.find((a) => !a.ok)?.refused;
+  if (!refusal) return null;
+  await Promise.all(objects.map((s, i) => (answers[i]!.ok ? s.restoreLayout(answers[i]!.prior) : null)));
+  return refusal;
 }
 
 /** Writes every shard's pending detail rows to the lake; the keys written. */

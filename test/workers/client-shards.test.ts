@@ -10,7 +10,7 @@ import { counterOf } from "../../workers/ingest/dispatch.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { listParts } from "../../workers/lake/layout.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
-import { admin, authed, call, counters, createClient, postJson, unique } from "./helpers.ts";
+import { admin, authed, call, counters, createClient, ingestKey, postEvents, postJson, unique } from "./helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { LiveSocket, event } from "./live-helpers.ts";
 
@@ -113,23 +113,62 @@ describe("a sharded client", () => {
 });
 
 describe("changing a client's shard count", () => {
-  it("is refused once the client has events, and nothing changes", async () => {
+  const patchShards = async (id: string, shards: number) => {
+    const res = await postJson(`/v1/admin/clients/${id}`, { shards }, await admin(), "PATCH");
+    return { status: res.status, body: (await res.json()) as { shards?: number; error?: { code: string } } };
+  };
+  const listedShards = async (id: string) =>
+    ((await (await call("/v1/admin/clients", authed(await admin()))).json()) as { clients: { id: string; shards: number }[] }).clients.find((c) => c.id === id)?.shards;
+
+  it("grows a client with events: statuses of messages begun before the change still meet their earlier ones", async () => {
     const { id } = await createClient();
-    await ingest([status(id, unique("wamid"), "sent", Date.now())]);
-    const res = await postJson(`/v1/admin/clients/${id}`, { shards: 4 }, await admin(), "PATCH");
-    expect(res.status).toBe(409);
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("shards_fixed");
-    const client = (await (await call(`/v1/admin/clients`, authed(await admin()))).json()) as { clients: { id: string; shards: number }[] };
-    expect(client.clients.find((c) => c.id === id)?.shards).toBe(1);
-    await ingest([status(id, unique("wamid"), "sent", Date.now())]);
-    expect((await everything(shardOf(id, 0))).sent).toBe(2);
+    await rateCard({ client_id: id, category: "marketing", country: "BR", unit_price_micros: 10_000 });
+    const t = at("2026-11-08T10:00:00Z");
+    const before = messages(30);
+    await ingest(before.flatMap((m) => [status(id, m, "sent", t), status(id, m, "delivered", t + 1_000)]));
+
+    expect(await patchShards(id, 3)).toMatchObject({ status: 200, body: { shards: 3 } });
+    const after = messages(30);
+    const res = await postEvents(
+      [...before.flatMap((m) => [status(id, m, "read", t + 2_000), status(id, m, "delivered", t + 1_000)]), ...after.flatMap((m) => [status(id, m, "sent", t), status(id, m, "read", t + 2_000)])],
+      await ingestKey(),
+    );
+    expect(await res.json()).toEqual({ accepted: 90, duplicates: 30, rejected: [] });
+
+    // Messages begun before the change stayed in shard 0; the new ones spread over all three.
+    const perShard = await Promise.all([0, 1, 2].map((k) => everything(shardOf(id, k))));
+    expect(perShard[0]!.read).toBe(30 + after.filter((m) => messageShard(m, 3) === 0).length);
+    expect(perShard.map((c) => c.sent)).toEqual([0, 1, 2].map((k) => (k === 0 ? 30 : 0) + after.filter((m) => messageShard(m, 3) === k).length));
+    const { body } = await counters(id, "2026-11-08T10:00:00Z", "2026-11-08T10:01:00Z");
+    expect(body.minutes).toEqual([{ minute: t, accepted: 0, sent: 60, delivered: 30, read: 60, failed: 0 }]);
+
+    // Each message billed once: the old ones on their delivered, the new ones on their read.
+    await runDay("2026-11-08");
+    expect((await billingOf("2026-11-08", id)).lines).toMatchObject([{ client_id: id, billable_count: 60 }]);
+    const lake = await flush(id);
+    expect(lake.status).toBe(200);
+    const csv = await report(id, { from: "2026-11-08T00:00:00Z", to: "2026-11-09T00:00:00Z", format: "csv" });
+    expect(parseCsv(await csv.text()).slice(1).length).toBe(150);
   });
 
-  it("is taken before the first event, and then a call routed by the old count is refused", async () => {
+  it("refuses to shrink a client with events, or to change it again during a transition, and changes nothing", async () => {
+    const { id } = await createClient({ shards: 2 });
+    await ingest(messages(8).map((m) => status(id, m, "sent", Date.now())));
+    expect(await patchShards(id, 1)).toMatchObject({ status: 409, body: { error: { code: "shards_fixed" } } });
+    expect(await listedShards(id)).toBe(2);
+    expect((await patchShards(id, 4)).status).toBe(200);
+    expect(await patchShards(id, 6)).toMatchObject({ status: 409, body: { error: { code: "reshard_in_progress" } } });
+    expect(await listedShards(id)).toBe(4);
+    await ingest(messages(8).map((m) => status(id, m, "sent", Date.now())));
+    const sent = await Promise.all([0, 1, 2, 3, 4, 5].map(async (k) => (await everything(shardOf(id, k))).sent));
+    expect(sent.slice(4)).toEqual([0, 0]);
+    expect(sent.reduce((a, b) => a + b, 0)).toBe(16);
+  });
+
+  it("is taken before the first event without a transition, and then a call routed by the old count is refused", async () => {
     const { id } = await createClient();
-    const res = await postJson(`/v1/admin/clients/${id}`, { shards: 3 }, await admin(), "PATCH");
-    expect(res.status).toBe(200);
-    expect(((await res.json()) as { shards: number }).shards).toBe(3);
+    const res = await patchShards(id, 3);
+    expect(res).toMatchObject({ status: 200, body: { shards: 3 } });
     // As an isolate would that cached the client before the change.
     await runInDurableObject(shardOf(id, 0), (instance: ClientCounter) =>
       expect(instance.ingest({ id, timezone: "UTC", shards: 1 }, encodeBatch([event(id, "sent")]))).rejects.toThrow(/shard layout/),
@@ -137,6 +176,8 @@ describe("changing a client's shard count", () => {
     await ingest(messages(9).map((m) => status(id, m, "sent", Date.now())));
     const sent = await Promise.all([0, 1, 2].map(async (k) => (await everything(shardOf(id, k))).sent));
     expect(sent.reduce((a, b) => a + b, 0)).toBe(9);
+    // With events now, it can grow but not shrink.
+    expect((await patchShards(id, 1)).status).toBe(409);
   });
 
   it("accepts 1 to 64 shards", async () => {

@@ -97,6 +97,25 @@ describe("invariant: counters = lake = billing = ground truth", () => {
     expect(explain(differences), `seed ${seed}`).toBe("");
   }, 60_000);
 
+  it("holds when a client grows from 1 to 3 shards mid-stream, while statuses of its messages are still arriving", async () => {
+    const seed = 20261130;
+    const { truth, creds } = await setup(seed, 60);
+    const { deliveries, stats } = deliveryPlan(truth);
+    const grown = truth.clients[1]!.id;
+    const half = Math.floor(deliveries.length / CONCURRENCY / 2) * CONCURRENCY;
+    for (let i = 0; i < deliveries.length; i += CONCURRENCY) {
+      if (i === half) {
+        const res = await call(`/v1/admin/clients/${grown}`, authed(await admin(), { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ shards: 3 }) }));
+        expect(res.status).toBe(200);
+        shardsOf.set(grown, 3);
+      }
+      await Promise.all(deliveries.slice(i, i + CONCURRENCY).map(async (d) => send(await toRequest(d, creds))));
+    }
+    const differences = await allLegs(truth);
+    console.log(`seed ${seed}: ${stats.copies} copies in ${stats.requests} requests, grown at request ${half}, ${differences.length} differences`);
+    expect(explain(differences), `seed ${seed}`).toBe("");
+  }, 60_000);
+
   it("holds through Durable Object evictions mid-stream, R2 failing during flushes and D1 failing during billing", async () => {
     const seed = 424242;
     const { truth, creds } = await setup(seed, 60);

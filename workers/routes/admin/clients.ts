@@ -72,10 +72,12 @@ adminClients.patch("/:id", valid("json", UpdateClientRequest), async (c) => {
   const current = await clientWithPhones(db, id);
   if (!current) throw new ApiError(404, "client_not_found", `no client ${id}`);
   if (phone_number_ids) await assertPhonesFree(db, phone_number_ids, id);
-  if (fields.shards !== undefined && fields.shards !== current.shards && !(await relayoutClient(c.env, current, fields.shards))) {
-    throw new ApiError(409, "shards_fixed", `client ${id} has events: its shard count stays ${current.shards}`, {
-      reason: "a message's later statuses would go to another shard than its earlier ones and be counted and billed twice",
-    });
+  const refused = fields.shards !== undefined && fields.shards !== current.shards ? await relayoutClient(c.env, current, fields.shards) : null;
+  if (refused === "holds_events") {
+    throw new ApiError(409, "shards_fixed", `client ${id} has events: its shard count can grow, not shrink (${current.shards} now)`);
+  }
+  if (refused === "resharding") {
+    throw new ApiError(409, "reshard_in_progress", `client ${id} grew its shard count within the last months; it can change again once that change's transition ends`);
   }
   const changes = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
   await db.batch([
