@@ -25,7 +25,7 @@ import { Outbox } from "./outbox.ts";
 import { ClientLive } from "./client-live.ts";
 import { closeQuietly } from "./live-sockets.ts";
 import { PendingAggregates, type Track } from "./pending-aggregates.ts";
-import { Reshard, transitionEnd, type LayoutState } from "./reshard.ts";
+import { Reshard, type LayoutState, type Transition } from "./reshard.ts";
 import { CHECKPOINT_INTERVAL_MS, type ClientRollup } from "./overview.ts";
 
 /** What the ingest Worker knows about the client when it calls. */
@@ -261,7 +261,9 @@ export class ClientCounter extends DurableObject<Env> {
     const now = Date.now();
     // The latest call knows the client's time zone best (it changes rarely, and then from the next call on).
     const client = calls.at(-1)!.client;
-    for (const call of calls) this.checkLayout(call.client);
+    // One count for the whole group: calls routed by two counts (a stale isolate's and a fresh one's)
+    // must not commit together at an object that has not stated its count yet.
+    for (const call of calls) this.checkLayout(call.client, client.shards ?? 1);
     const batches = calls.map((c) => decodeBatch(c.batch));
     const events = batches.length === 1 ? batches[0]!.events : batches.flatMap((b) => b.events);
     const counted = { ...this.background };
@@ -344,12 +346,18 @@ export class ClientCounter extends DurableObject<Env> {
    * isolate whose cached client predates an admin change (`relayout`) meets this; the Worker drops
    * its cache when a call fails, and the sender's retry is routed by the new count.
    */
-  private checkLayout(client: ClientRef): void {
+  private checkLayout(client: ClientRef, groupShards: number): void {
     const shards = client.shards ?? 1;
+    if (shards !== groupShards) throw new Error(`shard layout mismatch: ${client.id} calls routed by ${shards} and ${groupShards} shards met`);
     if (shards === (this.layout ?? 1)) return;
     // An object that never stated a count takes a sharded client's first call, unless it holds events (routed by one).
     if (this.layout === null && !this.holdsEvents()) return;
     throw new Error(`shard layout mismatch: ${client.id} is served by ${this.layout ?? 1} shards here, the call was routed by ${shards}`);
+  }
+
+  /** The shard count this object serves, once stated (the live layer shows the sum of that many). */
+  statedShards(): number | null {
+    return this.layout;
   }
 
   private holdsEvents(): boolean {
@@ -358,21 +366,21 @@ export class ClientCounter extends DurableObject<Env> {
 
   /**
    * Makes this object serve a client of `shards` shards: an admin change of the count, which the
-   * Worker asks of every object before it changes D1 (workers/client-counters.ts). With `previous`,
-   * the client grows from that many shards while it has events, and a transition starts (see
-   * `ingestResharded`). Refused when the object holds events and no transition is asked for (their
-   * messages' later statuses would go to another shard), or while an earlier transition lasts.
-   * Returns what it found, for the Worker to put back if another object refused.
+   * Worker asks of every object before it changes D1 (workers/client-counters.ts). With a
+   * `transition`, the client grows while it has events (see `ingestResharded`). Refused when the
+   * object holds events and no transition is asked for (their messages' later statuses would go to
+   * another shard), or while an earlier transition lasts. The count is stored even when it is 1, so
+   * that a call routed by the old count is refused from now on. Returns what it found, for the
+   * Worker to put back if the change does not go through.
    */
-  relayout(shards: number, previous: number | null): { ok: boolean; refused?: "holds_events" | "resharding"; prior: LayoutState } {
-    const now = Date.now();
-    const prior: LayoutState = { layout: this.layout, transition: this.reshard.at(now) };
-    if ((this.layout ?? 1) === shards && (previous === null || prior.transition?.previous === previous)) return { ok: true, prior };
+  relayout(shards: number, transition: Transition | null): { ok: boolean; refused?: "holds_events" | "resharding"; prior: LayoutState } {
+    const prior: LayoutState = { layout: this.layout, transition: this.reshard.at(Date.now()) };
+    if (this.layout === shards && (transition === null || prior.transition?.previous === transition.previous)) return { ok: true, prior };
     if (prior.transition) return { ok: false, refused: "resharding", prior };
-    if (previous === null && this.holdsEvents()) return { ok: false, refused: "holds_events", prior };
+    if (transition === null && this.holdsEvents()) return { ok: false, refused: "holds_events", prior };
     this.ctx.storage.transactionSync(() => {
       this.setLayout(shards);
-      if (previous !== null) this.reshard.set({ previous, until: transitionEnd(now) });
+      if (transition) this.reshard.set(transition);
     });
     // Viewers of shard 0 see the sum of the shards they connected with: reconnecting, they get the new count.
     if (this.shard === 0) for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, 1012, "client resharded");

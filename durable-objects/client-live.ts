@@ -26,13 +26,15 @@ const ROLLUP_INTERVAL_MS = 1_000;
 export interface CounterReader {
   counters(from: number, to: number): MinuteCounts[];
   today(timezone: string): StatusCounts;
+  /** The client's shard count as this object serves it, once stated (null: not stated). */
+  statedShards(): number | null;
 }
 
 /** Kept on each hibernatable socket (serializeAttachment), so it survives eviction. */
 interface ClientSocketState {
   clientId: string;
   timezone: string;
-  /** The client's shard count: above 1, this object (shard 0) shows the sum of every shard. */
+  /** The client's shard count in D1 when the socket connected: what shows unless the object states its own. */
   shards: number;
 }
 
@@ -90,17 +92,23 @@ export class ClientLive {
     const shards = Number(request.headers.get(LIVE_SHARDS_HEADER) ?? 1);
     if (!clientId || !timezone || !Number.isInteger(shards) || shards < 1) return new Response("missing live headers", { status: 400 });
     const state: ClientSocketState = { clientId, timezone, shards };
-    if (shards === 1) return acceptLiveSocket(this.ctx, request, state, (ws) => sendQuietly(ws, JSON.stringify(this.snapshot(clientId, timezone))));
+    if ((this.reader.statedShards() ?? shards) === 1) return acceptLiveSocket(this.ctx, request, state, (ws) => sendQuietly(ws, JSON.stringify(this.snapshot(clientId, timezone))));
     return acceptLiveSocket(this.ctx, request, state, (ws) => {
       this.shardedView.unsnapped.add(ws);
       this.showShards(0);
     });
   }
 
-  /** The sockets' client when its counts live in several shards (they then all show the sum), else null. */
+  /**
+   * The sockets' client when its counts live in several shards (they then all show the sum), else
+   * null. The count this object serves wins over the one a socket connected with: an admin change
+   * reaches the objects before D1 (docs/architecture.md, "Hot clients: shards").
+   */
   private shardedSockets(sockets: WebSocket[]): ClientSocketState | null {
     const state = sockets[0]?.deserializeAttachment() as ClientSocketState | null | undefined;
-    return state && state.shards > 1 ? state : null;
+    if (!state) return null;
+    const shards = this.reader.statedShards() ?? state.shards;
+    return shards > 1 ? { ...state, shards } : null;
   }
 
   /**
@@ -116,6 +124,7 @@ export class ClientLive {
   private async sendShardSums(): Promise<void> {
     const view = this.shardedView;
     const sockets = this.ctx.getWebSockets();
+    for (const ws of view.unsnapped) if (!sockets.includes(ws)) view.unsnapped.delete(ws);
     const state = this.shardedSockets(sockets);
     if (!state) {
       view.timer = null;

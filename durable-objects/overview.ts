@@ -352,8 +352,9 @@ export class Overview extends DurableObject<Env> {
     if (this.sql.exec("SELECT 1 FROM meta WHERE key = 'primed'").toArray().length > 0) return Promise.resolve();
     this.priming ??= (async () => {
       const missing = [...directory]
-        .filter(([id]) => !this.rollups.has(id) && overviewShard(id) === this.shardOf())
-        .flatMap(([id, e]) => Array.from({ length: e.shards }, (_, shard) => ({ id, timezone: e.timezone, shard })));
+        .filter(([id]) => overviewShard(id) === this.shardOf())
+        .flatMap(([id, e]) => Array.from({ length: e.shards }, (_, shard) => ({ id, timezone: e.timezone, shard })))
+        .filter(({ id, shard }) => !this.rollups.get(id)?.has(shard));
       for (let i = 0; i < missing.length; i += PRIME_FANOUT) {
         await Promise.all(
           missing.slice(i, i + PRIME_FANOUT).map(async ({ id, timezone, shard }) => {

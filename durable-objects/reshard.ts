@@ -3,9 +3,7 @@ import { EVENT_RETENTION_MONTHS } from "./client-counter-tables.ts";
 /**
  * A client that grows from `previous` shards while it has events: until `until`, a message this
  * shard does not know may have had statuses routed by the previous count, to another shard, which
- * then keeps it (ClientCounter `ingestResharded`). `until` is when the event tables of the change's
- * month expire: after that no shard remembers a status from before the change, as an unsharded
- * client would not either.
+ * then keeps it (ClientCounter `ingestResharded`). See `transitionFrom` for how long.
  */
 export interface Transition {
   previous: number;
@@ -19,9 +17,21 @@ export interface LayoutState {
 }
 
 /** The first instant at which the event tables of `at`'s UTC month are past retention. */
-export function transitionEnd(at: number): number {
+function tablesExpire(at: number): number {
   const d = new Date(at);
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + EVENT_RETENTION_MONTHS + 1, 1);
+}
+
+/**
+ * The transition of a change made at `now`, computed once for all the client's objects. The old
+ * shards remember statuses from before the change until the event tables of its month expire, and
+ * the statuses forwarded to them until then as long again: the transition lasts until those expire
+ * too (5–6 months). A message whose statuses go on arriving after that, each within retention of the
+ * one before, can be stored a second time in its new shard; an unsharded client would still have
+ * remembered it.
+ */
+export function transitionFrom(previous: number, now: number): Transition {
+  return { previous, until: tablesExpire(tablesExpire(now)) };
 }
 
 const KEY = "reshard";

@@ -104,8 +104,8 @@ const ClientFields = z.object({
   currency: Currency,
   phone_number_ids: z.array(PhoneNumberId).max(1000),
   /**
-   * ClientCounters the client's events are split over by message (a hot client's), fixed once it
-   * has events (docs/capacity.md, "Hot clients").
+   * ClientCounters the client's events are split over by message (a hot client's). Once it has
+   * events the count can grow, not shrink (docs/architecture.md, "Hot clients: shards").
    */
   shards: z.number().int().min(1).max(MAX_SHARDS),
 });

@@ -1,5 +1,6 @@
 import type { ClientCounter, LedgerLine } from "../durable-objects/client-counter.ts";
 import { sumCounts, sumMinutes } from "../durable-objects/client-shards.ts";
+import { transitionFrom, type Transition } from "../durable-objects/reshard.ts";
 import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { counterOf } from "./ingest/dispatch.ts";
 
@@ -38,26 +39,45 @@ export async function clientLedgerLinesByDay(env: Env, client: ShardedClient, da
 export type RelayoutRefusal = "holds_events" | "resharding";
 
 /**
- * Moves a client to `shards` shards; the caller then changes D1. Every object of the old and the
- * new layout first agrees to serve the new count, and from then on refuses calls routed by the old
- * one (an isolate's stale cache: its sender retries). A client without events just changes. One
- * with events can only grow, through a transition in which its shards find the messages that
- * started under the old count (ClientCounter `ingestResharded`): shrinking it would leave messages
- * in shards nobody reads. When any object refuses, the ones that agreed are put back as they were.
- * Repeating a change that failed half-way is safe. Null when done, else why not.
+ * Moves a client's objects to `shards` shards; the caller then changes D1, or undoes this when D1
+ * does not take it. Every object of the old and the new layout first agrees to serve the new count,
+ * and from then on refuses calls routed by the old one (an isolate's stale cache: its sender
+ * retries). A client without events just changes. One with events can only grow, through a
+ * transition in which its shards find the messages that started under the old count (ClientCounter
+ * `ingestResharded`): shrinking it would leave messages in shards nobody reads. When any object
+ * refuses or cannot be asked, the ones that agreed are put back as they were.
  */
-export async function relayoutClient(env: Env, client: ShardedClient, shards: number): Promise<RelayoutRefusal | null> {
-  const refused = await agree(countersOf(env, { id: client.id, shards: Math.max(client.shards, shards) }), shards, null);
-  if (refused !== "holds_events" || shards < client.shards) return refused;
-  return agree(countersOf(env, { id: client.id, shards }), shards, client.shards);
+export async function relayoutClient(env: Env, client: ShardedClient, shards: number): Promise<Relayout> {
+  const plain = await agree(countersOf(env, { id: client.id, shards: Math.max(client.shards, shards) }), shards, null);
+  if (plain.refused !== "holds_events" || shards < client.shards) return plain;
+  return agree(countersOf(env, { id: client.id, shards }), shards, transitionFrom(client.shards, Date.now()));
 }
 
-async function agree(objects: DurableObjectStub<ClientCounter>[], shards: number, previous: number | null): Promise<RelayoutRefusal | null> {
-  const answers = await Promise.all(objects.map((s) => s.relayout(shards, previous)));
-  const refusal = answers.find((a) => !a.ok)?.refused;
-  if (!refusal) return null;
-  await Promise.all(objects.map((s, i) => (answers[i]!.ok ? s.restoreLayout(answers[i]!.prior) : null)));
-  return refusal;
+/** The outcome of `relayoutClient`: why it was refused (null: agreed), and how to undo an agreed change D1 did not take. */
+export interface Relayout {
+  refused: RelayoutRefusal | null;
+  undo(): Promise<void>;
+}
+
+/** Asks every object; when one refuses or cannot be asked, puts back the ones that agreed. */
+async function agree(objects: DurableObjectStub<ClientCounter>[], shards: number, transition: Transition | null): Promise<Relayout> {
+  const answers = await Promise.allSettled(objects.map((s) => s.relayout(shards, transition)));
+  const undo = async () => {
+    await Promise.all(
+      objects.map((s, i) => {
+        const a = answers[i]!;
+        return a.status === "fulfilled" && a.value.ok ? s.restoreLayout(a.value.prior) : null;
+      }),
+    );
+  };
+  const failed = answers.find((a) => a.status === "rejected");
+  if (failed) {
+    await undo();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  const refused = answers.map((a) => (a as PromiseFulfilledResult<{ ok: boolean; refused?: RelayoutRefusal }>).value).find((v) => !v.ok)?.refused ?? null;
+  if (refused) await undo();
+  return { refused, undo };
 }
 
 /** Writes every shard's pending detail rows to the lake; the keys written. */

@@ -6,6 +6,7 @@ import { SEQ_BAND, messageShard } from "../../durable-objects/client-shards.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { ClientLiveMessage } from "../../schema/live.ts";
 import { minuteOf } from "../../schema/time.ts";
+import { relayoutClient } from "../../workers/client-counters.ts";
 import { counterOf } from "../../workers/ingest/dispatch.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { listParts } from "../../workers/lake/layout.ts";
@@ -178,6 +179,56 @@ describe("changing a client's shard count", () => {
     expect(sent.reduce((a, b) => a + b, 0)).toBe(9);
     // With events now, it can grow but not shrink.
     expect((await patchShards(id, 1)).status).toBe(409);
+  });
+
+  it("stores a change to one shard, so a call routed by the old count is refused there too", async () => {
+    const { id } = await createClient({ shards: 4 });
+    expect(await patchShards(id, 1)).toMatchObject({ status: 200, body: { shards: 1 } });
+    for (const shard of [0, 2]) {
+      await runInDurableObject(shardOf(id, shard), (instance: ClientCounter) =>
+        expect(instance.ingest({ id, timezone: "UTC", shards: 4, shard }, encodeBatch([event(id, "sent")]))).rejects.toThrow(/shard layout/),
+      );
+    }
+    await ingest(messages(3).map((m) => status(id, m, "sent", Date.now())));
+    expect((await everything(shardOf(id, 0))).sent).toBe(3);
+  });
+
+  it("never commits calls routed by two counts together at an object that has not stated its count", async () => {
+    const id = unique("client");
+    const results = await runInDurableObject(shardOf(id, 0), (instance: ClientCounter) =>
+      Promise.allSettled([
+        instance.ingest({ id, timezone: "UTC", shards: 1 }, encodeBatch([event(id, "sent")])),
+        instance.ingest({ id, timezone: "UTC", shards: 4, shard: 0 }, encodeBatch([event(id, "sent")])),
+      ]),
+    );
+    expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+  });
+
+  it("puts every object back when D1 does not take the change", async () => {
+    const { id } = await createClient();
+    await ingest([status(id, unique("wamid"), "sent", Date.now())]);
+    const change = await relayoutClient(env, { id, shards: 1 }, 3);
+    expect(change.refused).toBeNull();
+    // The objects now refuse calls routed by one shard...
+    await runInDurableObject(shardOf(id, 0), (instance: ClientCounter) =>
+      expect(instance.ingest({ id, timezone: "UTC", shards: 1 }, encodeBatch([event(id, "sent")]))).rejects.toThrow(/shard layout/),
+    );
+    // ...until the change is undone, as the admin route does when its D1 update fails.
+    await change.undo();
+    await ingest([status(id, unique("wamid"), "sent", Date.now())]);
+    expect((await everything(shardOf(id, 0))).sent).toBe(2);
+    expect(await runInDurableObject(shardOf(id, 1), (instance: ClientCounter) => instance.statedShards())).toBeNull();
+  });
+
+  it("shows viewers the count the objects serve, even before D1 has it", async () => {
+    const { id } = await createClient();
+    await relayoutClient(env, { id, shards: 1 }, 2);
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${await admin()}` });
+    expect(await ws.next<ClientLiveMessage>()).toMatchObject({ type: "snapshot", today: { sent: 0 } });
+    const inShard1 = messages(40).find((m) => messageShard(m, 2) === 1)!;
+    await shardOf(id, 1).ingest({ id, timezone: "UTC", shards: 2, shard: 1 }, encodeBatch([{ ...event(id, "sent"), message_id: inShard1, event_id: `${inShard1}:sent` }]));
+    expect(await ws.nextWhere<ClientLiveMessage>((m) => m.today.sent === 1)).toMatchObject({ type: "update", client_id: id });
+    ws.close();
   });
 
   it("accepts 1 to 64 shards", async () => {

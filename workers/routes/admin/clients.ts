@@ -1,4 +1,5 @@
-import { asc, eq, inArray } from "drizzle-orm";
+import { and, asc, eq, inArray } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import { Hono } from "hono";
 import { CreateClientRequest, UpdateClientRequest } from "../../../schema/api.ts";
 import { clients, phoneNumbers } from "../../../schema/db.ts";
@@ -65,6 +66,33 @@ adminClients.post("/", valid("json", CreateClientRequest), async (c) => {
   return c.json(await clientWithPhones(db, body.id), 201);
 });
 
+/**
+ * The objects first (they then refuse calls routed by the old count), then D1, only from the count
+ * they were asked to leave: when D1 does not take it (an error, or another change of the count got
+ * there first) the objects are put back.
+ */
+async function changeShards(env: Env, db: Db, current: { id: string; shards: number }, shards: number): Promise<void> {
+  const relayout = await relayoutClient(env, current, shards);
+  if (relayout.refused === "holds_events") {
+    throw new ApiError(409, "shards_fixed", `client ${current.id} has events: its shard count can grow, not shrink (${current.shards} now)`);
+  }
+  if (relayout.refused === "resharding") {
+    throw new ApiError(409, "reshard_in_progress", `client ${current.id} grew its shard count within the last months; it can change again once that change's transition ends`);
+  }
+  let changed: number;
+  try {
+    const result = await db.update(clients).set({ shards }).where(and(eq(clients.id, current.id), eq(clients.shards, current.shards))).run();
+    changed = result.meta.changes;
+  } catch (err) {
+    await relayout.undo();
+    throw err;
+  }
+  if (changed === 0) {
+    await relayout.undo();
+    throw new ApiError(409, "concurrent_change", `the shard count of client ${current.id} changed meanwhile; read it again`);
+  }
+}
+
 adminClients.patch("/:id", valid("json", UpdateClientRequest), async (c) => {
   const id = c.req.param("id");
   const { phone_number_ids, ...fields } = c.req.valid("json");
@@ -72,23 +100,19 @@ adminClients.patch("/:id", valid("json", UpdateClientRequest), async (c) => {
   const current = await clientWithPhones(db, id);
   if (!current) throw new ApiError(404, "client_not_found", `no client ${id}`);
   if (phone_number_ids) await assertPhonesFree(db, phone_number_ids, id);
-  const refused = fields.shards !== undefined && fields.shards !== current.shards ? await relayoutClient(c.env, current, fields.shards) : null;
-  if (refused === "holds_events") {
-    throw new ApiError(409, "shards_fixed", `client ${id} has events: its shard count can grow, not shrink (${current.shards} now)`);
-  }
-  if (refused === "resharding") {
-    throw new ApiError(409, "reshard_in_progress", `client ${id} grew its shard count within the last months; it can change again once that change's transition ends`);
-  }
-  const changes = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
-  await db.batch([
-    db.update(clients).set(changes).where(eq(clients.id, id)),
+  const { shards, ...rest } = fields;
+  if (shards !== undefined && shards !== current.shards) await changeShards(c.env, db, current, shards);
+  const changes = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+  const [first, ...more]: BatchItem<"sqlite">[] = [
+    ...(Object.keys(changes).length > 0 ? [db.update(clients).set(changes).where(eq(clients.id, id))] : []),
     ...(phone_number_ids
       ? [
           db.delete(phoneNumbers).where(eq(phoneNumbers.clientId, id)),
           ...phone_number_ids.map((p) => db.insert(phoneNumbers).values({ phoneNumberId: p, clientId: id })),
         ]
       : []),
-  ]);
+  ];
+  if (first) await db.batch([first, ...more]);
   forgetClients();
   await audit(db, c.get("user").email, "client.update", id, Object.keys(c.req.valid("json")));
   return c.json(await clientWithPhones(db, id));
