@@ -73,7 +73,7 @@ export interface Session {
   token: string;
 }
 
-/** Signs in as the seeded admin, creates one client per time zone, and draws the truth from `seed`. */
+/** Signs in as the seeded admin, creates one client per time zone (the last of 3 shards), and draws the truth from `seed`. */
 export async function openSession(target: Target, seed: number, messagesPerClient: number): Promise<Session> {
   const { token } = await ok<{ token: string }>(
     await target.api("/v1/auth/login", {
@@ -91,7 +91,8 @@ export async function openSession(target: Target, seed: number, messagesPerClien
       await target.api("/v1/admin/clients", {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-        body: JSON.stringify({ id, name: `Chaos ${i}`, timezone, phone_number_ids: [phoneNumberId] }),
+        // The last client is sharded, so kills and restarts hit a message's shard and the reads that sum them.
+        body: JSON.stringify({ id, name: `Chaos ${i}`, timezone, phone_number_ids: [phoneNumberId], shards: i === TIMEZONES.length - 1 ? 3 : 1 }),
       }),
       `create ${id}`,
       201,
