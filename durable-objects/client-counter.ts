@@ -49,6 +49,18 @@ export interface IngestResult {
   rollup: ClientRollup | null;
 }
 
+/** What calls report about their storage work, without the rollup. */
+export type IngestFigures = Omit<IngestResult, "rollup">;
+
+/** Adds one call's figures into `total` (the calls of one request, or the parts of one call). */
+export function addFigures(total: IngestFigures, part: IngestFigures): void {
+  total.accepted += part.accepted;
+  total.duplicates += part.duplicates;
+  total.rowsWritten += part.rowsWritten;
+  total.rowsRead += part.rowsRead;
+  total.backgroundRowsWritten += part.backgroundRowsWritten;
+}
+
 /** An ingest call waiting for its group's transaction. */
 interface WaitingCall {
   client: ClientRef;
@@ -174,7 +186,13 @@ export class ClientCounter extends DurableObject<Env> {
     const movable = [...new Set(events.map((e) => e.message_id).filter((m) => messageShard(m, previous) !== self))];
     const known = new Set(this.knownMessages(movable));
     const toAsk = new Map<number, string[]>();
-    for (const m of movable) if (!known.has(m)) toAsk.set(messageShard(m, previous), [...(toAsk.get(messageShard(m, previous)) ?? []), m]);
+    for (const m of movable) {
+      if (known.has(m)) continue;
+      const shard = messageShard(m, previous);
+      const list = toAsk.get(shard);
+      if (list) list.push(m);
+      else toAsk.set(shard, [m]);
+    }
     const claimed = new Map<string, number>();
     await Promise.all(
       [...toAsk].map(async ([shard, ids]) => {
@@ -186,22 +204,16 @@ export class ClientCounter extends DurableObject<Env> {
     const mine: NotificationEvent[] = [];
     for (const e of events) {
       const shard = claimed.get(e.message_id);
-      if (shard === undefined) mine.push(e);
-      else forwarded.set(shard, [...(forwarded.get(shard) ?? []), e]);
+      const list = shard === undefined ? mine : forwarded.get(shard);
+      if (list) list.push(e);
+      else forwarded.set(shard!, [e]);
     }
     const parts = await Promise.all([
       mine.length > 0 ? this.enqueue(client, encodeBatch(mine), options) : null,
       ...[...forwarded].map(([shard, list]) => counterOf(this.env, client.id, shard).ingest({ ...client, shard }, encodeBatch(list), { forwarded: true })),
     ]);
     const total: IngestResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0, rollup: parts[0]?.rollup ?? null };
-    for (const p of parts) {
-      if (!p) continue;
-      total.accepted += p.accepted;
-      total.duplicates += p.duplicates;
-      total.rowsWritten += p.rowsWritten;
-      total.rowsRead += p.rowsRead;
-      total.backgroundRowsWritten += p.backgroundRowsWritten;
-    }
+    for (const p of parts) if (p) addFigures(total, p);
     return total;
   }
 
@@ -382,7 +394,7 @@ export class ClientCounter extends DurableObject<Env> {
       this.setLayout(shards);
       if (transition) this.reshard.set(transition);
     });
-    // Viewers of shard 0 see the sum of the shards they connected with: reconnecting, they get the new count.
+    // Viewers of shard 0 start again from a snapshot over the new count.
     if (this.shard === 0) for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, 1012, "client resharded");
     return { ok: true, prior };
   }

@@ -1,4 +1,4 @@
-import type { ClientCounter, ClientRef, IngestResult } from "../../durable-objects/client-counter.ts";
+import { addFigures, type ClientCounter, type ClientRef, type IngestFigures } from "../../durable-objects/client-counter.ts";
 import { messageShard, shardName } from "../../durable-objects/client-shards.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { ClientRollup } from "../../durable-objects/overview.ts";
@@ -40,7 +40,7 @@ export function counterOf(env: Env, clientId: string, shard = 0): DurableObjectS
 }
 
 /** What a request's objects reported, summed, and the rollups they handed back for the Overview. */
-export type DispatchResult = Omit<IngestResult, "rollup"> & { rollups: ClientRollup[] };
+export type DispatchResult = IngestFigures & { rollups: ClientRollup[] };
 
 /**
  * One RPC per client shard, in parallel; resolves only when every object has committed. Any failure
@@ -60,11 +60,7 @@ export async function dispatch(env: Env, batches: ClientBatch[]): Promise<Dispat
       log("error", null, "counter_ingest_failed", r.reason);
       return;
     }
-    total.accepted += r.value.accepted;
-    total.duplicates += r.value.duplicates;
-    total.rowsWritten += r.value.rowsWritten;
-    total.rowsRead += r.value.rowsRead;
-    total.backgroundRowsWritten += r.value.backgroundRowsWritten;
+    addFigures(total, r.value);
     if (r.value.rollup) total.rollups.push(r.value.rollup);
   });
   if (failed.length > 0) {
