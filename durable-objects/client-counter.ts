@@ -185,14 +185,10 @@ export class ClientCounter extends DurableObject<Env> {
     const self = client.shard ?? 0;
     const movable = [...new Set(events.map((e) => e.message_id).filter((m) => messageShard(m, previous) !== self))];
     const known = new Set(this.knownMessages(movable));
-    const toAsk = new Map<number, string[]>();
-    for (const m of movable) {
-      if (known.has(m)) continue;
-      const shard = messageShard(m, previous);
-      const list = toAsk.get(shard);
-      if (list) list.push(m);
-      else toAsk.set(shard, [m]);
-    }
+    const toAsk = Map.groupBy(
+      movable.filter((m) => !known.has(m)),
+      (m) => messageShard(m, previous),
+    );
     const claimed = new Map<string, number>();
     await Promise.all(
       [...toAsk].map(async ([shard, ids]) => {
@@ -200,17 +196,13 @@ export class ClientCounter extends DurableObject<Env> {
       }),
     );
     if (claimed.size === 0) return this.enqueue(client, batch, options);
-    const forwarded = new Map<number, NotificationEvent[]>();
-    const mine: NotificationEvent[] = [];
-    for (const e of events) {
-      const shard = claimed.get(e.message_id);
-      const list = shard === undefined ? mine : forwarded.get(shard);
-      if (list) list.push(e);
-      else forwarded.set(shard!, [e]);
-    }
+    // A claimed message's old shard is never this one (only messages of other shards were asked about).
+    const byShard = Map.groupBy(events, (e) => claimed.get(e.message_id) ?? self);
+    const mine = byShard.get(self);
+    byShard.delete(self);
     const parts = await Promise.all([
-      mine.length > 0 ? this.enqueue(client, encodeBatch(mine), options) : null,
-      ...[...forwarded].map(([shard, list]) => counterOf(this.env, client.id, shard).ingest({ ...client, shard }, encodeBatch(list), { forwarded: true })),
+      mine ? this.enqueue(client, encodeBatch(mine), options) : null,
+      ...[...byShard].map(([shard, list]) => counterOf(this.env, client.id, shard).ingest({ ...client, shard }, encodeBatch(list), { forwarded: true })),
     ]);
     const total: IngestResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0, rollup: parts[0]?.rollup ?? null };
     for (const p of parts) if (p) addFigures(total, p);

@@ -31,10 +31,8 @@ export async function compactPartition(bucket: R2Bucket, clientId: string, date:
   const { live, superseded } = effectiveParts(await listParts(bucket, clientId, date));
   // Each is covered by a live file already.
   await deleteKeys(bucket, superseded.map((p) => p.key));
-  const byShard = new Map<number, Part[]>();
-  for (const p of live) byShard.set(seqShard(p.first), [...(byShard.get(seqShard(p.first)) ?? []), p]);
   const out: CompactionResult[] = [];
-  for (const parts of byShard.values()) if (parts.length > 1) out.push(await compactParts(bucket, clientId, date, parts));
+  for (const parts of Map.groupBy(live, (p) => seqShard(p.first)).values()) if (parts.length > 1) out.push(await compactParts(bucket, clientId, date, parts));
   return out;
 }
 
