@@ -40,11 +40,11 @@ const ROUNDS = quick ? 1 : 3;
 const PROBE_BRIDGED = 1_000;
 const PROBE_WEBHOOK = 1_001;
 /**
- * Probes go faster than the client's update throttle (150 ms, durable-objects/client-live.ts), so most
+ * Probes go faster than the client's update throttle (100 ms, durable-objects/client-live.ts), so most
  * wait for its next slot: the figure is that of a client with steady traffic, the throttle's worst
  * case. (One probe per 200 ms against a 200 ms throttle found it idle every time: each went out at once.)
  */
-const PROBE_INTERVAL_MS = 100;
+const PROBE_INTERVAL_MS = 50;
 const PARQUET_CLIENT = 1_002;
 const EXPORT_CLIENT = 1_003;
 
