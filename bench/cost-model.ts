@@ -69,7 +69,7 @@ export interface Scenario {
   activeHoursPerDay: number;
   /**
    * Share of sending clients someone watches on the client's own live page. Their ClientCounter holds
-   * a broadcast timer (≤ 150 ms) after each change, and an object with a pending timer cannot
+   * a broadcast timer (≤ 100 ms) after each change, and an object with a pending timer cannot
    * hibernate, so it is billed for duration all the time the client sends. The others are billed only
    * while they run a call or an alarm: since 2026-11-30 a relayed ingest call leaves no timer behind
    * (client-live.ts); until then the 1 s rollup timer held every sending object awake.
