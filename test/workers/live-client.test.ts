@@ -70,6 +70,26 @@ describe("client live socket", () => {
     ws.close();
   });
 
+  it("throttles a steady stream of calls to one update per interval, the first at once", async () => {
+    const { id } = await createClient();
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    await ws.next<Msg>();
+    const calls = 40;
+    const start = Date.now();
+    for (let i = 0; i < calls; i++) {
+      await runInDurableObject(stubOf(id), (counter: ClientCounter) => counter.ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "sent")])));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const span = Date.now() - start;
+    await ws.nextWhere<Msg>((m) => m.today.sent === calls);
+    const updates = ws.seen.length - 1;
+    // Updates go out at most every 100 ms (client-live.ts), so "a few per second" however many calls
+    // land; a debounce would have sent one at the end, a per-call update forty.
+    expect(updates).toBeGreaterThanOrEqual(2);
+    expect(updates).toBeLessThanOrEqual(Math.floor(span / 100) + 2);
+    ws.close();
+  });
+
   it("sends nothing for a batch made only of duplicates", async () => {
     const { id } = await createClient();
     const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
