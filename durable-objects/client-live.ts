@@ -14,9 +14,9 @@ import { overviewOf, type ClientRollup, type RollupReceipt } from "./overview.ts
  * waiting a full interval before every update would put the whole interval into ingest → screen
  * latency. Under steady traffic an event waits up to one interval for the next update, so the
  * interval is most of the latency's p99, and a busy thread adds its queue to it: at 200 ms the p99
- * under a saturating load was 258 ms against the 250 ms goal, at 150 ms a hot client's 228–357 ms
- * and a 4-shard client's summed view (which also waits for the other shards' answers) 259 ms
- * (docs/live.md).
+ * under a saturating load was 258 ms against the 250 ms goal; at 150 ms, while one hot client
+ * saturated the thread, another client's view took 160–357 ms in short runs and a 4-shard client's
+ * summed view (which also waits for the other shards' answers) 259 ms in a full one (docs/live.md).
  */
 const BROADCAST_INTERVAL_MS = 100;
 /**
