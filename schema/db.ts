@@ -115,6 +115,17 @@ export const revokedSessions = sqliteTable("revoked_sessions", {
   expiresAt: integer("expires_at").notNull(),
 });
 
+/**
+ * Failed sign-ins per key (`email:<address>` or `ip:<address>`) in the current window, and until when
+ * the key is locked. Only failures count, so signing in often is never refused.
+ */
+export const loginFailures = sqliteTable("login_failures", {
+  key: text("key").primaryKey(),
+  windowStart: integer("window_start").notNull(),
+  failures: integer("failures").notNull(),
+  lockedUntil: integer("locked_until").notNull(),
+});
+
 /** One-use WebSocket tickets for cross-origin dashboards (stored hashed). */
 export const liveTickets = sqliteTable("live_tickets", {
   hash: text("hash").primaryKey(),

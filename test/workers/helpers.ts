@@ -24,7 +24,7 @@ export function db() {
 
 /**
  * Creates a user directly in D1 and returns a session token for it, minted as login does (login itself
- * is tested in sessions.test.ts; going through it here would trip its rate limit).
+ * is tested in sessions.test.ts and security.test.ts; minting skips its PBKDF2 work).
  */
 export async function signIn(role: "admin" | "finance" | "viewer" = "admin", clientIds: string[] = []): Promise<string> {
   const email = `${unique(role)}@example.com`;

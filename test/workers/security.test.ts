@@ -69,16 +69,56 @@ describe("edge hardening", () => {
     expect(res.status).toBe(413);
   });
 
-  it("rate-limits sign-in attempts per email with 429 and Retry-After", async () => {
-    const email = `${unique("brute")}@example.com`;
-    const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) {
-      const res = await postJson("/v1/auth/login", { email, password: `guess-${i}` }, undefined);
-      statuses.push(res.status);
-      if (res.status === 429) expect(res.headers.get("retry-after")).toBe("60");
-    }
-    expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
-    expect(statuses.slice(10)).toEqual([429, 429]);
+  describe("sign-in lockout", () => {
+    const PASSWORD = "the-right-password";
+    /** Sign-in attempts from one address (each test its own, so their failures do not add up). */
+    const attempts = (ip: string) => async (email: string, password: string) =>
+      call("/v1/auth/login", { method: "POST", headers: { "content-type": "application/json", "cf-connecting-ip": ip }, body: JSON.stringify({ email, password }) });
+    const userWithPassword = async () => {
+      const email = `${unique("lockout")}@example.com`;
+      await db().insert(users).values({ email, passwordHash: await hashPassword(PASSWORD), role: "viewer", createdAt: Date.now() });
+      return email;
+    };
+
+    it("locks an account after 10 failures in a minute with 429 and Retry-After, even for the right password", async () => {
+      const login = attempts("198.51.100.1");
+      const email = await userWithPassword();
+      const statuses: number[] = [];
+      for (let i = 0; i < 11; i++) {
+        const res = await login(email, `guess-${i}`);
+        statuses.push(res.status);
+        if (res.status === 429) expect(res.headers.get("retry-after")).toBe("60");
+      }
+      expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
+      expect(statuses[10]).toBe(429);
+      const right = await login(email, PASSWORD);
+      expect(right.status).toBe(429);
+      expect(((await right.json()) as { error: { code: string } }).error.code).toBe("too_many_attempts");
+      expect((await attempts("198.51.100.2")(email, PASSWORD)).status).toBe(429);
+    });
+
+    it("never counts a successful sign-in, and a success clears the account's failures", async () => {
+      const login = attempts("198.51.100.3");
+      const email = await userWithPassword();
+      for (let i = 0; i < 15; i++) expect((await login(email, PASSWORD)).status).toBe(200);
+      const statuses: number[] = [];
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 9; i++) statuses.push((await login(email, `guess-${i}`)).status);
+        statuses.push((await login(email, PASSWORD)).status);
+      }
+      expect(statuses).toEqual([...Array(9).fill(401), 200, ...Array(9).fill(401), 200]);
+    });
+
+    it("locks an address after 50 failures in a minute, whichever accounts it tries", async () => {
+      const login = attempts("198.51.100.4");
+      const email = await userWithPassword();
+      const statuses: number[] = [];
+      for (let i = 0; i < 51; i++) statuses.push((await login(`${unique("spray")}@example.com`, PASSWORD)).status);
+      expect(statuses.slice(0, 50).every((s) => s === 401)).toBe(true);
+      expect(statuses[50]).toBe(429);
+      expect((await login(email, PASSWORD)).status).toBe(429);
+      expect((await attempts("198.51.100.5")(email, PASSWORD)).status).toBe(200);
+    });
   });
 
   it("answers 405 with Allow for a served path under another method, 404 for a path it does not serve", async () => {

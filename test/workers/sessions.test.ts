@@ -79,16 +79,21 @@ describe("read routes are scoped", () => {
 });
 
 describe("housekeeping", () => {
-  it("purges expired revocations and tickets in the daily cron, keeping live ones", async () => {
+  it("purges expired revocations, tickets and sign-in failures in the daily cron, keeping live ones", async () => {
     const now = Date.now();
     await env.DB.batch([
       env.DB.prepare("INSERT INTO revoked_sessions (jti, expires_at) VALUES (?, ?), (?, ?)").bind("old-jti", now - 1000, "live-jti", now + 3_600_000),
       env.DB.prepare("INSERT INTO live_tickets (hash, user_id, client_id, expires_at) VALUES (?, 1, NULL, ?), (?, 1, NULL, ?)").bind("old-t", now - 1000, "live-t", now + 60_000),
+      env.DB.prepare("INSERT INTO login_failures (key, window_start, failures, locked_until) VALUES (?, ?, 3, 0), (?, ?, 3, 0), (?, ?, 10, ?)").bind(
+        "email:old", now - 120_000, "email:counting", now - 10_000, "email:locked", now - 90_000, now + 30_000,
+      ),
     ]);
     await runCron("30 3 * * *", now);
     const jtis = await env.DB.prepare("SELECT jti FROM revoked_sessions WHERE jti IN ('old-jti', 'live-jti')").all<{ jti: string }>();
     const tickets = await env.DB.prepare("SELECT hash FROM live_tickets WHERE hash IN ('old-t', 'live-t')").all<{ hash: string }>();
+    const failures = await env.DB.prepare("SELECT key FROM login_failures WHERE key IN ('email:old', 'email:counting', 'email:locked') ORDER BY key").all<{ key: string }>();
     expect(jtis.results.map((r) => r.jti)).toEqual(["live-jti"]);
     expect(tickets.results.map((r) => r.hash)).toEqual(["live-t"]);
+    expect(failures.results.map((r) => r.key)).toEqual(["email:counting", "email:locked"]);
   });
 });

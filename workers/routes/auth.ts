@@ -5,6 +5,7 @@ import { LoginRequest, type PublicUser } from "../../schema/api.ts";
 import { revokedSessions, users } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, setSessionCookie } from "../auth/middleware.ts";
+import { LoginThrottle } from "../auth/login-throttle.ts";
 import { hashPassword, verifyPassword } from "../auth/password.ts";
 import type { AuthUser } from "../auth/policy.ts";
 import { SESSION_COOKIE, issueSession, userFromToken } from "../auth/session.ts";
@@ -26,19 +27,22 @@ let decoyHash: Promise<string> | undefined;
 auth.post("/auth/login", valid("json", LoginRequest), async (c) => {
   const { email, password } = c.req.valid("json");
   const db = c.get("db");
-  const ip = c.req.header("cf-connecting-ip") ?? "local";
-  const [perEmail, perIp] = await Promise.all([
-    c.env.LOGIN_LIMITER.limit({ key: `email:${email.toLowerCase()}` }),
-    c.env.LOGIN_IP_LIMITER.limit({ key: ip }),
+  const throttle = new LoginThrottle(db, email, c.req.header("cf-connecting-ip") ?? "local");
+  const [lockedFor, row] = await Promise.all([
+    throttle.lockedForSeconds(),
+    db.select().from(users).where(eq(users.email, email.toLowerCase())).then((rows) => rows[0]),
   ]);
-  if (!perEmail.success || !perIp.success) {
-    c.header("retry-after", "60");
-    throw new ApiError(429, "too_many_attempts", "too many sign-in attempts; try again in a minute");
+  if (lockedFor > 0) {
+    c.header("retry-after", String(lockedFor));
+    throw new ApiError(429, "too_many_attempts", `too many failed sign-in attempts; try again in ${lockedFor} s`);
   }
-  const row = (await db.select().from(users).where(eq(users.email, email.toLowerCase())))[0];
   decoyHash ??= hashPassword("decoy-password");
   const ok = await verifyPassword(password, row?.passwordHash ?? (await decoyHash));
-  if (!row || !ok || !row.active) throw new ApiError(401, "invalid_credentials", "email or password is wrong");
+  if (!row || !ok || !row.active) {
+    await throttle.failed();
+    throw new ApiError(401, "invalid_credentials", "email or password is wrong");
+  }
+  await throttle.succeeded();
   if (isProduction(c.env) && password === DEV_PASSWORD) {
     log("warn", c, "dev_password_refused", { user_id: row.id });
     throw new ApiError(403, "password_change_required", "the development password is not accepted in production");
