@@ -39,6 +39,8 @@ export const BillingRunResponse = z.object({
   revision: z.number().int().min(0),
   changed: z.boolean(),
   clients: z.number().int(),
+  /** Of `clients`, those whose local day had not ended yet: their lines are the day so far. */
+  open_clients: z.number().int(),
   lines: z.number().int(),
   unpriced: z.array(UnpricedLine),
   files: z.array(z.string()),

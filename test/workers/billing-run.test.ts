@@ -177,7 +177,19 @@ describe("reconciliation", () => {
 });
 
 describe("access", () => {
-  it("finance reads but cannot run; viewers see nothing; bad dates and open days are refused", async () => {
+  it("an admin run bills a day still running as it stands, and says how many clients are still in it", async () => {
+    const { id } = await createClient({ timezone: "UTC" });
+    await rateCard({ client_id: id, category: "marketing", country: "*", unit_price_micros: 5_000 });
+    const now = Date.now();
+    const today = new Date(now).toISOString().slice(0, 10);
+    await ingest([status(id, unique("wamid"), "delivered", now)]);
+    const run = await runDay(today);
+    expect(run.open_clients).toBeGreaterThanOrEqual(1);
+    expect(run.open_clients).toBeLessThanOrEqual(run.clients);
+    expect((await billingOf(today, id)).lines).toEqual([line(id, "marketing", "BR", 1, 5_000)]);
+  });
+
+  it("finance reads but cannot run; viewers see nothing; bad dates and days not begun are refused", async () => {
     const finance = await signIn("finance");
     const viewer = await signIn("viewer");
     expect((await call("/v1/billing?date=2026-11-03", authed(viewer))).status).toBe(403);
@@ -188,7 +200,7 @@ describe("access", () => {
     expect((await call("/v1/billing/yesterday/run", authed(await admin(), { method: "POST" }))).status).toBe(400);
     const open = await call("/v1/billing/2099-01-01/run", authed(await admin(), { method: "POST" }));
     expect(open.status).toBe(409);
-    expect(((await open.json()) as { error: { code: string } }).error.code).toBe("day_not_closed");
+    expect(((await open.json()) as { error: { code: string } }).error.code).toBe("day_not_started");
     const never = await billingOf("2026-01-01", undefined, finance);
     expect(never).toEqual({ date: "2026-01-01", revision: 0, computed_at: null, lines: [], unpriced: [] });
     expect((await call("/v1/billing/2026-01-01/download?format=csv", authed(finance))).status).toBe(404);

@@ -1,6 +1,7 @@
 import { drizzle } from "drizzle-orm/d1";
 import type { LedgerLine } from "../../durable-objects/client-counter.ts";
 import type { BillingRunResponse, UnpricedLine } from "../../schema/billing.ts";
+import { localDayRange } from "../../schema/time.ts";
 import { ApiError, log } from "../errors.ts";
 import { clientLedgerLinesByDay, type ShardedClient } from "../client-counters.ts";
 import { ensureBillingFiles } from "./files.ts";
@@ -127,7 +128,8 @@ export async function runBillingDay(
     }
     const files = await ensureBillingFiles(env.LAKE, date, revision, () => dayLines(env.DB, date));
     if (unpriced.length > 0) log("warn", null, "billing_unpriced_lines", { date, lines: unpriced.length });
-    return { date, revision, changed, clients: clients.length, lines: fresh.length, unpriced, files };
+    const openClients = clients.filter((c) => localDayRange(date, c.timezone)[1] > now).length;
+    return { date, revision, changed, clients: clients.length, open_clients: openClients, lines: fresh.length, unpriced, files };
   } catch (err) {
     if (err instanceof ApiError && err.status === 409) throw err;
     run.finishedAt = Math.max(Date.now(), startedAt);

@@ -97,11 +97,13 @@ export async function billingJob(env: Env, scheduledTime: number): Promise<void>
 }
 
 /**
- * `POST /v1/billing/:date/run`: recomputes `date` for every client whose local day has ended (the
- * admin asks explicitly, so no grace period). Refuses a day no client has finished.
+ * `POST /v1/billing/:date/run`: recomputes `date` now for every client whose local day has begun.
+ * The admin asks explicitly, so there is no grace period, and a day still running is billed as it
+ * stands (`open_clients` in the response); the cron bills it again once it has closed, as a new
+ * revision if anything changed. Refuses a day that has not begun anywhere.
  */
 export async function runBillingOnDemand(env: Env, date: string, now: number) {
-  const closed = (await allClients(env.DB)).filter((c) => localDayRange(date, c.timezone)[1] <= now);
-  if (closed.length === 0) throw new ApiError(409, "day_not_closed", `${date} has not ended for any client yet`);
-  return runBillingDay(env, date, closed, "manual", now);
+  const begun = (await allClients(env.DB)).filter((c) => localDayRange(date, c.timezone)[0] <= now);
+  if (begun.length === 0) throw new ApiError(409, "day_not_started", `${date} has not begun for any client yet`);
+  return runBillingDay(env, date, begun, "manual", now);
 }
