@@ -1,4 +1,4 @@
-import type { ValidationTargets } from "hono";
+import type { HonoRequest, ValidationTargets } from "hono";
 import { validator } from "hono/validator";
 import type { z } from "zod";
 import { ApiError, issuesOf } from "./errors.ts";
@@ -8,25 +8,38 @@ import { ApiError, issuesOf } from "./errors.ts";
  * through `c.req.valid(target)`. The same schema objects feed the OpenAPI document.
  */
 export function valid<T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
-  return validator(target, (value, c): z.output<T> => {
-    if (target === "json" && !sentAsJson(c.req.raw)) {
-      throw new ApiError(415, "unsupported_media_type", "send the body as application/json");
-    }
+  const check = (value: unknown): z.output<T> => {
     const parsed = schema.safeParse(value);
     if (!parsed.success) {
       throw new ApiError(400, "validation_failed", `invalid ${target === "json" ? "body" : target}`, issuesOf(parsed.error));
     }
     return parsed.data;
-  });
+  };
+  const middleware = validator(target, check);
+  if (target !== "json") return middleware;
+  // Hono's JSON validator reads only declared-JSON bodies; the body is read here so that the types
+  // `jsonBody` takes get the same checks.
+  return (async (c, next) => {
+    c.req.addValidatedData("json", check(await jsonBody(c.req)) as object);
+    await next();
+  }) as typeof middleware;
 }
 
 /**
- * Whether a request's body, if it has one, is declared JSON. Hono's JSON validator reads any other
- * body as `{}`, which the schema then reports as missing fields: a form post would be told `id` is
- * required instead of what is wrong. A request without a body stays `{}` (an overview ticket).
+ * A JSON route's body. Declared JSON, `text/plain` (what `fetch` sends for a string body) and no
+ * type are read as JSON; an empty body is `{}` (an overview ticket). Forms and other types are
+ * refused with 415, so the caller is told what is wrong instead of which field is missing.
  */
-function sentAsJson(req: Request): boolean {
-  const type = req.headers.get("content-type");
-  if (type === null) return req.headers.get("content-length") === "0" || (!req.headers.has("content-length") && !req.headers.has("transfer-encoding"));
-  return /^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type);
+async function jsonBody(req: HonoRequest): Promise<unknown> {
+  const type = req.header("content-type");
+  if (type !== undefined && !/^(application\/([\w.+-]+\+)?json|text\/plain)\s*(;|$)/i.test(type)) {
+    throw new ApiError(415, "unsupported_media_type", "send the body as application/json");
+  }
+  const text = await req.text();
+  if (text.trim() === "") return {};
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ApiError(400, "malformed_json", `the body is not valid JSON: ${(e as Error).message}`);
+  }
 }

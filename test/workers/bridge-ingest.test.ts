@@ -118,9 +118,13 @@ describe("per-record validation", () => {
     expect((await deadLetters()).some((l) => l.body.input === body)).toBe(true);
   });
 
-  it("answers 415 for a body that is not JSON or NDJSON", async () => {
+  it("answers 415 for a body that is not JSON or NDJSON, and reads text/plain (fetch's default for a string) as JSON", async () => {
     const res = await postEvents("a,b,c", await ingestKey(), "text/csv");
     expect(res.status).toBe(415);
+    const { id } = await createClient();
+    const plain = await postEvents(JSON.stringify([event(id)]), await ingestKey(), "text/plain;charset=UTF-8");
+    expect(plain.status).toBe(200);
+    expect(await plain.json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
   });
 
   it("answers 413 for more than 10,000 records, asking for smaller batches", async () => {

@@ -242,7 +242,7 @@ describe("hostile bridge batches", () => {
       expect((await lettersSince(letters)).map((l) => l.body.input)).toEqual([body]);
     }
     corpus += 2;
-    expect((await expectClientError(await postEvents("[]", key, "text/plain"), 415)).code).toBe("unsupported_media_type");
+    expect((await expectClientError(await postEvents("[]", key, "application/x-www-form-urlencoded"), 415)).code).toBe("unsupported_media_type");
     const huge = JSON.stringify([{ ...record(id), pad: "x".repeat(5 * 1024 * 1024) }]);
     expect((await expectClientError(await postEvents(huge, key), 413)).code).toBe("payload_too_large");
     expect(await counterState(id)).toEqual(before);

@@ -137,18 +137,26 @@ describe("edge hardening", () => {
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("not_found");
   });
 
-  it("answers 415 for a JSON route's body sent as another type, and takes a bodiless request as {}", async () => {
+  it("reads a JSON route's body as JSON when declared so, as text/plain (fetch's default) or untyped; 415 for forms; {} when empty", async () => {
     const token = await signIn("admin");
-    const body = JSON.stringify({ id: unique("typed"), name: "Typed" });
-    for (const type of ["text/plain", "application/x-www-form-urlencoded"]) {
-      const res = await call("/v1/admin/clients", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": type }, body });
+    const create = (type: string | null, body: string) =>
+      call("/v1/admin/clients", { method: "POST", headers: { authorization: `Bearer ${token}`, ...(type === null ? {} : { "content-type": type }) }, body });
+    const body = () => JSON.stringify({ id: unique("typed"), name: "Typed" });
+    for (const type of ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
+      const res = await create(type, body());
       expect(res.status).toBe(415);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unsupported_media_type");
     }
-    const typed = await call("/v1/admin/clients", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json; charset=utf-8" }, body });
-    expect(typed.status).toBe(201);
-    const bodiless = await call("/v1/live/ticket", { method: "POST", headers: { authorization: `Bearer ${token}` } });
-    expect(bodiless.status).toBe(200);
+    for (const type of ["application/json; charset=utf-8", "text/plain;charset=UTF-8"]) expect((await create(type, body())).status).toBe(201);
+    const untyped = await call("/v1/admin/clients", { method: "POST", headers: { authorization: `Bearer ${token}` }, body: new Blob([body()]) });
+    expect(untyped.status).toBe(201);
+    const broken = await create("application/json", "{ not json");
+    expect(broken.status).toBe(400);
+    expect(((await broken.json()) as { error: { code: string } }).error.code).toBe("malformed_json");
+    for (const headers of [{}, { "content-type": "application/json" }]) {
+      const bodiless = await call("/v1/live/ticket", { method: "POST", headers: { authorization: `Bearer ${token}`, ...headers } });
+      expect(bodiless.status).toBe(200);
+    }
   });
 
   it("answers unknown errors without internals", async () => {

@@ -46,8 +46,9 @@ ingest.post(
   }),
   async (c) => {
     const keyClient = c.get("ingestKey").clientId;
+    // Untyped and text/plain bodies (what `fetch` sends for a string) are read as JSON.
     const contentType = c.req.header("content-type") ?? "application/json";
-    if (!/json/i.test(contentType)) {
+    if (!/json|^text\/plain\s*(;|$)/i.test(contentType)) {
       throw new ApiError(415, "unsupported_media_type", "send application/json or application/x-ndjson");
     }
     // Decoded by hand: `.text()` warns on NDJSON content types although both are UTF-8.
