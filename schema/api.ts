@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { CATEGORIES, ClientId, Country, STATUSES, Status } from "./event.ts";
+import { parseInstant } from "./time.ts";
 
 /** The one error body every route returns. */
 export const ErrorBody = z.object({
@@ -40,23 +41,33 @@ export const BridgeResult = z.object({
 });
 
 // ---------- counters ----------
+/** An ISO-8601 date or date-time in a query (`parseInstant`: without a zone it is UTC), as epoch ms. */
+const QueryInstant = z
+  .string()
+  .meta({ description: "ISO-8601: 2026-11-20T10:00:00Z, 2026-11-20T07:00-03:00, 2026-11-20 (midnight UTC); no zone means UTC" })
+  .transform((s, ctx) => {
+    const ms = parseInstant(s);
+    if (ms === null) {
+      ctx.addIssue({ code: "custom", message: "expected an ISO-8601 date or date-time, e.g. 2026-11-20T10:00:00Z" });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
 /** A time range from ISO-8601 instants (time zones only at the edges). */
 export const TimeRangeQuery = z
-  .object({
-    from: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
-    to: z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
-  })
+  .object({ from: QueryInstant, to: QueryInstant })
   .refine((r) => r.from < r.to, { message: "`from` must be before `to`", path: ["to"] });
 
 // ---------- reports ----------
 export const ReportFormat = z.enum(["csv", "parquet"]);
 export type ReportFormat = z.infer<typeof ReportFormat>;
-/** `GET /v1/clients/:id/report`: a time range, a format, and optionally statuses (`status=sent,failed`). */
+/** `GET /v1/clients/:id/report`: a time range, a format, and optionally statuses (`status=sent,failed` or `status=sent&status=failed`). */
 export const ReportQuery = TimeRangeQuery.safeExtend({
   format: ReportFormat.default("csv"),
   status: z
-    .string()
-    .transform((s) => s.split(","))
+    .union([z.string(), z.array(z.string())])
+    .transform((s) => [s].flat().flatMap((v) => v.split(",")))
     .pipe(z.array(Status).min(1))
     .optional(),
 });

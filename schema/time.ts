@@ -8,6 +8,26 @@ export function minuteOf(ms: number): number {
   return ms - (((ms % MINUTE_MS) + MINUTE_MS) % MINUTE_MS);
 }
 
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:(Z)|([+\- ])(\d{2})(?::?(\d{2}))?)?)?$/i;
+
+/**
+ * An instant as people and tools write ISO-8601 in a query string, in epoch ms: a date (its midnight
+ * UTC); a date and time with or without seconds and fraction, `T` or a space between them; `Z`,
+ * `±HH:MM`, `±HHMM`, `±HH` or no zone (UTC). A `+` that the query string decoded to a space is read as
+ * `+`. Null when the text is not such an instant or names no real date and time (2026-02-30).
+ */
+export function parseInstant(text: string): number | null {
+  const m = INSTANT.exec(text);
+  if (!m) return null;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map((v) => Number(v ?? 0)) as [number, number, number, number, number, number];
+  const wall = Date.UTC(y, mo - 1, d, h, mi, s, Number((m[7] ?? "").padEnd(3, "0").slice(0, 3)));
+  const t = new Date(wall);
+  const real = t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d && t.getUTCHours() === h && t.getUTCMinutes() === mi && t.getUTCSeconds() === s;
+  const [oh, om] = [Number(m[10] ?? 0), Number(m[11] ?? 0)];
+  if (!real || oh > 23 || om > 59) return null;
+  return wall - (m[9] === "-" ? -1 : 1) * (oh * 60 + om) * MINUTE_MS;
+}
+
 /** `YYYY-MM-DD` of the UTC day containing `ms`. */
 export function utcDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);

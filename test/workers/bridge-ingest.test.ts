@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { counters, createClient, deadLetters, ingestKey, postEvents, unique } from "./helpers.ts";
+import { admin, authed, call, counters, createClient, deadLetters, ingestKey, postEvents, unique } from "./helpers.ts";
 
 const AT = Date.UTC(2026, 10, 20, 9, 15, 30);
 
@@ -62,6 +62,32 @@ describe("bridge batch formats", () => {
     expect((await res.json()) as object).toMatchObject({ accepted: 1 });
     const { body } = await counters(id, "2026-11-20T09:00:00Z", "2026-11-20T10:00:00Z");
     expect(body.minutes).toEqual([{ minute: minuteOf(AT), accepted: 1, sent: 0, delivered: 0, read: 0, failed: 0 }]);
+  });
+});
+
+describe("counters ranges", () => {
+  it("count every minute that overlaps [from, to), the one from falls in included, whichever ISO-8601 form the range takes", async () => {
+    const { id } = await createClient();
+    await postEvents([event(id)], await ingestKey());
+    const one = [{ minute: minuteOf(AT), accepted: 1, sent: 0, delivered: 0, read: 0, failed: 0 }];
+    const at = new Date(AT).toISOString();
+    for (const [from, to] of [
+      [at, "2026-11-20T09:16:00Z"],
+      ["2026-11-20T09:15:59Z", "2026-11-20T09:15:59.001Z"],
+      ["2026-11-20", "2026-11-21"],
+      ["2026-11-20T09:15", "2026-11-20T09:16"],
+      ["2026-11-20T06:15:00-0300", "2026-11-20T06:16:00-03:00"],
+    ]) {
+      const { status, body } = await counters(id, from!, to!);
+      expect([from, status, body.minutes]).toEqual([from, 200, one]);
+    }
+    expect((await counters(id, "2026-11-20T09:16:00Z", "2026-11-20T10:00:00Z")).body.minutes).toEqual([]);
+    expect((await counters(id, "2026-11-20T08:00:00Z", "2026-11-20T09:15:00Z")).body.minutes).toEqual([]);
+    const plus = await call(`/v1/clients/${id}/counters?from=2026-11-20T12:15:00+03:00&to=2026-11-20T12:16:00+03:00`, authed(await admin()));
+    expect(((await plus.json()) as { minutes: unknown }).minutes).toEqual(one);
+    const bad = await counters(id, "2026-02-30", "2026-03-01");
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain("expected an ISO-8601 date or date-time");
   });
 });
 

@@ -27,6 +27,11 @@ describe("GET /v1/clients/:id/report", () => {
     const want = events.filter((e, i) => i >= 1 && i < 9 && (e.status === "failed" || e.status === "read")).map((e) => e.event_id);
     expect(rows.map((r) => r[column("event_id")]).sort()).toEqual([...want].sort());
     expect(want.length).toBe(4);
+    const repeated = await call(
+      `/v1/clients/${id}/report?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&status=failed&status=read`,
+      { headers: { authorization: `Bearer ${await signIn("admin")}` } },
+    );
+    expect(parseCsv(await repeated.text()).slice(1).map((r) => r[column("event_id")]).sort()).toEqual([...want].sort());
   });
 
   it("quotes fields as RFC 4180 says and writes UTF-8", async () => {

@@ -153,7 +153,7 @@ describe("edge hardening", () => {
     const broken = await create("application/json", "{ not json");
     expect(broken.status).toBe(400);
     expect(((await broken.json()) as { error: { code: string } }).error.code).toBe("malformed_json");
-    for (const headers of [{}, { "content-type": "application/json" }]) {
+    for (const headers of [{}, { "content-type": "application/json" }] as Record<string, string>[]) {
       const bodiless = await call("/v1/live/ticket", { method: "POST", headers: { authorization: `Bearer ${token}`, ...headers } });
       expect(bodiless.status).toBe(200);
     }

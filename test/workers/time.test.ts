@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { localDate, localDayStart } from "../../schema/time.ts";
+import { localDate, localDayStart, parseInstant } from "../../schema/time.ts";
 
 /** The local date straight from ICU, without the offset cache. */
 function icuDate(ms: number, timeZone: string): string {
@@ -28,6 +28,40 @@ describe("local dates", () => {
         expect(localDate(start, zone)).toBe(day);
         expect(localDate(start - 1, zone) < day).toBe(true);
       }
+    }
+  });
+});
+
+describe("query instants", () => {
+  it("read every full ISO-8601 date-time with a zone as Date.parse does", () => {
+    const offsets = fc.tuple(fc.constantFrom("+", "-"), fc.integer({ min: 0, max: 14 }), fc.constantFrom(0, 30, 45));
+    fc.assert(
+      fc.property(fc.integer({ min: EPOCH_2000, max: EPOCH_2100 }), offsets, (ms, [sign, h, m]) => {
+        const zone = `${sign}${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}`;
+        const text = `${new Date(ms).toISOString().slice(0, 23)}${zone}`;
+        expect(parseInstant(text)).toBe(Date.parse(text));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it("read the shorter forms people write: a date, no seconds, no zone (UTC), compact offsets, a decoded +", () => {
+    const noon = Date.parse("2026-11-20T12:00:00Z");
+    expect(parseInstant("2026-11-20")).toBe(Date.parse("2026-11-20T00:00:00Z"));
+    expect(parseInstant("2026-11-20T12:00")).toBe(noon);
+    expect(parseInstant("2026-11-20T12:00Z")).toBe(noon);
+    expect(parseInstant("2026-11-20 12:00:00")).toBe(noon);
+    expect(parseInstant("2026-11-20t12:00:00z")).toBe(noon);
+    expect(parseInstant("2026-11-20T09:00:00-0300")).toBe(noon);
+    expect(parseInstant("2026-11-20T15:00:00+03")).toBe(noon);
+    expect(parseInstant("2026-11-20T15:00:00 03:00")).toBe(noon);
+    expect(parseInstant("2026-11-20T12:00:00.5Z")).toBe(noon + 500);
+    expect(parseInstant("2026-11-20T12:00:00.123456789Z")).toBe(noon + 123);
+  });
+
+  it("refuse what names no real instant or is not ISO-8601", () => {
+    for (const text of ["", "2026-02-30", "2026-11-20T24:00:00Z", "2026-11-20T12:60Z", "2026-11-20T12:00:00+25:00", "20261120", "1763700000000", "yesterday", "2026-11-20T12Z", "2026-11-20T12:00:00 "]) {
+      expect(parseInstant(text), text).toBeNull();
     }
   });
 });

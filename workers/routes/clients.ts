@@ -2,7 +2,7 @@ import { asc, eq, inArray } from "drizzle-orm";
 import { Hono } from "hono";
 import { TimeRangeQuery, type ClientSummary } from "../../schema/api.ts";
 import { clients } from "../../schema/db.ts";
-import { DAY_MS } from "../../schema/time.ts";
+import { DAY_MS, minuteOf } from "../../schema/time.ts";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
 import { seesAllClients } from "../auth/policy.ts";
@@ -38,7 +38,7 @@ clientsApi.get("/", requireCapability("counters"), async (c) => {
   return c.json({ clients: out });
 });
 
-/** Per-minute counts by status, bucketed by occurred_at, one row per minute that has events. */
+/** Per-minute counts by status, bucketed by occurred_at, one row per minute that has events and overlaps the range. */
 clientsApi.get("/:id/counters", requireCapability("counters", "id"), valid("query", TimeRangeQuery), async (c) => {
   const id = c.req.param("id");
   const { from, to } = c.req.valid("query");
@@ -47,5 +47,6 @@ clientsApi.get("/:id/counters", requireCapability("counters", "id"), valid("quer
   }
   const client = (await c.get("db").select({ id: clients.id, shards: clients.shards }).from(clients).where(eq(clients.id, id)))[0];
   if (!client) throw new ApiError(404, "client_not_found", `no client ${id}`);
-  return c.json({ client_id: id, minutes: await clientCounters(c.env, client, from, to) });
+  // Every minute that overlaps [from, to): the one `from` falls in counts too.
+  return c.json({ client_id: id, minutes: await clientCounters(c.env, client, minuteOf(from), to) });
 });
