@@ -85,6 +85,8 @@ export type MinuteCounts = z.infer<typeof MinuteCounts>;
 export const CountersResponse = z.object({ client_id: ClientId, minutes: z.array(MinuteCounts) });
 
 export const ClientSummary = z.object({
+  /** The name every other shape (counters, live messages, billing) uses for the client's id. */
+  client_id: ClientId,
   id: ClientId,
   name: z.string(),
   timezone: z.string(),
@@ -153,9 +155,12 @@ export const RateCardRequest = z.object({
 });
 export const RateCard = RateCardRequest.omit({ valid_from: true }).extend({ id: z.number().int(), valid_from: IsoDate });
 
+/** NIST SP 800-63B's floor for passwords people choose; the sign-in lockout limits guessing. */
+export const MIN_PASSWORD_LENGTH = 8;
+
 export const CreateUserRequest = z.object({
   email: z.email().max(254),
-  password: z.string().min(10).max(256),
+  password: z.string().min(MIN_PASSWORD_LENGTH).max(256),
   role: Role,
   client_ids: z.array(ClientId).max(10_000).default([]),
 });

@@ -88,6 +88,9 @@ describe("admin: users and API keys", () => {
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ email, role: "viewer", client_ids: [id] });
     expect((await postJson("/v1/admin/users", { email, password: "a long password", role: "viewer" }, token)).status).toBe(409);
+    const short = { email: `${unique("s")}@example.com`, role: "viewer" };
+    expect((await postJson("/v1/admin/users", { ...short, password: "7chars!" }, token)).status).toBe(400);
+    expect((await postJson("/v1/admin/users", { ...short, password: "8chars!!" }, token)).status).toBe(201);
     const login = await postJson("/v1/auth/login", { email, password: "a long password" });
     expect(((await login.json()) as { user: { client_ids: string[] } }).user.client_ids).toEqual([id]);
   });

@@ -52,8 +52,8 @@ describe("read routes are scoped", () => {
     await createClient();
     const viewer = await signIn("viewer", [a.id]);
     const res = await call("/v1/clients", authed(viewer));
-    const body = (await res.json()) as { clients: { id: string; today: Record<string, number> }[] };
-    expect(body.clients.map((c) => c.id)).toEqual([a.id]);
+    const body = (await res.json()) as { clients: { client_id: string; id: string; today: Record<string, number> }[] };
+    expect(body.clients.map((c) => [c.client_id, c.id])).toEqual([[a.id, a.id]]);
     expect(body.clients[0]!.today).toEqual({ accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 });
   });
 

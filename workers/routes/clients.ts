@@ -32,7 +32,7 @@ clientsApi.get("/", requireCapability("counters"), async (c) => {
     const part = rows.slice(i, i + FANOUT);
     const todays = await Promise.all(part.map((r) => clientToday(c.env, r, r.timezone)));
     part.forEach((r, j) =>
-      out.push({ id: r.id, name: r.name, timezone: r.timezone, currency: r.currency, active: r.active, today: todays[j]! }),
+      out.push({ client_id: r.id, id: r.id, name: r.name, timezone: r.timezone, currency: r.currency, active: r.active, today: todays[j]! }),
     );
   }
   return c.json({ clients: out });
