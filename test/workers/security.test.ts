@@ -55,6 +55,25 @@ describe("production mode", () => {
   });
 });
 
+describe("health", () => {
+  it("answers 200 when D1 and R2 answer, 503 unhealthy (retryable) naming the one that does not", async () => {
+    expect(await (await call("/health")).json()).toEqual({ ok: true, d1: true, r2: true });
+    const down = () => {
+      throw new Error("storage down");
+    };
+    const deadR2 = { ...env.LAKE, head: async () => down() } as unknown as R2Bucket;
+    const deadD1 = { prepare: down, batch: down, exec: down } as unknown as D1Database;
+    for (const [overrides, details] of [
+      [{ LAKE: deadR2 }, { d1: true, r2: false }],
+      [{ DB: deadD1 }, { d1: false, r2: true }],
+    ] as const) {
+      const res = await withEnv(overrides, "/health");
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ error: { code: "unhealthy", message: expect.any(String), details } });
+    }
+  });
+});
+
 describe("edge hardening", () => {
   it("sends secure headers and a request id on API responses", async () => {
     const res = await call("/v1/openapi.json");
