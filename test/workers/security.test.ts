@@ -4,9 +4,10 @@ import { sign } from "hono/jwt";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { app } from "../../workers/app.ts";
-import { DEV_PASSWORD } from "../../schema/dev-credentials.ts";
+import { DEV_INGEST_KEY, DEV_PASSWORD } from "../../schema/dev-credentials.ts";
 import { BASE, call, createClient, db, postJson, postWebhook, signIn, unique } from "./helpers.ts";
-import { users } from "../../schema/db.ts";
+import { apiKeys, users } from "../../schema/db.ts";
+import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
 
 /** Calls the app with some bindings replaced (e.g. a production configuration). */
@@ -40,6 +41,16 @@ describe("production mode", () => {
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("insecure_configuration");
     }
     expect((await withEnv(STRONG, "/v1/openapi.json")).status).toBe(200);
+  });
+
+  it("refuses the seed's ingest key, even where a seeded database holds it", async () => {
+    const hash = await sha256Hex(DEV_INGEST_KEY);
+    await db().insert(apiKeys).values({ id: unique("seeded"), hash, scope: "ingest", createdAt: Date.now() }).onConflictDoNothing();
+    const init = { method: "POST", headers: { authorization: `Bearer ${DEV_INGEST_KEY}`, "content-type": "application/json" }, body: "[]" };
+    expect((await call("/v1/ingest/events", init)).status).toBe(200);
+    const res = await withEnv(STRONG, "/v1/ingest/events", init);
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("invalid_api_key");
   });
 
   it("refuses the dev users' password at sign-in", async () => {

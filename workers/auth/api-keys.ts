@@ -24,9 +24,14 @@ const CACHE_LIMIT = 10_000;
  */
 const cache = new Map<string, { key: IngestKey | null; expires: number }>();
 
+/** The token of an `Authorization: Bearer <token>` header. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
+}
+
 /** The active ingest key behind `Authorization: Bearer <key>`, or null. */
 export async function ingestKeyFrom(db: DrizzleD1Database, authorization: string | undefined): Promise<IngestKey | null> {
-  const presented = authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
+  const presented = bearerToken(authorization);
   if (!presented) return null;
   const hit = cache.get(presented);
   if (hit && hit.expires > Date.now()) return hit.key;

@@ -4,6 +4,7 @@ import { createMiddleware } from "hono/factory";
 import { revokedSessions } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { ApiError } from "../errors.ts";
+import { bearerToken } from "./api-keys.ts";
 import { allows, type AuthUser, type Capability } from "./policy.ts";
 import { SESSION_COOKIE, SESSION_TTL_S, issueSession, userFromToken } from "./session.ts";
 
@@ -31,8 +32,7 @@ async function rotateIfOld(c: Context<AppEnv>, user: AuthUser): Promise<void> {
 
 /** The session token from `Authorization: Bearer` or the session cookie. */
 export function sessionToken(authorization: string | undefined, cookie: string | undefined): string | undefined {
-  const bearer = authorization?.match(/^Bearer\s+(.+)$/i)?.[1];
-  return bearer ?? cookie;
+  return bearerToken(authorization) ?? cookie;
 }
 
 /** Requires a valid session; puts the user on the context. */
