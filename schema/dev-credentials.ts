@@ -1,6 +1,6 @@
 /**
  * The documented local-development credentials (DESIGN.md, Security). The seed uses them; production
- * refuses to serve with any of the secrets and refuses the password at sign-in.
+ * refuses to serve with any of the secrets, refuses the password at sign-in and the ingest key.
  */
 export const DEV_SECRETS = {
   WHATSAPP_APP_SECRET: "dev-app-secret",
