@@ -62,9 +62,16 @@ export const TimeRangeQuery = z
 // ---------- reports ----------
 export const ReportFormat = z.enum(["csv", "parquet"]);
 export type ReportFormat = z.infer<typeof ReportFormat>;
+/**
+ * How a CSV report writes `occurred_at`/`received_at`: as the canonical event holds them (int64 epoch
+ * ms, the default) or as ISO-8601 UTC text for spreadsheets. Parquet carries typed timestamps either way.
+ */
+export const ReportTimes = z.enum(["epoch_ms", "iso"]);
+export type ReportTimes = z.infer<typeof ReportTimes>;
 /** `GET /v1/clients/:id/report`: a time range, a format, and optionally statuses (`status=sent,failed` or `status=sent&status=failed`). */
 export const ReportQuery = TimeRangeQuery.safeExtend({
   format: ReportFormat.default("csv"),
+  times: ReportTimes.default("epoch_ms"),
   status: z
     .union([z.string(), z.array(z.string())])
     .transform((s) => [s].flat().flatMap((v) => v.split(",")))

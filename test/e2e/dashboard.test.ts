@@ -141,6 +141,9 @@ describe("live dashboard in a real browser", () => {
     const statusColumn = header!.split(",").indexOf("status");
     expect(rows.length).toBeGreaterThan(0);
     expect(new Set(rows.map((r) => r.split(",")[statusColumn]))).toEqual(new Set(["read"]));
+    // The dashboard asks for spreadsheet times; the API's default is the canonical epoch ms.
+    const occurredColumn = header!.split(",").indexOf("occurred_at");
+    expect(rows.every((r) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(r.split(",")[occurredColumn]!))).toBe(true);
   });
 
   it("switches to English and dark, formatting through Intl", async () => {

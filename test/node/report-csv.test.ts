@@ -33,7 +33,12 @@ function row(over: Partial<Record<(typeof EVENT_COLUMNS)[number], EventRow[numbe
 const fieldsOf = (csv: string) => csv.split("\r\n").slice(0, -1).map((l) => l.split(","));
 
 describe("CSV report lines", () => {
-  it("write every time as toISOString does, in and out of order, across second, minute, day and year turns", () => {
+  it("write times as the canonical epoch ms by default", () => {
+    const fields = fieldsOf(csvLines([row({ received_at: 946_684_800_001 })], "epoch_ms"))[0]!;
+    expect([fields[OCCURRED], fields[RECEIVED]]).toEqual([String(Date.UTC(2026, 10, 29, 12, 0, 0)), "946684800001"]);
+  });
+
+  it("write every time as toISOString does when asked for ISO, in and out of order, across second, minute, day and year turns", () => {
     let seed = 7;
     const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31);
     const times = [
@@ -43,13 +48,13 @@ describe("CSV report lines", () => {
     for (let i = 0; i < 2_000; i++) times.push(946_684_800_000 + (next() % 3_155_760_000) * 1_000 + (next() % 1_000));
     for (let i = 0; i < 500; i++) times.push(Date.UTC(2026, 10, 29, 12) + next() % 180_000);
     const rows = times.map((t, i) => row({ occurred_at: t, received_at: times[times.length - 1 - i]! }));
-    const fields = fieldsOf(csvLines(rows));
+    const fields = fieldsOf(csvLines(rows, "iso"));
     expect(fields.map((f) => f[OCCURRED])).toEqual(times.map((t) => new Date(t).toISOString()));
     expect(fields.map((f) => f[RECEIVED])).toEqual([...times].reverse().map((t) => new Date(t).toISOString()));
   });
 
   it("quote fields with quotes, commas or line breaks, and leave nulls empty", () => {
-    const csv = csvLines([row({ event_id: 'say "hi"', message_id: "a,b", template: "line\nbreak", error_title: "cr\r", billable: false, error_code: 131_000 })]);
+    const csv = csvLines([row({ event_id: 'say "hi"', message_id: "a,b", template: "line\nbreak", error_title: "cr\r", billable: false, error_code: 131_000 })], "iso");
     expect(csv).toBe(
       `"say ""hi""","a,b",c,sent,2026-11-29T12:00:00.000Z,2026-11-29T12:00:01.000Z,,false,,5511987654321,,,"line\nbreak",131000,"cr\r",kafka\r\n`,
     );

@@ -128,14 +128,20 @@ describe("outbox → lake flush", () => {
     expect(header).toEqual(EVENT_COLUMNS);
     const fromCsv = records.map((r) => {
       const o: Record<string, unknown> = Object.fromEntries(EVENT_COLUMNS.map((c, i) => [c, r[i] === "" ? null : r[i]]));
-      o.occurred_at = Date.parse(o.occurred_at as string);
-      o.received_at = Date.parse(o.received_at as string);
+      o.occurred_at = Number(o.occurred_at);
+      o.received_at = Number(o.received_at);
       o.billable = o.billable === null ? null : o.billable === "true";
       o.error_code = o.error_code === null ? null : Number(o.error_code);
       return o;
     });
     expect(withoutReceivedAt(fromCsv)).toEqual(expected);
-    expect(records[0]![EVENT_COLUMNS.indexOf("occurred_at")]).toBe("2026-11-18T23:59:58.000Z");
+    expect(records[0]![EVENT_COLUMNS.indexOf("occurred_at")]).toBe(String(Date.UTC(2026, 10, 18, 23, 59, 58)));
+
+    const iso = await report(id, { ...RANGE, format: "csv", times: "iso" });
+    const [, ...isoRecords] = parseCsv(await iso.text());
+    const timeColumns = ["occurred_at", "received_at"].map((c) => EVENT_COLUMNS.indexOf(c as (typeof EVENT_COLUMNS)[number]));
+    expect(isoRecords[0]![timeColumns[0]!]).toBe("2026-11-18T23:59:58.000Z");
+    expect(isoRecords.map((r) => r.map((v, i) => (timeColumns.includes(i) ? String(Date.parse(v)) : v)))).toEqual(records);
 
     const pq = await report(id, { ...RANGE, format: "parquet" });
     expect(pq.status).toBe(200);

@@ -70,6 +70,7 @@ describe("GET /v1/clients/:id/report", () => {
     const bad = [
       { from: "2026-11-20T00:00:00Z", to: "2026-11-19T00:00:00Z" },
       { ...RANGE, format: "xlsx" },
+      { ...RANGE, times: "local" },
       { ...RANGE, status: "sent,bogus" },
       { from: "2025-01-01T00:00:00Z", to: "2026-11-20T00:00:00Z" },
       { from: "yesterday", to: "today" },

@@ -35,6 +35,17 @@ describe("sign in and out", () => {
     expect((await call("/v1/me", authed(token))).status).toBe(401);
   });
 
+  it("signs out without a live session too, clearing the cookie", async () => {
+    const revoked = await signIn("viewer");
+    await call("/v1/auth/logout", authed(revoked, { method: "POST" }));
+    for (const init of [{}, { headers: { cookie: `zm_session=${revoked}` } }, authed("garbage")]) {
+      const res = await call("/v1/auth/logout", { ...init, method: "POST" });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ ok: true });
+      expect(res.headers.get("set-cookie")).toMatch(/^zm_session=;.*Max-Age=0/);
+    }
+  });
+
   it("refuses tampered, foreign-signed and expired tokens", async () => {
     const token = await signIn("viewer");
     const [h, p, s] = token.split(".");

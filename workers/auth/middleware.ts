@@ -35,18 +35,22 @@ export function sessionToken(authorization: string | undefined, cookie: string |
   return bearerToken(authorization) ?? cookie;
 }
 
+/** The user of a session token: null when it is invalid, expired or revoked. */
+export async function sessionUser(c: Context<AppEnv>, token: string): Promise<AuthUser | null> {
+  try {
+    return await userFromToken(c.get("db"), c.env.SESSION_SECRET, token);
+  } catch (cause) {
+    // The user store did not answer: the same request can succeed in a moment.
+    throw new ApiError(503, "session_store_unavailable", "could not verify the session; retry", undefined, cause);
+  }
+}
+
 /** Requires a valid session; puts the user on the context. */
 export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   const authorization = c.req.header("authorization");
   const token = sessionToken(authorization, getCookie(c, SESSION_COOKIE));
   if (!token) throw new ApiError(401, "unauthenticated", "sign in first (session cookie or bearer token)");
-  let user: AuthUser | null;
-  try {
-    user = await userFromToken(c.get("db"), c.env.SESSION_SECRET, token);
-  } catch (cause) {
-    // The user store did not answer: the same request can succeed in a moment.
-    throw new ApiError(503, "session_store_unavailable", "could not verify the session; retry", undefined, cause);
-  }
+  const user = await sessionUser(c, token);
   if (!user) throw new ApiError(401, "unauthenticated", "session is invalid or expired");
   c.set("user", user);
   if (!authorization) await rotateIfOld(c, user);

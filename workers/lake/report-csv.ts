@@ -1,3 +1,4 @@
+import type { ReportTimes } from "../../schema/api.ts";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { COLUMN_KINDS, type EventRow, type EventValue } from "./columns.ts";
@@ -33,10 +34,10 @@ function isoTimestamps(): (ms: number) => string {
 /** The header line of the detailed report, in the canonical column order. */
 export const CSV_HEADER = `${EVENT_COLUMNS.join(",")}\r\n`;
 
-/** A formatter per column, in EVENT_COLUMNS order: times ISO-8601 UTC, booleans true/false, nulls empty. */
-function columnFormatters(): ((v: EventValue) => string)[] {
+/** A formatter per column, in EVENT_COLUMNS order: times as `times` says, booleans true/false, nulls empty. */
+function columnFormatters(times: ReportTimes): ((v: EventValue) => string)[] {
   return COLUMN_KINDS.map((kind) => {
-    if (kind === "timestamp") {
+    if (kind === "timestamp" && times === "iso") {
       const iso = isoTimestamps();
       return (v) => (v === null ? "" : iso(v as number));
     }
@@ -45,11 +46,12 @@ function columnFormatters(): ((v: EventValue) => string)[] {
 }
 
 /**
- * Rows as CSV lines (CRLF-terminated, as RFC 4180 says). A line is joined from its fields: appended
- * field by field it stays a rope of ~30 pieces for the encoder to flatten, about twice as slow.
+ * Rows as CSV lines (CRLF-terminated, as RFC 4180 says), times as the canonical epoch ms or ISO-8601.
+ * A line is joined from its fields: appended field by field it stays a rope of ~30 pieces for the
+ * encoder to flatten, about twice as slow.
  */
-export function csvLines(rows: EventRow[]): string {
-  const format = columnFormatters();
+export function csvLines(rows: EventRow[], times: ReportTimes): string {
+  const format = columnFormatters(times);
   let out = "";
   for (const r of rows) out += `${r.map((v, i) => format[i]!(v)).join(",")}\r\n`;
   return out;

@@ -1,4 +1,4 @@
-import type { ReportFormat } from "../../schema/api.ts";
+import type { ReportFormat, ReportTimes } from "../../schema/api.ts";
 import { log } from "../errors.ts";
 import type { EventRow } from "./columns.ts";
 import { datesInRange, effectiveParts, listParts, type Part } from "./layout.ts";
@@ -39,9 +39,18 @@ async function* partRows(bucket: R2Bucket, clientId: string, date: string, part:
   yield* reader.rows(0, undefined, filter);
 }
 
-/** The report as a byte stream: CSV (header, RFC 4180, UTF-8) or a Parquet file with the lake's schema. */
-export function reportStream(bucket: R2Bucket, clientId: string, filter: RowFilter, format: ReportFormat): ReadableStream<Uint8Array> {
-  const chunks = format === "csv" ? csvChunks(bucket, clientId, filter) : parquetChunks(bucket, clientId, filter);
+/**
+ * The report as a byte stream: CSV (header, RFC 4180, UTF-8, times as `times` says) or a Parquet file
+ * with the lake's schema.
+ */
+export function reportStream(
+  bucket: R2Bucket,
+  clientId: string,
+  filter: RowFilter,
+  format: ReportFormat,
+  times: ReportTimes = "epoch_ms",
+): ReadableStream<Uint8Array> {
+  const chunks = format === "csv" ? csvChunks(bucket, clientId, filter, times) : parquetChunks(bucket, clientId, filter);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
@@ -60,10 +69,10 @@ export function reportStream(bucket: R2Bucket, clientId: string, filter: RowFilt
   });
 }
 
-async function* csvChunks(bucket: R2Bucket, clientId: string, filter: RowFilter): AsyncGenerator<Uint8Array> {
+async function* csvChunks(bucket: R2Bucket, clientId: string, filter: RowFilter, times: ReportTimes): AsyncGenerator<Uint8Array> {
   const utf8 = new TextEncoder();
   yield utf8.encode(CSV_HEADER);
-  for await (const rows of reportRows(bucket, clientId, filter)) yield utf8.encode(csvLines(rows));
+  for await (const rows of reportRows(bucket, clientId, filter)) yield utf8.encode(csvLines(rows, times));
 }
 
 async function* parquetChunks(bucket: R2Bucket, clientId: string, filter: RowFilter): AsyncGenerator<Uint8Array> {

@@ -1,10 +1,10 @@
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
-import { deleteCookie } from "hono/cookie";
+import { deleteCookie, getCookie } from "hono/cookie";
 import { LoginRequest, type PublicUser } from "../../schema/api.ts";
 import { revokedSessions, users } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
-import { authenticate, setSessionCookie } from "../auth/middleware.ts";
+import { authenticate, sessionToken, sessionUser, setSessionCookie } from "../auth/middleware.ts";
 import { LoginThrottle } from "../auth/login-throttle.ts";
 import { hashPassword, verifyPassword } from "../auth/password.ts";
 import type { AuthUser } from "../auth/policy.ts";
@@ -55,9 +55,15 @@ auth.post("/auth/login", valid("json", LoginRequest), async (c) => {
   return c.json({ token, user: publicUser(user) });
 });
 
-auth.post("/auth/logout", authenticate, async (c) => {
-  const user = c.get("user");
-  await c.get("db").insert(revokedSessions).values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt }).onConflictDoNothing();
+/**
+ * Ends the caller's session. Without a live one (never signed in, expired, revoked, signed out in
+ * another tab) there is nothing to end: the answer is the same and the cookie is cleared all the
+ * same, so a sign-out button never fails.
+ */
+auth.post("/auth/logout", async (c) => {
+  const token = sessionToken(c.req.header("authorization"), getCookie(c, SESSION_COOKIE));
+  const user = token ? await sessionUser(c, token) : null;
+  if (user) await c.get("db").insert(revokedSessions).values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt }).onConflictDoNothing();
   deleteCookie(c, SESSION_COOKIE, { path: "/" });
   return c.json({ ok: true });
 });

@@ -28,7 +28,7 @@ export const reports = new Hono<AppEnv>();
 
 reports.get("/:id/report", authenticate, requireCapability("report", "id"), valid("query", ReportQuery), async (c) => {
   const id = c.req.param("id");
-  const { from, to, format, status } = c.req.valid("query");
+  const { from, to, format, times, status } = c.req.valid("query");
   if (to - from > MAX_REPORT_RANGE_MS) throw new ApiError(400, "range_too_large", "a report covers at most 366 days");
   const db = c.get("db");
   if ((await db.select({ id: clients.id }).from(clients).where(eq(clients.id, id))).length === 0) {
@@ -37,7 +37,7 @@ reports.get("/:id/report", authenticate, requireCapability("report", "id"), vali
   // Recipients are personal data: every export is recorded before a byte leaves.
   await audit(db, c.get("user").email, "report.export", id, { from, to, format, status: status ?? null });
   const filename = `zapmeter-${id}-${stamp(from)}-${stamp(to)}.${format}`;
-  return c.body(reportStream(c.env.LAKE, id, { from, to, statuses: status && new Set(status) }, format), 200, {
+  return c.body(reportStream(c.env.LAKE, id, { from, to, statuses: status && new Set(status) }, format, times), 200, {
     "content-type": CONTENT_TYPES[format],
     "content-disposition": `attachment; filename="${filename}"`,
     "cache-control": "no-store",

@@ -80,6 +80,8 @@ function ReportExport({ clientId }: { clientId: string }) {
       format: format.value,
     });
     if (status.value) q.set("status", status.value);
+    // A CSV downloaded here is opened in a spreadsheet, which reads ISO-8601 text as dates.
+    if (format.value === "csv") q.set("times", "iso");
     try {
       await download(`/v1/clients/${encodeURIComponent(clientId)}/report?${q}`, `${clientId}-report.${format.value}`);
     } catch (err) {
