@@ -173,6 +173,11 @@ describe("client live socket scope", () => {
     const again = (await LiveSocket.open(`/v1/clients/${a.id}/live?ticket=${ticket}`)) as Response;
     expect(again.status).toBe(401);
     expect(await again.json()).toMatchObject({ error: { code: "invalid_ticket" } });
+    for (const unknown of ["", "zlt_made-up"]) {
+      const res = (await LiveSocket.open(`/v1/clients/${a.id}/live?ticket=${unknown}`)) as Response;
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ error: { code: "invalid_ticket" } });
+    }
 
     expect((await ticketFor(viewer, b.id)).status).toBe(403);
     const overviewTicket = ((await (await ticketFor(viewer)).json()) as { ticket: string }).ticket;
