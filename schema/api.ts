@@ -79,6 +79,34 @@ export const ReportQuery = TimeRangeQuery.safeExtend({
     .optional(),
 });
 
+// ---------- dead letters ----------
+/** `GET /v1/admin/dead-letters` and `POST /v1/admin/dead-letters/replay`: one UTC day's letters, a page at a time. */
+export const DeadLetterQuery = z.object({
+  date: IsoDate,
+  /** The last key of the previous page (its `next`). */
+  start_after: z.string().startsWith("dlq/date=").optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+const LetterRejection = z.object({ at: z.union([z.number(), z.string()]), code: z.string(), message: z.string() });
+export const DeadLetterList = z.object({
+  date: IsoDate,
+  letters: z.array(
+    z.object({ key: z.string(), received_at: z.number().int(), source: z.enum(["whatsapp", "kafka"]), bytes: z.number().int(), rejections: z.array(LetterRejection) }),
+  ),
+  next: z.string().nullable(),
+});
+export const DeadLetterReplay = z.object({
+  date: IsoDate,
+  letters: z.number().int(),
+  /** Letters whose every rejection is now resolved: their events are stored and the letters deleted. */
+  resolved: z.number().int(),
+  accepted: z.number().int(),
+  duplicates: z.number().int(),
+  /** Letters kept, with what is still refused in each. */
+  remaining: z.array(z.object({ key: z.string(), rejections: z.array(LetterRejection) })),
+  next: z.string().nullable(),
+});
+
 // ---------- lake ----------
 export const FlushQuery = z.object({ client_id: ClientId.optional() });
 export const FlushResponse = z.object({ files: z.array(z.string()) });

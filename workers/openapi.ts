@@ -8,6 +8,9 @@ import {
   CreateClientRequest,
   CreatedApiKey,
   CreateUserRequest,
+  DeadLetterList,
+  DeadLetterQuery,
+  DeadLetterReplay,
   ErrorBody,
   FlushQuery,
   FlushResponse,
@@ -205,6 +208,19 @@ export const OPERATIONS: Operation[] = [
   {
     method: "delete", path: "/v1/admin/api-keys/{id}", summary: "Revoke an ingest key", tag: "admin", security: "admin",
     responses: { 200: { description: "revoked" }, 404: { description: "no such key", schema: ErrorBody } },
+  },
+  {
+    method: "get", path: "/v1/admin/dead-letters", summary: "A UTC day's dead letters (refused input) with their reasons, a page at a time", tag: "admin", security: "admin",
+    query: DeadLetterQuery, responses: { 200: { description: "letters, without their input", schema: DeadLetterList } },
+  },
+  {
+    method: "post", path: "/v1/admin/dead-letters/replay", summary: "Run a page of a day's dead letters again; store what now resolves, delete letters fully resolved", tag: "admin", security: "admin",
+    query: DeadLetterQuery,
+    responses: {
+      200: { description: "what was stored and what is still refused", schema: DeadLetterReplay },
+      400: { description: "invalid query, or the day is older than the dedup tables", schema: ErrorBody },
+      503: { description: "a Durable Object write failed; nothing was deleted, retry", schema: ErrorBody },
+    },
   },
   {
     method: "get", path: "/v1/billing", summary: "A day's billing lines (finance, admin)", tag: "billing", security: "session",

@@ -1,5 +1,6 @@
 import { utcDate } from "../../schema/time.ts";
 import { ApiError } from "../errors.ts";
+import type { RejectedRecord } from "./bridge.ts";
 
 /** Why some input was not counted. */
 export interface Rejection {
@@ -9,13 +10,50 @@ export interface Rejection {
   message: string;
 }
 
+/**
+ * What a letter's `input` holds: the request body verbatim (webhooks, and bridged batches that could
+ * not be split into records), or the rejected records of a bridged batch, `[{index, record}]` with
+ * each record's text as it arrived.
+ */
+export type LetterInput = "body" | "records";
+
 export interface DeadLetter {
   source: "whatsapp" | "kafka";
   rejections: Rejection[];
   /** The input exactly as received (or the rejected records), so it can be replayed. */
   input: string;
   contentType?: string;
-  truncated?: boolean;
+  /** The client the bridged batch's ingest key was limited to (null: any client). */
+  clientScope?: string | null;
+}
+
+/** A letter as `dlq/` holds it. */
+export interface StoredDeadLetter {
+  received_at: number;
+  source: DeadLetter["source"];
+  rejections: Rejection[];
+  content_type: string | null;
+  client_scope?: string | null;
+  input: string;
+}
+
+/** The prefix of one UTC day's letters. */
+export const deadLetterPrefix = (date: string): string => `dlq/date=${date}/`;
+
+/** Bridged records that were refused, as one letter. */
+export function rejectedRecordsLetter(rejected: RejectedRecord[], contentType: string, clientScope: string | null): DeadLetter {
+  return {
+    source: "kafka",
+    rejections: rejected.map(({ at, code, message }) => ({ at, code, message })),
+    input: JSON.stringify(rejected.map((r) => ({ index: r.at, record: r.input }))),
+    contentType,
+    clientScope,
+  };
+}
+
+/** The form of a stored letter's input: a bridged batch that could not be split was kept whole. */
+export function inputOf(letter: StoredDeadLetter): LetterInput {
+  return letter.source === "kafka" && !letter.rejections.some((r) => r.code === "malformed") ? "records" : "body";
 }
 
 /**
@@ -23,17 +61,17 @@ export interface DeadLetter {
  * 503 when R2 does, so the sender retries rather than losing the input.
  */
 export async function keepDeadLetter(bucket: R2Bucket, letter: DeadLetter, now = Date.now()): Promise<string> {
-  const key = `dlq/date=${utcDate(now)}/${crypto.randomUUID()}.json`;
-  const body = JSON.stringify({
+  const key = `${deadLetterPrefix(utcDate(now))}${crypto.randomUUID()}.json`;
+  const stored: StoredDeadLetter = {
     received_at: now,
     source: letter.source,
     rejections: letter.rejections,
     content_type: letter.contentType ?? null,
-    truncated: letter.truncated ?? false,
+    ...(letter.source === "kafka" ? { client_scope: letter.clientScope ?? null } : {}),
     input: letter.input,
-  });
+  };
   try {
-    await bucket.put(key, body, { httpMetadata: { contentType: "application/json" } });
+    await bucket.put(key, JSON.stringify(stored), { httpMetadata: { contentType: "application/json" } });
   } catch (cause) {
     throw new ApiError(503, "dead_letter_unavailable", "could not keep rejected input; retry the request", undefined, cause);
   }

@@ -35,6 +35,11 @@ export class MalformedWebhook extends Error {
   constructor(readonly issues: { path: string; message: string }[]) {
     super("malformed webhook payload");
   }
+
+  /** The issues as the dead-letter store records them. */
+  get rejections(): Rejection[] {
+    return this.issues.map((i) => ({ at: i.path, code: "malformed", message: i.message }));
+  }
 }
 
 function enumOrNull<T extends string>(values: readonly T[], v: string | undefined): T | null {
@@ -53,6 +58,15 @@ function billableOf(pricing: WhatsAppStatus["pricing"]): boolean | null {
   if (typeof pricing?.billable === "boolean") return pricing.billable;
   if (pricing?.type === undefined) return null;
   return pricing.type === "regular";
+}
+
+/** `parseWebhook` of a raw body; a body that is not JSON, or that the parser chokes on, is malformed too. */
+export function parseWebhookText(text: string, receivedAt: number): ParsedWebhook {
+  try {
+    return parseWebhook(JSON.parse(text), receivedAt);
+  } catch (e) {
+    throw e instanceof MalformedWebhook ? e : new MalformedWebhook([{ path: "", message: (e as Error).message }]);
+  }
 }
 
 /**

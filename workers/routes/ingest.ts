@@ -5,11 +5,10 @@ import { bearerToken, ingestKeyFrom } from "../auth/api-keys.ts";
 import { DEV_INGEST_KEY } from "../../schema/dev-credentials.ts";
 import { ApiError } from "../errors.ts";
 import { isProduction } from "../security.ts";
-import { MAX_RECORDS, MalformedBatch, TooManyRecords, recordText, splitRecords, validateRecords, type RejectedRecord } from "../ingest/bridge.ts";
-import { clientsById } from "../ingest/client-directory.ts";
-import { keepDeadLetter } from "../ingest/dead-letters.ts";
-import type { RoutedEvent } from "../ingest/dispatch.ts";
+import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateRecords } from "../ingest/bridge.ts";
+import { keepDeadLetter, rejectedRecordsLetter } from "../ingest/dead-letters.ts";
 import { storeEvents } from "../ingest/ingest-stats.ts";
+import { routeRecords } from "../ingest/routing.ts";
 
 /** Bridged batches up to 5 MiB (Kafka Connect's default request size is far below). */
 export const BRIDGE_MAX_BYTES = 5 * 1024 * 1024;
@@ -75,6 +74,7 @@ ingest.post(
           rejections: [{ at: "", code: "malformed", message: e.message }],
           input: body,
           contentType,
+          clientScope: keyClient,
         });
         throw new ApiError(400, "malformed_batch", e.message);
       }
@@ -91,23 +91,9 @@ ingest.post(
         });
       }
     }
-    const clients = await clientsById(c.get("db"), valid.map((v) => v.event.client_id));
-    const routed: RoutedEvent[] = [];
-    const rejectedAll: RejectedRecord[] = [...rejected];
-    for (const v of valid) {
-      const client = clients.get(v.event.client_id);
-      if (client) routed.push({ client, event: v.event });
-      else rejectedAll.push({ at: v.index, code: "unknown_client", message: `client ${v.event.client_id} does not exist or is inactive`, input: recordText(v) });
-    }
-    rejectedAll.sort((a, b) => a.at - b.at);
-    if (rejectedAll.length > 0) {
-      await keepDeadLetter(c.env.LAKE, {
-        source: "kafka",
-        rejections: rejectedAll.map(({ at, code, message }) => ({ at, code, message })),
-        input: JSON.stringify(rejectedAll.map((r) => ({ index: r.at, record: r.input }))),
-        contentType,
-      });
-    }
+    const { routed, unknown } = await routeRecords(c.get("db"), valid);
+    const rejectedAll = [...rejected, ...unknown].sort((a, b) => a.at - b.at);
+    if (rejectedAll.length > 0) await keepDeadLetter(c.env.LAKE, rejectedRecordsLetter(rejectedAll, contentType, keyClient));
     const result = await storeEvents(c, routed);
     return c.json({
       accepted: result.accepted,

@@ -4,11 +4,10 @@ import { WebhookVerifyQuery } from "../../schema/whatsapp.ts";
 import type { AppEnv } from "../app-env.ts";
 import { ApiError } from "../errors.ts";
 import { keepDeadLetter, type Rejection } from "../ingest/dead-letters.ts";
-import { clientsByPhoneNumber } from "../ingest/client-directory.ts";
-import type { RoutedEvent } from "../ingest/dispatch.ts";
 import { storeEvents } from "../ingest/ingest-stats.ts";
+import { routeStatuses } from "../ingest/routing.ts";
 import { verifyMetaSignature } from "../ingest/signature.ts";
-import { MalformedWebhook, parseWebhook } from "../ingest/whatsapp.ts";
+import { MalformedWebhook, parseWebhookText } from "../ingest/whatsapp.ts";
 import { constantTimeEqualText } from "../auth/crypto.ts";
 
 /** Meta sends webhook bodies of at most 3 MB. */
@@ -49,21 +48,15 @@ webhooks.post(
 
     let parsed;
     try {
-      parsed = parseWebhook(JSON.parse(text), receivedAt);
+      parsed = parseWebhookText(text, receivedAt);
     } catch (e) {
-      const details = e instanceof MalformedWebhook ? e.issues : [{ path: "", message: (e as Error).message }];
-      await deadLetter(details.map((d) => ({ at: d.path, code: "malformed", message: d.message })));
-      throw new ApiError(400, "malformed_webhook", "webhook payload is not a valid WhatsApp notification", details);
+      if (!(e instanceof MalformedWebhook)) throw e;
+      await deadLetter(e.rejections);
+      throw new ApiError(400, "malformed_webhook", "webhook payload is not a valid WhatsApp notification", e.issues);
     }
 
-    const clients = await clientsByPhoneNumber(c.get("db"), parsed.statuses.map((s) => s.phoneNumberId));
-    const routed: RoutedEvent[] = [];
-    const rejections: Rejection[] = [...parsed.unsupported];
-    for (const s of parsed.statuses) {
-      const client = clients.get(s.phoneNumberId);
-      if (client) routed.push({ client, event: { ...s.event, client_id: client.id } });
-      else rejections.push({ at: s.path, code: "unknown_phone_number", message: `phone_number_id ${s.phoneNumberId} has no active client` });
-    }
+    const { routed, unknown } = await routeStatuses(c.get("db"), parsed.statuses);
+    const rejections: Rejection[] = [...parsed.unsupported, ...unknown];
     // The DLQ write comes first: if it fails we answer 503 before anything is counted.
     if (rejections.length > 0) await deadLetter(rejections);
     const result = await storeEvents(c, routed);

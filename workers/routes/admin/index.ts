@@ -3,6 +3,7 @@ import type { AppEnv } from "../../app-env.ts";
 import { authenticate, requireCapability } from "../../auth/middleware.ts";
 import { adminApiKeys } from "./api-keys.ts";
 import { adminClients } from "./clients.ts";
+import { adminDeadLetters } from "./dead-letters.ts";
 import { adminRateCards } from "./rate-cards.ts";
 import { adminUsers } from "./users.ts";
 
@@ -13,3 +14,4 @@ admin.route("/clients", adminClients);
 admin.route("/rate-cards", adminRateCards);
 admin.route("/users", adminUsers);
 admin.route("/api-keys", adminApiKeys);
+admin.route("/dead-letters", adminDeadLetters);

@@ -1,0 +1,158 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { utcDate } from "../../schema/time.ts";
+import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
+import { admin, authed, call, counters, createClient, deadLetters, ingestKey, postEvents, postJson, postWebhook, signIn, unique } from "./helpers.ts";
+
+const T0 = Date.UTC(2026, 10, 20, 12, 30, 15);
+const sec = (ms: number) => Math.floor(ms / 1000);
+const today = () => utcDate(Date.now());
+const DAY_RANGE = ["2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z"] as const;
+
+interface Replay {
+  letters: number;
+  resolved: number;
+  accepted: number;
+  duplicates: number;
+  remaining: { key: string; rejections: { at: number | string; code: string }[] }[];
+  next: string | null;
+}
+
+async function replay(query = `date=${today()}`): Promise<Replay> {
+  const res = await call(`/v1/admin/dead-letters/replay?${query}`, authed(await admin(), { method: "POST" }));
+  expect(res.status).toBe(200);
+  return (await res.json()) as Replay;
+}
+
+async function letterWith(text: string): Promise<string> {
+  const letter = (await deadLetters()).find((l) => l.body.input.includes(text));
+  if (!letter) throw new Error(`no dead letter holds ${text}`);
+  return letter.key;
+}
+
+const exists = async (key: string) => (await env.LAKE.head(key)) !== null;
+
+const bridged = (clientId: string, id: string, over: Record<string, unknown> = {}) => ({
+  event_id: id, message_id: `m-${id}`, client_id: clientId, status: "sent", occurred_at: T0, recipient: "5511987654321", ...over,
+});
+
+describe("dead letters: listed with their reasons, replayed once what they lacked exists", () => {
+  it("stores a webhook's statuses once their phone number belongs to a client, then deletes the letter", async () => {
+    const { id, phones } = await createClient();
+    const lateNumber = unique("late-pn");
+    const wamid = `wamid.${unique("m")}`;
+    const res = await postWebhook(
+      webhook([
+        { phoneNumberId: phones[0]!, statuses: [statusObject({ id: `wamid.${unique("k")}`, status: "sent", timestamp: sec(T0) })] },
+        {
+          phoneNumberId: lateNumber,
+          statuses: [statusObject({ id: wamid, status: "sent", timestamp: sec(T0) }), statusObject({ id: wamid, status: "delivered", timestamp: sec(T0) + 5 })],
+        },
+      ]),
+    );
+    expect(await res.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 2 });
+    const key = await letterWith(lateNumber);
+
+    const listed = await call(`/v1/admin/dead-letters?date=${today()}&limit=200`, authed(await admin()));
+    expect(listed.status).toBe(200);
+    const list = (await listed.json()) as { letters: Record<string, unknown>[] };
+    const entry = list.letters.find((l) => l.key === key)!;
+    expect(entry).toMatchObject({ source: "whatsapp", rejections: [{ code: "unknown_phone_number" }, { code: "unknown_phone_number" }] });
+    expect(entry).not.toHaveProperty("input");
+
+    // Still unknown: the letter stays as it was.
+    const early = await replay();
+    expect(early.remaining.find((r) => r.key === key)?.rejections.map((r) => r.code)).toEqual(["unknown_phone_number", "unknown_phone_number"]);
+    expect(await exists(key)).toBe(true);
+
+    const patched = await postJson(`/v1/admin/clients/${id}`, { phone_number_ids: [phones[0]!, lateNumber] }, await admin(), "PATCH");
+    expect(patched.status).toBe(200);
+    const done = await replay();
+    expect(done.accepted).toBeGreaterThanOrEqual(2);
+    expect(done.duplicates).toBeGreaterThanOrEqual(1);
+    expect(done.remaining.some((r) => r.key === key)).toBe(false);
+    expect(await exists(key)).toBe(false);
+    const minutes = (await counters(id, ...DAY_RANGE)).body.minutes;
+    expect(minutes).toEqual([expect.objectContaining({ minute: Date.UTC(2026, 10, 20, 12, 30), sent: 2, delivered: 1 })]);
+
+    // Replaying again finds nothing of it: the counts stay.
+    await replay();
+    expect((await counters(id, ...DAY_RANGE)).body.minutes).toEqual(minutes);
+  });
+
+  it("stores bridged records of a client created later, at their original index, and keeps what is still invalid", async () => {
+    const later = unique("later");
+    const ok = unique("ok");
+    const res = await postEvents([bridged(later, ok), bridged(later, unique("bad"), { recipient: undefined })], await ingestKey());
+    expect(((await res.json()) as { rejected: { index: number; code: string }[] }).rejected.map((r) => r.code)).toEqual(["unknown_client", "invalid_event"]);
+    const key = await letterWith(ok);
+
+    await createClient({ id: later });
+    const done = await replay();
+    expect(done.remaining.find((r) => r.key === key)?.rejections).toEqual([{ at: 1, code: "invalid_event", message: expect.stringContaining("recipient") }]);
+    expect(await exists(key)).toBe(true);
+    expect((await counters(later, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
+  });
+
+  it("keeps a batch's ingest-key scope: a record the scoped key could not send stays refused", async () => {
+    const own = await createClient();
+    const other = await createClient();
+    const mine = unique("mine");
+    const theirs = unique("theirs");
+    // A letter as an older parser left it: both records refused, the key limited to `own`.
+    const key = `dlq/date=${today()}/${crypto.randomUUID()}.json`;
+    const records = [bridged(own.id, mine), bridged(other.id, theirs)].map((r, index) => ({ index, record: JSON.stringify(r) }));
+    await env.LAKE.put(
+      key,
+      JSON.stringify({
+        received_at: Date.now(),
+        source: "kafka",
+        rejections: records.map((r) => ({ at: r.index, code: "invalid_event", message: "refused by an older parser" })),
+        content_type: "application/json",
+        client_scope: own.id,
+        input: JSON.stringify(records),
+      }),
+    );
+    const done = await replay();
+    expect(done.remaining.find((r) => r.key === key)?.rejections).toEqual([{ at: 1, code: "client_not_allowed", message: expect.any(String) }]);
+    expect((await counters(own.id, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
+    expect((await counters(other.id, ...DAY_RANGE)).body.minutes).toEqual([]);
+  });
+
+  it("keeps malformed input as it is", async () => {
+    const body = `{"object":"whatsapp_business_account","entry":[{"id":"x","changes":[{"field":"messages","value":{"statuses":[{"id":"${unique("w")}"}]}}]}]}`;
+    expect((await postWebhook(body)).status).toBe(400);
+    const key = await letterWith(body);
+    const done = await replay();
+    expect(done.remaining.find((r) => r.key === key)?.rejections.every((r) => r.code === "malformed")).toBe(true);
+    expect(await exists(key)).toBe(true);
+  });
+
+  it("pages through a day's letters", async () => {
+    for (let i = 0; i < 3; i++) await postWebhook(webhook([{ phoneNumberId: unique("nobody"), statuses: [statusObject({ id: `wamid.${unique("p")}`, status: "sent", timestamp: sec(T0) })] }]));
+    const seen: string[] = [];
+    let next: string | null = null;
+    do {
+      const res = await call(`/v1/admin/dead-letters?date=${today()}&limit=2${next ? `&start_after=${encodeURIComponent(next)}` : ""}`, authed(await admin()));
+      const page = (await res.json()) as { letters: { key: string }[]; next: string | null };
+      expect(page.letters.length).toBeLessThanOrEqual(2);
+      seen.push(...page.letters.map((l) => l.key));
+      next = page.next;
+    } while (next);
+    expect(seen).toEqual((await deadLetters()).map((l) => l.key).filter((k) => k.startsWith(`dlq/date=${today()}/`)));
+  });
+
+  it("refuses days older than the dedup tables, bad queries, and anyone but an admin", async () => {
+    const old = await call("/v1/admin/dead-letters/replay?date=2025-01-01", authed(await admin(), { method: "POST" }));
+    expect(old.status).toBe(400);
+    expect(((await old.json()) as { error: { code: string } }).error.code).toBe("outside_dedup_window");
+    for (const q of ["", "date=yesterday", `date=${today()}&limit=0`, `date=${today()}&start_after=lake/x`]) {
+      expect((await call(`/v1/admin/dead-letters?${q}`, authed(await admin()))).status).toBe(400);
+    }
+    for (const role of ["finance", "viewer"] as const) {
+      const token = await signIn(role);
+      expect((await call(`/v1/admin/dead-letters?date=${today()}`, authed(token))).status).toBe(403);
+      expect((await call(`/v1/admin/dead-letters/replay?date=${today()}`, authed(token, { method: "POST" }))).status).toBe(403);
+    }
+  });
+});

@@ -1,0 +1,69 @@
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateRecords } from "./bridge.ts";
+import { inputOf, type Rejection, type StoredDeadLetter } from "./dead-letters.ts";
+import type { RoutedEvent } from "./dispatch.ts";
+import { routeRecords, routeStatuses } from "./routing.ts";
+import { MalformedWebhook, parseWebhookText } from "./whatsapp.ts";
+
+/** What a dead letter yields now: events to store, and what is still refused (with why). */
+export interface LetterReplay {
+  routed: RoutedEvent[];
+  remaining: Rejection[];
+}
+
+/**
+ * Runs a dead letter through today's parsers and client directory, as its request would run now: a
+ * phone number or client added since, or a parser fixed since, turns its rejections into events.
+ * Events are stamped with the letter's `received_at`. Statuses the original request did store are
+ * routed again and come back as duplicates, so replaying is idempotent.
+ */
+export async function replayLetter(db: DrizzleD1Database, letter: StoredDeadLetter): Promise<LetterReplay> {
+  if (letter.source === "whatsapp") return replayWebhook(db, letter);
+  if (inputOf(letter) === "body") {
+    try {
+      return await replayRecords(db, letter, splitRecords(letter.input, letter.content_type ?? "application/json"), (i) => i);
+    } catch (e) {
+      if (!(e instanceof MalformedBatch || e instanceof TooManyRecords)) throw e;
+      const message = e instanceof TooManyRecords ? `more than ${MAX_RECORDS} records` : e.message;
+      return { routed: [], remaining: [{ at: "", code: "malformed", message }] };
+    }
+  }
+  const kept = JSON.parse(letter.input) as { index: number; record: string }[];
+  // Each record's text is one JSON value on one line (an NDJSON line, or an array element re-serialised).
+  const records = splitRecords(kept.map((k) => k.record).join("\n"), "application/x-ndjson");
+  return replayRecords(db, letter, records, (i) => kept[i]!.index);
+}
+
+async function replayWebhook(db: DrizzleD1Database, letter: StoredDeadLetter): Promise<LetterReplay> {
+  try {
+    const parsed = parseWebhookText(letter.input, letter.received_at);
+    const { routed, unknown } = await routeStatuses(db, parsed.statuses);
+    return { routed, remaining: [...parsed.unsupported, ...unknown] };
+  } catch (e) {
+    if (!(e instanceof MalformedWebhook)) throw e;
+    return { routed: [], remaining: e.rejections };
+  }
+}
+
+/** Bridged records of a letter; `indexOf` maps a record's position here to its index in the original batch. */
+async function replayRecords(
+  db: DrizzleD1Database,
+  letter: StoredDeadLetter,
+  records: ReturnType<typeof splitRecords>,
+  indexOf: (i: number) => number,
+): Promise<LetterReplay> {
+  const { valid, rejected } = validateRecords(records, letter.received_at);
+  // The batch's ingest key still limits it: a fixed parser must not widen what the key could send.
+  const scope = letter.client_scope ?? null;
+  const allowed: typeof valid = [];
+  const foreign: Rejection[] = [];
+  for (const v of valid) {
+    if (scope === null || v.event.client_id === scope) allowed.push(v);
+    else foreign.push({ at: v.index, code: "client_not_allowed", message: `the batch's API key may only ingest for client ${scope}` });
+  }
+  const { routed, unknown } = await routeRecords(db, allowed);
+  const remaining = [...rejected, ...foreign, ...unknown]
+    .map(({ at, code, message }) => ({ at: indexOf(at as number), code, message }))
+    .sort((a, b) => a.at - b.at);
+  return { routed, remaining };
+}

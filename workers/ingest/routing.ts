@@ -1,0 +1,35 @@
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { recordText, type RejectedRecord, type ValidatedBatch } from "./bridge.ts";
+import { clientsById, clientsByPhoneNumber } from "./client-directory.ts";
+import type { Rejection } from "./dead-letters.ts";
+import type { RoutedEvent } from "./dispatch.ts";
+import type { PendingStatus } from "./whatsapp.ts";
+
+/**
+ * Assigns a webhook's statuses to the active clients owning their phone numbers; the statuses of
+ * numbers nobody owns come back as rejections (they go to the dead-letter store, not to a 4xx).
+ */
+export async function routeStatuses(db: DrizzleD1Database, statuses: PendingStatus[]): Promise<{ routed: RoutedEvent[]; unknown: Rejection[] }> {
+  const clients = await clientsByPhoneNumber(db, statuses.map((s) => s.phoneNumberId));
+  const routed: RoutedEvent[] = [];
+  const unknown: Rejection[] = [];
+  for (const s of statuses) {
+    const client = clients.get(s.phoneNumberId);
+    if (client) routed.push({ client, event: { ...s.event, client_id: client.id } });
+    else unknown.push({ at: s.path, code: "unknown_phone_number", message: `phone_number_id ${s.phoneNumberId} has no active client` });
+  }
+  return { routed, unknown };
+}
+
+/** Assigns validated bridged records to their active clients; records of other clients come back as rejections. */
+export async function routeRecords(db: DrizzleD1Database, valid: ValidatedBatch["valid"]): Promise<{ routed: RoutedEvent[]; unknown: RejectedRecord[] }> {
+  const clients = await clientsById(db, valid.map((v) => v.event.client_id));
+  const routed: RoutedEvent[] = [];
+  const unknown: RejectedRecord[] = [];
+  for (const v of valid) {
+    const client = clients.get(v.event.client_id);
+    if (client) routed.push({ client, event: v.event });
+    else unknown.push({ at: v.index, code: "unknown_client", message: `client ${v.event.client_id} does not exist or is inactive`, input: recordText(v) });
+  }
+  return { routed, unknown };
+}
