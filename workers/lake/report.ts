@@ -48,7 +48,7 @@ export function reportStream(
   clientId: string,
   filter: RowFilter,
   format: ReportFormat,
-  times: ReportTimes = "epoch_ms",
+  times: ReportTimes,
 ): ReadableStream<Uint8Array> {
   const chunks = format === "csv" ? csvChunks(bucket, clientId, filter, times) : parquetChunks(bucket, clientId, filter);
   return new ReadableStream<Uint8Array>({
