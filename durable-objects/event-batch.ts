@@ -6,7 +6,8 @@ import type { EventRow, EventValue } from "../workers/lake/columns.ts";
  * EVENT_COLUMNS order) as one JSON text, the outbox's own format. Structured-cloning 1,000 event
  * objects cost ~3 ms a batch (serialised by the Worker, deserialised by the object); the text costs
  * about as much as the object's own serialising of the detail rows for its outbox did, and when every
- * event of a batch is new it is that outbox row as it is (docs/capacity.md, "Latest results": bridged).
+ * event of a batch is new it is that outbox row as it is (docs/bench-history.md,
+ * "Ingest throughput: bridged and webhooks").
  */
 export interface EventBatch {
   /** JSON text of EventRow[]. */
