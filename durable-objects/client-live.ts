@@ -4,7 +4,7 @@ import { HOUR_MINUTES, type ClientLiveMessage } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf } from "../workers/ingest/dispatch.ts";
 import { sumCounts, sumMinutes } from "./client-shards.ts";
-import { LIVE_CLIENT_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, sendQuietly } from "./live-sockets.ts";
+import { LIVE_CLIENT_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, openSockets, sendQuietly } from "./live-sockets.ts";
 import { overviewOf, type ClientRollup, type RollupReceipt } from "./overview.ts";
 
 /**
@@ -126,7 +126,7 @@ export class ClientLive {
 
   private async sendShardSums(): Promise<void> {
     const view = this.shardedView;
-    const sockets = this.ctx.getWebSockets();
+    const sockets = openSockets(this.ctx);
     for (const ws of view.unsnapped) if (!sockets.includes(ws)) view.unsnapped.delete(ws);
     const state = this.shardedSockets(sockets);
     if (!state) {
@@ -202,7 +202,7 @@ export class ClientLive {
     const minutes = [...this.dirty].sort((a, b) => a - b);
     this.dirty.clear();
     if (!client || minutes.length === 0) return;
-    const sockets = this.ctx.getWebSockets();
+    const sockets = openSockets(this.ctx);
     if (sockets.length === 0) return;
     this.lastBroadcastAt = Date.now();
     const wanted = new Set(minutes);

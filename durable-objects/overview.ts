@@ -9,7 +9,7 @@ import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf } from "../workers/ingest/dispatch.ts";
 import { emptyCounts } from "./client-counter.ts";
 import { fnv1a, shardName, splitShardName, sumCounts } from "./client-shards.ts";
-import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, sendQuietly } from "./live-sockets.ts";
+import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, openSockets, sendQuietly } from "./live-sockets.ts";
 
 /**
  * What a ClientCounter tells the Overview: values, not increments, so applying one twice is harmless.
@@ -290,7 +290,7 @@ export class Overview extends DurableObject<Env> {
     }
     if (changed.length === 0) return;
     const everything = chunks(changed);
-    for (const ws of this.ctx.getWebSockets()) {
+    for (const ws of openSockets(this.ctx, (ended) => this.forget(ended))) {
       const state = ws.deserializeAttachment() as ViewerState | null;
       if (!state) continue;
       const texts = state.all ? everything : chunks(changed.filter((r) => this.visible(state, r.client_id)));

@@ -126,13 +126,20 @@ export const loginFailures = sqliteTable("login_failures", {
   lockedUntil: integer("locked_until").notNull(),
 });
 
-/** One-use WebSocket tickets for cross-origin dashboards (stored hashed). */
+/**
+ * One-use WebSocket tickets for cross-origin dashboards (stored hashed), with the session that asked
+ * for one: the socket it opens is that session's, refused if it was revoked meanwhile and closed when
+ * it expires (tickets issued before these columns existed carry an expired session: their sockets
+ * close at once and the dashboard asks for a new ticket).
+ */
 export const liveTickets = sqliteTable("live_tickets", {
   hash: text("hash").primaryKey(),
   userId: integer("user_id").notNull(),
   clientId: text("client_id"),
   expiresAt: integer("expires_at").notNull(),
   usedAt: integer("used_at"),
+  sessionId: text("session_id").notNull().default(""),
+  sessionExpiresAt: integer("session_expires_at").notNull().default(0),
 });
 
 /** Who did what: exports, billing downloads, admin changes. */

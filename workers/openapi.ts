@@ -142,7 +142,7 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "get", path: "/v1/clients/{id}/live", tag: "live", security: "session", query: LiveQuery,
-    summary: "WebSocket: one client's snapshot (last 60 minutes + today), then coalesced updates (session, bearer or ?ticket=)",
+    summary: "WebSocket: one client's snapshot (last 60 minutes + today), then coalesced updates (session, bearer or ?ticket=); closed with 4401 once the session ends",
     responses: {
       101: { description: "switching protocols; server messages follow this schema", schema: ClientLiveMessage },
       401: { description: "no valid session or ticket", schema: ErrorBody },
@@ -153,7 +153,7 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "get", path: "/v1/live", tag: "live", security: "session", query: LiveQuery,
-    summary: "WebSocket: overview of every client the caller may see (session, bearer or ?ticket=)",
+    summary: "WebSocket: overview of every client the caller may see (session, bearer or ?ticket=); closed with 4401 once the session ends",
     responses: {
       101: { description: "switching protocols; server messages follow this schema", schema: OverviewLiveMessage },
       401: { description: "no valid session or ticket", schema: ErrorBody },

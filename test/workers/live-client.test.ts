@@ -8,6 +8,8 @@ import { liveTickets } from "../../schema/db.ts";
 import type { ClientLiveMessage } from "../../schema/live.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
+import { issueSession } from "../../workers/auth/session.ts";
+import { SESSION_ENDED } from "../../durable-objects/live-sockets.ts";
 import { admin, authed, call, createClient, db, postJson, signIn } from "./helpers.ts";
 import { LiveSocket, event, ingestNow } from "./live-helpers.ts";
 
@@ -184,10 +186,71 @@ describe("client live socket scope", () => {
     expect(((await LiveSocket.open(`/v1/clients/${a.id}/live?ticket=${overviewTicket}`)) as Response).status).toBe(403);
   });
 
+  it("refuses a ticket whose session was revoked since", async () => {
+    const { id } = await createClient();
+    const token = await signIn("viewer", [id]);
+    const { ticket } = (await (await ticketFor(token, id)).json()) as { ticket: string };
+    expect((await postJson("/v1/auth/logout", {}, token)).status).toBe(200);
+    const res = (await LiveSocket.open(`/v1/clients/${id}/live?ticket=${ticket}`)) as Response;
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ error: { code: "unauthenticated" } });
+  });
+
+  it("gives a ticket asked for by a cookie that rotates the session to the fresh session", async () => {
+    const { id } = await createClient();
+    const userId = Number((JSON.parse(atob((await signIn("viewer", [id])).split(".")[1]!)) as { sub: string }).sub);
+    // Past half its life: the ticket request rotates it and revokes the old id.
+    const old = await issueSession(env.SESSION_SECRET, userId, Date.now() - 5 * 3_600_000);
+    const res = await call("/v1/live/ticket", { method: "POST", headers: { cookie: `zm_session=${old.token}`, "content-type": "application/json" }, body: JSON.stringify({ client_id: id }) });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("set-cookie")).toContain("zm_session=");
+    const { ticket } = (await res.json()) as { ticket: string };
+    const [row] = await db().select().from(liveTickets).where(eq(liveTickets.hash, await sha256Hex(ticket)));
+    expect(row!.sessionId).not.toBe(old.id);
+    expect(row!.sessionExpiresAt).toBeGreaterThan(old.expiresAt);
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live?ticket=${ticket}`);
+    expect((await ws.next<Msg>()).type).toBe("snapshot");
+    ws.close();
+  });
+
   it("refuses an expired ticket", async () => {
     const { id } = await createClient();
     const { ticket } = (await (await ticketFor(await admin(), id)).json()) as { ticket: string };
     await db().update(liveTickets).set({ expiresAt: Date.now() - 1 }).where(eq(liveTickets.hash, await sha256Hex(ticket)));
     expect(((await LiveSocket.open(`/v1/clients/${id}/live?ticket=${ticket}`)) as Response).status).toBe(401);
+  });
+});
+
+describe("a live socket ends with its session", () => {
+  /** A ticket of a viewer of `viewed` for `clientId`'s stream (or the overview's) whose session ends `inMs` from now. */
+  async function ticketEnding(inMs: number, viewed: string, clientId?: string): Promise<string> {
+    const { ticket } = (await (await ticketFor(await signIn("viewer", [viewed]), clientId)).json()) as { ticket: string };
+    await db().update(liveTickets).set({ sessionExpiresAt: Date.now() + inMs }).where(eq(liveTickets.hash, await sha256Hex(ticket)));
+    return ticket;
+  }
+
+  it("closes a client's socket with 4401 instead of sending an update past the session's end", async () => {
+    const { id, phones } = await createClient();
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live?ticket=${await ticketEnding(1_000, id, id)}`);
+    expect((await ws.next<Msg>()).type).toBe("snapshot");
+    await scheduler.wait(1_100);
+    await ingestNow(phones[0]!, ["sent"]);
+    expect(await ws.closed).toEqual({ code: SESSION_ENDED, reason: "session ended" });
+    expect(ws.seen).toHaveLength(1);
+  });
+
+  it("closes an overview socket with 4401 at the first broadcast past the session's end", async () => {
+    const { id, phones } = await createClient();
+    const ws = await LiveSocket.connect(`/v1/live?ticket=${await ticketEnding(1_000, id)}`);
+    expect((await ws.next<{ type: string }>()).type).toBe("snapshot");
+    await scheduler.wait(1_100);
+    await ingestNow(phones[0]!, ["sent"]);
+    expect(await ws.closed).toEqual({ code: SESSION_ENDED, reason: "session ended" });
+  });
+
+  it("refuses a ticket whose session ended before it was used", async () => {
+    const { id } = await createClient();
+    const res = (await LiveSocket.open(`/v1/clients/${id}/live?ticket=${await ticketEnding(-1, id, id)}`)) as Response;
+    expect(res.status).toBe(401);
   });
 });

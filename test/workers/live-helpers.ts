@@ -17,7 +17,11 @@ export class LiveSocket {
   /** Every message received so far, for "never saw X" assertions. */
   readonly seen: unknown[] = [];
 
+  /** Resolves with the close frame's code and reason when the server closes the socket. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+
   private constructor(readonly ws: WebSocket) {
+    this.closed = new Promise((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })));
     ws.addEventListener("message", (e) => {
       const m: unknown = JSON.parse(e.data as string);
       this.seen.push(m);

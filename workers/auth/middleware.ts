@@ -21,13 +21,15 @@ export function setSessionCookie(c: Context<AppEnv>, token: string): void {
 
 /**
  * A cookie session past half its life is replaced by a fresh one and the old id revoked, so an active
- * dashboard stays signed in while a stolen cookie ages out.
+ * dashboard stays signed in while a stolen cookie ages out. The request goes on as the fresh session
+ * (a live ticket it issues belongs to that one).
  */
-async function rotateIfOld(c: Context<AppEnv>, user: AuthUser): Promise<void> {
-  if (user.sessionExpiresAt - Date.now() > (SESSION_TTL_S * 1000) / 2) return;
+async function rotateIfOld(c: Context<AppEnv>, user: AuthUser): Promise<AuthUser> {
+  if (user.sessionExpiresAt - Date.now() > (SESSION_TTL_S * 1000) / 2) return user;
   const fresh = await issueSession(c.env.SESSION_SECRET, user.id);
   await c.get("db").insert(revokedSessions).values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt }).onConflictDoNothing();
   setSessionCookie(c, fresh.token);
+  return { ...user, sessionId: fresh.id, sessionExpiresAt: fresh.expiresAt };
 }
 
 /** The session token from `Authorization: Bearer` or the session cookie. */
@@ -52,8 +54,7 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   if (!token) throw new ApiError(401, "unauthenticated", "sign in first (session cookie or bearer token)");
   const user = await sessionUser(c, token);
   if (!user) throw new ApiError(401, "unauthenticated", "session is invalid or expired");
-  c.set("user", user);
-  if (!authorization) await rotateIfOld(c, user);
+  c.set("user", authorization ? user : await rotateIfOld(c, user));
   await next();
 });
 

@@ -17,11 +17,11 @@ interface SessionClaims {
   [key: string]: unknown;
 }
 
-/** Issues a signed session token for `userId`. */
-export async function issueSession(secret: string, userId: number, now = Date.now()): Promise<{ token: string; expiresAt: number }> {
+/** Issues a signed session token for `userId`; `id` is the session's id (its revocation key). */
+export async function issueSession(secret: string, userId: number, now = Date.now()): Promise<{ token: string; id: string; expiresAt: number }> {
   const iat = Math.floor(now / 1000);
   const claims: SessionClaims = { sub: String(userId), jti: randomToken(16), iat, exp: iat + SESSION_TTL_S };
-  return { token: await sign(claims, secret, "HS256"), expiresAt: claims.exp * 1000 };
+  return { token: await sign(claims, secret, "HS256"), id: claims.jti, expiresAt: claims.exp * 1000 };
 }
 
 /** The user behind a token, or null when it is forged, expired, revoked or the user is inactive. */
@@ -37,10 +37,7 @@ export async function userFromToken(db: DrizzleD1Database, secret: string, token
   return activeUser(db, userId, claims.jti, claims.exp * 1000);
 }
 
-/**
- * User `userId` acting under credential `sessionId` (a session's jti, or a live ticket), or null
- * when that credential was revoked or the user is inactive.
- */
+/** User `userId` acting under session `sessionId` (its jti), or null when it was revoked or the user is inactive. */
 export async function activeUser(db: DrizzleD1Database, userId: number, sessionId: string, sessionExpiresAt: number): Promise<AuthUser | null> {
   const [revoked, user, scopes] = await db.batch([
     db.select().from(revokedSessions).where(and(eq(revokedSessions.jti, sessionId), gt(revokedSessions.expiresAt, Date.now()))),

@@ -2,7 +2,7 @@ import { and, eq, gt, isNull } from "drizzle-orm";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { getCookie } from "hono/cookie";
-import { LIVE_CLIENT_HEADER, LIVE_SCOPE_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER } from "../../durable-objects/live-sockets.ts";
+import { LIVE_CLIENT_HEADER, LIVE_SCOPE_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER, LIVE_UNTIL_HEADER } from "../../durable-objects/live-sockets.ts";
 import { overviewShardStub } from "../../durable-objects/overview.ts";
 import { clients, liveTickets } from "../../schema/db.ts";
 import { LiveQuery, LiveTicketRequest } from "../../schema/live.ts";
@@ -37,7 +37,14 @@ live.post("/live/ticket", authenticate, requireCapability("counters"), valid("js
   const ticket = `zlt_${randomToken(24)}`;
   // Expired tickets are purged daily (workers/auth/purge.ts).
   const expiresAt = Date.now() + TICKET_TTL_MS;
-  await db.insert(liveTickets).values({ hash: await sha256Hex(ticket), userId: user.id, clientId: clientId ?? null, expiresAt });
+  await db.insert(liveTickets).values({
+    hash: await sha256Hex(ticket),
+    userId: user.id,
+    clientId: clientId ?? null,
+    expiresAt,
+    sessionId: user.sessionId,
+    sessionExpiresAt: user.sessionExpiresAt,
+  });
   return c.json({ ticket, expires_at: expiresAt });
 });
 
@@ -48,7 +55,7 @@ live.get("/live", valid("query", LiveQuery), async (c) => {
   if (!allows(user, "counters")) throw new ApiError(403, "forbidden", "requires counters access");
   const scope = seesAllClients(user) ? "*" : JSON.stringify(user.clientIds);
   return overviewShardStub(c.env, 0).fetch(
-    new Request("https://overview.internal/live", { headers: { upgrade: "websocket", [LIVE_SCOPE_HEADER]: scope } }),
+    new Request("https://overview.internal/live", { headers: { upgrade: "websocket", [LIVE_SCOPE_HEADER]: scope, [LIVE_UNTIL_HEADER]: String(user.sessionExpiresAt) } }),
   );
 });
 
@@ -62,7 +69,13 @@ live.get("/clients/:id/live", valid("query", LiveQuery), async (c) => {
   // A sharded client's viewers connect to its shard 0, which shows the sum of all its shards.
   return counterOf(c.env, id).fetch(
     new Request("https://client.internal/live", {
-      headers: { upgrade: "websocket", [LIVE_CLIENT_HEADER]: id, [LIVE_TIMEZONE_HEADER]: timezone, [LIVE_SHARDS_HEADER]: String(shards) },
+      headers: {
+        upgrade: "websocket",
+        [LIVE_CLIENT_HEADER]: id,
+        [LIVE_TIMEZONE_HEADER]: timezone,
+        [LIVE_SHARDS_HEADER]: String(shards),
+        [LIVE_UNTIL_HEADER]: String(user.sessionExpiresAt),
+      },
     }),
   );
 });
@@ -81,7 +94,8 @@ async function liveClient(c: Context<AppEnv>, clientId: string): Promise<{ timez
 
 /**
  * The viewer behind an upgrade: a one-use `?ticket=` issued for exactly this stream (`clientId`, or
- * null for the overview), else the bearer header or the session cookie.
+ * null for the overview) by a session that is still valid, else the bearer header or the session
+ * cookie. The user carries that session's expiry, which ends the socket (live-sockets.ts).
  */
 async function liveUser(c: Context<AppEnv>, clientId: string | null, ticket: string | undefined): Promise<AuthUser> {
   const db = c.get("db");
@@ -96,8 +110,9 @@ async function liveUser(c: Context<AppEnv>, clientId: string | null, ticket: str
     const row = used[0];
     if (!row) throw new ApiError(401, "invalid_ticket", "ticket is unknown, used or expired");
     if (row.clientId !== clientId) throw new ApiError(403, "forbidden", "ticket was issued for another stream");
-    const user = await activeUser(db, row.userId, `ticket:${hash}`, row.expiresAt);
-    if (!user) throw new ApiError(401, "unauthenticated", "user is inactive");
+    if (row.sessionExpiresAt <= now) throw new ApiError(401, "unauthenticated", "the ticket's session has expired");
+    const user = await activeUser(db, row.userId, row.sessionId, row.sessionExpiresAt);
+    if (!user) throw new ApiError(401, "unauthenticated", "the ticket's session was revoked or its user is inactive");
     return user;
   }
   const cookie = getCookie(c, SESSION_COOKIE);
