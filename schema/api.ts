@@ -63,8 +63,9 @@ export const TimeRangeQuery = z
 export const ReportFormat = z.enum(["csv", "parquet"]);
 export type ReportFormat = z.infer<typeof ReportFormat>;
 /**
- * How a CSV report writes `occurred_at`/`received_at`: as the canonical event holds them (int64 epoch
- * ms, the default) or as ISO-8601 UTC text for spreadsheets. Parquet carries typed timestamps either way.
+ * The form of a CSV report: `epoch_ms` (the default) writes every value as the canonical event holds
+ * it, times as int64 epoch ms; `iso` is for spreadsheets: ISO-8601 UTC times, and formula-like text
+ * defused with a leading `'`. Parquet carries typed values either way.
  */
 export const ReportTimes = z.enum(["epoch_ms", "iso"]);
 export type ReportTimes = z.infer<typeof ReportTimes>;

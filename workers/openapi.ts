@@ -125,7 +125,7 @@ export const OPERATIONS: Operation[] = [
     method: "get", path: "/v1/clients/{id}/report", summary: "Detailed report (one row per event), streamed from the lake", tag: "read",
     security: "session", query: ReportQuery,
     responses: {
-      200: { description: "text/csv (header, RFC 4180, UTF-8; times epoch ms, or ISO-8601 with times=iso) or application/vnd.apache.parquet, as an attachment" },
+      200: { description: "text/csv (header, RFC 4180, UTF-8; times epoch ms; times=iso is the spreadsheet form: ISO-8601 times, formula-like text prefixed with ') or application/vnd.apache.parquet, as an attachment" },
       400: { description: "invalid range, format or status", schema: ErrorBody },
       403: { description: "not your client, or no report access (finance)", schema: ErrorBody },
       404: { description: "no such client", schema: ErrorBody },

@@ -59,4 +59,13 @@ describe("CSV report lines", () => {
       `"say ""hi""","a,b",c,sent,2026-11-29T12:00:00.000Z,2026-11-29T12:00:01.000Z,,false,,5511987654321,,,"line\nbreak",131000,"cr\r",kafka\r\n`,
     );
   });
+
+  it("defuse text a spreadsheet would run as a formula in the ISO (spreadsheet) form only", () => {
+    const hostile = row({ event_id: "-e", message_id: "@m", template: "=SUM(A1)", error_title: "+1 retry" });
+    const at = (c: (typeof EVENT_COLUMNS)[number]) => EVENT_COLUMNS.indexOf(c);
+    const [spreadsheet] = fieldsOf(csvLines([hostile], "iso"));
+    expect([at("event_id"), at("message_id"), at("template"), at("error_title")].map((i) => spreadsheet![i])).toEqual(["'-e", "'@m", "'=SUM(A1)", "'+1 retry"]);
+    const [machine] = fieldsOf(csvLines([hostile], "epoch_ms"));
+    expect([at("event_id"), at("message_id"), at("template"), at("error_title")].map((i) => machine![i])).toEqual(["-e", "@m", "=SUM(A1)", "+1 retry"]);
+  });
 });

@@ -1,5 +1,6 @@
 import { parquetWriteBuffer } from "hyparquet-writer";
 import type { BillingFormat, BillingLine } from "../../schema/billing.ts";
+import { defuseFormula, quoteField } from "../csv-cells.ts";
 
 /**
  * The day's billing files in R2. Their bytes depend only on the lines and the revision (no
@@ -29,11 +30,9 @@ export function billingKey(date: string, format: BillingFormat): string {
   return `billing/date=${date}/billing.${format}`;
 }
 
-/** RFC 4180 quoting; a leading = + - @ is defused so spreadsheets do not run a cell as a formula. */
+/** Finance opens this file in spreadsheets: text is defused as well as quoted. */
 function csvCell(value: string | number): string {
-  if (typeof value === "number") return String(value);
-  const text = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  return typeof value === "number" ? String(value) : quoteField(defuseFormula(value));
 }
 
 /** The day's CSV: header, then one CRLF-terminated row per line in the given order. */

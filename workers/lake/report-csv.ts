@@ -2,13 +2,8 @@ import type { ReportTimes } from "../../schema/api.ts";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { COLUMN_KINDS, type EventRow, type EventValue } from "./columns.ts";
+import { defuseFormula, quoteField } from "../csv-cells.ts";
 
-const NEEDS_QUOTES = /[",\r\n]/;
-
-/** One RFC 4180 field: quoted only when it holds a quote, comma or line break; quotes doubled. */
-function field(v: string): string {
-  return NEEDS_QUOTES.test(v) ? `"${v.replaceAll('"', '""')}"` : v;
-}
 
 /**
  * Epoch ms as `toISOString` writes it (UTC, milliseconds), with the `YYYY-MM-DDTHH:MM:` part kept
@@ -34,14 +29,18 @@ function isoTimestamps(): (ms: number) => string {
 /** The header line of the detailed report, in the canonical column order. */
 export const CSV_HEADER = `${EVENT_COLUMNS.join(",")}\r\n`;
 
-/** A formatter per column, in EVENT_COLUMNS order: times as `times` says, booleans true/false, nulls empty. */
+/**
+ * A formatter per column, in EVENT_COLUMNS order: booleans true/false, nulls empty, times as `times`
+ * says. `iso` is the spreadsheet form (what the dashboard downloads): its text cells are defused too.
+ */
 function columnFormatters(times: ReportTimes): ((v: EventValue) => string)[] {
+  const text = times === "iso" ? (v: string) => quoteField(defuseFormula(v)) : quoteField;
   return COLUMN_KINDS.map((kind) => {
     if (kind === "timestamp" && times === "iso") {
       const iso = isoTimestamps();
       return (v) => (v === null ? "" : iso(v as number));
     }
-    return (v) => (v === null ? "" : typeof v === "string" ? field(v) : String(v));
+    return (v) => (v === null ? "" : typeof v === "string" ? text(v) : String(v));
   });
 }
 
