@@ -2,12 +2,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEV_INGEST_KEY } from "./demo/catalog.ts";
 import { runDemoTraffic } from "./demo/traffic.ts";
+import { runLocalCrons } from "./local-crons.ts";
 import { ROOT, buildPages, prepareLocalState, startWrangler } from "./local-stack.ts";
 
 /**
  * `npm start`: the whole local stack in one process tree — dashboard build, D1 migrations + dev seed,
- * wrangler dev (Worker, Durable Objects, local D1/R2) on PORT, and demo traffic unless DEMO=0.
- * Ctrl-C stops everything.
+ * wrangler dev (Worker, Durable Objects, local D1/R2) on PORT, its Cron Triggers on their schedule,
+ * and demo traffic unless DEMO=0. Ctrl-C stops everything.
  */
 const port = Number(process.env.PORT ?? 8787);
 const demo = process.env.DEMO !== "0";
@@ -28,8 +29,12 @@ zapmeter is up: ${stack.url}
   dashboard   ${stack.url}/        (admin@example.com / zapmeter-dev)
   API         ${stack.url}/v1/openapi.json
   demo        ${demo ? "sending traffic for 50 clients (DEMO=0 to turn off)" : "off"}
+  crons       fired on wrangler.toml's schedule (billing every 10 minutes, compaction at 03:30 UTC)
 Ctrl-C stops everything.
 `);
+runLocalCrons(stack.url, controller.signal, (cron, status) => {
+  if (status !== 200) console.error(`cron ${cron}: the local trigger answered ${status || "nothing"}`);
+});
 
 const shutdown = async () => {
   controller.abort();
