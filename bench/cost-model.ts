@@ -1,7 +1,8 @@
 /**
  * Cloudflare bill per million WhatsApp messages, from the benchmark's measured per-event counts and
  * written-down assumptions. `npm run cost -- [results.json] [--messages-per-day N …]` prints the
- * breakdown for bench/results/latest.json; bench/run.ts calls `costModel` for `cost_usd_per_million_messages`.
+ * breakdown for bench/results/latest.json (or, on a fresh clone, for the committed published.json);
+ * bench/run.ts calls `costModel` for `cost_usd_per_million_messages`.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -274,7 +275,8 @@ function main(): void {
       watched: { type: "string" },
     },
   });
-  const file = positionals[0] ?? join(import.meta.dirname, "results", "latest.json");
+  // Your own latest run, else the run the README and docs/capacity.md quote (committed with them).
+  const file = positionals[0] ?? [join(import.meta.dirname, "results", "latest.json"), join(import.meta.dirname, "results", "published.json")].find((f) => existsSync(f))!;
   if (!existsSync(file)) throw new Error(`${file} not found: run \`npm run bench\` (or \`npm run bench -- --quick\`) first, or name a results file`);
   const results = JSON.parse(readFileSync(file, "utf8")) as { measured_for_cost: Measured | null };
   const m = results.measured_for_cost;
