@@ -11,6 +11,7 @@ export default defineConfig(async () => {
         miniflare: {
           bindings: {
             TEST_MIGRATIONS: migrations,
+            ENVIRONMENT: "development",
             WHATSAPP_APP_SECRET: "test-app-secret",
             WHATSAPP_VERIFY_TOKEN: "test-verify-token",
             SESSION_SECRET: "test-session-secret",

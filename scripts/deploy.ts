@@ -18,4 +18,4 @@ const wrangler = (...args: string[]) =>
 
 buildPages();
 wrangler("d1", "migrations", "apply", "DB", "--remote");
-wrangler("deploy", "--var", "ENVIRONMENT:production");
+wrangler("deploy");

@@ -96,7 +96,8 @@ export async function startWrangler(opts: {
   ensureDevVars();
   const args = ["dev", "--port", String(opts.port), "--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--inspector-port", String(opts.inspectorPort ?? 0)];
   if (opts.persistTo) args.push("--persist-to", opts.persistTo);
-  for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
+  // wrangler.toml says production; a local stack runs the dev secrets unless a caller says otherwise.
+  for (const [k, v] of Object.entries({ ENVIRONMENT: "development", ...opts.vars })) args.push("--var", `${k}:${v}`);
   const output = opts.log === "quiet" ? "pipe" : (opts.log ?? "inherit");
   const child = spawn(process.execPath, [WRANGLER_JS, ...args], { cwd: opts.cwd ?? ROOT, env: CHILD_ENV, stdio: ["ignore", output, output], detached: false });
   if (opts.log === "quiet") {

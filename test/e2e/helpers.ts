@@ -22,7 +22,7 @@ export async function login(email: string, password = "zapmeter-dev"): Promise<s
   return ((await res.json()) as { token: string }).token;
 }
 
-/** Debian's Chromium, headless (TOOLCHAIN.md: never `playwright install`). */
+/** Debian's Chromium, headless: `playwright install` downloads from a CDN these machines cannot reach. */
 export function launchChromium(): Promise<import("playwright-core").Browser> {
   return import("playwright-core").then(({ chromium }) =>
     chromium.launch({

@@ -42,7 +42,11 @@ describe("sign in and out", () => {
       const res = await call("/v1/auth/logout", { ...init, method: "POST" });
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ ok: true });
-      expect(res.headers.get("set-cookie")).toMatch(/^zm_session=;.*Max-Age=0/);
+      const cleared = res.headers.get("set-cookie")!;
+      expect(cleared).toMatch(/^zm_session=;.*Max-Age=0/);
+      // Cleared with the attributes it was set with.
+      expect(cleared).toMatch(/HttpOnly/);
+      expect(cleared).toMatch(/SameSite=Strict/);
     }
   });
 

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { getCookie, setCookie } from "hono/cookie";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import { revokedSessions } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
@@ -8,15 +8,16 @@ import { bearerToken } from "./api-keys.ts";
 import { allows, type AuthUser, type Capability } from "./policy.ts";
 import { SESSION_COOKIE, SESSION_TTL_S, issueSession, userFromToken } from "./session.ts";
 
-/** HttpOnly, SameSite=Strict, Secure outside plain-http localhost. */
+/** HttpOnly, SameSite=Strict, Secure outside plain-http localhost: the same when set and when cleared. */
+const sessionCookieOptions = (c: Context<AppEnv>) =>
+  ({ httpOnly: true, sameSite: "Strict", secure: new URL(c.req.url).protocol === "https:", path: "/" }) as const;
+
 export function setSessionCookie(c: Context<AppEnv>, token: string): void {
-  setCookie(c, SESSION_COOKIE, token, {
-    httpOnly: true,
-    sameSite: "Strict",
-    secure: new URL(c.req.url).protocol === "https:",
-    path: "/",
-    maxAge: SESSION_TTL_S,
-  });
+  setCookie(c, SESSION_COOKIE, token, { ...sessionCookieOptions(c), maxAge: SESSION_TTL_S });
+}
+
+export function clearSessionCookie(c: Context<AppEnv>): void {
+  deleteCookie(c, SESSION_COOKIE, sessionCookieOptions(c));
 }
 
 /**

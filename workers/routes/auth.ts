@@ -1,10 +1,10 @@
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
-import { deleteCookie, getCookie } from "hono/cookie";
+import { getCookie } from "hono/cookie";
 import { LoginRequest, type PublicUser } from "../../schema/api.ts";
 import { revokedSessions, users } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
-import { authenticate, sessionToken, sessionUser, setSessionCookie } from "../auth/middleware.ts";
+import { authenticate, clearSessionCookie, sessionToken, sessionUser, setSessionCookie } from "../auth/middleware.ts";
 import { LoginThrottle } from "../auth/login-throttle.ts";
 import { hashPassword, verifyPassword } from "../auth/password.ts";
 import type { AuthUser } from "../auth/policy.ts";
@@ -64,7 +64,7 @@ auth.post("/auth/logout", async (c) => {
   const token = sessionToken(c.req.header("authorization"), getCookie(c, SESSION_COOKIE));
   const user = token ? await sessionUser(c, token) : null;
   if (user) await c.get("db").insert(revokedSessions).values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt }).onConflictDoNothing();
-  deleteCookie(c, SESSION_COOKIE, { path: "/" });
+  clearSessionCookie(c);
   return c.json({ ok: true });
 });
 
