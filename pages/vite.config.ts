@@ -1,4 +1,5 @@
 import { defineConfig } from "vite";
+import { securityHeaders } from "./security-headers.ts";
 
 // The dashboard: preact + signals, built into pages/dist, which the Worker serves as static assets
 // (wrangler.toml [assets]) and `wrangler pages deploy pages/dist` publishes. @preact/preset-vite does
@@ -8,4 +9,5 @@ export default defineConfig({
   base: "/",
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
   build: { outDir: "dist", emptyOutDir: true, sourcemap: true, target: "es2022" },
+  plugins: [securityHeaders(process.env.VITE_API_ORIGIN || undefined)],
 });

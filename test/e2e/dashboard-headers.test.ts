@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { baseUrl } from "./helpers.ts";
+
+describe("the dashboard's own security headers (pages/security-headers.ts → _headers)", () => {
+  it("come with every page the static assets serve, and the API keeps its own", async () => {
+    for (const path of ["/", "/clients/acme", "/billing"]) {
+      const res = await fetch(`${baseUrl()}${path}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+      const csp = res.headers.get("content-security-policy") ?? "";
+      expect(csp).toContain("default-src 'none'");
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain("connect-src 'self'");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(res.headers.get("x-frame-options")).toBe("DENY");
+      await res.body?.cancel();
+    }
+    const api = await fetch(`${baseUrl()}/health`);
+    expect(api.headers.get("content-security-policy")).toContain("default-src 'none'");
+    expect(api.headers.get("content-security-policy")).not.toContain("script-src");
+  });
+});
