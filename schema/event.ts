@@ -74,8 +74,12 @@ export type NotificationEvent = z.infer<typeof NotificationEvent>;
 /** Column order of the detail rows everywhere (lake, CSV, Parquet). */
 export const EVENT_COLUMNS = Object.keys(NotificationEvent.shape) as (keyof NotificationEvent)[];
 
-/** occurred_at as epoch ms (number) or an ISO-8601 string with a zone. */
-const OccurredAt = z.union([
+/**
+ * occurred_at as epoch ms (number) or an ISO-8601 string with a zone: a time without one would be
+ * guessed at, and a producer's local time taken as UTC would count events hours off.
+ */
+const OccurredAt = z.union(
+  [
   EpochMs,
   z.iso.datetime({ offset: true }).transform((s, ctx) => {
     const ms = Date.parse(s);
@@ -85,7 +89,9 @@ const OccurredAt = z.union([
     }
     return ms;
   }).pipe(EpochMs),
-]);
+  ],
+  { error: "must be epoch milliseconds or an ISO-8601 date-time with a zone (Z or ±hh:mm)" },
+);
 
 /**
  * A Kafka-bridged record: the canonical event without received_at/source; country derived when absent.

@@ -63,6 +63,14 @@ describe("bridge batch formats", () => {
     const { body } = await counters(id, "2026-11-20T09:00:00Z", "2026-11-20T10:00:00Z");
     expect(body.minutes).toEqual([{ minute: minuteOf(AT), accepted: 1, sent: 0, delivered: 0, read: 0, failed: 0 }]);
   });
+
+  it("refuses an ISO-8601 occurred_at without a zone, saying what it takes", async () => {
+    const { id } = await createClient();
+    const res = await postEvents([event(id, { occurred_at: "2026-11-20T09:15:30" })], await ingestKey());
+    const out = (await res.json()) as { accepted: number; rejected: { index: number; message: string }[] };
+    expect(out.accepted).toBe(0);
+    expect(out.rejected).toEqual([expect.objectContaining({ index: 0, message: expect.stringMatching(/occurred_at.*ISO-8601 date-time with a zone/) })]);
+  });
 });
 
 describe("counters ranges", () => {
