@@ -19,10 +19,16 @@ export class LiveConnection {
   /** Why the server refused the stream (no access, unknown client); no retry follows. */
   readonly refusal = signal<string | null>(null);
   private ws: WebSocket | null = null;
-  private attempts = 0;
+  /** Consecutive failed connects, for the backoff. */
+  private failures = 0;
+  /**
+   * Bumped by every connect and by stop(): an attempt still waiting for its ticket when a newer one
+   * began (or the page left) must not open a socket.
+   */
+  private generation = 0;
+  private running = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
-  private stopped = false;
 
   constructor(
     private readonly path: string,
@@ -31,57 +37,72 @@ export class LiveConnection {
   ) {}
 
   start(): void {
-    this.stopped = false;
+    this.stop();
+    this.running = true;
+    this.failures = 0;
     this.refusal.value = null;
     void this.connect();
   }
 
   stop(): void {
-    this.stopped = true;
+    this.generation += 1;
+    this.running = false;
     clearTimeout(this.retryTimer);
-    clearInterval(this.pingTimer);
-    this.ws?.close(1000, "leaving");
-    this.ws = null;
+    this.drop();
   }
 
   private async connect(): Promise<void> {
-    this.status.value = this.attempts === 0 ? "connecting" : "offline";
+    clearTimeout(this.retryTimer);
+    this.drop();
+    const generation = ++this.generation;
+    this.status.value = this.failures === 0 ? "connecting" : "offline";
     let ticket: string;
     try {
       ticket = (await postJson<{ ticket: string }>("/v1/live/ticket", this.clientId ? { client_id: this.clientId } : {})).ticket;
     } catch (err) {
+      if (generation !== this.generation) return;
       // Signed out or no access: retrying cannot help, and the app shows the login or an error.
       if (err instanceof ApiFailure && err.status >= 400 && err.status < 500) {
+        this.stop();
         this.refusal.value = err.message;
         this.status.value = "offline";
-        return this.stop();
+        return;
       }
       return this.retry();
     }
-    if (this.stopped) return;
+    if (generation !== this.generation) return;
     const ws = new WebSocket(socketUrl(this.path, ticket));
     this.ws = ws;
     ws.onopen = () => {
-      this.attempts = 0;
+      this.failures = 0;
       this.status.value = "live";
-      clearInterval(this.pingTimer);
       this.pingTimer = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send("ping"), PING_EVERY_MS);
     };
     ws.onmessage = (e) => {
-      if (e.data === "pong") return;
-      this.onMessage(JSON.parse(e.data as string));
+      if (e.data !== "pong") this.onMessage(JSON.parse(e.data as string));
     };
     ws.onclose = () => {
-      clearInterval(this.pingTimer);
-      if (this.ws === ws && !this.stopped) this.retry();
+      this.drop();
+      this.retry();
     };
   }
 
+  /** Forgets the current socket: its late events must not touch the state or start another retry. */
+  private drop(): void {
+    clearInterval(this.pingTimer);
+    const ws = this.ws;
+    this.ws = null;
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    ws.close(1000, "leaving");
+  }
+
   private retry(): void {
-    if (this.stopped) return;
+    if (!this.running) return;
     this.status.value = "offline";
-    const base = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** this.attempts);
-    this.attempts += 1;
+    const base = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** this.failures);
+    this.failures += 1;
+    clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => void this.connect(), base / 2 + Math.random() * (base / 2));
   }
 }
