@@ -8,6 +8,11 @@ const MIN_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 30_000;
 /** Keeps idle proxies from closing the socket; the Durable Object answers without waking up. */
 const PING_EVERY_MS = 30_000;
+/**
+ * A dead network often closes nothing: the browser keeps the socket "open" for minutes. A ping with no
+ * pong (or any other message) within this long means the socket is gone.
+ */
+const PONG_TIMEOUT_MS = 10_000;
 
 /**
  * One live WebSocket that reconnects with backoff. Every connection asks for a fresh one-use ticket
@@ -29,6 +34,7 @@ export class LiveConnection {
   private running = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private pongTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly path: string,
@@ -41,15 +47,29 @@ export class LiveConnection {
     this.running = true;
     this.failures = 0;
     this.refusal.value = null;
+    addEventListener("offline", this.onOffline);
+    addEventListener("online", this.onOnline);
     void this.connect();
   }
 
   stop(): void {
     this.generation += 1;
     this.running = false;
+    removeEventListener("offline", this.onOffline);
+    removeEventListener("online", this.onOnline);
     clearTimeout(this.retryTimer);
     this.drop();
   }
+
+  private readonly onOffline = (): void => {
+    this.drop();
+    this.retry();
+  };
+
+  /** Back online: no reason to sit out the rest of a backoff. */
+  private readonly onOnline = (): void => {
+    if (this.status.value !== "live") void this.connect();
+  };
 
   private async connect(): Promise<void> {
     clearTimeout(this.retryTimer);
@@ -76,9 +96,10 @@ export class LiveConnection {
     ws.onopen = () => {
       this.failures = 0;
       this.status.value = "live";
-      this.pingTimer = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send("ping"), PING_EVERY_MS);
+      this.pingTimer = setInterval(() => this.ping(ws), PING_EVERY_MS);
     };
     ws.onmessage = (e) => {
+      clearTimeout(this.pongTimer);
       if (e.data !== "pong") this.onMessage(JSON.parse(e.data as string));
     };
     ws.onclose = () => {
@@ -87,9 +108,20 @@ export class LiveConnection {
     };
   }
 
+  private ping(ws: WebSocket): void {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send("ping");
+    clearTimeout(this.pongTimer);
+    this.pongTimer = setTimeout(() => {
+      this.drop();
+      this.retry();
+    }, PONG_TIMEOUT_MS);
+  }
+
   /** Forgets the current socket: its late events must not touch the state or start another retry. */
   private drop(): void {
     clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
     const ws = this.ws;
     this.ws = null;
     if (!ws) return;
@@ -99,6 +131,8 @@ export class LiveConnection {
 
   private retry(): void {
     if (!this.running) return;
+    // An attempt waiting for its ticket is superseded by the one scheduled here.
+    this.generation += 1;
     this.status.value = "offline";
     const base = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** this.failures);
     this.failures += 1;
