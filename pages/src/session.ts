@@ -1,9 +1,25 @@
-import { signal } from "@preact/signals";
+import { effect, signal, untracked } from "@preact/signals";
 import type { PublicUser } from "../../schema/api.ts";
 import { api, postJson, rememberToken, whenUnauthorized } from "./api.ts";
 
 /** The signed-in user; undefined while the first /v1/me is in flight. */
 export const currentUser = signal<PublicUser | null | undefined>(undefined);
+
+const clears: (() => void)[] = [];
+/**
+ * Registers state that belongs to the signed-in user (rows, searches, names): `clear` runs whenever
+ * that user changes, however it happens (sign-out, expiry, another tab), so no one sees another's data.
+ */
+export function clearOnUserChange(clear: () => void): void {
+  clears.push(clear);
+}
+let shownUserId: number | null = null;
+effect(() => {
+  const id = currentUser.value?.id ?? null;
+  if (id === shownUserId) return;
+  shownUserId = id;
+  untracked(() => clears.forEach((clear) => clear()));
+});
 
 whenUnauthorized(() => {
   rememberToken(null);
