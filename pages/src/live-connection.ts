@@ -1,5 +1,5 @@
 import { signal } from "@preact/signals";
-import { ApiFailure, postJson, socketUrl } from "./api.ts";
+import { ApiFailure, postJson, reportUnauthorized, socketUrl } from "./api.ts";
 
 export type LiveStatus = "connecting" | "live" | "offline";
 
@@ -13,6 +13,8 @@ const PING_EVERY_MS = 30_000;
  * pong (or any other message) within this long means the socket is gone.
  */
 const PONG_TIMEOUT_MS = 10_000;
+/** The server's close code for "the session this socket was opened with has ended". */
+const SESSION_ENDED = 4401;
 
 /**
  * One live WebSocket that reconnects with backoff. Every connection asks for a fresh one-use ticket
@@ -102,7 +104,11 @@ export class LiveConnection {
       clearTimeout(this.pongTimer);
       if (e.data !== "pong") this.onMessage(JSON.parse(e.data as string));
     };
-    ws.onclose = () => {
+    ws.onclose = (e) => {
+      if (e.code === SESSION_ENDED) {
+        this.stop();
+        return reportUnauthorized();
+      }
       this.drop();
       this.retry();
     };
