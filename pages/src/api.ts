@@ -9,12 +9,13 @@ export const API_ORIGIN = ((import.meta.env.VITE_API_ORIGIN as string | undefine
 export const CROSS_ORIGIN = API_ORIGIN !== location.origin;
 const TOKEN_KEY = "zapmeter.token";
 
-/** A refused API call, with the server's error code. */
+/** A refused API call, with the server's error code and, when it sent them, the details of what is wrong. */
 export class ApiFailure extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly details?: unknown,
   ) {
     super(message);
   }
@@ -46,7 +47,7 @@ async function request(path: string, init: RequestInit = {}): Promise<Response> 
   if (res.ok) return res;
   const parsed = ErrorBody.safeParse(await res.json().catch(() => null));
   const failure = parsed.success
-    ? new ApiFailure(res.status, parsed.data.error.code, parsed.data.error.message)
+    ? new ApiFailure(res.status, parsed.data.error.code, parsed.data.error.message, parsed.data.error.details)
     : new ApiFailure(res.status, "http_error", `${res.status} ${res.statusText}`);
   if (res.status === 401 && path !== "/v1/auth/login") reportUnauthorized();
   throw failure;

@@ -24,7 +24,7 @@ const SESSION_ENDED = 4401;
 export class LiveConnection {
   readonly status = signal<LiveStatus>("connecting");
   /** Why the server refused the stream (no access, unknown client); no retry follows. */
-  readonly refusal = signal<string | null>(null);
+  readonly refusal = signal<ApiFailure | null>(null);
   private ws: WebSocket | null = null;
   /** Consecutive failed connects, for the backoff. */
   private failures = 0;
@@ -83,11 +83,10 @@ export class LiveConnection {
       ticket = (await postJson<{ ticket: string }>("/v1/live/ticket", this.clientId ? { client_id: this.clientId } : {})).ticket;
     } catch (err) {
       if (generation !== this.generation) return;
-      // Signed out or no access: retrying cannot help, and the app shows the login or an error.
+      // Signed out or no access: retrying cannot help, and the app shows the login or the refusal.
       if (err instanceof ApiFailure && err.status >= 400 && err.status < 500) {
         this.stop();
-        this.refusal.value = err.message;
-        this.status.value = "offline";
+        this.refusal.value = err;
         return;
       }
       return this.retry();

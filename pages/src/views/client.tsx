@@ -1,13 +1,22 @@
 import { useSignal } from "@preact/signals";
 import { useEffect, useMemo } from "preact/hooks";
 import { STATUSES, type Status } from "../../../schema/event.ts";
-import { download } from "../api.ts";
+import { download, type ApiFailure } from "../api.ts";
 import { CHART_HOURS, ClientModel } from "../client-model.ts";
 import { fmtInt, fmtPct, t } from "../i18n.ts";
 import { overview } from "../overview-model.ts";
 import { currentUser, seesBilling, seesReports } from "../session.ts";
 import { StackedChart } from "./chart.tsx";
+import { Failure } from "./failure.tsx";
 import { LivePageHead } from "./header.tsx";
+import { Unavailable } from "./unavailable.tsx";
+
+/** The stream's refusals that mean this page has nothing for this user, as what to tell them. */
+function unavailableReason(refusal: ApiFailure | null): string | null {
+  if (refusal?.status === 403) return t("client.forbidden");
+  if (refusal?.status === 404 && refusal.code === "client_not_found") return t("client.notFound");
+  return null;
+}
 
 export function ClientPage({ clientId }: { clientId: string }) {
   const model = useMemo(() => new ClientModel(clientId), [clientId]);
@@ -15,21 +24,20 @@ export function ClientPage({ clientId }: { clientId: string }) {
     model.start();
     return () => model.stop();
   }, [model]);
+  const unavailable = unavailableReason(model.connection.refusal.value);
+  if (unavailable) return <Unavailable title={clientId} message={unavailable} />;
+
   const today = model.today.value;
   const user = currentUser.value!;
   return (
     <section class="client" aria-labelledby="client-title">
       <a class="back" href="/">
-        {t("client.back")}
+        {t("nav.back")}
       </a>
       <LivePageHead titleId="client-title" connection={model.connection}>
         {overview.nameOf(clientId) ?? clientId} <small>{clientId}</small>
       </LivePageHead>
-      {model.error.value && (
-        <p class="error" role="alert">
-          {t("error.generic", { m: model.error.value })}
-        </p>
-      )}
+      {model.error.value != null && <Failure error={model.error.value} />}
       <h2>{t("client.today")}</h2>
       <dl class="totals" data-testid="client-today">
         {STATUSES.map((s) => (
@@ -70,10 +78,10 @@ function ReportExport({ clientId }: { clientId: string }) {
   const to = useSignal(isoLocal(Date.now() + 60_000));
   const format = useSignal<"csv" | "parquet">("csv");
   const status = useSignal<Status | "">("");
-  const error = useSignal<string | null>(null);
+  const failure = useSignal<unknown>(null);
   async function submit(e: Event) {
     e.preventDefault();
-    error.value = null;
+    failure.value = null;
     const q = new URLSearchParams({
       from: new Date(from.value).toISOString(),
       to: new Date(to.value).toISOString(),
@@ -85,7 +93,7 @@ function ReportExport({ clientId }: { clientId: string }) {
     try {
       await download(`/v1/clients/${encodeURIComponent(clientId)}/report?${q}`, `${clientId}-report.${format.value}`);
     } catch (err) {
-      error.value = err instanceof Error ? err.message : String(err);
+      failure.value = err;
     }
   }
   return (
@@ -118,10 +126,8 @@ function ReportExport({ clientId }: { clientId: string }) {
         </select>
       </label>
       <button type="submit">{t("client.download")}</button>
-      {error.value && (
-        <p class="error" role="alert">
-          {t("error.generic", { m: error.value })}
-        </p>
+      {failure.value != null && (
+        <Failure error={failure.value} fields={{ from: t("client.from"), to: t("client.to"), status: t("client.status"), format: t("client.format") }} />
       )}
     </form>
   );

@@ -17,13 +17,21 @@ export function OverviewPage() {
     model.connection.start();
     return () => model.connection.stop();
   }, []);
-  const rows = model.visible.value;
-  const loaded = model.loaded.value;
   return (
     <section class="overview" aria-labelledby="overview-title">
       <LivePageHead titleId="overview-title" connection={model.connection}>
         {t("overview.title")}
       </LivePageHead>
+      {!model.connection.refusal.value && (
+        <OverviewTable rows={model.visible.value} loaded={model.loaded.value} />
+      )}
+    </section>
+  );
+}
+
+function OverviewTable({ rows, loaded }: { rows: OverviewRow[]; loaded: boolean }) {
+  return (
+    <>
       <div class="filters">
         <input
           type="search"
@@ -42,7 +50,7 @@ export function OverviewPage() {
         <HeaderRows />
         <VirtualBody rows={rows} loaded={loaded} />
       </div>
-    </section>
+    </>
   );
 }
 
