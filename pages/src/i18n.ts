@@ -49,6 +49,7 @@ const PT = {
   "status.failed": "falhas",
   "client.today": "Hoje",
   "client.chart": "Por minuto, últimas {h} horas",
+  "client.browserZone": "(horário local do navegador: {tz})",
   "client.time": "Hora",
   "client.report": "Exportar relatório detalhado",
   "client.from": "De",
@@ -57,6 +58,10 @@ const PT = {
   "client.status": "Status",
   "client.allStatuses": "todos",
   "client.download": "Baixar",
+  "client.downloading": "Baixando…",
+  "client.reportZone": "“De” e “Até” no horário local do navegador ({tz}).",
+  "client.csvUtc": "No CSV, os horários estão em UTC.",
+  "client.rangeOrder": "“De” precisa ser antes de “Até”.",
   "client.forbidden": "Você não tem acesso a este cliente.",
   "client.notFound": "Cliente não encontrado.",
   "client.billing": "Faturamento",
@@ -122,6 +127,7 @@ const EN: Record<Key, string> = {
   "status.failed": "failed",
   "client.today": "Today",
   "client.chart": "Per minute, last {h} hours",
+  "client.browserZone": "(your browser's local time: {tz})",
   "client.time": "Time",
   "client.report": "Export the detailed report",
   "client.from": "From",
@@ -130,6 +136,10 @@ const EN: Record<Key, string> = {
   "client.status": "Status",
   "client.allStatuses": "all",
   "client.download": "Download",
+  "client.downloading": "Downloading…",
+  "client.reportZone": "“From” and “To” are in your browser's local time ({tz}).",
+  "client.csvUtc": "Times in the CSV are in UTC.",
+  "client.rangeOrder": "“From” must be before “To”.",
   "client.forbidden": "You don't have access to this client.",
   "client.notFound": "Client not found.",
   "client.billing": "Billing",
@@ -171,6 +181,8 @@ export const fmtInt = (n: number): string => formats.value.int.format(n);
 /** A ratio, or an en dash when there is nothing to divide by. */
 export const fmtPct = (num: number, den: number): string => (den > 0 ? formats.value.pct.format(num / den) : "–");
 export const fmtTime = (ms: number): string => formats.value.time.format(ms);
+/** The zone the chart's axis and the date-time inputs use: the browser's. */
+export const BROWSER_TIME_ZONE = new Intl.DateTimeFormat().resolvedOptions().timeZone;
 export function fmtMoney(micros: number, currency: string): string {
   return new Intl.NumberFormat(locale.value, { style: "currency", currency, maximumFractionDigits: 6 }).format(micros / 1_000_000);
 }
