@@ -1,6 +1,7 @@
 import { useEffect, useMemo } from "preact/hooks";
 import { STATUSES } from "../../../schema/event.ts";
 import type { ApiFailure } from "../api.ts";
+import { clientInfo, lookUpClient } from "../client-directory.ts";
 import { CHART_HOURS, ClientModel } from "../client-model.ts";
 import { BROWSER_TIME_ZONE, fmtInt, fmtPct, t } from "../i18n.ts";
 import { overview } from "../overview-model.ts";
@@ -24,21 +25,26 @@ export function ClientPage({ clientId }: { clientId: string }) {
     model.start();
     return () => model.stop();
   }, [model]);
+  useEffect(() => void lookUpClient(clientId), [clientId]);
   const unavailable = unavailableReason(model.connection.refusal.value);
   if (unavailable) return <Unavailable title={clientId} message={unavailable} />;
 
   const today = model.today.value;
   const user = currentUser.value!;
+  const info = clientInfo(clientId);
+  const name = overview.nameOf(clientId) ?? info?.name;
   return (
     <section class="client" aria-labelledby="client-title">
       <a class="back" href="/">
         {t("nav.back")}
       </a>
       <LivePageHead titleId="client-title" connection={model.connection}>
-        {overview.nameOf(clientId) ?? clientId} <small>{clientId}</small>
+        {name ?? clientId} {name && <small>{clientId}</small>}
       </LivePageHead>
       {model.error.value != null && <Failure error={model.error.value} />}
-      <h2>{t("client.today")}</h2>
+      <h2>
+        {t("client.today")} {info && <small data-testid="client-timezone">{t("client.todayZone", { tz: info.timezone })}</small>}
+      </h2>
       <dl class="totals" data-testid="client-today">
         {STATUSES.map((s) => (
           <div class={`total s-${s}`} key={s} data-status={s}>
