@@ -41,3 +41,14 @@ export function onLinkClick(e: MouseEvent): void {
   e.preventDefault();
   navigate(url.pathname + url.search);
 }
+
+/**
+ * Where to go after signing in: `next` only when it is a path on this origin ("/clients/acme"), never
+ * "//host", "/\host", "https://…" or "javascript:…", which would leave the app or fail to load.
+ */
+export function afterLogin(next: string | null): string {
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/";
+  const url = new URL(next, location.origin);
+  if (url.origin !== location.origin || parseRoute(url.pathname).name === "login") return "/";
+  return url.pathname + url.search;
+}

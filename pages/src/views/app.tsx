@@ -1,5 +1,5 @@
 import { useEffect, useRef } from "preact/hooks";
-import { navigate, onLinkClick, route } from "../router.ts";
+import { afterLogin, navigate, onLinkClick, route } from "../router.ts";
 import { currentUser, loadSession } from "../session.ts";
 import { t } from "../i18n.ts";
 import { BillingPage } from "./billing.tsx";
@@ -18,7 +18,7 @@ export function App() {
 
   useEffect(() => {
     if (user === null && r.name !== "login") navigate(`/login?next=${encodeURIComponent(location.pathname)}`, true);
-    if (user && r.name === "login") navigate(new URLSearchParams(location.search).get("next") ?? "/", true);
+    if (user && r.name === "login") navigate(afterLogin(new URLSearchParams(location.search).get("next")), true);
   }, [user, r.name]);
 
   // After in-app navigation, keyboard and screen reader users start on the new page, not at the top of
