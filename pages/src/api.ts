@@ -9,21 +9,27 @@ export const API_ORIGIN = ((import.meta.env.VITE_API_ORIGIN as string | undefine
 export const CROSS_ORIGIN = API_ORIGIN !== location.origin;
 const TOKEN_KEY = "zapmeter.token";
 
-/** A refused API call, with the server's error code. */
+/** A refused API call, with the server's error code and, when it sent them, the details of what is wrong. */
 export class ApiFailure extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly details?: unknown,
   ) {
     super(message);
   }
 }
 
 let onUnauthorized: () => void = () => {};
-/** Called when any call answers 401 (session expired or revoked). */
+/** Called when any call answers 401 or a live socket is closed because its session ended. */
 export function whenUnauthorized(handler: () => void): void {
   onUnauthorized = handler;
+}
+
+/** The session is gone (expired, revoked, signed out elsewhere): the app signs out. */
+export function reportUnauthorized(): void {
+  onUnauthorized();
 }
 
 export function rememberToken(token: string | null): void {
@@ -41,9 +47,9 @@ async function request(path: string, init: RequestInit = {}): Promise<Response> 
   if (res.ok) return res;
   const parsed = ErrorBody.safeParse(await res.json().catch(() => null));
   const failure = parsed.success
-    ? new ApiFailure(res.status, parsed.data.error.code, parsed.data.error.message)
+    ? new ApiFailure(res.status, parsed.data.error.code, parsed.data.error.message, parsed.data.error.details)
     : new ApiFailure(res.status, "http_error", `${res.status} ${res.statusText}`);
-  if (res.status === 401 && path !== "/v1/auth/login") onUnauthorized();
+  if (res.status === 401 && path !== "/v1/auth/login") reportUnauthorized();
   throw failure;
 }
 

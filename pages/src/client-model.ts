@@ -13,7 +13,8 @@ export const CHART_HOURS = 3;
 export class ClientModel {
   readonly minutes = signal<ReadonlyMap<number, MinuteCounts>>(new Map());
   readonly today = signal<StatusCounts | null>(null);
-  readonly error = signal<string | null>(null);
+  /** Why the history could not be loaded (an ApiFailure or a network error). */
+  readonly error = signal<unknown>(null);
   /** The current minute; ticks so the chart slides even when nothing happens. */
   readonly now = signal(minuteOf(Date.now()));
   readonly connection: LiveConnection;
@@ -67,7 +68,7 @@ export class ClientModel {
       this.merge(live, false);
       this.error.value = null;
     } catch (err) {
-      this.error.value = err instanceof Error ? err.message : String(err);
+      this.error.value = err;
     }
   }
 

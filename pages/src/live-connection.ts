@@ -1,5 +1,5 @@
 import { signal } from "@preact/signals";
-import { ApiFailure, postJson, socketUrl } from "./api.ts";
+import { ApiFailure, postJson, reportUnauthorized, socketUrl } from "./api.ts";
 
 export type LiveStatus = "connecting" | "live" | "offline";
 
@@ -8,6 +8,13 @@ const MIN_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 30_000;
 /** Keeps idle proxies from closing the socket; the Durable Object answers without waking up. */
 const PING_EVERY_MS = 30_000;
+/**
+ * A dead network often closes nothing: the browser keeps the socket "open" for minutes. A ping with no
+ * pong (or any other message) within this long means the socket is gone.
+ */
+const PONG_TIMEOUT_MS = 10_000;
+/** The server's close code for "the session this socket was opened with has ended". */
+const SESSION_ENDED = 4401;
 
 /**
  * One live WebSocket that reconnects with backoff. Every connection asks for a fresh one-use ticket
@@ -17,12 +24,19 @@ const PING_EVERY_MS = 30_000;
 export class LiveConnection {
   readonly status = signal<LiveStatus>("connecting");
   /** Why the server refused the stream (no access, unknown client); no retry follows. */
-  readonly refusal = signal<string | null>(null);
+  readonly refusal = signal<ApiFailure | null>(null);
   private ws: WebSocket | null = null;
-  private attempts = 0;
+  /** Consecutive failed connects, for the backoff. */
+  private failures = 0;
+  /**
+   * Bumped by every connect and by stop(): an attempt still waiting for its ticket when a newer one
+   * began (or the page left) must not open a socket.
+   */
+  private generation = 0;
+  private running = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
-  private stopped = false;
+  private pongTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly path: string,
@@ -31,57 +45,103 @@ export class LiveConnection {
   ) {}
 
   start(): void {
-    this.stopped = false;
+    this.stop();
+    this.running = true;
+    this.failures = 0;
     this.refusal.value = null;
+    addEventListener("offline", this.onOffline);
+    addEventListener("online", this.onOnline);
     void this.connect();
   }
 
   stop(): void {
-    this.stopped = true;
+    this.generation += 1;
+    this.running = false;
+    removeEventListener("offline", this.onOffline);
+    removeEventListener("online", this.onOnline);
     clearTimeout(this.retryTimer);
-    clearInterval(this.pingTimer);
-    this.ws?.close(1000, "leaving");
-    this.ws = null;
+    this.drop();
   }
 
+  private readonly onOffline = (): void => {
+    this.drop();
+    this.retry();
+  };
+
+  /** Back online: no reason to sit out the rest of a backoff. */
+  private readonly onOnline = (): void => {
+    if (this.status.value !== "live") void this.connect();
+  };
+
   private async connect(): Promise<void> {
-    this.status.value = this.attempts === 0 ? "connecting" : "offline";
+    clearTimeout(this.retryTimer);
+    this.drop();
+    const generation = ++this.generation;
+    this.status.value = this.failures === 0 ? "connecting" : "offline";
     let ticket: string;
     try {
       ticket = (await postJson<{ ticket: string }>("/v1/live/ticket", this.clientId ? { client_id: this.clientId } : {})).ticket;
     } catch (err) {
-      // Signed out or no access: retrying cannot help, and the app shows the login or an error.
+      if (generation !== this.generation) return;
+      // Signed out or no access: retrying cannot help, and the app shows the login or the refusal.
       if (err instanceof ApiFailure && err.status >= 400 && err.status < 500) {
-        this.refusal.value = err.message;
-        this.status.value = "offline";
-        return this.stop();
+        this.stop();
+        this.refusal.value = err;
+        return;
       }
       return this.retry();
     }
-    if (this.stopped) return;
+    if (generation !== this.generation) return;
     const ws = new WebSocket(socketUrl(this.path, ticket));
     this.ws = ws;
     ws.onopen = () => {
-      this.attempts = 0;
+      this.failures = 0;
       this.status.value = "live";
-      clearInterval(this.pingTimer);
-      this.pingTimer = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send("ping"), PING_EVERY_MS);
+      this.pingTimer = setInterval(() => this.ping(ws), PING_EVERY_MS);
     };
     ws.onmessage = (e) => {
-      if (e.data === "pong") return;
-      this.onMessage(JSON.parse(e.data as string));
+      clearTimeout(this.pongTimer);
+      if (e.data !== "pong") this.onMessage(JSON.parse(e.data as string));
     };
-    ws.onclose = () => {
-      clearInterval(this.pingTimer);
-      if (this.ws === ws && !this.stopped) this.retry();
+    ws.onclose = (e) => {
+      if (e.code === SESSION_ENDED) {
+        this.stop();
+        return reportUnauthorized();
+      }
+      this.drop();
+      this.retry();
     };
   }
 
+  private ping(ws: WebSocket): void {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send("ping");
+    clearTimeout(this.pongTimer);
+    this.pongTimer = setTimeout(() => {
+      this.drop();
+      this.retry();
+    }, PONG_TIMEOUT_MS);
+  }
+
+  /** Forgets the current socket: its late events must not touch the state or start another retry. */
+  private drop(): void {
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    const ws = this.ws;
+    this.ws = null;
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    ws.close(1000, "leaving");
+  }
+
   private retry(): void {
-    if (this.stopped) return;
+    if (!this.running) return;
+    // An attempt waiting for its ticket is superseded by the one scheduled here.
+    this.generation += 1;
     this.status.value = "offline";
-    const base = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** this.attempts);
-    this.attempts += 1;
+    const base = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** this.failures);
+    this.failures += 1;
+    clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => void this.connect(), base / 2 + Math.random() * (base / 2));
   }
 }

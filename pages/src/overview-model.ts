@@ -1,6 +1,7 @@
 import { computed, signal } from "@preact/signals";
 import { OverviewLiveMessage, type OverviewRow } from "../../schema/live.ts";
 import { LiveConnection } from "./live-connection.ts";
+import { clearOnUserChange } from "./session.ts";
 
 export type SortKey =
   | "name"
@@ -11,6 +12,9 @@ export type SortKey =
 const ratio = (num: number, den: number): number => (den > 0 ? num / den : -1);
 const deliveryRate = (r: OverviewRow): number => ratio(r.today.delivered, r.today.sent);
 const readRate = (r: OverviewRow): number => ratio(r.today.read, r.today.delivered);
+
+/** Busiest first. */
+const DEFAULT_SORT = { key: "today.sent", dir: -1 } as const;
 
 /** "Loja 2" before "Loja 10", accents and case folded. */
 const byName = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
@@ -25,8 +29,10 @@ function sortValue(r: OverviewRow, key: Exclude<SortKey, "name">): number {
 /** The overview's state: every visible client's row, kept current by `/v1/live`; search and sort. */
 export class OverviewModel {
   readonly rows = signal<ReadonlyMap<string, OverviewRow>>(new Map());
+  /** Whether the first snapshot has arrived: until then no rows means "loading", not "no clients". */
+  readonly loaded = signal(false);
   readonly search = signal("");
-  readonly sort = signal<{ key: SortKey; dir: 1 | -1 }>({ key: "today.sent", dir: -1 });
+  readonly sort = signal<{ key: SortKey; dir: 1 | -1 }>(DEFAULT_SORT);
   readonly connection = new LiveConnection("/v1/live", undefined, (data) => this.receive(data));
 
   /** Rows matching the search, in the chosen order (ties by name, so the order is stable). */
@@ -62,8 +68,19 @@ export class OverviewModel {
     const next = new Map(msg.type === "snapshot" ? [] : this.rows.value);
     for (const row of msg.clients) next.set(row.client_id, row);
     this.rows.value = next;
+    this.loaded.value = true;
+  }
+
+  /** Back to a blank page for the next user: their stream, their rows, their search and sort. */
+  reset(): void {
+    this.connection.stop();
+    this.rows.value = new Map();
+    this.loaded.value = false;
+    this.search.value = "";
+    this.sort.value = DEFAULT_SORT;
   }
 }
 
-/** One model for the app's lifetime: search and sort survive a visit to a client page. */
+/** One model per signed-in user: search and sort survive a visit to a client page, not a sign-out. */
 export const overview = new OverviewModel();
+clearOnUserChange(() => overview.reset());

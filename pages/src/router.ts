@@ -28,12 +28,27 @@ export function navigate(path: string, replace = false): void {
 
 addEventListener("popstate", () => (route.value = parseRoute(location.pathname)));
 
-/** Lets plain <a href> links navigate inside the app (keyboard and middle-click keep working). */
+/**
+ * Lets plain <a href> links navigate inside the app (keyboard and middle-click keep working). A link
+ * to a place on this page (the skip link's #main) is left to the browser, which scrolls and focuses.
+ */
 export function onLinkClick(e: MouseEvent): void {
   const a = (e.target as Element).closest("a");
   if (!a || a.target || a.hasAttribute("download") || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
   const url = new URL(a.href);
   if (url.origin !== location.origin) return;
+  if (url.hash && url.pathname === location.pathname && url.search === location.search) return;
   e.preventDefault();
   navigate(url.pathname + url.search);
+}
+
+/**
+ * Where to go after signing in: `next` only when it is a path on this origin ("/clients/acme"), never
+ * "//host", "/\host", "https://…" or "javascript:…", which would leave the app or fail to load.
+ */
+export function afterLogin(next: string | null): string {
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/";
+  const url = new URL(next, location.origin);
+  if (url.origin !== location.origin || parseRoute(url.pathname).name === "login") return "/";
+  return url.pathname + url.search;
 }

@@ -1,14 +1,53 @@
-import { signal } from "@preact/signals";
+import { effect, signal, untracked } from "@preact/signals";
+import { z } from "zod";
 import type { PublicUser } from "../../schema/api.ts";
-import { api, postJson, rememberToken, whenUnauthorized } from "./api.ts";
+import { CROSS_ORIGIN, api, postJson, rememberToken, whenUnauthorized } from "./api.ts";
 
 /** The signed-in user; undefined while the first /v1/me is in flight. */
 export const currentUser = signal<PublicUser | null | undefined>(undefined);
 
-whenUnauthorized(() => {
+const clears: (() => void)[] = [];
+/**
+ * Registers state that belongs to the signed-in user (rows, searches, names): `clear` runs whenever
+ * that user changes, however it happens (sign-out, expiry, another tab), so no one sees another's data.
+ */
+export function clearOnUserChange(clear: () => void): void {
+  clears.push(clear);
+}
+let shownUserId: number | null = null;
+effect(() => {
+  const id = currentUser.value?.id ?? null;
+  if (id === shownUserId) return;
+  shownUserId = id;
+  untracked(() => clears.forEach((clear) => clear()));
+});
+
+/** What one tab of the dashboard tells the others about its session. */
+const TabMessage = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("signed-out") }),
+  z.object({ type: z.literal("signed-in"), user_id: z.number().int() }),
+]);
+const tabs = new BroadcastChannel("zapmeter.session");
+tabs.onmessage = (e: MessageEvent) => {
+  const msg = TabMessage.safeParse(e.data);
+  if (!msg.success) return;
+  const user = currentUser.value;
+  if (msg.data.type === "signed-out") {
+    // Across origins each tab holds its own bearer token: revoke it too (the request has read it
+    // before forget() drops it). On one origin the tabs share the cookie, which is already gone.
+    if (CROSS_ORIGIN && user) void postJson("/v1/auth/logout", {}).catch(() => undefined);
+    forget();
+  } else if (user && user.id !== msg.data.user_id) {
+    forget();
+  }
+};
+
+function forget(): void {
   rememberToken(null);
   currentUser.value = null;
-});
+}
+
+whenUnauthorized(forget);
 
 export async function loadSession(): Promise<void> {
   try {
@@ -22,12 +61,13 @@ export async function login(email: string, password: string): Promise<void> {
   const res = await postJson<{ token: string; user: PublicUser }>("/v1/auth/login", { email, password });
   rememberToken(res.token);
   currentUser.value = res.user;
+  tabs.postMessage({ type: "signed-in", user_id: res.user.id } satisfies z.input<typeof TabMessage>);
 }
 
 export async function logout(): Promise<void> {
   await postJson("/v1/auth/logout", {}).catch(() => undefined);
-  rememberToken(null);
-  currentUser.value = null;
+  forget();
+  tabs.postMessage({ type: "signed-out" } satisfies z.input<typeof TabMessage>);
 }
 
 /** Whether the user may open billing (finance and admin). */

@@ -176,8 +176,11 @@ describe("live dashboard in a real browser", () => {
     await page.goto(`${baseUrl()}/clients/initech`);
     const alert = page.getByRole("alert");
     await alert.waitFor();
-    expect(await alert.innerText()).toContain("no access to client initech");
-    expect(await page.locator('[data-testid="client-today"] dd').first().innerText()).toBe("…");
+    expect(await alert.innerText()).toBe("You don't have access to this client.");
+    // Nothing of the page a client has: no totals, no chart, no export, and no badge saying "reconnecting".
+    for (const testId of ["client-today", "client-chart", "live-status"]) expect(await page.getByTestId(testId).count()).toBe(0);
+    expect(await page.locator("form.report").count()).toBe(0);
+    await page.getByRole("link", { name: "← Overview" }).waitFor();
   });
 
   it("gives finance the billing page, with no detailed report export", async () => {

@@ -1,5 +1,5 @@
-import { useEffect } from "preact/hooks";
-import { navigate, onLinkClick, route } from "../router.ts";
+import { useEffect, useRef } from "preact/hooks";
+import { afterLogin, navigate, onLinkClick, route } from "../router.ts";
 import { currentUser, loadSession } from "../session.ts";
 import { t } from "../i18n.ts";
 import { BillingPage } from "./billing.tsx";
@@ -13,11 +13,19 @@ export function App() {
   useEffect(() => void loadSession(), []);
   const user = currentUser.value;
   const r = route.value;
+  const main = useRef<HTMLElement>(null);
+  const firstRoute = useRef(r);
 
   useEffect(() => {
     if (user === null && r.name !== "login") navigate(`/login?next=${encodeURIComponent(location.pathname)}`, true);
-    if (user && r.name === "login") navigate(new URLSearchParams(location.search).get("next") ?? "/", true);
+    if (user && r.name === "login") navigate(afterLogin(new URLSearchParams(location.search).get("next")), true);
   }, [user, r.name]);
+
+  // After in-app navigation, keyboard and screen reader users start on the new page, not at the top of
+  // the document (where the link they followed was). A freshly loaded page keeps the browser's focus.
+  useEffect(() => {
+    if (r !== firstRoute.current) main.current?.focus({ preventScroll: true });
+  }, [r]);
 
   if (user === undefined) return <div class="splash" aria-busy="true" />;
   if (user === null || r.name === "login") return <LoginPage />;
@@ -27,7 +35,7 @@ export function App() {
         {t("nav.skip")}
       </a>
       <Header user={user} />
-      <main id="main" tabIndex={-1}>
+      <main id="main" tabIndex={-1} ref={main}>
         {r.name === "overview" && <OverviewPage />}
         {r.name === "client" && <ClientPage key={r.id} clientId={r.id} />}
         {r.name === "billing" && <BillingPage />}

@@ -3,15 +3,23 @@ import { useEffect } from "preact/hooks";
 import type { BillingLine, BillingResponse } from "../../../schema/billing.ts";
 import { api } from "../api.ts";
 import { fmtInt, fmtMoney, t } from "../i18n.ts";
+import { currentUser, seesBilling } from "../session.ts";
+import { Failure } from "./failure.tsx";
+import { Unavailable } from "./unavailable.tsx";
 
 const yesterday = () => new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
 
-/** A day's billing lines (GET /v1/billing) and its signed CSV/Parquet downloads. */
+/** Billing for those who may see it; anyone else opening /billing is told so, not shown a form that fails. */
 export function BillingPage() {
+  return seesBilling(currentUser.value!) ? <Billing /> : <Unavailable title={t("billing.title")} message={t("billing.forbidden")} />;
+}
+
+/** A day's billing lines (GET /v1/billing) and its signed CSV/Parquet downloads. */
+function Billing() {
   const date = useSignal(yesterday());
   const lines = useSignal<BillingLine[] | null>(null);
   const revision = useSignal<number | null>(null);
-  const error = useSignal<string | null>(null);
+  const error = useSignal<unknown>(null);
 
   async function load() {
     error.value = null;
@@ -20,7 +28,7 @@ export function BillingPage() {
       lines.value = res.lines;
       revision.value = res.revision;
     } catch (err) {
-      error.value = err instanceof Error ? err.message : String(err);
+      error.value = err;
     }
   }
   async function fileOf(format: "csv" | "parquet") {
@@ -28,7 +36,7 @@ export function BillingPage() {
       const { url } = await api<{ url: string }>(`/v1/billing/${date.value}/download?format=${format}`);
       location.assign(url);
     } catch (err) {
-      error.value = err instanceof Error ? err.message : String(err);
+      error.value = err;
     }
   }
   useEffect(() => void load(), []);
@@ -53,11 +61,7 @@ export function BillingPage() {
           {t("billing.download", { f: "Parquet" })}
         </button>
       </form>
-      {error.value && (
-        <p class="error" role="alert">
-          {t("error.generic", { m: error.value })}
-        </p>
-      )}
+      {error.value != null && <Failure error={error.value} fields={{ date: t("billing.date") }} />}
       {lines.value?.length === 0 && <p class="empty">{t("billing.none")}</p>}
       {lines.value && lines.value.length > 0 && (
         <table class="lines">

@@ -5,6 +5,7 @@ import type { LiveConnection, LiveStatus } from "../live-connection.ts";
 import { route } from "../router.ts";
 import { logout, seesBilling } from "../session.ts";
 import { theme, toggleTheme } from "../theme.ts";
+import { Failure } from "./failure.tsx";
 
 export function Header({ user }: { user: PublicUser }) {
   const r = route.value.name;
@@ -49,19 +50,19 @@ export function LiveBadge({ status }: { status: LiveStatus }) {
   );
 }
 
-/** A page's heading with its live badge and, when the server refused the stream, the reason. */
+/**
+ * A page's heading with its live badge or, when the server refused the stream, the reason instead:
+ * a refused stream is not coming back, so no badge may say it is reconnecting.
+ */
 export function LivePageHead({ titleId, connection, children }: { titleId: string; connection: LiveConnection; children: ComponentChildren }) {
+  const refusal = connection.refusal.value;
   return (
     <>
       <div class="page-head">
         <h1 id={titleId}>{children}</h1>
-        <LiveBadge status={connection.status.value} />
+        {!refusal && <LiveBadge status={connection.status.value} />}
       </div>
-      {connection.refusal.value && (
-        <p class="error" role="alert">
-          {t("error.generic", { m: connection.refusal.value })}
-        </p>
-      )}
+      {refusal && <Failure error={refusal} />}
     </>
   );
 }

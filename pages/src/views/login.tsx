@@ -4,6 +4,13 @@ import { locale, t } from "../i18n.ts";
 import { login } from "../session.ts";
 import { theme, toggleTheme } from "../theme.ts";
 
+/** 401: wrong credentials. 400: the server refuses the input itself (an address the browser accepts, like admin@localhost). */
+function loginFailure(err: unknown): string {
+  if (err instanceof ApiFailure && err.status === 401) return t("login.failed");
+  if (err instanceof ApiFailure && err.status === 400) return t("login.invalid");
+  return t("login.error");
+}
+
 export function LoginPage() {
   const email = useSignal("");
   const password = useSignal("");
@@ -17,7 +24,7 @@ export function LoginPage() {
     try {
       await login(email.value, password.value);
     } catch (err) {
-      error.value = err instanceof ApiFailure && err.status === 401 ? t("login.failed") : t("login.error");
+      error.value = loginFailure(err);
     } finally {
       busy.value = false;
     }

@@ -17,12 +17,21 @@ export function OverviewPage() {
     model.connection.start();
     return () => model.connection.stop();
   }, []);
-  const rows = model.visible.value;
   return (
     <section class="overview" aria-labelledby="overview-title">
       <LivePageHead titleId="overview-title" connection={model.connection}>
         {t("overview.title")}
       </LivePageHead>
+      {!model.connection.refusal.value && (
+        <OverviewTable rows={model.visible.value} loaded={model.loaded.value} />
+      )}
+    </section>
+  );
+}
+
+function OverviewTable({ rows, loaded }: { rows: OverviewRow[]; loaded: boolean }) {
+  return (
+    <>
       <div class="filters">
         <input
           type="search"
@@ -31,15 +40,17 @@ export function OverviewPage() {
           value={model.search.value}
           onInput={(e) => (model.search.value = e.currentTarget.value)}
         />
-        <span class="count" data-testid="client-count">
-          {t("overview.clients", { n: fmtInt(rows.length) })}
-        </span>
+        {loaded && (
+          <span class="count" data-testid="client-count">
+            {t("overview.clients", { n: fmtInt(rows.length) })}
+          </span>
+        )}
       </div>
-      <div class="grid" role="table" aria-label={t("overview.title")} aria-rowcount={rows.length + 2}>
+      <div class="grid" role="table" aria-label={t("overview.title")} aria-rowcount={rows.length + 2} aria-busy={!loaded}>
         <HeaderRows />
-        <VirtualBody rows={rows} />
+        <VirtualBody rows={rows} loaded={loaded} />
       </div>
-    </section>
+    </>
   );
 }
 
@@ -101,7 +112,7 @@ function HeaderRows() {
 }
 
 /** Renders only the rows in view: 10,000 clients cost as much as the ~30 on screen. */
-function VirtualBody({ rows }: { rows: OverviewRow[] }) {
+function VirtualBody({ rows, loaded }: { rows: OverviewRow[]; loaded: boolean }) {
   const scrollTop = useSignal(0);
   const height = useSignal(600);
   const ref = useRef<HTMLDivElement>(null);
@@ -115,7 +126,12 @@ function VirtualBody({ rows }: { rows: OverviewRow[] }) {
   const last = Math.min(rows.length, Math.ceil((scrollTop.value + height.value) / ROW_HEIGHT) + OVERSCAN);
   return (
     <div class="grid-body" role="rowgroup" ref={ref} onScroll={(e) => (scrollTop.value = e.currentTarget.scrollTop)}>
-      {rows.length === 0 && <p class="empty">{t("overview.empty")}</p>}
+      {!loaded && (
+        <p class="empty" role="status" data-testid="overview-loading">
+          {t("overview.loading")}
+        </p>
+      )}
+      {loaded && rows.length === 0 && <p class="empty">{t("overview.empty")}</p>}
       <div style={{ height: `${rows.length * ROW_HEIGHT}px`, position: "relative" }}>
         {rows.slice(first, last).map((r, i) => (
           <Row key={r.client_id} row={r} index={first + i} />

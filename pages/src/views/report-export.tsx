@@ -1,0 +1,95 @@
+import { useSignal } from "@preact/signals";
+import { STATUSES, type Status } from "../../../schema/event.ts";
+import { download } from "../api.ts";
+import { BROWSER_TIME_ZONE, t } from "../i18n.ts";
+import { Failure } from "./failure.tsx";
+
+const isoLocal = (ms: number) => new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+
+/** The detailed report (GET /v1/clients/:id/report), for a range in the browser's time zone. */
+export function ReportExport({ clientId }: { clientId: string }) {
+  const from = useSignal(isoLocal(Date.now() - 24 * 3_600_000));
+  // The input has minute precision: round up so the current minute's events are included.
+  const to = useSignal(isoLocal(Date.now() + 60_000));
+  const format = useSignal<"csv" | "parquet">("csv");
+  const status = useSignal<Status | "">("");
+  const rangeReversed = useSignal(false);
+  const failure = useSignal<unknown>(null);
+  const busy = useSignal(false);
+
+  async function submit(e: Event) {
+    e.preventDefault();
+    if (busy.value) return;
+    failure.value = null;
+    const fromMs = new Date(from.value).getTime();
+    const toMs = new Date(to.value).getTime();
+    rangeReversed.value = !(fromMs < toMs);
+    if (rangeReversed.value) return;
+    const q = new URLSearchParams({ from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), format: format.value });
+    if (status.value) q.set("status", status.value);
+    // A CSV downloaded here is opened in a spreadsheet, which reads ISO-8601 text as dates.
+    if (format.value === "csv") q.set("times", "iso");
+    busy.value = true;
+    try {
+      await download(`/v1/clients/${encodeURIComponent(clientId)}/report?${q}`, `${clientId}-report.${format.value}`);
+    } catch (err) {
+      failure.value = err;
+    } finally {
+      busy.value = false;
+    }
+  }
+
+  return (
+    <form class="report" onSubmit={submit} aria-labelledby="report-title">
+      <h2 id="report-title">{t("client.report")}</h2>
+      <p class="note" id="report-zone">
+        {t("client.reportZone", { tz: BROWSER_TIME_ZONE })} {format.value === "csv" && t("client.csvUtc")}
+      </p>
+      <label>
+        {t("client.from")}
+        <input type="datetime-local" value={from.value} onInput={(e) => (from.value = e.currentTarget.value)} required aria-describedby="report-zone" />
+      </label>
+      <label>
+        {t("client.to")}
+        <input
+          type="datetime-local"
+          value={to.value}
+          onInput={(e) => (to.value = e.currentTarget.value)}
+          required
+          aria-describedby="report-zone"
+          aria-invalid={rangeReversed.value}
+          aria-errormessage={rangeReversed.value ? "report-range-error" : undefined}
+        />
+      </label>
+      <label>
+        {t("client.status")}
+        <select value={status.value} onChange={(e) => (status.value = e.currentTarget.value as Status | "")}>
+          <option value="">{t("client.allStatuses")}</option>
+          {STATUSES.map((s) => (
+            <option key={s} value={s}>
+              {t(`status.${s}`)}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        {t("client.format")}
+        <select value={format.value} onChange={(e) => (format.value = e.currentTarget.value as "csv" | "parquet")}>
+          <option value="csv">CSV</option>
+          <option value="parquet">Parquet</option>
+        </select>
+      </label>
+      <button type="submit" disabled={busy.value} aria-busy={busy.value}>
+        {busy.value ? t("client.downloading") : t("client.download")}
+      </button>
+      {rangeReversed.value && (
+        <p class="error" role="alert" id="report-range-error">
+          {t("client.rangeOrder")}
+        </p>
+      )}
+      {failure.value != null && (
+        <Failure error={failure.value} fields={{ from: t("client.from"), to: t("client.to"), status: t("client.status"), format: t("client.format") }} />
+      )}
+    </form>
+  );
+}

@@ -1,0 +1,259 @@
+import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { baseUrl, launchChromium, signInPage } from "./helpers.ts";
+
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  browser = await launchChromium();
+});
+
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((c) => c.close()));
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** A fresh browser profile (own cookies), in Portuguese as most users see it. */
+async function freshContext(width = 1280): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport: { width, height: 800 }, locale: "pt-BR" });
+  contexts.push(context);
+  return context;
+}
+
+async function freshPage(width?: number): Promise<Page> {
+  return (await freshContext(width)).newPage();
+}
+
+const live = (page: Page) => page.locator('[data-testid="live-status"][data-status="live"]').waitFor({ timeout: 15_000 });
+const shownClients = (page: Page) => page.locator("[data-client]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-client")).sort());
+
+/** The page's overview sockets (`/v1/live`, not a client's), and whether each has closed. */
+function overviewSockets(page: Page): { closed: boolean }[] {
+  const sockets: { closed: boolean }[] = [];
+  page.on("websocket", (ws) => {
+    if (new URL(ws.url()).pathname !== "/v1/live") return;
+    const socket = { closed: false };
+    sockets.push(socket);
+    ws.on("close", () => (socket.closed = true));
+  });
+  return sockets;
+}
+const openCount = (sockets: { closed: boolean }[]) => sockets.filter((s) => !s.closed).length;
+
+/** Holds every live ticket request until `release()`; `overviewAsks()` counts the overview's (no client_id). */
+async function holdTickets(page: Page): Promise<{ release: () => void; overviewAsks: () => number }> {
+  let release!: () => void;
+  let overview = 0;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route("**/v1/live/ticket", async (route) => {
+    if (!route.request().postData()?.includes("client_id")) overview += 1;
+    await held;
+    await route.continue();
+  });
+  return { release, overviewAsks: () => overview };
+}
+
+describe("dashboard states in a real browser", () => {
+  it("shows the next user none of the previous user's rows or search, and loads until their own snapshot", async () => {
+    const page = await freshPage();
+    await signInPage(page, "admin@example.com");
+    await page.getByRole("searchbox").fill("Initech");
+    await page.locator('[data-client="initech"]').waitFor({ timeout: 15_000 });
+    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 1));
+
+    await page.getByRole("button", { name: "Sair" }).click();
+    await page.waitForURL(/\/login/);
+    const { release } = await holdTickets(page);
+    await page.getByLabel("E-mail").fill("viewer@example.com");
+    await page.getByLabel("Senha").fill("zapmeter-dev");
+    await page.getByRole("button", { name: "Entrar" }).click();
+    await page.waitForURL((u) => u.pathname === "/");
+
+    await page.getByTestId("overview-loading").waitFor();
+    expect(await page.locator("[data-client]").count()).toBe(0);
+    expect(await page.getByRole("searchbox").inputValue()).toBe("");
+    expect(await page.getByTestId("client-count").count()).toBe(0);
+    release();
+    await page.locator('[data-client="acme"]').waitFor({ timeout: 15_000 });
+    expect(await shownClients(page)).toEqual(["acme", "globex"]);
+    // Same document throughout: the state was cleared, not reloaded away.
+    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
+  });
+
+  it("signs every tab out when one tab signs out, closing their live sockets", async () => {
+    const context = await freshContext();
+    const first = await context.newPage();
+    await signInPage(first, "admin@example.com");
+    const second = await context.newPage();
+    const sockets = overviewSockets(second);
+    await second.goto(`${baseUrl()}/`);
+    await live(second);
+    expect(openCount(sockets)).toBe(1);
+
+    await first.getByRole("button", { name: "Sair" }).click();
+    await second.waitForURL(/\/login/);
+    await second.getByRole("heading", { name: "Entrar no zapmeter" }).waitFor();
+    await expect.poll(() => openCount(sockets)).toBe(0);
+  });
+
+  it("tells an admin that a client does not exist, with no live badge, chart or form", async () => {
+    const page = await freshPage();
+    await signInPage(page, "admin@example.com");
+    await page.goto(`${baseUrl()}/clients/no-such-client`);
+    await page.getByTestId("unavailable").waitFor({ timeout: 15_000 });
+    expect(await page.getByTestId("unavailable").innerText()).toBe("Cliente não encontrado.");
+    expect(await page.getByTestId("live-status").count()).toBe(0);
+    expect(await page.getByTestId("client-chart").count()).toBe(0);
+    expect(await page.locator("form.report").count()).toBe(0);
+    await page.getByRole("link", { name: "← Visão geral" }).click();
+    await page.getByRole("heading", { name: "Notificações por cliente" }).waitFor();
+  });
+
+  it("names a client opened by URL once, and labels the time zones of its totals, chart and report", async () => {
+    const page = await freshPage();
+    await signInPage(page, "viewer@example.com");
+    await page.goto(`${baseUrl()}/clients/acme`);
+    await page.getByRole("heading", { name: "Acme Varejo acme" }).waitFor({ timeout: 15_000 });
+    expect(await page.getByTestId("client-timezone").innerText()).toBe("(fuso horário do cliente: America/Sao_Paulo)");
+    const browserZone = await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone);
+    expect(await page.getByText(`(horário local do navegador: ${browserZone})`).count()).toBe(1);
+    expect(await page.locator("#report-zone").innerText()).toContain("No CSV, os horários estão em UTC.");
+  });
+
+  it("refuses a report range that ends before it starts, before asking the server", async () => {
+    const page = await freshPage();
+    await signInPage(page, "viewer@example.com");
+    await page.goto(`${baseUrl()}/clients/acme`);
+    let reports = 0;
+    page.on("request", (r) => void (new URL(r.url()).pathname.endsWith("/report") && reports++));
+    await page.getByLabel("De", { exact: true }).fill("2026-11-20T10:00");
+    await page.getByLabel("Até", { exact: true }).fill("2026-11-20T09:00");
+    await page.getByRole("button", { name: "Baixar" }).click();
+    expect(await page.getByRole("alert").innerText()).toBe("“De” precisa ser antes de “Até”.");
+    expect(await page.getByLabel("Até", { exact: true }).getAttribute("aria-invalid")).toBe("true");
+    expect(reports).toBe(0);
+
+    // The server's refusals are told by their code, in the page's language.
+    await page.getByLabel("De", { exact: true }).fill("2020-01-01T00:00");
+    await page.getByRole("button", { name: "Baixar" }).click();
+    await page.getByText("O período pedido é longo demais.").waitFor();
+    expect(reports).toBe(1);
+  });
+
+  it("leaves exactly one overview socket after a quick back/forward/back", async () => {
+    const page = await freshPage();
+    const sockets = overviewSockets(page);
+    await signInPage(page, "admin@example.com");
+    await live(page);
+    await page.locator('[data-client="acme"]').click();
+    await page.waitForURL(/\/clients\/acme$/);
+    await live(page);
+    await expect.poll(() => openCount(sockets)).toBe(0);
+
+    // The overview's first connect is still waiting for its ticket when the page is left and re-entered.
+    const { release, overviewAsks } = await holdTickets(page);
+    await page.evaluate(() => history.back());
+    await expect.poll(overviewAsks).toBe(1);
+    await page.evaluate(() => history.forward());
+    await page.waitForURL(/\/clients\/acme$/);
+    await page.evaluate(() => history.back());
+    await expect.poll(overviewAsks).toBe(2);
+    release();
+    await live(page);
+    await page.waitForTimeout(1_000);
+    expect(openCount(sockets)).toBe(1);
+    await page.unroute("**/v1/live/ticket");
+  });
+
+  it("goes to the login when the server closes the live socket because its session ended", async () => {
+    const page = await freshPage();
+    const sockets: WebSocketRoute[] = [];
+    await page.routeWebSocket(/\/v1\/live/, (ws) => {
+      sockets.push(ws);
+      ws.connectToServer();
+    });
+    await signInPage(page, "admin@example.com");
+    await live(page);
+    await sockets[0]!.close({ code: 4401, reason: "session ended" });
+    await page.waitForURL(/\/login/);
+    await page.waitForTimeout(1_000);
+    expect(sockets.length).toBe(1);
+  });
+
+  it("shows the badge reconnecting while the browser is offline and goes live again once online", async () => {
+    const context = await freshContext();
+    const page = await context.newPage();
+    await signInPage(page, "admin@example.com");
+    await live(page);
+    await context.setOffline(true);
+    await page.locator('[data-testid="live-status"][data-status="offline"]').waitFor({ timeout: 5_000 });
+    await context.setOffline(false);
+    await live(page);
+  });
+
+  it("skips to the content without leaving the page, and focuses the new page after a link", async () => {
+    const page = await freshPage();
+    await signInPage(page, "admin@example.com");
+    await page.goto(`${baseUrl()}/clients/acme`);
+    await page.getByRole("heading", { level: 1 }).waitFor();
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.className)).toBe("skip");
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.activeElement?.id === "main");
+    expect(new URL(page.url()).pathname).toBe("/clients/acme");
+
+    await page.getByRole("link", { name: "← Visão geral" }).click();
+    await page.waitForURL((u) => u.pathname === "/");
+    await page.waitForFunction(() => document.activeElement?.id === "main");
+  });
+
+  it("signs in to the overview when `next` points off the site, and to `next` when it is a path here", async () => {
+    for (const next of ["//example.org/x", "https://example.org/x", "javascript:alert(1)", "/clients/acme"]) {
+      const page = await freshPage();
+      const errors: Error[] = [];
+      page.on("pageerror", (e) => errors.push(e));
+      await page.goto(`${baseUrl()}/login?next=${encodeURIComponent(next)}`);
+      await page.getByLabel("E-mail").fill("viewer@example.com");
+      await page.getByLabel("Senha").fill("zapmeter-dev");
+      await page.getByRole("button", { name: "Entrar" }).click();
+      const expected = next.startsWith("/clients/") ? next : "/";
+      await page.waitForURL((u) => u.origin === baseUrl() && u.pathname === expected);
+      await page.getByRole("heading", { level: 1 }).waitFor();
+      expect(errors).toEqual([]);
+    }
+  });
+
+  it("says an address the server will not take is not valid input, not that sign-in failed for now", async () => {
+    const page = await freshPage();
+    await page.goto(`${baseUrl()}/login`);
+    await page.getByLabel("E-mail").fill("admin@localhost");
+    await page.getByLabel("Senha").fill("zapmeter-dev");
+    await page.getByRole("button", { name: "Entrar" }).click();
+    expect(await page.getByRole("alert").innerText()).toBe("O e-mail ou a senha não estão num formato válido.");
+  });
+
+  it("tells a viewer who opens /billing that it is not theirs, with no billing form", async () => {
+    const page = await freshPage();
+    await signInPage(page, "viewer@example.com");
+    await page.goto(`${baseUrl()}/billing`);
+    await page.getByTestId("unavailable").waitFor();
+    expect(await page.getByTestId("unavailable").innerText()).toBe("Você não tem acesso ao faturamento.");
+    expect(await page.locator('input[type="date"]').count()).toBe(0);
+  });
+
+  it("fits a 375 px phone: the header wraps and every header button is on screen", async () => {
+    const page = await freshPage(375);
+    await signInPage(page, "admin@example.com");
+    await page.getByRole("heading", { name: "Notificações por cliente" }).waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    for (const name of ["English", "Tema escuro", "Sair"]) {
+      const box = (await page.getByRole("button", { name }).boundingBox())!;
+      expect(box.x).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width).toBeLessThanOrEqual(375);
+    }
+  });
+});
