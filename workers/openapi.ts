@@ -2,6 +2,7 @@ import { z } from "zod";
 import {
   AdminClient,
   BridgeResult,
+  ClientSummary,
   ClientsResponse,
   CountersResponse,
   CreateApiKeyRequest,
@@ -111,6 +112,14 @@ export const OPERATIONS: Operation[] = [
   {
     method: "get", path: "/v1/clients", summary: "Clients the caller may see, with today's totals", tag: "read",
     security: "session", responses: { 200: { description: "clients", schema: ClientsResponse } },
+  },
+  {
+    method: "get", path: "/v1/clients/{id}", summary: "One client the caller may see, with today's totals", tag: "read", security: "session",
+    responses: {
+      200: { description: "the client", schema: ClientSummary },
+      403: { description: "not your client", schema: ErrorBody },
+      404: { description: "no such client", schema: ErrorBody },
+    },
   },
   {
     method: "get", path: "/v1/clients/{id}/counters", summary: "Per-minute counts by status", tag: "read", security: "session",

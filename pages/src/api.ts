@@ -22,14 +22,9 @@ export class ApiFailure extends Error {
 }
 
 let onUnauthorized: () => void = () => {};
-/** Called when any call answers 401 or a live socket is closed because its session ended. */
+/** Called when any call answers 401: the session is gone (expired, revoked, signed out elsewhere). */
 export function whenUnauthorized(handler: () => void): void {
   onUnauthorized = handler;
-}
-
-/** The session is gone (expired, revoked, signed out elsewhere): the app signs out. */
-export function reportUnauthorized(): void {
-  onUnauthorized();
 }
 
 export function rememberToken(token: string | null): void {
@@ -49,7 +44,7 @@ async function request(path: string, init: RequestInit = {}): Promise<Response> 
   const failure = parsed.success
     ? new ApiFailure(res.status, parsed.data.error.code, parsed.data.error.message, parsed.data.error.details)
     : new ApiFailure(res.status, "http_error", `${res.status} ${res.statusText}`);
-  if (res.status === 401 && path !== "/v1/auth/login") reportUnauthorized();
+  if (res.status === 401 && path !== "/v1/auth/login") onUnauthorized();
   throw failure;
 }
 

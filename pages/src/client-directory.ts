@@ -1,15 +1,14 @@
 import { signal } from "@preact/signals";
-import type { z } from "zod";
-import type { ClientSummary, ClientsResponse } from "../../schema/api.ts";
+import type { ClientSummary } from "../../schema/api.ts";
 import { api } from "./api.ts";
 import { clearOnUserChange } from "./session.ts";
 
 /**
- * Names and time zones of the clients the signed-in user may see (`GET /v1/clients`), for a client
- * page opened without the overview (a link, a reload). Asked again only for a client it does not list.
+ * Names and time zones of clients the signed-in user opened a page of (`GET /v1/clients/:id`), for a
+ * client page opened without the overview (a link, a reload).
  */
 const known = signal<ReadonlyMap<string, ClientSummary>>(new Map());
-/** Bumped when the user changes, so a list asked for by the previous user is thrown away. */
+/** Bumped when the user changes, so an answer asked for by the previous user is thrown away. */
 let epoch = 0;
 
 clearOnUserChange(() => {
@@ -25,6 +24,6 @@ export function clientInfo(clientId: string): ClientSummary | undefined {
 export async function lookUpClient(clientId: string): Promise<void> {
   if (known.value.has(clientId)) return;
   const asked = epoch;
-  const res = await api<z.infer<typeof ClientsResponse>>("/v1/clients").catch(() => null);
-  if (res && asked === epoch) known.value = new Map(res.clients.map((c) => [c.client_id, c]));
+  const client = await api<ClientSummary>(`/v1/clients/${encodeURIComponent(clientId)}`).catch(() => null);
+  if (client && asked === epoch) known.value = new Map(known.value).set(clientId, client);
 }

@@ -1,5 +1,5 @@
 import { signal } from "@preact/signals";
-import { ApiFailure, postJson, reportUnauthorized, socketUrl } from "./api.ts";
+import { ApiFailure, postJson, socketUrl } from "./api.ts";
 
 export type LiveStatus = "connecting" | "live" | "offline";
 
@@ -13,8 +13,6 @@ const PING_EVERY_MS = 30_000;
  * pong (or any other message) within this long means the socket is gone.
  */
 const PONG_TIMEOUT_MS = 10_000;
-/** The server's close code for "the session this socket was opened with has ended". */
-const SESSION_ENDED = 4401;
 
 /**
  * One live WebSocket that reconnects with backoff. Every connection asks for a fresh one-use ticket
@@ -103,11 +101,9 @@ export class LiveConnection {
       clearTimeout(this.pongTimer);
       if (e.data !== "pong") this.onMessage(JSON.parse(e.data as string));
     };
-    ws.onclose = (e) => {
-      if (e.code === SESSION_ENDED) {
-        this.stop();
-        return reportUnauthorized();
-      }
+    // Any close is retried, 4401 too (the session this socket was opened with ended, say by a cookie
+    // rotation): the next ticket tells whether the user's current session holds, and a 401 signs out.
+    ws.onclose = () => {
       this.drop();
       this.retry();
     };

@@ -169,7 +169,7 @@ describe("dashboard states in a real browser", () => {
     await page.unroute("**/v1/live/ticket");
   });
 
-  it("goes to the login when the server closes the live socket because its session ended", async () => {
+  it("answers a socket closed because its session ended (4401) with a new ticket: live again while the user's session holds, the login once it does not", async () => {
     const page = await freshPage();
     const sockets: WebSocketRoute[] = [];
     await page.routeWebSocket(/\/v1\/live/, (ws) => {
@@ -179,9 +179,16 @@ describe("dashboard states in a real browser", () => {
     await signInPage(page, "admin@example.com");
     await live(page);
     await sockets[0]!.close({ code: 4401, reason: "session ended" });
+    await expect.poll(() => sockets.length).toBe(2);
+    await live(page);
+    expect(new URL(page.url()).pathname).toBe("/");
+
+    // Signed out elsewhere (the same cookie, not through this tab): the next ticket is refused.
+    expect((await page.request.post(`${baseUrl()}/v1/auth/logout`)).status()).toBe(200);
+    await sockets[1]!.close({ code: 4401, reason: "session ended" });
     await page.waitForURL(/\/login/);
     await page.waitForTimeout(1_000);
-    expect(sockets.length).toBe(1);
+    expect(sockets.length).toBe(2);
   });
 
   it("shows the badge reconnecting while the browser is offline and goes live again once online", async () => {

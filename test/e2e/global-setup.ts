@@ -1,7 +1,6 @@
-import { existsSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import type { TestProject } from "vitest/node";
-import { ROOT, buildPages, freePort, freshStateDir, prepareLocalState, startWrangler, type RunningStack } from "../../scripts/local-stack.ts";
+import { buildPages, freePort, freshStateDir, prepareLocalState, startWrangler, type RunningStack } from "../../scripts/local-stack.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -13,9 +12,12 @@ declare module "vitest" {
 let stack: RunningStack | undefined;
 let stateDir: string | undefined;
 
-/** One real `wrangler dev` for the e2e run, on a free port, with fresh migrated and seeded local state. */
+/**
+ * One real `wrangler dev` for the e2e run, on a free port, with fresh migrated and seeded local state,
+ * serving a dashboard built from the sources as they are (a build left from earlier would test old pages).
+ */
 export async function setup(project: TestProject): Promise<void> {
-  if (!existsSync(join(ROOT, "pages", "dist", "index.html"))) buildPages();
+  buildPages();
   stateDir = freshStateDir("zapmeter-e2e-");
   prepareLocalState(stateDir);
   stack = await startWrangler({ port: await freePort(), persistTo: stateDir, log: process.env.E2E_LOG ? "inherit" : "ignore" });

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { SEQ_BAND, messageShard } from "../../durable-objects/client-shards.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
+import type { ClientSummary } from "../../schema/api.ts";
 import type { ClientLiveMessage } from "../../schema/live.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { relayoutClient } from "../../workers/client-counters.ts";
@@ -50,13 +51,18 @@ describe("a sharded client", () => {
     expect((await billingOf("2026-11-05", id)).lines).toMatchObject([{ client_id: id, category: "marketing", country: "BR", billable_count: 40, amount_micros: 2_000_000 }]);
   });
 
-  it("lists today's totals summed over its shards", async () => {
+  it("lists today's totals summed over its shards, in the list and on its own", async () => {
     const { id } = await createClient({ shards: 3 });
     const now = Date.now();
     await ingest(messages(12).map((m) => status(id, m, "sent", now)));
     const res = await call("/v1/clients", authed(await admin()));
-    const listed = ((await res.json()) as { clients: { id: string; today: { sent: number } }[] }).clients.find((c) => c.id === id);
+    const listed = ((await res.json()) as { clients: ClientSummary[] }).clients.find((c) => c.id === id);
     expect(listed?.today.sent).toBe(12);
+    const one = await call(`/v1/clients/${id}`, authed(await admin()));
+    expect(await one.json()).toEqual(listed);
+    const unknown = await call("/v1/clients/no-such-client", authed(await admin()));
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: "client_not_found" } });
   });
 
   it("writes each shard's rows to the lake in its own seq band, and a report reads them all", async () => {

@@ -29,14 +29,23 @@ clientsApi.get("/", requireCapability("counters"), async (c) => {
       : await db.select().from(clients).where(inArray(clients.id, user.clientIds)).orderBy(asc(clients.id));
   const out: ClientSummary[] = [];
   for (let i = 0; i < rows.length; i += FANOUT) {
-    const part = rows.slice(i, i + FANOUT);
-    const todays = await Promise.all(part.map((r) => clientToday(c.env, r, r.timezone)));
-    part.forEach((r, j) =>
-      out.push({ client_id: r.id, id: r.id, name: r.name, timezone: r.timezone, currency: r.currency, active: r.active, today: todays[j]! }),
-    );
+    out.push(...(await Promise.all(rows.slice(i, i + FANOUT).map((r) => summaryOf(c.env, r)))));
   }
   return c.json({ clients: out });
 });
+
+/** One client the caller may see, with today's totals (a page about one client need not ask for all). */
+clientsApi.get("/:id", requireCapability("counters", "id"), async (c) => {
+  const id = c.req.param("id");
+  const row = (await c.get("db").select().from(clients).where(eq(clients.id, id)))[0];
+  if (!row) throw new ApiError(404, "client_not_found", `no client ${id}`);
+  return c.json(await summaryOf(c.env, row));
+});
+
+async function summaryOf(env: Env, r: typeof clients.$inferSelect): Promise<ClientSummary> {
+  const today = await clientToday(env, r, r.timezone);
+  return { client_id: r.id, id: r.id, name: r.name, timezone: r.timezone, currency: r.currency, active: r.active, today };
+}
 
 /** Per-minute counts by status, bucketed by occurred_at, one row per minute that has events and overlaps the range. */
 clientsApi.get("/:id/counters", requireCapability("counters", "id"), valid("query", TimeRangeQuery), async (c) => {
