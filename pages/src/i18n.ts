@@ -78,9 +78,11 @@ const PT = {
   "billing.revision": "Revisão {r}",
   "billing.notComputed": "Ainda não calculado",
   "billing.none": "Sem linhas para este dia.",
+  "billing.noFile": "O faturamento deste dia ainda não foi calculado: não há arquivo para baixar.",
   "billing.download": "Baixar {f}",
   "billing.forbidden": "Você não tem acesso ao faturamento.",
-  "notFound": "Página não encontrada.",
+  "notFound": "Página não encontrada",
+  "notFoundHint": "Não há nada neste endereço.",
   "error.generic": "Algo deu errado. Tente de novo.",
   "error.unavailable": "Sem resposta do servidor. Tente de novo em instantes.",
   "error.forbidden": "Você não tem permissão para isso.",
@@ -158,9 +160,11 @@ const EN: Record<Key, string> = {
   "billing.revision": "Revision {r}",
   "billing.notComputed": "Not computed yet",
   "billing.none": "No lines for this day.",
+  "billing.noFile": "This day's billing has not been computed yet: there is no file to download.",
   "billing.download": "Download {f}",
   "billing.forbidden": "You don't have access to billing.",
-  "notFound": "Page not found.",
+  "notFound": "Page not found",
+  "notFoundHint": "There is nothing at this address.",
   "error.generic": "Something went wrong. Try again.",
   "error.unavailable": "No answer from the server. Try again in a moment.",
   "error.forbidden": "You don't have permission for this.",
@@ -187,6 +191,11 @@ export const fmtPct = (num: number, den: number): string => (den > 0 ? formats.v
 export const fmtTime = (ms: number): string => formats.value.time.format(ms);
 /** The zone the chart's axis and the date-time inputs use: the browser's. */
 export const BROWSER_TIME_ZONE = new Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+/** `YYYY-MM-DDTHH:MM` of an instant in the browser's time zone (what date and datetime inputs hold). */
+export function localDateTime(ms: number): string {
+  return new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+}
 export function fmtMoney(micros: number, currency: string): string {
   return new Intl.NumberFormat(locale.value, { style: "currency", currency, maximumFractionDigits: 6 }).format(micros / 1_000_000);
 }

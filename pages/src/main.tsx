@@ -1,3 +1,4 @@
+import "./zod-jitless.ts";
 import { render } from "preact";
 import "./styles.css";
 import { App } from "./views/app.tsx";

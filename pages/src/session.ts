@@ -37,8 +37,11 @@ tabs.onmessage = (e: MessageEvent) => {
     // before forget() drops it). On one origin the tabs share the cookie, which is already gone.
     if (CROSS_ORIGIN && user) void postJson("/v1/auth/logout", {}).catch(() => undefined);
     forget();
-  } else if (user && user.id !== msg.data.user_id) {
+  } else if (user?.id !== msg.data.user_id) {
+    // Another tab signed in (as someone else, or while this one was signed out). On one origin the
+    // tabs share the cookie, which is that user's now: follow it. Across origins this tab's token is its own.
     forget();
+    if (!CROSS_ORIGIN) void loadSession();
   }
 };
 

@@ -263,4 +263,50 @@ describe("dashboard states in a real browser", () => {
       expect(box.x + box.width).toBeLessThanOrEqual(375);
     }
   });
+
+  it("tells a viewer a client is not theirs from GET /v1/clients/:id, even while the live ticket fails", async () => {
+    const page = await freshPage();
+    await signInPage(page, "viewer@example.com");
+    await page.route("**/v1/live/ticket", (route) => route.fulfill({ status: 503, contentType: "application/json", body: '{"error":{"code":"x","message":"x"}}' }));
+    await page.goto(`${baseUrl()}/clients/initech`);
+    await page.getByTestId("unavailable").waitFor({ timeout: 15_000 });
+    expect(await page.getByTestId("unavailable").innerText()).toBe("Você não tem acesso a este cliente.");
+    expect(await page.getByTestId("client-chart").count()).toBe(0);
+  });
+
+  it("follows another tab's sign-in, and names every page in the title", async () => {
+    const context = await freshContext();
+    const first = await context.newPage();
+    const second = await context.newPage();
+    await second.goto(`${baseUrl()}/`);
+    await second.waitForURL(/\/login/);
+    expect(await second.title()).toBe("Entrar no zapmeter · zapmeter");
+    await signInPage(first, "admin@example.com");
+    await second.getByRole("heading", { name: "Notificações por cliente" }).waitFor({ timeout: 15_000 });
+    expect(await second.title()).toBe("Notificações por cliente · zapmeter");
+    await second.goto(`${baseUrl()}/no/such/page`);
+    await second.getByRole("heading", { name: "Página não encontrada" }).waitFor();
+    expect(await second.title()).toBe("Página não encontrada · zapmeter");
+  });
+
+  it("breaks no rule of the page's Content-Security-Policy on any page, zod's eval probe included", async () => {
+    const context = await freshContext();
+    await context.addInitScript(() => {
+      const seen: string[] = [];
+      (window as unknown as { cspViolations: string[] }).cspViolations = seen;
+      document.addEventListener("securitypolicyviolation", (e) => seen.push(`${e.violatedDirective} ${e.blockedURI}`));
+    });
+    const page = await context.newPage();
+    const violations = () => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
+    await signInPage(page, "admin@example.com");
+    await live(page);
+    expect(await violations()).toEqual([]);
+    await page.goto(`${baseUrl()}/clients/acme`);
+    await live(page);
+    await page.getByTestId("client-chart").locator("canvas").waitFor();
+    expect(await violations()).toEqual([]);
+    await page.goto(`${baseUrl()}/billing`);
+    await page.getByRole("heading", { name: "Faturamento diário" }).waitFor();
+    expect(await violations()).toEqual([]);
+  });
 });

@@ -160,10 +160,12 @@ describe("live dashboard in a real browser", () => {
 
   it("works from the keyboard: sort a column, open a client, go back", async () => {
     const todaySent = page.getByTitle("Today · sent");
-    expect(await todaySent.getAttribute("aria-sort")).toBe("descending");
+    // Screen readers read the order on the column header, not on the button inside it.
+    const header = page.getByRole("columnheader").filter({ has: todaySent });
+    expect(await header.getAttribute("aria-sort")).toBe("descending");
     await todaySent.focus();
     await page.keyboard.press("Enter");
-    expect(await todaySent.getAttribute("aria-sort")).toBe("ascending");
+    expect(await header.getAttribute("aria-sort")).toBe("ascending");
     await page.locator('[data-client="acme"]').focus();
     await page.keyboard.press("Enter");
     await page.waitForURL(/\/clients\/acme$/);

@@ -1,12 +1,28 @@
 import { useEffect, useRef } from "preact/hooks";
-import { afterLogin, navigate, onLinkClick, route } from "../router.ts";
+import { afterLogin, navigate, onLinkClick, route, type Route } from "../router.ts";
 import { currentUser, loadSession } from "../session.ts";
-import { t } from "../i18n.ts";
+import { locale, t } from "../i18n.ts";
 import { BillingPage } from "./billing.tsx";
 import { ClientPage } from "./client.tsx";
 import { Header } from "./header.tsx";
 import { LoginPage } from "./login.tsx";
 import { OverviewPage } from "./overview.tsx";
+import { Unavailable } from "./unavailable.tsx";
+
+function pageTitle(r: Route): string {
+  switch (r.name) {
+    case "login":
+      return t("login.title");
+    case "overview":
+      return t("overview.title");
+    case "client":
+      return r.id;
+    case "billing":
+      return t("billing.title");
+    case "not-found":
+      return t("notFound");
+  }
+}
 
 /** Routes to pages; anyone not signed in sees the login page. */
 export function App() {
@@ -27,6 +43,11 @@ export function App() {
     if (r !== firstRoute.current) main.current?.focus({ preventScroll: true });
   }, [r]);
 
+  // Tabs, history and screen readers name the page, not just the app.
+  useEffect(() => {
+    document.title = `${user === null ? t("login.title") : pageTitle(r)} · zapmeter`;
+  }, [user, r, locale.value]);
+
   if (user === undefined) return <div class="splash" aria-busy="true" />;
   if (user === null || r.name === "login") return <LoginPage />;
   return (
@@ -39,7 +60,7 @@ export function App() {
         {r.name === "overview" && <OverviewPage />}
         {r.name === "client" && <ClientPage key={r.id} clientId={r.id} />}
         {r.name === "billing" && <BillingPage />}
-        {r.name === "not-found" && <p class="empty">{t("notFound")}</p>}
+        {r.name === "not-found" && <Unavailable title={t("notFound")} message={t("notFoundHint")} />}
       </main>
     </div>
   );

@@ -2,12 +2,11 @@ import { useSignal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
 import type { BillingLine, BillingResponse } from "../../../schema/billing.ts";
 import { api } from "../api.ts";
-import { fmtInt, fmtMoney, t } from "../i18n.ts";
+import { fmtInt, fmtMoney, localDateTime, t } from "../i18n.ts";
 import { currentUser, seesBilling } from "../session.ts";
 import { Failure } from "./failure.tsx";
 import { Unavailable } from "./unavailable.tsx";
 
-const yesterday = () => new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
 
 /** Billing for those who may see it; anyone else opening /billing is told so, not shown a form that fails. */
 export function BillingPage() {
@@ -16,7 +15,8 @@ export function BillingPage() {
 
 /** A day's billing lines (GET /v1/billing) and its signed CSV/Parquet downloads. */
 function Billing() {
-  const date = useSignal(yesterday());
+  // Yesterday as the browser's calendar has it: the day a person at this desk last closed.
+  const date = useSignal(localDateTime(Date.now() - 86_400_000).slice(0, 10));
   const lines = useSignal<BillingLine[] | null>(null);
   const revision = useSignal<number | null>(null);
   const error = useSignal<unknown>(null);
@@ -64,6 +64,7 @@ function Billing() {
       {error.value != null && <Failure error={error.value} fields={{ date: t("billing.date") }} />}
       {lines.value?.length === 0 && <p class="empty">{t("billing.none")}</p>}
       {lines.value && lines.value.length > 0 && (
+        <div class="table-scroll">
         <table class="lines">
           <thead>
             <tr>
@@ -88,6 +89,7 @@ function Billing() {
             ))}
           </tbody>
         </table>
+        </div>
       )}
     </section>
   );

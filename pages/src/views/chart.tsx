@@ -76,5 +76,6 @@ export function StackedChart({ model }: { model: ClientModel }) {
       plot?.destroy();
     };
   }, [model]);
-  return <div class="chart" ref={host} data-testid="client-chart" />;
+  // The canvas is a picture: the legend under it is the text (uPlot writes each series' value there).
+  return <div class="chart" ref={host} role="figure" aria-labelledby="chart-title" data-testid="client-chart" />;
 }

@@ -1,7 +1,7 @@
 import { useEffect, useMemo } from "preact/hooks";
 import { STATUSES } from "../../../schema/event.ts";
 import type { ApiFailure } from "../api.ts";
-import { clientInfo, lookUpClient } from "../client-directory.ts";
+import { clientInfo, clientRefusal, lookUpClient } from "../client-directory.ts";
 import { CHART_HOURS, ClientModel } from "../client-model.ts";
 import { BROWSER_TIME_ZONE, fmtInt, fmtPct, t } from "../i18n.ts";
 import { overview } from "../overview-model.ts";
@@ -26,7 +26,11 @@ export function ClientPage({ clientId }: { clientId: string }) {
     return () => model.stop();
   }, [model]);
   useEffect(() => void lookUpClient(clientId), [clientId]);
-  const unavailable = unavailableReason(model.connection.refusal.value);
+  const unavailable = unavailableReason(model.connection.refusal.value ?? clientRefusal(clientId));
+  // Refused by GET /v1/clients/:id first: the stream would only keep asking for tickets.
+  useEffect(() => {
+    if (unavailable) model.stop();
+  }, [model, unavailable]);
   if (unavailable) return <Unavailable title={clientId} message={unavailable} />;
 
   const today = model.today.value;
@@ -61,7 +65,7 @@ export function ClientPage({ clientId }: { clientId: string }) {
           <dd>{today ? fmtPct(today.read, today.delivered) : "…"}</dd>
         </div>
       </dl>
-      <h2>
+      <h2 id="chart-title">
         {t("client.chart", { h: CHART_HOURS })} <small>{t("client.browserZone", { tz: BROWSER_TIME_ZONE })}</small>
       </h2>
       <StackedChart model={model} />

@@ -26,6 +26,7 @@ function explain(error: unknown, fields: Record<string, string>): ComponentChild
   if (error.status === 403) return t("error.forbidden");
   if (error.code === "client_not_found") return t("client.notFound");
   if (error.code === "range_too_large") return t("error.rangeTooLarge");
+  if (error.code === "billing_not_computed") return t("billing.noFile");
   const issues = Issues.safeParse(error.details);
   if (error.code === "validation_failed" && issues.success) {
     return (

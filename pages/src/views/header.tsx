@@ -29,7 +29,7 @@ export function Header({ user }: { user: PublicUser }) {
         <button type="button" onClick={() => (locale.value = locale.value === "en" ? "pt-BR" : "en")} lang={locale.value === "en" ? "pt-BR" : "en"}>
           {t("nav.language")}
         </button>
-        <button type="button" onClick={toggleTheme} aria-pressed={theme.value === "dark"}>
+        <button type="button" onClick={toggleTheme}>
           {theme.value === "dark" ? t("nav.theme.light") : t("nav.theme.dark")}
         </button>
         <button type="button" onClick={() => void logout()}>

@@ -54,20 +54,17 @@ function OverviewTable({ rows, loaded }: { rows: OverviewRow[]; loaded: boolean 
   );
 }
 
-function SortButton({ k, label, title }: { k: SortKey; label: string; title?: string }) {
+/** A sortable column's header: `aria-sort` belongs on the header cell, where screen readers read it. */
+function SortHeader({ k, label, title, cls }: { k: SortKey; label: string; title?: string; cls: string }) {
   const { key, dir } = model.sort.value;
   const active = key === k;
   return (
-    <button
-      type="button"
-      class={`sort${active ? " active" : ""}`}
-      title={title}
-      aria-sort={active ? (dir === 1 ? "ascending" : "descending") : "none"}
-      onClick={() => model.setSort(k)}
-    >
-      {label}
-      <span aria-hidden="true">{active ? (dir === 1 ? " ▲" : " ▼") : ""}</span>
-    </button>
+    <div role="columnheader" class={cls} aria-sort={active ? (dir === 1 ? "ascending" : "descending") : "none"}>
+      <button type="button" class={`sort${active ? " active" : ""}`} title={title} onClick={() => model.setSort(k)}>
+        {label}
+        <span aria-hidden="true">{active ? (dir === 1 ? " ▲" : " ▼") : ""}</span>
+      </button>
+    </div>
   );
 }
 
@@ -87,22 +84,14 @@ function HeaderRows() {
         <div role="columnheader" />
       </div>
       <div class="row" role="row">
-        <div role="columnheader" class="c-name">
-          <SortButton k="name" label={t("col.client")} />
-        </div>
+        <SortHeader cls="c-name" k="name" label={t("col.client")} />
         {WINDOWS.map((w) =>
           SHOWN.map((s) => (
-            <div role="columnheader" class="num" key={`${w}.${s}`}>
-              <SortButton k={`${w}.${s}`} label={t(`status.${s}`)} title={`${t(`col.${w}`)} · ${t(`status.${s}`)}`} />
-            </div>
+            <SortHeader cls="num" key={`${w}.${s}`} k={`${w}.${s}`} label={t(`status.${s}`)} title={`${t(`col.${w}`)} · ${t(`status.${s}`)}`} />
           )),
         )}
-        <div role="columnheader" class="num">
-          <SortButton k="deliveryRate" label={t("col.deliveryRate")} />
-        </div>
-        <div role="columnheader" class="num">
-          <SortButton k="readRate" label={t("col.readRate")} />
-        </div>
+        <SortHeader cls="num" k="deliveryRate" label={t("col.deliveryRate")} />
+        <SortHeader cls="num" k="readRate" label={t("col.readRate")} />
         <div role="columnheader" class="c-spark">
           {t("col.trend")}
         </div>

@@ -1,16 +1,15 @@
 import { useSignal } from "@preact/signals";
 import { STATUSES, type Status } from "../../../schema/event.ts";
 import { download } from "../api.ts";
-import { BROWSER_TIME_ZONE, t } from "../i18n.ts";
+import { BROWSER_TIME_ZONE, localDateTime, t } from "../i18n.ts";
 import { Failure } from "./failure.tsx";
 
-const isoLocal = (ms: number) => new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
 
 /** The detailed report (GET /v1/clients/:id/report), for a range in the browser's time zone. */
 export function ReportExport({ clientId }: { clientId: string }) {
-  const from = useSignal(isoLocal(Date.now() - 24 * 3_600_000));
+  const from = useSignal(localDateTime(Date.now() - 24 * 3_600_000));
   // The input has minute precision: round up so the current minute's events are included.
-  const to = useSignal(isoLocal(Date.now() + 60_000));
+  const to = useSignal(localDateTime(Date.now() + 60_000));
   const format = useSignal<"csv" | "parquet">("csv");
   const status = useSignal<Status | "">("");
   const rangeReversed = useSignal(false);
@@ -79,7 +78,8 @@ export function ReportExport({ clientId }: { clientId: string }) {
           <option value="parquet">Parquet</option>
         </select>
       </label>
-      <button type="submit" disabled={busy.value} aria-busy={busy.value}>
+      {/* aria-disabled, not disabled: a disabled button drops keyboard focus to the page; submit() ignores clicks while busy. */}
+      <button type="submit" aria-disabled={busy.value} aria-busy={busy.value}>
         {busy.value ? t("client.downloading") : t("client.download")}
       </button>
       {rangeReversed.value && (
