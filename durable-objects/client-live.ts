@@ -126,7 +126,7 @@ export class ClientLive {
 
   private async sendShardSums(): Promise<void> {
     const view = this.shardedView;
-    const sockets = openSockets(this.ctx);
+    const sockets = openSockets(this.ctx, this.env.DB);
     for (const ws of view.unsnapped) if (!sockets.includes(ws)) view.unsnapped.delete(ws);
     const state = this.shardedSockets(sockets);
     if (!state) {
@@ -202,7 +202,7 @@ export class ClientLive {
     const minutes = [...this.dirty].sort((a, b) => a - b);
     this.dirty.clear();
     if (!client || minutes.length === 0) return;
-    const sockets = openSockets(this.ctx);
+    const sockets = openSockets(this.ctx, this.env.DB);
     if (sockets.length === 0) return;
     this.lastBroadcastAt = Date.now();
     const wanted = new Set(minutes);

@@ -248,6 +248,22 @@ describe("a live socket ends with its session", () => {
     expect(await ws.closed).toEqual({ code: SESSION_ENDED, reason: "session ended" });
   });
 
+  it("closes the sockets of a session signed out since, at the object's next revocation check, and keeps the others", async () => {
+    const { id, phones } = await createClient();
+    const leaving = await signIn("viewer", [id]);
+    const staying = await signIn("viewer", [id]);
+    const gone = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${leaving}` });
+    const kept = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${staying}` });
+    expect((await gone.next<Msg>()).type).toBe("snapshot");
+    expect((await kept.next<Msg>()).type).toBe("snapshot");
+    expect((await postJson("/v1/auth/logout", {}, leaving)).status).toBe(200);
+    // The object's first update to its viewers asks D1 about their sessions.
+    await ingestNow(phones[0]!, ["sent"]);
+    expect(await gone.closed).toEqual({ code: SESSION_ENDED, reason: "session ended" });
+    expect((await kept.next<Msg>()).type).toBe("update");
+    kept.close();
+  });
+
   it("refuses a ticket whose session ended before it was used", async () => {
     const { id } = await createClient();
     const res = (await LiveSocket.open(`/v1/clients/${id}/live?ticket=${await ticketEnding(-1, id, id)}`)) as Response;

@@ -2,7 +2,7 @@ import { and, eq, gt, isNull } from "drizzle-orm";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { getCookie } from "hono/cookie";
-import { LIVE_CLIENT_HEADER, LIVE_SCOPE_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER, LIVE_UNTIL_HEADER } from "../../durable-objects/live-sockets.ts";
+import { LIVE_CLIENT_HEADER, LIVE_SCOPE_HEADER, LIVE_SHARDS_HEADER, LIVE_SESSION_HEADER, LIVE_TIMEZONE_HEADER, LIVE_UNTIL_HEADER } from "../../durable-objects/live-sockets.ts";
 import { overviewShardStub } from "../../durable-objects/overview.ts";
 import { clients, liveTickets } from "../../schema/db.ts";
 import { LiveQuery, LiveTicketRequest } from "../../schema/live.ts";
@@ -55,7 +55,7 @@ live.get("/live", valid("query", LiveQuery), async (c) => {
   if (!allows(user, "counters")) throw new ApiError(403, "forbidden", "requires counters access");
   const scope = seesAllClients(user) ? "*" : JSON.stringify(user.clientIds);
   return overviewShardStub(c.env, 0).fetch(
-    new Request("https://overview.internal/live", { headers: { upgrade: "websocket", [LIVE_SCOPE_HEADER]: scope, [LIVE_UNTIL_HEADER]: String(user.sessionExpiresAt) } }),
+    new Request("https://overview.internal/live", { headers: { upgrade: "websocket", [LIVE_SCOPE_HEADER]: scope, ...sessionHeaders(user) } }),
   );
 });
 
@@ -74,11 +74,16 @@ live.get("/clients/:id/live", valid("query", LiveQuery), async (c) => {
         [LIVE_CLIENT_HEADER]: id,
         [LIVE_TIMEZONE_HEADER]: timezone,
         [LIVE_SHARDS_HEADER]: String(shards),
-        [LIVE_UNTIL_HEADER]: String(user.sessionExpiresAt),
+        ...sessionHeaders(user),
       },
     }),
   );
 });
+
+/** The viewer's session as the object keeps it on the socket, which ends with it (live-sockets.ts). */
+function sessionHeaders(user: AuthUser): Record<string, string> {
+  return { [LIVE_SESSION_HEADER]: user.sessionId, [LIVE_UNTIL_HEADER]: String(user.sessionExpiresAt) };
+}
 
 function requireUpgrade(c: Context<AppEnv>): void {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
