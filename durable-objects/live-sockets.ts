@@ -35,8 +35,9 @@ interface SessionBound {
 const REVOCATION_CHECK_MS = 60_000;
 
 /**
- * Accepts the socket of an upgrade request as hibernatable, stores `state` and the session's end on
- * it (survives eviction; at most 2 KiB) and lets `onOpen` send the first message.
+ * Accepts the socket of an upgrade request as hibernatable, stores `state` and the viewer's session
+ * (its id and end, from the Worker's headers) on it (survives eviction; at most 2 KiB) and lets
+ * `onOpen` send the first message.
  */
 export function acceptLiveSocket(ctx: DurableObjectState, request: Request, state: object, onOpen: (ws: WebSocket) => void): Response {
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
@@ -94,6 +95,7 @@ export function openSockets(ctx: DurableObjectState, db: D1Database, onEnded?: (
   return open;
 }
 
+/** Ends the sockets whose session is in D1's revocations (json_each: an Overview may hold more viewers than D1 binds parameters). */
 async function closeRevoked(db: D1Database, sockets: WebSocket[], end: (ws: WebSocket) => void): Promise<void> {
   const bySession = Map.groupBy(sockets, (ws) => sessionOf(ws).session);
   try {
