@@ -254,7 +254,8 @@ export const OPERATIONS: Operation[] = [
     responses: { 200: { description: "differences, if any", schema: ReconcileResponse }, 404: { description: "no such client", schema: ErrorBody } },
   },
   {
-    method: "get", path: "/v1/files/{key}", summary: "Streams an R2 object through a signed link (no session)", tag: "billing",
+    method: "get", path: "/v1/files/{key}", tag: "billing",
+    summary: "Streams an R2 object through a signed link (no session); the key keeps its slashes (billing/date=…/billing.csv): use the link as issued",
     security: "none", query: SignedFileQuery,
     responses: {
       200: { description: "the file (CSV or Parquet)" },
