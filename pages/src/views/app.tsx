@@ -1,4 +1,4 @@
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
 import { afterLogin, navigate, onLinkClick, route, type Route } from "../router.ts";
 import { currentUser, loadSession } from "../session.ts";
 import { locale, t } from "../i18n.ts";
@@ -39,7 +39,9 @@ export function App() {
 
   // After in-app navigation, keyboard and screen reader users start on the new page, not at the top of
   // the document (where the link they followed was). A freshly loaded page keeps the browser's focus.
-  useEffect(() => {
+  // A layout effect: in the same commit as the new page, before anyone can focus something on it (a
+  // later effect took the focus back from whoever was quick).
+  useLayoutEffect(() => {
     if (r !== firstRoute.current) main.current?.focus({ preventScroll: true });
   }, [r]);
 
