@@ -47,7 +47,7 @@ export class LiveConnection {
     this.running = true;
     this.failures = 0;
     this.refusal.value = null;
-    addEventListener("offline", this.onOffline);
+    addEventListener("offline", this.lost);
     addEventListener("online", this.onOnline);
     void this.connect();
   }
@@ -55,13 +55,14 @@ export class LiveConnection {
   stop(): void {
     this.generation += 1;
     this.running = false;
-    removeEventListener("offline", this.onOffline);
+    removeEventListener("offline", this.lost);
     removeEventListener("online", this.onOnline);
     clearTimeout(this.retryTimer);
     this.drop();
   }
 
-  private readonly onOffline = (): void => {
+  /** The socket is gone (closed, silent, or the browser went offline): drop it and reconnect with backoff. */
+  private readonly lost = (): void => {
     this.drop();
     this.retry();
   };
@@ -103,20 +104,14 @@ export class LiveConnection {
     };
     // Any close is retried, 4401 too (the session this socket was opened with ended, say by a cookie
     // rotation): the next ticket tells whether the user's current session holds, and a 401 signs out.
-    ws.onclose = () => {
-      this.drop();
-      this.retry();
-    };
+    ws.onclose = this.lost;
   }
 
   private ping(ws: WebSocket): void {
     if (ws.readyState !== WebSocket.OPEN) return;
     ws.send("ping");
     clearTimeout(this.pongTimer);
-    this.pongTimer = setTimeout(() => {
-      this.drop();
-      this.retry();
-    }, PONG_TIMEOUT_MS);
+    this.pongTimer = setTimeout(this.lost, PONG_TIMEOUT_MS);
   }
 
   /** Forgets the current socket: its late events must not touch the state or start another retry. */
