@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
-import { STATUSES, type NotificationEvent, type Status } from "../schema/event.ts";
+import type { CategoryCounts, MinuteCounts, StatusCounts } from "../schema/api.ts";
+import { STATUSES, type Category, type NotificationEvent, type Status } from "../schema/event.ts";
 import { HOUR_MINUTES } from "../schema/live.ts";
 import { MINUTE_MS, localDate, localDayStart, minuteOf } from "../schema/time.ts";
 import { BillableLedger, type LedgerLine } from "./billable-ledger.ts";
@@ -471,19 +471,40 @@ export class ClientCounter extends DurableObject<Env> {
 
   private storedCounters(from: number, to: number): MinuteCounts[] {
     const byMinute = new Map<number, MinuteCounts>();
-    const rows = this.sql.exec<{ minute: number; status: Status; n: number }>(
-      `SELECT m.minute AS minute, s.key AS status, SUM(c.value) AS n
-       FROM minute_totals AS m, json_each(m.counts) AS s, json_each(s.value) AS c
-       WHERE m.minute >= ? AND m.minute < ? GROUP BY m.minute, s.key ORDER BY m.minute`,
-      from,
-      to,
-    );
-    for (const r of [...rows, ...this.pending.minutesIn(from, to)]) {
-      let m = byMinute.get(r.minute);
-      if (!m) byMinute.set(r.minute, (m = { minute: r.minute, ...emptyCounts() }));
+    for (const r of this.countsBy("minute", from, to)) {
+      const minute = r.key as number;
+      let m = byMinute.get(minute);
+      if (!m) byMinute.set(minute, (m = { minute, ...emptyCounts() }));
       m[r.status] += r.n;
     }
     return [...byMinute.values()].sort((a, b) => a.minute - b.minute);
+  }
+
+  /** Counts by pricing category and status over the minutes in [from, to), a category per entry, in no order. */
+  categoryTotals(from: number, to: number): CategoryCounts[] {
+    const byCategory = new Map<string, CategoryCounts>();
+    for (const r of this.countsBy("category", from, to)) {
+      const category = r.key as string;
+      let c = byCategory.get(category);
+      if (!c) byCategory.set(category, (c = { category: category === "" ? null : (category as Category), ...emptyCounts() }));
+      c[r.status] += r.n;
+    }
+    return [...byCategory.values()];
+  }
+
+  /**
+   * Counts in [from, to) by status and by `by` (the minute, or the category with "" for none): the
+   * SQLite counters' and the pending ones, a key and status possibly in both.
+   */
+  private *countsBy(by: "minute" | "category", from: number, to: number): Generator<{ key: number | string; status: Status; n: number }> {
+    yield* this.sql.exec<{ key: number | string; status: Status; n: number }>(
+      `SELECT ${by === "minute" ? "m.minute" : "c.key"} AS key, s.key AS status, SUM(c.value) AS n
+       FROM minute_totals AS m, json_each(m.counts) AS s, json_each(s.value) AS c
+       WHERE m.minute >= ? AND m.minute < ? GROUP BY 1, 2`,
+      from,
+      to,
+    );
+    for (const p of this.pending.countsIn(from, to)) yield { key: p[by], status: p.status, n: p.n };
   }
 
   /**

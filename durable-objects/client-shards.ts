@@ -1,5 +1,5 @@
-import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
-import { STATUSES } from "../schema/event.ts";
+import type { CategoryCounts, MinuteCounts, StatusCounts } from "../schema/api.ts";
+import { CATEGORIES, STATUSES } from "../schema/event.ts";
 
 /*
  * A hot client's events are split over `shards` ClientCounters by `hash(message_id) % shards`
@@ -52,13 +52,24 @@ export function sumCounts(parts: StatusCounts[]): StatusCounts {
 /** Per-minute counts of several shards, summed minute by minute, in minute order. */
 export function sumMinutes(parts: MinuteCounts[][]): MinuteCounts[] {
   if (parts.length === 1) return parts[0]!;
-  const byMinute = new Map<number, MinuteCounts>();
+  return sumByKey(parts, (m) => m.minute).sort((a, b) => a.minute - b.minute);
+}
+
+/** Per-category counts of several shards, summed category by category, in `CATEGORIES` order with none last. */
+export function sumCategories(parts: CategoryCounts[][]): CategoryCounts[] {
+  const rank = (c: CategoryCounts) => (c.category === null ? CATEGORIES.length : CATEGORIES.indexOf(c.category));
+  return sumByKey(parts, (c) => c.category).sort((a, b) => rank(a) - rank(b));
+}
+
+/** The entries of all parts, those with the same key summed status by status (copies: the parts stay as they were). */
+function sumByKey<T extends StatusCounts, K>(parts: T[][], keyOf: (entry: T) => K): T[] {
+  const byKey = new Map<K, T>();
   for (const part of parts) {
-    for (const m of part) {
-      const held = byMinute.get(m.minute);
-      if (!held) byMinute.set(m.minute, { ...m });
-      else for (const s of STATUSES) held[s] += m[s];
+    for (const entry of part) {
+      const held = byKey.get(keyOf(entry));
+      if (!held) byKey.set(keyOf(entry), { ...entry });
+      else for (const s of STATUSES) held[s] += entry[s];
     }
   }
-  return [...byMinute.values()].sort((a, b) => a.minute - b.minute);
+  return [...byKey.values()];
 }

@@ -108,9 +108,11 @@ export class PendingAggregates {
     return [...byMinute].map(([minute, counts]) => [minute, JSON.stringify(counts)]);
   }
 
-  /** Pending counts per minute and status in [from, to). */
-  *minutesIn(from: number, to: number): Generator<{ minute: number; status: Status; n: number }> {
-    for (const [minute, status, , n] of this.minutes.values()) if (minute >= from && minute < to) yield { minute, status: status as Status, n };
+  /** Pending counts per minute, status and category ("" for none) in [from, to). */
+  *countsIn(from: number, to: number): Generator<{ minute: number; status: Status; category: string; n: number }> {
+    for (const [minute, status, category, n] of this.minutes.values()) {
+      if (minute >= from && minute < to) yield { minute, status: status as Status, category, n };
+    }
   }
 
   /** Pending ledger changes of `days`. */

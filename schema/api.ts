@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CATEGORIES, ClientId, Country, STATUSES, Status } from "./event.ts";
+import { CATEGORIES, Category, ClientId, Country, STATUSES, Status } from "./event.ts";
 import { parseInstant } from "./time.ts";
 
 /** The one error body every route returns. */
@@ -119,6 +119,17 @@ export type StatusCounts = z.infer<typeof StatusCounts>;
 export const MinuteCounts = StatusCounts.extend({ minute: z.number().int() });
 export type MinuteCounts = z.infer<typeof MinuteCounts>;
 export const CountersResponse = z.object({ client_id: ClientId, minutes: z.array(MinuteCounts) });
+/** A pricing category's counts by status; `category` is null for events Meta sent without one. */
+export const CategoryCounts = StatusCounts.extend({ category: Category.nullable() });
+export type CategoryCounts = z.infer<typeof CategoryCounts>;
+/** Counts by category over the minutes that overlap [from, to): `from` is the start of its minute. */
+export const CategoriesResponse = z.object({
+  client_id: ClientId,
+  from: z.number().int(),
+  to: z.number().int(),
+  categories: z.array(CategoryCounts),
+});
+export type CategoriesResponse = z.infer<typeof CategoriesResponse>;
 
 export const ClientSummary = z.object({
   /** The name every other shape (counters, live messages, billing) uses for the client's id. */

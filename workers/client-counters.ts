@@ -1,7 +1,7 @@
 import type { ClientCounter, LedgerLine } from "../durable-objects/client-counter.ts";
-import { sumCounts, sumMinutes } from "../durable-objects/client-shards.ts";
+import { sumCategories, sumCounts, sumMinutes } from "../durable-objects/client-shards.ts";
 import { transitionFrom, type Transition } from "../durable-objects/reshard.ts";
-import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
+import type { CategoryCounts, MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { counterOf } from "./ingest/dispatch.ts";
 
 /**
@@ -26,6 +26,11 @@ export async function clientToday(env: Env, client: ShardedClient, timezone: str
 /** Per-minute counts in [from, to), one entry per minute with events. */
 export async function clientCounters(env: Env, client: ShardedClient, from: number, to: number): Promise<MinuteCounts[]> {
   return sumMinutes(await Promise.all(countersOf(env, client).map((s) => s.counters(from, to))));
+}
+
+/** Counts by pricing category over the minutes in [from, to), in `CATEGORIES` order with none last. */
+export async function clientCategories(env: Env, client: ShardedClient, from: number, to: number): Promise<CategoryCounts[]> {
+  return sumCategories(await Promise.all(countersOf(env, client).map((s) => s.categoryTotals(from, to))));
 }
 
 /** Billable messages of each local day in `days`, by category and country. */

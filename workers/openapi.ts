@@ -4,6 +4,7 @@ import {
   BridgeResult,
   ClientSummary,
   ClientsResponse,
+  CategoriesResponse,
   CountersResponse,
   CreateApiKeyRequest,
   CreateClientRequest,
@@ -126,6 +127,16 @@ export const OPERATIONS: Operation[] = [
     query: TimeRangeQuery,
     responses: {
       200: { description: "minutes with events", schema: CountersResponse },
+      403: { description: "not your client", schema: ErrorBody },
+      404: { description: "no such client", schema: ErrorBody },
+    },
+  },
+  {
+    method: "get", path: "/v1/clients/{id}/categories", summary: "Counts by pricing category and status over a range", tag: "read", security: "session",
+    query: TimeRangeQuery,
+    responses: {
+      200: { description: "a row per category with events (category null: none sent); CATEGORIES order, none last", schema: CategoriesResponse },
+      400: { description: "invalid range, or over 31 days", schema: ErrorBody },
       403: { description: "not your client", schema: ErrorBody },
       404: { description: "no such client", schema: ErrorBody },
     },

@@ -29,6 +29,7 @@ const ROUTES: Route[] = [
   { name: "list clients", method: "GET", path: () => "/v1/clients", expect: all },
   { name: "one client", method: "GET", path: (c) => `/v1/clients/${c}`, expect: { admin: "allow", finance: "allow", viewerOwn: "allow", viewerOther: "deny" } },
   { name: "counters", method: "GET", path: (c) => `/v1/clients/${c}/counters?${RANGE}`, expect: { admin: "allow", finance: "allow", viewerOwn: "allow", viewerOther: "deny" } },
+  { name: "counts by category", method: "GET", path: (c) => `/v1/clients/${c}/categories?${RANGE}`, expect: { admin: "allow", finance: "allow", viewerOwn: "allow", viewerOther: "deny" } },
   { name: "report (personal data)", method: "GET", path: (c) => `/v1/clients/${c}/report?${RANGE}&format=csv`, expect: { admin: "allow", finance: "deny", viewerOwn: "allow", viewerOther: "deny" } },
   { name: "client live socket", method: "GET", websocket: true, path: (c) => `/v1/clients/${c}/live`, expect: { admin: "allow", finance: "allow", viewerOwn: "allow", viewerOther: "deny" } },
   { name: "overview live socket", method: "GET", websocket: true, path: () => "/v1/live", expect: all },

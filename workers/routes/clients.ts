@@ -1,13 +1,14 @@
+import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { asc, eq, inArray } from "drizzle-orm";
 import { Hono } from "hono";
-import { TimeRangeQuery, type ClientSummary } from "../../schema/api.ts";
+import { TimeRangeQuery, type CategoriesResponse, type ClientSummary } from "../../schema/api.ts";
 import { clients } from "../../schema/db.ts";
 import { DAY_MS, minuteOf } from "../../schema/time.ts";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
 import { seesAllClients } from "../auth/policy.ts";
 import { ApiError } from "../errors.ts";
-import { clientCounters, clientToday } from "../client-counters.ts";
+import { clientCategories, clientCounters, clientToday, type ShardedClient } from "../client-counters.ts";
 import { valid } from "../validate.ts";
 
 /** Longest counters range in one request (about 45k minutes). */
@@ -49,13 +50,26 @@ async function summaryOf(env: Env, r: typeof clients.$inferSelect): Promise<Clie
 
 /** Per-minute counts by status, bucketed by occurred_at, one row per minute that has events and overlaps the range. */
 clientsApi.get("/:id/counters", requireCapability("counters", "id"), valid("query", TimeRangeQuery), async (c) => {
-  const id = c.req.param("id");
-  const { from, to } = c.req.valid("query");
-  if (to - from > MAX_COUNTERS_RANGE_MS) {
+  const { client, from, to } = await countersRange(c.get("db"), c.req.param("id"), c.req.valid("query"));
+  return c.json({ client_id: client.id, minutes: await clientCounters(c.env, client, from, to) });
+});
+
+/** Counts by pricing category and status over the minutes that overlap the range, a row per category that has events. */
+clientsApi.get("/:id/categories", requireCapability("counters", "id"), valid("query", TimeRangeQuery), async (c) => {
+  const { client, from, to } = await countersRange(c.get("db"), c.req.param("id"), c.req.valid("query"));
+  const body: CategoriesResponse = { client_id: client.id, from, to, categories: await clientCategories(c.env, client, from, to) };
+  return c.json(body);
+});
+
+/**
+ * The client whose counters a range asks for, and the range as the minute buckets read it: every
+ * minute that overlaps [from, to), so the one `from` falls in counts too.
+ */
+async function countersRange(db: DrizzleD1Database, id: string, range: { from: number; to: number }): Promise<{ client: ShardedClient; from: number; to: number }> {
+  if (range.to - range.from > MAX_COUNTERS_RANGE_MS) {
     throw new ApiError(400, "range_too_large", "counters cover at most 31 days per request");
   }
-  const client = (await c.get("db").select({ id: clients.id, shards: clients.shards }).from(clients).where(eq(clients.id, id)))[0];
+  const client = (await db.select({ id: clients.id, shards: clients.shards }).from(clients).where(eq(clients.id, id)))[0];
   if (!client) throw new ApiError(404, "client_not_found", `no client ${id}`);
-  // Every minute that overlaps [from, to): the one `from` falls in counts too.
-  return c.json({ client_id: id, minutes: await clientCounters(c.env, client, minuteOf(from), to) });
-});
+  return { client, from: minuteOf(range.from), to: range.to };
+}
