@@ -17,12 +17,12 @@ let messages = 0;
 let readOnClientPage = -1;
 
 /** Posts a signed WhatsApp webhook with one new message's statuses for acme, occurring now. */
-async function ingest(statuses: string[]): Promise<void> {
+async function ingest(statuses: string[], category = "marketing"): Promise<void> {
   messages += 1;
   const wamid = `wamid.e2e-dashboard-${Date.now()}-${messages}`;
   const ts = Math.floor(Date.now() / 1000);
   const body = JSON.stringify(
-    webhook([{ phoneNumberId: acme.phoneNumberIds[0]!, statuses: statuses.map((status) => statusObject({ id: wamid, status, timestamp: ts, category: "marketing" })) }]),
+    webhook([{ phoneNumberId: acme.phoneNumberIds[0]!, statuses: statuses.map((status) => statusObject({ id: wamid, status, timestamp: ts, category })) }]),
   );
   const res = await fetch(`${baseUrl()}/v1/webhooks/whatsapp`, {
     method: "POST",
@@ -117,6 +117,22 @@ describe("live dashboard in a real browser", () => {
     await waitForCount(sent, before + 1);
     await page.waitForFunction((old) => document.querySelector<HTMLCanvasElement>('[data-testid="client-chart"] canvas')?.toDataURL() !== old, pixelsBefore);
     readOnClientPage = await count('[data-testid="client-today"] [data-status="read"] dd');
+  });
+
+  it("shows today's counts by category, which follow the live totals", async () => {
+    const table = '[data-testid="client-categories"]';
+    await page.locator(table).waitFor();
+    const cellOf = (category: string, status: string) => `${table} [data-category="${category}"] [data-status="${status}"]`;
+    // A category with no events today has no row: it counts as 0.
+    const shown = (sel: string) => page.evaluate((s) => Number(document.querySelector(s)?.textContent?.replace(/\D/g, "") || 0), sel);
+    const [sent, delivered] = [await shown(cellOf("utility", "sent")), await shown(cellOf("utility", "delivered"))];
+    await ingest(["sent", "delivered"], "utility");
+    await waitForCount(cellOf("utility", "sent"), sent + 1);
+    await waitForCount(cellOf("utility", "delivered"), delivered + 1);
+    // Every event is in exactly one category row: the rows add up to today's totals.
+    const rowsSum = await page.locator(`${table} [data-status="sent"]`).evaluateAll((cells) => cells.reduce((n, c) => n + Number(c.textContent!.replace(/\D/g, "")), 0));
+    expect(rowsSum).toBe(await count('[data-testid="client-today"] [data-status="sent"] dd'));
+    expect(await page.locator(`${table} [data-category="utility"] th`).innerText()).toBe("Utilidade");
     await screenshot("client");
   });
 

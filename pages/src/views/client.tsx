@@ -6,6 +6,7 @@ import { CHART_HOURS, ClientModel } from "../client-model.ts";
 import { BROWSER_TIME_ZONE, fmtInt, fmtPct, t } from "../i18n.ts";
 import { overview } from "../overview-model.ts";
 import { currentUser, seesBilling, seesReports } from "../session.ts";
+import { CategoryTable } from "./category-table.tsx";
 import { StackedChart } from "./chart.tsx";
 import { Failure } from "./failure.tsx";
 import { LivePageHead } from "./header.tsx";
@@ -65,6 +66,7 @@ export function ClientPage({ clientId }: { clientId: string }) {
           <dd>{today ? fmtPct(today.read, today.delivered) : "…"}</dd>
         </div>
       </dl>
+      {info && <CategoryTable clientId={clientId} timezone={info.timezone} today={today} />}
       <h2 id="chart-title">
         {t("client.chart", { h: CHART_HOURS })} <small>{t("client.browserZone", { tz: BROWSER_TIME_ZONE })}</small>
       </h2>

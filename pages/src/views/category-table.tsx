@@ -1,0 +1,49 @@
+import { useEffect, useMemo } from "preact/hooks";
+import type { StatusCounts } from "../../../schema/api.ts";
+import { STATUSES } from "../../../schema/event.ts";
+import { CategoryTotals } from "../category-totals.ts";
+import { fmtInt, t } from "../i18n.ts";
+import { Failure } from "./failure.tsx";
+
+/** Today's counts by pricing category, read again (at most every few seconds) as the live totals move. */
+export function CategoryTable({ clientId, timezone, today }: { clientId: string; timezone: string; today: StatusCounts | null }) {
+  const totals = useMemo(() => new CategoryTotals(clientId, timezone), [clientId, timezone]);
+  useEffect(() => () => totals.stop(), [totals]);
+  useEffect(() => totals.refresh(), [totals, today]);
+  const rows = totals.rows.value;
+  return (
+    <section aria-labelledby="categories-title">
+      <h2 id="categories-title">{t("client.byCategory")}</h2>
+      {totals.error.value != null && <Failure error={totals.error.value} />}
+      {rows?.length === 0 && <p class="empty">{t("client.noCategories")}</p>}
+      {rows && rows.length > 0 && (
+        <div class="table-scroll">
+          <table class="lines" data-testid="client-categories">
+            <thead>
+              <tr>
+                <th scope="col">{t("billing.category")}</th>
+                {STATUSES.map((s) => (
+                  <th scope="col" class="num" key={s}>
+                    {t(`status.${s}`)}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((r) => (
+                <tr key={r.category ?? ""} data-category={r.category ?? "none"}>
+                  <th scope="row">{t(`category.${r.category ?? "none"}`)}</th>
+                  {STATUSES.map((s) => (
+                    <td class="num" key={s} data-status={s}>
+                      {fmtInt(r[s])}
+                    </td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
