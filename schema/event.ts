@@ -94,6 +94,14 @@ const OccurredAt = z.union(
 );
 
 /**
+ * Whether an event whose source did not say (Meta's `billable` is deprecated) is billable, from its
+ * pricing type: `regular` is billed, the free types are not; no pricing type, no answer.
+ */
+export function billableByPricingType(type: string | null | undefined): boolean | null {
+  return type == null ? null : type === "regular";
+}
+
+/**
  * A Kafka-bridged record: the canonical event without received_at/source; country derived when absent.
  * Unknown fields are stripped (producers add their own). Optional fields default to null (a default,
  * not a transform: zod runs without its JIT in workerd, and eight transforms per record were a

@@ -49,6 +49,23 @@ describe("what is billed", () => {
     ]);
   });
 
+  it("takes a bridged record without `billable` as the webhook does: billable when its pricing type is regular", async () => {
+    const { id } = await createClient();
+    await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 8_000 });
+    const t = at("2026-11-04T12:00:00Z");
+    const m = () => unique("wamid");
+    const unsaid = { category: "utility", billable: undefined };
+    await ingest([
+      status(id, m(), "delivered", t, { ...unsaid, pricing_type: "regular" }),
+      status(id, m(), "delivered", t, { ...unsaid, pricing_type: "free_entry_point" }),
+      status(id, m(), "delivered", t, { ...unsaid, pricing_type: undefined }),
+      // What a record says wins over its pricing type.
+      status(id, m(), "delivered", t, { category: "utility", billable: false, pricing_type: "regular" }),
+    ]);
+    await runDay("2026-11-04");
+    expect((await billingOf("2026-11-04", id)).lines).toEqual([line(id, "utility", "BR", 1, 8_000)]);
+  });
+
   it("keeps counts without a rate card at price 0 and lists them as unpriced", async () => {
     const { id } = await createClient();
     await ingest([status(id, unique("wamid"), "delivered", at("2026-11-04T10:00:00Z"), { category: "authentication", country: "AR" })]);

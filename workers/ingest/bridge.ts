@@ -1,4 +1,4 @@
-import { BridgedEvent, type NotificationEvent } from "../../schema/event.ts";
+import { BridgedEvent, billableByPricingType, type NotificationEvent } from "../../schema/event.ts";
 import type { Rejection } from "./dead-letters.ts";
 import { compileObject } from "./compiled-schema.ts";
 import { countryOf } from "./country.ts";
@@ -118,7 +118,13 @@ export function validateRecords(records: RawRecord[], receivedAt: number): Valid
     out.valid.push({
       index: r.index,
       source: r.source,
-      event: { ...e, country: e.country ?? countryOf(e.recipient), received_at: receivedAt, source: "kafka" },
+      event: {
+        ...e,
+        billable: e.billable ?? billableByPricingType(e.pricing_type),
+        country: e.country ?? countryOf(e.recipient),
+        received_at: receivedAt,
+        source: "kafka",
+      },
     });
   }
   return out;

@@ -3,6 +3,7 @@ import {
   CATEGORIES,
   EpochMs,
   PRICING_TYPES,
+  billableByPricingType,
   Recipient,
   type Category,
   type NotificationEvent,
@@ -50,14 +51,9 @@ function issues(prefix: string, error: z.ZodError): { path: string; message: str
   return error.issues.map((i) => ({ path: [prefix, ...i.path].filter((p) => p !== "").join("."), message: i.message }));
 }
 
-/**
- * Meta's `billable` is deprecated but still sent; when absent, a `regular` pricing type is billable
- * and the free types are not.
- */
+/** Meta's `billable` is deprecated but still sent; when absent, the pricing type says. */
 function billableOf(pricing: WhatsAppStatus["pricing"]): boolean | null {
-  if (typeof pricing?.billable === "boolean") return pricing.billable;
-  if (pricing?.type === undefined) return null;
-  return pricing.type === "regular";
+  return typeof pricing?.billable === "boolean" ? pricing.billable : billableByPricingType(pricing?.type);
 }
 
 /** `parseWebhook` of a raw body; a body that is not JSON, or that the parser chokes on, is malformed too. */
