@@ -245,7 +245,11 @@ export const OPERATIONS: Operation[] = [
   {
     method: "get", path: "/v1/billing", summary: "A day's billing lines (finance, admin)", tag: "billing", security: "session",
     query: BillingQuery,
-    responses: { 200: { description: "lines; revision 0 when never computed", schema: BillingResponse }, 403: { description: "no billing access", schema: ErrorBody } },
+    responses: {
+      200: { description: "lines; revision 0 when never computed", schema: BillingResponse },
+      403: { description: "no billing access", schema: ErrorBody },
+      404: { description: "client_id names no client", schema: ErrorBody },
+    },
   },
   {
     method: "post", path: "/v1/billing/{date}/run", summary: "Recompute a day, idempotently", tag: "billing", security: "admin",

@@ -210,6 +210,8 @@ describe("access", () => {
     const finance = await signIn("finance");
     const viewer = await signIn("viewer");
     expect((await call("/v1/billing?date=2026-11-03", authed(viewer))).status).toBe(403);
+    const nobody = await call("/v1/billing?date=2026-11-03&client_id=nobody", authed(finance));
+    expect([nobody.status, ((await nobody.json()) as { error: { code: string } }).error.code]).toEqual([404, "client_not_found"]);
     expect((await call("/v1/billing?date=2026-11-03")).status).toBe(401);
     expect((await call("/v1/billing/2026-11-03/run", authed(finance, { method: "POST" }))).status).toBe(403);
     expect((await call("/v1/billing/2026-11-03/reconcile", authed(finance))).status).toBe(403);

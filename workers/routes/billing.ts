@@ -1,7 +1,9 @@
+import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { IsoDate } from "../../schema/api.ts";
 import { BillingQuery, DownloadQuery, ReconcileQuery } from "../../schema/billing.ts";
+import { clients } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
@@ -20,14 +22,21 @@ const DateParam = z.object({ date: IsoDate });
 export const billing = new Hono<AppEnv>();
 billing.use(authenticate, requireCapability("billing"));
 
-/** A day's lines (unpriced = no rate card applies today, billed at 0); revision 0 with no lines when the day was never computed. */
+/**
+ * A day's lines (unpriced = no rate card applies today, billed at 0); revision 0 with no lines when
+ * the day was never computed. A client id nobody has is a 404, not an empty bill: a typo must not read
+ * as "no charges".
+ */
 billing.get("/", valid("query", BillingQuery), async (c) => {
   const { date, client_id } = c.req.valid("query");
-  const [state, lines, rates] = await Promise.all([
+  const db = c.get("db");
+  const [known, state, lines, rates] = await Promise.all([
+    client_id === undefined || db.select({ id: clients.id }).from(clients).where(eq(clients.id, client_id)).then((r) => r.length > 0),
     dayState(c.env.DB, date),
     dayLines(c.env.DB, date, client_id),
-    rateBookFor(c.get("db"), date),
+    rateBookFor(db, date),
   ]);
+  if (!known) throw new ApiError(404, "client_not_found", `no client ${client_id}`);
   const unpriced = lines
     .filter((l) => rates.price(l.client_id, l.category, l.country) === null)
     .map((l) => ({ client_id: l.client_id, category: l.category, country: l.country, billable_count: l.billable_count }));
