@@ -12,7 +12,7 @@ export const CATEGORY_REFRESH_MS = 5_000;
  */
 export class CategoryTotals {
   readonly rows = signal<CategoryCounts[] | null>(null);
-  /** Why the last read failed (an ApiFailure or a network error); null after one that worked. */
+  /** Why the last read failed (an ApiFailure or a network error; it is tried again); null after one that worked. */
   readonly error = signal<unknown>(null);
   private lastRead = Number.NEGATIVE_INFINITY;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -54,7 +54,10 @@ export class CategoryTotals {
       this.rows.value = res.categories;
       this.error.value = null;
     } catch (err) {
-      if (!this.stopped) this.error.value = err;
+      if (this.stopped) return;
+      this.error.value = err;
+      // A quiet client's totals may not move again: try again, spaced as any read.
+      this.again = true;
     } finally {
       this.reading = false;
       if (this.again) {

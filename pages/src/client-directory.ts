@@ -9,12 +9,17 @@ import { clearOnUserChange } from "./session.ts";
  * 404) that means the page has nothing to show, known before the live stream's ticket is.
  */
 const known = signal<ReadonlyMap<string, ClientSummary | ApiFailure>>(new Map());
+/** Why the last ask for a client failed when it was neither an answer nor a refusal (a 5xx, no network). */
+const failing = signal<ReadonlyMap<string, unknown>>(new Map());
 /** Bumped when the user changes, so an answer asked for by the previous user is thrown away. */
 let epoch = 0;
+/** Pause before asking again after a failure. */
+const RETRY_MS = 5_000;
 
 clearOnUserChange(() => {
   epoch += 1;
   known.value = new Map();
+  failing.value = new Map();
 });
 
 export function clientInfo(clientId: string): ClientSummary | undefined {
@@ -28,16 +33,44 @@ export function clientRefusal(clientId: string): ApiFailure | null {
   return entry instanceof ApiFailure ? entry : null;
 }
 
-/** Asks for the client unless already known; a refusal is kept, other failures leave nothing. */
-export async function lookUpClient(clientId: string): Promise<void> {
-  if (known.value.has(clientId)) return;
-  const asked = epoch;
-  let entry: ClientSummary | ApiFailure;
-  try {
-    entry = await api<ClientSummary>(`/v1/clients/${encodeURIComponent(clientId)}`);
-  } catch (err) {
-    if (!(err instanceof ApiFailure) || (err.status !== 403 && err.status !== 404)) return;
-    entry = err;
-  }
-  if (asked === epoch) known.value = new Map(known.value).set(clientId, entry);
+/** Why the client could not be asked for just now (it is being asked again), or null. */
+export function clientLookupFailure(clientId: string): unknown {
+  return failing.value.get(clientId) ?? null;
+}
+
+/**
+ * Asks for the client while a page shows it: once on opening (again each time, since its name or
+ * time zone may have changed since the last page), and after a failure every few seconds until an
+ * answer or a refusal comes. Returns the function that stops asking.
+ */
+export function watchClient(clientId: string): () => void {
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const ask = async () => {
+    const asked = epoch;
+    let entry: ClientSummary | ApiFailure;
+    try {
+      entry = await api<ClientSummary>(`/v1/clients/${encodeURIComponent(clientId)}`);
+    } catch (err) {
+      if (stopped || asked !== epoch) return;
+      if (!(err instanceof ApiFailure) || (err.status !== 403 && err.status !== 404)) {
+        failing.value = new Map(failing.value).set(clientId, err);
+        timer = setTimeout(() => void ask(), RETRY_MS);
+        return;
+      }
+      entry = err;
+    }
+    if (asked !== epoch) return;
+    known.value = new Map(known.value).set(clientId, entry);
+    if (failing.value.has(clientId)) {
+      const next = new Map(failing.value);
+      next.delete(clientId);
+      failing.value = next;
+    }
+  };
+  void ask();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }

@@ -1,4 +1,5 @@
 import { computed, effect, signal } from "@preact/signals";
+import { CATEGORIES, type Category } from "../../schema/event.ts";
 
 export type Locale = "pt-BR" | "en";
 const LOCALE_KEY = "zapmeter.locale";
@@ -33,6 +34,7 @@ const PT = {
   "overview.title": "Notificações por cliente",
   "overview.search": "Buscar cliente",
   "overview.clients": "{n} clientes",
+  "overview.oneClient": "1 cliente",
   "overview.empty": "Nenhum cliente encontrado.",
   "overview.loading": "Carregando clientes…",
   "col.client": "Cliente",
@@ -68,7 +70,10 @@ const PT = {
   "client.notFound": "Cliente não encontrado.",
   "client.billing": "Faturamento",
   "client.byCategory": "Hoje por categoria",
+  "client.deliveryRate": "Taxa de entrega",
+  "client.readRate": "Taxa de leitura",
   "client.noCategories": "Nenhuma notificação hoje.",
+  "client.readsUncategorized": "A Meta envia as confirmações de leitura sem categoria de preço: as leituras contam em “Sem categoria”.",
   "category.marketing": "Marketing",
   "category.marketing_lite": "Marketing lite",
   "category.utility": "Utilidade",
@@ -88,6 +93,7 @@ const PT = {
   "billing.revision": "Revisão {r}",
   "billing.notComputed": "Ainda não calculado",
   "billing.none": "Sem linhas para este dia.",
+  "billing.loading": "Carregando…",
   "billing.noFile": "O faturamento deste dia ainda não foi calculado: não há arquivo para baixar.",
   "billing.download": "Baixar {f}",
   "billing.forbidden": "Você não tem acesso ao faturamento.",
@@ -125,6 +131,7 @@ const EN: Record<Key, string> = {
   "overview.title": "Notifications per client",
   "overview.search": "Search clients",
   "overview.clients": "{n} clients",
+  "overview.oneClient": "1 client",
   "overview.empty": "No client matches.",
   "overview.loading": "Loading clients…",
   "col.client": "Client",
@@ -160,7 +167,10 @@ const EN: Record<Key, string> = {
   "client.notFound": "Client not found.",
   "client.billing": "Billing",
   "client.byCategory": "Today by category",
+  "client.deliveryRate": "Delivery rate",
+  "client.readRate": "Read rate",
   "client.noCategories": "No notifications today.",
+  "client.readsUncategorized": "Meta sends read receipts without a pricing category, so reads count under “No category”.",
   "category.marketing": "Marketing",
   "category.marketing_lite": "Marketing lite",
   "category.utility": "Utility",
@@ -180,6 +190,7 @@ const EN: Record<Key, string> = {
   "billing.revision": "Revision {r}",
   "billing.notComputed": "Not computed yet",
   "billing.none": "No lines for this day.",
+  "billing.loading": "Loading…",
   "billing.noFile": "This day's billing has not been computed yet: there is no file to download.",
   "billing.download": "Download {f}",
   "billing.forbidden": "You don't have access to billing.",
@@ -197,6 +208,15 @@ const EN: Record<Key, string> = {
 export function t(key: Key, vars: Record<string, string | number> = {}): string {
   const text: string = locale.value === "en" ? EN[key] : PT[key];
   return text.replace(/\{(\w+)\}/g, (_, k: string) => String(vars[k] ?? ""));
+}
+
+/**
+ * A pricing category's name in the current language: null (counters) and `unknown` (billing lines)
+ * are events Meta sent without one; a category this page does not know yet is shown as it came.
+ */
+export function categoryLabel(category: string | null): string {
+  if (category === null || category === "unknown") return t("category.none");
+  return (CATEGORIES as readonly string[]).includes(category) ? t(`category.${category as Category}`) : category;
 }
 
 const formats = computed(() => ({

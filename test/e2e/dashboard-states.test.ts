@@ -289,6 +289,55 @@ describe("dashboard states in a real browser", () => {
     expect(await second.title()).toBe("Página não encontrada · zapmeter");
   });
 
+  it("shows the billing of the date asked last, not a slower answer for an earlier one, and downloads the day shown", async () => {
+    const page = await freshPage();
+    await signInPage(page, "finance@example.com");
+    // Two days the server answers at different speeds: the first asked answers last.
+    const answer = (revision: number) => ({ date: "", revision, computed_at: null, lines: [], unpriced: [] });
+    await page.route("**/v1/billing?date=2026-11-01", async (route) => {
+      await new Promise((r) => setTimeout(r, 1_500));
+      await route.fulfill({ json: answer(7) });
+    });
+    await page.route("**/v1/billing?date=2026-11-02", (route) => route.fulfill({ json: answer(3) }));
+    const downloads: string[] = [];
+    await page.route("**/v1/billing/*/download?format=csv", (route) => {
+      downloads.push(new URL(route.request().url()).pathname);
+      return route.fulfill({ status: 404, json: { error: { code: "billing_not_computed", message: "not yet" } } });
+    });
+    await page.goto(`${baseUrl()}/billing`);
+    const date = page.getByLabel("Data");
+    await date.fill("2026-11-01");
+    await date.fill("2026-11-02");
+    await page.getByText("Revisão 3").waitFor();
+    await page.waitForTimeout(2_000);
+    expect(await page.getByText("Revisão 7").count()).toBe(0);
+    await page.getByRole("button", { name: "Baixar CSV" }).click();
+    await page.getByRole("alert").waitFor();
+    expect(downloads).toEqual(["/v1/billing/2026-11-02/download"]);
+  });
+
+  it("asks again for a client's details and today's categories after a failure, on a client nobody sends to", async () => {
+    const page = await freshPage();
+    await signInPage(page, "admin@example.com");
+    const failOnce = (pattern: string) => {
+      let failed = false;
+      return page.route(pattern, (route) => {
+        if (failed) return route.continue();
+        failed = true;
+        return route.fulfill({ status: 503, json: { error: { code: "unavailable", message: "try again" } } });
+      });
+    };
+    await failOnce("**/v1/clients/globex");
+    await failOnce("**/v1/clients/globex/categories?*");
+    await page.goto(`${baseUrl()}/clients/globex`);
+    await page.getByRole("alert").first().waitFor();
+    // Both come back within a retry or two, with no event to prompt them and no reload.
+    await page.getByTestId("client-timezone").waitFor({ timeout: 15_000 });
+    await page.getByRole("heading", { name: "Hoje por categoria" }).waitFor();
+    await page.waitForFunction(() => document.querySelector('[data-testid="client-categories"], section .empty') !== null, null, { timeout: 15_000 });
+    expect(await page.getByRole("alert").count()).toBe(0);
+  });
+
   it("breaks no rule of the page's Content-Security-Policy on any page, zod's eval probe included", async () => {
     const context = await freshContext();
     await context.addInitScript(() => {

@@ -1,8 +1,8 @@
 import { useSignal } from "@preact/signals";
-import { useEffect } from "preact/hooks";
+import { useEffect, useRef } from "preact/hooks";
 import type { BillingLine, BillingResponse } from "../../../schema/billing.ts";
 import { api } from "../api.ts";
-import { fmtInt, fmtMoney, localDateTime, t } from "../i18n.ts";
+import { categoryLabel, fmtInt, fmtMoney, localDateTime, t } from "../i18n.ts";
 import { currentUser, seesBilling } from "../session.ts";
 import { Failure } from "./failure.tsx";
 import { Unavailable } from "./unavailable.tsx";
@@ -13,33 +13,49 @@ export function BillingPage() {
   return seesBilling(currentUser.value!) ? <Billing /> : <Unavailable title={t("billing.title")} message={t("billing.forbidden")} />;
 }
 
-/** A day's billing lines (GET /v1/billing) and its signed CSV/Parquet downloads. */
+/**
+ * A day's billing lines (GET /v1/billing) and its signed CSV/Parquet downloads. The lines, the
+ * revision, the downloads and any "not computed" message are always of one day, the one shown: a new
+ * date clears the old day's lines, and an answer for a date asked before the latest is dropped.
+ */
 function Billing() {
   // Yesterday as the browser's calendar has it: the day a person at this desk last closed.
   const date = useSignal(localDateTime(Date.now() - 86_400_000).slice(0, 10));
+  /** The day whose lines are shown (or loading). */
+  const shown = useSignal<string | null>(null);
   const lines = useSignal<BillingLine[] | null>(null);
   const revision = useSignal<number | null>(null);
   const error = useSignal<unknown>(null);
+  const asked = useRef(0);
 
   async function load() {
+    const ask = ++asked.current;
+    const day = date.value;
+    shown.value = day;
+    lines.value = null;
+    revision.value = null;
     error.value = null;
     try {
-      const res = await api<BillingResponse>(`/v1/billing?date=${date.value}`);
+      const res = await api<BillingResponse>(`/v1/billing?date=${day}`);
+      if (ask !== asked.current) return;
       lines.value = res.lines;
       revision.value = res.revision;
     } catch (err) {
-      error.value = err;
+      if (ask === asked.current) error.value = err;
     }
   }
   async function fileOf(format: "csv" | "parquet") {
+    const day = shown.value;
+    if (day === null) return;
     try {
-      const { url } = await api<{ url: string }>(`/v1/billing/${date.value}/download?format=${format}`);
+      const { url } = await api<{ url: string }>(`/v1/billing/${day}/download?format=${format}`);
       location.assign(url);
     } catch (err) {
-      error.value = err;
+      if (day === shown.value) error.value = err;
     }
   }
   useEffect(() => void load(), []);
+  const loading = shown.value !== null && lines.value === null && error.value == null;
 
   return (
     <section class="billing" aria-labelledby="billing-title">
@@ -51,21 +67,33 @@ function Billing() {
       </div>
       <form class="filters" onSubmit={(e) => (e.preventDefault(), void load())}>
         <label>
-          {t("billing.date")} <input type="date" value={date.value} onInput={(e) => (date.value = e.currentTarget.value)} required />
+          {t("billing.date")}{" "}
+          <input
+            type="date"
+            value={date.value}
+            onInput={(e) => (date.value = e.currentTarget.value)}
+            onChange={(e) => e.currentTarget.checkValidity() && void load()}
+            required
+          />
         </label>
         <button type="submit">{t("billing.load")}</button>
-        <button type="button" onClick={() => void fileOf("csv")}>
+        <button type="button" disabled={shown.value === null} onClick={() => void fileOf("csv")}>
           {t("billing.download", { f: "CSV" })}
         </button>
-        <button type="button" onClick={() => void fileOf("parquet")}>
+        <button type="button" disabled={shown.value === null} onClick={() => void fileOf("parquet")}>
           {t("billing.download", { f: "Parquet" })}
         </button>
       </form>
+      {loading && (
+        <p class="muted" role="status">
+          {t("billing.loading")}
+        </p>
+      )}
       {error.value != null && <Failure error={error.value} fields={{ date: t("billing.date") }} />}
       {lines.value?.length === 0 && <p class="empty">{t("billing.none")}</p>}
       {lines.value && lines.value.length > 0 && (
-        <div class="table-scroll">
-        <table class="lines">
+        <div class="table-scroll" role="region" aria-labelledby="billing-title" tabIndex={0}>
+        <table class="lines sticky-first" aria-labelledby="billing-title">
           <thead>
             <tr>
               <th scope="col">{t("col.client")}</th>
@@ -80,7 +108,7 @@ function Billing() {
             {lines.value.map((l) => (
               <tr key={`${l.client_id}|${l.category}|${l.country}`}>
                 <td>{l.client_name}</td>
-                <td>{l.category}</td>
+                <td>{categoryLabel(l.category)}</td>
                 <td>{l.country}</td>
                 <td class="num">{fmtInt(l.billable_count)}</td>
                 <td class="num">{fmtMoney(l.unit_price_micros, l.currency)}</td>

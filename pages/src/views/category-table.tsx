@@ -2,7 +2,7 @@ import { useEffect, useMemo } from "preact/hooks";
 import type { StatusCounts } from "../../../schema/api.ts";
 import { STATUSES } from "../../../schema/event.ts";
 import { CategoryTotals } from "../category-totals.ts";
-import { fmtInt, t } from "../i18n.ts";
+import { categoryLabel, fmtInt, t } from "../i18n.ts";
 import { Failure } from "./failure.tsx";
 
 /** Today's counts by pricing category, read again (at most every few seconds) as the live totals move. */
@@ -11,14 +11,15 @@ export function CategoryTable({ clientId, timezone, today }: { clientId: string;
   useEffect(() => () => totals.stop(), [totals]);
   useEffect(() => totals.refresh(), [totals, today]);
   const rows = totals.rows.value;
+  const uncategorizedReads = rows?.find((r) => r.category === null)?.read ?? 0;
   return (
     <section aria-labelledby="categories-title">
       <h2 id="categories-title">{t("client.byCategory")}</h2>
       {totals.error.value != null && <Failure error={totals.error.value} />}
       {rows?.length === 0 && <p class="empty">{t("client.noCategories")}</p>}
       {rows && rows.length > 0 && (
-        <div class="table-scroll">
-          <table class="lines" data-testid="client-categories">
+        <div class="table-scroll" role="region" aria-labelledby="categories-title" tabIndex={0}>
+          <table class="lines sticky-first" data-testid="client-categories" aria-labelledby="categories-title">
             <thead>
               <tr>
                 <th scope="col">{t("billing.category")}</th>
@@ -32,7 +33,7 @@ export function CategoryTable({ clientId, timezone, today }: { clientId: string;
             <tbody>
               {rows.map((r) => (
                 <tr key={r.category ?? ""} data-category={r.category ?? "none"}>
-                  <th scope="row">{t(`category.${r.category ?? "none"}`)}</th>
+                  <th scope="row">{categoryLabel(r.category)}</th>
                   {STATUSES.map((s) => (
                     <td class="num" key={s} data-status={s}>
                       {fmtInt(r[s])}
@@ -44,6 +45,7 @@ export function CategoryTable({ clientId, timezone, today }: { clientId: string;
           </table>
         </div>
       )}
+      {uncategorizedReads > 0 && <p class="muted note">{t("client.readsUncategorized")}</p>}
     </section>
   );
 }

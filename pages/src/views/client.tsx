@@ -1,7 +1,7 @@
 import { useEffect, useMemo } from "preact/hooks";
 import { STATUSES } from "../../../schema/event.ts";
 import type { ApiFailure } from "../api.ts";
-import { clientInfo, clientRefusal, lookUpClient } from "../client-directory.ts";
+import { clientInfo, clientLookupFailure, clientRefusal, watchClient } from "../client-directory.ts";
 import { CHART_HOURS, ClientModel } from "../client-model.ts";
 import { BROWSER_TIME_ZONE, fmtInt, fmtPct, t } from "../i18n.ts";
 import { overview } from "../overview-model.ts";
@@ -26,7 +26,7 @@ export function ClientPage({ clientId }: { clientId: string }) {
     model.start();
     return () => model.stop();
   }, [model]);
-  useEffect(() => void lookUpClient(clientId), [clientId]);
+  useEffect(() => watchClient(clientId), [clientId]);
   const unavailable = unavailableReason(model.connection.refusal.value ?? clientRefusal(clientId));
   // Refused by GET /v1/clients/:id first: the stream would only keep asking for tickets.
   useEffect(() => {
@@ -47,6 +47,7 @@ export function ClientPage({ clientId }: { clientId: string }) {
         {name ?? clientId} {name && <small>{clientId}</small>}
       </LivePageHead>
       {model.error.value != null && <Failure error={model.error.value} />}
+      {clientLookupFailure(clientId) != null && <Failure error={clientLookupFailure(clientId)} />}
       <h2>
         {t("client.today")} {info && <small data-testid="client-timezone">{t("client.todayZone", { tz: info.timezone })}</small>}
       </h2>
@@ -58,11 +59,11 @@ export function ClientPage({ clientId }: { clientId: string }) {
           </div>
         ))}
         <div class="total">
-          <dt>{t("col.deliveryRate")}</dt>
+          <dt>{t("client.deliveryRate")}</dt>
           <dd>{today ? fmtPct(today.delivered, today.sent) : "…"}</dd>
         </div>
         <div class="total">
-          <dt>{t("col.readRate")}</dt>
+          <dt>{t("client.readRate")}</dt>
           <dd>{today ? fmtPct(today.read, today.delivered) : "…"}</dd>
         </div>
       </dl>

@@ -42,7 +42,7 @@ function OverviewTable({ rows, loaded }: { rows: OverviewRow[]; loaded: boolean 
         />
         {loaded && (
           <span class="count" data-testid="client-count">
-            {t("overview.clients", { n: fmtInt(rows.length) })}
+            {rows.length === 1 ? t("overview.oneClient") : t("overview.clients", { n: fmtInt(rows.length) })}
           </span>
         )}
       </div>
