@@ -159,6 +159,18 @@ export class Overview extends DurableObject<Env> {
     for (const u of updates) this.hold(u);
   }
 
+  /**
+   * A client's name or time zone changed (`PATCH /v1/admin/clients/:id`): reads the client list again
+   * and holds the client's rollups as its objects now count them, so its row shows the new name and
+   * the new zone's "today" at once, not after its next event (a quiet client's row read zero for
+   * "today" when the new zone's date was not the one its last rollup was counted in).
+   */
+  clientChanged(clientId: string, rollups: ClientRollup[]): void {
+    this.directoryAt = 0;
+    for (const r of rollups) this.hold(r);
+    if (this.ctx.getWebSockets().length > 0) this.markDirty(clientId, BROADCAST_INTERVAL_MS);
+  }
+
   private shardRollups(clientId: string): Map<number, ClientRollup> {
     let byShard = this.rollups.get(clientId);
     if (!byShard) this.rollups.set(clientId, (byShard = new Map()));

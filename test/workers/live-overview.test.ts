@@ -10,7 +10,7 @@ import type { MinuteCounts } from "../../schema/api.ts";
 import { STATUSES } from "../../schema/event.ts";
 import type { OverviewLiveMessage, OverviewRow } from "../../schema/live.ts";
 import { minuteOf } from "../../schema/time.ts";
-import { admin, createClient, postJson, signIn } from "./helpers.ts";
+import { admin, authed, call, createClient, postJson, signIn } from "./helpers.ts";
 import { LiveSocket, OVERVIEW_EVICTION_TEST_MS, clearOfMinuteTurn, event, ingestNow } from "./live-helpers.ts";
 
 type Msg = OverviewLiveMessage;
@@ -48,6 +48,22 @@ describe("overview live socket", () => {
     expect(row.spark!.at(-1)).toBe(2);
     ws.close();
     // Up to 5 s of it may be spent waiting out a minute turn.
+  }, 15_000);
+
+  it("shows a client's new name and its today in a new time zone at once, without waiting for its next event", async () => {
+    const { id, phones } = await createClient({ timezone: "UTC" });
+    await clearOfMinuteTurn();
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    await ws.next<Msg>();
+    await ingestNow(phones[0]!, ["sent"]);
+    await ws.nextWhere<Msg>((m) => rowOf(m, id)?.today.sent === 1);
+    // A zone whose date is not UTC's now: the rollup the Overview holds was counted on another date.
+    const zone = new Date().getUTCHours() < 12 ? "Etc/GMT+12" : "Pacific/Kiritimati";
+    const res = await call(`/v1/admin/clients/${id}`, authed(await admin(), { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "Renamed", timezone: zone }) }));
+    expect(res.status).toBe(200);
+    const row = rowOf(await ws.nextWhere<Msg>((m) => rowOf(m, id) !== undefined), id)!;
+    expect([row.name, row.today.sent]).toEqual(["Renamed", 1]);
+    ws.close();
   }, 15_000);
 
   it("shows a viewer only its clients, in the snapshot and in updates", async () => {

@@ -1,12 +1,13 @@
 import { and, asc, eq, inArray } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { Hono } from "hono";
+import { overviewOf } from "../../../durable-objects/overview.ts";
 import { CreateClientRequest, UpdateClientRequest } from "../../../schema/api.ts";
 import { clients, phoneNumbers } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
-import { ApiError } from "../../errors.ts";
-import { relayoutClient } from "../../client-counters.ts";
+import { ApiError, log } from "../../errors.ts";
+import { countersOf, relayoutClient } from "../../client-counters.ts";
 import { forgetClients } from "../../ingest/client-directory.ts";
 import { valid } from "../../validate.ts";
 
@@ -115,5 +116,21 @@ adminClients.patch("/:id", valid("json", UpdateClientRequest), async (c) => {
   if (first) await db.batch([first, ...more]);
   forgetClients();
   await audit(db, c.get("user").email, "client.update", id, Object.keys(c.req.valid("json")));
-  return c.json(await clientWithPhones(db, id));
+  const updated = (await clientWithPhones(db, id))!;
+  if (Object.keys(changes).length > 0) await tellOverview(c.env, updated);
+  return c.json(updated);
 });
+
+/**
+ * The Overview hears of a new name, time zone or state now, with the client's counts as its objects
+ * count them in its zone; the change itself is done, so a failure here is logged, not answered (the
+ * Overview catches up with the next event, or within a minute).
+ */
+async function tellOverview(env: Env, client: { id: string; timezone: string; shards: number }): Promise<void> {
+  try {
+    const rollups = await Promise.all(countersOf(env, client).map((s, shard) => s.liveRollup(client.id, client.timezone, shard)));
+    await overviewOf(env, client.id).clientChanged(client.id, rollups);
+  } catch (err) {
+    log("warn", null, "overview_client_change_failed", { client_id: client.id, error: String(err) });
+  }
+}
