@@ -15,7 +15,7 @@ export interface LedgerLine {
 }
 
 /** What the row a message is billed on carries. */
-interface Bill {
+export interface Bill {
   day: string;
   category: string;
   country: string;
@@ -49,6 +49,38 @@ export class BillableLedger {
     private readonly pending: PendingAggregates,
   ) {}
 
+  /**
+   * Meta sends `read` without pricing, and no `delivered` for a message read as it arrived: a
+   * delivered/read status without pricing takes its message's pricing from a status that had it
+   * (stored on that status's row, or elsewhere in this group), so it bills and counts as its
+   * message does. Returns `events` itself when none took pricing, else a copy with those replaced.
+   */
+  withPricing(events: NotificationEvent[], tables: EventTable[], track: Track): NotificationEvent[] {
+    const unpriced = events.filter(takesPricing);
+    if (unpriced.length === 0) return events;
+    const pricing = new Map<string, { category: string | null; country: string | null }>();
+    const ids = JSON.stringify([...new Set(unpriced.map((e) => e.message_id))]);
+    for (const table of tables) {
+      const cursor = this.sql.exec<{ message_id: string; category: string; country: string }>(
+        `SELECT message_id, category, country FROM ${table.name} WHERE message_id IN (SELECT value FROM json_each(?)) AND category IS NOT NULL`,
+        ids,
+      );
+      for (const r of cursor.toArray()) {
+        pricing.set(r.message_id, { category: r.category === UNKNOWN_CATEGORY ? null : r.category, country: r.country === UNKNOWN_COUNTRY ? null : r.country });
+      }
+      track(cursor);
+    }
+    for (const e of events) if (e.billable === true && !pricing.has(e.message_id)) pricing.set(e.message_id, { category: e.category, country: e.country });
+    let took = false;
+    const out = events.map((e) => {
+      const p = takesPricing(e) ? pricing.get(e.message_id) : undefined;
+      if (!p) return e;
+      took = true;
+      return { ...e, billable: true, category: e.category ?? (p.category as NotificationEvent["category"]), country: e.country ?? p.country };
+    });
+    return took ? out : events;
+  }
+
   /** Decides which of `events` its message is billed on, given what `tables` already hold. */
   plan(events: NotificationEvent[], timezone: string, tables: EventTable[], track: Track): BillingPlan {
     const candidates = billCandidates(events, timezone);
@@ -76,7 +108,7 @@ export class BillableLedger {
           if (!old) continue;
           trackSettle(
             this.sql.exec(
-              `UPDATE ${old.table.name} SET billed_day = NULL, category = NULL, country = NULL, billed_at = NULL WHERE message_id = ? AND ${old.table.idColumn} = ?`,
+              `UPDATE ${old.table.name} SET billed_day = NULL, billed_at = NULL WHERE message_id = ? AND ${old.table.idColumn} = ?`,
               e.message_id,
               old.storedId,
             ),
@@ -128,6 +160,22 @@ export class BillableLedger {
     }
     return out;
   }
+}
+
+/** A delivered/read status that came without pricing, which its message's pricing can fill in. */
+function takesPricing(e: NotificationEvent): boolean {
+  return (e.status === "delivered" || e.status === "read") && e.billable === null;
+}
+
+/**
+ * The pricing columns of the row of `e`: its bill when it is the status its message is billed on;
+ * else, for a status with billable pricing, that pricing (with no billing day), which a later status
+ * of the message without pricing takes (`withPricing`); else none.
+ */
+export function pricingColumns(e: NotificationEvent, bill: Bill | null): [day: string | null, category: string | null, country: string | null, at: number | null] {
+  if (bill) return [bill.day, bill.category, bill.country, bill.at];
+  if (e.billable === true) return [null, e.category ?? UNKNOWN_CATEGORY, e.country ?? UNKNOWN_COUNTRY, null];
+  return [null, null, null, null];
 }
 
 /** Billable delivered/read events, earliest per message, with the client's local billing day. */

@@ -3,7 +3,7 @@ import type { CategoryCounts, MinuteCounts, StatusCounts } from "../schema/api.t
 import { STATUSES, type Category, type NotificationEvent, type Status } from "../schema/event.ts";
 import { HOUR_MINUTES } from "../schema/live.ts";
 import { MINUTE_MS, localDate, localDayStart, minuteOf } from "../schema/time.ts";
-import { BillableLedger, type LedgerLine } from "./billable-ledger.ts";
+import { BillableLedger, pricingColumns, type LedgerLine } from "./billable-ledger.ts";
 import {
   SCHEMA,
   eventKey,
@@ -295,17 +295,15 @@ export class ClientCounter extends DurableObject<Env> {
           track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('shards', ?)", String(this.layout)));
         }
         const current = this.ensureEventTable(now, track);
-        const billing = this.ledger.plan(events, client.timezone, this.eventTables, track);
-        isNew = this.insertEvents(current, events, (e) => {
-          const bill = billing.columns(e);
-          return [e.message_id, storedEventRef(e.message_id, e.event_id), bill?.day ?? null, bill?.category ?? null, bill?.country ?? null, bill?.at ?? null];
-        }, track);
-        accepted = events.filter((_e, i) => isNew[i]);
+        const priced = this.ledger.withPricing(events, this.eventTables, track);
+        const billing = this.ledger.plan(priced, client.timezone, this.eventTables, track);
+        isNew = this.insertEvents(current, priced, (e) => [e.message_id, storedEventRef(e.message_id, e.event_id), ...pricingColumns(e, billing.columns(e))], track);
+        accepted = priced.filter((_e, i) => isNew[i]);
         if (accepted.length === 0) return;
 
         const ledger = billing.settle(accepted, track);
-        // One call whose events were all new: its rows' text is the outbox row as it is.
-        const asSent = batches.length === 1 && accepted.length === events.length ? batches[0]! : null;
+        // One call whose events were all new, as sent: its rows' text is the outbox row as it is.
+        const asSent = batches.length === 1 && accepted.length === events.length && priced === events ? batches[0]! : null;
         const details = asSent ? asSent.rows : accepted.map(rowOf);
         const seq = this.outbox.append(accepted.length, asSent ? asSent.text : JSON.stringify(details), JSON.stringify(ledger), track);
         this.pending.add(seq, details, ledger);

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { admin, authed, call, createClient, signIn, unique } from "./helpers.ts";
 import { billingOf, downloadBytes, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
+import { flush, parseCsv, report } from "./lake-fixtures.ts";
 
 const at = (iso: string) => Date.parse(iso);
 const line = (client_id: string, category: string, country: string, billable_count: number, unit_price_micros: number, currency = "BRL") => ({
@@ -64,6 +65,38 @@ describe("what is billed", () => {
     ]);
     await runDay("2026-11-04");
     expect((await billingOf("2026-11-04", id)).lines).toEqual([line(id, "utility", "BR", 1, 8_000)]);
+  });
+
+  it("bills a message read as it arrived (Meta's read has no pricing, and no delivered comes) with its sent's pricing, and counts its reads in its category", async () => {
+    const { id } = await createClient();
+    await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 8_000 });
+    const t = at("2026-11-06T12:00:00Z");
+    const m = () => unique("wamid");
+    const [early, together, free, delivered] = [m(), m(), m(), m()];
+    const bare = { category: undefined, billable: undefined, pricing_type: undefined };
+    const utility = { category: "utility" };
+    const service = { category: "service", billable: false, pricing_type: "free_customer_service" };
+    await ingest([status(id, early, "sent", t, utility), status(id, free, "sent", t, service), status(id, delivered, "delivered", t, utility)]);
+    await ingest([
+      status(id, early, "read", t + 2_000, bare),
+      // The read listed before its priced sent, in one request.
+      status(id, together, "read", t + 3_000, bare),
+      status(id, together, "sent", t, utility),
+      status(id, free, "read", t + 4_000, bare),
+      status(id, delivered, "read", t + 5_000, bare),
+    ]);
+    await runDay("2026-11-06");
+    // early and together on their reads, delivered once (on its delivered); the free message never.
+    expect((await billingOf("2026-11-06", id)).lines).toEqual([line(id, "utility", "BR", 3, 8_000)]);
+    const res = await call(`/v1/clients/${id}/categories?from=2026-11-06&to=2026-11-07`, authed(await admin()));
+    const byCategory = ((await res.json()) as { categories: { category: string | null; read: number }[] }).categories;
+    expect(byCategory.map((c) => [c.category, c.read])).toEqual([["utility", 3], ["service", 0], [null, 1]]);
+    // The lake row of a read that took its message's pricing says so.
+    expect((await flush(id)).status).toBe(200);
+    const [header, ...rows] = parseCsv(await (await report(id, { from: "2026-11-06", to: "2026-11-07", status: "read" })).text());
+    const col = (name: string) => header!.indexOf(name);
+    const read = rows.find((r) => r[col("message_id")] === early)!;
+    expect([read[col("category")], read[col("billable")]]).toEqual(["utility", "true"]);
   });
 
   it("keeps counts without a rate card at price 0 and lists them as unpriced", async () => {
