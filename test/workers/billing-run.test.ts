@@ -70,7 +70,7 @@ describe("what is billed", () => {
   it("bills a message read as it arrived (Meta's read has no pricing, and no delivered comes) with its sent's pricing, and counts its reads in its category", async () => {
     const { id } = await createClient();
     await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 8_000 });
-    const t = at("2026-11-06T12:00:00Z");
+    const t = at("2026-10-14T12:00:00Z");
     const m = () => unique("wamid");
     const [early, together, free, delivered] = [m(), m(), m(), m()];
     const bare = { category: undefined, billable: undefined, pricing_type: undefined };
@@ -85,18 +85,21 @@ describe("what is billed", () => {
       status(id, free, "read", t + 4_000, bare),
       status(id, delivered, "read", t + 5_000, bare),
     ]);
-    await runDay("2026-11-06");
+    await runDay("2026-10-14");
     // early and together on their reads, delivered once (on its delivered); the free message never.
-    expect((await billingOf("2026-11-06", id)).lines).toEqual([line(id, "utility", "BR", 3, 8_000)]);
-    const res = await call(`/v1/clients/${id}/categories?from=2026-11-06&to=2026-11-07`, authed(await admin()));
+    expect((await billingOf("2026-10-14", id)).lines).toEqual([line(id, "utility", "BR", 3, 8_000)]);
+    const res = await call(`/v1/clients/${id}/categories?from=2026-10-14&to=2026-10-15`, authed(await admin()));
     const byCategory = ((await res.json()) as { categories: { category: string | null; read: number }[] }).categories;
     expect(byCategory.map((c) => [c.category, c.read])).toEqual([["utility", 3], ["service", 0], [null, 1]]);
     // The lake row of a read that took its message's pricing says so.
     expect((await flush(id)).status).toBe(200);
-    const [header, ...rows] = parseCsv(await (await report(id, { from: "2026-11-06", to: "2026-11-07", status: "read" })).text());
+    const [header, ...rows] = parseCsv(await (await report(id, { from: "2026-10-14", to: "2026-10-15", status: "read" })).text());
     const col = (name: string) => header!.indexOf(name);
     const read = rows.find((r) => r[col("message_id")] === early)!;
     expect([read[col("category")], read[col("billable")]]).toEqual(["utility", "true"]);
+    // And the lake recounts what the ledger billed.
+    const reconcile = await call(`/v1/billing/2026-10-14/reconcile?client_id=${id}`, authed(await admin()));
+    expect(await reconcile.json()).toMatchObject({ ok: true, billed_total: 3, lake_total: 3 });
   });
 
   it("keeps counts without a rate card at price 0 and lists them as unpriced", async () => {
