@@ -1,6 +1,6 @@
 import type { NotificationEvent } from "../schema/event.ts";
 import { localDate } from "../schema/time.ts";
-import type { EventTable } from "./client-counter-tables.ts";
+import { eventKey, type EventTable } from "./client-counter-tables.ts";
 import type { LedgerDelta, PendingAggregates, Track } from "./pending-aggregates.ts";
 
 /** Category and country keys when Meta did not say; rate cards match them through `*`. */
@@ -22,10 +22,25 @@ export interface Bill {
   at: number;
 }
 
-/** A message's billed row as stored: in which event table, and the value of its id column. */
-interface BilledRow extends Bill {
+/** A stored event row: in which event table, the value of its id column, and its status's time. */
+interface StoredRow {
   table: EventTable;
   storedId: string;
+  at: number;
+}
+
+/** A message's billed row as stored. */
+interface BilledRow extends Bill, StoredRow {}
+
+/**
+ * The status a message is to be billed on: an event of the group (`eventId`), or a delivered/read
+ * stored without pricing that the group's pricing bills (`waiting`); and the billed row it displaces.
+ */
+interface Winner {
+  bill: Bill;
+  eventId?: string;
+  waiting?: StoredRow;
+  displaced?: BilledRow;
 }
 
 /** The billing decision for one ingest call, taken before its rows are inserted. */
@@ -81,16 +96,27 @@ export class BillableLedger {
     return took ? out : events;
   }
 
-  /** Decides which of `events` its message is billed on, given what `tables` already hold. */
+  /**
+   * Decides which status each message of `events` is billed on, given what `tables` already hold:
+   * the earliest of its billable delivered/read statuses in `events`, its billed row, and a
+   * delivered/read stored without pricing that a status with billable pricing in `events` now prices.
+   */
   plan(events: NotificationEvent[], timezone: string, tables: EventTable[], track: Track): BillingPlan {
     const candidates = billCandidates(events, timezone);
-    const winners = new Map<string, { bill: Bill; eventId: string; displaced: BilledRow | undefined }>();
-    if (candidates.size > 0) {
-      const billed = this.billedRows([...candidates.keys()], tables, track);
-      for (const [messageId, c] of candidates) {
-        const old = billed.get(messageId);
-        if (old && old.at <= c.bill.at) continue;
-        winners.set(messageId, { ...c, displaced: old });
+    const pricing = pricingOf(events);
+    const winners = new Map<string, Winner>();
+    const asked = new Set([...candidates.keys(), ...pricing.keys()]);
+    if (asked.size > 0) {
+      const stored = this.storedBills([...asked], tables, track);
+      for (const messageId of asked) {
+        const { billed: old, waiting } = stored.get(messageId) ?? {};
+        let best: Winner | undefined = candidates.get(messageId);
+        const p = pricing.get(messageId);
+        if (waiting && p && (!best || waiting.at < best.bill.at)) {
+          best = { bill: { day: localDate(waiting.at, timezone), category: p.category ?? UNKNOWN_CATEGORY, country: p.country ?? UNKNOWN_COUNTRY, at: waiting.at }, waiting };
+        }
+        if (!best || (old && old.at <= best.bill.at)) continue;
+        winners.set(messageId, { ...best, displaced: old });
       }
     }
     return {
@@ -100,16 +126,30 @@ export class BillableLedger {
       },
       settle: (accepted, trackSettle) => {
         const deltas: LedgerDelta[] = [];
-        for (const e of accepted) {
-          const w = winners.get(e.message_id);
-          if (!w || w.eventId !== e.event_id) continue;
+        const acceptedIds = new Set(accepted.map((e) => eventKey(e.message_id, e.event_id)));
+        // A waiting row is priced by this group only if the status that priced it is new here.
+        const pricedNow = new Set(accepted.filter((e) => e.billable === true).map((e) => e.message_id));
+        for (const [messageId, w] of winners) {
+          if (w.waiting ? !pricedNow.has(messageId) : !acceptedIds.has(eventKey(messageId, w.eventId!))) continue;
+          if (w.waiting) {
+            trackSettle(
+              this.sql.exec(
+                `UPDATE ${w.waiting.table.name} SET billed_day = ?, category = ?, country = ? WHERE message_id = ? AND ${w.waiting.table.idColumn} = ?`,
+                w.bill.day,
+                w.bill.category,
+                w.bill.country,
+                messageId,
+                w.waiting.storedId,
+              ),
+            );
+          }
           deltas.push([w.bill.day, w.bill.category, w.bill.country, 1]);
           const old = w.displaced;
           if (!old) continue;
           trackSettle(
             this.sql.exec(
               `UPDATE ${old.table.name} SET billed_day = NULL, billed_at = NULL WHERE message_id = ? AND ${old.table.idColumn} = ?`,
-              e.message_id,
+              messageId,
               old.storedId,
             ),
           );
@@ -143,18 +183,27 @@ export class BillableLedger {
     return out;
   }
 
-  /** The billed row of each of `messageIds`, wherever it is. */
-  private billedRows(messageIds: string[], tables: EventTable[], track: Track): Map<string, BilledRow> {
-    const out = new Map<string, BilledRow>();
+  /**
+   * For each of `messageIds`, wherever they are: its billed row, and its earliest delivered/read
+   * stored without pricing (`billed_at` set, no `billed_day`: waiting for its message's pricing).
+   */
+  private storedBills(messageIds: string[], tables: EventTable[], track: Track): Map<string, { billed?: BilledRow; waiting?: StoredRow }> {
+    const out = new Map<string, { billed?: BilledRow; waiting?: StoredRow }>();
     const ids = JSON.stringify(messageIds);
     for (const table of tables) {
-      const cursor = this.sql.exec<{ message_id: string; stored_id: string; billed_day: string; category: string; country: string; billed_at: number }>(
+      const cursor = this.sql.exec<{ message_id: string; stored_id: string; billed_day: string | null; category: string; country: string; billed_at: number }>(
         `SELECT message_id, ${table.idColumn} AS stored_id, billed_day, category, country, billed_at FROM ${table.name}
          WHERE message_id IN (SELECT value FROM json_each(?)) AND billed_at IS NOT NULL`,
         ids,
       );
       for (const r of cursor.toArray()) {
-        out.set(r.message_id, { table, storedId: r.stored_id, day: r.billed_day, category: r.category, country: r.country, at: r.billed_at });
+        let found = out.get(r.message_id);
+        if (!found) out.set(r.message_id, (found = {}));
+        if (r.billed_day !== null) {
+          found.billed = { table, storedId: r.stored_id, day: r.billed_day, category: r.category, country: r.country, at: r.billed_at };
+        } else if (!found.waiting || r.billed_at < found.waiting.at) {
+          found.waiting = { table, storedId: r.stored_id, at: r.billed_at };
+        }
       }
       track(cursor);
     }
@@ -170,12 +219,22 @@ function takesPricing(e: NotificationEvent): boolean {
 /**
  * The pricing columns of the row of `e`: its bill when it is the status its message is billed on;
  * else, for a status with billable pricing, that pricing (with no billing day), which a later status
- * of the message without pricing takes (`withPricing`); else none.
+ * of the message without pricing takes (`withPricing`); else, for a delivered/read without pricing,
+ * its time alone (`plan` bills it when its message's pricing comes later); else none.
  */
 export function pricingColumns(e: NotificationEvent, bill: Bill | null): [day: string | null, category: string | null, country: string | null, at: number | null] {
   if (bill) return [bill.day, bill.category, bill.country, bill.at];
   if (e.billable === true) return [null, e.category ?? UNKNOWN_CATEGORY, e.country ?? UNKNOWN_COUNTRY, null];
+  // Still without pricing: its time, so that a priced status of its message arriving later bills it.
+  if (takesPricing(e)) return [null, null, null, e.occurred_at];
   return [null, null, null, null];
+}
+
+/** The pricing of each message that has a status with billable pricing in `events` (its first). */
+function pricingOf(events: NotificationEvent[]): Map<string, { category: string | null; country: string | null }> {
+  const out = new Map<string, { category: string | null; country: string | null }>();
+  for (const e of events) if (e.billable === true && !out.has(e.message_id)) out.set(e.message_id, { category: e.category, country: e.country });
+  return out;
 }
 
 /** Billable delivered/read events, earliest per message, with the client's local billing day. */

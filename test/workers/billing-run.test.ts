@@ -102,6 +102,36 @@ describe("what is billed", () => {
     expect(await reconcile.json()).toMatchObject({ ok: true, billed_total: 3, lake_total: 3 });
   });
 
+  it("bills a delivered/read that came without pricing before its message's priced status, once that comes, on its own day", async () => {
+    const { id } = await createClient({ timezone: "UTC" });
+    await rateCard({ client_id: id, category: "marketing", country: "*", unit_price_micros: 5_000 });
+    const t = at("2026-10-21T23:59:00Z");
+    const m = () => unique("wamid");
+    const [readFirst, bothFirst, free, repeated] = [m(), m(), m(), m()];
+    const bare = { category: undefined, billable: undefined, pricing_type: undefined };
+    const marketing = { category: "marketing" };
+    await ingest([
+      // Read just after midnight: billed on the 22nd, though its sent was on the 21st.
+      status(id, readFirst, "read", t + 90_000, bare),
+      status(id, bothFirst, "delivered", t + 10_000, bare),
+      status(id, bothFirst, "read", t + 20_000, bare),
+      status(id, free, "read", t + 30_000, bare),
+      status(id, repeated, "read", t + 30_000, bare),
+    ]);
+    // The priced sent statuses come in a later request, stamped before the reads; one of them twice.
+    await ingest([status(id, readFirst, "sent", t, marketing), status(id, bothFirst, "sent", t, marketing), status(id, repeated, "sent", t, marketing)]);
+    await ingest([status(id, free, "sent", t, { category: "service", billable: false, pricing_type: "free_customer_service" }), status(id, repeated, "sent", t, marketing)]);
+    await runDay("2026-10-21");
+    await runDay("2026-10-22");
+    // Each priced message once, on its first delivered/read: the day the read (or delivered) happened.
+    expect((await billingOf("2026-10-21", id)).lines).toEqual([line(id, "marketing", "BR", 2, 5_000)]);
+    expect((await billingOf("2026-10-22", id)).lines).toEqual([line(id, "marketing", "BR", 1, 5_000)]);
+    for (const [day, n] of [["2026-10-21", 2], ["2026-10-22", 1]] as const) {
+      const reconcile = await call(`/v1/billing/${day}/reconcile?client_id=${id}`, authed(await admin()));
+      expect(await reconcile.json()).toMatchObject({ ok: true, billed_total: n, lake_total: n });
+    }
+  });
+
   it("keeps counts without a rate card at price 0 and lists them as unpriced", async () => {
     const { id } = await createClient();
     await ingest([status(id, unique("wamid"), "delivered", at("2026-11-04T10:00:00Z"), { category: "authentication", country: "AR" })]);

@@ -14,32 +14,46 @@ import { lineKey } from "./store.ts";
 export const LAKE_LOOKBACK_DAYS = 2;
 
 const BILLING_STATUSES: ReadonlySet<string> = new Set(["delivered", "read"]);
-const { message_id: MESSAGE, occurred_at: OCCURRED, billable: BILLABLE, category: CATEGORY, country: COUNTRY } = COLUMN_INDEX;
+const { message_id: MESSAGE, status: STATUS, occurred_at: OCCURRED, billable: BILLABLE, category: CATEGORY, country: COUNTRY } = COLUMN_INDEX;
+
+interface Pricing {
+  category: string | null;
+  country: string | null;
+}
 
 /**
  * Billable messages of the client's local `date` recomputed from the detail rows in the lake, by the
- * ledger's rule (first billable delivered/read of each message), after flushing the client's outbox
- * so the lake holds everything the Durable Object has accepted.
+ * ledger's rule, after flushing the client's outbox so the lake holds everything the Durable Object
+ * has accepted: each message is billed on its first delivered/read that has billable pricing, its
+ * own or, when it came without (`billable` null), its message's from any status that had it.
  */
 export async function lakeBillable(env: Env, client: BillingClient, date: string): Promise<Map<string, number>> {
   await flushClient(env, client);
   const [start, end] = localDayRange(date, client.timezone);
-  const first = new Map<string, { at: number; category: string; country: string }>();
-  const filter = { from: start - LAKE_LOOKBACK_DAYS * DAY_MS, to: end, statuses: BILLING_STATUSES };
-  for await (const rows of reportRows(env.LAKE, client.id, filter)) {
+  const pricing = new Map<string, Pricing>();
+  const billingRows = new Map<string, { at: number; own: Pricing | null }[]>();
+  for await (const rows of reportRows(env.LAKE, client.id, { from: start - LAKE_LOOKBACK_DAYS * DAY_MS, to: end })) {
     for (const r of rows) {
-      if (r[BILLABLE] !== true) continue;
       const id = r[MESSAGE] as string;
-      const at = r[OCCURRED] as number;
-      const prev = first.get(id);
-      if (prev && prev.at <= at) continue;
-      first.set(id, { at, category: (r[CATEGORY] as string | null) ?? UNKNOWN_CATEGORY, country: (r[COUNTRY] as string | null) ?? UNKNOWN_COUNTRY });
+      const billable = r[BILLABLE] as boolean | null;
+      const own = billable === true ? { category: r[CATEGORY] as string | null, country: r[COUNTRY] as string | null } : null;
+      if (own && !pricing.has(id)) pricing.set(id, own);
+      if (!BILLING_STATUSES.has(r[STATUS] as string) || billable === false) continue;
+      let list = billingRows.get(id);
+      if (!list) billingRows.set(id, (list = []));
+      list.push({ at: r[OCCURRED] as number, own });
     }
   }
   const counts = new Map<string, number>();
-  for (const m of first.values()) {
-    if (m.at < start) continue;
-    const k = lineKey({ clientId: client.id, category: m.category, country: m.country });
+  for (const [id, list] of billingRows) {
+    const message = pricing.get(id);
+    let first: { at: number; priced: Pricing } | null = null;
+    for (const row of list) {
+      const priced = row.own ?? message;
+      if (priced && (!first || row.at < first.at)) first = { at: row.at, priced };
+    }
+    if (!first || first.at < start) continue;
+    const k = lineKey({ clientId: client.id, category: first.priced.category ?? UNKNOWN_CATEGORY, country: first.priced.country ?? UNKNOWN_COUNTRY });
     counts.set(k, (counts.get(k) ?? 0) + 1);
   }
   return counts;
