@@ -1,6 +1,6 @@
 import type { NotificationEvent } from "../schema/event.ts";
 import { localDate } from "../schema/time.ts";
-import { eventKey, type EventTable } from "./client-counter-tables.ts";
+import type { EventTable } from "./client-counter-tables.ts";
 import type { LedgerDelta, PendingAggregates, Track } from "./pending-aggregates.ts";
 
 /** Category and country keys when Meta did not say; rate cards match them through `*`. */
@@ -105,18 +105,19 @@ export class BillableLedger {
     const candidates = billCandidates(events, timezone);
     const pricing = pricingOf(events);
     const winners = new Map<string, Winner>();
-    const asked = new Set([...candidates.keys(), ...pricing.keys()]);
-    if (asked.size > 0) {
-      const stored = this.storedBills([...asked], tables, track);
-      for (const messageId of asked) {
+    let waitingWins = false;
+    // Every candidate's message is priced in `events` too, so the priced messages are the ones to ask about.
+    if (pricing.size > 0) {
+      const stored = this.storedBills([...pricing.keys()], tables, track);
+      for (const [messageId, p] of pricing) {
         const { billed: old, waiting } = stored.get(messageId) ?? {};
         let best: Winner | undefined = candidates.get(messageId);
-        const p = pricing.get(messageId);
-        if (waiting && p && (!best || waiting.at < best.bill.at)) {
+        if (waiting && (!best || waiting.at < best.bill.at)) {
           best = { bill: { day: localDate(waiting.at, timezone), category: p.category ?? UNKNOWN_CATEGORY, country: p.country ?? UNKNOWN_COUNTRY, at: waiting.at }, waiting };
         }
         if (!best || (old && old.at <= best.bill.at)) continue;
         winners.set(messageId, { ...best, displaced: old });
+        if (best.waiting) waitingWins = true;
       }
     }
     return {
@@ -126,26 +127,10 @@ export class BillableLedger {
       },
       settle: (accepted, trackSettle) => {
         const deltas: LedgerDelta[] = [];
-        const acceptedIds = new Set(accepted.map((e) => eventKey(e.message_id, e.event_id)));
-        // A waiting row is priced by this group only if the status that priced it is new here.
-        const pricedNow = new Set(accepted.filter((e) => e.billable === true).map((e) => e.message_id));
-        for (const [messageId, w] of winners) {
-          if (w.waiting ? !pricedNow.has(messageId) : !acceptedIds.has(eventKey(messageId, w.eventId!))) continue;
-          if (w.waiting) {
-            trackSettle(
-              this.sql.exec(
-                `UPDATE ${w.waiting.table.name} SET billed_day = ?, category = ?, country = ? WHERE message_id = ? AND ${w.waiting.table.idColumn} = ?`,
-                w.bill.day,
-                w.bill.category,
-                w.bill.country,
-                messageId,
-                w.waiting.storedId,
-              ),
-            );
-          }
+        const bill = (messageId: string, w: Winner) => {
           deltas.push([w.bill.day, w.bill.category, w.bill.country, 1]);
           const old = w.displaced;
-          if (!old) continue;
+          if (!old) return;
           trackSettle(
             this.sql.exec(
               `UPDATE ${old.table.name} SET billed_day = NULL, billed_at = NULL WHERE message_id = ? AND ${old.table.idColumn} = ?`,
@@ -154,6 +139,27 @@ export class BillableLedger {
             ),
           );
           deltas.push([old.day, old.category, old.country, -1]);
+        };
+        for (const e of accepted) {
+          const w = winners.get(e.message_id);
+          if (w?.eventId === e.event_id) bill(e.message_id, w);
+        }
+        if (!waitingWins) return deltas;
+        // A waiting row is priced by this group only if the status that priced it is new here.
+        const pricedNow = new Set(accepted.filter((e) => e.billable === true).map((e) => e.message_id));
+        for (const [messageId, w] of winners) {
+          if (!w.waiting || !pricedNow.has(messageId)) continue;
+          trackSettle(
+            this.sql.exec(
+              `UPDATE ${w.waiting.table.name} SET billed_day = ?, category = ?, country = ? WHERE message_id = ? AND ${w.waiting.table.idColumn} = ?`,
+              w.bill.day,
+              w.bill.category,
+              w.bill.country,
+              messageId,
+              w.waiting.storedId,
+            ),
+          );
+          bill(messageId, w);
         }
         return deltas;
       },
