@@ -22,6 +22,12 @@ export interface Bill {
   at: number;
 }
 
+/** What a message's status with billable pricing says of it (null: not said). */
+interface MessagePricing {
+  category: string | null;
+  country: string | null;
+}
+
 /** A stored event row: in which event table, the value of its id column, and its status's time. */
 interface StoredRow {
   table: EventTable;
@@ -53,7 +59,8 @@ export interface BillingPlan {
 
 /**
  * The billable-message ledger of one client: a message is billed once, on its earliest delivered/read
- * status with billable pricing, in the client's local day. The billed status is marked on that event's
+ * status with billable pricing (its own, or its message's when it came without: docs/billing.md), in
+ * the client's local day. The billed status is marked on that event's
  * own row in the event tables (client-counter-tables.ts), so billing writes no row of its own; when an
  * earlier status arrives late, the mark moves to it. `ledger_daily` holds the per-day aggregates
  * billing reads, plus the changes not yet flushed (pending-aggregates.ts).
@@ -73,7 +80,7 @@ export class BillableLedger {
   withPricing(events: NotificationEvent[], tables: EventTable[], track: Track): NotificationEvent[] {
     const unpriced = events.filter(takesPricing);
     if (unpriced.length === 0) return events;
-    const pricing = new Map<string, { category: string | null; country: string | null }>();
+    const pricing = new Map<string, MessagePricing>();
     const ids = JSON.stringify([...new Set(unpriced.map((e) => e.message_id))]);
     for (const table of tables) {
       const cursor = this.sql.exec<{ message_id: string; category: string; country: string }>(
@@ -237,8 +244,8 @@ export function pricingColumns(e: NotificationEvent, bill: Bill | null): [day: s
 }
 
 /** The pricing of each message that has a status with billable pricing in `events` (its first). */
-function pricingOf(events: NotificationEvent[]): Map<string, { category: string | null; country: string | null }> {
-  const out = new Map<string, { category: string | null; country: string | null }>();
+function pricingOf(events: NotificationEvent[]): Map<string, MessagePricing> {
+  const out = new Map<string, MessagePricing>();
   for (const e of events) if (e.billable === true && !out.has(e.message_id)) out.set(e.message_id, { category: e.category, country: e.country });
   return out;
 }
