@@ -23,7 +23,7 @@ export interface Bill {
 }
 
 /** What a message's status with billable pricing says of it (null: not said). */
-interface MessagePricing {
+export interface MessagePricing {
   category: string | null;
   country: string | null;
 }

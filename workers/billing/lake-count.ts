@@ -1,3 +1,4 @@
+import type { MessagePricing } from "../../durable-objects/billable-ledger.ts";
 import { UNKNOWN_CATEGORY, UNKNOWN_COUNTRY } from "../../durable-objects/client-counter.ts";
 import { DAY_MS, localDayRange } from "../../schema/time.ts";
 import { flushClient } from "../client-counters.ts";
@@ -16,11 +17,6 @@ export const LAKE_LOOKBACK_DAYS = 2;
 const BILLING_STATUSES: ReadonlySet<string> = new Set(["delivered", "read"]);
 const { message_id: MESSAGE, status: STATUS, occurred_at: OCCURRED, billable: BILLABLE, category: CATEGORY, country: COUNTRY } = COLUMN_INDEX;
 
-interface Pricing {
-  category: string | null;
-  country: string | null;
-}
-
 /**
  * Billable messages of the client's local `date` recomputed from the detail rows in the lake, by the
  * ledger's rule, after flushing the client's outbox so the lake holds everything the Durable Object
@@ -30,8 +26,8 @@ interface Pricing {
 export async function lakeBillable(env: Env, client: BillingClient, date: string): Promise<Map<string, number>> {
   await flushClient(env, client);
   const [start, end] = localDayRange(date, client.timezone);
-  const pricing = new Map<string, Pricing>();
-  const billingRows = new Map<string, { at: number; own: Pricing | null }[]>();
+  const pricing = new Map<string, MessagePricing>();
+  const billingRows = new Map<string, { at: number; own: MessagePricing | null }[]>();
   for await (const rows of reportRows(env.LAKE, client.id, { from: start - LAKE_LOOKBACK_DAYS * DAY_MS, to: end })) {
     for (const r of rows) {
       const id = r[MESSAGE] as string;
@@ -47,7 +43,7 @@ export async function lakeBillable(env: Env, client: BillingClient, date: string
   const counts = new Map<string, number>();
   for (const [id, list] of billingRows) {
     const message = pricing.get(id);
-    let first: { at: number; priced: Pricing } | null = null;
+    let first: { at: number; priced: MessagePricing } | null = null;
     for (const row of list) {
       const priced = row.own ?? message;
       if (priced && (!first || row.at < first.at)) first = { at: row.at, priced };
