@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { CategoryCounts, MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { STATUSES, type Category, type NotificationEvent, type Status } from "../schema/event.ts";
 import { HOUR_MINUTES } from "../schema/live.ts";
-import { MINUTE_MS, localDate, localDayStart, minuteOf } from "../schema/time.ts";
+import { MINUTE_MS, localDate, localDayRange, minuteOf } from "../schema/time.ts";
 import { BillableLedger, pricingColumns, type LedgerLine } from "./billable-ledger.ts";
 import {
   SCHEMA,
@@ -111,7 +111,7 @@ export class ClientCounter extends DurableObject<Env> {
   /** Per-minute counts from `from` on, summed once and then incremented by ingest (see `recentSince`). */
   private recent: { from: number; minutes: Map<number, MinuteCounts> } | null = null;
   /** Today's totals in one time zone, summed once and then incremented by ingest (see `today`). */
-  private todayTotals: { timezone: string; day: string; start: number; counts: StatusCounts } | null = null;
+  private todayTotals: { timezone: string; day: string; start: number; end: number; counts: StatusCounts } | null = null;
   /** Storage work done outside ingest calls (flushes), reported with the next ingest's figures. */
   private readonly background = { rowsWritten: 0, rowsRead: 0 };
   private readonly trackBackground = countRowsInto(this.background);
@@ -316,7 +316,8 @@ export class ClientCounter extends DurableObject<Env> {
       throw err;
     }
 
-    if (this.todayTotals) for (const e of accepted) if (e.occurred_at >= this.todayTotals.start) this.todayTotals.counts[e.status] += 1;
+    const today = this.todayTotals;
+    if (today) for (const e of accepted) if (e.occurred_at >= today.start && e.occurred_at < today.end) today.counts[e.status] += 1;
     if (this.recent) {
       for (const e of accepted) {
         const minute = minuteOf(e.occurred_at);
@@ -506,15 +507,15 @@ export class ClientCounter extends DurableObject<Env> {
   }
 
   /**
-   * Totals by status since local midnight in `timezone`. Summed from SQLite once per local day (or
+   * Totals by status of the local day in `timezone`. Summed from SQLite once per local day (or
    * after a wake) and then kept up to date by ingest: live updates and rollups ask several times a
    * second, and re-summing the day's minute rows each time would read thousands of rows per call.
    */
   today(timezone: string): StatusCounts {
     const day = localDate(Date.now(), timezone);
     if (this.todayTotals?.timezone !== timezone || this.todayTotals.day !== day) {
-      const start = localDayStart(day, timezone);
-      this.todayTotals = { timezone, day, start, counts: this.totals(start, Number.MAX_SAFE_INTEGER) };
+      const [start, end] = localDayRange(day, timezone);
+      this.todayTotals = { timezone, day, start, end, counts: this.totals(start, end) };
     }
     return { ...this.todayTotals.counts };
   }

@@ -41,14 +41,32 @@ export const ClientId = z
   .min(1)
   .max(64)
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "letters, digits, '_', '.', '-'");
-/** E.164 digits, without the plus. */
+/**
+ * The recipient: E.164 digits without the plus, or Meta's business-scoped user id (BSUID) when Meta
+ * withholds the phone number. Since WhatsApp usernames (2026) a status of a message to a user who
+ * hides their number carries only the BSUID: the user's country, a dot, and up to 128 letters and
+ * digits (`BR.1502576394655843`; `ENT.` after the country for a parent BSUID).
+ */
 export const Recipient = z
   .string()
-  .regex(/^\+?\d{6,15}$/, "E.164 phone number (6 to 15 digits)")
+  .regex(/^(?:\+?\d{6,15}|[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128})$/, "E.164 phone number (6 to 15 digits) or WhatsApp business-scoped user id (CC.digits)")
   .transform((s) => s.replace(/^\+/, ""));
 export const Country = z.string().regex(/^[A-Z]{2}$/, "ISO 3166-1 alpha-2");
 /** Epoch milliseconds, bounded to 2000-01-01 .. 2100-01-01 so a typo cannot land in a far partition. */
 export const EpochMs = z.number().int().min(946_684_800_000).max(4_102_444_800_000);
+
+/**
+ * How long after its receipt an event may say it happened. Producers' clocks drift by seconds; an
+ * event hours ahead has a wrong clock or zone (local time sent as UTC), and would count in a day that
+ * has not come yet.
+ */
+export const MAX_AHEAD_OF_RECEIPT_MS = 60 * 60 * 1000;
+
+/** Why `occurredAt` cannot be right for an event received at `receivedAt`, or null when it can. */
+export function aheadOfReceipt(occurredAt: number, receivedAt: number): string | null {
+  if (occurredAt <= receivedAt + MAX_AHEAD_OF_RECEIPT_MS) return null;
+  return `occurred_at ${new Date(occurredAt).toISOString()} is more than an hour after the event was received (${new Date(receivedAt).toISOString()}): check the sender's clock and time zone`;
+}
 
 /** The one event every input is normalised to (DESIGN.md, "Canonical event"). */
 export const NotificationEvent = z.object({

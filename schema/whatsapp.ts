@@ -23,7 +23,12 @@ export const WhatsAppStatus = z.looseObject({
   id: Identifier,
   status: z.string().min(1),
   timestamp: z.string().regex(/^\d{1,12}$/, "unix seconds"),
-  recipient_id: z.string().min(1),
+  // A phone number or, for a message to a group, the group's id; Meta omits it when the user hides
+  // their number behind a username, and `recipient_user_id` (their BSUID) is then the one to use.
+  recipient_id: z.string().min(1).optional(),
+  recipient_user_id: z.string().min(1).optional(),
+  recipient_type: z.string().optional(),
+  recipient_participant_id: z.string().min(1).optional(),
   conversation: z
     .looseObject({ id: z.string().optional(), origin: z.looseObject({ type: z.string().optional() }).optional() })
     .optional(),

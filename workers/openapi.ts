@@ -78,8 +78,8 @@ export const OPERATIONS: Operation[] = [
     method: "post", path: "/v1/webhooks/whatsapp", summary: "WhatsApp Cloud API status notifications (signed)", tag: "ingest",
     security: "metaSignature", body: WhatsAppWebhook,
     responses: {
-      200: { description: "every event durable", schema: WebhookResult },
-      400: { description: "malformed payload (kept in dlq/)", schema: ErrorBody },
+      200: { description: "every readable status durable; unknown numbers, uncounted kinds and malformed statuses are `ignored` and kept in dlq/", schema: WebhookResult },
+      400: { description: "malformed payload: not a webhook, or no status readable (kept in dlq/)", schema: ErrorBody },
       401: { description: "bad or missing X-Hub-Signature-256", schema: ErrorBody },
       413: { description: "body over 3 MB", schema: ErrorBody },
       503: { description: "storage failed; retry", schema: ErrorBody },

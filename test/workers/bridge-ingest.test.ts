@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { admin, authed, call, counters, createClient, deadLetters, ingestKey, postEvents, unique } from "./helpers.ts";
+import { flush, parseCsv, report } from "./lake-fixtures.ts";
 
 const AT = Date.UTC(2026, 10, 20, 9, 15, 30);
 
@@ -62,6 +63,30 @@ describe("bridge batch formats", () => {
     expect((await res.json()) as object).toMatchObject({ accepted: 1 });
     const { body } = await counters(id, "2026-11-20T09:00:00Z", "2026-11-20T10:00:00Z");
     expect(body.minutes).toEqual([{ minute: minuteOf(AT), accepted: 1, sent: 0, delivered: 0, read: 0, failed: 0 }]);
+  });
+
+  it("takes a business-scoped user id as the recipient, its country as the market; refuses other ids", async () => {
+    const { id } = await createClient();
+    const res = await postEvents(
+      [event(id, { recipient: "BR.1502576394655843" }), event(id, { recipient: "US.ENT.11815799212886844830" }), event(id, { recipient: "+5215512345678" }), event(id, { recipient: "br.15025" })],
+      await ingestKey(),
+    );
+    const out = (await res.json()) as { accepted: number; rejected: { index: number; message: string }[] };
+    expect(out.accepted).toBe(3);
+    expect(out.rejected).toEqual([expect.objectContaining({ index: 3, message: expect.stringMatching(/recipient.*business-scoped user id/) })]);
+    expect((await flush(id)).status).toBe(200);
+    const [header, ...rows] = parseCsv(await (await report(id, { from: "2026-11-20", to: "2026-11-21", format: "csv" })).text());
+    const column = (name: string) => header!.indexOf(name);
+    expect(rows.map((r) => [r[column("recipient")], r[column("country")]]).sort()).toEqual([["5215512345678", "MX"], ["BR.1502576394655843", "BR"], ["US.ENT.11815799212886844830", "US"]]);
+  });
+
+  it("refuses a record stamped more than an hour after the batch arrived, and takes one a minute ahead", async () => {
+    const { id } = await createClient();
+    const now = Date.now();
+    const res = await postEvents([event(id, { occurred_at: now + 2 * 3_600_000 }), event(id, { occurred_at: now + 60_000 })], await ingestKey());
+    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string; message: string }[] };
+    expect(out.accepted).toBe(1);
+    expect(out.rejected).toEqual([{ index: 0, code: "invalid_event", message: expect.stringContaining("more than an hour after") }]);
   });
 
   it("refuses an ISO-8601 occurred_at without a zone, saying what it takes", async () => {

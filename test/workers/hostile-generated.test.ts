@@ -1,7 +1,7 @@
 import { eventKey } from "../../durable-objects/client-counter-tables.ts";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { BridgedEvent, CATEGORIES, PRICING_TYPES } from "../../schema/event.ts";
+import { BridgedEvent, CATEGORIES, PRICING_TYPES, aheadOfReceipt } from "../../schema/event.ts";
 import { createClient, ingestKey, postEvents, postWebhook, unique } from "./helpers.ts";
 import { counterState, dlqKeys, expectClientError, lettersSince } from "./hostile-helpers.ts";
 import { hostileString, hostileValue, mutated, validEvent } from "./hostile-records.ts";
@@ -36,7 +36,7 @@ describe("generated hostile records on the Kafka bridge", () => {
         const wire = JSON.parse(body) as unknown[];
         const verdicts = wire.map((r) => {
           const p = BridgedEvent.safeParse(r);
-          if (!p.success) return { ok: false as const, code: "invalid_event" };
+          if (!p.success || aheadOfReceipt(p.data.occurred_at, Date.now())) return { ok: false as const, code: "invalid_event" };
           if (p.data.client_id !== id) return { ok: false as const, code: "unknown_client" };
           return { ok: true as const, key: eventKey(p.data.message_id, p.data.event_id) };
         });

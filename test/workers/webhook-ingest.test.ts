@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { call, counters, createClient, deadLetters, postWebhook, sign, unique } from "./helpers.ts";
+import { flush, parseCsv, report } from "./lake-fixtures.ts";
 
 const T0 = Date.UTC(2026, 10, 20, 12, 30, 15); // 2026-11-20T12:30:15Z
 const sec = (ms: number) => Math.floor(ms / 1000);
@@ -133,6 +134,25 @@ describe("Meta's payload shapes", () => {
   });
 });
 
+describe("recipients Meta identifies without a phone number", () => {
+  it("takes the business-scoped user id when Meta withholds the number, and the member of a group", async () => {
+    const { id, phones } = await createClient();
+    const username = statusObject({ id: `wamid.${unique("u")}`, status: "delivered", timestamp: sec(T0), extra: { recipient_user_id: "BR.1502576394655843" } });
+    delete username.recipient_id;
+    const both = statusObject({ id: `wamid.${unique("u")}`, status: "delivered", timestamp: sec(T0), recipient: "14155550123", extra: { recipient_user_id: "US.13491208655302741918" } });
+    const group = statusObject({
+      id: `wamid.${unique("u")}`, status: "delivered", timestamp: sec(T0),
+      extra: { recipient_id: "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjMzOTQzMjAdOTY5MTgZD", recipient_type: "group", recipient_participant_id: "919876543210" },
+    });
+    const res = await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses: [username, both, group] }]));
+    expect(await res.json()).toEqual({ accepted: 3, duplicates: 0, ignored: 0 });
+    expect((await flush(id)).status).toBe(200);
+    const [header, ...rows] = parseCsv(await (await report(id, { from: "2026-11-20", to: "2026-11-21", format: "csv" })).text());
+    const column = (name: string) => header!.indexOf(name);
+    expect(rows.map((r) => [r[column("recipient")], r[column("country")]]).sort()).toEqual([["14155550123", "US"], ["919876543210", "IN"], ["BR.1502576394655843", "BR"]]);
+  });
+});
+
 describe("duplicates and late events", () => {
   it("counts an event once within a batch and across batches (Meta retries)", async () => {
     const { id, phones } = await createClient();
@@ -176,21 +196,50 @@ describe("rejections end up in dlq/ and lose nothing", () => {
     expect(JSON.parse(letter.body.input)).toEqual(payload);
   });
 
-  it("answers 400 with the paths of missing required fields, and keeps the body verbatim", async () => {
+  it("counts the readable statuses of a webhook and keeps the malformed one in the DLQ with its path", async () => {
     const { id, phones } = await createClient();
     const bad = statusObject({ id: `wamid.${unique("b")}`, status: "sent", timestamp: sec(T0) });
     delete bad.timestamp;
-    const body = JSON.stringify(webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: `wamid.${unique("g")}`, status: "sent", timestamp: sec(T0) }), bad] }]));
+    const body = JSON.stringify(webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: `wamid.${unique("g")}`, status: "delivered", timestamp: sec(T0) }), bad] }]));
+    const res = await postWebhook(body);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 1 });
+    const letter = (await deadLetters()).find((l) => l.body.input === body)!;
+    expect(letter.body.rejections).toEqual([{ at: "entry.0.changes.0.value.statuses.1.timestamp", code: "malformed", message: expect.any(String) }]);
+    expect((await counters(id, "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z")).body.minutes).toEqual([
+      { minute: Date.UTC(2026, 10, 20, 12, 30), accepted: 0, sent: 0, delivered: 1, read: 0, failed: 0 },
+    ]);
+  });
+
+  it("answers 400 with the paths of missing required fields when no status is readable, and keeps the body verbatim", async () => {
+    const { id, phones } = await createClient();
+    const bad = statusObject({ id: `wamid.${unique("b")}`, status: "sent", timestamp: sec(T0) });
+    delete bad.timestamp;
+    const noRecipient = statusObject({ id: `wamid.${unique("b")}`, status: "sent", timestamp: sec(T0) });
+    delete noRecipient.recipient_id;
+    const body = JSON.stringify(webhook([{ phoneNumberId: phones[0]!, statuses: [bad, noRecipient] }]));
     const res = await postWebhook(body);
     expect(res.status).toBe(400);
     const err = (await res.json()) as { error: { code: string; details: { path: string }[] } };
     expect(err.error.code).toBe("malformed_webhook");
-    expect(err.error.details.map((d) => d.path)).toEqual(["entry.0.changes.0.value.statuses.1.timestamp"]);
+    expect(err.error.details.map((d) => d.path)).toEqual(["entry.0.changes.0.value.statuses.0.timestamp", "entry.0.changes.0.value.statuses.1.recipient_id"]);
     expect((await deadLetters()).some((l) => l.body.input === body)).toBe(true);
-    // Nothing of the request was counted: Meta will not retry a 400, the DLQ holds it for replay.
     expect((await counters(id, "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z")).body.minutes).toEqual([]);
   });
 
+  it("refuses a status stamped more than an hour after it arrived (a wrong clock), and takes one a minute ahead", async () => {
+    const { id, phones } = await createClient();
+    const now = Date.now();
+    const ahead = statusObject({ id: `wamid.${unique("f")}`, status: "sent", timestamp: sec(now + 2 * 3_600_000) });
+    const res = await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses: [ahead] }]));
+    expect(res.status).toBe(400);
+    const err = (await res.json()) as { error: { details: { path: string; message: string }[] } };
+    expect(err.error.details).toEqual([{ path: "entry.0.changes.0.value.statuses.0.timestamp", message: expect.stringContaining("more than an hour after") }]);
+    const skewed = statusObject({ id: `wamid.${unique("f")}`, status: "sent", timestamp: sec(now + 60_000) });
+    expect(await (await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses: [skewed] }]))).json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+    const range = [new Date(now - 3_600_000).toISOString(), new Date(now + 4 * 3_600_000).toISOString()] as const;
+    expect((await counters(id, ...range)).body.minutes.map((m) => m.sent)).toEqual([1]);
+  });
   it("answers 400 for a body that is not JSON or not a webhook", async () => {
     for (const body of ["{not json", "[]", JSON.stringify({ object: "whatsapp_business_account" })]) {
       const res = await postWebhook(body);

@@ -1,4 +1,4 @@
-import { BridgedEvent, billableByPricingType, type NotificationEvent } from "../../schema/event.ts";
+import { BridgedEvent, aheadOfReceipt, billableByPricingType, type NotificationEvent } from "../../schema/event.ts";
 import type { Rejection } from "./dead-letters.ts";
 import { compileObject } from "./compiled-schema.ts";
 import { countryOf } from "./country.ts";
@@ -114,6 +114,11 @@ export function validateRecords(records: RawRecord[], receivedAt: number): Valid
         continue;
       }
       e = parsed.data;
+    }
+    const ahead = aheadOfReceipt(e.occurred_at, receivedAt);
+    if (ahead) {
+      out.rejected.push({ at: r.index, code: "invalid_event", message: ahead, input: recordText(r) });
+      continue;
     }
     out.valid.push({
       index: r.index,

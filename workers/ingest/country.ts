@@ -17,12 +17,21 @@ const SOLE_COUNTRY = (() => {
 /** Longest calling code (digits). */
 const MAX_CALLING_CODE = 3;
 
-/** ISO 3166-1 alpha-2 billing market of an E.164 number (6 to 15 digits), or null when unknown. */
-export function countryOf(recipientDigits: string): string | null {
+const COUNTRIES: ReadonlySet<string> = new Set(getCountries());
+
+/**
+ * ISO 3166-1 alpha-2 billing market of a recipient (schema/event.ts `Recipient`): of an E.164 number
+ * (6 to 15 digits), or the country a business-scoped user id starts with; null when unknown.
+ */
+export function countryOf(recipient: string): string | null {
+  if (recipient[2] === ".") {
+    const country = recipient.slice(0, 2);
+    return COUNTRIES.has(country) ? country : null;
+  }
   // Calling codes are prefix-free: the first prefix that is one is the number's.
   for (let n = 1; n <= MAX_CALLING_CODE; n++) {
-    const sole = SOLE_COUNTRY.get(recipientDigits.slice(0, n));
+    const sole = SOLE_COUNTRY.get(recipient.slice(0, n));
     if (sole) return sole;
   }
-  return parsePhoneNumberFromString(`+${recipientDigits}`)?.country ?? null;
+  return parsePhoneNumberFromString(`+${recipient}`)?.country ?? null;
 }

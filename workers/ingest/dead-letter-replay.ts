@@ -38,7 +38,7 @@ async function replayWebhook(db: DrizzleD1Database, letter: StoredDeadLetter): P
   try {
     const parsed = parseWebhookText(letter.input, letter.received_at);
     const { routed, unknown } = await routeStatuses(db, parsed.statuses);
-    return { routed, remaining: [...parsed.unsupported, ...unknown] };
+    return { routed, remaining: [...parsed.rejected, ...unknown] };
   } catch (e) {
     if (!(e instanceof MalformedWebhook)) throw e;
     return { routed: [], remaining: e.rejections };

@@ -3,6 +3,7 @@ import {
   CATEGORIES,
   EpochMs,
   PRICING_TYPES,
+  aheadOfReceipt,
   billableByPricingType,
   Recipient,
   type Category,
@@ -23,10 +24,10 @@ export interface PendingStatus {
 
 export interface ParsedWebhook {
   statuses: PendingStatus[];
-  /** Acknowledged but not counted: inbound messages, other webhook fields, unsupported statuses. */
+  /** Acknowledged but not counted: inbound messages, other webhook fields, statuses in `rejected`. */
   ignored: number;
-  /** Statuses we could not use; they go to the dead-letter store. */
-  unsupported: Rejection[];
+  /** Statuses we could not use (malformed, or of a kind we do not count); they go to the dead-letter store. */
+  rejected: Rejection[];
 }
 
 /** Statuses we count. Meta also sends e.g. `deleted` or `warning`, which are kept in the DLQ instead. */
@@ -66,13 +67,27 @@ export function parseWebhookText(text: string, receivedAt: number): ParsedWebhoo
 }
 
 /**
- * Parses a webhook body into normalised statuses. Throws MalformedWebhook when the envelope or a
- * status lacks what we need; tolerates every field Meta adds.
+ * Who a status is about, as `Recipient`: in a group, the member; else the phone number, or the BSUID
+ * when Meta withheld the number (usernames). Undefined when none of them is a recipient.
+ */
+function recipientOf(s: WhatsAppStatus): string | undefined {
+  const candidates = s.recipient_type === "group" ? [s.recipient_participant_id, s.recipient_user_id] : [s.recipient_id, s.recipient_user_id];
+  for (const c of candidates) {
+    const r = Recipient.safeParse(c);
+    if (r.success) return r.data;
+  }
+  return undefined;
+}
+
+/**
+ * Parses a webhook body into normalised statuses; tolerates every field Meta adds. A status that
+ * lacks what we need is rejected on its own (the others are counted); MalformedWebhook when the
+ * envelope is not a webhook, or when statuses were malformed and none could be read.
  */
 export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhook {
   const envelope = WhatsAppWebhook.safeParse(payload);
   if (!envelope.success) throw new MalformedWebhook(issues("", envelope.error));
-  const out: ParsedWebhook = { statuses: [], ignored: 0, unsupported: [] };
+  const out: ParsedWebhook = { statuses: [], ignored: 0, rejected: [] };
   const problems: { path: string; message: string }[] = [];
 
   envelope.data.entry.forEach((entry, ei) => {
@@ -98,9 +113,9 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
           return;
         }
         const s = status.data;
-        const recipient = Recipient.safeParse(s.recipient_id);
-        if (!recipient.success) {
-          problems.push(...issues(`${path}.recipient_id`, recipient.error));
+        const recipient = recipientOf(s);
+        if (recipient === undefined) {
+          problems.push({ path: `${path}.recipient_id`, message: "no E.164 phone number or business-scoped user id (recipient_user_id) for the recipient" });
           return;
         }
         const occurredAt = Number(s.timestamp) * 1000;
@@ -108,9 +123,14 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
           problems.push({ path: `${path}.timestamp`, message: "timestamp outside 2000..2100" });
           return;
         }
+        const ahead = aheadOfReceipt(occurredAt, receivedAt);
+        if (ahead) {
+          problems.push({ path: `${path}.timestamp`, message: ahead });
+          return;
+        }
         if (!COUNTED.has(s.status)) {
           out.ignored++;
-          out.unsupported.push({ at: path, code: "unsupported_status", message: `status "${s.status}" is not counted` });
+          out.rejected.push({ at: path, code: "unsupported_status", message: `status "${s.status}" is not counted` });
           return;
         }
         const firstError = s.status === "failed" ? s.errors?.[0] : undefined;
@@ -126,8 +146,8 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
             category: enumOrNull<Category>(CATEGORIES, s.pricing?.category),
             billable: billableOf(s.pricing),
             pricing_type: enumOrNull<PricingType>(PRICING_TYPES, s.pricing?.type),
-            recipient: recipient.data,
-            country: countryOf(recipient.data),
+            recipient,
+            country: countryOf(recipient),
             phone_number_id: phoneNumberId,
             template: null,
             error_code: firstError?.code ?? null,
@@ -138,6 +158,12 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
       });
     });
   });
-  if (problems.length > 0) throw new MalformedWebhook(problems);
+  if (problems.length === 0) return out;
+  // Nothing readable: the body is not a notification we understand, and the caller is told so.
+  if (out.statuses.length === 0) throw new MalformedWebhook(problems);
+  // The readable statuses count; the malformed ones wait in the dead-letter store for a fixed parser.
+  const malformed = new MalformedWebhook(problems).rejections;
+  out.ignored += malformed.length;
+  out.rejected.push(...malformed);
   return out;
 }

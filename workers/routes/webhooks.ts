@@ -56,14 +56,14 @@ webhooks.post(
     }
 
     const { routed, unknown } = await routeStatuses(c.get("db"), parsed.statuses);
-    const rejections: Rejection[] = [...parsed.unsupported, ...unknown];
+    const rejections: Rejection[] = [...parsed.rejected, ...unknown];
     // The DLQ write comes first: if it fails we answer 503 before anything is counted.
     if (rejections.length > 0) await deadLetter(rejections);
     const result = await storeEvents(c, routed);
     return c.json({
       accepted: result.accepted,
       duplicates: result.duplicates,
-      ignored: parsed.ignored + (rejections.length - parsed.unsupported.length),
+      ignored: parsed.ignored + unknown.length,
     });
   },
 );
