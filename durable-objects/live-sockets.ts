@@ -1,3 +1,5 @@
+import { accessGrant } from "../workers/auth/policy.ts";
+
 /**
  * WebSocket plumbing shared by the ClientCounter and the Overview (Hibernation API).
  *
@@ -14,6 +16,8 @@ export const LIVE_SCOPE_HEADER = "x-zapmeter-scope";
 export const LIVE_UNTIL_HEADER = "x-zapmeter-until";
 /** The viewer's session id: the socket is closed once that session is revoked (`openSockets`). */
 export const LIVE_SESSION_HEADER = "x-zapmeter-session";
+/** The viewer's access when the socket opened (`accessGrant`): the socket is closed once it changes (`openSockets`). */
+export const LIVE_GRANT_HEADER = "x-zapmeter-grant";
 /** Close code of a socket whose session ended: the dashboard asks for a new ticket, or signs in again. */
 export const SESSION_ENDED = 4401;
 
@@ -21,16 +25,18 @@ export const SESSION_ENDED = 4401;
 const PING = "ping";
 const PONG = "pong";
 
-/** What every live socket keeps besides its object's own state: its session, and when that ends. */
+/** What every live socket keeps besides its object's own state: its session, when that ends, and the access it had. */
 interface SessionBound {
   session: string;
   until: number;
+  /** Absent on sockets opened before grants were kept (2026-12-01): they are checked for revocation only. */
+  grant?: string;
 }
 
 /**
  * How often an object whose viewers get updates asks D1 whether their sessions were revoked (signed
- * out, or rotated away from by the dashboard's cookie): a signed-out session's sockets stop within
- * about this long, for one D1 read per watched object per interval.
+ * out, or rotated away from by the dashboard's cookie) or their users' access changed: such sockets
+ * stop within about this long, for one D1 batch per watched object per interval.
  */
 const REVOCATION_CHECK_MS = 60_000;
 
@@ -45,12 +51,13 @@ export function acceptLiveSocket(ctx: DurableObjectState, request: Request, stat
   }
   const until = Number(request.headers.get(LIVE_UNTIL_HEADER));
   const session = request.headers.get(LIVE_SESSION_HEADER);
-  if (!Number.isSafeInteger(until) || !session) return new Response("missing session", { status: 400 });
+  const grant = request.headers.get(LIVE_GRANT_HEADER);
+  if (!Number.isSafeInteger(until) || !session || !grant) return new Response("missing session", { status: 400 });
   ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
   const { 0: browser, 1: server } = new WebSocketPair();
   ctx.acceptWebSocket(server);
-  server.serializeAttachment({ ...state, session, until } satisfies SessionBound);
-  sessions.set(server, { session, until });
+  server.serializeAttachment({ ...state, session, until, grant } satisfies SessionBound);
+  sessions.set(server, { session, until, grant });
   onOpen(server);
   return new Response(null, { status: 101, webSocket: browser });
 }
@@ -64,7 +71,7 @@ function sessionOf(ws: WebSocket): SessionBound {
   let bound = sessions.get(ws);
   if (!bound) {
     const stored = ws.deserializeAttachment() as Partial<SessionBound> | null;
-    bound = { session: stored?.session ?? "", until: stored?.until ?? 0 };
+    bound = { session: stored?.session ?? "", until: stored?.until ?? 0, grant: stored?.grant };
     sessions.set(ws, bound);
   }
   return bound;
@@ -73,9 +80,11 @@ function sessionOf(ws: WebSocket): SessionBound {
 /**
  * The object's sockets whose session is still valid. The others are closed with SESSION_ENDED
  * (after `onEnded`, for the object's own bookkeeping) and get nothing more: a socket must not outlive
- * the session that opened it. Expiry is checked now; revocation in the background at most every
- * REVOCATION_CHECK_MS, so a revoked session's socket gets updates for up to that long. Sockets are
- * checked when something is about to be sent to them: an idle one may stay open until then.
+ * the session that opened it, nor the access its user had then (a viewer who lost a client must stop
+ * seeing it; the dashboard reconnects with what the user may see now). Expiry is checked now;
+ * revocation and access in the background at most every REVOCATION_CHECK_MS, so such a socket gets
+ * updates for up to that long. Sockets are checked when something is about to be sent to them: an
+ * idle one may stay open until then.
  */
 export function openSockets(ctx: DurableObjectState, db: D1Database, onEnded?: (ws: WebSocket) => void): WebSocket[] {
   const now = Date.now();
@@ -90,20 +99,35 @@ export function openSockets(ctx: DurableObjectState, db: D1Database, onEnded?: (
   }
   if (open.length > 0 && now - (revocationsCheckedAt.get(ctx) ?? 0) >= REVOCATION_CHECK_MS) {
     revocationsCheckedAt.set(ctx, now);
-    ctx.waitUntil(closeRevoked(db, open, end));
+    ctx.waitUntil(closeEnded(db, open, end));
   }
   return open;
 }
 
-/** Ends the sockets whose session is in D1's revocations (json_each: an Overview may hold more viewers than D1 binds parameters). */
-async function closeRevoked(db: D1Database, sockets: WebSocket[], end: (ws: WebSocket) => void): Promise<void> {
+/**
+ * Ends the sockets whose session is in D1's revocations, or whose user's access is no longer the
+ * grant they were opened with (json_each: an Overview may hold more viewers than D1 binds parameters).
+ */
+async function closeEnded(db: D1Database, sockets: WebSocket[], end: (ws: WebSocket) => void): Promise<void> {
   const bySession = Map.groupBy(sockets, (ws) => sessionOf(ws).session);
+  const granted = sockets.filter((ws) => sessionOf(ws).grant !== undefined);
+  const userIds = [...new Set(granted.map((ws) => (JSON.parse(sessionOf(ws).grant!) as [number])[0]))];
   try {
-    const { results } = await db
-      .prepare("SELECT jti FROM revoked_sessions WHERE jti IN (SELECT value FROM json_each(?)) AND expires_at > ?")
-      .bind(JSON.stringify([...bySession.keys()]), Date.now())
-      .all<{ jti: string }>();
-    for (const { jti } of results) for (const ws of bySession.get(jti) ?? []) end(ws);
+    const [revoked, grants] = await db.batch<{ jti: string } & { id: number; role: string; active: number; clients: string; valid_from: number }>([
+      db
+        .prepare("SELECT jti FROM revoked_sessions WHERE jti IN (SELECT value FROM json_each(?)) AND expires_at > ?")
+        .bind(JSON.stringify([...bySession.keys()]), Date.now()),
+      db
+        .prepare(
+          `SELECT id, role, active, sessions_valid_from AS valid_from,
+             (SELECT json_group_array(client_id) FROM user_clients WHERE user_id = users.id) AS clients
+           FROM users WHERE id IN (SELECT value FROM json_each(?))`,
+        )
+        .bind(JSON.stringify(userIds)),
+    ]);
+    for (const { jti } of revoked!.results) for (const ws of bySession.get(jti) ?? []) end(ws);
+    const current = new Set(grants!.results.filter((u) => u.active).map((u) => accessGrant(u.id, u.role, JSON.parse(u.clients) as string[], u.valid_from)));
+    for (const ws of granted) if (!current.has(sessionOf(ws).grant!)) end(ws);
   } catch (err) {
     // The next check, an interval later, asks again; expiry is enforced meanwhile.
     console.warn(JSON.stringify({ level: "warn", event: "live_revocation_check_failed", error: String(err) }));

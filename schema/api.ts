@@ -212,6 +212,19 @@ export const CreateUserRequest = z.object({
   client_ids: z.array(ClientId).max(10_000).default([]),
 });
 
+/** Any of a user's role, clients, state and password; a new password or deactivation ends their sessions. */
+export const UpdateUserRequest = z
+  .object({
+    password: CreateUserRequest.shape.password.optional(),
+    role: Role.optional(),
+    // Not CreateUserRequest's (that defaults to none): a PATCH without client_ids keeps them.
+    client_ids: z.array(ClientId).max(10_000).optional(),
+    active: z.boolean().optional(),
+  })
+  .refine((v) => Object.values(v).some((x) => x !== undefined), "nothing to update");
+export const AdminUser = PublicUser.extend({ active: z.boolean() });
+export type AdminUser = z.infer<typeof AdminUser>;
+
 export const CreateApiKeyRequest = z.object({
   scope: z.literal("ingest"),
   client_id: ClientId.optional(),

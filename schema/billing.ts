@@ -19,7 +19,10 @@ export type BillingLine = z.infer<typeof BillingLine>;
 export const UnpricedLine = z.object({ client_id: ClientId, category: z.string(), country: z.string(), billable_count: z.number().int() });
 export type UnpricedLine = z.infer<typeof UnpricedLine>;
 
-export const BillingQuery = z.object({ date: IsoDate, client_id: ClientId.optional() });
+/** A day billing can have: events are kept from 2000 to 2099 (EpochMs), so days outside have nothing. */
+export const BillingDate = IsoDate.refine((d) => d >= "2000-01-01" && d <= "2099-12-31", "a day from 2000-01-01 to 2099-12-31");
+
+export const BillingQuery = z.object({ date: BillingDate, client_id: ClientId.optional() });
 
 /**
  * A day's billing. `revision` is the day's: 0 = never computed, then +1 each time a computation

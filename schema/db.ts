@@ -82,6 +82,8 @@ export const users = sqliteTable("users", {
   role: text("role", { enum: ["admin", "finance", "viewer"] }).notNull(),
   active: integer("active", { mode: "boolean" }).notNull().default(true),
   createdAt: integer("created_at").notNull(),
+  /** Epoch ms: sessions issued before it are over (set when the password is reset or the user deactivated). */
+  sessionsValidFrom: integer("sessions_valid_from").notNull().default(0),
 });
 
 /** Which clients a viewer may see. */

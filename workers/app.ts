@@ -5,7 +5,7 @@ import { dashboardCors } from "./cors.ts";
 import { notFound, onError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { routeMethods } from "./route-methods.ts";
-import { apiSecureHeaders, defaultBodyLimit, productionGuard, requestLog } from "./security.ts";
+import { apiSecureHeaders, defaultBodyLimit, noStore, productionGuard, requestLog } from "./security.ts";
 import { admin } from "./routes/admin/index.ts";
 import { auth } from "./routes/auth.ts";
 import { billing } from "./routes/billing.ts";
@@ -25,7 +25,7 @@ app.use(requestLog, productionGuard, apiSecureHeaders, defaultBodyLimit, async (
   c.set("db", drizzle(c.env.DB));
   await next();
 });
-app.use("/v1/*", dashboardCors);
+app.use("/v1/*", dashboardCors, noStore);
 
 app.route("/health", health);
 app.get("/v1/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin)));

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import {
   AdminClient,
+  AdminUser,
   BridgeResult,
   ClientSummary,
   ClientsResponse,
@@ -24,6 +25,7 @@ import {
   ReportQuery,
   TimeRangeQuery,
   UpdateClientRequest,
+  UpdateUserRequest,
   WebhookResult,
 } from "../schema/api.ts";
 import {
@@ -216,6 +218,16 @@ export const OPERATIONS: Operation[] = [
   {
     method: "post", path: "/v1/admin/users", summary: "Create a user", tag: "admin", security: "admin", body: CreateUserRequest,
     responses: { 201: { description: "created", schema: PublicUser }, 409: { description: "email taken", schema: ErrorBody } },
+  },
+  {
+    method: "patch", path: "/v1/admin/users/{id}", summary: "Change a user's role, clients, state or password (a new password or deactivation ends their sessions)", tag: "admin", security: "admin",
+    body: UpdateUserRequest,
+    responses: {
+      200: { description: "updated", schema: AdminUser },
+      400: { description: "unknown client_ids", schema: ErrorBody },
+      404: { description: "no such user", schema: ErrorBody },
+      409: { description: "an admin demoting or deactivating themselves", schema: ErrorBody },
+    },
   },
   {
     method: "get", path: "/v1/admin/api-keys", summary: "List ingest keys (without the keys)", tag: "admin", security: "admin",

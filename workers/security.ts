@@ -71,6 +71,17 @@ export const apiSecureHeaders = secureHeaders({
   referrerPolicy: "no-referrer",
 });
 
+/**
+ * API answers are per caller and of the moment (a sign-in's token, a viewer's counters, a billing
+ * download's signed link): no shared or browser cache may keep them. Routes that choose otherwise
+ * set their own header.
+ */
+export const noStore = createMiddleware<AppEnv>(async (c, next) => {
+  await next();
+  // A WebSocket's 101 comes from its Durable Object with immutable headers, and is not cacheable.
+  if (c.res.status !== 101 && !c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
+});
+
 /** 64 KiB for every non-ingest request body. */
 export const defaultBodyLimit = createMiddleware<AppEnv>(async (c, next) => {
   if (INGEST_PATHS.some((p) => c.req.path.startsWith(p))) return next();

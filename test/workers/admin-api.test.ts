@@ -95,6 +95,48 @@ describe("admin: users and API keys", () => {
     expect(((await login.json()) as { user: { client_ids: string[] } }).user.client_ids).toEqual([id]);
   });
 
+  it("changes a user's role and clients, and ends their sessions on a new password or deactivation", async () => {
+    const token = await admin();
+    const [a, b] = [await createClient(), await createClient()];
+    const email = `${unique("v")}@example.com`;
+    const { id } = (await (await postJson("/v1/admin/users", { email, password: "first password", role: "viewer", client_ids: [a.id] }, token)).json()) as { id: number };
+    const session = ((await (await postJson("/v1/auth/login", { email, password: "first password" })).json()) as { token: string }).token;
+    const patch = (body: unknown) => postJson(`/v1/admin/users/${id}`, body, token, "PATCH");
+
+    const moved = await patch({ client_ids: [b.id] });
+    expect(await moved.json()).toEqual({ id, email, role: "viewer", active: true, client_ids: [b.id] });
+    expect((await call(`/v1/clients/${a.id}`, authed(session))).status).toBe(403);
+    expect((await call(`/v1/clients/${b.id}`, authed(session))).status).toBe(200);
+    expect(((await (await patch({ role: "finance" })).json()) as { role: string }).role).toBe("finance");
+
+    expect((await patch({ password: "second password" })).status).toBe(200);
+    expect((await call("/v1/me", authed(session))).status).toBe(401);
+    // Sessions are dated to the second: every one of the reset's second is over with it.
+    await scheduler.wait(1_000);
+    expect((await postJson("/v1/auth/login", { email, password: "first password" })).status).toBe(401);
+    const again = ((await (await postJson("/v1/auth/login", { email, password: "second password" })).json()) as { token: string }).token;
+    expect((await call("/v1/me", authed(again))).status).toBe(200);
+
+    expect((await patch({ active: false })).status).toBe(200);
+    expect((await call("/v1/me", authed(again))).status).toBe(401);
+    // Reactivated, the user signs in anew; the sessions of before stay over.
+    expect((await patch({ active: true })).status).toBe(200);
+    expect((await call("/v1/me", authed(again))).status).toBe(401);
+    await scheduler.wait(1_000);
+    expect((await postJson("/v1/auth/login", { email, password: "second password" })).status).toBe(200);
+  });
+
+  it("refuses an unknown user, unknown clients, an empty change and an admin demoting itself", async () => {
+    const token = await admin();
+    const me = ((await (await call("/v1/me", authed(token))).json()) as { user: { id: number } }).user.id;
+    const code = async (res: Response) => [res.status, ((await res.json()) as { error?: { code: string } }).error?.code];
+    expect(await code(await postJson("/v1/admin/users/999999", { role: "viewer" }, token, "PATCH"))).toEqual([404, "user_not_found"]);
+    expect(await code(await postJson(`/v1/admin/users/${me}`, { client_ids: ["no-such-client"] }, token, "PATCH"))).toEqual([400, "unknown_clients"]);
+    expect(await code(await postJson(`/v1/admin/users/${me}`, {}, token, "PATCH"))).toEqual([400, "validation_failed"]);
+    expect(await code(await postJson(`/v1/admin/users/${me}`, { role: "viewer" }, token, "PATCH"))).toEqual([409, "own_access"]);
+    expect(await code(await postJson(`/v1/admin/users/${me}`, { active: false }, token, "PATCH"))).toEqual([409, "own_access"]);
+  });
+
   it("shows a new key once, lists keys without it, and a revoked key stops working", async () => {
     const token = await admin();
     const { id } = await createClient();

@@ -266,6 +266,24 @@ describe("a live socket ends with its session", () => {
     kept.close();
   });
 
+  it("closes a viewer's socket once an admin takes the client away, at the object's next check", async () => {
+    const [{ id, phones }, other] = [await createClient(), await createClient()];
+    const token = await signIn("viewer", [id]);
+    const userId = ((await (await call("/v1/me", { headers: { authorization: `Bearer ${token}` } })).json()) as { user: { id: number } }).user.id;
+    const staying = await signIn("viewer", [id]);
+    const gone = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${token}` });
+    const kept = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${staying}` });
+    for (const ws of [gone, kept]) expect((await ws.next<{ type: string }>()).type).toBe("snapshot");
+    expect((await postJson(`/v1/admin/users/${userId}`, { client_ids: [other.id] }, await admin(), "PATCH")).status).toBe(200);
+    // The object's first update to its viewers asks D1 about their sessions and access.
+    await ingestNow(phones[0]!, ["sent"]);
+    expect(await gone.closed).toEqual({ code: SESSION_ENDED, reason: "session ended" });
+    expect((await kept.next<Msg>()).type).toBe("update");
+    kept.close();
+    // Reconnecting, the viewer gets what it may see now.
+    expect((await LiveSocket.open(`/v1/clients/${id}/live`, { authorization: `Bearer ${token}` })) as Response).toMatchObject({ status: 403 });
+  });
+
   it("refuses a ticket whose session ended before it was used", async () => {
     const { id } = await createClient();
     const res = (await LiveSocket.open(`/v1/clients/${id}/live?ticket=${await ticketEnding(-1, id, id)}`)) as Response;

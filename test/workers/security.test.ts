@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { app } from "../../workers/app.ts";
 import { DEV_INGEST_KEY, DEV_PASSWORD } from "../../schema/dev-credentials.ts";
-import { BASE, call, createClient, db, postJson, postWebhook, signIn, unique } from "./helpers.ts";
+import { BASE, authed, call, createClient, db, postJson, postWebhook, signIn, unique } from "./helpers.ts";
 import { apiKeys, users } from "../../schema/db.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
@@ -139,6 +139,18 @@ describe("edge hardening", () => {
       expect(statuses).toEqual([...Array(9).fill(401), 200, ...Array(9).fill(401), 200]);
     });
 
+    it("checks at most 10 passwords of a burst of parallel guesses, the right one among them refused", async () => {
+      const login = attempts("198.51.100.6");
+      const email = await userWithPassword();
+      const guesses = Array.from({ length: 30 }, (_, i) => (i === 20 ? PASSWORD : `guess-${i}`));
+      const statuses = await Promise.all(guesses.map(async (g) => (await login(email, g)).status));
+      expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10);
+      expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(20);
+      // The right password got through only if it was among the first ten counted.
+      expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(1);
+      expect((await login(email, PASSWORD)).status).toBe(429);
+    });
+
     it("locks an address after 50 failures in a minute, whichever accounts it tries", async () => {
       const login = attempts("198.51.100.4");
       const email = await userWithPassword();
@@ -203,6 +215,50 @@ describe("edge hardening", () => {
     const res = await withEnv({ DB: undefined as unknown as D1Database }, "/v1/me", { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("session_store_unavailable");
+  });
+});
+
+describe("pages of another origin", () => {
+  const cookieOf = async () => {
+    const email = `${unique("csrf")}@example.com`;
+    await db().insert(users).values({ email, passwordHash: await hashPassword("csrf-password"), role: "admin", createdAt: Date.now() });
+    const res = await postJson("/v1/auth/login", { email, password: "csrf-password" });
+    return res.headers.get("set-cookie")!.split(";")[0]!;
+  };
+  /** A form post as a browser sends one from `origin`: the cookie rides along, the body is text/plain JSON. */
+  const formPost = (path: string, cookie: string | null, origin: string, body: unknown) =>
+    call(path, { method: "POST", headers: { ...(cookie ? { cookie } : {}), origin, "content-type": "text/plain" }, body: JSON.stringify(body) });
+  const newUser = () => ({ email: `${unique("made")}@example.com`, password: "a long password", role: "admin" });
+
+  it("may not act with the session cookie (CSRF), though the dashboard's own pages and bearer callers may", async () => {
+    const cookie = await cookieOf();
+    const foreign = await formPost("/v1/admin/users", cookie, "http://localhost:8795", newUser());
+    expect(foreign.status).toBe(403);
+    expect(((await foreign.json()) as { error: { code: string } }).error.code).toBe("forbidden_origin");
+    expect((await formPost("/v1/admin/users", cookie, new URL(BASE).origin, newUser())).status).toBe(201);
+    const bearer = await call("/v1/admin/users", { method: "POST", headers: { authorization: `Bearer ${await signIn("admin")}`, origin: "http://localhost:8795" }, body: JSON.stringify(newUser()) });
+    expect(bearer.status).toBe(201);
+    // Reading is not acting: a foreign page cannot read the answer anyway (no CORS grant).
+    expect((await call("/v1/me", { headers: { cookie, origin: "http://localhost:8795" } })).status).toBe(200);
+  });
+
+  it("may not sign the browser in (login CSRF) or out", async () => {
+    const res = await formPost("/v1/auth/login", null, "http://localhost:8795", { email: "admin@example.com", password: "whatever-it-is" });
+    expect(res.status).toBe(403);
+    expect(res.headers.get("set-cookie")).toBeNull();
+    const cookie = await cookieOf();
+    expect((await formPost("/v1/auth/logout", cookie, "http://localhost:8795", {})).status).toBe(403);
+    expect((await call("/v1/me", { headers: { cookie } })).status).toBe(200);
+  });
+});
+
+describe("caching", () => {
+  it("lets no cache keep API answers: a sign-in's token, a viewer's data", async () => {
+    const { id } = await createClient();
+    const token = await signIn("admin");
+    for (const res of [await postJson("/v1/auth/login", { email: "nobody@example.com", password: "whatever-it-is" }), await call("/v1/me", authed(token)), await call(`/v1/clients/${id}`, authed(token))]) {
+      expect(res.headers.get("cache-control")).toBe("no-store");
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import { eq, inArray, lt, sql } from "drizzle-orm";
+import { eq, lt, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { loginFailures } from "../../schema/db.ts";
 
@@ -7,24 +7,26 @@ const WINDOW_MS = 60_000;
 /** How long a key that reached its limit is refused, whatever password it sends. */
 const LOCK_MS = 60_000;
 /**
- * Failures in one window that lock a key: an account against guessing its password, an address
- * against trying one password on many accounts (and against hashing for unknown emails forever).
+ * Attempts in one window that a key may make (the next locks it): an account against guessing its
+ * password, an address against trying one password on many accounts (and against hashing for
+ * unknown emails forever). A right password takes its attempt back.
  */
 const LIMITS = { email: 10, ip: 50 } as const;
 
 type KeyKind = keyof typeof LIMITS;
 
 /**
- * Brute-force protection for `POST /v1/auth/login`. Only failures count, so a caller that signs in
- * often (a dashboard, a test suite) is never refused; the lock is checked before the password is,
- * so a locked key learns nothing from a right guess. A success clears its account's failures.
- * Cloudflare's rate-limiting binding counts every call and cannot be asked without counting, which
- * is why this lives in D1: a row per failing key, written on failures only.
+ * Brute-force protection for `POST /v1/auth/login`. Each attempt is counted before its password is
+ * checked, in one D1 batch that also answers whether the key is locked: attempts made at once (a
+ * burst of parallel guesses) each see the ones before them, so at most LIMITS of them are checked,
+ * where checking the lock first and counting after the hash let every attempt of a burst through.
+ * A locked key learns nothing from a right guess. A right password takes its attempt back (the
+ * account's failures are cleared, its address's count goes down by one), so a caller that signs in
+ * often (a dashboard, a test suite) is never refused. Cloudflare's rate-limiting binding counts every
+ * call and cannot take one back, which is why this lives in D1: a row per key that tried.
  */
 export class LoginThrottle {
   private readonly keys: Record<KeyKind, string>;
-  /** Whether the account had failures counted when the lock was checked. */
-  private accountHasFailures = false;
 
   constructor(
     private readonly db: DrizzleD1Database,
@@ -35,19 +37,11 @@ export class LoginThrottle {
     this.keys = { email: `email:${email.toLowerCase()}`, ip: `ip:${ip}` };
   }
 
-  /** Seconds until the caller may try again, or 0 when neither its account nor its address is locked. */
-  async lockedForSeconds(): Promise<number> {
-    const rows = await this.db
-      .select({ key: loginFailures.key, lockedUntil: loginFailures.lockedUntil })
-      .from(loginFailures)
-      .where(inArray(loginFailures.key, Object.values(this.keys)));
-    this.accountHasFailures = rows.some((r) => r.key === this.keys.email);
-    const until = Math.max(0, ...rows.map((r) => r.lockedUntil));
-    return until > this.now ? Math.ceil((until - this.now) / 1000) : 0;
-  }
-
-  /** Counts a failed attempt against the account and the address; either may lock. */
-  async failed(): Promise<void> {
+  /**
+   * Counts this attempt against the account and the address; returns the seconds until the caller
+   * may try again (its password is not to be checked), or 0 when it may be checked now.
+   */
+  async attempt(): Promise<number> {
     const { db, now } = this;
     const stale = sql`${loginFailures.windowStart} <= ${now - WINDOW_MS}`;
     const count = sql`CASE WHEN ${stale} THEN 1 ELSE ${loginFailures.failures} + 1 END`;
@@ -60,15 +54,26 @@ export class LoginThrottle {
           set: {
             failures: count,
             windowStart: sql`CASE WHEN ${stale} THEN ${now} ELSE ${loginFailures.windowStart} END`,
-            lockedUntil: sql`CASE WHEN ${count} >= ${LIMITS[kind]} THEN ${now + LOCK_MS} ELSE ${loginFailures.lockedUntil} END`,
+            // A lock runs its course; the attempt past the limit starts one.
+            lockedUntil: sql`CASE WHEN ${loginFailures.lockedUntil} > ${now} THEN ${loginFailures.lockedUntil} WHEN ${count} > ${LIMITS[kind]} THEN ${now + LOCK_MS} ELSE ${loginFailures.lockedUntil} END`,
           },
-        });
-    await db.batch([upsert("email"), upsert("ip")]);
+        })
+        .returning({ lockedUntil: loginFailures.lockedUntil });
+    const [email, ip] = await db.batch([upsert("email"), upsert("ip")]);
+    const until = Math.max(email[0]!.lockedUntil, ip[0]!.lockedUntil);
+    return until > now ? Math.ceil((until - now) / 1000) : 0;
   }
 
-  /** A right password: the account's failures no longer count (its address's still do). */
+  /** A right password: the account's failures no longer count, and the address's attempt is taken back. */
   async succeeded(): Promise<void> {
-    if (this.accountHasFailures) await this.db.delete(loginFailures).where(eq(loginFailures.key, this.keys.email));
+    const { db } = this;
+    await db.batch([
+      db.delete(loginFailures).where(eq(loginFailures.key, this.keys.email)),
+      db
+        .update(loginFailures)
+        .set({ failures: sql`max(${loginFailures.failures} - 1, 0)` })
+        .where(eq(loginFailures.key, this.keys.ip)),
+    ]);
   }
 }
 

@@ -3,6 +3,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import { revokedSessions } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
+import { dashboardOrigins } from "../cors.ts";
 import { ApiError } from "../errors.ts";
 import { bearerToken } from "./api-keys.ts";
 import { allows, type AuthUser, type Capability } from "./policy.ts";
@@ -48,11 +49,27 @@ export async function sessionUser(c: Context<AppEnv>, token: string): Promise<Au
   }
 }
 
+/**
+ * Refuses a browser request from a page that is not ours (this origin or `DASHBOARD_ORIGIN`). The
+ * session cookie is SameSite=Strict, which stops other sites but not other origins of the same site
+ * (a sibling subdomain, another port): without this, such a page could post a form, as `text/plain`
+ * JSON, with the admin's cookie (CSRF), or sign the browser in as someone else. Requests without an
+ * `Origin` are not from another page's script or form (browsers send it with every POST).
+ */
+export function requireOwnOrigin(c: Context<AppEnv>): void {
+  const origin = c.req.header("origin");
+  if (origin === undefined || origin === new URL(c.req.url).origin || dashboardOrigins(c.env).includes(origin)) return;
+  throw new ApiError(403, "forbidden_origin", `origin ${origin} may not use the session cookie`);
+}
+
+const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
+
 /** Requires a valid session; puts the user on the context. */
 export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   const authorization = c.req.header("authorization");
   const token = sessionToken(authorization, getCookie(c, SESSION_COOKIE));
   if (!token) throw new ApiError(401, "unauthenticated", "sign in first (session cookie or bearer token)");
+  if (!authorization && !SAFE_METHODS.has(c.req.method)) requireOwnOrigin(c);
   const user = await sessionUser(c, token);
   if (!user) throw new ApiError(401, "unauthenticated", "session is invalid or expired");
   c.set("user", authorization ? user : await rotateIfOld(c, user));

@@ -10,6 +10,18 @@ export interface AuthUser {
   /** Session id (JWT `jti`), to revoke on logout. */
   sessionId: string;
   sessionExpiresAt: number;
+  /** The user's access as it stands (`accessGrant`); a live socket ends once it changes. */
+  grant: string;
+}
+
+/**
+ * A user's access as one comparable string: who, in which role, with which clients (a viewer's), and
+ * from when their sessions count. A live socket keeps the one it was opened with
+ * (durable-objects/live-sockets.ts); a user deactivated, given another role or other clients, or
+ * whose password was reset, no longer matches it.
+ */
+export function accessGrant(userId: number, role: string, clientIds: readonly string[], sessionsValidFrom: number): string {
+  return JSON.stringify([userId, role, [...clientIds].sort(), sessionsValidFrom]);
 }
 
 /** What a route asks to do. Detail reports hold personal data, so finance gets counts, not rows. */

@@ -3,7 +3,7 @@ import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { sign, verify } from "hono/jwt";
 import { revokedSessions, userClients, users } from "../../schema/db.ts";
 import { randomToken } from "./crypto.ts";
-import type { AuthUser } from "./policy.ts";
+import { accessGrant, type AuthUser } from "./policy.ts";
 
 export const SESSION_COOKIE = "zm_session";
 /** Short-lived: a stolen token is worth little; the dashboard logs in again after this. */
@@ -33,11 +33,15 @@ export async function userFromToken(db: DrizzleD1Database, secret: string, token
     return null;
   }
   const userId = Number(claims.sub);
-  if (!Number.isInteger(userId) || typeof claims.jti !== "string") return null;
+  // hono's verify checks `exp` only when the token has one: a session without an end is not ours.
+  if (!Number.isInteger(userId) || typeof claims.jti !== "string" || !Number.isSafeInteger(claims.exp)) return null;
   return activeUser(db, userId, claims.jti, claims.exp * 1000);
 }
 
-/** User `userId` acting under session `sessionId` (its jti), or null when it was revoked or the user is inactive. */
+/**
+ * User `userId` acting under session `sessionId` (its jti), or null when it was revoked, the user is
+ * inactive, or the session was issued before the user's sessions were ended (a password reset).
+ */
 export async function activeUser(db: DrizzleD1Database, userId: number, sessionId: string, sessionExpiresAt: number): Promise<AuthUser | null> {
   const [revoked, user, scopes] = await db.batch([
     db.select().from(revokedSessions).where(and(eq(revokedSessions.jti, sessionId), gt(revokedSessions.expiresAt, Date.now()))),
@@ -45,13 +49,16 @@ export async function activeUser(db: DrizzleD1Database, userId: number, sessionI
     db.select({ clientId: userClients.clientId }).from(userClients).where(eq(userClients.userId, userId)),
   ]);
   const row = user[0];
-  if (revoked.length > 0 || !row || !row.active) return null;
+  const issuedAt = sessionExpiresAt - SESSION_TTL_S * 1000;
+  if (revoked.length > 0 || !row || !row.active || issuedAt < row.sessionsValidFrom) return null;
+  const clientIds = scopes.map((s) => s.clientId);
   return {
     id: row.id,
     email: row.email,
     role: row.role,
-    clientIds: scopes.map((s) => s.clientId),
+    clientIds,
     sessionId,
     sessionExpiresAt,
+    grant: accessGrant(row.id, row.role, clientIds, row.sessionsValidFrom),
   };
 }

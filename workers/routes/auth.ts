@@ -4,7 +4,7 @@ import { getCookie } from "hono/cookie";
 import { LoginRequest, type PublicUser } from "../../schema/api.ts";
 import { revokedSessions, users } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
-import { authenticate, clearSessionCookie, sessionToken, sessionUser, setSessionCookie } from "../auth/middleware.ts";
+import { authenticate, clearSessionCookie, requireOwnOrigin, sessionToken, sessionUser, setSessionCookie } from "../auth/middleware.ts";
 import { LoginThrottle } from "../auth/login-throttle.ts";
 import { hashPassword, verifyPassword } from "../auth/password.ts";
 import type { AuthUser } from "../auth/policy.ts";
@@ -25,11 +25,13 @@ export function publicUser(u: AuthUser): PublicUser {
 let decoyHash: Promise<string> | undefined;
 
 auth.post("/auth/login", valid("json", LoginRequest), async (c) => {
+  // Signing a browser in sets its cookie: only our pages may (login CSRF).
+  requireOwnOrigin(c);
   const { email, password } = c.req.valid("json");
   const db = c.get("db");
   const throttle = new LoginThrottle(db, email, c.req.header("cf-connecting-ip") ?? "local");
   const [lockedFor, row] = await Promise.all([
-    throttle.lockedForSeconds(),
+    throttle.attempt(),
     db.select().from(users).where(eq(users.email, email.toLowerCase())).then((rows) => rows[0]),
   ]);
   if (lockedFor > 0) {
@@ -38,10 +40,7 @@ auth.post("/auth/login", valid("json", LoginRequest), async (c) => {
   }
   decoyHash ??= hashPassword("decoy-password");
   const ok = await verifyPassword(password, row?.passwordHash ?? (await decoyHash));
-  if (!row || !ok || !row.active) {
-    await throttle.failed();
-    throw new ApiError(401, "invalid_credentials", "email or password is wrong");
-  }
+  if (!row || !ok || !row.active) throw new ApiError(401, "invalid_credentials", "email or password is wrong");
   await throttle.succeeded();
   if (isProduction(c.env) && password === DEV_PASSWORD) {
     log("warn", c, "dev_password_refused", { user_id: row.id });
@@ -61,7 +60,9 @@ auth.post("/auth/login", valid("json", LoginRequest), async (c) => {
  * same, so a sign-out button never fails.
  */
 auth.post("/auth/logout", async (c) => {
-  const token = sessionToken(c.req.header("authorization"), getCookie(c, SESSION_COOKIE));
+  const cookie = getCookie(c, SESSION_COOKIE);
+  const token = sessionToken(c.req.header("authorization"), cookie);
+  if (token !== undefined && token === cookie) requireOwnOrigin(c);
   const user = token ? await sessionUser(c, token) : null;
   if (user) await c.get("db").insert(revokedSessions).values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt }).onConflictDoNothing();
   clearSessionCookie(c);

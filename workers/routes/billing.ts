@@ -1,8 +1,7 @@
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
-import { IsoDate } from "../../schema/api.ts";
-import { BillingQuery, DownloadQuery, ReconcileQuery } from "../../schema/billing.ts";
+import { BillingDate, BillingQuery, DownloadQuery, ReconcileQuery } from "../../schema/billing.ts";
 import { clients } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
@@ -16,7 +15,7 @@ import { ApiError } from "../errors.ts";
 import { signFileUrl } from "../files/signed-urls.ts";
 import { valid } from "../validate.ts";
 
-const DateParam = z.object({ date: IsoDate });
+const DateParam = z.object({ date: BillingDate });
 
 /** Daily billing for finance and admins (DESIGN.md, docs/billing.md). */
 export const billing = new Hono<AppEnv>();

@@ -2,16 +2,23 @@ import { and, eq, gt, isNull } from "drizzle-orm";
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { getCookie } from "hono/cookie";
-import { LIVE_CLIENT_HEADER, LIVE_SCOPE_HEADER, LIVE_SHARDS_HEADER, LIVE_SESSION_HEADER, LIVE_TIMEZONE_HEADER, LIVE_UNTIL_HEADER } from "../../durable-objects/live-sockets.ts";
+import {
+  LIVE_CLIENT_HEADER,
+  LIVE_GRANT_HEADER,
+  LIVE_SCOPE_HEADER,
+  LIVE_SHARDS_HEADER,
+  LIVE_SESSION_HEADER,
+  LIVE_TIMEZONE_HEADER,
+  LIVE_UNTIL_HEADER,
+} from "../../durable-objects/live-sockets.ts";
 import { overviewShardStub } from "../../durable-objects/overview.ts";
 import { clients, liveTickets } from "../../schema/db.ts";
 import { LiveQuery, LiveTicketRequest } from "../../schema/live.ts";
 import type { AppEnv } from "../app-env.ts";
 import { randomToken, sha256Hex } from "../auth/crypto.ts";
-import { authenticate, requireCapability, sessionToken } from "../auth/middleware.ts";
+import { authenticate, requireCapability, requireOwnOrigin, sessionToken } from "../auth/middleware.ts";
 import { allows, seesAllClients, type AuthUser } from "../auth/policy.ts";
 import { SESSION_COOKIE, activeUser, userFromToken } from "../auth/session.ts";
-import { dashboardOrigins } from "../cors.ts";
 import { ApiError } from "../errors.ts";
 import { counterOf } from "../ingest/dispatch.ts";
 import { valid } from "../validate.ts";
@@ -80,9 +87,13 @@ live.get("/clients/:id/live", valid("query", LiveQuery), async (c) => {
   );
 });
 
-/** The viewer's session as the object keeps it on the socket, which ends with it (live-sockets.ts). */
+/** The viewer's session and access as the object keeps them on the socket, which ends with either (live-sockets.ts). */
 function sessionHeaders(user: AuthUser): Record<string, string> {
-  return { [LIVE_SESSION_HEADER]: user.sessionId, [LIVE_UNTIL_HEADER]: String(user.sessionExpiresAt) };
+  return {
+    [LIVE_SESSION_HEADER]: user.sessionId,
+    [LIVE_UNTIL_HEADER]: String(user.sessionExpiresAt),
+    [LIVE_GRANT_HEADER]: user.grant,
+  };
 }
 
 function requireUpgrade(c: Context<AppEnv>): void {
@@ -123,15 +134,10 @@ async function liveUser(c: Context<AppEnv>, clientId: string | null, ticket: str
   const cookie = getCookie(c, SESSION_COOKIE);
   const token = sessionToken(c.req.header("authorization"), cookie);
   if (!token) throw new ApiError(401, "unauthenticated", "sign in first (session cookie, bearer token or ticket)");
+  // A cookie rides along with any page's WebSocket (cross-site WebSocket hijacking).
   if (token === cookie) requireOwnOrigin(c);
   const user = await userFromToken(db, c.env.SESSION_SECRET, token);
   if (!user) throw new ApiError(401, "unauthenticated", "session is invalid or expired");
   return user;
 }
 
-/** A cookie rides along with any page's WebSocket, so only our own pages may use it (cross-site WebSocket hijacking). */
-function requireOwnOrigin(c: Context<AppEnv>): void {
-  const origin = c.req.header("origin");
-  if (origin === undefined || origin === new URL(c.req.url).origin || dashboardOrigins(c.env).includes(origin)) return;
-  throw new ApiError(403, "forbidden", `origin ${origin} may not use the session cookie`);
-}

@@ -1,6 +1,8 @@
 import { asc, eq, inArray } from "drizzle-orm";
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import type { BatchItem } from "drizzle-orm/batch";
 import { Hono } from "hono";
-import { CreateUserRequest } from "../../../schema/api.ts";
+import { CreateUserRequest, UpdateUserRequest, type AdminUser } from "../../../schema/api.ts";
 import { clients, userClients, users } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
@@ -26,6 +28,13 @@ adminUsers.get("/", async (c) => {
   });
 });
 
+async function assertClientsExist(db: DrizzleD1Database, clientIds: string[]): Promise<void> {
+  if (clientIds.length === 0) return;
+  const known = await db.select({ id: clients.id }).from(clients).where(inArray(clients.id, clientIds));
+  const missing = clientIds.filter((id) => !known.some((k) => k.id === id));
+  if (missing.length > 0) throw new ApiError(400, "unknown_clients", "some client_ids do not exist", missing);
+}
+
 adminUsers.post("/", valid("json", CreateUserRequest), async (c) => {
   const body = c.req.valid("json");
   const db = c.get("db");
@@ -33,11 +42,7 @@ adminUsers.post("/", valid("json", CreateUserRequest), async (c) => {
   if ((await db.select({ id: users.id }).from(users).where(eq(users.email, email))).length > 0) {
     throw new ApiError(409, "user_exists", `a user ${email} already exists`);
   }
-  if (body.client_ids.length > 0) {
-    const known = await db.select({ id: clients.id }).from(clients).where(inArray(clients.id, body.client_ids));
-    const missing = body.client_ids.filter((id) => !known.some((k) => k.id === id));
-    if (missing.length > 0) throw new ApiError(400, "unknown_clients", "some client_ids do not exist", missing);
-  }
+  await assertClientsExist(db, body.client_ids);
   const [user] = await db
     .insert(users)
     .values({ email, passwordHash: await hashPassword(body.password), role: body.role, createdAt: Date.now() })
@@ -46,4 +51,44 @@ adminUsers.post("/", valid("json", CreateUserRequest), async (c) => {
   if (scopes.length > 0) await db.batch(scopes as [(typeof scopes)[number], ...typeof scopes]);
   await audit(db, c.get("user").email, "user.create", email, { role: body.role });
   return c.json({ id: user!.id, email, role: body.role, client_ids: body.client_ids }, 201);
+});
+
+/**
+ * Changes a user's role, clients, state or password. A new password or a deactivation ends the
+ * user's sessions (`sessions_valid_from`), REST at once and live sockets at their object's next
+ * check; a change of role or clients closes their live sockets the same way, and the dashboard
+ * reconnects with what the user may see now. An admin cannot demote or deactivate themselves (the
+ * last admin would lock everyone out).
+ */
+adminUsers.patch("/:id", valid("json", UpdateUserRequest), async (c) => {
+  const id = Number(c.req.param("id"));
+  const body = c.req.valid("json");
+  const db = c.get("db");
+  const current = Number.isSafeInteger(id) ? (await db.select().from(users).where(eq(users.id, id)))[0] : undefined;
+  if (!current) throw new ApiError(404, "user_not_found", `no user ${c.req.param("id")}`);
+  if (id === c.get("user").id && ((body.role !== undefined && body.role !== "admin") || body.active === false)) {
+    throw new ApiError(409, "own_access", "an admin cannot demote or deactivate themselves; ask another admin");
+  }
+  if (body.client_ids) await assertClientsExist(db, body.client_ids);
+  const endsSessions = body.password !== undefined || body.active === false;
+  const changes = {
+    ...(body.role !== undefined ? { role: body.role } : {}),
+    ...(body.active !== undefined ? { active: body.active } : {}),
+    ...(body.password !== undefined ? { passwordHash: await hashPassword(body.password) } : {}),
+    // Sessions carry their issue time in whole seconds, so the ones of this second end too.
+    ...(endsSessions ? { sessionsValidFrom: (Math.floor(Date.now() / 1000) + 1) * 1000 } : {}),
+  };
+  const [first, ...more]: BatchItem<"sqlite">[] = [
+    ...(Object.keys(changes).length > 0 ? [db.update(users).set(changes).where(eq(users.id, id))] : []),
+    ...(body.client_ids
+      ? [db.delete(userClients).where(eq(userClients.userId, id)), ...body.client_ids.map((clientId) => db.insert(userClients).values({ userId: id, clientId }))]
+      : []),
+  ];
+  await db.batch([first!, ...more]);
+  // Names of what changed only: a password is never logged.
+  await audit(db, c.get("user").email, "user.update", current.email, Object.keys(body).filter((k) => body[k as keyof typeof body] !== undefined));
+  const [row] = await db.select().from(users).where(eq(users.id, id));
+  const scopes = await db.select({ clientId: userClients.clientId }).from(userClients).where(eq(userClients.userId, id));
+  const out: AdminUser = { id, email: row!.email, role: row!.role, active: row!.active, client_ids: scopes.map((s) => s.clientId) };
+  return c.json(out);
 });
