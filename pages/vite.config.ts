@@ -8,6 +8,6 @@ export default defineConfig({
   root: import.meta.dirname,
   base: "/",
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
-  build: { outDir: "dist", emptyOutDir: true, sourcemap: true, target: "es2022" },
+  build: { outDir: "dist", emptyOutDir: true, sourcemap: false, target: "es2022" },
   plugins: [securityHeaders(process.env.VITE_API_ORIGIN || undefined)],
 });

@@ -6,7 +6,8 @@ import { ROOT, buildPages } from "./local-stack.ts";
 /**
  * `npm run deploy`: build the dashboard, apply D1 migrations to the remote database, deploy the Worker
  * (with its Durable Objects, crons and static assets). The one-time account setup (D1 database,
- * R2 bucket, secrets) is in the README; this refuses to run before it is done.
+ * R2 bucket, secrets) is in the README; this refuses to run while wrangler.toml holds the placeholder
+ * database id, and the deployed Worker answers 503 until every secret is set (workers/security.ts).
  */
 const config = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
 if (config.includes('database_id = "00000000-0000-0000-0000-000000000000"')) {

@@ -1,10 +1,10 @@
 import { MIN_PASSWORD_LENGTH } from "../schema/api.ts";
 import { pbkdf2Hash } from "./demo/seed-sql.ts";
 
-/** `node scripts/hash-password.ts '<password>'` prints a hash for the users table (first production admin). */
+/** `node_modules/.bin/node scripts/hash-password.ts '<password>'` (Node 22) prints a hash for the users table (first production admin). */
 const password = process.argv[2];
 if (!password || password.length < MIN_PASSWORD_LENGTH) {
-  console.error(`usage: node scripts/hash-password.ts '<password of at least ${MIN_PASSWORD_LENGTH} characters>'`);
+  console.error(`usage: node_modules/.bin/node scripts/hash-password.ts '<password of at least ${MIN_PASSWORD_LENGTH} characters>'`);
   process.exit(1);
 }
 console.log(pbkdf2Hash(password));

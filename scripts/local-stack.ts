@@ -1,13 +1,16 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { seedSql } from "./demo/seed-sql.ts";
 
-/** Per-request lines of the Worker's access log and of wrangler itself: noise on a developer's console. */
-const ACCESS_LOG = /"event":"request"|^\S*\[wrangler:info\]\S* (GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /;
+/**
+ * Per-request lines of successful requests, the Worker's sampled access log and wrangler's own:
+ * noise on a developer's console. The Worker's lines of failed (4xx/5xx) and slow requests stay.
+ */
+const ACCESS_LOG = /"event":"request".*"status":[123]\d\d,"ms":\d{1,3}\}|^\S*\[wrangler:info\]\S* (GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /;
 
 /** Repository root (scripts/..). */
 export const ROOT = resolve(import.meta.dirname, "..");
@@ -51,14 +54,30 @@ export function prepareLocalState(persistTo?: string): void {
 
 /** Runs SQL statements against the local D1 in `persistTo` (also while `wrangler dev` serves it). */
 export function executeLocalSql(sql: string, persistTo?: string): void {
-  const file = join(mkdtempSync(join(tmpdir(), "zapmeter-sql-")), "run.sql");
+  const dir = mkdtempSync(join(tmpdir(), "zapmeter-sql-"));
+  const file = join(dir, "run.sql");
   writeFileSync(file, sql);
-  wrangler(["d1", "execute", "DB", "--local", "--file", file], persistTo);
+  try {
+    wrangler(["d1", "execute", "DB", "--local", "--file", file], persistTo);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A fresh directory for local state (tests, benchmarks). */
 export function freshStateDir(prefix = "zapmeter-state-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Fails, saying so, when something listens on `port` already. */
+function assertPortFree(port: number): Promise<void> {
+  return new Promise((done, fail) => {
+    const srv = createServer();
+    srv.once("error", (err: NodeJS.ErrnoException) =>
+      fail(err.code === "EADDRINUSE" ? new Error(`port ${port} is in use (another npm start?); stop it or choose another with PORT=`) : err),
+    );
+    srv.listen(port, "127.0.0.1", () => srv.close(() => done()));
+  });
 }
 
 /** A TCP port nobody listens on right now. */
@@ -94,6 +113,8 @@ export async function startWrangler(opts: {
   inspectorPort?: number;
 }): Promise<RunningStack> {
   ensureDevVars();
+  // Else /health below could be answered by whatever already serves the port (another npm start).
+  await assertPortFree(opts.port);
   const args = ["dev", "--port", String(opts.port), "--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--inspector-port", String(opts.inspectorPort ?? 0)];
   if (opts.persistTo) args.push("--persist-to", opts.persistTo);
   // wrangler.toml says production; a local stack runs the dev secrets unless a caller says otherwise.

@@ -43,6 +43,11 @@ const shutdown = async () => {
 };
 process.on("SIGINT", shutdown);
 process.on("SIGTERM", shutdown);
+// `kill <npm's pid>` ends npm and its shell without telling this process: stop with the parent.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) void shutdown();
+}, 1_000).unref();
 stack.process.once("exit", (code) => {
   if (!controller.signal.aborted) {
     console.error(`wrangler dev exited (${code}); stopping.`);

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { CHILD_ENV, ROOT, buildPages } from "./local-stack.ts";
 
 /**
- * `npm test`: builds the dashboard, then runs the three suites — inside workerd, node-side, and end to
- * end against a real wrangler dev with headless Chromium — and prints one closing line
+ * `npm test`: builds the dashboard, then runs the suites — inside workerd, node-side, end to end
+ * against a real wrangler dev with headless Chromium, and chaos — and prints one closing line
  * `tests: N passed, M failed`; a type error in any tsconfig counts as a failure, and the chaos suite's
  * kill/restart scenario runs last. `npm test -- workers` (or node, e2e, chaos) runs only those suites,
  * without the typecheck.
@@ -16,6 +16,12 @@ const SUITES = [
   { name: "e2e", config: "test/e2e/vitest.config.ts" },
 ];
 const only = process.argv.slice(2);
+// A misspelt name would run nothing and pass.
+const unknown = only.filter((name) => name !== "chaos" && !SUITES.some((s) => s.name === name));
+if (unknown.length > 0) {
+  console.error(`unknown suite ${unknown.join(", ")}: name workers, node, e2e or chaos`);
+  process.exit(2);
+}
 const reports = join(ROOT, ".tmp", "test-reports");
 rmSync(reports, { recursive: true, force: true });
 mkdirSync(reports, { recursive: true });
