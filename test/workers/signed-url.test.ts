@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { hmacSha256, toHex } from "../../workers/auth/crypto.ts";
 import { signFileUrl } from "../../workers/files/signed-urls.ts";
 import { authed, call, createClient, signIn, unique } from "./helpers.ts";
 import { ingest, runDay, status } from "./billing-fixtures.ts";
@@ -70,6 +71,17 @@ describe("signed billing downloads", () => {
     expect(await refused(forged.path)).toMatch(/signature/);
     const old = await signFileUrl(env.FILE_SIGNING_SECRET, KEY, Date.now() - 3_600_000, 60);
     expect(await refused(old.path)).toMatch(/expired/);
+  });
+
+  it("refuses links no one issues, even signed with the secret: other prefixes, and longer lives", async () => {
+    await billedDay();
+    const signedBySecret = async (key: string, exp: number) => `/v1/files/${key}?exp=${exp}&sig=${toHex(await hmacSha256(env.FILE_SIGNING_SECRET, `${key}\n${exp}`))}`;
+    const soon = Math.floor(Date.now() / 1000) + 600;
+    await env.LAKE.put("lake/notifications/date=2026-11-18/client_id=x/part.parquet", "recipients");
+    expect(await refused(await signedBySecret("lake/notifications/date=2026-11-18/client_id=x/part.parquet", soon))).toMatch(/no link is issued/);
+    expect(await refused(await signedBySecret(KEY, Math.floor(Date.now() / 1000) + 7 * 86_400))).toMatch(/no link is issued/);
+    expect((await fetchPath(await signedBySecret(KEY, soon))).status).toBe(200);
+    await expect(signFileUrl(env.FILE_SIGNING_SECRET, "dlq/date=2026-11-18/x.json", Date.now())).rejects.toThrow(/unusual key/);
   });
 
   it("a valid link to a key that does not exist is 404; viewers cannot ask for links", async () => {

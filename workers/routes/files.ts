@@ -19,6 +19,7 @@ files.get("/:key{.+}", async (c) => {
   }
   const verdict = await verifyFileUrl(c.env.FILE_SIGNING_SECRET, key, query.data.exp, query.data.sig, Date.now());
   if (verdict === "bad_signature") throw denied("the link's signature does not match");
+  if (verdict === "not_issued") throw denied("no link is issued for this file or for this long");
   if (verdict === "expired") throw denied("the link has expired; ask for a new one");
   const object = await c.env.LAKE.get(key);
   if (!object) throw new ApiError(404, "file_not_found", "the file no longer exists");
