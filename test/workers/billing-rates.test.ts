@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { amountMicros, RateBook, type RateCardRow } from "../../workers/billing/rates.ts";
+import { priceLines } from "../../workers/billing/run.ts";
+import { ApiError } from "../../workers/errors.ts";
 import { createClient, unique } from "./helpers.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 
@@ -37,6 +39,20 @@ describe("rate-card precedence", () => {
     expect(amountMicros(3, 62_500)).toBe(187_500);
     expect(amountMicros(0, 62_500)).toBe(0);
     expect(() => amountMicros(100_000_000, 1_000_000_000_000)).toThrow(/exact integer range/);
+  });
+
+  it("refuses a line beyond exact range as the caller's to fix (422, naming it), not as a retry", () => {
+    const client = { id: "acme", shards: 1, timezone: "UTC", currency: "BRL" };
+    const huge = new RateBook([card({ unitPriceMicros: 1_000_000_000_000 })]);
+    let refusal: unknown;
+    try {
+      priceLines(client, [{ category: "marketing", country: "BR", count: 9_008 }], huge, []);
+    } catch (e) {
+      refusal = e;
+    }
+    expect(refusal).toBeInstanceOf(ApiError);
+    expect(refusal).toMatchObject({ status: 422, code: "amount_out_of_range", message: expect.stringContaining("acme marketing/BR") });
+    expect(priceLines(client, [{ category: "marketing", country: "BR", count: 9_007 }], huge, [])[0]!.amountMicros).toBe(9_007_000_000_000_000);
   });
 });
 

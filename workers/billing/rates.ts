@@ -70,11 +70,13 @@ export async function rateBookFor(db: DrizzleD1Database, date: string): Promise<
   return new RateBook(rows);
 }
 
+/** Whether count × unit price (micros) is an integer a JS number (and D1) holds exactly. */
+export function amountFits(count: number, unitPriceMicros: number): boolean {
+  return BigInt(count) * BigInt(unitPriceMicros) <= BigInt(Number.MAX_SAFE_INTEGER);
+}
+
 /** count × unit price in integer micros; refuses results a JS number cannot hold exactly. */
 export function amountMicros(count: number, unitPriceMicros: number): number {
-  const amount = BigInt(count) * BigInt(unitPriceMicros);
-  if (amount > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new Error(`amount ${amount} micros exceeds the exact integer range`);
-  }
-  return Number(amount);
+  if (!amountFits(count, unitPriceMicros)) throw new Error(`amount ${count} × ${unitPriceMicros} micros exceeds the exact integer range`);
+  return count * unitPriceMicros;
 }

@@ -5,7 +5,7 @@ import { localDayRange } from "../../schema/time.ts";
 import { ApiError, log } from "../errors.ts";
 import { clientLedgerLinesByDay, type ShardedClient } from "../client-counters.ts";
 import { ensureBillingFiles } from "./files.ts";
-import { amountMicros, rateBookFor, type RateBook } from "./rates.ts";
+import { amountFits, amountMicros, rateBookFor, type RateBook } from "./rates.ts";
 import { commitRevision, dayLines, dayState, lineKey, recordFailedRun, recordRun, storedLines, type StoredLine } from "./store.ts";
 
 /** What billing needs to know about a client. */
@@ -61,6 +61,10 @@ export function priceLines(
     const price = rates.price(client.id, l.category, l.country);
     if (!price) unpriced.push({ client_id: client.id, category: l.category, country: l.country, billable_count: l.count });
     const unit = price?.unitPriceMicros ?? 0;
+    if (!amountFits(l.count, unit)) {
+      // A retry computes the same: the caller's rate card is to change, so this is not a 503.
+      throw new ApiError(422, "amount_out_of_range", `${client.id} ${l.category}/${l.country}: ${l.count} × ${unit} micros is beyond what an amount can hold exactly; check that rate card`);
+    }
     return {
       clientId: client.id,
       category: l.category,
@@ -131,7 +135,7 @@ export async function runBillingDay(
     const openClients = clients.filter((c) => localDayRange(date, c.timezone)[1] > now).length;
     return { date, revision, changed, clients: clients.length, open_clients: openClients, lines: fresh.length, unpriced, files };
   } catch (err) {
-    if (err instanceof ApiError && err.status === 409) throw err;
+    if (err instanceof ApiError && (err.status === 409 || err.status === 422)) throw err;
     run.finishedAt = Math.max(Date.now(), startedAt);
     // With D1 down, recording the failure fails too: the run's own error is the one to report.
     await recordFailedRun(env.DB, run, err instanceof Error ? err.message : String(err)).catch((e: unknown) =>
