@@ -1,33 +1,19 @@
 import { DuckDBInstance } from "@duckdb/node-api";
-import { createHmac } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { ROOT } from "../../scripts/local-stack.ts";
+import { describe, expect, inject, it } from "vitest";
+import { readLocalR2Object } from "../../scripts/local-stack.ts";
 import { DEV_INGEST_KEY } from "../../scripts/demo/catalog.ts";
 import { baseUrl, login } from "./helpers.ts";
 
 /**
  * Interop: events ingested over HTTP into a real `wrangler dev`, flushed by the admin route, and the
- * lake files it wrote (downloaded through signed links) read by DuckDB with hive partitioning. DuckDB
+ * lake files it wrote (copied out of the local R2 bucket, as an R2 sync would) read by DuckDB with hive partitioning. DuckDB
  * must count exactly what the counters API counts.
  */
 const T0 = Date.UTC(2026, 10, 18, 23, 50, 0);
 const STATUSES = ["accepted", "sent", "delivered", "read", "failed"] as const;
-
-function devVar(name: string): string {
-  const line = readFileSync(join(ROOT, ".dev.vars"), "utf8").split("\n").find((l) => l.startsWith(`${name}=`));
-  if (!line) throw new Error(`${name} missing from .dev.vars`);
-  return line.slice(name.length + 1).trim();
-}
-
-/** A signed download link as DESIGN.md defines it: HMAC-SHA256(secret, key + "\n" + exp). */
-function signedPath(key: string): string {
-  const exp = Math.floor(Date.now() / 1000) + 300;
-  const sig = createHmac("sha256", devVar("FILE_SIGNING_SECRET")).update(`${key}\n${exp}`).digest("hex");
-  return `/v1/files/${key}?exp=${exp}&sig=${sig}`;
-}
 
 async function api(path: string, token: string, init: RequestInit = {}): Promise<Response> {
   return fetch(`${baseUrl()}${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } });
@@ -59,10 +45,8 @@ describe("DuckDB reads the lake", () => {
 
     const dir = mkdtempSync(join(tmpdir(), "zapmeter-duck-"));
     for (const key of files) {
-      const res = await fetch(`${baseUrl()}${signedPath(key)}`);
-      expect(res.status).toBe(200);
       mkdirSync(dirname(join(dir, key)), { recursive: true });
-      writeFileSync(join(dir, key), new Uint8Array(await res.arrayBuffer()));
+      readLocalR2Object(key, join(dir, key), inject("stateDir"));
     }
 
     const db = await (await DuckDBInstance.create(":memory:")).connect();
