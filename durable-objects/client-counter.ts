@@ -23,7 +23,7 @@ import { decodeBatch, encodeBatch, rowOf, type EventBatch } from "./event-batch.
 import { LakeFlush } from "./lake-flush.ts";
 import { Outbox } from "./outbox.ts";
 import { ClientLive } from "./client-live.ts";
-import { closeQuietly } from "./live-sockets.ts";
+import { closeQuietly, refuseViewerMessage } from "./live-sockets.ts";
 import { PendingAggregates, type Track } from "./pending-aggregates.ts";
 import { Reshard, type LayoutState, type Transition } from "./reshard.ts";
 import { CHECKPOINT_INTERVAL_MS, type ClientRollup } from "./overview.ts";
@@ -409,8 +409,8 @@ export class ClientCounter extends DurableObject<Env> {
     return this.live.upgrade(request);
   }
 
-  override webSocketMessage(): void {
-    // Viewers only listen; keep-alive pings are answered by the runtime's auto-response.
+  override webSocketMessage(ws: WebSocket): void {
+    refuseViewerMessage(ws);
   }
 
   override webSocketClose(ws: WebSocket, code: number, reason: string): void {

@@ -41,6 +41,15 @@ interface SessionBound {
 const REVOCATION_CHECK_MS = 60_000;
 
 /**
+ * Sockets one session may hold open on one object: a dashboard tab holds one per object, so this is
+ * twenty tabs on one client; more is a script, and every socket costs the object a send per update.
+ */
+export const MAX_SOCKETS_PER_SESSION = 20;
+
+/** Close code for a viewer that talks: viewers only listen (and ping, which the runtime answers). */
+export const POLICY_VIOLATION = 1008;
+
+/**
  * Accepts the socket of an upgrade request as hibernatable, stores `state` and the viewer's session
  * (its id and end, from the Worker's headers) on it (survives eviction; at most 2 KiB) and lets
  * `onOpen` send the first message.
@@ -53,6 +62,12 @@ export function acceptLiveSocket(ctx: DurableObjectState, request: Request, stat
   const session = request.headers.get(LIVE_SESSION_HEADER);
   const grant = request.headers.get(LIVE_GRANT_HEADER);
   if (!Number.isSafeInteger(until) || !session || !grant) return new Response("missing session", { status: 400 });
+  if (ctx.getWebSockets().filter((ws) => sessionOf(ws).session === session).length >= MAX_SOCKETS_PER_SESSION) {
+    return Response.json(
+      { error: { code: "too_many_sockets", message: `a session may hold ${MAX_SOCKETS_PER_SESSION} live sockets on one stream; close some first` } },
+      { status: 429 },
+    );
+  }
   ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
   const { 0: browser, 1: server } = new WebSocketPair();
   ctx.acceptWebSocket(server);
@@ -132,6 +147,15 @@ async function closeEnded(db: D1Database, sockets: WebSocket[], end: (ws: WebSoc
     // The next check, an interval later, asks again; expiry is enforced meanwhile.
     console.warn(JSON.stringify({ level: "warn", event: "live_revocation_check_failed", error: String(err) }));
   }
+}
+
+/**
+ * A message from a viewer. The dashboard sends only "ping", which the runtime answers without waking
+ * the object; anything else is not the dashboard, and a socket that floods the object with messages
+ * would take its time from every other viewer and from ingest: closed.
+ */
+export function refuseViewerMessage(ws: WebSocket): void {
+  closeQuietly(ws, POLICY_VIOLATION, "viewers only listen");
 }
 
 /** Sends unless the socket is already closing: a gone viewer must not fail a broadcast to the others. */

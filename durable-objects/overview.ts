@@ -9,7 +9,7 @@ import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf } from "../workers/ingest/dispatch.ts";
 import { emptyCounts } from "./client-counter.ts";
 import { fnv1a, shardName, splitShardName, sumCounts } from "./client-shards.ts";
-import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, openSockets, sendQuietly } from "./live-sockets.ts";
+import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, openSockets, refuseViewerMessage, sendQuietly } from "./live-sockets.ts";
 
 /**
  * What a ClientCounter tells the Overview: values, not increments, so applying one twice is harmless.
@@ -259,8 +259,9 @@ export class Overview extends DurableObject<Env> {
     await this.armMinuteTick();
   }
 
-  override async webSocketMessage(): Promise<void> {
-    // Viewers only listen; keep-alive pings are answered by the runtime's auto-response.
+  override async webSocketMessage(ws: WebSocket): Promise<void> {
+    this.forget(ws);
+    refuseViewerMessage(ws);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {

@@ -78,8 +78,15 @@ export const apiSecureHeaders = secureHeaders({
  */
 export const noStore = createMiddleware<AppEnv>(async (c, next) => {
   await next();
-  // A WebSocket's 101 comes from its Durable Object with immutable headers, and is not cacheable.
-  if (c.res.status !== 101 && !c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
+  // A WebSocket's 101 is not cacheable (and cannot be copied).
+  if (c.res.status === 101 || c.res.headers.has("cache-control")) return;
+  try {
+    c.res.headers.set("cache-control", "no-store");
+  } catch {
+    // A Durable Object's answer (a live socket's refusal) has immutable headers: set them on a copy.
+    c.res = new Response(c.res.body, c.res);
+    c.res.headers.set("cache-control", "no-store");
+  }
 });
 
 /** 64 KiB for every non-ingest request body. */

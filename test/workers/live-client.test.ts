@@ -9,7 +9,7 @@ import type { ClientLiveMessage } from "../../schema/live.ts";
 import { DAY_MS, minuteOf } from "../../schema/time.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { issueSession } from "../../workers/auth/session.ts";
-import { SESSION_ENDED } from "../../durable-objects/live-sockets.ts";
+import { MAX_SOCKETS_PER_SESSION, POLICY_VIOLATION, SESSION_ENDED } from "../../durable-objects/live-sockets.ts";
 import { admin, authed, call, createClient, db, postJson, signIn } from "./helpers.ts";
 import { LiveSocket, event, ingestNow } from "./live-helpers.ts";
 
@@ -220,6 +220,30 @@ describe("client live socket scope", () => {
     const { ticket } = (await (await ticketFor(await admin(), id)).json()) as { ticket: string };
     await db().update(liveTickets).set({ expiresAt: Date.now() - 1 }).where(eq(liveTickets.hash, await sha256Hex(ticket)));
     expect(((await LiveSocket.open(`/v1/clients/${id}/live?ticket=${ticket}`)) as Response).status).toBe(401);
+  });
+});
+
+describe("what a viewer may do with its sockets", () => {
+  it("closes a socket that sends anything (viewers only listen)", async () => {
+    const { id } = await createClient();
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    expect((await ws.next<Msg>()).type).toBe("snapshot");
+    ws.ws.send("x".repeat(1024));
+    expect(await ws.closed).toEqual({ code: POLICY_VIOLATION, reason: "viewers only listen" });
+  });
+
+  it(`holds at most ${MAX_SOCKETS_PER_SESSION} sockets of one session on one stream`, async () => {
+    const { id } = await createClient();
+    const token = await signIn("viewer", [id]);
+    const open = await Promise.all(Array.from({ length: MAX_SOCKETS_PER_SESSION }, () => LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${token}` })));
+    const refused = (await LiveSocket.open(`/v1/clients/${id}/live`, { authorization: `Bearer ${token}` })) as Response;
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("cache-control")).toBe("no-store");
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("too_many_sockets");
+    // Another session of the same viewer is not held back by this one's.
+    const other = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${await signIn("viewer", [id])}` });
+    expect((await other.next<Msg>()).type).toBe("snapshot");
+    for (const ws of [...open, other]) ws.close();
   });
 });
 
