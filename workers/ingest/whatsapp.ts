@@ -40,8 +40,12 @@ export class MalformedWebhook extends Error {
 
   /** The issues as the dead-letter store records them. */
   get rejections(): Rejection[] {
-    return this.issues.map((i) => ({ at: i.path, code: "malformed", message: i.message }));
+    return malformed(this.issues);
   }
+}
+
+function malformed(issues: { path: string; message: string }[]): Rejection[] {
+  return issues.map((i) => ({ at: i.path, code: "malformed", message: i.message }));
 }
 
 function enumOrNull<T extends string>(values: readonly T[], v: string | undefined): T | null {
@@ -162,8 +166,7 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
   // Nothing readable: the body is not a notification we understand, and the caller is told so.
   if (out.statuses.length === 0) throw new MalformedWebhook(problems);
   // The readable statuses count; the malformed ones wait in the dead-letter store for a fixed parser.
-  const malformed = new MalformedWebhook(problems).rejections;
-  out.ignored += malformed.length;
-  out.rejected.push(...malformed);
+  out.ignored += problems.length;
+  out.rejected.push(...malformed(problems));
   return out;
 }
