@@ -126,7 +126,7 @@ export class ClientLive {
 
   private async sendShardSums(): Promise<void> {
     const view = this.shardedView;
-    const sockets = openSockets(this.ctx, this.env.DB);
+    const sockets = await openSockets(this.ctx, this.env.DB);
     for (const ws of view.unsnapped) if (!sockets.includes(ws)) view.unsnapped.delete(ws);
     const state = this.shardedSockets(sockets);
     if (!state) {
@@ -191,18 +191,18 @@ export class ClientLive {
     }
     for (const e of accepted) this.dirty.add(minuteOf(e.occurred_at));
     // A zero delay still fires after this turn, so the calls of one turn share one update.
-    this.broadcastTimer ??= setTimeout(() => this.broadcast(), Math.max(0, this.lastBroadcastAt + BROADCAST_INTERVAL_MS - Date.now()));
+    this.broadcastTimer ??= setTimeout(() => void this.broadcast(), Math.max(0, this.lastBroadcastAt + BROADCAST_INTERVAL_MS - Date.now()));
     return rollup;
   }
 
   /** Sends one `update` with every minute changed since the last one, then forgets them. */
-  broadcast(): void {
+  async broadcast(): Promise<void> {
     this.broadcastTimer = null;
     const client = this.client;
     const minutes = [...this.dirty].sort((a, b) => a - b);
     this.dirty.clear();
     if (!client || minutes.length === 0) return;
-    const sockets = openSockets(this.ctx, this.env.DB);
+    const sockets = await openSockets(this.ctx, this.env.DB);
     if (sockets.length === 0) return;
     this.lastBroadcastAt = Date.now();
     const wanted = new Set(minutes);

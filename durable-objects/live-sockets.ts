@@ -93,17 +93,20 @@ function sessionOf(ws: WebSocket): SessionBound {
 }
 
 /**
- * The object's sockets whose session is still valid. The others are closed with SESSION_ENDED
- * (after `onEnded`, for the object's own bookkeeping) and get nothing more: a socket must not outlive
- * the session that opened it, nor the access its user had then (a viewer who lost a client must stop
- * seeing it; the dashboard reconnects with what the user may see now). Expiry is checked now;
- * revocation and access in the background at most every REVOCATION_CHECK_MS, so such a socket gets
- * updates for up to that long. Sockets are checked when something is about to be sent to them: an
- * idle one may stay open until then.
+ * The object's sockets whose session is still valid, to send something to. The others are closed
+ * with SESSION_ENDED (after `onEnded`, for the object's own bookkeeping) and get nothing more: a
+ * socket must not outlive the session that opened it, nor the access its user had then (a viewer who
+ * lost a client must stop seeing it; the dashboard reconnects with what the user may see now).
+ * Expiry is checked every time; revocation and access at most every REVOCATION_CHECK_MS, and a send
+ * that finds the check due waits for it, so no socket gets anything after its object learnt it should
+ * not (an object idle for longer asks before its next send). Between checks, such a socket gets
+ * updates for up to that long.
  */
-export function openSockets(ctx: DurableObjectState, db: D1Database, onEnded?: (ws: WebSocket) => void): WebSocket[] {
+export async function openSockets(ctx: DurableObjectState, db: D1Database, onEnded?: (ws: WebSocket) => void): Promise<WebSocket[]> {
   const now = Date.now();
+  const ended = new Set<WebSocket>();
   const end = (ws: WebSocket) => {
+    ended.add(ws);
     onEnded?.(ws);
     closeQuietly(ws, SESSION_ENDED, "session ended");
   };
@@ -114,9 +117,9 @@ export function openSockets(ctx: DurableObjectState, db: D1Database, onEnded?: (
   }
   if (open.length > 0 && now - (revocationsCheckedAt.get(ctx) ?? 0) >= REVOCATION_CHECK_MS) {
     revocationsCheckedAt.set(ctx, now);
-    ctx.waitUntil(closeEnded(db, open, end));
+    await closeEnded(db, open, end);
   }
-  return open;
+  return ended.size === 0 ? open : open.filter((ws) => !ended.has(ws));
 }
 
 /**

@@ -303,7 +303,7 @@ export class Overview extends DurableObject<Env> {
     }
     if (changed.length === 0) return;
     const everything = chunks(changed);
-    for (const ws of openSockets(this.ctx, this.env.DB, (ended) => this.forget(ended))) {
+    for (const ws of await openSockets(this.ctx, this.env.DB, (ended) => this.forget(ended))) {
       const state = ws.deserializeAttachment() as ViewerState | null;
       if (!state) continue;
       const texts = state.all ? everything : chunks(changed.filter((r) => this.visible(state, r.client_id)));

@@ -75,7 +75,7 @@ export function freshStateDir(prefix = "zapmeter-state-"): string {
 }
 
 /** Fails, saying so, when something listens on `port` already. */
-function assertPortFree(port: number): Promise<void> {
+export function assertPortFree(port: number): Promise<void> {
   return new Promise((done, fail) => {
     const srv = createServer();
     srv.once("error", (err: NodeJS.ErrnoException) =>

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { DEV_INGEST_KEY } from "./demo/catalog.ts";
 import { runDemoTraffic } from "./demo/traffic.ts";
 import { runLocalCrons } from "./local-crons.ts";
-import { ROOT, buildPages, prepareLocalState, startWrangler } from "./local-stack.ts";
+import { ROOT, assertPortFree, buildPages, prepareLocalState, startWrangler } from "./local-stack.ts";
 
 /**
  * `npm start`: the whole local stack in one process tree — dashboard build, D1 migrations + dev seed,
@@ -13,6 +13,11 @@ import { ROOT, buildPages, prepareLocalState, startWrangler } from "./local-stac
 const port = Number(process.env.PORT ?? 8787);
 const demo = process.env.DEMO !== "0";
 
+// Before anything touches the build or the local state another stack may be serving.
+await assertPortFree(port).catch((err: Error) => {
+  console.error(`zapmeter: ${err.message}`);
+  process.exit(1);
+});
 console.log("zapmeter: building the dashboard…");
 buildPages();
 console.log("zapmeter: applying D1 migrations and seeding dev data…");

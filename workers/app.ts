@@ -27,6 +27,7 @@ app.use(requestLog, productionGuard, apiSecureHeaders, defaultBodyLimit, async (
 });
 app.use("/v1/*", dashboardCors, noStore);
 
+app.use("/health", noStore);
 app.route("/health", health);
 app.get("/v1/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
 app.route("/v1/webhooks", webhooks);

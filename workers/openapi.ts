@@ -102,7 +102,12 @@ export const OPERATIONS: Operation[] = [
   {
     method: "post", path: "/v1/auth/login", summary: "Sign in; sets the session cookie", tag: "auth", security: "none",
     body: LoginRequest,
-    responses: { 200: { description: "signed in", schema: LoginResponse }, 401: { description: "wrong credentials", schema: ErrorBody } },
+    responses: {
+      200: { description: "signed in", schema: LoginResponse },
+      401: { description: "wrong credentials", schema: ErrorBody },
+      403: { description: "from a page of another origin (forbidden_origin), or the dev password in production", schema: ErrorBody },
+      429: { description: "too many attempts on the account or from the address; Retry-After", schema: ErrorBody },
+    },
   },
   {
     method: "post", path: "/v1/auth/logout", summary: "Revoke the session, if any, and clear the cookie (200 without one too)", tag: "auth", security: "none",
@@ -168,9 +173,10 @@ export const OPERATIONS: Operation[] = [
     responses: {
       101: { description: "switching protocols; server messages follow this schema", schema: ClientLiveMessage },
       401: { description: "no valid session or ticket", schema: ErrorBody },
-      403: { description: "not your client", schema: ErrorBody },
+      403: { description: "not your client, or the session cookie from another origin", schema: ErrorBody },
       404: { description: "no such client", schema: ErrorBody },
       426: { description: "not a WebSocket upgrade", schema: ErrorBody },
+      429: { description: "the session holds 20 sockets on this stream already (too_many_sockets)", schema: ErrorBody },
     },
   },
   {
@@ -179,7 +185,9 @@ export const OPERATIONS: Operation[] = [
     responses: {
       101: { description: "switching protocols; server messages follow this schema", schema: OverviewLiveMessage },
       401: { description: "no valid session or ticket", schema: ErrorBody },
+      403: { description: "no counters access, a ticket of another stream, or the session cookie from another origin", schema: ErrorBody },
       426: { description: "not a WebSocket upgrade", schema: ErrorBody },
+      429: { description: "the session holds 20 sockets on this stream already (too_many_sockets)", schema: ErrorBody },
     },
   },
   {
@@ -267,7 +275,9 @@ export const OPERATIONS: Operation[] = [
     method: "post", path: "/v1/billing/{date}/run", summary: "Recompute a day, idempotently", tag: "billing", security: "admin",
     responses: {
       200: { description: "the day's revision after the run", schema: BillingRunResponse },
-      409: { description: "the day has not ended, or another run changed it meanwhile", schema: ErrorBody },
+      400: { description: "not a day from 2000-01-01 to 2099-12-31", schema: ErrorBody },
+      409: { description: "the day has not begun for any client, or another run changed it meanwhile", schema: ErrorBody },
+      422: { description: "a line's amount is beyond what an integer of micros holds exactly (amount_out_of_range, naming it): fix its rate card", schema: ErrorBody },
     },
   },
   {

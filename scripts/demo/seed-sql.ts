@@ -27,8 +27,9 @@ export function seedSql(now = Date.now()): string {
     lines.push(
       `INSERT OR IGNORE INTO users (email, password_hash, role, active, created_at) VALUES (${q(u.email)}, ${q(pbkdf2Hash(DEV_PASSWORD))}, ${q(u.role)}, 1, ${now});`,
     );
+    // A user's clients only when this run created the user: an admin's later change of them stays.
     for (const c of u.clientIds) {
-      lines.push(`INSERT OR IGNORE INTO user_clients (user_id, client_id) SELECT id, ${q(c)} FROM users WHERE email = ${q(u.email)};`);
+      lines.push(`INSERT OR IGNORE INTO user_clients (user_id, client_id) SELECT id, ${q(c)} FROM users WHERE email = ${q(u.email)} AND created_at = ${now};`);
     }
   }
   for (const r of DEFAULT_RATES) {

@@ -86,7 +86,7 @@ describe("bridge batch formats", () => {
     const res = await postEvents([event(id, { occurred_at: now + 2 * 3_600_000 }), event(id, { occurred_at: now + 60_000 })], await ingestKey());
     const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string; message: string }[] };
     expect(out.accepted).toBe(1);
-    expect(out.rejected).toEqual([{ index: 0, code: "invalid_event", message: expect.stringContaining("more than an hour after") }]);
+    expect(out.rejected).toEqual([{ index: 0, code: "occurred_in_future", message: expect.stringContaining("more than an hour after") }]);
   });
 
   it("refuses an ISO-8601 occurred_at without a zone, saying what it takes", async () => {

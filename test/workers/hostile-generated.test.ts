@@ -36,7 +36,8 @@ describe("generated hostile records on the Kafka bridge", () => {
         const wire = JSON.parse(body) as unknown[];
         const verdicts = wire.map((r) => {
           const p = BridgedEvent.safeParse(r);
-          if (!p.success || aheadOfReceipt(p.data.occurred_at, Date.now())) return { ok: false as const, code: "invalid_event" };
+          if (!p.success) return { ok: false as const, code: "invalid_event" };
+          if (aheadOfReceipt(p.data.occurred_at, Date.now())) return { ok: false as const, code: "occurred_in_future" };
           if (p.data.client_id !== id) return { ok: false as const, code: "unknown_client" };
           return { ok: true as const, key: eventKey(p.data.message_id, p.data.event_id) };
         });

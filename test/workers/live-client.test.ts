@@ -302,6 +302,8 @@ describe("a live socket ends with its session", () => {
     // The object's first update to its viewers asks D1 about their sessions and access.
     await ingestNow(phones[0]!, ["sent"]);
     expect(await gone.closed).toEqual({ code: SESSION_ENDED, reason: "session ended" });
+    // The update that found the check due waited for it: the viewer never saw the client again.
+    expect(gone.seen).toHaveLength(1);
     expect((await kept.next<Msg>()).type).toBe("update");
     kept.close();
     // Reconnecting, the viewer gets what it may see now.

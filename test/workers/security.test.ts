@@ -238,6 +238,9 @@ describe("pages of another origin", () => {
     expect((await formPost("/v1/admin/users", cookie, new URL(BASE).origin, newUser())).status).toBe(201);
     const bearer = await call("/v1/admin/users", { method: "POST", headers: { authorization: `Bearer ${await signIn("admin")}`, origin: "http://localhost:8795" }, body: JSON.stringify(newUser()) });
     expect(bearer.status).toBe(201);
+    // Another kind of Authorization does not stand in for a bearer token: the cookie still acts.
+    const basic = await call("/v1/admin/users", { method: "POST", headers: { cookie, origin: "http://localhost:8795", authorization: "Basic Zm9vOmJhcg==" }, body: JSON.stringify(newUser()) });
+    expect(basic.status).toBe(403);
     // Reading is not acting: a foreign page cannot read the answer anyway (no CORS grant).
     expect((await call("/v1/me", { headers: { cookie, origin: "http://localhost:8795" } })).status).toBe(200);
   });

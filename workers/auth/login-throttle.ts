@@ -22,7 +22,8 @@ type KeyKind = keyof typeof LIMITS;
  * where checking the lock first and counting after the hash let every attempt of a burst through.
  * A locked key learns nothing from a right guess. A right password takes its attempt back (the
  * account's failures are cleared, its address's count goes down by one), so a caller that signs in
- * often (a dashboard, a test suite) is never refused. Cloudflare's rate-limiting binding counts every
+ * often (a dashboard, a test suite) is not refused, unless more than LIMITS of its sign-ins are in
+ * flight at once (each counts until its password is checked). Cloudflare's rate-limiting binding counts every
  * call and cannot take one back, which is why this lives in D1: a row per key that tried.
  */
 export class LoginThrottle {

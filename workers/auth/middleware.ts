@@ -69,7 +69,7 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   const authorization = c.req.header("authorization");
   const token = sessionToken(authorization, getCookie(c, SESSION_COOKIE));
   if (!token) throw new ApiError(401, "unauthenticated", "sign in first (session cookie or bearer token)");
-  if (!authorization && !SAFE_METHODS.has(c.req.method)) requireOwnOrigin(c);
+  if (token !== bearerToken(authorization) && !SAFE_METHODS.has(c.req.method)) requireOwnOrigin(c);
   const user = await sessionUser(c, token);
   if (!user) throw new ApiError(401, "unauthenticated", "session is invalid or expired");
   c.set("user", authorization ? user : await rotateIfOld(c, user));

@@ -14,13 +14,15 @@ interface SessionClaims {
   jti: string;
   exp: number;
   iat: number;
+  /** The issue time in ms (`iat` is whole seconds): a session issued just after a password reset counts. */
+  iat_ms?: number;
   [key: string]: unknown;
 }
 
 /** Issues a signed session token for `userId`; `id` is the session's id (its revocation key). */
 export async function issueSession(secret: string, userId: number, now = Date.now()): Promise<{ token: string; id: string; expiresAt: number }> {
   const iat = Math.floor(now / 1000);
-  const claims: SessionClaims = { sub: String(userId), jti: randomToken(16), iat, exp: iat + SESSION_TTL_S };
+  const claims: SessionClaims = { sub: String(userId), jti: randomToken(16), iat, iat_ms: now, exp: iat + SESSION_TTL_S };
   return { token: await sign(claims, secret, "HS256"), id: claims.jti, expiresAt: claims.exp * 1000 };
 }
 
@@ -35,21 +37,24 @@ export async function userFromToken(db: DrizzleD1Database, secret: string, token
   const userId = Number(claims.sub);
   // hono's verify checks `exp` only when the token has one: a session without an end is not ours.
   if (!Number.isInteger(userId) || typeof claims.jti !== "string" || !Number.isSafeInteger(claims.exp)) return null;
-  return activeUser(db, userId, claims.jti, claims.exp * 1000);
+  // Tokens from before `iat_ms` (2026-12-01) are dated by their second.
+  const issuedAt = Number.isSafeInteger(claims.iat_ms) ? claims.iat_ms! : claims.iat * 1000;
+  return activeUser(db, userId, claims.jti, claims.exp * 1000, issuedAt);
 }
 
 /**
- * User `userId` acting under session `sessionId` (its jti), or null when it was revoked, the user is
- * inactive, or the session was issued before the user's sessions were ended (a password reset).
+ * User `userId` acting under session `sessionId` (its jti) with a credential issued at `issuedAt`
+ * (ms: the session token, or a live ticket it asked for), or null when the session was revoked, the
+ * user is inactive, or the credential is older than the end of the user's sessions (a password reset
+ * or a deactivation since).
  */
-export async function activeUser(db: DrizzleD1Database, userId: number, sessionId: string, sessionExpiresAt: number): Promise<AuthUser | null> {
+export async function activeUser(db: DrizzleD1Database, userId: number, sessionId: string, sessionExpiresAt: number, issuedAt: number): Promise<AuthUser | null> {
   const [revoked, user, scopes] = await db.batch([
     db.select().from(revokedSessions).where(and(eq(revokedSessions.jti, sessionId), gt(revokedSessions.expiresAt, Date.now()))),
     db.select().from(users).where(eq(users.id, userId)),
     db.select({ clientId: userClients.clientId }).from(userClients).where(eq(userClients.userId, userId)),
   ]);
   const row = user[0];
-  const issuedAt = sessionExpiresAt - SESSION_TTL_S * 1000;
   if (revoked.length > 0 || !row || !row.active || issuedAt < row.sessionsValidFrom) return null;
   const clientIds = scopes.map((s) => s.clientId);
   return {

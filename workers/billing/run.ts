@@ -135,13 +135,14 @@ export async function runBillingDay(
     const openClients = clients.filter((c) => localDayRange(date, c.timezone)[1] > now).length;
     return { date, revision, changed, clients: clients.length, open_clients: openClients, lines: fresh.length, unpriced, files };
   } catch (err) {
-    if (err instanceof ApiError && (err.status === 409 || err.status === 422)) throw err;
+    if (err instanceof ApiError && err.status === 409) throw err;
     run.finishedAt = Math.max(Date.now(), startedAt);
     // With D1 down, recording the failure fails too: the run's own error is the one to report.
     await recordFailedRun(env.DB, run, err instanceof Error ? err.message : String(err)).catch((e: unknown) =>
       log("error", null, "billing_run_not_recorded", e),
     );
     // A storage outage is worth retrying: the day's lines commit atomically, so nothing half-changed.
+    // A rate card's amount out of range is not (422, recorded above all the same).
     throw err instanceof ApiError ? err : new ApiError(503, "billing_unavailable", `billing of ${date} failed and changed nothing; retry`, undefined, err);
   }
 }

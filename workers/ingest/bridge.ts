@@ -117,7 +117,7 @@ export function validateRecords(records: RawRecord[], receivedAt: number): Valid
     }
     const ahead = aheadOfReceipt(e.occurred_at, receivedAt);
     if (ahead) {
-      out.rejected.push({ at: r.index, code: "invalid_event", message: ahead, input: recordText(r) });
+      out.rejected.push({ at: r.index, code: "occurred_in_future", message: ahead, input: recordText(r) });
       continue;
     }
     out.valid.push({

@@ -2,6 +2,7 @@ import { z } from "zod";
 import {
   CATEGORIES,
   EpochMs,
+  Identifier,
   PRICING_TYPES,
   aheadOfReceipt,
   billableByPricingType,
@@ -71,16 +72,26 @@ export function parseWebhookText(text: string, receivedAt: number): ParsedWebhoo
 }
 
 /**
- * Who a status is about, as `Recipient`: in a group, the member; else the phone number, or the BSUID
- * when Meta withheld the number (usernames). Undefined when none of them is a recipient.
+ * Who a status is about, and the message it counts and bills as. One-to-one: the phone number, or the
+ * BSUID when Meta withheld the number (usernames). In a group, Meta reports each member's copy
+ * (`recipient_participant_id`) and bills each delivered copy at the member's country rate, so a
+ * member's copy is a message of its own, `${wamid}:${member}`; a status of the whole group (a `sent`
+ * or `failed` without a member) is the group's, with the group id as its recipient. Undefined when
+ * the status names no recipient we can use.
  */
-function recipientOf(s: WhatsAppStatus): string | undefined {
-  const candidates = s.recipient_type === "group" ? [s.recipient_participant_id, s.recipient_user_id] : [s.recipient_id, s.recipient_user_id];
-  for (const c of candidates) {
-    const r = Recipient.safeParse(c);
-    if (r.success) return r.data;
+function addresseeOf(s: WhatsAppStatus): { recipient: string; messageId: string } | undefined {
+  const asRecipient = (v: string | undefined) => {
+    const r = Recipient.safeParse(v);
+    return r.success ? r.data : undefined;
+  };
+  if (s.recipient_type === "group") {
+    const member = asRecipient(s.recipient_participant_id);
+    if (member !== undefined) return { recipient: member, messageId: `${s.id}:${member}` };
+    const group = Identifier.safeParse(s.recipient_id);
+    return group.success && s.recipient_participant_id === undefined ? { recipient: group.data, messageId: s.id } : undefined;
   }
-  return undefined;
+  const recipient = asRecipient(s.recipient_id) ?? asRecipient(s.recipient_user_id);
+  return recipient === undefined ? undefined : { recipient, messageId: s.id };
 }
 
 /**
@@ -117,11 +128,12 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
           return;
         }
         const s = status.data;
-        const recipient = recipientOf(s);
-        if (recipient === undefined) {
-          problems.push({ path: `${path}.recipient_id`, message: "no E.164 phone number or business-scoped user id (recipient_user_id) for the recipient" });
+        const addressee = addresseeOf(s);
+        if (addressee === undefined) {
+          problems.push({ path: `${path}.recipient_id`, message: "no E.164 phone number or business-scoped user id (recipient_user_id) for the recipient, nor a group member (recipient_participant_id)" });
           return;
         }
+        const { recipient, messageId } = addressee;
         const occurredAt = Number(s.timestamp) * 1000;
         if (!EpochMs.safeParse(occurredAt).success) {
           problems.push({ path: `${path}.timestamp`, message: "timestamp outside 2000..2100" });
@@ -129,7 +141,9 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
         }
         const ahead = aheadOfReceipt(occurredAt, receivedAt);
         if (ahead) {
-          problems.push({ path: `${path}.timestamp`, message: ahead });
+          // Well-formed, but a wrong clock: kept like a status we do not count, whatever its neighbours.
+          out.ignored++;
+          out.rejected.push({ at: `${path}.timestamp`, code: "occurred_in_future", message: ahead });
           return;
         }
         if (!COUNTED.has(s.status)) {
@@ -142,8 +156,8 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
           phoneNumberId,
           path,
           event: {
-            event_id: `${s.id}:${s.status}`,
-            message_id: s.id,
+            event_id: `${messageId}:${s.status}`,
+            message_id: messageId,
             status: s.status as Status,
             occurred_at: occurredAt,
             received_at: receivedAt,
@@ -163,8 +177,9 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
     });
   });
   if (problems.length === 0) return out;
-  // Nothing readable: the body is not a notification we understand, and the caller is told so.
-  if (out.statuses.length === 0) throw new MalformedWebhook(problems);
+  // Nothing understood (no status counted, nothing acknowledged): the body is not a notification
+  // we can read, and the caller is told so.
+  if (out.statuses.length === 0 && out.ignored === 0) throw new MalformedWebhook(problems);
   // The readable statuses count; the malformed ones wait in the dead-letter store for a fixed parser.
   out.ignored += problems.length;
   out.rejected.push(...malformed(problems));

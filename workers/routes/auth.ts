@@ -36,7 +36,7 @@ auth.post("/auth/login", valid("json", LoginRequest), async (c) => {
   ]);
   if (lockedFor > 0) {
     c.header("retry-after", String(lockedFor));
-    throw new ApiError(429, "too_many_attempts", `too many failed sign-in attempts; try again in ${lockedFor} s`);
+    throw new ApiError(429, "too_many_attempts", `too many sign-in attempts; try again in ${lockedFor} s`);
   }
   decoyHash ??= hashPassword("decoy-password");
   const ok = await verifyPassword(password, row?.passwordHash ?? (await decoyHash));

@@ -127,7 +127,8 @@ async function liveUser(c: Context<AppEnv>, clientId: string | null, ticket: str
     if (!row) throw new ApiError(401, "invalid_ticket", "ticket is unknown, used or expired");
     if (row.clientId !== clientId) throw new ApiError(403, "forbidden", "ticket was issued for another stream");
     if (row.sessionExpiresAt <= now) throw new ApiError(401, "unauthenticated", "the ticket's session has expired");
-    const user = await activeUser(db, row.userId, row.sessionId, row.sessionExpiresAt);
+    // A ticket issued after the user's sessions ended came from a session issued after that too.
+    const user = await activeUser(db, row.userId, row.sessionId, row.sessionExpiresAt, row.expiresAt - TICKET_TTL_MS);
     if (!user) throw new ApiError(401, "unauthenticated", "the ticket's session was revoked or its user is inactive");
     return user;
   }

@@ -61,7 +61,7 @@ adminUsers.post("/", valid("json", CreateUserRequest), async (c) => {
  * last admin would lock everyone out).
  */
 adminUsers.patch("/:id", valid("json", UpdateUserRequest), async (c) => {
-  const id = Number(c.req.param("id"));
+  const id = /^[1-9]\d{0,15}$/.test(c.req.param("id")) ? Number(c.req.param("id")) : NaN;
   const body = c.req.valid("json");
   const db = c.get("db");
   const current = Number.isSafeInteger(id) ? (await db.select().from(users).where(eq(users.id, id)))[0] : undefined;
@@ -75,8 +75,7 @@ adminUsers.patch("/:id", valid("json", UpdateUserRequest), async (c) => {
     ...(body.role !== undefined ? { role: body.role } : {}),
     ...(body.active !== undefined ? { active: body.active } : {}),
     ...(body.password !== undefined ? { passwordHash: await hashPassword(body.password) } : {}),
-    // Sessions carry their issue time in whole seconds, so the ones of this second end too.
-    ...(endsSessions ? { sessionsValidFrom: (Math.floor(Date.now() / 1000) + 1) * 1000 } : {}),
+    ...(endsSessions ? { sessionsValidFrom: Date.now() } : {}),
   };
   const [first, ...more]: BatchItem<"sqlite">[] = [
     ...(Object.keys(changes).length > 0 ? [db.update(users).set(changes).where(eq(users.id, id))] : []),
