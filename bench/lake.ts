@@ -2,8 +2,7 @@
  * Parquet (bytes per event, flush time) and the 1 M-row CSV export, each next to DuckDB doing the
  * same job on the same rows: writing them as ZSTD Parquet, and exporting Parquet to CSV.
  */
-import { createHmac } from "node:crypto";
-import { createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
@@ -12,17 +11,9 @@ import { benchClientId } from "./events.ts";
 import { driveInWorker } from "./load.ts";
 import { DEV_APP_SECRET } from "./ingest.ts";
 import { DEV_INGEST_KEY } from "../scripts/demo/catalog.ts";
+import { readLocalR2Object } from "../scripts/local-stack.ts";
 import { rssMb, rssSampler, type BenchStack } from "./stack.ts";
 import { round, since } from "./stats.ts";
-
-/** FILE_SIGNING_SECRET of .dev.vars.example: the harness signs download links like the Worker does. */
-const DEV_FILE_SIGNING_SECRET = "dev-file-signing-secret";
-
-function signedFileUrl(stack: BenchStack, key: string): string {
-  const exp = Math.floor(Date.now() / 1000) + 600;
-  const sig = createHmac("sha256", DEV_FILE_SIGNING_SECRET).update(`${key}\n${exp}`).digest("hex");
-  return `${stack.url}/v1/files/${key}?exp=${exp}&sig=${sig}`;
-}
 
 /** Bridged batches of 1,000 events into each of `clients`, `rows` (a multiple of 1,000) each (same generator as the ingest load). */
 export async function fill(stack: BenchStack, clients: number[], run: string, t0: number, rows: number, concurrency = 2): Promise<void> {
@@ -76,7 +67,7 @@ export interface ParquetFigures {
 
 /**
  * `rows` (< one flush batch, so no alarm flushes first) into a fresh client, one admin flush, then
- * the files downloaded through signed links; DuckDB rewrites the very same rows as ZSTD Parquet.
+ * the files copied out of the local R2 bucket; DuckDB rewrites the very same rows as ZSTD Parquet.
  */
 export async function benchParquet(stack: BenchStack, client: number, run: string, t0: number, rows: number): Promise<ParquetFigures> {
   await fill(stack, [client], run, t0, rows);
@@ -86,12 +77,9 @@ export async function benchParquet(stack: BenchStack, client: number, run: strin
     let bytes = 0;
     const paths: string[] = [];
     for (const [i, key] of files.entries()) {
-      const res = await fetch(signedFileUrl(stack, key));
-      if (res.status !== 200) throw new Error(`download ${key}: ${res.status}`);
-      const body = new Uint8Array(await res.arrayBuffer());
-      bytes += body.byteLength;
       paths.push(join(dir, `ours-${i}.parquet`));
-      writeFileSync(paths.at(-1)!, body);
+      readLocalR2Object(key, paths.at(-1)!, stack.stateDir);
+      bytes += statSync(paths.at(-1)!).size;
     }
     const db = await (await DuckDBInstance.create(":memory:")).connect();
     const ours = `read_parquet([${paths.map((p) => `'${p}'`).join(", ")}])`;
