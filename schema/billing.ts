@@ -19,8 +19,11 @@ export type BillingLine = z.infer<typeof BillingLine>;
 export const UnpricedLine = z.object({ client_id: ClientId, category: z.string(), country: z.string(), billable_count: z.number().int() });
 export type UnpricedLine = z.infer<typeof UnpricedLine>;
 
-/** A day billing can have: events are kept from 2000 to 2099 (EpochMs), so days outside have nothing. */
-export const BillingDate = IsoDate.refine((d) => d >= "2000-01-01" && d <= "2099-12-31", "a day from 2000-01-01 to 2099-12-31");
+/**
+ * A day billing can have: events are kept from 2000-01-01 to 2100-01-01 UTC (EpochMs), which are
+ * local days from 1999-12-31 (west of UTC) to 2100-01-01 (east of it); days outside have nothing.
+ */
+export const BillingDate = IsoDate.refine((d) => d >= "1999-12-31" && d <= "2100-01-01", "a day from 1999-12-31 to 2100-01-01");
 
 export const BillingQuery = z.object({ date: BillingDate, client_id: ClientId.optional() });
 

@@ -275,7 +275,7 @@ export const OPERATIONS: Operation[] = [
     method: "post", path: "/v1/billing/{date}/run", summary: "Recompute a day, idempotently", tag: "billing", security: "admin",
     responses: {
       200: { description: "the day's revision after the run", schema: BillingRunResponse },
-      400: { description: "not a day from 2000-01-01 to 2099-12-31", schema: ErrorBody },
+      400: { description: "not a day from 1999-12-31 to 2100-01-01", schema: ErrorBody },
       409: { description: "the day has not begun for any client, or another run changed it meanwhile", schema: ErrorBody },
       422: { description: "a line's amount is beyond what an integer of micros holds exactly (amount_out_of_range, naming it): fix its rate card", schema: ErrorBody },
     },

@@ -24,9 +24,8 @@ export function publicUser(u: AuthUser): PublicUser {
 /** Verifying against a throwaway hash keeps unknown emails as slow as wrong passwords. */
 let decoyHash: Promise<string> | undefined;
 
-auth.post("/auth/login", valid("json", LoginRequest), async (c) => {
-  // Signing a browser in sets its cookie: only our pages may (login CSRF).
-  requireOwnOrigin(c);
+// Signing a browser in sets its cookie: only our pages may (login CSRF), whatever the body says.
+auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid("json", LoginRequest), async (c) => {
   const { email, password } = c.req.valid("json");
   const db = c.get("db");
   const throttle = new LoginThrottle(db, email, c.req.header("cf-connecting-ip") ?? "local");
