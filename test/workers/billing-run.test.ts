@@ -5,6 +5,9 @@ import { billingOf, downloadBytes, ingest, rateCard, runDay, status } from "./bi
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 
 const at = (iso: string) => Date.parse(iso);
+const m = () => unique("wamid");
+/** A status as Meta sends a read: no pricing at all. */
+const bare = { category: undefined, billable: undefined, pricing_type: undefined };
 const line = (client_id: string, category: string, country: string, billable_count: number, unit_price_micros: number, currency = "BRL") => ({
   client_id,
   client_name: `Client ${client_id}`,
@@ -22,7 +25,6 @@ describe("what is billed", () => {
     await rateCard({ client_id: id, category: "marketing", country: "BR", unit_price_micros: 62_500 });
     await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 8_000 });
     const t = at("2026-11-03T12:00:00Z");
-    const m = () => unique("wamid");
     const [a, b, c, d, e, f] = [m(), m(), m(), m(), m(), m()];
     await ingest([
       status(id, a, "sent", t),
@@ -54,7 +56,6 @@ describe("what is billed", () => {
     const { id } = await createClient();
     await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 8_000 });
     const t = at("2026-11-04T12:00:00Z");
-    const m = () => unique("wamid");
     const unsaid = { category: "utility", billable: undefined };
     await ingest([
       status(id, m(), "delivered", t, { ...unsaid, pricing_type: "regular" }),
@@ -71,9 +72,7 @@ describe("what is billed", () => {
     const { id } = await createClient();
     await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 8_000 });
     const t = at("2026-10-14T12:00:00Z");
-    const m = () => unique("wamid");
     const [early, together, free, delivered] = [m(), m(), m(), m()];
-    const bare = { category: undefined, billable: undefined, pricing_type: undefined };
     const utility = { category: "utility" };
     const service = { category: "service", billable: false, pricing_type: "free_customer_service" };
     await ingest([status(id, early, "sent", t, utility), status(id, free, "sent", t, service), status(id, delivered, "delivered", t, utility)]);
@@ -106,9 +105,7 @@ describe("what is billed", () => {
     const { id } = await createClient({ timezone: "UTC" });
     await rateCard({ client_id: id, category: "marketing", country: "*", unit_price_micros: 5_000 });
     const t = at("2026-10-21T23:59:00Z");
-    const m = () => unique("wamid");
     const [readFirst, bothFirst, free, repeated] = [m(), m(), m(), m()];
-    const bare = { category: undefined, billable: undefined, pricing_type: undefined };
     const marketing = { category: "marketing" };
     await ingest([
       // Read just after midnight: billed on the 22nd, though its sent was on the 21st.
