@@ -66,13 +66,14 @@ const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** Requires a valid session; puts the user on the context. */
 export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
-  const authorization = c.req.header("authorization");
-  const token = sessionToken(authorization, getCookie(c, SESSION_COOKIE));
+  const bearer = bearerToken(c.req.header("authorization"));
+  const token = bearer ?? getCookie(c, SESSION_COOKIE);
   if (!token) throw new ApiError(401, "unauthenticated", "sign in first (session cookie or bearer token)");
-  if (token !== bearerToken(authorization) && !SAFE_METHODS.has(c.req.method)) requireOwnOrigin(c);
+  // The cookie rides along with any page's request: it may change things only from ours.
+  if (!bearer && !SAFE_METHODS.has(c.req.method)) requireOwnOrigin(c);
   const user = await sessionUser(c, token);
   if (!user) throw new ApiError(401, "unauthenticated", "session is invalid or expired");
-  c.set("user", authorization ? user : await rotateIfOld(c, user));
+  c.set("user", bearer ? user : await rotateIfOld(c, user));
   await next();
 });
 

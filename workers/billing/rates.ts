@@ -70,13 +70,10 @@ export async function rateBookFor(db: DrizzleD1Database, date: string): Promise<
   return new RateBook(rows);
 }
 
-/** Whether count × unit price (micros) is an integer a JS number (and D1) holds exactly. */
-export function amountFits(count: number, unitPriceMicros: number): boolean {
-  return BigInt(count) * BigInt(unitPriceMicros) <= BigInt(Number.MAX_SAFE_INTEGER);
-}
-
-/** count × unit price in integer micros; refuses results a JS number cannot hold exactly. */
-export function amountMicros(count: number, unitPriceMicros: number): number {
-  if (!amountFits(count, unitPriceMicros)) throw new Error(`amount ${count} × ${unitPriceMicros} micros exceeds the exact integer range`);
-  return count * unitPriceMicros;
+/**
+ * count × unit price in integer micros, or null when the result is beyond what a JS number (and D1)
+ * holds exactly: refused, never rounded.
+ */
+export function amountMicros(count: number, unitPriceMicros: number): number | null {
+  return BigInt(count) * BigInt(unitPriceMicros) <= BigInt(Number.MAX_SAFE_INTEGER) ? count * unitPriceMicros : null;
 }

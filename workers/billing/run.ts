@@ -5,7 +5,7 @@ import { localDayRange } from "../../schema/time.ts";
 import { ApiError, log } from "../errors.ts";
 import { clientLedgerLinesByDay, type ShardedClient } from "../client-counters.ts";
 import { ensureBillingFiles } from "./files.ts";
-import { amountFits, amountMicros, rateBookFor, type RateBook } from "./rates.ts";
+import { amountMicros, rateBookFor, type RateBook } from "./rates.ts";
 import { commitRevision, dayLines, dayState, lineKey, recordFailedRun, recordRun, storedLines, type StoredLine } from "./store.ts";
 
 /** What billing needs to know about a client. */
@@ -61,7 +61,8 @@ export function priceLines(
     const price = rates.price(client.id, l.category, l.country);
     if (!price) unpriced.push({ client_id: client.id, category: l.category, country: l.country, billable_count: l.count });
     const unit = price?.unitPriceMicros ?? 0;
-    if (!amountFits(l.count, unit)) {
+    const amount = amountMicros(l.count, unit);
+    if (amount === null) {
       // A retry computes the same: the caller's rate card is to change, so this is not a 503.
       throw new ApiError(422, "amount_out_of_range", `${client.id} ${l.category}/${l.country}: ${l.count} × ${unit} micros is beyond what an amount can hold exactly; check that rate card`);
     }
@@ -71,7 +72,7 @@ export function priceLines(
       country: l.country,
       billableCount: l.count,
       unitPriceMicros: unit,
-      amountMicros: amountMicros(l.count, unit),
+      amountMicros: amount,
       currency: price?.currency ?? client.currency,
     };
   });
