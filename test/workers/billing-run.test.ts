@@ -105,9 +105,11 @@ describe("what is billed", () => {
     const { id } = await createClient({ timezone: "UTC" });
     await rateCard({ client_id: id, category: "marketing", country: "*", unit_price_micros: 5_000 });
     const t = at("2026-10-21T23:59:00Z");
-    const [readFirst, bothFirst, free, repeated] = [m(), m(), m(), m()];
+    const [readFirst, bothFirst, free, repeated, pricedNextDay] = [m(), m(), m(), m(), m()];
     const marketing = { category: "marketing" };
     await ingest([
+      // Delivered before midnight without pricing, priced only by a read after midnight: the 21st's.
+      status(id, pricedNextDay, "delivered", t + 40_000, bare),
       // Read just after midnight: billed on the 22nd, though its sent was on the 21st.
       status(id, readFirst, "read", t + 90_000, bare),
       status(id, bothFirst, "delivered", t + 10_000, bare),
@@ -116,14 +118,19 @@ describe("what is billed", () => {
       status(id, repeated, "read", t + 30_000, bare),
     ]);
     // The priced sent statuses come in a later request, stamped before the reads; one of them twice.
-    await ingest([status(id, readFirst, "sent", t, marketing), status(id, bothFirst, "sent", t, marketing), status(id, repeated, "sent", t, marketing)]);
+    await ingest([
+      status(id, readFirst, "sent", t, marketing),
+      status(id, bothFirst, "sent", t, marketing),
+      status(id, repeated, "sent", t, marketing),
+      status(id, pricedNextDay, "read", t + 120_000, marketing),
+    ]);
     await ingest([status(id, free, "sent", t, { category: "service", billable: false, pricing_type: "free_customer_service" }), status(id, repeated, "sent", t, marketing)]);
     await runDay("2026-10-21");
     await runDay("2026-10-22");
     // Each priced message once, on its first delivered/read: the day the read (or delivered) happened.
-    expect((await billingOf("2026-10-21", id)).lines).toEqual([line(id, "marketing", "BR", 2, 5_000)]);
+    expect((await billingOf("2026-10-21", id)).lines).toEqual([line(id, "marketing", "BR", 3, 5_000)]);
     expect((await billingOf("2026-10-22", id)).lines).toEqual([line(id, "marketing", "BR", 1, 5_000)]);
-    for (const [day, n] of [["2026-10-21", 2], ["2026-10-22", 1]] as const) {
+    for (const [day, n] of [["2026-10-21", 3], ["2026-10-22", 1]] as const) {
       const reconcile = await call(`/v1/billing/${day}/reconcile?client_id=${id}`, authed(await admin()));
       expect(await reconcile.json()).toMatchObject({ ok: true, billed_total: n, lake_total: n });
     }

@@ -92,6 +92,12 @@ describe("dead letters: listed with their reasons, replayed once what they lacke
     expect(done.remaining.find((r) => r.key === key)?.rejections).toEqual([{ at: 1, code: "invalid_event", message: expect.stringContaining("recipient") }]);
     expect(await exists(key)).toBe(true);
     expect((await counters(later, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
+    // The list shows what is still outstanding; replaying again stores nothing twice.
+    const listed = (await (await call(`/v1/admin/dead-letters?date=${today()}&limit=200`, authed(await admin()))).json()) as { letters: { key: string; rejections: unknown[] }[] };
+    expect(listed.letters.find((l) => l.key === key)?.rejections).toEqual([{ at: 1, code: "invalid_event", message: expect.stringContaining("recipient") }]);
+    const again = await replay();
+    expect(again.remaining.find((r) => r.key === key)?.rejections).toEqual([{ at: 1, code: "invalid_event", message: expect.stringContaining("recipient") }]);
+    expect((await counters(later, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
   });
 
   it("keeps a batch's ingest-key scope: a record the scoped key could not send stays refused", async () => {

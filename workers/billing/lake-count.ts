@@ -8,11 +8,13 @@ import type { BillingClient } from "./run.ts";
 import { lineKey } from "./store.ts";
 
 /**
- * How far before the day the lake is read to find a message's earlier billable status. A message
- * first delivered longer ago and read on the day is counted on the day by this check (the ledger,
- * which keeps every message, is right): such a difference is explained by looking up the message.
+ * How far around the day the lake is read: before it to find a message's earlier billable status,
+ * after it to find the pricing of a delivered/read of the day that came without (Meta can price a
+ * message only on a later status, past midnight). A message first delivered longer before, or priced
+ * only longer after, is counted on the wrong day by this check (the ledger, which keeps every
+ * message, is right): such a difference is explained by looking up the message.
  */
-export const LAKE_LOOKBACK_DAYS = 2;
+export const LAKE_WINDOW_DAYS = 2;
 
 const BILLING_STATUSES: ReadonlySet<string> = new Set(["delivered", "read"]);
 const { message_id: MESSAGE, status: STATUS, occurred_at: OCCURRED, billable: BILLABLE, category: CATEGORY, country: COUNTRY } = COLUMN_INDEX;
@@ -28,7 +30,7 @@ export async function lakeBillable(env: Env, client: BillingClient, date: string
   const [start, end] = localDayRange(date, client.timezone);
   const pricing = new Map<string, MessagePricing>();
   const billingRows = new Map<string, { at: number; own: MessagePricing | null }[]>();
-  for await (const rows of reportRows(env.LAKE, client.id, { from: start - LAKE_LOOKBACK_DAYS * DAY_MS, to: end })) {
+  for await (const rows of reportRows(env.LAKE, client.id, { from: start - LAKE_WINDOW_DAYS * DAY_MS, to: end + LAKE_WINDOW_DAYS * DAY_MS })) {
     for (const r of rows) {
       const id = r[MESSAGE] as string;
       const billable = r[BILLABLE] as boolean | null;
@@ -48,7 +50,7 @@ export async function lakeBillable(env: Env, client: BillingClient, date: string
       const priced = row.own ?? message;
       if (priced && (!first || row.at < first.at)) first = { at: row.at, priced };
     }
-    if (!first || first.at < start) continue;
+    if (!first || first.at < start || first.at >= end) continue;
     const k = lineKey({ clientId: client.id, category: first.priced.category ?? UNKNOWN_CATEGORY, country: first.priced.country ?? UNKNOWN_COUNTRY });
     counts.set(k, (counts.get(k) ?? 0) + 1);
   }

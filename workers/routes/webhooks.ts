@@ -19,7 +19,7 @@ export const webhooks = new Hono<AppEnv>();
 webhooks.get("/whatsapp", async (c) => {
   const q = WebhookVerifyQuery.safeParse(c.req.query());
   if (!q.success || !(await constantTimeEqualText(q.data["hub.verify_token"], c.env.WHATSAPP_VERIFY_TOKEN))) {
-    throw new ApiError(403, "verification_failed", "hub.mode must be subscribe and hub.verify_token must match");
+    throw new ApiError(403, "verification_failed", "hub.mode must be subscribe, hub.verify_token must match and hub.challenge must be present");
   }
   return c.text(q.data["hub.challenge"]);
 });

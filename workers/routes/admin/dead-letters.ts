@@ -54,9 +54,10 @@ adminDeadLetters.get("/", valid("query", DeadLetterQuery), async (c) => {
 
 /**
  * Runs a page of the day's letters again (dead-letter-replay.ts): what can now be stored is, a letter
- * with nothing left refused is deleted after its events are durable, the rest stay as they were.
- * Only within the dedup window: events the letters' requests did store must still be known as
- * duplicates.
+ * with nothing left refused is deleted after its events are durable, and a letter still partly
+ * refused keeps its input (replaying it again only finds duplicates) with its rejections narrowed to
+ * what is still refused, so the list shows what is outstanding. Only within the dedup window: events
+ * the letters' requests did store must still be known as duplicates.
  */
 adminDeadLetters.post("/replay", valid("query", DeadLetterQuery), async (c) => {
   const { date, start_after, limit } = c.req.valid("query");
@@ -67,15 +68,20 @@ adminDeadLetters.post("/replay", valid("query", DeadLetterQuery), async (c) => {
   const page = await readPage(c.env.LAKE, date, start_after, limit);
   const routed: RoutedEvent[] = [];
   const resolved: string[] = [];
+  const narrowed: { key: string; letter: StoredDeadLetter }[] = [];
   const remaining: { key: string; rejections: StoredDeadLetter["rejections"] }[] = [];
   for (const { key, letter } of page.letters) {
     const replay = await replayLetter(db, letter);
     for (const r of replay.routed) routed.push(r);
     if (replay.remaining.length === 0) resolved.push(key);
     else remaining.push({ key, rejections: replay.remaining });
+    if (replay.remaining.length > 0 && JSON.stringify(replay.remaining) !== JSON.stringify(letter.rejections)) {
+      narrowed.push({ key, letter: { ...letter, rejections: replay.remaining } });
+    }
   }
   const stored = await storeEvents(c, routed);
   if (resolved.length > 0) await c.env.LAKE.delete(resolved);
+  await Promise.all(narrowed.map(({ key, letter }) => c.env.LAKE.put(key, JSON.stringify(letter), { httpMetadata: { contentType: "application/json" } })));
   await audit(db, c.get("user").email, "dead_letters.replay", date, {
     letters: page.letters.length,
     resolved: resolved.length,
