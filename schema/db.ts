@@ -23,6 +23,23 @@ export const phoneNumbers = sqliteTable(
   (t) => [index("phone_numbers_client").on(t.clientId)],
 );
 
+/**
+ * A number's earlier owners: `client_id` owned `phone_number_id` until `released_at`. A status that
+ * happened before a number moved is its earlier owner's, so a webhook Meta retries after the move
+ * (for up to 7 days) is deduplicated and billed where the first delivery was, not counted again.
+ */
+export const phoneNumberReleases = sqliteTable(
+  "phone_number_releases",
+  {
+    phoneNumberId: text("phone_number_id").notNull(),
+    clientId: text("client_id")
+      .notNull()
+      .references(() => clients.id),
+    releasedAt: integer("released_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.phoneNumberId, t.releasedAt] })],
+);
+
 /** Prices per billable message; client_id NULL is the default card, country '*' any market. */
 export const rateCards = sqliteTable(
   "rate_cards",

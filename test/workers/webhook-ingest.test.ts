@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
-import { call, counters, createClient, deadLetters, postWebhook, sign, unique } from "./helpers.ts";
+import { admin, call, counters, createClient, deadLetters, postJson, postWebhook, sign, unique } from "./helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 
 const T0 = Date.UTC(2026, 10, 20, 12, 30, 15); // 2026-11-20T12:30:15Z
@@ -115,6 +115,29 @@ describe("Meta's payload shapes", () => {
     expect((await counters(b.id, "2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z")).body.minutes).toEqual([
       { minute, accepted: 0, sent: 1, delivered: 0, read: 1, failed: 0 },
     ]);
+  });
+
+  it("routes a status to the client that owned its number when it happened, so a retry after the number moved is a duplicate", async () => {
+    const phone = unique("pn");
+    const a = await createClient({ phones: [phone] });
+    const b = await createClient({ phones: [] });
+    const token = await admin();
+    const before = webhook([{ phoneNumberId: phone, statuses: [statusObject({ id: `wamid.${unique("mv")}`, status: "delivered", timestamp: sec(T0) })] }]);
+    expect(await (await postWebhook(before)).json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+    expect((await postJson(`/v1/admin/clients/${a.id}`, { phone_number_ids: [] }, token, "PATCH")).status).toBe(200);
+    // Meta retries for 7 days: with the number released, and again once another client has it.
+    expect(await (await postWebhook(before)).json()).toEqual({ accepted: 0, duplicates: 1, ignored: 0 });
+    expect((await postJson(`/v1/admin/clients/${b.id}`, { phone_number_ids: [phone] }, token, "PATCH")).status).toBe(200);
+    expect(await (await postWebhook(before)).json()).toEqual({ accepted: 0, duplicates: 1, ignored: 0 });
+    // What happens after the move is the new owner's.
+    const after = Date.now() + 2_000;
+    const res = await postWebhook(webhook([{ phoneNumberId: phone, statuses: [statusObject({ id: `wamid.${unique("mv")}`, status: "sent", timestamp: sec(after) })] }]));
+    expect(await res.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+    const day = ["2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z"] as const;
+    expect((await counters(a.id, ...day)).body.minutes).toEqual([expect.objectContaining({ delivered: 1 })]);
+    expect((await counters(b.id, ...day)).body.minutes).toEqual([]);
+    const minute = Math.floor(after / 60_000) * 60_000;
+    expect((await counters(b.id, new Date(minute).toISOString(), new Date(minute + 60_000).toISOString())).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
   });
 
   it("tolerates fields Meta adds and acknowledges inbound messages and other fields without counting them", async () => {

@@ -1,6 +1,6 @@
-import { eq, inArray } from "drizzle-orm";
+import { asc, eq, inArray } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { clients, phoneNumbers } from "../../schema/db.ts";
+import { clients, phoneNumberReleases, phoneNumbers } from "../../schema/db.ts";
 import type { ClientRef } from "../../durable-objects/client-counter.ts";
 
 /**
@@ -12,17 +12,30 @@ import type { ClientRef } from "../../durable-objects/client-counter.ts";
 const HIT_TTL_MS = 30_000;
 const MISS_TTL_MS = 5_000;
 
-type Entry = { value: ClientRef | null; expires: number };
-const byPhone = new Map<string, Entry>();
-const byId = new Map<string, Entry>();
+type Entry<V> = { value: V; expires: number };
 
-async function resolve(
+/** Who owns a phone number now (null: nobody active) and who owned it before, oldest release first. */
+export interface PhoneOwners {
+  current: ClientRef | null;
+  earlier: { until: number; client: ClientRef | null }[];
+}
+
+const byPhone = new Map<string, Entry<PhoneOwners>>();
+const byId = new Map<string, Entry<ClientRef | null>>();
+
+/**
+ * Looks `keys` up in `cache`, loading the missing ones in one go; `load` answers only the keys it
+ * found, the others take `absent`. An entry is a hit when `known` says so, a miss otherwise.
+ */
+async function resolve<V>(
   keys: Iterable<string>,
-  cache: Map<string, Entry>,
-  load: (missing: string[]) => Promise<Map<string, ClientRef>>,
-): Promise<Map<string, ClientRef | null>> {
+  cache: Map<string, Entry<V>>,
+  load: (missing: string[]) => Promise<Map<string, V>>,
+  absent: V,
+  known: (value: V) => boolean,
+): Promise<Map<string, V>> {
   const now = Date.now();
-  const out = new Map<string, ClientRef | null>();
+  const out = new Map<string, V>();
   const missing: string[] = [];
   for (const k of new Set(keys)) {
     const hit = cache.get(k);
@@ -32,8 +45,8 @@ async function resolve(
   if (missing.length > 0) {
     const loaded = await load(missing);
     for (const k of missing) {
-      const value = loaded.get(k) ?? null;
-      cache.set(k, { value, expires: now + (value ? HIT_TTL_MS : MISS_TTL_MS) });
+      const value = loaded.get(k) ?? absent;
+      cache.set(k, { value, expires: now + (known(value) ? HIT_TTL_MS : MISS_TTL_MS) });
       out.set(k, value);
     }
   }
@@ -47,35 +60,69 @@ function chunks<T>(items: T[], size = 90): T[][] {
   return out;
 }
 
-/** Active clients by their WhatsApp phone_number_id; unknown or inactive ones map to null. */
-export function clientsByPhoneNumber(db: DrizzleD1Database, ids: Iterable<string>): Promise<Map<string, ClientRef | null>> {
-  return resolve(ids, byPhone, async (missing) => {
-    const found = new Map<string, ClientRef>();
-    for (const part of chunks(missing)) {
-      const rows = await db
-        .select({ phone: phoneNumbers.phoneNumberId, id: clients.id, timezone: clients.timezone, shards: clients.shards, active: clients.active })
-        .from(phoneNumbers)
-        .innerJoin(clients, eq(clients.id, phoneNumbers.clientId))
-        .where(inArray(phoneNumbers.phoneNumberId, part));
-      for (const r of rows) if (r.active) found.set(r.phone, { id: r.id, timezone: r.timezone, shards: r.shards });
-    }
-    return found;
-  });
+const refOf = (r: { id: string; timezone: string; shards: number; active: boolean }): ClientRef | null =>
+  r.active ? { id: r.id, timezone: r.timezone, shards: r.shards } : null;
+
+const NOBODY: PhoneOwners = { current: null, earlier: [] };
+
+/** The owners of WhatsApp phone_number_ids, now and before (phone_number_releases). */
+export function ownersByPhoneNumber(db: DrizzleD1Database, ids: Iterable<string>): Promise<Map<string, PhoneOwners>> {
+  const entry = (found: Map<string, PhoneOwners>, phone: string) => {
+    let owners = found.get(phone);
+    if (!owners) found.set(phone, (owners = { current: null, earlier: [] }));
+    return owners;
+  };
+  return resolve(
+    ids,
+    byPhone,
+    async (missing) => {
+      const found = new Map<string, PhoneOwners>();
+      const client = { id: clients.id, timezone: clients.timezone, shards: clients.shards, active: clients.active };
+      for (const part of chunks(missing)) {
+        const [now, before] = await db.batch([
+          db.select({ phone: phoneNumbers.phoneNumberId, ...client }).from(phoneNumbers).innerJoin(clients, eq(clients.id, phoneNumbers.clientId)).where(inArray(phoneNumbers.phoneNumberId, part)),
+          db
+            .select({ phone: phoneNumberReleases.phoneNumberId, until: phoneNumberReleases.releasedAt, ...client })
+            .from(phoneNumberReleases)
+            .innerJoin(clients, eq(clients.id, phoneNumberReleases.clientId))
+            .where(inArray(phoneNumberReleases.phoneNumberId, part))
+            .orderBy(asc(phoneNumberReleases.releasedAt)),
+        ]);
+        for (const r of now) entry(found, r.phone).current = refOf(r);
+        for (const r of before) entry(found, r.phone).earlier.push({ until: r.until, client: refOf(r) });
+      }
+      return found;
+    },
+    NOBODY,
+    (owners) => owners.current !== null,
+  );
+}
+
+/** The client that owned the number when a status happened at `at`: its owner then, not now. */
+export function ownerAt(owners: PhoneOwners, at: number): ClientRef | null {
+  for (const e of owners.earlier) if (at < e.until) return e.client;
+  return owners.current;
 }
 
 /** Active clients by id; unknown or inactive ones map to null. */
 export function clientsById(db: DrizzleD1Database, ids: Iterable<string>): Promise<Map<string, ClientRef | null>> {
-  return resolve(ids, byId, async (missing) => {
-    const found = new Map<string, ClientRef>();
-    for (const part of chunks(missing)) {
-      const rows = await db
-        .select({ id: clients.id, timezone: clients.timezone, shards: clients.shards, active: clients.active })
-        .from(clients)
-        .where(inArray(clients.id, part));
-      for (const r of rows) if (r.active) found.set(r.id, { id: r.id, timezone: r.timezone, shards: r.shards });
-    }
-    return found;
-  });
+  return resolve(
+    ids,
+    byId,
+    async (missing) => {
+      const found = new Map<string, ClientRef | null>();
+      for (const part of chunks(missing)) {
+        const rows = await db
+          .select({ id: clients.id, timezone: clients.timezone, shards: clients.shards, active: clients.active })
+          .from(clients)
+          .where(inArray(clients.id, part));
+        for (const r of rows) found.set(r.id, refOf(r));
+      }
+      return found;
+    },
+    null,
+    (client) => client !== null,
+  );
 }
 
 /** Drops cached entries after an admin change, so this isolate sees it at once. */

@@ -1,22 +1,23 @@
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { recordText, type RejectedRecord, type ValidatedBatch } from "./bridge.ts";
-import { clientsById, clientsByPhoneNumber } from "./client-directory.ts";
+import { clientsById, ownerAt, ownersByPhoneNumber } from "./client-directory.ts";
 import type { Rejection } from "./dead-letters.ts";
 import type { RoutedEvent } from "./dispatch.ts";
 import type { PendingStatus } from "./whatsapp.ts";
 
 /**
- * Assigns a webhook's statuses to the active clients owning their phone numbers; the statuses of
- * numbers nobody owns come back as rejections (they go to the dead-letter store, not to a 4xx).
+ * Assigns a webhook's statuses to the active clients that owned their phone numbers when they
+ * happened; the statuses of numbers nobody owned come back as rejections (they go to the dead-letter
+ * store, not to a 4xx).
  */
 export async function routeStatuses(db: DrizzleD1Database, statuses: PendingStatus[]): Promise<{ routed: RoutedEvent[]; unknown: Rejection[] }> {
-  const clients = await clientsByPhoneNumber(db, statuses.map((s) => s.phoneNumberId));
+  const owners = await ownersByPhoneNumber(db, statuses.map((s) => s.phoneNumberId));
   const routed: RoutedEvent[] = [];
   const unknown: Rejection[] = [];
   for (const s of statuses) {
-    const client = clients.get(s.phoneNumberId);
+    const client = ownerAt(owners.get(s.phoneNumberId)!, s.event.occurred_at);
     if (client) routed.push({ client, event: { ...s.event, client_id: client.id } });
-    else unknown.push({ at: s.path, code: "unknown_phone_number", message: `phone_number_id ${s.phoneNumberId} has no active client` });
+    else unknown.push({ at: s.path, code: "unknown_phone_number", message: `phone_number_id ${s.phoneNumberId} had no active client at ${new Date(s.event.occurred_at).toISOString()}` });
   }
   return { routed, unknown };
 }

@@ -3,7 +3,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { Hono } from "hono";
 import { overviewOf } from "../../../durable-objects/overview.ts";
 import { CreateClientRequest, UpdateClientRequest } from "../../../schema/api.ts";
-import { clients, phoneNumbers } from "../../../schema/db.ts";
+import { clients, phoneNumberReleases, phoneNumbers } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
 import { ApiError, log } from "../../errors.ts";
@@ -104,12 +104,15 @@ adminClients.patch("/:id", valid("json", UpdateClientRequest), async (c) => {
   const { shards, ...rest } = fields;
   if (shards !== undefined && shards !== current.shards) await changeShards(c.env, db, current, shards);
   const changes = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+  const released = phone_number_ids ? current.phone_number_ids.filter((p) => !phone_number_ids.includes(p)) : [];
+  const releasedAt = Date.now();
   const [first, ...more]: BatchItem<"sqlite">[] = [
     ...(Object.keys(changes).length > 0 ? [db.update(clients).set(changes).where(eq(clients.id, id))] : []),
     ...(phone_number_ids
       ? [
           db.delete(phoneNumbers).where(eq(phoneNumbers.clientId, id)),
           ...phone_number_ids.map((p) => db.insert(phoneNumbers).values({ phoneNumberId: p, clientId: id })),
+          ...released.map((p) => db.insert(phoneNumberReleases).values({ phoneNumberId: p, clientId: id, releasedAt })),
         ]
       : []),
   ];
