@@ -35,6 +35,12 @@ export const BillingResponse = z.object({
   date: IsoDate,
   revision: z.number().int().min(0),
   computed_at: z.number().int().nullable(),
+  /**
+   * Clients (of those asked about) whose local day had not ended when the lines were computed (or has
+   * not ended yet, when never computed): their lines are the day so far, provisional until the cron
+   * bills the closed day.
+   */
+  open_clients: z.number().int().min(0),
   lines: z.array(BillingLine),
   unpriced: z.array(UnpricedLine),
 });

@@ -273,7 +273,10 @@ describe("access", () => {
     const run = await runDay(today);
     expect(run.open_clients).toBeGreaterThanOrEqual(1);
     expect(run.open_clients).toBeLessThanOrEqual(run.clients);
-    expect((await billingOf(today, id)).lines).toEqual([line(id, "marketing", "BR", 1, 5_000)]);
+    // The stored lines say so too: this client's are its day so far; a closed day's are not.
+    expect(await billingOf(today, id)).toMatchObject({ open_clients: 1, lines: [line(id, "marketing", "BR", 1, 5_000)] });
+    await runDay("2026-11-03");
+    expect((await billingOf("2026-11-03", id)).open_clients).toBe(0);
   });
 
   it("finance reads but cannot run; viewers see nothing; bad dates and days not begun are refused", async () => {
@@ -295,7 +298,7 @@ describe("access", () => {
     expect(open.status).toBe(409);
     expect(((await open.json()) as { error: { code: string } }).error.code).toBe("day_not_started");
     const never = await billingOf("2026-01-01", undefined, finance);
-    expect(never).toEqual({ date: "2026-01-01", revision: 0, computed_at: null, lines: [], unpriced: [] });
+    expect(never).toEqual({ date: "2026-01-01", revision: 0, computed_at: null, open_clients: 0, lines: [], unpriced: [] });
     expect((await call("/v1/billing/2026-01-01/download?format=csv", authed(finance))).status).toBe(404);
   });
 });

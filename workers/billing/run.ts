@@ -14,6 +14,11 @@ export interface BillingClient extends ShardedClient {
   currency: string;
 }
 
+/** How many of `clients` had not finished their local `date` at `at`: their lines are the day so far. */
+export function openClientsAt(date: string, clients: readonly { timezone: string }[], at: number): number {
+  return clients.filter((c) => localDayRange(date, c.timezone)[1] > at).length;
+}
+
 /** Ledger RPCs in flight at once: enough to hide each call's latency without flooding one isolate. */
 export const LEDGER_FANOUT = 32;
 
@@ -133,8 +138,7 @@ export async function runBillingDay(
     }
     const files = await ensureBillingFiles(env.LAKE, date, revision, () => dayLines(env.DB, date));
     if (unpriced.length > 0) log("warn", null, "billing_unpriced_lines", { date, lines: unpriced.length });
-    const openClients = clients.filter((c) => localDayRange(date, c.timezone)[1] > now).length;
-    return { date, revision, changed, clients: clients.length, open_clients: openClients, lines: fresh.length, unpriced, files };
+    return { date, revision, changed, clients: clients.length, open_clients: openClientsAt(date, clients, now), lines: fresh.length, unpriced, files };
   } catch (err) {
     if (err instanceof ApiError && err.status === 409) throw err;
     run.finishedAt = Math.max(Date.now(), startedAt);

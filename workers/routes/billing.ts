@@ -9,6 +9,7 @@ import { authenticate, requireCapability } from "../auth/middleware.ts";
 import { billingKey } from "../billing/files.ts";
 import { rateBookFor } from "../billing/rates.ts";
 import { reconcileDay } from "../billing/reconcile.ts";
+import { openClientsAt } from "../billing/run.ts";
 import { runBillingOnDemand } from "../billing/schedule.ts";
 import { dayLines, dayState } from "../billing/store.ts";
 import { ApiError } from "../errors.ts";
@@ -29,17 +30,19 @@ billing.use(authenticate, requireCapability("billing"));
 billing.get("/", valid("query", BillingQuery), async (c) => {
   const { date, client_id } = c.req.valid("query");
   const db = c.get("db");
-  const [known, state, lines, rates] = await Promise.all([
-    client_id === undefined || db.select({ id: clients.id }).from(clients).where(eq(clients.id, client_id)).then((r) => r.length > 0),
+  const zones = db.select({ timezone: clients.timezone }).from(clients);
+  const [asked, state, lines, rates] = await Promise.all([
+    client_id === undefined ? zones : zones.where(eq(clients.id, client_id)),
     dayState(c.env.DB, date),
     dayLines(c.env.DB, date, client_id),
     rateBookFor(db, date),
   ]);
-  if (!known) throw new ApiError(404, "client_not_found", `no client ${client_id}`);
+  if (client_id !== undefined && asked.length === 0) throw new ApiError(404, "client_not_found", `no client ${client_id}`);
   const unpriced = lines
     .filter((l) => rates.price(l.client_id, l.category, l.country) === null)
     .map((l) => ({ client_id: l.client_id, category: l.category, country: l.country, billable_count: l.billable_count }));
-  return c.json({ date, revision: state.revision, computed_at: state.computedAt, lines, unpriced });
+  const openClients = openClientsAt(date, asked, state.computedAt ?? Date.now());
+  return c.json({ date, revision: state.revision, computed_at: state.computedAt, open_clients: openClients, lines, unpriced });
 });
 
 billing.post("/:date/run", requireCapability("admin"), valid("param", DateParam), async (c) => {
