@@ -1,11 +1,9 @@
+import { UNKNOWN_CATEGORY, UNKNOWN_COUNTRY } from "../schema/billing.ts";
 import type { NotificationEvent } from "../schema/event.ts";
 import { localDate } from "../schema/time.ts";
 import type { EventTable } from "./client-counter-tables.ts";
 import type { LedgerDelta, PendingAggregates, Track } from "./pending-aggregates.ts";
 
-/** Category and country keys when Meta did not say; rate cards match them through `*`. */
-export const UNKNOWN_CATEGORY = "unknown";
-export const UNKNOWN_COUNTRY = "ZZ";
 
 /** Billable messages of one local day, aggregated for billing. */
 export interface LedgerLine {

@@ -78,7 +78,7 @@ export interface IngestOptions {
   forwarded?: boolean;
 }
 
-export { UNKNOWN_CATEGORY, UNKNOWN_COUNTRY, type LedgerLine } from "./billable-ledger.ts";
+export { type LedgerLine } from "./billable-ledger.ts";
 
 export function emptyCounts(): StatusCounts {
   return { accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 };

@@ -2,6 +2,13 @@ import { z } from "zod";
 import { Currency, IsoDate } from "./api.ts";
 import { ClientId } from "./event.ts";
 
+/**
+ * A billing line's category and country when Meta did not say (`ZZ`: CLDR's unknown region); rate
+ * cards match them through `*`.
+ */
+export const UNKNOWN_CATEGORY = "unknown";
+export const UNKNOWN_COUNTRY = "ZZ";
+
 /** One billed line: a client's billable messages of one local day, by category × country. */
 export const BillingLine = z.object({
   client_id: ClientId,

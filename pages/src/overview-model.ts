@@ -1,6 +1,7 @@
 import { computed, signal } from "@preact/signals";
 import { OverviewLiveMessage, type OverviewRow } from "../../schema/live.ts";
 import { LiveConnection } from "./live-connection.ts";
+import { deliveryRate, readRate } from "./rates.ts";
 import { clearOnUserChange } from "./session.ts";
 
 export type SortKey =
@@ -9,9 +10,6 @@ export type SortKey =
   | "deliveryRate"
   | "readRate";
 
-const ratio = (num: number, den: number): number => (den > 0 ? num / den : -1);
-const deliveryRate = (r: OverviewRow): number => ratio(r.today.delivered, r.today.sent);
-const readRate = (r: OverviewRow): number => ratio(r.today.read, r.today.delivered);
 
 /** Busiest first. */
 const DEFAULT_SORT = { key: "today.sent", dir: -1 } as const;
@@ -20,8 +18,9 @@ const DEFAULT_SORT = { key: "today.sent", dir: -1 } as const;
 const byName = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 
 function sortValue(r: OverviewRow, key: Exclude<SortKey, "name">): number {
-  if (key === "deliveryRate") return deliveryRate(r);
-  if (key === "readRate") return readRate(r);
+  // No rate (nothing to divide by) sorts below every rate.
+  if (key === "deliveryRate") return deliveryRate(r.today) ?? -1;
+  if (key === "readRate") return readRate(r.today) ?? -1;
   const [window, status] = key.split(".") as ["minute" | "hour" | "today", "sent" | "delivered" | "read" | "failed"];
   return r[window][status];
 }

@@ -8,7 +8,9 @@ export type Route =
   | { name: "not-found" };
 
 /** Path → route. New pages (e.g. admin) add a line here and a view in app.tsx. */
-export function parseRoute(path: string): Route {
+export function parseRoute(raw: string): Route {
+  // "/clients/acme/" is the same page as "/clients/acme".
+  const path = raw.length > 1 ? raw.replace(/\/+$/, "") : raw;
   if (path === "/" || path === "") return { name: "overview" };
   if (path === "/login") return { name: "login" };
   if (path === "/billing") return { name: "billing" };

@@ -61,7 +61,7 @@ describe("overview with 10,000 clients", () => {
     expect(rendered).toBeGreaterThan(10);
     expect(rendered).toBeLessThan(80);
 
-    await page.locator(".grid-body").evaluate((el) => (el.scrollTop = el.scrollHeight));
+    await page.locator(".grid").evaluate((el) => (el.scrollTop = el.scrollHeight));
     await page.waitForFunction((n) => Array.from(document.querySelectorAll("[data-client]")).some((r) => Number(r.getAttribute("aria-rowindex")) === n + 2), TOTAL);
     expect(await page.locator("[data-client]").count()).toBeLessThan(80);
 
@@ -72,7 +72,7 @@ describe("overview with 10,000 clients", () => {
 
     const acme = DEMO_CLIENTS.find((c) => c.id === "acme")!;
     const cell = '[data-client="acme"] [data-cell="today.read"]';
-    await page.locator(".grid-body").evaluate((el) => (el.scrollTop = 0));
+    await page.locator(".grid").evaluate((el) => (el.scrollTop = 0));
     await page.getByRole("button", { name: "Cliente" }).click();
     await page.locator(cell).waitFor();
     const before = digits(await page.locator(cell).innerText());

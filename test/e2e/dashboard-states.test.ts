@@ -136,11 +136,14 @@ describe("dashboard states in a real browser", () => {
     expect(await page.getByRole("alert").innerText()).toBe("“De” precisa ser antes de “Até”.");
     expect(await page.getByLabel("Até", { exact: true }).getAttribute("aria-invalid")).toBe("true");
     expect(reports).toBe(0);
+    // Changing the range takes the complaint back until the next try.
+    await page.getByLabel("De", { exact: true }).fill("2026-11-20T08:00");
+    expect(await page.getByLabel("Até", { exact: true }).getAttribute("aria-invalid")).toBe("false");
 
     // The server's refusals are told by their code, in the page's language.
     await page.getByLabel("De", { exact: true }).fill("2020-01-01T00:00");
     await page.getByRole("button", { name: "Baixar" }).click();
-    await page.getByText("O período pedido é longo demais.").waitFor();
+    await page.getByText("O período pedido é longo demais: no máximo 366 dias.").waitFor();
     expect(reports).toBe(1);
   });
 
@@ -293,7 +296,7 @@ describe("dashboard states in a real browser", () => {
     const page = await freshPage();
     await signInPage(page, "finance@example.com");
     // Two days the server answers at different speeds: the first asked answers last.
-    const answer = (revision: number) => ({ date: "", revision, computed_at: null, lines: [], unpriced: [] });
+    const answer = (revision: number) => ({ date: "", revision, computed_at: null, open_clients: 0, lines: [], unpriced: [] });
     await page.route("**/v1/billing?date=2026-11-01", async (route) => {
       await new Promise((r) => setTimeout(r, 1_500));
       await route.fulfill({ json: answer(7) });

@@ -210,6 +210,18 @@ describe("live dashboard in a real browser", () => {
     await p.getByRole("heading", { name: "Faturamento diário" }).waitFor();
     await p.locator("table.lines, .billing .empty").first().waitFor();
     await p.screenshot({ path: join(ARTIFACTS, "billing.png"), fullPage: true });
+    // Today, billed early by an admin, is the day so far: the page says so, and totals what it shows.
+    await ingest(["delivered"]);
+    const today = new Intl.DateTimeFormat("en-CA", { timeZone: acme.timezone }).format(new Date());
+    const admin = { authorization: `Bearer ${await login("admin@example.com")}` };
+    expect((await fetch(`${baseUrl()}/v1/billing/${today}/run`, { method: "POST", headers: admin })).status).toBe(200);
+    const day = (await (await fetch(`${baseUrl()}/v1/billing?date=${today}`, { headers: admin })).json()) as { open_clients: number; lines: { billable_count: number }[] };
+    expect(day.open_clients).toBeGreaterThan(0);
+    await p.locator('input[type="date"]').fill(today);
+    await p.getByRole("button", { name: "Carregar" }).click();
+    await p.getByTestId("billing-provisional").waitFor();
+    const totals = await p.getByTestId("billing-total").allInnerTexts();
+    expect(totals.map((text) => Number(text.split("\t")[1]!.replace(/\D/g, "")))).toEqual([day.lines.reduce((n, l) => n + l.billable_count, 0)]);
     await p.goto(`${baseUrl()}/clients/acme`);
     await p.locator('[data-testid="live-status"][data-status="live"]').waitFor({ timeout: 15_000 });
     expect(await p.getByRole("heading", { name: "Exportar relatório detalhado" }).count()).toBe(0);

@@ -1,5 +1,5 @@
 import type { MessagePricing } from "../../durable-objects/billable-ledger.ts";
-import { UNKNOWN_CATEGORY, UNKNOWN_COUNTRY } from "../../durable-objects/client-counter.ts";
+import { UNKNOWN_CATEGORY, UNKNOWN_COUNTRY } from "../../schema/billing.ts";
 import { DAY_MS, localDayRange } from "../../schema/time.ts";
 import { flushClient } from "../client-counters.ts";
 import { COLUMN_INDEX } from "../lake/columns.ts";

@@ -35,7 +35,7 @@ auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid
   ]);
   if (lockedFor > 0) {
     c.header("retry-after", String(lockedFor));
-    throw new ApiError(429, "too_many_attempts", `too many sign-in attempts; try again in ${lockedFor} s`);
+    throw new ApiError(429, "too_many_attempts", `too many sign-in attempts; try again in ${lockedFor} s`, { retry_after_s: lockedFor });
   }
   decoyHash ??= hashPassword("decoy-password");
   const ok = await verifyPassword(password, row?.passwordHash ?? (await decoyHash));

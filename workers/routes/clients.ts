@@ -67,7 +67,7 @@ clientsApi.get("/:id/categories", requireCapability("counters", "id"), valid("qu
  */
 async function countersRange(db: DrizzleD1Database, id: string, range: { from: number; to: number }): Promise<{ client: ShardedClient; from: number; to: number }> {
   if (range.to - range.from > MAX_COUNTERS_RANGE_MS) {
-    throw new ApiError(400, "range_too_large", "counters cover at most 31 days per request");
+    throw new ApiError(400, "range_too_large", `counters cover at most ${MAX_COUNTERS_RANGE_MS / DAY_MS} days per request`, { max_days: MAX_COUNTERS_RANGE_MS / DAY_MS });
   }
   const client = (await db.select({ id: clients.id, shards: clients.shards }).from(clients).where(eq(clients.id, id)))[0];
   if (!client) throw new ApiError(404, "client_not_found", `no client ${id}`);

@@ -29,7 +29,7 @@ export const reports = new Hono<AppEnv>();
 reports.get("/:id/report", authenticate, requireCapability("report", "id"), valid("query", ReportQuery), async (c) => {
   const id = c.req.param("id");
   const { from, to, format, times, status } = c.req.valid("query");
-  if (to - from > MAX_REPORT_RANGE_MS) throw new ApiError(400, "range_too_large", "a report covers at most 366 days");
+  if (to - from > MAX_REPORT_RANGE_MS) throw new ApiError(400, "range_too_large", `a report covers at most ${MAX_REPORT_RANGE_MS / DAY_MS} days`, { max_days: MAX_REPORT_RANGE_MS / DAY_MS });
   const db = c.get("db");
   if ((await db.select({ id: clients.id }).from(clients).where(eq(clients.id, id))).length === 0) {
     throw new ApiError(404, "client_not_found", `no client ${id}`);

@@ -1,12 +1,24 @@
 import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
-import type { BillingLine, BillingResponse } from "../../../schema/billing.ts";
+import { UNKNOWN_COUNTRY, type BillingLine, type BillingResponse } from "../../../schema/billing.ts";
 import { api } from "../api.ts";
 import { categoryLabel, fmtInt, fmtMoney, localDateTime, t } from "../i18n.ts";
 import { currentUser, seesBilling } from "../session.ts";
 import { Failure } from "./failure.tsx";
 import { Unavailable } from "./unavailable.tsx";
 
+
+/** The day's billable messages and amount per currency (amounts in different currencies do not add up). */
+function totalsByCurrency(lines: BillingLine[]): { currency: string; count: number; amountMicros: number }[] {
+  const totals = new Map<string, { currency: string; count: number; amountMicros: number }>();
+  for (const l of lines) {
+    const total = totals.get(l.currency) ?? { currency: l.currency, count: 0, amountMicros: 0 };
+    total.count += l.billable_count;
+    total.amountMicros += l.amount_micros;
+    totals.set(l.currency, total);
+  }
+  return [...totals.values()].sort((a, b) => a.currency.localeCompare(b.currency));
+}
 
 /** Billing for those who may see it; anyone else opening /billing is told so, not shown a form that fails. */
 export function BillingPage() {
@@ -25,6 +37,7 @@ function Billing() {
   const shown = useSignal<string | null>(null);
   const lines = useSignal<BillingLine[] | null>(null);
   const revision = useSignal<number | null>(null);
+  const openClients = useSignal(0);
   const error = useSignal<unknown>(null);
   const asked = useRef(0);
 
@@ -40,6 +53,7 @@ function Billing() {
       if (ask !== asked.current) return;
       lines.value = res.lines;
       revision.value = res.revision;
+      openClients.value = res.open_clients;
     } catch (err) {
       if (ask === asked.current) error.value = err;
     }
@@ -90,6 +104,11 @@ function Billing() {
         </p>
       )}
       {error.value != null && <Failure error={error.value} fields={{ date: t("billing.date") }} />}
+      {lines.value && revision.value !== 0 && openClients.value > 0 && (
+        <p class="notice" data-testid="billing-provisional">
+          {t("billing.provisional", { n: fmtInt(openClients.value) })}
+        </p>
+      )}
       {lines.value?.length === 0 && <p class="empty">{t("billing.none")}</p>}
       {lines.value && lines.value.length > 0 && (
         <div class="table-scroll" role="region" aria-labelledby="billing-title" tabIndex={0}>
@@ -116,9 +135,22 @@ function Billing() {
               </tr>
             ))}
           </tbody>
+          <tfoot>
+            {totalsByCurrency(lines.value).map((total) => (
+              <tr key={total.currency} data-testid="billing-total">
+                <th scope="row" colSpan={3}>
+                  {t("billing.total", { c: total.currency })}
+                </th>
+                <td class="num">{fmtInt(total.count)}</td>
+                <td />
+                <td class="num">{fmtMoney(total.amountMicros, total.currency)}</td>
+              </tr>
+            ))}
+          </tfoot>
         </table>
         </div>
       )}
+      {lines.value?.some((l) => l.country === UNKNOWN_COUNTRY) && <p class="note">{t("billing.unknownCountry")}</p>}
     </section>
   );
 }

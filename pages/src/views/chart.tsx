@@ -76,6 +76,13 @@ export function StackedChart({ model }: { model: ClientModel }) {
       plot?.destroy();
     };
   }, [model]);
+  // Bare axes read as a broken chart: once the stream has spoken, say that there is nothing to draw.
+  const empty = model.today.value !== null && model.series.value.ys.every((col) => col.every((v) => v === 0));
   // The canvas is a picture: the legend under it is the text (uPlot writes each series' value there).
-  return <div class="chart" ref={host} role="figure" aria-labelledby="chart-title" data-testid="client-chart" />;
+  return (
+    <>
+      <div class="chart" ref={host} role="figure" aria-labelledby="chart-title" data-testid="client-chart" />
+      {empty && <p class="note">{t("client.chartEmpty")}</p>}
+    </>
+  );
 }

@@ -5,6 +5,7 @@ import { clientInfo, clientLookupFailure, clientRefusal, watchClient } from "../
 import { CHART_HOURS, ClientModel } from "../client-model.ts";
 import { BROWSER_TIME_ZONE, fmtInt, fmtPct, t } from "../i18n.ts";
 import { overview } from "../overview-model.ts";
+import { deliveryRate, readRate } from "../rates.ts";
 import { currentUser, seesBilling, seesReports } from "../session.ts";
 import { CategoryTable } from "./category-table.tsx";
 import { StackedChart } from "./chart.tsx";
@@ -44,7 +45,8 @@ export function ClientPage({ clientId }: { clientId: string }) {
         {t("nav.back")}
       </a>
       <LivePageHead titleId="client-title" connection={model.connection}>
-        {name ?? clientId} {name && <small>{clientId}</small>}
+        {name ?? clientId} {name && <small>{clientId}</small>}{" "}
+        {info && !info.active && <span class="badge">{t("client.inactive")}</span>}
       </LivePageHead>
       {model.error.value != null && <Failure error={model.error.value} />}
       {clientLookupFailure(clientId) != null && <Failure error={clientLookupFailure(clientId)} />}
@@ -59,12 +61,12 @@ export function ClientPage({ clientId }: { clientId: string }) {
           </div>
         ))}
         <div class="total">
-          <dt>{t("client.deliveryRate")}</dt>
-          <dd>{today ? fmtPct(today.delivered, today.sent) : "…"}</dd>
+          <dt title={t("rate.deliveryHint")}>{t("client.deliveryRate")}</dt>
+          <dd>{today ? fmtPct(deliveryRate(today)) : "…"}</dd>
         </div>
         <div class="total">
-          <dt>{t("client.readRate")}</dt>
-          <dd>{today ? fmtPct(today.read, today.delivered) : "…"}</dd>
+          <dt title={t("rate.readHint")}>{t("client.readRate")}</dt>
+          <dd>{today ? fmtPct(readRate(today)) : "…"}</dd>
         </div>
       </dl>
       {info && <CategoryTable clientId={clientId} timezone={info.timezone} today={today} />}

@@ -25,7 +25,7 @@ function explain(error: unknown, fields: Record<string, string>): ComponentChild
   if (!(error instanceof ApiFailure)) return t("error.generic");
   if (error.status === 403) return t("error.forbidden");
   if (error.code === "client_not_found") return t("client.notFound");
-  if (error.code === "range_too_large") return t("error.rangeTooLarge");
+  if (error.code === "range_too_large") return t("error.rangeTooLarge", { n: (error.details as { max_days?: number } | undefined)?.max_days ?? "?" });
   if (error.code === "billing_not_computed") return t("billing.noFile");
   const issues = Issues.safeParse(error.details);
   if (error.code === "validation_failed" && issues.success) {

@@ -4,10 +4,16 @@ import { locale, t } from "../i18n.ts";
 import { login } from "../session.ts";
 import { theme, toggleTheme } from "../theme.ts";
 
-/** 401: wrong credentials. 400: the server refuses the input itself (an address the browser accepts, like admin@localhost). */
+/**
+ * 401: wrong credentials. 400: the server refuses the input itself (an address the browser accepts,
+ * like admin@localhost). 429: the account is locked for a while; the right password is refused too.
+ */
 function loginFailure(err: unknown): string {
   if (err instanceof ApiFailure && err.status === 401) return t("login.failed");
   if (err instanceof ApiFailure && err.status === 400) return t("login.invalid");
+  if (err instanceof ApiFailure && err.code === "too_many_attempts") {
+    return t("login.lockedOut", { s: (err.details as { retry_after_s?: number } | undefined)?.retry_after_s ?? 60 });
+  }
   return t("login.error");
 }
 

@@ -3,6 +3,7 @@ import { useEffect, useRef } from "preact/hooks";
 import type { OverviewRow } from "../../../schema/live.ts";
 import { fmtInt, fmtPct, t } from "../i18n.ts";
 import { overview as model, type SortKey } from "../overview-model.ts";
+import { deliveryRate, readRate } from "../rates.ts";
 import { LivePageHead } from "./header.tsx";
 import { Sparkline } from "./sparkline.tsx";
 
@@ -23,13 +24,27 @@ export function OverviewPage() {
         {t("overview.title")}
       </LivePageHead>
       {!model.connection.refusal.value && (
-        <OverviewTable rows={model.visible.value} loaded={model.loaded.value} />
+        <OverviewTable rows={model.visible.value} loaded={model.loaded.value} stale={model.connection.status.value !== "live"} />
       )}
     </section>
   );
 }
 
-function OverviewTable({ rows, loaded }: { rows: OverviewRow[]; loaded: boolean }) {
+/**
+ * One scroll container for both directions, so the header stays on top and the client's name at the
+ * left while the numbers scroll under them (a phone shows a few columns at a time). While the stream
+ * is down the numbers are dimmed: they are the last ones heard, not the current ones.
+ */
+function OverviewTable({ rows, loaded, stale }: { rows: OverviewRow[]; loaded: boolean; stale: boolean }) {
+  const scrollTop = useSignal(0);
+  const height = useSignal(600);
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const el = ref.current!;
+    const ro = new ResizeObserver(() => (height.value = el.clientHeight));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
   return (
     <>
       <div class="filters">
@@ -46,9 +61,17 @@ function OverviewTable({ rows, loaded }: { rows: OverviewRow[]; loaded: boolean 
           </span>
         )}
       </div>
-      <div class="grid" role="table" aria-label={t("overview.title")} aria-rowcount={rows.length + 2} aria-busy={!loaded}>
+      <div
+        class={`grid${stale && loaded ? " stale" : ""}`}
+        role="table"
+        aria-label={t("overview.title")}
+        aria-rowcount={rows.length + 2}
+        aria-busy={!loaded}
+        ref={ref}
+        onScroll={(e) => (scrollTop.value = e.currentTarget.scrollTop)}
+      >
         <HeaderRows />
-        <VirtualBody rows={rows} loaded={loaded} />
+        <VirtualBody rows={rows} loaded={loaded} scrollTop={scrollTop.value} height={height.value} />
       </div>
     </>
   );
@@ -75,7 +98,7 @@ function HeaderRows() {
         <div role="columnheader" class="c-name" />
         {WINDOWS.map((w) => (
           <div role="columnheader" class="group span-4" key={w}>
-            {t(`col.${w}`)}
+            {t(`col.${w}`)} {w === "today" && <small>{t("col.todayZone")}</small>}
           </div>
         ))}
         <div role="columnheader" class="group span-2">
@@ -90,8 +113,8 @@ function HeaderRows() {
             <SortHeader cls="num" key={`${w}.${s}`} k={`${w}.${s}`} label={t(`status.${s}`)} title={`${t(`col.${w}`)} · ${t(`status.${s}`)}`} />
           )),
         )}
-        <SortHeader cls="num" k="deliveryRate" label={t("col.deliveryRate")} />
-        <SortHeader cls="num" k="readRate" label={t("col.readRate")} />
+        <SortHeader cls="num" k="deliveryRate" label={t("col.deliveryRate")} title={t("rate.deliveryHint")} />
+        <SortHeader cls="num" k="readRate" label={t("col.readRate")} title={t("rate.readHint")} />
         <div role="columnheader" class="c-spark">
           {t("col.trend")}
         </div>
@@ -100,27 +123,21 @@ function HeaderRows() {
   );
 }
 
-/** Renders only the rows in view: 10,000 clients cost as much as the ~30 on screen. */
-function VirtualBody({ rows, loaded }: { rows: OverviewRow[]; loaded: boolean }) {
-  const scrollTop = useSignal(0);
-  const height = useSignal(600);
-  const ref = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    const el = ref.current!;
-    const ro = new ResizeObserver(() => (height.value = el.clientHeight));
-    ro.observe(el);
-    return () => ro.disconnect();
-  }, []);
-  const first = Math.max(0, Math.floor(scrollTop.value / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(rows.length, Math.ceil((scrollTop.value + height.value) / ROW_HEIGHT) + OVERSCAN);
+/**
+ * Renders only the rows in view of the table's scroll box (`scrollTop`, `height`; the header's two
+ * rows are within the overscan): 10,000 clients cost as much as the ~30 on screen.
+ */
+function VirtualBody({ rows, loaded, scrollTop, height }: { rows: OverviewRow[]; loaded: boolean; scrollTop: number; height: number }) {
+  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
   return (
-    <div class="grid-body" role="rowgroup" ref={ref} onScroll={(e) => (scrollTop.value = e.currentTarget.scrollTop)}>
+    <div class="grid-body" role="rowgroup">
       {!loaded && (
         <p class="empty" role="status" data-testid="overview-loading">
           {t("overview.loading")}
         </p>
       )}
-      {loaded && rows.length === 0 && <p class="empty">{t("overview.empty")}</p>}
+      {loaded && rows.length === 0 && <p class="empty">{model.rows.value.size === 0 ? t("overview.noClients") : t("overview.empty")}</p>}
       <div style={{ height: `${rows.length * ROW_HEIGHT}px`, position: "relative" }}>
         {rows.slice(first, last).map((r, i) => (
           <Row key={r.client_id} row={r} index={first + i} />
@@ -151,10 +168,10 @@ function Row({ row, index }: { row: OverviewRow; index: number }) {
         )),
       )}
       <span role="cell" class="num">
-        {fmtPct(row.today.delivered, row.today.sent)}
+        {fmtPct(deliveryRate(row.today))}
       </span>
       <span role="cell" class="num">
-        {fmtPct(row.today.read, row.today.delivered)}
+        {fmtPct(readRate(row.today))}
       </span>
       <span role="cell" class="c-spark">
         {row.spark && <Sparkline values={row.spark} label={`${t("col.trend")}: ${fmtInt(row.hour.sent)} ${t("status.sent")}`} />}

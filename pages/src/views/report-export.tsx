@@ -42,18 +42,18 @@ export function ReportExport({ clientId }: { clientId: string }) {
     <form class="report" onSubmit={submit} aria-labelledby="report-title">
       <h2 id="report-title">{t("client.report")}</h2>
       <p class="note" id="report-zone">
-        {t("client.reportZone", { tz: BROWSER_TIME_ZONE })} {format.value === "csv" && t("client.csvUtc")}
+        {t("client.reportZone", { tz: BROWSER_TIME_ZONE })} {t("client.toExclusive")} {format.value === "csv" && t("client.csvUtc")}
       </p>
       <label>
         {t("client.from")}
-        <input type="datetime-local" value={from.value} onInput={(e) => (from.value = e.currentTarget.value)} required aria-describedby="report-zone" />
+        <input type="datetime-local" value={from.value} onInput={(e) => ((from.value = e.currentTarget.value), (rangeReversed.value = false))} required aria-describedby="report-zone" />
       </label>
       <label>
         {t("client.to")}
         <input
           type="datetime-local"
           value={to.value}
-          onInput={(e) => (to.value = e.currentTarget.value)}
+          onInput={(e) => ((to.value = e.currentTarget.value), (rangeReversed.value = false))}
           required
           aria-describedby="report-zone"
           aria-invalid={rangeReversed.value}
