@@ -68,6 +68,11 @@ describe("the billing Cron Trigger", () => {
     expect(bumped.revision).toBe(3);
     expect(bumped.lines.find((l) => l.client_id === sp.id)).toMatchObject({ billable_count: 2, amount_micros: 100_000 });
     expect(bumped.computed_at).toBeGreaterThanOrEqual(day.computed_at!);
+
+    // A status of the 16th retried for days by Meta, landing on the 22nd: the 22nd's close bills it.
+    await ingest([status(sp.id, unique("wamid"), "delivered", at("2026-11-17T02:40:00Z"))]);
+    await tick("2026-11-23T05:10:00Z");
+    expect((await billingOf("2026-11-16")).lines.find((l) => l.client_id === sp.id)).toMatchObject({ billable_count: 3 });
   });
 });
 
@@ -75,12 +80,15 @@ describe("which days a tick computes", () => {
   const tokyo = "Asia/Tokyo";
   it("a client's newest day is due at its local midnight plus the grace period, for the catch-up hour", () => {
     // Tokyo (UTC+9): the 16th ends at 15:00Z on the 16th; due at 17:00Z.
+    // The day and the 7 before it: Meta retries a webhook for 7 days.
+    const week = (last: string) => Array.from({ length: 8 }, (_, i) => new Date(Date.parse(`${last}T00:00:00Z`) - i * 86_400_000).toISOString().slice(0, 10));
     expect(daysDue(tokyo, at("2026-11-16T16:59:59Z"))).toEqual([]);
-    expect(daysDue(tokyo, at("2026-11-16T17:00:00Z"))).toEqual(["2026-11-16", "2026-11-15", "2026-11-14"]);
-    expect(daysDue(tokyo, at("2026-11-16T17:59:59Z"))).toEqual(["2026-11-16", "2026-11-15", "2026-11-14"]);
+    expect(daysDue(tokyo, at("2026-11-16T17:00:00Z"))).toEqual(week("2026-11-16"));
+    expect(daysDue(tokyo, at("2026-11-16T17:59:59Z"))).toEqual(week("2026-11-16"));
     expect(daysDue(tokyo, at("2026-11-16T18:00:00Z"))).toEqual([]);
-    expect(daysDue("America/Sao_Paulo", at("2026-11-17T05:00:00Z"))).toEqual(["2026-11-16", "2026-11-15", "2026-11-14"]);
-    expect(daysDue("UTC", at("2027-01-01T02:30:00Z"))).toEqual(["2026-12-31", "2026-12-30", "2026-12-29"]);
+    expect(daysDue("America/Sao_Paulo", at("2026-11-17T05:00:00Z"))).toEqual(week("2026-11-16"));
+    expect(daysDue("UTC", at("2027-01-01T02:30:00Z"))).toEqual(week("2026-12-31"));
+    expect(week("2026-12-31").at(-1)).toBe("2026-12-24");
   });
 
   it("groups the due clients by date", () => {
@@ -90,11 +98,9 @@ describe("which days a tick computes", () => {
       { id: "sp", timezone: "America/Sao_Paulo", currency: "BRL", shards: 1 },
     ];
     const plan = planTick(clients, at("2026-11-17T02:10:00Z"));
-    expect([...plan].map(([date, cs]) => [date, cs.map((c) => c.id)])).toEqual([
-      ["2026-11-14", ["utc"]],
-      ["2026-11-15", ["utc"]],
-      ["2026-11-16", ["utc"]],
-    ]);
+    expect([...plan].map(([date, cs]) => [date, cs.map((c) => c.id)])).toEqual(
+      ["2026-11-09", "2026-11-10", "2026-11-11", "2026-11-12", "2026-11-13", "2026-11-14", "2026-11-15", "2026-11-16"].map((d) => [d, ["utc"]]),
+    );
   });
 });
 
@@ -109,7 +115,7 @@ describe("a billing tick's Durable Object calls", () => {
     await tick("2026-10-05T17:10:00Z");
     const mine = multi.mock.calls.filter((call) => call[0].includes("2026-10-05"));
     expect(mine.length).toBeGreaterThanOrEqual(1);
-    expect(mine.every((call) => call[0].length === 3)).toBe(true);
+    expect(mine.every((call) => call[0].length === 8)).toBe(true);
     expect(single).not.toHaveBeenCalled();
     expect((await billingOf("2026-10-05")).lines.find((l) => l.client_id === c.id)?.billable_count).toBe(1);
     vi.restoreAllMocks();

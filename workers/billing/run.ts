@@ -46,7 +46,7 @@ export function ledgersOf(env: Env, date: string, clients: BillingClient[]): Pro
 
 /**
  * Reads every client's ledgers for all its `days` up front, one call per client, and serves them by
- * date: a tick recomputing three days of 10,000 clients makes 10,000 calls, not 30,000.
+ * date: a tick recomputing eight days of 10,000 clients makes 10,000 calls, not 80,000.
  */
 export async function prefetchLedgers(env: Env, days: Map<BillingClient, string[]>): Promise<LedgerReader> {
   const entries = [...days];

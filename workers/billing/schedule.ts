@@ -4,8 +4,14 @@ import { prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
 
 /** Late events (Meta retries for days; bridges lag) still land in a day billed this long after it closed. */
 export const GRACE_MS = 2 * 3_600_000;
-/** Each time a client's newest day is billed, this many closed days (newest included) are recomputed. */
-export const RECOMPUTE_DAYS = 3;
+/**
+ * Each time a client's newest day is billed, this many closed days (newest included) are recomputed:
+ * Meta retries an unacknowledged webhook for up to 7 days, and a dead letter is replayed days later,
+ * so a status can land a week after its day and must still be billed without anyone asking. The
+ * ledger RPC per client stays one (it serves all the days); an unchanged day writes nothing but its
+ * `billing_runs` row.
+ */
+export const RECOMPUTE_DAYS = 8;
 /**
  * A client's days are (re)computed by every tick within this long after its newest day became due,
  * so a few failed or skipped 10-minute ticks still bill it; repeats are idempotent.
