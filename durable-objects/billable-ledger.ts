@@ -4,7 +4,6 @@ import { localDate } from "../schema/time.ts";
 import type { EventTable } from "./client-counter-tables.ts";
 import type { LedgerDelta, PendingAggregates, Track } from "./pending-aggregates.ts";
 
-
 /** Billable messages of one local day, aggregated for billing. */
 export interface LedgerLine {
   category: string;

@@ -10,7 +10,6 @@ export type SortKey =
   | "deliveryRate"
   | "readRate";
 
-
 /** Busiest first. */
 const DEFAULT_SORT = { key: "today.sent", dir: -1 } as const;
 

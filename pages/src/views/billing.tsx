@@ -7,7 +7,6 @@ import { currentUser, seesBilling } from "../session.ts";
 import { Failure } from "./failure.tsx";
 import { Unavailable } from "./unavailable.tsx";
 
-
 /** The day's billable messages and amount per currency (amounts in different currencies do not add up). */
 function totalsByCurrency(lines: BillingLine[]): { currency: string; count: number; amountMicros: number }[] {
   const totals = new Map<string, { currency: string; count: number; amountMicros: number }>();
