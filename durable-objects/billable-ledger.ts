@@ -72,10 +72,12 @@ export class BillableLedger {
    * Meta sends `read` without pricing, and no `delivered` for a message read as it arrived: a
    * delivered/read status without pricing takes its message's pricing from a status that had it
    * (stored on that status's row, or elsewhere in this group), so it bills and counts as its
-   * message does. Returns `events` itself when none took pricing, else a copy with those replaced.
+   * message does. A `failed` without pricing takes its message's category and country the same way,
+   * to count under the message's category, and is never billed. Returns `events` itself when none
+   * took anything, else a copy with those replaced.
    */
   withPricing(events: NotificationEvent[], tables: EventTable[], track: Track): NotificationEvent[] {
-    const unpriced = events.filter(takesPricing);
+    const unpriced = events.filter((e) => takesPricing(e) || takesCategory(e));
     if (unpriced.length === 0) return events;
     const pricing = new Map<string, MessagePricing>();
     const ids = JSON.stringify([...new Set(unpriced.map((e) => e.message_id))]);
@@ -92,10 +94,12 @@ export class BillableLedger {
     for (const e of events) if (e.billable === true && !pricing.has(e.message_id)) pricing.set(e.message_id, { category: e.category, country: e.country });
     let took = false;
     const out = events.map((e) => {
-      const p = takesPricing(e) ? pricing.get(e.message_id) : undefined;
+      const bills = takesPricing(e);
+      const p = bills || takesCategory(e) ? pricing.get(e.message_id) : undefined;
       if (!p) return e;
       took = true;
-      return { ...e, billable: true, category: e.category ?? (p.category as NotificationEvent["category"]), country: e.country ?? p.country };
+      const placed = { ...e, category: e.category ?? (p.category as NotificationEvent["category"]), country: e.country ?? p.country };
+      return bills ? { ...placed, billable: true } : placed;
     });
     return took ? out : events;
   }
@@ -224,6 +228,11 @@ export class BillableLedger {
 /** A delivered/read status that came without pricing, which its message's pricing can fill in. */
 function takesPricing(e: NotificationEvent): boolean {
   return (e.status === "delivered" || e.status === "read") && e.billable === null;
+}
+
+/** A failed status that came without pricing: Meta rarely prices one; it is counted in its message's category. */
+function takesCategory(e: NotificationEvent): boolean {
+  return e.status === "failed" && e.billable === null && e.category === null;
 }
 
 /**

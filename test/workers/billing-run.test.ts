@@ -25,7 +25,7 @@ describe("what is billed", () => {
     await rateCard({ client_id: id, category: "marketing", country: "BR", unit_price_micros: 62_500 });
     await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 8_000 });
     const t = at("2026-11-03T12:00:00Z");
-    const [a, b, c, d, e, f] = [m(), m(), m(), m(), m(), m()];
+    const [a, b, c, d, e, f, g] = [m(), m(), m(), m(), m(), m(), m()];
     await ingest([
       status(id, a, "sent", t),
       status(id, a, "delivered", t + 1000),
@@ -36,6 +36,9 @@ describe("what is billed", () => {
       status(id, d, "delivered", t, { category: "service", billable: false, pricing_type: "free_customer_service" }),
       status(id, e, "delivered", t, { billable: false, pricing_type: "free_entry_point" }),
       status(id, f, "sent", t),
+      // A failure without pricing takes its message's category, never a bill.
+      status(id, g, "sent", t),
+      status(id, g, "failed", t + 1000, bare),
     ]);
     const run = await runDay("2026-11-03");
     expect(run).toMatchObject({ date: "2026-11-03", revision: 1, changed: true, unpriced: [] });

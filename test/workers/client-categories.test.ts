@@ -24,6 +24,8 @@ describe("counts by category", () => {
       status(id, a, "delivered", T + 30_000, { category: "utility" }),
       status(id, b, "sent", T + MIN, { category: "marketing" }),
       status(id, c, "failed", T + 2 * MIN, { category: null, billable: null, pricing_type: null }),
+      // A failure without pricing of a message known to be utility counts as utility, and bills nothing.
+      status(id, a, "failed", T + 50_000, { category: null, billable: null, pricing_type: null }),
     ]);
     // Into SQLite's minute rows, so the next events stay pending in memory and both are read.
     expect((await flush(id)).status).toBe(200);
@@ -38,7 +40,7 @@ describe("counts by category", () => {
       to: T + 60 * MIN,
       categories: [
         { category: "marketing", ...zero, sent: 1, read: 1 },
-        { category: "utility", ...zero, sent: 2, delivered: 1 },
+        { category: "utility", ...zero, sent: 2, delivered: 1, failed: 1 },
         { category: null, ...zero, failed: 1 },
       ],
     });
