@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseInstant } from "./time.ts";
 
 /** Delivery states of an outbound message; `accepted` = handed to the sender (Kafka path only). */
 export const STATUSES = ["accepted", "sent", "delivered", "read", "failed"] as const;
@@ -93,22 +94,28 @@ export type NotificationEvent = z.infer<typeof NotificationEvent>;
 export const EVENT_COLUMNS = Object.keys(NotificationEvent.shape) as (keyof NotificationEvent)[];
 
 /**
- * occurred_at as epoch ms (number) or an ISO-8601 string with a zone: a time without one would be
- * guessed at, and a producer's local time taken as UTC would count events hours off.
+ * occurred_at as epoch ms (number) or an ISO-8601 date-time string (DESIGN.md), read as the query
+ * parameters are (`parseInstant`): `Z` or an offset, and without a zone UTC, the zone everything is
+ * kept in. A date alone is refused: an event has a time. (Until 2026-12-01 a time without a zone was
+ * refused, lest a producer's local time be taken as UTC; the contract says ISO-8601, which allows it,
+ * and the queries read it as UTC. A local time east of UTC still shows as `occurred_in_future`.)
  */
 const OccurredAt = z.union(
   [
-  EpochMs,
-  z.iso.datetime({ offset: true }).transform((s, ctx) => {
-    const ms = Date.parse(s);
-    if (!Number.isFinite(ms)) {
-      ctx.addIssue({ code: "custom", message: "invalid ISO-8601 datetime" });
-      return z.NEVER;
-    }
-    return ms;
-  }).pipe(EpochMs),
+    EpochMs,
+    z
+      .string()
+      .transform((s, ctx) => {
+        const ms = s.length > 10 ? parseInstant(s) : null;
+        if (ms === null) {
+          ctx.addIssue({ code: "custom", message: "invalid ISO-8601 date-time" });
+          return z.NEVER;
+        }
+        return ms;
+      })
+      .pipe(EpochMs),
   ],
-  { error: "must be epoch milliseconds or an ISO-8601 date-time with a zone (Z or ±hh:mm)" },
+  { error: "must be epoch milliseconds or an ISO-8601 date-time (Z or ±hh:mm; without a zone, UTC)" },
 );
 
 /**

@@ -89,12 +89,19 @@ describe("bridge batch formats", () => {
     expect(out.rejected).toEqual([{ index: 0, code: "occurred_in_future", message: expect.stringContaining("more than an hour after") }]);
   });
 
-  it("refuses an ISO-8601 occurred_at without a zone, saying what it takes", async () => {
+  it("reads an ISO-8601 occurred_at with or without a zone (UTC), and refuses a date alone or a number in a string, saying what it takes", async () => {
     const { id } = await createClient();
-    const res = await postEvents([event(id, { occurred_at: "2026-11-20T09:15:30" })], await ingestKey());
+    const forms = ["2026-11-20T09:15:30Z", "2026-11-20T06:15:30-03:00", "2026-11-20T09:15:30", "2026-11-20 09:15:30.000"];
+    const res = await postEvents(
+      [...forms.map((occurred_at, i) => event(id, { event_id: `${id}-iso-${i}`, message_id: `${id}-iso-${i}`, occurred_at })), event(id, { occurred_at: "2026-11-20" }), event(id, { occurred_at: "1795684530000" })],
+      await ingestKey(),
+    );
     const out = (await res.json()) as { accepted: number; rejected: { index: number; message: string }[] };
-    expect(out.accepted).toBe(0);
-    expect(out.rejected).toEqual([expect.objectContaining({ index: 0, message: expect.stringMatching(/occurred_at.*ISO-8601 date-time with a zone/) })]);
+    expect(out.accepted).toBe(forms.length);
+    expect(out.rejected.map((r) => r.index)).toEqual([4, 5]);
+    expect(out.rejected[0]!.message).toMatch(/occurred_at.*ISO-8601 date-time/);
+    const report = await counters(id, "2026-11-20T09:15:00Z", "2026-11-20T09:16:00Z");
+    expect(report.body.minutes).toEqual([expect.objectContaining({ minute: Date.UTC(2026, 10, 20, 9, 15), accepted: forms.length })]);
   });
 });
 
