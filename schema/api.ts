@@ -162,7 +162,10 @@ const ClientFields = z.object({
   name: z.string().min(1).max(200),
   timezone: Timezone,
   currency: Currency,
-  phone_number_ids: z.array(PhoneNumberId).max(1000),
+  phone_number_ids: z
+    .array(PhoneNumberId)
+    .max(1000)
+    .refine((ids) => new Set(ids).size === ids.length, "a phone number id is listed twice"),
   /**
    * ClientCounters the client's events are split over by message (a hot client's). Once it has
    * events the count can grow, not shrink (docs/architecture.md, "Hot clients: shards").

@@ -43,9 +43,9 @@ export const BillingResponse = z.object({
   revision: z.number().int().min(0),
   computed_at: z.number().int().nullable(),
   /**
-   * Clients (of those asked about) whose local day had not ended when the lines were computed (or has
-   * not ended yet, when never computed): their lines are the day so far, provisional until the cron
-   * bills the closed day.
+   * Clients (of those asked about) whose local day had not ended when the day's latest run began (or
+   * has not ended yet, when never computed): their lines are the day so far, provisional until a run
+   * after their day's end (the cron's, 2 h after it) bills the closed day.
    */
   open_clients: z.number().int().min(0),
   lines: z.array(BillingLine),

@@ -145,6 +145,8 @@ describe("dashboard states in a real browser", () => {
     await page.getByRole("button", { name: "Baixar" }).click();
     await page.getByText("O período pedido é longo demais: no máximo 366 dias.").waitFor();
     expect(reports).toBe(1);
+    await page.getByLabel("De", { exact: true }).fill("2026-11-19T00:00");
+    expect(await page.getByRole("alert").count()).toBe(0);
   });
 
   it("leaves exactly one overview socket after a quick back/forward/back", async () => {

@@ -51,6 +51,16 @@ describe("admin: clients and phone numbers", () => {
       details: [{ path: "timezone" }],
     });
     expect((await postJson("/v1/admin/clients/nope-nope", { name: "x" }, token, "PATCH")).status).toBe(404);
+    // A number listed twice is the caller's mistake, said as such (it was a 500 from D1's unique key).
+    const twice = [unique("pn"), unique("pn")];
+    for (const [path, body, method] of [
+      ["/v1/admin/clients", { id: unique("d"), name: "D", phone_number_ids: [twice[0], twice[0]] }, "POST"],
+      [`/v1/admin/clients/${a.id}`, { phone_number_ids: [twice[1], a.phones[0], twice[1]] }, "PATCH"],
+    ] as const) {
+      const res = await postJson(path, body, token, method);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { details: { path: string }[] } }).error.details).toEqual([expect.objectContaining({ path: "phone_number_ids" })]);
+    }
   });
 
   it("stops routing webhooks to a deactivated client", async () => {

@@ -21,6 +21,11 @@ export interface DayState {
   revision: number;
   /** When the current revision was first produced (epoch ms), null when never computed. */
   computedAt: number | null;
+  /**
+   * When the latest successful run began (epoch ms), null when never computed: the day's lines are
+   * as of then, a run that changed nothing confirming them.
+   */
+  checkedAt: number | null;
 }
 
 export interface RunRecord {
@@ -46,12 +51,12 @@ const CURRENT_REVISION = "SELECT COALESCE(MAX(revision), 0) FROM billing_runs WH
 export async function dayState(d1: D1Database, date: string): Promise<DayState> {
   const row = await d1
     .prepare(
-      `SELECT revision, MIN(finished_at) AS computed_at FROM billing_runs
+      `SELECT revision, MIN(finished_at) AS computed_at, MAX(started_at) AS checked_at FROM billing_runs
        WHERE date = ?1 AND status = 'ok' AND revision = (${CURRENT_REVISION})`,
     )
     .bind(date)
-    .first<{ revision: number | null; computed_at: number | null }>();
-  return { revision: row?.revision ?? 0, computedAt: row?.computed_at ?? null };
+    .first<{ revision: number | null; computed_at: number | null; checked_at: number | null }>();
+  return { revision: row?.revision ?? 0, computedAt: row?.computed_at ?? null, checkedAt: row?.checked_at ?? null };
 }
 
 /** The stored lines of `date` for the given clients. */

@@ -41,7 +41,8 @@ billing.get("/", valid("query", BillingQuery), async (c) => {
   const unpriced = lines
     .filter((l) => rates.price(l.client_id, l.category, l.country) === null)
     .map((l) => ({ client_id: l.client_id, category: l.category, country: l.country, billable_count: l.billable_count }));
-  const openClients = openClientsAt(date, asked, state.computedAt ?? Date.now());
+  // As of the day's latest run: one that changed nothing still confirmed the lines.
+  const openClients = openClientsAt(date, asked, state.checkedAt ?? Date.now());
   return c.json({ date, revision: state.revision, computed_at: state.computedAt, open_clients: openClients, lines, unpriced });
 });
 

@@ -53,7 +53,8 @@ export function ClientPage({ clientId }: { clientId: string }) {
       <h2>
         {t("client.today")} {info && <small data-testid="client-timezone">{t("client.todayZone", { tz: info.timezone })}</small>}
       </h2>
-      <dl class="totals" data-testid="client-today">
+      {/* Dimmed while the stream is down: the last numbers heard, not the current ones. */}
+      <dl class={`totals${today && model.connection.status.value !== "live" ? " stale" : ""}`} data-testid="client-today">
         {STATUSES.map((s) => (
           <div class={`total s-${s}`} key={s} data-status={s}>
             <dt>{t(`status.${s}`)}</dt>

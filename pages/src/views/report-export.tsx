@@ -16,6 +16,12 @@ export function ReportExport({ clientId }: { clientId: string }) {
   const failure = useSignal<unknown>(null);
   const busy = useSignal(false);
 
+  /** A complaint about the range is about the range as it was: editing it takes the complaint back. */
+  function edited() {
+    rangeReversed.value = false;
+    failure.value = null;
+  }
+
   async function submit(e: Event) {
     e.preventDefault();
     if (busy.value) return;
@@ -46,14 +52,14 @@ export function ReportExport({ clientId }: { clientId: string }) {
       </p>
       <label>
         {t("client.from")}
-        <input type="datetime-local" value={from.value} onInput={(e) => ((from.value = e.currentTarget.value), (rangeReversed.value = false))} required aria-describedby="report-zone" />
+        <input type="datetime-local" value={from.value} onInput={(e) => ((from.value = e.currentTarget.value), edited())} required aria-describedby="report-zone" />
       </label>
       <label>
         {t("client.to")}
         <input
           type="datetime-local"
           value={to.value}
-          onInput={(e) => ((to.value = e.currentTarget.value), (rangeReversed.value = false))}
+          onInput={(e) => ((to.value = e.currentTarget.value), edited())}
           required
           aria-describedby="report-zone"
           aria-invalid={rangeReversed.value}
