@@ -1,8 +1,10 @@
 import { DuckDBInstance } from "@duckdb/node-api";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tableFromIPC } from "apache-arrow";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { describe, expect, inject, it } from "vitest";
+import { readParquet } from "parquet-wasm/node";
+import { describe, expect, inject, it, onTestFinished } from "vitest";
 import { readLocalR2Object } from "../../scripts/local-stack.ts";
 import { DEV_INGEST_KEY } from "../../scripts/demo/catalog.ts";
 import { baseUrl, login } from "./helpers.ts";
@@ -10,7 +12,9 @@ import { baseUrl, login } from "./helpers.ts";
 /**
  * Interop: events ingested over HTTP into a real `wrangler dev`, flushed by the admin route, and the
  * lake files it wrote (copied out of the local R2 bucket, as an R2 sync would) read by DuckDB with hive partitioning. DuckDB
- * must count exactly what the counters API counts.
+ * must count exactly what the counters API counts. The same files are read by a second, independent
+ * Parquet implementation, arrow-rs (the Rust reader, through parquet-wasm), for the engines built on
+ * Arrow (pandas, Polars, DataFusion): DuckDB reading a file says little about other readers.
  */
 const T0 = Date.UTC(2026, 10, 18, 23, 50, 0);
 const STATUSES = ["accepted", "sent", "delivered", "read", "failed"] as const;
@@ -19,7 +23,16 @@ async function api(path: string, token: string, init: RequestInit = {}): Promise
   return fetch(`${baseUrl()}${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } });
 }
 
-describe("DuckDB reads the lake", () => {
+/** Column → Arrow type of a Parquet file as arrow-rs reads it, and its rows. */
+function readWithArrow(path: string): { types: Record<string, string>; rows: Record<string, unknown>[] } {
+  const table = tableFromIPC(readParquet(new Uint8Array(readFileSync(path))).intoIPCStream());
+  return {
+    types: Object.fromEntries(table.schema.fields.map((f) => [f.name, `${f.type}${f.nullable ? "?" : ""}`])),
+    rows: table.toArray().map((r) => r.toJSON() as Record<string, unknown>),
+  };
+}
+
+describe("DuckDB and arrow-rs read the lake", () => {
   it("read_parquet(..., hive_partitioning = true) counts what the counters API counts", async () => {
     const token = await login("admin@example.com");
     const clientId = `duck-${Date.now().toString(36)}`;
@@ -44,6 +57,7 @@ describe("DuckDB reads the lake", () => {
     expect(files.map((k) => k.split("/")[3])).toEqual(["date=2026-11-18", "date=2026-11-19"]);
 
     const dir = mkdtempSync(join(tmpdir(), "zapmeter-duck-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     for (const key of files) {
       mkdirSync(dirname(join(dir, key)), { recursive: true });
       readLocalR2Object(key, join(dir, key), inject("stateDir"));
@@ -86,5 +100,21 @@ describe("DuckDB reads the lake", () => {
     writeFileSync(join(dir, "report.parquet"), new Uint8Array(await report.arrayBuffer()));
     const [failed] = (await db.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM read_parquet('${dir}/report.parquet')`)).getRowObjectsJson();
     expect(failed).toEqual({ n: 120 });
+
+    const byArrow = [...files.map((key) => join(dir, key)), join(dir, "report.parquet")].map(readWithArrow);
+    for (const { types } of byArrow) {
+      expect(types).toMatchObject({
+        event_id: "Utf8", client_id: "Utf8", status: "Utf8", recipient: "Utf8", source: "Utf8",
+        occurred_at: "Timestamp<MILLISECOND, UTC>", received_at: "Timestamp<MILLISECOND, UTC>",
+        category: "Utf8?", billable: "Bool?", error_code: "Int32?", country: "Utf8?",
+      });
+    }
+    const lakeRows = byArrow.slice(0, files.length).flatMap((f) => f.rows);
+    expect(lakeRows).toHaveLength(600);
+    const failure = events.find((e) => e.status === "failed")!;
+    expect(lakeRows.find((r) => r.event_id === failure.event_id)).toMatchObject({
+      occurred_at: failure.occurred_at, status: "failed", error_code: failure.error_code, recipient: failure.recipient, country: "BR", source: "kafka",
+    });
+    expect(byArrow.at(-1)!.rows.map((r) => r.status)).toEqual(Array(120).fill("failed"));
   });
 });
