@@ -11,7 +11,7 @@ import { benchClientId } from "./events.ts";
 import { driveInWorker } from "./load.ts";
 import { DEV_APP_SECRET } from "./ingest.ts";
 import { DEV_INGEST_KEY } from "../scripts/demo/catalog.ts";
-import { readLocalR2Object } from "../scripts/local-stack.ts";
+import { pullLocalR2 } from "../scripts/local-r2.ts";
 import { rssMb, rssSampler, type BenchStack } from "./stack.ts";
 import { round, since } from "./stats.ts";
 
@@ -74,13 +74,10 @@ export async function benchParquet(stack: BenchStack, client: number, run: strin
   const { files, ms } = await flushClient(stack, client);
   const dir = mkdtempSync(join(tmpdir(), "zapmeter-bench-parquet-"));
   try {
-    let bytes = 0;
-    const paths: string[] = [];
-    for (const [i, key] of files.entries()) {
-      paths.push(join(dir, `ours-${i}.parquet`));
-      readLocalR2Object(key, paths.at(-1)!, stack.stateDir);
-      bytes += statSync(paths.at(-1)!).size;
-    }
+    const clientPrefix = `${files[0]!.split("/").slice(0, 3).join("/")}/`;
+    const paths = (await pullLocalR2(clientPrefix, dir, stack.stateDir)).map((key) => join(dir, key));
+    if (paths.length !== files.length) throw new Error(`the flush wrote ${files.length} files, the local bucket holds ${paths.length}`);
+    const bytes = paths.reduce((sum, p) => sum + statSync(p).size, 0);
     const db = await (await DuckDBInstance.create(":memory:")).connect();
     const ours = `read_parquet([${paths.map((p) => `'${p}'`).join(", ")}])`;
     const counted = await scalar(db, `SELECT count(*) FROM ${ours}`);

@@ -64,11 +64,6 @@ export function executeLocalSql(sql: string, persistTo?: string): void {
   }
 }
 
-/** Copies an object of the local R2 bucket in `persistTo` to `file` (also while `wrangler dev` serves it). */
-export function readLocalR2Object(key: string, file: string, persistTo?: string): void {
-  wrangler(["r2", "object", "get", `zapmeter-lake/${key}`, "--file", file, "--local"], persistTo);
-}
-
 /** A fresh directory for local state (tests, benchmarks). */
 export function freshStateDir(prefix = "zapmeter-state-"): string {
   return mkdtempSync(join(tmpdir(), prefix));

@@ -1,11 +1,11 @@
 import { DuckDBInstance } from "@duckdb/node-api";
 import { tableFromIPC } from "apache-arrow";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { readParquet } from "parquet-wasm/node";
 import { describe, expect, inject, it, onTestFinished } from "vitest";
-import { readLocalR2Object } from "../../scripts/local-stack.ts";
+import { pullLocalR2 } from "../../scripts/local-r2.ts";
 import { DEV_INGEST_KEY } from "../../scripts/demo/catalog.ts";
 import { baseUrl, login } from "./helpers.ts";
 
@@ -58,10 +58,7 @@ describe("DuckDB and arrow-rs read the lake", () => {
 
     const dir = mkdtempSync(join(tmpdir(), "zapmeter-duck-"));
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    for (const key of files) {
-      mkdirSync(dirname(join(dir, key)), { recursive: true });
-      readLocalR2Object(key, join(dir, key), inject("stateDir"));
-    }
+    expect(await pullLocalR2(`lake/notifications/client_id=${clientId}/`, dir, inject("stateDir"))).toEqual(files);
 
     const db = await (await DuckDBInstance.create(":memory:")).connect();
     const lake = `read_parquet('${dir}/lake/notifications/*/*/*.parquet', hive_partitioning = true)`;
