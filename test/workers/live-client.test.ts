@@ -9,7 +9,7 @@ import type { ClientLiveMessage } from "../../schema/live.ts";
 import { DAY_MS, minuteOf } from "../../schema/time.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { issueSession } from "../../workers/auth/session.ts";
-import { MAX_SOCKETS_PER_SESSION, POLICY_VIOLATION, SESSION_ENDED } from "../../durable-objects/live-sockets.ts";
+import { MAX_SOCKETS_PER_SESSION, POLICY_VIOLATION, REVOCATION_CHECK_MS, SESSION_ENDED } from "../../durable-objects/live-sockets.ts";
 import { admin, authed, call, createClient, db, postJson, signIn } from "./helpers.ts";
 import { LiveSocket, event, ingestNow } from "./live-helpers.ts";
 
@@ -289,6 +289,20 @@ describe("a live socket ends with its session", () => {
     expect((await kept.next<Msg>()).type).toBe("update");
     kept.close();
   });
+
+  it("asks again while it sends: a session signed out after a check stops at the first update past REVOCATION_CHECK_MS", async () => {
+    const { id, phones } = await createClient();
+    const token = await signIn("viewer", [id]);
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${token}` });
+    expect((await ws.next<Msg>()).type).toBe("snapshot");
+    await ingestNow(phones[0]!, ["sent"]);
+    expect((await ws.next<Msg>()).type).toBe("update");
+    expect((await postJson("/v1/auth/logout", {}, token)).status).toBe(200);
+    await scheduler.wait(REVOCATION_CHECK_MS + 200);
+    await ingestNow(phones[0]!, ["delivered"]);
+    expect(await ws.closed).toEqual({ code: SESSION_ENDED, reason: "session ended" });
+    expect(ws.seen).toHaveLength(2);
+  }, REVOCATION_CHECK_MS + 10_000);
 
   it("closes a viewer's socket once an admin takes the client away, at the object's next check", async () => {
     const [{ id, phones }, other] = [await createClient(), await createClient()];
