@@ -215,6 +215,11 @@ export const CreateUserRequest = z.object({
   client_ids: z.array(ClientId).max(10_000).default([]),
 });
 
+/** A user's own new password, confirmed by the current one; it ends the user's other sessions. */
+export const ChangePasswordRequest = z
+  .object({ current_password: LoginRequest.shape.password, new_password: CreateUserRequest.shape.password })
+  .refine((b) => b.new_password !== b.current_password, { path: ["new_password"], message: "must differ from the current password" });
+
 /** Any of a user's role, clients, state and password; a new password or deactivation ends their sessions. */
 export const UpdateUserRequest = z
   .object({

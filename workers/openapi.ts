@@ -17,6 +17,7 @@ import {
   ErrorBody,
   FlushQuery,
   FlushResponse,
+  ChangePasswordRequest,
   LoginRequest,
   LoginResponse,
   PublicUser,
@@ -112,6 +113,17 @@ export const OPERATIONS: Operation[] = [
   {
     method: "post", path: "/v1/auth/logout", summary: "Revoke the session, if any, and clear the cookie (200 without one too)", tag: "auth", security: "none",
     responses: { 200: { description: "signed out", schema: Ok } },
+  },
+  {
+    method: "post", path: "/v1/auth/password", summary: "Change one's own password; ends the user's other sessions and returns a fresh one", tag: "auth", security: "session",
+    body: ChangePasswordRequest,
+    responses: {
+      200: { description: "changed; the new session's token (and cookie)", schema: LoginResponse },
+      400: { description: "new password too short, the same as the current one, or the dev password in production", schema: ErrorBody },
+      401: { description: "not signed in", schema: ErrorBody },
+      403: { description: "the current password is wrong, or a page of another origin (forbidden_origin)", schema: ErrorBody },
+      429: { description: "the account's sign-in lockout; Retry-After", schema: ErrorBody },
+    },
   },
   {
     method: "get", path: "/v1/me", summary: "The signed-in user", tag: "auth", security: "session",

@@ -5,6 +5,7 @@ export type Route =
   | { name: "overview" }
   | { name: "client"; id: string }
   | { name: "billing" }
+  | { name: "account" }
   | { name: "not-found" };
 
 /** Path → route. New pages (e.g. admin) add a line here and a view in app.tsx. */
@@ -14,6 +15,7 @@ export function parseRoute(raw: string): Route {
   if (path === "/" || path === "") return { name: "overview" };
   if (path === "/login") return { name: "login" };
   if (path === "/billing") return { name: "billing" };
+  if (path === "/account") return { name: "account" };
   const client = path.match(/^\/clients\/([^/]+)$/);
   if (client) return { name: "client", id: decodeURIComponent(client[1]!) };
   return { name: "not-found" };

@@ -67,6 +67,17 @@ export async function login(email: string, password: string): Promise<void> {
   tabs.postMessage({ type: "signed-in", user_id: res.user.id } satisfies z.input<typeof TabMessage>);
 }
 
+/**
+ * A new password for the signed-in user. The server ends every session of the user and answers with a
+ * fresh one for this tab (a new cookie on one origin, which the other tabs share; across origins the
+ * other tabs' tokens end and they sign in again).
+ */
+export async function changePassword(current: string, next: string): Promise<void> {
+  const res = await postJson<{ token: string; user: PublicUser }>("/v1/auth/password", { current_password: current, new_password: next });
+  rememberToken(res.token);
+  currentUser.value = res.user;
+}
+
 export async function logout(): Promise<void> {
   await postJson("/v1/auth/logout", {}).catch(() => undefined);
   forget();

@@ -1,6 +1,6 @@
 import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { baseUrl, launchChromium, signInPage } from "./helpers.ts";
+import { baseUrl, launchChromium, login, signInPage } from "./helpers.ts";
 
 let browser: Browser;
 const contexts: BrowserContext[] = [];
@@ -362,5 +362,50 @@ describe("dashboard states in a real browser", () => {
     await page.goto(`${baseUrl()}/billing`);
     await page.getByRole("heading", { name: "Faturamento diário" }).waitFor();
     expect(await violations()).toEqual([]);
+    await page.goto(`${baseUrl()}/account`);
+    await page.getByRole("heading", { name: "Minha conta" }).waitFor();
+    expect(await violations()).toEqual([]);
+  });
+
+  it("lets a user change their own password: this tab stays signed in, another browser's session ends", async () => {
+    const email = `own-password-${Date.now()}@example.com`;
+    const created = await fetch(`${baseUrl()}/v1/admin/users`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await login("admin@example.com")}`, "content-type": "application/json" },
+      body: JSON.stringify({ email, password: "first password", role: "viewer", client_ids: ["acme"] }),
+    });
+    expect(created.status).toBe(201);
+    const elsewhere = await freshPage();
+    await signInPage(elsewhere, email, "first password");
+    const page = await freshPage();
+    await signInPage(page, email, "first password");
+
+    await page.getByRole("link", { name: "Minha conta" }).click();
+    await page.getByRole("heading", { name: "Minha conta" }).waitFor();
+    expect(await page.getByTestId("account-who").innerText()).toBe(`${email} · visualizador`);
+    const change = async (current: string, next: string, repeat = next) => {
+      await page.getByLabel("Senha atual").fill(current);
+      await page.getByLabel("Nova senha", { exact: true }).fill(next);
+      await page.getByLabel("Repita a nova senha").fill(repeat);
+      await page.getByRole("button", { name: "Trocar a senha" }).click();
+    };
+    await change("not the password", "second password");
+    expect(await page.getByRole("alert").innerText()).toBe("A senha atual está incorreta.");
+    await change("first password", "second password", "second passwrod");
+    expect(await page.getByRole("alert").innerText()).toBe("As duas novas senhas não são iguais.");
+    await change("first password", "second password");
+    await page.getByTestId("password-changed").waitFor();
+    expect(await page.getByLabel("Senha atual").inputValue()).toBe("");
+
+    // This tab goes on with the fresh session; the other browser's is over.
+    await page.getByRole("link", { name: "Visão geral" }).click();
+    await live(page);
+    expect(await shownClients(page)).toEqual(["acme"]);
+    await elsewhere.reload();
+    await elsewhere.waitForURL(/\/login/);
+    const signIn = (password: string) =>
+      fetch(`${baseUrl()}/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json", origin: baseUrl() }, body: JSON.stringify({ email, password }) });
+    expect((await signIn("first password")).status).toBe(401);
+    expect((await signIn("second password")).status).toBe(200);
   });
 });

@@ -63,6 +63,60 @@ describe("sign in and out", () => {
   });
 });
 
+describe("changing one's own password", () => {
+  async function userWithPassword(password: string): Promise<{ email: string; token: string }> {
+    const email = `${unique("own-password")}@example.com`;
+    expect((await postJson("/v1/admin/users", { email, password, role: "viewer" }, await signIn("admin"))).status).toBe(201);
+    const login = await postJson("/v1/auth/login", { email, password });
+    return { email, token: ((await login.json()) as { token: string }).token };
+  }
+  const errorCode = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
+
+  it("takes the new password, ends the user's other sessions and hands this caller a fresh one", async () => {
+    const { email, token } = await userWithPassword("first password");
+    const elsewhere = ((await (await postJson("/v1/auth/login", { email, password: "first password" })).json()) as { token: string }).token;
+
+    const res = await postJson("/v1/auth/password", { current_password: "first password", new_password: "second password" }, token);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { token: string; user: { email: string } };
+    expect(body.user.email).toBe(email);
+    expect(res.headers.get("set-cookie")).toMatch(/^zm_session=[^;]+;.*HttpOnly/);
+
+    expect((await call("/v1/me", authed(body.token))).status).toBe(200);
+    for (const old of [token, elsewhere]) expect((await call("/v1/me", authed(old))).status).toBe(401);
+    expect((await postJson("/v1/auth/login", { email, password: "first password" })).status).toBe(401);
+    expect((await postJson("/v1/auth/login", { email, password: "second password" })).status).toBe(200);
+  });
+
+  it("refuses a wrong current password (403, the session stays), a short or unchanged new one (400), and no session (401)", async () => {
+    const { token } = await userWithPassword("kept password");
+    const wrong = await postJson("/v1/auth/password", { current_password: "not it at all", new_password: "whatever long" }, token);
+    expect([wrong.status, await errorCode(wrong)]).toEqual([403, "invalid_current_password"]);
+    for (const body of [
+      { current_password: "kept password", new_password: "short" },
+      { current_password: "kept password", new_password: "kept password" },
+      { current_password: "kept password" },
+    ]) {
+      const res = await postJson("/v1/auth/password", body, token);
+      expect([res.status, await errorCode(res)]).toEqual([400, "validation_failed"]);
+    }
+    expect((await call("/v1/me", authed(token))).status).toBe(200);
+    const anonymous = await postJson("/v1/auth/password", { current_password: "kept password", new_password: "another long one" });
+    expect(anonymous.status).toBe(401);
+  });
+
+  it("counts wrong current passwords against the account's sign-in lockout", async () => {
+    const { email, token } = await userWithPassword("guarded password");
+    const guesses = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => postJson("/v1/auth/password", { current_password: `guess number ${i}`, new_password: "taken over!" }, token)),
+    );
+    expect(guesses.map((r) => r.status)).toContain(429);
+    expect(guesses.every((r) => r.status === 403 || r.status === 429)).toBe(true);
+    const locked = await postJson("/v1/auth/login", { email, password: "guarded password" });
+    expect(locked.status).toBe(429);
+  });
+});
+
 describe("read routes are scoped", () => {
   it("lists only a viewer's own clients, with today's totals", async () => {
     const a = await createClient();

@@ -1,9 +1,10 @@
 import { eq } from "drizzle-orm";
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { getCookie } from "hono/cookie";
-import { LoginRequest, type PublicUser } from "../../schema/api.ts";
+import { ChangePasswordRequest, LoginRequest, type PublicUser } from "../../schema/api.ts";
 import { revokedSessions, users } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
+import { audit } from "../audit.ts";
 import { authenticate, clearSessionCookie, requireOwnOrigin, sessionToken, sessionUser, setSessionCookie } from "../auth/middleware.ts";
 import { LoginThrottle } from "../auth/login-throttle.ts";
 import { hashPassword, verifyPassword } from "../auth/password.ts";
@@ -21,6 +22,13 @@ export function publicUser(u: AuthUser): PublicUser {
   return { id: u.id, email: u.email, role: u.role, client_ids: u.clientIds };
 }
 
+/** The sign-in lockout's answer (login-throttle.ts): the right password is refused too until it ends. */
+function refuseWhileLocked(c: Context<AppEnv>, lockedFor: number): void {
+  if (lockedFor <= 0) return;
+  c.header("retry-after", String(lockedFor));
+  throw new ApiError(429, "too_many_attempts", `too many sign-in attempts; try again in ${lockedFor} s`, { retry_after_s: lockedFor });
+}
+
 /** Verifying against a throwaway hash keeps unknown emails as slow as wrong passwords. */
 let decoyHash: Promise<string> | undefined;
 
@@ -33,10 +41,7 @@ auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid
     throttle.attempt(),
     db.select().from(users).where(eq(users.email, email.toLowerCase())).then((rows) => rows[0]),
   ]);
-  if (lockedFor > 0) {
-    c.header("retry-after", String(lockedFor));
-    throw new ApiError(429, "too_many_attempts", `too many sign-in attempts; try again in ${lockedFor} s`, { retry_after_s: lockedFor });
-  }
+  refuseWhileLocked(c, lockedFor);
   decoyHash ??= hashPassword("decoy-password");
   const ok = await verifyPassword(password, row?.passwordHash ?? (await decoyHash));
   if (!row || !ok || !row.active) throw new ApiError(401, "invalid_credentials", "email or password is wrong");
@@ -69,3 +74,30 @@ auth.post("/auth/logout", async (c) => {
 });
 
 auth.get("/me", authenticate, (c) => c.json({ user: publicUser(c.get("user")) }));
+
+/**
+ * The signed-in user's new password. The current one is checked under the sign-in lockout (a stolen
+ * session must not become a way to guess it, or to take the account over without it). Every session
+ * of the user ends (`sessions_valid_from`, as an admin's reset does: one left open elsewhere may be
+ * the reason for the change) and this caller gets a fresh one, as a sign-in would.
+ */
+auth.post("/auth/password", authenticate, valid("json", ChangePasswordRequest), async (c) => {
+  const body = c.req.valid("json");
+  const db = c.get("db");
+  const user = c.get("user");
+  const throttle = new LoginThrottle(db, user.email, c.req.header("cf-connecting-ip") ?? "local");
+  const [lockedFor, row] = await Promise.all([throttle.attempt(), db.select().from(users).where(eq(users.id, user.id)).then((rows) => rows[0])]);
+  refuseWhileLocked(c, lockedFor);
+  if (!row || !(await verifyPassword(body.current_password, row.passwordHash))) {
+    throw new ApiError(403, "invalid_current_password", "the current password is wrong");
+  }
+  await throttle.succeeded();
+  if (isProduction(c.env) && body.new_password === DEV_PASSWORD) {
+    throw new ApiError(400, "password_not_allowed", "the development password is not accepted in production");
+  }
+  await db.update(users).set({ passwordHash: await hashPassword(body.new_password), sessionsValidFrom: Date.now() }).where(eq(users.id, user.id));
+  await audit(db, user.email, "user.password", user.email);
+  const { token } = await issueSession(c.env.SESSION_SECRET, user.id);
+  setSessionCookie(c, token);
+  return c.json({ token, user: publicUser(user) });
+});

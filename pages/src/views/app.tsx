@@ -2,6 +2,7 @@ import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
 import { afterLogin, navigate, onLinkClick, route, type Route } from "../router.ts";
 import { currentUser, loadSession } from "../session.ts";
 import { locale, t } from "../i18n.ts";
+import { AccountPage } from "./account.tsx";
 import { BillingPage } from "./billing.tsx";
 import { ClientPage } from "./client.tsx";
 import { Header } from "./header.tsx";
@@ -19,6 +20,8 @@ function pageTitle(r: Route): string {
       return r.id;
     case "billing":
       return t("billing.title");
+    case "account":
+      return t("account.title");
     case "not-found":
       return t("notFound");
   }
@@ -62,6 +65,7 @@ export function App() {
         {r.name === "overview" && <OverviewPage />}
         {r.name === "client" && <ClientPage key={r.id} clientId={r.id} />}
         {r.name === "billing" && <BillingPage />}
+        {r.name === "account" && <AccountPage user={user} />}
         {r.name === "not-found" && <Unavailable title={t("notFound")} message={t("notFoundHint")} />}
       </main>
     </div>

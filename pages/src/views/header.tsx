@@ -23,6 +23,9 @@ export function Header({ user }: { user: PublicUser }) {
             {t("nav.billing")}
           </a>
         )}
+        <a href="/account" aria-current={r === "account" ? "page" : undefined}>
+          {t("nav.account")}
+        </a>
       </nav>
       <div class="tools">
         <span class="who">{user.email}</span>

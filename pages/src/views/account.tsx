@@ -1,0 +1,100 @@
+import { useSignal } from "@preact/signals";
+import { MIN_PASSWORD_LENGTH, type PublicUser } from "../../../schema/api.ts";
+import { ApiFailure } from "../api.ts";
+import { t } from "../i18n.ts";
+import { changePassword } from "../session.ts";
+
+/**
+ * 403: the current password is wrong (the session stays; a 401 would sign the tab out). 429: the
+ * account's sign-in lockout, which wrong current passwords count towards.
+ */
+function changeFailure(err: unknown): string {
+  if (err instanceof ApiFailure && err.code === "invalid_current_password") return t("account.wrongCurrent");
+  if (err instanceof ApiFailure && err.code === "too_many_attempts") {
+    return t("login.lockedOut", { s: (err.details as { retry_after_s?: number } | undefined)?.retry_after_s ?? 60 });
+  }
+  if (err instanceof ApiFailure && err.status === 400) return t("account.refused", { message: err.message });
+  return t("account.error");
+}
+
+/** The signed-in user's account: who they are, and a new password of their own. */
+export function AccountPage({ user }: { user: PublicUser }) {
+  const current = useSignal("");
+  const next = useSignal("");
+  const repeat = useSignal("");
+  const error = useSignal<string | null>(null);
+  const changed = useSignal(false);
+  const busy = useSignal(false);
+
+  async function submit(e: Event) {
+    e.preventDefault();
+    changed.value = false;
+    error.value = next.value !== repeat.value ? t("account.mismatch") : next.value === current.value ? t("account.same") : null;
+    if (error.value) return;
+    busy.value = true;
+    try {
+      await changePassword(current.value, next.value);
+      current.value = next.value = repeat.value = "";
+      changed.value = true;
+    } catch (err) {
+      error.value = changeFailure(err);
+    } finally {
+      busy.value = false;
+    }
+  }
+  const edited = () => {
+    error.value = null;
+    changed.value = false;
+  };
+
+  return (
+    <section aria-labelledby="account-title">
+      <div class="page-head">
+        <h1 id="account-title">{t("account.title")}</h1>
+      </div>
+      <p class="muted" data-testid="account-who">
+        {user.email} · {t(`role.${user.role}`)}
+      </p>
+      <form class="report" onSubmit={submit} aria-labelledby="password-title">
+        <h2 id="password-title">{t("account.password")}</h2>
+        <p class="note" id="password-rule">
+          {t("account.rule", { n: MIN_PASSWORD_LENGTH })}
+        </p>
+        <label>
+          {t("account.current")}
+          <input type="password" name="current-password" autoComplete="current-password" required value={current.value} onInput={(e) => ((current.value = e.currentTarget.value), edited())} />
+        </label>
+        <label>
+          {t("account.new")}
+          <input
+            type="password"
+            name="new-password"
+            autoComplete="new-password"
+            required
+            minLength={MIN_PASSWORD_LENGTH}
+            aria-describedby="password-rule"
+            value={next.value}
+            onInput={(e) => ((next.value = e.currentTarget.value), edited())}
+          />
+        </label>
+        <label>
+          {t("account.repeat")}
+          <input type="password" name="repeat-password" autoComplete="new-password" required value={repeat.value} onInput={(e) => ((repeat.value = e.currentTarget.value), edited())} />
+        </label>
+        <button type="submit" class="primary" aria-disabled={busy.value} aria-busy={busy.value} disabled={busy.value}>
+          {t("account.submit")}
+        </button>
+        {error.value && (
+          <p class="error" role="alert">
+            {error.value}
+          </p>
+        )}
+        {changed.value && (
+          <p class="note" role="status" data-testid="password-changed">
+            {t("account.changed")}
+          </p>
+        )}
+      </form>
+    </section>
+  );
+}
