@@ -93,6 +93,13 @@ describe("tenant isolation matrix", () => {
     });
   }
 
+  it("refuses for the role's lack before the client's: finance is told a report needs report access", async () => {
+    const refusal = async (token: string, client: string) =>
+      ((await (await call(`/v1/clients/${client}/report?${RANGE}&format=csv`, authed(token))).json()) as { error: { message: string } }).error.message;
+    expect(await refusal(tokens.finance, own)).toBe("requires report access");
+    expect(await refusal(tokens.viewer, other)).toBe(`no access to client ${other}`);
+  });
+
   it("never lists another client to a viewer", async () => {
     const res = await call("/v1/clients", authed(tokens.viewer));
     const ids = ((await res.json()) as { clients: { id: string }[] }).clients.map((c) => c.id);

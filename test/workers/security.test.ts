@@ -211,7 +211,8 @@ describe("edge hardening", () => {
   });
 
   it("answers 503 (retry) when the session store does not answer", async () => {
-    const token = await sign({ sub: "1", jti: "j", iat: 0, exp: Math.floor(Date.now() / 1000) + 60 }, env.SESSION_SECRET, "HS256");
+    const now = Math.floor(Date.now() / 1000);
+    const token = await sign({ sub: "1", jti: "j", iat: now, exp: now + 60 }, env.SESSION_SECRET, "HS256");
     const res = await withEnv({ DB: undefined as unknown as D1Database }, "/v1/me", { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("session_store_unavailable");

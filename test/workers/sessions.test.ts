@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { sign } from "hono/jwt";
 import { describe, expect, it } from "vitest";
+import { SESSION_TTL_S } from "../../workers/auth/session.ts";
 import { authed, call, createClient, postJson, runCron, signIn, unique } from "./helpers.ts";
 
 describe("sign in and out", () => {
@@ -59,7 +60,10 @@ describe("sign in and out", () => {
     const expired = await sign({ ...claims, exp: Math.floor(Date.now() / 1000) - 10 }, env.SESSION_SECRET, "HS256");
     const { exp: _, ...endless } = claims;
     const withoutEnd = await sign(endless, env.SESSION_SECRET, "HS256");
-    for (const t of [forged, foreign, expired, withoutEnd, "garbage"]) expect((await call("/v1/me", authed(t))).status).toBe(401);
+    const longer = await sign({ ...claims, exp: (claims.iat as number) + SESSION_TTL_S + 1 }, env.SESSION_SECRET, "HS256");
+    for (const t of [forged, foreign, expired, withoutEnd, longer, "garbage"]) expect((await call("/v1/me", authed(t))).status).toBe(401);
+    const asIssued = await sign({ ...claims, exp: (claims.iat as number) + SESSION_TTL_S }, env.SESSION_SECRET, "HS256");
+    expect((await call("/v1/me", authed(asIssued))).status).toBe(200);
   });
 });
 

@@ -84,8 +84,10 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
 export function requireCapability(capability: Capability, clientParam?: string) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const clientId = clientParam ? c.req.param(clientParam) : undefined;
-    if (!allows(c.get("user"), capability, clientId)) {
-      throw new ApiError(403, "forbidden", clientId ? `no access to client ${clientId}` : `requires ${capability} access`);
+    const user = c.get("user");
+    if (!allows(user, capability, clientId)) {
+      // The role's own lack first: finance asking for a report is refused for the report, not the client.
+      throw new ApiError(403, "forbidden", clientId && allows(user, capability) ? `no access to client ${clientId}` : `requires ${capability} access`);
     }
     await next();
   });

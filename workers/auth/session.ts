@@ -35,8 +35,10 @@ export async function userFromToken(db: DrizzleD1Database, secret: string, token
     return null;
   }
   const userId = Number(claims.sub);
-  // hono's verify checks `exp` only when the token has one: a session without an end is not ours.
-  if (!Number.isInteger(userId) || typeof claims.jti !== "string" || !Number.isSafeInteger(claims.exp)) return null;
+  // hono's verify checks `exp` only when the token has one: a session without an end is not ours, nor
+  // one longer than ours (minted with a leaked secret to outlive the next sign-in).
+  if (!Number.isInteger(userId) || typeof claims.jti !== "string" || !Number.isSafeInteger(claims.exp) || !Number.isSafeInteger(claims.iat)) return null;
+  if (claims.exp - claims.iat > SESSION_TTL_S) return null;
   // Tokens from before `iat_ms` (2026-12-01) are dated by their second.
   const issuedAt = Number.isSafeInteger(claims.iat_ms) ? claims.iat_ms! : claims.iat * 1000;
   return activeUser(db, userId, claims.jti, claims.exp * 1000, issuedAt);
