@@ -119,7 +119,7 @@ export const OPERATIONS: Operation[] = [
     body: ChangePasswordRequest,
     responses: {
       200: { description: "changed; the new session's token (and cookie)", schema: LoginResponse },
-      400: { description: "new password too short, the same as the current one, or the dev password in production", schema: ErrorBody },
+      400: { description: "new password too short, the same as the current one, or weak (weak_password: a common one, the email, one character repeated)", schema: ErrorBody },
       401: { description: "not signed in", schema: ErrorBody },
       403: { description: "the current password is wrong, or a page of another origin (forbidden_origin)", schema: ErrorBody },
       429: { description: "the account's sign-in lockout; Retry-After", schema: ErrorBody },
@@ -237,14 +237,18 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "post", path: "/v1/admin/users", summary: "Create a user", tag: "admin", security: "admin", body: CreateUserRequest,
-    responses: { 201: { description: "created", schema: PublicUser }, 409: { description: "email taken", schema: ErrorBody } },
+    responses: {
+      201: { description: "created", schema: PublicUser },
+      400: { description: "invalid, unknown client_ids, or a weak password (weak_password: a common one, the email, one character repeated)", schema: ErrorBody },
+      409: { description: "email taken", schema: ErrorBody },
+    },
   },
   {
     method: "patch", path: "/v1/admin/users/{id}", summary: "Change a user's role, clients, state or password (a new password or deactivation ends their sessions)", tag: "admin", security: "admin",
     body: UpdateUserRequest,
     responses: {
       200: { description: "updated", schema: AdminUser },
-      400: { description: "unknown client_ids", schema: ErrorBody },
+      400: { description: "unknown client_ids, or a weak password (weak_password)", schema: ErrorBody },
       404: { description: "no such user", schema: ErrorBody },
       409: { description: "an admin demoting or deactivating themselves", schema: ErrorBody },
     },

@@ -393,6 +393,8 @@ describe("dashboard states in a real browser", () => {
     expect(await page.getByRole("alert").innerText()).toBe("A senha atual está incorreta.");
     await change("first password", "second password", "second passwrod");
     expect(await page.getByRole("alert").innerText()).toBe("As duas novas senhas não são iguais.");
+    await change("first password", "iloveyou");
+    expect(await page.getByRole("alert").innerText()).toMatch(/^Escolha outra senha/);
     await change("first password", "second password");
     await page.getByTestId("password-changed").waitFor();
     expect(await page.getByLabel("Senha atual").inputValue()).toBe("");

@@ -105,6 +105,24 @@ describe("admin: users and API keys", () => {
     expect(((await login.json()) as { user: { client_ids: string[] } }).user.client_ids).toEqual([id]);
   });
 
+  it("refuses weak passwords on creation and on change, saying why, and creates nothing", async () => {
+    const token = await admin();
+    const email = `${unique("weak")}@example.com`;
+    const weak = { password: "it is one of the most common passwords", "12345678": "it is one of the most common passwords", Qwertyuiop: "it is one of the most common passwords",
+      aaaaaaaa: "it is one character repeated", "        ": "it is one character repeated", [email]: "it is the user's email", [email.split("@")[0]!.toUpperCase()]: "it is the user's email",
+      "zapmeter-dev": "it is the documented development password" };
+    for (const [password, reason] of Object.entries(weak)) {
+      const res = await postJson("/v1/admin/users", { email, password, role: "viewer" }, token);
+      expect([res.status, await res.json()], password).toEqual([400, { error: { code: "weak_password", message: `choose another password: ${reason}` } }]);
+    }
+    const created = await postJson("/v1/admin/users", { email, password: "a long password", role: "viewer" }, token);
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: number };
+    const changed = await postJson(`/v1/admin/users/${id}`, { password: "iloveyou" }, token, "PATCH");
+    expect(((await changed.json()) as { error: { code: string } }).error.code).toBe("weak_password");
+    expect((await postJson("/v1/auth/login", { email, password: "a long password" })).status).toBe(200);
+  });
+
   it("changes a user's role and clients, and ends their sessions on a new password or deactivation", async () => {
     const token = await admin();
     const [a, b] = [await createClient(), await createClient()];

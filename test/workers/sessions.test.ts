@@ -105,6 +105,8 @@ describe("changing one's own password", () => {
       expect([res.status, await errorCode(res)]).toEqual([400, "validation_failed"]);
     }
     expect((await call("/v1/me", authed(token))).status).toBe(200);
+    const common = await postJson("/v1/auth/password", { current_password: "kept password", new_password: "password1" }, token);
+    expect([common.status, await errorCode(common)]).toEqual([400, "weak_password"]);
     const anonymous = await postJson("/v1/auth/password", { current_password: "kept password", new_password: "another long one" });
     expect(anonymous.status).toBe(401);
   });

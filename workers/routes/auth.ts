@@ -8,6 +8,7 @@ import { audit } from "../audit.ts";
 import { authenticate, clearSessionCookie, requireOwnOrigin, sessionToken, sessionUser, setSessionCookie } from "../auth/middleware.ts";
 import { LoginThrottle } from "../auth/login-throttle.ts";
 import { hashPassword, verifyPassword } from "../auth/password.ts";
+import { assertStrongPassword } from "../auth/password-policy.ts";
 import type { AuthUser } from "../auth/policy.ts";
 import { SESSION_COOKIE, issueSession, userFromToken } from "../auth/session.ts";
 import { ApiError, log } from "../errors.ts";
@@ -92,9 +93,7 @@ auth.post("/auth/password", authenticate, valid("json", ChangePasswordRequest), 
     throw new ApiError(403, "invalid_current_password", "the current password is wrong");
   }
   await throttle.succeeded();
-  if (isProduction(c.env) && body.new_password === DEV_PASSWORD) {
-    throw new ApiError(400, "password_not_allowed", "the development password is not accepted in production");
-  }
+  await assertStrongPassword(body.new_password, user.email);
   await db.update(users).set({ passwordHash: await hashPassword(body.new_password), sessionsValidFrom: Date.now() }).where(eq(users.id, user.id));
   await audit(db, user.email, "user.password", user.email);
   const { token } = await issueSession(c.env.SESSION_SECRET, user.id);

@@ -13,6 +13,7 @@ function changeFailure(err: unknown): string {
   if (err instanceof ApiFailure && err.code === "too_many_attempts") {
     return t("login.lockedOut", { s: (err.details as { retry_after_s?: number } | undefined)?.retry_after_s ?? 60 });
   }
+  if (err instanceof ApiFailure && err.code === "weak_password") return t("account.weak");
   if (err instanceof ApiFailure && err.status === 400) return t("account.refused", { message: err.message });
   return t("account.error");
 }

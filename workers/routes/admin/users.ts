@@ -7,6 +7,7 @@ import { clients, userClients, users } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
 import { hashPassword } from "../../auth/password.ts";
+import { assertStrongPassword } from "../../auth/password-policy.ts";
 import { ApiError } from "../../errors.ts";
 import { valid } from "../../validate.ts";
 
@@ -43,6 +44,7 @@ adminUsers.post("/", valid("json", CreateUserRequest), async (c) => {
     throw new ApiError(409, "user_exists", `a user ${email} already exists`);
   }
   await assertClientsExist(db, body.client_ids);
+  await assertStrongPassword(body.password, email);
   const [user] = await db
     .insert(users)
     .values({ email, passwordHash: await hashPassword(body.password), role: body.role, createdAt: Date.now() })
@@ -70,6 +72,7 @@ adminUsers.patch("/:id", valid("json", UpdateUserRequest), async (c) => {
     throw new ApiError(409, "own_access", "an admin cannot demote or deactivate themselves; ask another admin");
   }
   if (body.client_ids) await assertClientsExist(db, body.client_ids);
+  if (body.password !== undefined) await assertStrongPassword(body.password, current.email);
   const endsSessions = body.password !== undefined || body.active === false;
   const changes = {
     ...(body.role !== undefined ? { role: body.role } : {}),

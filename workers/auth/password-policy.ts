@@ -1,0 +1,37 @@
+import { DEV_PASSWORD } from "../../schema/dev-credentials.ts";
+import { ApiError } from "../errors.ts";
+
+/**
+ * Passwords people choose that guessing tries first (NIST SP 800-63B, 5.1.1.2: refuse "commonly-used,
+ * expected or compromised" ones): zxcvbn's list of the most common leaked passwords, those long
+ * enough to pass the length rule (~18,000). The sign-in lockout allows ~14,000 guesses a day per
+ * account, which the top of this list would otherwise be. Imported on first use: the module
+ * decompresses its lists when it is evaluated (~20 ms), which every isolate's start would pay, and
+ * only user creation and password changes ask.
+ */
+let common: Promise<Set<string>> | undefined;
+
+function commonPasswords(): Promise<Set<string>> {
+  common ??= import("@zxcvbn-ts/language-common").then(({ dictionary }) => new Set(dictionary["passwords-common"] as string[]));
+  return common;
+}
+
+/**
+ * Refuses (400 `weak_password`) a password that is among the common ones, one character repeated, or
+ * the user's own email or its name part; in every environment, where the dev password is refused at
+ * sign-in in production only (its users are seeded, not created).
+ */
+export async function assertStrongPassword(password: string, email: string): Promise<void> {
+  const lower = password.toLowerCase();
+  const name = email.toLowerCase().split("@")[0]!;
+  const reason = (await commonPasswords()).has(lower)
+    ? "it is one of the most common passwords"
+    : new Set(password).size === 1
+      ? "it is one character repeated"
+      : lower === email.toLowerCase() || lower === name
+        ? "it is the user's email"
+        : lower === DEV_PASSWORD
+          ? "it is the documented development password"
+          : null;
+  if (reason) throw new ApiError(400, "weak_password", `choose another password: ${reason}`);
+}
