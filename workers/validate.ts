@@ -2,6 +2,7 @@ import type { HonoRequest, ValidationTargets } from "hono";
 import { validator } from "hono/validator";
 import type { z } from "zod";
 import { ApiError, issuesOf } from "./errors.ts";
+import { jsonSyntaxError } from "./json-syntax.ts";
 
 /**
  * Validates one part of the request against a zod schema from schema/ and exposes the parsed value
@@ -40,6 +41,6 @@ async function jsonBody(req: HonoRequest): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new ApiError(400, "malformed_json", `the body is not valid JSON: ${(e as Error).message}`);
+    throw new ApiError(400, "malformed_json", `the body is ${jsonSyntaxError(e)}`);
   }
 }

@@ -57,6 +57,22 @@ describe("bridge batch formats", () => {
     expect(out.rejected).toEqual([{ index: 1, code: "invalid_json", message: expect.any(String) }]);
   });
 
+  it("says where a line's JSON breaks without quoting it: the reason lands in the dead letters' list, the input does not", async () => {
+    const { id } = await createClient();
+    const lines = ['{"recipient":"5511987654321","x":NaN}', '{"recipient":', '{"recipient":"5511987654321" "x":1}'];
+    const res = await postEvents([JSON.stringify(event(id)), ...lines].join("\n"), await ingestKey(), "application/x-ndjson");
+    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string; message: string }[] };
+    expect(out.accepted).toBe(1);
+    expect(out.rejected.map((r) => r.message)).toEqual([
+      expect.stringMatching(/^not valid JSON/),
+      "not valid JSON: it ends too early",
+      expect.stringMatching(/^not valid JSON at position \d+$/),
+    ]);
+    for (const r of out.rejected) expect(r.message).not.toContain("4321");
+    const whole = await postEvents('[{"recipient":"5511987654321","x":NaN}]', await ingestKey());
+    expect(((await whole.json()) as { error: { message: string } }).error.message).not.toContain("4321");
+  });
+
   it("takes occurred_at as an ISO-8601 string and derives the country from the number", async () => {
     const { id } = await createClient();
     const res = await postEvents([event(id, { occurred_at: "2026-11-20T06:15:30-03:00", recipient: "+5215512345678" })], await ingestKey());

@@ -2,6 +2,7 @@ import { BridgedEvent, aheadOfReceipt, billableByPricingType, type NotificationE
 import type { Rejection } from "./dead-letters.ts";
 import { compileObject } from "./compiled-schema.ts";
 import { countryOf } from "./country.ts";
+import { jsonSyntaxError } from "../json-syntax.ts";
 
 /** At most this many records in one request; larger batches get a 413 and should be split. */
 export const MAX_RECORDS = 10_000;
@@ -69,7 +70,7 @@ export function splitRecords(body: string, contentType: string): RawRecord[] {
       try {
         records.push({ index, value: unwrapConnectRecord(JSON.parse(line)), source });
       } catch (e) {
-        records.push({ index, value: undefined, source, parseError: (e as Error).message });
+        records.push({ index, value: undefined, source, parseError: jsonSyntaxError(e) });
       }
       if (records.length > MAX_RECORDS) throw new TooManyRecords();
     }
@@ -79,7 +80,7 @@ export function splitRecords(body: string, contentType: string): RawRecord[] {
   try {
     parsed = JSON.parse(body);
   } catch (e) {
-    throw new MalformedBatch(`body is not valid JSON: ${(e as Error).message}`);
+    throw new MalformedBatch(`body is ${jsonSyntaxError(e)}`);
   }
   const list =
     Array.isArray(parsed)

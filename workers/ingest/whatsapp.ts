@@ -15,6 +15,7 @@ import {
 import { WhatsAppStatus, WhatsAppValue, WhatsAppWebhook } from "../../schema/whatsapp.ts";
 import type { Rejection } from "./dead-letters.ts";
 import { countryOf } from "./country.ts";
+import { jsonSyntaxError } from "../json-syntax.ts";
 
 /** A status from the webhook, normalised but not yet assigned to a client. */
 export interface PendingStatus {
@@ -67,7 +68,7 @@ export function parseWebhookText(text: string, receivedAt: number): ParsedWebhoo
   try {
     return parseWebhook(JSON.parse(text), receivedAt);
   } catch (e) {
-    throw e instanceof MalformedWebhook ? e : new MalformedWebhook([{ path: "", message: (e as Error).message }]);
+    throw e instanceof MalformedWebhook ? e : new MalformedWebhook([{ path: "", message: e instanceof SyntaxError ? jsonSyntaxError(e) : (e as Error).message }]);
   }
 }
 
