@@ -238,6 +238,19 @@ export const CreateApiKeyRequest = z.object({
   client_id: ClientId.optional(),
   label: z.string().max(200).optional(),
 });
+/** An ingest key as listed (never the key itself); times in epoch ms. */
+export const ApiKeyInfo = z.object({
+  id: z.string(),
+  scope: z.literal("ingest"),
+  client_id: ClientId.nullable(),
+  label: z.string().nullable(),
+  created_at: z.number().int(),
+  revoked_at: z.number().int().nullable(),
+});
+export type ApiKeyInfo = z.infer<typeof ApiKeyInfo>;
+export const RevokedApiKey = ApiKeyInfo.pick({ id: true }).extend({ revoked_at: z.number().int() });
+export type RevokedApiKey = z.infer<typeof RevokedApiKey>;
+
 export const CreatedApiKey = z.object({
   id: z.string(),
   key: z.string(),

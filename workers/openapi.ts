@@ -2,6 +2,7 @@ import { z } from "zod";
 import {
   AdminClient,
   AdminUser,
+  ApiKeyInfo,
   BridgeResult,
   ClientSummary,
   ClientsResponse,
@@ -24,6 +25,7 @@ import {
   RateCard,
   RateCardRequest,
   ReportQuery,
+  RevokedApiKey,
   TimeRangeQuery,
   UpdateClientRequest,
   UpdateUserRequest,
@@ -54,12 +56,17 @@ export interface Operation {
   security: Security;
   query?: z.ZodObject | z.ZodType;
   body?: z.ZodType;
-  /** Other request media types than application/json. */
-  bodyTypes?: string[];
+  /** Other request media types than application/json, each with its own description of the body. */
+  bodyTypes?: Record<string, string>;
+  /** The body may be left out. */
+  bodyOptional?: true;
   responses: Record<number, { description: string; schema?: z.ZodType; text?: true }>;
 }
 
-const Events = z.union([z.array(BridgedEvent), z.object({ events: z.array(BridgedEvent) })]);
+/** Kafka Connect's HTTP sink record: the event as `value`, an object or its JSON text. */
+const ConnectRecord = z.looseObject({ value: z.union([BridgedEvent, z.string()]), topic: z.string().optional(), partition: z.number().optional(), offset: z.number().optional() });
+const BridgeRecord = z.union([BridgedEvent, ConnectRecord]);
+const Events = z.union([z.array(BridgeRecord), z.object({ events: z.array(BridgeRecord) }), BridgedEvent]);
 const Ok = z.object({ ok: z.literal(true) });
 
 /** Every public route. A test checks this list against the app's routes both ways. */
@@ -75,7 +82,10 @@ export const OPERATIONS: Operation[] = [
   {
     method: "get", path: "/v1/webhooks/whatsapp", summary: "WhatsApp webhook verification handshake", tag: "ingest",
     security: "none", query: WebhookVerifyQuery,
-    responses: { 200: { description: "the hub.challenge, as text", text: true }, 403: { description: "token mismatch", schema: ErrorBody } },
+    responses: {
+      200: { description: "the hub.challenge, as text", text: true },
+      403: { description: "hub.mode is not subscribe, the token does not match, or hub.challenge is missing or over 256 characters", schema: ErrorBody },
+    },
   },
   {
     method: "post", path: "/v1/webhooks/whatsapp", summary: "WhatsApp Cloud API status notifications (signed)", tag: "ingest",
@@ -90,13 +100,14 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "post", path: "/v1/ingest/events", summary: "Kafka-bridged event batches", tag: "ingest", security: "ingestKey",
-    body: Events, bodyTypes: ["application/x-ndjson"],
+    body: Events, bodyTypes: { "application/x-ndjson": "one event (or Connect record) per line; a line that is not JSON is rejected on its own" },
     responses: {
       200: { description: "stored; invalid records listed (and kept in dlq/)", schema: BridgeResult },
       400: { description: "body is not JSON", schema: ErrorBody },
       401: { description: "missing or unknown API key", schema: ErrorBody },
       403: { description: "key scoped to another client", schema: ErrorBody },
       413: { description: "over 5 MiB or 10,000 records", schema: ErrorBody },
+      415: { description: "neither JSON nor NDJSON (unsupported_media_type)", schema: ErrorBody },
       503: { description: "storage failed; retry", schema: ErrorBody },
     },
   },
@@ -146,6 +157,7 @@ export const OPERATIONS: Operation[] = [
     query: TimeRangeQuery,
     responses: {
       200: { description: "minutes with events", schema: CountersResponse },
+      400: { description: "invalid range, or over 31 days (range_too_large, details.max_days)", schema: ErrorBody },
       403: { description: "not your client", schema: ErrorBody },
       404: { description: "no such client", schema: ErrorBody },
     },
@@ -155,7 +167,7 @@ export const OPERATIONS: Operation[] = [
     query: TimeRangeQuery,
     responses: {
       200: { description: "a row per category with events (category null: none sent); CATEGORIES order, none last", schema: CategoriesResponse },
-      400: { description: "invalid range, or over 31 days", schema: ErrorBody },
+      400: { description: "invalid range, or over 31 days (range_too_large, details.max_days)", schema: ErrorBody },
       403: { description: "not your client", schema: ErrorBody },
       404: { description: "no such client", schema: ErrorBody },
     },
@@ -204,7 +216,7 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "post", path: "/v1/live/ticket", summary: "One-use WebSocket ticket (60 s) for a cross-origin dashboard", tag: "live",
-    security: "session", body: LiveTicketRequest,
+    security: "session", body: LiveTicketRequest, bodyOptional: true,
     responses: {
       200: { description: "the ticket", schema: LiveTicket },
       403: { description: "not your client", schema: ErrorBody },
@@ -221,7 +233,12 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "patch", path: "/v1/admin/clients/{id}", summary: "Update a client", tag: "admin", security: "admin",
-    body: UpdateClientRequest, responses: { 200: { description: "updated", schema: AdminClient }, 404: { description: "no such client", schema: ErrorBody } },
+    body: UpdateClientRequest,
+    responses: {
+      200: { description: "updated", schema: AdminClient },
+      404: { description: "no such client", schema: ErrorBody },
+      409: { description: "a phone number another client has (phone_number_taken), or a shard change while the last one's transition lasts (reshard_in_progress)", schema: ErrorBody },
+    },
   },
   {
     method: "get", path: "/v1/admin/rate-cards", summary: "List rate cards", tag: "admin", security: "admin",
@@ -229,11 +246,11 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "put", path: "/v1/admin/rate-cards", summary: "Set a price", tag: "admin", security: "admin", body: RateCardRequest,
-    responses: { 200: { description: "the rate card", schema: RateCard } },
+    responses: { 200: { description: "the rate card", schema: RateCard }, 404: { description: "client_id names no client", schema: ErrorBody } },
   },
   {
     method: "get", path: "/v1/admin/users", summary: "List users", tag: "admin", security: "admin",
-    responses: { 200: { description: "users" } },
+    responses: { 200: { description: "users", schema: z.object({ users: z.array(AdminUser) }) } },
   },
   {
     method: "post", path: "/v1/admin/users", summary: "Create a user", tag: "admin", security: "admin", body: CreateUserRequest,
@@ -255,15 +272,19 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "get", path: "/v1/admin/api-keys", summary: "List ingest keys (without the keys)", tag: "admin", security: "admin",
-    responses: { 200: { description: "keys" } },
+    responses: { 200: { description: "keys", schema: z.object({ api_keys: z.array(ApiKeyInfo) }) } },
   },
   {
     method: "post", path: "/v1/admin/api-keys", summary: "Create an ingest key (shown once)", tag: "admin", security: "admin",
-    body: CreateApiKeyRequest, responses: { 201: { description: "created", schema: CreatedApiKey } },
+    body: CreateApiKeyRequest,
+    responses: { 201: { description: "created", schema: CreatedApiKey }, 404: { description: "client_id names no client", schema: ErrorBody } },
   },
   {
     method: "delete", path: "/v1/admin/api-keys/{id}", summary: "Revoke an ingest key", tag: "admin", security: "admin",
-    responses: { 200: { description: "revoked" }, 404: { description: "no such key", schema: ErrorBody } },
+    responses: {
+      200: { description: "revoked (again: an already revoked key answers with when it was)", schema: RevokedApiKey },
+      404: { description: "no such key", schema: ErrorBody },
+    },
   },
   {
     method: "get", path: "/v1/admin/dead-letters", summary: "A UTC day's dead letters (refused input) with their reasons, a page at a time", tag: "admin", security: "admin",
@@ -299,7 +320,11 @@ export const OPERATIONS: Operation[] = [
   {
     method: "get", path: "/v1/billing/{date}/download", summary: "A signed, expiring link to the day's file", tag: "billing",
     security: "session", query: DownloadQuery,
-    responses: { 200: { description: "signed URL", schema: DownloadResponse }, 404: { description: "day not computed", schema: ErrorBody } },
+    responses: {
+      200: { description: "signed URL", schema: DownloadResponse },
+      403: { description: "no billing access", schema: ErrorBody },
+      404: { description: "day not computed", schema: ErrorBody },
+    },
   },
   {
     method: "get", path: "/v1/billing/{date}/reconcile", summary: "Billed counts against the Durable Object ledgers (and the lake for one client)",
@@ -318,8 +343,41 @@ export const OPERATIONS: Operation[] = [
   },
 ];
 
+/**
+ * What every operation of a kind can answer besides its own: the session middleware's 401, the
+ * admin check's 403 and the cookie's origin check on writes, the validator's 400, the JSON body
+ * reader's 413 and 415. An operation that documents a code itself keeps its own wording.
+ */
+function commonResponses(op: Operation): Operation["responses"] {
+  const out: Operation["responses"] = {};
+  const signedIn = op.security === "session" || op.security === "admin";
+  const jsonRoute = op.body !== undefined && (signedIn || op.security === "none");
+  if (op.query || op.body) {
+    out[400] = { description: `invalid ${op.body ? "body" : "query"} (validation_failed, details: [{path, message}])${jsonRoute ? ", or a body that is not JSON (malformed_json)" : ""}`, schema: ErrorBody };
+  }
+  if (signedIn) out[401] = { description: "no valid session: none, expired, revoked or signed out (unauthenticated)", schema: ErrorBody };
+  if (op.security === "admin") out[403] = { description: "not an admin (forbidden), or the session cookie from a page of another origin (forbidden_origin)", schema: ErrorBody };
+  else if (signedIn && op.method !== "get") out[403] = { description: "the session cookie from a page of another origin (forbidden_origin)", schema: ErrorBody };
+  if (jsonRoute) {
+    out[413] = { description: "body over 64 KiB", schema: ErrorBody };
+    out[415] = { description: "a body that is not JSON (unsupported_media_type)", schema: ErrorBody };
+  }
+  return out;
+}
+
+/** Formats JSON Schema defines; zod names checks of its own as formats too (`starts_with`), which strict validators refuse. */
+const STANDARD_FORMATS = new Set(["date-time", "date", "time", "duration", "email", "idn-email", "hostname", "idn-hostname", "ipv4", "ipv6", "uri", "uri-reference", "iri", "iri-reference", "uuid", "uri-template", "json-pointer", "relative-json-pointer", "regex"]);
+
 function jsonSchema(schema: z.ZodType, io: "input" | "output"): unknown {
-  return z.toJSONSchema(schema, { target: "draft-2020-12", io, unrepresentable: "any" });
+  return z.toJSONSchema(schema, {
+    target: "draft-2020-12",
+    io,
+    unrepresentable: "any",
+    // The pattern zod writes next to such a format says the same.
+    override: ({ jsonSchema: js }) => {
+      if (typeof js.format === "string" && !STANDARD_FORMATS.has(js.format)) delete js.format;
+    },
+  });
 }
 
 const SECURITY: Record<Security, Record<string, string[]>[]> = {
@@ -343,14 +401,15 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
     }
     const body = op.body
       ? {
-          required: true,
-          content: Object.fromEntries(
-            ["application/json", ...(op.bodyTypes ?? [])].map((t) => [t, { schema: jsonSchema(op.body!, "input") }]),
-          ),
+          required: !op.bodyOptional,
+          content: {
+            "application/json": { schema: jsonSchema(op.body, "input") },
+            ...Object.fromEntries(Object.entries(op.bodyTypes ?? {}).map(([type, description]) => [type, { schema: { type: "string", description } }])),
+          },
         }
       : undefined;
     const responses = Object.fromEntries(
-      Object.entries(op.responses).map(([code, r]) => [
+      Object.entries({ ...commonResponses(op), ...op.responses }).map(([code, r]) => [
         code,
         {
           description: r.description,

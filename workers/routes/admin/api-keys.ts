@@ -1,6 +1,6 @@
 import { asc, eq, sql } from "drizzle-orm";
 import { Hono } from "hono";
-import { CreateApiKeyRequest } from "../../../schema/api.ts";
+import { CreateApiKeyRequest, type ApiKeyInfo, type RevokedApiKey } from "../../../schema/api.ts";
 import { apiKeys } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
@@ -16,7 +16,7 @@ export const adminApiKeys = new Hono<AppEnv>();
 adminApiKeys.get("/", async (c) => {
   const rows = await c.get("db").select().from(apiKeys).orderBy(asc(apiKeys.createdAt));
   return c.json({
-    api_keys: rows.map((k) => ({
+    api_keys: rows.map((k): ApiKeyInfo => ({
       id: k.id,
       scope: k.scope,
       client_id: k.clientId,
@@ -59,5 +59,5 @@ adminApiKeys.delete("/:id", async (c) => {
   if (!row) throw new ApiError(404, "api_key_not_found", `no API key ${id}`);
   forgetApiKeys();
   await audit(db, c.get("user").email, "api_key.revoke", id);
-  return c.json({ id, revoked_at: row.revokedAt });
+  return c.json({ id, revoked_at: row.revokedAt! } satisfies RevokedApiKey);
 });
