@@ -232,7 +232,12 @@ export class Overview extends DurableObject<Env> {
     const scope = parseScope(request.headers.get(LIVE_SCOPE_HEADER));
     if (!scope) return new Response("missing or invalid scope", { status: 400 });
     const unknown = scope !== "*" && scope.some((id) => !this.directory?.has(id));
-    const directory = await this.loadDirectory(unknown ? 0 : SNAPSHOT_DIRECTORY_AGE_MS);
+    // A client created moments before and heard from while nobody watched (its rollups held, nothing
+    // broadcast) would miss the snapshot of a list read just before it existed, and appear only with
+    // its next event: such rollups make the list be read again (an inactive client's held rollups do
+    // too: one D1 read per connect, as most connects make anyway).
+    const unheard = [...this.rollups.keys()].some((id) => !this.directory?.has(id));
+    const directory = await this.loadDirectory(unknown || unheard ? 0 : SNAPSHOT_DIRECTORY_AGE_MS);
     const state: ViewerState = { sid: crypto.randomUUID(), all: scope === "*" };
     if (scope !== "*") {
       this.sql.exec("INSERT INTO viewers (sid, clients) VALUES (?, ?)", state.sid, JSON.stringify(scope));

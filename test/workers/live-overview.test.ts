@@ -66,6 +66,20 @@ describe("overview live socket", () => {
     ws.close();
   }, 15_000);
 
+  it("lists a client created and heard from while nobody watched, in a snapshot moments after the list was read", async () => {
+    const first = await LiveSocket.connect("/v1/live", await bearer());
+    expect((await first.next<Msg>()).type).toBe("snapshot");
+    first.close();
+    // Within the snapshot's list age (2 s) of that read: a client that did not exist then, with events.
+    const { id, phones } = await createClient();
+    await ingestNow(phones[0]!, ["sent"]);
+    while ((await held(id))?.sent !== 1) await new Promise((r) => setTimeout(r, 20));
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    const snap = await ws.next<Msg>();
+    expect(rowOf(snap, id)).toMatchObject({ name: `Client ${id}`, today: { sent: 1 } });
+    ws.close();
+  });
+
   it("shows a viewer only its clients, in the snapshot and in updates", async () => {
     const a = await createClient();
     const b = await createClient();
