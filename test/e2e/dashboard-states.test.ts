@@ -1,6 +1,7 @@
 import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { baseUrl, launchChromium, login, signInPage } from "./helpers.ts";
+import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
+import { baseUrl, launchChromium, login, metaSignature, signInPage } from "./helpers.ts";
 
 let browser: Browser;
 const contexts: BrowserContext[] = [];
@@ -359,12 +360,61 @@ describe("dashboard states in a real browser", () => {
     await live(page);
     await page.getByTestId("client-chart").locator("canvas").waitFor();
     expect(await violations()).toEqual([]);
+    // The chart's words for those who cannot see it.
+    expect(await page.locator(`#${await page.getByTestId("client-chart").getAttribute("aria-describedby")}`).textContent()).toMatch(/^Total no período: [\d.]+ aceitas, [\d.]+ enviadas/);
     await page.goto(`${baseUrl()}/billing`);
     await page.getByRole("heading", { name: "Faturamento diário" }).waitFor();
     expect(await violations()).toEqual([]);
     await page.goto(`${baseUrl()}/account`);
     await page.getByRole("heading", { name: "Minha conta" }).waitFor();
     expect(await violations()).toEqual([]);
+  });
+
+  it("holds the rows' order while the keyboard is in the table, so a live re-sort cannot carry the focused row away", async () => {
+    const prefix = `hold-${Date.now().toString(36)}`;
+    const token = await login("admin@example.com");
+    const ids = ["a", "b", "c"].map((x) => `${prefix}-${x}`);
+    for (const [i, id] of ids.entries()) {
+      const res = await fetch(`${baseUrl()}/v1/admin/clients`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ id, name: id, phone_number_ids: [`${prefix}-${i}`] }),
+      });
+      expect(res.status).toBe(201);
+    }
+    let sent = 0;
+    const send = async (client: number, n: number) => {
+      const statuses = Array.from({ length: n }, () => statusObject({ id: `wamid.${prefix}-${sent++}`, status: "sent", timestamp: Math.floor(Date.now() / 1000) }));
+      const body = JSON.stringify(webhook([{ phoneNumberId: `${prefix}-${client}`, statuses }]));
+      const res = await fetch(`${baseUrl()}/v1/webhooks/whatsapp`, { method: "POST", headers: { "content-type": "application/json", "x-hub-signature-256": metaSignature(body) }, body });
+      expect(res.status).toBe(200);
+    };
+    await send(0, 3);
+    await send(1, 2);
+    await send(2, 1);
+
+    const page = await freshPage();
+    await signInPage(page, "admin@example.com");
+    await live(page);
+    await page.getByRole("searchbox").fill(prefix);
+    const order = () =>
+      page.locator("[data-client]").evaluateAll((rows) =>
+        rows.sort((x, y) => Number(x.getAttribute("aria-rowindex")) - Number(y.getAttribute("aria-rowindex"))).map((r) => r.getAttribute("data-client")),
+      );
+    const sentToday = (id: string) => page.locator(`[data-client="${id}"] [data-cell="today.sent"]`);
+    await page.waitForFunction((id) => document.querySelector(`[data-client="${id}"] [data-cell="today.sent"]`)?.textContent === "1", ids[2]);
+    expect(await order()).toEqual(ids);
+
+    await page.locator(`[data-client="${ids[1]}"] a`).focus();
+    await send(2, 10);
+    await page.waitForFunction((id) => document.querySelector(`[data-client="${id}"] [data-cell="today.sent"]`)?.textContent === "11", ids[2]);
+    // The numbers are live, the order is the one the keyboard found, and the focus stayed on its row.
+    expect(await order()).toEqual(ids);
+    expect(await page.evaluate(() => document.activeElement?.closest("[data-client]")?.getAttribute("data-client"))).toBe(ids[1]);
+    expect(await sentToday(ids[2]!).innerText()).toBe("11");
+
+    await page.getByRole("searchbox").focus();
+    await expect.poll(order).toEqual([ids[2], ids[0], ids[1]]);
   });
 
   it("lets a user change their own password: this tab stays signed in, another browser's session ends", async () => {

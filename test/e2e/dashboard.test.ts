@@ -182,7 +182,7 @@ describe("live dashboard in a real browser", () => {
     await todaySent.focus();
     await page.keyboard.press("Enter");
     expect(await header.getAttribute("aria-sort")).toBe("ascending");
-    await page.locator('[data-client="acme"]').focus();
+    await page.locator('[data-client="acme"] a').focus();
     await page.keyboard.press("Enter");
     await page.waitForURL(/\/clients\/acme$/);
     await page.getByRole("link", { name: "← Overview" }).focus();

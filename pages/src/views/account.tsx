@@ -4,18 +4,21 @@ import { ApiFailure } from "../api.ts";
 import { t } from "../i18n.ts";
 import { changePassword } from "../session.ts";
 
+type Field = "current" | "new" | "repeat";
+type Refusal = { text: string; field?: Field };
+
 /**
  * 403: the current password is wrong (the session stays; a 401 would sign the tab out). 429: the
  * account's sign-in lockout, which wrong current passwords count towards.
  */
-function changeFailure(err: unknown): string {
-  if (err instanceof ApiFailure && err.code === "invalid_current_password") return t("account.wrongCurrent");
+function changeFailure(err: unknown): Refusal {
+  if (err instanceof ApiFailure && err.code === "invalid_current_password") return { text: t("account.wrongCurrent"), field: "current" };
   if (err instanceof ApiFailure && err.code === "too_many_attempts") {
-    return t("login.lockedOut", { s: (err.details as { retry_after_s?: number } | undefined)?.retry_after_s ?? 60 });
+    return { text: t("login.lockedOut", { s: (err.details as { retry_after_s?: number } | undefined)?.retry_after_s ?? 60 }) };
   }
-  if (err instanceof ApiFailure && err.code === "weak_password") return t("account.weak");
-  if (err instanceof ApiFailure && err.status === 400) return t("account.refused", { message: err.message });
-  return t("account.error");
+  if (err instanceof ApiFailure && err.code === "weak_password") return { text: t("account.weak"), field: "new" };
+  if (err instanceof ApiFailure && err.status === 400) return { text: t("account.refused", { message: err.message }), field: "new" };
+  return { text: t("account.error") };
 }
 
 /** The signed-in user's account: who they are, and a new password of their own. */
@@ -23,14 +26,19 @@ export function AccountPage({ user }: { user: PublicUser }) {
   const current = useSignal("");
   const next = useSignal("");
   const repeat = useSignal("");
-  const error = useSignal<string | null>(null);
+  const error = useSignal<Refusal | null>(null);
   const changed = useSignal(false);
   const busy = useSignal(false);
 
   async function submit(e: Event) {
     e.preventDefault();
     changed.value = false;
-    error.value = next.value !== repeat.value ? t("account.mismatch") : next.value === current.value ? t("account.same") : null;
+    error.value =
+      next.value !== repeat.value
+        ? { text: t("account.mismatch"), field: "repeat" }
+        : next.value === current.value
+          ? { text: t("account.same"), field: "new" }
+          : null;
     if (error.value) return;
     busy.value = true;
     try {
@@ -47,6 +55,9 @@ export function AccountPage({ user }: { user: PublicUser }) {
     error.value = null;
     changed.value = false;
   };
+  /** The error's link to the field it is about (read with the field, marked invalid). */
+  const about = (field: Field) =>
+    error.value?.field === field ? { "aria-invalid": true as const, "aria-describedby": "password-error" } : { "aria-describedby": field === "new" ? "password-rule" : undefined };
 
   return (
     <section aria-labelledby="account-title">
@@ -63,7 +74,15 @@ export function AccountPage({ user }: { user: PublicUser }) {
         </p>
         <label>
           {t("account.current")}
-          <input type="password" name="current-password" autoComplete="current-password" required value={current.value} onInput={(e) => ((current.value = e.currentTarget.value), edited())} />
+          <input
+            type="password"
+            name="current-password"
+            autoComplete="current-password"
+            required
+            {...about("current")}
+            value={current.value}
+            onInput={(e) => ((current.value = e.currentTarget.value), edited())}
+          />
         </label>
         <label>
           {t("account.new")}
@@ -73,21 +92,29 @@ export function AccountPage({ user }: { user: PublicUser }) {
             autoComplete="new-password"
             required
             minLength={MIN_PASSWORD_LENGTH}
-            aria-describedby="password-rule"
+            {...about("new")}
             value={next.value}
             onInput={(e) => ((next.value = e.currentTarget.value), edited())}
           />
         </label>
         <label>
           {t("account.repeat")}
-          <input type="password" name="repeat-password" autoComplete="new-password" required value={repeat.value} onInput={(e) => ((repeat.value = e.currentTarget.value), edited())} />
+          <input
+            type="password"
+            name="repeat-password"
+            autoComplete="new-password"
+            required
+            {...about("repeat")}
+            value={repeat.value}
+            onInput={(e) => ((repeat.value = e.currentTarget.value), edited())}
+          />
         </label>
         <button type="submit" class="primary" aria-disabled={busy.value} aria-busy={busy.value} disabled={busy.value}>
           {t("account.submit")}
         </button>
         {error.value && (
-          <p class="error" role="alert">
-            {error.value}
+          <p class="error" role="alert" id="password-error">
+            {error.value.text}
           </p>
         )}
         {changed.value && (

@@ -74,9 +74,9 @@ function Billing() {
     <section class="billing" aria-labelledby="billing-title">
       <div class="page-head">
         <h1 id="billing-title">{t("billing.title")}</h1>
-        {revision.value !== null && (
-          <span class="muted">{revision.value === 0 ? t("billing.notComputed") : t("billing.revision", { r: revision.value })}</span>
-        )}
+        <span class="muted" role="status">
+          {revision.value !== null && (revision.value === 0 ? t("billing.notComputed") : t("billing.revision", { r: revision.value }))}
+        </span>
       </div>
       <form class="filters" onSubmit={(e) => (e.preventDefault(), void load())}>
         <label>
@@ -110,7 +110,7 @@ function Billing() {
       )}
       {lines.value?.length === 0 && <p class="empty">{t("billing.none")}</p>}
       {lines.value && lines.value.length > 0 && (
-        <div class="table-scroll" role="region" aria-labelledby="billing-title" tabIndex={0}>
+        <div class="table-scroll" role="region" aria-label={t("table.region", { name: t("billing.title") })} tabIndex={0}>
         <table class="lines sticky-first" aria-labelledby="billing-title">
           <thead>
             <tr>

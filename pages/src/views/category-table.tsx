@@ -18,7 +18,7 @@ export function CategoryTable({ clientId, timezone, today }: { clientId: string;
       {totals.error.value != null && <Failure error={totals.error.value} />}
       {rows?.length === 0 && <p class="empty">{t("client.noCategories")}</p>}
       {rows && rows.length > 0 && (
-        <div class="table-scroll" role="region" aria-labelledby="categories-title" tabIndex={0}>
+        <div class="table-scroll" role="region" aria-label={t("table.region", { name: t("client.byCategory") })} tabIndex={0}>
           <table class="lines sticky-first" data-testid="client-categories" aria-labelledby="categories-title">
             <thead>
               <tr>

@@ -67,6 +67,8 @@ export function StackedChart({ model }: { model: ClientModel }) {
         data,
         el,
       );
+      // The summary under the chart says in words what the legend only says on hover.
+      plot.root.querySelector(".u-legend")?.setAttribute("aria-hidden", "true");
     });
     const ro = new ResizeObserver(() => plot?.setSize({ width: el.clientWidth, height: 320 }));
     ro.observe(el);
@@ -78,11 +80,27 @@ export function StackedChart({ model }: { model: ClientModel }) {
   }, [model]);
   // Bare axes read as a broken chart: once the stream has spoken, say that there is nothing to draw.
   const empty = model.today.value !== null && model.series.value.ys.every((col) => col.every((v) => v === 0));
-  // The canvas is a picture: the legend under it is the text (uPlot writes each series' value there).
+  // The canvas is a picture: its text alternative is the period's totals and its busiest minute.
   return (
     <>
-      <div class="chart" ref={host} role="figure" aria-labelledby="chart-title" data-testid="client-chart" />
+      <div class="chart" ref={host} role="figure" aria-labelledby="chart-title" aria-describedby="chart-summary" data-testid="client-chart" />
+      <p id="chart-summary" class="sr-only">
+        {chartSummary(model.series.value)}
+      </p>
       {empty && <p class="note">{t("client.chartEmpty")}</p>}
     </>
   );
+}
+
+/** The chart in words: each status's total over the period, and the minute with the most notifications. */
+function chartSummary({ xs, ys }: { xs: number[]; ys: number[][] }): string {
+  const counts = STATUSES.map((s, i) => `${fmtInt(ys[i]!.reduce((a, b) => a + b, 0))} ${t(`status.${s}`)}`).join(", ");
+  let peak = -1;
+  let peakTotal = 0;
+  xs.forEach((_, j) => {
+    const total = ys.reduce((sum, col) => sum + col[j]!, 0);
+    if (total > peakTotal) [peak, peakTotal] = [j, total];
+  });
+  const summary = t("client.chartSummary", { counts });
+  return peak < 0 ? summary : `${summary} ${t("client.chartPeak", { time: fmtTime(xs[peak]! * 1000), n: fmtInt(peakTotal) })}`;
 }

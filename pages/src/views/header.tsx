@@ -14,7 +14,7 @@ export function Header({ user }: { user: PublicUser }) {
       <a class="brand" href="/">
         <span class="dot" aria-hidden="true" /> zapmeter
       </a>
-      <nav aria-label="main">
+      <nav aria-label={t("nav.label")}>
         <a href="/" aria-current={r === "overview" ? "page" : undefined}>
           {t("nav.overview")}
         </a>

@@ -44,14 +44,33 @@ export function LoginPage() {
         </h1>
         <label>
           {t("login.email")}
-          <input type="email" name="email" autoComplete="username" required autoFocus value={email.value} onInput={(e) => (email.value = e.currentTarget.value)} />
+          <input
+            type="email"
+            name="email"
+            autoComplete="username"
+            required
+            autoFocus
+            aria-invalid={error.value ? true : undefined}
+            aria-describedby={error.value ? "login-error" : undefined}
+            value={email.value}
+            onInput={(e) => (email.value = e.currentTarget.value)}
+          />
         </label>
         <label>
           {t("login.password")}
-          <input type="password" name="password" autoComplete="current-password" required value={password.value} onInput={(e) => (password.value = e.currentTarget.value)} />
+          <input
+            type="password"
+            name="password"
+            autoComplete="current-password"
+            required
+            aria-invalid={error.value ? true : undefined}
+            aria-describedby={error.value ? "login-error" : undefined}
+            value={password.value}
+            onInput={(e) => (password.value = e.currentTarget.value)}
+          />
         </label>
         {error.value && (
-          <p class="error" role="alert">
+          <p class="error" role="alert" id="login-error">
             {error.value}
           </p>
         )}

@@ -1,5 +1,6 @@
 import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
+import { navigate } from "../router.ts";
 import type { OverviewRow } from "../../../schema/live.ts";
 import { fmtInt, fmtPct, t } from "../i18n.ts";
 import { overview as model, type SortKey } from "../overview-model.ts";
@@ -12,6 +13,8 @@ const ROW_HEIGHT = 36;
 const OVERSCAN = 8;
 const WINDOWS = ["minute", "hour", "today"] as const;
 const SHOWN = ["sent", "delivered", "read", "failed"] as const;
+/** Name, 4 statuses × 3 windows, 2 rates, the trend. */
+const COLUMNS = 1 + WINDOWS.length * SHOWN.length + 2 + 1;
 
 export function OverviewPage() {
   useEffect(() => {
@@ -39,6 +42,7 @@ function OverviewTable({ rows, loaded, stale }: { rows: OverviewRow[]; loaded: b
   const scrollTop = useSignal(0);
   const height = useSignal(600);
   const ref = useRef<HTMLDivElement>(null);
+  const shown = useHeldOrder(rows);
   useEffect(() => {
     const el = ref.current!;
     const ro = new ResizeObserver(() => (height.value = el.clientHeight));
@@ -55,26 +59,58 @@ function OverviewTable({ rows, loaded, stale }: { rows: OverviewRow[]; loaded: b
           value={model.search.value}
           onInput={(e) => (model.search.value = e.currentTarget.value)}
         />
-        {loaded && (
-          <span class="count" data-testid="client-count">
-            {rows.length === 1 ? t("overview.oneClient") : t("overview.clients", { n: fmtInt(rows.length) })}
-          </span>
-        )}
+        <span class="count" data-testid={loaded ? "client-count" : undefined} role="status">
+          {loaded && (rows.length === 1 ? t("overview.oneClient") : t("overview.clients", { n: fmtInt(rows.length) }))}
+        </span>
       </div>
+      {!loaded && (
+        <p class="empty" role="status" data-testid="overview-loading">
+          {t("overview.loading")}
+        </p>
+      )}
+      {loaded && rows.length === 0 && <p class="empty">{model.rows.value.size === 0 ? t("overview.noClients") : t("overview.empty")}</p>}
       <div
         class={`grid${stale && loaded ? " stale" : ""}`}
         role="table"
         aria-label={t("overview.title")}
         aria-rowcount={rows.length + 2}
+        aria-colcount={COLUMNS}
         aria-busy={!loaded}
         ref={ref}
         onScroll={(e) => (scrollTop.value = e.currentTarget.scrollTop)}
       >
         <HeaderRows />
-        <VirtualBody rows={rows} loaded={loaded} scrollTop={scrollTop.value} height={height.value} />
+        <VirtualBody rows={shown.rows} scrollTop={scrollTop.value} height={height.value} onFocusIn={shown.hold} onFocusOut={shown.release} />
       </div>
     </>
   );
+}
+
+/**
+ * The rows in the order they had when focus came into the table's body, while it stays there, with
+ * their current numbers: a live re-sort would carry the focused row away (out of the rendered window,
+ * dropping the focus to the page) and reorder what a keyboard user is stepping through. Rows that
+ * appeared meanwhile come last; the order catches up when focus leaves.
+ */
+function useHeldOrder(rows: OverviewRow[]): { rows: OverviewRow[]; hold: (e: FocusEvent) => void; release: (e: FocusEvent) => void } {
+  const held = useSignal<string[] | null>(null);
+  const order = held.value;
+  let shown = rows;
+  if (order) {
+    const byId = new Map(rows.map((r) => [r.client_id, r]));
+    const kept = order.flatMap((id) => byId.get(id) ?? []);
+    const known = new Set(order);
+    shown = [...kept, ...rows.filter((r) => !known.has(r.client_id))];
+  }
+  return {
+    rows: shown,
+    hold: () => {
+      held.value ??= rows.map((r) => r.client_id);
+    },
+    release: (e) => {
+      if (!(e.currentTarget as Element).contains(e.relatedTarget as Node | null)) held.value = null;
+    },
+  };
 }
 
 /** A sortable column's header: `aria-sort` belongs on the header cell, where screen readers read it. */
@@ -83,7 +119,7 @@ function SortHeader({ k, label, title, cls }: { k: SortKey; label: string; title
   const active = key === k;
   return (
     <div role="columnheader" class={cls} aria-sort={active ? (dir === 1 ? "ascending" : "descending") : "none"}>
-      <button type="button" class={`sort${active ? " active" : ""}`} title={title} onClick={() => model.setSort(k)}>
+      <button type="button" class={`sort${active ? " active" : ""}`} title={title} aria-label={title} onClick={() => model.setSort(k)}>
         {label}
         <span aria-hidden="true">{active ? (dir === 1 ? " ▲" : " ▼") : ""}</span>
       </button>
@@ -94,27 +130,27 @@ function SortHeader({ k, label, title, cls }: { k: SortKey; label: string; title
 function HeaderRows() {
   return (
     <div class="grid-head" role="rowgroup">
-      <div class="row groups" role="row">
-        <div role="columnheader" class="c-name" />
+      <div class="row groups" role="row" aria-rowindex={1}>
+        <div role="cell" class="c-name" />
         {WINDOWS.map((w) => (
-          <div role="columnheader" class="group span-4" key={w}>
+          <div role="columnheader" class="group span-4" aria-colspan={SHOWN.length} key={w}>
             {t(`col.${w}`)} {w === "today" && <small>{t("col.todayZone")}</small>}
           </div>
         ))}
-        <div role="columnheader" class="group span-2">
+        <div role="columnheader" class="group span-2" aria-colspan={2}>
           {t("col.rates")}
         </div>
-        <div role="columnheader" />
+        <div role="cell" />
       </div>
-      <div class="row" role="row">
+      <div class="row" role="row" aria-rowindex={2}>
         <SortHeader cls="c-name" k="name" label={t("col.client")} />
         {WINDOWS.map((w) =>
           SHOWN.map((s) => (
             <SortHeader cls="num" key={`${w}.${s}`} k={`${w}.${s}`} label={t(`status.${s}`)} title={`${t(`col.${w}`)} · ${t(`status.${s}`)}`} />
           )),
         )}
-        <SortHeader cls="num" k="deliveryRate" label={t("col.deliveryRate")} title={t("rate.deliveryHint")} />
-        <SortHeader cls="num" k="readRate" label={t("col.readRate")} title={t("rate.readHint")} />
+        <SortHeader cls="num" k="deliveryRate" label={t("col.deliveryRate")} title={`${t("col.rates")} · ${t("col.deliveryRate")}: ${t("rate.deliveryHint")}`} />
+        <SortHeader cls="num" k="readRate" label={t("col.readRate")} title={`${t("col.rates")} · ${t("col.readRate")}: ${t("rate.readHint")}`} />
         <div role="columnheader" class="c-spark">
           {t("col.trend")}
         </div>
@@ -127,17 +163,12 @@ function HeaderRows() {
  * Renders only the rows in view of the table's scroll box (`scrollTop`, `height`; the header's two
  * rows are within the overscan): 10,000 clients cost as much as the ~30 on screen.
  */
-function VirtualBody({ rows, loaded, scrollTop, height }: { rows: OverviewRow[]; loaded: boolean; scrollTop: number; height: number }) {
+function VirtualBody(props: { rows: OverviewRow[]; scrollTop: number; height: number; onFocusIn: (e: FocusEvent) => void; onFocusOut: (e: FocusEvent) => void }) {
+  const { rows, scrollTop, height } = props;
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
   const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
   return (
-    <div class="grid-body" role="rowgroup">
-      {!loaded && (
-        <p class="empty" role="status" data-testid="overview-loading">
-          {t("overview.loading")}
-        </p>
-      )}
-      {loaded && rows.length === 0 && <p class="empty">{model.rows.value.size === 0 ? t("overview.noClients") : t("overview.empty")}</p>}
+    <div class="grid-body" role="rowgroup" onFocusIn={props.onFocusIn} onFocusOut={props.onFocusOut}>
       <div style={{ height: `${rows.length * ROW_HEIGHT}px`, position: "relative" }}>
         {rows.slice(first, last).map((r, i) => (
           <Row key={r.client_id} row={r} index={first + i} />
@@ -147,18 +178,27 @@ function VirtualBody({ rows, loaded, scrollTop, height }: { rows: OverviewRow[];
   );
 }
 
+/**
+ * A client's row. The link is the name (a row cannot be a link and stay a row for screen readers); a
+ * click anywhere else on the row opens the client too.
+ */
 function Row({ row, index }: { row: OverviewRow; index: number }) {
+  const href = `/clients/${encodeURIComponent(row.client_id)}`;
   return (
-    <a
+    <div
       class="row"
       role="row"
       aria-rowindex={index + 3}
-      href={`/clients/${encodeURIComponent(row.client_id)}`}
       style={{ top: `${index * ROW_HEIGHT}px` }}
       data-client={row.client_id}
+      onClick={(e) => {
+        if (!(e.target as Element).closest("a") && !getSelection()?.toString()) navigate(href);
+      }}
     >
-      <span role="cell" class="c-name">
-        <strong>{row.name}</strong> <small>{row.client_id}</small>
+      <span role="rowheader" class="c-name">
+        <a href={href}>
+          <strong>{row.name}</strong> <small>{row.client_id}</small>
+        </a>
       </span>
       {WINDOWS.map((w) =>
         SHOWN.map((s) => (
@@ -174,8 +214,8 @@ function Row({ row, index }: { row: OverviewRow; index: number }) {
         {fmtPct(readRate(row.today))}
       </span>
       <span role="cell" class="c-spark">
-        {row.spark && <Sparkline values={row.spark} label={`${t("col.trend")}: ${fmtInt(row.hour.sent)} ${t("status.sent")}`} />}
+        {row.spark && <Sparkline values={row.spark} label={t("overview.trendLabel", { n: fmtInt(row.hour.sent) })} />}
       </span>
-    </a>
+    </div>
   );
 }
