@@ -3,6 +3,7 @@ import { MIN_PASSWORD_LENGTH, type PublicUser } from "../../../schema/api.ts";
 import { ApiFailure } from "../api.ts";
 import { t } from "../i18n.ts";
 import { changePassword } from "../session.ts";
+import { lockedOut } from "./login.tsx";
 
 type Field = "current" | "new" | "repeat";
 type Refusal = { text: string; field?: Field };
@@ -13,9 +14,7 @@ type Refusal = { text: string; field?: Field };
  */
 function changeFailure(err: unknown): Refusal {
   if (err instanceof ApiFailure && err.code === "invalid_current_password") return { text: t("account.wrongCurrent"), field: "current" };
-  if (err instanceof ApiFailure && err.code === "too_many_attempts") {
-    return { text: t("login.lockedOut", { s: (err.details as { retry_after_s?: number } | undefined)?.retry_after_s ?? 60 }) };
-  }
+  if (err instanceof ApiFailure && err.code === "too_many_attempts") return { text: lockedOut(err) };
   if (err instanceof ApiFailure && err.code === "weak_password") return { text: t("account.weak"), field: "new" };
   if (err instanceof ApiFailure && err.status === 400) return { text: t("account.refused", { message: err.message }), field: "new" };
   return { text: t("account.error") };
