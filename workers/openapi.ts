@@ -60,7 +60,7 @@ export interface Operation {
   bodyTypes?: Record<string, string>;
   /** The body may be left out. */
   bodyOptional?: true;
-  responses: Record<number, { description: string; schema?: z.ZodType; text?: true }>;
+  responses: Record<number, { description: string; schema?: z.ZodType; text?: true; media?: string[] }>;
 }
 
 /** Kafka Connect's HTTP sink record: the event as `value`, an object or its JSON text. */
@@ -123,7 +123,7 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "post", path: "/v1/auth/logout", summary: "Revoke the session, if any, and clear the cookie (200 without one too)", tag: "auth", security: "none",
-    responses: { 200: { description: "signed out", schema: Ok } },
+    responses: { 200: { description: "signed out", schema: Ok }, 403: { description: "the session cookie from a page of another origin (forbidden_origin)", schema: ErrorBody } },
   },
   {
     method: "post", path: "/v1/auth/password", summary: "Change one's own password; ends the user's other sessions and returns a fresh one", tag: "auth", security: "session",
@@ -176,7 +176,10 @@ export const OPERATIONS: Operation[] = [
     method: "get", path: "/v1/clients/{id}/report", summary: "Detailed report (one row per event), streamed from the lake", tag: "read",
     security: "session", query: ReportQuery,
     responses: {
-      200: { description: "text/csv (header, RFC 4180, UTF-8; times epoch ms; times=iso is the spreadsheet form: ISO-8601 times, formula-like text prefixed with ') or application/vnd.apache.parquet, as an attachment" },
+      200: {
+        description: "text/csv (header, RFC 4180, UTF-8; times epoch ms; times=iso is the spreadsheet form: ISO-8601 times, formula-like text prefixed with ') or application/vnd.apache.parquet, as an attachment",
+        media: ["text/csv", "application/vnd.apache.parquet"],
+      },
       400: { description: "invalid range, format or status", schema: ErrorBody },
       403: { description: "not your client, or no report access (finance)", schema: ErrorBody },
       404: { description: "no such client", schema: ErrorBody },
@@ -358,10 +361,9 @@ function commonResponses(op: Operation): Operation["responses"] {
   if (signedIn) out[401] = { description: "no valid session: none, expired, revoked or signed out (unauthenticated)", schema: ErrorBody };
   if (op.security === "admin") out[403] = { description: "not an admin (forbidden), or the session cookie from a page of another origin (forbidden_origin)", schema: ErrorBody };
   else if (signedIn && op.method !== "get") out[403] = { description: "the session cookie from a page of another origin (forbidden_origin)", schema: ErrorBody };
-  if (jsonRoute) {
-    out[413] = { description: "body over 64 KiB", schema: ErrorBody };
-    out[415] = { description: "a body that is not JSON (unsupported_media_type)", schema: ErrorBody };
-  }
+  // Every write of these takes at most 64 KiB, body or not (ingest and webhooks state their own limits).
+  if (op.method !== "get" && (signedIn || op.security === "none")) out[413] = { description: "body over 64 KiB", schema: ErrorBody };
+  if (jsonRoute) out[415] = { description: "a body that is not JSON (unsupported_media_type)", schema: ErrorBody };
   return out;
 }
 
@@ -376,6 +378,11 @@ function jsonSchema(schema: z.ZodType, io: "input" | "output"): unknown {
     // The pattern zod writes next to such a format says the same.
     override: ({ jsonSchema: js }) => {
       if (typeof js.format === "string" && !STANDARD_FORMATS.has(js.format)) delete js.format;
+      // `type: ["number", "string"]` is valid JSON Schema, but strict validators (ajv's strictTypes) want anyOf.
+      if (Array.isArray(js.type)) {
+        js.anyOf = js.type.map((type) => ({ type }));
+        delete js.type;
+      }
     },
   });
 }
@@ -415,6 +422,7 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
           description: r.description,
           ...(r.schema ? { content: { "application/json": { schema: jsonSchema(r.schema, "output") } } } : {}),
           ...(r.text ? { content: { "text/plain": { schema: { type: "string" } } } } : {}),
+          ...(r.media ? { content: Object.fromEntries(r.media.map((type) => [type, { schema: { type: "string", contentMediaType: type } }])) } : {}),
         },
       ]),
     );

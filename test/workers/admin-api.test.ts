@@ -113,7 +113,7 @@ describe("admin: users and API keys", () => {
       "zapmeter-dev": "it is the documented development password" };
     for (const [password, reason] of Object.entries(weak)) {
       const res = await postJson("/v1/admin/users", { email, password, role: "viewer" }, token);
-      expect([res.status, await res.json()], password).toEqual([400, { error: { code: "weak_password", message: `choose another password: ${reason}` } }]);
+      expect([res.status, await res.json()], password).toEqual([400, { error: { code: "weak_password", message: `choose another password: ${reason}`, details: { reason: expect.any(String) } } }]);
     }
     const created = await postJson("/v1/admin/users", { email, password: "a long password", role: "viewer" }, token);
     expect(created.status).toBe(201);

@@ -56,6 +56,7 @@ describe("OpenAPI document", () => {
       if (signedIn) await send(undefined, "", op.body ? "{}" : undefined);
       if (op.security === "admin") await send(viewerToken, "", op.body ? "{}" : undefined);
       if (signedIn && op.body) await send(adminToken, "", "[]");
+      if (op.method !== "get" && (signedIn || op.security === "none")) await send(adminToken, "", JSON.stringify({ padding: "x".repeat(70 * 1024) }));
       if (signedIn && op.query) {
         const params = Object.keys((op.query as { shape?: Record<string, unknown> }).shape ?? {});
         await send(adminToken, `?${params.map((p) => `${p}=%01`).join("&")}`, op.body ? "{}" : undefined);
@@ -65,5 +66,6 @@ describe("OpenAPI document", () => {
     expect(seen.filter((s) => s.endsWith(" 401")).length).toBeGreaterThan(20);
     expect(seen.filter((s) => s.endsWith(" 403")).length).toBeGreaterThan(10);
     expect(seen.filter((s) => s.endsWith(" 400")).length).toBeGreaterThan(10);
+    expect(seen.filter((s) => s.endsWith(" 413")).length).toBeGreaterThan(10);
   });
 });

@@ -61,7 +61,9 @@ describe("sign in and out", () => {
     const { exp: _, ...endless } = claims;
     const withoutEnd = await sign(endless, env.SESSION_SECRET, "HS256");
     const longer = await sign({ ...claims, exp: (claims.iat as number) + SESSION_TTL_S + 1 }, env.SESSION_SECRET, "HS256");
-    for (const t of [forged, foreign, expired, withoutEnd, longer, "garbage"]) expect((await call("/v1/me", authed(t))).status).toBe(401);
+    // Issued "later" than its own iat, it would outlive the password resets after it.
+    const postdated = await sign({ ...claims, iat_ms: (claims.iat as number) * 1000 + 10 ** 12 }, env.SESSION_SECRET, "HS256");
+    for (const t of [forged, foreign, expired, withoutEnd, longer, postdated, "garbage"]) expect((await call("/v1/me", authed(t))).status).toBe(401);
     const asIssued = await sign({ ...claims, exp: (claims.iat as number) + SESSION_TTL_S }, env.SESSION_SECRET, "HS256");
     expect((await call("/v1/me", authed(asIssued))).status).toBe(200);
   });

@@ -11,6 +11,14 @@ import { ApiError } from "../errors.ts";
  */
 let common: Promise<Set<string>> | undefined;
 
+/** Why a password is refused: `details.reason` of a `weak_password` error, and its words. */
+const WEAKNESS = {
+  common: "it is one of the most common passwords",
+  repeated: "it is one character repeated",
+  email: "it is the user's email",
+  development: "it is the documented development password",
+} as const;
+
 function commonPasswords(): Promise<Set<string>> {
   common ??= import("@zxcvbn-ts/language-common").then(({ dictionary }) => new Set(dictionary["passwords-common"] as string[]));
   return common;
@@ -25,13 +33,13 @@ export async function assertStrongPassword(password: string, email: string): Pro
   const lower = password.toLowerCase();
   const name = email.toLowerCase().split("@")[0]!;
   const reason = (await commonPasswords()).has(lower)
-    ? "it is one of the most common passwords"
+    ? "common"
     : new Set(password).size === 1
-      ? "it is one character repeated"
+      ? "repeated"
       : lower === email.toLowerCase() || lower === name
-        ? "it is the user's email"
+        ? "email"
         : lower === DEV_PASSWORD
-          ? "it is the documented development password"
+          ? "development"
           : null;
-  if (reason) throw new ApiError(400, "weak_password", `choose another password: ${reason}`);
+  if (reason) throw new ApiError(400, "weak_password", `choose another password: ${WEAKNESS[reason]}`, { reason });
 }

@@ -39,8 +39,10 @@ export async function userFromToken(db: DrizzleD1Database, secret: string, token
   // one longer than ours (minted with a leaked secret to outlive the next sign-in).
   if (!Number.isInteger(userId) || typeof claims.jti !== "string" || !Number.isSafeInteger(claims.exp) || !Number.isSafeInteger(claims.iat)) return null;
   if (claims.exp - claims.iat > SESSION_TTL_S) return null;
-  // Tokens from before `iat_ms` (2026-12-01) are dated by their second.
+  // Tokens from before `iat_ms` (2026-12-01) are dated by their second; one whose `iat_ms` is not
+  // within its `iat` second is not ours (it would outlive the password resets after its second).
   const issuedAt = Number.isSafeInteger(claims.iat_ms) ? claims.iat_ms! : claims.iat * 1000;
+  if (Math.floor(issuedAt / 1000) !== claims.iat) return null;
   return activeUser(db, userId, claims.jti, claims.exp * 1000, issuedAt);
 }
 

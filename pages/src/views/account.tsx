@@ -15,7 +15,10 @@ type Refusal = { text: string; field?: Field };
 function changeFailure(err: unknown): Refusal {
   if (err instanceof ApiFailure && err.code === "invalid_current_password") return { text: t("account.wrongCurrent"), field: "current" };
   if (err instanceof ApiFailure && err.code === "too_many_attempts") return { text: lockedOut(err) };
-  if (err instanceof ApiFailure && err.code === "weak_password") return { text: t("account.weak"), field: "new" };
+  if (err instanceof ApiFailure && err.code === "weak_password") {
+    const reason = (err.details as { reason?: string } | undefined)?.reason;
+    return { text: t(reason === "email" ? "account.weakEmail" : reason === "repeated" ? "account.weakRepeated" : reason === "development" ? "account.weakDev" : "account.weak"), field: "new" };
+  }
   if (err instanceof ApiFailure && err.status === 400) return { text: t("account.refused", { message: err.message }), field: "new" };
   return { text: t("account.error") };
 }
