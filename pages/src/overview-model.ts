@@ -30,6 +30,11 @@ export class OverviewModel {
   /** Whether the first snapshot has arrived: until then no rows means "loading", not "no clients". */
   readonly loaded = signal(false);
   readonly search = signal("");
+  /**
+   * The rows as they were when the user paused the updates (WCAG 2.2.2: content that updates by itself
+   * can be paused), null while live. The stream goes on underneath; resuming shows where it is now.
+   */
+  readonly paused = signal<ReadonlyMap<string, OverviewRow> | null>(null);
   readonly sort = signal<{ key: SortKey; dir: 1 | -1 }>(DEFAULT_SORT);
   readonly connection = new LiveConnection("/v1/live", undefined, (data) => this.receive(data));
 
@@ -37,7 +42,7 @@ export class OverviewModel {
   readonly visible = computed(() => {
     const q = this.search.value.trim().toLocaleLowerCase();
     const { key, dir } = this.sort.value;
-    const list = [...this.rows.value.values()].filter(
+    const list = [...(this.paused.value ?? this.rows.value).values()].filter(
       (r) => q === "" || r.name.toLocaleLowerCase().includes(q) || r.client_id.toLocaleLowerCase().includes(q),
     );
     return list.sort((a, b) => {
@@ -60,6 +65,10 @@ export class OverviewModel {
     this.sort.value = { key, dir: cur.key === key ? (cur.dir === 1 ? -1 : 1) : key === "name" ? 1 : -1 };
   }
 
+  togglePause(): void {
+    this.paused.value = this.paused.value ? null : this.rows.value;
+  }
+
   /** A snapshot replaces everything (a reconnect resyncs); updates replace the rows they carry. */
   receive(data: unknown): void {
     const msg = OverviewLiveMessage.parse(data);
@@ -76,6 +85,7 @@ export class OverviewModel {
     this.loaded.value = false;
     this.search.value = "";
     this.sort.value = DEFAULT_SORT;
+    this.paused.value = null;
   }
 }
 
