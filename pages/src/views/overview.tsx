@@ -59,7 +59,7 @@ function OverviewTable({ rows, loaded, stale }: { rows: OverviewRow[]; loaded: b
           value={model.search.value}
           onInput={(e) => (model.search.value = e.currentTarget.value)}
         />
-        <button type="button" aria-pressed={model.paused.value !== null} onClick={() => model.togglePause()} data-testid="overview-pause">
+        <button type="button" aria-pressed={model.paused.value !== null} disabled={!loaded} onClick={() => model.togglePause()} data-testid="overview-pause">
           {model.paused.value ? t("overview.resume") : t("overview.pause")}
         </button>
         <span class="count" data-testid={loaded ? "client-count" : undefined} role="status">
