@@ -36,6 +36,19 @@ describe("sign in and out", () => {
     expect((await call("/v1/me", authed(token))).status).toBe(401);
   });
 
+  it("records each sign-in and sign-out in the audit log, with its session, and no password", async () => {
+    const email = `${unique("audited")}@example.com`;
+    await postJson("/v1/admin/users", { email, password: "audited password", role: "viewer" }, await signIn("admin"));
+    const { token } = (await (await postJson("/v1/auth/login", { email, password: "audited password" })).json()) as { token: string };
+    expect((await postJson("/v1/auth/login", { email, password: "not the password" })).status).toBe(401);
+    await call("/v1/auth/logout", authed(token, { method: "POST" }));
+    const rows = await env.DB.prepare("SELECT actor, action, details FROM audit_log WHERE target = ? AND action LIKE 'auth.%' ORDER BY id").bind(email).all<{ actor: string; action: string; details: string }>();
+    expect(rows.results.map((r) => [r.actor, r.action])).toEqual([[email, "auth.login"], [email, "auth.logout"]]);
+    const sessions = rows.results.map((r) => (JSON.parse(r.details) as { session: string }).session);
+    expect(sessions[0]).toBe(sessions[1]);
+    expect(rows.results.map((r) => r.details).join()).not.toContain("password");
+  });
+
   it("signs out without a live session too, clearing the cookie", async () => {
     const revoked = await signIn("viewer");
     await call("/v1/auth/logout", authed(revoked, { method: "POST" }));

@@ -52,9 +52,11 @@ auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid
     throw new ApiError(403, "password_change_required", "the development password is not accepted in production");
   }
 
-  const { token } = await issueSession(c.env.SESSION_SECRET, row.id);
+  const { token, id } = await issueSession(c.env.SESSION_SECRET, row.id);
   const user = await userFromToken(db, c.env.SESSION_SECRET, token);
   if (!user) throw new ApiError(401, "invalid_credentials", "email or password is wrong");
+  // Who signed in when, and as which session (its id revokes it); failures are counted by the throttle.
+  await audit(db, user.email, "auth.login", user.email, { session: id });
   setSessionCookie(c, token);
   return c.json({ token, user: publicUser(user) });
 });
@@ -69,7 +71,10 @@ auth.post("/auth/logout", async (c) => {
   const token = sessionToken(c.req.header("authorization"), cookie);
   if (token !== undefined && token === cookie) requireOwnOrigin(c);
   const user = token ? await sessionUser(c, token) : null;
-  if (user) await c.get("db").insert(revokedSessions).values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt }).onConflictDoNothing();
+  if (user) {
+    await c.get("db").insert(revokedSessions).values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt }).onConflictDoNothing();
+    await audit(c.get("db"), user.email, "auth.logout", user.email, { session: user.sessionId });
+  }
   clearSessionCookie(c);
   return c.json({ ok: true });
 });
