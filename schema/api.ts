@@ -145,7 +145,13 @@ export type ClientSummary = z.infer<typeof ClientSummary>;
 export const ClientsResponse = z.object({ clients: z.array(ClientSummary) });
 
 // ---------- auth ----------
-export const LoginRequest = z.object({ email: z.email().max(254), password: z.string().min(1).max(256) });
+export const LoginRequest = z.object({
+  email: z.email().max(254),
+  password: z.string().min(1).max(256),
+  /** The `device_token` of an earlier sign-in to this account: its failures then count apart from strangers'. */
+  device_token: z.string().max(200).optional(),
+});
+export type LoginRequest = z.infer<typeof LoginRequest>;
 export const PublicUser = z.object({
   id: z.number().int(),
   email: z.string(),
@@ -153,7 +159,13 @@ export const PublicUser = z.object({
   client_ids: z.array(z.string()),
 });
 export type PublicUser = z.infer<typeof PublicUser>;
-export const LoginResponse = z.object({ token: z.string(), user: PublicUser });
+export const LoginResponse = z.object({
+  token: z.string(),
+  user: PublicUser,
+  /** Kept by the caller and sent with its next sign-ins to this account (workers/auth/trusted-device.ts). */
+  device_token: z.string(),
+});
+export type LoginResponse = z.infer<typeof LoginResponse>;
 
 // ---------- admin ----------
 /** Most ClientCounters one client's events can be split over (durable-objects/client-shards.ts). */

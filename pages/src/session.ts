@@ -1,7 +1,8 @@
 import { effect, signal, untracked } from "@preact/signals";
 import { z } from "zod";
-import type { PublicUser } from "../../schema/api.ts";
+import type { LoginRequest, LoginResponse, PublicUser } from "../../schema/api.ts";
 import { CROSS_ORIGIN, api, postJson, rememberToken, whenUnauthorized } from "./api.ts";
+import { deviceToken, rememberDevice } from "./trusted-devices.ts";
 
 /** The signed-in user; undefined while the first /v1/me is in flight. */
 export const currentUser = signal<PublicUser | null | undefined>(undefined);
@@ -61,8 +62,9 @@ export async function loadSession(): Promise<void> {
 }
 
 export async function login(email: string, password: string): Promise<void> {
-  const res = await postJson<{ token: string; user: PublicUser }>("/v1/auth/login", { email, password });
+  const res = await postJson<LoginResponse>("/v1/auth/login", { email, password, device_token: deviceToken(email) } satisfies LoginRequest);
   rememberToken(res.token);
+  rememberDevice(email, res.device_token);
   currentUser.value = res.user;
   tabs.postMessage({ type: "signed-in", user_id: res.user.id } satisfies z.input<typeof TabMessage>);
 }

@@ -43,6 +43,18 @@ function overviewSockets(page: Page): { closed: boolean }[] {
   });
   return sockets;
 }
+/** A new viewer of acme with this password; its email. */
+async function createViewer(name: string, password: string): Promise<string> {
+  const email = `${name}-${Date.now()}@example.com`;
+  const created = await fetch(`${baseUrl()}/v1/admin/users`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${await login("admin@example.com")}`, "content-type": "application/json" },
+    body: JSON.stringify({ email, password, role: "viewer", client_ids: ["acme"] }),
+  });
+  expect(created.status).toBe(201);
+  return email;
+}
+
 const openCount = (sockets: { closed: boolean }[]) => sockets.filter((s) => !s.closed).length;
 
 /** Holds every live ticket request until `release()`; `overviewAsks()` counts the overview's (no client_id). */
@@ -430,13 +442,7 @@ describe("dashboard states in a real browser", () => {
   });
 
   it("lets a user change their own password: this tab stays signed in, another browser's session ends", async () => {
-    const email = `own-password-${Date.now()}@example.com`;
-    const created = await fetch(`${baseUrl()}/v1/admin/users`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${await login("admin@example.com")}`, "content-type": "application/json" },
-      body: JSON.stringify({ email, password: "first password", role: "viewer", client_ids: ["acme"] }),
-    });
-    expect(created.status).toBe(201);
+    const email = await createViewer("own-password", "first password");
     const elsewhere = await freshPage();
     await signInPage(elsewhere, email, "first password");
     const page = await freshPage();
@@ -471,5 +477,27 @@ describe("dashboard states in a real browser", () => {
       fetch(`${baseUrl()}/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json", origin: baseUrl() }, body: JSON.stringify({ email, password }) });
     expect((await signIn("first password")).status).toBe(401);
     expect((await signIn("second password")).status).toBe(200);
+  });
+
+  it("signs a browser that signed in before back in while strangers have locked the account; a new browser waits", async () => {
+    const email = await createViewer("trusted-device", "device password");
+    const page = await freshPage();
+    await signInPage(page, email, "device password");
+    await page.getByRole("button", { name: "Sair" }).click();
+    await page.waitForURL(/\/login/);
+
+    const stranger = (password: string) =>
+      fetch(`${baseUrl()}/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email, password }) });
+    for (let i = 0; i < 11; i++) await stranger(`guess ${i}`);
+    expect((await stranger("device password")).status).toBe(429);
+
+    await signInPage(page, email, "device password");
+    await live(page);
+    const elsewhere = await freshPage();
+    await elsewhere.goto(`${baseUrl()}/login`);
+    await elsewhere.locator('input[name="email"]').fill(email);
+    await elsewhere.locator('input[name="password"]').fill("device password");
+    await elsewhere.locator('button[type="submit"]').click();
+    expect(await elsewhere.getByRole("alert").innerText()).toMatch(/^Muitas tentativas de entrar nesta conta\. Tente de novo em \d+ s\.$/);
   });
 });

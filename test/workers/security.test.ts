@@ -102,8 +102,13 @@ describe("edge hardening", () => {
   describe("sign-in lockout", () => {
     const PASSWORD = "the-right-password";
     /** Sign-in attempts from one address (each test its own, so their failures do not add up). */
-    const attempts = (ip: string) => async (email: string, password: string) =>
-      call("/v1/auth/login", { method: "POST", headers: { "content-type": "application/json", "cf-connecting-ip": ip }, body: JSON.stringify({ email, password }) });
+    const attempts = (ip: string) => async (email: string, password: string, device_token?: string) =>
+      call("/v1/auth/login", {
+        method: "POST",
+        headers: { "content-type": "application/json", "cf-connecting-ip": ip },
+        body: JSON.stringify({ email, password, device_token }),
+      });
+    const deviceTokenOf = async (res: Response) => ((await res.json()) as { device_token: string }).device_token;
     const userWithPassword = async () => {
       const email = `${unique("lockout")}@example.com`;
       await db().insert(users).values({ email, passwordHash: await hashPassword(PASSWORD), role: "viewer", createdAt: Date.now() });
@@ -149,6 +154,39 @@ describe("edge hardening", () => {
       // The right password got through only if it was among the first ten counted.
       expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(1);
       expect((await login(email, PASSWORD)).status).toBe(429);
+    });
+
+    it("lets a device that signed in before through while strangers have locked the account, and locks it only by its own failures", async () => {
+      const email = await userWithPassword();
+      const home = attempts("198.51.100.7");
+      const device = await deviceTokenOf(await home(email, PASSWORD));
+      const stranger = attempts("198.51.100.8");
+      for (let i = 0; i < 11; i++) await stranger(email, `guess-${i}`);
+      expect((await stranger(email, PASSWORD)).status).toBe(429);
+
+      const again = await home(email, PASSWORD, device);
+      expect(again.status).toBe(200);
+      expect(await deviceTokenOf(again)).toBe(device);
+      // Its success did not unlock the account for strangers.
+      expect((await attempts("198.51.100.9")(email, PASSWORD)).status).toBe(429);
+
+      const statuses: number[] = [];
+      for (let i = 0; i < 11; i++) statuses.push((await home(email, `typo-${i}`, device)).status);
+      expect(statuses).toEqual([...Array(10).fill(401), 429]);
+      expect((await home(email, PASSWORD, device)).status).toBe(429);
+    });
+
+    it("treats a device token of another account, or a forged one, as a stranger's", async () => {
+      const email = await userWithPassword();
+      const other = await userWithPassword();
+      const login = attempts("198.51.100.10");
+      const othersDevice = await deviceTokenOf(await login(other, PASSWORD));
+      const [id] = othersDevice.split(".");
+      for (let i = 0; i < 11; i++) await attempts("198.51.100.11")(email, `guess-${i}`);
+      for (const token of [othersDevice, `${id}.${"0".repeat(64)}`, "not-a-token"]) {
+        const res = await login(email, PASSWORD, token);
+        expect([token, res.status]).toEqual([token, 429]);
+      }
     });
 
     it("locks an address after 50 failures in a minute, whichever accounts it tries", async () => {

@@ -7,39 +7,52 @@ const WINDOW_MS = 60_000;
 /** How long a key that reached its limit is refused, whatever password it sends. */
 const LOCK_MS = 60_000;
 /**
- * Attempts in one window that a key may make (the next locks it): an account against guessing its
- * password, an address against trying one password on many accounts (and against hashing for
- * unknown emails forever). A right password takes its attempt back.
+ * Attempts in one window that a key may make (the next locks it): whoever signs in to an account
+ * against guessing its password, an address against trying one password on many accounts (and
+ * against hashing for unknown emails forever). A right password takes its attempt back.
  */
-const LIMITS = { email: 10, ip: 50 } as const;
+const LIMITS = { subject: 10, ip: 50 } as const;
 
 type KeyKind = keyof typeof LIMITS;
 
 /**
- * Brute-force protection for `POST /v1/auth/login`. Each attempt is counted before its password is
- * checked, in one D1 batch that also answers whether the key is locked: attempts made at once (a
- * burst of parallel guesses) each see the ones before them, so at most LIMITS of them are checked,
- * where checking the lock first and counting after the hash let every attempt of a burst through.
- * A locked key learns nothing from a right guess. A right password takes its attempt back (the
- * account's failures are cleared, its address's count goes down by one), so a caller that signs in
- * often (a dashboard, a test suite) is not refused, unless more than LIMITS of its sign-ins are in
- * flight at once (each counts until its password is checked). Cloudflare's rate-limiting binding counts every
- * call and cannot take one back, which is why this lives in D1: a row per key that tried.
+ * Whose failures an attempt counts against: the account, when the caller is a stranger to it; the
+ * device, when the caller holds a trusted-device token of the account (trusted-device.ts), so that
+ * strangers cannot lock the owner out; the session, when a signed-in user confirms their password.
+ */
+export type ThrottleSubject = { email: string } | { device: string } | { session: string };
+
+function subjectKey(subject: ThrottleSubject): string {
+  if ("email" in subject) return `email:${subject.email.toLowerCase()}`;
+  return "device" in subject ? `device:${subject.device}` : `session:${subject.session}`;
+}
+
+/**
+ * Brute-force protection for `POST /v1/auth/login` and the current password of `POST
+ * /v1/auth/password`. Each attempt is counted before its password is checked, in one D1 batch that
+ * also answers whether the key is locked: attempts made at once (a burst of parallel guesses) each
+ * see the ones before them, so at most LIMITS of them are checked, where checking the lock first and
+ * counting after the hash let every attempt of a burst through. A locked key learns nothing from a
+ * right guess. A right password takes its attempt back (the subject's failures are cleared, its
+ * address's count goes down by one), so a caller that signs in often (a dashboard, a test suite) is
+ * not refused, unless more than LIMITS of its sign-ins are in flight at once (each counts until its
+ * password is checked). Cloudflare's rate-limiting binding counts every call and cannot take one
+ * back, which is why this lives in D1: a row per key that tried.
  */
 export class LoginThrottle {
   private readonly keys: Record<KeyKind, string>;
 
   constructor(
     private readonly db: DrizzleD1Database,
-    email: string,
+    subject: ThrottleSubject,
     ip: string,
     private readonly now = Date.now(),
   ) {
-    this.keys = { email: `email:${email.toLowerCase()}`, ip: `ip:${ip}` };
+    this.keys = { subject: subjectKey(subject), ip: `ip:${ip}` };
   }
 
   /**
-   * Counts this attempt against the account and the address; returns the seconds until the caller
+   * Counts this attempt against its subject and the address; returns the seconds until the caller
    * may try again (its password is not to be checked), or 0 when it may be checked now.
    */
   async attempt(): Promise<number> {
@@ -60,16 +73,20 @@ export class LoginThrottle {
           },
         })
         .returning({ lockedUntil: loginFailures.lockedUntil });
-    const [email, ip] = await db.batch([upsert("email"), upsert("ip")]);
-    const until = Math.max(email[0]!.lockedUntil, ip[0]!.lockedUntil);
+    const [subject, ip] = await db.batch([upsert("subject"), upsert("ip")]);
+    const until = Math.max(subject[0]!.lockedUntil, ip[0]!.lockedUntil);
     return until > now ? Math.ceil((until - now) / 1000) : 0;
   }
 
-  /** A right password: the account's failures no longer count, and the address's attempt is taken back. */
+  /**
+   * A right password: the subject's failures no longer count, and the address's attempt is taken
+   * back. A trusted device's success clears its own failures only: a stranger's against the account
+   * go on counting, or signing in at home would reset an attacker's lock.
+   */
   async succeeded(): Promise<void> {
     const { db } = this;
     await db.batch([
-      db.delete(loginFailures).where(eq(loginFailures.key, this.keys.email)),
+      db.delete(loginFailures).where(eq(loginFailures.key, this.keys.subject)),
       db
         .update(loginFailures)
         .set({ failures: sql`max(${loginFailures.failures} - 1, 0)` })

@@ -8,6 +8,7 @@ import { audit } from "../audit.ts";
 import { authenticate, clearSessionCookie, requireOwnOrigin, sessionToken, sessionUser, setSessionCookie } from "../auth/middleware.ts";
 import { LoginThrottle } from "../auth/login-throttle.ts";
 import { hashPassword, verifyPassword } from "../auth/password.ts";
+import { issueDeviceToken, trustedDeviceId } from "../auth/trusted-device.ts";
 import { assertStrongPassword } from "../auth/password-policy.ts";
 import type { AuthUser } from "../auth/policy.ts";
 import { SESSION_COOKIE, issueSession, userFromToken } from "../auth/session.ts";
@@ -30,14 +31,19 @@ function refuseWhileLocked(c: Context<AppEnv>, lockedFor: number): void {
   throw new ApiError(429, "too_many_attempts", `too many sign-in attempts; try again in ${lockedFor} s`, { retry_after_s: lockedFor });
 }
 
+function clientAddress(c: Context<AppEnv>): string {
+  return c.req.header("cf-connecting-ip") ?? "local";
+}
+
 /** Verifying against a throwaway hash keeps unknown emails as slow as wrong passwords. */
 let decoyHash: Promise<string> | undefined;
 
 // Signing a browser in sets its cookie: only our pages may (login CSRF), whatever the body says.
 auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid("json", LoginRequest), async (c) => {
-  const { email, password } = c.req.valid("json");
+  const { email, password, device_token } = c.req.valid("json");
   const db = c.get("db");
-  const throttle = new LoginThrottle(db, email, c.req.header("cf-connecting-ip") ?? "local");
+  const device = await trustedDeviceId(c.env.SESSION_SECRET, email, device_token);
+  const throttle = new LoginThrottle(db, device ? { device } : { email }, clientAddress(c));
   const [lockedFor, row] = await Promise.all([
     throttle.attempt(),
     db.select().from(users).where(eq(users.email, email.toLowerCase())).then((rows) => rows[0]),
@@ -58,7 +64,7 @@ auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid
   // Who signed in when, and as which session (its id revokes it); failures are counted by the throttle.
   await audit(db, user.email, "auth.login", user.email, { session: id });
   setSessionCookie(c, token);
-  return c.json({ token, user: publicUser(user) });
+  return c.json({ token, user: publicUser(user), device_token: device ? device_token! : await issueDeviceToken(c.env.SESSION_SECRET, email) });
 });
 
 /**
@@ -82,8 +88,9 @@ auth.post("/auth/logout", async (c) => {
 auth.get("/me", authenticate, (c) => c.json({ user: publicUser(c.get("user")) }));
 
 /**
- * The signed-in user's new password. The current one is checked under the sign-in lockout (a stolen
- * session must not become a way to guess it, or to take the account over without it). Every session
+ * The signed-in user's new password. The current one is checked under a lockout of the session's own
+ * (a stolen session must not become a way to guess it, or to take the account over without it; a
+ * stranger locking the account's sign-in must not stop its owner from changing it). Every session
  * of the user ends (`sessions_valid_from`, as an admin's reset does: one left open elsewhere may be
  * the reason for the change) and this caller gets a fresh one, as a sign-in would.
  */
@@ -91,7 +98,7 @@ auth.post("/auth/password", authenticate, valid("json", ChangePasswordRequest), 
   const body = c.req.valid("json");
   const db = c.get("db");
   const user = c.get("user");
-  const throttle = new LoginThrottle(db, user.email, c.req.header("cf-connecting-ip") ?? "local");
+  const throttle = new LoginThrottle(db, { session: user.sessionId }, clientAddress(c));
   const [lockedFor, row] = await Promise.all([throttle.attempt(), db.select().from(users).where(eq(users.id, user.id)).then((rows) => rows[0])]);
   refuseWhileLocked(c, lockedFor);
   if (!row || !(await verifyPassword(body.current_password, row.passwordHash))) {

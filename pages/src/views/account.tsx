@@ -3,18 +3,18 @@ import { MIN_PASSWORD_LENGTH, type PublicUser } from "../../../schema/api.ts";
 import { ApiFailure } from "../api.ts";
 import { t } from "../i18n.ts";
 import { changePassword } from "../session.ts";
-import { lockedOut } from "./login.tsx";
+import { retryAfterS } from "./login.tsx";
 
 type Field = "current" | "new" | "repeat";
 type Refusal = { text: string; field?: Field };
 
 /**
- * 403: the current password is wrong (the session stays; a 401 would sign the tab out). 429: the
- * account's sign-in lockout, which wrong current passwords count towards.
+ * 403: the current password is wrong (the session stays; a 401 would sign the tab out). 429: too
+ * many of those from this session or this address for a while.
  */
 function changeFailure(err: unknown): Refusal {
   if (err instanceof ApiFailure && err.code === "invalid_current_password") return { text: t("account.wrongCurrent"), field: "current" };
-  if (err instanceof ApiFailure && err.code === "too_many_attempts") return { text: lockedOut(err) };
+  if (err instanceof ApiFailure && err.code === "too_many_attempts") return { text: t("account.lockedOut", { s: retryAfterS(err) }) };
   if (err instanceof ApiFailure && err.code === "weak_password") {
     const reason = (err.details as { reason?: string } | undefined)?.reason;
     return { text: t(reason === "email" ? "account.weakEmail" : reason === "repeated" ? "account.weakRepeated" : reason === "development" ? "account.weakDev" : "account.weak"), field: "new" };

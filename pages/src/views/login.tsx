@@ -11,13 +11,13 @@ import { theme, toggleTheme } from "../theme.ts";
 function loginFailure(err: unknown): string {
   if (err instanceof ApiFailure && err.status === 401) return t("login.failed");
   if (err instanceof ApiFailure && err.status === 400) return t("login.invalid");
-  if (err instanceof ApiFailure && err.code === "too_many_attempts") return lockedOut(err);
+  if (err instanceof ApiFailure && err.code === "too_many_attempts") return t("login.lockedOut", { s: retryAfterS(err) });
   return t("login.error");
 }
 
-/** The sign-in lockout (429 `too_many_attempts`), with how long it lasts. */
-export function lockedOut(err: ApiFailure): string {
-  return t("login.lockedOut", { s: (err.details as { retry_after_s?: number } | undefined)?.retry_after_s ?? 60 });
+/** How long a lockout (429 `too_many_attempts`) lasts. */
+export function retryAfterS(err: ApiFailure): number {
+  return (err.details as { retry_after_s?: number } | undefined)?.retry_after_s ?? 60;
 }
 
 export function LoginPage() {
