@@ -325,13 +325,29 @@ describe("dashboard states in a real browser", () => {
     await page.goto(`${baseUrl()}/billing`);
     const date = page.getByLabel("Data");
     await date.fill("2026-11-01");
+    await date.press("Enter");
     await date.fill("2026-11-02");
+    await date.press("Enter");
     await page.getByText("Revisão 3").waitFor();
     await page.waitForTimeout(2_000);
     expect(await page.getByText("Revisão 7").count()).toBe(0);
     await page.getByRole("button", { name: "Baixar CSV" }).click();
     await page.getByRole("alert").waitFor();
     expect(downloads).toEqual(["/v1/billing/2026-11-02/download"]);
+
+    // Stepping through days with the keyboard asks for the day it stops at, once.
+    const asked: string[] = [];
+    page.on("request", (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === "/v1/billing") asked.push(url.searchParams.get("date")!);
+    });
+    await date.focus();
+    for (let i = 0; i < 3; i++) await date.press("ArrowDown");
+    const stopped = await date.inputValue();
+    expect(stopped).not.toBe("2026-11-02");
+    await expect.poll(() => asked).toEqual([stopped]);
+    await page.waitForTimeout(1_000);
+    expect(asked).toEqual([stopped]);
   });
 
   it("asks again for a client's details and today's categories after a failure, on a client nobody sends to", async () => {

@@ -19,6 +19,8 @@ function totalsByCurrency(lines: BillingLine[]): { currency: string; count: numb
   return [...totals.values()].sort((a, b) => a.currency.localeCompare(b.currency));
 }
 
+const CHANGE_SETTLE_MS = 400;
+
 /** Billing for those who may see it; anyone else opening /billing is told so, not shown a form that fails. */
 export function BillingPage() {
   return seesBilling(currentUser.value!) ? <Billing /> : <Unavailable title={t("billing.title")} message={t("billing.forbidden")} />;
@@ -39,8 +41,10 @@ function Billing() {
   const openClients = useSignal(0);
   const error = useSignal<unknown>(null);
   const asked = useRef(0);
+  const pendingChange = useRef<ReturnType<typeof setTimeout>>(undefined);
 
   async function load() {
+    clearTimeout(pendingChange.current);
     const ask = ++asked.current;
     const day = date.value;
     shown.value = day;
@@ -67,7 +71,18 @@ function Billing() {
       if (day === shown.value) error.value = err;
     }
   }
-  useEffect(() => void load(), []);
+  /**
+   * A picked date loads once the field settles: stepping through days with the arrow keys fires a
+   * change per key, and each load would announce "loading" and clear the table. Enter loads now.
+   */
+  function loadSoon() {
+    clearTimeout(pendingChange.current);
+    pendingChange.current = setTimeout(() => void load(), CHANGE_SETTLE_MS);
+  }
+  useEffect(() => {
+    void load();
+    return () => clearTimeout(pendingChange.current);
+  }, []);
   const loading = shown.value !== null && lines.value === null && error.value == null;
 
   return (
@@ -85,7 +100,7 @@ function Billing() {
             type="date"
             value={date.value}
             onInput={(e) => (date.value = e.currentTarget.value)}
-            onChange={(e) => e.currentTarget.checkValidity() && void load()}
+            onChange={(e) => e.currentTarget.checkValidity() && loadSoon()}
             required
           />
         </label>
