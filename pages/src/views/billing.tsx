@@ -41,7 +41,7 @@ function Billing() {
   const openClients = useSignal(0);
   const error = useSignal<unknown>(null);
   const asked = useRef(0);
-  const pendingChange = useRef<ReturnType<typeof setTimeout>>(undefined);
+  const pendingChange = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
 
   async function load() {
     clearTimeout(pendingChange.current);
