@@ -108,6 +108,33 @@ export const DeadLetterReplay = z.object({
   next: z.string().nullable(),
 });
 
+// ---------- audit log ----------
+/** `GET /v1/admin/audit`: who did what, newest first, a page at a time. */
+export const AuditQuery = z
+  .object({
+    from: QueryInstant.optional(),
+    to: QueryInstant.optional(),
+    /** One action (`user.create`), or every action of a kind when it ends in a dot (`auth.`). */
+    action: z.string().min(1).max(64).optional(),
+    actor: z.string().min(1).max(254).optional(),
+    target: z.string().min(1).max(254).optional(),
+    /** The previous page's `next`: entries older than it. */
+    before: z.coerce.number().int().positive().optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+  })
+  .refine((q) => q.from === undefined || q.to === undefined || q.from < q.to, { message: "`from` must be before `to`", path: ["to"] });
+export const AuditEntry = z.object({
+  id: z.number().int(),
+  at: z.number().int(),
+  /** The signed-in user's email, or `address:<ip>` for what an unauthenticated caller caused. */
+  actor: z.string(),
+  action: z.string(),
+  target: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()).nullable(),
+});
+export const AuditList = z.object({ entries: z.array(AuditEntry), next: z.number().int().nullable() });
+export type AuditList = z.infer<typeof AuditList>;
+
 // ---------- lake ----------
 export const FlushQuery = z.object({ client_id: ClientId.optional() });
 export const FlushResponse = z.object({ files: z.array(z.string()) });

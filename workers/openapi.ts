@@ -3,6 +3,8 @@ import {
   AdminClient,
   AdminUser,
   ApiKeyInfo,
+  AuditList,
+  AuditQuery,
   BridgeResult,
   ClientSummary,
   ClientsResponse,
@@ -301,6 +303,10 @@ export const OPERATIONS: Operation[] = [
       400: { description: "invalid query, or the day is older than the dedup tables", schema: ErrorBody },
       503: { description: "a Durable Object write failed; nothing was deleted, retry", schema: ErrorBody },
     },
+  },
+  {
+    method: "get", path: "/v1/admin/audit", summary: "The audit log, newest first, a page at a time (filters: time range, action or `auth.`-style kind, actor, target)", tag: "admin", security: "admin",
+    query: AuditQuery, responses: { 200: { description: "entries; `next` is the next page's `before`", schema: AuditList } },
   },
   {
     method: "get", path: "/v1/billing", summary: "A day's billing lines (finance, admin)", tag: "billing", security: "session",

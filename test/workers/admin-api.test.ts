@@ -179,6 +179,49 @@ describe("admin: users and API keys", () => {
   });
 });
 
+describe("admin: the audit log", () => {
+  type Entries = { entries: { id: number; at: number; actor: string; action: string; target: string | null; details: Record<string, unknown> | null }[]; next: number | null };
+  const auditOf = async (token: string, query: string) => {
+    const res = await call(`/v1/admin/audit?${query}`, authed(token));
+    expect(res.status).toBe(200);
+    return (await res.json()) as Entries;
+  };
+
+  it("lists who did what, newest first, by action, kind of action, actor and target, a page at a time", async () => {
+    const email = `${unique("auditor")}@example.com`;
+    const token = await signIn("admin");
+    const me = ((await (await call("/v1/me", authed(token))).json()) as { user: { email: string } }).user.email;
+    const since = Date.now();
+    const ids = [unique("audited-a"), unique("audited-b"), unique("audited-c")];
+    for (const id of ids) expect((await postJson("/v1/admin/clients", { id, name: id }, token)).status).toBe(201);
+    expect((await postJson("/v1/admin/users", { email, password: "a long enough one", role: "viewer" }, token)).status).toBe(201);
+
+    const mine = await auditOf(token, `actor=${encodeURIComponent(me)}`);
+    expect(mine.entries.map((e) => [e.action, e.target])).toEqual([["user.create", email], ...ids.map((id) => ["client.create", id]).reverse()]);
+    expect(mine.entries[0]!.details).toEqual({ role: "viewer" });
+    expect(mine.entries.every((e) => e.at >= since && e.actor === me)).toBe(true);
+
+    const first = await auditOf(token, `actor=${encodeURIComponent(me)}&action=client.create&limit=2`);
+    expect(first.entries.map((e) => e.target)).toEqual([ids[2], ids[1]]);
+    const second = await auditOf(token, `actor=${encodeURIComponent(me)}&action=client.create&limit=2&before=${first.next}`);
+    expect([second.entries.map((e) => e.target), second.next]).toEqual([[ids[0]], null]);
+
+    expect((await auditOf(token, `target=${ids[1]}`)).entries.map((e) => e.action)).toEqual(["client.create"]);
+    expect((await auditOf(token, `actor=${encodeURIComponent(me)}&action=client.`)).entries).toHaveLength(3);
+    expect((await auditOf(token, `actor=${encodeURIComponent(me)}&action=client`)).entries).toHaveLength(0);
+    const later = new Date(Date.now() + 60_000).toISOString();
+    expect((await auditOf(token, `from=${later}`)).entries).toHaveLength(0);
+  });
+
+  it("refuses a bad query with 400", async () => {
+    const token = await admin();
+    for (const q of ["limit=0", "limit=501", "before=-3", "from=yesterday", "from=2026-11-21T00:00:00Z&to=2026-11-20T00:00:00Z"]) {
+      const res = await call(`/v1/admin/audit?${q}`, authed(token));
+      expect([q, res.status]).toEqual([q, 400]);
+    }
+  });
+});
+
 describe("admin routes require an admin", () => {
   it("answers 401 without a session and 403 for finance and viewers", async () => {
     const finance = await signIn("finance");
@@ -189,6 +232,7 @@ describe("admin routes require an admin", () => {
       ["PUT", "/v1/admin/rate-cards"],
       ["POST", "/v1/admin/users"],
       ["POST", "/v1/admin/api-keys"],
+      ["GET", "/v1/admin/audit"],
     ] as const) {
       const init = { method, headers: { "content-type": "application/json" }, body: method === "GET" ? undefined : "{}" };
       expect((await call(path, init)).status).toBe(401);

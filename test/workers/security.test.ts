@@ -130,6 +130,12 @@ describe("edge hardening", () => {
       expect(right.status).toBe(429);
       expect(((await right.json()) as { error: { code: string } }).error.code).toBe("too_many_attempts");
       expect((await attempts("198.51.100.2")(email, PASSWORD)).status).toBe(429);
+
+      // The attempt that locked the account is in the audit log, by its address; the ones after are not.
+      const audit = await call(`/v1/admin/audit?action=auth.locked&target=${encodeURIComponent(email)}`, authed(await signIn("admin")));
+      const { entries } = (await audit.json()) as { entries: { actor: string; details: { lock: string; until: number } }[] };
+      expect(entries.map((e) => [e.actor, e.details.lock])).toEqual([["address:198.51.100.1", "account"]]);
+      expect(entries[0]!.details.until).toBeGreaterThan(Date.now() + 50_000);
     });
 
     it("never counts a successful sign-in, and a success clears the account's failures", async () => {
@@ -174,6 +180,12 @@ describe("edge hardening", () => {
       for (let i = 0; i < 11; i++) statuses.push((await home(email, `typo-${i}`, device)).status);
       expect(statuses).toEqual([...Array(10).fill(401), 429]);
       expect((await home(email, PASSWORD, device)).status).toBe(429);
+      const audit = await call(`/v1/admin/audit?action=auth.locked&target=${encodeURIComponent(email)}`, authed(await signIn("admin")));
+      const { entries } = (await audit.json()) as { entries: { actor: string; details: { lock: string } }[] };
+      expect(entries.map((e) => [e.actor, e.details.lock])).toEqual([
+        ["address:198.51.100.7", "device"],
+        ["address:198.51.100.8", "account"],
+      ]);
     });
 
     it("treats a device token of another account, or a forged one, as a stranger's", async () => {

@@ -13,7 +13,7 @@ const LOCK_MS = 60_000;
  */
 const LIMITS = { subject: 10, ip: 50 } as const;
 
-type KeyKind = keyof typeof LIMITS;
+export type KeyKind = keyof typeof LIMITS;
 
 /**
  * Whose failures an attempt counts against: the account, when the caller is a stranger to it; the
@@ -21,6 +21,12 @@ type KeyKind = keyof typeof LIMITS;
  * strangers cannot lock the owner out; the session, when a signed-in user confirms their password.
  */
 export type ThrottleSubject = { email: string } | { device: string } | { session: string };
+
+/** What a lock of `kind` holds back, as the audit log names it. */
+export function lockName(subject: ThrottleSubject, kind: KeyKind): "account" | "device" | "session" | "address" {
+  if (kind === "ip") return "address";
+  return "email" in subject ? "account" : "device" in subject ? "device" : "session";
+}
 
 function subjectKey(subject: ThrottleSubject): string {
   if ("email" in subject) return `email:${subject.email.toLowerCase()}`;
@@ -52,10 +58,11 @@ export class LoginThrottle {
   }
 
   /**
-   * Counts this attempt against its subject and the address; returns the seconds until the caller
-   * may try again (its password is not to be checked), or 0 when it may be checked now.
+   * Counts this attempt against its subject and the address. Answers the seconds until the caller
+   * may try again (its password is not to be checked), 0 when it may be checked now, and the keys
+   * this attempt locked: the one past a limit starts the lock, the ones after it only count.
    */
-  async attempt(): Promise<number> {
+  async attempt(): Promise<{ retryAfterS: number; locked: KeyKind[] }> {
     const { db, now } = this;
     const stale = sql`${loginFailures.windowStart} <= ${now - WINDOW_MS}`;
     const count = sql`CASE WHEN ${stale} THEN 1 ELSE ${loginFailures.failures} + 1 END`;
@@ -72,10 +79,13 @@ export class LoginThrottle {
             lockedUntil: sql`CASE WHEN ${loginFailures.lockedUntil} > ${now} THEN ${loginFailures.lockedUntil} WHEN ${count} > ${LIMITS[kind]} THEN ${now + LOCK_MS} ELSE ${loginFailures.lockedUntil} END`,
           },
         })
-        .returning({ lockedUntil: loginFailures.lockedUntil });
-    const [subject, ip] = await db.batch([upsert("subject"), upsert("ip")]);
-    const until = Math.max(subject[0]!.lockedUntil, ip[0]!.lockedUntil);
-    return until > now ? Math.ceil((until - now) / 1000) : 0;
+        .returning({ lockedUntil: loginFailures.lockedUntil, failures: loginFailures.failures });
+    const [[subject], [ip]] = await db.batch([upsert("subject"), upsert("ip")]);
+    const until = Math.max(subject!.lockedUntil, ip!.lockedUntil);
+    return {
+      retryAfterS: until > now ? Math.ceil((until - now) / 1000) : 0,
+      locked: (["subject", "ip"] as const).filter((kind) => ({ subject, ip })[kind]!.failures === LIMITS[kind] + 1),
+    };
   }
 
   /**

@@ -6,7 +6,7 @@ import { revokedSessions, users } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
 import { authenticate, clearSessionCookie, requireOwnOrigin, sessionToken, sessionUser, setSessionCookie } from "../auth/middleware.ts";
-import { LoginThrottle } from "../auth/login-throttle.ts";
+import { LoginThrottle, lockName, type ThrottleSubject } from "../auth/login-throttle.ts";
 import { hashPassword, verifyPassword } from "../auth/password.ts";
 import { issueDeviceToken, trustedDeviceId } from "../auth/trusted-device.ts";
 import { assertStrongPassword } from "../auth/password-policy.ts";
@@ -24,11 +24,23 @@ export function publicUser(u: AuthUser): PublicUser {
   return { id: u.id, email: u.email, role: u.role, client_ids: u.clientIds };
 }
 
-/** The sign-in lockout's answer (login-throttle.ts): the right password is refused too until it ends. */
-function refuseWhileLocked(c: Context<AppEnv>, lockedFor: number): void {
-  if (lockedFor <= 0) return;
-  c.header("retry-after", String(lockedFor));
-  throw new ApiError(429, "too_many_attempts", `too many sign-in attempts; try again in ${lockedFor} s`, { retry_after_s: lockedFor });
+/**
+ * Counts a password attempt on `account` (login-throttle.ts) and answers a locked caller 429: the
+ * right password is refused too until the lock ends. A lock this attempt started goes to the audit
+ * log, by the address that caused it: the trace of someone guessing, a few rows a minute at most.
+ */
+async function admitAttempt(c: Context<AppEnv>, account: string, subject: ThrottleSubject): Promise<LoginThrottle> {
+  const db = c.get("db");
+  const throttle = new LoginThrottle(db, subject, clientAddress(c));
+  const { retryAfterS, locked } = await throttle.attempt();
+  for (const kind of locked) {
+    await audit(db, `address:${clientAddress(c)}`, "auth.locked", account, { lock: lockName(subject, kind), until: Date.now() + retryAfterS * 1000 });
+  }
+  if (retryAfterS > 0) {
+    c.header("retry-after", String(retryAfterS));
+    throw new ApiError(429, "too_many_attempts", `too many sign-in attempts; try again in ${retryAfterS} s`, { retry_after_s: retryAfterS });
+  }
+  return throttle;
 }
 
 function clientAddress(c: Context<AppEnv>): string {
@@ -43,12 +55,10 @@ auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid
   const { email, password, device_token } = c.req.valid("json");
   const db = c.get("db");
   const device = await trustedDeviceId(c.env.SESSION_SECRET, email, device_token);
-  const throttle = new LoginThrottle(db, device ? { device } : { email }, clientAddress(c));
-  const [lockedFor, row] = await Promise.all([
-    throttle.attempt(),
+  const [throttle, row] = await Promise.all([
+    admitAttempt(c, email.toLowerCase(), device ? { device } : { email }),
     db.select().from(users).where(eq(users.email, email.toLowerCase())).then((rows) => rows[0]),
   ]);
-  refuseWhileLocked(c, lockedFor);
   decoyHash ??= hashPassword("decoy-password");
   const ok = await verifyPassword(password, row?.passwordHash ?? (await decoyHash));
   if (!row || !ok || !row.active) throw new ApiError(401, "invalid_credentials", "email or password is wrong");
@@ -98,9 +108,10 @@ auth.post("/auth/password", authenticate, valid("json", ChangePasswordRequest), 
   const body = c.req.valid("json");
   const db = c.get("db");
   const user = c.get("user");
-  const throttle = new LoginThrottle(db, { session: user.sessionId }, clientAddress(c));
-  const [lockedFor, row] = await Promise.all([throttle.attempt(), db.select().from(users).where(eq(users.id, user.id)).then((rows) => rows[0])]);
-  refuseWhileLocked(c, lockedFor);
+  const [throttle, row] = await Promise.all([
+    admitAttempt(c, user.email, { session: user.sessionId }),
+    db.select().from(users).where(eq(users.id, user.id)).then((rows) => rows[0]),
+  ]);
   if (!row || !(await verifyPassword(body.current_password, row.passwordHash))) {
     throw new ApiError(403, "invalid_current_password", "the current password is wrong");
   }
