@@ -53,14 +53,24 @@ export const WhatsAppChange = z.looseObject({
   value: z.unknown(),
 });
 
+export const WhatsAppEntry = z.looseObject({
+  id: z.string().optional(),
+  changes: z.array(WhatsAppChange),
+});
+
+/** Meta sends webhook bodies of at most 3 MB; taken as MiB, the larger reading. */
+export const WEBHOOK_MAX_BYTES = 3 * 1024 * 1024;
+
+/** The object of a WhatsApp Business Account's notifications; the same app may subscribe to others. */
+export const WHATSAPP_OBJECT = "whatsapp_business_account";
+
+/**
+ * A Meta webhook notification's envelope. Entries are read one by one (parseWebhook): an entry of
+ * another shape is kept in the dead-letter store, not a reason to refuse the others.
+ */
 export const WhatsAppWebhook = z.looseObject({
   object: z.string(),
-  entry: z.array(
-    z.looseObject({
-      id: z.string().optional(),
-      changes: z.array(WhatsAppChange),
-    }),
-  ),
+  entry: z.array(z.unknown()),
 });
 export type WhatsAppWebhook = z.infer<typeof WhatsAppWebhook>;
 

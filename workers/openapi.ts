@@ -45,7 +45,15 @@ import {
 } from "../schema/billing.ts";
 import { BridgedEvent } from "../schema/event.ts";
 import { ClientLiveMessage, LiveQuery, LiveTicket, LiveTicketRequest, OverviewLiveMessage } from "../schema/live.ts";
-import { WebhookVerifyQuery, WhatsAppWebhook } from "../schema/whatsapp.ts";
+import { WEBHOOK_MAX_BYTES, WebhookVerifyQuery, WhatsAppEntry, WhatsAppWebhook } from "../schema/whatsapp.ts";
+import { MAX_SOCKETS_PER_SESSION } from "../durable-objects/live-sockets.ts";
+import { DAY_MS } from "../schema/time.ts";
+import { SESSION_COOKIE } from "./auth/session.ts";
+import { MAX_RECORDS } from "./ingest/bridge.ts";
+import { MAX_COUNTERS_RANGE_MS } from "./routes/clients.ts";
+import { BRIDGE_MAX_BYTES } from "./routes/ingest.ts";
+import { TICKET_TTL_MS } from "./routes/live.ts";
+import { DEFAULT_MAX_BODY } from "./security.ts";
 
 type Security = "session" | "admin" | "ingestKey" | "metaSignature" | "none";
 
@@ -70,6 +78,8 @@ const ConnectRecord = z.looseObject({ value: z.union([BridgedEvent, z.string()])
 const BridgeRecord = z.union([BridgedEvent, ConnectRecord]);
 const Events = z.union([z.array(BridgeRecord), z.object({ events: z.array(BridgeRecord) }), BridgedEvent]);
 const Ok = z.object({ ok: z.literal(true) });
+const rangeRefused = { description: `invalid range, or over ${MAX_COUNTERS_RANGE_MS / DAY_MS} days (range_too_large, details.max_days)`, schema: ErrorBody };
+const socketsRefused = { description: `the session holds ${MAX_SOCKETS_PER_SESSION} sockets on this stream already (too_many_sockets)`, schema: ErrorBody };
 
 /** Every public route. A test checks this list against the app's routes both ways. */
 export const OPERATIONS: Operation[] = [
@@ -91,12 +101,12 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "post", path: "/v1/webhooks/whatsapp", summary: "WhatsApp Cloud API status notifications (signed)", tag: "ingest",
-    security: "metaSignature", body: WhatsAppWebhook,
+    security: "metaSignature", body: WhatsAppWebhook.safeExtend({ entry: z.array(WhatsAppEntry) }),
     responses: {
-      200: { description: "every readable status durable; unknown numbers, uncounted kinds and malformed statuses are `ignored` and kept in dlq/", schema: WebhookResult },
-      400: { description: "malformed payload: not a webhook, or no status readable (kept in dlq/)", schema: ErrorBody },
+      200: { description: "every readable status durable; unknown numbers, unknown kinds and malformed entries or statuses are `ignored` and kept in dlq/; other objects' notifications are `ignored`", schema: WebhookResult },
+      400: { description: "malformed payload: not JSON, or not an `{object, entry: []}` notification (kept in dlq/)", schema: ErrorBody },
       401: { description: "bad or missing X-Hub-Signature-256", schema: ErrorBody },
-      413: { description: "body over 3 MB", schema: ErrorBody },
+      413: { description: `body over ${WEBHOOK_MAX_BYTES} bytes`, schema: ErrorBody },
       503: { description: "storage failed; retry", schema: ErrorBody },
     },
   },
@@ -108,7 +118,7 @@ export const OPERATIONS: Operation[] = [
       400: { description: "body is not JSON", schema: ErrorBody },
       401: { description: "missing or unknown API key", schema: ErrorBody },
       403: { description: "key scoped to another client", schema: ErrorBody },
-      413: { description: "over 5 MiB or 10,000 records", schema: ErrorBody },
+      413: { description: `over ${BRIDGE_MAX_BYTES} bytes or ${MAX_RECORDS} records`, schema: ErrorBody },
       415: { description: "neither JSON nor NDJSON (unsupported_media_type)", schema: ErrorBody },
       503: { description: "storage failed; retry", schema: ErrorBody },
     },
@@ -159,7 +169,7 @@ export const OPERATIONS: Operation[] = [
     query: TimeRangeQuery,
     responses: {
       200: { description: "minutes with events", schema: CountersResponse },
-      400: { description: "invalid range, or over 31 days (range_too_large, details.max_days)", schema: ErrorBody },
+      400: rangeRefused,
       403: { description: "not your client", schema: ErrorBody },
       404: { description: "no such client", schema: ErrorBody },
     },
@@ -169,7 +179,7 @@ export const OPERATIONS: Operation[] = [
     query: TimeRangeQuery,
     responses: {
       200: { description: "a row per category with events (category null: none sent); CATEGORIES order, none last", schema: CategoriesResponse },
-      400: { description: "invalid range, or over 31 days (range_too_large, details.max_days)", schema: ErrorBody },
+      400: rangeRefused,
       403: { description: "not your client", schema: ErrorBody },
       404: { description: "no such client", schema: ErrorBody },
     },
@@ -205,7 +215,7 @@ export const OPERATIONS: Operation[] = [
       403: { description: "not your client, or the session cookie from another origin", schema: ErrorBody },
       404: { description: "no such client", schema: ErrorBody },
       426: { description: "not a WebSocket upgrade", schema: ErrorBody },
-      429: { description: "the session holds 20 sockets on this stream already (too_many_sockets)", schema: ErrorBody },
+      429: socketsRefused,
     },
   },
   {
@@ -216,11 +226,11 @@ export const OPERATIONS: Operation[] = [
       401: { description: "no valid session or ticket", schema: ErrorBody },
       403: { description: "no counters access, a ticket of another stream, or the session cookie from another origin", schema: ErrorBody },
       426: { description: "not a WebSocket upgrade", schema: ErrorBody },
-      429: { description: "the session holds 20 sockets on this stream already (too_many_sockets)", schema: ErrorBody },
+      429: socketsRefused,
     },
   },
   {
-    method: "post", path: "/v1/live/ticket", summary: "One-use WebSocket ticket (60 s) for a cross-origin dashboard", tag: "live",
+    method: "post", path: "/v1/live/ticket", summary: `One-use WebSocket ticket (${TICKET_TTL_MS / 1000} s) for a cross-origin dashboard`, tag: "live",
     security: "session", body: LiveTicketRequest, bodyOptional: true,
     responses: {
       200: { description: "the ticket", schema: LiveTicket },
@@ -367,8 +377,8 @@ function commonResponses(op: Operation): Operation["responses"] {
   if (signedIn) out[401] = { description: "no valid session: none, expired, revoked or signed out (unauthenticated)", schema: ErrorBody };
   if (op.security === "admin") out[403] = { description: "not an admin (forbidden), or the session cookie from a page of another origin (forbidden_origin)", schema: ErrorBody };
   else if (signedIn && op.method !== "get") out[403] = { description: "the session cookie from a page of another origin (forbidden_origin)", schema: ErrorBody };
-  // Every write of these takes at most 64 KiB, body or not (ingest and webhooks state their own limits).
-  if (op.method !== "get" && (signedIn || op.security === "none")) out[413] = { description: "body over 64 KiB", schema: ErrorBody };
+  // Every write of these takes at most DEFAULT_MAX_BODY, body or not (ingest and webhooks state their own limits).
+  if (op.method !== "get" && (signedIn || op.security === "none")) out[413] = { description: `body over ${DEFAULT_MAX_BODY} bytes`, schema: ErrorBody };
   if (jsonRoute) out[415] = { description: "a body that is not JSON (unsupported_media_type)", schema: ErrorBody };
   return out;
 }
@@ -449,7 +459,7 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
     components: {
       securitySchemes: {
         bearer: { type: "http", scheme: "bearer", description: "session token from POST /v1/auth/login" },
-        cookie: { type: "apiKey", in: "cookie", name: "zm_session" },
+        cookie: { type: "apiKey", in: "cookie", name: SESSION_COOKIE },
         ingestKey: { type: "http", scheme: "bearer", description: "ingest API key (POST /v1/admin/api-keys)" },
         metaSignature: { type: "apiKey", in: "header", name: "X-Hub-Signature-256", description: "sha256=HMAC(raw body, app secret)" },
       },

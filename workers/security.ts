@@ -6,7 +6,7 @@ import { DEV_SECRETS } from "../schema/dev-credentials.ts";
 import { ApiError, log } from "./errors.ts";
 
 /** Every route but ingest takes small JSON bodies; ingest routes set their own, larger limits. */
-const DEFAULT_MAX_BODY = 64 * 1024;
+export const DEFAULT_MAX_BODY = 64 * 1024;
 const INGEST_PATHS = ["/v1/webhooks/", "/v1/ingest/"];
 
 const SECRET_NAMES = Object.keys(DEV_SECRETS) as (keyof typeof DEV_SECRETS)[];

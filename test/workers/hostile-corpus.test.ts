@@ -49,6 +49,18 @@ async function refusedWebhook(clientId: string, body: string): Promise<void> {
   expect(await counterState(clientId)).toEqual(before);
 }
 
+/** Posts a signed notification with nothing readable in it: acknowledged (Meta would retry a refusal for days), kept verbatim, nothing counted. */
+async function keptWebhook(clientId: string, body: string): Promise<void> {
+  corpus += 1;
+  const before = await counterState(clientId);
+  const letters = await dlqKeys();
+  const res = await postWebhook(body);
+  expect([res.status, body.slice(0, 200)]).toEqual([200, body.slice(0, 200)]);
+  expect(((await res.json()) as { accepted: number }).accepted).toBe(0);
+  expect((await lettersSince(letters)).map((l) => l.body.input)).toEqual([body]);
+  expect(await counterState(clientId)).toEqual(before);
+}
+
 describe("hostile webhooks", () => {
   it("refuses malformed JSON, wrong types and out-of-range numbers with 400, keeping each body", async () => {
     const { id, phones } = await createClient();
@@ -66,8 +78,17 @@ describe("hostile webhooks", () => {
       '"whatsapp_business_account"',
       "{'object':'whatsapp_business_account'}",
       '{"object":"whatsapp_business_account","entry":"x"}',
-      '{"object":"whatsapp_business_account","entry":[{"changes":{}}]}',
       '{"object":7,"entry":[]}',
+    ];
+    for (const body of bodies) await refusedWebhook(id, body);
+  });
+
+  it("acknowledges a notification envelope whose entries or statuses are hostile, keeping each body and counting nothing", async () => {
+    const { id, phones } = await createClient();
+    const phone = phones[0]!;
+    const ok = JSON.stringify(good(phone));
+    const bodies = [
+      '{"object":"whatsapp_business_account","entry":[{"changes":{}}]}',
       ok.replace(`"phone_number_id":"${phone}"`, '"phone_number_id":12345'),
       ok.replace(`"phone_number_id":"${phone}"`, `"phone_number_id":"${"9".repeat(65)}"`),
       withStatus(phone, `{"id":"w1","status":"sent","timestamp":${sec(AT)},"recipient_id":"5511987654321"}`),
@@ -80,7 +101,7 @@ describe("hostile webhooks", () => {
       withStatus(phone, `{"id":"${"x".repeat(257)}","status":"sent","timestamp":"${sec(AT)}","recipient_id":"5511987654321"}`),
       withStatus(phone, `{"id":"w1","status":["sent"],"timestamp":"${sec(AT)}","recipient_id":"5511987654321"}`),
     ];
-    for (const body of bodies) await refusedWebhook(id, body);
+    for (const body of bodies) await keptWebhook(id, body);
   });
 
   it("survives deeply nested JSON: 400 when it breaks the shape, tolerated when it is an extra field", async () => {
@@ -146,7 +167,7 @@ describe("hostile webhooks", () => {
     const { id, phones } = await createClient();
     const phone = phones[0]!;
     const before = await counterState(id);
-    for (const status of ["deleted", "warning", "SENT", "sent "]) {
+    for (const status of ["reacted", "SENT", "sent "]) {
       const body = JSON.stringify(webhook([{ phoneNumberId: phone, statuses: [statusObject({ id: `wamid.${unique("u")}`, status, timestamp: sec(AT) })] }]));
       const letters = await dlqKeys();
       corpus += 1;

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
-import { admin, call, counters, createClient, deadLetters, postJson, postWebhook, sign, unique } from "./helpers.ts";
+import { admin, authed, call, counters, createClient, deadLetters, postJson, postWebhook, sign, unique } from "./helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 
 const T0 = Date.UTC(2026, 10, 20, 12, 30, 15); // 2026-11-20T12:30:15Z
@@ -250,20 +250,42 @@ describe("rejections end up in dlq/ and lose nothing", () => {
     ]);
   });
 
-  it("answers 400 with the paths of missing required fields when no status is readable, and keeps the body verbatim", async () => {
+  it("acknowledges a notification none of whose statuses is readable (Meta would retry a refusal for days), keeping the body and every path in the DLQ", async () => {
     const { id, phones } = await createClient();
     const bad = statusObject({ id: `wamid.${unique("b")}`, status: "sent", timestamp: sec(T0) });
     delete bad.timestamp;
-    const noRecipient = statusObject({ id: `wamid.${unique("b")}`, status: "sent", timestamp: sec(T0) });
-    delete noRecipient.recipient_id;
+    const noRecipient = statusObject({ id: `wamid.${unique("b")}`, status: "failed", timestamp: sec(T0), recipient: "12345" });
     const body = JSON.stringify(webhook([{ phoneNumberId: phones[0]!, statuses: [bad, noRecipient] }]));
     const res = await postWebhook(body);
-    expect(res.status).toBe(400);
-    const err = (await res.json()) as { error: { code: string; details: { path: string }[] } };
-    expect(err.error.code).toBe("malformed_webhook");
-    expect(err.error.details.map((d) => d.path)).toEqual(["entry.0.changes.0.value.statuses.0.timestamp", "entry.0.changes.0.value.statuses.1.recipient_id"]);
-    expect((await deadLetters()).some((l) => l.body.input === body)).toBe(true);
+    expect(await res.json()).toEqual({ accepted: 0, duplicates: 0, ignored: 2 });
+    const letters = (await deadLetters()).filter((l) => l.body.input === body);
+    expect(letters.map((l) => l.body.rejections.map((r) => [r.code, r.at]))).toEqual([
+      [
+        ["malformed", "entry.0.changes.0.value.statuses.0.timestamp"],
+        ["malformed", "entry.0.changes.0.value.statuses.1.recipient_id"],
+      ],
+    ]);
     expect((await counters(id, "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z")).body.minutes).toEqual([]);
+  });
+
+  it("acknowledges an entry or a change value of another shape, keeping it in the DLQ, and counts the rest", async () => {
+    const { id, phones } = await createClient();
+    const payload = webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: `wamid.${unique("v")}`, status: "sent", timestamp: sec(T0) })] }]) as {
+      entry: { changes: unknown[] }[];
+    };
+    payload.entry[0]!.changes.push({ field: "messages", value: null });
+    payload.entry.push({ messaging: [] } as never);
+    const body = JSON.stringify(payload);
+    expect(await (await postWebhook(body)).json()).toEqual({ accepted: 1, duplicates: 0, ignored: 2 });
+    const letter = (await deadLetters()).find((l) => l.body.input === body)!;
+    expect(letter.body.rejections.map((r) => r.at)).toEqual(["entry.0.changes.1.value", "entry.1.changes"]);
+    expect((await counters(id, "2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z")).body.minutes.map((m) => m.sent)).toEqual([1]);
+  });
+
+  it("acknowledges notifications of another object (Messenger, Instagram: the same app signs them) without reading or keeping them", async () => {
+    const body = JSON.stringify({ object: "page", entry: [{ id: "1", time: 1, messaging: [{ sender: { id: "1" }, recipient: { id: "2" }, timestamp: 1, message: { mid: "m", text: "oi" } }] }] });
+    expect(await (await postWebhook(body)).json()).toEqual({ accepted: 0, duplicates: 0, ignored: 1 });
+    expect((await deadLetters()).some((l) => l.body.input === body)).toBe(false);
   });
 
   it("keeps a status stamped more than an hour after it arrived (a wrong clock) in the DLQ, and takes one a minute ahead", async () => {
@@ -280,20 +302,37 @@ describe("rejections end up in dlq/ and lose nothing", () => {
     const range = [new Date(now - 3_600_000).toISOString(), new Date(now + 4 * 3_600_000).toISOString()] as const;
     expect((await counters(id, ...range)).body.minutes.map((m) => m.sent)).toEqual([1]);
   });
-  it("answers 400 for a body that is not JSON or not a webhook", async () => {
-    for (const body of ["{not json", "[]", JSON.stringify({ object: "whatsapp_business_account" })]) {
+  it("answers 400 for a body that is not JSON or not a notification envelope, keeping it", async () => {
+    for (const body of ["{not json", "[]", JSON.stringify({ object: "whatsapp_business_account" }), JSON.stringify({ object: 7, entry: [] })]) {
       const res = await postWebhook(body);
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("malformed_webhook");
+      expect((await deadLetters()).some((l) => l.body.input === body)).toBe(true);
     }
   });
 
-  it("keeps statuses we do not count (e.g. deleted) in the DLQ and acknowledges them", async () => {
+  it("acknowledges the statuses Meta documents that we do not count (played, deleted, warning); keeps an unknown kind in the DLQ", async () => {
     const { phones } = await createClient();
-    const payload = webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: `wamid.${unique("z")}`, status: "deleted", timestamp: sec(T0) })] }]);
-    expect(await (await postWebhook(payload)).json()).toEqual({ accepted: 0, duplicates: 0, ignored: 1 });
-    const letter = (await deadLetters()).find((l) => l.body.input === JSON.stringify(payload))!;
+    const known = webhook([
+      { phoneNumberId: phones[0]!, statuses: ["played", "deleted", "warning"].map((status) => statusObject({ id: `wamid.${unique("z")}`, status, timestamp: sec(T0) })) },
+    ]);
+    expect(await (await postWebhook(known)).json()).toEqual({ accepted: 0, duplicates: 0, ignored: 3 });
+    expect((await deadLetters()).some((l) => l.body.input === JSON.stringify(known))).toBe(false);
+    const unknown = webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: `wamid.${unique("z")}`, status: "reacted", timestamp: sec(T0) })] }]);
+    expect(await (await postWebhook(unknown)).json()).toEqual({ accepted: 0, duplicates: 0, ignored: 1 });
+    const letter = (await deadLetters()).find((l) => l.body.input === JSON.stringify(unknown))!;
     expect(letter.body.rejections[0]!.code).toBe("unsupported_status");
+  });
+
+  it("reads a category Meta's older references spell with a hyphen (authentication-international)", async () => {
+    const { id, phones } = await createClient();
+    const delivered = statusObject({ id: `wamid.${unique("h")}`, status: "delivered", timestamp: sec(T0), recipient: "6281234567890" });
+    (delivered.pricing as { category: string }).category = "authentication-international";
+    expect(await (await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses: [delivered] }]))).json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+    const res = await call(`/v1/clients/${id}/categories?from=2026-11-20T12:00:00Z&to=2026-11-20T13:00:00Z`, authed(await admin()));
+    expect(((await res.json()) as { categories: { category: string | null; delivered: number }[] }).categories).toEqual([
+      expect.objectContaining({ category: "authentication_international", delivered: 1 }),
+    ]);
   });
 
   it("refuses bodies over 3 MB with 413", async () => {

@@ -12,7 +12,7 @@ import {
   type PricingType,
   type Status,
 } from "../../schema/event.ts";
-import { WhatsAppStatus, WhatsAppValue, WhatsAppWebhook } from "../../schema/whatsapp.ts";
+import { WHATSAPP_OBJECT, WhatsAppEntry, WhatsAppStatus, WhatsAppValue, WhatsAppWebhook } from "../../schema/whatsapp.ts";
 import type { Rejection } from "./dead-letters.ts";
 import { countryOf } from "./country.ts";
 import { jsonSyntaxError } from "../json-syntax.ts";
@@ -26,14 +26,28 @@ export interface PendingStatus {
 
 export interface ParsedWebhook {
   statuses: PendingStatus[];
-  /** Acknowledged but not counted: inbound messages, other webhook fields, statuses in `rejected`. */
+  /**
+   * Acknowledged but not counted: inbound messages, other webhook fields, statuses of kinds we do not
+   * count, entries of other objects, and what is in `rejected`.
+   */
   ignored: number;
-  /** Statuses we could not use (malformed, or of a kind we do not count); they go to the dead-letter store. */
+  /** What we could not use (malformed, of an unknown kind, stamped in the future); it goes to the dead-letter store. */
   rejected: Rejection[];
 }
 
-/** Statuses we count. Meta also sends e.g. `deleted` or `warning`, which are kept in the DLQ instead. */
+/** Statuses we count. */
 const COUNTED: ReadonlySet<string> = new Set<Status>(["sent", "delivered", "read", "failed"]);
+/**
+ * Statuses Meta documents that we do not count (a voice message played, a message deleted, a catalog
+ * warning): acknowledged and let go. Any other status is kept in the DLQ, since it may be a new kind
+ * of status worth counting.
+ */
+const KNOWN_UNCOUNTED: ReadonlySet<string> = new Set(["played", "deleted", "warning"]);
+
+/** Meta's older references spell some categories with a hyphen (`authentication-international`). */
+function categoryOf(pricing: WhatsAppStatus["pricing"]): Category | null {
+  return enumOrNull<Category>(CATEGORIES, pricing?.category?.replaceAll("-", "_"));
+}
 
 export class MalformedWebhook extends Error {
   constructor(readonly issues: { path: string; message: string }[]) {
@@ -96,18 +110,34 @@ function addresseeOf(s: WhatsAppStatus): { recipient: string; messageId: string 
 }
 
 /**
- * Parses a webhook body into normalised statuses; tolerates every field Meta adds. A status that
- * lacks what we need is rejected on its own (the others are counted); MalformedWebhook when the
- * envelope is not a webhook, or when statuses were malformed and none could be read.
+ * Parses a webhook body into normalised statuses; tolerates every field Meta adds. MalformedWebhook
+ * only when the body is not a notification envelope (`object`, `entry`). Inside one, whatever lacks
+ * what we need (an entry, a change's value, a status) is rejected on its own and kept for the DLQ,
+ * and the rest is counted: Meta retries a refused notification for days with the same bytes, so a
+ * refusal would bring each one back for a week and count nothing more. Notifications of another
+ * object (Messenger, Instagram: the same app, hence the same signature) are acknowledged unread.
  */
 export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhook {
   const envelope = WhatsAppWebhook.safeParse(payload);
   if (!envelope.success) throw new MalformedWebhook(issues("", envelope.error));
   const out: ParsedWebhook = { statuses: [], ignored: 0, rejected: [] };
-  const problems: { path: string; message: string }[] = [];
+  if (envelope.data.object !== WHATSAPP_OBJECT) {
+    out.ignored = envelope.data.entry.length;
+    return out;
+  }
+  /** An entry, a change's value or a status we cannot read: acknowledged, and kept with all its issues. */
+  const unreadable = (found: { path: string; message: string }[]) => {
+    out.ignored++;
+    out.rejected.push(...malformed(found));
+  };
 
-  envelope.data.entry.forEach((entry, ei) => {
-    entry.changes.forEach((change, ci) => {
+  envelope.data.entry.forEach((rawEntry, ei) => {
+    const entry = WhatsAppEntry.safeParse(rawEntry);
+    if (!entry.success) {
+      unreadable(issues(`entry.${ei}`, entry.error));
+      return;
+    }
+    entry.data.changes.forEach((change, ci) => {
       const base = `entry.${ei}.changes.${ci}.value`;
       if (change.field !== "messages") {
         out.ignored++;
@@ -115,7 +145,7 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
       }
       const value = WhatsAppValue.safeParse(change.value);
       if (!value.success) {
-        problems.push(...issues(base, value.error));
+        unreadable(issues(base, value.error));
         return;
       }
       const inbound = (change.value as { messages?: unknown }).messages;
@@ -125,19 +155,19 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
         const path = `${base}.statuses.${si}`;
         const status = WhatsAppStatus.safeParse(raw);
         if (!status.success) {
-          problems.push(...issues(path, status.error));
+          unreadable(issues(path, status.error));
           return;
         }
         const s = status.data;
         const addressee = addresseeOf(s);
         if (addressee === undefined) {
-          problems.push({ path: `${path}.recipient_id`, message: "no E.164 phone number or business-scoped user id (recipient_user_id) for the recipient, nor a group member (recipient_participant_id)" });
+          unreadable([{ path: `${path}.recipient_id`, message: "no E.164 phone number or business-scoped user id (recipient_user_id) for the recipient, nor a group member (recipient_participant_id)" }]);
           return;
         }
         const { recipient, messageId } = addressee;
         const occurredAt = Number(s.timestamp) * 1000;
         if (!EpochMs.safeParse(occurredAt).success) {
-          problems.push({ path: `${path}.timestamp`, message: "timestamp outside 2000..2100" });
+          unreadable([{ path: `${path}.timestamp`, message: "timestamp outside 2000..2100" }]);
           return;
         }
         const ahead = aheadOfReceipt(occurredAt, receivedAt);
@@ -145,6 +175,10 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
           // Well-formed, but a wrong clock: kept like a status we do not count, whatever its neighbours.
           out.ignored++;
           out.rejected.push({ at: `${path}.timestamp`, code: "occurred_in_future", message: ahead });
+          return;
+        }
+        if (KNOWN_UNCOUNTED.has(s.status)) {
+          out.ignored++;
           return;
         }
         if (!COUNTED.has(s.status)) {
@@ -162,7 +196,7 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
             status: s.status as Status,
             occurred_at: occurredAt,
             received_at: receivedAt,
-            category: enumOrNull<Category>(CATEGORIES, s.pricing?.category),
+            category: categoryOf(s.pricing),
             billable: billableOf(s.pricing),
             pricing_type: enumOrNull<PricingType>(PRICING_TYPES, s.pricing?.type),
             recipient,
@@ -177,12 +211,5 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
       });
     });
   });
-  if (problems.length === 0) return out;
-  // Nothing understood (no status counted, nothing acknowledged): the body is not a notification
-  // we can read, and the caller is told so.
-  if (out.statuses.length === 0 && out.ignored === 0) throw new MalformedWebhook(problems);
-  // The readable statuses count; the malformed ones wait in the dead-letter store for a fixed parser.
-  out.ignored += problems.length;
-  out.rejected.push(...malformed(problems));
   return out;
 }

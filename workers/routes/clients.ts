@@ -12,7 +12,7 @@ import { clientCategories, clientCounters, clientToday, type ShardedClient } fro
 import { valid } from "../validate.ts";
 
 /** Longest counters range in one request (about 45k minutes). */
-const MAX_COUNTERS_RANGE_MS = 31 * DAY_MS;
+export const MAX_COUNTERS_RANGE_MS = 31 * DAY_MS;
 /** Parallel Durable Object calls when summing today's totals for many clients. */
 const FANOUT = 32;
 

@@ -24,7 +24,7 @@ import { counterOf } from "../ingest/dispatch.ts";
 import { valid } from "../validate.ts";
 
 /** A ticket is good for one connection within this long. */
-const TICKET_TTL_MS = 60_000;
+export const TICKET_TTL_MS = 60_000;
 
 /**
  * Mounted at /v1: live WebSockets and their tickets. The Worker authenticates and checks scope

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { WebhookVerifyQuery } from "../../schema/whatsapp.ts";
+import { WEBHOOK_MAX_BYTES, WebhookVerifyQuery } from "../../schema/whatsapp.ts";
 import type { AppEnv } from "../app-env.ts";
 import { ApiError } from "../errors.ts";
 import { keepDeadLetter, type Rejection } from "../ingest/dead-letters.ts";
@@ -9,9 +9,6 @@ import { routeStatuses } from "../ingest/routing.ts";
 import { verifyMetaSignature } from "../ingest/signature.ts";
 import { MalformedWebhook, parseWebhookText } from "../ingest/whatsapp.ts";
 import { constantTimeEqualText } from "../auth/crypto.ts";
-
-/** Meta sends webhook bodies of at most 3 MB. */
-export const WEBHOOK_MAX_BYTES = 3 * 1024 * 1024;
 
 export const webhooks = new Hono<AppEnv>();
 
