@@ -239,11 +239,12 @@ export class Overview extends DurableObject<Env> {
     const unheard = [...this.rollups.keys()].some((id) => !this.directory?.has(id));
     const directory = await this.loadDirectory(unknown || unheard ? 0 : SNAPSHOT_DIRECTORY_AGE_MS);
     const state: ViewerState = { sid: crypto.randomUUID(), all: scope === "*" };
-    if (scope !== "*") {
-      this.sql.exec("INSERT INTO viewers (sid, clients) VALUES (?, ?)", state.sid, JSON.stringify(scope));
-      this.scopes.set(state.sid, new Set(scope));
-    }
     const response = acceptLiveSocket(this.ctx, request, state, (ws) => {
+      // Only an accepted socket's close forgets its scope: a refused upgrade must not leave one.
+      if (scope !== "*") {
+        this.sql.exec("INSERT INTO viewers (sid, clients) VALUES (?, ?)", state.sid, JSON.stringify(scope));
+        this.scopes.set(state.sid, new Set(scope));
+      }
       const now = Date.now();
       const rows = [...directory.keys()].filter((id) => this.visible(state, id)).map((id) => this.row(id, directory, now));
       for (let i = 0; i < Math.max(rows.length, 1); i += CHUNK_ROWS) {

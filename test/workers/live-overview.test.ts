@@ -3,6 +3,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { MAX_SOCKETS_PER_SESSION } from "../../durable-objects/live-sockets.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { Overview } from "../../durable-objects/overview.ts";
 import { mergeRollup, overviewShard, type ClientRollup } from "../../durable-objects/overview.ts";
@@ -109,6 +110,16 @@ describe("overview live socket", () => {
     expect(ws.seen.flatMap((m) => (m as Msg).clients.map((c) => c.client_id))).not.toContain(b.id);
     ws.close();
   }, OVERVIEW_EVICTION_TEST_MS);
+
+  it("keeps the scope of accepted sockets only: an upgrade refused for too many sockets leaves none behind", async () => {
+    const { id } = await createClient();
+    const viewer = await bearer(await signIn("viewer", [id]));
+    const open = await Promise.all(Array.from({ length: MAX_SOCKETS_PER_SESSION }, () => LiveSocket.connect("/v1/live", viewer)));
+    for (let i = 0; i < 3; i++) expect(((await LiveSocket.open("/v1/live", viewer)) as Response).status).toBe(429);
+    const scopes = await runInDurableObject(overview(), (_i, state) => state.storage.sql.exec("SELECT count(*) AS n FROM viewers WHERE clients = ?", JSON.stringify([id])).one().n);
+    expect(scopes).toBe(MAX_SOCKETS_PER_SESSION);
+    for (const ws of open) ws.close();
+  });
 
   it("moves the current minute and the hour on the minute tick, without new events", async () => {
     const { id, phones } = await createClient();
