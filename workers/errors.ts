@@ -30,6 +30,19 @@ const CODE_BY_STATUS: Record<number, string> = {
   503: "unavailable",
 };
 
+/**
+ * A D1 read the request cannot go on without (who is calling, which client a number or a record
+ * belongs to). Its failure is the store not answering, never the caller's input, and the same
+ * request can succeed in a moment: 503, where falling through to onError would answer 500.
+ */
+export async function storeRead<T>(read: Promise<T>, code = "store_unavailable", message = "a store did not answer; retry"): Promise<T> {
+  try {
+    return await read;
+  } catch (cause) {
+    throw new ApiError(503, code, message, undefined, cause);
+  }
+}
+
 /** Zod issues as a compact, caller-readable list. */
 export function issuesOf(error: z.ZodError): { path: string; message: string }[] {
   return error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));

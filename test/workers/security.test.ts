@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { app } from "../../workers/app.ts";
 import { DEV_INGEST_KEY, DEV_PASSWORD } from "../../schema/dev-credentials.ts";
-import { BASE, authed, call, createClient, db, postJson, postWebhook, signIn, unique } from "./helpers.ts";
+import { BASE, authed, call, createClient, db, postJson, postWebhook, sign as metaSignature, signIn, unique } from "./helpers.ts";
 import { apiKeys, users } from "../../schema/db.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
@@ -267,6 +267,26 @@ describe("edge hardening", () => {
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("session_store_unavailable");
   });
+
+  it("answers 503 (retry), not 500, when D1 does not answer on either ingest path or a live upgrade", async () => {
+    const { id, phones } = await createClient();
+    const noDb = { DB: undefined as unknown as D1Database };
+    const payload = JSON.stringify(webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: `wamid.${unique("d1")}`, status: "sent", timestamp: Math.floor(Date.now() / 1000) })] }]));
+    const webhookRes = await withEnv(noDb, "/v1/webhooks/whatsapp", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-hub-signature-256": await metaSignature(payload) },
+      body: payload,
+    });
+    const key = `zk_${unique("unknown-key")}`;
+    const event = { event_id: unique("e"), message_id: unique("m"), client_id: id, status: "sent", occurred_at: Date.now() };
+    const ingestRes = await withEnv(noDb, "/v1/ingest/events", { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify([event]) });
+    const token = await signIn("admin");
+    const liveRes = await withEnv(noDb, "/v1/live", { headers: { upgrade: "websocket", authorization: `Bearer ${token}` } });
+    for (const res of [webhookRes, ingestRes, liveRes]) {
+      expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([503, expect.stringMatching(/_unavailable$/)]);
+    }
+    expect(ingestRes.headers.get("retry-after")).not.toBeNull();
+  });
 });
 
 describe("pages of another origin", () => {
@@ -343,7 +363,8 @@ describe("logs", () => {
     const recipient = "5511912345678";
     await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: `wamid.${unique("p")}`, status: "sent", timestamp: 1_763_640_000, recipient })] }]));
     await postWebhook(webhook([{ phoneNumberId: unique("nobody"), statuses: [statusObject({ id: `wamid.${unique("p")}`, status: "sent", timestamp: 1_763_640_000, recipient })] }]));
-    await postWebhook(JSON.stringify({ object: "x", entry: [{ changes: [{ field: "messages", value: { statuses: [{ recipient_id: recipient }] } }] }] }));
+    await postWebhook(JSON.stringify({ object: "whatsapp_business_account", entry: [{ changes: [{ field: "messages", value: { statuses: [{ recipient_id: recipient }] } }] }] }));
+    await postWebhook(JSON.stringify({ object: "whatsapp_business_account", entry: { statuses: [{ recipient_id: recipient }] } }));
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.join("\n")).not.toContain(recipient);
   });

@@ -1,6 +1,7 @@
 import { and, eq, isNull } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { apiKeys } from "../../schema/db.ts";
+import { storeRead } from "../errors.ts";
 import { randomToken, sha256Hex } from "./crypto.ts";
 
 export interface IngestKey {
@@ -37,10 +38,12 @@ export async function ingestKeyFrom(db: DrizzleD1Database, authorization: string
   if (hit && hit.expires > Date.now()) return hit.key;
   const hash = await sha256Hex(presented);
   const row = (
-    await db
-      .select({ id: apiKeys.id, clientId: apiKeys.clientId })
-      .from(apiKeys)
-      .where(and(eq(apiKeys.hash, hash), eq(apiKeys.scope, "ingest"), isNull(apiKeys.revokedAt)))
+    await storeRead(
+      db
+        .select({ id: apiKeys.id, clientId: apiKeys.clientId })
+        .from(apiKeys)
+        .where(and(eq(apiKeys.hash, hash), eq(apiKeys.scope, "ingest"), isNull(apiKeys.revokedAt))),
+    )
   )[0];
   const key = row ? { id: row.id, clientId: row.clientId } : null;
   if (cache.size >= CACHE_LIMIT) cache.clear();

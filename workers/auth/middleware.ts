@@ -4,7 +4,7 @@ import { createMiddleware } from "hono/factory";
 import { revokedSessions } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { dashboardOrigins } from "../cors.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError, storeRead } from "../errors.ts";
 import { bearerToken } from "./api-keys.ts";
 import { allows, type AuthUser, type Capability } from "./policy.ts";
 import { SESSION_COOKIE, SESSION_TTL_S, issueSession, userFromToken } from "./session.ts";
@@ -41,12 +41,7 @@ export function sessionToken(authorization: string | undefined, cookie: string |
 
 /** The user of a session token: null when it is invalid, expired or revoked. */
 export async function sessionUser(c: Context<AppEnv>, token: string): Promise<AuthUser | null> {
-  try {
-    return await userFromToken(c.get("db"), c.env.SESSION_SECRET, token);
-  } catch (cause) {
-    // The user store did not answer: the same request can succeed in a moment.
-    throw new ApiError(503, "session_store_unavailable", "could not verify the session; retry", undefined, cause);
-  }
+  return storeRead(userFromToken(c.get("db"), c.env.SESSION_SECRET, token), "session_store_unavailable", "could not verify the session; retry");
 }
 
 /**

@@ -16,10 +16,10 @@ import { clients, liveTickets } from "../../schema/db.ts";
 import { LiveQuery, LiveTicketRequest } from "../../schema/live.ts";
 import type { AppEnv } from "../app-env.ts";
 import { randomToken, sha256Hex } from "../auth/crypto.ts";
-import { authenticate, requireCapability, requireOwnOrigin, sessionToken } from "../auth/middleware.ts";
+import { authenticate, requireCapability, requireOwnOrigin, sessionToken, sessionUser } from "../auth/middleware.ts";
 import { allows, seesAllClients, type AuthUser } from "../auth/policy.ts";
-import { SESSION_COOKIE, activeUser, userFromToken } from "../auth/session.ts";
-import { ApiError } from "../errors.ts";
+import { SESSION_COOKIE, activeUser } from "../auth/session.ts";
+import { ApiError, storeRead } from "../errors.ts";
 import { counterOf } from "../ingest/dispatch.ts";
 import { valid } from "../validate.ts";
 
@@ -118,17 +118,19 @@ async function liveUser(c: Context<AppEnv>, clientId: string | null, ticket: str
   if (ticket !== undefined) {
     const hash = await sha256Hex(ticket);
     const now = Date.now();
-    const used = await db
-      .update(liveTickets)
-      .set({ usedAt: now })
-      .where(and(eq(liveTickets.hash, hash), isNull(liveTickets.usedAt), gt(liveTickets.expiresAt, now)))
-      .returning();
+    const used = await storeRead(
+      db
+        .update(liveTickets)
+        .set({ usedAt: now })
+        .where(and(eq(liveTickets.hash, hash), isNull(liveTickets.usedAt), gt(liveTickets.expiresAt, now)))
+        .returning(),
+    );
     const row = used[0];
     if (!row) throw new ApiError(401, "invalid_ticket", "ticket is unknown, used or expired");
     if (row.clientId !== clientId) throw new ApiError(403, "forbidden", "ticket was issued for another stream");
     if (row.sessionExpiresAt <= now) throw new ApiError(401, "unauthenticated", "the ticket's session has expired");
     // A ticket issued after the user's sessions ended came from a session issued after that too.
-    const user = await activeUser(db, row.userId, row.sessionId, row.sessionExpiresAt, row.expiresAt - TICKET_TTL_MS);
+    const user = await storeRead(activeUser(db, row.userId, row.sessionId, row.sessionExpiresAt, row.expiresAt - TICKET_TTL_MS));
     if (!user) throw new ApiError(401, "unauthenticated", "the ticket's session was revoked or its user is inactive");
     return user;
   }
@@ -137,7 +139,7 @@ async function liveUser(c: Context<AppEnv>, clientId: string | null, ticket: str
   if (!token) throw new ApiError(401, "unauthenticated", "sign in first (session cookie, bearer token or ticket)");
   // A cookie rides along with any page's WebSocket (cross-site WebSocket hijacking).
   if (token === cookie) requireOwnOrigin(c);
-  const user = await userFromToken(db, c.env.SESSION_SECRET, token);
+  const user = await sessionUser(c, token);
   if (!user) throw new ApiError(401, "unauthenticated", "session is invalid or expired");
   return user;
 }
