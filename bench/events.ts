@@ -2,7 +2,7 @@
  * The benchmark's events, generated deterministically from (run, client, n) so every worker thread
  * and every peer (PostgreSQL, DuckDB) processes exactly the same rows.
  */
-import { createHmac } from "node:crypto";
+import { metaSignature } from "../scripts/demo/meta-signature.ts";
 import { statusObject, webhook } from "../scripts/demo/whatsapp-payload.ts";
 
 /** Fields of a Kafka-bridged record (DESIGN.md): the canonical event without received_at/source. */
@@ -76,5 +76,5 @@ export function signedWebhook(events: BenchEvent[], appSecret: string): { body: 
     }),
   );
   const body = JSON.stringify(webhook([{ phoneNumberId: events[0]!.phone_number_id, statuses }]));
-  return { body, signature: `sha256=${createHmac("sha256", appSecret).update(body).digest("hex")}` };
+  return { body, signature: metaSignature(body, appSecret) };
 }

@@ -125,7 +125,7 @@ async function workerEntry(pid: number): Promise<string> {
  */
 export async function startBenchStack(clients: number, withPhones: number, inspectorPort?: number): Promise<BenchStack> {
   const stateDir = freshStateDir("zapmeter-bench-");
-  prepareLocalState(stateDir);
+  await prepareLocalState(stateDir);
   const file = join(stateDir, "bench-clients.sql");
   writeFileSync(file, clientsSql(clients, withPhones, Date.now()));
   // Same invocation as prepareLocalState's seed step, with the benchmark's clients.

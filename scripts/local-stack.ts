@@ -46,10 +46,10 @@ function wrangler(args: string[], persistTo?: string): void {
 }
 
 /** Applies D1 migrations and the idempotent dev seed to the local state in `persistTo` (default: .wrangler/state). */
-export function prepareLocalState(persistTo?: string): void {
+export async function prepareLocalState(persistTo?: string): Promise<void> {
   ensureDevVars();
   wrangler(["d1", "migrations", "apply", "DB", "--local"], persistTo);
-  executeLocalSql(seedSql(), persistTo);
+  executeLocalSql(await seedSql(), persistTo);
 }
 
 /** Runs SQL statements against the local D1 in `persistTo` (also while `wrangler dev` serves it). */

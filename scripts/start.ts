@@ -21,7 +21,7 @@ await assertPortFree(port).catch((err: Error) => {
 console.log("zapmeter: building the dashboard…");
 buildPages();
 console.log("zapmeter: applying D1 migrations and seeding dev data…");
-prepareLocalState();
+await prepareLocalState();
 console.log(`zapmeter: starting wrangler dev on port ${port}…`);
 const stack = await startWrangler({ port, log: process.env.VERBOSE === "1" ? "inherit" : "quiet" });
 

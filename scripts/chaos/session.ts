@@ -48,7 +48,7 @@ export class Target {
 
 /** Prepares fresh state in `stateDir` and starts the stack on it. */
 export async function openTarget(stateDir: string): Promise<Target> {
-  prepareLocalState(stateDir);
+  await prepareLocalState(stateDir);
   const target = new Target(stateDir);
   await target.start();
   return target;

@@ -1,13 +1,6 @@
-import { createHash, pbkdf2Sync, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
+import { hashPassword } from "../../workers/auth/password.ts";
 import { DEFAULT_RATES, DEMO_CLIENTS, DEV_INGEST_KEY, DEV_PASSWORD, DEV_USERS } from "./catalog.ts";
-
-/** PBKDF2-SHA256 in the format of workers/auth/password.ts, so the Worker verifies these hashes. */
-export function pbkdf2Hash(password: string): string {
-  const iterations = 100_000;
-  const salt = randomBytes(16);
-  const hash = pbkdf2Sync(password, salt, iterations, 32, "sha256");
-  return `pbkdf2-sha256$${iterations}$${salt.toString("hex")}$${hash.toString("hex")}`;
-}
 
 const q = (v: string | number | null) => (v === null ? "NULL" : typeof v === "number" ? String(v) : `'${v.replaceAll("'", "''")}'`);
 
@@ -15,8 +8,10 @@ const q = (v: string | number | null) => (v === null ? "NULL" : typeof v === "nu
  * Idempotent seed: dev users, demo clients with phone numbers, the default rate card and the dev
  * ingest key. Existing rows are left as they are (INSERT OR IGNORE), so a restart keeps edits.
  */
-export function seedSql(now = Date.now()): string {
+export async function seedSql(now = Date.now()): Promise<string> {
   const lines: string[] = [];
+  // The Worker's own hashing (WebCrypto runs in Node too), so the seeded users sign in whatever its parameters.
+  const devPasswordHash = await hashPassword(DEV_PASSWORD);
   for (const c of DEMO_CLIENTS) {
     lines.push(
       `INSERT OR IGNORE INTO clients (id, name, timezone, currency, shards, active, created_at) VALUES (${q(c.id)}, ${q(c.name)}, ${q(c.timezone)}, ${q(c.currency)}, ${c.shards}, 1, ${now});`,
@@ -25,7 +20,7 @@ export function seedSql(now = Date.now()): string {
   }
   for (const u of DEV_USERS) {
     lines.push(
-      `INSERT OR IGNORE INTO users (email, password_hash, role, active, created_at) VALUES (${q(u.email)}, ${q(pbkdf2Hash(DEV_PASSWORD))}, ${q(u.role)}, 1, ${now});`,
+      `INSERT OR IGNORE INTO users (email, password_hash, role, active, created_at) VALUES (${q(u.email)}, ${q(devPasswordHash)}, ${q(u.role)}, 1, ${now});`,
     );
     // A user's clients only when this run created the user: an admin's later change of them stays.
     for (const c of u.clientIds) {

@@ -1,5 +1,5 @@
-import { createHmac } from "node:crypto";
 import { DEMO_CLIENTS, type DemoClient } from "./catalog.ts";
+import { metaSignature } from "./meta-signature.ts";
 import { statusObject, webhook } from "./whatsapp-payload.ts";
 
 /** A message moving through its statuses, as Meta would report them. */
@@ -114,8 +114,7 @@ export async function runDemoTraffic(o: TrafficOptions): Promise<void> {
 
 async function sendWebhook(o: TrafficOptions, phoneNumberId: string, steps: Step[]): Promise<void> {
   const body = JSON.stringify(webhook([{ phoneNumberId, statuses: steps.map(toStatus) }]));
-  const signature = `sha256=${createHmac("sha256", o.appSecret).update(body).digest("hex")}`;
-  await post(o, "/v1/webhooks/whatsapp", body, { "x-hub-signature-256": signature }, steps.length);
+  await post(o, "/v1/webhooks/whatsapp", body, { "x-hub-signature-256": metaSignature(body, o.appSecret) }, steps.length);
 }
 
 async function sendBatch(o: TrafficOptions, steps: Step[]): Promise<void> {

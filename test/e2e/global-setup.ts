@@ -19,7 +19,7 @@ let stateDir: string | undefined;
 export async function setup(project: TestProject): Promise<void> {
   buildPages();
   stateDir = freshStateDir("zapmeter-e2e-");
-  prepareLocalState(stateDir);
+  await prepareLocalState(stateDir);
   stack = await startWrangler({ port: await freePort(), persistTo: stateDir, log: process.env.E2E_LOG ? "inherit" : "ignore" });
   project.provide("baseUrl", stack.url);
   project.provide("stateDir", stateDir);

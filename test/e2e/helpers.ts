@@ -1,5 +1,5 @@
-import { createHmac } from "node:crypto";
 import { inject } from "vitest";
+import { metaSignature as signedAsMeta } from "../../scripts/demo/meta-signature.ts";
 
 /** Base URL of the wrangler dev started by the global setup. */
 export const baseUrl = (): string => inject("baseUrl");
@@ -8,7 +8,7 @@ export const DEV_APP_SECRET = "dev-app-secret";
 
 /** Signs a raw webhook body as Meta does. */
 export function metaSignature(body: string, secret = DEV_APP_SECRET): string {
-  return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+  return signedAsMeta(body, secret);
 }
 
 /** Signs in through the API and returns the bearer token. */
