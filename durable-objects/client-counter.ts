@@ -527,12 +527,10 @@ export class ClientCounter extends DurableObject<Env> {
     return out;
   }
 
-  /** Billable messages of the client's local `day` (YYYY-MM-DD), by category and country. */
-  ledgerLines(day: string): LedgerLine[] {
-    return this.ledger.linesByDay([day])[day]!;
-  }
-
-  /** `ledgerLines` for several days in one call (a billing tick recomputes a few days per client). */
+  /**
+   * Billable messages of each of the client's local `days` (YYYY-MM-DD), by category and country, in
+   * one call (a billing tick recomputes a few days per client).
+   */
   ledgerLinesByDay(days: string[]): Record<string, LedgerLine[]> {
     return this.ledger.linesByDay(days);
   }
