@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CATEGORIES, Category, ClientId, Country, STATUSES, Status } from "./event.ts";
+import { CATEGORIES, Category, ClientId, Country, STATUSES, Source, Status } from "./event.ts";
 import { parseInstant } from "./time.ts";
 
 /** The one error body every route returns. */
@@ -12,7 +12,8 @@ export const ErrorBody = z.object({
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
-export const Role = z.enum(["admin", "finance", "viewer"]);
+export const ROLES = ["admin", "finance", "viewer"] as const;
+export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
 
 export const Timezone = z.string().refine((tz) => {
@@ -88,11 +89,30 @@ export const DeadLetterQuery = z.object({
   start_after: z.string().startsWith("dlq/date=").optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
-const LetterRejection = z.object({ at: z.union([z.number(), z.string()]), code: z.string(), message: z.string() });
+/** Why some input was not counted. */
+export const Rejection = z.object({
+  /** Position of the record in the request (bridge) or the JSON path (webhook). */
+  at: z.union([z.number(), z.string()]),
+  code: z.string(),
+  message: z.string(),
+});
+export type Rejection = z.infer<typeof Rejection>;
+/** A letter as `dlq/` holds it. */
+export const StoredDeadLetter = z.object({
+  received_at: z.number().int(),
+  source: Source,
+  rejections: z.array(Rejection),
+  content_type: z.string().nullable(),
+  /** The client the bridged batch's ingest key was limited to (null: any client). */
+  client_scope: z.string().nullable().optional(),
+  /** The input exactly as received (or a bridged batch's rejected records), so it can be replayed. */
+  input: z.string(),
+});
+export type StoredDeadLetter = z.infer<typeof StoredDeadLetter>;
 export const DeadLetterList = z.object({
   date: IsoDate,
   letters: z.array(
-    z.object({ key: z.string(), received_at: z.number().int(), source: z.enum(["whatsapp", "kafka"]), bytes: z.number().int(), rejections: z.array(LetterRejection) }),
+    z.object({ key: z.string(), received_at: z.number().int(), source: Source, bytes: z.number().int(), rejections: z.array(Rejection) }),
   ),
   next: z.string().nullable(),
 });
@@ -104,7 +124,7 @@ export const DeadLetterReplay = z.object({
   accepted: z.number().int(),
   duplicates: z.number().int(),
   /** Letters kept, with what is still refused in each. */
-  remaining: z.array(z.object({ key: z.string(), rejections: z.array(LetterRejection) })),
+  remaining: z.array(z.object({ key: z.string(), rejections: z.array(Rejection) })),
   next: z.string().nullable(),
 });
 

@@ -91,6 +91,7 @@ export const ReconcileDifference = z.object({
   /** null when the lake was not read. */
   lake: z.number().int().nullable(),
 });
+export type ReconcileDifference = z.infer<typeof ReconcileDifference>;
 export const ReconcileResponse = z.object({
   date: IsoDate,
   revision: z.number().int(),

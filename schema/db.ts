@@ -1,4 +1,5 @@
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { ROLES } from "./api.ts";
 
 /** Business clients; one ClientCounter Durable Object each (per shard). */
 export const clients = sqliteTable("clients", {
@@ -96,7 +97,7 @@ export const users = sqliteTable("users", {
   id: integer("id").primaryKey({ autoIncrement: true }),
   email: text("email").notNull().unique(),
   passwordHash: text("password_hash").notNull(),
-  role: text("role", { enum: ["admin", "finance", "viewer"] }).notNull(),
+  role: text("role", { enum: ROLES }).notNull(),
   active: integer("active", { mode: "boolean" }).notNull().default(true),
   createdAt: integer("created_at").notNull(),
   /** Epoch ms: sessions issued before it are over (set when the password is reset or the user deactivated). */

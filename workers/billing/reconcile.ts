@@ -1,18 +1,9 @@
-import type { ReconcileResponse } from "../../schema/billing.ts";
+import type { ReconcileDifference, ReconcileResponse } from "../../schema/billing.ts";
 import { ApiError } from "../errors.ts";
 import { lakeBillable } from "./lake-count.ts";
 import { ledgersOf, type BillingClient } from "./run.ts";
 import { allClients } from "./schedule.ts";
 import { dayState, lineKey, storedLines } from "./store.ts";
-
-interface Count {
-  client_id: string;
-  category: string;
-  country: string;
-  billed: number;
-  ledger: number;
-  lake: number | null;
-}
 
 /**
  * Compares, for `date`, the billed counts in D1 with every client's Durable Object ledger and, for
@@ -34,7 +25,7 @@ export async function reconcileDay(env: Env, date: string, clientId?: string): P
     dayState(env.DB, date),
     withLake ? Promise.all(clients.map((c) => lakeBillable(env, c, date))) : null,
   ]);
-  const counts = new Map<string, Count>();
+  const counts = new Map<string, ReconcileDifference>();
   const entry = (clientId: string, category: string, country: string) => {
     const k = lineKey({ clientId, category, country });
     let e = counts.get(k);
@@ -53,7 +44,7 @@ export async function reconcileDay(env: Env, date: string, clientId?: string): P
   }
   const all = [...counts.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, e]) => e);
   const differences = all.filter((e) => e.billed !== e.ledger || (e.lake !== null && e.lake !== e.ledger));
-  const sum = (f: (e: Count) => number) => all.reduce((s, e) => s + f(e), 0);
+  const sum = (f: (e: ReconcileDifference) => number) => all.reduce((s, e) => s + f(e), 0);
   return {
     date,
     revision: state.revision,

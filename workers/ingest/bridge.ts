@@ -1,5 +1,5 @@
 import { BridgedEvent, aheadOfReceipt, billableByPricingType, type NotificationEvent } from "../../schema/event.ts";
-import type { Rejection } from "./dead-letters.ts";
+import type { Rejection } from "../../schema/api.ts";
 import { compileObject } from "./compiled-schema.ts";
 import { countryOf } from "./country.ts";
 import { jsonSyntaxError } from "../json-syntax.ts";

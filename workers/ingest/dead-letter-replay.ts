@@ -1,6 +1,7 @@
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateRecords } from "./bridge.ts";
-import { inputOf, type Rejection, type StoredDeadLetter } from "./dead-letters.ts";
+import type { Rejection, StoredDeadLetter } from "../../schema/api.ts";
+import { inputOf } from "./dead-letters.ts";
 import type { RoutedEvent } from "./dispatch.ts";
 import { routeRecords, routeStatuses } from "./routing.ts";
 import { MalformedWebhook, parseWebhookText } from "./whatsapp.ts";

@@ -1,14 +1,7 @@
+import type { Rejection, StoredDeadLetter } from "../../schema/api.ts";
 import { utcDate } from "../../schema/time.ts";
 import { ApiError } from "../errors.ts";
 import type { RejectedRecord } from "./bridge.ts";
-
-/** Why some input was not counted. */
-export interface Rejection {
-  /** Position of the record in the request (bridge) or the JSON path (webhook). */
-  at: number | string;
-  code: string;
-  message: string;
-}
 
 /**
  * What a letter's `input` holds: the request body verbatim (webhooks, and bridged batches that could
@@ -17,24 +10,13 @@ export interface Rejection {
  */
 export type LetterInput = "body" | "records";
 
+/** What is kept of a request (StoredDeadLetter, as the caller hands it over). */
 export interface DeadLetter {
-  source: "whatsapp" | "kafka";
+  source: StoredDeadLetter["source"];
   rejections: Rejection[];
-  /** The input exactly as received (or the rejected records), so it can be replayed. */
   input: string;
   contentType?: string;
-  /** The client the bridged batch's ingest key was limited to (null: any client). */
   clientScope?: string | null;
-}
-
-/** A letter as `dlq/` holds it. */
-export interface StoredDeadLetter {
-  received_at: number;
-  source: DeadLetter["source"];
-  rejections: Rejection[];
-  content_type: string | null;
-  client_scope?: string | null;
-  input: string;
 }
 
 /** The prefix of one UTC day's letters. */

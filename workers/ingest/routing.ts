@@ -1,7 +1,7 @@
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { recordText, type RejectedRecord, type ValidatedBatch } from "./bridge.ts";
 import { clientsById, ownerAt, ownersByPhoneNumber } from "./client-directory.ts";
-import type { Rejection } from "./dead-letters.ts";
+import type { Rejection } from "../../schema/api.ts";
 import type { RoutedEvent } from "./dispatch.ts";
 import type { PendingStatus } from "./whatsapp.ts";
 import { storeRead } from "../errors.ts";

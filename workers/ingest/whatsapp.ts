@@ -13,7 +13,7 @@ import {
   type Status,
 } from "../../schema/event.ts";
 import { WHATSAPP_OBJECT, WhatsAppEntry, WhatsAppStatus, WhatsAppValue, WhatsAppWebhook } from "../../schema/whatsapp.ts";
-import type { Rejection } from "./dead-letters.ts";
+import type { Rejection } from "../../schema/api.ts";
 import { countryOf } from "./country.ts";
 import { jsonSyntaxError } from "../json-syntax.ts";
 
