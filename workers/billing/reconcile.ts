@@ -1,5 +1,5 @@
 import type { ReconcileDifference, ReconcileResponse } from "../../schema/billing.ts";
-import { ApiError } from "../errors.ts";
+import { clientNotFound } from "../client-records.ts";
 import { lakeBillable } from "./lake-count.ts";
 import { ledgersOf, type BillingClient } from "./run.ts";
 import { allClients } from "./schedule.ts";
@@ -16,7 +16,7 @@ export async function reconcileDay(env: Env, date: string, clientId?: string): P
   let clients: BillingClient[] = await allClients(env.DB);
   if (clientId !== undefined) {
     clients = clients.filter((c) => c.id === clientId);
-    if (clients.length === 0) throw new ApiError(404, "client_not_found", `no client ${clientId}`);
+    if (clients.length === 0) throw clientNotFound(clientId);
   }
   const withLake = clientId !== undefined;
   const [ledgers, billed, state, lakes] = await Promise.all([

@@ -5,6 +5,7 @@ import { BillingDate, BillingQuery, DownloadQuery, ReconcileQuery } from "../../
 import { clients } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
+import { clientNotFound } from "../client-records.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
 import { billingKey } from "../billing/files.ts";
 import { rateBookFor } from "../billing/rates.ts";
@@ -37,7 +38,7 @@ billing.get("/", valid("query", BillingQuery), async (c) => {
     dayLines(c.env.DB, date, client_id),
     rateBookFor(db, date),
   ]);
-  if (client_id !== undefined && asked.length === 0) throw new ApiError(404, "client_not_found", `no client ${client_id}`);
+  if (client_id !== undefined && asked.length === 0) throw clientNotFound(client_id);
   const unpriced = lines
     .filter((l) => rates.price(l.client_id, l.category, l.country) === null)
     .map((l) => ({ client_id: l.client_id, category: l.category, country: l.country, billable_count: l.billable_count }));

@@ -1,5 +1,5 @@
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { asc, eq, inArray } from "drizzle-orm";
+import { asc, inArray } from "drizzle-orm";
 import { Hono } from "hono";
 import { TimeRangeQuery, type CategoriesResponse, type ClientSummary } from "../../schema/api.ts";
 import { clients } from "../../schema/db.ts";
@@ -9,6 +9,7 @@ import { authenticate, requireCapability } from "../auth/middleware.ts";
 import { seesAllClients } from "../auth/policy.ts";
 import { ApiError } from "../errors.ts";
 import { clientCategories, clientCounters, clientToday, type ShardedClient } from "../client-counters.ts";
+import { requireClient } from "../client-records.ts";
 import { valid } from "../validate.ts";
 
 /** Longest counters range in one request (about 45k minutes). */
@@ -38,9 +39,7 @@ clientsApi.get("/", requireCapability("counters"), async (c) => {
 /** One client the caller may see, with today's totals (a page about one client need not ask for all). */
 clientsApi.get("/:id", requireCapability("counters", "id"), async (c) => {
   const id = c.req.param("id");
-  const row = (await c.get("db").select().from(clients).where(eq(clients.id, id)))[0];
-  if (!row) throw new ApiError(404, "client_not_found", `no client ${id}`);
-  return c.json(await summaryOf(c.env, row));
+  return c.json(await summaryOf(c.env, await requireClient(c.get("db"), id)));
 });
 
 async function summaryOf(env: Env, r: typeof clients.$inferSelect): Promise<ClientSummary> {
@@ -69,7 +68,5 @@ async function countersRange(db: DrizzleD1Database, id: string, range: { from: n
   if (range.to - range.from > MAX_COUNTERS_RANGE_MS) {
     throw new ApiError(400, "range_too_large", `counters cover at most ${MAX_COUNTERS_RANGE_MS / DAY_MS} days per request`, { max_days: MAX_COUNTERS_RANGE_MS / DAY_MS });
   }
-  const client = (await db.select({ id: clients.id, shards: clients.shards }).from(clients).where(eq(clients.id, id)))[0];
-  if (!client) throw new ApiError(404, "client_not_found", `no client ${id}`);
-  return { client, from: minuteOf(range.from), to: range.to };
+  return { client: await requireClient(db, id), from: minuteOf(range.from), to: range.to };
 }

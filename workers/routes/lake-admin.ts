@@ -1,10 +1,9 @@
-import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { FlushQuery } from "../../schema/api.ts";
-import { clients } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
+import { requireClient } from "../client-records.ts";
 import { ApiError } from "../errors.ts";
 import { flushClients } from "../lake/jobs.ts";
 import { valid } from "../validate.ts";
@@ -16,8 +15,7 @@ export const lakeAdmin = new Hono<AppEnv>();
 lakeAdmin.post("/flush", authenticate, requireCapability("admin"), valid("query", FlushQuery), async (c) => {
   const { client_id: clientId } = c.req.valid("query");
   const db = c.get("db");
-  const only = clientId ? await db.select({ id: clients.id, shards: clients.shards }).from(clients).where(eq(clients.id, clientId)) : undefined;
-  if (only?.length === 0) throw new ApiError(404, "client_not_found", `no client ${clientId}`);
+  const only = clientId ? [await requireClient(db, clientId)] : undefined;
   const { files, failed } = await flushClients(c.env, only);
   await audit(db, c.get("user").email, "lake.flush", clientId ?? null, { files: files.length, failed });
   if (failed.length > 0) throw new ApiError(503, "flush_failed", "some outboxes could not be written; retry", { clients: failed, files });

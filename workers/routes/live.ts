@@ -12,13 +12,14 @@ import {
   LIVE_UNTIL_HEADER,
 } from "../../durable-objects/live-sockets.ts";
 import { overviewShardStub } from "../../durable-objects/overview.ts";
-import { clients, liveTickets } from "../../schema/db.ts";
+import { liveTickets } from "../../schema/db.ts";
 import { LiveQuery, LiveTicketRequest } from "../../schema/live.ts";
 import type { AppEnv } from "../app-env.ts";
 import { randomToken, sha256Hex } from "../auth/crypto.ts";
 import { authenticate, requireCapability, requireOwnOrigin, sessionToken, sessionUser } from "../auth/middleware.ts";
 import { allows, seesAllClients, type AuthUser } from "../auth/policy.ts";
 import { SESSION_COOKIE, activeUser } from "../auth/session.ts";
+import { requireClient } from "../client-records.ts";
 import { ApiError, storeRead } from "../errors.ts";
 import { counterOf } from "../ingest/dispatch.ts";
 import { valid } from "../validate.ts";
@@ -103,9 +104,7 @@ function requireUpgrade(c: Context<AppEnv>): void {
 }
 
 async function liveClient(c: Context<AppEnv>, clientId: string): Promise<{ timezone: string; shards: number }> {
-  const row = (await c.get("db").select({ timezone: clients.timezone, shards: clients.shards }).from(clients).where(eq(clients.id, clientId)))[0];
-  if (!row) throw new ApiError(404, "client_not_found", `no client ${clientId}`);
-  return row;
+  return requireClient(c.get("db"), clientId);
 }
 
 /**

@@ -1,11 +1,10 @@
-import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { ReportQuery } from "../../schema/api.ts";
-import { clients } from "../../schema/db.ts";
 import { DAY_MS } from "../../schema/time.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
+import { requireClient } from "../client-records.ts";
 import { ApiError } from "../errors.ts";
 import { reportStream } from "../lake/report.ts";
 import { valid } from "../validate.ts";
@@ -31,9 +30,7 @@ reports.get("/:id/report", authenticate, requireCapability("report", "id"), vali
   const { from, to, format, times, status } = c.req.valid("query");
   if (to - from > MAX_REPORT_RANGE_MS) throw new ApiError(400, "range_too_large", `a report covers at most ${MAX_REPORT_RANGE_MS / DAY_MS} days`, { max_days: MAX_REPORT_RANGE_MS / DAY_MS });
   const db = c.get("db");
-  if ((await db.select({ id: clients.id }).from(clients).where(eq(clients.id, id))).length === 0) {
-    throw new ApiError(404, "client_not_found", `no client ${id}`);
-  }
+  await requireClient(db, id);
   // Recipients are personal data: every export is recorded before a byte leaves.
   await audit(db, c.get("user").email, "report.export", id, { from, to, format, status: status ?? null });
   const filename = `zapmeter-${id}-${stamp(from)}-${stamp(to)}.${format}`;

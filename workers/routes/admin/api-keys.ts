@@ -8,7 +8,7 @@ import { forgetApiKeys, newApiKey } from "../../auth/api-keys.ts";
 import { randomToken, sha256Hex } from "../../auth/crypto.ts";
 import { ApiError } from "../../errors.ts";
 import { valid } from "../../validate.ts";
-import { clientExists } from "./clients.ts";
+import { requireClient } from "../../client-records.ts";
 
 /** Ingest API keys: shown once, stored as SHA-256, optionally scoped to one client. */
 export const adminApiKeys = new Hono<AppEnv>();
@@ -31,9 +31,7 @@ adminApiKeys.get("/", async (c) => {
 adminApiKeys.post("/", valid("json", CreateApiKeyRequest), async (c) => {
   const body = c.req.valid("json");
   const db = c.get("db");
-  if (body.client_id && !(await clientExists(db, body.client_id))) {
-    throw new ApiError(404, "client_not_found", `no client ${body.client_id}`);
-  }
+  if (body.client_id) await requireClient(db, body.client_id);
   const key = newApiKey();
   const id = `key_${randomToken(8)}`;
   await db.insert(apiKeys).values({

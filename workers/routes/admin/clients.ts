@@ -8,6 +8,7 @@ import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
 import { ApiError, log } from "../../errors.ts";
 import { countersOf, relayoutClient } from "../../client-counters.ts";
+import { clientNotFound, findClient } from "../../client-records.ts";
 import { forgetClients } from "../../ingest/client-directory.ts";
 import { valid } from "../../validate.ts";
 
@@ -16,13 +17,8 @@ export const adminClients = new Hono<AppEnv>();
 
 export type Db = AppEnv["Variables"]["db"];
 
-/** Whether client `id` exists (active or not). */
-export async function clientExists(db: Db, id: string): Promise<boolean> {
-  return (await db.select({ id: clients.id }).from(clients).where(eq(clients.id, id))).length > 0;
-}
-
 async function clientWithPhones(db: Db, id: string) {
-  const [row] = await db.select().from(clients).where(eq(clients.id, id));
+  const row = await findClient(db, id);
   if (!row) return null;
   const phones = await db.select().from(phoneNumbers).where(eq(phoneNumbers.clientId, id)).orderBy(asc(phoneNumbers.phoneNumberId));
   const { createdAt: _created, ...rest } = row;
@@ -54,7 +50,7 @@ adminClients.get("/", async (c) => {
 adminClients.post("/", valid("json", CreateClientRequest), async (c) => {
   const body = c.req.valid("json");
   const db = c.get("db");
-  if (await clientExists(db, body.id)) {
+  if (await findClient(db, body.id)) {
     throw new ApiError(409, "client_exists", `client ${body.id} already exists`);
   }
   await assertPhonesFree(db, body.phone_number_ids, body.id);
@@ -99,7 +95,7 @@ adminClients.patch("/:id", valid("json", UpdateClientRequest), async (c) => {
   const { phone_number_ids, ...fields } = c.req.valid("json");
   const db = c.get("db");
   const current = await clientWithPhones(db, id);
-  if (!current) throw new ApiError(404, "client_not_found", `no client ${id}`);
+  if (!current) throw clientNotFound(id);
   if (phone_number_ids) await assertPhonesFree(db, phone_number_ids, id);
   const { shards, ...rest } = fields;
   if (shards !== undefined && shards !== current.shards) await changeShards(c.env, db, current, shards);

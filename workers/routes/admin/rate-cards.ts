@@ -4,9 +4,8 @@ import { RateCardRequest } from "../../../schema/api.ts";
 import { rateCards } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
-import { ApiError } from "../../errors.ts";
+import { requireClient } from "../../client-records.ts";
 import { valid } from "../../validate.ts";
-import { clientExists } from "./clients.ts";
 
 /** Prices per billable message, default (client_id null) or per client. */
 export const adminRateCards = new Hono<AppEnv>();
@@ -32,9 +31,7 @@ function rateCardOut(r: typeof rateCards.$inferSelect) {
 adminRateCards.put("/", valid("json", RateCardRequest), async (c) => {
   const body = c.req.valid("json");
   const db = c.get("db");
-  if (body.client_id !== null && !(await clientExists(db, body.client_id))) {
-    throw new ApiError(404, "client_not_found", `no client ${body.client_id}`);
-  }
+  if (body.client_id !== null) await requireClient(db, body.client_id);
   const validFrom = body.valid_from ? Date.parse(`${body.valid_from}T00:00:00Z`) : 0;
   const key = and(
     body.client_id === null ? isNull(rateCards.clientId) : eq(rateCards.clientId, body.client_id),
