@@ -17,8 +17,7 @@ import {
   upgradeMinuteCounts,
   type EventTable,
 } from "./client-counter-tables.ts";
-import { counterOf } from "../workers/ingest/dispatch.ts";
-import { messageShard } from "./client-shards.ts";
+import { counterOf, emptyCounts, messageShard } from "./client-shards.ts";
 import { decodeBatch, encodeBatch, rowOf, type EventBatch } from "./event-batch.ts";
 import { LakeFlush } from "./lake-flush.ts";
 import { Outbox } from "./outbox.ts";
@@ -79,10 +78,6 @@ export interface IngestOptions {
 }
 
 export { type LedgerLine } from "./billable-ledger.ts";
-
-export function emptyCounts(): StatusCounts {
-  return { accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 };
-}
 
 /**
  * One per client (`idFromName(client_id)`). Deduplicates events, keeps per-minute counters, the

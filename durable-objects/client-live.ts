@@ -2,7 +2,7 @@ import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
 import type { NotificationEvent } from "../schema/event.ts";
 import { HOUR_MINUTES, type ClientLiveMessage } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
-import { counterOf } from "../workers/ingest/dispatch.ts";
+import { counterOf } from "./client-shards.ts";
 import { sumCounts, sumMinutes } from "./client-shards.ts";
 import { LIVE_CLIENT_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, openSockets, sendQuietly } from "./live-sockets.ts";
 import { overviewOf, type ClientRollup, type RollupReceipt } from "./overview.ts";

@@ -1,5 +1,6 @@
 import type { CategoryCounts, MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { CATEGORIES, STATUSES } from "../schema/event.ts";
+import type { ClientCounter } from "./client-counter.ts";
 
 /*
  * A hot client's events are split over `shards` ClientCounters by `hash(message_id) % shards`
@@ -43,8 +44,17 @@ export function splitShardName(name: string): { clientId: string; shard: number 
 /** The shard whose seq band holds `seq`. */
 export const seqShard = (seq: number): number => Math.floor(seq / SEQ_BAND);
 
+/** The ClientCounter stub of a client's shard (its only one, 0, unless the client is sharded). */
+export function counterOf(env: Env, clientId: string, shard = 0): DurableObjectStub<ClientCounter> {
+  return env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFromName(shardName(clientId, shard)));
+}
+
+export function emptyCounts(): StatusCounts {
+  return { accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 };
+}
+
 export function sumCounts(parts: StatusCounts[]): StatusCounts {
-  const out = Object.fromEntries(STATUSES.map((s) => [s, 0])) as StatusCounts;
+  const out = emptyCounts();
   for (const p of parts) for (const s of STATUSES) out[s] += p[s];
   return out;
 }

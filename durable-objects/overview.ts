@@ -6,8 +6,7 @@ import { clients } from "../schema/db.ts";
 import { STATUSES } from "../schema/event.ts";
 import { HOUR_MINUTES, type OverviewLiveMessage, type OverviewRow } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
-import { counterOf } from "../workers/ingest/dispatch.ts";
-import { emptyCounts } from "./client-counter.ts";
+import { counterOf, emptyCounts } from "./client-shards.ts";
 import { fnv1a, shardName, splitShardName, sumCounts } from "./client-shards.ts";
 import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, openSockets, refuseViewerMessage, sendQuietly } from "./live-sockets.ts";
 

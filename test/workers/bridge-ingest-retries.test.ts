@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { counterOf } from "../../workers/ingest/dispatch.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 import { createClient, ingestKey, postEvents, unique } from "./helpers.ts";
 
 /**

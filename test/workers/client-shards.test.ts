@@ -8,7 +8,7 @@ import type { ClientSummary } from "../../schema/api.ts";
 import type { ClientLiveMessage } from "../../schema/live.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { relayoutClient } from "../../workers/client-counters.ts";
-import { counterOf } from "../../workers/ingest/dispatch.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { listParts } from "../../workers/lake/layout.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";

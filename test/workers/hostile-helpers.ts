@@ -2,7 +2,7 @@ import { eventIdOf, eventKey, eventTablesIn } from "../../durable-objects/client
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
-import { counterOf } from "../../workers/ingest/dispatch.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 import { deadLetters } from "./helpers.ts";
 
 /** What the hostile-input tests observe of the system: dead letters and a client's Durable Object. */

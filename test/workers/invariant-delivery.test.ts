@@ -3,7 +3,7 @@ import { createExecutionContext, evictDurableObject, runDurableObjectAlarm, wait
 import { describe, expect, it } from "vitest";
 import worker from "../../workers/index.ts";
 import { clientLedgerLinesByDay } from "../../workers/client-counters.ts";
-import { counterOf } from "../../workers/ingest/dispatch.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 import { deliveryPlan, toRequest, type Credentials } from "../ground-truth/delivery.ts";
 import { billingDates, billingLeg, countersLeg, describe as explain, lakeLeg } from "../ground-truth/invariant.ts";
 import { groundTruth, int, pick, prng, type GroundTruth } from "../ground-truth/model.ts";

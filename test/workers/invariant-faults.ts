@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
-import { counterOf } from "../../workers/ingest/dispatch.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 
 /**
  * Fault injection for the invariant tests, through the seams the code provides: the lake flush's

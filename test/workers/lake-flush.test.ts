@@ -5,7 +5,7 @@ import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import { flushedThrough } from "../../durable-objects/outbox.ts";
 import { EVENT_COLUMNS, type NotificationEvent } from "../../schema/event.ts";
-import { counterOf } from "../../workers/ingest/dispatch.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 import { createClient, ingestKey, postEvents, signIn } from "./helpers.ts";
 import { DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 

@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { counterOf } from "../../workers/ingest/dispatch.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { createClient, ingestKey, postEvents, postWebhook, unique } from "./helpers.ts";
 

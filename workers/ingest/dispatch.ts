@@ -1,5 +1,5 @@
-import { addFigures, type ClientCounter, type ClientRef, type IngestFigures } from "../../durable-objects/client-counter.ts";
-import { messageShard, shardName } from "../../durable-objects/client-shards.ts";
+import { addFigures, type ClientRef, type IngestFigures } from "../../durable-objects/client-counter.ts";
+import { counterOf, messageShard, shardName } from "../../durable-objects/client-shards.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { ClientRollup } from "../../durable-objects/overview.ts";
 import type { NotificationEvent } from "../../schema/event.ts";
@@ -32,11 +32,6 @@ export function groupByClient(items: RoutedEvent[]): ClientBatch[] {
     b.events.push(event);
   }
   return [...batches.values()];
-}
-
-/** The ClientCounter stub of a client's shard (its only one, 0, unless the client is sharded). */
-export function counterOf(env: Env, clientId: string, shard = 0): DurableObjectStub<ClientCounter> {
-  return env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFromName(shardName(clientId, shard)));
 }
 
 /** What a request's objects reported, summed, and the rollups they handed back for the Overview. */

@@ -21,7 +21,7 @@ import { allows, seesAllClients, type AuthUser } from "../auth/policy.ts";
 import { SESSION_COOKIE, activeUser } from "../auth/session.ts";
 import { requireClient } from "../client-records.ts";
 import { ApiError, storeRead } from "../errors.ts";
-import { counterOf } from "../ingest/dispatch.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 import { valid } from "../validate.ts";
 
 /** A ticket is good for one connection within this long. */
