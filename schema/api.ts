@@ -35,11 +35,13 @@ export const WebhookResult = z.object({
   duplicates: z.number().int(),
   ignored: z.number().int(),
 });
+export type WebhookResult = z.infer<typeof WebhookResult>;
 export const BridgeResult = z.object({
   accepted: z.number().int(),
   duplicates: z.number().int(),
   rejected: z.array(IngestReject),
 });
+export type BridgeResult = z.infer<typeof BridgeResult>;
 
 // ---------- counters ----------
 /** An ISO-8601 date or date-time in a query (`parseInstant`: without a zone it is UTC), as epoch ms. */
@@ -116,6 +118,7 @@ export const DeadLetterList = z.object({
   ),
   next: z.string().nullable(),
 });
+export type DeadLetterList = z.infer<typeof DeadLetterList>;
 export const DeadLetterReplay = z.object({
   date: IsoDate,
   letters: z.number().int(),
@@ -127,6 +130,7 @@ export const DeadLetterReplay = z.object({
   remaining: z.array(z.object({ key: z.string(), rejections: z.array(Rejection) })),
   next: z.string().nullable(),
 });
+export type DeadLetterReplay = z.infer<typeof DeadLetterReplay>;
 
 // ---------- audit log ----------
 /** `GET /v1/admin/audit`: who did what, newest first, a page at a time. */
@@ -158,6 +162,7 @@ export type AuditList = z.infer<typeof AuditList>;
 // ---------- lake ----------
 export const FlushQuery = z.object({ client_id: ClientId.optional() });
 export const FlushResponse = z.object({ files: z.array(z.string()) });
+export type FlushResponse = z.infer<typeof FlushResponse>;
 
 export const StatusCounts = z.object(
   Object.fromEntries(STATUSES.map((s) => [s, z.number().int()])) as Record<Status, z.ZodNumber>,
@@ -166,6 +171,7 @@ export type StatusCounts = z.infer<typeof StatusCounts>;
 export const MinuteCounts = StatusCounts.extend({ minute: z.number().int() });
 export type MinuteCounts = z.infer<typeof MinuteCounts>;
 export const CountersResponse = z.object({ client_id: ClientId, minutes: z.array(MinuteCounts) });
+export type CountersResponse = z.infer<typeof CountersResponse>;
 /** A pricing category's counts by status; `category` is null for events Meta sent without one. */
 export const CategoryCounts = StatusCounts.extend({ category: Category.nullable() });
 export type CategoryCounts = z.infer<typeof CategoryCounts>;
@@ -190,6 +196,7 @@ export const ClientSummary = z.object({
 });
 export type ClientSummary = z.infer<typeof ClientSummary>;
 export const ClientsResponse = z.object({ clients: z.array(ClientSummary) });
+export type ClientsResponse = z.infer<typeof ClientsResponse>;
 
 // ---------- auth ----------
 export const LoginRequest = z.object({
@@ -253,6 +260,7 @@ export const AdminClient = z.object({
   active: z.boolean(),
   phone_number_ids: z.array(z.string()),
 });
+export type AdminClient = z.infer<typeof AdminClient>;
 
 export const RateCardRequest = z.object({
   client_id: ClientId.nullable(),
@@ -263,6 +271,7 @@ export const RateCardRequest = z.object({
   valid_from: IsoDate.optional(),
 });
 export const RateCard = RateCardRequest.omit({ valid_from: true }).extend({ id: z.number().int(), valid_from: IsoDate });
+export type RateCard = z.infer<typeof RateCard>;
 
 /** NIST SP 800-63B's floor for passwords people choose; the sign-in lockout limits guessing. */
 export const MIN_PASSWORD_LENGTH = 8;
@@ -316,3 +325,4 @@ export const CreatedApiKey = z.object({
   scope: z.literal("ingest"),
   client_id: ClientId.nullable(),
 });
+export type CreatedApiKey = z.infer<typeof CreatedApiKey>;

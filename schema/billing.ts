@@ -71,6 +71,7 @@ export const BillingFormat = z.enum(BILLING_FORMATS);
 export type BillingFormat = z.infer<typeof BillingFormat>;
 export const DownloadQuery = z.object({ format: BillingFormat.default("csv") });
 export const DownloadResponse = z.object({ url: z.string(), expires_at: z.number().int().describe("when the link stops working, epoch ms (its exp parameter is in seconds)") });
+export type DownloadResponse = z.infer<typeof DownloadResponse>;
 
 /** `GET /v1/files/<key>` credentials: expiry in epoch seconds and the hex HMAC over key and expiry. */
 export const SignedFileQuery = z.object({

@@ -1,5 +1,6 @@
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { ROLES } from "./api.ts";
+import { CATEGORIES } from "./event.ts";
 
 /** Business clients; one ClientCounter Durable Object each (per shard). */
 export const clients = sqliteTable("clients", {
@@ -47,7 +48,7 @@ export const rateCards = sqliteTable(
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
     clientId: text("client_id").references(() => clients.id),
-    category: text("category").notNull(),
+    category: text("category", { enum: CATEGORIES }).notNull(),
     country: text("country").notNull().default("*"),
     unitPriceMicros: integer("unit_price_micros").notNull(),
     currency: text("currency").notNull(),

@@ -34,5 +34,6 @@ export type OverviewLiveMessage = z.infer<typeof OverviewLiveMessage>;
 /** `POST /v1/live/ticket`: a ticket for one client's stream, or for the overview when `client_id` is absent. */
 export const LiveTicketRequest = z.object({ client_id: ClientId.optional() });
 export const LiveTicket = z.object({ ticket: z.string(), expires_at: z.number().int().describe("when the ticket stops working, epoch ms") });
+export type LiveTicket = z.infer<typeof LiveTicket>;
 /** An empty `ticket=` is a ticket like any other unknown one (401), not a malformed query. */
 export const LiveQuery = z.object({ ticket: z.string().max(128).optional() });

@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { Hono, type Context } from "hono";
 import { getCookie } from "hono/cookie";
-import { ChangePasswordRequest, LoginRequest, type PublicUser } from "../../schema/api.ts";
+import { ChangePasswordRequest, LoginRequest, type LoginResponse, type PublicUser } from "../../schema/api.ts";
 import { revokedSessions, users } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
@@ -74,7 +74,8 @@ auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid
   // Who signed in when, and as which session (its id revokes it); failures are counted by the throttle.
   await audit(db, user.email, "auth.login", user.email, { session: id });
   setSessionCookie(c, token);
-  return c.json({ token, user: publicUser(user), device_token: device ? device_token! : await issueDeviceToken(c.env.SESSION_SECRET, email) });
+  const deviceToken = device ? device_token! : await issueDeviceToken(c.env.SESSION_SECRET, email);
+  return c.json({ token, user: publicUser(user), device_token: deviceToken } satisfies LoginResponse);
 });
 
 /**

@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
-import { BillingDate, BillingQuery, DownloadQuery, ReconcileQuery } from "../../schema/billing.ts";
+import { BillingDate, BillingQuery, DownloadQuery, ReconcileQuery, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
 import { clients } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
@@ -44,7 +44,7 @@ billing.get("/", valid("query", BillingQuery), async (c) => {
     .map((l) => ({ client_id: l.client_id, category: l.category, country: l.country, billable_count: l.billable_count }));
   // As of the day's latest run: one that changed nothing still confirmed the lines.
   const openClients = openClientsAt(date, asked, state.checkedAt ?? Date.now());
-  return c.json({ date, revision: state.revision, computed_at: state.computedAt, open_clients: openClients, lines, unpriced });
+  return c.json({ date, revision: state.revision, computed_at: state.computedAt, open_clients: openClients, lines, unpriced } satisfies BillingResponse);
 });
 
 billing.post("/:date/run", requireCapability("admin"), valid("param", DateParam), async (c) => {
@@ -62,7 +62,7 @@ billing.get("/:date/download", valid("param", DateParam), valid("query", Downloa
   if (!(await c.env.LAKE.head(key))) throw new ApiError(404, "billing_not_computed", `no billing file for ${date} yet`);
   const { path, expiresAt } = await signFileUrl(c.env.FILE_SIGNING_SECRET, key, Date.now());
   await audit(c.get("db"), c.get("user").email, "billing.download", key, { expires_at: expiresAt });
-  return c.json({ url: new URL(path, c.req.url).toString(), expires_at: expiresAt });
+  return c.json({ url: new URL(path, c.req.url).toString(), expires_at: expiresAt } satisfies DownloadResponse);
 });
 
 billing.get("/:date/reconcile", requireCapability("admin"), valid("param", DateParam), valid("query", ReconcileQuery), async (c) => {

@@ -1,7 +1,7 @@
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { asc, inArray } from "drizzle-orm";
 import { Hono } from "hono";
-import { TimeRangeQuery, type CategoriesResponse, type ClientSummary } from "../../schema/api.ts";
+import { TimeRangeQuery, type CategoriesResponse, type ClientSummary, type ClientsResponse, type CountersResponse } from "../../schema/api.ts";
 import { clients } from "../../schema/db.ts";
 import { DAY_MS, minuteOf } from "../../schema/time.ts";
 import type { AppEnv } from "../app-env.ts";
@@ -33,7 +33,7 @@ clientsApi.get("/", requireCapability("counters"), async (c) => {
   for (let i = 0; i < rows.length; i += FANOUT) {
     out.push(...(await Promise.all(rows.slice(i, i + FANOUT).map((r) => summaryOf(c.env, r)))));
   }
-  return c.json({ clients: out });
+  return c.json({ clients: out } satisfies ClientsResponse);
 });
 
 /** One client the caller may see, with today's totals (a page about one client need not ask for all). */
@@ -50,7 +50,7 @@ async function summaryOf(env: Env, r: typeof clients.$inferSelect): Promise<Clie
 /** Per-minute counts by status, bucketed by occurred_at, one row per minute that has events and overlaps the range. */
 clientsApi.get("/:id/counters", requireCapability("counters", "id"), valid("query", TimeRangeQuery), async (c) => {
   const { client, from, to } = await countersRange(c.get("db"), c.req.param("id"), c.req.valid("query"));
-  return c.json({ client_id: client.id, minutes: await clientCounters(c.env, client, from, to) });
+  return c.json({ client_id: client.id, minutes: await clientCounters(c.env, client, from, to) } satisfies CountersResponse);
 });
 
 /** Counts by pricing category and status over the minutes that overlap the range, a row per category that has events. */

@@ -9,6 +9,7 @@ import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateReco
 import { keepDeadLetter, rejectedRecordsLetter } from "../ingest/dead-letters.ts";
 import { storeEvents } from "../ingest/ingest-stats.ts";
 import { routeRecords } from "../ingest/routing.ts";
+import type { BridgeResult } from "../../schema/api.ts";
 
 /** Bridged batches up to 5 MiB (Kafka Connect's default request size is far below). */
 export const BRIDGE_MAX_BYTES = 5 * 1024 * 1024;
@@ -99,6 +100,6 @@ ingest.post(
       accepted: result.accepted,
       duplicates: result.duplicates,
       rejected: rejectedAll.map(({ at, code, message }) => ({ index: at, code, message })),
-    });
+    } satisfies BridgeResult);
   },
 );

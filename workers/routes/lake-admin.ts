@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { FlushQuery } from "../../schema/api.ts";
+import { FlushQuery, type FlushResponse } from "../../schema/api.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
@@ -19,5 +19,5 @@ lakeAdmin.post("/flush", authenticate, requireCapability("admin"), valid("query"
   const { files, failed } = await flushClients(c.env, only);
   await audit(db, c.get("user").email, "lake.flush", clientId ?? null, { files: files.length, failed });
   if (failed.length > 0) throw new ApiError(503, "flush_failed", "some outboxes could not be written; retry", { clients: failed, files });
-  return c.json({ files });
+  return c.json({ files } satisfies FlushResponse);
 });

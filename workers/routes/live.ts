@@ -13,7 +13,7 @@ import {
 } from "../../durable-objects/live-sockets.ts";
 import { overviewShardStub } from "../../durable-objects/overview.ts";
 import { liveTickets } from "../../schema/db.ts";
-import { LiveQuery, LiveTicketRequest } from "../../schema/live.ts";
+import { LiveQuery, LiveTicketRequest, type LiveTicket } from "../../schema/live.ts";
 import type { AppEnv } from "../app-env.ts";
 import { randomToken, sha256Hex } from "../auth/crypto.ts";
 import { authenticate, requireCapability, requireOwnOrigin, sessionToken, sessionUser } from "../auth/middleware.ts";
@@ -53,7 +53,7 @@ live.post("/live/ticket", authenticate, requireCapability("counters"), valid("js
     sessionId: user.sessionId,
     sessionExpiresAt: user.sessionExpiresAt,
   });
-  return c.json({ ticket, expires_at: expiresAt });
+  return c.json({ ticket, expires_at: expiresAt } satisfies LiveTicket);
 });
 
 /** The overview of every client the caller may see. */

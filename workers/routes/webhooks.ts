@@ -3,7 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { WEBHOOK_MAX_BYTES, WebhookVerifyQuery } from "../../schema/whatsapp.ts";
 import type { AppEnv } from "../app-env.ts";
 import { ApiError } from "../errors.ts";
-import type { Rejection } from "../../schema/api.ts";
+import type { Rejection, WebhookResult } from "../../schema/api.ts";
 import { keepDeadLetter } from "../ingest/dead-letters.ts";
 import { storeEvents } from "../ingest/ingest-stats.ts";
 import { routeStatuses } from "../ingest/routing.ts";
@@ -62,6 +62,6 @@ webhooks.post(
       accepted: result.accepted,
       duplicates: result.duplicates,
       ignored: parsed.ignored + unknown.length,
-    });
+    } satisfies WebhookResult);
   },
 );

@@ -1,6 +1,6 @@
 import { asc, eq, sql } from "drizzle-orm";
 import { Hono } from "hono";
-import { CreateApiKeyRequest, type ApiKeyInfo, type RevokedApiKey } from "../../../schema/api.ts";
+import { CreateApiKeyRequest, type ApiKeyInfo, type CreatedApiKey, type RevokedApiKey } from "../../../schema/api.ts";
 import { apiKeys } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
@@ -43,7 +43,7 @@ adminApiKeys.post("/", valid("json", CreateApiKeyRequest), async (c) => {
     createdAt: Date.now(),
   });
   await audit(db, c.get("user").email, "api_key.create", id, { client_id: body.client_id ?? null });
-  return c.json({ id, key, scope: body.scope, client_id: body.client_id ?? null }, 201);
+  return c.json({ id, key, scope: body.scope, client_id: body.client_id ?? null } satisfies CreatedApiKey, 201);
 });
 
 adminApiKeys.delete("/:id", async (c) => {

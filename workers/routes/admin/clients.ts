@@ -2,7 +2,7 @@ import { and, asc, eq, inArray } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { Hono } from "hono";
 import { overviewOf } from "../../../durable-objects/overview.ts";
-import { CreateClientRequest, UpdateClientRequest } from "../../../schema/api.ts";
+import { CreateClientRequest, UpdateClientRequest, type AdminClient } from "../../../schema/api.ts";
 import { clients, phoneNumberReleases, phoneNumbers } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
@@ -17,7 +17,7 @@ export const adminClients = new Hono<AppEnv>();
 
 export type Db = AppEnv["Variables"]["db"];
 
-async function clientWithPhones(db: Db, id: string) {
+async function clientWithPhones(db: Db, id: string): Promise<AdminClient | null> {
   const row = await findClient(db, id);
   if (!row) return null;
   const phones = await db.select().from(phoneNumbers).where(eq(phoneNumbers.clientId, id)).orderBy(asc(phoneNumbers.phoneNumberId));
@@ -43,7 +43,7 @@ adminClients.get("/", async (c) => {
     clients: rows.map(({ createdAt: _created, ...r }) => ({
       ...r,
       phone_number_ids: phones.filter((p) => p.clientId === r.id).map((p) => p.phoneNumberId),
-    })),
+    })) satisfies AdminClient[],
   });
 });
 

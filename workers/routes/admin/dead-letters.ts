@@ -5,7 +5,7 @@ import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
 import { ApiError } from "../../errors.ts";
 import { replayLetter } from "../../ingest/dead-letter-replay.ts";
-import type { StoredDeadLetter } from "../../../schema/api.ts";
+import type { DeadLetterList, DeadLetterReplay, StoredDeadLetter } from "../../../schema/api.ts";
 import { deadLetterPrefix } from "../../ingest/dead-letters.ts";
 import type { RoutedEvent } from "../../ingest/dispatch.ts";
 import { storeEvents } from "../../ingest/ingest-stats.ts";
@@ -50,7 +50,7 @@ adminDeadLetters.get("/", valid("query", DeadLetterQuery), async (c) => {
     date,
     letters: page.letters.map(({ key, bytes, letter }) => ({ key, received_at: letter.received_at, source: letter.source, bytes, rejections: letter.rejections })),
     next: page.next,
-  });
+  } satisfies DeadLetterList);
 });
 
 /**
@@ -97,5 +97,5 @@ adminDeadLetters.post("/replay", valid("query", DeadLetterQuery), async (c) => {
     duplicates: stored.duplicates,
     remaining,
     next: page.next,
-  });
+  } satisfies DeadLetterReplay);
 });

@@ -1,6 +1,6 @@
 import { and, asc, eq, isNull } from "drizzle-orm";
 import { Hono } from "hono";
-import { RateCardRequest } from "../../../schema/api.ts";
+import { RateCardRequest, type RateCard } from "../../../schema/api.ts";
 import { rateCards } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
@@ -15,7 +15,7 @@ adminRateCards.get("/", async (c) => {
   return c.json({ rate_cards: rows.map(rateCardOut) });
 });
 
-function rateCardOut(r: typeof rateCards.$inferSelect) {
+function rateCardOut(r: typeof rateCards.$inferSelect): RateCard {
   return {
     id: r.id,
     client_id: r.clientId,

@@ -2,7 +2,7 @@ import { asc, eq, inArray } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { BatchItem } from "drizzle-orm/batch";
 import { Hono } from "hono";
-import { CreateUserRequest, UpdateUserRequest, type AdminUser } from "../../../schema/api.ts";
+import { CreateUserRequest, UpdateUserRequest, type AdminUser, type PublicUser } from "../../../schema/api.ts";
 import { clients, userClients, users } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
@@ -19,7 +19,7 @@ adminUsers.get("/", async (c) => {
   const rows = await db.select().from(users).orderBy(asc(users.id));
   const scopes = await db.select().from(userClients);
   return c.json({
-    users: rows.map((u) => ({
+    users: rows.map((u): AdminUser => ({
       id: u.id,
       email: u.email,
       role: u.role,
@@ -52,7 +52,7 @@ adminUsers.post("/", valid("json", CreateUserRequest), async (c) => {
   const scopes = body.client_ids.map((clientId) => db.insert(userClients).values({ userId: user!.id, clientId }));
   if (scopes.length > 0) await db.batch(scopes as [(typeof scopes)[number], ...typeof scopes]);
   await audit(db, c.get("user").email, "user.create", email, { role: body.role });
-  return c.json({ id: user!.id, email, role: body.role, client_ids: body.client_ids }, 201);
+  return c.json({ id: user!.id, email, role: body.role, client_ids: body.client_ids } satisfies PublicUser, 201);
 });
 
 /**
