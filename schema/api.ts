@@ -16,6 +16,20 @@ export const ROLES = ["admin", "finance", "viewer"] as const;
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
 
+/** What a route asks to do. Detail reports hold personal data, so finance gets counts, not rows. */
+export type Capability = "counters" | "report" | "billing" | "admin";
+
+const ROLE_CAPABILITIES: Record<Role, ReadonlySet<Capability>> = {
+  admin: new Set(["counters", "report", "billing", "admin"]),
+  finance: new Set(["counters", "billing"]),
+  viewer: new Set(["counters", "report"]),
+};
+
+/** Whether a role grants a capability at all (a viewer's is further limited to its clients: workers/auth/policy.ts). */
+export function roleAllows(role: Role, capability: Capability): boolean {
+  return ROLE_CAPABILITIES[role].has(capability);
+}
+
 export const Timezone = z.string().refine((tz) => {
   try {
     new Intl.DateTimeFormat("en", { timeZone: tz });
@@ -275,6 +289,9 @@ export type RateCard = z.infer<typeof RateCard>;
 
 /** NIST SP 800-63B's floor for passwords people choose; the sign-in lockout limits guessing. */
 export const MIN_PASSWORD_LENGTH = 8;
+/** `details.reason` of a `weak_password` refusal. */
+export const WeakPasswordReason = z.enum(["common", "repeated", "email", "development"]);
+export type WeakPasswordReason = z.infer<typeof WeakPasswordReason>;
 
 export const CreateUserRequest = z.object({
   email: z.email().max(254),

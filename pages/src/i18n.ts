@@ -1,4 +1,5 @@
 import { computed, effect, signal } from "@preact/signals";
+import { UNKNOWN_CATEGORY } from "../../schema/billing.ts";
 import { CATEGORIES, type Category } from "../../schema/event.ts";
 
 export type Locale = "pt-BR" | "en";
@@ -297,7 +298,7 @@ export function t(key: Key, vars: Record<string, string | number> = {}): string 
  * are events Meta sent without one; a category this page does not know yet is shown as it came.
  */
 export function categoryLabel(category: string | null): string {
-  if (category === null || category === "unknown") return t("category.none");
+  if (category === null || category === UNKNOWN_CATEGORY) return t("category.none");
   return (CATEGORIES as readonly string[]).includes(category) ? t(`category.${category as Category}`) : category;
 }
 

@@ -1,6 +1,6 @@
 import { effect, signal, untracked } from "@preact/signals";
 import { z } from "zod";
-import type { LoginRequest, LoginResponse, PublicUser } from "../../schema/api.ts";
+import { roleAllows, type LoginRequest, type LoginResponse, type PublicUser } from "../../schema/api.ts";
 import { CROSS_ORIGIN, api, postJson, rememberToken, whenUnauthorized } from "./api.ts";
 import { deviceToken, rememberDevice } from "./trusted-devices.ts";
 
@@ -88,10 +88,10 @@ export async function logout(): Promise<void> {
 
 /** Whether the user may open billing (finance and admin). */
 export function seesBilling(user: PublicUser): boolean {
-  return user.role === "admin" || user.role === "finance";
+  return roleAllows(user.role, "billing");
 }
 
 /** Whether the user may export detail reports (personal data: not finance). */
 export function seesReports(user: PublicUser): boolean {
-  return user.role === "admin" || user.role === "viewer";
+  return roleAllows(user.role, "report");
 }

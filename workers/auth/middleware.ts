@@ -6,7 +6,8 @@ import type { AppEnv } from "../app-env.ts";
 import { dashboardOrigins } from "../cors.ts";
 import { ApiError, storeRead } from "../errors.ts";
 import { bearerToken } from "./api-keys.ts";
-import { allows, type AuthUser, type Capability } from "./policy.ts";
+import type { Capability } from "../../schema/api.ts";
+import { allows, type AuthUser } from "./policy.ts";
 import { SESSION_COOKIE, SESSION_TTL_S, issueSession, userFromToken } from "./session.ts";
 
 /** HttpOnly, SameSite=Strict, Secure outside plain-http localhost: the same when set and when cleared. */

@@ -1,5 +1,6 @@
 import { DEV_PASSWORD } from "../../schema/dev-credentials.ts";
 import { ApiError } from "../errors.ts";
+import type { WeakPasswordReason } from "../../schema/api.ts";
 
 /**
  * Passwords people choose that guessing tries first (NIST SP 800-63B, 5.1.1.2: refuse "commonly-used,
@@ -12,12 +13,12 @@ import { ApiError } from "../errors.ts";
 let common: Promise<Set<string>> | undefined;
 
 /** Why a password is refused: `details.reason` of a `weak_password` error, and its words. */
-const WEAKNESS = {
+const WEAKNESS: Record<WeakPasswordReason, string> = {
   common: "it is one of the most common passwords",
   repeated: "it is one character repeated",
   email: "it is the user's email",
   development: "it is the documented development password",
-} as const;
+};
 
 function commonPasswords(): Promise<Set<string>> {
   common ??= import("@zxcvbn-ts/language-common").then(({ dictionary }) => new Set(dictionary["passwords-common"] as string[]));
@@ -32,7 +33,7 @@ function commonPasswords(): Promise<Set<string>> {
 export async function assertStrongPassword(password: string, email: string): Promise<void> {
   const lower = password.toLowerCase();
   const name = email.toLowerCase().split("@")[0]!;
-  const reason = (await commonPasswords()).has(lower)
+  const reason: WeakPasswordReason | null = (await commonPasswords()).has(lower)
     ? "common"
     : new Set(password).size === 1
       ? "repeated"

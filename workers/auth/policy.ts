@@ -1,4 +1,4 @@
-import type { Role } from "../../schema/api.ts";
+import { roleAllows, type Capability, type Role } from "../../schema/api.ts";
 
 /** The signed-in caller, as every route sees it. */
 export interface AuthUser {
@@ -24,18 +24,9 @@ export function accessGrant(userId: number, role: string, clientIds: readonly st
   return JSON.stringify([userId, role, [...clientIds].sort(), sessionsValidFrom]);
 }
 
-/** What a route asks to do. Detail reports hold personal data, so finance gets counts, not rows. */
-export type Capability = "counters" | "report" | "billing" | "admin";
-
-const ROLE_CAPABILITIES: Record<Role, ReadonlySet<Capability>> = {
-  admin: new Set(["counters", "report", "billing", "admin"]),
-  finance: new Set(["counters", "billing"]),
-  viewer: new Set(["counters", "report"]),
-};
-
 /** The one authorisation rule: role grants the capability, and viewers only on their own clients. */
 export function allows(user: AuthUser, capability: Capability, clientId?: string): boolean {
-  if (!ROLE_CAPABILITIES[user.role].has(capability)) return false;
+  if (!roleAllows(user.role, capability)) return false;
   if (clientId === undefined || user.role !== "viewer") return true;
   return user.clientIds.includes(clientId);
 }

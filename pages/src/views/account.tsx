@@ -1,11 +1,19 @@
 import { useSignal } from "@preact/signals";
-import { MIN_PASSWORD_LENGTH, type PublicUser } from "../../../schema/api.ts";
+import { MIN_PASSWORD_LENGTH, WeakPasswordReason, type PublicUser } from "../../../schema/api.ts";
 import { ApiFailure } from "../api.ts";
 import { t } from "../i18n.ts";
 import { changePassword } from "../session.ts";
 import { retryAfterS } from "./login.tsx";
 
 type Field = "current" | "new" | "repeat";
+
+/** What the page says for each `weak_password` reason. */
+const WEAKNESS_TEXT = {
+  common: "account.weak",
+  repeated: "account.weakRepeated",
+  email: "account.weakEmail",
+  development: "account.weakDev",
+} as const satisfies Record<WeakPasswordReason, string>;
 type Refusal = { text: string; field?: Field };
 
 /**
@@ -16,8 +24,8 @@ function changeFailure(err: unknown): Refusal {
   if (err instanceof ApiFailure && err.code === "invalid_current_password") return { text: t("account.wrongCurrent"), field: "current" };
   if (err instanceof ApiFailure && err.code === "too_many_attempts") return { text: t("account.lockedOut", { s: retryAfterS(err) }) };
   if (err instanceof ApiFailure && err.code === "weak_password") {
-    const reason = (err.details as { reason?: string } | undefined)?.reason;
-    return { text: t(reason === "email" ? "account.weakEmail" : reason === "repeated" ? "account.weakRepeated" : reason === "development" ? "account.weakDev" : "account.weak"), field: "new" };
+    const reason = WeakPasswordReason.safeParse((err.details as { reason?: unknown } | undefined)?.reason);
+    return { text: t(reason.success ? WEAKNESS_TEXT[reason.data] : "account.weak"), field: "new" };
   }
   if (err instanceof ApiFailure && err.status === 400) return { text: t("account.refused", { message: err.message }), field: "new" };
   return { text: t("account.error") };
