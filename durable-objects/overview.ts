@@ -9,6 +9,7 @@ import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf, emptyCounts } from "./client-shards.ts";
 import { fnv1a, shardName, splitShardName, sumCounts } from "./client-shards.ts";
 import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, openSockets, refuseViewerMessage, sendQuietly } from "./live-sockets.ts";
+import { mapBounded } from "../workers/concurrency.ts";
 
 /**
  * What a ClientCounter tells the Overview: values, not increments, so applying one twice is harmless.
@@ -373,17 +374,13 @@ export class Overview extends DurableObject<Env> {
         .filter(([id]) => overviewShard(id) === this.shardOf())
         .flatMap(([id, e]) => Array.from({ length: e.shards }, (_, shard) => ({ id, timezone: e.timezone, shard })))
         .filter(({ id, shard }) => !this.rollups.get(id)?.has(shard));
-      for (let i = 0; i < missing.length; i += PRIME_FANOUT) {
-        await Promise.all(
-          missing.slice(i, i + PRIME_FANOUT).map(async ({ id, timezone, shard }) => {
-            try {
-              await this.rollup(await counterOf(this.env, id, shard).liveRollup(id, timezone, shard));
-            } catch (err) {
-              console.warn(JSON.stringify({ level: "warn", event: "overview_prime_failed", client_id: id, shard, error: String(err) }));
-            }
-          }),
-        );
-      }
+      await mapBounded(missing, PRIME_FANOUT, async ({ id, timezone, shard }) => {
+        try {
+          await this.rollup(await counterOf(this.env, id, shard).liveRollup(id, timezone, shard));
+        } catch (err) {
+          console.warn(JSON.stringify({ level: "warn", event: "overview_prime_failed", client_id: id, shard, error: String(err) }));
+        }
+      });
       // Primed rollups must not wait for the checkpoint: once flagged, priming never runs again.
       this.checkpoint();
       this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('primed', ?)", String(Date.now()));

@@ -7,6 +7,7 @@ import { clientLedgerLinesByDay, type ShardedClient } from "../client-counters.t
 import { ensureBillingFiles } from "./files.ts";
 import { amountMicros, rateBookFor, type RateBook } from "./rates.ts";
 import { commitRevision, dayLines, dayState, lineKey, recordFailedRun, recordRun, storedLines, type StoredLine } from "./store.ts";
+import { mapBounded } from "../concurrency.ts";
 
 /** What billing needs to know about a client. */
 export interface BillingClient extends ShardedClient {
@@ -21,20 +22,6 @@ export function openClientsAt(date: string, clients: readonly { timezone: string
 
 /** Ledger RPCs in flight at once: enough to hide each call's latency without flooding one isolate. */
 export const LEDGER_FANOUT = 32;
-
-/** Maps `items` through `fn` with at most `limit` calls in flight, keeping order. */
-export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 /** Reads each client's ledger for its local `date`, in the order of `clients`. */
 export type LedgerReader = (date: string, clients: BillingClient[]) => Promise<LedgerLine[][]>;

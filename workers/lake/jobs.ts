@@ -1,6 +1,7 @@
 import { asc } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { clients } from "../../schema/db.ts";
+import { mapBounded } from "../concurrency.ts";
 import { log } from "../errors.ts";
 import { flushClient, type ShardedClient } from "../client-counters.ts";
 import { closedDays, compactPartition, type CompactionResult } from "./compaction.ts";
@@ -14,20 +15,18 @@ function allClients(env: Env): Promise<ShardedClient[]> {
 
 /** Runs `job` for every client, FANOUT at a time; one failing client does not stop the others. */
 async function eachClient<T>(all: ShardedClient[], job: (client: ShardedClient) => Promise<T>): Promise<{ results: T[]; failed: string[] }> {
-  const results: T[] = [];
-  const failed: string[] = [];
-  for (let i = 0; i < all.length; i += FANOUT) {
-    const part = all.slice(i, i + FANOUT);
-    const settled = await Promise.allSettled(part.map(job));
-    settled.forEach((s, j) => {
-      if (s.status === "fulfilled") results.push(s.value);
-      else {
-        failed.push(part[j]!.id);
-        log("error", null, "lake_job_failed", s.reason);
-      }
-    });
-  }
-  return { results, failed };
+  const settled = await mapBounded(all, FANOUT, async (client) => {
+    try {
+      return { done: true as const, result: await job(client) };
+    } catch (err) {
+      log("error", null, "lake_job_failed", err);
+      return { done: false as const, client: client.id };
+    }
+  });
+  return {
+    results: settled.flatMap((s) => (s.done ? [s.result] : [])),
+    failed: settled.flatMap((s) => (s.done ? [] : [s.client])),
+  };
 }
 
 /** Flushes the outboxes of `only` (every client when omitted) now; returns the keys written. */

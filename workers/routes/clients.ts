@@ -10,6 +10,7 @@ import { seesAllClients } from "../auth/policy.ts";
 import { ApiError } from "../errors.ts";
 import { clientCategories, clientCounters, clientToday, type ShardedClient } from "../client-counters.ts";
 import { requireClient } from "../client-records.ts";
+import { mapBounded } from "../concurrency.ts";
 import { valid } from "../validate.ts";
 
 /** Longest counters range in one request (about 45k minutes). */
@@ -29,10 +30,7 @@ clientsApi.get("/", requireCapability("counters"), async (c) => {
     : user.clientIds.length === 0
       ? []
       : await db.select().from(clients).where(inArray(clients.id, user.clientIds)).orderBy(asc(clients.id));
-  const out: ClientSummary[] = [];
-  for (let i = 0; i < rows.length; i += FANOUT) {
-    out.push(...(await Promise.all(rows.slice(i, i + FANOUT).map((r) => summaryOf(c.env, r)))));
-  }
+  const out: ClientSummary[] = await mapBounded(rows, FANOUT, (r) => summaryOf(c.env, r));
   return c.json({ clients: out } satisfies ClientsResponse);
 });
 
