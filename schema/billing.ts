@@ -43,9 +43,9 @@ export const BillingResponse = z.object({
   revision: z.number().int().min(0),
   computed_at: z.number().int().nullable(),
   /**
-   * Clients (of those asked about) whose local day had not ended when the day's latest run began (or
-   * has not ended yet, when never computed): their lines are the day so far, provisional until a run
-   * after their day's end (the cron's, 2 h after it) bills the closed day.
+   * Clients (of those asked about) not yet due when the day's latest run began (now, when never
+   * computed): due is the end of their local day plus the 2 h grace. Their lines are the day so far,
+   * or absent, provisional until the cron's run for them bills the closed day.
    */
   open_clients: z.number().int().min(0),
   lines: z.array(BillingLine),
@@ -58,7 +58,7 @@ export const BillingRunResponse = z.object({
   revision: z.number().int().min(0),
   changed: z.boolean(),
   clients: z.number().int(),
-  /** Of `clients`, those whose local day had not ended yet: their lines are the day so far. */
+  /** Of `clients`, those not yet due (local day's end + 2 h grace): their lines are provisional. */
   open_clients: z.number().int(),
   lines: z.number().int(),
   unpriced: z.array(UnpricedLine),

@@ -107,6 +107,23 @@ describe("which days a tick computes", () => {
   });
 });
 
+describe("a day's provisional clients", () => {
+  it("counts a client whose day has ended but is not yet due as open: another zone's run billed the day without it", async () => {
+    const sp = await createClient({ timezone: "America/Sao_Paulo" });
+    const manaus = await createClient({ timezone: "America/Manaus" });
+    for (const c of [sp, manaus]) await rateCard({ client_id: c.id, category: "marketing", country: "*", unit_price_micros: 50_000 });
+    await ingest([status(sp.id, unique("wamid"), "delivered", at("2026-11-18T15:00:00Z")), status(manaus.id, unique("wamid"), "delivered", at("2026-11-18T15:00:00Z"))]);
+
+    // São Paulo's 18th ended at 03:00Z and is due at 05:00Z; Manaus's ended at 04:00Z and is due at 06:00Z.
+    await tick("2026-11-19T05:10:00Z");
+    expect(await billingOf("2026-11-18", sp.id)).toMatchObject({ open_clients: 0, lines: [expect.objectContaining({ billable_count: 1 })] });
+    expect(await billingOf("2026-11-18", manaus.id)).toMatchObject({ open_clients: 1, lines: [] });
+
+    await tick("2026-11-19T06:10:00Z");
+    expect(await billingOf("2026-11-18", manaus.id)).toMatchObject({ open_clients: 0, lines: [expect.objectContaining({ billable_count: 1 })] });
+  });
+});
+
 describe("a billing tick's Durable Object calls", () => {
   it("reads each due client's ledgers once for all its recomputed days", async () => {
     const c = await createClient({ timezone: "Asia/Tokyo" });

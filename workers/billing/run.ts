@@ -15,9 +15,17 @@ export interface BillingClient extends ShardedClient {
   currency: string;
 }
 
-/** How many of `clients` had not finished their local `date` at `at`: their lines are the day so far. */
+/** Late events (Meta retries for days; bridges lag) still land in a day billed this long after it closed. */
+export const GRACE_MS = 2 * 3_600_000;
+
+/**
+ * How many of `clients` were not yet due (their local `date` ended + GRACE_MS) at `at`: their lines
+ * are the day so far, or missing altogether (another zone's run billed the day before theirs came
+ * due), until the cron's run for them. Counting from the day's end instead let a day read as final
+ * while a client whose day had just ended had no lines in it yet (a finance QA pass, 2026-12-01).
+ */
 export function openClientsAt(date: string, clients: readonly { timezone: string }[], at: number): number {
-  return clients.filter((c) => localDayRange(date, c.timezone)[1] > at).length;
+  return clients.filter((c) => localDayRange(date, c.timezone)[1] + GRACE_MS > at).length;
 }
 
 /** Ledger RPCs in flight at once: enough to hide each call's latency without flooding one isolate. */

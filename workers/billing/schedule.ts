@@ -1,9 +1,7 @@
 import { DAY_MS, localDate, localDayRange } from "../../schema/time.ts";
 import { ApiError, log } from "../errors.ts";
-import { prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
+import { GRACE_MS, prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
 
-/** Late events (Meta retries for days; bridges lag) still land in a day billed this long after it closed. */
-export const GRACE_MS = 2 * 3_600_000;
 /**
  * Each time a client's newest day is billed, this many closed days (newest included) are recomputed:
  * Meta retries an unacknowledged webhook for up to 7 days, and a dead letter is replayed days later,
