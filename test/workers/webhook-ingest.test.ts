@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { admin, authed, call, counters, createClient, deadLetters, postJson, postWebhook, sign, unique } from "./helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
+import { parseWebhook } from "../../workers/ingest/whatsapp.ts";
 
 const T0 = Date.UTC(2026, 10, 20, 12, 30, 15); // 2026-11-20T12:30:15Z
 const sec = (ms: number) => Math.floor(ms / 1000);
@@ -138,6 +139,18 @@ describe("Meta's payload shapes", () => {
     expect((await counters(b.id, ...day)).body.minutes).toEqual([]);
     const minute = Math.floor(after / 60_000) * 60_000;
     expect((await counters(b.id, new Date(minute).toISOString(), new Date(minute + 60_000).toISOString())).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
+  });
+
+  it("takes a free pricing type over a stale billable flag (Meta deprecated billable for the type)", () => {
+    const body = (pricing: Record<string, unknown>) =>
+      webhook([{ phoneNumberId: "pn", statuses: [{ ...statusObject({ id: "wamid.f", status: "delivered", timestamp: sec(T0) }), pricing: { category: "service", ...pricing } }] }]);
+    const billable = (pricing: Record<string, unknown>) => parseWebhook(body(pricing), T0 + 1_000).statuses[0]!.event.billable;
+    expect(billable({ billable: true, type: "free_customer_service" })).toBe(false);
+    expect(billable({ billable: true, type: "free_entry_point" })).toBe(false);
+    expect(billable({ type: "regular" })).toBe(true);
+    expect(billable({ billable: false, type: "regular" })).toBe(false);
+    expect(billable({ billable: true })).toBe(true);
+    expect(billable({})).toBe(null);
   });
 
   it("tolerates fields Meta adds and acknowledges inbound messages and other fields without counting them", async () => {

@@ -72,9 +72,15 @@ function issues(prefix: string, error: z.ZodError): { path: string; message: str
   return error.issues.map((i) => ({ path: [prefix, ...i.path].filter((p) => p !== "").join("."), message: i.message }));
 }
 
-/** Meta's `billable` is deprecated but still sent; when absent, the pricing type says. */
+/**
+ * Meta's `billable` is deprecated but still sent; the pricing type, its successor, decides when it
+ * says a message is free (a stale `billable: true` beside `free_customer_service` must not bill),
+ * and when `billable` is absent.
+ */
 function billableOf(pricing: WhatsAppStatus["pricing"]): boolean | null {
-  return typeof pricing?.billable === "boolean" ? pricing.billable : billableByPricingType(pricing?.type);
+  const byType = billableByPricingType(pricing?.type);
+  if (byType === false) return false;
+  return typeof pricing?.billable === "boolean" ? pricing.billable : byType;
 }
 
 /** `parseWebhook` of a raw body; a body that is not JSON, or that the parser chokes on, is malformed too. */
