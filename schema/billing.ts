@@ -69,8 +69,17 @@ export type BillingRunResponse = z.infer<typeof BillingRunResponse>;
 export const BILLING_FORMATS = ["csv", "parquet"] as const;
 export const BillingFormat = z.enum(BILLING_FORMATS);
 export type BillingFormat = z.infer<typeof BillingFormat>;
-export const DownloadQuery = z.object({ format: BillingFormat.default("csv") });
-export const DownloadResponse = z.object({ url: z.string(), expires_at: z.number().int().describe("when the link stops working, epoch ms (its exp parameter is in seconds)") });
+export const DownloadQuery = z.object({
+  format: BillingFormat.default("csv"),
+  /** An earlier revision's file (each is kept as it was); the day's current revision by default. */
+  revision: z.coerce.number().int().min(1).optional(),
+});
+export const DownloadResponse = z.object({
+  url: z.string(),
+  expires_at: z.number().int().describe("when the link stops working, epoch ms (its exp parameter is in seconds)"),
+  /** The revision the link serves, whatever the day is re-billed to meanwhile. */
+  revision: z.number().int(),
+});
 export type DownloadResponse = z.infer<typeof DownloadResponse>;
 
 /** `GET /v1/files/<key>` credentials: expiry in epoch seconds and the hex HMAC over key and expiry. */

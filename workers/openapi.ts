@@ -337,12 +337,12 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/billing/{date}/download", summary: "A signed, expiring link to the day's file", tag: "billing",
+    method: "get", path: "/v1/billing/{date}/download", summary: "A signed, expiring link to a revision's file (the day's current one by default); it serves that revision after a re-bill", tag: "billing",
     security: "session", query: DownloadQuery,
     responses: {
       200: { description: "signed URL", schema: DownloadResponse },
       403: { description: "no billing access", schema: ErrorBody },
-      404: { description: "day not computed", schema: ErrorBody },
+      404: { description: "day not computed (billing_not_computed), or no such revision (revision_not_found)", schema: ErrorBody },
     },
   },
   {

@@ -14,11 +14,11 @@ async function billedDay(): Promise<void> {
   await runDay(DAY);
 }
 
-async function linkFor(token: string, format = "csv"): Promise<{ url: URL; expires_at: number }> {
-  const res = await call(`/v1/billing/${DAY}/download?format=${format}`, authed(token));
+async function linkFor(token: string, format = "csv", revision?: number): Promise<{ url: URL; expires_at: number; revision: number }> {
+  const res = await call(`/v1/billing/${DAY}/download?format=${format}${revision ? `&revision=${revision}` : ""}`, authed(token));
   expect(res.status).toBe(200);
-  const body = (await res.json()) as { url: string; expires_at: number };
-  return { url: new URL(body.url), expires_at: body.expires_at };
+  const body = (await res.json()) as { url: string; expires_at: number; revision: number };
+  return { url: new URL(body.url), expires_at: body.expires_at, revision: body.revision };
 }
 
 const fetchPath = (url: URL | string) => call(typeof url === "string" ? url : url.pathname + url.search);
@@ -34,14 +34,15 @@ describe("signed billing downloads", () => {
     await billedDay();
     const finance = await signIn("finance");
     const before = Date.now();
-    const { url, expires_at } = await linkFor(finance);
-    expect(url.pathname).toBe(`/v1/files/${KEY}`);
+    const { url, expires_at, revision } = await linkFor(finance);
+    const archived = `billing/date=${DAY}/revision=${revision}/billing.csv`;
+    expect(url.pathname).toBe(`/v1/files/${archived}`);
     expect(expires_at).toBeGreaterThan(before);
     expect(expires_at).toBeLessThanOrEqual(before + 16 * 60_000);
     const res = await fetchPath(url);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("text/csv; charset=utf-8");
-    expect(res.headers.get("content-disposition")).toBe(`attachment; filename="billing-${DAY}.csv"`);
+    expect(res.headers.get("content-disposition")).toBe(`attachment; filename="billing-${DAY}-r${revision}.csv"`);
     expect(res.headers.get("cache-control")).toBe("private, no-store");
     expect(await res.text()).toBe(await (await env.LAKE.get(KEY))!.text());
 
@@ -49,9 +50,35 @@ describe("signed billing downloads", () => {
     expect(parquet.headers.get("content-type")).toBe("application/vnd.apache.parquet");
     expect(new TextDecoder().decode(new Uint8Array(await parquet.arrayBuffer()).slice(0, 4))).toBe("PAR1");
 
-    const audited = await env.DB.prepare("SELECT actor, target FROM audit_log WHERE action = 'billing.download' AND target = ?").bind(KEY).all();
+    const audited = await env.DB.prepare("SELECT actor, target FROM audit_log WHERE action = 'billing.download' AND target = ?").bind(archived).all();
     expect(audited.results.length).toBeGreaterThanOrEqual(1);
     expect(audited.results[0]!.actor as string).toMatch(/^finance-/);
+  });
+
+  it("keeps every revision's file: a link serves the revision it was issued for after a re-bill, and an earlier one can be asked for", async () => {
+    const day = "2026-11-13";
+    const { id } = await createClient();
+    await ingest([status(id, unique("wamid"), "delivered", Date.parse(`${day}T12:00:00Z`))]);
+    await runDay(day);
+    const finance = await signIn("finance");
+    const link = async (revision?: number) => call(`/v1/billing/${day}/download?format=csv${revision ? `&revision=${revision}` : ""}`, authed(finance));
+    const first = (await (await link()).json()) as { url: string; revision: number };
+    const firstCsv = await (await fetchPath(new URL(first.url))).text();
+
+    // A late event re-bills the day: the link issued before still serves what it served.
+    await ingest([status(id, unique("wamid"), "delivered", Date.parse(`${day}T13:00:00Z`))]);
+    await runDay(day);
+    const second = (await (await link()).json()) as { url: string; revision: number };
+    expect(second.revision).toBe(first.revision + 1);
+    expect(await (await fetchPath(new URL(first.url))).text()).toBe(firstCsv);
+    const secondCsv = await (await fetchPath(new URL(second.url))).text();
+    expect(secondCsv).not.toBe(firstCsv);
+    expect(secondCsv).toBe(await (await env.LAKE.get(`billing/date=${day}/billing.csv`))!.text());
+
+    const asked = (await (await link(first.revision)).json()) as { url: string; revision: number };
+    expect([asked.revision, await (await fetchPath(new URL(asked.url))).text()]).toEqual([first.revision, firstCsv]);
+    const unknown = await link(second.revision + 5);
+    expect([unknown.status, ((await unknown.json()) as { error: { code: string } }).error.code]).toEqual([404, "revision_not_found"]);
   });
 
   it("refuses a changed key, a changed expiry, a wrong or missing signature and an expired link", async () => {

@@ -25,9 +25,13 @@ const CONTENT_TYPES: Record<BillingFormat, string> = {
   parquet: "application/vnd.apache.parquet",
 };
 
-/** R2 key of a day's file (DESIGN.md, R2 layout). */
-export function billingKey(date: string, format: BillingFormat): string {
-  return `billing/date=${date}/billing.${format}`;
+/**
+ * R2 key of a day's file (DESIGN.md, R2 layout): the current one, rewritten by each new revision, or
+ * with `revision` the archived copy of that revision, never rewritten, so finance can get back the
+ * numbers it invoiced after a late event or a price correction re-billed the day.
+ */
+export function billingKey(date: string, format: BillingFormat, revision?: number): string {
+  return revision === undefined ? `billing/date=${date}/billing.${format}` : `billing/date=${date}/revision=${revision}/billing.${format}`;
 }
 
 /** Finance opens this file in spreadsheets: text is defused as well as quoted. */
@@ -67,8 +71,9 @@ export function billingParquet(date: string, revision: number, lines: BillingLin
 }
 
 /**
- * Writes both files unless R2 already holds this revision's files (a run that crashed between the
- * D1 commit and the upload is repaired by the next run). Returns the keys written or present.
+ * Writes both files, current and archived, unless R2 already holds this revision's (a run that
+ * crashed between the D1 commit and the upload is repaired by the next run). Returns the current
+ * keys.
  */
 export async function ensureBillingFiles(
   bucket: R2Bucket,
@@ -77,7 +82,8 @@ export async function ensureBillingFiles(
   lines: () => Promise<BillingLine[]>,
 ): Promise<string[]> {
   const keys = [billingKey(date, "csv"), billingKey(date, "parquet")];
-  const heads = await Promise.all(keys.map((k) => bucket.head(k)));
+  const archived = [billingKey(date, "csv", revision), billingKey(date, "parquet", revision)];
+  const heads = await Promise.all([...keys, ...archived].map((k) => bucket.head(k)));
   if (heads.every((h) => h?.customMetadata?.revision === String(revision))) return keys;
   const rows = await lines();
   const bodies: Record<BillingFormat, string | ArrayBuffer> = {
@@ -85,14 +91,16 @@ export async function ensureBillingFiles(
     parquet: billingParquet(date, revision, rows),
   };
   await Promise.all(
-    (["csv", "parquet"] as const).map((format) =>
-      bucket.put(billingKey(date, format), bodies[format], {
-        httpMetadata: {
-          contentType: CONTENT_TYPES[format],
-          contentDisposition: `attachment; filename="billing-${date}.${format}"`,
-        },
-        customMetadata: { revision: String(revision) },
-      }),
+    (["csv", "parquet"] as const).flatMap((format) =>
+      [
+        [billingKey(date, format), `billing-${date}.${format}`],
+        [billingKey(date, format, revision), `billing-${date}-r${revision}.${format}`],
+      ].map(([key, filename]) =>
+        bucket.put(key!, bodies[format], {
+          httpMetadata: { contentType: CONTENT_TYPES[format], contentDisposition: `attachment; filename="${filename}"` },
+          customMetadata: { revision: String(revision) },
+        }),
+      ),
     ),
   );
   return keys;

@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
-import { BillingDate, BillingQuery, DownloadQuery, ReconcileQuery, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
+import { BillingDate, BillingQuery, DownloadQuery, ReconcileQuery, type BillingFormat, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
 import { clients } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
@@ -54,16 +54,34 @@ billing.post("/:date/run", requireCapability("admin"), valid("param", DateParam)
   return c.json(result);
 });
 
-/** A signed, expiring link to the day's file; the signing is audited as the download. */
+/**
+ * A signed, expiring link to a revision's file (the day's current one unless `revision` asks for an
+ * earlier): the link serves that revision even once the day is re-billed. The signing is audited as
+ * the download.
+ */
 billing.get("/:date/download", valid("param", DateParam), valid("query", DownloadQuery), async (c) => {
   const { date } = c.req.valid("param");
-  const { format } = c.req.valid("query");
-  const key = billingKey(date, format);
-  if (!(await c.env.LAKE.head(key))) throw new ApiError(404, "billing_not_computed", `no billing file for ${date} yet`);
+  const { format, revision: asked } = c.req.valid("query");
+  const revision = asked ?? (await dayState(c.env.DB, date)).revision;
+  const key = await revisionFile(c.env.LAKE, date, format, revision);
+  if (!key) {
+    throw asked === undefined
+      ? new ApiError(404, "billing_not_computed", `no billing file for ${date} yet`)
+      : new ApiError(404, "revision_not_found", `no revision ${asked} of ${date}'s billing`);
+  }
   const { path, expiresAt } = await signFileUrl(c.env.FILE_SIGNING_SECRET, key, Date.now());
-  await audit(c.get("db"), c.get("user").email, "billing.download", key, { expires_at: expiresAt });
-  return c.json({ url: new URL(path, c.req.url).toString(), expires_at: expiresAt } satisfies DownloadResponse);
+  await audit(c.get("db"), c.get("user").email, "billing.download", key, { expires_at: expiresAt, revision });
+  return c.json({ url: new URL(path, c.req.url).toString(), expires_at: expiresAt, revision } satisfies DownloadResponse);
 });
+
+/** The key holding `revision`'s file: its archive, or the current file for a day billed before archives were kept. */
+async function revisionFile(bucket: R2Bucket, date: string, format: BillingFormat, revision: number): Promise<string | undefined> {
+  if (revision === 0) return undefined;
+  const archived = billingKey(date, format, revision);
+  if (await bucket.head(archived)) return archived;
+  const current = billingKey(date, format);
+  return (await bucket.head(current))?.customMetadata?.revision === String(revision) ? current : undefined;
+}
 
 billing.get("/:date/reconcile", requireCapability("admin"), valid("param", DateParam), valid("query", ReconcileQuery), async (c) => {
   return c.json(await reconcileDay(c.env, c.req.valid("param").date, c.req.valid("query").client_id));
