@@ -50,7 +50,7 @@ describe("daily billing on a real wrangler dev", () => {
     const csvUrl = await link("csv");
     const csv = await fetch(csvUrl);
     expect(csv.status).toBe(200);
-    expect(csv.headers.get("content-disposition")).toBe(`attachment; filename="billing-${DAY}.csv"`);
+    expect(csv.headers.get("content-disposition")).toBe(`attachment; filename="billing-${DAY}-r${billing.revision}.csv"`);
     expect(await csv.text()).toContain(`${DAY},${billing.revision},${client},"E2E, Billing",marketing,BR,2,62500,125000,BRL\r\n`);
     const tampered = csvUrl.replace("billing.csv", "billing.parquet");
     expect((await fetch(tampered)).status).toBe(403);
