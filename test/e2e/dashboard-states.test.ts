@@ -350,6 +350,33 @@ describe("dashboard states in a real browser", () => {
     expect(asked).toEqual([stopped]);
   });
 
+  it("tells an unpriced line (no rate card, billed at 0) from a free one", async () => {
+    const page = await freshPage();
+    await signInPage(page, "finance@example.com");
+    const line = (category: string, unit: number) => ({
+      client_id: "acme", client_name: "Acme", category, country: "BR", billable_count: 2, unit_price_micros: unit, amount_micros: 2 * unit, currency: "BRL",
+    });
+    await page.route("**/v1/billing?date=2026-11-05", (route) =>
+      route.fulfill({
+        json: {
+          date: "2026-11-05", revision: 1, computed_at: 1, open_clients: 0,
+          lines: [line("service", 0), line("unknown", 0)],
+          unpriced: [{ client_id: "acme", category: "unknown", country: "BR", billable_count: 2 }],
+        },
+      }),
+    );
+    await page.goto(`${baseUrl()}/billing`);
+    const date = page.getByLabel("Data");
+    await date.fill("2026-11-05");
+    await date.press("Enter");
+    await page.getByTestId("billing-unpriced").waitFor();
+    const unitCells = await page.locator("table.lines tbody tr").evaluateAll((rows) => rows.map((r) => [r.hasAttribute("data-unpriced"), r.children[4]!.textContent]));
+    expect(unitCells).toEqual([
+      [false, expect.stringMatching(/^R\$\s0,00$/)],
+      [true, "sem tabela"],
+    ]);
+  });
+
   it("asks again for a client's details and today's categories after a failure, on a client nobody sends to", async () => {
     const page = await freshPage();
     await signInPage(page, "admin@example.com");

@@ -21,6 +21,8 @@ function totalsByCurrency(lines: BillingLine[]): { currency: string; count: numb
 
 const CHANGE_SETTLE_MS = 400;
 
+const lineKey = (l: { client_id: string; category: string; country: string }) => `${l.client_id}|${l.category}|${l.country}`;
+
 /** Billing for those who may see it; anyone else opening /billing is told so, not shown a form that fails. */
 export function BillingPage() {
   return seesBilling(currentUser.value!) ? <Billing /> : <Unavailable title={t("billing.title")} message={t("billing.forbidden")} />;
@@ -37,6 +39,8 @@ function Billing() {
   /** The day whose lines are shown (or loading). */
   const shown = useSignal<string | null>(null);
   const lines = useSignal<BillingLine[] | null>(null);
+  /** The shown lines no rate card prices (billed at 0), by lineKey. */
+  const unpriced = useSignal<ReadonlySet<string>>(new Set());
   const revision = useSignal<number | null>(null);
   const openClients = useSignal(0);
   const error = useSignal<unknown>(null);
@@ -55,6 +59,7 @@ function Billing() {
       const res = await api<BillingResponse>(`/v1/billing?date=${day}`);
       if (ask !== asked.current) return;
       lines.value = res.lines;
+      unpriced.value = new Set(res.unpriced.map(lineKey));
       revision.value = res.revision;
       openClients.value = res.open_clients;
     } catch (err) {
@@ -139,12 +144,12 @@ function Billing() {
           </thead>
           <tbody>
             {lines.value.map((l) => (
-              <tr key={`${l.client_id}|${l.category}|${l.country}`}>
+              <tr key={lineKey(l)} data-unpriced={unpriced.value.has(lineKey(l)) || undefined}>
                 <td>{l.client_name}</td>
                 <td>{categoryLabel(l.category)}</td>
                 <td>{l.country}</td>
                 <td class="num">{fmtInt(l.billable_count)}</td>
-                <td class="num">{fmtMoney(l.unit_price_micros, l.currency)}</td>
+                <td class="num">{unpriced.value.has(lineKey(l)) ? <em class="muted">{t("billing.noRate")}</em> : fmtMoney(l.unit_price_micros, l.currency)}</td>
                 <td class="num">{fmtMoney(l.amount_micros, l.currency)}</td>
               </tr>
             ))}
@@ -163,6 +168,11 @@ function Billing() {
           </tfoot>
         </table>
         </div>
+      )}
+      {lines.value && unpriced.value.size > 0 && (
+        <p class="notice" data-testid="billing-unpriced">
+          {t("billing.unpriced", { n: fmtInt(unpriced.value.size) })}
+        </p>
       )}
       {lines.value?.some((l) => l.country === UNKNOWN_COUNTRY) && <p class="note">{t("billing.unknownCountry")}</p>}
     </section>
