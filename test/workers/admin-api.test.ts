@@ -84,6 +84,13 @@ describe("admin: rate cards", () => {
     expect(await again.json()).toEqual({ id: a.id, client_id: null, category: "utility", country: "AR", unit_price_micros: 9000, currency: "USD", valid_from: "1970-01-01" });
     const own = await postJson("/v1/admin/rate-cards", { client_id: id, category: "marketing", country: "*", unit_price_micros: 50_000, currency: "BRL", valid_from: "2026-11-01" }, token, "PUT");
     expect(await own.json()).toMatchObject({ client_id: id, valid_from: "2026-11-01" });
+    const changed = await postJson("/v1/admin/rate-cards", { client_id: id, category: "marketing", country: "*", unit_price_micros: 55_000, currency: "BRL", valid_from: "2026-11-01" }, token, "PUT");
+    expect(changed.status).toBe(200);
+    const audit = (await (await call(`/v1/admin/audit?action=rate_card.put&target=${id}`, authed(token))).json()) as { entries: { details: unknown }[] };
+    expect(audit.entries.map((e) => e.details)).toEqual([
+      { category: "marketing", country: "*", valid_from: "2026-11-01", unit_price_micros: 55_000, currency: "BRL", previous: { unit_price_micros: 50_000, currency: "BRL" } },
+      { category: "marketing", country: "*", valid_from: "2026-11-01", unit_price_micros: 50_000, currency: "BRL", previous: null },
+    ]);
     expect((await postJson("/v1/admin/rate-cards", { client_id: "ghost", category: "marketing", country: "*", unit_price_micros: 1, currency: "BRL" }, token, "PUT")).status).toBe(404);
     expect((await postJson("/v1/admin/rate-cards", { client_id: null, category: "marketing", country: "*", unit_price_micros: 1.5, currency: "BRL" }, token, "PUT")).status).toBe(400);
   });

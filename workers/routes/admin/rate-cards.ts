@@ -47,6 +47,14 @@ adminRateCards.put("/", valid("json", RateCardRequest), async (c) => {
         .insert(rateCards)
         .values({ clientId: body.client_id, category: body.category, country: body.country, validFrom, ...values })
         .returning();
-  await audit(db, c.get("user").email, "rate_card.put", body.client_id ?? "*", { category: body.category, country: body.country });
+  // The price before and after: a correction re-bills past days, and finance must be able to see why.
+  await audit(db, c.get("user").email, "rate_card.put", body.client_id ?? "*", {
+    category: body.category,
+    country: body.country,
+    valid_from: rateCardOut(row!).valid_from,
+    unit_price_micros: body.unit_price_micros,
+    currency: body.currency,
+    previous: existing ? { unit_price_micros: existing.unitPriceMicros, currency: existing.currency } : null,
+  });
   return c.json(rateCardOut(row!));
 });
