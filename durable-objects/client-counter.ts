@@ -20,6 +20,7 @@ import {
 import { counterOf, emptyCounts, messageShard } from "./client-shards.ts";
 import { decodeBatch, encodeBatch, rowOf, type EventBatch } from "./event-batch.ts";
 import { LakeFlush } from "./lake-flush.ts";
+import { markLateBilling } from "./late-billing.ts";
 import { Outbox } from "./outbox.ts";
 import { ClientLive } from "./client-live.ts";
 import { closeQuietly, refuseViewerMessage } from "./live-sockets.ts";
@@ -272,6 +273,7 @@ export class ClientCounter extends DurableObject<Env> {
     const track = countRowsInto(counted);
     let isNew: boolean[] = [];
     let accepted: NotificationEvent[] = [];
+    let billedDays: string[] = [];
 
     try {
       this.ctx.storage.transactionSync(() => {
@@ -297,6 +299,7 @@ export class ClientCounter extends DurableObject<Env> {
         if (accepted.length === 0) return;
 
         const ledger = billing.settle(accepted, track);
+        billedDays = ledger.map(([day]) => day);
         // One call whose events were all new, as sent: its rows' text is the outbox row as it is.
         const asSent = batches.length === 1 && accepted.length === events.length && priced === events ? batches[0]! : null;
         const details = asSent ? asSent.rows : accepted.map(rowOf);
@@ -323,6 +326,13 @@ export class ClientCounter extends DurableObject<Env> {
       }
     }
     this.lake.noteIngested(accepted.length);
+    if (billedDays.length > 0) {
+      this.ctx.waitUntil(
+        markLateBilling(this.env.DB, client.id, client.timezone, billedDays, now).catch((err: unknown) =>
+          console.error(JSON.stringify({ level: "error", event: "billing_rebill_not_marked", client_id: client.id, error: String(err) })),
+        ),
+      );
+    }
     // One rollup for the group's changes, handed to the last call that relays (the others' relays
     // would carry the same counts).
     const relaying = calls.findLastIndex((c) => c.options.relayRollup);

@@ -1,6 +1,15 @@
 import { z } from "zod";
 import { Currency, IsoDate } from "./api.ts";
 import { ClientId } from "./event.ts";
+import { localDayRange } from "./time.ts";
+
+/** Late events (Meta retries for days; bridges lag) still land in a day billed this long after it closed. */
+export const GRACE_MS = 2 * 3_600_000;
+
+/** When a client's local `date` is due for billing: its end in `timezone`, plus the grace. */
+export function dayDueAt(date: string, timezone: string): number {
+  return localDayRange(date, timezone)[1] + GRACE_MS;
+}
 
 /**
  * A billing line's category and country when Meta did not say (`ZZ`: CLDR's unknown region); rate

@@ -77,6 +77,21 @@ export const billingDaily = sqliteTable(
 );
 
 /** Each billing computation of a day (cron or on demand). */
+/**
+ * A client's billing day whose ledger changed after the day was due (a late event, a replayed dead
+ * letter): the next billing tick bills it again, whenever its cron window was. Written by the
+ * client's ClientCounter, deleted by the tick that re-billed it.
+ */
+export const billingRebills = sqliteTable(
+  "billing_rebills",
+  {
+    date: text("date").notNull(),
+    clientId: text("client_id").notNull(),
+    markedAt: integer("marked_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.date, t.clientId] })],
+);
+
 export const billingRuns = sqliteTable(
   "billing_runs",
   {

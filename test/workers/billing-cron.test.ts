@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { daysDue, planTick } from "../../workers/billing/schedule.ts";
 import { createClient, unique } from "./helpers.ts";
-import { billingOf, ingest, rateCard, status } from "./billing-fixtures.ts";
+import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 
 const at = (iso: string) => Date.parse(iso);
 
@@ -41,7 +41,9 @@ describe("the billing Cron Trigger", () => {
     await tick("2026-11-17T02:10:00Z");
     expect(await clientsOn("2026-11-16")).toEqual([[utc.id, 1]]);
     expect((await billingOf("2026-11-16")).revision).toBe(1);
-    expect(await clientsOn("2026-11-15")).toEqual([]);
+    // São Paulo's 15th was long due when its read arrived: its object marked the day, and this tick
+    // billed it, not São Paulo's own window hours later.
+    expect(await clientsOn("2026-11-15")).toEqual([[sp.id, 1]]);
 
     // São Paulo's 16th was still running when that tick began: its lines are provisional.
     expect((await billingOf("2026-11-16", sp.id)).open_clients).toBe(1);
@@ -104,6 +106,26 @@ describe("which days a tick computes", () => {
     expect([...plan].map(([date, cs]) => [date, cs.map((c) => c.id)])).toEqual(
       ["2026-11-09", "2026-11-10", "2026-11-11", "2026-11-12", "2026-11-13", "2026-11-14", "2026-11-15", "2026-11-16"].map((d) => [d, ["utc"]]),
     );
+  });
+});
+
+describe("late events after a day's cron window", () => {
+  it("bills the day again at the next tick: the client's object marks a due day its ledger changed", async () => {
+    const c = await createClient({ timezone: "UTC" });
+    await rateCard({ client_id: c.id, category: "marketing", country: "*", unit_price_micros: 10_000 });
+    await ingest([status(c.id, unique("wamid"), "delivered", at("2026-11-10T12:00:00Z"))]);
+    await runDay("2026-11-10");
+    const marks = () => env.DB.prepare("SELECT date FROM billing_rebills WHERE client_id = ?").bind(c.id).all<{ date: string }>().then((r) => r.results.map((m) => m.date));
+
+    // Long after its cron window (the 10th was due on the 11th at 02:00Z), a late delivered arrives.
+    await ingest([status(c.id, unique("wamid"), "delivered", at("2026-11-10T18:00:00Z"))]);
+    await vi.waitFor(async () => expect(await marks()).toEqual(["2026-11-10"]));
+    expect((await billingOf("2026-11-10", c.id)).lines.map((l) => l.billable_count)).toEqual([1]);
+
+    // A tick whose own plan has nothing of this client's bills the marked day, and clears the mark.
+    await tick("2026-11-25T12:10:00Z");
+    expect((await billingOf("2026-11-10", c.id)).lines.map((l) => l.billable_count)).toEqual([2]);
+    expect(await marks()).toEqual([]);
   });
 });
 

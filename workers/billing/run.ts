@@ -1,7 +1,6 @@
 import { drizzle } from "drizzle-orm/d1";
 import type { LedgerLine } from "../../durable-objects/client-counter.ts";
-import type { BillingRunResponse, UnpricedLine } from "../../schema/billing.ts";
-import { localDayRange } from "../../schema/time.ts";
+import { dayDueAt, type BillingRunResponse, type UnpricedLine } from "../../schema/billing.ts";
 import { ApiError, log } from "../errors.ts";
 import { clientLedgerLinesByDay, type ShardedClient } from "../client-counters.ts";
 import { ensureBillingFiles } from "./files.ts";
@@ -15,9 +14,6 @@ export interface BillingClient extends ShardedClient {
   currency: string;
 }
 
-/** Late events (Meta retries for days; bridges lag) still land in a day billed this long after it closed. */
-export const GRACE_MS = 2 * 3_600_000;
-
 /**
  * How many of `clients` were not yet due (their local `date` ended + GRACE_MS) at `at`: their lines
  * are the day so far, or missing altogether (another zone's run billed the day before theirs came
@@ -25,7 +21,7 @@ export const GRACE_MS = 2 * 3_600_000;
  * while a client whose day had just ended had no lines in it yet (a finance QA pass, 2026-12-01).
  */
 export function openClientsAt(date: string, clients: readonly { timezone: string }[], at: number): number {
-  return clients.filter((c) => localDayRange(date, c.timezone)[1] + GRACE_MS > at).length;
+  return clients.filter((c) => dayDueAt(date, c.timezone) > at).length;
 }
 
 /** Ledger RPCs in flight at once: enough to hide each call's latency without flooding one isolate. */

@@ -1,6 +1,7 @@
 import { DAY_MS, localDate, localDayRange } from "../../schema/time.ts";
 import { ApiError, log } from "../errors.ts";
-import { GRACE_MS, prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
+import { GRACE_MS, dayDueAt } from "../../schema/billing.ts";
+import { prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
 
 /**
  * Each time a client's newest day is billed, this many closed days (newest included) are recomputed:
@@ -24,7 +25,7 @@ export function addDays(date: string, days: number): string {
 /** The newest local day of `timezone` that closed at least GRACE_MS before `now`, and when it became due. */
 export function newestDueDay(timezone: string, now: number): { date: string; dueAt: number } {
   const date = addDays(localDate(now - GRACE_MS, timezone), -1);
-  return { date, dueAt: localDayRange(date, timezone)[1] + GRACE_MS };
+  return { date, dueAt: dayDueAt(date, timezone) };
 }
 
 /** Days to compute for a client at `now`: none, or its newest due day and the RECOMPUTE_DAYS − 1 before. */
@@ -41,8 +42,13 @@ export function dueDays(clients: BillingClient[], now: number): Map<BillingClien
 
 /** Groups the clients due at `now` by billing date. */
 export function planTick(clients: BillingClient[], now: number): Map<string, BillingClient[]> {
+  return byDate(dueDays(clients, now));
+}
+
+/** Clients' days grouped by date, dates in order. */
+function byDate(work: Map<BillingClient, string[]>): Map<string, BillingClient[]> {
   const plan = new Map<string, BillingClient[]>();
-  for (const [c, days] of dueDays(clients, now)) {
+  for (const [c, days] of work) {
     for (const date of days) {
       let list = plan.get(date);
       if (!list) plan.set(date, (list = []));
@@ -58,6 +64,46 @@ export async function allClients(d1: D1Database): Promise<BillingClient[]> {
   return results;
 }
 
+interface Rebill {
+  date: string;
+  client_id: string;
+  marked_at: number;
+}
+
+/** The days clients' objects marked for billing again (durable-objects/late-billing.ts). */
+async function markedRebills(d1: D1Database): Promise<Rebill[]> {
+  return (await d1.prepare("SELECT date, client_id, marked_at FROM billing_rebills ORDER BY date").all<Rebill>()).results;
+}
+
+/**
+ * The due days, plus each marked day of a client that is due at the tick's `now` (the objects mark by
+ * their own clock, which is the tick's in production; a tick played back at an earlier time leaves
+ * the marks of days not yet due to later ticks).
+ */
+function withRebills(due: Map<BillingClient, string[]>, clients: BillingClient[], rebills: Rebill[], now: number): Map<BillingClient, string[]> {
+  const work = new Map<BillingClient, string[]>([...due].map(([c, days]) => [c, [...days]]));
+  const byId = new Map(clients.map((c) => [c.id, c]));
+  for (const { date, client_id } of rebills) {
+    const client = byId.get(client_id);
+    if (!client || dayDueAt(date, client.timezone) > now) continue;
+    const days = work.get(client) ?? [];
+    if (!days.includes(date)) days.push(date);
+    work.set(client, days);
+  }
+  return work;
+}
+
+/**
+ * Clears the marks a successful run of their date covered. A mark made again while the run read the
+ * ledgers (a later late event) has a newer `marked_at` and stays for the next tick.
+ */
+async function clearRebills(d1: D1Database, done: Rebill[]): Promise<void> {
+  if (done.length === 0) return;
+  await d1.batch(
+    done.map((m) => d1.prepare("DELETE FROM billing_rebills WHERE date = ? AND client_id = ? AND marked_at = ?").bind(m.date, m.client_id, m.marked_at)),
+  );
+}
+
 export interface TickResult {
   date: string;
   revision?: number;
@@ -69,13 +115,14 @@ export interface TickResult {
  * date failing does not stop the others; the next tick retries it.
  */
 export async function billingTick(env: Env, now: number): Promise<TickResult[]> {
-  const clients = await allClients(env.DB);
-  const plan = planTick(clients, now);
+  const [clients, rebills] = await Promise.all([allClients(env.DB), markedRebills(env.DB)]);
+  const work = withRebills(dueDays(clients, now), clients, rebills, now);
+  const plan = byDate(work);
   const results: TickResult[] = [];
   if (plan.size === 0) return results;
   let readLedgers;
   try {
-    readLedgers = await prefetchLedgers(env, dueDays(clients, now));
+    readLedgers = await prefetchLedgers(env, work);
   } catch (err) {
     // A ledger that cannot be read fails the tick's dates; the next tick reads them all again.
     log("error", null, "billing_tick_failed", err);
@@ -85,6 +132,7 @@ export async function billingTick(env: Env, now: number): Promise<TickResult[]> 
     try {
       const r = await runBillingDay(env, date, due, "cron", now, readLedgers);
       results.push({ date, revision: r.revision });
+      await clearRebills(env.DB, rebills.filter((m) => m.date === date && due.some((c) => c.id === m.client_id)));
     } catch (err) {
       log("error", null, "billing_tick_failed", err);
       results.push({ date, error: err instanceof Error ? err.message : String(err) });
