@@ -43,6 +43,35 @@ export const BillingDate = IsoDate.refine((d) => d >= "1999-12-31" && d <= "2100
 
 export const BillingQuery = z.object({ date: BillingDate, client_id: ClientId.optional() });
 
+/** Longest period one summary covers: a quarter. */
+export const MAX_SUMMARY_DAYS = 92;
+
+/** `GET /v1/billing/summary`: a period of billing days, both ends included (a month: the 1st to its last day). */
+export const BillingSummaryQuery = z
+  .object({ from: BillingDate, to: BillingDate, client_id: ClientId.optional() })
+  .refine((q) => q.from <= q.to, { message: "`from` must not be after `to`", path: ["to"] })
+  .refine((q) => (Date.parse(q.to) - Date.parse(q.from)) / 86_400_000 < MAX_SUMMARY_DAYS, {
+    message: `a summary covers at most ${MAX_SUMMARY_DAYS} days`,
+    path: ["to"],
+  });
+
+/** What a period's days add up to: per client and currency, per currency, and how final each day is. */
+export const BillingSummary = z.object({
+  from: IsoDate,
+  to: IsoDate,
+  clients: z.array(
+    z.object({ client_id: ClientId, client_name: z.string(), currency: Currency, billable_count: z.number().int(), amount_micros: z.number().int() }),
+  ),
+  totals: z.array(z.object({ currency: Currency, billable_count: z.number().int(), amount_micros: z.number().int() })),
+  /**
+   * Every day of the period: its current revision (0: no lines yet), when its latest run began (null:
+   * never run) and how many of the clients asked about were not yet due then (as `open_clients` of
+   * GET /v1/billing). A period is final for invoicing once every day has run with no open clients.
+   */
+  days: z.array(z.object({ date: IsoDate, revision: z.number().int(), checked_at: z.number().int().nullable(), open_clients: z.number().int() })),
+});
+export type BillingSummary = z.infer<typeof BillingSummary>;
+
 /**
  * A day's billing. `revision` is the day's: 0 = never computed, then +1 each time a computation
  * changed any line. `computed_at` (epoch ms) is when the current revision was produced.

@@ -36,6 +36,8 @@ import {
 import {
   BillingQuery,
   BillingResponse,
+  BillingSummary,
+  BillingSummaryQuery,
   BillingRunResponse,
   DownloadQuery,
   DownloadResponse,
@@ -325,6 +327,16 @@ export const OPERATIONS: Operation[] = [
       200: { description: "lines; revision 0 when never computed", schema: BillingResponse },
       403: { description: "no billing access", schema: ErrorBody },
       404: { description: "client_id names no client", schema: ErrorBody },
+    },
+  },
+  {
+    method: "get", path: "/v1/billing/summary", summary: "A period's billing (a month, to invoice it): per client and currency, per currency, and how final each day is (finance, admin)", tag: "billing", security: "session",
+    query: BillingSummaryQuery,
+    responses: {
+      200: { description: "sums, and each day's revision and open clients", schema: BillingSummary },
+      403: { description: "no billing access", schema: ErrorBody },
+      404: { description: "client_id names no client", schema: ErrorBody },
+      422: { description: "the period's amounts pass 2^53 micros (amount_out_of_range)", schema: ErrorBody },
     },
   },
   {

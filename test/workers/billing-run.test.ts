@@ -220,6 +220,44 @@ describe("revisions", () => {
   });
 });
 
+describe("a period's summary", () => {
+  it("adds a period's days up per client and currency, and says how final each day is", async () => {
+    const { id } = await createClient({ timezone: "UTC" });
+    await rateCard({ client_id: id, category: "marketing", country: "*", unit_price_micros: 10_000 });
+    await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 2_000, currency: "USD" });
+    const delivered = (day: string, category: string) => status(id, unique("wamid"), "delivered", Date.parse(`${day}T12:00:00Z`), { category });
+    await ingest([delivered("2026-09-01", "marketing"), delivered("2026-09-01", "marketing"), delivered("2026-09-02", "marketing"), delivered("2026-09-02", "utility")]);
+    const first = await runDay("2026-09-01");
+    const second = await runDay("2026-09-02");
+
+    const res = await call(`/v1/billing/summary?from=2026-09-01&to=2026-09-03&client_id=${id}`, authed(await signIn("finance")));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { clients: unknown[]; totals: unknown[]; days: { date: string; revision: number; checked_at: number | null; open_clients: number }[] };
+    expect(body.clients).toEqual([
+      { client_id: id, client_name: expect.any(String), currency: "BRL", billable_count: 3, amount_micros: 30_000 },
+      { client_id: id, client_name: expect.any(String), currency: "USD", billable_count: 1, amount_micros: 2_000 },
+    ]);
+    expect(body.totals).toEqual([
+      { currency: "BRL", billable_count: 3, amount_micros: 30_000 },
+      { currency: "USD", billable_count: 1, amount_micros: 2_000 },
+    ]);
+    expect(body.days.map((d) => [d.date, d.revision, d.checked_at !== null, d.open_clients])).toEqual([
+      ["2026-09-01", first.revision, true, 0],
+      ["2026-09-02", second.revision, true, 0],
+      ["2026-09-03", 0, false, 0],
+    ]);
+  });
+
+  it("refuses a period ending before it starts, one over 92 days, an unknown client, and viewers", async () => {
+    const finance = await signIn("finance");
+    for (const q of ["from=2026-09-02&to=2026-09-01", "from=2026-01-01&to=2026-06-30", "from=2026-09"]) {
+      expect([q, (await call(`/v1/billing/summary?${q}`, authed(finance))).status]).toEqual([q, 400]);
+    }
+    expect((await call("/v1/billing/summary?from=2026-09-01&to=2026-09-30&client_id=ghost", authed(finance))).status).toBe(404);
+    expect((await call("/v1/billing/summary?from=2026-09-01&to=2026-09-30", authed(await signIn("viewer")))).status).toBe(403);
+  });
+});
+
 describe("reconciliation", () => {
   it("reports where billed counts and the Durable Object ledgers differ", async () => {
     const { id } = await createClient();

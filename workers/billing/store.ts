@@ -91,6 +91,33 @@ export async function dayLines(d1: D1Database, date: string, clientId?: string):
   return results;
 }
 
+/** Sums of a period's lines per client and currency (amounts in different currencies do not add up). */
+export async function periodSums(d1: D1Database, from: string, to: string, clientId?: string) {
+  const { results } = await d1
+    .prepare(
+      `SELECT b.client_id, COALESCE(c.name, b.client_id) AS client_name, b.currency,
+         SUM(b.billable_count) AS billable_count, SUM(b.amount_micros) AS amount_micros
+       FROM billing_daily b LEFT JOIN clients c ON c.id = b.client_id
+       WHERE b.date BETWEEN ?1 AND ?2 AND (?3 IS NULL OR b.client_id = ?3)
+       GROUP BY b.client_id, b.currency ORDER BY b.client_id, b.currency`,
+    )
+    .bind(from, to, clientId ?? null)
+    .all<{ client_id: string; client_name: string; currency: string; billable_count: number; amount_micros: number }>();
+  return results;
+}
+
+/** Each computed day of a period: its current revision and when its latest successful run began. */
+export async function periodStates(d1: D1Database, from: string, to: string): Promise<Map<string, { revision: number; checkedAt: number }>> {
+  const { results } = await d1
+    .prepare(
+      `SELECT date, MAX(revision) AS revision, MAX(started_at) AS checked_at FROM billing_runs
+       WHERE date BETWEEN ?1 AND ?2 AND status = 'ok' GROUP BY date`,
+    )
+    .bind(from, to)
+    .all<{ date: string; revision: number; checked_at: number }>();
+  return new Map(results.map((r) => [r.date, { revision: r.revision, checkedAt: r.checked_at }]));
+}
+
 /** Records a run that changed nothing (the revision stays). */
 export async function recordRun(d1: D1Database, run: RunRecord, revision: number): Promise<void> {
   await runInsert(d1, run, revision, null).run();

@@ -1,7 +1,7 @@
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
-import { BillingDate, BillingQuery, DownloadQuery, ReconcileQuery, type BillingFormat, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
+import { BillingDate, BillingQuery, BillingSummaryQuery, DownloadQuery, ReconcileQuery, type BillingFormat, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
 import { clients } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
@@ -12,6 +12,7 @@ import { rateBookFor } from "../billing/rates.ts";
 import { reconcileDay } from "../billing/reconcile.ts";
 import { openClientsAt } from "../billing/run.ts";
 import { runBillingOnDemand } from "../billing/schedule.ts";
+import { billingSummary } from "../billing/summary.ts";
 import { dayLines, dayState } from "../billing/store.ts";
 import { ApiError } from "../errors.ts";
 import { signFileUrl } from "../files/signed-urls.ts";
@@ -45,6 +46,12 @@ billing.get("/", valid("query", BillingQuery), async (c) => {
   // As of the day's latest run: one that changed nothing still confirmed the lines.
   const openClients = openClientsAt(date, asked, state.checkedAt ?? Date.now());
   return c.json({ date, revision: state.revision, computed_at: state.computedAt, open_clients: openClients, lines, unpriced } satisfies BillingResponse);
+});
+
+/** A period's totals (a month, to invoice it), with how final each of its days is. */
+billing.get("/summary", valid("query", BillingSummaryQuery), async (c) => {
+  const { from, to, client_id } = c.req.valid("query");
+  return c.json(await billingSummary(c.env.DB, from, to, client_id));
 });
 
 billing.post("/:date/run", requireCapability("admin"), valid("param", DateParam), async (c) => {

@@ -1,0 +1,47 @@
+import { eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import type { BillingSummary } from "../../schema/billing.ts";
+import { clients } from "../../schema/db.ts";
+import { ApiError } from "../errors.ts";
+import { clientNotFound } from "../client-records.ts";
+import { openClientsAt } from "./run.ts";
+import { addDays } from "./schedule.ts";
+import { periodStates, periodSums } from "./store.ts";
+
+/**
+ * A period's billing (a month, to invoice it): per client and currency, per currency, and each day's
+ * revision and open clients, so finance sees whether every day of it is final. Reads D1 only.
+ */
+export async function billingSummary(d1: D1Database, from: string, to: string, clientId?: string): Promise<BillingSummary> {
+  const zones = drizzle(d1).select({ timezone: clients.timezone }).from(clients);
+  const [asked, sums, states] = await Promise.all([
+    clientId === undefined ? zones : zones.where(eq(clients.id, clientId)),
+    periodSums(d1, from, to, clientId),
+    periodStates(d1, from, to),
+  ]);
+  if (clientId !== undefined && asked.length === 0) throw clientNotFound(clientId);
+  const totals = new Map<string, { currency: string; billable_count: number; amount_micros: number }>();
+  for (const s of sums) {
+    const total = totals.get(s.currency) ?? { currency: s.currency, billable_count: 0, amount_micros: 0 };
+    total.billable_count += s.billable_count;
+    total.amount_micros += s.amount_micros;
+    totals.set(s.currency, total);
+  }
+  // Each line is below 2^53 micros (the run refuses more); a period's sum could pass it and lose its last digits.
+  if ([...totals.values()].some((t) => !Number.isSafeInteger(t.amount_micros))) {
+    throw new ApiError(422, "amount_out_of_range", `the period's amounts pass 2^53 micros; ask for a shorter period`);
+  }
+  const days: BillingSummary["days"] = [];
+  const now = Date.now();
+  for (let date = from; date <= to; date = addDays(date, 1)) {
+    const state = states.get(date);
+    days.push({ date, revision: state?.revision ?? 0, checked_at: state?.checkedAt ?? null, open_clients: openClientsAt(date, asked, state?.checkedAt ?? now) });
+  }
+  return {
+    from,
+    to,
+    clients: sums,
+    totals: [...totals.values()].sort((a, b) => a.currency.localeCompare(b.currency)),
+    days,
+  };
+}
