@@ -31,6 +31,25 @@ export const BillingLine = z.object({
 });
 export type BillingLine = z.infer<typeof BillingLine>;
 
+/** A count and amount in one currency. */
+export interface CurrencyTotal {
+  currency: string;
+  billable_count: number;
+  amount_micros: number;
+}
+
+/** Totals per currency, in currency order (amounts in different currencies do not add up). */
+export function totalsByCurrency(items: readonly CurrencyTotal[]): CurrencyTotal[] {
+  const totals = new Map<string, CurrencyTotal>();
+  for (const item of items) {
+    const total = totals.get(item.currency) ?? { currency: item.currency, billable_count: 0, amount_micros: 0 };
+    total.billable_count += item.billable_count;
+    total.amount_micros += item.amount_micros;
+    totals.set(item.currency, total);
+  }
+  return [...totals.values()].sort((a, b) => a.currency.localeCompare(b.currency));
+}
+
 /** Lines counted but without an applicable rate card: billed at 0 and listed so finance can price them. */
 export const UnpricedLine = z.object({ client_id: ClientId, category: z.string(), country: z.string(), billable_count: z.number().int() });
 export type UnpricedLine = z.infer<typeof UnpricedLine>;

@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import type { BillingSummary } from "../../schema/billing.ts";
+import { totalsByCurrency, type BillingSummary } from "../../schema/billing.ts";
 import { clients } from "../../schema/db.ts";
 import { ApiError } from "../errors.ts";
 import { clientNotFound } from "../client-records.ts";
@@ -20,15 +20,9 @@ export async function billingSummary(d1: D1Database, from: string, to: string, c
     periodStates(d1, from, to),
   ]);
   if (clientId !== undefined && asked.length === 0) throw clientNotFound(clientId);
-  const totals = new Map<string, { currency: string; billable_count: number; amount_micros: number }>();
-  for (const s of sums) {
-    const total = totals.get(s.currency) ?? { currency: s.currency, billable_count: 0, amount_micros: 0 };
-    total.billable_count += s.billable_count;
-    total.amount_micros += s.amount_micros;
-    totals.set(s.currency, total);
-  }
+  const totals = totalsByCurrency(sums);
   // Each line is below 2^53 micros (the run refuses more); a period's sum could pass it and lose its last digits.
-  if ([...totals.values()].some((t) => !Number.isSafeInteger(t.amount_micros))) {
+  if (totals.some((t) => !Number.isSafeInteger(t.amount_micros))) {
     throw new ApiError(422, "amount_out_of_range", `the period's amounts pass 2^53 micros; ask for a shorter period`);
   }
   const days: BillingSummary["days"] = [];
@@ -41,7 +35,7 @@ export async function billingSummary(d1: D1Database, from: string, to: string, c
     from,
     to,
     clients: sums,
-    totals: [...totals.values()].sort((a, b) => a.currency.localeCompare(b.currency)),
+    totals,
     days,
   };
 }

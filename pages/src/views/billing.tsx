@@ -1,23 +1,11 @@
 import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
-import { UNKNOWN_COUNTRY, type BillingLine, type BillingResponse } from "../../../schema/billing.ts";
+import { UNKNOWN_COUNTRY, totalsByCurrency, type BillingLine, type BillingResponse } from "../../../schema/billing.ts";
 import { api } from "../api.ts";
 import { categoryLabel, fmtInt, fmtMoney, localDateTime, t } from "../i18n.ts";
 import { currentUser, seesBilling } from "../session.ts";
 import { Failure } from "./failure.tsx";
 import { Unavailable } from "./unavailable.tsx";
-
-/** The day's billable messages and amount per currency (amounts in different currencies do not add up). */
-function totalsByCurrency(lines: BillingLine[]): { currency: string; count: number; amountMicros: number }[] {
-  const totals = new Map<string, { currency: string; count: number; amountMicros: number }>();
-  for (const l of lines) {
-    const total = totals.get(l.currency) ?? { currency: l.currency, count: 0, amountMicros: 0 };
-    total.count += l.billable_count;
-    total.amountMicros += l.amount_micros;
-    totals.set(l.currency, total);
-  }
-  return [...totals.values()].sort((a, b) => a.currency.localeCompare(b.currency));
-}
 
 const CHANGE_SETTLE_MS = 400;
 
@@ -160,9 +148,9 @@ function Billing() {
                 <th scope="row" colSpan={3}>
                   {t("billing.total", { c: total.currency })}
                 </th>
-                <td class="num">{fmtInt(total.count)}</td>
+                <td class="num">{fmtInt(total.billable_count)}</td>
                 <td />
-                <td class="num">{fmtMoney(total.amountMicros, total.currency)}</td>
+                <td class="num">{fmtMoney(total.amount_micros, total.currency)}</td>
               </tr>
             ))}
           </tfoot>
