@@ -33,6 +33,16 @@ export function utcDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
+/** Epoch ms of 00:00 UTC of a calendar `date` (YYYY-MM-DD). */
+export function utcDayStart(date: string): number {
+  return Date.parse(`${date}T00:00:00Z`);
+}
+
+/** A calendar `date` (YYYY-MM-DD) shifted by whole days. */
+export function addDays(date: string, days: number): string {
+  return utcDate(utcDayStart(date) + days * DAY_MS);
+}
+
 const formatters = new Map<string, Intl.DateTimeFormat>();
 function formatter(timeZone: string): Intl.DateTimeFormat {
   let f = formatters.get(timeZone);
@@ -101,6 +111,5 @@ export function localDayStart(date: string, timeZone: string): number {
 
 /** [start, end) in epoch ms of the local day `date` in `timeZone`. */
 export function localDayRange(date: string, timeZone: string): [number, number] {
-  const next = new Date(Date.parse(`${date}T00:00:00Z`) + DAY_MS).toISOString().slice(0, 10);
-  return [localDayStart(date, timeZone), localDayStart(next, timeZone)];
+  return [localDayStart(date, timeZone), localDayStart(addDays(date, 1), timeZone)];
 }

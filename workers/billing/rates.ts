@@ -1,6 +1,7 @@
 import { lte } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { rateCards } from "../../schema/db.ts";
+import { utcDayStart } from "../../schema/time.ts";
 
 export interface RateCardRow {
   clientId: string | null;
@@ -55,7 +56,7 @@ export class RateBook {
 
 /** The rate cards valid on `date` (UTC calendar date, as `valid_from` is stored). */
 export async function rateBookFor(db: DrizzleD1Database, date: string): Promise<RateBook> {
-  const dayStart = Date.parse(`${date}T00:00:00Z`);
+  const dayStart = utcDayStart(date);
   const rows = await db
     .select({
       clientId: rateCards.clientId,

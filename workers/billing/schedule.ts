@@ -1,4 +1,4 @@
-import { DAY_MS, localDate, localDayRange } from "../../schema/time.ts";
+import { addDays, localDate, localDayRange } from "../../schema/time.ts";
 import { ApiError, log } from "../errors.ts";
 import { GRACE_MS, dayDueAt } from "../../schema/billing.ts";
 import { prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
@@ -17,10 +17,6 @@ export const RECOMPUTE_DAYS = 8;
  */
 export const CATCH_UP_MS = 3_600_000;
 
-/** `date` (YYYY-MM-DD) shifted by whole calendar days. */
-export function addDays(date: string, days: number): string {
-  return new Date(Date.parse(`${date}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
-}
 
 /** The newest local day of `timezone` that closed at least GRACE_MS before `now`, and when it became due. */
 export function newestDueDay(timezone: string, now: number): { date: string; dueAt: number } {

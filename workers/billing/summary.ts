@@ -5,8 +5,8 @@ import { clients } from "../../schema/db.ts";
 import { ApiError } from "../errors.ts";
 import { clientNotFound } from "../client-records.ts";
 import { openClientsAt } from "./run.ts";
-import { addDays } from "./schedule.ts";
 import { periodStates, periodSums } from "./store.ts";
+import { addDays } from "../../schema/time.ts";
 
 /**
  * A period's billing (a month, to invoice it): per client and currency, per currency, and each day's

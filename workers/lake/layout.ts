@@ -1,4 +1,4 @@
-import { DAY_MS, utcDate } from "../../schema/time.ts";
+import { DAY_MS, utcDate, utcDayStart } from "../../schema/time.ts";
 
 /** Root of the detail lake in R2 (DESIGN.md, "R2 layout"). */
 export const LAKE_PREFIX = "lake/notifications/";
@@ -67,6 +67,6 @@ export async function listParts(bucket: R2Bucket, clientId: string, date: string
 /** UTC dates (YYYY-MM-DD) whose partitions can hold rows with occurred_at in [from, to). */
 export function datesInRange(from: number, to: number): string[] {
   const out: string[] = [];
-  for (let d = Date.parse(`${utcDate(from)}T00:00:00Z`); d < to; d += DAY_MS) out.push(utcDate(d));
+  for (let d = utcDayStart(utcDate(from)); d < to; d += DAY_MS) out.push(utcDate(d));
   return out;
 }

@@ -10,6 +10,7 @@ import { deadLetterPrefix } from "../../ingest/dead-letters.ts";
 import type { RoutedEvent } from "../../ingest/dispatch.ts";
 import { storeEvents } from "../../ingest/ingest-stats.ts";
 import { valid } from "../../validate.ts";
+import { utcDayStart } from "../../../schema/time.ts";
 
 /** Input kept in `dlq/` (unknown phone numbers and clients, refused records): look at it, replay it. */
 export const adminDeadLetters = new Hono<AppEnv>();
@@ -62,7 +63,7 @@ adminDeadLetters.get("/", valid("query", DeadLetterQuery), async (c) => {
  */
 adminDeadLetters.post("/replay", valid("query", DeadLetterQuery), async (c) => {
   const { date, start_after, limit } = c.req.valid("query");
-  if (eventTableExpired(eventTableFor(Date.parse(`${date}T00:00:00Z`)), Date.now())) {
+  if (eventTableExpired(eventTableFor(utcDayStart(date)), Date.now())) {
     throw new ApiError(400, "outside_dedup_window", `letters of ${date} are older than the dedup tables; replaying them could count events twice`);
   }
   const db = c.get("db");

@@ -6,6 +6,7 @@ import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
 import { requireClient } from "../../client-records.ts";
 import { valid } from "../../validate.ts";
+import { utcDate, utcDayStart } from "../../../schema/time.ts";
 
 /** Prices per billable message, default (client_id null) or per client. */
 export const adminRateCards = new Hono<AppEnv>();
@@ -23,7 +24,7 @@ function rateCardOut(r: typeof rateCards.$inferSelect): RateCard {
     country: r.country,
     unit_price_micros: r.unitPriceMicros,
     currency: r.currency,
-    valid_from: new Date(r.validFrom).toISOString().slice(0, 10),
+    valid_from: utcDate(r.validFrom),
   };
 }
 
@@ -32,7 +33,7 @@ adminRateCards.put("/", valid("json", RateCardRequest), async (c) => {
   const body = c.req.valid("json");
   const db = c.get("db");
   if (body.client_id !== null) await requireClient(db, body.client_id);
-  const validFrom = body.valid_from ? Date.parse(`${body.valid_from}T00:00:00Z`) : 0;
+  const validFrom = body.valid_from ? utcDayStart(body.valid_from) : 0;
   const key = and(
     body.client_id === null ? isNull(rateCards.clientId) : eq(rateCards.clientId, body.client_id),
     eq(rateCards.category, body.category),
