@@ -1,6 +1,23 @@
 import { dayDueAt } from "../schema/billing.ts";
 
 /**
+ * Due times by zone and day: every billed call asks for its day's, and a zone's offsets take a few
+ * Intl calls to work out. Few distinct days are live at once; the map starts over past a bound.
+ */
+const dueTimes = new Map<string, number>();
+const MAX_DUE_TIMES = 4_096;
+
+function dueAt(day: string, timezone: string): number {
+  const key = `${timezone}|${day}`;
+  let at = dueTimes.get(key);
+  if (at === undefined) {
+    if (dueTimes.size >= MAX_DUE_TIMES) dueTimes.clear();
+    dueTimes.set(key, (at = dayDueAt(day, timezone)));
+  }
+  return at;
+}
+
+/**
  * Marks the client's billing days that a call changed after they were due (billing_rebills in D1),
  * so the next billing tick bills them again: the cron recomputes a client's recent days only in the
  * hour after its newest day comes due, and a late event after that hour would otherwise wait a day
@@ -9,7 +26,7 @@ import { dayDueAt } from "../schema/billing.ts";
  * next day's recompute of the last eight days, or the reconciliation, still finds it.
  */
 export async function markLateBilling(db: D1Database, clientId: string, timezone: string, days: Iterable<string>, now: number): Promise<void> {
-  const late = [...new Set(days)].filter((day) => dayDueAt(day, timezone) <= now);
+  const late = [...new Set(days)].filter((day) => dueAt(day, timezone) <= now);
   if (late.length === 0) return;
   await db.batch(
     late.map((day) =>
