@@ -1,6 +1,6 @@
 import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
 import type { NotificationEvent } from "../schema/event.ts";
-import { HOUR_MINUTES, type ClientLiveMessage } from "../schema/live.ts";
+import { hourStart, type ClientLiveMessage } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf } from "./client-shards.ts";
 import { sumCounts, sumMinutes } from "./client-shards.ts";
@@ -214,13 +214,12 @@ export class ClientLive {
 
   /** The counters the Overview keeps for this client (this shard of it): today plus the minutes of the last hour. */
   rollup(client: LiveClient, now = Date.now()): ClientRollup {
-    const current = minuteOf(now);
-    return this.rollupOf(client, now, this.reader.counters(current - (HOUR_MINUTES - 1) * MINUTE_MS, current + MINUTE_MS));
+    return this.rollupOf(client, now, this.lastHour(now));
   }
 
   /** Today plus the given minutes of the last hour (the ones that changed since the last rollup). */
   private changedRollup(client: LiveClient, minutes: number[], now = Date.now()): ClientRollup {
-    const first = minuteOf(now) - (HOUR_MINUTES - 1) * MINUTE_MS;
+    const first = hourStart(now);
     const recent = new Set(minutes.filter((m) => m >= first));
     const changed = recent.size === 0 ? [] : this.reader.counters(Math.min(...recent), Math.max(...recent) + MINUTE_MS).filter((m) => recent.has(m.minute));
     return this.rollupOf(client, now, changed);
@@ -232,14 +231,13 @@ export class ClientLive {
     return rollup;
   }
 
+  /** The counters of the rolling hour up to the minute of `now`. */
+  private lastHour(now: number): MinuteCounts[] {
+    return this.reader.counters(hourStart(now), minuteOf(now) + MINUTE_MS);
+  }
+
   private snapshot(clientId: string, timezone: string): ClientLiveMessage {
-    const current = minuteOf(Date.now());
-    return {
-      type: "snapshot",
-      client_id: clientId,
-      minutes: this.reader.counters(current - (HOUR_MINUTES - 1) * MINUTE_MS, current + MINUTE_MS),
-      today: this.reader.today(timezone),
-    };
+    return { type: "snapshot", client_id: clientId, minutes: this.lastHour(Date.now()), today: this.reader.today(timezone) };
   }
 
   private scheduleRollup(): void {

@@ -4,7 +4,7 @@ import { eq } from "drizzle-orm";
 import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { clients } from "../schema/db.ts";
 import { STATUSES } from "../schema/event.ts";
-import { HOUR_MINUTES, type OverviewLiveMessage, type OverviewRow } from "../schema/live.ts";
+import { HOUR_MINUTES, hourStart, type OverviewLiveMessage, type OverviewRow } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf, emptyCounts } from "./client-shards.ts";
 import { fnv1a, shardName, splitShardName, sumCounts } from "./client-shards.ts";
@@ -332,7 +332,7 @@ export class Overview extends DurableObject<Env> {
   private row(clientId: string, directory: Map<string, DirectoryEntry>, now: number): OverviewRow {
     const entry = directory.get(clientId)!;
     const shards = [...(this.rollups.get(clientId)?.values() ?? [])];
-    const first = minuteOf(now) - (HOUR_MINUTES - 1) * MINUTE_MS;
+    const first = hourStart(now);
     const minute = emptyCounts();
     const hour = emptyCounts();
     const spark = new Array<number>(HOUR_MINUTES).fill(0);
@@ -410,7 +410,7 @@ export class Overview extends DurableObject<Env> {
 export function mergeRollup(held: ClientRollup | undefined, update: ClientRollup): ClientRollup {
   const newer = !held || update.at > held.at;
   const base = newer ? update : held;
-  const first = minuteOf(base.at) - (HOUR_MINUTES - 1) * MINUTE_MS;
+  const first = hourStart(base.at);
   const byMinute = new Map((held?.minutes ?? []).filter((m) => m.minute >= first).map((m) => [m.minute, m]));
   let grew = newer;
   for (const m of update.minutes) {

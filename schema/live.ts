@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ClientId } from "./event.ts";
 import { MinuteCounts, StatusCounts } from "./api.ts";
+import { MINUTE_MS, minuteOf } from "./time.ts";
 
 /** Server → browser messages on `/v1/clients/:id/live`, tagged by `type`. */
 export const ClientLiveMessage = z.discriminatedUnion("type", [
@@ -11,6 +12,11 @@ export type ClientLiveMessage = z.infer<typeof ClientLiveMessage>;
 
 /** Minutes in the overview's rolling window ("last 60 minutes", including the current one). */
 export const HOUR_MINUTES = 60;
+
+/** The first minute (epoch ms) of the rolling hour that ends with the minute of `now`. */
+export function hourStart(now: number): number {
+  return minuteOf(now) - (HOUR_MINUTES - 1) * MINUTE_MS;
+}
 
 /** One client's row in the overview. */
 export const OverviewRow = z.object({
