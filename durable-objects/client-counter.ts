@@ -27,6 +27,7 @@ import { closeQuietly, refuseViewerMessage } from "./live-sockets.ts";
 import { PendingAggregates, type Track } from "./pending-aggregates.ts";
 import { Reshard, type LayoutState, type Transition } from "./reshard.ts";
 import { CHECKPOINT_INTERVAL_MS, type ClientRollup } from "./overview.ts";
+import { logLine } from "../workers/log.ts";
 
 /** What the ingest Worker knows about the client when it calls. */
 export interface ClientRef {
@@ -329,7 +330,7 @@ export class ClientCounter extends DurableObject<Env> {
     if (billedDays.length > 0) {
       this.ctx.waitUntil(
         markLateBilling(this.env.DB, client.id, client.timezone, billedDays, now).catch((err: unknown) =>
-          console.error(JSON.stringify({ level: "error", event: "billing_rebill_not_marked", client_id: client.id, error: String(err) })),
+          logLine("error", "billing_rebill_not_marked", { client_id: client.id }, err),
         ),
       );
     }

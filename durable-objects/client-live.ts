@@ -6,6 +6,7 @@ import { counterOf } from "./client-shards.ts";
 import { sumCounts, sumMinutes } from "./client-shards.ts";
 import { LIVE_CLIENT_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, openSockets, sendQuietly } from "./live-sockets.ts";
 import { overviewOf, type ClientRollup, type RollupReceipt } from "./overview.ts";
+import { logLine } from "../workers/log.ts";
 
 /**
  * Browser updates of one client go out at most this often (10 a second), however many ingest calls
@@ -154,7 +155,7 @@ export class ClientLive {
         else if (changedText) sendQuietly(ws, changedText);
       }
     } catch (err) {
-      console.warn(JSON.stringify({ level: "warn", event: "live_shards_failed", client_id: state.clientId, error: String(err) }));
+      logLine("warn", "live_shards_failed", { client_id: state.clientId }, err);
     }
     view.timer = null;
     this.showShards();
@@ -271,7 +272,7 @@ export class ClientLive {
       this.noteReceipt(await overviewOf(this.env, client.id).rollup(this.takeRollup(client)));
     } catch (err) {
       // Values, not increments: resending these minutes (with any changed since) repairs the Overview.
-      console.warn(JSON.stringify({ level: "warn", event: "overview_rollup_failed", client_id: client.id, error: String(err) }));
+      logLine("warn", "overview_rollup_failed", { client_id: client.id }, err);
       this.wholeHour ||= whole;
       for (const m of minutes) this.rollupMinutes.add(m);
       this.scheduleRollup();
@@ -304,7 +305,7 @@ export class ClientLive {
       try {
         saved = await overviewOf(this.env, client.id).saved();
       } catch (err) {
-        console.warn(JSON.stringify({ level: "warn", event: "overview_settle_failed", client_id: client.id, error: String(err) }));
+        logLine("warn", "overview_settle_failed", { client_id: client.id }, err);
         return false;
       }
       if (saved.epoch === this.unsaved.epoch) {

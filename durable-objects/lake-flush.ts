@@ -5,6 +5,7 @@ import { encodeParquet, ROW_GROUP_ROWS } from "../workers/lake/parquet-writer.ts
 import { FLUSHED_THROUGH_KEY, flushedThrough, type Outbox } from "./outbox.ts";
 import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "./lake-schedule.ts";
 import type { Track } from "./pending-aggregates.ts";
+import { logLine } from "../workers/log.ts";
 
 /** Rows per flushed batch: one row group, so a flush holds one group's worth of rows in memory. */
 const FLUSH_BATCH_ROWS = ROW_GROUP_ROWS;
@@ -68,7 +69,7 @@ export class LakeFlush {
     } catch (err) {
       this.failures += 1;
       const delay = Math.min(RETRY_BASE_MS * 2 ** (this.failures - 1), RETRY_MAX_MS);
-      console.error(JSON.stringify({ level: "error", event: "lake_flush_failed", client_id: this.clientId(), failures: this.failures, retry_in_ms: delay, error: String(err) }));
+      logLine("error", "lake_flush_failed", { client_id: this.clientId(), failures: this.failures, retry_in_ms: delay }, err);
       this.arm(Date.now() + delay);
     }
   }

@@ -1,4 +1,5 @@
 import { accessGrant } from "../workers/auth/policy.ts";
+import { logLine } from "../workers/log.ts";
 
 /**
  * WebSocket plumbing shared by the ClientCounter and the Overview (Hibernation API).
@@ -151,7 +152,7 @@ async function closeEnded(db: D1Database, sockets: WebSocket[], end: (ws: WebSoc
     for (const ws of granted) if (!current.has(sessionOf(ws).grant!)) end(ws);
   } catch (err) {
     // The next check, an interval later, asks again; expiry is enforced meanwhile.
-    console.warn(JSON.stringify({ level: "warn", event: "live_revocation_check_failed", error: String(err) }));
+    logLine("warn", "live_revocation_check_failed", {}, err);
   }
 }
 

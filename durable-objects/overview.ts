@@ -10,6 +10,7 @@ import { counterOf, emptyCounts } from "./client-shards.ts";
 import { fnv1a, shardName, splitShardName, sumCounts } from "./client-shards.ts";
 import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, openSockets, refuseViewerMessage, sendQuietly } from "./live-sockets.ts";
 import { mapBounded } from "../workers/concurrency.ts";
+import { logLine } from "../workers/log.ts";
 
 /**
  * What a ClientCounter tells the Overview: values, not increments, so applying one twice is harmless.
@@ -378,7 +379,7 @@ export class Overview extends DurableObject<Env> {
         try {
           await this.rollup(await counterOf(this.env, id, shard).liveRollup(id, timezone, shard));
         } catch (err) {
-          console.warn(JSON.stringify({ level: "warn", event: "overview_prime_failed", client_id: id, shard, error: String(err) }));
+          logLine("warn", "overview_prime_failed", { client_id: id, shard }, err);
         }
       });
       // Primed rollups must not wait for the checkpoint: once flagged, priming never runs again.

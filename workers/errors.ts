@@ -4,6 +4,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { ErrorBody } from "../schema/api.ts";
 import type { AppEnv } from "./app-env.ts";
+import { logLine, type LogLevel } from "./log.ts";
 
 /** An error the caller should see as `{error: {code, message, details?}}` with `status`. */
 export class ApiError extends HTTPException {
@@ -77,14 +78,9 @@ export function notFound(c: Context, allowed: string[]): Response {
   return c.json(errorBody("method_not_allowed", `no route for ${route}; this path takes ${allowed.join(", ")}`), 405);
 }
 
-/** Structured JSON log line; callers never pass personal data (recipients are masked upstream). */
-export function log(level: "info" | "warn" | "error", c: Context<AppEnv> | null, event: string, detail?: unknown): void {
-  const line: Record<string, unknown> = { level, event };
-  if (c) {
-    line.request_id = c.get("requestId");
-    line.path = new URL(c.req.url).pathname;
-  }
-  if (detail instanceof Error) line.error = { name: detail.name, message: detail.message };
-  else if (detail !== undefined) line.detail = detail;
-  console[level](JSON.stringify(line));
+/** A log line of a request (its id and path), with an error or a detail; logLine has the rules. */
+export function log(level: LogLevel, c: Context<AppEnv> | null, event: string, detail?: unknown): void {
+  const fields: Record<string, unknown> = c ? { request_id: c.get("requestId"), path: new URL(c.req.url).pathname } : {};
+  if (detail instanceof Error) logLine(level, event, fields, detail);
+  else logLine(level, event, detail === undefined ? fields : { ...fields, detail });
 }

@@ -4,6 +4,7 @@ import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "./app-env.ts";
 import { DEV_SECRETS } from "../schema/dev-credentials.ts";
 import { ApiError, log } from "./errors.ts";
+import { logLine } from "./log.ts";
 
 /** Every route but ingest takes small JSON bodies; ingest routes set their own, larger limits. */
 export const DEFAULT_MAX_BODY = 64 * 1024;
@@ -50,7 +51,7 @@ export const requestLog = createMiddleware<AppEnv>(async (c, next) => {
   const ms = Date.now() - started;
   if (c.res.status < 400 && ms < SLOW_REQUEST_MS && Math.random() >= accessLogSampleRate(c.env)) return;
   // Path only: query strings carry tickets and signatures, bodies carry recipients.
-  console.log(JSON.stringify({ level: "info", event: "request", request_id: requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms }));
+  logLine("info", "request", { request_id: requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms });
 });
 
 /** In production, answer nothing but 503 until every secret is set to a non-dev value. */

@@ -5,7 +5,7 @@ import { call } from "./helpers.ts";
 
 /** The access-log lines written while `run` ran. */
 async function linesDuring(run: () => Promise<unknown>): Promise<{ path: string; status: number }[]> {
-  const log = vi.spyOn(console, "log");
+  const log = vi.spyOn(console, "info");
   await run();
   const lines = log.mock.calls.map((args) => String(args[0])).filter((l) => l.includes('"event":"request"'));
   log.mockRestore();
