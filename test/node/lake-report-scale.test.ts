@@ -53,7 +53,7 @@ beforeAll(async () => {
     const upload = new R2Upload(bucket, partKey(CLIENT, DATE, f + 1, f + 1));
     const file = new ParquetStream((bytes) => upload.write(bytes));
     for (let g = 0; g < rows; g += ROW_GROUP_ROWS) {
-      await file.writeGroup(Array.from({ length: Math.min(ROW_GROUP_ROWS, rows - g) }, (_, k) => row(first + g + k)));
+      await file.append(Array.from({ length: Math.min(ROW_GROUP_ROWS, rows - g) }, (_, k) => row(first + g + k)));
     }
     await file.finish();
     await upload.close();

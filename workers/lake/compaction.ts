@@ -1,8 +1,7 @@
 import { DAY_MS, utcDate } from "../../schema/time.ts";
-import type { EventRow } from "./columns.ts";
 import { seqShard } from "../../durable-objects/client-shards.ts";
 import { effectiveParts, listParts, partKey, type Part } from "./layout.ts";
-import { ParquetStream, ROW_GROUP_ROWS } from "./parquet-writer.ts";
+import { ParquetStream } from "./parquet-writer.ts";
 import { openPart } from "./reader.ts";
 import { R2Upload } from "./r2-upload.ts";
 import { parseSources, SOURCES_KEY, type SourceEntry } from "./sources.ts";
@@ -42,7 +41,6 @@ async function compactParts(bucket: R2Bucket, clientId: string, date: string, li
   const upload = new R2Upload(bucket, key, { httpMetadata: { contentType: "application/vnd.apache.parquet" } });
   const file = new ParquetStream((bytes) => upload.write(bytes));
   const sources: SourceEntry[] = [];
-  let group: EventRow[] = [];
   let row = 0;
   try {
     for (const part of live) {
@@ -51,16 +49,9 @@ async function compactParts(bucket: R2Bucket, clientId: string, date: string, li
       // A compacted source keeps its own map, shifted, so a reader two compactions late still finds its slice.
       for (const [f, l, s, e] of parseSources(reader.metadata.key_value_metadata)) sources.push([f, l, row + s, row + e]);
       sources.push([part.first, part.last, row, row + rows]);
-      for await (const batch of reader.rows()) {
-        for (const r of batch) group.push(r);
-        if (group.length >= ROW_GROUP_ROWS) {
-          await file.writeGroup(group);
-          group = [];
-        }
-      }
+      for await (const batch of reader.rows()) await file.append(batch);
       row += rows;
     }
-    await file.writeGroup(group);
     await file.finish([{ key: SOURCES_KEY, value: JSON.stringify(sources) }]);
     await upload.close();
   } catch (err) {

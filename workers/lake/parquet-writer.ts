@@ -104,24 +104,34 @@ class SinkWriter extends ByteWriter {
 
 /**
  * A Parquet file written row group by row group to a sink (an HTTP response, an R2 multipart
- * upload), so memory holds one row group however large the file.
+ * upload), so memory holds one row group however large the file. Rows are appended in any batches
+ * (a source's small groups are merged): each full ROW_GROUP_ROWS goes out as one group.
  */
 export class ParquetStream {
   private readonly pw: ParquetWriter;
+  private group: EventRow[] = [];
 
   constructor(sink: ByteSink) {
     this.pw = parquetWriter(new SinkWriter(sink));
   }
 
-  /** Writes `rows` as one row group (callers batch up to ROW_GROUP_ROWS). */
-  async writeGroup(rows: EventRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    await this.pw.write({ columnData: columnData(rows), rowGroupSize: rows.length });
+  /** Buffers `rows`; resolves once any row group they filled is written to the sink. */
+  async append(rows: Iterable<EventRow>): Promise<void> {
+    for (const r of rows) this.group.push(r);
+    if (this.group.length >= ROW_GROUP_ROWS) await this.writeGroup();
   }
 
-  /** Writes the footer (with `kvMetadata`, known only at the end); the file is complete when this resolves. */
+  /** Writes the rows left and the footer (with `kvMetadata`, known only at the end); the file is complete when this resolves. */
   async finish(kvMetadata?: KeyValue[]): Promise<void> {
+    await this.writeGroup();
     if (kvMetadata) this.pw.kvMetadata = kvMetadata;
     await this.pw.finish();
+  }
+
+  private async writeGroup(): Promise<void> {
+    const rows = this.group;
+    if (rows.length === 0) return;
+    this.group = [];
+    await this.pw.write({ columnData: columnData(rows), rowGroupSize: rows.length });
   }
 }

@@ -2,7 +2,7 @@ import type { ReportFormat, ReportTimes } from "../../schema/api.ts";
 import { log } from "../errors.ts";
 import type { EventRow } from "./columns.ts";
 import { datesInRange, effectiveParts, listParts, type Part } from "./layout.ts";
-import { ParquetStream, ROW_GROUP_ROWS } from "./parquet-writer.ts";
+import { ParquetStream } from "./parquet-writer.ts";
 import { openPart, PartGone, type RowFilter } from "./reader.ts";
 import { CSV_HEADER, csvLines } from "./report-csv.ts";
 import { sourceRange } from "./sources.ts";
@@ -80,17 +80,10 @@ async function* parquetChunks(bucket: R2Bucket, clientId: string, filter: RowFil
   const file = new ParquetStream((bytes) => {
     out.push(bytes);
   });
-  // Small source groups are merged so the report has few, full row groups.
-  let group: EventRow[] = [];
   for await (const rows of reportRows(bucket, clientId, filter)) {
-    for (const r of rows) group.push(r);
-    if (group.length >= ROW_GROUP_ROWS) {
-      await file.writeGroup(group);
-      group = [];
-      yield* out.splice(0);
-    }
+    await file.append(rows);
+    yield* out.splice(0);
   }
-  await file.writeGroup(group);
   await file.finish();
   yield* out.splice(0);
 }
