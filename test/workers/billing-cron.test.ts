@@ -1,7 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { ClientCounter } from "../../durable-objects/client-counter.ts";
-import { daysDue, planTick } from "../../workers/billing/schedule.ts";
+import { dueDaysOf, planTick } from "../../workers/billing/schedule.ts";
 import { createClient, unique } from "./helpers.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 
@@ -87,12 +87,12 @@ describe("which days a tick computes", () => {
     // Tokyo (UTC+9): the 16th ends at 15:00Z on the 16th; due at 17:00Z.
     // The day and the 7 before it: Meta retries a webhook for 7 days.
     const week = (last: string) => Array.from({ length: 8 }, (_, i) => new Date(Date.parse(`${last}T00:00:00Z`) - i * 86_400_000).toISOString().slice(0, 10));
-    expect(daysDue(tokyo, at("2026-11-16T16:59:59Z"))).toEqual([]);
-    expect(daysDue(tokyo, at("2026-11-16T17:00:00Z"))).toEqual(week("2026-11-16"));
-    expect(daysDue(tokyo, at("2026-11-16T17:59:59Z"))).toEqual(week("2026-11-16"));
-    expect(daysDue(tokyo, at("2026-11-16T18:00:00Z"))).toEqual([]);
-    expect(daysDue("America/Sao_Paulo", at("2026-11-17T05:00:00Z"))).toEqual(week("2026-11-16"));
-    expect(daysDue("UTC", at("2027-01-01T02:30:00Z"))).toEqual(week("2026-12-31"));
+    expect(dueDaysOf(tokyo, at("2026-11-16T16:59:59Z"))).toEqual([]);
+    expect(dueDaysOf(tokyo, at("2026-11-16T17:00:00Z"))).toEqual(week("2026-11-16"));
+    expect(dueDaysOf(tokyo, at("2026-11-16T17:59:59Z"))).toEqual(week("2026-11-16"));
+    expect(dueDaysOf(tokyo, at("2026-11-16T18:00:00Z"))).toEqual([]);
+    expect(dueDaysOf("America/Sao_Paulo", at("2026-11-17T05:00:00Z"))).toEqual(week("2026-11-16"));
+    expect(dueDaysOf("UTC", at("2027-01-01T02:30:00Z"))).toEqual(week("2026-12-31"));
     expect(week("2026-12-31").at(-1)).toBe("2026-12-24");
   });
 

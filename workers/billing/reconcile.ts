@@ -2,7 +2,7 @@ import type { ReconcileDifference, ReconcileResponse } from "../../schema/billin
 import { clientNotFound } from "../client-records.ts";
 import { lakeBillable } from "./lake-count.ts";
 import { ledgersOf, type BillingClient } from "./run.ts";
-import { allClients } from "./schedule.ts";
+import { billingClients } from "./schedule.ts";
 import { dayState, lineKey, storedLines } from "./store.ts";
 
 /**
@@ -13,7 +13,7 @@ import { dayState, lineKey, storedLines } from "./store.ts";
  * defect worth investigating.
  */
 export async function reconcileDay(env: Env, date: string, clientId?: string): Promise<ReconcileResponse> {
-  let clients: BillingClient[] = await allClients(env.DB);
+  let clients: BillingClient[] = await billingClients(env.DB);
   if (clientId !== undefined) {
     clients = clients.filter((c) => c.id === clientId);
     if (clients.length === 0) throw clientNotFound(clientId);

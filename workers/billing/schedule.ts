@@ -25,20 +25,20 @@ export function newestDueDay(timezone: string, now: number): { date: string; due
 }
 
 /** Days to compute for a client at `now`: none, or its newest due day and the RECOMPUTE_DAYS − 1 before. */
-export function daysDue(timezone: string, now: number): string[] {
+export function dueDaysOf(timezone: string, now: number): string[] {
   const { date, dueAt } = newestDueDay(timezone, now);
   if (now - dueAt >= CATCH_UP_MS) return [];
   return Array.from({ length: RECOMPUTE_DAYS }, (_, i) => addDays(date, -i));
 }
 
 /** The days due at `now` per client, for the clients that have any. */
-export function dueDays(clients: BillingClient[], now: number): Map<BillingClient, string[]> {
-  return new Map(clients.map((c) => [c, daysDue(c.timezone, now)] as const).filter(([, days]) => days.length > 0));
+export function dueDaysByClient(clients: BillingClient[], now: number): Map<BillingClient, string[]> {
+  return new Map(clients.map((c) => [c, dueDaysOf(c.timezone, now)] as const).filter(([, days]) => days.length > 0));
 }
 
 /** Groups the clients due at `now` by billing date. */
 export function planTick(clients: BillingClient[], now: number): Map<string, BillingClient[]> {
-  return byDate(dueDays(clients, now));
+  return byDate(dueDaysByClient(clients, now));
 }
 
 /** Clients' days grouped by date, dates in order. */
@@ -55,7 +55,7 @@ function byDate(work: Map<BillingClient, string[]>): Map<string, BillingClient[]
 }
 
 /** Every client, active or not, with what billing needs. */
-export async function allClients(d1: D1Database): Promise<BillingClient[]> {
+export async function billingClients(d1: D1Database): Promise<BillingClient[]> {
   const { results } = await d1.prepare("SELECT id, timezone, currency, shards FROM clients ORDER BY id").all<BillingClient>();
   return results;
 }
@@ -111,8 +111,8 @@ export interface TickResult {
  * date failing does not stop the others; the next tick retries it.
  */
 export async function billingTick(env: Env, now: number): Promise<TickResult[]> {
-  const [clients, rebills] = await Promise.all([allClients(env.DB), markedRebills(env.DB)]);
-  const work = withRebills(dueDays(clients, now), clients, rebills, now);
+  const [clients, rebills] = await Promise.all([billingClients(env.DB), markedRebills(env.DB)]);
+  const work = withRebills(dueDaysByClient(clients, now), clients, rebills, now);
   const plan = byDate(work);
   const results: TickResult[] = [];
   if (plan.size === 0) return results;
@@ -151,7 +151,7 @@ export async function billingJob(env: Env, scheduledTime: number): Promise<void>
  * revision if anything changed. Refuses a day that has not begun anywhere.
  */
 export async function runBillingOnDemand(env: Env, date: string, now: number) {
-  const begun = (await allClients(env.DB)).filter((c) => localDayRange(date, c.timezone)[0] <= now);
+  const begun = (await billingClients(env.DB)).filter((c) => localDayRange(date, c.timezone)[0] <= now);
   if (begun.length === 0) throw new ApiError(409, "day_not_started", `${date} has not begun for any client yet`);
   return runBillingDay(env, date, begun, "manual", now);
 }

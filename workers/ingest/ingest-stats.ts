@@ -1,8 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { isProduction } from "../security.ts";
-import { dispatch, groupByClient, type DispatchResult, type RoutedEvent } from "./dispatch.ts";
-import { relayRollups } from "./rollup-relay.ts";
+import type { DispatchResult } from "./dispatch.ts";
 
 /** Response headers with the storage work one ingest request caused (bench/ reads them). */
 export const INGEST_STATS_HEADERS = {
@@ -24,16 +23,4 @@ export function exposeIngestStats(c: Context<AppEnv>, result: DispatchResult, ca
   c.header(INGEST_STATS_HEADERS.rowsWritten, String(result.rowsWritten));
   c.header(INGEST_STATS_HEADERS.rowsRead, String(result.rowsRead));
   c.header(INGEST_STATS_HEADERS.backgroundRowsWritten, String(result.backgroundRowsWritten));
-}
-
-/**
- * Stores a request's routed events, one RPC per client shard, resolving once every object committed,
- * relays the rollups the objects handed back, and states the storage work on the response.
- */
-export async function storeEvents(c: Context<AppEnv>, routed: RoutedEvent[]): Promise<DispatchResult> {
-  const batches = groupByClient(routed);
-  const result = await dispatch(c.env, batches);
-  relayRollups(c.env, c.executionCtx, result.rollups);
-  exposeIngestStats(c, result, batches.length);
-  return result;
 }

@@ -9,7 +9,7 @@ import { closedDays, compactPartition, type CompactionResult } from "./compactio
 /** Clients handled at once; each holds at most one row group in memory. */
 const FANOUT = 4;
 
-function allClients(env: Env): Promise<ShardedClient[]> {
+function lakeClients(env: Env): Promise<ShardedClient[]> {
   return drizzle(env.DB).select({ id: clients.id, shards: clients.shards }).from(clients).orderBy(asc(clients.id));
 }
 
@@ -31,14 +31,14 @@ async function eachClient<T>(all: ShardedClient[], job: (client: ShardedClient) 
 
 /** Flushes the outboxes of `only` (every client when omitted) now; returns the keys written. */
 export async function flushClients(env: Env, only?: ShardedClient[]): Promise<{ files: string[]; failed: string[] }> {
-  const { results, failed } = await eachClient(only ?? (await allClients(env)), (client) => flushClient(env, client));
+  const { results, failed } = await eachClient(only ?? (await lakeClients(env)), (client) => flushClient(env, client));
   return { files: results.flat(), failed };
 }
 
 /** Housekeeping: compacts every client's closed days (COMPACTION_DAYS back from `now`). */
 export async function compactClosedDays(env: Env, now: number): Promise<{ compacted: CompactionResult[]; failed: string[] }> {
   const days = closedDays(now);
-  const { results, failed } = await eachClient(await allClients(env), async (client) => {
+  const { results, failed } = await eachClient(await lakeClients(env), async (client) => {
     const out: CompactionResult[] = [];
     for (const date of days) out.push(...(await compactPartition(env.LAKE, client.id, date)));
     return out;

@@ -7,7 +7,7 @@ import { ApiError } from "../errors.ts";
 import { isProduction } from "../security.ts";
 import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateRecords } from "../ingest/bridge.ts";
 import { keepDeadLetter, rejectedRecordsLetter } from "../ingest/dead-letters.ts";
-import { storeEvents } from "../ingest/ingest-stats.ts";
+import { storeEvents } from "../ingest/store-events.ts";
 import { routeRecords } from "../ingest/routing.ts";
 import type { BridgeResult } from "../../schema/api.ts";
 

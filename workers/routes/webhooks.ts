@@ -5,7 +5,7 @@ import type { AppEnv } from "../app-env.ts";
 import { ApiError } from "../errors.ts";
 import type { Rejection, WebhookResult } from "../../schema/api.ts";
 import { keepDeadLetter } from "../ingest/dead-letters.ts";
-import { storeEvents } from "../ingest/ingest-stats.ts";
+import { storeEvents } from "../ingest/store-events.ts";
 import { routeStatuses } from "../ingest/routing.ts";
 import { verifyMetaSignature } from "../ingest/signature.ts";
 import { MalformedWebhook, parseWebhookText } from "../ingest/whatsapp.ts";

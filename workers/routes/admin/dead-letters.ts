@@ -8,7 +8,7 @@ import { replayLetter } from "../../ingest/dead-letter-replay.ts";
 import type { DeadLetterList, DeadLetterReplay, StoredDeadLetter } from "../../../schema/api.ts";
 import { deadLetterPrefix } from "../../ingest/dead-letters.ts";
 import type { RoutedEvent } from "../../ingest/dispatch.ts";
-import { storeEvents } from "../../ingest/ingest-stats.ts";
+import { storeEvents } from "../../ingest/store-events.ts";
 import { valid } from "../../validate.ts";
 import { utcDayStart } from "../../../schema/time.ts";
 
