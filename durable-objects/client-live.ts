@@ -9,15 +9,11 @@ import { overviewOf, type ClientRollup, type RollupReceipt } from "./overview.ts
 import { logLine } from "../workers/log.ts";
 
 /**
- * Browser updates of one client go out at most this often (10 a second), however many ingest calls
- * land; a sharded client's shard 0 asks the other shards for their counts this often while someone
- * watches. The first change after a quiet interval goes out at once (a throttle, not a debounce):
- * waiting a full interval before every update would put the whole interval into ingest → screen
- * latency. Under steady traffic an event waits up to one interval for the next update, so the
- * interval is most of the latency's p99, and a busy thread adds its queue to it: at 200 ms the p99
- * under a saturating load was 258 ms against the 250 ms goal; at 150 ms, while one hot client
- * saturated the thread, another client's view took 160–357 ms in short runs and a 4-shard client's
- * summed view (which also waits for the other shards' answers) 259 ms in a full one (docs/live.md).
+ * Browser updates of one client go out at most this often, however many ingest calls land; a sharded
+ * client's shard 0 asks the other shards for their counts this often while someone watches. A
+ * throttle, not a debounce: the first change after a quiet interval goes out at once. Under steady
+ * traffic the interval is most of the ingest → screen p99, which is why it is this short (the
+ * measurements that set it: docs/live.md).
  */
 const BROADCAST_INTERVAL_MS = 100;
 /**

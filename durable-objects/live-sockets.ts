@@ -37,10 +37,8 @@ interface SessionBound {
 /**
  * How often an object whose viewers get updates asks D1 whether their sessions were revoked (signed
  * out, or rotated away from by the dashboard's cookie) or their users' access changed: such sockets
- * stop within about this long, for one D1 batch per watched object per interval. A minute until
- * 2026-12-01 let a signed-out or demoted user watch for that long; 10 s costs a watched object six
- * small batches a minute (two indexed reads each), and the objects watched at once are bounded by the
- * dashboards open, not by traffic.
+ * stop within about this long. One small D1 batch per watched object per interval; the objects
+ * watched at once are bounded by the dashboards open, not by traffic (docs/live.md).
  */
 export const REVOCATION_CHECK_MS = 10_000;
 

@@ -55,10 +55,10 @@ export function overviewShardStub(env: Env, shard: number): DurableObjectStub<Ov
 const BROADCAST_INTERVAL_MS = 250;
 /**
  * Rollups go to SQLite together at most this often, one row per client that reported since, not one
- * row per rollup: a busy client reports with every relay round (up to ten a second per isolate), and
- * the write per rollup was ~15 % of a webhook's CPU and ~$2.7k a month at 100 M messages/day. What a restart loses (rollups since the last checkpoint)
- * the ClientCounters resend: every rollup's receipt says which instance holds it and what that
- * instance has saved (`RollupReceipt`, client-live.ts).
+ * row per rollup: a busy client reports up to ten times a second per isolate, and a write each was a
+ * large share of a webhook's cost (docs/capacity.md). What a restart loses (rollups since the last
+ * checkpoint) the ClientCounters resend: every rollup's receipt says which instance holds it and what
+ * that instance has saved (`RollupReceipt`, client-live.ts).
  */
 export const CHECKPOINT_INTERVAL_MS = 5_000;
 /**
