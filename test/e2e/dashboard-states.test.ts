@@ -377,6 +377,34 @@ describe("dashboard states in a real browser", () => {
     ]);
   });
 
+  it("sums a month per client and currency, and names the past days that are not final yet", async () => {
+    const page = await freshPage();
+    await signInPage(page, "finance@example.com");
+    const asked: string[] = [];
+    await page.route("**/v1/billing/summary?*", (route) => {
+      const url = new URL(route.request().url());
+      asked.push(`${url.searchParams.get("from")}..${url.searchParams.get("to")}`);
+      return route.fulfill({
+        json: {
+          from: "2026-10-01", to: "2026-10-31",
+          clients: [
+            { client_id: "acme", client_name: "Acme", currency: "BRL", billable_count: 3, amount_micros: 187_500 },
+            { client_id: "acme", client_name: "Acme", currency: "USD", billable_count: 1, amount_micros: 4_000 },
+          ],
+          totals: [{ currency: "BRL", billable_count: 3, amount_micros: 187_500 }, { currency: "USD", billable_count: 1, amount_micros: 4_000 }],
+          days: Array.from({ length: 31 }, (_, i) => ({ date: `2026-10-${String(i + 1).padStart(2, "0")}`, revision: 1, checked_at: 1, open_clients: i === 30 ? 2 : 0 })),
+        },
+      });
+    });
+    await page.goto(`${baseUrl()}/billing`);
+    await page.getByLabel("Mês", { exact: true }).fill("2026-10");
+    await page.getByRole("button", { name: "Carregar mês" }).click();
+    await page.getByText("1 dia(s) encerrado(s) ainda não final(is): 31. Os totais podem mudar.").waitFor();
+    expect(asked.at(-1)).toBe("2026-10-01..2026-10-31");
+    const totals = await page.getByTestId("billing-month-total").allInnerTexts();
+    expect(totals.map((text) => text.split("\t")[0])).toEqual(["Total (BRL)", "Total (USD)"]);
+  });
+
   it("asks again for a client's details and today's categories after a failure, on a client nobody sends to", async () => {
     const page = await freshPage();
     await signInPage(page, "admin@example.com");

@@ -218,7 +218,7 @@ describe("live dashboard in a real browser", () => {
     const day = (await (await fetch(`${baseUrl()}/v1/billing?date=${today}`, { headers: admin })).json()) as { open_clients: number; lines: { billable_count: number }[] };
     expect(day.open_clients).toBeGreaterThan(0);
     await p.locator('input[type="date"]').fill(today);
-    await p.getByRole("button", { name: "Carregar" }).click();
+    await p.getByRole("button", { name: "Carregar", exact: true }).click();
     await p.getByTestId("billing-provisional").waitFor();
     const totals = await p.getByTestId("billing-total").allInnerTexts();
     expect(totals.map((text) => Number(text.split("\t")[1]!.replace(/\D/g, "")))).toEqual([day.lines.reduce((n, l) => n + l.billable_count, 0)]);

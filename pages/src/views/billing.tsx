@@ -4,6 +4,7 @@ import { UNKNOWN_COUNTRY, totalsByCurrency, type BillingLine, type BillingRespon
 import { api } from "../api.ts";
 import { categoryLabel, fmtInt, fmtMoney, localDateTime, t } from "../i18n.ts";
 import { currentUser, seesBilling } from "../session.ts";
+import { BillingMonth } from "./billing-month.tsx";
 import { Failure } from "./failure.tsx";
 import { Unavailable } from "./unavailable.tsx";
 
@@ -13,7 +14,13 @@ const lineKey = (l: { client_id: string; category: string; country: string }) =>
 
 /** Billing for those who may see it; anyone else opening /billing is told so, not shown a form that fails. */
 export function BillingPage() {
-  return seesBilling(currentUser.value!) ? <Billing /> : <Unavailable title={t("billing.title")} message={t("billing.forbidden")} />;
+  if (!seesBilling(currentUser.value!)) return <Unavailable title={t("billing.title")} message={t("billing.forbidden")} />;
+  return (
+    <>
+      <Billing />
+      <BillingMonth />
+    </>
+  );
 }
 
 /**

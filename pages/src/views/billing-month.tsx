@@ -1,0 +1,95 @@
+import { useSignal } from "@preact/signals";
+import { useEffect, useRef } from "preact/hooks";
+import type { BillingSummary } from "../../../schema/billing.ts";
+import { api } from "../api.ts";
+import { fmtInt, fmtMoney, localDateTime, t } from "../i18n.ts";
+import { Failure } from "./failure.tsx";
+
+/** The first and last day of a month (`YYYY-MM`). */
+function monthDays(month: string): { from: string; to: string } {
+  const [y, m] = month.split("-").map(Number) as [number, number];
+  const last = new Date(Date.UTC(y, m, 0)).getUTCDate();
+  return { from: `${month}-01`, to: `${month}-${String(last).padStart(2, "0")}` };
+}
+
+/**
+ * A month's billing (GET /v1/billing/summary), to invoice it: per client and currency, the totals per
+ * currency, and which of its days are not final yet (never billed, or a client's day not yet closed
+ * when it was). As the day view, it shows the month asked last, whatever order the answers come in.
+ */
+export function BillingMonth() {
+  // This month as the browser's calendar has it.
+  const month = useSignal(localDateTime(Date.now()).slice(0, 7));
+  const summary = useSignal<BillingSummary | null>(null);
+  const error = useSignal<unknown>(null);
+  const asked = useRef(0);
+
+  async function load() {
+    const ask = ++asked.current;
+    const { from, to } = monthDays(month.value);
+    summary.value = null;
+    error.value = null;
+    try {
+      const res = await api<BillingSummary>(`/v1/billing/summary?from=${from}&to=${to}`);
+      if (ask === asked.current) summary.value = res;
+    } catch (err) {
+      if (ask === asked.current) error.value = err;
+    }
+  }
+  useEffect(() => void load(), []);
+  const today = localDateTime(Date.now()).slice(0, 10);
+  const pending = summary.value?.days.filter((d) => d.date < today && (d.checked_at === null || d.open_clients > 0)) ?? [];
+
+  return (
+    <section class="billing-month" aria-labelledby="billing-month-title">
+      <h2 id="billing-month-title">{t("billing.month.title")}</h2>
+      <form class="filters" onSubmit={(e) => (e.preventDefault(), void load())}>
+        <label>
+          {t("billing.month.month")} <input type="month" value={month.value} onInput={(e) => (month.value = e.currentTarget.value)} required />
+        </label>
+        <button type="submit">{t("billing.month.load")}</button>
+      </form>
+      {error.value != null && <Failure error={error.value} fields={{ from: t("billing.month.month"), to: t("billing.month.month") }} />}
+      {summary.value && (
+        <>
+          <p class={pending.length > 0 ? "notice" : "muted"} role="status" data-testid="billing-month-final">
+            {pending.length > 0 ? t("billing.month.pending", { n: fmtInt(pending.length), days: pending.map((d) => d.date.slice(8)).join(", ") }) : t("billing.month.final")}
+          </p>
+          {summary.value.clients.length === 0 ? (
+            <p class="empty">{t("billing.month.none")}</p>
+          ) : (
+            <div class="table-scroll" role="region" aria-label={t("table.region", { name: t("billing.month.title") })} tabIndex={0}>
+              <table class="lines sticky-first" aria-labelledby="billing-month-title">
+                <thead>
+                  <tr>
+                    <th scope="col">{t("col.client")}</th>
+                    <th scope="col" class="num">{t("billing.count")}</th>
+                    <th scope="col" class="num">{t("billing.amount")}</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {summary.value.clients.map((c) => (
+                    <tr key={`${c.client_id}|${c.currency}`}>
+                      <td>{c.client_name}</td>
+                      <td class="num">{fmtInt(c.billable_count)}</td>
+                      <td class="num">{fmtMoney(c.amount_micros, c.currency)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+                <tfoot>
+                  {summary.value.totals.map((total) => (
+                    <tr key={total.currency} data-testid="billing-month-total">
+                      <th scope="row">{t("billing.total", { c: total.currency })}</th>
+                      <td class="num">{fmtInt(total.billable_count)}</td>
+                      <td class="num">{fmtMoney(total.amount_micros, total.currency)}</td>
+                    </tr>
+                  ))}
+                </tfoot>
+              </table>
+            </div>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
