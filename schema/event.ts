@@ -119,11 +119,20 @@ const OccurredAt = z.union(
 );
 
 /**
- * Whether an event whose source did not say (Meta's `billable` is deprecated) is billable, from its
- * pricing type: `regular` is billed, the free types are not; no pricing type, no answer.
+ * Whether an event is billable by its pricing type (Meta's `billable` is deprecated for it): `regular`
+ * is billed, the free types are not. No type, or one not known here (a type Meta adds), gives no
+ * answer: `billable` decides, rather than a new type silently dropping the bill.
  */
 export function billableByPricingType(type: string | null | undefined): boolean | null {
-  return type == null ? null : type === "regular";
+  switch (type?.toLowerCase()) {
+    case "regular":
+      return true;
+    case "free_customer_service":
+    case "free_entry_point":
+      return false;
+    default:
+      return null;
+  }
 }
 
 /**

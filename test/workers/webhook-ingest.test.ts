@@ -141,7 +141,7 @@ describe("Meta's payload shapes", () => {
     expect((await counters(b.id, new Date(minute).toISOString(), new Date(minute + 60_000).toISOString())).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
   });
 
-  it("takes a free pricing type over a stale billable flag (Meta deprecated billable for the type)", () => {
+  it("takes a free pricing type over a stale billable flag, and lets billable decide for a type it does not know", () => {
     const body = (pricing: Record<string, unknown>) =>
       webhook([{ phoneNumberId: "pn", statuses: [{ ...statusObject({ id: "wamid.f", status: "delivered", timestamp: sec(T0) }), pricing: { category: "service", ...pricing } }] }]);
     const billable = (pricing: Record<string, unknown>) => parseWebhook(body(pricing), T0 + 1_000).statuses[0]!.event.billable;
@@ -151,6 +151,9 @@ describe("Meta's payload shapes", () => {
     expect(billable({ billable: false, type: "regular" })).toBe(false);
     expect(billable({ billable: true })).toBe(true);
     expect(billable({})).toBe(null);
+    expect(billable({ type: "REGULAR" })).toBe(true);
+    expect(billable({ billable: true, type: "a_type_meta_adds" })).toBe(true);
+    expect(billable({ type: "a_type_meta_adds" })).toBe(null);
   });
 
   it("tolerates fields Meta adds and acknowledges inbound messages and other fields without counting them", async () => {

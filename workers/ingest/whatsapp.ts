@@ -204,7 +204,7 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
             received_at: receivedAt,
             category: categoryOf(s.pricing),
             billable: billableOf(s.pricing),
-            pricing_type: enumOrNull<PricingType>(PRICING_TYPES, s.pricing?.type),
+            pricing_type: enumOrNull<PricingType>(PRICING_TYPES, s.pricing?.type?.toLowerCase()),
             recipient,
             country: countryOf(recipient),
             phone_number_id: phoneNumberId,
