@@ -1,4 +1,5 @@
 import { dayDueAt } from "../schema/billing.ts";
+import { markRebills } from "../workers/billing/rebills.ts";
 
 /**
  * Due times by zone and day: every billed call asks for its day's, and a zone's offsets take a few
@@ -18,21 +19,14 @@ function dueAt(day: string, timezone: string): number {
 }
 
 /**
- * Marks the client's billing days that a call changed after they were due (billing_rebills in D1),
+ * Marks the client's billing days that a call changed after they were due (workers/billing/rebills.ts),
  * so the next billing tick bills them again: the cron recomputes a client's recent days only in the
  * hour after its newest day comes due, and a late event after that hour would otherwise wait a day
- * in a bill that reads as final. Rare (a day is due two hours after it ends), one statement per call.
+ * in a bill that reads as final. Rare (a day is due two hours after it ends), one batch per call.
  * Not part of the call's commit: if D1 does not answer, the event is stored all the same, and the
  * next day's recompute of the last eight days, or the reconciliation, still finds it.
  */
 export async function markLateBilling(db: D1Database, clientId: string, timezone: string, days: Iterable<string>, now: number): Promise<void> {
   const late = [...new Set(days)].filter((day) => dueAt(day, timezone) <= now);
-  if (late.length === 0) return;
-  await db.batch(
-    late.map((day) =>
-      db
-        .prepare("INSERT INTO billing_rebills (date, client_id, marked_at) VALUES (?, ?, ?) ON CONFLICT (date, client_id) DO UPDATE SET marked_at = excluded.marked_at")
-        .bind(day, clientId, now),
-    ),
-  );
+  await Promise.all(late.map((day) => markRebills(db, day, [clientId], now)));
 }

@@ -100,9 +100,10 @@ export const BillingResponse = z.object({
   revision: z.number().int().min(0),
   computed_at: z.number().int().nullable(),
   /**
-   * Clients (of those asked about) not yet due when the day's latest run began (now, when never
-   * computed): due is the end of their local day plus the 2 h grace. Their lines are the day so far,
-   * or absent, provisional until the cron's run for them bills the closed day.
+   * Clients (of those asked about) whose day is not final: not yet due when the day's latest run
+   * began (now, when never computed; due is the end of their local day plus the 2 h grace), or marked
+   * stale since (a late event, a failed run) and not billed again yet. Their lines are the day so far,
+   * or absent, provisional until a run bills them.
    */
   open_clients: z.number().int().min(0),
   lines: z.array(BillingLine),

@@ -2,7 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { dueDaysOf, planTick } from "../../workers/billing/schedule.ts";
-import { createClient, unique } from "./helpers.ts";
+import { admin, authed, call, createClient, unique } from "./helpers.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 
 const at = (iso: string) => Date.parse(iso);
@@ -127,6 +127,27 @@ describe("late events after a day's cron window", () => {
     expect((await billingOf("2026-11-10", c.id)).lines.map((l) => l.billable_count)).toEqual([2]);
     expect(await marks()).toEqual([]);
   });
+});
+
+describe("a failed run", () => {
+  it("leaves its clients' day open and retried by every tick until a run succeeds", async () => {
+    const c = await createClient({ timezone: "UTC" });
+    await rateCard({ client_id: c.id, category: "marketing", country: "*", unit_price_micros: 1_000_000_000_000 });
+    const messages = Array.from({ length: 9_010 }, () => status(c.id, unique("wamid"), "delivered", at("2026-11-05T12:00:00Z")));
+    for (let i = 0; i < messages.length; i += 1_000) await ingest(messages.slice(i, i + 1_000));
+    // 9,010 × 10^12 micros is beyond 2^53: the run refuses to round it.
+    const refused = await call("/v1/billing/2026-11-05/run", authed(await admin(), { method: "POST" }));
+    expect(refused.status).toBe(422);
+    expect(await billingOf("2026-11-05", c.id)).toMatchObject({ open_clients: 1, lines: [] });
+
+    // Every tick retries the day, and fails as a cron job (Cloudflare shows it), until the card is fixed.
+    await expect(tick("2026-11-20T12:10:00Z")).rejects.toThrow("billing.daily failed");
+    expect(await billingOf("2026-11-05", c.id)).toMatchObject({ open_clients: 1, lines: [] });
+
+    await rateCard({ client_id: c.id, category: "marketing", country: "*", unit_price_micros: 1_000 });
+    await tick("2026-11-20T12:20:00Z");
+    expect(await billingOf("2026-11-05", c.id)).toMatchObject({ open_clients: 0, lines: [expect.objectContaining({ billable_count: 9_010, amount_micros: 9_010_000 })] });
+  }, 60_000);
 });
 
 describe("a day's provisional clients", () => {

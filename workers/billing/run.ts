@@ -7,6 +7,7 @@ import { ensureBillingFiles } from "./files.ts";
 import { amountMicros, rateBookFor, type RateBook } from "./rates.ts";
 import { commitRevision, dayLines, dayState, lineKey, recordFailedRun, recordRun, storedLines, type StoredLine } from "./store.ts";
 import { mapBounded } from "../concurrency.ts";
+import { clearRebills, markRebills, rebillsBetween } from "./rebills.ts";
 
 /** What billing needs to know about a client. */
 export interface BillingClient extends ShardedClient {
@@ -15,13 +16,15 @@ export interface BillingClient extends ShardedClient {
 }
 
 /**
- * How many of `clients` were not yet due (their local `date` ended + GRACE_MS) at `at`: their lines
- * are the day so far, or missing altogether (another zone's run billed the day before theirs came
- * due), until the cron's run for them. Counting from the day's end instead let a day read as final
- * while a client whose day had just ended had no lines in it yet (a finance QA pass, 2026-12-01).
+ * How many of `clients` have a `date` that is not final: not yet due (their local day's end + the
+ * grace) at `at`, the start of the day's latest run, so their lines are the day so far or missing
+ * altogether (another zone's run billed the day before theirs came due); or `marked` stale
+ * (rebills.ts: a late event, a failed run) and not billed again since. Counting from the day's end,
+ * and ignoring failed runs, let a day read as final while a client had no lines in it (QA passes,
+ * 2026-12-01).
  */
-export function openClientsAt(date: string, clients: readonly { timezone: string }[], at: number): number {
-  return clients.filter((c) => dayDueAt(date, c.timezone) > at).length;
+export function openClients(date: string, clients: readonly { id: string; timezone: string }[], at: number, marked: ReadonlySet<string>): number {
+  return clients.filter((c) => marked.has(c.id) || dayDueAt(date, c.timezone) > at).length;
 }
 
 /** Ledger RPCs in flight at once: enough to hide each call's latency without flooding one isolate. */
@@ -98,7 +101,10 @@ export async function runBillingDay(
 ): Promise<BillingRunResponse> {
   const startedAt = now;
   const run = { date, trigger, startedAt, finishedAt: startedAt, clients: clients.length, lines: 0 };
+  const ids = new Set(clients.map((c) => c.id));
   try {
+    // Before the ledgers: a mark read here was made after its change committed, which they then hold.
+    const marks = (await rebillsBetween(env.DB, date, date)).filter((m) => ids.has(m.client_id));
     const [rates, ledgers, before, state] = await Promise.all([
       rateBookFor(drizzle(env.DB), date),
       readLedgers(date, clients),
@@ -127,9 +133,10 @@ export async function runBillingDay(
     } else {
       await recordRun(env.DB, run, revision);
     }
+    await clearRebills(env.DB, marks);
     const files = await ensureBillingFiles(env.LAKE, date, revision, () => dayLines(env.DB, date));
     if (unpriced.length > 0) log("warn", null, "billing_unpriced_lines", { date, lines: unpriced.length });
-    return { date, revision, changed, clients: clients.length, open_clients: openClientsAt(date, clients, now), lines: fresh.length, unpriced, files };
+    return { date, revision, changed, clients: clients.length, open_clients: openClients(date, clients, now, new Set()), lines: fresh.length, unpriced, files };
   } catch (err) {
     if (err instanceof ApiError && err.status === 409) throw err;
     run.finishedAt = Math.max(Date.now(), startedAt);
@@ -137,6 +144,8 @@ export async function runBillingDay(
     await recordFailedRun(env.DB, run, err instanceof Error ? err.message : String(err)).catch((e: unknown) =>
       log("error", null, "billing_run_not_recorded", e),
     );
+    // Its clients' day is stale until a run succeeds: open for finance, and retried by every tick.
+    await markRebills(env.DB, date, [...ids], Date.now()).catch((e: unknown) => log("error", null, "billing_rebill_not_marked", e));
     // A storage outage is worth retrying: the day's lines commit atomically, so nothing half-changed.
     // A rate card's amount out of range is not (422, recorded above all the same).
     throw err instanceof ApiError ? err : new ApiError(503, "billing_unavailable", `billing of ${date} failed and changed nothing; retry`, undefined, err);

@@ -1,6 +1,7 @@
 import { addDays, localDate, localDayRange } from "../../schema/time.ts";
 import { ApiError, log } from "../errors.ts";
 import { GRACE_MS, dayDueAt } from "../../schema/billing.ts";
+import { allRebills, type Rebill } from "./rebills.ts";
 import { prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
 
 /**
@@ -60,17 +61,6 @@ export async function billingClients(d1: D1Database): Promise<BillingClient[]> {
   return results;
 }
 
-interface Rebill {
-  date: string;
-  client_id: string;
-  marked_at: number;
-}
-
-/** The days clients' objects marked for billing again (durable-objects/late-billing.ts). */
-async function markedRebills(d1: D1Database): Promise<Rebill[]> {
-  return (await d1.prepare("SELECT date, client_id, marked_at FROM billing_rebills ORDER BY date").all<Rebill>()).results;
-}
-
 /**
  * The due days, plus each marked day of a client that is due at the tick's `now` (the objects mark by
  * their own clock, which is the tick's in production; a tick played back at an earlier time leaves
@@ -89,17 +79,6 @@ function withRebills(due: Map<BillingClient, string[]>, clients: BillingClient[]
   return work;
 }
 
-/**
- * Clears the marks a successful run of their date covered. A mark made again while the run read the
- * ledgers (a later late event) has a newer `marked_at` and stays for the next tick.
- */
-async function clearRebills(d1: D1Database, done: Rebill[]): Promise<void> {
-  if (done.length === 0) return;
-  await d1.batch(
-    done.map((m) => d1.prepare("DELETE FROM billing_rebills WHERE date = ? AND client_id = ? AND marked_at = ?").bind(m.date, m.client_id, m.marked_at)),
-  );
-}
-
 export interface TickResult {
   date: string;
   revision?: number;
@@ -111,7 +90,7 @@ export interface TickResult {
  * date failing does not stop the others; the next tick retries it.
  */
 export async function billingTick(env: Env, now: number): Promise<TickResult[]> {
-  const [clients, rebills] = await Promise.all([billingClients(env.DB), markedRebills(env.DB)]);
+  const [clients, rebills] = await Promise.all([billingClients(env.DB), allRebills(env.DB)]);
   const work = withRebills(dueDaysByClient(clients, now), clients, rebills, now);
   const plan = byDate(work);
   const results: TickResult[] = [];
@@ -128,7 +107,6 @@ export async function billingTick(env: Env, now: number): Promise<TickResult[]> 
     try {
       const r = await runBillingDay(env, date, due, "cron", now, readLedgers);
       results.push({ date, revision: r.revision });
-      await clearRebills(env.DB, rebills.filter((m) => m.date === date && due.some((c) => c.id === m.client_id)));
     } catch (err) {
       log("error", null, "billing_tick_failed", err);
       results.push({ date, error: err instanceof Error ? err.message : String(err) });

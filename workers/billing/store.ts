@@ -49,14 +49,27 @@ const CURRENT_REVISION = "SELECT COALESCE(MAX(revision), 0) FROM billing_runs WH
 
 /** The day's current revision and when it was produced, from its successful runs. */
 export async function dayState(d1: D1Database, date: string): Promise<DayState> {
-  const row = await d1
+  return (await periodStates(d1, date, date)).get(date) ?? { revision: 0, computedAt: null, checkedAt: null };
+}
+
+/**
+ * Each computed day of a period: its current revision, when that revision's first run finished
+ * (computed) and when the latest run at it began (checked: a run that changes nothing still confirms
+ * the lines; one recorded at an older revision, after a concurrent change, does not).
+ */
+export async function periodStates(d1: D1Database, from: string, to: string): Promise<Map<string, DayState>> {
+  const { results } = await d1
     .prepare(
-      `SELECT revision, MIN(finished_at) AS computed_at, MAX(started_at) AS checked_at FROM billing_runs
-       WHERE date = ?1 AND status = 'ok' AND revision = (${CURRENT_REVISION})`,
+      `SELECT r.date, r.revision, MIN(r.finished_at) AS computed_at, MAX(r.started_at) AS checked_at
+       FROM billing_runs r
+       JOIN (SELECT date, MAX(revision) AS revision FROM billing_runs WHERE date BETWEEN ?1 AND ?2 AND status = 'ok' GROUP BY date) cur
+         ON cur.date = r.date AND cur.revision = r.revision
+       WHERE r.status = 'ok'
+       GROUP BY r.date`,
     )
-    .bind(date)
-    .first<{ revision: number | null; computed_at: number | null; checked_at: number | null }>();
-  return { revision: row?.revision ?? 0, computedAt: row?.computed_at ?? null, checkedAt: row?.checked_at ?? null };
+    .bind(from, to)
+    .all<{ date: string; revision: number; computed_at: number; checked_at: number }>();
+  return new Map(results.map((r) => [r.date, { revision: r.revision, computedAt: r.computed_at, checkedAt: r.checked_at }]));
 }
 
 /** The stored lines of `date` for the given clients. */
@@ -104,18 +117,6 @@ export async function periodSums(d1: D1Database, from: string, to: string, clien
     .bind(from, to, clientId ?? null)
     .all<{ client_id: string; client_name: string; currency: string; billable_count: number; amount_micros: number }>();
   return results;
-}
-
-/** Each computed day of a period: its current revision and when its latest successful run began. */
-export async function periodStates(d1: D1Database, from: string, to: string): Promise<Map<string, { revision: number; checkedAt: number }>> {
-  const { results } = await d1
-    .prepare(
-      `SELECT date, MAX(revision) AS revision, MAX(started_at) AS checked_at FROM billing_runs
-       WHERE date BETWEEN ?1 AND ?2 AND status = 'ok' GROUP BY date`,
-    )
-    .bind(from, to)
-    .all<{ date: string; revision: number; checked_at: number }>();
-  return new Map(results.map((r) => [r.date, { revision: r.revision, checkedAt: r.checked_at }]));
 }
 
 /** Records a run that changed nothing (the revision stays). */

@@ -4,7 +4,8 @@ import { totalsByCurrency, type BillingSummary } from "../../schema/billing.ts";
 import { clients } from "../../schema/db.ts";
 import { ApiError } from "../errors.ts";
 import { clientNotFound } from "../client-records.ts";
-import { openClientsAt } from "./run.ts";
+import { rebillsBetween } from "./rebills.ts";
+import { openClients } from "./run.ts";
 import { periodStates, periodSums } from "./store.ts";
 import { addDays } from "../../schema/time.ts";
 
@@ -13,11 +14,12 @@ import { addDays } from "../../schema/time.ts";
  * revision and open clients, so finance sees whether every day of it is final. Reads D1 only.
  */
 export async function billingSummary(d1: D1Database, from: string, to: string, clientId?: string): Promise<BillingSummary> {
-  const zones = drizzle(d1).select({ timezone: clients.timezone }).from(clients);
-  const [asked, sums, states] = await Promise.all([
+  const zones = drizzle(d1).select({ id: clients.id, timezone: clients.timezone }).from(clients);
+  const [asked, sums, states, marks] = await Promise.all([
     clientId === undefined ? zones : zones.where(eq(clients.id, clientId)),
     periodSums(d1, from, to, clientId),
     periodStates(d1, from, to),
+    rebillsBetween(d1, from, to),
   ]);
   if (clientId !== undefined && asked.length === 0) throw clientNotFound(clientId);
   const totals = totalsByCurrency(sums);
@@ -29,7 +31,8 @@ export async function billingSummary(d1: D1Database, from: string, to: string, c
   const now = Date.now();
   for (let date = from; date <= to; date = addDays(date, 1)) {
     const state = states.get(date);
-    days.push({ date, revision: state?.revision ?? 0, checked_at: state?.checkedAt ?? null, open_clients: openClientsAt(date, asked, state?.checkedAt ?? now) });
+    const marked = new Set(marks.filter((m) => m.date === date).map((m) => m.client_id));
+    days.push({ date, revision: state?.revision ?? 0, checked_at: state?.checkedAt ?? null, open_clients: openClients(date, asked, state?.checkedAt ?? now, marked) });
   }
   return {
     from,

@@ -10,7 +10,8 @@ import { authenticate, requireCapability } from "../auth/middleware.ts";
 import { billingKey } from "../billing/files.ts";
 import { rateBookFor } from "../billing/rates.ts";
 import { reconcileDay } from "../billing/reconcile.ts";
-import { openClientsAt } from "../billing/run.ts";
+import { rebillsBetween } from "../billing/rebills.ts";
+import { openClients } from "../billing/run.ts";
 import { runBillingOnDemand } from "../billing/schedule.ts";
 import { billingSummary } from "../billing/summary.ts";
 import { dayLines, dayState } from "../billing/store.ts";
@@ -32,20 +33,21 @@ billing.use(authenticate, requireCapability("billing"));
 billing.get("/", valid("query", BillingQuery), async (c) => {
   const { date, client_id } = c.req.valid("query");
   const db = c.get("db");
-  const zones = db.select({ timezone: clients.timezone }).from(clients);
-  const [asked, state, lines, rates] = await Promise.all([
+  const zones = db.select({ id: clients.id, timezone: clients.timezone }).from(clients);
+  const [asked, state, lines, rates, marks] = await Promise.all([
     client_id === undefined ? zones : zones.where(eq(clients.id, client_id)),
     dayState(c.env.DB, date),
     dayLines(c.env.DB, date, client_id),
     rateBookFor(db, date),
+    rebillsBetween(c.env.DB, date, date),
   ]);
   if (client_id !== undefined && asked.length === 0) throw clientNotFound(client_id);
   const unpriced = lines
     .filter((l) => rates.price(l.client_id, l.category, l.country) === null)
     .map((l) => ({ client_id: l.client_id, category: l.category, country: l.country, billable_count: l.billable_count }));
   // As of the day's latest run: one that changed nothing still confirmed the lines.
-  const openClients = openClientsAt(date, asked, state.checkedAt ?? Date.now());
-  return c.json({ date, revision: state.revision, computed_at: state.computedAt, open_clients: openClients, lines, unpriced } satisfies BillingResponse);
+  const open = openClients(date, asked, state.checkedAt ?? Date.now(), new Set(marks.map((m) => m.client_id)));
+  return c.json({ date, revision: state.revision, computed_at: state.computedAt, open_clients: open, lines, unpriced } satisfies BillingResponse);
 });
 
 /** A period's totals (a month, to invoice it), with how final each of its days is. */

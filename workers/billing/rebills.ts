@@ -1,0 +1,43 @@
+/**
+ * `billing_rebills`: a client's billing days known to be stale, billed again by the next tick whatever
+ * its cron window (workers/billing/schedule.ts). A client's ClientCounter marks a due day whose
+ * ledger a late event changed (durable-objects/late-billing.ts); a failed run marks its clients' day,
+ * so the tick retries it. A successful run of the day clears the marks it read before it read the
+ * ledgers; a mark made again meanwhile is newer and stays. Until cleared, a marked client counts as
+ * open: its day is not final.
+ */
+
+export interface Rebill {
+  date: string;
+  client_id: string;
+  marked_at: number;
+}
+
+/** Rows per statement; keeps each JSON parameter well under D1's limits. */
+const CHUNK = 2000;
+
+const MARK = `INSERT INTO billing_rebills (date, client_id, marked_at) SELECT ?1, value, ?2 FROM json_each(?3) WHERE true
+  ON CONFLICT (date, client_id) DO UPDATE SET marked_at = excluded.marked_at`;
+
+/** Marks `clientIds`' `date` as stale. */
+export async function markRebills(d1: D1Database, date: string, clientIds: readonly string[], now: number): Promise<void> {
+  const statements = [];
+  for (let i = 0; i < clientIds.length; i += CHUNK) statements.push(d1.prepare(MARK).bind(date, now, JSON.stringify(clientIds.slice(i, i + CHUNK))));
+  if (statements.length > 0) await d1.batch(statements);
+}
+
+/** Every mark, oldest date first (a tick plans with them). */
+export async function allRebills(d1: D1Database): Promise<Rebill[]> {
+  return (await d1.prepare("SELECT date, client_id, marked_at FROM billing_rebills ORDER BY date").all<Rebill>()).results;
+}
+
+/** The marks of the days from `from` to `to`. */
+export async function rebillsBetween(d1: D1Database, from: string, to: string): Promise<Rebill[]> {
+  return (await d1.prepare("SELECT date, client_id, marked_at FROM billing_rebills WHERE date BETWEEN ?1 AND ?2").bind(from, to).all<Rebill>()).results;
+}
+
+/** Clears exactly the marks a successful run read (a newer `marked_at` is a later change, and stays). */
+export async function clearRebills(d1: D1Database, done: readonly Rebill[]): Promise<void> {
+  const statements = done.map((m) => d1.prepare("DELETE FROM billing_rebills WHERE date = ? AND client_id = ? AND marked_at = ?").bind(m.date, m.client_id, m.marked_at));
+  if (statements.length > 0) await d1.batch(statements);
+}
