@@ -75,8 +75,9 @@ export async function login(email: string, password: string): Promise<void> {
  * other tabs' tokens end and they sign in again).
  */
 export async function changePassword(current: string, next: string): Promise<void> {
-  const res = await postJson<{ token: string; user: PublicUser }>("/v1/auth/password", { current_password: current, new_password: next });
+  const res = await postJson<LoginResponse>("/v1/auth/password", { current_password: current, new_password: next });
   rememberToken(res.token);
+  rememberDevice(res.user.email, res.device_token);
   currentUser.value = res.user;
 }
 

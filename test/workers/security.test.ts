@@ -188,6 +188,18 @@ describe("edge hardening", () => {
       ]);
     });
 
+    it("treats device tokens from before the account's password reset as strangers', and the reset hands the changer a fresh one", async () => {
+      const email = await userWithPassword();
+      const login = attempts("198.51.100.12");
+      const before = await deviceTokenOf(await login(email, PASSWORD));
+      const session = ((await (await login(email, PASSWORD, before)).json()) as { token: string }).token;
+      const changed = await postJson("/v1/auth/password", { current_password: PASSWORD, new_password: "a different passphrase" }, session);
+      const fresh = await deviceTokenOf(changed);
+      for (let i = 0; i < 11; i++) await attempts("198.51.100.13")(email, `guess-${i}`);
+      expect((await login(email, "a different passphrase", before)).status).toBe(429);
+      expect((await login(email, "a different passphrase", fresh)).status).toBe(200);
+    });
+
     it("treats a device token of another account, or a forged one, as a stranger's", async () => {
       const email = await userWithPassword();
       const other = await userWithPassword();

@@ -1,31 +1,44 @@
+import { DAY_MS } from "../../schema/time.ts";
 import { bytesEqual, fromHex, hmacSha256, randomToken, toHex } from "./crypto.ts";
 
 /**
  * A trusted device: a browser or script that has signed in to an account before holds a token naming
- * it (`<id>.<hmac>`, bound to the account's email), and its sign-in failures count in a bucket of
- * its own rather than the account's. So strangers failing an account's sign-in from anywhere lock
- * out other strangers, not the owner at a device they used before (OWASP's "device cookie"). It is a
- * token in the body, not a cookie, so that a dashboard on another origin (which sends no cookies)
- * and API scripts keep one too. It grants nothing but that bucket: the password is still checked.
+ * it (`<id>.<issued>.<hmac>`), and its sign-in failures count in a bucket of its own rather than the
+ * account's. So strangers failing an account's sign-in from anywhere lock out other strangers, not
+ * the owner at a device they used before (OWASP's "device cookie"). It is a token in the body, not a
+ * cookie, so that a dashboard on another origin (which sends no cookies) and API scripts keep one too.
+ * It grants nothing but that bucket: the password is still checked. It is bound to the account's
+ * email and to when its sessions were last reset (a password change or reset, a deactivation): tokens
+ * collected before a reset do not outlive it. It expires after TTL.
  */
 const ID_BYTES = 16;
+const TTL_MS = 90 * DAY_MS;
 
-function mac(secret: string, email: string, id: string): Promise<ArrayBuffer> {
-  return hmacSha256(secret, `trusted-device\n${email.toLowerCase()}\n${id}`);
+function mac(secret: string, email: string, sessionsValidFrom: number, id: string, issued: number): Promise<ArrayBuffer> {
+  return hmacSha256(secret, `trusted-device\n${email.toLowerCase()}\n${sessionsValidFrom}\n${id}\n${issued}`);
 }
 
-export async function issueDeviceToken(secret: string, email: string): Promise<string> {
+export async function issueDeviceToken(secret: string, email: string, sessionsValidFrom: number, now = Date.now()): Promise<string> {
   const id = randomToken(ID_BYTES);
-  return `${id}.${toHex(await mac(secret, email, id))}`;
+  return `${id}.${now}.${toHex(await mac(secret, email, sessionsValidFrom, id, now))}`;
 }
 
 /**
- * The device's id when `token` was issued for `email` with this secret; undefined otherwise (none, a
- * token of another account, of a rotated secret, or forged), which makes the attempt an untrusted one.
+ * The device's id when `token` was issued for `email` since its sessions were last reset, with this
+ * secret, less than TTL ago; undefined otherwise (none, another account's, a reset since, expired, a
+ * rotated secret, forged), which makes the attempt an untrusted one.
  */
-export async function trustedDeviceId(secret: string, email: string, token: string | undefined): Promise<string | undefined> {
-  const [id, sig, ...rest] = token?.split(".") ?? [];
+export async function trustedDeviceId(
+  secret: string,
+  email: string,
+  sessionsValidFrom: number,
+  token: string | undefined,
+  now = Date.now(),
+): Promise<string | undefined> {
+  const [id, issuedText, sig, ...rest] = token?.split(".") ?? [];
+  const issued = Number(issuedText);
   if (!id || !sig || rest.length > 0 || !/^[0-9a-f]+$/.test(id) || id.length !== ID_BYTES * 2) return undefined;
+  if (!/^\d{1,15}$/.test(issuedText ?? "") || now - issued >= TTL_MS) return undefined;
   const given = fromHex(sig);
-  return given && bytesEqual(given, await mac(secret, email, id)) ? id : undefined;
+  return given && bytesEqual(given, await mac(secret, email, sessionsValidFrom, id, issued)) ? id : undefined;
 }

@@ -38,7 +38,7 @@ async function admitAttempt(c: Context<AppEnv>, account: string, subject: Thrott
   }
   if (retryAfterS > 0) {
     c.header("retry-after", String(retryAfterS));
-    throw new ApiError(429, "too_many_attempts", `too many sign-in attempts; try again in ${retryAfterS} s`, { retry_after_s: retryAfterS });
+    throw new ApiError(429, "too_many_attempts", `too many password attempts; try again in ${retryAfterS} s`, { retry_after_s: retryAfterS });
   }
   return throttle;
 }
@@ -54,11 +54,10 @@ let decoyHash: Promise<string> | undefined;
 auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid("json", LoginRequest), async (c) => {
   const { email, password, device_token } = c.req.valid("json");
   const db = c.get("db");
-  const device = await trustedDeviceId(c.env.SESSION_SECRET, email, device_token);
-  const [throttle, row] = await Promise.all([
-    admitAttempt(c, email.toLowerCase(), device ? { device } : { email }),
-    db.select().from(users).where(eq(users.email, email.toLowerCase())).then((rows) => rows[0]),
-  ]);
+  const row = (await db.select().from(users).where(eq(users.email, email.toLowerCase())))[0];
+  // A device is trusted only by an account that exists, and only since its sessions were last reset.
+  const device = row ? await trustedDeviceId(c.env.SESSION_SECRET, email, row.sessionsValidFrom, device_token) : undefined;
+  const throttle = await admitAttempt(c, email.toLowerCase(), device ? { device } : { email });
   decoyHash ??= hashPassword("decoy-password");
   const ok = await verifyPassword(password, row?.passwordHash ?? (await decoyHash));
   if (!row || !ok || !row.active) throw new ApiError(401, "invalid_credentials", "email or password is wrong");
@@ -74,7 +73,7 @@ auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid
   // Who signed in when, and as which session (its id revokes it); failures are counted by the throttle.
   await audit(db, user.email, "auth.login", user.email, { session: id });
   setSessionCookie(c, token);
-  const deviceToken = device ? device_token! : await issueDeviceToken(c.env.SESSION_SECRET, email);
+  const deviceToken = device ? device_token! : await issueDeviceToken(c.env.SESSION_SECRET, email, row.sessionsValidFrom);
   return c.json({ token, user: publicUser(user), device_token: deviceToken } satisfies LoginResponse);
 });
 
@@ -118,9 +117,12 @@ auth.post("/auth/password", authenticate, valid("json", ChangePasswordRequest), 
   }
   await throttle.succeeded();
   await assertStrongPassword(body.new_password, user.email);
-  await db.update(users).set({ passwordHash: await hashPassword(body.new_password), sessionsValidFrom: Date.now() }).where(eq(users.id, user.id));
+  const sessionsValidFrom = Date.now();
+  await db.update(users).set({ passwordHash: await hashPassword(body.new_password), sessionsValidFrom }).where(eq(users.id, user.id));
   await audit(db, user.email, "user.password", user.email);
   const { token } = await issueSession(c.env.SESSION_SECRET, user.id);
   setSessionCookie(c, token);
-  return c.json({ token, user: publicUser(user) });
+  // The reset ended every device token of the account: this caller gets a fresh one, as a sign-in would.
+  const deviceToken = await issueDeviceToken(c.env.SESSION_SECRET, user.email, sessionsValidFrom);
+  return c.json({ token, user: publicUser(user), device_token: deviceToken } satisfies LoginResponse);
 });
