@@ -62,21 +62,21 @@ export async function billingClients(d1: D1Database): Promise<BillingClient[]> {
 }
 
 /**
- * The due days, plus each marked day of a client that is due at the tick's `now` (the objects mark by
- * their own clock, which is the tick's in production; a tick played back at an earlier time leaves
- * the marks of days not yet due to later ticks).
+ * The marked days of each client that its due days do not already cover and that are due at the
+ * tick's `now` (the objects mark by their own clock, which is the tick's in production; a tick played
+ * back at an earlier time leaves the marks of days not yet due to later ticks).
  */
-function withRebills(due: Map<BillingClient, string[]>, clients: BillingClient[], rebills: Rebill[], now: number): Map<BillingClient, string[]> {
-  const work = new Map<BillingClient, string[]>([...due].map(([c, days]) => [c, [...days]]));
+function staleDays(due: Map<BillingClient, string[]>, clients: BillingClient[], rebills: Rebill[], now: number): Map<BillingClient, string[]> {
+  const stale = new Map<BillingClient, string[]>();
   const byId = new Map(clients.map((c) => [c.id, c]));
   for (const { date, client_id } of rebills) {
     const client = byId.get(client_id);
-    if (!client || dayDueAt(date, client.timezone) > now) continue;
-    const days = work.get(client) ?? [];
+    if (!client || dayDueAt(date, client.timezone) > now || due.get(client)?.includes(date)) continue;
+    const days = stale.get(client) ?? [];
     if (!days.includes(date)) days.push(date);
-    work.set(client, days);
+    stale.set(client, days);
   }
-  return work;
+  return stale;
 }
 
 export interface TickResult {
@@ -91,19 +91,24 @@ export interface TickResult {
  */
 export async function billingTick(env: Env, now: number): Promise<TickResult[]> {
   const [clients, rebills] = await Promise.all([billingClients(env.DB), allRebills(env.DB)]);
-  const work = withRebills(dueDaysByClient(clients, now), clients, rebills, now);
-  const plan = byDate(work);
+  const due = dueDaysByClient(clients, now);
+  const stale = staleDays(due, clients, rebills, now);
+  // The stale clients of a date run apart from its due ones: a client that keeps failing (a card
+  // out of range) must not hold another zone's bill of the same date.
+  const runs = [...byDate(due), ...byDate(stale)].sort(([a], [b]) => a.localeCompare(b));
   const results: TickResult[] = [];
-  if (plan.size === 0) return results;
+  if (runs.length === 0) return results;
   let readLedgers;
   try {
+    const work = new Map<BillingClient, string[]>([...due].map(([c, days]) => [c, [...days, ...(stale.get(c) ?? [])]]));
+    for (const [c, days] of stale) if (!due.has(c)) work.set(c, days);
     readLedgers = await prefetchLedgers(env, work);
   } catch (err) {
     // A ledger that cannot be read fails the tick's dates; the next tick reads them all again.
     log("error", null, "billing_tick_failed", err);
-    return [...plan.keys()].map((date) => ({ date, error: err instanceof Error ? err.message : String(err) }));
+    return runs.map(([date]) => ({ date, error: err instanceof Error ? err.message : String(err) }));
   }
-  for (const [date, due] of plan) {
+  for (const [date, due] of runs) {
     try {
       const r = await runBillingDay(env, date, due, "cron", now, readLedgers);
       results.push({ date, revision: r.revision });
