@@ -44,6 +44,20 @@ export async function storeRead<T>(read: Promise<T>, code = "store_unavailable",
   }
 }
 
+/**
+ * D1's (and Durable Object storage's) failures that a retry can outlive: a locked or busy database,
+ * a dropped connection, an overloaded or restarting store. Looked for along the `cause` chain, as
+ * drizzle wraps the driver's error. SQL errors of our own (a constraint, a syntax error) are not.
+ */
+const TRANSIENT_STORAGE = /SQLITE_BUSY|SQLITE_LOCKED|database is locked|Network connection lost|overloaded|D1_RESET|reset because|transient issue|timed out/i;
+
+export function isTransientStorageError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (TRANSIENT_STORAGE.test(e.message)) return true;
+  }
+  return false;
+}
+
 /** Zod issues as a compact, caller-readable list. */
 export function issuesOf(error: z.ZodError): { path: string; message: string }[] {
   return error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
@@ -65,6 +79,11 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;
     return c.json(errorBody(CODE_BY_STATUS[status] ?? "error", err.message || "request failed"), status);
+  }
+  if (isTransientStorageError(err)) {
+    log("error", c, "storage_unavailable", err);
+    c.header("retry-after", "1");
+    return c.json(errorBody("storage_unavailable", "a store did not answer; retry"), 503);
   }
   log("error", c, "unhandled", err);
   return c.json(errorBody("internal", "internal error"), 500);

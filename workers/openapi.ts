@@ -377,7 +377,7 @@ export const OPERATIONS: Operation[] = [
 /**
  * What every operation of a kind can answer besides its own: the session middleware's 401, the
  * admin check's 403 and the cookie's origin check on writes, the validator's 400, the JSON body
- * reader's 413 and 415, and the 503 of a session store that did not answer. An operation that documents a code itself keeps its own wording.
+ * reader's 413 and 415, and the 503 of a store that did not answer. An operation that documents a code itself keeps its own wording.
  */
 function commonResponses(op: Operation): Operation["responses"] {
   const out: Operation["responses"] = {};
@@ -392,7 +392,7 @@ function commonResponses(op: Operation): Operation["responses"] {
   // Every write of these takes at most DEFAULT_MAX_BODY, body or not (ingest and webhooks state their own limits).
   if (op.method !== "get" && (signedIn || op.security === "none")) out[413] = { description: `body over ${DEFAULT_MAX_BODY} bytes`, schema: ErrorBody };
   if (jsonRoute) out[415] = { description: "a body that is not JSON (unsupported_media_type)", schema: ErrorBody };
-  if (signedIn) out[503] = { description: "the session store did not answer (session_store_unavailable, store_unavailable); retry", schema: ErrorBody };
+  if (op.path !== "/v1/openapi.json") out[503] = { description: "a store did not answer (session_store_unavailable, store_unavailable, storage_unavailable); retry", schema: ErrorBody };
   return out;
 }
 

@@ -299,6 +299,24 @@ describe("edge hardening", () => {
     }
     expect(ingestRes.headers.get("retry-after")).not.toBeNull();
   });
+
+  it("answers 503 (retry), not 500, when D1 is locked for writes", async () => {
+    const busy = () => Promise.reject(new Error("D1_ERROR: database is locked: SQLITE_BUSY"));
+    // The real D1, except that every write fails as a locked database's does (reads go through).
+    const locked = new Proxy(env.DB, {
+      get(target, key) {
+        if (key === "batch") return busy;
+        if (key !== "prepare") return Reflect.get(target, key).bind(target);
+        return (query: string) => (/^\s*(INSERT|UPDATE|DELETE)/i.test(query) ? { bind: () => ({ run: busy, all: busy, first: busy, raw: busy }), run: busy, all: busy, first: busy, raw: busy } : target.prepare(query));
+      },
+    });
+    const res = await withEnv({ DB: locked as D1Database }, "/v1/auth/login", {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: BASE },
+      body: JSON.stringify({ email: "admin@example.com", password: "whatever it is" }),
+    });
+    expect([res.status, ((await res.json()) as { error: { code: string } }).error.code, res.headers.get("retry-after")]).toEqual([503, "storage_unavailable", "1"]);
+  });
 });
 
 describe("pages of another origin", () => {
