@@ -38,7 +38,13 @@ export function BillingMonth() {
   }
   useEffect(() => void load(), []);
   const today = localDateTime(Date.now()).slice(0, 10);
-  const pending = summary.value?.days.filter((d) => d.date < today && (d.checked_at === null || d.open_clients > 0)) ?? [];
+  const past = summary.value?.days.filter((d) => d.date < today) ?? [];
+  const pending = past.filter((d) => d.checked_at === null || d.open_clients > 0);
+  const finality = pending.length > 0
+    ? t("billing.month.pending", { n: fmtInt(pending.length), days: pending.map((d) => d.date.slice(8)).join(", ") })
+    : past.length === 0
+      ? t("billing.month.noPastDays")
+      : t("billing.month.final");
 
   return (
     <section class="billing-month" aria-labelledby="billing-month-title">
@@ -53,7 +59,7 @@ export function BillingMonth() {
       {summary.value && (
         <>
           <p class={pending.length > 0 ? "notice" : "muted"} role="status" data-testid="billing-month-final">
-            {pending.length > 0 ? t("billing.month.pending", { n: fmtInt(pending.length), days: pending.map((d) => d.date.slice(8)).join(", ") }) : t("billing.month.final")}
+            {finality}
           </p>
           {summary.value.clients.length === 0 ? (
             <p class="empty">{t("billing.month.none")}</p>
