@@ -7,7 +7,7 @@ import { ensureBillingFiles } from "./files.ts";
 import { amountMicros, rateBookFor, type RateBook } from "./rates.ts";
 import { commitRevision, dayLines, dayState, lineKey, recordFailedRun, recordRun, storedLines, type StoredLine } from "./store.ts";
 import { mapBounded } from "../concurrency.ts";
-import { clearRebills, markRebills, rebillsBetween } from "./rebills.ts";
+import { clearRebills, markRebills, rebillsBetween, type Rebill } from "./rebills.ts";
 
 /** What billing needs to know about a client. */
 export interface BillingClient extends ShardedClient {
@@ -30,23 +30,39 @@ export function openClients(date: string, clients: readonly { id: string; timezo
 /** Ledger RPCs in flight at once: enough to hide each call's latency without flooding one isolate. */
 export const LEDGER_FANOUT = 32;
 
-/** Reads each client's ledger for its local `date`, in the order of `clients`. */
-export type LedgerReader = (date: string, clients: BillingClient[]) => Promise<LedgerLine[][]>;
+/**
+ * Where a run reads its clients' ledgers for a `date` (in the order of `clients`), and the re-bill
+ * marks of that date read before those ledgers were: a mark is written after its ledger change
+ * committed, so the ledgers read after it hold the change, and the run may clear it (rebills.ts).
+ */
+export interface LedgerSource {
+  marks(date: string): Promise<Rebill[]>;
+  read(date: string, clients: BillingClient[]): Promise<LedgerLine[][]>;
+}
 
 /** Each client's ledger for its local `date`, read from its ClientCounter (the source of truth). */
 export function ledgersOf(env: Env, date: string, clients: BillingClient[]): Promise<LedgerLine[][]> {
   return mapBounded(clients, LEDGER_FANOUT, async (c) => (await clientLedgerLinesByDay(env, c, [date]))[date]!);
 }
 
+/** The marks now, then the ledgers. */
+function liveLedgers(env: Env): LedgerSource {
+  return { marks: (date) => rebillsBetween(env.DB, date, date), read: (date, clients) => ledgersOf(env, date, clients) };
+}
+
 /**
  * Reads every client's ledgers for all its `days` up front, one call per client, and serves them by
- * date: a tick recomputing eight days of 10,000 clients makes 10,000 calls, not 80,000.
+ * date: a tick recomputing eight days of 10,000 clients makes 10,000 calls, not 80,000. `marks` are
+ * the tick's, read before.
  */
-export async function prefetchLedgers(env: Env, days: Map<BillingClient, string[]>): Promise<LedgerReader> {
+export async function prefetchLedgers(env: Env, days: Map<BillingClient, string[]>, marks: readonly Rebill[]): Promise<LedgerSource> {
   const entries = [...days];
   const fetched = await mapBounded(entries, LEDGER_FANOUT, ([c, d]) => clientLedgerLinesByDay(env, c, d));
   const byClient = new Map(entries.map(([c], i) => [c.id, fetched[i]!]));
-  return async (date, clients) => clients.map((c) => byClient.get(c.id)?.[date] ?? []);
+  return {
+    marks: async (date) => marks.filter((m) => m.date === date),
+    read: async (date, clients) => clients.map((c) => byClient.get(c.id)?.[date] ?? []),
+  };
 }
 
 /** Prices ledger lines; a line without a rate card keeps its count at price 0 and is reported. */
@@ -97,22 +113,21 @@ export async function runBillingDay(
   clients: BillingClient[],
   trigger: "cron" | "manual",
   now: number,
-  readLedgers: LedgerReader = (d, cs) => ledgersOf(env, d, cs),
+  ledgers: LedgerSource = liveLedgers(env),
 ): Promise<BillingRunResponse> {
   const startedAt = now;
   const run = { date, trigger, startedAt, finishedAt: startedAt, clients: clients.length, lines: 0 };
   const ids = new Set(clients.map((c) => c.id));
   try {
-    // Before the ledgers: a mark read here was made after its change committed, which they then hold.
-    const marks = (await rebillsBetween(env.DB, date, date)).filter((m) => ids.has(m.client_id));
-    const [rates, ledgers, before, state] = await Promise.all([
+    const marks = (await ledgers.marks(date)).filter((m) => ids.has(m.client_id));
+    const [rates, ledgerLines, before, state] = await Promise.all([
       rateBookFor(drizzle(env.DB), date),
-      readLedgers(date, clients),
+      ledgers.read(date, clients),
       storedLines(env.DB, date, clients.map((c) => c.id)),
       dayState(env.DB, date),
     ]);
     const unpriced: UnpricedLine[] = [];
-    const fresh = clients.flatMap((c, i) => priceLines(c, ledgers[i]!, rates, unpriced));
+    const fresh = clients.flatMap((c, i) => priceLines(c, ledgerLines[i]!, rates, unpriced));
     const old = new Map(before.map((l) => [lineKey(l), l]));
     const upserts = fresh.filter((l) => {
       const prev = old.get(lineKey(l));

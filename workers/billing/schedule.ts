@@ -98,11 +98,11 @@ export async function billingTick(env: Env, now: number): Promise<TickResult[]> 
   const runs = [...byDate(due), ...byDate(stale)].sort(([a], [b]) => a.localeCompare(b));
   const results: TickResult[] = [];
   if (runs.length === 0) return results;
-  let readLedgers;
+  let ledgers;
   try {
     const work = new Map<BillingClient, string[]>([...due].map(([c, days]) => [c, [...days, ...(stale.get(c) ?? [])]]));
     for (const [c, days] of stale) if (!due.has(c)) work.set(c, days);
-    readLedgers = await prefetchLedgers(env, work);
+    ledgers = await prefetchLedgers(env, work, rebills);
   } catch (err) {
     // A ledger that cannot be read fails the tick's dates; the next tick reads them all again.
     log("error", null, "billing_tick_failed", err);
@@ -110,7 +110,7 @@ export async function billingTick(env: Env, now: number): Promise<TickResult[]> 
   }
   for (const [date, due] of runs) {
     try {
-      const r = await runBillingDay(env, date, due, "cron", now, readLedgers);
+      const r = await runBillingDay(env, date, due, "cron", now, ledgers);
       results.push({ date, revision: r.revision });
     } catch (err) {
       log("error", null, "billing_tick_failed", err);
