@@ -132,15 +132,22 @@ describe("late events after a day's cron window", () => {
 describe("a failed run", () => {
   it("leaves its clients' day open and retried by every tick, apart from the clients due then, until a run succeeds", async () => {
     const c = await createClient({ timezone: "Asia/Tokyo" });
+    const tokyo = await createClient({ timezone: "Asia/Tokyo" });
     const utc = await createClient({ timezone: "UTC" });
     await rateCard({ client_id: c.id, category: "marketing", country: "*", unit_price_micros: 1_000_000_000_000 });
     const messages = Array.from({ length: 9_010 }, () => status(c.id, unique("wamid"), "delivered", at("2026-11-05T03:00:00Z")));
     for (let i = 0; i < messages.length; i += 1_000) await ingest(messages.slice(i, i + 1_000));
-    await ingest([status(utc.id, unique("wamid"), "delivered", at("2026-11-05T12:00:00Z"))]);
+    await ingest([status(utc.id, unique("wamid"), "delivered", at("2026-11-05T12:00:00Z")), status(tokyo.id, unique("wamid"), "delivered", at("2026-11-05T03:00:00Z"))]);
     // 9,010 × 10^12 micros is beyond 2^53: the run refuses to round it, and the day waits for both.
     const refused = await call("/v1/billing/2026-11-05/run", authed(await admin(), { method: "POST" }));
     expect(refused.status).toBe(422);
-    for (const id of [c.id, utc.id]) expect(await billingOf("2026-11-05", id)).toMatchObject({ open_clients: 1, lines: [] });
+    for (const id of [c.id, tokyo.id, utc.id]) expect(await billingOf("2026-11-05", id)).toMatchObject({ open_clients: 1, lines: [] });
+
+    // Tokyo's 5th comes due: the run of both Tokyo clients fails on the first one's line, and the
+    // other is billed in a run without it.
+    await expect(tick("2026-11-05T17:10:00Z")).rejects.toThrow("billing.daily failed");
+    expect(await billingOf("2026-11-05", tokyo.id)).toMatchObject({ open_clients: 0, lines: [expect.objectContaining({ billable_count: 1 })] });
+    expect(await billingOf("2026-11-05", c.id)).toMatchObject({ open_clients: 1, lines: [] });
 
     // UTC's 5th comes due: its run goes apart from Tokyo's stale retry, which fails again (and the cron
     // job with it, as Cloudflare shows) until the card is fixed.

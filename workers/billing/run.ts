@@ -65,6 +65,11 @@ export async function prefetchLedgers(env: Env, days: Map<BillingClient, string[
   };
 }
 
+/** The client whose line a run refused as out of range, if that is why it failed. */
+export function outOfRangeClient(err: unknown): string | undefined {
+  return err instanceof ApiError && err.code === "amount_out_of_range" ? (err.details as { client_id?: string } | undefined)?.client_id : undefined;
+}
+
 /** Prices ledger lines; a line without a rate card keeps its count at price 0 and is reported. */
 export function priceLines(
   client: BillingClient,
@@ -79,7 +84,11 @@ export function priceLines(
     const amount = amountMicros(l.count, unit);
     if (amount === null) {
       // A retry computes the same: the caller's rate card is to change, so this is not a 503.
-      throw new ApiError(422, "amount_out_of_range", `${client.id} ${l.category}/${l.country}: ${l.count} × ${unit} micros is beyond what an amount can hold exactly; check that rate card`);
+      throw new ApiError(422, "amount_out_of_range", `${client.id} ${l.category}/${l.country}: ${l.count} × ${unit} micros is beyond what an amount can hold exactly; check that rate card`, {
+        client_id: client.id,
+        category: l.category,
+        country: l.country,
+      });
     }
     return {
       clientId: client.id,
@@ -159,8 +168,10 @@ export async function runBillingDay(
     await recordFailedRun(env.DB, run, err instanceof Error ? err.message : String(err)).catch((e: unknown) =>
       log("error", null, "billing_run_not_recorded", e),
     );
-    // Its clients' day is stale until a run succeeds: open for finance, and retried by every tick.
-    await markRebills(env.DB, date, [...ids], Date.now()).catch((e: unknown) => log("error", null, "billing_rebill_not_marked", e));
+    // Its clients' day is stale until a run succeeds: open for finance, and retried by every tick. A
+    // tick runs the others again at once without a client whose line is out of range: only it stays.
+    const culprit = trigger === "cron" ? outOfRangeClient(err) : undefined;
+    await markRebills(env.DB, date, culprit ? [culprit] : [...ids], Date.now()).catch((e: unknown) => log("error", null, "billing_rebill_not_marked", e));
     // A storage outage is worth retrying: the day's lines commit atomically, so nothing half-changed.
     // A rate card's amount out of range is not (422, recorded above all the same).
     throw err instanceof ApiError ? err : new ApiError(503, "billing_unavailable", `billing of ${date} failed and changed nothing; retry`, undefined, err);

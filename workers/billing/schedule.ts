@@ -2,7 +2,7 @@ import { addDays, localDate, localDayRange } from "../../schema/time.ts";
 import { ApiError, log } from "../errors.ts";
 import { GRACE_MS, dayDueAt } from "../../schema/billing.ts";
 import { allRebills, type Rebill } from "./rebills.ts";
-import { prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
+import { outOfRangeClient, prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
 
 /**
  * Each time a client's newest day is billed, this many closed days (newest included) are recomputed:
@@ -108,13 +108,22 @@ export async function billingTick(env: Env, now: number): Promise<TickResult[]> 
     log("error", null, "billing_tick_failed", err);
     return runs.map(([date]) => ({ date, error: err instanceof Error ? err.message : String(err) }));
   }
-  for (const [date, due] of runs) {
-    try {
-      const r = await runBillingDay(env, date, due, "cron", now, ledgers);
-      results.push({ date, revision: r.revision });
-    } catch (err) {
-      log("error", null, "billing_tick_failed", err);
-      results.push({ date, error: err instanceof Error ? err.message : String(err) });
+  for (const [date, group] of runs) {
+    // A client whose card puts a line out of range fails the run for all; the others run again
+    // without it (it stays marked, open and retried until its card is fixed).
+    for (let clients = group; clients.length > 0; ) {
+      try {
+        const r = await runBillingDay(env, date, clients, "cron", now, ledgers);
+        results.push({ date, revision: r.revision });
+        break;
+      } catch (err) {
+        log("error", null, "billing_tick_failed", err);
+        results.push({ date, error: err instanceof Error ? err.message : String(err) });
+        const culprit = outOfRangeClient(err);
+        const rest = clients.filter((c) => c.id !== culprit);
+        if (rest.length === clients.length) break;
+        clients = rest;
+      }
     }
   }
   log("info", null, "billing_tick", { at: now, dates: results });
