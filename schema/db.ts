@@ -54,7 +54,7 @@ export const rateCards = sqliteTable(
     currency: text("currency").notNull(),
     validFrom: integer("valid_from").notNull(),
   },
-  // SQLite treats NULL client_ids as distinct, so PUT /v1/admin/rate-cards upserts by lookup.
+  // SQLite treats NULL client_ids as distinct, so PUT /v1/admin/rate-cards updates, else inserts, in one batch.
   (t) => [uniqueIndex("rate_cards_key").on(t.clientId, t.category, t.country, t.validFrom)],
 );
 

@@ -96,6 +96,30 @@ describe("admin: rate cards", () => {
   });
 });
 
+describe("admin: concurrent rate-card puts", () => {
+  it("audits, for each put, the price its own write replaced: the changes chain from nothing to the final price", async () => {
+    const token = await signIn("admin");
+    const { id } = await createClient();
+    const prices = Array.from({ length: 8 }, (_, i) => 1_000 + i);
+    const card = { client_id: id, category: "utility", country: "AR", currency: "BRL", valid_from: "2026-11-01" };
+    const answers = await Promise.all(prices.map((p) => postJson("/v1/admin/rate-cards", { ...card, unit_price_micros: p }, token, "PUT")));
+    expect(answers.map((r) => r.status)).toEqual(prices.map(() => 200));
+    const cards = ((await (await call("/v1/admin/rate-cards", authed(token))).json()) as { rate_cards: { client_id: string | null; unit_price_micros: number }[] }).rate_cards.filter((r) => r.client_id === id);
+    expect(cards).toHaveLength(1);
+    const audit = (await (await call(`/v1/admin/audit?action=rate_card.put&target=${id}`, authed(token))).json()) as {
+      entries: { details: { unit_price_micros: number; previous: { unit_price_micros: number } | null } }[];
+    };
+    // Each put replaced the price of exactly one other (or none, the first): following the
+    // replacements from nothing visits every put once and ends at the card's price.
+    const byPrevious = new Map(audit.entries.map((e) => [e.details.previous?.unit_price_micros ?? null, e.details.unit_price_micros]));
+    expect(byPrevious.size).toBe(prices.length);
+    const visited: number[] = [];
+    for (let p = byPrevious.get(null); p !== undefined; p = byPrevious.get(p)) visited.push(p);
+    expect(visited.sort((a, b) => a - b)).toEqual(prices);
+    expect(byPrevious.has(cards[0]!.unit_price_micros)).toBe(false);
+  });
+});
+
 describe("admin: users and API keys", () => {
   it("creates a viewer scoped to clients, who can then sign in", async () => {
     const token = await admin();
