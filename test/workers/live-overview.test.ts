@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { MAX_SOCKETS_PER_SESSION } from "../../durable-objects/live-sockets.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
@@ -15,6 +15,8 @@ import { admin, authed, call, createClient, postJson, signIn } from "./helpers.t
 import { LiveSocket, OVERVIEW_EVICTION_TEST_MS, clearOfMinuteTurn, event, ingestNow } from "./live-helpers.ts";
 
 type Msg = OverviewLiveMessage;
+/** How long a rollup may take to reach the Overview: a wait fails with its expectation, inside the 5 s test timeout. */
+const HELD_WAIT = { timeout: 4_000, interval: 20 };
 const bearer = async (token?: string) => ({ authorization: `Bearer ${token ?? (await admin())}` });
 const overview = () => env.OVERVIEW.get(env.OVERVIEW.idFromName("overview-0")) as DurableObjectStub<Overview>;
 const rowOf = (m: Msg, id: string): OverviewRow | undefined => m.clients.find((c) => c.client_id === id);
@@ -74,7 +76,7 @@ describe("overview live socket", () => {
     // Within the snapshot's list age (2 s) of that read: a client that did not exist then, with events.
     const { id, phones } = await createClient();
     await ingestNow(phones[0]!, ["sent"]);
-    while ((await held(id))?.sent !== 1) await new Promise((r) => setTimeout(r, 20));
+    await vi.waitFor(async () => expect((await held(id))?.sent).toBe(1), HELD_WAIT);
     const ws = await LiveSocket.connect("/v1/live", await bearer());
     const snap = await ws.next<Msg>();
     expect(rowOf(snap, id)).toMatchObject({ name: `Client ${id}`, today: { sent: 1 } });
@@ -203,7 +205,7 @@ describe("overview live socket", () => {
     const { id, phones } = await createClient();
     await ingestNow(phones[0]!, ["sent", "delivered"]);
     const heldNow = () => held(id);
-    while ((await heldNow()) === undefined) await new Promise((r) => setTimeout(r, 20));
+    await vi.waitFor(async () => expect(await heldNow()).toBeDefined(), HELD_WAIT);
     // Restarted before its checkpoint (a deploy or a crash; an idle eviction waits for the checkpoint
     // timer): the rollup is gone.
     await restart(overview());
@@ -213,7 +215,7 @@ describe("overview live socket", () => {
     expect(await runDurableObjectAlarm(counter(id))).toBe(true);
     expect(await heldNow()).toMatchObject({ sent: 1, delivered: 1 });
     await ingestNow(phones[0]!, ["read"]);
-    while ((await heldNow())?.read !== 1) await new Promise((r) => setTimeout(r, 20));
+    await vi.waitFor(async () => expect((await heldNow())?.read).toBe(1), HELD_WAIT);
     await restart(overview());
     await restart(counter(id));
     expect(await runDurableObjectAlarm(counter(id))).toBe(true);
@@ -224,7 +226,7 @@ describe("overview live socket", () => {
     const { id } = await createClient();
     // Called directly, without relaying: the object's rollup timer sends, and keeps the receipt.
     await counter(id).ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "sent"), event(id, "failed")]));
-    while ((await held(id))?.failed !== 1) await new Promise((r) => setTimeout(r, 20));
+    await vi.waitFor(async () => expect((await held(id))?.failed).toBe(1), HELD_WAIT);
     await restart(overview());
     expect(await runDurableObjectAlarm(counter(id))).toBe(true);
     expect(await held(id)).toMatchObject({ sent: 1, failed: 1 });
@@ -233,7 +235,7 @@ describe("overview live socket", () => {
   it("gets the rollups of clients ingested through the Worker relayed by it", async () => {
     const clients = await Promise.all([createClient(), createClient(), createClient()]);
     await Promise.all(clients.map((c) => ingestNow(c.phones[0]!, ["sent", "delivered"])));
-    for (const c of clients) while ((await held(c.id))?.delivered !== 1) await new Promise((r) => setTimeout(r, 20));
+    for (const c of clients) await vi.waitFor(async () => expect((await held(c.id))?.delivered).toBe(1), HELD_WAIT);
     for (const c of clients) {
       const handedOff = await runInDurableObject(counter(c.id), (instance: ClientCounter) => (instance as unknown as { live: { handedOff: boolean } }).live.handedOff);
       expect(handedOff).toBe(true);
