@@ -20,7 +20,7 @@ import {
 import { counterOf, emptyCounts, messageShard } from "./client-shards.ts";
 import { decodeBatch, encodeBatch, rowOf, type EventBatch } from "./event-batch.ts";
 import { LakeFlush } from "./lake-flush.ts";
-import { markLateBilling } from "./late-billing.ts";
+import { lateDays, markLateBilling } from "./late-billing.ts";
 import { Outbox } from "./outbox.ts";
 import { ClientLive } from "./client-live.ts";
 import { closeQuietly, refuseViewerMessage } from "./live-sockets.ts";
@@ -274,7 +274,7 @@ export class ClientCounter extends DurableObject<Env> {
     const track = countRowsInto(counted);
     let isNew: boolean[] = [];
     let accepted: NotificationEvent[] = [];
-    let billedDays: string[] = [];
+    let late: string[] = [];
 
     try {
       this.ctx.storage.transactionSync(() => {
@@ -300,7 +300,7 @@ export class ClientCounter extends DurableObject<Env> {
         if (accepted.length === 0) return;
 
         const ledger = billing.settle(accepted, track);
-        billedDays = ledger.map(([day]) => day);
+        late = lateDays(ledger, client.timezone, now);
         // One call whose events were all new, as sent: its rows' text is the outbox row as it is.
         const asSent = batches.length === 1 && accepted.length === events.length && priced === events ? batches[0]! : null;
         const details = asSent ? asSent.rows : accepted.map(rowOf);
@@ -327,9 +327,9 @@ export class ClientCounter extends DurableObject<Env> {
       }
     }
     this.lake.noteIngested(accepted.length);
-    if (billedDays.length > 0) {
+    if (late.length > 0) {
       this.ctx.waitUntil(
-        markLateBilling(this.env.DB, client.id, client.timezone, billedDays, now).catch((err: unknown) =>
+        markLateBilling(this.env.DB, client.id, late, now).catch((err: unknown) =>
           logLine("error", "billing_rebill_not_marked", { client_id: client.id }, err),
         ),
       );
