@@ -20,17 +20,18 @@ export type KeyKind = keyof typeof LIMITS;
  * device, when the caller holds a trusted-device token of the account (trusted-device.ts), so that
  * strangers cannot lock the owner out; the session, when a signed-in user confirms their password.
  */
-export type ThrottleSubject = { email: string } | { device: string } | { session: string };
-
-/** What a lock of `kind` holds back, as the audit log names it. */
-export function lockName(subject: ThrottleSubject, kind: KeyKind): "account" | "device" | "session" | "address" {
-  if (kind === "ip") return "address";
-  return "email" in subject ? "account" : "device" in subject ? "device" : "session";
+export interface ThrottleSubject {
+  kind: "account" | "device" | "session";
+  /** The account's email, the device's id or the session's id. */
+  id: string;
 }
 
-function subjectKey(subject: ThrottleSubject): string {
-  if ("email" in subject) return `email:${subject.email.toLowerCase()}`;
-  return "device" in subject ? `device:${subject.device}` : `session:${subject.session}`;
+/** Each subject's key prefix in `login_failures` (an account's is its email). */
+const KEY_PREFIX: Record<ThrottleSubject["kind"], string> = { account: "email", device: "device", session: "session" };
+
+/** What a lock of `kind` holds back, as the audit log names it. */
+export function lockName(subject: ThrottleSubject, kind: KeyKind): ThrottleSubject["kind"] | "address" {
+  return kind === "ip" ? "address" : subject.kind;
 }
 
 /**
@@ -54,7 +55,7 @@ export class LoginThrottle {
     ip: string,
     private readonly now = Date.now(),
   ) {
-    this.keys = { subject: subjectKey(subject), ip: `ip:${ip}` };
+    this.keys = { subject: `${KEY_PREFIX[subject.kind]}:${subject.id.toLowerCase()}`, ip: `ip:${ip}` };
   }
 
   /**

@@ -57,7 +57,7 @@ auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid
   const row = (await db.select().from(users).where(eq(users.email, email.toLowerCase())))[0];
   // A device is trusted only by an account that exists, and only since its sessions were last reset.
   const device = row ? await trustedDeviceId(c.env.SESSION_SECRET, email, row.sessionsValidFrom, device_token) : undefined;
-  const throttle = await admitAttempt(c, email.toLowerCase(), device ? { device } : { email });
+  const throttle = await admitAttempt(c, email.toLowerCase(), device ? { kind: "device", id: device } : { kind: "account", id: email });
   decoyHash ??= hashPassword("decoy-password");
   const ok = await verifyPassword(password, row?.passwordHash ?? (await decoyHash));
   if (!row || !ok || !row.active) throw new ApiError(401, "invalid_credentials", "email or password is wrong");
@@ -109,7 +109,7 @@ auth.post("/auth/password", authenticate, valid("json", ChangePasswordRequest), 
   const db = c.get("db");
   const user = c.get("user");
   const [throttle, row] = await Promise.all([
-    admitAttempt(c, user.email, { session: user.sessionId }),
+    admitAttempt(c, user.email, { kind: "session", id: user.sessionId }),
     db.select().from(users).where(eq(users.id, user.id)).then((rows) => rows[0]),
   ]);
   if (!row || !(await verifyPassword(body.current_password, row.passwordHash))) {
