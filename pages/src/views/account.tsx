@@ -1,4 +1,4 @@
-import { useSignal } from "@preact/signals";
+import { useSignal, type Signal } from "@preact/signals";
 import { MIN_PASSWORD_LENGTH, WeakPasswordReason, type PublicUser } from "../../../schema/api.ts";
 import { ApiFailure } from "../api.ts";
 import { t } from "../i18n.ts";
@@ -29,6 +29,36 @@ function changeFailure(err: unknown): Refusal {
   }
   if (err instanceof ApiFailure && err.status === 400) return { text: t("account.refused", { message: err.message }), field: "new" };
   return { text: t("account.error") };
+}
+
+/** How a field is tied to the form's error, or to the password rule. */
+type FieldLink = { "aria-invalid"?: true; "aria-describedby"?: string };
+
+/** A required password input and its label; `link` ties it to the form's error or rule. */
+function PasswordField(props: {
+  label: string;
+  name: string;
+  autoComplete: "current-password" | "new-password";
+  minLength?: number;
+  value: Signal<string>;
+  link: FieldLink;
+  onEdit: () => void;
+}) {
+  return (
+    <label>
+      {props.label}
+      <input
+        type="password"
+        name={props.name}
+        autoComplete={props.autoComplete}
+        required
+        minLength={props.minLength}
+        {...props.link}
+        value={props.value.value}
+        onInput={(e) => ((props.value.value = e.currentTarget.value), props.onEdit())}
+      />
+    </label>
+  );
 }
 
 /** The signed-in user's account: who they are, and a new password of their own. */
@@ -66,7 +96,7 @@ export function AccountPage({ user }: { user: PublicUser }) {
     changed.value = false;
   };
   /** The error's link to the field it is about (read with the field, marked invalid). */
-  const about = (field: Field) =>
+  const about = (field: Field): FieldLink =>
     error.value?.field === field ? { "aria-invalid": true as const, "aria-describedby": "password-error" } : { "aria-describedby": field === "new" ? "password-rule" : undefined };
 
   return (
@@ -82,43 +112,9 @@ export function AccountPage({ user }: { user: PublicUser }) {
         <p class="note" id="password-rule">
           {t("account.rule", { n: MIN_PASSWORD_LENGTH })}
         </p>
-        <label>
-          {t("account.current")}
-          <input
-            type="password"
-            name="current-password"
-            autoComplete="current-password"
-            required
-            {...about("current")}
-            value={current.value}
-            onInput={(e) => ((current.value = e.currentTarget.value), edited())}
-          />
-        </label>
-        <label>
-          {t("account.new")}
-          <input
-            type="password"
-            name="new-password"
-            autoComplete="new-password"
-            required
-            minLength={MIN_PASSWORD_LENGTH}
-            {...about("new")}
-            value={next.value}
-            onInput={(e) => ((next.value = e.currentTarget.value), edited())}
-          />
-        </label>
-        <label>
-          {t("account.repeat")}
-          <input
-            type="password"
-            name="repeat-password"
-            autoComplete="new-password"
-            required
-            {...about("repeat")}
-            value={repeat.value}
-            onInput={(e) => ((repeat.value = e.currentTarget.value), edited())}
-          />
-        </label>
+        <PasswordField label={t("account.current")} name="current-password" autoComplete="current-password" value={current} link={about("current")} onEdit={edited} />
+        <PasswordField label={t("account.new")} name="new-password" autoComplete="new-password" minLength={MIN_PASSWORD_LENGTH} value={next} link={about("new")} onEdit={edited} />
+        <PasswordField label={t("account.repeat")} name="repeat-password" autoComplete="new-password" value={repeat} link={about("repeat")} onEdit={edited} />
         <button type="submit" class="primary" aria-disabled={busy.value} aria-busy={busy.value} disabled={busy.value}>
           {t("account.submit")}
         </button>
