@@ -6,39 +6,49 @@ import { ApiError } from "../errors.ts";
 import { clientNotFound } from "../client-records.ts";
 import { rebillsBetween } from "./rebills.ts";
 import { openClients } from "./run.ts";
-import { periodStates, periodSums } from "./store.ts";
+import { periodStates, periodSums, type DayState } from "./store.ts";
 import { addDays } from "../../schema/time.ts";
+
+/**
+ * Each day of a period with its state (undefined: never run) and how many of the clients asked about
+ * (one, or all) are open at it (run.ts, `openClients`). A client id nobody has is a 404: a typo must
+ * not read as "no charges".
+ */
+export async function daysFinality(d1: D1Database, from: string, to: string, clientId?: string): Promise<{ date: string; state?: DayState; open: number }[]> {
+  const zones = drizzle(d1).select({ id: clients.id, timezone: clients.timezone }).from(clients);
+  const [asked, states, marks] = await Promise.all([
+    clientId === undefined ? zones : zones.where(eq(clients.id, clientId)),
+    periodStates(d1, from, to),
+    rebillsBetween(d1, from, to),
+  ]);
+  if (clientId !== undefined && asked.length === 0) throw clientNotFound(clientId);
+  const days = [];
+  const now = Date.now();
+  for (let date = from; date <= to; date = addDays(date, 1)) {
+    const state = states.get(date);
+    const marked = new Set(marks.filter((m) => m.date === date).map((m) => m.client_id));
+    // As of the day's latest run: one that changed nothing still confirmed the lines.
+    days.push({ date, state, open: openClients(date, asked, state?.checkedAt ?? now, marked) });
+  }
+  return days;
+}
 
 /**
  * A period's billing (a month, to invoice it): per client and currency, per currency, and each day's
  * revision and open clients, so finance sees whether every day of it is final. Reads D1 only.
  */
 export async function billingSummary(d1: D1Database, from: string, to: string, clientId?: string): Promise<BillingSummary> {
-  const zones = drizzle(d1).select({ id: clients.id, timezone: clients.timezone }).from(clients);
-  const [asked, sums, states, marks] = await Promise.all([
-    clientId === undefined ? zones : zones.where(eq(clients.id, clientId)),
-    periodSums(d1, from, to, clientId),
-    periodStates(d1, from, to),
-    rebillsBetween(d1, from, to),
-  ]);
-  if (clientId !== undefined && asked.length === 0) throw clientNotFound(clientId);
+  const [days, sums] = await Promise.all([daysFinality(d1, from, to, clientId), periodSums(d1, from, to, clientId)]);
   const totals = totalsByCurrency(sums);
   // Each line is below 2^53 micros (the run refuses more); a period's sum could pass it and lose its last digits.
   if (totals.some((t) => !Number.isSafeInteger(t.amount_micros))) {
     throw new ApiError(422, "amount_out_of_range", `the period's amounts pass 2^53 micros; ask for a shorter period`);
-  }
-  const days: BillingSummary["days"] = [];
-  const now = Date.now();
-  for (let date = from; date <= to; date = addDays(date, 1)) {
-    const state = states.get(date);
-    const marked = new Set(marks.filter((m) => m.date === date).map((m) => m.client_id));
-    days.push({ date, revision: state?.revision ?? 0, checked_at: state?.checkedAt ?? null, open_clients: openClients(date, asked, state?.checkedAt ?? now, marked) });
   }
   return {
     from,
     to,
     clients: sums,
     totals,
-    days,
+    days: days.map(({ date, state, open }) => ({ date, revision: state?.revision ?? 0, checked_at: state?.checkedAt ?? null, open_clients: open })),
   };
 }

@@ -1,19 +1,14 @@
-import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { BillingDate, BillingQuery, BillingSummaryQuery, DownloadQuery, ReconcileQuery, type BillingFormat, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
-import { clients } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
-import { clientNotFound } from "../client-records.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
 import { billingKey } from "../billing/files.ts";
 import { rateBookFor } from "../billing/rates.ts";
 import { reconcileDay } from "../billing/reconcile.ts";
-import { rebillsBetween } from "../billing/rebills.ts";
-import { openClients } from "../billing/run.ts";
 import { runBillingOnDemand } from "../billing/schedule.ts";
-import { billingSummary } from "../billing/summary.ts";
+import { billingSummary, daysFinality } from "../billing/summary.ts";
 import { dayLines, dayState } from "../billing/store.ts";
 import { ApiError } from "../errors.ts";
 import { signFileUrl } from "../files/signed-urls.ts";
@@ -27,27 +22,20 @@ billing.use(authenticate, requireCapability("billing"));
 
 /**
  * A day's lines (unpriced = no rate card applies today, billed at 0); revision 0 with no lines when
- * the day was never computed. A client id nobody has is a 404, not an empty bill: a typo must not read
- * as "no charges".
+ * the day was never computed; a client id nobody has is a 404.
  */
 billing.get("/", valid("query", BillingQuery), async (c) => {
   const { date, client_id } = c.req.valid("query");
-  const db = c.get("db");
-  const zones = db.select({ id: clients.id, timezone: clients.timezone }).from(clients);
-  const [asked, state, lines, rates, marks] = await Promise.all([
-    client_id === undefined ? zones : zones.where(eq(clients.id, client_id)),
-    dayState(c.env.DB, date),
+  const [[day], lines, rates] = await Promise.all([
+    daysFinality(c.env.DB, date, date, client_id),
     dayLines(c.env.DB, date, client_id),
-    rateBookFor(db, date),
-    rebillsBetween(c.env.DB, date, date),
+    rateBookFor(c.get("db"), date),
   ]);
-  if (client_id !== undefined && asked.length === 0) throw clientNotFound(client_id);
   const unpriced = lines
     .filter((l) => rates.price(l.client_id, l.category, l.country) === null)
     .map((l) => ({ client_id: l.client_id, category: l.category, country: l.country, billable_count: l.billable_count }));
-  // As of the day's latest run: one that changed nothing still confirmed the lines.
-  const open = openClients(date, asked, state.checkedAt ?? Date.now(), new Set(marks.map((m) => m.client_id)));
-  return c.json({ date, revision: state.revision, computed_at: state.computedAt, open_clients: open, lines, unpriced } satisfies BillingResponse);
+  const { state, open } = day!;
+  return c.json({ date, revision: state?.revision ?? 0, computed_at: state?.computedAt ?? null, open_clients: open, lines, unpriced } satisfies BillingResponse);
 });
 
 /** A period's totals (a month, to invoice it), with how final each of its days is. */
