@@ -1,8 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { CategoryCounts, MinuteCounts, StatusCounts } from "../schema/api.ts";
-import { STATUSES, type Category, type NotificationEvent, type Status } from "../schema/event.ts";
-import { HOUR_MINUTES } from "../schema/live.ts";
-import { MINUTE_MS, localDate, localDayRange, minuteOf } from "../schema/time.ts";
+import type { NotificationEvent } from "../schema/event.ts";
 import { BillableLedger, pricingColumns, type LedgerLine } from "./billable-ledger.ts";
 import {
   SCHEMA,
@@ -17,7 +15,8 @@ import {
   upgradeMinuteCounts,
   type EventTable,
 } from "./client-counter-tables.ts";
-import { counterOf, emptyCounts, messageShard } from "./client-shards.ts";
+import { counterOf, messageShard } from "./client-shards.ts";
+import { CounterReads } from "./counter-reads.ts";
 import { decodeBatch, encodeBatch, rowOf, type EventBatch } from "./event-batch.ts";
 import { LakeFlush } from "./lake-flush.ts";
 import { lateDays, markLateBilling } from "./late-billing.ts";
@@ -95,7 +94,7 @@ export class ClientCounter extends DurableObject<Env> {
    * client or by an admin change (`relayout`). Null means one: an unsharded client's objects store
    * nothing. A call routed by another count is refused (see `checkLayout`).
    */
-  private layout: number | null = null;
+  private statedShardCount: number | null = null;
   /** Which shard of its client this object is (0 for a client of one shard). */
   private shard = 0;
   /** The shard count the client had before it grew with events, while that change's transition lasts. */
@@ -105,10 +104,7 @@ export class ClientCounter extends DurableObject<Env> {
   private readonly outbox: Outbox;
   private readonly pending: PendingAggregates;
   private readonly ledger: BillableLedger;
-  /** Per-minute counts from `from` on, summed once and then incremented by ingest (see `recentSince`). */
-  private recent: { from: number; minutes: Map<number, MinuteCounts> } | null = null;
-  /** Today's totals in one time zone, summed once and then incremented by ingest (see `today`). */
-  private todayTotals: { timezone: string; day: string; start: number; end: number; counts: StatusCounts } | null = null;
+  private readonly reads: CounterReads;
   /** Storage work done outside ingest calls (flushes), reported with the next ingest's figures. */
   private readonly background = { rowsWritten: 0, rowsRead: 0 };
   private readonly trackBackground = countRowsInto(this.background);
@@ -126,6 +122,7 @@ export class ClientCounter extends DurableObject<Env> {
     this.reshard = new Reshard(this.sql);
     this.pending = new PendingAggregates(this.sql, this.outbox);
     this.ledger = new BillableLedger(this.sql, this.pending);
+    this.reads = new CounterReads(this.sql, this.pending);
     this.live = new ClientLive(ctx, env, this);
     ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
@@ -144,7 +141,7 @@ export class ClientCounter extends DurableObject<Env> {
     );
     this.clientId = meta.get("client_id") ?? null;
     this.timezone = meta.get("timezone") ?? null;
-    this.layout = meta.has("shards") ? Number(meta.get("shards")) : null;
+    this.statedShardCount = meta.has("shards") ? Number(meta.get("shards")) : null;
     this.shard = Number(meta.get("shard") ?? 0);
     this.outbox.useShard(this.shard);
     this.outbox.load();
@@ -256,7 +253,6 @@ export class ClientCounter extends DurableObject<Env> {
   /**
    * One transaction for `calls` (all of this client): their events deduplicated together in arrival
    * order (a later call's copy of an event is its duplicate), one outbox row for all they accepted.
-   * The group's rows are reported on its first call, so the figures still sum to the object's cost.
    */
   private ingestGroup(calls: WaitingCall[]): IngestResult[] {
     const now = Date.now();
@@ -267,31 +263,15 @@ export class ClientCounter extends DurableObject<Env> {
     for (const call of calls) this.checkLayout(call.client, client.shards ?? 1);
     const batches = calls.map((c) => decodeBatch(c.batch));
     const events = batches.length === 1 ? batches[0]!.events : batches.flatMap((b) => b.events);
-    const counted = { ...this.background };
-    const backgroundRowsWritten = counted.rowsWritten;
-    this.background.rowsWritten = 0;
-    this.background.rowsRead = 0;
-    const track = countRowsInto(counted);
+    const figures = this.takeBackgroundFigures();
+    const track = countRowsInto(figures);
     let isNew: boolean[] = [];
     let accepted: NotificationEvent[] = [];
     let late: string[] = [];
 
     try {
       this.ctx.storage.transactionSync(() => {
-        if (this.clientId !== client.id || this.timezone !== client.timezone) {
-          track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('client_id', ?), ('timezone', ?)", client.id, client.timezone));
-          this.clientId = client.id;
-          this.timezone = client.timezone;
-        }
-        if ((client.shard ?? 0) !== this.shard) {
-          this.shard = client.shard!;
-          track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('shard', ?)", String(this.shard)));
-          this.outbox.useShard(this.shard);
-        }
-        if (this.layout === null && (client.shards ?? 1) > 1) {
-          this.layout = client.shards!;
-          track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('shards', ?)", String(this.layout)));
-        }
+        this.rememberClient(client, track);
         const current = this.ensureEventTable(now, track);
         const priced = this.ledger.withPricing(events, this.eventTables, track);
         const billing = this.ledger.plan(priced, client.timezone, this.eventTables, track);
@@ -315,17 +295,7 @@ export class ClientCounter extends DurableObject<Env> {
       throw err;
     }
 
-    const today = this.todayTotals;
-    if (today) for (const e of accepted) if (e.occurred_at >= today.start && e.occurred_at < today.end) today.counts[e.status] += 1;
-    if (this.recent) {
-      for (const e of accepted) {
-        const minute = minuteOf(e.occurred_at);
-        if (minute < this.recent.from) continue;
-        let m = this.recent.minutes.get(minute);
-        if (!m) this.recent.minutes.set(minute, (m = { minute, ...emptyCounts() }));
-        m[e.status] += 1;
-      }
-    }
+    this.reads.absorb(accepted);
     this.lake.noteIngested(accepted.length);
     if (late.length > 0) {
       this.ctx.waitUntil(
@@ -338,15 +308,41 @@ export class ClientCounter extends DurableObject<Env> {
     // would carry the same counts).
     const relaying = calls.findLastIndex((c) => c.options.relayRollup);
     const rollup = this.live.changed({ id: client.id, timezone: client.timezone, shard: this.shard }, accepted, relaying >= 0);
-    let from = 0;
-    return calls.map((call, i) => {
-      const count = batches[i]!.events.length;
-      let mine = 0;
-      for (let k = from; k < from + count; k++) if (isNew[k]) mine++;
-      from += count;
-      const figures = i === 0 ? { ...counted, backgroundRowsWritten } : { rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0 };
-      return { accepted: mine, duplicates: count - mine, ...figures, rollup: i === relaying ? rollup : null };
-    });
+    return resultsPerCall(batches.map((b) => b.events.length), isNew, figures, { rollup, to: relaying });
+  }
+
+  /**
+   * The storage work done in the background since the previous call, to be reported with this one
+   * (its `backgroundRowsWritten` part too), and zeroes the running count.
+   */
+  private takeBackgroundFigures(): StorageFigures {
+    const figures = { ...this.background, backgroundRowsWritten: this.background.rowsWritten };
+    this.background.rowsWritten = 0;
+    this.background.rowsRead = 0;
+    return figures;
+  }
+
+  /**
+   * Keeps in `meta` what a call says about the client that this object must know between calls: its
+   * id and time zone (for the flush alarm and its rollups), which shard this object is, and a sharded
+   * client's shard count (see `checkLayout`). Writes only what changed.
+   */
+  private rememberClient(client: ClientRef, track: Track): void {
+    if (this.clientId !== client.id || this.timezone !== client.timezone) {
+      track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('client_id', ?), ('timezone', ?)", client.id, client.timezone));
+      this.clientId = client.id;
+      this.timezone = client.timezone;
+    }
+    const shard = client.shard ?? 0;
+    if (shard !== this.shard) {
+      this.shard = shard;
+      track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('shard', ?)", String(shard)));
+      this.outbox.useShard(shard);
+    }
+    if (this.statedShardCount === null && (client.shards ?? 1) > 1) {
+      this.statedShardCount = client.shards!;
+      track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('shards', ?)", String(this.statedShardCount)));
+    }
   }
 
   /**
@@ -358,15 +354,15 @@ export class ClientCounter extends DurableObject<Env> {
   private checkLayout(client: ClientRef, groupShards: number): void {
     const shards = client.shards ?? 1;
     if (shards !== groupShards) throw new Error(`shard layout mismatch: ${client.id} calls routed by ${shards} and ${groupShards} shards met`);
-    if (shards === (this.layout ?? 1)) return;
+    if (shards === (this.statedShardCount ?? 1)) return;
     // An object that never stated a count takes a sharded client's first call, unless it holds events (routed by one).
-    if (this.layout === null && !this.holdsEvents()) return;
-    throw new Error(`shard layout mismatch: ${client.id} is served by ${this.layout ?? 1} shards here, the call was routed by ${shards}`);
+    if (this.statedShardCount === null && !this.holdsEvents()) return;
+    throw new Error(`shard layout mismatch: ${client.id} is served by ${this.statedShardCount ?? 1} shards here, the call was routed by ${shards}`);
   }
 
   /** The shard count this object serves, once stated (the live layer shows the sum of that many). */
   statedShards(): number | null {
-    return this.layout;
+    return this.statedShardCount;
   }
 
   private holdsEvents(): boolean {
@@ -383,8 +379,8 @@ export class ClientCounter extends DurableObject<Env> {
    * Worker to put back if the change does not go through.
    */
   relayout(shards: number, transition: Transition | null): { ok: boolean; refused?: "holds_events" | "resharding"; prior: LayoutState } {
-    const prior: LayoutState = { layout: this.layout, transition: this.reshard.at(Date.now()) };
-    if (this.layout === shards && (transition === null || prior.transition?.previous === transition.previous)) return { ok: true, prior };
+    const prior: LayoutState = { layout: this.statedShardCount, transition: this.reshard.at(Date.now()) };
+    if (this.statedShardCount === shards && (transition === null || prior.transition?.previous === transition.previous)) return { ok: true, prior };
     if (prior.transition) return { ok: false, refused: "resharding", prior };
     if (transition === null && this.holdsEvents()) return { ok: false, refused: "holds_events", prior };
     this.ctx.storage.transactionSync(() => {
@@ -407,7 +403,7 @@ export class ClientCounter extends DurableObject<Env> {
   private setLayout(layout: number | null): void {
     if (layout === null) this.sql.exec("DELETE FROM meta WHERE key = 'shards'");
     else this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('shards', ?)", String(layout));
-    this.layout = layout;
+    this.statedShardCount = layout;
   }
 
   /** WebSocket upgrade for `/v1/clients/:id/live`, authorised by the Worker (durable-objects/client-live.ts). */
@@ -450,87 +446,22 @@ export class ClientCounter extends DurableObject<Env> {
 
   /** Per-minute counts by status in [from, to), one entry per minute that has events. */
   counters(from: number, to: number): MinuteCounts[] {
-    const recent = this.recentSince(from);
-    if (recent) {
-      return [...recent.values()]
-        .filter((m) => m.minute >= from && m.minute < to)
-        .sort((a, b) => a.minute - b.minute)
-        .map((m) => ({ ...m }));
-    }
-    return this.storedCounters(from, to);
-  }
-
-  /**
-   * The minutes of the last hour in memory, when `from` lies in it: summed from SQLite once per wake
-   * and then kept up to date by ingest, because the live layer asks for recent minutes several times
-   * a second per client (updates, rollups) and a query each time was ~7 % of a webhook's CPU.
-   */
-  private recentSince(from: number): Map<number, MinuteCounts> | null {
-    const first = minuteOf(Date.now()) - HOUR_MINUTES * MINUTE_MS;
-    if (from < first) return null;
-    if (!this.recent || this.recent.from < first - HOUR_MINUTES * MINUTE_MS) {
-      this.recent = { from: first, minutes: new Map(this.storedCounters(first, Number.MAX_SAFE_INTEGER).map((m) => [m.minute, m])) };
-    }
-    return from >= this.recent.from ? this.recent.minutes : null;
-  }
-
-  private storedCounters(from: number, to: number): MinuteCounts[] {
-    const byMinute = new Map<number, MinuteCounts>();
-    for (const r of this.countsBy("minute", from, to)) {
-      const minute = r.key as number;
-      let m = byMinute.get(minute);
-      if (!m) byMinute.set(minute, (m = { minute, ...emptyCounts() }));
-      m[r.status] += r.n;
-    }
-    return [...byMinute.values()].sort((a, b) => a.minute - b.minute);
+    return this.reads.counters(from, to);
   }
 
   /** Counts by pricing category and status over the minutes in [from, to), a category per entry, in no order. */
   categoryTotals(from: number, to: number): CategoryCounts[] {
-    const byCategory = new Map<string, CategoryCounts>();
-    for (const r of this.countsBy("category", from, to)) {
-      const category = r.key as string;
-      let c = byCategory.get(category);
-      if (!c) byCategory.set(category, (c = { category: category === "" ? null : (category as Category), ...emptyCounts() }));
-      c[r.status] += r.n;
-    }
-    return [...byCategory.values()];
+    return this.reads.categoryTotals(from, to);
   }
 
-  /**
-   * Counts in [from, to) by status and by `by` (the minute, or the category with "" for none): the
-   * SQLite counters' and the pending ones, a key and status possibly in both.
-   */
-  private *countsBy(by: "minute" | "category", from: number, to: number): Generator<{ key: number | string; status: Status; n: number }> {
-    yield* this.sql.exec<{ key: number | string; status: Status; n: number }>(
-      `SELECT ${by === "minute" ? "m.minute" : "c.key"} AS key, s.key AS status, SUM(c.value) AS n
-       FROM minute_totals AS m, json_each(m.counts) AS s, json_each(s.value) AS c
-       WHERE m.minute >= ? AND m.minute < ? GROUP BY 1, 2`,
-      from,
-      to,
-    );
-    for (const p of this.pending.countsIn(from, to)) yield { key: p[by], status: p.status, n: p.n };
-  }
-
-  /**
-   * Totals by status of the local day in `timezone`. Summed from SQLite once per local day (or
-   * after a wake) and then kept up to date by ingest: live updates and rollups ask several times a
-   * second, and re-summing the day's minute rows each time would read thousands of rows per call.
-   */
+  /** Totals by status of the local day in `timezone`. */
   today(timezone: string): StatusCounts {
-    const day = localDate(Date.now(), timezone);
-    if (this.todayTotals?.timezone !== timezone || this.todayTotals.day !== day) {
-      const [start, end] = localDayRange(day, timezone);
-      this.todayTotals = { timezone, day, start, end, counts: this.totals(start, end) };
-    }
-    return { ...this.todayTotals.counts };
+    return this.reads.today(timezone);
   }
 
-  /** Totals by status in [from, to), SQLite's plus the pending ones. */
+  /** Totals by status in [from, to). */
   totals(from: number, to: number): StatusCounts {
-    const out = emptyCounts();
-    for (const m of this.storedCounters(from, to)) for (const s of STATUSES) out[s] += m[s];
-    return out;
+    return this.reads.totals(from, to);
   }
 
   /**
@@ -605,6 +536,26 @@ type EventRowValues = [string, string, string | null, string | null, string | nu
 
 /** The fast INSERT of `insertEvents` met events it had seen: its savepoint rolls back. */
 class SeenBefore extends Error {}
+
+/** Rows a group wrote and read, with the background part of the writes (see `IngestResult`). */
+type StorageFigures = Pick<IngestResult, "rowsWritten" | "rowsRead" | "backgroundRowsWritten">;
+
+/**
+ * A group's outcome split into its calls' results, in order: each call's accepted and duplicate
+ * counts from `isNew` (one entry per event of the group, in arrival order). The group's storage
+ * figures go on its first call, so summed over calls they are still the object's whole cost; the
+ * rollup goes to the call at index `to`.
+ */
+function resultsPerCall(eventsPerCall: number[], isNew: boolean[], figures: StorageFigures, rollup: { rollup: ClientRollup | null; to: number }): IngestResult[] {
+  let from = 0;
+  return eventsPerCall.map((count, i) => {
+    let mine = 0;
+    for (let k = from; k < from + count; k++) if (isNew[k]) mine++;
+    from += count;
+    const own = i === 0 ? figures : { rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0 };
+    return { accepted: mine, duplicates: count - mine, ...own, rollup: i === rollup.to ? rollup.rollup : null };
+  });
+}
 
 /** A Track that adds each statement's rows written and read to `sink`. */
 function countRowsInto(sink: { rowsWritten: number; rowsRead: number }): Track {

@@ -2,6 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import type { CounterReads } from "../../durable-objects/counter-reads.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import { eventIdOf, eventTableDdl, eventTableFor, storedEventRef } from "../../durable-objects/client-counter-tables.ts";
 import { EVENT_COLUMNS, type NotificationEvent } from "../../schema/event.ts";
@@ -400,7 +401,7 @@ describe("the last hour's minutes", () => {
     const now = Date.now();
     const hourAgo = minuteOf(now) - 59 * 60_000;
     const stored = () =>
-      runInDurableObject(stub, (instance: ClientCounter) => (instance as unknown as { storedCounters(f: number, t: number): unknown }).storedCounters(hourAgo, Number.MAX_SAFE_INTEGER));
+      runInDurableObject(stub, (instance: ClientCounter) => (instance as unknown as { reads: CounterReads }).reads.summedCounters(hourAgo, Number.MAX_SAFE_INTEGER));
     await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: now, status: "sent" }), ev({ occurred_at: now - 30 * 60_000, status: "read" })]));
     expect(await stub.counters(hourAgo, Number.MAX_SAFE_INTEGER)).toEqual(await stored());
     await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: now, status: "delivered" }), ev({ occurred_at: now - 3 * 3_600_000, status: "sent" })]));
