@@ -13,7 +13,6 @@ import { clientsApi } from "./routes/clients.ts";
 import { files } from "./routes/files.ts";
 import { health } from "./routes/health.ts";
 import { ingest } from "./routes/ingest.ts";
-import { lakeAdmin } from "./routes/lake-admin.ts";
 import { live } from "./routes/live.ts";
 import { reports } from "./routes/reports.ts";
 import { webhooks } from "./routes/webhooks.ts";
@@ -33,12 +32,9 @@ app.get("/v1/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).ori
 app.route("/v1/webhooks", webhooks);
 app.route("/v1/ingest", ingest);
 app.route("/v1", auth);
-// Before clientsApi: its session-only `authenticate` would refuse the ticket of /v1/clients/:id/live.
 app.route("/v1", live);
-// Each before its sibling router, so that router's blanket middleware does not run a second time.
-app.route("/v1/clients", reports);
 app.route("/v1/clients", clientsApi);
-app.route("/v1/admin", lakeAdmin);
+app.route("/v1/clients", reports);
 app.route("/v1/admin", admin);
 app.route("/v1/billing", billing);
 app.route("/v1/files", files);

@@ -1,6 +1,7 @@
-import { eq } from "drizzle-orm";
+import { asc, eq, inArray } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { clients } from "../schema/db.ts";
+import type { AdminClient } from "../schema/api.ts";
+import { clients, phoneNumbers } from "../schema/db.ts";
 import { ApiError } from "./errors.ts";
 
 export type ClientRecord = typeof clients.$inferSelect;
@@ -20,4 +21,23 @@ export async function requireClient(db: DrizzleD1Database, id: string): Promise<
   const client = await findClient(db, id);
   if (!client) throw clientNotFound(id);
   return client;
+}
+
+/** Client `id` with the phone numbers routed to it, as the admin API shows it; null when there is none. */
+export async function clientWithPhones(db: DrizzleD1Database, id: string): Promise<AdminClient | null> {
+  const row = await findClient(db, id);
+  if (!row) return null;
+  const phones = await db.select().from(phoneNumbers).where(eq(phoneNumbers.clientId, id)).orderBy(asc(phoneNumbers.phoneNumberId));
+  const { createdAt: _created, ...rest } = row;
+  return { ...rest, phone_number_ids: phones.map((p) => p.phoneNumberId) };
+}
+
+/** Phone numbers already routed to another client: a number routes to exactly one client. */
+export async function assertPhonesFree(db: DrizzleD1Database, phones: string[], clientId: string): Promise<void> {
+  if (phones.length === 0) return;
+  const taken = await db.select().from(phoneNumbers).where(inArray(phoneNumbers.phoneNumberId, phones));
+  const foreign = taken.filter((p) => p.clientId !== clientId);
+  if (foreign.length > 0) {
+    throw new ApiError(409, "phone_number_taken", "phone numbers already belong to another client", foreign.map((p) => p.phoneNumberId));
+  }
 }

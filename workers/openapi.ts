@@ -46,7 +46,7 @@ import {
   SignedFileQuery,
 } from "../schema/billing.ts";
 import { BridgedEvent } from "../schema/event.ts";
-import { ClientLiveMessage, LiveQuery, LiveTicket, LiveTicketRequest, OverviewLiveMessage } from "../schema/live.ts";
+import { ClientLiveMessage, LiveQuery, LiveTicket, LiveTicketRequest, OverviewLiveMessage, TICKET_TTL_MS } from "../schema/live.ts";
 import { WEBHOOK_MAX_BYTES, WebhookVerifyQuery, WhatsAppEntry, WhatsAppWebhook } from "../schema/whatsapp.ts";
 import { MAX_SOCKETS_PER_SESSION } from "../durable-objects/live-sockets.ts";
 import { DAY_MS } from "../schema/time.ts";
@@ -54,7 +54,6 @@ import { SESSION_COOKIE } from "./auth/session.ts";
 import { MAX_RECORDS } from "./ingest/bridge.ts";
 import { MAX_COUNTERS_RANGE_MS } from "./routes/clients.ts";
 import { BRIDGE_MAX_BYTES } from "./routes/ingest.ts";
-import { TICKET_TTL_MS } from "./routes/live.ts";
 import { DEFAULT_MAX_BODY } from "./security.ts";
 
 type Security = "session" | "admin" | "ingestKey" | "metaSignature" | "none";

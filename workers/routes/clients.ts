@@ -18,11 +18,10 @@ export const MAX_COUNTERS_RANGE_MS = 31 * DAY_MS;
 /** Parallel Durable Object calls when summing today's totals for many clients. */
 const FANOUT = 32;
 
+/** Mounted at /v1/clients: every route needs a session (`authenticate`) and counters access. */
 export const clientsApi = new Hono<AppEnv>();
-clientsApi.use(authenticate);
-
 /** The clients the caller may see, with today's totals in each client's time zone. */
-clientsApi.get("/", requireCapability("counters"), async (c) => {
+clientsApi.get("/", authenticate, requireCapability("counters"), async (c) => {
   const user = c.get("user");
   const db = c.get("db");
   const rows = seesAllClients(user)
@@ -35,7 +34,7 @@ clientsApi.get("/", requireCapability("counters"), async (c) => {
 });
 
 /** One client the caller may see, with today's totals (a page about one client need not ask for all). */
-clientsApi.get("/:id", requireCapability("counters", "id"), async (c) => {
+clientsApi.get("/:id", authenticate, requireCapability("counters", "id"), async (c) => {
   const id = c.req.param("id");
   return c.json(await summaryOf(c.env, await requireClient(c.get("db"), id)));
 });
@@ -46,13 +45,13 @@ async function summaryOf(env: Env, r: typeof clients.$inferSelect): Promise<Clie
 }
 
 /** Per-minute counts by status, bucketed by occurred_at, one row per minute that has events and overlaps the range. */
-clientsApi.get("/:id/counters", requireCapability("counters", "id"), valid("query", TimeRangeQuery), async (c) => {
+clientsApi.get("/:id/counters", authenticate, requireCapability("counters", "id"), valid("query", TimeRangeQuery), async (c) => {
   const { client, from, to } = await countersRange(c.get("db"), c.req.param("id"), c.req.valid("query"));
   return c.json({ client_id: client.id, minutes: await clientCounters(c.env, client, from, to) } satisfies CountersResponse);
 });
 
 /** Counts by pricing category and status over the minutes that overlap the range, a row per category that has events. */
-clientsApi.get("/:id/categories", requireCapability("counters", "id"), valid("query", TimeRangeQuery), async (c) => {
+clientsApi.get("/:id/categories", authenticate, requireCapability("counters", "id"), valid("query", TimeRangeQuery), async (c) => {
   const { client, from, to } = await countersRange(c.get("db"), c.req.param("id"), c.req.valid("query"));
   const body: CategoriesResponse = { client_id: client.id, from, to, categories: await clientCategories(c.env, client, from, to) };
   return c.json(body);

@@ -1,7 +1,5 @@
-import { and, eq, gt, isNull } from "drizzle-orm";
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { getCookie } from "hono/cookie";
 import {
   LIVE_CLIENT_HEADER,
   LIVE_GRANT_HEADER,
@@ -13,19 +11,16 @@ import {
 } from "../../durable-objects/live-sockets.ts";
 import { overviewShardStub } from "../../durable-objects/overview.ts";
 import { liveTickets } from "../../schema/db.ts";
-import { LiveQuery, LiveTicketRequest, type LiveTicket } from "../../schema/live.ts";
+import { LiveQuery, LiveTicketRequest, TICKET_TTL_MS, type LiveTicket } from "../../schema/live.ts";
 import type { AppEnv } from "../app-env.ts";
 import { randomToken, sha256Hex } from "../auth/crypto.ts";
-import { authenticate, requireCapability, requireOwnOrigin, sessionToken, sessionUser } from "../auth/middleware.ts";
+import { liveUser } from "../auth/live-user.ts";
+import { authenticate, requireCapability } from "../auth/middleware.ts";
 import { allows, seesAllClients, type AuthUser } from "../auth/policy.ts";
-import { SESSION_COOKIE, activeUser } from "../auth/session.ts";
 import { requireClient } from "../client-records.ts";
-import { ApiError, storeRead } from "../errors.ts";
+import { ApiError } from "../errors.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
 import { valid } from "../validate.ts";
-
-/** A ticket is good for one connection within this long. */
-export const TICKET_TTL_MS = 60_000;
 
 /**
  * Mounted at /v1: live WebSockets and their tickets. The Worker authenticates and checks scope
@@ -106,40 +101,3 @@ function requireUpgrade(c: Context<AppEnv>): void {
 async function liveClient(c: Context<AppEnv>, clientId: string): Promise<{ timezone: string; shards: number }> {
   return requireClient(c.get("db"), clientId);
 }
-
-/**
- * The viewer behind an upgrade: a one-use `?ticket=` issued for exactly this stream (`clientId`, or
- * null for the overview) by a session that is still valid, else the bearer header or the session
- * cookie. The user carries that session's expiry, which ends the socket (live-sockets.ts).
- */
-async function liveUser(c: Context<AppEnv>, clientId: string | null, ticket: string | undefined): Promise<AuthUser> {
-  const db = c.get("db");
-  if (ticket !== undefined) {
-    const hash = await sha256Hex(ticket);
-    const now = Date.now();
-    const used = await storeRead(
-      db
-        .update(liveTickets)
-        .set({ usedAt: now })
-        .where(and(eq(liveTickets.hash, hash), isNull(liveTickets.usedAt), gt(liveTickets.expiresAt, now)))
-        .returning(),
-    );
-    const row = used[0];
-    if (!row) throw new ApiError(401, "invalid_ticket", "ticket is unknown, used or expired");
-    if (row.clientId !== clientId) throw new ApiError(403, "forbidden", "ticket was issued for another stream");
-    if (row.sessionExpiresAt <= now) throw new ApiError(401, "unauthenticated", "the ticket's session has expired");
-    // A ticket issued after the user's sessions ended came from a session issued after that too.
-    const user = await storeRead(activeUser(db, row.userId, row.sessionId, row.sessionExpiresAt, row.expiresAt - TICKET_TTL_MS));
-    if (!user) throw new ApiError(401, "unauthenticated", "the ticket's session was revoked or its user is inactive");
-    return user;
-  }
-  const cookie = getCookie(c, SESSION_COOKIE);
-  const token = sessionToken(c.req.header("authorization"), cookie);
-  if (!token) throw new ApiError(401, "unauthenticated", "sign in first (session cookie, bearer token or ticket)");
-  // A cookie rides along with any page's WebSocket (cross-site WebSocket hijacking).
-  if (token === cookie) requireOwnOrigin(c);
-  const user = await sessionUser(c, token);
-  if (!user) throw new ApiError(401, "unauthenticated", "session is invalid or expired");
-  return user;
-}
-

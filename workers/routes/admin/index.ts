@@ -5,6 +5,7 @@ import { adminApiKeys } from "./api-keys.ts";
 import { adminAudit } from "./audit.ts";
 import { adminClients } from "./clients.ts";
 import { adminDeadLetters } from "./dead-letters.ts";
+import { adminFlush } from "./flush.ts";
 import { adminRateCards } from "./rate-cards.ts";
 import { adminUsers } from "./users.ts";
 
@@ -17,3 +18,4 @@ admin.route("/users", adminUsers);
 admin.route("/api-keys", adminApiKeys);
 admin.route("/dead-letters", adminDeadLetters);
 admin.route("/audit", adminAudit);
+admin.route("/flush", adminFlush);
