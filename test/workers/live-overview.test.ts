@@ -261,8 +261,13 @@ describe("overview live socket", () => {
     const client = { id, timezone: "UTC" };
     await counter(id).ingest(client, encodeBatch([event(id, "sent")]), { relayRollup: true });
     await counter(id).ingest(client, encodeBatch([event(id, "read")]), { relayRollup: true });
-    // Nobody relays either rollup. Until 2026-11-30 a timer sent the second within 2 s.
-    await new Promise((r) => setTimeout(r, 2_500));
+    // Nobody relays either rollup, and no timer is left to send one (until 2026-11-30 a timer sent
+    // the second within 2 s).
+    const timers = await runInDurableObject(counter(id), (instance: ClientCounter) => {
+      const live = (instance as unknown as { live: { rollupTimer: unknown; broadcastTimer: unknown } }).live;
+      return [live.rollupTimer, live.broadcastTimer];
+    });
+    expect(timers).toEqual([null, null]);
     expect(await held(id)).toBeUndefined();
     expect(await runDurableObjectAlarm(counter(id))).toBe(true);
     expect(await held(id)).toMatchObject({ sent: 1, read: 1 });
