@@ -1,55 +1,30 @@
-import { useSignal } from "@preact/signals";
-import { useEffect, useRef } from "preact/hooks";
-import type { BillingSummary } from "../../../schema/billing.ts";
+import { useEffect, useMemo } from "preact/hooks";
 import { api } from "../api.ts";
+import { BillingMonthModel } from "../billing-model.ts";
 import { fmtInt, fmtMoney, localDateTime, t } from "../i18n.ts";
 import { Failure } from "./failure.tsx";
 
-/** The first and last day of a month (`YYYY-MM`). */
-function monthDays(month: string): { from: string; to: string } {
-  const [y, m] = month.split("-").map(Number) as [number, number];
-  const last = new Date(Date.UTC(y, m, 0)).getUTCDate();
-  return { from: `${month}-01`, to: `${month}-${String(last).padStart(2, "0")}` };
-}
-
 /**
- * A month's billing (GET /v1/billing/summary), to invoice it: per client and currency, the totals per
+ * A month's billing (BillingMonthModel), to invoice it: per client and currency, the totals per
  * currency, and which of its days are not final yet (never billed, or a client's day not yet closed
- * when it was). As the day view, it shows the month asked last, whatever order the answers come in.
+ * when it was).
  */
 export function BillingMonth() {
   // This month as the browser's calendar has it.
-  const month = useSignal(localDateTime(Date.now()).slice(0, 7));
-  const summary = useSignal<BillingSummary | null>(null);
-  const error = useSignal<unknown>(null);
-  const asked = useRef(0);
-
-  async function load() {
-    const ask = ++asked.current;
-    const { from, to } = monthDays(month.value);
-    summary.value = null;
-    error.value = null;
-    try {
-      const res = await api<BillingSummary>(`/v1/billing/summary?from=${from}&to=${to}`);
-      if (ask === asked.current) summary.value = res;
-    } catch (err) {
-      if (ask === asked.current) error.value = err;
-    }
-  }
-  useEffect(() => void load(), []);
-  const today = localDateTime(Date.now()).slice(0, 10);
-  const past = summary.value?.days.filter((d) => d.date < today) ?? [];
-  const pending = past.filter((d) => d.checked_at === null || d.open_clients > 0);
+  const model = useMemo(() => new BillingMonthModel(api, localDateTime(Date.now()).slice(0, 7)), []);
+  useEffect(() => void model.load(), [model]);
+  const { month, summary, error } = model;
+  const { past, pending } = model.pendingDays(localDateTime(Date.now()).slice(0, 10));
   const finality = pending.length > 0
-    ? t("billing.month.pending", { n: fmtInt(pending.length), days: pending.map((d) => d.date.slice(8)).join(", ") })
-    : past.length === 0
+    ? t("billing.month.pending", { n: fmtInt(pending.length), days: pending.map((d) => d.slice(8)).join(", ") })
+    : past === 0
       ? t("billing.month.noPastDays")
       : t("billing.month.final");
 
   return (
     <section class="billing-month" aria-labelledby="billing-month-title">
       <h2 id="billing-month-title">{t("billing.month.title")}</h2>
-      <form class="filters" onSubmit={(e) => (e.preventDefault(), void load())}>
+      <form class="filters" onSubmit={(e) => (e.preventDefault(), void model.load())}>
         <label>
           {t("billing.month.month")} <input type="month" value={month.value} onInput={(e) => (month.value = e.currentTarget.value)} required />
         </label>

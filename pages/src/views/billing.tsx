@@ -1,16 +1,13 @@
-import { useSignal } from "@preact/signals";
-import { useEffect, useRef } from "preact/hooks";
-import { UNKNOWN_COUNTRY, totalsByCurrency, type BillingLine, type BillingResponse } from "../../../schema/billing.ts";
+import { useEffect, useMemo } from "preact/hooks";
+import { UNKNOWN_COUNTRY, totalsByCurrency, type BillingFormat } from "../../../schema/billing.ts";
+import { DAY_MS } from "../../../schema/time.ts";
 import { api } from "../api.ts";
+import { BillingDayModel, lineKey } from "../billing-model.ts";
 import { categoryLabel, fmtInt, fmtMoney, localDateTime, t } from "../i18n.ts";
 import { currentUser, seesBilling } from "../session.ts";
 import { BillingMonth } from "./billing-month.tsx";
 import { Failure } from "./failure.tsx";
 import { Unavailable } from "./unavailable.tsx";
-
-const CHANGE_SETTLE_MS = 400;
-
-const lineKey = (l: { client_id: string; category: string; country: string }) => `${l.client_id}|${l.category}|${l.country}`;
 
 /** Billing for those who may see it; anyone else opening /billing is told so, not shown a form that fails. */
 export function BillingPage() {
@@ -23,67 +20,19 @@ export function BillingPage() {
   );
 }
 
-/**
- * A day's billing lines (GET /v1/billing) and its signed CSV/Parquet downloads. The lines, the
- * revision, the downloads and any "not computed" message are always of one day, the one shown: a new
- * date clears the old day's lines, and an answer for a date asked before the latest is dropped.
- */
+/** A day's billing lines and its signed CSV/Parquet downloads (BillingDayModel). */
 function Billing() {
   // Yesterday as the browser's calendar has it: the day a person at this desk last closed.
-  const date = useSignal(localDateTime(Date.now() - 86_400_000).slice(0, 10));
-  /** The day whose lines are shown (or loading). */
-  const shown = useSignal<string | null>(null);
-  const lines = useSignal<BillingLine[] | null>(null);
-  /** The shown lines no rate card prices (billed at 0), by lineKey. */
-  const unpriced = useSignal<ReadonlySet<string>>(new Set());
-  const revision = useSignal<number | null>(null);
-  const openClients = useSignal(0);
-  const error = useSignal<unknown>(null);
-  const asked = useRef(0);
-  const pendingChange = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
-
-  async function load() {
-    clearTimeout(pendingChange.current);
-    const ask = ++asked.current;
-    const day = date.value;
-    shown.value = day;
-    lines.value = null;
-    revision.value = null;
-    error.value = null;
-    try {
-      const res = await api<BillingResponse>(`/v1/billing?date=${day}`);
-      if (ask !== asked.current) return;
-      lines.value = res.lines;
-      unpriced.value = new Set(res.unpriced.map(lineKey));
-      revision.value = res.revision;
-      openClients.value = res.open_clients;
-    } catch (err) {
-      if (ask === asked.current) error.value = err;
-    }
-  }
-  async function fileOf(format: "csv" | "parquet") {
-    const day = shown.value;
-    if (day === null) return;
-    try {
-      const { url } = await api<{ url: string }>(`/v1/billing/${day}/download?format=${format}`);
-      location.assign(url);
-    } catch (err) {
-      if (day === shown.value) error.value = err;
-    }
-  }
-  /**
-   * A picked date loads once the field settles: stepping through days with the arrow keys fires a
-   * change per key, and each load would announce "loading" and clear the table. Enter loads now.
-   */
-  function loadSoon() {
-    clearTimeout(pendingChange.current);
-    pendingChange.current = setTimeout(() => void load(), CHANGE_SETTLE_MS);
-  }
+  const model = useMemo(() => new BillingDayModel(api, localDateTime(Date.now() - DAY_MS).slice(0, 10)), []);
   useEffect(() => {
-    void load();
-    return () => clearTimeout(pendingChange.current);
-  }, []);
-  const loading = shown.value !== null && lines.value === null && error.value == null;
+    void model.load();
+    return () => model.dispose();
+  }, [model]);
+  const { date, shown, lines, unpriced, revision, openClients, error } = model;
+  async function download(format: BillingFormat) {
+    const url = await model.fileLink(format);
+    if (url) location.assign(url);
+  }
 
   return (
     <section class="billing" aria-labelledby="billing-title">
@@ -93,26 +42,26 @@ function Billing() {
           {revision.value !== null && (revision.value === 0 ? t("billing.notComputed") : t("billing.revision", { r: revision.value }))}
         </span>
       </div>
-      <form class="filters" onSubmit={(e) => (e.preventDefault(), void load())}>
+      <form class="filters" onSubmit={(e) => (e.preventDefault(), void model.load())}>
         <label>
           {t("billing.date")}{" "}
           <input
             type="date"
             value={date.value}
             onInput={(e) => (date.value = e.currentTarget.value)}
-            onChange={(e) => e.currentTarget.checkValidity() && loadSoon()}
+            onChange={(e) => e.currentTarget.checkValidity() && model.loadSoon()}
             required
           />
         </label>
         <button type="submit">{t("billing.load")}</button>
-        <button type="button" disabled={shown.value === null} onClick={() => void fileOf("csv")}>
+        <button type="button" disabled={shown.value === null} onClick={() => void download("csv")}>
           {t("billing.download", { f: "CSV" })}
         </button>
-        <button type="button" disabled={shown.value === null} onClick={() => void fileOf("parquet")}>
+        <button type="button" disabled={shown.value === null} onClick={() => void download("parquet")}>
           {t("billing.download", { f: "Parquet" })}
         </button>
       </form>
-      {loading && (
+      {model.loading.value && (
         <p class="muted" role="status">
           {t("billing.loading")}
         </p>

@@ -1,0 +1,140 @@
+import { computed, signal, type Signal } from "@preact/signals";
+import type { BillingFormat, BillingLine, BillingResponse, BillingSummary, DownloadResponse } from "../../schema/billing.ts";
+
+/** A JSON GET of the API (`api` in api.ts; the tests hand in their own). */
+export type Ask = <T>(path: string) => Promise<T>;
+
+/** How long a picked date waits for the next change before it loads. */
+export const CHANGE_SETTLE_MS = 400;
+
+/** A billing line's identity within a day. */
+export const lineKey = (l: { client_id: string; category: string; country: string }) => `${l.client_id}|${l.category}|${l.country}`;
+
+/**
+ * Requests of which only the answer to the last one asked counts: a slower answer to an earlier
+ * question (another day, another month) must not overwrite the one on screen.
+ */
+class LatestOnly {
+  private asked = 0;
+
+  /** Starts a request; the function says whether it is still the last one started. */
+  start(): () => boolean {
+    const n = ++this.asked;
+    return () => n === this.asked;
+  }
+}
+
+/**
+ * A day's billing (GET /v1/billing) and its signed downloads. The lines, the revision and any error
+ * are always of one day, `shown`: a new date clears the old day's lines, and an answer for a date
+ * asked before the latest is dropped.
+ */
+export class BillingDayModel {
+  /** The date in the field. */
+  readonly date: Signal<string>;
+  /** The day whose lines are shown (or loading). */
+  readonly shown = signal<string | null>(null);
+  readonly lines = signal<BillingLine[] | null>(null);
+  /** The shown lines no rate card prices (billed at 0), by lineKey. */
+  readonly unpriced = signal<ReadonlySet<string>>(new Set());
+  readonly revision = signal<number | null>(null);
+  readonly openClients = signal(0);
+  readonly error = signal<unknown>(null);
+  readonly loading = computed(() => this.shown.value !== null && this.lines.value === null && this.error.value == null);
+  private readonly latest = new LatestOnly();
+  private settling: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly ask: Ask,
+    date: string,
+  ) {
+    this.date = signal(date);
+  }
+
+  /** Loads the date in the field now. */
+  async load(): Promise<void> {
+    clearTimeout(this.settling);
+    const current = this.latest.start();
+    const day = this.date.value;
+    this.shown.value = day;
+    this.lines.value = null;
+    this.revision.value = null;
+    this.error.value = null;
+    try {
+      const res = await this.ask<BillingResponse>(`/v1/billing?date=${day}`);
+      if (!current()) return;
+      this.lines.value = res.lines;
+      this.unpriced.value = new Set(res.unpriced.map(lineKey));
+      this.revision.value = res.revision;
+      this.openClients.value = res.open_clients;
+    } catch (err) {
+      if (current()) this.error.value = err;
+    }
+  }
+
+  /**
+   * Loads the date once the field settles: stepping through days with the arrow keys fires a change
+   * per key, and each load would announce "loading" and clear the table.
+   */
+  loadSoon(): void {
+    clearTimeout(this.settling);
+    this.settling = setTimeout(() => void this.load(), CHANGE_SETTLE_MS);
+  }
+
+  /** A signed link to the shown day's file; null when no day is shown or the link was refused (see `error`). */
+  async fileLink(format: BillingFormat): Promise<string | null> {
+    const day = this.shown.value;
+    if (day === null) return null;
+    try {
+      return (await this.ask<DownloadResponse>(`/v1/billing/${day}/download?format=${format}`)).url;
+    } catch (err) {
+      if (day === this.shown.value) this.error.value = err;
+      return null;
+    }
+  }
+
+  dispose(): void {
+    clearTimeout(this.settling);
+  }
+}
+
+/** The first and last day of a month (`YYYY-MM`). */
+export function monthDays(month: string): { from: string; to: string } {
+  const [y, m] = month.split("-").map(Number) as [number, number];
+  const last = new Date(Date.UTC(y, m, 0)).getUTCDate();
+  return { from: `${month}-01`, to: `${month}-${String(last).padStart(2, "0")}` };
+}
+
+/** A month's billing summary (GET /v1/billing/summary): the month asked last, whatever order the answers come in. */
+export class BillingMonthModel {
+  readonly month: Signal<string>;
+  readonly summary = signal<BillingSummary | null>(null);
+  readonly error = signal<unknown>(null);
+  private readonly latest = new LatestOnly();
+
+  constructor(
+    private readonly ask: Ask,
+    month: string,
+  ) {
+    this.month = signal(month);
+  }
+
+  async load(): Promise<void> {
+    const current = this.latest.start();
+    const { from, to } = monthDays(this.month.value);
+    this.summary.value = null;
+    this.error.value = null;
+    try {
+      const res = await this.ask<BillingSummary>(`/v1/billing/summary?from=${from}&to=${to}`);
+      if (current()) this.summary.value = res;
+    } catch (err) {
+      if (current()) this.error.value = err;
+    }
+  }
+
+  /** The month's days before `today` that are not final: never billed, or billed while a client's day was open. */
+  pendingDays(today: string): { past: number; pending: string[] } {
+    const past = this.summary.value?.days.filter((d) => d.date < today) ?? [];
+    return { past: past.length, pending: past.filter((d) => d.checked_at === null || d.open_clients > 0).map((d) => d.date) };
+  }
+}

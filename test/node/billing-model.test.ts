@@ -1,0 +1,140 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { BillingDayModel, BillingMonthModel, CHANGE_SETTLE_MS, monthDays } from "../../pages/src/billing-model.ts";
+import type { BillingResponse, BillingSummary } from "../../schema/billing.ts";
+
+/** An API whose answers the test hands out, in any order. */
+function manualApi() {
+  const asked: { path: string; answer(body: unknown): void; fail(err: unknown): void }[] = [];
+  const ask = <T>(path: string) =>
+    new Promise<T>((resolve, reject) => asked.push({ path, answer: (b) => resolve(b as T), fail: reject }));
+  return { ask, asked };
+}
+
+const dayOf = (date: string, revision: number): BillingResponse => ({
+  date,
+  revision,
+  computed_at: 1,
+  open_clients: 0,
+  unpriced: [],
+  lines: [
+    { client_id: "c1", client_name: "C1", category: "marketing", country: "BR", billable_count: revision, unit_price_micros: 10, amount_micros: 10 * revision, currency: "BRL" },
+  ],
+});
+const settle = () => new Promise((r) => setTimeout(r, 0));
+
+afterEach(() => void vi.useRealTimers());
+
+describe("the billing page's day", () => {
+  it("shows the day asked last, whatever order the answers come in", async () => {
+    const { ask, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20");
+    const first = model.load();
+    model.date.value = "2026-11-21";
+    const second = model.load();
+    expect(asked.map((a) => a.path)).toEqual(["/v1/billing?date=2026-11-20", "/v1/billing?date=2026-11-21"]);
+    expect(model.loading.value).toBe(true);
+    asked[1]!.answer(dayOf("2026-11-21", 2));
+    await second;
+    asked[0]!.answer(dayOf("2026-11-20", 1));
+    await first;
+    expect(model.shown.value).toBe("2026-11-21");
+    expect(model.revision.value).toBe(2);
+    expect(model.lines.value?.[0]?.billable_count).toBe(2);
+    expect(model.loading.value).toBe(false);
+  });
+
+  it("drops an earlier day's failure and shows the latest day's", async () => {
+    const { ask, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20");
+    const first = model.load();
+    model.date.value = "2026-11-21";
+    const second = model.load();
+    asked[0]!.fail(new Error("slow and failed"));
+    await first;
+    expect(model.error.value).toBeNull();
+    asked[1]!.fail(new Error("refused"));
+    await second;
+    expect(model.error.value).toEqual(new Error("refused"));
+    expect(model.lines.value).toBeNull();
+  });
+
+  it("clears the old day's lines and marks the ones no rate card prices", async () => {
+    const { ask, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20");
+    const load = model.load();
+    asked[0]!.answer({ ...dayOf("2026-11-20", 1), unpriced: [{ client_id: "c1", category: "marketing", country: "BR", billable_count: 1 }] });
+    await load;
+    expect([...model.unpriced.value]).toEqual(["c1|marketing|BR"]);
+    model.date.value = "2026-11-21";
+    void model.load();
+    expect(model.lines.value).toBeNull();
+    expect(model.revision.value).toBeNull();
+  });
+
+  it("loads a picked date once the field settles, once for several quick changes", async () => {
+    vi.useFakeTimers();
+    const { ask, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20");
+    for (const day of ["2026-11-19", "2026-11-18", "2026-11-17"]) {
+      model.date.value = day;
+      model.loadSoon();
+      vi.advanceTimersByTime(CHANGE_SETTLE_MS - 1);
+    }
+    expect(asked).toHaveLength(0);
+    vi.advanceTimersByTime(1);
+    expect(asked.map((a) => a.path)).toEqual(["/v1/billing?date=2026-11-17"]);
+    // Loading at once (Enter) cancels a pending settle.
+    model.date.value = "2026-11-16";
+    model.loadSoon();
+    void model.load();
+    vi.advanceTimersByTime(CHANGE_SETTLE_MS * 2);
+    expect(asked.map((a) => a.path)).toEqual(["/v1/billing?date=2026-11-17", "/v1/billing?date=2026-11-16"]);
+    model.dispose();
+  });
+
+  it("links the file of the day shown, not of a date typed since", async () => {
+    const { ask, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20");
+    expect(await model.fileLink("csv")).toBeNull();
+    const load = model.load();
+    asked[0]!.answer(dayOf("2026-11-20", 1));
+    await load;
+    model.date.value = "2026-11-25";
+    const link = model.fileLink("parquet");
+    await settle();
+    expect(asked[1]!.path).toBe("/v1/billing/2026-11-20/download?format=parquet");
+    asked[1]!.answer({ url: "https://x/v1/files/billing?sig=1", expires_at: 1 });
+    expect(await link).toBe("https://x/v1/files/billing?sig=1");
+  });
+});
+
+describe("the billing page's month", () => {
+  const summaryOf = (days: BillingSummary["days"]): BillingSummary => ({ from: "2026-11-01", to: "2026-11-30", clients: [], totals: [], days });
+
+  it("asks for the month's first to last day", () => {
+    expect(monthDays("2026-02")).toEqual({ from: "2026-02-01", to: "2026-02-28" });
+    expect(monthDays("2028-02")).toEqual({ from: "2028-02-01", to: "2028-02-29" });
+    expect(monthDays("2026-12")).toEqual({ from: "2026-12-01", to: "2026-12-31" });
+  });
+
+  it("keeps the month asked last and names its past days that are not final", async () => {
+    const { ask, asked } = manualApi();
+    const model = new BillingMonthModel(ask, "2026-10");
+    const first = model.load();
+    model.month.value = "2026-11";
+    const second = model.load();
+    expect(asked[1]!.path).toBe("/v1/billing/summary?from=2026-11-01&to=2026-11-30");
+    asked[1]!.answer(
+      summaryOf([
+        { date: "2026-11-01", revision: 1, checked_at: 1, open_clients: 0 },
+        { date: "2026-11-02", revision: 0, checked_at: null, open_clients: 0 },
+        { date: "2026-11-03", revision: 2, checked_at: 1, open_clients: 3 },
+        { date: "2026-11-04", revision: 0, checked_at: null, open_clients: 0 },
+      ]),
+    );
+    await second;
+    asked[0]!.answer(summaryOf([]));
+    await first;
+    expect(model.pendingDays("2026-11-04")).toEqual({ past: 3, pending: ["2026-11-02", "2026-11-03"] });
+  });
+});
