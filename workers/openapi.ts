@@ -186,7 +186,7 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/clients/{id}/report", summary: "Detailed report (one row per event), streamed from the lake", tag: "read",
+    method: "get", path: "/v1/clients/{id}/report", summary: "Detailed report (one row per event accepted before the request), streamed from the lake after the client's waiting rows are written to it", tag: "read",
     security: "session", query: ReportQuery,
     responses: {
       200: {
@@ -196,6 +196,7 @@ export const OPERATIONS: Operation[] = [
       400: { description: "invalid range, format or status", schema: ErrorBody },
       403: { description: "not your client, or no report access (finance)", schema: ErrorBody },
       404: { description: "no such client", schema: ErrorBody },
+      503: { description: "the client's waiting rows could not be written to the lake (flush_failed); retry", schema: ErrorBody },
     },
   },
   {

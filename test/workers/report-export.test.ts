@@ -1,5 +1,7 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
 import { call, createClient, ingestKey, postEvents, signIn } from "./helpers.ts";
 import { DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
@@ -32,6 +34,34 @@ describe("GET /v1/clients/:id/report", () => {
       { headers: { authorization: `Bearer ${await signIn("admin")}` } },
     );
     expect(parseCsv(await repeated.text()).slice(1).map((r) => r[column("event_id")]).sort()).toEqual([...want].sort());
+  });
+
+  it("holds every event accepted before it was asked for, flushed by the alarm or not", async () => {
+    const { id } = await createClient();
+    await postEvents([detailEvent(id, 0), detailEvent(id, 1), detailEvent(id, 2)], await ingestKey());
+    const ids = async () => parseCsv(await (await report(id, RANGE)).text()).slice(1).map((r) => r[column("event_id")]);
+    expect(await ids()).toHaveLength(3);
+    // A late event for a day already in the lake, and a report that finds nothing waiting: no row twice.
+    await postEvents([detailEvent(id, 3)], await ingestKey());
+    const all = await ids();
+    expect(all).toHaveLength(4);
+    expect(new Set(all).size).toBe(4);
+    expect(await ids()).toEqual(all);
+  });
+
+  it("answers 503 (retry), not a report missing rows, when the client's waiting events cannot be written", async () => {
+    const { id } = await createClient();
+    await postEvents([detailEvent(id, 0)], await ingestKey());
+    await runInDurableObject(counterOf(env, id), (instance) => {
+      const lake = (instance as unknown as { lake: { bucket: R2Bucket } }).lake;
+      const real = lake.bucket;
+      lake.bucket = new Proxy(real, {
+        get: (target, prop) => (prop === "put" ? () => Promise.reject(new Error("injected R2 outage")) : Reflect.get(target, prop, target)),
+      });
+    });
+    const res = await report(id, RANGE);
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("flush_failed");
   });
 
   it("quotes fields as RFC 4180 says and writes UTF-8", async () => {

@@ -4,6 +4,7 @@ import { DAY_MS } from "../../schema/time.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
+import { flushClient } from "../client-counters.ts";
 import { requireClient } from "../client-records.ts";
 import { ApiError } from "../errors.ts";
 import { reportStream } from "../lake/report.ts";
@@ -30,7 +31,14 @@ reports.get("/:id/report", authenticate, requireCapability("report", "id"), vali
   const { from, to, format, times, status } = c.req.valid("query");
   if (to - from > MAX_REPORT_RANGE_MS) throw new ApiError(400, "range_too_large", `a report covers at most ${MAX_REPORT_RANGE_MS / DAY_MS} days`, { max_days: MAX_REPORT_RANGE_MS / DAY_MS });
   const db = c.get("db");
-  await requireClient(db, id);
+  const client = await requireClient(db, id);
+  // The report holds every event accepted before it was asked for, not only those the flush alarm
+  // (up to a minute behind) has written: the client's outbox goes to the lake first.
+  try {
+    await flushClient(c.env, client);
+  } catch (err) {
+    throw new ApiError(503, "flush_failed", "the client's latest events could not be written to the lake; retry", undefined, err);
+  }
   // Recipients are personal data: every export is recorded before a byte leaves.
   await audit(db, c.get("user").email, "report.export", id, { from, to, format, status: status ?? null });
   const filename = `zapmeter-${id}-${stamp(from)}-${stamp(to)}.${format}`;
