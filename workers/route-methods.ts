@@ -27,5 +27,6 @@ function patternOf(path: string): RegExp {
     if (param) return param[1] ? `(?:${param[1]})` : "[^/]+";
     return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   });
-  return new RegExp(`^${segments.join("/")}/?$`);
+  // Exact, trailing slash included: Hono routes strictly, so `/health/` is not `/health`.
+  return new RegExp(`^${segments.join("/")}$`);
 }

@@ -21,3 +21,20 @@ describe("the dashboard's own security headers (pages/security-headers.ts → _h
     expect(api.headers.get("content-security-policy")).not.toContain("script-src");
   });
 });
+
+describe("paths next to the API's", () => {
+  it("are the API's: a JSON 404 or 405, not the dashboard's page", async () => {
+    for (const [method, path, status] of [
+      ["GET", "/v1", 404],
+      ["GET", "/v1/", 404],
+      ["GET", "/health/", 404],
+      ["GET", "/health/deep", 404],
+      ["POST", "/health", 405],
+      ["DELETE", "/v1", 404],
+    ] as const) {
+      const res = await fetch(`${baseUrl()}${path}`, { method });
+      expect([path, res.status, res.headers.get("content-type")]).toEqual([path, status, expect.stringMatching(/^application\/json/)]);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBeTruthy();
+    }
+  });
+});

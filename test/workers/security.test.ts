@@ -239,6 +239,9 @@ describe("edge hardening", () => {
     expect(missing.status).toBe(404);
     expect(missing.headers.get("allow")).toBeNull();
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("not_found");
+    // Routes are strict about a trailing slash, and so is the 405: GET /health/ is not served.
+    const slash = await call("/health/");
+    expect([slash.status, slash.headers.get("allow")]).toEqual([404, null]);
   });
 
   it("reads a JSON route's body as JSON when declared so, as text/plain (fetch's default) or untyped; 415 for forms; {} when empty", async () => {
