@@ -59,7 +59,11 @@ export function postJson<T>(path: string, body: unknown): Promise<T> {
 
 /** Saves a file the API streams (works with the cookie and with the bearer token alike). */
 export async function download(path: string, filename: string): Promise<void> {
-  const blob = await (await request(path)).blob();
+  saveFile(await (await request(path)).blob(), filename);
+}
+
+/** Hands `blob` to the browser as a file download named `filename`. */
+export function saveFile(blob: Blob, filename: string): void {
   const url = URL.createObjectURL(blob);
   const a = Object.assign(document.createElement("a"), { href: url, download: filename });
   a.click();

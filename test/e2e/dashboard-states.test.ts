@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
@@ -375,6 +376,29 @@ describe("dashboard states in a real browser", () => {
       [false, expect.stringMatching(/^R\$\s0,00$/)],
       [true, "sem tabela"],
     ]);
+  });
+
+  it("saves the day's lines as a spreadsheet pt-BR Excel opens as a table", async () => {
+    const page = await freshPage();
+    await signInPage(page, "finance@example.com");
+    await page.route("**/v1/billing?date=2026-11-06", (route) =>
+      route.fulfill({
+        json: {
+          date: "2026-11-06", revision: 2, computed_at: 1, open_clients: 0, unpriced: [],
+          lines: [{ client_id: "acme", client_name: "Acme São Paulo", category: "utility", country: "BR", billable_count: 4, unit_price_micros: 8_000, amount_micros: 32_000, currency: "BRL" }],
+        },
+      }),
+    );
+    await page.goto(`${baseUrl()}/billing`);
+    const date = page.getByLabel("Data");
+    await date.fill("2026-11-06");
+    await date.press("Enter");
+    await page.getByText("Revisão 2").waitFor();
+    const [saved] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Planilha (Excel)" }).click()]);
+    expect(saved.suggestedFilename()).toBe("zapmeter-faturamento-2026-11-06-r2.csv");
+    const bytes = await readFile((await saved.path())!);
+    expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+    expect(bytes.toString("utf8").slice(1).split("\r\n")[1]).toBe("2026-11-06;2;acme;Acme São Paulo;utility;BR;4;0,008;0,032;BRL");
   });
 
   it("sums a month per client and currency, and names the past days that are not final yet", async () => {

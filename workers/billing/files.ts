@@ -1,6 +1,6 @@
 import { parquetWriteBuffer } from "hyparquet-writer";
 import type { BillingFormat, BillingLine } from "../../schema/billing.ts";
-import { defuseFormula, quoteField } from "../csv-cells.ts";
+import { defuseFormula, quoteField } from "../../schema/csv-cells.ts";
 
 /**
  * The day's billing files in R2. Their bytes depend only on the lines and the revision (no

@@ -2,7 +2,7 @@ import type { ReportTimes } from "../../schema/api.ts";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { COLUMN_KINDS, type EventRow, type EventValue } from "./columns.ts";
-import { defuseFormula, quoteField } from "../csv-cells.ts";
+import { defuseFormula, quoteField } from "../../schema/csv-cells.ts";
 
 
 /**

@@ -1,9 +1,10 @@
 import { useEffect, useMemo } from "preact/hooks";
 import { UNKNOWN_COUNTRY, totalsByCurrency, type BillingFormat } from "../../../schema/billing.ts";
 import { DAY_MS } from "../../../schema/time.ts";
-import { api } from "../api.ts";
+import { api, saveFile } from "../api.ts";
 import { BillingDayModel, lineKey } from "../billing-model.ts";
-import { categoryLabel, fmtInt, fmtMoney, localDateTime, t } from "../i18n.ts";
+import { billingSheet } from "../billing-sheet.ts";
+import { categoryLabel, fmtInt, fmtMoney, locale, localDateTime, t } from "../i18n.ts";
 import { currentUser, seesBilling } from "../session.ts";
 import { BillingMonth } from "./billing-month.tsx";
 import { Failure } from "./failure.tsx";
@@ -33,6 +34,12 @@ function Billing() {
     const url = await model.fileLink(format);
     if (url) location.assign(url);
   }
+  /** The lines on screen as a spreadsheet of the page's language (billing-sheet.ts). */
+  function saveSheet() {
+    if (!shown.value || !lines.value || !revision.value) return;
+    const sheet = billingSheet(shown.value, revision.value, lines.value, locale.value);
+    saveFile(new Blob([sheet], { type: "text/csv;charset=utf-8" }), `zapmeter-${t("billing.sheetFile")}-${shown.value}-r${revision.value}.csv`);
+  }
 
   return (
     <section class="billing" aria-labelledby="billing-title">
@@ -59,6 +66,9 @@ function Billing() {
         </button>
         <button type="button" disabled={shown.value === null} onClick={() => void download("parquet")}>
           {t("billing.download", { f: "Parquet" })}
+        </button>
+        <button type="button" disabled={!lines.value?.length || !revision.value} onClick={saveSheet}>
+          {t("billing.sheet")}
         </button>
       </form>
       {model.loading.value && (

@@ -1,0 +1,56 @@
+import type { BillingLine } from "../../schema/billing.ts";
+import { defuseFormula, quoteField } from "../../schema/csv-cells.ts";
+
+/** How a spreadsheet of the locale reads a CSV: its separator, its decimal mark and the column titles. */
+const DIALECTS = {
+  "pt-BR": {
+    separator: ";",
+    decimal: ",",
+    header: ["data", "revisão", "id do cliente", "cliente", "categoria", "país", "mensagens cobradas", "preço unitário", "valor", "moeda"],
+  },
+  en: {
+    separator: ",",
+    decimal: ".",
+    header: ["date", "revision", "client id", "client", "category", "country", "billable messages", "unit price", "amount", "currency"],
+  },
+} as const;
+
+export type SheetLocale = keyof typeof DIALECTS;
+
+/**
+ * Micros as a decimal number a spreadsheet reads exactly: whole units, the decimal mark, then at
+ * least two and at most six digits (no thousands separators, which a spreadsheet may read as the
+ * decimal mark). Integer arithmetic only, so no amount is rounded on its way to the sheet.
+ */
+export function microsAsDecimal(micros: number, decimal: "," | "."): string {
+  const sign = micros < 0 ? "-" : "";
+  const abs = Math.abs(micros);
+  const fraction = String(abs % 1_000_000).padStart(6, "0").replace(/0{1,4}$/, "");
+  return `${sign}${Math.floor(abs / 1_000_000)}${decimal}${fraction}`;
+}
+
+/**
+ * A day's billing lines as a CSV that opens as a table in a spreadsheet of `locale` with a double
+ * click: a UTF-8 BOM (else accented names come out garbled), the locale's separator (pt-BR Excel
+ * splits on `;`), amounts in currency units with its decimal mark, titled columns, and text defused
+ * against formulas. The machine-readable file (`billing.csv`: commas, micros) stays the download's.
+ */
+export function billingSheet(date: string, revision: number, lines: readonly BillingLine[], locale: SheetLocale): string {
+  const { separator, decimal, header } = DIALECTS[locale];
+  const text = (v: string) => quoteField(defuseFormula(v), separator);
+  const rows = lines.map((l) =>
+    [
+      date,
+      String(revision),
+      text(l.client_id),
+      text(l.client_name),
+      l.category,
+      l.country,
+      String(l.billable_count),
+      microsAsDecimal(l.unit_price_micros, decimal),
+      microsAsDecimal(l.amount_micros, decimal),
+      l.currency,
+    ].join(separator),
+  );
+  return `\uFEFF${[header.map((h) => quoteField(h, separator)).join(separator), ...rows].join("\r\n")}\r\n`;
+}
