@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { billingSheet, microsAsDecimal } from "../../pages/src/billing-sheet.ts";
 import { billingCsv } from "../../workers/billing/files.ts";
 import type { BillingLine } from "../../schema/billing.ts";
 
-const line = (over: Partial<BillingLine>): BillingLine => ({
+const line = (over: Partial<BillingLine> = {}): BillingLine => ({
   client_id: "acme",
   client_name: "Acme",
   category: "marketing",
@@ -21,5 +22,34 @@ describe("billing CSV", () => {
       `2026-11-03,1,acme,"'=HYPERLINK(""http://x"")",marketing,BR,2,62500,125000,BRL`,
       `2026-11-03,1,b,"'-1, plus @",marketing,BR,2,62500,125000,BRL`,
     ]);
+  });
+});
+
+describe("the billing page's spreadsheet", () => {
+  it("writes micros as exact decimals: at least two places, at most six, no thousands separators", () => {
+    expect(microsAsDecimal(187_500, ",")).toBe("0,1875");
+    expect(microsAsDecimal(1_234_560_000, ",")).toBe("1234,56");
+    expect(microsAsDecimal(0, ".")).toBe("0.00");
+    expect(microsAsDecimal(1, ".")).toBe("0.000001");
+    expect(microsAsDecimal(9_007_199_254_740_991, ".")).toBe("9007199254.740991");
+    expect(microsAsDecimal(-2_500_000, ",")).toBe("-2,50");
+  });
+
+  it("opens as a table in pt-BR Excel: BOM, semicolons, decimal commas, titled columns, CRLF", () => {
+    const sheet = billingSheet("2026-11-30", 3, [line(), line({ client_id: "beta", client_name: 'Beta; Filial "Sul"', amount_micros: 1_000_000_000 })], "pt-BR");
+    expect(sheet.startsWith("\uFEFF")).toBe(true);
+    expect(sheet.slice(1).split("\r\n")).toEqual([
+      "data;revisão;id do cliente;cliente;categoria;país;mensagens cobradas;preço unitário;valor;moeda",
+      "2026-11-30;3;acme;Acme;marketing;BR;2;0,0625;0,125;BRL",
+      '2026-11-30;3;beta;"Beta; Filial ""Sul""";marketing;BR;2;0,0625;1000,00;BRL',
+      "",
+    ]);
+  });
+
+  it("uses commas and decimal points for English, and defuses text a spreadsheet would run", () => {
+    const sheet = billingSheet("2026-11-30", 1, [line({ client_name: '=HYPERLINK("http://x")', amount_micros: 1_500_000 })], "en");
+    const [header, row] = sheet.slice(1).split("\r\n");
+    expect(header).toBe("date,revision,client id,client,category,country,billable messages,unit price,amount,currency");
+    expect(row).toBe(`2026-11-30,1,acme,"'=HYPERLINK(""http://x"")",marketing,BR,2,0.0625,1.50,BRL`);
   });
 });
