@@ -7,22 +7,25 @@
  * as JSON. Each tree's own bench/ code starts its stack and drives it.
  */
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { HELP, commandLine } from "../scripts/command-line.ts";
 import { workload, workloadClients, workloadKind, workloadName } from "./ingest.ts";
 import { waitForQuiet } from "./stack.ts";
 import { percentile, ratio } from "./stats.ts";
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { seconds: { type: "string", default: "15" }, rounds: { type: "string", default: "4" }, clients: { type: "string" } },
-});
+const { values, positionals, fail } = commandLine(
+  {
+    allowPositionals: true,
+    options: { ...HELP, seconds: { type: "string", default: "15" }, rounds: { type: "string", default: "4" }, clients: { type: "string" } },
+  },
+  "usage: npm run bench:ab -- <treeA> <treeB> [webhook|webhook_single|bridged] [--seconds N (15)] [--rounds N (4)] [--clients N]",
+);
 const [treeA, treeB, named] = positionals;
-if (!treeA || !treeB) throw new Error("usage: npm run bench:ab -- <treeA> <treeB> [webhook|webhook_single|bridged] [--seconds N] [--rounds N]");
+if (!treeA || !treeB) throw fail("two source trees are needed");
 const chosen = workloadName(named, "webhook");
 const clients = Number(values.clients ?? workloadClients(chosen));
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
-if (!(clients > 0) || !(seconds > 0) || !(rounds > 0)) throw new Error("--seconds, --rounds and --clients must be positive numbers");
+if (!(clients > 0) || !(seconds > 0) || !(rounds > 0)) fail("--seconds, --rounds and --clients must be positive numbers");
 
 type StackModule = typeof import("./stack.ts");
 type IngestModule = typeof import("./ingest.ts");

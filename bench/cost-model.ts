@@ -5,8 +5,8 @@
  * bench/run.ts calls `costModel` for `cost_usd_per_million_messages`.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { join, relative } from "node:path";
+import { HELP, commandLine } from "../scripts/command-line.ts";
 import { round } from "./stats.ts";
 
 /**
@@ -264,29 +264,40 @@ function markdown(m: Measured): string {
 }
 
 function main(): void {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      markdown: { type: "boolean", default: false },
-      "messages-per-day": { type: "string" },
-      clients: { type: "string" },
-      hours: { type: "string" },
-      webhooks: { type: "string" },
-      watched: { type: "string" },
+  const { values, positionals, fail } = commandLine(
+    {
+      allowPositionals: true,
+      options: {
+        ...HELP,
+        markdown: { type: "boolean", default: false },
+        "messages-per-day": { type: "string" },
+        clients: { type: "string" },
+        hours: { type: "string" },
+        webhooks: { type: "string" },
+        watched: { type: "string" },
+      },
     },
-  });
+    "usage: npm run cost -- [results.json] [--messages-per-day N --clients N [--hours H] [--webhooks mix|single] [--watched N]] [--markdown]",
+  );
   // Your own latest run, else the run the README and docs/capacity.md quote (committed with them).
   const file = positionals[0] ?? [join(import.meta.dirname, "results", "latest.json"), join(import.meta.dirname, "results", "published.json")].find((f) => existsSync(f))!;
-  if (!existsSync(file)) throw new Error(`${file} not found: run \`npm run bench\` (or \`npm run bench -- --quick\`) first, or name a results file`);
-  const results = JSON.parse(readFileSync(file, "utf8")) as { measured_for_cost: Measured | null };
+  if (!existsSync(file)) fail(`${file} not found: run \`npm run bench\` (or \`npm run bench -- --quick\`) first, or name a results file`);
+  const results = JSON.parse(readFileSync(file, "utf8")) as { measured_for_cost: Measured | null; started_at?: string; commit?: string; quick?: boolean };
   const m = results.measured_for_cost;
   if (!m) throw new Error(`${file} has no measured counts (a part of that run failed; see its "errors")`);
-  const { markdown: asMarkdown, ...flags } = values;
+  const { markdown: asMarkdown, help: _help, ...flags } = values;
   if (asMarkdown) {
     console.log(markdown(m));
     return;
   }
-  const own = scenarioFromFlags(flags);
+  let own: Scenario | null = null;
+  try {
+    own = scenarioFromFlags(flags);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const run = [results.started_at, results.commit && `commit ${results.commit}`, results.quick && "quick run"].filter(Boolean).join(", ");
+  console.log(`Measured counts from ${relative(process.cwd(), file)}${run ? ` (${run})` : ""}`);
   for (const s of own ? [own] : SCENARIOS) {
     const bill = costModel(m, s);
     console.log(`\n${bill.scenario}: $${bill.monthly_total_usd.toLocaleString("en-US")}/month, $${bill.usd_per_million_messages} per million messages`);

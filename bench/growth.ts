@@ -15,23 +15,27 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { parseArgs } from "node:util";
+import { HELP, commandLine } from "../scripts/command-line.ts";
 import { benchIngest, workload, workloadKind, workloadName, type IngestOptions } from "./ingest.ts";
 import { benchClientId } from "./events.ts";
 import { drainLake, fill } from "./lake.ts";
 import { startBenchStack, waitForQuiet, type BenchStack } from "./stack.ts";
 import { percentile, ratio, round } from "./stats.ts";
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    rows: { type: "string", default: "4000000" },
-    "older-months": { type: "boolean", default: false },
-    clients: { type: "string", default: "2" },
-    seconds: { type: "string", default: "10" },
-    rounds: { type: "string", default: "5" },
+const { values, positionals, fail } = commandLine(
+  {
+    allowPositionals: true,
+    options: {
+      ...HELP,
+      rows: { type: "string", default: "4000000" },
+      "older-months": { type: "boolean", default: false },
+      clients: { type: "string", default: "2" },
+      seconds: { type: "string", default: "10" },
+      rounds: { type: "string", default: "5" },
+    },
   },
-});
+  "usage: npm run bench:growth -- [bridged|webhook|webhook_single] [--rows N (4000000)] [--older-months] [--clients N (2)] [--seconds N (10)] [--rounds N (5)]",
+);
 const chosen = workloadName(positionals[0], "bridged");
 const rows = Number(values.rows);
 /** Whole 1,000-event batches. */
@@ -39,7 +43,7 @@ const rowsEach = Math.ceil(rows / 1_000) * 1_000;
 const clients = Number(values.clients);
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
-if (![rows, clients, seconds, rounds].every((x) => Number.isInteger(x) && x > 0)) throw new Error("--rows, --clients, --seconds and --rounds must be positive integers");
+if (![rows, clients, seconds, rounds].every((x) => Number.isInteger(x) && x > 0)) fail("--rows, --clients, --seconds and --rounds must be positive integers");
 
 const run = `growth-${Date.now()}`;
 const full = Array.from({ length: clients }, (_, i) => i);

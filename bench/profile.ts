@@ -10,7 +10,7 @@
  * inspector connection and proxies one session to it. The endpoint only admits DevTools origins,
  * hence the `Origin` header.
  */
-import { parseArgs } from "node:util";
+import { HELP, commandLine } from "../scripts/command-line.ts";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../scripts/local-stack.ts";
@@ -34,16 +34,16 @@ const SAMPLING_INTERVAL_US = 200;
 const TOP = 25;
 const WARM_UP_MS = 3_000;
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { seconds: { type: "string", default: "10" }, clients: { type: "string" } },
-});
+const { values, positionals, fail } = commandLine(
+  { allowPositionals: true, options: { ...HELP, seconds: { type: "string", default: "10" }, clients: { type: "string" } } },
+  "usage: npm run bench:profile -- [webhook|webhook_single|bridged | lake [bridged|webhook]] [--seconds N (10)] [--clients N]",
+);
 const profiled = positionals[0] === "lake" ? "lake" : workloadName(positionals[0], "webhook");
 // `lake` profiles the backlog of the bridged workload unless told `lake webhook` (many small flushes).
 const kind = profiled === "lake" ? workloadName(positionals[1], "bridged") : profiled;
 const seconds = Number(values.seconds);
 const clients = Number(values.clients ?? workloadClients(kind));
-if (!(seconds > 0) || !(clients > 0)) throw new Error("--seconds and --clients must be positive numbers");
+if (!(seconds > 0) || !(clients > 0)) fail("--seconds and --clients must be positive numbers");
 
 /** A DevTools protocol session over one WebSocket. */
 async function devtools(inspectorPort: number): Promise<{ send<T>(method: string, params?: object): Promise<T>; close(): void }> {

@@ -2,6 +2,7 @@ import { httpPoster } from "./bridge/ingest-client.ts";
 import { kafkaClient, kafkaConsumer, kafkaDeadLetters } from "./bridge/kafkajs-adapter.ts";
 import { HelpRequested, USAGE, UsageError, parseBridgeArgs } from "./bridge/config.ts";
 import { startBridge, type RunningBridge } from "./bridge/run.ts";
+import { stopWithParent } from "./parent-watch.ts";
 
 /**
  * `npm run bridge -- --brokers ... --topic ... --group ...`: consumes Kafka and posts per-client batches
@@ -47,6 +48,7 @@ try {
 }
 console.error(`bridge: ${config.topic} (group ${config.group}) → ${config.endpoint}, dead letters → ${config.dlqTopic}`);
 for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => void running.stop());
+stopWithParent(() => void running.stop());
 const fatal = await running.done;
 await deadLetters.disconnect();
 process.exit(fatal ? 1 : (process.exitCode ?? 0));

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { HELP, commandLine } from "./command-line.ts";
 import { ROOT, buildPages } from "./local-stack.ts";
 
 /**
@@ -16,17 +16,7 @@ const USAGE = `usage: npm run deploy [-- --dry-run]
   --dry-run    build the dashboard and bundle the Worker into dist/ (wrangler deploy --dry-run): no account needed, nothing remote
 Non-interactive (CI): set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID instead of \`wrangler login\`.`;
 
-let options;
-try {
-  options = parseArgs({ options: { "dry-run": { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true }).values;
-} catch (err) {
-  console.error(`${(err as Error).message}\n${USAGE}`);
-  process.exit(2);
-}
-if (options.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const options = commandLine({ options: { ...HELP, "dry-run": { type: "boolean" } } }, USAGE).values;
 
 const wrangler = (...args: string[]) => {
   try {

@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util";
+import { HELP, commandLine } from "./command-line.ts";
 import { pullLocalR2 } from "./local-r2.ts";
 
 /**
@@ -6,17 +6,8 @@ import { pullLocalR2 } from "./local-r2.ts";
  * files in `dir` (default `lake-local`), for DuckDB and friends (docs/lake.md, "Querying").
  */
 const USAGE = "usage: npm run lake:pull -- [dir (default lake-local)] [--prefix lake/ | billing/ | dlq/]";
-let args;
-try {
-  args = parseArgs({ options: { prefix: { type: "string", default: "lake/" }, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
-} catch (err) {
-  console.error(`${(err as Error).message}\n${USAGE}`);
-  process.exit(2);
-}
-if (args.values.help || args.positionals.length > 1) {
-  console.log(USAGE);
-  process.exit(args.values.help ? 0 : 2);
-}
+const args = commandLine({ options: { ...HELP, prefix: { type: "string", default: "lake/" } }, allowPositionals: true }, USAGE);
+if (args.positionals.length > 1) args.fail("one directory at most");
 const dir = args.positionals[0] ?? "lake-local";
 try {
   const keys = await pullLocalR2(args.values.prefix, dir);

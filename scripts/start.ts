@@ -4,6 +4,7 @@ import { DEV_INGEST_KEY } from "./demo/catalog.ts";
 import { runDemoTraffic } from "./demo/traffic.ts";
 import { runLocalCrons } from "./local-crons.ts";
 import { ROOT, assertPortFree, buildPages, prepareLocalState, startWrangler } from "./local-stack.ts";
+import { stopWithParent } from "./parent-watch.ts";
 
 /**
  * `npm start`: the whole local stack in one process tree — dashboard build, D1 migrations + dev seed,
@@ -34,7 +35,7 @@ zapmeter is up: ${stack.url}
   dashboard   ${stack.url}/        (admin@example.com / zapmeter-dev)
   API         ${stack.url}/v1/openapi.json
   demo        ${demo ? "sending traffic for 50 clients (DEMO=0 to turn off)" : "off"}
-  crons       fired on wrangler.toml's schedule (billing every 10 minutes, compaction at 03:30 UTC)
+  crons       fired on wrangler.toml's schedule (billing every 10 minutes, compaction and credential purge at 03:30 UTC)
 Ctrl-C stops everything.
 `);
 runLocalCrons(stack.url, controller.signal, (cron, status) => {
@@ -48,11 +49,7 @@ const shutdown = async () => {
 };
 process.on("SIGINT", shutdown);
 process.on("SIGTERM", shutdown);
-// `kill <npm's pid>` ends npm and its shell without telling this process: stop with the parent.
-const parent = process.ppid;
-setInterval(() => {
-  if (process.ppid !== parent) void shutdown();
-}, 1_000).unref();
+stopWithParent(() => void shutdown());
 stack.process.once("exit", (code) => {
   if (!controller.signal.aborted) {
     console.error(`wrangler dev exited (${code}); stopping.`);

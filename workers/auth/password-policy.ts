@@ -1,5 +1,4 @@
 import { DEV_PASSWORD } from "../../schema/dev-credentials.ts";
-import { ApiError } from "../errors.ts";
 import type { WeakPasswordReason } from "../../schema/api.ts";
 
 /**
@@ -26,11 +25,12 @@ function commonPasswords(): Promise<Set<string>> {
 }
 
 /**
- * Refuses (400 `weak_password`) a password that is among the common ones, one character repeated, or
- * the user's own email or its name part; in every environment, where the dev password is refused at
- * sign-in in production only (its users are seeded, not created).
+ * Why `password` is too weak for the user `email`, or null: among the common ones, one character
+ * repeated, the user's own email or its name part, or the dev password; in every environment, where
+ * the dev password is refused at sign-in in production only (its users are seeded, not created).
+ * The API answers a weak one 400 `weak_password` (workers/auth/strong-password.ts).
  */
-export async function assertStrongPassword(password: string, email: string): Promise<void> {
+export async function passwordWeakness(password: string, email: string): Promise<{ reason: WeakPasswordReason; words: string } | null> {
   const lower = password.toLowerCase();
   const name = email.toLowerCase().split("@")[0]!;
   const reason: WeakPasswordReason | null = (await commonPasswords()).has(lower)
@@ -42,5 +42,5 @@ export async function assertStrongPassword(password: string, email: string): Pro
         : lower === DEV_PASSWORD
           ? "development"
           : null;
-  if (reason) throw new ApiError(400, "weak_password", `choose another password: ${WEAKNESS[reason]}`, { reason });
+  return reason && { reason, words: WEAKNESS[reason] };
 }

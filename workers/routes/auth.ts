@@ -9,7 +9,7 @@ import { authenticate, clearSessionCookie, requireOwnOrigin, sessionToken, sessi
 import { LoginThrottle, lockName, type ThrottleSubject } from "../auth/login-throttle.ts";
 import { hashPassword, verifyPassword } from "../auth/password.ts";
 import { issueDeviceToken, trustedDeviceId } from "../auth/trusted-device.ts";
-import { assertStrongPassword } from "../auth/password-policy.ts";
+import { assertStrongPassword } from "../auth/strong-password.ts";
 import type { AuthUser } from "../auth/policy.ts";
 import { SESSION_COOKIE, issueSession, userFromToken } from "../auth/session.ts";
 import { ApiError, log } from "../errors.ts";

@@ -7,7 +7,7 @@ import { clients, userClients, users } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
 import { hashPassword } from "../../auth/password.ts";
-import { assertStrongPassword } from "../../auth/password-policy.ts";
+import { assertStrongPassword } from "../../auth/strong-password.ts";
 import { ApiError } from "../../errors.ts";
 import { valid } from "../../validate.ts";
 
