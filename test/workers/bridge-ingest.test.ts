@@ -48,6 +48,25 @@ describe("bridge batch formats", () => {
     expect(await (await postEvents(records, await ingestKey())).json()).toEqual({ accepted: 2, duplicates: 0, rejected: [] });
   });
 
+  it("reads Kafka Connect's JsonConverter output with schemas ({schema, payload}), bare or as a sink record's value", async () => {
+    const { id } = await createClient();
+    const schema = { type: "struct", fields: [], optional: false };
+    const records = [{ schema, payload: event(id) }, { key: id, value: { schema, payload: event(id) } }, { key: id, value: JSON.stringify({ schema, payload: event(id) }) }];
+    expect(await (await postEvents(records, await ingestKey())).json()).toEqual({ accepted: 3, duplicates: 0, rejected: [] });
+  });
+
+  it("answers 400 for another sender's envelope ({records: [...]}, {data: [...]}) instead of reading it as one bad record", async () => {
+    const { id } = await createClient();
+    for (const body of [{ records: [event(id), event(id)] }, { data: [event(id)] }]) {
+      const res = await postEvents(body, await ingestKey());
+      expect(res.status).toBe(400);
+      const { error } = (await res.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe("malformed_batch");
+      expect(error.message).toContain(`"${Object.keys(body)[0]}"`);
+    }
+    expect(await acceptedAt(id)).toBe(0);
+  });
+
   it("accepts NDJSON, rejecting only the line that is not JSON", async () => {
     const { id } = await createClient();
     const body = [JSON.stringify(event(id)), "{oops", "", JSON.stringify(event(id))].join("\n");
@@ -228,15 +247,21 @@ describe("ingest API keys", () => {
     expect(await acceptedAt(id)).toBe(0);
   });
 
-  it("lets a client-scoped key ingest for its client only (403 otherwise, nothing stored)", async () => {
+  it("lets a client-scoped key ingest for its client only: 403 for a batch all of another client's, a foreign record among its own rejected alone", async () => {
     const a = await createClient();
     const b = await createClient();
     const key = await ingestKey(a.id);
     expect((await postEvents([event(a.id)], key)).status).toBe(200);
-    const res = await postEvents([event(a.id), event(b.id)], key);
-    expect(res.status).toBe(403);
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("client_not_allowed");
-    expect(await acceptedAt(a.id)).toBe(1);
+    const refused = await postEvents([event(b.id), event(b.id)], key);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("client_not_allowed");
+    const mixed = await postEvents([event(a.id), event(b.id), event(a.id)], key);
+    expect(await mixed.json()).toEqual({
+      accepted: 2,
+      duplicates: 0,
+      rejected: [{ index: 1, code: "client_not_allowed", message: `this API key may only ingest for client ${a.id}` }],
+    });
+    expect(await acceptedAt(a.id)).toBe(3);
     expect(await acceptedAt(b.id)).toBe(0);
   });
 });

@@ -38,22 +38,38 @@ export interface ValidatedBatch {
   rejected: RejectedRecord[];
 }
 
+/** Parsed JSON when `value` is JSON text (a StringConverter's output), else `value` itself. */
+function parsedIfText(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
 /**
- * Kafka Connect's HTTP sink wraps each record as `{key, value, topic, partition, offset, ...}`;
- * the value may itself be a JSON string when a StringConverter is configured.
+ * The event inside a record's wrappers: Kafka Connect's HTTP sink sends `{key, value, topic,
+ * partition, offset, ...}` (the value may be JSON text when a StringConverter is configured), and
+ * its JsonConverter with schemas enabled (Kafka's default) writes `{schema, payload}`.
  */
 function unwrapConnectRecord(record: unknown): unknown {
-  if (typeof record !== "object" || record === null || Array.isArray(record)) return record;
-  const r = record as Record<string, unknown>;
-  if (!("value" in r) || "event_id" in r) return record;
-  if (typeof r.value === "string") {
-    try {
-      return JSON.parse(r.value);
-    } catch {
-      return r.value;
-    }
-  }
-  return r.value;
+  let r = record;
+  if (isObject(r) && "value" in r && !("event_id" in r)) r = parsedIfText(r.value);
+  if (isObject(r) && "schema" in r && "payload" in r && !("event_id" in r)) r = parsedIfText(r.payload);
+  return r;
+}
+
+/**
+ * The name of an array inside a top-level object that is neither an event nor a wrapped record nor
+ * `{events: [...]}` (`{records: [...]}`, `{data: [...]}`): another sender's envelope, whose events
+ * would otherwise be read as one invalid record and answered 200, which senders commit.
+ */
+function foreignEnvelope(body: Record<string, unknown>): string | null {
+  if ("event_id" in body || "value" in body || "payload" in body) return null;
+  return Object.keys(body).find((k) => Array.isArray(body[k])) ?? null;
 }
 
 /**
@@ -82,15 +98,16 @@ export function splitRecords(body: string, contentType: string): RawRecord[] {
   } catch (e) {
     throw new MalformedBatch(`body is ${jsonSyntaxError(e)}`);
   }
-  const list =
-    Array.isArray(parsed)
-      ? parsed
-      : typeof parsed === "object" && parsed !== null && Array.isArray((parsed as { events?: unknown }).events)
-        ? (parsed as { events: unknown[] }).events
-        : typeof parsed === "object" && parsed !== null
-          ? [parsed]
-          : null;
-  if (!list) throw new MalformedBatch("expected an array of events, {\"events\": [...]}, or one event object");
+  const expected = "expected an array of events, {\"events\": [...]}, or one event object";
+  let list: unknown[];
+  if (Array.isArray(parsed)) list = parsed;
+  else if (!isObject(parsed)) throw new MalformedBatch(expected);
+  else if (Array.isArray(parsed.events)) list = parsed.events;
+  else {
+    const envelope = foreignEnvelope(parsed);
+    if (envelope !== null) throw new MalformedBatch(`${expected}; got an object holding an array in "${envelope}"`);
+    list = [parsed];
+  }
   if (list.length > MAX_RECORDS) throw new TooManyRecords();
   return list.map((element, index) => ({ index, value: unwrapConnectRecord(element), source: { element } }));
 }
@@ -134,4 +151,19 @@ export function validateRecords(records: RawRecord[], receivedAt: number): Valid
     });
   }
   return out;
+}
+
+/**
+ * The records an ingest key scoped to `scope` (null: every client) may store, and the others, each
+ * rejected on its own (`client_not_allowed`) so that one foreign record does not hold its batch.
+ */
+export function withinKeyScope<T extends ValidatedBatch["valid"][number]>(valid: T[], scope: string | null): { allowed: T[]; foreign: RejectedRecord[] } {
+  if (scope === null) return { allowed: valid, foreign: [] };
+  const allowed: T[] = [];
+  const foreign: RejectedRecord[] = [];
+  for (const v of valid) {
+    if (v.event.client_id === scope) allowed.push(v);
+    else foreign.push({ at: v.index, code: "client_not_allowed", message: `this API key may only ingest for client ${scope}`, input: recordText(v) });
+  }
+  return { allowed, foreign };
 }

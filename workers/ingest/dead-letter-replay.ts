@@ -1,5 +1,5 @@
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateRecords } from "./bridge.ts";
+import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateRecords, withinKeyScope } from "./bridge.ts";
 import type { Rejection, StoredDeadLetter } from "../../schema/api.ts";
 import { inputOf } from "./dead-letters.ts";
 import type { RoutedEvent } from "./dispatch.ts";
@@ -55,13 +55,7 @@ async function replayRecords(
 ): Promise<LetterReplay> {
   const { valid, rejected } = validateRecords(records, letter.received_at);
   // The batch's ingest key still limits it: a fixed parser must not widen what the key could send.
-  const scope = letter.client_scope ?? null;
-  const allowed: typeof valid = [];
-  const foreign: Rejection[] = [];
-  for (const v of valid) {
-    if (scope === null || v.event.client_id === scope) allowed.push(v);
-    else foreign.push({ at: v.index, code: "client_not_allowed", message: `the batch's API key may only ingest for client ${scope}` });
-  }
+  const { allowed, foreign } = withinKeyScope(valid, letter.client_scope ?? null);
   const { routed, unknown } = await routeRecords(db, allowed);
   const remaining = [...rejected, ...foreign, ...unknown]
     .map(({ at, code, message }) => ({ at: indexOf(at as number), code, message }))

@@ -5,7 +5,7 @@ import { bearerToken, ingestKeyFrom } from "../auth/api-keys.ts";
 import { DEV_INGEST_KEY } from "../../schema/dev-credentials.ts";
 import { ApiError } from "../errors.ts";
 import { isProduction } from "../security.ts";
-import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateRecords } from "../ingest/bridge.ts";
+import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateRecords, withinKeyScope } from "../ingest/bridge.ts";
 import { keepDeadLetter, rejectedRecordsLetter } from "../ingest/dead-letters.ts";
 import { storeEvents } from "../ingest/store-events.ts";
 import { routeRecords } from "../ingest/routing.ts";
@@ -83,17 +83,16 @@ ingest.post(
     }
 
     const { valid, rejected } = validateRecords(records, receivedAt);
-    if (keyClient !== null) {
-      const foreign = valid.find((v) => v.event.client_id !== keyClient);
-      if (foreign) {
-        throw new ApiError(403, "client_not_allowed", `this API key may only ingest for client ${keyClient}`, {
-          index: foreign.index,
-          client_id: foreign.event.client_id,
-        });
-      }
+    const { allowed, foreign } = withinKeyScope(valid, keyClient);
+    // A batch with nothing the key may store is a key meant for another client: refused whole, stored nowhere.
+    if (foreign.length > 0 && allowed.length === 0) {
+      throw new ApiError(403, "client_not_allowed", `this API key may only ingest for client ${keyClient}`, {
+        index: foreign[0]!.at,
+        client_id: valid.find((v) => v.index === foreign[0]!.at)!.event.client_id,
+      });
     }
-    const { routed, unknown } = await routeRecords(c.get("db"), valid);
-    const rejectedAll = [...rejected, ...unknown].sort((a, b) => a.at - b.at);
+    const { routed, unknown } = await routeRecords(c.get("db"), allowed);
+    const rejectedAll = [...rejected, ...foreign, ...unknown].sort((a, b) => a.at - b.at);
     if (rejectedAll.length > 0) await keepDeadLetter(c.env.LAKE, rejectedRecordsLetter(rejectedAll, contentType, keyClient));
     const result = await storeEvents(c, routed);
     return c.json({
