@@ -125,6 +125,17 @@ describe("dead letters: listed with their reasons, replayed once what they lacke
     expect((await counters(other.id, ...DAY_RANGE)).body.minutes).toEqual([]);
   });
 
+  it("keeps one letter for a request and its retries (the same name, written again)", async () => {
+    const lateNumber = unique("retried-pn");
+    const body = webhook([{ phoneNumberId: lateNumber, statuses: [statusObject({ id: `wamid.${unique("r")}`, status: "sent", timestamp: sec(T0) })] }]);
+    for (let i = 0; i < 3; i++) expect((await postWebhook(body)).status).toBe(200);
+    const other = webhook([{ phoneNumberId: lateNumber, statuses: [statusObject({ id: `wamid.${unique("r")}`, status: "sent", timestamp: sec(T0) })] }]);
+    expect((await postWebhook(other)).status).toBe(200);
+    const letters = (await deadLetters()).filter((l) => l.body.input.includes(lateNumber));
+    expect(letters.map((l) => l.body.input).sort()).toEqual([body, other].map((b) => JSON.stringify(b)).sort());
+    expect(letters[0]!.key).toMatch(/^dlq\/date=\d{4}-\d{2}-\d{2}\/[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.json$/);
+  });
+
   it("keeps malformed input as it is", async () => {
     const body = `{"object":"whatsapp_business_account","entry":[{"id":"x","changes":[{"field":"messages","value":{"statuses":[{"id":"${unique("w")}"}]}}]}]}`;
     expect(await (await postWebhook(body)).json()).toEqual({ accepted: 0, duplicates: 0, ignored: 1 });

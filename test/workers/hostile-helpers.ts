@@ -9,26 +9,30 @@ import { deadLetters } from "./helpers.ts";
 
 export type Letter = Awaited<ReturnType<typeof deadLetters>>[number];
 
-async function listDlq(): Promise<string[]> {
-  const keys: string[] = [];
+/** Every dead letter's key and upload version. */
+async function listDlq(): Promise<Map<string, string>> {
+  const letters = new Map<string, string>();
   let cursor: string | undefined;
   do {
     const page = await env.LAKE.list({ prefix: "dlq/", cursor });
-    keys.push(...page.objects.map((o) => o.key));
+    for (const o of page.objects) letters.set(o.key, o.version);
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
-  return keys;
+  return letters;
 }
 
-/** Dead-letter keys now, to find the letters one request adds. */
-export async function dlqKeys(): Promise<Set<string>> {
-  return new Set(await listDlq());
+/** The dead letters now, to find the letters one request writes. */
+export function dlqKeys(): Promise<Map<string, string>> {
+  return listDlq();
 }
 
-/** The letters written since `before`, parsed. */
-export async function lettersSince(before: Set<string>): Promise<Letter[]> {
-  const fresh = (await listDlq()).filter((k) => !before.has(k));
-  return Promise.all(fresh.map(async (key) => ({ key, body: JSON.parse(await (await env.LAKE.get(key))!.text()) as Letter["body"] })));
+/**
+ * The letters written since `before`, parsed: new ones, and ones written again (a request whose
+ * letter exists, as a retry's does, rewrites it under the same name).
+ */
+export async function lettersSince(before: Map<string, string>): Promise<Letter[]> {
+  const written = [...(await listDlq())].filter(([key, version]) => before.get(key) !== version).map(([key]) => key);
+  return Promise.all(written.map(async (key) => ({ key, body: JSON.parse(await (await env.LAKE.get(key))!.text()) as Letter["body"] })));
 }
 
 /** A client's durable state: the events (message_id, event_id: eventKey) its event tables hold and its counter totals. */

@@ -39,11 +39,25 @@ export function inputOf(letter: StoredDeadLetter): LetterInput {
 }
 
 /**
+ * A letter's name: a UUID (version 8, RFC 9562) made of the SHA-256 of what it keeps, so a sender's
+ * retry of a request (after a 503, or Meta's redelivery) writes the same letter again instead of a
+ * second copy of it beside the first.
+ */
+async function letterId(letter: DeadLetter): Promise<string> {
+  const identity = JSON.stringify([letter.source, letter.clientScope ?? null, letter.contentType ?? null, letter.rejections, letter.input]);
+  const b = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(identity))).slice(0, 16);
+  b[6] = (b[6]! & 0x0f) | 0x80;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
  * Keeps rejected input verbatim in R2 `dlq/date=<UTC day>/<uuid>.json` with the reasons. Fails with a
  * 503 when R2 does, so the sender retries rather than losing the input.
  */
 export async function keepDeadLetter(bucket: R2Bucket, letter: DeadLetter, now = Date.now()): Promise<string> {
-  const key = `${deadLetterPrefix(utcDate(now))}${crypto.randomUUID()}.json`;
+  const key = `${deadLetterPrefix(utcDate(now))}${await letterId(letter)}.json`;
   const stored: StoredDeadLetter = {
     received_at: now,
     source: letter.source,
