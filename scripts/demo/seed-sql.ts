@@ -10,8 +10,6 @@ const q = (v: string | number | null) => (v === null ? "NULL" : typeof v === "nu
  */
 export async function seedSql(now = Date.now()): Promise<string> {
   const lines: string[] = [];
-  // The Worker's own hashing (WebCrypto runs in Node too), so the seeded users sign in whatever its parameters.
-  const devPasswordHash = await hashPassword(DEV_PASSWORD);
   for (const c of DEMO_CLIENTS) {
     lines.push(
       `INSERT OR IGNORE INTO clients (id, name, timezone, currency, shards, active, created_at) VALUES (${q(c.id)}, ${q(c.name)}, ${q(c.timezone)}, ${q(c.currency)}, ${c.shards}, 1, ${now});`,
@@ -19,8 +17,11 @@ export async function seedSql(now = Date.now()): Promise<string> {
     for (const p of c.phoneNumberIds) lines.push(`INSERT OR IGNORE INTO phone_numbers (phone_number_id, client_id) VALUES (${q(p)}, ${q(c.id)});`);
   }
   for (const u of DEV_USERS) {
+    // The Worker's own hashing (WebCrypto runs in Node too), so the seeded users sign in whatever its
+    // parameters; a hash per user, each with its own salt, as the API makes them.
+    const hash = await hashPassword(DEV_PASSWORD);
     lines.push(
-      `INSERT OR IGNORE INTO users (email, password_hash, role, active, created_at) VALUES (${q(u.email)}, ${q(devPasswordHash)}, ${q(u.role)}, 1, ${now});`,
+      `INSERT OR IGNORE INTO users (email, password_hash, role, active, created_at) VALUES (${q(u.email)}, ${q(hash)}, ${q(u.role)}, 1, ${now});`,
     );
     // A user's clients only when this run created the user: an admin's later change of them stays.
     for (const c of u.clientIds) {
