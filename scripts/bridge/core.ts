@@ -111,7 +111,8 @@ export class Bridge {
 
   /**
    * Handles one fetched batch (the consumer's onBatch). Resolves when every record is settled; commits
-   * the batch's end only if all were stored or dead-lettered and the partition is still ours.
+   * the batch's end only if all were stored or dead-lettered and the partition is still ours. Never
+   * rejects: a failed commit is logged and left to the partition's next reader.
    */
   readonly handleBatch = async (batch: SourceBatch): Promise<void> => {
     if (this.stopping || batch.records.length === 0) return;
@@ -130,7 +131,14 @@ export class Bridge {
     const outcomes = await Promise.all(waits);
     if (!lettersKept || outcomes.includes("abandoned") || this.lost.has(batch) || !batch.isActive()) return;
     const next = (BigInt(batch.records.at(-1)!.offset) + 1n).toString();
-    await batch.commit(next);
+    try {
+      await batch.commit(next);
+    } catch (e) {
+      // Thrown into kafkajs, this would end the consumer (it wraps rebalance errors as non-retriable).
+      // Nothing is lost: the partition's next reader, this member or another, starts at the last commit.
+      console.error(`bridge: commit of ${batch.topic}/${batch.partition} up to ${next} refused, left to the next reader: ${(e as Error).message}`);
+      return;
+    }
     this.progress.committed(batch.topic, batch.partition, next);
   };
 

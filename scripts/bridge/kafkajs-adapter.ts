@@ -39,7 +39,7 @@ export function kafkaConsumer(
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: opts.partitionsConcurrently,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isStale }) => {
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           const { topic, partition } = batch;
           const source: SourceBatch = {
             topic,
@@ -57,7 +57,8 @@ export function kafkaConsumer(
               await consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
             },
             heartbeat,
-            isActive: () => !isStale(),
+            // isStale only means a seek is pending; after a crash or a stop kafkajs is no longer running.
+            isActive: () => isRunning() && !isStale(),
           };
           await onBatch(source);
         },

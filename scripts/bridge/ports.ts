@@ -24,11 +24,15 @@ export interface SourceBatch {
   /** The partition's log end offset when fetched: lag = highWatermark - committed. */
   highWatermark: string;
   records: SourceRecord[];
-  /** Commits `nextOffset` (last handled offset + 1) for the group. Rejects once this member lost the partition. */
+  /**
+   * Commits `nextOffset` (last handled offset + 1) for the group; resolves once the broker acknowledged it.
+   * Rejects when the group refuses it (rebalance in progress, a newer generation, an evicted member) or the
+   * coordinator cannot be reached.
+   */
   commit(nextOffset: string): Promise<void>;
   /** Keeps the membership alive during long retries; rejects when a rebalance takes the partition away. */
   heartbeat(): Promise<void>;
-  /** False once this member lost the partition (fenced after a crash or a missed rebalance): stop, do not commit. */
+  /** False once this member lost the partition (fenced, rebalanced away) or its consumer stopped running: stop, do not commit. */
   isActive(): boolean;
 }
 

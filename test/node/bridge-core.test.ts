@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setImmediate as tick, setTimeout as wait } from "node:timers/promises";
-import { afterEach, describe, expect, it } from "vitest";
+import kafkajs from "kafkajs";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { BridgeFatal } from "../../scripts/bridge/core.ts";
 import { httpPoster } from "../../scripts/bridge/ingest-client.ts";
 import { startBridge } from "../../scripts/bridge/run.ts";
@@ -315,6 +316,29 @@ describe("group membership", () => {
     expect(group.committed).toEqual(endOffsets(kafka));
     expect(group.refusedCommits).toEqual([]);
     assertMonotonicCommits(group.commitLog);
+  });
+
+  it("a commit the group refuses (kafkajs' wrapped rebalance error) is logged, not thrown; the bridge keeps consuming and commits later", async () => {
+    const kafka = fresh(1);
+    const group = kafka.group("g", "wa");
+    const ep = await endpoint(() => ({ status: 200 }));
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    cleanups.push(() => logged.mockRestore());
+    const { consumer, running } = await bridgeOn(kafka, ep.url);
+    group.commitFailures.push(new kafkajs.KafkaJSNonRetriableError("The group is rebalancing, so a rejoin is needed"));
+    const first = produce(kafka, { acme: 3 });
+    await until("the refused commit", () => group.refusedCommits.length === 1);
+    const later = produce(kafka, { acme: 2 });
+    await until("everything committed", () => group.lag() === 0);
+
+    expect(consumer.crashedWith).toBeUndefined();
+    expect(consumer.state).toBe("running");
+    expect(logged.mock.calls.map(([line]) => line)).toEqual([expect.stringMatching(/^bridge: commit of wa\/0 up to 3 refused, left to the next reader: The group is rebalancing/)]);
+    // Nothing was resolved past the refused commit, so the same records came again and were stored twice (dedup's job).
+    expect(idsOf(ep.requests).filter((id) => id === first[0])).toHaveLength(2);
+    expect(idsOf(ep.requests)).toEqual(expect.arrayContaining(later));
+    expect(group.commitLog.at(-1)).toMatchObject({ member: consumer.id, offset: "5" });
+    expect(running.bridge.progress.snapshot().commits).toBe(group.commitLog.length);
   });
 
   it("after a crash, what was posted but not committed is delivered again by the next member", async () => {

@@ -7,7 +7,8 @@ import type { ConsumerPort, DeadLetter, DeadLetterPort, SourceBatch } from "../.
  * behave as Kafka does towards a group consumer: partitioned logs with offsets, committed offsets per
  * group, eager rebalances that wait for batches in flight (as kafkajs does) and fail heartbeats while
  * they are pending, members fenced after a crash (their commits rejected), and every new owner reading
- * from the group's last committed offset, so what was not committed is delivered again.
+ * from the group's last committed offset, so what was not committed is delivered again. A batch handler
+ * that throws ends its member, the worst kafkajs does with such an error.
  */
 
 export interface StoredMessage {
@@ -107,6 +108,8 @@ export class Group {
   readonly commitLog: CommitEntry[] = [];
   /** Commits the group refused (fenced or stale members). */
   readonly refusedCommits: (CommitEntry & { reason: string })[] = [];
+  /** The next commits fail with these errors, as kafkajs hands them over (a rebalance wrapped as non-retriable). */
+  readonly commitFailures: Error[] = [];
   members: MemoryConsumer[] = [];
   generation = 0;
   rebalancing = false;
@@ -142,6 +145,11 @@ export class Group {
   }
 
   commit(member: MemoryConsumer, partition: number, nextOffset: string): void {
+    const injected = this.commitFailures.shift();
+    if (injected) {
+      this.refusedCommits.push({ member: member.id, partition, offset: nextOffset, reason: injected.message });
+      throw injected;
+    }
     const reason = !this.members.includes(member)
       ? "UNKNOWN_MEMBER_ID: this member left or was fenced"
       : member.generation !== this.generation
@@ -175,6 +183,8 @@ export class MemoryConsumer implements ConsumerPort {
   private onBatch: ((batch: SourceBatch) => Promise<void>) | undefined;
   /** Batches handed out and not yet finished. */
   readonly inFlight = new Set<Promise<void>>();
+  /** What an onBatch threw: kafkajs ends the consumer on such an error when it is not retriable. */
+  crashedWith: unknown;
 
   constructor(kafka: MemoryKafka, group: Group, topic: string, maxBatch: number) {
     this.kafka = kafka;
@@ -203,6 +213,7 @@ export class MemoryConsumer implements ConsumerPort {
 
   /** The process died: its work in flight is lost, its commits are refused, the others take over. */
   crash(): Promise<void> {
+    if (this.state === "crashed") return Promise.resolve();
     this.state = "crashed";
     this.group.members = this.group.members.filter((m) => m !== this);
     this.wakeAll();
@@ -270,8 +281,10 @@ export class MemoryConsumer implements ConsumerPort {
         },
         isActive: () => this.state !== "crashed" && this.generation === generation && this.group.members.includes(this),
       };
-      const handling = this.onBatch!(batch).catch(() => {
-        // kafkajs logs a failed eachBatch and fetches the same offsets again; so does this loop.
+      const handling = this.onBatch!(batch).catch((e: unknown) => {
+        // The bridge must never throw into the consumer: model the worst case, kafkajs crashing.
+        this.crashedWith = e;
+        void this.crash();
       });
       this.inFlight.add(handling);
       await handling;
