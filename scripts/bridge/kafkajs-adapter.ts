@@ -27,9 +27,14 @@ export function kafkaConsumer(
   opts: { groupId: string; topic: string; fromBeginning: boolean; partitionsConcurrently: number; onCrash: (error: Error) => void },
 ): ConsumerPort {
   const consumer: Consumer = kafka.consumer({ groupId: opts.groupId });
-  // kafkajs restarts itself after retriable errors; anything else ends the bridge.
+  let running = false;
+  let joinFailure: Error | undefined;
+  // kafkajs restarts itself after retriable errors; anything else ends the bridge. A failure to join
+  // the group is not a crash of a running bridge: `run` rejects with it instead.
   consumer.on(consumer.events.CRASH, ({ payload }) => {
-    if (!payload.restart) opts.onCrash(payload.error);
+    if (payload.restart) return;
+    if (running) opts.onCrash(payload.error);
+    else joinFailure = payload.error;
   });
   return {
     async run(onBatch) {
@@ -63,6 +68,9 @@ export function kafkaConsumer(
           await onBatch(source);
         },
       });
+      // kafkajs' run resolves even when joining failed (it reports that as a crash).
+      if (joinFailure) throw joinFailure;
+      running = true;
     },
     // kafkajs' disconnect stops fetching, waits for eachBatch calls in flight, then leaves the group.
     stop: () => consumer.disconnect(),
