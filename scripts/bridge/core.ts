@@ -81,7 +81,11 @@ export class Bridge {
   readonly progress = new Progress();
   private readonly opts: Required<Omit<BridgeOptions, "onFatal">> & Pick<BridgeOptions, "onFatal">;
   private readonly buffers = new Map<string, { items: Pending[]; bytes: number }>();
+  /** Requests being sent (with their retries). */
   private readonly inFlight = new Set<Promise<void>>();
+  /** handleBatch calls that began before the stop, up to and including their commits. */
+  private readonly handling = new Set<Promise<void>>();
+  private drained: Promise<void> | undefined;
   /** Batches whose partition this member lost (a heartbeat said so): their records are not worth retrying. */
   private readonly lost = new WeakSet<SourceBatch>();
   private readonly stopped = new AbortController();
@@ -115,7 +119,19 @@ export class Bridge {
    * rejects: a failed commit is logged and left to the partition's next reader.
    */
   readonly handleBatch = async (batch: SourceBatch): Promise<void> => {
-    if (this.stopping || batch.records.length === 0) return;
+    // Returning at once would have kafkajs fetch the same records again and again until it stops.
+    if (this.stopping) return this.drained;
+    if (batch.records.length === 0) return;
+    const handling = this.settleAndCommit(batch);
+    this.handling.add(handling);
+    try {
+      await handling;
+    } finally {
+      this.handling.delete(handling);
+    }
+  };
+
+  private async settleAndCommit(batch: SourceBatch): Promise<void> {
     this.progress.observe(batch.topic, batch.partition, batch.highWatermark, batch.records[0]?.offset);
     const unpostable: DeadLetter[] = [];
     const waits: Promise<Outcome>[] = [];
@@ -140,16 +156,20 @@ export class Bridge {
       return;
     }
     this.progress.committed(batch.topic, batch.partition, next);
-  };
+  }
 
   /**
-   * Begins a clean stop: partial batches are sent at once, nothing is retried any more, and new batches
-   * are left for the next owner. Resolves when every request in flight has finished.
+   * A clean stop, to be awaited before the consumer stops (it must still be running to commit): partial
+   * batches are sent at once, nothing is retried any more, and new batches are left for the next owner.
+   * Resolves when every request in flight has finished and the batches they completed are committed.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     this.stopped.abort();
-    this.flushAll();
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    this.drained ??= (async () => {
+      this.flushAll();
+      while (this.inFlight.size > 0 || this.handling.size > 0) await Promise.allSettled([...this.inFlight, ...this.handling]);
+    })();
+    return this.drained;
   }
 
   private enqueue(clientId: string, p: Pending): void {

@@ -44,7 +44,7 @@ export function kafkaConsumer(
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: opts.partitionsConcurrently,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale }) => {
           const { topic, partition } = batch;
           const source: SourceBatch = {
             topic,
@@ -58,8 +58,11 @@ export function kafkaConsumer(
               value: m.value ? m.value.toString("utf8") : null,
             })),
             async commit(nextOffset) {
+              // Straight to the coordinator: consumer.commitOffsets returns without committing, and without
+              // an error, once the consumer is stopping. Resolved only after the broker acknowledged, so a
+              // failed commit leaves kafkajs to fetch the same records again while it owns the partition.
+              await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }] });
               resolveOffset((BigInt(nextOffset) - 1n).toString());
-              await consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
             },
             heartbeat,
             // isStale only means a seek is pending; after a crash or a stop kafkajs is no longer running.
@@ -73,6 +76,7 @@ export function kafkaConsumer(
       running = true;
     },
     // kafkajs' disconnect stops fetching, waits for eachBatch calls in flight, then leaves the group.
+    // The bridge has drained by then (run.ts), so those calls return without committing.
     stop: () => consumer.disconnect(),
   };
 }

@@ -39,7 +39,7 @@ export interface SourceBatch {
 export interface ConsumerPort {
   /** Joins the group and delivers batches to `onBatch` until `stop`. Resolves once running. */
   run(onBatch: (batch: SourceBatch) => Promise<void>): Promise<void>;
-  /** Stops fetching, waits for in-flight `onBatch` calls, leaves the group. */
+  /** Stops fetching, waits for in-flight `onBatch` calls, leaves the group. Batches are inactive from the start of a stop. */
   stop(): Promise<void>;
 }
 

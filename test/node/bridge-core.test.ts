@@ -252,7 +252,7 @@ describe("stopping", () => {
     expect(kafka.messages("wa.dlq")).toEqual([]);
   });
 
-  it("on stop lets the request in flight finish and commit, leaves retrying records uncommitted, and a restart resumes there", async () => {
+  it("on stop lets the request in flight finish and commit before the consumer stops, leaves retrying records uncommitted, and a restart resumes there", async () => {
     const kafka = fresh(2);
     const group = kafka.group("g", "wa");
     let stopRequested!: () => void;
@@ -277,6 +277,8 @@ describe("stopping", () => {
     expect(first.consumer.state).toBe("stopped");
     expect(group.committed).toEqual(new Map([[0, 6n]]));
     expect(group.commitLog).toHaveLength(1);
+    // What the stop line reports is what the broker holds: one commit, globex's 4 records still to do.
+    expect(first.running.bridge.progress.snapshot()).toMatchObject({ commits: 1, lag: 4 });
 
     healthy = true;
     const before = ep.requests.length;

@@ -279,7 +279,8 @@ export class MemoryConsumer implements ConsumerPort {
           if (this.state === "crashed") throw new GroupError("UNKNOWN_MEMBER_ID: this member was fenced");
           if (this.group.rebalancing) throw new GroupError("REBALANCE_IN_PROGRESS");
         },
-        isActive: () => this.state !== "crashed" && this.generation === generation && this.group.members.includes(this),
+        // kafkajs' isRunning turns false as soon as a stop begins, before batches in flight have finished.
+        isActive: () => this.state === "running" && this.generation === generation && this.group.members.includes(this),
       };
       const handling = this.onBatch!(batch).catch((e: unknown) => {
         // The bridge must never throw into the consumer: model the worst case, kafkajs crashing.
