@@ -23,8 +23,12 @@ export type Verdict =
 
 /** Statuses a retry can fix: throttling, timeouts, and server-side failures other than "not implemented". */
 const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
-/** Statuses that say the bridge itself is misconfigured (bad key, wrong URL or method). */
-const FATAL = new Set([401, 404, 405]);
+/**
+ * Statuses that say the bridge itself is misconfigured: a bad key, a key scoped to a client none of the
+ * request's records belong to (a scoped key's stray records are rejected one by one in a 200), a wrong
+ * URL or method.
+ */
+const FATAL = new Set([401, 403, 404, 405]);
 
 function errorOf(body: unknown): { code: string; message: string } {
   const e = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;

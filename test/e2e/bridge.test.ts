@@ -68,7 +68,7 @@ async function acceptedInMinute(clientId: string, token: string): Promise<number
 }
 
 describe("npm run bridge against the local Worker", () => {
-  it("delivers per-client batches, dead-letters what the Worker rejects, and a replay is absorbed by dedup", async () => {
+  it("delivers batches, dead-letters what the Worker rejects, and a replay is absorbed by dedup", async () => {
     const kafka = new MemoryKafka();
     kafka.createTopic("wa-events", 3);
     const acme = Array.from({ length: 40 }, (_, i) => event("acme", i));

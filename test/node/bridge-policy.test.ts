@@ -19,11 +19,11 @@ describe("what a response from /v1/ingest/events means", () => {
     expect(classify(status, error("x"), null).kind).toBe("retry");
   });
 
-  it.each([400, 403, 409, 415, 422])("%i dead-letters the records", (status) => {
-    expect(classify(status, error("client_not_allowed"), null)).toEqual({ kind: "dead_letter", status, code: "client_not_allowed", message: "client_not_allowed happened" });
+  it.each([400, 409, 415, 422])("%i dead-letters the records", (status) => {
+    expect(classify(status, error("invalid_body"), null)).toEqual({ kind: "dead_letter", status, code: "invalid_body", message: "invalid_body happened" });
   });
 
-  it.each([401, 404, 405, 501, 302])("%i stops the bridge", (status) => {
+  it.each([401, 403, 404, 405, 501, 302])("%i stops the bridge", (status) => {
     expect(classify(status, null, null)).toMatchObject({ kind: "fatal", status, code: "http_error" });
   });
 
@@ -75,6 +75,7 @@ describe("command line", () => {
       endpoint: "http://localhost:8787/v1/ingest/events",
       apiKey: "dev-ingest-key",
       batchSize: 500,
+      maxInFlight: 8,
       fromBeginning: false,
     });
   });
@@ -95,6 +96,7 @@ describe("command line", () => {
     [["--topic", "t", "--group", "g"], env, "--brokers"],
     [["--brokers", "k", "--topic", "t", "--group", "g"], {}, "ZAPMETER_INGEST_KEY"],
     [["--brokers", "k", "--topic", "t", "--group", "g", "--batch-size", "20000"], env, "--batch-size"],
+    [["--brokers", "k", "--topic", "t", "--group", "g", "--max-in-flight", "0"], env, "--max-in-flight"],
     [["--brokers", "k", "--topic", "t", "--group", "g", "--bogus"], env, "bogus"],
   ])("refuses %j with a readable reason", (argv, e, mention) => {
     expect(() => parseBridgeArgs(argv, e)).toThrow(UsageError);
