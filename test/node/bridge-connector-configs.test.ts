@@ -11,7 +11,7 @@ import { classify } from "../../scripts/bridge/policy.ts";
 const read = (name: string) => readFileSync(new URL(`../../docs/kafka/${name}`, import.meta.url), "utf8");
 /** Every status the endpoint answers (DESIGN.md, workers/routes/ingest.ts), plus 5xx from the platform. */
 const ENDPOINT_STATUSES = [200, 400, 401, 403, 413, 415, 429, 500, 502, 503, 504];
-const bridgeRetries = (status: number) => classify(status, null, null).kind === "retry";
+const bridgeRetries = (status: number) => classify(status, null).kind === "retry";
 
 /** Confluent's retry.on.status.codes: codes and inclusive ranges, `500-` meaning 500 and above. */
 function confluentRetries(spec: string): (status: number) => boolean {

@@ -207,6 +207,29 @@ describe("retries", () => {
   });
 });
 
+describe("edge answers", () => {
+  it("retries a Cloudflare edge error (522, an HTML page) like any transient 5xx", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(({ n }) => (n === 1 ? { status: 522, headers: { "content-type": "text/html" }, body: "<html>Connection timed out</html>" } : { status: 200 }));
+    await bridgeOn(kafka, ep.url);
+    const ids = produce(kafka, { acme: 3 });
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+    expect(ep.requests.map((r) => r.events.map((e) => e.event_id))).toEqual([ids, ids]);
+  });
+
+  it("stops on a redirect without following it, saying the URL is wrong", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(() => ({ status: 301, headers: { location: "https://zm.example.com/v1/ingest/events" } }));
+    const { running } = await bridgeOn(kafka, ep.url);
+    produce(kafka, { acme: 2 });
+    const fatal = await running.done;
+    expect(fatal).toMatchObject({ status: 301, code: "redirect" });
+    expect(fatal!.message).toContain("the URL is wrong: it redirects to https://zm.example.com/v1/ingest/events");
+    expect(ep.requests).toHaveLength(1);
+    expect(kafka.group("g", "wa").committed.size).toBe(0);
+  });
+});
+
 describe("dead letters", () => {
   it("sends the records the endpoint rejected to the dead-letter topic, retrying it, and still commits", async () => {
     const kafka = fresh(1);

@@ -7,7 +7,7 @@ const error = (code: string) => ({ error: { code, message: `${code} happened` } 
 
 describe("what a response from /v1/ingest/events means", () => {
   it("2xx is delivered, with the per-record rejects", () => {
-    expect(classify(200, { accepted: 2, duplicates: 1, rejected: [{ index: 3, code: "invalid_event", message: "m" }] }, null)).toEqual({
+    expect(classify(200, { accepted: 2, duplicates: 1, rejected: [{ index: 3, code: "invalid_event", message: "m" }] })).toEqual({
       kind: "delivered",
       accepted: 2,
       duplicates: 1,
@@ -15,20 +15,29 @@ describe("what a response from /v1/ingest/events means", () => {
     });
   });
 
-  it.each([408, 425, 429, 500, 502, 503, 504])("%i is retried", (status) => {
-    expect(classify(status, error("x"), null).kind).toBe("retry");
+  it.each([408, 425, 429, 500, 502, 503, 504, 507, 508, 520, 521, 522, 523, 524, 525, 526, 530])("%i is retried", (status) => {
+    expect(classify(status, error("x")).kind).toBe("retry");
   });
 
   it.each([400, 409, 415, 422])("%i dead-letters the records", (status) => {
-    expect(classify(status, error("invalid_body"), null)).toEqual({ kind: "dead_letter", status, code: "invalid_body", message: "invalid_body happened" });
+    expect(classify(status, error("invalid_body"))).toEqual({ kind: "dead_letter", status, code: "invalid_body", message: "invalid_body happened" });
   });
 
-  it.each([401, 403, 404, 405, 501, 302])("%i stops the bridge", (status) => {
-    expect(classify(status, null, null)).toMatchObject({ kind: "fatal", status, code: "http_error" });
+  it.each([401, 403, 404, 405, 501, 505])("%i stops the bridge", (status) => {
+    expect(classify(status, null)).toMatchObject({ kind: "fatal", status, code: "http_error" });
+  });
+
+  it.each([301, 302, 307, 308])("%i stops the bridge saying the URL is wrong", (status) => {
+    expect(classify(status, null, { location: "https://zm.example.com/v1/ingest/events" })).toEqual({
+      kind: "fatal",
+      status,
+      code: "redirect",
+      message: "the URL is wrong: it redirects to https://zm.example.com/v1/ingest/events; give --url the address it redirects to",
+    });
   });
 
   it("413 splits the batch", () => {
-    expect(classify(413, error("too_many_records"), null).kind).toBe("split");
+    expect(classify(413, error("too_many_records")).kind).toBe("split");
   });
 
   it("reads Retry-After as seconds or an HTTP date", () => {
@@ -37,7 +46,7 @@ describe("what a response from /v1/ingest/events means", () => {
     expect(retryAfterMs(new Date(now + 7000).toUTCString(), now)).toBe(7000);
     expect(retryAfterMs("soon", now)).toBeNull();
     expect(retryAfterMs(null, now)).toBeNull();
-    expect(classify(503, error("downstream_unavailable"), "2", now)).toMatchObject({ kind: "retry", delayMs: 2000 });
+    expect(classify(503, error("downstream_unavailable"), { retryAfter: "2" }, now)).toMatchObject({ kind: "retry", delayMs: 2000 });
   });
 });
 
