@@ -154,7 +154,7 @@ async function slowWorker(delayMs: number): Promise<{ url: string; requests: () 
 function bridgeProcess(brokers: string, topic: string, group: string, opts: { url?: string; batchSize?: number } = {}): { child: ChildProcess; stderr: () => string } {
   const child = spawn(
     process.execPath,
-    ["scripts/bridge.ts", "--brokers", brokers, "--topic", topic, "--group", group, "--from-beginning", "--url", opts.url ?? baseUrl(), "--progress-seconds", "1", "--linger-ms", "20", "--batch-size", String(opts.batchSize ?? 200)],
+    ["scripts/bridge.ts", "--brokers", brokers, "--topic", topic, "--group", group, "--url", opts.url ?? baseUrl(), "--progress-seconds", "1", "--linger-ms", "20", "--batch-size", String(opts.batchSize ?? 200)],
     { cwd: ROOT, env: { ...process.env, ZAPMETER_INGEST_KEY: "dev-ingest-key", KAFKAJS_NO_PARTITIONER_WARNING: "1" }, stdio: ["ignore", "ignore", "pipe"] },
   );
   let stderr = "";

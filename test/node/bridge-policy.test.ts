@@ -85,8 +85,14 @@ describe("command line", () => {
       apiKey: "dev-ingest-key",
       batchSize: 500,
       maxInFlight: 8,
-      fromBeginning: false,
+      fromBeginning: true,
     });
+  });
+  it("starts a group without committed offsets at the earliest offset unless --from-latest", () => {
+    const base = ["--brokers", "k:9092", "--topic", "t", "--group", "g"];
+    expect(parseBridgeArgs([...base, "--from-latest"], env).fromBeginning).toBe(false);
+    expect(parseBridgeArgs([...base, "--from-beginning"], env).fromBeginning).toBe(true);
+    expect(() => parseBridgeArgs([...base, "--from-latest", "--from-beginning"], env)).toThrow(UsageError);
   });
   it("takes SASL credentials from the environment only", () => {
     const c = parseBridgeArgs(["--brokers", "k:9092", "--topic", "t", "--group", "g", "--url", "https://zm.example.com", "--ssl"], {
