@@ -88,11 +88,12 @@ export interface BackoffOptions {
 }
 
 /**
- * Delay before retry number `attempt` (0-based): the server's Retry-After when it gave one, else
- * exponential backoff with jitter (half fixed, half random), so many bridges do not retry in lockstep.
+ * Delay before retry number `attempt` (0-based): the server's Retry-After plus up to 20 % when it gave
+ * one, else exponential backoff with jitter (half fixed, half random), so that bridges told the same
+ * Retry-After, or failing at the same moment, do not retry in lockstep.
  */
 export function backoffDelay(attempt: number, serverDelayMs: number | null, opts: BackoffOptions, random = Math.random): number {
-  if (serverDelayMs !== null) return Math.min(serverDelayMs, opts.maxMs);
+  if (serverDelayMs !== null) return Math.min(Math.round(serverDelayMs * (1 + random() * 0.2)), opts.maxMs);
   const ceiling = Math.min(opts.maxMs, opts.baseMs * 2 ** Math.min(attempt, 20));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }

@@ -58,9 +58,11 @@ describe("backoff", () => {
     expect(backoffDelay(3, null, opts, () => 0.5)).toBe(600);
     expect(backoffDelay(30, null, opts, () => 1)).toBe(5000);
   });
-  it("takes the server's Retry-After, capped", () => {
-    expect(backoffDelay(9, 1500, opts)).toBe(1500);
-    expect(backoffDelay(0, 60_000, opts)).toBe(5000);
+  it("takes the server's Retry-After plus up to 20 %, capped", () => {
+    expect(backoffDelay(9, 1500, opts, () => 0)).toBe(1500);
+    expect(backoffDelay(9, 1500, opts, () => 0.5)).toBe(1650);
+    expect(backoffDelay(9, 1500, opts, () => 1)).toBe(1800);
+    expect(backoffDelay(0, 60_000, opts, () => 0)).toBe(5000);
   });
 });
 
