@@ -19,6 +19,12 @@ export interface BridgeOptions {
   lingerMs?: number;
   /** Requests in flight at once (each with its retries). */
   maxInFlight?: number;
+  /**
+   * How often the group hears from this member while batches are being handled. kafkajs heartbeats
+   * only between batches, so a POST, a backoff or a wait for a request slot would otherwise let the
+   * session time out.
+   */
+  heartbeatMs?: number;
   backoff?: BackoffOptions;
   /** Waits `ms` or until `signal` aborts (stop); injectable so tests can record delays instead of waiting. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
@@ -90,8 +96,9 @@ export class Bridge {
   private partialDue = false;
   /** Requests being sent (with their retries). */
   private readonly inFlight = new Set<Promise<void>>();
-  /** handleBatch calls that began before the stop, up to and including their commits. */
-  private readonly handling = new Set<Promise<void>>();
+  /** handleBatch calls that began before the stop, up to and including their commits, by batch. */
+  private readonly handling = new Map<SourceBatch, Promise<void>>();
+  private keepAlive: ReturnType<typeof setInterval> | undefined;
   private drained: Promise<void> | undefined;
   /** Batches whose partition this member lost (a heartbeat said so): their records are not worth retrying. */
   private readonly lost = new WeakSet<SourceBatch>();
@@ -111,6 +118,7 @@ export class Bridge {
       maxBatchBytes: opts.maxBatchBytes ?? DEFAULT_MAX_BYTES,
       lingerMs: opts.lingerMs ?? 100,
       maxInFlight,
+      heartbeatMs: opts.heartbeatMs ?? 3000,
       backoff: opts.backoff ?? { baseMs: 250, maxMs: 30_000 },
       sleep: opts.sleep ?? sleepUnlessStopped,
       post: opts.post,
@@ -134,11 +142,16 @@ export class Bridge {
     if (this.stopping) return this.drained;
     if (batch.records.length === 0) return;
     const handling = this.settleAndCommit(batch);
-    this.handling.add(handling);
+    this.handling.set(batch, handling);
+    this.keepAlive ??= setInterval(() => void this.heartbeatAll(), this.opts.heartbeatMs);
     try {
       await handling;
     } finally {
-      this.handling.delete(handling);
+      this.handling.delete(batch);
+      if (this.handling.size === 0) {
+        clearInterval(this.keepAlive);
+        this.keepAlive = undefined;
+      }
     }
   };
 
@@ -180,7 +193,7 @@ export class Bridge {
     this.stopped.abort();
     this.drained ??= (async () => {
       this.sendWhatMayGo();
-      while (this.inFlight.size > 0 || this.handling.size > 0) await Promise.allSettled([...this.inFlight, ...this.handling]);
+      while (this.inFlight.size > 0 || this.handling.size > 0) await Promise.allSettled([...this.inFlight, ...this.handling.values()]);
     })();
     return this.drained;
   }
@@ -292,14 +305,22 @@ export class Bridge {
     this.progress.retries += 1;
     await this.opts.sleep(backoffDelay(attempt, serverDelayMs, this.opts.backoff), this.stopped.signal);
     if (this.stopping) return false;
-    for (const batch of batchesOf(items)) {
-      try {
-        await batch.heartbeat();
-      } catch {
-        this.lost.add(batch);
-      }
-    }
+    for (const batch of batchesOf(items)) await this.heartbeat(batch);
     return items.some((p) => !this.lost.has(p.batch) && p.batch.isActive());
+  }
+
+  private async heartbeatAll(): Promise<void> {
+    for (const batch of [...this.handling.keys()]) await this.heartbeat(batch);
+  }
+
+  /** A failed heartbeat means a rebalance is taking the partition away (or this member was evicted). */
+  private async heartbeat(batch: SourceBatch): Promise<void> {
+    if (this.lost.has(batch)) return;
+    try {
+      await batch.heartbeat();
+    } catch {
+      this.lost.add(batch);
+    }
   }
 
   /** Drops (as abandoned) the records whose partition this member no longer owns. */

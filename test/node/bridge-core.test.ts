@@ -82,7 +82,7 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 async function bridgeOn(
   kafka: MemoryKafka,
   url: string,
-  opts: { group?: string; batchSize?: number; maxBytes?: number; maxInFlight?: number; maxBatch?: number; key?: string } = {},
+  opts: { group?: string; batchSize?: number; maxBytes?: number; maxInFlight?: number; heartbeatMs?: number; maxBatch?: number; key?: string } = {},
 ) {
   const consumer = kafka.consumer({ group: opts.group ?? "g", topic: "wa", maxBatch: opts.maxBatch ?? 50 });
   const delays: number[] = [];
@@ -94,6 +94,7 @@ async function bridgeOn(
       maxBatchRecords: opts.batchSize ?? 500,
       maxBatchBytes: opts.maxBytes,
       maxInFlight: opts.maxInFlight,
+      heartbeatMs: opts.heartbeatMs,
       lingerMs: 5,
       sleep: async (ms) => {
         delays.push(ms);
@@ -413,6 +414,18 @@ describe("group membership", () => {
     expect(group.committed).toEqual(endOffsets(kafka));
     expect(group.refusedCommits).toEqual([]);
     assertMonotonicCommits(group.commitLog);
+  });
+
+  it("heartbeats the group while a request is outstanding (kafkajs itself heartbeats only between batches)", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(async () => {
+      await wait(100);
+      return { status: 200 };
+    });
+    const { consumer } = await bridgeOn(kafka, ep.url, { heartbeatMs: 5 });
+    produce(kafka, { acme: 3 });
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+    expect(consumer.heartbeats).toBeGreaterThanOrEqual(3);
   });
 
   it("a commit the group refuses (kafkajs' wrapped rebalance error) is logged, not thrown; the bridge keeps consuming and commits later", async () => {

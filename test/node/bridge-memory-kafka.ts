@@ -181,6 +181,8 @@ export class MemoryConsumer implements ConsumerPort {
   private loops: Promise<void>[] = [];
   private readonly wakers = new Set<() => void>();
   private onBatch: ((batch: SourceBatch) => Promise<void>) | undefined;
+  /** Heartbeats this member sent. */
+  heartbeats = 0;
   /** Batches handed out and not yet finished. */
   readonly inFlight = new Set<Promise<void>>();
   /** What an onBatch threw: kafkajs ends the consumer on such an error when it is not retriable. */
@@ -276,6 +278,7 @@ export class MemoryConsumer implements ConsumerPort {
           resolved = BigInt(nextOffset);
         },
         heartbeat: async () => {
+          this.heartbeats += 1;
           if (this.state === "crashed") throw new GroupError("UNKNOWN_MEMBER_ID: this member was fenced");
           if (this.group.rebalancing) throw new GroupError("REBALANCE_IN_PROGRESS");
         },
