@@ -155,6 +155,11 @@ export class Bridge {
     }
   };
 
+  /** The consumer's new assignment after a rebalance: partitions given away leave the lag total. */
+  readonly assigned = (partitions: { topic: string; partition: number }[]): void => {
+    this.progress.retain(partitions);
+  };
+
   private async settleAndCommit(batch: SourceBatch): Promise<void> {
     this.progress.observe(batch.topic, batch.partition, batch.highWatermark, batch.records[0]?.offset);
     const unpostable: DeadLetter[] = [];

@@ -37,7 +37,10 @@ export function kafkaConsumer(
     else joinFailure = payload.error;
   });
   return {
-    async run(onBatch) {
+    async run(onBatch, onAssigned) {
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        onAssigned(Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition }))));
+      });
       await consumer.connect();
       await consumer.subscribe({ topics: [opts.topic], fromBeginning: opts.fromBeginning });
       await consumer.run({

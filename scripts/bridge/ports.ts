@@ -37,8 +37,11 @@ export interface SourceBatch {
 }
 
 export interface ConsumerPort {
-  /** Joins the group and delivers batches to `onBatch` until `stop`. Resolves once running. */
-  run(onBatch: (batch: SourceBatch) => Promise<void>): Promise<void>;
+  /**
+   * Joins the group and delivers batches to `onBatch` until `stop`. Resolves once running. `onAssigned`
+   * hears this member's partitions after every join (each rebalance).
+   */
+  run(onBatch: (batch: SourceBatch) => Promise<void>, onAssigned: (partitions: { topic: string; partition: number }[]) => void): Promise<void>;
   /** Stops fetching, waits for in-flight `onBatch` calls, leaves the group. Batches are inactive from the start of a stop. */
   stop(): Promise<void>;
 }

@@ -47,7 +47,7 @@ export async function startBridge(
     return stopping;
   }
 
-  await consumer.run(bridge.handleBatch);
+  await consumer.run(bridge.handleBatch, bridge.assigned);
   if (opts.progressSeconds > 0 && !stopping) {
     timer = setInterval(() => {
       const now = Date.now();

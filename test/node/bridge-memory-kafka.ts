@@ -181,6 +181,7 @@ export class MemoryConsumer implements ConsumerPort {
   private loops: Promise<void>[] = [];
   private readonly wakers = new Set<() => void>();
   private onBatch: ((batch: SourceBatch) => Promise<void>) | undefined;
+  private onAssigned: ((partitions: { topic: string; partition: number }[]) => void) | undefined;
   /** Heartbeats this member sent. */
   heartbeats = 0;
   /** Batches handed out and not yet finished. */
@@ -195,8 +196,9 @@ export class MemoryConsumer implements ConsumerPort {
     this.maxBatch = maxBatch;
   }
 
-  async run(onBatch: (batch: SourceBatch) => Promise<void>): Promise<void> {
+  async run(onBatch: (batch: SourceBatch) => Promise<void>, onAssigned: (partitions: { topic: string; partition: number }[]) => void): Promise<void> {
     this.onBatch = onBatch;
+    this.onAssigned = onAssigned;
     this.state = "running";
     this.group.members.push(this);
     await this.group.rebalance();
@@ -243,6 +245,7 @@ export class MemoryConsumer implements ConsumerPort {
   assign(partitions: number[], generation: number): void {
     this.generation = generation;
     this.assigned = new Set(partitions);
+    this.onAssigned?.(partitions.map((partition) => ({ topic: this.topic, partition })));
     this.loops = partitions.map((p) => this.fetchLoop(p, generation));
   }
 

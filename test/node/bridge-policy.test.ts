@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { HelpRequested, UsageError, parseBridgeArgs } from "../../scripts/bridge/config.ts";
 import { backoffDelay, classify, retryAfterMs } from "../../scripts/bridge/policy.ts";
-import { progressLine, type ProgressSnapshot } from "../../scripts/bridge/progress.ts";
+import { Progress, progressLine, type ProgressSnapshot } from "../../scripts/bridge/progress.ts";
 
 const error = (code: string) => ({ error: { code, message: `${code} happened` } });
 
@@ -63,6 +63,17 @@ describe("backoff", () => {
     expect(backoffDelay(9, 1500, opts, () => 0.5)).toBe(1650);
     expect(backoffDelay(9, 1500, opts, () => 1)).toBe(1800);
     expect(backoffDelay(0, 60_000, opts, () => 0)).toBe(5000);
+  });
+});
+
+describe("progress", () => {
+  it("counts in the lag only the partitions this member still owns", () => {
+    const progress = new Progress();
+    progress.observe("wa", 0, "10", "0");
+    progress.observe("wa", 1, "5", "2");
+    expect(progress.snapshot().lag).toBe(13);
+    progress.retain([{ topic: "wa", partition: 0 }]);
+    expect(progress.snapshot().lag).toBe(10);
   });
 });
 
