@@ -84,9 +84,10 @@ function parseRecord(record: SourceRecord): { text: string; clientId: string } |
  * Kafka → `POST /v1/ingest/events`, at least once. Records wait in one buffer per key (the client),
  * across partitions; a request carries whole buffers of several keys, at most `maxInFlight` requests
  * at once. A partition's batch is committed only after every one of its records was either stored (2xx)
- * or written to the dead-letter topic. 429/503/5xx and network failures are retried with backoff
- * (honouring Retry-After) for as long as this member owns the partition; 413 halves the request; other
- * 4xx send its records to the dead-letter topic; 401/403/404 stop the bridge without committing.
+ * or written to the dead-letter topic. Transient answers (policy.ts) and network failures are retried
+ * with backoff (honouring Retry-After) for as long as this member owns the partition; 413 halves the
+ * request; 400/415 send its records to the dead-letter topic; a wrong key or URL (401/403/404, a
+ * redirect) stops the bridge without committing.
  */
 export class Bridge {
   readonly progress = new Progress();
