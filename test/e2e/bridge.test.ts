@@ -20,10 +20,8 @@ import { baseUrl, login } from "./helpers.ts";
  */
 
 const run = Date.now().toString(36);
-// A minute of its own, far from other tests' traffic, so the counters below are this test's alone; in
-// the previous UTC month, inside the dedup window (older events are refused as outside_dedup_window).
-const today = new Date();
-const MINUTE = Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 1, 15, 3, 7);
+// A minute of its own, far from other tests' traffic, so the counters below are this test's alone.
+const MINUTE = Date.UTC(2026, 0, 15, 3, 7);
 
 function event(clientId: string, i: number, over: Record<string, unknown> = {}): string {
   const messageId = `wamid.BRIDGE${run}${clientId}${i}`;
