@@ -5,8 +5,9 @@ import { startBridge, type RunningBridge } from "./bridge/run.ts";
 import { stopWithParent } from "./parent-watch.ts";
 
 /**
- * `npm run bridge -- --brokers ... --topic ... --group ...`: consumes Kafka and posts per-client batches
- * to zapmeter's `POST /v1/ingest/events`, committing offsets only after they are stored or dead-lettered.
+ * `npm run bridge -- --brokers ... --topic ... --group ...`: consumes Kafka and posts batches (each
+ * client's records together) to zapmeter's `POST /v1/ingest/events`, committing offsets only after they
+ * are stored or dead-lettered.
  * SIGTERM/SIGINT drain and stop; exit code 1 when the endpoint refused the key or URL, 2 on bad usage.
  */
 let config;
@@ -39,7 +40,13 @@ try {
         void running.stop();
       },
     }),
-    { post: httpPoster(config.endpoint, config.apiKey), deadLetters, maxBatchRecords: config.batchSize, lingerMs: config.lingerMs },
+    {
+      post: httpPoster(config.endpoint, config.apiKey),
+      deadLetters,
+      maxBatchRecords: config.batchSize,
+      lingerMs: config.lingerMs,
+      maxInFlight: config.maxInFlight,
+    },
     { progressSeconds: config.progressSeconds },
   );
 } catch (e) {

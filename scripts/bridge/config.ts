@@ -6,10 +6,12 @@ export const USAGE = `usage: npm run bridge -- --brokers host:9092[,host2:9092] 
 
   --url URL              zapmeter base URL (default $ZAPMETER_URL or http://localhost:8787)
   --dlq-topic T          dead-letter topic for refused records (default <topic>.dlq)
-  --batch-size N         records per POST and client, 1..${MAX_RECORDS_PER_POST} (default 500)
-  --linger-ms N          how long a partial batch waits for more records (default 100)
+  --batch-size N         records per POST, 1..${MAX_RECORDS_PER_POST} (default 500)
+  --linger-ms N          how long partial batches wait for more records (default 100)
+  --max-in-flight N      POSTs under way at once, retries included (default 8)
   --concurrency N        partitions handled at once (default 4)
-  --from-beginning       a new group starts at the earliest offset (default: latest)
+  --from-latest          a group with no committed offset starts at the log end, skipping what the
+                         topic holds (default: at the earliest offset, like Kafka Connect)
   --progress-seconds N   progress line interval, 0 = off (default 5)
   --ssl                  TLS to the brokers
   --client-id ID         Kafka client id (default zapmeter-bridge)
@@ -30,7 +32,9 @@ export interface BridgeConfig {
   apiKey: string;
   batchSize: number;
   lingerMs: number;
+  maxInFlight: number;
   concurrency: number;
+  /** Where a group with no committed (or an expired) offset starts: the earliest offset, or the log end. */
   fromBeginning: boolean;
   progressSeconds: number;
 }
@@ -59,7 +63,10 @@ export function parseBridgeArgs(argv: string[], env: Record<string, string | und
         "dlq-topic": { type: "string" },
         "batch-size": { type: "string" },
         "linger-ms": { type: "string" },
+        "max-in-flight": { type: "string" },
         concurrency: { type: "string" },
+        "from-latest": { type: "boolean" },
+        // The default, accepted so that command lines written for the old default keep working.
         "from-beginning": { type: "boolean" },
         "progress-seconds": { type: "string" },
         ssl: { type: "boolean" },
@@ -71,6 +78,7 @@ export function parseBridgeArgs(argv: string[], env: Record<string, string | und
     throw new UsageError((e as Error).message);
   }
   if (values.help) throw new HelpRequested();
+  if (values["from-latest"] && values["from-beginning"]) throw new UsageError("--from-latest and --from-beginning exclude each other");
   const missing = (["brokers", "topic", "group"] as const).filter((k) => !values[k]);
   if (missing.length > 0) throw new UsageError(`missing ${missing.map((m) => `--${m}`).join(", ")}`);
   const apiKey = env.ZAPMETER_INGEST_KEY;
@@ -102,8 +110,9 @@ export function parseBridgeArgs(argv: string[], env: Record<string, string | und
     apiKey,
     batchSize: intOption("batch-size", values["batch-size"], 500, 1, MAX_RECORDS_PER_POST),
     lingerMs: intOption("linger-ms", values["linger-ms"], 100, 0, 60_000),
+    maxInFlight: intOption("max-in-flight", values["max-in-flight"], 8, 1, 256),
     concurrency: intOption("concurrency", values.concurrency, 4, 1, 1000),
-    fromBeginning: values["from-beginning"] ?? false,
+    fromBeginning: !values["from-latest"],
     progressSeconds: intOption("progress-seconds", values["progress-seconds"], 5, 0, 3600),
   };
 }

@@ -1,5 +1,6 @@
 import type { PostBatch } from "./ingest-client.ts";
 import { backoffDelay, type BackoffOptions, type Verdict } from "./policy.ts";
+import { KeyBuffers } from "./key-buffers.ts";
 import type { DeadLetter, DeadLetterPort, SourceBatch, SourceRecord } from "./ports.ts";
 import { Progress } from "./progress.ts";
 
@@ -10,11 +11,20 @@ const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
 export interface BridgeOptions {
   post: PostBatch;
   deadLetters: DeadLetterPort;
-  /** Records per POST (per client). */
+  /** Records per POST. */
   maxBatchRecords?: number;
+  /** UTF-8 bytes per POST body. */
   maxBatchBytes?: number;
-  /** How long a client's partial batch waits for more records (from any partition) before it is sent. */
+  /** How long partial batches wait for more records (from any partition) before they are sent. */
   lingerMs?: number;
+  /** Requests in flight at once (each with its retries). */
+  maxInFlight?: number;
+  /**
+   * How often the group hears from this member while batches are being handled. kafkajs heartbeats
+   * only between batches, so a POST, a backoff or a wait for a request slot would otherwise let the
+   * session time out.
+   */
+  heartbeatMs?: number;
   backoff?: BackoffOptions;
   /** Waits `ms` or until `signal` aborts (stop); injectable so tests can record delays instead of waiting. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
@@ -35,7 +45,7 @@ export class BridgeFatal extends Error {
 
 type Outcome = "done" | "abandoned";
 
-/** A record waiting in a client's buffer or in flight, with the batch it came from. */
+/** A record waiting in its key's buffer or in flight, with the batch it came from. */
 interface Pending {
   record: SourceRecord;
   text: string;
@@ -71,17 +81,26 @@ function parseRecord(record: SourceRecord): { text: string; clientId: string } |
 }
 
 /**
- * Kafka → `POST /v1/ingest/events`, at least once. Records are batched per client (the record key),
- * across partitions; a partition's batch is committed only after every one of its records was either
- * stored (2xx) or written to the dead-letter topic. 429/503/5xx and network failures are retried with
- * backoff (honouring Retry-After) for as long as this member owns the partition; 413 halves the batch;
- * other 4xx send the records to the dead-letter topic; 401/404 stop the bridge without committing.
+ * Kafka → `POST /v1/ingest/events`, at least once. Records wait in one buffer per key (the client),
+ * across partitions; a request carries whole buffers of several keys, at most `maxInFlight` requests
+ * at once. A partition's batch is committed only after every one of its records was either stored (2xx)
+ * or written to the dead-letter topic. Transient answers (policy.ts) and network failures are retried
+ * with backoff (honouring Retry-After) for as long as this member owns the partition; 413 halves the
+ * request; 400/415 send its records to the dead-letter topic; a wrong key or URL (401/403/404, a
+ * redirect) stops the bridge without committing.
  */
 export class Bridge {
   readonly progress = new Progress();
   private readonly opts: Required<Omit<BridgeOptions, "onFatal">> & Pick<BridgeOptions, "onFatal">;
-  private readonly buffers = new Map<string, { items: Pending[]; bytes: number }>();
+  private readonly waiting: KeyBuffers<Pending>;
+  /** The linger ran out: partial buffers go with the next free request slot. */
+  private partialDue = false;
+  /** Requests being sent (with their retries). */
   private readonly inFlight = new Set<Promise<void>>();
+  /** handleBatch calls that began before the stop, up to and including their commits, by batch. */
+  private readonly handling = new Map<SourceBatch, Promise<void>>();
+  private keepAlive: ReturnType<typeof setInterval> | undefined;
+  private drained: Promise<void> | undefined;
   /** Batches whose partition this member lost (a heartbeat said so): their records are not worth retrying. */
   private readonly lost = new WeakSet<SourceBatch>();
   private readonly stopped = new AbortController();
@@ -93,16 +112,21 @@ export class Bridge {
     if (!Number.isInteger(maxBatchRecords) || maxBatchRecords < 1 || maxBatchRecords > MAX_RECORDS_PER_POST) {
       throw new RangeError(`maxBatchRecords must be 1..${MAX_RECORDS_PER_POST}`);
     }
+    const maxInFlight = opts.maxInFlight ?? 8;
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) throw new RangeError("maxInFlight must be a positive integer");
     this.opts = {
       maxBatchRecords,
       maxBatchBytes: opts.maxBatchBytes ?? DEFAULT_MAX_BYTES,
       lingerMs: opts.lingerMs ?? 100,
+      maxInFlight,
+      heartbeatMs: opts.heartbeatMs ?? 3000,
       backoff: opts.backoff ?? { baseMs: 250, maxMs: 30_000 },
       sleep: opts.sleep ?? sleepUnlessStopped,
       post: opts.post,
       deadLetters: opts.deadLetters,
       onFatal: opts.onFatal,
     };
+    this.waiting = new KeyBuffers({ maxRecords: maxBatchRecords, maxBytes: this.opts.maxBatchBytes });
   }
 
   get stopping(): boolean {
@@ -111,10 +135,33 @@ export class Bridge {
 
   /**
    * Handles one fetched batch (the consumer's onBatch). Resolves when every record is settled; commits
-   * the batch's end only if all were stored or dead-lettered and the partition is still ours.
+   * the batch's end only if all were stored or dead-lettered and the partition is still ours. Never
+   * rejects: a failed commit is logged and left to the partition's next reader.
    */
   readonly handleBatch = async (batch: SourceBatch): Promise<void> => {
-    if (this.stopping || batch.records.length === 0) return;
+    // Returning at once would have kafkajs fetch the same records again and again until it stops.
+    if (this.stopping) return this.drained;
+    if (batch.records.length === 0) return;
+    const handling = this.settleAndCommit(batch);
+    this.handling.set(batch, handling);
+    this.keepAlive ??= setInterval(() => void this.heartbeatAll(), this.opts.heartbeatMs);
+    try {
+      await handling;
+    } finally {
+      this.handling.delete(batch);
+      if (this.handling.size === 0) {
+        clearInterval(this.keepAlive);
+        this.keepAlive = undefined;
+      }
+    }
+  };
+
+  /** The consumer's new assignment after a rebalance: partitions given away leave the lag total. */
+  readonly assigned = (partitions: { topic: string; partition: number }[]): void => {
+    this.progress.retain(partitions);
+  };
+
+  private async settleAndCommit(batch: SourceBatch): Promise<void> {
     this.progress.observe(batch.topic, batch.partition, batch.highWatermark, batch.records[0]?.offset);
     const unpostable: DeadLetter[] = [];
     const waits: Promise<Outcome>[] = [];
@@ -124,57 +171,76 @@ export class Bridge {
         unpostable.push({ record, status: 0, code: parsed.code, message: parsed.message });
         continue;
       }
-      waits.push(new Promise<Outcome>((settle) => this.enqueue(parsed.clientId, { record, text: parsed.text, bytes: parsed.text.length + 1, batch, settle })));
+      const bytes = Buffer.byteLength(parsed.text) + 1; // and its comma
+      waits.push(new Promise<Outcome>((settle) => this.enqueue(parsed.clientId, { record, text: parsed.text, bytes, batch, settle })));
     }
+    this.sendWhatMayGo();
     const lettersKept = unpostable.length === 0 || (await this.deadLetter(unpostable, [batch]));
     const outcomes = await Promise.all(waits);
     if (!lettersKept || outcomes.includes("abandoned") || this.lost.has(batch) || !batch.isActive()) return;
     const next = (BigInt(batch.records.at(-1)!.offset) + 1n).toString();
-    await batch.commit(next);
+    try {
+      await batch.commit(next);
+    } catch (e) {
+      // Thrown into kafkajs, this would end the consumer (it wraps rebalance errors as non-retriable).
+      // Nothing is lost: the partition's next reader, this member or another, starts at the last commit.
+      console.error(`bridge: commit of ${batch.topic}/${batch.partition} up to ${next} refused, left to the next reader: ${(e as Error).message}`);
+      return;
+    }
     this.progress.committed(batch.topic, batch.partition, next);
-  };
+  }
 
   /**
-   * Begins a clean stop: partial batches are sent at once, nothing is retried any more, and new batches
-   * are left for the next owner. Resolves when every request in flight has finished.
+   * A clean stop, to be awaited before the consumer stops (it must still be running to commit): partial
+   * batches are sent at once, nothing is retried any more, and new batches are left for the next owner.
+   * Resolves when every request in flight has finished and the batches they completed are committed.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     this.stopped.abort();
-    this.flushAll();
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    this.drained ??= (async () => {
+      this.sendWhatMayGo();
+      while (this.inFlight.size > 0 || this.handling.size > 0) await Promise.allSettled([...this.inFlight, ...this.handling.values()]);
+    })();
+    return this.drained;
   }
 
-  private enqueue(clientId: string, p: Pending): void {
+  private enqueue(key: string, p: Pending): void {
     if (this.stopping) return p.settle("abandoned");
-    let buf = this.buffers.get(clientId);
-    if (buf && buf.bytes + p.bytes > this.opts.maxBatchBytes) {
-      this.flush(clientId);
-      buf = undefined;
+    this.waiting.add(key, p);
+  }
+
+  /** Starts requests while fewer than maxInFlight are under way: full buffers, then due partial ones. */
+  private sendWhatMayGo(): void {
+    while (this.inFlight.size < this.opts.maxInFlight) {
+      const items = this.waiting.next(this.partialDue || this.stopping);
+      if (!items) break;
+      this.startSending(items);
     }
-    if (!buf) this.buffers.set(clientId, (buf = { items: [], bytes: 0 }));
-    buf.items.push(p);
-    buf.bytes += p.bytes;
-    if (buf.items.length >= this.opts.maxBatchRecords) this.flush(clientId);
-    else this.lingerTimer ??= setTimeout(() => this.flushAll(), this.opts.lingerMs);
+    if (!this.waiting.hasPartial) {
+      this.partialDue = false;
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = undefined;
+    } else if (!this.partialDue) {
+      this.lingerTimer ??= setTimeout(() => {
+        this.lingerTimer = undefined;
+        this.partialDue = true;
+        this.sendWhatMayGo();
+      }, this.opts.lingerMs);
+    }
   }
 
-  private flushAll(): void {
-    clearTimeout(this.lingerTimer);
-    this.lingerTimer = undefined;
-    for (const clientId of [...this.buffers.keys()]) this.flush(clientId);
-  }
-
-  private flush(clientId: string): void {
-    const buf = this.buffers.get(clientId);
-    if (!buf) return;
-    this.buffers.delete(clientId);
-    const sending = this.send(buf.items).catch((e: unknown) => {
-      // An unexpected failure (a bug, not a response): the records stay uncommitted and come back.
-      console.error(`bridge: send failed: ${(e as Error).message}`);
-      for (const p of buf.items) p.settle("abandoned");
-    });
+  private startSending(items: Pending[]): void {
+    const sending: Promise<void> = this.send(items)
+      .catch((e: unknown) => {
+        // An unexpected failure (a bug, not a response): the records stay uncommitted and come back.
+        console.error(`bridge: send failed: ${(e as Error).message}`);
+        settleAll(items, "abandoned");
+      })
+      .finally(() => {
+        this.inFlight.delete(sending);
+        this.sendWhatMayGo();
+      });
     this.inFlight.add(sending);
-    void sending.finally(() => this.inFlight.delete(sending));
   }
 
   /** Posts `items` until they are stored, dead-lettered, or not worth retrying any more. */
@@ -245,14 +311,22 @@ export class Bridge {
     this.progress.retries += 1;
     await this.opts.sleep(backoffDelay(attempt, serverDelayMs, this.opts.backoff), this.stopped.signal);
     if (this.stopping) return false;
-    for (const batch of batchesOf(items)) {
-      try {
-        await batch.heartbeat();
-      } catch {
-        this.lost.add(batch);
-      }
-    }
+    for (const batch of batchesOf(items)) await this.heartbeat(batch);
     return items.some((p) => !this.lost.has(p.batch) && p.batch.isActive());
+  }
+
+  private async heartbeatAll(): Promise<void> {
+    for (const batch of [...this.handling.keys()]) await this.heartbeat(batch);
+  }
+
+  /** A failed heartbeat means a rebalance is taking the partition away (or this member was evicted). */
+  private async heartbeat(batch: SourceBatch): Promise<void> {
+    if (this.lost.has(batch)) return;
+    try {
+      await batch.heartbeat();
+    } catch {
+      this.lost.add(batch);
+    }
   }
 
   /** Drops (as abandoned) the records whose partition this member no longer owns. */
@@ -269,8 +343,7 @@ export class Bridge {
     if (this.fatal) return;
     this.fatal = error;
     this.stopped.abort();
-    for (const buf of this.buffers.values()) settleAll(buf.items, "abandoned");
-    this.buffers.clear();
+    settleAll(this.waiting.takeAll(), "abandoned");
     this.opts.onFatal?.(error);
   }
 }

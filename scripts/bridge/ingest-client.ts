@@ -13,6 +13,8 @@ export function httpPoster(endpoint: string, apiKey: string, timeoutMs = 30_000)
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${apiKey}` },
       body: `[${events.join(",")}]`,
+      // Followed, a 301/302 would turn the POST into a GET of the new address; better to say the URL is wrong.
+      redirect: "manual",
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();
@@ -22,6 +24,6 @@ export function httpPoster(endpoint: string, apiKey: string, timeoutMs = 30_000)
     } catch {
       // A proxy's HTML error page: the status alone decides.
     }
-    return classify(res.status, body, res.headers.get("retry-after"));
+    return classify(res.status, body, { retryAfter: res.headers.get("retry-after"), location: res.headers.get("location") });
   };
 }

@@ -27,19 +27,27 @@ export function kafkaConsumer(
   opts: { groupId: string; topic: string; fromBeginning: boolean; partitionsConcurrently: number; onCrash: (error: Error) => void },
 ): ConsumerPort {
   const consumer: Consumer = kafka.consumer({ groupId: opts.groupId });
-  // kafkajs restarts itself after retriable errors; anything else ends the bridge.
+  let running = false;
+  let joinFailure: Error | undefined;
+  // kafkajs restarts itself after retriable errors; anything else ends the bridge. A failure to join
+  // the group is not a crash of a running bridge: `run` rejects with it instead.
   consumer.on(consumer.events.CRASH, ({ payload }) => {
-    if (!payload.restart) opts.onCrash(payload.error);
+    if (payload.restart) return;
+    if (running) opts.onCrash(payload.error);
+    else joinFailure = payload.error;
   });
   return {
-    async run(onBatch) {
+    async run(onBatch, onAssigned) {
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        onAssigned(Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition }))));
+      });
       await consumer.connect();
       await consumer.subscribe({ topics: [opts.topic], fromBeginning: opts.fromBeginning });
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: opts.partitionsConcurrently,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isStale }) => {
+        eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale }) => {
           const { topic, partition } = batch;
           const source: SourceBatch = {
             topic,
@@ -53,17 +61,25 @@ export function kafkaConsumer(
               value: m.value ? m.value.toString("utf8") : null,
             })),
             async commit(nextOffset) {
+              // Straight to the coordinator: consumer.commitOffsets returns without committing, and without
+              // an error, once the consumer is stopping. Resolved only after the broker acknowledged, so a
+              // failed commit leaves kafkajs to fetch the same records again while it owns the partition.
+              await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }] });
               resolveOffset((BigInt(nextOffset) - 1n).toString());
-              await consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
             },
             heartbeat,
-            isActive: () => !isStale(),
+            // isStale only means a seek is pending; after a crash or a stop kafkajs is no longer running.
+            isActive: () => isRunning() && !isStale(),
           };
           await onBatch(source);
         },
       });
+      // kafkajs' run resolves even when joining failed (it reports that as a crash).
+      if (joinFailure) throw joinFailure;
+      running = true;
     },
     // kafkajs' disconnect stops fetching, waits for eachBatch calls in flight, then leaves the group.
+    // The bridge has drained by then (run.ts), so those calls return without committing.
     stop: () => consumer.disconnect(),
   };
 }

@@ -1,7 +1,8 @@
 /**
  * What a response from `POST /v1/ingest/events` means for the records it carried. The endpoint's
  * contract (DESIGN.md): 2xx = stored (bad records listed in `rejected`), 429/503 = retry the same batch,
- * other 4xx = the caller's fault, never fixed by retrying.
+ * other 4xx = the caller's fault, never fixed by retrying. Between the bridge and the Worker sit
+ * Cloudflare's edge and maybe proxies, whose 5xx are as transient as the Worker's own.
  */
 
 export interface RecordRejection {
@@ -21,10 +22,20 @@ export type Verdict =
   /** Wrong key or URL: every record would fail the same way, so stop without committing. */
   | { kind: "fatal"; status: number; code: string; message: string };
 
-/** Statuses a retry can fix: throttling, timeouts, and server-side failures other than "not implemented". */
-const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
-/** Statuses that say the bridge itself is misconfigured (bad key, wrong URL or method). */
-const FATAL = new Set([401, 404, 405]);
+/**
+ * Statuses a retry can fix: throttling, timeouts, and every server-side failure (Cloudflare's 520–530
+ * included) but 501 Not Implemented and 505 HTTP Version Not Supported, which say the same each time.
+ */
+function isRetryable(status: number): boolean {
+  if (status === 408 || status === 425 || status === 429) return true;
+  return status >= 500 && status <= 599 && status !== 501 && status !== 505;
+}
+/**
+ * Statuses that say the bridge itself is misconfigured: a bad key, a key scoped to a client none of the
+ * request's records belong to (a scoped key's stray records are rejected one by one in a 200), a wrong
+ * URL or method.
+ */
+const FATAL = new Set([401, 403, 404, 405]);
 
 function errorOf(body: unknown): { code: string; message: string } {
   const e = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
@@ -42,8 +53,14 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Number.isFinite(at) ? Math.max(0, at - now) : null;
 }
 
+/** The response headers `classify` reads. */
+export interface ResponseHeaders {
+  retryAfter?: string | null;
+  location?: string | null;
+}
+
 /** Classifies one response. `body` is the parsed JSON body (or null). */
-export function classify(status: number, body: unknown, retryAfter: string | null, now = Date.now()): Verdict {
+export function classify(status: number, body: unknown, headers: ResponseHeaders = {}, now = Date.now()): Verdict {
   if (status >= 200 && status < 300) {
     const b = (body ?? {}) as { accepted?: unknown; duplicates?: unknown; rejected?: unknown };
     return {
@@ -53,8 +70,13 @@ export function classify(status: number, body: unknown, retryAfter: string | nul
       rejected: Array.isArray(b.rejected) ? (b.rejected as RecordRejection[]) : [],
     };
   }
+  if (status >= 300 && status < 400) {
+    // The endpoint never redirects: something in front of it does (http → https, a moved host).
+    const to = headers.location ? ` to ${headers.location}` : "";
+    return { kind: "fatal", status, code: "redirect", message: `the URL is wrong: it redirects${to}; give --url the address it redirects to` };
+  }
   const { code, message } = errorOf(body);
-  if (RETRYABLE.has(status)) return { kind: "retry", status, code, delayMs: retryAfterMs(retryAfter, now) };
+  if (isRetryable(status)) return { kind: "retry", status, code, delayMs: retryAfterMs(headers.retryAfter ?? null, now) };
   if (status === 413) return { kind: "split", status, code, message };
   if (FATAL.has(status) || status < 400 || status >= 500) return { kind: "fatal", status, code, message };
   return { kind: "dead_letter", status, code, message };
@@ -66,11 +88,12 @@ export interface BackoffOptions {
 }
 
 /**
- * Delay before retry number `attempt` (0-based): the server's Retry-After when it gave one, else
- * exponential backoff with jitter (half fixed, half random), so many bridges do not retry in lockstep.
+ * Delay before retry number `attempt` (0-based): the server's Retry-After plus up to 20 % when it gave
+ * one, else exponential backoff with jitter (half fixed, half random), so that bridges told the same
+ * Retry-After, or failing at the same moment, do not retry in lockstep.
  */
 export function backoffDelay(attempt: number, serverDelayMs: number | null, opts: BackoffOptions, random = Math.random): number {
-  if (serverDelayMs !== null) return Math.min(serverDelayMs, opts.maxMs);
+  if (serverDelayMs !== null) return Math.min(Math.round(serverDelayMs * (1 + random() * 0.2)), opts.maxMs);
   const ceiling = Math.min(opts.maxMs, opts.baseMs * 2 ** Math.min(attempt, 20));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }

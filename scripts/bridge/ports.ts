@@ -24,18 +24,25 @@ export interface SourceBatch {
   /** The partition's log end offset when fetched: lag = highWatermark - committed. */
   highWatermark: string;
   records: SourceRecord[];
-  /** Commits `nextOffset` (last handled offset + 1) for the group. Rejects once this member lost the partition. */
+  /**
+   * Commits `nextOffset` (last handled offset + 1) for the group; resolves once the broker acknowledged it.
+   * Rejects when the group refuses it (rebalance in progress, a newer generation, an evicted member) or the
+   * coordinator cannot be reached.
+   */
   commit(nextOffset: string): Promise<void>;
   /** Keeps the membership alive during long retries; rejects when a rebalance takes the partition away. */
   heartbeat(): Promise<void>;
-  /** False once this member lost the partition (fenced after a crash or a missed rebalance): stop, do not commit. */
+  /** False once this member lost the partition (fenced, rebalanced away) or its consumer stopped running: stop, do not commit. */
   isActive(): boolean;
 }
 
 export interface ConsumerPort {
-  /** Joins the group and delivers batches to `onBatch` until `stop`. Resolves once running. */
-  run(onBatch: (batch: SourceBatch) => Promise<void>): Promise<void>;
-  /** Stops fetching, waits for in-flight `onBatch` calls, leaves the group. */
+  /**
+   * Joins the group and delivers batches to `onBatch` until `stop`. Resolves once running. `onAssigned`
+   * hears this member's partitions after every join (each rebalance).
+   */
+  run(onBatch: (batch: SourceBatch) => Promise<void>, onAssigned: (partitions: { topic: string; partition: number }[]) => void): Promise<void>;
+  /** Stops fetching, waits for in-flight `onBatch` calls, leaves the group. Batches are inactive from the start of a stop. */
   stop(): Promise<void>;
 }
 

@@ -7,7 +7,10 @@ export interface ProgressSnapshot {
   posts: number;
   retries: number;
   commits: number;
-  /** Sum over partitions of log end offset - committed offset, as last seen. */
+  /**
+   * Sum over this member's partitions of log end offset - committed offset, the log end as of each
+   * partition's last fetch: it stands still while a partition is stuck retrying (nothing is fetched).
+   */
   lag: number;
 }
 
@@ -27,6 +30,12 @@ export class Progress {
     const hw = BigInt(highWatermark);
     if (p) p.highWatermark = hw > p.highWatermark ? hw : p.highWatermark;
     else this.partitions.set(key, { highWatermark: hw, next: firstOffset === undefined ? hw : BigInt(firstOffset) });
+  }
+
+  /** Keeps only `partitions` (this member's assignment after a rebalance) in the lag. */
+  retain(partitions: { topic: string; partition: number }[]): void {
+    const kept = new Set(partitions.map((p) => `${p.topic}/${p.partition}`));
+    for (const key of [...this.partitions.keys()]) if (!kept.has(key)) this.partitions.delete(key);
   }
 
   committed(topic: string, partition: number, nextOffset: string): void {

@@ -4,7 +4,7 @@ import type { ConsumerPort } from "./ports.ts";
 
 export interface RunningBridge {
   bridge: Bridge;
-  /** Drains and stops: in-flight requests finish, their batches commit, nothing else is committed. */
+  /** Drains and stops: in-flight requests finish, their batches commit, nothing else is committed, then the consumer leaves. */
   stop(): Promise<void>;
   /** Resolves after a stop, with the fatal error if a response stopped the bridge. */
   done: Promise<BridgeFatal | null>;
@@ -37,8 +37,9 @@ export async function startBridge(
   function stop(): Promise<void> {
     stopping ??= (async () => {
       clearInterval(timer);
-      // Both at once: the consumer waits for batches in flight, which wait for the bridge's requests.
-      await Promise.all([bridge.stop(), consumer.stop()]);
+      // The bridge first: its last commits need a running consumer (a stopping kafkajs skips them).
+      await bridge.stop();
+      await consumer.stop();
       const snapshot = bridge.progress.snapshot();
       print(`${progressLine(last.snapshot, snapshot, Date.now() - last.at)} · stopped`);
       finish(bridge.fatal);
@@ -46,7 +47,7 @@ export async function startBridge(
     return stopping;
   }
 
-  await consumer.run(bridge.handleBatch);
+  await consumer.run(bridge.handleBatch, bridge.assigned);
   if (opts.progressSeconds > 0 && !stopping) {
     timer = setInterval(() => {
       const now = Date.now();

@@ -3,15 +3,19 @@ import { describe, expect, it } from "vitest";
 import { classify } from "../../scripts/bridge/policy.ts";
 
 /**
- * The shipped Kafka Connect and Redpanda Connect configurations (docs/kafka/) must retry exactly the
- * answers of POST /v1/ingest/events that ask for a retry, like the bridge does (policy.ts), and send
- * what the endpoint accepts. No Kafka Connect or Redpanda Connect runs here: this checks the settings.
+ * The shipped Kafka Connect and Redpanda Connect configurations (docs/kafka/) must treat the answers of
+ * POST /v1/ingest/events as the bridge does (policy.ts): what the bridge retries or stops on (a wrong key
+ * or URL) must hold the stream back, never be committed past or diverted to a dead-letter topic; only
+ * what the bridge dead-letters (a batch refused for its content) may be. And they must send what the
+ * endpoint accepts. No Kafka Connect or Redpanda Connect runs here: this checks the settings.
  */
 
 const read = (name: string) => readFileSync(new URL(`../../docs/kafka/${name}`, import.meta.url), "utf8");
-/** Every status the endpoint answers (DESIGN.md, workers/routes/ingest.ts), plus 5xx from the platform. */
-const ENDPOINT_STATUSES = [200, 400, 401, 403, 413, 415, 429, 500, 502, 503, 504];
-const bridgeRetries = (status: number) => classify(status, null, null).kind === "retry";
+/** Every status the endpoint answers (DESIGN.md, workers/routes/ingest.ts), plus the platform's and Cloudflare's edge's. */
+const ENDPOINT_STATUSES = [200, 400, 401, 403, 404, 408, 413, 415, 425, 429, 500, 501, 502, 503, 504, 505, 520, 522, 524, 530];
+const REFUSALS = ENDPOINT_STATUSES.filter((s) => s >= 300);
+/** The bridge gives these records up for good (dead letters, or halving down to them); everything else it retries or stops on. */
+const bridgeGivesUp = (status: number) => ["dead_letter", "split"].includes(classify(status, null).kind);
 
 /** Confluent's retry.on.status.codes: codes and inclusive ranges, `500-` meaning 500 and above. */
 function confluentRetries(spec: string): (status: number) => boolean {
@@ -51,12 +55,17 @@ describe("Confluent HTTP Sink config (docs/kafka/confluent-http-sink.json)", () 
     expect(Number(config["batch.max.size"])).toBeLessThanOrEqual(10_000);
   });
 
-  it("retries exactly the answers that ask for a retry, and reports the rest to the dead-letter topic", () => {
+  it("retries everything the bridge retries or stops on, and fails the task rather than commit past a refusal", () => {
     const retries = confluentRetries(config["retry.on.status.codes"]!);
-    for (const status of ENDPOINT_STATUSES) expect([status, retries(status)]).toEqual([status, bridgeRetries(status)]);
-    expect(config["behavior.on.error"]).toBe("log");
+    for (const status of REFUSALS) expect([status, retries(status)]).toEqual([status, !bridgeGivesUp(status)]);
+    // Whatever is still refused (or out of retries) stops the task, offsets uncommitted.
+    expect(config["behavior.on.error"]).toBe("fail");
     expect(config["reporter.error.topic.name"]).toBe("wa-events.dlq");
     expect(config["errors.deadletterqueue.topic.name"]).toBeTruthy();
+  });
+
+  it("does not copy every stored record to a success topic", () => {
+    expect(config["reporter.result.topic.name"]).toBe("");
   });
 });
 
@@ -71,15 +80,19 @@ describe("Redpanda Connect config (docs/kafka/redpanda-connect.yaml)", () => {
     expect(Number(/^\s*count: (\d+)/m.exec(yaml)![1])).toBeLessThanOrEqual(10_000);
   });
 
-  it("backs off on exactly the answers that ask for a retry and sends the refused ones to the dead-letter topic", () => {
+  it("drops to the dead-letter topic only what the bridge dead-letters, and backs off on everything else", () => {
     const backoff = yamlCodes(yaml, "backoff_on");
     const drop = yamlCodes(yaml, "drop_on");
-    for (const status of ENDPOINT_STATUSES.filter((s) => s >= 300)) {
+    for (const status of REFUSALS) {
       // http_client retries every non-2xx that drop_on does not list; backoff_on makes the waits grow.
-      expect([status, !drop.includes(status)]).toEqual([status, bridgeRetries(status)]);
-      if (bridgeRetries(status)) expect(backoff).toContain(status);
+      expect([status, drop.includes(status)]).toEqual([status, bridgeGivesUp(status)]);
+      if (!bridgeGivesUp(status)) expect([status, backoff.includes(status)]).toEqual([status, true]);
     }
     expect(yaml).toMatch(/fallback:/);
     expect(yaml).toMatch(/topic: wa-events\.dlq/);
+  });
+
+  it("writes dead letters as the messages they were: fallback hands over single messages, not the archived array", () => {
+    expect(yaml).not.toMatch(/unarchive/);
   });
 });

@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setImmediate as tick, setTimeout as wait } from "node:timers/promises";
-import { afterEach, describe, expect, it } from "vitest";
+import kafkajs from "kafkajs";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { BridgeFatal } from "../../scripts/bridge/core.ts";
 import { httpPoster } from "../../scripts/bridge/ingest-client.ts";
 import { startBridge } from "../../scripts/bridge/run.ts";
@@ -22,6 +23,8 @@ interface Answer {
 interface Seen {
   n: number;
   auth: string | undefined;
+  /** UTF-8 bytes of the body. */
+  bytes: number;
   events: { event_id: string; client_id: string }[];
 }
 
@@ -33,9 +36,10 @@ afterEach(async () => {
 async function endpoint(answer: (req: Seen) => Answer | Promise<Answer>): Promise<{ url: string; requests: Seen[] }> {
   const requests: Seen[] = [];
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
-    let text = "";
-    for await (const chunk of req) text += chunk;
-    const seen: Seen = { n: requests.length + 1, auth: req.headers.authorization, events: JSON.parse(text) };
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const seen: Seen = { n: requests.length + 1, auth: req.headers.authorization, bytes: body.length, events: JSON.parse(body.toString("utf8")) };
     requests.push(seen);
     const a = await answer(seen);
     if (a.drop) return req.socket.destroy();
@@ -54,9 +58,9 @@ async function endpoint(answer: (req: Seen) => Answer | Promise<Answer>): Promis
 }
 
 let seq = 0;
-function event(clientId: string): string {
+function event(clientId: string, over: Record<string, unknown> = {}): string {
   seq += 1;
-  return JSON.stringify({ event_id: `e${seq}:accepted`, message_id: `e${seq}`, client_id: clientId, status: "accepted", occurred_at: 1_763_630_130_000, recipient: "5511987654321" });
+  return JSON.stringify({ event_id: `e${seq}:accepted`, message_id: `e${seq}`, client_id: clientId, status: "accepted", occurred_at: 1_763_630_130_000, recipient: "5511987654321", ...over });
 }
 
 /** Produces `n` events per client, keyed by client id. */
@@ -75,7 +79,11 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 }
 
 /** A bridge on a fresh consumer of group `g`; delays it asked to wait are recorded, not waited. */
-async function bridgeOn(kafka: MemoryKafka, url: string, opts: { group?: string; batchSize?: number; maxBatch?: number; key?: string } = {}) {
+async function bridgeOn(
+  kafka: MemoryKafka,
+  url: string,
+  opts: { group?: string; batchSize?: number; maxBytes?: number; maxInFlight?: number; heartbeatMs?: number; maxBatch?: number; key?: string } = {},
+) {
   const consumer = kafka.consumer({ group: opts.group ?? "g", topic: "wa", maxBatch: opts.maxBatch ?? 50 });
   const delays: number[] = [];
   const running = await startBridge(
@@ -84,6 +92,9 @@ async function bridgeOn(kafka: MemoryKafka, url: string, opts: { group?: string;
       post: httpPoster(url, opts.key ?? "zmk_test"),
       deadLetters: kafka.deadLetters("wa.dlq"),
       maxBatchRecords: opts.batchSize ?? 500,
+      maxBatchBytes: opts.maxBytes,
+      maxInFlight: opts.maxInFlight,
+      heartbeatMs: opts.heartbeatMs,
       lingerMs: 5,
       sleep: async (ms) => {
         delays.push(ms);
@@ -108,7 +119,7 @@ const idsOf = (requests: Seen[]) => requests.flatMap((r) => r.events.map((e) => 
 const header = (kafka: MemoryKafka, name: string) => kafka.messages("wa.dlq").map((m) => m.headers[name]);
 
 describe("batching and commits", () => {
-  it("posts one JSON array per client with the bearer key, and commits only after the 2xx", async () => {
+  it("posts several clients' records in one JSON array, each client's together, with the bearer key, and commits only after the 2xx", async () => {
     const kafka = fresh();
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
@@ -120,18 +131,42 @@ describe("batching and commits", () => {
     const group = kafka.group("g", "wa");
     const ids = produce(kafka, { acme: 12, globex: 7, initech: 3 });
 
-    await until("a request per client", () => ep.requests.length === 3);
+    await until("the request", () => ep.requests.length === 1);
     expect(group.committed.size).toBe(0);
     release();
     await until("everything committed", () => group.lag() === 0);
 
-    for (const r of ep.requests) {
-      expect(r.auth).toBe("Bearer zmk_test");
-      expect(new Set(r.events.map((e) => e.client_id)).size).toBe(1);
-    }
+    expect(ep.requests).toHaveLength(1);
+    const [request] = ep.requests;
+    expect(request!.auth).toBe("Bearer zmk_test");
     expect(idsOf(ep.requests).sort()).toEqual([...ids].sort());
+    // One run per client: the endpoint then makes one Durable Object call per client.
+    const runs = request!.events.map((e) => e.client_id).filter((c, i, all) => c !== all[i - 1]);
+    expect(runs.sort()).toEqual(["acme", "globex", "initech"]);
     expect(group.committed).toEqual(endOffsets(kafka));
     expect(running.bridge.progress.snapshot()).toMatchObject({ delivered: 22, deadLettered: 0, lag: 0 });
+  });
+
+  it("with a key per record posts few requests, never more than --max-in-flight at once", async () => {
+    const kafka = fresh(3);
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const ep = await endpoint(async () => {
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      await wait(10);
+      inFlight -= 1;
+      return { status: 200 };
+    });
+    await bridgeOn(kafka, ep.url, { batchSize: 100, maxInFlight: 3, maxBatch: 500 });
+    const values = Array.from({ length: 2000 }, (_, i) => ({ key: `wamid.${i}`, value: event(`client-${i % 40}`) }));
+    kafka.produce("wa", values);
+    await until("everything committed", () => kafka.group("g", "wa").lag() === 0);
+
+    expect(idsOf(ep.requests)).toHaveLength(2000);
+    expect(Math.max(...ep.requests.map((r) => r.events.length))).toBeLessThanOrEqual(100);
+    // 2,000 requests of one record each before; now close to 2,000 / 100.
+    expect(ep.requests.length).toBeLessThanOrEqual(30);
+    expect(mostInFlight).toBeLessThanOrEqual(3);
   });
 
   it("splits a client's records into posts of at most --batch-size", async () => {
@@ -165,11 +200,36 @@ describe("retries", () => {
     for (const r of ep.requests) expect(r.events.map((e) => e.event_id)).toEqual(ids);
     expect(committedAt).toEqual([0, 0, 0, 0]);
     expect(delays).toHaveLength(3);
-    expect(delays[1]).toBe(2000);
+    // Retry-After: 2, and up to 20 % more so that bridges told the same do not come back together.
+    expect(delays[1]).toBeGreaterThanOrEqual(2000);
+    expect(delays[1]).toBeLessThanOrEqual(2400);
     // Exponential backoff with jitter: attempt 2 of base 250 ms lies in [500, 1000].
     expect(delays[2]).toBeGreaterThanOrEqual(500);
     expect(delays[2]).toBeLessThanOrEqual(1000);
     expect(group.commitLog).toEqual([{ member: expect.any(String), partition: 0, offset: "5" }]);
+  });
+});
+
+describe("edge answers", () => {
+  it("retries a Cloudflare edge error (522, an HTML page) like any transient 5xx", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(({ n }) => (n === 1 ? { status: 522, headers: { "content-type": "text/html" }, body: "<html>Connection timed out</html>" } : { status: 200 }));
+    await bridgeOn(kafka, ep.url);
+    const ids = produce(kafka, { acme: 3 });
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+    expect(ep.requests.map((r) => r.events.map((e) => e.event_id))).toEqual([ids, ids]);
+  });
+
+  it("stops on a redirect without following it, saying the URL is wrong", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(() => ({ status: 301, headers: { location: "https://zm.example.com/v1/ingest/events" } }));
+    const { running } = await bridgeOn(kafka, ep.url);
+    produce(kafka, { acme: 2 });
+    const fatal = await running.done;
+    expect(fatal).toMatchObject({ status: 301, code: "redirect" });
+    expect(fatal!.message).toContain("the URL is wrong: it redirects to https://zm.example.com/v1/ingest/events");
+    expect(ep.requests).toHaveLength(1);
+    expect(kafka.group("g", "wa").committed.size).toBe(0);
   });
 });
 
@@ -199,27 +259,63 @@ describe("dead letters", () => {
     expect(running.bridge.progress.snapshot()).toMatchObject({ delivered: 2, deadLettered: 1, retries: 2 });
   });
 
-  it("dead-letters a client's records on a 4xx, halves batches on 413, and leaves other clients alone", async () => {
+  it("maps a 200's rejected indices to the right records of a request that mixes clients", async () => {
+    const kafka = fresh(3);
+    const isOdd = (id: string) => Number(/^e(\d+):/.exec(id)![1]) % 2 === 1;
+    const ep = await endpoint(({ events }) => {
+      const rejected = events.flatMap((e, index) => (isOdd(e.event_id) ? [{ index, code: "invalid_event", message: `${e.event_id} refused` }] : []));
+      return { status: 200, body: { accepted: events.length - rejected.length, duplicates: 0, rejected } };
+    });
+    const { running } = await bridgeOn(kafka, ep.url);
+    const ids = produce(kafka, { acme: 5, globex: 4, initech: 3 });
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+
+    expect(ep.requests).toHaveLength(1);
+    const letters = kafka.messages("wa.dlq");
+    const refused = ids.filter(isOdd);
+    expect(letters.map((m) => (JSON.parse(m.value!) as { event_id: string }).event_id).sort()).toEqual([...refused].sort());
+    for (const m of letters) expect(m.headers["zapmeter.error.message"]).toBe(`${(JSON.parse(m.value!) as { event_id: string }).event_id} refused`);
+    expect(running.bridge.progress.snapshot()).toMatchObject({ delivered: ids.length - refused.length, deadLettered: refused.length });
+  });
+
+  it("halves a request on 413 until it fits; a record refused even alone goes to the dead-letter topic", async () => {
     const kafka = fresh(1);
     const ep = await endpoint(({ events }) => {
-      const client = events[0]!.client_id;
-      if (client === "stranger") return { status: 403, body: { error: { code: "client_not_allowed", message: "this API key may only ingest for client acme" } } };
-      if (client === "huge" || events.length > 4) return { status: 413, body: { error: { code: "payload_too_large", message: "send smaller batches" } } };
+      if (events.length > 4 || events.some((e) => e.client_id === "huge")) return { status: 413, body: { error: { code: "payload_too_large", message: "send smaller batches" } } };
       return { status: 200 };
     });
     await bridgeOn(kafka, ep.url);
-    const ids = produce(kafka, { acme: 10, stranger: 3, huge: 2 });
+    const ids = produce(kafka, { acme: 6, huge: 1, globex: 3 });
     await until("committed", () => kafka.group("g", "wa").lag() === 0);
 
-    const stored = ep.requests.filter((r) => r.events[0]!.client_id === "acme" && r.events.length <= 4);
-    expect(idsOf(stored).sort()).toEqual(ids.slice(0, 10).sort());
-    expect(ep.requests.filter((r) => r.events[0]!.client_id === "acme").map((r) => r.events.length)).toEqual([10, 5, 3, 2, 5, 3, 2]);
-    const letters = kafka.messages("wa.dlq").map((m) => [m.key, m.headers["zapmeter.error.status"], m.headers["zapmeter.error.code"]]);
-    expect(letters.sort()).toEqual([
-      ["huge", "413", "payload_too_large"],
-      ["huge", "413", "payload_too_large"],
-      ...Array(3).fill(["stranger", "403", "client_not_allowed"]),
-    ]);
+    expect(ep.requests.map((r) => r.events.length)).toEqual([10, 5, 3, 2, 5, 3, 2, 1, 1, 1, 2]);
+    const stored = ep.requests.filter((r) => r.events.length <= 4 && !r.events.some((e) => e.client_id === "huge"));
+    expect(idsOf(stored).sort()).toEqual(ids.filter((_, i) => i !== 6).sort());
+    expect(kafka.messages("wa.dlq").map((m) => [m.key, m.headers["zapmeter.error.status"], m.headers["zapmeter.error.code"]])).toEqual([["huge", "413", "payload_too_large"]]);
+  });
+
+  it("dead-letters every record of a request answered 400", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(() => ({ status: 400, body: { error: { code: "malformed_batch", message: "not an array of events" } } }));
+    await bridgeOn(kafka, ep.url);
+    produce(kafka, { acme: 2, globex: 1 });
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+    expect(ep.requests).toHaveLength(1);
+    expect(header(kafka, "zapmeter.error.code")).toEqual(["malformed_batch", "malformed_batch", "malformed_batch"]);
+  });
+
+  it("keeps each request under the byte cap counted in UTF-8 bytes", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(() => ({ status: 200 }));
+    await bridgeOn(kafka, ep.url, { maxBytes: 2000 });
+    // Two UTF-8 bytes per character: in UTF-16 units each record looks half its size.
+    const text = "ção".repeat(100);
+    kafka.produce("wa", Array.from({ length: 12 }, (_, i) => ({ key: `k${i % 3}`, value: event("acme", { template: text }) })));
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+
+    expect(idsOf(ep.requests)).toHaveLength(12);
+    expect(ep.requests.length).toBeGreaterThan(1);
+    for (const r of ep.requests) expect(r.bytes).toBeLessThanOrEqual(2001);
   });
 
   it("dead-letters values that are not JSON and tombstones without posting them", async () => {
@@ -251,7 +347,7 @@ describe("stopping", () => {
     expect(kafka.messages("wa.dlq")).toEqual([]);
   });
 
-  it("on stop lets the request in flight finish and commit, leaves retrying records uncommitted, and a restart resumes there", async () => {
+  it("on stop lets the request in flight finish and commit before the consumer stops, leaves retrying records uncommitted, and a restart resumes there", async () => {
     const kafka = fresh(2);
     const group = kafka.group("g", "wa");
     let stopRequested!: () => void;
@@ -265,7 +361,8 @@ describe("stopping", () => {
       }
       return { status: 503, body: { error: { code: "downstream_unavailable", message: "retry" } } };
     });
-    const first = await bridgeOn(kafka, ep.url);
+    // acme's six fill a request of their own at once; globex's four follow in another after the linger.
+    const first = await bridgeOn(kafka, ep.url, { batchSize: 6 });
     const acme = produce(kafka, { acme: 6 }, 0);
     const globex = produce(kafka, { globex: 4 }, 1);
     await until("both clients posted", () => ep.requests.some((r) => r.events[0]!.client_id === "acme") && ep.requests.some((r) => r.events[0]!.client_id === "globex"));
@@ -276,6 +373,8 @@ describe("stopping", () => {
     expect(first.consumer.state).toBe("stopped");
     expect(group.committed).toEqual(new Map([[0, 6n]]));
     expect(group.commitLog).toHaveLength(1);
+    // What the stop line reports is what the broker holds: one commit, globex's 4 records still to do.
+    expect(first.running.bridge.progress.snapshot()).toMatchObject({ commits: 1, lag: 4 });
 
     healthy = true;
     const before = ep.requests.length;
@@ -315,6 +414,44 @@ describe("group membership", () => {
     expect(group.committed).toEqual(endOffsets(kafka));
     expect(group.refusedCommits).toEqual([]);
     assertMonotonicCommits(group.commitLog);
+    // The partitions a gave away left its lag: their records, stuck here, were committed by b.
+    expect(a.running.bridge.progress.snapshot().lag).toBe(0);
+    expect(b.running.bridge.progress.snapshot().lag).toBe(0);
+  });
+
+  it("heartbeats the group while a request is outstanding (kafkajs itself heartbeats only between batches)", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(async () => {
+      await wait(100);
+      return { status: 200 };
+    });
+    const { consumer } = await bridgeOn(kafka, ep.url, { heartbeatMs: 5 });
+    produce(kafka, { acme: 3 });
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+    expect(consumer.heartbeats).toBeGreaterThanOrEqual(3);
+  });
+
+  it("a commit the group refuses (kafkajs' wrapped rebalance error) is logged, not thrown; the bridge keeps consuming and commits later", async () => {
+    const kafka = fresh(1);
+    const group = kafka.group("g", "wa");
+    const ep = await endpoint(() => ({ status: 200 }));
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    cleanups.push(() => logged.mockRestore());
+    const { consumer, running } = await bridgeOn(kafka, ep.url);
+    group.commitFailures.push(new kafkajs.KafkaJSNonRetriableError("The group is rebalancing, so a rejoin is needed"));
+    const first = produce(kafka, { acme: 3 });
+    await until("the refused commit", () => group.refusedCommits.length === 1);
+    const later = produce(kafka, { acme: 2 });
+    await until("everything committed", () => group.lag() === 0);
+
+    expect(consumer.crashedWith).toBeUndefined();
+    expect(consumer.state).toBe("running");
+    expect(logged.mock.calls.map(([line]) => line)).toEqual([expect.stringMatching(/^bridge: commit of wa\/0 up to 3 refused, left to the next reader: The group is rebalancing/)]);
+    // Nothing was resolved past the refused commit, so the same records came again and were stored twice (dedup's job).
+    expect(idsOf(ep.requests).filter((id) => id === first[0])).toHaveLength(2);
+    expect(idsOf(ep.requests)).toEqual(expect.arrayContaining(later));
+    expect(group.commitLog.at(-1)).toMatchObject({ member: consumer.id, offset: "5" });
+    expect(running.bridge.progress.snapshot().commits).toBe(group.commitLog.length);
   });
 
   it("after a crash, what was posted but not committed is delivered again by the next member", async () => {

@@ -7,7 +7,8 @@ import type { ConsumerPort, DeadLetter, DeadLetterPort, SourceBatch } from "../.
  * behave as Kafka does towards a group consumer: partitioned logs with offsets, committed offsets per
  * group, eager rebalances that wait for batches in flight (as kafkajs does) and fail heartbeats while
  * they are pending, members fenced after a crash (their commits rejected), and every new owner reading
- * from the group's last committed offset, so what was not committed is delivered again.
+ * from the group's last committed offset, so what was not committed is delivered again. A batch handler
+ * that throws ends its member, the worst kafkajs does with such an error.
  */
 
 export interface StoredMessage {
@@ -107,6 +108,8 @@ export class Group {
   readonly commitLog: CommitEntry[] = [];
   /** Commits the group refused (fenced or stale members). */
   readonly refusedCommits: (CommitEntry & { reason: string })[] = [];
+  /** The next commits fail with these errors, as kafkajs hands them over (a rebalance wrapped as non-retriable). */
+  readonly commitFailures: Error[] = [];
   members: MemoryConsumer[] = [];
   generation = 0;
   rebalancing = false;
@@ -142,6 +145,11 @@ export class Group {
   }
 
   commit(member: MemoryConsumer, partition: number, nextOffset: string): void {
+    const injected = this.commitFailures.shift();
+    if (injected) {
+      this.refusedCommits.push({ member: member.id, partition, offset: nextOffset, reason: injected.message });
+      throw injected;
+    }
     const reason = !this.members.includes(member)
       ? "UNKNOWN_MEMBER_ID: this member left or was fenced"
       : member.generation !== this.generation
@@ -173,8 +181,13 @@ export class MemoryConsumer implements ConsumerPort {
   private loops: Promise<void>[] = [];
   private readonly wakers = new Set<() => void>();
   private onBatch: ((batch: SourceBatch) => Promise<void>) | undefined;
+  private onAssigned: ((partitions: { topic: string; partition: number }[]) => void) | undefined;
+  /** Heartbeats this member sent. */
+  heartbeats = 0;
   /** Batches handed out and not yet finished. */
   readonly inFlight = new Set<Promise<void>>();
+  /** What an onBatch threw: kafkajs ends the consumer on such an error when it is not retriable. */
+  crashedWith: unknown;
 
   constructor(kafka: MemoryKafka, group: Group, topic: string, maxBatch: number) {
     this.kafka = kafka;
@@ -183,8 +196,9 @@ export class MemoryConsumer implements ConsumerPort {
     this.maxBatch = maxBatch;
   }
 
-  async run(onBatch: (batch: SourceBatch) => Promise<void>): Promise<void> {
+  async run(onBatch: (batch: SourceBatch) => Promise<void>, onAssigned: (partitions: { topic: string; partition: number }[]) => void): Promise<void> {
     this.onBatch = onBatch;
+    this.onAssigned = onAssigned;
     this.state = "running";
     this.group.members.push(this);
     await this.group.rebalance();
@@ -203,6 +217,7 @@ export class MemoryConsumer implements ConsumerPort {
 
   /** The process died: its work in flight is lost, its commits are refused, the others take over. */
   crash(): Promise<void> {
+    if (this.state === "crashed") return Promise.resolve();
     this.state = "crashed";
     this.group.members = this.group.members.filter((m) => m !== this);
     this.wakeAll();
@@ -230,6 +245,7 @@ export class MemoryConsumer implements ConsumerPort {
   assign(partitions: number[], generation: number): void {
     this.generation = generation;
     this.assigned = new Set(partitions);
+    this.onAssigned?.(partitions.map((partition) => ({ topic: this.topic, partition })));
     this.loops = partitions.map((p) => this.fetchLoop(p, generation));
   }
 
@@ -265,13 +281,17 @@ export class MemoryConsumer implements ConsumerPort {
           resolved = BigInt(nextOffset);
         },
         heartbeat: async () => {
+          this.heartbeats += 1;
           if (this.state === "crashed") throw new GroupError("UNKNOWN_MEMBER_ID: this member was fenced");
           if (this.group.rebalancing) throw new GroupError("REBALANCE_IN_PROGRESS");
         },
-        isActive: () => this.state !== "crashed" && this.generation === generation && this.group.members.includes(this),
+        // kafkajs' isRunning turns false as soon as a stop begins, before batches in flight have finished.
+        isActive: () => this.state === "running" && this.generation === generation && this.group.members.includes(this),
       };
-      const handling = this.onBatch!(batch).catch(() => {
-        // kafkajs logs a failed eachBatch and fetches the same offsets again; so does this loop.
+      const handling = this.onBatch!(batch).catch((e: unknown) => {
+        // The bridge must never throw into the consumer: model the worst case, kafkajs crashing.
+        this.crashedWith = e;
+        void this.crash();
       });
       this.inFlight.add(handling);
       await handling;

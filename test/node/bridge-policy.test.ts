@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { HelpRequested, UsageError, parseBridgeArgs } from "../../scripts/bridge/config.ts";
 import { backoffDelay, classify, retryAfterMs } from "../../scripts/bridge/policy.ts";
-import { progressLine, type ProgressSnapshot } from "../../scripts/bridge/progress.ts";
+import { Progress, progressLine, type ProgressSnapshot } from "../../scripts/bridge/progress.ts";
 
 const error = (code: string) => ({ error: { code, message: `${code} happened` } });
 
 describe("what a response from /v1/ingest/events means", () => {
   it("2xx is delivered, with the per-record rejects", () => {
-    expect(classify(200, { accepted: 2, duplicates: 1, rejected: [{ index: 3, code: "invalid_event", message: "m" }] }, null)).toEqual({
+    expect(classify(200, { accepted: 2, duplicates: 1, rejected: [{ index: 3, code: "invalid_event", message: "m" }] })).toEqual({
       kind: "delivered",
       accepted: 2,
       duplicates: 1,
@@ -15,20 +15,29 @@ describe("what a response from /v1/ingest/events means", () => {
     });
   });
 
-  it.each([408, 425, 429, 500, 502, 503, 504])("%i is retried", (status) => {
-    expect(classify(status, error("x"), null).kind).toBe("retry");
+  it.each([408, 425, 429, 500, 502, 503, 504, 507, 508, 520, 521, 522, 523, 524, 525, 526, 530])("%i is retried", (status) => {
+    expect(classify(status, error("x")).kind).toBe("retry");
   });
 
-  it.each([400, 403, 409, 415, 422])("%i dead-letters the records", (status) => {
-    expect(classify(status, error("client_not_allowed"), null)).toEqual({ kind: "dead_letter", status, code: "client_not_allowed", message: "client_not_allowed happened" });
+  it.each([400, 409, 415, 422])("%i dead-letters the records", (status) => {
+    expect(classify(status, error("invalid_body"))).toEqual({ kind: "dead_letter", status, code: "invalid_body", message: "invalid_body happened" });
   });
 
-  it.each([401, 404, 405, 501, 302])("%i stops the bridge", (status) => {
-    expect(classify(status, null, null)).toMatchObject({ kind: "fatal", status, code: "http_error" });
+  it.each([401, 403, 404, 405, 501, 505])("%i stops the bridge", (status) => {
+    expect(classify(status, null)).toMatchObject({ kind: "fatal", status, code: "http_error" });
+  });
+
+  it.each([301, 302, 307, 308])("%i stops the bridge saying the URL is wrong", (status) => {
+    expect(classify(status, null, { location: "https://zm.example.com/v1/ingest/events" })).toEqual({
+      kind: "fatal",
+      status,
+      code: "redirect",
+      message: "the URL is wrong: it redirects to https://zm.example.com/v1/ingest/events; give --url the address it redirects to",
+    });
   });
 
   it("413 splits the batch", () => {
-    expect(classify(413, error("too_many_records"), null).kind).toBe("split");
+    expect(classify(413, error("too_many_records")).kind).toBe("split");
   });
 
   it("reads Retry-After as seconds or an HTTP date", () => {
@@ -37,7 +46,7 @@ describe("what a response from /v1/ingest/events means", () => {
     expect(retryAfterMs(new Date(now + 7000).toUTCString(), now)).toBe(7000);
     expect(retryAfterMs("soon", now)).toBeNull();
     expect(retryAfterMs(null, now)).toBeNull();
-    expect(classify(503, error("downstream_unavailable"), "2", now)).toMatchObject({ kind: "retry", delayMs: 2000 });
+    expect(classify(503, error("downstream_unavailable"), { retryAfter: "2" }, now)).toMatchObject({ kind: "retry", delayMs: 2000 });
   });
 });
 
@@ -49,9 +58,22 @@ describe("backoff", () => {
     expect(backoffDelay(3, null, opts, () => 0.5)).toBe(600);
     expect(backoffDelay(30, null, opts, () => 1)).toBe(5000);
   });
-  it("takes the server's Retry-After, capped", () => {
-    expect(backoffDelay(9, 1500, opts)).toBe(1500);
-    expect(backoffDelay(0, 60_000, opts)).toBe(5000);
+  it("takes the server's Retry-After plus up to 20 %, capped", () => {
+    expect(backoffDelay(9, 1500, opts, () => 0)).toBe(1500);
+    expect(backoffDelay(9, 1500, opts, () => 0.5)).toBe(1650);
+    expect(backoffDelay(9, 1500, opts, () => 1)).toBe(1800);
+    expect(backoffDelay(0, 60_000, opts, () => 0)).toBe(5000);
+  });
+});
+
+describe("progress", () => {
+  it("counts in the lag only the partitions this member still owns", () => {
+    const progress = new Progress();
+    progress.observe("wa", 0, "10", "0");
+    progress.observe("wa", 1, "5", "2");
+    expect(progress.snapshot().lag).toBe(13);
+    progress.retain([{ topic: "wa", partition: 0 }]);
+    expect(progress.snapshot().lag).toBe(10);
   });
 });
 
@@ -75,8 +97,15 @@ describe("command line", () => {
       endpoint: "http://localhost:8787/v1/ingest/events",
       apiKey: "dev-ingest-key",
       batchSize: 500,
-      fromBeginning: false,
+      maxInFlight: 8,
+      fromBeginning: true,
     });
+  });
+  it("starts a group without committed offsets at the earliest offset unless --from-latest", () => {
+    const base = ["--brokers", "k:9092", "--topic", "t", "--group", "g"];
+    expect(parseBridgeArgs([...base, "--from-latest"], env).fromBeginning).toBe(false);
+    expect(parseBridgeArgs([...base, "--from-beginning"], env).fromBeginning).toBe(true);
+    expect(() => parseBridgeArgs([...base, "--from-latest", "--from-beginning"], env)).toThrow(UsageError);
   });
   it("takes SASL credentials from the environment only", () => {
     const c = parseBridgeArgs(["--brokers", "k:9092", "--topic", "t", "--group", "g", "--url", "https://zm.example.com", "--ssl"], {
@@ -95,6 +124,7 @@ describe("command line", () => {
     [["--topic", "t", "--group", "g"], env, "--brokers"],
     [["--brokers", "k", "--topic", "t", "--group", "g"], {}, "ZAPMETER_INGEST_KEY"],
     [["--brokers", "k", "--topic", "t", "--group", "g", "--batch-size", "20000"], env, "--batch-size"],
+    [["--brokers", "k", "--topic", "t", "--group", "g", "--max-in-flight", "0"], env, "--max-in-flight"],
     [["--brokers", "k", "--topic", "t", "--group", "g", "--bogus"], env, "bogus"],
   ])("refuses %j with a readable reason", (argv, e, mention) => {
     expect(() => parseBridgeArgs(argv, e)).toThrow(UsageError);
