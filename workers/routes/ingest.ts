@@ -87,8 +87,8 @@ ingest.post(
     // A batch with nothing the key may store is a key meant for another client: refused whole, stored nowhere.
     if (foreign.length > 0 && allowed.length === 0) {
       throw new ApiError(403, "client_not_allowed", `this API key may only ingest for client ${keyClient}`, {
-        index: foreign[0]!.at,
-        client_id: valid.find((v) => v.index === foreign[0]!.at)!.event.client_id,
+        index: valid[0]!.index,
+        client_id: valid[0]!.event.client_id,
       });
     }
     const { routed, unknown } = await routeRecords(c.get("db"), allowed);
