@@ -98,6 +98,14 @@ describe("the client page's chart", () => {
     m.receive({ type: "snapshot", client_id: "c", minutes: [{ minute: now, ...counts(9) }], today: counts(10) });
     await vi.waitFor(() => expect(m.minutes.value.has(now - MINUTE_MS)).toBe(true));
     expect(m.series.value.ys[STATUSES.indexOf("sent")]!.slice(-6)).toEqual([0, 0, 0, 0, 1, 9]);
+    // Updates that arrive while the history is on its way are newer than it too.
+    let answer: (r: Response) => void = () => {};
+    vi.stubGlobal("fetch", () => new Promise<Response>((r) => (answer = r)));
+    m.receive({ type: "snapshot", client_id: "c", minutes: [{ minute: now, ...counts(9) }], today: counts(10) });
+    m.receive({ type: "update", client_id: "c", minutes: [{ minute: now, ...counts(12) }], today: counts(13) });
+    answer(Response.json({ client_id: "c", minutes: [now, now - MINUTE_MS].map((minute) => ({ minute, ...counts(2) })) }));
+    await vi.waitFor(() => expect(m.minutes.value.get(now - MINUTE_MS)?.sent).toBe(2));
+    expect(m.series.value.ys[STATUSES.indexOf("sent")]!.slice(-2)).toEqual([2, 12]);
     vi.unstubAllGlobals();
   });
 });
