@@ -19,6 +19,8 @@ export class ClientModel {
   readonly now = signal(minuteOf(Date.now()));
   readonly connection: LiveConnection;
   private clock: ReturnType<typeof setInterval> | undefined;
+  /** Minutes the stream reported since its last snapshot: newer than any history answer. */
+  private streamed = new Map<number, MinuteCounts>();
 
   constructor(readonly clientId: string) {
     this.connection = new LiveConnection(`/v1/clients/${encodeURIComponent(clientId)}/live`, clientId, (d) => this.receive(d));
@@ -49,33 +51,35 @@ export class ClientModel {
     this.connection.stop();
   }
 
-  /** Snapshot: reload the history, then lay the live hour over it. Update: replace the minutes it carries. */
+  /** Snapshot: reload the history, then lay the streamed minutes over it. Update: replace the minutes it carries. */
   receive(data: unknown): void {
     const msg = ClientLiveMessage.parse(data);
     this.today.value = msg.today;
-    this.merge(msg.minutes, false);
-    if (msg.type === "snapshot") void this.loadHistory(msg.minutes);
+    if (msg.type === "snapshot") this.streamed = new Map();
+    for (const m of msg.minutes) this.streamed.set(m.minute, m);
+    this.merge(msg.minutes);
+    if (msg.type === "snapshot") void this.loadHistory();
   }
 
-  private async loadHistory(live: MinuteCounts[]): Promise<void> {
+  private async loadHistory(): Promise<void> {
     const to = minuteOf(Date.now()) + MINUTE_MS;
     const from = to - CHART_HOURS * 60 * MINUTE_MS;
     const q = new URLSearchParams({ from: new Date(from).toISOString(), to: new Date(to).toISOString() });
     try {
       const res = await api<{ minutes: MinuteCounts[] }>(`/v1/clients/${encodeURIComponent(this.clientId)}/counters?${q}`);
-      this.minutes.value = new Map();
-      this.merge(res.minutes, true);
-      this.merge(live, false);
+      // History never overwrites a minute the stream reported (the snapshot's, or an update's that came
+      // while the history was on its way): those are newer.
+      this.minutes.value = new Map(res.minutes.map((m) => [m.minute, m]));
+      this.merge([...this.streamed.values()]);
       this.error.value = null;
     } catch (err) {
       this.error.value = err;
     }
   }
 
-  /** History never overwrites a minute the live stream already reported (it may be newer). */
-  private merge(minutes: MinuteCounts[], history: boolean): void {
+  private merge(minutes: MinuteCounts[]): void {
     const next = new Map(this.minutes.value);
-    for (const m of minutes) if (!history || !next.has(m.minute)) next.set(m.minute, m);
+    for (const m of minutes) next.set(m.minute, m);
     this.minutes.value = next;
   }
 }

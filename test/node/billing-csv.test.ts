@@ -36,12 +36,18 @@ describe("the billing page's spreadsheet", () => {
   });
 
   it("opens as a table in pt-BR Excel: BOM, semicolons, decimal commas, titled columns, CRLF", () => {
-    const sheet = billingSheet("2026-11-30", 3, [line(), line({ client_id: "beta", client_name: 'Beta; Filial "Sul"', amount_micros: 1_000_000_000 })], "pt-BR");
+    const sheet = billingSheet(
+      "2026-11-30",
+      3,
+      [line(), line({ client_id: "beta", client_name: 'Beta; Filial "Sul"', amount_micros: 1_000_000_000 }), line({ client_id: "gama", client_name: "Gama; Norte" })],
+      "pt-BR",
+    );
     expect(sheet.startsWith("\uFEFF")).toBe(true);
     expect(sheet.slice(1).split("\r\n")).toEqual([
       "data;revisão;id do cliente;cliente;categoria;país;mensagens cobradas;preço unitário;valor;moeda",
       "2026-11-30;3;acme;Acme;marketing;BR;2;0,0625;0,125;BRL",
       '2026-11-30;3;beta;"Beta; Filial ""Sul""";marketing;BR;2;0,0625;1000,00;BRL',
+      '2026-11-30;3;gama;"Gama; Norte";marketing;BR;2;0,0625;0,125;BRL',
       "",
     ]);
   });

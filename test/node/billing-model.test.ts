@@ -105,6 +105,13 @@ describe("the billing page's day", () => {
     expect(asked[1]!.path).toBe("/v1/billing/2026-11-20/download?format=parquet");
     asked[1]!.answer({ url: "https://x/v1/files/billing?sig=1", expires_at: 1 });
     expect(await link).toBe("https://x/v1/files/billing?sig=1");
+    // A link refused after another day came on screen is not that day's error.
+    const refused = model.fileLink("csv");
+    void model.load();
+    asked[2]!.fail(new Error("link refused"));
+    expect(await refused).toBeNull();
+    expect(model.shown.value).toBe("2026-11-25");
+    expect(model.error.value).toBeNull();
   });
 });
 

@@ -44,6 +44,8 @@ describe("CSV report lines", () => {
     const times = [
       946_684_800_000, 4_102_444_799_999, Date.UTC(2026, 11, 31, 23, 59, 59, 999), Date.UTC(2027, 0, 1), Date.UTC(2026, 10, 29, 12, 0, 59, 9),
       Date.UTC(2026, 10, 29, 12, 1, 0, 90), Date.UTC(2026, 10, 29, 12, 0, 5, 900), Date.UTC(2028, 1, 29, 0, 0, 0, 1),
+      // The millisecond's zero padding changes at 10 and 100.
+      ...[9, 10, 99, 100].map((ms) => Date.UTC(2026, 10, 29, 12, 2, 3, ms)),
     ];
     for (let i = 0; i < 2_000; i++) times.push(946_684_800_000 + (next() % 3_155_760_000) * 1_000 + (next() % 1_000));
     for (let i = 0; i < 500; i++) times.push(Date.UTC(2026, 10, 29, 12) + next() % 180_000);
@@ -61,11 +63,13 @@ describe("CSV report lines", () => {
   });
 
   it("defuse text a spreadsheet would run as a formula in the ISO (spreadsheet) form only", () => {
-    const hostile = row({ event_id: "-e", message_id: "@m", template: "=SUM(A1)", error_title: "+1 retry" });
+    // A leading tab or CR also starts a formula in some spreadsheets (OWASP's CSV injection list).
+    const hostile = row({ event_id: "-e", message_id: "@m", template: "=SUM(A1)", error_title: "+1 retry", recipient: "\t=1+1", pricing_type: "\r=1+1" });
     const at = (c: (typeof EVENT_COLUMNS)[number]) => EVENT_COLUMNS.indexOf(c);
+    const columns = [at("event_id"), at("message_id"), at("template"), at("error_title"), at("recipient"), at("pricing_type")];
     const [spreadsheet] = fieldsOf(csvLines([hostile], "iso"));
-    expect([at("event_id"), at("message_id"), at("template"), at("error_title")].map((i) => spreadsheet![i])).toEqual(["'-e", "'@m", "'=SUM(A1)", "'+1 retry"]);
+    expect(columns.map((i) => spreadsheet![i])).toEqual(["'-e", "'@m", "'=SUM(A1)", "'+1 retry", "'\t=1+1", '"\'\r=1+1"']);
     const [machine] = fieldsOf(csvLines([hostile], "epoch_ms"));
-    expect([at("event_id"), at("message_id"), at("template"), at("error_title")].map((i) => machine![i])).toEqual(["-e", "@m", "=SUM(A1)", "+1 retry"]);
+    expect(columns.map((i) => machine![i])).toEqual(["-e", "@m", "=SUM(A1)", "+1 retry", "\t=1+1", '"\r=1+1"']);
   });
 });

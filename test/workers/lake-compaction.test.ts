@@ -1,10 +1,11 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { effectiveParts, listParts } from "../../workers/lake/layout.ts";
-import { openPart } from "../../workers/lake/reader.ts";
-import { sourceRange } from "../../workers/lake/sources.ts";
+import { EVENT_COLUMNS } from "../../schema/event.ts";
+import { compactPartition } from "../../workers/lake/compaction.ts";
+import { compactionJob } from "../../workers/lake/jobs.ts";
+import { reportStream } from "../../workers/lake/report.ts";
 import { createClient, ingestKey, postEvents, runCron } from "./helpers.ts";
-import { detailEvent, flush, readParquet, report } from "./lake-fixtures.ts";
+import { detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 
 const DAY = "2026-11-18";
 const RANGE = { from: "2026-11-18T00:00:00Z", to: "2026-11-19T00:00:00Z", format: "parquet" };
@@ -32,6 +33,17 @@ async function threeSmallFiles(clientId: string): Promise<string[]> {
   return ids.sort();
 }
 
+/** The lake bucket with some methods replaced: a compaction racing a reader, small listing pages. */
+function lakeWith(over: Partial<R2Bucket>): R2Bucket {
+  return new Proxy(env.LAKE, {
+    get(target, prop) {
+      if (prop in over) return over[prop as keyof R2Bucket];
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
+
 async function runHousekeeping(): Promise<void> {
   await runCron("30 3 * * *", Date.parse("2026-11-20T03:30:00Z"));
 }
@@ -52,21 +64,27 @@ describe("housekeeping compaction", () => {
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
   });
 
-  it("a reader that listed the small files just before they were removed reads their slice of the compacted file", async () => {
+  it("a report whose listed files two compactions replace before it opens them reads their rows from the compacted file, each once", async () => {
     const { id } = await createClient();
-    await threeSmallFiles(id);
-    const before = await listParts(env.LAKE, id, DAY);
-    const middle = before.find((p) => p.first === 2)!;
-    const middleRows = [];
-    for await (const g of (await openPart(env.LAKE, middle)).rows()) middleRows.push(...g);
-
-    await runHousekeeping();
-    const [compacted] = effectiveParts(await listParts(env.LAKE, id, DAY)).live;
-    const reader = await openPart(env.LAKE, compacted!);
-    const range = sourceRange(reader.metadata.key_value_metadata, middle)!;
-    const slice = [];
-    for await (const g of reader.rows(range[0], range[1])) slice.push(...g);
-    expect(slice).toEqual(middleRows);
+    const ids = await threeSmallFiles(id);
+    let raced = false;
+    // The report lists 1-1, 2-2 and 3-3; as it opens 2-2 a compaction (1-3), a late event (4-4) and the next compaction (1-4) pass.
+    const racing = lakeWith({
+      get: (async (key: string, options?: R2GetOptions) => {
+        if (!raced && key.endsWith("/part-2-2.parquet")) {
+          raced = true;
+          await compactPartition(env.LAKE, id, DAY);
+          await postEvents([detailEvent(id, -100)], await ingestKey());
+          await flush(id);
+          await compactPartition(env.LAKE, id, DAY);
+        }
+        return env.LAKE.get(key, options);
+      }) as R2Bucket["get"],
+    });
+    const csv = await new Response(reportStream(racing, id, { from: Date.parse(RANGE.from), to: Date.parse(RANGE.to) }, "csv", "epoch_ms")).text();
+    expect(raced).toBe(true);
+    expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-4.parquet`]);
+    expect(parseCsv(csv).slice(1).map((r) => r[EVENT_COLUMNS.indexOf("event_id")]).sort()).toEqual(ids);
   });
 
   it("late events after compaction land in a new file that the next run folds in, and a re-written old range is never read twice", async () => {
@@ -76,15 +94,38 @@ describe("housekeeping compaction", () => {
     const late = detailEvent(id, -100);
     await postEvents([late], await ingestKey());
     await flush(id);
-    // A stale copy of an absorbed range (a flush retried across the compaction) is superseded, not read.
-    const old = await env.LAKE.get(`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`);
-    await env.LAKE.put(`lake/notifications/client_id=${id}/date=${DAY}/part-2-2.parquet`, await old!.arrayBuffer());
+    // Stale copies of absorbed ranges (a flush retried across the compaction; a source the compaction
+    // has not deleted yet, starting where the compacted file starts) are superseded, not read.
+    const old = await (await env.LAKE.get(`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`))!.arrayBuffer();
+    for (const range of ["2-2", "1-1"]) await env.LAKE.put(`lake/notifications/client_id=${id}/date=${DAY}/part-${range}.parquet`, old);
     const all = [...ids, late.event_id as string].sort();
     expect(await reportIds(id)).toEqual(all);
 
     await runHousekeeping();
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-4.parquet`]);
     expect(await reportIds(id)).toEqual(all);
+  });
+
+  it("lists a partition past R2's first page (a day of minute flushes is 1,440 files)", async () => {
+    const { id } = await createClient();
+    const ids = await threeSmallFiles(id);
+    // Pages of one object stand in for R2's pages of 1,000.
+    const paged = lakeWith({ list: ((options?: R2ListOptions) => env.LAKE.list({ ...options, limit: 1 })) as R2Bucket["list"] });
+    await compactPartition(paged, id, DAY);
+    expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
+    expect(await reportIds(id)).toEqual(ids);
+  });
+
+  it("keeps the files of a day it cannot compact, and fails the job after compacting the other clients", async () => {
+    const { id } = await createClient();
+    const ids = await threeSmallFiles(id);
+    const broken = await createClient();
+    const brokenKeys = [1, 2].map((s) => `lake/notifications/client_id=${broken.id}/date=${DAY}/part-${s}-${s}.parquet`);
+    for (const key of brokenKeys) await env.LAKE.put(key, "not a Parquet file");
+    await expect(compactionJob(env, Date.parse("2026-11-20T03:30:00Z"))).rejects.toThrow("compaction failed for 1 clients");
+    expect(await keys(broken.id)).toEqual(brokenKeys);
+    expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
+    expect(await reportIds(id)).toEqual(ids);
   });
 
   it("leaves today's partition alone", async () => {

@@ -22,18 +22,28 @@ const column = (name: string) => EVENT_COLUMNS.indexOf(name as (typeof EVENT_COL
 describe("GET /v1/clients/:id/report", () => {
   it("filters rows exactly by [from, to) and status, across partitions", async () => {
     const { id, events } = await clientWithEvents();
-    const from = DAY1 + 1_000; // i = 1
-    const to = DAY1 + 9_000; // i = 9 excluded
-    const res = await report(id, { from: new Date(from).toISOString(), to: new Date(to).toISOString(), status: "failed,read" });
-    const [, ...rows] = parseCsv(await res.text());
-    const want = events.filter((e, i) => i >= 1 && i < 9 && (e.status === "failed" || e.status === "read")).map((e) => e.event_id);
-    expect(rows.map((r) => r[column("event_id")]).sort()).toEqual([...want].sort());
-    expect(want.length).toBe(4);
-    const repeated = await call(
-      `/v1/clients/${id}/report?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}&status=failed&status=read`,
-      { headers: { authorization: `Bearer ${await signIn("admin")}` } },
-    );
-    expect(parseCsv(await repeated.text()).slice(1).map((r) => r[column("event_id")]).sort()).toEqual([...want].sort());
+    const at = (offset: number) => new Date(DAY1 + offset).toISOString();
+    const ids = async (query: Record<string, string>) => parseCsv(await (await report(id, query)).text()).slice(1).map((r) => r[column("event_id")]).sort();
+    // Bounds on events' instants: each UTC day's file's first and last rows (its row group statistics'
+    // min and max), a 2 ms range across midnight (DAY1 + 2 s), a status that is a group's least.
+    const cases: [from: number, to: number, status?: string][] = [
+      [1_000, 9_000, "failed,read"],
+      [1_000, 9_000],
+      [0, 1_000],
+      [1_999, 2_001],
+      [0, 12_000, "delivered"],
+    ];
+    for (const [from, to, status] of cases) {
+      const want = events.filter((e) => (e.occurred_at as number) >= DAY1 + from && (e.occurred_at as number) < DAY1 + to && (!status || status.split(",").includes(e.status as string)));
+      expect(want.length).toBeGreaterThan(0);
+      expect(await ids({ from: at(from), to: at(to), ...(status ? { status } : {}) }), `[${from}, ${to}) ${status ?? ""}`).toEqual(want.map((e) => e.event_id).sort());
+    }
+    const repeated = await call(`/v1/clients/${id}/report?from=${at(1_000)}&to=${at(9_000)}&status=failed&status=read`, {
+      headers: { authorization: `Bearer ${await signIn("admin")}` },
+    });
+    // Recipients are personal data: no shared cache may keep a copy.
+    expect(repeated.headers.get("cache-control")).toBe("no-store");
+    expect(parseCsv(await repeated.text()).slice(1).map((r) => r[column("event_id")]).sort()).toEqual(await ids({ from: at(1_000), to: at(9_000), status: "failed,read" }));
   });
 
   it("holds every event accepted before it was asked for, flushed by the alarm or not", async () => {
@@ -85,9 +95,16 @@ describe("GET /v1/clients/:id/report", () => {
   });
 
   it("is scoped: viewers see their own clients only, finance none, strangers sign in first", async () => {
-    const { id } = await clientWithEvents();
-    const other = await createClient();
-    expect((await report(id, RANGE, await signIn("viewer", [id]))).status).toBe(200);
+    const { id, events } = await clientWithEvents();
+    // Another client whose id starts with this one's, with events at the same instants, named in the query too.
+    const other = await createClient({ id: `${id}-2` });
+    await postEvents(Array.from({ length: 12 }, (_, i) => detailEvent(other.id, i)), await ingestKey());
+    await flush(other.id);
+    const own = await report(id, { ...RANGE, client_id: other.id }, await signIn("viewer", [id]));
+    expect(own.status).toBe(200);
+    const rows = parseCsv(await own.text()).slice(1);
+    expect(rows.map((r) => r[column("event_id")]).sort()).toEqual(events.map((e) => e.event_id).sort());
+    expect(new Set(rows.map((r) => r[column("client_id")]))).toEqual(new Set([id]));
     const denied = await report(id, RANGE, await signIn("viewer", [other.id]));
     expect(denied.status).toBe(403);
     expect(((await denied.json()) as { error: { code: string } }).error.code).toBe("forbidden");
@@ -110,6 +127,12 @@ describe("GET /v1/clients/:id/report", () => {
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toMatch(/validation_failed|range_too_large/);
     }
+    // 366 days is the longest export; a millisecond more is refused.
+    const longest = { from: "2025-11-19T00:00:00Z", to: "2026-11-20T00:00:00Z" };
+    expect((await report(id, longest)).status).toBe(200);
+    const over = await report(id, { ...longest, to: "2026-11-20T00:00:00.001Z" });
+    expect(over.status).toBe(400);
+    expect(((await over.json()) as { error: { code: string } }).error.code).toBe("range_too_large");
     expect((await report("no-such-client", RANGE)).status).toBe(404);
   });
 

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { localDate, localDayStart, parseInstant } from "../../schema/time.ts";
+import { addDays, localDate, localDayRange, localDayStart, parseInstant } from "../../schema/time.ts";
 
 /** The local date straight from ICU, without the offset cache. */
 function icuDate(ms: number, timeZone: string): string {
@@ -21,14 +21,18 @@ describe("local dates", () => {
     );
   });
 
-  it("change exactly at local midnight", () => {
+  it("change exactly at local midnight, so a local day's range is 23 or 25 hours on a DST change", () => {
     for (const zone of ZONES) {
       for (const day of ["2026-03-08", "2026-03-29", "2026-10-04", "2026-10-25", "2026-11-01", "2026-11-20"]) {
         const start = localDayStart(day, zone);
         expect(localDate(start, zone)).toBe(day);
         expect(localDate(start - 1, zone) < day).toBe(true);
+        const [from, to] = localDayRange(day, zone);
+        expect([from, localDate(to - 1, zone), localDate(to, zone)]).toEqual([start, day, addDays(day, 1)]);
       }
     }
+    expect(localDayRange("2026-03-08", "America/New_York")).toEqual([Date.parse("2026-03-08T05:00:00Z"), Date.parse("2026-03-09T04:00:00Z")]);
+    expect(localDayRange("2026-10-25", "Europe/London")).toEqual([Date.parse("2026-10-24T23:00:00Z"), Date.parse("2026-10-26T00:00:00Z")]);
   });
 });
 
@@ -60,7 +64,7 @@ describe("query instants", () => {
   });
 
   it("refuse what names no real instant or is not ISO-8601", () => {
-    for (const text of ["", "2026-02-30", "2026-11-20T24:00:00Z", "2026-11-20T12:60Z", "2026-11-20T12:00:00+25:00", "20261120", "1763700000000", "yesterday", "2026-11-20T12Z", "2026-11-20T12:00:00 "]) {
+    for (const text of ["", "2026-02-30", "2026-11-20T24:00:00Z", "2026-11-20T12:60Z", "2026-11-20T12:00:00+25:00", "2026-11-20T12:00:00+24:00", "20261120", "1763700000000", "yesterday", "2026-11-20T12Z", "2026-11-20T12:00:00 "]) {
       expect(parseInstant(text), text).toBeNull();
     }
   });

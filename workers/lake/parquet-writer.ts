@@ -117,8 +117,10 @@ export class ParquetStream {
 
   /** Buffers `rows`; resolves once any row group they filled is written to the sink. */
   async append(rows: Iterable<EventRow>): Promise<void> {
-    for (const r of rows) this.group.push(r);
-    if (this.group.length >= ROW_GROUP_ROWS) await this.writeGroup();
+    for (const r of rows) {
+      this.group.push(r);
+      if (this.group.length === ROW_GROUP_ROWS) await this.writeGroup();
+    }
   }
 
   /** Writes the rows left and the footer (with `kvMetadata`, known only at the end); the file is complete when this resolves. */
