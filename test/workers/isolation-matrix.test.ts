@@ -100,9 +100,9 @@ describe("tenant isolation matrix", () => {
     expect(await refusal(tokens.viewer, other)).toBe(`no access to client ${other}`);
   });
 
-  it("never lists another client to a viewer", async () => {
-    const res = await call("/v1/clients", authed(tokens.viewer));
-    const ids = ((await res.json()) as { clients: { id: string }[] }).clients.map((c) => c.id);
-    expect(ids).toEqual([own]);
+  it("never lists another client to a viewer, and every client to admin and finance", async () => {
+    const listed = async (token: string) => ((await (await call("/v1/clients", authed(token))).json()) as { clients: { id: string }[] }).clients.map((c) => c.id);
+    expect(await listed(tokens.viewer)).toEqual([own]);
+    for (const role of ["admin", "finance"] as const) expect(await listed(tokens[role]), role).toEqual(expect.arrayContaining([own, other]));
   });
 });

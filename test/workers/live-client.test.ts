@@ -188,14 +188,25 @@ describe("client live socket scope", () => {
     expect(((await LiveSocket.open(`/v1/clients/${a.id}/live?ticket=${overviewTicket}`)) as Response).status).toBe(403);
   });
 
-  it("refuses a ticket whose session was revoked since", async () => {
+  it("refuses a ticket whose session was revoked since, or whose user's password was reset since", async () => {
     const { id } = await createClient();
-    const token = await signIn("viewer", [id]);
-    const { ticket } = (await (await ticketFor(token, id)).json()) as { ticket: string };
-    expect((await postJson("/v1/auth/logout", {}, token)).status).toBe(200);
-    const res = (await LiveSocket.open(`/v1/clients/${id}/live?ticket=${ticket}`)) as Response;
-    expect(res.status).toBe(401);
-    expect(await res.json()).toMatchObject({ error: { code: "unauthenticated" } });
+    const signOut = (token: string) => postJson("/v1/auth/logout", {}, token);
+    const resetPassword = async (_token: string, userId: number) => postJson(`/v1/admin/users/${userId}`, { password: "a fresh passphrase" }, await admin(), "PATCH");
+    for (const end of [signOut, resetPassword]) {
+      const token = await signIn("viewer", [id]);
+      const userId = ((await (await call("/v1/me", authed(token))).json()) as { user: { id: number } }).user.id;
+      const { ticket } = (await (await ticketFor(token, id)).json()) as { ticket: string };
+      expect((await end(token, userId)).status).toBe(200);
+      const res = (await LiveSocket.open(`/v1/clients/${id}/live?ticket=${ticket}`)) as Response;
+      expect([end.name, res.status]).toEqual([end.name, 401]);
+      expect(await res.json()).toMatchObject({ error: { code: "unauthenticated" } });
+      // A ticket is dated by its own issue: one from a session that began since opens.
+      const fresh = await issueSession(env.SESSION_SECRET, userId);
+      const again = ((await (await ticketFor(fresh.token, id)).json()) as { ticket: string }).ticket;
+      const ws = await LiveSocket.connect(`/v1/clients/${id}/live?ticket=${again}`);
+      expect((await ws.next<Msg>()).type).toBe("snapshot");
+      ws.close();
+    }
   });
 
   it("gives a ticket asked for by a cookie that rotates the session to the fresh session", async () => {
@@ -307,24 +318,31 @@ describe("a live socket ends with its session", () => {
     expect(ws.seen).toHaveLength(2);
   });
 
-  it("closes a viewer's socket once an admin takes the client away, at the object's next check", async () => {
-    const [{ id, phones }, other] = [await createClient(), await createClient()];
-    const token = await signIn("viewer", [id]);
-    const userId = ((await (await call("/v1/me", { headers: { authorization: `Bearer ${token}` } })).json()) as { user: { id: number } }).user.id;
-    const staying = await signIn("viewer", [id]);
-    const gone = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${token}` });
-    const kept = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${staying}` });
-    for (const ws of [gone, kept]) expect((await ws.next<{ type: string }>()).type).toBe("snapshot");
-    expect((await postJson(`/v1/admin/users/${userId}`, { client_ids: [other.id] }, await admin(), "PATCH")).status).toBe(200);
-    // The object's first update to its viewers asks D1 about their sessions and access.
-    await ingestNow(phones[0]!, ["sent"]);
-    expect(await gone.closed).toEqual({ code: SESSION_ENDED, reason: "session ended" });
-    // The update that found the check due waited for it: the viewer never saw the client again.
-    expect(gone.seen).toHaveLength(1);
-    expect((await kept.next<Msg>()).type).toBe("update");
-    kept.close();
-    // Reconnecting, the viewer gets what it may see now.
-    expect((await LiveSocket.open(`/v1/clients/${id}/live`, { authorization: `Bearer ${token}` })) as Response).toMatchObject({ status: 403 });
+  it("closes a viewer's socket once an admin takes the client away or resets its password, at the object's next check", async () => {
+    const other = await createClient();
+    // What reconnecting answers: the client is no longer the viewer's (403), the session is over (401).
+    for (const [change, reconnect] of [
+      [{ client_ids: [other.id] }, 403],
+      [{ password: "a fresh passphrase" }, 401],
+    ] as const) {
+      const { id, phones } = await createClient();
+      const token = await signIn("viewer", [id]);
+      const userId = ((await (await call("/v1/me", { headers: { authorization: `Bearer ${token}` } })).json()) as { user: { id: number } }).user.id;
+      const staying = await signIn("viewer", [id]);
+      const gone = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${token}` });
+      const kept = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${staying}` });
+      for (const ws of [gone, kept]) expect((await ws.next<{ type: string }>()).type).toBe("snapshot");
+      expect((await postJson(`/v1/admin/users/${userId}`, change, await admin(), "PATCH")).status).toBe(200);
+      // The object's first update to its viewers asks D1 about their sessions and access.
+      await ingestNow(phones[0]!, ["sent"]);
+      expect(await gone.closed).toEqual({ code: SESSION_ENDED, reason: "session ended" });
+      // The update that found the check due waited for it: the viewer never saw the client again.
+      expect(gone.seen).toHaveLength(1);
+      expect((await kept.next<Msg>()).type).toBe("update");
+      kept.close();
+      // Reconnecting, the viewer gets what it may see now.
+      expect((await LiveSocket.open(`/v1/clients/${id}/live`, { authorization: `Bearer ${token}` })) as Response).toMatchObject({ status: reconnect });
+    }
   });
 
   it("refuses a ticket whose session ended before it was used", async () => {

@@ -83,13 +83,17 @@ describe("overview live socket", () => {
     ws.close();
   });
 
-  it("shows a viewer only its clients, in the snapshot and in updates", async () => {
+  it("shows a viewer only its clients, in the snapshot and in updates, and finance every client", async () => {
     const a = await createClient();
     const b = await createClient();
     const viewer = await signIn("viewer", [a.id]);
     const ws = await LiveSocket.connect("/v1/live", await bearer(viewer));
     const snap = await ws.next<Msg>();
     expect(snap.clients.map((c) => c.client_id)).toEqual([a.id]);
+    // The viewer's connect read the client list afresh (its client was new to the Overview): b is in it.
+    const finance = await LiveSocket.connect("/v1/live", await bearer(await signIn("finance")));
+    expect((await finance.next<Msg>()).clients.map((c) => c.client_id)).toEqual(expect.arrayContaining([a.id, b.id]));
+    finance.close();
 
     await ingestNow(b.phones[0]!, ["sent"]);
     await ingestNow(a.phones[0]!, ["sent"]);

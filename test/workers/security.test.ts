@@ -9,6 +9,8 @@ import { BASE, authed, call, createClient, db, postJson, postWebhook, sign as me
 import { apiKeys, users } from "../../schema/db.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
+import { DAY_MS } from "../../schema/time.ts";
+import { withClockAhead } from "./live-helpers.ts";
 
 /** Calls the app with some bindings replaced (e.g. a production configuration). */
 async function withEnv(overrides: Partial<Env>, path: string, init: RequestInit = {}): Promise<Response> {
@@ -29,14 +31,19 @@ const STRONG = {
 afterEach(() => vi.restoreAllMocks());
 
 describe("production mode", () => {
-  it("refuses to serve with any dev secret", async () => {
-    for (const [name, dev] of Object.entries({
-      WHATSAPP_APP_SECRET: "dev-app-secret",
-      WHATSAPP_VERIFY_TOKEN: "dev-verify-token",
-      SESSION_SECRET: "dev-session-secret-change-me",
-      FILE_SIGNING_SECRET: "dev-file-signing-secret",
-    })) {
-      const res = await withEnv({ ...STRONG, [name]: dev }, "/v1/me");
+  it("refuses to serve with any dev, short or missing secret", async () => {
+    for (const [name, bad] of [
+      ...Object.entries({
+        WHATSAPP_APP_SECRET: "dev-app-secret",
+        WHATSAPP_VERIFY_TOKEN: "dev-verify-token",
+        SESSION_SECRET: "dev-session-secret-change-me",
+        FILE_SIGNING_SECRET: "dev-file-signing-secret",
+      }),
+      // Not a dev value, but guessable: 15 characters.
+      ["SESSION_SECRET", "fifteen-chars-x"],
+      ["FILE_SIGNING_SECRET", ""],
+    ]) {
+      const res = await withEnv({ ...STRONG, [name!]: bad }, "/v1/me");
       expect(res.status).toBe(503);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("insecure_configuration");
     }
@@ -90,6 +97,7 @@ describe("edge hardening", () => {
     const res = await call("/v1/openapi.json");
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
     expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+    expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
     expect(res.headers.get("x-frame-options")).toBe("SAMEORIGIN");
     expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -120,7 +128,8 @@ describe("edge hardening", () => {
       const email = await userWithPassword();
       const statuses: number[] = [];
       for (let i = 0; i < 11; i++) {
-        const res = await login(email, `guess-${i}`);
+        // However the email is typed, it is one account's failures.
+        const res = await login(i % 2 === 0 ? email : email.toUpperCase(), `guess-${i}`);
         statuses.push(res.status);
         if (res.status === 429) expect(res.headers.get("retry-after")).toBe("60");
       }
@@ -141,7 +150,8 @@ describe("edge hardening", () => {
     it("never counts a successful sign-in, and a success clears the account's failures", async () => {
       const login = attempts("198.51.100.3");
       const email = await userWithPassword();
-      for (let i = 0; i < 15; i++) expect((await login(email, PASSWORD)).status).toBe(200);
+      // More sign-ins from one address than its limit of failures: each success took its attempt back.
+      for (let i = 0; i < 51; i++) expect((await login(email, PASSWORD)).status).toBe(200);
       const statuses: number[] = [];
       for (let round = 0; round < 2; round++) {
         for (let i = 0; i < 9; i++) statuses.push((await login(email, `guess-${i}`)).status);
@@ -205,12 +215,44 @@ describe("edge hardening", () => {
       const other = await userWithPassword();
       const login = attempts("198.51.100.10");
       const othersDevice = await deviceTokenOf(await login(other, PASSWORD));
+      const ownDevice = await deviceTokenOf(await login(email, PASSWORD));
       const [id] = othersDevice.split(".");
+      const signed = ownDevice.slice(0, ownDevice.lastIndexOf(".") + 1);
+      const mac = ownDevice.slice(signed.length);
+      // Its own token's MAC cut to its first byte, or with its last byte changed: the whole MAC is compared.
+      const truncated = `${signed}${mac.slice(0, 2)}`;
+      const lastByteChanged = `${signed}${mac.slice(0, -2)}${mac.endsWith("00") ? "01" : "00"}`;
       for (let i = 0; i < 11; i++) await attempts("198.51.100.11")(email, `guess-${i}`);
-      for (const token of [othersDevice, `${id}.${"0".repeat(64)}`, "not-a-token"]) {
+      for (const token of [othersDevice, `${id}.${"0".repeat(64)}`, "not-a-token", truncated, lastByteChanged]) {
         const res = await login(email, PASSWORD, token);
         expect([token, res.status]).toEqual([token, 429]);
       }
+    });
+
+    it("trusts a device token for 90 days", async () => {
+      const email = await userWithPassword();
+      const home = attempts("198.51.100.14");
+      const device = await deviceTokenOf(await home(email, PASSWORD));
+      for (const [days, ip, status] of [[89, "198.51.100.15", 200], [90, "198.51.100.16", 429]] as const) {
+        await withClockAhead(days * DAY_MS, async () => {
+          for (let i = 0; i < 11; i++) await attempts(ip)(email, `guess-${i}`);
+          expect([days, (await home(email, PASSWORD, device)).status]).toEqual([days, status]);
+        });
+      }
+    });
+
+    it("lets a locked account in once its lock has run out, counting failures afresh in a new window", async () => {
+      const login = attempts("198.51.100.17");
+      const email = await userWithPassword();
+      for (let i = 0; i < 11; i++) await login(email, `guess-${i}`);
+      expect((await login(email, PASSWORD)).status).toBe(429);
+      // Trying again while locked does not extend the lock.
+      await withClockAhead(30_000, async () => expect((await login(email, PASSWORD)).status).toBe(429));
+      await withClockAhead(61_000, async () => {
+        const statuses: number[] = [];
+        for (let i = 0; i < 11; i++) statuses.push((await login(email, `again-${i}`)).status);
+        expect(statuses).toEqual([...Array(10).fill(401), 429]);
+      });
     });
 
     it("locks an address after 50 failures in a minute, whichever accounts it tries", async () => {
@@ -383,6 +425,17 @@ describe("sessions", () => {
     expect(fresh).not.toBe(old);
     expect((await call("/v1/me", { headers: { cookie: `zm_session=${fresh}` } })).status).toBe(200);
     expect((await call("/v1/me", { headers: { cookie: `zm_session=${old}` } })).status).toBe(401);
+  });
+
+  it("never rotates a bearer session: the caller keeps the token it holds until it ends", async () => {
+    const email = `${unique("rot")}@example.com`;
+    const [u] = await db().insert(users).values({ email, passwordHash: await hashPassword("whatever-long"), role: "viewer", createdAt: Date.now() }).returning();
+    const now = Math.floor(Date.now() / 1000);
+    const old = await sign({ sub: String(u!.id), jti: unique("jti"), iat: now - 7 * 3600, exp: now + 3600 }, env.SESSION_SECRET, "HS256");
+    for (let i = 0; i < 2; i++) {
+      const res = await call("/v1/me", authed(old));
+      expect([res.status, res.headers.get("set-cookie")]).toEqual([200, null]);
+    }
   });
 });
 

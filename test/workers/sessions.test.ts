@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { sign } from "hono/jwt";
-import { describe, expect, it } from "vitest";
-import { SESSION_TTL_S } from "../../workers/auth/session.ts";
+import { describe, expect, it, vi } from "vitest";
+import { SESSION_TTL_S, issueSession } from "../../workers/auth/session.ts";
 import { authed, call, createClient, postJson, runCron, signIn, unique } from "./helpers.ts";
 
 describe("sign in and out", () => {
@@ -124,6 +124,30 @@ describe("changing one's own password", () => {
     expect([common.status, await errorCode(common)]).toEqual([400, "weak_password"]);
     const anonymous = await postJson("/v1/auth/password", { current_password: "kept password", new_password: "another long one" });
     expect(anonymous.status).toBe(401);
+  });
+
+  it("counts the fresh session even when issued in the change's own millisecond, and none issued a millisecond before", async () => {
+    const { token } = await userWithPassword("first password");
+    const userId = ((await (await call("/v1/me", authed(token))).json()) as { user: { id: number } }).user.id;
+    const at = Date.now();
+    vi.spyOn(Date, "now").mockReturnValue(at);
+    let res: Response;
+    try {
+      res = await postJson("/v1/auth/password", { current_password: "first password", new_password: "second password" }, token);
+    } finally {
+      vi.restoreAllMocks();
+    }
+    expect((await call("/v1/me", authed(((await res.json()) as { token: string }).token))).status).toBe(200);
+    const justBefore = await issueSession(env.SESSION_SECRET, userId, at - 1);
+    expect((await call("/v1/me", authed(justBefore.token))).status).toBe(401);
+  });
+
+  it("takes a right current password's attempt back, even when the new password is refused", async () => {
+    const { token } = await userWithPassword("right password");
+    for (let i = 0; i < 9; i++) expect((await postJson("/v1/auth/password", { current_password: `guess number ${i}`, new_password: "whatever long" }, token)).status).toBe(403);
+    const weak = await postJson("/v1/auth/password", { current_password: "right password", new_password: "password1" }, token);
+    expect([weak.status, await errorCode(weak)]).toEqual([400, "weak_password"]);
+    expect((await postJson("/v1/auth/password", { current_password: "right password", new_password: "a strong new one" }, token)).status).toBe(200);
   });
 
   it("locks a session's password changes after 10 wrong current passwords, not the account's sign-in", async () => {
