@@ -192,8 +192,9 @@ describe("a day's provisional clients", () => {
   it("counts a client whose day has ended but is not yet due as open: another zone's run billed the day without it", async () => {
     const sp = await createClient({ timezone: "America/Sao_Paulo" });
     const manaus = await createClient({ timezone: "America/Manaus" });
-    // Without events its day is never marked stale: it is open only as of the run, long past as it is.
-    const quiet = await createClient({ timezone: "America/Manaus" });
+    // Without events its day is never marked stale: it is open as of the day's latest run, long past as
+    // that is, and a run that changes nothing closes it all the same. Its 18th is due at 07:00Z.
+    const quiet = await createClient({ timezone: "America/Rio_Branco" });
     for (const c of [sp, manaus]) await rateCard({ client_id: c.id, category: "marketing", country: "*", unit_price_micros: 50_000 });
     await ingest([status(sp.id, unique("wamid"), "delivered", at("2026-11-18T15:00:00Z")), status(manaus.id, unique("wamid"), "delivered", at("2026-11-18T15:00:00Z"))]);
 
@@ -206,7 +207,9 @@ describe("a day's provisional clients", () => {
 
     await tick("2026-11-19T06:10:00Z");
     expect(await billingOf("2026-11-18", manaus.id)).toMatchObject({ open_clients: 0, lines: [expect.objectContaining({ billable_count: 1 })] });
-    expect((await billingOf("2026-11-18", quiet.id)).open_clients).toBe(0);
+    expect(await billingOf("2026-11-18", quiet.id)).toMatchObject({ open_clients: 1, lines: [] });
+    await tick("2026-11-19T07:10:00Z");
+    expect(await billingOf("2026-11-18", quiet.id)).toMatchObject({ open_clients: 0, lines: [] });
   });
 });
 
