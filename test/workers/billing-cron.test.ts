@@ -1,6 +1,8 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { lateDays } from "../../durable-objects/late-billing.ts";
+import { clearRebills, markRebills, rebillsBetween } from "../../workers/billing/rebills.ts";
 import { dueDaysOf, planTick } from "../../workers/billing/schedule.ts";
 import { admin, authed, call, createClient, unique } from "./helpers.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
@@ -96,6 +98,14 @@ describe("which days a tick computes", () => {
     expect(week("2026-12-31").at(-1)).toBe("2026-12-24");
   });
 
+  it("a ledger change marks its day for re-billing from the moment the day is due, not before", () => {
+    // Tokyo's 16th is due at 17:00Z on the 16th; its 17th much later.
+    const changes: [string, string, string, number][] = [["2026-11-16", "marketing", "BR", 1], ["2026-11-17", "marketing", "BR", 1], ["2026-11-16", "utility", "BR", 1]];
+    expect(lateDays(changes, tokyo, at("2026-11-16T16:59:59.999Z"))).toEqual([]);
+    expect(lateDays(changes, tokyo, at("2026-11-16T17:00:00Z"))).toEqual(["2026-11-16"]);
+    expect(lateDays(changes, "UTC", at("2026-11-16T17:00:00Z"))).toEqual([]);
+  });
+
   it("groups the due clients by date", () => {
     const clients = [
       { id: "tokyo", timezone: tokyo, currency: "JPY", shards: 1 },
@@ -129,11 +139,25 @@ describe("late events after a day's cron window", () => {
   });
 });
 
+describe("re-bill marks", () => {
+  it("a run clears only the marks it read: a client's day marked again meanwhile stays marked", async () => {
+    const [a, b] = [unique("client"), unique("client")];
+    const day = "2026-11-02";
+    await markRebills(env.DB, day, [a, b], 1_000);
+    const read = await rebillsBetween(env.DB, day, day);
+    await markRebills(env.DB, day, [b], 2_000);
+    await clearRebills(env.DB, read);
+    expect(await rebillsBetween(env.DB, "2026-11-01", "2026-11-03")).toEqual([{ date: day, client_id: b, marked_at: 2_000 }]);
+  });
+});
+
 describe("a failed run", () => {
   it("leaves its clients' day open and retried by every tick, apart from the clients due then, until a run succeeds", async () => {
     const c = await createClient({ timezone: "Asia/Tokyo" });
     const tokyo = await createClient({ timezone: "Asia/Tokyo" });
     const utc = await createClient({ timezone: "UTC" });
+    // No event of the day: only the failed run can leave its day open.
+    const quiet = await createClient({ timezone: "UTC" });
     await rateCard({ client_id: c.id, category: "marketing", country: "*", unit_price_micros: 1_000_000_000_000 });
     const messages = Array.from({ length: 9_010 }, () => status(c.id, unique("wamid"), "delivered", at("2026-11-05T03:00:00Z")));
     for (let i = 0; i < messages.length; i += 1_000) await ingest(messages.slice(i, i + 1_000));
@@ -141,13 +165,16 @@ describe("a failed run", () => {
     // 9,010 × 10^12 micros is beyond 2^53: the run refuses to round it, and the day waits for both.
     const refused = await call("/v1/billing/2026-11-05/run", authed(await admin(), { method: "POST" }));
     expect(refused.status).toBe(422);
-    for (const id of [c.id, tokyo.id, utc.id]) expect(await billingOf("2026-11-05", id)).toMatchObject({ open_clients: 1, lines: [] });
+    for (const id of [c.id, tokyo.id, utc.id, quiet.id]) expect(await billingOf("2026-11-05", id)).toMatchObject({ open_clients: 1, lines: [] });
 
     // Tokyo's 5th comes due: the run of both Tokyo clients fails on the first one's line, and the
     // other is billed in a run without it.
     await expect(tick("2026-11-05T17:10:00Z")).rejects.toThrow("billing.daily failed");
     expect(await billingOf("2026-11-05", tokyo.id)).toMatchObject({ open_clients: 0, lines: [expect.objectContaining({ billable_count: 1 })] });
     expect(await billingOf("2026-11-05", c.id)).toMatchObject({ open_clients: 1, lines: [] });
+    // UTC's 5th, marked by the failed run, is not due yet: that tick neither billed it nor cleared its mark.
+    expect(await billingOf("2026-11-05", utc.id)).toMatchObject({ open_clients: 1, lines: [] });
+    expect((await rebillsBetween(env.DB, "2026-11-05", "2026-11-05")).map((r) => r.client_id)).toContain(utc.id);
 
     // UTC's 5th comes due: its run goes apart from Tokyo's stale retry, which fails again (and the cron
     // job with it, as Cloudflare shows) until the card is fixed.
@@ -165,16 +192,24 @@ describe("a day's provisional clients", () => {
   it("counts a client whose day has ended but is not yet due as open: another zone's run billed the day without it", async () => {
     const sp = await createClient({ timezone: "America/Sao_Paulo" });
     const manaus = await createClient({ timezone: "America/Manaus" });
+    // Without events its day is never marked stale: it is open as of the day's latest run, long past as
+    // that is, and a run that changes nothing closes it all the same. Its 18th is due at 07:00Z.
+    const quiet = await createClient({ timezone: "America/Rio_Branco" });
     for (const c of [sp, manaus]) await rateCard({ client_id: c.id, category: "marketing", country: "*", unit_price_micros: 50_000 });
     await ingest([status(sp.id, unique("wamid"), "delivered", at("2026-11-18T15:00:00Z")), status(manaus.id, unique("wamid"), "delivered", at("2026-11-18T15:00:00Z"))]);
 
     // São Paulo's 18th ended at 03:00Z and is due at 05:00Z; Manaus's ended at 04:00Z and is due at 06:00Z.
-    await tick("2026-11-19T05:10:00Z");
+    // A tick at the very moment a day comes due bills it as final.
+    await tick("2026-11-19T05:00:00Z");
     expect(await billingOf("2026-11-18", sp.id)).toMatchObject({ open_clients: 0, lines: [expect.objectContaining({ billable_count: 1 })] });
     expect(await billingOf("2026-11-18", manaus.id)).toMatchObject({ open_clients: 1, lines: [] });
+    expect(await billingOf("2026-11-18", quiet.id)).toMatchObject({ open_clients: 1, lines: [] });
 
     await tick("2026-11-19T06:10:00Z");
     expect(await billingOf("2026-11-18", manaus.id)).toMatchObject({ open_clients: 0, lines: [expect.objectContaining({ billable_count: 1 })] });
+    expect(await billingOf("2026-11-18", quiet.id)).toMatchObject({ open_clients: 1, lines: [] });
+    await tick("2026-11-19T07:10:00Z");
+    expect(await billingOf("2026-11-18", quiet.id)).toMatchObject({ open_clients: 0, lines: [] });
   });
 });
 

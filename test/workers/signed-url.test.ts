@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { hmacSha256, toHex } from "../../workers/auth/crypto.ts";
-import { signFileUrl } from "../../workers/files/signed-urls.ts";
+import { signFileUrl, verifyFileUrl } from "../../workers/files/signed-urls.ts";
 import { authed, call, createClient, signIn, unique } from "./helpers.ts";
 import { ingest, runDay, status } from "./billing-fixtures.ts";
 
@@ -25,8 +25,9 @@ const fetchPath = (url: URL | string) => call(typeof url === "string" ? url : ur
 
 async function refused(url: URL | string): Promise<string> {
   const res = await fetchPath(url);
-  expect(res.status).toBe(403);
-  return ((await res.json()) as { error: { message: string } }).error.message;
+  const { error } = (await res.json()) as { error: { code: string; message: string } };
+  expect([res.status, error.code]).toEqual([403, "invalid_link"]);
+  return error.message;
 }
 
 describe("signed billing downloads", () => {
@@ -81,6 +82,22 @@ describe("signed billing downloads", () => {
     expect([unknown.status, ((await unknown.json()) as { error: { code: string } }).error.code]).toEqual([404, "revision_not_found"]);
   });
 
+  it("serves the current file of a day billed before each revision's file was archived, for that revision only", async () => {
+    const day = "2026-11-11";
+    const { id } = await createClient();
+    await ingest([status(id, unique("wamid"), "delivered", Date.parse(`${day}T12:00:00Z`))]);
+    const { revision } = await runDay(day);
+    await env.LAKE.delete(`billing/date=${day}/revision=${revision}/billing.csv`);
+    const finance = await signIn("finance");
+    const res = await call(`/v1/billing/${day}/download?format=csv`, authed(finance));
+    expect(res.status).toBe(200);
+    const { url } = (await res.json()) as { url: string };
+    expect(new URL(url).pathname).toBe(`/v1/files/billing/date=${day}/billing.csv`);
+    expect(await (await fetchPath(new URL(url))).text()).toBe(await (await env.LAKE.get(`billing/date=${day}/billing.csv`))!.text());
+    const later = await call(`/v1/billing/${day}/download?format=csv&revision=${revision + 1}`, authed(finance));
+    expect([later.status, ((await later.json()) as { error: { code: string } }).error.code]).toEqual([404, "revision_not_found"]);
+  });
+
   it("refuses a changed key, a changed expiry, a wrong or missing signature and an expired link", async () => {
     await billedDay();
     const { url } = await linkFor(await signIn("finance"));
@@ -100,6 +117,21 @@ describe("signed billing downloads", () => {
     expect(await refused(old.path)).toMatch(/expired/);
   });
 
+  it("a link works up to the millisecond before its expiry, and from a signer whose clock is up to a minute ahead", async () => {
+    const secret = env.FILE_SIGNING_SECRET;
+    const now = Date.parse("2026-11-20T12:00:00Z");
+    const credentials = async (signedAt: number) => {
+      const url = new URL((await signFileUrl(secret, KEY, signedAt)).path, "https://zapmeter.test");
+      return [Number(url.searchParams.get("exp")), url.searchParams.get("sig")!] as const;
+    };
+    const [exp, sig] = await credentials(now);
+    expect(await verifyFileUrl(secret, KEY, exp, sig, exp * 1000 - 1)).toBe("ok");
+    expect(await verifyFileUrl(secret, KEY, exp, sig, exp * 1000)).toBe("expired");
+    // Workers' clocks differ a little: a link signed a minute "in the future" is still one we issue.
+    expect(await verifyFileUrl(secret, KEY, ...(await credentials(now + 60_000)), now)).toBe("ok");
+    expect(await verifyFileUrl(secret, KEY, ...(await credentials(now + 61_000)), now)).toBe("not_issued");
+  });
+
   it("refuses links no one issues, even signed with the secret: other prefixes, and longer lives", async () => {
     await billedDay();
     const signedBySecret = async (key: string, exp: number) => `/v1/files/${key}?exp=${exp}&sig=${toHex(await hmacSha256(env.FILE_SIGNING_SECRET, `${key}\n${exp}`))}`;
@@ -108,7 +140,9 @@ describe("signed billing downloads", () => {
     expect(await refused(await signedBySecret("lake/notifications/date=2026-11-18/client_id=x/part.parquet", soon))).toMatch(/no link is issued/);
     expect(await refused(await signedBySecret(KEY, Math.floor(Date.now() / 1000) + 7 * 86_400))).toMatch(/no link is issued/);
     expect((await fetchPath(await signedBySecret(KEY, soon))).status).toBe(200);
-    await expect(signFileUrl(env.FILE_SIGNING_SECRET, "dlq/date=2026-11-18/x.json", Date.now())).rejects.toThrow(/unusual key/);
+    for (const key of ["dlq/date=2026-11-18/x.json", "billing/../dlq/date=2026-11-18/x.json"]) {
+      await expect(signFileUrl(env.FILE_SIGNING_SECRET, key, Date.now())).rejects.toThrow(/unusual key/);
+    }
   });
 
   it("a valid link to a key that does not exist is 404; viewers cannot ask for links", async () => {
