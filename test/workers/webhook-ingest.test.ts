@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
-import { admin, authed, call, counters, createClient, deadLetters, failingBucket, postJson, postWebhook, sign, unique, withEnv } from "./helpers.ts";
+import { admin, authed, call, counters, createClient, db, deadLetters, failingBucket, postJson, postWebhook, sign, unique, withEnv } from "./helpers.ts";
+import { phoneNumberReleases } from "../../schema/db.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { parseWebhook } from "../../workers/ingest/whatsapp.ts";
 
@@ -148,6 +149,19 @@ describe("Meta's payload shapes", () => {
     expect((await counters(b.id, ...day)).body.minutes).toEqual([]);
     const minute = Math.floor(after / 60_000) * 60_000;
     expect((await counters(b.id, new Date(minute).toISOString(), new Date(minute + 60_000).toISOString())).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
+  });
+
+  it("gives a status stamped at the instant its number was released to the next owner, one a second earlier to the one before", async () => {
+    const phone = unique("pn");
+    const earlier = await createClient({ phones: [] });
+    const next = await createClient({ phones: [phone] });
+    // A release as the admin API records one, on a whole second so that a status can be stamped at it.
+    await db().insert(phoneNumberReleases).values({ phoneNumberId: phone, clientId: earlier.id, releasedAt: T0 });
+    const statuses = [sec(T0) - 1, sec(T0)].map((timestamp) => statusObject({ id: `wamid.${unique("rel")}`, status: "sent", timestamp }));
+    expect(await (await postWebhook(webhook([{ phoneNumberId: phone, statuses }]))).json()).toEqual({ accepted: 2, duplicates: 0, ignored: 0 });
+    for (const client of [earlier, next]) {
+      expect((await counters(client.id, "2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z")).body.minutes.map((m) => m.sent)).toEqual([1]);
+    }
   });
 
   it("takes a free pricing type over a stale billable flag, lets billable decide for a type it does not know, and reads the type in any case", () => {
