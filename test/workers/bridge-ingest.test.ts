@@ -39,6 +39,11 @@ describe("bridge batch formats", () => {
     expect(await (await postEvents({ events: [event(id)] }, await ingestKey())).json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
   });
 
+  it("accepts one event object, an array among its own fields included", async () => {
+    const { id } = await createClient();
+    expect(await (await postEvents(event(id, { tags: ["promo", "nov"] }), await ingestKey())).json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+  });
+
   it("unwraps Kafka Connect HTTP-sink records whose value is an object or a JSON string, not an event with a value field of its own", async () => {
     const { id } = await createClient();
     const records = [

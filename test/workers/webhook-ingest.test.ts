@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { admin, authed, call, counters, createClient, db, deadLetters, failingBucket, postJson, postWebhook, sign, unique, withEnv } from "./helpers.ts";
-import { phoneNumberReleases } from "../../schema/db.ts";
+import { phoneNumberReleases, phoneNumbers } from "../../schema/db.ts";
+import { withClockAhead } from "./live-helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { parseWebhook } from "../../workers/ingest/whatsapp.ts";
 
@@ -162,6 +163,16 @@ describe("Meta's payload shapes", () => {
     for (const client of [earlier, next]) {
       expect((await counters(client.id, "2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z")).body.minutes.map((m) => m.sent)).toEqual([1]);
     }
+  });
+
+  it("routes a number another isolate's admin gave a client within seconds: this isolate remembers an unknown number 5 s at most", async () => {
+    const { id } = await createClient({ phones: [] });
+    const phone = unique("pn");
+    const status = () => webhook([{ phoneNumberId: phone, statuses: [statusObject({ id: `wamid.${unique("c")}`, status: "sent", timestamp: sec(T0) })] }]);
+    expect(await (await postWebhook(status())).json()).toEqual({ accepted: 0, duplicates: 0, ignored: 1 });
+    // Written straight to D1, as another isolate's admin request does: nothing tells this isolate's cache.
+    await db().insert(phoneNumbers).values({ phoneNumberId: phone, clientId: id });
+    expect(await withClockAhead(5_001, async () => (await postWebhook(status())).json())).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
   });
 
   it("takes a free pricing type over a stale billable flag, lets billable decide for a type it does not know, and reads the type in any case", () => {
