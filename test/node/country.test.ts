@@ -48,4 +48,10 @@ describe("countryOf", () => {
     expect(countryOf("80012345678")).toBeNull();
     expect(countryOf("999123456789")).toBeNull();
   });
+
+  it("takes a business-scoped user id's country, and none that is not a country", () => {
+    expect(countryOf("BR.1502576394655843")).toBe("BR");
+    expect(countryOf("US.ENT.11815799212886844830")).toBe("US");
+    expect(countryOf("ZZ.1502576394655843")).toBeNull();
+  });
 });

@@ -2,7 +2,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { counterOf } from "../../durable-objects/client-shards.ts";
-import { createClient, ingestKey, postEvents, unique } from "./helpers.ts";
+import { createClient, failingBucket, ingestKey, postEvents, unique, withEnv } from "./helpers.ts";
 
 /**
  * The answers Kafka Connect's HTTP sink, Redpanda Connect and the bridge decide retries on: 429/503 (with
@@ -38,6 +38,17 @@ describe("retry signals of POST /v1/ingest/events", () => {
     expect(retried.headers.get("retry-after")).toBeNull();
     expect(await retried.json()).toEqual({ accepted: 3, duplicates: 0, rejected: [] });
     expect(await (await postEvents(batch, key)).json()).toEqual({ accepted: 0, duplicates: 3, rejected: [] });
+  });
+
+  it("answers 503 with Retry-After, having stored nothing, when the DLQ cannot keep the batch's rejected records; the retry stores the batch once", async () => {
+    const { id } = await createClient();
+    const key = await ingestKey();
+    const body = JSON.stringify([event(id), { ...event(id), status: "bounced" }]);
+    const failed = await withEnv({ LAKE: failingBucket }, "/v1/ingest/events", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body });
+    expect(failed.status).toBe(503);
+    expect(failed.headers.get("retry-after")).toBe("2");
+    expect(((await failed.json()) as { error: { code: string } }).error.code).toBe("dead_letter_unavailable");
+    expect(await (await postEvents(body, key)).json()).toEqual({ accepted: 1, duplicates: 0, rejected: [{ index: 1, code: "invalid_event", message: expect.any(String) }] });
   });
 
   it("sends no Retry-After with the answers a retry cannot fix", async () => {

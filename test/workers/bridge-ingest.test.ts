@@ -39,13 +39,19 @@ describe("bridge batch formats", () => {
     expect(await (await postEvents({ events: [event(id)] }, await ingestKey())).json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
   });
 
-  it("unwraps Kafka Connect HTTP-sink records whose value is an object or a JSON string", async () => {
+  it("accepts one event object, an array among its own fields included", async () => {
+    const { id } = await createClient();
+    expect(await (await postEvents(event(id, { tags: ["promo", "nov"] }), await ingestKey())).json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+  });
+
+  it("unwraps Kafka Connect HTTP-sink records whose value is an object or a JSON string, not an event with a value field of its own", async () => {
     const { id } = await createClient();
     const records = [
       { topic: "wa-events", partition: 0, offset: 41, key: id, value: event(id) },
       { topic: "wa-events", partition: 0, offset: 42, key: id, value: JSON.stringify(event(id)) },
+      event(id, { value: 12.5 }),
     ];
-    expect(await (await postEvents(records, await ingestKey())).json()).toEqual({ accepted: 2, duplicates: 0, rejected: [] });
+    expect(await (await postEvents(records, await ingestKey())).json()).toEqual({ accepted: 3, duplicates: 0, rejected: [] });
   });
 
   it("reads Kafka Connect's JsonConverter output with schemas ({schema, payload}), bare or as a sink record's value", async () => {
@@ -103,16 +109,42 @@ describe("bridge batch formats", () => {
   it("takes a business-scoped user id as the recipient, its country as the market; refuses other ids", async () => {
     const { id } = await createClient();
     const res = await postEvents(
-      [event(id, { recipient: "BR.1502576394655843" }), event(id, { recipient: "US.ENT.11815799212886844830" }), event(id, { recipient: "+5215512345678" }), event(id, { recipient: "br.15025" })],
+      [
+        event(id, { recipient: "BR.1502576394655843" }),
+        event(id, { recipient: "US.ENT.11815799212886844830" }),
+        event(id, { recipient: "+5215512345678" }),
+        event(id, { recipient: "br.15025" }),
+        // E.164 allows 15 digits at most.
+        event(id, { recipient: "5511987654321012" }),
+      ],
       await ingestKey(),
     );
     const out = (await res.json()) as { accepted: number; rejected: { index: number; message: string }[] };
     expect(out.accepted).toBe(3);
-    expect(out.rejected).toEqual([expect.objectContaining({ index: 3, message: expect.stringMatching(/recipient.*business-scoped user id/) })]);
+    expect(out.rejected).toEqual([3, 4].map((index) => expect.objectContaining({ index, message: expect.stringMatching(/recipient.*business-scoped user id/) })));
     expect((await flush(id)).status).toBe(200);
     const [header, ...rows] = parseCsv(await (await report(id, { from: "2026-11-20", to: "2026-11-21", format: "csv" })).text());
     const column = (name: string) => header!.indexOf(name);
     expect(rows.map((r) => [r[column("recipient")], r[column("country")]]).sort()).toEqual([["5215512345678", "MX"], ["BR.1502576394655843", "BR"], ["US.ENT.11815799212886844830", "US"]]);
+  });
+
+  it("derives billable from the pricing type and the country from the recipient only where the record leaves them out", async () => {
+    const { id } = await createClient();
+    const records = [
+      event(id, { pricing_type: "free_customer_service" }),
+      event(id, { pricing_type: "regular", country: "PT" }),
+      event(id, { pricing_type: "regular", billable: false }),
+    ];
+    expect(await (await postEvents(records, await ingestKey())).json()).toEqual({ accepted: 3, duplicates: 0, rejected: [] });
+    expect((await flush(id)).status).toBe(200);
+    const [header, ...rows] = parseCsv(await (await report(id, { from: "2026-11-20", to: "2026-11-21", format: "csv" })).text());
+    const column = (name: string) => header!.indexOf(name);
+    const byId = new Map(rows.map((r) => [r[column("event_id")], [r[column("billable")], r[column("country")]]]));
+    expect(records.map((r) => byId.get(r.event_id as string))).toEqual([
+      ["false", "BR"],
+      ["true", "PT"],
+      ["false", "BR"],
+    ]);
   });
 
   it("refuses a record stamped more than an hour after the batch arrived, and takes one a minute ahead", async () => {
@@ -219,21 +251,33 @@ describe("per-record validation", () => {
     expect((await deadLetters()).some((l) => l.body.input === body)).toBe(true);
   });
 
-  it("answers 415 for a body that is not JSON or NDJSON, and reads text/plain (fetch's default for a string) as JSON", async () => {
+  it("answers 415 for a body that is not JSON or NDJSON, and reads text/plain (fetch's default for a string) and untyped bodies as JSON", async () => {
     const res = await postEvents("a,b,c", await ingestKey(), "text/csv");
     expect(res.status).toBe(415);
     const { id } = await createClient();
     const plain = await postEvents(JSON.stringify([event(id)]), await ingestKey(), "text/plain;charset=UTF-8");
     expect(plain.status).toBe(200);
     expect(await plain.json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    // Bytes, unlike a string, give the request no content type.
+    const untyped = await call("/v1/ingest/events", { method: "POST", headers: { authorization: `Bearer ${await ingestKey()}` }, body: new TextEncoder().encode(JSON.stringify([event(id)])) });
+    expect(untyped.headers.get("content-type")).toMatch(/json/);
+    expect(await untyped.json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
   });
 
-  it("answers 413 for more than 10,000 records, asking for smaller batches", async () => {
-    const { id } = await createClient();
-    const e = JSON.stringify(event(id));
-    const res = await postEvents(`[${Array.from({ length: 10_001 }, () => e).join(",")}]`, await ingestKey());
-    expect(res.status).toBe(413);
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("too_many_records");
+  it("answers 413 for more than 10,000 records, as an array or as NDJSON lines, asking for smaller batches; takes 10,000", async () => {
+    const key = await ingestKey();
+    const records = (n: number) => Array.from({ length: n }, () => "{}");
+    for (const [body, type] of [[`[${records(10_001).join(",")}]`, "application/json"], [records(10_001).join("\n"), "application/x-ndjson"]] as const) {
+      const res = await postEvents(body, key, type);
+      expect([type, res.status]).toEqual([type, 413]);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("too_many_records");
+    }
+    // Records that are read, each refused on its own: the batch itself was not too large.
+    for (const [body, type] of [[`[${records(10_000).join(",")}]`, "application/json"], [records(10_000).join("\n"), "application/x-ndjson"]] as const) {
+      const res = await postEvents(body, key, type);
+      expect([type, res.status]).toEqual([type, 200]);
+      expect(((await res.json()) as { rejected: unknown[] }).rejected).toHaveLength(10_000);
+    }
   });
 });
 
@@ -252,9 +296,11 @@ describe("ingest API keys", () => {
     const b = await createClient();
     const key = await ingestKey(a.id);
     expect((await postEvents([event(a.id)], key)).status).toBe(200);
-    const refused = await postEvents([event(b.id), event(b.id)], key);
+    const invalid = event(b.id, { status: "bounced" });
+    const refused = await postEvents([invalid, event(b.id), event(b.id)], key);
     expect(refused.status).toBe(403);
-    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("client_not_allowed");
+    // Named by the first record the key could have stored, not the first in the batch.
+    expect(((await refused.json()) as { error: { code: string; details: unknown } }).error).toMatchObject({ code: "client_not_allowed", details: { index: 1, client_id: b.id } });
     const mixed = await postEvents([event(a.id), event(b.id), event(a.id)], key);
     expect(await mixed.json()).toEqual({
       accepted: 2,

@@ -81,22 +81,27 @@ describe("dead letters: listed with their reasons, replayed once what they lacke
   });
 
   it("stores bridged records of a client created later, at their original index, and keeps what is still invalid", async () => {
+    const existing = await createClient();
     const later = unique("later");
     const ok = unique("ok");
-    const res = await postEvents([bridged(later, ok), bridged(later, unique("bad"), { recipient: undefined })], await ingestKey());
-    expect(((await res.json()) as { rejected: { index: number; code: string }[] }).rejected.map((r) => r.code)).toEqual(["unknown_client", "invalid_event"]);
+    // The first record is stored at once, so the letter's records sit at indexes other than their place in it.
+    const res = await postEvents([bridged(existing.id, unique("stored")), bridged(later, ok), bridged(later, unique("bad"), { recipient: undefined })], await ingestKey());
+    expect(((await res.json()) as { rejected: { index: number; code: string }[] }).rejected.map((r) => [r.index, r.code])).toEqual([
+      [1, "unknown_client"],
+      [2, "invalid_event"],
+    ]);
     const key = await letterWith(ok);
 
     await createClient({ id: later });
     const done = await replay();
-    expect(done.remaining.find((r) => r.key === key)?.rejections).toEqual([{ at: 1, code: "invalid_event", message: expect.stringContaining("recipient") }]);
+    expect(done.remaining.find((r) => r.key === key)?.rejections).toEqual([{ at: 2, code: "invalid_event", message: expect.stringContaining("recipient") }]);
     expect(await exists(key)).toBe(true);
     expect((await counters(later, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
     // The list shows what is still outstanding; replaying again stores nothing twice.
     const listed = (await (await call(`/v1/admin/dead-letters?date=${today()}&limit=200`, authed(await admin()))).json()) as { letters: { key: string; rejections: unknown[] }[] };
-    expect(listed.letters.find((l) => l.key === key)?.rejections).toEqual([{ at: 1, code: "invalid_event", message: expect.stringContaining("recipient") }]);
+    expect(listed.letters.find((l) => l.key === key)?.rejections).toEqual([{ at: 2, code: "invalid_event", message: expect.stringContaining("recipient") }]);
     const again = await replay();
-    expect(again.remaining.find((r) => r.key === key)?.rejections).toEqual([{ at: 1, code: "invalid_event", message: expect.stringContaining("recipient") }]);
+    expect(again.remaining.find((r) => r.key === key)?.rejections).toEqual([{ at: 2, code: "invalid_event", message: expect.stringContaining("recipient") }]);
     expect((await counters(later, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
   });
 
@@ -119,9 +124,18 @@ describe("dead letters: listed with their reasons, replayed once what they lacke
         input: JSON.stringify(records),
       }),
     );
+    // And as the ingest route keeps a scoped key's letter: the foreign record beside one of its own.
+    const res = await postEvents([bridged(own.id, unique("mine")), bridged(other.id, unique("theirs"), { recipient: undefined }), bridged(other.id, theirs)], await ingestKey(own.id));
+    expect(((await res.json()) as { rejected: { code: string }[] }).rejected.map((r) => r.code)).toEqual(["invalid_event", "client_not_allowed"]);
+    const routed = (await deadLetters()).find((l) => l.key !== key && l.body.input.includes(theirs))!.key;
+
     const done = await replay();
     expect(done.remaining.find((r) => r.key === key)?.rejections).toEqual([{ at: 1, code: "client_not_allowed", message: expect.any(String) }]);
-    expect((await counters(own.id, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
+    expect(done.remaining.find((r) => r.key === routed)?.rejections.map((r) => [r.at, r.code])).toEqual([
+      [1, "invalid_event"],
+      [2, "client_not_allowed"],
+    ]);
+    expect((await counters(own.id, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 2 })]);
     expect((await counters(other.id, ...DAY_RANGE)).body.minutes).toEqual([]);
   });
 

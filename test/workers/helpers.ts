@@ -1,8 +1,10 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { apiKeys, users } from "../../schema/db.ts";
 import { sha256Hex, toHex, hmacSha256 } from "../../workers/auth/crypto.ts";
 import { issueSession } from "../../workers/auth/session.ts";
+import { app } from "../../workers/app.ts";
 
 export const BASE = "http://zapmeter.test";
 let counter = 0;
@@ -17,6 +19,17 @@ export function unique(prefix: string): string {
 export function call(path: string, init: RequestInit = {}): Promise<Response> {
   return exports.default.fetch(new Request(`${BASE}${path}`, init));
 }
+
+/** Calls the app with some bindings replaced (a production configuration, a store that fails). */
+export async function withEnv(overrides: Partial<Env>, path: string, init: RequestInit = {}): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await app.fetch(new Request(`${BASE}${path}`, init), { ...env, ...overrides }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+/** An R2 bucket whose writes fail, as when R2 is down. */
+export const failingBucket = { put: () => Promise.reject(new Error("R2 is down")) } as unknown as R2Bucket;
 
 export function db() {
   return drizzle(env.DB);

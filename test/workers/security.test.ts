@@ -1,24 +1,14 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { sign } from "hono/jwt";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
-import { app } from "../../workers/app.ts";
 import { DEV_INGEST_KEY, DEV_PASSWORD } from "../../schema/dev-credentials.ts";
-import { BASE, authed, call, createClient, db, postJson, postWebhook, sign as metaSignature, signIn, unique } from "./helpers.ts";
+import { BASE, authed, call, createClient, db, postJson, postWebhook, sign as metaSignature, signIn, unique, withEnv } from "./helpers.ts";
 import { apiKeys, users } from "../../schema/db.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
 import { DAY_MS } from "../../schema/time.ts";
 import { withClockAhead } from "./live-helpers.ts";
-
-/** Calls the app with some bindings replaced (e.g. a production configuration). */
-async function withEnv(overrides: Partial<Env>, path: string, init: RequestInit = {}): Promise<Response> {
-  const ctx = createExecutionContext();
-  const res = await app.fetch(new Request(`${BASE}${path}`, init), { ...env, ...overrides }, ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
-}
 
 const STRONG = {
   ENVIRONMENT: "production",

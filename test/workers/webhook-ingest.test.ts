@@ -1,7 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
-import { admin, authed, call, counters, createClient, deadLetters, postJson, postWebhook, sign, unique } from "./helpers.ts";
+import { admin, authed, call, counters, createClient, db, deadLetters, failingBucket, postJson, postWebhook, sign, unique, withEnv } from "./helpers.ts";
+import { phoneNumberReleases, phoneNumbers } from "../../schema/db.ts";
+import { withClockAhead } from "./live-helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { parseWebhook } from "../../workers/ingest/whatsapp.ts";
 
@@ -65,7 +67,7 @@ describe("signed status notifications", () => {
 });
 
 describe("Meta's payload shapes", () => {
-  it("records a failed status with its first error, and bills nothing for it", async () => {
+  it("records a failed status with its first error's code and title, and no error for a status of another kind", async () => {
     const { id, phones } = await createClient();
     const wamid = `wamid.${unique("f")}`;
     const res = await postWebhook(
@@ -78,17 +80,26 @@ describe("Meta's payload shapes", () => {
               status: "failed",
               timestamp: sec(T0),
               errors: [
-                { code: 131049, title: "This message was not delivered to maintain healthy ecosystem engagement." },
+                { code: 131049, title: "This message was not delivered to maintain healthy ecosystem engagement.", message: "Meta's longer wording of the same" },
                 { code: 131026, title: "Message undeliverable" },
               ],
             }),
+            // Errors beside a status that is not a failure describe no failure of the message.
+            statusObject({ id: `wamid.${unique("f")}`, status: "delivered", timestamp: sec(T0), errors: [{ code: 131000, title: "Something went wrong" }] }),
           ],
         },
       ]),
     );
-    expect(await res.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+    expect(await res.json()).toEqual({ accepted: 2, duplicates: 0, ignored: 0 });
     const { body } = await counters(id, "2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z");
-    expect(body.minutes).toEqual([{ minute: Date.UTC(2026, 10, 20, 12, 30), accepted: 0, sent: 0, delivered: 0, read: 0, failed: 1 }]);
+    expect(body.minutes).toEqual([{ minute: Date.UTC(2026, 10, 20, 12, 30), accepted: 0, sent: 0, delivered: 1, read: 0, failed: 1 }]);
+    expect((await flush(id)).status).toBe(200);
+    const [header, ...rows] = parseCsv(await (await report(id, { from: "2026-11-20", to: "2026-11-21", format: "csv" })).text());
+    const column = (name: string) => header!.indexOf(name);
+    expect(rows.map((r) => [r[column("status")], r[column("error_code")], r[column("error_title")]]).sort()).toEqual([
+      ["delivered", "", ""],
+      ["failed", "131049", "This message was not delivered to maintain healthy ecosystem engagement."],
+    ]);
   });
 
   it("routes a mixed batch of several phone numbers to their own clients", async () => {
@@ -141,7 +152,30 @@ describe("Meta's payload shapes", () => {
     expect((await counters(b.id, new Date(minute).toISOString(), new Date(minute + 60_000).toISOString())).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
   });
 
-  it("takes a free pricing type over a stale billable flag, and lets billable decide for a type it does not know", () => {
+  it("gives a status stamped at the instant its number was released to the next owner, one a second earlier to the one before", async () => {
+    const phone = unique("pn");
+    const earlier = await createClient({ phones: [] });
+    const next = await createClient({ phones: [phone] });
+    // A release as the admin API records one, on a whole second so that a status can be stamped at it.
+    await db().insert(phoneNumberReleases).values({ phoneNumberId: phone, clientId: earlier.id, releasedAt: T0 });
+    const statuses = [sec(T0) - 1, sec(T0)].map((timestamp) => statusObject({ id: `wamid.${unique("rel")}`, status: "sent", timestamp }));
+    expect(await (await postWebhook(webhook([{ phoneNumberId: phone, statuses }]))).json()).toEqual({ accepted: 2, duplicates: 0, ignored: 0 });
+    for (const client of [earlier, next]) {
+      expect((await counters(client.id, "2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z")).body.minutes.map((m) => m.sent)).toEqual([1]);
+    }
+  });
+
+  it("routes a number another isolate's admin gave a client within seconds: this isolate remembers an unknown number 5 s at most", async () => {
+    const { id } = await createClient({ phones: [] });
+    const phone = unique("pn");
+    const status = () => webhook([{ phoneNumberId: phone, statuses: [statusObject({ id: `wamid.${unique("c")}`, status: "sent", timestamp: sec(T0) })] }]);
+    expect(await (await postWebhook(status())).json()).toEqual({ accepted: 0, duplicates: 0, ignored: 1 });
+    // Written straight to D1, as another isolate's admin request does: nothing tells this isolate's cache.
+    await db().insert(phoneNumbers).values({ phoneNumberId: phone, clientId: id });
+    expect(await withClockAhead(5_001, async () => (await postWebhook(status())).json())).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+  });
+
+  it("takes a free pricing type over a stale billable flag, lets billable decide for a type it does not know, and reads the type in any case", () => {
     const body = (pricing: Record<string, unknown>) =>
       webhook([{ phoneNumberId: "pn", statuses: [{ ...statusObject({ id: "wamid.f", status: "delivered", timestamp: sec(T0) }), pricing: { category: "service", ...pricing } }] }]);
     const billable = (pricing: Record<string, unknown>) => parseWebhook(body(pricing), T0 + 1_000).statuses[0]!.event.billable;
@@ -152,6 +186,7 @@ describe("Meta's payload shapes", () => {
     expect(billable({ billable: true })).toBe(true);
     expect(billable({})).toBe(null);
     expect(billable({ type: "REGULAR" })).toBe(true);
+    expect(parseWebhook(body({ type: "FREE_ENTRY_POINT" }), T0 + 1_000).statuses[0]!.event.pricing_type).toBe("free_entry_point");
     expect(billable({ billable: true, type: "a_type_meta_adds" })).toBe(true);
     expect(billable({ type: "a_type_meta_adds" })).toBe(null);
   });
@@ -193,17 +228,19 @@ describe("recipients Meta identifies without a phone number", () => {
     const group = "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjMzOTQzMjAdOTY5MTgZD";
     const ofGroup = (status: string, member?: string, category?: string) =>
       statusObject({ id: wamid, status, timestamp: sec(T0), category, extra: { recipient_id: group, recipient_type: "group", ...(member ? { recipient_participant_id: member } : {}) } });
-    const statuses = [ofGroup("sent", undefined, "marketing"), ofGroup("delivered", "919876543210", "marketing"), ofGroup("delivered", "5511987654321", "marketing"), ofGroup("read", "5511987654321")];
-    expect(await (await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses }]))).json()).toEqual({ accepted: 4, duplicates: 0, ignored: 0 });
-    expect(await (await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses }]))).json()).toEqual({ accepted: 0, duplicates: 4, ignored: 0 });
+    // A member id we cannot read is not the group's own status: kept in the DLQ, not counted as the group's.
+    const unreadableMember = ofGroup("delivered", "not-a-member-id", "marketing");
+    const statuses = [ofGroup("sent", undefined, "marketing"), ofGroup("delivered", "919876543210", "marketing"), ofGroup("delivered", "5511987654321", "marketing"), ofGroup("read", "5511987654321"), unreadableMember];
+    expect(await (await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses }]))).json()).toEqual({ accepted: 4, duplicates: 0, ignored: 1 });
+    expect(await (await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses }]))).json()).toEqual({ accepted: 0, duplicates: 4, ignored: 1 });
     expect((await flush(id)).status).toBe(200);
     const [header, ...rows] = parseCsv(await (await report(id, { from: "2026-11-20", to: "2026-11-21", format: "csv" })).text());
     const column = (name: string) => header!.indexOf(name);
-    expect(rows.map((r) => [r[column("message_id")], r[column("status")], r[column("recipient")], r[column("country")]]).sort()).toEqual([
-      [wamid, "sent", group, ""],
-      [`${wamid}:5511987654321`, "delivered", "5511987654321", "BR"],
-      [`${wamid}:5511987654321`, "read", "5511987654321", "BR"],
-      [`${wamid}:919876543210`, "delivered", "919876543210", "IN"],
+    expect(rows.map((r) => [r[column("message_id")], r[column("event_id")], r[column("recipient")], r[column("country")]]).sort()).toEqual([
+      [wamid, `${wamid}:sent`, group, ""],
+      [`${wamid}:5511987654321`, `${wamid}:5511987654321:delivered`, "5511987654321", "BR"],
+      [`${wamid}:5511987654321`, `${wamid}:5511987654321:read`, "5511987654321", "BR"],
+      [`${wamid}:919876543210`, `${wamid}:919876543210:delivered`, "919876543210", "IN"],
     ]);
   });
 });
@@ -249,6 +286,22 @@ describe("rejections end up in dlq/ and lose nothing", () => {
       { at: "entry.0.changes.0.value.statuses.0", code: "unknown_phone_number", message: expect.stringContaining(unknownPhone) },
     ]);
     expect(JSON.parse(letter.body.input)).toEqual(payload);
+  });
+
+  it("answers 503 before counting anything when the DLQ cannot keep a rejection, so Meta's retry counts the batch once", async () => {
+    const known = await createClient();
+    const body = JSON.stringify(
+      webhook([
+        { phoneNumberId: unique("unknown-pn"), statuses: [statusObject({ id: `wamid.${unique("u")}`, status: "sent", timestamp: sec(T0) })] },
+        { phoneNumberId: known.phones[0]!, statuses: [statusObject({ id: `wamid.${unique("u")}`, status: "sent", timestamp: sec(T0) })] },
+      ]),
+    );
+    const init = { method: "POST", headers: { "content-type": "application/json", "x-hub-signature-256": await sign(body) }, body };
+    const failed = await withEnv({ LAKE: failingBucket }, "/v1/webhooks/whatsapp", init);
+    expect(failed.status).toBe(503);
+    expect(((await failed.json()) as { error: { code: string } }).error.code).toBe("dead_letter_unavailable");
+    expect((await counters(known.id, "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z")).body.minutes).toEqual([]);
+    expect(await (await postWebhook(body)).json()).toEqual({ accepted: 1, duplicates: 0, ignored: 1 });
   });
 
   it("counts the readable statuses of a webhook and keeps the malformed one in the DLQ with its path", async () => {
@@ -317,6 +370,12 @@ describe("rejections end up in dlq/ and lose nothing", () => {
     expect(await (await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses: [skewed] }]))).json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
     const range = [new Date(now - 3_600_000).toISOString(), new Date(now + 4 * 3_600_000).toISOString()] as const;
     expect((await counters(id, ...range)).body.minutes.map((m) => m.sent)).toEqual([1]);
+    // The hour itself is still taken; a second more is not.
+    const bound = parseWebhook(
+      webhook([{ phoneNumberId: phones[0]!, statuses: [3_600, 3_601].map((s) => statusObject({ id: `wamid.${unique("f")}`, status: "sent", timestamp: sec(T0) + s })) }]),
+      T0,
+    );
+    expect([bound.statuses.length, bound.rejected.map((r) => [r.at, r.code])]).toEqual([1, [["entry.0.changes.0.value.statuses.1.timestamp", "occurred_in_future"]]]);
   });
   it("answers 400 for a body that is not JSON or not a notification envelope, keeping it", async () => {
     for (const body of ["{not json", "[]", JSON.stringify({ object: "whatsapp_business_account" }), JSON.stringify({ object: 7, entry: [] })]) {
