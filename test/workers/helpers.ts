@@ -1,6 +1,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
+import { vi } from "vitest";
 import { apiKeys, users } from "../../schema/db.ts";
 import { sha256Hex, toHex, hmacSha256 } from "../../workers/auth/crypto.ts";
 import { issueSession } from "../../workers/auth/session.ts";
@@ -128,4 +129,18 @@ const scheduledWorker = exports.default as unknown as { scheduled(opts: { cron: 
 /** Fires a Cron Trigger through the Worker's scheduled entry point, as of `scheduledTime` (epoch ms). */
 export async function runCron(cron: string, scheduledTime: number): Promise<void> {
   await scheduledWorker.scheduled({ cron, scheduledTime });
+}
+
+/**
+ * Runs `fn` with the clock `ms` ahead instead of waiting that long: the tests, the Worker and the
+ * objects share one isolate, so they all read the shifted `Date.now()`.
+ */
+export async function withClockAhead<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  const realNow = Date.now.bind(Date);
+  const ahead = vi.spyOn(Date, "now").mockImplementation(() => realNow() + ms);
+  try {
+    return await fn();
+  } finally {
+    ahead.mockRestore();
+  }
 }

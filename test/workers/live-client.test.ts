@@ -10,8 +10,8 @@ import { DAY_MS, minuteOf } from "../../schema/time.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { issueSession } from "../../workers/auth/session.ts";
 import { MAX_SOCKETS_PER_SESSION, POLICY_VIOLATION, REVOCATION_CHECK_MS, SESSION_ENDED } from "../../durable-objects/live-sockets.ts";
-import { admin, authed, call, createClient, db, postJson, signIn } from "./helpers.ts";
-import { LiveSocket, event, ingestNow, withClockAhead } from "./live-helpers.ts";
+import { admin, authed, call, createClient, db, postJson, signIn, withClockAhead } from "./helpers.ts";
+import { LiveSocket, event, ingestNow } from "./live-helpers.ts";
 
 type Msg = ClientLiveMessage;
 const bearer = async (token?: string) => ({ authorization: `Bearer ${token ?? (await admin())}` });

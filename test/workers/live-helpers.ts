@@ -1,6 +1,5 @@
 import type { NotificationEvent, Status } from "../../schema/event.ts";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
-import { vi } from "vitest";
 import { call, postWebhook, unique } from "./helpers.ts";
 
 /**
@@ -100,18 +99,4 @@ export function event(clientId: string, status: Status, occurredAt = Date.now())
     error_title: null,
     source: "kafka",
   };
-}
-
-/**
- * Runs `fn` with the clock `ms` ahead instead of waiting that long: the tests, the Worker and the
- * objects share one isolate, so they all read the shifted `Date.now()`.
- */
-export async function withClockAhead<T>(ms: number, fn: () => Promise<T>): Promise<T> {
-  const realNow = Date.now.bind(Date);
-  const ahead = vi.spyOn(Date, "now").mockImplementation(() => realNow() + ms);
-  try {
-    return await fn();
-  } finally {
-    ahead.mockRestore();
-  }
 }

@@ -3,12 +3,11 @@ import { sign } from "hono/jwt";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { DEV_INGEST_KEY, DEV_PASSWORD } from "../../schema/dev-credentials.ts";
-import { BASE, authed, call, createClient, db, postJson, postWebhook, sign as metaSignature, signIn, unique, withEnv } from "./helpers.ts";
+import { BASE, authed, call, createClient, db, postJson, postWebhook, sign as metaSignature, signIn, unique, withClockAhead, withEnv } from "./helpers.ts";
 import { apiKeys, users } from "../../schema/db.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
 import { DAY_MS } from "../../schema/time.ts";
-import { withClockAhead } from "./live-helpers.ts";
 
 const STRONG = {
   ENVIRONMENT: "production",

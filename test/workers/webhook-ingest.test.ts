@@ -1,9 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
-import { admin, authed, call, counters, createClient, db, deadLetters, failingBucket, postJson, postWebhook, sign, unique, withEnv } from "./helpers.ts";
+import { admin, authed, call, counters, createClient, db, deadLetters, failingBucket, postJson, postWebhook, sign, unique, withClockAhead, withEnv } from "./helpers.ts";
 import { phoneNumberReleases, phoneNumbers } from "../../schema/db.ts";
-import { withClockAhead } from "./live-helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { parseWebhook } from "../../workers/ingest/whatsapp.ts";
 

@@ -5,7 +5,7 @@ import { bytesEqual, fromHex, hmacSha256 } from "../auth/crypto.ts";
  * The bytes must be the ones received: re-serialised JSON would not match.
  */
 export async function verifyMetaSignature(rawBody: ArrayBuffer, header: string | undefined, appSecret: string): Promise<boolean> {
-  const given = fromHex(header?.match(/^sha256=([0-9a-fA-F]{64})$/)?.[1] ?? "");
-  if (!given) return false;
-  return bytesEqual(await hmacSha256(appSecret, rawBody), given);
+  const hex = header?.match(/^sha256=([0-9a-fA-F]{64})$/)?.[1];
+  if (hex === undefined) return false;
+  return bytesEqual(await hmacSha256(appSecret, rawBody), fromHex(hex)!);
 }
