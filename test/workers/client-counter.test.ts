@@ -404,21 +404,24 @@ describe("the last hour's minutes", () => {
   it("stay equal to the stored counters as events arrive, flush and the object restarts", async () => {
     const { id, stub } = counter();
     const now = Date.now();
-    const hourAgo = minuteOf(now) - 59 * 60_000;
+    // The first minute the object keeps summed in memory (an hour before the current one).
+    const hourAgo = minuteOf(now) - 60 * 60_000;
     const stored = () =>
       runInDurableObject(stub, (instance: ClientCounter) => (instance as unknown as { reads: CounterReads }).reads.summedCounters(hourAgo, Number.MAX_SAFE_INTEGER));
     await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: now, status: "sent" }), ev({ occurred_at: now - 30 * 60_000, status: "read" })]));
     expect(await stub.counters(hourAgo, Number.MAX_SAFE_INTEGER)).toEqual(await stored());
-    await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: now, status: "delivered" }), ev({ occurred_at: now - 3 * 3_600_000, status: "sent" })]));
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: now, status: "delivered" }), ev({ occurred_at: now - 3 * 3_600_000, status: "sent" }), ev({ occurred_at: hourAgo, status: "read" })]));
     await runDurableObjectAlarm(stub);
     await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: now, status: "failed" })]));
     const live = await stub.counters(hourAgo, Number.MAX_SAFE_INTEGER);
     expect(live).toEqual(await stored());
-    expect(live.map((m) => m.sent + m.delivered + m.read + m.failed)).toEqual([1, 3]);
+    expect(live.map((m) => m.sent + m.delivered + m.read + m.failed)).toEqual([1, 1, 3]);
+    // A range ends before the minute it names.
+    expect(await stub.counters(hourAgo, minuteOf(now))).toEqual(live.slice(0, -1));
     await evictDurableObject(stub);
     expect(await stub.counters(hourAgo, Number.MAX_SAFE_INTEGER)).toEqual(live);
     // A range reaching past the last hour is read from SQLite.
-    expect((await stub.counters(0, Number.MAX_SAFE_INTEGER)).length).toBe(3);
+    expect((await stub.counters(0, Number.MAX_SAFE_INTEGER)).length).toBe(4);
   });
 });
 
@@ -427,11 +430,13 @@ describe("today's totals", () => {
     const { id, stub } = counter();
     const tz = "America/Sao_Paulo";
     const now = Date.now();
+    const [start, end] = localDayRange(localDate(now, tz), tz);
     const sum = () => stub.totals(...localDayRange(localDate(Date.now(), tz), tz));
     expect(await stub.today(tz)).toEqual(await sum());
-    await stub.ingest({ id, timezone: tz }, encodeBatch([ev({ occurred_at: now, status: "sent" }), ev({ occurred_at: now, status: "read" })]));
-    // Other days count in their own: three days ago, and tomorrow (an event stamped ahead of its time).
-    await stub.ingest({ id, timezone: tz }, encodeBatch([ev({ occurred_at: now - 3 * 86_400_000, status: "sent" }), ev({ occurred_at: now + 86_400_000, status: "delivered" })]));
+    // The day's first millisecond is today's.
+    await stub.ingest({ id, timezone: tz }, encodeBatch([ev({ occurred_at: now, status: "sent" }), ev({ occurred_at: start, status: "read" })]));
+    // Other days count in their own: three days ago, and tomorrow's first millisecond (an event stamped ahead of its time).
+    await stub.ingest({ id, timezone: tz }, encodeBatch([ev({ occurred_at: now - 3 * 86_400_000, status: "sent" }), ev({ occurred_at: end, status: "delivered" })]));
     expect(await stub.today(tz)).toEqual({ accepted: 0, sent: 1, delivered: 0, read: 1, failed: 0 });
     expect(await stub.today(tz)).toEqual(await sum());
     await evictDurableObject(stub);
