@@ -5,7 +5,7 @@ import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import type { CounterReads } from "../../durable-objects/counter-reads.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import { eventIdOf, eventTableDdl, eventTableFor, storedEventRef } from "../../durable-objects/client-counter-tables.ts";
-import { EVENT_COLUMNS, type NotificationEvent } from "../../schema/event.ts";
+import { EVENT_COLUMNS, type NotificationEvent, type Status } from "../../schema/event.ts";
 import { localDate, localDayRange, minuteOf } from "../../schema/time.ts";
 import { partitionPrefix } from "../../workers/lake/layout.ts";
 import { unique } from "./helpers.ts";
@@ -324,6 +324,23 @@ describe("the billable-message ledger", () => {
     await stub.ingest({ id, ...SP }, encodeBatch([ev({ message_id: "m1", status: "read", occurred_at: at + 60_000, event_id: "m1:read-retry" })]));
     expect(await ledgerOf(stub, "2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
     expect(await ledgerOf(stub, "2026-11-21")).toEqual([]);
+  });
+
+  it("bills a delivered/read that came without pricing by its message's pricing, whichever arrives first", async () => {
+    const { id, stub } = counter();
+    const [day1, day2] = [Date.UTC(2026, 10, 20, 10), Date.UTC(2026, 10, 21, 10)];
+    const priced = (message_id: string, status: Status, at: number) => ev({ message_id, status, occurred_at: at });
+    const unpriced = (message_id: string, status: Status, at: number) => ev({ message_id, status, occurred_at: at, billable: null, pricing_type: null, category: null, country: null });
+    const calls = [
+      [priced("a", "sent", day1)], [unpriced("a", "read", day2)],
+      [unpriced("b", "read", day2)], [priced("b", "sent", day1)],
+      // The earliest delivered/read is billed, priced or not.
+      [unpriced("c", "delivered", day1)], [priced("c", "read", day2)],
+    ];
+    for (const batch of calls) await stub.ingest({ id, timezone: "UTC" }, encodeBatch(batch));
+    // A sent status carries its message's pricing but is never billed itself.
+    expect(await ledgerOf(stub, "2026-11-21")).toEqual([{ category: "marketing", country: "BR", count: 2 }]);
+    expect(await ledgerOf(stub, "2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
   });
 
   it("does not bill sent, failed or free (service window, free entry point) messages", async () => {
