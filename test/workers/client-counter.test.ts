@@ -5,7 +5,7 @@ import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import type { CounterReads } from "../../durable-objects/counter-reads.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import { eventIdOf, eventTableDdl, eventTableFor, storedEventRef } from "../../durable-objects/client-counter-tables.ts";
-import { EVENT_COLUMNS, type NotificationEvent } from "../../schema/event.ts";
+import { EVENT_COLUMNS, type NotificationEvent, type Status } from "../../schema/event.ts";
 import { localDate, localDayRange, minuteOf } from "../../schema/time.ts";
 import { partitionPrefix } from "../../workers/lake/layout.ts";
 import { unique } from "./helpers.ts";
@@ -54,10 +54,15 @@ async function ledgerOf(stub: DurableObjectStub<ClientCounter>, day: string) {
 }
 
 describe("ClientCounter durability", () => {
-  it("keeps counts, dedup and the ledger after eviction", async () => {
+  it.each([
+    ["while the outbox holds them", false],
+    ["once an admin flush took the outbox to the lake", true],
+  ])("keeps counts, dedup and the ledger after eviction, %s", async (_when, flushed) => {
     const { id, stub } = counter();
     const e = ev();
     await stub.ingest({ id, ...SP }, encodeBatch([e, ev({ status: "sent" })]));
+    // Unlike the alarm, an admin flush does not upsert the counters before it drops the outbox rows.
+    if (flushed) expect(await stub.flush()).toHaveLength(1);
     await evictDurableObject(stub);
     const again = await stub.ingest({ id, ...SP }, encodeBatch([e]));
     expect(again).toMatchObject({ accepted: 0, duplicates: 1 });
@@ -321,6 +326,23 @@ describe("the billable-message ledger", () => {
     expect(await ledgerOf(stub, "2026-11-21")).toEqual([]);
   });
 
+  it("bills a delivered/read that came without pricing by its message's pricing, whichever arrives first", async () => {
+    const { id, stub } = counter();
+    const [day1, day2] = [Date.UTC(2026, 10, 20, 10), Date.UTC(2026, 10, 21, 10)];
+    const priced = (message_id: string, status: Status, at: number) => ev({ message_id, status, occurred_at: at });
+    const unpriced = (message_id: string, status: Status, at: number) => ev({ message_id, status, occurred_at: at, billable: null, pricing_type: null, category: null, country: null });
+    const calls = [
+      [priced("a", "sent", day1)], [unpriced("a", "read", day2)],
+      [unpriced("b", "read", day2)], [priced("b", "sent", day1)],
+      // The earliest delivered/read is billed, priced or not.
+      [unpriced("c", "delivered", day1)], [priced("c", "read", day2)],
+    ];
+    for (const batch of calls) await stub.ingest({ id, timezone: "UTC" }, encodeBatch(batch));
+    // A sent status carries its message's pricing but is never billed itself.
+    expect(await ledgerOf(stub, "2026-11-21")).toEqual([{ category: "marketing", country: "BR", count: 2 }]);
+    expect(await ledgerOf(stub, "2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
+  });
+
   it("does not bill sent, failed or free (service window, free entry point) messages", async () => {
     const { id, stub } = counter();
     await stub.ingest({ id, ...SP }, encodeBatch([
@@ -399,21 +421,24 @@ describe("the last hour's minutes", () => {
   it("stay equal to the stored counters as events arrive, flush and the object restarts", async () => {
     const { id, stub } = counter();
     const now = Date.now();
-    const hourAgo = minuteOf(now) - 59 * 60_000;
+    // The first minute the object keeps summed in memory (an hour before the current one).
+    const hourAgo = minuteOf(now) - 60 * 60_000;
     const stored = () =>
       runInDurableObject(stub, (instance: ClientCounter) => (instance as unknown as { reads: CounterReads }).reads.summedCounters(hourAgo, Number.MAX_SAFE_INTEGER));
     await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: now, status: "sent" }), ev({ occurred_at: now - 30 * 60_000, status: "read" })]));
     expect(await stub.counters(hourAgo, Number.MAX_SAFE_INTEGER)).toEqual(await stored());
-    await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: now, status: "delivered" }), ev({ occurred_at: now - 3 * 3_600_000, status: "sent" })]));
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: now, status: "delivered" }), ev({ occurred_at: now - 3 * 3_600_000, status: "sent" }), ev({ occurred_at: hourAgo, status: "read" })]));
     await runDurableObjectAlarm(stub);
     await stub.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: now, status: "failed" })]));
     const live = await stub.counters(hourAgo, Number.MAX_SAFE_INTEGER);
     expect(live).toEqual(await stored());
-    expect(live.map((m) => m.sent + m.delivered + m.read + m.failed)).toEqual([1, 3]);
+    expect(live.map((m) => m.sent + m.delivered + m.read + m.failed)).toEqual([1, 1, 3]);
+    // A range ends before the minute it names.
+    expect(await stub.counters(hourAgo, minuteOf(now))).toEqual(live.slice(0, -1));
     await evictDurableObject(stub);
     expect(await stub.counters(hourAgo, Number.MAX_SAFE_INTEGER)).toEqual(live);
     // A range reaching past the last hour is read from SQLite.
-    expect((await stub.counters(0, Number.MAX_SAFE_INTEGER)).length).toBe(3);
+    expect((await stub.counters(0, Number.MAX_SAFE_INTEGER)).length).toBe(4);
   });
 });
 
@@ -422,11 +447,13 @@ describe("today's totals", () => {
     const { id, stub } = counter();
     const tz = "America/Sao_Paulo";
     const now = Date.now();
+    const [start, end] = localDayRange(localDate(now, tz), tz);
     const sum = () => stub.totals(...localDayRange(localDate(Date.now(), tz), tz));
     expect(await stub.today(tz)).toEqual(await sum());
-    await stub.ingest({ id, timezone: tz }, encodeBatch([ev({ occurred_at: now, status: "sent" }), ev({ occurred_at: now, status: "read" })]));
-    // Other days count in their own: three days ago, and tomorrow (an event stamped ahead of its time).
-    await stub.ingest({ id, timezone: tz }, encodeBatch([ev({ occurred_at: now - 3 * 86_400_000, status: "sent" }), ev({ occurred_at: now + 86_400_000, status: "delivered" })]));
+    // The day's first millisecond is today's.
+    await stub.ingest({ id, timezone: tz }, encodeBatch([ev({ occurred_at: now, status: "sent" }), ev({ occurred_at: start, status: "read" })]));
+    // Other days count in their own: three days ago, and tomorrow's first millisecond (an event stamped ahead of its time).
+    await stub.ingest({ id, timezone: tz }, encodeBatch([ev({ occurred_at: now - 3 * 86_400_000, status: "sent" }), ev({ occurred_at: end, status: "delivered" })]));
     expect(await stub.today(tz)).toEqual({ accepted: 0, sent: 1, delivered: 0, read: 1, failed: 0 });
     expect(await stub.today(tz)).toEqual(await sum());
     await evictDurableObject(stub);

@@ -9,6 +9,7 @@ import type { ClientLiveMessage } from "../../schema/live.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { relayoutClient } from "../../workers/client-counters.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
+import { transitionFrom } from "../../durable-objects/reshard.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { listParts } from "../../workers/lake/layout.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
@@ -49,6 +50,15 @@ describe("a sharded client", () => {
     // Each message billed once, on its delivered, though its read came too (in the same shard).
     await runDay("2026-11-05");
     expect((await billingOf("2026-11-05", id)).lines).toMatchObject([{ client_id: id, category: "marketing", country: "BR", billable_count: 40, amount_micros: 2_000_000 }]);
+  });
+
+  it("routes a message by the 32-bit FNV-1a of its id, which no deploy may change (its earlier statuses stay where they went)", async () => {
+    const { id } = await createClient({ shards: 4 });
+    const ids = [0, 1, 2, 3].map((k) => `wamid.pin-${k}`);
+    await ingest(ids.map((m) => status(id, m, "sent", Date.now())));
+    // FNV-1a("wamid.pin-k") % 4, computed outside this code: pin-0 → 1, pin-1 → 2, pin-2 → 3, pin-3 → 0.
+    const held = await Promise.all([0, 1, 2, 3].map((k) => shardOf(id, k).knownMessages(ids)));
+    expect(held).toEqual([["wamid.pin-3"], ["wamid.pin-0"], ["wamid.pin-1"], ["wamid.pin-2"]]);
   });
 
   it("lists today's totals summed over its shards, in the list and on its own", async () => {
@@ -235,6 +245,12 @@ describe("changing a client's shard count", () => {
     await shardOf(id, 1).ingest({ id, timezone: "UTC", shards: 2, shard: 1 }, encodeBatch([{ ...event(id, "sent"), message_id: inShard1, event_id: `${inShard1}:sent` }]));
     expect(await ws.nextWhere<ClientLiveMessage>((m) => m.today.sent === 1)).toMatchObject({ type: "update", client_id: id });
     ws.close();
+  });
+
+  it("lasts until statuses forwarded during it have expired too", () => {
+    // A change in November: its month's tables expire on 1 February, the ones forwarded to until then on 1 May.
+    expect(transitionFrom(1, Date.UTC(2026, 10, 15, 9))).toEqual({ previous: 1, until: Date.UTC(2027, 4, 1) });
+    expect(transitionFrom(2, Date.UTC(2026, 11, 31, 23, 59))).toEqual({ previous: 2, until: Date.UTC(2027, 5, 1) });
   });
 
   it("accepts 1 to 64 shards", async () => {

@@ -204,6 +204,8 @@ describe("outbox → lake flush", () => {
     expect(await lakeKeys(id)).toEqual([`lake/notifications/client_id=${id}/date=2026-11-18/part-1-2.parquet`]);
     const retryAt = await runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
     expect(retryAt).toBeGreaterThan(before);
+    // The first retry comes after 5 s, before anything else would wake the object.
+    expect(retryAt).toBeLessThanOrEqual(Date.now() + 5_000);
 
     // Rows arriving meanwhile do not change the range being retried.
     const late = detailEvent(id, 100);
