@@ -207,7 +207,9 @@ describe("outbox → lake flush", () => {
     // The first retry comes after 5 s, before anything else would wake the object.
     expect(retryAt).toBeLessThanOrEqual(Date.now() + 5_000);
 
-    // Rows arriving meanwhile do not change the range being retried.
+    // Rows arriving meanwhile, even at a fresh instance of the object (an eviction), do not change the
+    // range being retried nor take its seqs.
+    await evictDurableObject(stub);
     const late = detailEvent(id, 100);
     await postEvents([late], await ingestKey());
     // The retry alarm (5 s) runs here, unless the runtime already ran it on time.
