@@ -70,6 +70,16 @@ describe("ClientCounter durability", () => {
     expect(await ledgerOf(stub, "2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
   });
 
+  it("keeps the time zone of the client's latest call, which the flush alarm's rollups count the day in", async () => {
+    const { id, stub } = counter();
+    await stub.ingest({ id, ...SP }, encodeBatch([ev()]));
+    await stub.ingest({ id, timezone: "Asia/Tokyo" }, encodeBatch([ev()]));
+    // The alarm after an eviction knows the client only from what the object stored.
+    await evictDurableObject(stub);
+    const zone = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'timezone'").one().value);
+    expect(zone).toBe("Asia/Tokyo");
+  });
+
   it("deduplicates against earlier months' event tables of either id form, and drops them after retention", async () => {
     const { id, stub } = counter();
     const now = Date.now();
