@@ -46,6 +46,11 @@ describe("lake Parquet inside workerd", () => {
     expect(back).toEqual(data);
   });
 
+  it("a sink that fails fails the append whose rows filled the group, so an upload error stops the writer at once", async () => {
+    const file = new ParquetStream(() => Promise.reject(new Error("upload refused")));
+    await expect(file.append(rows(ROW_GROUP_ROWS))).rejects.toThrow("upload refused");
+  });
+
   it("strings round-trip byte for byte: non-ASCII text, nulls, repeats after a column proved unique", async () => {
     const data: EventRow[] = Array.from({ length: 1_000 }, (_, i) => {
       const id = `wamid.${i}`;
