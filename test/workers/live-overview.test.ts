@@ -9,8 +9,8 @@ import type { Overview } from "../../durable-objects/overview.ts";
 import { mergeRollup, overviewShard, type ClientRollup } from "../../durable-objects/overview.ts";
 import type { MinuteCounts } from "../../schema/api.ts";
 import { STATUSES } from "../../schema/event.ts";
-import type { OverviewLiveMessage, OverviewRow } from "../../schema/live.ts";
-import { minuteOf } from "../../schema/time.ts";
+import { hourStart, type OverviewLiveMessage, type OverviewRow } from "../../schema/live.ts";
+import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { admin, authed, call, createClient, postJson, signIn } from "./helpers.ts";
 import { LiveSocket, OVERVIEW_EVICTION_TEST_MS, clearOfMinuteTurn, event, ingestNow } from "./live-helpers.ts";
 
@@ -180,6 +180,62 @@ describe("overview live socket", () => {
     ws.close();
   });
 
+  it("sums the latest rollup of each of a client's shards once, today's only for the client's local day, the hour from its first minute", async () => {
+    // A zone whose date is not UTC's now: a day taken in UTC would match none of the rollups.
+    const zone = new Date().getUTCHours() < 12 ? "Etc/GMT+12" : "Pacific/Kiritimati";
+    const { id } = await createClient({ timezone: zone, shards: 3 });
+    await clearOfMinuteTurn();
+    const now = Date.now();
+    const first = hourStart(now);
+    const previous = minuteOf(now) - 60_000;
+    const counts = (minute: number, sent: number) => ({ minute, accepted: 0, sent, delivered: 0, read: 0, failed: 0 });
+    const today = (sent: number) => ({ accepted: 0, sent, delivered: 0, read: 0, failed: 0 });
+    const day = localDate(now, zone);
+    const shard0 = { client_id: id, day, today: today(3), minutes: [counts(first, 1), counts(previous, 2)], at: now };
+    const shard1 = { client_id: id, shard: 1, day, today: today(4), minutes: [counts(previous, 4)], at: now };
+    // A shard that last reported before the client's local midnight: its minutes are in the hour, its today is not.
+    const shard2 = { client_id: id, shard: 2, day: localDate(now - DAY_MS, zone), today: today(100), minutes: [counts(previous, 5)], at: now - 1 };
+    await overview().rollup(shard0);
+    await overview().rollup(shard1);
+    await overview().rollup(shard2);
+    // Shard 0's next rollup carries only the minute that changed; the first minute it held stays.
+    await overview().rollup({ ...shard0, today: today(5), minutes: [counts(previous, 4)], at: now + 1 });
+    // Twice, and an older one of shard 0's after its newer: the values held do not move.
+    await overview().relayed([shard1, { ...shard0, today: today(2), minutes: [counts(previous, 1)], at: now - 1_000 }]);
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    const row = rowOf(await ws.next<Msg>(), id)!;
+    expect([row.today.sent, row.hour.sent, row.spark![0], row.spark!.at(-2)]).toEqual([5 + 4, 1 + 4 + 4 + 5, 1, 4 + 4 + 5]);
+    ws.close();
+  });
+
+  it("sends a client's row again only when it changed: a later rollup with the same counts sends nothing", async () => {
+    const [a, b] = await Promise.all([createClient(), createClient()]);
+    await clearOfMinuteTurn();
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    await ws.next<Msg>();
+    const now = Date.now();
+    const rollupOf = (id: string, at: number) => ({
+      client_id: id, day: new Date(now).toISOString().slice(0, 10), today: { accepted: 0, sent: 1, delivered: 0, read: 0, failed: 0 },
+      minutes: [{ minute: minuteOf(now), accepted: 0, sent: 1, delivered: 0, read: 0, failed: 0 }], at,
+    });
+    // Stamped a minute ahead, as above: a fresh Overview's priming rollups (nothing yet, stamped now) are older.
+    const at = now + 60_000;
+    await overview().rollup(rollupOf(a.id, at));
+    await ws.nextWhere<Msg>((m) => rowOf(m, a.id) !== undefined);
+    // What a client's whole-hour resend looks like: nothing new, stamped later.
+    await overview().rollup(rollupOf(a.id, at + 1));
+    await overview().rollup(rollupOf(b.id, at + 1));
+    await ws.nextWhere<Msg>((m) => rowOf(m, b.id) !== undefined);
+    expect(ws.seen.filter((m) => (m as Msg).type === "update" && rowOf(m as Msg, a.id))).toHaveLength(1);
+    ws.close();
+  });
+
+  it("sends a viewer of no client an empty snapshot", async () => {
+    const ws = await LiveSocket.connect("/v1/live", await bearer(await signIn("viewer", [])));
+    expect(await ws.next<Msg>()).toEqual({ type: "snapshot", clients: [] });
+    ws.close();
+  });
+
   it("saves the rollups of all clients that reported together, at the checkpoint", async () => {
     const clients = await Promise.all([createClient(), createClient()]);
     const ids = clients.map((c) => c.id);
@@ -203,6 +259,9 @@ describe("overview live socket", () => {
     expect(after.map((r) => [r.client_id, JSON.parse(r.today).sent])).toEqual([...ids].sort().map((id) => [id, id === ids[0] ? 1 : 2]));
     expect(saved).toMatchObject({ epoch: first.epoch });
     expect(saved.savedThrough).toBeGreaterThanOrEqual(second.n);
+    // A rollup after the checkpoint is not in SQLite yet, and its receipt must not say it is.
+    const third = await overview().rollup(rollupOf(ids[0]!, 3));
+    expect(third.savedThrough).toBeLessThan(third.n);
   });
 
   it("gets a client's whole hour again when it restarted before saving the client's rollup", async () => {
