@@ -115,15 +115,21 @@ describe("a sharded client", () => {
     const { id } = await createClient({ shards: 2 });
     const now = Date.now();
     const ids = messages(16);
-    await ingest(ids.map((m) => status(id, m, "sent", now)));
+    // A read the minute before (on whichever day that is): a minute whose sum does not change below.
+    const earlier = minuteOf(now) - 60_000;
+    await ingest([...ids.map((m) => status(id, m, "sent", now)), status(id, unique("wamid"), "read", earlier)]);
     const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${await admin()}` });
     const snap = await ws.next<ClientLiveMessage>();
     expect(snap).toMatchObject({ type: "snapshot", client_id: id, today: { sent: 16 } });
-    expect(snap.minutes).toEqual([{ minute: minuteOf(now), accepted: 0, sent: 16, delivered: 0, read: 0, failed: 0 }]);
+    expect(snap.minutes).toEqual([
+      { minute: earlier, accepted: 0, sent: 0, delivered: 0, read: 1, failed: 0 },
+      { minute: minuteOf(now), accepted: 0, sent: 16, delivered: 0, read: 0, failed: 0 },
+    ]);
 
     const inShard1 = ids.find((m) => messageShard(m, 2) === 1)!;
     await ingest([status(id, inShard1, "delivered", now + 1)]);
     const update = await ws.nextWhere<ClientLiveMessage>((m) => m.today.delivered === 1);
+    // Only the minute whose sum changed.
     expect(update.minutes).toEqual([{ minute: minuteOf(now), accepted: 0, sent: 16, delivered: 1, read: 0, failed: 0 }]);
     ws.close();
   });
