@@ -290,9 +290,27 @@ describe("overview live socket", () => {
     // Called directly, without relaying: the object's rollup timer sends, and keeps the receipt.
     await counter(id).ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "sent"), event(id, "failed")]));
     await vi.waitFor(async () => expect((await held(id))?.failed).toBe(1), HELD_WAIT);
+    // Asked before the Overview's checkpoint: not saved yet, so the object asks again at its next alarm.
+    expect(await runDurableObjectAlarm(counter(id))).toBe(true);
     await restart(overview());
     expect(await runDurableObjectAlarm(counter(id))).toBe(true);
     expect(await held(id)).toMatchObject({ sent: 1, failed: 1 });
+  });
+
+  it("resends the whole hour when its next rollup lands in a restarted Overview, so no minute sent before the restart is lost", async () => {
+    const { id } = await createClient();
+    const heldMinutes = () =>
+      runInDurableObject(overview(), (instance: Overview) =>
+        (instance as unknown as { rollups: Map<string, Map<number, { minutes: MinuteCounts[] }>> }).rollups.get(id)?.get(0)?.minutes.map((m) => [m.minute, m.sent, m.read]),
+      );
+    const now = Date.now();
+    const earlier = minuteOf(now) - 120_000;
+    await counter(id).ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "sent", earlier)]));
+    await vi.waitFor(async () => expect(await heldMinutes()).toEqual([[earlier, 1, 0]]), HELD_WAIT);
+    await restart(overview());
+    // This rollup carries only the minute it changed, and its receipt names another Overview instance.
+    await counter(id).ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "read", now)]));
+    await vi.waitFor(async () => expect(await heldMinutes()).toEqual([[earlier, 1, 0], [minuteOf(now), 0, 1]]), HELD_WAIT);
   });
 
   it("gets the rollups of clients ingested through the Worker relayed by it", async () => {
