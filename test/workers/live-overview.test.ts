@@ -333,6 +333,10 @@ describe("overview live socket", () => {
     const second = await counter(id).ingest(client, encodeBatch([read]), { relayRollup: true });
     expect(second.rollup).toMatchObject({ client_id: id, today: { sent: 1, read: 1 } });
     expect(second.rollup!.minutes).toEqual([expect.objectContaining({ sent: 1, read: 1 })]);
+    // The oldest minute of the rolling hour is still in it.
+    const oldest = hourStart(Date.now());
+    const third = await counter(id).ingest(client, encodeBatch([event(id, "delivered", oldest)]), { relayRollup: true });
+    expect(third.rollup!.minutes).toEqual([expect.objectContaining({ minute: oldest, delivered: 1 })]);
     // A call of duplicates changed nothing.
     expect((await counter(id).ingest(client, encodeBatch([read]), { relayRollup: true })).rollup).toBeNull();
   });
