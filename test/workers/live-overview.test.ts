@@ -3,6 +3,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { messageShard } from "../../durable-objects/client-shards.ts";
 import { MAX_SOCKETS_PER_SESSION } from "../../durable-objects/live-sockets.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { Overview } from "../../durable-objects/overview.ts";
@@ -11,7 +12,9 @@ import type { MinuteCounts } from "../../schema/api.ts";
 import { STATUSES } from "../../schema/event.ts";
 import { hourStart, type OverviewLiveMessage, type OverviewRow } from "../../schema/live.ts";
 import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
-import { admin, authed, call, createClient, postJson, signIn } from "./helpers.ts";
+import { relayRollups } from "../../workers/ingest/rollup-relay.ts";
+import { ingest, status } from "./billing-fixtures.ts";
+import { admin, authed, call, createClient, postJson, signIn, unique } from "./helpers.ts";
 import { LiveSocket, OVERVIEW_EVICTION_TEST_MS, clearOfMinuteTurn, event, ingestNow } from "./live-helpers.ts";
 
 type Msg = OverviewLiveMessage;
@@ -24,12 +27,17 @@ const rowOf = (m: Msg, id: string): OverviewRow | undefined => m.clients.find((c
 async function restart(stub: DurableObjectStub): Promise<void> {
   await runInDurableObject(stub, (_i, state) => state.abort("restart")).catch(() => undefined);
 }
+/** The minutes the Overview holds of a client, as [minute, sent, read]. */
+const minutesHeld = (id: string) =>
+  runInDurableObject(overview(), (instance: Overview) =>
+    (instance as unknown as { rollups: Map<string, Map<number, { minutes: MinuteCounts[] }>> }).rollups.get(id)?.get(0)?.minutes.map((m) => [m.minute, m.sent, m.read]),
+  );
 /** Runs the Overview's checkpoint now instead of waiting for its timer. */
 const checkpoint = (instance: Overview) => (instance as unknown as { checkpoint(): void }).checkpoint();
 const counter = (id: string) => env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFromName(id)) as DurableObjectStub<ClientCounter>;
-/** The Overview's `today` of a client, undefined when it holds no rollup of it. */
-const held = (id: string) =>
-  runInDurableObject(overview(), (instance: Overview) => (instance as unknown as { rollups: Map<string, Map<number, { today: Record<string, number> }>> }).rollups.get(id)?.get(0)?.today);
+/** The Overview's `today` of a client (of one of its shards), undefined when it holds no rollup of it. */
+const held = (id: string, shard = 0) =>
+  runInDurableObject(overview(), (instance: Overview) => (instance as unknown as { rollups: Map<string, Map<number, { today: Record<string, number> }>> }).rollups.get(id)?.get(shard)?.today);
 
 describe("overview live socket", () => {
   it("lists every visible client in the snapshot, then updates a client's row after ingest", async () => {
@@ -299,10 +307,7 @@ describe("overview live socket", () => {
 
   it("resends the whole hour when its next rollup lands in a restarted Overview, so no minute sent before the restart is lost", async () => {
     const { id } = await createClient();
-    const heldMinutes = () =>
-      runInDurableObject(overview(), (instance: Overview) =>
-        (instance as unknown as { rollups: Map<string, Map<number, { minutes: MinuteCounts[] }>> }).rollups.get(id)?.get(0)?.minutes.map((m) => [m.minute, m.sent, m.read]),
-      );
+    const heldMinutes = () => minutesHeld(id);
     const now = Date.now();
     const earlier = minuteOf(now) - 120_000;
     await counter(id).ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "sent", earlier)]));
@@ -321,6 +326,28 @@ describe("overview live socket", () => {
       const handedOff = await runInDurableObject(counter(c.id), (instance: ClientCounter) => (instance as unknown as { live: { handedOff: boolean } }).live.handedOff);
       expect(handedOff).toBe(true);
     }
+    // A sharded client's shards report in the same relay: each shard's rollup reaches the Overview as its own.
+    const sharded = (await createClient({ shards: 2 })).id;
+    const ids = Array.from({ length: 40 }, () => unique("wamid"));
+    const inShard = (shard: number) => ids.find((m) => messageShard(m, 2) === shard)!;
+    await ingest([status(sharded, inShard(0), "sent", Date.now()), status(sharded, inShard(1), "read", Date.now())]);
+    await vi.waitFor(async () => expect([(await held(sharded, 0))?.sent, (await held(sharded, 1))?.read]).toEqual([1, 1]), HELD_WAIT);
+  });
+
+  it("relays a client's rollups that wait together as one that carries the minutes of both", async () => {
+    const { id } = await createClient();
+    const now = Date.now();
+    const minute = minuteOf(now);
+    const rollup = (at: number, sent: number, minutes: [number, number][]): ClientRollup => ({
+      client_id: id, day: new Date(now).toISOString().slice(0, 10), today: { accepted: 0, sent, delivered: 0, read: 0, failed: 0 },
+      minutes: minutes.map(([m, n]) => ({ minute: m, accepted: 0, sent: n, delivered: 0, read: 0, failed: 0 })), at,
+    });
+    const ctx = { waitUntil: (p: Promise<unknown>) => void p };
+    // Two ingest calls of one client within the relay interval: the second rollup carries only its minute.
+    relayRollups(env, ctx, [rollup(now, 2, [[minute - 60_000, 2]])]);
+    relayRollups(env, ctx, [rollup(now + 1, 3, [[minute, 1]])]);
+    await vi.waitFor(async () => expect(await minutesHeld(id)).toEqual([[minute - 60_000, 2, 0], [minute, 1, 0]]), HELD_WAIT);
+    expect((await held(id))?.sent).toBe(3);
   });
 
   it("hands the rollup of every call to a caller that relays, with the minutes that call changed", async () => {
