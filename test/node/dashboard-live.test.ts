@@ -34,12 +34,14 @@ let ticketCalls: { at: number; body: unknown }[];
 /** What the next ticket call answers: a status (an error body) or a ticket. */
 let ticketAnswer: () => Response;
 let issued: number;
+/** The page's window, for its online/offline events. */
+let page: EventTarget;
 
 beforeEach(() => {
   vi.useFakeTimers({ now: Date.UTC(2026, 10, 20, 12) });
   // The jitter at its top: every wait is the whole backoff, so the test can state it.
   vi.spyOn(Math, "random").mockReturnValue(1);
-  const page = new EventTarget();
+  page = new EventTarget();
   vi.stubGlobal("addEventListener", page.addEventListener.bind(page));
   vi.stubGlobal("removeEventListener", page.removeEventListener.bind(page));
   vi.stubGlobal("WebSocket", FakeSocket);
@@ -131,6 +133,41 @@ describe("the live connection", () => {
     expect(FakeSocket.all).toEqual([]);
   });
 
+  it("drops the socket when the browser goes offline, reconnects at once when it is back, and leaves a live socket be", async () => {
+    const conn = new LiveConnection("/v1/live", undefined, () => {});
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    FakeSocket.all[0]!.open();
+    page.dispatchEvent(new Event("online"));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(ticketCalls).toHaveLength(1);
+    ticketAnswer = unavailable;
+    page.dispatchEvent(new Event("offline"));
+    expect([conn.status.value, FakeSocket.all[0]!.readyState]).toEqual(["offline", 3]);
+    await vi.advanceTimersByTimeAsync(500 + 1_000);
+    expect(ticketCalls).toHaveLength(3);
+    // Back online in the middle of a 2 s wait: no reason to sit it out.
+    ticketAnswer = () => Response.json({ ticket: "back", expires_at: Date.now() + 60_000 });
+    page.dispatchEvent(new Event("online"));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(FakeSocket.all.at(-1)!.url).toBe("ws://dashboard.test/v1/live?ticket=back");
+    conn.stop();
+  });
+
+  it("starts over after a stop: the next start is a first connect, not a retry", async () => {
+    ticketAnswer = unavailable;
+    const conn = new LiveConnection("/v1/live", undefined, () => {});
+    conn.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    conn.stop();
+    ticketCalls = [];
+    conn.start();
+    expect(conn.status.value).toBe("connecting");
+    await vi.advanceTimersByTimeAsync(500);
+    expect(ticketCalls).toHaveLength(2);
+    conn.stop();
+  });
+
   it("takes a socket that answers no ping within 10 s for gone, and reconnects", async () => {
     const conn = new LiveConnection("/v1/live", undefined, () => {});
     conn.start();
@@ -200,9 +237,12 @@ describe("today's counts by category", () => {
     await vi.advanceTimersByTimeAsync(CATEGORY_REFRESH_MS);
     expect(reads.map((r) => r.at - start)).toEqual([0, CATEGORY_REFRESH_MS, 2 * CATEGORY_REFRESH_MS]);
     expect([totals.error.value, totals.rows.value?.[0]?.sent]).toEqual([null, 2]);
-    // Nothing asked since: no more reads.
+    // Nothing asked since: no more reads; and none once the page stopped it.
     await vi.advanceTimersByTimeAsync(10 * CATEGORY_REFRESH_MS);
     expect(reads).toHaveLength(3);
     totals.stop();
+    totals.refresh();
+    await vi.advanceTimersByTimeAsync(10 * CATEGORY_REFRESH_MS);
+    expect(reads).toHaveLength(3);
   });
 });
