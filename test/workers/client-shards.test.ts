@@ -6,7 +6,7 @@ import { SEQ_BAND, messageShard } from "../../durable-objects/client-shards.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { ClientSummary } from "../../schema/api.ts";
 import type { ClientLiveMessage } from "../../schema/live.ts";
-import { minuteOf } from "../../schema/time.ts";
+import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { relayoutClient } from "../../workers/client-counters.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
 import { transitionFrom } from "../../durable-objects/reshard.ts";
@@ -61,13 +61,16 @@ describe("a sharded client", () => {
     expect(held).toEqual([["wamid.pin-3"], ["wamid.pin-0"], ["wamid.pin-1"], ["wamid.pin-2"]]);
   });
 
-  it("lists today's totals summed over its shards, in the list and on its own", async () => {
-    const { id } = await createClient({ shards: 3 });
+  it("lists today's totals (from the client's local midnight) summed over its shards, in the list and on its own", async () => {
+    // A zone whose date is not UTC's now, and a read at an instant in exactly one of the two days.
     const now = Date.now();
-    await ingest(messages(12).map((m) => status(id, m, "sent", now)));
+    const utcMidnight = Math.floor(now / DAY_MS) * DAY_MS;
+    const [zone, other] = new Date(now).getUTCHours() < 12 ? ["Etc/GMT+12", utcMidnight - 11 * 3_600_000] : ["Pacific/Kiritimati", utcMidnight + 9 * 3_600_000];
+    const { id } = await createClient({ shards: 3, timezone: zone });
+    await ingest([...messages(12).map((m) => status(id, m, "sent", now)), status(id, unique("wamid"), "read", other)]);
     const res = await call("/v1/clients", authed(await admin()));
     const listed = ((await res.json()) as { clients: ClientSummary[] }).clients.find((c) => c.id === id);
-    expect(listed?.today.sent).toBe(12);
+    expect([listed?.today.sent, listed?.today.read]).toEqual([12, localDate(other, zone) === localDate(now, zone) ? 1 : 0]);
     const one = await call(`/v1/clients/${id}`, authed(await admin()));
     expect(await one.json()).toEqual(listed);
     const unknown = await call("/v1/clients/no-such-client", authed(await admin()));
@@ -115,15 +118,21 @@ describe("a sharded client", () => {
     const { id } = await createClient({ shards: 2 });
     const now = Date.now();
     const ids = messages(16);
-    await ingest(ids.map((m) => status(id, m, "sent", now)));
+    // A read the minute before (on whichever day that is): a minute whose sum does not change below.
+    const earlier = minuteOf(now) - 60_000;
+    await ingest([...ids.map((m) => status(id, m, "sent", now)), status(id, unique("wamid"), "read", earlier)]);
     const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${await admin()}` });
     const snap = await ws.next<ClientLiveMessage>();
     expect(snap).toMatchObject({ type: "snapshot", client_id: id, today: { sent: 16 } });
-    expect(snap.minutes).toEqual([{ minute: minuteOf(now), accepted: 0, sent: 16, delivered: 0, read: 0, failed: 0 }]);
+    expect(snap.minutes).toEqual([
+      { minute: earlier, accepted: 0, sent: 0, delivered: 0, read: 1, failed: 0 },
+      { minute: minuteOf(now), accepted: 0, sent: 16, delivered: 0, read: 0, failed: 0 },
+    ]);
 
     const inShard1 = ids.find((m) => messageShard(m, 2) === 1)!;
     await ingest([status(id, inShard1, "delivered", now + 1)]);
     const update = await ws.nextWhere<ClientLiveMessage>((m) => m.today.delivered === 1);
+    // Only the minute whose sum changed.
     expect(update.minutes).toEqual([{ minute: minuteOf(now), accepted: 0, sent: 16, delivered: 1, read: 0, failed: 0 }]);
     ws.close();
   });

@@ -6,7 +6,7 @@ import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import { liveTickets } from "../../schema/db.ts";
 import type { ClientLiveMessage } from "../../schema/live.ts";
-import { DAY_MS, minuteOf } from "../../schema/time.ts";
+import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { issueSession } from "../../workers/auth/session.ts";
 import { MAX_SOCKETS_PER_SESSION, POLICY_VIOLATION, REVOCATION_CHECK_MS, SESSION_ENDED } from "../../durable-objects/live-sockets.ts";
@@ -43,6 +43,21 @@ describe("client live socket", () => {
     expect(update.type).toBe("update");
     expect(update.minutes).toEqual([{ minute: minuteOf(Date.now()), accepted: 0, sent: 1, delivered: 0, read: 1, failed: 0 }]);
     expect(update.today).toMatchObject({ sent: 1, read: 1 });
+    ws.close();
+  });
+
+  it("counts today from the client's local midnight, in the snapshot and in updates", async () => {
+    // A zone whose date is not UTC's now, and an instant in exactly one of the two days.
+    const now = Date.now();
+    const utcMidnight = Math.floor(now / DAY_MS) * DAY_MS;
+    const [zone, other] = new Date(now).getUTCHours() < 12 ? ["Etc/GMT+12", utcMidnight - 11 * 3_600_000] : ["Pacific/Kiritimati", utcMidnight + 9 * 3_600_000];
+    const { id } = await createClient({ timezone: zone });
+    const inLocalToday = localDate(other, zone) === localDate(now, zone) ? 1 : 0;
+    await stubOf(id).ingest({ id, timezone: zone }, encodeBatch([event(id, "read", other)]));
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    expect((await ws.next<Msg>()).today.read).toBe(inLocalToday);
+    await stubOf(id).ingest({ id, timezone: zone }, encodeBatch([event(id, "sent")]));
+    expect((await ws.next<Msg>()).today).toMatchObject({ sent: 1, read: inLocalToday });
     ws.close();
   });
 

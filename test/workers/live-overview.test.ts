@@ -3,15 +3,18 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { messageShard } from "../../durable-objects/client-shards.ts";
 import { MAX_SOCKETS_PER_SESSION } from "../../durable-objects/live-sockets.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { Overview } from "../../durable-objects/overview.ts";
 import { mergeRollup, overviewShard, type ClientRollup } from "../../durable-objects/overview.ts";
 import type { MinuteCounts } from "../../schema/api.ts";
 import { STATUSES } from "../../schema/event.ts";
-import type { OverviewLiveMessage, OverviewRow } from "../../schema/live.ts";
-import { minuteOf } from "../../schema/time.ts";
-import { admin, authed, call, createClient, postJson, signIn } from "./helpers.ts";
+import { hourStart, type OverviewLiveMessage, type OverviewRow } from "../../schema/live.ts";
+import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
+import { relayRollups } from "../../workers/ingest/rollup-relay.ts";
+import { ingest, status } from "./billing-fixtures.ts";
+import { admin, authed, call, createClient, postJson, signIn, unique } from "./helpers.ts";
 import { LiveSocket, OVERVIEW_EVICTION_TEST_MS, clearOfMinuteTurn, event, ingestNow } from "./live-helpers.ts";
 
 type Msg = OverviewLiveMessage;
@@ -24,12 +27,17 @@ const rowOf = (m: Msg, id: string): OverviewRow | undefined => m.clients.find((c
 async function restart(stub: DurableObjectStub): Promise<void> {
   await runInDurableObject(stub, (_i, state) => state.abort("restart")).catch(() => undefined);
 }
+/** The minutes the Overview holds of a client, as [minute, sent, read]. */
+const minutesHeld = (id: string) =>
+  runInDurableObject(overview(), (instance: Overview) =>
+    (instance as unknown as { rollups: Map<string, Map<number, { minutes: MinuteCounts[] }>> }).rollups.get(id)?.get(0)?.minutes.map((m) => [m.minute, m.sent, m.read]),
+  );
 /** Runs the Overview's checkpoint now instead of waiting for its timer. */
 const checkpoint = (instance: Overview) => (instance as unknown as { checkpoint(): void }).checkpoint();
 const counter = (id: string) => env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFromName(id)) as DurableObjectStub<ClientCounter>;
-/** The Overview's `today` of a client, undefined when it holds no rollup of it. */
-const held = (id: string) =>
-  runInDurableObject(overview(), (instance: Overview) => (instance as unknown as { rollups: Map<string, Map<number, { today: Record<string, number> }>> }).rollups.get(id)?.get(0)?.today);
+/** The Overview's `today` of a client (of one of its shards), undefined when it holds no rollup of it. */
+const held = (id: string, shard = 0) =>
+  runInDurableObject(overview(), (instance: Overview) => (instance as unknown as { rollups: Map<string, Map<number, { today: Record<string, number> }>> }).rollups.get(id)?.get(shard)?.today);
 
 describe("overview live socket", () => {
   it("lists every visible client in the snapshot, then updates a client's row after ingest", async () => {
@@ -180,6 +188,62 @@ describe("overview live socket", () => {
     ws.close();
   });
 
+  it("sums the latest rollup of each of a client's shards once, today's only for the client's local day, the hour from its first minute", async () => {
+    // A zone whose date is not UTC's now: a day taken in UTC would match none of the rollups.
+    const zone = new Date().getUTCHours() < 12 ? "Etc/GMT+12" : "Pacific/Kiritimati";
+    const { id } = await createClient({ timezone: zone, shards: 3 });
+    await clearOfMinuteTurn();
+    const now = Date.now();
+    const first = hourStart(now);
+    const previous = minuteOf(now) - 60_000;
+    const counts = (minute: number, sent: number) => ({ minute, accepted: 0, sent, delivered: 0, read: 0, failed: 0 });
+    const today = (sent: number) => ({ accepted: 0, sent, delivered: 0, read: 0, failed: 0 });
+    const day = localDate(now, zone);
+    const shard0 = { client_id: id, day, today: today(3), minutes: [counts(first, 1), counts(previous, 2)], at: now };
+    const shard1 = { client_id: id, shard: 1, day, today: today(4), minutes: [counts(previous, 4)], at: now };
+    // A shard that last reported before the client's local midnight: its minutes are in the hour, its today is not.
+    const shard2 = { client_id: id, shard: 2, day: localDate(now - DAY_MS, zone), today: today(100), minutes: [counts(previous, 5)], at: now - 1 };
+    await overview().rollup(shard0);
+    await overview().rollup(shard1);
+    await overview().rollup(shard2);
+    // Shard 0's next rollup carries only the minute that changed; the first minute it held stays.
+    await overview().rollup({ ...shard0, today: today(5), minutes: [counts(previous, 4)], at: now + 1 });
+    // Twice, and an older one of shard 0's after its newer: the values held do not move.
+    await overview().relayed([shard1, { ...shard0, today: today(2), minutes: [counts(previous, 1)], at: now - 1_000 }]);
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    const row = rowOf(await ws.next<Msg>(), id)!;
+    expect([row.today.sent, row.hour.sent, row.spark![0], row.spark!.at(-2)]).toEqual([5 + 4, 1 + 4 + 4 + 5, 1, 4 + 4 + 5]);
+    ws.close();
+  });
+
+  it("sends a client's row again only when it changed: a later rollup with the same counts sends nothing", async () => {
+    const [a, b] = await Promise.all([createClient(), createClient()]);
+    await clearOfMinuteTurn();
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    await ws.next<Msg>();
+    const now = Date.now();
+    const rollupOf = (id: string, at: number) => ({
+      client_id: id, day: new Date(now).toISOString().slice(0, 10), today: { accepted: 0, sent: 1, delivered: 0, read: 0, failed: 0 },
+      minutes: [{ minute: minuteOf(now), accepted: 0, sent: 1, delivered: 0, read: 0, failed: 0 }], at,
+    });
+    // Stamped a minute ahead, as above: a fresh Overview's priming rollups (nothing yet, stamped now) are older.
+    const at = now + 60_000;
+    await overview().rollup(rollupOf(a.id, at));
+    await ws.nextWhere<Msg>((m) => rowOf(m, a.id) !== undefined);
+    // What a client's whole-hour resend looks like: nothing new, stamped later.
+    await overview().rollup(rollupOf(a.id, at + 1));
+    await overview().rollup(rollupOf(b.id, at + 1));
+    await ws.nextWhere<Msg>((m) => rowOf(m, b.id) !== undefined);
+    expect(ws.seen.filter((m) => (m as Msg).type === "update" && rowOf(m as Msg, a.id))).toHaveLength(1);
+    ws.close();
+  });
+
+  it("sends a viewer of no client an empty snapshot", async () => {
+    const ws = await LiveSocket.connect("/v1/live", await bearer(await signIn("viewer", [])));
+    expect(await ws.next<Msg>()).toEqual({ type: "snapshot", clients: [] });
+    ws.close();
+  });
+
   it("saves the rollups of all clients that reported together, at the checkpoint", async () => {
     const clients = await Promise.all([createClient(), createClient()]);
     const ids = clients.map((c) => c.id);
@@ -203,6 +267,9 @@ describe("overview live socket", () => {
     expect(after.map((r) => [r.client_id, JSON.parse(r.today).sent])).toEqual([...ids].sort().map((id) => [id, id === ids[0] ? 1 : 2]));
     expect(saved).toMatchObject({ epoch: first.epoch });
     expect(saved.savedThrough).toBeGreaterThanOrEqual(second.n);
+    // A rollup after the checkpoint is not in SQLite yet, and its receipt must not say it is.
+    const third = await overview().rollup(rollupOf(ids[0]!, 3));
+    expect(third.savedThrough).toBeLessThan(third.n);
   });
 
   it("gets a client's whole hour again when it restarted before saving the client's rollup", async () => {
@@ -231,9 +298,24 @@ describe("overview live socket", () => {
     // Called directly, without relaying: the object's rollup timer sends, and keeps the receipt.
     await counter(id).ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "sent"), event(id, "failed")]));
     await vi.waitFor(async () => expect((await held(id))?.failed).toBe(1), HELD_WAIT);
+    // Asked before the Overview's checkpoint: not saved yet, so the object asks again at its next alarm.
+    expect(await runDurableObjectAlarm(counter(id))).toBe(true);
     await restart(overview());
     expect(await runDurableObjectAlarm(counter(id))).toBe(true);
     expect(await held(id)).toMatchObject({ sent: 1, failed: 1 });
+  });
+
+  it("resends the whole hour when its next rollup lands in a restarted Overview, so no minute sent before the restart is lost", async () => {
+    const { id } = await createClient();
+    const heldMinutes = () => minutesHeld(id);
+    const now = Date.now();
+    const earlier = minuteOf(now) - 120_000;
+    await counter(id).ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "sent", earlier)]));
+    await vi.waitFor(async () => expect(await heldMinutes()).toEqual([[earlier, 1, 0]]), HELD_WAIT);
+    await restart(overview());
+    // This rollup carries only the minute it changed, and its receipt names another Overview instance.
+    await counter(id).ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "read", now)]));
+    await vi.waitFor(async () => expect(await heldMinutes()).toEqual([[earlier, 1, 0], [minuteOf(now), 0, 1]]), HELD_WAIT);
   });
 
   it("gets the rollups of clients ingested through the Worker relayed by it", async () => {
@@ -244,6 +326,28 @@ describe("overview live socket", () => {
       const handedOff = await runInDurableObject(counter(c.id), (instance: ClientCounter) => (instance as unknown as { live: { handedOff: boolean } }).live.handedOff);
       expect(handedOff).toBe(true);
     }
+    // A sharded client's shards report in the same relay: each shard's rollup reaches the Overview as its own.
+    const sharded = (await createClient({ shards: 2 })).id;
+    const ids = Array.from({ length: 40 }, () => unique("wamid"));
+    const inShard = (shard: number) => ids.find((m) => messageShard(m, 2) === shard)!;
+    await ingest([status(sharded, inShard(0), "sent", Date.now()), status(sharded, inShard(1), "read", Date.now())]);
+    await vi.waitFor(async () => expect([(await held(sharded, 0))?.sent, (await held(sharded, 1))?.read]).toEqual([1, 1]), HELD_WAIT);
+  });
+
+  it("relays a client's rollups that wait together as one that carries the minutes of both", async () => {
+    const { id } = await createClient();
+    const now = Date.now();
+    const minute = minuteOf(now);
+    const rollup = (at: number, sent: number, minutes: [number, number][]): ClientRollup => ({
+      client_id: id, day: new Date(now).toISOString().slice(0, 10), today: { accepted: 0, sent, delivered: 0, read: 0, failed: 0 },
+      minutes: minutes.map(([m, n]) => ({ minute: m, accepted: 0, sent: n, delivered: 0, read: 0, failed: 0 })), at,
+    });
+    const ctx = { waitUntil: (p: Promise<unknown>) => void p };
+    // Two ingest calls of one client within the relay interval: the second rollup carries only its minute.
+    relayRollups(env, ctx, [rollup(now, 2, [[minute - 60_000, 2]])]);
+    relayRollups(env, ctx, [rollup(now + 1, 3, [[minute, 1]])]);
+    await vi.waitFor(async () => expect(await minutesHeld(id)).toEqual([[minute - 60_000, 2, 0], [minute, 1, 0]]), HELD_WAIT);
+    expect((await held(id))?.sent).toBe(3);
   });
 
   it("hands the rollup of every call to a caller that relays, with the minutes that call changed", async () => {
@@ -256,6 +360,10 @@ describe("overview live socket", () => {
     const second = await counter(id).ingest(client, encodeBatch([read]), { relayRollup: true });
     expect(second.rollup).toMatchObject({ client_id: id, today: { sent: 1, read: 1 } });
     expect(second.rollup!.minutes).toEqual([expect.objectContaining({ sent: 1, read: 1 })]);
+    // The oldest minute of the rolling hour is still in it.
+    const oldest = hourStart(Date.now());
+    const third = await counter(id).ingest(client, encodeBatch([event(id, "delivered", oldest)]), { relayRollup: true });
+    expect(third.rollup!.minutes).toEqual([expect.objectContaining({ minute: oldest, delivered: 1 })]);
     // A call of duplicates changed nothing.
     expect((await counter(id).ingest(client, encodeBatch([read]), { relayRollup: true })).rollup).toBeNull();
   });

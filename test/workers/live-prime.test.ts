@@ -1,9 +1,11 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { messageShard, shardName } from "../../durable-objects/client-shards.ts";
 import type { Overview } from "../../durable-objects/overview.ts";
 import type { OverviewLiveMessage } from "../../schema/live.ts";
-import { admin, createClient } from "./helpers.ts";
+import { ingest, status } from "./billing-fixtures.ts";
+import { admin, createClient, unique } from "./helpers.ts";
 import { LiveSocket, OVERVIEW_EVICTION_TEST_MS, ingestNow } from "./live-helpers.ts";
 
 type Msg = OverviewLiveMessage;
@@ -13,13 +15,17 @@ describe("overview priming", () => {
   it("asks clients it never heard from for their counters, once, when its first viewer arrives", async () => {
     const { id, phones } = await createClient();
     await ingestNow(phones[0]!, ["sent", "delivered", "read"]);
-    // As if the counts predate the Overview (first deploy): once the client's own rollup has landed, drop it.
+    // A sharded client whose only event is in its shard 1: priming asks every shard.
+    const sharded = (await createClient({ shards: 2 })).id;
+    const inShard1 = Array.from({ length: 40 }, () => unique("wamid")).find((m) => messageShard(m, 2) === 1)!;
+    await ingest([status(sharded, inShard1, "sent", Date.now())]);
+    // As if the counts predate the Overview (first deploy): once the clients' own rollups have landed, drop them.
     const held = () =>
       runInDurableObject(overview(), (instance: Overview, state) => {
         (instance as unknown as { checkpoint(): void }).checkpoint();
-        return state.storage.sql.exec("SELECT client_id FROM rollups WHERE client_id = ?", id).toArray().length;
+        return state.storage.sql.exec("SELECT client_id FROM rollups WHERE client_id IN (?, ?)", id, shardName(sharded, 1)).toArray().length;
       });
-    while ((await held()) === 0) await runInDurableObject(overview(), () => undefined);
+    while ((await held()) < 2) await runInDurableObject(overview(), () => undefined);
     await runInDurableObject(overview(), (_: Overview, state) => void state.storage.sql.exec("DELETE FROM rollups"));
     await evictDurableObject(overview());
 
@@ -34,5 +40,9 @@ describe("overview priming", () => {
       state.storage.sql.exec("SELECT count(*) AS n FROM meta WHERE key = 'primed'").one().n,
     );
     expect(flagged).toBe(1);
+    // Priming is over once flagged: a viewer now gets every primed client in its snapshot.
+    const later = await LiveSocket.connect("/v1/live", { authorization: `Bearer ${await admin()}` });
+    expect((await later.next<Msg>()).clients.find((c) => c.client_id === sharded)?.today.sent).toBe(1);
+    later.close();
   }, OVERVIEW_EVICTION_TEST_MS);
 });
