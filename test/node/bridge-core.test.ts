@@ -254,7 +254,14 @@ describe("dead letters", () => {
     expect(letters[0]).toMatchObject({
       key: "acme",
       value: second.value,
-      headers: { "zapmeter.error.status": "200", "zapmeter.error.code": "invalid_event", "zapmeter.error.message": "recipient: Required", "zapmeter.source.offset": "1" },
+      headers: {
+        "zapmeter.error.status": "200",
+        "zapmeter.error.code": "invalid_event",
+        "zapmeter.error.message": "recipient: Required",
+        "zapmeter.source.topic": "wa",
+        "zapmeter.source.partition": "0",
+        "zapmeter.source.offset": "1",
+      },
     });
     expect(running.bridge.progress.snapshot()).toMatchObject({ delivered: 2, deadLettered: 1, retries: 2 });
   });
