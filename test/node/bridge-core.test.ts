@@ -514,6 +514,23 @@ describe("group membership", () => {
     expect(b.running.bridge.progress.snapshot().lag).toBe(0);
   });
 
+  it("a member retrying the dead-letter topic lets its partition go in a rebalance, uncommitted", async () => {
+    const kafka = fresh(1);
+    const group = kafka.group("g", "wa");
+    const ep = await endpoint(() => ({ status: 200 }));
+    const a = await bridgeOn(kafka, ep.url);
+    a.deadLetters.failures = Infinity;
+    kafka.produce("wa", [{ key: "acme", value: "{not json" }]);
+    await until("the dead-letter topic refused", () => a.running.bridge.progress.snapshot().retries > 0);
+
+    // Joining completes only once a's batch has ended.
+    await bridgeOn(kafka, ep.url);
+    expect(group.committed.size).toBe(0);
+    a.deadLetters.failures = 0;
+    await until("committed", () => group.lag() === 0);
+    expect(header(kafka, "zapmeter.error.code")).toEqual(["invalid_json"]);
+  });
+
   it("heartbeats the group while a request is outstanding (kafkajs itself heartbeats only between batches)", async () => {
     const kafka = fresh(1);
     const ep = await endpoint(async () => {
