@@ -495,7 +495,8 @@ describe("group membership", () => {
       for (const e of events) accepted.add(e.event_id);
       return { status: 200 };
     });
-    const a = await bridgeOn(kafka, ep.url);
+    // No keep-alive heartbeat in time: a learns of the rebalance from the heartbeat after each backoff.
+    const a = await bridgeOn(kafka, ep.url, { heartbeatMs: 3_600_000 });
     const ids = produce(kafka, { acme: 5, globex: 5, initech: 5, umbrella: 5, stark: 5 });
     await until("retrying", () => ep.requests.length >= 3);
 
