@@ -438,6 +438,30 @@ describe("stopping", () => {
     expect(group.committed).toEqual(new Map([[0, 3n]]));
   });
 
+  it("on stop waits for a dead letter being written, and commits its batch before the consumer stops", async () => {
+    const kafka = fresh(1);
+    const group = kafka.group("g", "wa");
+    const ep = await endpoint(() => ({ status: 200 }));
+    const { running, deadLetters } = await bridgeOn(kafka, ep.url);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const send = deadLetters.send;
+    let writing = false;
+    deadLetters.send = async (letters) => {
+      writing = true;
+      await released;
+      return send(letters);
+    };
+    kafka.produce("wa", [{ key: "acme", value: "{not json" }]);
+    await until("the dead letter being written", () => writing);
+
+    const stopped = running.stop();
+    release();
+    await stopped;
+    expect(header(kafka, "zapmeter.error.code")).toEqual(["invalid_json"]);
+    expect(group.committed).toEqual(new Map([[0, 1n]]));
+  });
+
   it("on stop lets the request in flight finish and commit before the consumer stops, leaves retrying records uncommitted, and a restart resumes there", async () => {
     const kafka = fresh(2);
     const group = kafka.group("g", "wa");
