@@ -82,29 +82,44 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 async function bridgeOn(
   kafka: MemoryKafka,
   url: string,
-  opts: { group?: string; batchSize?: number; maxBytes?: number; maxInFlight?: number; heartbeatMs?: number; maxBatch?: number; key?: string } = {},
+  opts: {
+    group?: string;
+    batchSize?: number;
+    maxBytes?: number;
+    maxInFlight?: number;
+    heartbeatMs?: number;
+    maxBatch?: number;
+    key?: string;
+    lingerMs?: number;
+    timeoutMs?: number;
+    /** Instead of recording the delay and going on at once. */
+    sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  } = {},
 ) {
   const consumer = kafka.consumer({ group: opts.group ?? "g", topic: "wa", maxBatch: opts.maxBatch ?? 50 });
   const delays: number[] = [];
+  const deadLetters = kafka.deadLetters("wa.dlq");
   const running = await startBridge(
     consumer,
     {
-      post: httpPoster(url, opts.key ?? "zmk_test"),
-      deadLetters: kafka.deadLetters("wa.dlq"),
+      post: httpPoster(url, opts.key ?? "zmk_test", opts.timeoutMs),
+      deadLetters,
       maxBatchRecords: opts.batchSize ?? 500,
       maxBatchBytes: opts.maxBytes,
       maxInFlight: opts.maxInFlight,
       heartbeatMs: opts.heartbeatMs,
-      lingerMs: 5,
-      sleep: async (ms) => {
-        delays.push(ms);
-        await tick();
-      },
+      lingerMs: opts.lingerMs ?? 5,
+      sleep:
+        opts.sleep ??
+        (async (ms) => {
+          delays.push(ms);
+          await tick();
+        }),
     },
     { progressSeconds: 0, print: () => {} },
   );
   cleanups.push(() => running.stop());
-  return { consumer, running, delays };
+  return { consumer, running, delays, deadLetters };
 }
 
 function fresh(partitions = 3): MemoryKafka {
@@ -169,6 +184,15 @@ describe("batching and commits", () => {
     expect(mostInFlight).toBeLessThanOrEqual(3);
   });
 
+  it("groups records without a key by their value's client_id", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(() => ({ status: 200 }));
+    await bridgeOn(kafka, ep.url);
+    kafka.produce("wa", ["acme", "globex", "acme", "globex"].map((client) => ({ key: null, value: event(client) })));
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+    expect(ep.requests.map((r) => r.events.map((e) => e.client_id))).toEqual([["acme", "acme", "globex", "globex"]]);
+  });
+
   it("splits a client's records into posts of at most --batch-size", async () => {
     const kafka = fresh(1);
     const ep = await endpoint(() => ({ status: 200 }));
@@ -211,6 +235,20 @@ describe("retries", () => {
 });
 
 describe("edge answers", () => {
+  it("gives up on a request the endpoint never answers and sends it again", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(async ({ n }) => {
+      if (n === 1) await new Promise<never>(() => {});
+      return { status: 200 };
+    });
+    await bridgeOn(kafka, ep.url, { timeoutMs: 100 });
+    const ids = produce(kafka, { acme: 3 });
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+    // Two requests at least: on a slow machine a retry may time out too.
+    expect(ep.requests.length).toBeGreaterThanOrEqual(2);
+    for (const r of ep.requests) expect(r.events.map((e) => e.event_id)).toEqual(ids);
+  });
+
   it("retries a Cloudflare edge error (522, an HTML page) like any transient 5xx", async () => {
     const kafka = fresh(1);
     const ep = await endpoint(({ n }) => (n === 1 ? { status: 522, headers: { "content-type": "text/html" }, body: "<html>Connection timed out</html>" } : { status: 200 }));
@@ -254,7 +292,14 @@ describe("dead letters", () => {
     expect(letters[0]).toMatchObject({
       key: "acme",
       value: second.value,
-      headers: { "zapmeter.error.status": "200", "zapmeter.error.code": "invalid_event", "zapmeter.error.message": "recipient: Required", "zapmeter.source.offset": "1" },
+      headers: {
+        "zapmeter.error.status": "200",
+        "zapmeter.error.code": "invalid_event",
+        "zapmeter.error.message": "recipient: Required",
+        "zapmeter.source.topic": "wa",
+        "zapmeter.source.partition": "0",
+        "zapmeter.source.offset": "1",
+      },
     });
     expect(running.bridge.progress.snapshot()).toMatchObject({ delivered: 2, deadLettered: 1, retries: 2 });
   });
@@ -304,18 +349,49 @@ describe("dead letters", () => {
     expect(header(kafka, "zapmeter.error.code")).toEqual(["malformed_batch", "malformed_batch", "malformed_batch"]);
   });
 
-  it("keeps each request under the byte cap counted in UTF-8 bytes", async () => {
+  it("keeps each request under the byte cap counted in UTF-8 bytes, commas included; a record over the cap goes alone", async () => {
     const kafka = fresh(1);
     const ep = await endpoint(() => ({ status: 200 }));
-    await bridgeOn(kafka, ep.url, { maxBytes: 2000 });
-    // Two UTF-8 bytes per character: in UTF-16 units each record looks half its size.
-    const text = "ção".repeat(100);
-    kafka.produce("wa", Array.from({ length: 12 }, (_, i) => ({ key: `k${i % 3}`, value: event("acme", { template: text }) })));
+    /** A record of exactly `bytes` UTF-8 bytes, mostly two-byte characters: in UTF-16 units it looks half its size. */
+    const sized = (client: string, bytes: number) => {
+      const bare = event(client, { template: "" });
+      const pad = bytes - Buffer.byteLength(bare);
+      return bare.replace(`"template":""`, `"template":"${"ç".repeat(Math.floor(pad / 2))}${"x".repeat(pad % 2)}"`);
+    };
+    const size = 700;
+    // Room for three records' text but not for the commas between them: two per request.
+    const maxBytes = 3 * size + 1;
+    await bridgeOn(kafka, ep.url, { maxBytes });
+    kafka.produce("wa", Array.from({ length: 12 }, (_, i) => ({ key: `k${i % 3}`, value: sized("acme", size) })));
+    kafka.produce("wa", [{ key: "huge", value: sized("huge", 2 * maxBytes) }]);
     await until("committed", () => kafka.group("g", "wa").lag() === 0);
 
-    expect(idsOf(ep.requests)).toHaveLength(12);
-    expect(ep.requests.length).toBeGreaterThan(1);
-    for (const r of ep.requests) expect(r.bytes).toBeLessThanOrEqual(2001);
+    const isHuge = (r: Seen) => r.events.some((e) => e.client_id === "huge");
+    expect(ep.requests.filter(isHuge).map((r) => r.events.length)).toEqual([1]);
+    const packed = ep.requests.filter((r) => !isHuge(r));
+    expect(packed.map((r) => r.events.length)).toEqual([2, 2, 2, 2, 2, 2]);
+    // The body is the records, the commas between them and the brackets: one byte more than they were counted.
+    for (const r of packed) expect(r.bytes).toBeLessThanOrEqual(maxBytes + 1);
+  });
+
+  it.each<[string, Answer, () => string]>([
+    ["rejected in a 200", { status: 200, body: { accepted: 0, duplicates: 0, rejected: [{ index: 0, code: "invalid_event", message: "recipient: Required" }] } }, () => event("acme")],
+    ["refused with a 400", { status: 400, body: { error: { code: "malformed_batch", message: "not an array of events" } } }, () => event("acme")],
+    ["that is not JSON", { status: 200 }, () => "{not json"],
+  ])("does not commit a record %s while the dead-letter topic refuses it; after a stop the next member dead-letters it", async (_, answer, value) => {
+    const kafka = fresh(1);
+    const group = kafka.group("g", "wa");
+    const ep = await endpoint(() => answer);
+    const first = await bridgeOn(kafka, ep.url);
+    first.deadLetters.failures = Infinity;
+    kafka.produce("wa", [{ key: "acme", value: value() }]);
+    await until("the dead-letter topic refused", () => first.running.bridge.progress.snapshot().retries > 0);
+    await first.running.stop();
+    expect(group.committed.size).toBe(0);
+
+    await bridgeOn(kafka, ep.url);
+    await until("committed", () => group.lag() === 0);
+    expect(kafka.messages("wa.dlq")).toHaveLength(1);
   });
 
   it("dead-letters values that are not JSON and tombstones without posting them", async () => {
@@ -337,14 +413,53 @@ describe("stopping", () => {
   it("stops on 401 without committing or dead-lettering anything", async () => {
     const kafka = fresh();
     const ep = await endpoint(() => ({ status: 401, body: { error: { code: "invalid_api_key", message: "Authorization: Bearer <ingest API key> is missing or not valid" } } }));
-    const { running, consumer } = await bridgeOn(kafka, ep.url, { key: "wrong" });
+    // Requests of two, one at a time: the records still waiting must not be posted with a key known to be wrong.
+    const { running, consumer } = await bridgeOn(kafka, ep.url, { key: "wrong", batchSize: 2, maxInFlight: 1 });
     produce(kafka, { acme: 4, globex: 4 });
     const fatal = await running.done;
+    expect(ep.requests).toHaveLength(1);
     expect(fatal).toBeInstanceOf(BridgeFatal);
     expect(fatal).toMatchObject({ status: 401, code: "invalid_api_key" });
     expect(consumer.state).toBe("stopped");
     expect(kafka.group("g", "wa").committed.size).toBe(0);
     expect(kafka.messages("wa.dlq")).toEqual([]);
+  });
+
+  it("on stop sends at once what waits for the linger, and commits it before the consumer stops", async () => {
+    const kafka = fresh(1);
+    const group = kafka.group("g", "wa");
+    const ep = await endpoint(() => ({ status: 200 }));
+    const { running, consumer } = await bridgeOn(kafka, ep.url, { lingerMs: 3_600_000 });
+    const ids = produce(kafka, { acme: 3 });
+    await until("the batch handed over", () => consumer.inFlight.size === 1);
+    expect(ep.requests).toHaveLength(0);
+    await running.stop();
+    expect(idsOf(ep.requests)).toEqual(ids);
+    expect(group.committed).toEqual(new Map([[0, 3n]]));
+  });
+
+  it("on stop waits for a dead letter being written, and commits its batch before the consumer stops", async () => {
+    const kafka = fresh(1);
+    const group = kafka.group("g", "wa");
+    const ep = await endpoint(() => ({ status: 200 }));
+    const { running, deadLetters } = await bridgeOn(kafka, ep.url);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const send = deadLetters.send;
+    let writing = false;
+    deadLetters.send = async (letters) => {
+      writing = true;
+      await released;
+      return send(letters);
+    };
+    kafka.produce("wa", [{ key: "acme", value: "{not json" }]);
+    await until("the dead letter being written", () => writing);
+
+    const stopped = running.stop();
+    release();
+    await stopped;
+    expect(header(kafka, "zapmeter.error.code")).toEqual(["invalid_json"]);
+    expect(group.committed).toEqual(new Map([[0, 1n]]));
   });
 
   it("on stop lets the request in flight finish and commit before the consumer stops, leaves retrying records uncommitted, and a restart resumes there", async () => {
@@ -362,7 +477,9 @@ describe("stopping", () => {
       return { status: 503, body: { error: { code: "downstream_unavailable", message: "retry" } } };
     });
     // acme's six fill a request of their own at once; globex's four follow in another after the linger.
-    const first = await bridgeOn(kafka, ep.url, { batchSize: 6 });
+    // Its backoff lasts until the stop, as the real one does.
+    const untilStopped = (_ms: number, signal: AbortSignal) => new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
+    const first = await bridgeOn(kafka, ep.url, { batchSize: 6, sleep: untilStopped });
     const acme = produce(kafka, { acme: 6 }, 0);
     const globex = produce(kafka, { globex: 4 }, 1);
     await until("both clients posted", () => ep.requests.some((r) => r.events[0]!.client_id === "acme") && ep.requests.some((r) => r.events[0]!.client_id === "globex"));
@@ -375,6 +492,8 @@ describe("stopping", () => {
     expect(group.commitLog).toHaveLength(1);
     // What the stop line reports is what the broker holds: one commit, globex's 4 records still to do.
     expect(first.running.bridge.progress.snapshot()).toMatchObject({ commits: 1, lag: 4 });
+    // Woken by the stop, globex's backoff did not lead to another attempt.
+    expect(ep.requests.filter((r) => r.events[0]!.client_id === "globex")).toHaveLength(1);
 
     healthy = true;
     const before = ep.requests.length;
@@ -400,7 +519,8 @@ describe("group membership", () => {
       for (const e of events) accepted.add(e.event_id);
       return { status: 200 };
     });
-    const a = await bridgeOn(kafka, ep.url);
+    // No keep-alive heartbeat in time: a learns of the rebalance from the heartbeat after each backoff.
+    const a = await bridgeOn(kafka, ep.url, { heartbeatMs: 3_600_000 });
     const ids = produce(kafka, { acme: 5, globex: 5, initech: 5, umbrella: 5, stark: 5 });
     await until("retrying", () => ep.requests.length >= 3);
 
@@ -417,6 +537,23 @@ describe("group membership", () => {
     // The partitions a gave away left its lag: their records, stuck here, were committed by b.
     expect(a.running.bridge.progress.snapshot().lag).toBe(0);
     expect(b.running.bridge.progress.snapshot().lag).toBe(0);
+  });
+
+  it("a member retrying the dead-letter topic lets its partition go in a rebalance, uncommitted", async () => {
+    const kafka = fresh(1);
+    const group = kafka.group("g", "wa");
+    const ep = await endpoint(() => ({ status: 200 }));
+    const a = await bridgeOn(kafka, ep.url);
+    a.deadLetters.failures = Infinity;
+    kafka.produce("wa", [{ key: "acme", value: "{not json" }]);
+    await until("the dead-letter topic refused", () => a.running.bridge.progress.snapshot().retries > 0);
+
+    // Joining completes only once a's batch has ended.
+    await bridgeOn(kafka, ep.url);
+    expect(group.committed.size).toBe(0);
+    a.deadLetters.failures = 0;
+    await until("committed", () => group.lag() === 0);
+    expect(header(kafka, "zapmeter.error.code")).toEqual(["invalid_json"]);
   });
 
   it("heartbeats the group while a request is outstanding (kafkajs itself heartbeats only between batches)", async () => {
@@ -458,13 +595,16 @@ describe("group membership", () => {
     const kafka = fresh(1);
     const group = kafka.group("g", "wa");
     let victim: MemoryConsumer | undefined;
-    const ep = await endpoint(async () => {
+    const stored = new Set<string>();
+    const ep = await endpoint(async ({ events }) => {
       if (victim) {
         // The process dies after the endpoint stored the batch, before its commit.
         await victim.crash();
         victim = undefined;
       }
-      return { status: 200 };
+      const novel = events.filter((e) => !stored.has(e.event_id));
+      for (const e of novel) stored.add(e.event_id);
+      return { status: 200, body: { accepted: novel.length, duplicates: events.length - novel.length, rejected: [] } };
     });
     const a = await bridgeOn(kafka, ep.url);
     victim = a.consumer;
@@ -478,6 +618,8 @@ describe("group membership", () => {
     expect(ep.requests.map((r) => r.events.map((e) => e.event_id))).toEqual([ids, ids]);
     expect(group.commitLog).toEqual([{ member: b.consumer.id, partition: 0, offset: "3" }]);
     expect(group.refusedCommits).toEqual([]);
+    // The endpoint answered them as duplicates: stored all the same, and counted so.
+    expect(b.running.bridge.progress.snapshot()).toMatchObject({ delivered: 3, duplicates: 3 });
   });
 });
 

@@ -15,7 +15,7 @@ describe("what a response from /v1/ingest/events means", () => {
     });
   });
 
-  it.each([408, 425, 429, 500, 502, 503, 504, 507, 508, 520, 521, 522, 523, 524, 525, 526, 530])("%i is retried", (status) => {
+  it.each([408, 425, 429, 500, 502, 503, 504, 507, 508, 520, 521, 522, 523, 524, 525, 526, 530, 599])("%i is retried", (status) => {
     expect(classify(status, error("x")).kind).toBe("retry");
   });
 
@@ -27,7 +27,7 @@ describe("what a response from /v1/ingest/events means", () => {
     expect(classify(status, null)).toMatchObject({ kind: "fatal", status, code: "http_error" });
   });
 
-  it.each([301, 302, 307, 308])("%i stops the bridge saying the URL is wrong", (status) => {
+  it.each([300, 301, 302, 307, 308])("%i stops the bridge saying the URL is wrong", (status) => {
     expect(classify(status, null, { location: "https://zm.example.com/v1/ingest/events" })).toEqual({
       kind: "fatal",
       status,
@@ -44,6 +44,8 @@ describe("what a response from /v1/ingest/events means", () => {
     const now = Date.UTC(2026, 10, 22, 5, 0, 0);
     expect(retryAfterMs("3", now)).toBe(3000);
     expect(retryAfterMs(new Date(now + 7000).toUTCString(), now)).toBe(7000);
+    // A date already past means now, not a negative wait.
+    expect(retryAfterMs(new Date(now - 7000).toUTCString(), now)).toBe(0);
     expect(retryAfterMs("soon", now)).toBeNull();
     expect(retryAfterMs(null, now)).toBeNull();
     expect(classify(503, error("downstream_unavailable"), { retryAfter: "2" }, now)).toMatchObject({ kind: "retry", delayMs: 2000 });
@@ -117,6 +119,13 @@ describe("command line", () => {
     expect(c.kafka).toMatchObject({ ssl: true, sasl: { mechanism: "scram-sha-512", username: "u", password: "p" } });
     expect(c.endpoint).toBe("https://zm.example.com/v1/ingest/events");
   });
+  it("accepts each numeric option at both ends of its range", () => {
+    const base = ["--brokers", "k:9092", "--topic", "t", "--group", "g"];
+    const low = ["--batch-size", "1", "--linger-ms", "0", "--max-in-flight", "1", "--concurrency", "1", "--progress-seconds", "0"];
+    const high = ["--batch-size", "10000", "--linger-ms", "60000", "--max-in-flight", "256", "--concurrency", "1000", "--progress-seconds", "3600"];
+    expect(parseBridgeArgs([...base, ...low], env)).toMatchObject({ batchSize: 1, lingerMs: 0, maxInFlight: 1, concurrency: 1, progressSeconds: 0 });
+    expect(parseBridgeArgs([...base, ...high], env)).toMatchObject({ batchSize: 10_000, lingerMs: 60_000, maxInFlight: 256, concurrency: 1000, progressSeconds: 3600 });
+  });
   it("answers --help before checking anything else", () => {
     expect(() => parseBridgeArgs(["--help"], {})).toThrow(HelpRequested);
   });
@@ -126,6 +135,7 @@ describe("command line", () => {
     [["--brokers", "k", "--topic", "t", "--group", "g", "--batch-size", "20000"], env, "--batch-size"],
     [["--brokers", "k", "--topic", "t", "--group", "g", "--max-in-flight", "0"], env, "--max-in-flight"],
     [["--brokers", "k", "--topic", "t", "--group", "g", "--bogus"], env, "bogus"],
+    [["--brokers", "k", "--topic", "t", "--group", "g"], { ...env, KAFKA_SASL_MECHANISM: "plain", KAFKA_USERNAME: "u" }, "KAFKA_PASSWORD"],
   ])("refuses %j with a readable reason", (argv, e, mention) => {
     expect(() => parseBridgeArgs(argv, e)).toThrow(UsageError);
     expect(() => parseBridgeArgs(argv, e)).toThrow(mention);
