@@ -77,7 +77,8 @@ function parseRecord(record: SourceRecord): { text: string; clientId: string } |
     return { code: "invalid_json", message: `value is not JSON: ${(e as Error).message}` };
   }
   const fromValue = (parsed as { client_id?: unknown } | null)?.client_id;
-  return { text: record.value, clientId: record.key ?? (typeof fromValue === "string" ? fromValue : "") };
+  // An empty key is no key: kafkajs hands one over as "" (an empty Buffer), not null.
+  return { text: record.value, clientId: record.key || (typeof fromValue === "string" ? fromValue : "") };
 }
 
 /**

@@ -184,11 +184,14 @@ describe("batching and commits", () => {
     expect(mostInFlight).toBeLessThanOrEqual(3);
   });
 
-  it("groups records without a key by their value's client_id", async () => {
+  it.each([
+    ["no key", null],
+    ["an empty key", ""],
+  ])("groups records with %s by their value's client_id", async (_what, key) => {
     const kafka = fresh(1);
     const ep = await endpoint(() => ({ status: 200 }));
     await bridgeOn(kafka, ep.url);
-    kafka.produce("wa", ["acme", "globex", "acme", "globex"].map((client) => ({ key: null, value: event(client) })));
+    kafka.produce("wa", ["acme", "globex", "acme", "globex"].map((client) => ({ key, value: event(client) })));
     await until("committed", () => kafka.group("g", "wa").lag() === 0);
     expect(ep.requests.map((r) => r.events.map((e) => e.client_id))).toEqual([["acme", "acme", "globex", "globex"]]);
   });
