@@ -244,6 +244,29 @@ describe("admin: the audit log", () => {
     expect((await auditOf(token, `from=${later}`)).entries).toHaveLength(0);
   });
 
+  it("records each admin change with what it changed: a client's fields before and after, a user's changed fields, keys made and revoked", async () => {
+    const token = await signIn("admin");
+    const me = ((await (await call("/v1/me", authed(token))).json()) as { user: { email: string } }).user.email;
+    const { id, phones } = await createClient();
+    const moved = unique("pn");
+    expect((await postJson(`/v1/admin/clients/${id}`, { name: "Renamed", phone_number_ids: [moved], active: false }, token, "PATCH")).status).toBe(200);
+    const email = `${unique("audited")}@example.com`;
+    const user = (await (await postJson("/v1/admin/users", { email, password: "a long enough one", role: "viewer" }, token)).json()) as { id: number };
+    expect((await postJson(`/v1/admin/users/${user.id}`, { role: "finance", password: "another long one" }, token, "PATCH")).status).toBe(200);
+    const key = (await (await postJson("/v1/admin/api-keys", { scope: "ingest", client_id: id }, token)).json()) as { id: string };
+    expect((await call(`/v1/admin/api-keys/${key.id}`, authed(token, { method: "DELETE" }))).status).toBe(200);
+
+    const { entries } = await auditOf(token, `actor=${encodeURIComponent(me)}`);
+    expect(entries.map((e) => [e.action, e.target, e.details])).toEqual([
+      ["api_key.revoke", key.id, null],
+      ["api_key.create", key.id, { client_id: id }],
+      // Names only: a password is never logged.
+      ["user.update", email, { fields: ["password", "role"] }],
+      ["user.create", email, { role: "viewer" }],
+      ["client.update", id, { before: { name: `Client ${id}`, phone_number_ids: phones, active: true }, after: { name: "Renamed", phone_number_ids: [moved], active: false } }],
+    ]);
+  });
+
   it("refuses a bad query with 400", async () => {
     const token = await admin();
     for (const q of ["limit=0", "limit=501", "before=-3", "from=yesterday", "from=2026-11-21T00:00:00Z&to=2026-11-20T00:00:00Z"]) {
