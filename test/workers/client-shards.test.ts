@@ -176,6 +176,9 @@ describe("changing a client's shard count", () => {
     expect((await patchShards(id, 4)).status).toBe(200);
     expect(await patchShards(id, 6)).toMatchObject({ status: 409, body: { error: { code: "reshard_in_progress" } } });
     expect(await listedShards(id)).toBe(4);
+    // A form sent whole, its count unchanged, is no change of the count: the rest goes through.
+    const renamed = await postJson(`/v1/admin/clients/${id}`, { name: "Renamed", shards: 4 }, await admin(), "PATCH");
+    expect([renamed.status, await renamed.json()]).toEqual([200, expect.objectContaining({ name: "Renamed", shards: 4 })]);
     await ingest(messages(8).map((m) => status(id, m, "sent", Date.now())));
     const sent = await Promise.all([0, 1, 2, 3, 4, 5].map(async (k) => (await everything(shardOf(id, k))).sent));
     expect(sent.slice(4)).toEqual([0, 0]);
