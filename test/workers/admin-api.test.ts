@@ -16,11 +16,14 @@ describe("admin: clients and phone numbers", () => {
       active: true,
       phone_number_ids: [`pn-a1-${id}`, `pn-a2-${id}`],
     });
-    const patched = await postJson(`/v1/admin/clients/${id}`, { name: "Acme SA", phone_number_ids: [`pn-a3-${id}`], active: false }, token, "PATCH");
+    // Keeping a number the client already has is no conflict with itself.
+    const patched = await postJson(`/v1/admin/clients/${id}`, { name: "Acme SA", phone_number_ids: [`pn-a2-${id}`, `pn-a3-${id}`], active: false }, token, "PATCH");
     expect(patched.status).toBe(200);
-    expect(await patched.json()).toMatchObject({ name: "Acme SA", active: false, phone_number_ids: [`pn-a3-${id}`] });
-    const list = (await (await call("/v1/admin/clients", authed(token))).json()) as { clients: { id: string }[] };
-    expect(list.clients.some((c) => c.id === id)).toBe(true);
+    expect(await patched.json()).toMatchObject({ name: "Acme SA", active: false, phone_number_ids: [`pn-a2-${id}`, `pn-a3-${id}`] });
+    const other = await createClient();
+    const list = (await (await call("/v1/admin/clients", authed(token))).json()) as { clients: { id: string; phone_number_ids: string[] }[] };
+    expect(list.clients.find((c) => c.id === id)).toEqual({ id, name: "Acme SA", timezone: "America/Sao_Paulo", currency: "BRL", shards: 1, active: false, phone_number_ids: [`pn-a2-${id}`, `pn-a3-${id}`] });
+    expect(list.clients.find((c) => c.id === other.id)?.phone_number_ids).toEqual(other.phones);
   });
 
   it("changes only the fields a PATCH names, and refuses one that names none", async () => {
@@ -40,17 +43,21 @@ describe("admin: clients and phone numbers", () => {
   it("refuses a duplicate id, a phone number of another client, a bad time zone and an unknown client", async () => {
     const token = await admin();
     const a = await createClient();
-    expect((await postJson("/v1/admin/clients", { id: a.id, name: "again" }, token)).status).toBe(409);
-    const taken = await postJson("/v1/admin/clients", { id: unique("b"), name: "B", phone_number_ids: [a.phones[0]] }, token);
+    const again = await postJson("/v1/admin/clients", { id: a.id, name: "again" }, token);
+    expect([again.status, ((await again.json()) as { error: { code: string } }).error.code]).toEqual([409, "client_exists"]);
+    const free = unique("pn");
+    const taken = await postJson("/v1/admin/clients", { id: unique("b"), name: "B", phone_number_ids: [free, a.phones[0]] }, token);
     expect(taken.status).toBe(409);
-    expect(((await taken.json()) as { error: { code: string } }).error.code).toBe("phone_number_taken");
+    // Only the numbers another client holds, so the caller knows which to drop.
+    expect(((await taken.json()) as { error: unknown }).error).toMatchObject({ code: "phone_number_taken", details: [a.phones[0]] });
     const badTz = await postJson("/v1/admin/clients", { id: unique("c"), name: "C", timezone: "Mars/Olympus" }, token);
     expect(badTz.status).toBe(400);
     expect(((await badTz.json()) as { error: { code: string; details: { path: string }[] } }).error).toMatchObject({
       code: "validation_failed",
       details: [{ path: "timezone" }],
     });
-    expect((await postJson("/v1/admin/clients/nope-nope", { name: "x" }, token, "PATCH")).status).toBe(404);
+    const unknown = await postJson("/v1/admin/clients/nope-nope", { name: "x" }, token, "PATCH");
+    expect([unknown.status, ((await unknown.json()) as { error: { code: string } }).error.code]).toEqual([404, "client_not_found"]);
     // A number listed twice is the caller's mistake, said as such (it was a 500 from D1's unique key).
     const twice = [unique("pn"), unique("pn")];
     for (const [path, body, method] of [
@@ -63,12 +70,14 @@ describe("admin: clients and phone numbers", () => {
     }
   });
 
-  it("stops routing webhooks to a deactivated client", async () => {
+  it("stops routing events to a deactivated client, though this isolate had it cached", async () => {
     const token = await admin();
     const { id } = await createClient();
-    await postJson(`/v1/admin/clients/${id}`, { active: false }, token, "PATCH");
     const key = (await (await postJson("/v1/admin/api-keys", { scope: "ingest" }, token)).json()) as { key: string };
-    const res = await postEvents([{ event_id: "x1", message_id: "x1", client_id: id, status: "sent", occurred_at: Date.now(), recipient: "5511999999999" }], key.key);
+    const event = () => ({ event_id: unique("x"), message_id: unique("x"), client_id: id, status: "sent", occurred_at: Date.now(), recipient: "5511999999999" });
+    expect(await (await postEvents([event()], key.key)).json()).toMatchObject({ accepted: 1 });
+    await postJson(`/v1/admin/clients/${id}`, { active: false }, token, "PATCH");
+    const res = await postEvents([event()], key.key);
     expect(((await res.json()) as { rejected: { code: string }[] }).rejected[0]!.code).toBe("unknown_client");
   });
 });
@@ -128,7 +137,11 @@ describe("admin: users and API keys", () => {
     const res = await postJson("/v1/admin/users", { email, password: "a long password", role: "viewer", client_ids: [id] }, token);
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ email, role: "viewer", client_ids: [id] });
-    expect((await postJson("/v1/admin/users", { email, password: "a long password", role: "viewer" }, token)).status).toBe(409);
+    // One account per address, however it is typed.
+    const twice = await postJson("/v1/admin/users", { email: email.toUpperCase(), password: "a long password", role: "viewer" }, token);
+    expect([twice.status, ((await twice.json()) as { error: { code: string } }).error.code]).toEqual([409, "user_exists"]);
+    const ghost = await postJson("/v1/admin/users", { email: `${unique("g")}@example.com`, password: "a long password", role: "viewer", client_ids: [id, "no-such-client"] }, token);
+    expect([ghost.status, await ghost.json()]).toEqual([400, { error: { code: "unknown_clients", message: expect.any(String), details: ["no-such-client"] } }]);
     const short = { email: `${unique("s")}@example.com`, role: "viewer" };
     expect((await postJson("/v1/admin/users", { ...short, password: "7chars!" }, token)).status).toBe(400);
     expect((await postJson("/v1/admin/users", { ...short, password: "8chars!!" }, token)).status).toBe(201);
@@ -176,6 +189,8 @@ describe("admin: users and API keys", () => {
 
     expect((await patch({ active: false })).status).toBe(200);
     expect((await call("/v1/me", authed(again))).status).toBe(401);
+    const listed = (await (await call("/v1/admin/users", authed(token))).json()) as { users: { id: number }[] };
+    expect(listed.users.find((u) => u.id === id)).toEqual({ id, email, role: "finance", active: false, client_ids: [b.id] });
     // Reactivated, the user signs in anew; the sessions of before stay over.
     expect((await patch({ active: true })).status).toBe(200);
     expect((await call("/v1/me", authed(again))).status).toBe(401);
@@ -205,8 +220,29 @@ describe("admin: users and API keys", () => {
     expect(listed).not.toContain(key.key);
     const ev = { event_id: unique("k"), message_id: "m", client_id: id, status: "sent", occurred_at: Date.now(), recipient: "5511999999999" };
     expect((await postEvents([ev], key.key)).status).toBe(200);
-    expect((await call(`/v1/admin/api-keys/${key.id}`, authed(token, { method: "DELETE" }))).status).toBe(200);
+    // Scoped: a batch all of another client's is refused.
+    const other = await createClient();
+    const foreign = await postEvents([{ ...ev, event_id: unique("k"), client_id: other.id }], key.key);
+    expect([foreign.status, ((await foreign.json()) as { error: { code: string } }).error.code]).toEqual([403, "client_not_allowed"]);
+    const kept = (await (await postJson("/v1/admin/api-keys", { scope: "ingest" }, token)).json()) as { id: string; key: string; client_id: string | null };
+    expect(kept.client_id).toBeNull();
+
+    const revoke = () => call(`/v1/admin/api-keys/${key.id}`, authed(token, { method: "DELETE" }));
+    const first = await revoke();
+    expect(first.status).toBe(200);
+    const { revoked_at } = (await first.json()) as { revoked_at: number };
     expect((await postEvents([ev], key.key)).status).toBe(401);
+    // Revoking again keeps when it was first revoked; the other key still works.
+    expect(await (await revoke()).json()).toEqual({ id: key.id, revoked_at });
+    expect((await postEvents([{ ...ev, event_id: unique("k") }], kept.key)).status).toBe(200);
+    const keys = ((await (await call("/v1/admin/api-keys", authed(token))).json()) as { api_keys: { id: string; client_id: string | null; label: string | null; revoked_at: number | null }[] }).api_keys;
+    expect(keys.find((k) => k.id === key.id)).toMatchObject({ client_id: id, label: "kafka prod", revoked_at });
+    expect(keys.find((k) => k.id === kept.id)).toMatchObject({ client_id: null, revoked_at: null });
+
+    const missing = await call("/v1/admin/api-keys/key_nope", authed(token, { method: "DELETE" }));
+    expect([missing.status, ((await missing.json()) as { error: { code: string } }).error.code]).toEqual([404, "api_key_not_found"]);
+    const ghost = await postJson("/v1/admin/api-keys", { scope: "ingest", client_id: "no-such-client" }, token);
+    expect([ghost.status, ((await ghost.json()) as { error: { code: string } }).error.code]).toEqual([404, "client_not_found"]);
   });
 });
 
@@ -242,6 +278,36 @@ describe("admin: the audit log", () => {
     expect((await auditOf(token, `actor=${encodeURIComponent(me)}&action=client`)).entries).toHaveLength(0);
     const later = new Date(Date.now() + 60_000).toISOString();
     expect((await auditOf(token, `from=${later}`)).entries).toHaveLength(0);
+    // A page that ends exactly at the last entry says there is no next one.
+    expect((await auditOf(token, `actor=${encodeURIComponent(me)}&action=client.create&limit=3`)).next).toBeNull();
+    // `from` is inclusive, `to` exclusive, to the millisecond.
+    const at = new Date(mine.entries[0]!.at).toISOString();
+    const userCreates = (q: string) => auditOf(token, `actor=${encodeURIComponent(me)}&action=user.create&${q}`);
+    expect((await userCreates(`from=${at}`)).entries).toHaveLength(1);
+    expect((await userCreates(`to=${at}`)).entries).toHaveLength(0);
+  });
+
+  it("records each admin change with what it changed: a client's fields before and after, a user's changed fields, keys made and revoked", async () => {
+    const token = await signIn("admin");
+    const me = ((await (await call("/v1/me", authed(token))).json()) as { user: { email: string } }).user.email;
+    const { id, phones } = await createClient();
+    const moved = unique("pn");
+    expect((await postJson(`/v1/admin/clients/${id}`, { name: "Renamed", phone_number_ids: [moved], active: false }, token, "PATCH")).status).toBe(200);
+    const email = `${unique("audited")}@example.com`;
+    const user = (await (await postJson("/v1/admin/users", { email, password: "a long enough one", role: "viewer" }, token)).json()) as { id: number };
+    expect((await postJson(`/v1/admin/users/${user.id}`, { role: "finance", password: "another long one" }, token, "PATCH")).status).toBe(200);
+    const key = (await (await postJson("/v1/admin/api-keys", { scope: "ingest", client_id: id }, token)).json()) as { id: string };
+    expect((await call(`/v1/admin/api-keys/${key.id}`, authed(token, { method: "DELETE" }))).status).toBe(200);
+
+    const { entries } = await auditOf(token, `actor=${encodeURIComponent(me)}`);
+    expect(entries.map((e) => [e.action, e.target, e.details])).toEqual([
+      ["api_key.revoke", key.id, null],
+      ["api_key.create", key.id, { client_id: id }],
+      // Names only: a password is never logged.
+      ["user.update", email, { fields: ["password", "role"] }],
+      ["user.create", email, { role: "viewer" }],
+      ["client.update", id, { before: { name: `Client ${id}`, phone_number_ids: phones, active: true }, after: { name: "Renamed", phone_number_ids: [moved], active: false } }],
+    ]);
   });
 
   it("refuses a bad query with 400", async () => {

@@ -8,6 +8,8 @@ import type { ClientSummary } from "../../schema/api.ts";
 import type { ClientLiveMessage } from "../../schema/live.ts";
 import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { relayoutClient } from "../../workers/client-counters.ts";
+import { changeShards } from "../../workers/client-changes.ts";
+import { drizzle } from "drizzle-orm/d1";
 import { counterOf } from "../../durable-objects/client-shards.ts";
 import { transitionFrom } from "../../durable-objects/reshard.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
@@ -185,6 +187,9 @@ describe("changing a client's shard count", () => {
     expect((await patchShards(id, 4)).status).toBe(200);
     expect(await patchShards(id, 6)).toMatchObject({ status: 409, body: { error: { code: "reshard_in_progress" } } });
     expect(await listedShards(id)).toBe(4);
+    // A form sent whole, its count unchanged, is no change of the count: the rest goes through.
+    const renamed = await postJson(`/v1/admin/clients/${id}`, { name: "Renamed", shards: 4 }, await admin(), "PATCH");
+    expect([renamed.status, await renamed.json()]).toEqual([200, expect.objectContaining({ name: "Renamed", shards: 4 })]);
     await ingest(messages(8).map((m) => status(id, m, "sent", Date.now())));
     const sent = await Promise.all([0, 1, 2, 3, 4, 5].map(async (k) => (await everything(shardOf(id, k))).sent));
     expect(sent.slice(4)).toEqual([0, 0]);
@@ -243,6 +248,32 @@ describe("changing a client's shard count", () => {
     await ingest([status(id, unique("wamid"), "sent", Date.now())]);
     expect((await everything(shardOf(id, 0))).sent).toBe(2);
     expect(await runInDurableObject(shardOf(id, 1), (instance: ClientCounter) => instance.statedShards())).toBeNull();
+  });
+
+  it("writes D1 only from the count it was read at, and puts the objects back when D1 does not take it (a change meanwhile, or an error)", async () => {
+    const { id } = await createClient();
+    expect((await patchShards(id, 2)).status).toBe(200);
+    // Another admin's request read the client before that change.
+    await expect(changeShards(env, drizzle(env.DB), { id, shards: 1 }, 3)).rejects.toMatchObject({ status: 409, code: "concurrent_change" });
+    expect(await listedShards(id)).toBe(2);
+
+    const other = await createClient();
+    const failingUpdates = new Proxy(env.DB, {
+      get(target, key) {
+        if (key !== "prepare") return Reflect.get(target, key).bind(target);
+        return (query: string) => (/^\s*update/i.test(query) ? { bind: () => ({ run: () => Promise.reject(new Error("D1 is down")) }) } : target.prepare(query));
+      },
+    });
+    await expect(changeShards(env, drizzle(failingUpdates), { id: other.id, shards: 1 }, 3)).rejects.toMatchObject({ cause: new Error("D1 is down") });
+    expect(await listedShards(other.id)).toBe(1);
+
+    // Both clients' objects serve the count D1 kept: events routed by it are taken.
+    for (const [client, shards] of [[id, 2], [other.id, 1]] as const) {
+      await ingest(messages(9).map((m) => status(client, m, "sent", Date.now())));
+      const sent = await Promise.all([0, 1, 2].map(async (k) => (await everything(shardOf(client, k))).sent));
+      expect(sent.reduce((x, y) => x + y, 0)).toBe(9);
+      expect(sent.slice(shards)).toEqual(shards === 2 ? [0] : [0, 0]);
+    }
   });
 
   it("shows viewers the count the objects serve, even before D1 has it", async () => {

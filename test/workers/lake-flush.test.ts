@@ -6,7 +6,7 @@ import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import { flushedThrough } from "../../durable-objects/outbox.ts";
 import { EVENT_COLUMNS, type NotificationEvent } from "../../schema/event.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
-import { createClient, ingestKey, postEvents, signIn } from "./helpers.ts";
+import { admin, authed, call, createClient, ingestKey, postEvents, signIn, withEnv } from "./helpers.ts";
 import { DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 
 const RANGE = { from: "2026-11-18T00:00:00Z", to: "2026-11-20T00:00:00Z" };
@@ -278,5 +278,16 @@ describe("POST /v1/admin/flush", () => {
     const { id } = await createClient();
     expect((await flush(id, await signIn("viewer", [id]))).status).toBe(403);
     expect((await flush(id, await signIn("finance"))).status).toBe(403);
+  });
+
+  it("answers 503 flush_failed, naming the clients to retry, when an outbox could not be written, and audits the attempt", async () => {
+    const { id } = await createClient();
+    // Every ClientCounter's flush fails, as when R2 refuses the object's writes.
+    const counters = { ...env.CLIENT_COUNTER, idFromName: (name: string) => env.CLIENT_COUNTER.idFromName(name), get: () => ({ flush: () => Promise.reject(new Error("R2 is down")) }) };
+    const token = await admin();
+    const res = await withEnv({ CLIENT_COUNTER: counters as unknown as Env["CLIENT_COUNTER"] }, `/v1/admin/flush?client_id=${id}`, authed(token, { method: "POST" }));
+    expect([res.status, await res.json()]).toEqual([503, { error: { code: "flush_failed", message: expect.any(String), details: { clients: [id], files: [] } } }]);
+    const audit = (await (await call(`/v1/admin/audit?action=lake.flush&target=${id}`, authed(token))).json()) as { entries: { details: unknown }[] };
+    expect(audit.entries.map((e) => e.details)).toEqual([{ files: 0, failed: [id] }]);
   });
 });

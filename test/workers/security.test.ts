@@ -266,6 +266,12 @@ describe("edge hardening", () => {
     expect(del.headers.get("allow")).toBe("PATCH");
     const file = await call("/v1/files/billing/date=2026-11-20/billing.csv", { method: "POST" });
     expect([file.status, file.headers.get("allow")]).toEqual([405, "GET, HEAD"]);
+    // A parameter is one path segment: a longer path is not the route's.
+    const deeper = await call("/v1/admin/clients/acme/extra", { method: "DELETE", headers: { authorization: `Bearer ${await signIn("admin")}` } });
+    expect([deeper.status, deeper.headers.get("allow")]).toEqual([404, null]);
+    // Middleware mounted at a path (no-store on /health) serves no method there.
+    const health = await call("/health", { method: "PUT" });
+    expect([health.status, health.headers.get("allow")]).toEqual([405, "GET, HEAD"]);
     const missing = await call("/v1/nothing-here", { method: "PUT" });
     expect(missing.status).toBe(404);
     expect(missing.headers.get("allow")).toBeNull();
@@ -285,7 +291,7 @@ describe("edge hardening", () => {
       expect(res.status).toBe(415);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unsupported_media_type");
     }
-    for (const type of ["application/json; charset=utf-8", "text/plain;charset=UTF-8"]) expect((await create(type, body())).status).toBe(201);
+    for (const type of ["application/json; charset=utf-8", "text/plain;charset=UTF-8", "application/merge-patch+json"]) expect((await create(type, body())).status).toBe(201);
     const untyped = await call("/v1/admin/clients", { method: "POST", headers: { authorization: `Bearer ${token}` }, body: new Blob([body()]) });
     expect(untyped.status).toBe(201);
     const broken = await create("application/json", "{ not json");
@@ -334,22 +340,26 @@ describe("edge hardening", () => {
     expect(ingestRes.headers.get("retry-after")).not.toBeNull();
   });
 
-  it("answers 503 (retry), not 500, when D1 is locked for writes", async () => {
-    const busy = () => Promise.reject(new Error("D1_ERROR: database is locked: SQLITE_BUSY"));
-    // The real D1, except that every write fails as a locked database's does (reads go through).
-    const locked = new Proxy(env.DB, {
-      get(target, key) {
-        if (key === "batch") return busy;
-        if (key !== "prepare") return Reflect.get(target, key).bind(target);
-        return (query: string) => (/^\s*(INSERT|UPDATE|DELETE)/i.test(query) ? { bind: () => ({ run: busy, all: busy, first: busy, raw: busy }), run: busy, all: busy, first: busy, raw: busy } : target.prepare(query));
-      },
-    });
-    const res = await withEnv({ DB: locked as D1Database }, "/v1/auth/login", {
-      method: "POST",
-      headers: { "content-type": "application/json", origin: BASE },
-      body: JSON.stringify({ email: "admin@example.com", password: "whatever it is" }),
-    });
-    expect([res.status, ((await res.json()) as { error: { code: string } }).error.code, res.headers.get("retry-after")]).toEqual([503, "storage_unavailable", "1"]);
+  it("answers 503 (retry), not 500, when D1 is locked for writes, said by the error or by its cause", async () => {
+    const lockedError = () => new Error("D1_ERROR: database is locked: SQLITE_BUSY");
+    // As a driver that wraps D1's error (drizzle's "Failed query") would throw it.
+    for (const error of [lockedError, () => new Error("Failed query: insert into login_failures", { cause: lockedError() })]) {
+      const busy = () => Promise.reject(error());
+      // The real D1, except that every write fails as a locked database's does (reads go through).
+      const locked = new Proxy(env.DB, {
+        get(target, key) {
+          if (key === "batch") return busy;
+          if (key !== "prepare") return Reflect.get(target, key).bind(target);
+          return (query: string) => (/^\s*(INSERT|UPDATE|DELETE)/i.test(query) ? { bind: () => ({ run: busy, all: busy, first: busy, raw: busy }), run: busy, all: busy, first: busy, raw: busy } : target.prepare(query));
+        },
+      });
+      const res = await withEnv({ DB: locked as D1Database }, "/v1/auth/login", {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: BASE },
+        body: JSON.stringify({ email: "admin@example.com", password: "whatever it is" }),
+      });
+      expect([res.status, ((await res.json()) as { error: { code: string } }).error.code, res.headers.get("retry-after")]).toEqual([503, "storage_unavailable", "1"]);
+    }
   });
 });
 

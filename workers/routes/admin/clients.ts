@@ -66,8 +66,11 @@ adminClients.patch("/:id", valid("json", UpdateClientRequest), async (c) => {
   ];
   if (first) await db.batch([first, ...more]);
   forgetClients();
-  await audit(db, c.get("user").email, "client.update", id, Object.keys(c.req.valid("json")));
   const updated = (await clientWithPhones(db, id))!;
+  // Each named field as it was and as it is now: a moved number or a deactivation can be traced back.
+  const named = Object.keys(c.req.valid("json")) as (keyof AdminClient)[];
+  const pick = (client: AdminClient) => Object.fromEntries(named.map((k) => [k, client[k]]));
+  await audit(db, c.get("user").email, "client.update", id, { before: pick(current), after: pick(updated) });
   if (Object.keys(changes).length > 0) await tellOverview(c.env, updated);
   return c.json(updated);
 });

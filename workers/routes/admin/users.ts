@@ -88,7 +88,7 @@ adminUsers.patch("/:id", valid("json", UpdateUserRequest), async (c) => {
   ];
   await db.batch([first!, ...more]);
   // Names of what changed only: a password is never logged.
-  await audit(db, c.get("user").email, "user.update", current.email, Object.keys(body).filter((k) => body[k as keyof typeof body] !== undefined));
+  await audit(db, c.get("user").email, "user.update", current.email, { fields: Object.keys(body).filter((k) => body[k as keyof typeof body] !== undefined) });
   const [row] = await db.select().from(users).where(eq(users.id, id));
   const scopes = await db.select({ clientId: userClients.clientId }).from(userClients).where(eq(userClients.userId, id));
   const out: AdminUser = { id, email: row!.email, role: row!.role, active: row!.active, client_ids: scopes.map((s) => s.clientId) };
