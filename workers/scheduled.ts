@@ -17,6 +17,9 @@ const JOBS: Record<string, Record<string, CronJob>> = {
   },
 };
 
+/** The crons that run jobs: wrangler.toml's [triggers] lists exactly these (a cron without jobs only logs `cron_unknown`). */
+export const JOB_CRONS: readonly string[] = Object.keys(JOBS);
+
 /**
  * Runs every job of the cron that fired, each independently; the invocation fails (and shows as
  * failed in the dashboard) when any job threw, after all of them ran.
