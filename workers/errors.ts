@@ -52,8 +52,21 @@ export async function storeRead<T>(read: Promise<T>, code = "store_unavailable",
 const TRANSIENT_STORAGE = /SQLITE_BUSY|SQLITE_LOCKED|database is locked|Network connection lost|overloaded|D1_RESET|reset because|transient issue|timed out/i;
 
 export function isTransientStorageError(err: unknown): boolean {
+  return causeMatches(err, TRANSIENT_STORAGE);
+}
+
+/**
+ * D1 refused a write by a unique key the route had checked: another request wrote the same record
+ * in between. The caller's retry meets the route's own check and its precise error.
+ */
+function isKeyConflict(err: unknown): boolean {
+  return causeMatches(err, /UNIQUE constraint failed|SQLITE_CONSTRAINT_PRIMARYKEY/);
+}
+
+/** Whether `err` or one of its causes (drivers wrap D1's error) says `pattern`. */
+function causeMatches(err: unknown, pattern: RegExp): boolean {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (TRANSIENT_STORAGE.test(e.message)) return true;
+    if (pattern.test(e.message)) return true;
   }
   return false;
 }
@@ -84,6 +97,10 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     log("error", c, "storage_unavailable", err);
     c.header("retry-after", "1");
     return c.json(errorBody("storage_unavailable", "a store did not answer; retry"), 503);
+  }
+  if (isKeyConflict(err)) {
+    log("warn", c, "concurrent_change", err);
+    return c.json(errorBody("concurrent_change", "another request changed the same record at the same time; read it again and retry"), 409);
   }
   log("error", c, "unhandled", err);
   return c.json(errorBody("internal", "internal error"), 500);

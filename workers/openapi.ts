@@ -246,7 +246,7 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "post", path: "/v1/admin/clients", summary: "Create a client", tag: "admin", security: "admin", body: CreateClientRequest,
-    responses: { 201: { description: "created", schema: AdminClient }, 409: { description: "id or phone number taken", schema: ErrorBody } },
+    responses: { 201: { description: "created", schema: AdminClient }, 409: { description: "id taken (client_exists), a phone number another client has (phone_number_taken), or either claimed by another request at the same time (concurrent_change)", schema: ErrorBody } },
   },
   {
     method: "patch", path: "/v1/admin/clients/{id}", summary: "Update a client", tag: "admin", security: "admin",
@@ -254,7 +254,7 @@ export const OPERATIONS: Operation[] = [
     responses: {
       200: { description: "updated", schema: AdminClient },
       404: { description: "no such client", schema: ErrorBody },
-      409: { description: "a phone number another client has (phone_number_taken), or a shard change while the last one's transition lasts (reshard_in_progress)", schema: ErrorBody },
+      409: { description: "a phone number another client has (phone_number_taken), a shard change while the last one's transition lasts (reshard_in_progress), fewer shards than before (shards_fixed), or another request's change at the same time (concurrent_change)", schema: ErrorBody },
     },
   },
   {
@@ -274,7 +274,7 @@ export const OPERATIONS: Operation[] = [
     responses: {
       201: { description: "created", schema: PublicUser },
       400: { description: "invalid, unknown client_ids, or a weak password (weak_password: a common one, the email, one character repeated)", schema: ErrorBody },
-      409: { description: "email taken", schema: ErrorBody },
+      409: { description: "email taken (user_exists), or claimed by another request at the same time (concurrent_change)", schema: ErrorBody },
     },
   },
   {

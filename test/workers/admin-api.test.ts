@@ -70,6 +70,22 @@ describe("admin: clients and phone numbers", () => {
     }
   });
 
+  it("answers the loser of two requests racing for one client id or one number with a 409, not a 500", async () => {
+    const token = await admin();
+    const id = unique("race");
+    const pn = unique("pn");
+    const racing = await Promise.all([
+      postJson("/v1/admin/clients", { id, name: "first" }, token),
+      postJson("/v1/admin/clients", { id, name: "second" }, token),
+      postJson("/v1/admin/clients", { id: unique("r1"), name: "R1", phone_number_ids: [pn] }, token),
+      postJson("/v1/admin/clients", { id: unique("r2"), name: "R2", phone_number_ids: [pn] }, token),
+    ]);
+    const answers = await Promise.all(racing.map(async (r) => (r.status === 201 ? "created" : `${r.status} ${((await r.json()) as { error: { code: string } }).error.code}`)));
+    // Which check the loser meets depends on the interleaving: the route's own, or D1's key.
+    expect(answers.slice(0, 2).sort()).toEqual([expect.stringMatching(/^409 (client_exists|concurrent_change)$/), "created"]);
+    expect(answers.slice(2).sort()).toEqual([expect.stringMatching(/^409 (phone_number_taken|concurrent_change)$/), "created"]);
+  });
+
   it("stops routing events to a deactivated client, though this isolate had it cached", async () => {
     const token = await admin();
     const { id } = await createClient();
