@@ -20,10 +20,14 @@ describe("the overview's rows", () => {
     client("c-d", "Arco", counts(0), counts(3)),
   ];
   const names = (m: InstanceType<typeof OverviewModel>) => m.visible.value.map((r) => r.name);
-
-  it("sort busiest first, ties by name as people count (Loja 2 before Loja 10), and flip on a second click", () => {
+  const showingRows = () => {
     const m = new OverviewModel();
     m.receive({ type: "snapshot", clients: rows });
+    return m;
+  };
+
+  it("sort busiest first, ties by name as people count (Loja 2 before Loja 10), and flip on a second click", () => {
+    const m = showingRows();
     expect(names(m)).toEqual(["Ótica Sul", "Loja 2", "Loja 10", "Arco"]);
     m.setSort("minute.sent");
     expect(names(m)).toEqual(["Arco", "Loja 2", "Loja 10", "Ótica Sul"]);
@@ -36,8 +40,7 @@ describe("the overview's rows", () => {
   });
 
   it("sort by rate with the clients that have none (nothing sent) below a rate of 0", () => {
-    const m = new OverviewModel();
-    m.receive({ type: "snapshot", clients: rows });
+    const m = showingRows();
     m.setSort("deliveryRate");
     expect(names(m)).toEqual(["Loja 2", "Loja 10", "Ótica Sul", "Arco"]);
     m.setSort("readRate");
@@ -45,8 +48,7 @@ describe("the overview's rows", () => {
   });
 
   it("search names and ids, ignoring case", () => {
-    const m = new OverviewModel();
-    m.receive({ type: "snapshot", clients: rows });
+    const m = showingRows();
     m.search.value = "  LOJA ";
     expect(names(m)).toEqual(["Loja 2", "Loja 10"]);
     m.search.value = "C-D";
@@ -54,8 +56,7 @@ describe("the overview's rows", () => {
   });
 
   it("take an update's rows over the ones shown, a snapshot's instead of all, and hold still while paused", () => {
-    const m = new OverviewModel();
-    m.receive({ type: "snapshot", clients: rows });
+    const m = showingRows();
     m.togglePause();
     m.receive({ type: "update", clients: [client("c-d", "Arco", counts(500))] });
     expect(names(m)[0]).toBe("Ótica Sul");

@@ -29,8 +29,19 @@ export async function withEnv(overrides: Partial<Env>, path: string, init: Reque
   return res;
 }
 
-/** An R2 bucket whose writes fail, as when R2 is down. */
-export const failingBucket = { put: () => Promise.reject(new Error("R2 is down")) } as unknown as R2Bucket;
+/** `bucket` with some methods replaced (a fault, a race, small listing pages); the rest are its own. */
+export function bucketWith(bucket: R2Bucket, over: Partial<R2Bucket>): R2Bucket {
+  return new Proxy(bucket, {
+    get(target, prop) {
+      if (prop in over) return over[prop as keyof R2Bucket];
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
+
+/** The lake bucket with its writes failing, as when R2 is down. */
+export const failingBucket = bucketWith(env.LAKE, { put: () => Promise.reject(new Error("R2 is down")) });
 
 export function db() {
   return drizzle(env.DB);

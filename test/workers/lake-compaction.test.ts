@@ -4,7 +4,7 @@ import { EVENT_COLUMNS } from "../../schema/event.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { compactionJob } from "../../workers/lake/jobs.ts";
 import { reportStream } from "../../workers/lake/report.ts";
-import { createClient, ingestKey, postEvents, runCron } from "./helpers.ts";
+import { bucketWith, createClient, ingestKey, postEvents, runCron } from "./helpers.ts";
 import { detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 
 const DAY = "2026-11-18";
@@ -33,17 +33,6 @@ async function threeSmallFiles(clientId: string): Promise<string[]> {
   return ids.sort();
 }
 
-/** The lake bucket with some methods replaced: a compaction racing a reader, small listing pages. */
-function lakeWith(over: Partial<R2Bucket>): R2Bucket {
-  return new Proxy(env.LAKE, {
-    get(target, prop) {
-      if (prop in over) return over[prop as keyof R2Bucket];
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
-}
-
 async function runHousekeeping(): Promise<void> {
   await runCron("30 3 * * *", Date.parse("2026-11-20T03:30:00Z"));
 }
@@ -69,7 +58,7 @@ describe("housekeeping compaction", () => {
     const ids = await threeSmallFiles(id);
     let raced = false;
     // The report lists 1-1, 2-2 and 3-3; as it opens 2-2 a compaction (1-3), a late event (4-4) and the next compaction (1-4) pass.
-    const racing = lakeWith({
+    const racing = bucketWith(env.LAKE, {
       get: (async (key: string, options?: R2GetOptions) => {
         if (!raced && key.endsWith("/part-2-2.parquet")) {
           raced = true;
@@ -110,7 +99,7 @@ describe("housekeeping compaction", () => {
     const { id } = await createClient();
     const ids = await threeSmallFiles(id);
     // Pages of one object stand in for R2's pages of 1,000.
-    const paged = lakeWith({ list: ((options?: R2ListOptions) => env.LAKE.list({ ...options, limit: 1 })) as R2Bucket["list"] });
+    const paged = bucketWith(env.LAKE, { list: ((options?: R2ListOptions) => env.LAKE.list({ ...options, limit: 1 })) as R2Bucket["list"] });
     await compactPartition(paged, id, DAY);
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
     expect(await reportIds(id)).toEqual(ids);
