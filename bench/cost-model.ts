@@ -29,6 +29,8 @@ export const PRICES = {
   r2StorageGbMonth: 0.015,
   d1RowsWrittenPerM: 1.0,
   d1RowsReadPerM: 0.001,
+  /** Past the 20 million a month included; each `console` line, and each invocation's execution log when those are on. */
+  workersLogsPerM: 0.6,
 } as const;
 
 const DO_MEMORY_GB = 0.128;
@@ -108,6 +110,17 @@ export interface Scenario {
   /** Billing lines per client per day (categories × countries) and days recomputed per run. */
   billingLinesPerClientDay: number;
   billingRecomputeDays: number;
+  /**
+   * Share of successful requests that write an access-log line (wrangler.toml's
+   * ACCESS_LOG_SAMPLE_RATE; failed and slow ones always do, and are left out here as rare).
+   */
+  accessLogSampleRate: number;
+  /**
+   * Whether Workers Logs keeps Cloudflare's execution log of every invocation: each Worker request,
+   * each Durable Object call (ingest, rollup relay) and each alarm. wrangler.toml turns them off
+   * (`invocation_logs = false`); `[observability] enabled = true` alone leaves them on.
+   */
+  invocationLogs: boolean;
 }
 
 export const SCENARIOS: Scenario[] = [
@@ -129,6 +142,8 @@ export const SCENARIOS: Scenario[] = [
     eventRowBytes: 100,
     billingLinesPerClientDay: 6,
     billingRecomputeDays: 3,
+    accessLogSampleRate: 0.01,
+    invocationLogs: false,
   },
 ];
 SCENARIOS.push({ ...SCENARIOS[0]!, name: "1 B messages/day", messagesPerDay: 1e9, activeClients: 10_000 });
@@ -155,8 +170,13 @@ export function costModel(m: Measured, s: Scenario): Bill {
   // The flushes that landed in the run are left out here: the flush line prices them.
   const callRowsPerEvent = (w: WorkloadCounts) => w.rows_written_per_event - w.background_rows_written_per_event;
 
+  const workerRequests = webhookRequests + bridgedRequests;
+  // Flush alarms are four object requests each (see "DO requests: flush alarms").
+  const invocations = workerRequests + ingestCalls * 2 + flushes * 4;
+  const logLines = workerRequests * s.accessLogSampleRate + (s.invocationLogs ? invocations : 0);
+
   const day: Record<string, number> = {
-    "Workers requests": ((webhookRequests + bridgedRequests) / 1e6) * PRICES.workerRequestsPerM,
+    "Workers requests": (workerRequests / 1e6) * PRICES.workerRequestsPerM,
     "Workers CPU": ((webhookRequests * webhook.workerd_cpu_ms_per_request + bridgedRequests * m.bridged.workerd_cpu_ms_per_request) / 1e6) * PRICES.workerCpuMsPerM,
     "DO requests: ingest": (ingestCalls / 1e6) * PRICES.doRequestsPerM,
     // A rollup per ingest call, each priced as its own Overview request (see overviewCheckpointSeconds).
@@ -177,6 +197,7 @@ export function costModel(m: Measured, s: Scenario): Bill {
     "R2 class A (flush puts + daily compaction)": ((flushes + s.activeClients) / 1e6) * PRICES.r2ClassAPerM,
     "R2 class B (compaction reads)": (flushes / 1e6) * PRICES.r2ClassBPerM,
     "D1 rows (billing)": ((s.activeClients * s.billingLinesPerClientDay * s.billingRecomputeDays) / 1e6) * (PRICES.d1RowsWrittenPerM + PRICES.d1RowsReadPerM),
+    "Workers Logs": (logLines / 1e6) * PRICES.workersLogsPerM,
   };
   const totalEvents = webhookEvents + bridgedEvents;
   const doStorageGb = (totalEvents * s.eventRetentionDays * s.eventRowBytes) / 1e9;
@@ -201,6 +222,7 @@ export const LEVERS: { name: string; change: Partial<Scenario> }[] = [
   { name: "nobody watches a client's own page (only the overview)", change: { watchedShare: 0 } },
   { name: "flush every 5 min instead of 1 min", change: { flushesPerClientMinute: 0.2 } },
   { name: "Meta sends 1 status per webhook (worst case, measured)", change: { webhookWorkload: "webhook_single" } },
+  { name: "Workers Logs with Cloudflare's execution log per invocation (`[observability]` defaults)", change: { invocationLogs: true } },
 ];
 
 /** A lever's bill on `base`, or null when the results lack the webhook workload it needs (older results files). */

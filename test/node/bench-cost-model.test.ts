@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { costModel, LEVERS, PRICES, SCENARIOS, scenarioFromFlags, type Measured, type Scenario } from "../../bench/cost-model.ts";
 import { percentile, ratio } from "../../bench/stats.ts";
@@ -44,16 +45,32 @@ describe("cost model", () => {
     expect(one.usd_per_million_messages).toBeGreaterThan(costModel(measured, base).usd_per_million_messages);
   });
 
+  it("prices Workers Logs: the access-log sample, and an execution log per invocation only when those are on", () => {
+    // 601,000 Worker requests a day, 1 % of them logged.
+    expect(costModel(measured, base).monthly["Workers Logs"]).toBeCloseTo((6_010 / 1e6) * PRICES.workersLogsPerM * 30.4, 2);
+    // Plus every request, every ingest call and its rollup relay (601,000 each), four per flush alarm (6,000).
+    const withExecutionLogs = costModel(measured, { ...base, invocationLogs: true });
+    expect(withExecutionLogs.monthly["Workers Logs"]).toBeCloseTo(((6_010 + 601_000 * 3 + 24_000) / 1e6) * PRICES.workersLogsPerM * 30.4, 2);
+  });
+
+  it("prices the logging wrangler.toml deploys", () => {
+    const toml = readFileSync(new URL("../../wrangler.toml", import.meta.url), "utf8");
+    expect(Number(JSON.parse(tomlValue(toml, "vars", "ACCESS_LOG_SAMPLE_RATE")))).toBe(SCENARIOS[0]!.accessLogSampleRate);
+    expect(tomlValue(toml, "observability.logs", "invocation_logs")).toBe(String(SCENARIOS[0]!.invocationLogs));
+    // Logs must not keep live tickets or download signatures.
+    expect(tomlValue(toml, "observability", "redact_query_string")).toBe("true");
+  });
+
   it("refuses a scenario whose webhook workload the results do not hold", () => {
     const { webhook_single: _, ...older } = measured;
     expect(() => costModel(older, { ...base, webhookWorkload: "webhook_single" })).toThrow(/no webhook_single workload/);
   });
 
-  it("has levers that each lower the bill, except the worst case and the rollup timer of before 2026-11-30", () => {
+  it("has levers that each lower the bill, except the worst case, the rollup timer of before 2026-11-30 and execution logs", () => {
     const asBuilt = costModel(measured, SCENARIOS[0]!).monthly_total_usd;
     for (const l of LEVERS.slice(1)) {
       const total = costModel(measured, { ...SCENARIOS[0]!, ...l.change }).monthly_total_usd;
-      if (l.change.webhookWorkload === "webhook_single" || l.change.watchedShare === 1) expect(total).toBeGreaterThan(asBuilt);
+      if (l.change.webhookWorkload === "webhook_single" || l.change.watchedShare === 1 || l.change.invocationLogs) expect(total).toBeGreaterThan(asBuilt);
       else expect(total).toBeLessThan(asBuilt);
     }
   });
@@ -108,3 +125,11 @@ describe("bench helpers", () => {
     expect(ratio(3, 4)).toBe(0.75);
   });
 });
+
+/** The raw value of `key` in wrangler.toml's `[section]` (the file's own simple form: one key per line). */
+function tomlValue(toml: string, section: string, key: string): string {
+  const body = toml.split(/^\[/m).find((part) => part.startsWith(`${section}]`));
+  const value = body?.match(new RegExp(`^${key}\\s*=\\s*(.+?)\\s*$`, "m"))?.[1];
+  if (value === undefined) throw new Error(`wrangler.toml has no ${key} in [${section}]`);
+  return value;
+}
