@@ -1,6 +1,6 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { counterOf } from "../../durable-objects/client-shards.ts";
 import { createClient, failingBucket, ingestKey, postEvents, unique, withEnv } from "./helpers.ts";
 
@@ -27,10 +27,14 @@ describe("retry signals of POST /v1/ingest/events", () => {
       state.storage.sql.exec("DROP TABLE meta");
     });
 
+    const logged = vi.spyOn(console, "error");
     const failed = await postEvents(batch, key);
     expect(failed.status).toBe(503);
     expect(failed.headers.get("retry-after")).toBe("2");
     expect(((await failed.json()) as { error: { code: string } }).error.code).toBe("downstream_unavailable");
+    // The operator's line names the object that failed (docs/operations.md).
+    const line = logged.mock.calls.map((args) => JSON.parse(String(args[0])) as Record<string, unknown>).find((l) => l.event === "counter_ingest_failed");
+    expect(line).toMatchObject({ level: "error", client_id: id, shard: 0, error: { message: expect.stringContaining("meta") } });
 
     await evictDurableObject(stub);
     const retried = await postEvents(batch, key);

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { compactionJob } from "../../workers/lake/jobs.ts";
@@ -111,7 +111,11 @@ describe("housekeeping compaction", () => {
     const broken = await createClient();
     const brokenKeys = [1, 2].map((s) => `lake/notifications/client_id=${broken.id}/date=${DAY}/part-${s}-${s}.parquet`);
     for (const key of brokenKeys) await env.LAKE.put(key, "not a Parquet file");
+    const logged = vi.spyOn(console, "error");
     await expect(compactionJob(env, Date.parse("2026-11-20T03:30:00Z"))).rejects.toThrow("compaction failed for 1 clients");
+    // The failure's line names the client to look at (docs/operations.md).
+    const failures = logged.mock.calls.map((args) => JSON.parse(String(args[0])) as { event: string; client_id?: string }).filter((l) => l.event === "lake_job_failed");
+    expect(failures.map((l) => l.client_id)).toEqual([broken.id]);
     expect(await keys(broken.id)).toEqual(brokenKeys);
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
     expect(await reportIds(id)).toEqual(ids);

@@ -3,7 +3,8 @@ import { counterOf, messageShard, shardName } from "../../durable-objects/client
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { ClientRollup } from "../../durable-objects/overview.ts";
 import type { NotificationEvent } from "../../schema/event.ts";
-import { ApiError, log } from "../errors.ts";
+import { ApiError } from "../errors.ts";
+import { logLine } from "../log.ts";
 import { forgetClients } from "./client-directory.ts";
 
 /** A request's events for one client (one shard of it: `client.shard`). */
@@ -51,8 +52,9 @@ export async function dispatch(env: Env, batches: ClientBatch[]): Promise<Dispat
   const failed: string[] = [];
   results.forEach((r, i) => {
     if (r.status === "rejected") {
-      failed.push(batches[i]!.client.id);
-      log("error", null, "counter_ingest_failed", r.reason);
+      const { id, shard = 0 } = batches[i]!.client;
+      failed.push(id);
+      logLine("error", "counter_ingest_failed", { client_id: id, shard }, r.reason);
       return;
     }
     addFigures(total, r.value);

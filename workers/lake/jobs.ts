@@ -3,6 +3,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { clients } from "../../schema/db.ts";
 import { mapBounded } from "../concurrency.ts";
 import { log } from "../errors.ts";
+import { logLine } from "../log.ts";
 import { flushClient, type ShardedClient } from "../client-counters.ts";
 import { closedDays, compactPartition, type CompactionResult } from "./compaction.ts";
 
@@ -19,7 +20,7 @@ async function eachClient<T>(all: ShardedClient[], job: (client: ShardedClient) 
     try {
       return { done: true as const, result: await job(client) };
     } catch (err) {
-      log("error", null, "lake_job_failed", err);
+      logLine("error", "lake_job_failed", { client_id: client.id }, err);
       return { done: false as const, client: client.id };
     }
   });
