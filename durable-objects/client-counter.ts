@@ -1,5 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
-import type { CategoryCounts, MinuteCounts, StatusCounts } from "../schema/api.ts";
+import type { CategoryCounts, ClientObject, MinuteCounts, StatusCounts } from "../schema/api.ts";
+import { STATUSES } from "../schema/event.ts";
+import { DAY_MS } from "../schema/time.ts";
 import type { NotificationEvent } from "../schema/event.ts";
 import { BillableLedger, pricingColumns, type LedgerLine } from "./billable-ledger.ts";
 import {
@@ -442,6 +444,27 @@ export class ClientCounter extends DurableObject<Env> {
   /** Flushes the whole outbox now (`POST /v1/admin/flush`); returns the keys written. */
   flush(): Promise<string[]> {
     return this.lake.flush();
+  }
+
+  /**
+   * What an operator sizes the client by (`GET /v1/admin/clients/:id/objects`): the object's SQLite
+   * size against the per-object limit, the last day's events and busiest minute (by `occurred_at`,
+   * from the per-minute counters: ~1,440 rows read), and whether the lake keeps up.
+   */
+  objectStatus(now: number): ClientObject {
+    const minutes = this.reads.counters(now - DAY_MS, now);
+    const eventsIn = (m: MinuteCounts) => STATUSES.reduce((n, s) => n + m[s], 0);
+    const lake = this.lake.state();
+    return {
+      shard: this.shard,
+      storage_bytes: this.sql.databaseSize,
+      events_last_24h: minutes.reduce((n, m) => n + eventsIn(m), 0),
+      busiest_minute_events: minutes.reduce((max, m) => Math.max(max, eventsIn(m)), 0),
+      lake_backlog_events: lake.backlogEvents,
+      lake_flush_failures: lake.failures,
+      next_alarm_at: lake.nextAlarmAt,
+      event_tables: this.eventTables.map((t) => t.name),
+    };
   }
 
   /** Per-minute counts by status in [from, to), one entry per minute that has events. */

@@ -90,6 +90,11 @@ export class LakeFlush {
     return run;
   }
 
+  /** What waits for the lake, how many flushes in a row failed, and when the alarm comes next. */
+  state(): { backlogEvents: number; failures: number; nextAlarmAt: number | null } {
+    return { backlogEvents: this.pendingRows, failures: this.failures, nextAlarmAt: this.alarmAt };
+  }
+
   /** Runs the alarm (and the owner's other alarm work) no later than `at`, whatever the outbox holds. */
   wakeAt(at: number): void {
     this.arm(at);

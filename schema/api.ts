@@ -276,6 +276,41 @@ export const AdminClient = z.object({
 });
 export type AdminClient = z.infer<typeof AdminClient>;
 
+/** One of a client's ClientCounter objects, as an operator sizes it (`GET /v1/admin/clients/:id/objects`). */
+export const ClientObject = z.object({
+  shard: z.number().int(),
+  /** The object's SQLite database, against the per-object limit. */
+  storage_bytes: z.number().int(),
+  /** Events of the last 24 hours and of its busiest minute, by `occurred_at` (the per-minute counters). */
+  events_last_24h: z.number().int(),
+  busiest_minute_events: z.number().int(),
+  /** Detail rows the object holds for the lake, and lake flushes that failed in a row (retried with backoff). */
+  lake_backlog_events: z.number().int(),
+  lake_flush_failures: z.number().int(),
+  /** When the object's next alarm (lake flush) is due, epoch ms; null when nothing waits. */
+  next_alarm_at: z.number().int().nullable(),
+  /** Its receive-month event tables (dedup and billed marks), oldest first. */
+  event_tables: z.array(z.string()),
+});
+export type ClientObject = z.infer<typeof ClientObject>;
+
+export const ClientObjects = z.object({
+  client_id: ClientId,
+  shards: z.number().int(),
+  /** Sums over the objects. */
+  storage_bytes: z.number().int(),
+  events_last_24h: z.number().int(),
+  /** What one object may hold. */
+  storage_limit_bytes: z.number().int(),
+  /**
+   * The shard count the last day's volume needs for storage (docs/capacity.md, "Per-object storage");
+   * a shard count can grow, not shrink, so one above it is kept.
+   */
+  shards_for_storage: z.number().int(),
+  objects: z.array(ClientObject),
+});
+export type ClientObjects = z.infer<typeof ClientObjects>;
+
 export const RateCardRequest = z.object({
   client_id: ClientId.nullable(),
   category: z.enum(CATEGORIES),

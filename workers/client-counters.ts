@@ -1,7 +1,7 @@
 import type { ClientCounter, LedgerLine } from "../durable-objects/client-counter.ts";
 import { sumCategories, sumCounts, sumMinutes } from "../durable-objects/client-shards.ts";
 import { transitionFrom, type Transition } from "../durable-objects/reshard.ts";
-import type { CategoryCounts, MinuteCounts, StatusCounts } from "../schema/api.ts";
+import type { CategoryCounts, ClientObjects, MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { counterOf } from "../durable-objects/client-shards.ts";
 
 /**
@@ -83,6 +83,37 @@ async function agree(objects: DurableObjectStub<ClientCounter>[], shards: number
   const refused = answers.map((a) => (a as PromiseFulfilledResult<{ ok: boolean; refused?: RelayoutRefusal }>).value).find((v) => !v.ok)?.refused ?? null;
   if (refused) await undo();
   return { refused, undo };
+}
+
+/** What one SQLite-backed Durable Object may store (Workers Paid). */
+export const OBJECT_STORAGE_LIMIT_BYTES = 10_000_000_000;
+
+/**
+ * Object storage one event of daily volume takes once the object is in its steady state: an event
+ * row of ~100 B kept for its receive-month plus two, ~76 days (docs/capacity.md, "Per-object
+ * storage"). An object's own size lags its volume by those months, so the shard count is sized by
+ * the volume.
+ */
+const STORAGE_BYTES_PER_DAILY_EVENT = 7_600;
+
+/** The shards a client sending `eventsPerDay` needs so that no object outgrows its storage. */
+export function shardsForStorage(eventsPerDay: number): number {
+  return Math.max(1, Math.ceil((eventsPerDay * STORAGE_BYTES_PER_DAILY_EVENT) / OBJECT_STORAGE_LIMIT_BYTES));
+}
+
+/** Each of a client's objects as an operator sizes it, and the shard count its last day's volume needs for storage. */
+export async function clientObjects(env: Env, client: ShardedClient, now: number): Promise<ClientObjects> {
+  const objects = await Promise.all(countersOf(env, client).map((s) => s.objectStatus(now)));
+  const events = objects.reduce((n, o) => n + o.events_last_24h, 0);
+  return {
+    client_id: client.id,
+    shards: client.shards,
+    storage_bytes: objects.reduce((n, o) => n + o.storage_bytes, 0),
+    events_last_24h: events,
+    storage_limit_bytes: OBJECT_STORAGE_LIMIT_BYTES,
+    shards_for_storage: shardsForStorage(events),
+    objects,
+  };
 }
 
 /** Writes every shard's pending detail rows to the lake; the keys written. */

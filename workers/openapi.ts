@@ -6,6 +6,7 @@ import {
   AuditList,
   AuditQuery,
   BridgeResult,
+  ClientObjects,
   ClientSummary,
   ClientsResponse,
   CategoriesResponse,
@@ -256,6 +257,10 @@ export const OPERATIONS: Operation[] = [
       404: { description: "no such client", schema: ErrorBody },
       409: { description: "a phone number another client has (phone_number_taken), a shard change while the last one's transition lasts (reshard_in_progress), fewer shards than before (shards_fixed), or another request's change at the same time (concurrent_change)", schema: ErrorBody },
     },
+  },
+  {
+    method: "get", path: "/v1/admin/clients/{id}/objects", summary: "A client's Durable Objects: storage, last day's volume, lake backlog, shards needed", tag: "admin", security: "admin",
+    responses: { 200: { description: "one entry per shard", schema: ClientObjects }, 404: { description: "no such client", schema: ErrorBody } },
   },
   {
     method: "get", path: "/v1/admin/rate-cards", summary: "List rate cards", tag: "admin", security: "admin",

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { admin, authed, call, createClient, postEvents, postJson, signIn, unique } from "./helpers.ts";
+import { messageShard } from "../../durable-objects/client-shards.ts";
+import { eventTableFor } from "../../durable-objects/client-counter-tables.ts";
+import type { ClientObjects } from "../../schema/api.ts";
+import { minuteOf } from "../../schema/time.ts";
+import { shardsForStorage } from "../../workers/client-counters.ts";
+import { admin, authed, call, createClient, ingestKey, postEvents, postJson, signIn, unique } from "./helpers.ts";
 
 describe("admin: clients and phone numbers", () => {
   it("creates, lists and updates a client with its phone numbers", async () => {
@@ -95,6 +100,68 @@ describe("admin: clients and phone numbers", () => {
     await postJson(`/v1/admin/clients/${id}`, { active: false }, token, "PATCH");
     const res = await postEvents([event()], key.key);
     expect(((await res.json()) as { rejected: { code: string }[] }).rejected[0]!.code).toBe("unknown_client");
+  });
+});
+
+describe("admin: a client's objects", () => {
+  /** `n` message ids of shard `shard` of a client of `shards`. */
+  function messagesOf(shard: number, shards: number, n: number): string[] {
+    const out: string[] = [];
+    while (out.length < n) {
+      const m = `m-${unique("obj")}`;
+      if (messageShard(m, shards) === shard) out.push(m);
+    }
+    return out;
+  }
+
+  it("shows each shard's storage, last day's events and busiest minute, and the lake backlog until a flush", async () => {
+    const token = await admin();
+    const { id } = await createClient({ shards: 2 });
+    const now = Date.now();
+    const minute = minuteOf(now) - 5 * 60_000;
+    // Shard 0: three events in one minute and one in another; shard 1: two events in one minute.
+    const timed: [string, number][] = [
+      ...messagesOf(0, 2, 3).map((m): [string, number] => [m, minute]),
+      ...messagesOf(0, 2, 1).map((m): [string, number] => [m, minute - 60_000]),
+      ...messagesOf(1, 2, 2).map((m): [string, number] => [m, minute]),
+    ];
+    const events = timed.map(([m, at]) => ({ event_id: `${m}:accepted`, message_id: m, client_id: id, status: "accepted", occurred_at: at + 1_000, recipient: "5511987654321" }));
+    expect((await postEvents(events, await ingestKey())).status).toBe(200);
+
+    const read = async () => {
+      const res = await call(`/v1/admin/clients/${id}/objects`, authed(token));
+      expect(res.status).toBe(200);
+      return (await res.json()) as ClientObjects;
+    };
+    const before = await read();
+    expect(before).toMatchObject({ client_id: id, shards: 2, events_last_24h: 6, storage_limit_bytes: 10_000_000_000, shards_for_storage: 1 });
+    expect(before.objects.map((o) => [o.shard, o.events_last_24h, o.busiest_minute_events, o.lake_backlog_events, o.lake_flush_failures])).toEqual([
+      [0, 4, 3, 4, 0],
+      [1, 2, 2, 2, 0],
+    ]);
+    for (const o of before.objects) {
+      expect(o.storage_bytes).toBeGreaterThan(0);
+      expect(o.event_tables).toEqual([eventTableFor(now)]);
+      // A flush is due within the flush interval.
+      expect(o.next_alarm_at).toBeGreaterThan(now - 1_000);
+      expect(o.next_alarm_at).toBeLessThanOrEqual(Date.now() + 60_000);
+    }
+    expect(before.storage_bytes).toBe(before.objects[0]!.storage_bytes + before.objects[1]!.storage_bytes);
+
+    expect((await call(`/v1/admin/flush?client_id=${id}`, authed(token, { method: "POST" }))).status).toBe(200);
+    const after = await read();
+    expect(after.objects.map((o) => o.lake_backlog_events)).toEqual([0, 0]);
+    expect(after.events_last_24h).toBe(6);
+  });
+
+  it("sizes shards by ~1.3 M events a day per object (docs/capacity.md, \"Per-object storage\")", () => {
+    expect([0, 1_000, 1_315_789, 1_315_790, 40_000_000].map(shardsForStorage)).toEqual([1, 1, 1, 2, 31]);
+  });
+
+  it("answers 404 for a client that does not exist", async () => {
+    const res = await call(`/v1/admin/clients/${unique("nobody")}/objects`, authed(await admin()));
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("client_not_found");
   });
 });
 

@@ -40,6 +40,7 @@ const ROUTES: Route[] = [
   { name: "billing reconcile", method: "GET", path: () => `/v1/billing/${DAY}/reconcile`, expect: adminOnly },
   { name: "flush", method: "POST", path: () => "/v1/admin/flush", expect: adminOnly },
   { name: "admin clients", method: "GET", path: () => "/v1/admin/clients", expect: adminOnly },
+  { name: "admin client objects", method: "GET", path: (c) => `/v1/admin/clients/${c}/objects`, expect: adminOnly },
   { name: "admin update client", method: "PATCH", path: (c) => `/v1/admin/clients/${c}`, body: { name: "renamed" }, expect: adminOnly },
   { name: "admin rate cards", method: "GET", path: () => "/v1/admin/rate-cards", expect: adminOnly },
   { name: "admin users", method: "GET", path: () => "/v1/admin/users", expect: adminOnly },

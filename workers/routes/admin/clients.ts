@@ -7,7 +7,8 @@ import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
 import { ApiError } from "../../errors.ts";
 import { changeShards, tellOverview } from "../../client-changes.ts";
-import { assertPhonesFree, clientNotFound, clientWithPhones, findClient } from "../../client-records.ts";
+import { clientObjects } from "../../client-counters.ts";
+import { assertPhonesFree, clientNotFound, clientWithPhones, findClient, requireClient } from "../../client-records.ts";
 import { forgetClients } from "../../ingest/client-directory.ts";
 import { valid } from "../../validate.ts";
 
@@ -73,4 +74,14 @@ adminClients.patch("/:id", valid("json", UpdateClientRequest), async (c) => {
   await audit(db, c.get("user").email, "client.update", id, { before: pick(current), after: pick(updated) });
   if (Object.keys(changes).length > 0) await tellOverview(c.env, updated);
   return c.json(updated);
+});
+
+/**
+ * The client's Durable Objects as an operator sizes them: storage against the per-object limit, the
+ * last day's volume and busiest minute, the lake backlog, and the shard count the volume needs
+ * (docs/operations.md).
+ */
+adminClients.get("/:id/objects", async (c) => {
+  const client = await requireClient(c.get("db"), c.req.param("id"));
+  return c.json(await clientObjects(c.env, client, Date.now()));
 });
