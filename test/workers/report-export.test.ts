@@ -1,6 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { counterOf } from "../../durable-objects/client-shards.ts";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
 import { bucketWith, call, createClient, ingestKey, postEvents, signIn } from "./helpers.ts";
@@ -69,6 +69,18 @@ describe("GET /v1/clients/:id/report", () => {
     const res = await report(id, RANGE);
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("flush_failed");
+  });
+
+  it("cuts the download short, and logs which client's report broke, when a lake file turns out unreadable mid-stream", async () => {
+    const { id } = await clientWithEvents();
+    // A file that is not Parquet, in a partition the report reads after the first one.
+    await env.LAKE.put(`lake/notifications/client_id=${id}/date=2026-11-19/part-900-900.parquet`, "not a Parquet file");
+    const logged = vi.spyOn(console, "error");
+    const res = await report(id, RANGE);
+    expect(res.status).toBe(200);
+    await expect(res.text()).rejects.toThrow();
+    const line = logged.mock.calls.map((args) => JSON.parse(String(args[0])) as Record<string, unknown>).find((l) => l.event === "report_stream_failed");
+    expect(line).toMatchObject({ level: "error", client_id: id });
   });
 
   it("quotes fields as RFC 4180 says and writes UTF-8", async () => {

@@ -1,5 +1,5 @@
 import type { ReportFormat, ReportTimes } from "../../schema/api.ts";
-import { log } from "../errors.ts";
+import { logLine } from "../log.ts";
 import type { EventRow } from "./columns.ts";
 import { datesInRange, effectiveParts, listParts, type Part } from "./layout.ts";
 import { ParquetStream } from "./parquet-writer.ts";
@@ -59,7 +59,7 @@ export function reportStream(
         else controller.enqueue(next.value);
       } catch (err) {
         // Headers are gone by now: the client sees an aborted download, the log says why.
-        log("error", null, "report_stream_failed", err);
+        logLine("error", "report_stream_failed", { client_id: clientId }, err);
         controller.error(err);
       }
     },
