@@ -30,16 +30,45 @@ export function roleAllows(role: Role, capability: Capability): boolean {
   return ROLE_CAPABILITIES[role].has(capability);
 }
 
-export const Timezone = z.string().refine((tz) => {
+/**
+ * An IANA time zone, spelt as IANA spells it: the runtime reads `utc` or `america/sao_paulo` as the
+ * zone, but a client's zone is shown and compared as stored, so a wrong case is refused with the
+ * name to use. A fixed offset (`+03:00`) is no zone (it has no daylight-saving rules); an alias
+ * (`Asia/Kolkata`, `Etc/UTC`) is kept as given.
+ */
+export const Timezone = z.string().check((ctx) => {
+  const tz = ctx.value;
+  let canonical: string;
   try {
-    new Intl.DateTimeFormat("en", { timeZone: tz });
-    return true;
+    canonical = new Intl.DateTimeFormat("en", { timeZone: tz }).resolvedOptions().timeZone;
   } catch {
-    return false;
+    ctx.issues.push({ code: "custom", input: tz, message: "an IANA time zone such as America/Sao_Paulo" });
+    return;
   }
-}, "an IANA time zone such as America/Sao_Paulo");
+  if (/^[+-]/.test(canonical)) ctx.issues.push({ code: "custom", input: tz, message: "an IANA time zone such as America/Sao_Paulo, not an offset" });
+  else if (canonical !== tz && canonical.toLowerCase() === tz.toLowerCase()) ctx.issues.push({ code: "custom", input: tz, message: `time zone names are case-sensitive: ${canonical}` });
+});
+/** A currency's ISO 4217 code as stored and shown. */
 export const Currency = z.string().regex(/^[A-Z]{3}$/, "ISO 4217 code");
-export const PhoneNumberId = z.string().min(1).max(64);
+/** A currency a client or rate card may be given: one the runtime knows (ISO 4217's current codes), not merely three letters. */
+export const KnownCurrency = Currency.refine((c) => Intl.supportedValuesOf("currency").includes(c), "an ISO 4217 currency code, such as BRL or USD");
+/** Meta's phone number ids are digits; other senders' are kept to a plain alphabet (they route webhooks and appear in logs). */
+export const PhoneNumberId = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, "letters, digits, '_', '.', ':', '-'");
+/**
+ * A name people read (a client's): trimmed, not empty, without control characters or the
+ * bidirectional overrides that make text display as other text (it goes into billing files and the
+ * dashboard).
+ */
+export const DisplayName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .refine((s) => s.isWellFormed() && !/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(s), "must be plain text, without control characters");
 export const IsoDate = z.iso.date();
 
 // ---------- ingest ----------
@@ -239,9 +268,9 @@ export type LoginResponse = z.infer<typeof LoginResponse>;
 /** Most ClientCounters one client's events can be split over (durable-objects/client-shards.ts). */
 export const MAX_SHARDS = 64;
 const ClientFields = z.object({
-  name: z.string().min(1).max(200),
+  name: DisplayName,
   timezone: Timezone,
-  currency: Currency,
+  currency: KnownCurrency,
   phone_number_ids: z
     .array(PhoneNumberId)
     .max(1000)
@@ -252,7 +281,8 @@ const ClientFields = z.object({
    */
   shards: z.number().int().min(1).max(MAX_SHARDS),
 });
-export const CreateClientRequest = z.object({
+// Admin bodies are strict: a misspelt optional field (`timezon`) would otherwise be dropped and its default kept.
+export const CreateClientRequest = z.strictObject({
   id: ClientId,
   name: ClientFields.shape.name,
   timezone: ClientFields.shape.timezone.default("UTC"),
@@ -264,6 +294,7 @@ export const CreateClientRequest = z.object({
 // naming only `name` would reset the time zone, the currency and the phone numbers.
 export const UpdateClientRequest = ClientFields.partial()
   .extend({ active: z.boolean().optional() })
+  .strict()
   .refine((v) => Object.values(v).some((x) => x !== undefined), "nothing to update");
 export const AdminClient = z.object({
   id: ClientId,
@@ -311,12 +342,12 @@ export const ClientObjects = z.object({
 });
 export type ClientObjects = z.infer<typeof ClientObjects>;
 
-export const RateCardRequest = z.object({
+export const RateCardRequest = z.strictObject({
   client_id: ClientId.nullable(),
   category: z.enum(CATEGORIES),
   country: z.union([z.literal("*"), Country]),
   unit_price_micros: z.number().int().min(0).max(1_000_000_000_000),
-  currency: Currency,
+  currency: KnownCurrency,
   valid_from: IsoDate.optional(),
 });
 export const RateCard = RateCardRequest.omit({ valid_from: true }).extend({ id: z.number().int(), valid_from: IsoDate });
@@ -328,7 +359,7 @@ export const MIN_PASSWORD_LENGTH = 8;
 export const WeakPasswordReason = z.enum(["common", "repeated", "email", "development"]);
 export type WeakPasswordReason = z.infer<typeof WeakPasswordReason>;
 
-export const CreateUserRequest = z.object({
+export const CreateUserRequest = z.strictObject({
   email: z.email().max(254),
   password: z.string().min(MIN_PASSWORD_LENGTH).max(256),
   role: Role,
@@ -342,7 +373,7 @@ export const ChangePasswordRequest = z
 
 /** Any of a user's role, clients, state and password; a new password or deactivation ends their sessions. */
 export const UpdateUserRequest = z
-  .object({
+  .strictObject({
     password: CreateUserRequest.shape.password.optional(),
     role: Role.optional(),
     // Not CreateUserRequest's (that defaults to none): a PATCH without client_ids keeps them.
@@ -353,7 +384,7 @@ export const UpdateUserRequest = z
 export const AdminUser = PublicUser.extend({ active: z.boolean() });
 export type AdminUser = z.infer<typeof AdminUser>;
 
-export const CreateApiKeyRequest = z.object({
+export const CreateApiKeyRequest = z.strictObject({
   scope: z.literal("ingest"),
   client_id: ClientId.optional(),
   label: z.string().max(200).optional(),

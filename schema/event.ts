@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { COUNTRY_CODES } from "./countries.ts";
 import { parseInstant } from "./time.ts";
 
 /** Delivery states of an outbound message; `accepted` = handed to the sender (Kafka path only). */
@@ -52,7 +53,9 @@ export const Recipient = z
   .string()
   .regex(/^(?:\+?\d{6,15}|[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128})$/, "E.164 phone number (6 to 15 digits) or WhatsApp business-scoped user id (CC.digits)")
   .transform((s) => s.replace(/^\+/, ""));
-export const Country = z.string().regex(/^[A-Z]{2}$/, "ISO 3166-1 alpha-2");
+// A pattern, not an enum: the field stays a string for the code that derives countries, and the
+// ingest fast path (compiled-schema.ts) checks patterns itself.
+export const Country = z.string().regex(new RegExp(`^(?:${COUNTRY_CODES.join("|")})$`), "an ISO 3166-1 alpha-2 country code, such as BR or GB");
 /** Epoch milliseconds, bounded to 2000-01-01 .. 2100-01-01 so a typo cannot land in a far partition. */
 export const EpochMs = z.number().int().min(946_684_800_000).max(4_102_444_800_000);
 

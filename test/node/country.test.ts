@@ -1,5 +1,7 @@
 import { getCountries, getCountryCallingCode, parsePhoneNumberFromString } from "libphonenumber-js/min";
 import { describe, expect, it } from "vitest";
+import { COUNTRY_CODES } from "../../schema/countries.ts";
+import { Country } from "../../schema/event.ts";
 import { countryOf } from "../../workers/ingest/country.ts";
 
 /** Deterministic digits (xorshift32), so a failure names a number that fails again. */
@@ -14,6 +16,16 @@ function digitSource(seed: number): () => string {
 }
 
 const parserCountry = (digits: string) => parsePhoneNumberFromString(`+${digits}`)?.country ?? null;
+
+describe("the country codes a country may hold", () => {
+  it("are ISO 3166-1 alpha-2's 249 and every country a phone number resolves to, each once", () => {
+    expect(new Set(COUNTRY_CODES).size).toBe(252);
+    expect(getCountries().filter((c) => !(COUNTRY_CODES as readonly string[]).includes(c))).toEqual([]);
+    expect(["BR", "GB", "US", "XK", "AQ"].map((c) => Country.safeParse(c).success)).toEqual([true, true, true, true, true]);
+    // Two letters that are no country's code: a rate card for UK would never meet the GB of a +44 number.
+    expect(["UK", "XX", "ZZ", "br", "BRA"].map((c) => Country.safeParse(c).success)).toEqual([false, false, false, false, false]);
+  });
+});
 
 describe("countryOf", () => {
   it("answers what the full parser answers, for every calling code and every length a recipient may have", () => {

@@ -103,6 +103,47 @@ describe("admin: clients and phone numbers", () => {
   });
 });
 
+describe("admin: what a client, rate card or user may be given", () => {
+  /** The 400's issues, as `path: message`. */
+  async function refusal(res: Response): Promise<string[]> {
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { code: string; details: { path: string; message: string }[] } };
+    expect(body.error.code).toBe("validation_failed");
+    return body.error.details.map((d) => `${d.path}: ${d.message}`);
+  }
+
+  it("refuses countries, currencies, zones, names and number ids that only look right, saying what to send", async () => {
+    const token = await admin();
+    const client = (body: Record<string, unknown>) => postJson("/v1/admin/clients", { id: unique("v"), name: "Valid", ...body }, token);
+    const card = (body: Record<string, unknown>) => postJson("/v1/admin/rate-cards", { client_id: null, category: "utility", country: "BR", unit_price_micros: 1, currency: "BRL", ...body }, token, "PUT");
+    // A rate card for UK would never meet the GB of a +44 number; ZZZ is no currency.
+    expect(await refusal(await card({ country: "UK" }))).toEqual([expect.stringMatching(/^country: .*ISO 3166-1 alpha-2/)]);
+    expect(await refusal(await card({ currency: "ABC" }))).toEqual(["currency: an ISO 4217 currency code, such as BRL or USD"]);
+    expect(await refusal(await client({ currency: "ZZZ" }))).toEqual(["currency: an ISO 4217 currency code, such as BRL or USD"]);
+    expect(await refusal(await client({ timezone: "utc" }))).toEqual(["timezone: time zone names are case-sensitive: UTC"]);
+    expect(await refusal(await client({ timezone: "america/sao_paulo" }))).toEqual(["timezone: time zone names are case-sensitive: America/Sao_Paulo"]);
+    expect(await refusal(await client({ timezone: "+03:00" }))).toEqual(["timezone: an IANA time zone such as America/Sao_Paulo, not an offset"]);
+    expect(await refusal(await client({ timezone: "Mars/Olympus" }))).toEqual(["timezone: an IANA time zone such as America/Sao_Paulo"]);
+    expect(await refusal(await client({ name: "   " }))).toHaveLength(1);
+    // A NUL in a name went into the billing CSV; a right-to-left override displays it as other text.
+    for (const name of ["Acme\u0000", "\u202eemca", "Acme\u0085"]) expect(await refusal(await client({ name })), name).toEqual(["name: must be plain text, without control characters"]);
+    expect(await refusal(await client({ phone_number_ids: ["abc def"] }))).toEqual([expect.stringMatching(/^phone_number_ids\.0: letters, digits/)]);
+    // Admin bodies are strict: a misspelt field is named, not dropped for its default.
+    expect(await refusal(await client({ timezon: "America/Sao_Paulo" }))).toEqual([expect.stringContaining('"timezon"')]);
+    expect(await refusal(await postJson("/v1/admin/users", { email: `${unique("u")}@example.com`, password: "a-long-enough-one", role: "viewer", clients: [] }, token))).toEqual([expect.stringContaining('"clients"')]);
+    expect(await refusal(await postJson(`/v1/admin/clients/${(await createClient()).id}`, { active: false, acitve: true }, token, "PATCH"))).toEqual([expect.stringContaining('"acitve"')]);
+  });
+
+  it("takes what is right as it is given: an alias zone, a trimmed name, a territory a number resolves to", async () => {
+    const token = await admin();
+    const id = unique("ok");
+    const created = await postJson("/v1/admin/clients", { id, name: "  Acme Índia  ", timezone: "Asia/Kolkata", currency: "INR", phone_number_ids: ["106540352242900", "pn:a.b_c-1"] }, token);
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ name: "Acme Índia", timezone: "Asia/Kolkata", currency: "INR" });
+    expect((await postJson("/v1/admin/rate-cards", { client_id: id, category: "utility", country: "XK", unit_price_micros: 1, currency: "EUR" }, token, "PUT")).status).toBe(200);
+  });
+});
+
 describe("admin: a client's objects", () => {
   /** `n` message ids of shard `shard` of a client of `shards`. */
   function messagesOf(shard: number, shards: number, n: number): string[] {

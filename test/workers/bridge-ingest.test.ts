@@ -234,6 +234,15 @@ describe("per-record validation", () => {
     ]);
   });
 
+  it("rejects a country that is two letters but no country's code, and takes a territory a number resolves to", async () => {
+    const { id } = await createClient();
+    const res = await postEvents([event(id, { country: "UK" }), event(id, { country: "GB" }), event(id, { country: "XK" })], await ingestKey());
+    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string; message: string }[] };
+    expect(out.accepted).toBe(2);
+    expect(out.rejected.map((r) => [r.index, r.code])).toEqual([[0, "invalid_event"]]);
+    expect(out.rejected[0]!.message).toContain("ISO 3166-1 alpha-2");
+  });
+
   it("deduplicates by event_id within and across batches", async () => {
     const { id } = await createClient();
     const key = await ingestKey();
