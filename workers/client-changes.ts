@@ -1,16 +1,53 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, type SQL } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { overviewOf } from "../durable-objects/overview.ts";
 import { clients } from "../schema/db.ts";
-import { countersOf, relayoutClient } from "./client-counters.ts";
+import { countersOf, relayoutClient, type Relayout } from "./client-counters.ts";
 import { ApiError, log } from "./errors.ts";
 
+/** A client's row in D1 as the change writes it. */
+export type ClientRowChange = Partial<Omit<typeof clients.$inferInsert, "id" | "createdAt">>;
+
 /**
- * The objects first (they then refuse calls routed by the old count), then D1, only from the count
- * they were asked to leave: when D1 does not take it (an error, or another change of the count got
- * there first) the objects are put back.
+ * The change's other writes (its phone numbers), each to be written only while `row` selects the
+ * client's row as the change leaves it.
  */
-export async function changeShards(env: Env, db: DrizzleD1Database, current: { id: string; shards: number }, shards: number): Promise<void> {
+export type WithClientChange = (row: SQL) => BatchItem<"sqlite">[];
+
+/**
+ * Writes a client's change to D1 in one batch: its row (`set`) and the writes that go with it. A
+ * change of the shard count asks the objects first (they then refuse calls routed by the old
+ * count), and D1 takes the batch only from the count they were asked to leave: when D1 does not
+ * (an error, or another change of the count got there first) the objects are put back and nothing
+ * of the change is written, its other fields and phone numbers included.
+ */
+export async function writeClientChange(env: Env, db: DrizzleD1Database, current: { id: string; shards: number }, set: ClientRowChange, withIt: WithClientChange): Promise<void> {
+  const shards = set.shards ?? current.shards;
+  const relayout = shards === current.shards ? null : await agreedRelayout(env, current, shards);
+  const byId = eq(clients.id, current.id);
+  const items: BatchItem<"sqlite">[] = [
+    ...(Object.keys(set).length > 0 ? [db.update(clients).set(set).where(relayout ? and(byId, eq(clients.shards, current.shards)) : byId)] : []),
+    ...withIt(relayout ? and(byId, eq(clients.shards, shards))! : byId),
+  ];
+  const [first, ...more] = items;
+  if (!first) return;
+  let taken: boolean;
+  try {
+    const [row] = await db.batch([first, ...more]);
+    taken = relayout === null || (row as D1Result).meta.changes > 0;
+  } catch (err) {
+    await relayout?.undo();
+    throw err;
+  }
+  if (!taken) {
+    await relayout!.undo();
+    throw new ApiError(409, "concurrent_change", `the shard count of client ${current.id} changed meanwhile; read it again`);
+  }
+}
+
+/** The objects' agreement to serve `shards`; a 409 saying why when they refuse. */
+async function agreedRelayout(env: Env, current: { id: string; shards: number }, shards: number): Promise<Relayout> {
   const relayout = await relayoutClient(env, current, shards);
   if (relayout.refused === "holds_events") {
     throw new ApiError(409, "shards_fixed", `client ${current.id} has events: its shard count can grow, not shrink (${current.shards} now)`);
@@ -18,18 +55,7 @@ export async function changeShards(env: Env, db: DrizzleD1Database, current: { i
   if (relayout.refused === "resharding") {
     throw new ApiError(409, "reshard_in_progress", `client ${current.id} grew its shard count within the last months; it can change again once that change's transition ends`);
   }
-  let changed: number;
-  try {
-    const result = await db.update(clients).set({ shards }).where(and(eq(clients.id, current.id), eq(clients.shards, current.shards))).run();
-    changed = result.meta.changes;
-  } catch (err) {
-    await relayout.undo();
-    throw err;
-  }
-  if (changed === 0) {
-    await relayout.undo();
-    throw new ApiError(409, "concurrent_change", `the shard count of client ${current.id} changed meanwhile; read it again`);
-  }
+  return relayout;
 }
 
 /**

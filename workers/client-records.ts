@@ -1,7 +1,8 @@
-import { asc, eq, inArray } from "drizzle-orm";
+import { and, asc, eq, exists, inArray, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { AdminClient } from "../schema/api.ts";
-import { clients, phoneNumbers } from "../schema/db.ts";
+import { clients, phoneNumberReleases, phoneNumbers } from "../schema/db.ts";
+import type { WithClientChange } from "./client-changes.ts";
 import { ApiError } from "./errors.ts";
 
 export type ClientRecord = typeof clients.$inferSelect;
@@ -40,4 +41,22 @@ export async function assertPhonesFree(db: DrizzleD1Database, phones: string[], 
   if (foreign.length > 0) {
     throw new ApiError(409, "phone_number_taken", "phone numbers already belong to another client", foreign.map((p) => p.phoneNumberId));
   }
+}
+
+/**
+ * The writes that give client `id` the numbers `phones` and record the ones it gives up
+ * (`released`, at `at`): each selects from the client's row where `row` holds, so they are written
+ * only together with the change of that row (writeClientChange).
+ */
+export function phoneNumberWrites(db: DrizzleD1Database, id: string, phones: string[], released: string[], at: number): WithClientChange {
+  const constant = <T>(value: T, name: string) => sql<T>`${value}`.as(name);
+  return (row) => [
+    db.delete(phoneNumbers).where(and(eq(phoneNumbers.clientId, id), exists(db.select({ id: clients.id }).from(clients).where(row)))),
+    ...phones.map((p) => db.insert(phoneNumbers).select(db.select({ phoneNumberId: constant(p, "phone_number_id"), clientId: clients.id }).from(clients).where(row))),
+    ...released.map((p) =>
+      db
+        .insert(phoneNumberReleases)
+        .select(db.select({ phoneNumberId: constant(p, "phone_number_id"), clientId: clients.id, releasedAt: constant(at, "released_at") }).from(clients).where(row)),
+    ),
+  ];
 }

@@ -8,14 +8,16 @@ import type { ClientSummary } from "../../schema/api.ts";
 import type { ClientLiveMessage } from "../../schema/live.ts";
 import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { relayoutClient } from "../../workers/client-counters.ts";
-import { changeShards } from "../../workers/client-changes.ts";
+import { writeClientChange } from "../../workers/client-changes.ts";
+import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import { clients, phoneNumbers } from "../../schema/db.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
 import { transitionFrom } from "../../durable-objects/reshard.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { listParts } from "../../workers/lake/layout.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
-import { admin, authed, call, counters, createClient, ingestKey, postEvents, postJson, unique } from "./helpers.ts";
+import { admin, authed, call, counters, createClient, ingestKey, postEvents, postJson, unique, withEnv } from "./helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { LiveSocket, event } from "./live-helpers.ts";
 
@@ -254,17 +256,16 @@ describe("changing a client's shard count", () => {
     const { id } = await createClient();
     expect((await patchShards(id, 2)).status).toBe(200);
     // Another admin's request read the client before that change.
-    await expect(changeShards(env, drizzle(env.DB), { id, shards: 1 }, 3)).rejects.toMatchObject({ status: 409, code: "concurrent_change" });
+    await expect(writeClientChange(env, drizzle(env.DB), { id, shards: 1 }, { shards: 3 }, () => [])).rejects.toMatchObject({ status: 409, code: "concurrent_change" });
     expect(await listedShards(id)).toBe(2);
 
     const other = await createClient();
-    const failingUpdates = new Proxy(env.DB, {
+    const failingWrites = new Proxy(env.DB, {
       get(target, key) {
-        if (key !== "prepare") return Reflect.get(target, key).bind(target);
-        return (query: string) => (/^\s*update/i.test(query) ? { bind: () => ({ run: () => Promise.reject(new Error("D1 is down")) }) } : target.prepare(query));
+        return key === "batch" ? () => Promise.reject(new Error("D1 is down")) : Reflect.get(target, key).bind(target);
       },
     });
-    await expect(changeShards(env, drizzle(failingUpdates), { id: other.id, shards: 1 }, 3)).rejects.toMatchObject({ cause: new Error("D1 is down") });
+    await expect(writeClientChange(env, drizzle(failingWrites), { id: other.id, shards: 1 }, { shards: 3 }, () => [])).rejects.toThrow("D1 is down");
     expect(await listedShards(other.id)).toBe(1);
 
     // Both clients' objects serve the count D1 kept: events routed by it are taken.
@@ -274,6 +275,51 @@ describe("changing a client's shard count", () => {
       expect(sent.reduce((x, y) => x + y, 0)).toBe(9);
       expect(sent.slice(shards)).toEqual(shards === 2 ? [0] : [0, 0]);
     }
+  });
+
+  it("writes all of a PATCH that changes the count or none of it: its other fields and phone numbers go with the count", async () => {
+    const token = await admin();
+    const listed = async (id: string) => {
+      const all = (await (await call("/v1/admin/clients", authed(token))).json()) as { clients: { id: string; name: string; shards: number; phone_number_ids: string[] }[] };
+      const c = all.clients.find((x) => x.id === id)!;
+      return [c.name, c.shards, c.phone_number_ids];
+    };
+    // D1 refuses the batch that writes the client's row (sessions and reads go through).
+    const written = new WeakSet<object>();
+    const d1DownForClientWrites = new Proxy(env.DB, {
+      get(target, key) {
+        if (key === "batch") {
+          return (statements: D1PreparedStatement[]) =>
+            statements.some((st) => written.has(st)) ? Promise.reject(new Error("D1_ERROR: Network connection lost.")) : target.batch(statements);
+        }
+        if (key === "prepare") {
+          return (query: string) => {
+            const statement = target.prepare(query);
+            if (!/^update "clients"/i.test(query)) return statement;
+            return { bind: (...values: unknown[]) => { const bound = statement.bind(...values); written.add(bound); return bound; } };
+          };
+        }
+        return Reflect.get(target, key).bind(target);
+      },
+    });
+    const { id, phones } = await createClient();
+    const body = JSON.stringify({ name: "Never written", shards: 2, phone_number_ids: [unique("pn")] });
+    const failed = await withEnv({ DB: d1DownForClientWrites }, `/v1/admin/clients/${id}`, authed(token, { method: "PATCH", headers: { "content-type": "application/json" }, body }));
+    expect(failed.status).toBe(503);
+    expect(await listed(id)).toEqual([`Client ${id}`, 1, phones]);
+    // The objects were put back: calls routed by one shard are taken.
+    await ingest([status(id, unique("wamid"), "sent", Date.now())]);
+
+    // Another request changed the count first: this one's phone numbers are not written either.
+    const other = await createClient();
+    expect((await patchShards(other.id, 2)).status).toBe(200);
+    const db = drizzle(env.DB);
+    const late = unique("pn");
+    const write = writeClientChange(env, db, { id: other.id, shards: 1 }, { shards: 3, name: "Late" }, (row) => [
+      db.insert(phoneNumbers).select(db.select({ phoneNumberId: sql<string>`${late}`.as("phone_number_id"), clientId: clients.id }).from(clients).where(row)),
+    ]);
+    await expect(write).rejects.toMatchObject({ status: 409, code: "concurrent_change" });
+    expect(await listed(other.id)).toEqual([`Client ${other.id}`, 2, other.phones]);
   });
 
   it("shows viewers the count the objects serve, even before D1 has it", async () => {

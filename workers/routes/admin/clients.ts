@@ -1,14 +1,13 @@
-import { asc, eq } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
+import { asc } from "drizzle-orm";
 import { Hono } from "hono";
 import { CreateClientRequest, UpdateClientRequest, type AdminClient } from "../../../schema/api.ts";
-import { clients, phoneNumberReleases, phoneNumbers } from "../../../schema/db.ts";
+import { clients, phoneNumbers } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
 import { ApiError } from "../../errors.ts";
-import { changeShards, tellOverview } from "../../client-changes.ts";
+import { tellOverview, writeClientChange } from "../../client-changes.ts";
 import { clientObjects } from "../../client-counters.ts";
-import { assertPhonesFree, clientNotFound, clientWithPhones, findClient, requireClient } from "../../client-records.ts";
+import { assertPhonesFree, clientNotFound, clientWithPhones, findClient, phoneNumberWrites, requireClient } from "../../client-records.ts";
 import { forgetClients } from "../../ingest/client-directory.ts";
 import { valid } from "../../validate.ts";
 
@@ -50,29 +49,16 @@ adminClients.patch("/:id", valid("json", UpdateClientRequest), async (c) => {
   const current = await clientWithPhones(db, id);
   if (!current) throw clientNotFound(id);
   if (phone_number_ids) await assertPhonesFree(db, phone_number_ids, id);
-  const { shards, ...rest } = fields;
-  if (shards !== undefined && shards !== current.shards) await changeShards(c.env, db, current, shards);
-  const changes = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+  const set = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
   const released = phone_number_ids ? current.phone_number_ids.filter((p) => !phone_number_ids.includes(p)) : [];
-  const releasedAt = Date.now();
-  const [first, ...more]: BatchItem<"sqlite">[] = [
-    ...(Object.keys(changes).length > 0 ? [db.update(clients).set(changes).where(eq(clients.id, id))] : []),
-    ...(phone_number_ids
-      ? [
-          db.delete(phoneNumbers).where(eq(phoneNumbers.clientId, id)),
-          ...phone_number_ids.map((p) => db.insert(phoneNumbers).values({ phoneNumberId: p, clientId: id })),
-          ...released.map((p) => db.insert(phoneNumberReleases).values({ phoneNumberId: p, clientId: id, releasedAt })),
-        ]
-      : []),
-  ];
-  if (first) await db.batch([first, ...more]);
+  await writeClientChange(c.env, db, current, set, phone_number_ids ? phoneNumberWrites(db, id, phone_number_ids, released, Date.now()) : () => []);
   forgetClients();
   const updated = (await clientWithPhones(db, id))!;
   // Each named field as it was and as it is now: a moved number or a deactivation can be traced back.
   const named = Object.keys(c.req.valid("json")) as (keyof AdminClient)[];
   const pick = (client: AdminClient) => Object.fromEntries(named.map((k) => [k, client[k]]));
   await audit(db, c.get("user").email, "client.update", id, { before: pick(current), after: pick(updated) });
-  if (Object.keys(changes).length > 0) await tellOverview(c.env, updated);
+  if (Object.keys(set).some((k) => k !== "shards")) await tellOverview(c.env, updated);
   return c.json(updated);
 });
 
