@@ -81,6 +81,8 @@ describe("dashboard states in a real browser", () => {
 
     await page.getByRole("button", { name: "Sair" }).click();
     await page.waitForURL(/\/login/);
+    // A sign-out names no page to come back to: the next user starts on their own overview.
+    expect(new URL(page.url()).search).toBe("");
     const { release } = await holdTickets(page);
     await page.getByLabel("E-mail").fill("viewer@example.com");
     await page.getByLabel("Senha").fill("zapmeter-dev");

@@ -1,6 +1,6 @@
 import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
-import { afterLogin, navigate, onLinkClick, route, type Route } from "../router.ts";
-import { currentUser, loadSession } from "../session.ts";
+import { afterLogin, loginPath, navigate, onLinkClick, route, type Route } from "../router.ts";
+import { currentUser, loadSession, sessionEnd } from "../session.ts";
 import { locale, t } from "../i18n.ts";
 import { AccountPage } from "./account.tsx";
 import { BillingPage } from "./billing.tsx";
@@ -36,7 +36,7 @@ export function App() {
   const firstRoute = useRef(r);
 
   useEffect(() => {
-    if (user === null && r.name !== "login") navigate(`/login?next=${encodeURIComponent(location.pathname)}`, true);
+    if (user === null && r.name !== "login") navigate(loginPath(sessionEnd.value, location.pathname), true);
     if (user && r.name === "login") navigate(afterLogin(new URLSearchParams(location.search).get("next")), true);
   }, [user, r.name]);
 
