@@ -81,8 +81,9 @@ describe("dashboard states in a real browser", () => {
 
     await page.getByRole("button", { name: "Sair" }).click();
     await page.waitForURL(/\/login/);
-    // A sign-out names no page to come back to: the next user starts on their own overview.
+    // A sign-out names no page to come back to (the next user starts on their own overview), nor says the session ended.
     expect(new URL(page.url()).search).toBe("");
+    expect(await page.getByTestId("session-expired").count()).toBe(0);
     const { release } = await holdTickets(page);
     await page.getByLabel("E-mail").fill("viewer@example.com");
     await page.getByLabel("Senha").fill("zapmeter-dev");
@@ -208,6 +209,9 @@ describe("dashboard states in a real browser", () => {
     expect((await page.request.post(`${baseUrl()}/v1/auth/logout`)).status()).toBe(200);
     await sockets[1]!.close({ code: 4401, reason: "session ended" });
     await page.waitForURL(/\/login/);
+    // Ended by the server, not by the user: say so, and come back to the page once signed in again.
+    expect(new URL(page.url()).searchParams.get("next")).toBe("/");
+    expect(await page.getByTestId("session-expired").innerText()).toBe("Sua sessão terminou; entre de novo.");
     await page.waitForTimeout(1_000);
     expect(sockets.length).toBe(2);
   });
