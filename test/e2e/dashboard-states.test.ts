@@ -483,7 +483,7 @@ describe("dashboard states in a real browser", () => {
     expect(await violations()).toEqual([]);
   });
 
-  it("holds the rows' order while the keyboard is in the table, so a live re-sort cannot carry the focused row away; pauses and resumes the updates", async () => {
+  it("holds the rows' order while the keyboard is in the table or the pointer over it, so a live re-sort cannot carry the focused row away or move another under a click; pauses and resumes the updates", async () => {
     const prefix = `hold-${Date.now().toString(36)}`;
     const token = await login("admin@example.com");
     const ids = ["a", "b", "c"].map((x) => `${prefix}-${x}`);
@@ -529,6 +529,15 @@ describe("dashboard states in a real browser", () => {
     await page.getByRole("searchbox").focus();
     await expect.poll(order).toEqual([ids[2], ids[0], ids[1]]);
 
+    // The same while the pointer is over the rows, where a click would open whichever row moved under it.
+    await page.locator(`[data-client="${ids[1]}"] [data-cell="hour.read"]`).hover();
+    await send(1, 20);
+    await page.waitForFunction((id) => document.querySelector(`[data-client="${id}"] [data-cell="today.sent"]`)?.textContent === "22", ids[1]);
+    await page.waitForTimeout(1_500);
+    expect(await order()).toEqual([ids[2], ids[0], ids[1]]);
+    await page.mouse.move(1, 1);
+    await expect.poll(order, { timeout: 5_000 }).toEqual([ids[1], ids[2], ids[0]]);
+
     // Paused, the numbers stay as they were (the stream goes on); resumed, they are where it is now.
     const pause = page.getByTestId("overview-pause");
     await pause.click();
@@ -536,10 +545,10 @@ describe("dashboard states in a real browser", () => {
     await send(0, 20);
     await page.waitForTimeout(1_500);
     expect(await sentToday(ids[0]!).innerText()).toBe("3");
-    expect(await order()).toEqual([ids[2], ids[0], ids[1]]);
+    expect(await order()).toEqual([ids[1], ids[2], ids[0]]);
     await pause.click();
     await page.waitForFunction((id) => document.querySelector(`[data-client="${id}"] [data-cell="today.sent"]`)?.textContent === "23", ids[0]);
-    expect(await order()).toEqual([ids[0], ids[2], ids[1]]);
+    expect(await order()).toEqual([ids[0], ids[1], ids[2]]);
   });
 
   it("lets a user change their own password: this tab stays signed in, another browser's session ends", async () => {
