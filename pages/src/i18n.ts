@@ -1,6 +1,7 @@
 import { computed, effect, signal } from "@preact/signals";
 import { UNKNOWN_CATEGORY } from "../../schema/billing.ts";
 import { CATEGORIES, type Category } from "../../schema/event.ts";
+import { formatMoney } from "./money.ts";
 
 export type Locale = "pt-BR" | "en";
 const LOCALE_KEY = "zapmeter.locale";
@@ -343,6 +344,7 @@ export const BROWSER_TIME_ZONE = new Intl.DateTimeFormat().resolvedOptions().tim
 export function localDateTime(ms: number): string {
   return new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
 }
-export function fmtMoney(micros: number, currency: string): string {
-  return new Intl.NumberFormat(locale.value, { style: "currency", currency, maximumFractionDigits: 6 }).format(micros / 1_000_000);
+/** An amount in micros, with the fraction digits of its column (`moneyDigits` in money.ts). */
+export function fmtMoney(micros: number, currency: string, digits: number): string {
+  return formatMoney(locale.value, micros, currency, digits);
 }

@@ -1,11 +1,12 @@
 import { useEffect, useMemo } from "preact/hooks";
-import { UNKNOWN_COUNTRY, totalsByCurrency, type BillingFormat } from "../../../schema/billing.ts";
+import { UNKNOWN_COUNTRY, type BillingFormat } from "../../../schema/billing.ts";
 import { DAY_MS } from "../../../schema/time.ts";
 import { api, saveFile } from "../api.ts";
-import { BillingDayModel, lineKey } from "../billing-model.ts";
+import { BillingDayModel } from "../billing-model.ts";
 import { billingSheet } from "../billing-sheet.ts";
-import { categoryLabel, fmtInt, fmtMoney, locale, localDateTime, t } from "../i18n.ts";
+import { fmtInt, locale, localDateTime, t } from "../i18n.ts";
 import { currentUser, seesBilling } from "../session.ts";
+import { BillingLines } from "./billing-lines.tsx";
 import { BillingMonth } from "./billing-month.tsx";
 import { Failure } from "./failure.tsx";
 import { Unavailable } from "./unavailable.tsx";
@@ -83,46 +84,7 @@ function Billing() {
         </p>
       )}
       {lines.value?.length === 0 && <p class="empty">{t("billing.none")}</p>}
-      {lines.value && lines.value.length > 0 && (
-        <div class="table-scroll" role="region" aria-label={t("table.region", { name: t("billing.title") })} tabIndex={0}>
-        <table class="lines sticky-first" aria-labelledby="billing-title">
-          <thead>
-            <tr>
-              <th scope="col">{t("col.client")}</th>
-              <th scope="col">{t("billing.category")}</th>
-              <th scope="col">{t("billing.country")}</th>
-              <th scope="col" class="num">{t("billing.count")}</th>
-              <th scope="col" class="num">{t("billing.unit")}</th>
-              <th scope="col" class="num">{t("billing.amount")}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {lines.value.map((l) => (
-              <tr key={lineKey(l)} data-unpriced={unpriced.value.has(lineKey(l)) || undefined}>
-                <td>{l.client_name}</td>
-                <td>{categoryLabel(l.category)}</td>
-                <td>{l.country}</td>
-                <td class="num">{fmtInt(l.billable_count)}</td>
-                <td class="num">{unpriced.value.has(lineKey(l)) ? <em class="muted">{t("billing.noRate")}</em> : fmtMoney(l.unit_price_micros, l.currency)}</td>
-                <td class="num">{fmtMoney(l.amount_micros, l.currency)}</td>
-              </tr>
-            ))}
-          </tbody>
-          <tfoot>
-            {totalsByCurrency(lines.value).map((total) => (
-              <tr key={total.currency} data-testid="billing-total">
-                <th scope="row" colSpan={3}>
-                  {t("billing.total", { c: total.currency })}
-                </th>
-                <td class="num">{fmtInt(total.billable_count)}</td>
-                <td />
-                <td class="num">{fmtMoney(total.amount_micros, total.currency)}</td>
-              </tr>
-            ))}
-          </tfoot>
-        </table>
-        </div>
-      )}
+      {lines.value && lines.value.length > 0 && <BillingLines lines={lines.value} unpriced={unpriced.value} />}
       {lines.value && unpriced.value.size > 0 && (
         <p class="notice" data-testid="billing-unpriced">
           {t("billing.unpriced", { n: fmtInt(unpriced.value.size) })}
