@@ -1,5 +1,5 @@
 import { computed, signal, type Signal } from "@preact/signals";
-import type { BillingFormat, BillingLine, BillingResponse, BillingSummary, DownloadResponse } from "../../schema/billing.ts";
+import { dayDueAt, type BillingFormat, type BillingLine, type BillingResponse, type BillingSummary, type DownloadResponse } from "../../schema/billing.ts";
 
 /** A JSON GET of the API (`api` in api.ts; the tests hand in their own). */
 export type Ask = <T>(path: string) => Promise<T>;
@@ -41,6 +41,8 @@ export class BillingDayModel {
   readonly openClients = signal(0);
   readonly error = signal<unknown>(null);
   readonly loading = computed(() => this.shown.value !== null && this.lines.value === null && this.error.value == null);
+  /** Whether the shown day has files: a day never computed (revision 0) has none, and a click could only fail. */
+  readonly downloadable = computed(() => (this.revision.value ?? 0) > 0);
   private readonly latest = new LatestOnly();
   private settling: ReturnType<typeof setTimeout> | undefined;
 
@@ -79,6 +81,14 @@ export class BillingDayModel {
   loadSoon(): void {
     clearTimeout(this.settling);
     this.settling = setTimeout(() => void this.load(), CHANGE_SETTLE_MS);
+  }
+
+  /**
+   * When the cron bills the shown day, never computed yet, for a client in `timezone`: once the day
+   * has ended there, plus the grace (README, "Billing"). Null while unknown or once computed.
+   */
+  dueAt(timezone: string): number | null {
+    return this.revision.value === 0 && this.shown.value !== null ? dayDueAt(this.shown.value, timezone) : null;
   }
 
   /** A signed link to the shown day's file; null when no day is shown or the link was refused (see `error`). */

@@ -134,6 +134,8 @@ const PT = {
   "billing.revision": "Revisão {r}",
   "billing.notComputed": "Ainda não calculado",
   "billing.none": "Sem linhas para este dia.",
+  "billing.dueSoon": "O faturamento automático calcula este dia para cada cliente quando ele termina no fuso do cliente, mais 2 h de tolerância: no seu fuso ({tz}), a partir de {when}. Um administrador pode calculá-lo antes.",
+  "billing.duePast": "O faturamento automático calcula um dia para cada cliente quando ele termina no fuso do cliente, mais 2 h de tolerância (no seu fuso, {tz}: {when}), e até 8 dias depois. Um administrador pode calculá-lo agora.",
   "billing.provisional": "Provisório: o dia ainda não estava fechado (fim do dia + 2 h) para {n} cliente(s) quando foi calculado; as linhas deles são parciais ou ainda faltam, e serão calculadas quando o dia fechar.",
   "billing.month.title": "Resumo do mês",
   "billing.month.month": "Mês",
@@ -284,6 +286,8 @@ const EN: Record<Key, string> = {
   "billing.revision": "Revision {r}",
   "billing.notComputed": "Not computed yet",
   "billing.none": "No lines for this day.",
+  "billing.dueSoon": "The automatic billing computes this day for each client once it has ended in the client's time zone, plus 2 h of grace: in your time zone ({tz}), from {when}. An admin can compute it sooner.",
+  "billing.duePast": "The automatic billing computes a day for each client once it has ended in the client's time zone, plus 2 h of grace (in your time zone, {tz}: {when}), and for up to 8 days after. An admin can compute it now.",
   "billing.provisional": "Provisional: the day was not closed yet (its end + 2 h) for {n} client(s) when it was computed; their lines are partial or still missing, and will be computed once their day closes.",
   "billing.total": "Total ({c})",
   "billing.unknownCountry": "Country ZZ: unknown market (the recipient had no identifiable number).",
@@ -331,12 +335,14 @@ const formats = computed(() => ({
   int: new Intl.NumberFormat(locale.value),
   pct: new Intl.NumberFormat(locale.value, { style: "percent", maximumFractionDigits: 1 }),
   time: new Intl.DateTimeFormat(locale.value, { hour: "2-digit", minute: "2-digit" }),
+  dateTime: new Intl.DateTimeFormat(locale.value, { dateStyle: "short", timeStyle: "short" }),
 }));
 
 export const fmtInt = (n: number): string => formats.value.int.format(n);
 /** A ratio as a percentage, or an en dash when there was nothing to divide by. */
 export const fmtPct = (ratio: number | null): string => (ratio === null ? "–" : formats.value.pct.format(ratio));
 export const fmtTime = (ms: number): string => formats.value.time.format(ms);
+export const fmtDateTime = (ms: number): string => formats.value.dateTime.format(ms);
 /** The zone the chart's axis and the date-time inputs use: the browser's. */
 export const BROWSER_TIME_ZONE = new Intl.DateTimeFormat().resolvedOptions().timeZone;
 

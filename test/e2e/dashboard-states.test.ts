@@ -357,6 +357,33 @@ describe("dashboard states in a real browser", () => {
     expect(asked).toEqual([stopped]);
   });
 
+  it("offers no download for a day not computed yet, says when it will be, and takes no date after today", async () => {
+    const page = await freshPage();
+    await signInPage(page, "finance@example.com");
+    await page.route("**/v1/billing?date=2026-11-07", (route) =>
+      route.fulfill({ json: { date: "2026-11-07", revision: 0, computed_at: null, open_clients: 3, lines: [], unpriced: [] } }),
+    );
+    const asked: string[] = [];
+    page.on("request", (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === "/v1/billing") asked.push(url.searchParams.get("date")!);
+    });
+    await page.goto(`${baseUrl()}/billing`);
+    const date = page.getByLabel("Data");
+    await date.fill("2026-11-07");
+    await date.press("Enter");
+    await page.getByText("Ainda não calculado").waitFor();
+    for (const format of ["CSV", "Parquet"]) expect(await page.getByRole("button", { name: `Baixar ${format}` }).isDisabled()).toBe(true);
+    expect(await page.getByTestId("billing-due").innerText()).toMatch(/^O faturamento automático calcula um dia para cada cliente .* \(no seu fuso, .+: 08\/11\/2026, 02:00\)/);
+
+    const today = await page.evaluate(() => new Date(Date.now() - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 10));
+    expect(await date.getAttribute("max")).toBe(today);
+    await date.fill("2030-01-01");
+    await date.press("Enter");
+    await page.waitForTimeout(1_000);
+    expect(asked).not.toContain("2030-01-01");
+  });
+
   it("tells an unpriced line (no rate card, billed at 0) from a free one", async () => {
     const page = await freshPage();
     await signInPage(page, "finance@example.com");

@@ -113,6 +113,26 @@ describe("the billing page's day", () => {
     expect(model.shown.value).toBe("2026-11-25");
     expect(model.error.value).toBeNull();
   });
+
+  it("offers no download for a day never computed, and says when the cron bills it in a time zone", async () => {
+    const { ask, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20");
+    expect(model.downloadable.value).toBe(false);
+    expect(model.dueAt("America/Sao_Paulo")).toBeNull();
+    const load = model.load();
+    asked[0]!.answer({ ...dayOf("2026-11-20", 0), computed_at: null, lines: [] });
+    await load;
+    expect(model.downloadable.value).toBe(false);
+    // Its end in São Paulo (03:00 UTC the next day) plus the 2 h grace.
+    expect(model.dueAt("America/Sao_Paulo")).toBe(Date.UTC(2026, 10, 21, 5));
+    expect(model.dueAt("Asia/Tokyo")).toBe(Date.UTC(2026, 10, 20, 17));
+    model.date.value = "2026-11-19";
+    const next = model.load();
+    asked[1]!.answer(dayOf("2026-11-19", 1));
+    await next;
+    expect(model.downloadable.value).toBe(true);
+    expect(model.dueAt("America/Sao_Paulo")).toBeNull();
+  });
 });
 
 describe("the billing page's month", () => {

@@ -4,7 +4,7 @@ import { DAY_MS } from "../../../schema/time.ts";
 import { api, saveFile } from "../api.ts";
 import { BillingDayModel } from "../billing-model.ts";
 import { billingSheet } from "../billing-sheet.ts";
-import { fmtInt, locale, localDateTime, t } from "../i18n.ts";
+import { BROWSER_TIME_ZONE, fmtDateTime, fmtInt, locale, localDateTime, t } from "../i18n.ts";
 import { currentUser, seesBilling } from "../session.ts";
 import { BillingLines } from "./billing-lines.tsx";
 import { BillingMonth } from "./billing-month.tsx";
@@ -26,6 +26,8 @@ export function BillingPage() {
 function Billing() {
   // Yesterday as the browser's calendar has it: the day a person at this desk last closed.
   const model = useMemo(() => new BillingDayModel(api, localDateTime(Date.now() - DAY_MS).slice(0, 10)), []);
+  // A later day has nothing to bill yet; the server takes no day that has not begun.
+  const today = localDateTime(Date.now()).slice(0, 10);
   useEffect(() => {
     void model.load();
     return () => model.dispose();
@@ -58,14 +60,15 @@ function Billing() {
             value={date.value}
             onInput={(e) => (date.value = e.currentTarget.value)}
             onChange={(e) => e.currentTarget.checkValidity() && model.loadSoon()}
+            max={today}
             required
           />
         </label>
         <button type="submit">{t("billing.load")}</button>
-        <button type="button" disabled={shown.value === null} onClick={() => void download("csv")}>
+        <button type="button" disabled={!model.downloadable.value} onClick={() => void download("csv")}>
           {t("billing.download", { f: "CSV" })}
         </button>
-        <button type="button" disabled={shown.value === null} onClick={() => void download("parquet")}>
+        <button type="button" disabled={!model.downloadable.value} onClick={() => void download("parquet")}>
           {t("billing.download", { f: "Parquet" })}
         </button>
         <button type="button" disabled={!lines.value?.length || !revision.value} onClick={saveSheet}>
@@ -84,6 +87,7 @@ function Billing() {
         </p>
       )}
       {lines.value?.length === 0 && <p class="empty">{t("billing.none")}</p>}
+      <DueNote at={model.dueAt(BROWSER_TIME_ZONE)} />
       {lines.value && lines.value.length > 0 && <BillingLines lines={lines.value} unpriced={unpriced.value} />}
       {lines.value && unpriced.value.size > 0 && (
         <p class="notice" data-testid="billing-unpriced">
@@ -92,5 +96,16 @@ function Billing() {
       )}
       {lines.value?.some((l) => l.country === UNKNOWN_COUNTRY) && <p class="note">{t("billing.unknownCountry")}</p>}
     </section>
+  );
+}
+
+/** When a day not computed yet will be, so finance knows whether to wait or to ask an admin. */
+function DueNote({ at }: { at: number | null }) {
+  if (at === null) return null;
+  const vars = { tz: BROWSER_TIME_ZONE, when: fmtDateTime(at) };
+  return (
+    <p class="note" data-testid="billing-due">
+      {at > Date.now() ? t("billing.dueSoon", vars) : t("billing.duePast", vars)}
+    </p>
   );
 }
