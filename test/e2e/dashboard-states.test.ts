@@ -56,6 +56,19 @@ async function createViewer(name: string, password: string): Promise<string> {
   return email;
 }
 
+/** WCAG contrast ratio of two computed `rgb(r, g, b)` colours. */
+function contrast(a: string, b: string): number {
+  const luminance = (rgb: string) => {
+    const [r, g, b] = rgb.match(/\d+/g)!.slice(0, 3).map((v) => {
+      const c = Number(v) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    }) as [number, number, number];
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
+  return (hi + 0.05) / (lo + 0.05);
+}
+
 const openCount = (sockets: { closed: boolean }[]) => sockets.filter((s) => !s.closed).length;
 
 /** Holds every live ticket request until `release()`; `overviewAsks()` counts the overview's (no client_id). */
@@ -374,6 +387,17 @@ describe("dashboard states in a real browser", () => {
     await date.press("Enter");
     await page.getByText("Ainda não calculado").waitFor();
     for (const format of ["CSV", "Parquet"]) expect(await page.getByRole("button", { name: `Baixar ${format}` }).isDisabled()).toBe(true);
+    // And looks it, still legible (WCAG AA), next to a button that works.
+    const look = (name: string) =>
+      page.getByRole("button", { name, exact: true }).evaluate((b) => {
+        const style = getComputedStyle(b);
+        return { cursor: style.cursor, color: style.color, background: style.backgroundColor, border: style.borderStyle };
+      });
+    const [disabled, enabled] = [await look("Baixar CSV"), await look("Carregar")];
+    expect(disabled).toMatchObject({ cursor: "not-allowed", border: "dashed" });
+    expect(enabled.cursor).toBe("pointer");
+    expect(disabled.color).not.toBe(enabled.color);
+    expect(contrast(disabled.color, disabled.background)).toBeGreaterThanOrEqual(4.5);
     expect(await page.getByTestId("billing-due").innerText()).toMatch(/^O faturamento automático calcula um dia para cada cliente .* \(no seu fuso, .+: 08\/11\/2026, 02:00\)/);
 
     const today = await page.evaluate(() => new Date(Date.now() - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 10));
