@@ -41,6 +41,14 @@ export class BillingDayModel {
   readonly openClients = signal(0);
   readonly error = signal<unknown>(null);
   readonly loading = computed(() => this.shown.value !== null && this.lines.value === null && this.error.value == null);
+  /** Text that picks clients by id or name; it stays as the day changes, to follow one client across days. */
+  readonly filter = signal("");
+  /** The shown lines of the clients the filter picks (all of them with no filter). */
+  readonly filtered = computed(() => {
+    const q = this.filter.value.trim().toLocaleLowerCase();
+    const lines = this.lines.value ?? [];
+    return q === "" ? lines : lines.filter((l) => l.client_id.toLocaleLowerCase().includes(q) || l.client_name.toLocaleLowerCase().includes(q));
+  });
   /** Whether the shown day has files: a day never computed (revision 0) has none, and a click could only fail. */
   readonly downloadable = computed(() => (this.revision.value ?? 0) > 0);
   private readonly latest = new LatestOnly();

@@ -408,6 +408,42 @@ describe("dashboard states in a real browser", () => {
     expect(asked).not.toContain("2030-01-01");
   });
 
+  it("finds a client among a long day's lines, keeps the header row in view, shows money with one count of decimals per column, and reaches the month", async () => {
+    const page = await freshPage();
+    await signInPage(page, "finance@example.com");
+    const amounts = [135_000, 200_000, 661_500];
+    const lines = Array.from({ length: 60 }, (_, i) => ({
+      client_id: `c${String(i >> 1).padStart(2, "0")}`, client_name: `Loja ${i >> 1}`, category: i % 2 ? "utility" : "marketing", country: "BR",
+      billable_count: 1, unit_price_micros: amounts[i % 3]!, amount_micros: amounts[i % 3]!, currency: "USD",
+    }));
+    await page.route("**/v1/billing?date=2026-11-08", (route) =>
+      route.fulfill({ json: { date: "2026-11-08", revision: 1, computed_at: 1, open_clients: 0, lines, unpriced: [] } }),
+    );
+    await page.goto(`${baseUrl()}/billing`);
+    const date = page.getByLabel("Data");
+    await date.fill("2026-11-08");
+    await date.press("Enter");
+    await page.getByText("Revisão 1").waitFor();
+    const amountCells = () => page.locator("table.lines tbody tr td:nth-child(6)").allInnerTexts();
+    expect((await amountCells()).slice(0, 3).map((s) => s.replace(/\s/g, " "))).toEqual(["US$ 0,1350", "US$ 0,2000", "US$ 0,6615"]);
+
+    const region = page.getByRole("region", { name: "Tabela: Faturamento diário" });
+    await region.evaluate((el) => (el.scrollTop = 1_000));
+    const [regionBox, headBox] = [await region.boundingBox(), await region.locator("thead th").first().boundingBox()];
+    expect(Math.abs(headBox!.y - regionBox!.y)).toBeLessThanOrEqual(2);
+
+    await page.getByRole("searchbox", { name: "Filtrar por cliente (nome ou id)" }).fill("c07");
+    expect((await page.locator("table.lines tbody tr").count())).toBe(2);
+    expect(await page.getByTestId("billing-count").innerText()).toBe("2 de 60 linhas");
+    await page.getByRole("searchbox", { name: "Filtrar por cliente (nome ou id)" }).fill("loja 2");
+    expect((await page.locator("table.lines tbody tr").count())).toBe(22);
+
+    await page.getByRole("link", { name: "Resumo do mês ↓" }).click();
+    await page.waitForURL((u) => u.hash === "#billing-month");
+    await expect.poll(() => page.evaluate(() => scrollY)).toBeGreaterThan(0);
+    expect(await page.getByRole("heading", { name: "Resumo do mês" }).evaluate((h) => h.getBoundingClientRect().bottom <= innerHeight)).toBe(true);
+  });
+
   it("tells an unpriced line (no rate card, billed at 0) from a free one", async () => {
     const page = await freshPage();
     await signInPage(page, "finance@example.com");

@@ -114,6 +114,28 @@ describe("the billing page's day", () => {
     expect(model.error.value).toBeNull();
   });
 
+  it("filters the lines by client id or name, ignoring case, and keeps the filter for the next day", async () => {
+    const { ask, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20");
+    const line = (client_id: string, client_name: string) => ({ ...dayOf("", 1).lines[0]!, client_id, client_name });
+    const day = (date: string) => ({ ...dayOf(date, 1), lines: [line("acme", "Acme Varejo"), line("globex", "Globex"), line("initech", "Ótica Acme")] });
+    const ids = () => model.filtered.value.map((l) => l.client_id);
+    const load = model.load();
+    asked[0]!.answer(day("2026-11-20"));
+    await load;
+    expect(ids()).toEqual(["acme", "globex", "initech"]);
+    model.filter.value = " ACME ";
+    expect(ids()).toEqual(["acme", "initech"]);
+    model.filter.value = "glob";
+    expect(ids()).toEqual(["globex"]);
+    model.date.value = "2026-11-21";
+    const next = model.load();
+    expect(ids()).toEqual([]);
+    asked[1]!.answer(day("2026-11-21"));
+    await next;
+    expect(ids()).toEqual(["globex"]);
+  });
+
   it("offers no download for a day never computed, and says when the cron bills it in a time zone", async () => {
     const { ask, asked } = manualApi();
     const model = new BillingDayModel(ask, "2026-11-20");

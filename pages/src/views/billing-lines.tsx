@@ -3,15 +3,18 @@ import { lineKey } from "../billing-model.ts";
 import { categoryLabel, fmtInt, fmtMoney, t } from "../i18n.ts";
 import { moneyDigits } from "../money.ts";
 
-/** A day's billing lines and their totals per currency; `unpriced` (by lineKey) are the lines no rate card prices. */
+/**
+ * A day's billing lines and their totals per currency; `unpriced` (by lineKey) are the lines no rate
+ * card prices. The table scrolls in its own box, so its header row stays in view over hundreds of lines.
+ */
 export function BillingLines({ lines, unpriced }: { lines: BillingLine[]; unpriced: ReadonlySet<string> }) {
   const totals = totalsByCurrency(lines);
   // One count of decimals per column, the totals' included, so the decimal marks line up.
   const unitDigits = moneyDigits(lines.map((l) => l.unit_price_micros));
   const amountDigits = moneyDigits([...lines, ...totals].map((l) => l.amount_micros));
   return (
-    <div class="table-scroll" role="region" aria-label={t("table.region", { name: t("billing.title") })} tabIndex={0}>
-      <table class="lines sticky-first" aria-labelledby="billing-title">
+    <div class="table-scroll tall" role="region" aria-label={t("table.region", { name: t("billing.title") })} tabIndex={0}>
+      <table class="lines sticky-first sticky-head" aria-labelledby="billing-title">
         <thead>
           <tr>
             <th scope="col">{t("col.client")}</th>

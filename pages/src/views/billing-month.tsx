@@ -25,7 +25,7 @@ export function BillingMonth() {
       : t("billing.month.final");
 
   return (
-    <section class="billing-month" aria-labelledby="billing-month-title">
+    <section class="billing-month" id="billing-month" aria-labelledby="billing-month-title">
       <h2 id="billing-month-title">{t("billing.month.title")}</h2>
       <form class="filters" onSubmit={(e) => (e.preventDefault(), void model.load())}>
         <label>

@@ -51,6 +51,10 @@ function Billing() {
         <span class="muted" role="status">
           {revision.value !== null && (revision.value === 0 ? t("billing.notComputed") : t("billing.revision", { r: revision.value }))}
         </span>
+        {/* A busy day's lines run to hundreds: the month is one step away, not past them. */}
+        <a class="to-month" href="#billing-month">
+          {t("billing.toMonth")}
+        </a>
       </div>
       <form class="filters" onSubmit={(e) => (e.preventDefault(), void model.load())}>
         <label>
@@ -88,7 +92,7 @@ function Billing() {
       )}
       {lines.value?.length === 0 && <p class="empty">{t("billing.none")}</p>}
       <DueNote at={model.dueAt(BROWSER_TIME_ZONE)} />
-      {lines.value && lines.value.length > 0 && <BillingLines lines={lines.value} unpriced={unpriced.value} />}
+      {lines.value && lines.value.length > 0 && <FilteredLines model={model} />}
       {lines.value && unpriced.value.size > 0 && (
         <p class="notice" data-testid="billing-unpriced">
           {t("billing.unpriced", { n: fmtInt(unpriced.value.size) })}
@@ -107,5 +111,29 @@ function DueNote({ at }: { at: number | null }) {
     <p class="note" data-testid="billing-due">
       {at > Date.now() ? t("billing.dueSoon", vars) : t("billing.duePast", vars)}
     </p>
+  );
+}
+
+/** The day's lines under a client filter (a day has a line per client, category and country: hundreds). */
+function FilteredLines({ model }: { model: BillingDayModel }) {
+  const all = model.lines.value?.length ?? 0;
+  const shown = model.filtered.value;
+  const filtering = model.filter.value.trim() !== "";
+  return (
+    <>
+      <div class="filters">
+        <input
+          type="search"
+          placeholder={t("billing.filter")}
+          aria-label={t("billing.filter")}
+          value={model.filter.value}
+          onInput={(e) => (model.filter.value = e.currentTarget.value)}
+        />
+        <span class="count" role="status" data-testid="billing-count">
+          {filtering && t("billing.filtered", { n: fmtInt(shown.length), m: fmtInt(all) })}
+        </span>
+      </div>
+      {shown.length > 0 ? <BillingLines lines={shown} unpriced={model.unpriced.value} /> : <p class="empty">{t("billing.noMatch")}</p>}
+    </>
   );
 }
