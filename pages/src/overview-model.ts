@@ -1,6 +1,6 @@
 import { computed, signal } from "@preact/signals";
 import { OverviewLiveMessage, type OverviewRow } from "../../schema/live.ts";
-import { LiveConnection } from "./live-connection.ts";
+import { LiveConnection, type LiveStatus } from "./live-connection.ts";
 import { OrderHold, inHeldOrder, type OrderHolder } from "./order-hold.ts";
 import { deliveryRate, readRate } from "./rates.ts";
 import { clearOnUserChange } from "./session.ts";
@@ -38,6 +38,11 @@ export class OverviewModel {
   readonly paused = signal<ReadonlyMap<string, OverviewRow> | null>(null);
   readonly sort = signal<{ key: SortKey; dir: 1 | -1 }>(DEFAULT_SORT);
   readonly connection = new LiveConnection("/v1/live", undefined, (data) => this.receive(data));
+  /** What the live badge says: a paused table is not live, though its stream is ("Reconnecting" still tells of the stream). */
+  readonly badge = computed<LiveStatus | "paused">(() => {
+    const status = this.connection.status.value;
+    return this.paused.value && status === "live" ? "paused" : status;
+  });
 
   /** Rows matching the search, in the chosen order (ties by name, so the order is stable). */
   readonly visible = computed(() => {

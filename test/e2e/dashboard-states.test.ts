@@ -629,12 +629,14 @@ describe("dashboard states in a real browser", () => {
     const pause = page.getByTestId("overview-pause");
     await pause.click();
     expect(await pause.getAttribute("aria-pressed")).toBe("true");
+    expect(await page.getByTestId("live-status").innerText()).toBe("Pausado");
     await send(0, 20);
     await page.waitForTimeout(1_500);
     expect(await sentToday(ids[0]!).innerText()).toBe("3");
     expect(await order()).toEqual([ids[1], ids[2], ids[0]]);
     await pause.click();
     await page.waitForFunction((id) => document.querySelector(`[data-client="${id}"] [data-cell="today.sent"]`)?.textContent === "23", ids[0]);
+    expect(await page.getByTestId("live-status").innerText()).toBe("Ao vivo");
     expect(await order()).toEqual([ids[0], ids[1], ids[2]]);
   });
 

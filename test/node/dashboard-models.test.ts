@@ -160,3 +160,19 @@ describe("the overview's order while someone is about to act on a row", () => {
     vi.useRealTimers();
   });
 });
+
+describe("the overview's live badge", () => {
+  it("says paused while the table is held, over a live stream; a stream that is down still says so", () => {
+    const m = new OverviewModel();
+    m.receive({ type: "snapshot", clients: [client("c-a", "A", counts(1))] });
+    m.connection.status.value = "live";
+    expect(m.badge.value).toBe("live");
+    m.togglePause();
+    expect(m.badge.value).toBe("paused");
+    m.connection.status.value = "offline";
+    expect(m.badge.value).toBe("offline");
+    m.connection.status.value = "live";
+    m.togglePause();
+    expect(m.badge.value).toBe("live");
+  });
+});

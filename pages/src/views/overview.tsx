@@ -27,7 +27,7 @@ export function OverviewPage() {
   }, []);
   return (
     <section class="overview" aria-labelledby="overview-title">
-      <LivePageHead titleId="overview-title" connection={model.connection}>
+      <LivePageHead titleId="overview-title" connection={model.connection} status={model.badge.value}>
         {t("overview.title")}
       </LivePageHead>
       {!model.connection.refusal.value && (
