@@ -38,6 +38,8 @@ export class BillingDayModel {
   /** The shown lines no rate card prices (billed at 0), by lineKey. */
   readonly unpriced = signal<ReadonlySet<string>>(new Set());
   readonly revision = signal<number | null>(null);
+  /** When the shown revision was computed (epoch ms); null before the day's first computation. */
+  readonly computedAt = signal<number | null>(null);
   readonly openClients = signal(0);
   readonly error = signal<unknown>(null);
   readonly loading = computed(() => this.shown.value !== null && this.lines.value === null && this.error.value == null);
@@ -69,6 +71,7 @@ export class BillingDayModel {
     this.shown.value = day;
     this.lines.value = null;
     this.revision.value = null;
+    this.computedAt.value = null;
     this.error.value = null;
     try {
       const res = await this.ask<BillingResponse>(`/v1/billing?date=${day}`);
@@ -76,6 +79,7 @@ export class BillingDayModel {
       this.lines.value = res.lines;
       this.unpriced.value = new Set(res.unpriced.map(lineKey));
       this.revision.value = res.revision;
+      this.computedAt.value = res.computed_at;
       this.openClients.value = res.open_clients;
     } catch (err) {
       if (current()) this.error.value = err;

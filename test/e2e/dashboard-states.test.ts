@@ -417,13 +417,15 @@ describe("dashboard states in a real browser", () => {
       billable_count: 1, unit_price_micros: amounts[i % 3]!, amount_micros: amounts[i % 3]!, currency: "USD",
     }));
     await page.route("**/v1/billing?date=2026-11-08", (route) =>
-      route.fulfill({ json: { date: "2026-11-08", revision: 1, computed_at: 1, open_clients: 0, lines, unpriced: [] } }),
+      route.fulfill({ json: { date: "2026-11-08", revision: 1, computed_at: new Date(2026, 10, 9, 2, 10).getTime(), open_clients: 0, lines, unpriced: [] } }),
     );
     await page.goto(`${baseUrl()}/billing`);
     const date = page.getByLabel("Data");
     await date.fill("2026-11-08");
     await date.press("Enter");
-    await page.getByText("Revisão 1").waitFor();
+    // When the revision was computed (in the browser's time, as the test's), and whose day a line's date is.
+    await page.getByText("Revisão 1 · calculada em 09/11/2026, 02:10").waitFor();
+    await page.getByText("A data de cada linha é o dia local do cliente, no fuso horário dele.").waitFor();
     const amountCells = () => page.locator("table.lines tbody tr td:nth-child(6)").allInnerTexts();
     expect((await amountCells()).slice(0, 3).map((s) => s.replace(/\s/g, " "))).toEqual(["US$ 0,1350", "US$ 0,2000", "US$ 0,6615"]);
 

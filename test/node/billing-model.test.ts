@@ -13,7 +13,7 @@ function manualApi() {
 const dayOf = (date: string, revision: number): BillingResponse => ({
   date,
   revision,
-  computed_at: 1,
+  computed_at: revision,
   open_clients: 0,
   unpriced: [],
   lines: [
@@ -39,6 +39,7 @@ describe("the billing page's day", () => {
     await first;
     expect(model.shown.value).toBe("2026-11-21");
     expect(model.revision.value).toBe(2);
+    expect(model.computedAt.value).toBe(2);
     expect(model.lines.value?.[0]?.billable_count).toBe(2);
     expect(model.loading.value).toBe(false);
   });

@@ -50,6 +50,7 @@ function Billing() {
         <h1 id="billing-title">{t("billing.title")}</h1>
         <span class="muted" role="status">
           {revision.value !== null && (revision.value === 0 ? t("billing.notComputed") : t("billing.revision", { r: revision.value }))}
+          {model.computedAt.value !== null && ` · ${t("billing.computedAt", { when: fmtDateTime(model.computedAt.value) })}`}
         </span>
         {/* A busy day's lines run to hundreds: the month is one step away, not past them. */}
         <a class="to-month" href="#billing-month">
@@ -98,6 +99,7 @@ function Billing() {
           {t("billing.unpriced", { n: fmtInt(unpriced.value.size) })}
         </p>
       )}
+      {lines.value && lines.value.length > 0 && <p class="note">{t("billing.localDay")}</p>}
       {lines.value?.some((l) => l.country === UNKNOWN_COUNTRY) && <p class="note">{t("billing.unknownCountry")}</p>}
     </section>
   );
