@@ -136,6 +136,7 @@ describe("dashboard states in a real browser", () => {
     await page.goto(`${baseUrl()}/clients/no-such-client`);
     await page.getByTestId("unavailable").waitFor({ timeout: 15_000 });
     expect(await page.getByTestId("unavailable").innerText()).toBe("Cliente não encontrado.");
+    await expect.poll(() => page.title()).toBe("Cliente não encontrado · zapmeter");
     expect(await page.getByTestId("live-status").count()).toBe(0);
     expect(await page.getByTestId("client-chart").count()).toBe(0);
     expect(await page.locator("form.report").count()).toBe(0);
@@ -148,6 +149,7 @@ describe("dashboard states in a real browser", () => {
     await signInPage(page, "viewer@example.com");
     await page.goto(`${baseUrl()}/clients/acme`);
     await page.getByRole("heading", { name: "Acme Varejo acme" }).waitFor({ timeout: 15_000 });
+    await expect.poll(() => page.title()).toBe("Acme Varejo · zapmeter");
     expect(await page.getByTestId("client-timezone").innerText()).toBe("(fuso horário do cliente: America/Sao_Paulo)");
     const browserZone = await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone);
     expect(await page.getByText(`(horário local do navegador: ${browserZone})`).count()).toBe(1);
@@ -309,6 +311,7 @@ describe("dashboard states in a real browser", () => {
     await page.goto(`${baseUrl()}/clients/initech`);
     await page.getByTestId("unavailable").waitFor({ timeout: 15_000 });
     expect(await page.getByTestId("unavailable").innerText()).toBe("Você não tem acesso a este cliente.");
+    await expect.poll(() => page.title()).toBe("Sem acesso a este cliente · zapmeter");
     expect(await page.getByTestId("client-chart").count()).toBe(0);
   });
 
