@@ -655,6 +655,8 @@ describe("dashboard states in a real browser", () => {
     await page.getByRole("link", { name: "Minha conta" }).click();
     await page.getByRole("heading", { name: "Minha conta" }).waitFor();
     expect(await page.getByTestId("account-who").innerText()).toBe(`${email} · visualizador`);
+    // The account a password manager saves the new password under.
+    expect(await page.locator('form input[autocomplete="username"]').inputValue()).toBe(email);
     const change = async (current: string, next: string, repeat = next) => {
       await page.getByLabel("Senha atual").fill(current);
       await page.getByLabel("Nova senha", { exact: true }).fill(next);
