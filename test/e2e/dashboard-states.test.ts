@@ -304,6 +304,33 @@ describe("dashboard states in a real browser", () => {
     }
   });
 
+  it("keeps each overview column header whole in its cell, on one line with its sort arrow, at 390, 1024 and 1440 px, and the name column narrow on a phone", async () => {
+    for (const width of [390, 1024, 1440]) {
+      const page = await freshPage(width);
+      await signInPage(page, "admin@example.com");
+      await page.locator("[data-client]").first().waitFor({ timeout: 15_000 });
+      // The widest header there is, sorted on: "entregues ▼".
+      await page.getByRole("button", { name: "Minuto atual · entregues" }).click();
+      const misfits = await page.locator(".grid-head button.sort").evaluateAll((buttons) =>
+        buttons.flatMap((b) => {
+          const cell = b.parentElement!.getBoundingClientRect();
+          const range = document.createRange();
+          range.selectNodeContents(b);
+          const rects = [...range.getClientRects()].filter((r) => r.width > 0);
+          const lines = new Set(rects.map((r) => Math.round(r.top))).size;
+          const cut = [...b.querySelectorAll("span")].some((s) => s.scrollWidth > s.clientWidth);
+          const outside = rects.some((r) => r.left < cell.left - 0.5 || r.right > cell.right + 0.5);
+          return lines > 1 || cut || outside ? [`${b.textContent}: ${lines} line(s)${cut ? ", cut" : ""}${outside ? ", outside its cell" : ""}`] : [];
+        }),
+      );
+      expect(misfits, `${width} px`).toEqual([]);
+      if (width === 390) {
+        const name = (await page.locator(".grid-body .c-name").first().boundingBox())!;
+        expect(name.width / width).toBeLessThan(0.35);
+      }
+    }
+  });
+
   it("tells a viewer a client is not theirs from GET /v1/clients/:id, even while the live ticket fails", async () => {
     const page = await freshPage();
     await signInPage(page, "viewer@example.com");

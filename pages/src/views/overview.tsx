@@ -100,8 +100,12 @@ function SortHeader({ k, label, title, cls }: { k: SortKey; label: string; title
   return (
     <div role="columnheader" class={cls} aria-sort={active ? (dir === 1 ? "ascending" : "descending") : "none"}>
       <button type="button" class={`sort${active ? " active" : ""}`} title={title} aria-label={title} onClick={() => model.setSort(k)}>
-        {label}
-        <span aria-hidden="true">{active ? (dir === 1 ? " ▲" : " ▼") : ""}</span>
+        <span class="label">{label}</span>
+        {active && (
+          <span class="arrow" aria-hidden="true">
+            {dir === 1 ? "▲" : "▼"}
+          </span>
+        )}
       </button>
     </div>
   );
