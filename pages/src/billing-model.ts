@@ -1,5 +1,5 @@
 import { computed, signal, type Signal } from "@preact/signals";
-import type { BillingFormat, BillingLine, BillingResponse, BillingSummary, DownloadResponse } from "../../schema/billing.ts";
+import { dayDueAt, type BillingFormat, type BillingLine, type BillingResponse, type BillingSummary, type DownloadResponse } from "../../schema/billing.ts";
 
 /** A JSON GET of the API (`api` in api.ts; the tests hand in their own). */
 export type Ask = <T>(path: string) => Promise<T>;
@@ -38,9 +38,21 @@ export class BillingDayModel {
   /** The shown lines no rate card prices (billed at 0), by lineKey. */
   readonly unpriced = signal<ReadonlySet<string>>(new Set());
   readonly revision = signal<number | null>(null);
+  /** When the shown revision was computed (epoch ms); null before the day's first computation. */
+  readonly computedAt = signal<number | null>(null);
   readonly openClients = signal(0);
   readonly error = signal<unknown>(null);
   readonly loading = computed(() => this.shown.value !== null && this.lines.value === null && this.error.value == null);
+  /** Text that picks clients by id or name; it stays as the day changes, to follow one client across days. */
+  readonly filter = signal("");
+  /** The shown lines of the clients the filter picks (all of them with no filter). */
+  readonly filtered = computed(() => {
+    const q = this.filter.value.trim().toLocaleLowerCase();
+    const lines = this.lines.value ?? [];
+    return q === "" ? lines : lines.filter((l) => l.client_id.toLocaleLowerCase().includes(q) || l.client_name.toLocaleLowerCase().includes(q));
+  });
+  /** Whether the shown day has files: a day never computed (revision 0) has none, and a click could only fail. */
+  readonly downloadable = computed(() => (this.revision.value ?? 0) > 0);
   private readonly latest = new LatestOnly();
   private settling: ReturnType<typeof setTimeout> | undefined;
 
@@ -59,6 +71,7 @@ export class BillingDayModel {
     this.shown.value = day;
     this.lines.value = null;
     this.revision.value = null;
+    this.computedAt.value = null;
     this.error.value = null;
     try {
       const res = await this.ask<BillingResponse>(`/v1/billing?date=${day}`);
@@ -66,6 +79,7 @@ export class BillingDayModel {
       this.lines.value = res.lines;
       this.unpriced.value = new Set(res.unpriced.map(lineKey));
       this.revision.value = res.revision;
+      this.computedAt.value = res.computed_at;
       this.openClients.value = res.open_clients;
     } catch (err) {
       if (current()) this.error.value = err;
@@ -79,6 +93,14 @@ export class BillingDayModel {
   loadSoon(): void {
     clearTimeout(this.settling);
     this.settling = setTimeout(() => void this.load(), CHANGE_SETTLE_MS);
+  }
+
+  /**
+   * When the cron bills the shown day, never computed yet, for a client in `timezone`: once the day
+   * has ended there, plus the grace (README, "Billing"). Null while unknown or once computed.
+   */
+  dueAt(timezone: string): number | null {
+    return this.revision.value === 0 && this.shown.value !== null ? dayDueAt(this.shown.value, timezone) : null;
   }
 
   /** A signed link to the shown day's file; null when no day is shown or the link was refused (see `error`). */

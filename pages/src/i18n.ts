@@ -1,6 +1,7 @@
 import { computed, effect, signal } from "@preact/signals";
 import { UNKNOWN_CATEGORY } from "../../schema/billing.ts";
 import { CATEGORIES, type Category } from "../../schema/event.ts";
+import { formatMoney } from "./money.ts";
 
 export type Locale = "pt-BR" | "en";
 const LOCALE_KEY = "zapmeter.locale";
@@ -25,6 +26,7 @@ const PT = {
   "live.live": "Ao vivo",
   "live.connecting": "Conectando…",
   "live.offline": "Reconectando…",
+  "live.paused": "Pausado",
   "login.title": "Entrar no zapmeter",
   "login.email": "E-mail",
   "login.password": "Senha",
@@ -33,11 +35,12 @@ const PT = {
   "login.error": "Não foi possível entrar agora. Tente de novo.",
   "login.invalid": "O e-mail ou a senha não estão num formato válido.",
   "login.lockedOut": "Muitas tentativas de entrar nesta conta. Tente de novo em {s} s.",
+  "login.expired": "Sua sessão terminou; entre de novo.",
   "nav.account": "Minha conta",
   "nav.label": "Páginas",
   "table.region": "Tabela: {name}",
   "client.chartSummary": "Total no período: {counts}.",
-  "client.chartPeak": "Minuto mais movimentado: {time}, com {n} notificações.",
+  "client.chartPeak": "Minuto mais movimentado: {time}, com {n} eventos de status.",
   "account.title": "Minha conta",
   "account.password": "Trocar a senha",
   "account.rule": "Pelo menos {n} caracteres. As outras sessões desta conta são encerradas; esta continua.",
@@ -106,6 +109,8 @@ const PT = {
   "client.rangeOrder": "“De” precisa ser antes de “Até”.",
   "client.forbidden": "Você não tem acesso a este cliente.",
   "client.notFound": "Cliente não encontrado.",
+  "client.titleNotFound": "Cliente não encontrado",
+  "client.titleForbidden": "Sem acesso a este cliente",
   "client.billing": "Faturamento",
   "client.byCategory": "Hoje por categoria",
   "client.deliveryRate": "Taxa de entrega",
@@ -130,8 +135,16 @@ const PT = {
   "billing.unit": "Preço unitário",
   "billing.amount": "Valor",
   "billing.revision": "Revisão {r}",
+  "billing.computedAt": "calculada em {when}",
+  "billing.localDay": "A data de cada linha é o dia local do cliente, no fuso horário dele.",
   "billing.notComputed": "Ainda não calculado",
   "billing.none": "Sem linhas para este dia.",
+  "billing.toMonth": "Resumo do mês ↓",
+  "billing.filter": "Filtrar por cliente (nome ou id)",
+  "billing.filtered": "{n} de {m} linhas",
+  "billing.noMatch": "Nenhuma linha deste dia é de um cliente com esse nome ou id.",
+  "billing.dueSoon": "O faturamento automático calcula este dia para cada cliente quando ele termina no fuso do cliente, mais 2 h de tolerância: no seu fuso ({tz}), a partir de {when}. Um administrador pode calculá-lo antes.",
+  "billing.duePast": "O faturamento automático calcula um dia para cada cliente quando ele termina no fuso do cliente, mais 2 h de tolerância (no seu fuso, {tz}: {when}), e até 8 dias depois. Um administrador pode calculá-lo agora.",
   "billing.provisional": "Provisório: o dia ainda não estava fechado (fim do dia + 2 h) para {n} cliente(s) quando foi calculado; as linhas deles são parciais ou ainda faltam, e serão calculadas quando o dia fechar.",
   "billing.month.title": "Resumo do mês",
   "billing.month.month": "Mês",
@@ -174,6 +187,7 @@ const EN: Record<Key, string> = {
   "live.live": "Live",
   "live.connecting": "Connecting…",
   "live.offline": "Reconnecting…",
+  "live.paused": "Paused",
   "login.title": "Sign in to zapmeter",
   "login.email": "Email",
   "login.password": "Password",
@@ -182,11 +196,12 @@ const EN: Record<Key, string> = {
   "login.error": "Could not sign in right now. Try again.",
   "login.invalid": "The email or password is not in a valid format.",
   "login.lockedOut": "Too many sign-in attempts for this account. Try again in {s} s.",
+  "login.expired": "Your session ended; sign in again.",
   "nav.account": "Your account",
   "nav.label": "Pages",
   "table.region": "Table: {name}",
   "client.chartSummary": "In this period: {counts}.",
-  "client.chartPeak": "Busiest minute: {time}, with {n} notifications.",
+  "client.chartPeak": "Busiest minute: {time}, with {n} status events.",
   "account.title": "Your account",
   "account.password": "Change password",
   "account.rule": "At least {n} characters. This account's other sessions end; this one stays.",
@@ -255,6 +270,8 @@ const EN: Record<Key, string> = {
   "client.rangeOrder": "“From” must be before “To”.",
   "client.forbidden": "You don't have access to this client.",
   "client.notFound": "Client not found.",
+  "client.titleNotFound": "Client not found",
+  "client.titleForbidden": "No access to this client",
   "client.billing": "Billing",
   "client.byCategory": "Today by category",
   "client.deliveryRate": "Delivery rate",
@@ -279,8 +296,16 @@ const EN: Record<Key, string> = {
   "billing.unit": "Unit price",
   "billing.amount": "Amount",
   "billing.revision": "Revision {r}",
+  "billing.computedAt": "computed {when}",
+  "billing.localDay": "Each line's date is the client's own local day, in its time zone.",
   "billing.notComputed": "Not computed yet",
   "billing.none": "No lines for this day.",
+  "billing.toMonth": "Month summary ↓",
+  "billing.filter": "Filter by client (name or id)",
+  "billing.filtered": "{n} of {m} lines",
+  "billing.noMatch": "No line of this day is of a client with that name or id.",
+  "billing.dueSoon": "The automatic billing computes this day for each client once it has ended in the client's time zone, plus 2 h of grace: in your time zone ({tz}), from {when}. An admin can compute it sooner.",
+  "billing.duePast": "The automatic billing computes a day for each client once it has ended in the client's time zone, plus 2 h of grace (in your time zone, {tz}: {when}), and for up to 8 days after. An admin can compute it now.",
   "billing.provisional": "Provisional: the day was not closed yet (its end + 2 h) for {n} client(s) when it was computed; their lines are partial or still missing, and will be computed once their day closes.",
   "billing.total": "Total ({c})",
   "billing.unknownCountry": "Country ZZ: unknown market (the recipient had no identifiable number).",
@@ -328,12 +353,14 @@ const formats = computed(() => ({
   int: new Intl.NumberFormat(locale.value),
   pct: new Intl.NumberFormat(locale.value, { style: "percent", maximumFractionDigits: 1 }),
   time: new Intl.DateTimeFormat(locale.value, { hour: "2-digit", minute: "2-digit" }),
+  dateTime: new Intl.DateTimeFormat(locale.value, { dateStyle: "short", timeStyle: "short" }),
 }));
 
 export const fmtInt = (n: number): string => formats.value.int.format(n);
 /** A ratio as a percentage, or an en dash when there was nothing to divide by. */
 export const fmtPct = (ratio: number | null): string => (ratio === null ? "–" : formats.value.pct.format(ratio));
 export const fmtTime = (ms: number): string => formats.value.time.format(ms);
+export const fmtDateTime = (ms: number): string => formats.value.dateTime.format(ms);
 /** The zone the chart's axis and the date-time inputs use: the browser's. */
 export const BROWSER_TIME_ZONE = new Intl.DateTimeFormat().resolvedOptions().timeZone;
 
@@ -341,6 +368,7 @@ export const BROWSER_TIME_ZONE = new Intl.DateTimeFormat().resolvedOptions().tim
 export function localDateTime(ms: number): string {
   return new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
 }
-export function fmtMoney(micros: number, currency: string): string {
-  return new Intl.NumberFormat(locale.value, { style: "currency", currency, maximumFractionDigits: 6 }).format(micros / 1_000_000);
+/** An amount in micros, with the fraction digits of its column (`moneyDigits` in money.ts). */
+export function fmtMoney(micros: number, currency: string, digits: number): string {
+  return formatMoney(locale.value, micros, currency, digits);
 }

@@ -1,6 +1,7 @@
 import { computed, signal } from "@preact/signals";
 import { OverviewLiveMessage, type OverviewRow } from "../../schema/live.ts";
-import { LiveConnection } from "./live-connection.ts";
+import { LiveConnection, type LiveStatus } from "./live-connection.ts";
+import { OrderHold, inHeldOrder, type OrderHolder } from "./order-hold.ts";
 import { deliveryRate, readRate } from "./rates.ts";
 import { clearOnUserChange } from "./session.ts";
 
@@ -37,6 +38,11 @@ export class OverviewModel {
   readonly paused = signal<ReadonlyMap<string, OverviewRow> | null>(null);
   readonly sort = signal<{ key: SortKey; dir: 1 | -1 }>(DEFAULT_SORT);
   readonly connection = new LiveConnection("/v1/live", undefined, (data) => this.receive(data));
+  /** What the live badge says: a paused table is not live, though its stream is ("Reconnecting" still tells of the stream). */
+  readonly badge = computed<LiveStatus | "paused">(() => {
+    const status = this.connection.status.value;
+    return this.paused.value && status === "live" ? "paused" : status;
+  });
 
   /** Rows matching the search, in the chosen order (ties by name, so the order is stable). */
   readonly visible = computed(() => {
@@ -55,6 +61,19 @@ export class OverviewModel {
     });
   });
 
+  /** Holds the rows' order while the keyboard is in them or the pointer over them (order-hold.ts). */
+  readonly hold = new OrderHold();
+  /** The rows as the table shows them: `visible`, in the held order while something holds it. */
+  readonly shown = computed(() => inHeldOrder(this.visible.value, this.hold.order.value));
+
+  holdOrder(by: OrderHolder): void {
+    this.hold.hold(by, () => this.visible.value.map((r) => r.client_id));
+  }
+
+  releaseOrder(by: OrderHolder): void {
+    this.hold.release(by);
+  }
+
   /** Name of a client, once the overview has listed it. */
   nameOf(clientId: string): string | undefined {
     return this.rows.value.get(clientId)?.name;
@@ -63,6 +82,7 @@ export class OverviewModel {
   setSort(key: SortKey): void {
     const cur = this.sort.value;
     this.sort.value = { key, dir: cur.key === key ? (cur.dir === 1 ? -1 : 1) : key === "name" ? 1 : -1 };
+    this.hold.retake(this.visible.value.map((r) => r.client_id));
   }
 
   togglePause(): void {
@@ -86,6 +106,7 @@ export class OverviewModel {
     this.search.value = "";
     this.sort.value = DEFAULT_SORT;
     this.paused.value = null;
+    this.hold.clear();
   }
 }
 

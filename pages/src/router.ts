@@ -1,4 +1,5 @@
 import { signal } from "@preact/signals";
+import type { SessionEnd } from "./session.ts";
 
 export type Route =
   | { name: "login" }
@@ -44,6 +45,15 @@ export function onLinkClick(e: MouseEvent): void {
   if (url.hash && url.pathname === location.pathname && url.search === location.search) return;
   e.preventDefault();
   navigate(url.pathname + url.search);
+}
+
+/**
+ * The sign-in page for a tab whose session is gone. A session that ended by itself (expired, revoked)
+ * brings the user back to `pathname` once they sign in again; a sign-out does not, or the next person to
+ * sign in on this machine would land on the last one's page (their client, or its "no access").
+ */
+export function loginPath(end: SessionEnd | null, pathname: string): string {
+  return end === "signed-out" ? "/login" : `/login?next=${encodeURIComponent(pathname)}`;
 }
 
 /**

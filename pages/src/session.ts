@@ -7,6 +7,14 @@ import { deviceToken, rememberDevice } from "./trusted-devices.ts";
 /** The signed-in user; undefined while the first /v1/me is in flight. */
 export const currentUser = signal<PublicUser | null | undefined>(undefined);
 
+/**
+ * How the last session in this tab ended: "signed-out" when someone chose to (here, in another tab, or
+ * by signing in as someone else there), "expired" when the server stopped taking it (expired, revoked).
+ * Null while signed in, and when this tab never had a session.
+ */
+export type SessionEnd = "signed-out" | "expired";
+export const sessionEnd = signal<SessionEnd | null>(null);
+
 const clears: (() => void)[] = [];
 /**
  * Registers state that belongs to the signed-in user (rows, searches, names): `clear` runs whenever
@@ -37,25 +45,34 @@ tabs.onmessage = (e: MessageEvent) => {
     // Across origins each tab holds its own bearer token: revoke it too (the request has read it
     // before forget() drops it). On one origin the tabs share the cookie, which is already gone.
     if (CROSS_ORIGIN && user) void postJson("/v1/auth/logout", {}).catch(() => undefined);
-    forget();
+    forget("signed-out");
   } else if (user?.id !== msg.data.user_id) {
     // Another tab signed in (as someone else, or while this one was signed out). On one origin the
     // tabs share the cookie, which is that user's now: follow it. Across origins this tab's token is its own.
-    forget();
+    forget("signed-out");
     if (!CROSS_ORIGIN) void loadSession();
   }
 };
 
-function forget(): void {
+/** Drops the session; `why` is kept only when there was a user to lose, not for a first visit's 401. */
+function forget(why: SessionEnd): void {
   rememberToken(null);
+  if (currentUser.value) sessionEnd.value = why;
   currentUser.value = null;
 }
 
-whenUnauthorized(forget);
+/** While the sign-out call is on its way: a 401 answering it (the session had already ended) is still a sign-out. */
+let signingOut = false;
+whenUnauthorized(() => forget(signingOut ? "signed-out" : "expired"));
+
+function signedIn(user: PublicUser): void {
+  sessionEnd.value = null;
+  currentUser.value = user;
+}
 
 export async function loadSession(): Promise<void> {
   try {
-    currentUser.value = (await api<{ user: PublicUser }>("/v1/me")).user;
+    signedIn((await api<{ user: PublicUser }>("/v1/me")).user);
   } catch {
     currentUser.value = null;
   }
@@ -65,7 +82,7 @@ export async function login(email: string, password: string): Promise<void> {
   const res = await postJson<LoginResponse>("/v1/auth/login", { email, password, device_token: deviceToken(email) } satisfies LoginRequest);
   rememberToken(res.token);
   rememberDevice(email, res.device_token);
-  currentUser.value = res.user;
+  signedIn(res.user);
   tabs.postMessage({ type: "signed-in", user_id: res.user.id } satisfies z.input<typeof TabMessage>);
 }
 
@@ -82,8 +99,10 @@ export async function changePassword(current: string, next: string): Promise<voi
 }
 
 export async function logout(): Promise<void> {
+  signingOut = true;
   await postJson("/v1/auth/logout", {}).catch(() => undefined);
-  forget();
+  signingOut = false;
+  forget("signed-out");
   tabs.postMessage({ type: "signed-out" } satisfies z.input<typeof TabMessage>);
 }
 

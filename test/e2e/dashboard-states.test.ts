@@ -56,6 +56,19 @@ async function createViewer(name: string, password: string): Promise<string> {
   return email;
 }
 
+/** WCAG contrast ratio of two computed `rgb(r, g, b)` colours. */
+function contrast(a: string, b: string): number {
+  const luminance = (rgb: string) => {
+    const [r, g, b] = rgb.match(/\d+/g)!.slice(0, 3).map((v) => {
+      const c = Number(v) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    }) as [number, number, number];
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
+  return (hi + 0.05) / (lo + 0.05);
+}
+
 const openCount = (sockets: { closed: boolean }[]) => sockets.filter((s) => !s.closed).length;
 
 /** Holds every live ticket request until `release()`; `overviewAsks()` counts the overview's (no client_id). */
@@ -81,6 +94,9 @@ describe("dashboard states in a real browser", () => {
 
     await page.getByRole("button", { name: "Sair" }).click();
     await page.waitForURL(/\/login/);
+    // A sign-out names no page to come back to (the next user starts on their own overview), nor says the session ended.
+    expect(new URL(page.url()).search).toBe("");
+    expect(await page.getByTestId("session-expired").count()).toBe(0);
     const { release } = await holdTickets(page);
     await page.getByLabel("E-mail").fill("viewer@example.com");
     await page.getByLabel("Senha").fill("zapmeter-dev");
@@ -120,6 +136,7 @@ describe("dashboard states in a real browser", () => {
     await page.goto(`${baseUrl()}/clients/no-such-client`);
     await page.getByTestId("unavailable").waitFor({ timeout: 15_000 });
     expect(await page.getByTestId("unavailable").innerText()).toBe("Cliente não encontrado.");
+    await expect.poll(() => page.title()).toBe("Cliente não encontrado · zapmeter");
     expect(await page.getByTestId("live-status").count()).toBe(0);
     expect(await page.getByTestId("client-chart").count()).toBe(0);
     expect(await page.locator("form.report").count()).toBe(0);
@@ -132,6 +149,7 @@ describe("dashboard states in a real browser", () => {
     await signInPage(page, "viewer@example.com");
     await page.goto(`${baseUrl()}/clients/acme`);
     await page.getByRole("heading", { name: "Acme Varejo acme" }).waitFor({ timeout: 15_000 });
+    await expect.poll(() => page.title()).toBe("Acme Varejo · zapmeter");
     expect(await page.getByTestId("client-timezone").innerText()).toBe("(fuso horário do cliente: America/Sao_Paulo)");
     const browserZone = await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone);
     expect(await page.getByText(`(horário local do navegador: ${browserZone})`).count()).toBe(1);
@@ -206,6 +224,9 @@ describe("dashboard states in a real browser", () => {
     expect((await page.request.post(`${baseUrl()}/v1/auth/logout`)).status()).toBe(200);
     await sockets[1]!.close({ code: 4401, reason: "session ended" });
     await page.waitForURL(/\/login/);
+    // Ended by the server, not by the user: say so, and come back to the page once signed in again.
+    expect(new URL(page.url()).searchParams.get("next")).toBe("/");
+    expect(await page.getByTestId("session-expired").innerText()).toBe("Sua sessão terminou; entre de novo.");
     await page.waitForTimeout(1_000);
     expect(sockets.length).toBe(2);
   });
@@ -283,6 +304,33 @@ describe("dashboard states in a real browser", () => {
     }
   });
 
+  it("keeps each overview column header whole in its cell, on one line with its sort arrow, at 390, 1024 and 1440 px, and the name column narrow on a phone", async () => {
+    for (const width of [390, 1024, 1440]) {
+      const page = await freshPage(width);
+      await signInPage(page, "admin@example.com");
+      await page.locator("[data-client]").first().waitFor({ timeout: 15_000 });
+      // The widest header there is, sorted on: "entregues ▼".
+      await page.getByRole("button", { name: "Minuto atual · entregues" }).click();
+      const misfits = await page.locator(".grid-head button.sort").evaluateAll((buttons) =>
+        buttons.flatMap((b) => {
+          const cell = b.parentElement!.getBoundingClientRect();
+          const range = document.createRange();
+          range.selectNodeContents(b);
+          const rects = [...range.getClientRects()].filter((r) => r.width > 0);
+          const lines = new Set(rects.map((r) => Math.round(r.top))).size;
+          const cut = [...b.querySelectorAll("span")].some((s) => s.scrollWidth > s.clientWidth);
+          const outside = rects.some((r) => r.left < cell.left - 0.5 || r.right > cell.right + 0.5);
+          return lines > 1 || cut || outside ? [`${b.textContent}: ${lines} line(s)${cut ? ", cut" : ""}${outside ? ", outside its cell" : ""}`] : [];
+        }),
+      );
+      expect(misfits, `${width} px`).toEqual([]);
+      if (width === 390) {
+        const name = (await page.locator(".grid-body .c-name").first().boundingBox())!;
+        expect(name.width / width).toBeLessThan(0.35);
+      }
+    }
+  });
+
   it("tells a viewer a client is not theirs from GET /v1/clients/:id, even while the live ticket fails", async () => {
     const page = await freshPage();
     await signInPage(page, "viewer@example.com");
@@ -290,6 +338,7 @@ describe("dashboard states in a real browser", () => {
     await page.goto(`${baseUrl()}/clients/initech`);
     await page.getByTestId("unavailable").waitFor({ timeout: 15_000 });
     expect(await page.getByTestId("unavailable").innerText()).toBe("Você não tem acesso a este cliente.");
+    await expect.poll(() => page.title()).toBe("Sem acesso a este cliente · zapmeter");
     expect(await page.getByTestId("client-chart").count()).toBe(0);
   });
 
@@ -349,6 +398,82 @@ describe("dashboard states in a real browser", () => {
     await expect.poll(() => asked).toEqual([stopped]);
     await page.waitForTimeout(1_000);
     expect(asked).toEqual([stopped]);
+  });
+
+  it("offers no download for a day not computed yet, says when it will be, and takes no date after today", async () => {
+    const page = await freshPage();
+    await signInPage(page, "finance@example.com");
+    await page.route("**/v1/billing?date=2026-11-07", (route) =>
+      route.fulfill({ json: { date: "2026-11-07", revision: 0, computed_at: null, open_clients: 3, lines: [], unpriced: [] } }),
+    );
+    const asked: string[] = [];
+    page.on("request", (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === "/v1/billing") asked.push(url.searchParams.get("date")!);
+    });
+    await page.goto(`${baseUrl()}/billing`);
+    const date = page.getByLabel("Data");
+    await date.fill("2026-11-07");
+    await date.press("Enter");
+    await page.getByText("Ainda não calculado").waitFor();
+    for (const format of ["CSV", "Parquet"]) expect(await page.getByRole("button", { name: `Baixar ${format}` }).isDisabled()).toBe(true);
+    // And looks it, still legible (WCAG AA), next to a button that works.
+    const look = (name: string) =>
+      page.getByRole("button", { name, exact: true }).evaluate((b) => {
+        const style = getComputedStyle(b);
+        return { cursor: style.cursor, color: style.color, background: style.backgroundColor, border: style.borderStyle };
+      });
+    const [disabled, enabled] = [await look("Baixar CSV"), await look("Carregar")];
+    expect(disabled).toMatchObject({ cursor: "not-allowed", border: "dashed" });
+    expect(enabled.cursor).toBe("pointer");
+    expect(disabled.color).not.toBe(enabled.color);
+    expect(contrast(disabled.color, disabled.background)).toBeGreaterThanOrEqual(4.5);
+    expect(await page.getByTestId("billing-due").innerText()).toMatch(/^O faturamento automático calcula um dia para cada cliente .* \(no seu fuso, .+: 08\/11\/2026, 02:00\)/);
+
+    const today = await page.evaluate(() => new Date(Date.now() - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 10));
+    expect(await date.getAttribute("max")).toBe(today);
+    await date.fill("2030-01-01");
+    await date.press("Enter");
+    await page.waitForTimeout(1_000);
+    expect(asked).not.toContain("2030-01-01");
+  });
+
+  it("finds a client among a long day's lines, keeps the header row in view, shows money with one count of decimals per column, and reaches the month", async () => {
+    const page = await freshPage();
+    await signInPage(page, "finance@example.com");
+    const amounts = [135_000, 200_000, 661_500];
+    const lines = Array.from({ length: 60 }, (_, i) => ({
+      client_id: `c${String(i >> 1).padStart(2, "0")}`, client_name: `Loja ${i >> 1}`, category: i % 2 ? "utility" : "marketing", country: "BR",
+      billable_count: 1, unit_price_micros: amounts[i % 3]!, amount_micros: amounts[i % 3]!, currency: "USD",
+    }));
+    await page.route("**/v1/billing?date=2026-11-08", (route) =>
+      route.fulfill({ json: { date: "2026-11-08", revision: 1, computed_at: new Date(2026, 10, 9, 2, 10).getTime(), open_clients: 0, lines, unpriced: [] } }),
+    );
+    await page.goto(`${baseUrl()}/billing`);
+    const date = page.getByLabel("Data");
+    await date.fill("2026-11-08");
+    await date.press("Enter");
+    // When the revision was computed (in the browser's time, as the test's), and whose day a line's date is.
+    await page.getByText("Revisão 1 · calculada em 09/11/2026, 02:10").waitFor();
+    await page.getByText("A data de cada linha é o dia local do cliente, no fuso horário dele.").waitFor();
+    const amountCells = () => page.locator("table.lines tbody tr td:nth-child(6)").allInnerTexts();
+    expect((await amountCells()).slice(0, 3).map((s) => s.replace(/\s/g, " "))).toEqual(["US$ 0,1350", "US$ 0,2000", "US$ 0,6615"]);
+
+    const region = page.getByRole("region", { name: "Tabela: Faturamento diário" });
+    await region.evaluate((el) => (el.scrollTop = 1_000));
+    const [regionBox, headBox] = [await region.boundingBox(), await region.locator("thead th").first().boundingBox()];
+    expect(Math.abs(headBox!.y - regionBox!.y)).toBeLessThanOrEqual(2);
+
+    await page.getByRole("searchbox", { name: "Filtrar por cliente (nome ou id)" }).fill("c07");
+    expect((await page.locator("table.lines tbody tr").count())).toBe(2);
+    expect(await page.getByTestId("billing-count").innerText()).toBe("2 de 60 linhas");
+    await page.getByRole("searchbox", { name: "Filtrar por cliente (nome ou id)" }).fill("loja 2");
+    expect((await page.locator("table.lines tbody tr").count())).toBe(22);
+
+    await page.getByRole("link", { name: "Resumo do mês ↓" }).click();
+    await page.waitForURL((u) => u.hash === "#billing-month");
+    await expect.poll(() => page.evaluate(() => scrollY)).toBeGreaterThan(0);
+    expect(await page.getByRole("heading", { name: "Resumo do mês" }).evaluate((h) => h.getBoundingClientRect().bottom <= innerHeight)).toBe(true);
   });
 
   it("tells an unpriced line (no rate card, billed at 0) from a free one", async () => {
@@ -477,7 +602,7 @@ describe("dashboard states in a real browser", () => {
     expect(await violations()).toEqual([]);
   });
 
-  it("holds the rows' order while the keyboard is in the table, so a live re-sort cannot carry the focused row away; pauses and resumes the updates", async () => {
+  it("holds the rows' order while the keyboard is in the table or the pointer over it, so a live re-sort cannot carry the focused row away or move another under a click; pauses and resumes the updates", async () => {
     const prefix = `hold-${Date.now().toString(36)}`;
     const token = await login("admin@example.com");
     const ids = ["a", "b", "c"].map((x) => `${prefix}-${x}`);
@@ -523,17 +648,28 @@ describe("dashboard states in a real browser", () => {
     await page.getByRole("searchbox").focus();
     await expect.poll(order).toEqual([ids[2], ids[0], ids[1]]);
 
+    // The same while the pointer is over the rows, where a click would open whichever row moved under it.
+    await page.locator(`[data-client="${ids[1]}"] [data-cell="hour.read"]`).hover();
+    await send(1, 20);
+    await page.waitForFunction((id) => document.querySelector(`[data-client="${id}"] [data-cell="today.sent"]`)?.textContent === "22", ids[1]);
+    await page.waitForTimeout(1_500);
+    expect(await order()).toEqual([ids[2], ids[0], ids[1]]);
+    await page.mouse.move(1, 1);
+    await expect.poll(order, { timeout: 5_000 }).toEqual([ids[1], ids[2], ids[0]]);
+
     // Paused, the numbers stay as they were (the stream goes on); resumed, they are where it is now.
     const pause = page.getByTestId("overview-pause");
     await pause.click();
     expect(await pause.getAttribute("aria-pressed")).toBe("true");
+    expect(await page.getByTestId("live-status").innerText()).toBe("Pausado");
     await send(0, 20);
     await page.waitForTimeout(1_500);
     expect(await sentToday(ids[0]!).innerText()).toBe("3");
-    expect(await order()).toEqual([ids[2], ids[0], ids[1]]);
+    expect(await order()).toEqual([ids[1], ids[2], ids[0]]);
     await pause.click();
     await page.waitForFunction((id) => document.querySelector(`[data-client="${id}"] [data-cell="today.sent"]`)?.textContent === "23", ids[0]);
-    expect(await order()).toEqual([ids[0], ids[2], ids[1]]);
+    expect(await page.getByTestId("live-status").innerText()).toBe("Ao vivo");
+    expect(await order()).toEqual([ids[0], ids[1], ids[2]]);
   });
 
   it("lets a user change their own password: this tab stays signed in, another browser's session ends", async () => {
@@ -546,6 +682,8 @@ describe("dashboard states in a real browser", () => {
     await page.getByRole("link", { name: "Minha conta" }).click();
     await page.getByRole("heading", { name: "Minha conta" }).waitFor();
     expect(await page.getByTestId("account-who").innerText()).toBe(`${email} · visualizador`);
+    // The account a password manager saves the new password under.
+    expect(await page.locator('form input[autocomplete="username"]').inputValue()).toBe(email);
     const change = async (current: string, next: string, repeat = next) => {
       await page.getByLabel("Senha atual").fill(current);
       await page.getByLabel("Nova senha", { exact: true }).fill(next);

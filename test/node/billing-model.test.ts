@@ -13,7 +13,7 @@ function manualApi() {
 const dayOf = (date: string, revision: number): BillingResponse => ({
   date,
   revision,
-  computed_at: 1,
+  computed_at: revision,
   open_clients: 0,
   unpriced: [],
   lines: [
@@ -39,6 +39,7 @@ describe("the billing page's day", () => {
     await first;
     expect(model.shown.value).toBe("2026-11-21");
     expect(model.revision.value).toBe(2);
+    expect(model.computedAt.value).toBe(2);
     expect(model.lines.value?.[0]?.billable_count).toBe(2);
     expect(model.loading.value).toBe(false);
   });
@@ -112,6 +113,48 @@ describe("the billing page's day", () => {
     expect(await refused).toBeNull();
     expect(model.shown.value).toBe("2026-11-25");
     expect(model.error.value).toBeNull();
+  });
+
+  it("filters the lines by client id or name, ignoring case, and keeps the filter for the next day", async () => {
+    const { ask, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20");
+    const line = (client_id: string, client_name: string) => ({ ...dayOf("", 1).lines[0]!, client_id, client_name });
+    const day = (date: string) => ({ ...dayOf(date, 1), lines: [line("acme", "Acme Varejo"), line("globex", "Globex"), line("initech", "Ótica Acme")] });
+    const ids = () => model.filtered.value.map((l) => l.client_id);
+    const load = model.load();
+    asked[0]!.answer(day("2026-11-20"));
+    await load;
+    expect(ids()).toEqual(["acme", "globex", "initech"]);
+    model.filter.value = " ACME ";
+    expect(ids()).toEqual(["acme", "initech"]);
+    model.filter.value = "glob";
+    expect(ids()).toEqual(["globex"]);
+    model.date.value = "2026-11-21";
+    const next = model.load();
+    expect(ids()).toEqual([]);
+    asked[1]!.answer(day("2026-11-21"));
+    await next;
+    expect(ids()).toEqual(["globex"]);
+  });
+
+  it("offers no download for a day never computed, and says when the cron bills it in a time zone", async () => {
+    const { ask, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20");
+    expect(model.downloadable.value).toBe(false);
+    expect(model.dueAt("America/Sao_Paulo")).toBeNull();
+    const load = model.load();
+    asked[0]!.answer({ ...dayOf("2026-11-20", 0), computed_at: null, lines: [] });
+    await load;
+    expect(model.downloadable.value).toBe(false);
+    // Its end in São Paulo (03:00 UTC the next day) plus the 2 h grace.
+    expect(model.dueAt("America/Sao_Paulo")).toBe(Date.UTC(2026, 10, 21, 5));
+    expect(model.dueAt("Asia/Tokyo")).toBe(Date.UTC(2026, 10, 20, 17));
+    model.date.value = "2026-11-19";
+    const next = model.load();
+    asked[1]!.answer(dayOf("2026-11-19", 1));
+    await next;
+    expect(model.downloadable.value).toBe(true);
+    expect(model.dueAt("America/Sao_Paulo")).toBeNull();
   });
 });
 

@@ -8,6 +8,7 @@ import { MINUTE_MS } from "../../schema/time.ts";
 vi.stubGlobal("location", new URL("http://dashboard.test/"));
 const { OverviewModel } = await import("../../pages/src/overview-model.ts");
 const { CHART_HOURS, ClientModel } = await import("../../pages/src/client-model.ts");
+const { POINTER_RELEASE_MS } = await import("../../pages/src/order-hold.ts");
 
 const counts = (sent: number, delivered = 0, read = 0): StatusCounts => ({ accepted: sent, sent, delivered, read, failed: 0 });
 const client = (client_id: string, name: string, today: StatusCounts, minute = counts(0)): OverviewRow => ({ client_id, name, minute, hour: today, today });
@@ -108,5 +109,70 @@ describe("the client page's chart", () => {
     await vi.waitFor(() => expect(m.minutes.value.get(now - MINUTE_MS)?.sent).toBe(2));
     expect(m.series.value.ys[STATUSES.indexOf("sent")]!.slice(-2)).toEqual([2, 12]);
     vi.unstubAllGlobals();
+  });
+});
+
+describe("the overview's order while someone is about to act on a row", () => {
+  const rows = [client("c-a", "A", counts(30)), client("c-b", "B", counts(20)), client("c-c", "C", counts(10))];
+  const ids = (m: InstanceType<typeof OverviewModel>) => m.shown.value.map((r) => r.client_id);
+  const overtake = (m: InstanceType<typeof OverviewModel>) => m.receive({ type: "update", clients: [client("c-c", "C", counts(99)), client("c-d", "D", counts(50))] });
+
+  it("holds while the pointer is over the rows, with live numbers, and catches up shortly after it leaves", () => {
+    vi.useFakeTimers();
+    const m = new OverviewModel();
+    m.receive({ type: "snapshot", clients: rows });
+    m.holdOrder("pointer");
+    overtake(m);
+    // A row that appeared meanwhile comes last.
+    expect(ids(m)).toEqual(["c-a", "c-b", "c-c", "c-d"]);
+    expect(m.shown.value[2]!.today.sent).toBe(99);
+    m.releaseOrder("pointer");
+    vi.advanceTimersByTime(POINTER_RELEASE_MS - 1);
+    expect(ids(m)).toEqual(["c-a", "c-b", "c-c", "c-d"]);
+    // Back over the rows before the release: still held.
+    m.holdOrder("pointer");
+    vi.advanceTimersByTime(POINTER_RELEASE_MS);
+    expect(ids(m)).toEqual(["c-a", "c-b", "c-c", "c-d"]);
+    m.releaseOrder("pointer");
+    vi.advanceTimersByTime(POINTER_RELEASE_MS);
+    expect(ids(m)).toEqual(["c-c", "c-d", "c-a", "c-b"]);
+    vi.useRealTimers();
+  });
+
+  it("holds while either the keyboard or the pointer is in the rows, and takes a new sort at once", () => {
+    vi.useFakeTimers();
+    const m = new OverviewModel();
+    m.receive({ type: "snapshot", clients: rows });
+    m.holdOrder("focus");
+    m.holdOrder("pointer");
+    overtake(m);
+    m.releaseOrder("pointer");
+    vi.advanceTimersByTime(POINTER_RELEASE_MS);
+    expect(ids(m)).toEqual(["c-a", "c-b", "c-c", "c-d"]);
+    m.setSort("name");
+    expect(ids(m)).toEqual(["c-a", "c-b", "c-c", "c-d"]);
+    m.setSort("name");
+    expect(ids(m)).toEqual(["c-d", "c-c", "c-b", "c-a"]);
+    m.receive({ type: "update", clients: [client("c-e", "E", counts(1))] });
+    expect(ids(m)).toEqual(["c-d", "c-c", "c-b", "c-a", "c-e"]);
+    m.releaseOrder("focus");
+    expect(ids(m)).toEqual(["c-e", "c-d", "c-c", "c-b", "c-a"]);
+    vi.useRealTimers();
+  });
+});
+
+describe("the overview's live badge", () => {
+  it("says paused while the table is held, over a live stream; a stream that is down still says so", () => {
+    const m = new OverviewModel();
+    m.receive({ type: "snapshot", clients: [client("c-a", "A", counts(1))] });
+    m.connection.status.value = "live";
+    expect(m.badge.value).toBe("live");
+    m.togglePause();
+    expect(m.badge.value).toBe("paused");
+    m.connection.status.value = "offline";
+    expect(m.badge.value).toBe("offline");
+    m.connection.status.value = "live";
+    m.togglePause();
+    expect(m.badge.value).toBe("live");
   });
 });

@@ -109,6 +109,8 @@ export function AccountPage({ user }: { user: PublicUser }) {
       </p>
       <form class="report" onSubmit={submit} aria-labelledby="password-title">
         <h2 id="password-title">{t("account.password")}</h2>
+        {/* Password managers file the new password under the username field of its form (Chromium reads a hidden one). */}
+        <input type="email" name="username" autoComplete="username" value={user.email} readOnly hidden />
         <p class="note" id="password-rule">
           {t("account.rule", { n: MIN_PASSWORD_LENGTH })}
         </p>

@@ -1,7 +1,9 @@
+import { useSignalEffect } from "@preact/signals";
 import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
-import { afterLogin, navigate, onLinkClick, route, type Route } from "../router.ts";
-import { currentUser, loadSession } from "../session.ts";
-import { locale, t } from "../i18n.ts";
+import { documentTitle } from "../page-title.ts";
+import { afterLogin, loginPath, navigate, onLinkClick, route } from "../router.ts";
+import { currentUser, loadSession, sessionEnd } from "../session.ts";
+import { t } from "../i18n.ts";
 import { AccountPage } from "./account.tsx";
 import { BillingPage } from "./billing.tsx";
 import { ClientPage } from "./client.tsx";
@@ -9,23 +11,6 @@ import { Header } from "./header.tsx";
 import { LoginPage } from "./login.tsx";
 import { OverviewPage } from "./overview.tsx";
 import { Unavailable } from "./unavailable.tsx";
-
-function pageTitle(r: Route): string {
-  switch (r.name) {
-    case "login":
-      return t("login.title");
-    case "overview":
-      return t("overview.title");
-    case "client":
-      return r.id;
-    case "billing":
-      return t("billing.title");
-    case "account":
-      return t("account.title");
-    case "not-found":
-      return t("notFound");
-  }
-}
 
 /** Routes to pages; anyone not signed in sees the login page. */
 export function App() {
@@ -36,7 +21,7 @@ export function App() {
   const firstRoute = useRef(r);
 
   useEffect(() => {
-    if (user === null && r.name !== "login") navigate(`/login?next=${encodeURIComponent(location.pathname)}`, true);
+    if (user === null && r.name !== "login") navigate(loginPath(sessionEnd.value, location.pathname), true);
     if (user && r.name === "login") navigate(afterLogin(new URLSearchParams(location.search).get("next")), true);
   }, [user, r.name]);
 
@@ -48,10 +33,11 @@ export function App() {
     if (r !== firstRoute.current) main.current?.focus({ preventScroll: true });
   }, [r]);
 
-  // Tabs, history and screen readers name the page, not just the app.
-  useEffect(() => {
-    document.title = `${user === null ? t("login.title") : pageTitle(r)} · zapmeter`;
-  }, [user, r, locale.value]);
+  // Tabs, history and screen readers name the page, not just the app; a client's name comes later
+  // than its route, so the title follows the signals it is made of, without re-rendering the app.
+  useSignalEffect(() => {
+    document.title = documentTitle.value;
+  });
 
   if (user === undefined) return <div class="splash" aria-busy="true" />;
   if (user === null || r.name === "login") return <LoginPage />;

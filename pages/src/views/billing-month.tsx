@@ -2,6 +2,7 @@ import { useEffect, useMemo } from "preact/hooks";
 import { api } from "../api.ts";
 import { BillingMonthModel } from "../billing-model.ts";
 import { fmtInt, fmtMoney, localDateTime, t } from "../i18n.ts";
+import { moneyDigits } from "../money.ts";
 import { Failure } from "./failure.tsx";
 
 /**
@@ -14,6 +15,8 @@ export function BillingMonth() {
   const model = useMemo(() => new BillingMonthModel(api, localDateTime(Date.now()).slice(0, 7)), []);
   useEffect(() => void model.load(), [model]);
   const { month, summary, error } = model;
+  // One count of decimals for the amount column, the totals' included, so the decimal marks line up.
+  const digits = moneyDigits([...(summary.value?.clients ?? []), ...(summary.value?.totals ?? [])].map((c) => c.amount_micros));
   const { past, pending } = model.pendingDays(localDateTime(Date.now()).slice(0, 10));
   const finality = pending.length > 0
     ? t("billing.month.pending", { n: fmtInt(pending.length), days: pending.map((d) => d.slice(8)).join(", ") })
@@ -22,7 +25,7 @@ export function BillingMonth() {
       : t("billing.month.final");
 
   return (
-    <section class="billing-month" aria-labelledby="billing-month-title">
+    <section class="billing-month" id="billing-month" aria-labelledby="billing-month-title">
       <h2 id="billing-month-title">{t("billing.month.title")}</h2>
       <form class="filters" onSubmit={(e) => (e.preventDefault(), void model.load())}>
         <label>
@@ -53,7 +56,7 @@ export function BillingMonth() {
                     <tr key={`${c.client_id}|${c.currency}`}>
                       <td>{c.client_name}</td>
                       <td class="num">{fmtInt(c.billable_count)}</td>
-                      <td class="num">{fmtMoney(c.amount_micros, c.currency)}</td>
+                      <td class="num">{fmtMoney(c.amount_micros, c.currency, digits)}</td>
                     </tr>
                   ))}
                 </tbody>
@@ -62,7 +65,7 @@ export function BillingMonth() {
                     <tr key={total.currency} data-testid="billing-month-total">
                       <th scope="row">{t("billing.total", { c: total.currency })}</th>
                       <td class="num">{fmtInt(total.billable_count)}</td>
-                      <td class="num">{fmtMoney(total.amount_micros, total.currency)}</td>
+                      <td class="num">{fmtMoney(total.amount_micros, total.currency, digits)}</td>
                     </tr>
                   ))}
                 </tfoot>

@@ -1,11 +1,12 @@
 import { useEffect, useMemo } from "preact/hooks";
-import { UNKNOWN_COUNTRY, totalsByCurrency, type BillingFormat } from "../../../schema/billing.ts";
+import { UNKNOWN_COUNTRY, type BillingFormat } from "../../../schema/billing.ts";
 import { DAY_MS } from "../../../schema/time.ts";
 import { api, saveFile } from "../api.ts";
-import { BillingDayModel, lineKey } from "../billing-model.ts";
+import { BillingDayModel } from "../billing-model.ts";
 import { billingSheet } from "../billing-sheet.ts";
-import { categoryLabel, fmtInt, fmtMoney, locale, localDateTime, t } from "../i18n.ts";
+import { BROWSER_TIME_ZONE, fmtDateTime, fmtInt, locale, localDateTime, t } from "../i18n.ts";
 import { currentUser, seesBilling } from "../session.ts";
+import { BillingLines } from "./billing-lines.tsx";
 import { BillingMonth } from "./billing-month.tsx";
 import { Failure } from "./failure.tsx";
 import { Unavailable } from "./unavailable.tsx";
@@ -25,6 +26,8 @@ export function BillingPage() {
 function Billing() {
   // Yesterday as the browser's calendar has it: the day a person at this desk last closed.
   const model = useMemo(() => new BillingDayModel(api, localDateTime(Date.now() - DAY_MS).slice(0, 10)), []);
+  // A later day has nothing to bill yet; the server takes no day that has not begun.
+  const today = localDateTime(Date.now()).slice(0, 10);
   useEffect(() => {
     void model.load();
     return () => model.dispose();
@@ -47,7 +50,12 @@ function Billing() {
         <h1 id="billing-title">{t("billing.title")}</h1>
         <span class="muted" role="status">
           {revision.value !== null && (revision.value === 0 ? t("billing.notComputed") : t("billing.revision", { r: revision.value }))}
+          {model.computedAt.value !== null && ` · ${t("billing.computedAt", { when: fmtDateTime(model.computedAt.value) })}`}
         </span>
+        {/* A busy day's lines run to hundreds: the month is one step away, not past them. */}
+        <a class="to-month" href="#billing-month">
+          {t("billing.toMonth")}
+        </a>
       </div>
       <form class="filters" onSubmit={(e) => (e.preventDefault(), void model.load())}>
         <label>
@@ -57,14 +65,15 @@ function Billing() {
             value={date.value}
             onInput={(e) => (date.value = e.currentTarget.value)}
             onChange={(e) => e.currentTarget.checkValidity() && model.loadSoon()}
+            max={today}
             required
           />
         </label>
         <button type="submit">{t("billing.load")}</button>
-        <button type="button" disabled={shown.value === null} onClick={() => void download("csv")}>
+        <button type="button" disabled={!model.downloadable.value} onClick={() => void download("csv")}>
           {t("billing.download", { f: "CSV" })}
         </button>
-        <button type="button" disabled={shown.value === null} onClick={() => void download("parquet")}>
+        <button type="button" disabled={!model.downloadable.value} onClick={() => void download("parquet")}>
           {t("billing.download", { f: "Parquet" })}
         </button>
         <button type="button" disabled={!lines.value?.length || !revision.value} onClick={saveSheet}>
@@ -83,52 +92,50 @@ function Billing() {
         </p>
       )}
       {lines.value?.length === 0 && <p class="empty">{t("billing.none")}</p>}
-      {lines.value && lines.value.length > 0 && (
-        <div class="table-scroll" role="region" aria-label={t("table.region", { name: t("billing.title") })} tabIndex={0}>
-        <table class="lines sticky-first" aria-labelledby="billing-title">
-          <thead>
-            <tr>
-              <th scope="col">{t("col.client")}</th>
-              <th scope="col">{t("billing.category")}</th>
-              <th scope="col">{t("billing.country")}</th>
-              <th scope="col" class="num">{t("billing.count")}</th>
-              <th scope="col" class="num">{t("billing.unit")}</th>
-              <th scope="col" class="num">{t("billing.amount")}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {lines.value.map((l) => (
-              <tr key={lineKey(l)} data-unpriced={unpriced.value.has(lineKey(l)) || undefined}>
-                <td>{l.client_name}</td>
-                <td>{categoryLabel(l.category)}</td>
-                <td>{l.country}</td>
-                <td class="num">{fmtInt(l.billable_count)}</td>
-                <td class="num">{unpriced.value.has(lineKey(l)) ? <em class="muted">{t("billing.noRate")}</em> : fmtMoney(l.unit_price_micros, l.currency)}</td>
-                <td class="num">{fmtMoney(l.amount_micros, l.currency)}</td>
-              </tr>
-            ))}
-          </tbody>
-          <tfoot>
-            {totalsByCurrency(lines.value).map((total) => (
-              <tr key={total.currency} data-testid="billing-total">
-                <th scope="row" colSpan={3}>
-                  {t("billing.total", { c: total.currency })}
-                </th>
-                <td class="num">{fmtInt(total.billable_count)}</td>
-                <td />
-                <td class="num">{fmtMoney(total.amount_micros, total.currency)}</td>
-              </tr>
-            ))}
-          </tfoot>
-        </table>
-        </div>
-      )}
+      <DueNote at={model.dueAt(BROWSER_TIME_ZONE)} />
+      {lines.value && lines.value.length > 0 && <FilteredLines model={model} />}
       {lines.value && unpriced.value.size > 0 && (
         <p class="notice" data-testid="billing-unpriced">
           {t("billing.unpriced", { n: fmtInt(unpriced.value.size) })}
         </p>
       )}
+      {lines.value && lines.value.length > 0 && <p class="note">{t("billing.localDay")}</p>}
       {lines.value?.some((l) => l.country === UNKNOWN_COUNTRY) && <p class="note">{t("billing.unknownCountry")}</p>}
     </section>
+  );
+}
+
+/** When a day not computed yet will be, so finance knows whether to wait or to ask an admin. */
+function DueNote({ at }: { at: number | null }) {
+  if (at === null) return null;
+  const vars = { tz: BROWSER_TIME_ZONE, when: fmtDateTime(at) };
+  return (
+    <p class="note" data-testid="billing-due">
+      {at > Date.now() ? t("billing.dueSoon", vars) : t("billing.duePast", vars)}
+    </p>
+  );
+}
+
+/** The day's lines under a client filter (a day has a line per client, category and country: hundreds). */
+function FilteredLines({ model }: { model: BillingDayModel }) {
+  const all = model.lines.value?.length ?? 0;
+  const shown = model.filtered.value;
+  const filtering = model.filter.value.trim() !== "";
+  return (
+    <>
+      <div class="filters">
+        <input
+          type="search"
+          placeholder={t("billing.filter")}
+          aria-label={t("billing.filter")}
+          value={model.filter.value}
+          onInput={(e) => (model.filter.value = e.currentTarget.value)}
+        />
+        <span class="count" role="status" data-testid="billing-count">
+          {filtering && t("billing.filtered", { n: fmtInt(shown.length), m: fmtInt(all) })}
+        </span>
+      </div>
+      {shown.length > 0 ? <BillingLines lines={shown} unpriced={model.unpriced.value} /> : <p class="empty">{t("billing.noMatch")}</p>}
+    </>
   );
 }

@@ -43,8 +43,8 @@ export function Header({ user }: { user: PublicUser }) {
   );
 }
 
-/** Connection indicator; announced to screen readers when it changes. */
-export function LiveBadge({ status }: { status: LiveStatus }) {
+/** Connection indicator, or "paused" where the page holds its numbers; announced to screen readers when it changes. */
+export function LiveBadge({ status }: { status: LiveStatus | "paused" }) {
   return (
     <span class={`live live-${status}`} role="status" data-testid="live-status" data-status={status}>
       <span class="dot" aria-hidden="true" />
@@ -54,16 +54,27 @@ export function LiveBadge({ status }: { status: LiveStatus }) {
 }
 
 /**
- * A page's heading with its live badge or, when the server refused the stream, the reason instead:
- * a refused stream is not coming back, so no badge may say it is reconnecting.
+ * A page's heading with its live badge (`status`, the connection's unless the page says otherwise)
+ * or, when the server refused the stream, the reason instead: a refused stream is not coming back, so
+ * no badge may say it is reconnecting.
  */
-export function LivePageHead({ titleId, connection, children }: { titleId: string; connection: LiveConnection; children: ComponentChildren }) {
+export function LivePageHead({
+  titleId,
+  connection,
+  status = connection.status.value,
+  children,
+}: {
+  titleId: string;
+  connection: LiveConnection;
+  status?: LiveStatus | "paused";
+  children: ComponentChildren;
+}) {
   const refusal = connection.refusal.value;
   return (
     <>
       <div class="page-head">
         <h1 id={titleId}>{children}</h1>
-        {!refusal && <LiveBadge status={connection.status.value} />}
+        {!refusal && <LiveBadge status={status} />}
       </div>
       {refusal && <Failure error={refusal} />}
     </>

@@ -1,7 +1,7 @@
 import { useSignal } from "@preact/signals";
 import { ApiFailure } from "../api.ts";
 import { locale, t } from "../i18n.ts";
-import { login } from "../session.ts";
+import { login, sessionEnd } from "../session.ts";
 import { theme, toggleTheme } from "../theme.ts";
 
 /**
@@ -45,6 +45,12 @@ export function LoginPage() {
         <h1 id="login-title">
           <span class="dot" aria-hidden="true" /> {t("login.title")}
         </h1>
+        {/* Only when the server ended it: after a sign-out the user knows, and the next person need not. */}
+        {sessionEnd.value === "expired" && (
+          <p class="notice" role="status" data-testid="session-expired">
+            {t("login.expired")}
+          </p>
+        )}
         <label>
           {t("login.email")}
           <input

@@ -19,11 +19,15 @@ const COLUMNS = 1 + WINDOWS.length * SHOWN.length + 2 + 1;
 export function OverviewPage() {
   useEffect(() => {
     model.connection.start();
-    return () => model.connection.stop();
+    return () => {
+      model.connection.stop();
+      // Left by a click on a row: no focus-out or pointer-leave follows, and the next visit starts in the live order.
+      model.hold.clear();
+    };
   }, []);
   return (
     <section class="overview" aria-labelledby="overview-title">
-      <LivePageHead titleId="overview-title" connection={model.connection}>
+      <LivePageHead titleId="overview-title" connection={model.connection} status={model.badge.value}>
         {t("overview.title")}
       </LivePageHead>
       {!model.connection.refusal.value && (
@@ -42,7 +46,6 @@ function OverviewTable({ rows, loaded, stale }: { rows: OverviewRow[]; loaded: b
   const scrollTop = useSignal(0);
   const height = useSignal(600);
   const ref = useRef<HTMLDivElement>(null);
-  const shown = useHeldOrder(rows);
   useEffect(() => {
     const el = ref.current!;
     const ro = new ResizeObserver(() => (height.value = el.clientHeight));
@@ -84,37 +87,10 @@ function OverviewTable({ rows, loaded, stale }: { rows: OverviewRow[]; loaded: b
         onScroll={(e) => (scrollTop.value = e.currentTarget.scrollTop)}
       >
         <HeaderRows />
-        <VirtualBody rows={shown.rows} scrollTop={scrollTop.value} height={height.value} onFocusIn={shown.hold} onFocusOut={shown.release} />
+        <VirtualBody rows={model.shown.value} scrollTop={scrollTop.value} height={height.value} />
       </div>
     </>
   );
-}
-
-/**
- * The rows in the order they had when focus came into the table's body, while it stays there, with
- * their current numbers: a live re-sort would carry the focused row away (out of the rendered window,
- * dropping the focus to the page) and reorder what a keyboard user is stepping through. Rows that
- * appeared meanwhile come last; the order catches up when focus leaves.
- */
-function useHeldOrder(rows: OverviewRow[]): { rows: OverviewRow[]; hold: (e: FocusEvent) => void; release: (e: FocusEvent) => void } {
-  const held = useSignal<string[] | null>(null);
-  const order = held.value;
-  let shown = rows;
-  if (order) {
-    const byId = new Map(rows.map((r) => [r.client_id, r]));
-    const kept = order.flatMap((id) => byId.get(id) ?? []);
-    const known = new Set(order);
-    shown = [...kept, ...rows.filter((r) => !known.has(r.client_id))];
-  }
-  return {
-    rows: shown,
-    hold: () => {
-      held.value ??= rows.map((r) => r.client_id);
-    },
-    release: (e) => {
-      if (!(e.currentTarget as Element).contains(e.relatedTarget as Node | null)) held.value = null;
-    },
-  };
 }
 
 /** A sortable column's header: `aria-sort` belongs on the header cell, where screen readers read it. */
@@ -124,8 +100,12 @@ function SortHeader({ k, label, title, cls }: { k: SortKey; label: string; title
   return (
     <div role="columnheader" class={cls} aria-sort={active ? (dir === 1 ? "ascending" : "descending") : "none"}>
       <button type="button" class={`sort${active ? " active" : ""}`} title={title} aria-label={title} onClick={() => model.setSort(k)}>
-        {label}
-        <span aria-hidden="true">{active ? (dir === 1 ? " ▲" : " ▼") : ""}</span>
+        <span class="label">{label}</span>
+        {active && (
+          <span class="arrow" aria-hidden="true">
+            {dir === 1 ? "▲" : "▼"}
+          </span>
+        )}
       </button>
     </div>
   );
@@ -167,12 +147,20 @@ function HeaderRows() {
  * Renders only the rows in view of the table's scroll box (`scrollTop`, `height`; the header's two
  * rows are within the overscan): 10,000 clients cost as much as the ~30 on screen.
  */
-function VirtualBody(props: { rows: OverviewRow[]; scrollTop: number; height: number; onFocusIn: (e: FocusEvent) => void; onFocusOut: (e: FocusEvent) => void }) {
-  const { rows, scrollTop, height } = props;
+function VirtualBody({ rows, scrollTop, height }: { rows: OverviewRow[]; scrollTop: number; height: number }) {
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
   const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
   return (
-    <div class="grid-body" role="rowgroup" onFocusIn={props.onFocusIn} onFocusOut={props.onFocusOut}>
+    <div
+      class="grid-body"
+      role="rowgroup"
+      onFocusIn={() => model.holdOrder("focus")}
+      onFocusOut={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) model.releaseOrder("focus");
+      }}
+      onPointerEnter={() => model.holdOrder("pointer")}
+      onPointerLeave={() => model.releaseOrder("pointer")}
+    >
       <div style={{ height: `${rows.length * ROW_HEIGHT}px`, position: "relative" }}>
         {rows.slice(first, last).map((r, i) => (
           <Row key={r.client_id} row={r} index={first + i} />

@@ -1,0 +1,60 @@
+import { afterAll, describe, expect, it, vi } from "vitest";
+
+// The session and router modules read the page's origin and listen for history on import.
+vi.stubGlobal("location", new URL("http://dashboard.test/clients/acme"));
+vi.stubGlobal("addEventListener", () => {});
+const { currentUser, loadSession, logout, sessionEnd } = await import("../../pages/src/session.ts");
+const { api } = await import("../../pages/src/api.ts");
+const { loginPath } = await import("../../pages/src/router.ts");
+
+const user = { id: 7, email: "a@example.com", role: "viewer", client_ids: ["acme"] };
+const unauthorized = () => Response.json({ error: { code: "unauthorized", message: "session ended" } }, { status: 401 });
+
+/** Answers every call with `answer`'s response for its path. */
+function server(answer: (path: string) => Response): void {
+  vi.stubGlobal("fetch", async (url: string) => answer(new URL(url).pathname));
+}
+
+async function signedIn(): Promise<void> {
+  server(() => Response.json({ user }));
+  await loadSession();
+  expect(currentUser.value?.id).toBe(7);
+}
+
+afterAll(() => void vi.unstubAllGlobals());
+
+describe("where a tab whose session is gone goes to sign in", () => {
+  it("keeps the page of a first visit with no session, saying nothing ended", async () => {
+    server(unauthorized);
+    await loadSession();
+    expect(currentUser.value).toBeNull();
+    expect(sessionEnd.value).toBeNull();
+    expect(loginPath(sessionEnd.value, "/clients/acme")).toBe("/login?next=%2Fclients%2Facme");
+  });
+
+  it("drops the page after a sign-out, so the next user does not land on the last one's client", async () => {
+    await signedIn();
+    server(() => Response.json({ ok: true }));
+    await logout();
+    expect(sessionEnd.value).toBe("signed-out");
+    expect(loginPath(sessionEnd.value, "/clients/acme")).toBe("/login");
+  });
+
+  it("drops it too when the sign-out call finds the session already over", async () => {
+    await signedIn();
+    server(unauthorized);
+    await logout();
+    expect(sessionEnd.value).toBe("signed-out");
+  });
+
+  it("keeps the page when the session ended by itself (a 401 on any call), until the next sign-in", async () => {
+    await signedIn();
+    server(unauthorized);
+    await expect(api("/v1/clients/acme")).rejects.toMatchObject({ status: 401 });
+    expect(currentUser.value).toBeNull();
+    expect(sessionEnd.value).toBe("expired");
+    expect(loginPath(sessionEnd.value, "/clients/acme")).toBe("/login?next=%2Fclients%2Facme");
+    await signedIn();
+    expect(sessionEnd.value).toBeNull();
+  });
+});
