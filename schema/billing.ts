@@ -6,6 +6,15 @@ import { localDayRange } from "./time.ts";
 /** Late events (Meta retries for days; bridges lag) still land in a day billed this long after it closed. */
 export const GRACE_MS = 2 * 3_600_000;
 
+/**
+ * Each time a client's newest day is billed, this many closed days (newest included) are recomputed:
+ * Meta retries an unacknowledged webhook for up to 7 days, and a dead letter is replayed days later,
+ * so a status can land a week after its day and must still be billed without anyone asking. The
+ * ledger RPC per client stays one (it serves all the days); an unchanged day writes nothing but its
+ * `billing_runs` row.
+ */
+export const RECOMPUTE_DAYS = 8;
+
 /** When a client's local `date` is due for billing: its end in `timezone`, plus the grace. */
 export function dayDueAt(date: string, timezone: string): number {
   return localDayRange(date, timezone)[1] + GRACE_MS;

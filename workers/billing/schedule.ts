@@ -1,17 +1,9 @@
 import { addDays, localDate, localDayRange } from "../../schema/time.ts";
 import { ApiError, log } from "../errors.ts";
-import { GRACE_MS, dayDueAt } from "../../schema/billing.ts";
+import { GRACE_MS, RECOMPUTE_DAYS, dayDueAt } from "../../schema/billing.ts";
 import { allRebills, type Rebill } from "./rebills.ts";
 import { outOfRangeClient, prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
 
-/**
- * Each time a client's newest day is billed, this many closed days (newest included) are recomputed:
- * Meta retries an unacknowledged webhook for up to 7 days, and a dead letter is replayed days later,
- * so a status can land a week after its day and must still be billed without anyone asking. The
- * ledger RPC per client stays one (it serves all the days); an unchanged day writes nothing but its
- * `billing_runs` row.
- */
-export const RECOMPUTE_DAYS = 8;
 /**
  * A client's days are (re)computed by every tick within this long after its newest day became due,
  * so a few failed or skipped 10-minute ticks still bill it; repeats are idempotent.

@@ -1,5 +1,5 @@
 import { useEffect, useMemo } from "preact/hooks";
-import { UNKNOWN_COUNTRY, type BillingFormat } from "../../../schema/billing.ts";
+import { GRACE_MS, RECOMPUTE_DAYS, UNKNOWN_COUNTRY, type BillingFormat } from "../../../schema/billing.ts";
 import { DAY_MS } from "../../../schema/time.ts";
 import { api, saveFile } from "../api.ts";
 import { BillingDayModel } from "../billing-model.ts";
@@ -88,7 +88,7 @@ function Billing() {
       {error.value != null && <Failure error={error.value} fields={{ date: t("billing.date") }} />}
       {lines.value && revision.value !== 0 && openClients.value > 0 && (
         <p class="notice" data-testid="billing-provisional">
-          {t("billing.provisional", { n: fmtInt(openClients.value) })}
+          {t("billing.provisional", { n: fmtInt(openClients.value), grace: GRACE_HOURS })}
         </p>
       )}
       {lines.value?.length === 0 && <p class="empty">{t("billing.none")}</p>}
@@ -105,10 +105,12 @@ function Billing() {
   );
 }
 
+const GRACE_HOURS = GRACE_MS / 3_600_000;
+
 /** When a day not computed yet will be, so finance knows whether to wait or to ask an admin. */
 function DueNote({ at }: { at: number | null }) {
   if (at === null) return null;
-  const vars = { tz: BROWSER_TIME_ZONE, when: fmtDateTime(at) };
+  const vars = { tz: BROWSER_TIME_ZONE, when: fmtDateTime(at), grace: GRACE_HOURS, days: RECOMPUTE_DAYS };
   return (
     <p class="note" data-testid="billing-due">
       {at > Date.now() ? t("billing.dueSoon", vars) : t("billing.duePast", vars)}
