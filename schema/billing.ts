@@ -20,6 +20,12 @@ export function dayDueAt(date: string, timezone: string): number {
   return localDayRange(date, timezone)[1] + GRACE_MS;
 }
 
+/** When `date` is due for clients in `timezones`: the first and the last of them; null for none. */
+export function dayDueRange(date: string, timezones: Iterable<string>): { from: number; to: number } | null {
+  const due = [...new Set(timezones)].map((tz) => dayDueAt(date, tz));
+  return due.length === 0 ? null : { from: Math.min(...due), to: Math.max(...due) };
+}
+
 /**
  * A billing line's category and country when Meta did not say (`ZZ`: CLDR's unknown region); rate
  * cards match them through `*`.
@@ -115,6 +121,11 @@ export const BillingResponse = z.object({
    * or absent, provisional until a run bills them.
    */
   open_clients: z.number().int().min(0),
+  /**
+   * When the cron bills the day: from the first of the clients asked about to the last, each at the
+   * end of its local day plus the grace (epoch ms); null when no client is asked about.
+   */
+  due: z.object({ from: z.number().int(), to: z.number().int() }).nullable(),
   lines: z.array(BillingLine),
   unpriced: z.array(UnpricedLine),
 });

@@ -1,5 +1,5 @@
 import { computed, signal, type Signal } from "@preact/signals";
-import { dayDueAt, type BillingFormat, type BillingLine, type BillingResponse, type BillingSummary, type DownloadResponse } from "../../schema/billing.ts";
+import { type BillingFormat, type BillingLine, type BillingResponse, type BillingSummary, type DownloadResponse } from "../../schema/billing.ts";
 
 /** A JSON GET of the API (`api` in api.ts; the tests hand in their own). */
 export type Ask = <T>(path: string) => Promise<T>;
@@ -41,6 +41,8 @@ export class BillingDayModel {
   /** When the shown revision was computed (epoch ms); null before the day's first computation. */
   readonly computedAt = signal<number | null>(null);
   readonly openClients = signal(0);
+  /** When the cron bills the shown day, never computed yet: from its first client to its last (README, "Billing"); null otherwise. */
+  readonly due = signal<{ from: number; to: number } | null>(null);
   readonly error = signal<unknown>(null);
   readonly loading = computed(() => this.shown.value !== null && this.lines.value === null && this.error.value == null);
   /** Text that picks clients by id or name; it stays as the day changes, to follow one client across days. */
@@ -72,6 +74,7 @@ export class BillingDayModel {
     this.lines.value = null;
     this.revision.value = null;
     this.computedAt.value = null;
+    this.due.value = null;
     this.error.value = null;
     try {
       const res = await this.ask<BillingResponse>(`/v1/billing?date=${day}`);
@@ -81,6 +84,7 @@ export class BillingDayModel {
       this.revision.value = res.revision;
       this.computedAt.value = res.computed_at;
       this.openClients.value = res.open_clients;
+      this.due.value = res.revision === 0 ? res.due : null;
     } catch (err) {
       if (current()) this.error.value = err;
     }
@@ -93,14 +97,6 @@ export class BillingDayModel {
   loadSoon(): void {
     clearTimeout(this.settling);
     this.settling = setTimeout(() => void this.load(), CHANGE_SETTLE_MS);
-  }
-
-  /**
-   * When the cron bills the shown day, never computed yet, for a client in `timezone`: once the day
-   * has ended there, plus the grace (README, "Billing"). Null while unknown or once computed.
-   */
-  dueAt(timezone: string): number | null {
-    return this.revision.value === 0 && this.shown.value !== null ? dayDueAt(this.shown.value, timezone) : null;
   }
 
   /** A signed link to the shown day's file; null when no day is shown or the link was refused (see `error`). */

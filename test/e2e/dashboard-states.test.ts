@@ -361,7 +361,7 @@ describe("dashboard states in a real browser", () => {
     const page = await freshPage();
     await signInPage(page, "finance@example.com");
     // Two days the server answers at different speeds: the first asked answers last.
-    const answer = (revision: number) => ({ date: "", revision, computed_at: null, open_clients: 0, lines: [], unpriced: [] });
+    const answer = (revision: number) => ({ date: "", revision, computed_at: null, open_clients: 0, due: null, lines: [], unpriced: [] });
     await page.route("**/v1/billing?date=2026-11-01", async (route) => {
       await new Promise((r) => setTimeout(r, 1_500));
       await route.fulfill({ json: answer(7) });
@@ -404,7 +404,7 @@ describe("dashboard states in a real browser", () => {
     const page = await freshPage();
     await signInPage(page, "finance@example.com");
     await page.route("**/v1/billing?date=2026-11-07", (route) =>
-      route.fulfill({ json: { date: "2026-11-07", revision: 0, computed_at: null, open_clients: 3, lines: [], unpriced: [] } }),
+      route.fulfill({ json: { date: "2026-11-07", revision: 0, computed_at: null, open_clients: 3, due: { from: Date.UTC(2026, 10, 7, 17), to: Date.UTC(2026, 10, 8, 5) }, lines: [], unpriced: [] } }),
     );
     const asked: string[] = [];
     page.on("request", (r) => {
@@ -428,7 +428,8 @@ describe("dashboard states in a real browser", () => {
     expect(enabled.cursor).toBe("pointer");
     expect(disabled.color).not.toBe(enabled.color);
     expect(contrast(disabled.color, disabled.background)).toBeGreaterThanOrEqual(4.5);
-    expect(await page.getByTestId("billing-due").innerText()).toMatch(/^O faturamento automático calcula um dia para cada cliente .* \(no seu fuso, .+: 08\/11\/2026, 02:00\)/);
+    // From the first client's due time to the last's, in the browser's zone.
+    expect(await page.getByTestId("billing-due").innerText()).toMatch(/^O faturamento automático calcula um dia para cada cliente .* \(no seu fuso, .+: 0[78]\/11\/2026, \d\d:00 – 0[89]\/11\/2026, \d\d:00\)/);
 
     const today = await page.evaluate(() => new Date(Date.now() - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 10));
     expect(await date.getAttribute("max")).toBe(today);
@@ -447,7 +448,7 @@ describe("dashboard states in a real browser", () => {
       billable_count: 1, unit_price_micros: amounts[i % 3]!, amount_micros: amounts[i % 3]!, currency: "USD",
     }));
     await page.route("**/v1/billing?date=2026-11-08", (route) =>
-      route.fulfill({ json: { date: "2026-11-08", revision: 1, computed_at: new Date(2026, 10, 9, 2, 10).getTime(), open_clients: 0, lines, unpriced: [] } }),
+      route.fulfill({ json: { date: "2026-11-08", revision: 1, computed_at: new Date(2026, 10, 9, 2, 10).getTime(), open_clients: 0, due: null, lines, unpriced: [] } }),
     );
     await page.goto(`${baseUrl()}/billing`);
     const date = page.getByLabel("Data");
@@ -485,7 +486,7 @@ describe("dashboard states in a real browser", () => {
     await page.route("**/v1/billing?date=2026-11-05", (route) =>
       route.fulfill({
         json: {
-          date: "2026-11-05", revision: 1, computed_at: 1, open_clients: 0,
+          date: "2026-11-05", revision: 1, computed_at: 1, open_clients: 0, due: null,
           lines: [line("service", 0), line("unknown", 0)],
           unpriced: [{ client_id: "acme", category: "unknown", country: "BR", billable_count: 2 }],
         },
@@ -509,7 +510,7 @@ describe("dashboard states in a real browser", () => {
     await page.route("**/v1/billing?date=2026-11-06", (route) =>
       route.fulfill({
         json: {
-          date: "2026-11-06", revision: 2, computed_at: 1, open_clients: 0, unpriced: [],
+          date: "2026-11-06", revision: 2, computed_at: 1, open_clients: 0, due: null, unpriced: [],
           lines: [{ client_id: "acme", client_name: "Acme São Paulo", category: "utility", country: "BR", billable_count: 4, unit_price_micros: 8_000, amount_micros: 32_000, currency: "BRL" }],
         },
       }),

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BillingDayModel, BillingMonthModel, CHANGE_SETTLE_MS, monthDays } from "../../pages/src/billing-model.ts";
-import type { BillingResponse, BillingSummary } from "../../schema/billing.ts";
+import { dayDueRange, type BillingResponse, type BillingSummary } from "../../schema/billing.ts";
 
 /** An API whose answers the test hands out, in any order. */
 function manualApi() {
@@ -13,6 +13,7 @@ function manualApi() {
 const dayOf = (date: string, revision: number): BillingResponse => ({
   date,
   revision,
+  due: { from: Date.UTC(2026, 10, 20, 17), to: Date.UTC(2026, 10, 21, 5) },
   computed_at: revision,
   open_clients: 0,
   unpriced: [],
@@ -137,24 +138,30 @@ describe("the billing page's day", () => {
     expect(ids()).toEqual(["globex"]);
   });
 
-  it("offers no download for a day never computed, and says when the cron bills it in a time zone", async () => {
+  it("dates a day's billing from its first client's due time to its last's (the local day's end plus the grace)", () => {
+    // 2026-11-20 ends at 15:00 UTC in Tokyo and at 03:00 UTC the next day in São Paulo.
+    expect(dayDueRange("2026-11-20", ["America/Sao_Paulo", "Asia/Tokyo", "Asia/Tokyo"])).toEqual({ from: Date.UTC(2026, 10, 20, 17), to: Date.UTC(2026, 10, 21, 5) });
+    expect(dayDueRange("2026-11-20", ["UTC"])).toEqual({ from: Date.UTC(2026, 10, 21, 2), to: Date.UTC(2026, 10, 21, 2) });
+    expect(dayDueRange("2026-11-20", [])).toBeNull();
+  });
+
+  it("offers no download for a day never computed, and says when the cron bills it: from its first client to its last", async () => {
     const { ask, asked } = manualApi();
     const model = new BillingDayModel(ask, "2026-11-20");
     expect(model.downloadable.value).toBe(false);
-    expect(model.dueAt("America/Sao_Paulo")).toBeNull();
+    expect(model.due.value).toBeNull();
     const load = model.load();
     asked[0]!.answer({ ...dayOf("2026-11-20", 0), computed_at: null, lines: [] });
     await load;
     expect(model.downloadable.value).toBe(false);
-    // Its end in São Paulo (03:00 UTC the next day) plus the 2 h grace.
-    expect(model.dueAt("America/Sao_Paulo")).toBe(Date.UTC(2026, 10, 21, 5));
-    expect(model.dueAt("Asia/Tokyo")).toBe(Date.UTC(2026, 10, 20, 17));
+    expect(model.due.value).toEqual({ from: Date.UTC(2026, 10, 20, 17), to: Date.UTC(2026, 10, 21, 5) });
+    // A computed day is not due: its note goes.
     model.date.value = "2026-11-19";
     const next = model.load();
     asked[1]!.answer(dayOf("2026-11-19", 1));
     await next;
     expect(model.downloadable.value).toBe(true);
-    expect(model.dueAt("America/Sao_Paulo")).toBeNull();
+    expect(model.due.value).toBeNull();
   });
 });
 

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { dayDueRange, type BillingResponse } from "../../schema/billing.ts";
 import { admin, authed, call, createClient, signIn, unique } from "./helpers.ts";
 import { billingOf, downloadBytes, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
@@ -357,6 +358,16 @@ describe("access", () => {
     expect((await billingOf("2026-11-03", id)).open_clients).toBe(0);
   });
 
+  it("says when a day is due: from its first client's local end plus the grace to its last's", async () => {
+    const tokyo = await createClient({ timezone: "Asia/Tokyo" });
+    const finance = await signIn("finance");
+    const due = async (query: string) => ((await (await call(`/v1/billing?${query}`, authed(finance))).json()) as BillingResponse).due;
+    // 2026-11-20 ends at 15:00 UTC in Tokyo.
+    expect(await due(`date=2026-11-20&client_id=${tokyo.id}`)).toEqual({ from: Date.UTC(2026, 10, 20, 17), to: Date.UTC(2026, 10, 20, 17) });
+    const all = ((await (await call("/v1/admin/clients", authed(await admin()))).json()) as { clients: { timezone: string }[] }).clients;
+    expect(await due("date=2026-11-20")).toEqual(dayDueRange("2026-11-20", all.map((c) => c.timezone)));
+  });
+
   it("finance reads but cannot run; viewers see nothing; bad dates and days not begun are refused", async () => {
     const finance = await signIn("finance");
     const viewer = await signIn("viewer");
@@ -376,7 +387,7 @@ describe("access", () => {
     expect(open.status).toBe(409);
     expect(((await open.json()) as { error: { code: string } }).error.code).toBe("day_not_started");
     const never = await billingOf("2026-01-01", undefined, finance);
-    expect(never).toEqual({ date: "2026-01-01", revision: 0, computed_at: null, open_clients: 0, lines: [], unpriced: [] });
+    expect(never).toEqual({ date: "2026-01-01", revision: 0, computed_at: null, open_clients: 0, due: expect.objectContaining({ from: expect.any(Number) }), lines: [], unpriced: [] });
     const notComputed = await call("/v1/billing/2026-01-01/download?format=csv", authed(finance));
     expect([notComputed.status, ((await notComputed.json()) as { error: { code: string } }).error.code]).toEqual([404, "billing_not_computed"]);
   });

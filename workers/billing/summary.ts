@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { totalsByCurrency, type BillingSummary } from "../../schema/billing.ts";
+import { dayDueRange, totalsByCurrency, type BillingSummary } from "../../schema/billing.ts";
 import { clients } from "../../schema/db.ts";
 import { ApiError } from "../errors.ts";
 import { clientNotFound } from "../client-records.ts";
@@ -14,7 +14,12 @@ import { addDays } from "../../schema/time.ts";
  * (one, or all) are open at it (run.ts, `openClients`). A client id nobody has is a 404: a typo must
  * not read as "no charges".
  */
-export async function daysFinality(d1: D1Database, from: string, to: string, clientId?: string): Promise<{ date: string; state?: DayState; open: number }[]> {
+export async function daysFinality(
+  d1: D1Database,
+  from: string,
+  to: string,
+  clientId?: string,
+): Promise<{ date: string; state?: DayState; open: number; due: { from: number; to: number } | null }[]> {
   const zones = drizzle(d1).select({ id: clients.id, timezone: clients.timezone }).from(clients);
   const [asked, states, marks] = await Promise.all([
     clientId === undefined ? zones : zones.where(eq(clients.id, clientId)),
@@ -28,7 +33,7 @@ export async function daysFinality(d1: D1Database, from: string, to: string, cli
     const state = states.get(date);
     const marked = new Set(marks.filter((m) => m.date === date).map((m) => m.client_id));
     // As of the day's latest run: one that changed nothing still confirmed the lines.
-    days.push({ date, state, open: openClients(date, asked, state?.checkedAt ?? now, marked) });
+    days.push({ date, state, open: openClients(date, asked, state?.checkedAt ?? now, marked), due: dayDueRange(date, asked.map((c) => c.timezone)) });
   }
   return days;
 }

@@ -34,8 +34,8 @@ billing.get("/", valid("query", BillingQuery), async (c) => {
   const unpriced = lines
     .filter((l) => rates.price(l.client_id, l.category, l.country) === null)
     .map((l) => ({ client_id: l.client_id, category: l.category, country: l.country, billable_count: l.billable_count }));
-  const { state, open } = day!;
-  return c.json({ date, revision: state?.revision ?? 0, computed_at: state?.computedAt ?? null, open_clients: open, lines, unpriced } satisfies BillingResponse);
+  const { state, open, due } = day!;
+  return c.json({ date, revision: state?.revision ?? 0, computed_at: state?.computedAt ?? null, open_clients: open, due, lines, unpriced } satisfies BillingResponse);
 });
 
 /** A period's totals (a month, to invoice it), with how final each of its days is. */

@@ -92,7 +92,7 @@ function Billing() {
         </p>
       )}
       {lines.value?.length === 0 && <p class="empty">{t("billing.none")}</p>}
-      <DueNote at={model.dueAt(BROWSER_TIME_ZONE)} />
+      <DueNote due={model.due.value} />
       {lines.value && lines.value.length > 0 && <FilteredLines model={model} />}
       {lines.value && unpriced.value.size > 0 && (
         <p class="notice" data-testid="billing-unpriced">
@@ -108,12 +108,13 @@ function Billing() {
 const GRACE_HOURS = GRACE_MS / 3_600_000;
 
 /** When a day not computed yet will be, so finance knows whether to wait or to ask an admin. */
-function DueNote({ at }: { at: number | null }) {
-  if (at === null) return null;
-  const vars = { tz: BROWSER_TIME_ZONE, when: fmtDateTime(at), grace: GRACE_HOURS, days: RECOMPUTE_DAYS };
+function DueNote({ due }: { due: { from: number; to: number } | null }) {
+  if (due === null) return null;
+  const when = due.from === due.to ? fmtDateTime(due.from) : `${fmtDateTime(due.from)} – ${fmtDateTime(due.to)}`;
+  const vars = { tz: BROWSER_TIME_ZONE, when, grace: GRACE_HOURS, days: RECOMPUTE_DAYS };
   return (
     <p class="note" data-testid="billing-due">
-      {at > Date.now() ? t("billing.dueSoon", vars) : t("billing.duePast", vars)}
+      {due.to > Date.now() ? t("billing.dueSoon", vars) : t("billing.duePast", vars)}
     </p>
   );
 }
