@@ -9,6 +9,7 @@ import { currentUser, seesBilling } from "../session.ts";
 import { BillingLines } from "./billing-lines.tsx";
 import { BillingMonth } from "./billing-month.tsx";
 import { Failure } from "./failure.tsx";
+import { SearchBox } from "./search-box.tsx";
 import { Unavailable } from "./unavailable.tsx";
 
 /** Billing for those who may see it; anyone else opening /billing is told so, not shown a form that fails. */
@@ -127,13 +128,7 @@ function FilteredLines({ model }: { model: BillingDayModel }) {
   return (
     <>
       <div class="filters">
-        <input
-          type="search"
-          placeholder={t("billing.filter")}
-          aria-label={t("billing.filter")}
-          value={model.filter.value}
-          onInput={(e) => (model.filter.value = e.currentTarget.value)}
-        />
+        <SearchBox label={t("billing.filter")} text={model.filter} />
         <span class="count" role="status" data-testid="billing-count">
           {filtering && t("billing.filtered", { n: fmtInt(shown.length), m: fmtInt(all) })}
         </span>

@@ -6,6 +6,7 @@ import { fmtInt, fmtPct, t } from "../i18n.ts";
 import { overview as model, type SortKey } from "../overview-model.ts";
 import { deliveryRate, readRate } from "../rates.ts";
 import { LivePageHead } from "./header.tsx";
+import { SearchBox } from "./search-box.tsx";
 import { Sparkline } from "./sparkline.tsx";
 
 const ROW_HEIGHT = 36;
@@ -55,13 +56,7 @@ function OverviewTable({ rows, loaded, stale }: { rows: OverviewRow[]; loaded: b
   return (
     <>
       <div class="filters">
-        <input
-          type="search"
-          placeholder={t("overview.search")}
-          aria-label={t("overview.search")}
-          value={model.search.value}
-          onInput={(e) => (model.search.value = e.currentTarget.value)}
-        />
+        <SearchBox label={t("overview.search")} text={model.search} />
         <button type="button" aria-pressed={model.paused.value !== null} disabled={!loaded} onClick={() => model.togglePause()} data-testid="overview-pause">
           {model.paused.value ? t("overview.resume") : t("overview.pause")}
         </button>
