@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { SEQ_BAND, messageShard } from "../../durable-objects/client-shards.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
-import type { ClientSummary } from "../../schema/api.ts";
+import type { AdminClient, ClientSummary } from "../../schema/api.ts";
 import type { ClientLiveMessage } from "../../schema/live.ts";
 import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { relayoutClient } from "../../workers/client-counters.ts";
@@ -17,7 +17,7 @@ import { transitionFrom } from "../../durable-objects/reshard.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { listParts } from "../../workers/lake/layout.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
-import { admin, authed, call, counters, createClient, ingestKey, postEvents, postJson, unique, withEnv } from "./helpers.ts";
+import { admin, authed, call, counters, createClient, ingestKey, postEvents, postJson, unique, withEnv, withMethods } from "./helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { LiveSocket, event } from "./live-helpers.ts";
 
@@ -147,8 +147,9 @@ describe("changing a client's shard count", () => {
     const res = await postJson(`/v1/admin/clients/${id}`, { shards }, await admin(), "PATCH");
     return { status: res.status, body: (await res.json()) as { shards?: number; error?: { code: string } } };
   };
-  const listedShards = async (id: string) =>
-    ((await (await call("/v1/admin/clients", authed(await admin()))).json()) as { clients: { id: string; shards: number }[] }).clients.find((c) => c.id === id)?.shards;
+  const listed = async (id: string) =>
+    ((await (await call("/v1/admin/clients", authed(await admin()))).json()) as { clients: AdminClient[] }).clients.find((c) => c.id === id)!;
+  const listedShards = async (id: string) => (await listed(id)).shards;
 
   it("grows a client with events: statuses of messages begun before the change still meet their earlier ones", async () => {
     const { id } = await createClient();
@@ -260,11 +261,7 @@ describe("changing a client's shard count", () => {
     expect(await listedShards(id)).toBe(2);
 
     const other = await createClient();
-    const failingWrites = new Proxy(env.DB, {
-      get(target, key) {
-        return key === "batch" ? () => Promise.reject(new Error("D1 is down")) : Reflect.get(target, key).bind(target);
-      },
-    });
+    const failingWrites = withMethods(env.DB, { batch: () => Promise.reject(new Error("D1 is down")) });
     await expect(writeClientChange(env, drizzle(failingWrites), { id: other.id, shards: 1 }, { shards: 3 }, () => [])).rejects.toThrow("D1 is down");
     expect(await listedShards(other.id)).toBe(1);
 
@@ -279,34 +276,32 @@ describe("changing a client's shard count", () => {
 
   it("writes all of a PATCH that changes the count or none of it: its other fields and phone numbers go with the count", async () => {
     const token = await admin();
-    const listed = async (id: string) => {
-      const all = (await (await call("/v1/admin/clients", authed(token))).json()) as { clients: { id: string; name: string; shards: number; phone_number_ids: string[] }[] };
-      const c = all.clients.find((x) => x.id === id)!;
+    const fields = async (id: string) => {
+      const c = await listed(id);
       return [c.name, c.shards, c.phone_number_ids];
     };
     // D1 refuses the batch that writes the client's row (sessions and reads go through).
     const written = new WeakSet<object>();
-    const d1DownForClientWrites = new Proxy(env.DB, {
-      get(target, key) {
-        if (key === "batch") {
-          return (statements: D1PreparedStatement[]) =>
-            statements.some((st) => written.has(st)) ? Promise.reject(new Error("D1_ERROR: Network connection lost.")) : target.batch(statements);
-        }
-        if (key === "prepare") {
-          return (query: string) => {
-            const statement = target.prepare(query);
-            if (!/^update "clients"/i.test(query)) return statement;
-            return { bind: (...values: unknown[]) => { const bound = statement.bind(...values); written.add(bound); return bound; } };
-          };
-        }
-        return Reflect.get(target, key).bind(target);
+    const d1DownForClientWrites = withMethods(env.DB, {
+      batch: <T,>(statements: D1PreparedStatement[]) =>
+        statements.some((st) => written.has(st)) ? Promise.reject(new Error("D1_ERROR: Network connection lost.")) : env.DB.batch<T>(statements),
+      prepare: (query: string) => {
+        const statement = env.DB.prepare(query);
+        if (!/^update "clients"/i.test(query)) return statement;
+        return withMethods(statement, {
+          bind: (...values: unknown[]) => {
+            const bound = statement.bind(...values);
+            written.add(bound);
+            return bound;
+          },
+        });
       },
     });
     const { id, phones } = await createClient();
     const body = JSON.stringify({ name: "Never written", shards: 2, phone_number_ids: [unique("pn")] });
     const failed = await withEnv({ DB: d1DownForClientWrites }, `/v1/admin/clients/${id}`, authed(token, { method: "PATCH", headers: { "content-type": "application/json" }, body }));
     expect(failed.status).toBe(503);
-    expect(await listed(id)).toEqual([`Client ${id}`, 1, phones]);
+    expect(await fields(id)).toEqual([`Client ${id}`, 1, phones]);
     // The objects were put back: calls routed by one shard are taken.
     await ingest([status(id, unique("wamid"), "sent", Date.now())]);
 
@@ -319,7 +314,7 @@ describe("changing a client's shard count", () => {
       db.insert(phoneNumbers).select(db.select({ phoneNumberId: sql<string>`${late}`.as("phone_number_id"), clientId: clients.id }).from(clients).where(row)),
     ]);
     await expect(write).rejects.toMatchObject({ status: 409, code: "concurrent_change" });
-    expect(await listed(other.id)).toEqual([`Client ${other.id}`, 2, other.phones]);
+    expect(await fields(other.id)).toEqual([`Client ${other.id}`, 2, other.phones]);
   });
 
   it("shows viewers the count the objects serve, even before D1 has it", async () => {

@@ -29,11 +29,14 @@ export async function withEnv(overrides: Partial<Env>, path: string, init: Reque
   return res;
 }
 
-/** `bucket` with some methods replaced (a fault, a race, small listing pages); the rest are its own. */
-export function bucketWith(bucket: R2Bucket, over: Partial<R2Bucket>): R2Bucket {
-  return new Proxy(bucket, {
+/**
+ * A binding (an R2 bucket, D1) with some methods replaced (a fault, a race, small listing pages); the
+ * rest are its own.
+ */
+export function withMethods<T extends object>(binding: T, over: Partial<T>): T {
+  return new Proxy(binding, {
     get(target, prop) {
-      if (prop in over) return over[prop as keyof R2Bucket];
+      if (prop in over) return over[prop as keyof T];
       const v = Reflect.get(target, prop, target) as unknown;
       return typeof v === "function" ? v.bind(target) : v;
     },
@@ -41,7 +44,7 @@ export function bucketWith(bucket: R2Bucket, over: Partial<R2Bucket>): R2Bucket 
 }
 
 /** The lake bucket with its writes failing, as when R2 is down. */
-export const failingBucket = bucketWith(env.LAKE, { put: () => Promise.reject(new Error("R2 is down")) });
+export const failingBucket = withMethods(env.LAKE, { put: () => Promise.reject(new Error("R2 is down")) });
 
 export function db() {
   return drizzle(env.DB);

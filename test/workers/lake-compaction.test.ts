@@ -4,7 +4,7 @@ import { EVENT_COLUMNS } from "../../schema/event.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { compactionJob } from "../../workers/lake/jobs.ts";
 import { reportStream } from "../../workers/lake/report.ts";
-import { bucketWith, createClient, ingestKey, postEvents, runCron } from "./helpers.ts";
+import { withMethods, createClient, ingestKey, postEvents, runCron } from "./helpers.ts";
 import { detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 
 const DAY = "2026-11-18";
@@ -58,7 +58,7 @@ describe("housekeeping compaction", () => {
     const ids = await threeSmallFiles(id);
     let raced = false;
     // The report lists 1-1, 2-2 and 3-3; as it opens 2-2 a compaction (1-3), a late event (4-4) and the next compaction (1-4) pass.
-    const racing = bucketWith(env.LAKE, {
+    const racing = withMethods(env.LAKE, {
       get: (async (key: string, options?: R2GetOptions) => {
         if (!raced && key.endsWith("/part-2-2.parquet")) {
           raced = true;
@@ -99,7 +99,7 @@ describe("housekeeping compaction", () => {
     const { id } = await createClient();
     const ids = await threeSmallFiles(id);
     // Pages of one object stand in for R2's pages of 1,000.
-    const paged = bucketWith(env.LAKE, { list: ((options?: R2ListOptions) => env.LAKE.list({ ...options, limit: 1 })) as R2Bucket["list"] });
+    const paged = withMethods(env.LAKE, { list: ((options?: R2ListOptions) => env.LAKE.list({ ...options, limit: 1 })) as R2Bucket["list"] });
     await compactPartition(paged, id, DAY);
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
     expect(await reportIds(id)).toEqual(ids);

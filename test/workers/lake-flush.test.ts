@@ -6,7 +6,7 @@ import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import { flushedThrough } from "../../durable-objects/outbox.ts";
 import { EVENT_COLUMNS, type NotificationEvent } from "../../schema/event.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
-import { admin, authed, bucketWith, call, createClient, ingestKey, postEvents, signIn, withEnv } from "./helpers.ts";
+import { admin, authed, withMethods, call, createClient, ingestKey, postEvents, signIn, withEnv } from "./helpers.ts";
 import { DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 
 const RANGE = { from: "2026-11-18T00:00:00Z", to: "2026-11-20T00:00:00Z" };
@@ -184,7 +184,7 @@ describe("outbox → lake flush", () => {
       const lake = (instance as unknown as { lake: { bucket: R2Bucket } }).lake;
       const real = lake.bucket;
       let puts = 0;
-      lake.bucket = bucketWith(real, {
+      lake.bucket = withMethods(real, {
         put: ((...args: Parameters<R2Bucket["put"]>) => {
           puts += 1;
           if (puts === 2) return Promise.reject(new Error("injected R2 outage"));

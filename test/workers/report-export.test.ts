@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { counterOf } from "../../durable-objects/client-shards.ts";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
-import { bucketWith, call, createClient, ingestKey, postEvents, signIn } from "./helpers.ts";
+import { withMethods, call, createClient, ingestKey, postEvents, signIn } from "./helpers.ts";
 import { DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 
 const RANGE = { from: "2026-11-18T00:00:00Z", to: "2026-11-20T00:00:00Z" };
@@ -64,7 +64,7 @@ describe("GET /v1/clients/:id/report", () => {
     await postEvents([detailEvent(id, 0)], await ingestKey());
     await runInDurableObject(counterOf(env, id), (instance) => {
       const lake = (instance as unknown as { lake: { bucket: R2Bucket } }).lake;
-      lake.bucket = bucketWith(lake.bucket, { put: () => Promise.reject(new Error("injected R2 outage")) });
+      lake.bucket = withMethods(lake.bucket, { put: () => Promise.reject(new Error("injected R2 outage")) });
     });
     const res = await report(id, RANGE);
     expect(res.status).toBe(503);

@@ -3,7 +3,7 @@ import { sign } from "hono/jwt";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { DEV_INGEST_KEY, DEV_PASSWORD } from "../../schema/dev-credentials.ts";
-import { BASE, authed, call, createClient, db, postJson, postWebhook, sign as metaSignature, signIn, unique, withClockAhead, withEnv } from "./helpers.ts";
+import { BASE, authed, call, createClient, db, postJson, postWebhook, sign as metaSignature, signIn, unique, withClockAhead, withEnv, withMethods } from "./helpers.ts";
 import { apiKeys, users } from "../../schema/db.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
@@ -346,14 +346,16 @@ describe("edge hardening", () => {
     for (const error of [lockedError, () => new Error("Failed query: insert into login_failures", { cause: lockedError() })]) {
       const busy = () => Promise.reject(error());
       // The real D1, except that every write fails as a locked database's does (reads go through).
-      const locked = new Proxy(env.DB, {
-        get(target, key) {
-          if (key === "batch") return busy;
-          if (key !== "prepare") return Reflect.get(target, key).bind(target);
-          return (query: string) => (/^\s*(INSERT|UPDATE|DELETE)/i.test(query) ? { bind: () => ({ run: busy, all: busy, first: busy, raw: busy }), run: busy, all: busy, first: busy, raw: busy } : target.prepare(query));
+      const locked = withMethods(env.DB, {
+        batch: busy,
+        prepare: (query: string) => {
+          const statement = env.DB.prepare(query);
+          if (!/^\s*(INSERT|UPDATE|DELETE)/i.test(query)) return statement;
+          const failing = withMethods(statement, { run: busy, all: busy, first: busy, raw: busy });
+          return withMethods(failing, { bind: () => failing });
         },
       });
-      const res = await withEnv({ DB: locked as D1Database }, "/v1/auth/login", {
+      const res = await withEnv({ DB: locked }, "/v1/auth/login", {
         method: "POST",
         headers: { "content-type": "application/json", origin: BASE },
         body: JSON.stringify({ email: "admin@example.com", password: "whatever it is" }),
