@@ -12,6 +12,9 @@ export default defineConfig(async () => {
           bindings: {
             TEST_MIGRATIONS: migrations,
             ENVIRONMENT: "development",
+            // The suite's tests look into overview-0 for any client. live-overview-shards.test.ts
+            // drives the other shards itself, and the e2e suites run wrangler.toml's count.
+            OVERVIEW_SHARDS: "1",
             WHATSAPP_APP_SECRET: "test-app-secret",
             WHATSAPP_VERIFY_TOKEN: "test-verify-token",
             SESSION_SECRET: "test-session-secret",

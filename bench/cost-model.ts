@@ -89,6 +89,12 @@ export interface Scenario {
    * only an object's first after a wake reads SQLite (≤ 60 rows), which the model leaves out.
    */
   overviewCheckpointSeconds: number;
+  /**
+   * Overview objects (wrangler.toml's OVERVIEW_SHARDS, ⌈sending clients ÷ 500⌉): each is awake all
+   * day, and each but the top forwards what changed to the top at most ten times a second, priced as
+   * ten a second over the sending hours (an upper bound: docs/live.md, "Sharding the Overview").
+   */
+  overviewShards: number;
   /** Outbox flushes per sending client per active minute (lake-flush.ts FLUSH_INTERVAL_MS = 60 s). */
   flushesPerClientMinute: number;
   /**
@@ -135,6 +141,7 @@ export const SCENARIOS: Scenario[] = [
     watchedShare: 0.1,
     objectBusyMsPerCall: 10,
     overviewCheckpointSeconds: 5,
+    overviewShards: 4,
     flushesPerClientMinute: 1,
     counterRowsPerFlush: 6,
     lakeRetentionDays: 400,
@@ -146,7 +153,7 @@ export const SCENARIOS: Scenario[] = [
     invocationLogs: false,
   },
 ];
-SCENARIOS.push({ ...SCENARIOS[0]!, name: "1 B messages/day", messagesPerDay: 1e9, activeClients: 10_000 });
+SCENARIOS.push({ ...SCENARIOS[0]!, name: "1 B messages/day", messagesPerDay: 1e9, activeClients: 10_000, overviewShards: 20 });
 
 export interface Bill {
   scenario: string;
@@ -183,10 +190,11 @@ export function costModel(m: Measured, s: Scenario): Bill {
     "DO requests: overview rollups": (ingestCalls / 1e6) * PRICES.doRequestsPerM,
     // The alarm, which after relayed rollups sends the client's whole hour to the Overview, then comes
     // back after the Overview's checkpoint and asks whether it was saved: four requests.
+    "DO requests: overview forwards": (((s.overviewShards - 1) * 10 * s.activeHoursPerDay * 3_600) / 1e6) * PRICES.doRequestsPerM,
     "DO requests: flush alarms": ((flushes * 4) / 1e6) * PRICES.doRequestsPerM,
-    // Watched clients' objects all the time they send, the others while busy, and one Overview all day.
+    // Watched clients' objects all the time they send, the others while busy, and the Overview's shards all day.
     "DO duration (awake objects)":
-      ((activeSeconds * s.watchedShare + ((ingestCalls + flushes * 4) * s.objectBusyMsPerCall) / 1000 + 86_400) * DO_MEMORY_GB / 1e6) * PRICES.doGbSecondsPerM,
+      ((activeSeconds * s.watchedShare + ((ingestCalls + flushes * 4) * s.objectBusyMsPerCall) / 1000 + 86_400 * s.overviewShards) * DO_MEMORY_GB / 1e6) * PRICES.doGbSecondsPerM,
     "DO rows written: ingest": ((webhookEvents * callRowsPerEvent(webhook) + bridgedEvents * callRowsPerEvent(m.bridged)) / 1e6) * PRICES.doRowsWrittenPerM,
     // The flush writes/deletes its range marker, moves the flushed-through and aggregates-through
     // marks, creates the next outbox table (2 rows; the written one is dropped, which writes none) and

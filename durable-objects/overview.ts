@@ -5,7 +5,7 @@ import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { clients } from "../schema/db.ts";
 import { STATUSES } from "../schema/event.ts";
 import { HOUR_MINUTES, hourStart, type OverviewLiveMessage, type OverviewRow } from "../schema/live.ts";
-import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
+import { DAY_MS, MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf, emptyCounts } from "./client-shards.ts";
 import { fnv1a, shardName, splitShardName, sumCounts } from "./client-shards.ts";
 import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, openSockets, refuseViewerMessage, sendQuietly } from "./live-sockets.ts";
@@ -29,26 +29,43 @@ export interface ClientRollup {
   at: number;
 }
 
+/** The most Overview shards OVERVIEW_SHARDS may name. */
+export const MAX_OVERVIEW_SHARDS = 64;
+
 /**
- * Number of Overview shards. One object serves ~1,000 requests/s; a shard gets up to ten relayed
- * calls a second from each ingest Worker isolate with traffic (one rollup per client in each) and a
- * whole hour from each active client's flush alarm once a minute, so raise this (and let the dashboard
- * open one socket per shard, docs/live.md) before that nears the limit (docs/capacity.md).
+ * How many Overview objects take the clients' rollups (wrangler.toml's OVERVIEW_SHARDS): a whole
+ * number from 1 to MAX_OVERVIEW_SHARDS, anything else 1. One object serves ~1,000 requests/s and a
+ * shard gets up to ten relayed calls a second from each ingest isolate with traffic plus a whole hour
+ * from each active client's flush alarm once a minute, so the capacity plan sizes it by sending
+ * clients (docs/capacity.md). Any value is safe to change: the top shard keeps whatever the shards
+ * hand it (docs/live.md, "Sharding the Overview").
  */
-export const OVERVIEW_SHARDS = 1;
+export function overviewShards(env: Pick<Env, "OVERVIEW_SHARDS">): number {
+  const n = Number(env.OVERVIEW_SHARDS);
+  return Number.isInteger(n) && n >= 1 && n <= MAX_OVERVIEW_SHARDS ? n : 1;
+}
 
 /** Stable shard of a client (FNV-1a of its id): a client always reports to the same Overview. */
-export function overviewShard(clientId: string, shards = OVERVIEW_SHARDS): number {
+export function overviewShard(clientId: string, shards: number): number {
   return fnv1a(clientId) % shards;
 }
 
 /** The Overview shard a client reports to. */
 export function overviewOf(env: Env, clientId: string): DurableObjectStub<Overview> {
-  return overviewShardStub(env, overviewShard(clientId));
+  return overviewShardStub(env, overviewShard(clientId, overviewShards(env)));
 }
+
+/** The shard that serves `/v1/live`; the others forward what they hold to it. */
+export const TOP_SHARD = 0;
 
 export function overviewShardStub(env: Env, shard: number): DurableObjectStub<Overview> {
   return env.OVERVIEW.get(env.OVERVIEW.idFromName(`overview-${shard}`));
+}
+
+/** A rollup added to rollups waiting to go out together, one per client shard (merged, `mergeRollup`). */
+export function addRollup(waiting: Map<string, ClientRollup>, r: ClientRollup): void {
+  const key = shardName(r.client_id, r.shard ?? 0);
+  waiting.set(key, mergeRollup(waiting.get(key), r));
 }
 
 /** Browser updates go out at most this often, however many rollups arrive. */
@@ -68,6 +85,18 @@ export const CHECKPOINT_INTERVAL_MS = 5_000;
 const SNAPSHOT_DIRECTORY_AGE_MS = 2_000;
 const UNKNOWN_CLIENT_DIRECTORY_AGE_MS = 1_000;
 const DIRECTORY_AGE_MS = 60_000;
+/**
+ * A shard other than the top forwards the rollups it got at most this often, many clients' in one
+ * call: at most ten calls a second per shard reach the top, whatever the shard's own load.
+ */
+const FORWARD_INTERVAL_MS = 100;
+/** After a failed forward, the next try; what failed waits, merged with what comes meanwhile. */
+const FORWARD_RETRY_MS = 1_000;
+/**
+ * A shard starting up forwards the rollups it saved within this long: a restart loses the forwards it
+ * had not sent, which may hold the last news of a quiet client's day.
+ */
+const RESEND_ON_START_MS = DAY_MS;
 /** Rows per message: keeps a 10,000-client snapshot well under the WebSocket message limit. */
 const CHUNK_ROWS = 1_000;
 /** Parallel ClientCounter calls while priming clients that never sent a rollup. */
@@ -105,11 +134,14 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITH
 `;
 
 /**
- * The overview of all clients (one shard of it): keeps each client's latest rollup and serves
- * `/v1/live`, sending every viewer only the clients in its scope.
+ * The overview of all clients. Each shard keeps the latest rollups of its clients (FNV-1a of the id,
+ * `overviewShard`) and saves them; the top shard (`TOP_SHARD`) also holds what every other shard
+ * forwards and serves `/v1/live`, sending every viewer only the clients in its scope.
  */
 export class Overview extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private readonly shard: number;
+  private readonly top: boolean;
   /** Each client's latest rollup from each of its shards. */
   private readonly rollups = new Map<string, Map<number, ClientRollup>>();
   private readonly scopes = new Map<string, Set<string>>();
@@ -127,18 +159,31 @@ export class Overview extends DurableObject<Env> {
   /** Client shards (`shardName`) whose rollup changed since the last checkpoint. */
   private readonly unsaved = new Set<string>();
   private checkpointTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Not on the top: rollups that changed what this shard holds since its last forward. */
+  private readonly forwarding = new Map<string, ClientRollup>();
+  private forwardTimer: ReturnType<typeof setTimeout> | null = null;
+  /** On the top: the shards that ever forwarded to it (saved), and those this instance has gathered. */
+  private readonly forwarders = new Set<number>();
+  private readonly gathered = new Set<number>();
+  private gathering: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.shard = Number(ctx.id.name?.split("-").at(-1) ?? TOP_SHARD);
+    this.top = this.shard === TOP_SHARD;
     ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
+      const since = Date.now() - RESEND_ON_START_MS;
       for (const r of this.sql.exec<{ client_id: string; day: string; today: string; minutes: string; at: number }>("SELECT * FROM rollups")) {
         const { clientId, shard } = splitShardName(r.client_id);
         const rollup: ClientRollup = { client_id: clientId, day: r.day, today: JSON.parse(r.today), minutes: JSON.parse(r.minutes), at: r.at };
         if (shard > 0) rollup.shard = shard;
         this.shardRollups(clientId).set(shard, rollup);
+        if (!this.top && rollup.at > since) this.queueForward(rollup);
       }
+      const saved = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'forwarders'").toArray()[0];
+      for (const s of saved ? (JSON.parse(saved.value) as number[]) : []) this.forwarders.add(s);
     });
   }
 
@@ -161,14 +206,43 @@ export class Overview extends DurableObject<Env> {
   }
 
   /**
-   * A client's name or time zone changed (`PATCH /v1/admin/clients/:id`): reads the client list again
-   * and holds the client's rollups as its objects now count them, so its row shows the new name and
-   * the new zone's "today" at once, not after its next event (a quiet client's row read zero for
-   * "today" when the new zone's date was not the one its last rollup was counted in).
+   * A client's name or time zone changed (`PATCH /v1/admin/clients/:id`): holds the client's rollups
+   * as its objects now count them and has the top read the client list again, so its row shows the
+   * new name and the new zone's "today" at once, not after its next event (a quiet client's row read
+   * zero for "today" when the new zone's date was not the one its last rollup was counted in).
    */
-  clientChanged(clientId: string, rollups: ClientRollup[]): void {
-    this.directoryAt = 0;
+  async clientChanged(clientId: string, rollups: ClientRollup[]): Promise<void> {
     for (const r of rollups) this.hold(r);
+    if (this.top) this.refreshClient(clientId);
+    else await this.forward(clientId);
+  }
+
+  /**
+   * On the top: what another shard's clients' rollups changed (values, merged like any rollup; that
+   * shard saves them), and the client whose name or zone changed, if any.
+   */
+  forwarded(from: number, updates: ClientRollup[], changedClient?: string): void {
+    if (!this.forwarders.has(from)) {
+      this.forwarders.add(from);
+      this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('forwarders', ?)", JSON.stringify([...this.forwarders]));
+    }
+    for (const u of updates) this.hold(u, false);
+    if (changedClient !== undefined) this.refreshClient(changedClient);
+  }
+
+  /**
+   * Not on the top: every rollup this shard holds, for a top that started since it last heard them all.
+   * The top gathers at its first viewer, which is also when this shard's clients are primed.
+   */
+  held(): ClientRollup[] {
+    void this.loadDirectory(0)
+      .then((directory) => this.primeMissing(directory))
+      .catch((err) => logLine("warn", "overview_prime_failed", { overview_shard: this.shard }, err));
+    return [...this.rollups.values()].flatMap((byShard) => [...byShard.values()]);
+  }
+
+  private refreshClient(clientId: string): void {
+    this.directoryAt = 0;
     if (this.ctx.getWebSockets().length > 0) this.markDirty(clientId, BROADCAST_INTERVAL_MS);
   }
 
@@ -178,21 +252,76 @@ export class Overview extends DurableObject<Env> {
     return byShard;
   }
 
-  private hold(update: ClientRollup): void {
+  /** `save`: the rollup is of this shard's clients (the top does not save what it was forwarded). */
+  private hold(update: ClientRollup, save = true): void {
     const shard = update.shard ?? 0;
     const byShard = this.shardRollups(update.client_id);
     const known = byShard.get(shard);
     const r = mergeRollup(known, update);
     if (r === known) return;
     byShard.set(shard, r);
-    this.unsaved.add(shardName(r.client_id, shard));
-    this.checkpointTimer ??= setTimeout(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
+    if (save) {
+      this.unsaved.add(shardName(r.client_id, shard));
+      this.checkpointTimer ??= setTimeout(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
+    }
+    if (!this.top) {
+      this.queueForward(update);
+      return;
+    }
     if (this.ctx.getWebSockets().length === 0) {
       // Nobody saw this row: the next viewer gets it in its snapshot, so forget what was sent.
       this.sent.delete(r.client_id);
       return;
     }
     this.markDirty(r.client_id, BROADCAST_INTERVAL_MS);
+  }
+
+  private queueForward(update: ClientRollup): void {
+    addRollup(this.forwarding, update);
+    this.forwardTimer ??= setTimeout(() => void this.forward(), FORWARD_INTERVAL_MS);
+  }
+
+  /**
+   * Sends the top what changed since the last forward, in one call. A failed call keeps it for the
+   * next try (merged with what comes meanwhile), so the top misses nothing while this instance lives.
+   */
+  private async forward(changedClient?: string): Promise<void> {
+    if (this.forwardTimer) clearTimeout(this.forwardTimer);
+    this.forwardTimer = null;
+    const updates = [...this.forwarding.values()];
+    this.forwarding.clear();
+    if (updates.length === 0 && changedClient === undefined) return;
+    try {
+      await overviewShardStub(this.env, TOP_SHARD).forwarded(this.shard, updates, changedClient);
+    } catch (err) {
+      for (const u of updates) addRollup(this.forwarding, u);
+      this.forwardTimer ??= setTimeout(() => void this.forward(), FORWARD_RETRY_MS);
+      logLine("warn", "overview_forward_failed", { overview_shard: this.shard, clients: updates.length }, err);
+    }
+  }
+
+  /**
+   * On the top: asks each shard that forwards to it for all it holds, once per instance of the top (a
+   * restarted top holds only its own clients' saved rollups). Before anything is shown, so a viewer
+   * never sees a quiet client of another shard at zero. A shard that fails is asked again next time.
+   */
+  private gatherForwarders(): Promise<void> {
+    const missing = [...this.forwarders].filter((s) => !this.gathered.has(s));
+    if (missing.length === 0) return Promise.resolve();
+    this.gathering ??= Promise.all(
+      missing.map(async (s) => {
+        try {
+          for (const r of await overviewShardStub(this.env, s).held()) this.hold(r, false);
+          this.gathered.add(s);
+        } catch (err) {
+          logLine("warn", "overview_gather_failed", { overview_shard: s }, err);
+        }
+      }),
+    ).then(
+      () => void (this.gathering = null),
+      () => void (this.gathering = null),
+    );
+    return this.gathering;
   }
 
   /** Which instance this is and what it has saved, for a ClientCounter holding an older receipt. */
@@ -229,6 +358,7 @@ export class Overview extends DurableObject<Env> {
 
   /** The WebSocket upgrade, already authenticated by the Worker, which states the viewer's scope. */
   override async fetch(request: Request): Promise<Response> {
+    if (!this.top) return new Response(`live sockets are served by overview-${TOP_SHARD}`, { status: 421 });
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
     const scope = parseScope(request.headers.get(LIVE_SCOPE_HEADER));
     if (!scope) return new Response("missing or invalid scope", { status: 400 });
@@ -237,6 +367,7 @@ export class Overview extends DurableObject<Env> {
     // broadcast) would miss the snapshot of a list read just before it existed, and appear only with
     // its next event: such rollups make the list be read again (an inactive client's held rollups do
     // too: one D1 read per connect, as most connects make anyway).
+    await this.gatherForwarders();
     const unheard = [...this.rollups.keys()].some((id) => !this.directory?.has(id));
     const directory = await this.loadDirectory(unknown || unheard ? 0 : SNAPSHOT_DIRECTORY_AGE_MS);
     const state: ViewerState = { sid: crypto.randomUUID(), all: scope === "*" };
@@ -289,6 +420,7 @@ export class Overview extends DurableObject<Env> {
 
   private async broadcast(): Promise<void> {
     this.broadcastTimer = null;
+    await this.gatherForwarders();
     const ids = [...this.dirty];
     this.dirty.clear();
     const unknown = ids.some((id) => !this.directory?.has(id));
@@ -364,15 +496,16 @@ export class Overview extends DurableObject<Env> {
   }
 
   /**
-   * Once in a shard's life (its first viewer, e.g. right after the deploy that created it), asks the
-   * ClientCounters of clients it never heard from for a rollup, so "today" is right from the start.
-   * Afterwards every client with events reports by itself.
+   * Once in a shard's life (the top's first viewer, e.g. right after the deploy that created it, or
+   * the top's first gather of another shard), asks the ClientCounters of the shard's clients it never
+   * heard from for a rollup, so "today" is right from the start. Afterwards every client with events
+   * reports by itself.
    */
   private primeMissing(directory: Map<string, DirectoryEntry>): Promise<void> {
     if (this.sql.exec("SELECT 1 FROM meta WHERE key = 'primed'").toArray().length > 0) return Promise.resolve();
     this.priming ??= (async () => {
       const missing = [...directory]
-        .filter(([id]) => overviewShard(id) === this.shardOf())
+        .filter(([id]) => overviewShard(id, overviewShards(this.env)) === this.shard)
         .flatMap(([id, e]) => Array.from({ length: e.shards }, (_, shard) => ({ id, timezone: e.timezone, shard })))
         .filter(({ id, shard }) => !this.rollups.get(id)?.has(shard));
       await mapBounded(missing, PRIME_FANOUT, async ({ id, timezone, shard }) => {
@@ -387,10 +520,6 @@ export class Overview extends DurableObject<Env> {
       this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('primed', ?)", String(Date.now()));
     })().finally(() => (this.priming = null));
     return this.priming;
-  }
-
-  private shardOf(): number {
-    return Number(this.ctx.id.name?.split("-").at(-1) ?? 0);
   }
 
   private async armMinuteTick(): Promise<void> {

@@ -26,11 +26,14 @@ describe("cost model", () => {
     // The Overview writes a sending client's row once per 5 s checkpoint, not per 1 s rollup.
     expect(bill.monthly["DO rows written: overview rollups"]).toBeCloseTo(((10 * 10 * 3_600) / 5 / 1e6) * 30.4, 2);
     // The watched tenth of 10 clients × 10 h, 10 ms per call (601,000) and per flush-alarm request
-    // (4 × 6,000), and one Overview all day, 0.128 GB each.
-    const awakeSeconds = 0.1 * 10 * 10 * 3_600 + (601_000 + 24_000) * 0.01 + 86_400;
+    // (4 × 6,000), and the scenario's four Overview shards all day, 0.128 GB each.
+    const awakeSeconds = 0.1 * 10 * 10 * 3_600 + (601_000 + 24_000) * 0.01 + 4 * 86_400;
     expect(bill.monthly["DO duration (awake objects)"]).toBeCloseTo((awakeSeconds * 0.128 / 1e6) * PRICES.doGbSecondsPerM * 30.4, 2);
     // One Overview request per ingest call (relayed, so an upper bound).
     expect(bill.monthly["DO requests: overview rollups"]).toBeCloseTo((601_000 / 1e6) * PRICES.doRequestsPerM * 30.4, 2);
+    // Three shards forwarding to the top ten times a second over the 10 sending hours; none with one shard.
+    expect(bill.monthly["DO requests: overview forwards"]).toBeCloseTo(((3 * 10 * 10 * 3_600) / 1e6) * PRICES.doRequestsPerM * 30.4, 2);
+    expect(costModel(measured, { ...base, overviewShards: 1 }).monthly["DO requests: overview forwards"]).toBe(0);
     const total = Object.values(bill.monthly).reduce((a, b) => a + b, 0);
     expect(bill.usd_per_million_messages).toBeCloseTo(total / 30.4, 2);
   });
@@ -53,10 +56,11 @@ describe("cost model", () => {
     expect(withExecutionLogs.monthly["Workers Logs"]).toBeCloseTo(((6_010 + 601_000 * 3 + 24_000) / 1e6) * PRICES.workersLogsPerM * 30.4, 2);
   });
 
-  it("prices the logging wrangler.toml deploys", () => {
+  it("prices the logging and the Overview shards wrangler.toml deploys", () => {
     const toml = readFileSync(new URL("../../wrangler.toml", import.meta.url), "utf8");
     expect(Number(JSON.parse(tomlValue(toml, "vars", "ACCESS_LOG_SAMPLE_RATE")))).toBe(SCENARIOS[0]!.accessLogSampleRate);
     expect(tomlValue(toml, "observability.logs", "invocation_logs")).toBe(String(SCENARIOS[0]!.invocationLogs));
+    expect(Number(JSON.parse(tomlValue(toml, "vars", "OVERVIEW_SHARDS")))).toBe(SCENARIOS[0]!.overviewShards);
     // Logs must not keep live tickets or download signatures.
     expect(tomlValue(toml, "observability", "redact_query_string")).toBe("true");
   });

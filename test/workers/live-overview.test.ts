@@ -7,7 +7,7 @@ import { messageShard } from "../../durable-objects/client-shards.ts";
 import { MAX_SOCKETS_PER_SESSION } from "../../durable-objects/live-sockets.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { Overview } from "../../durable-objects/overview.ts";
-import { mergeRollup, overviewShard, type ClientRollup } from "../../durable-objects/overview.ts";
+import { mergeRollup, overviewShard, overviewShards, type ClientRollup } from "../../durable-objects/overview.ts";
 import type { MinuteCounts } from "../../schema/api.ts";
 import { STATUSES } from "../../schema/event.ts";
 import { hourStart, type OverviewLiveMessage, type OverviewRow } from "../../schema/live.ts";
@@ -450,10 +450,13 @@ describe("overview live socket", () => {
     ws.close();
   });
 
-  it("assigns each client to a stable shard", () => {
+  it("assigns each client to a stable shard of OVERVIEW_SHARDS, a whole number from 1 to 64", () => {
     expect(overviewShard("acme", 8)).toBe(overviewShard("acme", 8));
     const shards = new Set(Array.from({ length: 200 }, (_, i) => overviewShard(`client-${i}`, 8)));
     expect(shards.size).toBe(8);
-    expect(overviewShard("anything")).toBe(0);
+    expect(overviewShard("anything", 1)).toBe(0);
+    expect(overviewShards({ OVERVIEW_SHARDS: "4" })).toBe(4);
+    expect(overviewShards({ OVERVIEW_SHARDS: "64" })).toBe(64);
+    for (const odd of ["", "0", "-2", "1.5", "65", "four"]) expect(overviewShards({ OVERVIEW_SHARDS: odd })).toBe(1);
   });
 });

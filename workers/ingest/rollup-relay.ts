@@ -1,5 +1,4 @@
-import { shardName } from "../../durable-objects/client-shards.ts";
-import { mergeRollup, overviewShard, overviewShardStub, type ClientRollup } from "../../durable-objects/overview.ts";
+import { addRollup, overviewShard, overviewShardStub, overviewShards, type ClientRollup } from "../../durable-objects/overview.ts";
 import { log } from "../errors.ts";
 
 /**
@@ -27,12 +26,12 @@ let drainStartedAt: number | null = null;
  * whole hour after handing rollups off (durable-objects/client-live.ts, `settle`).
  */
 export function relayRollups(env: Env, ctx: Pick<ExecutionContext, "waitUntil">, rollups: ClientRollup[]): void {
+  const shards = overviewShards(env);
   for (const r of rollups) {
-    const shard = overviewShard(r.client_id);
+    const shard = overviewShard(r.client_id, shards);
     let byClient = waiting.get(shard);
     if (!byClient) waiting.set(shard, (byClient = new Map()));
-    const key = shardName(r.client_id, r.shard ?? 0);
-    byClient.set(key, mergeRollup(byClient.get(key), r));
+    addRollup(byClient, r);
   }
   if (waiting.size === 0) return;
   const now = Date.now();

@@ -1,0 +1,147 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { emptyCounts } from "../../durable-objects/client-shards.ts";
+import { overviewShard, overviewShardStub, type ClientRollup, type Overview } from "../../durable-objects/overview.ts";
+import type { OverviewLiveMessage } from "../../schema/live.ts";
+import { localDate, minuteOf } from "../../schema/time.ts";
+import { status } from "./billing-fixtures.ts";
+import { admin, authed, createClient, ingestKey, unique, withEnv, withMethods } from "./helpers.ts";
+import { LiveSocket } from "./live-helpers.ts";
+
+/**
+ * The suite runs with one Overview shard (vitest.config.ts); these tests drive the others directly,
+ * as the ingest Worker and the ClientCounters do with OVERVIEW_SHARDS > 1.
+ */
+type Msg = OverviewLiveMessage;
+const top = () => overviewShardStub(env, 0);
+const sentOf = (m: Msg, id: string) => m.clients.find((c) => c.client_id === id)?.today.sent;
+const viewer = async () => LiveSocket.connect("/v1/live", { authorization: `Bearer ${await admin()}` });
+/** Runs inside an Overview instance, with its private parts reachable. */
+interface Inner {
+  rollup: Overview["rollup"];
+  checkpoint(): void;
+  rollups: Map<string, unknown>;
+  forwarding: Map<string, ClientRollup>;
+  forwardTimer: ReturnType<typeof setTimeout> | null;
+  env: Env;
+}
+const inside = <T,>(stub: DurableObjectStub<Overview>, fn: (o: Inner, state: DurableObjectState) => T) =>
+  runInDurableObject(stub, (o: Overview, state) => fn(o as unknown as Inner, state));
+
+/** A client's rollup of `sent` statuses in the current minute, as its ClientCounter would send it. */
+function rollupOf(clientId: string, sent: number): ClientRollup {
+  const at = Date.now();
+  return { client_id: clientId, day: localDate(at, "UTC"), today: { ...emptyCounts(), sent }, minutes: [{ minute: minuteOf(at), ...emptyCounts(), sent }], at };
+}
+
+/** The clients the top holds in SQLite (its own) after a checkpoint. */
+const savedByTop = () => inside(top(), (o, state) => (o.checkpoint(), state.storage.sql.exec<{ client_id: string }>("SELECT client_id FROM rollups").toArray().map((r) => r.client_id)));
+
+/** A new client, and a viewer of the top past its snapshot. */
+async function watchedClient(id = unique("client")): Promise<{ id: string; ws: LiveSocket }> {
+  await createClient({ id });
+  const ws = await viewer();
+  await ws.next<Msg>();
+  return { id, ws };
+}
+
+/** A client id that OVERVIEW_SHARDS = 4 puts on a shard other than the top. */
+function idOffTheTop(): string {
+  for (;;) {
+    const id = unique("client");
+    if (overviewShard(id, 4) !== 0) return id;
+  }
+}
+
+describe("sharded overview", () => {
+  // The top primes every client it never heard from at its first viewer, with the counts their
+  // objects hold: done first, so that it cannot overtake the made-up rollups below.
+  beforeAll(async () => {
+    const ws = await viewer();
+    await ws.next<Msg>();
+    const primed = () => inside(top(), (_o, state) => state.storage.sql.exec("SELECT 1 FROM meta WHERE key = 'primed'").toArray().length);
+    await vi.waitFor(async () => expect(await primed()).toBe(1), { timeout: 4_000, interval: 20 });
+    ws.close();
+  });
+
+  it("a restarted top gathers what the other shards hold before its first snapshot", async () => {
+    const { id } = await createClient();
+    const shard3 = overviewShardStub(env, 3);
+    await shard3.rollup(rollupOf(id, 5));
+    const topHolds = () => inside(top(), (o) => o.rollups.has(id));
+    await vi.waitFor(async () => expect(await topHolds()).toBe(true), { timeout: 4_000, interval: 20 });
+    await inside(top(), (_o, state) => state.abort("restart")).catch(() => undefined);
+    expect(await topHolds()).toBe(false);
+
+    const ws = await viewer();
+    expect(sentOf(await ws.next<Msg>(), id)).toBe(5);
+    ws.close();
+  });
+
+  it("a shard that restarts before forwarding sends what it saved again", async () => {
+    const { id, ws } = await watchedClient();
+    const shard1 = overviewShardStub(env, 1);
+    // Saved, then the instance ends before its forward went out (a deploy, a crash).
+    await inside(shard1, async (o) => {
+      await o.rollup(rollupOf(id, 2));
+      clearTimeout(o.forwardTimer!);
+      o.forwardTimer = null;
+      o.forwarding.clear();
+      o.checkpoint();
+    });
+    await inside(shard1, (_o, state) => state.abort("restart")).catch(() => undefined);
+    // The next call starts a new instance.
+    await overviewShardStub(env, 1).saved();
+    expect(sentOf(await ws.nextWhere<Msg>((m) => (sentOf(m, id) ?? 0) > 0), id)).toBe(2);
+    ws.close();
+  });
+
+  it("a failed forward is sent again", async () => {
+    const { id, ws } = await watchedClient();
+    const shard2 = overviewShardStub(env, 2);
+    let failures = 1;
+    await inside(shard2, (o) => {
+      const namespace = withMethods(env.OVERVIEW, {
+        get: (objectId: DurableObjectId) => {
+          const stub = env.OVERVIEW.get(objectId);
+          const forwarded = (...args: Parameters<Overview["forwarded"]>) => (failures-- > 0 ? Promise.reject(new Error("top unreachable")) : stub.forwarded(...args));
+          return withMethods(stub, { forwarded } as never);
+        },
+      });
+      o.env = { ...o.env, OVERVIEW: namespace };
+    });
+    await shard2.rollup(rollupOf(id, 1));
+    expect(sentOf(await ws.nextWhere<Msg>((m) => (sentOf(m, id) ?? 0) > 0), id)).toBe(1);
+    expect(failures).toBe(-1);
+    await inside(shard2, (o) => void (o.env = { ...o.env, OVERVIEW: env.OVERVIEW }));
+    ws.close();
+  });
+
+  it("a rename reaches the top's viewers at once through the client's shard", async () => {
+    const { id, ws } = await watchedClient(idOffTheTop());
+    const res = await withEnv({ OVERVIEW_SHARDS: "4" }, `/v1/admin/clients/${id}`, authed(await admin(), { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "Renamed" }) }));
+    expect(res.status).toBe(200);
+    const row = (await ws.nextWhere<Msg>((m) => m.clients.some((c) => c.client_id === id && c.name === "Renamed"))).clients.find((c) => c.client_id === id);
+    expect(row?.name).toBe("Renamed");
+    ws.close();
+  });
+
+  it("the ingest Worker relays to the client's shard, which forwards to the top", async () => {
+    const { id, ws } = await watchedClient(idOffTheTop());
+    const res = await withEnv({ OVERVIEW_SHARDS: "4" }, "/v1/ingest/events", authed(await ingestKey(), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify([status(id, `wamid.${unique("m")}`, "sent", Date.now())]) }));
+    expect(res.status).toBe(200);
+    expect(sentOf(await ws.nextWhere<Msg>((m) => (sentOf(m, id) ?? 0) > 0), id)).toBe(1);
+    ws.close();
+    // The client's shard saves its rollups; the top only holds them.
+    const shard = overviewShardStub(env, overviewShard(id, 4));
+    const savedByShard = await inside(shard, (o, state) => (o.checkpoint(), state.storage.sql.exec("SELECT 1 FROM rollups WHERE client_id = ?", id).toArray().length));
+    expect(savedByShard).toBe(1);
+    expect(await savedByTop()).not.toContain(id);
+  });
+
+  it("serves live sockets only on the top", async () => {
+    const res = await overviewShardStub(env, 1).fetch("http://overview/", { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(421);
+  });
+});
