@@ -5,7 +5,7 @@ import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { clients } from "../schema/db.ts";
 import { STATUSES } from "../schema/event.ts";
 import { HOUR_MINUTES, hourStart, type OverviewLiveMessage, type OverviewRow } from "../schema/live.ts";
-import { DAY_MS, MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
+import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf, emptyCounts } from "./client-shards.ts";
 import { fnv1a, shardName, splitShardName, sumCounts } from "./client-shards.ts";
 import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, openSockets, refuseViewerMessage, sendQuietly } from "./live-sockets.ts";
@@ -93,10 +93,11 @@ const FORWARD_INTERVAL_MS = 100;
 /** After a failed forward, the next try; what failed waits, merged with what comes meanwhile. */
 const FORWARD_RETRY_MS = 1_000;
 /**
- * A shard starting up forwards the rollups it saved within this long: a restart loses the forwards it
- * had not sent, which may hold the last news of a quiet client's day.
+ * A shard starting up forwards again the rollups it saved within this long before its newest one: a
+ * restart loses the forwards not sent yet, and those are rollups of the last checkpoint or two (a
+ * forward goes out 100 ms after its rollup), which may hold the last news of a quiet client's day.
  */
-const RESEND_ON_START_MS = DAY_MS;
+const RESEND_ON_START_MS = 2 * CHECKPOINT_INTERVAL_MS;
 /** Rows per message: keeps a 10,000-client snapshot well under the WebSocket message limit. */
 const CHUNK_ROWS = 1_000;
 /** Parallel ClientCounter calls while priming clients that never sent a rollup. */
@@ -174,13 +175,18 @@ export class Overview extends DurableObject<Env> {
     this.top = this.shard === TOP_SHARD;
     ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
-      const since = Date.now() - RESEND_ON_START_MS;
+      let newest = 0;
       for (const r of this.sql.exec<{ client_id: string; day: string; today: string; minutes: string; at: number }>("SELECT * FROM rollups")) {
         const { clientId, shard } = splitShardName(r.client_id);
         const rollup: ClientRollup = { client_id: clientId, day: r.day, today: JSON.parse(r.today), minutes: JSON.parse(r.minutes), at: r.at };
         if (shard > 0) rollup.shard = shard;
         this.shardRollups(clientId).set(shard, rollup);
-        if (!this.top && rollup.at > since) this.queueForward(rollup);
+        newest = Math.max(newest, r.at);
+      }
+      if (!this.top) {
+        for (const byShard of this.rollups.values()) {
+          for (const r of byShard.values()) if (r.at >= newest - RESEND_ON_START_MS) this.queueForward(r);
+        }
       }
       const saved = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'forwarders'").toArray()[0];
       for (const s of saved ? (JSON.parse(saved.value) as number[]) : []) this.forwarders.add(s);
@@ -254,14 +260,10 @@ export class Overview extends DurableObject<Env> {
 
   /** `save`: the rollup is of this shard's clients (the top does not save what it was forwarded). */
   private hold(update: ClientRollup, save = true): void {
-    const shard = update.shard ?? 0;
-    const byShard = this.shardRollups(update.client_id);
-    const known = byShard.get(shard);
-    const r = mergeRollup(known, update);
-    if (r === known) return;
-    byShard.set(shard, r);
+    const r = this.merge(update);
+    if (!r) return;
     if (save) {
-      this.unsaved.add(shardName(r.client_id, shard));
+      this.unsaved.add(shardName(r.client_id, update.shard ?? 0));
       this.checkpointTimer ??= setTimeout(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
     }
     if (!this.top) {
@@ -274,6 +276,17 @@ export class Overview extends DurableObject<Env> {
       return;
     }
     this.markDirty(r.client_id, BROADCAST_INTERVAL_MS);
+  }
+
+  /** Merges a rollup into what this object holds: the merged rollup, or null when it added nothing. */
+  private merge(update: ClientRollup): ClientRollup | null {
+    const shard = update.shard ?? 0;
+    const byShard = this.shardRollups(update.client_id);
+    const known = byShard.get(shard);
+    const r = mergeRollup(known, update);
+    if (r === known) return null;
+    byShard.set(shard, r);
+    return r;
   }
 
   private queueForward(update: ClientRollup): void {
@@ -311,7 +324,9 @@ export class Overview extends DurableObject<Env> {
     this.gathering ??= Promise.all(
       missing.map(async (s) => {
         try {
-          for (const r of await overviewShardStub(this.env, s).held()) this.hold(r, false);
+          // Nothing to broadcast: sockets open now were sent all of it by this object, since every
+          // change reaches it as a forward (even in hibernation, which a forward ends).
+          for (const r of await overviewShardStub(this.env, s).held()) this.merge(r);
           this.gathered.add(s);
         } catch (err) {
           logLine("warn", "overview_gather_failed", { overview_shard: s }, err);

@@ -1,4 +1,4 @@
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { emptyCounts } from "../../durable-objects/client-shards.ts";
@@ -7,7 +7,7 @@ import type { OverviewLiveMessage } from "../../schema/live.ts";
 import { localDate, minuteOf } from "../../schema/time.ts";
 import { status } from "./billing-fixtures.ts";
 import { admin, authed, createClient, ingestKey, unique, withEnv, withMethods } from "./helpers.ts";
-import { LiveSocket } from "./live-helpers.ts";
+import { LiveSocket, OVERVIEW_EVICTION_TEST_MS } from "./live-helpers.ts";
 
 /**
  * The suite runs with one Overview shard (vitest.config.ts); these tests drive the others directly,
@@ -78,6 +78,20 @@ describe("sharded overview", () => {
     expect(sentOf(await ws.next<Msg>(), id)).toBe(5);
     ws.close();
   });
+
+  it("wakes from hibernation holding every shard's clients again, without resending its viewers their rows", async () => {
+    const { id: quiet, ws } = await watchedClient();
+    const other = unique("client");
+    await createClient({ id: other });
+    await overviewShardStub(env, 2).rollup(rollupOf(quiet, 6));
+    await ws.nextWhere<Msg>((m) => (sentOf(m, quiet) ?? 0) > 0);
+    await evictDurableObject(top());
+    await overviewShardStub(env, 3).rollup(rollupOf(other, 1));
+    const update = await ws.nextWhere<Msg>((m) => (sentOf(m, other) ?? 0) > 0);
+    expect(update.clients.map((c) => c.client_id)).toEqual([other]);
+    expect(await inside(top(), (o) => o.rollups.has(quiet))).toBe(true);
+    ws.close();
+  }, OVERVIEW_EVICTION_TEST_MS);
 
   it("a shard that restarts before forwarding sends what it saved again", async () => {
     const { id, ws } = await watchedClient();
