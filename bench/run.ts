@@ -17,7 +17,7 @@ import { benchExport, benchParquet, drainLake } from "./lake.ts";
 import { peerFigures, postgresRound, resetPeer, startPostgres, type PeerCluster, type PeerRound } from "./postgres.ts";
 import { startBenchStack, waitForQuiet } from "./stack.ts";
 import { printSummary } from "./summary.ts";
-import { latencyFigures, probeLiveLatency, type LatencySample } from "./ws-latency.ts";
+import { latencyFigures, primeOverview, probeLiveLatency, type LatencySample } from "./ws-latency.ts";
 import { ratio, round } from "./stats.ts";
 
 const quick = process.argv.includes("--quick");
@@ -47,6 +47,12 @@ const PROBE_WEBHOOK = 1_001;
 const PROBE_INTERVAL_MS = 50;
 const PARQUET_CLIENT = 1_002;
 const EXPORT_CLIENT = 1_003;
+/**
+ * The client the overview's probes go to. Not on overview-0 with wrangler.toml's 4 Overview shards
+ * (FNV-1a of `bench-01008` mod 4 is 1), so its row reaches the overview through a forward: the
+ * longer way, which three clients in four take.
+ */
+const PROBE_OVERVIEW = 1_008;
 
 const DAY_MS = 86_400_000;
 /** Load events happen at noon (UTC) yesterday, so the billing run of yesterday prices them. */
@@ -186,11 +192,13 @@ try {
   // thread is not saturated: what a dashboard sees on a normal day rather than under a flood.
   results.live_at_seed_rate = await part("live latency at 3,500 events/s", async () => {
     const o: IngestOptions = { ...workloads.bridged, run: `${RUN}-s`, durationMs: SIZE.ingestMs, requestsPerSecond: 3.5, concurrency: 4 };
+    const overviewPrimingS = await primeOverview(stack, PROBE_OVERVIEW);
     await warmUp(stack, o);
     let done = false;
     const probe = probeLiveLatency(stack, { client: PROBE_BRIDGED, run: `${RUN}-s`, intervalMs: PROBE_INTERVAL_MS, maxProbes: 10_000, until: () => done });
+    const overview = probeLiveLatency(stack, { client: PROBE_OVERVIEW, run: `${RUN}-o`, intervalMs: PROBE_INTERVAL_MS, maxProbes: 10_000, until: () => done, view: "overview" });
     const load = await ingestRound(stack, o).finally(() => (done = true));
-    return { events_per_s: ingestFigures(o, [load]).events_per_s, ...latencyFigures([await probe]) };
+    return { events_per_s: ingestFigures(o, [load]).events_per_s, ...latencyFigures([await probe]), overview: latencyFigures([await overview]), overview_priming_s: overviewPrimingS };
   });
   results.hot_client = await part(`hot client: webhooks at one client of 1 and of ${HOT_SHARDS} shards, + live latency`, () =>
     benchHotClient(stack, { run: `${RUN}-h`, windowMs: quick ? 4_000 : 10_000, rounds: quick ? 1 : 2, probeIntervalMs: PROBE_INTERVAL_MS }),
@@ -213,7 +221,7 @@ const bill = results.billing as Awaited<ReturnType<typeof benchBilling>> | null;
 const pgb = peer.bridged as { events_per_s: number } | undefined;
 const pgw = peer.webhook as { events_per_s: number } | undefined;
 const pgw1 = peer.webhook_single as { events_per_s: number } | undefined;
-const seed = results.live_at_seed_rate as { p50_ms: number; p99_ms: number } | null;
+const seed = results.live_at_seed_rate as { p50_ms: number; p99_ms: number; overview: { p50_ms: number; p99_ms: number } } | null;
 const hot = results.hot_client as HotClientResult | null;
 const latencies = [b?.ws_latency, w?.ws_latency, w1?.ws_latency] as ({ p50_ms: number; p99_ms: number } | undefined)[];
 const counts = (f: IngestFigures) => ({
@@ -249,6 +257,8 @@ Object.assign(results, {
   ws_latency_p99_ms: latencies.some((l) => !l) ? null : Math.max(...latencies.map((l) => l!.p99_ms)),
   ws_latency_at_seed_rate_p50_ms: seed?.p50_ms ?? null,
   ws_latency_at_seed_rate_p99_ms: seed?.p99_ms ?? null,
+  overview_latency_at_seed_rate_p50_ms: seed?.overview.p50_ms ?? null,
+  overview_latency_at_seed_rate_p99_ms: seed?.overview.p99_ms ?? null,
   hot_client_one_shard_events_per_s: hot?.one_shard.events_per_s ?? null,
   hot_client_sharded_events_per_s: hot?.sharded.events_per_s ?? null,
   hot_client_sharded_do_calls_per_event: hot?.sharded.do_calls_per_event ?? null,
