@@ -86,7 +86,8 @@ async function openLive(stack: BenchStack, clientId: string, view: LiveView): Pr
   const ws = new WebSocket(`${stack.url.replace(/^http/, "ws")}${path}?ticket=${ticket}`);
   const sent = view === "client" ? new SentByMinute() : new SentInRow(clientId);
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${view} snapshot within 10 s`)), 10_000);
+    // An overview's first viewer waits while its shard starts priming every client (below).
+    const timer = setTimeout(() => reject(new Error(`no ${view} snapshot within 60 s`)), 60_000);
     ws.addEventListener("error", () => reject(new Error("live socket failed")), { once: true });
     const shown = (m: MessageEvent) => {
       sent.add(JSON.parse(String(m.data)) as LiveMessage);
