@@ -9,7 +9,7 @@ import {
   LIVE_TIMEZONE_HEADER,
   LIVE_UNTIL_HEADER,
 } from "../../durable-objects/live-sockets.ts";
-import { overviewShardStub } from "../../durable-objects/overview.ts";
+import { TOP_SHARD, overviewShardStub } from "../../durable-objects/overview.ts";
 import { liveTickets } from "../../schema/db.ts";
 import { LiveQuery, LiveTicketRequest, TICKET_TTL_MS, type LiveTicket } from "../../schema/live.ts";
 import type { AppEnv } from "../app-env.ts";
@@ -57,7 +57,7 @@ live.get("/live", valid("query", LiveQuery), async (c) => {
   const user = await liveUser(c, null, c.req.valid("query").ticket);
   if (!allows(user, "counters")) throw new ApiError(403, "forbidden", "requires counters access");
   const scope = seesAllClients(user) ? "*" : JSON.stringify(user.clientIds);
-  return overviewShardStub(c.env, 0).fetch(
+  return overviewShardStub(c.env, TOP_SHARD).fetch(
     new Request("https://overview.internal/live", { headers: { upgrade: "websocket", [LIVE_SCOPE_HEADER]: scope, ...sessionHeaders(user) } }),
   );
 });
