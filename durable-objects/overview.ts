@@ -332,10 +332,7 @@ export class Overview extends DurableObject<Env> {
           logLine("warn", "overview_gather_failed", { overview_shard: s }, err);
         }
       }),
-    ).then(
-      () => void (this.gathering = null),
-      () => void (this.gathering = null),
-    );
+    ).then(() => void (this.gathering = null));
     return this.gathering;
   }
 
