@@ -9,7 +9,7 @@ import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf, emptyCounts } from "./client-shards.ts";
 import { fnv1a, shardName, splitShardName, sumCounts } from "./client-shards.ts";
 import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, openSockets, refuseViewerMessage, sendQuietly } from "./live-sockets.ts";
-import { mapBounded } from "../workers/concurrency.ts";
+import { mapBounded, within } from "../workers/concurrency.ts";
 import { logLine } from "../workers/log.ts";
 
 /**
@@ -34,7 +34,8 @@ export const MAX_OVERVIEW_SHARDS = 64;
 
 /**
  * How many Overview objects take the clients' rollups (wrangler.toml's OVERVIEW_SHARDS): a whole
- * number from 1 to MAX_OVERVIEW_SHARDS, anything else 1. One object serves ~1,000 requests/s and a
+ * number from 1 to MAX_OVERVIEW_SHARDS; anything else is logged (once per isolate) and taken as 1,
+ * which works at any load the top alone takes. One object serves ~1,000 requests/s and a
  * shard gets up to ten relayed calls a second from each ingest isolate with traffic plus a whole hour
  * from each active client's flush alarm once a minute, so the capacity plan sizes it by sending
  * clients (docs/capacity.md). Any value is safe to change: the top shard keeps whatever the shards
@@ -42,8 +43,15 @@ export const MAX_OVERVIEW_SHARDS = 64;
  */
 export function overviewShards(env: Pick<Env, "OVERVIEW_SHARDS">): number {
   const n = Number(env.OVERVIEW_SHARDS);
-  return Number.isInteger(n) && n >= 1 && n <= MAX_OVERVIEW_SHARDS ? n : 1;
+  if (Number.isInteger(n) && n >= 1 && n <= MAX_OVERVIEW_SHARDS) return n;
+  if (!reportedShardCounts.has(env.OVERVIEW_SHARDS)) {
+    reportedShardCounts.add(env.OVERVIEW_SHARDS);
+    logLine("error", "overview_shards_invalid", { value: env.OVERVIEW_SHARDS, expected: `a whole number from 1 to ${MAX_OVERVIEW_SHARDS}`, using: 1 });
+  }
+  return 1;
 }
+/** Invalid OVERVIEW_SHARDS values this isolate has logged: every relayed call reads the setting. */
+const reportedShardCounts = new Set<string>();
 
 /** Stable shard of a client (FNV-1a of its id): a client always reports to the same Overview. */
 export function overviewShard(clientId: string, shards: number): number {
@@ -92,6 +100,13 @@ const DIRECTORY_AGE_MS = 60_000;
 const FORWARD_INTERVAL_MS = 100;
 /** After a failed forward, the next try; what failed waits, merged with what comes meanwhile. */
 const FORWARD_RETRY_MS = 1_000;
+/**
+ * How long the top waits for a shard's `held()` before it shows its viewers what it has without that
+ * shard's quiet clients (a shard's answer is a copy of its memory, milliseconds even when it starts),
+ * and how long before it asks a shard that failed or hung again: not at every broadcast.
+ */
+const GATHER_TIMEOUT_MS = 2_000;
+const GATHER_RETRY_MS = 5_000;
 /**
  * A shard starting up forwards again the rollups it saved within this long before its newest one: a
  * restart loses the forwards not sent yet, and those are rollups of the last checkpoint or two (a
@@ -162,10 +177,16 @@ export class Overview extends DurableObject<Env> {
   private checkpointTimer: ReturnType<typeof setTimeout> | null = null;
   /** Not on the top: rollups that changed what this shard holds since its last forward. */
   private readonly forwarding = new Map<string, ClientRollup>();
+  /** Not on the top: clients renamed or moved to another zone since the last forward. */
+  private readonly changedClients = new Set<string>();
   private forwardTimer: ReturnType<typeof setTimeout> | null = null;
   /** On the top: the shards that ever forwarded to it (saved), and those this instance has gathered. */
   private readonly forwarders = new Set<number>();
   private readonly gathered = new Set<number>();
+  /** On the top: when each shard whose gather failed may be asked again. */
+  private readonly gatherRetryAt = new Map<number, number>();
+  /** On the top: whether this instance has sent its viewers rows (maybe without an ungathered shard's). */
+  private shown = false;
   private gathering: Promise<void> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -219,21 +240,25 @@ export class Overview extends DurableObject<Env> {
    */
   async clientChanged(clientId: string, rollups: ClientRollup[]): Promise<void> {
     for (const r of rollups) this.hold(r);
-    if (this.top) this.refreshClient(clientId);
-    else await this.forward(clientId);
+    if (this.top) {
+      this.refreshClient(clientId);
+      return;
+    }
+    this.changedClients.add(clientId);
+    await this.forward();
   }
 
   /**
    * On the top: what another shard's clients' rollups changed (values, merged like any rollup; that
-   * shard saves them), and the client whose name or zone changed, if any.
+   * shard saves them), and the clients whose name or zone changed.
    */
-  forwarded(from: number, updates: ClientRollup[], changedClient?: string): void {
+  forwarded(from: number, updates: ClientRollup[], changedClients: string[] = []): void {
     if (!this.forwarders.has(from)) {
       this.forwarders.add(from);
       this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('forwarders', ?)", JSON.stringify([...this.forwarders]));
     }
     for (const u of updates) this.hold(u, false);
-    if (changedClient !== undefined) this.refreshClient(changedClient);
+    for (const id of changedClients) this.refreshClient(id);
   }
 
   /**
@@ -298,16 +323,19 @@ export class Overview extends DurableObject<Env> {
    * Sends the top what changed since the last forward, in one call. A failed call keeps it for the
    * next try (merged with what comes meanwhile), so the top misses nothing while this instance lives.
    */
-  private async forward(changedClient?: string): Promise<void> {
+  private async forward(): Promise<void> {
     if (this.forwardTimer) clearTimeout(this.forwardTimer);
     this.forwardTimer = null;
     const updates = [...this.forwarding.values()];
+    const changed = [...this.changedClients];
     this.forwarding.clear();
-    if (updates.length === 0 && changedClient === undefined) return;
+    this.changedClients.clear();
+    if (updates.length === 0 && changed.length === 0) return;
     try {
-      await overviewShardStub(this.env, TOP_SHARD).forwarded(this.shard, updates, changedClient);
+      await overviewShardStub(this.env, TOP_SHARD).forwarded(this.shard, updates, changed);
     } catch (err) {
       for (const u of updates) addRollup(this.forwarding, u);
+      for (const id of changed) this.changedClients.add(id);
       this.forwardTimer ??= setTimeout(() => void this.forward(), FORWARD_RETRY_MS);
       logLine("warn", "overview_forward_failed", { overview_shard: this.shard, clients: updates.length }, err);
     }
@@ -316,19 +344,29 @@ export class Overview extends DurableObject<Env> {
   /**
    * On the top: asks each shard that forwards to it for all it holds, once per instance of the top (a
    * restarted top holds only its own clients' saved rollups). Before anything is shown, so a viewer
-   * never sees a quiet client of another shard at zero. A shard that fails is asked again next time.
+   * never sees a quiet client of another shard at zero. A shard that fails or hangs is left out for
+   * GATHER_RETRY_MS, so that it holds up neither the viewers nor every broadcast; what a shard hands
+   * over after this instance has shown rows is broadcast, since those rows were without it.
    */
   private gatherForwarders(): Promise<void> {
-    const missing = [...this.forwarders].filter((s) => !this.gathered.has(s));
+    const now = Date.now();
+    const missing = [...this.forwarders].filter((s) => !this.gathered.has(s) && now >= (this.gatherRetryAt.get(s) ?? 0));
     if (missing.length === 0) return Promise.resolve();
     this.gathering ??= Promise.all(
       missing.map(async (s) => {
         try {
-          // Nothing to broadcast: sockets open now were sent all of it by this object, since every
-          // change reaches it as a forward (even in hibernation, which a forward ends).
-          for (const r of await overviewShardStub(this.env, s).held()) this.merge(r);
+          const held = await within(overviewShardStub(this.env, s).held(), GATHER_TIMEOUT_MS, `overview-${s}'s held()`);
+          // A first gather broadcasts nothing: sockets open now were sent all of it by this object,
+          // since every change reaches it as a forward (even in hibernation, which a forward ends).
+          const late = this.shown && this.ctx.getWebSockets().length > 0;
+          for (const r of held) {
+            const merged = this.merge(r);
+            if (merged && late) this.markDirty(merged.client_id, BROADCAST_INTERVAL_MS);
+          }
           this.gathered.add(s);
+          this.gatherRetryAt.delete(s);
         } catch (err) {
+          this.gatherRetryAt.set(s, Date.now() + GATHER_RETRY_MS);
           logLine("warn", "overview_gather_failed", { overview_shard: s }, err);
         }
       }),
@@ -395,6 +433,7 @@ export class Overview extends DurableObject<Env> {
         const message: OverviewLiveMessage = { type: i === 0 ? "snapshot" : "update", clients: rows.slice(i, i + CHUNK_ROWS) };
         sendQuietly(ws, JSON.stringify(message));
       }
+      this.shown = true;
     });
     void this.primeMissing(directory);
     await this.armMinuteTick();
@@ -459,6 +498,7 @@ export class Overview extends DurableObject<Env> {
       if (!state) continue;
       const texts = state.all ? everything : chunks(changed.filter((r) => this.visible(state, r.client_id)));
       for (const text of texts) sendQuietly(ws, text);
+      this.shown = true;
     }
   }
 

@@ -24,6 +24,7 @@ interface Inner {
   rollups: Map<string, unknown>;
   forwarding: Map<string, ClientRollup>;
   forwardTimer: ReturnType<typeof setTimeout> | null;
+  gatherRetryAt: Map<number, number>;
   env: Env;
 }
 const inside = <T,>(stub: DurableObjectStub<Overview>, fn: (o: Inner, state: DurableObjectState) => T) =>
@@ -34,6 +35,43 @@ function rollupOf(clientId: string, sent: number): ClientRollup {
   const at = Date.now();
   return { client_id: clientId, day: localDate(at, "UTC"), today: { ...emptyCounts(), sent }, minutes: [{ minute: minuteOf(at), ...emptyCounts(), sent }], at };
 }
+
+/**
+ * Has `overview`'s calls to the Overview shard `shard` go through `over` (as when that shard is
+ * unreachable or hangs); returns what puts the real binding back.
+ */
+async function interceptShard(
+  overview: DurableObjectStub<Overview>,
+  shard: number,
+  over: (real: DurableObjectStub<Overview>) => Partial<DurableObjectStub<Overview>>,
+): Promise<() => Promise<void>> {
+  const target = env.OVERVIEW.idFromName(`overview-${shard}`);
+  const namespace = withMethods(env.OVERVIEW, {
+    // The stub is made in the object's own context: one made in the test's could not be called there.
+    get: (objectId: DurableObjectId) => {
+      const stub = env.OVERVIEW.get(objectId);
+      return objectId.equals(target) ? withMethods(stub, over(stub)) : stub;
+    },
+  });
+  await inside(overview, (o) => void (o.env = { ...o.env, OVERVIEW: namespace }));
+  return () => inside(overview, (o) => void (o.env = { ...o.env, OVERVIEW: env.OVERVIEW }));
+}
+
+/** Makes `shard`'s next `times` forwards to the top fail; `left()` is how many are still to fail. */
+async function failForwards(shard: DurableObjectStub<Overview>, times: number): Promise<{ left(): number; restore(): Promise<void> }> {
+  let failures = times;
+  const restore = await interceptShard(shard, 0, (real) => {
+    const forwarded = (...args: Parameters<Overview["forwarded"]>) => (failures-- > 0 ? Promise.reject(new Error("top unreachable")) : real.forwarded(...args));
+    return { forwarded } as never;
+  });
+  return { left: () => failures, restore };
+}
+
+/**
+ * Budget of the hanging-shard test: the top waits 2 s for the shard (GATHER_TIMEOUT_MS, the behaviour
+ * under test) and reads the client list again for a client new to it (1 s).
+ */
+const HANGING_SHARD_TEST_MS = 15_000;
 
 /** The clients the top holds in SQLite (its own) after a checkpoint. */
 const savedByTop = () => inside(top(), (o, state) => (o.checkpoint(), state.storage.sql.exec<{ client_id: string }>("SELECT client_id FROM rollups").toArray().map((r) => r.client_id)));
@@ -114,23 +152,52 @@ describe("sharded overview", () => {
   it("a failed forward is sent again", async () => {
     const { id, ws } = await watchedClient();
     const shard2 = overviewShardStub(env, 2);
-    let failures = 1;
-    await inside(shard2, (o) => {
-      const namespace = withMethods(env.OVERVIEW, {
-        get: (objectId: DurableObjectId) => {
-          const stub = env.OVERVIEW.get(objectId);
-          const forwarded = (...args: Parameters<Overview["forwarded"]>) => (failures-- > 0 ? Promise.reject(new Error("top unreachable")) : stub.forwarded(...args));
-          return withMethods(stub, { forwarded } as never);
-        },
-      });
-      o.env = { ...o.env, OVERVIEW: namespace };
-    });
+    const failing = await failForwards(shard2, 1);
     await shard2.rollup(rollupOf(id, 1));
     expect(sentOf(await ws.nextWhere<Msg>((m) => (sentOf(m, id) ?? 0) > 0), id)).toBe(1);
-    expect(failures).toBe(-1);
-    await inside(shard2, (o) => void (o.env = { ...o.env, OVERVIEW: env.OVERVIEW }));
+    expect(failing.left()).toBe(-1);
+    await failing.restore();
     ws.close();
   });
+
+  it("a rename whose forward failed reaches the top with the next try", async () => {
+    const { id, ws } = await watchedClient(idOffTheTop());
+    const shard = overviewShardStub(env, overviewShard(id, 4));
+    // The top has heard from (and gathered) that shard before: a first gather re-reads the client list.
+    await shard.rollup(rollupOf(id, 1));
+    await ws.nextWhere<Msg>((m) => (sentOf(m, id) ?? 0) > 0);
+    const failing = await failForwards(shard, 1);
+    const res = await withEnv({ OVERVIEW_SHARDS: "4" }, `/v1/admin/clients/${id}`, authed(await admin(), { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "Renamed later" }) }));
+    expect(res.status).toBe(200);
+    await ws.nextWhere<Msg>((m) => m.clients.some((c) => c.client_id === id && c.name === "Renamed later"));
+    expect(failing.left()).toBe(-1);
+    await failing.restore();
+    ws.close();
+  });
+
+  it("a shard that hangs holds up neither the top's snapshot nor its broadcasts, and what it holds is shown once it answers", async () => {
+    const { id } = await createClient();
+    await overviewShardStub(env, 3).rollup(rollupOf(id, 4));
+    await vi.waitFor(async () => expect(await inside(top(), (o) => o.rollups.has(id))).toBe(true), { timeout: 4_000, interval: 20 });
+    await inside(top(), (_o, state) => state.abort("restart")).catch(() => undefined);
+    let asked = 0;
+    const restore = await interceptShard(top(), 3, () => ({ held: () => (asked++, new Promise<never>(() => undefined)) }) as never);
+
+    const ws = await viewer();
+    expect(sentOf(await ws.next<Msg>(), id) ?? 0).toBe(0);
+    const other = unique("client");
+    await createClient({ id: other });
+    await overviewShardStub(env, 2).rollup(rollupOf(other, 1));
+    await ws.nextWhere<Msg>((m) => (sentOf(m, other) ?? 0) > 0);
+    expect(asked).toBe(1);
+
+    // Once the shard answers, its quiet client's row goes out without an event of its own.
+    await restore();
+    await inside(top(), (o) => o.gatherRetryAt.clear());
+    await overviewShardStub(env, 2).rollup(rollupOf(other, 2));
+    expect(sentOf(await ws.nextWhere<Msg>((m) => (sentOf(m, id) ?? 0) > 0), id)).toBe(4);
+    ws.close();
+  }, HANGING_SHARD_TEST_MS);
 
   it("a rename reaches the top's viewers at once through the client's shard", async () => {
     const { id, ws } = await watchedClient(idOffTheTop());

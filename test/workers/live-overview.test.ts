@@ -457,6 +457,10 @@ describe("overview live socket", () => {
     expect(overviewShard("anything", 1)).toBe(0);
     expect(overviewShards({ OVERVIEW_SHARDS: "4" })).toBe(4);
     expect(overviewShards({ OVERVIEW_SHARDS: "64" })).toBe(64);
-    for (const odd of ["", "0", "-2", "1.5", "65", "four"]) expect(overviewShards({ OVERVIEW_SHARDS: odd })).toBe(1);
+    const errors = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    for (const odd of ["", "0", "-2", "1.5", "65", "four", "four"]) expect(overviewShards({ OVERVIEW_SHARDS: odd })).toBe(1);
+    const logged = errors.mock.calls.map(([line]) => JSON.parse(String(line)) as { event: string; value: string });
+    errors.mockRestore();
+    expect(logged.filter((l) => l.event === "overview_shards_invalid").map((l) => l.value)).toEqual(["", "0", "-2", "1.5", "65", "four"]);
   });
 });
