@@ -95,7 +95,9 @@ const UNKNOWN_CLIENT_DIRECTORY_AGE_MS = 1_000;
 const DIRECTORY_AGE_MS = 60_000;
 /**
  * A shard other than the top forwards the rollups it got at most this often, many clients' in one
- * call: at most ten calls a second per shard reach the top, whatever the shard's own load.
+ * call: at most ten calls a second per shard reach the top, whatever the shard's own load. A rollup
+ * goes at once when the last forward is that old: relays come about this often, and waiting a whole
+ * interval after each one cost the overview ~100 ms (docs/live.md).
  */
 const FORWARD_INTERVAL_MS = 100;
 /** After a failed forward, the next try; what failed waits, merged with what comes meanwhile. */
@@ -180,6 +182,7 @@ export class Overview extends DurableObject<Env> {
   /** Not on the top: clients renamed or moved to another zone since the last forward. */
   private readonly changedClients = new Set<string>();
   private forwardTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastForwardAt = 0;
   /** On the top: the shards that ever forwarded to it (saved), and those this instance has gathered. */
   private readonly forwarders = new Set<number>();
   private readonly gathered = new Set<number>();
@@ -316,7 +319,8 @@ export class Overview extends DurableObject<Env> {
 
   private queueForward(update: ClientRollup): void {
     addRollup(this.forwarding, update);
-    this.forwardTimer ??= setTimeout(() => void this.forward(), FORWARD_INTERVAL_MS);
+    // A timer even when due now: the other rollups of the same relayed call go in the same forward.
+    this.forwardTimer ??= setTimeout(() => void this.forward(), Math.max(0, this.lastForwardAt + FORWARD_INTERVAL_MS - Date.now()));
   }
 
   /**
@@ -331,6 +335,7 @@ export class Overview extends DurableObject<Env> {
     this.forwarding.clear();
     this.changedClients.clear();
     if (updates.length === 0 && changed.length === 0) return;
+    this.lastForwardAt = Date.now();
     try {
       await overviewShardStub(this.env, TOP_SHARD).forwarded(this.shard, updates, changed);
     } catch (err) {

@@ -160,6 +160,30 @@ describe("sharded overview", () => {
     ws.close();
   });
 
+  it("a shard forwards a relayed call in one call, and at most every 100 ms however fast rollups come", async () => {
+    const ids = [unique("client"), unique("client"), unique("client")];
+    const shard = overviewShardStub(env, 2);
+    const calls: number[] = [];
+    const restore = await interceptShard(shard, 0, (real) => ({
+      forwarded: (...args: Parameters<Overview["forwarded"]>) => (calls.push(args[1].length), real.forwarded(...args)),
+    }) as never);
+    // Clear of this shard's forwards of earlier tests.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await shard.relayed(ids.map((id) => rollupOf(id, 1)));
+    await vi.waitFor(() => expect(calls).toEqual([3]), { timeout: 1_000, interval: 5 });
+
+    const started = Date.now();
+    for (let sent = 2; sent <= 30; sent++) {
+      await shard.rollup(rollupOf(ids[0]!, sent));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const elapsed = Date.now() - started;
+    const holds = () => inside(top(), (o) => (o.rollups.get(ids[0]!) as Map<number, ClientRollup> | undefined)?.get(0)?.today.sent);
+    await vi.waitFor(async () => expect(await holds()).toBe(30), { timeout: 1_000, interval: 10 });
+    expect(calls.length - 1).toBeLessThanOrEqual(Math.floor(elapsed / 100) + 2);
+    await restore();
+  });
+
   it("a rename whose forward failed reaches the top with the next try", async () => {
     const { id, ws } = await watchedClient(idOffTheTop());
     const shard = overviewShardStub(env, overviewShard(id, 4));
