@@ -238,6 +238,24 @@ describe("overview live socket", () => {
     ws.close();
   });
 
+  it("sends a viewer at most four updates a second however fast a client's counts change, the last counts last", async () => {
+    const { id } = await createClient();
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    await ws.next<Msg>();
+    const now = Date.now();
+    const started = Date.now();
+    for (let sent = 1; sent <= 30; sent++) {
+      const counts = { accepted: 0, sent, delivered: 0, read: 0, failed: 0 };
+      await overview().rollup({ client_id: id, day: localDate(now, "UTC"), today: counts, minutes: [{ minute: minuteOf(now), ...counts }], at: now + 60_000 + sent });
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const elapsed = Date.now() - started;
+    await ws.nextWhere<Msg>((m) => rowOf(m, id)?.today.sent === 30);
+    const updates = ws.seen.filter((m) => (m as Msg).type === "update" && rowOf(m as Msg, id));
+    expect(updates.length).toBeLessThanOrEqual(Math.floor(elapsed / 250) + 2);
+    ws.close();
+  });
+
   it("sends a viewer of no client an empty snapshot", async () => {
     const ws = await LiveSocket.connect("/v1/live", await bearer(await signIn("viewer", [])));
     expect(await ws.next<Msg>()).toEqual({ type: "snapshot", clients: [] });
