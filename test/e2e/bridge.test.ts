@@ -43,18 +43,19 @@ afterAll(async () => {
   for (const r of running) await r.stop();
 });
 
-async function bridge(kafka: MemoryKafka, group: string): Promise<RunningBridge> {
+/** A bridge of `topic` (its dead letters to `<topic>.dlq`, as `npm run bridge` names them). */
+async function bridge(kafka: MemoryKafka, group: string, topic = "wa-events"): Promise<RunningBridge> {
   const r = await startBridge(
-    kafka.consumer({ group, topic: "wa-events", maxBatch: 25 }),
-    { post: httpPoster(new URL("/v1/ingest/events", baseUrl()).toString(), "dev-ingest-key"), deadLetters: kafka.deadLetters("wa-events.dlq"), lingerMs: 20 },
+    kafka.consumer({ group, topic, maxBatch: 25 }),
+    { post: httpPoster(new URL("/v1/ingest/events", baseUrl()).toString(), "dev-ingest-key"), deadLetters: kafka.deadLetters(`${topic}.dlq`), lingerMs: 20 },
     { progressSeconds: 0, print: () => {} },
   );
   running.push(r);
   return r;
 }
 
-async function drained(kafka: MemoryKafka, group: string): Promise<void> {
-  const g = kafka.group(group, "wa-events");
+async function drained(kafka: MemoryKafka, group: string, topic = "wa-events"): Promise<void> {
+  const g = kafka.group(group, topic);
   for (let i = 0; i < 600 && g.lag() > 0; i++) await wait(100);
   expect(g.lag()).toBe(0);
 }
@@ -100,6 +101,34 @@ describe("npm run bridge against the local Worker", () => {
     expect(replay.bridge.progress.snapshot()).toMatchObject({ delivered: 55, duplicates: 55 });
     expect(await acceptedInMinute("acme", admin)).toBe(40);
     expect(await acceptedInMinute("globex", admin)).toBe(15);
+  });
+
+  it("replays its dead-letter topic once the cause is fixed: what is valid now is stored, the rest dead-lettered again", async () => {
+    const kafka = new MemoryKafka();
+    kafka.createTopic("wa-events", 2);
+    const late = `late-${run}`;
+    kafka.produce("wa-events", [
+      { key: late, value: event(late, 1) },
+      { key: late, value: event(late, 2) },
+      { key: "acme", value: "still not json" },
+    ]);
+    await bridge(kafka, `dlq-first-${run}`);
+    await drained(kafka, `dlq-first-${run}`);
+    expect(kafka.messages("wa-events.dlq").map((m) => m.headers["zapmeter.error.code"]).sort()).toEqual(["invalid_json", "unknown_client", "unknown_client"]);
+
+    // The client is set up; a bridge on the dead-letter topic (a group of its own) replays it.
+    const admin = await login("admin@example.com");
+    const created = await fetch(`${baseUrl()}/v1/admin/clients`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: JSON.stringify({ id: late, name: "Late client" }),
+    });
+    expect(created.status).toBe(201);
+    const replay = await bridge(kafka, `dlq-replay-${run}`, "wa-events.dlq");
+    await drained(kafka, `dlq-replay-${run}`, "wa-events.dlq");
+    expect(replay.bridge.progress.snapshot()).toMatchObject({ delivered: 2, deadLettered: 1 });
+    expect(await acceptedInMinute(late, admin)).toBe(2);
+    expect(kafka.messages("wa-events.dlq.dlq").map((m) => [m.value, m.headers["zapmeter.source.topic"]])).toEqual([["still not json", "wa-events.dlq"]]);
   });
 });
 
