@@ -361,8 +361,9 @@ export class Overview extends DurableObject<Env> {
       missing.map(async (s) => {
         try {
           const held = await within(overviewShardStub(this.env, s).held(), GATHER_TIMEOUT_MS, `overview-${s}'s held()`);
-          // A first gather broadcasts nothing: sockets open now were sent all of it by this object,
-          // since every change reaches it as a forward (even in hibernation, which a forward ends).
+          // Before this instance has shown rows a gather broadcasts nothing: sockets open now were
+          // sent all of it, since every change reaches the top as a forward (even in hibernation,
+          // which a forward ends).
           const late = this.shown && this.ctx.getWebSockets().length > 0;
           for (const r of held) {
             const merged = this.merge(r);
