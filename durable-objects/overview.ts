@@ -112,7 +112,7 @@ const GATHER_RETRY_MS = 5_000;
 /**
  * A shard starting up forwards again the rollups it saved within this long before its newest one: a
  * restart loses the forwards not sent yet, and those are rollups of the last checkpoint or two (a
- * forward goes out 100 ms after its rollup), which may hold the last news of a quiet client's day.
+ * forward goes out within 100 ms of its rollup), which may hold the last news of a quiet client's day.
  */
 const RESEND_ON_START_MS = 2 * CHECKPOINT_INTERVAL_MS;
 /** Rows per message: keeps a 10,000-client snapshot well under the WebSocket message limit. */
@@ -277,7 +277,7 @@ export class Overview extends DurableObject<Env> {
 
   private refreshClient(clientId: string): void {
     this.directoryAt = 0;
-    if (this.ctx.getWebSockets().length > 0) this.markDirty(clientId, BROADCAST_INTERVAL_MS);
+    if (this.ctx.getWebSockets().length > 0) this.markDirty(clientId);
   }
 
   private shardRollups(clientId: string): Map<number, ClientRollup> {
@@ -303,7 +303,7 @@ export class Overview extends DurableObject<Env> {
       this.sent.delete(r.client_id);
       return;
     }
-    this.markDirty(r.client_id, BROADCAST_INTERVAL_MS);
+    this.markDirty(r.client_id);
   }
 
   /** Merges a rollup into what this object holds: the merged rollup, or null when it added nothing. */
@@ -367,7 +367,7 @@ export class Overview extends DurableObject<Env> {
           const late = this.shown && this.ctx.getWebSockets().length > 0;
           for (const r of held) {
             const merged = this.merge(r);
-            if (merged && late) this.markDirty(merged.client_id, BROADCAST_INTERVAL_MS);
+            if (merged && late) this.markDirty(merged.client_id);
           }
           this.gathered.add(s);
           this.gatherRetryAt.delete(s);
@@ -407,7 +407,7 @@ export class Overview extends DurableObject<Env> {
     this.savedThrough = through;
   }
 
-  private markDirty(clientId: string, delayMs: number): void {
+  private markDirty(clientId: string, delayMs = BROADCAST_INTERVAL_MS): void {
     this.dirty.add(clientId);
     this.broadcastTimer ??= setTimeout(() => void this.broadcast(), delayMs);
   }
