@@ -20,16 +20,17 @@ export class KeyBuffers<T extends Sized> {
   /** Buffers that reached a cap on their own, in the order they did: each is a request as it stands. */
   private readonly full: T[][] = [];
   private readonly maxRecords: number;
-  private readonly maxBytes: number;
+  /** What the items' bytes may add up to: a body is `[` + items joined by commas + `]`, one byte more. */
+  private readonly maxItemBytes: number;
 
   constructor(limits: { maxRecords: number; maxBytes: number }) {
     this.maxRecords = limits.maxRecords;
-    this.maxBytes = limits.maxBytes;
+    this.maxItemBytes = limits.maxBytes - 1;
   }
 
   add(key: string, item: T): void {
     let buf = this.partial.get(key);
-    if (buf && buf.bytes + item.bytes > this.maxBytes) {
+    if (buf && buf.bytes + item.bytes > this.maxItemBytes) {
       this.full.push(buf.items);
       this.partial.delete(key);
       buf = undefined;
@@ -38,7 +39,7 @@ export class KeyBuffers<T extends Sized> {
     buf.items.push(item);
     buf.bytes += item.bytes;
     // A lone item over the byte cap goes alone: the endpoint's 413 then decides its fate.
-    if (buf.items.length >= this.maxRecords || buf.bytes >= this.maxBytes) {
+    if (buf.items.length >= this.maxRecords || buf.bytes >= this.maxItemBytes) {
       this.full.push(buf.items);
       this.partial.delete(key);
     }
@@ -60,7 +61,7 @@ export class KeyBuffers<T extends Sized> {
     const request: T[] = [];
     let bytes = 0;
     for (const [key, buf] of this.partial) {
-      if (request.length + buf.items.length > this.maxRecords || bytes + buf.bytes > this.maxBytes) continue;
+      if (request.length + buf.items.length > this.maxRecords || bytes + buf.bytes > this.maxItemBytes) continue;
       request.push(...buf.items);
       bytes += buf.bytes;
       this.partial.delete(key);
