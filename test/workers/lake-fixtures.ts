@@ -61,8 +61,10 @@ export function parseCsv(text: string): string[][] {
   return records;
 }
 
-/** A Parquet file's schema and rows (times as epoch ms). */
-export async function readParquet(bytes: ArrayBuffer): Promise<{ schema: ReturnType<typeof parquetMetadata>["schema"]; rows: Record<string, unknown>[] }> {
+/** A Parquet file's schema, row group sizes and rows (times as epoch ms). */
+export async function readParquet(
+  bytes: ArrayBuffer,
+): Promise<{ schema: ReturnType<typeof parquetMetadata>["schema"]; rowGroups: number[]; rows: Record<string, unknown>[] }> {
   const metadata = parquetMetadata(bytes);
   const rows = await parquetReadObjects({
     file: bytes,
@@ -70,5 +72,5 @@ export async function readParquet(bytes: ArrayBuffer): Promise<{ schema: ReturnT
     compressors: decompressors,
     parsers: { timestampFromMilliseconds: (ms: bigint) => Number(ms) },
   });
-  return { schema: metadata.schema, rows };
+  return { schema: metadata.schema, rowGroups: metadata.row_groups.map((g) => Number(g.num_rows)), rows };
 }

@@ -223,18 +223,23 @@ describe("outbox → lake flush", () => {
 });
 
 describe("large outboxes", () => {
+  /** `count` sent events of one client, numbered from `first`, one ingest call's batch. */
+  const sentEvents = (id: string, first: number, count: number): NotificationEvent[] =>
+    Array.from({ length: count }, (_, i) => {
+      const n = first + i;
+      return {
+        event_id: `${id}-${n}:sent`, message_id: `${id}-${n}`, client_id: id, status: "sent", occurred_at: DAY1 - 3_600_000 + n,
+        received_at: DAY1, category: "utility", billable: null, pricing_type: null, recipient: "5511987654321", country: "BR",
+        phone_number_id: null, template: null, error_code: null, error_title: null, source: "kafka",
+      };
+    });
+  const prefix = (id: string) => `lake/notifications/client_id=${id}/date=2026-11-18/`;
+  const rowsOf = async (key: string) => Number((await env.LAKE.head(key))!.customMetadata!.rows);
+
   it("arm the alarm at once and flush in batches of at most 25,000 rows (one row group each)", async () => {
     const { id } = await createClient();
     const stub = counterOf(env, id);
-    const batch = (c: number): NotificationEvent[] =>
-      Array.from({ length: 10_000 }, (_, i) => {
-        const n = c * 10_000 + i;
-        return {
-          event_id: `${id}-${n}:sent`, message_id: `${id}-${n}`, client_id: id, status: "sent", occurred_at: DAY1 - 3_600_000 + n,
-          received_at: DAY1, category: "utility", billable: null, pricing_type: null, recipient: "5511987654321", country: "BR",
-          phone_number_id: null, template: null, error_code: null, error_title: null, source: "kafka",
-        };
-      });
+    const batch = (c: number) => sentEvents(id, c * 10_000, 10_000);
     await stub.ingest({ id, timezone: "UTC" }, encodeBatch(batch(0)));
     await stub.ingest({ id, timezone: "UTC" }, encodeBatch(batch(1)));
     // 20,000 rows wait: the alarm is still a minute away. The third call makes a full batch: due now.
@@ -248,12 +253,34 @@ describe("large outboxes", () => {
     // The runtime may already have run that alarm; either way the rows leave in ≤ 25,000-row batches.
     await runDurableObjectAlarm(stub);
     await stub.flush();
-    const prefix = `lake/notifications/client_id=${id}/date=2026-11-18/`;
-    expect(await lakeKeys(id)).toEqual([`${prefix}part-1-2.parquet`, `${prefix}part-3-3.parquet`]);
-    const rows = await Promise.all([1, 2].map(async (n) => Number((await env.LAKE.head(`${prefix}part-${n === 1 ? "1-2" : "3-3"}.parquet`))!.customMetadata!.rows)));
-    expect(rows).toEqual([20_000, 10_000]);
+    expect(await lakeKeys(id)).toEqual([`${prefix(id)}part-1-2.parquet`, `${prefix(id)}part-3-3.parquet`]);
+    expect(await Promise.all(["1-2", "3-3"].map((r) => rowsOf(`${prefix(id)}part-${r}.parquet`)))).toEqual([20_000, 10_000]);
     expect(await outboxRows(stub)).toBe(0);
     expect(await outboxTables(stub)).toEqual(["outbox_4"]);
+  }, 60_000);
+
+  it("at exactly 25,000 rows: due at once (24,999 wait), flushed as one file of one row group; the next row starts the next file", async () => {
+    const { id } = await createClient();
+    const stub = counterOf(env, id);
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch(sentEvents(id, 0, 12_500)));
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch(sentEvents(id, 12_500, 12_499)));
+    const [before, after] = await runInDurableObject(stub, async (instance, state) => {
+      const waiting = await state.storage.getAlarm();
+      await instance.ingest({ id, timezone: "UTC" }, encodeBatch(sentEvents(id, 24_999, 1)));
+      return [waiting, await state.storage.getAlarm()];
+    });
+    expect(before!).toBeGreaterThan(Date.now() + 30_000);
+    expect(after!).toBeLessThanOrEqual(Date.now());
+    await runInDurableObject(stub, (instance) => instance.ingest({ id, timezone: "UTC" }, encodeBatch(sentEvents(id, 25_000, 1))));
+    await runDurableObjectAlarm(stub);
+    await stub.flush();
+    const [full, next] = [`${prefix(id)}part-1-3.parquet`, `${prefix(id)}part-4-4.parquet`];
+    expect(await lakeKeys(id)).toEqual([full, next]);
+    const { rowGroups, rows } = await readParquet(await (await env.LAKE.get(full))!.arrayBuffer());
+    expect(rowGroups).toEqual([25_000]);
+    expect(rows.map((r) => r.event_id)).toEqual(sentEvents(id, 0, 25_000).map((e) => e.event_id));
+    expect(await rowsOf(next)).toBe(1);
+    expect(await outboxRows(stub)).toBe(0);
   }, 60_000);
 });
 
