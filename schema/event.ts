@@ -72,6 +72,17 @@ export function aheadOfReceipt(occurredAt: number, receivedAt: number): string |
   return `occurred_at ${new Date(occurredAt).toISOString()} is more than an hour after the event was received (${new Date(receivedAt).toISOString()}): check the sender's clock and time zone`;
 }
 
+/**
+ * Meta's error codes are small integers; the lake's error_code column is INT32
+ * (workers/lake/columns.ts), so a code outside it is refused at ingest rather than left in an outbox
+ * that could never be flushed.
+ */
+export const ErrorCode = z
+  .number()
+  .int()
+  .min(-(2 ** 31))
+  .max(2 ** 31 - 1);
+
 /** The one event every input is normalised to (DESIGN.md, "Canonical event"). */
 export const NotificationEvent = z.object({
   event_id: Identifier,
@@ -87,7 +98,7 @@ export const NotificationEvent = z.object({
   country: Country.nullable(),
   phone_number_id: z.string().max(64).nullable(),
   template: z.string().max(512).nullable(),
-  error_code: z.number().int().nullable(),
+  error_code: ErrorCode.nullable(),
   error_title: z.string().max(1024).nullable(),
   source: Source,
 });
@@ -153,7 +164,7 @@ export const BridgedEvent = NotificationEvent.omit({ received_at: true, source: 
   country: Country.nullable().default(null),
   phone_number_id: z.string().max(64).nullable().default(null),
   template: z.string().max(512).nullable().default(null),
-  error_code: z.number().int().nullable().default(null),
+  error_code: ErrorCode.nullable().default(null),
   error_title: z.string().max(1024).nullable().default(null),
 });
 export type BridgedEvent = z.infer<typeof BridgedEvent>;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Identifier } from "./event.ts";
+import { ErrorCode, Identifier } from "./event.ts";
 
 /**
  * WhatsApp Cloud API webhook payload (object "whatsapp_business_account").
@@ -13,8 +13,14 @@ const Pricing = z.looseObject({
   type: z.string().optional(),
 });
 
+/**
+ * Meta documents a number here and a string for a status's timestamp; a field sent in the other form
+ * is the same value, and refusing it would leave the status uncounted (dead-lettered).
+ */
+const NumberInDigits = z.string().regex(/^-?\d{1,12}$/, "a whole number");
+
 const StatusError = z.looseObject({
-  code: z.number().int(),
+  code: z.union([ErrorCode, NumberInDigits.transform(Number).pipe(ErrorCode)]),
   title: z.string().optional(),
   message: z.string().optional(),
 });
@@ -22,7 +28,7 @@ const StatusError = z.looseObject({
 export const WhatsAppStatus = z.looseObject({
   id: Identifier,
   status: z.string().min(1),
-  timestamp: z.string().regex(/^\d{1,12}$/, "unix seconds"),
+  timestamp: z.union([z.string().regex(/^\d{1,12}$/, "unix seconds"), z.number().int().min(0)]),
   // A phone number or, for a message to a group, the group's id; Meta omits it when the user hides
   // their number behind a username, and `recipient_user_id` (their BSUID) is then the one to use.
   recipient_id: z.string().min(1).optional(),

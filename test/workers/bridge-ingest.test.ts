@@ -223,6 +223,23 @@ describe("per-record validation", () => {
     expect(await acceptedAt(id)).toBe(1);
   });
 
+  it("takes an error code of 32 bits and refuses a wider one, so no record can stop its client's lake flush", async () => {
+    const { id } = await createClient();
+    const codes = [2 ** 31 - 1, -(2 ** 31), 2 ** 31, -(2 ** 31) - 1, 9_999_999_999];
+    const res = await postEvents(codes.map((error_code) => event(id, { status: "failed", error_code })), await ingestKey());
+    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string; message: string }[] };
+    expect(out.accepted).toBe(2);
+    expect(out.rejected.map((r) => [r.index, r.code])).toEqual([
+      [2, "invalid_event"],
+      [3, "invalid_event"],
+      [4, "invalid_event"],
+    ]);
+    expect(out.rejected[0]!.message).toContain("error_code");
+    expect((await flush(id)).status).toBe(200);
+    const [header, ...rows] = parseCsv(await (await report(id, { from: "2026-11-20", to: "2026-11-21", format: "csv" })).text());
+    expect(rows.map((r) => Number(r[header!.indexOf("error_code")])).sort((a, b) => a - b)).toEqual([-(2 ** 31), 2 ** 31 - 1]);
+  });
+
   it("rejects identifiers that are not well-formed Unicode or hold control characters", async () => {
     const { id } = await createClient();
     const res = await postEvents([event(id, { event_id: "a\ud800b" }), event(id, { message_id: "m\u0000" }), event(id)], await ingestKey());

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { BridgedEvent, EpochMs } from "../../schema/event.ts";
+import { BridgedEvent, EpochMs, ErrorCode } from "../../schema/event.ts";
 import { compileObject, UncompilableSchema } from "../../workers/ingest/compiled-schema.ts";
 import { hostileValue, mutated, validEvent } from "./hostile-records.ts";
 
@@ -29,7 +29,10 @@ function expectAgreesWithZod(record: unknown): "fast" | "zod" {
 const LENGTHS = [0, 1, 2, 3, 6, 15, 16, 63, 64, 65, 128, 255, 256, 257, 511, 512, 513, 1023, 1024, 1025];
 const boundaryValue = fc.oneof(
   fc.constantFrom(...LENGTHS).chain((n) => fc.constantFrom("x".repeat(n), "7".repeat(n), `+${"7".repeat(n)}`, "😀".repeat(n), `${"😀".repeat(n)}x`, "B".repeat(n))),
-  fc.constantFrom(EpochMs.minValue! - 1, EpochMs.minValue!, EpochMs.maxValue!, EpochMs.maxValue! + 1, 2 ** 53 - 1, 2 ** 53, 0.5, -0, 0),
+  fc.constantFrom(
+    ...[EpochMs, ErrorCode].flatMap((n) => [n.minValue! - 1, n.minValue!, n.maxValue!, n.maxValue! + 1]),
+    2 ** 53 - 1, 2 ** 53, 0.5, -0, 0,
+  ),
 );
 const boundaryRecord = fc
   .tuple(validEvent("client-1", "wamid.3"), fc.constantFrom(...Object.keys(BridgedEvent.shape)), boundaryValue)

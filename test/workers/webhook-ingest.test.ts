@@ -101,6 +101,45 @@ describe("Meta's payload shapes", () => {
     ]);
   });
 
+  it("takes a timestamp sent as a number and an error code sent in digits, Meta's values in the other JSON type", async () => {
+    const { id, phones } = await createClient();
+    const failed = statusObject({ id: `wamid.${unique("f")}`, status: "failed", timestamp: sec(T0), errors: [{ code: 131026, title: "Message undeliverable" }] });
+    const res = await postWebhook(
+      webhook([
+        {
+          phoneNumberId: phones[0]!,
+          statuses: [
+            { ...failed, errors: [{ code: "131026", title: "Message undeliverable" }] },
+            { ...statusObject({ id: `wamid.${unique("s")}`, status: "sent", timestamp: sec(T0) }), timestamp: sec(T0) },
+          ],
+        },
+      ]),
+    );
+    expect(await res.json()).toEqual({ accepted: 2, duplicates: 0, ignored: 0 });
+    expect((await flush(id)).status).toBe(200);
+    const [header, ...rows] = parseCsv(await (await report(id, { from: "2026-11-20", to: "2026-11-21", format: "csv" })).text());
+    const column = (name: string) => header!.indexOf(name);
+    expect(rows.map((r) => [r[column("status")], r[column("occurred_at")], r[column("error_code")]]).sort()).toEqual([
+      ["failed", String(sec(T0) * 1000), "131026"],
+      ["sent", String(sec(T0) * 1000), ""],
+    ]);
+  });
+
+  it("keeps a status whose error code is wider than 32 bits in the dead letters, and the client's lake flush goes on", async () => {
+    const { id, phones } = await createClient();
+    const wide = statusObject({ id: `wamid.${unique("w")}`, status: "failed", timestamp: sec(T0), errors: [{ code: 2 ** 31, title: "Too wide" }] });
+    const res = await postWebhook(
+      webhook([{ phoneNumberId: phones[0]!, statuses: [wide, statusObject({ id: `wamid.${unique("s")}`, status: "sent", timestamp: sec(T0) })] }]),
+    );
+    expect(await res.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 1 });
+    const letter = (await deadLetters()).find((l) => l.body.input.includes(String(wide.id)))!;
+    expect(letter.body.rejections.map((r) => r.at)).toEqual(["entry.0.changes.0.value.statuses.0.errors.0.code"]);
+    expect((await flush(id)).status).toBe(200);
+    expect((await counters(id, "2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z")).body.minutes).toEqual([
+      { minute: Date.UTC(2026, 10, 20, 12, 30), accepted: 0, sent: 1, delivered: 0, read: 0, failed: 0 },
+    ]);
+  });
+
   it("routes a mixed batch of several phone numbers to their own clients", async () => {
     const a = await createClient({ phones: [unique("pn"), unique("pn")] });
     const b = await createClient();
