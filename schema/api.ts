@@ -12,6 +12,14 @@ export const ErrorBody = z.object({
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
+/**
+ * A body field that may be left out or sent as null, which many serialisers write for "none"
+ * (Python's None, JavaScript's null for an unset form field): both mean `fallback`.
+ */
+export function absentOrNull<T extends z.ZodType, F extends z.output<T> | undefined = undefined>(schema: T, fallback?: F) {
+  return schema.nullish().transform((v) => (v ?? fallback) as z.output<T> | F);
+}
+
 export const ROLES = ["admin", "finance", "viewer"] as const;
 export const Role = z.enum(ROLES);
 export type Role = z.infer<typeof Role>;
@@ -246,7 +254,7 @@ export const LoginRequest = z.object({
   email: z.email().max(254),
   password: z.string().min(1).max(256),
   /** The `device_token` of an earlier sign-in to this account: its failures then count apart from strangers'. */
-  device_token: z.string().max(200).optional(),
+  device_token: absentOrNull(z.string().max(200)),
 });
 export type LoginRequest = z.infer<typeof LoginRequest>;
 export const PublicUser = z.object({
@@ -285,10 +293,10 @@ const ClientFields = z.object({
 export const CreateClientRequest = z.strictObject({
   id: ClientId,
   name: ClientFields.shape.name,
-  timezone: ClientFields.shape.timezone.default("UTC"),
-  currency: ClientFields.shape.currency.default("BRL"),
-  phone_number_ids: ClientFields.shape.phone_number_ids.default([]),
-  shards: ClientFields.shape.shards.default(1),
+  timezone: absentOrNull(ClientFields.shape.timezone, "UTC"),
+  currency: absentOrNull(ClientFields.shape.currency, "BRL"),
+  phone_number_ids: absentOrNull(ClientFields.shape.phone_number_ids, []),
+  shards: absentOrNull(ClientFields.shape.shards, 1),
 });
 // Built from the fields without their defaults: a partial schema keeps a field's default, so a PATCH
 // naming only `name` would reset the time zone, the currency and the phone numbers.
@@ -348,7 +356,7 @@ export const RateCardRequest = z.strictObject({
   country: z.union([z.literal("*"), Country]),
   unit_price_micros: z.number().int().min(0).max(1_000_000_000_000),
   currency: KnownCurrency,
-  valid_from: IsoDate.optional(),
+  valid_from: absentOrNull(IsoDate),
 });
 export const RateCard = RateCardRequest.omit({ valid_from: true }).extend({ id: z.number().int(), valid_from: IsoDate });
 export type RateCard = z.infer<typeof RateCard>;
@@ -363,7 +371,7 @@ export const CreateUserRequest = z.strictObject({
   email: z.email().max(254),
   password: z.string().min(MIN_PASSWORD_LENGTH).max(256),
   role: Role,
-  client_ids: z.array(ClientId).max(10_000).default([]),
+  client_ids: absentOrNull(z.array(ClientId).max(10_000), []),
 });
 
 /** A user's own new password, confirmed by the current one; it ends the user's other sessions. */
@@ -386,8 +394,8 @@ export type AdminUser = z.infer<typeof AdminUser>;
 
 export const CreateApiKeyRequest = z.strictObject({
   scope: z.literal("ingest"),
-  client_id: ClientId.optional(),
-  label: z.string().max(200).optional(),
+  client_id: absentOrNull(ClientId),
+  label: absentOrNull(z.string().max(200)),
 });
 /** An ingest key as listed (never the key itself); times in epoch ms. */
 export const ApiKeyInfo = z.object({

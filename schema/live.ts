@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ClientId } from "./event.ts";
-import { MinuteCounts, StatusCounts } from "./api.ts";
+import { absentOrNull, MinuteCounts, StatusCounts } from "./api.ts";
 import { MINUTE_MS, minuteOf } from "./time.ts";
 
 /** Server → browser messages on `/v1/clients/:id/live`, tagged by `type`. */
@@ -41,7 +41,7 @@ export type OverviewLiveMessage = z.infer<typeof OverviewLiveMessage>;
 /** A ticket is good for one connection within this long (DESIGN.md: one use, ≤ 60 s). */
 export const TICKET_TTL_MS = 60_000;
 
-export const LiveTicketRequest = z.object({ client_id: ClientId.optional() });
+export const LiveTicketRequest = z.object({ client_id: absentOrNull(ClientId) });
 export const LiveTicket = z.object({ ticket: z.string(), expires_at: z.number().int().describe("when the ticket stops working, epoch ms") });
 export type LiveTicket = z.infer<typeof LiveTicket>;
 /** An empty `ticket=` is a ticket like any other unknown one (401), not a malformed query. */

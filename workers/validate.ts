@@ -16,7 +16,7 @@ export function valid<T extends z.ZodType, Target extends keyof ValidationTarget
     }
     return parsed.data;
   };
-  const middleware = validator(target, check);
+  const middleware = validator(target, target === "query" ? (query: Record<string, string | string[]>) => check(withoutEmptyParams(query)) : check);
   if (target !== "json") return middleware;
   // Hono's JSON validator reads only declared-JSON bodies; the body is read here so that the types
   // `jsonBody` takes get the same checks.
@@ -24,6 +24,19 @@ export function valid<T extends z.ZodType, Target extends keyof ValidationTarget
     c.req.addValidatedData("json", check(await jsonBody(c.req)) as object);
     await next();
   }) as typeof middleware;
+}
+
+/**
+ * `?client_id=` is what a form or a URL template leaves for a parameter nobody filled in: an empty
+ * value means the parameter is absent (its default, or "all"), not a value to refuse.
+ */
+function withoutEmptyParams(query: Record<string, string | string[]>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(query)) {
+    const values = [value].flat().filter((v) => v !== "");
+    if (values.length > 0) out[name] = Array.isArray(value) ? values : values[0]!;
+  }
+  return out;
 }
 
 /**

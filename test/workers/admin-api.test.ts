@@ -462,3 +462,35 @@ describe("admin routes require an admin", () => {
     }
   });
 });
+
+describe("a field sent as null, a query parameter left empty: both mean left out", () => {
+  it("creates a client, a user, a key and a price with null for every optional field, as if it were absent", async () => {
+    const token = await admin();
+    const id = unique("nulls");
+    const client = await postJson("/v1/admin/clients", { id, name: "Nulls", timezone: null, currency: null, phone_number_ids: null, shards: null }, token);
+    expect([client.status, await client.json()]).toEqual([201, { id, name: "Nulls", timezone: "UTC", currency: "BRL", shards: 1, active: true, phone_number_ids: [] }]);
+    const email = `${unique("n")}@example.com`;
+    const user = await postJson("/v1/admin/users", { email, password: "a long password", role: "admin", client_ids: null }, token);
+    expect([user.status, await user.json()]).toEqual([201, expect.objectContaining({ email, client_ids: [] })]);
+    const key = await postJson("/v1/admin/api-keys", { scope: "ingest", client_id: null, label: null }, token);
+    expect([key.status, await key.json()]).toEqual([201, expect.objectContaining({ client_id: null })]);
+    const card = { client_id: id, category: "utility", country: "BR", unit_price_micros: 8_000, currency: "BRL" };
+    expect(await (await postJson("/v1/admin/rate-cards", { ...card, valid_from: null }, token, "PUT")).json()).toMatchObject({ ...card, valid_from: "1970-01-01" });
+    expect(await (await postJson("/v1/live/ticket", { client_id: null }, token)).json()).toEqual({ ticket: expect.stringMatching(/^zlt_/), expires_at: expect.any(Number) });
+    // Null is not a value of its own where the field has none to stand for: an empty id is still refused.
+    expect((await postJson("/v1/admin/api-keys", { scope: "ingest", client_id: "" }, token)).status).toBe(400);
+  });
+
+  it("reads an empty query parameter as absent (a form's field left blank)", async () => {
+    const token = await admin();
+    const date = "2026-11-20";
+    const all = await call(`/v1/billing?date=${date}`, authed(token));
+    const blank = await call(`/v1/billing?date=${date}&client_id=`, authed(token));
+    expect([blank.status, await blank.json()]).toEqual([all.status, await all.json()]);
+    const { id } = await createClient();
+    const report = await call(`/v1/clients/${id}/report?from=${date}&to=2026-11-21&format=&times=&status=`, authed(token));
+    expect([report.status, report.headers.get("content-type")]).toEqual([200, expect.stringContaining("text/csv")]);
+    expect((await call("/v1/admin/flush?client_id=", authed(token, { method: "POST" }))).status).toBe(200);
+    expect((await call(`/v1/clients/${id}/counters?from=&to=2026-11-21`, authed(token))).status).toBe(400);
+  });
+});
