@@ -121,7 +121,7 @@ export const OPERATIONS: Operation[] = [
       401: { description: "missing or unknown API key", schema: ErrorBody },
       403: { description: "a key scoped to one client, and no record of the batch is that client's (client_not_allowed)", schema: ErrorBody },
       413: { description: `over ${BRIDGE_MAX_BYTES} bytes or ${MAX_RECORDS} records`, schema: ErrorBody },
-      415: { description: "neither JSON nor NDJSON (unsupported_media_type)", schema: ErrorBody },
+      415: { description: "neither JSON nor NDJSON (unsupported_media_type), or compressed (unsupported_content_encoding)", schema: ErrorBody },
       503: { description: "storage failed; retry", schema: ErrorBody },
     },
   },

@@ -290,6 +290,26 @@ describe("per-record validation", () => {
     expect(await untyped.json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
   });
 
+  it("answers 415 for a compressed body instead of reading it as malformed JSON, and keeps nothing of it", async () => {
+    const { id } = await createClient();
+    const text = JSON.stringify([event(id)]);
+    const gzipped = await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer();
+    const before = (await deadLetters()).length;
+    const res = await call("/v1/ingest/events", {
+      method: "POST",
+      headers: { authorization: `Bearer ${await ingestKey()}`, "content-type": "application/json", "content-encoding": "gzip" },
+      body: gzipped,
+    });
+    expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([415, "unsupported_content_encoding"]);
+    expect((await deadLetters()).length).toBe(before);
+    const identity = await call("/v1/ingest/events", {
+      method: "POST",
+      headers: { authorization: `Bearer ${await ingestKey()}`, "content-type": "application/json", "content-encoding": "identity" },
+      body: text,
+    });
+    expect(await identity.json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+  });
+
   it("answers 413 for more than 10,000 records, as an array or as NDJSON lines, asking for smaller batches; takes 10,000", async () => {
     const key = await ingestKey();
     const records = (n: number) => Array.from({ length: n }, () => "{}");

@@ -58,6 +58,11 @@ ingest.post(
     if (!/json|^text\/plain\s*(;|$)/i.test(contentType)) {
       throw new ApiError(415, "unsupported_media_type", "send application/json or application/x-ndjson");
     }
+    // A compressed body read as JSON would be a 400, which a sink takes for bad data to drop or dead-letter.
+    const encoding = c.req.header("content-encoding");
+    if (encoding !== undefined && !/^\s*identity\s*$/i.test(encoding)) {
+      throw new ApiError(415, "unsupported_content_encoding", `Content-Encoding ${encoding} is not read; send the body uncompressed`);
+    }
     // Decoded by hand: `.text()` warns on NDJSON content types although both are UTF-8.
     const body = new TextDecoder().decode(await c.req.arrayBuffer());
     const receivedAt = Date.now();
