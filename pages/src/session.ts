@@ -1,11 +1,18 @@
 import { effect, signal, untracked } from "@preact/signals";
 import { z } from "zod";
 import { roleAllows, type LoginRequest, type LoginResponse, type PublicUser } from "../../schema/api.ts";
-import { CROSS_ORIGIN, api, postJson, rememberToken, whenUnauthorized } from "./api.ts";
+import { ApiFailure, CROSS_ORIGIN, api, postJson, rememberToken, whenUnauthorized } from "./api.ts";
 import { deviceToken, rememberDevice } from "./trusted-devices.ts";
 
 /** The signed-in user; undefined while the first /v1/me is in flight. */
 export const currentUser = signal<PublicUser | null | undefined>(undefined);
+
+/**
+ * True while /v1/me gets no answer (no network, a 5xx): the session may well be valid, so the page
+ * waits and asks again rather than sending a signed-in user to the sign-in form.
+ */
+export const sessionUnreachable = signal(false);
+const SESSION_RETRY_MS = [1_000, 2_000, 5_000, 10_000];
 
 /**
  * How the last session in this tab ended: "signed-out" when someone chose to (here, in another tab, or
@@ -70,11 +77,23 @@ function signedIn(user: PublicUser): void {
   currentUser.value = user;
 }
 
+/** Asks who is signed in; only an answer that says so (a 401, any 4xx) means nobody is. */
 export async function loadSession(): Promise<void> {
-  try {
-    signedIn((await api<{ user: PublicUser }>("/v1/me")).user);
-  } catch {
-    currentUser.value = null;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { user } = await api<{ user: PublicUser }>("/v1/me");
+      sessionUnreachable.value = false;
+      signedIn(user);
+      return;
+    } catch (e) {
+      if (e instanceof ApiFailure && e.status < 500) {
+        sessionUnreachable.value = false;
+        currentUser.value = null;
+        return;
+      }
+      sessionUnreachable.value = true;
+      await new Promise((wake) => setTimeout(wake, SESSION_RETRY_MS[Math.min(attempt, SESSION_RETRY_MS.length - 1)]));
+    }
   }
 }
 

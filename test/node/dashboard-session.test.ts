@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 // The session and router modules read the page's origin and listen for history on import.
 vi.stubGlobal("location", new URL("http://dashboard.test/clients/acme"));
 vi.stubGlobal("addEventListener", () => {});
-const { currentUser, loadSession, logout, sessionEnd } = await import("../../pages/src/session.ts");
+const { currentUser, loadSession, logout, sessionEnd, sessionUnreachable } = await import("../../pages/src/session.ts");
 const { api } = await import("../../pages/src/api.ts");
 const { loginPath } = await import("../../pages/src/router.ts");
 
@@ -56,5 +56,31 @@ describe("where a tab whose session is gone goes to sign in", () => {
     expect(loginPath(sessionEnd.value, "/clients/acme")).toBe("/login?next=%2Fclients%2Facme");
     await signedIn();
     expect(sessionEnd.value).toBeNull();
+  });
+});
+
+describe("a page loaded while the API does not answer", () => {
+  it("waits and asks again (no network, then a 503) instead of sending a signed-in user to sign in", async () => {
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      vi.stubGlobal("fetch", async () => {
+        calls++;
+        if (calls === 1) throw new TypeError("Failed to fetch");
+        if (calls === 2) return new Response("", { status: 503 });
+        return Response.json({ user });
+      });
+      currentUser.value = undefined;
+      const loading = loadSession();
+      await vi.advanceTimersByTimeAsync(0);
+      expect([calls, currentUser.value, sessionUnreachable.value]).toEqual([1, undefined, true]);
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect([calls, currentUser.value, sessionUnreachable.value]).toEqual([2, undefined, true]);
+      await vi.advanceTimersByTimeAsync(2_000);
+      await loading;
+      expect([calls, currentUser.peek()?.id, sessionUnreachable.value]).toEqual([3, 7, false]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

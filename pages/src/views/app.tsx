@@ -2,7 +2,7 @@ import { useSignalEffect } from "@preact/signals";
 import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
 import { documentTitle } from "../page-title.ts";
 import { afterLogin, loginPath, navigate, onLinkClick, route } from "../router.ts";
-import { currentUser, loadSession, sessionEnd } from "../session.ts";
+import { currentUser, loadSession, sessionEnd, sessionUnreachable } from "../session.ts";
 import { t } from "../i18n.ts";
 import { AccountPage } from "./account.tsx";
 import { BillingPage } from "./billing.tsx";
@@ -39,7 +39,17 @@ export function App() {
     document.title = documentTitle.value;
   });
 
-  if (user === undefined) return <div class="splash" aria-busy="true" />;
+  if (user === undefined) {
+    return (
+      <div class="splash" aria-busy="true">
+        {sessionUnreachable.value && (
+          <p class="error" role="alert">
+            {t("session.unreachable")}
+          </p>
+        )}
+      </div>
+    );
+  }
   if (user === null || r.name === "login") return <LoginPage />;
   return (
     <div class="shell" onClick={onLinkClick}>
