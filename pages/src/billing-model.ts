@@ -3,6 +3,8 @@ import { type BillingFormat, type BillingLine, type BillingResponse, type Billin
 
 /** A JSON GET of the API (`api` in api.ts; the tests hand in their own). */
 export type Ask = <T>(path: string) => Promise<T>;
+/** A JSON POST of the API (`postJson` in api.ts). */
+export type Post = <T>(path: string, body: unknown) => Promise<T>;
 
 /** How long a picked date waits for the next change before it loads. */
 export const CHANGE_SETTLE_MS = 400;
@@ -55,21 +57,23 @@ export class BillingDayModel {
   });
   /** Whether the shown day has files: a day never computed (revision 0) has none, and a click could only fail. */
   readonly downloadable = computed(() => (this.revision.value ?? 0) > 0);
+  /** While an admin's "compute now" of the shown day runs. */
+  readonly computing = signal(false);
   private readonly latest = new LatestOnly();
   private settling: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly ask: Ask,
     date: string,
+    private readonly post: Post,
   ) {
     this.date = signal(date);
   }
 
-  /** Loads the date in the field now. */
-  async load(): Promise<void> {
+  /** Loads `day` (the date in the field) now. */
+  async load(day = this.date.value): Promise<void> {
     clearTimeout(this.settling);
     const current = this.latest.start();
-    const day = this.date.value;
     this.shown.value = day;
     this.lines.value = null;
     this.revision.value = null;
@@ -97,6 +101,24 @@ export class BillingDayModel {
   loadSoon(): void {
     clearTimeout(this.settling);
     this.settling = setTimeout(() => void this.load(), CHANGE_SETTLE_MS);
+  }
+
+  /**
+   * Computes the shown day now (POST /v1/billing/:date/run, admins): a day the cron has not reached
+   * yet, or one to recompute after a price changed. Then shows the day as computed.
+   */
+  async compute(): Promise<void> {
+    const day = this.shown.value;
+    if (day === null || this.computing.value) return;
+    this.computing.value = true;
+    try {
+      await this.post(`/v1/billing/${day}/run`, {});
+      if (day === this.shown.value) await this.load(day);
+    } catch (err) {
+      if (day === this.shown.value) this.error.value = err;
+    } finally {
+      this.computing.value = false;
+    }
   }
 
   /** A signed link to the shown day's file; null when no day is shown or the link was refused (see `error`). */

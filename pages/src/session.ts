@@ -130,6 +130,11 @@ export function seesBilling(user: PublicUser): boolean {
   return roleAllows(user.role, "billing");
 }
 
+/** Whether the user may compute a day's billing now (admins; the cron does it for everyone). */
+export function runsBilling(user: PublicUser): boolean {
+  return roleAllows(user.role, "admin");
+}
+
 /** Whether the user may export detail reports (personal data: not finance). */
 export function seesReports(user: PublicUser): boolean {
   return roleAllows(user.role, "report");

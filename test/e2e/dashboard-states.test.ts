@@ -400,6 +400,45 @@ describe("dashboard states in a real browser", () => {
     expect(asked).toEqual([stopped]);
   });
 
+  it("lets an admin compute a day the cron has not reached from the page, and recompute it; finance has no such button", async () => {
+    const page = await freshPage();
+    await signInPage(page, "admin@example.com");
+    await page.goto(`${baseUrl()}/billing`);
+    const date = page.getByLabel("Data");
+    await date.fill("2025-03-14");
+    await date.press("Enter");
+    await page.getByText("Ainda não calculado").waitFor();
+    expect(await page.getByTestId("billing-status").innerText()).toMatch(/^Dia 2025-03-14 · Ainda não calculado/);
+    await page.getByRole("button", { name: "Calcular agora" }).click();
+    await page.getByText("Dia 2025-03-14 · Revisão 1").waitFor();
+    expect(await page.getByRole("button", { name: "Baixar CSV" }).isDisabled()).toBe(false);
+    // Nothing changed since: the recompute keeps the revision.
+    const rerun = page.waitForResponse((r) => r.url().endsWith("/v1/billing/2025-03-14/run"));
+    await page.getByRole("button", { name: "Recalcular" }).click();
+    expect((await rerun).status()).toBe(200);
+    await page.getByRole("button", { name: "Recalcular" }).waitFor();
+    expect(await page.getByTestId("billing-status").innerText()).toMatch(/^Dia 2025-03-14 · Revisão 1 · calculada em/);
+
+    const finance = await freshPage();
+    await signInPage(finance, "finance@example.com");
+    await finance.goto(`${baseUrl()}/billing`);
+    await finance.getByTestId("billing-status").getByText(/^Dia /).waitFor();
+    expect(await finance.getByRole("button", { name: /Calcular agora|Recalcular/ }).count()).toBe(0);
+  });
+
+  it("keeps a signed-in user on the page while the API does not answer, and shows it once the API is back", async () => {
+    const page = await freshPage();
+    await signInPage(page, "viewer@example.com");
+    let down = true;
+    await page.route("**/v1/me", (route) => (down ? route.fulfill({ status: 503, json: { error: { code: "unavailable", message: "down" } } }) : route.fallback()));
+    await page.goto(`${baseUrl()}/clients/acme`);
+    await page.getByText("Sem resposta do servidor. Tentando de novo…").waitFor();
+    expect(new URL(page.url()).pathname).toBe("/clients/acme");
+    down = false;
+    await page.getByRole("heading", { name: "Acme Varejo acme" }).waitFor({ timeout: 15_000 });
+    expect(new URL(page.url()).pathname).toBe("/clients/acme");
+  });
+
   it("offers no download for a day not computed yet, says when it will be, and takes no date after today", async () => {
     const page = await freshPage();
     await signInPage(page, "finance@example.com");

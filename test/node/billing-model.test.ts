@@ -7,7 +7,9 @@ function manualApi() {
   const asked: { path: string; answer(body: unknown): void; fail(err: unknown): void }[] = [];
   const ask = <T>(path: string) =>
     new Promise<T>((resolve, reject) => asked.push({ path, answer: (b) => resolve(b as T), fail: reject }));
-  return { ask, asked };
+  /** POSTs are listed among the asks as `POST <path>`. */
+  const post = <T>(path: string) => ask<T>(`POST ${path}`);
+  return { ask, post, asked };
 }
 
 const dayOf = (date: string, revision: number): BillingResponse => ({
@@ -27,8 +29,8 @@ afterEach(() => void vi.useRealTimers());
 
 describe("the billing page's day", () => {
   it("shows the day asked last, whatever order the answers come in", async () => {
-    const { ask, asked } = manualApi();
-    const model = new BillingDayModel(ask, "2026-11-20");
+    const { ask, post, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20", post);
     const first = model.load();
     model.date.value = "2026-11-21";
     const second = model.load();
@@ -46,8 +48,8 @@ describe("the billing page's day", () => {
   });
 
   it("drops an earlier day's failure and shows the latest day's", async () => {
-    const { ask, asked } = manualApi();
-    const model = new BillingDayModel(ask, "2026-11-20");
+    const { ask, post, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20", post);
     const first = model.load();
     model.date.value = "2026-11-21";
     const second = model.load();
@@ -61,8 +63,8 @@ describe("the billing page's day", () => {
   });
 
   it("clears the old day's lines and marks the ones no rate card prices", async () => {
-    const { ask, asked } = manualApi();
-    const model = new BillingDayModel(ask, "2026-11-20");
+    const { ask, post, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20", post);
     const load = model.load();
     asked[0]!.answer({ ...dayOf("2026-11-20", 1), unpriced: [{ client_id: "c1", category: "marketing", country: "BR", billable_count: 1 }] });
     await load;
@@ -75,8 +77,8 @@ describe("the billing page's day", () => {
 
   it("loads a picked date once the field settles, once for several quick changes", async () => {
     vi.useFakeTimers();
-    const { ask, asked } = manualApi();
-    const model = new BillingDayModel(ask, "2026-11-20");
+    const { ask, post, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20", post);
     for (const day of ["2026-11-19", "2026-11-18", "2026-11-17"]) {
       model.date.value = day;
       model.loadSoon();
@@ -94,9 +96,34 @@ describe("the billing page's day", () => {
     model.dispose();
   });
 
+  it("computes the day shown on an admin's word, then shows it as computed; a refusal shows on that day", async () => {
+    const { ask, post, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20", post);
+    const load = model.load();
+    asked[0]!.answer(dayOf("2026-11-20", 0));
+    await load;
+    // A date typed since, past today, is not the day computed.
+    model.date.value = "2099-01-01";
+    const run = model.compute();
+    expect(model.computing.value).toBe(true);
+    void model.compute();
+    expect(asked.map((a) => a.path)).toEqual(["/v1/billing?date=2026-11-20", "POST /v1/billing/2026-11-20/run"]);
+    asked[1]!.answer({ date: "2026-11-20", revision: 1, changed: true });
+    await settle();
+    expect(asked[2]!.path).toBe("/v1/billing?date=2026-11-20");
+    asked[2]!.answer(dayOf("2026-11-20", 1));
+    await run;
+    expect([model.revision.value, model.computing.value, model.shown.value]).toEqual([1, false, "2026-11-20"]);
+
+    const refused = model.compute();
+    asked[3]!.fail(new Error("day not started"));
+    await refused;
+    expect([model.error.value, model.computing.value]).toEqual([new Error("day not started"), false]);
+  });
+
   it("links the file of the day shown, not of a date typed since", async () => {
-    const { ask, asked } = manualApi();
-    const model = new BillingDayModel(ask, "2026-11-20");
+    const { ask, post, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20", post);
     expect(await model.fileLink("csv")).toBeNull();
     const load = model.load();
     asked[0]!.answer(dayOf("2026-11-20", 1));
@@ -117,8 +144,8 @@ describe("the billing page's day", () => {
   });
 
   it("filters the lines by client id or name, ignoring case, and keeps the filter for the next day", async () => {
-    const { ask, asked } = manualApi();
-    const model = new BillingDayModel(ask, "2026-11-20");
+    const { ask, post, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20", post);
     const line = (client_id: string, client_name: string) => ({ ...dayOf("", 1).lines[0]!, client_id, client_name });
     const day = (date: string) => ({ ...dayOf(date, 1), lines: [line("acme", "Acme Varejo"), line("globex", "Globex"), line("initech", "Ótica Acme")] });
     const ids = () => model.filtered.value.map((l) => l.client_id);
@@ -146,8 +173,8 @@ describe("the billing page's day", () => {
   });
 
   it("offers no download for a day never computed, and says when the cron bills it: from its first client to its last", async () => {
-    const { ask, asked } = manualApi();
-    const model = new BillingDayModel(ask, "2026-11-20");
+    const { ask, post, asked } = manualApi();
+    const model = new BillingDayModel(ask, "2026-11-20", post);
     expect(model.downloadable.value).toBe(false);
     expect(model.due.value).toBeNull();
     const load = model.load();

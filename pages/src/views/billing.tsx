@@ -1,11 +1,11 @@
 import { useEffect, useMemo } from "preact/hooks";
 import { GRACE_MS, RECOMPUTE_DAYS, UNKNOWN_COUNTRY, type BillingFormat } from "../../../schema/billing.ts";
 import { DAY_MS } from "../../../schema/time.ts";
-import { api, saveFile } from "../api.ts";
+import { api, postJson, saveFile } from "../api.ts";
 import { BillingDayModel } from "../billing-model.ts";
 import { billingSheet } from "../billing-sheet.ts";
 import { BROWSER_TIME_ZONE, fmtDateTime, fmtInt, locale, localDateTime, t } from "../i18n.ts";
-import { currentUser, seesBilling } from "../session.ts";
+import { currentUser, runsBilling, seesBilling } from "../session.ts";
 import { BillingLines } from "./billing-lines.tsx";
 import { BillingMonth } from "./billing-month.tsx";
 import { Failure } from "./failure.tsx";
@@ -26,7 +26,7 @@ export function BillingPage() {
 /** A day's billing lines and its signed CSV/Parquet downloads (BillingDayModel). */
 function Billing() {
   // Yesterday as the browser's calendar has it: the day a person at this desk last closed.
-  const model = useMemo(() => new BillingDayModel(api, localDateTime(Date.now() - DAY_MS).slice(0, 10)), []);
+  const model = useMemo(() => new BillingDayModel(api, localDateTime(Date.now() - DAY_MS).slice(0, 10), postJson), []);
   // A later day has nothing to bill yet; the server takes no day that has not begun.
   const today = localDateTime(Date.now()).slice(0, 10);
   useEffect(() => {
@@ -49,7 +49,8 @@ function Billing() {
     <section class="billing" aria-labelledby="billing-title">
       <div class="page-head">
         <h1 id="billing-title">{t("billing.title")}</h1>
-        <span class="muted" role="status">
+        <span class="muted" role="status" data-testid="billing-status">
+          {shown.value !== null && `${t("billing.shownDay", { d: shown.value })} · `}
           {revision.value !== null && (revision.value === 0 ? t("billing.notComputed") : t("billing.revision", { r: revision.value }))}
           {model.computedAt.value !== null && ` · ${t("billing.computedAt", { when: fmtDateTime(model.computedAt.value) })}`}
         </span>
@@ -65,12 +66,18 @@ function Billing() {
             type="date"
             value={date.value}
             onInput={(e) => (date.value = e.currentTarget.value)}
-            onChange={(e) => e.currentTarget.checkValidity() && model.loadSoon()}
+            // A day past today or a half-typed one loads nothing: the browser says why, and the lines stay those of the day named above.
+            onChange={(e) => (e.currentTarget.checkValidity() ? model.loadSoon() : e.currentTarget.reportValidity())}
             max={today}
             required
           />
         </label>
         <button type="submit">{t("billing.load")}</button>
+        {runsBilling(currentUser.value!) && (
+          <button type="button" disabled={shown.value === null || model.loading.value || model.computing.value} onClick={() => void model.compute()}>
+            {model.computing.value ? t("billing.computing") : revision.value ? t("billing.recompute") : t("billing.compute")}
+          </button>
+        )}
         <button type="button" disabled={!model.downloadable.value} onClick={() => void download("csv")}>
           {t("billing.download", { f: "CSV" })}
         </button>
