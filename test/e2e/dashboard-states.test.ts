@@ -30,6 +30,8 @@ async function freshPage(width?: number): Promise<Page> {
   return (await freshContext(width)).newPage();
 }
 
+/** The day's billing lines (the month's summary below is a table of lines too, with rows once the month is billed). */
+const DAY_LINES = 'table[aria-labelledby="billing-title"] tbody tr';
 const live = (page: Page) => page.locator('[data-testid="live-status"][data-status="live"]').waitFor({ timeout: 15_000 });
 const shownClients = (page: Page) => page.locator("[data-client]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-client")).sort());
 
@@ -496,7 +498,7 @@ describe("dashboard states in a real browser", () => {
     // When the revision was computed (in the browser's time, as the test's), and whose day a line's date is.
     await page.getByText("Revisão 1 · calculada em 09/11/2026, 02:10").waitFor();
     await page.getByText("A data de cada linha é o dia local do cliente, no fuso horário dele.").waitFor();
-    const amountCells = () => page.locator("table.lines tbody tr td:nth-child(6)").allInnerTexts();
+    const amountCells = () => page.locator(DAY_LINES).locator("td:nth-child(6)").allInnerTexts();
     expect((await amountCells()).slice(0, 3).map((s) => s.replace(/\s/g, " "))).toEqual(["US$ 0,1350", "US$ 0,2000", "US$ 0,6615"]);
 
     const region = page.getByRole("region", { name: "Tabela: Faturamento diário" });
@@ -505,10 +507,10 @@ describe("dashboard states in a real browser", () => {
     expect(Math.abs(headBox!.y - regionBox!.y)).toBeLessThanOrEqual(2);
 
     await page.getByRole("searchbox", { name: "Filtrar por cliente (nome ou id)" }).fill("c07");
-    expect((await page.locator("table.lines tbody tr").count())).toBe(2);
+    expect((await page.locator(DAY_LINES).count())).toBe(2);
     expect(await page.getByTestId("billing-count").innerText()).toBe("2 de 60 linhas");
     await page.getByRole("searchbox", { name: "Filtrar por cliente (nome ou id)" }).fill("loja 2");
-    expect((await page.locator("table.lines tbody tr").count())).toBe(22);
+    expect((await page.locator(DAY_LINES).count())).toBe(22);
 
     await page.getByRole("link", { name: "Resumo do mês ↓" }).click();
     await page.waitForURL((u) => u.hash === "#billing-month");
@@ -536,7 +538,7 @@ describe("dashboard states in a real browser", () => {
     await date.fill("2026-11-05");
     await date.press("Enter");
     await page.getByTestId("billing-unpriced").waitFor();
-    const unitCells = await page.locator("table.lines tbody tr").evaluateAll((rows) => rows.map((r) => [r.hasAttribute("data-unpriced"), r.children[4]!.textContent]));
+    const unitCells = await page.locator(DAY_LINES).evaluateAll((rows) => rows.map((r) => [r.hasAttribute("data-unpriced"), r.children[4]!.textContent]));
     expect(unitCells).toEqual([
       [false, expect.stringMatching(/^R\$\s0,00$/)],
       [true, "sem tabela"],

@@ -91,7 +91,7 @@ describe("hostile webhooks", () => {
       '{"object":"whatsapp_business_account","entry":[{"changes":{}}]}',
       ok.replace(`"phone_number_id":"${phone}"`, '"phone_number_id":12345'),
       ok.replace(`"phone_number_id":"${phone}"`, `"phone_number_id":"${"9".repeat(65)}"`),
-      withStatus(phone, `{"id":"w1","status":"sent","timestamp":${sec(AT)},"recipient_id":"5511987654321"}`),
+      withStatus(phone, `{"id":"w1","status":"sent","timestamp":${sec(AT)}.5,"recipient_id":"5511987654321"}`),
       withStatus(phone, `{"id":"w1","status":"sent","timestamp":"999999999999","recipient_id":"5511987654321"}`),
       withStatus(phone, `{"id":"w1","status":"sent","timestamp":"1e10","recipient_id":"5511987654321"}`),
       withStatus(phone, `{"id":"w1","status":"sent","timestamp":"-5","recipient_id":"5511987654321"}`),
