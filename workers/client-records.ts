@@ -17,6 +17,12 @@ export async function findClient(db: DrizzleD1Database, id: string): Promise<Cli
   return (await db.select().from(clients).where(eq(clients.id, id)))[0];
 }
 
+/** The client whose id is `id` in any case (`Acme` for `acme`), the exact one first. */
+export async function findClientAnyCase(db: DrizzleD1Database, id: string): Promise<ClientRecord | undefined> {
+  const found = await db.select().from(clients).where(sql`lower(${clients.id}) = lower(${id})`);
+  return found.find((c) => c.id === id) ?? found[0];
+}
+
 /** Client `id` (active or not); 404 `client_not_found` when there is none. */
 export async function requireClient(db: DrizzleD1Database, id: string): Promise<ClientRecord> {
   const client = await findClient(db, id);

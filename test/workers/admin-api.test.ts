@@ -50,6 +50,9 @@ describe("admin: clients and phone numbers", () => {
     const a = await createClient();
     const again = await postJson("/v1/admin/clients", { id: a.id, name: "again" }, token);
     expect([again.status, ((await again.json()) as { error: { code: string } }).error.code]).toEqual([409, "client_exists"]);
+    // An id that differs only in case would share the client's lake folder on a case-insensitive disk.
+    const shouted = await postJson("/v1/admin/clients", { id: a.id.toUpperCase(), name: "again" }, token);
+    expect([shouted.status, await shouted.json()]).toEqual([409, { error: { code: "client_exists", message: `client ${a.id} already exists: ids must differ in more than case` } }]);
     const free = unique("pn");
     const taken = await postJson("/v1/admin/clients", { id: unique("b"), name: "B", phone_number_ids: [free, a.phones[0]] }, token);
     expect(taken.status).toBe(409);

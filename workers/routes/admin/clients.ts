@@ -7,7 +7,7 @@ import { audit } from "../../audit.ts";
 import { ApiError } from "../../errors.ts";
 import { tellOverview, writeClientChange } from "../../client-changes.ts";
 import { clientObjects } from "../../client-counters.ts";
-import { assertPhonesFree, clientNotFound, clientWithPhones, findClient, phoneNumberWrites, requireClient } from "../../client-records.ts";
+import { assertPhonesFree, clientNotFound, clientWithPhones, findClientAnyCase, phoneNumberWrites, requireClient } from "../../client-records.ts";
 import { forgetClients } from "../../ingest/client-directory.ts";
 import { valid } from "../../validate.ts";
 
@@ -29,8 +29,12 @@ adminClients.get("/", async (c) => {
 adminClients.post("/", valid("json", CreateClientRequest), async (c) => {
   const body = c.req.valid("json");
   const db = c.get("db");
-  if (await findClient(db, body.id)) {
-    throw new ApiError(409, "client_exists", `client ${body.id} already exists`);
+  const existing = await findClientAnyCase(db, body.id);
+  if (existing) {
+    // `client_id=Acme/` and `client_id=acme/` would be one folder wherever the lake is copied to a
+    // case-insensitive file system (macOS, Windows), mixing two clients' rows.
+    const message = existing.id === body.id ? `client ${body.id} already exists` : `client ${existing.id} already exists: ids must differ in more than case`;
+    throw new ApiError(409, "client_exists", message);
   }
   await assertPhonesFree(db, body.phone_number_ids, body.id);
   await db.batch([
