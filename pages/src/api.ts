@@ -57,9 +57,11 @@ export function postJson<T>(path: string, body: unknown): Promise<T> {
   return api<T>(path, { method: "POST", body: JSON.stringify(body) });
 }
 
-/** Saves a file the API streams (works with the cookie and with the bearer token alike). */
-export async function download(path: string, filename: string): Promise<void> {
-  saveFile(await (await request(path)).blob(), filename);
+/** Saves a file the API streams (works with the cookie and with the bearer token alike), and returns it. */
+export async function download(path: string, filename: string): Promise<Blob> {
+  const file = await (await request(path)).blob();
+  saveFile(file, filename);
+  return file;
 }
 
 /** Hands `blob` to the browser as a file download named `filename`. */

@@ -183,6 +183,36 @@ describe("dashboard states in a real browser", () => {
     expect(await page.getByRole("alert").count()).toBe(0);
   });
 
+  it("says when a CSV report has no rows (a range without events), and not for one with rows", async () => {
+    // An event of a minute ago, in the lake.
+    const messageId = `report-${Date.now()}`;
+    const event = { event_id: `${messageId}:sent`, message_id: messageId, client_id: "acme", status: "sent", occurred_at: Date.now() - 60_000, recipient: "5511987654321" };
+    const ingest = await fetch(`${baseUrl()}/v1/ingest/events`, { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer dev-ingest-key" }, body: JSON.stringify([event]) });
+    expect(ingest.status).toBe(200);
+    const flush = await fetch(`${baseUrl()}/v1/admin/flush?client_id=acme`, { method: "POST", headers: { authorization: `Bearer ${await login("admin@example.com")}` } });
+    expect(flush.status).toBe(200);
+
+    const page = await freshPage();
+    await signInPage(page, "viewer@example.com");
+    await page.goto(`${baseUrl()}/clients/acme`);
+    const save = async () => {
+      const saved = page.waitForEvent("download");
+      await page.getByRole("button", { name: "Baixar" }).click();
+      return (await saved).path();
+    };
+    await page.getByLabel("De", { exact: true }).fill("2025-01-01T00:00");
+    await page.getByLabel("Até", { exact: true }).fill("2025-01-02T00:00");
+    expect((await readFile((await save())!, "utf8")).trim().split("\r\n")).toHaveLength(1);
+    await page.getByTestId("report-empty").waitFor();
+    expect(await page.getByTestId("report-empty").innerText()).toBe("Nenhum evento neste período: o arquivo baixado tem só a linha de cabeçalho.");
+    // Editing the range takes the notice back; the last day has the event above.
+    await page.getByLabel("De", { exact: true }).fill(await page.evaluate(() => new Date(Date.now() - new Date().getTimezoneOffset() * 60_000 - 86_400_000).toISOString().slice(0, 16)));
+    expect(await page.getByTestId("report-empty").count()).toBe(0);
+    await page.getByLabel("Até", { exact: true }).fill(await page.evaluate(() => new Date(Date.now() - new Date().getTimezoneOffset() * 60_000 + 60_000).toISOString().slice(0, 16)));
+    expect((await readFile((await save())!, "utf8")).trim().split("\r\n").length).toBeGreaterThan(1);
+    expect(await page.getByTestId("report-empty").count()).toBe(0);
+  });
+
   it("leaves exactly one overview socket after a quick back/forward/back", async () => {
     const page = await freshPage();
     const sockets = overviewSockets(page);

@@ -4,6 +4,12 @@ import { download } from "../api.ts";
 import { BROWSER_TIME_ZONE, localDateTime, t } from "../i18n.ts";
 import { Failure } from "./failure.tsx";
 
+/** Whether a CSV report is its header row alone (the report's rows end in CRLF): no event in the range. */
+async function headerOnly(csv: Blob): Promise<boolean> {
+  const head = new Uint8Array(await csv.slice(0, 64 * 1024).arrayBuffer());
+  const end = head.findIndex((b, i) => b === 0x0d && head[i + 1] === 0x0a);
+  return end >= 0 && csv.size === end + 2;
+}
 
 /** The detailed report (GET /v1/clients/:id/report), for a range in the browser's time zone. */
 export function ReportExport({ clientId }: { clientId: string }) {
@@ -15,17 +21,21 @@ export function ReportExport({ clientId }: { clientId: string }) {
   const rangeReversed = useSignal(false);
   const failure = useSignal<unknown>(null);
   const busy = useSignal(false);
+  /** The last CSV downloaded had no rows: said on the page, since an empty file looks like a failure. */
+  const empty = useSignal(false);
 
   /** A complaint about the range is about the range as it was: editing it takes the complaint back. */
   function edited() {
     rangeReversed.value = false;
     failure.value = null;
+    empty.value = false;
   }
 
   async function submit(e: Event) {
     e.preventDefault();
     if (busy.value) return;
     failure.value = null;
+    empty.value = false;
     const fromMs = new Date(from.value).getTime();
     const toMs = new Date(to.value).getTime();
     rangeReversed.value = !(fromMs < toMs);
@@ -36,7 +46,8 @@ export function ReportExport({ clientId }: { clientId: string }) {
     if (format.value === "csv") q.set("times", "iso");
     busy.value = true;
     try {
-      await download(`/v1/clients/${encodeURIComponent(clientId)}/report?${q}`, `${clientId}-report.${format.value}`);
+      const file = await download(`/v1/clients/${encodeURIComponent(clientId)}/report?${q}`, `${clientId}-report.${format.value}`);
+      if (format.value === "csv") empty.value = await headerOnly(file);
     } catch (err) {
       failure.value = err;
     } finally {
@@ -68,7 +79,7 @@ export function ReportExport({ clientId }: { clientId: string }) {
       </label>
       <label>
         {t("client.status")}
-        <select value={status.value} onChange={(e) => (status.value = e.currentTarget.value as Status | "")}>
+        <select value={status.value} onChange={(e) => ((status.value = e.currentTarget.value as Status | ""), edited())}>
           <option value="">{t("client.allStatuses")}</option>
           {STATUSES.map((s) => (
             <option key={s} value={s}>
@@ -79,7 +90,7 @@ export function ReportExport({ clientId }: { clientId: string }) {
       </label>
       <label>
         {t("client.format")}
-        <select value={format.value} onChange={(e) => (format.value = e.currentTarget.value as "csv" | "parquet")}>
+        <select value={format.value} onChange={(e) => ((format.value = e.currentTarget.value as "csv" | "parquet"), edited())}>
           <option value="csv">CSV</option>
           <option value="parquet">Parquet</option>
         </select>
@@ -91,6 +102,11 @@ export function ReportExport({ clientId }: { clientId: string }) {
       {rangeReversed.value && (
         <p class="error" role="alert" id="report-range-error">
           {t("client.rangeOrder")}
+        </p>
+      )}
+      {empty.value && (
+        <p class="notice" role="status" data-testid="report-empty">
+          {t("client.reportEmpty")}
         </p>
       )}
       {failure.value != null && (
