@@ -61,9 +61,9 @@ describe("bridge batch formats", () => {
     expect(await (await postEvents(records, await ingestKey())).json()).toEqual({ accepted: 3, duplicates: 0, rejected: [] });
   });
 
-  it("answers 400 for another sender's envelope ({records: [...]}, {data: [...]}) instead of reading it as one bad record", async () => {
+  it("answers 400 for another sender's envelope ({records: [...]}, {data: [...]}) or an events field that is no array, instead of reading it as one bad record", async () => {
     const { id } = await createClient();
-    for (const body of [{ records: [event(id), event(id)] }, { data: [event(id)] }]) {
+    for (const body of [{ records: [event(id), event(id)] }, { data: [event(id)] }, { events: event(id) }, { events: null }]) {
       const res = await postEvents(body, await ingestKey());
       expect(res.status).toBe(400);
       const { error } = (await res.json()) as { error: { code: string; message: string } };

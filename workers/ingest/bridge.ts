@@ -103,6 +103,7 @@ export function splitRecords(body: string, contentType: string): RawRecord[] {
   if (Array.isArray(parsed)) list = parsed;
   else if (!isObject(parsed)) throw new MalformedBatch(expected);
   else if (Array.isArray(parsed.events)) list = parsed.events;
+  else if ("events" in parsed && !("event_id" in parsed)) throw new MalformedBatch(`${expected}; "events" is not an array`);
   else {
     const envelope = foreignEnvelope(parsed);
     if (envelope !== null) throw new MalformedBatch(`${expected}; got an object holding an array in "${envelope}"`);
