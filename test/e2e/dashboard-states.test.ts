@@ -183,7 +183,7 @@ describe("dashboard states in a real browser", () => {
     expect(await page.getByRole("alert").count()).toBe(0);
   });
 
-  it("says when a CSV report has no rows (a range without events), and not for one with rows", async () => {
+  it("says when a CSV or Parquet report has no rows (a range without events), and not for one with rows", async () => {
     // An event of a minute ago, in the lake.
     const messageId = `report-${Date.now()}`;
     const event = { event_id: `${messageId}:sent`, message_id: messageId, client_id: "acme", status: "sent", occurred_at: Date.now() - 60_000, recipient: "5511987654321" };
@@ -198,18 +198,30 @@ describe("dashboard states in a real browser", () => {
     const save = async () => {
       const saved = page.waitForEvent("download");
       await page.getByRole("button", { name: "Baixar" }).click();
-      return (await saved).path();
+      const path = await (await saved).path();
+      // The file is looked at after it is saved; the button is free again once that is done.
+      await page.locator('form.report button[aria-busy="false"]').waitFor();
+      return path;
     };
     await page.getByLabel("De", { exact: true }).fill("2025-01-01T00:00");
     await page.getByLabel("Até", { exact: true }).fill("2025-01-02T00:00");
     expect((await readFile((await save())!, "utf8")).trim().split("\r\n")).toHaveLength(1);
     await page.getByTestId("report-empty").waitFor();
     expect(await page.getByTestId("report-empty").innerText()).toBe("Nenhum evento neste período: o arquivo baixado tem só a linha de cabeçalho.");
+    // The same range as Parquet: its footer counts no rows.
+    await page.getByLabel("Formato").selectOption("parquet");
+    expect(await page.getByTestId("report-empty").count()).toBe(0);
+    await save();
+    expect(await page.getByTestId("report-empty").innerText()).toBe("Nenhum evento neste período: o arquivo baixado não tem linhas.");
+    await page.getByLabel("Formato").selectOption("csv");
     // Editing the range takes the notice back; the last day has the event above.
     await page.getByLabel("De", { exact: true }).fill(await page.evaluate(() => new Date(Date.now() - new Date().getTimezoneOffset() * 60_000 - 86_400_000).toISOString().slice(0, 16)));
     expect(await page.getByTestId("report-empty").count()).toBe(0);
     await page.getByLabel("Até", { exact: true }).fill(await page.evaluate(() => new Date(Date.now() - new Date().getTimezoneOffset() * 60_000 + 60_000).toISOString().slice(0, 16)));
     expect((await readFile((await save())!, "utf8")).trim().split("\r\n").length).toBeGreaterThan(1);
+    expect(await page.getByTestId("report-empty").count()).toBe(0);
+    await page.getByLabel("Formato").selectOption("parquet");
+    expect((await readFile((await save())!)).subarray(0, 4).toString()).toBe("PAR1");
     expect(await page.getByTestId("report-empty").count()).toBe(0);
   });
 

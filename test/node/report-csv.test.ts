@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
 import type { EventRow } from "../../workers/lake/columns.ts";
-import { csvLines } from "../../workers/lake/report-csv.ts";
+import { ParquetStream } from "../../workers/lake/parquet-writer.ts";
+import { CSV_HEADER, csvLines } from "../../workers/lake/report-csv.ts";
+import { reportRowless } from "../../pages/src/report-rows.ts";
 
 const OCCURRED = EVENT_COLUMNS.indexOf("occurred_at");
 const RECEIVED = EVENT_COLUMNS.indexOf("received_at");
@@ -71,5 +73,37 @@ describe("CSV report lines", () => {
     expect(columns.map((i) => spreadsheet![i])).toEqual(["'-e", "'@m", "'=SUM(A1)", "'+1 retry", "'\t=1+1", '"\'\r=1+1"']);
     const [machine] = fieldsOf(csvLines([hostile], "epoch_ms"));
     expect(columns.map((i) => machine![i])).toEqual(["-e", "@m", "=SUM(A1)", "+1 retry", "\t=1+1", '"\r=1+1"']);
+  });
+});
+
+describe("the dashboard's check for a report without rows", () => {
+  /** A report file as the report route writes it: ParquetStream's row groups and footer, end to end. */
+  async function parquetReport(rows: EventRow[]): Promise<Blob> {
+    const parts: Uint8Array<ArrayBuffer>[] = [];
+    const out = new ParquetStream((bytes) => void parts.push(bytes));
+    await out.append(rows);
+    await out.finish([{ key: "zapmeter.report", value: "x".repeat(70_000) }]);
+    return new Blob(parts);
+  }
+
+  it("calls a CSV of the header row alone empty, and one with a row not", async () => {
+    expect(await reportRowless(new Blob([CSV_HEADER]), "csv")).toBe(true);
+    expect(await reportRowless(new Blob([CSV_HEADER, csvLines([row()], "iso")]), "csv")).toBe(false);
+  });
+
+  it("reads a Parquet report's row count from its footer alone (a footer larger than 64 KB included)", async () => {
+    expect(await reportRowless(await parquetReport([]), "parquet")).toBe(true);
+    expect(await reportRowless(await parquetReport([row()]), "parquet")).toBe(false);
+  });
+
+  it("does not call a file empty that is not Parquet", async () => {
+    const magic = [...new TextEncoder().encode("PAR1")];
+    /** `body`, then a footer length of `length` and the closing magic. */
+    const file = (body: number[], length: number) => new Blob([new Uint8Array([...body, length & 0xff, length >> 8, 0, 0, ...magic])]);
+    expect(await reportRowless(new Blob([]), "parquet")).toBe(false);
+    expect(await reportRowless(new Blob(["PAR1"]), "parquet")).toBe(false);
+    expect(await reportRowless(file(new Array(20).fill(0x41), 60_000), "parquet")).toBe(false);
+    // A footer length that fits, over bytes that are not a footer.
+    expect(await reportRowless(file([...magic, ...new Array(40).fill(0xff)], 40), "parquet")).toBe(false);
   });
 });

@@ -1,41 +1,36 @@
 import { useSignal } from "@preact/signals";
 import { STATUSES, type Status } from "../../../schema/event.ts";
+import type { ReportFormat } from "../../../schema/api.ts";
 import { download } from "../api.ts";
 import { BROWSER_TIME_ZONE, localDateTime, t } from "../i18n.ts";
+import { reportRowless } from "../report-rows.ts";
 import { Failure } from "./failure.tsx";
-
-/** Whether a CSV report is its header row alone (the report's rows end in CRLF): no event in the range. */
-async function headerOnly(csv: Blob): Promise<boolean> {
-  const head = new Uint8Array(await csv.slice(0, 64 * 1024).arrayBuffer());
-  const end = head.findIndex((b, i) => b === 0x0d && head[i + 1] === 0x0a);
-  return end >= 0 && csv.size === end + 2;
-}
 
 /** The detailed report (GET /v1/clients/:id/report), for a range in the browser's time zone. */
 export function ReportExport({ clientId }: { clientId: string }) {
   const from = useSignal(localDateTime(Date.now() - 24 * 3_600_000));
   // The input has minute precision: round up so the current minute's events are included.
   const to = useSignal(localDateTime(Date.now() + 60_000));
-  const format = useSignal<"csv" | "parquet">("csv");
+  const format = useSignal<ReportFormat>("csv");
   const status = useSignal<Status | "">("");
   const rangeReversed = useSignal(false);
   const failure = useSignal<unknown>(null);
   const busy = useSignal(false);
-  /** The last CSV downloaded had no rows: said on the page, since an empty file looks like a failure. */
-  const empty = useSignal(false);
+  /** The format of the last report downloaded, when it had no rows. */
+  const empty = useSignal<ReportFormat | null>(null);
 
   /** A complaint about the range is about the range as it was: editing it takes the complaint back. */
   function edited() {
     rangeReversed.value = false;
     failure.value = null;
-    empty.value = false;
+    empty.value = null;
   }
 
   async function submit(e: Event) {
     e.preventDefault();
     if (busy.value) return;
     failure.value = null;
-    empty.value = false;
+    empty.value = null;
     const fromMs = new Date(from.value).getTime();
     const toMs = new Date(to.value).getTime();
     rangeReversed.value = !(fromMs < toMs);
@@ -46,8 +41,9 @@ export function ReportExport({ clientId }: { clientId: string }) {
     if (format.value === "csv") q.set("times", "iso");
     busy.value = true;
     try {
-      const file = await download(`/v1/clients/${encodeURIComponent(clientId)}/report?${q}`, `${clientId}-report.${format.value}`);
-      if (format.value === "csv") empty.value = await headerOnly(file);
+      const asked = format.value;
+      const file = await download(`/v1/clients/${encodeURIComponent(clientId)}/report?${q}`, `${clientId}-report.${asked}`);
+      empty.value = (await reportRowless(file, asked)) ? asked : null;
     } catch (err) {
       failure.value = err;
     } finally {
@@ -90,7 +86,7 @@ export function ReportExport({ clientId }: { clientId: string }) {
       </label>
       <label>
         {t("client.format")}
-        <select value={format.value} onChange={(e) => ((format.value = e.currentTarget.value as "csv" | "parquet"), edited())}>
+        <select value={format.value} onChange={(e) => ((format.value = e.currentTarget.value as ReportFormat), edited())}>
           <option value="csv">CSV</option>
           <option value="parquet">Parquet</option>
         </select>
@@ -106,7 +102,7 @@ export function ReportExport({ clientId }: { clientId: string }) {
       )}
       {empty.value && (
         <p class="notice" role="status" data-testid="report-empty">
-          {t("client.reportEmpty")}
+          {t(empty.value === "csv" ? "client.reportEmptyCsv" : "client.reportEmptyParquet")}
         </p>
       )}
       {failure.value != null && (
