@@ -132,7 +132,23 @@ export class ClientCounter extends DurableObject<Env> {
       upgradeMinuteCounts(this.sql);
       this.loadState();
     });
-    this.lake = new LakeFlush(ctx, this.outbox, env.LAKE, () => this.clientId, this.trackBackground, () => this.pending.flush(this.trackBackground));
+    const absorbOutbox = () => this.pending.flush(this.trackBackground);
+    this.lake = new LakeFlush(ctx, this.outbox, env.LAKE, () => this.clientId, this.trackBackground, (write) => this.transact(write), absorbOutbox);
+  }
+
+  /**
+   * Runs `write` as one transaction. One that rolls back leaves SQLite as it was, but not the
+   * in-memory mirrors it changed on the way (pending counters it cleared, outbox or event tables it
+   * noted, the layout), so they are read again before the error goes on: else the next write would
+   * build on changes that were never stored (a counter update lost for good, say).
+   */
+  private transact(write: () => void): void {
+    try {
+      this.ctx.storage.transactionSync(write);
+    } catch (err) {
+      this.loadState();
+      throw err;
+    }
   }
 
   /** In-memory mirrors of what SQLite holds: the event tables, the client id, the outbox tables, pending counters. */
@@ -271,31 +287,24 @@ export class ClientCounter extends DurableObject<Env> {
     let accepted: NotificationEvent[] = [];
     let late: string[] = [];
 
-    try {
-      this.ctx.storage.transactionSync(() => {
-        this.rememberClient(client, track);
-        const current = this.ensureEventTable(now, track);
-        const priced = this.ledger.withPricing(events, this.eventTables, track);
-        const billing = this.ledger.plan(priced, client.timezone, this.eventTables, track);
-        isNew = this.insertEvents(current, priced, (e) => [e.message_id, storedEventRef(e.message_id, e.event_id), ...pricingColumns(e, billing.columns(e))], track);
-        accepted = priced.filter((_e, i) => isNew[i]);
-        if (accepted.length === 0) return;
+    this.transact(() => {
+      this.rememberClient(client, track);
+      const current = this.ensureEventTable(now, track);
+      const priced = this.ledger.withPricing(events, this.eventTables, track);
+      const billing = this.ledger.plan(priced, client.timezone, this.eventTables, track);
+      isNew = this.insertEvents(current, priced, (e) => [e.message_id, storedEventRef(e.message_id, e.event_id), ...pricingColumns(e, billing.columns(e))], track);
+      accepted = priced.filter((_e, i) => isNew[i]);
+      if (accepted.length === 0) return;
 
-        const ledger = billing.settle(accepted, track);
-        late = lateDays(ledger, client.timezone, now);
-        // One call whose events were all new, as sent: its rows' text is the outbox row as it is.
-        const asSent = batches.length === 1 && accepted.length === events.length && priced === events ? batches[0]! : null;
-        const details = asSent ? asSent.rows : accepted.map(rowOf);
-        const seq = this.outbox.append(accepted.length, asSent ? asSent.text : JSON.stringify(details), JSON.stringify(ledger), track);
-        this.pending.add(seq, details, ledger);
-        if (this.pending.full()) this.pending.flush(track);
-      });
-    } catch (err) {
-      // The transaction rolled back: tables it created or dropped, the outbox and the pending
-      // counters are as before, so re-read them.
-      this.loadState();
-      throw err;
-    }
+      const ledger = billing.settle(accepted, track);
+      late = lateDays(ledger, client.timezone, now);
+      // One call whose events were all new, as sent: its rows' text is the outbox row as it is.
+      const asSent = batches.length === 1 && accepted.length === events.length && priced === events ? batches[0]! : null;
+      const details = asSent ? asSent.rows : accepted.map(rowOf);
+      const seq = this.outbox.append(accepted.length, asSent ? asSent.text : JSON.stringify(details), JSON.stringify(ledger), track);
+      this.pending.add(seq, details, ledger);
+      if (this.pending.full()) this.pending.flush(track);
+    });
 
     this.reads.absorb(accepted);
     this.lake.noteIngested(accepted.length);
@@ -385,7 +394,7 @@ export class ClientCounter extends DurableObject<Env> {
     if (this.statedShardCount === shards && (transition === null || prior.transition?.previous === transition.previous)) return { ok: true, prior };
     if (prior.transition) return { ok: false, refused: "resharding", prior };
     if (transition === null && this.holdsEvents()) return { ok: false, refused: "holds_events", prior };
-    this.ctx.storage.transactionSync(() => {
+    this.transact(() => {
       this.setLayout(shards);
       if (transition) this.reshard.set(transition);
     });
@@ -396,7 +405,7 @@ export class ClientCounter extends DurableObject<Env> {
 
   /** Puts back what `relayout` found (another object refused the change). */
   restoreLayout(prior: LayoutState): void {
-    this.ctx.storage.transactionSync(() => {
+    this.transact(() => {
       this.setLayout(prior.layout);
       this.reshard.set(prior.transition);
     });
@@ -434,7 +443,7 @@ export class ClientCounter extends DurableObject<Env> {
    * (durable-objects/lake-flush.ts); meanwhile makes sure the Overview saved the last rollup.
    */
   override async alarm(): Promise<void> {
-    this.ctx.storage.transactionSync(() => this.pending.flush(this.trackBackground));
+    this.transact(() => this.pending.flush(this.trackBackground));
     const client = this.clientId && this.timezone ? { id: this.clientId, timezone: this.timezone, shard: this.shard } : null;
     const [settled] = await Promise.all([client ? this.live.settle(client) : true, this.lake.alarm()]);
     // Not a timer: a pending one would hold the alarm open until it fired.

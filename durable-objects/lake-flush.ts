@@ -37,6 +37,8 @@ export class LakeFlush {
     private readonly clientId: () => string | null,
     /** Accounts for the rows this writes (the object reports them with its next ingest). */
     private readonly track: Track,
+    /** Runs a write as one transaction, restoring the object's in-memory state if it rolls back. */
+    private readonly transact: (write: () => void) => void,
     /** Brings the counters up to date with the outbox; called before written outbox rows are marked flushed. */
     private readonly absorbOutbox: () => void,
   ) {
@@ -135,18 +137,13 @@ export class LakeFlush {
       });
       keys.push(key);
     }
-    try {
-      this.ctx.storage.transactionSync(() => {
-        const sql = this.ctx.storage.sql;
-        this.absorbOutbox();
-        this.outbox.markFlushed(last, this.track);
-        this.track(sql.exec("DELETE FROM meta WHERE key = ?", PENDING_RANGE_KEY));
-        this.track(sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", FLUSHED_THROUGH_KEY, String(last)));
-      });
-    } catch (err) {
-      this.outbox.load();
-      throw err;
-    }
+    this.transact(() => {
+      const sql = this.ctx.storage.sql;
+      this.absorbOutbox();
+      this.outbox.markFlushed(last, this.track);
+      this.track(sql.exec("DELETE FROM meta WHERE key = ?", PENDING_RANGE_KEY));
+      this.track(sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", FLUSHED_THROUGH_KEY, String(last)));
+    });
     this.pendingRows = Math.max(0, this.pendingRows - rows);
     return keys;
   }

@@ -6,7 +6,7 @@ import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import { flushedThrough } from "../../durable-objects/outbox.ts";
 import { EVENT_COLUMNS, type NotificationEvent } from "../../schema/event.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
-import { admin, authed, withMethods, call, createClient, ingestKey, postEvents, signIn, withEnv } from "./helpers.ts";
+import { admin, authed, withMethods, call, counters, createClient, ingestKey, postEvents, signIn, withEnv } from "./helpers.ts";
 import { DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 
 const RANGE = { from: "2026-11-18T00:00:00Z", to: "2026-11-20T00:00:00Z" };
@@ -219,6 +219,31 @@ describe("outbox → lake flush", () => {
 
     const { rows } = await readParquet(await (await report(id, { ...RANGE, format: "parquet" })).arrayBuffer());
     expect(withoutReceivedAt(rows)).toEqual(withoutReceivedAt([...events, late].map(canonical)));
+  });
+  it("a flush whose last write rolls back loses no counter change, then or after a restart", async () => {
+    const { id } = await createClient();
+    await ingestSample(id);
+    const stub = counterOf(env, id);
+    const counted = async () => (await counters(id, RANGE.from, RANGE.to)).body.minutes.reduce((n, m) => n + m.sent! + m.delivered! + m.read! + m.failed!, 0);
+    expect(await counted()).toBe(8);
+    // Fault injection: the flush's closing transaction fails after it wrote the pending counters.
+    await runInDurableObject(stub, async (instance) => {
+      const outbox = (instance as unknown as { outbox: { markFlushed: (...args: unknown[]) => void } }).outbox;
+      const real = outbox.markFlushed;
+      outbox.markFlushed = () => {
+        outbox.markFlushed = real;
+        throw new Error("injected storage failure");
+      };
+      await expect(instance.flush()).rejects.toThrow("injected storage failure");
+    });
+    expect(await counted()).toBe(8);
+    // The next writes build on what is stored, not on the rolled-back changes.
+    await postEvents([detailEvent(id, 100)], await ingestKey());
+    expect((await flush(id)).status).toBe(200);
+    expect(await outboxRows(stub)).toBe(0);
+    expect(await counted()).toBe(9);
+    await evictDurableObject(stub);
+    expect(await counted()).toBe(9);
   });
 });
 
