@@ -58,7 +58,13 @@ function utf8Column(rows: EventRow[], i: number): (Uint8Array | null)[] {
 }
 
 function columnData(rows: EventRow[]): ColumnSource[] {
-  return EVENT_COLUMNS.map((name, i) => ({ name, data: COLUMN_KINDS[i] === "string" ? utf8Column(rows, i) : rows.map((r) => r[i] ?? null) }));
+  return EVENT_COLUMNS.map((name, i) => {
+    if (COLUMN_KINDS[i] === "string") return { name, data: utf8Column(rows, i) };
+    const data = rows.map((r) => r[i] ?? null);
+    // hyparquet-writer RLE-encodes a boolean chunk of more than 16 values; fastparquet (2026.9) cannot
+    // read RLE booleans with nulls in a v2 page, and PLAIN booleans are bit-packed as tightly.
+    return COLUMN_KINDS[i] === "boolean" ? { name, data, encoding: "PLAIN" } : { name, data };
+  });
 }
 
 function parquetWriter(writer: ByteWriter): ParquetWriter {
