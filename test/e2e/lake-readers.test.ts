@@ -101,7 +101,7 @@ describe("DuckDB and arrow-rs read the lake", () => {
     const byArrow = [...files.map((key) => join(dir, key)), join(dir, "report.parquet")].map(readWithArrow);
     for (const { types } of byArrow) {
       expect(types).toMatchObject({
-        event_id: "Utf8", client_id: "Utf8", status: "Utf8", recipient: "Utf8", source: "Utf8",
+        event_id: "Utf8", client_id: "Dictionary<Int32, Utf8>", status: "Utf8", recipient: "Utf8", source: "Utf8",
         occurred_at: "Timestamp<MILLISECOND, UTC>", received_at: "Timestamp<MILLISECOND, UTC>",
         category: "Utf8?", billable: "Bool?", error_code: "Int32?", country: "Utf8?",
       });

@@ -2,6 +2,7 @@ import type { KeyValue } from "hyparquet";
 import type { ColumnSource } from "hyparquet-writer";
 import { ByteWriter, ParquetWriter } from "hyparquet-writer";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
+import { ARROW_SCHEMA } from "./arrow-schema.ts";
 import { compressors, LAKE_CODEC } from "./codec.ts";
 import { COLUMN_KINDS, LAKE_SCHEMA, type EventRow } from "./columns.ts";
 
@@ -68,7 +69,7 @@ function columnData(rows: EventRow[]): ColumnSource[] {
 }
 
 function parquetWriter(writer: ByteWriter): ParquetWriter {
-  return new ParquetWriter({ writer, schema: LAKE_SCHEMA, codec: LAKE_CODEC, compressors, statistics: true, createdBy: CREATED_BY });
+  return new ParquetWriter({ writer, schema: LAKE_SCHEMA, codec: LAKE_CODEC, compressors, statistics: true, createdBy: CREATED_BY, kvMetadata: [ARROW_SCHEMA] });
 }
 
 /** Encodes detail rows as one Parquet file in memory (a flush's rows for one partition). */
@@ -132,7 +133,7 @@ export class ParquetStream {
   /** Writes the rows left and the footer (with `kvMetadata`, known only at the end); the file is complete when this resolves. */
   async finish(kvMetadata?: KeyValue[]): Promise<void> {
     await this.writeGroup();
-    if (kvMetadata) this.pw.kvMetadata = kvMetadata;
+    if (kvMetadata) this.pw.kvMetadata = [ARROW_SCHEMA, ...kvMetadata];
     await this.pw.finish();
   }
 
