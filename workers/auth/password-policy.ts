@@ -9,7 +9,7 @@ import type { WeakPasswordReason } from "../../schema/api.ts";
  * decompresses its lists when it is evaluated (~20 ms), which every isolate's start would pay, and
  * only user creation and password changes ask.
  */
-let common: Promise<Set<string>> | undefined;
+let common: Set<string> | undefined;
 
 /** Why a password is refused: `details.reason` of a `weak_password` error, and its words. */
 const WEAKNESS: Record<WeakPasswordReason, string> = {
@@ -19,8 +19,9 @@ const WEAKNESS: Record<WeakPasswordReason, string> = {
   development: "it is the documented development password",
 };
 
-function commonPasswords(): Promise<Set<string>> {
-  common ??= import("@zxcvbn-ts/language-common").then(({ dictionary }) => new Set(dictionary["passwords-common"] as string[]));
+/** The set, not the promise of it, is kept: a request must not await a promise another request started. */
+async function commonPasswords(): Promise<Set<string>> {
+  common ??= new Set((await import("@zxcvbn-ts/language-common")).dictionary["passwords-common"] as string[]);
   return common;
 }
 

@@ -47,8 +47,11 @@ function clientAddress(c: Context<AppEnv>): string {
   return c.req.header("cf-connecting-ip") ?? "local";
 }
 
-/** Verifying against a throwaway hash keeps unknown emails as slow as wrong passwords. */
-let decoyHash: Promise<string> | undefined;
+/**
+ * Verifying against a throwaway hash keeps unknown emails as slow as wrong passwords. The hash is
+ * kept, not its promise: a request must not await a promise another request started (workers/auth/crypto.ts).
+ */
+let decoyHash: string | undefined;
 
 // Signing a browser in sets its cookie: only our pages may (login CSRF), whatever the body says.
 auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid("json", LoginRequest), async (c) => {
@@ -58,8 +61,8 @@ auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid
   // A device is trusted only by an account that exists, and only since its sessions were last reset.
   const device = row ? await trustedDeviceId(c.env.SESSION_SECRET, email, row.sessionsValidFrom, device_token) : undefined;
   const throttle = await admitAttempt(c, email.toLowerCase(), device ? { kind: "device", id: device } : { kind: "account", id: email });
-  decoyHash ??= hashPassword("decoy-password");
-  const ok = await verifyPassword(password, row?.passwordHash ?? (await decoyHash));
+  decoyHash ??= await hashPassword("decoy-password");
+  const ok = await verifyPassword(password, row?.passwordHash ?? decoyHash);
   if (!row || !ok || !row.active) throw new ApiError(401, "invalid_credentials", "email or password is wrong");
   await throttle.succeeded();
   if (isProduction(c.env) && password === DEV_PASSWORD) {
