@@ -4,7 +4,7 @@ import { eventTableFor } from "../../durable-objects/client-counter-tables.ts";
 import type { ClientObjects } from "../../schema/api.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { shardsForStorage } from "../../workers/client-counters.ts";
-import { admin, authed, call, createClient, ingestKey, postEvents, postJson, signIn, unique } from "./helpers.ts";
+import { admin, authed, call, createClient, d1RefusingBatchesOf, ingestKey, postEvents, postJson, signIn, unique, withEnv } from "./helpers.ts";
 
 describe("admin: clients and phone numbers", () => {
   it("creates, lists and updates a client with its phone numbers", async () => {
@@ -272,6 +272,23 @@ describe("admin: users and API keys", () => {
     const short = { email: `${unique("s")}@example.com`, role: "viewer" };
     expect((await postJson("/v1/admin/users", { ...short, password: "7chars!" }, token)).status).toBe(400);
     expect((await postJson("/v1/admin/users", { ...short, password: "8chars!!" }, token)).status).toBe(201);
+    const login = await postJson("/v1/auth/login", { email, password: "a long password" });
+    expect(((await login.json()) as { user: { client_ids: string[] } }).user.client_ids).toEqual([id]);
+  });
+
+  it("writes a user and its clients together: a failure on the way leaves neither, and the retry creates both", async () => {
+    const token = await admin();
+    const { id } = await createClient();
+    const email = `${unique("atomic")}@example.com`;
+    const body = JSON.stringify({ email, password: "a long password", role: "viewer", client_ids: [id] });
+    const init = { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body };
+    // D1 refuses the batch that holds the user's clients (every other statement goes through).
+    const d1DownForScopes = d1RefusingBatchesOf(/^insert into "user_clients"/i);
+    const failed = await withEnv({ DB: d1DownForScopes }, "/v1/admin/users", init);
+    expect([failed.status, ((await failed.json()) as { error: { code: string } }).error.code]).toEqual([503, "storage_unavailable"]);
+    expect((await postJson("/v1/auth/login", { email, password: "a long password" })).status).toBe(401);
+    const retried = await call("/v1/admin/users", init);
+    expect([retried.status, await retried.json()]).toEqual([201, expect.objectContaining({ email, client_ids: [id] })]);
     const login = await postJson("/v1/auth/login", { email, password: "a long password" });
     expect(((await login.json()) as { user: { client_ids: string[] } }).user.client_ids).toEqual([id]);
   });

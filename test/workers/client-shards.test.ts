@@ -17,7 +17,7 @@ import { transitionFrom } from "../../durable-objects/reshard.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { listParts } from "../../workers/lake/layout.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
-import { admin, authed, call, counters, createClient, ingestKey, postEvents, postJson, unique, withEnv, withMethods } from "./helpers.ts";
+import { admin, authed, call, counters, createClient, d1RefusingBatchesOf, ingestKey, postEvents, postJson, unique, withEnv, withMethods } from "./helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { LiveSocket, event } from "./live-helpers.ts";
 
@@ -281,22 +281,7 @@ describe("changing a client's shard count", () => {
       return [c.name, c.shards, c.phone_number_ids];
     };
     // D1 refuses the batch that writes the client's row (sessions and reads go through).
-    const written = new WeakSet<object>();
-    const d1DownForClientWrites = withMethods(env.DB, {
-      batch: <T,>(statements: D1PreparedStatement[]) =>
-        statements.some((st) => written.has(st)) ? Promise.reject(new Error("D1_ERROR: Network connection lost.")) : env.DB.batch<T>(statements),
-      prepare: (query: string) => {
-        const statement = env.DB.prepare(query);
-        if (!/^update "clients"/i.test(query)) return statement;
-        return withMethods(statement, {
-          bind: (...values: unknown[]) => {
-            const bound = statement.bind(...values);
-            written.add(bound);
-            return bound;
-          },
-        });
-      },
-    });
+    const d1DownForClientWrites = d1RefusingBatchesOf(/^update "clients"/i);
     const { id, phones } = await createClient();
     const body = JSON.stringify({ name: "Never written", shards: 2, phone_number_ids: [unique("pn")] });
     const failed = await withEnv({ DB: d1DownForClientWrites }, `/v1/admin/clients/${id}`, authed(token, { method: "PATCH", headers: { "content-type": "application/json" }, body }));

@@ -43,6 +43,29 @@ export function withMethods<T extends object>(binding: T, over: Partial<T>): T {
   });
 }
 
+/**
+ * D1 refusing, as a lost connection, every batch that holds a statement whose SQL `refused` matches;
+ * other statements and batches go through.
+ */
+export function d1RefusingBatchesOf(refused: RegExp): D1Database {
+  const marked = new WeakSet<object>();
+  return withMethods(env.DB, {
+    batch: <T,>(statements: D1PreparedStatement[]) =>
+      statements.some((st) => marked.has(st)) ? Promise.reject(new Error("D1_ERROR: Network connection lost.")) : env.DB.batch<T>(statements),
+    prepare: (query: string) => {
+      const statement = env.DB.prepare(query);
+      if (!refused.test(query)) return statement;
+      return withMethods(statement, {
+        bind: (...values: unknown[]) => {
+          const bound = statement.bind(...values);
+          marked.add(bound);
+          return bound;
+        },
+      });
+    },
+  });
+}
+
 /** The lake bucket with its writes failing, as when R2 is down. */
 export const failingBucket = withMethods(env.LAKE, { put: () => Promise.reject(new Error("R2 is down")) });
 

@@ -1,4 +1,4 @@
-import { asc, eq, inArray } from "drizzle-orm";
+import { asc, eq, inArray, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { BatchItem } from "drizzle-orm/batch";
 import { Hono } from "hono";
@@ -45,12 +45,13 @@ adminUsers.post("/", valid("json", CreateUserRequest), async (c) => {
   }
   await assertClientsExist(db, body.client_ids);
   await assertStrongPassword(body.password, email);
-  const [user] = await db
-    .insert(users)
-    .values({ email, passwordHash: await hashPassword(body.password), role: body.role, createdAt: Date.now() })
-    .returning({ id: users.id });
-  const scopes = body.client_ids.map((clientId) => db.insert(userClients).values({ userId: user!.id, clientId }));
-  if (scopes.length > 0) await db.batch(scopes as [(typeof scopes)[number], ...typeof scopes]);
+  const insertUser = db.insert(users).values({ email, passwordHash: await hashPassword(body.password), role: body.role, createdAt: Date.now() }).returning({ id: users.id });
+  // The scopes select the new user's id, so that one batch (one transaction) writes the user and its
+  // clients: a failure leaves neither, and the retry the 503 asks for creates both.
+  const scopes = body.client_ids.map((clientId) =>
+    db.insert(userClients).select(db.select({ userId: users.id, clientId: sql<string>`${clientId}`.as("client_id") }).from(users).where(eq(users.email, email))),
+  );
+  const [[user]] = await db.batch([insertUser, ...scopes]);
   await audit(db, c.get("user").email, "user.create", email, { role: body.role });
   return c.json({ id: user!.id, email, role: body.role, client_ids: body.client_ids } satisfies PublicUser, 201);
 });
