@@ -150,6 +150,18 @@ describe("dead letters: listed with their reasons, replayed once what they lacke
     expect(letters[0]!.key).toMatch(/^dlq\/date=\d{4}-\d{2}-\d{2}\/[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.json$/);
   });
 
+  it("keeps one letter for a batch and its retries when a reason names the time of receipt (occurred_in_future)", async () => {
+    const { id } = await createClient();
+    const messageId = `wamid.${unique("future")}`;
+    const batch = [{ event_id: `${messageId}:sent`, message_id: messageId, client_id: id, status: "sent", occurred_at: Date.now() + 3 * 3_600_000, recipient: "5511987654321" }];
+    const key = await ingestKey();
+    for (let i = 0; i < 3; i++) {
+      expect(await (await postEvents(batch, key)).json()).toEqual({ accepted: 0, duplicates: 0, rejected: [expect.objectContaining({ index: 0, code: "occurred_in_future" })] });
+      await scheduler.wait(5);
+    }
+    expect((await deadLetters()).filter((l) => l.body.input.includes(messageId))).toHaveLength(1);
+  });
+
   it("keeps malformed input as it is", async () => {
     const body = `{"object":"whatsapp_business_account","entry":[{"id":"x","changes":[{"field":"messages","value":{"statuses":[{"id":"${unique("w")}"}]}}]}]}`;
     expect(await (await postWebhook(body)).json()).toEqual({ accepted: 0, duplicates: 0, ignored: 1 });

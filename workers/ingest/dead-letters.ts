@@ -41,10 +41,12 @@ export function inputOf(letter: StoredDeadLetter): LetterInput {
 /**
  * A letter's name: a UUID (version 8, RFC 9562) made of the SHA-256 of what it keeps, so a sender's
  * retry of a request (after a 503, or Meta's redelivery) writes the same letter again instead of a
- * second copy of it beside the first.
+ * second copy of it beside the first. The reasons count by where and what (`at`, `code`), not by
+ * their wording, which may name the time of receipt (`occurred_in_future`).
  */
 async function letterId(letter: DeadLetter): Promise<string> {
-  const identity = JSON.stringify([letter.source, letter.clientScope ?? null, letter.contentType ?? null, letter.rejections, letter.input]);
+  const reasons = letter.rejections.map((r) => [r.at, r.code]);
+  const identity = JSON.stringify([letter.source, letter.clientScope ?? null, letter.contentType ?? null, reasons, letter.input]);
   const b = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(identity))).slice(0, 16);
   b[6] = (b[6]! & 0x0f) | 0x80;
   b[8] = (b[8]! & 0x3f) | 0x80;
