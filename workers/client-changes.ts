@@ -4,7 +4,8 @@ import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { overviewOf } from "../durable-objects/overview.ts";
 import { clients } from "../schema/db.ts";
 import { countersOf, relayoutClient, type Relayout } from "./client-counters.ts";
-import { ApiError, log } from "./errors.ts";
+import { ApiError } from "./errors.ts";
+import { logLine } from "./log.ts";
 
 /** A client's row in D1 as the change writes it. */
 export type ClientRowChange = Partial<Omit<typeof clients.$inferInsert, "id" | "createdAt">>;
@@ -68,6 +69,6 @@ export async function tellOverview(env: Env, client: { id: string; timezone: str
     const rollups = await Promise.all(countersOf(env, client).map((s, shard) => s.liveRollup(client.id, client.timezone, shard)));
     await overviewOf(env, client.id).clientChanged(client.id, rollups);
   } catch (err) {
-    log("warn", null, "overview_client_change_failed", { client_id: client.id, error: String(err) });
+    logLine("warn", "overview_client_change_failed", { client_id: client.id }, err);
   }
 }

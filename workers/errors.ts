@@ -83,7 +83,7 @@ export function errorBody(code: string, message: string, details?: unknown): Err
 /** The single place where thrown errors become responses. Unknown errors are logged, never echoed. */
 export function onError(err: Error, c: Context<AppEnv>): Response {
   if (err instanceof ApiError) {
-    if (err.status >= 500) log("error", c, err.code, err.cause ?? err);
+    if (err.status >= 500) logFailure(c, err);
     return c.json(errorBody(err.code, err.message, err.details), err.status);
   }
   if (err instanceof z.ZodError) {
@@ -114,9 +114,31 @@ export function notFound(c: Context, allowed: string[]): Response {
   return c.json(errorBody("method_not_allowed", `no route for ${route}; this path takes ${allowed.join(", ")}`), 405);
 }
 
-/** A log line of a request (its id and path), with an error or a detail; logLine has the rules. */
+/** A request's own log fields: its id and path, never its query string or body. */
+function requestFields(c: Context<AppEnv> | null): Record<string, unknown> {
+  return c ? { request_id: c.get("requestId"), path: new URL(c.req.url).pathname } : {};
+}
+
+function isFields(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/**
+ * A log line, of a request when `c` is given: `detail`'s fields beside `level` and `event` (the
+ * fields docs/operations.md documents and alerts match on), or what was thrown as its `error`;
+ * logLine has the rules.
+ */
 export function log(level: LogLevel, c: Context<AppEnv> | null, event: string, detail?: unknown): void {
-  const fields: Record<string, unknown> = c ? { request_id: c.get("requestId"), path: new URL(c.req.url).pathname } : {};
-  if (detail instanceof Error) logLine(level, event, fields, detail);
-  else logLine(level, event, detail === undefined ? fields : { ...fields, detail });
+  if (isFields(detail)) logLine(level, event, { ...requestFields(c), ...detail });
+  else logLine(level, event, requestFields(c), detail);
+}
+
+/**
+ * The line of a 5xx answer: its code as the event, the `details` it told the caller, and its cause:
+ * an error, or fields kept from the caller (which secrets are dev values, say).
+ */
+function logFailure(c: Context<AppEnv>, err: ApiError): void {
+  const told = err.details === undefined ? {} : { details: err.details };
+  if (isFields(err.cause)) log("error", c, err.code, { ...told, ...err.cause });
+  else logLine("error", err.code, { ...requestFields(c), ...told }, err.cause ?? err);
 }

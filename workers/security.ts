@@ -3,7 +3,7 @@ import { createMiddleware } from "hono/factory";
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "./app-env.ts";
 import { DEV_SECRETS } from "../schema/dev-credentials.ts";
-import { ApiError, log } from "./errors.ts";
+import { ApiError } from "./errors.ts";
 import { logLine } from "./log.ts";
 
 /** Every route but ingest takes small JSON bodies; ingest routes set their own, larger limits. */
@@ -59,8 +59,8 @@ export const productionGuard = createMiddleware<AppEnv>(async (c, next) => {
   if (isProduction(c.env)) {
     const bad = insecureSecrets(c.env);
     if (bad.length > 0) {
-      log("error", c, "insecure_configuration", { secrets: bad });
-      throw new ApiError(503, "insecure_configuration", "the service is not configured for production; see the deploy section of the README");
+      // The names go to the log line, not to the caller: which secret is a dev value is no one else's business.
+      throw new ApiError(503, "insecure_configuration", "the service is not configured for production; see the deploy section of the README", undefined, { secrets: bad });
     }
   }
   await next();

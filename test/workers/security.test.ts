@@ -9,6 +9,17 @@ import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
 import { DAY_MS } from "../../schema/time.ts";
 
+/** The answer to `run`, and the JSON lines logged at `level` meanwhile. */
+async function linesOf(level: "error" | "warn", run: () => Promise<Response>): Promise<{ status: number; body: unknown; lines: Record<string, unknown>[] }> {
+  const logged = vi.spyOn(console, level).mockImplementation(() => {});
+  try {
+    const res = await run();
+    return { status: res.status, body: await res.json(), lines: logged.mock.calls.map((args) => JSON.parse(String(args[0])) as Record<string, unknown>) };
+  } finally {
+    logged.mockRestore();
+  }
+}
+
 const STRONG = {
   ENVIRONMENT: "production",
   WHATSAPP_APP_SECRET: "a-strong-app-secret-0123456789",
@@ -37,6 +48,12 @@ describe("production mode", () => {
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("insecure_configuration");
     }
     expect((await withEnv(STRONG, "/v1/openapi.json")).status).toBe(200);
+  });
+
+  it("logs one line naming the bad secrets, which the answer does not name", async () => {
+    const res = await linesOf("error", () => withEnv({ ...STRONG, SESSION_SECRET: "dev-session-secret-change-me" }, "/health"));
+    expect(res.lines).toEqual([{ level: "error", event: "insecure_configuration", request_id: expect.any(String), path: "/health", secrets: ["SESSION_SECRET"] }]);
+    expect(JSON.stringify(res.body)).not.toContain("SESSION_SECRET");
   });
 
   it("refuses the seed's ingest key, even where a seeded database holds it", async () => {
@@ -74,9 +91,11 @@ describe("health", () => {
       [{ LAKE: deadR2 }, { d1: true, r2: false }],
       [{ DB: deadD1 }, { d1: false, r2: true }],
     ] as const) {
-      const res = await withEnv(overrides, "/health");
+      const res = await linesOf("error", () => withEnv(overrides, "/health"));
       expect(res.status).toBe(503);
-      expect(await res.json()).toEqual({ error: { code: "unhealthy", message: expect.any(String), details } });
+      expect(res.body).toEqual({ error: { code: "unhealthy", message: expect.any(String), details } });
+      // The line says which store, as the answer does.
+      expect(res.lines).toEqual([expect.objectContaining({ event: "unhealthy", path: "/health", details })]);
     }
   });
 });

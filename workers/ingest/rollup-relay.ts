@@ -1,5 +1,5 @@
 import { addRollup, overviewShard, overviewShardStub, overviewShards, type ClientRollup } from "../../durable-objects/overview.ts";
-import { log } from "../errors.ts";
+import { logLine } from "../log.ts";
 
 /**
  * How long a rollup waits in this isolate so that one Overview call carries the rollups of every
@@ -54,7 +54,7 @@ async function drain(env: Env): Promise<void> {
         try {
           await overviewShardStub(env, shard).relayed([...byClient.values()]);
         } catch (err) {
-          log("warn", null, "overview_relay_failed", { shard, clients: byClient.size, error: String(err) });
+          logLine("warn", "overview_relay_failed", { shard, clients: byClient.size }, err);
         }
       }),
     );
