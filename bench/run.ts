@@ -8,7 +8,9 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import { commandLine, HELP } from "../scripts/command-line.ts";
 import { ROOT } from "../scripts/local-stack.ts";
+import { stopWithParent } from "../scripts/parent-watch.ts";
 import { benchBilling } from "./billing.ts";
 import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
 import { endsBeforeAlarms, ingestFigures, ingestRound, warmUp, workload, type IngestFigures, type IngestOptions, type IngestRound, type WorkloadName } from "./ingest.ts";
@@ -20,7 +22,8 @@ import { printSummary } from "./summary.ts";
 import { latencyFigures, primeOverview, probeLiveLatency, type LatencySample } from "./ws-latency.ts";
 import { ratio, round } from "./stats.ts";
 
-const quick = process.argv.includes("--quick");
+const { values: options } = commandLine({ options: { ...HELP, quick: { type: "boolean" } } }, "usage: npm run bench [-- --quick]  (--quick: a short version of every part, in under 5 minutes)");
+const quick = options.quick === true;
 /**
  * Billing is measured over 5,000 clients (2,000 quick) and scaled to 10,000: it fans out over clients
  * linearly, and one local workerd keeps every object's SQLite files open, so 10,000 objects exceed
@@ -122,6 +125,16 @@ const peerCluster = await part(`${PEER} (start)`, async () => {
   if ("missing" in pg) throw new Error(pg.missing);
   return pg;
 });
+// A run stopped by Ctrl-C, or by `kill` of npm (which does not signal this process), leaves no stack or PostgreSQL behind.
+// The cluster stops first and synchronously, the stack's stop signals wrangler at once: the parts
+// still running fail against them, and may end this process before the stack's exit is seen.
+const interrupted = () => {
+  peerCluster?.stop();
+  void stack.stop().finally(() => process.exit(130));
+};
+process.once("SIGINT", interrupted);
+process.once("SIGTERM", interrupted);
+stopWithParent(interrupted);
 const ingest: Partial<Record<WorkloadName, IngestResult>> = {};
 const peer: Record<string, unknown> = {};
 try {
