@@ -6,7 +6,7 @@ type Results = Record<string, unknown>;
 const fmt = (v: unknown): string => (typeof v === "number" ? v.toLocaleString("en-US", { maximumFractionDigits: 3 }) : v == null ? "—" : String(v));
 
 /** Rows of the summary table: [figure, ours, peer, ratio, goal]. */
-export function summaryRows(r: Results): string[][] {
+function summaryRows(r: Results): string[][] {
   const g = (k: string) => r[k] as number | null;
   const ratios = (r.ratios ?? {}) as Record<string, number | null>;
   return [
@@ -36,7 +36,7 @@ export function summaryRows(r: Results): string[][] {
 }
 
 /** The summary as a Markdown table (for the README and docs/capacity.md). */
-export function summaryMarkdown(r: Results): string {
+function summaryMarkdown(r: Results): string {
   const head = ["Figure", "zapmeter", "Peer (same run, same events)", "Ratio", "Goal"];
   return [head, head.map(() => "---"), ...summaryRows(r)].map((row) => `| ${row.join(" | ")} |`).join("\n");
 }

@@ -434,7 +434,7 @@ export class ClientCounter extends DurableObject<Env> {
    * This shard's last hour and today: the Overview asks when it never heard from the client, a
    * sharded client's shard 0 while someone watches it.
    */
-  liveRollup(clientId: string, timezone: string, shard = 0): ClientRollup {
+  liveRollup(clientId: string, timezone: string, shard: number): ClientRollup {
     return this.live.rollup({ id: clientId, timezone, shard });
   }
 

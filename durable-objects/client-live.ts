@@ -166,7 +166,7 @@ export class ClientLive {
    * it sent, only to throttle rollups (docs/capacity.md). Without `handOff` the rollup waits for the
    * object's own throttled timer.
    */
-  changed(client: LiveClient, accepted: NotificationEvent[], handOff = false): ClientRollup | null {
+  changed(client: LiveClient, accepted: NotificationEvent[], handOff: boolean): ClientRollup | null {
     if (accepted.length === 0) return null;
     this.client = client;
     for (const e of accepted) this.rollupMinutes.add(minuteOf(e.occurred_at));

@@ -172,7 +172,7 @@ export function sendQuietly(ws: WebSocket, text: string): void {
   }
 }
 
-/** Completes the closing handshake a browser started. */
+/** Closes a socket without throwing: completes a close a browser started, or starts one (4401, 1008, 1012). */
 export function closeQuietly(ws: WebSocket, code: number, reason: string): void {
   try {
     // 1005/1006 are reserved: they may be reported but never sent.

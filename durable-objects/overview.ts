@@ -30,7 +30,7 @@ export interface ClientRollup {
 }
 
 /** The most Overview shards OVERVIEW_SHARDS may name. */
-export const MAX_OVERVIEW_SHARDS = 64;
+const MAX_OVERVIEW_SHARDS = 64;
 
 /**
  * How many Overview objects take the clients' rollups (wrangler.toml's OVERVIEW_SHARDS): a whole
@@ -255,7 +255,7 @@ export class Overview extends DurableObject<Env> {
    * On the top: what another shard's clients' rollups changed (values, merged like any rollup; that
    * shard saves them), and the clients whose name or zone changed.
    */
-  forwarded(from: number, updates: ClientRollup[], changedClients: string[] = []): void {
+  forwarded(from: number, updates: ClientRollup[], changedClients: string[]): void {
     if (!this.forwarders.has(from)) {
       this.forwarders.add(from);
       this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('forwarders', ?)", JSON.stringify([...this.forwarders]));

@@ -78,7 +78,7 @@ export const BillingDate = IsoDate.refine((d) => d >= "1999-12-31" && d <= "2100
 export const BillingQuery = z.object({ date: BillingDate, client_id: ClientId.optional() });
 
 /** Longest period one summary covers: a quarter. */
-export const MAX_SUMMARY_DAYS = 92;
+const MAX_SUMMARY_DAYS = 92;
 
 /** `GET /v1/billing/summary`: a period of billing days, both ends included (a month: the 1st to its last day). */
 export const BillingSummaryQuery = z
@@ -144,7 +144,7 @@ export const BillingRunResponse = z.object({
 });
 export type BillingRunResponse = z.infer<typeof BillingRunResponse>;
 
-export const BILLING_FORMATS = ["csv", "parquet"] as const;
+const BILLING_FORMATS = ["csv", "parquet"] as const;
 export const BillingFormat = z.enum(BILLING_FORMATS);
 export type BillingFormat = z.infer<typeof BillingFormat>;
 export const DownloadQuery = z.object({

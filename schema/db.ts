@@ -76,7 +76,6 @@ export const billingDaily = sqliteTable(
   (t) => [primaryKey({ columns: [t.date, t.clientId, t.category, t.country] })],
 );
 
-/** Each billing computation of a day (cron or on demand). */
 /**
  * A client's billing day whose ledger changed after the day was due (a late event, a replayed dead
  * letter): the next billing tick bills it again, whenever its cron window was. Written by the
@@ -92,6 +91,7 @@ export const billingRebills = sqliteTable(
   (t) => [primaryKey({ columns: [t.date, t.clientId] })],
 );
 
+/** Each billing computation of a day (cron or on demand). */
 export const billingRuns = sqliteTable(
   "billing_runs",
   {
@@ -152,8 +152,9 @@ export const revokedSessions = sqliteTable("revoked_sessions", {
 });
 
 /**
- * Failed sign-ins per key (`email:<address>` or `ip:<address>`) in the current window, and until when
- * the key is locked. Only failures count, so signing in often is never refused.
+ * Sign-in attempts per key (`email:`, `device:` or `session:` and the subject's id, `ip:` and the
+ * caller's address) in the current window, and until when the key is locked. Every attempt counts
+ * before its password is checked; a right one takes its attempt back (workers/auth/login-throttle.ts).
  */
 export const loginFailures = sqliteTable("login_failures", {
   key: text("key").primaryKey(),

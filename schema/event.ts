@@ -64,7 +64,7 @@ export const EpochMs = z.number().int().min(946_684_800_000).max(4_102_444_800_0
  * event hours ahead has a wrong clock or zone (local time sent as UTC), and would count in a day that
  * has not come yet.
  */
-export const MAX_AHEAD_OF_RECEIPT_MS = 60 * 60 * 1000;
+const MAX_AHEAD_OF_RECEIPT_MS = 60 * 60 * 1000;
 
 /** Why `occurredAt` cannot be right for an event received at `receivedAt`, or null when it can. */
 export function aheadOfReceipt(occurredAt: number, receivedAt: number): string | null {

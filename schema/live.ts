@@ -37,10 +37,10 @@ export const OverviewLiveMessage = z.discriminatedUnion("type", [
 ]);
 export type OverviewLiveMessage = z.infer<typeof OverviewLiveMessage>;
 
-/** `POST /v1/live/ticket`: a ticket for one client's stream, or for the overview when `client_id` is absent. */
 /** A ticket is good for one connection within this long (DESIGN.md: one use, ≤ 60 s). */
 export const TICKET_TTL_MS = 60_000;
 
+/** `POST /v1/live/ticket`: a ticket for one client's stream, or for the overview when `client_id` is absent. */
 export const LiveTicketRequest = z.object({ client_id: absentOrNull(ClientId) });
 export const LiveTicket = z.object({ ticket: z.string(), expires_at: z.number().int().describe("when the ticket stops working, epoch ms") });
 export type LiveTicket = z.infer<typeof LiveTicket>;

@@ -41,7 +41,7 @@ export async function clientLedgerLinesByDay(env: Env, client: ShardedClient, da
 }
 
 /** Why a change of a client's shard count was refused. */
-export type RelayoutRefusal = "holds_events" | "resharding";
+type RelayoutRefusal = "holds_events" | "resharding";
 
 /**
  * Moves a client's objects to `shards` shards; the caller then changes D1, or undoes this when D1
@@ -86,7 +86,7 @@ async function agree(objects: DurableObjectStub<ClientCounter>[], shards: number
 }
 
 /** What one SQLite-backed Durable Object may store (Workers Paid). */
-export const OBJECT_STORAGE_LIMIT_BYTES = 10_000_000_000;
+const OBJECT_STORAGE_LIMIT_BYTES = 10_000_000_000;
 
 /**
  * Object storage one event of daily volume takes once the object is in its steady state: an event

@@ -13,7 +13,7 @@ export function clientNotFound(id: string): ApiError {
 }
 
 /** Client `id` (active or not) as D1 holds it. */
-export async function findClient(db: DrizzleD1Database, id: string): Promise<ClientRecord | undefined> {
+async function findClient(db: DrizzleD1Database, id: string): Promise<ClientRecord | undefined> {
   return (await db.select().from(clients).where(eq(clients.id, id)))[0];
 }
 

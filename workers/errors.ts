@@ -51,7 +51,7 @@ export async function storeRead<T>(read: Promise<T>, code = "store_unavailable",
  */
 const TRANSIENT_STORAGE = /SQLITE_BUSY|SQLITE_LOCKED|database is locked|Network connection lost|overloaded|D1_RESET|reset because|transient issue|timed out/i;
 
-export function isTransientStorageError(err: unknown): boolean {
+function isTransientStorageError(err: unknown): boolean {
   return causeMatches(err, TRANSIENT_STORAGE);
 }
 

@@ -17,7 +17,7 @@ export function isProduction(env: Env): boolean {
 }
 
 /** Secrets that are missing, short or the dev values; empty means the configuration is fit for production. */
-export function insecureSecrets(env: Env): string[] {
+function insecureSecrets(env: Env): string[] {
   return SECRET_NAMES.filter((name) => {
     const value = env[name] as string | undefined;
     return !value || value === DEV_SECRETS[name] || value.length < 16;

@@ -4,7 +4,7 @@ import { ErrorBody } from "../../schema/api.ts";
  * Where the API lives: this origin (the Worker serves the dashboard) unless the build set
  * VITE_API_ORIGIN (the dashboard deployed as a Cloudflare Pages project, docs/live.md).
  */
-export const API_ORIGIN = ((import.meta.env.VITE_API_ORIGIN as string | undefined) || location.origin).replace(/\/$/, "");
+const API_ORIGIN = ((import.meta.env.VITE_API_ORIGIN as string | undefined) || location.origin).replace(/\/$/, "");
 /** Cross-origin, the SameSite=Strict cookie never travels: the bearer token from login does. */
 export const CROSS_ORIGIN = API_ORIGIN !== location.origin;
 const TOKEN_KEY = "zapmeter.token";

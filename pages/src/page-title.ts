@@ -12,7 +12,7 @@ export const documentTitle = computed(() => `${currentUser.value === null ? t("l
  * What the document title names for a route (tabs, history and screen readers name the page by it): a
  * client by its name once known, and a client page that has nothing for the user by why.
  */
-export function pageTitle(r: Route): string {
+function pageTitle(r: Route): string {
   switch (r.name) {
     case "login":
       return t("login.title");

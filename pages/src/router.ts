@@ -10,7 +10,7 @@ export type Route =
   | { name: "not-found" };
 
 /** Path → route. New pages (e.g. admin) add a line here and a view in app.tsx. */
-export function parseRoute(raw: string): Route {
+function parseRoute(raw: string): Route {
   // "/clients/acme/" is the same page as "/clients/acme".
   const path = raw.length > 1 ? raw.replace(/\/+$/, "") : raw;
   if (path === "/" || path === "") return { name: "overview" };

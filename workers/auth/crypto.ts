@@ -17,7 +17,7 @@ export function fromHex(hex: string): Uint8Array<ArrayBuffer> | null {
   return out;
 }
 
-export function randomToken(bytes = 32): string {
+export function randomToken(bytes: number): string {
   return toHex(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 

@@ -48,12 +48,12 @@ export function lockName(subject: ThrottleSubject, kind: KeyKind): ThrottleSubje
  */
 export class LoginThrottle {
   private readonly keys: Record<KeyKind, string>;
+  private readonly now = Date.now();
 
   constructor(
     private readonly db: DrizzleD1Database,
     subject: ThrottleSubject,
     ip: string,
-    private readonly now = Date.now(),
   ) {
     this.keys = { subject: `${KEY_PREFIX[subject.kind]}:${subject.id.toLowerCase()}`, ip: `ip:${ip}` };
   }

@@ -6,7 +6,10 @@ import { randomToken } from "./crypto.ts";
 import { accessGrant, type AuthUser } from "./policy.ts";
 
 export const SESSION_COOKIE = "zm_session";
-/** Short-lived: a stolen token is worth little; the dashboard logs in again after this. */
+/**
+ * Short-lived: a stolen token is worth little. A cookie session is replaced past half its life
+ * (workers/auth/middleware.ts), so the dashboard stays signed in; a bearer token ends after this.
+ */
 export const SESSION_TTL_S = 8 * 3600;
 
 interface SessionClaims {

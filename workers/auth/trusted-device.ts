@@ -18,8 +18,9 @@ function mac(secret: string, email: string, sessionsValidFrom: number, id: strin
   return hmacSha256(secret, `trusted-device\n${email.toLowerCase()}\n${sessionsValidFrom}\n${id}\n${issued}`);
 }
 
-export async function issueDeviceToken(secret: string, email: string, sessionsValidFrom: number, now = Date.now()): Promise<string> {
+export async function issueDeviceToken(secret: string, email: string, sessionsValidFrom: number): Promise<string> {
   const id = randomToken(ID_BYTES);
+  const now = Date.now();
   return `${id}.${now}.${toHex(await mac(secret, email, sessionsValidFrom, id, now))}`;
 }
 
@@ -33,12 +34,11 @@ export async function trustedDeviceId(
   email: string,
   sessionsValidFrom: number,
   token: string | undefined,
-  now = Date.now(),
 ): Promise<string | undefined> {
   const [id, issuedText, sig, ...rest] = token?.split(".") ?? [];
   const issued = Number(issuedText);
   if (!id || !sig || rest.length > 0 || !/^[0-9a-f]+$/.test(id) || id.length !== ID_BYTES * 2) return undefined;
-  if (!/^\d{1,15}$/.test(issuedText ?? "") || now - issued >= TTL_MS) return undefined;
+  if (!/^\d{1,15}$/.test(issuedText ?? "") || Date.now() - issued >= TTL_MS) return undefined;
   const given = fromHex(sig);
   return given && bytesEqual(given, await mac(secret, email, sessionsValidFrom, id, issued)) ? id : undefined;
 }

@@ -7,7 +7,7 @@ import { defuseFormula, quoteField } from "../../schema/csv-cells.ts";
  * timestamps, a fixed writer name), so recomputing an unchanged day yields byte-identical files.
  */
 
-export const CSV_COLUMNS = [
+const CSV_COLUMNS = [
   "date",
   "revision",
   "client_id",
@@ -50,7 +50,7 @@ export function billingCsv(date: string, revision: number, lines: BillingLine[])
 }
 
 /** The day's Parquet file, same columns as the CSV, integers as INT64. */
-export function billingParquet(date: string, revision: number, lines: BillingLine[]): ArrayBuffer {
+function billingParquet(date: string, revision: number, lines: BillingLine[]): ArrayBuffer {
   const text = (name: string, data: string[]) => ({ name, data, type: "STRING" as const, nullable: false });
   const int64 = (name: string, data: number[]) => ({ name, data: data.map(BigInt), type: "INT64" as const, nullable: false });
   return parquetWriteBuffer({

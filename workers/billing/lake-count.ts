@@ -14,7 +14,7 @@ import { lineKey } from "./store.ts";
  * only longer after, is counted on the wrong day by this check (the ledger, which keeps every
  * message, is right): such a difference is explained by looking up the message.
  */
-export const LAKE_WINDOW_DAYS = 2;
+const LAKE_WINDOW_DAYS = 2;
 
 const BILLING_STATUSES: ReadonlySet<string> = new Set(["delivered", "read"]);
 const { message_id: MESSAGE, status: STATUS, occurred_at: OCCURRED, billable: BILLABLE, category: CATEGORY, country: COUNTRY } = COLUMN_INDEX;

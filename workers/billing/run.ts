@@ -28,14 +28,14 @@ export function openClients(date: string, clients: readonly { id: string; timezo
 }
 
 /** Ledger RPCs in flight at once: enough to hide each call's latency without flooding one isolate. */
-export const LEDGER_FANOUT = 32;
+const LEDGER_FANOUT = 32;
 
 /**
  * Where a run reads its clients' ledgers for a `date` (in the order of `clients`), and the re-bill
  * marks of that date read before those ledgers were: a mark is written after its ledger change
  * committed, so the ledgers read after it hold the change, and the run may clear it (rebills.ts).
  */
-export interface LedgerSource {
+interface LedgerSource {
   marks(date: string): Promise<Rebill[]>;
   read(date: string, clients: BillingClient[]): Promise<LedgerLine[][]>;
 }

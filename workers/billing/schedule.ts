@@ -8,11 +8,11 @@ import { outOfRangeClient, prefetchLedgers, runBillingDay, type BillingClient } 
  * A client's days are (re)computed by every tick within this long after its newest day became due,
  * so a few failed or skipped 10-minute ticks still bill it; repeats are idempotent.
  */
-export const CATCH_UP_MS = 3_600_000;
+const CATCH_UP_MS = 3_600_000;
 
 
 /** The newest local day of `timezone` that closed at least GRACE_MS before `now`, and when it became due. */
-export function newestDueDay(timezone: string, now: number): { date: string; dueAt: number } {
+function newestDueDay(timezone: string, now: number): { date: string; dueAt: number } {
   const date = addDays(localDate(now - GRACE_MS, timezone), -1);
   return { date, dueAt: dayDueAt(date, timezone) };
 }
@@ -25,7 +25,7 @@ export function dueDaysOf(timezone: string, now: number): string[] {
 }
 
 /** The days due at `now` per client, for the clients that have any. */
-export function dueDaysByClient(clients: BillingClient[], now: number): Map<BillingClient, string[]> {
+function dueDaysByClient(clients: BillingClient[], now: number): Map<BillingClient, string[]> {
   return new Map(clients.map((c) => [c, dueDaysOf(c.timezone, now)] as const).filter(([, days]) => days.length > 0));
 }
 
@@ -71,7 +71,7 @@ function staleDays(due: Map<BillingClient, string[]>, clients: BillingClient[], 
   return stale;
 }
 
-export interface TickResult {
+interface TickResult {
   date: string;
   revision?: number;
   error?: string;
@@ -81,7 +81,7 @@ export interface TickResult {
  * The billing pass of one tick. Inactive clients are included: their last events still bill. One
  * date failing does not stop the others; the next tick retries it.
  */
-export async function billingTick(env: Env, now: number): Promise<TickResult[]> {
+async function billingTick(env: Env, now: number): Promise<TickResult[]> {
   const [clients, rebills] = await Promise.all([billingClients(env.DB), allRebills(env.DB)]);
   const due = dueDaysByClient(clients, now);
   const stale = staleDays(due, clients, rebills, now);

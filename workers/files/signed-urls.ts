@@ -8,7 +8,7 @@ import { bytesEqual, fromHex, hmacSha256, toHex } from "../auth/crypto.ts";
 
 export const FILES_PATH = "/v1/files/";
 /** How long a download link works. Short: it is a bearer credential that ends up in browser history. */
-export const DOWNLOAD_TTL_S = 15 * 60;
+const DOWNLOAD_TTL_S = 15 * 60;
 /** Keys we sign are plain paths, so they appear verbatim in the URL and no encoding ambiguity exists. */
 const SIGNABLE_KEY = /^[A-Za-z0-9][A-Za-z0-9=._\/-]*$/;
 /**

@@ -58,7 +58,8 @@ async function letterId(letter: DeadLetter): Promise<string> {
  * Keeps rejected input verbatim in R2 `dlq/date=<UTC day>/<uuid>.json` with the reasons. Fails with a
  * 503 when R2 does, so the sender retries rather than losing the input.
  */
-export async function keepDeadLetter(bucket: R2Bucket, letter: DeadLetter, now = Date.now()): Promise<string> {
+export async function keepDeadLetter(bucket: R2Bucket, letter: DeadLetter): Promise<string> {
+  const now = Date.now();
   const key = `${deadLetterPrefix(utcDate(now))}${await letterId(letter)}.json`;
   const stored: StoredDeadLetter = {
     received_at: now,

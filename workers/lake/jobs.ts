@@ -37,7 +37,7 @@ export async function flushClients(env: Env, only?: ShardedClient[]): Promise<{ 
 }
 
 /** Housekeeping: compacts every client's closed days (COMPACTION_DAYS back from `now`). */
-export async function compactClosedDays(env: Env, now: number): Promise<{ compacted: CompactionResult[]; failed: string[] }> {
+async function compactClosedDays(env: Env, now: number): Promise<{ compacted: CompactionResult[]; failed: string[] }> {
   const days = closedDays(now);
   const { results, failed } = await eachClient(await lakeClients(env), async (client) => {
     const out: CompactionResult[] = [];

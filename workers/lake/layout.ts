@@ -1,7 +1,7 @@
 import { DAY_MS, utcDate, utcDayStart } from "../../schema/time.ts";
 
 /** Root of the detail lake in R2 (DESIGN.md, "R2 layout"). */
-export const LAKE_PREFIX = "lake/notifications/";
+const LAKE_PREFIX = "lake/notifications/";
 
 /** `lake/notifications/client_id=<id>/date=<YYYY-MM-DD>/`: one client's partition of one UTC day. */
 export function partitionPrefix(clientId: string, date: string): string {

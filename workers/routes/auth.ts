@@ -20,7 +20,7 @@ import { valid } from "../validate.ts";
 /** Mounted at /v1: sign-in, sign-out and who am I. */
 export const auth = new Hono<AppEnv>();
 
-export function publicUser(u: AuthUser): PublicUser {
+function publicUser(u: AuthUser): PublicUser {
   return { id: u.id, email: u.email, role: u.role, client_ids: u.clientIds };
 }
 

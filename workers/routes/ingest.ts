@@ -17,7 +17,7 @@ export const BRIDGE_MAX_BYTES = 5 * 1024 * 1024;
 export const ingest = new Hono<AppEnv>();
 
 /** Seconds a sender should wait after a 429/503: Durable Object and R2 hiccups clear within seconds. */
-export const INGEST_RETRY_AFTER_SECONDS = 2;
+const INGEST_RETRY_AFTER_SECONDS = 2;
 
 // Retry-After on exactly the answers that ask for a retry, so senders that honour it (the bridge,
 // proxies) back off; Kafka Connect and Redpanda Connect decide by status alone (docs/kafka.md).
