@@ -5,6 +5,7 @@
 import { Agent, request } from "node:http";
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
+import { INGEST_STATS_HEADERS } from "../schema/api.ts";
 import { benchBatch, signedWebhook, webhookSize, type BenchEvent } from "./events.ts";
 
 export interface LoadPlan {
@@ -125,10 +126,10 @@ export async function drive(plan: LoadPlan): Promise<LoadResult> {
         const body = JSON.parse(res.body) as { accepted?: number; duplicates?: number };
         out.accepted += body.accepted ?? 0;
         out.duplicates += body.duplicates ?? 0;
-        out.doCalls += Number(res.headers["x-zapmeter-do-calls"] ?? Number.NaN);
-        out.rowsWritten += Number(res.headers["x-zapmeter-rows-written"] ?? Number.NaN);
-        out.rowsRead += Number(res.headers["x-zapmeter-rows-read"] ?? Number.NaN);
-        out.backgroundRowsWritten += Number(res.headers["x-zapmeter-background-rows-written"] ?? Number.NaN);
+        out.doCalls += Number(res.headers[INGEST_STATS_HEADERS.calls] ?? Number.NaN);
+        out.rowsWritten += Number(res.headers[INGEST_STATS_HEADERS.rowsWritten] ?? Number.NaN);
+        out.rowsRead += Number(res.headers[INGEST_STATS_HEADERS.rowsRead] ?? Number.NaN);
+        out.backgroundRowsWritten += Number(res.headers[INGEST_STATS_HEADERS.backgroundRowsWritten] ?? Number.NaN);
       } catch (err) {
         const key = (err as Error).name;
         out.failures[key] = (out.failures[key] ?? 0) + 1;

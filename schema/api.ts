@@ -417,3 +417,11 @@ export const CreatedApiKey = z.object({
   client_id: ClientId.nullable(),
 });
 export type CreatedApiKey = z.infer<typeof CreatedApiKey>;
+
+/** Response headers with the storage work one ingest request caused, outside production (bench/ reads them). */
+export const INGEST_STATS_HEADERS = {
+  calls: "x-zapmeter-do-calls",
+  rowsWritten: "x-zapmeter-rows-written",
+  rowsRead: "x-zapmeter-rows-read",
+  backgroundRowsWritten: "x-zapmeter-background-rows-written",
+} as const;

@@ -47,11 +47,8 @@ export const BillingLine = z.object({
 export type BillingLine = z.infer<typeof BillingLine>;
 
 /** A count and amount in one currency. */
-export interface CurrencyTotal {
-  currency: string;
-  billable_count: number;
-  amount_micros: number;
-}
+export const CurrencyTotal = z.object({ currency: Currency, billable_count: z.number().int(), amount_micros: z.number().int() });
+export type CurrencyTotal = z.infer<typeof CurrencyTotal>;
 
 /** Totals per currency, in currency order (amounts in different currencies do not add up). */
 export function totalsByCurrency(items: readonly CurrencyTotal[]): CurrencyTotal[] {
@@ -93,10 +90,8 @@ export const BillingSummaryQuery = z
 export const BillingSummary = z.object({
   from: IsoDate,
   to: IsoDate,
-  clients: z.array(
-    z.object({ client_id: ClientId, client_name: z.string(), currency: Currency, billable_count: z.number().int(), amount_micros: z.number().int() }),
-  ),
-  totals: z.array(z.object({ currency: Currency, billable_count: z.number().int(), amount_micros: z.number().int() })),
+  clients: z.array(CurrencyTotal.extend({ client_id: ClientId, client_name: z.string() })),
+  totals: z.array(CurrencyTotal),
   /**
    * Every day of the period: its current revision (0: no lines yet), when its latest run began (null:
    * never run) and how many of the clients asked about were not yet due then (as `open_clients` of

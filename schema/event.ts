@@ -158,13 +158,13 @@ export function billableByPricingType(type: string | null | undefined): boolean 
 export const BridgedEvent = NotificationEvent.omit({ received_at: true, source: true }).extend({
   occurred_at: OccurredAt,
   recipient: Recipient,
-  category: Category.nullable().default(null),
-  billable: z.boolean().nullable().default(null),
-  pricing_type: PricingType.nullable().default(null),
-  country: Country.nullable().default(null),
-  phone_number_id: z.string().max(64).nullable().default(null),
-  template: z.string().max(512).nullable().default(null),
-  error_code: ErrorCode.nullable().default(null),
-  error_title: z.string().max(1024).nullable().default(null),
+  category: NotificationEvent.shape.category.default(null),
+  billable: NotificationEvent.shape.billable.default(null),
+  pricing_type: NotificationEvent.shape.pricing_type.default(null),
+  country: NotificationEvent.shape.country.default(null),
+  phone_number_id: NotificationEvent.shape.phone_number_id.default(null),
+  template: NotificationEvent.shape.template.default(null),
+  error_code: NotificationEvent.shape.error_code.default(null),
+  error_title: NotificationEvent.shape.error_title.default(null),
 });
 export type BridgedEvent = z.infer<typeof BridgedEvent>;

@@ -1,15 +1,8 @@
 import type { Context } from "hono";
+import { INGEST_STATS_HEADERS } from "../../schema/api.ts";
 import type { AppEnv } from "../app-env.ts";
 import { isProduction } from "../security.ts";
 import type { DispatchResult } from "./dispatch.ts";
-
-/** Response headers with the storage work one ingest request caused (bench/ reads them). */
-export const INGEST_STATS_HEADERS = {
-  calls: "x-zapmeter-do-calls",
-  rowsWritten: "x-zapmeter-rows-written",
-  rowsRead: "x-zapmeter-rows-read",
-  backgroundRowsWritten: "x-zapmeter-background-rows-written",
-} as const;
 
 /**
  * Outside production, states the Durable Object calls and the SQLite rows (from the cursors) an
