@@ -435,10 +435,7 @@ export class Overview extends DurableObject<Env> {
       }
       const now = Date.now();
       const rows = [...directory.keys()].filter((id) => this.visible(state, id)).map((id) => this.row(id, directory, now));
-      for (let i = 0; i < Math.max(rows.length, 1); i += CHUNK_ROWS) {
-        const message: OverviewLiveMessage = { type: i === 0 ? "snapshot" : "update", clients: rows.slice(i, i + CHUNK_ROWS) };
-        sendQuietly(ws, JSON.stringify(message));
-      }
+      for (const message of messagesOf(rows, "snapshot")) sendQuietly(ws, message);
       this.shown = true;
     });
     void this.primeMissing(directory);
@@ -498,11 +495,11 @@ export class Overview extends DurableObject<Env> {
       changed.push(row);
     }
     if (changed.length === 0) return;
-    const everything = chunks(changed);
+    const everything = messagesOf(changed, "update");
     for (const ws of await openSockets(this.ctx, this.env.DB, (ended) => this.forget(ended))) {
       const state = ws.deserializeAttachment() as ViewerState | null;
       if (!state) continue;
-      const texts = state.all ? everything : chunks(changed.filter((r) => this.visible(state, r.client_id)));
+      const texts = state.all ? everything : messagesOf(changed.filter((r) => this.visible(state, r.client_id)), "update");
       for (const text of texts) sendQuietly(ws, text);
       this.shown = true;
     }
@@ -635,10 +632,11 @@ function parseScope(header: string | null): "*" | string[] | null {
   }
 }
 
-function chunks(rows: OverviewRow[]): string[] {
+/** `rows` as messages of at most CHUNK_ROWS rows, the first of type `first` and the rest updates; a snapshot goes out even with no rows. */
+function messagesOf(rows: OverviewRow[], first: "snapshot" | "update"): string[] {
   const out: string[] = [];
-  for (let i = 0; i < rows.length; i += CHUNK_ROWS) {
-    out.push(JSON.stringify({ type: "update", clients: rows.slice(i, i + CHUNK_ROWS) } satisfies OverviewLiveMessage));
+  for (let i = 0; i < rows.length || (i === 0 && first === "snapshot"); i += CHUNK_ROWS) {
+    out.push(JSON.stringify({ type: i === 0 ? first : "update", clients: rows.slice(i, i + CHUNK_ROWS) } satisfies OverviewLiveMessage));
   }
   return out;
 }

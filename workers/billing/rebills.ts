@@ -6,6 +6,7 @@
  * ledgers; a mark made again meanwhile is newer and stays. Until cleared, a marked client counts as
  * open: its day is not final.
  */
+import { inChunks, JSON_ROWS_PER_STATEMENT } from "../chunks.ts";
 
 export interface Rebill {
   date: string;
@@ -13,16 +14,13 @@ export interface Rebill {
   marked_at: number;
 }
 
-/** Rows per statement; keeps each JSON parameter well under D1's limits. */
-const CHUNK = 2000;
 
 const MARK = `INSERT INTO billing_rebills (date, client_id, marked_at) SELECT ?1, value, ?2 FROM json_each(?3) WHERE true
   ON CONFLICT (date, client_id) DO UPDATE SET marked_at = excluded.marked_at`;
 
 /** Marks `clientIds`' `date` as stale. */
 export async function markRebills(d1: D1Database, date: string, clientIds: readonly string[], now: number): Promise<void> {
-  const statements = [];
-  for (let i = 0; i < clientIds.length; i += CHUNK) statements.push(d1.prepare(MARK).bind(date, now, JSON.stringify(clientIds.slice(i, i + CHUNK))));
+  const statements = inChunks(clientIds, JSON_ROWS_PER_STATEMENT).map((part) => d1.prepare(MARK).bind(date, now, JSON.stringify(part)));
   if (statements.length > 0) await d1.batch(statements);
 }
 

@@ -1,4 +1,5 @@
 import type { BillingLine } from "../../schema/billing.ts";
+import { inChunks, JSON_ROWS_PER_STATEMENT } from "../chunks.ts";
 
 /**
  * billing_daily and billing_runs in D1. Bulk writes pass their rows as one JSON parameter read with
@@ -37,8 +38,6 @@ export interface RunRecord {
   lines: number;
 }
 
-/** Rows per bulk statement; keeps each JSON parameter well under D1's 2 MB value limit. */
-const CHUNK = 2000;
 
 /** Identity of a line within a day (client × category × country). */
 export function lineKey(l: { clientId: string; category: string; country: string }): string {
@@ -75,14 +74,14 @@ export async function periodStates(d1: D1Database, from: string, to: string): Pr
 /** The stored lines of `date` for the given clients. */
 export async function storedLines(d1: D1Database, date: string, clientIds: string[]): Promise<StoredLine[]> {
   const out: StoredLine[] = [];
-  for (let i = 0; i < clientIds.length; i += CHUNK) {
+  for (const part of inChunks(clientIds, JSON_ROWS_PER_STATEMENT)) {
     const { results } = await d1
       .prepare(
         `SELECT client_id AS clientId, category, country, billable_count AS billableCount,
            unit_price_micros AS unitPriceMicros, amount_micros AS amountMicros, currency
          FROM billing_daily WHERE date = ?1 AND client_id IN (SELECT value FROM json_each(?2))`,
       )
-      .bind(date, JSON.stringify(clientIds.slice(i, i + CHUNK)))
+      .bind(date, JSON.stringify(part))
       .all<StoredLine>();
     out.push(...results);
   }
@@ -159,10 +158,8 @@ export async function commitRevision(
 ): Promise<boolean> {
   const revision = expected + 1;
   const statements = [runInsert(d1, run, revision, expected)];
-  for (let i = 0; i < upserts.length; i += CHUNK) {
-    const rows = upserts
-      .slice(i, i + CHUNK)
-      .map((l) => [l.clientId, l.category, l.country, l.billableCount, l.unitPriceMicros, l.amountMicros, l.currency]);
+  for (const part of inChunks(upserts, JSON_ROWS_PER_STATEMENT)) {
+    const rows = part.map((l) => [l.clientId, l.category, l.country, l.billableCount, l.unitPriceMicros, l.amountMicros, l.currency]);
     statements.push(
       d1
         .prepare(
@@ -177,14 +174,14 @@ export async function commitRevision(
         .bind(run.date, revision, run.finishedAt, JSON.stringify(rows)),
     );
   }
-  for (let i = 0; i < deletes.length; i += CHUNK) {
+  for (const part of inChunks(deletes, JSON_ROWS_PER_STATEMENT)) {
     statements.push(
       d1
         .prepare(
           `DELETE FROM billing_daily WHERE date = ?1 AND EXISTS (SELECT 1 FROM json_each(?2) AS j
              WHERE j.value->>0 = client_id AND j.value->>1 = category AND j.value->>2 = country)`,
         )
-        .bind(run.date, JSON.stringify(deletes.slice(i, i + CHUNK).map((l) => [l.clientId, l.category, l.country]))),
+        .bind(run.date, JSON.stringify(part.map((l) => [l.clientId, l.category, l.country]))),
     );
   }
   try {

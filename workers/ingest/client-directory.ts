@@ -2,6 +2,7 @@ import { asc, eq, inArray } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { clients, phoneNumberReleases, phoneNumbers } from "../../schema/db.ts";
 import type { ClientRef } from "../../durable-objects/client-counter.ts";
+import { inChunks } from "../chunks.ts";
 
 /**
  * phone_number_id → client and client id → client, cached per isolate. Hits are kept 30 s (a changed
@@ -53,12 +54,8 @@ async function resolve<V>(
   return out;
 }
 
-/** D1 caps bound parameters per statement at 100. */
-function chunks<T>(items: T[], size = 90): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
+/** Phone numbers per lookup: D1 caps bound parameters per statement at 100. */
+const PHONES_PER_LOOKUP = 90;
 
 const refOf = (r: { id: string; timezone: string; shards: number; active: boolean }): ClientRef | null =>
   r.active ? { id: r.id, timezone: r.timezone, shards: r.shards } : null;
@@ -78,7 +75,7 @@ export function ownersByPhoneNumber(db: DrizzleD1Database, ids: Iterable<string>
     async (missing) => {
       const found = new Map<string, PhoneOwners>();
       const client = { id: clients.id, timezone: clients.timezone, shards: clients.shards, active: clients.active };
-      for (const part of chunks(missing)) {
+      for (const part of inChunks(missing, PHONES_PER_LOOKUP)) {
         const [now, before] = await db.batch([
           db.select({ phone: phoneNumbers.phoneNumberId, ...client }).from(phoneNumbers).innerJoin(clients, eq(clients.id, phoneNumbers.clientId)).where(inArray(phoneNumbers.phoneNumberId, part)),
           db
@@ -111,7 +108,7 @@ export function clientsById(db: DrizzleD1Database, ids: Iterable<string>): Promi
     byId,
     async (missing) => {
       const found = new Map<string, ClientRef | null>();
-      for (const part of chunks(missing)) {
+      for (const part of inChunks(missing, PHONES_PER_LOOKUP)) {
         const rows = await db
           .select({ id: clients.id, timezone: clients.timezone, shards: clients.shards, active: clients.active })
           .from(clients)
