@@ -1,9 +1,8 @@
-import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
+import { errorBody, type MinuteCounts, type StatusCounts } from "../schema/api.ts";
 import type { NotificationEvent } from "../schema/event.ts";
 import { hourStart, type ClientLiveMessage } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
-import { counterOf } from "./client-shards.ts";
-import { sumCounts, sumMinutes } from "./client-shards.ts";
+import { counterOf, sumCounts, sumMinutes } from "./client-shards.ts";
 import { LIVE_CLIENT_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, openSockets, sendQuietly } from "./live-sockets.ts";
 import { overviewOf, type ClientRollup, type RollupReceipt } from "./overview.ts";
 import { logLine } from "../workers/log.ts";
@@ -90,7 +89,7 @@ export class ClientLive {
     const clientId = request.headers.get(LIVE_CLIENT_HEADER);
     const timezone = request.headers.get(LIVE_TIMEZONE_HEADER);
     const shards = Number(request.headers.get(LIVE_SHARDS_HEADER) ?? 1);
-    if (!clientId || !timezone || !Number.isInteger(shards) || shards < 1) return new Response("missing live headers", { status: 400 });
+    if (!clientId || !timezone || !Number.isInteger(shards) || shards < 1) return Response.json(errorBody("missing_live_headers", "the Worker did not state the client's live headers"), { status: 400 });
     const state: ClientSocketState = { clientId, timezone, shards };
     if ((this.reader.statedShards() ?? shards) === 1) return acceptLiveSocket(this.ctx, request, state, (ws) => sendQuietly(ws, JSON.stringify(this.snapshot(clientId, timezone))));
     return acceptLiveSocket(this.ctx, request, state, (ws) => {

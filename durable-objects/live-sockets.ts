@@ -1,3 +1,4 @@
+import { errorBody } from "../schema/api.ts";
 import { accessGrant } from "../workers/auth/policy.ts";
 import { logLine } from "../workers/log.ts";
 
@@ -58,17 +59,14 @@ export const POLICY_VIOLATION = 1008;
  */
 export function acceptLiveSocket(ctx: DurableObjectState, request: Request, state: object, onOpen: (ws: WebSocket) => void): Response {
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-    return new Response("expected a WebSocket upgrade", { status: 426 });
+    return Response.json(errorBody("upgrade_required", "expected a WebSocket upgrade"), { status: 426 });
   }
   const until = Number(request.headers.get(LIVE_UNTIL_HEADER));
   const session = request.headers.get(LIVE_SESSION_HEADER);
   const grant = request.headers.get(LIVE_GRANT_HEADER);
-  if (!Number.isSafeInteger(until) || !session || !grant) return new Response("missing session", { status: 400 });
+  if (!Number.isSafeInteger(until) || !session || !grant) return Response.json(errorBody("missing_session", "the Worker did not state the viewer's session"), { status: 400 });
   if (ctx.getWebSockets().filter((ws) => sessionOf(ws).session === session).length >= MAX_SOCKETS_PER_SESSION) {
-    return Response.json(
-      { error: { code: "too_many_sockets", message: `a session may hold ${MAX_SOCKETS_PER_SESSION} live sockets on one stream; close some first` } },
-      { status: 429 },
-    );
+    return Response.json(errorBody("too_many_sockets", `a session may hold ${MAX_SOCKETS_PER_SESSION} live sockets on one stream; close some first`), { status: 429 });
   }
   ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
   const { 0: browser, 1: server } = new WebSocketPair();

@@ -1,13 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { eq } from "drizzle-orm";
-import type { MinuteCounts, StatusCounts } from "../schema/api.ts";
+import { errorBody, type MinuteCounts, type StatusCounts } from "../schema/api.ts";
 import { clients } from "../schema/db.ts";
 import { STATUSES } from "../schema/event.ts";
 import { HOUR_MINUTES, hourStart, type OverviewLiveMessage, type OverviewRow } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
-import { counterOf, emptyCounts } from "./client-shards.ts";
-import { fnv1a, shardName, splitShardName, sumCounts } from "./client-shards.ts";
+import { counterOf, emptyCounts, fnv1a, shardName, splitShardName, sumCounts } from "./client-shards.ts";
 import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, openSockets, refuseViewerMessage, sendQuietly } from "./live-sockets.ts";
 import { mapBounded, within } from "../workers/concurrency.ts";
 import { logLine } from "../workers/log.ts";
@@ -414,10 +413,9 @@ export class Overview extends DurableObject<Env> {
 
   /** The WebSocket upgrade, already authenticated by the Worker, which states the viewer's scope. */
   override async fetch(request: Request): Promise<Response> {
-    if (!this.top) return new Response(`live sockets are served by overview-${TOP_SHARD}`, { status: 421 });
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return new Response("expected a WebSocket upgrade", { status: 426 });
+    if (!this.top) return Response.json(errorBody("wrong_shard", `live sockets are served by overview-${TOP_SHARD}`), { status: 421 });
     const scope = parseScope(request.headers.get(LIVE_SCOPE_HEADER));
-    if (!scope) return new Response("missing or invalid scope", { status: 400 });
+    if (!scope) return Response.json(errorBody("invalid_scope", "the Worker did not state a valid viewer scope"), { status: 400 });
     const unknown = scope !== "*" && scope.some((id) => !this.directory?.has(id));
     // A client created moments before and heard from while nobody watched (its rollups held, nothing
     // broadcast) would miss the snapshot of a list read just before it existed, and appear only with

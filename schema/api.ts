@@ -12,6 +12,10 @@ export const ErrorBody = z.object({
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
+export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
 /**
  * A body field that may be left out or sent as null, which many serialisers write for "none"
  * (Python's None, JavaScript's null for an unset form field): both mean `fallback`.

@@ -1,8 +1,7 @@
 import type { ClientCounter, LedgerLine } from "../durable-objects/client-counter.ts";
-import { sumCategories, sumCounts, sumMinutes } from "../durable-objects/client-shards.ts";
+import { counterOf, sumCategories, sumCounts, sumMinutes } from "../durable-objects/client-shards.ts";
 import { transitionFrom, type Transition } from "../durable-objects/reshard.ts";
 import type { CategoryCounts, ClientObjects, MinuteCounts, StatusCounts } from "../schema/api.ts";
-import { counterOf } from "../durable-objects/client-shards.ts";
 
 /**
  * A client's counters read as one, whatever its shard count: each read asks every shard and sums

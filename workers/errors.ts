@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
-import type { ErrorBody } from "../schema/api.ts";
+import { errorBody } from "../schema/api.ts";
 import type { AppEnv } from "./app-env.ts";
 import { logLine, type LogLevel } from "./log.ts";
 
@@ -74,10 +74,6 @@ function causeMatches(err: unknown, pattern: RegExp): boolean {
 /** Zod issues as a compact, caller-readable list. */
 export function issuesOf(error: z.ZodError): { path: string; message: string }[] {
   return error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
-}
-
-export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
-  return { error: details === undefined ? { code, message } : { code, message, details } };
 }
 
 /** The single place where thrown errors become responses. Unknown errors are logged, never echoed. */

@@ -1,5 +1,9 @@
 import { signal } from "@preact/signals";
+import type { z } from "zod";
+import type { LiveTicket, LiveTicketRequest } from "../../schema/live.ts";
 import { ApiFailure, postJson, socketUrl } from "./api.ts";
+
+type LiveTicketAsk = z.input<typeof LiveTicketRequest>;
 
 export type LiveStatus = "connecting" | "live" | "offline";
 
@@ -79,7 +83,8 @@ export class LiveConnection {
     this.status.value = this.failures === 0 ? "connecting" : "offline";
     let ticket: string;
     try {
-      ticket = (await postJson<{ ticket: string }>("/v1/live/ticket", this.clientId ? { client_id: this.clientId } : {})).ticket;
+      const asked: LiveTicketAsk = this.clientId ? { client_id: this.clientId } : {};
+      ticket = (await postJson<LiveTicket>("/v1/live/ticket", asked)).ticket;
     } catch (err) {
       if (generation !== this.generation) return;
       // Signed out or no access: retrying cannot help, and the app shows the login or the refusal.

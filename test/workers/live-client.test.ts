@@ -10,6 +10,7 @@ import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { issueSession } from "../../workers/auth/session.ts";
 import { MAX_SOCKETS_PER_SESSION, POLICY_VIOLATION, REVOCATION_CHECK_MS, SESSION_ENDED } from "../../durable-objects/live-sockets.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 import { admin, authed, call, createClient, db, postJson, signIn, withClockAhead } from "./helpers.ts";
 import { LiveSocket, event, ingestNow } from "./live-helpers.ts";
 
@@ -271,6 +272,21 @@ describe("what a viewer may do with its sockets", () => {
     const other = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${await signIn("viewer", [id])}` });
     expect((await other.next<Msg>()).type).toBe("snapshot");
     for (const ws of [...open, other]) ws.close();
+  });
+
+  it("the objects refuse an upgrade the Worker did not authorise with the contract's JSON error", async () => {
+    const { id } = await createClient();
+    const upgrade = { headers: { upgrade: "websocket" } };
+    const refusals = [
+      await counterOf(env, id).fetch("https://counter.internal/live", upgrade),
+      await env.OVERVIEW.get(env.OVERVIEW.idFromName("overview-0")).fetch("https://overview.internal/live", upgrade),
+      await env.OVERVIEW.get(env.OVERVIEW.idFromName("overview-1")).fetch("https://overview.internal/live", upgrade),
+    ];
+    expect(await Promise.all(refusals.map(async (r) => [r.status, ((await r.json()) as { error: { code: string } }).error.code]))).toEqual([
+      [400, "missing_live_headers"],
+      [400, "invalid_scope"],
+      [421, "wrong_shard"],
+    ]);
   });
 });
 

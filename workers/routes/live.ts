@@ -35,7 +35,7 @@ live.post("/live/ticket", authenticate, requireCapability("counters"), valid("js
   const db = c.get("db");
   if (clientId !== undefined) {
     if (!allows(user, "counters", clientId)) throw new ApiError(403, "forbidden", `no access to client ${clientId}`);
-    await liveClient(c, clientId);
+    await requireClient(c.get("db"), clientId);
   }
   const ticket = `zlt_${randomToken(24)}`;
   // Expired tickets are purged daily (workers/auth/purge.ts).
@@ -68,7 +68,7 @@ live.get("/clients/:id/live", valid("query", LiveQuery), async (c) => {
   requireUpgrade(c);
   const user = await liveUser(c, id, c.req.valid("query").ticket);
   if (!allows(user, "counters", id)) throw new ApiError(403, "forbidden", `no access to client ${id}`);
-  const { timezone, shards } = await liveClient(c, id);
+  const { timezone, shards } = await requireClient(c.get("db"), id);
   // A sharded client's viewers connect to its shard 0, which shows the sum of all its shards.
   return counterOf(c.env, id).fetch(
     new Request("https://client.internal/live", {
@@ -96,8 +96,4 @@ function requireUpgrade(c: Context<AppEnv>): void {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
     throw new ApiError(426, "upgrade_required", "this route speaks WebSocket only");
   }
-}
-
-async function liveClient(c: Context<AppEnv>, clientId: string): Promise<{ timezone: string; shards: number }> {
-  return requireClient(c.get("db"), clientId);
 }

@@ -18,16 +18,12 @@ adminUsers.get("/", async (c) => {
   const db = c.get("db");
   const rows = await db.select().from(users).orderBy(asc(users.id));
   const scopes = await db.select().from(userClients);
-  return c.json({
-    users: rows.map((u): AdminUser => ({
-      id: u.id,
-      email: u.email,
-      role: u.role,
-      active: u.active,
-      client_ids: scopes.filter((s) => s.userId === u.id).map((s) => s.clientId),
-    })),
-  });
+  return c.json({ users: rows.map((u) => adminUserOf(u, scopes.filter((s) => s.userId === u.id).map((s) => s.clientId))) });
 });
+
+function adminUserOf(row: typeof users.$inferSelect, clientIds: string[]): AdminUser {
+  return { id: row.id, email: row.email, role: row.role, active: row.active, client_ids: clientIds };
+}
 
 async function assertClientsExist(db: DrizzleD1Database, clientIds: string[]): Promise<void> {
   if (clientIds.length === 0) return;
@@ -92,6 +88,5 @@ adminUsers.patch("/:id", valid("json", UpdateUserRequest), async (c) => {
   await audit(db, c.get("user").email, "user.update", current.email, { fields: Object.keys(body).filter((k) => body[k as keyof typeof body] !== undefined) });
   const [row] = await db.select().from(users).where(eq(users.id, id));
   const scopes = await db.select({ clientId: userClients.clientId }).from(userClients).where(eq(userClients.userId, id));
-  const out: AdminUser = { id, email: row!.email, role: row!.role, active: row!.active, client_ids: scopes.map((s) => s.clientId) };
-  return c.json(out);
+  return c.json(adminUserOf(row!, scopes.map((s) => s.clientId)));
 });
