@@ -429,3 +429,8 @@ export const INGEST_STATS_HEADERS = {
   rowsRead: "x-zapmeter-rows-read",
   backgroundRowsWritten: "x-zapmeter-background-rows-written",
 } as const;
+
+/** `POST /v1/ingest/events` takes at most this many records per request: a larger batch gets a 413 and is split. */
+export const INGEST_MAX_RECORDS = 10_000;
+/** ... and at most this many bytes (Kafka Connect's default request size is far below). */
+export const INGEST_MAX_BYTES = 5 * 1024 * 1024;

@@ -19,6 +19,8 @@ import {
   DeadLetterQuery,
   DeadLetterReplay,
   ErrorBody,
+  INGEST_MAX_BYTES,
+  INGEST_MAX_RECORDS,
   FlushQuery,
   FlushResponse,
   ChangePasswordRequest,
@@ -52,9 +54,7 @@ import { WEBHOOK_MAX_BYTES, WebhookVerifyQuery, WhatsAppEntry, WhatsAppWebhook }
 import { MAX_SOCKETS_PER_SESSION } from "../durable-objects/live-sockets.ts";
 import { DAY_MS } from "../schema/time.ts";
 import { SESSION_COOKIE } from "./auth/session.ts";
-import { MAX_RECORDS } from "./ingest/bridge.ts";
 import { MAX_COUNTERS_RANGE_MS } from "./routes/clients.ts";
-import { BRIDGE_MAX_BYTES } from "./routes/ingest.ts";
 import { DEFAULT_MAX_BODY } from "./security.ts";
 
 type Security = "session" | "admin" | "ingestKey" | "metaSignature" | "none";
@@ -120,7 +120,7 @@ export const OPERATIONS: Operation[] = [
       400: { description: "body is not JSON, or an envelope other than an array, {events: [...]} or one (Connect-wrapped) event, such as {records: [...]} (malformed_batch)", schema: ErrorBody },
       401: { description: "missing or unknown API key", schema: ErrorBody },
       403: { description: "a key scoped to one client, and no record of the batch is that client's (client_not_allowed)", schema: ErrorBody },
-      413: { description: `over ${BRIDGE_MAX_BYTES} bytes or ${MAX_RECORDS} records`, schema: ErrorBody },
+      413: { description: `over ${INGEST_MAX_BYTES} bytes or ${INGEST_MAX_RECORDS} records`, schema: ErrorBody },
       415: { description: "neither JSON nor NDJSON (unsupported_media_type), or compressed (unsupported_content_encoding)", schema: ErrorBody },
       503: { description: "storage failed; retry", schema: ErrorBody },
     },

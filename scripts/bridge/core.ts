@@ -1,12 +1,13 @@
+import { INGEST_MAX_BYTES, INGEST_MAX_RECORDS } from "../../schema/api.ts";
 import type { PostBatch } from "./ingest-client.ts";
 import { backoffDelay, type BackoffOptions, type Verdict } from "./policy.ts";
 import { KeyBuffers } from "./key-buffers.ts";
 import type { DeadLetter, DeadLetterPort, SourceBatch, SourceRecord } from "./ports.ts";
 import { Progress } from "./progress.ts";
 
-/** The endpoint refuses more than 10,000 records or 5 MiB per request; stay below both. */
-export const MAX_RECORDS_PER_POST = 10_000;
-const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+/** The endpoint refuses more than INGEST_MAX_RECORDS records or INGEST_MAX_BYTES per request; stay below both. */
+export const MAX_RECORDS_PER_POST = INGEST_MAX_RECORDS;
+const DEFAULT_MAX_BYTES = INGEST_MAX_BYTES - 1024 * 1024;
 
 export interface BridgeOptions {
   post: PostBatch;

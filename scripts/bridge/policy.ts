@@ -4,12 +4,11 @@
  * other 4xx = the caller's fault, never fixed by retrying. Between the bridge and the Worker sit
  * Cloudflare's edge and maybe proxies, whose 5xx are as transient as the Worker's own.
  */
+import type { z } from "zod";
+import type { IngestReject } from "../../schema/api.ts";
 
-export interface RecordRejection {
-  index: number;
-  code: string;
-  message: string;
-}
+/** A record the endpoint refused, as its answer lists it. */
+export type RecordRejection = z.infer<typeof IngestReject>;
 
 export type Verdict =
   | { kind: "delivered"; accepted: number; duplicates: number; rejected: RecordRejection[] }

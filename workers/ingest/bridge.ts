@@ -1,11 +1,8 @@
 import { BridgedEvent, aheadOfReceipt, billableByPricingType, type NotificationEvent } from "../../schema/event.ts";
-import type { Rejection } from "../../schema/api.ts";
+import { INGEST_MAX_RECORDS, type Rejection } from "../../schema/api.ts";
 import { compileObject } from "./compiled-schema.ts";
 import { countryOf } from "./country.ts";
 import { jsonSyntaxError } from "../json-syntax.ts";
-
-/** At most this many records in one request; larger batches get a 413 and should be split. */
-export const MAX_RECORDS = 10_000;
 
 export class MalformedBatch extends Error {}
 export class TooManyRecords extends Error {}
@@ -88,7 +85,7 @@ export function splitRecords(body: string, contentType: string): RawRecord[] {
       } catch (e) {
         records.push({ index, value: undefined, source, parseError: jsonSyntaxError(e) });
       }
-      if (records.length > MAX_RECORDS) throw new TooManyRecords();
+      if (records.length > INGEST_MAX_RECORDS) throw new TooManyRecords();
     }
     return records;
   }
@@ -109,7 +106,7 @@ export function splitRecords(body: string, contentType: string): RawRecord[] {
     if (envelope !== null) throw new MalformedBatch(`${expected}; got an object holding an array in "${envelope}"`);
     list = [parsed];
   }
-  if (list.length > MAX_RECORDS) throw new TooManyRecords();
+  if (list.length > INGEST_MAX_RECORDS) throw new TooManyRecords();
   return list.map((element, index) => ({ index, value: unwrapConnectRecord(element), source: { element } }));
 }
 

@@ -1,6 +1,6 @@
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateRecords, withinKeyScope } from "./bridge.ts";
-import type { Rejection, StoredDeadLetter } from "../../schema/api.ts";
+import { MalformedBatch, TooManyRecords, splitRecords, validateRecords, withinKeyScope } from "./bridge.ts";
+import { INGEST_MAX_RECORDS, type Rejection, type StoredDeadLetter } from "../../schema/api.ts";
 import { inputOf } from "./dead-letters.ts";
 import type { RoutedEvent } from "./dispatch.ts";
 import { routeRecords, routeStatuses } from "./routing.ts";
@@ -25,7 +25,7 @@ export async function replayLetter(db: DrizzleD1Database, letter: StoredDeadLett
       return await replayRecords(db, letter, splitRecords(letter.input, letter.content_type ?? "application/json"), (i) => i);
     } catch (e) {
       if (!(e instanceof MalformedBatch || e instanceof TooManyRecords)) throw e;
-      const message = e instanceof TooManyRecords ? `more than ${MAX_RECORDS} records` : e.message;
+      const message = e instanceof TooManyRecords ? `more than ${INGEST_MAX_RECORDS} records` : e.message;
       return { routed: [], remaining: [{ at: "", code: "malformed", message }] };
     }
   }

@@ -5,14 +5,11 @@ import { bearerToken, ingestKeyFrom } from "../auth/api-keys.ts";
 import { DEV_INGEST_KEY } from "../../schema/dev-credentials.ts";
 import { ApiError } from "../errors.ts";
 import { isProduction } from "../security.ts";
-import { MAX_RECORDS, MalformedBatch, TooManyRecords, splitRecords, validateRecords, withinKeyScope } from "../ingest/bridge.ts";
+import { MalformedBatch, TooManyRecords, splitRecords, validateRecords, withinKeyScope } from "../ingest/bridge.ts";
 import { keepDeadLetter, rejectedRecordsLetter } from "../ingest/dead-letters.ts";
 import { storeEvents } from "../ingest/store-events.ts";
 import { routeRecords } from "../ingest/routing.ts";
-import type { BridgeResult } from "../../schema/api.ts";
-
-/** Bridged batches up to 5 MiB (Kafka Connect's default request size is far below). */
-export const BRIDGE_MAX_BYTES = 5 * 1024 * 1024;
+import { INGEST_MAX_BYTES, INGEST_MAX_RECORDS, type BridgeResult } from "../../schema/api.ts";
 
 export const ingest = new Hono<AppEnv>();
 
@@ -46,9 +43,9 @@ ingest.post(
     await next();
   },
   bodyLimit({
-    maxSize: BRIDGE_MAX_BYTES,
+    maxSize: INGEST_MAX_BYTES,
     onError: () => {
-      throw new ApiError(413, "payload_too_large", `batches are limited to ${BRIDGE_MAX_BYTES} bytes; send smaller batches`);
+      throw new ApiError(413, "payload_too_large", `batches are limited to ${INGEST_MAX_BYTES} bytes; send smaller batches`);
     },
   }),
   async (c) => {
@@ -72,7 +69,7 @@ ingest.post(
       records = splitRecords(body, contentType);
     } catch (e) {
       if (e instanceof TooManyRecords) {
-        throw new ApiError(413, "too_many_records", `at most ${MAX_RECORDS} records per request; split the batch`);
+        throw new ApiError(413, "too_many_records", `at most ${INGEST_MAX_RECORDS} records per request; split the batch`);
       }
       if (e instanceof MalformedBatch) {
         await keepDeadLetter(c.env.LAKE, {
