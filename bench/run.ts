@@ -10,6 +10,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { commandLine, HELP } from "../scripts/command-line.ts";
 import { ROOT } from "../scripts/local-stack.ts";
+import { DAY_MS } from "../schema/time.ts";
 import { stopWithParent } from "../scripts/parent-watch.ts";
 import { benchBilling } from "./billing.ts";
 import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
@@ -57,7 +58,6 @@ const EXPORT_CLIENT = 1_003;
  */
 const PROBE_OVERVIEW = 1_008;
 
-const DAY_MS = 86_400_000;
 /** Load events happen at noon (UTC) yesterday, so the billing run of yesterday prices them. */
 const yesterday = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS - DAY_MS);
 const T0 = yesterday.getTime() + 12 * 3_600_000;

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { Currency, IsoDate } from "./api.ts";
 import { ClientId } from "./event.ts";
-import { localDayRange } from "./time.ts";
+import { DAY_MS, localDayRange } from "./time.ts";
 
 /** Late events (Meta retries for days; bridges lag) still land in a day billed this long after it closed. */
 export const GRACE_MS = 2 * 3_600_000;
@@ -81,7 +81,7 @@ const MAX_SUMMARY_DAYS = 92;
 export const BillingSummaryQuery = z
   .object({ from: BillingDate, to: BillingDate, client_id: ClientId.optional() })
   .refine((q) => q.from <= q.to, { message: "`from` must not be after `to`", path: ["to"] })
-  .refine((q) => (Date.parse(q.to) - Date.parse(q.from)) / 86_400_000 < MAX_SUMMARY_DAYS, {
+  .refine((q) => (Date.parse(q.to) - Date.parse(q.from)) / DAY_MS < MAX_SUMMARY_DAYS, {
     message: `a summary covers at most ${MAX_SUMMARY_DAYS} days`,
     path: ["to"],
   });

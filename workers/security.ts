@@ -90,13 +90,15 @@ export const noStore = createMiddleware<AppEnv>(async (c, next) => {
   }
 });
 
+const limitBody = bodyLimit({
+  maxSize: DEFAULT_MAX_BODY,
+  onError: () => {
+    throw new ApiError(413, "payload_too_large", `request bodies are limited to ${DEFAULT_MAX_BODY} bytes`);
+  },
+});
+
 /** 64 KiB for every non-ingest request body. */
 export const defaultBodyLimit = createMiddleware<AppEnv>(async (c, next) => {
   if (INGEST_PATHS.some((p) => c.req.path.startsWith(p))) return next();
-  return bodyLimit({
-    maxSize: DEFAULT_MAX_BODY,
-    onError: () => {
-      throw new ApiError(413, "payload_too_large", `request bodies are limited to ${DEFAULT_MAX_BODY} bytes`);
-    },
-  })(c, next);
+  return limitBody(c, next);
 });
