@@ -55,6 +55,21 @@ export interface BillingPlan {
 }
 
 /**
+ * One day's lines merged by category and country, the ones that net to nothing left out, in category
+ * then country order: a shard's stored and pending lines, or every shard's lines of a client.
+ */
+export function mergeLedgerLines(lines: Iterable<LedgerLine>): LedgerLine[] {
+  const byKey = new Map<string, LedgerLine>();
+  for (const line of lines) {
+    const key = `${line.category}|${line.country}`;
+    const held = byKey.get(key);
+    if (held) held.count += line.count;
+    else byKey.set(key, { ...line });
+  }
+  return [...byKey.values()].filter((l) => l.count > 0).sort((a, b) => a.category.localeCompare(b.category) || a.country.localeCompare(b.country));
+}
+
+/**
  * The billable-message ledger of one client: a message is billed once, on its earliest delivered/read
  * status with billable pricing (its own, or its message's when it came without: docs/billing.md), in
  * the client's local day. The billed status is marked on that event's
@@ -176,13 +191,8 @@ export class BillableLedger {
 
   /** Billable messages of each of the client's local `days` (YYYY-MM-DD), by category and country. */
   linesByDay(days: string[]): Record<string, LedgerLine[]> {
-    const counts = new Map<string, { day: string; category: string; country: string; n: number }>();
-    const add = (r: { day: string; category: string; country: string; n: number }) => {
-      const k = `${r.day}|${r.category}|${r.country}`;
-      const line = counts.get(k);
-      if (line) line.n += r.n;
-      else counts.set(k, { ...r });
-    };
+    const parts: Record<string, LedgerLine[]> = Object.fromEntries(days.map((d) => [d, []]));
+    const add = (r: { day: string; category: string; country: string; n: number }) => parts[r.day]!.push({ category: r.category, country: r.country, count: r.n });
     for (const r of this.sql.exec<{ day: string; category: string; country: string; n: number }>(
       "SELECT day, category, country, n FROM ledger_daily WHERE day IN (SELECT value FROM json_each(?))",
       JSON.stringify(days),
@@ -190,11 +200,7 @@ export class BillableLedger {
       add(r);
     }
     for (const r of this.pending.ledgerOf(new Set(days))) add(r);
-    const out: Record<string, LedgerLine[]> = Object.fromEntries(days.map((d) => [d, []]));
-    const lines = [...counts.values()].filter((l) => l.n > 0);
-    lines.sort((a, b) => a.category.localeCompare(b.category) || a.country.localeCompare(b.country));
-    for (const l of lines) out[l.day]!.push({ category: l.category, country: l.country, count: l.n });
-    return out;
+    return Object.fromEntries(days.map((d) => [d, mergeLedgerLines(parts[d]!)]));
   }
 
   /**

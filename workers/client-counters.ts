@@ -1,3 +1,4 @@
+import { mergeLedgerLines } from "../durable-objects/billable-ledger.ts";
 import type { ClientCounter, LedgerLine } from "../durable-objects/client-counter.ts";
 import { counterOf, sumCategories, sumCounts, sumMinutes } from "../durable-objects/client-shards.ts";
 import { transitionFrom, type Transition } from "../durable-objects/reshard.ts";
@@ -36,7 +37,7 @@ export async function clientCategories(env: Env, client: ShardedClient, from: nu
 export async function clientLedgerLinesByDay(env: Env, client: ShardedClient, days: string[]): Promise<Record<string, LedgerLine[]>> {
   const parts = await Promise.all(countersOf(env, client).map((s) => s.ledgerLinesByDay(days)));
   if (parts.length === 1) return parts[0]!;
-  return Object.fromEntries(days.map((day) => [day, sumLedgerLines(parts.map((p) => p[day] ?? []))]));
+  return Object.fromEntries(days.map((day) => [day, mergeLedgerLines(parts.flatMap((p) => p[day] ?? []))]));
 }
 
 /** Why a change of a client's shard count was refused. */
@@ -120,14 +121,3 @@ export async function flushClient(env: Env, client: ShardedClient): Promise<stri
   return (await Promise.all(countersOf(env, client).map((s) => s.flush()))).flat();
 }
 
-function sumLedgerLines(parts: LedgerLine[][]): LedgerLine[] {
-  const byKey = new Map<string, LedgerLine>();
-  for (const line of parts.flat()) {
-    const key = `${line.category}|${line.country}`;
-    const held = byKey.get(key);
-    if (held) held.count += line.count;
-    else byKey.set(key, { ...line });
-  }
-  // In the order one shard's lines come in (billable-ledger.ts).
-  return [...byKey.values()].sort((a, b) => a.category.localeCompare(b.category) || a.country.localeCompare(b.country));
-}
