@@ -27,7 +27,7 @@ import { ClientLive } from "./client-live.ts";
 import { closeQuietly, refuseViewerMessage } from "./live-sockets.ts";
 import { PendingAggregates, type Track } from "./pending-aggregates.ts";
 import { Reshard, type LayoutState, type Transition } from "./reshard.ts";
-import { CHECKPOINT_INTERVAL_MS, type ClientRollup } from "./overview.ts";
+import { CHECKPOINT_INTERVAL_MS, type ClientRollup } from "./rollups.ts";
 import { logLine } from "../workers/log.ts";
 
 /** What the ingest Worker knows about the client when it calls. */

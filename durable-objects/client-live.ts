@@ -4,7 +4,8 @@ import { hourStart, type ClientLiveMessage } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf, sumCounts, sumMinutes } from "./client-shards.ts";
 import { LIVE_CLIENT_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, openSockets, sendQuietly } from "./live-sockets.ts";
-import { overviewOf, type ClientRollup, type RollupReceipt } from "./overview.ts";
+import { overviewOf } from "./overview-shards.ts";
+import type { ClientRollup, RollupReceipt } from "./rollups.ts";
 import { logLine } from "../workers/log.ts";
 
 /**

@@ -1,90 +1,20 @@
 import { DurableObject } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { eq } from "drizzle-orm";
-import { errorBody, type MinuteCounts, type StatusCounts } from "../schema/api.ts";
+import { errorBody } from "../schema/api.ts";
 import { clients } from "../schema/db.ts";
 import { STATUSES } from "../schema/event.ts";
 import { HOUR_MINUTES, hourStart, type OverviewLiveMessage, type OverviewRow } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
-import { counterOf, emptyCounts, fnv1a, shardName, splitShardName, sumCounts } from "./client-shards.ts";
+import { counterOf, emptyCounts, shardName, splitShardName, sumCounts } from "./client-shards.ts";
 import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, openSockets, refuseViewerMessage, sendQuietly } from "./live-sockets.ts";
 import { mapBounded, within } from "../workers/concurrency.ts";
 import { logLine } from "../workers/log.ts";
-
-/**
- * What a ClientCounter tells the Overview: values, not increments, so applying one twice is harmless.
- * `today` is the whole day; `minutes` are the minutes of the last hour that changed since the
- * previous rollup (all of them when the Overview primes a client), merged into what it holds.
- */
-export interface ClientRollup {
-  client_id: string;
-  /** The client's shard that sent it (absent: 0); the Overview sums a client's shards. */
-  shard?: number;
-  /** The client's local date that `today` belongs to. */
-  day: string;
-  today: StatusCounts;
-  /** Minutes with events among the last HOUR_MINUTES: the changed ones, or all of them. */
-  minutes: MinuteCounts[];
-  at: number;
-}
-
-/** The most Overview shards OVERVIEW_SHARDS may name. */
-const MAX_OVERVIEW_SHARDS = 64;
-
-/**
- * How many Overview objects take the clients' rollups (wrangler.toml's OVERVIEW_SHARDS): a whole
- * number from 1 to MAX_OVERVIEW_SHARDS; anything else is logged (once per isolate) and taken as 1,
- * which works at any load the top alone takes. One object serves ~1,000 requests/s and a
- * shard gets up to ten relayed calls a second from each ingest isolate with traffic plus a whole hour
- * from each active client's flush alarm once a minute, so the capacity plan sizes it by sending
- * clients (docs/capacity.md). Any value is safe to change: the top shard keeps whatever the shards
- * hand it (docs/live.md, "Sharding the Overview").
- */
-export function overviewShards(env: Pick<Env, "OVERVIEW_SHARDS">): number {
-  const n = Number(env.OVERVIEW_SHARDS);
-  if (Number.isInteger(n) && n >= 1 && n <= MAX_OVERVIEW_SHARDS) return n;
-  if (!reportedShardCounts.has(env.OVERVIEW_SHARDS)) {
-    reportedShardCounts.add(env.OVERVIEW_SHARDS);
-    logLine("error", "overview_shards_invalid", { value: env.OVERVIEW_SHARDS, expected: `a whole number from 1 to ${MAX_OVERVIEW_SHARDS}`, using: 1 });
-  }
-  return 1;
-}
-/** Invalid OVERVIEW_SHARDS values this isolate has logged: every relayed call reads the setting. */
-const reportedShardCounts = new Set<string>();
-
-/** Stable shard of a client (FNV-1a of its id): a client always reports to the same Overview. */
-export function overviewShard(clientId: string, shards: number): number {
-  return fnv1a(clientId) % shards;
-}
-
-/** The Overview shard a client reports to. */
-export function overviewOf(env: Env, clientId: string): DurableObjectStub<Overview> {
-  return overviewShardStub(env, overviewShard(clientId, overviewShards(env)));
-}
-
-/** The shard that serves `/v1/live`; the others forward what they hold to it. */
-export const TOP_SHARD = 0;
-
-export function overviewShardStub(env: Env, shard: number): DurableObjectStub<Overview> {
-  return env.OVERVIEW.get(env.OVERVIEW.idFromName(`overview-${shard}`));
-}
-
-/** A rollup added to rollups waiting to go out together, one per client shard (merged, `mergeRollup`). */
-export function addRollup(waiting: Map<string, ClientRollup>, r: ClientRollup): void {
-  const key = shardName(r.client_id, r.shard ?? 0);
-  waiting.set(key, mergeRollup(waiting.get(key), r));
-}
+import { TOP_SHARD, overviewShard, overviewShardStub, overviewShards } from "./overview-shards.ts";
+import { CHECKPOINT_INTERVAL_MS, addRollup, mergeRollup, type ClientRollup, type RollupReceipt } from "./rollups.ts";
 
 /** Browser updates go out at most this often, however many rollups arrive. */
 const BROADCAST_INTERVAL_MS = 250;
-/**
- * Rollups go to SQLite together at most this often, one row per client that reported since, not one
- * row per rollup: a busy client reports up to ten times a second per isolate, and a write each was a
- * large share of a webhook's cost (docs/capacity.md). What a restart loses (rollups since the last
- * checkpoint) the ClientCounters resend: every rollup's receipt says which instance holds it and what
- * that instance has saved (`RollupReceipt`, client-live.ts).
- */
-export const CHECKPOINT_INTERVAL_MS = 5_000;
 /**
  * How stale the client list (names, time zones, from D1) may be: a new viewer sees clients created
  * seconds ago; a rollup from a client not in the list re-reads it at most every few seconds.
@@ -123,16 +53,6 @@ interface DirectoryEntry {
   name: string;
   timezone: string;
   shards: number;
-}
-
-/** Which Overview instance holds a rollup, and which of its rollups are in SQLite. */
-export interface RollupReceipt {
-  /** This instance: a restarted Overview is a new epoch holding only what was checkpointed. */
-  epoch: string;
-  /** The rollup's number in this epoch (0 when nothing was sent, `saved()`). */
-  n: number;
-  /** Rollups numbered up to this one are in SQLite. */
-  savedThrough: number;
 }
 
 /** Kept on each socket (serializeAttachment); a viewer's client list lives in SQLite (attachments hold 2 KiB). */
@@ -579,45 +499,6 @@ export class Overview extends DurableObject<Env> {
     if ((await this.ctx.storage.getAlarm()) !== null) return;
     await this.ctx.storage.setAlarm(minuteOf(Date.now()) + MINUTE_MS + 1_000);
   }
-}
-
-/**
- * A client's rollup after `update`, whatever order rollups arrive in: the ingest Worker's isolates
- * relay a client's rollups independently, one per ingest call, so an older one can land after a newer
- * one and still hold the only news of a minute. A minute's counts only grow, so each minute keeps the
- * larger count of each status from either side. `today` is the later rollup's (a new local day or a
- * time-zone change lowers it); two rollups of the same millisecond (calls the object served back to
- * back) are the same day, so theirs is the larger count of each status too. `held` itself when the
- * update adds nothing.
- */
-export function mergeRollup(held: ClientRollup | undefined, update: ClientRollup): ClientRollup {
-  const newer = !held || update.at > held.at;
-  const base = newer ? update : held;
-  const first = hourStart(base.at);
-  const byMinute = new Map((held?.minutes ?? []).filter((m) => m.minute >= first).map((m) => [m.minute, m]));
-  let grew = newer;
-  for (const m of update.minutes) {
-    if (m.minute < first) continue;
-    const h = byMinute.get(m.minute);
-    if (h && atLeast(h, m)) continue;
-    byMinute.set(m.minute, h ? maxCounts(h, m) : m);
-    grew = true;
-  }
-  let today = base.today;
-  if (held && update.at === held.at && !atLeast(held.today, update.today)) {
-    today = maxCounts(held.today, update.today);
-    grew = true;
-  }
-  if (!grew) return held!;
-  return { ...base, today, minutes: [...byMinute.values()].sort((x, y) => x.minute - y.minute) };
-}
-
-const atLeast = (a: StatusCounts, b: StatusCounts): boolean => STATUSES.every((st) => a[st] >= b[st]);
-
-function maxCounts<T extends StatusCounts>(a: T, b: T): T {
-  const out = { ...a };
-  for (const st of STATUSES) out[st] = Math.max(a[st], b[st]);
-  return out;
 }
 
 function parseScope(header: string | null): "*" | string[] | null {

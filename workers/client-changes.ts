@@ -1,7 +1,7 @@
 import { and, eq, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { overviewOf } from "../durable-objects/overview.ts";
+import { overviewOf } from "../durable-objects/overview-shards.ts";
 import { clients } from "../schema/db.ts";
 import { countersOf, relayoutClient, type Relayout } from "./client-counters.ts";
 import { ApiError } from "./errors.ts";

@@ -1,7 +1,7 @@
 import { addFigures, type ClientRef, type IngestFigures } from "../../durable-objects/client-counter.ts";
 import { counterOf, messageShard, shardName } from "../../durable-objects/client-shards.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
-import type { ClientRollup } from "../../durable-objects/overview.ts";
+import type { ClientRollup } from "../../durable-objects/rollups.ts";
 import type { NotificationEvent } from "../../schema/event.ts";
 import { ApiError } from "../errors.ts";
 import { logLine } from "../log.ts";

@@ -1,4 +1,5 @@
-import { addRollup, overviewShard, overviewShardStub, overviewShards, type ClientRollup } from "../../durable-objects/overview.ts";
+import { overviewShard, overviewShardStub, overviewShards } from "../../durable-objects/overview-shards.ts";
+import { addRollup, type ClientRollup } from "../../durable-objects/rollups.ts";
 import { logLine } from "../log.ts";
 
 /**

@@ -9,7 +9,7 @@ import {
   LIVE_TIMEZONE_HEADER,
   LIVE_UNTIL_HEADER,
 } from "../../durable-objects/live-sockets.ts";
-import { TOP_SHARD, overviewShardStub } from "../../durable-objects/overview.ts";
+import { TOP_SHARD, overviewShardStub } from "../../durable-objects/overview-shards.ts";
 import { liveTickets } from "../../schema/db.ts";
 import { LiveQuery, LiveTicketRequest, TICKET_TTL_MS, type LiveTicket } from "../../schema/live.ts";
 import type { AppEnv } from "../app-env.ts";
