@@ -105,3 +105,12 @@ export async function ensureBillingFiles(
   );
   return keys;
 }
+
+/** The key holding `revision`'s file: its archive, or the current file for a day billed before archives were kept. */
+export async function revisionFile(bucket: R2Bucket, date: string, format: BillingFormat, revision: number): Promise<string | undefined> {
+  if (revision === 0) return undefined;
+  const archived = billingKey(date, format, revision);
+  if (await bucket.head(archived)) return archived;
+  const current = billingKey(date, format);
+  return (await bucket.head(current))?.customMetadata?.revision === String(revision) ? current : undefined;
+}

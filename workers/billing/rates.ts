@@ -78,3 +78,31 @@ export async function rateBookFor(db: DrizzleD1Database, date: string): Promise<
 export function amountMicros(count: number, unitPriceMicros: number): number | null {
   return BigInt(count) * BigInt(unitPriceMicros) <= BigInt(Number.MAX_SAFE_INTEGER) ? count * unitPriceMicros : null;
 }
+
+export type RateCardRecord = typeof rateCards.$inferSelect;
+/** A card's columns under their drizzle names, for the statements written in SQL. */
+const CARD_COLUMNS = "id, client_id AS clientId, category, country, unit_price_micros AS unitPriceMicros, currency, valid_from AS validFrom";
+
+/**
+ * Sets the price of a card (client or default, category, country, valid from) and returns the card
+ * it replaced, if any, and the card as stored. One transaction reads the price it replaces and writes
+ * the new one, so two admins putting the same card at once each see the price their own write
+ * replaced. SQLite treats NULL client ids as distinct in the unique index (hence `IS`), so the write
+ * is an update, else an insert.
+ */
+export async function putRateCard(d1: D1Database, card: Omit<RateCardRecord, "id">): Promise<{ existing?: RateCardRecord; row: RateCardRecord }> {
+  const key = "client_id IS ?1 AND category = ?2 AND country = ?3 AND valid_from = ?4";
+  const args = [card.clientId, card.category, card.country, card.validFrom, card.unitPriceMicros, card.currency];
+  const [before, , , after] = await d1.batch<RateCardRecord>([
+    d1.prepare(`SELECT ${CARD_COLUMNS} FROM rate_cards WHERE ${key}`).bind(...args.slice(0, 4)),
+    d1.prepare(`UPDATE rate_cards SET unit_price_micros = ?5, currency = ?6 WHERE ${key}`).bind(...args),
+    d1
+      .prepare(
+        `INSERT INTO rate_cards (client_id, category, country, valid_from, unit_price_micros, currency)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM rate_cards WHERE ${key})`,
+      )
+      .bind(...args),
+    d1.prepare(`SELECT ${CARD_COLUMNS} FROM rate_cards WHERE ${key}`).bind(...args.slice(0, 4)),
+  ]);
+  return { existing: before!.results[0], row: after!.results[0]! };
+}

@@ -76,3 +76,31 @@ export async function keepDeadLetter(bucket: R2Bucket, letter: DeadLetter): Prom
   }
   return key;
 }
+
+/** A page stops early past this many bytes of letters, so a replay's events fit one Worker's memory. */
+const PAGE_MAX_BYTES = 16 * 1024 * 1024;
+
+export interface DeadLetterPage {
+  letters: { key: string; bytes: number; letter: StoredDeadLetter }[];
+  next: string | null;
+}
+
+/** One page of a day's letters, read whole, oldest key first. */
+export async function readDeadLetterPage(bucket: R2Bucket, date: string, startAfter: string | undefined, limit: number): Promise<DeadLetterPage> {
+  const listed = await bucket.list({ prefix: deadLetterPrefix(date), startAfter, limit });
+  const page: DeadLetterPage = { letters: [], next: null };
+  let bytes = 0;
+  for (const o of listed.objects) {
+    if (page.letters.length > 0 && bytes + o.size > PAGE_MAX_BYTES) {
+      page.next = page.letters.at(-1)!.key;
+      return page;
+    }
+    const body = await bucket.get(o.key);
+    // Listed, then gone: another replay resolved it meanwhile.
+    if (!body) continue;
+    page.letters.push({ key: o.key, bytes: o.size, letter: await body.json<StoredDeadLetter>() });
+    bytes += o.size;
+  }
+  if (listed.truncated) page.next = listed.objects.at(-1)?.key ?? null;
+  return page;
+}

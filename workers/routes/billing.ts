@@ -1,10 +1,10 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { BillingDate, BillingQuery, BillingSummaryQuery, DownloadQuery, ReconcileQuery, type BillingFormat, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
+import { BillingDate, BillingQuery, BillingSummaryQuery, DownloadQuery, ReconcileQuery, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
-import { billingKey } from "../billing/files.ts";
+import { revisionFile } from "../billing/files.ts";
 import { rateBookFor } from "../billing/rates.ts";
 import { reconcileDay } from "../billing/reconcile.ts";
 import { runBillingOnDemand } from "../billing/schedule.ts";
@@ -70,15 +70,6 @@ billing.get("/:date/download", valid("param", DateParam), valid("query", Downloa
   await audit(c.get("db"), c.get("user").email, "billing.download", key, { expires_at: expiresAt, revision });
   return c.json({ url: new URL(path, c.req.url).toString(), expires_at: expiresAt, revision } satisfies DownloadResponse);
 });
-
-/** The key holding `revision`'s file: its archive, or the current file for a day billed before archives were kept. */
-async function revisionFile(bucket: R2Bucket, date: string, format: BillingFormat, revision: number): Promise<string | undefined> {
-  if (revision === 0) return undefined;
-  const archived = billingKey(date, format, revision);
-  if (await bucket.head(archived)) return archived;
-  const current = billingKey(date, format);
-  return (await bucket.head(current))?.customMetadata?.revision === String(revision) ? current : undefined;
-}
 
 billing.get("/:date/reconcile", requireCapability("admin"), valid("param", DateParam), valid("query", ReconcileQuery), async (c) => {
   return c.json(await reconcileDay(c.env, c.req.valid("param").date, c.req.valid("query").client_id));
