@@ -85,7 +85,8 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
   if (err instanceof z.ZodError) {
     return c.json(errorBody("validation_failed", "request is invalid", issuesOf(err)), 400);
   }
-  if (err instanceof HTTPException) {
+  // A server-side HTTPException (hono's own) is a fault like any other: logged, not echoed.
+  if (err instanceof HTTPException && err.status < 500) {
     const status = err.status as ContentfulStatusCode;
     return c.json(errorBody(CODE_BY_STATUS[status] ?? "error", err.message || "request failed"), status);
   }

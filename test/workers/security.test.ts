@@ -1,4 +1,6 @@
 import { env } from "cloudflare:workers";
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { sign } from "hono/jwt";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
@@ -7,6 +9,8 @@ import { BASE, authed, call, createClient, db, postJson, postWebhook, sign as me
 import { apiKeys, users } from "../../schema/db.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
+import type { AppEnv } from "../../workers/app-env.ts";
+import { onError } from "../../workers/errors.ts";
 import { DAY_MS } from "../../schema/time.ts";
 
 /** The answer to `run`, and the JSON lines logged at `level` meanwhile. */
@@ -97,6 +101,18 @@ describe("health", () => {
       // The line says which store, as the answer does.
       expect(res.lines).toEqual([expect.objectContaining({ event: "unhealthy", path: "/health", details })]);
     }
+  });
+});
+
+describe("errors", () => {
+  it("answers a server-side HTTPException of a library as internal, logged and not echoed", async () => {
+    const app = new Hono<AppEnv>().onError(onError);
+    app.get("/fails", () => {
+      throw new HTTPException(500, { message: "connection string postgres://secret" });
+    });
+    const res = await linesOf("error", async () => app.request("/fails"));
+    expect([res.status, res.body]).toEqual([500, { error: { code: "internal", message: "internal error" } }]);
+    expect(res.lines).toEqual([expect.objectContaining({ event: "unhandled", error: { name: "Error", message: "connection string postgres://secret" } })]);
   });
 });
 
