@@ -58,14 +58,24 @@ function utf8Column(rows: EventRow[], i: number): (Uint8Array | null)[] {
   });
 }
 
+/**
+ * Each column's encoding, the same in every file: values that repeat within a file (a message's
+ * statuses share its id and recipient; clients, statuses, categories, templates, error codes are few)
+ * in a dictionary, the rest PLAIN. Left to hyparquet-writer, the choice depends on a file's rows (a
+ * one-row flush is PLAIN, a large one dictionary), and fastparquet (2026.9, under pandas 3) returns
+ * None for text values when the files it reads together mix the two. Booleans are PLAIN: left to it
+ * a chunk of more than 16 is RLE, which fastparquet cannot read with nulls in a v2 page.
+ */
+const ENCODINGS = EVENT_COLUMNS.map((name, i) =>
+  name === "event_id" || COLUMN_KINDS[i] === "timestamp" || COLUMN_KINDS[i] === "boolean" ? "PLAIN" : "RLE_DICTIONARY",
+);
+
 function columnData(rows: EventRow[]): ColumnSource[] {
-  return EVENT_COLUMNS.map((name, i) => {
-    if (COLUMN_KINDS[i] === "string") return { name, data: utf8Column(rows, i) };
-    const data = rows.map((r) => r[i] ?? null);
-    // hyparquet-writer RLE-encodes a boolean chunk of more than 16 values; fastparquet (2026.9) cannot
-    // read RLE booleans with nulls in a v2 page, and PLAIN booleans are bit-packed as tightly.
-    return COLUMN_KINDS[i] === "boolean" ? { name, data, encoding: "PLAIN" } : { name, data };
-  });
+  return EVENT_COLUMNS.map((name, i) => ({
+    name,
+    data: COLUMN_KINDS[i] === "string" ? utf8Column(rows, i) : rows.map((r) => r[i] ?? null),
+    encoding: ENCODINGS[i],
+  }));
 }
 
 function parquetWriter(writer: ByteWriter): ParquetWriter {
