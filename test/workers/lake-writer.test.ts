@@ -35,14 +35,14 @@ describe("lake Parquet inside workerd", () => {
     expect(reader.metadata.row_groups[0]!.columns.every((c) => c.meta_data!.codec === "ZSTD")).toBe(true);
   });
 
-  it("encodes each column the same way in every file, whatever its rows: ids and times PLAIN, repeated values in a dictionary, booleans PLAIN", async () => {
+  it("encodes each column the same way in every file, whatever its rows: ids, recipients and times PLAIN, repeated values in a dictionary, booleans PLAIN", async () => {
     // fastparquet returns None for text when the files it reads together mix PLAIN and dictionary
     // pages, and cannot read RLE booleans with nulls: a one-row flush and a large one must agree.
     const billable = EVENT_COLUMNS.indexOf("billable");
     const encodingsOf = async (data: EventRow[]) =>
       (await roundTrip(data)).reader.metadata.row_groups[0]!.columns.map((c) => c.meta_data!.encodings.filter((e) => e !== "PLAIN").join() || "PLAIN");
     const many = rows(40).map((r, i) => r.with(billable, i % 3 === 0 ? null : r[billable]!));
-    const plain = new Set(["event_id", "occurred_at", "received_at", "billable"]);
+    const plain = new Set(["event_id", "message_id", "recipient", "occurred_at", "received_at", "billable"]);
     const expected = EVENT_COLUMNS.map((c) => (plain.has(c) ? "PLAIN" : "RLE_DICTIONARY"));
     expect(await encodingsOf(many)).toEqual(expected);
     expect(await encodingsOf(rows(1))).toEqual(expected);

@@ -59,16 +59,16 @@ function utf8Column(rows: EventRow[], i: number): (Uint8Array | null)[] {
 }
 
 /**
- * Each column's encoding, the same in every file: values that repeat within a file (a message's
- * statuses share its id and recipient; clients, statuses, categories, templates, error codes are few)
- * in a dictionary, the rest PLAIN. Left to hyparquet-writer, the choice depends on a file's rows (a
- * one-row flush is PLAIN, a large one dictionary), and fastparquet (2026.9, under pandas 3) returns
- * None for text values when the files it reads together mix the two. Booleans are PLAIN: left to it
- * a chunk of more than 16 is RLE, which fastparquet cannot read with nulls in a v2 page.
+ * Each column's encoding, the same in every file: values few per file (client, status, category,
+ * country, template, error code, ...) in a dictionary; ids, recipients and times PLAIN (a message's
+ * statuses seldom meet in one flush, and a dictionary of them made files 1.7× larger). Left to
+ * hyparquet-writer, the choice depends on a file's rows (a one-row flush is PLAIN, a large one
+ * dictionary), and fastparquet (2026.9, under pandas 3) returns None for text values when the files
+ * it reads together mix the two. Booleans are PLAIN: left to it a chunk of more than 16 is RLE, which
+ * fastparquet cannot read with nulls in a v2 page.
  */
-const ENCODINGS = EVENT_COLUMNS.map((name, i) =>
-  name === "event_id" || COLUMN_KINDS[i] === "timestamp" || COLUMN_KINDS[i] === "boolean" ? "PLAIN" : "RLE_DICTIONARY",
-);
+const PLAIN_COLUMNS = new Set(["event_id", "message_id", "recipient", "occurred_at", "received_at", "billable"]);
+const ENCODINGS = EVENT_COLUMNS.map((name) => (PLAIN_COLUMNS.has(name) ? "PLAIN" : "RLE_DICTIONARY"));
 
 function columnData(rows: EventRow[]): ColumnSource[] {
   return EVENT_COLUMNS.map((name, i) => ({
