@@ -1,3 +1,4 @@
+import type { BridgeResult } from "../../schema/api.ts";
 import { describe, expect, it } from "vitest";
 import { admin, authed, call, counters, createClient, deadLetters, ingestKey, postEvents, unique } from "./helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
@@ -77,7 +78,7 @@ describe("bridge batch formats", () => {
     const { id } = await createClient();
     const body = [JSON.stringify(event(id)), "{oops", "", JSON.stringify(event(id))].join("\n");
     const res = await postEvents(body, await ingestKey(), "application/x-ndjson");
-    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string }[] };
+    const out = (await res.json()) as BridgeResult;
     expect(out.accepted).toBe(2);
     expect(out.rejected).toEqual([{ index: 1, code: "invalid_json", message: expect.any(String) }]);
   });
@@ -86,7 +87,7 @@ describe("bridge batch formats", () => {
     const { id } = await createClient();
     const lines = ['{"recipient":"5511987654321","x":NaN}', '{"recipient":', '{"recipient":"5511987654321" "x":1}'];
     const res = await postEvents([JSON.stringify(event(id)), ...lines].join("\n"), await ingestKey(), "application/x-ndjson");
-    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string; message: string }[] };
+    const out = (await res.json()) as BridgeResult;
     expect(out.accepted).toBe(1);
     expect(out.rejected.map((r) => r.message)).toEqual([
       expect.stringMatching(/^not valid JSON/),
@@ -119,7 +120,7 @@ describe("bridge batch formats", () => {
       ],
       await ingestKey(),
     );
-    const out = (await res.json()) as { accepted: number; rejected: { index: number; message: string }[] };
+    const out = (await res.json()) as BridgeResult;
     expect(out.accepted).toBe(3);
     expect(out.rejected).toEqual([3, 4].map((index) => expect.objectContaining({ index, message: expect.stringMatching(/recipient.*business-scoped user id/) })));
     expect((await flush(id)).status).toBe(200);
@@ -151,7 +152,7 @@ describe("bridge batch formats", () => {
     const { id } = await createClient();
     const now = Date.now();
     const res = await postEvents([event(id, { occurred_at: now + 2 * 3_600_000 }), event(id, { occurred_at: now + 60_000 })], await ingestKey());
-    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string; message: string }[] };
+    const out = (await res.json()) as BridgeResult;
     expect(out.accepted).toBe(1);
     expect(out.rejected).toEqual([{ index: 0, code: "occurred_in_future", message: expect.stringContaining("more than an hour after") }]);
   });
@@ -163,7 +164,7 @@ describe("bridge batch formats", () => {
       [...forms.map((occurred_at, i) => event(id, { event_id: `${id}-iso-${i}`, message_id: `${id}-iso-${i}`, occurred_at })), event(id, { occurred_at: "2026-11-20" }), event(id, { occurred_at: "1795684530000" })],
       await ingestKey(),
     );
-    const out = (await res.json()) as { accepted: number; rejected: { index: number; message: string }[] };
+    const out = (await res.json()) as BridgeResult;
     expect(out.accepted).toBe(forms.length);
     expect(out.rejected.map((r) => r.index)).toEqual([4, 5]);
     expect(out.rejected[0]!.message).toMatch(/occurred_at.*ISO-8601 date-time/);
@@ -206,7 +207,7 @@ describe("per-record validation", () => {
     const batch = [event(id), missingRecipient, event(id, { status: "bounced" }), event("no-such-client"), event(id, { occurred_at: "yesterday" })];
     const res = await postEvents(batch, await ingestKey());
     expect(res.status).toBe(200);
-    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string; message: string }[] };
+    const out = (await res.json()) as BridgeResult;
     expect(out.accepted).toBe(1);
     expect(out.rejected.map((r) => [r.index, r.code])).toEqual([
       [1, "invalid_event"],
@@ -227,7 +228,7 @@ describe("per-record validation", () => {
     const { id } = await createClient();
     const codes = [2 ** 31 - 1, -(2 ** 31), 2 ** 31, -(2 ** 31) - 1, 9_999_999_999];
     const res = await postEvents(codes.map((error_code) => event(id, { status: "failed", error_code })), await ingestKey());
-    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string; message: string }[] };
+    const out = (await res.json()) as BridgeResult;
     expect(out.accepted).toBe(2);
     expect(out.rejected.map((r) => [r.index, r.code])).toEqual([
       [2, "invalid_event"],
@@ -243,7 +244,7 @@ describe("per-record validation", () => {
   it("rejects identifiers that are not well-formed Unicode or hold control characters", async () => {
     const { id } = await createClient();
     const res = await postEvents([event(id, { event_id: "a\ud800b" }), event(id, { message_id: "m\u0000" }), event(id)], await ingestKey());
-    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string }[] };
+    const out = (await res.json()) as BridgeResult;
     expect(out.accepted).toBe(1);
     expect(out.rejected.map((r) => [r.index, r.code])).toEqual([
       [0, "invalid_event"],
@@ -254,7 +255,7 @@ describe("per-record validation", () => {
   it("rejects a country that is two letters but no country's code, and takes a territory a number resolves to", async () => {
     const { id } = await createClient();
     const res = await postEvents([event(id, { country: "UK" }), event(id, { country: "GB" }), event(id, { country: "XK" })], await ingestKey());
-    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string; message: string }[] };
+    const out = (await res.json()) as BridgeResult;
     expect(out.accepted).toBe(2);
     expect(out.rejected.map((r) => [r.index, r.code])).toEqual([[0, "invalid_event"]]);
     expect(out.rejected[0]!.message).toContain("ISO 3166-1 alpha-2");

@@ -1,3 +1,4 @@
+import type { BridgeResult } from "../../schema/api.ts";
 import { eventKey } from "../../durable-objects/client-counter-tables.ts";
 import { parquetReadObjects } from "hyparquet";
 import { describe, expect, it } from "vitest";
@@ -222,7 +223,7 @@ describe("hostile bridge batches", () => {
     const letters = await dlqKeys();
     const res = await postEvents(batch, key);
     expect(res.status).toBe(200);
-    const out = (await res.json()) as { accepted: number; rejected: { index: number; code: string; message: string }[] };
+    const out = (await res.json()) as BridgeResult;
     expect(out.accepted).toBe(2);
     // Each refused as the event it is not, before any client is looked up (a path in client_id included).
     expect(out.rejected.map((r) => [r.index, r.code])).toEqual(bad.map((_, i) => [i + 1, "invalid_event"]));
