@@ -17,7 +17,7 @@ function summaryRows(r: Results): string[][] {
     ["Durable Object calls per event (bridged / webhook / 1-status webhook)", `${fmt(g("do_calls_per_event"))} / ${fmt(g("webhook_do_calls_per_event"))} / ${fmt(g("webhook_single_do_calls_per_event"))}`, "", "", ""],
     ["Ingest 2xx → WebSocket update under the throughput load, p50 / p99 ms", `${fmt(g("ws_latency_p50_ms"))} / ${fmt(g("ws_latency_p99_ms"))}`, "", "", "p99 ≤ 250"],
     ["Ingest 2xx → WebSocket update at 3,500 events/s, p50 / p99 ms", `${fmt(g("ws_latency_at_seed_rate_p50_ms"))} / ${fmt(g("ws_latency_at_seed_rate_p99_ms"))}`, "", "", "p99 ≤ 250"],
-    ["Ingest 2xx → the client's row on the overview at 3,500 events/s, p50 / p99 ms", `${fmt(g("overview_latency_at_seed_rate_p50_ms"))} / ${fmt(g("overview_latency_at_seed_rate_p99_ms"))}`, "", "", ""],
+    ["Ingest 2xx → the client's row on the overview at 3,500 events/s, p50 / p99 ms", `${fmt(g("overview_latency_at_seed_rate_p50_ms"))} / ${fmt(g("overview_latency_at_seed_rate_p99_ms"))}`, "", "", "p99 ≤ 250"],
     [
       `Hot client: webhooks at one client of ${HOT_SHARDS} shards (calls / rows written per event), events/s`,
       `${fmt(g("hot_client_sharded_events_per_s"))} (${fmt(g("hot_client_sharded_do_calls_per_event"))} / ${fmt(g("hot_client_sharded_rows_written_per_event"))})`,

@@ -13,8 +13,18 @@ import { logLine } from "../workers/log.ts";
 import { TOP_SHARD, overviewShard, overviewShardStub, overviewShards } from "./overview-shards.ts";
 import { CHECKPOINT_INTERVAL_MS, addRollup, mergeRollup, type ClientRollup, type RollupReceipt } from "./rollups.ts";
 
-/** Browser updates go out at most this often, however many rollups arrive. */
-const BROADCAST_INTERVAL_MS = 250;
+/**
+ * Viewers' updates are at least this far apart: 100 ms, as on a client's own page, while updates
+ * carry few rows; 0.5 ms more per row the last update carried, up to 250 ms from 500 rows, so a
+ * viewer of thousands of busy clients gets four updates a second, not ten of all their rows
+ * (docs/live.md, "The overview's cadence").
+ */
+const BROADCAST_MIN_INTERVAL_MS = 100;
+const BROADCAST_MAX_INTERVAL_MS = 250;
+const BROADCAST_MS_PER_ROW = 0.5;
+
+const broadcastIntervalAfter = (rows: number): number =>
+  Math.min(BROADCAST_MAX_INTERVAL_MS, Math.max(BROADCAST_MIN_INTERVAL_MS, rows * BROADCAST_MS_PER_ROW));
 /**
  * How stale the client list (names, time zones, from D1) may be: a new viewer sees clients created
  * seconds ago; a rollup from a client not in the list re-reads it at most every few seconds.
@@ -88,6 +98,8 @@ export class Overview extends DurableObject<Env> {
   private directory: Map<string, DirectoryEntry> | null = null;
   private directoryAt = 0;
   private broadcastTimer: ReturnType<typeof setTimeout> | null = null;
+  private broadcastInterval = BROADCAST_MIN_INTERVAL_MS;
+  private lastBroadcastAt = 0;
   private priming: Promise<void> | null = null;
   private readonly epoch = crypto.randomUUID();
   /** Rollups received in this epoch, and how many of them are in SQLite. */
@@ -326,7 +338,13 @@ export class Overview extends DurableObject<Env> {
     this.savedThrough = through;
   }
 
-  private markDirty(clientId: string, delayMs = BROADCAST_INTERVAL_MS): void {
+  /**
+   * A timer even when an update is due now: the other rollups of the same call go in the same update.
+   * Due once the interval since the last update has passed, not an interval after the first change:
+   * rollups come in forwards and relays about every 100 ms, and waiting a whole interval after each
+   * cost the overview that much again (docs/live.md).
+   */
+  private markDirty(clientId: string, delayMs = Math.max(0, this.lastBroadcastAt + this.broadcastInterval - Date.now())): void {
     this.dirty.add(clientId);
     this.broadcastTimer ??= setTimeout(() => void this.broadcast(), delayMs);
   }
@@ -396,8 +414,9 @@ export class Overview extends DurableObject<Env> {
     const ids = [...this.dirty];
     this.dirty.clear();
     const unknown = ids.some((id) => !this.directory?.has(id));
+    const asked = Date.now();
     const directory = await this.loadDirectory(unknown ? UNKNOWN_CLIENT_DIRECTORY_AGE_MS : DIRECTORY_AGE_MS);
-    const reloaded = Date.now() - this.directoryAt < BROADCAST_INTERVAL_MS;
+    const reloaded = this.directoryAt >= asked;
     const now = Date.now();
     const changed: OverviewRow[] = [];
     for (const id of ids) {
@@ -413,6 +432,8 @@ export class Overview extends DurableObject<Env> {
       changed.push(row);
     }
     if (changed.length === 0) return;
+    this.broadcastInterval = broadcastIntervalAfter(changed.length);
+    this.lastBroadcastAt = Date.now();
     const everything = messagesOf(changed, "update");
     for (const ws of await openSockets(this.ctx, this.env.DB, (ended) => this.forget(ended))) {
       const state = ws.deserializeAttachment() as ViewerState | null;
