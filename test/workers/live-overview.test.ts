@@ -421,6 +421,34 @@ describe("overview live socket", () => {
     expect((await held(id))?.sent).toBe(3);
   });
 
+  it("relays a rollup at once after a quiet spell, and what comes next an interval after that relay", async () => {
+    const { id } = await createClient();
+    const now = Date.now();
+    const rollup = (at: number, sent: number): ClientRollup => ({
+      client_id: id, day: new Date(now).toISOString().slice(0, 10), today: { accepted: 0, sent, delivered: 0, read: 0, failed: 0 },
+      minutes: [{ minute: minuteOf(now), accepted: 0, sent, delivered: 0, read: 0, failed: 0 }], at,
+    });
+    const drains: Promise<unknown>[] = [];
+    const ctx = { waitUntil: (p: Promise<unknown>) => void drains.push(p) };
+    // This isolate's last relay (another test's) an interval ago.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    vi.useFakeTimers({ toFake: ["setTimeout", "Date"] });
+    try {
+      relayRollups(env, ctx, [rollup(now, 1)]);
+      await vi.advanceTimersByTimeAsync(1);
+      await drains[0];
+      expect((await held(id))?.sent).toBe(1);
+      relayRollups(env, ctx, [rollup(now + 1, 2)]);
+      await vi.advanceTimersByTimeAsync(50);
+      expect((await held(id))?.sent).toBe(1);
+      await vi.advanceTimersByTimeAsync(50);
+      await drains[1];
+      expect((await held(id))?.sent).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("hands the rollup of every call to a caller that relays, with the minutes that call changed", async () => {
     const { id } = await createClient();
     const client = { id, timezone: "UTC" };
