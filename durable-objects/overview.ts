@@ -435,17 +435,37 @@ export class Overview extends DurableObject<Env> {
     this.broadcastInterval = broadcastIntervalAfter(changed.length);
     this.lastBroadcastAt = Date.now();
     const everything = messagesOf(changed, "update");
+    const byClient = new Map(changed.map((r) => [r.client_id, r]));
     for (const ws of await openSockets(this.ctx, this.env.DB, (ended) => this.forget(ended))) {
       const state = ws.deserializeAttachment() as ViewerState | null;
       if (!state) continue;
-      const texts = state.all ? everything : messagesOf(changed.filter((r) => this.visible(state, r.client_id)), "update");
+      const texts = state.all ? everything : messagesOf(this.visibleRows(state, changed, byClient), "update");
       for (const text of texts) sendQuietly(ws, text);
       this.shown = true;
     }
   }
 
+  /**
+   * The changed rows a scoped viewer may see, by going over its clients or over the rows, whichever
+   * are fewer: thousands of viewers of a client or two each cost a lookup or two apiece per update,
+   * not a pass over every changed row.
+   */
+  private visibleRows(state: ViewerState, changed: OverviewRow[], byClient: Map<string, OverviewRow>): OverviewRow[] {
+    const scope = this.scopeOf(state);
+    if (scope.size >= changed.length) return changed.filter((r) => scope.has(r.client_id));
+    const rows: OverviewRow[] = [];
+    for (const id of scope) {
+      const row = byClient.get(id);
+      if (row) rows.push(row);
+    }
+    return rows;
+  }
+
   private visible(state: ViewerState, clientId: string): boolean {
-    if (state.all) return true;
+    return state.all || this.scopeOf(state).has(clientId);
+  }
+
+  private scopeOf(state: ViewerState): Set<string> {
     let scope = this.scopes.get(state.sid);
     if (!scope) {
       // After a wake from hibernation the in-memory cache is empty; SQLite has the list.
@@ -453,7 +473,7 @@ export class Overview extends DurableObject<Env> {
       scope = new Set(stored ? (JSON.parse(stored.clients) as string[]) : []);
       this.scopes.set(state.sid, scope);
     }
-    return scope.has(clientId);
+    return scope;
   }
 
   private row(clientId: string, directory: Map<string, DirectoryEntry>, now: number): OverviewRow {

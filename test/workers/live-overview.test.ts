@@ -301,6 +301,8 @@ describe("overview live socket", () => {
       });
       await ws.nextWhere<Msg>((m) => rowOf(m, ids[0]!)?.today.sent === 40);
       const updates = ws.seen.filter((m) => (m as Msg).type === "update");
+      // Its one client of the 600 that changed: found by its scope, not by a pass over the rows.
+      expect(new Set(updates.flatMap((m) => (m as Msg).clients.map((c) => c.client_id)))).toEqual(new Set([ids[0]]));
       expect(updates.length).toBeGreaterThan(1);
       expect(updates.length).toBeLessThanOrEqual(Math.floor(elapsed / 250) + 2);
     } finally {
