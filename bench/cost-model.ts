@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { forwardIntervalMs } from "../durable-objects/forward-interval.ts";
 import { HELP, commandLine } from "../scripts/command-line.ts";
 import { round } from "./stats.ts";
 
@@ -91,8 +92,9 @@ export interface Scenario {
   overviewCheckpointSeconds: number;
   /**
    * Overview objects (wrangler.toml's OVERVIEW_SHARDS, ⌈sending clients ÷ 500⌉): each is awake all
-   * day, and each but the top forwards what changed to the top at most ten times a second, priced as
-   * ten a second over the sending hours (an upper bound: docs/live.md, "Sharding the Overview").
+   * day, and each but the top forwards what changed to the top at most every `forwardIntervalMs`
+   * (50 ms up to 26 shards), priced as that many a second over the sending hours (an upper bound:
+   * docs/live.md, "Sharding the Overview").
    */
   overviewShards: number;
   /** Outbox flushes per sending client per active minute (lake-flush.ts FLUSH_INTERVAL_MS = 60 s). */
@@ -190,7 +192,7 @@ export function costModel(m: Measured, s: Scenario): Bill {
     "DO requests: overview rollups": (ingestCalls / 1e6) * PRICES.doRequestsPerM,
     // The alarm, which after relayed rollups sends the client's whole hour to the Overview, then comes
     // back after the Overview's checkpoint and asks whether it was saved: four requests.
-    "DO requests: overview forwards": (((s.overviewShards - 1) * 10 * s.activeHoursPerDay * 3_600) / 1e6) * PRICES.doRequestsPerM,
+    "DO requests: overview forwards": (((s.overviewShards - 1) * (1_000 / forwardIntervalMs(s.overviewShards)) * s.activeHoursPerDay * 3_600) / 1e6) * PRICES.doRequestsPerM,
     "DO requests: flush alarms": ((flushes * 4) / 1e6) * PRICES.doRequestsPerM,
     // Watched clients' objects all the time they send, the others while busy, and the Overview's shards all day.
     "DO duration (awake objects)":

@@ -10,6 +10,7 @@ import { counterOf, emptyCounts, shardName, splitShardName, sumCounts } from "./
 import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, openSockets, refuseViewerMessage, sendQuietly } from "./live-sockets.ts";
 import { mapBounded, within } from "../workers/concurrency.ts";
 import { logLine } from "../workers/log.ts";
+import { forwardIntervalMs } from "./forward-interval.ts";
 import { TOP_SHARD, overviewShard, overviewShardStub, overviewShards } from "./overview-shards.ts";
 import { CHECKPOINT_INTERVAL_MS, addRollup, mergeRollup, type ClientRollup, type RollupReceipt } from "./rollups.ts";
 
@@ -32,13 +33,6 @@ const broadcastIntervalAfter = (rows: number): number =>
 const SNAPSHOT_DIRECTORY_AGE_MS = 2_000;
 const UNKNOWN_CLIENT_DIRECTORY_AGE_MS = 1_000;
 const DIRECTORY_AGE_MS = 60_000;
-/**
- * A shard other than the top forwards the rollups it got at most this often, many clients' in one
- * call: at most ten calls a second per shard reach the top, whatever the shard's own load. A rollup
- * goes at once when the last forward is that old: relays come about this often, and waiting a whole
- * interval after each one cost the overview ~100 ms (docs/live.md).
- */
-const FORWARD_INTERVAL_MS = 100;
 /** After a failed forward, the next try; what failed waits, merged with what comes meanwhile. */
 const FORWARD_RETRY_MS = 1_000;
 /**
@@ -113,6 +107,13 @@ export class Overview extends DurableObject<Env> {
   /** Not on the top: clients renamed or moved to another zone since the last forward. */
   private readonly changedClients = new Set<string>();
   private forwardTimer: ReturnType<typeof setTimeout> | null = null;
+  /**
+   * Not on the top: forwards are at least this far apart, many clients' rollups in one call,
+   * whatever the shard's own load (`forwardIntervalMs`). A rollup goes at once when the last forward
+   * is that old: relays come about every 100 ms, and waiting a whole interval after each one cost
+   * the overview ~100 ms (docs/live.md).
+   */
+  private readonly forwardInterval: number;
   private lastForwardAt = 0;
   /** On the top: the shards that ever forwarded to it (saved), and those this instance has gathered. */
   private readonly forwarders = new Set<number>();
@@ -128,6 +129,7 @@ export class Overview extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.shard = Number(ctx.id.name?.split("-").at(-1) ?? TOP_SHARD);
     this.top = this.shard === TOP_SHARD;
+    this.forwardInterval = forwardIntervalMs(overviewShards(env));
     ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
       let newest = 0;
@@ -251,7 +253,7 @@ export class Overview extends DurableObject<Env> {
   private queueForward(update: ClientRollup): void {
     addRollup(this.forwarding, update);
     // A timer even when due now: the other rollups of the same relayed call go in the same forward.
-    this.forwardTimer ??= setTimeout(() => void this.forward(), Math.max(0, this.lastForwardAt + FORWARD_INTERVAL_MS - Date.now()));
+    this.forwardTimer ??= setTimeout(() => void this.forward(), Math.max(0, this.lastForwardAt + this.forwardInterval - Date.now()));
   }
 
   /**

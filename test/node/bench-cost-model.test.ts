@@ -31,8 +31,8 @@ describe("cost model", () => {
     expect(bill.monthly["DO duration (awake objects)"]).toBeCloseTo((awakeSeconds * 0.128 / 1e6) * PRICES.doGbSecondsPerM * 30.4, 2);
     // One Overview request per ingest call (relayed, so an upper bound).
     expect(bill.monthly["DO requests: overview rollups"]).toBeCloseTo((601_000 / 1e6) * PRICES.doRequestsPerM * 30.4, 2);
-    // Three shards forwarding to the top ten times a second over the 10 sending hours; none with one shard.
-    expect(bill.monthly["DO requests: overview forwards"]).toBeCloseTo(((3 * 10 * 10 * 3_600) / 1e6) * PRICES.doRequestsPerM * 30.4, 2);
+    // Three shards forwarding to the top twenty times a second (50 ms apart) over the 10 sending hours; none with one shard.
+    expect(bill.monthly["DO requests: overview forwards"]).toBeCloseTo(((3 * 20 * 10 * 3_600) / 1e6) * PRICES.doRequestsPerM * 30.4, 2);
     expect(costModel(measured, { ...base, overviewShards: 1 }).monthly["DO requests: overview forwards"]).toBe(0);
     const total = Object.values(bill.monthly).reduce((a, b) => a + b, 0);
     expect(bill.usd_per_million_messages).toBeCloseTo(total / 30.4, 2);

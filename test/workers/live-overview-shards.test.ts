@@ -3,7 +3,8 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { emptyCounts } from "../../durable-objects/client-shards.ts";
 import type { Overview } from "../../durable-objects/overview.ts";
-import { overviewShard, overviewShardStub } from "../../durable-objects/overview-shards.ts";
+import { forwardIntervalMs } from "../../durable-objects/forward-interval.ts";
+import { overviewShard, overviewShardStub, overviewShards } from "../../durable-objects/overview-shards.ts";
 import type { ClientRollup } from "../../durable-objects/rollups.ts";
 import type { OverviewLiveMessage } from "../../schema/live.ts";
 import { localDate, minuteOf } from "../../schema/time.ts";
@@ -162,7 +163,7 @@ describe("sharded overview", () => {
     ws.close();
   });
 
-  it("a shard forwards a relayed call in one call, and at most every 100 ms however fast rollups come", async () => {
+  it("a shard forwards a relayed call in one call, and at most every 50 ms however fast rollups come", async () => {
     const ids = [unique("client"), unique("client"), unique("client")];
     const shard = overviewShardStub(env, 2);
     const calls: number[] = [];
@@ -182,8 +183,13 @@ describe("sharded overview", () => {
     const elapsed = Date.now() - started;
     const holds = () => inside(top(), (o) => (o.rollups.get(ids[0]!) as Map<number, ClientRollup> | undefined)?.get(0)?.today.sent);
     await vi.waitFor(async () => expect(await holds()).toBe(30), { timeout: 1_000, interval: 10 });
-    expect(calls.length - 1).toBeLessThanOrEqual(Math.floor(elapsed / 100) + 2);
+    expect(calls.length - 1).toBeLessThanOrEqual(Math.floor(elapsed / forwardIntervalMs(overviewShards(env))) + 2);
     await restore();
+  });
+
+  it("spaces a shard's forwards 50 ms apart, more from 27 shards on, so the top gets at most 500 a second", () => {
+    expect([1, 4, 20, 26, 27, 64].map(forwardIntervalMs)).toEqual([50, 50, 50, 50, 52, 126]);
+    for (let n = 2; n <= 64; n++) expect(((n - 1) * 1_000) / forwardIntervalMs(n)).toBeLessThanOrEqual(500);
   });
 
   it("a rename whose forward failed reaches the top with the next try", async () => {
