@@ -412,6 +412,9 @@ export class Overview extends DurableObject<Env> {
 
   private async broadcast(): Promise<void> {
     this.broadcastTimer = null;
+    // From the start: changes that come while this one waits for the shards or the client list are
+    // the next update's, an interval later, not a second one at once.
+    this.lastBroadcastAt = Date.now();
     await this.gatherForwarders();
     const ids = [...this.dirty];
     this.dirty.clear();
@@ -435,7 +438,6 @@ export class Overview extends DurableObject<Env> {
     }
     if (changed.length === 0) return;
     this.broadcastInterval = broadcastIntervalAfter(changed.length);
-    this.lastBroadcastAt = Date.now();
     const everything = messagesOf(changed, "update");
     const byClient = new Map(changed.map((r) => [r.client_id, r]));
     for (const ws of await openSockets(this.ctx, this.env.DB, (ended) => this.forget(ended))) {
