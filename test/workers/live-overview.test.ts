@@ -3,7 +3,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
-import { messageShard } from "../../durable-objects/client-shards.ts";
+import { emptyCounts, messageShard } from "../../durable-objects/client-shards.ts";
 import { MAX_SOCKETS_PER_SESSION } from "../../durable-objects/live-sockets.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { Overview } from "../../durable-objects/overview.ts";
@@ -39,6 +39,11 @@ const counter = (id: string) => env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFrom
 /** The Overview's `today` of a client (of one of its shards), undefined when it holds no rollup of it. */
 const held = (id: string, shard = 0) =>
   runInDurableObject(overview(), (instance: Overview) => (instance as unknown as { rollups: Map<string, Map<number, { today: Record<string, number> }>> }).rollups.get(id)?.get(shard)?.today);
+
+/** A client's rollup of `sent` messages in the minute of `now` (UTC day), stamped `at`. */
+const sentRollup = (clientId: string, sent: number, now: number, at = now): ClientRollup => ({
+  client_id: clientId, day: localDate(now, "UTC"), today: { ...emptyCounts(), sent }, minutes: [{ minute: minuteOf(now), ...emptyCounts(), sent }], at,
+});
 
 describe("overview live socket", () => {
   it("lists every visible client in the snapshot, then updates a client's row after ingest", async () => {
@@ -101,9 +106,8 @@ describe("overview live socket", () => {
     await ws.next<Msg>();
     const { id } = await createClient();
     const now = Date.now();
-    const counts = { accepted: 0, sent: 2, delivered: 0, read: 0, failed: 0 };
     // Stamped a minute ahead: the fresh Overview's priming rollups (nothing yet, stamped now) are older.
-    await overview().rollup({ client_id: id, day: localDate(now, "UTC"), today: counts, minutes: [{ minute: minuteOf(now), ...counts }], at: now + 60_000 });
+    await overview().rollup(sentRollup(id, 2, now, now + 60_000));
     const update = await ws.nextWhere<Msg>((m) => rowOf(m, id) !== undefined);
     expect(rowOf(update, id)).toMatchObject({ name: `Client ${id}`, today: { sent: 2 } });
     ws.close();
@@ -240,10 +244,7 @@ describe("overview live socket", () => {
     const ws = await LiveSocket.connect("/v1/live", await bearer());
     await ws.next<Msg>();
     const now = Date.now();
-    const rollupOf = (id: string, at: number) => ({
-      client_id: id, day: new Date(now).toISOString().slice(0, 10), today: { accepted: 0, sent: 1, delivered: 0, read: 0, failed: 0 },
-      minutes: [{ minute: minuteOf(now), accepted: 0, sent: 1, delivered: 0, read: 0, failed: 0 }], at,
-    });
+    const rollupOf = (id: string, at: number) => sentRollup(id, 1, now, at);
     // Stamped a minute ahead, as above: a fresh Overview's priming rollups (nothing yet, stamped now) are older.
     const at = now + 60_000;
     await overview().rollup(rollupOf(a.id, at));
@@ -263,8 +264,7 @@ describe("overview live socket", () => {
     const now = Date.now();
     const started = Date.now();
     for (let sent = 1; sent <= 60; sent++) {
-      const counts = { accepted: 0, sent, delivered: 0, read: 0, failed: 0 };
-      await overview().rollup({ client_id: id, day: localDate(now, "UTC"), today: counts, minutes: [{ minute: minuteOf(now), ...counts }], at: now + 60_000 + sent });
+      await overview().rollup(sentRollup(id, sent, now, now + 60_000 + sent));
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const elapsed = Date.now() - started;
@@ -279,11 +279,7 @@ describe("overview live socket", () => {
     const rows = ids.map((id) => `('${id}', 'Busy ${id}', 'UTC', 'BRL', 1, 1, ${Date.now()})`).join(", ");
     await env.DB.prepare(`INSERT INTO clients (id, name, timezone, currency, shards, active, created_at) VALUES ${rows}`).run();
     const now = Date.now();
-    const rollups = (sent: number) => {
-      const counts = { accepted: 0, sent, delivered: 0, read: 0, failed: 0 };
-      const minutes = [{ minute: minuteOf(now), ...counts }];
-      return ids.map((id) => ({ client_id: id, day: localDate(now, "UTC"), today: counts, minutes, at: now + 60_000 + sent }));
-    };
+    const rollups = (sent: number) => ids.map((id) => sentRollup(id, sent, now, now + 60_000 + sent));
     // Heard from before anyone watches, so the viewer's connect does not prime them from their objects.
     await overview().relayed(rollups(0));
     // A viewer of one of them: the cadence follows the rows that changed, its messages stay small.
@@ -321,12 +317,8 @@ describe("overview live socket", () => {
     const clients = await Promise.all([createClient(), createClient()]);
     const ids = clients.map((c) => c.id);
     const now = Date.now();
-    const rollupOf = (id: string, sent: number) => ({
-      client_id: id, day: new Date(now).toISOString().slice(0, 10), today: { accepted: 0, sent, delivered: 0, read: 0, failed: 0 },
-      minutes: [{ minute: minuteOf(now), accepted: 0, sent, delivered: 0, read: 0, failed: 0 }], at: now,
-    });
-    const first = await overview().rollup(rollupOf(ids[0]!, 1));
-    const second = await overview().rollup(rollupOf(ids[1]!, 2));
+    const first = await overview().rollup(sentRollup(ids[0]!, 1, now));
+    const second = await overview().rollup(sentRollup(ids[1]!, 2, now));
     expect(second.epoch).toBe(first.epoch);
     expect(second.n).toBeGreaterThan(first.n);
     const stored = (state: DurableObjectState) =>
@@ -341,7 +333,7 @@ describe("overview live socket", () => {
     expect(saved).toMatchObject({ epoch: first.epoch });
     expect(saved.savedThrough).toBeGreaterThanOrEqual(second.n);
     // A rollup after the checkpoint is not in SQLite yet, and its receipt must not say it is.
-    const third = await overview().rollup(rollupOf(ids[0]!, 3));
+    const third = await overview().rollup(sentRollup(ids[0]!, 3, now));
     expect(third.savedThrough).toBeLessThan(third.n);
   });
 
@@ -426,21 +418,17 @@ describe("overview live socket", () => {
   it("relays a rollup at once after a quiet spell, and what comes next an interval after that relay", async () => {
     const { id } = await createClient();
     const now = Date.now();
-    const rollup = (at: number, sent: number): ClientRollup => ({
-      client_id: id, day: new Date(now).toISOString().slice(0, 10), today: { accepted: 0, sent, delivered: 0, read: 0, failed: 0 },
-      minutes: [{ minute: minuteOf(now), accepted: 0, sent, delivered: 0, read: 0, failed: 0 }], at,
-    });
     const drains: Promise<unknown>[] = [];
     const ctx = { waitUntil: (p: Promise<unknown>) => void drains.push(p) };
     // This isolate's last relay (another test's) an interval ago.
     await new Promise((resolve) => setTimeout(resolve, 150));
     vi.useFakeTimers({ toFake: ["setTimeout", "Date"] });
     try {
-      relayRollups(env, ctx, [rollup(now, 1)]);
+      relayRollups(env, ctx, [sentRollup(id, 1, now)]);
       await vi.advanceTimersByTimeAsync(1);
       await drains[0];
       expect((await held(id))?.sent).toBe(1);
-      relayRollups(env, ctx, [rollup(now + 1, 2)]);
+      relayRollups(env, ctx, [sentRollup(id, 2, now, now + 1)]);
       await vi.advanceTimersByTimeAsync(50);
       expect((await held(id))?.sent).toBe(1);
       await vi.advanceTimersByTimeAsync(50);
