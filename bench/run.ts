@@ -15,6 +15,7 @@ import { stopWithParent } from "../scripts/parent-watch.ts";
 import { benchBilling } from "./billing.ts";
 import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
 import { endsBeforeAlarms, ingestFigures, ingestRound, warmUp, workload, type IngestFigures, type IngestOptions, type IngestRound, type WorkloadName } from "./ingest.ts";
+import { signInCrowd, type Crowd, type CrowdFigures } from "./live-crowd.ts";
 import { HOT_SHARDS, benchHotClient, type HotClientResult } from "./hot-client.ts";
 import { benchExport, benchParquet, drainLake } from "./lake.ts";
 import { peerFigures, postgresRound, resetPeer, startPostgres, type PeerCluster, type PeerRound } from "./postgres.ts";
@@ -57,6 +58,15 @@ const EXPORT_CLIENT = 1_003;
  * longer way, which three clients in four take.
  */
 const PROBE_OVERVIEW = 1_008;
+/**
+ * The overview's crowd: a viewer user for each of the first 100 webhook clients (each sees only that
+ * client) with 10 sockets open on the overview, while webhooks go to those clients 200 a second
+ * (~1,100 events/s): each client then changes every half second or so, and each change is sent to
+ * its 10 viewers. Its windows are 8 s in both modes: the window with one viewer, the crowd's sockets
+ * opening and the window with the crowd must all end before the warm-up's flush alarms can fire
+ * (FLUSH_INTERVAL_MS − FLUSH_SPREAD_MS = 40 s), or one window would share the thread with them.
+ */
+const CROWD = { clients: Array.from({ length: 100 }, (_, i) => i), socketsPerUser: 10, requestsPerSecond: 200, windowMs: 8_000 };
 
 /** Load events happen at noon (UTC) yesterday, so the billing run of yesterday prices them. */
 const yesterday = new Date(Math.floor(Date.now() / DAY_MS) * DAY_MS - DAY_MS);
@@ -213,6 +223,36 @@ try {
     const load = await ingestRound(stack, o).finally(() => (done = true));
     return { events_per_s: ingestFigures(o, [load]).events_per_s, ...latencyFigures([await probe]), overview: latencyFigures([await overview]), overview_priming_s: overviewPrimingS };
   });
+  // The overview under a crowd of scoped dashboards: a window with only the probe's viewer (the
+  // peer), then the same load with the crowd open.
+  results.overview_crowd = await part(`overview latency with ${(CROWD.socketsPerUser * CROWD.clients.length).toLocaleString("en-US")} viewers open, against 1`, async () => {
+    const load = (run: string): IngestOptions => ({
+      ...workload("webhook", { run, durationMs: CROWD.windowMs, maxRequests: 10_000_000, clients: CROWD.clients.length }),
+      requestsPerSecond: CROWD.requestsPerSecond,
+    });
+    const window = async (run: string, crowd: Crowd | null) => {
+      let done = false;
+      const overview = probeLiveLatency(stack, { client: PROBE_OVERVIEW, run: `${run}-o`, intervalMs: PROBE_INTERVAL_MS, maxProbes: 10_000, until: () => done, view: "overview" });
+      crowd?.count();
+      const o = load(run);
+      const served = await ingestRound(stack, o).finally(() => (done = true));
+      const viewers = crowd ? await crowd.figures() : null;
+      return { events_per_s: ingestFigures(o, [served]).events_per_s, ...latencyFigures([await overview]), ...(viewers && { crowd: viewers }) };
+    };
+    const users = await signInCrowd(stack, { clients: CROWD.clients, socketsPerUser: CROWD.socketsPerUser });
+    const warmedAt = Date.now();
+    await warmUp(stack, load(`${RUN}-c`));
+    const alone = await window(`${RUN}-c0`, null);
+    const openStarted = performance.now();
+    const crowd = await users.open();
+    const openS = round((performance.now() - openStarted) / 1000, 1);
+    try {
+      if (!endsBeforeAlarms(Date.now(), CROWD.windowMs, warmedAt)) throw new Error(`the crowd's sockets took ${openS} s to open: its window would meet the warm-up's flush alarms`);
+      return { one_viewer: alone, with_crowd: { ...(await window(`${RUN}-c1`, crowd)), open_s: openS } };
+    } finally {
+      await crowd.close();
+    }
+  });
   results.hot_client = await part(`hot client: webhooks at one client of 1 and of ${HOT_SHARDS} shards, + live latency`, () =>
     benchHotClient(stack, { run: `${RUN}-h`, windowMs: quick ? 4_000 : 10_000, rounds: quick ? 1 : 2, probeIntervalMs: PROBE_INTERVAL_MS }),
   );
@@ -235,6 +275,8 @@ const pgb = peer.bridged as { events_per_s: number } | undefined;
 const pgw = peer.webhook as { events_per_s: number } | undefined;
 const pgw1 = peer.webhook_single as { events_per_s: number } | undefined;
 const seed = results.live_at_seed_rate as { p50_ms: number; p99_ms: number; overview: { p50_ms: number; p99_ms: number } } | null;
+type CrowdWindow = { events_per_s: number; p50_ms: number; p99_ms: number; crowd?: CrowdFigures };
+const crowd = results.overview_crowd as { one_viewer: CrowdWindow; with_crowd: CrowdWindow } | null;
 const hot = results.hot_client as HotClientResult | null;
 const latencies = [b?.ws_latency, w?.ws_latency, w1?.ws_latency] as ({ p50_ms: number; p99_ms: number } | undefined)[];
 const counts = (f: IngestFigures) => ({
@@ -272,6 +314,12 @@ Object.assign(results, {
   ws_latency_at_seed_rate_p99_ms: seed?.p99_ms ?? null,
   overview_latency_at_seed_rate_p50_ms: seed?.overview.p50_ms ?? null,
   overview_latency_at_seed_rate_p99_ms: seed?.overview.p99_ms ?? null,
+  overview_crowd_viewers: crowd?.with_crowd.crowd?.viewers ?? null,
+  overview_crowd_messages_per_s: crowd?.with_crowd.crowd?.messages_per_s ?? null,
+  overview_crowd_latency_p50_ms: crowd?.with_crowd.p50_ms ?? null,
+  overview_crowd_latency_p99_ms: crowd?.with_crowd.p99_ms ?? null,
+  overview_one_viewer_latency_p50_ms: crowd?.one_viewer.p50_ms ?? null,
+  overview_one_viewer_latency_p99_ms: crowd?.one_viewer.p99_ms ?? null,
   hot_client_one_shard_events_per_s: hot?.one_shard.events_per_s ?? null,
   hot_client_sharded_events_per_s: hot?.sharded.events_per_s ?? null,
   hot_client_sharded_do_calls_per_event: hot?.sharded.do_calls_per_event ?? null,
@@ -297,6 +345,7 @@ Object.assign(results, {
     webhook_single_vs_postgres: ratio(w1?.events_per_s, pgw1?.events_per_s),
     parquet_bytes_vs_duckdb: ratio(p?.parquet_bytes_per_event, p?.duckdb_parquet_bytes_per_event),
     export_time_vs_duckdb: ratio(exportPerMillion, duckExportPerMillion),
+    overview_crowd_vs_one_viewer_p99: ratio(crowd?.with_crowd.p99_ms, crowd?.one_viewer.p99_ms),
     hot_client_sharded_vs_one_shard: hot?.sharded_vs_one_shard_events_per_s ?? null,
   },
   measured_for_cost: measured,
