@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import { parentPort, workerData } from "node:worker_threads";
 import type { CrowdCommand, CrowdReport, CrowdSockets } from "./live-crowd.ts";
 
@@ -12,6 +13,7 @@ let messages = 0;
 let bytes = 0;
 let closedEarly = 0;
 let countingSince = performance.now();
+let loop = performance.eventLoopUtilization();
 
 try {
   const sockets = await Promise.all(
@@ -37,8 +39,9 @@ try {
       messages = 0;
       bytes = 0;
       countingSince = performance.now();
+      loop = performance.eventLoopUtilization();
     } else if (command === "report") {
-      post({ messages, bytes, closedEarly, elapsedMs: performance.now() - countingSince });
+      post({ messages, bytes, closedEarly, elapsedMs: performance.now() - countingSince, threadBusy: performance.eventLoopUtilization(loop).utilization });
     } else {
       closing = true;
       for (const ws of sockets) ws.close();

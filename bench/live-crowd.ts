@@ -29,6 +29,11 @@ export interface CrowdFigures {
   bytes_per_s: number;
   /** Sockets that closed before the crowd was told to stop (should be 0). */
   closed_early: number;
+  /**
+   * How busy the crowd's own thread was (0–1): its sockets share the machine's two cores with the
+   * stack, the load and the probes, so part of what the crowd costs the row is the harness's.
+   */
+  thread_busy: number;
 }
 
 /** What the worker thread is handed: where each socket goes. */
@@ -39,7 +44,7 @@ export interface CrowdSockets {
 /** Main → worker: start counting now; report the counts so far; close the sockets and end. */
 export type CrowdCommand = "count" | "report" | "close";
 /** Worker → main: every socket has its first message; the counts since "count"; the sockets closed. */
-export type CrowdReport = { ready: true } | { messages: number; bytes: number; closedEarly: number; elapsedMs: number } | { closed: true } | { error: string };
+export type CrowdReport = { ready: true } | { messages: number; bytes: number; closedEarly: number; elapsedMs: number; threadBusy: number } | { closed: true } | { error: string };
 
 export interface Crowd {
   viewers: number;
@@ -125,6 +130,7 @@ async function openCrowd(stack: BenchStack, tokens: string[], plan: CrowdPlan): 
         messages_per_s: round(r.messages / s),
         bytes_per_s: round(r.bytes / s),
         closed_early: r.closedEarly,
+        thread_busy: round(r.threadBusy, 3),
       };
     },
     async close() {

@@ -237,7 +237,9 @@ try {
       const o = load(run);
       const served = await ingestRound(stack, o).finally(() => (done = true));
       const viewers = crowd ? await crowd.figures() : null;
-      return { events_per_s: ingestFigures(o, [served]).events_per_s, ...latencyFigures([await overview]), ...(viewers && { crowd: viewers }) };
+      // The stack's CPU over the window: what sending to the crowd costs it, the harness's share aside.
+      const workerdBusy = round(served.cpuSeconds / (served.load.elapsedMs / 1000), 3);
+      return { events_per_s: ingestFigures(o, [served]).events_per_s, workerd_busy: workerdBusy, ...latencyFigures([await overview]), ...(viewers && { crowd: viewers }) };
     };
     const users = await signInCrowd(stack, { clients: CROWD.clients, socketsPerUser: CROWD.socketsPerUser });
     const warmedAt = Date.now();
@@ -275,7 +277,7 @@ const pgb = peer.bridged as { events_per_s: number } | undefined;
 const pgw = peer.webhook as { events_per_s: number } | undefined;
 const pgw1 = peer.webhook_single as { events_per_s: number } | undefined;
 const seed = results.live_at_seed_rate as { p50_ms: number; p99_ms: number; overview: { p50_ms: number; p99_ms: number } } | null;
-type CrowdWindow = { events_per_s: number; p50_ms: number; p99_ms: number; crowd?: CrowdFigures };
+type CrowdWindow = { events_per_s: number; workerd_busy: number; p50_ms: number; p99_ms: number; crowd?: CrowdFigures };
 const crowd = results.overview_crowd as { one_viewer: CrowdWindow; with_crowd: CrowdWindow } | null;
 const hot = results.hot_client as HotClientResult | null;
 const latencies = [b?.ws_latency, w?.ws_latency, w1?.ws_latency] as ({ p50_ms: number; p99_ms: number } | undefined)[];
@@ -320,6 +322,8 @@ Object.assign(results, {
   overview_crowd_latency_p99_ms: crowd?.with_crowd.p99_ms ?? null,
   overview_one_viewer_latency_p50_ms: crowd?.one_viewer.p50_ms ?? null,
   overview_one_viewer_latency_p99_ms: crowd?.one_viewer.p99_ms ?? null,
+  overview_crowd_workerd_busy: crowd?.with_crowd.workerd_busy ?? null,
+  overview_one_viewer_workerd_busy: crowd?.one_viewer.workerd_busy ?? null,
   hot_client_one_shard_events_per_s: hot?.one_shard.events_per_s ?? null,
   hot_client_sharded_events_per_s: hot?.sharded.events_per_s ?? null,
   hot_client_sharded_do_calls_per_event: hot?.sharded.do_calls_per_event ?? null,

@@ -404,7 +404,7 @@ export class Overview extends DurableObject<Env> {
   }
 
   private forget(ws: WebSocket): void {
-    const state = ws.deserializeAttachment() as ViewerState | null;
+    const state = viewerState(ws);
     if (!state || state.all) return;
     this.scopes.delete(state.sid);
     this.sql.exec("DELETE FROM viewers WHERE sid = ?", state.sid);
@@ -440,10 +440,19 @@ export class Overview extends DurableObject<Env> {
     this.broadcastInterval = broadcastIntervalAfter(changed.length);
     const everything = messagesOf(changed, "update");
     const byClient = new Map(changed.map((r) => [r.client_id, r]));
+    // Viewers who may see the same changed rows (a client's staff, each with the page open) get the
+    // same text: each set's messages are built once per update, not once per socket.
+    const textsOf = new Map<string, string[]>();
     for (const ws of await openSockets(this.ctx, this.env.DB, (ended) => this.forget(ended))) {
-      const state = ws.deserializeAttachment() as ViewerState | null;
+      const state = viewerState(ws);
       if (!state) continue;
-      const texts = state.all ? everything : messagesOf(this.visibleRows(state, changed, byClient), "update");
+      let texts = everything;
+      if (!state.all) {
+        const rows = this.visibleRows(state, changed, byClient);
+        const key = rows.map((r) => r.client_id).join("\n");
+        texts = textsOf.get(key) ?? messagesOf(rows, "update");
+        textsOf.set(key, texts);
+      }
       for (const text of texts) sendQuietly(ws, text);
       this.shown = true;
     }
@@ -544,6 +553,18 @@ export class Overview extends DurableObject<Env> {
     if ((await this.ctx.storage.getAlarm()) !== null) return;
     await this.ctx.storage.setAlarm(minuteOf(Date.now()) + MINUTE_MS + 1_000);
   }
+}
+
+/** Each socket's state, read from its attachment once per wake: an update goes over every socket. */
+const viewerStates = new WeakMap<WebSocket, ViewerState | null>();
+
+function viewerState(ws: WebSocket): ViewerState | null {
+  let state = viewerStates.get(ws);
+  if (state === undefined) {
+    state = ws.deserializeAttachment() as ViewerState | null;
+    viewerStates.set(ws, state);
+  }
+  return state;
 }
 
 function parseScope(header: string | null): "*" | string[] | null {

@@ -132,6 +132,33 @@ describe("overview live socket", () => {
     ws.close();
   });
 
+  it("sends each scoped viewer the rows of its clients among those an update changed, viewers of the same clients alike", async () => {
+    const [a, b, c] = [await createClient(), await createClient(), await createClient()];
+    const now = Date.now();
+    await overview().relayed([a, b, c].map((x) => sentRollup(x.id, 0, now)));
+    const connect = async (token: string) => {
+      const ws = await LiveSocket.connect("/v1/live", await bearer(token));
+      await ws.next<Msg>();
+      return ws;
+    };
+    const ofA = await signIn("viewer", [a.id]);
+    const sockets = { a1: await connect(ofA), a2: await connect(ofA), b: await connect(await signIn("viewer", [b.id])), ab: await connect(await signIn("viewer", [a.id, b.id])) };
+    try {
+      // One relay, so one update carries all three rows.
+      await overview().relayed([a, b, c].map((x) => sentRollup(x.id, 5, now, now + 60_000)));
+      const shown = async (ws: LiveSocket) => {
+        const update = await ws.nextWhere<Msg>((m) => m.type === "update");
+        return update.clients.map((r): [string, number] => [r.client_id, r.today.sent]);
+      };
+      expect(await shown(sockets.a1)).toEqual([[a.id, 5]]);
+      expect(await shown(sockets.a2)).toEqual([[a.id, 5]]);
+      expect(await shown(sockets.b)).toEqual([[b.id, 5]]);
+      expect(new Map(await shown(sockets.ab))).toEqual(new Map([[a.id, 5], [b.id, 5]]));
+    } finally {
+      for (const ws of Object.values(sockets)) ws.close();
+    }
+  });
+
   it("keeps a viewer's scope across eviction of the overview", async () => {
     const a = await createClient();
     const b = await createClient();
