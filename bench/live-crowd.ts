@@ -60,7 +60,7 @@ export interface SignedInCrowd {
   open(): Promise<Crowd>;
 }
 
-/** Creates the users and signs each in: a PBKDF2 hash each, so done before the windows that time anything. */
+/** Creates the users and signs each in (sessions last 8 hours): two PBKDF2 hashes each, so done before anything is timed. */
 export async function signInCrowd(stack: BenchStack, plan: CrowdPlan): Promise<SignedInCrowd> {
   const run = randomBytes(4).toString("hex");
   const password = `crowd-${randomBytes(12).toString("base64url")}`;

@@ -187,17 +187,23 @@ const IDLE_CPU_SHARE = 0.05;
  */
 export async function waitForQuiet(stack: BenchStack, since: number): Promise<number> {
   const start = Date.now();
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   await sleep(Math.max(0, since + FLUSH_INTERVAL_MS - Date.now()));
-  const deadline = Date.now() + 30_000;
+  await waitForIdle(stack, 30_000);
+  return (Date.now() - start) / 1000;
+}
+
+/** Waits until workerd has been idle for two whole seconds, or `maxMs` has passed. */
+export async function waitForIdle(stack: BenchStack, maxMs: number): Promise<void> {
+  const deadline = Date.now() + maxMs;
   let quiet = 0;
   while (quiet < 2 && Date.now() < deadline) {
     const before = cpuSeconds(stack.workerdPid);
     await sleep(1_000);
     quiet = cpuSeconds(stack.workerdPid) - before < IDLE_CPU_SHARE ? quiet + 1 : 0;
   }
-  return (Date.now() - start) / 1000;
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Resident memory of the process in MB. */
 export function rssMb(pid: number): number {
