@@ -225,8 +225,8 @@ try {
     const load = await ingestRound(stack, o).finally(() => (done = true));
     return { events_per_s: ingestFigures(o, [load]).events_per_s, ...latencyFigures([await probe]), overview: latencyFigures([await overview]), overview_priming_s: overviewPrimingS };
   });
-  // The overview under a crowd of scoped dashboards: a window with only the probe's viewer (the
-  // peer), then the same load with the crowd open.
+  // The overview under a crowd of scoped dashboards: a window with the crowd open, then the same
+  // load with only the probe's viewer (the peer).
   results.overview_crowd = await part(`overview latency with ${(CROWD.socketsPerUser * CROWD.clients.length).toLocaleString("en-US")} viewers open, against 1`, async () => {
     const load = (run: string): IngestOptions => ({
       ...workload("webhook", { run, durationMs: CROWD.windowMs, maxRequests: 10_000_000 }),
@@ -250,8 +250,8 @@ try {
     // windows, find only their clients' rollups to settle with the Overview (waiting them out would
     // take most of a minute).
     await drainLake(stack, [...workloads.bridged.clients, PROBE_BRIDGED, PROBE_OVERVIEW]);
-    const openStarted = performance.now();
     if (!crowdUsers) throw new Error("the crowd's viewer users did not sign in");
+    const openStarted = performance.now();
     const crowd = await crowdUsers.open();
     const openS = round((performance.now() - openStarted) / 1000, 1);
     warmedAt = Date.now();

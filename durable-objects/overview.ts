@@ -446,13 +446,7 @@ export class Overview extends DurableObject<Env> {
     for (const ws of await openSockets(this.ctx, this.env.DB, (ended) => this.forget(ended))) {
       const state = viewerState(ws);
       if (!state) continue;
-      let texts = everything;
-      if (!state.all) {
-        const rows = this.visibleRows(state, changed, byClient);
-        const key = rows.map((r) => r.client_id).join("\n");
-        texts = textsOf.get(key) ?? messagesOf(rows, "update");
-        textsOf.set(key, texts);
-      }
+      const texts = state.all ? everything : updateTexts(textsOf, this.visibleRows(state, changed, byClient));
       for (const text of texts) sendQuietly(ws, text);
       this.shown = true;
     }
@@ -575,6 +569,14 @@ function parseScope(header: string | null): "*" | string[] | null {
   } catch {
     return null;
   }
+}
+
+/** The update messages of `rows`, built once per distinct set of rows (`built` lives for one update). */
+function updateTexts(built: Map<string, string[]>, rows: OverviewRow[]): string[] {
+  const key = rows.map((r) => r.client_id).join("\n");
+  let texts = built.get(key);
+  if (!texts) built.set(key, (texts = messagesOf(rows, "update")));
+  return texts;
 }
 
 /** `rows` as messages of at most CHUNK_ROWS rows, the first of type `first` and the rest updates; a snapshot goes out even with no rows. */
