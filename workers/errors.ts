@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { errorBody } from "../schema/api.ts";
+import { fieldIssues } from "../schema/issues.ts";
 import type { AppEnv } from "./app-env.ts";
 import { logLine, type LogLevel } from "./log.ts";
 
@@ -71,11 +72,6 @@ function causeMatches(err: unknown, pattern: RegExp): boolean {
   return false;
 }
 
-/** Zod issues as a compact, caller-readable list. */
-export function issuesOf(error: z.ZodError): { path: string; message: string }[] {
-  return error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
-}
-
 /** The single place where thrown errors become responses. Unknown errors are logged, never echoed. */
 export function onError(err: Error, c: Context<AppEnv>): Response {
   if (err instanceof ApiError) {
@@ -83,7 +79,7 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     return c.json(errorBody(err.code, err.message, err.details), err.status);
   }
   if (err instanceof z.ZodError) {
-    return c.json(errorBody("validation_failed", "request is invalid", issuesOf(err)), 400);
+    return c.json(errorBody("validation_failed", "request is invalid", fieldIssues(err)), 400);
   }
   // A server-side HTTPException (hono's own) is a fault like any other: logged, not echoed.
   if (err instanceof HTTPException && err.status < 500) {

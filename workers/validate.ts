@@ -1,7 +1,8 @@
 import type { HonoRequest, ValidationTargets } from "hono";
 import { validator } from "hono/validator";
 import type { z } from "zod";
-import { ApiError, issuesOf } from "./errors.ts";
+import { fieldIssues } from "../schema/issues.ts";
+import { ApiError } from "./errors.ts";
 import { jsonSyntaxError } from "./json-syntax.ts";
 
 /**
@@ -12,7 +13,7 @@ export function valid<T extends z.ZodType, Target extends keyof ValidationTarget
   const check = (value: unknown): z.output<T> => {
     const parsed = schema.safeParse(value);
     if (!parsed.success) {
-      throw new ApiError(400, "validation_failed", `invalid ${target === "json" ? "body" : target}`, issuesOf(parsed.error));
+      throw new ApiError(400, "validation_failed", `invalid ${target === "json" ? "body" : target}`, fieldIssues(parsed.error));
     }
     return parsed.data;
   };

@@ -114,6 +114,29 @@ describe("errors", () => {
     expect([res.status, res.body]).toEqual([500, { error: { code: "internal", message: "internal error" } }]);
     expect(res.lines).toEqual([expect.objectContaining({ event: "unhandled", error: { name: "Error", message: "connection string postgres://secret" } })]);
   });
+
+  it("says one thing per field: the first of its problems", async () => {
+    const token = await signIn("admin");
+    const res = await call("/v1/admin/clients", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ id: unique("one-issue"), name: "One issue", currency: "bitcoin", timezone: 7 }),
+    });
+    expect(res.status).toBe(400);
+    const { details } = ((await res.json()) as { error: { details: { path: string }[] } }).error;
+    expect(details.map((d) => d.path).sort()).toEqual(["currency", "timezone"]);
+    const run = await call("/v1/billing/garbage/run", { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    expect(((await run.json()) as { error: { details: unknown[] } }).error.details).toHaveLength(1);
+  });
+
+  it("quotes the caller's input in a message only so far", async () => {
+    const long = "a".repeat(5_000);
+    const res = await call(`/v1/clients/${long}/counters?from=2026-11-20T00:00:00Z&to=2026-11-20T01:00:00Z`, { headers: { authorization: `Bearer ${await signIn("admin")}` } });
+    const { error } = (await res.json()) as { error: { code: string; message: string } };
+    expect([res.status, error.code]).toEqual([404, "client_not_found"]);
+    expect(error.message).toMatch(/^no client a+…$/);
+    expect(error.message).toHaveLength(300);
+  });
 });
 
 describe("edge hardening", () => {
@@ -423,6 +446,12 @@ describe("pages of another origin", () => {
     // Another kind of Authorization does not stand in for a bearer token: the cookie still acts.
     const basic = await call("/v1/admin/users", { method: "POST", headers: { cookie, origin: "http://localhost:8795", authorization: "Basic Zm9vOmJhcg==" }, body: JSON.stringify(newUser()) });
     expect(basic.status).toBe(403);
+    // Without an Origin, Sec-Fetch-Site still tells another site's page from curl holding the cookie.
+    const post = (headers: Record<string, string>) =>
+      call("/v1/admin/users", { method: "POST", headers: { cookie, "content-type": "application/json", ...headers }, body: JSON.stringify(newUser()) });
+    for (const site of ["cross-site", "same-site"]) expect((await post({ "sec-fetch-site": site })).status).toBe(403);
+    expect((await post({ "sec-fetch-site": "same-origin" })).status).toBe(201);
+    expect((await post({})).status).toBe(201);
     // Reading is not acting: a foreign page cannot read the answer anyway (no CORS grant).
     expect((await call("/v1/me", { headers: { cookie, origin: "http://localhost:8795" } })).status).toBe(200);
   });

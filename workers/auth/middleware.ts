@@ -49,12 +49,18 @@ export async function sessionUser(c: Context<AppEnv>, token: string): Promise<Au
  * Refuses a browser request from a page that is not ours (this origin or `DASHBOARD_ORIGIN`). The
  * session cookie is SameSite=Strict, which stops other sites but not other origins of the same site
  * (a sibling subdomain, another port): without this, such a page could post a form, as `text/plain`
- * JSON, with the admin's cookie (CSRF), or sign the browser in as someone else. Requests without an
- * `Origin` are not from another page's script or form (browsers send it with every POST).
+ * JSON, with the admin's cookie (CSRF), or sign the browser in as someone else. Browsers send an
+ * `Origin` with every POST, so a request without one is curl or a script holding the cookie, unless
+ * its `Sec-Fetch-Site` (which browsers send too) says another site's page made it.
  */
 export function requireOwnOrigin(c: Context<AppEnv>): void {
   const origin = c.req.header("origin");
-  if (origin === undefined || origin === new URL(c.req.url).origin || dashboardOrigins(c.env).includes(origin)) return;
+  if (origin === undefined) {
+    const site = c.req.header("sec-fetch-site");
+    if (site === "cross-site" || site === "same-site") throw new ApiError(403, "forbidden_origin", `a ${site} page may not use the session cookie`);
+    return;
+  }
+  if (origin === new URL(c.req.url).origin || dashboardOrigins(c.env).includes(origin)) return;
   throw new ApiError(403, "forbidden_origin", `origin ${origin} may not use the session cookie`);
 }
 

@@ -1,5 +1,6 @@
 import { BridgedEvent, aheadOfReceipt, billableByPricingType, type NotificationEvent } from "../../schema/event.ts";
 import { INGEST_MAX_RECORDS, type Rejection } from "../../schema/api.ts";
+import { fieldIssues } from "../../schema/issues.ts";
 import { compileObject } from "./compiled-schema.ts";
 import { countryOf } from "./country.ts";
 import { jsonSyntaxError } from "../json-syntax.ts";
@@ -125,7 +126,7 @@ export function validateRecords(records: RawRecord[], receivedAt: number): Valid
     if (!e) {
       const parsed = BridgedEvent.safeParse(r.value);
       if (!parsed.success) {
-        const message = parsed.error.issues.map((i) => `${i.path.join(".") || "(record)"}: ${i.message}`).join("; ");
+        const message = fieldIssues(parsed.error).map((i) => `${i.path || "(record)"}: ${i.message}`).join("; ");
         out.rejected.push({ at: r.index, code: "invalid_event", message, input: recordText(r) });
         continue;
       }

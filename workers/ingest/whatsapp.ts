@@ -1,4 +1,3 @@
-import { z } from "zod";
 import {
   CATEGORIES,
   EpochMs,
@@ -14,6 +13,7 @@ import {
 } from "../../schema/event.ts";
 import { WHATSAPP_OBJECT, WhatsAppEntry, WhatsAppStatus, WhatsAppValue, WhatsAppWebhook } from "../../schema/whatsapp.ts";
 import type { Rejection } from "../../schema/api.ts";
+import { fieldIssues, type FieldIssue } from "../../schema/issues.ts";
 import { countryOf } from "./country.ts";
 import { jsonSyntaxError } from "../json-syntax.ts";
 
@@ -50,7 +50,7 @@ function categoryOf(pricing: WhatsAppStatus["pricing"]): Category | null {
 }
 
 export class MalformedWebhook extends Error {
-  constructor(readonly issues: { path: string; message: string }[]) {
+  constructor(readonly issues: FieldIssue[]) {
     super("malformed webhook payload");
   }
 
@@ -60,16 +60,12 @@ export class MalformedWebhook extends Error {
   }
 }
 
-function malformed(issues: { path: string; message: string }[]): Rejection[] {
+function malformed(issues: FieldIssue[]): Rejection[] {
   return issues.map((i) => ({ at: i.path, code: "malformed", message: i.message }));
 }
 
 function enumOrNull<T extends string>(values: readonly T[], v: string | undefined): T | null {
   return v !== undefined && (values as readonly string[]).includes(v) ? (v as T) : null;
-}
-
-function issues(prefix: string, error: z.ZodError): { path: string; message: string }[] {
-  return error.issues.map((i) => ({ path: [prefix, ...i.path].filter((p) => p !== "").join("."), message: i.message }));
 }
 
 /**
@@ -125,7 +121,7 @@ function addresseeOf(s: WhatsAppStatus): { recipient: string; messageId: string 
  */
 export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhook {
   const envelope = WhatsAppWebhook.safeParse(payload);
-  if (!envelope.success) throw new MalformedWebhook(issues("", envelope.error));
+  if (!envelope.success) throw new MalformedWebhook(fieldIssues(envelope.error));
   const out: ParsedWebhook = { statuses: [], ignored: 0, rejected: [] };
   if (envelope.data.object !== WHATSAPP_OBJECT) {
     out.ignored = envelope.data.entry.length;
@@ -140,7 +136,7 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
   envelope.data.entry.forEach((rawEntry, ei) => {
     const entry = WhatsAppEntry.safeParse(rawEntry);
     if (!entry.success) {
-      unreadable(issues(`entry.${ei}`, entry.error));
+      unreadable(fieldIssues(entry.error, `entry.${ei}`));
       return;
     }
     entry.data.changes.forEach((change, ci) => {
@@ -151,7 +147,7 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
       }
       const value = WhatsAppValue.safeParse(change.value);
       if (!value.success) {
-        unreadable(issues(base, value.error));
+        unreadable(fieldIssues(value.error, base));
         return;
       }
       const inbound = (change.value as { messages?: unknown }).messages;
@@ -161,7 +157,7 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
         const path = `${base}.statuses.${si}`;
         const status = WhatsAppStatus.safeParse(raw);
         if (!status.success) {
-          unreadable(issues(path, status.error));
+          unreadable(fieldIssues(status.error, path));
           return;
         }
         const s = status.data;
