@@ -62,10 +62,12 @@ export class BillingDayModel {
   private readonly latest = new LatestOnly();
   private settling: ReturnType<typeof setTimeout> | undefined;
 
+  /** `onComputed` hears of every day an admin computed here, for what else shows that day (the month). */
   constructor(
     private readonly ask: Ask,
     date: string,
     private readonly post: Post,
+    private readonly onComputed: (day: string) => void = () => {},
   ) {
     this.date = signal(date);
   }
@@ -113,6 +115,7 @@ export class BillingDayModel {
     this.computing.value = true;
     try {
       await this.post(`/v1/billing/${day}/run`, {});
+      this.onComputed(day);
       if (day === this.shown.value) await this.load(day);
     } catch (err) {
       if (day === this.shown.value) this.error.value = err;
@@ -147,7 +150,10 @@ export function monthDays(month: string): { from: string; to: string } {
 
 /** A month's billing summary (GET /v1/billing/summary): the month asked last, whatever order the answers come in. */
 export class BillingMonthModel {
+  /** The month in the field. */
   readonly month: Signal<string>;
+  /** The month whose summary is shown (or loading). */
+  readonly shown = signal<string | null>(null);
   readonly summary = signal<BillingSummary | null>(null);
   readonly error = signal<unknown>(null);
   private readonly latest = new LatestOnly();
@@ -159,10 +165,12 @@ export class BillingMonthModel {
     this.month = signal(month);
   }
 
-  async load(): Promise<void> {
+  /** Loads `month` (the one in the field); the month on screen stays there until its new summary comes. */
+  async load(month = this.month.value): Promise<void> {
     const current = this.latest.start();
-    const { from, to } = monthDays(this.month.value);
-    this.summary.value = null;
+    const { from, to } = monthDays(month);
+    if (month !== this.shown.value) this.summary.value = null;
+    this.shown.value = month;
     this.error.value = null;
     try {
       const res = await this.ask<BillingSummary>(`/v1/billing/summary?from=${from}&to=${to}`);
@@ -172,9 +180,27 @@ export class BillingMonthModel {
     }
   }
 
-  /** The month's days before `today` that are not final: never billed, or billed while a client's day was open. */
-  pendingDays(today: string): { past: number; pending: string[] } {
-    const past = this.summary.value?.days.filter((d) => d.date < today) ?? [];
-    return { past: past.length, pending: past.filter((d) => d.checked_at === null || d.open_clients > 0).map((d) => d.date) };
+  /**
+   * A day of the shown month was computed (by an admin, on the day's part of the page): its totals
+   * are the month's too, so the month is read again rather than left showing the day as it was.
+   */
+  refreshIfShowing(day: string): void {
+    const month = this.shown.value;
+    if (month !== null && day.startsWith(`${month}-`)) void this.load(month);
+  }
+
+  /**
+   * The month's days before `today` that are not final (never billed, or billed while a client's day
+   * was open), and its days from `today` on that an admin billed already: their lines, in the totals,
+   * are those days so far.
+   */
+  pendingDays(today: string): { past: number; pending: string[]; running: string[] } {
+    const days = this.summary.value?.days ?? [];
+    const past = days.filter((d) => d.date < today);
+    return {
+      past: past.length,
+      pending: past.filter((d) => d.checked_at === null || d.open_clients > 0).map((d) => d.date),
+      running: days.filter((d) => d.date >= today && d.revision > 0).map((d) => d.date),
+    };
   }
 }

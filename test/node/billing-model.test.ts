@@ -219,6 +219,47 @@ describe("the billing page's month", () => {
     await second;
     asked[0]!.answer(summaryOf([]));
     await first;
-    expect(model.pendingDays("2026-11-04")).toEqual({ past: 3, pending: ["2026-11-02", "2026-11-03"] });
+    expect(model.pendingDays("2026-11-04")).toEqual({ past: 3, pending: ["2026-11-02", "2026-11-03"], running: [] });
+  });
+
+  it("is read again when an admin computes one of its days on the page, keeping its totals on screen meanwhile; names its running days already billed", async () => {
+    const { ask, post, asked } = manualApi();
+    const month = new BillingMonthModel(ask, "2026-11");
+    const day = new BillingDayModel(ask, "2026-11-04", post, (d) => month.refreshIfShowing(d));
+    const summary = (revision: number) =>
+      summaryOf([
+        { date: "2026-11-03", revision: 1, checked_at: 1, open_clients: 0 },
+        { date: "2026-11-04", revision, checked_at: revision > 0 ? 2 : null, open_clients: revision > 0 ? 2 : 0 },
+      ]);
+    const first = month.load();
+    asked[0]!.answer(summary(0));
+    await first;
+    expect(month.pendingDays("2026-11-04")).toEqual({ past: 1, pending: [], running: [] });
+    const load = day.load();
+    asked[1]!.answer(dayOf("2026-11-04", 0));
+    await load;
+    // The field names another month that nobody loaded: the month shown is the one read again.
+    month.month.value = "2026-12";
+    const run = day.compute();
+    asked[2]!.answer({});
+    await settle();
+    expect(asked.map((a) => a.path).slice(3)).toEqual(["/v1/billing/summary?from=2026-11-01&to=2026-11-30", "/v1/billing?date=2026-11-04"]);
+    expect(month.summary.value).toEqual(summary(0));
+    asked[3]!.answer(summary(1));
+    asked[4]!.answer(dayOf("2026-11-04", 1));
+    await run;
+    await settle();
+    expect(month.pendingDays("2026-11-04")).toEqual({ past: 1, pending: [], running: ["2026-11-04"] });
+    // A day of another month leaves the month alone.
+    day.date.value = "2026-10-31";
+    const other = day.load();
+    asked[5]!.answer(dayOf("2026-10-31", 0));
+    await other;
+    const again = day.compute();
+    asked[6]!.answer({});
+    await settle();
+    expect(asked.map((a) => a.path).slice(7)).toEqual(["/v1/billing?date=2026-10-31"]);
+    asked[7]!.answer(dayOf("2026-10-31", 1));
+    await again;
   });
 });

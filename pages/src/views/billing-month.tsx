@@ -1,6 +1,5 @@
-import { useEffect, useMemo } from "preact/hooks";
-import { api } from "../api.ts";
-import { BillingMonthModel } from "../billing-model.ts";
+import { useEffect } from "preact/hooks";
+import type { BillingMonthModel } from "../billing-model.ts";
 import { fmtInt, fmtMoney, localDateTime, t } from "../i18n.ts";
 import { moneyDigits } from "../money.ts";
 import { Failure } from "./failure.tsx";
@@ -10,19 +9,22 @@ import { Failure } from "./failure.tsx";
  * currency, and which of its days are not final yet (never billed, or a client's day not yet closed
  * when it was).
  */
-export function BillingMonth() {
-  // This month as the browser's calendar has it.
-  const model = useMemo(() => new BillingMonthModel(api, localDateTime(Date.now()).slice(0, 7)), []);
+export function BillingMonth({ model }: { model: BillingMonthModel }) {
   useEffect(() => void model.load(), [model]);
   const { month, summary, error } = model;
   // One count of decimals for the amount column, the totals' included, so the decimal marks line up.
   const digits = moneyDigits([...(summary.value?.clients ?? []), ...(summary.value?.totals ?? [])].map((c) => c.amount_micros));
-  const { past, pending } = model.pendingDays(localDateTime(Date.now()).slice(0, 10));
-  const finality = pending.length > 0
-    ? t("billing.month.pending", { n: fmtInt(pending.length), days: pending.map((d) => d.slice(8)).join(", ") })
-    : past === 0
-      ? t("billing.month.noPastDays")
-      : t("billing.month.final");
+  const { past, pending, running } = model.pendingDays(localDateTime(Date.now()).slice(0, 10));
+  const dayList = (days: string[]) => days.map((d) => d.slice(8)).join(", ");
+  const finality = [
+    pending.length > 0
+      ? t("billing.month.pending", { n: fmtInt(pending.length), days: dayList(pending) })
+      : past === 0
+        ? t("billing.month.noPastDays")
+        : t("billing.month.final"),
+    // On a month's first day the sentence before already says the totals are today's so far.
+    ...(running.length > 0 && past > 0 ? [t("billing.month.running", { days: dayList(running) })] : []),
+  ].join(" ");
 
   return (
     <section class="billing-month" id="billing-month" aria-labelledby="billing-month-title">
@@ -36,7 +38,7 @@ export function BillingMonth() {
       {error.value != null && <Failure error={error.value} fields={{ from: t("billing.month.month"), to: t("billing.month.month") }} />}
       {summary.value && (
         <>
-          <p class={pending.length > 0 ? "notice" : "muted"} role="status" data-testid="billing-month-final">
+          <p class={pending.length > 0 || (running.length > 0 && past > 0) ? "notice" : "muted"} role="status" data-testid="billing-month-final">
             {finality}
           </p>
           {summary.value.clients.length === 0 ? (

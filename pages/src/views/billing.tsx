@@ -2,7 +2,7 @@ import { useEffect, useMemo } from "preact/hooks";
 import { GRACE_MS, RECOMPUTE_DAYS, UNKNOWN_COUNTRY, type BillingFormat } from "../../../schema/billing.ts";
 import { DAY_MS } from "../../../schema/time.ts";
 import { api, postJson, saveFile } from "../api.ts";
-import { BillingDayModel } from "../billing-model.ts";
+import { BillingDayModel, BillingMonthModel } from "../billing-model.ts";
 import { billingSheet } from "../billing-sheet.ts";
 import { BROWSER_TIME_ZONE, fmtDateTime, fmtInt, locale, localDateTime, t } from "../i18n.ts";
 import { currentUser, runsBilling, seesBilling } from "../session.ts";
@@ -14,19 +14,21 @@ import { Unavailable } from "./unavailable.tsx";
 
 /** Billing for those who may see it; anyone else opening /billing is told so, not shown a form that fails. */
 export function BillingPage() {
+  // This month as the browser's calendar has it.
+  const month = useMemo(() => new BillingMonthModel(api, localDateTime(Date.now()).slice(0, 7)), []);
   if (!seesBilling(currentUser.value!)) return <Unavailable title={t("billing.title")} message={t("billing.forbidden")} />;
   return (
     <>
-      <Billing />
-      <BillingMonth />
+      <Billing month={month} />
+      <BillingMonth model={month} />
     </>
   );
 }
 
-/** A day's billing lines and its signed CSV/Parquet downloads (BillingDayModel). */
-function Billing() {
+/** A day's billing lines and its signed CSV/Parquet downloads (BillingDayModel); a day computed here is the month's news too. */
+function Billing({ month }: { month: BillingMonthModel }) {
   // Yesterday as the browser's calendar has it: the day a person at this desk last closed.
-  const model = useMemo(() => new BillingDayModel(api, localDateTime(Date.now() - DAY_MS).slice(0, 10), postJson), []);
+  const model = useMemo(() => new BillingDayModel(api, localDateTime(Date.now() - DAY_MS).slice(0, 10), postJson, (day) => month.refreshIfShowing(day)), [month]);
   // A later day has nothing to bill yet; the server takes no day that has not begun.
   const today = localDateTime(Date.now()).slice(0, 10);
   useEffect(() => {
@@ -122,7 +124,7 @@ function DueNote({ due }: { due: { from: number; to: number } | null }) {
   const vars = { tz: BROWSER_TIME_ZONE, when, grace: GRACE_HOURS, days: RECOMPUTE_DAYS };
   return (
     <p class="note" data-testid="billing-due">
-      {due.to > Date.now() ? t("billing.dueSoon", vars) : t("billing.duePast", vars)}
+      {t(due.to > Date.now() ? "billing.dueSoon" : due.to + RECOMPUTE_DAYS * DAY_MS > Date.now() ? "billing.duePast" : "billing.dueMissed", vars)}
     </p>
   );
 }
