@@ -1,7 +1,7 @@
 import { useEffect, useMemo } from "preact/hooks";
 import type { StatusCounts } from "../../../schema/api.ts";
 import { STATUSES } from "../../../schema/event.ts";
-import { CategoryTotals } from "../category-totals.ts";
+import { CATEGORY_REFRESH_MS, CategoryTotals } from "../category-totals.ts";
 import { categoryLabel, fmtInt, t } from "../i18n.ts";
 import { Failure } from "./failure.tsx";
 
@@ -45,6 +45,7 @@ export function CategoryTable({ clientId, timezone, today }: { clientId: string;
           </table>
         </div>
       )}
+      {rows && rows.length > 0 && <p class="muted note">{t("client.categoriesCadence", { s: CATEGORY_REFRESH_MS / 1000 })}</p>}
       {uncategorizedReads > 0 && <p class="muted note">{t("client.readsUncategorized")}</p>}
     </section>
   );
