@@ -116,6 +116,11 @@ describe("live dashboard in a real browser", () => {
     await ingest(["sent", "delivered", "read"]);
     await waitForCount(sent, before + 1);
     await page.waitForFunction((old) => document.querySelector<HTMLCanvasElement>('[data-testid="client-chart"] canvas')?.toDataURL() !== old, pixelsBefore);
+    // With the pointer elsewhere the legend names the latest minute and its counts, not bare labels.
+    const legend = await page.locator('[data-testid="client-chart"] .u-legend .u-value').allInnerTexts();
+    expect(legend[0]).toMatch(/^\d\d:\d\d$/);
+    expect(legend.slice(1).every((v) => /^[\d.]+$/.test(v))).toBe(true);
+    expect(legend.slice(1).some((v) => v !== "0")).toBe(true);
     readOnClientPage = await count('[data-testid="client-today"] [data-status="read"] dd');
   });
 

@@ -17,6 +17,12 @@ function statusColors(el: Element): Record<(typeof STATUSES)[number], string> {
   return Object.fromEntries(STATUSES.map((s) => [s, style.getPropertyValue(`--${s}`).trim()])) as Record<(typeof STATUSES)[number], string>;
 }
 
+/** A legend value: of the minute under the pointer, or of the latest minute when the pointer is elsewhere (blank labels read as missing data). */
+function legendMinute(u: uPlot, idx: number | null, text: (i: number) => string): string {
+  const i = idx ?? u.data[0].length - 1;
+  return i < 0 ? "" : text(i);
+}
+
 /**
  * Per-minute bars stacked by status. uPlot has no stacking, so each series is drawn as the running
  * sum up to its status, later (lower) series painted over earlier (taller) ones; the legend shows the
@@ -56,21 +62,21 @@ export function StackedChart({ model }: { model: ClientModel }) {
             { stroke: axisColor, values: (_u, splits) => splits.map((v) => fmtInt(v)), grid: { stroke: "rgba(127,127,127,.15)" } },
           ],
           series: [
-            { label: t("client.time"), value: (_u, v) => (v == null ? "" : fmtTime(v * 1000)) },
+            { label: t("client.time"), value: (u, _v, _si, idx) => legendMinute(u, idx, (i) => fmtTime(u.data[0][i]! * 1000)) },
             ...order.map((s, i) => ({
               label: t(`status.${s}`),
               fill: colors[s],
               stroke: colors[s],
               width: 0,
               paths: uPlot.paths.bars!({ size: [0.9, 40] }),
-              value: (_u: uPlot, _v: number | null, _si: number, idx: number | null) => (idx == null ? "" : fmtInt(raw[i]![idx] ?? 0)),
+              value: (u: uPlot, _v: number | null, _si: number, idx: number | null) => legendMinute(u, idx, (m) => fmtInt(raw[i]![m] ?? 0)),
             })),
           ],
         },
         data,
         el,
       );
-      // The summary under the chart says in words what the legend only says on hover.
+      // The summary under the chart says in words what the legend says of one minute at a time.
       plot.root.querySelector(".u-legend")?.setAttribute("aria-hidden", "true");
     });
     const ro = new ResizeObserver(() => plot?.setSize({ width: el.clientWidth, height: 320 }));
