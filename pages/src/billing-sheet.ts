@@ -32,10 +32,17 @@ export function microsAsDecimal(micros: number, decimal: "," | "."): string {
 /**
  * A day's billing lines as a CSV that opens as a table in a spreadsheet of `locale` with a double
  * click: a UTF-8 BOM (else accented names come out garbled), the locale's separator (pt-BR Excel
- * splits on `;`), amounts in currency units with its decimal mark, titled columns, and text defused
- * against formulas. The machine-readable file (`billing.csv`: commas, micros) stays the download's.
+ * splits on `;`), amounts in currency units with its decimal mark, titled columns, categories by the
+ * names the page shows (`categoryName`), and text defused against formulas. The machine-readable file
+ * (`billing.csv`: commas, micros, category codes) stays the download's.
  */
-export function billingSheet(date: string, revision: number, lines: readonly BillingLine[], locale: SheetLocale): string {
+export function billingSheet(
+  date: string,
+  revision: number,
+  lines: readonly BillingLine[],
+  locale: SheetLocale,
+  categoryName: (category: string) => string,
+): string {
   const { separator, decimal, header } = DIALECTS[locale];
   const text = (v: string) => quoteField(defuseFormula(v), separator);
   const rows = lines.map((l) =>
@@ -44,7 +51,7 @@ export function billingSheet(date: string, revision: number, lines: readonly Bil
       String(revision),
       text(l.client_id),
       text(l.client_name),
-      l.category,
+      text(categoryName(l.category)),
       l.country,
       String(l.billable_count),
       microsAsDecimal(l.unit_price_micros, decimal),

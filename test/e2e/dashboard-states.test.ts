@@ -613,7 +613,7 @@ describe("dashboard states in a real browser", () => {
     expect(saved.suggestedFilename()).toBe("zapmeter-faturamento-2026-11-06-r2.csv");
     const bytes = await readFile((await saved.path())!);
     expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
-    expect(bytes.toString("utf8").slice(1).split("\r\n")[1]).toBe("2026-11-06;2;acme;Acme São Paulo;utility;BR;4;0,008;0,032;BRL");
+    expect(bytes.toString("utf8").slice(1).split("\r\n")[1]).toBe("2026-11-06;2;acme;Acme São Paulo;Utilidade;BR;4;0,008;0,032;BRL");
   });
 
   it("sums a month per client and currency, and names the past days that are not final yet", async () => {

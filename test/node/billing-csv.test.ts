@@ -41,21 +41,22 @@ describe("the billing page's spreadsheet", () => {
       3,
       [line(), line({ client_id: "beta", client_name: 'Beta; Filial "Sul"', amount_micros: 1_000_000_000 }), line({ client_id: "gama", client_name: "Gama; Norte" })],
       "pt-BR",
+      (c) => ({ marketing: "Marketing" })[c] ?? c,
     );
     expect(sheet.startsWith("\uFEFF")).toBe(true);
     expect(sheet.slice(1).split("\r\n")).toEqual([
       "data;revisão;id do cliente;cliente;categoria;país;mensagens cobradas;preço unitário;valor;moeda",
-      "2026-11-30;3;acme;Acme;marketing;BR;2;0,0625;0,125;BRL",
-      '2026-11-30;3;beta;"Beta; Filial ""Sul""";marketing;BR;2;0,0625;1000,00;BRL',
-      '2026-11-30;3;gama;"Gama; Norte";marketing;BR;2;0,0625;0,125;BRL',
+      "2026-11-30;3;acme;Acme;Marketing;BR;2;0,0625;0,125;BRL",
+      '2026-11-30;3;beta;"Beta; Filial ""Sul""";Marketing;BR;2;0,0625;1000,00;BRL',
+      '2026-11-30;3;gama;"Gama; Norte";Marketing;BR;2;0,0625;0,125;BRL',
       "",
     ]);
   });
 
   it("uses commas and decimal points for English, and defuses text a spreadsheet would run", () => {
-    const sheet = billingSheet("2026-11-30", 1, [line({ client_name: '=HYPERLINK("http://x")', amount_micros: 1_500_000 })], "en");
+    const sheet = billingSheet("2026-11-30", 1, [line({ client_name: '=HYPERLINK("http://x")', amount_micros: 1_500_000 })], "en", () => "Marketing");
     const [header, row] = sheet.slice(1).split("\r\n");
     expect(header).toBe("date,revision,client id,client,category,country,billable messages,unit price,amount,currency");
-    expect(row).toBe(`2026-11-30,1,acme,"'=HYPERLINK(""http://x"")",marketing,BR,2,0.0625,1.50,BRL`);
+    expect(row).toBe(`2026-11-30,1,acme,"'=HYPERLINK(""http://x"")",Marketing,BR,2,0.0625,1.50,BRL`);
   });
 });

@@ -4,7 +4,7 @@ import { DAY_MS } from "../../../schema/time.ts";
 import { api, postJson, saveFile } from "../api.ts";
 import { BillingDayModel, BillingMonthModel } from "../billing-model.ts";
 import { billingSheet } from "../billing-sheet.ts";
-import { BROWSER_TIME_ZONE, fmtDateTime, fmtInt, locale, localDateTime, t } from "../i18n.ts";
+import { BROWSER_TIME_ZONE, categoryLabel, fmtDateTime, fmtInt, locale, localDateTime, t } from "../i18n.ts";
 import { currentUser, runsBilling, seesBilling } from "../session.ts";
 import { BillingLines } from "./billing-lines.tsx";
 import { BillingMonth } from "./billing-month.tsx";
@@ -43,7 +43,7 @@ function Billing({ month }: { month: BillingMonthModel }) {
   /** The lines on screen as a spreadsheet of the page's language (billing-sheet.ts). */
   function saveSheet() {
     if (!shown.value || !lines.value || !revision.value) return;
-    const sheet = billingSheet(shown.value, revision.value, lines.value, locale.value);
+    const sheet = billingSheet(shown.value, revision.value, lines.value, locale.value, categoryLabel);
     saveFile(new Blob([sheet], { type: "text/csv;charset=utf-8" }), `zapmeter-${t("billing.sheetFile")}-${shown.value}-r${revision.value}.csv`);
   }
 
