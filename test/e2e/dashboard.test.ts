@@ -87,6 +87,8 @@ describe("live dashboard in a real browser", () => {
     await page.locator('[data-client="acme"]').waitFor();
     const shown = await page.locator("[data-client]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-client")));
     expect(shown.sort()).toEqual(["acme", "globex"]);
+    // The name column cuts a long name short; hovering shows it whole, with the id.
+    expect(await page.locator('[data-client="globex"] [role="rowheader"] a').getAttribute("title")).toBe("Globex Telecom (globex)");
   });
 
   it("moves a count on screen after a signed webhook, without reload", async () => {

@@ -183,7 +183,8 @@ function Row({ row, index }: { row: OverviewRow; index: number }) {
       }}
     >
       <span role="rowheader" class="c-name">
-        <a href={href}>
+        {/* The column is narrow and cuts a long name or id short: the whole of both on hover. */}
+        <a href={href} title={`${row.name} (${row.client_id})`}>
           <strong>{row.name}</strong> <small>{row.client_id}</small>
         </a>
       </span>
