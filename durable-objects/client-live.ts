@@ -3,7 +3,7 @@ import type { NotificationEvent } from "../schema/event.ts";
 import { hourStart, type ClientLiveMessage } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf, sumCounts, sumMinutes } from "./client-shards.ts";
-import { LIVE_CLIENT_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, openSockets, sendQuietly } from "./live-sockets.ts";
+import { LIVE_CLIENT_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, attachmentOf, openSockets, sendQuietly } from "./live-sockets.ts";
 import { overviewOf } from "./overview-shards.ts";
 import type { ClientRollup, RollupReceipt } from "./rollups.ts";
 import { logLine } from "../workers/log.ts";
@@ -105,8 +105,8 @@ export class ClientLive {
    * reaches the objects before D1 (docs/architecture.md, "Hot clients: shards").
    */
   private shardedSockets(sockets: WebSocket[]): ClientSocketState | null {
-    const state = sockets[0]?.deserializeAttachment() as ClientSocketState | null | undefined;
-    if (!state) return null;
+    const state = sockets[0] && (attachmentOf<ClientSocketState>(sockets[0]) as ClientSocketState);
+    if (state?.clientId === undefined) return null;
     const shards = this.reader.statedShards() ?? state.shards;
     return shards > 1 ? { ...state, shards } : null;
   }

@@ -65,31 +65,32 @@ export function acceptLiveSocket(ctx: DurableObjectState, request: Request, stat
   const session = request.headers.get(LIVE_SESSION_HEADER);
   const grant = request.headers.get(LIVE_GRANT_HEADER);
   if (!Number.isSafeInteger(until) || !session || !grant) return Response.json(errorBody("missing_session", "the Worker did not state the viewer's session"), { status: 400 });
-  if (ctx.getWebSockets().filter((ws) => sessionOf(ws).session === session).length >= MAX_SOCKETS_PER_SESSION) {
+  if (ctx.getWebSockets().filter((ws) => attachmentOf(ws).session === session).length >= MAX_SOCKETS_PER_SESSION) {
     return Response.json(errorBody("too_many_sockets", `a session may hold ${MAX_SOCKETS_PER_SESSION} live sockets on one stream; close some first`), { status: 429 });
   }
   ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
   const { 0: browser, 1: server } = new WebSocketPair();
   ctx.acceptWebSocket(server);
-  server.serializeAttachment({ ...state, session, until, grant } satisfies SessionBound);
-  sessions.set(server, { session, until, grant });
+  const attachment = { ...state, session, until, grant } satisfies SessionBound;
+  server.serializeAttachment(attachment);
+  attachments.set(server, attachment);
   onOpen(server);
   return new Response(null, { status: 101, webSocket: browser });
 }
 
-/** Each socket's session, read from its attachment once per wake (a broadcast checks every socket). */
-const sessions = new WeakMap<WebSocket, SessionBound>();
+/** Each socket's attachment, deserialized once per wake: a broadcast reads every socket's. */
+const attachments = new WeakMap<WebSocket, object>();
 /** When each object last asked D1 about its viewers' sessions. */
 const revocationsCheckedAt = new WeakMap<DurableObjectState, number>();
 
-function sessionOf(ws: WebSocket): SessionBound {
-  let bound = sessions.get(ws);
-  if (!bound) {
-    const stored = ws.deserializeAttachment() as Partial<SessionBound> | null;
-    bound = { session: stored?.session ?? "", until: stored?.until ?? 0, grant: stored?.grant };
-    sessions.set(ws, bound);
-  }
-  return bound;
+/**
+ * What `acceptLiveSocket` stored on a socket: its object's `state` (`T`) and the session it is bound
+ * to. Every field may be missing: a socket without an attachment reads as `{}` (no session: ended).
+ */
+export function attachmentOf<T extends object>(ws: WebSocket): Partial<T & SessionBound> {
+  let stored = attachments.get(ws);
+  if (!stored) attachments.set(ws, (stored = (ws.deserializeAttachment() as object | null) ?? {}));
+  return stored as Partial<T & SessionBound>;
 }
 
 /**
@@ -112,7 +113,7 @@ export async function openSockets(ctx: DurableObjectState, db: D1Database, onEnd
   };
   const open: WebSocket[] = [];
   for (const ws of ctx.getWebSockets()) {
-    if (sessionOf(ws).until > now) open.push(ws);
+    if ((attachmentOf(ws).until ?? 0) > now) open.push(ws);
     else end(ws);
   }
   if (open.length > 0 && now - (revocationsCheckedAt.get(ctx) ?? 0) >= REVOCATION_CHECK_MS) {
@@ -127,9 +128,9 @@ export async function openSockets(ctx: DurableObjectState, db: D1Database, onEnd
  * grant they were opened with (json_each: an Overview may hold more viewers than D1 binds parameters).
  */
 async function closeEnded(db: D1Database, sockets: WebSocket[], end: (ws: WebSocket) => void): Promise<void> {
-  const bySession = Map.groupBy(sockets, (ws) => sessionOf(ws).session);
-  const granted = sockets.filter((ws) => sessionOf(ws).grant !== undefined);
-  const userIds = [...new Set(granted.map((ws) => (JSON.parse(sessionOf(ws).grant!) as [number])[0]))];
+  const bySession = Map.groupBy(sockets, (ws) => attachmentOf(ws).session ?? "");
+  const granted = sockets.filter((ws) => attachmentOf(ws).grant !== undefined);
+  const userIds = [...new Set(granted.map((ws) => (JSON.parse(attachmentOf(ws).grant!) as [number])[0]))];
   try {
     const [revoked, grants] = await db.batch<{ jti: string } & { id: number; role: string; active: number; clients: string; valid_from: number }>([
       db
@@ -145,7 +146,7 @@ async function closeEnded(db: D1Database, sockets: WebSocket[], end: (ws: WebSoc
     ]);
     for (const { jti } of revoked!.results) for (const ws of bySession.get(jti) ?? []) end(ws);
     const current = new Set(grants!.results.filter((u) => u.active).map((u) => accessGrant(u.id, u.role, JSON.parse(u.clients) as string[], u.valid_from)));
-    for (const ws of granted) if (!current.has(sessionOf(ws).grant!)) end(ws);
+    for (const ws of granted) if (!current.has(attachmentOf(ws).grant!)) end(ws);
   } catch (err) {
     // The next check, an interval later, asks again; expiry is enforced meanwhile.
     logLine("warn", "live_revocation_check_failed", {}, err);

@@ -7,7 +7,7 @@ import { STATUSES } from "../schema/event.ts";
 import { HOUR_MINUTES, hourStart, type OverviewLiveMessage, type OverviewRow } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf, emptyCounts, shardName, splitShardName, sumCounts } from "./client-shards.ts";
-import { LIVE_SCOPE_HEADER, acceptLiveSocket, closeQuietly, openSockets, refuseViewerMessage, sendQuietly } from "./live-sockets.ts";
+import { LIVE_SCOPE_HEADER, acceptLiveSocket, attachmentOf, closeQuietly, openSockets, refuseViewerMessage, sendQuietly } from "./live-sockets.ts";
 import { mapBounded, within } from "../workers/concurrency.ts";
 import { logLine } from "../workers/log.ts";
 import { forwardIntervalMs } from "./forward-interval.ts";
@@ -549,16 +549,10 @@ export class Overview extends DurableObject<Env> {
   }
 }
 
-/** Each socket's state, read from its attachment once per wake: an update goes over every socket. */
-const viewerStates = new WeakMap<WebSocket, ViewerState | null>();
-
+/** A viewer socket's state; null for a socket that has none. */
 function viewerState(ws: WebSocket): ViewerState | null {
-  let state = viewerStates.get(ws);
-  if (state === undefined) {
-    state = ws.deserializeAttachment() as ViewerState | null;
-    viewerStates.set(ws, state);
-  }
-  return state;
+  const state = attachmentOf<ViewerState>(ws);
+  return state.sid === undefined ? null : (state as ViewerState);
 }
 
 function parseScope(header: string | null): "*" | string[] | null {
