@@ -13,7 +13,7 @@ export const ErrorBody = z.object({
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
 /** Longest error message: messages quote the caller's input (an id, a path), whose length is theirs. */
-export const ERROR_MESSAGE_MAX = 300;
+const ERROR_MESSAGE_MAX = 300;
 
 export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
   const text = message.length > ERROR_MESSAGE_MAX ? `${message.slice(0, ERROR_MESSAGE_MAX - 1)}…` : message;
