@@ -2,7 +2,8 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HELP, commandLine } from "./command-line.ts";
-import { ROOT, buildPages } from "./local-stack.ts";
+import { buildPages } from "./dashboard-build.ts";
+import { ROOT } from "./local-stack.ts";
 
 /**
  * `npm run deploy`: build the dashboard, apply D1 migrations to the remote database, deploy the Worker

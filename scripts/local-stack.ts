@@ -28,15 +28,6 @@ export function ensureDevVars(): void {
   if (!existsSync(target)) copyFileSync(join(ROOT, ".dev.vars.example"), target);
 }
 
-/** Builds the dashboard into pages/dist (what the Worker serves as static assets). */
-export function buildPages(): void {
-  execFileSync(process.execPath, [join(ROOT, "node_modules", "vite", "bin", "vite.js"), "build", "--config", "pages/vite.config.ts", "--logLevel", "warn"], {
-    cwd: ROOT,
-    env: CHILD_ENV,
-    stdio: "inherit",
-  });
-}
-
 function wrangler(args: string[], persistTo?: string): void {
   execFileSync(process.execPath, [WRANGLER_JS, ...args, ...(persistTo ? ["--persist-to", persistTo] : [])], {
     cwd: ROOT,

@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { buildPages } from "./dashboard-build.ts";
 import { DEV_INGEST_KEY } from "./demo/catalog.ts";
 import { runDemoTraffic } from "./demo/traffic.ts";
 import { runLocalCrons } from "./local-crons.ts";
-import { ROOT, assertPortFree, buildPages, prepareLocalState, startWrangler } from "./local-stack.ts";
+import { ROOT, assertPortFree, prepareLocalState, startWrangler } from "./local-stack.ts";
 import { stopWithParent } from "./parent-watch.ts";
 
 /**

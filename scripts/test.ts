@@ -1,7 +1,8 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { CHILD_ENV, ROOT, buildPages } from "./local-stack.ts";
+import { buildPages } from "./dashboard-build.ts";
+import { CHILD_ENV, ROOT } from "./local-stack.ts";
 
 /**
  * `npm test`: builds the dashboard, then runs the suites — inside workerd, node-side, end to end

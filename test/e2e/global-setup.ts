@@ -1,6 +1,7 @@
 import { rmSync } from "node:fs";
 import type { TestProject } from "vitest/node";
-import { buildPages, freePort, freshStateDir, prepareLocalState, startWrangler, type RunningStack } from "../../scripts/local-stack.ts";
+import { buildPages } from "../../scripts/dashboard-build.ts";
+import { freePort, freshStateDir, prepareLocalState, startWrangler, type RunningStack } from "../../scripts/local-stack.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
