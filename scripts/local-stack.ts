@@ -20,6 +20,9 @@ export const CHILD_ENV = {
   ...process.env,
   PATH: [dirname(process.execPath), join(ROOT, "node_modules", ".bin"), process.env.PATH].join(delimiter),
   WRANGLER_SEND_METRICS: "false",
+  // The Worker reads nothing of `request.cf`; miniflare fetching it from workers.cloudflare.com on
+  // every start and reload printed a stack trace offline (and can wait 3 s for it).
+  CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false",
 };
 
 /** Local secrets: `.dev.vars` from the documented dev values when absent. */
