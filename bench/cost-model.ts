@@ -309,7 +309,7 @@ function main(): void {
         watched: { type: "string" },
       },
     },
-    "usage: npm run cost -- [results.json] [--messages-per-day N --clients N [--hours H] [--webhooks mix|single] [--watched N]] [--markdown]",
+    "usage: npm run cost -- [results.json] [--messages-per-day N --clients N [--hours H] [--webhooks mix|single] [--watched SHARE (0–1)]] [--markdown]",
   );
   // Your own latest run, else the run the README and docs/capacity.md quote (committed with them).
   const file = positionals[0] ?? [join(import.meta.dirname, "results", "latest.json"), join(import.meta.dirname, "results", "published.json")].find((f) => existsSync(f))!;
