@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { DEMO_CLIENTS, type DemoClient } from "./catalog.ts";
 import { metaSignature } from "./meta-signature.ts";
 import { statusObject, webhook } from "./whatsapp-payload.ts";
@@ -133,13 +134,34 @@ async function sendBatch(o: TrafficOptions, steps: Step[]): Promise<void> {
   await post(o, "/v1/ingest/events", JSON.stringify({ events }), { authorization: `Bearer ${o.ingestKey}` }, events.length);
 }
 
+/**
+ * Waits before each retry of a request that may succeed later (no answer, 429, 5xx), as Meta and
+ * the Kafka sinks retry: a stack that reloads (a rebuilt dashboard, an edited Worker) or restarts
+ * loses no demo events. A request still failing after these is reported with its last status.
+ */
+const RETRY_DELAYS_MS = [1_000, 2_000, 4_000];
+
 async function post(o: TrafficOptions, path: string, body: string, headers: Record<string, string>, events: number): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const status = await postOnce(o, path, body, headers);
+    if (o.signal.aborted) return;
+    const retryable = status === 0 || status === 429 || status >= 500;
+    const delay = RETRY_DELAYS_MS[attempt];
+    if (!retryable || delay === undefined) {
+      o.onResult?.({ path, status, events });
+      return;
+    }
+    await sleep(delay, undefined, { signal: o.signal }).catch(() => undefined);
+  }
+}
+
+/** One try: the answer's status, or 0 when none came (a refused connection while the stack restarts). */
+async function postOnce(o: TrafficOptions, path: string, body: string, headers: Record<string, string>): Promise<number> {
   try {
     const res = await fetch(`${o.baseUrl}${path}`, { method: "POST", body, headers: { "content-type": "application/json", ...headers }, signal: o.signal });
     await res.arrayBuffer();
-    o.onResult?.({ path, status: res.status, events });
+    return res.status;
   } catch {
-    // A refused connection (stack restarting) is reported as status 0; the loop carries on.
-    if (!o.signal.aborted) o.onResult?.({ path, status: 0, events });
+    return 0;
   }
 }
