@@ -13,7 +13,7 @@ import type { MinuteCounts } from "../../schema/api.ts";
 import { STATUSES } from "../../schema/event.ts";
 import { hourStart, type OverviewLiveMessage, type OverviewRow } from "../../schema/live.ts";
 import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
-import { relayRollups } from "../../workers/ingest/rollup-relay.ts";
+import { RELAY_INTERVAL_MS, relayRollups } from "../../workers/ingest/rollup-relay.ts";
 import { ingest, status } from "./billing-fixtures.ts";
 import { admin, authed, call, createClient, postJson, signIn, unique } from "./helpers.ts";
 import { LiveSocket, OVERVIEW_EVICTION_TEST_MS, clearOfMinuteTurn, event, ingestNow } from "./live-helpers.ts";
@@ -456,9 +456,9 @@ describe("overview live socket", () => {
       await drains[0];
       expect((await held(id))?.sent).toBe(1);
       relayRollups(env, ctx, [sentRollup(id, 2, now, now + 1)]);
-      await vi.advanceTimersByTimeAsync(50);
+      await vi.advanceTimersByTimeAsync(RELAY_INTERVAL_MS - 10);
       expect((await held(id))?.sent).toBe(1);
-      await vi.advanceTimersByTimeAsync(50);
+      await vi.advanceTimersByTimeAsync(10);
       await drains[1];
       expect((await held(id))?.sent).toBe(2);
     } finally {
