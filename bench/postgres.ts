@@ -49,9 +49,13 @@ export async function startPostgres(): Promise<PeerCluster | { missing: string }
     "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c shared_buffers=256MB`,
     "start",
   ]);
+  let stopped = false;
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    // A stopped run can ask twice (its signal, then its parent's exit), and pg_ctl fails on a removed cluster.
     stop() {
+      if (stopped) return;
+      stopped = true;
       asPostgres(join(BIN, "pg_ctl"), ["-D", data, "-m", "fast", "-w", "stop"]);
       rmSync(dir, { recursive: true, force: true });
     },
