@@ -183,11 +183,13 @@ const IDLE_CPU_SHARE = 0.05;
  * not in the peer's: each client's flush alarm fires within FLUSH_INTERVAL_MS of its first pending
  * event (even after the harness drained the lake, the alarm still settles the client's rollups with
  * the Overview, a re-check follows a checkpoint later), so wait until then from `since` and then
- * until workerd has been idle for two whole seconds (at most 30 s more). Returns the seconds waited.
+ * until workerd has been idle for two whole seconds (at most 30 s more). `alongside`, work that times
+ * nothing, runs in that wait and is waited for (its failure is its owner's to report). Returns the
+ * seconds waited.
  */
-export async function waitForQuiet(stack: BenchStack, since: number): Promise<number> {
+export async function waitForQuiet(stack: BenchStack, since: number, alongside?: Promise<unknown>): Promise<number> {
   const start = Date.now();
-  await sleep(Math.max(0, since + FLUSH_INTERVAL_MS - Date.now()));
+  await Promise.all([sleep(Math.max(0, since + FLUSH_INTERVAL_MS - Date.now())), alongside?.catch(() => undefined)]);
   await waitForIdle(stack, 30_000);
   return (Date.now() - start) / 1000;
 }
