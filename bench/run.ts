@@ -15,7 +15,7 @@ import { stopWithParent } from "../scripts/parent-watch.ts";
 import { benchBilling } from "./billing.ts";
 import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
 import { endsBeforeAlarms, ingestFigures, ingestRound, warmUp, workload, type IngestFigures, type IngestOptions, type IngestRound, type WorkloadName } from "./ingest.ts";
-import { signInCrowd, type Crowd, type CrowdFigures } from "./live-crowd.ts";
+import { signInCrowd, type Crowd, type CrowdFigures, type SignedInCrowd } from "./live-crowd.ts";
 import { HOT_SHARDS, benchHotClient, type HotClientResult } from "./hot-client.ts";
 import { benchExport, benchParquet, drainLake } from "./lake.ts";
 import { peerFigures, postgresRound, resetPeer, startPostgres, type PeerCluster, type PeerRound } from "./postgres.ts";
@@ -150,18 +150,12 @@ const peer: Record<string, unknown> = {};
 try {
   // The crowd's sign-ups and sign-ins (a PBKDF2 hash each, on the stack's one thread) time nothing:
   // they run in the alarm wait after the first ingest window, when that thread is otherwise idle,
-  // or where the crowd's part needs them if that never came. The Overview's priming stays in the
-  // seed-rate part, just before its window, as before: primed in the last webhook round's wait, the
-  // full run of 2026-12-04 01:28 had a 694 ms probe in that window (169 ms at most in the published
-  // run), as an Overview shard evicted after priming and restarted in the window would give.
-  const once = <T>(start: () => Promise<T>) => {
-    let started: Promise<T> | undefined;
-    return () => {
-      if (!started) (started = start()).catch(() => undefined);
-      return started;
-    };
-  };
-  const crowdUsers = once(() => signInCrowd(stack, { clients: CROWD.clients, socketsPerUser: CROWD.socketsPerUser }));
+  // or where the crowd's part needs them if that never came. The Overview's priming stays just
+  // before the seed-rate window: primed a part earlier, that window met a stall of a few hundred ms,
+  // most likely the primed shard evicted in between and restarting in it (docs/bench-history.md,
+  // harness changes of 2026-12-04).
+  let crowdUsers: Promise<SignedInCrowd> | undefined;
+  const signInCrowdOnce = () => (crowdUsers ??= signInCrowd(stack, { clients: CROWD.clients, socketsPerUser: CROWD.socketsPerUser }));
   for (const [partIndex, { workloads: names, probeClient }] of PARTS.entries()) {
     await part(`ingest ${names.join(" + ")} + live latency, ${ROUNDS} round(s) each followed by the ${PEER}`, async () => {
       const ours = new Map(names.map((n) => [n, [] as IngestRound[]]));
@@ -208,7 +202,7 @@ try {
           probes.get(name)!.push(await probe);
           served.push({ name, o, ourRound, ownWarmUp });
         }
-        await settle(partIndex === 0 && i === 0 ? crowdUsers : undefined);
+        await settle(partIndex === 0 && i === 0 ? signInCrowdOnce : undefined);
         for (const { name, o, ourRound, ownWarmUp } of served) {
           const theirRound = peerCluster && !errors[PEER] ? await peerRound(peerCluster, o, ourRound.load.requests) : null;
           if (theirRound) theirs.get(name)!.push(theirRound);
@@ -262,7 +256,7 @@ try {
     // windows, find only their clients' rollups to settle with the Overview (waiting them out would
     // take most of a minute).
     await drainLake(stack, [...workloads.bridged.clients, PROBE_BRIDGED, PROBE_OVERVIEW]);
-    const users = await crowdUsers();
+    const users = await signInCrowdOnce();
     const openStarted = performance.now();
     const crowd = await users.open();
     const openS = round((performance.now() - openStarted) / 1000, 1);
