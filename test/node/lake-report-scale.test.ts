@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
@@ -40,10 +40,11 @@ function row(i: number): EventRow {
 
 let dispose: () => Promise<void> = async () => {};
 let bucket: R2Bucket;
+const configDir = mkdtempSync(join(tmpdir(), "zapmeter-lake-"));
 
 beforeAll(async () => {
   // Only an R2 binding: the project's wrangler.toml would also declare Durable Objects this test has no use for.
-  const config = join(mkdtempSync(join(tmpdir(), "zapmeter-lake-")), "wrangler.json");
+  const config = join(configDir, "wrangler.json");
   writeFileSync(config, JSON.stringify({ name: "lake-scale", compatibility_date: "2026-11-01", r2_buckets: [{ binding: "LAKE", bucket_name: "lake-scale" }] }));
   const proxy = await getPlatformProxy<{ LAKE: R2Bucket }>({ configPath: config, persist: false });
   dispose = proxy.dispose;
@@ -63,6 +64,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await dispose();
+  rmSync(configDir, { recursive: true, force: true });
 });
 
 // V8 collects lazily, so heapUsed alone counts garbage; what a Worker must fit is what stays live.
