@@ -125,9 +125,11 @@ try {
     figures = ingest;
     // Under the profiler everything is slower: at too few requests a second per client, each client
     // waits past the eviction between its calls and the profile is of object start-ups.
-    const secondsBetweenCalls = clients / (ingest.requests / ingest.elapsed_s);
+    const requestsPerS = ingest.requests / ingest.elapsed_s;
+    const secondsBetweenCalls = clients / requestsPerS;
     if (secondsBetweenCalls > EVICTED_AFTER_S) {
-      warmth = `NOT of warm objects: each client was called every ${secondsBetweenCalls.toFixed(0)} s, past workerd's ${EVICTED_AFTER_S} s eviction, so calls started their objects; try --clients ${Math.max(1, Math.floor((ingest.requests / ingest.elapsed_s) * EVICTED_AFTER_S * 0.5))}`;
+      const warmClients = Math.max(1, Math.floor(requestsPerS * EVICTED_AFTER_S * 0.5));
+      warmth = `NOT of warm objects: each client was called every ${secondsBetweenCalls.toFixed(0)} s, past workerd's ${EVICTED_AFTER_S} s eviction, so calls started their objects; try --clients ${warmClients}`;
     }
   }
   const { profile } = await session.send<{ profile: Profile }>("Profiler.stop");
