@@ -1,4 +1,4 @@
-import { asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, isNull } from "drizzle-orm";
 import { Hono } from "hono";
 import { CreateApiKeyRequest, type ApiKeyInfo, type CreatedApiKey, type RevokedApiKey } from "../../../schema/api.ts";
 import { apiKeys } from "../../../schema/db.ts";
@@ -46,16 +46,22 @@ adminApiKeys.post("/", valid("json", CreateApiKeyRequest), async (c) => {
   return c.json({ id, key, scope: body.scope, client_id: body.client_id ?? null } satisfies CreatedApiKey, 201);
 });
 
+/** Revoking is idempotent: a key already revoked keeps when it was first revoked, and is audited once. */
 adminApiKeys.delete("/:id", async (c) => {
   const id = c.req.param("id");
   const db = c.get("db");
-  const [row] = await db
+  const now = Date.now();
+  const [revoked] = await db
     .update(apiKeys)
-    .set({ revokedAt: sql`coalesce(${apiKeys.revokedAt}, ${Date.now()})` })
-    .where(eq(apiKeys.id, id))
-    .returning({ id: apiKeys.id, revokedAt: apiKeys.revokedAt });
-  if (!row) throw new ApiError(404, "api_key_not_found", `no API key ${id}`);
-  forgetApiKeys();
-  await audit(db, c.get("user").email, "api_key.revoke", id);
-  return c.json({ id, revoked_at: row.revokedAt! } satisfies RevokedApiKey);
+    .set({ revokedAt: now })
+    .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
+    .returning({ id: apiKeys.id });
+  if (revoked) {
+    forgetApiKeys();
+    await audit(db, c.get("user").email, "api_key.revoke", id);
+    return c.json({ id, revoked_at: now } satisfies RevokedApiKey);
+  }
+  const [earlier] = await db.select({ revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, id));
+  if (!earlier) throw new ApiError(404, "api_key_not_found", `no API key ${id}`);
+  return c.json({ id, revoked_at: earlier.revokedAt! } satisfies RevokedApiKey);
 });
