@@ -115,12 +115,17 @@ export async function warmUp(stack: BenchStack, o: IngestOptions, warmRun = o.ru
 const ALARM_MARGIN_MS = 3_000;
 
 /**
- * Whether a window of `durationMs` starting at `now` ends ALARM_MARGIN_MS before the first flush
- * alarm that writes since `firstWriteAt` (null: none yet) can fire: FLUSH_INTERVAL_MS -
+ * How long a window starting at `now` may run and still end ALARM_MARGIN_MS before the first flush
+ * alarm that writes since `firstWriteAt` (null: none yet, so no limit) can fire: FLUSH_INTERVAL_MS -
  * FLUSH_SPREAD_MS after an object's first write.
  */
+export function msBeforeAlarms(now: number, firstWriteAt: number | null): number {
+  return firstWriteAt === null ? Infinity : firstWriteAt + FLUSH_INTERVAL_MS - FLUSH_SPREAD_MS - ALARM_MARGIN_MS - now;
+}
+
+/** Whether a window of `durationMs` starting at `now` ends before the round's alarms (msBeforeAlarms). */
 export function endsBeforeAlarms(now: number, durationMs: number, firstWriteAt: number | null): boolean {
-  return firstWriteAt === null || now + durationMs + ALARM_MARGIN_MS <= firstWriteAt + FLUSH_INTERVAL_MS - FLUSH_SPREAD_MS;
+  return durationMs <= msBeforeAlarms(now, firstWriteAt);
 }
 
 /** One measured, bounded window of a workload on warm objects. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "../../durable-objects/lake-schedule.ts";
-import { endsBeforeAlarms, ingestFigures, workload, type IngestRound } from "../../bench/ingest.ts";
+import { endsBeforeAlarms, ingestFigures, msBeforeAlarms, workload, type IngestRound } from "../../bench/ingest.ts";
 import type { LoadResult } from "../../bench/load.ts";
 import { peerFigures } from "../../bench/postgres.ts";
 import { latencyFigures } from "../../bench/ws-latency.ts";
@@ -60,6 +60,13 @@ describe("a round's second window", () => {
 
   it("always runs when nothing was written yet", () => {
     expect(endsBeforeAlarms(10 * FLUSH_INTERVAL_MS, 10_000, null)).toBe(true);
+    expect(msBeforeAlarms(10 * FLUSH_INTERVAL_MS, null)).toBe(Infinity);
+  });
+
+  it("has, as room for a shorter window, what is left before that margin", () => {
+    expect(msBeforeAlarms(firstAlarm - 13_000, 0)).toBe(10_000);
+    expect(msBeforeAlarms(firstAlarm - 12_999, 5)).toBe(10_004);
+    expect(msBeforeAlarms(firstAlarm, 0)).toBe(-3_000);
   });
 });
 
