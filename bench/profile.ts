@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { freePort } from "../scripts/local-stack.ts";
 import { ingestFigures, ingestRound, warmUp, workload, workloadClients, workloadKind, workloadName } from "./ingest.ts";
 import { drainLake } from "./lake.ts";
-import { startBenchStack } from "./stack.ts";
+import { EVICTED_AFTER_MS, startBenchStack } from "./stack.ts";
 
 interface ProfileNode {
   id: number;
@@ -32,8 +32,7 @@ interface Profile {
 const DEVTOOLS_ORIGIN = "http://localhost";
 const SAMPLING_INTERVAL_US = 200;
 const TOP = 25;
-/** Local workerd evicts an object this long after its last call. */
-const EVICTED_AFTER_S = 10;
+const EVICTED_AFTER_S = EVICTED_AFTER_MS / 1_000;
 
 const { values, positionals, fail } = commandLine(
   { allowPositionals: true, options: { ...HELP, seconds: { type: "string", default: "10" }, clients: { type: "string" } } },

@@ -194,6 +194,24 @@ export async function waitForQuiet(stack: BenchStack, since: number, alongside?:
   return (Date.now() - start) / 1000;
 }
 
+/** Local workerd evicts an object this long after its last call. */
+export const EVICTED_AFTER_MS = 10_000;
+/** Objects idle since the same moment went within ~300 ms of EVICTED_AFTER_MS (2026-12-04). */
+const EVICTION_SWEEP_MS = 1_500;
+
+/**
+ * Waits until the objects that untimed work last called at `lastCallAt` have been evicted, and
+ * workerd is idle again. Evicting many objects at once holds workerd's one thread: the ~900 that
+ * the Overview's priming had woken together went in one ~300 ms sweep, which delayed a probe of the
+ * window it landed in by as much (docs/bench-history.md, 2026-12-04). Returns the seconds waited.
+ */
+export async function waitForEvictions(stack: BenchStack, lastCallAt: number): Promise<number> {
+  const start = Date.now();
+  await sleep(Math.max(0, lastCallAt + EVICTED_AFTER_MS + EVICTION_SWEEP_MS - Date.now()));
+  await waitForIdle(stack, 10_000);
+  return (Date.now() - start) / 1000;
+}
+
 /** Waits until workerd has been idle for two whole seconds, or `maxMs` has passed. */
 export async function waitForIdle(stack: BenchStack, maxMs: number): Promise<void> {
   const deadline = Date.now() + maxMs;

@@ -155,7 +155,8 @@ export async function probeLiveLatency(
  * The overview's first viewer: the Overview primes every client it never heard from when its first
  * viewer arrives (durable-objects/overview.ts), waking each one's object, a one-off of ~10 ms a
  * client on this one thread. Taken out of the windows (it is no steady state) by opening an overview
- * socket until it has been quiet for 2 s. Resolves with the seconds it took.
+ * socket until it has been quiet for 2 s. Opened again, it only starts Overview shards that were
+ * evicted (the priming is stored). Resolves with the seconds it took.
  */
 export async function primeOverview(stack: BenchStack, client: number): Promise<number> {
   const started = performance.now();
