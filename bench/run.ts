@@ -246,7 +246,7 @@ try {
   results.live_at_seed_rate = await part("live latency at 3,500 events/s", async () => {
     const o: IngestOptions = { ...workloads.bridged, run: `${RUN}-s`, durationMs: SIZE.ingestMs, requestsPerSecond: 3.5, concurrency: 4 };
     const overviewPrimingS = (await primeOverviewOnce()).seconds;
-    // The shards have been evicted since the priming: they start now, not in the window.
+    // Shards evicted since the priming start now, not in the window.
     const overviewWakeS = await primeOverview(stack, PROBE_OVERVIEW);
     await warmUp(stack, o);
     let done = false;
