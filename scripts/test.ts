@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { buildPages } from "./dashboard-build.ts";
 import { CHILD_ENV, ROOT } from "./local-stack.ts";
 
@@ -23,6 +23,11 @@ if (unknown.length > 0) {
   console.error(`unknown suite ${unknown.join(", ")}: name workers, node, e2e or chaos`);
   process.exit(2);
 }
+/** A failure message's first line, without the colour codes vitest puts in it. */
+function firstLine(message: string | undefined): string {
+  return (message ?? "no message").replace(/\u001b\[[0-9;]*m/g, "").split("\n")[0]!.slice(0, 300);
+}
+
 const reports = join(ROOT, ".tmp", "test-reports");
 rmSync(reports, { recursive: true, force: true });
 mkdirSync(reports, { recursive: true });
@@ -32,6 +37,8 @@ buildPages();
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+// Named again just above the closing line: a CI log is often read from its tail only.
+const failures: string[] = [];
 
 if (only.length === 0) {
   console.log("\n=== typecheck ===");
@@ -40,6 +47,7 @@ if (only.length === 0) {
   const bad = projects.filter((p) => spawnSync(process.execPath, [tsc, "-p", p, "--noEmit"], { cwd: ROOT, stdio: "inherit" }).status !== 0);
   // A type error fails the run like a failing test, counted once per project.
   if (bad.length > 0) console.error(`typecheck failed: ${bad.join(", ")}`);
+  for (const p of bad) failures.push(`typecheck: ${p}`);
   failed += bad.length;
 }
 for (const suite of SUITES.filter((s) => only.length === 0 || only.includes(s.name))) {
@@ -60,15 +68,23 @@ for (const suite of SUITES.filter((s) => only.length === 0 || only.includes(s.na
     numFailedTests: number;
     numPendingTests: number;
     numTodoTests: number;
-    testResults: { status: string; assertionResults: unknown[] }[];
+    testResults: { name: string; status: string; message?: string; assertionResults: { status: string; fullName: string; failureMessages?: string[] }[] }[];
   };
   // A file that fails to load has no tests to count: count it as one failure.
   const brokenFiles = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
+  for (const file of r.testResults) {
+    const where = `${suite.name}: ${relative(ROOT, file.name)}`;
+    if (file.status === "failed" && file.assertionResults.length === 0) failures.push(`${where}: ${firstLine(file.message)}`);
+    for (const a of file.assertionResults.filter((a) => a.status === "failed")) failures.push(`${where} > ${a.fullName}: ${firstLine(a.failureMessages?.[0])}`);
+  }
   passed += r.numPassedTests;
   failed += r.numFailedTests + brokenFiles;
   skipped += r.numPendingTests + r.numTodoTests;
   // Unhandled errors fail a run whose tests all passed.
-  if (run.status !== 0 && r.numFailedTests + brokenFiles === 0) failed += 1;
+  if (run.status !== 0 && r.numFailedTests + brokenFiles === 0) {
+    failed += 1;
+    failures.push(`${suite.name}: vitest exited ${run.status} with every test passed (an unhandled error; see its output above)`);
+  }
 }
 // The kill/restart scenario of the chaos suite (SIGKILL mid-load, restart on persisted state, invariant
 // checked): one pass or fail by its exit status. The long soak stays in `npm run test:chaos`.
@@ -76,7 +92,11 @@ if (only.length === 0 || only.includes("chaos")) {
   console.log("\n=== chaos: kill and restart ===");
   const chaos = spawnSync(process.execPath, [join(ROOT, "scripts", "chaos", "run.ts"), "--only", "kill"], { cwd: ROOT, stdio: "inherit", env: CHILD_ENV });
   if (chaos.status === 0) passed += 1;
-  else failed += 1;
+  else {
+    failed += 1;
+    failures.push(`chaos: the kill/restart scenario exited ${chaos.status}`);
+  }
 }
+if (failures.length > 0) console.log(`\nfailed:\n${failures.map((f) => `  ${f}`).join("\n")}`);
 console.log(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed === 0 ? 0 : 1);
