@@ -2,13 +2,6 @@ import type { NotificationEvent, Status } from "../../schema/event.ts";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { call, postWebhook, unique } from "./helpers.ts";
 
-/**
- * Budget of a test that evicts the Overview. `evictDurableObject` waits for the object's pending
- * checkpoint timer (5 s, CHECKPOINT_INTERVAL_MS; measured: rollups arriving meanwhile do not extend
- * it), and a test may first wait up to 10 s to be clear of a minute turn (`clearOfMinuteTurn`).
- * The waits are the harness's, not the behaviour under test.
- */
-export const OVERVIEW_EVICTION_TEST_MS = 30_000;
 
 /** A live socket opened through the Worker, with its messages queued in arrival order. */
 export class LiveSocket {

@@ -6,7 +6,7 @@ import type { Overview } from "../../durable-objects/overview.ts";
 import type { OverviewLiveMessage } from "../../schema/live.ts";
 import { ingest, status } from "./billing-fixtures.ts";
 import { admin, createClient, unique } from "./helpers.ts";
-import { LiveSocket, OVERVIEW_EVICTION_TEST_MS, ingestNow } from "./live-helpers.ts";
+import { LiveSocket, ingestNow } from "./live-helpers.ts";
 
 type Msg = OverviewLiveMessage;
 const overview = () => env.OVERVIEW.get(env.OVERVIEW.idFromName("overview-0")) as DurableObjectStub<Overview>;
@@ -46,5 +46,5 @@ describe("overview priming", () => {
     const later = await LiveSocket.connect("/v1/live", { authorization: `Bearer ${await admin()}` });
     expect((await later.next<Msg>()).clients.find((c) => c.client_id === sharded)?.today.sent).toBe(1);
     later.close();
-  }, OVERVIEW_EVICTION_TEST_MS);
+  });
 });
