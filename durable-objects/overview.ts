@@ -4,7 +4,7 @@ import { eq } from "drizzle-orm";
 import { errorBody } from "../schema/api.ts";
 import { clients } from "../schema/db.ts";
 import { STATUSES } from "../schema/event.ts";
-import { HOUR_MINUTES, hourStart, type OverviewLiveMessage, type OverviewRow } from "../schema/live.ts";
+import { HOUR_MINUTES, MINUTE_TICK_DELAY_MS, hourStart, type OverviewLiveMessage, type OverviewRow } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf, emptyCounts, shardName, splitShardName, sumCounts } from "./client-shards.ts";
 import { LIVE_SCOPE_HEADER, acceptLiveSocket, attachmentOf, closeQuietly, openSockets, refuseViewerMessage, sendQuietly } from "./live-sockets.ts";
@@ -412,6 +412,8 @@ export class Overview extends DurableObject<Env> {
   }
 
   private async broadcast(): Promise<void> {
+    // The minute tick calls this at once: a timer left pending would start a second chain of updates.
+    if (this.broadcastTimer) clearTimeout(this.broadcastTimer);
     this.broadcastTimer = null;
     // From the start: changes that come while this one waits for the shards or the client list are
     // the next update's, an interval later, not a second one at once.
@@ -546,7 +548,7 @@ export class Overview extends DurableObject<Env> {
 
   private async armMinuteTick(): Promise<void> {
     if ((await this.ctx.storage.getAlarm()) !== null) return;
-    await this.ctx.storage.setAlarm(minuteOf(Date.now()) + MINUTE_MS + 1_000);
+    await this.ctx.storage.setAlarm(minuteOf(Date.now()) + MINUTE_MS + MINUTE_TICK_DELAY_MS);
   }
 }
 

@@ -13,6 +13,13 @@ export type ClientLiveMessage = z.infer<typeof ClientLiveMessage>;
 /** Minutes in the overview's rolling window ("last 60 minutes", including the current one). */
 export const HOUR_MINUTES = 60;
 
+/**
+ * How long after each minute starts the overview sends every row again while someone watches, so
+ * "this minute" and "last hour" move without events: late enough that the minute's first rollups
+ * are in.
+ */
+export const MINUTE_TICK_DELAY_MS = 1_000;
+
 /** The first minute (epoch ms) of the rolling hour that ends with the minute of `now`. */
 export function hourStart(now: number): number {
   return minuteOf(now) - (HOUR_MINUTES - 1) * MINUTE_MS;

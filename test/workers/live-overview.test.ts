@@ -133,6 +133,8 @@ describe("overview live socket", () => {
 
   it("sends each scoped viewer the rows of its clients among those an update changed, viewers of the same clients alike", async () => {
     const [a, b, c] = [await createClient(), await createClient(), await createClient()];
+    // A minute tick between the connects and the update would send every row, the zeros too.
+    await clearOfMinuteTurn();
     const now = Date.now();
     await overview().relayed([a, b, c].map((x) => sentRollup(x.id, 0, now)));
     const connect = async (token: string) => {
@@ -285,6 +287,8 @@ describe("overview live socket", () => {
 
   it("sends a viewer of a few busy clients at most twenty updates a second, the last counts last", async () => {
     const { id } = await createClient();
+    // The minute tick sends every row again, outside the interval: not during the count.
+    await clearOfMinuteTurn();
     const ws = await LiveSocket.connect("/v1/live", await bearer());
     await ws.next<Msg>();
     const now = Date.now();
@@ -300,6 +304,31 @@ describe("overview live socket", () => {
     ws.close();
   });
 
+  it("sends the minute tick's update in place of the one waiting for its interval, not as well", async () => {
+    const { id } = await createClient();
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    await ws.next<Msg>();
+    const now = Date.now();
+    type Timed = { broadcastTimer: unknown; lastBroadcastAt: number };
+    // Rollups until one waits for its update when the tick comes. Before 2026-12-04 the update it
+    // overtook still went out, and while rollups kept coming two chains of updates took turns.
+    let tickedAt: number | null = null;
+    for (let sent = 1; tickedAt === null && sent <= 50; sent++) {
+      await overview().rollup(sentRollup(id, sent, now, now + 60_000 + sent));
+      tickedAt = await runInDurableObject(overview(), async (instance: Overview) => {
+        const timed = instance as unknown as Timed;
+        if (timed.broadcastTimer === null) return null;
+        await instance.alarm();
+        return timed.lastBroadcastAt;
+      });
+    }
+    expect(tickedAt).not.toBeNull();
+    // Quiet for three intervals: no update may follow the tick's.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(await runInDurableObject(overview(), (instance: Overview) => (instance as unknown as Timed).lastBroadcastAt)).toBe(tickedAt);
+    ws.close();
+  });
+
   it("spaces updates that carry hundreds of rows up to four a second, however often the rollups come", async () => {
     const ids = Array.from({ length: 600 }, () => unique("busy"));
     const rows = ids.map((id) => `('${id}', 'Busy ${id}', 'UTC', 'BRL', 1, 1, ${Date.now()})`).join(", ");
@@ -308,6 +337,8 @@ describe("overview live socket", () => {
     const rollups = (sent: number) => ids.map((id) => sentRollup(id, sent, now, now + 60_000 + sent));
     // Heard from before anyone watches, so the viewer's connect does not prime them from their objects.
     await overview().relayed(rollups(0));
+    // The minute tick sends at once, outside the cadence counted here.
+    await clearOfMinuteTurn();
     // A viewer of one of them: the cadence follows the rows that changed, its messages stay small.
     const ws = await LiveSocket.connect("/v1/live", await bearer(await signIn("viewer", [ids[0]!])));
     await ws.next<Msg>();
@@ -342,6 +373,8 @@ describe("overview live socket", () => {
   it("saves the rollups of all clients that reported together, at the checkpoint", async () => {
     const clients = await Promise.all([createClient(), createClient()]);
     const ids = clients.map((c) => c.id);
+    // A checkpoint timer the tests before started may be due any moment: this one starts with the first rollup.
+    await runInDurableObject(overview(), checkpoint);
     const now = Date.now();
     const first = await overview().rollup(sentRollup(ids[0]!, 1, now));
     const second = await overview().rollup(sentRollup(ids[1]!, 2, now));
