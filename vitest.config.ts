@@ -29,7 +29,8 @@ export default defineConfig(async () => {
       // A timeout here catches a hang, not a slow run: tests that take 2 s on a quiet 2-core machine
       // took over 4 s with the other core busy, and vitest's 5 s default would fail them as if they
       // had hung. The longest waits are the harness's own: a test that evicts the Overview waits for
-      // its checkpoint timer (5 s) and may first wait up to 10 s to be clear of a minute turn.
+      // its checkpoint timer (5 s) and may first wait up to 11.5 s to be clear of a minute turn and
+      // the Overview's minute tick.
       testTimeout: 30_000,
       // One access-log line per request is what production wants and what a test log does not.
       onConsoleLog: (log: string) => !log.includes('"event":"request"'),

@@ -70,11 +70,14 @@ for (const suite of SUITES.filter((s) => only.length === 0 || only.includes(s.na
     numTodoTests: number;
     testResults: { name: string; status: string; message?: string; assertionResults: { status: string; fullName: string; failureMessages?: string[] }[] }[];
   };
-  // A file that fails to load has no tests to count: count it as one failure.
-  const brokenFiles = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
+  let brokenFiles = 0;
   for (const file of r.testResults) {
     const where = `${suite.name}: ${relative(ROOT, file.name)}`;
-    if (file.status === "failed" && file.assertionResults.length === 0) failures.push(`${where}: ${firstLine(file.message)}`);
+    // A file that fails to load has no tests to count: count it as one failure.
+    if (file.status === "failed" && file.assertionResults.length === 0) {
+      brokenFiles += 1;
+      failures.push(`${where}: ${firstLine(file.message)}`);
+    }
     for (const a of file.assertionResults.filter((a) => a.status === "failed")) failures.push(`${where} > ${a.fullName}: ${firstLine(a.failureMessages?.[0])}`);
   }
   passed += r.numPassedTests;
