@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { utcDate } from "../../schema/time.ts";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
+import { clearOfMinuteTurn } from "../minute-turn.ts";
 import { admin, authed, call, counters, createClient, deadLetters, ingestKey, postEvents, postJson, postWebhook, signIn, unique } from "./helpers.ts";
 
 const T0 = Date.UTC(2026, 10, 20, 12, 30, 15);
@@ -37,6 +38,10 @@ const bridged = (clientId: string, id: string, over: Record<string, unknown> = {
 });
 
 describe("dead letters: listed with their reasons, replayed once what they lacked exists", () => {
+  // A letter is filed under the day it was written and listed by today(): the day must not turn in
+  // between (it turns only at a minute turn).
+  beforeEach(() => clearOfMinuteTurn());
+
   it("stores a webhook's statuses once their phone number belongs to a client, then deletes the letter", async () => {
     const { id, phones } = await createClient();
     const lateNumber = unique("late-pn");

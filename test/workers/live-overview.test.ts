@@ -218,6 +218,8 @@ describe("overview live socket", () => {
     const { id } = await createClient();
     const ws = await LiveSocket.connect("/v1/live", await bearer());
     await ws.next<Msg>();
+    // The rollups name today's date: the day must not turn before the Overview takes them.
+    await clearOfMinuteTurn();
     const now = Date.now();
     const current = minuteOf(now);
     const counts = (minute: number, sent: number) => ({ minute, accepted: 0, sent, delivered: 0, read: 0, failed: 0 });
@@ -239,10 +241,10 @@ describe("overview live socket", () => {
   });
 
   it("sums the latest rollup of each of a client's shards once, today's only for the client's local day, the hour from its first minute", async () => {
+    await clearOfMinuteTurn();
     // A zone whose date is not UTC's now: a day taken in UTC would match none of the rollups.
     const zone = new Date().getUTCHours() < 12 ? "Etc/GMT+12" : "Pacific/Kiritimati";
     const { id } = await createClient({ timezone: zone, shards: 3 });
-    await clearOfMinuteTurn();
     const now = Date.now();
     const first = hourStart(now);
     const previous = minuteOf(now) - 60_000;
