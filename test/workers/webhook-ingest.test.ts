@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
-import { admin, authed, call, counters, createClient, db, deadLetters, failingBucket, postJson, postWebhook, sign, unique, withClockAhead, withEnv } from "./helpers.ts";
+import { admin, authed, call, counters, createClient, d1RefusingBatchesOf, db, deadLetters, failingBucket, postJson, postWebhook, sign, unique, withClockAhead, withEnv } from "./helpers.ts";
 import { phoneNumberReleases, phoneNumbers } from "../../schema/db.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { parseWebhook } from "../../workers/ingest/whatsapp.ts";
@@ -211,6 +211,22 @@ describe("Meta's payload shapes", () => {
     // Written straight to D1, as another isolate's admin request does: nothing tells this isolate's cache.
     await db().insert(phoneNumbers).values({ phoneNumberId: phone, clientId: id });
     expect(await withClockAhead(5_001, async () => (await postWebhook(status())).json())).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+  });
+
+  it("reloads the numbers in use before their 30 s run out, with a lookup it makes anyway; not the ones nobody used again", async () => {
+    const [busy, idle, fresh] = await Promise.all([createClient(), createClient(), createClient()]);
+    // Through app.fetch, with D1 as given: the isolate's directory cache is the one these calls fill.
+    const post = async (phone: string, DB = env.DB) => {
+      const body = JSON.stringify(webhook([{ phoneNumberId: phone, statuses: [statusObject({ id: `wamid.${unique("r")}`, status: "sent", timestamp: sec(T0) })] }]));
+      return withEnv({ DB }, "/v1/webhooks/whatsapp", { method: "POST", headers: { "content-type": "application/json", "x-hub-signature-256": await sign(body) }, body });
+    };
+    for (const phone of [busy.phones[0]!, busy.phones[0]!, idle.phones[0]!]) expect((await post(phone)).status).toBe(200);
+    // 25 s on, a number not seen yet goes to D1, and the busy one, 5 s from expiring, goes along.
+    expect((await withClockAhead(25_000, () => post(fresh.phones[0]!))).status).toBe(200);
+    const noPhoneLookups = d1RefusingBatchesOf(/"phone_numbers"/);
+    const [busyLater, idleLater] = await withClockAhead(45_000, () => Promise.all([post(busy.phones[0]!, noPhoneLookups), post(idle.phones[0]!, noPhoneLookups)]));
+    expect(await busyLater.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+    expect(idleLater.status).toBe(503);
   });
 
   it("takes a free pricing type over a stale billable flag, lets billable decide for a type it does not know, and reads the type in any case", () => {

@@ -12,8 +12,16 @@ import { inChunks } from "../chunks.ts";
  */
 const HIT_TTL_MS = 30_000;
 const MISS_TTL_MS = 5_000;
+/**
+ * A lookup that goes to D1 anyway also reloads the hits that would expire within this long, up to a
+ * statement's worth of keys: an isolate serving many clients otherwise pays a D1 round trip on
+ * nearly every request as their entries expire one by one (a third of the webhook benchmark's
+ * clients expired within each 10 s window).
+ */
+const REFRESH_AHEAD_MS = 10_000;
 
-type Entry<V> = { value: V; expires: number };
+/** `used`: served from the cache since it was loaded, so worth loading again before it expires. */
+type Entry<V> = { value: V; expires: number; used: boolean };
 
 /** Who owns a phone number now (null: nobody active) and who owned it before, oldest release first. */
 export interface PhoneOwners {
@@ -24,9 +32,33 @@ export interface PhoneOwners {
 const byPhone = new Map<string, Entry<PhoneOwners>>();
 const byId = new Map<string, Entry<ClientRef | null>>();
 
+/** Phone numbers per lookup: D1 caps bound parameters per statement at 100. */
+const PHONES_PER_LOOKUP = 90;
+
 /**
- * Looks `keys` up in `cache`, loading the missing ones in one go; `load` answers only the keys it
- * found, the others take `absent`. An entry is a hit when `known` says so, a miss otherwise.
+ * Hits of `cache` in use that expire within REFRESH_AHEAD_MS and are not among `loading`, at most
+ * `room`. Entries are (re)inserted as they load, so the map runs in load order: the walk stops at the
+ * first hit still fresh beyond the window, and drops the expired entries it passes that nobody used
+ * (they load again when asked for), so keys an isolate stopped seeing are neither kept nor reloaded.
+ */
+function dueSoon<V>(cache: Map<string, Entry<V>>, now: number, loading: Set<string>, room: number, known: (value: V) => boolean): string[] {
+  const due: string[] = [];
+  for (const [k, e] of cache) {
+    if (due.length >= room) break;
+    if (e.expires > now + REFRESH_AHEAD_MS) {
+      if (known(e.value)) break;
+      continue;
+    }
+    if (e.used && known(e.value) && !loading.has(k)) due.push(k);
+    else if (e.expires <= now) cache.delete(k);
+  }
+  return due;
+}
+
+/**
+ * Looks `keys` up in `cache`, loading the missing ones in one go, with the hits about to expire;
+ * `load` answers only the keys it found, the others take `absent`. An entry is a hit when `known`
+ * says so, a miss otherwise.
  */
 async function resolve<V>(
   keys: Iterable<string>,
@@ -37,25 +69,29 @@ async function resolve<V>(
 ): Promise<Map<string, V>> {
   const now = Date.now();
   const out = new Map<string, V>();
-  const missing: string[] = [];
-  for (const k of new Set(keys)) {
+  const missing = new Set<string>();
+  for (const k of keys) {
     const hit = cache.get(k);
-    if (hit && hit.expires > now) out.set(k, hit.value);
-    else missing.push(k);
+    if (hit && hit.expires > now) {
+      hit.used = true;
+      out.set(k, hit.value);
+    } else missing.add(k);
   }
-  if (missing.length > 0) {
-    const loaded = await load(missing);
-    for (const k of missing) {
+  if (missing.size > 0) {
+    // The room left in the lookup's last statement: refreshing ahead adds no round trip.
+    const room = (PHONES_PER_LOOKUP - (missing.size % PHONES_PER_LOOKUP)) % PHONES_PER_LOOKUP;
+    const ahead = dueSoon(cache, now, missing, room, known);
+    const loading = [...missing, ...ahead];
+    const loaded = await load(loading);
+    for (const k of loading) {
       const value = loaded.get(k) ?? absent;
-      cache.set(k, { value, expires: now + (known(value) ? HIT_TTL_MS : MISS_TTL_MS) });
-      out.set(k, value);
+      cache.delete(k);
+      cache.set(k, { value, expires: now + (known(value) ? HIT_TTL_MS : MISS_TTL_MS), used: false });
     }
+    for (const k of missing) out.set(k, cache.get(k)!.value);
   }
   return out;
 }
-
-/** Phone numbers per lookup: D1 caps bound parameters per statement at 100. */
-const PHONES_PER_LOOKUP = 90;
 
 const refOf = (r: { id: string; timezone: string; shards: number; active: boolean }): ClientRef | null =>
   r.active ? { id: r.id, timezone: r.timezone, shards: r.shards } : null;
