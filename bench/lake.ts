@@ -134,7 +134,9 @@ export async function benchExport(stack: BenchStack, client: number, run: string
     const file = createWriteStream(csv);
     const reader = res.body.getReader();
     for (let r = await reader.read(); !r.done; r = await reader.read()) {
-      for (const b of r.value) if (b === 10) lines++;
+      // indexOf, not a loop over every byte: that took ~0.8 s of this process's CPU per 1 M rows,
+      // in the export's time and on the core workerd's other threads share.
+      for (let at = r.value.indexOf(10); at !== -1; at = r.value.indexOf(10, at + 1)) lines++;
       if (!file.write(r.value)) await once(file, "drain");
     }
     await new Promise<void>((done) => file.end(done));
