@@ -68,6 +68,10 @@ describe("overview with 10,000 clients", () => {
     await page.getByRole("searchbox").fill(scaleId(9_999));
     await page.locator(`[data-client="${scaleId(9_999)}"]`).waitFor();
     expect(await page.locator("[data-client]").count()).toBe(1);
+    // A search that matches none: the message, and the table shrinks to its header (no empty full-height box).
+    await page.getByRole("searchbox").fill("matches-no-client");
+    await page.getByText("Nenhum cliente encontrado.").waitFor();
+    expect(await page.locator(".grid").evaluate((el) => el.getBoundingClientRect().height)).toBeLessThan(200);
     await page.getByRole("searchbox").fill("");
 
     const acme = DEMO_CLIENTS.find((c) => c.id === "acme")!;
