@@ -85,17 +85,29 @@ describe("the billing Cron Trigger", () => {
 
 describe("which days a tick computes", () => {
   const tokyo = "Asia/Tokyo";
+  // The day and the 7 before it: Meta retries a webhook for 7 days.
+  const week = (last: string) => Array.from({ length: 8 }, (_, i) => new Date(Date.parse(`${last}T00:00:00Z`) - i * 86_400_000).toISOString().slice(0, 10));
+  // Tokyo (UTC+9): the 16th ends at 15:00Z on the 16th; due at 17:00Z. Each day billed as it came due.
+  const ranAtDue = new Map([["2026-11-15", at("2026-11-15T17:00:00Z")], ["2026-11-16", at("2026-11-16T17:00:00Z")]]);
+
   it("a client's newest day is due at its local midnight plus the grace period, for the catch-up hour", () => {
-    // Tokyo (UTC+9): the 16th ends at 15:00Z on the 16th; due at 17:00Z.
-    // The day and the 7 before it: Meta retries a webhook for 7 days.
-    const week = (last: string) => Array.from({ length: 8 }, (_, i) => new Date(Date.parse(`${last}T00:00:00Z`) - i * 86_400_000).toISOString().slice(0, 10));
-    expect(dueDaysOf(tokyo, at("2026-11-16T16:59:59Z"))).toEqual([]);
-    expect(dueDaysOf(tokyo, at("2026-11-16T17:00:00Z"))).toEqual(week("2026-11-16"));
-    expect(dueDaysOf(tokyo, at("2026-11-16T17:59:59Z"))).toEqual(week("2026-11-16"));
-    expect(dueDaysOf(tokyo, at("2026-11-16T18:00:00Z"))).toEqual([]);
-    expect(dueDaysOf("America/Sao_Paulo", at("2026-11-17T05:00:00Z"))).toEqual(week("2026-11-16"));
-    expect(dueDaysOf("UTC", at("2027-01-01T02:30:00Z"))).toEqual(week("2026-12-31"));
+    expect(dueDaysOf(tokyo, at("2026-11-16T16:59:59Z"), ranAtDue)).toEqual([]);
+    expect(dueDaysOf(tokyo, at("2026-11-16T17:00:00Z"), ranAtDue)).toEqual(week("2026-11-16"));
+    expect(dueDaysOf(tokyo, at("2026-11-16T17:59:59Z"), ranAtDue)).toEqual(week("2026-11-16"));
+    expect(dueDaysOf(tokyo, at("2026-11-16T18:00:00Z"), ranAtDue)).toEqual([]);
+    expect(dueDaysOf("America/Sao_Paulo", at("2026-11-17T05:00:00Z"), new Map())).toEqual(week("2026-11-16"));
+    expect(dueDaysOf("UTC", at("2027-01-01T02:30:00Z"), new Map())).toEqual(week("2026-12-31"));
     expect(week("2026-12-31").at(-1)).toBe("2026-12-24");
+  });
+
+  it("past the catch-up hour, a newest day no run has billed since it became due is due until one does", () => {
+    // No tick in the whole hour: the next one computes the day, hours later.
+    expect(dueDaysOf(tokyo, at("2026-11-16T23:10:00Z"), new Map())).toEqual(week("2026-11-16"));
+    // An admin's run while the day was still open does not count: it may have billed it as it stood.
+    expect(dueDaysOf(tokyo, at("2026-11-16T23:10:00Z"), new Map([["2026-11-16", at("2026-11-16T14:00:00Z")]]))).toEqual(week("2026-11-16"));
+    // A run of the day before does not either.
+    expect(dueDaysOf(tokyo, at("2026-11-16T23:10:00Z"), new Map([["2026-11-15", at("2026-11-16T23:00:00Z")]]))).toEqual(week("2026-11-16"));
+    expect(dueDaysOf(tokyo, at("2026-11-16T23:10:00Z"), new Map([["2026-11-16", at("2026-11-16T23:00:00Z")]]))).toEqual([]);
   });
 
   it("a ledger change marks its day for re-billing from the moment the day is due, not before", () => {
@@ -112,7 +124,9 @@ describe("which days a tick computes", () => {
       { id: "utc", timezone: "UTC", currency: "USD", shards: 1 },
       { id: "sp", timezone: "America/Sao_Paulo", currency: "BRL", shards: 1 },
     ];
-    const plan = planTick(clients, at("2026-11-17T02:10:00Z"));
+    // Tokyo's 16th and São Paulo's 15th were billed in their own catch-up hours.
+    const ran = new Map([["2026-11-16", at("2026-11-16T17:10:00Z")], ["2026-11-15", at("2026-11-16T05:10:00Z")]]);
+    const plan = planTick(clients, at("2026-11-17T02:10:00Z"), ran);
     expect([...plan].map(([date, cs]) => [date, cs.map((c) => c.id)])).toEqual(
       ["2026-11-09", "2026-11-10", "2026-11-11", "2026-11-12", "2026-11-13", "2026-11-14", "2026-11-15", "2026-11-16"].map((d) => [d, ["utc"]]),
     );
@@ -226,5 +240,18 @@ describe("a billing tick's Durable Object calls", () => {
     expect(mine.every((call) => call[0].length === 8)).toBe(true);
     expect((await billingOf("2026-10-05")).lines.find((l) => l.client_id === c.id)?.billable_count).toBe(1);
     vi.restoreAllMocks();
+  });
+});
+
+describe("a catch-up hour without a tick", () => {
+  it("bills the day at the next tick, however late, and then leaves it to the next day's recompute", async () => {
+    // No events: nothing marks its day for re-billing, so only the tick's own plan can bill it.
+    const quiet = await createClient({ timezone: "UTC" });
+    // The 10th was due at 02:00Z on the 11th; the cron comes back at 09:10Z (a stack started then, an outage).
+    await tick("2026-09-11T09:10:00Z");
+    expect(await billingOf("2026-09-10", quiet.id)).toMatchObject({ revision: 1, open_clients: 0, lines: [] });
+    const runs = await runsOf("2026-09-10");
+    await tick("2026-09-11T09:20:00Z");
+    expect(await runsOf("2026-09-10")).toBe(runs);
   });
 });

@@ -10,6 +10,8 @@ import { outOfRangeClient, prefetchLedgers, runBillingDay, type BillingClient } 
  */
 const CATCH_UP_MS = 3_600_000;
 
+/** When the latest successful run of each date began (the dates asked about that have one). */
+export type LastRuns = ReadonlyMap<string, number>;
 
 /** The newest local day of `timezone` that closed at least GRACE_MS before `now`, and when it became due. */
 function newestDueDay(timezone: string, now: number): { date: string; dueAt: number } {
@@ -17,21 +19,38 @@ function newestDueDay(timezone: string, now: number): { date: string; dueAt: num
   return { date, dueAt: dayDueAt(date, timezone) };
 }
 
-/** Days to compute for a client at `now`: none, or its newest due day and the RECOMPUTE_DAYS − 1 before. */
-export function dueDaysOf(timezone: string, now: number): string[] {
+/**
+ * Days to compute for a client at `now`: none, or its newest due day and the RECOMPUTE_DAYS − 1
+ * before. Past the catch-up hour only if no run of that day has begun since it became due: the first
+ * tick after such a run takes every client then due, so one that began later took this client too,
+ * and none means the whole hour passed without a tick (an outage, a stack started that morning),
+ * which would otherwise leave the day to the next day's recompute.
+ */
+export function dueDaysOf(timezone: string, now: number, lastRuns: LastRuns): string[] {
   const { date, dueAt } = newestDueDay(timezone, now);
-  if (now - dueAt >= CATCH_UP_MS) return [];
+  if (now - dueAt >= CATCH_UP_MS && (lastRuns.get(date) ?? -Infinity) >= dueAt) return [];
   return Array.from({ length: RECOMPUTE_DAYS }, (_, i) => addDays(date, -i));
 }
 
 /** The days due at `now` per client, for the clients that have any. */
-function dueDaysByClient(clients: BillingClient[], now: number): Map<BillingClient, string[]> {
-  return new Map(clients.map((c) => [c, dueDaysOf(c.timezone, now)] as const).filter(([, days]) => days.length > 0));
+function dueDaysByClient(clients: BillingClient[], now: number, lastRuns: LastRuns): Map<BillingClient, string[]> {
+  return new Map(clients.map((c) => [c, dueDaysOf(c.timezone, now, lastRuns)] as const).filter(([, days]) => days.length > 0));
 }
 
 /** Groups the clients due at `now` by billing date. */
-export function planTick(clients: BillingClient[], now: number): Map<string, BillingClient[]> {
-  return byDate(dueDaysByClient(clients, now));
+export function planTick(clients: BillingClient[], now: number, lastRuns: LastRuns): Map<string, BillingClient[]> {
+  return byDate(dueDaysByClient(clients, now, lastRuns));
+}
+
+/** The clients' newest due days at `now`, each with when its latest successful run began. */
+async function lastRunsOfNewestDays(d1: D1Database, clients: BillingClient[], now: number): Promise<LastRuns> {
+  const dates = [...new Set(clients.map((c) => newestDueDay(c.timezone, now).date))];
+  if (dates.length === 0) return new Map();
+  const { results } = await d1
+    .prepare("SELECT date, MAX(started_at) AS started_at FROM billing_runs WHERE status = 'ok' AND date IN (SELECT value FROM json_each(?1)) GROUP BY date")
+    .bind(JSON.stringify(dates))
+    .all<{ date: string; started_at: number }>();
+  return new Map(results.map((r) => [r.date, r.started_at]));
 }
 
 /** Clients' days grouped by date, dates in order. */
@@ -83,7 +102,7 @@ interface TickResult {
  */
 async function billingTick(env: Env, now: number): Promise<TickResult[]> {
   const [clients, rebills] = await Promise.all([billingClients(env.DB), allRebills(env.DB)]);
-  const due = dueDaysByClient(clients, now);
+  const due = dueDaysByClient(clients, now, await lastRunsOfNewestDays(env.DB, clients, now));
   const stale = staleDays(due, clients, rebills, now);
   // The stale clients of a date run apart from its due ones: a client that keeps failing (a card
   // out of range) must not hold another zone's bill of the same date.
