@@ -278,6 +278,24 @@ describe("per-record validation", () => {
     expect((await deadLetters()).some((l) => l.body.input === body)).toBe(true);
   });
 
+  it("answers 400 for a body that is not UTF-8, so ids that differ only in a bad byte are not taken for one event", async () => {
+    const { id } = await createClient();
+    const key = await ingestKey();
+    const eventId = unique("utf8");
+    for (const bad of [0xff, 0xfe]) {
+      const [head, tail] = JSON.stringify([{ ...event(id), event_id: `${eventId}#` }]).split("#");
+      const bytes = new Uint8Array([...new TextEncoder().encode(head), bad, ...new TextEncoder().encode(tail)]);
+      const res = await call("/v1/ingest/events", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key}` }, body: bytes });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: "malformed_batch", message: expect.stringContaining("UTF-8") });
+    }
+    expect(await acceptedAt(id)).toBe(0);
+    // Kept as text, with U+FFFD for the bad byte.
+    const kept = (await deadLetters()).filter((l) => l.body.input.includes(`${eventId}\ufffd`));
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.every((l) => l.body.rejections[0]?.code === "malformed")).toBe(true);
+  });
+
   it("answers 415 for a body that is not JSON or NDJSON, and reads text/plain (fetch's default for a string) and untyped bodies as JSON", async () => {
     const res = await postEvents("a,b,c", await ingestKey(), "text/csv");
     expect(res.status).toBe(415);

@@ -8,6 +8,18 @@ import { jsonSyntaxError } from "../json-syntax.ts";
 export class MalformedBatch extends Error {}
 export class TooManyRecords extends Error {}
 
+/**
+ * A batch's body as text. A body that is not UTF-8 is malformed: read with U+FFFD in place of its bad
+ * bytes, two ids that differ only there would become one, and dedup would drop the second event.
+ */
+export function batchText(bytes: ArrayBuffer): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new MalformedBatch("body is not UTF-8 (the dead letter shows each byte that is not as U+FFFD)");
+  }
+}
+
 /** A record as it arrived, with its position, before validation. */
 interface RawRecord {
   index: number;

@@ -5,7 +5,7 @@ import { bearerToken, ingestKeyFrom } from "../auth/api-keys.ts";
 import { DEV_INGEST_KEY } from "../../schema/dev-credentials.ts";
 import { ApiError } from "../errors.ts";
 import { isProduction } from "../security.ts";
-import { MalformedBatch, TooManyRecords, splitRecords, validateRecords, withinKeyScope } from "../ingest/bridge.ts";
+import { MalformedBatch, TooManyRecords, batchText, splitRecords, validateRecords, withinKeyScope } from "../ingest/bridge.ts";
 import { keepDeadLetter, rejectedRecordsLetter } from "../ingest/dead-letters.ts";
 import { storeEvents } from "../ingest/store-events.ts";
 import { routeRecords } from "../ingest/routing.ts";
@@ -61,11 +61,13 @@ ingest.post(
       throw new ApiError(415, "unsupported_content_encoding", `Content-Encoding ${encoding} is not read; send the body uncompressed`);
     }
     // Decoded by hand: `.text()` warns on NDJSON content types although both are UTF-8.
-    const body = new TextDecoder().decode(await c.req.arrayBuffer());
+    const bytes = await c.req.arrayBuffer();
     const receivedAt = Date.now();
 
+    let body: string | undefined;
     let records;
     try {
+      body = batchText(bytes);
       records = splitRecords(body, contentType);
     } catch (e) {
       if (e instanceof TooManyRecords) {
@@ -75,7 +77,7 @@ ingest.post(
         await keepDeadLetter(c.env.LAKE, {
           source: "kafka",
           rejections: [{ at: "", code: "malformed", message: e.message }],
-          input: body,
+          input: body ?? new TextDecoder().decode(bytes),
           contentType,
           clientScope: keyClient,
         });
