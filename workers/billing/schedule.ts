@@ -3,6 +3,7 @@ import { ApiError, log } from "../errors.ts";
 import { GRACE_MS, RECOMPUTE_DAYS, dayDueAt } from "../../schema/billing.ts";
 import { allRebills, type Rebill } from "./rebills.ts";
 import { outOfRangeClient, prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
+import { periodStates } from "./store.ts";
 
 /**
  * A client's days are (re)computed by every tick within this long after its newest day became due,
@@ -22,9 +23,9 @@ function newestDueDay(timezone: string, now: number): { date: string; dueAt: num
 /**
  * Days to compute for a client at `now`: none, or its newest due day and the RECOMPUTE_DAYS − 1
  * before. Past the catch-up hour only if no run of that day has begun since it became due: the first
- * tick after such a run takes every client then due, so one that began later took this client too,
- * and none means the whole hour passed without a tick (an outage, a stack started that morning),
- * which would otherwise leave the day to the next day's recompute.
+ * tick after the day became due takes every client then due, so a run that began later took this
+ * client too, and none means the whole hour passed without a tick (an outage, a stack started that
+ * morning), which would otherwise leave the day to the next day's recompute.
  */
 export function dueDaysOf(timezone: string, now: number, lastRuns: LastRuns): string[] {
   const { date, dueAt } = newestDueDay(timezone, now);
@@ -42,15 +43,12 @@ export function planTick(clients: BillingClient[], now: number, lastRuns: LastRu
   return byDate(dueDaysByClient(clients, now, lastRuns));
 }
 
-/** The clients' newest due days at `now`, each with when its latest successful run began. */
+/** When the latest successful run of each of the clients' newest due days at `now` began (a day or two apart across zones). */
 async function lastRunsOfNewestDays(d1: D1Database, clients: BillingClient[], now: number): Promise<LastRuns> {
-  const dates = [...new Set(clients.map((c) => newestDueDay(c.timezone, now).date))];
+  const dates = clients.map((c) => newestDueDay(c.timezone, now).date).sort();
   if (dates.length === 0) return new Map();
-  const { results } = await d1
-    .prepare("SELECT date, MAX(started_at) AS started_at FROM billing_runs WHERE status = 'ok' AND date IN (SELECT value FROM json_each(?1)) GROUP BY date")
-    .bind(JSON.stringify(dates))
-    .all<{ date: string; started_at: number }>();
-  return new Map(results.map((r) => [r.date, r.started_at]));
+  const states = await periodStates(d1, dates[0]!, dates.at(-1)!);
+  return new Map([...states].flatMap(([date, { checkedAt }]) => (checkedAt === null ? [] : [[date, checkedAt] as const])));
 }
 
 /** Clients' days grouped by date, dates in order. */
