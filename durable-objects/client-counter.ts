@@ -19,6 +19,7 @@ import {
 } from "./client-counter-tables.ts";
 import { counterOf, messageShard } from "./client-shards.ts";
 import { CounterReads } from "./counter-reads.ts";
+import { IngestTally } from "./ingest-tally.ts";
 import { decodeBatch, encodeBatch, rowOf, type EventBatch } from "./event-batch.ts";
 import { LakeFlush } from "./lake-flush.ts";
 import { lateDays, markLateBilling } from "./late-billing.ts";
@@ -112,6 +113,7 @@ export class ClientCounter extends DurableObject<Env> {
   private readonly trackBackground = countRowsInto(this.background);
   private readonly live: ClientLive;
   private readonly lake: LakeFlush;
+  private readonly ingestTally = new IngestTally();
   /** Whether the last batch was all new events (see `insertEvents`). */
   private expectNew = true;
   /** Ingest calls waiting for the next group transaction (see `ingest`). */
@@ -319,7 +321,9 @@ export class ClientCounter extends DurableObject<Env> {
     // would carry the same counts).
     const relaying = calls.findLastIndex((c) => c.options.relayRollup);
     const rollup = this.live.changed({ id: client.id, timezone: client.timezone, shard: this.shard }, accepted, relaying >= 0);
-    return resultsPerCall(batches.map((b) => b.events.length), isNew, figures, { rollup, to: relaying });
+    const results = resultsPerCall(batches.map((b) => b.events.length), isNew, figures, { rollup, to: relaying });
+    this.ingestTally.committed(batches.map((b, i) => ({ events: b.events, accepted: results[i]!.accepted })), figures.rowsWritten);
+    return results;
   }
 
   /**
@@ -458,7 +462,8 @@ export class ClientCounter extends DurableObject<Env> {
   /**
    * What an operator sizes the client by (`GET /v1/admin/clients/:id/objects`): the object's SQLite
    * size against the per-object limit, the last day's events and busiest minute (by `occurred_at`,
-   * from the per-minute counters: ~1,440 rows read), and whether the lake keeps up.
+   * from the per-minute counters: ~1,440 rows read), whether the lake keeps up, and the ingest mix
+   * since the object started.
    */
   objectStatus(now: number): ClientObject {
     const minutes = this.reads.counters(now - DAY_MS, now);
@@ -473,6 +478,7 @@ export class ClientCounter extends DurableObject<Env> {
       lake_flush_failures: lake.failures,
       next_alarm_at: lake.nextAlarmAt,
       event_tables: this.eventTables.map((t) => t.name),
+      ingest: this.ingestTally.figures(),
     };
   }
 

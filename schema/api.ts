@@ -323,6 +323,26 @@ export const AdminClient = z.object({
 });
 export type AdminClient = z.infer<typeof AdminClient>;
 
+/** One source's ingest calls at an object: the calls, the statuses they carried, the new ones among them. */
+const SourceIngest = z.object({ calls: z.number().int(), events: z.number().int(), accepted: z.number().int() });
+
+/**
+ * An object's ingest traffic since it last started (durable-objects/ingest-tally.ts): what the cost
+ * model's per-call outbox row depends on (docs/capacity.md, "Where the money goes"), as production
+ * traffic has it.
+ */
+export const IngestMix = z.object({
+  /** When the object started counting, epoch ms: its start (a deploy or an eviction starts it again). */
+  since: z.number().int(),
+  /** Transactions the calls shared: calls that reached the object together commit as one. */
+  commits: z.number().int(),
+  /** SQLite rows written, the billing unit: by the commits and by the flushes between them. */
+  rows_written: z.number().int(),
+  whatsapp: SourceIngest,
+  kafka: SourceIngest,
+});
+export type IngestMix = z.infer<typeof IngestMix>;
+
 /** One of a client's ClientCounter objects, as an operator sizes it (`GET /v1/admin/clients/:id/objects`). */
 export const ClientObject = z.object({
   shard: z.number().int(),
@@ -338,6 +358,7 @@ export const ClientObject = z.object({
   next_alarm_at: z.number().int().nullable(),
   /** Its receive-month event tables (dedup and billed marks), oldest first. */
   event_tables: z.array(z.string()),
+  ingest: IngestMix,
 });
 export type ClientObject = z.infer<typeof ClientObject>;
 

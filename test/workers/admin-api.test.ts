@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { messageShard } from "../../durable-objects/client-shards.ts";
 import { eventTableFor } from "../../durable-objects/client-counter-tables.ts";
-import type { ClientObjects } from "../../schema/api.ts";
+import { INGEST_STATS_HEADERS, type ClientObjects } from "../../schema/api.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { shardsForStorage } from "../../workers/client-counters.ts";
 import { admin, authed, call, createClient, d1RefusingBatchesOf, ingestKey, postEvents, postJson, signIn, unique, withEnv } from "./helpers.ts";
@@ -170,7 +170,8 @@ describe("admin: a client's objects", () => {
       ...messagesOf(1, 2, 2).map((m): [string, number] => [m, minute]),
     ];
     const events = timed.map(([m, at]) => ({ event_id: `${m}:accepted`, message_id: m, client_id: id, status: "accepted", occurred_at: at + 1_000, recipient: "5511987654321" }));
-    expect((await postEvents(events, await ingestKey())).status).toBe(200);
+    const posted = await postEvents(events, await ingestKey());
+    expect(posted.status).toBe(200);
 
     const read = async () => {
       const res = await call(`/v1/admin/clients/${id}/objects`, authed(token));
@@ -191,6 +192,12 @@ describe("admin: a client's objects", () => {
       expect(o.next_alarm_at).toBeLessThanOrEqual(Date.now() + 60_000);
     }
     expect(before.storage_bytes).toBe(before.objects[0]!.storage_bytes + before.objects[1]!.storage_bytes);
+    // The request made one call to each shard; their rows are the ones the request stated.
+    expect(before.objects.map((o) => [o.ingest.commits, o.ingest.kafka, o.ingest.whatsapp.calls])).toEqual([
+      [1, { calls: 1, events: 4, accepted: 4 }, 0],
+      [1, { calls: 1, events: 2, accepted: 2 }, 0],
+    ]);
+    expect(before.objects[0]!.ingest.rows_written + before.objects[1]!.ingest.rows_written).toBe(Number(posted.headers.get(INGEST_STATS_HEADERS.rowsWritten)));
 
     expect((await call(`/v1/admin/flush?client_id=${id}`, authed(token, { method: "POST" }))).status).toBe(200);
     const after = await read();

@@ -290,6 +290,32 @@ describe("grouped ingest calls", () => {
     expect(rows).toHaveLength(10);
   });
 
+  it("states the ingest mix since the object started: calls and statuses by source, the commits they shared, rows written", async () => {
+    const { id, stub } = counter();
+    const shared = ev();
+    const results = [
+      await stub.ingest({ id, ...SP }, encodeBatch([ev(), ev(), ev()])),
+      ...(await together(stub, id, [[shared, ev()], [shared], [ev({ source: "kafka" })]])),
+      await stub.ingest({ id, ...SP }, encodeBatch([ev({ source: "kafka" }), ev({ source: "kafka" })])),
+    ];
+    const { ingest } = await stub.objectStatus(Date.now());
+    expect(ingest).toEqual({
+      since: ingest.since,
+      commits: 3,
+      rows_written: results.reduce((n, r) => n + r.rowsWritten, 0),
+      whatsapp: { calls: 3, events: 6, accepted: 5 },
+      kafka: { calls: 2, events: 3, accepted: 3 },
+    });
+    expect(ingest.since).toBeLessThanOrEqual(Date.now());
+
+    // Kept in memory only: a restarted object starts counting again, and its storage is as it was.
+    await evictDurableObject(stub);
+    const restarted = await stub.objectStatus(Date.now());
+    expect(restarted.ingest).toMatchObject({ commits: 0, rows_written: 0, whatsapp: { calls: 0, events: 0, accepted: 0 }, kafka: { calls: 0, events: 0, accepted: 0 } });
+    expect(restarted.ingest.since).toBeGreaterThanOrEqual(ingest.since);
+    expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toMatchObject({ delivered: 8 });
+  });
+
   it("counts an event that two calls of a group carry once, for the earlier call", async () => {
     const { id, stub } = counter();
     const shared = ev();
