@@ -322,7 +322,7 @@ export class ClientCounter extends DurableObject<Env> {
     const relaying = calls.findLastIndex((c) => c.options.relayRollup);
     const rollup = this.live.changed({ id: client.id, timezone: client.timezone, shard: this.shard }, accepted, relaying >= 0);
     const results = resultsPerCall(batches.map((b) => b.events.length), isNew, figures, { rollup, to: relaying });
-    this.ingestTally.committed(batches.map((b, i) => ({ events: b.events, accepted: results[i]!.accepted })), figures.rowsWritten);
+    this.ingestTally.committed(batches, results, figures.rowsWritten);
     return results;
   }
 

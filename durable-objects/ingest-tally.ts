@@ -1,12 +1,6 @@
 import type { IngestMix } from "../schema/api.ts";
 import type { NotificationEvent } from "../schema/event.ts";
 
-/** One call of a committed group: its statuses, and how many of them were new. */
-export interface CommittedCall {
-  events: NotificationEvent[];
-  accepted: number;
-}
-
 /**
  * What an object's ingest traffic has been since it started, for the operator who decides the cost
  * model's open question (docs/capacity.md): how many statuses a webhook call carries, how often a
@@ -24,18 +18,22 @@ export class IngestTally {
     kafka: { calls: 0, events: 0, accepted: 0 },
   };
 
-  /** A committed group of calls, and the rows written since the previous one (its own and the flushes'). */
-  committed(calls: CommittedCall[], rowsWritten: number): void {
+  /**
+   * A committed group: each call's statuses and its result (how many were new), and the rows written
+   * since the previous group (its own and the flushes').
+   */
+  committed(calls: readonly { events: NotificationEvent[] }[], results: readonly { accepted: number }[], rowsWritten: number): void {
     this.mix.commits++;
     this.mix.rows_written += rowsWritten;
-    for (const call of calls) {
+    for (let i = 0; i < calls.length; i++) {
+      const { events } = calls[i]!;
       // A call is one request's events for this client: one source (the Worker's webhook or bridge route).
-      const source = call.events[0]?.source;
+      const source = events[0]?.source;
       if (!source) continue;
       const counts = this.mix[source];
       counts.calls++;
-      counts.events += call.events.length;
-      counts.accepted += call.accepted;
+      counts.events += events.length;
+      counts.accepted += results[i]!.accepted;
     }
   }
 
