@@ -57,6 +57,9 @@ describe("overview with 10,000 clients", () => {
       });
     expect(digits(await counter.innerText())).toBe(TOTAL);
 
+    const gridHeight = () => page.locator(".grid").evaluate((el) => el.getBoundingClientRect().height);
+    // 10,000 rows scroll inside a box that fits the window, the header in sight.
+    expect(await gridHeight()).toBeLessThan(page.viewportSize()!.height);
     const rendered = await page.locator("[data-client]").count();
     expect(rendered).toBeGreaterThan(10);
     expect(rendered).toBeLessThan(80);
@@ -68,10 +71,12 @@ describe("overview with 10,000 clients", () => {
     await page.getByRole("searchbox").fill(scaleId(9_999));
     await page.locator(`[data-client="${scaleId(9_999)}"]`).waitFor();
     expect(await page.locator("[data-client]").count()).toBe(1);
-    // A search that matches none: the message, and the table shrinks to its header (no empty full-height box).
+    // As tall as its rows: the header and the one row, no empty screen-high box under them (a viewer of a client or two).
+    expect(await gridHeight()).toBeLessThan(200);
+    // A search that matches none: the message, and the table shrinks to its header.
     await page.getByRole("searchbox").fill("matches-no-client");
     await page.getByText("Nenhum cliente encontrado.").waitFor();
-    expect(await page.locator(".grid").evaluate((el) => el.getBoundingClientRect().height)).toBeLessThan(200);
+    expect(await gridHeight()).toBeLessThan(120);
     await page.getByRole("searchbox").fill("");
 
     const acme = DEMO_CLIENTS.find((c) => c.id === "acme")!;

@@ -72,7 +72,7 @@ function OverviewTable({ rows, loaded, stale }: { rows: OverviewRow[]; loaded: b
       )}
       {loaded && rows.length === 0 && <p class="empty">{model.rows.value.size === 0 ? t("overview.noClients") : t("overview.empty")}</p>}
       <div
-        class={`grid${stale && loaded ? " stale" : ""}${loaded && rows.length === 0 ? " no-rows" : ""}`}
+        class={`grid${stale && loaded ? " stale" : ""}`}
         role="table"
         aria-label={t("overview.title")}
         aria-rowcount={rows.length + 2}
