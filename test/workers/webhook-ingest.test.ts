@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { admin, authed, call, counters, createClient, d1RefusingBatchesOf, db, deadLetters, failingBucket, postJson, postWebhook, sign, unique, withClockAhead, withEnv } from "./helpers.ts";
 import { phoneNumberReleases, phoneNumbers } from "../../schema/db.ts";
@@ -243,6 +243,24 @@ describe("Meta's payload shapes", () => {
     expect(parseWebhook(body({ type: "FREE_ENTRY_POINT" }), T0 + 1_000).statuses[0]!.event.pricing_type).toBe("free_entry_point");
     expect(billable({ billable: true, type: "a_type_meta_adds" })).toBe(true);
     expect(billable({ type: "a_type_meta_adds" })).toBe(null);
+  });
+
+  it("counts a status whose pricing category or type this build does not list, and names each such value once in the log", async () => {
+    const { id, phones } = await createClient();
+    const [category, type] = [unique("category_meta_adds"), unique("type_meta_adds")];
+    const delivered = () => statusObject({ id: `wamid.${unique("u")}`, status: "delivered", timestamp: sec(T0), category, pricingType: type });
+    const warn = vi.spyOn(console, "warn");
+    for (let i = 0; i < 2; i++) {
+      expect(await (await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses: [delivered(), delivered()] }]))).json()).toEqual({ accepted: 2, duplicates: 0, ignored: 0 });
+    }
+    const named = warn.mock.calls.map((args) => JSON.parse(String(args[0])) as Record<string, unknown>).filter((l) => l.event === "webhook_unlisted_pricing");
+    warn.mockRestore();
+    expect(named).toEqual([
+      expect.objectContaining({ level: "warn", field: "category", value: category, path: "/v1/webhooks/whatsapp" }),
+      expect.objectContaining({ level: "warn", field: "pricing_type", value: type }),
+    ]);
+    const res = await call(`/v1/clients/${id}/categories?from=2026-11-20T12:00:00Z&to=2026-11-20T13:00:00Z`, authed(await admin()));
+    expect(((await res.json()) as { categories: { category: string | null; delivered: number }[] }).categories).toEqual([expect.objectContaining({ category: null, delivered: 4 })]);
   });
 
   it("tolerates fields Meta adds and acknowledges inbound messages and other fields without counting them", async () => {

@@ -16,6 +16,7 @@ import type { Rejection } from "../../schema/api.ts";
 import { fieldIssues, type FieldIssue } from "../../schema/issues.ts";
 import { countryOf } from "./country.ts";
 import { jsonSyntaxError } from "../json-syntax.ts";
+import type { UnlistedPricing } from "./unlisted-pricing.ts";
 
 /** A status from the webhook, normalised but not yet assigned to a client. */
 export interface PendingStatus {
@@ -33,6 +34,8 @@ export interface ParsedWebhook {
   ignored: number;
   /** What we could not use (malformed, of an unknown kind, stamped in the future); it goes to the dead-letter store. */
   rejected: Rejection[];
+  /** Pricing values Meta sent that this build does not list, for the log: the statuses count without them. */
+  unlisted: UnlistedPricing[];
 }
 
 /** Statuses we count. */
@@ -43,11 +46,6 @@ const COUNTED: ReadonlySet<string> = new Set<Status>(["sent", "delivered", "read
  * of status worth counting.
  */
 const KNOWN_UNCOUNTED: ReadonlySet<string> = new Set(["played", "deleted", "warning"]);
-
-/** Meta's older references spell some categories with a hyphen (`authentication-international`). */
-function categoryOf(pricing: WhatsAppStatus["pricing"]): Category | null {
-  return enumOrNull<Category>(CATEGORIES, pricing?.category?.replaceAll("-", "_"));
-}
 
 export class MalformedWebhook extends Error {
   constructor(readonly issues: FieldIssue[]) {
@@ -122,11 +120,20 @@ function addresseeOf(s: WhatsAppStatus): { recipient: string; messageId: string 
 export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhook {
   const envelope = WhatsAppWebhook.safeParse(payload);
   if (!envelope.success) throw new MalformedWebhook(fieldIssues(envelope.error));
-  const out: ParsedWebhook = { statuses: [], ignored: 0, rejected: [] };
+  const out: ParsedWebhook = { statuses: [], ignored: 0, rejected: [], unlisted: [] };
   if (envelope.data.object !== WHATSAPP_OBJECT) {
     out.ignored = envelope.data.entry.length;
     return out;
   }
+  /**
+   * `sent` read as one of `values` (after `spelled`), else null; a value that is not one of them (a
+   * category or type Meta added) is noted, so the log names what the enums lack.
+   */
+  const listed = <T extends string>(field: UnlistedPricing["field"], values: readonly T[], sent: string | undefined, spelled: string | undefined): T | null => {
+    const value = enumOrNull<T>(values, spelled);
+    if (value === null && sent !== undefined) out.unlisted.push({ field, value: sent });
+    return value;
+  };
   /** An entry, a change's value or a status we cannot read: acknowledged, and kept with all its issues. */
   const unreadable = (found: { path: string; message: string }[]) => {
     out.ignored++;
@@ -198,9 +205,10 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
             status: s.status as Status,
             occurred_at: occurredAt,
             received_at: receivedAt,
-            category: categoryOf(s.pricing),
+            // Meta's older references spell some categories with a hyphen (`authentication-international`).
+            category: listed<Category>("category", CATEGORIES, s.pricing?.category, s.pricing?.category?.replaceAll("-", "_")),
             billable: billableOf(s.pricing),
-            pricing_type: enumOrNull<PricingType>(PRICING_TYPES, s.pricing?.type?.toLowerCase()),
+            pricing_type: listed<PricingType>("pricing_type", PRICING_TYPES, s.pricing?.type, s.pricing?.type?.toLowerCase()),
             recipient,
             country: countryOf(recipient),
             phone_number_id: phoneNumberId,

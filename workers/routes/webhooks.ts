@@ -8,6 +8,7 @@ import { keepDeadLetter } from "../ingest/dead-letters.ts";
 import { storeEvents } from "../ingest/store-events.ts";
 import { routeStatuses } from "../ingest/routing.ts";
 import { verifyMetaSignature } from "../ingest/signature.ts";
+import { logUnlistedPricing } from "../ingest/unlisted-pricing.ts";
 import { MalformedWebhook, parseWebhookText } from "../ingest/whatsapp.ts";
 import { constantTimeEqualText } from "../auth/crypto.ts";
 
@@ -53,6 +54,7 @@ webhooks.post(
       throw new ApiError(400, "malformed_webhook", "webhook payload is not a valid WhatsApp notification", e.issues);
     }
 
+    logUnlistedPricing(c, parsed.unlisted);
     const { routed, unknown } = await routeStatuses(c.get("db"), parsed.statuses);
     const rejections: Rejection[] = [...parsed.rejected, ...unknown];
     // The DLQ write comes first: if it fails we answer 503 before anything is counted.
