@@ -99,14 +99,21 @@ export function localDate(ms: number, timeZone: string): string {
   return date;
 }
 
-/** Epoch ms of local midnight starting `date` (YYYY-MM-DD) in `timeZone`. */
+/**
+ * Epoch ms of the first instant of the local day `date` (YYYY-MM-DD) in `timeZone`: its midnight, or
+ * where the clocks jump over midnight (Santiago, Havana, the Azores spring forward at 00:00), the jump;
+ * where midnight comes twice (clocks back at 01:00), the first.
+ */
 export function localDayStart(date: string, timeZone: string): number {
   const [y, m, d] = date.split("-").map(Number) as [number, number, number];
   const midnightAsUtc = Date.UTC(y, m - 1, d);
-  // Two passes settle the offset even when it changes near midnight (DST).
-  let guess = midnightAsUtc - offsetAt(midnightAsUtc, timeZone);
-  guess = midnightAsUtc - offsetAt(guess, timeZone);
-  return guess;
+  // Two passes settle the offset when it changes near midnight but not over it; the quarter-hour
+  // steps after them settle the rest, as every offset and transition falls on a quarter hour.
+  let t = midnightAsUtc - offsetAt(midnightAsUtc, timeZone);
+  t = midnightAsUtc - offsetAt(t, timeZone);
+  while (localDate(t, timeZone) < date) t += QUARTER_HOUR_MS;
+  while (localDate(t - QUARTER_HOUR_MS, timeZone) === date) t -= QUARTER_HOUR_MS;
+  return t;
 }
 
 /** [start, end) in epoch ms of the local day `date` in `timeZone`. */

@@ -7,7 +7,7 @@ function icuDate(ms: number, timeZone: string): string {
   return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(ms);
 }
 
-const ZONES = ["UTC", "America/Sao_Paulo", "America/New_York", "Europe/London", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe", "Pacific/Chatham", "America/St_Johns", "Africa/Casablanca"];
+const ZONES = ["UTC", "America/Sao_Paulo", "America/New_York", "Europe/London", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe", "Pacific/Chatham", "America/St_Johns", "Africa/Casablanca", "America/Santiago", "America/Havana", "Atlantic/Azores", "Asia/Gaza"];
 const EPOCH_2000 = Date.UTC(2000, 0, 1);
 const EPOCH_2100 = Date.UTC(2100, 0, 1);
 
@@ -33,6 +33,21 @@ describe("local dates", () => {
     }
     expect(localDayRange("2026-03-08", "America/New_York")).toEqual([Date.parse("2026-03-08T05:00:00Z"), Date.parse("2026-03-09T04:00:00Z")]);
     expect(localDayRange("2026-10-25", "Europe/London")).toEqual([Date.parse("2026-10-24T23:00:00Z"), Date.parse("2026-10-26T00:00:00Z")]);
+  });
+
+  it("start a day where the clocks jump over its midnight at the jump, and a day whose midnight comes twice at the first", () => {
+    expect(localDayStart("2024-09-08", "America/Santiago")).toBe(Date.parse("2024-09-08T04:00:00Z"));
+    expect(localDayStart("2018-11-04", "America/Sao_Paulo")).toBe(Date.parse("2018-11-04T03:00:00Z"));
+    expect(localDayStart("2024-03-10", "America/Havana")).toBe(Date.parse("2024-03-10T05:00:00Z"));
+    expect(localDayStart("2024-03-31", "Atlantic/Azores")).toBe(Date.parse("2024-03-31T01:00:00Z"));
+    fc.assert(
+      fc.property(fc.constantFrom(...ZONES), fc.integer({ min: 0, max: 40 * 366 }), (zone, n) => {
+        const day = addDays("2000-01-01", n);
+        const start = localDayStart(day, zone);
+        expect([icuDate(start, zone), icuDate(start - 1, zone) < day]).toEqual([day, true]);
+      }),
+      { numRuns: 3_000 },
+    );
   });
 });
 
