@@ -5,6 +5,9 @@ import { admin, authed, call, createClient, signIn, unique } from "./helpers.ts"
 import { billingOf, downloadBytes, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { clearOfMinuteTurn } from "../minute-turn.ts";
+import { ledgersOf, prefetchLedgers, runBillingDay } from "../../workers/billing/run.ts";
+import { billingClients } from "../../workers/billing/schedule.ts";
+import { dayState } from "../../workers/billing/store.ts";
 
 const at = (iso: string) => Date.parse(iso);
 const m = () => unique("wamid");
@@ -234,6 +237,53 @@ describe("revisions", () => {
     expect((await billingOf("2026-10-26", id)).lines).toEqual([line(id, "marketing", "MX", 1, 5_000)]);
     await runDay("2026-10-25");
     expect((await billingOf("2026-10-25", id)).lines).toEqual([line(id, "marketing", "BR", 1, 5_000)]);
+  });
+
+  it("a run with ledgers read before another run committed does not publish them over that run's lines: 409", async () => {
+    const { id } = await createClient();
+    await rateCard({ client_id: id, category: "marketing", country: "BR", unit_price_micros: 50_000 });
+    const day = "2026-09-14";
+    await ingest([status(id, m(), "delivered", at(`${day}T15:00:00Z`))]);
+    await runDay(day);
+    const client = (await billingClients(env.DB)).find((c) => c.id === id)!;
+    // A tick reads its ledgers first; meanwhile a late event arrives and an admin runs the day.
+    const tickLedgers = await prefetchLedgers(env, new Map([[client, [day]]]), []);
+    await ingest([status(id, m(), "read", at(`${day}T16:00:00Z`))]);
+    const admins = await runDay(day);
+    await expect(runBillingDay(env, day, [client], "cron", Date.now(), tickLedgers)).rejects.toMatchObject({ status: 409, code: "billing_run_conflict" });
+    expect(await billingOf(day, id)).toMatchObject({ revision: admins.revision, lines: [line(id, "marketing", "BR", 2, 50_000)] });
+  });
+
+  it("a slow run that changed nothing leaves the files of a revision committed meanwhile, and its own revision's archive, as they were", async () => {
+    const { id } = await createClient();
+    await rateCard({ client_id: id, category: "marketing", country: "BR", unit_price_micros: 50_000 });
+    const day = "2026-09-15";
+    await ingest([status(id, m(), "delivered", at(`${day}T15:00:00Z`))]);
+    const first = await runDay(day);
+    const archive = async (revision: number) => (await env.LAKE.get(`billing/date=${day}/revision=${revision}/billing.csv`))!.text();
+    const firstArchive = await archive(first.revision);
+    const client = (await billingClients(env.DB)).find((c) => c.id === id)!;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = runBillingDay(env, day, [client], "manual", Date.now(), {
+      marks: async () => [],
+      revision: async (date) => (await dayState(env.DB, date)).revision,
+      read: async (date, clients) => {
+        const lines = await ledgersOf(env, date, clients);
+        await gate;
+        return lines;
+      },
+      committed: () => {},
+    });
+    await ingest([status(id, m(), "read", at(`${day}T16:00:00Z`))]);
+    const second = await runDay(day);
+    release();
+    expect(await slow).toMatchObject({ revision: first.revision, changed: false });
+    for (const format of ["csv", "parquet"]) {
+      expect((await env.LAKE.head(`billing/date=${day}/billing.${format}`))!.customMetadata).toEqual({ revision: String(second.revision) });
+    }
+    expect(await archive(first.revision)).toBe(firstArchive);
+    expect(await archive(second.revision)).toContain(`${id},Client ${id},marketing,BR,2,`);
   });
 
   it("the first computation of an empty day is revision 1 with empty files", async () => {

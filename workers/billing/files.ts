@@ -1,6 +1,7 @@
 import { parquetWriteBuffer } from "hyparquet-writer";
 import type { BillingFormat, BillingLine } from "../../schema/billing.ts";
 import { defuseFormula, quoteField } from "../../schema/csv-cells.ts";
+import type { RevisionLines } from "./store.ts";
 
 /**
  * The day's billing files in R2. Their bytes depend only on the lines and the revision (no
@@ -73,37 +74,53 @@ function billingParquet(date: string, revision: number, lines: BillingLine[]): A
 /**
  * Writes both files, current and archived, unless R2 already holds this revision's (a run that
  * crashed between the D1 commit and the upload is repaired by the next run). Returns the current
- * keys.
+ * keys. `lines` reads the day's lines with the revision they make up: when a later revision has
+ * committed meanwhile, they are not this revision's, and that revision's run writes the files.
  */
 export async function ensureBillingFiles(
   bucket: R2Bucket,
   date: string,
   revision: number,
-  lines: () => Promise<BillingLine[]>,
+  lines: () => Promise<RevisionLines>,
 ): Promise<string[]> {
   const keys = [billingKey(date, "csv"), billingKey(date, "parquet")];
   const archived = [billingKey(date, "csv", revision), billingKey(date, "parquet", revision)];
   const heads = await Promise.all([...keys, ...archived].map((k) => bucket.head(k)));
   if (heads.every((h) => h?.customMetadata?.revision === String(revision))) return keys;
-  const rows = await lines();
+  const day = await lines();
+  if (day.revision !== revision) return keys;
   const bodies: Record<BillingFormat, string | ArrayBuffer> = {
-    csv: billingCsv(date, revision, rows),
-    parquet: billingParquet(date, revision, rows),
+    csv: billingCsv(date, revision, day.lines),
+    parquet: billingParquet(date, revision, day.lines),
   };
+  const options = (format: BillingFormat, filename: string): R2PutOptions => ({
+    httpMetadata: { contentType: CONTENT_TYPES[format], contentDisposition: `attachment; filename="${filename}"` },
+    customMetadata: { revision: String(revision) },
+  });
   await Promise.all(
-    (["csv", "parquet"] as const).flatMap((format) =>
-      [
-        [billingKey(date, format), `billing-${date}.${format}`],
-        [billingKey(date, format, revision), `billing-${date}-r${revision}.${format}`],
-      ].map(([key, filename]) =>
-        bucket.put(key!, bodies[format], {
-          httpMetadata: { contentType: CONTENT_TYPES[format], contentDisposition: `attachment; filename="${filename}"` },
-          customMetadata: { revision: String(revision) },
-        }),
-      ),
-    ),
+    (["csv", "parquet"] as const).flatMap((format) => [
+      bucket.put(billingKey(date, format, revision), bodies[format], options(format, `billing-${date}-r${revision}.${format}`)),
+      putUnlessNewer(bucket, billingKey(date, format), revision, bodies[format], options(format, `billing-${date}.${format}`)),
+    ]),
   );
   return keys;
+}
+
+/** Attempts at replacing a current file before leaving it to the day's next run, each lost to a concurrent writer. */
+const CURRENT_FILE_ATTEMPTS = 3;
+
+/**
+ * Puts `revision`'s current file unless R2 holds that revision's or a later one's: a slow run must
+ * not put an older revision over a newer run's file. Conditional on the file seen, so a run that
+ * writes between the look and the put makes this one look again.
+ */
+async function putUnlessNewer(bucket: R2Bucket, key: string, revision: number, body: string | ArrayBuffer, options: R2PutOptions): Promise<void> {
+  for (let attempt = 0; attempt < CURRENT_FILE_ATTEMPTS; attempt++) {
+    const head = await bucket.head(key);
+    if (head !== null && Number(head.customMetadata?.revision) >= revision) return;
+    const onlyIf: R2Conditional = head === null ? { etagDoesNotMatch: "*" } : { etagMatches: head.etag };
+    if ((await bucket.put(key, body, { ...options, onlyIf })) !== null) return;
+  }
 }
 
 /** The key holding `revision`'s file: its archive, or the current file for a day billed before archives were kept. */

@@ -5,7 +5,7 @@ import { ApiError, log } from "../errors.ts";
 import { clientLedgerLinesByDay, type ShardedClient } from "../client-counters.ts";
 import { ensureBillingFiles } from "./files.ts";
 import { amountMicros, rateBookFor, type RateBook } from "./rates.ts";
-import { commitRevision, dayLines, dayState, lineKey, recordFailedRun, recordRun, storedLines, type StoredLine } from "./store.ts";
+import { commitRevision, currentRevisionLines, dayState, periodStates, lineKey, recordFailedRun, recordRun, storedLines, type StoredLine } from "./store.ts";
 import { mapBounded } from "../concurrency.ts";
 import { clearRebills, markRebills, rebillsBetween, type Rebill } from "./rebills.ts";
 
@@ -31,13 +31,18 @@ export function openClients(date: string, clients: readonly { id: string; timezo
 const LEDGER_FANOUT = 32;
 
 /**
- * Where a run reads its clients' ledgers for a `date` (in the order of `clients`), and the re-bill
- * marks of that date read before those ledgers were: a mark is written after its ledger change
- * committed, so the ledgers read after it hold the change, and the run may clear it (rebills.ts).
+ * Where a run reads its clients' ledgers for a `date` (in the order of `clients`), with what was read
+ * before them: the re-bill marks of that date (a mark is written after its ledger change committed,
+ * so the ledgers read after it hold the change, and the run may clear it: rebills.ts) and the day's
+ * revision, the one the run's commit builds on. A run committed after that read may hold newer
+ * ledgers, so this run's commit is then refused (409) rather than publish older counts over it.
  */
 interface LedgerSource {
   marks(date: string): Promise<Rebill[]>;
+  revision(date: string): Promise<number>;
   read(date: string, clients: BillingClient[]): Promise<LedgerLine[][]>;
+  /** A run with these ledgers committed `revision` of `date`: the next run with them builds on it. */
+  committed(date: string, revision: number): void;
 }
 
 /** Each client's ledger for its local `date`, read from its ClientCounter (the source of truth). */
@@ -45,9 +50,14 @@ export function ledgersOf(env: Env, date: string, clients: BillingClient[]): Pro
   return mapBounded(clients, LEDGER_FANOUT, async (c) => (await clientLedgerLinesByDay(env, c, [date]))[date]!);
 }
 
-/** The marks now, then the ledgers. */
+/** The marks and the revision now, then the ledgers. */
 function liveLedgers(env: Env): LedgerSource {
-  return { marks: (date) => rebillsBetween(env.DB, date, date), read: (date, clients) => ledgersOf(env, date, clients) };
+  return {
+    marks: (date) => rebillsBetween(env.DB, date, date),
+    revision: async (date) => (await dayState(env.DB, date)).revision,
+    read: (date, clients) => ledgersOf(env, date, clients),
+    committed: () => {},
+  };
 }
 
 /**
@@ -57,11 +67,16 @@ function liveLedgers(env: Env): LedgerSource {
  */
 export async function prefetchLedgers(env: Env, days: Map<BillingClient, string[]>, marks: readonly Rebill[]): Promise<LedgerSource> {
   const entries = [...days];
+  const dates = [...new Set(entries.flatMap(([, d]) => d))].sort();
+  const states = dates.length === 0 ? new Map() : await periodStates(env.DB, dates[0]!, dates.at(-1)!);
+  const revisions = new Map([...states].map(([date, state]) => [date, state.revision]));
   const fetched = await mapBounded(entries, LEDGER_FANOUT, ([c, d]) => clientLedgerLinesByDay(env, c, d));
   const byClient = new Map(entries.map(([c], i) => [c.id, fetched[i]!]));
   return {
     marks: async (date) => marks.filter((m) => m.date === date),
+    revision: async (date) => revisions.get(date) ?? 0,
     read: async (date, clients) => clients.map((c) => byClient.get(c.id)?.[date] ?? []),
+    committed: (date, revision) => revisions.set(date, revision),
   };
 }
 
@@ -129,11 +144,11 @@ export async function runBillingDay(
   const ids = new Set(clients.map((c) => c.id));
   try {
     const marks = (await ledgers.marks(date)).filter((m) => ids.has(m.client_id));
-    const [rates, ledgerLines, before, state] = await Promise.all([
+    const expected = await ledgers.revision(date);
+    const [rates, ledgerLines, before] = await Promise.all([
       rateBookFor(drizzle(env.DB), date),
       ledgers.read(date, clients),
       storedLines(env.DB, date, clients.map((c) => c.id)),
-      dayState(env.DB, date),
     ]);
     const unpriced: UnpricedLine[] = [];
     const fresh = clients.flatMap((c, i) => priceLines(c, ledgerLines[i]!, rates, unpriced));
@@ -147,18 +162,19 @@ export async function runBillingDay(
     run.lines = fresh.length;
     run.finishedAt = Math.max(Date.now(), startedAt);
     // The first computation of a day is a revision even when empty: finance then gets (empty) files.
-    const changed = upserts.length > 0 || deletes.length > 0 || state.revision === 0;
-    let revision = state.revision;
+    const changed = upserts.length > 0 || deletes.length > 0 || expected === 0;
+    let revision = expected;
     if (changed) {
-      if (!(await commitRevision(env.DB, run, state.revision, upserts, deletes))) {
+      if (!(await commitRevision(env.DB, run, expected, upserts, deletes))) {
         throw new ApiError(409, "billing_run_conflict", `another run changed ${date} meanwhile; run it again`);
       }
       revision += 1;
+      ledgers.committed(date, revision);
     } else {
       await recordRun(env.DB, run, revision);
     }
     await clearRebills(env.DB, marks);
-    const files = await ensureBillingFiles(env.LAKE, date, revision, () => dayLines(env.DB, date));
+    const files = await ensureBillingFiles(env.LAKE, date, revision, () => currentRevisionLines(env.DB, date));
     if (unpriced.length > 0) log("warn", null, "billing_unpriced_lines", { date, lines: unpriced.length });
     return { date, revision, changed, clients: clients.length, open_clients: openClients(date, clients, now, new Set()), lines: fresh.length, unpriced, files };
   } catch (err) {

@@ -44,7 +44,7 @@ export function lineKey(l: { clientId: string; category: string; country: string
   return `${l.clientId}\u0000${l.category}\u0000${l.country}`;
 }
 
-const CURRENT_REVISION = "SELECT COALESCE(MAX(revision), 0) FROM billing_runs WHERE date = ?1 AND status = 'ok'";
+const CURRENT_REVISION = "SELECT COALESCE(MAX(revision), 0) AS revision FROM billing_runs WHERE date = ?1 AND status = 'ok'";
 
 /** The day's current revision and when it was produced, from its successful runs. */
 export async function dayState(d1: D1Database, date: string): Promise<DayState> {
@@ -90,7 +90,11 @@ export async function storedLines(d1: D1Database, date: string, clientIds: strin
 
 /** A day's lines with client names, ordered by client, category, country (the file order). */
 export async function dayLines(d1: D1Database, date: string, clientId?: string): Promise<BillingLine[]> {
-  const { results } = await d1
+  return (await dayLinesQuery(d1, date, clientId).all<BillingLine>()).results;
+}
+
+function dayLinesQuery(d1: D1Database, date: string, clientId?: string): D1PreparedStatement {
+  return d1
     .prepare(
       `SELECT b.client_id, COALESCE(c.name, b.client_id) AS client_name, b.category, b.country, b.billable_count,
          b.unit_price_micros, b.amount_micros, b.currency
@@ -98,9 +102,22 @@ export async function dayLines(d1: D1Database, date: string, clientId?: string):
        WHERE b.date = ?1 AND (?2 IS NULL OR b.client_id = ?2)
        ORDER BY b.client_id, b.category, b.country`,
     )
-    .bind(date, clientId ?? null)
-    .all<BillingLine>();
-  return results;
+    .bind(date, clientId ?? null);
+}
+
+/** A day's lines with the revision they make up. */
+export interface RevisionLines {
+  revision: number;
+  lines: BillingLine[];
+}
+
+/**
+ * The day's lines and its current revision, read in one D1 batch (one transaction), so the lines are
+ * that revision's even while another run commits the next one.
+ */
+export async function currentRevisionLines(d1: D1Database, date: string): Promise<RevisionLines> {
+  const [revision, lines] = await d1.batch<unknown>([d1.prepare(CURRENT_REVISION).bind(date), dayLinesQuery(d1, date)]);
+  return { revision: (revision!.results[0] as { revision: number }).revision, lines: lines!.results as BillingLine[] };
 }
 
 /** Sums of a period's lines per client and currency (amounts in different currencies do not add up). */
