@@ -5,7 +5,7 @@ import { ApiError, log } from "../errors.ts";
 import { clientLedgerLinesByDay, type ShardedClient } from "../client-counters.ts";
 import { ensureBillingFiles } from "./files.ts";
 import { amountMicros, rateBookFor, type RateBook } from "./rates.ts";
-import { commitRevision, currentRevisionLines, dayState, periodStates, lineKey, recordFailedRun, recordRun, storedLines, type StoredLine } from "./store.ts";
+import { commitRevision, currentRevisionLines, dayState, periodStates, lineKey, recordFailedRun, recordRun, storedLines, type DayState, type StoredLine } from "./store.ts";
 import { mapBounded } from "../concurrency.ts";
 import { clearRebills, markRebills, rebillsBetween, type Rebill } from "./rebills.ts";
 
@@ -63,12 +63,13 @@ function liveLedgers(env: Env): LedgerSource {
 /**
  * Reads every client's ledgers for all its `days` up front, one call per client, and serves them by
  * date: a tick recomputing eight days of 10,000 clients makes 10,000 calls, not 80,000. `marks` are
- * the tick's, read before.
+ * the tick's, read before; the days' revisions are read here, before the ledgers, and follow the
+ * tick's own commits (a date's due and stale clients run apart, one after the other).
  */
 export async function prefetchLedgers(env: Env, days: Map<BillingClient, string[]>, marks: readonly Rebill[]): Promise<LedgerSource> {
   const entries = [...days];
   const dates = [...new Set(entries.flatMap(([, d]) => d))].sort();
-  const states = dates.length === 0 ? new Map() : await periodStates(env.DB, dates[0]!, dates.at(-1)!);
+  const states = dates.length === 0 ? new Map<string, DayState>() : await periodStates(env.DB, dates[0]!, dates.at(-1)!);
   const revisions = new Map([...states].map(([date, state]) => [date, state.revision]));
   const fetched = await mapBounded(entries, LEDGER_FANOUT, ([c, d]) => clientLedgerLinesByDay(env, c, d));
   const byClient = new Map(entries.map(([c], i) => [c.id, fetched[i]!]));
