@@ -205,8 +205,9 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
             status: s.status as Status,
             occurred_at: occurredAt,
             received_at: receivedAt,
-            // Meta's older references spell some categories with a hyphen (`authentication-international`).
-            category: listed<Category>("category", CATEGORIES, s.pricing?.category, s.pricing?.category?.replaceAll("-", "_")),
+            // Meta's older references spell some categories with a hyphen (`authentication-international`);
+            // case, as for the type, carries no meaning.
+            category: listed<Category>("category", CATEGORIES, s.pricing?.category, s.pricing?.category?.toLowerCase().replaceAll("-", "_")),
             billable: billableOf(s.pricing),
             pricing_type: listed<PricingType>("pricing_type", PRICING_TYPES, s.pricing?.type, s.pricing?.type?.toLowerCase()),
             recipient,
