@@ -407,8 +407,14 @@ export class ClientCounter extends DurableObject<Env> {
     return { ok: true, prior };
   }
 
-  /** Puts back what `relayout` found (another object refused the change). */
-  restoreLayout(prior: LayoutState): void {
+  /**
+   * Puts back what `relayout` found (another object refused the change, or D1 did not take it),
+   * unless the object no longer holds what that change `made`: a change of the count that came after
+   * it and agreed here is then the object's layout, and D1's, and putting back would undo it.
+   */
+  restoreLayout(prior: LayoutState, made: LayoutState): void {
+    const now = this.reshard.at(Date.now());
+    if (this.statedShardCount !== made.layout || now?.previous !== made.transition?.previous || now?.until !== made.transition?.until) return;
     this.transact(() => {
       this.setLayout(prior.layout);
       this.reshard.set(prior.transition);

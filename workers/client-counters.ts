@@ -71,7 +71,7 @@ async function agree(objects: DurableObjectStub<ClientCounter>[], shards: number
     await Promise.all(
       objects.map((s, i) => {
         const a = answers[i]!;
-        return a.status === "fulfilled" && a.value.ok ? s.restoreLayout(a.value.prior) : null;
+        return a.status === "fulfilled" && a.value.ok ? s.restoreLayout(a.value.prior, { layout: shards, transition }) : null;
       }),
     );
   };

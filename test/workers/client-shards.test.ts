@@ -276,6 +276,28 @@ describe("changing a client's shard count", () => {
     }
   });
 
+  it("a change that loses D1 to another admin's, made while its own was on its way, leaves the winner's count at the objects", async () => {
+    for (const winner of [3, 2]) {
+      const { id } = await createClient();
+      // Admin A read the client at one shard and asks for 2; its objects agree, and while its D1 write
+      // is on its way admin B's change from one shard to `winner` goes through whole.
+      const racing = withMethods(env.DB, {
+        batch: (async (statements: D1PreparedStatement[]) => {
+          expect((await patchShards(id, winner)).status).toBe(200);
+          return env.DB.batch(statements);
+        }) as D1Database["batch"],
+      });
+      await expect(writeClientChange(env, drizzle(racing), { id, shards: 1 }, { shards: 2 }, () => [])).rejects.toMatchObject({ status: 409, code: "concurrent_change" });
+      expect(await listedShards(id)).toBe(winner);
+      const stated = await Promise.all(Array.from({ length: winner }, (_, k) => shardOf(id, k).statedShards()));
+      expect(stated).toEqual(Array(winner).fill(winner));
+      // Routed by the count D1 has, every status is taken, once.
+      await ingest(messages(12).map((m) => status(id, m, "sent", Date.now())));
+      const sent = await Promise.all(Array.from({ length: winner }, async (_, k) => (await everything(shardOf(id, k))).sent));
+      expect(sent.reduce((x, y) => x + y, 0)).toBe(12);
+    }
+  });
+
   it("writes all of a PATCH that changes the count or none of it: its other fields and phone numbers go with the count", async () => {
     const token = await admin();
     const fields = async (id: string) => {
