@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { compactionJob } from "../../workers/lake/jobs.ts";
-import { reportStream } from "../../workers/lake/report.ts";
+import { reportRows, reportStream } from "../../workers/lake/report.ts";
 import { withMethods, createClient, ingestKey, postEvents, runCron } from "./helpers.ts";
 import { detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 
@@ -103,6 +103,46 @@ describe("housekeeping compaction", () => {
     await compactPartition(paged, id, DAY);
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
     expect(await reportIds(id)).toEqual(ids);
+  });
+
+  it("a report whose listing of a partition spans pages misses no rows when a compaction runs between the pages", async () => {
+    const { id } = await createClient();
+    const ids = await threeSmallFiles(id);
+    let raced = false;
+    // Pages of two stand in for R2's pages of 1,000. Page 1 holds 1-1 and 2-2; before page 2 the
+    // compaction writes 1-3 (it sorts into page 1) and deletes 3-3, so that listing holds neither.
+    const racing = withMethods(env.LAKE, {
+      list: (async (options: R2ListOptions = {}) => {
+        if (options.cursor !== undefined && !raced) {
+          raced = true;
+          await compactPartition(env.LAKE, id, DAY);
+        }
+        return env.LAKE.list({ ...options, limit: 2 });
+      }) as R2Bucket["list"],
+    });
+    const csv = await new Response(reportStream(racing, id, { from: Date.parse(RANGE.from), to: Date.parse(RANGE.to) }, "csv", "epoch_ms")).text();
+    expect(raced).toBe(true);
+    expect(parseCsv(csv).slice(1).map((r) => r[EVENT_COLUMNS.indexOf("event_id")]).sort()).toEqual(ids);
+  });
+
+  it("a reader gives up with a retryable 503 lake_busy when a partition of several pages differs at every listing", async () => {
+    const { id } = await createClient();
+    await threeSmallFiles(id);
+    const added: string[] = [];
+    // A new file between every two listings: no two in a row agree.
+    const churning = withMethods(env.LAKE, {
+      list: (async (options: R2ListOptions = {}) => {
+        if (options.cursor === undefined) {
+          added.push(`lake/notifications/client_id=${id}/date=${DAY}/part-${100 + added.length}-${100 + added.length}.parquet`);
+          await env.LAKE.put(added.at(-1)!, "");
+        }
+        return env.LAKE.list({ ...options, limit: 2 });
+      }) as R2Bucket["list"],
+    });
+    const rows = reportRows(churning, id, { from: Date.parse(RANGE.from), to: Date.parse(RANGE.to) });
+    await expect(rows.next()).rejects.toMatchObject({ status: 503, code: "lake_busy" });
+    // The bucket outlives the test: the housekeeping tests compact every client's day.
+    await env.LAKE.delete(added);
   });
 
   it("keeps the files of a day it cannot compact, and fails the job after compacting the other clients", async () => {

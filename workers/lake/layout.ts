@@ -51,17 +51,27 @@ export function effectiveParts(parts: Part[]): { live: Part[]; superseded: Part[
 
 /** Every part file in one partition (all pages of the listing). */
 export async function listParts(bucket: R2Bucket, clientId: string, date: string): Promise<Part[]> {
-  const out: Part[] = [];
+  return (await listPartPages(bucket, clientId, date)).parts;
+}
+
+/**
+ * Every part file in one partition and how many list calls it took: one call is one view of the
+ * partition, several are not (workers/lake/report.ts, `settledParts`).
+ */
+export async function listPartPages(bucket: R2Bucket, clientId: string, date: string): Promise<{ parts: Part[]; pages: number }> {
+  const parts: Part[] = [];
+  let pages = 0;
   let cursor: string | undefined;
   do {
     const page = await bucket.list({ prefix: partitionPrefix(clientId, date), cursor });
+    pages++;
     for (const o of page.objects) {
       const p = parsePart(o.key, o.size);
-      if (p) out.push(p);
+      if (p) parts.push(p);
     }
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
-  return out;
+  return { parts, pages };
 }
 
 /** UTC dates (YYYY-MM-DD) whose partitions can hold rows with occurred_at in [from, to). */

@@ -1,7 +1,8 @@
 import type { ReportFormat, ReportTimes } from "../../schema/api.ts";
+import { ApiError } from "../errors.ts";
 import { logLine } from "../log.ts";
 import type { EventRow } from "./columns.ts";
-import { datesInRange, effectiveParts, listParts, type Part } from "./layout.ts";
+import { datesInRange, effectiveParts, listPartPages, type Part } from "./layout.ts";
 import { ParquetStream } from "./parquet-writer.ts";
 import { openPart, PartGone, type RowFilter } from "./reader.ts";
 import { CSV_HEADER, csvLines } from "./report-csv.ts";
@@ -13,9 +14,34 @@ import { sourceRange } from "./sources.ts";
  */
 export async function* reportRows(bucket: R2Bucket, clientId: string, filter: RowFilter): AsyncGenerator<EventRow[]> {
   for (const date of datesInRange(filter.from, filter.to)) {
-    const { live } = effectiveParts(await listParts(bucket, clientId, date));
+    const { live } = effectiveParts(await settledParts(bucket, clientId, date));
     for (const part of live) yield* partRows(bucket, clientId, date, part, filter);
   }
+}
+
+/** Listings of a partition a reader makes before it gives up on the partition holding still. */
+const MAX_LISTINGS = 4;
+
+/**
+ * The partition's part files as one consistent view. R2 lists up to 1,000 keys a call, and a day of
+ * minute flushes holds up to 1,440 files; between two calls a compaction can write its file into the
+ * keys already listed (it sorts by its first seq) and delete small files not yet listed, so the
+ * listing holds neither. Compaction writes before it deletes, so a listing that the next one repeats
+ * exactly saw no such change; one call sees the partition at one moment.
+ */
+async function settledParts(bucket: R2Bucket, clientId: string, date: string): Promise<Part[]> {
+  let listing = await listPartPages(bucket, clientId, date);
+  for (let listings = 1; listing.pages > 1; listings++) {
+    if (listings === MAX_LISTINGS) throw new ApiError(503, "lake_busy", `the lake partition of ${date} kept changing while it was listed; retry`);
+    const again = await listPartPages(bucket, clientId, date);
+    if (sameKeys(listing.parts, again.parts)) break;
+    listing = again;
+  }
+  return listing.parts;
+}
+
+function sameKeys(a: Part[], b: Part[]): boolean {
+  return a.length === b.length && a.every((p, i) => p.key === b[i]!.key);
 }
 
 /**
@@ -28,7 +54,7 @@ async function* partRows(bucket: R2Bucket, clientId: string, date: string, part:
     reader = await openPart(bucket, part);
   } catch (err) {
     if (!(err instanceof PartGone)) throw err;
-    const cover = effectiveParts(await listParts(bucket, clientId, date)).live.find((l) => l.first <= part.first && part.last <= l.last);
+    const cover = effectiveParts(await settledParts(bucket, clientId, date)).live.find((l) => l.first <= part.first && part.last <= l.last);
     if (!cover) throw err;
     const compacted = await openPart(bucket, cover);
     const range = sourceRange(compacted.metadata.key_value_metadata, part);
