@@ -166,6 +166,11 @@ export const StoredDeadLetter = z.object({
   content_type: z.string().nullable(),
   /** The client the bridged batch's ingest key was limited to (null: any client). */
   client_scope: z.string().nullable().optional(),
+  /**
+   * How `input` is read: the request body whole, or a bridged batch's rejected records. Absent in
+   * letters kept before 2026-12-06, where a bridged letter was a body only while it held `malformed`.
+   */
+  input_form: z.enum(["body", "records"]).optional(),
   /** The input exactly as received (or a bridged batch's rejected records), so it can be replayed. */
   input: z.string(),
 });

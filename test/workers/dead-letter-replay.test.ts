@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { utcDate } from "../../schema/time.ts";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { clearOfMinuteTurn } from "../minute-turn.ts";
-import { admin, authed, call, counters, createClient, deadLetters, ingestKey, postEvents, postJson, postWebhook, signIn, unique } from "./helpers.ts";
+import { admin, authed, call, counters, createClient, deadLetters, ingestKey, postEvents, postJson, postWebhook, signIn, unique, withEnv, withMethods } from "./helpers.ts";
 
 const T0 = Date.UTC(2026, 10, 20, 12, 30, 15);
 const sec = (ms: number) => Math.floor(ms / 1000);
@@ -32,6 +32,15 @@ async function letterWith(text: string): Promise<string> {
 }
 
 const exists = async (key: string) => (await env.LAKE.head(key)) !== null;
+
+/** A bridged letter as an older worker left it (no `input_form`), under today's prefix. */
+async function keepOldLetter(letter: { rejections: unknown[]; client_scope?: string; input: string }): Promise<string> {
+  const key = `dlq/date=${today()}/${crypto.randomUUID()}.json`;
+  await env.LAKE.put(key, JSON.stringify({ received_at: Date.now(), source: "kafka", content_type: "application/json", client_scope: null, ...letter }));
+  return key;
+}
+
+const storedLetter = async (key: string) => JSON.parse(await (await env.LAKE.get(key))!.text()) as { input_form?: string; rejections: { at: unknown; code: string }[] };
 
 const bridged = (clientId: string, id: string, over: Record<string, unknown> = {}) => ({
   event_id: id, message_id: `m-${id}`, client_id: clientId, status: "sent", occurred_at: T0, recipient: "5511987654321", ...over,
@@ -116,19 +125,12 @@ describe("dead letters: listed with their reasons, replayed once what they lacke
     const mine = unique("mine");
     const theirs = unique("theirs");
     // A letter as an older parser left it: both records refused, the key limited to `own`.
-    const key = `dlq/date=${today()}/${crypto.randomUUID()}.json`;
     const records = [bridged(own.id, mine), bridged(other.id, theirs)].map((r, index) => ({ index, record: JSON.stringify(r) }));
-    await env.LAKE.put(
-      key,
-      JSON.stringify({
-        received_at: Date.now(),
-        source: "kafka",
-        rejections: records.map((r) => ({ at: r.index, code: "invalid_event", message: "refused by an older parser" })),
-        content_type: "application/json",
-        client_scope: own.id,
-        input: JSON.stringify(records),
-      }),
-    );
+    const key = await keepOldLetter({
+      rejections: records.map((r) => ({ at: r.index, code: "invalid_event", message: "refused by an older parser" })),
+      client_scope: own.id,
+      input: JSON.stringify(records),
+    });
     // And as the ingest route keeps a scoped key's letter: the foreign record beside one of its own.
     const res = await postEvents([bridged(own.id, unique("mine")), bridged(other.id, unique("theirs"), { recipient: undefined }), bridged(other.id, theirs)], await ingestKey(own.id));
     expect(((await res.json()) as { rejected: { code: string }[] }).rejected.map((r) => r.code)).toEqual(["invalid_event", "client_not_allowed"]);
@@ -142,6 +144,88 @@ describe("dead letters: listed with their reasons, replayed once what they lacke
     ]);
     expect((await counters(own.id, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 2 })]);
     expect((await counters(other.id, ...DAY_RANGE)).body.minutes).toEqual([]);
+  });
+
+  for (const shape of ["array", "events"] as const) {
+    it(`reads a batch kept whole (${shape}) as its body after a replay split it and narrowed its rejections`, async () => {
+      const existing = await createClient();
+      const later = unique("later");
+      const records = [bridged(existing.id, unique("e")), bridged(later, unique("e"))];
+      const key = await keepOldLetter({
+        rejections: [{ at: "", code: "malformed", message: "refused by an older parser" }],
+        input: JSON.stringify(shape === "array" ? records : { events: records }),
+      });
+
+      const first = await replay();
+      expect(first.remaining.find((r) => r.key === key)?.rejections.map((r) => [r.at, r.code])).toEqual([[1, "unknown_client"]]);
+      // The `malformed` that told a kept body from kept records is gone: the letter says its form.
+      expect(await storedLetter(key)).toMatchObject({ input_form: "body", rejections: [{ at: 1, code: "unknown_client" }] });
+
+      await createClient({ id: later });
+      const second = await replay();
+      expect(second.remaining.some((r) => r.key === key)).toBe(false);
+      expect(await exists(key)).toBe(false);
+      expect((await counters(existing.id, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
+      expect((await counters(later, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
+    });
+
+    it(`reads a batch kept whole (${shape}) that an older replay narrowed without its form as its body`, async () => {
+      const later = await createClient();
+      const records = [bridged(later.id, unique("e"))];
+      const key = await keepOldLetter({
+        rejections: [{ at: 0, code: "unknown_client", message: "narrowed by an older replay" }],
+        input: JSON.stringify(shape === "array" ? records : { events: records }),
+      });
+      const done = await replay();
+      expect(done.remaining.some((r) => r.key === key)).toBe(false);
+      expect(await exists(key)).toBe(false);
+      expect((await counters(later.id, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
+    });
+  }
+
+  it("keeps a batch that is not UTF-8 refused on replay, as ingest refuses it", async () => {
+    const { id } = await createClient();
+    const e = unique("e");
+    const bytes = new TextEncoder().encode(JSON.stringify([bridged(id, e, { template: "tpl_XX" })]));
+    const at = bytes.indexOf("X".charCodeAt(0));
+    bytes.set([0xff, 0xfe], at);
+    const res = await call("/v1/ingest/events", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${await ingestKey()}` }, body: bytes });
+    expect(res.status).toBe(400);
+    const key = await letterWith(e);
+    const kept = await storedLetter(key);
+
+    const done = await replay();
+    expect(done.remaining.find((r) => r.key === key)?.rejections).toEqual([{ at: "", code: "malformed", message: expect.stringContaining("not UTF-8") }]);
+    expect(await storedLetter(key)).toEqual(kept);
+    expect((await counters(id, ...DAY_RANGE)).body.minutes).toEqual([]);
+  });
+
+  it("does not bring back a letter that a later replay resolved while a slower one narrowed it", async () => {
+    const x = unique("x");
+    const y = unique("y");
+    const res = await postEvents([bridged(x, unique("e")), bridged(y, unique("e"))], await ingestKey());
+    expect(res.status).toBe(200);
+    const key = await letterWith(y);
+    await createClient({ id: x });
+    let raced = false;
+    // The slow replay stored x's event and is about to narrow the letter to y's: meanwhile y is set up
+    // and another replay stores the rest and deletes the letter.
+    const lake = withMethods(env.LAKE, {
+      put: (async (k: string, value: string, opts?: R2PutOptions) => {
+        if (k === key && !raced) {
+          raced = true;
+          await createClient({ id: y });
+          expect((await replay()).resolved).toBeGreaterThanOrEqual(1);
+          expect(await exists(key)).toBe(false);
+        }
+        return env.LAKE.put(k, value, opts);
+      }) as R2Bucket["put"],
+    });
+    const slow = await withEnv({ LAKE: lake }, `/v1/admin/dead-letters/replay?date=${today()}`, authed(await admin(), { method: "POST" }));
+    expect(slow.status).toBe(200);
+    expect(raced).toBe(true);
+    expect(await exists(key)).toBe(false);
+    expect((await counters(y, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
   });
 
   it("keeps one letter for a request and its retries (the same name, written again)", async () => {

@@ -16,9 +16,12 @@ export function batchText(bytes: ArrayBuffer): string {
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
-    throw new MalformedBatch("body is not UTF-8 (the dead letter shows each byte that is not as U+FFFD)");
+    throw new MalformedBatch(NOT_UTF8);
   }
 }
+
+/** The rejection of a batch that is not UTF-8; replay knows its letter by it (dead-letter-replay.ts). */
+export const NOT_UTF8 = "body is not UTF-8 (the dead letter shows each byte that is not as U+FFFD)";
 
 /** A record as it arrived, with its position, before validation. */
 interface RawRecord {

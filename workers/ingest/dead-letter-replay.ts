@@ -1,5 +1,5 @@
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { MalformedBatch, TooManyRecords, splitRecords, validateRecords, withinKeyScope } from "./bridge.ts";
+import { MalformedBatch, NOT_UTF8, TooManyRecords, splitRecords, validateRecords, withinKeyScope } from "./bridge.ts";
 import { INGEST_MAX_RECORDS, type Rejection, type StoredDeadLetter } from "../../schema/api.ts";
 import { inputOf } from "./dead-letters.ts";
 import type { RoutedEvent } from "./dispatch.ts";
@@ -21,6 +21,8 @@ export interface LetterReplay {
 export async function replayLetter(db: DrizzleD1Database, letter: StoredDeadLetter): Promise<LetterReplay> {
   if (letter.source === "whatsapp") return replayWebhook(db, letter);
   if (inputOf(letter) === "body") {
+    const lossy = notUtf8(letter);
+    if (lossy) return { routed: [], remaining: [lossy] };
     try {
       return await replayRecords(db, letter, splitRecords(letter.input, letter.content_type ?? "application/json"), (i) => i);
     } catch (e) {
@@ -33,6 +35,14 @@ export async function replayLetter(db: DrizzleD1Database, letter: StoredDeadLett
   // Each record's text is one JSON value on one line (an NDJSON line, or an array element re-serialised).
   const records = splitRecords(kept.map((k) => k.record).join("\n"), "application/x-ndjson");
   return replayRecords(db, letter, records, (i) => kept[i]!.index);
+}
+
+/**
+ * Ingest refuses a batch that is not UTF-8 (batchText), and so does replay: the letter holds U+FFFD
+ * in place of the bad bytes, and ids that differed only there would collide.
+ */
+function notUtf8(letter: StoredDeadLetter): Rejection | undefined {
+  return letter.rejections.find((r) => r.code === "malformed" && r.message === NOT_UTF8);
 }
 
 async function replayWebhook(db: DrizzleD1Database, letter: StoredDeadLetter): Promise<LetterReplay> {

@@ -8,13 +8,15 @@ import type { RejectedRecord } from "./bridge.ts";
  * not be split into records), or the rejected records of a bridged batch, `[{index, record}]` with
  * each record's text as it arrived.
  */
-export type LetterInput = "body" | "records";
+export type LetterInput = NonNullable<StoredDeadLetter["input_form"]>;
 
 /** What is kept of a request (StoredDeadLetter, as the caller hands it over). */
 export interface DeadLetter {
   source: StoredDeadLetter["source"];
   rejections: Rejection[];
   input: string;
+  /** Absent: the request body. */
+  form?: LetterInput;
   contentType?: string;
   clientScope?: string | null;
 }
@@ -28,14 +30,40 @@ export function rejectedRecordsLetter(rejected: RejectedRecord[], contentType: s
     source: "kafka",
     rejections: rejected.map(({ at, code, message }) => ({ at, code, message })),
     input: JSON.stringify(rejected.map((r) => ({ index: r.at, record: r.input }))),
+    form: "records",
     contentType,
     clientScope,
   };
 }
 
-/** The form of a stored letter's input: a bridged batch that could not be split was kept whole. */
+/**
+ * The form of a stored letter's input. A letter kept before `input_form` tells it by its rejections
+ * alone (a bridged batch that could not be split was kept whole, as `malformed`), until a replay
+ * narrowed the `malformed` away: such a body is told from records by its shape.
+ */
 export function inputOf(letter: StoredDeadLetter): LetterInput {
-  return letter.source === "kafka" && !letter.rejections.some((r) => r.code === "malformed") ? "records" : "body";
+  if (letter.input_form) return letter.input_form;
+  if (letter.source !== "kafka" || letter.rejections.some((r) => r.code === "malformed")) return "body";
+  return isRecordList(letter.input) ? "records" : "body";
+}
+
+/** `[{index, record}]`, as rejectedRecordsLetter writes it; a bridged event has neither field. */
+function isRecordList(input: string): boolean {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(input);
+  } catch {
+    return false;
+  }
+  return Array.isArray(parsed) && parsed.every((k) => typeof k?.index === "number" && typeof k?.record === "string");
+}
+
+/**
+ * A letter with its rejections narrowed to what replay still refuses. Its form is written down, since
+ * the narrowed rejections no longer tell it (a body split by a fixed parser loses its `malformed`).
+ */
+export function narrowedLetter(letter: StoredDeadLetter, remaining: Rejection[]): StoredDeadLetter {
+  return { ...letter, input_form: inputOf(letter), rejections: remaining };
 }
 
 /**
@@ -67,6 +95,7 @@ export async function keepDeadLetter(bucket: R2Bucket, letter: DeadLetter): Prom
     rejections: letter.rejections,
     content_type: letter.contentType ?? null,
     ...(letter.source === "kafka" ? { client_scope: letter.clientScope ?? null } : {}),
+    input_form: letter.form ?? "body",
     input: letter.input,
   };
   try {
@@ -81,7 +110,8 @@ export async function keepDeadLetter(bucket: R2Bucket, letter: DeadLetter): Prom
 const PAGE_MAX_BYTES = 16 * 1024 * 1024;
 
 export interface DeadLetterPage {
-  letters: { key: string; bytes: number; letter: StoredDeadLetter }[];
+  /** `etag`: the version read, so a rewrite cannot bring back a letter another replay deleted or changed. */
+  letters: { key: string; bytes: number; etag: string; letter: StoredDeadLetter }[];
   next: string | null;
 }
 
@@ -98,7 +128,7 @@ export async function readDeadLetterPage(bucket: R2Bucket, date: string, startAf
     const body = await bucket.get(o.key);
     // Listed, then gone: another replay resolved it meanwhile.
     if (!body) continue;
-    page.letters.push({ key: o.key, bytes: o.size, letter: await body.json<StoredDeadLetter>() });
+    page.letters.push({ key: o.key, bytes: o.size, etag: body.etag, letter: await body.json<StoredDeadLetter>() });
     bytes += o.size;
   }
   if (listed.truncated) page.next = listed.objects.at(-1)?.key ?? null;

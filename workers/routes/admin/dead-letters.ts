@@ -6,7 +6,7 @@ import { audit } from "../../audit.ts";
 import { ApiError } from "../../errors.ts";
 import { replayLetter } from "../../ingest/dead-letter-replay.ts";
 import type { DeadLetterList, DeadLetterReplay, StoredDeadLetter } from "../../../schema/api.ts";
-import { readDeadLetterPage } from "../../ingest/dead-letters.ts";
+import { narrowedLetter, readDeadLetterPage } from "../../ingest/dead-letters.ts";
 import type { RoutedEvent } from "../../ingest/dispatch.ts";
 import { storeEvents } from "../../ingest/store-events.ts";
 import { valid } from "../../validate.ts";
@@ -42,20 +42,27 @@ adminDeadLetters.post("/replay", valid("query", DeadLetterQuery), async (c) => {
   const page = await readDeadLetterPage(c.env.LAKE, date, start_after, limit);
   const routed: RoutedEvent[] = [];
   const resolved: string[] = [];
-  const narrowed: { key: string; letter: StoredDeadLetter }[] = [];
+  const narrowed: { key: string; etag: string; letter: StoredDeadLetter }[] = [];
   const remaining: { key: string; rejections: StoredDeadLetter["rejections"] }[] = [];
-  for (const { key, letter } of page.letters) {
+  for (const { key, etag, letter } of page.letters) {
     const replay = await replayLetter(db, letter);
     for (const r of replay.routed) routed.push(r);
     if (replay.remaining.length === 0) resolved.push(key);
     else remaining.push({ key, rejections: replay.remaining });
     if (replay.remaining.length > 0 && JSON.stringify(replay.remaining) !== JSON.stringify(letter.rejections)) {
-      narrowed.push({ key, letter: { ...letter, rejections: replay.remaining } });
+      narrowed.push({ key, etag, letter: narrowedLetter(letter, replay.remaining) });
     }
   }
   const stored = await storeEvents(c, routed);
+  // Unconditional: a letter's name is the hash of its input, so whatever holds the name now holds the
+  // input whose events were just stored (a retry's rewrite, or another replay's narrowing).
   if (resolved.length > 0) await c.env.LAKE.delete(resolved);
-  await Promise.all(narrowed.map(({ key, letter }) => c.env.LAKE.put(key, JSON.stringify(letter), { httpMetadata: { contentType: "application/json" } })));
+  // Only over the version read: a replay that finished meanwhile may have deleted or narrowed it further.
+  await Promise.all(
+    narrowed.map(({ key, etag, letter }) =>
+      c.env.LAKE.put(key, JSON.stringify(letter), { onlyIf: { etagMatches: etag }, httpMetadata: { contentType: "application/json" } }),
+    ),
+  );
   await audit(db, c.get("user").email, "dead_letters.replay", date, {
     letters: page.letters.length,
     resolved: resolved.length,
