@@ -197,7 +197,7 @@ export const OPERATIONS: Operation[] = [
       400: { description: "invalid range, format or status", schema: ErrorBody },
       403: { description: "not your client, or no report access (finance)", schema: ErrorBody },
       404: { description: "no such client", schema: ErrorBody },
-      503: { description: "the client's waiting rows could not be written to the lake (flush_failed); retry", schema: ErrorBody },
+      503: { description: "the client's waiting rows could not be written to the lake (flush_failed), or the lake's partition kept changing while it was listed (lake_busy); retry", schema: ErrorBody },
     },
   },
   {
@@ -365,7 +365,11 @@ export const OPERATIONS: Operation[] = [
   {
     method: "get", path: "/v1/billing/{date}/reconcile", summary: "Billed counts against the Durable Object ledgers (and the lake for one client)",
     tag: "billing", security: "admin", query: ReconcileQuery,
-    responses: { 200: { description: "differences, if any", schema: ReconcileResponse }, 404: { description: "no such client", schema: ErrorBody } },
+    responses: {
+      200: { description: "differences, if any", schema: ReconcileResponse },
+      404: { description: "no such client", schema: ErrorBody },
+      503: { description: "the lake's partition kept changing while it was listed (lake_busy), or a store did not answer; retry", schema: ErrorBody },
+    },
   },
   {
     method: "get", path: "/v1/files/{key}", tag: "billing",
