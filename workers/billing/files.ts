@@ -98,9 +98,9 @@ export async function ensureBillingFiles(
     customMetadata: { revision: String(revision) },
   });
   await Promise.all(
-    (["csv", "parquet"] as const).flatMap((format) => [
+    (["csv", "parquet"] as const).flatMap((format, i) => [
       bucket.put(billingKey(date, format, revision), bodies[format], options(format, `billing-${date}-r${revision}.${format}`)),
-      putUnlessNewer(bucket, billingKey(date, format), revision, bodies[format], options(format, `billing-${date}.${format}`)),
+      putUnlessNewer(bucket, heads[i]!, keys[i]!, revision, bodies[format], options(format, `billing-${date}.${format}`)),
     ]),
   );
   return keys;
@@ -111,12 +111,12 @@ const CURRENT_FILE_ATTEMPTS = 3;
 
 /**
  * Puts `revision`'s current file unless R2 holds that revision's or a later one's: a slow run must
- * not put an older revision over a newer run's file. Conditional on the file seen, so a run that
- * writes between the look and the put makes this one look again.
+ * not put an older revision over a newer run's file. Conditional on the file `seen` (the caller's
+ * look at it), so a run that writes between the look and the put makes this one look again.
  */
-async function putUnlessNewer(bucket: R2Bucket, key: string, revision: number, body: string | ArrayBuffer, options: R2PutOptions): Promise<void> {
-  for (let attempt = 0; attempt < CURRENT_FILE_ATTEMPTS; attempt++) {
-    const head = await bucket.head(key);
+async function putUnlessNewer(bucket: R2Bucket, seen: R2Object | null, key: string, revision: number, body: string | ArrayBuffer, options: R2PutOptions): Promise<void> {
+  let head = seen;
+  for (let attempt = 0; attempt < CURRENT_FILE_ATTEMPTS; attempt++, head = await bucket.head(key)) {
     if (head !== null && Number(head.customMetadata?.revision) >= revision) return;
     const onlyIf: R2Conditional = head === null ? { etagDoesNotMatch: "*" } : { etagMatches: head.etag };
     if ((await bucket.put(key, body, { ...options, onlyIf })) !== null) return;
