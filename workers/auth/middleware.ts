@@ -29,7 +29,7 @@ export function clearSessionCookie(c: Context<AppEnv>): void {
  */
 async function rotateIfOld(c: Context<AppEnv>, user: AuthUser): Promise<AuthUser> {
   if (user.sessionExpiresAt - Date.now() > (SESSION_TTL_S * 1000) / 2) return user;
-  const fresh = await issueSession(c.env.SESSION_SECRET, user.id);
+  const fresh = await issueSession(c.env.SESSION_SECRET, user.id, user.checkedAt);
   await c.get("db").insert(revokedSessions).values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt }).onConflictDoNothing();
   setSessionCookie(c, fresh.token);
   return { ...user, sessionId: fresh.id, sessionExpiresAt: fresh.expiresAt };

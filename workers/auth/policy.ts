@@ -10,6 +10,11 @@ export interface AuthUser {
   /** Session id (JWT `jti`), to revoke on logout. */
   sessionId: string;
   sessionExpiresAt: number;
+  /**
+   * When the session was found valid (ms). What this request mints on its strength (a rotated
+   * session, a live ticket) is dated no later, so a password reset landing meanwhile ends it too.
+   */
+  checkedAt: number;
   /** The user's access as it stands (`accessGrant`); a live socket ends once it changes. */
   grant: string;
 }

@@ -56,6 +56,7 @@ export async function userFromToken(db: DrizzleD1Database, secret: string, token
  * or a deactivation since).
  */
 export async function activeUser(db: DrizzleD1Database, userId: number, sessionId: string, sessionExpiresAt: number, issuedAt: number): Promise<AuthUser | null> {
+  const checkedAt = Date.now();
   const [revoked, user, scopes] = await db.batch([
     db.select().from(revokedSessions).where(and(eq(revokedSessions.jti, sessionId), gt(revokedSessions.expiresAt, Date.now()))),
     db.select().from(users).where(eq(users.id, userId)),
@@ -71,6 +72,7 @@ export async function activeUser(db: DrizzleD1Database, userId: number, sessionI
     clientIds,
     sessionId,
     sessionExpiresAt,
+    checkedAt,
     grant: accessGrant(row.id, row.role, clientIds, row.sessionsValidFrom),
   };
 }

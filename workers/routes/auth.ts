@@ -57,6 +57,9 @@ let decoyHash: string | undefined;
 auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid("json", LoginRequest), async (c) => {
   const { email, password, device_token } = c.req.valid("json");
   const db = c.get("db");
+  // The session is dated when the password it rests on was read: a reset landing while this sign-in
+  // checks the old one then ends this session too (session.ts, `sessions_valid_from`).
+  const readAt = Date.now();
   const row = (await db.select().from(users).where(eq(users.email, email.toLowerCase())))[0];
   // A device is trusted only by an account that exists, and only since its sessions were last reset.
   const device = row ? await trustedDeviceId(c.env.SESSION_SECRET, email, row.sessionsValidFrom, device_token) : undefined;
@@ -70,7 +73,7 @@ auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid
     throw new ApiError(403, "password_change_required", "the development password is not accepted in production");
   }
 
-  const { token, id } = await issueSession(c.env.SESSION_SECRET, row.id);
+  const { token, id } = await issueSession(c.env.SESSION_SECRET, row.id, readAt);
   const user = await userFromToken(db, c.env.SESSION_SECRET, token);
   if (!user) throw new ApiError(401, "invalid_credentials", "email or password is wrong");
   // Who signed in when, and as which session (its id revokes it); failures are counted by the throttle.

@@ -38,8 +38,9 @@ live.post("/live/ticket", authenticate, requireCapability("counters"), valid("js
     await requireClient(c.get("db"), clientId);
   }
   const ticket = `zlt_${randomToken(24)}`;
-  // Expired tickets are purged daily (workers/auth/purge.ts).
-  const expiresAt = Date.now() + TICKET_TTL_MS;
+  // Expired tickets are purged daily (workers/auth/purge.ts). The ticket counts as issued when the
+  // session was found valid (liveUser dates it by its expiry), so a reset since then ends it.
+  const expiresAt = user.checkedAt + TICKET_TTL_MS;
   await db.insert(liveTickets).values({
     hash: await sha256Hex(ticket),
     userId: user.id,
