@@ -288,6 +288,7 @@ export type LoginResponse = z.infer<typeof LoginResponse>;
 // ---------- admin ----------
 /** Most ClientCounters one client's events can be split over (durable-objects/client-shards.ts). */
 export const MAX_SHARDS = 64;
+const listedOnce = (ids: readonly string[]) => new Set(ids).size === ids.length;
 const ClientFields = z.object({
   name: DisplayName,
   timezone: Timezone,
@@ -295,7 +296,7 @@ const ClientFields = z.object({
   phone_number_ids: z
     .array(PhoneNumberId)
     .max(1000)
-    .refine((ids) => new Set(ids).size === ids.length, "a phone number id is listed twice"),
+    .refine(listedOnce, "a phone number id is listed twice"),
   /**
    * ClientCounters the client's events are split over by message (a hot client's). Once it has
    * events the count can grow, not shrink (docs/architecture.md, "Hot clients: shards").
@@ -401,11 +402,14 @@ export const MIN_PASSWORD_LENGTH = 8;
 export const WeakPasswordReason = z.enum(["common", "repeated", "email", "development"]);
 export type WeakPasswordReason = z.infer<typeof WeakPasswordReason>;
 
+/** The clients a viewer may see. */
+const ViewerClientIds = z.array(ClientId).max(10_000).refine(listedOnce, "a client id is listed twice");
+
 export const CreateUserRequest = z.strictObject({
   email: z.email().max(254),
   password: z.string().min(MIN_PASSWORD_LENGTH).max(256),
   role: Role,
-  client_ids: absentOrNull(z.array(ClientId).max(10_000), []),
+  client_ids: absentOrNull(ViewerClientIds, []),
 });
 
 /** A user's own new password, confirmed by the current one; it ends the user's other sessions. */
@@ -419,7 +423,7 @@ export const UpdateUserRequest = z
     password: CreateUserRequest.shape.password.optional(),
     role: Role.optional(),
     // Not CreateUserRequest's (that defaults to none): a PATCH without client_ids keeps them.
-    client_ids: z.array(ClientId).max(10_000).optional(),
+    client_ids: ViewerClientIds.optional(),
     active: z.boolean().optional(),
   })
   .refine((v) => Object.values(v).some((x) => x !== undefined), "nothing to update");

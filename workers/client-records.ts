@@ -1,9 +1,10 @@
-import { and, asc, eq, exists, inArray, sql } from "drizzle-orm";
+import { and, asc, eq, exists, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { AdminClient } from "../schema/api.ts";
 import { clients, phoneNumberReleases, phoneNumbers } from "../schema/db.ts";
 import type { WithClientChange } from "./client-changes.ts";
 import { ApiError } from "./errors.ts";
+import { inJsonList } from "./json-list.ts";
 
 export type ClientRecord = typeof clients.$inferSelect;
 
@@ -42,7 +43,7 @@ export async function clientWithPhones(db: DrizzleD1Database, id: string): Promi
 /** Phone numbers already routed to another client: a number routes to exactly one client. */
 export async function assertPhonesFree(db: DrizzleD1Database, phones: string[], clientId: string): Promise<void> {
   if (phones.length === 0) return;
-  const taken = await db.select().from(phoneNumbers).where(inArray(phoneNumbers.phoneNumberId, phones));
+  const taken = await db.select().from(phoneNumbers).where(inJsonList(phoneNumbers.phoneNumberId, phones));
   const foreign = taken.filter((p) => p.clientId !== clientId);
   if (foreign.length > 0) {
     throw new ApiError(409, "phone_number_taken", "phone numbers already belong to another client", foreign.map((p) => p.phoneNumberId));
@@ -55,14 +56,19 @@ export async function assertPhonesFree(db: DrizzleD1Database, phones: string[], 
  * only together with the change of that row (writeClientChange).
  */
 export function phoneNumberWrites(db: DrizzleD1Database, id: string, phones: string[], released: string[], at: number): WithClientChange {
-  const constant = <T>(value: T, name: string) => sql<T>`${value}`.as(name);
+  // A statement per list, its numbers one JSON parameter: a client may hold 1,000 numbers, and D1
+  // counts every statement of a batch against a request's queries.
+  const listed = (values: string[]) => sql`json_each(${JSON.stringify(values)}) AS j`;
+  const number = sql<string>`j.value`.as("phone_number_id");
   return (row) => [
     db.delete(phoneNumbers).where(and(eq(phoneNumbers.clientId, id), exists(db.select({ id: clients.id }).from(clients).where(row)))),
-    ...phones.map((p) => db.insert(phoneNumbers).select(db.select({ phoneNumberId: constant(p, "phone_number_id"), clientId: clients.id }).from(clients).where(row))),
-    ...released.map((p) =>
-      db
-        .insert(phoneNumberReleases)
-        .select(db.select({ phoneNumberId: constant(p, "phone_number_id"), clientId: clients.id, releasedAt: constant(at, "released_at") }).from(clients).where(row)),
-    ),
+    ...(phones.length === 0 ? [] : [db.insert(phoneNumbers).select(db.select({ phoneNumberId: number, clientId: clients.id }).from(clients).innerJoin(listed(phones), sql`true`).where(row))]),
+    ...(released.length === 0
+      ? []
+      : [
+          db
+            .insert(phoneNumberReleases)
+            .select(db.select({ phoneNumberId: number, clientId: clients.id, releasedAt: sql<number>`${at}`.as("released_at") }).from(clients).innerJoin(listed(released), sql`true`).where(row)),
+        ]),
   ];
 }

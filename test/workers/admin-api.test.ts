@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { messageShard } from "../../durable-objects/client-shards.ts";
 import { eventTableFor } from "../../durable-objects/client-counter-tables.ts";
@@ -144,6 +145,54 @@ describe("admin: what a client, rate card or user may be given", () => {
     expect(created.status).toBe(201);
     expect(await created.json()).toMatchObject({ name: "Acme Índia", timezone: "Asia/Kolkata", currency: "INR" });
     expect((await postJson("/v1/admin/rate-cards", { client_id: id, category: "utility", country: "XK", unit_price_micros: 1, currency: "EUR" }, token, "PUT")).status).toBe(200);
+  });
+});
+
+describe("admin: lists past D1's 100 bound parameters a statement", () => {
+  const password = "a-Long-unusual-pass-77";
+  const manyClients = async (n: number) => {
+    const ids = Array.from({ length: n }, () => unique("mc"));
+    await env.DB.batch(ids.map((id) => env.DB.prepare("INSERT INTO clients (id, name, created_at) VALUES (?, ?, ?)").bind(id, id, Date.now())));
+    return ids;
+  };
+
+  it("gives a viewer 150 clients, on creation and by a change, and lists them to the viewer", async () => {
+    const token = await admin();
+    const ids = await manyClients(150);
+    const created = await postJson("/v1/admin/users", { email: `${unique("many")}@example.com`, password, role: "viewer", client_ids: ids }, token);
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: number };
+    const changed = await postJson(`/v1/admin/users/${id}`, { client_ids: [...ids.slice(75), (await createClient()).id] }, token, "PATCH");
+    expect(changed.status).toBe(200);
+    expect(((await changed.json()) as { client_ids: string[] }).client_ids).toHaveLength(76);
+    const listed = await call("/v1/clients", authed(await signIn("viewer", ids)));
+    expect(((await listed.json()) as { clients: { id: string }[] }).clients.map((c) => c.id)).toEqual([...ids].sort());
+  });
+
+  it("names the unknown ones among 150 clients, and a client listed twice, as the caller's fault", async () => {
+    const token = await admin();
+    const ids = await manyClients(149);
+    const unknown = await postJson("/v1/admin/users", { email: `${unique("many")}@example.com`, password, role: "viewer", client_ids: [...ids, "no-such-client"] }, token);
+    expect(unknown.status).toBe(400);
+    expect(await unknown.json()).toMatchObject({ error: { code: "unknown_clients", details: ["no-such-client"] } });
+    // A 409 here said "read it again and retry", which could never succeed.
+    const twice = await postJson("/v1/admin/users", { email: `${unique("dup")}@example.com`, password, role: "viewer", client_ids: [ids[0], ids[0]] }, token);
+    expect(twice.status).toBe(400);
+    expect(await twice.json()).toMatchObject({ error: { code: "validation_failed", details: [{ path: "client_ids", message: "a client id is listed twice" }] } });
+  });
+
+  it("routes 150 phone numbers to a client, and moves them to another", async () => {
+    const token = await admin();
+    const phones = Array.from({ length: 150 }, (_, i) => `${unique("pn")}-${i}`);
+    const first = unique("ph");
+    expect((await postJson("/v1/admin/clients", { id: first, name: "Many numbers", phone_number_ids: phones }, token)).status).toBe(201);
+    const taken = await postJson("/v1/admin/clients", { id: unique("ph"), name: "Taker", phone_number_ids: phones }, token);
+    expect(taken.status).toBe(409);
+    expect(((await taken.json()) as { error: { details: string[] } }).error.details).toHaveLength(150);
+    expect((await postJson(`/v1/admin/clients/${first}`, { phone_number_ids: phones.slice(0, 20) }, token, "PATCH")).status).toBe(200);
+    const second = await postJson("/v1/admin/clients", { id: unique("ph"), name: "Taker", phone_number_ids: phones.slice(20) }, token);
+    expect(second.status).toBe(201);
+    expect(((await second.json()) as { phone_number_ids: string[] }).phone_number_ids).toEqual([...phones.slice(20)].sort());
   });
 });
 

@@ -1,5 +1,5 @@
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { asc, inArray } from "drizzle-orm";
+import { asc } from "drizzle-orm";
 import { Hono } from "hono";
 import { TimeRangeQuery, type CategoriesResponse, type ClientSummary, type ClientsResponse, type CountersResponse } from "../../schema/api.ts";
 import { clients } from "../../schema/db.ts";
@@ -11,6 +11,7 @@ import { ApiError } from "../errors.ts";
 import { clientCategories, clientCounters, clientToday, type ShardedClient } from "../client-counters.ts";
 import { requireClient } from "../client-records.ts";
 import { mapBounded } from "../concurrency.ts";
+import { inJsonList } from "../json-list.ts";
 import { valid } from "../validate.ts";
 
 /** Longest counters range in one request (about 45k minutes). */
@@ -28,7 +29,7 @@ clientsApi.get("/", authenticate, requireCapability("counters"), async (c) => {
     ? await db.select().from(clients).orderBy(asc(clients.id))
     : user.clientIds.length === 0
       ? []
-      : await db.select().from(clients).where(inArray(clients.id, user.clientIds)).orderBy(asc(clients.id));
+      : await db.select().from(clients).where(inJsonList(clients.id, user.clientIds)).orderBy(asc(clients.id));
   const out: ClientSummary[] = await mapBounded(rows, FANOUT, (r) => summaryOf(c.env, r));
   return c.json({ clients: out } satisfies ClientsResponse);
 });
