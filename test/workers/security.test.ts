@@ -8,6 +8,7 @@ import { DEV_INGEST_KEY, DEV_PASSWORD } from "../../schema/dev-credentials.ts";
 import { BASE, authed, call, createClient, db, postJson, postWebhook, sign as metaSignature, signIn, unique, withClockAhead, withEnv, withMethods } from "./helpers.ts";
 import { apiKeys, users } from "../../schema/db.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
+import { callerNetwork } from "../../workers/auth/login-throttle.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
 import type { AppEnv } from "../../workers/app-env.ts";
 import { onError } from "../../workers/errors.ts";
@@ -311,6 +312,27 @@ describe("edge hardening", () => {
       expect(statuses[50]).toBe(429);
       expect((await login(email, PASSWORD)).status).toBe(429);
       expect((await attempts("198.51.100.5")(email, PASSWORD)).status).toBe(200);
+    });
+
+    it("counts an IPv6 caller by its /64, whose interface ids it picks at will", async () => {
+      const email = await userWithPassword();
+      const statuses: number[] = [];
+      for (let i = 1; i <= 51; i++) statuses.push((await attempts(`2001:db8:77:1::${i.toString(16)}`)(`${unique("spray6")}@example.com`, PASSWORD)).status);
+      expect(statuses.slice(0, 50).every((s) => s === 401)).toBe(true);
+      expect(statuses[50]).toBe(429);
+      expect((await attempts("2001:DB8:77:1:ffff:ffff:ffff:ffff")(email, PASSWORD)).status).toBe(429);
+      expect((await attempts("2001:db8:77:2::1")(email, PASSWORD)).status).toBe(200);
+    });
+
+    it("keys an address by its network: an IPv6 /64 however written, an IPv4 address alone, mapped or not", () => {
+      expect(callerNetwork("2001:db8:77:1::1")).toBe("2001:db8:77:1::/64");
+      expect(callerNetwork("2001:0DB8:0077:0001:aaaa:bbbb:cccc:dddd")).toBe("2001:db8:77:1::/64");
+      expect(callerNetwork("fe80::1%eth0")).toBe("fe80:0:0:0::/64");
+      expect(callerNetwork("::1")).toBe("0:0:0:0::/64");
+      expect(callerNetwork("::ffff:198.51.100.7")).toBe("198.51.100.7");
+      expect(callerNetwork("198.51.100.7")).toBe("198.51.100.7");
+      expect(callerNetwork("64:ff9b::198.51.100.7")).toBe("64:ff9b:0:0::/64");
+      for (const odd of ["local", "1:2:3:4:5:6:7:8:9", "1::2::3", "12345::1", "::ffff:300.1.1.1"]) expect(callerNetwork(odd)).toBe(odd);
     });
   });
 

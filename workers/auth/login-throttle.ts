@@ -35,6 +35,43 @@ export function lockName(subject: ThrottleSubject, kind: KeyKind): ThrottleSubje
 }
 
 /**
+ * The network an address's failures count against: an IPv6 caller holds a whole /64 (a home line or
+ * a cloud host gets one) and would get a fresh count from each interface id, so its first four
+ * groups are the key; an IPv4 address (also mapped into IPv6) counts alone. Anything else, such as
+ * local development's "local", is its own key.
+ */
+export function callerNetwork(address: string): string {
+  const groups = ipv6Groups(address);
+  if (!groups) return address;
+  const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff;
+  if (mapped) return [groups[6]! >> 8, groups[6]! & 255, groups[7]! >> 8, groups[7]! & 255].join(".");
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
+}
+
+/** An IPv6 address's eight groups, or null when `address` is not one. */
+function ipv6Groups(address: string): number[] | null {
+  const text = address.split("%")[0]!.toLowerCase();
+  const halves = text.split("::");
+  if (!text.includes(":") || halves.length > 2) return null;
+  const part = (half: string) => (half === "" ? [] : half.split(":"));
+  const withV4 = (fields: string[]) => {
+    const last = fields.at(-1);
+    if (!last?.includes(".")) return fields;
+    const octets = last.split(".").map(Number);
+    if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) return null;
+    return [...fields.slice(0, -1), ((octets[0]! << 8) | octets[1]!).toString(16), ((octets[2]! << 8) | octets[3]!).toString(16)];
+  };
+  const head = halves.length === 2 ? part(halves[0]!) : withV4(part(halves[0]!));
+  const tail = halves.length === 2 ? withV4(part(halves[1]!)) : [];
+  if (!head || !tail) return null;
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 2 ? missing < 1 : missing !== 0) return null;
+  const fields = [...head, ...Array<string>(missing).fill("0"), ...tail];
+  if (fields.some((f) => !/^[0-9a-f]{1,4}$/.test(f))) return null;
+  return fields.map((f) => parseInt(f, 16));
+}
+
+/**
  * Brute-force protection for `POST /v1/auth/login` and the current password of `POST
  * /v1/auth/password`. Each attempt is counted before its password is checked, in one D1 batch that
  * also answers whether the key is locked: attempts made at once (a burst of parallel guesses) each
@@ -55,7 +92,7 @@ export class LoginThrottle {
     subject: ThrottleSubject,
     ip: string,
   ) {
-    this.keys = { subject: `${KEY_PREFIX[subject.kind]}:${subject.id.toLowerCase()}`, ip: `ip:${ip}` };
+    this.keys = { subject: `${KEY_PREFIX[subject.kind]}:${subject.id.toLowerCase()}`, ip: `ip:${callerNetwork(ip)}` };
   }
 
   /**
