@@ -76,13 +76,18 @@ export class LakeFlush {
     }
   }
 
-  /** Flushes up to `maxBatches` batches (all of the outbox by default); returns the keys written. */
+  /**
+   * Flushes up to `maxBatches` batches (all by default) of the calls accepted before this one;
+   * returns the keys written. Calls that arrive meanwhile wait for the next flush: a report's flush
+   * would otherwise chase a steady stream, a file per round, and never answer.
+   */
   flush(maxBatches = Number.POSITIVE_INFINITY): Promise<string[]> {
+    const through = this.outbox.lastSeq();
     // One flush at a time: the alarm and an admin flush must not write the same range twice at once.
     const run = this.running.then(async () => {
       const keys: string[] = [];
       for (let i = 0; i < maxBatches; i++) {
-        const written = await this.flushBatch();
+        const written = await this.flushBatch(through);
         if (written === null) break;
         keys.push(...written);
       }
@@ -108,10 +113,10 @@ export class LakeFlush {
     void this.ctx.storage.setAlarm(at);
   }
 
-  /** Writes the next outbox range; null when the outbox is empty. */
-  private async flushBatch(): Promise<string[] | null> {
+  /** Writes the next outbox range up to seq `through`; null when none waits. */
+  private async flushBatch(through: number): Promise<string[] | null> {
     const clientId = this.clientId();
-    const range = this.nextRange();
+    const range = this.nextRange(through);
     if (!clientId || !range) return null;
     const [first, last] = range;
     // Grouped by UTC day number; the date text is made once per partition, not once per row.
@@ -148,15 +153,15 @@ export class LakeFlush {
     return keys;
   }
 
-  /** The range being retried, else the oldest outbox rows up to FLUSH_BATCH_ROWS (persisted first). */
-  private nextRange(): [number, number] | null {
+  /** The range being retried, else the oldest outbox rows up to `through` and FLUSH_BATCH_ROWS (persisted first). */
+  private nextRange(through: number): [number, number] | null {
     const sql = this.ctx.storage.sql;
     const pending = sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", PENDING_RANGE_KEY).toArray()[0];
     if (pending) return JSON.parse(pending.value) as [number, number];
     let first: number | null = null;
     let last = 0;
     let rows = 0;
-    for (const r of this.outbox.sealedAfter(flushedThrough(sql), this.track)) {
+    for (const r of this.outbox.sealedAfter(flushedThrough(sql), through, this.track)) {
       if (first !== null && rows + r.n > FLUSH_BATCH_ROWS) break;
       first ??= r.seq;
       last = r.seq;

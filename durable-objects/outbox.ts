@@ -78,14 +78,19 @@ export class Outbox {
     return total;
   }
 
+  /** The seq of the last call appended (the band's start before the first). */
+  lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
   /**
-   * The rows after `seq` of the oldest table, for the lake flush, sealing that table first when it is
-   * the one ingest appends to. Empty when nothing waits.
+   * The rows after `seq` and up to `through` of the oldest table, for the lake flush, sealing that
+   * table first when it is the one ingest appends to. Empty when nothing waits.
    */
-  sealedAfter(seq: number, track: Track): { seq: number; n: number }[] {
+  sealedAfter(seq: number, through: number, track: Track): { seq: number; n: number }[] {
     const oldest = this.tables[0];
     if (!oldest) return [];
-    const waiting = this.sql.exec<{ seq: number; n: number }>(`SELECT seq, n FROM ${oldest} WHERE seq > ? ORDER BY seq`, seq).toArray();
+    const waiting = this.sql.exec<{ seq: number; n: number }>(`SELECT seq, n FROM ${oldest} WHERE seq > ? AND seq <= ? ORDER BY seq`, seq, through).toArray();
     if (waiting.length > 0 && this.tables.length === 1) this.startTable(track);
     return waiting;
   }

@@ -247,6 +247,34 @@ describe("outbox → lake flush", () => {
   });
 });
 
+describe("a report's flush first", () => {
+  it("writes what was accepted before the report was asked for, not events that keep arriving during it", async () => {
+    const { id } = await createClient();
+    const key = await ingestKey();
+    await postEvents(Array.from({ length: 5 }, (_, i) => detailEvent(id, i)), key);
+    await flush(id);
+    // Each put of the flush lets another event in first, as steady traffic would (up to 50).
+    let puts = 0;
+    await runInDurableObject(counterOf(env, id), (instance) => {
+      const lake = (instance as unknown as { lake: { bucket: R2Bucket } }).lake;
+      const real = lake.bucket;
+      lake.bucket = withMethods(real, {
+        put: (async (...args: Parameters<R2Bucket["put"]>) => {
+          if (++puts <= 50) await postEvents([detailEvent(id, 10 + puts)], key);
+          return real.put(...args);
+        }) as R2Bucket["put"],
+      });
+    });
+    await postEvents([detailEvent(id, 6)], key);
+    const rows = parseCsv(await (await report(id, RANGE)).text()).slice(1);
+    // One call waited at the request: one file. The flush used to chase the arrivals, a file each.
+    expect(puts).toBe(1);
+    expect(rows).toHaveLength(6);
+    // What arrived meanwhile is the alarm's to write, as any other late arrival.
+    expect(await runInDurableObject(counterOf(env, id), (i: ClientCounter) => i.objectStatus(Date.now()).lake_backlog_events)).toBe(1);
+  });
+});
+
 describe("large outboxes", () => {
   /** `count` sent events of one client, numbered from `first`, one ingest call's batch. */
   const sentEvents = (id: string, first: number, count: number): NotificationEvent[] =>
