@@ -372,6 +372,13 @@ describe("ingest API keys", () => {
       duplicates: 0,
       rejected: [{ index: 1, code: "client_not_allowed", message: `this API key may only ingest for client ${a.id}` }],
     });
+    // A record of the key's own client makes the batch its own, even one that is not valid.
+    const ownInvalid = await postEvents([event(a.id, { status: "bounced" }), event(b.id)], key);
+    expect(ownInvalid.status).toBe(200);
+    expect(((await ownInvalid.json()) as BridgeResult).rejected.map((r) => [r.index, r.code])).toEqual([
+      [0, "invalid_event"],
+      [1, "client_not_allowed"],
+    ]);
     expect(await acceptedAt(a.id)).toBe(3);
     expect(await acceptedAt(b.id)).toBe(0);
   });

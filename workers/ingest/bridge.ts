@@ -168,6 +168,14 @@ export function validateRecords(records: RawRecord[], receivedAt: number): Valid
 }
 
 /**
+ * Whether any record names client `scope`, valid or not: a batch that does is the key's own, its
+ * invalid records rejected one by one; one that does not is a key meant for another client.
+ */
+export function namesClient(records: RawRecord[], scope: string): boolean {
+  return records.some((r) => isObject(r.value) && r.value.client_id === scope);
+}
+
+/**
  * The records an ingest key scoped to `scope` (null: every client) may store, and the others, each
  * rejected on its own (`client_not_allowed`) so that one foreign record does not hold its batch.
  */
