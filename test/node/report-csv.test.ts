@@ -64,6 +64,15 @@ describe("CSV report lines", () => {
     );
   });
 
+  it("write an empty text as \"\" and a null as nothing, in both forms, as the Parquet keeps them apart", () => {
+    for (const times of ["epoch_ms", "iso"] as const) {
+      const [empty, missing] = [row({ template: "", error_title: "" }), row()].map((r) => csvLines([r], times).split(","));
+      const at = (name: (typeof EVENT_COLUMNS)[number]) => EVENT_COLUMNS.indexOf(name);
+      expect([empty[at("template")], empty[at("error_title")]]).toEqual(['""', '""']);
+      expect([missing[at("template")], missing[at("error_title")]]).toEqual(["", ""]);
+    }
+  });
+
   it("defuse text a spreadsheet would run as a formula in the ISO (spreadsheet) form only", () => {
     // A leading tab or CR also starts a formula in some spreadsheets (OWASP's CSV injection list).
     const hostile = row({ event_id: "-e", message_id: "@m", template: "=SUM(A1)", error_title: "+1 retry", recipient: "\t=1+1", pricing_type: "\r=1+1" });

@@ -30,11 +30,13 @@ function isoTimestamps(): (ms: number) => string {
 export const CSV_HEADER = `${EVENT_COLUMNS.join(",")}\r\n`;
 
 /**
- * A formatter per column, in EVENT_COLUMNS order: booleans true/false, nulls empty, times as `times`
+ * A formatter per column, in EVENT_COLUMNS order: booleans true/false, nulls empty, empty text `""`
+ * (as PostgreSQL's COPY writes them, so the two stay apart, as in the Parquet), times as `times`
  * says. `iso` is the spreadsheet form (what the dashboard downloads): its text cells are defused too.
  */
 function columnFormatters(times: ReportTimes): ((v: EventValue) => string)[] {
-  const text = times === "iso" ? (v: string) => quoteField(defuseFormula(v)) : quoteField;
+  const cell = times === "iso" ? (v: string) => quoteField(defuseFormula(v)) : quoteField;
+  const text = (v: string) => (v === "" ? '""' : cell(v));
   return COLUMN_KINDS.map((kind) => {
     if (kind === "timestamp" && times === "iso") {
       const iso = isoTimestamps();
