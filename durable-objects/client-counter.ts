@@ -20,7 +20,7 @@ import {
 import { counterOf, messageShard } from "./client-shards.ts";
 import { CounterReads } from "./counter-reads.ts";
 import { IngestTally } from "./ingest-tally.ts";
-import { decodeBatch, encodeBatch, rowOf, type EventBatch } from "./event-batch.ts";
+import { batchBytes, decodeBatch, encodeBatch, MAX_CALL_BYTES, rowOf, type EventBatch } from "./event-batch.ts";
 import { LakeFlush } from "./lake-flush.ts";
 import { lateDays, markLateBilling } from "./late-billing.ts";
 import { Outbox } from "./outbox.ts";
@@ -63,6 +63,12 @@ export function addFigures(total: IngestFigures, part: IngestFigures): void {
   total.rowsRead += part.rowsRead;
   total.backgroundRowsWritten += part.backgroundRowsWritten;
 }
+
+/**
+ * A group's rows in UTF-8 bytes at most: they become one outbox row, and a SQLite-backed object
+ * refuses a value over 2 MB; the room above MAX_CALL_BYTES lets a full call share its group.
+ */
+const MAX_GROUP_BYTES = MAX_CALL_BYTES + (MAX_CALL_BYTES >> 1);
 
 /** An ingest call waiting for its group's transaction. */
 interface WaitingCall {
@@ -244,12 +250,27 @@ export class ClientCounter extends DurableObject<Env> {
   }
 
   /**
+   * The waiting calls of the next group, oldest first: as many as keep its rows, which become one
+   * outbox row, within MAX_GROUP_BYTES (one call at least; a call is within MAX_CALL_BYTES).
+   */
+  private nextGroup(): WaitingCall[] {
+    let bytes = 0;
+    let n = 0;
+    for (; n < this.waiting.length; n++) {
+      const call = batchBytes(this.waiting[n]!.batch, MAX_GROUP_BYTES - bytes);
+      if (n > 0 && bytes + call > MAX_GROUP_BYTES) break;
+      bytes += call;
+    }
+    return this.waiting.splice(0, n);
+  }
+
+  /**
    * Ingests the waiting calls as one group. A group that fails is tried again call by call, so one
    * bad call fails alone instead of failing the calls it was grouped with.
    */
   private ingestWaiting(): void {
-    const calls = this.waiting;
-    this.waiting = [];
+    const calls = this.nextGroup();
+    if (this.waiting.length > 0) setTimeout(() => this.ingestWaiting(), 0);
     let results: IngestResult[];
     try {
       results = this.ingestGroup(calls);

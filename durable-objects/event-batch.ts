@@ -28,6 +28,29 @@ export function encodeBatch(events: NotificationEvent[]): EventBatch {
   return { rows: JSON.stringify(events.map(rowOf)) };
 }
 
+/**
+ * A call's rows in UTF-8 bytes at most: one call's rows become one outbox row, and a SQLite-backed
+ * Durable Object refuses a value over 2 MB (Cloudflare's limit; local workerd does not enforce it),
+ * so a request's 10,000 records for one client go as several calls.
+ */
+export const MAX_CALL_BYTES = 1 << 20;
+
+const utf8 = new TextEncoder();
+
+/** A batch's UTF-8 size, or a bound on it: a UTF-16 unit is at most 3 bytes, and most batches are far below. */
+export function batchBytes(batch: EventBatch, limit: number): number {
+  const bound = batch.rows.length * 3;
+  return bound <= limit ? bound : utf8.encode(batch.rows).length;
+}
+
+/** `events` as calls of at most MAX_CALL_BYTES each (but for a lone event), in order. */
+export function encodeCalls(events: NotificationEvent[]): EventBatch[] {
+  const batch = encodeBatch(events);
+  if (events.length === 1 || batchBytes(batch, MAX_CALL_BYTES) <= MAX_CALL_BYTES) return [batch];
+  const half = Math.ceil(events.length / 2);
+  return [...encodeCalls(events.slice(0, half)), ...encodeCalls(events.slice(half))];
+}
+
 export function decodeBatch(batch: EventBatch): DecodedBatch {
   const rows = JSON.parse(batch.rows) as EventRow[];
   return { text: batch.rows, rows, events: rows.map(eventOf) };

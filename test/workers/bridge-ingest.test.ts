@@ -1,5 +1,8 @@
-import type { BridgeResult } from "../../schema/api.ts";
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { counterOf } from "../../durable-objects/client-shards.ts";
+import type { BridgeResult } from "../../schema/api.ts";
 import { admin, authed, call, counters, createClient, deadLetters, ingestKey, postEvents, unique } from "./helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 
@@ -381,5 +384,49 @@ describe("ingest API keys", () => {
     ]);
     expect(await acceptedAt(a.id)).toBe(3);
     expect(await acceptedAt(b.id)).toBe(0);
+  });
+});
+
+describe("a request's rows at the client's object", () => {
+  /**
+   * Cloudflare's SQLite-backed Durable Objects refuse a string, BLOB or row over 2 MB; local workerd
+   * does not, so this reads the largest outbox row (a call's or a group's detail rows) the object wrote.
+   */
+  const DO_MAX_VALUE_BYTES = 2_000_000;
+  async function largestOutboxRow(clientId: string): Promise<number> {
+    return runInDurableObject(counterOf(env, clientId), (_i, state) => {
+      const sql = state.storage.sql;
+      let max = 0;
+      for (const { name } of sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name GLOB 'outbox_[0-9]*'").toArray()) {
+        max = Math.max(max, sql.exec<{ n: number | null }>(`SELECT MAX(length(CAST(rows AS BLOB))) AS n FROM ${name}`).one().n ?? 0);
+      }
+      return max;
+    });
+  }
+  const wamid = (i: number) => `wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjQ5QkY3RjA4RjM4QjQ1RTZBRQA-${unique("m")}-${i}`;
+  const delivered = (clientId: string, i: number, over: Record<string, unknown> = {}) => {
+    const messageId = wamid(i);
+    return event(clientId, { event_id: `${messageId}:delivered`, message_id: messageId, status: "delivered", phone_number_id: "106540352242922", template: "black_friday_2026_campaign_reminder_pt_br", ...over });
+  };
+
+  it("stays under the object's 2 MB value limit for 10,000 records of one client (4.5 MB), all stored", async () => {
+    const { id } = await createClient();
+    const res = await postEvents(Array.from({ length: 10_000 }, (_, i) => delivered(id, i)), await ingestKey());
+    expect(await res.json()).toEqual({ accepted: 10_000, duplicates: 0, rejected: [] });
+    expect(await largestOutboxRow(id)).toBeLessThanOrEqual(DO_MAX_VALUE_BYTES);
+    const { body } = await counters(id, "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z");
+    expect(body.minutes.reduce((s, m) => s + m.delivered!, 0)).toBe(10_000);
+  });
+
+  it("stays under it for wide text (3 bytes a character) and for concurrent requests grouped into one transaction", async () => {
+    const { id } = await createClient();
+    const key = await ingestKey();
+    const wide = "\u8a0a".repeat(1024);
+    // Each request's rows are under a call's limit (about 0.9 MB); together, grouped, they were not.
+    const requests = Array.from({ length: 4 }, (_, r) =>
+      postEvents(Array.from({ length: 250 }, (_, i) => delivered(id, r * 1000 + i, { status: "failed", error_code: 131026, error_title: wide })), key),
+    );
+    for (const res of await Promise.all(requests)) expect(await res.json()).toMatchObject({ accepted: 250, duplicates: 0 });
+    expect(await largestOutboxRow(id)).toBeLessThanOrEqual(DO_MAX_VALUE_BYTES);
   });
 });

@@ -1,6 +1,6 @@
 import { addFigures, type ClientRef, type IngestFigures } from "../../durable-objects/client-counter.ts";
 import { counterOf, messageShard, shardName } from "../../durable-objects/client-shards.ts";
-import { encodeBatch } from "../../durable-objects/event-batch.ts";
+import { encodeCalls } from "../../durable-objects/event-batch.ts";
 import type { ClientRollup } from "../../durable-objects/rollups.ts";
 import type { NotificationEvent } from "../../schema/event.ts";
 import { ApiError } from "../errors.ts";
@@ -39,20 +39,19 @@ export function groupByClient(items: RoutedEvent[]): ClientBatch[] {
 export type DispatchResult = IngestFigures & { rollups: ClientRollup[] };
 
 /**
- * One RPC per client shard, in parallel; resolves only when every object has committed. Any failure
+ * One RPC per client shard (more for a shard's rows past MAX_CALL_BYTES), in parallel; resolves only when every object has committed. Any failure
  * is a 503: the sender retries the whole request and dedup makes the retry safe. A failure also
  * drops this isolate's client cache, so the retry is routed by what D1 says now (an object refuses
  * a call routed by a shard count it does not serve).
  */
 export async function dispatch(env: Env, batches: ClientBatch[]): Promise<DispatchResult> {
-  const results = await Promise.allSettled(
-    batches.map((b) => counterOf(env, b.client.id, b.client.shard).ingest(b.client, encodeBatch(b.events), { relayRollup: true })),
-  );
+  const calls = batches.flatMap((b) => encodeCalls(b.events).map((batch) => ({ client: b.client, batch })));
+  const results = await Promise.allSettled(calls.map(({ client, batch }) => counterOf(env, client.id, client.shard).ingest(client, batch, { relayRollup: true })));
   const total: DispatchResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0, rollups: [] };
   const failed: string[] = [];
   results.forEach((r, i) => {
     if (r.status === "rejected") {
-      const { id, shard = 0 } = batches[i]!.client;
+      const { id, shard = 0 } = calls[i]!.client;
       failed.push(id);
       logLine("error", "counter_ingest_failed", { client_id: id, shard }, r.reason);
       return;
