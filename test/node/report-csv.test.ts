@@ -66,7 +66,7 @@ describe("CSV report lines", () => {
 
   it("write an empty text as \"\" and a null as nothing, in both forms, as the Parquet keeps them apart", () => {
     for (const times of ["epoch_ms", "iso"] as const) {
-      const [empty, missing] = [row({ template: "", error_title: "" }), row()].map((r) => csvLines([r], times).split(","));
+      const [empty, missing] = [row({ template: "", error_title: "" }), row()].map((r) => csvLines([r], times).split(",")) as [string[], string[]];
       const at = (name: (typeof EVENT_COLUMNS)[number]) => EVENT_COLUMNS.indexOf(name);
       expect([empty[at("template")], empty[at("error_title")]]).toEqual(['""', '""']);
       expect([missing[at("template")], missing[at("error_title")]]).toEqual(["", ""]);
