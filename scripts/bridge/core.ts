@@ -71,6 +71,8 @@ function sleepUnlessStopped(ms: number, signal: AbortSignal): Promise<void> {
 /** Parses a record's value: the JSON text to post and the client it belongs to, or why it cannot be posted. */
 function parseRecord(record: SourceRecord): { text: string; clientId: string } | { code: string; message: string } {
   if (record.value === null) return { code: "empty_value", message: "record has no value (tombstone)" };
+  if (Buffer.isBuffer(record.value)) return { code: "invalid_utf8", message: "value is not UTF-8" };
+  if (Buffer.isBuffer(record.key)) return { code: "invalid_utf8", message: "key is not UTF-8" };
   let parsed: unknown;
   try {
     parsed = JSON.parse(record.value);

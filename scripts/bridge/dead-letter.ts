@@ -1,7 +1,7 @@
 import type { DeadLetter } from "./ports.ts";
 
 /** The Kafka message a dead letter becomes (shared by the kafkajs producer and the tests' broker). */
-export function deadLetterMessage(l: DeadLetter): { key: string | null; value: string | null; headers: Record<string, string> } {
+export function deadLetterMessage(l: DeadLetter): { key: string | Buffer | null; value: string | Buffer | null; headers: Record<string, string> } {
   return {
     key: l.record.key,
     value: l.record.value,

@@ -1,7 +1,7 @@
 import kafkajs from "kafkajs";
 import type { Consumer, KafkaConfig, Producer, SASLOptions } from "kafkajs";
 import { deadLetterMessage } from "./dead-letter.ts";
-import type { ConsumerPort, DeadLetter, DeadLetterPort, SourceBatch } from "./ports.ts";
+import { recordText, type ConsumerPort, type DeadLetter, type DeadLetterPort, type SourceBatch } from "./ports.ts";
 
 export interface KafkaConnection {
   brokers: string[];
@@ -57,8 +57,8 @@ export function kafkaConsumer(
               topic,
               partition,
               offset: m.offset,
-              key: m.key ? m.key.toString("utf8") : null,
-              value: m.value ? m.value.toString("utf8") : null,
+              key: recordText(m.key),
+              value: recordText(m.value),
             })),
             async commit(nextOffset) {
               // Straight to the coordinator: consumer.commitOffsets returns without committing, and without

@@ -1,16 +1,38 @@
 /**
  * What the bridge core needs from Kafka, as interfaces: the kafkajs adapter (kafkajs-adapter.ts) and the
- * in-process broker used by the tests (test/node/bridge-memory-kafka.ts) both implement them.
+ * in-process broker used by the tests (test/node/bridge-memory-kafka.ts) both implement them, and both
+ * read keys and values with `recordText`.
  * Offsets are decimal strings, as Kafka clients carry them (int64 does not fit a JS number).
  */
 
-/** One record as consumed. `key` is the client id by convention; `value` the event as JSON text. */
+/**
+ * One record as consumed. `key` is the client id by convention; `value` the event as JSON text. Either is
+ * the bytes consumed when they are not UTF-8 (`recordText`): such a record is dead-lettered as it came.
+ */
 export interface SourceRecord {
   topic: string;
   partition: number;
   offset: string;
-  key: string | null;
-  value: string | null;
+  key: string | Buffer | null;
+  value: string | Buffer | null;
+}
+
+// The BOM is kept, so that the text is exactly the bytes consumed (a value that starts with one is not JSON).
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * A key or value as `SourceRecord` holds it: the text of UTF-8 bytes, else the bytes themselves. Read
+ * leniently, bad bytes would become U+FFFD: two events whose ids differ only there would be posted as one,
+ * the second dropped as its duplicate and committed past, and their dead letters would not be the
+ * originals. The endpoint refuses a body that is not UTF-8 for that reason, but it sees only this text.
+ */
+export function recordText(bytes: Buffer | null): string | Buffer | null {
+  if (bytes === null) return null;
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return bytes;
+  }
 }
 
 /**

@@ -321,8 +321,8 @@ describe("dead letters", () => {
     expect(ep.requests).toHaveLength(1);
     const letters = kafka.messages("wa.dlq");
     const refused = ids.filter(isOdd);
-    expect(letters.map((m) => (JSON.parse(m.value!) as { event_id: string }).event_id).sort()).toEqual([...refused].sort());
-    for (const m of letters) expect(m.headers["zapmeter.error.message"]).toBe(`${(JSON.parse(m.value!) as { event_id: string }).event_id} refused`);
+    expect(letters.map((m) => (JSON.parse(String(m.value)) as { event_id: string }).event_id).sort()).toEqual([...refused].sort());
+    for (const m of letters) expect(m.headers["zapmeter.error.message"]).toBe(`${(JSON.parse(String(m.value)) as { event_id: string }).event_id} refused`);
     expect(running.bridge.progress.snapshot()).toMatchObject({ delivered: ids.length - refused.length, deadLettered: refused.length });
   });
 
@@ -411,6 +411,36 @@ describe("dead letters", () => {
     await until("committed", () => kafka.group("g", "wa").lag() === 0);
     expect(ep.requests.map((r) => r.events.length)).toEqual([1]);
     expect(header(kafka, "zapmeter.error.code")).toEqual(["invalid_json", "empty_value"]);
+  });
+
+  it("dead-letters a record whose key or value is not UTF-8 with its bytes as they came, never posts it as text, and commits past it", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(() => ({ status: 200 }));
+    const { running } = await bridgeOn(kafka, ep.url);
+    // A Latin-1 producer's "café:delivered" and "cafè:delivered" (0xE9, 0xE8): read leniently both are
+    // "caf\uFFFD:delivered", and the endpoint would store the first and count the second as its duplicate.
+    const cafe = Buffer.from(event("acme", { event_id: "café:delivered" }), "latin1");
+    const cafeGrave = Buffer.from(event("acme", { event_id: "cafè:delivered" }), "latin1");
+    const acmeLatin1 = Buffer.from("acmé", "latin1");
+    const aside = event("acme");
+    const valid = event("acme", { event_id: "ação:delivered", template: "promoção 🎉" });
+    kafka.produce("wa", [
+      { key: "acme", value: cafe },
+      { key: "acme", value: cafeGrave },
+      { key: acmeLatin1, value: aside },
+      { key: Buffer.from("acme"), value: Buffer.from(valid) },
+    ]);
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+
+    expect(ep.requests.map((r) => r.events)).toEqual([[JSON.parse(valid)]]);
+    expect(ep.requests[0]!.bytes).toBe(Buffer.byteLength(`[${valid}]`));
+    expect(kafka.messages("wa.dlq").map((m) => [m.key, m.value, m.headers["zapmeter.error.code"], m.headers["zapmeter.error.message"], m.headers["zapmeter.source.offset"]])).toEqual([
+      ["acme", cafe, "invalid_utf8", "value is not UTF-8", "0"],
+      ["acme", cafeGrave, "invalid_utf8", "value is not UTF-8", "1"],
+      [acmeLatin1, aside, "invalid_utf8", "key is not UTF-8", "2"],
+    ]);
+    expect(kafka.group("g", "wa").committed.get(0)).toBe(4n);
+    expect(running.bridge.progress.snapshot()).toMatchObject({ delivered: 1, deadLettered: 3 });
   });
 });
 

@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { deadLetterMessage } from "../../scripts/bridge/dead-letter.ts";
-import type { ConsumerPort, DeadLetter, DeadLetterPort, SourceBatch } from "../../scripts/bridge/ports.ts";
+import { recordText, type ConsumerPort, type DeadLetter, type DeadLetterPort, type SourceBatch } from "../../scripts/bridge/ports.ts";
 
 /**
  * An in-process stand-in for the Kafka broker (no broker or Docker exists on these machines), built to
@@ -11,10 +11,11 @@ import type { ConsumerPort, DeadLetter, DeadLetterPort, SourceBatch } from "../.
  * that throws ends its member, the worst kafkajs does with such an error.
  */
 
+/** Keys and values are produced as text (UTF-8) or as bytes, and consumed as kafkajs' are (`recordText`). */
 export interface StoredMessage {
   offset: string;
-  key: string | null;
-  value: string | null;
+  key: string | Buffer | null;
+  value: string | Buffer | null;
   headers: Record<string, string>;
 }
 
@@ -27,11 +28,13 @@ export interface CommitEntry {
   offset: string;
 }
 
-function hashKey(key: string): number {
+function hashKey(key: string | Buffer): number {
   let h = 0;
-  for (let i = 0; i < key.length; i++) h = (Math.imul(h, 31) + key.charCodeAt(i)) | 0;
+  for (const byte of Buffer.from(key)) h = (Math.imul(h, 31) + byte) | 0;
   return Math.abs(h);
 }
+
+const consumed = (v: string | Buffer | null) => (typeof v === "string" ? v : recordText(v));
 
 export class MemoryKafka {
   private readonly topics = new Map<string, StoredMessage[][]>();
@@ -49,7 +52,7 @@ export class MemoryKafka {
   }
 
   /** Appends messages; like Kafka's default partitioner, the same key always lands in the same partition. */
-  produce(topic: string, messages: { key: string | null; value: string | null; headers?: Record<string, string>; partition?: number }[]): void {
+  produce(topic: string, messages: { key: string | Buffer | null; value: string | Buffer | null; headers?: Record<string, string>; partition?: number }[]): void {
     this.createTopic(topic, 1);
     const parts = this.partitions(topic);
     let roundRobin = 0;
@@ -275,7 +278,7 @@ export class MemoryConsumer implements ConsumerPort {
         topic: this.topic,
         partition,
         highWatermark: String(log.length),
-        records: messages.map((m) => ({ topic: this.topic, partition, offset: m.offset, key: m.key, value: m.value })),
+        records: messages.map((m) => ({ topic: this.topic, partition, offset: m.offset, key: consumed(m.key), value: consumed(m.value) })),
         commit: async (nextOffset) => {
           this.group.commit(this, partition, nextOffset);
           resolved = BigInt(nextOffset);
