@@ -1,4 +1,5 @@
 import type { ReportFormat, ReportTimes } from "../../schema/api.ts";
+import { seqShard } from "../../durable-objects/client-shards.ts";
 import { ApiError } from "../errors.ts";
 import { logLine } from "../log.ts";
 import type { EventRow } from "./columns.ts";
@@ -24,24 +25,35 @@ const MAX_LISTINGS = 4;
 
 /**
  * The partition's part files as one consistent view. R2 lists up to 1,000 keys a call, and a day of
- * minute flushes holds up to 1,440 files; between two calls a compaction can write its file into the
- * keys already listed (it sorts by its first seq) and delete small files not yet listed, so the
+ * minute flushes holds 1,440 files a shard; between two calls a compaction can write its file into
+ * the keys already listed (it sorts by its first seq) and delete small files not yet listed, so the
  * listing holds neither. Compaction writes before it deletes, so a listing that the next one repeats
- * exactly saw no such change; one call sees the partition at one moment.
+ * saw no such change; one call sees the partition at one moment.
  */
 async function settledParts(bucket: R2Bucket, clientId: string, date: string): Promise<Part[]> {
   let listing = await listPartPages(bucket, clientId, date);
   for (let listings = 1; listing.pages > 1; listings++) {
     if (listings === MAX_LISTINGS) throw new ApiError(503, "lake_busy", `the lake partition of ${date} kept changing while it was listed; retry`);
     const again = await listPartPages(bucket, clientId, date);
-    if (sameKeys(listing.parts, again.parts)) break;
+    if (repeats(listing.parts, again.parts)) return again.parts;
     listing = again;
   }
   return listing.parts;
 }
 
-function sameKeys(a: Part[], b: Part[]): boolean {
-  return a.length === b.length && a.every((p, i) => p.key === b[i]!.key);
+/**
+ * Whether `next` repeats `prev` but for new flushes: nothing gone, and every file added is a shard's
+ * flush after all of its files `prev` saw. A hot client's shards flush about once a second between
+ * them, so listings of its day (a page per 1,000 files) seldom agree exactly; a compaction's file
+ * covers ranges `prev` saw and its deletions remove them, so it is still caught.
+ */
+function repeats(prev: Part[], next: Part[]): boolean {
+  const nextKeys = new Set(next.map((p) => p.key));
+  if (prev.some((p) => !nextKeys.has(p.key))) return false;
+  const seen = new Set(prev.map((p) => p.key));
+  const lastOfShard = new Map<number, number>();
+  for (const p of prev) lastOfShard.set(seqShard(p.last), Math.max(lastOfShard.get(seqShard(p.last)) ?? 0, p.last));
+  return next.every((p) => seen.has(p.key) || (seqShard(p.first) === seqShard(p.last) && p.first > (lastOfShard.get(seqShard(p.first)) ?? 0)));
 }
 
 /**
