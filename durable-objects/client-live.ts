@@ -124,7 +124,10 @@ export class ClientLive {
   private async sendShardSums(): Promise<void> {
     const view = this.shardedView;
     const sockets = await openSockets(this.ctx, this.env.DB);
-    for (const ws of view.unsnapped) if (!sockets.includes(ws)) view.unsnapped.delete(ws);
+    // Only sockets gone since: one accepted while openSockets waited for D1 is not among `sockets`
+    // and still needs its snapshot, from the next round.
+    const listed = this.ctx.getWebSockets();
+    for (const ws of view.unsnapped) if (!listed.includes(ws)) view.unsnapped.delete(ws);
     const state = this.shardedSockets(sockets);
     if (!state) {
       view.timer = null;

@@ -36,6 +36,8 @@ const UNKNOWN_CLIENT_DIRECTORY_AGE_MS = 1_000;
 const DIRECTORY_AGE_MS = 60_000;
 /** After a failed forward, the next try; what failed waits, merged with what comes meanwhile. */
 const FORWARD_RETRY_MS = 1_000;
+/** After an update that could not read the client list, the next try: its rows wait for it. */
+const BROADCAST_RETRY_MS = 1_000;
 /**
  * How long the top waits for a shard's `held()` before it shows its viewers what it has without that
  * shard's quiet clients (a shard's answer is a copy of its memory, milliseconds even when it starts),
@@ -211,6 +213,8 @@ export class Overview extends DurableObject<Env> {
 
   private refreshClient(clientId: string): void {
     this.directoryAt = 0;
+    // Sent again even if its row did not change: a viewer that connected while it was inactive has none.
+    this.sent.delete(clientId);
     if (this.ctx.getWebSockets().length > 0) this.markDirty(clientId);
   }
 
@@ -385,6 +389,9 @@ export class Overview extends DurableObject<Env> {
   /** Every minute while someone watches: "current minute" and "last hour" move even without events. */
   override async alarm(): Promise<void> {
     if (this.ctx.getWebSockets().length === 0) return;
+    // Before the rows are marked: a woken top holds only its own clients until it gathers the other
+    // shards', whose quiet clients' minutes must move too.
+    await this.gatherForwarders();
     for (const id of this.rollups.keys()) this.dirty.add(id);
     await this.broadcast();
     await this.armMinuteTick();
@@ -423,7 +430,18 @@ export class Overview extends DurableObject<Env> {
     this.dirty.clear();
     const unknown = ids.some((id) => !this.directory?.has(id));
     const asked = Date.now();
-    const directory = await this.loadDirectory(unknown ? UNKNOWN_CLIENT_DIRECTORY_AGE_MS : DIRECTORY_AGE_MS);
+    let directory: Map<string, DirectoryEntry>;
+    try {
+      directory = await this.loadDirectory(unknown ? UNKNOWN_CLIENT_DIRECTORY_AGE_MS : DIRECTORY_AGE_MS);
+    } catch (err) {
+      // The rows wait, with what changes meanwhile, for a try a second later, in place of any timer a
+      // rollup armed meanwhile: while D1 is down the top reads it once a second, not once per update.
+      logLine("warn", "overview_broadcast_failed", { clients: ids.length }, err);
+      for (const id of ids) this.dirty.add(id);
+      if (this.broadcastTimer) clearTimeout(this.broadcastTimer);
+      this.broadcastTimer = setTimeout(() => void this.broadcast(), BROADCAST_RETRY_MS);
+      return;
+    }
     const reloaded = this.directoryAt >= asked;
     const now = Date.now();
     const changed: OverviewRow[] = [];

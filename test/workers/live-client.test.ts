@@ -11,7 +11,8 @@ import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { issueSession } from "../../workers/auth/session.ts";
 import { MAX_SOCKETS_PER_SESSION, POLICY_VIOLATION, REVOCATION_CHECK_MS, SESSION_ENDED } from "../../durable-objects/live-sockets.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
-import { admin, authed, call, createClient, db, postJson, signIn, withClockAhead } from "./helpers.ts";
+import { admin, authed, call, createClient, db, postJson, signIn, unique, withClockAhead, withMethods } from "./helpers.ts";
+import { ingest, status } from "./billing-fixtures.ts";
 import { LiveSocket, clearOfMinuteTurn, event, ingestNow } from "./live-helpers.ts";
 
 type Msg = ClientLiveMessage;
@@ -142,6 +143,28 @@ describe("client live socket", () => {
     const update = await ws.next<Msg>();
     expect(update).toMatchObject({ type: "update", client_id: id, today: { sent: 1 } });
     ws.close();
+  });
+
+  it("sends a sharded client's snapshot first to a socket that connects while the sums wait for D1", async () => {
+    const { id } = await createClient({ shards: 2 });
+    await ingest([status(id, unique("wamid"), "sent", Date.now())]);
+    // Shard 0's revocation check, due with its first viewer, waits a second for D1 (a primary far away).
+    await runInDurableObject(counterOf(env, id), (counter: ClientCounter) => {
+      const live = (counter as unknown as { live: { env: Env } }).live;
+      const batch = async <T,>(statements: D1PreparedStatement[]) => (await new Promise((resolve) => setTimeout(resolve, 1_000)), env.DB.batch<T>(statements));
+      live.env = { ...live.env, DB: withMethods(env.DB, { batch }) };
+    });
+    const first = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const second = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    expect((await first.next<Msg>()).type).toBe("snapshot");
+    // Before, the round that waited dropped the second socket from those owed a snapshot: its first
+    // message was the update of this event.
+    await ingest([status(id, unique("wamid"), "read", Date.now())]);
+    await second.nextWhere<Msg>((m) => m.today.read === 1);
+    expect((second.seen[0] as Msg).type).toBe("snapshot");
+    first.close();
+    second.close();
   });
 });
 

@@ -1,4 +1,4 @@
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { emptyCounts } from "../../durable-objects/client-shards.ts";
@@ -7,9 +7,9 @@ import { forwardIntervalMs } from "../../durable-objects/forward-interval.ts";
 import { overviewShard, overviewShardStub, overviewShards } from "../../durable-objects/overview-shards.ts";
 import type { ClientRollup } from "../../durable-objects/rollups.ts";
 import type { OverviewLiveMessage } from "../../schema/live.ts";
-import { localDate, minuteOf } from "../../schema/time.ts";
+import { MINUTE_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { status } from "./billing-fixtures.ts";
-import { admin, authed, createClient, ingestKey, unique, withEnv, withMethods } from "./helpers.ts";
+import { admin, authed, createClient, ingestKey, unique, withClockAhead, withEnv, withMethods } from "./helpers.ts";
 import { LiveSocket, clearOfMinuteTurn } from "./live-helpers.ts";
 
 /**
@@ -130,6 +130,27 @@ describe("sharded overview", () => {
     expect(update.clients.map((c) => c.client_id)).toEqual([other]);
     expect(await inside(top(), (o) => o.rollups.has(quiet))).toBe(true);
     ws.close();
+  });
+
+  it("a top woken by its minute tick moves another shard's quiet client's minute into the hour", async () => {
+    // The story stays within one minute; an eviction may wait out the checkpoint timer (5 s).
+    await clearOfMinuteTurn(15_000);
+    const { id: quiet, ws } = await watchedClient();
+    await overviewShardStub(env, 2).rollup(rollupOf(quiet, 6));
+    await ws.nextWhere<Msg>((m) => (sentOf(m, quiet) ?? 0) > 0);
+    // Hibernates (memory gone, sockets kept) until its tick, a minute on.
+    await evictDurableObject(top());
+    const seen = ws.seen.length;
+    try {
+      await withClockAhead(MINUTE_MS, async () => expect(await runDurableObjectAlarm(top())).toBe(true));
+      // Before, the tick marked the rows it held before gathering the other shards': none of theirs went out.
+      const moved = () => ws.seen.slice(seen).flatMap((m) => (m as Msg).clients.filter((c) => c.client_id === quiet).map((c) => [c.minute.sent, c.hour.sent]));
+      await vi.waitFor(() => expect(moved()).toEqual([[0, 6]]), { timeout: 2_000, interval: 20 });
+    } finally {
+      // The instance dated its last update a minute ahead: the next tests' updates would wait for it.
+      await inside(top(), (_o, state) => state.abort("restart")).catch(() => undefined);
+      ws.close();
+    }
   });
 
   it("a shard that restarts before forwarding sends what it saved again", async () => {

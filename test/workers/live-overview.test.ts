@@ -15,7 +15,7 @@ import { hourStart, type OverviewLiveMessage, type OverviewRow } from "../../sch
 import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { RELAY_INTERVAL_MS, relayRollups } from "../../workers/ingest/rollup-relay.ts";
 import { ingest, status } from "./billing-fixtures.ts";
-import { admin, authed, call, createClient, postJson, signIn, unique } from "./helpers.ts";
+import { admin, authed, call, createClient, postJson, signIn, unique, withMethods } from "./helpers.ts";
 import { LiveSocket, clearOfMinuteTurn, event, ingestNow } from "./live-helpers.ts";
 
 type Msg = OverviewLiveMessage;
@@ -82,6 +82,26 @@ describe("overview live socket", () => {
     const row = rowOf(await ws.nextWhere<Msg>((m) => rowOf(m, id) !== undefined), id)!;
     expect([row.name, row.today.sent]).toEqual(["Renamed", 1]);
     ws.close();
+  });
+
+  it("shows a client resumed after a suspension to a viewer that connected while it was suspended", async () => {
+    // The row must not move with the minute while the story runs.
+    await clearOfMinuteTurn(15_000);
+    const { id, phones } = await createClient();
+    const early = await LiveSocket.connect("/v1/live", await bearer());
+    await early.next<Msg>();
+    await ingestNow(phones[0]!, ["sent"]);
+    await early.nextWhere<Msg>((m) => rowOf(m, id)?.today.sent === 1);
+    const setActive = async (active: boolean) => expect((await postJson(`/v1/admin/clients/${id}`, { active }, await admin(), "PATCH")).status).toBe(200);
+    await setActive(false);
+    // A dashboard opened (or reconnected after a 4401) while the client was inactive: no row of it.
+    const late = await LiveSocket.connect("/v1/live", await bearer());
+    expect(rowOf(await late.next<Msg>(), id)).toBeUndefined();
+    await setActive(true);
+    // Before, the resumed client's row matched the last one sent before the suspension, and went to nobody.
+    await vi.waitFor(() => expect(late.seen.some((m) => rowOf(m as Msg, id)?.today.sent === 1)).toBe(true), HELD_WAIT);
+    early.close();
+    late.close();
   });
 
   it("lists a client created and heard from while nobody watched, in a snapshot moments after the list was read", async () => {
@@ -329,6 +349,42 @@ describe("overview live socket", () => {
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect(await runInDurableObject(overview(), (instance: Overview) => (instance as unknown as Timed).lastBroadcastAt)).toBe(tickedAt);
     ws.close();
+  });
+
+  it("sends an update whose read of the client list failed once D1 answers again, not at the next minute tick", async () => {
+    const { id } = await createClient();
+    // The minute tick would send the row anyway.
+    await clearOfMinuteTurn();
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    await ws.next<Msg>();
+    const warnings = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    type Inner = { env: Env; directoryAt: number };
+    try {
+      const now = Date.now();
+      await runInDurableObject(overview(), (instance: Overview) => {
+        const inner = instance as unknown as Inner;
+        let failures = 1;
+        // D1 blips on the next read of the list, made due now: the read of the update that carries this rollup.
+        const prepare = (query: string) => {
+          if (/from "clients"/i.test(query) && failures-- > 0) throw new Error("D1_ERROR: Network connection lost.");
+          return env.DB.prepare(query);
+        };
+        inner.env = { ...inner.env, DB: withMethods(env.DB, { prepare }) };
+        inner.directoryAt = 0;
+        // Stamped a minute ahead, as above: a fresh Overview's priming rollups (stamped now) are older.
+        instance.relayed([sentRollup(id, 3, now, now + 60_000)]);
+      });
+      // Before, the update's rows were lost with the failed read (and its rejection went unhandled).
+      await vi.waitFor(() => expect(ws.seen.some((m) => rowOf(m as Msg, id)?.today.sent === 3)).toBe(true), HELD_WAIT);
+      expect(warnings.mock.calls.some(([line]) => String(line).includes('"event":"overview_broadcast_failed"'))).toBe(true);
+    } finally {
+      warnings.mockRestore();
+      await runInDurableObject(overview(), (instance: Overview) => {
+        const inner = instance as unknown as Inner;
+        inner.env = { ...inner.env, DB: env.DB };
+      });
+      ws.close();
+    }
   });
 
   it("spaces updates that carry hundreds of rows up to four a second, however often the rollups come", async () => {
