@@ -20,7 +20,9 @@ export function parseInstant(text: string): number | null {
   const m = INSTANT.exec(text);
   if (!m) return null;
   const [y, mo, d, h, mi, s] = m.slice(1, 7).map((v) => Number(v ?? 0)) as [number, number, number, number, number, number];
-  const wall = Date.UTC(y, mo - 1, d, h, mi, s, Number((m[7] ?? "").padEnd(3, "0").slice(0, 3)));
+  const utc = Date.UTC(y, mo - 1, d, h, mi, s, Number((m[7] ?? "").padEnd(3, "0").slice(0, 3)));
+  // Date.UTC reads years 0–99 as 1900–1999; setUTCFullYear takes them as written.
+  const wall = y < 100 ? new Date(utc).setUTCFullYear(y) : utc;
   const t = new Date(wall);
   const real = t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d && t.getUTCHours() === h && t.getUTCMinutes() === mi && t.getUTCSeconds() === s;
   const [oh, om] = [Number(m[10] ?? 0), Number(m[11] ?? 0)];

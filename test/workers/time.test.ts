@@ -78,6 +78,12 @@ describe("query instants", () => {
     expect(parseInstant("2026-11-20T12:00:00.123456789Z")).toBe(noon + 123);
   });
 
+  it("read years 0000–0099 as written, not as 1900–1999", () => {
+    for (const text of ["0000-01-01T00:00:00Z", "0050-06-15T12:30:00.250+02:00", "0099-12-31T23:59:59Z", "0100-01-01"]) {
+      expect(parseInstant(text), text).toBe(Date.parse(text.length === 10 ? `${text}T00:00:00Z` : text));
+    }
+  });
+
   it("refuse what names no real instant or is not ISO-8601", () => {
     for (const text of ["", "2026-02-30", "2026-11-20T24:00:00Z", "2026-11-20T12:60Z", "2026-11-20T12:00:00+25:00", "2026-11-20T12:00:00+24:00", "20261120", "1763700000000", "yesterday", "2026-11-20T12Z", "2026-11-20T12:00:00 "]) {
       expect(parseInstant(text), text).toBeNull();
