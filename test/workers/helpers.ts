@@ -44,26 +44,33 @@ export function withMethods<T extends object>(binding: T, over: Partial<T>): T {
 }
 
 /**
- * D1 refusing, as a lost connection, every batch that holds a statement whose SQL `refused` matches;
- * other statements and batches go through.
+ * D1 whose batches holding a statement whose SQL matches `marked` go to `markedBatch`; other
+ * statements and batches go through.
  */
-export function d1RefusingBatchesOf(refused: RegExp): D1Database {
-  const marked = new WeakSet<object>();
+export function d1WithMarkedBatches(marked: RegExp, markedBatch: <T>(statements: D1PreparedStatement[]) => Promise<D1Result<T>[]>): D1Database {
+  const tagged = new WeakSet<object>();
   return withMethods(env.DB, {
-    batch: <T,>(statements: D1PreparedStatement[]) =>
-      statements.some((st) => marked.has(st)) ? Promise.reject(new Error("D1_ERROR: Network connection lost.")) : env.DB.batch<T>(statements),
+    batch: <T,>(statements: D1PreparedStatement[]) => (statements.some((st) => tagged.has(st)) ? markedBatch<T>(statements) : env.DB.batch<T>(statements)),
     prepare: (query: string) => {
       const statement = env.DB.prepare(query);
-      if (!refused.test(query)) return statement;
+      if (!marked.test(query)) return statement;
       return withMethods(statement, {
         bind: (...values: unknown[]) => {
           const bound = statement.bind(...values);
-          marked.add(bound);
+          tagged.add(bound);
           return bound;
         },
       });
     },
   });
+}
+
+/**
+ * D1 refusing, as a lost connection, every batch that holds a statement whose SQL `refused` matches;
+ * other statements and batches go through.
+ */
+export function d1RefusingBatchesOf(refused: RegExp): D1Database {
+  return d1WithMarkedBatches(refused, () => Promise.reject(new Error("D1_ERROR: Network connection lost.")));
 }
 
 /** The lake bucket with its writes failing, as when R2 is down. */

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { users } from "../../schema/db.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
 import { issueSession } from "../../workers/auth/session.ts";
-import { admin, authed, call, db, postJson, unique, withEnv, withMethods } from "./helpers.ts";
+import { admin, authed, call, d1WithMarkedBatches, db, postJson, unique, withEnv } from "./helpers.ts";
 
 /**
  * D1 whose first batch holding a statement matching `marked` is held: `reached` resolves once the
@@ -16,33 +16,19 @@ function gatedDb(marked: RegExp, after = false) {
   const reached = new Promise<void>((r) => (reachedResolve = r));
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  const tagged = new WeakSet<object>();
   let used = false;
-  const DB = withMethods(env.DB, {
-    prepare: (query: string) => {
-      const statement = env.DB.prepare(query);
-      if (!marked.test(query)) return statement;
-      return withMethods(statement, {
-        bind: (...values: unknown[]) => {
-          const bound = statement.bind(...values);
-          tagged.add(bound);
-          return bound;
-        },
-      });
-    },
-    batch: async <T,>(statements: D1PreparedStatement[]) => {
-      if (used || !statements.some((s) => tagged.has(s))) return env.DB.batch<T>(statements);
-      used = true;
-      if (after) {
-        const result = await env.DB.batch<T>(statements);
-        reachedResolve();
-        await gate;
-        return result;
-      }
+  const DB = d1WithMarkedBatches(marked, async <T,>(statements: D1PreparedStatement[]) => {
+    if (used) return env.DB.batch<T>(statements);
+    used = true;
+    if (after) {
+      const result = await env.DB.batch<T>(statements);
       reachedResolve();
       await gate;
-      return env.DB.batch<T>(statements);
-    },
+      return result;
+    }
+    reachedResolve();
+    await gate;
+    return env.DB.batch<T>(statements);
   });
   return { DB, reached, release };
 }
