@@ -135,7 +135,9 @@ export class BillableLedger {
       for (const [messageId, p] of pricing) {
         const { billed: old, waiting } = stored.get(messageId) ?? {};
         let best: Winner | undefined = candidates.get(messageId);
-        if (waiting && (!best || waiting.at < best.bill.at)) {
+        // A tie goes to the stored row: the candidate may be that very status sent again (Meta and
+        // the bridge deliver at least once), a duplicate that is not stored, so nothing would bill.
+        if (waiting && (!best || waiting.at <= best.bill.at)) {
           best = { bill: { day: localDate(waiting.at, timezone), category: p.category ?? UNKNOWN_CATEGORY, country: p.country ?? UNKNOWN_COUNTRY, at: waiting.at }, waiting };
         }
         if (!best || (old && old.at <= best.bill.at)) continue;

@@ -144,6 +144,26 @@ describe("what is billed", () => {
     }
   });
 
+  it("bills a message whose unpriced read comes again with its first priced status, once (at least once delivery)", async () => {
+    const { id } = await createClient({ timezone: "UTC" });
+    await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 8_000 });
+    const t = at("2026-10-08T12:00:00Z");
+    const [withSent, withDelivered] = [m(), m()];
+    await ingest([status(id, withSent, "read", t + 2_000, bare), status(id, withDelivered, "read", t + 2_000, bare)]);
+    // The reads again (a retried webhook, a bridge resending an uncommitted batch), each with its
+    // message's priced status: the copy of the stored read took the bill and, not being stored, billed nothing.
+    await ingest([
+      status(id, withSent, "read", t + 2_000, bare),
+      status(id, withSent, "sent", t, { category: "utility" }),
+      status(id, withDelivered, "read", t + 2_000, bare),
+      status(id, withDelivered, "delivered", t + 5_000, { category: "utility" }),
+    ]);
+    await runDay("2026-10-08");
+    expect((await billingOf("2026-10-08", id)).lines).toEqual([line(id, "utility", "BR", 2, 8_000)]);
+    const reconcile = await call(`/v1/billing/2026-10-08/reconcile?client_id=${id}`, authed(await admin()));
+    expect(await reconcile.json()).toMatchObject({ ok: true, billed_total: 2, lake_total: 2 });
+  });
+
   it("keeps counts without a rate card at price 0 and lists them as unpriced", async () => {
     const { id } = await createClient();
     await ingest([status(id, unique("wamid"), "delivered", at("2026-11-04T10:00:00Z"), { category: "authentication", country: "AR" })]);
