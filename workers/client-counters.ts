@@ -3,6 +3,7 @@ import type { ClientCounter, LedgerLine } from "../durable-objects/client-counte
 import { counterOf, sumCategories, sumCounts, sumMinutes } from "../durable-objects/client-shards.ts";
 import { transitionFrom, type Transition } from "../durable-objects/reshard.ts";
 import type { CategoryCounts, ClientObjects, MinuteCounts, StatusCounts } from "../schema/api.ts";
+import { ApiError } from "./errors.ts";
 
 /**
  * A client's counters read as one, whatever its shard count: each read asks every shard and sums
@@ -119,5 +120,17 @@ export async function clientObjects(env: Env, client: ShardedClient, now: number
 /** Writes every shard's pending detail rows to the lake; the keys written. */
 export async function flushClient(env: Env, client: ShardedClient): Promise<string[]> {
   return (await Promise.all(countersOf(env, client).map((s) => s.flush()))).flat();
+}
+
+/**
+ * `flushClient` before a read of the lake that must hold every event accepted before it (a report,
+ * a recount): a failure is R2's or the object's, so the caller may retry (503 `flush_failed`).
+ */
+export async function flushBeforeLakeRead(env: Env, client: ShardedClient): Promise<void> {
+  try {
+    await flushClient(env, client);
+  } catch (err) {
+    throw new ApiError(503, "flush_failed", "the client's latest events could not be written to the lake; retry", undefined, err);
+  }
 }
 

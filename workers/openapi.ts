@@ -368,7 +368,7 @@ export const OPERATIONS: Operation[] = [
     responses: {
       200: { description: "differences, if any", schema: ReconcileResponse },
       404: { description: "no such client", schema: ErrorBody },
-      503: { description: "the lake's partition kept changing while it was listed (lake_busy), or a store did not answer; retry", schema: ErrorBody },
+      503: { description: "the client's waiting rows could not be written to the lake first (flush_failed), the lake's partition kept changing while it was listed (lake_busy), or a store did not answer; retry", schema: ErrorBody },
     },
   },
   {

@@ -1,7 +1,9 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { dayDueRange, type BillingResponse } from "../../schema/billing.ts";
-import { admin, authed, call, createClient, signIn, unique } from "./helpers.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
+import { admin, authed, call, createClient, failingBucket, signIn, unique } from "./helpers.ts";
 import { billingOf, downloadBytes, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { clearOfMinuteTurn } from "../minute-turn.ts";
@@ -355,6 +357,17 @@ describe("a period's summary", () => {
 });
 
 describe("reconciliation", () => {
+  it("answers a one-client recount whose client's rows cannot be written to the lake first 503 flush_failed (a retry can succeed)", async () => {
+    const { id } = await createClient({ timezone: "UTC" });
+    await runInDurableObject(counterOf(env, id), (instance) => {
+      const lake = (instance as unknown as { lake: { bucket: R2Bucket } }).lake;
+      lake.bucket = failingBucket;
+    });
+    await ingest([status(id, unique("wamid"), "delivered", at("2026-10-11T13:00:00Z"))]);
+    const res = await call(`/v1/billing/2026-10-11/reconcile?client_id=${id}`, authed(await admin()));
+    expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([503, "flush_failed"]);
+  });
+
   it("reports where billed counts and the Durable Object ledgers differ", async () => {
     const { id } = await createClient();
     const day = "2026-11-09";

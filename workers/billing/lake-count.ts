@@ -1,7 +1,7 @@
 import type { MessagePricing } from "../../durable-objects/billable-ledger.ts";
 import { UNKNOWN_CATEGORY, UNKNOWN_COUNTRY } from "../../schema/billing.ts";
 import { DAY_MS, localDayRange } from "../../schema/time.ts";
-import { flushClient } from "../client-counters.ts";
+import { flushBeforeLakeRead } from "../client-counters.ts";
 import { COLUMN_INDEX } from "../lake/columns.ts";
 import { reportRows } from "../lake/report.ts";
 import type { BillingClient } from "./run.ts";
@@ -26,7 +26,7 @@ const { message_id: MESSAGE, status: STATUS, occurred_at: OCCURRED, billable: BI
  * own or, when it came without (`billable` null), its message's from any status that had it.
  */
 export async function lakeBillable(env: Env, client: BillingClient, date: string): Promise<Map<string, number>> {
-  await flushClient(env, client);
+  await flushBeforeLakeRead(env, client);
   const [start, end] = localDayRange(date, client.timezone);
   const pricing = new Map<string, MessagePricing>();
   const billingRows = new Map<string, { at: number; own: MessagePricing | null }[]>();

@@ -4,7 +4,7 @@ import { DAY_MS } from "../../schema/time.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
-import { flushClient } from "../client-counters.ts";
+import { flushBeforeLakeRead } from "../client-counters.ts";
 import { requireClient } from "../client-records.ts";
 import { ApiError } from "../errors.ts";
 import { reportStream } from "../lake/report.ts";
@@ -34,11 +34,7 @@ reports.get("/:id/report", authenticate, requireCapability("report", "id"), vali
   const client = await requireClient(db, id);
   // The report holds every event accepted before it was asked for, not only those the flush alarm
   // (up to a minute behind) has written: the client's outbox goes to the lake first.
-  try {
-    await flushClient(c.env, client);
-  } catch (err) {
-    throw new ApiError(503, "flush_failed", "the client's latest events could not be written to the lake; retry", undefined, err);
-  }
+  await flushBeforeLakeRead(c.env, client);
   // Recipients are personal data: every export is recorded before a byte leaves.
   await audit(db, c.get("user").email, "report.export", id, { from, to, format, status: status ?? null });
   const filename = `zapmeter-${id}-${stamp(from)}-${stamp(to)}.${format}`;
