@@ -27,6 +27,9 @@ export type PricingType = z.infer<typeof PricingType>;
 export const Source = z.enum(["whatsapp", "kafka"]);
 export type Source = z.infer<typeof Source>;
 
+/** The longest event, message or other id kept (in characters). */
+export const MAX_ID_LENGTH = 256;
+
 /**
  * Identifiers are bounded so a hostile producer cannot bloat dedup tables or file names, and must be
  * well-formed Unicode without control characters: a lone surrogate does not survive SQLite's text
@@ -35,7 +38,7 @@ export type Source = z.infer<typeof Source>;
 export const Identifier = z
   .string()
   .min(1)
-  .max(256)
+  .max(MAX_ID_LENGTH)
   .refine((s) => s.isWellFormed() && !/[\u0000-\u001f\u007f]/.test(s), "must be well-formed Unicode without control characters");
 /** Client ids appear in R2 keys and Durable Object names: a conservative alphabet. */
 export const ClientId = z
@@ -83,6 +86,9 @@ export const ErrorCode = z
   .min(-(2 ** 31))
   .max(2 ** 31 - 1);
 
+/** The longest `error_title` kept: Meta's titles are a line; a longer one is cut, not refused. */
+export const MAX_ERROR_TITLE = 1024;
+
 /** The one event every input is normalised to (DESIGN.md, "Canonical event"). */
 export const NotificationEvent = z.object({
   event_id: Identifier,
@@ -99,7 +105,7 @@ export const NotificationEvent = z.object({
   phone_number_id: z.string().max(64).nullable(),
   template: z.string().max(512).nullable(),
   error_code: ErrorCode.nullable(),
-  error_title: z.string().max(1024).nullable(),
+  error_title: z.string().max(MAX_ERROR_TITLE).nullable(),
   source: Source,
 });
 export type NotificationEvent = z.infer<typeof NotificationEvent>;

@@ -19,7 +19,8 @@ const Pricing = z.looseObject({
  */
 const NumberInDigits = z.string().regex(/^-?\d{1,12}$/, "a whole number");
 
-const StatusError = z.looseObject({
+/** A failed status's error; only a `failed` status's are read, so only theirs can make it unreadable. */
+export const StatusError = z.looseObject({
   code: z.union([ErrorCode, NumberInDigits.transform(Number).pipe(ErrorCode)]),
   title: z.string().optional(),
   message: z.string().optional(),
@@ -35,19 +36,16 @@ export const WhatsAppStatus = z.looseObject({
   recipient_user_id: z.string().min(1).optional(),
   recipient_type: z.string().optional(),
   recipient_participant_id: z.string().min(1).optional(),
-  conversation: z
-    .looseObject({ id: z.string().optional(), origin: z.looseObject({ type: z.string().optional() }).optional() })
-    .optional(),
+  // A group member who hides their number (usernames): their BSUID instead of `recipient_participant_id`.
+  recipient_participant_user_id: z.string().min(1).optional(),
   pricing: Pricing.optional(),
-  errors: z.array(StatusError).optional(),
-  biz_opaque_callback_data: z.string().optional(),
+  errors: z.array(z.unknown()).optional(),
 });
 export type WhatsAppStatus = z.infer<typeof WhatsAppStatus>;
 
 export const WhatsAppValue = z.looseObject({
   messaging_product: z.string().optional(),
   metadata: z.looseObject({
-    display_phone_number: z.string().optional(),
     phone_number_id: z.string().min(1).max(64),
   }),
   // Statuses are validated one by one (parseWebhook), so a 400 names every malformed status by its path.
@@ -59,9 +57,9 @@ export const WhatsAppChange = z.looseObject({
   value: z.unknown(),
 });
 
+/** An entry; its changes are read one by one (parseWebhook), so one of another shape holds back no other. */
 export const WhatsAppEntry = z.looseObject({
-  id: z.string().optional(),
-  changes: z.array(WhatsAppChange),
+  changes: z.array(z.unknown()),
 });
 
 /** Meta sends webhook bodies of at most 3 MB; taken as MiB, the larger reading. */

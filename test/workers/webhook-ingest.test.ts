@@ -5,6 +5,7 @@ import { admin, authed, call, counters, createClient, d1RefusingBatchesOf, db, d
 import { phoneNumberReleases, phoneNumbers } from "../../schema/db.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { parseWebhook } from "../../workers/ingest/whatsapp.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 
 const T0 = Date.UTC(2026, 10, 20, 12, 30, 15); // 2026-11-20T12:30:15Z
 const sec = (ms: number) => Math.floor(ms / 1000);
@@ -314,6 +315,84 @@ describe("recipients Meta identifies without a phone number", () => {
       [`${wamid}:5511987654321`, `${wamid}:5511987654321:read`, "5511987654321", "BR"],
       [`${wamid}:919876543210`, `${wamid}:919876543210:delivered`, "919876543210", "IN"],
     ]);
+  });
+});
+
+describe("group members behind a username", () => {
+  const group = { recipient_id: "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjM0MDQ2OTQyMzM4MjAZD", recipient_type: "group" };
+  const ledger = async (clientId: string) => (await counterOf(env, clientId).ledgerLinesByDay(["2026-11-20"]))["2026-11-20"];
+
+  it("counts and bills each member named by BSUID on its own, at the member's country", async () => {
+    const { id, phones } = await createClient();
+    const wamid = `wamid.${unique("gu")}`;
+    const member = (bsuid: string) => statusObject({ id: wamid, status: "delivered", timestamp: sec(T0), category: "marketing", extra: { ...group, recipient_participant_user_id: bsuid } });
+    // Without their number Meta names a member only by BSUID; read as the group's own status, every
+    // member's delivery was one event, all but the first dropped as its duplicates.
+    const res = await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses: [member("BR.1502576394655843"), member("IN.13491208655302741918")] }]));
+    expect(await res.json()).toEqual({ accepted: 2, duplicates: 0, ignored: 0 });
+    expect(await ledger(id)).toEqual([
+      { category: "marketing", country: "BR", count: 1 },
+      { category: "marketing", country: "IN", count: 1 },
+    ]);
+  });
+
+  it("keeps a group's delivered or read that names no member we can read in the dead letters, never as the group's", async () => {
+    const { id, phones } = await createClient();
+    const wamid = `wamid.${unique("gn")}`;
+    const statuses = ["delivered", "read"].map((status) => statusObject({ id: wamid, status, timestamp: sec(T0), category: "marketing", extra: group }));
+    const payload = webhook([{ phoneNumberId: phones[0]!, statuses }]);
+    expect(await (await postWebhook(payload)).json()).toEqual({ accepted: 0, duplicates: 0, ignored: 2 });
+    const letter = (await deadLetters()).find((l) => l.body.input === JSON.stringify(payload));
+    expect(letter?.body.rejections.map((r) => [r.at, r.code])).toEqual([
+      ["entry.0.changes.0.value.statuses.0.recipient_id", "malformed"],
+      ["entry.0.changes.0.value.statuses.1.recipient_id", "malformed"],
+    ]);
+    expect(await ledger(id)).toEqual([]);
+  });
+});
+
+describe("what the parser does not read holds nothing back", () => {
+  it("counts the other changes of an entry beside one it cannot read", async () => {
+    const [a, b] = [await createClient(), await createClient()];
+    const payload = webhook([a, b].map((c) => ({ phoneNumberId: c.phones[0]!, statuses: [statusObject({ id: `wamid.${unique("c")}`, status: "delivered", timestamp: sec(T0) })] }))) as {
+      entry: { id: unknown; changes: unknown[] }[];
+    };
+    // A change without its `field`, and the entry's id (the account's, never read) as a number.
+    payload.entry[0]!.changes.push({ value: { messaging_product: "whatsapp" } });
+    payload.entry[0]!.id = 102290129340398;
+    expect(await (await postWebhook(payload)).json()).toEqual({ accepted: 2, duplicates: 0, ignored: 1 });
+    const letter = (await deadLetters()).find((l) => l.body.input === JSON.stringify(payload));
+    expect(letter?.body.rejections.map((r) => r.at)).toEqual(["entry.0.changes.2.field"]);
+    for (const c of [a, b]) expect((await counters(c.id, "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z")).body.minutes.map((m) => m.delivered)).toEqual([1]);
+  });
+
+  it("reads a status's errors only when it failed, and cuts an error title to the canonical event's 1,024 characters", () => {
+    const delivered = statusObject({ id: "wamid.d", status: "delivered", timestamp: sec(T0) });
+    delivered.errors = [{ title: "said without a code" }];
+    const failed = statusObject({ id: "wamid.f", status: "failed", timestamp: sec(T0), errors: [{ code: 131026, title: "x".repeat(5_000) }] });
+    const codeless = statusObject({ id: "wamid.g", status: "failed", timestamp: sec(T0) });
+    codeless.errors = [{ title: "no code" }];
+    const parsed = parseWebhook(webhook([{ phoneNumberId: "pn", statuses: [delivered, failed, codeless] }]), T0 + 1_000);
+    expect(parsed.statuses.map((s) => [s.event.status, s.event.error_code, s.event.error_title?.length ?? null])).toEqual([
+      ["delivered", null, null],
+      ["failed", 131026, 1024],
+    ]);
+    expect(parsed.rejected.map((r) => r.at)).toEqual(["entry.0.changes.0.value.statuses.2.errors.0.code"]);
+  });
+
+  it("keeps a status whose event id would pass 256 characters in the dead letters", () => {
+    const member = statusObject({ id: `wamid.${"A".repeat(240)}`, status: "delivered", timestamp: sec(T0), extra: { ...{ recipient_id: "Y2FwaV9ncm91cDox", recipient_type: "group" }, recipient_participant_id: "5511987654321" } });
+    const parsed = parseWebhook(webhook([{ phoneNumberId: "pn", statuses: [member] }]), T0 + 1_000);
+    expect([parsed.statuses.length, parsed.rejected.map((r) => r.at)]).toEqual([0, ["entry.0.changes.0.value.statuses.0.id"]]);
+  });
+
+  it("acknowledges a status Meta documents and we do not count without a letter, even one without a recipient", async () => {
+    const { phones } = await createClient();
+    const deleted = statusObject({ id: `wamid.${unique("z")}`, status: "deleted", timestamp: sec(T0) });
+    delete deleted.recipient_id;
+    const payload = webhook([{ phoneNumberId: phones[0]!, statuses: [deleted] }]);
+    expect(await (await postWebhook(payload)).json()).toEqual({ accepted: 0, duplicates: 0, ignored: 1 });
+    expect((await deadLetters()).filter((l) => l.body.input === JSON.stringify(payload))).toEqual([]);
   });
 });
 

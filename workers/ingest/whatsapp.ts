@@ -2,6 +2,8 @@ import {
   CATEGORIES,
   EpochMs,
   Identifier,
+  MAX_ERROR_TITLE,
+  MAX_ID_LENGTH,
   PRICING_TYPES,
   aheadOfReceipt,
   billableByPricingType,
@@ -11,7 +13,7 @@ import {
   type PricingType,
   type Status,
 } from "../../schema/event.ts";
-import { WHATSAPP_OBJECT, WhatsAppEntry, WhatsAppStatus, WhatsAppValue, WhatsAppWebhook } from "../../schema/whatsapp.ts";
+import { StatusError, WHATSAPP_OBJECT, WhatsAppChange, WhatsAppEntry, WhatsAppStatus, WhatsAppValue, WhatsAppWebhook } from "../../schema/whatsapp.ts";
 import type { Rejection } from "../../schema/api.ts";
 import { fieldIssues, type FieldIssue } from "../../schema/issues.ts";
 import { countryOf } from "./country.ts";
@@ -46,6 +48,8 @@ const COUNTED: ReadonlySet<string> = new Set<Status>(["sent", "delivered", "read
  * of status worth counting.
  */
 const KNOWN_UNCOUNTED: ReadonlySet<string> = new Set(["played", "deleted", "warning"]);
+/** A group's statuses that are always a member's copy (the group's own are its `sent` and `failed`). */
+const MEMBER_STATUSES: ReadonlySet<string> = new Set(["delivered", "read"]);
 
 export class MalformedWebhook extends Error {
   constructor(readonly issues: FieldIssue[]) {
@@ -89,10 +93,12 @@ export function parseWebhookText(text: string, receivedAt: number): ParsedWebhoo
 /**
  * Who a status is about, and the message it counts and bills as. One-to-one: the phone number, or the
  * BSUID when Meta withheld the number (usernames). In a group, Meta reports each member's copy
- * (`recipient_participant_id`) and bills each delivered copy at the member's country rate, so a
- * member's copy is a message of its own, `${wamid}:${member}`; a status of the whole group (a `sent`
- * or `failed` without a member) is the group's, with the group id as its recipient. Undefined when
- * the status names no recipient we can use.
+ * (`recipient_participant_id`, or `recipient_participant_user_id` for a member behind a username)
+ * and bills each delivered copy at the member's country rate, so a member's copy is a message of its
+ * own, `${wamid}:${member}`; a status of the whole group (a `sent` or `failed` without a member) is
+ * the group's, with the group id as its recipient. Undefined when the status names no recipient we
+ * can use: a member we cannot read, or a delivered/read without one, which is always a member's (as
+ * the group's, every member's would be one event, all but the first dropped as its duplicates).
  */
 function addresseeOf(s: WhatsAppStatus): { recipient: string; messageId: string } | undefined {
   const asRecipient = (v: string | undefined) => {
@@ -100,10 +106,11 @@ function addresseeOf(s: WhatsAppStatus): { recipient: string; messageId: string 
     return r.success ? r.data : undefined;
   };
   if (s.recipient_type === "group") {
-    const member = asRecipient(s.recipient_participant_id);
+    const member = asRecipient(s.recipient_participant_id) ?? asRecipient(s.recipient_participant_user_id);
     if (member !== undefined) return { recipient: member, messageId: `${s.id}:${member}` };
+    const named = s.recipient_participant_id !== undefined || s.recipient_participant_user_id !== undefined;
     const group = Identifier.safeParse(s.recipient_id);
-    return group.success && s.recipient_participant_id === undefined ? { recipient: group.data, messageId: s.id } : undefined;
+    return group.success && !named && !MEMBER_STATUSES.has(s.status) ? { recipient: group.data, messageId: s.id } : undefined;
   }
   const recipient = asRecipient(s.recipient_id) ?? asRecipient(s.recipient_user_id);
   return recipient === undefined ? undefined : { recipient, messageId: s.id };
@@ -146,18 +153,23 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
       unreadable(fieldIssues(entry.error, `entry.${ei}`));
       return;
     }
-    entry.data.changes.forEach((change, ci) => {
+    entry.data.changes.forEach((rawChange, ci) => {
+      const change = WhatsAppChange.safeParse(rawChange);
+      if (!change.success) {
+        unreadable(fieldIssues(change.error, `entry.${ei}.changes.${ci}`));
+        return;
+      }
       const base = `entry.${ei}.changes.${ci}.value`;
-      if (change.field !== "messages") {
+      if (change.data.field !== "messages") {
         out.ignored++;
         return;
       }
-      const value = WhatsAppValue.safeParse(change.value);
+      const value = WhatsAppValue.safeParse(change.data.value);
       if (!value.success) {
         unreadable(fieldIssues(value.error, base));
         return;
       }
-      const inbound = (change.value as { messages?: unknown }).messages;
+      const inbound = (change.data.value as { messages?: unknown }).messages;
       if (Array.isArray(inbound)) out.ignored += inbound.length;
       const phoneNumberId = value.data.metadata.phone_number_id;
       (value.data.statuses ?? []).forEach((raw, si) => {
@@ -168,9 +180,14 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
           return;
         }
         const s = status.data;
+        // Before anything else is asked of it: replay could never resolve it (a `deleted` names no recipient).
+        if (KNOWN_UNCOUNTED.has(s.status)) {
+          out.ignored++;
+          return;
+        }
         const addressee = addresseeOf(s);
         if (addressee === undefined) {
-          unreadable([{ path: `${path}.recipient_id`, message: "no E.164 phone number or business-scoped user id (recipient_user_id) for the recipient, nor a group member (recipient_participant_id)" }]);
+          unreadable([{ path: `${path}.recipient_id`, message: "no E.164 phone number or business-scoped user id (recipient_user_id) for the recipient, nor a group member (recipient_participant_id or recipient_participant_user_id), which a group's delivered and read name" }]);
           return;
         }
         const { recipient, messageId } = addressee;
@@ -186,21 +203,27 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
           out.rejected.push({ at: `${path}.timestamp`, code: "occurred_in_future", message: ahead });
           return;
         }
-        if (KNOWN_UNCOUNTED.has(s.status)) {
-          out.ignored++;
-          return;
-        }
         if (!COUNTED.has(s.status)) {
           out.ignored++;
           out.rejected.push({ at: path, code: "unsupported_status", message: `status "${s.status}" is not counted` });
           return;
         }
-        const firstError = s.status === "failed" ? s.errors?.[0] : undefined;
+        const eventId = `${messageId}:${s.status}`;
+        if (eventId.length > MAX_ID_LENGTH) {
+          unreadable([{ path: `${path}.id`, message: "the message id, with its group member and status, is longer than an event id's 256 characters" }]);
+          return;
+        }
+        const error = s.status === "failed" && s.errors?.[0] !== undefined ? StatusError.safeParse(s.errors[0]) : undefined;
+        if (error?.success === false) {
+          unreadable(fieldIssues(error.error, `${path}.errors.0`));
+          return;
+        }
+        const firstError = error?.data;
         out.statuses.push({
           phoneNumberId,
           path,
           event: {
-            event_id: `${messageId}:${s.status}`,
+            event_id: eventId,
             message_id: messageId,
             status: s.status as Status,
             occurred_at: occurredAt,
@@ -215,7 +238,8 @@ export function parseWebhook(payload: unknown, receivedAt: number): ParsedWebhoo
             phone_number_id: phoneNumberId,
             template: null,
             error_code: firstError?.code ?? null,
-            error_title: firstError ? (firstError.title ?? firstError.message ?? null) : null,
+            // Held to the canonical event's bound: cut, so the status still counts (its error code says the rest).
+            error_title: firstError ? ((firstError.title ?? firstError.message)?.slice(0, MAX_ERROR_TITLE) ?? null) : null,
             source: "whatsapp",
           },
         });
