@@ -4,7 +4,7 @@ import { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { lateDays } from "../../durable-objects/late-billing.ts";
 import { clearRebills, markRebills, rebillsBetween } from "../../workers/billing/rebills.ts";
 import { dueDaysOf, planTick } from "../../workers/billing/schedule.ts";
-import { admin, authed, call, createClient, unique } from "./helpers.ts";
+import { admin, authed, call, createClient, postJson, signIn, unique } from "./helpers.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 
 const at = (iso: string) => Date.parse(iso);
@@ -162,6 +162,54 @@ describe("re-bill marks", () => {
     await markRebills(env.DB, day, [b], 2_000);
     await clearRebills(env.DB, read);
     expect(await rebillsBetween(env.DB, "2026-11-01", "2026-11-03")).toEqual([{ date: day, client_id: b, marked_at: 2_000 }]);
+  });
+
+  it("a mark made again in the same millisecond is still newer than the one a run read", async () => {
+    const a = unique("client");
+    const day = "2026-11-03";
+    await markRebills(env.DB, day, [a], 5_000);
+    const read = await rebillsBetween(env.DB, day, day);
+    // A sharded client's two objects can stamp the same millisecond.
+    await markRebills(env.DB, day, [a], 5_000);
+    await clearRebills(env.DB, read);
+    expect(await rebillsBetween(env.DB, day, day)).toEqual([{ date: day, client_id: a, marked_at: 5_001 }]);
+  });
+});
+
+describe("a client moved to a zone further east", () => {
+  it("bills the days the new zone made due at the next tick, though another zone's run of them came first", async () => {
+    // One clock for the Worker, the objects and the cron (one isolate here), so the day is not in the past.
+    let now = at("2026-11-05T16:00:00Z");
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
+    try {
+      // Sessions minted by this clock: the file's admin session would be issued in its future.
+      const token = await signIn("admin");
+      const client = async (timezone: string) => {
+        const id = unique("client");
+        expect((await postJson("/v1/admin/clients", { id, name: id, timezone }, token)).status).toBe(201);
+        return { id };
+      };
+      const la = await client("America/Los_Angeles");
+      await client("Asia/Tokyo");
+      const card = { client_id: la.id, category: "marketing", country: "*", unit_price_micros: 50_000, currency: "BRL" };
+      expect((await postJson("/v1/admin/rate-cards", card, token, "PUT")).status).toBe(200);
+      // 08:00 on the 5th in Los Angeles, whose 5th is due on the 6th at 10:00Z.
+      await ingest([status(la.id, unique("wamid"), "delivered", now)]);
+      // Tokyo's 5th is due at 17:00Z: that tick runs the 5th for Tokyo's clients.
+      now = at("2026-11-05T17:00:00Z");
+      await tick("2026-11-05T17:00:00Z");
+      now = at("2026-11-05T18:00:00Z");
+      expect((await postJson(`/v1/admin/clients/${la.id}`, { timezone: "Asia/Tokyo" }, token, "PATCH")).status).toBe(200);
+      // Past the 5th's first hour in Tokyo, and a run of it began since: the plan alone skipped the
+      // client, and the 5th read final without its line.
+      expect((await billingOf("2026-11-05", la.id, token)).open_clients).toBe(1);
+      now = at("2026-11-05T18:10:00Z");
+      await tick("2026-11-05T18:10:00Z");
+      const day = await billingOf("2026-11-05", la.id, token);
+      expect([day.lines.map((l) => l.billable_count), day.open_clients]).toEqual([[1], 0]);
+    } finally {
+      clock.mockRestore();
+    }
   });
 });
 

@@ -15,8 +15,10 @@ export interface Rebill {
 }
 
 
+// A mark made again is always newer than the one it replaces, even in the same millisecond (a sharded
+// client's two objects): a run that read the older one clears only that one.
 const MARK = `INSERT INTO billing_rebills (date, client_id, marked_at) SELECT ?1, value, ?2 FROM json_each(?3) WHERE true
-  ON CONFLICT (date, client_id) DO UPDATE SET marked_at = excluded.marked_at`;
+  ON CONFLICT (date, client_id) DO UPDATE SET marked_at = max(excluded.marked_at, billing_rebills.marked_at + 1)`;
 
 /** Marks `clientIds`' `date` as stale. */
 export async function markRebills(d1: D1Database, date: string, clientIds: readonly string[], now: number): Promise<void> {

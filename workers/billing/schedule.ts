@@ -21,6 +21,20 @@ function newestDueDay(timezone: string, now: number): { date: string; dueAt: num
 }
 
 /**
+ * The days a client moved from zone `from` to zone `to` at `now` has due that it had not in `from`:
+ * `to`'s newest due day and those between it and `from`'s. A zone further east makes them due at
+ * once, and a tick takes a client's newest day past its first hour only while no run of that day has
+ * begun since it became due, which another zone's clients' run may have: marked (rebills.ts), they
+ * are billed by the next tick and read as open until then.
+ */
+export function daysDueSooner(from: string, to: string, now: number): string[] {
+  const was = newestDueDay(from, now).date;
+  const days: string[] = [];
+  for (let date = newestDueDay(to, now).date; date > was; date = addDays(date, -1)) days.push(date);
+  return days;
+}
+
+/**
  * Days to compute for a client at `now`: none, or its newest due day and the RECOMPUTE_DAYS − 1
  * before. Past the catch-up hour only if no run of that day has begun since it became due: the first
  * tick after the day became due takes every client then due, so a run that began later took this

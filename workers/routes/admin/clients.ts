@@ -4,6 +4,8 @@ import { CreateClientRequest, UpdateClientRequest, type AdminClient } from "../.
 import { clients, phoneNumbers } from "../../../schema/db.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
+import { markRebills } from "../../billing/rebills.ts";
+import { daysDueSooner } from "../../billing/schedule.ts";
 import { ApiError } from "../../errors.ts";
 import { tellOverview, writeClientChange } from "../../client-changes.ts";
 import { clientObjects } from "../../client-counters.ts";
@@ -55,6 +57,11 @@ adminClients.patch("/:id", valid("json", UpdateClientRequest), async (c) => {
   if (phone_number_ids) await assertPhonesFree(db, phone_number_ids, id);
   const set = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
   const released = phone_number_ids ? current.phone_number_ids.filter((p) => !phone_number_ids.includes(p)) : [];
+  // Marked before the change: a mark of a day not yet due waits for it, should the change fail.
+  if (fields.timezone !== undefined && fields.timezone !== current.timezone) {
+    const now = Date.now();
+    for (const date of daysDueSooner(current.timezone, fields.timezone, now)) await markRebills(c.env.DB, date, [id], now);
+  }
   await writeClientChange(c.env, db, current, set, phone_number_ids ? phoneNumberWrites(db, id, phone_number_ids, released, Date.now()) : () => []);
   forgetClients();
   const updated = (await clientWithPhones(db, id))!;
