@@ -179,6 +179,19 @@ describe("what is billed", () => {
     const body = await billingOf("2026-11-04", id);
     expect(body.lines).toEqual([line(id, "authentication", "AR", 1, 0), line(id, "unknown", "BR", 1, 0)]);
     expect(body.unpriced).toEqual(unpriced);
+    // A card added since: the line stays billed at 0, and listed, until the day is run again.
+    await rateCard({ client_id: id, category: "authentication", country: "AR", unit_price_micros: 30_000 });
+    expect((await billingOf("2026-11-04", id)).unpriced).toEqual(unpriced);
+    await runDay("2026-11-04");
+    expect((await billingOf("2026-11-04", id)).unpriced).toEqual([unpriced[1]]);
+  });
+
+  it("does not call a line priced by a card of 0 unpriced", async () => {
+    const { id } = await createClient();
+    await rateCard({ client_id: id, category: "service", country: "*", unit_price_micros: 0 });
+    await ingest([status(id, unique("wamid"), "delivered", at("2026-09-05T10:00:00Z"), { category: "service" })]);
+    expect((await runDay("2026-09-05")).unpriced).toEqual([]);
+    expect((await billingOf("2026-09-05", id)).unpriced).toEqual([]);
   });
 });
 

@@ -21,8 +21,9 @@ export const billing = new Hono<AppEnv>();
 billing.use(authenticate, requireCapability("billing"));
 
 /**
- * A day's lines (unpriced = no rate card applies today, billed at 0); revision 0 with no lines when
- * the day was never computed; a client id nobody has is a 404.
+ * A day's lines; revision 0 with no lines when the day was never computed; a client id nobody has is
+ * a 404. Unpriced: the lines billed at 0 that no card of 0 prices today, either none applies or one
+ * added since the day was billed (it is billed at 0 until the day is run again).
  */
 billing.get("/", valid("query", BillingQuery), async (c) => {
   const { date, client_id } = c.req.valid("query");
@@ -32,7 +33,7 @@ billing.get("/", valid("query", BillingQuery), async (c) => {
     rateBookFor(c.get("db"), date),
   ]);
   const unpriced = lines
-    .filter((l) => rates.price(l.client_id, l.category, l.country) === null)
+    .filter((l) => l.unit_price_micros === 0 && rates.price(l.client_id, l.category, l.country)?.unitPriceMicros !== 0)
     .map((l) => ({ client_id: l.client_id, category: l.category, country: l.country, billable_count: l.billable_count }));
   const { state, open, due } = day!;
   return c.json({ date, revision: state?.revision ?? 0, computed_at: state?.computedAt ?? null, open_clients: open, due, lines, unpriced } satisfies BillingResponse);
