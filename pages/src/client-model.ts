@@ -2,8 +2,9 @@ import { computed, signal } from "@preact/signals";
 import type { MinuteCounts, StatusCounts } from "../../schema/api.ts";
 import { STATUSES } from "../../schema/event.ts";
 import { ClientLiveMessage } from "../../schema/live.ts";
-import { MINUTE_MS, minuteOf } from "../../schema/time.ts";
+import { MINUTE_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { api } from "./api.ts";
+import { clientInfo } from "./client-directory.ts";
 import { LiveConnection } from "./live-connection.ts";
 
 /** Hours of per-minute history on the client page. */
@@ -21,8 +22,14 @@ export class ClientModel {
   private clock: ReturnType<typeof setInterval> | undefined;
   /** Minutes the stream reported since its last snapshot: newer than any history answer. */
   private streamed = new Map<number, MinuteCounts>();
+  /** When the stream last said what today is (null before it has, or once a new day asked again). */
+  private todaySaidAt: number | null = null;
 
-  constructor(readonly clientId: string) {
+  constructor(
+    readonly clientId: string,
+    /** The client's time zone, whose day `today` counts (unknown until the client directory answers). */
+    private readonly timezone: () => string | undefined = () => clientInfo(clientId)?.timezone,
+  ) {
     this.connection = new LiveConnection(`/v1/clients/${encodeURIComponent(clientId)}/live`, clientId, (d) => this.receive(d));
   }
 
@@ -42,7 +49,21 @@ export class ClientModel {
   });
 
   start(): void {
-    this.clock = setInterval(() => (this.now.value = minuteOf(Date.now())), 5_000);
+    this.clock = setInterval(() => this.tick(), 5_000);
+    this.connection.start();
+  }
+
+  /**
+   * The chart's clock, and the client's midnight: an unsharded client's object sends nothing while
+   * the client is quiet, so the day that ended would stay as today until its next event; a fresh
+   * snapshot says what the new day holds.
+   */
+  private tick(): void {
+    const now = Date.now();
+    this.now.value = minuteOf(now);
+    const timezone = this.timezone();
+    if (timezone === undefined || this.todaySaidAt === null || localDate(this.todaySaidAt, timezone) === localDate(now, timezone)) return;
+    this.todaySaidAt = null;
     this.connection.start();
   }
 
@@ -55,6 +76,7 @@ export class ClientModel {
   receive(data: unknown): void {
     const msg = ClientLiveMessage.parse(data);
     this.today.value = msg.today;
+    this.todaySaidAt = Date.now();
     if (msg.type === "snapshot") this.streamed = new Map();
     for (const m of msg.minutes) this.streamed.set(m.minute, m);
     this.merge(msg.minutes);

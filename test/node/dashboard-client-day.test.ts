@@ -1,0 +1,80 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { localDate } from "../../schema/time.ts";
+
+// The page's modules read its origin on import; the network is the stubbed fetch and WebSocket below.
+vi.stubGlobal("location", new URL("http://dashboard.test/clients/acme"));
+vi.stubGlobal("addEventListener", () => {});
+vi.stubGlobal("removeEventListener", () => {});
+const { ClientModel } = await import("../../pages/src/client-model.ts");
+
+const TZ = "America/Sao_Paulo";
+const zero = { accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 };
+/** The client's events: five sent one minute before its local midnight (23:58 in São Paulo = 02:58 UTC). */
+const events = Array.from({ length: 5 }, () => Date.UTC(2026, 10, 21, 2, 58, 10));
+
+/** The object's `today`: the events of the client's local day of now (counter-reads.ts). */
+function today() {
+  const day = localDate(Date.now(), TZ);
+  return { ...zero, sent: events.filter((t) => localDate(t, TZ) === day).length };
+}
+
+/**
+ * A faithful stand-in for an unsharded ClientCounter's socket (durable-objects/client-live.ts): a
+ * snapshot on connect, `update`s only after ingest changed something (none here), and the runtime's
+ * auto-response to "ping".
+ */
+class ServerSocket {
+  static readonly OPEN = 1;
+  static all: ServerSocket[] = [];
+  readyState = 0;
+  onopen: (() => void) | null = null;
+  onmessage: ((e: { data: string }) => void) | null = null;
+  onclose: (() => void) | null = null;
+  constructor(readonly url: string) {
+    ServerSocket.all.push(this);
+    setTimeout(() => {
+      this.readyState = ServerSocket.OPEN;
+      this.onopen?.();
+      this.onmessage?.({ data: JSON.stringify({ type: "snapshot", client_id: "acme", minutes: [], today: today() }) });
+    }, 0);
+  }
+  send(data: string): void {
+    if (data === "ping") setTimeout(() => this.onmessage?.({ data: "pong" }), 0);
+  }
+  close(): void {
+    this.readyState = 3;
+  }
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.unstubAllGlobals();
+});
+
+describe("the client page's 'today' across the client's local midnight", () => {
+  it("asks for a fresh snapshot once the client's day has turned, not keeping the day that ended as today", async () => {
+    // 23:59 in São Paulo, 20 November.
+    vi.useFakeTimers({ now: Date.UTC(2026, 10, 21, 2, 59) });
+    vi.stubGlobal("WebSocket", ServerSocket);
+    vi.stubGlobal("fetch", async (url: string) => {
+      const path = new URL(url).pathname;
+      if (path === "/v1/live/ticket") return Response.json({ ticket: `t${ServerSocket.all.length + 1}`, expires_at: Date.now() + 60_000 });
+      if (path === "/v1/clients/acme") return Response.json({ client_id: "acme", id: "acme", name: "Acme", timezone: TZ, currency: "BRL", active: true, today: today() });
+      if (path === "/v1/clients/acme/counters") return Response.json({ client_id: "acme", minutes: [] });
+      if (path === "/v1/clients/acme/categories") return Response.json({ client_id: "acme", from: 0, to: 0, categories: [] });
+      throw new Error(`unexpected ${path}`);
+    });
+    const model = new ClientModel("acme", () => TZ);
+    model.start();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(model.today.value?.sent).toBe(5);
+    expect(localDate(Date.now(), TZ)).toBe("2026-11-20");
+
+    // Ten minutes later: 00:09 on 21 November in the client's zone. Nothing was ingested, so the
+    // object sent nothing; the page's "today" should now be the new day's (no events).
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    expect(localDate(Date.now(), TZ)).toBe("2026-11-21");
+    expect(model.today.value?.sent).toBe(0);
+    model.stop();
+  });
+});
