@@ -10,7 +10,7 @@ export type Route =
   | { name: "not-found" };
 
 /** Path → route. New pages (e.g. admin) add a line here and a view in app.tsx. */
-function parseRoute(raw: string): Route {
+export function parseRoute(raw: string): Route {
   // "/clients/acme/" is the same page as "/clients/acme".
   const path = raw.length > 1 ? raw.replace(/\/+$/, "") : raw;
   if (path === "/" || path === "") return { name: "overview" };
@@ -18,8 +18,17 @@ function parseRoute(raw: string): Route {
   if (path === "/billing") return { name: "billing" };
   if (path === "/account") return { name: "account" };
   const client = path.match(/^\/clients\/([^/]+)$/);
-  if (client) return { name: "client", id: decodeURIComponent(client[1]!) };
+  if (client) return clientRoute(client[1]!);
   return { name: "not-found" };
+}
+
+/** A client's page; a typed or cut link whose escapes do not decode names no client (URIError would blank the app). */
+function clientRoute(escaped: string): Route {
+  try {
+    return { name: "client", id: decodeURIComponent(escaped) };
+  } catch {
+    return { name: "not-found" };
+  }
 }
 
 export const route = signal<Route>(parseRoute(location.pathname));

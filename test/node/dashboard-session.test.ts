@@ -5,7 +5,7 @@ vi.stubGlobal("location", new URL("http://dashboard.test/clients/acme"));
 vi.stubGlobal("addEventListener", () => {});
 const { currentUser, loadSession, logout, sessionEnd, sessionUnreachable } = await import("../../pages/src/session.ts");
 const { api } = await import("../../pages/src/api.ts");
-const { loginPath } = await import("../../pages/src/router.ts");
+const { loginPath, parseRoute } = await import("../../pages/src/router.ts");
 
 const user = { id: 7, email: "a@example.com", role: "viewer", client_ids: ["acme"] };
 const unauthorized = () => Response.json({ error: { code: "unauthorized", message: "session ended" } }, { status: 401 });
@@ -22,6 +22,13 @@ async function signedIn(): Promise<void> {
 }
 
 afterAll(() => void vi.unstubAllGlobals());
+
+describe("the page a path names", () => {
+  it("names a client by its decoded id, and no page for a link whose escapes do not decode (it blanked the app)", () => {
+    expect(parseRoute("/clients/acme%20br/")).toEqual({ name: "client", id: "acme br" });
+    for (const path of ["/clients/acme%E0%A4%A", "/clients/%"]) expect(parseRoute(path)).toEqual({ name: "not-found" });
+  });
+});
 
 describe("where a tab whose session is gone goes to sign in", () => {
   it("keeps the page of a first visit with no session, saying nothing ended", async () => {
