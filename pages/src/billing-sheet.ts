@@ -1,3 +1,4 @@
+import { microsAsDecimal } from "./money.ts";
 import type { BillingLine } from "../../schema/billing.ts";
 import { defuseFormula, quoteField } from "../../schema/csv-cells.ts";
 
@@ -16,18 +17,6 @@ const DIALECTS = {
 } as const;
 
 export type SheetLocale = keyof typeof DIALECTS;
-
-/**
- * Micros as a decimal number a spreadsheet reads exactly: whole units, the decimal mark, then at
- * least two and at most six digits (no thousands separators, which a spreadsheet may read as the
- * decimal mark). Integer arithmetic only, so no amount is rounded on its way to the sheet.
- */
-export function microsAsDecimal(micros: number, decimal: "," | "."): string {
-  const sign = micros < 0 ? "-" : "";
-  const abs = Math.abs(micros);
-  const fraction = String(abs % 1_000_000).padStart(6, "0").replace(/0{1,4}$/, "");
-  return `${sign}${Math.floor(abs / 1_000_000)}${decimal}${fraction}`;
-}
 
 /**
  * A day's billing lines as a CSV that opens as a table in a spreadsheet of `locale` with a double

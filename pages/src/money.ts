@@ -23,9 +23,25 @@ export function moneyDigits(micros: Iterable<number>): number {
   return digits;
 }
 
-/** `micros` of `currency` in `locale`'s notation with exactly `digits` fraction digits (moneyDigits of its column). */
+/**
+ * `micros` of `currency` in `locale`'s notation with exactly `digits` fraction digits (moneyDigits of
+ * its column). Intl formats a decimal string exactly, where `micros / 1e6` is a double that past 2^33
+ * units (a month's total in IDR, say) is off by a micro.
+ */
 export function formatMoney(locale: string, micros: number, currency: string, digits: number): string {
   return new Intl.NumberFormat(locale, { style: "currency", currency, minimumFractionDigits: digits, maximumFractionDigits: digits }).format(
-    micros / 1_000_000,
+    microsAsDecimal(micros, ".") as `${number}`,
   );
+}
+
+/**
+ * Micros as a decimal number a spreadsheet reads exactly: whole units, the decimal mark, then at
+ * least two and at most six digits (no thousands separators, which a spreadsheet may read as the
+ * decimal mark). Integer arithmetic only, so no amount is rounded on its way to the sheet.
+ */
+export function microsAsDecimal(micros: number, decimal: "," | "."): string {
+  const sign = micros < 0 ? "-" : "";
+  const abs = Math.abs(micros);
+  const fraction = String(abs % 1_000_000).padStart(6, "0").replace(/0{1,4}$/, "");
+  return `${sign}${Math.floor(abs / 1_000_000)}${decimal}${fraction}`;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { billingSheet, microsAsDecimal } from "../../pages/src/billing-sheet.ts";
+import { billingSheet } from "../../pages/src/billing-sheet.ts";
+import { microsAsDecimal } from "../../pages/src/money.ts";
 import { billingCsv } from "../../workers/billing/files.ts";
 import type { BillingLine } from "../../schema/billing.ts";
 

@@ -23,4 +23,14 @@ describe("money on the dashboard", () => {
     // A currency without cents still shows the column's decimals: the rate card may price fractions of a yen.
     expect(plain(formatMoney("en", 1_500_000, "JPY", 2))).toBe("¥1.50");
   });
+
+  it("shows amounts past 2^33 units to the micro (a month's total in IDR), up to the largest safe one", () => {
+    for (const [micros, shown] of [
+      [9_000_000_000_000_001, "$9,000,000,000.000001"],
+      [Number.MAX_SAFE_INTEGER, "$9,007,199,254.740991"],
+      [-Number.MAX_SAFE_INTEGER, "-$9,007,199,254.740991"],
+    ] as const) {
+      expect(plain(formatMoney("en", micros, "USD", moneyDigits([micros])))).toBe(shown);
+    }
+  });
 });
