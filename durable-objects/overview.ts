@@ -376,9 +376,7 @@ export class Overview extends DurableObject<Env> {
         this.sql.exec("INSERT INTO viewers (sid, clients) VALUES (?, ?)", state.sid, JSON.stringify(scope));
         this.scopes.set(state.sid, new Set(scope));
       }
-      const now = Date.now();
-      const rows = [...directory.keys()].filter((id) => this.visible(state, id)).map((id) => this.row(id, directory, now));
-      for (const message of messagesOf(rows, "snapshot")) sendQuietly(ws, message);
+      this.sendSnapshot(ws, state, directory, Date.now());
       this.shown = true;
     });
     void this.primeMissing(directory);
@@ -428,7 +426,8 @@ export class Overview extends DurableObject<Env> {
     await this.gatherForwarders();
     const ids = [...this.dirty];
     this.dirty.clear();
-    const unknown = ids.some((id) => !this.directory?.has(id));
+    const listedBefore = ids.filter((id) => this.directory?.has(id));
+    const unknown = ids.length > listedBefore.length;
     const asked = Date.now();
     let directory: Map<string, DirectoryEntry>;
     try {
@@ -457,6 +456,8 @@ export class Overview extends DurableObject<Env> {
       this.sent.set(id, text);
       changed.push(row);
     }
+    const gone = listedBefore.filter((id) => !directory.has(id));
+    if (gone.length > 0) await this.resnapshot(gone, directory, now);
     if (changed.length === 0) return;
     this.broadcastInterval = broadcastIntervalAfter(changed.length);
     const everything = messagesOf(changed, "update");
@@ -470,6 +471,24 @@ export class Overview extends DurableObject<Env> {
       const texts = state.all ? everything : updateTexts(textsOf, this.visibleRows(state, changed, byClient));
       for (const text of texts) sendQuietly(ws, text);
       this.shown = true;
+    }
+  }
+
+  /** `ws`'s snapshot: a row for each client of the list it may see, as the first message's and the updates after it. */
+  private sendSnapshot(ws: WebSocket, state: ViewerState, directory: Map<string, DirectoryEntry>, now: number): void {
+    const rows = [...directory.keys()].filter((id) => this.visible(state, id)).map((id) => this.row(id, directory, now));
+    for (const message of messagesOf(rows, "snapshot")) sendQuietly(ws, message);
+  }
+
+  /**
+   * Clients gone from the list (suspended) leave the screens of the viewers who could see them: an
+   * update only adds or replaces rows, so those viewers get a fresh snapshot, which replaces them all.
+   * An admin's change, so rare; the row stayed, frozen, until the viewer reconnected.
+   */
+  private async resnapshot(gone: string[], directory: Map<string, DirectoryEntry>, now: number): Promise<void> {
+    for (const ws of await openSockets(this.ctx, this.env.DB, (ended) => this.forget(ended))) {
+      const state = viewerState(ws);
+      if (state && gone.some((id) => this.visible(state, id))) this.sendSnapshot(ws, state, directory, now);
     }
   }
 

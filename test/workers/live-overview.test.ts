@@ -104,6 +104,21 @@ describe("overview live socket", () => {
     late.close();
   });
 
+  it("takes a suspended client off the screen of a viewer watching it, with a fresh snapshot", async () => {
+    const { id, phones } = await createClient();
+    const other = await createClient();
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    await ws.next<Msg>();
+    await ingestNow(phones[0]!, ["sent"]);
+    await ws.nextWhere<Msg>((m) => rowOf(m, id)?.today.sent === 1);
+    expect((await postJson(`/v1/admin/clients/${id}`, { active: false }, await admin(), "PATCH")).status).toBe(200);
+    // Updates only add or replace rows: the row stayed, frozen, until the viewer reconnected.
+    const snapshot = await ws.nextWhere<Msg>((m) => m.type === "snapshot");
+    expect(rowOf(snapshot, id)).toBeUndefined();
+    expect(rowOf(snapshot, other.id)).toBeDefined();
+    ws.close();
+  });
+
   it("lists a client created and heard from while nobody watched, in a snapshot moments after the list was read", async () => {
     const first = await LiveSocket.connect("/v1/live", await bearer());
     expect((await first.next<Msg>()).type).toBe("snapshot");
