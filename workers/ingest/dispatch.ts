@@ -39,10 +39,10 @@ export function groupByClient(items: RoutedEvent[]): ClientBatch[] {
 export type DispatchResult = IngestFigures & { rollups: ClientRollup[] };
 
 /**
- * One RPC per client shard (more for a shard's rows past MAX_CALL_BYTES), in parallel; resolves only when every object has committed. Any failure
- * is a 503: the sender retries the whole request and dedup makes the retry safe. A failure also
- * drops this isolate's client cache, so the retry is routed by what D1 says now (an object refuses
- * a call routed by a shard count it does not serve).
+ * One RPC per client shard (more for a shard's rows past MAX_CALL_BYTES), in parallel; resolves only
+ * when every object has committed. Any failure is a 503: the sender retries the whole request and
+ * dedup makes the retry safe. A failure also drops this isolate's client cache, so the retry is
+ * routed by what D1 says now (an object refuses a call routed by a shard count it does not serve).
  */
 export async function dispatch(env: Env, batches: ClientBatch[]): Promise<DispatchResult> {
   const calls = batches.flatMap((b) => encodeCalls(b.events).map((batch) => ({ client: b.client, batch })));

@@ -28,8 +28,8 @@ function adminUserOf(row: typeof users.$inferSelect, clientIds: string[]): Admin
 
 async function assertClientsExist(db: DrizzleD1Database, clientIds: string[]): Promise<void> {
   if (clientIds.length === 0) return;
-  const known = await db.select({ id: clients.id }).from(clients).where(inJsonList(clients.id, clientIds));
-  const missing = clientIds.filter((id) => !known.some((k) => k.id === id));
+  const known = new Set((await db.select({ id: clients.id }).from(clients).where(inJsonList(clients.id, clientIds))).map((k) => k.id));
+  const missing = clientIds.filter((id) => !known.has(id));
   if (missing.length > 0) throw new ApiError(400, "unknown_clients", "some client_ids do not exist", missing);
 }
 
