@@ -4,7 +4,7 @@ import type { AdminClient } from "../schema/api.ts";
 import { clients, phoneNumberReleases, phoneNumbers } from "../schema/db.ts";
 import type { WithClientChange } from "./client-changes.ts";
 import { ApiError } from "./errors.ts";
-import { inJsonList } from "./json-list.ts";
+import { inJsonList, jsonTable, jsonValue } from "./json-list.ts";
 
 export type ClientRecord = typeof clients.$inferSelect;
 
@@ -56,19 +56,17 @@ export async function assertPhonesFree(db: DrizzleD1Database, phones: string[], 
  * only together with the change of that row (writeClientChange).
  */
 export function phoneNumberWrites(db: DrizzleD1Database, id: string, phones: string[], released: string[], at: number): WithClientChange {
-  // A statement per list, its numbers one JSON parameter: a client may hold 1,000 numbers, and D1
-  // counts every statement of a batch against a request's queries.
-  const listed = (values: string[]) => sql`json_each(${JSON.stringify(values)}) AS j`;
-  const number = sql<string>`j.value`.as("phone_number_id");
+  // A statement per list, whatever its length (a client may hold 1,000 numbers).
+  const number = jsonValue("phone_number_id");
   return (row) => [
     db.delete(phoneNumbers).where(and(eq(phoneNumbers.clientId, id), exists(db.select({ id: clients.id }).from(clients).where(row)))),
-    ...(phones.length === 0 ? [] : [db.insert(phoneNumbers).select(db.select({ phoneNumberId: number, clientId: clients.id }).from(clients).innerJoin(listed(phones), sql`true`).where(row))]),
+    ...(phones.length === 0 ? [] : [db.insert(phoneNumbers).select(db.select({ phoneNumberId: number, clientId: clients.id }).from(clients).innerJoin(jsonTable(phones), sql`true`).where(row))]),
     ...(released.length === 0
       ? []
       : [
           db
             .insert(phoneNumberReleases)
-            .select(db.select({ phoneNumberId: number, clientId: clients.id, releasedAt: sql<number>`${at}`.as("released_at") }).from(clients).innerJoin(listed(released), sql`true`).where(row)),
+            .select(db.select({ phoneNumberId: number, clientId: clients.id, releasedAt: sql<number>`${at}`.as("released_at") }).from(clients).innerJoin(jsonTable(released), sql`true`).where(row)),
         ]),
   ];
 }

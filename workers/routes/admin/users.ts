@@ -9,7 +9,7 @@ import { audit } from "../../audit.ts";
 import { hashPassword } from "../../auth/password.ts";
 import { assertStrongPassword } from "../../auth/strong-password.ts";
 import { ApiError } from "../../errors.ts";
-import { inJsonList } from "../../json-list.ts";
+import { inJsonList, jsonTable, jsonValue } from "../../json-list.ts";
 import { valid } from "../../validate.ts";
 
 /** Dashboard users and the clients a viewer may see. */
@@ -33,15 +33,10 @@ async function assertClientsExist(db: DrizzleD1Database, clientIds: string[]): P
   if (missing.length > 0) throw new ApiError(400, "unknown_clients", "some client_ids do not exist", missing);
 }
 
-/**
- * The insert giving the user `user` (a condition on `users`) the clients `clientIds`, as one
- * statement whatever their number: they travel as one JSON parameter (a viewer may be given 10,000;
- * D1 binds 100 parameters a statement and counts every statement of a batch).
- */
+/** The insert giving the user `user` (a condition on `users`) the clients `clientIds`: one statement whatever their number. */
 function scopeWrites(db: DrizzleD1Database, clientIds: string[], user: SQL): BatchItem<"sqlite">[] {
   if (clientIds.length === 0) return [];
-  const clientId = sql<string>`j.value`.as("client_id");
-  return [db.insert(userClients).select(db.select({ userId: users.id, clientId }).from(users).innerJoin(sql`json_each(${JSON.stringify(clientIds)}) AS j`, sql`true`).where(user))];
+  return [db.insert(userClients).select(db.select({ userId: users.id, clientId: jsonValue("client_id") }).from(users).innerJoin(jsonTable(clientIds), sql`true`).where(user))];
 }
 
 adminUsers.post("/", valid("json", CreateUserRequest), async (c) => {
