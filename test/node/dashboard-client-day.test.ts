@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { localDate } from "../../schema/time.ts";
+import { FakeSocket } from "./fake-web-socket.ts";
 
 // The page's modules read its origin on import; the network is the stubbed fetch and WebSocket below.
 vi.stubGlobal("location", new URL("http://dashboard.test/clients/acme"));
@@ -23,26 +24,17 @@ function today() {
  * snapshot on connect, `update`s only after ingest changed something (none here), and the runtime's
  * auto-response to "ping".
  */
-class ServerSocket {
-  static readonly OPEN = 1;
-  static all: ServerSocket[] = [];
-  readyState = 0;
-  onopen: (() => void) | null = null;
-  onmessage: ((e: { data: string }) => void) | null = null;
-  onclose: (() => void) | null = null;
-  constructor(readonly url: string) {
-    ServerSocket.all.push(this);
+class ServerSocket extends FakeSocket {
+  constructor(url: string) {
+    super(url);
     setTimeout(() => {
-      this.readyState = ServerSocket.OPEN;
-      this.onopen?.();
+      this.open();
       this.onmessage?.({ data: JSON.stringify({ type: "snapshot", client_id: "acme", minutes: [], today: today() }) });
     }, 0);
   }
-  send(data: string): void {
+  override send(data: string): void {
+    super.send(data);
     if (data === "ping") setTimeout(() => this.onmessage?.({ data: "pong" }), 0);
-  }
-  close(): void {
-    this.readyState = 3;
   }
 }
 

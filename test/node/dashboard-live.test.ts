@@ -1,33 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { FakeSocket } from "./fake-web-socket.ts";
 
 // The API module reads the page's origin on import; the network is the `fetch` stubbed in each test.
 vi.stubGlobal("location", new URL("http://dashboard.test/"));
 const { LiveConnection } = await import("../../pages/src/live-connection.ts");
 const { CATEGORY_REFRESH_MS, CategoryTotals } = await import("../../pages/src/category-totals.ts");
-
-/** A browser WebSocket as far as the connection uses it; the test opens, messages and closes it. */
-class FakeSocket {
-  static readonly OPEN = 1;
-  static all: FakeSocket[] = [];
-  readyState = 0;
-  onopen: (() => void) | null = null;
-  onmessage: ((e: { data: string }) => void) | null = null;
-  onclose: (() => void) | null = null;
-  readonly sent: string[] = [];
-  constructor(readonly url: string) {
-    FakeSocket.all.push(this);
-  }
-  send(data: string): void {
-    this.sent.push(data);
-  }
-  close(): void {
-    this.readyState = 3;
-  }
-  open(): void {
-    this.readyState = FakeSocket.OPEN;
-    this.onopen?.();
-  }
-}
 
 /** The ticket calls the connection made, each with the fake time it made it at. */
 let ticketCalls: { at: number; body: unknown }[];
