@@ -29,6 +29,7 @@ import { closeQuietly, refuseViewerMessage } from "./live-sockets.ts";
 import { PendingAggregates, type Track } from "./pending-aggregates.ts";
 import { Reshard, type LayoutState, type Transition } from "./reshard.ts";
 import { CHECKPOINT_INTERVAL_MS, type ClientRollup } from "./rollups.ts";
+import { FLUSH_INTERVAL_MS } from "./lake-schedule.ts";
 import { logLine } from "../workers/log.ts";
 
 /** What the ingest Worker knows about the client when it calls. */
@@ -477,8 +478,11 @@ export class ClientCounter extends DurableObject<Env> {
     this.transact(() => this.pending.flush(this.trackBackground));
     const client = this.clientId && this.timezone ? { id: this.clientId, timezone: this.timezone, shard: this.shard } : null;
     const [settled] = await Promise.all([client ? this.live.settle(client) : true, this.lake.alarm()]);
-    // Not a timer: a pending one would hold the alarm open until it fired.
-    if (!settled) this.lake.wakeAt(Date.now() + CHECKPOINT_INTERVAL_MS + 1_000);
+    // Not a timer: a pending one would hold the alarm open until it fired. A client that keeps
+    // sending has its next flush alarm within a minute, which settles what this one could not; a
+    // wake of its own every checkpoint would come back as long as it sends (each with a whole hour).
+    const now = Date.now();
+    if (!settled && !this.lake.flushDueBy(now + FLUSH_INTERVAL_MS)) this.lake.wakeAt(now + CHECKPOINT_INTERVAL_MS + 1_000);
   }
 
   /** Flushes the whole outbox now (`POST /v1/admin/flush`); returns the keys written. */

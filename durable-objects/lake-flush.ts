@@ -23,6 +23,12 @@ const PENDING_RANGE_KEY = "lake_flush_range";
  */
 export class LakeFlush {
   private alarmAt: number | null = null;
+  /**
+   * When the outbox is due for the lake; later than `alarmAt` when the owner asked to be woken
+   * sooner for other work (`wakeAt`), which then leaves the outbox alone: a flush at every such wake
+   * would write a small file each time.
+   */
+  private flushAt: number | null = null;
   private pendingRows = 0;
   private failures = 0;
   private running: Promise<unknown> = Promise.resolve();
@@ -46,6 +52,8 @@ export class LakeFlush {
     ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
       this.pendingRows = outbox.detailRowsAfter(flushedThrough(ctx.storage.sql));
+      // Which work a stored alarm was for went with the last instance: flushing at it is the safe guess.
+      this.flushAt = this.pendingRows > 0 ? this.alarmAt : null;
     });
   }
 
@@ -57,23 +65,36 @@ export class LakeFlush {
   noteIngested(rows: number): void {
     if (rows === 0) return;
     this.pendingRows += rows;
-    const now = Date.now();
-    this.arm(this.pendingRows >= FLUSH_BATCH_ROWS ? now : now + this.flushDelayMs);
+    this.flushBy(this.nextFlushAt());
   }
 
-  /** The alarm: flush a few batches; re-arm with backoff on failure, at once when more are waiting. */
+  /**
+   * The alarm: flush a few batches; re-arm with backoff on failure, at once when more are waiting.
+   * An alarm that only woke the owner sooner than the flush was due re-arms for the flush instead.
+   */
   async alarm(): Promise<void> {
+    const wakeOnly = this.alarmAt !== null && this.flushAt !== null && this.alarmAt < this.flushAt && Date.now() < this.flushAt;
     this.alarmAt = null;
+    if (wakeOnly) {
+      this.arm(this.flushAt!);
+      return;
+    }
+    this.flushAt = null;
     try {
       await this.flush(BATCHES_PER_ALARM);
       this.failures = 0;
-      if (this.pendingRows > 0) this.arm(this.pendingRows >= FLUSH_BATCH_ROWS ? Date.now() : Date.now() + this.flushDelayMs);
+      if (this.pendingRows > 0) this.flushBy(this.nextFlushAt());
     } catch (err) {
       this.failures += 1;
       const delay = Math.min(RETRY_BASE_MS * 2 ** (this.failures - 1), RETRY_MAX_MS);
       logLine("error", "lake_flush_failed", { client_id: this.clientId(), failures: this.failures, retry_in_ms: delay }, err);
-      this.arm(Date.now() + delay);
+      this.flushBy(Date.now() + delay);
     }
+  }
+
+  /** Whether the alarm will flush by `at` anyway: the owner's other alarm work can then wait for it. */
+  flushDueBy(at: number): boolean {
+    return this.flushAt !== null && this.flushAt <= at;
   }
 
   /**
@@ -104,6 +125,17 @@ export class LakeFlush {
 
   /** Runs the alarm (and the owner's other alarm work) no later than `at`, whatever the outbox holds. */
   wakeAt(at: number): void {
+    this.arm(at);
+  }
+
+  /** At once when a batch is ready, else this object's flush delay from now. */
+  private nextFlushAt(): number {
+    const now = Date.now();
+    return this.pendingRows >= FLUSH_BATCH_ROWS ? now : now + this.flushDelayMs;
+  }
+
+  private flushBy(at: number): void {
+    this.flushAt = this.flushAt === null ? at : Math.min(this.flushAt, at);
     this.arm(at);
   }
 

@@ -609,6 +609,30 @@ describe("overview live socket", () => {
     expect(await held(id)).toMatchObject({ sent: 1, read: 1 });
   });
 
+  it("comes back to ask about the whole hour only when no flush is due, and such a wake leaves the outbox for its flush", async () => {
+    const { id } = await createClient();
+    const client = { id, timezone: "UTC" };
+    const nextAlarm = () => runInDurableObject(counter(id), (instance: ClientCounter) => instance.objectStatus(Date.now()));
+    await counter(id).ingest(client, encodeBatch([event(id, "sent")]), { relayRollup: true });
+    // The flush alarm: the relayed rollup may be lost, so the whole hour goes out, and with nothing
+    // left to flush the object comes back after the Overview's checkpoint to ask whether it was saved.
+    expect(await runDurableObjectAlarm(counter(id))).toBe(true);
+    const afterFlush = await nextAlarm();
+    expect(afterFlush.lake_backlog_events).toBe(0);
+    expect(afterFlush.next_alarm_at! - Date.now()).toBeLessThan(10_000);
+    // The client sends again before that wake: the wake asks, and leaves the new rows to their flush.
+    await counter(id).ingest(client, encodeBatch([event(id, "read")]), { relayRollup: true });
+    expect(await runDurableObjectAlarm(counter(id))).toBe(true);
+    const afterWake = await nextAlarm();
+    expect(afterWake.lake_backlog_events).toBe(1);
+    // Its next alarm is that flush, which settles too: no wake every few seconds while the client
+    // sends (until 2026-12-06 each came back 6 s later, flushed a file and sent a whole hour).
+    expect(afterWake.next_alarm_at! - Date.now()).toBeGreaterThan(30_000);
+    expect(await runDurableObjectAlarm(counter(id))).toBe(true);
+    expect((await nextAlarm()).lake_backlog_events).toBe(0);
+    expect(await held(id)).toMatchObject({ sent: 1, read: 1 });
+  });
+
   it("merges a client's rollups in whatever order they arrive", () => {
     const minute = minuteOf(Date.now());
     const counts = (sent: number, read: number) => ({ accepted: 0, sent, delivered: 0, read, failed: 0 });
