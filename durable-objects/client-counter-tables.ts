@@ -1,3 +1,4 @@
+import { DAY_MS } from "../schema/time.ts";
 import { FLUSHED_THROUGH_KEY } from "./outbox.ts";
 import { AGGREGATES_THROUGH_KEY } from "./pending-aggregates.ts";
 
@@ -113,6 +114,17 @@ export function eventTableExpired(table: string, now: number): boolean {
   const d = new Date(now);
   const oldest = d.getUTCFullYear() * 12 + d.getUTCMonth() - EVENT_RETENTION_MONTHS;
   return Number(table.slice(7, 11)) * 12 + Number(table.slice(11, 13)) - 1 < oldest;
+}
+
+/** Meta retries an unacknowledged webhook for up to this long, repeating the events it carried. */
+const REDELIVERY_MS = 7 * DAY_MS;
+
+/**
+ * Whether input received from `receivedFrom` on can be run again without counting an event twice:
+ * a Meta retry among it may repeat events first stored a week earlier, in the month before.
+ */
+export function dedupCovers(receivedFrom: number, now: number): boolean {
+  return !eventTableExpired(eventTableFor(receivedFrom - REDELIVERY_MS), now);
 }
 
 /**

@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { utcDate } from "../../schema/time.ts";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { clearOfMinuteTurn } from "../minute-turn.ts";
-import { admin, authed, call, counters, createClient, deadLetters, ingestKey, postEvents, postJson, postWebhook, signIn, unique, withEnv, withMethods } from "./helpers.ts";
+import { admin, authed, call, counters, createClient, deadLetters, ingestKey, postEvents, postJson, postWebhook, signIn, unique, withClockAhead, withEnv, withMethods } from "./helpers.ts";
 
 const T0 = Date.UTC(2026, 10, 20, 12, 30, 15);
 const sec = (ms: number) => Math.floor(ms / 1000);
@@ -272,6 +272,31 @@ describe("dead letters: listed with their reasons, replayed once what they lacke
       next = page.next;
     } while (next);
     expect(seen).toEqual((await deadLetters()).map((l) => l.key).filter((k) => k.startsWith(`dlq/date=${today()}/`)));
+  });
+
+  it("refuses a day whose letters may be Meta retries of events in a month whose dedup table is gone", async () => {
+    const now = new Date();
+    const [y, m] = [now.getUTCFullYear(), now.getUTCMonth()];
+    const firstDelivery = Date.UTC(y, m + 1, 0, 23, 0);
+    const metaRetry = Date.UTC(y, m + 1, 2, 10, 0);
+    const { phones } = await createClient();
+    const wamid = `wamid.${unique("m")}`;
+    const body = webhook([
+      { phoneNumberId: phones[0]!, statuses: [statusObject({ id: wamid, status: "sent", timestamp: sec(firstDelivery - 60_000) })] },
+      { phoneNumberId: unique("nobody"), statuses: [statusObject({ id: `wamid.${unique("u")}`, status: "sent", timestamp: sec(firstDelivery - 60_000) })] },
+    ]);
+    // Stored on a month's last day; Meta's retry two days later, in the next month, leaves the same letter.
+    const atTime = <T,>(instant: number, fn: () => Promise<T>) => withClockAhead(instant - Date.now(), fn);
+    expect(await atTime(firstDelivery, async () => (await postWebhook(body)).json())).toMatchObject({ accepted: 1, ignored: 1 });
+    expect(await atTime(metaRetry, async () => (await postWebhook(body)).json())).toMatchObject({ accepted: 0, duplicates: 1 });
+    // Three months on, the retry's own month is still kept but the first delivery's is not.
+    const replayed = await atTime(Date.UTC(y, m + 3, 5, 10, 0), async () =>
+      call(`/v1/admin/dead-letters/replay?date=${utcDate(metaRetry)}`, authed(await signIn("admin"), { method: "POST" })),
+    );
+    expect(replayed.status).toBe(400);
+    expect(((await replayed.json()) as { error: { code: string } }).error.code).toBe("outside_dedup_window");
+    // A week into that month, every letter's events are within the kept tables.
+    expect(await atTime(Date.UTC(y, m + 3, 5, 10, 0), async () => (await call(`/v1/admin/dead-letters/replay?date=${utcDate(Date.UTC(y, m + 1, 8))}`, authed(await signIn("admin"), { method: "POST" }))).status)).toBe(200);
   });
 
   it("refuses days older than the dedup tables, bad queries, and anyone but an admin", async () => {

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { eventTableExpired, eventTableFor } from "../../../durable-objects/client-counter-tables.ts";
+import { dedupCovers } from "../../../durable-objects/client-counter-tables.ts";
 import { DeadLetterQuery } from "../../../schema/api.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
@@ -31,12 +31,13 @@ adminDeadLetters.get("/", valid("query", DeadLetterQuery), async (c) => {
  * with nothing left refused is deleted after its events are durable, and a letter still partly
  * refused keeps its input (replaying it again only finds duplicates) with its rejections narrowed to
  * what is still refused, so the list shows what is outstanding. Only within the dedup window: events
- * the letters' requests did store must still be known as duplicates.
+ * the letters' requests did store, and those a retried request first stored a week before, must
+ * still be known as duplicates.
  */
 adminDeadLetters.post("/replay", valid("query", DeadLetterQuery), async (c) => {
   const { date, start_after, limit } = c.req.valid("query");
-  if (eventTableExpired(eventTableFor(utcDayStart(date)), Date.now())) {
-    throw new ApiError(400, "outside_dedup_window", `letters of ${date} are older than the dedup tables; replaying them could count events twice`);
+  if (!dedupCovers(utcDayStart(date), Date.now())) {
+    throw new ApiError(400, "outside_dedup_window", `letters of ${date} may repeat events older than the dedup tables; replaying them could count events twice`);
   }
   const db = c.get("db");
   const page = await readDeadLetterPage(c.env.LAKE, date, start_after, limit);
