@@ -1,4 +1,4 @@
-import { and, asc, eq, exists, sql } from "drizzle-orm";
+import { and, asc, eq, exists, not, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { AdminClient } from "../schema/api.ts";
 import { clients, phoneNumberReleases, phoneNumbers } from "../schema/db.ts";
@@ -51,22 +51,29 @@ export async function assertPhonesFree(db: DrizzleD1Database, phones: string[], 
 }
 
 /**
- * The writes that give client `id` the numbers `phones` and record the ones it gives up
- * (`released`, at `at`): each selects from the client's row where `row` holds, so they are written
- * only together with the change of that row (writeClientChange).
+ * The writes that give client `id` the numbers `phones` and record, at `at`, the ones it gives up:
+ * each selects from the client's row where `row` holds, so they are written only together with the
+ * change of that row (writeClientChange). The numbers given up are read inside the batch, not from
+ * the request's earlier read: a concurrent change may have added one since, and a number dropped
+ * without its release would send a Meta retry of its statuses to its next owner.
  */
-export function phoneNumberWrites(db: DrizzleD1Database, id: string, phones: string[], released: string[], at: number): WithClientChange {
+export function phoneNumberWrites(db: DrizzleD1Database, id: string, phones: string[], at: number): WithClientChange {
   // A statement per list, whatever its length (a client may hold 1,000 numbers).
-  const number = jsonValue("phone_number_id");
-  return (row) => [
-    db.delete(phoneNumbers).where(and(eq(phoneNumbers.clientId, id), exists(db.select({ id: clients.id }).from(clients).where(row)))),
-    ...(phones.length === 0 ? [] : [db.insert(phoneNumbers).select(db.select({ phoneNumberId: number, clientId: clients.id }).from(clients).innerJoin(jsonTable(phones), sql`true`).where(row))]),
-    ...(released.length === 0
-      ? []
-      : [
+  return (row) => {
+    const rowHolds = exists(db.select({ id: clients.id }).from(clients).where(row));
+    const held = and(eq(phoneNumbers.clientId, id), rowHolds);
+    return [
+      db
+        .insert(phoneNumberReleases)
+        .select(
           db
-            .insert(phoneNumberReleases)
-            .select(db.select({ phoneNumberId: number, clientId: clients.id, releasedAt: sql<number>`${at}`.as("released_at") }).from(clients).innerJoin(jsonTable(released), sql`true`).where(row)),
-        ]),
-  ];
+            .select({ phoneNumberId: phoneNumbers.phoneNumberId, clientId: phoneNumbers.clientId, releasedAt: sql<number>`${at}`.as("released_at") })
+            .from(phoneNumbers)
+            .where(and(held, not(inJsonList(phoneNumbers.phoneNumberId, phones)))),
+        )
+        .onConflictDoNothing(),
+      db.delete(phoneNumbers).where(held),
+      ...(phones.length === 0 ? [] : [db.insert(phoneNumbers).select(db.select({ phoneNumberId: jsonValue("phone_number_id"), clientId: clients.id }).from(clients).innerJoin(jsonTable(phones), sql`true`).where(row))]),
+    ];
+  };
 }
