@@ -107,6 +107,43 @@ describe("admin: clients and phone numbers", () => {
   });
 });
 
+describe("admin: a change made while this isolate looks the client up", () => {
+  /** D1 whose reads of clients by id run at once but answer only once `gate` opens. */
+  const heldClientReads = (gate: Promise<void>, reached: () => void): D1Database =>
+    withMethods(env.DB, {
+      prepare: (query: string) => {
+        const statement = env.DB.prepare(query);
+        if (!/from "clients" where "clients"."id" in/i.test(query)) return statement;
+        return withMethods(statement, {
+          bind: (...values: unknown[]) => {
+            const bound = statement.bind(...values);
+            const late = <T,>(p: Promise<T>) => p.then(async (v) => (reached(), await gate, v));
+            return withMethods(bound, { all: () => late(bound.all()), raw: ((o?: unknown) => late(bound.raw(o as never))) as D1PreparedStatement["raw"] });
+          },
+        });
+      },
+    });
+
+  it("is seen at once, though a lookup that read the client before the change answered after it", async () => {
+    const token = await admin();
+    const { id } = await createClient();
+    const key = await ingestKey();
+    const event = () => ({ event_id: unique("x"), message_id: unique("x"), client_id: id, status: "sent", occurred_at: Date.now(), recipient: "5511999999999" });
+    let reached!: () => void;
+    const atRead = new Promise<void>((r) => (reached = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const inFlight = withEnv({ DB: heldClientReads(gate, reached) }, "/v1/ingest/events", authed(key, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify([event()]) }));
+    await atRead;
+    expect((await postJson(`/v1/admin/clients/${id}`, { active: false }, token, "PATCH")).status).toBe(200);
+    release();
+    expect((await inFlight).status).toBe(200);
+    // Until 2026-12-06 the lookup put the active client back in this isolate's cache for 30 s.
+    const after = await postEvents([event()], key);
+    expect(await after.json()).toMatchObject({ accepted: 0, rejected: [{ code: "unknown_client" }] });
+  });
+});
+
 describe("admin: two changes of one client's phone numbers at once", () => {
   it("records the release of every number the client gives up, one a concurrent change had just added too", async () => {
     const token = await admin();

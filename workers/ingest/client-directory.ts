@@ -31,6 +31,11 @@ export interface PhoneOwners {
 
 const byPhone = new Map<string, Entry<PhoneOwners>>();
 const byId = new Map<string, Entry<ClientRef | null>>();
+/**
+ * Counts `forgetClients` calls: a lookup that read D1 before an admin change and answers after it
+ * must not put what it read back for 30 s.
+ */
+let generation = 0;
 
 /** Phone numbers per lookup: D1 caps bound parameters per statement at 100. */
 const PHONES_PER_LOOKUP = 90;
@@ -82,7 +87,12 @@ async function resolve<V>(
     const room = (PHONES_PER_LOOKUP - (missing.size % PHONES_PER_LOOKUP)) % PHONES_PER_LOOKUP;
     const ahead = dueSoon(cache, now, missing, room, known);
     const loading = [...missing, ...ahead];
+    const loadedIn = generation;
     const loaded = await load(loading);
+    if (loadedIn !== generation) {
+      for (const k of missing) out.set(k, loaded.get(k) ?? absent);
+      return out;
+    }
     for (const k of loading) {
       const value = loaded.get(k) ?? absent;
       cache.delete(k);
@@ -160,6 +170,7 @@ export function clientsById(db: DrizzleD1Database, ids: Iterable<string>): Promi
 
 /** Drops cached entries after an admin change, so this isolate sees it at once. */
 export function forgetClients(): void {
+  generation += 1;
   byPhone.clear();
   byId.clear();
 }
