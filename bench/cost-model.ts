@@ -7,6 +7,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { forwardIntervalMs } from "../durable-objects/forward-interval.ts";
+import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "../durable-objects/lake-schedule.ts";
+import { RECOMPUTE_DAYS } from "../schema/billing.ts";
 import { HELP, commandLine } from "../scripts/command-line.ts";
 import { round } from "./stats.ts";
 
@@ -35,6 +37,18 @@ export const PRICES = {
 } as const;
 
 const DO_MEMORY_GB = 0.128;
+/**
+ * A sending client's flushes a minute: its object flushes FLUSH_INTERVAL_MS less its share of
+ * FLUSH_SPREAD_MS after the first rows wait, the share spread evenly by object id, so the mean of
+ * 60 s ÷ delay over delays from 40 to 60 s (1.22).
+ */
+export const FLUSHES_PER_SENDING_MINUTE = (60_000 / FLUSH_SPREAD_MS) * Math.log(FLUSH_INTERVAL_MS / (FLUSH_INTERVAL_MS - FLUSH_SPREAD_MS));
+/**
+ * Alarms set per flush, each billed as a row written: the re-arm for the next flush and, once the
+ * client goes quiet, the wake a checkpoint later that asks the Overview whether it saved the whole
+ * hour (an upper bound: a steady sender's next flush asks in its place).
+ */
+const ALARMS_SET_PER_FLUSH = 2;
 const DAYS_PER_MONTH = 30.4;
 
 /** What the benchmark measured for one ingest workload. */
@@ -97,7 +111,7 @@ export interface Scenario {
    * docs/live.md, "Sharding the Overview").
    */
   overviewShards: number;
-  /** Outbox flushes per sending client per active minute (lake-flush.ts FLUSH_INTERVAL_MS = 60 s). */
+  /** Outbox flushes per sending client per active minute (FLUSHES_PER_SENDING_MINUTE). */
   flushesPerClientMinute: number;
   /**
    * Counter rows a flush upserts (pending-aggregates.ts): a `minute_totals` row per minute touched
@@ -144,13 +158,13 @@ export const SCENARIOS: Scenario[] = [
     objectBusyMsPerCall: 10,
     overviewCheckpointSeconds: 5,
     overviewShards: 4,
-    flushesPerClientMinute: 1,
+    flushesPerClientMinute: FLUSHES_PER_SENDING_MINUTE,
     counterRowsPerFlush: 6,
     lakeRetentionDays: 400,
     eventRetentionDays: 76,
     eventRowBytes: 100,
     billingLinesPerClientDay: 6,
-    billingRecomputeDays: 3,
+    billingRecomputeDays: RECOMPUTE_DAYS,
     accessLogSampleRate: 0.01,
     invocationLogs: false,
   },
@@ -191,7 +205,8 @@ export function costModel(m: Measured, s: Scenario): Bill {
     // A rollup per ingest call, each priced as its own Overview request (see overviewCheckpointSeconds).
     "DO requests: overview rollups": (ingestCalls / 1e6) * PRICES.doRequestsPerM,
     // The alarm, which after relayed rollups sends the client's whole hour to the Overview, then comes
-    // back after the Overview's checkpoint and asks whether it was saved: four requests.
+    // back after the Overview's checkpoint and asks whether it was saved: four requests (an upper
+    // bound: a client that keeps sending has its next flush ask in place of the wake, two).
     "DO requests: overview forwards": (((s.overviewShards - 1) * (1_000 / forwardIntervalMs(s.overviewShards)) * s.activeHoursPerDay * 3_600) / 1e6) * PRICES.doRequestsPerM,
     "DO requests: flush alarms": ((flushes * 4) / 1e6) * PRICES.doRequestsPerM,
     // Watched clients' objects all the time they send, the others while busy, and the Overview's shards all day.
@@ -199,9 +214,9 @@ export function costModel(m: Measured, s: Scenario): Bill {
       ((activeSeconds * s.watchedShare + ((ingestCalls + flushes * 4) * s.objectBusyMsPerCall) / 1000 + 86_400 * s.overviewShards) * DO_MEMORY_GB / 1e6) * PRICES.doGbSecondsPerM,
     "DO rows written: ingest": ((webhookEvents * callRowsPerEvent(webhook) + bridgedEvents * callRowsPerEvent(m.bridged)) / 1e6) * PRICES.doRowsWrittenPerM,
     // The flush writes/deletes its range marker, moves the flushed-through and aggregates-through
-    // marks, creates the next outbox table (2 rows; the written one is dropped, which writes none) and
-    // upserts the counter lines.
-    "DO rows written: flush": ((flushes * (6 + s.counterRowsPerFlush)) / 1e6) * PRICES.doRowsWrittenPerM,
+    // marks, creates the next outbox table (2 rows; the written one is dropped, which writes none),
+    // upserts the counter lines and sets its alarms.
+    "DO rows written: flush": ((flushes * (6 + s.counterRowsPerFlush + ALARMS_SET_PER_FLUSH)) / 1e6) * PRICES.doRowsWrittenPerM,
     "DO rows written: overview rollups": ((activeSeconds / s.overviewCheckpointSeconds) / 1e6) * PRICES.doRowsWrittenPerM,
     "DO rows read: ingest": ((webhookEvents * webhook.rows_read_per_event + bridgedEvents * m.bridged.rows_read_per_event) / 1e6) * PRICES.doRowsReadPerM,
     "R2 class A (flush puts + daily compaction)": ((flushes + s.activeClients) / 1e6) * PRICES.r2ClassAPerM,
@@ -230,7 +245,7 @@ export const LEVERS: { name: string; change: Partial<Scenario> }[] = [
   { name: "as built", change: {} },
   { name: "every sending object awake while its client sends (the 1 s rollup timer, until 2026-11-30)", change: { watchedShare: 1 } },
   { name: "nobody watches a client's own page (only the overview)", change: { watchedShare: 0 } },
-  { name: "flush every 5 min instead of 1 min", change: { flushesPerClientMinute: 0.2 } },
+  { name: "flush every 5 min instead of 1 min", change: { flushesPerClientMinute: FLUSHES_PER_SENDING_MINUTE / 5 } },
   { name: "Meta sends 1 status per webhook (worst case, measured)", change: { webhookWorkload: "webhook_single" } },
   { name: "Workers Logs with Cloudflare's execution log per invocation (`[observability]` defaults)", change: { invocationLogs: true } },
 ];

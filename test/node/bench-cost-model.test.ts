@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { costModel, LEVERS, PRICES, SCENARIOS, scenarioFromFlags, type Measured, type Scenario } from "../../bench/cost-model.ts";
+import { costModel, FLUSHES_PER_SENDING_MINUTE, LEVERS, PRICES, SCENARIOS, scenarioFromFlags, type Measured, type Scenario } from "../../bench/cost-model.ts";
+import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "../../durable-objects/lake-schedule.ts";
 import { percentile, ratio } from "../../bench/stats.ts";
 import { benchBatch, webhookSize } from "../../bench/events.ts";
 import { workload } from "../../bench/ingest.ts";
@@ -12,7 +13,7 @@ const measured: Measured = {
   bridged: { events_per_request: 1_000, rows_written_per_event: 1.3, background_rows_written_per_event: 0.05, rows_read_per_event: 3, do_calls_per_event: 0.001, workerd_cpu_ms_per_request: 20 },
   parquet_bytes_per_event: 4,
 };
-const base: Scenario = { ...SCENARIOS[0]!, messagesPerDay: 1e6, activeClients: 10, activeHoursPerDay: 10 };
+const base: Scenario = { ...SCENARIOS[0]!, messagesPerDay: 1e6, activeClients: 10, activeHoursPerDay: 10, flushesPerClientMinute: 1 };
 
 describe("cost model", () => {
   it("prices each line from the measured counts and the scenario", () => {
@@ -21,8 +22,9 @@ describe("cost model", () => {
     expect(bill.monthly["Workers requests"]).toBeCloseTo(((601_000 / 1e6) * PRICES.workerRequestsPerM) * 30.4, 2);
     // Measured mix: the rows per event the calls wrote (2 webhook, 1.25 bridged); the flushes that landed in the run are priced on the flush line.
     expect(bill.monthly["DO rows written: ingest"]).toBeCloseTo(((3e6 * 2 + 1e6 * 1.25) / 1e6) * 30.4, 2);
-    // 10 clients × 10 h × 60 flushes a day, each with 6 mark/table rows and the scenario's counter rows.
-    expect(bill.monthly["DO rows written: flush"]).toBeCloseTo(((6_000 * (6 + base.counterRowsPerFlush)) / 1e6) * 30.4, 2);
+    // 10 clients × 10 h × 60 flushes a day, each with 6 mark/table rows, the scenario's counter rows
+    // and two alarms set (each billed as a row written).
+    expect(bill.monthly["DO rows written: flush"]).toBeCloseTo(((6_000 * (6 + base.counterRowsPerFlush + 2)) / 1e6) * 30.4, 2);
     // The Overview writes a sending client's row once per 5 s checkpoint, not per 1 s rollup.
     expect(bill.monthly["DO rows written: overview rollups"]).toBeCloseTo(((10 * 10 * 3_600) / 5 / 1e6) * 30.4, 2);
     // The watched tenth of 10 clients × 10 h, 10 ms per call (601,000) and per flush-alarm request
@@ -36,6 +38,14 @@ describe("cost model", () => {
     expect(costModel(measured, { ...base, overviewShards: 1 }).monthly["DO requests: overview forwards"]).toBe(0);
     const total = Object.values(bill.monthly).reduce((a, b) => a + b, 0);
     expect(bill.usd_per_million_messages).toBeCloseTo(total / 30.4, 2);
+  });
+
+  it("flushes a sending client as often as its object's share of the flush spread makes it, 1.22 times a minute on average", () => {
+    // Every share of FLUSH_SPREAD_MS an object id can take, each flushing 60 s ÷ its delay a minute.
+    const delays = Array.from({ length: FLUSH_SPREAD_MS }, (_, share) => FLUSH_INTERVAL_MS - share);
+    const mean = delays.reduce((n, d) => n + 60_000 / d, 0) / delays.length;
+    expect(FLUSHES_PER_SENDING_MINUTE).toBeCloseTo(mean, 4);
+    expect(SCENARIOS[0]!.flushesPerClientMinute).toBe(FLUSHES_PER_SENDING_MINUTE);
   });
 
   it("prices webhooks of one status each from that workload's own counts", () => {
