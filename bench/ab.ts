@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { HELP, commandLine } from "../scripts/command-line.ts";
 import { workload, workloadClients, workloadKind, workloadName } from "./ingest.ts";
 import { waitForQuiet } from "./stack.ts";
-import { percentile, ratio } from "./stats.ts";
+import { median, ratio } from "./stats.ts";
 
 const { values, positionals, fail } = commandLine(
   {
@@ -59,7 +59,6 @@ async function side(name: "A" | "B", tree: string) {
   };
 }
 
-const median = (xs: number[]) => percentile(xs, 0.5);
 const a = await side("A", treeA);
 const b = await side("B", treeB).catch(async (err: unknown) => {
   await a.stack.stop();

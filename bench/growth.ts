@@ -20,7 +20,7 @@ import { benchIngest, workload, workloadKind, workloadName, type IngestOptions }
 import { benchClientId } from "./events.ts";
 import { drainLake, fill } from "./lake.ts";
 import { startBenchStack, waitForQuiet, type BenchStack } from "./stack.ts";
-import { percentile, ratio, round } from "./stats.ts";
+import { median, ratio, round } from "./stats.ts";
 
 const { values, positionals, fail } = commandLine(
   {
@@ -117,15 +117,15 @@ try {
   }
   const eventsRatios = pairs.map((p) => ratio(p.full.events_per_s, p.fresh.events_per_s));
   const cpuRatios = pairs.map((p) => ratio(p.full.cpu_us_per_event, p.fresh.cpu_us_per_event));
-  const median = (xs: (number | null)[]) => percentile(xs.filter((x): x is number => x !== null), 0.5);
+  const middle = (xs: (number | null)[]) => median(xs.filter((x): x is number => x !== null));
   console.log(
     JSON.stringify({
       workload: chosen,
       rows_per_full_client: rowsEach,
       pairs_events_per_s_full_over_fresh: eventsRatios,
       pairs_cpu_per_event_full_over_fresh: cpuRatios,
-      median_events_per_s_full_over_fresh: median(eventsRatios),
-      median_cpu_per_event_full_over_fresh: median(cpuRatios),
+      median_events_per_s_full_over_fresh: middle(eventsRatios),
+      median_cpu_per_event_full_over_fresh: middle(cpuRatios),
     }),
   );
 } finally {

@@ -75,10 +75,17 @@ interface Reply {
 }
 
 /**
- * One POST over a kept-alive connection. node:http rather than fetch: undici's fetch spent ~1 ms of
- * the load thread per request, enough for the generator to set the pace of a cheap route.
+ * How long past its window a request may stay unanswered before it counts as failed: many times any
+ * request's p99 here (~100 ms), and a hung call must not keep the loop from stopping by itself.
  */
-function post(agent: Agent, base: URL, r: PlannedRequest): Promise<Reply> {
+const REQUEST_GRACE_MS = 5_000;
+
+/**
+ * One POST over a kept-alive connection, failed as `TimeoutError` after `timeoutMs` without an
+ * answer. node:http rather than fetch: undici's fetch spent ~1 ms of the load thread per request,
+ * enough for the generator to set the pace of a cheap route.
+ */
+function post(agent: Agent, base: URL, r: PlannedRequest, timeoutMs: number): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(
       { agent, host: base.hostname, port: base.port, path: r.path, method: "POST", headers: { ...r.headers, "content-length": Buffer.byteLength(r.body) } },
@@ -90,6 +97,7 @@ function post(agent: Agent, base: URL, r: PlannedRequest): Promise<Reply> {
       },
     );
     req.on("error", reject);
+    req.setTimeout(Math.max(1, timeoutMs), () => req.destroy(Object.assign(new Error(`no answer within ${Math.round(timeoutMs)} ms`), { name: "TimeoutError" })));
     req.end(r.body);
   });
 }
@@ -115,7 +123,7 @@ export async function drive(plan: LoadPlan): Promise<LoadResult> {
       const planned = requestFor(plan, events);
       const t = performance.now();
       try {
-        const res = await post(agent, base, planned);
+        const res = await post(agent, base, planned, deadline + REQUEST_GRACE_MS - t);
         out.latenciesMs.push(performance.now() - t);
         out.requests += 1;
         out.events += events.length;
