@@ -6,7 +6,8 @@ const q = (v: string | number | null) => (v === null ? "NULL" : typeof v === "nu
 
 /**
  * Idempotent seed: dev users, demo clients with phone numbers, the default rate card and the dev
- * ingest key. Existing rows are left as they are (INSERT OR IGNORE), so a restart keeps edits.
+ * ingest key. Existing rows are left as they are (INSERT OR IGNORE), and a client's phone numbers and
+ * a user's clients are seeded only with the client or user, so a restart keeps edits.
  */
 export async function seedSql(now = Date.now()): Promise<string> {
   const lines: string[] = [];
@@ -14,7 +15,10 @@ export async function seedSql(now = Date.now()): Promise<string> {
     lines.push(
       `INSERT OR IGNORE INTO clients (id, name, timezone, currency, shards, active, created_at) VALUES (${q(c.id)}, ${q(c.name)}, ${q(c.timezone)}, ${q(c.currency)}, ${c.shards}, 1, ${now});`,
     );
-    for (const p of c.phoneNumberIds) lines.push(`INSERT OR IGNORE INTO phone_numbers (phone_number_id, client_id) VALUES (${q(p)}, ${q(c.id)});`);
+    // Only when this run created the client: a number an admin took off it has no row left to keep it off.
+    for (const p of c.phoneNumberIds) {
+      lines.push(`INSERT OR IGNORE INTO phone_numbers (phone_number_id, client_id) SELECT ${q(p)}, id FROM clients WHERE id = ${q(c.id)} AND created_at = ${now};`);
+    }
   }
   for (const u of DEV_USERS) {
     // The Worker's own hashing (WebCrypto runs in Node too), so the seeded users sign in whatever its
