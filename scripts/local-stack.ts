@@ -5,6 +5,7 @@ import { createInterface } from "node:readline";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { seedSql } from "./demo/seed-sql.ts";
+import { terminateTree } from "./process-tree.ts";
 
 /**
  * Per-request lines of successful requests, the Worker's sampled access log and wrangler's own:
@@ -89,6 +90,7 @@ export function freePort(): Promise<number> {
 export interface RunningStack {
   url: string;
   process: ChildProcess;
+  /** Resolves once every process of wrangler dev is gone, not just its wrapper: the port is free then. */
   stop(): Promise<void>;
 }
 
@@ -96,6 +98,7 @@ export interface RunningStack {
  * Starts `wrangler dev` (Worker, Durable Objects, local D1/R2, static dashboard) and resolves once
  * /health answers 200. Output goes to `log` (default: inherit; "quiet" drops the per-request lines).
  * `cwd` (default: the repository) is where wrangler finds wrangler.toml and watches sources.
+ * Aborting `signal` while it starts stops wrangler dev, then rejects with the signal's reason.
  */
 export async function startWrangler(opts: {
   port: number;
@@ -105,10 +108,12 @@ export async function startWrangler(opts: {
   cwd?: string;
   /** wrangler's DevTools endpoint (bench/profile.ts); a random port when absent. */
   inspectorPort?: number;
+  signal?: AbortSignal;
 }): Promise<RunningStack> {
   ensureDevVars();
   // Else /health below could be answered by whatever already serves the port (another npm start).
   await assertPortFree(opts.port);
+  opts.signal?.throwIfAborted();
   const args = ["dev", "--port", String(opts.port), "--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--inspector-port", String(opts.inspectorPort ?? 0)];
   if (opts.persistTo) args.push("--persist-to", opts.persistTo);
   // wrangler.toml says production; a local stack runs the dev secrets unless a caller says otherwise.
@@ -122,33 +127,32 @@ export async function startWrangler(opts: {
       });
     }
   }
+  // The wrapper forwards SIGTERM to the CLI; a CLI still running 5 s later is killed with its workerd.
+  const stop = () => terminateTree(child, 5_000);
   const url = `http://127.0.0.1:${opts.port}`;
   let exited = false;
   child.once("exit", () => (exited = true));
   const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
+  for (;;) {
+    const up = await healthy(url);
+    if (opts.signal?.aborted) {
+      await stop();
+      opts.signal.throwIfAborted();
+    }
+    if (up) return { url, process: child, stop };
     if (exited) throw new Error(`wrangler dev exited early with code ${child.exitCode}`);
-    try {
-      const res = await fetch(`${url}/health`);
-      if (res.status === 200) break;
-    } catch {
-      // not listening yet
+    if (Date.now() >= deadline) {
+      await stop();
+      throw new Error("wrangler dev did not become healthy within 120 s");
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  if (Date.now() >= deadline) {
-    child.kill("SIGTERM");
-    throw new Error("wrangler dev did not become healthy within 120 s");
+}
+
+async function healthy(url: string): Promise<boolean> {
+  try {
+    return (await fetch(`${url}/health`)).status === 200;
+  } catch {
+    return false; // not listening yet
   }
-  return {
-    url,
-    process: child,
-    stop: () =>
-      new Promise<void>((done) => {
-        if (exited) return done();
-        child.once("exit", () => done());
-        child.kill("SIGTERM");
-        setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
-      }),
-  };
 }

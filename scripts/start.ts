@@ -1,10 +1,9 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { buildPages } from "./dashboard-build.ts";
 import { DEV_INGEST_KEY } from "./demo/catalog.ts";
 import { runDemoTraffic } from "./demo/traffic.ts";
-import { runLocalCrons } from "./local-crons.ts";
-import { ROOT, assertPortFree, prepareLocalState, startWrangler } from "./local-stack.ts";
+import { devVar } from "./dev-vars.ts";
+import { localCrons, runLocalCrons, type Cron } from "./local-crons.ts";
+import { assertPortFree, prepareLocalState, startWrangler, type RunningStack } from "./local-stack.ts";
 import { stopWithParent } from "./parent-watch.ts";
 
 /**
@@ -15,20 +14,45 @@ import { stopWithParent } from "./parent-watch.ts";
 const port = Number(process.env.PORT ?? 8787);
 const demo = process.env.DEMO !== "0";
 
-// Before anything touches the build or the local state another stack may be serving.
-await assertPortFree(port).catch((err: Error) => {
+const controller = new AbortController();
+let stack: RunningStack | undefined;
+// Installed before wrangler dev is spawned: a Ctrl-C, a `kill` or npm going away while it starts
+// (up to two minutes) must stop it too, else it runs on, holding the port.
+const shutdown = async () => {
+  controller.abort();
+  // While it starts, startWrangler stops it on the abort and the startup below exits.
+  if (!stack) return;
+  await stack.stop();
+  process.exit(0);
+};
+process.on("SIGINT", shutdown);
+process.on("SIGTERM", shutdown);
+stopWithParent(() => void shutdown());
+
+function fail(err: Error): never {
   console.error(`zapmeter: ${err.message}`);
   process.exit(1);
-});
+}
+// Before anything touches the build or the local state another stack may be serving.
+await assertPortFree(port).catch(fail);
+// A cron the local trigger would fire otherwise than Cloudflare is refused before anything starts.
+let crons: Cron[];
+try {
+  crons = localCrons();
+} catch (err) {
+  fail(err as Error);
+}
 console.log("zapmeter: building the dashboard…");
 buildPages();
 console.log("zapmeter: applying D1 migrations and seeding dev data…");
 await prepareLocalState();
+const appSecret = devVar("WHATSAPP_APP_SECRET");
 console.log(`zapmeter: starting wrangler dev on port ${port}…`);
-const stack = await startWrangler({ port, log: process.env.VERBOSE === "1" ? "inherit" : "quiet" });
+stack = await startWrangler({ port, log: process.env.VERBOSE === "1" ? "inherit" : "quiet", signal: controller.signal }).catch((err: Error) => {
+  if (controller.signal.aborted) process.exit(0);
+  throw err;
+});
 
-const appSecret = readFileSync(join(ROOT, ".dev.vars"), "utf8").match(/^WHATSAPP_APP_SECRET=(.*)$/m)?.[1]?.trim() ?? "dev-app-secret";
-const controller = new AbortController();
 let sent = 0;
 let failed = 0;
 console.log(`
@@ -39,18 +63,10 @@ zapmeter is up: ${stack.url}
   crons       fired on wrangler.toml's schedule (billing every 10 minutes, compaction and credential purge at 03:30 UTC)
 Ctrl-C stops everything.
 `);
-runLocalCrons(stack.url, controller.signal, (cron, status) => {
+runLocalCrons(stack.url, crons, controller.signal, (cron, status) => {
   if (status !== 200) console.error(`cron ${cron}: the local trigger answered ${status || "nothing"}`);
 });
 
-const shutdown = async () => {
-  controller.abort();
-  await stack.stop();
-  process.exit(0);
-};
-process.on("SIGINT", shutdown);
-process.on("SIGTERM", shutdown);
-stopWithParent(() => void shutdown());
 stack.process.once("exit", (code) => {
   if (!controller.signal.aborted) {
     console.error(`wrangler dev exited (${code}); stopping.`);

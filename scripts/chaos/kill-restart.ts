@@ -1,6 +1,6 @@
 import { describe as explain } from "../../test/ground-truth/invariant.ts";
 import { freshStateDir } from "../local-stack.ts";
-import { killTree } from "./processes.ts";
+import { killTree } from "../process-tree.ts";
 import { checkAll, deliver, openSession, openTarget, type SendStats } from "./session.ts";
 
 export interface KillRestartReport {

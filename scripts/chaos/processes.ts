@@ -1,42 +1,7 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { descendants } from "../process-tree.ts";
 
-/**
- * Linux process-tree helpers for the chaos runner: `wrangler dev` runs workerd as a child, so killing
- * the stack means killing the whole tree, and its memory is the workerd child's.
- */
-
-function parentOf(pid: number): number | null {
-  try {
-    // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ')'.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-  } catch {
-    return null;
-  }
-}
-
-/** Every live descendant of `root` (children first found, then theirs). */
-export function descendants(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync("/proc")) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid)) continue;
-    const ppid = parentOf(pid);
-    if (ppid === null) continue;
-    let list = children.get(ppid);
-    if (!list) children.set(ppid, (list = []));
-    list.push(pid);
-  }
-  const out: number[] = [];
-  const queue = [root];
-  while (queue.length > 0) {
-    for (const c of children.get(queue.shift()!) ?? []) {
-      out.push(c);
-      queue.push(c);
-    }
-  }
-  return out;
-}
+/** The chaos runner's view of a stack's processes: its memory is the workerd child's. */
 
 function commOf(pid: number): string | null {
   try {
@@ -71,19 +36,6 @@ export function rssMiB(pid: number): { total: number; anon: number; file: number
   } catch {
     return null;
   }
-}
-
-/** SIGKILLs `root` and all its descendants at once: no process gets to clean up. */
-export function killTree(root: number): number[] {
-  const all = [root, ...descendants(root)];
-  for (const pid of all) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  return all;
 }
 
 /** Least-squares slope of `y` over `x`. */

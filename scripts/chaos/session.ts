@@ -1,10 +1,10 @@
 import { DEV_INGEST_KEY, DEV_PASSWORD } from "../../schema/dev-credentials.ts";
-import { readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { deliveryPlan, toRequest, type Credentials, type Delivery } from "../../test/ground-truth/delivery.ts";
 import { billingLeg, countersLeg, lakeLeg, type Api, type Difference } from "../../test/ground-truth/invariant.ts";
 import { groundTruth, type GroundTruth, type TruthClient } from "../../test/ground-truth/model.ts";
-import { ROOT, freePort, prepareLocalState, startWrangler, type RunningStack } from "../local-stack.ts";
+import { devVar } from "../dev-vars.ts";
+import { freePort, prepareLocalState, startWrangler, type RunningStack } from "../local-stack.ts";
 
 /**
  * A chaos session: a real `wrangler dev` on persisted local state, the seeded dev credentials, fresh
@@ -52,12 +52,6 @@ export async function openTarget(stateDir: string): Promise<Target> {
   const target = new Target(stateDir);
   await target.start();
   return target;
-}
-
-function devVar(name: string): string {
-  const line = readFileSync(join(ROOT, ".dev.vars"), "utf8").split("\n").find((l) => l.startsWith(`${name}=`));
-  if (!line) throw new Error(`${name} missing from .dev.vars`);
-  return line.slice(name.length + 1).trim();
 }
 
 async function ok<T>(res: Response, what: string, status = 200): Promise<T> {
