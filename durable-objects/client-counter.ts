@@ -412,14 +412,22 @@ export class ClientCounter extends DurableObject<Env> {
    * `transition`, the client grows while it has events (see `ingestResharded`). Refused when the
    * object holds events and no transition is asked for (their messages' later statuses would go to
    * another shard), or while an earlier transition lasts. The count is stored even when it is 1, so
-   * that a call routed by the old count is refused from now on. Returns what it found, for the
-   * Worker to put back if the change does not go through.
+   * that a call routed by the old count is refused from now on. Asked again for the count it serves
+   * (a retry) it agrees, with the same transition or without one when it holds no events. Returns
+   * what it found, for the Worker to put back if the change does not go through.
    */
   relayout(shards: number, transition: Transition | null): { ok: boolean; refused?: "holds_events" | "resharding"; prior: LayoutState } {
     const prior: LayoutState = { layout: this.statedShardCount, transition: this.reshard.at(Date.now()) };
+    // Before the same-count answer: an object holding events that applied a growth and its
+    // transition but whose answer was lost (the Worker put the others back) must not agree to the
+    // admin's retry without a transition, or the other shards would take the count without one and
+    // count its messages' later statuses as new. Refused here, the retry asks again with a
+    // transition, which this object agrees to as it is and the others take. The Worker putting
+    // back the object whose answer it lost would not do instead: it never learnt what the object
+    // held before, and the put-back may overtake the call it undoes.
+    if (transition === null && this.holdsEvents()) return { ok: false, refused: "holds_events", prior };
     if (this.statedShardCount === shards && (transition === null || prior.transition?.previous === transition.previous)) return { ok: true, prior };
     if (prior.transition) return { ok: false, refused: "resharding", prior };
-    if (transition === null && this.holdsEvents()) return { ok: false, refused: "holds_events", prior };
     this.transact(() => {
       this.setLayout(shards);
       if (transition) this.reshard.set(transition);

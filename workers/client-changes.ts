@@ -21,7 +21,8 @@ export type WithClientChange = (row: SQL) => BatchItem<"sqlite">[];
  * change of the shard count asks the objects first (they then refuse calls routed by the old
  * count), and D1 takes the batch only from the count they were asked to leave: when D1 does not
  * (an error, or another change of the count got there first) the objects are put back and nothing
- * of the change is written, its other fields and phone numbers included.
+ * of the change is written, its other fields and phone numbers included. After an error the objects
+ * are put back only when D1 is read to hold the old count.
  */
 export async function writeClientChange(env: Env, db: DrizzleD1Database, current: { id: string; shards: number }, set: ClientRowChange, withIt: WithClientChange): Promise<void> {
   const shards = set.shards ?? current.shards;
@@ -38,15 +39,24 @@ export async function writeClientChange(env: Env, db: DrizzleD1Database, current
     const [row] = await db.batch([first, ...more]);
     taken = relayout === null || (row as D1Result).meta.changes > 0;
   } catch (err) {
-    await relayout?.undo();
+    // An error does not say the batch did not commit: its answer may have been lost on the way
+    // back, and objects put back while D1 holds the new count serve a layout D1 does not route by
+    // (a status counted in both). So they are put back only when D1 is read to hold the old count;
+    // when that read fails too they stay, refusing the client's calls routed by the old count
+    // until the admin's retry, which they agree to as they are.
+    if (relayout && (await shardCountInD1(db, byId).catch(() => undefined)) === current.shards) await relayout.undo();
     throw err;
   }
   if (!taken) {
     // Another admin's change to the same count went through first: the objects serve it as D1 does.
-    const now = await db.select({ shards: clients.shards }).from(clients).where(byId).get();
-    if (now?.shards !== shards) await relayout!.undo();
+    if ((await shardCountInD1(db, byId)) !== shards) await relayout!.undo();
     throw new ApiError(409, "concurrent_change", `the shard count of client ${current.id} changed meanwhile; read it again`);
   }
+}
+
+/** The client's shard count as D1 holds it now (undefined: no such client). */
+async function shardCountInD1(db: DrizzleD1Database, byId: SQL): Promise<number | undefined> {
+  return (await db.select({ shards: clients.shards }).from(clients).where(byId).get())?.shards;
 }
 
 /** The objects' agreement to serve `shards`; a 409 saying why when they refuse. */

@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { SEQ_BAND, messageShard } from "../../durable-objects/client-shards.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
@@ -9,15 +10,31 @@ import type { ClientLiveMessage } from "../../schema/live.ts";
 import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { relayoutClient } from "../../workers/client-counters.ts";
 import { writeClientChange } from "../../workers/client-changes.ts";
+import { forgetClients, ownersByPhoneNumber } from "../../workers/ingest/client-directory.ts";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { clients, phoneNumbers } from "../../schema/db.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
-import { transitionFrom } from "../../durable-objects/reshard.ts";
+import { transitionFrom, type Transition } from "../../durable-objects/reshard.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { listParts } from "../../workers/lake/layout.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
-import { admin, authed, call, counters, createClient, d1RefusingBatchesOf, ingestKey, postEvents, postJson, unique, withEnv, withMethods } from "./helpers.ts";
+import {
+  admin,
+  authed,
+  call,
+  counters,
+  createClient,
+  d1RefusingBatchesOf,
+  d1WithMarkedBatches,
+  ingestKey,
+  postEvents,
+  postJson,
+  postWebhook,
+  unique,
+  withEnv,
+  withMethods,
+} from "./helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { LiveSocket, clearOfMinuteTurn, event } from "./live-helpers.ts";
 
@@ -28,6 +45,14 @@ const everything = (stub: DurableObjectStub<ClientCounter>) => stub.totals(0, Nu
 /** Fresh message ids; a few dozen put some in every shard of a test's client (the split is a hash). */
 function messages(count: number): string[] {
   return Array.from({ length: count }, () => unique("wamid"));
+}
+
+/** A fresh message id that a client of `shards` shards keeps in `shard`. */
+function messageIn(shard: number, shards: number): string {
+  for (;;) {
+    const m = unique("wamid");
+    if (messageShard(m, shards) === shard) return m;
+  }
 }
 
 describe("a sharded client", () => {
@@ -324,6 +349,105 @@ describe("changing a client's shard count", () => {
     ]);
     await expect(write).rejects.toMatchObject({ status: 409, code: "concurrent_change" });
     expect(await fields(other.id)).toEqual([`Client ${other.id}`, 2, other.phones]);
+  });
+
+  it("refuses the statuses a webhook routed by a stale cached count, though it routed others of the client to the same shard by the new one, so Meta's retry stores them in the shard of the new count", async () => {
+    const { id, phones } = await createClient({ phones: [unique("pn"), unique("pn")] });
+    const [stale, fresh] = phones as [string, string];
+    const db = drizzle(env.DB);
+    // This isolate cached one phone number while the client had one shard; another isolate's admin then grew it to 3.
+    forgetClients();
+    await ownersByPhoneNumber(db, [stale]);
+    await writeClientChange(env, db, { id, shards: 1 }, { shards: 3 }, () => []);
+    const timestamp = Math.floor(at("2026-11-20T12:30:00Z") / 1000);
+    // Shard 0 by either count; shard 0 by the stale count, 2 by D1's.
+    const [unmoved, moved] = [messageIn(0, 3), messageIn(2, 3)];
+    const body = webhook([
+      { phoneNumberId: fresh, statuses: [statusObject({ id: unmoved, status: "sent", timestamp, category: "marketing" })] },
+      { phoneNumberId: stale, statuses: [statusObject({ id: moved, status: "delivered", timestamp, category: "marketing" })] },
+    ]);
+    expect((await postWebhook(body)).status).toBe(503);
+    // The refusal dropped this isolate's cache: the retry is routed by D1's count.
+    const retried = await postWebhook(body);
+    expect([retried.status, await retried.json()]).toEqual([200, { accepted: 1, duplicates: 1, ignored: 0 }]);
+    const perShard = await Promise.all([0, 1, 2].map((k) => everything(shardOf(id, k))));
+    expect(perShard.map((c) => [c.sent, c.delivered])).toEqual([[1, 0], [0, 0], [0, 1]]);
+  });
+
+  /** A PATCH of the shard count through the Worker with some of its bindings replaced; its status. */
+  const patchShardsWith = async (bindings: Partial<Env>, id: string, shards: number) => {
+    const init = { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ shards }) };
+    return (await withEnv(bindings, `/v1/admin/clients/${id}`, authed(await admin(), init))).status;
+  };
+  /**
+   * A client of one shard holding a delivered of a message that 3 shards keep in shard 1 (it stays
+   * in shard 0 through a growth to 3), and Meta's redelivery of it: status and body.
+   */
+  const clientWithDelivered = async () => {
+    const { id } = await createClient();
+    const delivered = status(id, messageIn(1, 3), "delivered", at("2026-11-20T12:00:00Z"));
+    await ingest([delivered]);
+    const redeliver = async () => {
+      const res = await postEvents([delivered], await ingestKey());
+      return [res.status, await res.json()];
+    };
+    return { id, redeliver };
+  };
+  const countedOnce = [200, { accepted: 0, duplicates: 1, rejected: [] }];
+
+  it("leaves the objects grown when D1 commits the change but its answer is lost: a status is counted once, and the admin's retry goes through", async () => {
+    const { id, redeliver } = await clientWithDelivered();
+    const answerLost = d1WithMarkedBatches(/^update "clients"/i, async (statements) => {
+      await env.DB.batch(statements);
+      throw new Error("D1_ERROR: Network connection lost.");
+    });
+    expect(await patchShardsWith({ DB: answerLost }, id, 3)).toBe(503);
+    expect(await listedShards(id)).toBe(3);
+    // The isolate's cache expires: the redelivery is routed by D1's count.
+    forgetClients();
+    expect(await redeliver()).toEqual(countedOnce);
+    expect(await patchShards(id, 3)).toMatchObject({ status: 200, body: { shards: 3 } });
+  });
+
+  it("leaves the objects grown when a change's D1 write fails and D1 cannot then say its count: the client's calls are refused, never counted twice, until the admin's retry goes through", async () => {
+    const { id, redeliver } = await clientWithDelivered();
+    let down = false;
+    const downFromWrite = withMethods(env.DB, {
+      batch: () => {
+        down = true;
+        return Promise.reject(new Error("D1_ERROR: Network connection lost."));
+      },
+      prepare: (query: string) => {
+        if (down) throw new Error("D1 is down");
+        return env.DB.prepare(query);
+      },
+    });
+    await expect(writeClientChange(env, drizzle(downFromWrite), { id, shards: 1 }, { shards: 3 }, () => [])).rejects.toThrow("Network connection lost");
+    expect(await listedShards(id)).toBe(1);
+    expect((await redeliver())[0]).toBe(503);
+    expect(await patchShards(id, 3)).toMatchObject({ status: 200, body: { shards: 3 } });
+    expect(await redeliver()).toEqual(countedOnce);
+  });
+
+  it("grows every shard with the transition on the admin's retry after the object holding events applied the change but its answer was lost", async () => {
+    const { id, redeliver } = await clientWithDelivered();
+    // Shard 0 applies the growth with its transition and its answer is lost: the Worker puts the other shards back.
+    const shard0 = env.CLIENT_COUNTER.idFromName(id).toString();
+    const answerLostAtShard0 = withMethods(env.CLIENT_COUNTER, {
+      get: (objectId: DurableObjectId) => {
+        const stub = env.CLIENT_COUNTER.get(objectId);
+        if (objectId.toString() !== shard0) return stub;
+        const relayout = async (shards: number, transition: Transition | null) => {
+          const answer = await stub.relayout(shards, transition);
+          if (transition) throw new Error("Network connection lost.");
+          return answer;
+        };
+        return withMethods(stub, { relayout: relayout as DurableObjectStub<ClientCounter>["relayout"] });
+      },
+    } as Partial<DurableObjectNamespace<ClientCounter>>);
+    expect(await patchShardsWith({ CLIENT_COUNTER: answerLostAtShard0 }, id, 3)).toBe(503);
+    expect(await patchShards(id, 3)).toMatchObject({ status: 200, body: { shards: 3 } });
+    expect(await redeliver()).toEqual(countedOnce);
   });
 
   it("shows viewers the count the objects serve, even before D1 has it", async () => {

@@ -7,7 +7,7 @@ import { ApiError } from "../errors.ts";
 import { logLine } from "../log.ts";
 import { forgetClients } from "./client-directory.ts";
 
-/** A request's events for one client (one shard of it: `client.shard`). */
+/** A request's events for one shard of a client (`client.shard`), routed by one shard count (`client.shards`). */
 export interface ClientBatch {
   client: ClientRef;
   events: NotificationEvent[];
@@ -20,14 +20,20 @@ export interface RoutedEvent {
 }
 
 /**
- * Groups events by client and, for a sharded client, by the shard of their message, keeping each
- * group's events in arrival order.
+ * Groups events by client and, for a sharded client, by the shard of their message and the count
+ * that routed it, keeping each group's events in arrival order.
  */
 export function groupByClient(items: RoutedEvent[]): ClientBatch[] {
   const batches = new Map<string, ClientBatch>();
   for (const { client, event } of items) {
-    const shard = messageShard(event.message_id, client.shards ?? 1);
-    const key = shardName(client.id, shard);
+    const shards = client.shards ?? 1;
+    const shard = messageShard(event.message_id, shards);
+    // One request can carry a client by two counts (a webhook whose phone numbers this isolate cached
+    // before and after an admin change of the count). Its object checks only the count a call
+    // states, so a status routed by the stale count must go in a call of its own, to be refused
+    // there, not in the fresh count's call to the same shard, to be stored where the new count
+    // does not route its message (a space is not allowed in a client id).
+    const key = `${shardName(client.id, shard)} ${shards}`;
     let b = batches.get(key);
     if (!b) batches.set(key, (b = { client: shard === 0 ? client : { ...client, shard }, events: [] }));
     b.events.push(event);
@@ -39,7 +45,7 @@ export function groupByClient(items: RoutedEvent[]): ClientBatch[] {
 export type DispatchResult = IngestFigures & { rollups: ClientRollup[] };
 
 /**
- * One RPC per client shard (more for a shard's rows past MAX_CALL_BYTES), in parallel; resolves only
+ * One RPC per batch (more for a batch's rows past MAX_CALL_BYTES), in parallel; resolves only
  * when every object has committed. Any failure is a 503: the sender retries the whole request and
  * dedup makes the retry safe. A failure also drops this isolate's client cache, so the retry is
  * routed by what D1 says now (an object refuses a call routed by a shard count it does not serve).
