@@ -289,7 +289,7 @@ export const OPERATIONS: Operation[] = [
       200: { description: "updated", schema: AdminUser },
       400: { description: "unknown client_ids, or a weak password (weak_password)", schema: ErrorBody },
       404: { description: "no such user", schema: ErrorBody },
-      409: { description: "an admin demoting or deactivating themselves", schema: ErrorBody },
+      409: { description: "an admin demoting or deactivating themselves (own_access), or a change that would leave no active admin (last_admin)", schema: ErrorBody },
     },
   },
   {

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { messageShard } from "../../durable-objects/client-shards.ts";
 import { eventTableFor } from "../../durable-objects/client-counter-tables.ts";
 import { INGEST_STATS_HEADERS, type ClientObjects } from "../../schema/api.ts";
@@ -474,6 +474,35 @@ describe("admin: users and API keys", () => {
     expect(await code(await postJson(`/v1/admin/users/${me}`, {}, token, "PATCH"))).toEqual([400, "validation_failed"]);
     expect(await code(await postJson(`/v1/admin/users/${me}`, { role: "viewer" }, token, "PATCH"))).toEqual([409, "own_access"]);
     expect(await code(await postJson(`/v1/admin/users/${me}`, { active: false }, token, "PATCH"))).toEqual([409, "own_access"]);
+  });
+
+  it("keeps one admin when the last two demote each other at the same moment", async () => {
+    const [tokenA, tokenB] = [await signIn("admin"), await signIn("admin")];
+    const idOf = async (token: string) => ((await (await call("/v1/me", authed(token))).json()) as { user: { id: number } }).user.id;
+    const [a, b] = [await idOf(tokenA), await idOf(tokenB)];
+    // The file's other admins are set aside for this test, so that A and B are the last two.
+    const aside = await env.DB.prepare("UPDATE users SET active = 0 WHERE role = 'admin' AND active = 1 AND id NOT IN (?, ?) RETURNING id").bind(a, b).all<{ id: number }>();
+    onTestFinished(async () => {
+      await env.DB.prepare("UPDATE users SET active = 1 WHERE id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(aside.results.map((r) => r.id))).run();
+    });
+    // A's demotion of B has passed every check and is held at its write.
+    let reached!: () => void;
+    const atWrite = new Promise<void>((r) => (reached = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const held = d1WithMarkedBatches(/update "users" set "role"/, async <T,>(statements: D1PreparedStatement[]) => {
+      reached();
+      await gate;
+      return env.DB.batch<T>(statements);
+    });
+    const aDemotesB = withEnv({ DB: held }, `/v1/admin/users/${b}`, authed(tokenA, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ role: "viewer" }) }));
+    await atWrite;
+    expect((await postJson(`/v1/admin/users/${a}`, { role: "viewer" }, tokenB, "PATCH")).status).toBe(200);
+    release();
+    const refused = await aDemotesB;
+    expect([refused.status, ((await refused.json()) as { error: { code: string } }).error.code]).toEqual([409, "last_admin"]);
+    const admins = await env.DB.prepare("SELECT id FROM users WHERE role = 'admin' AND active = 1").all<{ id: number }>();
+    expect(admins.results.map((r) => r.id)).toEqual([b]);
   });
 
   it("shows a new key once, lists keys without it, and a revoked key stops working", async () => {

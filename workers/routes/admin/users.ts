@@ -1,6 +1,7 @@
-import { asc, eq, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, exists, ne, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { BatchItem } from "drizzle-orm/batch";
+import { alias } from "drizzle-orm/sqlite-core";
 import { Hono } from "hono";
 import { CreateUserRequest, UpdateUserRequest, type AdminUser, type PublicUser } from "../../../schema/api.ts";
 import { clients, userClients, users } from "../../../schema/db.ts";
@@ -33,6 +34,17 @@ async function assertClientsExist(db: DrizzleD1Database, clientIds: string[]): P
   if (missing.length > 0) throw new ApiError(400, "unknown_clients", "some client_ids do not exist", missing);
 }
 
+const others = alias(users, "others");
+
+/**
+ * Holds while an active admin other than user `id` remains. A change that takes admin from an admin
+ * is written only under it, in the same statement: two admins demoting each other at once would
+ * each pass a check made before writing, and leave nobody to administer the service.
+ */
+function anotherAdmin(db: DrizzleD1Database, id: number): SQL {
+  return exists(db.select({ id: others.id }).from(others).where(and(eq(others.role, "admin"), eq(others.active, true), ne(others.id, id))));
+}
+
 /** The insert giving the user `user` (a condition on `users`) the clients `clientIds`: one statement whatever their number. */
 function scopeWrites(db: DrizzleD1Database, clientIds: string[], user: SQL): BatchItem<"sqlite">[] {
   if (clientIds.length === 0) return [];
@@ -61,7 +73,7 @@ adminUsers.post("/", valid("json", CreateUserRequest), async (c) => {
  * user's sessions (`sessions_valid_from`), REST at once and live sockets at their object's next
  * check; a change of role or clients closes their live sockets the same way, and the dashboard
  * reconnects with what the user may see now. An admin cannot demote or deactivate themselves (the
- * last admin would lock everyone out).
+ * last admin would lock everyone out), nor, by two changes at once, each other.
  */
 adminUsers.patch("/:id", valid("json", UpdateUserRequest), async (c) => {
   const id = /^[1-9]\d{0,15}$/.test(c.req.param("id")) ? Number(c.req.param("id")) : NaN;
@@ -81,11 +93,18 @@ adminUsers.patch("/:id", valid("json", UpdateUserRequest), async (c) => {
     ...(body.password !== undefined ? { passwordHash: await hashPassword(body.password) } : {}),
     ...(endsSessions ? { sessionsValidFrom: Date.now() } : {}),
   };
+  const takesAdmin = current.role === "admin" && current.active && ((body.role !== undefined && body.role !== "admin") || body.active === false);
+  const target = takesAdmin ? and(eq(users.id, id), anotherAdmin(db, id))! : eq(users.id, id);
   const [first, ...more]: BatchItem<"sqlite">[] = [
-    ...(Object.keys(changes).length > 0 ? [db.update(users).set(changes).where(eq(users.id, id))] : []),
-    ...(body.client_ids ? [db.delete(userClients).where(eq(userClients.userId, id)), ...scopeWrites(db, body.client_ids, eq(users.id, id))] : []),
+    ...(Object.keys(changes).length > 0 ? [db.update(users).set(changes).where(target)] : []),
+    ...(body.client_ids
+      ? [db.delete(userClients).where(and(eq(userClients.userId, id), exists(db.select({ id: users.id }).from(users).where(target)))), ...scopeWrites(db, body.client_ids, target)]
+      : []),
   ];
-  await db.batch([first!, ...more]);
+  const [written] = await db.batch([first!, ...more]);
+  if (takesAdmin && (written as D1Result).meta.changes === 0) {
+    throw new ApiError(409, "last_admin", `${current.email} is the last active admin; make another admin first`);
+  }
   // Names of what changed only: a password is never logged.
   await audit(db, c.get("user").email, "user.update", current.email, { fields: Object.keys(body).filter((k) => body[k as keyof typeof body] !== undefined) });
   const [row] = await db.select().from(users).where(eq(users.id, id));
