@@ -1,5 +1,5 @@
 import { errorBody } from "../schema/api.ts";
-import { accessGrant } from "../workers/auth/policy.ts";
+import { accessGrant, grantUserId } from "../workers/auth/policy.ts";
 import { logLine } from "../workers/log.ts";
 
 /**
@@ -130,7 +130,8 @@ export async function openSockets(ctx: DurableObjectState, db: D1Database, onEnd
 async function closeEnded(db: D1Database, sockets: WebSocket[], end: (ws: WebSocket) => void): Promise<void> {
   const bySession = Map.groupBy(sockets, (ws) => attachmentOf(ws).session ?? "");
   const granted = sockets.filter((ws) => attachmentOf(ws).grant !== undefined);
-  const userIds = [...new Set(granted.map((ws) => (JSON.parse(attachmentOf(ws).grant!) as [number])[0]))];
+  // A grant of the older whole-list form names no user here and matches none: its socket is ended once, and reconnects.
+  const userIds = [...new Set(granted.map((ws) => grantUserId(attachmentOf(ws).grant!)).filter((id) => !Number.isNaN(id)))];
   try {
     const [revoked, grants] = await db.batch<{ jti: string } & { id: number; role: string; active: number; clients: string; valid_from: number }>([
       db
@@ -145,7 +146,7 @@ async function closeEnded(db: D1Database, sockets: WebSocket[], end: (ws: WebSoc
         .bind(JSON.stringify(userIds)),
     ]);
     for (const { jti } of revoked!.results) for (const ws of bySession.get(jti) ?? []) end(ws);
-    const current = new Set(grants!.results.filter((u) => u.active).map((u) => accessGrant(u.id, u.role, JSON.parse(u.clients) as string[], u.valid_from)));
+    const current = new Set(await Promise.all(grants!.results.filter((u) => u.active).map((u) => accessGrant(u.id, u.role, JSON.parse(u.clients) as string[], u.valid_from))));
     for (const ws of granted) if (!current.has(attachmentOf(ws).grant!)) end(ws);
   } catch (err) {
     // The next check, an interval later, asks again; expiry is enforced meanwhile.

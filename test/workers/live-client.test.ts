@@ -279,6 +279,21 @@ describe("client live socket scope", () => {
   });
 });
 
+describe("a viewer of many clients", () => {
+  it("opens the overview and a client's live socket, though its client list is past a socket attachment's 16 KiB", async () => {
+    // 300 ids of 64 characters: the whole list on the socket (until 2026-12-06) made both upgrades a 500.
+    const ids = Array.from({ length: 300 }, (_, i) => `${unique("c")}-${i}`.padEnd(64, "x"));
+    await env.DB.batch(ids.map((id) => env.DB.prepare("INSERT INTO clients (id, name, created_at) VALUES (?, ?, ?)").bind(id, id, Date.now())));
+    const viewer = await signIn("viewer", ids);
+    const overview = await LiveSocket.connect("/v1/live", await bearer(viewer));
+    expect((await overview.next<{ type: string }>()).type).toBe("snapshot");
+    overview.close();
+    const one = await LiveSocket.connect(`/v1/clients/${ids[0]}/live`, await bearer(viewer));
+    expect((await one.next<Msg>()).client_id).toBe(ids[0]);
+    one.close();
+  });
+});
+
 describe("what a viewer may do with its sockets", () => {
   it("closes a socket that sends anything (viewers only listen)", async () => {
     const { id } = await createClient();

@@ -1,3 +1,4 @@
+import { sha256Hex } from "./crypto.ts";
 import { roleAllows, type Capability, type Role } from "../../schema/api.ts";
 
 /** The signed-in caller, as every route sees it. */
@@ -23,10 +24,16 @@ export interface AuthUser {
  * A user's access as one comparable string: who, in which role, with which clients (a viewer's), and
  * from when their sessions count. A live socket keeps the one it was opened with
  * (durable-objects/live-sockets.ts); a user deactivated, given another role or other clients, or
- * whose password was reset, no longer matches it.
+ * whose password was reset, no longer matches it. The user id and a SHA-256 of the rest: a socket's
+ * attachment holds at most 16 KiB, which a viewer's list of a few hundred clients would pass.
  */
-export function accessGrant(userId: number, role: string, clientIds: readonly string[], sessionsValidFrom: number): string {
-  return JSON.stringify([userId, role, [...clientIds].sort(), sessionsValidFrom]);
+export async function accessGrant(userId: number, role: string, clientIds: readonly string[], sessionsValidFrom: number): Promise<string> {
+  return `${userId}:${await sha256Hex(JSON.stringify([role, [...clientIds].sort(), sessionsValidFrom]))}`;
+}
+
+/** The user a grant is of (NaN for a grant of the whole-list form sockets kept until 2026-12-06). */
+export function grantUserId(grant: string): number {
+  return Number(grant.slice(0, grant.indexOf(":")));
 }
 
 /** The one authorisation rule: role grants the capability, and viewers only on their own clients. */

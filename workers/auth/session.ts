@@ -73,6 +73,6 @@ export async function activeUser(db: DrizzleD1Database, userId: number, sessionI
     sessionId,
     sessionExpiresAt,
     checkedAt,
-    grant: accessGrant(row.id, row.role, clientIds, row.sessionsValidFrom),
+    grant: await accessGrant(row.id, row.role, clientIds, row.sessionsValidFrom),
   };
 }
