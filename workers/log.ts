@@ -2,10 +2,23 @@ export type LogLevel = "info" | "warn" | "error";
 
 /**
  * One structured JSON log line, for code with or without a request (Durable Objects, crons). Callers
- * never pass personal data: recipients are masked upstream. An error is logged by name and message.
+ * never pass personal data: recipients are masked upstream. An error is logged by name and message
+ * (`errorFields`).
  */
 export function logLine(level: LogLevel, event: string, fields: Record<string, unknown> = {}, err?: unknown): void {
   const line: Record<string, unknown> = { level, event, ...fields };
-  if (err !== undefined) line.error = err instanceof Error ? { name: err.name, message: err.message } : String(err);
+  if (err !== undefined) line.error = errorFields(err);
   console[level](JSON.stringify(line));
+}
+
+/**
+ * An error's name and message, and its cause's. drizzle's failed query names its statement's
+ * parameters in its message (`\nparams: …`: a new password's hash, the email a sign-in was tried
+ * with): the statement, whose values are placeholders, and the driver's error say what failed.
+ */
+function errorFields(err: unknown): Record<string, string> | string {
+  if (!(err instanceof Error)) return String(err);
+  const fields: Record<string, string> = { name: err.name, message: err.message.replace(/\nparams: [\s\S]*$/, "") };
+  if (err.cause instanceof Error) fields.cause = `${err.cause.name}: ${err.cause.message}`;
+  return fields;
 }
