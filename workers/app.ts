@@ -20,13 +20,16 @@ import { webhooks } from "./routes/webhooks.ts";
 /** The HTTP API (DESIGN.md). Static dashboard assets are served before this by the assets binding. */
 export const app = new Hono<AppEnv>();
 
-app.use(requestLog, productionGuard, apiSecureHeaders, defaultBodyLimit, async (c, next) => {
+// Headers first: the answers of the guard and the body limit below (a 503, a 413) carry them too,
+// CORS included, or a dashboard on another origin sees a network error instead of the answer.
+app.use(requestLog, apiSecureHeaders);
+app.use("/v1/*", dashboardCors, noStore);
+app.use("/health", noStore);
+app.use(productionGuard, defaultBodyLimit, async (c, next) => {
   c.set("db", drizzle(c.env.DB));
   await next();
 });
-app.use("/v1/*", dashboardCors, noStore);
 
-app.use("/health", noStore);
 app.route("/health", health);
 app.get("/v1/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
 app.route("/v1/webhooks", webhooks);

@@ -72,6 +72,8 @@ export interface Operation {
   bodyTypes?: Record<string, string>;
   /** The body may be left out. */
   bodyOptional?: true;
+  /** The route reads its query itself and refuses one it cannot read with a code of its own responses, not the validator's 400. */
+  ownQueryCheck?: true;
   responses: Record<number, { description: string; schema?: z.ZodType; text?: true; media?: string[] }>;
 }
 
@@ -374,10 +376,10 @@ export const OPERATIONS: Operation[] = [
   {
     method: "get", path: "/v1/files/{key}", tag: "billing",
     summary: "Streams an R2 object through a signed link (no session); the key keeps its slashes (billing/date=…/billing.csv): use the link as issued",
-    security: "none", query: SignedFileQuery,
+    security: "none", query: SignedFileQuery, ownQueryCheck: true,
     responses: {
       200: { description: "the file (CSV or Parquet)" },
-      403: { description: "bad signature, changed key or expiry, or expired", schema: ErrorBody },
+      403: { description: "no valid exp or sig, bad signature, changed key or expiry, or expired (invalid_link)", schema: ErrorBody },
       404: { description: "file gone", schema: ErrorBody },
     },
   },
@@ -392,7 +394,7 @@ function commonResponses(op: Operation): Operation["responses"] {
   const out: Operation["responses"] = {};
   const signedIn = op.security === "session" || op.security === "admin";
   const jsonRoute = op.body !== undefined && (signedIn || op.security === "none");
-  if (op.query || op.body) {
+  if ((op.query && !op.ownQueryCheck) || op.body) {
     out[400] = { description: `invalid ${op.body ? "body" : "query"} (validation_failed, details: [{path, message}])${jsonRoute ? ", or a body that is not JSON (malformed_json)" : ""}`, schema: ErrorBody };
   }
   if (signedIn) out[401] = { description: "no valid session: none, expired, revoked or signed out (unauthenticated)", schema: ErrorBody };

@@ -36,6 +36,13 @@ describe("OpenAPI document", () => {
     expect(Object.keys(createClient.properties!)).toEqual(["id", "name", "timezone", "currency", "phone_number_ids", "shards"]);
   });
 
+  it("documents for a signed link the 403 it answers to a link it cannot read, not the validator's 400", async () => {
+    const doc = (await (await call("/v1/openapi.json")).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    const res = await call("/v1/files/billing/date=2026-11-20/billing.csv?exp=soon&sig=nope");
+    expect(res.status).toBe(403);
+    expect(Object.keys(doc.paths["/v1/files/{key}"]!.get!.responses).sort()).toEqual(["200", "403", "404", "503"]);
+  });
+
   it("documents the statuses the session, role and input checks answer, on every operation", async () => {
     const doc = (await (await call("/v1/openapi.json")).json()) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
     const [adminToken, viewerToken] = [await admin(), await signIn("viewer")];

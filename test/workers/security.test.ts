@@ -13,6 +13,7 @@ import { hashPassword } from "../../workers/auth/password.ts";
 import type { AppEnv } from "../../workers/app-env.ts";
 import { onError } from "../../workers/errors.ts";
 import { DAY_MS } from "../../schema/time.ts";
+import { ingest, runDay, status } from "./billing-fixtures.ts";
 
 /** The answer to `run`, and the JSON lines logged at `level` meanwhile. */
 async function linesOf(level: "error" | "warn", run: () => Promise<Response>): Promise<{ status: number; body: unknown; lines: Record<string, unknown>[] }> {
@@ -497,6 +498,49 @@ describe("caching", () => {
     for (const res of [await postJson("/v1/auth/login", { email: "nobody@example.com", password: "whatever-it-is" }), await call("/v1/me", authed(token)), await call(`/v1/clients/${id}`, authed(token))]) {
       expect(res.headers.get("cache-control")).toBe("no-store");
     }
+  });
+});
+
+describe("answers given before any route", () => {
+  const dashboard = "https://zapmeter-dashboard.pages.dev";
+
+  it("reach a dashboard on another origin and no cache: a 413 for a body declared too large", async () => {
+    const body = JSON.stringify({ padding: "x".repeat(70 * 1024) });
+    const res = await withEnv({ DASHBOARD_ORIGIN: dashboard }, "/v1/live/ticket", authed(await signIn("admin"), {
+      method: "POST",
+      headers: { origin: dashboard, "content-type": "application/json", "content-length": String(body.length) },
+      body,
+    }));
+    expect(res.status).toBe(413);
+    // Without the grant, the dashboard's fetch would see a network error, not `payload_too_large`.
+    expect([res.headers.get("access-control-allow-origin"), res.headers.get("cache-control")]).toEqual([dashboard, "no-store"]);
+  });
+
+  it("carry the API's security and cache headers: the production guard's 503", async () => {
+    const res = await withEnv({ ENVIRONMENT: "production" }, "/v1/me");
+    expect(res.status).toBe(503);
+    expect([res.headers.get("content-security-policy"), res.headers.get("x-content-type-options"), res.headers.get("cache-control")]).toEqual([
+      "default-src 'none'; frame-ancestors 'none'",
+      "nosniff",
+      "no-store",
+    ]);
+  });
+});
+
+describe("HEAD", () => {
+  const audited = async (action: string, target: string) =>
+    (await env.DB.prepare("SELECT count(*) AS n FROM audit_log WHERE action = ? AND target LIKE ?").bind(action, target).first<{ n: number }>())!.n;
+
+  it("of a report or a billing download answers its headers and records no export or download", async () => {
+    const day = "2026-11-13";
+    const { id } = await createClient();
+    await ingest([status(id, unique("wamid"), "delivered", Date.parse(`${day}T12:00:00Z`))]);
+    await runDay(day);
+    const token = await signIn("admin");
+    const report = await call(`/v1/clients/${id}/report?from=${day}T00:00:00Z&to=${day}T23:59:59Z`, authed(token, { method: "HEAD" }));
+    expect([report.status, report.headers.get("content-disposition")]).toEqual([200, expect.stringContaining(`zapmeter-${id}-`)]);
+    expect((await call(`/v1/billing/${day}/download?format=csv`, authed(token, { method: "HEAD" }))).status).toBe(200);
+    expect([await audited("report.export", id), await audited("billing.download", `billing/date=${day}/%`)]).toEqual([0, 0]);
   });
 });
 

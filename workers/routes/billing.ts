@@ -67,6 +67,8 @@ billing.get("/:date/download", valid("param", DateParam), valid("query", Downloa
       ? new ApiError(404, "billing_not_computed", `no billing file for ${date} yet`)
       : new ApiError(404, "revision_not_found", `no revision ${asked} of ${date}'s billing`);
   }
+  // A HEAD (served by this GET route) gets no link: nothing to sign, no download to record.
+  if (c.req.method === "HEAD") return c.body(null, 200, { "content-type": "application/json" });
   const { path, expiresAt } = await signFileUrl(c.env.FILE_SIGNING_SECRET, key, Date.now());
   await audit(c.get("db"), c.get("user").email, "billing.download", key, { expires_at: expiresAt, revision });
   return c.json({ url: new URL(path, c.req.url).toString(), expires_at: expiresAt, revision } satisfies DownloadResponse);

@@ -32,15 +32,14 @@ reports.get("/:id/report", authenticate, requireCapability("report", "id"), vali
   if (to - from > MAX_REPORT_RANGE_MS) throw new ApiError(400, "range_too_large", `a report covers at most ${MAX_REPORT_RANGE_MS / DAY_MS} days`, { max_days: MAX_REPORT_RANGE_MS / DAY_MS });
   const db = c.get("db");
   const client = await requireClient(db, id);
+  const filename = `zapmeter-${id}-${stamp(from)}-${stamp(to)}.${format}`;
+  const headers = { "content-type": CONTENT_TYPES[format], "content-disposition": `attachment; filename="${filename}"`, "cache-control": "no-store" };
+  // A HEAD (served by this GET route) exports nothing: no flush, no audit record of an export.
+  if (c.req.method === "HEAD") return c.body(null, 200, headers);
   // The report holds every event accepted before it was asked for, not only those the flush alarm
   // (up to a minute behind) has written: the client's outbox goes to the lake first.
   await flushBeforeLakeRead(c.env, client);
   // Recipients are personal data: every export is recorded before a byte leaves.
   await audit(db, c.get("user").email, "report.export", id, { from, to, format, status: status ?? null });
-  const filename = `zapmeter-${id}-${stamp(from)}-${stamp(to)}.${format}`;
-  return c.body(reportStream(c.env.LAKE, id, { from, to, statuses: status && new Set(status) }, format, times), 200, {
-    "content-type": CONTENT_TYPES[format],
-    "content-disposition": `attachment; filename="${filename}"`,
-    "cache-control": "no-store",
-  });
+  return c.body(reportStream(c.env.LAKE, id, { from, to, statuses: status && new Set(status) }, format, times), 200, headers);
 });
