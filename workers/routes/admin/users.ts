@@ -94,12 +94,12 @@ adminUsers.patch("/:id", valid("json", UpdateUserRequest), async (c) => {
     ...(endsSessions ? { sessionsValidFrom: Date.now() } : {}),
   };
   const takesAdmin = current.role === "admin" && current.active && ((body.role !== undefined && body.role !== "admin") || body.active === false);
-  const target = takesAdmin ? and(eq(users.id, id), anotherAdmin(db, id))! : eq(users.id, id);
+  // Every write of the change holds to it: the update changes only the user, so it holds after it as before.
+  const guard = takesAdmin ? anotherAdmin(db, id) : undefined;
+  const target = and(eq(users.id, id), guard)!;
   const [first, ...more]: BatchItem<"sqlite">[] = [
     ...(Object.keys(changes).length > 0 ? [db.update(users).set(changes).where(target)] : []),
-    ...(body.client_ids
-      ? [db.delete(userClients).where(and(eq(userClients.userId, id), exists(db.select({ id: users.id }).from(users).where(target)))), ...scopeWrites(db, body.client_ids, target)]
-      : []),
+    ...(body.client_ids ? [db.delete(userClients).where(and(eq(userClients.userId, id), guard)), ...scopeWrites(db, body.client_ids, target)] : []),
   ];
   const [written] = await db.batch([first!, ...more]);
   if (takesAdmin && (written as D1Result).meta.changes === 0) {
