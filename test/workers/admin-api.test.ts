@@ -5,7 +5,7 @@ import { eventTableFor } from "../../durable-objects/client-counter-tables.ts";
 import { INGEST_STATS_HEADERS, type ClientObjects } from "../../schema/api.ts";
 import { minuteOf } from "../../schema/time.ts";
 import { shardsForStorage } from "../../workers/client-counters.ts";
-import { admin, authed, call, createClient, d1RefusingBatchesOf, d1WithMarkedBatches, ingestKey, postEvents, postJson, signIn, unique, withEnv, withMethods } from "./helpers.ts";
+import { admin, authed, call, createClient, d1RefusingBatchesOf, gatedDb, ingestKey, postEvents, postJson, signIn, unique, withEnv, withMethods } from "./helpers.ts";
 
 describe("admin: clients and phone numbers", () => {
   it("creates, lists and updates a client with its phone numbers", async () => {
@@ -150,19 +150,11 @@ describe("admin: two changes of one client's phone numbers at once", () => {
     const [p1, p2, p3] = [unique("pn1"), unique("pn2"), unique("pn3")];
     const a = await createClient({ phones: [p1] });
     // The first change read the client's numbers ([p1]) and is held at its write.
-    let reached!: () => void;
-    const atWrite = new Promise<void>((r) => (reached = r));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const held = d1WithMarkedBatches(/phone_number_releases/, async <T,>(statements: D1PreparedStatement[]) => {
-      reached();
-      await gate;
-      return env.DB.batch<T>(statements);
-    });
-    const first = withEnv({ DB: held }, `/v1/admin/clients/${a.id}`, authed(token, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ phone_number_ids: [p3] }) }));
-    await atWrite;
+    const held = gatedDb(/phone_number_releases/);
+    const first = withEnv({ DB: held.DB }, `/v1/admin/clients/${a.id}`, authed(token, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ phone_number_ids: [p3] }) }));
+    await held.reached;
     expect((await postJson(`/v1/admin/clients/${a.id}`, { phone_number_ids: [p1, p2] }, token, "PATCH")).status).toBe(200);
-    release();
+    held.release();
     expect(((await (await first).json()) as { phone_number_ids: string[] }).phone_number_ids).toEqual([p3]);
     // Without p2's release a Meta retry of its statuses would be counted again by its next owner.
     const releases = await env.DB.prepare("SELECT phone_number_id AS p FROM phone_number_releases WHERE client_id = ?").bind(a.id).all<{ p: string }>();
@@ -486,19 +478,11 @@ describe("admin: users and API keys", () => {
       await env.DB.prepare("UPDATE users SET active = 1 WHERE id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(aside.results.map((r) => r.id))).run();
     });
     // A's demotion of B has passed every check and is held at its write.
-    let reached!: () => void;
-    const atWrite = new Promise<void>((r) => (reached = r));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const held = d1WithMarkedBatches(/update "users" set "role"/, async <T,>(statements: D1PreparedStatement[]) => {
-      reached();
-      await gate;
-      return env.DB.batch<T>(statements);
-    });
-    const aDemotesB = withEnv({ DB: held }, `/v1/admin/users/${b}`, authed(tokenA, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ role: "viewer" }) }));
-    await atWrite;
+    const held = gatedDb(/update "users" set "role"/);
+    const aDemotesB = withEnv({ DB: held.DB }, `/v1/admin/users/${b}`, authed(tokenA, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ role: "viewer" }) }));
+    await held.reached;
     expect((await postJson(`/v1/admin/users/${a}`, { role: "viewer" }, tokenB, "PATCH")).status).toBe(200);
-    release();
+    held.release();
     const refused = await aDemotesB;
     expect([refused.status, ((await refused.json()) as { error: { code: string } }).error.code]).toEqual([409, "last_admin"]);
     const admins = await env.DB.prepare("SELECT id FROM users WHERE role = 'admin' AND active = 1").all<{ id: number }>();

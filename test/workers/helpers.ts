@@ -66,6 +66,33 @@ export function d1WithMarkedBatches(marked: RegExp, markedBatch: <T>(statements:
 }
 
 /**
+ * D1 whose first batch holding a statement matching `marked` is held: `reached` resolves once the
+ * request got that far, and the batch goes on only after `release()`. With `after`, the batch runs
+ * at D1 first and only its answer is held (the request has read, and is about to act on it).
+ */
+export function gatedDb(marked: RegExp, after = false) {
+  let reachedResolve!: () => void;
+  const reached = new Promise<void>((r) => (reachedResolve = r));
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let used = false;
+  const DB = d1WithMarkedBatches(marked, async <T,>(statements: D1PreparedStatement[]) => {
+    if (used) return env.DB.batch<T>(statements);
+    used = true;
+    if (after) {
+      const result = await env.DB.batch<T>(statements);
+      reachedResolve();
+      await gate;
+      return result;
+    }
+    reachedResolve();
+    await gate;
+    return env.DB.batch<T>(statements);
+  });
+  return { DB, reached, release };
+}
+
+/**
  * D1 refusing, as a lost connection, every batch that holds a statement whose SQL `refused` matches;
  * other statements and batches go through.
  */

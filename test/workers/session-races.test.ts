@@ -4,34 +4,7 @@ import { describe, expect, it } from "vitest";
 import { users } from "../../schema/db.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
 import { issueSession } from "../../workers/auth/session.ts";
-import { admin, authed, call, d1WithMarkedBatches, db, postJson, unique, withEnv } from "./helpers.ts";
-
-/**
- * D1 whose first batch holding a statement matching `marked` is held: `reached` resolves once the
- * request got that far, and the batch goes on only after `release()`. With `after`, the batch runs
- * at D1 first and only its answer is held (the request has read, and is about to act on it).
- */
-function gatedDb(marked: RegExp, after = false) {
-  let reachedResolve!: () => void;
-  const reached = new Promise<void>((r) => (reachedResolve = r));
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  let used = false;
-  const DB = d1WithMarkedBatches(marked, async <T,>(statements: D1PreparedStatement[]) => {
-    if (used) return env.DB.batch<T>(statements);
-    used = true;
-    if (after) {
-      const result = await env.DB.batch<T>(statements);
-      reachedResolve();
-      await gate;
-      return result;
-    }
-    reachedResolve();
-    await gate;
-    return env.DB.batch<T>(statements);
-  });
-  return { DB, reached, release };
-}
+import { admin, authed, call, db, gatedDb, postJson, unique, withEnv } from "./helpers.ts";
 
 async function userWith(password: string, role: "viewer" | "admin" = "viewer") {
   const email = `${unique("race")}@example.com`;
