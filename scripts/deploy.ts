@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { HELP, commandLine } from "./command-line.ts";
 import { buildPages } from "./dashboard-build.ts";
 import { ROOT } from "./local-stack.ts";
+import { readOrigins } from "../workers/dashboard-origins.ts";
 
 /**
  * `npm run deploy`: build the dashboard, apply D1 migrations to the remote database, deploy the Worker
@@ -39,6 +40,11 @@ if (options["dry-run"]) {
 const config = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
 if (config.includes('database_id = "00000000-0000-0000-0000-000000000000"')) {
   console.error("wrangler.toml still has the placeholder D1 database_id: run `npx wrangler d1 create zapmeter` and paste its id (README, Deploy).");
+  process.exit(1);
+}
+const { unreadable } = readOrigins(/^DASHBOARD_ORIGIN\s*=\s*"([^"]*)"/m.exec(config)?.[1] ?? "");
+if (unreadable.length > 0) {
+  console.error(`wrangler.toml's DASHBOARD_ORIGIN lists ${unreadable.join(", ")}: each entry must be a URL such as https://zapmeter-dashboard.pages.dev (docs/live.md).`);
   process.exit(1);
 }
 buildPages();

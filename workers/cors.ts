@@ -1,9 +1,10 @@
 import { cors } from "hono/cors";
 import type { Context } from "hono";
+import { readOrigins } from "./dashboard-origins.ts";
 
-/** Origins besides the Worker's own that may call the API: the dashboard on Pages (DASHBOARD_ORIGIN, comma-separated). */
+/** Origins besides the Worker's own that may call the API: the dashboard on Pages (DASHBOARD_ORIGIN). */
 export function dashboardOrigins(env: Env): string[] {
-  return env.DASHBOARD_ORIGIN.split(",").map((o) => o.trim()).filter(Boolean);
+  return readOrigins(env.DASHBOARD_ORIGIN).origins;
 }
 
 /**

@@ -2,14 +2,15 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../../workers/app.ts";
+import { readOrigins } from "../../workers/dashboard-origins.ts";
 import { BASE, admin } from "./helpers.ts";
 
 const DASHBOARD = "https://zapmeter-dashboard.pages.dev";
 
 /** Calls the app as deployed with the dashboard on Pages (DASHBOARD_ORIGIN set). */
-async function callWithDashboard(path: string, init: RequestInit): Promise<Response> {
+async function callWithDashboard(path: string, init: RequestInit, dashboardOrigin = `${DASHBOARD}, https://other.example`): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await app.fetch(new Request(`${BASE}${path}`, init), { ...env, DASHBOARD_ORIGIN: `${DASHBOARD}, https://other.example` }, ctx);
+  const res = await app.fetch(new Request(`${BASE}${path}`, init), { ...env, DASHBOARD_ORIGIN: dashboardOrigin }, ctx);
   await waitOnExecutionContext(ctx);
   return res;
 }
@@ -53,5 +54,27 @@ describe("cross-origin dashboard (Cloudflare Pages)", () => {
     fromDashboard.webSocket!.close(1000, "done");
     const fromElsewhere = await callWithDashboard("/v1/live", { headers: { upgrade: "websocket", origin: "https://evil.example", cookie } });
     expect(fromElsewhere.status).toBe(403);
+  });
+
+  it("reads DASHBOARD_ORIGIN as wrangler prints a Pages project's URL: with its trailing slash", async () => {
+    const printed = `${DASHBOARD}/ , zapmeter-dashboard.pages.dev, ftp://files.example`;
+    const preflight = await callWithDashboard(
+      "/v1/auth/login",
+      { method: "OPTIONS", headers: { origin: DASHBOARD, "access-control-request-method": "POST", "access-control-request-headers": "content-type" } },
+      printed,
+    );
+    expect(preflight.headers.get("access-control-allow-origin")).toBe(DASHBOARD);
+    const cookie = `zm_session=${await admin()}`;
+    const socket = await callWithDashboard("/v1/live", { headers: { upgrade: "websocket", origin: DASHBOARD, cookie } }, printed);
+    expect(socket.status).toBe(101);
+    socket.webSocket!.accept();
+    socket.webSocket!.close(1000, "done");
+    // An entry without a scheme is no origin, and one of another scheme is "null", what sandboxed
+    // pages send: both let nothing in, and npm run deploy names them.
+    expect(readOrigins(printed)).toEqual({ origins: [DASHBOARD], unreadable: ["zapmeter-dashboard.pages.dev", "ftp://files.example"] });
+    const sandboxed = await callWithDashboard("/v1/live", { headers: { upgrade: "websocket", origin: "null", cookie } }, printed);
+    expect(sandboxed.status).toBe(403);
+    const bare = await callWithDashboard("/v1/live", { headers: { upgrade: "websocket", origin: "https://zapmeter-dashboard.pages.dev.evil.example", cookie } }, printed);
+    expect(bare.status).toBe(403);
   });
 });
