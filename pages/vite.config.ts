@@ -11,5 +11,5 @@ export default defineConfig({
   base: "/",
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
   build: { outDir: "dist", emptyOutDir: true, sourcemap: false, target: "es2022" },
-  plugins: [securityHeaders(process.env.VITE_API_ORIGIN || undefined)],
+  plugins: [securityHeaders()],
 });

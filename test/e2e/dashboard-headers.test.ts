@@ -20,6 +20,17 @@ describe("the dashboard's own security headers (pages/security-headers.ts → _h
     expect(api.headers.get("content-security-policy")).toContain("default-src 'none'");
     expect(api.headers.get("content-security-policy")).not.toContain("script-src");
   });
+
+  it("let a browser keep the hashed assets for good and revalidate the page that names them", async () => {
+    const page = await fetch(`${baseUrl()}/`);
+    expect(page.headers.get("cache-control")).not.toContain("immutable");
+    const script = /<script[^>]+src="(\/assets\/[^"]+\.js)"/.exec(await page.text())?.[1];
+    expect(script).toBeDefined();
+    const asset = await fetch(`${baseUrl()}${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    await asset.body?.cancel();
+  });
 });
 
 describe("paths next to the API's", () => {
