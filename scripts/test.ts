@@ -32,13 +32,19 @@ const reports = join(ROOT, ".tmp", "test-reports");
 rmSync(reports, { recursive: true, force: true });
 mkdirSync(reports, { recursive: true });
 
-buildPages();
-
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 // Named again just above the closing line: a CI log is often read from its tail only.
 const failures: string[] = [];
+
+try {
+  buildPages();
+} catch (err) {
+  // The suites still run (only e2e serves the dashboard), and the closing line still comes.
+  failed += 1;
+  failures.push(`dashboard build: ${firstLine((err as Error).message)}`);
+}
 
 if (only.length === 0) {
   console.log("\n=== typecheck ===");
@@ -55,7 +61,7 @@ for (const suite of SUITES.filter((s) => only.length === 0 || only.includes(s.na
   console.log(`\n=== ${suite.name} tests ===`);
   const run = spawnSync(
     process.execPath,
-    [join(ROOT, "node_modules", "vitest", "vitest.mjs"), "run", "--config", suite.config, "--passWithNoTests", "--reporter=default", "--reporter=json", `--outputFile.json=${out}`],
+    [join(ROOT, "node_modules", "vitest", "vitest.mjs"), "run", "--config", suite.config, "--passWithNoTests", "--allowOnly=false", "--reporter=default", "--reporter=json", `--outputFile.json=${out}`],
     { cwd: ROOT, stdio: "inherit", env: CHILD_ENV },
   );
   if (!existsSync(out)) {
@@ -64,27 +70,35 @@ for (const suite of SUITES.filter((s) => only.length === 0 || only.includes(s.na
     continue;
   }
   const r = JSON.parse(readFileSync(out, "utf8")) as {
-    numPassedTests: number;
-    numFailedTests: number;
-    numPendingTests: number;
-    numTodoTests: number;
+    numTotalTests: number;
     testResults: { name: string; status: string; message?: string; assertionResults: { status: string; fullName: string; failureMessages?: string[] }[] }[];
   };
-  let brokenFiles = 0;
+  let suiteFailed = 0;
   for (const file of r.testResults) {
     const where = `${suite.name}: ${relative(ROOT, file.name)}`;
-    // A file that fails to load has no tests to count: count it as one failure.
-    if (file.status === "failed" && file.assertionResults.length === 0) {
-      brokenFiles += 1;
+    const results = file.assertionResults;
+    const failedHere = results.filter((a) => a.status === "failed");
+    // "pending" is a test that started and never reported: its worker died (vitest still calls the file passed).
+    const unfinished = results.filter((a) => a.status === "pending");
+    const notRun = results.filter((a) => a.status === "skipped" || a.status === "todo");
+    passed += results.filter((a) => a.status === "passed").length;
+    for (const a of failedHere) failures.push(`${where} > ${a.fullName}: ${firstLine(a.failureMessages?.[0])}`);
+    suiteFailed += failedHere.length + unfinished.length;
+    if (unfinished.length > 0) failures.push(`${where}: ${unfinished.length} tests never finished (its worker died?)`);
+    // A file that failed with no failing test did not load or failed in a hook (Chromium missing):
+    // the tests it skipped are failures, and at least one is.
+    if (file.status === "failed" && failedHere.length === 0 && unfinished.length === 0) {
+      suiteFailed += Math.max(1, notRun.length);
       failures.push(`${where}: ${firstLine(file.message)}`);
-    }
-    for (const a of file.assertionResults.filter((a) => a.status === "failed")) failures.push(`${where} > ${a.fullName}: ${firstLine(a.failureMessages?.[0])}`);
+    } else skipped += notRun.length;
   }
-  passed += r.numPassedTests;
-  failed += r.numFailedTests + brokenFiles;
-  skipped += r.numPendingTests + r.numTodoTests;
+  if (r.numTotalTests === 0) {
+    suiteFailed += 1;
+    failures.push(`${suite.name}: no tests found (see its config's include)`);
+  }
+  failed += suiteFailed;
   // Unhandled errors fail a run whose tests all passed.
-  if (run.status !== 0 && r.numFailedTests + brokenFiles === 0) {
+  if (run.status !== 0 && suiteFailed === 0) {
     failed += 1;
     failures.push(`${suite.name}: vitest exited ${run.status} with every test passed (an unhandled error; see its output above)`);
   }
