@@ -50,7 +50,7 @@ export async function storeRead<T>(read: Promise<T>, code = "store_unavailable",
  * a dropped connection, an overloaded or restarting store. Looked for along the `cause` chain, as
  * drizzle wraps the driver's error. SQL errors of our own (a constraint, a syntax error) are not.
  */
-const TRANSIENT_STORAGE = /SQLITE_BUSY|SQLITE_LOCKED|database is locked|Network connection lost|overloaded|D1_RESET|reset because|transient issue|timed out/i;
+const TRANSIENT_STORAGE = /SQLITE_BUSY|SQLITE_LOCKED|database is locked|Network connection lost|overloaded|D1_RESET|reset because|object to be reset|and was reset|transient issue|timed out/i;
 
 function isTransientStorageError(err: unknown): boolean {
   return causeMatches(err, TRANSIENT_STORAGE);

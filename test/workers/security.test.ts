@@ -16,11 +16,11 @@ import { DAY_MS } from "../../schema/time.ts";
 import { ingest, runDay, status } from "./billing-fixtures.ts";
 
 /** The answer to `run`, and the JSON lines logged at `level` meanwhile. */
-async function linesOf(level: "error" | "warn", run: () => Promise<Response>): Promise<{ status: number; body: unknown; lines: Record<string, unknown>[] }> {
+async function linesOf(level: "error" | "warn", run: () => Promise<Response>): Promise<{ status: number; headers: Headers; body: unknown; lines: Record<string, unknown>[] }> {
   const logged = vi.spyOn(console, level).mockImplementation(() => {});
   try {
     const res = await run();
-    return { status: res.status, body: await res.json(), lines: logged.mock.calls.map((args) => JSON.parse(String(args[0])) as Record<string, unknown>) };
+    return { status: res.status, headers: res.headers, body: await res.json(), lines: logged.mock.calls.map((args) => JSON.parse(String(args[0])) as Record<string, unknown>) };
   } finally {
     logged.mockRestore();
   }
@@ -115,6 +115,31 @@ describe("errors", () => {
     const res = await linesOf("error", async () => app.request("/fails"));
     expect([res.status, res.body]).toEqual([500, { error: { code: "internal", message: "internal error" } }]);
     expect(res.lines).toEqual([expect.objectContaining({ event: "unhandled", error: { name: "Error", message: "connection string postgres://secret" } })]);
+  });
+
+  it("answers 503 with retry-after for each error D1 and Durable Objects document as retryable, 500 for a fault of ours", async () => {
+    // developers.cloudflare.com/d1/observability/debug-d1/ and /durable-objects/best-practices/error-handling/
+    const retryable = [
+      "D1_ERROR: Network connection lost.",
+      "D1_ERROR: Internal error in D1 DB storage caused object to be reset.",
+      "D1_ERROR: D1 DB storage operation exceeded timeout which caused object to be reset.",
+      "D1_ERROR: Internal error while starting up D1 DB storage caused object to be reset.",
+      "D1_ERROR: D1 DB's isolate exceeded its memory limit and was reset.",
+      "D1_ERROR: D1 DB exceeded its CPU time limit and was reset.",
+      "D1_ERROR: D1 DB is overloaded. Requests queued for too long.",
+      "D1_ERROR: D1 DB is overloaded. Too many requests queued.",
+      "Durable Object reset because its code was updated.",
+      "Durable Object is overloaded. Too many requests queued.",
+    ];
+    for (const message of [...retryable, "D1_ERROR: no such column: nope: SQLITE_ERROR"]) {
+      const app = new Hono<AppEnv>().onError(onError);
+      app.get("/fails", () => {
+        throw new Error("Failed query: select 1", { cause: new Error(message) });
+      });
+      const res = await linesOf("error", async () => app.request("/fails"));
+      const expected = retryable.includes(message) ? [503, "storage_unavailable", "1"] : [500, "internal", null];
+      expect([message, res.status, (res.body as { error: { code: string } }).error.code, res.headers.get("retry-after")]).toEqual([message, ...expected]);
+    }
   });
 
   it("says one thing per field: the first of its problems", async () => {
