@@ -479,6 +479,17 @@ export class ClientCounter extends DurableObject<Env> {
   }
 
   /**
+   * An admin changed the client (workers/client-changes.ts): its rollup as `liveRollup`, after this
+   * object keeps the zone it was given, since the flush alarm rolls up in the zone kept here and its
+   * later rollup would put the old zone's "today" back on the Overview. An object that never counted
+   * the client has nothing to keep.
+   */
+  clientChanged(clientId: string, timezone: string, shard: number): ClientRollup {
+    if (this.clientId === clientId) this.transact(() => this.rememberClient({ id: clientId, timezone, shard }, this.trackBackground));
+    return this.liveRollup(clientId, timezone, shard);
+  }
+
+  /**
    * Flushes the pending counters, then writes the outbox to the R2 lake as Parquet
    * (durable-objects/lake-flush.ts); meanwhile makes sure the Overview saved the last rollup.
    */

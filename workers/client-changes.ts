@@ -78,7 +78,7 @@ async function agreedRelayout(env: Env, current: { id: string; shards: number },
  */
 export async function tellOverview(env: Env, client: { id: string; timezone: string; shards: number }): Promise<void> {
   try {
-    const rollups = await Promise.all(countersOf(env, client).map((s, shard) => s.liveRollup(client.id, client.timezone, shard)));
+    const rollups = await Promise.all(countersOf(env, client).map((s, shard) => s.clientChanged(client.id, client.timezone, shard)));
     await overviewOf(env, client.id).clientChanged(client.id, rollups);
   } catch (err) {
     logLine("warn", "overview_client_change_failed", { client_id: client.id }, err);
