@@ -55,6 +55,13 @@ const RESEND_ON_START_MS = 2 * CHECKPOINT_INTERVAL_MS;
 const CHUNK_ROWS = 1_000;
 /** Parallel ClientCounter calls while priming clients that never sent a rollup. */
 const PRIME_FANOUT = 32;
+/**
+ * The rows a checkpoint binds in one statement, as JSON: Cloudflare refuses a string over 2 MB
+ * (SQLITE_TOOBIG; local workerd does not), and a shard of 500 busy clients (docs/capacity.md) holds
+ * ~3 MB of them, a full hour of minutes each.
+ */
+const CHECKPOINT_STATEMENT_BYTES = 1024 * 1024;
+const utf8 = new TextEncoder();
 
 interface DirectoryEntry {
   name: string;
@@ -92,9 +99,20 @@ export class Overview extends DurableObject<Env> {
   /** Last row text sent per client, so ticks and rollups send only rows that changed. */
   private readonly sent = new Map<string, string>();
   private readonly dirty = new Set<string>();
+  /**
+   * On the top: clients whose name, zone or state changed since their last update. One the list no
+   * longer has was suspended and may be on screens, though neither `sent` nor the list read before the
+   * update need know it: both are empty after a wake, and a viewer's connect may have re-read the list.
+   */
+  private readonly relisted = new Set<string>();
   private directory: Map<string, DirectoryEntry> | null = null;
   private directoryAt = 0;
   private broadcastTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The last update asked for (running or waiting), and the one waiting for the running one (`broadcast`). */
+  private updating: Promise<void> = Promise.resolve();
+  private nextUpdate: Promise<void> | null = null;
+  /** An update could not read the client list: the rows wait for its retry timer, whoever asks meanwhile. */
+  private listRetry = false;
   private broadcastInterval = BROADCAST_MIN_INTERVAL_MS;
   private lastBroadcastAt = 0;
   private priming: Promise<void> | null = null;
@@ -215,7 +233,9 @@ export class Overview extends DurableObject<Env> {
     this.directoryAt = 0;
     // Sent again even if its row did not change: a viewer that connected while it was inactive has none.
     this.sent.delete(clientId);
-    if (this.ctx.getWebSockets().length > 0) this.markDirty(clientId);
+    if (this.ctx.getWebSockets().length === 0) return;
+    this.relisted.add(clientId);
+    this.markDirty(clientId);
   }
 
   private shardRollups(clientId: string): Map<number, ClientRollup> {
@@ -227,7 +247,12 @@ export class Overview extends DurableObject<Env> {
   /** `save`: the rollup is of this shard's clients (the top does not save what it was forwarded). */
   private hold(update: ClientRollup, save = true): void {
     const r = this.merge(update);
-    if (!r) return;
+    if (!r) {
+      // A woken top's first gather may have taken this rollup in while its forward was on the way:
+      // viewers were last sent the row before the wake, and the gather broadcast nothing.
+      if (this.top && !this.sent.has(update.client_id) && this.ctx.getWebSockets().length > 0) this.markDirty(update.client_id);
+      return;
+    }
     if (save) {
       this.unsaved.add(shardName(r.client_id, update.shard ?? 0));
       this.checkpointTimer ??= setTimeout(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
@@ -301,7 +326,7 @@ export class Overview extends DurableObject<Env> {
           const held = await within(overviewShardStub(this.env, s).held(), GATHER_TIMEOUT_MS, `overview-${s}'s held()`);
           // Before this instance has shown rows a gather broadcasts nothing: sockets open now were
           // sent all of it, since every change reaches the top as a forward (even in hibernation,
-          // which a forward ends).
+          // which a forward ends); a change whose forward was on its way shows when it lands (`hold`).
           const late = this.shown && this.ctx.getWebSockets().length > 0;
           for (const r of held) {
             const merged = this.merge(r);
@@ -323,24 +348,48 @@ export class Overview extends DurableObject<Env> {
     return { epoch: this.epoch, n: 0, savedThrough: this.savedThrough };
   }
 
-  /** Writes the rollups changed since the last checkpoint, one row per client, in one statement. */
+  /**
+   * Writes the rollups changed since the last checkpoint, one row per client, in statements of at
+   * most CHECKPOINT_STATEMENT_BYTES of rows each. What a statement could not write waits for the next
+   * checkpoint, armed now: nothing else may come to arm it.
+   */
   private checkpoint(): void {
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     this.checkpointTimer = null;
     const through = this.received;
+    let keys: string[] = [];
+    let rows: string[] = [];
+    let bytes = 0;
+    const write = () => {
+      try {
+        this.sql.exec(
+          `INSERT INTO rollups (client_id, day, today, minutes, at)
+           SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4 FROM json_each(?) AS j WHERE true
+           ON CONFLICT (client_id) DO UPDATE SET day = excluded.day, today = excluded.today, minutes = excluded.minutes, at = excluded.at`,
+          `[${rows.join(",")}]`,
+        );
+        for (const key of keys) this.unsaved.delete(key);
+      } catch (err) {
+        logLine("warn", "overview_checkpoint_failed", { overview_shard: this.shard, clients: keys.length }, err);
+      }
+      keys = [];
+      rows = [];
+      bytes = 0;
+    };
+    for (const key of [...this.unsaved]) {
+      const { clientId, shard } = splitShardName(key);
+      const r = this.rollups.get(clientId)!.get(shard)!;
+      const row = JSON.stringify([key, r.day, JSON.stringify(r.today), JSON.stringify(r.minutes), r.at]);
+      const size = utf8.encode(row).byteLength + 1;
+      if (rows.length > 0 && bytes + size > CHECKPOINT_STATEMENT_BYTES) write();
+      keys.push(key);
+      rows.push(row);
+      bytes += size;
+    }
+    if (rows.length > 0) write();
     if (this.unsaved.size > 0) {
-      const rows = [...this.unsaved].map((key) => {
-        const { clientId, shard } = splitShardName(key);
-        const r = this.rollups.get(clientId)!.get(shard)!;
-        return [key, r.day, JSON.stringify(r.today), JSON.stringify(r.minutes), r.at];
-      });
-      this.sql.exec(
-        `INSERT INTO rollups (client_id, day, today, minutes, at)
-         SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4 FROM json_each(?) AS j WHERE true
-         ON CONFLICT (client_id) DO UPDATE SET day = excluded.day, today = excluded.today, minutes = excluded.minutes, at = excluded.at`,
-        JSON.stringify(rows),
-      );
-      this.unsaved.clear();
+      this.checkpointTimer = setTimeout(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
+      return;
     }
     this.savedThrough = through;
   }
@@ -416,7 +465,24 @@ export class Overview extends DurableObject<Env> {
     this.sql.exec("DELETE FROM viewers WHERE sid = ?", state.sid);
   }
 
-  private async broadcast(): Promise<void> {
+  /**
+   * One update at a time: an update waits for D1 (the client list, the sessions check) after it has
+   * computed its rows, so one that overlapped it could send newer rows first and have them replaced
+   * by older ones, which `sent` then kept from being corrected. An update asked for while one runs
+   * runs after it, with every row marked meanwhile.
+   */
+  private broadcast(): Promise<void> {
+    const run = () => {
+      this.nextUpdate = null;
+      return this.update();
+    };
+    // After a failed update too: one that threw must not stop every later one.
+    this.nextUpdate ??= this.updating = this.updating.then(run, run);
+    return this.nextUpdate;
+  }
+
+  private async update(): Promise<void> {
+    if (this.listRetry) return;
     // The minute tick calls this at once: a timer left pending would start a second chain of updates.
     if (this.broadcastTimer) clearTimeout(this.broadcastTimer);
     this.broadcastTimer = null;
@@ -426,28 +492,36 @@ export class Overview extends DurableObject<Env> {
     await this.gatherForwarders();
     const ids = [...this.dirty];
     this.dirty.clear();
-    const listedBefore = ids.filter((id) => this.directory?.has(id));
-    const unknown = ids.length > listedBefore.length;
+    const listedBefore = new Set(ids.filter((id) => this.directory?.has(id)));
+    const unknown = ids.length > listedBefore.size;
     const asked = Date.now();
     let directory: Map<string, DirectoryEntry>;
     try {
       directory = await this.loadDirectory(unknown ? UNKNOWN_CLIENT_DIRECTORY_AGE_MS : DIRECTORY_AGE_MS);
     } catch (err) {
       // The rows wait, with what changes meanwhile, for a try a second later, in place of any timer a
-      // rollup armed meanwhile: while D1 is down the top reads it once a second, not once per update.
+      // rollup armed meanwhile or update waiting for this one: while D1 is down the top reads it once
+      // a second, not once per update.
       logLine("warn", "overview_broadcast_failed", { clients: ids.length }, err);
       for (const id of ids) this.dirty.add(id);
       if (this.broadcastTimer) clearTimeout(this.broadcastTimer);
-      this.broadcastTimer = setTimeout(() => void this.broadcast(), BROADCAST_RETRY_MS);
+      this.listRetry = true;
+      this.broadcastTimer = setTimeout(() => {
+        this.listRetry = false;
+        void this.broadcast();
+      }, BROADCAST_RETRY_MS);
       return;
     }
     const reloaded = this.directoryAt >= asked;
     const now = Date.now();
     const changed: OverviewRow[] = [];
+    const gone: string[] = [];
     for (const id of ids) {
+      const relisted = this.relisted.delete(id);
       if (!directory.has(id)) {
+        if (listedBefore.has(id) || relisted) gone.push(id);
         // A client created moments ago: try again once the list may be re-read. Inactive ones drop out.
-        if (!reloaded) this.markDirty(id, UNKNOWN_CLIENT_DIRECTORY_AGE_MS);
+        else if (!reloaded) this.markDirty(id, UNKNOWN_CLIENT_DIRECTORY_AGE_MS);
         continue;
       }
       const row = this.row(id, directory, now);
@@ -456,7 +530,6 @@ export class Overview extends DurableObject<Env> {
       this.sent.set(id, text);
       changed.push(row);
     }
-    const gone = listedBefore.filter((id) => !directory.has(id));
     if (gone.length > 0) await this.resnapshot(gone, directory, now);
     if (changed.length === 0) return;
     this.broadcastInterval = broadcastIntervalAfter(changed.length);

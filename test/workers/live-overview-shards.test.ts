@@ -132,6 +132,42 @@ describe("sharded overview", () => {
     ws.close();
   });
 
+  it("a woken top shows another shard's change that its first gather took in while the change's forward was on its way", async () => {
+    // The minute tick resends every row: not while the woken top is watched. The eviction may wait out
+    // the checkpoint timer (5 s).
+    await clearOfMinuteTurn(15_000);
+    const { id: a, ws } = await watchedClient();
+    const b = unique("client");
+    await createClient({ id: b });
+    const shard2 = overviewShardStub(env, 2);
+    const shard3 = overviewShardStub(env, 3);
+    await shard2.rollup(rollupOf(a, 1));
+    await shard3.rollup(rollupOf(b, 1));
+    await vi.waitFor(() => expect([a, b].every((id) => ws.seen.some((m) => sentOf(m as Msg, id) === 1))).toBe(true), { timeout: 4_000, interval: 20 });
+    await evictDurableObject(top());
+    // b's next rollup reaches shard 3, whose forward of it is still on its way to the top...
+    let arrive!: () => void;
+    const onTheWay = new Promise<void>((resolve) => (arrive = resolve));
+    let forwards = 0;
+    const restore = await interceptShard(shard3, 0, (real) => ({
+      forwarded: async (...args: Parameters<Overview["forwarded"]>) => (forwards++, await onTheWay, real.forwarded(...args)),
+    }) as never);
+    try {
+      await shard3.rollup(rollupOf(b, 2));
+      await vi.waitFor(() => expect(forwards).toBe(1), { timeout: 2_000, interval: 10 });
+      // ...when a's rollup wakes the top through shard 2: its first update gathers every shard, b's 2 with them.
+      await shard2.rollup(rollupOf(a, 2));
+      await ws.nextWhere<Msg>((m) => sentOf(m, a) === 2);
+      arrive();
+      // Before, the forward merged nothing new and b's row showed 1 until the minute tick.
+      await vi.waitFor(() => expect(ws.seen.some((m) => sentOf(m as Msg, b) === 2)).toBe(true), { timeout: 3_000, interval: 20 });
+    } finally {
+      arrive();
+      await restore();
+      ws.close();
+    }
+  });
+
   it("a top woken by its minute tick moves another shard's quiet client's minute into the hour", async () => {
     // The story stays within one minute; an eviction may wait out the checkpoint timer (5 s).
     await clearOfMinuteTurn(15_000);

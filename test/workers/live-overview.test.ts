@@ -119,6 +119,23 @@ describe("overview live socket", () => {
     ws.close();
   });
 
+  it("takes a client suspended while the overview hibernated off the screen of a viewer watching it", async () => {
+    const { id, phones } = await createClient();
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    await ws.next<Msg>();
+    await ingestNow(phones[0]!, ["sent"]);
+    await ws.nextWhere<Msg>((m) => rowOf(m, id)?.today.sent === 1);
+    // Hibernated (memory gone, the socket kept): the next update knows neither the list nor what was sent.
+    await evictDurableObject(overview());
+    const seen = ws.seen.length;
+    expect((await postJson(`/v1/admin/clients/${id}`, { active: false }, await admin(), "PATCH")).status).toBe(200);
+    // Before, the update took the client for one never listed and dropped it: its row stayed until a reconnect.
+    const snapshot = () => ws.seen.slice(seen).find((m) => (m as Msg).type === "snapshot") as Msg | undefined;
+    await vi.waitFor(() => expect(snapshot()).toBeDefined(), HELD_WAIT);
+    expect(rowOf(snapshot()!, id)).toBeUndefined();
+    ws.close();
+  });
+
   it("lists a client created and heard from while nobody watched, in a snapshot moments after the list was read", async () => {
     const first = await LiveSocket.connect("/v1/live", await bearer());
     expect((await first.next<Msg>()).type).toBe("snapshot");
@@ -394,6 +411,45 @@ describe("overview live socket", () => {
       expect(warnings.mock.calls.some(([line]) => String(line).includes('"event":"overview_broadcast_failed"'))).toBe(true);
     } finally {
       warnings.mockRestore();
+      await runInDurableObject(overview(), (instance: Overview) => {
+        const inner = instance as unknown as Inner;
+        inner.env = { ...inner.env, DB: env.DB };
+      });
+      ws.close();
+    }
+  });
+
+  it("leaves a viewer on the latest counts when an update overtakes one waiting for the sessions check", async () => {
+    const { id } = await createClient();
+    // The minute tick would send the row again.
+    await clearOfMinuteTurn();
+    const ws = await LiveSocket.connect("/v1/live", await bearer());
+    await ws.next<Msg>();
+    // A new instance: its first update asks D1 about its viewers' sessions (`openSockets`, every 10 s).
+    await evictDurableObject(overview());
+    const now = Date.now();
+    type Inner = { env: Env };
+    try {
+      await runInDurableObject(overview(), (instance: Overview) => {
+        const inner = instance as unknown as Inner;
+        // That check takes 300 ms, as a D1 round trip under load may; the client list answers at once.
+        const batch = (async (statements: D1PreparedStatement[]) => {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          return env.DB.batch(statements);
+        }) as D1Database["batch"];
+        inner.env = { ...inner.env, DB: withMethods(env.DB, { batch }) };
+        // Stamped a minute ahead: a fresh Overview's priming rollups (stamped now) are older.
+        instance.relayed([sentRollup(id, 1, now, now + 60_000)]);
+      });
+      // The client's next counts, due an interval after the first update began, while it waits.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await overview().relayed([sentRollup(id, 2, now, now + 60_100)]);
+      await vi.waitFor(() => expect(ws.seen.some((m) => rowOf(m as Msg, id)?.today.sent === 2)).toBe(true), HELD_WAIT);
+      // Long enough for the first update's send, which came last before: 1 after 2, kept by `sent`.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const shown = ws.seen.map((m) => rowOf(m as Msg, id)?.today.sent).filter((sent) => sent !== undefined);
+      expect(shown.at(-1)).toBe(2);
+    } finally {
       await runInDurableObject(overview(), (instance: Overview) => {
         const inner = instance as unknown as Inner;
         inner.env = { ...inner.env, DB: env.DB };
