@@ -158,7 +158,7 @@ export type DownloadResponse = z.infer<typeof DownloadResponse>;
 /** `GET /v1/files/<key>` credentials: expiry in epoch seconds and the hex HMAC over key and expiry. */
 export const SignedFileQuery = z.object({
   exp: z.string().regex(/^\d{1,12}$/, "epoch seconds").transform(Number),
-  sig: z.string().regex(/^[0-9a-f]{64}$/, "hex HMAC-SHA256"),
+  sig: z.string().regex(/^[0-9a-f]{64}$/i, "hex HMAC-SHA256"),
 });
 
 /** With `client_id`, the lake (detail rows in R2) is read too; without, only D1 and the ledgers. */

@@ -46,6 +46,10 @@ describe("signed billing downloads", () => {
     expect(res.headers.get("content-disposition")).toBe(`attachment; filename="billing-${DAY}-r${revision}.csv"`);
     expect(res.headers.get("cache-control")).toBe("private, no-store");
     expect(await res.text()).toBe(await (await env.LAKE.get(KEY))!.text());
+    // Hex is hex in either case: a link that passed through something that upper-cases it still works.
+    const upper = new URL(url);
+    upper.searchParams.set("sig", url.searchParams.get("sig")!.toUpperCase());
+    expect((await fetchPath(upper)).status).toBe(200);
 
     const parquet = await fetchPath((await linkFor(finance, "parquet")).url);
     expect(parquet.headers.get("content-type")).toBe("application/vnd.apache.parquet");
