@@ -119,7 +119,7 @@ export const OPERATIONS: Operation[] = [
     body: Events, bodyTypes: { "application/x-ndjson": "one event (or Connect record) per line; a line that is not JSON is rejected on its own" },
     responses: {
       200: { description: "stored; invalid records listed (and kept in dlq/), a scoped key's record of another client among them (client_not_allowed)", schema: BridgeResult },
-      400: { description: "body is not JSON, or an envelope other than an array, {events: [...]} or one (Connect-wrapped) event, such as {records: [...]} (malformed_batch)", schema: ErrorBody },
+      400: { description: "body is not JSON, or an envelope other than an array, {events: [...]} or one (Connect-wrapped) event, such as {records: [...]}, or records that are all batches themselves (malformed_batch)", schema: ErrorBody },
       401: { description: "missing or unknown API key", schema: ErrorBody },
       403: { description: "a key scoped to one client, and no record of the batch is that client's (client_not_allowed)", schema: ErrorBody },
       413: { description: `over ${INGEST_MAX_BYTES} bytes or ${INGEST_MAX_RECORDS} records`, schema: ErrorBody },

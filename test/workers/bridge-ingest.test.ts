@@ -77,6 +77,26 @@ describe("bridge batch formats", () => {
     expect(await acceptedAt(id)).toBe(0);
   });
 
+  it("answers 400 for events sent in the wrong form (an array or {events} as NDJSON, arrays in an array), and stores none of them", async () => {
+    const { id } = await createClient();
+    const key = await ingestKey();
+    const batch = [event(id), event(id)];
+    for (const [body, type, shape] of [
+      [JSON.stringify(batch), "application/x-ndjson", "an array"],
+      [`${JSON.stringify({ events: batch })}\n${JSON.stringify(batch)}`, "application/x-ndjson", 'an object holding an array in "events"'],
+      [JSON.stringify([batch, [event(id)]]), "application/json", "an array"],
+    ] as const) {
+      const res = await postEvents(body, key, type);
+      const { error } = (await res.json()) as { error: { code: string; message: string } };
+      expect([res.status, error.code, error.message]).toEqual([400, "malformed_batch", expect.stringContaining(shape)]);
+      expect((await deadLetters()).some((l) => l.body.input === body && l.body.rejections[0]?.code === "malformed")).toBe(true);
+    }
+    expect(await acceptedAt(id)).toBe(0);
+    // Next to good records such a record is rejected alone (hostile-corpus.test.ts); an event that
+    // happens to carry an array named events is one event.
+    expect(await (await postEvents([{ ...event(id), events: ["x"] }], key)).json()).toMatchObject({ accepted: 1 });
+  });
+
   it("accepts NDJSON, rejecting only the line that is not JSON", async () => {
     const { id } = await createClient();
     const body = [JSON.stringify(event(id)), "{oops", "", JSON.stringify(event(id))].join("\n");

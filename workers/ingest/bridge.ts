@@ -126,6 +126,23 @@ export function splitRecords(body: string, contentType: string): RawRecord[] {
   return list.map((element, index) => ({ index, value: unwrapConnectRecord(element), source: { element } }));
 }
 
+/**
+ * Refuses a request whose every record is itself a batch: the events sent in the wrong form (a JSON
+ * array or `{events: [...]}` as NDJSON, an array in an array). Read as invalid records, its events
+ * would be answered 200, which senders commit, and stay unreadable in the dead letters. Among good
+ * records such a record is rejected alone, as any bad record is: a 400 would hold back the batch.
+ */
+export function refuseNestedBatches(records: RawRecord[]): void {
+  // Stops at the first event: a well-formed batch costs one look.
+  if (records.length === 0 || !records.every((r) => batchShape(r.value) !== null)) return;
+  throw new MalformedBatch(`every record is a batch of its own (record 0 is ${batchShape(records[0]!.value)}): send one event per NDJSON line, or the events as one JSON array`);
+}
+
+function batchShape(value: unknown): string | null {
+  if (Array.isArray(value)) return "an array";
+  return isObject(value) && !("event_id" in value) && Array.isArray(value.events) ? 'an object holding an array in "events"' : null;
+}
+
 /** BridgedEvent's fast path: most records are well-formed, and zod words the errors of the rest. */
 const acceptBridged = compileObject(BridgedEvent);
 

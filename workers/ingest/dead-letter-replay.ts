@@ -1,5 +1,5 @@
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { MalformedBatch, NOT_UTF8, TooManyRecords, splitRecords, validateRecords, withinKeyScope } from "./bridge.ts";
+import { MalformedBatch, NOT_UTF8, TooManyRecords, refuseNestedBatches, splitRecords, validateRecords, withinKeyScope } from "./bridge.ts";
 import { INGEST_MAX_RECORDS, type Rejection, type StoredDeadLetter } from "../../schema/api.ts";
 import { inputOf } from "./dead-letters.ts";
 import type { RoutedEvent } from "./dispatch.ts";
@@ -24,7 +24,9 @@ export async function replayLetter(db: DrizzleD1Database, letter: StoredDeadLett
     const lossy = notUtf8(letter);
     if (lossy) return { routed: [], remaining: [lossy] };
     try {
-      return await replayRecords(db, letter, splitRecords(letter.input, letter.content_type ?? "application/json"), (i) => i);
+      const records = splitRecords(letter.input, letter.content_type ?? "application/json");
+      refuseNestedBatches(records);
+      return await replayRecords(db, letter, records, (i) => i);
     } catch (e) {
       if (!(e instanceof MalformedBatch || e instanceof TooManyRecords)) throw e;
       const message = e instanceof TooManyRecords ? `more than ${INGEST_MAX_RECORDS} records` : e.message;

@@ -5,7 +5,7 @@ import { bearerToken, ingestKeyFrom } from "../auth/api-keys.ts";
 import { DEV_INGEST_KEY } from "../../schema/dev-credentials.ts";
 import { ApiError } from "../errors.ts";
 import { isProduction } from "../security.ts";
-import { MalformedBatch, TooManyRecords, batchText, namesClient, splitRecords, validateRecords, withinKeyScope } from "../ingest/bridge.ts";
+import { MalformedBatch, TooManyRecords, batchText, namesClient, refuseNestedBatches, splitRecords, validateRecords, withinKeyScope } from "../ingest/bridge.ts";
 import { keepDeadLetter, rejectedRecordsLetter } from "../ingest/dead-letters.ts";
 import { storeEvents } from "../ingest/store-events.ts";
 import { routeRecords } from "../ingest/routing.ts";
@@ -69,6 +69,7 @@ ingest.post(
     try {
       body = batchText(bytes);
       records = splitRecords(body, contentType);
+      refuseNestedBatches(records);
     } catch (e) {
       if (e instanceof TooManyRecords) {
         throw new ApiError(413, "too_many_records", `at most ${INGEST_MAX_RECORDS} records per request; split the batch`);
