@@ -435,7 +435,9 @@ export class Overview extends DurableObject<Env> {
 
   /** Every minute while someone watches: "current minute" and "last hour" move even without events. */
   override async alarm(): Promise<void> {
-    if (this.ctx.getWebSockets().length === 0) return;
+    const sockets = this.ctx.getWebSockets();
+    this.forgetDroppedViewers(sockets);
+    if (sockets.length === 0) return;
     // Before the rows are marked: a woken top holds only its own clients until it gathers the other
     // shards', whose quiet clients' minutes must move too.
     await this.gatherForwarders();
@@ -456,6 +458,20 @@ export class Overview extends DurableObject<Env> {
 
   override async webSocketError(ws: WebSocket): Promise<void> {
     this.forget(ws);
+  }
+
+  /**
+   * Scopes of sockets that ended without a close event (a deploy or a crash drops them unannounced)
+   * would stay in `viewers` for good: each minute tick deletes those no open socket holds. Read one
+   * by one, not bound as one list, which could pass the 2 MB a bound value may hold.
+   */
+  private forgetDroppedViewers(sockets: WebSocket[]): void {
+    const open = new Set(sockets.map((ws) => viewerState(ws)?.sid));
+    for (const { sid } of this.sql.exec<{ sid: string }>("SELECT sid FROM viewers").toArray()) {
+      if (open.has(sid)) continue;
+      this.scopes.delete(sid);
+      this.sql.exec("DELETE FROM viewers WHERE sid = ?", sid);
+    }
   }
 
   private forget(ws: WebSocket): void {

@@ -183,6 +183,24 @@ describe("overview live socket", () => {
     ws.close();
   });
 
+  it("forgets at its minute tick the scopes of sockets that ended without a close (a deploy drops them unannounced)", async () => {
+    const a = await createClient();
+    const ws = await LiveSocket.connect("/v1/live", await bearer(await signIn("viewer", [a.id])));
+    await ws.next<Msg>();
+    const dropped = unique("dropped-sid");
+    const sids = () => runInDurableObject(overview(), (_o: Overview, state) => state.storage.sql.exec<{ sid: string }>("SELECT sid FROM viewers").toArray().map((r) => r.sid));
+    const open = await sids();
+    await runInDurableObject(overview(), (_o: Overview, state) => void state.storage.sql.exec("INSERT INTO viewers (sid, clients) VALUES (?, ?)", dropped, JSON.stringify([a.id])));
+    expect(await runDurableObjectAlarm(overview())).toBe(true);
+    const kept = await sids();
+    expect(kept).not.toContain(dropped);
+    expect(kept).toEqual(open);
+    // The open socket's scope still holds: it gets its client's rows.
+    await ingestNow(a.phones[0]!, ["sent"]);
+    await ws.nextWhere<Msg>((m) => rowOf(m, a.id)?.today.sent === 1);
+    ws.close();
+  });
+
   it("sends each scoped viewer the rows of its clients among those an update changed, viewers of the same clients alike", async () => {
     const [a, b, c] = [await createClient(), await createClient(), await createClient()];
     // A minute tick between the connects and the update would send every row, the zeros too.
