@@ -357,41 +357,41 @@ export class Overview extends DurableObject<Env> {
     if (this.checkpointTimer) clearTimeout(this.checkpointTimer);
     this.checkpointTimer = null;
     const through = this.received;
-    let keys: string[] = [];
-    let rows: string[] = [];
-    let bytes = 0;
-    const write = () => {
+    for (const { keys, json } of this.unsavedStatements()) {
       try {
         this.sql.exec(
           `INSERT INTO rollups (client_id, day, today, minutes, at)
            SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4 FROM json_each(?) AS j WHERE true
            ON CONFLICT (client_id) DO UPDATE SET day = excluded.day, today = excluded.today, minutes = excluded.minutes, at = excluded.at`,
-          `[${rows.join(",")}]`,
+          json,
         );
         for (const key of keys) this.unsaved.delete(key);
       } catch (err) {
         logLine("warn", "overview_checkpoint_failed", { overview_shard: this.shard, clients: keys.length }, err);
       }
-      keys = [];
-      rows = [];
-      bytes = 0;
-    };
-    for (const key of [...this.unsaved]) {
-      const { clientId, shard } = splitShardName(key);
-      const r = this.rollups.get(clientId)!.get(shard)!;
-      const row = JSON.stringify([key, r.day, JSON.stringify(r.today), JSON.stringify(r.minutes), r.at]);
-      const size = utf8.encode(row).byteLength + 1;
-      if (rows.length > 0 && bytes + size > CHECKPOINT_STATEMENT_BYTES) write();
-      keys.push(key);
-      rows.push(row);
-      bytes += size;
     }
-    if (rows.length > 0) write();
     if (this.unsaved.size > 0) {
       this.checkpointTimer = setTimeout(() => this.checkpoint(), CHECKPOINT_INTERVAL_MS);
       return;
     }
     this.savedThrough = through;
+  }
+
+  /** The unsaved rows as JSON arrays of at most CHECKPOINT_STATEMENT_BYTES each, with the keys each holds. */
+  private unsavedStatements(): { keys: string[]; json: string }[] {
+    const statements: { keys: string[]; rows: string[]; bytes: number }[] = [];
+    for (const key of this.unsaved) {
+      const { clientId, shard } = splitShardName(key);
+      const r = this.rollups.get(clientId)!.get(shard)!;
+      const row = JSON.stringify([key, r.day, JSON.stringify(r.today), JSON.stringify(r.minutes), r.at]);
+      const size = utf8.encode(row).byteLength + 1;
+      let last = statements.at(-1);
+      if (!last || last.bytes + size > CHECKPOINT_STATEMENT_BYTES) statements.push((last = { keys: [], rows: [], bytes: 0 }));
+      last.keys.push(key);
+      last.rows.push(row);
+      last.bytes += size;
+    }
+    return statements.map(({ keys, rows }) => ({ keys, json: `[${rows.join(",")}]` }));
   }
 
   /**
