@@ -27,7 +27,7 @@ import { Outbox } from "./outbox.ts";
 import { ClientLive } from "./client-live.ts";
 import { closeQuietly, refuseViewerMessage } from "./live-sockets.ts";
 import { PendingAggregates, type Track } from "./pending-aggregates.ts";
-import { Reshard, type LayoutState, type Transition } from "./reshard.ts";
+import { LayoutChanges, Reshard, type LayoutState, type Transition } from "./reshard.ts";
 import { CHECKPOINT_INTERVAL_MS, type ClientRollup } from "./rollups.ts";
 import { FLUSH_INTERVAL_MS } from "./lake-schedule.ts";
 import { logLine } from "../workers/log.ts";
@@ -109,6 +109,8 @@ export class ClientCounter extends DurableObject<Env> {
   private shard = 0;
   /** The shard count the client had before it grew with events, while that change's transition lasts. */
   private readonly reshard: Reshard;
+  /** Which admin changes of the count hold the object's layout, and what it was before them. */
+  private readonly layoutChanges: LayoutChanges;
   /** The client's time zone as of its last ingest: the flush alarm needs it to settle the Overview's rollup. */
   private timezone: string | null = null;
   private readonly outbox: Outbox;
@@ -131,6 +133,7 @@ export class ClientCounter extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.outbox = new Outbox(this.sql);
     this.reshard = new Reshard(this.sql);
+    this.layoutChanges = new LayoutChanges(this.sql);
     this.pending = new PendingAggregates(this.sql, this.outbox);
     this.ledger = new BillableLedger(this.sql, this.pending);
     this.reads = new CounterReads(this.sql, this.pending);
@@ -173,6 +176,7 @@ export class ClientCounter extends DurableObject<Env> {
     this.outbox.useShard(this.shard);
     this.outbox.load();
     this.reshard.load();
+    this.layoutChanges.load();
     this.pending.restore();
   }
 
@@ -407,16 +411,16 @@ export class ClientCounter extends DurableObject<Env> {
   }
 
   /**
-   * Makes this object serve a client of `shards` shards: an admin change of the count, which the
-   * Worker asks of every object before it changes D1 (workers/client-counters.ts). With a
-   * `transition`, the client grows while it has events (see `ingestResharded`). Refused when the
-   * object holds events and no transition is asked for (their messages' later statuses would go to
-   * another shard), or while an earlier transition lasts. The count is stored even when it is 1, so
-   * that a call routed by the old count is refused from now on. Asked again for the count it serves
-   * (a retry) it agrees, with the same transition or without one when it holds no events. Returns
-   * what it found, for the Worker to put back if the change does not go through.
+   * Makes this object serve a client of `shards` shards: an admin change of the count (`change`, its
+   * id), which the Worker asks of every object before it changes D1 (workers/client-counters.ts).
+   * With a `transition`, the client grows while it has events (see `ingestResharded`). Refused when
+   * the object holds events and no transition is asked for (their messages' later statuses would go
+   * to another shard), or while an earlier transition from another count lasts. The count is stored
+   * even when it is 1, so that a call routed by the old count is refused from now on. Asked again for
+   * the count it serves (a retry, or another admin's change to the same count) it agrees, with the
+   * same transition or without one when it holds no events.
    */
-  relayout(shards: number, transition: Transition | null): { ok: boolean; refused?: "holds_events" | "resharding"; prior: LayoutState } {
+  relayout(shards: number, transition: Transition | null, change: string): { ok: boolean; refused?: "holds_events" | "resharding" } {
     const prior: LayoutState = { layout: this.statedShardCount, transition: this.reshard.at(Date.now()) };
     // Before the same-count answer: an object holding events that applied a growth and its
     // transition but whose answer was lost (the Worker put the others back) must not agree to the
@@ -425,27 +429,34 @@ export class ClientCounter extends DurableObject<Env> {
     // transition, which this object agrees to as it is and the others take. The Worker putting
     // back the object whose answer it lost would not do instead: it never learnt what the object
     // held before, and the put-back may overtake the call it undoes.
-    if (transition === null && this.holdsEvents()) return { ok: false, refused: "holds_events", prior };
-    if (this.statedShardCount === shards && (transition === null || prior.transition?.previous === transition.previous)) return { ok: true, prior };
-    if (prior.transition) return { ok: false, refused: "resharding", prior };
+    if (transition === null && this.holdsEvents()) return { ok: false, refused: "holds_events" };
+    if (this.statedShardCount === shards && (transition === null || prior.transition?.previous === transition.previous)) {
+      this.transact(() => this.layoutChanges.joined(change));
+      return { ok: true };
+    }
+    // A transition from the count D1 still holds (the change asks to leave it) is one whose change
+    // never reached D1, its answer lost here or its D1 write failed: a new count replaces it, or the
+    // client could change to no other count until it ended, months on. One that did reach D1 lasts.
+    if (prior.transition && prior.transition.previous !== transition?.previous) return { ok: false, refused: "resharding" };
     this.transact(() => {
       this.setLayout(shards);
-      if (transition) this.reshard.set(transition);
+      this.reshard.set(transition);
+      this.layoutChanges.made(change, prior);
     });
     // Viewers of shard 0 start again from a snapshot over the new count.
     if (this.shard === 0) for (const ws of this.ctx.getWebSockets()) closeQuietly(ws, 1012, "client resharded");
-    return { ok: true, prior };
+    return { ok: true };
   }
 
   /**
-   * Puts back what `relayout` found (another object refused the change, or D1 did not take it),
-   * unless the object no longer holds what that change `made`: a change of the count that came after
-   * it and agreed here is then the object's layout, and D1's, and putting back would undo it.
+   * Puts back what `change` found (another object refused it, or D1 did not take it), unless a
+   * change of the count made the layout since (it is then the object's layout, and D1's) or another
+   * change that agreed to the same layout still may go through.
    */
-  restoreLayout(prior: LayoutState, made: LayoutState): void {
-    const now = this.reshard.at(Date.now());
-    if (this.statedShardCount !== made.layout || now?.previous !== made.transition?.previous || now?.until !== made.transition?.until) return;
+  restoreLayout(change: string): void {
     this.transact(() => {
+      const prior = this.layoutChanges.release(change);
+      if (!prior) return;
       this.setLayout(prior.layout);
       this.reshard.set(prior.transition);
     });

@@ -10,7 +10,7 @@ export interface Transition {
   until: number;
 }
 
-/** How an object is laid out, as `relayout` found it (for the Worker to put back if another object refused). */
+/** How an object is laid out: the count it serves and the transition in force. */
 export interface LayoutState {
   layout: number | null;
   transition: Transition | null;
@@ -34,27 +34,90 @@ export function transitionFrom(previous: number, now: number): Transition {
   return { previous, until: tablesExpire(tablesExpire(now)) };
 }
 
-const KEY = "reshard";
+/** A JSON value kept under `key` in the object's `meta` table, mirrored in memory. */
+class MetaValue<T> {
+  value: T | null = null;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly key: string,
+  ) {}
+
+  load(): void {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", this.key).toArray()[0];
+    this.value = row ? (JSON.parse(row.value) as T) : null;
+  }
+
+  set(value: T | null): void {
+    if (value) this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", this.key, JSON.stringify(value));
+    else this.sql.exec("DELETE FROM meta WHERE key = ?", this.key);
+    this.value = value;
+  }
+}
 
 /** The object's transition, kept in its `meta` table. */
 export class Reshard {
-  private state: Transition | null = null;
+  private readonly stored: MetaValue<Transition>;
 
-  constructor(private readonly sql: SqlStorage) {}
+  constructor(sql: SqlStorage) {
+    this.stored = new MetaValue(sql, "reshard");
+  }
 
   load(): void {
-    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", KEY).toArray()[0];
-    this.state = row ? (JSON.parse(row.value) as Transition) : null;
+    this.stored.load();
   }
 
   /** The transition in force at `now`, if any. */
   at(now: number): Transition | null {
-    return this.state && now < this.state.until ? this.state : null;
+    const state = this.stored.value;
+    return state && now < state.until ? state : null;
   }
 
   set(state: Transition | null): void {
-    if (state) this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", KEY, JSON.stringify(state));
-    else this.sql.exec("DELETE FROM meta WHERE key = ?", KEY);
-    this.state = state;
+    this.stored.set(state);
+  }
+}
+
+/**
+ * The change of the shard count that made the object's layout, what the layout was before it, and
+ * every change that has agreed to the layout since (`holders`): two admins asking for the same count
+ * agree to one layout, and the one whose change fails must not put back what the other's still
+ * stands on. The layout goes back only when the last of them lets go.
+ */
+interface LayoutChange {
+  prior: LayoutState;
+  holders: string[];
+}
+
+/** The object's `LayoutChange`, kept in its `meta` table. */
+export class LayoutChanges {
+  private readonly stored: MetaValue<LayoutChange>;
+
+  constructor(sql: SqlStorage) {
+    this.stored = new MetaValue(sql, "layout_change");
+  }
+
+  load(): void {
+    this.stored.load();
+  }
+
+  /** `change` made the layout from `prior`. */
+  made(change: string, prior: LayoutState): void {
+    this.stored.set({ prior, holders: [change] });
+  }
+
+  /** `change` agreed to the layout as it is. */
+  joined(change: string): void {
+    const state = this.stored.value;
+    if (state && !state.holders.includes(change)) this.stored.set({ ...state, holders: [...state.holders, change] });
+  }
+
+  /** `change` did not go through: the layout to put back once no change holds it any longer (null: keep it). */
+  release(change: string): LayoutState | null {
+    const state = this.stored.value;
+    if (!state?.holders.includes(change)) return null;
+    const holders = state.holders.filter((h) => h !== change);
+    this.stored.set(holders.length > 0 ? { ...state, holders } : null);
+    return holders.length > 0 ? null : state.prior;
   }
 }

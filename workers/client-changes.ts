@@ -22,22 +22,24 @@ export type WithClientChange = (row: SQL) => BatchItem<"sqlite">[];
  * count), and D1 takes the batch only from the count they were asked to leave: when D1 does not
  * (an error, or another change of the count got there first) the objects are put back and nothing
  * of the change is written, its other fields and phone numbers included. After an error the objects
- * are put back only when D1 is read to hold the old count.
+ * are put back only when D1 is read to hold the old count. A count sent as it was read is not
+ * written: another admin's change of the count may have landed since.
  */
 export async function writeClientChange(env: Env, db: DrizzleD1Database, current: { id: string; shards: number }, set: ClientRowChange, withIt: WithClientChange): Promise<void> {
-  const shards = set.shards ?? current.shards;
+  const { shards = current.shards, ...others } = set;
   const relayout = shards === current.shards ? null : await agreedRelayout(env, current, shards);
   const byId = eq(clients.id, current.id);
-  const items: BatchItem<"sqlite">[] = [
-    ...(Object.keys(set).length > 0 ? [db.update(clients).set(set).where(relayout ? and(byId, eq(clients.shards, current.shards)) : byId)] : []),
-    ...withIt(relayout ? and(byId, eq(clients.shards, shards))! : byId),
-  ];
+  const row = relayout ? and(byId, eq(clients.shards, current.shards))! : byId;
+  const fields: ClientRowChange = relayout ? set : others;
+  // The other writes go first, while the row still holds the count the change leaves: after the
+  // update it holds the count arrived at, as a concurrent change to the same count leaves it too.
+  const items: BatchItem<"sqlite">[] = [...withIt(row), ...(Object.keys(fields).length > 0 ? [db.update(clients).set(fields).where(row)] : [])];
   const [first, ...more] = items;
   if (!first) return;
   let taken: boolean;
   try {
-    const [row] = await db.batch([first, ...more]);
-    taken = relayout === null || (row as D1Result).meta.changes > 0;
+    const results = await db.batch([first, ...more]);
+    taken = relayout === null || (results.at(-1) as D1Result).meta.changes > 0;
   } catch (err) {
     // An error does not say the batch did not commit: its answer may have been lost on the way
     // back, and objects put back while D1 holds the new count serve a layout D1 does not route by

@@ -67,12 +67,13 @@ export interface Relayout {
 
 /** Asks every object; when one refuses or cannot be asked, puts back the ones that agreed. */
 async function agree(objects: DurableObjectStub<ClientCounter>[], shards: number, transition: Transition | null): Promise<Relayout> {
-  const answers = await Promise.allSettled(objects.map((s) => s.relayout(shards, transition)));
+  const change = crypto.randomUUID();
+  const answers = await Promise.allSettled(objects.map((s) => s.relayout(shards, transition, change)));
   const undo = async () => {
     await Promise.all(
       objects.map((s, i) => {
         const a = answers[i]!;
-        return a.status === "fulfilled" && a.value.ok ? s.restoreLayout(a.value.prior, { layout: shards, transition }) : null;
+        return a.status === "fulfilled" && a.value.ok ? s.restoreLayout(change) : null;
       }),
     );
   };

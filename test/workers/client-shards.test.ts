@@ -25,9 +25,11 @@ import {
   call,
   counters,
   createClient,
+  d1DownFromFirstBatch,
   d1RefusingBatchesOf,
   d1WithMarkedBatches,
   ingestKey,
+  messageIn,
   postEvents,
   postJson,
   postWebhook,
@@ -45,14 +47,6 @@ const everything = (stub: DurableObjectStub<ClientCounter>) => stub.totals(0, Nu
 /** Fresh message ids; a few dozen put some in every shard of a test's client (the split is a hash). */
 function messages(count: number): string[] {
   return Array.from({ length: count }, () => unique("wamid"));
-}
-
-/** A fresh message id that a client of `shards` shards keeps in `shard`. */
-function messageIn(shard: number, shards: number): string {
-  for (;;) {
-    const m = unique("wamid");
-    if (messageShard(m, shards) === shard) return m;
-  }
 }
 
 describe("a sharded client", () => {
@@ -411,17 +405,7 @@ describe("changing a client's shard count", () => {
 
   it("leaves the objects grown when a change's D1 write fails and D1 cannot then say its count: the client's calls are refused, never counted twice, until the admin's retry goes through", async () => {
     const { id, redeliver } = await clientWithDelivered();
-    let down = false;
-    const downFromWrite = withMethods(env.DB, {
-      batch: () => {
-        down = true;
-        return Promise.reject(new Error("D1_ERROR: Network connection lost."));
-      },
-      prepare: (query: string) => {
-        if (down) throw new Error("D1 is down");
-        return env.DB.prepare(query);
-      },
-    });
+    const downFromWrite = d1DownFromFirstBatch();
     await expect(writeClientChange(env, drizzle(downFromWrite), { id, shards: 1 }, { shards: 3 }, () => [])).rejects.toThrow("Network connection lost");
     expect(await listedShards(id)).toBe(1);
     expect((await redeliver())[0]).toBe(503);
@@ -437,8 +421,8 @@ describe("changing a client's shard count", () => {
       get: (objectId: DurableObjectId) => {
         const stub = env.CLIENT_COUNTER.get(objectId);
         if (objectId.toString() !== shard0) return stub;
-        const relayout = async (shards: number, transition: Transition | null) => {
-          const answer = await stub.relayout(shards, transition);
+        const relayout = async (shards: number, transition: Transition | null, change: string) => {
+          const answer = await stub.relayout(shards, transition, change);
           if (transition) throw new Error("Network connection lost.");
           return answer;
         };

@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env, exports } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { vi } from "vitest";
+import { messageShard } from "../../durable-objects/client-shards.ts";
 import { apiKeys, users } from "../../schema/db.ts";
 import { sha256Hex, toHex, hmacSha256 } from "../../workers/auth/crypto.ts";
 import { issueSession } from "../../workers/auth/session.ts";
@@ -90,6 +91,32 @@ export function gatedDb(marked: RegExp, after = false) {
     return env.DB.batch<T>(statements);
   });
   return { DB, reached, release };
+}
+
+/** A fresh message id that a client of `shards` shards keeps in `shard`. */
+export function messageIn(shard: number, shards: number): string {
+  for (;;) {
+    const m = unique("wamid");
+    if (messageShard(m, shards) === shard) return m;
+  }
+}
+
+/**
+ * D1 whose first batch fails as a lost connection and which answers nothing from then on: a change
+ * whose write failed cannot then read what D1 holds.
+ */
+export function d1DownFromFirstBatch(): D1Database {
+  let down = false;
+  return withMethods(env.DB, {
+    batch: () => {
+      down = true;
+      return Promise.reject(new Error("D1_ERROR: Network connection lost."));
+    },
+    prepare: (query: string) => {
+      if (down) throw new Error("D1 is down");
+      return env.DB.prepare(query);
+    },
+  });
 }
 
 /**
