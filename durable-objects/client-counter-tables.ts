@@ -1,5 +1,5 @@
 import { DAY_MS } from "../schema/time.ts";
-import { FLUSHED_THROUGH_KEY } from "./outbox.ts";
+import { FLUSHED_THROUGH_KEY, outboxTableDdl } from "./outbox.ts";
 import { AGGREGATES_THROUGH_KEY } from "./pending-aggregates.ts";
 
 /**
@@ -141,11 +141,12 @@ export function upgradeLegacyOutbox(sql: SqlStorage): void {
   if (!columns.includes("ledger")) {
     sql.exec("ALTER TABLE outbox ADD COLUMN ledger TEXT NOT NULL DEFAULT '[]'");
     sql.exec("INSERT OR REPLACE INTO meta (key, value) SELECT ?, COALESCE(MAX(seq), 0) FROM outbox", AGGREGATES_THROUGH_KEY);
-    sql.exec(
-      `INSERT OR REPLACE INTO meta (key, value)
-       SELECT ?, seq FROM sqlite_sequence WHERE name = 'outbox' AND seq > COALESCE((SELECT MAX(seq) FROM outbox), 0)`,
-      FLUSHED_THROUGH_KEY,
-    );
+    const highWater = sql.exec<{ seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").toArray()[0]?.seq ?? 0;
+    const waiting = sql.exec<{ newest: number | null }>("SELECT MAX(seq) AS newest FROM outbox").one().newest;
+    // The mark is the floor of new seqs: as the flushed-through seq when nothing waits, else as an
+    // empty newest table named after it, so the rows waiting below it are still flushed.
+    if (waiting === null) sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", FLUSHED_THROUGH_KEY, String(highWater));
+    else if (highWater > waiting) sql.exec(outboxTableDdl(highWater + 1));
   }
   sql.exec("ALTER TABLE outbox RENAME TO outbox_0");
 }

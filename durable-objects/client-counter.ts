@@ -309,7 +309,7 @@ export class ClientCounter extends DurableObject<Env> {
     for (const call of calls) this.checkLayout(call.client, client.shards ?? 1);
     const batches = calls.map((c) => decodeBatch(c.batch));
     const events = batches.length === 1 ? batches[0]!.events : batches.flatMap((b) => b.events);
-    const figures = this.takeBackgroundFigures();
+    const figures: StorageFigures = { rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0 };
     const track = countRowsInto(figures);
     let isNew: boolean[] = [];
     let accepted: NotificationEvent[] = [];
@@ -333,6 +333,7 @@ export class ClientCounter extends DurableObject<Env> {
       this.pending.add(seq, details, ledger);
       if (this.pending.full()) this.pending.flush(track);
     });
+    this.takeBackgroundFigures(figures);
 
     this.reads.absorb(accepted);
     this.lake.noteIngested(accepted.length);
@@ -353,14 +354,16 @@ export class ClientCounter extends DurableObject<Env> {
   }
 
   /**
-   * The storage work done in the background since the previous call, to be reported with this one
-   * (its `backgroundRowsWritten` part too), and zeroes the running count.
+   * Adds the storage work done in the background since the previous call to a committed call's
+   * `figures` (its `backgroundRowsWritten` part too), and zeroes the running count: taken only once
+   * the call commits, so a call that fails leaves them to the next one.
    */
-  private takeBackgroundFigures(): StorageFigures {
-    const figures = { ...this.background, backgroundRowsWritten: this.background.rowsWritten };
+  private takeBackgroundFigures(figures: StorageFigures): void {
+    figures.rowsWritten += this.background.rowsWritten;
+    figures.rowsRead += this.background.rowsRead;
+    figures.backgroundRowsWritten = this.background.rowsWritten;
     this.background.rowsWritten = 0;
     this.background.rowsRead = 0;
-    return figures;
   }
 
   /**

@@ -20,6 +20,10 @@ export type OutboxRow = {
 };
 
 const tableOf = (firstSeq: number): string => `outbox_${firstSeq}`;
+
+/** The DDL of the outbox table whose first seq is `firstSeq`. */
+export const outboxTableDdl = (firstSeq: number): string =>
+  `CREATE TABLE ${tableOf(firstSeq)} (seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, rows TEXT NOT NULL, ledger TEXT NOT NULL)`;
 const firstSeqOf = (table: string): number => Number(table.slice("outbox_".length));
 
 /**
@@ -114,8 +118,7 @@ export class Outbox {
   }
 
   private startTable(track: Track): void {
-    const table = tableOf(this.nextSeq);
-    track(this.sql.exec(`CREATE TABLE ${table} (seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, rows TEXT NOT NULL, ledger TEXT NOT NULL)`));
-    this.tables.push(table);
+    track(this.sql.exec(outboxTableDdl(this.nextSeq)));
+    this.tables.push(tableOf(this.nextSeq));
   }
 }

@@ -155,6 +155,18 @@ describe("ClientCounter durability", () => {
     expect(await ledgerOf(stub, "2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: calls + 1 }]);
     expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toEqual({ accepted: 0, sent: calls, delivered: calls + 1, read: calls, failed: 0 });
   });
+
+  it("reports the flushes' rows with the next call that commits, not with one that fails", async () => {
+    const { id, stub } = counter();
+    await stub.ingest({ id, ...SP }, encodeBatch([ev(), ev({ status: "sent" })]));
+    await runDurableObjectAlarm(stub);
+    const flushed = await runInDurableObject(stub, (instance) => (instance as unknown as { background: { rowsWritten: number } }).background.rowsWritten);
+    expect(flushed).toBeGreaterThan(0);
+    await runInDurableObject(stub, async (instance: ClientCounter) => {
+      await expect(instance.ingest({ id, ...SP }, encodeBatch([ev({ event_id: "lone-\ud800-surrogate" })]))).rejects.toThrow(/round-trip/);
+    });
+    expect(await stub.ingest({ id, ...SP }, encodeBatch([ev()]))).toMatchObject({ backgroundRowsWritten: flushed, rowsWritten: flushed + 2 });
+  });
 });
 
 describe("the minute counters in SQLite", () => {
@@ -210,15 +222,22 @@ describe("objects created with the earlier layout", () => {
       sql.exec("INSERT INTO minute_counts VALUES (?, 'sent', 'marketing', 1)", minuteOf(old.occurred_at));
     });
     await evictDurableObject(stub);
-    expect(await stub.ingest({ id, ...SP }, encodeBatch([ev({ status: "read" })]))).toMatchObject({ accepted: 1 });
+    const read = ev({ status: "read" });
+    expect(await stub.ingest({ id, ...SP }, encodeBatch([read]))).toMatchObject({ accepted: 1 });
     expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toMatchObject({ sent: 1, read: 1 });
-    const seqs = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ seq: number }>("SELECT seq FROM outbox_0 ORDER BY seq").toArray().map((r) => r.seq));
-    expect(seqs).toEqual([7, 10]);
-    await runDurableObjectAlarm(stub);
+    const seqs = await runInDurableObject(stub, (_i, state) =>
+      ["outbox_0", "outbox_10"].map((t) => state.storage.sql.exec<{ seq: number }>(`SELECT seq FROM ${t} ORDER BY seq`).toArray().map((r) => r.seq)),
+    );
+    expect(seqs).toEqual([[7], [10]]);
+    await stub.flush();
     await evictDurableObject(stub);
     expect(await stub.totals(0, Number.MAX_SAFE_INTEGER)).toMatchObject({ sent: 1, read: 1 });
+    // Both waiting rows reached the lake, the one below the old high-water mark too.
+    const lake = await env.LAKE.list({ prefix: partitionPrefix(id, localDate(old.occurred_at, "UTC")) });
+    const inLake = await Promise.all(lake.objects.map(async (o) => (await readParquet(await (await env.LAKE.get(o.key))!.arrayBuffer())).rows.map((r) => r.event_id)));
+    expect(inLake.flat().sort()).toEqual([old.event_id, read.event_id].sort());
     expect(await stub.ingest({ id, ...SP }, encodeBatch([ev({ status: "failed" })]))).toMatchObject({ accepted: 1 });
-    // The flush sealed the old table (the next one starts at 11) and dropped it once written.
+    // The flush sealed the old tables (the next one starts at 11) and dropped them once written.
     const next = await runInDurableObject(stub, (_i, state) => {
       const tables = state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name GLOB 'outbox*'").toArray().map((r) => r.name);
       return { tables, seqs: state.storage.sql.exec<{ seq: number }>("SELECT seq FROM outbox_11").toArray().map((r) => r.seq) };
