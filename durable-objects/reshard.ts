@@ -36,7 +36,7 @@ export function transitionFrom(previous: number, now: number): Transition {
 
 /** A JSON value kept under `key` in the object's `meta` table, mirrored in memory. */
 class MetaValue<T> {
-  value: T | null = null;
+  protected value: T | null = null;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -56,25 +56,14 @@ class MetaValue<T> {
 }
 
 /** The object's transition, kept in its `meta` table. */
-export class Reshard {
-  private readonly stored: MetaValue<Transition>;
-
+export class Reshard extends MetaValue<Transition> {
   constructor(sql: SqlStorage) {
-    this.stored = new MetaValue(sql, "reshard");
-  }
-
-  load(): void {
-    this.stored.load();
+    super(sql, "reshard");
   }
 
   /** The transition in force at `now`, if any. */
   at(now: number): Transition | null {
-    const state = this.stored.value;
-    return state && now < state.until ? state : null;
-  }
-
-  set(state: Transition | null): void {
-    this.stored.set(state);
+    return this.value && now < this.value.until ? this.value : null;
   }
 }
 
@@ -90,34 +79,27 @@ interface LayoutChange {
 }
 
 /** The object's `LayoutChange`, kept in its `meta` table. */
-export class LayoutChanges {
-  private readonly stored: MetaValue<LayoutChange>;
-
+export class LayoutChanges extends MetaValue<LayoutChange> {
   constructor(sql: SqlStorage) {
-    this.stored = new MetaValue(sql, "layout_change");
-  }
-
-  load(): void {
-    this.stored.load();
+    super(sql, "layout_change");
   }
 
   /** `change` made the layout from `prior`. */
   made(change: string, prior: LayoutState): void {
-    this.stored.set({ prior, holders: [change] });
+    this.set({ prior, holders: [change] });
   }
 
   /** `change` agreed to the layout as it is. */
   joined(change: string): void {
-    const state = this.stored.value;
-    if (state && !state.holders.includes(change)) this.stored.set({ ...state, holders: [...state.holders, change] });
+    if (this.value && !this.value.holders.includes(change)) this.set({ ...this.value, holders: [...this.value.holders, change] });
   }
 
   /** `change` did not go through: the layout to put back once no change holds it any longer (null: keep it). */
   release(change: string): LayoutState | null {
-    const state = this.stored.value;
+    const state = this.value;
     if (!state?.holders.includes(change)) return null;
     const holders = state.holders.filter((h) => h !== change);
-    this.stored.set(holders.length > 0 ? { ...state, holders } : null);
+    this.set(holders.length > 0 ? { ...state, holders } : null);
     return holders.length > 0 ? null : state.prior;
   }
 }
