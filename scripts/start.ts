@@ -55,10 +55,13 @@ stack = await startWrangler({ port, log: process.env.VERBOSE === "1" ? "inherit"
 
 let sent = 0;
 let failed = 0;
+// wrangler listens on 127.0.0.1 alone; the banner names it as the README does, since a signed-in
+// browser's cookie and Origin belong to the host it was opened on and the two are different origins.
+const shownUrl = `http://localhost:${port}`;
 console.log(`
-zapmeter is up: ${stack.url}
-  dashboard   ${stack.url}/        (admin@example.com / zapmeter-dev)
-  API         ${stack.url}/v1/openapi.json
+zapmeter is up: ${shownUrl}
+  dashboard   ${shownUrl}/        (admin@example.com / zapmeter-dev)
+  API         ${shownUrl}/v1/openapi.json
   demo        ${demo ? "sending traffic for 50 clients (DEMO=0 to turn off)" : "off"}
   crons       fired on wrangler.toml's schedule (billing every 10 minutes, compaction and credential purge at 03:30 UTC)
 Ctrl-C stops everything.
