@@ -121,7 +121,7 @@ export const OPERATIONS: Operation[] = [
       200: { description: "stored; invalid records listed (and kept in dlq/), a scoped key's record of another client among them (client_not_allowed)", schema: BridgeResult },
       400: { description: "body is not JSON, or an envelope other than an array, {events: [...]} or one (Connect-wrapped) event, such as {records: [...]}, or records that are all batches themselves (malformed_batch)", schema: ErrorBody },
       401: { description: "missing or unknown API key", schema: ErrorBody },
-      403: { description: "a key scoped to one client, and no record of the batch is that client's (client_not_allowed)", schema: ErrorBody },
+      403: { description: "a key scoped to one client, and the records name other clients and none that client, valid or not (client_not_allowed)", schema: ErrorBody },
       413: { description: `over ${INGEST_MAX_BYTES} bytes or ${INGEST_MAX_RECORDS} records`, schema: ErrorBody },
       415: { description: "neither JSON nor NDJSON (unsupported_media_type), or compressed (unsupported_content_encoding)", schema: ErrorBody },
       503: { description: "storage failed; retry", schema: ErrorBody },
@@ -312,7 +312,11 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: "get", path: "/v1/admin/dead-letters", summary: "A UTC day's dead letters (refused input) with their reasons, a page at a time", tag: "admin", security: "admin",
-    query: DeadLetterQuery, responses: { 200: { description: "letters, without their input", schema: DeadLetterList } },
+    query: DeadLetterQuery,
+    responses: {
+      200: { description: "letters, without their input", schema: DeadLetterList },
+      503: { description: "R2 did not answer (dead_letters_unavailable); retry", schema: ErrorBody },
+    },
   },
   {
     method: "post", path: "/v1/admin/dead-letters/replay", summary: "Run a page of a day's dead letters again; store what now resolves, delete letters fully resolved", tag: "admin", security: "admin",
@@ -320,7 +324,7 @@ export const OPERATIONS: Operation[] = [
     responses: {
       200: { description: "what was stored and what is still refused", schema: DeadLetterReplay },
       400: { description: "invalid query, or the day is older than the dedup tables", schema: ErrorBody },
-      503: { description: "a Durable Object write failed; nothing was deleted, retry", schema: ErrorBody },
+      503: { description: "a Durable Object write failed, nothing deleted; or R2 did not answer (dead_letters_unavailable), events stored before it come back as duplicates; retry", schema: ErrorBody },
     },
   },
   {

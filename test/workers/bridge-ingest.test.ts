@@ -48,6 +48,17 @@ describe("bridge batch formats", () => {
     expect(await (await postEvents(event(id, { tags: ["promo", "nov"] }), await ingestKey())).json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
   });
 
+  it("accepts one event object whose own field is an array named events, as the event and not as a batch", async () => {
+    const { id } = await createClient();
+    const key = await ingestKey();
+    const letters = (await deadLetters()).length;
+    for (const events of [[], ["queued", "sent"]]) {
+      expect(await (await postEvents(event(id, { events }), key)).json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    }
+    expect(await acceptedAt(id)).toBe(2);
+    expect((await deadLetters()).length).toBe(letters);
+  });
+
   it("unwraps Kafka Connect HTTP-sink records whose value is an object or a JSON string, not an event with a value field of its own", async () => {
     const { id } = await createClient();
     const records = [
@@ -387,8 +398,8 @@ describe("ingest API keys", () => {
     const invalid = event(b.id, { status: "bounced" });
     const refused = await postEvents([invalid, event(b.id), event(b.id)], key);
     expect(refused.status).toBe(403);
-    // Named by the first record the key could have stored, not the first in the batch.
-    expect(((await refused.json()) as { error: { code: string; details: unknown } }).error).toMatchObject({ code: "client_not_allowed", details: { index: 1, client_id: b.id } });
+    // Named by its first record naming a client, valid or not: the client the key's topic holds.
+    expect(((await refused.json()) as { error: { code: string; details: unknown } }).error).toMatchObject({ code: "client_not_allowed", details: { index: 0, client_id: b.id } });
     const mixed = await postEvents([event(a.id), event(b.id), event(a.id)], key);
     expect(await mixed.json()).toEqual({
       accepted: 2,
@@ -404,6 +415,22 @@ describe("ingest API keys", () => {
     ]);
     expect(await acceptedAt(a.id)).toBe(3);
     expect(await acceptedAt(b.id)).toBe(0);
+  });
+
+  it("answers 403 for a batch naming only another client though none of its records is valid, and rejects unreadable ones alone", async () => {
+    const a = await createClient();
+    const b = await createClient();
+    const key = await ingestKey(a.id);
+    const letters = (await deadLetters()).length;
+    const invalidOfB = await postEvents([event(b.id, { status: "bounced" }), event(b.id, { occurred_at: Date.now() + 7_200_000 })], key);
+    expect(invalidOfB.status).toBe(403);
+    expect(((await invalidOfB.json()) as { error: unknown }).error).toMatchObject({ code: "client_not_allowed", details: { index: 0, client_id: b.id } });
+    expect((await deadLetters()).length).toBe(letters);
+    // Records naming no client say nothing of whose topic this is: rejected one by one, kept, answered 200.
+    const unreadable = await postEvents([{ status: "sent" }, 42], key);
+    expect(unreadable.status).toBe(200);
+    expect(((await unreadable.json()) as BridgeResult).rejected.map((r) => r.index)).toEqual([0, 1]);
+    expect((await deadLetters()).length).toBe(letters + 1);
   });
 });
 

@@ -115,7 +115,8 @@ export function splitRecords(body: string, contentType: string): RawRecord[] {
   let list: unknown[];
   if (Array.isArray(parsed)) list = parsed;
   else if (!isObject(parsed)) throw new MalformedBatch(expected);
-  else if (Array.isArray(parsed.events)) list = parsed.events;
+  // An event carrying a field of its own named `events` is that event (unknown fields are ignored).
+  else if (Array.isArray(parsed.events) && !("event_id" in parsed)) list = parsed.events;
   else if ("events" in parsed && !("event_id" in parsed)) throw new MalformedBatch(`${expected}; "events" is not an array`);
   else {
     const envelope = foreignEnvelope(parsed);
@@ -185,11 +186,15 @@ export function validateRecords(records: RawRecord[], receivedAt: number): Valid
 }
 
 /**
- * Whether any record names client `scope`, valid or not: a batch that does is the key's own, its
- * invalid records rejected one by one; one that does not is a key meant for another client.
+ * The first record naming another client when records name clients and none names `scope`, valid
+ * or not: the key is then meant for another client's topic. A batch naming `scope` is the key's own,
+ * its invalid and foreign records rejected one by one; one naming no client at all (unreadable
+ * records) holds nothing that says whose it is, and its records are rejected one by one too.
  */
-export function namesClient(records: RawRecord[], scope: string): boolean {
-  return records.some((r) => isObject(r.value) && r.value.client_id === scope);
+export function otherClientsOnly(records: RawRecord[], scope: string): { index: number; client_id: string } | null {
+  const named = records.flatMap((r) => (isObject(r.value) && typeof r.value.client_id === "string" ? [{ index: r.index, client_id: r.value.client_id }] : []));
+  if (named.some((r) => r.client_id === scope)) return null;
+  return named[0] ?? null;
 }
 
 /**

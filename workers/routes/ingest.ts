@@ -5,7 +5,7 @@ import { bearerToken, ingestKeyFrom } from "../auth/api-keys.ts";
 import { DEV_INGEST_KEY } from "../../schema/dev-credentials.ts";
 import { ApiError } from "../errors.ts";
 import { isProduction } from "../security.ts";
-import { MalformedBatch, TooManyRecords, batchText, namesClient, refuseNestedBatches, splitRecords, validateRecords, withinKeyScope } from "../ingest/bridge.ts";
+import { MalformedBatch, TooManyRecords, batchText, otherClientsOnly, refuseNestedBatches, splitRecords, validateRecords, withinKeyScope } from "../ingest/bridge.ts";
 import { keepDeadLetter, rejectedRecordsLetter } from "../ingest/dead-letters.ts";
 import { storeEvents } from "../ingest/store-events.ts";
 import { routeRecords } from "../ingest/routing.ts";
@@ -87,15 +87,11 @@ ingest.post(
       throw e;
     }
 
+    // A batch naming only other clients is a key meant for another client: refused whole, stored nowhere.
+    const otherClient = keyClient === null ? null : otherClientsOnly(records, keyClient);
+    if (otherClient !== null) throw new ApiError(403, "client_not_allowed", `this API key may only ingest for client ${keyClient}`, otherClient);
     const { valid, rejected } = validateRecords(records, receivedAt);
     const { allowed, foreign } = withinKeyScope(valid, keyClient);
-    // A batch naming only other clients is a key meant for another client: refused whole, stored nowhere.
-    if (foreign.length > 0 && allowed.length === 0 && !namesClient(records, keyClient!)) {
-      throw new ApiError(403, "client_not_allowed", `this API key may only ingest for client ${keyClient}`, {
-        index: valid[0]!.index,
-        client_id: valid[0]!.event.client_id,
-      });
-    }
     const { routed, unknown } = await routeRecords(c.get("db"), allowed);
     const rejectedAll = [...rejected, ...foreign, ...unknown].sort((a, b) => a.at - b.at);
     if (rejectedAll.length > 0) await keepDeadLetter(c.env.LAKE, rejectedRecordsLetter(rejectedAll, contentType, keyClient));
