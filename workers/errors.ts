@@ -33,13 +33,14 @@ const CODE_BY_STATUS: Record<number, string> = {
 };
 
 /**
- * A D1 read the request cannot go on without (who is calling, which client a number or a record
- * belongs to). Its failure is the store not answering, never the caller's input, and the same
- * request can succeed in a moment: 503, where falling through to onError would answer 500.
+ * A call to D1 or R2 the request cannot go on without (who is calling, which client a number or a
+ * record belongs to, the dead letters being replayed). Its failure is the store not answering, never
+ * the caller's input, and the same request can succeed in a moment: 503, where falling through to
+ * onError would answer 500.
  */
-export async function storeRead<T>(read: Promise<T>, code = "store_unavailable", message = "a store did not answer; retry"): Promise<T> {
+export async function storeCall<T>(call: Promise<T>, code = "store_unavailable", message = "a store did not answer; retry"): Promise<T> {
   try {
-    return await read;
+    return await call;
   } catch (cause) {
     throw new ApiError(503, code, message, undefined, cause);
   }

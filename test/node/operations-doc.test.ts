@@ -13,7 +13,7 @@ function sources(dir: string): string[] {
 
 /**
  * The events the Worker and the objects log: `log(level, c, "event"…)`, `logLine(level, "event"…)`,
- * and the code of every 5xx answer, which errors.ts logs as the line's event (`storeRead`'s codes too).
+ * and the code of every 5xx answer, which errors.ts logs as the line's event (`storeCall`'s codes too).
  */
 function loggedEvents(): Set<string> {
   const text = [...sources("workers"), ...sources("durable-objects")].join("\n");
@@ -21,7 +21,7 @@ function loggedEvents(): Set<string> {
     /\blog\("(?:info|warn|error)",\s*[\w.]+,\s*"([a-z_]+)"/g,
     /\blogLine\("(?:info|warn|error)",\s*"([a-z_]+)"/g,
     /new ApiError\(5\d\d,\s*"([a-z_]+)"/g,
-    /storeRead\([^;]*?,\s*"([a-z_]+_unavailable)"/g,
+    /storeCall\([^;]*?,\s*"([a-z_]+_unavailable)"/g,
     /code = "([a-z_]+_unavailable)"/g,
   ];
   return new Set(patterns.flatMap((p) => [...text.matchAll(p)].map((m) => m[1]!)));

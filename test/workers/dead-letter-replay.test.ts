@@ -299,6 +299,34 @@ describe("dead letters: listed with their reasons, replayed once what they lacke
     expect(await atTime(Date.UTC(y, m + 3, 5, 10, 0), async () => (await call(`/v1/admin/dead-letters/replay?date=${utcDate(Date.UTC(y, m + 1, 8))}`, authed(await signIn("admin"), { method: "POST" }))).status)).toBe(200);
   });
 
+  it("answers 503 when R2 does not answer, listing or replaying, and the retry replays the letter", async () => {
+    const { id, phones } = await createClient();
+    const lateNumber = unique("late-pn");
+    const sent = statusObject({ id: `wamid.${unique("m")}`, status: "sent", timestamp: sec(T0) });
+    expect((await postWebhook(webhook([{ phoneNumberId: lateNumber, statuses: [sent] }]))).status).toBe(200);
+    const key = await letterWith(lateNumber);
+    const token = await admin();
+    expect((await postJson(`/v1/admin/clients/${id}`, { phone_number_ids: [...phones, lateNumber] }, token, "PATCH")).status).toBe(200);
+    const r2Down = () => Promise.reject(new Error("We encountered an internal error. Please try again. (10001)"));
+    const answers = [];
+    for (const failing of ["list", "get", "delete"] as const) {
+      const lake = withMethods(env.LAKE, { [failing]: r2Down });
+      const listing = await withEnv({ LAKE: lake }, `/v1/admin/dead-letters?date=${today()}`, authed(token));
+      const replaying = await withEnv({ LAKE: lake }, `/v1/admin/dead-letters/replay?date=${today()}`, authed(token, { method: "POST" }));
+      answers.push([failing, listing.status, replaying.status, ((await replaying.json()) as { error: { code: string } }).error.code]);
+    }
+    expect(answers).toEqual([
+      ["list", 503, 503, "dead_letters_unavailable"],
+      ["get", 503, 503, "dead_letters_unavailable"],
+      // The events were stored before the delete failed: the retry finds them as duplicates.
+      ["delete", 200, 503, "dead_letters_unavailable"],
+    ]);
+    expect(await exists(key)).toBe(true);
+    expect((await replay()).duplicates).toBeGreaterThanOrEqual(1);
+    expect(await exists(key)).toBe(false);
+    expect((await counters(id, ...DAY_RANGE)).body.minutes).toEqual([expect.objectContaining({ sent: 1 })]);
+  });
+
   it("refuses days older than the dedup tables, bad queries, and anyone but an admin", async () => {
     const old = await call("/v1/admin/dead-letters/replay?date=2025-01-01", authed(await admin(), { method: "POST" }));
     expect(old.status).toBe(400);

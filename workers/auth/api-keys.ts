@@ -1,7 +1,7 @@
 import { and, eq, isNull } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { apiKeys } from "../../schema/db.ts";
-import { storeRead } from "../errors.ts";
+import { storeCall } from "../errors.ts";
 import { randomToken, sha256Hex } from "./crypto.ts";
 
 export interface IngestKey {
@@ -38,7 +38,7 @@ export async function ingestKeyFrom(db: DrizzleD1Database, authorization: string
   if (hit && hit.expires > Date.now()) return hit.key;
   const hash = await sha256Hex(presented);
   const row = (
-    await storeRead(
+    await storeCall(
       db
         .select({ id: apiKeys.id, clientId: apiKeys.clientId })
         .from(apiKeys)

@@ -4,7 +4,7 @@ import { getCookie } from "hono/cookie";
 import { liveTickets } from "../../schema/db.ts";
 import { TICKET_TTL_MS } from "../../schema/live.ts";
 import type { AppEnv } from "../app-env.ts";
-import { ApiError, storeRead } from "../errors.ts";
+import { ApiError, storeCall } from "../errors.ts";
 import { sha256Hex } from "./crypto.ts";
 import { requireOwnOrigin, sessionToken, sessionUser } from "./middleware.ts";
 import type { AuthUser } from "./policy.ts";
@@ -20,7 +20,7 @@ export async function liveUser(c: Context<AppEnv>, clientId: string | null, tick
   if (ticket !== undefined) {
     const hash = await sha256Hex(ticket);
     const now = Date.now();
-    const used = await storeRead(
+    const used = await storeCall(
       db
         .update(liveTickets)
         .set({ usedAt: now })
@@ -32,7 +32,7 @@ export async function liveUser(c: Context<AppEnv>, clientId: string | null, tick
     if (row.clientId !== clientId) throw new ApiError(403, "forbidden", "ticket was issued for another stream");
     if (row.sessionExpiresAt <= now) throw new ApiError(401, "unauthenticated", "the ticket's session has expired");
     // A ticket issued after the user's sessions ended came from a session issued after that too.
-    const user = await storeRead(activeUser(db, row.userId, row.sessionId, row.sessionExpiresAt, row.expiresAt - TICKET_TTL_MS));
+    const user = await storeCall(activeUser(db, row.userId, row.sessionId, row.sessionExpiresAt, row.expiresAt - TICKET_TTL_MS));
     if (!user) throw new ApiError(401, "unauthenticated", "the ticket's session was revoked or its user is inactive");
     return user;
   }

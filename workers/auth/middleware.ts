@@ -4,7 +4,7 @@ import { createMiddleware } from "hono/factory";
 import { revokedSessions } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { dashboardOrigins } from "../cors.ts";
-import { ApiError, storeRead } from "../errors.ts";
+import { ApiError, storeCall } from "../errors.ts";
 import { bearerToken } from "./api-keys.ts";
 import type { Capability } from "../../schema/api.ts";
 import { allows, type AuthUser } from "./policy.ts";
@@ -42,7 +42,7 @@ export function sessionToken(authorization: string | undefined, cookie: string |
 
 /** The user of a session token: null when it is invalid, expired or revoked. */
 export async function sessionUser(c: Context<AppEnv>, token: string): Promise<AuthUser | null> {
-  return storeRead(userFromToken(c.get("db"), c.env.SESSION_SECRET, token), "session_store_unavailable", "could not verify the session; retry");
+  return storeCall(userFromToken(c.get("db"), c.env.SESSION_SECRET, token), "session_store_unavailable", "could not verify the session; retry");
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Rejection, StoredDeadLetter } from "../../schema/api.ts";
 import { utcDate } from "../../schema/time.ts";
-import { ApiError } from "../errors.ts";
+import { storeCall } from "../errors.ts";
 import type { RejectedRecord } from "./bridge.ts";
 
 /**
@@ -98,11 +98,7 @@ export async function keepDeadLetter(bucket: R2Bucket, letter: DeadLetter): Prom
     input_form: letter.form ?? "body",
     input: letter.input,
   };
-  try {
-    await bucket.put(key, JSON.stringify(stored), { httpMetadata: { contentType: "application/json" } });
-  } catch (cause) {
-    throw new ApiError(503, "dead_letter_unavailable", "could not keep rejected input; retry the request", undefined, cause);
-  }
+  await storeCall(bucket.put(key, JSON.stringify(stored), { httpMetadata: { contentType: "application/json" } }), "dead_letter_unavailable", "could not keep rejected input; retry the request");
   return key;
 }
 
@@ -115,9 +111,17 @@ export interface DeadLetterPage {
   next: string | null;
 }
 
+/**
+ * R2 not answering a listing or a replay of dead letters: 503, since the retry can succeed (a
+ * replay's events stored before the failure come back as duplicates).
+ */
+export function deadLettersCall<T>(call: Promise<T>): Promise<T> {
+  return storeCall(call, "dead_letters_unavailable", "the dead letters' store did not answer; retry");
+}
+
 /** One page of a day's letters, read whole, oldest key first. */
 export async function readDeadLetterPage(bucket: R2Bucket, date: string, startAfter: string | undefined, limit: number): Promise<DeadLetterPage> {
-  const listed = await bucket.list({ prefix: deadLetterPrefix(date), startAfter, limit });
+  const listed = await deadLettersCall(bucket.list({ prefix: deadLetterPrefix(date), startAfter, limit }));
   const page: DeadLetterPage = { letters: [], next: null };
   let bytes = 0;
   for (const o of listed.objects) {
@@ -125,7 +129,7 @@ export async function readDeadLetterPage(bucket: R2Bucket, date: string, startAf
       page.next = page.letters.at(-1)!.key;
       return page;
     }
-    const body = await bucket.get(o.key);
+    const body = await deadLettersCall(bucket.get(o.key));
     // Listed, then gone: another replay resolved it meanwhile.
     if (!body) continue;
     page.letters.push({ key: o.key, bytes: o.size, etag: body.etag, letter: await body.json<StoredDeadLetter>() });

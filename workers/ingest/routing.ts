@@ -4,7 +4,7 @@ import { clientsById, ownerAt, ownersByPhoneNumber } from "./client-directory.ts
 import type { Rejection } from "../../schema/api.ts";
 import type { RoutedEvent } from "./dispatch.ts";
 import type { PendingStatus } from "./whatsapp.ts";
-import { storeRead } from "../errors.ts";
+import { storeCall } from "../errors.ts";
 
 /**
  * Assigns a webhook's statuses to the active clients that owned their phone numbers when they
@@ -12,7 +12,7 @@ import { storeRead } from "../errors.ts";
  * store, not to a 4xx).
  */
 export async function routeStatuses(db: DrizzleD1Database, statuses: PendingStatus[]): Promise<{ routed: RoutedEvent[]; unknown: Rejection[] }> {
-  const owners = await storeRead(ownersByPhoneNumber(db, statuses.map((s) => s.phoneNumberId)));
+  const owners = await storeCall(ownersByPhoneNumber(db, statuses.map((s) => s.phoneNumberId)));
   const routed: RoutedEvent[] = [];
   const unknown: Rejection[] = [];
   for (const s of statuses) {
@@ -25,7 +25,7 @@ export async function routeStatuses(db: DrizzleD1Database, statuses: PendingStat
 
 /** Assigns validated bridged records to their active clients; records of other clients come back as rejections. */
 export async function routeRecords(db: DrizzleD1Database, valid: ValidatedBatch["valid"]): Promise<{ routed: RoutedEvent[]; unknown: RejectedRecord[] }> {
-  const clients = await storeRead(clientsById(db, valid.map((v) => v.event.client_id)));
+  const clients = await storeCall(clientsById(db, valid.map((v) => v.event.client_id)));
   const routed: RoutedEvent[] = [];
   const unknown: RejectedRecord[] = [];
   for (const v of valid) {
