@@ -4,7 +4,7 @@ import { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { lateDays } from "../../durable-objects/late-billing.ts";
 import { clearRebills, markRebills, rebillsBetween } from "../../workers/billing/rebills.ts";
 import { dueDaysOf, planTick } from "../../workers/billing/schedule.ts";
-import { admin, authed, call, createClient, postJson, signIn, unique } from "./helpers.ts";
+import { admin, authed, call, createClient, d1WithQueryLimit, postJson, signIn, unique, withEnv } from "./helpers.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 
 const at = (iso: string) => Date.parse(iso);
@@ -174,6 +174,21 @@ describe("re-bill marks", () => {
     await clearRebills(env.DB, read);
     expect(await rebillsBetween(env.DB, day, day)).toEqual([{ date: day, client_id: a, marked_at: 5_001 }]);
   });
+});
+
+describe("a day marked for more clients than D1 takes queries in one invocation", () => {
+  it("is billed by one run, its marks cleared in bulk: a failed run of a zone marks every client of it", async () => {
+    const day = "2026-06-10";
+    const ids = Array.from({ length: 1_200 }, () => unique("bulk"));
+    await env.DB.prepare("INSERT INTO clients (id, name, timezone, currency, shards, active, created_at) SELECT value, value, 'UTC', 'BRL', 1, 1, 0 FROM json_each(?)")
+      .bind(JSON.stringify(ids))
+      .run();
+    await markRebills(env.DB, day, ids, Date.now());
+    const { DB, used } = d1WithQueryLimit();
+    const res = await withEnv({ DB }, `/v1/billing/${day}/run`, authed(await admin(), { method: "POST" }));
+    const marksLeft = (await rebillsBetween(env.DB, day, day)).filter((m) => ids.includes(m.client_id)).length;
+    expect({ status: res.status, marksLeft, withinLimit: used() <= 1_000 }).toEqual({ status: 200, marksLeft: 0, withinLimit: true });
+  }, 120_000);
 });
 
 describe("a client moved to a zone further east", () => {

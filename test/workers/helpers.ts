@@ -45,6 +45,31 @@ export function withMethods<T extends object>(binding: T, over: Partial<T>): T {
 }
 
 /**
+ * D1 as Cloudflare counts it for one Worker invocation: every statement, alone or in a batch,
+ * against `limit` queries, refused past it (local D1 counts nothing). `used()` says how many.
+ */
+export function d1WithQueryLimit(limit = 1_000): { DB: D1Database; used: () => number } {
+  let used = 0;
+  const spend = (n: number) => {
+    used += n;
+    if (used > limit) throw new Error("D1_ERROR: Too many API requests by single worker invocation.");
+  };
+  const statement = (s: D1PreparedStatement): D1PreparedStatement =>
+    withMethods(s, {
+      bind: (...values: unknown[]) => statement(s.bind(...values)),
+      all: <T,>() => (spend(1), s.all<T>()),
+      run: <T,>() => (spend(1), s.run<T>()),
+      first: <T,>(col?: string) => (spend(1), col === undefined ? s.first<T>() : s.first<T>(col)),
+      raw: <T,>(o?: { columnNames?: boolean }) => (spend(1), s.raw<T>(o as never)),
+    } as Partial<D1PreparedStatement>);
+  const DB = withMethods(env.DB, {
+    prepare: (q: string) => statement(env.DB.prepare(q)),
+    batch: <T,>(statements: D1PreparedStatement[]) => (spend(statements.length), env.DB.batch<T>(statements)),
+  });
+  return { DB, used: () => used };
+}
+
+/**
  * D1 whose batches holding a statement whose SQL matches `marked` go to `markedBatch`; other
  * statements and batches go through.
  */
