@@ -47,11 +47,14 @@ export async function storeCall<T>(call: Promise<T>, code = "store_unavailable",
 }
 
 /**
- * D1's (and Durable Object storage's) failures that a retry can outlive: a locked or busy database,
- * a dropped connection, an overloaded or restarting store. Looked for along the `cause` chain, as
- * drizzle wraps the driver's error. SQL errors of our own (a constraint, a syntax error) are not.
+ * D1's, Durable Object storage's and R2's failures that a retry can outlive: a locked or busy
+ * database, a dropped connection, an overloaded or restarting store, R2's internal error (10001),
+ * its service unavailable (10043) and its concurrent writes of one object (10058). Looked for along
+ * the `cause` chain, as drizzle wraps the driver's error. SQL errors of our own (a constraint, a
+ * syntax error) and R2's refusals of the request itself are not.
  */
-const TRANSIENT_STORAGE = /SQLITE_BUSY|SQLITE_LOCKED|database is locked|Network connection lost|overloaded|D1_RESET|reset because|object to be reset|and was reset|transient issue|timed out/i;
+const TRANSIENT_STORAGE =
+  /SQLITE_BUSY|SQLITE_LOCKED|database is locked|Network connection lost|overloaded|D1_RESET|reset because|object to be reset|and was reset|transient issue|timed out|\((?:10001|10043|10058)\)/i;
 
 function isTransientStorageError(err: unknown): boolean {
   return causeMatches(err, TRANSIENT_STORAGE);

@@ -1,0 +1,39 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { signFileUrl } from "../../workers/files/signed-urls.ts";
+import { authed, createClient, signIn, unique, withEnv, withMethods } from "./helpers.ts";
+import { ingest, runDay, status } from "./billing-fixtures.ts";
+
+// R2 not answering, as its Workers binding says it (the code at the end of the message): a retry can
+// succeed, so the answer is 503, never 500 (workers/errors.ts).
+const r2Error = () => Promise.reject(new Error("head: We encountered an internal error. Please try again. (10001)"));
+const flakyR2 = withMethods(env.LAKE, { head: r2Error, get: r2Error });
+
+describe("billing files and the lake while R2 does not answer", () => {
+  it("answers a finance download link request 503 (retry), not 500", async () => {
+    const day = "2026-08-03";
+    const { id } = await createClient();
+    await ingest([status(id, unique("wamid"), "delivered", Date.parse(`${day}T12:00:00Z`))]);
+    await runDay(day);
+    const finance = await signIn("finance");
+    const res = await withEnv({ LAKE: flakyR2 }, `/v1/billing/${day}/download?format=csv`, authed(finance));
+    expect(res.status).toBe(503);
+  });
+
+  it("answers a valid signed link 503 (retry), not 500", async () => {
+    const day = "2026-08-04";
+    await runDay(day);
+    const { path } = await signFileUrl(env.FILE_SIGNING_SECRET, `billing/date=${day}/billing.csv`, Date.now());
+    const res = await withEnv({ LAKE: flakyR2 }, path);
+    expect(res.status).toBe(503);
+  });
+
+  it("answers a one-client reconcile whose lake read R2 refuses 503 (retry), not 500", async () => {
+    const day = "2026-08-05";
+    const { id } = await createClient();
+    await ingest([status(id, unique("wamid"), "delivered", Date.parse(`${day}T12:00:00Z`))]);
+    const lake = withMethods(env.LAKE, { list: () => Promise.reject(new Error("list: We encountered an internal error. Please try again. (10001)")), get: r2Error });
+    const res = await withEnv({ LAKE: lake }, `/v1/billing/${day}/reconcile?client_id=${id}`, authed(await signIn("admin")));
+    expect(res.status).toBe(503);
+  });
+});
