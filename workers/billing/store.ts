@@ -57,7 +57,14 @@ export async function dayState(d1: D1Database, date: string): Promise<DayState> 
  * the lines; one recorded at an older revision, after a concurrent change, does not).
  */
 export async function periodStates(d1: D1Database, from: string, to: string): Promise<Map<string, DayState>> {
-  const { results } = await d1
+  return periodStatesOf((await periodStatesQuery(d1, from, to).all<PeriodStateRow>()).results);
+}
+
+export type PeriodStateRow = { date: string; revision: number; computed_at: number; checked_at: number };
+
+/** `periodStates` as a statement, to read in one batch (one transaction) with what it describes. */
+export function periodStatesQuery(d1: D1Database, from: string, to: string): D1PreparedStatement {
+  return d1
     .prepare(
       `SELECT r.date, r.revision, MIN(r.finished_at) AS computed_at, MAX(r.started_at) AS checked_at
        FROM billing_runs r
@@ -66,9 +73,11 @@ export async function periodStates(d1: D1Database, from: string, to: string): Pr
        WHERE r.status = 'ok'
        GROUP BY r.date`,
     )
-    .bind(from, to)
-    .all<{ date: string; revision: number; computed_at: number; checked_at: number }>();
-  return new Map(results.map((r) => [r.date, { revision: r.revision, computedAt: r.computed_at, checkedAt: r.checked_at }]));
+    .bind(from, to);
+}
+
+export function periodStatesOf(rows: PeriodStateRow[]): Map<string, DayState> {
+  return new Map(rows.map((r) => [r.date, { revision: r.revision, computedAt: r.computed_at, checkedAt: r.checked_at }]));
 }
 
 /** The stored lines of `date` for the given clients. */
@@ -89,11 +98,7 @@ export async function storedLines(d1: D1Database, date: string, clientIds: strin
 }
 
 /** A day's lines with client names, ordered by client, category, country (the file order). */
-export async function dayLines(d1: D1Database, date: string, clientId?: string): Promise<BillingLine[]> {
-  return (await dayLinesQuery(d1, date, clientId).all<BillingLine>()).results;
-}
-
-function dayLinesQuery(d1: D1Database, date: string, clientId?: string): D1PreparedStatement {
+export function dayLinesQuery(d1: D1Database, date: string, clientId?: string): D1PreparedStatement {
   return d1
     .prepare(
       `SELECT b.client_id, COALESCE(c.name, b.client_id) AS client_name, b.category, b.country, b.billable_count,
@@ -120,9 +125,18 @@ export async function currentRevisionLines(d1: D1Database, date: string): Promis
   return { revision: (revision!.results[0] as { revision: number }).revision, lines: lines!.results as BillingLine[] };
 }
 
-/** Sums of a period's lines per client and currency (amounts in different currencies do not add up). */
-export async function periodSums(d1: D1Database, from: string, to: string, clientId?: string) {
-  const { results } = await d1
+/** A period's lines summed per client and currency (amounts in different currencies do not add up). */
+export interface PeriodSum {
+  client_id: string;
+  client_name: string;
+  currency: string;
+  billable_count: number;
+  amount_micros: number;
+}
+
+/** Sums of a period's lines per client and currency, as a statement (read with the days' states). */
+export function periodSumsQuery(d1: D1Database, from: string, to: string, clientId?: string): D1PreparedStatement {
+  return d1
     .prepare(
       `SELECT b.client_id, COALESCE(c.name, b.client_id) AS client_name, b.currency,
          SUM(b.billable_count) AS billable_count, SUM(b.amount_micros) AS amount_micros
@@ -130,9 +144,7 @@ export async function periodSums(d1: D1Database, from: string, to: string, clien
        WHERE b.date BETWEEN ?1 AND ?2 AND (?3 IS NULL OR b.client_id = ?3)
        GROUP BY b.client_id, b.currency ORDER BY b.client_id, b.currency`,
     )
-    .bind(from, to, clientId ?? null)
-    .all<{ client_id: string; client_name: string; currency: string; billable_count: number; amount_micros: number }>();
-  return results;
+    .bind(from, to, clientId ?? null);
 }
 
 /** Records a run that changed nothing (the revision stays). */

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { BillingDate, BillingQuery, BillingSummaryQuery, DownloadQuery, ReconcileQuery, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
+import { BillingDate, BillingQuery, BillingSummaryQuery, DownloadQuery, ReconcileQuery, type BillingLine, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
@@ -9,7 +9,7 @@ import { rateBookFor } from "../billing/rates.ts";
 import { reconcileDay } from "../billing/reconcile.ts";
 import { runBillingOnDemand } from "../billing/schedule.ts";
 import { billingSummary, daysFinality } from "../billing/summary.ts";
-import { dayLines, dayState } from "../billing/store.ts";
+import { dayLinesQuery, dayState } from "../billing/store.ts";
 import { ApiError } from "../errors.ts";
 import { signFileUrl } from "../files/signed-urls.ts";
 import { valid } from "../validate.ts";
@@ -27,15 +27,15 @@ billing.use(authenticate, requireCapability("billing"));
  */
 billing.get("/", valid("query", BillingQuery), async (c) => {
   const { date, client_id } = c.req.valid("query");
-  const [[day], lines, rates] = await Promise.all([
-    daysFinality(c.env.DB, date, date, client_id),
-    dayLines(c.env.DB, date, client_id),
+  // The lines are read with the day's state, so they are the revision it names.
+  const [{ days, rows: lines }, rates] = await Promise.all([
+    daysFinality<BillingLine>(c.env.DB, date, date, client_id, dayLinesQuery(c.env.DB, date, client_id)),
     rateBookFor(c.get("db"), date),
   ]);
   const unpriced = lines
     .filter((l) => l.unit_price_micros === 0 && rates.price(l.client_id, l.category, l.country)?.unitPriceMicros !== 0)
     .map((l) => ({ client_id: l.client_id, category: l.category, country: l.country, billable_count: l.billable_count }));
-  const { state, open, due } = day!;
+  const { state, open, due } = days[0]!;
   return c.json({ date, revision: state?.revision ?? 0, computed_at: state?.computedAt ?? null, open_clients: open, due, lines, unpriced } satisfies BillingResponse);
 });
 
