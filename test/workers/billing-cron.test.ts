@@ -3,8 +3,8 @@ import { describe, expect, it, vi } from "vitest";
 import { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { lateDays } from "../../durable-objects/late-billing.ts";
 import { clearRebills, markRebills, rebillsBetween } from "../../workers/billing/rebills.ts";
-import { dueDaysOf, planTick } from "../../workers/billing/schedule.ts";
-import { admin, authed, call, createClient, d1WithQueryLimit, postJson, signIn, unique, withEnv } from "./helpers.ts";
+import { billingJob, dueDaysOf, planTick } from "../../workers/billing/schedule.ts";
+import { admin, authed, call, createClient, d1WithMarkedBatches, d1WithQueryLimit, postJson, signIn, unique, withEnv } from "./helpers.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 
 const at = (iso: string) => Date.parse(iso);
@@ -189,6 +189,37 @@ describe("a day marked for more clients than D1 takes queries in one invocation"
     const marksLeft = (await rebillsBetween(env.DB, day, day)).filter((m) => ids.includes(m.client_id)).length;
     expect({ status: res.status, marksLeft, withinLimit: used() <= 1_000 }).toEqual({ status: 200, marksLeft: 0, withinLimit: true });
   }, 120_000);
+});
+
+describe("a billing commit whose answer D1 lost", () => {
+  it("is the run's own revision: the day's files are written, and the day does not read final without them", async () => {
+    // One clock for the Worker, the objects and the cron, so the event is not late (no re-bill mark).
+    let now = at("2026-07-20T12:00:00Z");
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
+    try {
+      const token = await signIn("admin");
+      const id = unique("client");
+      expect((await postJson("/v1/admin/clients", { id, name: id, timezone: "UTC" }, token)).status).toBe(201);
+      await ingest([status(id, unique("wamid"), "delivered", now)]);
+      // The commit reaches D1 and its answer is lost (a dropped connection after the write).
+      const lossy = d1WithMarkedBatches(/CASE WHEN/, async <T,>(statements: D1PreparedStatement[]) => {
+        await env.DB.batch<T>(statements);
+        throw new Error("D1_ERROR: Network connection lost.");
+      });
+      // The 20th is due at 02:00Z on the 21st; 02:50Z is the last tick of its catch-up hour.
+      now = at("2026-07-21T02:50:00Z");
+      await billingJob({ ...env, DB: lossy }, now).catch(() => {});
+      now = at("2026-07-21T03:00:00Z");
+      await billingJob(env, now);
+      now = at("2026-07-21T03:05:00Z");
+      const finance = await signIn("finance");
+      const day = (await (await call(`/v1/billing?date=2026-07-20&client_id=${id}`, authed(finance))).json()) as { revision: number; open_clients: number; lines: unknown[] };
+      const download = await call(`/v1/billing/2026-07-20/download?format=csv`, authed(finance));
+      expect({ revision: day.revision, open: day.open_clients, lines: day.lines.length, download: download.status }).toEqual({ revision: 1, open: 0, lines: 1, download: 200 });
+    } finally {
+      clock.mockRestore();
+    }
+  });
 });
 
 describe("a client moved to a zone further east", () => {

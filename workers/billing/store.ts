@@ -176,7 +176,8 @@ function runInsert(d1: D1Database, run: RunRecord, revision: number, guard: numb
 /**
  * Writes changed lines and deletions as revision `expected + 1`, atomically (a D1 batch is one
  * transaction). Returns false when another run moved the day's revision first: the run's status is
- * then NULL, which the NOT NULL constraint refuses, and the whole batch rolls back.
+ * then NULL, which the NOT NULL constraint refuses, and the whole batch rolls back. A batch that
+ * committed though D1's answer was lost returns true, found by its run's row.
  */
 export async function commitRevision(
   d1: D1Database,
@@ -217,7 +218,21 @@ export async function commitRevision(
     await d1.batch(statements);
     return true;
   } catch (err) {
-    if ((await dayState(d1, run.date)).revision !== expected) return false;
-    throw err;
+    const now = (await dayState(d1, run.date)).revision;
+    if (now === expected) throw err;
+    // The batch may have committed and only its answer been lost: then the revision is this run's.
+    return now === revision && (await committedRun(d1, run, revision));
   }
+}
+
+/** Whether `run`'s own row is the successful one at `revision`. */
+async function committedRun(d1: D1Database, run: RunRecord, revision: number): Promise<boolean> {
+  const row = await d1
+    .prepare(
+      `SELECT 1 FROM billing_runs WHERE date = ?1 AND revision = ?2 AND status = 'ok' AND trigger = ?3 AND started_at = ?4
+         AND finished_at = ?5 AND clients = ?6 AND lines = ?7`,
+    )
+    .bind(run.date, revision, run.trigger, run.startedAt, run.finishedAt, run.clients, run.lines)
+    .first();
+  return row !== null;
 }
