@@ -358,6 +358,22 @@ describe("revisions", () => {
     expect(await archive(second.revision)).toContain(`${id},Client ${id},marketing,BR,2,`);
   });
 
+  it("keeps a revision whose files R2 refused downloadable once re-billed: finance saw it and may have invoiced it", async () => {
+    const day = "2026-08-20";
+    const { id } = await createClient();
+    await rateCard({ client_id: id, category: "marketing", country: "*", unit_price_micros: 10_000 });
+    await ingest([status(id, unique("wamid"), "delivered", at(`${day}T10:00:00Z`))]);
+    const adminToken = await signIn("admin");
+    const first = await withEnv({ LAKE: failingBucket }, `/v1/billing/${day}/run`, authed(adminToken, { method: "POST" }));
+    expect(first.status).toBe(503);
+    // The run's lines committed all the same: finance reads revision 1 (and the page's sheet names it).
+    expect(await billingOf(day, id)).toMatchObject({ revision: 1, lines: [expect.objectContaining({ billable_count: 1 })] });
+    await ingest([status(id, unique("wamid"), "delivered", at(`${day}T11:00:00Z`))]);
+    expect((await runDay(day)).revision).toBe(2);
+    const res = await call(`/v1/billing/${day}/download?format=csv&revision=1`, authed(await signIn("finance")));
+    expect([res.status, await res.text()]).toEqual([200, expect.any(String)]);
+  });
+
   it("the first computation of an empty day is revision 1 with empty files", async () => {
     const run = await runDay("2026-10-01");
     expect(run).toMatchObject({ revision: 1, lines: 0 });

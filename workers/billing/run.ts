@@ -166,6 +166,9 @@ export async function runBillingDay(
     const changed = upserts.length > 0 || deletes.length > 0 || expected === 0;
     let revision = expected;
     if (changed) {
+      // The revision this one replaces is archived first: finance may have invoiced it, and once
+      // replaced its lines are gone from D1 (its own run may have committed while R2 refused its files).
+      if (expected > 0) await ensureBillingFiles(env.LAKE, date, expected, () => currentRevisionLines(env.DB, date));
       if (!(await commitRevision(env.DB, run, expected, upserts, deletes))) {
         throw new ApiError(409, "billing_run_conflict", `another run changed ${date} meanwhile; run it again`);
       }
