@@ -4,7 +4,7 @@ import { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { lateDays } from "../../durable-objects/late-billing.ts";
 import { clearRebills, markRebills, rebillsBetween } from "../../workers/billing/rebills.ts";
 import { billingJob, dueDaysOf, planTick } from "../../workers/billing/schedule.ts";
-import { admin, authed, call, createClient, d1WithMarkedBatches, d1WithQueryLimit, postJson, signIn, unique, withEnv } from "./helpers.ts";
+import { admin, authed, call, createClient, d1WithMarkedBatches, d1WithQueryLimit, postJson, signIn, unique, withEnv, withMethods } from "./helpers.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 
 const at = (iso: string) => Date.parse(iso);
@@ -216,6 +216,40 @@ describe("a billing commit whose answer D1 lost", () => {
       const day = (await (await call(`/v1/billing?date=2026-07-20&client_id=${id}`, authed(finance))).json()) as { revision: number; open_clients: number; lines: unknown[] };
       const download = await call(`/v1/billing/2026-07-20/download?format=csv`, authed(finance));
       expect({ revision: day.revision, open: day.open_clients, lines: day.lines.length, download: download.status }).toEqual({ revision: 1, open: 0, lines: 1, download: 200 });
+    } finally {
+      clock.mockRestore();
+    }
+  });
+});
+
+describe("a client whose object does not answer a tick", () => {
+  it("is marked and left out while the others are billed, and billed at the tick after it answers", async () => {
+    let now = at("2026-07-24T12:00:00Z");
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
+    try {
+      const token = await signIn("admin");
+      const [ok, broken] = [unique("client"), unique("client")];
+      for (const id of [ok, broken]) {
+        expect((await postJson("/v1/admin/clients", { id, name: id, timezone: "UTC" }, token)).status).toBe(201);
+        await ingest([status(id, unique("wamid"), "delivered", now)]);
+      }
+      const brokenId = env.CLIENT_COUNTER.idFromName(broken).toString();
+      const counters = withMethods(env.CLIENT_COUNTER, {
+        get: (objectId: DurableObjectId) => {
+          const stub = env.CLIENT_COUNTER.get(objectId);
+          if (objectId.toString() !== brokenId) return stub;
+          return { ledgerLinesByDay: () => Promise.reject(new Error("Durable Object storage is over its limit")) } as unknown as DurableObjectStub<ClientCounter>;
+        },
+      } as Partial<DurableObjectNamespace<ClientCounter>>);
+      now = at("2026-07-25T02:10:00Z");
+      await expect(billingJob({ ...env, CLIENT_COUNTER: counters }, now)).rejects.toThrow(/2026-07-24/);
+      const finance = await signIn("finance");
+      const [okDay, brokenDay] = [await billingOf("2026-07-24", ok, finance), await billingOf("2026-07-24", broken, finance)];
+      expect([okDay.lines.length, okDay.open_clients, brokenDay.lines.length, brokenDay.open_clients]).toEqual([1, 0, 0, 1]);
+      now = at("2026-07-25T02:20:00Z");
+      await billingJob(env, now);
+      const healed = await billingOf("2026-07-24", broken, await signIn("finance"));
+      expect([healed.lines.length, healed.open_clients, healed.lines[0]?.billable_count]).toEqual([1, 0, 1]);
     } finally {
       clock.mockRestore();
     }

@@ -60,24 +60,44 @@ function liveLedgers(env: Env): LedgerSource {
   };
 }
 
+/** A tick's ledgers, and the clients whose objects could not be read (to leave out of its runs). */
+export interface TickLedgers extends LedgerSource {
+  unreadable: BillingClient[];
+}
+
 /**
  * Reads every client's ledgers for all its `days` up front, one call per client, and serves them by
  * date: a tick recomputing eight days of 10,000 clients makes 10,000 calls, not 80,000. `marks` are
  * the tick's, read before; the days' revisions are read here, before the ledgers, and follow the
- * tick's own commits (a date's due and stale clients run apart, one after the other).
+ * tick's own commits (a date's due and stale clients run apart, one after the other). A client whose
+ * object does not answer is listed in `unreadable`, so that one broken object does not hold up
+ * everyone's billing; reading its ledger throws.
  */
-export async function prefetchLedgers(env: Env, days: Map<BillingClient, string[]>, marks: readonly Rebill[]): Promise<LedgerSource> {
+export async function prefetchLedgers(env: Env, days: Map<BillingClient, string[]>, marks: readonly Rebill[]): Promise<TickLedgers> {
   const entries = [...days];
   const dates = [...new Set(entries.flatMap(([, d]) => d))].sort();
   const states = dates.length === 0 ? new Map<string, DayState>() : await periodStates(env.DB, dates[0]!, dates.at(-1)!);
   const revisions = new Map([...states].map(([date, state]) => [date, state.revision]));
-  const fetched = await mapBounded(entries, LEDGER_FANOUT, ([c, d]) => clientLedgerLinesByDay(env, c, d));
+  const fetched = await mapBounded(entries, LEDGER_FANOUT, async ([c, d]) => {
+    try {
+      return await clientLedgerLinesByDay(env, c, d);
+    } catch (err) {
+      log("error", null, "billing_ledger_unreadable", { client_id: c.id, error: err instanceof Error ? err.message : String(err) });
+      return null;
+    }
+  });
   const byClient = new Map(entries.map(([c], i) => [c.id, fetched[i]!]));
   return {
     marks: async (date) => marks.filter((m) => m.date === date),
     revision: async (date) => revisions.get(date) ?? 0,
-    read: async (date, clients) => clients.map((c) => byClient.get(c.id)?.[date] ?? []),
+    read: async (date, clients) =>
+      clients.map((c) => {
+        const ledger = byClient.get(c.id);
+        if (ledger === null) throw new Error(`the ledger of client ${c.id} could not be read`);
+        return ledger?.[date] ?? [];
+      }),
     committed: (date, revision) => revisions.set(date, revision),
+    unreadable: entries.filter((_, i) => fetched[i] === null).map(([c]) => c),
   };
 }
 

@@ -1,7 +1,7 @@
 import { addDays, localDate, localDayRange } from "../../schema/time.ts";
 import { ApiError, log } from "../errors.ts";
 import { GRACE_MS, RECOMPUTE_DAYS, dayDueAt } from "../../schema/billing.ts";
-import { allRebills, type Rebill } from "./rebills.ts";
+import { allRebills, markRebills, type Rebill } from "./rebills.ts";
 import { outOfRangeClient, prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
 import { periodStates } from "./store.ts";
 
@@ -121,20 +121,28 @@ async function billingTick(env: Env, now: number): Promise<TickResult[]> {
   const runs = [...byDate(due), ...byDate(stale)].sort(([a], [b]) => a.localeCompare(b));
   const results: TickResult[] = [];
   if (runs.length === 0) return results;
+  const work = new Map<BillingClient, string[]>([...due].map(([c, days]) => [c, [...days, ...(stale.get(c) ?? [])]]));
+  for (const [c, days] of stale) if (!due.has(c)) work.set(c, days);
   let ledgers;
   try {
-    const work = new Map<BillingClient, string[]>([...due].map(([c, days]) => [c, [...days, ...(stale.get(c) ?? [])]]));
-    for (const [c, days] of stale) if (!due.has(c)) work.set(c, days);
     ledgers = await prefetchLedgers(env, work, rebills);
   } catch (err) {
-    // A ledger that cannot be read fails the tick's dates; the next tick reads them all again.
+    // D1 not saying the days' revisions fails the tick's dates; the next tick reads them all again.
     log("error", null, "billing_tick_failed", err);
     return runs.map(([date]) => ({ date, error: err instanceof Error ? err.message : String(err) }));
   }
+  // A client whose object did not answer is marked for its days (open, and retried by every tick
+  // until it answers) and left out of the runs, which bill the others meanwhile.
+  const unreadable = new Set(ledgers.unreadable.map((c) => c.id));
+  for (const [date, group] of byDate(new Map(ledgers.unreadable.map((c) => [c, work.get(c)!])))) {
+    await markRebills(env.DB, date, group.map((c) => c.id), now).catch((err: unknown) => log("error", null, "billing_rebill_not_marked", err));
+  }
   for (const [date, group] of runs) {
+    const readable = group.filter((c) => !unreadable.has(c.id));
+    if (readable.length < group.length) results.push({ date, error: `the ledgers of ${group.length - readable.length} clients could not be read` });
     // A client whose card puts a line out of range fails the run for all; the others run again
     // without it (it stays marked, open and retried until its card is fixed).
-    for (let clients = group; clients.length > 0; ) {
+    for (let clients = readable; clients.length > 0; ) {
       try {
         const r = await runBillingDay(env, date, clients, "cron", now, ledgers);
         results.push({ date, revision: r.revision });
