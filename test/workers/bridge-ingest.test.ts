@@ -1,10 +1,12 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import { counterOf } from "../../durable-objects/client-shards.ts";
 import type { BridgeResult } from "../../schema/api.ts";
-import { admin, authed, call, counters, createClient, deadLetters, ingestKey, postEvents, unique } from "./helpers.ts";
+import { admin, authed, call, counters, createClient, deadLetters, ingestKey, postEvents, unique, withMethods } from "./helpers.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
+import { ingestKeyFrom } from "../../workers/auth/api-keys.ts";
 
 const AT = Date.UTC(2026, 10, 20, 9, 15, 30);
 
@@ -388,6 +390,16 @@ describe("ingest API keys", () => {
       expect(res.status).toBe(401);
     }
     expect(await acceptedAt(id)).toBe(0);
+  });
+
+  it("refuses a token longer than any key without asking D1 or keeping it: random long tokens cannot fill an isolate", async () => {
+    let queries = 0;
+    const db = drizzle(withMethods(env.DB, { prepare: (q: string) => (queries++, env.DB.prepare(q)) }));
+    expect(await ingestKeyFrom(db, `Bearer zmk_${"a".repeat(10_000)}`)).toBeNull();
+    expect(queries).toBe(0);
+    // A key's length is still looked up.
+    expect(await ingestKeyFrom(db, `Bearer zmk_${"b".repeat(64)}`)).toBeNull();
+    expect(queries).toBe(1);
   });
 
   it("lets a client-scoped key ingest for its client only: 403 for a batch all of another client's, a foreign record among its own rejected alone", async () => {

@@ -30,10 +30,16 @@ export function bearerToken(authorization: string | undefined): string | undefin
   return authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
 }
 
+/**
+ * Longer than any key issued (`zmk_` and 64 hex, 68 characters) or seeded: such a token is no key,
+ * refused before the cache, which would otherwise hold 10,000 of them, and before D1.
+ */
+const MAX_KEY_LENGTH = 128;
+
 /** The active ingest key behind `Authorization: Bearer <key>`, or null. */
 export async function ingestKeyFrom(db: DrizzleD1Database, authorization: string | undefined): Promise<IngestKey | null> {
   const presented = bearerToken(authorization);
-  if (!presented) return null;
+  if (!presented || presented.length > MAX_KEY_LENGTH) return null;
   const hit = cache.get(presented);
   if (hit && hit.expires > Date.now()) return hit.key;
   const hash = await sha256Hex(presented);
