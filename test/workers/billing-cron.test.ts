@@ -9,6 +9,21 @@ import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.
 
 const at = (iso: string) => Date.parse(iso);
 
+/**
+ * Runs `fn` with one clock for the Worker, the objects and the cron (one isolate here), starting at
+ * `start` and moved by the `setNow` it is given. Sessions must be minted on it: the file's admin
+ * session would be issued in its future.
+ */
+async function onClock(start: string, fn: (setNow: (iso: string) => number) => Promise<void>): Promise<void> {
+  let now = at(start);
+  const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
+  try {
+    await fn((iso) => (now = at(iso)));
+  } finally {
+    clock.mockRestore();
+  }
+}
+
 /** The loopback stub runs `scheduled` as workerd dispatches a cron; its generated type (Fetcher) omits it. */
 const worker = exports.default as unknown as { scheduled(opts: { cron: string; scheduledTime: number }): Promise<unknown> };
 
@@ -193,45 +208,37 @@ describe("a day marked for more clients than D1 takes queries in one invocation"
 
 describe("a billing commit whose answer D1 lost", () => {
   it("is the run's own revision: the day's files are written, and the day does not read final without them", async () => {
-    // One clock for the Worker, the objects and the cron, so the event is not late (no re-bill mark).
-    let now = at("2026-07-20T12:00:00Z");
-    const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
-    try {
+    // On one clock, so the event is not late (no re-bill mark).
+    await onClock("2026-07-20T12:00:00Z", async (setNow) => {
       const token = await signIn("admin");
       const id = unique("client");
       expect((await postJson("/v1/admin/clients", { id, name: id, timezone: "UTC" }, token)).status).toBe(201);
-      await ingest([status(id, unique("wamid"), "delivered", now)]);
+      await ingest([status(id, unique("wamid"), "delivered", Date.now())]);
       // The commit reaches D1 and its answer is lost (a dropped connection after the write).
       const lossy = d1WithMarkedBatches(/CASE WHEN/, async <T,>(statements: D1PreparedStatement[]) => {
         await env.DB.batch<T>(statements);
         throw new Error("D1_ERROR: Network connection lost.");
       });
       // The 20th is due at 02:00Z on the 21st; 02:50Z is the last tick of its catch-up hour.
-      now = at("2026-07-21T02:50:00Z");
-      await billingJob({ ...env, DB: lossy }, now).catch(() => {});
-      now = at("2026-07-21T03:00:00Z");
-      await billingJob(env, now);
-      now = at("2026-07-21T03:05:00Z");
+      await billingJob({ ...env, DB: lossy }, setNow("2026-07-21T02:50:00Z")).catch(() => {});
+      await billingJob(env, setNow("2026-07-21T03:00:00Z"));
+      setNow("2026-07-21T03:05:00Z");
       const finance = await signIn("finance");
-      const day = (await (await call(`/v1/billing?date=2026-07-20&client_id=${id}`, authed(finance))).json()) as { revision: number; open_clients: number; lines: unknown[] };
+      const day = await billingOf("2026-07-20", id, finance);
       const download = await call(`/v1/billing/2026-07-20/download?format=csv`, authed(finance));
       expect({ revision: day.revision, open: day.open_clients, lines: day.lines.length, download: download.status }).toEqual({ revision: 1, open: 0, lines: 1, download: 200 });
-    } finally {
-      clock.mockRestore();
-    }
+    });
   });
 });
 
 describe("a client whose object does not answer a tick", () => {
   it("is marked and left out while the others are billed, and billed at the tick after it answers", async () => {
-    let now = at("2026-07-24T12:00:00Z");
-    const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
-    try {
+    await onClock("2026-07-24T12:00:00Z", async (setNow) => {
       const token = await signIn("admin");
       const [ok, broken] = [unique("client"), unique("client")];
       for (const id of [ok, broken]) {
         expect((await postJson("/v1/admin/clients", { id, name: id, timezone: "UTC" }, token)).status).toBe(201);
-        await ingest([status(id, unique("wamid"), "delivered", now)]);
+        await ingest([status(id, unique("wamid"), "delivered", Date.now())]);
       }
       const brokenId = env.CLIENT_COUNTER.idFromName(broken).toString();
       const counters = withMethods(env.CLIENT_COUNTER, {
@@ -241,28 +248,20 @@ describe("a client whose object does not answer a tick", () => {
           return { ledgerLinesByDay: () => Promise.reject(new Error("Durable Object storage is over its limit")) } as unknown as DurableObjectStub<ClientCounter>;
         },
       } as Partial<DurableObjectNamespace<ClientCounter>>);
-      now = at("2026-07-25T02:10:00Z");
-      await expect(billingJob({ ...env, CLIENT_COUNTER: counters }, now)).rejects.toThrow(/2026-07-24/);
+      await expect(billingJob({ ...env, CLIENT_COUNTER: counters }, setNow("2026-07-25T02:10:00Z"))).rejects.toThrow(/2026-07-24/);
       const finance = await signIn("finance");
       const [okDay, brokenDay] = [await billingOf("2026-07-24", ok, finance), await billingOf("2026-07-24", broken, finance)];
       expect([okDay.lines.length, okDay.open_clients, brokenDay.lines.length, brokenDay.open_clients]).toEqual([1, 0, 0, 1]);
-      now = at("2026-07-25T02:20:00Z");
-      await billingJob(env, now);
-      const healed = await billingOf("2026-07-24", broken, await signIn("finance"));
+      await billingJob(env, setNow("2026-07-25T02:20:00Z"));
+      const healed = await billingOf("2026-07-24", broken, finance);
       expect([healed.lines.length, healed.open_clients, healed.lines[0]?.billable_count]).toEqual([1, 0, 1]);
-    } finally {
-      clock.mockRestore();
-    }
+    });
   });
 });
 
 describe("a client moved to a zone further east", () => {
   it("bills the days the new zone made due at the next tick, though another zone's run of them came first", async () => {
-    // One clock for the Worker, the objects and the cron (one isolate here), so the day is not in the past.
-    let now = at("2026-11-05T16:00:00Z");
-    const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
-    try {
-      // Sessions minted by this clock: the file's admin session would be issued in its future.
+    await onClock("2026-11-05T16:00:00Z", async (setNow) => {
       const token = await signIn("admin");
       const client = async (timezone: string) => {
         const id = unique("client");
@@ -274,22 +273,20 @@ describe("a client moved to a zone further east", () => {
       const card = { client_id: la.id, category: "marketing", country: "*", unit_price_micros: 50_000, currency: "BRL" };
       expect((await postJson("/v1/admin/rate-cards", card, token, "PUT")).status).toBe(200);
       // 08:00 on the 5th in Los Angeles, whose 5th is due on the 6th at 10:00Z.
-      await ingest([status(la.id, unique("wamid"), "delivered", now)]);
+      await ingest([status(la.id, unique("wamid"), "delivered", Date.now())]);
       // Tokyo's 5th is due at 17:00Z: that tick runs the 5th for Tokyo's clients.
-      now = at("2026-11-05T17:00:00Z");
+      setNow("2026-11-05T17:00:00Z");
       await tick("2026-11-05T17:00:00Z");
-      now = at("2026-11-05T18:00:00Z");
+      setNow("2026-11-05T18:00:00Z");
       expect((await postJson(`/v1/admin/clients/${la.id}`, { timezone: "Asia/Tokyo" }, token, "PATCH")).status).toBe(200);
       // Past the 5th's first hour in Tokyo, and a run of it began since: the plan alone skipped the
       // client, and the 5th read final without its line.
       expect((await billingOf("2026-11-05", la.id, token)).open_clients).toBe(1);
-      now = at("2026-11-05T18:10:00Z");
+      setNow("2026-11-05T18:10:00Z");
       await tick("2026-11-05T18:10:00Z");
       const day = await billingOf("2026-11-05", la.id, token);
       expect([day.lines.map((l) => l.billable_count), day.open_clients]).toEqual([[1], 0]);
-    } finally {
-      clock.mockRestore();
-    }
+    });
   });
 });
 

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { dayDueRange, type BillingResponse } from "../../schema/billing.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
-import { admin, authed, call, createClient, failingBucket, signIn, unique, withEnv, withMethods } from "./helpers.ts";
+import { admin, authed, call, createClient, failingBucket, gatedDb, signIn, unique, withEnv } from "./helpers.ts";
 import { billingOf, downloadBytes, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { clearOfMinuteTurn } from "../minute-turn.ts";
@@ -25,43 +25,6 @@ const line = (client_id: string, category: string, country: string, billable_cou
   amount_micros: billable_count * unit_price_micros,
   currency,
 });
-
-/** D1 whose statements matching `held`, alone or in a batch, answer only after `release()`. */
-function holdingDb(held: RegExp) {
-  let reached!: () => void;
-  const arrived = new Promise<void>((r) => (reached = r));
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  const unwrapped = new WeakMap<object, D1PreparedStatement>();
-  const DB = withMethods(env.DB, {
-    prepare: (query: string) => {
-      const statement = env.DB.prepare(query);
-      if (!held.test(query)) return statement;
-      return withMethods(statement, {
-        bind: (...values: unknown[]) => {
-          const bound = statement.bind(...values);
-          const holding = withMethods(bound, {
-            all: async <T,>() => {
-              reached();
-              await gate;
-              return bound.all<T>();
-            },
-          });
-          unwrapped.set(holding, bound);
-          return holding;
-        },
-      });
-    },
-    batch: async <T,>(statements: D1PreparedStatement[]) => {
-      if (statements.some((st) => unwrapped.has(st))) {
-        reached();
-        await gate;
-      }
-      return env.DB.batch<T>(statements.map((st) => unwrapped.get(st) ?? st));
-    },
-  });
-  return { DB, arrived, release };
-}
 
 describe("what is billed", () => {
   it("bills a message once on its first delivered/read, and never failed or free messages", async () => {
@@ -384,40 +347,34 @@ describe("revisions", () => {
 });
 
 describe("reading a day while a run commits its next revision", () => {
-  it("GET /v1/billing names the revision whose lines it returns", async () => {
-    const day = "2026-08-10";
+  /** `path` of a client, read while its statement matching `held` waits for a late event's run to commit revision 2 over 1. */
+  async function readAcrossRebill(day: string, held: RegExp, path: (id: string) => string): Promise<unknown> {
     const { id } = await createClient();
     await rateCard({ client_id: id, category: "marketing", country: "*", unit_price_micros: 10_000 });
     await ingest([status(id, unique("wamid"), "delivered", at(`${day}T10:00:00Z`))]);
     expect((await runDay(day)).revision).toBe(1);
     const finance = await signIn("finance");
-    // The day's lines are read a moment after its revision; a late event's run commits in between.
-    const { DB, arrived, release } = holdingDb(/FROM billing_daily b LEFT JOIN clients c/);
-    const pending = withEnv({ DB }, `/v1/billing?date=${day}&client_id=${id}`, authed(finance));
-    await arrived;
+    const { DB, reached, release } = gatedDb(held);
+    const pending = withEnv({ DB }, path(id), authed(finance));
+    await reached;
     await ingest([status(id, unique("wamid"), "delivered", at(`${day}T11:00:00Z`))]);
     expect((await runDay(day)).revision).toBe(2);
     release();
-    const body = (await (await pending).json()) as BillingResponse;
-    // Revision 1 billed one message, revision 2 two: the answer must be one revision's.
-    expect({ revision: body.revision, billable_count: body.lines[0]!.billable_count }).toEqual({ revision: body.lines[0]!.billable_count, billable_count: body.lines[0]!.billable_count });
+    return (await pending).json();
+  }
+
+  // Revision 1 billed one message, revision 2 two: the answer must be one revision's.
+  it("GET /v1/billing names the revision whose lines it returns", async () => {
+    const body = (await readAcrossRebill("2026-08-10", /FROM billing_daily b LEFT JOIN clients c/, (id) => `/v1/billing?date=2026-08-10&client_id=${id}`)) as BillingResponse;
+    expect([body.revision, body.lines[0]!.billable_count]).toEqual([2, 2]);
   });
 
   it("a period's summary: its days' revisions and its totals are of the same lines", async () => {
-    const day = "2026-08-12";
-    const { id } = await createClient();
-    await rateCard({ client_id: id, category: "marketing", country: "*", unit_price_micros: 10_000 });
-    await ingest([status(id, unique("wamid"), "delivered", at(`${day}T10:00:00Z`))]);
-    expect((await runDay(day)).revision).toBe(1);
-    const finance = await signIn("finance");
-    const { DB, arrived, release } = holdingDb(/SUM\(b.billable_count\)/);
-    const pending = withEnv({ DB }, `/v1/billing/summary?from=${day}&to=${day}&client_id=${id}`, authed(finance));
-    await arrived;
-    await ingest([status(id, unique("wamid"), "delivered", at(`${day}T11:00:00Z`))]);
-    expect((await runDay(day)).revision).toBe(2);
-    release();
-    const body = (await (await pending).json()) as { days: { revision: number }[]; totals: { billable_count: number }[] };
-    expect({ revision: body.days[0]!.revision, billable_count: body.totals[0]!.billable_count }).toEqual({ revision: body.totals[0]!.billable_count, billable_count: body.totals[0]!.billable_count });
+    const body = (await readAcrossRebill("2026-08-12", /SUM\(b.billable_count\)/, (id) => `/v1/billing/summary?from=2026-08-12&to=2026-08-12&client_id=${id}`)) as {
+      days: { revision: number }[];
+      totals: { billable_count: number }[];
+    };
+    expect([body.days[0]!.revision, body.totals[0]!.billable_count]).toEqual([2, 2]);
   });
 });
 

@@ -70,21 +70,26 @@ export function d1WithQueryLimit(limit = 1_000): { DB: D1Database; used: () => n
 }
 
 /**
- * D1 whose batches holding a statement whose SQL matches `marked` go to `markedBatch`; other
- * statements and batches go through.
+ * D1 whose batches holding a statement whose SQL matches `marked` go to `markedBatch`, as does such
+ * a statement read alone (`all`, as a batch of one); other statements and batches go through.
  */
 export function d1WithMarkedBatches(marked: RegExp, markedBatch: <T>(statements: D1PreparedStatement[]) => Promise<D1Result<T>[]>): D1Database {
-  const tagged = new WeakSet<object>();
+  // The statements handed out, each to the bound statement it stands for.
+  const tagged = new WeakMap<object, D1PreparedStatement>();
   return withMethods(env.DB, {
-    batch: <T,>(statements: D1PreparedStatement[]) => (statements.some((st) => tagged.has(st)) ? markedBatch<T>(statements) : env.DB.batch<T>(statements)),
+    batch: <T,>(statements: D1PreparedStatement[]) => {
+      const bound = statements.map((st) => tagged.get(st) ?? st);
+      return statements.some((st) => tagged.has(st)) ? markedBatch<T>(bound) : env.DB.batch<T>(bound);
+    },
     prepare: (query: string) => {
       const statement = env.DB.prepare(query);
       if (!marked.test(query)) return statement;
       return withMethods(statement, {
         bind: (...values: unknown[]) => {
           const bound = statement.bind(...values);
-          tagged.add(bound);
-          return bound;
+          const handed = withMethods(bound, { all: async <T,>() => (await markedBatch<T>([bound]))[0]! });
+          tagged.set(handed, bound);
+          return handed;
         },
       });
     },
@@ -92,9 +97,10 @@ export function d1WithMarkedBatches(marked: RegExp, markedBatch: <T>(statements:
 }
 
 /**
- * D1 whose first batch holding a statement matching `marked` is held: `reached` resolves once the
- * request got that far, and the batch goes on only after `release()`. With `after`, the batch runs
- * at D1 first and only its answer is held (the request has read, and is about to act on it).
+ * D1 whose first batch holding a statement matching `marked` (or its first read of one alone) is
+ * held: `reached` resolves once the request got that far, and the batch goes on only after
+ * `release()`. With `after`, the batch runs at D1 first and only its answer is held (the request has
+ * read, and is about to act on it).
  */
 export function gatedDb(marked: RegExp, after = false) {
   let reachedResolve!: () => void;
