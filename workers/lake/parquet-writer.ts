@@ -151,6 +151,17 @@ export class ParquetStream {
     const rows = this.group;
     if (rows.length === 0) return;
     this.group = [];
+    const written = this.pw.row_groups.length;
     await this.pw.write({ columnData: columnData(rows), rowGroupSize: rows.length });
+    // The writer keeps each group's string min and max until the footer, as the values it was given:
+    // views of that group's column buffers (utf8Column), which would keep every group's buffers
+    // alive to the end of the file (~11 MiB a group). Copied, only their bytes stay.
+    for (const group of this.pw.row_groups.slice(written)) {
+      for (const { meta_data } of group.columns) {
+        const stats = meta_data?.statistics;
+        if (stats?.min_value instanceof Uint8Array) stats.min_value = stats.min_value.slice();
+        if (stats?.max_value instanceof Uint8Array) stats.max_value = stats.max_value.slice();
+      }
+    }
   }
 }
