@@ -95,7 +95,7 @@ async function drain(stream: ReadableStream<Uint8Array>, onChunk: (c: Uint8Array
 describe("report over a ≥ 1 M-row range", () => {
   it("streams every row as CSV with the heap bounded far below the output size", async () => {
     let lines = 0;
-    const { bytes, peakLiveMb } = await drain(reportStream(bucket, CLIENT, { from: T0, to: T0 + 86_400_000 }, "csv", "epoch_ms"), (c) => {
+    const { bytes, peakLiveMb } = await drain(await reportStream(bucket, CLIENT, { from: T0, to: T0 + 86_400_000 }, "csv", "epoch_ms"), (c) => {
       for (const b of c) if (b === 10) lines++;
     });
     expect(lines).toBe(TOTAL + 1);
@@ -121,7 +121,7 @@ describe("report over a ≥ 1 M-row range", () => {
     // One hour of a 24-hour day: only the row groups that overlap it are fetched.
     const hour = { from: T0 + 3_600_000 * 5, to: T0 + 3_600_000 * 6, statuses: new Set(["failed"]) };
     const chunks: Uint8Array[] = [];
-    const { peakLiveMb } = await drain(reportStream(counting, CLIENT, hour, "parquet", "epoch_ms"), (c) => chunks.push(c));
+    const { peakLiveMb } = await drain(await reportStream(counting, CLIENT, hour, "parquet", "epoch_ms"), (c) => chunks.push(c));
     const file = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
     let at = 0;
     for (const c of chunks) file.set(c, at), (at += c.byteLength);

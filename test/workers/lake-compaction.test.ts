@@ -70,7 +70,7 @@ describe("housekeeping compaction", () => {
         return env.LAKE.get(key, options);
       }) as R2Bucket["get"],
     });
-    const csv = await new Response(reportStream(racing, id, { from: Date.parse(RANGE.from), to: Date.parse(RANGE.to) }, "csv", "epoch_ms")).text();
+    const csv = await new Response(await reportStream(racing, id, { from: Date.parse(RANGE.from), to: Date.parse(RANGE.to) }, "csv", "epoch_ms")).text();
     expect(raced).toBe(true);
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-4.parquet`]);
     expect(parseCsv(csv).slice(1).map((r) => r[EVENT_COLUMNS.indexOf("event_id")]).sort()).toEqual(ids);
@@ -120,7 +120,7 @@ describe("housekeeping compaction", () => {
         return env.LAKE.list({ ...options, limit: 2 });
       }) as R2Bucket["list"],
     });
-    const csv = await new Response(reportStream(racing, id, { from: Date.parse(RANGE.from), to: Date.parse(RANGE.to) }, "csv", "epoch_ms")).text();
+    const csv = await new Response(await reportStream(racing, id, { from: Date.parse(RANGE.from), to: Date.parse(RANGE.to) }, "csv", "epoch_ms")).text();
     expect(raced).toBe(true);
     expect(parseCsv(csv).slice(1).map((r) => r[EVENT_COLUMNS.indexOf("event_id")]).sort()).toEqual(ids);
   });
@@ -141,7 +141,7 @@ describe("housekeeping compaction", () => {
         return env.LAKE.list({ ...options, limit: 2 });
       }) as R2Bucket["list"],
     });
-    const csv = await new Response(reportStream(flushing, id, { from: Date.parse(RANGE.from), to: Date.parse(RANGE.to) }, "csv", "epoch_ms")).text();
+    const csv = await new Response(await reportStream(flushing, id, { from: Date.parse(RANGE.from), to: Date.parse(RANGE.to) }, "csv", "epoch_ms")).text();
     expect(flushes).toBe(2);
     const got = parseCsv(csv).slice(1).map((r) => r[EVENT_COLUMNS.indexOf("event_id")]);
     expect(got).toEqual(expect.arrayContaining(ids));

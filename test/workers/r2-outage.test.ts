@@ -37,3 +37,16 @@ describe("billing files and the lake while R2 does not answer", () => {
     expect(res.status).toBe(503);
   });
 });
+
+describe("the report while R2 does not answer", () => {
+  const flakyLake = withMethods(env.LAKE, { list: r2Error, get: r2Error, head: r2Error });
+  for (const format of ["csv", "parquet"]) {
+    it(`answers a ${format} report 503 before its headers go, not 200 with a body cut short, and records no export`, async () => {
+      const { id } = await createClient();
+      const res = await withEnv({ LAKE: flakyLake }, `/v1/clients/${id}/report?from=2026-11-18T00:00:00Z&to=2026-11-19T00:00:00Z&format=${format}`, authed(await signIn("admin")));
+      expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([503, "storage_unavailable"]);
+      const exports = await env.DB.prepare("SELECT count(*) AS n FROM audit_log WHERE action = 'report.export' AND target = ?").bind(id).first<{ n: number }>();
+      expect(exports!.n).toBe(0);
+    });
+  }
+});

@@ -79,16 +79,19 @@ async function* partRows(bucket: R2Bucket, clientId: string, date: string, part:
 
 /**
  * The report as a byte stream: CSV (header, RFC 4180, UTF-8, times as `times` says) or a Parquet file
- * with the lake's schema.
+ * with the lake's schema. Resolves once the lake has given its first rows (or said it has none),
+ * before the answer's status and headers go: R2 not answering, or a partition that kept changing
+ * while it was listed, is then an error the caller retries (503), not a 200 cut short.
  */
-export function reportStream(
+export async function reportStream(
   bucket: R2Bucket,
   clientId: string,
   filter: RowFilter,
   format: ReportFormat,
   times: ReportTimes,
-): ReadableStream<Uint8Array> {
-  const chunks = format === "csv" ? csvChunks(bucket, clientId, filter, times) : parquetChunks(bucket, clientId, filter);
+): Promise<ReadableStream<Uint8Array>> {
+  const rows = await started(reportRows(bucket, clientId, filter));
+  const chunks = format === "csv" ? csvChunks(rows, times) : parquetChunks(rows);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
@@ -107,19 +110,33 @@ export function reportStream(
   });
 }
 
-async function* csvChunks(bucket: R2Bucket, clientId: string, filter: RowFilter, times: ReportTimes): AsyncGenerator<Uint8Array> {
-  const utf8 = new TextEncoder();
-  yield utf8.encode(CSV_HEADER);
-  for await (const rows of reportRows(bucket, clientId, filter)) yield utf8.encode(csvLines(rows, times));
+/** `source` with its first result read now (its failure thrown here), then served again with the rest. */
+async function started<T>(source: AsyncGenerator<T>): Promise<AsyncGenerator<T>> {
+  const first = await source.next();
+  return (async function* () {
+    try {
+      if (first.done) return;
+      yield first.value;
+      yield* source;
+    } finally {
+      await source.return(undefined);
+    }
+  })();
 }
 
-async function* parquetChunks(bucket: R2Bucket, clientId: string, filter: RowFilter): AsyncGenerator<Uint8Array> {
+async function* csvChunks(rows: AsyncIterable<EventRow[]>, times: ReportTimes): AsyncGenerator<Uint8Array> {
+  const utf8 = new TextEncoder();
+  yield utf8.encode(CSV_HEADER);
+  for await (const batch of rows) yield utf8.encode(csvLines(batch, times));
+}
+
+async function* parquetChunks(rows: AsyncIterable<EventRow[]>): AsyncGenerator<Uint8Array> {
   const out: Uint8Array[] = [];
   const file = new ParquetStream((bytes) => {
     out.push(bytes);
   });
-  for await (const rows of reportRows(bucket, clientId, filter)) {
-    await file.append(rows);
+  for await (const batch of rows) {
+    await file.append(batch);
     yield* out.splice(0);
   }
   await file.finish();
