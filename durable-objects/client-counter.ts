@@ -409,6 +409,11 @@ export class ClientCounter extends DurableObject<Env> {
     return this.statedShardCount;
   }
 
+  /** The client's time zone as this object was last told it (by a call or an admin's change). */
+  statedTimezone(): string | null {
+    return this.timezone;
+  }
+
   private holdsEvents(): boolean {
     return this.eventTables.some((t) => this.sql.exec(`SELECT 1 FROM ${t.name} LIMIT 1`).toArray().length > 0);
   }
@@ -486,10 +491,10 @@ export class ClientCounter extends DurableObject<Env> {
 
   /**
    * This shard's last hour and today: the Overview asks when it never heard from the client, a
-   * sharded client's shard 0 while someone watches it.
+   * sharded client's shard 0 while someone watches it (at its own `now`, the hour it sums).
    */
-  liveRollup(clientId: string, timezone: string, shard: number): ClientRollup {
-    return this.live.rollup({ id: clientId, timezone, shard });
+  liveRollup(clientId: string, timezone: string, shard: number, now = Date.now()): ClientRollup {
+    return this.live.rollup({ id: clientId, timezone, shard }, now);
   }
 
   /**

@@ -7,6 +7,7 @@ import { LIVE_CLIENT_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER, acceptLiv
 import { overviewOf } from "./overview-shards.ts";
 import type { ClientRollup, RollupReceipt } from "./rollups.ts";
 import { logLine } from "../workers/log.ts";
+import { within } from "../workers/concurrency.ts";
 
 /**
  * Browser updates of one client go out at most this often, however many ingest calls land; a sharded
@@ -16,6 +17,8 @@ import { logLine } from "../workers/log.ts";
  * measurements that set it: docs/live.md).
  */
 const BROADCAST_INTERVAL_MS = 100;
+/** How long shard 0 waits for another shard's live rollup before it gives up the round (as the Overview's gathers do). */
+const SHARD_ANSWER_TIMEOUT_MS = 2_000;
 /**
  * The object's own rollups — for a caller that does not relay (a direct call), the retry after a
  * failed send, the whole hour after an Overview restart — go out at most this often per client.
@@ -28,6 +31,8 @@ export interface CounterReader {
   today(timezone: string): StatusCounts;
   /** The client's shard count as this object serves it, once stated (null: not stated). */
   statedShards(): number | null;
+  /** The client's time zone as this object was last told it (null: never told): an admin's change reaches it before any new socket. */
+  statedTimezone(): string | null;
 }
 
 /** Kept on each hibernatable socket (serializeAttachment), so it survives eviction. */
@@ -101,14 +106,15 @@ export class ClientLive {
 
   /**
    * The sockets' client when its counts live in several shards (they then all show the sum), else
-   * null. The count this object serves wins over the one a socket connected with: an admin change
-   * reaches the objects before D1 (docs/architecture.md, "Hot clients: shards").
+   * null. The count and the zone this object holds win over those a socket connected with: an admin
+   * change reaches the objects before D1 (docs/architecture.md, "Hot clients: shards"), and a zone
+   * changed while viewers watch reaches them through it.
    */
   private shardedSockets(sockets: WebSocket[]): ClientSocketState | null {
     const state = sockets[0] && (attachmentOf<ClientSocketState>(sockets[0]) as ClientSocketState);
     if (state?.clientId === undefined) return null;
     const shards = this.reader.statedShards() ?? state.shards;
-    return shards > 1 ? { ...state, shards } : null;
+    return shards > 1 ? { ...state, shards, timezone: this.reader.statedTimezone() ?? state.timezone } : null;
   }
 
   /**
@@ -136,8 +142,13 @@ export class ClientLive {
     }
     const now = Date.now();
     try {
+      // Every shard sums the same hour (shard 0's `now`: a minute turning during the calls would
+      // otherwise drop the oldest minute from some shards' sums only). A shard that does not answer
+      // fails the round, not the view: the next round asks again.
       const peers = await Promise.all(
-        Array.from({ length: state.shards - 1 }, (_, i) => counterOf(this.env, state.clientId, i + 1).liveRollup(state.clientId, state.timezone, i + 1)),
+        Array.from({ length: state.shards - 1 }, (_, i) =>
+          within(counterOf(this.env, state.clientId, i + 1).liveRollup(state.clientId, state.timezone, i + 1, now), SHARD_ANSWER_TIMEOUT_MS, `shard ${i + 1}'s live rollup`),
+        ),
       );
       const own = this.rollup({ id: state.clientId, timezone: state.timezone, shard: 0 }, now);
       const minutes = sumMinutes([own.minutes, ...peers.map((p) => p.minutes)]);

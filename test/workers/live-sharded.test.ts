@@ -1,0 +1,125 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
+import type { ClientLiveMessage } from "../../schema/live.ts";
+import { MINUTE_MS, localDate, minuteOf } from "../../schema/time.ts";
+import { admin, authed, call, createClient, counters, messageIn, postJson } from "./helpers.ts";
+import { ingest, status } from "./billing-fixtures.ts";
+import { LiveSocket, clearOfMinuteTurn } from "./live-helpers.ts";
+
+type Msg = ClientLiveMessage;
+const bearer = async () => ({ authorization: `Bearer ${await admin()}` });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The last counts of `minute` the socket was told (snapshot or update), or undefined. */
+function lastTold(ws: LiveSocket, minute: number): Record<string, number> | undefined {
+  let last: Record<string, number> | undefined;
+  for (const m of ws.seen as Msg[]) for (const c of m.minutes) if (c.minute === minute) last = c as unknown as Record<string, number>;
+  return last;
+}
+
+// A sharded client's page shows the sum its shard 0 asks the other shards for every interval
+// (durable-objects/client-live.ts, `sendShardSums`).
+describe("a sharded client's live view", () => {
+  it("counts today in the client's current time zone after a zone change, for the viewers watching", async () => {
+    await clearOfMinuteTurn(10_000);
+    const now = Date.now();
+    // Two zones 26 h apart: there is always an instant of the last day in the local today of one only.
+    const [z1, z2] = ["Etc/GMT+12", "Pacific/Kiritimati"];
+    const inToday = (t: number, z: string) => localDate(t, z) === localDate(now, z);
+    let t = now;
+    for (let k = 1; k < 24 * 12 && inToday(t, z1) === inToday(t, z2); k++) t = now - k * 5 * MINUTE_MS;
+    expect(inToday(t, z1)).not.toBe(inToday(t, z2));
+    const { id } = await createClient({ shards: 2, timezone: z1 });
+    await ingest([status(id, messageIn(0, 2), "sent", t), status(id, messageIn(1, 2), "sent", t)]);
+
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    expect((await ws.next<Msg>()).today.sent).toBe(inToday(t, z1) ? 2 : 0);
+
+    const res = await postJson(`/v1/admin/clients/${id}`, { timezone: z2 }, await admin(), "PATCH");
+    expect(res.status).toBe(200);
+    // One more event, of now: in today in every zone.
+    await ingest([status(id, messageIn(1, 2), "read", Date.now())]);
+    const summary = (await (await call(`/v1/clients/${id}`, authed(await admin()))).json()) as { timezone: string; today: { sent: number; read: number } };
+    expect(summary.timezone).toBe(z2);
+    expect(summary.today).toMatchObject({ sent: inToday(t, z2) ? 2 : 0, read: 1 });
+
+    // The viewer's update says the client's today in its zone now, as GET /v1/clients/:id does (an
+    // unsharded client's update is counted in the zone of the ingest call, the new one).
+    const update = await ws.nextWhere<Msg>((m) => m.today.read === 1);
+    expect(update.today).toMatchObject({ sent: summary.today.sent, read: 1 });
+    ws.close();
+  });
+
+  it("never tells viewers a partial sum of the minute leaving the hour when a shard answers after the minute turned", async () => {
+    await clearOfMinuteTurn(15_000);
+    const realNow = Date.now.bind(Date);
+    const x = minuteOf(realNow()) - 59 * MINUTE_MS; // the oldest minute of the rolling hour
+    const { id } = await createClient({ shards: 2 });
+    await ingest([status(id, messageIn(0, 2), "sent", x + 1_000), status(id, messageIn(1, 2), "sent", x + 2_000)]);
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    const snap = await ws.next<Msg>();
+    expect(snap.minutes.find((m) => m.minute === x)).toMatchObject({ sent: 2 });
+
+    // Shard 1 answers the next round just after the minute turned (an RPC takes a few ms; shard 0
+    // took its own clock before asking). From then on every object is past the turn.
+    let offset = 0;
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => realNow() + offset);
+    let restore = () => {};
+    await runInDurableObject(counterOf(env, id, 1), (counter: ClientCounter) => {
+      const proto = Object.getPrototypeOf(counter) as { liveRollup: (...a: unknown[]) => unknown };
+      const original = proto.liveRollup;
+      proto.liveRollup = function (this: unknown, ...args: unknown[]) {
+        if (offset === 0 && args[0] === id) offset = x + 60 * MINUTE_MS + 1_000 - realNow();
+        return original.apply(this, args);
+      };
+      restore = () => void (proto.liveRollup = original);
+    });
+    try {
+      await sleep(600);
+    } finally {
+      restore();
+      clock.mockRestore();
+    }
+    expect(offset).not.toBe(0);
+    const stored = (await counters(id, new Date(x).toISOString(), new Date(x + MINUTE_MS).toISOString())).body.minutes;
+    expect(stored).toEqual([expect.objectContaining({ minute: x, sent: 2 })]);
+    ws.close();
+    // What the viewer's chart last heard of minute x is what is stored.
+    expect(lastTold(ws, x)).toMatchObject({ minute: x, sent: 2 });
+  });
+
+  it("gives a new viewer its snapshot though one of the client's shards does not answer a round", async () => {
+    const { id } = await createClient({ shards: 2 });
+    await ingest([status(id, messageIn(0, 2), "sent", Date.now()), status(id, messageIn(1, 2), "sent", Date.now())]);
+    const first = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    expect((await first.next<Msg>()).type).toBe("snapshot");
+    // Shard 1 hangs on the next round's question (a stuck object), and answers the later ones.
+    let hung = false;
+    let restore = () => {};
+    await runInDurableObject(counterOf(env, id, 1), (counter: ClientCounter) => {
+      const proto = Object.getPrototypeOf(counter) as { liveRollup: (...a: unknown[]) => unknown };
+      const original = proto.liveRollup;
+      proto.liveRollup = function (this: unknown, ...args: unknown[]) {
+        if (hung || args[0] !== id) return original.apply(this, args);
+        hung = true;
+        return new Promise((resolve) => setTimeout(() => resolve(original.apply(this, args)), 25_000));
+      };
+      restore = () => void (proto.liveRollup = original);
+    });
+    try {
+      await sleep(300);
+      expect(hung).toBe(true);
+      const second = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+      const got = await Promise.race([second.next<Msg>(), sleep(5_000).then(() => null)]);
+      // The overview's gathers give a hanging shard 2 s (GATHER_TIMEOUT_MS); here nothing comes at all.
+      expect(got).toMatchObject({ type: "snapshot", today: { sent: 2 } });
+      second.close();
+    } finally {
+      restore();
+      first.close();
+    }
+  });
+});
