@@ -21,6 +21,9 @@ const STALE_DRAIN_MS = 20_000;
 /** Rollups waiting to be relayed, by Overview shard, one per client shard (merged, mergeRollup). */
 const waiting = new Map<number, Map<string, ClientRollup>>();
 let drainStartedAt: number | null = null;
+/** The running drain's end (settled either way), and whether a request waits for it to relay what it leaves. */
+let drainEnded: Promise<void> = Promise.resolve();
+let drainFollowed = false;
 let lastRelayAt = 0;
 
 /**
@@ -39,13 +42,25 @@ export function relayRollups(env: Env, ctx: Pick<ExecutionContext, "waitUntil">,
   }
   if (waiting.size === 0) return;
   const now = Date.now();
-  if (drainStartedAt !== null && now - drainStartedAt < STALE_DRAIN_MS) return;
+  if (drainStartedAt !== null && now - drainStartedAt < STALE_DRAIN_MS) {
+    // The running drain may be in its last round, past its last look at `waiting`: once it ends, the
+    // first request that found it running relays what it left, in a drain of its own.
+    if (!drainFollowed) {
+      drainFollowed = true;
+      ctx.waitUntil(
+        drainEnded.then(() => {
+          if (drainStartedAt === null && waiting.size > 0) relayRollups(env, ctx, []);
+        }),
+      );
+    }
+    return;
+  }
+  drainFollowed = false;
   const started = (drainStartedAt = now);
-  ctx.waitUntil(
-    drain(env).finally(() => {
-      if (drainStartedAt === started) drainStartedAt = null;
-    }),
-  );
+  drainEnded = drain(env).finally(() => {
+    if (drainStartedAt === started) drainStartedAt = null;
+  });
+  ctx.waitUntil(drainEnded);
 }
 
 async function drain(env: Env): Promise<void> {
