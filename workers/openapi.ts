@@ -315,7 +315,7 @@ export const OPERATIONS: Operation[] = [
     query: DeadLetterQuery,
     responses: {
       200: { description: "letters, without their input", schema: DeadLetterList },
-      503: { description: "R2 did not answer (dead_letters_unavailable); retry", schema: ErrorBody },
+      503: { description: "R2 did not answer (storage_unavailable); retry", schema: ErrorBody },
     },
   },
   {
@@ -324,7 +324,7 @@ export const OPERATIONS: Operation[] = [
     responses: {
       200: { description: "what was stored and what is still refused", schema: DeadLetterReplay },
       400: { description: "invalid query, or the day is older than the dedup tables", schema: ErrorBody },
-      503: { description: "a Durable Object write failed, nothing deleted; or R2 did not answer (dead_letters_unavailable), events stored before it come back as duplicates; retry", schema: ErrorBody },
+      503: { description: "a Durable Object write failed, nothing deleted; or R2 did not answer (storage_unavailable), events stored before it come back as duplicates; retry", schema: ErrorBody },
     },
   },
   {

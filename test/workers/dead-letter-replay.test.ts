@@ -316,10 +316,10 @@ describe("dead letters: listed with their reasons, replayed once what they lacke
       answers.push([failing, listing.status, replaying.status, ((await replaying.json()) as { error: { code: string } }).error.code]);
     }
     expect(answers).toEqual([
-      ["list", 503, 503, "dead_letters_unavailable"],
-      ["get", 503, 503, "dead_letters_unavailable"],
+      ["list", 503, 503, "storage_unavailable"],
+      ["get", 503, 503, "storage_unavailable"],
       // The events were stored before the delete failed: the retry finds them as duplicates.
-      ["delete", 200, 503, "dead_letters_unavailable"],
+      ["delete", 200, 503, "storage_unavailable"],
     ]);
     expect(await exists(key)).toBe(true);
     expect((await replay()).duplicates).toBeGreaterThanOrEqual(1);

@@ -111,17 +111,9 @@ export interface DeadLetterPage {
   next: string | null;
 }
 
-/**
- * R2 not answering a listing or a replay of dead letters: 503, since the retry can succeed (a
- * replay's events stored before the failure come back as duplicates).
- */
-export function deadLettersCall<T>(call: Promise<T>): Promise<T> {
-  return storeCall(call, "dead_letters_unavailable", "the dead letters' store did not answer; retry");
-}
-
 /** One page of a day's letters, read whole, oldest key first. */
 export async function readDeadLetterPage(bucket: R2Bucket, date: string, startAfter: string | undefined, limit: number): Promise<DeadLetterPage> {
-  const listed = await deadLettersCall(bucket.list({ prefix: deadLetterPrefix(date), startAfter, limit }));
+  const listed = await bucket.list({ prefix: deadLetterPrefix(date), startAfter, limit });
   const page: DeadLetterPage = { letters: [], next: null };
   let bytes = 0;
   for (const o of listed.objects) {
@@ -129,7 +121,7 @@ export async function readDeadLetterPage(bucket: R2Bucket, date: string, startAf
       page.next = page.letters.at(-1)!.key;
       return page;
     }
-    const body = await deadLettersCall(bucket.get(o.key));
+    const body = await bucket.get(o.key);
     // Listed, then gone: another replay resolved it meanwhile.
     if (!body) continue;
     page.letters.push({ key: o.key, bytes: o.size, etag: body.etag, letter: await body.json<StoredDeadLetter>() });
