@@ -192,9 +192,14 @@ export function validateRecords(records: RawRecord[], receivedAt: number): Valid
  * records) holds nothing that says whose it is, and its records are rejected one by one too.
  */
 export function otherClientsOnly(records: RawRecord[], scope: string): { index: number; client_id: string } | null {
-  const named = records.flatMap((r) => (isObject(r.value) && typeof r.value.client_id === "string" ? [{ index: r.index, client_id: r.value.client_id }] : []));
-  if (named.some((r) => r.client_id === scope)) return null;
-  return named[0] ?? null;
+  let other: { index: number; client_id: string } | null = null;
+  // Stops at the first record of `scope`: the key's own batch costs one look.
+  for (const r of records) {
+    const clientId = isObject(r.value) ? r.value.client_id : undefined;
+    if (clientId === scope) return null;
+    if (typeof clientId === "string") other ??= { index: r.index, client_id: clientId };
+  }
+  return other;
 }
 
 /**
