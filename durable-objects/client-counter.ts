@@ -24,7 +24,7 @@ import { batchBytes, decodeBatch, encodeBatch, MAX_CALL_BYTES, rowOf, type Event
 import { LakeFlush } from "./lake-flush.ts";
 import { lateDays, markLateBilling } from "./late-billing.ts";
 import { Outbox } from "./outbox.ts";
-import { ClientLive } from "./client-live.ts";
+import { ClientLive, type ShardRollup } from "./client-live.ts";
 import { closeQuietly, refuseViewerMessage } from "./live-sockets.ts";
 import { PendingAggregates, type Track } from "./pending-aggregates.ts";
 import { LayoutChanges, Reshard, type LayoutState, type Transition } from "./reshard.ts";
@@ -491,10 +491,11 @@ export class ClientCounter extends DurableObject<Env> {
 
   /**
    * This shard's last hour and today: the Overview asks when it never heard from the client, a
-   * sharded client's shard 0 while someone watches it (at its own `now`, the hour it sums).
+   * sharded client's shard 0 while someone watches it (at its own `now`, the hour it sums, with the
+   * minutes beyond the hour it reads: `ClientLive.rollup`).
    */
-  liveRollup(clientId: string, timezone: string, shard: number, now = Date.now()): ClientRollup {
-    return this.live.rollup({ id: clientId, timezone, shard }, now);
+  liveRollup(clientId: string, timezone: string, shard: number, now = Date.now(), older?: number[]): ShardRollup {
+    return this.live.rollup({ id: clientId, timezone, shard }, now, older);
   }
 
   /**

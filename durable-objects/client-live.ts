@@ -24,6 +24,12 @@ const SHARD_ANSWER_TIMEOUT_MS = 2_000;
  * failed send, the whole hour after an Overview restart — go out at most this often per client.
  */
 const ROLLUP_INTERVAL_MS = 1_000;
+/**
+ * How long after shard 0's last round a shard of a sharded client still notes which of its minutes
+ * beyond the hour change: well past the longest gap between rounds (answers time out after 2 s, a D1
+ * check may come first), and what it holds meanwhile is a few minute numbers.
+ */
+const ROUND_WATCH_MS = 60_000;
 
 /** What the live layer reads from the ClientCounter's counters. */
 export interface CounterReader {
@@ -33,6 +39,16 @@ export interface CounterReader {
   statedShards(): number | null;
   /** The client's time zone as this object was last told it (null: never told): an admin's change reaches it before any new socket. */
   statedTimezone(): string | null;
+}
+
+/** A shard's rollup as shard 0's round gets it: `older` answers the minutes beyond the hour the round reads. */
+export interface ShardRollup extends ClientRollup {
+  older?: {
+    /** This shard's counts of the minutes the round reads (those with events). */
+    minutes: MinuteCounts[];
+    /** This shard's minutes beyond the hour changed since a round last read them. */
+    changed: number[];
+  };
 }
 
 /** Kept on each hibernatable socket (serializeAttachment), so it survives eviction. */
@@ -81,8 +97,22 @@ export class ClientLive {
    * nobody hears whether it arrived, so the flush alarm sends the whole hour.
    */
   private handedOff = false;
-  /** A sharded client's view: what its viewers were last sent, and those still owed a snapshot. */
-  private readonly shardedView = { timer: null as ReturnType<typeof setTimeout> | null, minutes: new Map<number, string>(), today: "", unsnapped: new Set<WebSocket>() };
+  /**
+   * A sharded client's view: what its viewers were last sent, those still owed a snapshot, and the
+   * minutes beyond the hour some shard reported changed, which the next round reads from every shard.
+   */
+  private readonly shardedView = {
+    timer: null as ReturnType<typeof setTimeout> | null,
+    minutes: new Map<number, string>(),
+    today: "",
+    unsnapped: new Set<WebSocket>(),
+    older: new Set<number>(),
+  };
+  /**
+   * While shard 0's rounds ask this shard: its minutes beyond the hour changed since a round last read
+   * them (the rounds sum only the hour, so nothing else would tell the viewers), and when a round last asked.
+   */
+  private readonly olderChanges = { minutes: new Set<number>(), askedAt: 0 };
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -122,6 +152,8 @@ export class ClientLive {
    * broadcast interval and sends viewers the minutes whose sums changed: the shards do not know who
    * watches, and asking only while someone does costs nothing when nobody does (one call per other
    * shard per interval while someone does). The pending timer keeps this object awake meanwhile.
+   * A minute beyond the hour that changed in some shard reaches the viewers a round later: the round
+   * that hears of it has only that shard's count, so the next reads it from every shard.
    */
   private showShards(delayMs = BROADCAST_INTERVAL_MS): void {
     this.shardedView.timer ??= setTimeout(() => void this.sendShardSums(), delayMs);
@@ -138,22 +170,29 @@ export class ClientLive {
     if (!state) {
       view.timer = null;
       view.minutes.clear();
+      view.older.clear();
       return;
     }
     const now = Date.now();
+    const older = [...view.older];
     try {
       // Every shard sums the same hour (shard 0's `now`: a minute turning during the calls would
       // otherwise drop the oldest minute from some shards' sums only). A shard that does not answer
       // fails the round, not the view: the next round asks again.
       const peers = await Promise.all(
         Array.from({ length: state.shards - 1 }, (_, i) =>
-          within(counterOf(this.env, state.clientId, i + 1).liveRollup(state.clientId, state.timezone, i + 1, now), SHARD_ANSWER_TIMEOUT_MS, `shard ${i + 1}'s live rollup`),
+          within(counterOf(this.env, state.clientId, i + 1).liveRollup(state.clientId, state.timezone, i + 1, now, older), SHARD_ANSWER_TIMEOUT_MS, `shard ${i + 1}'s live rollup`),
         ),
       );
-      const own = this.rollup({ id: state.clientId, timezone: state.timezone, shard: 0 }, now);
-      const minutes = sumMinutes([own.minutes, ...peers.map((p) => p.minutes)]);
-      const today = sumCounts([own.today, ...peers.map((p) => p.today)]);
-      const changed = minutes.filter((m) => view.minutes.get(m.minute) !== JSON.stringify(m));
+      const rollups = [this.rollup({ id: state.clientId, timezone: state.timezone, shard: 0 }, now, older), ...peers];
+      const minutes = sumMinutes(rollups.map((r) => r.minutes));
+      const today = sumCounts(rollups.map((r) => r.today));
+      // A minute read that is still in the hour (its oldest, noted in case it left before this round) is among `minutes`.
+      const first = hourStart(now);
+      const olderSums = sumMinutes(rollups.map((r) => r.older?.minutes ?? [])).filter((m) => m.minute < first);
+      for (const m of older) view.older.delete(m);
+      for (const r of rollups) for (const m of r.older?.changed ?? []) view.older.add(m);
+      const changed = [...olderSums, ...minutes.filter((m) => view.minutes.get(m.minute) !== JSON.stringify(m))];
       const todayText = JSON.stringify(today);
       view.minutes = new Map(minutes.map((m) => [m.minute, JSON.stringify(m)]));
       const update: ClientLiveMessage = { type: "update", client_id: state.clientId, minutes: changed, today };
@@ -184,6 +223,7 @@ export class ClientLive {
     if (accepted.length === 0) return null;
     this.client = client;
     for (const e of accepted) this.rollupMinutes.add(minuteOf(e.occurred_at));
+    this.noteOlderChanges(accepted);
     let rollup: ClientRollup | null = null;
     if (handOff) {
       if (this.rollupTimer) clearTimeout(this.rollupTimer);
@@ -210,30 +250,54 @@ export class ClientLive {
   async broadcast(): Promise<void> {
     this.broadcastTimer = null;
     const client = this.client;
-    const minutes = [...this.dirty].sort((a, b) => a - b);
+    const minutes = [...this.dirty];
     this.dirty.clear();
     if (!client || minutes.length === 0) return;
     const sockets = await openSockets(this.ctx, this.env.DB);
     if (sockets.length === 0) return;
     this.lastBroadcastAt = Date.now();
-    const wanted = new Set(minutes);
-    const changed = this.reader.counters(minutes[0]!, minutes.at(-1)! + MINUTE_MS).filter((m) => wanted.has(m.minute));
-    const update: ClientLiveMessage = { type: "update", client_id: client.id, minutes: changed, today: this.reader.today(client.timezone) };
+    const update: ClientLiveMessage = { type: "update", client_id: client.id, minutes: this.countsOf(minutes), today: this.reader.today(client.timezone) };
     const text = JSON.stringify(update);
     for (const ws of sockets) sendQuietly(ws, text);
   }
 
-  /** The counters the Overview keeps for this client (this shard of it): today plus the minutes of the last hour. */
-  rollup(client: LiveClient, now = Date.now()): ClientRollup {
-    return this.rollupOf(client, now, this.lastHour(now));
+  /**
+   * The counters the Overview keeps for this client (this shard of it): today plus the minutes of the
+   * last hour. For shard 0's round, which reads the minutes `older` beyond the hour, their counts and
+   * the minutes beyond the hour changed since a round last read them come too.
+   */
+  rollup(client: LiveClient, now = Date.now(), older?: number[]): ShardRollup {
+    const rollup = this.rollupOf(client, now, this.lastHour(now));
+    if (!older) return rollup;
+    const noted = this.olderChanges;
+    noted.askedAt = Date.now();
+    // Read now, so only a later change is noted again; a round that fails reads them again (shard 0 keeps them until one succeeds).
+    for (const m of older) noted.minutes.delete(m);
+    return { ...rollup, older: { minutes: this.countsOf(older), changed: [...noted.minutes] } };
+  }
+
+  /**
+   * Notes the minutes beyond the hour among `accepted` while shard 0's rounds ask for them, the
+   * hour's oldest too: it may have left the hour by the next round.
+   */
+  private noteOlderChanges(accepted: NotificationEvent[]): void {
+    const now = Date.now();
+    if (now - this.olderChanges.askedAt > ROUND_WATCH_MS) return;
+    const first = hourStart(now);
+    for (const e of accepted) if (minuteOf(e.occurred_at) <= first) this.olderChanges.minutes.add(minuteOf(e.occurred_at));
   }
 
   /** Today plus the given minutes of the last hour (the ones that changed since the last rollup). */
   private changedRollup(client: LiveClient, minutes: number[], now = Date.now()): ClientRollup {
     const first = hourStart(now);
-    const recent = new Set(minutes.filter((m) => m >= first));
-    const changed = recent.size === 0 ? [] : this.reader.counters(Math.min(...recent), Math.max(...recent) + MINUTE_MS).filter((m) => recent.has(m.minute));
-    return this.rollupOf(client, now, changed);
+    return this.rollupOf(client, now, this.countsOf(minutes.filter((m) => m >= first)));
+  }
+
+  /** The counts of the given minutes that have events, in minute order. */
+  private countsOf(minutes: number[]): MinuteCounts[] {
+    if (minutes.length === 0) return [];
+    const wanted = new Set(minutes);
+    return this.reader.counters(Math.min(...wanted), Math.max(...wanted) + MINUTE_MS).filter((m) => wanted.has(m.minute));
   }
 
   private rollupOf(client: LiveClient, now: number, minutes: MinuteCounts[]): ClientRollup {

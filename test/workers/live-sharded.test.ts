@@ -20,6 +20,35 @@ function lastTold(ws: LiveSocket, minute: number): Record<string, number> | unde
   return last;
 }
 
+/**
+ * Puts `around` in front of `liveRollup` in the isolate of the client's `shard` (its ClientCounters
+ * share the prototype, so `around` hears other objects' calls too: `args[0]` is the client); resolves
+ * with the function that takes it out again.
+ */
+async function aroundLiveRollup(id: string, shard: number, around: (answer: () => unknown, args: unknown[]) => unknown): Promise<() => void> {
+  let restore = () => {};
+  await runInDurableObject(counterOf(env, id, shard), (counter: ClientCounter) => {
+    const proto = Object.getPrototypeOf(counter) as { liveRollup: (...a: unknown[]) => unknown };
+    const original = proto.liveRollup;
+    proto.liveRollup = function (this: unknown, ...args: unknown[]) {
+      return around(() => original.apply(this, args), args);
+    };
+    restore = () => void (proto.liveRollup = original);
+  });
+  return restore;
+}
+
+/** A late event's minute: two hours back, and a zone (of two 26 h apart) whose today it is in, so today moves too. */
+function twoHoursBack(): { x: number; timezone: string } {
+  const now = Date.now();
+  const x = minuteOf(now) - 120 * MINUTE_MS;
+  return { x, timezone: ["Etc/GMT+12", "Pacific/Kiritimati"].find((z) => localDate(x, z) === localDate(now, z))! };
+}
+
+/** The next message that tells `minute`, or null when none comes within `ms`. */
+const nextTelling = (ws: LiveSocket, minute: number, ms: number) =>
+  Promise.race([ws.nextWhere<Msg>((m) => m.minutes.some((c) => c.minute === minute)), sleep(ms).then(() => null)]);
+
 // A sharded client's page shows the sum its shard 0 asks the other shards for every interval
 // (durable-objects/client-live.ts, `sendShardSums`).
 describe("a sharded client's live view", () => {
@@ -67,15 +96,9 @@ describe("a sharded client's live view", () => {
     // took its own clock before asking). From then on every object is past the turn.
     let offset = 0;
     const clock = vi.spyOn(Date, "now").mockImplementation(() => realNow() + offset);
-    let restore = () => {};
-    await runInDurableObject(counterOf(env, id, 1), (counter: ClientCounter) => {
-      const proto = Object.getPrototypeOf(counter) as { liveRollup: (...a: unknown[]) => unknown };
-      const original = proto.liveRollup;
-      proto.liveRollup = function (this: unknown, ...args: unknown[]) {
-        if (offset === 0 && args[0] === id) offset = x + 60 * MINUTE_MS + 1_000 - realNow();
-        return original.apply(this, args);
-      };
-      restore = () => void (proto.liveRollup = original);
+    const restore = await aroundLiveRollup(id, 1, (answer, args) => {
+      if (offset === 0 && args[0] === id) offset = x + 60 * MINUTE_MS + 1_000 - realNow();
+      return answer();
     });
     try {
       await sleep(600);
@@ -91,6 +114,56 @@ describe("a sharded client's live view", () => {
     expect(lastTold(ws, x)).toMatchObject({ minute: x, sent: 2 });
   });
 
+  it("tells viewers the sum over the shards of a minute more than an hour back that changes, whichever shard it changes in", async () => {
+    await clearOfMinuteTurn(10_000);
+    const { x, timezone } = twoHoursBack();
+    const { id } = await createClient({ shards: 2, timezone });
+    await ingest([status(id, messageIn(0, 2), "sent", x + 1_000), status(id, messageIn(1, 2), "sent", x + 2_000)]);
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    const snap = await ws.next<Msg>();
+    expect(snap.minutes.find((m) => m.minute === x)).toBeUndefined();
+    expect(snap.today.sent).toBe(2);
+
+    for (const [shard, sent] of [
+      [1, 3],
+      [0, 4],
+    ] as const) {
+      await ingest([status(id, messageIn(shard, 2), "sent", x + 3_000)]);
+      const update = await nextTelling(ws, x, 3_000);
+      expect(update, `no update told minute x after a late event in shard ${shard}`).not.toBeNull();
+      expect(update!.type).toBe("update");
+      expect(update!.minutes.find((m) => m.minute === x)).toEqual({ minute: x, accepted: 0, sent, delivered: 0, read: 0, failed: 0 });
+      expect(update!.today.sent).toBe(sent);
+    }
+    ws.close();
+  });
+
+  it("tells viewers a minute more than an hour back though the round that read it from a shard failed", async () => {
+    await clearOfMinuteTurn(10_000);
+    const { x, timezone } = twoHoursBack();
+    const { id } = await createClient({ shards: 2, timezone });
+    await ingest([status(id, messageIn(0, 2), "sent", x + 1_000)]);
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    expect((await ws.next<Msg>()).type).toBe("snapshot");
+    // Shard 1 counts minute x for the first round that reads it, and its answer never reaches shard 0 (the round times out).
+    let lost = false;
+    const restore = await aroundLiveRollup(id, 1, (answer, args) => {
+      const got = answer();
+      if (lost || args[0] !== id || !(args[4] as number[] | undefined)?.includes(x)) return got;
+      lost = true;
+      return new Promise((resolve) => setTimeout(() => resolve(got), 25_000));
+    });
+    try {
+      await ingest([status(id, messageIn(1, 2), "sent", x + 2_000)]);
+      const update = await nextTelling(ws, x, 6_000);
+      expect(lost).toBe(true);
+      expect(update?.minutes.find((m) => m.minute === x)).toMatchObject({ minute: x, sent: 2 });
+    } finally {
+      restore();
+      ws.close();
+    }
+  });
+
   it("gives a new viewer its snapshot though one of the client's shards does not answer a round", async () => {
     const { id } = await createClient({ shards: 2 });
     await ingest([status(id, messageIn(0, 2), "sent", Date.now()), status(id, messageIn(1, 2), "sent", Date.now())]);
@@ -98,16 +171,10 @@ describe("a sharded client's live view", () => {
     expect((await first.next<Msg>()).type).toBe("snapshot");
     // Shard 1 hangs on the next round's question (a stuck object), and answers the later ones.
     let hung = false;
-    let restore = () => {};
-    await runInDurableObject(counterOf(env, id, 1), (counter: ClientCounter) => {
-      const proto = Object.getPrototypeOf(counter) as { liveRollup: (...a: unknown[]) => unknown };
-      const original = proto.liveRollup;
-      proto.liveRollup = function (this: unknown, ...args: unknown[]) {
-        if (hung || args[0] !== id) return original.apply(this, args);
-        hung = true;
-        return new Promise((resolve) => setTimeout(() => resolve(original.apply(this, args)), 25_000));
-      };
-      restore = () => void (proto.liveRollup = original);
+    const restore = await aroundLiveRollup(id, 1, (answer, args) => {
+      if (hung || args[0] !== id) return answer();
+      hung = true;
+      return new Promise((resolve) => setTimeout(() => resolve(answer()), 25_000));
     });
     try {
       await sleep(300);
