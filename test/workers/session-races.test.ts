@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { users } from "../../schema/db.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
 import { issueSession } from "../../workers/auth/session.ts";
-import { admin, authed, call, db, gatedDb, postJson, unique, withEnv } from "./helpers.ts";
+import { admin, authed, BASE, call, db, gatedDb, postJson, unique, withEnv, withMethods } from "./helpers.ts";
 
 async function userWith(password: string, role: "viewer" | "admin" = "viewer") {
   const email = `${unique("race")}@example.com`;
@@ -14,6 +14,16 @@ async function userWith(password: string, role: "viewer" | "admin" = "viewer") {
 
 const OLD = "old-Passw0rd-kestrel";
 const NEW = "new-Passw0rd-osprey";
+const MINE = "mine-Passw0rd-heron";
+
+/** A session cookie past half its life, which the next request it authenticates rotates. */
+async function oldCookie(id: number): Promise<{ cookie: string }> {
+  const now = Math.floor(Date.now() / 1000);
+  const token = await sign({ sub: String(id), jti: unique("jti"), iat: now - 5 * 3600, iat_ms: (now - 5 * 3600) * 1000, exp: now + 3 * 3600 }, env.SESSION_SECRET, "HS256");
+  return { cookie: `zm_session=${token}` };
+}
+
+const freshCookieOf = (res: Response) => res.headers.get("set-cookie")?.match(/zm_session=([^;]+)/)?.[1];
 
 async function adminReset(id: number) {
   const res = await postJson(`/v1/admin/users/${id}`, { password: NEW }, await admin(), "PATCH");
@@ -61,17 +71,111 @@ describe("credentials minted across a password reset", () => {
 
   it("a cookie rotated by a request that authenticated just before a reset must not outlive the reset", async () => {
     const { id } = await userWith(OLD, "viewer");
-    const now = Math.floor(Date.now() / 1000);
-    const old = await sign({ sub: String(id), jti: unique("jti"), iat: now - 5 * 3600, iat_ms: (now - 5 * 3600) * 1000, exp: now + 3 * 3600 }, env.SESSION_SECRET, "HS256");
+    const old = await oldCookie(id);
     const { DB, reached, release } = gatedDb(/revoked_sessions/, true);
-    const meReq = withEnv({ DB }, "/v1/me", { headers: { cookie: `zm_session=${old}` } });
+    const meReq = withEnv({ DB }, "/v1/me", { headers: old });
     await reached;
     await adminReset(id);
-    expect((await call("/v1/me", { headers: { cookie: `zm_session=${old}` } })).status).toBe(401);
+    expect((await call("/v1/me", { headers: old })).status).toBe(401);
     release();
-    const res = await meReq;
-    const fresh = res.headers.get("set-cookie")?.match(/zm_session=([^;]+)/)?.[1];
+    const fresh = freshCookieOf(await meReq);
     expect(fresh).toBeDefined();
     expect((await call("/v1/me", { headers: { cookie: `zm_session=${fresh}` } })).status).toBe(401);
+  });
+});
+
+describe("a user's own password change racing an admin's reset", () => {
+  const changePassword = (DB: D1Database, token: string) =>
+    withEnv({ DB }, "/v1/auth/password", authed(token, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ current_password: OLD, new_password: MINE }) }));
+
+  it("does not write over a reset that landed after it checked the current password", async () => {
+    const { id, email } = await userWith(OLD);
+    const { token } = await issueSession(env.SESSION_SECRET, id);
+    // Hold the change after it checked the current password (its throttle's success batch), reset meanwhile.
+    const { DB, reached, release } = gatedDb(/delete from "login_failures"/);
+    const change = changePassword(DB, token);
+    await reached;
+    await adminReset(id);
+    release();
+    const res = await change;
+    // The admin's password is the account's; the one set by a session the reset ended is not.
+    const withReset = (await postJson("/v1/auth/login", { email, password: NEW })).status;
+    const withMine = (await postJson("/v1/auth/login", { email, password: MINE })).status;
+    expect({ change: res.status, withReset, withMine }).toEqual({ change: 401, withReset: 200, withMine: 401 });
+  });
+
+  it("hands out no session that outlives a reset landing after the change was written", async () => {
+    const { id } = await userWith(OLD);
+    const { token } = await issueSession(env.SESSION_SECRET, id);
+    // Hold the change at its audit line (after its write, before it mints the fresh session).
+    let reachedResolve!: () => void;
+    const reached = new Promise<void>((r) => (reachedResolve = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const DB = withMethods(env.DB, {
+      prepare: (query: string) => {
+        const statement = env.DB.prepare(query);
+        if (!/insert into "audit_log"/.test(query)) return statement;
+        return withMethods(statement, {
+          bind: (...values: unknown[]) => {
+            const bound = statement.bind(...values);
+            if (!values.includes("user.password")) return bound;
+            return withMethods(bound, { run: async <T,>() => (reachedResolve(), await gate, bound.run<T>()) });
+          },
+        });
+      },
+    });
+    const change = changePassword(DB, token);
+    await reached;
+    await adminReset(id);
+    release();
+    const res = await change;
+    expect(res.status).toBe(200);
+    const fresh = ((await res.json()) as { token: string }).token;
+    expect((await call("/v1/me", authed(fresh))).status).toBe(401);
+  });
+});
+
+describe("a cookie session past half its life", () => {
+  it("sent by two requests at once is rotated into one fresh session, not one per request (each with a password-change lockout of its own)", async () => {
+    const { id } = await userWith("the real Passw0rd");
+    const old = await oldCookie(id);
+    // The first request has authenticated the old cookie; the second rotates it meanwhile.
+    const { DB, reached, release } = gatedDb(/revoked_sessions/, true);
+    const first = withEnv({ DB }, "/v1/me", { headers: old });
+    await reached;
+    const second = await call("/v1/me", { headers: old });
+    release();
+    const answers = [await first, second];
+    const working: string[] = [];
+    for (const t of answers.map(freshCookieOf)) if (t !== undefined && (await call("/v1/me", { headers: { cookie: `zm_session=${t}` } })).status === 200) working.push(t);
+    // Each working session may check 10 guesses of the current password before its own lock.
+    let checked = 0;
+    for (const [i, t] of working.entries()) {
+      for (let g = 0; g < 11; g++) {
+        const res = await call("/v1/auth/password", {
+          method: "POST",
+          headers: { cookie: `zm_session=${t}`, origin: BASE, "content-type": "application/json", "cf-connecting-ip": `198.51.100.${i + 1}` },
+          body: JSON.stringify({ current_password: `guess ${i} ${g}`, new_password: "another long Passw0rd" }),
+        });
+        if (res.status === 403) checked++;
+      }
+    }
+    expect({ statuses: answers.map((r) => r.status), sessions: working.length, guessesChecked: checked }).toEqual({ statuses: [200, 200], sessions: 1, guessesChecked: 10 });
+  });
+
+  it("rotated by a request while the user signs out leaves no fresh session behind the sign-out", async () => {
+    const { id } = await userWith("the real Passw0rd");
+    const old = await oldCookie(id);
+    // A dashboard poll has authenticated the cookie; the user signs out meanwhile.
+    const { DB, reached, release } = gatedDb(/revoked_sessions/, true);
+    const poll = withEnv({ DB }, "/v1/me", { headers: old });
+    await reached;
+    const out = await call("/v1/auth/logout", { method: "POST", headers: { ...old, origin: BASE } });
+    expect(out.status).toBe(200);
+    release();
+    const fresh = freshCookieOf(await poll);
+    const after = fresh === undefined ? 401 : (await call("/v1/me", { headers: { cookie: `zm_session=${fresh}` } })).status;
+    expect(after).toBe(401);
   });
 });

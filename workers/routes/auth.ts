@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { Hono, type Context } from "hono";
 import { getCookie } from "hono/cookie";
 import { ChangePasswordRequest, LoginRequest, type LoginResponse, type PublicUser } from "../../schema/api.ts";
@@ -124,9 +124,18 @@ auth.post("/auth/password", authenticate, valid("json", ChangePasswordRequest), 
   await throttle.succeeded();
   await assertStrongPassword(body.new_password, user.email);
   const sessionsValidFrom = Date.now();
-  await db.update(users).set({ passwordHash: await hashPassword(body.new_password), sessionsValidFrom }).where(eq(users.id, user.id));
+  // Written only over the row whose password was checked: an admin's reset (or a deactivation) landing
+  // since then ended this session, and the password it set must stand, not the one this caller knew.
+  const written = await db
+    .update(users)
+    .set({ passwordHash: await hashPassword(body.new_password), sessionsValidFrom })
+    .where(and(eq(users.id, user.id), eq(users.passwordHash, row.passwordHash), eq(users.sessionsValidFrom, row.sessionsValidFrom)))
+    .returning({ id: users.id });
+  if (written.length === 0) throw new ApiError(401, "unauthenticated", "your sessions were ended while the password was being changed; sign in again");
   await audit(db, user.email, "user.password", user.email);
-  const { token } = await issueSession(c.env.SESSION_SECRET, user.id);
+  // Dated when the new password was written, as a sign-in's is (session.ts): a reset landing after
+  // the write ends this session too.
+  const { token } = await issueSession(c.env.SESSION_SECRET, user.id, sessionsValidFrom);
   setSessionCookie(c, token);
   // The reset ended every device token of the account: this caller gets a fresh one, as a sign-in would.
   const deviceToken = await issueDeviceToken(c.env.SESSION_SECRET, user.email, sessionsValidFrom);
