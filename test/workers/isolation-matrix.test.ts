@@ -45,6 +45,19 @@ const ROUTES: Route[] = [
   { name: "admin rate cards", method: "GET", path: () => "/v1/admin/rate-cards", expect: adminOnly },
   { name: "admin users", method: "GET", path: () => "/v1/admin/users", expect: adminOnly },
   { name: "admin api keys", method: "GET", path: () => "/v1/admin/api-keys", expect: adminOnly },
+  { name: "billing summary", method: "GET", path: () => "/v1/billing/summary?from=2026-11-01&to=2026-11-30", expect: financeAndAdmin },
+  { name: "billing summary of a client", method: "GET", path: (c) => `/v1/billing/summary?from=2026-11-01&to=2026-11-30&client_id=${c}`, expect: financeAndAdmin },
+  { name: "billing download, HEAD", method: "HEAD", path: () => `/v1/billing/${DAY}/download?format=csv`, expect: financeAndAdmin },
+  { name: "report, HEAD", method: "HEAD", path: (c) => `/v1/clients/${c}/report?${RANGE}&format=csv`, expect: { admin: "allow", finance: "deny", viewerOwn: "allow", viewerOther: "deny" } },
+  { name: "admin audit", method: "GET", path: () => "/v1/admin/audit", expect: adminOnly },
+  { name: "admin dead letters", method: "GET", path: () => `/v1/admin/dead-letters?date=${DAY}`, expect: adminOnly },
+  { name: "admin dead-letter replay", method: "POST", path: () => `/v1/admin/dead-letters/replay?date=${DAY}`, body: {}, expect: adminOnly },
+  { name: "admin create user", method: "POST", path: () => "/v1/admin/users", body: { email: "matrix@example.com", password: "Fine-Passw0rd-egret", role: "viewer" }, expect: adminOnly },
+  { name: "admin update user", method: "PATCH", path: () => "/v1/admin/users/1", body: {}, expect: adminOnly },
+  { name: "admin create api key", method: "POST", path: () => "/v1/admin/api-keys", body: { scope: "ingest" }, expect: adminOnly },
+  { name: "admin revoke api key", method: "DELETE", path: () => "/v1/admin/api-keys/matrix", expect: adminOnly },
+  { name: "admin put rate card", method: "PUT", path: () => "/v1/admin/rate-cards", body: { client_id: null, category: "marketing", country: "*", unit_price_micros: 1, currency: "USD" }, expect: adminOnly },
+  { name: "admin create client", method: "POST", path: () => "/v1/admin/clients", body: { id: "matrix-new", name: "matrix" }, expect: adminOnly },
 ];
 
 let own: string;
