@@ -3,12 +3,16 @@ import type { MinuteCounts, StatusCounts } from "../../schema/api.ts";
 import { STATUSES } from "../../schema/event.ts";
 import { ClientLiveMessage } from "../../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../../schema/time.ts";
-import { api } from "./api.ts";
+import { ApiFailure, api } from "./api.ts";
 import { clientInfo } from "./client-directory.ts";
 import { LiveConnection } from "./live-connection.ts";
 
 /** Hours of per-minute history on the client page. */
 export const CHART_HOURS = 3;
+/** How far ahead of Cloudflare's the browser's clock may be (or a message late) for the client's midnight still to be seen. */
+const CLOCK_SLACK_MS = 60_000;
+/** Pause before reading the history again after a read that got no answer (a 5xx, no network). */
+export const HISTORY_RETRY_MS = 5_000;
 
 /** One client's page: per-minute history (REST) kept moving by `/v1/clients/:id/live`. */
 export class ClientModel {
@@ -24,6 +28,12 @@ export class ClientModel {
   private streamed = new Map<number, MinuteCounts>();
   /** When the stream last said what today is (null before it has, or once a new day asked again). */
   private todaySaidAt: number | null = null;
+  /**
+   * Bumped by every history read and by stop(): a reconnect's snapshot asks again, and the answer to
+   * a read asked before it (slower, or failed) is older than the one that may already be on screen.
+   */
+  private historyAsked = 0;
+  private historyRetry: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly clientId: string,
@@ -62,13 +72,21 @@ export class ClientModel {
     const now = Date.now();
     this.now.value = minuteOf(now);
     const timezone = this.timezone();
-    if (timezone === undefined || this.todaySaidAt === null || localDate(this.todaySaidAt, timezone) === localDate(now, timezone)) return;
+    const saidAt = this.todaySaidAt;
+    if (timezone === undefined || saidAt === null) return;
+    // The object counts today by its own clock: with the browser's ahead, the snapshot asked at the
+    // browser's midnight is still of the day that ended. So once more, a little later, for a `today`
+    // heard just after midnight.
+    const turned = (slack: number) => localDate(saidAt - slack, timezone) !== localDate(now - slack, timezone);
+    if (!turned(0) && !turned(CLOCK_SLACK_MS)) return;
     this.todaySaidAt = null;
     this.connection.start();
   }
 
   stop(): void {
     clearInterval(this.clock);
+    clearTimeout(this.historyRetry);
+    this.historyAsked += 1;
     this.connection.stop();
   }
 
@@ -84,18 +102,25 @@ export class ClientModel {
   }
 
   private async loadHistory(): Promise<void> {
+    clearTimeout(this.historyRetry);
+    const asked = ++this.historyAsked;
     const to = minuteOf(Date.now()) + MINUTE_MS;
     const from = to - CHART_HOURS * 60 * MINUTE_MS;
     const q = new URLSearchParams({ from: new Date(from).toISOString(), to: new Date(to).toISOString() });
     try {
       const res = await api<{ minutes: MinuteCounts[] }>(`/v1/clients/${encodeURIComponent(this.clientId)}/counters?${q}`);
+      if (asked !== this.historyAsked) return;
       // History never overwrites a minute the stream reported (the snapshot's, or an update's that came
       // while the history was on its way): those are newer.
       this.minutes.value = new Map(res.minutes.map((m) => [m.minute, m]));
       this.merge([...this.streamed.values()]);
       this.error.value = null;
     } catch (err) {
+      if (asked !== this.historyAsked) return;
       this.error.value = err;
+      // The stream may stay up for hours with no new snapshot to ask again, and the snapshot holds
+      // only the last hour: the chart's earlier hours would read as zeros until the page is reloaded.
+      if (!(err instanceof ApiFailure) || err.status >= 500) this.historyRetry = setTimeout(() => void this.loadHistory(), HISTORY_RETRY_MS);
     }
   }
 
