@@ -1,11 +1,14 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { localDate } from "../../schema/time.ts";
 import { FakeSocket } from "./fake-web-socket.ts";
 
 // The page's modules read its origin on import; the network is the stubbed fetch and WebSocket below.
-vi.stubGlobal("location", new URL("http://dashboard.test/clients/acme"));
-vi.stubGlobal("addEventListener", () => {});
-vi.stubGlobal("removeEventListener", () => {});
+function stubPage(): void {
+  vi.stubGlobal("location", new URL("http://dashboard.test/clients/acme"));
+  vi.stubGlobal("addEventListener", () => {});
+  vi.stubGlobal("removeEventListener", () => {});
+}
+stubPage();
 const { ClientModel } = await import("../../pages/src/client-model.ts");
 
 const TZ = "America/Sao_Paulo";
@@ -13,9 +16,13 @@ const zero = { accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 };
 /** The client's events: five sent one minute before its local midnight (23:58 in São Paulo = 02:58 UTC). */
 const events = Array.from({ length: 5 }, () => Date.UTC(2026, 10, 21, 2, 58, 10));
 
-/** The object's `today`: the events of the client's local day of now (counter-reads.ts). */
+/** How far the browser's clock is ahead of Cloudflare's (an unsynced laptop, a VM). */
+let skewMs = 0;
+const serverNow = () => Date.now() - skewMs;
+
+/** The object's `today`: the events of the client's local day of the server's now (counter-reads.ts). */
 function today() {
-  const day = localDate(Date.now(), TZ);
+  const day = localDate(serverNow(), TZ);
   return { ...zero, sent: events.filter((t) => localDate(t, TZ) === day).length };
 }
 
@@ -38,7 +45,10 @@ class ServerSocket extends FakeSocket {
   }
 }
 
+beforeEach(stubPage);
+
 afterEach(() => {
+  skewMs = 0;
   vi.useRealTimers();
   vi.unstubAllGlobals();
 });
@@ -67,6 +77,33 @@ describe("the client page's 'today' across the client's local midnight", () => {
     await vi.advanceTimersByTimeAsync(10 * 60_000);
     expect(localDate(Date.now(), TZ)).toBe("2026-11-21");
     expect(model.today.value?.sent).toBe(0);
+    model.stop();
+  });
+});
+
+describe("the client page's 'today' across the client's midnight, with the browser's clock ahead", () => {
+  it("does not keep the day that ended as today when the snapshot asked at the browser's midnight was still the server's old day", async () => {
+    skewMs = 20_000;
+    vi.useFakeTimers({ now: Date.UTC(2026, 10, 21, 2, 59) });
+    vi.stubGlobal("WebSocket", ServerSocket);
+    ServerSocket.all = [];
+    vi.stubGlobal("fetch", async (url: string) => {
+      const path = new URL(url).pathname;
+      if (path === "/v1/live/ticket") return Response.json({ ticket: `t${ServerSocket.all.length + 1}`, expires_at: Date.now() + 60_000 });
+      if (path === "/v1/clients/acme/counters") return Response.json({ client_id: "acme", minutes: [] });
+      throw new Error(`unexpected ${path}`);
+    });
+    const model = new ClientModel("acme", () => TZ);
+    model.start();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(model.today.value?.sent).toBe(5);
+
+    // An hour later the client's day has turned on both clocks; nothing was ingested since.
+    await vi.advanceTimersByTimeAsync(60 * 60_000);
+    expect(localDate(serverNow(), TZ)).toBe("2026-11-21");
+    expect(model.today.value?.sent).toBe(0);
+    // The first connection, the one at midnight, and one more a minute later: no reconnect loop.
+    expect(ServerSocket.all.length).toBeLessThanOrEqual(3);
     model.stop();
   });
 });
