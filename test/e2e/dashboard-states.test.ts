@@ -46,14 +46,19 @@ function overviewSockets(page: Page): { closed: boolean }[] {
   });
   return sockets;
 }
+/** The admin API, as an admin. */
+async function asAdmin(path: string, method: string, body: unknown): Promise<Response> {
+  return fetch(`${baseUrl()}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${await login("admin@example.com")}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
 /** A new viewer of acme with this password; its email. */
 async function createViewer(name: string, password: string): Promise<string> {
   const email = `${name}-${Date.now()}@example.com`;
-  const created = await fetch(`${baseUrl()}/v1/admin/users`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${await login("admin@example.com")}`, "content-type": "application/json" },
-    body: JSON.stringify({ email, password, role: "viewer", client_ids: ["acme"] }),
-  });
+  const created = await asAdmin("/v1/admin/users", "POST", { email, password, role: "viewer", client_ids: ["acme"] });
   expect(created.status).toBe(201);
   return email;
 }
@@ -822,5 +827,54 @@ describe("dashboard states in a real browser", () => {
     await elsewhere.locator('input[name="password"]').fill("device password");
     await elsewhere.locator('button[type="submit"]').click();
     expect(await elsewhere.getByRole("alert").innerText()).toMatch(/^Muitas tentativas de entrar nesta conta\. Tente de novo em \d+ s\.$/);
+  });
+
+  it("a client page refused once goes live when the viewer opens it again after being given the client, without a reload", async () => {
+    const stamp = Date.now();
+    const client = `regrant-${stamp}`;
+    expect((await asAdmin("/v1/admin/clients", "POST", { id: client, name: "Regrant Ltda" })).status).toBe(201);
+    const email = `regrant-${stamp}@example.com`;
+    const password = "a-long-enough-password-42";
+    const created = await asAdmin("/v1/admin/users", "POST", { email, password, role: "viewer", client_ids: ["acme"] });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: number };
+    const page = await freshPage();
+    await signInPage(page, email, password);
+    // Opened by a link the viewer was sent: not theirs yet.
+    await page.evaluate((path) => {
+      history.pushState(null, "", path);
+      dispatchEvent(new PopStateEvent("popstate"));
+    }, `/clients/${client}`);
+    await page.locator('[data-testid="unavailable"]').waitFor({ timeout: 15_000 });
+
+    // An admin gives them the client; they go back to the overview and open it from its row.
+    expect((await asAdmin(`/v1/admin/users/${id}`, "PATCH", { client_ids: ["acme", client] })).status).toBe(200);
+    await page.locator(".unavailable a.button").click();
+    const row = page.locator(`[data-client="${client}"] a`);
+    await row.waitFor({ timeout: 20_000 });
+    await row.click();
+    await page.waitForURL((u) => u.pathname === `/clients/${client}`);
+    await page.locator('[data-testid="client-timezone"]').waitFor({ timeout: 15_000 });
+    // The page is the client's now, so its stream must be too.
+    await live(page);
+    expect(await page.locator('[data-testid="client-today"] dd').first().textContent()).not.toBe("…");
+  });
+
+  it("a client link whose id no client can have says there is no such client, not a client page with a validation error", async () => {
+    const page = await freshPage();
+    await signInPage(page, "admin@example.com");
+    // Pasted from a chat with the bracket after it: "acme)" breaks ClientId's alphabet. The ticket's
+    // 400 (validation, no D1) comes before GET /v1/clients/:id's 404, as it may on any network.
+    await page.route(
+      (u) => u.pathname === "/v1/clients/acme)",
+      async (route) => {
+        await new Promise((r) => setTimeout(r, 1_500));
+        await route.continue();
+      },
+    );
+    await page.goto(`${baseUrl()}/clients/acme)`);
+    await page.getByTestId("unavailable").waitFor({ timeout: 15_000 });
+    expect(await page.getByTestId("unavailable").innerText()).toBe("Cliente não encontrado.");
+    expect(await page.getByTestId("client-chart").count()).toBe(0);
   });
 });

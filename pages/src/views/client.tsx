@@ -23,16 +23,19 @@ function unavailableReason(refusal: ApiFailure | null): string | null {
 
 export function ClientPage({ clientId }: { clientId: string }) {
   const model = useMemo(() => new ClientModel(clientId), [clientId]);
+  useEffect(() => watchClient(clientId), [clientId]);
+  // Either refusal: the ticket's may be one that says nothing of the client (a 400 for an id no client
+  // can have) while GET /v1/clients/:id says there is no such client.
+  const unavailable = unavailableReason(model.connection.refusal.value) ?? unavailableReason(clientRefusal(clientId));
+  // Refused by GET /v1/clients/:id first: the stream would only keep asking for tickets. The refusal
+  // may be one remembered from an earlier visit, which the fresh answer takes back (the client was
+  // given to the user since, or created): the stream starts then.
+  const refused = unavailable !== null;
   useEffect(() => {
+    if (refused) return;
     model.start();
     return () => model.stop();
-  }, [model]);
-  useEffect(() => watchClient(clientId), [clientId]);
-  const unavailable = unavailableReason(model.connection.refusal.value ?? clientRefusal(clientId));
-  // Refused by GET /v1/clients/:id first: the stream would only keep asking for tickets.
-  useEffect(() => {
-    if (unavailable) model.stop();
-  }, [model, unavailable]);
+  }, [model, refused]);
   if (unavailable) return <Unavailable title={clientId} message={unavailable} />;
 
   const today = model.today.value;
