@@ -84,17 +84,25 @@ export function parseBridgeArgs(argv: string[], env: Record<string, string | und
   const apiKey = env.ZAPMETER_INGEST_KEY;
   if (!apiKey) throw new UsageError("set ZAPMETER_INGEST_KEY to an ingest API key");
   const base = values.url ?? env.ZAPMETER_URL ?? "http://localhost:8787";
-  let endpoint: string;
+  let url: URL;
   try {
-    endpoint = new URL("/v1/ingest/events", base).toString();
+    url = new URL("/v1/ingest/events", base);
   } catch {
     throw new UsageError(`--url is not a URL: ${base}`);
   }
+  // fetch refuses either before sending, which the bridge would take for a network failure and retry for ever.
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--url must be http:// or https://: ${base}`);
+  if (url.username || url.password) throw new UsageError("--url must not hold credentials: the ingest key comes from ZAPMETER_INGEST_KEY");
+  const endpoint = url.toString();
+  const dlqTopic = values["dlq-topic"] ?? `${values.topic}.dlq`;
+  // Each dead letter would be read again, refused again and written again, without end.
+  if (dlqTopic === values.topic) throw new UsageError("--dlq-topic must not be the topic the bridge reads");
   const kafka: KafkaConnection = {
     brokers: values.brokers!.split(",").map((b) => b.trim()).filter(Boolean),
     clientId: values["client-id"] ?? "zapmeter-bridge",
     ssl: values.ssl ?? false,
   };
+  if (kafka.brokers.length === 0) throw new UsageError("--brokers names no broker");
   const mechanism = env.KAFKA_SASL_MECHANISM?.toLowerCase();
   if (mechanism) {
     if (!(SASL_MECHANISMS as readonly string[]).includes(mechanism)) throw new UsageError(`KAFKA_SASL_MECHANISM must be one of ${SASL_MECHANISMS.join(", ")}`);
@@ -105,7 +113,7 @@ export function parseBridgeArgs(argv: string[], env: Record<string, string | und
     kafka,
     topic: values.topic!,
     group: values.group!,
-    dlqTopic: values["dlq-topic"] ?? `${values.topic}.dlq`,
+    dlqTopic,
     endpoint,
     apiKey,
     batchSize: intOption("batch-size", values["batch-size"], 500, 1, MAX_RECORDS_PER_POST),

@@ -257,7 +257,10 @@ export class Bridge {
       try {
         verdict = await this.opts.post(items.map((p) => p.text));
       } catch (e) {
-        verdict = { kind: "retry", status: 0, code: `network_error: ${(e as Error).message}`, delayMs: null };
+        // fetch says only "fetch failed": what failed (ECONNREFUSED, ENOTFOUND, a certificate) is its cause.
+        const cause = (e as { cause?: { code?: unknown; message?: unknown } }).cause;
+        const why = cause ? ` (${String(cause.code ?? cause.message)})` : "";
+        verdict = { kind: "retry", status: 0, code: `network_error: ${(e as Error).message}${why}`, delayMs: null };
       }
       switch (verdict.kind) {
         case "delivered": {
@@ -285,6 +288,8 @@ export class Bridge {
           this.fail(new BridgeFatal(verdict.status, verdict.code, verdict.message));
           return settleAll(items, "abandoned");
         case "retry":
+          // A request's first retry and every tenth: why nothing moves (a wrong host, a 503 storm), not a line a backoff.
+          if (attempt % 10 === 0) console.error(`bridge: ${items.length} records not stored (${verdict.status ? `${verdict.status} ` : ""}${verdict.code}), retrying`);
           if (!(await this.waitToRetry(attempt, verdict.delayMs, items))) return settleAll(items, "abandoned");
       }
     }

@@ -61,11 +61,16 @@ export function kafkaConsumer(
               value: recordText(m.value),
             })),
             async commit(nextOffset) {
+              // Past the fetch's whole span once its last record is done: a transactional producer's commit
+              // marker (or aborted records) after it would otherwise stay uncommitted, a lag of 1 or more
+              // on the partition at rest, which is what operators alert on (docs/kafka.md).
+              const last = batch.messages.at(-1);
+              const offset = last && BigInt(nextOffset) === BigInt(last.offset) + 1n ? (BigInt(batch.lastOffset()) + 1n).toString() : nextOffset;
               // Straight to the coordinator: consumer.commitOffsets returns without committing, and without
               // an error, once the consumer is stopping. Resolved only after the broker acknowledged, so a
               // failed commit leaves kafkajs to fetch the same records again while it owns the partition.
-              await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }] });
-              resolveOffset((BigInt(nextOffset) - 1n).toString());
+              await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset }] }] });
+              resolveOffset((BigInt(offset) - 1n).toString());
             },
             heartbeat,
             // isStale only means a seek is pending; after a crash or a stop kafkajs is no longer running.
@@ -84,6 +89,41 @@ export function kafkaConsumer(
   };
 }
 
+/**
+ * Bytes of dead letters per send. kafkajs puts a send's messages for one partition in one record batch,
+ * which the broker refuses whole above the topic's max.message.bytes (1 MiB by default) with
+ * MESSAGE_TOO_LARGE, for good: the letters of a fetch of records that are not JSON, or of a refused
+ * 4 MiB request, sent at once, would fail every retry and hold their partition back for ever. Half the
+ * default leaves room for the records' own framing.
+ */
+const DEAD_LETTER_SEND_BYTES = 512 * 1024;
+
+type Message = ReturnType<typeof deadLetterMessage>;
+
+function messageBytes(m: Message): number {
+  let bytes = Buffer.byteLength(m.key ?? "") + Buffer.byteLength(m.value ?? "");
+  for (const [name, value] of Object.entries(m.headers)) bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+  return bytes;
+}
+
+/** Consecutive runs of messages of at most `max` bytes (a larger message alone). */
+function inSends(messages: Message[], max: number): Message[][] {
+  const sends: Message[][] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = messageBytes(m);
+    const last = sends.at(-1);
+    if (last && bytes + size <= max) {
+      last.push(m);
+      bytes += size;
+    } else {
+      sends.push([m]);
+      bytes = size;
+    }
+  }
+  return sends;
+}
+
 /** Dead letters keep the original key and value; why they were refused travels in headers. */
 export function kafkaDeadLetters(kafka: kafkajs.Kafka, topic: string): DeadLetterPort & { connect(): Promise<void>; disconnect(): Promise<void> } {
   // Not `idempotent`: kafkajs marks it experimental. A retried send may duplicate a dead letter, never lose one.
@@ -92,7 +132,8 @@ export function kafkaDeadLetters(kafka: kafkajs.Kafka, topic: string): DeadLette
     connect: () => producer.connect(),
     disconnect: () => producer.disconnect(),
     async send(letters: DeadLetter[]) {
-      await producer.send({ topic, acks: -1, messages: letters.map(deadLetterMessage) });
+      // A failure part way sends them all again: the ones already written are duplicated, none is lost.
+      for (const messages of inSends(letters.map(deadLetterMessage), DEAD_LETTER_SEND_BYTES)) await producer.send({ topic, acks: -1, messages });
     },
   };
 }

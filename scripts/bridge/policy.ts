@@ -62,12 +62,12 @@ export interface ResponseHeaders {
 export function classify(status: number, body: unknown, headers: ResponseHeaders = {}, now = Date.now()): Verdict {
   if (status >= 200 && status < 300) {
     const b = (body ?? {}) as { accepted?: unknown; duplicates?: unknown; rejected?: unknown };
-    return {
-      kind: "delivered",
-      accepted: typeof b.accepted === "number" ? b.accepted : 0,
-      duplicates: typeof b.duplicates === "number" ? b.duplicates : 0,
-      rejected: Array.isArray(b.rejected) ? (b.rejected as RecordRejection[]) : [],
-    };
+    // The endpoint always answers these three. A 2xx without them comes from something else (a web
+    // server or a proxy's page at a wrong URL): taken for stored, the whole stream would be committed unstored.
+    if (typeof b.accepted !== "number" || typeof b.duplicates !== "number" || !Array.isArray(b.rejected)) {
+      return { kind: "fatal", status, code: "not_ingest_answer", message: `the URL is wrong: its ${status} is not the ingest endpoint's answer ({accepted, duplicates, rejected})` };
+    }
+    return { kind: "delivered", accepted: b.accepted, duplicates: b.duplicates, rejected: b.rejected as RecordRejection[] };
   }
   if (status >= 300 && status < 400) {
     // The endpoint never redirects: something in front of it does (http → https, a moved host).
@@ -92,7 +92,8 @@ export interface BackoffOptions {
  * Retry-After, or failing at the same moment, do not retry in lockstep.
  */
 export function backoffDelay(attempt: number, serverDelayMs: number | null, opts: BackoffOptions, random = Math.random): number {
-  if (serverDelayMs !== null) return Math.min(Math.round(serverDelayMs * (1 + random() * 0.2)), opts.maxMs);
+  // "Retry-After: 0" (or a date past) every time would be retries at once for as long as the 503s last.
+  if (serverDelayMs !== null && serverDelayMs > 0) return Math.min(Math.round(serverDelayMs * (1 + random() * 0.2)), opts.maxMs);
   const ceiling = Math.min(opts.maxMs, opts.baseMs * 2 ** Math.min(attempt, 20));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }

@@ -1,137 +1,19 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
 import { setImmediate as tick, setTimeout as wait } from "node:timers/promises";
 import kafkajs from "kafkajs";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BridgeFatal } from "../../scripts/bridge/core.ts";
 import { httpPoster } from "../../scripts/bridge/ingest-client.ts";
 import { startBridge } from "../../scripts/bridge/run.ts";
-import { MemoryKafka, type MemoryConsumer } from "./bridge-memory-kafka.ts";
+import { type Answer, type Seen, bridgeOn, cleanups, endOffsets, endpoint, event, fresh, header, idsOf, produce, runCleanups, until } from "./bridge-harness.ts";
+import type { MemoryConsumer } from "./bridge-memory-kafka.ts";
 
 /**
- * The bridge core driven by an in-process broker that behaves like Kafka (bridge-memory-kafka.ts) and a
- * scripted HTTP endpoint on a real local socket (the real Worker is exercised in test/e2e/bridge.test.ts).
+ * The bridge core driven by an in-process broker that behaves like Kafka and a scripted HTTP endpoint on
+ * a real local socket (bridge-harness.ts; the real Worker is exercised in test/e2e/bridge.test.ts).
  */
 
-interface Answer {
-  status: number;
-  headers?: Record<string, string>;
-  body?: unknown;
-  /** Drop the connection instead of answering (a network failure). */
-  drop?: boolean;
-}
-interface Seen {
-  n: number;
-  auth: string | undefined;
-  /** UTF-8 bytes of the body. */
-  bytes: number;
-  events: { event_id: string; client_id: string }[];
-}
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function endpoint(answer: (req: Seen) => Answer | Promise<Answer>): Promise<{ url: string; requests: Seen[] }> {
-  const requests: Seen[] = [];
-  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks);
-    const seen: Seen = { n: requests.length + 1, auth: req.headers.authorization, bytes: body.length, events: JSON.parse(body.toString("utf8")) };
-    requests.push(seen);
-    const a = await answer(seen);
-    if (a.drop) return req.socket.destroy();
-    res.writeHead(a.status, { "content-type": "application/json", ...a.headers });
-    res.end(JSON.stringify(a.body ?? { accepted: seen.events.length, duplicates: 0, rejected: [] }));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/ingest/events`, requests };
-}
-
-let seq = 0;
-function event(clientId: string, over: Record<string, unknown> = {}): string {
-  seq += 1;
-  return JSON.stringify({ event_id: `e${seq}:accepted`, message_id: `e${seq}`, client_id: clientId, status: "accepted", occurred_at: 1_763_630_130_000, recipient: "5511987654321", ...over });
-}
-
-/** Produces `n` events per client, keyed by client id. */
-function produce(kafka: MemoryKafka, counts: Record<string, number>, partition?: number): string[] {
-  const values: string[] = [];
-  for (const [client, n] of Object.entries(counts)) {
-    for (let i = 0; i < n; i++) values.push(event(client));
-    kafka.produce("wa", values.slice(-n).map((value) => ({ key: client, value, partition })));
-  }
-  return values.map((v) => (JSON.parse(v) as { event_id: string }).event_id);
-}
-
-async function until(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 2000 && !cond(); i++) await wait(5);
-  if (!cond()) throw new Error(`gave up waiting for: ${what}`);
-}
-
-/** A bridge on a fresh consumer of group `g`; delays it asked to wait are recorded, not waited. */
-async function bridgeOn(
-  kafka: MemoryKafka,
-  url: string,
-  opts: {
-    group?: string;
-    batchSize?: number;
-    maxBytes?: number;
-    maxInFlight?: number;
-    heartbeatMs?: number;
-    maxBatch?: number;
-    key?: string;
-    lingerMs?: number;
-    timeoutMs?: number;
-    /** Instead of recording the delay and going on at once. */
-    sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
-  } = {},
-) {
-  const consumer = kafka.consumer({ group: opts.group ?? "g", topic: "wa", maxBatch: opts.maxBatch ?? 50 });
-  const delays: number[] = [];
-  const deadLetters = kafka.deadLetters("wa.dlq");
-  const running = await startBridge(
-    consumer,
-    {
-      post: httpPoster(url, opts.key ?? "zmk_test", opts.timeoutMs),
-      deadLetters,
-      maxBatchRecords: opts.batchSize ?? 500,
-      maxBatchBytes: opts.maxBytes,
-      maxInFlight: opts.maxInFlight,
-      heartbeatMs: opts.heartbeatMs,
-      lingerMs: opts.lingerMs ?? 5,
-      sleep:
-        opts.sleep ??
-        (async (ms) => {
-          delays.push(ms);
-          await tick();
-        }),
-    },
-    { progressSeconds: 0, print: () => {} },
-  );
-  cleanups.push(() => running.stop());
-  return { consumer, running, delays, deadLetters };
-}
-
-function fresh(partitions = 3): MemoryKafka {
-  const kafka = new MemoryKafka();
-  kafka.createTopic("wa", partitions);
-  kafka.createTopic("wa.dlq", 1);
-  return kafka;
-}
-
-const endOffsets = (kafka: MemoryKafka) => new Map(kafka.partitions("wa").map((log, p) => [p, BigInt(log.length)] as const).filter(([, n]) => n > 0n));
-const idsOf = (requests: Seen[]) => requests.flatMap((r) => r.events.map((e) => e.event_id));
-const header = (kafka: MemoryKafka, name: string) => kafka.messages("wa.dlq").map((m) => m.headers[name]);
+afterEach(runCleanups);
 
 describe("batching and commits", () => {
   it("posts several clients' records in one JSON array, each client's together, with the bearer key, and commits only after the 2xx", async () => {
@@ -665,3 +547,96 @@ function assertMonotonicCommits(log: { partition: number; offset: string }[]): v
     last.set(c.partition, BigInt(c.offset));
   }
 }
+
+describe("a 2xx that is not the endpoint's answer (a wrong URL)", () => {
+  it.each<[string, Answer]>([
+    ["a proxy's or a web server's HTML page", { status: 200, headers: { "content-type": "text/html" }, body: "<html><body>Welcome</body></html>" }],
+    ["an empty 204", { status: 204, body: "" }],
+    ["JSON of something else", { status: 200, body: { ok: true } }],
+  ])("(%s) stops the bridge saying the URL is wrong, committing nothing", async (_what, answer) => {
+    const kafka = fresh(1);
+    const ep = await endpoint(() => answer);
+    const { running, lines } = await bridgeOn(kafka, ep.url);
+    kafka.produce("wa", Array.from({ length: 5 }, () => ({ key: "acme", value: event("acme") })));
+    const fatal = await running.done;
+    expect(fatal?.code).toBe("not_ingest_answer");
+    expect(lines[0]).toMatch(new RegExp(`stopping: ingest endpoint answered ${answer.status} not_ingest_answer: the URL is wrong`));
+    // Taken for stored, every record would have been committed without being stored.
+    expect(kafka.group("g", "wa").committed.size).toBe(0);
+    expect(running.bridge.progress.snapshot().commits).toBe(0);
+    expect(ep.requests).toHaveLength(1);
+  });
+});
+
+describe("an endpoint that cannot be reached (wrong host or port)", () => {
+  it("says why on stderr while it retries, not only a growing retry count", async () => {
+    const errors: string[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((...a: unknown[]) => void errors.push(a.join(" ")));
+    cleanups.push(() => spy.mockRestore());
+    // A port just freed: nothing listens, every request fails with ECONNREFUSED.
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    await new Promise((r) => server.close(r));
+    const kafka = fresh(1);
+    const { running, delays, lines } = await bridgeOn(kafka, `http://127.0.0.1:${port}/v1/ingest/events`);
+    kafka.produce("wa", [{ key: "acme", value: event("acme") }]);
+    await until("20 retries", () => delays.length >= 20);
+    await running.stop();
+    expect([...errors, ...lines].some((l) => /ECONNREFUSED/.test(l))).toBe(true);
+  });
+});
+
+describe("stops and rebalances in the middle of delivery", () => {
+  it("a stop while every request slot is taken sends the full buffers waiting for one and commits only what was posted", async () => {
+    const kafka = fresh(2);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const ep = await endpoint(async () => {
+      await released;
+      return { status: 200 };
+    });
+    const { running } = await bridgeOn(kafka, ep.url, { maxInFlight: 1, batchSize: 5 });
+    kafka.produce("wa", Array.from({ length: 20 }, () => ({ key: "acme", value: event("acme"), partition: 0 })));
+    kafka.produce("wa", Array.from({ length: 20 }, () => ({ key: "globex", value: event("globex"), partition: 1 })));
+    await until("the first request", () => ep.requests.length === 1);
+    const stopped = running.stop();
+    release();
+    await stopped;
+    const group = kafka.group("g", "wa");
+    const posted = new Set(idsOf(ep.requests));
+    for (const [p, next] of group.committed) {
+      for (const m of kafka.partitions("wa")[p]!.slice(0, Number(next))) expect(posted.has(JSON.parse(m.value as string).event_id)).toBe(true);
+    }
+    expect(group.refusedCommits).toEqual([]);
+  });
+
+  it("a rebalance while a 413 is being halved commits nothing it did not store", async () => {
+    const kafka = fresh(1);
+    let gate: Promise<void> | null = null;
+    const ep = await endpoint(async ({ events }) => {
+      if (gate) await gate;
+      return events.length > 2 ? { status: 413, body: { error: { code: "payload_too_large", message: "big" } } } : { status: 200 };
+    });
+    const first = await bridgeOn(kafka, ep.url, { sleep: async () => {} });
+    let open!: () => void;
+    gate = new Promise<void>((r) => (open = r));
+    kafka.produce("wa", Array.from({ length: 8 }, () => ({ key: "acme", value: event("acme") })));
+    await until("the first request", () => ep.requests.length === 1);
+    const group = kafka.group("g", "wa");
+    const second = kafka.consumer({ group: "g", topic: "wa" });
+    const joining = second.run(async () => {}, () => {});
+    await wait(20);
+    open();
+    gate = null;
+    await joining;
+    await first.running.stop();
+    // Committed by the first member only once all 8 were stored, or not at all, leaving them to the new owner.
+    const committed = group.committed.get(0);
+    if (committed !== undefined) {
+      expect(committed).toBe(8n);
+      expect(new Set(idsOf(ep.requests.filter((r) => r.events.length <= 2))).size).toBe(8);
+    }
+    await second.stop();
+  });
+});

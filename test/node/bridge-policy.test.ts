@@ -1,7 +1,10 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { HelpRequested, UsageError, parseBridgeArgs } from "../../scripts/bridge/config.ts";
 import { backoffDelay, classify, retryAfterMs } from "../../scripts/bridge/policy.ts";
 import { Progress, progressLine, type ProgressSnapshot } from "../../scripts/bridge/progress.ts";
+import { bridgeOn, endpoint, event, fresh, runCleanups, until } from "./bridge-harness.ts";
+
+afterEach(runCleanups);
 
 const error = (code: string) => ({ error: { code, message: `${code} happened` } });
 
@@ -65,6 +68,16 @@ describe("backoff", () => {
     expect(backoffDelay(9, 1500, opts, () => 0.5)).toBe(1650);
     expect(backoffDelay(9, 1500, opts, () => 1)).toBe(1800);
     expect(backoffDelay(0, 60_000, opts, () => 0)).toBe(5000);
+  });
+  it("backs off, growing, through 503s that say Retry-After: 0 instead of retrying at once for as long as they last", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(({ n }) => (n <= 12 ? { status: 503, headers: { "retry-after": "0" }, body: error("busy") } : { status: 200 }));
+    const { delays } = await bridgeOn(kafka, ep.url);
+    kafka.produce("wa", [{ key: "acme", value: event("acme") }]);
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+    expect(delays).toHaveLength(12);
+    // Exponential from 250 ms: the last waits are seconds, not nothing.
+    expect(delays.slice(-3).every((d) => d >= 1000)).toBe(true);
   });
 });
 
@@ -136,6 +149,12 @@ describe("command line", () => {
     [["--brokers", "k", "--topic", "t", "--group", "g", "--max-in-flight", "0"], env, "--max-in-flight"],
     [["--brokers", "k", "--topic", "t", "--group", "g", "--bogus"], env, "bogus"],
     [["--brokers", "k", "--topic", "t", "--group", "g"], { ...env, KAFKA_SASL_MECHANISM: "plain", KAFKA_USERNAME: "u" }, "KAFKA_PASSWORD"],
+    [["--brokers", ",", "--topic", "t", "--group", "g"], env, "--brokers"],
+    // Each dead letter would be read again, refused again and written again, without end.
+    [["--brokers", "k", "--topic", "t", "--group", "g", "--dlq-topic", "t"], env, "--dlq-topic"],
+    // fetch refuses these two before sending: every request would be retried as a network failure, for ever.
+    [["--brokers", "k", "--topic", "t", "--group", "g", "--url", "ftp://zm.example.com"], env, "--url"],
+    [["--brokers", "k", "--topic", "t", "--group", "g", "--url", "https://user:secret@zm.example.com"], env, "--url"],
   ])("refuses %j with a readable reason", (argv, e, mention) => {
     expect(() => parseBridgeArgs(argv, e)).toThrow(UsageError);
     expect(() => parseBridgeArgs(argv, e)).toThrow(mention);
