@@ -136,6 +136,25 @@ describe("a user's own password change racing an admin's reset", () => {
   });
 });
 
+describe("an admin's reset racing the user's own password change", () => {
+  it("ends the session the user's change handed out though that change was written after the reset read its clock", async () => {
+    const { id, email } = await userWith(OLD);
+    const { token } = await issueSession(env.SESSION_SECRET, id);
+    // Hold the reset's write: it has read its clock; the user's change goes through meanwhile.
+    const { DB, reached, release } = gatedDb(/^update "users"/);
+    const reset = withEnv({ DB }, `/v1/admin/users/${id}`, authed(await admin(), { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ password: NEW }) }));
+    await reached;
+    const change = await call("/v1/auth/password", authed(token, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ current_password: OLD, new_password: MINE }) }));
+    expect(change.status).toBe(200);
+    const fresh = ((await change.json()) as { token: string }).token;
+    release();
+    expect((await reset).status).toBe(200);
+    // The reset is the last word: its password signs in, and no session from before it works.
+    expect((await postJson("/v1/auth/login", { email, password: NEW })).status).toBe(200);
+    expect((await call("/v1/me", authed(fresh))).status).toBe(401);
+  });
+});
+
 describe("a cookie session past half its life", () => {
   it("sent by two requests at once is rotated into one fresh session, not one per request (each with a password-change lockout of its own)", async () => {
     const { id } = await userWith("the real Passw0rd");

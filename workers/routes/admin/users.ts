@@ -91,7 +91,9 @@ adminUsers.patch("/:id", valid("json", UpdateUserRequest), async (c) => {
     ...(body.role !== undefined ? { role: body.role } : {}),
     ...(body.active !== undefined ? { active: body.active } : {}),
     ...(body.password !== undefined ? { passwordHash: await hashPassword(body.password) } : {}),
-    ...(endsSessions ? { sessionsValidFrom: Date.now() } : {}),
+    // Past any session dated since this read its clock: the user's own password change may be
+    // written meanwhile and hand out a session dated after that clock, which must end with the reset.
+    ...(endsSessions ? { sessionsValidFrom: sql`max(${users.sessionsValidFrom} + 1, ${Date.now()})` } : {}),
   };
   const takesAdmin = current.role === "admin" && current.active && ((body.role !== undefined && body.role !== "admin") || body.active === false);
   // Every write of the change holds to it: the update changes only the user, so it holds after it as before.
