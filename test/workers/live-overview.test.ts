@@ -4,7 +4,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { emptyCounts, messageShard } from "../../durable-objects/client-shards.ts";
-import { MAX_SOCKETS_PER_SESSION } from "../../durable-objects/live-sockets.ts";
+import { MAX_SOCKETS_PER_SESSION, REVOCATION_CHECK_MS, SESSION_ENDED } from "../../durable-objects/live-sockets.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { Overview } from "../../durable-objects/overview.ts";
 import { overviewShard, overviewShards } from "../../durable-objects/overview-shards.ts";
@@ -15,7 +15,7 @@ import { hourStart, type OverviewLiveMessage, type OverviewRow } from "../../sch
 import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { RELAY_INTERVAL_MS, relayRollups } from "../../workers/ingest/rollup-relay.ts";
 import { ingest, status } from "./billing-fixtures.ts";
-import { admin, authed, call, createClient, postJson, signIn, unique, withMethods } from "./helpers.ts";
+import { admin, authed, call, createClient, postJson, signIn, unique, withClockAhead, withMethods } from "./helpers.ts";
 import { LiveSocket, clearOfMinuteTurn, event, ingestNow } from "./live-helpers.ts";
 
 type Msg = OverviewLiveMessage;
@@ -784,5 +784,23 @@ describe("overview live socket", () => {
     const logged = errors.mock.calls.map(([line]) => JSON.parse(String(line)) as { event: string; value: string });
     errors.mockRestore();
     expect(logged.filter((l) => l.event === "overview_shards_invalid").map((l) => l.value)).toEqual(["", "0", "-2", "1.5", "65", "four"]);
+  });
+});
+
+// Last in the file: the clock it sets ahead moves the shared Overview's minutes for any test after it.
+describe("overview live socket, access taken away", () => {
+  it("closes a viewer's overview once an admin takes one of its clients away, at the Overview's next check", async () => {
+    const [taken, kept] = [await createClient(), await createClient()];
+    const token = await signIn("viewer", [taken.id, kept.id]);
+    const userId = ((await (await call("/v1/me", authed(token))).json()) as { user: { id: number } }).user.id;
+    const ws = await LiveSocket.connect("/v1/live", await bearer(token));
+    expect((await ws.next<Msg>()).type).toBe("snapshot");
+    expect((await postJson(`/v1/admin/users/${userId}`, { client_ids: [kept.id] }, await admin(), "PATCH")).status).toBe(200);
+    // The Overview is shared and busy: its last check may be just behind it, so the next is one interval on.
+    await withClockAhead(REVOCATION_CHECK_MS + 1_000, async () => {
+      await ingestNow(taken.phones[0]!, ["sent"]);
+      // Closed, the dashboard reconnects with what the viewer may see now, and the taken client's row goes.
+      expect(await ws.closed).toEqual({ code: SESSION_ENDED, reason: "session ended" });
+    });
   });
 });
