@@ -1,7 +1,7 @@
 import { UNKNOWN_CATEGORY, UNKNOWN_COUNTRY } from "../schema/billing.ts";
 import type { NotificationEvent } from "../schema/event.ts";
 import { localDate } from "../schema/time.ts";
-import type { EventTable } from "./client-counter-tables.ts";
+import { eventIdOf, type EventTable } from "./client-counter-tables.ts";
 import type { LedgerDelta, PendingAggregates, Track } from "./pending-aggregates.ts";
 
 /** Billable messages of one local day, aggregated for billing. */
@@ -133,8 +133,11 @@ export class BillableLedger {
     if (pricing.size > 0) {
       const stored = this.storedBills([...pricing.keys()], tables, track);
       for (const [messageId, p] of pricing) {
-        const { billed: old, waiting } = stored.get(messageId) ?? {};
+        const { billed: old, waiting, waitingIds } = stored.get(messageId) ?? {};
         let best: Winner | undefined = candidates.get(messageId);
+        // A copy of a status stored without pricing (a mirror topic's, then Meta's priced one) is not
+        // stored again, so it cannot carry the bill, whatever time it says: the stored rows do.
+        if (best && waitingIds?.has(best.eventId!)) best = undefined;
         // A tie goes to the stored row: the candidate may be that very status sent again (Meta and
         // the bridge deliver at least once), a duplicate that is not stored, so nothing would bill.
         if (waiting && (!best || waiting.at <= best.bill.at)) {
@@ -170,10 +173,10 @@ export class BillableLedger {
           if (w?.eventId === e.event_id) bill(e.message_id, w);
         }
         if (!waitingWins) return deltas;
-        // A waiting row is priced by this group only if the status that priced it is new here.
-        const pricedNow = new Set(accepted.filter((e) => e.billable === true).map((e) => e.message_id));
+        // Even when the status that priced it is a duplicate: its first copy came without pricing,
+        // and the pricing, dropped with the copy, would be known nowhere else.
         for (const [messageId, w] of winners) {
-          if (!w.waiting || !pricedNow.has(messageId)) continue;
+          if (!w.waiting) continue;
           trackSettle(
             this.sql.exec(
               `UPDATE ${w.waiting.table.name} SET billed_day = ?, category = ?, country = ? WHERE message_id = ? AND ${w.waiting.table.idColumn} = ?`,
@@ -209,8 +212,8 @@ export class BillableLedger {
    * For each of `messageIds`, wherever they are: its billed row, and its earliest delivered/read
    * stored without pricing (`billed_at` set, no `billed_day`: waiting for its message's pricing).
    */
-  private storedBills(messageIds: string[], tables: EventTable[], track: Track): Map<string, { billed?: BilledRow; waiting?: StoredRow }> {
-    const out = new Map<string, { billed?: BilledRow; waiting?: StoredRow }>();
+  private storedBills(messageIds: string[], tables: EventTable[], track: Track): Map<string, { billed?: BilledRow; waiting?: StoredRow; waitingIds?: Set<string> }> {
+    const out = new Map<string, { billed?: BilledRow; waiting?: StoredRow; waitingIds?: Set<string> }>();
     const ids = JSON.stringify(messageIds);
     for (const table of tables) {
       const cursor = this.sql.exec<{ message_id: string; stored_id: string; billed_day: string | null; category: string; country: string; billed_at: number }>(
@@ -223,8 +226,9 @@ export class BillableLedger {
         if (!found) out.set(r.message_id, (found = {}));
         if (r.billed_day !== null) {
           found.billed = { table, storedId: r.stored_id, day: r.billed_day, category: r.category, country: r.country, at: r.billed_at };
-        } else if (!found.waiting || r.billed_at < found.waiting.at) {
-          found.waiting = { table, storedId: r.stored_id, at: r.billed_at };
+        } else {
+          (found.waitingIds ??= new Set()).add(eventIdOf(r.message_id, r.stored_id));
+          if (!found.waiting || r.billed_at < found.waiting.at) found.waiting = { table, storedId: r.stored_id, at: r.billed_at };
         }
       }
       track(cursor);

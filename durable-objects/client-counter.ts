@@ -322,9 +322,10 @@ export class ClientCounter extends DurableObject<Env> {
       const billing = this.ledger.plan(priced, client.timezone, this.eventTables, track);
       isNew = this.insertEvents(current, priced, (e) => [e.message_id, storedEventRef(e.message_id, e.event_id), ...pricingColumns(e, billing.columns(e))], track);
       accepted = priced.filter((_e, i) => isNew[i]);
-      if (accepted.length === 0) return;
-
+      // Settled even when every event is a duplicate: a priced copy of a status first stored without
+      // pricing (a mirror topic's) is one, and its message's bill rests on it (billable-ledger.ts).
       const ledger = billing.settle(accepted, track);
+      if (accepted.length === 0 && ledger.length === 0) return;
       late = lateDays(ledger, client.timezone, now);
       // One call whose events were all new, as sent: its rows' text is the outbox row as it is.
       const asSent = batches.length === 1 && accepted.length === events.length && priced === events ? batches[0]! : null;
