@@ -145,10 +145,12 @@ export const apiKeys = sqliteTable("api_keys", {
   revokedAt: integer("revoked_at"),
 });
 
-/** Sessions revoked before their expiry (logout); rows past expires_at can be purged. */
+/** Sessions revoked before their expiry (logout, rotation); rows past expires_at can be purged. */
 export const revokedSessions = sqliteTable("revoked_sessions", {
   jti: text("jti").primaryKey(),
   expiresAt: integer("expires_at").notNull(),
+  /** The session a cookie rotation replaced this one with: a sign-out with the old cookie ends it too. */
+  replacedBy: text("replaced_by"),
 });
 
 /**

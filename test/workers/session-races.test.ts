@@ -183,6 +183,18 @@ describe("a cookie session past half its life", () => {
     expect({ statuses: answers.map((r) => r.status), sessions: working.length, guessesChecked: checked }).toEqual({ statuses: [200, 200], sessions: 1, guessesChecked: 10 });
   });
 
+  it("rotated by a request just before the user signs out with the old cookie ends with the sign-out too", async () => {
+    const { id } = await userWith("the real Passw0rd");
+    const old = await oldCookie(id);
+    // A dashboard poll rotated the cookie; the sign-out, sent meanwhile, still carries the old one.
+    const fresh = freshCookieOf(await call("/v1/me", { headers: old }));
+    expect(fresh).toBeDefined();
+    const out = await call("/v1/auth/logout", { method: "POST", headers: { ...old, origin: BASE } });
+    expect(out.status).toBe(200);
+    // The poll's answer may reach the browser after the sign-out's: its cookie must not sign it back in.
+    expect((await call("/v1/me", { headers: { cookie: `zm_session=${fresh}` } })).status).toBe(401);
+  });
+
   it("rotated by a request while the user signs out leaves no fresh session behind the sign-out", async () => {
     const { id } = await userWith("the real Passw0rd");
     const old = await oldCookie(id);

@@ -29,17 +29,18 @@ export function clearSessionCookie(c: Context<AppEnv>): void {
  */
 async function rotateIfOld(c: Context<AppEnv>, user: AuthUser): Promise<AuthUser> {
   if (user.sessionExpiresAt - Date.now() > (SESSION_TTL_S * 1000) / 2) return user;
+  const fresh = await issueSession(c.env.SESSION_SECRET, user.id, user.checkedAt);
+  // The old id names its replacement, so that a sign-out with the old cookie ends it too (`revokeSessionChain`).
   const [revoked] = await c
     .get("db")
     .insert(revokedSessions)
-    .values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt })
+    .values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt, replacedBy: fresh.id })
     .onConflictDoNothing()
     .returning({ jti: revokedSessions.jti });
   // Only the request that revoked the old id replaces it: one per request of a burst would turn one
   // cookie (a stolen one) into many sessions, each with its own password-change lockout. The others
   // go on as the session they authenticated; the browser keeps the fresh cookie the first one set.
   if (!revoked) return user;
-  const fresh = await issueSession(c.env.SESSION_SECRET, user.id, user.checkedAt);
   setSessionCookie(c, fresh.token);
   return { ...user, sessionId: fresh.id, sessionExpiresAt: fresh.expiresAt };
 }

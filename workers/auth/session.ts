@@ -29,8 +29,8 @@ export async function issueSession(secret: string, userId: number, now = Date.no
   return { token: await sign(claims, secret, "HS256"), id: claims.jti, expiresAt: claims.exp * 1000 };
 }
 
-/** The user behind a token, or null when it is forged, expired, revoked or the user is inactive. */
-export async function userFromToken(db: DrizzleD1Database, secret: string, token: string): Promise<AuthUser | null> {
+/** What an unexpired session token of ours says, whether or not it was revoked since; null for any other. */
+export async function sessionOf(secret: string, token: string): Promise<{ userId: number; sessionId: string; expiresAt: number; issuedAt: number } | null> {
   let claims: SessionClaims;
   try {
     claims = (await verify(token, secret, "HS256")) as SessionClaims;
@@ -46,7 +46,35 @@ export async function userFromToken(db: DrizzleD1Database, secret: string, token
   // within its `iat` second is not ours (it would outlive the password resets after its second).
   const issuedAt = Number.isSafeInteger(claims.iat_ms) ? claims.iat_ms! : claims.iat * 1000;
   if (Math.floor(issuedAt / 1000) !== claims.iat) return null;
-  return activeUser(db, userId, claims.jti, claims.exp * 1000, issuedAt);
+  return { userId, sessionId: claims.jti, expiresAt: claims.exp * 1000, issuedAt };
+}
+
+/** The user behind a token, or null when it is forged, expired, revoked or the user is inactive. */
+export async function userFromToken(db: DrizzleD1Database, secret: string, token: string): Promise<AuthUser | null> {
+  const session = await sessionOf(secret, token);
+  return session && activeUser(db, session.userId, session.sessionId, session.expiresAt, session.issuedAt);
+}
+
+/**
+ * Ends session `sessionId` and the sessions cookie rotations replaced it with, one after another: a
+ * sign-out sent with a cookie that a concurrent request has just rotated must end the fresh one too,
+ * whose cookie may reach the browser after the sign-out cleared its own.
+ */
+export function revokeSessionChain(db: D1Database, sessionId: string, expiresAt: number): Promise<D1Result[]> {
+  // A replacement was issued before the sign-out, so it ends within one session's life from now.
+  const replacementsEnd = Date.now() + SESSION_TTL_S * 1000;
+  return db.batch([
+    db.prepare("INSERT INTO revoked_sessions (jti, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING").bind(sessionId, expiresAt),
+    db
+      .prepare(
+        `WITH RECURSIVE chain(jti) AS (
+           SELECT replaced_by FROM revoked_sessions WHERE jti = ?1 AND replaced_by IS NOT NULL
+           UNION SELECT r.replaced_by FROM revoked_sessions r JOIN chain ON r.jti = chain.jti WHERE r.replaced_by IS NOT NULL
+         )
+         INSERT INTO revoked_sessions (jti, expires_at) SELECT jti, ?2 FROM chain WHERE true ON CONFLICT DO NOTHING`,
+      )
+      .bind(sessionId, replacementsEnd),
+  ]);
 }
 
 /**

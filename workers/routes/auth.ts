@@ -2,7 +2,7 @@ import { and, eq } from "drizzle-orm";
 import { Hono, type Context } from "hono";
 import { getCookie } from "hono/cookie";
 import { ChangePasswordRequest, LoginRequest, type LoginResponse, type PublicUser } from "../../schema/api.ts";
-import { revokedSessions, users } from "../../schema/db.ts";
+import { users } from "../../schema/db.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
 import { authenticate, clearSessionCookie, requireOwnOrigin, sessionToken, sessionUser, setSessionCookie } from "../auth/middleware.ts";
@@ -11,7 +11,7 @@ import { hashPassword, verifyPassword } from "../auth/password.ts";
 import { issueDeviceToken, trustedDeviceId } from "../auth/trusted-device.ts";
 import { assertStrongPassword } from "../auth/strong-password.ts";
 import type { AuthUser } from "../auth/policy.ts";
-import { SESSION_COOKIE, issueSession, userFromToken } from "../auth/session.ts";
+import { SESSION_COOKIE, issueSession, revokeSessionChain, sessionOf, userFromToken } from "../auth/session.ts";
 import { ApiError, log } from "../errors.ts";
 import { DEV_PASSWORD } from "../../schema/dev-credentials.ts";
 import { isProduction } from "../security.ts";
@@ -92,10 +92,13 @@ auth.post("/auth/logout", async (c) => {
   const cookie = getCookie(c, SESSION_COOKIE);
   const token = sessionToken(c.req.header("authorization"), cookie);
   if (token !== undefined && token === cookie) requireOwnOrigin(c);
-  const user = token ? await sessionUser(c, token) : null;
-  if (user) {
-    await c.get("db").insert(revokedSessions).values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt }).onConflictDoNothing();
-    await audit(c.get("db"), user.email, "auth.logout", user.email, { session: user.sessionId });
+  // A session already revoked is still followed to its replacements: a request of the same cookie may
+  // have rotated it a moment ago, and its fresh cookie may reach the browser after this answer.
+  const session = token ? await sessionOf(c.env.SESSION_SECRET, token) : null;
+  if (session) {
+    const user = await sessionUser(c, token!);
+    await revokeSessionChain(c.env.DB, session.sessionId, session.expiresAt);
+    if (user) await audit(c.get("db"), user.email, "auth.logout", user.email, { session: user.sessionId });
   }
   clearSessionCookie(c);
   return c.json({ ok: true });
