@@ -297,7 +297,14 @@ export class ClientLive {
   private countsOf(minutes: number[]): MinuteCounts[] {
     if (minutes.length === 0) return [];
     const wanted = new Set(minutes);
-    return this.reader.counters(Math.min(...wanted), Math.max(...wanted) + MINUTE_MS).filter((m) => wanted.has(m.minute));
+    // A loop, not Math.min(...): a backfill watched live may dirty more minutes than a call takes arguments.
+    let first = minutes[0]!;
+    let last = first;
+    for (const m of wanted) {
+      if (m < first) first = m;
+      else if (m > last) last = m;
+    }
+    return this.reader.counters(first, last + MINUTE_MS).filter((m) => wanted.has(m.minute));
   }
 
   private rollupOf(client: LiveClient, now: number, minutes: MinuteCounts[]): ClientRollup {
