@@ -14,9 +14,9 @@ import { round } from "./stats.ts";
 
 /**
  * List prices in USD, Workers Paid plan, without the included monthly allowances (they are small
- * against this volume) and without the $5/month plan fee. Sources, read 2026-11:
+ * against this volume) and without the $5/month plan fee. Sources, read 2026-12:
  * developers.cloudflare.com/workers/platform/pricing, /durable-objects/platform/pricing,
- * /r2/pricing, /d1/platform/pricing.
+ * /r2/pricing, /d1/platform/pricing, /observability/pricing.
  */
 export const PRICES = {
   workerRequestsPerM: 0.3,
@@ -32,11 +32,23 @@ export const PRICES = {
   r2StorageGbMonth: 0.015,
   d1RowsWrittenPerM: 1.0,
   d1RowsReadPerM: 0.001,
-  /** Past the 20 million a month included; each `console` line, and each invocation's execution log when those are on. */
-  workersLogsPerM: 0.6,
+  /**
+   * Workers Logs, under Cloudflare Observability pricing since 2026-12-01 (developers.cloudflare.com/observability/pricing;
+   * until then $0.60 a million events): per GB ingested (50 GB a billing cycle included) and per GB-month
+   * queryable (12 included), each `console` line, and each invocation's execution log when those are on.
+   */
+  logsIngestGb: 0.25,
+  logsStorageGbMonth: 0.1,
 } as const;
 
 const DO_MEMORY_GB = 0.128;
+/**
+ * Bytes ingested per Workers Logs event, its enriched attributes included: Cloudflare's published average
+ * for the `workers` dataset (4.84 KB, developers.cloudflare.com/observability/logs/datasets), not measured here.
+ */
+const LOG_EVENT_BYTES = 4_840;
+/** Days Workers Logs keeps an event queryable; storage is billed as each day's queryable GB ÷ 30. */
+const LOG_RETENTION_DAYS = 7;
 /**
  * A sending client's flushes a minute: its object flushes FLUSH_INTERVAL_MS less its share of
  * FLUSH_SPREAD_MS after the first rows wait, the share spread evenly by object id, so the mean of
@@ -222,7 +234,8 @@ export function costModel(m: Measured, s: Scenario): Bill {
     "R2 class A (flush puts + daily compaction)": ((flushes + s.activeClients) / 1e6) * PRICES.r2ClassAPerM,
     "R2 class B (compaction reads)": (flushes / 1e6) * PRICES.r2ClassBPerM,
     "D1 rows (billing)": ((s.activeClients * s.billingLinesPerClientDay * s.billingRecomputeDays) / 1e6) * (PRICES.d1RowsWrittenPerM + PRICES.d1RowsReadPerM),
-    "Workers Logs": (logLines / 1e6) * PRICES.workersLogsPerM,
+    // Ingested once, then queryable for LOG_RETENTION_DAYS: that day's GB × 7 ÷ 30 GB-months.
+    "Workers Logs": ((logLines * LOG_EVENT_BYTES) / 1e9) * (PRICES.logsIngestGb + (PRICES.logsStorageGbMonth * LOG_RETENTION_DAYS) / 30),
   };
   const totalEvents = webhookEvents + bridgedEvents;
   const doStorageGb = (totalEvents * s.eventRetentionDays * s.eventRowBytes) / 1e9;

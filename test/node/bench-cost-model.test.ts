@@ -58,12 +58,60 @@ describe("cost model", () => {
     expect(one.usd_per_million_messages).toBeGreaterThan(costModel(measured, base).usd_per_million_messages);
   });
 
-  it("prices Workers Logs: the access-log sample, and an execution log per invocation only when those are on", () => {
+  it("prices Workers Logs by the GB: the access-log sample, and an execution log per invocation only when those are on", () => {
+    // 4,840 B an event (Cloudflare's average for Workers), $0.25 a GB ingested and $0.10 a GB-month
+    // for the 7 days it stays queryable (7 ÷ 30 of a GB-month), since 2026-12-01.
+    const usdPerEvent = (4_840 / 1e9) * (0.25 + (0.1 * 7) / 30);
     // 601,000 Worker requests a day, 1 % of them logged.
-    expect(costModel(measured, base).monthly["Workers Logs"]).toBeCloseTo((6_010 / 1e6) * PRICES.workersLogsPerM * 30.4, 2);
+    expect(costModel(measured, base).monthly["Workers Logs"]).toBeCloseTo(6_010 * usdPerEvent * 30.4, 2);
     // Plus every request, every ingest call and its rollup relay (601,000 each), four per flush alarm (6,000).
     const withExecutionLogs = costModel(measured, { ...base, invocationLogs: true });
-    expect(withExecutionLogs.monthly["Workers Logs"]).toBeCloseTo(((6_010 + 601_000 * 3 + 24_000) / 1e6) * PRICES.workersLogsPerM * 30.4, 2);
+    expect(withExecutionLogs.monthly["Workers Logs"]).toBeCloseTo((6_010 + 601_000 * 3 + 24_000) * usdPerEvent * 30.4, 2);
+    expect(withExecutionLogs.monthly["Workers Logs"]).toBeCloseTo(73.72, 2);
+  });
+
+  it("uses Cloudflare's list prices (Workers Paid, read 2026-12)", () => {
+    expect(PRICES).toEqual({
+      workerRequestsPerM: 0.3,
+      workerCpuMsPerM: 0.02,
+      doRequestsPerM: 0.15,
+      doGbSecondsPerM: 12.5,
+      doRowsWrittenPerM: 1,
+      doRowsReadPerM: 0.001,
+      doStorageGbMonth: 0.2,
+      r2ClassAPerM: 4.5,
+      r2ClassBPerM: 0.36,
+      r2StorageGbMonth: 0.015,
+      d1RowsWrittenPerM: 1,
+      d1RowsReadPerM: 0.001,
+      logsIngestGb: 0.25,
+      logsStorageGbMonth: 0.1,
+    });
+  });
+
+  it("prices every line in dollars worked out by hand", () => {
+    // 100 M messages a day from 10,000 clients sending 10 h, one flush a client-minute (6 M a day).
+    const big = costModel(measured, { ...base, messagesPerDay: 1e8, activeClients: 10_000, billingLinesPerClientDay: 6, billingRecomputeDays: 8 });
+    const lines = big.monthly;
+    // 60 M webhook requests of 5 ms and 100,000 bridged of 20 ms: 302 M CPU-ms, $0.02 a million.
+    expect(lines["Workers CPU"]).toBeCloseTo(183.62, 2);
+    expect(lines["Workers requests"]).toBeCloseTo(548.11, 2);
+    // 60.1 M calls a day; 1.5 G rows read (3 × 4 per webhook event, 1 × 3 per bridged one).
+    expect(lines["DO requests: ingest"]).toBeCloseTo(274.06, 2);
+    expect(lines["DO rows read: ingest"]).toBeCloseTo(45.6, 2);
+    // 400 M events × 76 days × 100 B = 3,040 GB at $0.20; 400 M × 4 B × 400 days = 640 GB at $0.015.
+    expect(lines["DO storage (event rows, ~76 d)"]).toBeCloseTo(608, 2);
+    expect(lines["R2 storage (lake, 400 d)"]).toBeCloseTo(9.6, 2);
+    // 6 M flush PUTs and 10,000 compaction PUTs; 6 M compaction GETs; 4 requests a flush.
+    expect(lines["R2 class A (flush puts + daily compaction)"]).toBeCloseTo(822.17, 2);
+    expect(lines["R2 class B (compaction reads)"]).toBeCloseTo(65.66, 2);
+    expect(lines["DO requests: flush alarms"]).toBeCloseTo(109.44, 2);
+    // 14 rows a flush: 6 marks and tables, 6 counter rows, 2 alarms.
+    expect(lines["DO rows written: flush"]).toBeCloseTo(2_553.6, 2);
+    // 10,000 clients × 6 lines × 8 days recomputed, each written and read.
+    expect(lines["D1 rows (billing)"]).toBeCloseTo(14.61, 2);
+    // 36 M s watched, 841,000 s busy (10 ms × 84.1 M calls and alarm requests), 4 shards all day: × 0.128 GB.
+    expect(lines["DO duration (awake objects)"]).toBeCloseTo(1_808.76, 1);
   });
 
   it("prices the logging and the Overview shards wrangler.toml deploys", () => {
