@@ -9,6 +9,7 @@ import { join, relative } from "node:path";
 import { forwardIntervalMs } from "../durable-objects/forward-interval.ts";
 import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "../durable-objects/lake-schedule.ts";
 import { RECOMPUTE_DAYS } from "../schema/billing.ts";
+import { COMPACTION_DAYS } from "../workers/lake/compaction.ts";
 import { HELP, commandLine } from "../scripts/command-line.ts";
 import { round } from "./stats.ts";
 
@@ -231,7 +232,8 @@ export function costModel(m: Measured, s: Scenario): Bill {
     "DO rows written: flush": ((flushes * (6 + s.counterRowsPerFlush + ALARMS_SET_PER_FLUSH)) / 1e6) * PRICES.doRowsWrittenPerM,
     "DO rows written: overview rollups": ((activeSeconds / s.overviewCheckpointSeconds) / 1e6) * PRICES.doRowsWrittenPerM,
     "DO rows read: ingest": ((webhookEvents * webhook.rows_read_per_event + bridgedEvents * m.bridged.rows_read_per_event) / 1e6) * PRICES.doRowsReadPerM,
-    "R2 class A (flush puts + daily compaction)": ((flushes + s.activeClients) / 1e6) * PRICES.r2ClassAPerM,
+    // The nightly compaction lists each of a client's COMPACTION_DAYS partitions (a list is class A) and writes one file.
+    "R2 class A (flush puts + daily compaction)": ((flushes + s.activeClients * (1 + COMPACTION_DAYS)) / 1e6) * PRICES.r2ClassAPerM,
     "R2 class B (compaction reads)": (flushes / 1e6) * PRICES.r2ClassBPerM,
     "D1 rows (billing)": ((s.activeClients * s.billingLinesPerClientDay * s.billingRecomputeDays) / 1e6) * (PRICES.d1RowsWrittenPerM + PRICES.d1RowsReadPerM),
     // Ingested once, then queryable for LOG_RETENTION_DAYS: that day's GB × 7 ÷ 30 GB-months.
