@@ -9,7 +9,7 @@ const MAX_OVERVIEW_SHARDS = 64;
  * How many Overview objects take the clients' rollups (wrangler.toml's OVERVIEW_SHARDS): a whole
  * number from 1 to MAX_OVERVIEW_SHARDS; anything else is logged (once per isolate) and taken as 1,
  * which works at any load the top alone takes. One object serves ~1,000 requests/s and a
- * shard gets up to ten relayed calls a second from each ingest isolate with traffic plus a whole hour
+ * shard gets up to twenty relayed calls a second (RELAY_INTERVAL_MS) from each ingest isolate with traffic plus a whole hour
  * from each active client's flush alarm once a minute, so the capacity plan sizes it by sending
  * clients (docs/capacity.md). Any value is safe to change: the top shard keeps whatever the shards
  * hand it (docs/live.md, "Sharding the Overview").

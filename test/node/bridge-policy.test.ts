@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
-import { HelpRequested, UsageError, parseBridgeArgs } from "../../scripts/bridge/config.ts";
+import { HelpRequested, USAGE, UsageError, parseBridgeArgs } from "../../scripts/bridge/config.ts";
 import { backoffDelay, classify, retryAfterMs } from "../../scripts/bridge/policy.ts";
 import { Progress, progressLine, type ProgressSnapshot } from "../../scripts/bridge/progress.ts";
 import { bridgeOn, endpoint, event, fresh, runCleanups, until } from "./bridge-harness.ts";
@@ -158,5 +159,40 @@ describe("command line", () => {
   ])("refuses %j with a readable reason", (argv, e, mention) => {
     expect(() => parseBridgeArgs(argv, e)).toThrow(UsageError);
     expect(() => parseBridgeArgs(argv, e)).toThrow(mention);
+  });
+});
+
+describe("docs/kafka.md's table of the bridge's options", () => {
+  const env = { ZAPMETER_INGEST_KEY: "dev-ingest-key" };
+  const doc = readFileSync(new URL("../../docs/kafka.md", import.meta.url), "utf8");
+  const table = doc.slice(doc.indexOf("| option | default |"));
+  const rows = table
+    .slice(0, table.indexOf("\n\n"))
+    .split("\n")
+    .slice(2)
+    .map((l) => l.split("|").map((c) => c.trim()));
+  const flagsOf = (text: string) => [...text.matchAll(/--[a-z][a-z-]*/g)].map((m) => m[0]);
+
+  it("names exactly the options the bridge's usage lists", () => {
+    expect(rows.length).toBeGreaterThan(10);
+    expect(new Set(rows.flatMap((r) => flagsOf(r[1]!)))).toEqual(new Set(flagsOf(USAGE)));
+  });
+
+  it("gives each option's default as the parser applies it", () => {
+    const c = parseBridgeArgs(["--brokers", "k:9092", "--topic", "wa-events", "--group", "g"], env);
+    const applied: Record<string, string> = {
+      "--url": "`$ZAPMETER_URL` or `http://localhost:8787`",
+      "--dlq-topic": c.dlqTopic === "wa-events.dlq" ? "`<topic>.dlq`" : c.dlqTopic,
+      "--batch-size": String(c.batchSize),
+      "--linger-ms": String(c.lingerMs),
+      "--max-in-flight": String(c.maxInFlight),
+      "--concurrency": String(c.concurrency),
+      "--from-latest": c.fromBeginning ? "off" : "on",
+      "--progress-seconds": String(c.progressSeconds),
+      "--ssl": `${c.kafka.ssl ? "on" : "off"}, \`${c.kafka.clientId}\``,
+    };
+    expect(c.endpoint).toBe("http://localhost:8787/v1/ingest/events");
+    const documented = Object.fromEntries(rows.map((r) => [flagsOf(r[1]!)[0]!, r[2]!]));
+    for (const [flag, value] of Object.entries(applied)) expect([flag, documented[flag]]).toEqual([flag, value]);
   });
 });
