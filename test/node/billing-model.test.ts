@@ -121,6 +121,35 @@ describe("the billing page's day", () => {
     expect([model.error.value, model.computing.value]).toEqual([new Error("day not started"), false]);
   });
 
+  it("a computation answered after another day came on screen neither reloads its day over that one nor shows its failure there", async () => {
+    const { ask, post, asked } = manualApi();
+    const computed: string[] = [];
+    const model = new BillingDayModel(ask, "2026-11-20", post, (d) => void computed.push(d));
+    const show = async (day: string, revision: number) => {
+      const n = asked.length;
+      const load = model.load(day);
+      asked[n]!.answer(dayOf(day, revision));
+      await load;
+    };
+    await show("2026-11-20", 0);
+    const run = model.compute();
+    await show("2026-11-21", 3);
+    asked[1]!.answer({ date: "2026-11-20", revision: 1, changed: true });
+    await settle();
+    // The month still hears of it; the day on screen stays the one picked since.
+    expect(computed).toEqual(["2026-11-20"]);
+    expect(asked.map((a) => a.path)).toEqual(["/v1/billing?date=2026-11-20", "POST /v1/billing/2026-11-20/run", "/v1/billing?date=2026-11-21"]);
+    await run;
+    expect([model.shown.value, model.revision.value, model.lines.value?.[0]?.billable_count]).toEqual(["2026-11-21", 3, 3]);
+
+    await show("2026-11-20", 1);
+    const refused = model.compute();
+    await show("2026-11-22", 2);
+    asked.at(-2)!.fail(new Error("day not started"));
+    await refused;
+    expect([model.shown.value, model.error.value, model.revision.value]).toEqual(["2026-11-22", null, 2]);
+  });
+
   it("links the file of the day shown, not of a date typed since", async () => {
     const { ask, post, asked } = manualApi();
     const model = new BillingDayModel(ask, "2026-11-20", post);

@@ -2,11 +2,12 @@ import { createServer } from "node:net";
 import { setImmediate as tick, setTimeout as wait } from "node:timers/promises";
 import kafkajs from "kafkajs";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { BridgeFatal } from "../../scripts/bridge/core.ts";
+import { Bridge, BridgeFatal } from "../../scripts/bridge/core.ts";
 import { httpPoster } from "../../scripts/bridge/ingest-client.ts";
 import { startBridge } from "../../scripts/bridge/run.ts";
 import { type Answer, type Seen, bridgeOn, cleanups, endOffsets, endpoint, event, fresh, header, idsOf, produce, runCleanups, until } from "./bridge-harness.ts";
 import type { MemoryConsumer } from "./bridge-memory-kafka.ts";
+import type { SourceBatch } from "../../scripts/bridge/ports.ts";
 
 /**
  * The bridge core driven by an in-process broker that behaves like Kafka and a scripted HTTP endpoint on
@@ -342,6 +343,22 @@ describe("stopping", () => {
     expect(kafka.messages("wa.dlq")).toEqual([]);
   });
 
+  it("stops once, on the first refusal, when requests in flight are refused after it", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(async ({ n }) => {
+      if (n === 1) return { status: 401, body: { error: { code: "invalid_api_key", message: "not valid" } } };
+      await wait(50);
+      return { status: 403, body: { error: { code: "forbidden", message: "no" } } };
+    });
+    const { running, lines } = await bridgeOn(kafka, ep.url, { batchSize: 2, maxInFlight: 3 });
+    kafka.produce("wa", ["acme", "acme", "globex", "globex", "initech", "initech"].map((client) => ({ key: client, value: event(client), partition: 0 })));
+    const fatal = await running.done;
+    expect(ep.requests).toHaveLength(3);
+    expect(fatal).toMatchObject({ status: 401, code: "invalid_api_key" });
+    expect(lines.filter((l) => l.startsWith("bridge: stopping:"))).toEqual(["bridge: stopping: ingest endpoint answered 401 invalid_api_key: not valid"]);
+    expect(kafka.group("g", "wa").committed.size).toBe(0);
+  });
+
   it("on stop sends at once what waits for the linger, and commits it before the consumer stops", async () => {
     const kafka = fresh(1);
     const group = kafka.group("g", "wa");
@@ -584,6 +601,61 @@ describe("an endpoint that cannot be reached (wrong host or port)", () => {
     await until("20 retries", () => delays.length >= 20);
     await running.stop();
     expect([...errors, ...lines].some((l) => /ECONNREFUSED/.test(l))).toBe(true);
+  });
+});
+
+describe("what a retrying request says on stderr", () => {
+  it("logs its first retry and every tenth, with the status and code, not one line a backoff", async () => {
+    const errors: string[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((...a: unknown[]) => void errors.push(a.join(" ")));
+    cleanups.push(() => spy.mockRestore());
+    const kafka = fresh(1);
+    const ep = await endpoint(({ n }) => (n <= 21 ? { status: 503, body: { error: { code: "downstream_unavailable", message: "retry" } } } : { status: 200 }));
+    const { delays } = await bridgeOn(kafka, ep.url);
+    kafka.produce("wa", [{ key: "acme", value: event("acme") }]);
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+    expect(delays).toHaveLength(21);
+    // Attempts 0, 10 and 20 of the 21 that failed.
+    expect(errors.filter((l) => l.includes("not stored"))).toEqual(Array(3).fill("bridge: 1 records not stored (503 downstream_unavailable), retrying"));
+  });
+});
+
+describe("a batch handed over during a stop", () => {
+  it("is held until the drain ends (returned at once, kafkajs would fetch it again and again), and is neither posted nor committed", async () => {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const posted: string[][] = [];
+    const bridge = new Bridge({
+      post: async (events) => {
+        posted.push(events);
+        await released;
+        return { kind: "delivered", accepted: events.length, duplicates: 0, rejected: [] };
+      },
+      deadLetters: { send: async () => {} },
+      lingerMs: 1,
+    });
+    const commits: number[] = [];
+    const batchOf = (partition: number): SourceBatch => ({
+      topic: "wa",
+      partition,
+      highWatermark: "1",
+      records: [{ topic: "wa", partition, offset: "0", key: "acme", value: event("acme") }],
+      commit: async () => void commits.push(partition),
+      heartbeat: async () => {},
+      isActive: () => true,
+    });
+    const first = bridge.handleBatch(batchOf(0));
+    await until("the first batch posted", () => posted.length === 1);
+    const stopped = bridge.stop();
+    let lateReturned = false;
+    const late = bridge.handleBatch(batchOf(1)).then(() => (lateReturned = true));
+    await wait(30);
+    expect(lateReturned).toBe(false);
+    release();
+    await Promise.all([stopped, first, late]);
+    expect(lateReturned).toBe(true);
+    expect(posted).toHaveLength(1);
+    expect(commits).toEqual([0]);
   });
 });
 

@@ -37,6 +37,10 @@ async function adapterBridge(post: BridgeOptions["post"] = async (events) => ({ 
   const sent: Sent[] = [];
   const posted: string[] = [];
   const refusedSends: number[] = [];
+  /** Offsets handed to kafkajs' resolveOffset: its next fetch starts after the last one. */
+  const resolved: string[] = [];
+  /** Sends the producer fails (a leader election, say) before it takes them again. */
+  const failing = { sends: 0 };
   const consumer = {
     events: { CRASH: "consumer.crash", GROUP_JOIN: "consumer.group_join" },
     on() {},
@@ -53,6 +57,10 @@ async function adapterBridge(post: BridgeOptions["post"] = async (events) => ({ 
     // max.message.bytes with MESSAGE_TOO_LARGE, which kafkajs does not retry. The dead-letter topic has
     // one partition here.
     async send(record: { messages: Sent[] }) {
+      if (failing.sends > 0) {
+        failing.sends -= 1;
+        throw new Error("There is no leader for this topic-partition as we are in the middle of a leadership election");
+      }
       const bytes = record.messages.reduce((n, m) => n + sentBytes(m), 0);
       if (bytes > MAX_MESSAGE_BYTES) {
         refusedSends.push(bytes);
@@ -77,21 +85,24 @@ async function adapterBridge(post: BridgeOptions["post"] = async (events) => ({ 
   });
   await kafkaConsumer(kafka, { groupId: "g", topic: "wa", fromBeginning: true, partitionsConcurrently: 1, onCrash: () => {} }).run(bridge.handleBatch, () => {});
 
-  async function handOver(batch: unknown): Promise<string[]> {
+  async function handOver(batch: unknown, over: { commitRefused?: Error; isStale?: () => boolean } = {}): Promise<string[]> {
     const commits: string[] = [];
     await eachBatch({
       batch,
-      resolveOffset: () => {},
-      commitOffsetsIfNecessary: async (o: { topics: { partitions: { offset: string }[] }[] }) => void commits.push(o.topics[0]!.partitions[0]!.offset),
+      resolveOffset: (offset: string) => void resolved.push(offset),
+      commitOffsetsIfNecessary: async (o: { topics: { partitions: { offset: string }[] }[] }) => {
+        if (over.commitRefused) throw over.commitRefused;
+        commits.push(o.topics[0]!.partitions[0]!.offset);
+      },
       heartbeat: async () => {},
       isRunning: () => true,
-      isStale: () => false,
+      isStale: over.isStale ?? (() => false),
     });
     return commits;
   }
   const fetched = (messages: { key: Buffer | null; value: Buffer | null }[]) =>
     handOver({ topic: "wa", partition: 0, highWatermark: String(messages.length), lastOffset: () => String(messages.length - 1), messages: messages.map((m, i) => ({ offset: String(i), ...m })) });
-  return { fetched, handOver, posted, sent, refusedSends, retries: () => retries };
+  return { fetched, handOver, posted, sent, refusedSends, resolved, failing, retries: () => retries };
 }
 
 const event = (id: string, over: Record<string, unknown> = {}) =>
@@ -135,6 +146,25 @@ describe("kafkajs adapter: the bytes of keys and values", () => {
 });
 
 describe("kafkajs adapter: dead letters too many for one record batch", () => {
+  it("counts each letter's headers in what a send holds: tiny records refused with long headers still go in sends the broker takes", async () => {
+    const { fetched, sent, refusedSends, retries } = await adapterBridge();
+    // 10,000 five-byte records that are not JSON: each letter is a few bytes of key and value and ~250 of headers.
+    const values = Array.from({ length: 10_000 }, () => Buffer.from([0, 0, 0, 0, 7]));
+    const commits = await fetched(values.map((value) => ({ key: Buffer.from("acme"), value })));
+
+    expect({ commits, deadLettered: sent.length, retries: retries(), refusedSends: refusedSends.length }).toEqual({ commits: ["10000"], deadLettered: 10_000, retries: 0, refusedSends: 0 });
+  });
+
+  it("commits only after every send was taken: a send that failed is sent again first", async () => {
+    const { fetched, sent, failing, retries } = await adapterBridge();
+    failing.sends = 1;
+    const values = Array.from({ length: 3 }, (_, i) => Buffer.from(`not json ${i}`));
+    const commits = await fetched(values.map((value) => ({ key: Buffer.from("acme"), value })));
+
+    expect(sent.map((m) => m.headers["zapmeter.source.offset"])).toEqual(["0", "1", "2"]);
+    expect({ commits, retries: retries() }).toEqual({ commits: ["3"], retries: 1 });
+  });
+
   it("dead-letters and commits a whole fetch of records that are not JSON (Avro, say), in sends the broker takes", async () => {
     const { fetched, sent, refusedSends, retries } = await adapterBridge();
     // kafkajs fetches up to 1 MiB a partition: 4,000 Avro-ish records of 250 bytes.
@@ -176,5 +206,88 @@ describe("kafkajs adapter: a transactional producer's topic", () => {
     // "3" would leave the marker uncommitted: a lag of 1 on every such partition at rest, which is what
     // docs/kafka.md says to alert on.
     expect(await handOver(batch)).toEqual(["4"]);
+  });
+});
+
+describe("kafkajs adapter: where kafkajs fetches next", () => {
+  it("resolves the last offset it committed past (kafkajs fetches from the one after), the commit marker's too", async () => {
+    const { fetched, handOver, resolved } = await adapterBridge();
+    expect(await fetched([0, 1].map((i) => ({ key: Buffer.from("acme"), value: Buffer.from(event(`r${i}`)) })))).toEqual(["2"]);
+    expect(resolved).toEqual(["1"]);
+    const batch = new Batch("wa", "2", {
+      partition: 0,
+      highWatermark: "5",
+      abortedTransactions: [],
+      messages: [
+        { offset: "2", key: Buffer.from("acme"), value: Buffer.from(event("r2")), isControlRecord: false },
+        { offset: "3", key: Buffer.from("acme"), value: Buffer.from(event("r3")), isControlRecord: false },
+        { offset: "4", key: Buffer.alloc(4), value: Buffer.alloc(6), isControlRecord: true },
+      ],
+    });
+    expect(await handOver(batch)).toEqual(["5"]);
+    expect(resolved).toEqual(["1", "4"]);
+  });
+
+  it("resolves nothing when the group refuses the commit, so that kafkajs fetches the same records again", async () => {
+    const { handOver, resolved } = await adapterBridge();
+    const messages = [0, 1].map((i) => ({ offset: String(i), key: Buffer.from("acme"), value: Buffer.from(event(`s${i}`)) }));
+    const commits = await handOver(
+      { topic: "wa", partition: 0, highWatermark: "2", lastOffset: () => "1", messages },
+      { commitRefused: new Error("The group is rebalancing, so a rejoin is needed") },
+    );
+    expect(commits).toEqual([]);
+    expect(resolved).toEqual([]);
+  });
+
+  it("neither posts nor commits a batch kafkajs marks stale (a seek is pending)", async () => {
+    const { handOver, posted, resolved } = await adapterBridge();
+    const messages = [{ offset: "0", key: Buffer.from("acme"), value: Buffer.from(event("t0")) }];
+    expect(await handOver({ topic: "wa", partition: 0, highWatermark: "1", lastOffset: () => "0", messages }, { isStale: () => true })).toEqual([]);
+    expect([posted, resolved]).toEqual([[], []]);
+  });
+});
+
+describe("kafkajs adapter: a consumer that fails", () => {
+  function stubConsumer(joinFailure?: Error) {
+    const handlers = new Map<string, (e: { payload: { error: Error; restart: boolean } }) => void>();
+    const consumer = {
+      events: { CRASH: "consumer.crash", GROUP_JOIN: "consumer.group_join" },
+      on(name: string, handler: (e: { payload: { error: Error; restart: boolean } }) => void) {
+        handlers.set(name, handler);
+      },
+      async connect() {},
+      async subscribe() {},
+      // kafkajs' run resolves even when joining failed, having reported it as a crash.
+      async run() {
+        if (joinFailure) handlers.get("consumer.crash")!({ payload: { error: joinFailure, restart: false } });
+      },
+      async disconnect() {},
+    };
+    const crashes: Error[] = [];
+    const port = kafkaConsumer({ consumer: () => consumer } as unknown as kafkajs.Kafka, {
+      groupId: "g",
+      topic: "wa",
+      fromBeginning: true,
+      partitionsConcurrently: 1,
+      onCrash: (e) => void crashes.push(e),
+    });
+    const crash = (error: Error, restart: boolean) => handlers.get("consumer.crash")!({ payload: { error, restart } });
+    return { port, crashes, crash };
+  }
+
+  it("rejects run with a failure to join the group, not reporting it as the crash of a running bridge", async () => {
+    const failure = new Error("The group coordinator is not available");
+    const { port, crashes } = stubConsumer(failure);
+    await expect(port.run(async () => {}, () => {})).rejects.toBe(failure);
+    expect(crashes).toEqual([]);
+  });
+
+  it("once running, reports a crash kafkajs does not restart from, and only that", async () => {
+    const { port, crashes, crash } = stubConsumer();
+    await port.run(async () => {}, () => {});
+    crash(new Error("connection reset, restarting"), true);
+    const fatal = new Error("The group is rebalancing, so a rejoin is needed");
+    crash(fatal, false);
+    expect(crashes).toEqual([fatal]);
   });
 });

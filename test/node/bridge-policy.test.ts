@@ -40,6 +40,15 @@ describe("what a response from /v1/ingest/events means", () => {
     });
   });
 
+  it.each([
+    ["without duplicates", { accepted: 2, rejected: [] }],
+    ["without rejected", { accepted: 2, duplicates: 0 }],
+    ["without accepted", { duplicates: 0, rejected: [] }],
+    ["with rejected that is not a list", { accepted: 2, duplicates: 0, rejected: 0 }],
+  ])("a 2xx %s is not the endpoint's answer: it stops the bridge", (_what, body) => {
+    expect(classify(200, body)).toMatchObject({ kind: "fatal", status: 200, code: "not_ingest_answer" });
+  });
+
   it("413 splits the batch", () => {
     expect(classify(413, error("too_many_records")).kind).toBe("split");
   });
@@ -156,6 +165,10 @@ describe("command line", () => {
     // fetch refuses these two before sending: every request would be retried as a network failure, for ever.
     [["--brokers", "k", "--topic", "t", "--group", "g", "--url", "ftp://zm.example.com"], env, "--url"],
     [["--brokers", "k", "--topic", "t", "--group", "g", "--url", "https://user:secret@zm.example.com"], env, "--url"],
+    [["--brokers", "k", "--topic", "t", "--group", "g", "--url", "https://user@zm.example.com"], env, "--url"],
+    [["--brokers", "k", "--topic", "t", "--group", "g", "--url", "https://:secret@zm.example.com"], env, "--url"],
+    [["--brokers", "k", "--topic", "t", "--group", "g", "--url", "ws://zm.example.com"], env, "--url"],
+    [["--brokers", "k", "--topic", "t", "--group", "g"], { ...env, KAFKA_SASL_MECHANISM: "plain", KAFKA_PASSWORD: "p" }, "KAFKA_USERNAME"],
   ])("refuses %j with a readable reason", (argv, e, mention) => {
     expect(() => parseBridgeArgs(argv, e)).toThrow(UsageError);
     expect(() => parseBridgeArgs(argv, e)).toThrow(mention);

@@ -99,6 +99,39 @@ describe("the live connection", () => {
     failing.stop();
   });
 
+  it("takes its refusal back when started again (the client page goes live once the client is given)", async () => {
+    ticketAnswer = () => Response.json({ error: { code: "forbidden", message: "not yours" } }, { status: 403 });
+    const conn = new LiveConnection("/v1/clients/c-2/live", "c-2", () => {});
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(conn.refusal.value).toMatchObject({ status: 403 });
+    ticketAnswer = () => Response.json({ ticket: "given", expires_at: Date.now() + 60_000 });
+    conn.start();
+    expect(conn.refusal.value).toBeNull();
+    await vi.advanceTimersByTimeAsync(0);
+    FakeSocket.all.at(-1)!.open();
+    expect([conn.status.value, conn.refusal.value]).toEqual(["live", null]);
+    conn.stop();
+  });
+
+  it("lets the failure of a ticket asked by an attempt since superseded touch nothing", async () => {
+    const answers: ((r: Response) => void)[] = [];
+    vi.stubGlobal("fetch", () => new Promise<Response>((r) => answers.push(r)));
+    const conn = new LiveConnection("/v1/live", undefined, () => {});
+    conn.start();
+    // Started again (the client's midnight) while the first ticket is on its way.
+    conn.start();
+    answers[1]!(Response.json({ ticket: "current", expires_at: Date.now() + 60_000 }));
+    await vi.advanceTimersByTimeAsync(0);
+    FakeSocket.all.at(-1)!.open();
+    answers[0]!(unavailable());
+    await vi.advanceTimersByTimeAsync(0);
+    // Within the first ping's 30 s: a retry's backoff would have run out by then.
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect([FakeSocket.all.length, answers.length, conn.status.value]).toEqual([1, 2, "live"]);
+    conn.stop();
+  });
+
   it("opens no socket for a ticket that arrives after the page stopped the connection", async () => {
     let answer: (r: Response) => void = () => {};
     vi.stubGlobal("fetch", () => new Promise<Response>((r) => (answer = r)));

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 // The session and router modules read the page's origin and listen for history on import.
 vi.stubGlobal("location", new URL("http://dashboard.test/clients/acme"));
 vi.stubGlobal("addEventListener", () => {});
-const { currentUser, loadSession, logout, sessionEnd, sessionUnreachable } = await import("../../pages/src/session.ts");
+const { currentUser, loadSession, logout, runsBilling, seesBilling, seesReports, sessionEnd, sessionUnreachable } = await import("../../pages/src/session.ts");
 const { api } = await import("../../pages/src/api.ts");
 const { loginPath, parseRoute } = await import("../../pages/src/router.ts");
 
@@ -89,5 +89,77 @@ describe("a page loaded while the API does not answer", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it("takes a 500 for no answer too, not for a signed-out user", async () => {
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      vi.stubGlobal("fetch", async () => (++calls === 1 ? Response.json({ error: { code: "internal", message: "boom" } }, { status: 500 }) : Response.json({ user })));
+      currentUser.value = undefined;
+      const loading = loadSession();
+      await vi.advanceTimersByTimeAsync(0);
+      expect([calls, currentUser.value, sessionUnreachable.value]).toEqual([1, undefined, true]);
+      await vi.advanceTimersByTimeAsync(1_000);
+      await loading;
+      expect([calls, currentUser.peek()?.id, sessionUnreachable.value]).toEqual([2, 7, false]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("asks again at most every 10 s however long the API stays down, not in a tight loop", async () => {
+    vi.useFakeTimers();
+    try {
+      const at: number[] = [];
+      let up = false;
+      vi.stubGlobal("fetch", async () => {
+        at.push(Date.now());
+        if (!up) throw new TypeError("Failed to fetch");
+        return Response.json({ user });
+      });
+      currentUser.value = undefined;
+      const loading = loadSession();
+      await vi.advanceTimersByTimeAsync(60_000);
+      const waits = at.slice(1).map((t, i) => t - at[i]!);
+      expect(waits).toEqual([1_000, 2_000, 5_000, 10_000, 10_000, 10_000, 10_000, 10_000]);
+      up = true;
+      await vi.advanceTimersByTimeAsync(10_000);
+      await loading;
+      expect(currentUser.peek()?.id).toBe(7);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("says the API answers again when its answer is that nobody is signed in", async () => {
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      vi.stubGlobal("fetch", async () => {
+        if (++calls === 1) throw new TypeError("Failed to fetch");
+        return unauthorized();
+      });
+      currentUser.value = undefined;
+      const loading = loadSession();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(sessionUnreachable.value).toBe(true);
+      await vi.advanceTimersByTimeAsync(1_000);
+      await loading;
+      expect([calls, currentUser.peek(), sessionUnreachable.value]).toEqual([2, null, false]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe("what each role is offered", () => {
+  it("offers computing a day's billing to admins only, billing to finance and admins, reports to viewers and admins", () => {
+    const as = (role: "admin" | "finance" | "viewer") => ({ ...user, role });
+    expect((["admin", "finance", "viewer"] as const).map((r) => [runsBilling(as(r)), seesBilling(as(r)), seesReports(as(r))])).toEqual([
+      [true, true, true],
+      [false, true, false],
+      [false, false, true],
+    ]);
   });
 });
