@@ -71,6 +71,22 @@ describe("bridge batch formats", () => {
     expect(await (await postEvents(records, await ingestKey())).json()).toEqual({ accepted: 3, duplicates: 0, rejected: [] });
   });
 
+  it("takes a lone sink record with a list among its own fields (headers) as the record, and an event with schema and payload fields of its own as the event", async () => {
+    const { id } = await createClient();
+    const key = await ingestKey();
+    const sinkRecord = { topic: "wa-events", partition: 0, offset: 43, key: id, headers: [{ key: "trace", value: "x" }], value: event(id) };
+    expect(await (await postEvents(sinkRecord, key)).json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    expect(await (await postEvents([event(id, { schema: "wa.v1", payload: { note: "producer's own" } })], key)).json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+  });
+
+  it("answers an empty batch (a producer's flush with nothing in it) 200 with nothing stored, in every form", async () => {
+    const key = await ingestKey();
+    for (const [body, type] of [["[]", "application/json"], ['{"events": []}', "application/json"], ["", "application/x-ndjson"], ["\n\n", "application/x-ndjson"]] as const) {
+      const res = await postEvents(body, key, type);
+      expect([res.status, await res.json()]).toEqual([200, { accepted: 0, duplicates: 0, rejected: [] }]);
+    }
+  });
+
   it("reads Kafka Connect's JsonConverter output with schemas ({schema, payload}), bare or as a sink record's value", async () => {
     const { id } = await createClient();
     const schema = { type: "struct", fields: [], optional: false };

@@ -309,6 +309,20 @@ describe("grouped ingest calls", () => {
     expect(rows).toHaveLength(10);
   });
 
+  it("bills a group in the time zone of its latest call, the one that knows the client best", async () => {
+    const { id, stub } = counter();
+    // 02:00 UTC on the 21st: the 20th in São Paulo, the 21st in Tokyo. The client moved to Tokyo between the calls.
+    const at = Date.UTC(2026, 10, 21, 2);
+    await runInDurableObject(stub, (instance: ClientCounter) =>
+      Promise.all([
+        instance.ingest({ id, ...SP }, encodeBatch([ev({ occurred_at: at })])),
+        instance.ingest({ id, timezone: "Asia/Tokyo" }, encodeBatch([ev({ occurred_at: at })])),
+      ]),
+    );
+    expect(await ledgerOf(stub, "2026-11-21")).toEqual([{ category: "marketing", country: "BR", count: 2 }]);
+    expect(await stub.statedTimezone()).toBe("Asia/Tokyo");
+  });
+
   it("states the ingest mix since the object started: calls and statuses by source, the commits they shared, rows written", async () => {
     const { id, stub } = counter();
     const shared = ev();
@@ -470,6 +484,37 @@ describe("the billable-message ledger", () => {
     await runDurableObjectAlarm(stub);
     await evictDurableObject(stub);
     expect(await ledgerOf(stub, "2026-07-15")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
+  });
+
+  it("counts a read without pricing under no category when its message's pricing named none", async () => {
+    const { id, stub } = counter();
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch([ev({ message_id: "no-category", status: "delivered", category: null })]));
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch([ev({ message_id: "no-category", status: "read", billable: null, pricing_type: null, category: null, country: null })]));
+    expect((await stub.categoryTotals(0, Number.MAX_SAFE_INTEGER)).map((c) => c.category)).toEqual([null]);
+    expect(await ledgerOf(stub, "2026-11-20")).toEqual([{ category: "unknown", country: "BR", count: 1 }]);
+  });
+
+  it("keeps the bill on the status stored first when another of its message's statuses says the same instant", async () => {
+    const { id, stub } = counter();
+    const at = Date.UTC(2026, 10, 20, 15);
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ message_id: "same-instant", status: "delivered", occurred_at: at, category: "marketing" })]));
+    // The read of the same second, priced as another category: in one call the first of the two would be billed, so here too.
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ message_id: "same-instant", status: "read", occurred_at: at, category: "utility" })]));
+    expect(await ledgerOf(stub, "2026-11-20")).toEqual([{ category: "marketing", country: "BR", count: 1 }]);
+  });
+
+  it("bills the earliest of a message's statuses stored without pricing when its pricing comes later, though a later one was stored first", async () => {
+    const { id, stub } = counter();
+    const unpriced = { billable: null, pricing_type: null, category: null, country: null } as const;
+    // 23:59:50 on the 20th and 00:00:10 on the 21st in São Paulo (UTC-3); the read reaches the object first.
+    const [delivered, read] = [Date.UTC(2026, 10, 21, 2, 59, 50), Date.UTC(2026, 10, 21, 3, 0, 10)];
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ message_id: "two-waiting", status: "read", occurred_at: read, ...unpriced })]));
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ message_id: "two-waiting", status: "delivered", occurred_at: delivered, ...unpriced })]));
+    expect(await ledgerOf(stub, "2026-11-20")).toEqual([]);
+    // Its sent, priced, comes last: the message is billed on its delivered, the 20th.
+    await stub.ingest({ id, ...SP }, encodeBatch([ev({ message_id: "two-waiting", status: "sent", occurred_at: delivered - 5_000, category: "utility" })]));
+    expect(await ledgerOf(stub, "2026-11-20")).toEqual([{ category: "utility", country: "BR", count: 1 }]);
+    expect(await ledgerOf(stub, "2026-11-21")).toEqual([]);
   });
 });
 

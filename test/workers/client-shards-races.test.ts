@@ -1,9 +1,10 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
-import type { Transition } from "../../durable-objects/reshard.ts";
+import { transitionFrom, type Transition } from "../../durable-objects/reshard.ts";
 import type { AdminClient } from "../../schema/api.ts";
 import { writeClientChange } from "../../workers/client-changes.ts";
 import { phoneNumberWrites } from "../../workers/client-records.ts";
@@ -182,5 +183,32 @@ describe("a growth that never reached D1", () => {
     expect((await patch(id, { shards: 2 })).status).toBe(200);
     forgetClients();
     expect((await postEvents([status(id, unique("wamid"), "sent", Date.now())], key)).status).toBe(200);
+  });
+});
+
+describe("an object asked for the count it serves, with a transition it lacks", () => {
+  it("takes the transition, and keeps it when the change that gave it the count without one is put back", async () => {
+    const { id } = await createClient();
+    const shard1 = shardOf(id, 1);
+    // Admin B's first pass (no transition: this object holds no events) reaches shard 1; another
+    // object holds events and refuses B, while admin A's pass with the transition reaches shard 1 before B's undo.
+    expect(await shard1.relayout(3, null, "b")).toEqual({ ok: true });
+    const transition = transitionFrom(1, Date.now());
+    expect(await shard1.relayout(3, transition, "a")).toEqual({ ok: true });
+    await shard1.restoreLayout("b");
+    expect(await shard1.statedShards()).toBe(3);
+    const kept = await runInDurableObject(shard1, (_i, state) => state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'reshard'").toArray());
+    expect(kept.map((r) => JSON.parse(r.value))).toEqual([transition]);
+  });
+
+  it("drops the transition of a change that is put back, so the client can change again without one", async () => {
+    const { id } = await createClient();
+    const shard2 = shardOf(id, 2);
+    expect(await shard2.relayout(3, transitionFrom(1, Date.now()), "grow")).toEqual({ ok: true });
+    // Another object refused the growth, or D1 did not take it.
+    await shard2.restoreLayout("grow");
+    expect(await shard2.statedShards()).toBeNull();
+    // The client, still of one shard, goes to two before it has events: nothing holds this object to the growth put back.
+    expect(await shard2.relayout(2, null, "plain")).toEqual({ ok: true });
   });
 });

@@ -707,6 +707,23 @@ describe("overview live socket", () => {
     expect(await held(id)).toMatchObject({ sent: 1, read: 1 });
   });
 
+  it("comes back to ask after the checkpoint while the lake's next retry is more than a minute away", async () => {
+    const { id } = await createClient();
+    const client = { id, timezone: "UTC" };
+    await counter(id).ingest(client, encodeBatch([event(id, "sent")]), { relayRollup: true });
+    // R2 is down and has been for five flushes: the next retry waits 160 s.
+    await runInDurableObject(counter(id), (instance: ClientCounter) => {
+      const lake = (instance as unknown as { lake: { bucket: R2Bucket; failures: number } }).lake;
+      lake.failures = 5;
+      lake.bucket = withMethods(lake.bucket, { put: (() => Promise.reject(new Error("injected R2 outage"))) as R2Bucket["put"] });
+    });
+    expect(await runDurableObjectAlarm(counter(id))).toBe(true);
+    const status = await runInDurableObject(counter(id), (instance: ClientCounter) => instance.objectStatus(Date.now()));
+    expect(status.lake_flush_failures).toBe(6);
+    // The Overview's rollup is not left waiting for that retry.
+    expect(status.next_alarm_at! - Date.now()).toBeLessThan(10_000);
+  });
+
   it("merges a client's rollups in whatever order they arrive", () => {
     const minute = minuteOf(Date.now());
     const counts = (sent: number, read: number) => ({ accepted: 0, sent, delivered: 0, read, failed: 0 });

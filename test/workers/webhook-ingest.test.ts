@@ -204,6 +204,21 @@ describe("Meta's payload shapes", () => {
     }
   });
 
+  it("gives a status to whoever owned its number when it happened, through two releases", async () => {
+    const phone = unique("pn");
+    const [first, second] = [await createClient({ phones: [] }), await createClient({ phones: [] })];
+    const now = await createClient({ phones: [phone] });
+    await db().insert(phoneNumberReleases).values([
+      { phoneNumberId: phone, clientId: first.id, releasedAt: T0 },
+      { phoneNumberId: phone, clientId: second.id, releasedAt: T0 + 60_000 },
+    ]);
+    const statuses = [sec(T0) - 1, sec(T0) + 30, sec(T0) + 60].map((timestamp) => statusObject({ id: `wamid.${unique("rel2")}`, status: "sent", timestamp }));
+    expect(await (await postWebhook(webhook([{ phoneNumberId: phone, statuses }]))).json()).toEqual({ accepted: 3, duplicates: 0, ignored: 0 });
+    for (const client of [first, second, now]) {
+      expect((await counters(client.id, "2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z")).body.minutes.map((m) => m.sent)).toEqual([1]);
+    }
+  });
+
   it("routes a number another isolate's admin gave a client within seconds: this isolate remembers an unknown number 5 s at most", async () => {
     const { id } = await createClient({ phones: [] });
     const phone = unique("pn");
@@ -302,10 +317,11 @@ describe("recipients Meta identifies without a phone number", () => {
     const ofGroup = (status: string, member?: string, category?: string) =>
       statusObject({ id: wamid, status, timestamp: sec(T0), category, extra: { recipient_id: group, recipient_type: "group", ...(member ? { recipient_participant_id: member } : {}) } });
     // A member id we cannot read is not the group's own status: kept in the DLQ, not counted as the group's.
-    const unreadableMember = ofGroup("delivered", "not-a-member-id", "marketing");
-    const statuses = [ofGroup("sent", undefined, "marketing"), ofGroup("delivered", "919876543210", "marketing"), ofGroup("delivered", "5511987654321", "marketing"), ofGroup("read", "5511987654321"), unreadableMember];
-    expect(await (await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses }]))).json()).toEqual({ accepted: 4, duplicates: 0, ignored: 1 });
-    expect(await (await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses }]))).json()).toEqual({ accepted: 0, duplicates: 4, ignored: 1 });
+    // Nor is a failed of a member we cannot read (the group's own failed names no member).
+    const unreadableMember = [ofGroup("delivered", "not-a-member-id", "marketing"), ofGroup("failed", "not-a-member-id")];
+    const statuses = [ofGroup("sent", undefined, "marketing"), ofGroup("delivered", "919876543210", "marketing"), ofGroup("delivered", "5511987654321", "marketing"), ofGroup("read", "5511987654321"), ...unreadableMember];
+    expect(await (await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses }]))).json()).toEqual({ accepted: 4, duplicates: 0, ignored: 2 });
+    expect(await (await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses }]))).json()).toEqual({ accepted: 0, duplicates: 4, ignored: 2 });
     expect((await flush(id)).status).toBe(200);
     const [header, ...rows] = parseCsv(await (await report(id, { from: "2026-11-20", to: "2026-11-21", format: "csv" })).text());
     const column = (name: string) => header!.indexOf(name);
@@ -384,6 +400,15 @@ describe("what the parser does not read holds nothing back", () => {
     const member = statusObject({ id: `wamid.${"A".repeat(240)}`, status: "delivered", timestamp: sec(T0), extra: { ...{ recipient_id: "Y2FwaV9ncm91cDox", recipient_type: "group" }, recipient_participant_id: "5511987654321" } });
     const parsed = parseWebhook(webhook([{ phoneNumberId: "pn", statuses: [member] }]), T0 + 1_000);
     expect([parsed.statuses.length, parsed.rejected.map((r) => r.at)]).toEqual([0, ["entry.0.changes.0.value.statuses.0.id"]]);
+  });
+
+  it("counts a status whose event id is exactly 256 characters, the canonical event's bound", () => {
+    const groupMember = (wamid: string) =>
+      statusObject({ id: wamid, status: "delivered", timestamp: sec(T0), extra: { recipient_id: "Y2FwaV9ncm91cDox", recipient_type: "group", recipient_participant_id: "5511987654321" } });
+    // `<wamid>:5511987654321:delivered`: the wamid's 232 characters and 24 more.
+    const parsed = parseWebhook(webhook([{ phoneNumberId: "pn", statuses: [groupMember(`wamid.${"A".repeat(226)}`), groupMember(`wamid.${"A".repeat(227)}`)] }]), T0 + 1_000);
+    expect(parsed.statuses.map((s) => s.event.event_id.length)).toEqual([256]);
+    expect(parsed.rejected.map((r) => r.at)).toEqual(["entry.0.changes.0.value.statuses.1.id"]);
   });
 
   it("acknowledges a status Meta documents and we do not count without a letter, even one without a recipient", async () => {
