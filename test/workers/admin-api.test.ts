@@ -489,6 +489,28 @@ describe("admin: users and API keys", () => {
     expect(admins.results.map((r) => r.id)).toEqual([b]);
   });
 
+  it("leaves the clients of an admin whose demotion is refused as last_admin as they were", async () => {
+    const [tokenA, tokenB] = [await signIn("admin"), await signIn("admin")];
+    const idOf = async (token: string) => ((await (await call("/v1/me", authed(token))).json()) as { user: { id: number } }).user.id;
+    const [a, b] = [await idOf(tokenA), await idOf(tokenB)];
+    const [kept, offered] = [await createClient(), await createClient()];
+    expect((await postJson(`/v1/admin/users/${b}`, { client_ids: [kept.id] }, tokenA, "PATCH")).status).toBe(200);
+    const aside = await env.DB.prepare("UPDATE users SET active = 0 WHERE role = 'admin' AND active = 1 AND id NOT IN (?, ?) RETURNING id").bind(a, b).all<{ id: number }>();
+    onTestFinished(async () => {
+      await env.DB.prepare("UPDATE users SET active = 1 WHERE id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(aside.results.map((r) => r.id))).run();
+    });
+    // A's demotion of B, which also gives B other clients, is held at its write; B demotes A meanwhile.
+    const held = gatedDb(/update "users" set "role"/);
+    const aDemotesB = withEnv({ DB: held.DB }, `/v1/admin/users/${b}`, authed(tokenA, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ role: "viewer", client_ids: [offered.id] }) }));
+    await held.reached;
+    expect((await postJson(`/v1/admin/users/${a}`, { role: "viewer" }, tokenB, "PATCH")).status).toBe(200);
+    held.release();
+    expect((await aDemotesB).status).toBe(409);
+    // Nothing of the refused change is written: not the role, and not the clients either.
+    const scopes = await env.DB.prepare("SELECT client_id FROM user_clients WHERE user_id = ?").bind(b).all<{ client_id: string }>();
+    expect(scopes.results.map((r) => r.client_id)).toEqual([kept.id]);
+  });
+
   it("shows a new key once, lists keys without it, and a revoked key stops working", async () => {
     const token = await admin();
     const { id } = await createClient();

@@ -1,15 +1,16 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { dayDueRange, type BillingResponse } from "../../schema/billing.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
-import { admin, authed, call, createClient, failingBucket, gatedDb, signIn, unique, withEnv } from "./helpers.ts";
+import { admin, authed, call, createClient, d1RefusingBatchesOf, failingBucket, gatedDb, signIn, unique, withEnv, withMethods } from "./helpers.ts";
 import { billingOf, downloadBytes, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { clearOfMinuteTurn } from "../minute-turn.ts";
 import { ledgersOf, prefetchLedgers, runBillingDay } from "../../workers/billing/run.ts";
-import { billingClients } from "../../workers/billing/schedule.ts";
+import { billingClients, runBillingOnDemand } from "../../workers/billing/schedule.ts";
 import { dayState } from "../../workers/billing/store.ts";
+import { ensureBillingFiles } from "../../workers/billing/files.ts";
 
 const at = (iso: string) => Date.parse(iso);
 const m = () => unique("wamid");
@@ -287,6 +288,10 @@ describe("revisions", () => {
     const admins = await runDay(day);
     await expect(runBillingDay(env, day, [client], "cron", Date.now(), tickLedgers)).rejects.toMatchObject({ status: 409, code: "billing_run_conflict" });
     expect(await billingOf(day, id)).toMatchObject({ revision: admins.revision, lines: [line(id, "marketing", "BR", 2, 50_000)] });
+    // A conflict is no failure: no failed run is recorded and the client's day is not marked stale.
+    const failed = await env.DB.prepare("SELECT count(*) AS n FROM billing_runs WHERE date = ? AND status = 'failed'").bind(day).first<{ n: number }>();
+    const marked = await env.DB.prepare("SELECT count(*) AS n FROM billing_rebills WHERE date = ? AND client_id = ?").bind(day, id).first<{ n: number }>();
+    expect({ failed: failed!.n, marked: marked!.n }).toEqual({ failed: 0, marked: 0 });
   });
 
   it("a slow run that changed nothing leaves the files of a revision committed meanwhile, and its own revision's archive, as they were", async () => {
@@ -319,6 +324,115 @@ describe("revisions", () => {
     }
     expect(await archive(first.revision)).toBe(firstArchive);
     expect(await archive(second.revision)).toContain(`${id},Client ${id},marketing,BR,2,`);
+  });
+
+  it("a manual run a line out of range fails leaves every one of its clients' day marked stale, not only the culprit's", async () => {
+    const day = "2026-09-26";
+    const [a, b] = [await createClient(), await createClient()];
+    await rateCard({ client_id: a.id, category: "marketing", country: "BR", unit_price_micros: 1_000_000_000_000 });
+    const clients = (await billingClients(env.DB)).filter((c) => c.id === a.id || c.id === b.id);
+    const ledgers = {
+      marks: async () => [],
+      revision: async () => 0,
+      read: async (_date: string, cs: { id: string }[]) => cs.map((c) => [{ category: "marketing", country: "BR", count: c.id === a.id ? 9_010 : 1 }]),
+      committed: () => {},
+    };
+    await expect(runBillingDay(env, day, clients, "manual", Date.now(), ledgers)).rejects.toMatchObject({ status: 422, code: "amount_out_of_range" });
+    // Nothing was billed: both clients' day is stale (open) until a run succeeds.
+    const marked = await env.DB.prepare("SELECT client_id FROM billing_rebills WHERE date = ? ORDER BY client_id").bind(day).all<{ client_id: string }>();
+    expect(marked.results.map((r) => r.client_id)).toEqual([a.id, b.id].sort());
+  });
+
+  it("a current file a concurrent writer replaced between the look and the put is looked at again and replaced", async () => {
+    const day = "2026-09-24";
+    const current = `billing/date=${day}/billing.csv`;
+    await ensureBillingFiles(env.LAKE, day, 1, async () => ({ revision: 1, lines: [] }));
+    let reachedResolve!: () => void;
+    const reached = new Promise<void>((r) => (reachedResolve = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = false;
+    const slowBucket = withMethods(env.LAKE, {
+      put: (async (key: string, ...rest: [never, never]) => {
+        if (key === current && !held) {
+          held = true;
+          reachedResolve();
+          await gate;
+        }
+        return env.LAKE.put(key, ...rest);
+      }) as R2Bucket["put"],
+    });
+    const next = ensureBillingFiles(slowBucket, day, 2, async () => ({ revision: 2, lines: [] }));
+    await reached;
+    // Revision 1's run rewrites its current file meanwhile (a new etag): revision 2's conditional put loses once.
+    await env.LAKE.put(current, "stale", { customMetadata: { revision: "1" } });
+    release();
+    await next;
+    expect((await env.LAKE.head(current))!.customMetadata).toEqual({ revision: "2" });
+  });
+
+  it("refuses a period whose amounts add up past 2^53 micros (422), though each line is below it", async () => {
+    const { id } = await createClient();
+    const huge = 5_000_000_000_000_000;
+    // The rows would put every other period over them out of range too: they go with the test.
+    onTestFinished(async () => {
+      await env.DB.prepare("DELETE FROM billing_daily WHERE client_id = ?").bind(id).run();
+    });
+    for (const date of ["2025-03-21", "2025-03-22"]) {
+      await env.DB.prepare(
+        "INSERT INTO billing_daily (date, client_id, category, country, billable_count, unit_price_micros, amount_micros, currency, revision, computed_at) VALUES (?, ?, 'marketing', 'BR', 1, ?, ?, 'USD', 1, 0)",
+      ).bind(date, id, huge, huge).run();
+    }
+    const res = await call(`/v1/billing/summary?from=2025-03-21&to=2025-03-22&client_id=${id}`, authed(await signIn("finance")));
+    expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([422, "amount_out_of_range"]);
+  });
+
+  it("a manual run at the very millisecond a client's day begins bills that client", async () => {
+    const day = "2026-09-25";
+    const { id } = await createClient({ timezone: "UTC" });
+    await ingest([status(id, unique("wamid"), "delivered", at(`${day}T00:00:00Z`))]);
+    await runBillingOnDemand(env, day, at(`${day}T00:00:00Z`));
+    expect((await billingOf(day, id)).lines).toEqual([expect.objectContaining({ client_id: id, billable_count: 1 })]);
+  });
+
+  it("a commit D1 refuses while no other run moved the day is 503 billing_unavailable and recorded as failed, not a 409 conflict", async () => {
+    const day = "2026-09-28";
+    const { id } = await createClient();
+    await ingest([status(id, unique("wamid"), "delivered", at(`${day}T10:00:00Z`))]);
+    const DB = d1RefusingBatchesOf(/INSERT INTO billing_runs/);
+    const res = await withEnv({ DB }, `/v1/billing/${day}/run`, authed(await admin(), { method: "POST" }));
+    expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([503, "billing_unavailable"]);
+    const runs = await env.DB.prepare("SELECT status FROM billing_runs WHERE date = ?").bind(day).all<{ status: string }>();
+    expect(runs.results.map((r) => r.status)).toEqual(["failed"]);
+    expect((await billingOf(day, id)).revision).toBe(0);
+  });
+
+  it("a slow run's current file does not replace the one a later revision wrote while its put was on its way", async () => {
+    const day = "2026-09-27";
+    const current = `billing/date=${day}/billing.csv`;
+    let reachedResolve!: () => void;
+    const reached = new Promise<void>((r) => (reachedResolve = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = false;
+    // The first run's put of the current CSV is held until the next revision's run has written its files.
+    const slowBucket = withMethods(env.LAKE, {
+      put: (async (key: string, ...rest: [never, never]) => {
+        if (key === current && !held) {
+          held = true;
+          reachedResolve();
+          await gate;
+        }
+        return env.LAKE.put(key, ...rest);
+      }) as R2Bucket["put"],
+    });
+    const slow = ensureBillingFiles(slowBucket, day, 1, async () => ({ revision: 1, lines: [] }));
+    await reached;
+    await ensureBillingFiles(env.LAKE, day, 2, async () => ({ revision: 2, lines: [] }));
+    release();
+    await slow;
+    expect((await env.LAKE.head(current))!.customMetadata).toEqual({ revision: "2" });
+    expect((await env.LAKE.head(`billing/date=${day}/revision=1/billing.csv`))!.customMetadata).toEqual({ revision: "1" });
   });
 
   it("keeps a revision whose files R2 refused downloadable once re-billed: finance saw it and may have invoiced it", async () => {

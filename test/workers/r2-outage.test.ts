@@ -28,6 +28,19 @@ describe("billing files and the lake while R2 does not answer", () => {
     expect(res.status).toBe(503);
   });
 
+  it("answers 503 for each of R2's retryable errors (internal, unavailable, concurrent writes of one object), 500 for another", async () => {
+    const day = "2026-08-06";
+    await createClient();
+    await runDay(day);
+    const { path } = await signFileUrl(env.FILE_SIGNING_SECRET, `billing/date=${day}/billing.csv`, Date.now());
+    const failingWith = (message: string) => withMethods(env.LAKE, { get: () => Promise.reject(new Error(message)) });
+    const statuses: Record<string, number> = {};
+    for (const code of ["10001", "10043", "10058", "10020"]) {
+      statuses[code] = (await withEnv({ LAKE: failingWith(`get: R2 refused the call (${code})`) }, path)).status;
+    }
+    expect(statuses).toEqual({ "10001": 503, "10043": 503, "10058": 503, "10020": 500 });
+  });
+
   it("answers a one-client reconcile whose lake read R2 refuses 503 (retry), not 500", async () => {
     const day = "2026-08-05";
     const { id } = await createClient();

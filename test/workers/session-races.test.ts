@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { users } from "../../schema/db.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
 import { issueSession } from "../../workers/auth/session.ts";
-import { admin, authed, BASE, call, db, gatedDb, postJson, unique, withEnv, withMethods } from "./helpers.ts";
+import { admin, authed, BASE, call, db, gatedDb, postJson, unique, withClockAhead, withEnv, withMethods } from "./helpers.ts";
 
 async function userWith(password: string, role: "viewer" | "admin" = "viewer") {
   const email = `${unique("race")}@example.com`;
@@ -104,6 +104,22 @@ describe("a user's own password change racing an admin's reset", () => {
     expect({ change: res.status, withReset, withMine }).toEqual({ change: 401, withReset: 200, withMine: 401 });
   });
 
+  it("does not write over a deactivation that landed after it checked the current password", async () => {
+    const { id, email } = await userWith(OLD);
+    const { token } = await issueSession(env.SESSION_SECRET, id);
+    const { DB, reached, release } = gatedDb(/delete from "login_failures"/);
+    const change = changePassword(DB, token);
+    await reached;
+    expect((await postJson(`/v1/admin/users/${id}`, { active: false }, await admin(), "PATCH")).status).toBe(200);
+    release();
+    const res = await change;
+    // Reactivated, the account still takes the password it had: the deactivation ended the change's session.
+    expect((await postJson(`/v1/admin/users/${id}`, { active: true }, await admin(), "PATCH")).status).toBe(200);
+    const withOld = (await postJson("/v1/auth/login", { email, password: OLD })).status;
+    const withMine = (await postJson("/v1/auth/login", { email, password: MINE })).status;
+    expect({ change: res.status, withOld, withMine }).toEqual({ change: 401, withOld: 200, withMine: 401 });
+  });
+
   it("hands out no session that outlives a reset landing after the change was written", async () => {
     const { id } = await userWith(OLD);
     const { token } = await issueSession(env.SESSION_SECRET, id);
@@ -193,6 +209,17 @@ describe("a cookie session past half its life", () => {
     expect(out.status).toBe(200);
     // The poll's answer may reach the browser after the sign-out's: its cookie must not sign it back in.
     expect((await call("/v1/me", { headers: { cookie: `zm_session=${fresh}` } })).status).toBe(401);
+  });
+
+  it("rotated just before a sign-out with the old cookie stays ended past the old cookie's own end", async () => {
+    const { id } = await userWith("the real Passw0rd");
+    const old = await oldCookie(id);
+    const fresh = freshCookieOf(await call("/v1/me", { headers: old }));
+    expect(fresh).toBeDefined();
+    expect((await call("/v1/auth/logout", { method: "POST", headers: { ...old, origin: BASE } })).status).toBe(200);
+    // Four hours on, the old cookie (3 h left) has ended by itself; the fresh one (8 h) has not.
+    const later = await withClockAhead(4 * 3600_000, () => call("/v1/me", { headers: { cookie: `zm_session=${fresh}` } }));
+    expect(later.status).toBe(401);
   });
 
   it("rotated by a request while the user signs out leaves no fresh session behind the sign-out", async () => {
