@@ -4,7 +4,7 @@ import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
-import { liveTickets } from "../../schema/db.ts";
+import { liveTickets, users } from "../../schema/db.ts";
 import type { ClientLiveMessage } from "../../schema/live.ts";
 import { DAY_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { sha256Hex } from "../../workers/auth/crypto.ts";
@@ -418,6 +418,23 @@ describe("a live socket ends with its session", () => {
       // Reconnecting, the viewer gets what it may see now.
       expect((await LiveSocket.open(`/v1/clients/${id}/live`, { authorization: `Bearer ${token}` })) as Response).toMatchObject({ status: reconnect });
     }
+  });
+
+  it("closes a viewer's socket once its user is inactive, even if nothing else about the user changed", async () => {
+    const { id, phones } = await createClient();
+    const token = await signIn("viewer", [id]);
+    const userId = ((await (await call("/v1/me", { headers: { authorization: `Bearer ${token}` } })).json()) as { user: { id: number } }).user.id;
+    const staying = await signIn("viewer", [id]);
+    const gone = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${token}` });
+    const kept = await LiveSocket.connect(`/v1/clients/${id}/live`, { authorization: `Bearer ${staying}` });
+    for (const ws of [gone, kept]) expect((await ws.next<{ type: string }>()).type).toBe("snapshot");
+    // Deactivated by a path that leaves sessions_valid_from alone (a script, a future admin route): an inactive user has no access.
+    await db().update(users).set({ active: false }).where(eq(users.id, userId));
+    await ingestNow(phones[0]!, ["sent"]);
+    expect(await gone.closed).toEqual({ code: SESSION_ENDED, reason: "session ended" });
+    expect(gone.seen).toHaveLength(1);
+    expect((await kept.next<Msg>()).type).toBe("update");
+    kept.close();
   });
 
   it("refuses a ticket whose session ended before it was used", async () => {

@@ -201,6 +201,20 @@ describe("overview live socket", () => {
     ws.close();
   });
 
+  it("forgets at its minute tick the scopes of sockets that ended without a close when no socket is left open", async () => {
+    const a = await createClient();
+    const dropped = unique("dropped-sid");
+    const sids = () => runInDurableObject(overview(), (_o: Overview, state) => state.storage.sql.exec<{ sid: string }>("SELECT sid FROM viewers").toArray().map((r) => r.sid));
+    // The deploy dropped every viewer: no socket is open, and the tick armed before it is still due.
+    await runInDurableObject(overview(), async (_o: Overview, state) => {
+      expect(state.getWebSockets()).toHaveLength(0);
+      state.storage.sql.exec("INSERT INTO viewers (sid, clients) VALUES (?, ?)", dropped, JSON.stringify([a.id]));
+      await state.storage.setAlarm(Date.now() + 60_000);
+    });
+    expect(await runDurableObjectAlarm(overview())).toBe(true);
+    expect(await sids()).not.toContain(dropped);
+  });
+
   it("sends each scoped viewer the rows of its clients among those an update changed, viewers of the same clients alike", async () => {
     const [a, b, c] = [await createClient(), await createClient(), await createClient()];
     // A minute tick between the connects and the update would send every row, the zeros too.
@@ -576,6 +590,30 @@ describe("overview live socket", () => {
     expect(await held(id)).toMatchObject({ sent: 1, failed: 1 });
   });
 
+  it("sends a rollup whose call to the Overview failed again a rollup interval later, not only at its flush alarm", async () => {
+    const { id } = await createClient();
+    let failed = false;
+    let restore = () => {};
+    await runInDurableObject(overview(), (instance: Overview) => {
+      const proto = Object.getPrototypeOf(instance) as { rollup: (u: ClientRollup) => unknown };
+      const original = proto.rollup;
+      proto.rollup = function (this: unknown, u: ClientRollup) {
+        if (failed || u.client_id !== id) return original.call(this, u);
+        failed = true;
+        throw new Error("the Overview is unreachable");
+      };
+      restore = () => void (proto.rollup = original);
+    });
+    try {
+      // Called directly, without relaying: the object's own rollup timer sends, and retries.
+      await counter(id).ingest({ id, timezone: "UTC" }, encodeBatch([event(id, "sent"), event(id, "failed")]));
+      await vi.waitFor(async () => expect((await held(id))?.failed).toBe(1), HELD_WAIT);
+      expect(failed).toBe(true);
+    } finally {
+      restore();
+    }
+  });
+
   it("resends the whole hour when its next rollup lands in a restarted Overview, so no minute sent before the restart is lost", async () => {
     const { id } = await createClient();
     const heldMinutes = () => minutesHeld(id);
@@ -748,6 +786,9 @@ describe("overview live socket", () => {
     const settled = mergeRollup(mergeRollup(held, newer), older);
     expect(mergeRollup(settled, older)).toBe(settled);
     expect(mergeRollup(settled, held)).toBe(settled);
+    // A rollup from over an hour before lands last: the minutes the hour no longer has are not taken in.
+    const stale = rollup(minute - 61 * 60_000, counts(1, 0), [[minute - 61 * 60_000, 1, 0]]);
+    expect(mergeRollup(settled, stale)).toBe(settled);
   });
 
   it("ends with the client's latest counts whatever order its rollups arrive in, and applying one again changes nothing", () => {

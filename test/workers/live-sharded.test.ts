@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
-import type { ClientLiveMessage } from "../../schema/live.ts";
+import { hourStart, type ClientLiveMessage } from "../../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../../schema/time.ts";
 import { admin, authed, call, createClient, counters, messageIn, postJson } from "./helpers.ts";
 import { ingest, status } from "./billing-fixtures.ts";
@@ -82,6 +82,25 @@ describe("a sharded client's live view", () => {
     ws.close();
   });
 
+  it("tells the viewers watching the client's today in a new time zone though no event comes", async () => {
+    await clearOfMinuteTurn(10_000);
+    const now = Date.now();
+    const [z1, z2] = ["Etc/GMT+12", "Pacific/Kiritimati"];
+    const inToday = (t: number, z: string) => localDate(t, z) === localDate(now, z);
+    let t = now;
+    for (let k = 1; k < 24 * 12 && inToday(t, z1) === inToday(t, z2); k++) t = now - k * 5 * MINUTE_MS;
+    expect(inToday(t, z1)).not.toBe(inToday(t, z2));
+    const { id } = await createClient({ shards: 2, timezone: z1 });
+    await ingest([status(id, messageIn(0, 2), "sent", t), status(id, messageIn(1, 2), "sent", t)]);
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    expect((await ws.next<Msg>()).today.sent).toBe(inToday(t, z1) ? 2 : 0);
+    expect((await postJson(`/v1/admin/clients/${id}`, { timezone: z2 }, await admin(), "PATCH")).status).toBe(200);
+    // Only today moves (no minute of the hour changed): the next round tells it all the same.
+    const update = await Promise.race([ws.nextWhere<Msg>((m) => m.today.sent === (inToday(t, z2) ? 2 : 0)), sleep(3_000).then(() => null)]);
+    expect(update).toMatchObject({ type: "update", minutes: [] });
+    ws.close();
+  });
+
   it("never tells viewers a partial sum of the minute leaving the hour when a shard answers after the minute turned", async () => {
     await clearOfMinuteTurn(15_000);
     const realNow = Date.now.bind(Date);
@@ -135,7 +154,48 @@ describe("a sharded client's live view", () => {
       expect(update!.minutes.find((m) => m.minute === x)).toEqual({ minute: x, accepted: 0, sent, delivered: 0, read: 0, failed: 0 });
       expect(update!.today.sent).toBe(sent);
     }
+    // Each change is told once: a minute read is not read (and sent) again every round after.
+    expect(await nextTelling(ws, x, 600)).toBeNull();
     ws.close();
+  });
+
+  it("tells viewers the hour's oldest minute that changed in another shard just before it left the hour", async () => {
+    await clearOfMinuteTurn(20_000);
+    const realNow = Date.now.bind(Date);
+    const x = hourStart(realNow()); // the oldest minute of the rolling hour
+    const { id } = await createClient({ shards: 2 });
+    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+    expect((await ws.next<Msg>()).type).toBe("snapshot");
+    // Shard 1's answer to the next round is read now, before the event, and held until the clock has
+    // turned: no round reads minute x in the hour after the event lands.
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    let held = false;
+    const restore = await aroundLiveRollup(id, 1, (answer, args) => {
+      // A round's question names the minutes beyond the hour it reads (the Overview's priming asks too, without).
+      if (held || args[0] !== id || args[4] === undefined) return answer();
+      held = true;
+      const got = answer();
+      return gate.then(() => got);
+    });
+    let offset = 0;
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => realNow() + offset);
+    try {
+      await vi.waitFor(() => expect(held).toBe(true));
+      // The event lands in the last 100 ms of the minute whose end takes x out of the hour...
+      offset = x + 60 * MINUTE_MS - 100 - realNow();
+      await ingest([status(id, messageIn(1, 2), "sent", x + 1_000)]);
+      // ...and every round from then on is past that turn.
+      offset = x + 60 * MINUTE_MS + 1_000 - realNow();
+      release();
+      const update = await nextTelling(ws, x, 3_000);
+      expect(update?.minutes.find((m) => m.minute === x)).toEqual({ minute: x, accepted: 0, sent: 1, delivered: 0, read: 0, failed: 0 });
+    } finally {
+      release();
+      restore();
+      clock.mockRestore();
+      ws.close();
+    }
   });
 
   it("tells viewers a minute more than an hour back though the round that read it from a shard failed", async () => {
