@@ -9,7 +9,7 @@ import { join, relative } from "node:path";
 import { forwardIntervalMs } from "../durable-objects/forward-interval.ts";
 import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "../durable-objects/lake-schedule.ts";
 import { RECOMPUTE_DAYS } from "../schema/billing.ts";
-import { COMPACTION_DAYS } from "../workers/lake/compaction.ts";
+import { COMPACTION_DAYS } from "../workers/lake/closed-days.ts";
 import { HELP, commandLine } from "../scripts/command-line.ts";
 import { round } from "./stats.ts";
 

@@ -1,16 +1,9 @@
-import { DAY_MS, utcDate } from "../../schema/time.ts";
 import { seqShard } from "../../durable-objects/client-shards.ts";
 import { effectiveParts, listParts, partKey, type Part } from "./layout.ts";
 import { ParquetStream } from "./parquet-writer.ts";
 import { openPart } from "./reader.ts";
 import { R2Upload } from "./r2-upload.ts";
 import { parseSources, SOURCES_KEY, type SourceEntry } from "./sources.ts";
-
-/**
- * Closed UTC days looked at by each run. Meta retries a webhook for 7 days, so late events can add
- * small files to a day already compacted; the next run folds them in.
- */
-export const COMPACTION_DAYS = 8;
 
 export interface CompactionResult {
   key: string;
@@ -66,9 +59,4 @@ async function compactParts(bucket: R2Bucket, clientId: string, date: string, li
 /** R2 deletes at most 1,000 keys per call. */
 async function deleteKeys(bucket: R2Bucket, keys: string[]): Promise<void> {
   for (let i = 0; i < keys.length; i += 1000) await bucket.delete(keys.slice(i, i + 1000));
-}
-
-/** The closed UTC days a run at `now` compacts, newest first. */
-export function closedDays(now: number): string[] {
-  return Array.from({ length: COMPACTION_DAYS }, (_, i) => utcDate(now - (i + 1) * DAY_MS));
 }

@@ -5,7 +5,8 @@ import { mapBounded } from "../concurrency.ts";
 import { log } from "../errors.ts";
 import { logLine } from "../log.ts";
 import { flushClient, type ShardedClient } from "../client-counters.ts";
-import { closedDays, compactPartition, type CompactionResult } from "./compaction.ts";
+import { closedDays } from "./closed-days.ts";
+import { compactPartition, type CompactionResult } from "./compaction.ts";
 
 /** Clients handled at once; each holds at most one row group in memory. */
 const FANOUT = 4;
