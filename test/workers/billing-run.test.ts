@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { dayDueRange, type BillingResponse } from "../../schema/billing.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
-import { admin, authed, call, createClient, d1RefusingBatchesOf, failingBucket, gatedDb, signIn, unique, withEnv, withMethods } from "./helpers.ts";
+import { admin, authed, call, createClient, d1RefusingBatchesOf, failingBucket, gatedBucket, gatedDb, signIn, unique, withEnv } from "./helpers.ts";
 import { billingOf, downloadBytes, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { clearOfMinuteTurn } from "../minute-turn.ts";
@@ -347,21 +347,7 @@ describe("revisions", () => {
     const day = "2026-09-24";
     const current = `billing/date=${day}/billing.csv`;
     await ensureBillingFiles(env.LAKE, day, 1, async () => ({ revision: 1, lines: [] }));
-    let reachedResolve!: () => void;
-    const reached = new Promise<void>((r) => (reachedResolve = r));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let held = false;
-    const slowBucket = withMethods(env.LAKE, {
-      put: (async (key: string, ...rest: [never, never]) => {
-        if (key === current && !held) {
-          held = true;
-          reachedResolve();
-          await gate;
-        }
-        return env.LAKE.put(key, ...rest);
-      }) as R2Bucket["put"],
-    });
+    const { bucket: slowBucket, reached, release } = gatedBucket(current);
     const next = ensureBillingFiles(slowBucket, day, 2, async () => ({ revision: 2, lines: [] }));
     await reached;
     // Revision 1's run rewrites its current file meanwhile (a new etag): revision 2's conditional put loses once.
@@ -410,22 +396,8 @@ describe("revisions", () => {
   it("a slow run's current file does not replace the one a later revision wrote while its put was on its way", async () => {
     const day = "2026-09-27";
     const current = `billing/date=${day}/billing.csv`;
-    let reachedResolve!: () => void;
-    const reached = new Promise<void>((r) => (reachedResolve = r));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let held = false;
     // The first run's put of the current CSV is held until the next revision's run has written its files.
-    const slowBucket = withMethods(env.LAKE, {
-      put: (async (key: string, ...rest: [never, never]) => {
-        if (key === current && !held) {
-          held = true;
-          reachedResolve();
-          await gate;
-        }
-        return env.LAKE.put(key, ...rest);
-      }) as R2Bucket["put"],
-    });
+    const { bucket: slowBucket, reached, release } = gatedBucket(current);
     const slow = ensureBillingFiles(slowBucket, day, 1, async () => ({ revision: 1, lines: [] }));
     await reached;
     await ensureBillingFiles(env.LAKE, day, 2, async () => ({ revision: 2, lines: [] }));

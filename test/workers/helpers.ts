@@ -103,25 +103,52 @@ export function d1WithMarkedBatches(marked: RegExp, markedBatch: <T>(statements:
  * read, and is about to act on it).
  */
 export function gatedDb(marked: RegExp, after = false) {
-  let reachedResolve!: () => void;
-  const reached = new Promise<void>((r) => (reachedResolve = r));
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
+  const hold = holdPoint();
   let used = false;
   const DB = d1WithMarkedBatches(marked, async <T,>(statements: D1PreparedStatement[]) => {
     if (used) return env.DB.batch<T>(statements);
     used = true;
     if (after) {
       const result = await env.DB.batch<T>(statements);
-      reachedResolve();
-      await gate;
+      await hold.wait();
       return result;
     }
-    reachedResolve();
-    await gate;
+    await hold.wait();
     return env.DB.batch<T>(statements);
   });
-  return { DB, reached, release };
+  return { DB, reached: hold.reached, release: hold.release };
+}
+
+/** The lake bucket, its first put of `key` held like gatedDb's batch until `release()`. */
+export function gatedBucket(key: string) {
+  const hold = holdPoint();
+  let used = false;
+  const bucket = withMethods(env.LAKE, {
+    put: (async (k: string, ...rest: [never, never]) => {
+      if (k === key && !used) {
+        used = true;
+        await hold.wait();
+      }
+      return env.LAKE.put(k, ...rest);
+    }) as R2Bucket["put"],
+  });
+  return { bucket, reached: hold.reached, release: hold.release };
+}
+
+/** Where a held request waits: `reached` resolves when it gets there, and it goes on after `release()`. */
+function holdPoint() {
+  let arrive!: () => void;
+  const reached = new Promise<void>((r) => (arrive = r));
+  let release!: () => void;
+  const opened = new Promise<void>((r) => (release = r));
+  return {
+    reached,
+    release: () => release(),
+    wait: async () => {
+      arrive();
+      await opened;
+    },
+  };
 }
 
 /** A fresh message id that a client of `shards` shards keeps in `shard`. */

@@ -49,31 +49,38 @@ function twoHoursBack(): { x: number; timezone: string } {
 const nextTelling = (ws: LiveSocket, minute: number, ms: number) =>
   Promise.race([ws.nextWhere<Msg>((m) => m.minutes.some((c) => c.minute === minute)), sleep(ms).then(() => null)]);
 
+/**
+ * A client of 2 shards in Etc/GMT+12, a sent on each shard at an instant in the local today of that
+ * zone or of Kiritimati (26 h apart: such an instant always exists), and a viewer who got its snapshot.
+ */
+async function watchedBeforeZoneChange() {
+  await clearOfMinuteTurn(10_000);
+  const now = Date.now();
+  const [z1, z2] = ["Etc/GMT+12", "Pacific/Kiritimati"];
+  const inToday = (t: number, z: string) => localDate(t, z) === localDate(now, z);
+  let t = now;
+  for (let k = 1; k < 24 * 12 && inToday(t, z1) === inToday(t, z2); k++) t = now - k * 5 * MINUTE_MS;
+  expect(inToday(t, z1)).not.toBe(inToday(t, z2));
+  const sentToday = (z: string) => (inToday(t, z) ? 2 : 0);
+  const { id } = await createClient({ shards: 2, timezone: z1 });
+  await ingest([status(id, messageIn(0, 2), "sent", t), status(id, messageIn(1, 2), "sent", t)]);
+  const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
+  expect((await ws.next<Msg>()).today.sent).toBe(sentToday(z1));
+  return { id, ws, z2, sentToday };
+}
+
 // A sharded client's page shows the sum its shard 0 asks the other shards for every interval
 // (durable-objects/client-live.ts, `sendShardSums`).
 describe("a sharded client's live view", () => {
   it("counts today in the client's current time zone after a zone change, for the viewers watching", async () => {
-    await clearOfMinuteTurn(10_000);
-    const now = Date.now();
-    // Two zones 26 h apart: there is always an instant of the last day in the local today of one only.
-    const [z1, z2] = ["Etc/GMT+12", "Pacific/Kiritimati"];
-    const inToday = (t: number, z: string) => localDate(t, z) === localDate(now, z);
-    let t = now;
-    for (let k = 1; k < 24 * 12 && inToday(t, z1) === inToday(t, z2); k++) t = now - k * 5 * MINUTE_MS;
-    expect(inToday(t, z1)).not.toBe(inToday(t, z2));
-    const { id } = await createClient({ shards: 2, timezone: z1 });
-    await ingest([status(id, messageIn(0, 2), "sent", t), status(id, messageIn(1, 2), "sent", t)]);
-
-    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
-    expect((await ws.next<Msg>()).today.sent).toBe(inToday(t, z1) ? 2 : 0);
-
+    const { id, ws, z2, sentToday } = await watchedBeforeZoneChange();
     const res = await postJson(`/v1/admin/clients/${id}`, { timezone: z2 }, await admin(), "PATCH");
     expect(res.status).toBe(200);
     // One more event, of now: in today in every zone.
     await ingest([status(id, messageIn(1, 2), "read", Date.now())]);
     const summary = (await (await call(`/v1/clients/${id}`, authed(await admin()))).json()) as { timezone: string; today: { sent: number; read: number } };
     expect(summary.timezone).toBe(z2);
-    expect(summary.today).toMatchObject({ sent: inToday(t, z2) ? 2 : 0, read: 1 });
+    expect(summary.today).toMatchObject({ sent: sentToday(z2), read: 1 });
 
     // The viewer's update says the client's today in its zone now, as GET /v1/clients/:id does (an
     // unsharded client's update is counted in the zone of the ingest call, the new one).
@@ -83,20 +90,10 @@ describe("a sharded client's live view", () => {
   });
 
   it("tells the viewers watching the client's today in a new time zone though no event comes", async () => {
-    await clearOfMinuteTurn(10_000);
-    const now = Date.now();
-    const [z1, z2] = ["Etc/GMT+12", "Pacific/Kiritimati"];
-    const inToday = (t: number, z: string) => localDate(t, z) === localDate(now, z);
-    let t = now;
-    for (let k = 1; k < 24 * 12 && inToday(t, z1) === inToday(t, z2); k++) t = now - k * 5 * MINUTE_MS;
-    expect(inToday(t, z1)).not.toBe(inToday(t, z2));
-    const { id } = await createClient({ shards: 2, timezone: z1 });
-    await ingest([status(id, messageIn(0, 2), "sent", t), status(id, messageIn(1, 2), "sent", t)]);
-    const ws = await LiveSocket.connect(`/v1/clients/${id}/live`, await bearer());
-    expect((await ws.next<Msg>()).today.sent).toBe(inToday(t, z1) ? 2 : 0);
+    const { id, ws, z2, sentToday } = await watchedBeforeZoneChange();
     expect((await postJson(`/v1/admin/clients/${id}`, { timezone: z2 }, await admin(), "PATCH")).status).toBe(200);
     // Only today moves (no minute of the hour changed): the next round tells it all the same.
-    const update = await Promise.race([ws.nextWhere<Msg>((m) => m.today.sent === (inToday(t, z2) ? 2 : 0)), sleep(3_000).then(() => null)]);
+    const update = await Promise.race([ws.nextWhere<Msg>((m) => m.today.sent === sentToday(z2)), sleep(3_000).then(() => null)]);
     expect(update).toMatchObject({ type: "update", minutes: [] });
     ws.close();
   });
