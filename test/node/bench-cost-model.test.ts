@@ -92,26 +92,28 @@ describe("cost model", () => {
   it("prices every line in dollars worked out by hand", () => {
     // 100 M messages a day from 10,000 clients sending 10 h, one flush a client-minute (6 M a day).
     const big = costModel(measured, { ...base, messagesPerDay: 1e8, activeClients: 10_000, billingLinesPerClientDay: 6, billingRecomputeDays: 8 });
-    const lines = big.monthly;
-    // 60 M webhook requests of 5 ms and 100,000 bridged of 20 ms: 302 M CPU-ms, $0.02 a million.
-    expect(lines["Workers CPU"]).toBeCloseTo(183.62, 2);
-    expect(lines["Workers requests"]).toBeCloseTo(548.11, 2);
-    // 60.1 M calls a day; 1.5 G rows read (3 × 4 per webhook event, 1 × 3 per bridged one).
-    expect(lines["DO requests: ingest"]).toBeCloseTo(274.06, 2);
-    expect(lines["DO rows read: ingest"]).toBeCloseTo(45.6, 2);
-    // 400 M events × 76 days × 100 B = 3,040 GB at $0.20; 400 M × 4 B × 400 days = 640 GB at $0.015.
-    expect(lines["DO storage (event rows, ~76 d)"]).toBeCloseTo(608, 2);
-    expect(lines["R2 storage (lake, 400 d)"]).toBeCloseTo(9.6, 2);
-    // 6 M flush PUTs, 10,000 compaction PUTs and 80,000 lists (8 days a client); 6 M compaction GETs; 4 requests a flush.
-    expect(lines["R2 class A (flush puts + daily compaction)"]).toBeCloseTo(833.11, 2);
-    expect(lines["R2 class B (compaction reads)"]).toBeCloseTo(65.66, 2);
-    expect(lines["DO requests: flush alarms"]).toBeCloseTo(109.44, 2);
-    // 14 rows a flush: 6 marks and tables, 6 counter rows, 2 alarms.
-    expect(lines["DO rows written: flush"]).toBeCloseTo(2_553.6, 2);
-    // 10,000 clients × 6 lines × 8 days recomputed, each written and read.
-    expect(lines["D1 rows (billing)"]).toBeCloseTo(14.61, 2);
-    // 36 M s watched, 841,000 s busy (10 ms × 84.1 M calls and alarm requests), 4 shards all day: × 0.128 GB.
-    expect(lines["DO duration (awake objects)"]).toBeCloseTo(1_808.76, 1);
+    const cents = Object.fromEntries(Object.entries(big.monthly).map(([line, usd]) => [line, Math.round(usd * 100) / 100]));
+    expect(cents).toMatchObject({
+      // 60 M webhook requests of 5 ms and 100,000 bridged of 20 ms: 302 M CPU-ms, $0.02 a million.
+      "Workers CPU": 183.62,
+      "Workers requests": 548.11,
+      // 60.1 M calls a day; 1.5 G rows read (3 × 4 per webhook event, 1 × 3 per bridged one).
+      "DO requests: ingest": 274.06,
+      "DO rows read: ingest": 45.6,
+      // 400 M events × 76 days × 100 B = 3,040 GB at $0.20; 400 M × 4 B × 400 days = 640 GB at $0.015.
+      "DO storage (event rows, ~76 d)": 608,
+      "R2 storage (lake, 400 d)": 9.6,
+      // 6 M flush PUTs, 10,000 compaction PUTs and 80,000 lists (8 days a client); 6 M compaction GETs; 4 requests a flush.
+      "R2 class A (flush puts + daily compaction)": 833.11,
+      "R2 class B (compaction reads)": 65.66,
+      "DO requests: flush alarms": 109.44,
+      // 14 rows a flush: 6 marks and tables, 6 counter rows, 2 alarms.
+      "DO rows written: flush": 2_553.6,
+      // 10,000 clients × 6 lines × 8 days recomputed, each written and read.
+      "D1 rows (billing)": 14.61,
+      // 36 M s watched, 841,000 s busy (10 ms × 84.1 M calls and alarm requests), 4 shards all day: × 0.128 GB.
+      "DO duration (awake objects)": 1_808.76,
+    });
   });
 
   it("prices the logging and the Overview shards wrangler.toml deploys", () => {
