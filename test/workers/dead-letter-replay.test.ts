@@ -146,6 +146,16 @@ describe("dead letters: listed with their reasons, replayed once what they lacke
     expect((await counters(other.id, ...DAY_RANGE)).body.minutes).toEqual([]);
   });
 
+  it("keeps a letter per ingest-key scope when two keys send the same refused batch (the scope decides what its replay may store)", async () => {
+    const own = await createClient();
+    const id = unique("bad");
+    const bad = [bridged(own.id, id, { recipient: undefined })];
+    for (const key of [await ingestKey(own.id), await ingestKey()]) expect((await postEvents(bad, key)).status).toBe(200);
+    const scopes = (await deadLetters()).filter((l) => l.body.input.includes(id)).map((l) => (l.body as { client_scope?: string | null }).client_scope);
+    expect(scopes).toHaveLength(2);
+    expect(new Set(scopes)).toEqual(new Set([own.id, null]));
+  });
+
   for (const shape of ["array", "events"] as const) {
     it(`reads a batch kept whole (${shape}) as its body after a replay split it and narrowed its rejections`, async () => {
       const existing = await createClient();
