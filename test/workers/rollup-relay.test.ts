@@ -2,30 +2,22 @@ import { describe, expect, it, vi } from "vitest";
 import type { ClientRollup } from "../../durable-objects/rollups.ts";
 import { emptyCounts } from "../../durable-objects/client-shards.ts";
 import { relayRollups } from "../../workers/ingest/rollup-relay.ts";
+import { withClockAhead } from "./helpers.ts";
 
 describe("the rollup relay's drain", () => {
   it("relays a rollup queued while its last round's call was on its way", async () => {
     const relayed: string[] = [];
     const pending: Promise<unknown>[] = [];
     const ctx = { waitUntil: (p: Promise<unknown>) => void pending.push(p) };
-    const rollup = (id: string): ClientRollup => ({ client_id: id, day: "2026-12-06", today: emptyCounts(), minutes: [], at: Date.now() });
     let calls = 0;
-    const fakeEnv = {
-      OVERVIEW_SHARDS: "1",
-      OVERVIEW: {
-        idFromName: (name: string) => name,
-        get: () => ({
-          relayed: async (updates: ClientRollup[]) => {
-            calls += 1;
-            relayed.push(...updates.map((u) => u.client_id));
-            // Steady traffic: a request served during each round's call queues its client's rollup.
-            // The 50th round's is the burst's last request.
-            if (calls <= 50) relayRollups(fakeEnv, ctx, [rollup(calls < 50 ? `busy-${calls}` : "last")]);
-          },
-        }),
-      },
-    } as unknown as Env;
-    relayRollups(fakeEnv, ctx, [rollup("first")]);
+    const fakeEnv = fakeOverview(async (updates) => {
+      calls += 1;
+      relayed.push(...updates.map((u) => u.client_id));
+      // Steady traffic: a request served during each round's call queues its client's rollup.
+      // The 50th round's is the burst's last request.
+      if (calls <= 50) relayRollups(fakeEnv, ctx, [rollupOf(calls < 50 ? `busy-${calls}` : "last")]);
+    });
+    relayRollups(fakeEnv, ctx, [rollupOf("first")]);
     while (pending.length > 0) await pending.shift();
     await new Promise((r) => setTimeout(r, 500));
     expect(calls).toBeGreaterThanOrEqual(50);
@@ -38,15 +30,11 @@ describe("the rollup relay's drain", () => {
     const pending: Promise<unknown>[] = [];
     const ctx = { waitUntil: (p: Promise<unknown>) => void pending.push(p) };
     const fakeEnv = fakeOverview(async (updates) => void relayed.push(...updates.map((u) => u.client_id)));
-    const realNow = Date.now.bind(Date);
     // A relay while the clock was an hour ahead (NTP then sets it back).
-    const clock = vi.spyOn(Date, "now").mockImplementation(() => realNow() + 3_600_000);
-    try {
+    await withClockAhead(3_600_000, async () => {
       relayRollups(fakeEnv, ctx, [rollupOf("ahead")]);
       while (pending.length > 0) await pending.shift();
-    } finally {
-      clock.mockRestore();
-    }
+    });
     expect(relayed).toEqual(["ahead"]);
     relayRollups(fakeEnv, ctx, [rollupOf("after")]);
     await vi.waitFor(() => expect(relayed).toContain("after"), { timeout: 1_000, interval: 10 });
@@ -64,14 +52,10 @@ describe("the rollup relay's drain", () => {
     });
     relayRollups(fakeEnv, ctx, [rollupOf("cut-short")]);
     await new Promise((r) => setTimeout(r, 200));
-    const realNow = Date.now.bind(Date);
-    const clock = vi.spyOn(Date, "now").mockImplementation(() => realNow() + 25_000);
-    try {
+    await withClockAhead(25_000, async () => {
       relayRollups(fakeEnv, ctx, [rollupOf("later")]);
       await vi.waitFor(() => expect(relayed).toContain("later"), { timeout: 1_000, interval: 10 });
-    } finally {
-      clock.mockRestore();
-    }
+    });
   });
 });
 
@@ -79,7 +63,7 @@ function rollupOf(id: string): ClientRollup {
   return { client_id: id, day: "2026-12-06", today: emptyCounts(), minutes: [], at: Date.now() };
 }
 
-/** An env whose every Overview shard answers `relayed` with `relayed`. */
+/** An env whose every Overview shard takes relayed rollups with `relayed`. */
 function fakeOverview(relayed: (updates: ClientRollup[]) => Promise<void>): Env {
   return { OVERVIEW_SHARDS: "1", OVERVIEW: { idFromName: (name: string) => name, get: () => ({ relayed }) } } as unknown as Env;
 }
