@@ -14,6 +14,8 @@ const at = (iso: string) => Date.parse(iso);
 const bare = { category: undefined, billable: undefined, pricing_type: undefined };
 
 const sec = (ms: number) => Math.floor(ms / 1000);
+/** A client's billed lines of a day as [category, messages]. */
+const counts = async (date: string, id: string) => (await billingOf(date, id)).lines.map((l) => [l.category, l.billable_count]);
 
 describe("a mirrored status stored first without pricing, then its priced webhook copy", () => {
   it("bills the message once (Meta charges it), though every priced status is a duplicate of an unpriced copy", async () => {
@@ -32,47 +34,34 @@ describe("a mirrored status stored first without pricing, then its priced webhoo
     const res = await postWebhook(webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: wamid, status: "read", timestamp: sec(t + 5_000) })] }]));
     expect(res.status).toBe(200);
     await runDay("2026-11-12");
-    expect((await billingOf("2026-11-12", id)).lines.map((l) => [l.category, l.billable_count])).toEqual([["utility", 1]]);
+    expect(await counts("2026-11-12", id)).toEqual([["utility", 1]]);
   });
 
-  it("bills it when the producer resends the delivered with pricing (a duplicate), then the read comes", async () => {
+  it.each<[string, string, (id: string, wamid: string, t: number) => Promise<void>]>([
+    ["when the producer resends the delivered with pricing (a duplicate), then the read comes", "2026-11-13", async (id, wamid, t) => {
+      await ingest([status(id, wamid, "delivered", t + 1_000, bare)]);
+      await ingest([status(id, wamid, "delivered", t + 1_000, { category: "utility" })]);
+      await ingest([status(id, wamid, "read", t + 5_000, bare)]);
+    }],
+    ["when the priced duplicate comes in one request with another message's new status", "2026-11-14", async (id, wamid, t) => {
+      await ingest([status(id, wamid, "delivered", t + 1_000, bare)]);
+      await ingest([status(id, wamid, "delivered", t + 1_000, { category: "utility" }), status(id, `wamid.${unique("m")}`, "sent", t, { category: "utility" })]);
+    }],
+    ["when the priced copy's time is a little earlier than the stored copy's (webhook seconds, mirror milliseconds), with the read in the same request", "2026-11-15", async (id, wamid, t) => {
+      await ingest([status(id, wamid, "delivered", t + 1_500, bare)]);
+      await ingest([status(id, wamid, "delivered", t + 1_000, { category: "utility" }), status(id, wamid, "read", t + 5_000, bare)]);
+    }],
+  ])("bills it %s", async (_when, day, send) => {
     const { id } = await createClient({ timezone: "UTC" });
     await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 8_000 });
-    const t = at("2026-11-13T12:00:00Z");
-    const wamid = `wamid.${unique("m")}`;
-    await ingest([status(id, wamid, "delivered", t + 1_000, bare)]);
-    await ingest([status(id, wamid, "delivered", t + 1_000, { category: "utility" })]);
-    await ingest([status(id, wamid, "read", t + 5_000, bare)]);
-    await runDay("2026-11-13");
-    expect((await billingOf("2026-11-13", id)).lines.map((l) => [l.category, l.billable_count])).toEqual([["utility", 1]]);
-  });
-
-  it("bills it when the priced duplicate comes in one request with another message's new status", async () => {
-    const { id } = await createClient({ timezone: "UTC" });
-    await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 8_000 });
-    const t = at("2026-11-14T12:00:00Z");
-    const [wamid, other] = [`wamid.${unique("m")}`, `wamid.${unique("m")}`];
-    await ingest([status(id, wamid, "delivered", t + 1_000, bare)]);
-    await ingest([status(id, wamid, "delivered", t + 1_000, { category: "utility" }), status(id, other, "sent", t, { category: "utility" })]);
-    await runDay("2026-11-14");
-    expect((await billingOf("2026-11-14", id)).lines.map((l) => [l.category, l.billable_count])).toEqual([["utility", 1]]);
-  });
-
-  it("bills it when the priced copy's time is a little earlier than the stored copy's (webhook seconds, mirror milliseconds), with the read in the same request", async () => {
-    const { id } = await createClient({ timezone: "UTC" });
-    await rateCard({ client_id: id, category: "utility", country: "*", unit_price_micros: 8_000 });
-    const t = at("2026-11-15T12:00:00Z");
-    const wamid = `wamid.${unique("m")}`;
-    await ingest([status(id, wamid, "delivered", t + 1_500, bare)]);
-    await ingest([status(id, wamid, "delivered", t + 1_000, { category: "utility" }), status(id, wamid, "read", t + 5_000, bare)]);
-    await runDay("2026-11-15");
-    expect((await billingOf("2026-11-15", id)).lines.map((l) => [l.category, l.billable_count])).toEqual([["utility", 1]]);
+    await send(id, `wamid.${unique("m")}`, at(`${day}T12:00:00Z`));
+    await runDay(day);
+    expect(await counts(day, id)).toEqual([["utility", 1]]);
   });
 });
 
 const worker = exports.default as unknown as { scheduled(opts: { cron: string; scheduledTime: number }): Promise<unknown> };
 const marks = (id: string) => env.DB.prepare("SELECT date FROM billing_rebills WHERE client_id = ? ORDER BY date").bind(id).all<{ date: string }>().then((r) => r.results.map((m) => m.date));
-const counts = async (date: string, id: string) => (await billingOf(date, id)).lines.map((l) => [l.category, l.billable_count]);
 
 describe("a status arriving days late that moves a bill to the day before", () => {
   it("marks both days and the next tick bills the message once, on the earlier day", async () => {
