@@ -78,10 +78,12 @@ function offsetAt(ms: number, timeZone: string): number {
 }
 
 /**
- * Every zone's offset is a whole number of quarter hours since 2000 and changes only at instants that
- * are quarter hours in UTC, so one lookup serves a whole quarter hour: within it the offset, and so the
- * local date (local midnights fall on quarter hours too), stays the same. `formatToParts` costs
- * microseconds and ingest asks for a local date per billable event.
+ * Every zone's offset is a whole number of quarter hours since 2000, and almost every change of it
+ * falls on a quarter hour in UTC, so one lookup serves a whole quarter hour: within it the offset, and
+ * so the local date (local midnights fall on quarter hours too), stays the same. `formatToParts` costs
+ * microseconds and ingest asks for a local date per billable event. The exceptions changed at 00:01
+ * local (St. John's, Goose Bay and Moncton until 2011, Gaza in 2010–2011, Casey in 2020–2022): a
+ * quarter hour whose last second has another offset than its first is looked up instant by instant.
  */
 const QUARTER_HOUR_MS = 15 * MINUTE_MS;
 const QUARTER_CACHE_LIMIT = 10_000;
@@ -95,7 +97,9 @@ export function localDate(ms: number, timeZone: string): string {
   if (date === undefined) {
     if (quarterDates.size >= QUARTER_CACHE_LIMIT) quarterDates.clear();
     const start = quarter * QUARTER_HOUR_MS;
-    date = utcDate(start + offsetAt(start, timeZone));
+    const offset = offsetAt(start, timeZone);
+    if (offsetAt(start + QUARTER_HOUR_MS - 1_000, timeZone) !== offset) return utcDate(ms + offsetAt(ms, timeZone));
+    date = utcDate(start + offset);
     quarterDates.set(key, date);
   }
   return date;
@@ -110,7 +114,8 @@ export function localDayStart(date: string, timeZone: string): number {
   const [y, m, d] = date.split("-").map(Number) as [number, number, number];
   const midnightAsUtc = Date.UTC(y, m - 1, d);
   // Two passes settle the offset when it changes near midnight but not over it; the quarter-hour
-  // steps after them settle the rest, as every offset and transition falls on a quarter hour.
+  // steps after them settle the rest, as every offset is whole quarter hours, so every local midnight
+  // falls on a quarter hour.
   let t = midnightAsUtc - offsetAt(midnightAsUtc, timeZone);
   t = midnightAsUtc - offsetAt(t, timeZone);
   while (localDate(t, timeZone) < date) t += QUARTER_HOUR_MS;

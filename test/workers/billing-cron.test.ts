@@ -125,6 +125,39 @@ describe("which days a tick computes", () => {
     expect(dueDaysOf(tokyo, at("2026-11-16T23:10:00Z"), new Map([["2026-11-16", at("2026-11-16T23:00:00Z")]]))).toEqual([]);
   });
 
+  it("a day of 23 or 25 hours is due 2 h after its own end, and so is a day in a half- or quarter-hour or far-off zone", () => {
+    // New York's 1st of November 2026 runs 25 hours, 04:00Z to 05:00Z the next day: due at 07:00Z on
+    // the 2nd. A run of the 1st at 06:30Z (a UTC client's) came before it was due here, so it does
+    // not stand for this client's; one at 07:10Z does, past the catch-up hour.
+    const ny = "America/New_York";
+    expect(dueDaysOf(ny, at("2026-11-02T06:59:59.999Z"), new Map([["2026-10-31", at("2026-11-01T06:10:00Z")]]))).toEqual([]);
+    expect(dueDaysOf(ny, at("2026-11-02T07:00:00Z"), new Map([["2026-11-01", at("2026-11-02T06:30:00Z")]]))).toEqual(week("2026-11-01"));
+    expect(dueDaysOf(ny, at("2026-11-02T08:00:00Z"), new Map([["2026-11-01", at("2026-11-02T06:30:00Z")]]))).toEqual(week("2026-11-01"));
+    expect(dueDaysOf(ny, at("2026-11-02T08:00:00Z"), new Map([["2026-11-01", at("2026-11-02T07:10:00Z")]]))).toEqual([]);
+    // Its 8th of March runs 23 hours, 05:00Z to 04:00Z: due at 06:00Z on the 9th, billed by 07:00Z.
+    expect(dueDaysOf(ny, at("2026-03-09T07:00:00Z"), new Map([["2026-03-08", at("2026-03-09T06:10:00Z")]]))).toEqual([]);
+    expect(dueDaysOf(ny, at("2026-03-09T06:59:59.999Z"), new Map([["2026-03-08", at("2026-03-09T06:10:00Z")]]))).toEqual(week("2026-03-08"));
+    // London's 25th of October 2026 ends at 00:00Z on the 26th; Kolkata's (+05:30) and Kathmandu's
+    // (+05:45) 16th of November at 18:30Z and 18:15Z; Kiritimati's (+14) at 10:00Z; Pago Pago's (−11)
+    // at 11:00Z on the 17th. Each newest day is due from that end plus the grace, and not a
+    // millisecond before (the day before then is, past its hour, as no run of it is known).
+    const ends: [timezone: string, date: string, end: string][] = [
+      ["Europe/London", "2026-10-25", "2026-10-26T00:00:00Z"],
+      ["Asia/Kolkata", "2026-11-16", "2026-11-16T18:30:00Z"],
+      ["Asia/Kathmandu", "2026-11-16", "2026-11-16T18:15:00Z"],
+      ["Pacific/Kiritimati", "2026-11-16", "2026-11-16T10:00:00Z"],
+      ["Pacific/Pago_Pago", "2026-11-16", "2026-11-17T11:00:00Z"],
+    ];
+    for (const [tz, date, end] of ends) {
+      const due = at(end) + 2 * 3_600_000;
+      const before = new Date(Date.parse(`${date}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
+      expect(dueDaysOf(tz, due - 1, new Map()), `${tz} before`).toEqual(week(before));
+      expect(dueDaysOf(tz, due, new Map()), tz).toEqual(week(date));
+      expect(lateDays([[date, "marketing", "BR", 1]], tz, due - 1), `${tz} late before`).toEqual([]);
+      expect(lateDays([[date, "marketing", "BR", 1]], tz, due), `${tz} late`).toEqual([date]);
+    }
+  });
+
   it("a ledger change marks its day for re-billing from the moment the day is due, not before", () => {
     // Tokyo's 16th is due at 17:00Z on the 16th; its 17th much later.
     const changes: [string, string, string, number][] = [["2026-11-16", "marketing", "BR", 1], ["2026-11-17", "marketing", "BR", 1], ["2026-11-16", "utility", "BR", 1]];

@@ -1,6 +1,6 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import type { CounterReads } from "../../durable-objects/counter-reads.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
@@ -564,5 +564,43 @@ describe("today's totals", () => {
     expect(await stub.today(tz)).toEqual({ accepted: 0, sent: 1, delivered: 0, read: 1, failed: 1 });
     const utcDay = new Date().toISOString().slice(0, 10);
     expect(await stub.today("UTC")).toEqual(await stub.totals(...localDayRange(utcDay, "UTC")));
+  });
+
+  it("count the client's own local day: 25 hours on a DST change, from a half or quarter hour, 14 h ahead of UTC or 11 h behind", async () => {
+    // 04:30Z on 2026-11-02: 23:30 on the 1st in New York, whose 1st began at 04:00Z (EDT) and ends at
+    // 05:00Z (EST); 10:15 on the 2nd in Kathmandu (+05:45), 10:00 in Kolkata (+05:30), 18:30 in
+    // Kiritimati (+14); 17:30 on the 1st in Pago Pago (−11), a day behind UTC's date.
+    const now = Date.parse("2026-11-02T04:30:00Z");
+    const days: [timezone: string, start: string, end: string][] = [
+      ["America/New_York", "2026-11-01T04:00:00Z", "2026-11-02T05:00:00Z"],
+      ["Asia/Kathmandu", "2026-11-01T18:15:00Z", "2026-11-02T18:15:00Z"],
+      ["Asia/Kolkata", "2026-11-01T18:30:00Z", "2026-11-02T18:30:00Z"],
+      ["Pacific/Kiritimati", "2026-11-01T10:00:00Z", "2026-11-02T10:00:00Z"],
+      ["Pacific/Pago_Pago", "2026-11-01T11:00:00Z", "2026-11-02T11:00:00Z"],
+    ];
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
+    try {
+      for (const [tz, startText, endText] of days) {
+        const { id, stub } = counter();
+        const [start, end] = [Date.parse(startText), Date.parse(endText)];
+        // Summed when first asked, then kept up to date by each ingest; summed again after eviction.
+        expect(await stub.today(tz), tz).toEqual({ accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 });
+        await stub.ingest(
+          { id, timezone: tz },
+          encodeBatch([
+            ev({ occurred_at: start - 1, status: "sent" }),
+            ev({ occurred_at: start, status: "read" }),
+            ev({ occurred_at: Math.min(end, now) - 1, status: "delivered" }),
+            ev({ occurred_at: end, status: "failed" }),
+          ]),
+        );
+        const want = { accepted: 0, sent: 0, delivered: 1, read: 1, failed: 0 };
+        expect(await stub.today(tz), tz).toEqual(want);
+        await evictDurableObject(stub);
+        expect(await stub.today(tz), `${tz}, summed`).toEqual(want);
+      }
+    } finally {
+      clock.mockRestore();
+    }
   });
 });

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { counterOf } from "../../durable-objects/client-shards.ts";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
-import { withMethods, call, createClient, ingestKey, postEvents, signIn } from "./helpers.ts";
+import { admin, authed, withMethods, call, createClient, ingestKey, postEvents, signIn } from "./helpers.ts";
 import { DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 
 const RANGE = { from: "2026-11-18T00:00:00Z", to: "2026-11-20T00:00:00Z" };
@@ -44,6 +44,32 @@ describe("GET /v1/clients/:id/report", () => {
     // Recipients are personal data: no shared cache may keep a copy.
     expect(repeated.headers.get("cache-control")).toBe("no-store");
     expect(parseCsv(await repeated.text()).slice(1).map((r) => r[column("event_id")]).sort()).toEqual(await ids({ from: at(1_000), to: at(9_000), status: "failed,read" }));
+  });
+
+  it("takes a range in any zone's offset as the instants it names, across the turn of a month's partitions, `to` exclusive", async () => {
+    const { id } = await createClient();
+    const instants = ["2026-11-30T18:14:59.999Z", "2026-11-30T18:15:00Z", "2026-11-30T23:59:59.999Z", "2026-12-01T00:00:00Z", "2026-12-01T18:15:00Z"];
+    const events = instants.map((t, i) => detailEvent(id, i, { occurred_at: t }));
+    await postEvents(events, await ingestKey());
+    await flush(id);
+    const token = await admin();
+    // As typed into a URL, `+` unescaped (a query string reads it as a space).
+    const ask = async (from: string, to: string, extra = "") => {
+      const res = await call(`/v1/clients/${id}/report?from=${from}&to=${to}${extra}`, authed(token));
+      expect(res.status, `${from} ${to}`).toBe(200);
+      return { res, rows: parseCsv(await res.text()).slice(1) };
+    };
+    const times = (rows: string[][]) => rows.map((r) => r[column("occurred_at")]!).sort();
+    const ms = (...of: number[]) => of.map((i) => String(Date.parse(instants[i]!))).sort();
+    // Kathmandu's (+05:45) 1st of December: 18:15Z on the 30th to 18:15Z on the 1st, two UTC partitions.
+    const kathmandu = await ask("2026-12-01T00:00+05:45", "2026-12-02T00:00+05:45", "&times=iso");
+    expect(kathmandu.rows.map((r) => r[column("occurred_at")]).sort()).toEqual(["2026-11-30T18:15:00.000Z", "2026-11-30T23:59:59.999Z", "2026-12-01T00:00:00.000Z"]);
+    expect(kathmandu.res.headers.get("content-disposition")).toBe(`attachment; filename="zapmeter-${id}-20261130T181500Z-20261201T181500Z.csv"`);
+    // The last millisecond of November in Pago Pago's (−11) and Kiritimati's (+14) words, each alone.
+    expect(times((await ask("2026-11-30T12:59:59.999-11:00", "2026-11-30T13:00:00-11:00")).rows)).toEqual(ms(2));
+    expect(times((await ask("2026-12-01T13:59:59.999+1400", "2026-12-01T14:00+14")).rows)).toEqual(ms(2));
+    // New York's evening of the 30th (EST, −05:00) to Kolkata's midnight (+05:30), `to` exclusive.
+    expect(times((await ask("2026-11-30T13:15:00-05:00", "2026-12-01T23:45+05:30")).rows)).toEqual(ms(1, 2, 3));
   });
 
   it("holds every event accepted before it was asked for, flushed by the alarm or not", async () => {

@@ -21,6 +21,22 @@ describe("local dates", () => {
     );
   });
 
+  it("match ICU in the minutes after clocks went back at 00:01, off the quarter hours (St. John's, Goose Bay, Moncton until 2011)", () => {
+    // The clocks went from 00:01 back to 23:01 of the day before, at an instant 1 minute past a quarter
+    // hour in UTC: a quarter hour's local date taken from its first instant named the next day.
+    const fallBacks = [
+      ["America/St_Johns", "2007-11-04T02:31:00Z"],
+      ["America/Goose_Bay", "2010-11-07T03:01:00Z"],
+      ["America/Moncton", "2006-10-29T03:01:00Z"],
+    ] as const;
+    for (const [zone, at] of fallBacks) {
+      for (let ms = Date.parse(at) - 30 * 60_000; ms < Date.parse(at) + 75 * 60_000; ms += 60_000) {
+        expect(localDate(ms, zone), `${zone} ${new Date(ms).toISOString()}`).toBe(icuDate(ms, zone));
+      }
+    }
+    expect(localDate(Date.parse("2007-11-04T02:35:00Z"), "America/St_Johns")).toBe("2007-11-03");
+  });
+
   it("change exactly at local midnight, so a local day's range is 23 or 25 hours on a DST change", () => {
     for (const zone of ZONES) {
       for (const day of ["2026-03-08", "2026-03-29", "2026-10-04", "2026-10-25", "2026-11-01", "2026-11-20"]) {
