@@ -4,6 +4,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { errorBody } from "../schema/api.ts";
 import { fieldIssues } from "../schema/issues.ts";
+import { DAY_MS } from "../schema/time.ts";
 import type { AppEnv } from "./app-env.ts";
 import { logLine, type LogLevel } from "./log.ts";
 
@@ -17,6 +18,14 @@ export class ApiError extends HTTPException {
     this.code = code;
     this.details = details;
   }
+}
+
+/**
+ * Refuses a range longer than `maxMs` (whole days) as 400 `range_too_large`, naming the limit in
+ * `details.max_days` so that a caller (the dashboard, a script) can split the range by it.
+ */
+export function refuseRangeOver(maxMs: number, spanMs: number, what: string): void {
+  if (spanMs > maxMs) throw new ApiError(400, "range_too_large", `${what} at most ${maxMs / DAY_MS} days`, { max_days: maxMs / DAY_MS });
 }
 
 const CODE_BY_STATUS: Record<number, string> = {

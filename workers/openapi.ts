@@ -46,6 +46,7 @@ import {
   DownloadResponse,
   ReconcileQuery,
   ReconcileResponse,
+  MAX_SUMMARY_DAYS,
   SignedFileQuery,
 } from "../schema/billing.ts";
 import { BridgedEvent } from "../schema/event.ts";
@@ -345,6 +346,7 @@ export const OPERATIONS: Operation[] = [
     query: BillingSummaryQuery,
     responses: {
       200: { description: "sums, and each day's revision and open clients", schema: BillingSummary },
+      400: { description: `invalid period, or over ${MAX_SUMMARY_DAYS} days (range_too_large, details.max_days)`, schema: ErrorBody },
       403: { description: "no billing access", schema: ErrorBody },
       404: { description: "client_id names no client", schema: ErrorBody },
       422: { description: "the period's amounts pass 2^53 micros (amount_out_of_range)", schema: ErrorBody },

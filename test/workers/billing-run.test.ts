@@ -501,6 +501,15 @@ describe("a period's summary", () => {
     expect((await call("/v1/billing/summary?from=2026-09-01&to=2026-09-30&client_id=ghost", authed(finance))).status).toBe(404);
     expect((await call("/v1/billing/summary?from=2026-09-01&to=2026-09-30", authed(await signIn("viewer")))).status).toBe(403);
   });
+
+  it("answers a period over 92 days 400 range_too_large with details.max_days, as reports and counters do", async () => {
+    const finance = authed(await signIn("finance"));
+    // 2026-01-01 to 2026-04-02 is 92 days, both ends included; a day more is one too many.
+    expect((await call("/v1/billing/summary?from=2026-01-01&to=2026-04-02", finance)).status).toBe(200);
+    const res = await call("/v1/billing/summary?from=2026-01-01&to=2026-04-03", finance);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: { code: "range_too_large", message: "a summary covers at most 92 days", details: { max_days: 92 } } });
+  });
 });
 
 describe("reconciliation", () => {

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { BillingDate, BillingQuery, BillingSummaryQuery, DownloadQuery, ReconcileQuery, type BillingLine, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
+import { BillingDate, BillingQuery, BillingSummaryQuery, DownloadQuery, MAX_SUMMARY_DAYS, ReconcileQuery, type BillingLine, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
+import { DAY_MS } from "../../schema/time.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
@@ -10,7 +11,7 @@ import { reconcileDay } from "../billing/reconcile.ts";
 import { runBillingOnDemand } from "../billing/schedule.ts";
 import { billingSummary, daysFinality } from "../billing/summary.ts";
 import { dayLinesQuery, dayState } from "../billing/store.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError, refuseRangeOver } from "../errors.ts";
 import { signFileUrl } from "../files/signed-urls.ts";
 import { valid } from "../validate.ts";
 
@@ -42,6 +43,8 @@ billing.get("/", valid("query", BillingQuery), async (c) => {
 /** A period's totals (a month, to invoice it), with how final each of its days is. */
 billing.get("/summary", valid("query", BillingSummaryQuery), async (c) => {
   const { from, to, client_id } = c.req.valid("query");
+  // Both ends are whole days included: the span is one day more than their difference.
+  refuseRangeOver(MAX_SUMMARY_DAYS * DAY_MS, Date.parse(to) - Date.parse(from) + DAY_MS, "a summary covers");
   return c.json(await billingSummary(c.env.DB, from, to, client_id));
 });
 

@@ -7,7 +7,7 @@ import { DAY_MS, minuteOf } from "../../schema/time.ts";
 import type { AppEnv } from "../app-env.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
 import { seesAllClients } from "../auth/policy.ts";
-import { ApiError } from "../errors.ts";
+import { refuseRangeOver } from "../errors.ts";
 import { clientCategories, clientCounters, clientToday, type ShardedClient } from "../client-counters.ts";
 import { requireClient } from "../client-records.ts";
 import { mapBounded } from "../concurrency.ts";
@@ -63,8 +63,6 @@ clientsApi.get("/:id/categories", authenticate, requireCapability("counters", "i
  * minute that overlaps [from, to), so the one `from` falls in counts too.
  */
 async function countersRange(db: DrizzleD1Database, id: string, range: { from: number; to: number }): Promise<{ client: ShardedClient; from: number; to: number }> {
-  if (range.to - range.from > MAX_COUNTERS_RANGE_MS) {
-    throw new ApiError(400, "range_too_large", `counters cover at most ${MAX_COUNTERS_RANGE_MS / DAY_MS} days per request`, { max_days: MAX_COUNTERS_RANGE_MS / DAY_MS });
-  }
+  refuseRangeOver(MAX_COUNTERS_RANGE_MS, range.to - range.from, "counters of one request cover");
   return { client: await requireClient(db, id), from: minuteOf(range.from), to: range.to };
 }

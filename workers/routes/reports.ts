@@ -6,7 +6,7 @@ import { audit } from "../audit.ts";
 import { authenticate, requireCapability } from "../auth/middleware.ts";
 import { flushBeforeLakeRead } from "../client-counters.ts";
 import { requireClient } from "../client-records.ts";
-import { ApiError } from "../errors.ts";
+import { refuseRangeOver } from "../errors.ts";
 import { reportStream } from "../lake/report.ts";
 import { valid } from "../validate.ts";
 
@@ -29,7 +29,7 @@ export const reports = new Hono<AppEnv>();
 reports.get("/:id/report", authenticate, requireCapability("report", "id"), valid("query", ReportQuery), async (c) => {
   const id = c.req.param("id");
   const { from, to, format, times, status } = c.req.valid("query");
-  if (to - from > MAX_REPORT_RANGE_MS) throw new ApiError(400, "range_too_large", `a report covers at most ${MAX_REPORT_RANGE_MS / DAY_MS} days`, { max_days: MAX_REPORT_RANGE_MS / DAY_MS });
+  refuseRangeOver(MAX_REPORT_RANGE_MS, to - from, "a report covers");
   const db = c.get("db");
   const client = await requireClient(db, id);
   const filename = `zapmeter-${id}-${stamp(from)}-${stamp(to)}.${format}`;
