@@ -65,6 +65,12 @@ export const Timezone = z.string().check((ctx) => {
   else if (canonical !== tz && canonical.toLowerCase() === tz.toLowerCase()) ctx.issues.push({ code: "custom", input: tz, message: `time zone names are case-sensitive: ${canonical}` });
 });
 /** A currency's ISO 4217 code as stored and shown. */
+/**
+ * A whole number given in a query string (`limit=50`). Coerced from its text; `abc` or `1.5` is
+ * refused as not a whole number, where zod alone would say "expected number, received NaN".
+ */
+export const QueryWholeNumber = z.coerce.number({ error: "expected a whole number" }).int({ error: "expected a whole number" });
+
 export const Currency = z.string().regex(/^[A-Z]{3}$/, "ISO 4217 code");
 /** A currency a client or rate card may be given: one the runtime knows (ISO 4217's current codes), not merely three letters. */
 export const KnownCurrency = Currency.refine((c) => Intl.supportedValuesOf("currency").includes(c), "an ISO 4217 currency code, such as BRL or USD");
@@ -148,7 +154,7 @@ export const DeadLetterQuery = z.object({
   date: IsoDate,
   /** The last key of the previous page (its `next`). */
   start_after: z.string().startsWith("dlq/date=").optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: QueryWholeNumber.min(1).max(200).default(50),
 });
 /** Why some input was not counted. */
 export const Rejection = z.object({
@@ -207,8 +213,8 @@ export const AuditQuery = z
     actor: z.string().min(1).max(254).optional(),
     target: z.string().min(1).max(254).optional(),
     /** The previous page's `next`: entries older than it. */
-    before: z.coerce.number().int().positive().optional(),
-    limit: z.coerce.number().int().min(1).max(500).default(100),
+    before: QueryWholeNumber.positive().optional(),
+    limit: QueryWholeNumber.min(1).max(500).default(100),
   })
   .refine((q) => q.from === undefined || q.to === undefined || q.from < q.to, { message: "`from` must be before `to`", path: ["to"] });
 export const AuditEntry = z.object({

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Currency, IsoDate } from "./api.ts";
+import { Currency, IsoDate, QueryWholeNumber } from "./api.ts";
 import { ClientId } from "./event.ts";
 import { localDayRange } from "./time.ts";
 
@@ -141,7 +141,7 @@ export type BillingFormat = z.infer<typeof BillingFormat>;
 export const DownloadQuery = z.object({
   format: BillingFormat.default("csv"),
   /** An earlier revision's file (each is kept as it was); the day's current revision by default. */
-  revision: z.coerce.number().int().min(1).optional(),
+  revision: QueryWholeNumber.min(1).optional(),
 });
 export const DownloadResponse = z.object({
   url: z.string(),

@@ -622,6 +622,12 @@ describe("admin: the audit log", () => {
       const res = await call(`/v1/admin/audit?${q}`, authed(token));
       expect([q, res.status]).toEqual([q, 400]);
     }
+    // A number that is not one is named as such, not as zod's NaN.
+    for (const q of ["limit=abc", "limit=1.5", "before=x"]) {
+      const res = await call(`/v1/admin/audit?${q}`, authed(token));
+      const body = (await res.json()) as { error: { code: string; details: { path: string; message: string }[] } };
+      expect([q, res.status, body.error.code, body.error.details]).toEqual([q, 400, "validation_failed", [{ path: q.split("=")[0], message: "expected a whole number" }]]);
+    }
   });
 });
 
