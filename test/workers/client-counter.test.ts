@@ -567,16 +567,19 @@ describe("today's totals", () => {
   });
 
   it("count the client's own local day: 25 hours on a DST change, from a half or quarter hour, 14 h ahead of UTC or 11 h behind", async () => {
-    // 04:30Z on 2026-11-02: 23:30 on the 1st in New York, whose 1st began at 04:00Z (EDT) and ends at
-    // 05:00Z (EST); 10:15 on the 2nd in Kathmandu (+05:45), 10:00 in Kolkata (+05:30), 18:30 in
-    // Kiritimati (+14); 17:30 on the 1st in Pago Pago (−11), a day behind UTC's date.
-    const now = Date.parse("2026-11-02T04:30:00Z");
+    // 04:30Z on 2027-11-08: 23:30 on the 7th in New York, whose 7th began at 04:00Z (EDT) and ends at
+    // 05:00Z (EST); 10:15 on the 8th in Kathmandu (+05:45), 10:00 in Kolkata (+05:30), 18:30 in
+    // Kiritimati (+14); 17:30 on the 7th in Pago Pago (−11), a day behind UTC's date. A day ahead of
+    // the real clock: the flush alarms the ingest arms from the frozen clock then lie in the future.
+    // Armed in the past, they fired at once, and one still running when the file ended failed the
+    // run (vitest's "Closing rpc while resolve was pending").
+    const now = Date.parse("2027-11-08T04:30:00Z");
     const days: [timezone: string, start: string, end: string][] = [
-      ["America/New_York", "2026-11-01T04:00:00Z", "2026-11-02T05:00:00Z"],
-      ["Asia/Kathmandu", "2026-11-01T18:15:00Z", "2026-11-02T18:15:00Z"],
-      ["Asia/Kolkata", "2026-11-01T18:30:00Z", "2026-11-02T18:30:00Z"],
-      ["Pacific/Kiritimati", "2026-11-01T10:00:00Z", "2026-11-02T10:00:00Z"],
-      ["Pacific/Pago_Pago", "2026-11-01T11:00:00Z", "2026-11-02T11:00:00Z"],
+      ["America/New_York", "2027-11-07T04:00:00Z", "2027-11-08T05:00:00Z"],
+      ["Asia/Kathmandu", "2027-11-07T18:15:00Z", "2027-11-08T18:15:00Z"],
+      ["Asia/Kolkata", "2027-11-07T18:30:00Z", "2027-11-08T18:30:00Z"],
+      ["Pacific/Kiritimati", "2027-11-07T10:00:00Z", "2027-11-08T10:00:00Z"],
+      ["Pacific/Pago_Pago", "2027-11-07T11:00:00Z", "2027-11-08T11:00:00Z"],
     ];
     const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
     try {
