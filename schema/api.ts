@@ -64,13 +64,13 @@ export const Timezone = z.string().check((ctx) => {
   if (/^[+-]/.test(canonical)) ctx.issues.push({ code: "custom", input: tz, message: "an IANA time zone such as America/Sao_Paulo, not an offset" });
   else if (canonical !== tz && canonical.toLowerCase() === tz.toLowerCase()) ctx.issues.push({ code: "custom", input: tz, message: `time zone names are case-sensitive: ${canonical}` });
 });
-/** A currency's ISO 4217 code as stored and shown. */
 /**
  * A whole number given in a query string (`limit=50`). Coerced from its text; `abc` or `1.5` is
  * refused as not a whole number, where zod alone would say "expected number, received NaN".
  */
-export const QueryWholeNumber = z.coerce.number({ error: "expected a whole number" }).int({ error: "expected a whole number" });
-
+const NOT_WHOLE = { error: "expected a whole number" };
+export const QueryWholeNumber = z.coerce.number(NOT_WHOLE).int(NOT_WHOLE);
+/** A currency's ISO 4217 code as stored and shown. */
 export const Currency = z.string().regex(/^[A-Z]{3}$/, "ISO 4217 code");
 /** A currency a client or rate card may be given: one the runtime knows (ISO 4217's current codes), not merely three letters. */
 export const KnownCurrency = Currency.refine((c) => Intl.supportedValuesOf("currency").includes(c), "an ISO 4217 currency code, such as BRL or USD");

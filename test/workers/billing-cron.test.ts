@@ -4,7 +4,7 @@ import { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { lateDays } from "../../durable-objects/late-billing.ts";
 import { clearRebills, markRebills, rebillsBetween } from "../../workers/billing/rebills.ts";
 import { billingJob, dueDaysOf, planTick } from "../../workers/billing/schedule.ts";
-import { admin, authed, call, createClient, d1WithMarkedBatches, d1WithQueryLimit, postJson, signIn, unique, withEnv, withMethods } from "./helpers.ts";
+import { admin, authed, call, createClient, d1WithMarkedBatches, d1WithQueryLimit, postJson, signIn, unique, withClock, withEnv, withMethods } from "./helpers.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 
 const at = (iso: string) => Date.parse(iso);
@@ -16,12 +16,7 @@ const at = (iso: string) => Date.parse(iso);
  */
 async function onClock(start: string, fn: (setNow: (iso: string) => number) => Promise<void>): Promise<void> {
   let now = at(start);
-  const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
-  try {
-    await fn((iso) => (now = at(iso)));
-  } finally {
-    clock.mockRestore();
-  }
+  await withClock(() => now, () => fn((iso) => (now = at(iso))));
 }
 
 /** The loopback stub runs `scheduled` as workerd dispatches a cron; its generated type (Fetcher) omits it. */

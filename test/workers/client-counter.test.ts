@@ -1,6 +1,6 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import type { CounterReads } from "../../durable-objects/counter-reads.ts";
 import { encodeBatch } from "../../durable-objects/event-batch.ts";
@@ -9,7 +9,7 @@ import { EVENT_COLUMNS, type NotificationEvent, type Status } from "../../schema
 import { localDate, localDayRange, minuteOf } from "../../schema/time.ts";
 import { partitionPrefix } from "../../workers/lake/layout.ts";
 import { clearOfMinuteTurn } from "../minute-turn.ts";
-import { unique } from "./helpers.ts";
+import { unique, withClock } from "./helpers.ts";
 import { readParquet } from "./lake-fixtures.ts";
 
 const SP = { timezone: "America/Sao_Paulo" };
@@ -581,29 +581,29 @@ describe("today's totals", () => {
       ["Pacific/Kiritimati", "2027-11-07T10:00:00Z", "2027-11-08T10:00:00Z"],
       ["Pacific/Pago_Pago", "2027-11-07T11:00:00Z", "2027-11-08T11:00:00Z"],
     ];
-    const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
-    try {
-      for (const [tz, startText, endText] of days) {
-        const { id, stub } = counter();
-        const [start, end] = [Date.parse(startText), Date.parse(endText)];
-        // Summed when first asked, then kept up to date by each ingest; summed again after eviction.
-        expect(await stub.today(tz), tz).toEqual({ accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 });
-        await stub.ingest(
-          { id, timezone: tz },
-          encodeBatch([
-            ev({ occurred_at: start - 1, status: "sent" }),
-            ev({ occurred_at: start, status: "read" }),
-            ev({ occurred_at: Math.min(end, now) - 1, status: "delivered" }),
-            ev({ occurred_at: end, status: "failed" }),
-          ]),
-        );
-        const want = { accepted: 0, sent: 0, delivered: 1, read: 1, failed: 0 };
-        expect(await stub.today(tz), tz).toEqual(want);
-        await evictDurableObject(stub);
-        expect(await stub.today(tz), `${tz}, summed`).toEqual(want);
-      }
-    } finally {
-      clock.mockRestore();
-    }
+    await withClock(
+      () => now,
+      async () => {
+        for (const [tz, startText, endText] of days) {
+          const { id, stub } = counter();
+          const [start, end] = [Date.parse(startText), Date.parse(endText)];
+          // Summed when first asked, then kept up to date by each ingest; summed again after eviction.
+          expect(await stub.today(tz), tz).toEqual({ accepted: 0, sent: 0, delivered: 0, read: 0, failed: 0 });
+          await stub.ingest(
+            { id, timezone: tz },
+            encodeBatch([
+              ev({ occurred_at: start - 1, status: "sent" }),
+              ev({ occurred_at: start, status: "read" }),
+              ev({ occurred_at: now - 1, status: "delivered" }),
+              ev({ occurred_at: end, status: "failed" }),
+            ]),
+          );
+          const want = { accepted: 0, sent: 0, delivered: 1, read: 1, failed: 0 };
+          expect(await stub.today(tz), tz).toEqual(want);
+          await evictDurableObject(stub);
+          expect(await stub.today(tz), `${tz}, summed`).toEqual(want);
+        }
+      },
+    );
   });
 });

@@ -288,15 +288,20 @@ export async function runCron(cron: string, scheduledTime: number): Promise<void
 }
 
 /**
- * Runs `fn` with the clock `ms` ahead instead of waiting that long: the tests, the Worker and the
- * objects share one isolate, so they all read the shifted `Date.now()`.
+ * Runs `fn` with `Date.now()` answered by `now`: the tests, the Worker and the objects share one
+ * isolate, so they all read that clock.
  */
-export async function withClockAhead<T>(ms: number, fn: () => Promise<T>): Promise<T> {
-  const realNow = Date.now.bind(Date);
-  const ahead = vi.spyOn(Date, "now").mockImplementation(() => realNow() + ms);
+export async function withClock<T>(now: () => number, fn: () => Promise<T>): Promise<T> {
+  const clock = vi.spyOn(Date, "now").mockImplementation(now);
   try {
     return await fn();
   } finally {
-    ahead.mockRestore();
+    clock.mockRestore();
   }
+}
+
+/** Runs `fn` with the clock `ms` ahead instead of waiting that long. */
+export async function withClockAhead<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  const realNow = Date.now.bind(Date);
+  return withClock(() => realNow() + ms, fn);
 }
