@@ -8,5 +8,14 @@ export const DEV_SECRETS = {
   SESSION_SECRET: "dev-session-secret-change-me",
   FILE_SIGNING_SECRET: "dev-file-signing-secret",
 } as const;
+/**
+ * The optional secrets of a rotation, each with the secret it is the previous value of: while set, it
+ * still verifies what it signed (docs/operations.md, "Rotating a secret"). Development never sets
+ * them; production holds a set one to its secret's rules.
+ */
+export const PREVIOUS_SECRETS = {
+  SESSION_SECRET_PREVIOUS: "SESSION_SECRET",
+  FILE_SIGNING_SECRET_PREVIOUS: "FILE_SIGNING_SECRET",
+} as const;
 export const DEV_PASSWORD = "zapmeter-dev";
 export const DEV_INGEST_KEY = "dev-ingest-key";

@@ -2,7 +2,7 @@ import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "./app-env.ts";
-import { DEV_SECRETS } from "../schema/dev-credentials.ts";
+import { DEV_SECRETS, PREVIOUS_SECRETS } from "../schema/dev-credentials.ts";
 import { ApiError } from "./errors.ts";
 import { logLine } from "./log.ts";
 
@@ -11,17 +11,30 @@ export const DEFAULT_MAX_BODY = 64 * 1024;
 const INGEST_PATHS = ["/v1/webhooks/", "/v1/ingest/"];
 
 const SECRET_NAMES = Object.keys(DEV_SECRETS) as (keyof typeof DEV_SECRETS)[];
+const PREVIOUS_NAMES = Object.keys(PREVIOUS_SECRETS) as (keyof typeof PREVIOUS_SECRETS)[];
 
 export function isProduction(env: Env): boolean {
   return env.ENVIRONMENT === "production";
 }
 
-/** Secrets that are missing, short or the dev values; empty means the configuration is fit for production. */
+/**
+ * The secrets unfit for production: a secret missing, short or a dev value; a previous secret set and
+ * short, a dev value or its secret's own value (a rotation that rotated nothing). A previous secret
+ * verifies credentials as its secret does, so it is held to the same rules; unset (or empty, which
+ * verifies nothing) is its normal state. None means the configuration is fit for production.
+ */
 function insecureSecrets(env: Env): string[] {
-  return SECRET_NAMES.filter((name) => {
-    const value = env[name] as string | undefined;
-    return !value || value === DEV_SECRETS[name] || value.length < 16;
+  const current = SECRET_NAMES.filter((name) => !fitSecret(env[name], DEV_SECRETS[name]));
+  const previous = PREVIOUS_NAMES.filter((name) => {
+    const value = env[name];
+    const of = PREVIOUS_SECRETS[name];
+    return !!value && (!fitSecret(value, DEV_SECRETS[of]) || value === env[of]);
   });
+  return [...current, ...previous];
+}
+
+function fitSecret(value: string | undefined, devValue: string): boolean {
+  return !!value && value !== devValue && value.length >= 16;
 }
 
 /** A request slower than this is always logged, like an error. */

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseEnv } from "node:util";
 import { describe, expect, it } from "vitest";
-import { DEV_SECRETS } from "../../schema/dev-credentials.ts";
+import { DEV_SECRETS, PREVIOUS_SECRETS } from "../../schema/dev-credentials.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -70,21 +70,22 @@ describe("README.md's Configuration and Deploy sections", () => {
   const rows = [...readmeSection("Configuration").matchAll(/^\| `([A-Z_]+)` \| (secret|var) \|.*\| `?([^`|]*?)`? [|(]/gm)].map((m) => ({ name: m[1]!, kind: m[2]!, dev: m[3]! }));
   const deploy = readmeSection("Deploy to a Cloudflare account");
 
-  it("lists every secret the Worker checks, with .dev.vars.example's value, and every wrangler.toml var", () => {
+  it("lists every secret the Worker checks, with .dev.vars.example's value (the previous ones unset), and every wrangler.toml var", () => {
     const example = parseEnv(readFileSync(join(root, ".dev.vars.example"), "utf8"));
     const secrets = rows.filter((r) => r.kind === "secret");
-    expect(secrets.map((r) => r.name).sort()).toEqual(Object.keys(DEV_SECRETS).sort());
+    expect(secrets.map((r) => r.name).sort()).toEqual([...Object.keys(DEV_SECRETS), ...Object.keys(PREVIOUS_SECRETS)].sort());
     expect(Object.keys(example).sort()).toEqual(Object.keys(DEV_SECRETS).sort());
     for (const r of secrets) {
-      expect(r.dev).toBe(DEV_SECRETS[r.name as keyof typeof DEV_SECRETS]);
-      expect(example[r.name]).toBe(r.dev);
+      const dev = DEV_SECRETS[r.name as keyof typeof DEV_SECRETS] as string | undefined;
+      expect(r.dev).toBe(dev ?? "unset");
+      expect(example[r.name]).toBe(dev);
     }
     expect(rows.filter((r) => r.kind === "var").map((r) => r.name).sort()).toEqual(wranglerToml().vars.sort());
   });
 
   it("names only bindings, vars and secrets that exist: every `env.NAME` the code reads", () => {
     const toml = wranglerToml();
-    const known = new Set([...toml.values("binding"), ...toml.values("name"), ...toml.vars, ...Object.keys(DEV_SECRETS)]);
+    const known = new Set([...toml.values("binding"), ...toml.values("name"), ...toml.vars, ...Object.keys(DEV_SECRETS), ...Object.keys(PREVIOUS_SECRETS)]);
     const read = new Set([...[...sources("workers"), ...sources("durable-objects")].join("\n").matchAll(/\benv\.([A-Z][A-Z0-9_]+)\b/g)].map((m) => m[1]!));
     expect(read.size).toBeGreaterThan(5);
     expect([...read].filter((n) => !known.has(n)).sort()).toEqual([]);

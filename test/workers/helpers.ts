@@ -17,9 +17,9 @@ export function unique(prefix: string): string {
   return `${prefix}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** Calls the Worker as a client would. */
-export function call(path: string, init: RequestInit = {}): Promise<Response> {
-  return exports.default.fetch(new Request(`${BASE}${path}`, init));
+/** Calls the Worker as a client would; with `overrides`, the app with those bindings replaced (`withEnv`). */
+export function call(path: string, init: RequestInit = {}, overrides?: Partial<Env>): Promise<Response> {
+  return overrides ? withEnv(overrides, path, init) : exports.default.fetch(new Request(`${BASE}${path}`, init));
 }
 
 /** Calls the app with some bindings replaced (a production configuration, a store that fails). */

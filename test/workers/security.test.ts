@@ -34,6 +34,9 @@ const STRONG = {
   FILE_SIGNING_SECRET: "a-strong-file-secret-0123456789",
 };
 
+/** The SESSION_SECRET an operator rotates to; the suite's own becomes SESSION_SECRET_PREVIOUS. */
+const NEW_SESSION_SECRET = "the-new-session-secret-0123456789";
+
 afterEach(() => vi.restoreAllMocks());
 
 describe("production mode", () => {
@@ -54,6 +57,21 @@ describe("production mode", () => {
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("insecure_configuration");
     }
     expect((await withEnv(STRONG, "/v1/openapi.json")).status).toBe(200);
+  });
+
+  it("refuses a previous secret that is short, a dev value or its secret's own value; serves with a fit one, or none", async () => {
+    for (const [name, bad] of [
+      ["SESSION_SECRET_PREVIOUS", "fifteen-chars-x"],
+      ["SESSION_SECRET_PREVIOUS", "dev-session-secret-change-me"],
+      ["SESSION_SECRET_PREVIOUS", STRONG.SESSION_SECRET],
+      ["FILE_SIGNING_SECRET_PREVIOUS", "dev-file-signing-secret"],
+      ["FILE_SIGNING_SECRET_PREVIOUS", STRONG.FILE_SIGNING_SECRET],
+    ]) {
+      const res = await linesOf("error", () => withEnv({ ...STRONG, [name!]: bad }, "/health"));
+      expect([name, res.status, res.lines]).toEqual([name, 503, [expect.objectContaining({ event: "insecure_configuration", secrets: [name] })]]);
+    }
+    const previous = { SESSION_SECRET_PREVIOUS: "the-session-secret-before-0123456789", FILE_SIGNING_SECRET_PREVIOUS: "the-file-secret-before-0123456789" };
+    expect((await withEnv({ ...STRONG, ...previous }, "/health")).status).toBe(200);
   });
 
   it("logs one line naming the bad secrets, which the answer does not name", async () => {
@@ -183,13 +201,20 @@ describe("edge hardening", () => {
 
   describe("sign-in lockout", () => {
     const PASSWORD = "the-right-password";
-    /** Sign-in attempts from one address (each test its own, so their failures do not add up). */
-    const attempts = (ip: string) => async (email: string, password: string, device_token?: string) =>
-      call("/v1/auth/login", {
-        method: "POST",
-        headers: { "content-type": "application/json", "cf-connecting-ip": ip },
-        body: JSON.stringify({ email, password, device_token }),
-      });
+    /**
+     * Sign-in attempts from one address (each test its own, so their failures do not add up), to the
+     * Worker as deployed or with `overrides` in its bindings.
+     */
+    const attempts = (ip: string, overrides?: Partial<Env>) => async (email: string, password: string, device_token?: string) =>
+      call(
+        "/v1/auth/login",
+        {
+          method: "POST",
+          headers: { "content-type": "application/json", "cf-connecting-ip": ip },
+          body: JSON.stringify({ email, password, device_token }),
+        },
+        overrides,
+      );
     const deviceTokenOf = async (res: Response) => ((await res.json()) as { device_token: string }).device_token;
     const userWithPassword = async () => {
       const email = `${unique("lockout")}@example.com`;
@@ -313,6 +338,24 @@ describe("edge hardening", () => {
           expect([days, (await home(email, PASSWORD, device)).status]).toEqual([days, status]);
         });
       }
+    });
+
+    it("trusts a device token of SESSION_SECRET_PREVIOUS while it is set, and hands the device back re-signed with the current key", async () => {
+      const email = await userWithPassword();
+      const device = await deviceTokenOf(await attempts("198.51.100.18")(email, PASSWORD));
+      for (let i = 0; i < 11; i++) await attempts("198.51.100.19")(email, `guess-${i}`);
+      const rotating = attempts("198.51.100.18", { SESSION_SECRET: NEW_SESSION_SECRET, SESSION_SECRET_PREVIOUS: env.SESSION_SECRET });
+      const rotated = attempts("198.51.100.18", { SESSION_SECRET: NEW_SESSION_SECRET });
+
+      const during = await rotating(email, PASSWORD, device);
+      expect(during.status).toBe(200);
+      const resigned = await deviceTokenOf(during);
+      expect(resigned).not.toBe(device);
+      // The same device, as old as it was: its id (its failures' bucket) and its issue time.
+      expect(resigned.split(".").slice(0, 2)).toEqual(device.split(".").slice(0, 2));
+      // The current key alone trusts it once the previous one is deleted; the old token is a stranger's then.
+      expect((await rotated(email, PASSWORD, resigned)).status).toBe(200);
+      expect((await rotated(email, PASSWORD, device)).status).toBe(429);
     });
 
     it("lets a locked account in once its lock has run out, counting failures afresh in a new window", async () => {

@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
 import { sign } from "hono/jwt";
 import { describe, expect, it, vi } from "vitest";
-import { SESSION_TTL_S, issueSession } from "../../workers/auth/session.ts";
-import { authed, call, createClient, postJson, runCron, signIn, unique } from "./helpers.ts";
+import { users } from "../../schema/db.ts";
+import { SESSION_COOKIE, SESSION_TTL_S, issueSession, sessionOf } from "../../workers/auth/session.ts";
+import { authed, call, createClient, db, postJson, runCron, signIn, unique, withEnv } from "./helpers.ts";
 
 describe("sign in and out", () => {
   it("sets an HttpOnly SameSite=Strict session cookie and returns a bearer token", async () => {
@@ -79,6 +80,60 @@ describe("sign in and out", () => {
     for (const t of [forged, foreign, expired, withoutEnd, longer, postdated, "garbage"]) expect((await call("/v1/me", authed(t))).status).toBe(401);
     const asIssued = await sign({ ...claims, exp: (claims.iat as number) + SESSION_TTL_S }, env.SESSION_SECRET, "HS256");
     expect((await call("/v1/me", authed(asIssued))).status).toBe(200);
+  });
+});
+
+describe("rotating SESSION_SECRET", () => {
+  const NEW_SECRET = "the-new-session-secret-0123456789";
+  /** The suite's secret is the previous one while the rotation is under way, and deleted after it. */
+  const rotating = { SESSION_SECRET: NEW_SECRET, SESSION_SECRET_PREVIOUS: env.SESSION_SECRET };
+  const rotated = { SESSION_SECRET: NEW_SECRET };
+  const withCookie = (token: string, init: RequestInit = {}): RequestInit => ({ ...init, headers: { cookie: `${SESSION_COOKIE}=${token}` } });
+  const freshCookie = (res: Response) => res.headers.get("set-cookie")?.match(/zm_session=([^;]+)/)?.[1];
+  async function viewer(): Promise<number> {
+    const [u] = await db().insert(users).values({ email: `${unique("rotation")}@example.com`, passwordHash: "unusable", role: "viewer", createdAt: Date.now() }).returning();
+    return u!.id;
+  }
+
+  it("accepts a bearer session of the previous key while it is set, as it is, and refuses it once deleted and one of a third key", async () => {
+    const id = await viewer();
+    const old = (await issueSession(env.SESSION_SECRET, id)).token;
+    for (let i = 0; i < 2; i++) {
+      const res = await withEnv(rotating, "/v1/me", authed(old));
+      expect([res.status, res.headers.get("set-cookie")]).toEqual([200, null]);
+    }
+    expect((await withEnv(rotating, "/v1/me", authed((await issueSession(NEW_SECRET, id)).token))).status).toBe(200);
+    expect((await withEnv(rotated, "/v1/me", authed(old))).status).toBe(401);
+    const third = (await issueSession("a-third-session-secret-0123456789", id)).token;
+    expect((await withEnv(rotating, "/v1/me", authed(third))).status).toBe(401);
+  });
+
+  it("re-issues a cookie session of the previous key with the current key at its next request, however young, and revokes the old one", async () => {
+    const id = await viewer();
+    const old = (await issueSession(env.SESSION_SECRET, id)).token;
+    const res = await withEnv(rotating, "/v1/me", withCookie(old));
+    expect(res.status).toBe(200);
+    const fresh = freshCookie(res)!;
+    // The current key alone verifies it: the session outlives the previous key.
+    expect(await sessionOf({ current: NEW_SECRET }, fresh)).toMatchObject({ userId: id, byPreviousKey: false });
+    expect((await withEnv(rotated, "/v1/me", withCookie(fresh))).status).toBe(200);
+    expect((await withEnv(rotating, "/v1/me", withCookie(old))).status).toBe(401);
+  });
+
+  it("signs out a session of the previous key, and the one its cookie was re-issued as", async () => {
+    const id = await viewer();
+    const me = async (init: RequestInit) => (await withEnv(rotating, "/v1/me", init)).status;
+    const bearer = (await issueSession(env.SESSION_SECRET, id)).token;
+    expect(await me(authed(bearer))).toBe(200);
+    expect((await withEnv(rotating, "/v1/auth/logout", authed(bearer, { method: "POST" }))).status).toBe(200);
+    expect(await me(authed(bearer))).toBe(401);
+
+    const old = (await issueSession(env.SESSION_SECRET, id)).token;
+    const fresh = freshCookie(await withEnv(rotating, "/v1/me", withCookie(old)))!;
+    expect(await me(withCookie(fresh))).toBe(200);
+    // The old cookie's sign-out (sent by a tab that had not seen the fresh one yet) ends the fresh session too.
+    expect((await withEnv(rotating, "/v1/auth/logout", withCookie(old, { method: "POST" }))).status).toBe(200);
+    expect(await me(withCookie(fresh))).toBe(401);
   });
 });
 

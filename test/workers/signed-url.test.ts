@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { hmacSha256, toHex } from "../../workers/auth/crypto.ts";
 import { signFileUrl, verifyFileUrl } from "../../workers/files/signed-urls.ts";
-import { authed, call, createClient, signIn, unique } from "./helpers.ts";
+import { authed, call, createClient, signIn, unique, withEnv } from "./helpers.ts";
 import { ingest, runDay, status } from "./billing-fixtures.ts";
 
 const DAY = "2026-11-12";
@@ -21,10 +21,10 @@ async function linkFor(token: string, format = "csv", revision?: number): Promis
   return { url: new URL(body.url), expires_at: body.expires_at, revision: body.revision };
 }
 
-const fetchPath = (url: URL | string) => call(typeof url === "string" ? url : url.pathname + url.search);
+const fetchPath = (url: URL | string, overrides?: Partial<Env>) => call(typeof url === "string" ? url : url.pathname + url.search, {}, overrides);
 
-async function refused(url: URL | string): Promise<string> {
-  const res = await fetchPath(url);
+async function refused(url: URL | string, overrides?: Partial<Env>): Promise<string> {
+  const res = await fetchPath(url, overrides);
   const { error } = (await res.json()) as { error: { code: string; message: string } };
   expect([res.status, error.code]).toEqual([403, "invalid_link"]);
   return error.message;
@@ -123,17 +123,33 @@ describe("signed billing downloads", () => {
 
   it("a link works up to the millisecond before its expiry, and from a signer whose clock is up to a minute ahead", async () => {
     const secret = env.FILE_SIGNING_SECRET;
+    const keys = { current: secret };
     const now = Date.parse("2026-11-20T12:00:00Z");
     const credentials = async (signedAt: number) => {
       const url = new URL((await signFileUrl(secret, KEY, signedAt)).path, "https://zapmeter.test");
       return [Number(url.searchParams.get("exp")), url.searchParams.get("sig")!] as const;
     };
     const [exp, sig] = await credentials(now);
-    expect(await verifyFileUrl(secret, KEY, exp, sig, exp * 1000 - 1)).toBe("ok");
-    expect(await verifyFileUrl(secret, KEY, exp, sig, exp * 1000)).toBe("expired");
+    expect(await verifyFileUrl(keys, KEY, exp, sig, exp * 1000 - 1)).toBe("ok");
+    expect(await verifyFileUrl(keys, KEY, exp, sig, exp * 1000)).toBe("expired");
     // Workers' clocks differ a little: a link signed a minute "in the future" is still one we issue.
-    expect(await verifyFileUrl(secret, KEY, ...(await credentials(now + 60_000)), now)).toBe("ok");
-    expect(await verifyFileUrl(secret, KEY, ...(await credentials(now + 61_000)), now)).toBe("not_issued");
+    expect(await verifyFileUrl(keys, KEY, ...(await credentials(now + 60_000)), now)).toBe("ok");
+    expect(await verifyFileUrl(keys, KEY, ...(await credentials(now + 61_000)), now)).toBe("not_issued");
+  });
+
+  it("serves links of the previous key while FILE_SIGNING_SECRET_PREVIOUS is set, and signs new ones with the current key", async () => {
+    await billedDay();
+    const finance = await signIn("finance");
+    const before = (await linkFor(finance)).url;
+    const NEW_SECRET = "the-new-file-secret-0123456789";
+    const rotating = { FILE_SIGNING_SECRET: NEW_SECRET, FILE_SIGNING_SECRET_PREVIOUS: env.FILE_SIGNING_SECRET };
+    const rotated = { FILE_SIGNING_SECRET: NEW_SECRET };
+    expect((await fetchPath(before, rotating)).status).toBe(200);
+    expect(await refused(before, rotated)).toMatch(/signature/);
+    expect(await refused((await signFileUrl("a-third-file-secret-0123456789", KEY, Date.now())).path, rotating)).toMatch(/signature/);
+
+    const during = await withEnv(rotating, `/v1/billing/${DAY}/download?format=csv`, authed(finance));
+    expect((await fetchPath(new URL(((await during.json()) as { url: string }).url), rotated)).status).toBe(200);
   });
 
   it("refuses links no one issues, even signed with the secret: other prefixes, and longer lives", async () => {

@@ -8,7 +8,8 @@ import { ApiError, storeCall } from "../errors.ts";
 import { bearerToken } from "./api-keys.ts";
 import type { Capability } from "../../schema/api.ts";
 import { allows, type AuthUser } from "./policy.ts";
-import { SESSION_COOKIE, SESSION_TTL_S, issueSession, userFromToken } from "./session.ts";
+import { SESSION_COOKIE, SESSION_TTL_S, issueSession, userFromToken, type SessionUser } from "./session.ts";
+import { sessionKeys } from "./signing-keys.ts";
 
 /** HttpOnly, SameSite=Strict, Secure outside plain-http localhost: the same when set and when cleared. */
 const sessionCookieOptions = (c: Context<AppEnv>) =>
@@ -24,11 +25,13 @@ export function clearSessionCookie(c: Context<AppEnv>): void {
 
 /**
  * A cookie session past half its life is replaced by a fresh one and the old id revoked, so an active
- * dashboard stays signed in while a stolen cookie ages out. The request goes on as the fresh session
- * (a live ticket it issues belongs to that one).
+ * dashboard stays signed in while a stolen cookie ages out. So is one signed with the previous key of
+ * a rotation, at once: active dashboards move to the current key within minutes, not hours, and
+ * keep their sessions when the previous key is deleted. The request goes on as the fresh session (a
+ * live ticket it issues belongs to that one).
  */
-async function rotateIfOld(c: Context<AppEnv>, user: AuthUser): Promise<AuthUser> {
-  if (user.sessionExpiresAt - Date.now() > (SESSION_TTL_S * 1000) / 2) return user;
+async function rotateIfOld(c: Context<AppEnv>, user: SessionUser): Promise<AuthUser> {
+  if (!user.byPreviousKey && user.sessionExpiresAt - Date.now() > (SESSION_TTL_S * 1000) / 2) return user;
   const fresh = await issueSession(c.env.SESSION_SECRET, user.id, user.checkedAt);
   // The old id names its replacement, so that a sign-out with the old cookie ends it too (`revokeSessionChain`).
   const [revoked] = await c
@@ -51,8 +54,8 @@ export function sessionToken(authorization: string | undefined, cookie: string |
 }
 
 /** The user of a session token: null when it is invalid, expired or revoked. */
-export async function sessionUser(c: Context<AppEnv>, token: string): Promise<AuthUser | null> {
-  return storeCall(userFromToken(c.get("db"), c.env.SESSION_SECRET, token), "session_store_unavailable", "could not verify the session; retry");
+export async function sessionUser(c: Context<AppEnv>, token: string): Promise<SessionUser | null> {
+  return storeCall(userFromToken(c.get("db"), sessionKeys(c.env), token), "session_store_unavailable", "could not verify the session; retry");
 }
 
 /**

@@ -4,6 +4,7 @@ import { sign, verify } from "hono/jwt";
 import { revokedSessions, userClients, users } from "../../schema/db.ts";
 import { randomToken } from "./crypto.ts";
 import { accessGrant, type AuthUser } from "./policy.ts";
+import { verifyWithKeys, type SigningKeys } from "./signing-keys.ts";
 
 export const SESSION_COOKIE = "zm_session";
 /**
@@ -29,14 +30,14 @@ export async function issueSession(secret: string, userId: number, now = Date.no
   return { token: await sign(claims, secret, "HS256"), id: claims.jti, expiresAt: claims.exp * 1000 };
 }
 
-/** What an unexpired session token of ours says, whether or not it was revoked since; null for any other. */
-export async function sessionOf(secret: string, token: string): Promise<{ userId: number; sessionId: string; expiresAt: number; issuedAt: number } | null> {
-  let claims: SessionClaims;
-  try {
-    claims = (await verify(token, secret, "HS256")) as SessionClaims;
-  } catch {
-    return null;
-  }
+/**
+ * What an unexpired session token of ours says, whether or not it was revoked since; null for any
+ * other. `byPreviousKey`: SESSION_SECRET_PREVIOUS signed it, during a rotation.
+ */
+export async function sessionOf(keys: SigningKeys, token: string): Promise<{ userId: number; sessionId: string; expiresAt: number; issuedAt: number; byPreviousKey: boolean } | null> {
+  const verified = await verifyWithKeys(keys, (secret) => verify(token, secret, "HS256").catch(() => null));
+  if (!verified) return null;
+  const claims = verified.value as SessionClaims;
   const userId = Number(claims.sub);
   // hono's verify checks `exp` only when the token has one: a session without an end is not ours, nor
   // one longer than ours (minted with a leaked secret to outlive the next sign-in).
@@ -46,13 +47,18 @@ export async function sessionOf(secret: string, token: string): Promise<{ userId
   // within its `iat` second is not ours (it would outlive the password resets after its second).
   const issuedAt = Number.isSafeInteger(claims.iat_ms) ? claims.iat_ms! : claims.iat * 1000;
   if (Math.floor(issuedAt / 1000) !== claims.iat) return null;
-  return { userId, sessionId: claims.jti, expiresAt: claims.exp * 1000, issuedAt };
+  return { userId, sessionId: claims.jti, expiresAt: claims.exp * 1000, issuedAt, byPreviousKey: verified.byPreviousKey };
 }
 
+/** A session token's user, and whether the previous key of a rotation signed the token. */
+export type SessionUser = AuthUser & { byPreviousKey: boolean };
+
 /** The user behind a token, or null when it is forged, expired, revoked or the user is inactive. */
-export async function userFromToken(db: DrizzleD1Database, secret: string, token: string): Promise<AuthUser | null> {
-  const session = await sessionOf(secret, token);
-  return session && activeUser(db, session.userId, session.sessionId, session.expiresAt, session.issuedAt);
+export async function userFromToken(db: DrizzleD1Database, keys: SigningKeys, token: string): Promise<SessionUser | null> {
+  const session = await sessionOf(keys, token);
+  if (!session) return null;
+  const user = await activeUser(db, session.userId, session.sessionId, session.expiresAt, session.issuedAt);
+  return user && { ...user, byPreviousKey: session.byPreviousKey };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { DAY_MS } from "../../schema/time.ts";
 import { bytesEqual, fromHex, hmacSha256, randomToken, toHex } from "./crypto.ts";
+import { verifyWithKeys, type SigningKeys } from "./signing-keys.ts";
 
 /**
  * A trusted device: a browser or script that has signed in to an account before holds a token naming
@@ -18,27 +19,39 @@ function mac(secret: string, email: string, sessionsValidFrom: number, id: strin
   return hmacSha256(secret, `trusted-device\n${email.toLowerCase()}\n${sessionsValidFrom}\n${id}\n${issued}`);
 }
 
-export async function issueDeviceToken(secret: string, email: string, sessionsValidFrom: number): Promise<string> {
-  const id = randomToken(ID_BYTES);
-  const now = Date.now();
-  return `${id}.${now}.${toHex(await mac(secret, email, sessionsValidFrom, id, now))}`;
+export function issueDeviceToken(secret: string, email: string, sessionsValidFrom: number): Promise<string> {
+  return deviceToken(secret, email, sessionsValidFrom, randomToken(ID_BYTES), Date.now());
+}
+
+async function deviceToken(secret: string, email: string, sessionsValidFrom: number, id: string, issued: number): Promise<string> {
+  return `${id}.${issued}.${toHex(await mac(secret, email, sessionsValidFrom, id, issued))}`;
+}
+
+/** A device the account trusts: its id, and the token it holds from now on. */
+export interface TrustedDevice {
+  id: string;
+  token: string;
 }
 
 /**
- * The device's id when `token` was issued for `email` since its sessions were last reset, with this
- * secret, less than TTL ago; undefined otherwise (none, another account's, a reset since, expired, a
- * rotated secret, forged), which makes the attempt an untrusted one.
+ * The device when `token` was issued for `email` since its sessions were last reset, with the
+ * session keys, less than TTL ago; undefined otherwise (none, another account's, a reset since,
+ * expired, a key no longer accepted, forged), which makes the attempt an untrusted one. A token
+ * signed with the previous key of a rotation comes back re-signed with the current key, as the same
+ * device (its id and its age): it stays trusted once the previous key is deleted.
  */
-export async function trustedDeviceId(
-  secret: string,
+export async function trustedDevice(
+  keys: SigningKeys,
   email: string,
   sessionsValidFrom: number,
   token: string | undefined,
-): Promise<string | undefined> {
+): Promise<TrustedDevice | undefined> {
   const [id, issuedText, sig, ...rest] = token?.split(".") ?? [];
   const issued = Number(issuedText);
   if (!id || !sig || rest.length > 0 || !/^[0-9a-f]+$/.test(id) || id.length !== ID_BYTES * 2) return undefined;
   if (!/^\d{1,15}$/.test(issuedText ?? "") || Date.now() - issued >= TTL_MS) return undefined;
   const given = fromHex(sig);
-  return given && bytesEqual(given, await mac(secret, email, sessionsValidFrom, id, issued)) ? id : undefined;
+  const verified = given && (await verifyWithKeys(keys, async (secret) => bytesEqual(given, await mac(secret, email, sessionsValidFrom, id, issued))));
+  if (!verified) return undefined;
+  return { id, token: verified.byPreviousKey ? await deviceToken(keys.current, email, sessionsValidFrom, id, issued) : token! };
 }

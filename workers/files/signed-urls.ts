@@ -1,4 +1,5 @@
 import { bytesEqual, fromHex, hmacSha256, toHex } from "../auth/crypto.ts";
+import { verifyWithKeys, type SigningKeys } from "../auth/signing-keys.ts";
 
 /**
  * Signed, expiring links to R2 objects: `/v1/files/<key>?exp=<epoch s>&sig=<hex>` where sig is
@@ -34,10 +35,14 @@ export async function signFileUrl(secret: string, key: string, nowMs: number, tt
   return { path: `${FILES_PATH}${key}?exp=${exp}&sig=${sig}`, expiresAt: exp * 1000 };
 }
 
-/** Checks a link's signature (constant time), that it is one we issue, and then its expiry. */
-export async function verifyFileUrl(secret: string, key: string, exp: number, sigHex: string, nowMs: number): Promise<Verdict> {
+/**
+ * Checks a link's signature (constant time) with the current key, then the previous one of a
+ * rotation, so that links handed out just before it keep working; then that it is one we issue, and
+ * its expiry.
+ */
+export async function verifyFileUrl(keys: SigningKeys, key: string, exp: number, sigHex: string, nowMs: number): Promise<Verdict> {
   const given = fromHex(sigHex);
-  if (!given || !bytesEqual(given, await signature(secret, key, exp))) return "bad_signature";
+  if (!given || !(await verifyWithKeys(keys, async (secret) => bytesEqual(given, await signature(secret, key, exp))))) return "bad_signature";
   if (!key.startsWith(SIGNABLE_PREFIX) || exp * 1000 > nowMs + (DOWNLOAD_TTL_S + SKEW_S) * 1000) return "not_issued";
   return nowMs >= exp * 1000 ? "expired" : "ok";
 }

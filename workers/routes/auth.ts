@@ -8,7 +8,8 @@ import { audit } from "../audit.ts";
 import { authenticate, clearSessionCookie, requireOwnOrigin, sessionToken, sessionUser, setSessionCookie } from "../auth/middleware.ts";
 import { LoginThrottle, lockName, type ThrottleSubject } from "../auth/login-throttle.ts";
 import { hashPassword, verifyPassword } from "../auth/password.ts";
-import { issueDeviceToken, trustedDeviceId } from "../auth/trusted-device.ts";
+import { issueDeviceToken, trustedDevice } from "../auth/trusted-device.ts";
+import { sessionKeys } from "../auth/signing-keys.ts";
 import { assertStrongPassword } from "../auth/strong-password.ts";
 import type { AuthUser } from "../auth/policy.ts";
 import { SESSION_COOKIE, issueSession, revokeSessionChain, sessionOf, userFromToken } from "../auth/session.ts";
@@ -62,8 +63,8 @@ auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid
   const readAt = Date.now();
   const row = (await db.select().from(users).where(eq(users.email, email.toLowerCase())))[0];
   // A device is trusted only by an account that exists, and only since its sessions were last reset.
-  const device = row ? await trustedDeviceId(c.env.SESSION_SECRET, email, row.sessionsValidFrom, device_token) : undefined;
-  const throttle = await admitAttempt(c, email.toLowerCase(), device ? { kind: "device", id: device } : { kind: "account", id: email });
+  const device = row ? await trustedDevice(sessionKeys(c.env), email, row.sessionsValidFrom, device_token) : undefined;
+  const throttle = await admitAttempt(c, email.toLowerCase(), device ? { kind: "device", id: device.id } : { kind: "account", id: email });
   decoyHash ??= await hashPassword("decoy-password");
   const ok = await verifyPassword(password, row?.passwordHash ?? decoyHash);
   if (!row || !ok || !row.active) throw new ApiError(401, "invalid_credentials", "email or password is wrong");
@@ -74,12 +75,12 @@ auth.post("/auth/login", async (c, next) => (requireOwnOrigin(c), next()), valid
   }
 
   const { token, id } = await issueSession(c.env.SESSION_SECRET, row.id, readAt);
-  const user = await userFromToken(db, c.env.SESSION_SECRET, token);
+  const user = await userFromToken(db, sessionKeys(c.env), token);
   if (!user) throw new ApiError(401, "invalid_credentials", "email or password is wrong");
   // Who signed in when, and as which session (its id revokes it); failures are counted by the throttle.
   await audit(db, user.email, "auth.login", user.email, { session: id });
   setSessionCookie(c, token);
-  const deviceToken = device ? device_token! : await issueDeviceToken(c.env.SESSION_SECRET, email, row.sessionsValidFrom);
+  const deviceToken = device?.token ?? (await issueDeviceToken(c.env.SESSION_SECRET, email, row.sessionsValidFrom));
   return c.json({ token, user: publicUser(user), device_token: deviceToken } satisfies LoginResponse);
 });
 
@@ -94,7 +95,7 @@ auth.post("/auth/logout", async (c) => {
   if (token !== undefined && token === cookie) requireOwnOrigin(c);
   // A session already revoked is still followed to its replacements: a request of the same cookie may
   // have rotated it a moment ago, and its fresh cookie may reach the browser after this answer.
-  const session = token ? await sessionOf(c.env.SESSION_SECRET, token) : null;
+  const session = token ? await sessionOf(sessionKeys(c.env), token) : null;
   if (session) {
     const user = await sessionUser(c, token!);
     await revokeSessionChain(c.env.DB, session.sessionId, session.expiresAt);

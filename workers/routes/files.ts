@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { SignedFileQuery } from "../../schema/billing.ts";
 import type { AppEnv } from "../app-env.ts";
 import { ApiError } from "../errors.ts";
+import { fileKeys } from "../auth/signing-keys.ts";
 import { FILES_PATH, verifyFileUrl } from "../files/signed-urls.ts";
 
 /** `GET /v1/files/<key>?exp=&sig=`: streams an R2 object to whoever holds a valid signed link. */
@@ -17,7 +18,7 @@ files.get("/:key{.+}", async (c) => {
   } catch {
     throw denied("the link's path is malformed");
   }
-  const verdict = await verifyFileUrl(c.env.FILE_SIGNING_SECRET, key, query.data.exp, query.data.sig, Date.now());
+  const verdict = await verifyFileUrl(fileKeys(c.env), key, query.data.exp, query.data.sig, Date.now());
   if (verdict === "bad_signature") throw denied("the link's signature does not match");
   if (verdict === "not_issued") throw denied("no link is issued for this file or for this long");
   if (verdict === "expired") throw denied("the link has expired; ask for a new one");
