@@ -19,22 +19,20 @@ export function isProduction(env: Env): boolean {
 
 /**
  * The secrets unfit for production: a secret missing, short or a dev value; a previous secret set and
- * short, a dev value or its secret's own value (a rotation that rotated nothing). A previous secret
- * verifies credentials as its secret does, so it is held to the same rules; unset (or empty, which
- * verifies nothing) is its normal state. None means the configuration is fit for production.
+ * short or a dev value. A previous secret verifies credentials as its secret does, so it is held to the
+ * same rules; unset (or empty, which verifies nothing) is its normal state. And any two secrets set to
+ * one value, both named: a previous one equal to its secret rotated nothing, and a key shared by two
+ * purposes lets a leak of the one (a download-link key) sign for the other (sessions). None means the
+ * configuration is fit for production.
  */
 function insecureSecrets(env: Env): string[] {
-  const current = SECRET_NAMES.filter((name) => !fitSecret(env[name], DEV_SECRETS[name]));
-  const previous = PREVIOUS_NAMES.filter((name) => {
-    const value = env[name];
-    const of = PREVIOUS_SECRETS[name];
-    return !!value && (!fitSecret(value, DEV_SECRETS[of]) || value === env[of]);
-  });
-  return [...current, ...previous];
-}
-
-function fitSecret(value: string | undefined, devValue: string): boolean {
-  return !!value && value !== devValue && value.length >= 16;
+  const set = [
+    ...SECRET_NAMES.map((name) => ({ name, value: env[name] as string | undefined, dev: DEV_SECRETS[name] })),
+    ...PREVIOUS_NAMES.filter((name) => env[name]).map((name) => ({ name, value: env[name], dev: DEV_SECRETS[PREVIOUS_SECRETS[name]] })),
+  ];
+  return set
+    .filter(({ name, value, dev }) => !value || value === dev || value.length < 16 || set.some((other) => other.name !== name && other.value === value))
+    .map(({ name }) => name);
 }
 
 /** A request slower than this is always logged, like an error. */

@@ -146,6 +146,8 @@ describe("signed billing downloads", () => {
     const rotated = { FILE_SIGNING_SECRET: NEW_SECRET };
     expect((await fetchPath(before, rotating)).status).toBe(200);
     expect(await refused(before, rotated)).toMatch(/signature/);
+    // An empty previous secret (`wrangler secret put` given nothing) is no key: WebCrypto refuses an empty HMAC key.
+    expect(await refused(before, { ...rotated, FILE_SIGNING_SECRET_PREVIOUS: "" })).toMatch(/signature/);
     expect(await refused((await signFileUrl("a-third-file-secret-0123456789", KEY, Date.now())).path, rotating)).toMatch(/signature/);
 
     const during = await withEnv(rotating, `/v1/billing/${DAY}/download?format=csv`, authed(finance));
