@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { lateDays } from "../../durable-objects/late-billing.ts";
 import { clearRebills, markRebills, rebillsBetween } from "../../workers/billing/rebills.ts";
-import { billingJob, dueDaysOf, planTick } from "../../workers/billing/schedule.ts";
+import { billingJob, daysDueSooner, dueDaysOf, planTick } from "../../workers/billing/schedule.ts";
 import { admin, authed, call, createClient, d1WithMarkedBatches, d1WithQueryLimit, postJson, signIn, unique, withClock, withEnv, withMethods } from "./helpers.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 
@@ -159,6 +159,15 @@ describe("which days a tick computes", () => {
     expect(lateDays(changes, tokyo, at("2026-11-16T16:59:59.999Z"))).toEqual([]);
     expect(lateDays(changes, tokyo, at("2026-11-16T17:00:00Z"))).toEqual(["2026-11-16"]);
     expect(lateDays(changes, "UTC", at("2026-11-16T17:00:00Z"))).toEqual([]);
+  });
+
+  it("a client moved to a zone further east has due at once only the days the old zone had not", () => {
+    // At 02:10Z on the 17th São Paulo's newest due day is the 15th, UTC's and Tokyo's the 16th. A day
+    // already due in the old zone was billed there: marking it again would read it as open.
+    const now = at("2026-11-17T02:10:00Z");
+    expect(daysDueSooner("America/Sao_Paulo", tokyo, now)).toEqual(["2026-11-16"]);
+    expect(daysDueSooner("UTC", tokyo, now)).toEqual([]);
+    expect(daysDueSooner(tokyo, "America/Sao_Paulo", now)).toEqual([]);
   });
 
   it("groups the due clients by date", () => {

@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { dayDueRange, type BillingResponse } from "../../schema/billing.ts";
+import { dayDueAt, type BillingResponse } from "../../schema/billing.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
 import { admin, authed, call, createClient, d1RefusingBatchesOf, failingBucket, gatedBucket, gatedDb, signIn, unique, withEnv } from "./helpers.ts";
 import { billingOf, downloadBytes, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
@@ -513,6 +513,15 @@ describe("a period's summary", () => {
 });
 
 describe("reconciliation", () => {
+  it("recounts the client's local day, not the UTC one", async () => {
+    // São Paulo's 14th of October ends at 03:00Z on the 15th: both reads are its 14th's, none the UTC 14th's.
+    const { id } = await createClient({ timezone: "America/Sao_Paulo" });
+    await ingest([status(id, unique("wamid"), "read", at("2026-10-15T01:00:00Z"), { category: "utility" }), status(id, unique("wamid"), "delivered", at("2026-10-15T02:30:00Z"), { category: "utility" })]);
+    await runDay("2026-10-14");
+    const reconcile = await call(`/v1/billing/2026-10-14/reconcile?client_id=${id}`, authed(await admin()));
+    expect(await reconcile.json()).toMatchObject({ ok: true, billed_total: 2, lake_total: 2 });
+  });
+
   it("answers a one-client recount whose client's rows cannot be written to the lake first 503 flush_failed (a retry can succeed)", async () => {
     const { id } = await createClient({ timezone: "UTC" });
     await runInDurableObject(counterOf(env, id), (instance) => {
@@ -606,8 +615,13 @@ describe("access", () => {
     const due = async (query: string) => ((await (await call(`/v1/billing?${query}`, authed(finance))).json()) as BillingResponse).due;
     // 2026-11-20 ends at 15:00 UTC in Tokyo.
     expect(await due(`date=2026-11-20&client_id=${tokyo.id}`)).toEqual({ from: Date.UTC(2026, 10, 20, 17), to: Date.UTC(2026, 10, 20, 17) });
+    // São Paulo's ends at 03:00 UTC on the 21st: the day is due from Tokyo's (or an earlier zone's) to its (or a later one's).
+    await createClient({ timezone: "America/Sao_Paulo" });
     const all = ((await (await call("/v1/admin/clients", authed(await admin()))).json()) as { clients: { timezone: string }[] }).clients;
-    expect(await due("date=2026-11-20")).toEqual(dayDueRange("2026-11-20", all.map((c) => c.timezone)));
+    const dues = all.map((c) => dayDueAt("2026-11-20", c.timezone));
+    expect(Math.min(...dues)).toBeLessThanOrEqual(Date.UTC(2026, 10, 20, 17));
+    expect(Math.max(...dues)).toBeGreaterThanOrEqual(Date.UTC(2026, 10, 21, 5));
+    expect(await due("date=2026-11-20")).toEqual({ from: Math.min(...dues), to: Math.max(...dues) });
   });
 
   it("finance reads but cannot run; viewers see nothing; bad dates and days not begun are refused", async () => {
@@ -624,6 +638,8 @@ describe("access", () => {
     // Days no event can have: a clear 400, not a date arithmetic error.
     // The first local day an event can have, west of UTC, is a day billing can read.
     expect((await call("/v1/billing?date=1999-12-31", authed(finance))).status).toBe(200);
+    // And the last, east of it (2100-01-01 began before events stop, at its midnight UTC).
+    expect((await call("/v1/billing?date=2100-01-01", authed(finance))).status).toBe(200);
     for (const day of ["9999-12-31", "0001-01-01", "1999-12-30", "2100-01-02"]) expect((await call(`/v1/billing/${day}/run`, authed(await admin(), { method: "POST" }))).status).toBe(400);
     const open = await call("/v1/billing/2099-01-01/run", authed(await admin(), { method: "POST" }));
     expect(open.status).toBe(409);

@@ -37,3 +37,20 @@ describe("the overview's row after a client's time-zone change", () => {
     expect(row?.today.sent).toBe(api.today.sent);
   });
 });
+
+describe("the overview's row of a client whose date is not UTC's", () => {
+  it("counts today in the client's own date where that is not UTC's", async () => {
+    // 12 hours east of UTC from noon UTC on, 12 west before it: the local date is never UTC's.
+    const now = Date.now();
+    const zone = zoneEastOf(new Date(now).getUTCHours() >= 12 ? 12 : -12);
+    expect(localDate(now, zone)).not.toBe(localDate(now, "UTC"));
+    const { id } = await createClient({ id: unique("offdate"), timezone: zone });
+    await ingest([status(id, `wamid.${unique("m")}`, "sent", now)]);
+    expect(await runDurableObjectAlarm(env.CLIENT_COUNTER.get(env.CLIENT_COUNTER.idFromName(id)))).toBe(true);
+
+    const ws = await LiveSocket.connect("/v1/live", { authorization: `Bearer ${await admin()}` });
+    const row = rowOf(await ws.next<Msg>(), id);
+    ws.close();
+    expect(row?.today.sent).toBe(1);
+  });
+});
