@@ -12,26 +12,28 @@ const INGEST_PATHS = ["/v1/webhooks/", "/v1/ingest/"];
 
 const SECRET_NAMES = Object.keys(DEV_SECRETS) as (keyof typeof DEV_SECRETS)[];
 const PREVIOUS_NAMES = Object.keys(PREVIOUS_SECRETS) as (keyof typeof PREVIOUS_SECRETS)[];
+/** Any published dev value, whichever secret it is given to: all are in this repository. */
+const DEV_VALUES = new Set<string>(Object.values(DEV_SECRETS));
 
 export function isProduction(env: Env): boolean {
   return env.ENVIRONMENT === "production";
 }
 
 /**
- * The secrets unfit for production: a secret missing, short or a dev value; a previous secret set and
- * short or a dev value. A previous secret verifies credentials as its secret does, so it is held to the
- * same rules; unset (or empty, which verifies nothing) is its normal state. And any two secrets set to
- * one value, both named: a previous one equal to its secret rotated nothing, and a key shared by two
- * purposes lets a leak of the one (a download-link key) sign for the other (sessions). None means the
- * configuration is fit for production.
+ * The secrets unfit for production: a secret missing, short or any dev value; a previous secret set
+ * and short or any dev value (it verifies credentials as its secret does; unset, or empty, which
+ * verifies nothing, is its normal state); and any two secrets of one value, both named: a previous
+ * one equal to its secret rotated nothing, and a key shared by two purposes lets a leak of the one
+ * (a download-link key) sign for the other (sessions). None means the configuration is fit for
+ * production.
  */
 function insecureSecrets(env: Env): string[] {
   const set = [
-    ...SECRET_NAMES.map((name) => ({ name, value: env[name] as string | undefined, dev: DEV_SECRETS[name] })),
-    ...PREVIOUS_NAMES.filter((name) => env[name]).map((name) => ({ name, value: env[name], dev: DEV_SECRETS[PREVIOUS_SECRETS[name]] })),
+    ...SECRET_NAMES.map((name) => ({ name, value: env[name] as string | undefined })),
+    ...PREVIOUS_NAMES.filter((name) => env[name]).map((name) => ({ name, value: env[name] })),
   ];
   return set
-    .filter(({ name, value, dev }) => !value || value === dev || value.length < 16 || set.some((other) => other.name !== name && other.value === value))
+    .filter(({ name, value }) => !value || DEV_VALUES.has(value) || value.length < 16 || set.some((other) => other.name !== name && other.value === value))
     .map(({ name }) => name);
 }
 

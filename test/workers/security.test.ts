@@ -64,6 +64,9 @@ describe("production mode", () => {
       ["SESSION_SECRET_PREVIOUS", "fifteen-chars-x"],
       ["SESSION_SECRET_PREVIOUS", "dev-session-secret-change-me"],
       ["FILE_SIGNING_SECRET_PREVIOUS", "dev-file-signing-secret"],
+      // Another secret's dev value is as public as its own.
+      ["FILE_SIGNING_SECRET_PREVIOUS", "dev-session-secret-change-me"],
+      ["SESSION_SECRET", "dev-file-signing-secret"],
     ]) {
       const res = await linesOf("error", () => withEnv({ ...STRONG, [name!]: bad }, "/health"));
       expect([name, res.status, res.lines]).toEqual([name, 503, [expect.objectContaining({ event: "insecure_configuration", secrets: [name] })]]);
