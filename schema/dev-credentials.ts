@@ -9,13 +9,10 @@ export const DEV_SECRETS = {
   FILE_SIGNING_SECRET: "dev-file-signing-secret",
 } as const;
 /**
- * The optional secrets of a rotation, each with the secret it is the previous value of: while set, it
- * still verifies what it signed (docs/operations.md, "Rotating a secret"). Development never sets
- * them; production holds a set one to its secret's rules.
+ * The optional secrets of a rotation, each the previous value of the secret it is named after: while
+ * set, it still verifies what it signed (docs/operations.md, "Rotating a secret"). Development never
+ * sets them; production holds a set one to the other secrets' rules.
  */
-export const PREVIOUS_SECRETS = {
-  SESSION_SECRET_PREVIOUS: "SESSION_SECRET",
-  FILE_SIGNING_SECRET_PREVIOUS: "FILE_SIGNING_SECRET",
-} as const;
+export const PREVIOUS_SECRET_NAMES = ["SESSION_SECRET_PREVIOUS", "FILE_SIGNING_SECRET_PREVIOUS"] as const;
 export const DEV_PASSWORD = "zapmeter-dev";
 export const DEV_INGEST_KEY = "dev-ingest-key";

@@ -2,7 +2,7 @@ import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "./app-env.ts";
-import { DEV_SECRETS, PREVIOUS_SECRETS } from "../schema/dev-credentials.ts";
+import { DEV_SECRETS, PREVIOUS_SECRET_NAMES } from "../schema/dev-credentials.ts";
 import { ApiError } from "./errors.ts";
 import { logLine } from "./log.ts";
 
@@ -11,7 +11,6 @@ export const DEFAULT_MAX_BODY = 64 * 1024;
 const INGEST_PATHS = ["/v1/webhooks/", "/v1/ingest/"];
 
 const SECRET_NAMES = Object.keys(DEV_SECRETS) as (keyof typeof DEV_SECRETS)[];
-const PREVIOUS_NAMES = Object.keys(PREVIOUS_SECRETS) as (keyof typeof PREVIOUS_SECRETS)[];
 /** Any published dev value, whichever secret it is given to: all are in this repository. */
 const DEV_VALUES = new Set<string>(Object.values(DEV_SECRETS));
 
@@ -28,10 +27,7 @@ export function isProduction(env: Env): boolean {
  * production.
  */
 function insecureSecrets(env: Env): string[] {
-  const set = [
-    ...SECRET_NAMES.map((name) => ({ name, value: env[name] as string | undefined })),
-    ...PREVIOUS_NAMES.filter((name) => env[name]).map((name) => ({ name, value: env[name] })),
-  ];
+  const set = [...SECRET_NAMES, ...PREVIOUS_SECRET_NAMES.filter((name) => env[name])].map((name) => ({ name, value: env[name] as string | undefined }));
   return set
     .filter(({ name, value }) => !value || DEV_VALUES.has(value) || value.length < 16 || set.some((other) => other.name !== name && other.value === value))
     .map(({ name }) => name);

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseEnv } from "node:util";
 import { describe, expect, it } from "vitest";
-import { DEV_SECRETS, PREVIOUS_SECRETS } from "../../schema/dev-credentials.ts";
+import { DEV_SECRETS, PREVIOUS_SECRET_NAMES } from "../../schema/dev-credentials.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -73,7 +73,7 @@ describe("README.md's Configuration and Deploy sections", () => {
   it("lists every secret the Worker checks, with .dev.vars.example's value (the previous ones unset), and every wrangler.toml var", () => {
     const example = parseEnv(readFileSync(join(root, ".dev.vars.example"), "utf8"));
     const secrets = rows.filter((r) => r.kind === "secret");
-    expect(secrets.map((r) => r.name).sort()).toEqual([...Object.keys(DEV_SECRETS), ...Object.keys(PREVIOUS_SECRETS)].sort());
+    expect(secrets.map((r) => r.name).sort()).toEqual([...Object.keys(DEV_SECRETS), ...PREVIOUS_SECRET_NAMES].sort());
     expect(Object.keys(example).sort()).toEqual(Object.keys(DEV_SECRETS).sort());
     for (const r of secrets) {
       const dev = DEV_SECRETS[r.name as keyof typeof DEV_SECRETS] as string | undefined;
@@ -85,7 +85,7 @@ describe("README.md's Configuration and Deploy sections", () => {
 
   it("names only bindings, vars and secrets that exist: every `env.NAME` the code reads", () => {
     const toml = wranglerToml();
-    const known = new Set([...toml.values("binding"), ...toml.values("name"), ...toml.vars, ...Object.keys(DEV_SECRETS), ...Object.keys(PREVIOUS_SECRETS)]);
+    const known = new Set([...toml.values("binding"), ...toml.values("name"), ...toml.vars, ...Object.keys(DEV_SECRETS), ...PREVIOUS_SECRET_NAMES]);
     const read = new Set([...[...sources("workers"), ...sources("durable-objects")].join("\n").matchAll(/\benv\.([A-Z][A-Z0-9_]+)\b/g)].map((m) => m[1]!));
     expect(read.size).toBeGreaterThan(5);
     expect([...read].filter((n) => !known.has(n)).sort()).toEqual([]);
