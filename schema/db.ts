@@ -151,6 +151,8 @@ export const revokedSessions = sqliteTable("revoked_sessions", {
   expiresAt: integer("expires_at").notNull(),
   /** The session a cookie rotation replaced this one with: a sign-out with the old cookie ends it too. */
   replacedBy: text("replaced_by"),
+  /** When that rotation happened (ms), which starts the old cookie's grace (`ROTATED_SESSION_GRACE_MS`). */
+  replacedAt: integer("replaced_at"),
 });
 
 /**

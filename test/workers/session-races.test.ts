@@ -3,8 +3,8 @@ import { sign } from "hono/jwt";
 import { describe, expect, it } from "vitest";
 import { users } from "../../schema/db.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
-import { issueSession } from "../../workers/auth/session.ts";
-import { admin, authed, BASE, call, db, gatedDb, postJson, unique, withClockAhead, withEnv, withMethods } from "./helpers.ts";
+import { issueSession, ROTATED_SESSION_GRACE_MS } from "../../workers/auth/session.ts";
+import { admin, authed, BASE, call, db, gatedDb, postJson, unique, withClock, withClockAhead, withEnv, withMethods } from "./helpers.ts";
 
 async function userWith(password: string, role: "viewer" | "admin" = "viewer") {
   const email = `${unique("race")}@example.com`;
@@ -199,6 +199,28 @@ describe("a cookie session past half its life", () => {
     expect({ statuses: answers.map((r) => r.status), sessions: working.length, guessesChecked: checked }).toEqual({ statuses: [200, 200], sessions: 1, guessesChecked: 10 });
   });
 
+  it("rotated by one request still answers the requests the browser sent with it before the fresh cookie came, for a grace", async () => {
+    const { id } = await userWith("the real Passw0rd");
+    const old = await oldCookie(id);
+    const rotatedAt = Date.now();
+    const at = (ms: number, init: RequestInit) => withClock(() => rotatedAt + ms, () => call("/v1/me", init));
+    const fresh = freshCookieOf(await at(0, { headers: old }));
+    expect(fresh).toBeDefined();
+    // A page's other call, sent with the old cookie, arrives after the rotation: it is not a stolen cookie's.
+    const late = await at(ROTATED_SESSION_GRACE_MS - 1, { headers: old });
+    expect([late.status, late.headers.get("set-cookie")]).toEqual([200, null]);
+    expect((await at(ROTATED_SESSION_GRACE_MS, { headers: old })).status).toBe(401);
+    expect((await at(ROTATED_SESSION_GRACE_MS, { headers: { cookie: `zm_session=${fresh}` } })).status).toBe(200);
+  });
+
+  it("rotated and then signed out with the fresh cookie ends the old cookie's grace too", async () => {
+    const { id } = await userWith("the real Passw0rd");
+    const old = await oldCookie(id);
+    const fresh = freshCookieOf(await call("/v1/me", { headers: old }));
+    expect((await call("/v1/auth/logout", { method: "POST", headers: { cookie: `zm_session=${fresh}`, origin: BASE } })).status).toBe(200);
+    expect((await call("/v1/me", { headers: old })).status).toBe(401);
+  });
+
   it("rotated by a request just before the user signs out with the old cookie ends with the sign-out too", async () => {
     const { id } = await userWith("the real Passw0rd");
     const old = await oldCookie(id);
@@ -207,8 +229,10 @@ describe("a cookie session past half its life", () => {
     expect(fresh).toBeDefined();
     const out = await call("/v1/auth/logout", { method: "POST", headers: { ...old, origin: BASE } });
     expect(out.status).toBe(200);
-    // The poll's answer may reach the browser after the sign-out's: its cookie must not sign it back in.
+    // The poll's answer may reach the browser after the sign-out's: its cookie must not sign it back in,
+    // nor may the old cookie's grace outlive the sign-out.
     expect((await call("/v1/me", { headers: { cookie: `zm_session=${fresh}` } })).status).toBe(401);
+    expect((await call("/v1/me", { headers: old })).status).toBe(401);
   });
 
   it("rotated just before a sign-out with the old cookie stays ended past the old cookie's own end", async () => {

@@ -37,12 +37,13 @@ async function rotateIfOld(c: Context<AppEnv>, user: SessionUser): Promise<AuthU
   const [revoked] = await c
     .get("db")
     .insert(revokedSessions)
-    .values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt, replacedBy: fresh.id })
+    .values({ jti: user.sessionId, expiresAt: user.sessionExpiresAt, replacedBy: fresh.id, replacedAt: Date.now() })
     .onConflictDoNothing()
     .returning({ jti: revokedSessions.jti });
   // Only the request that revoked the old id replaces it: one per request of a burst would turn one
-  // cookie (a stolen one) into many sessions, each with its own password-change lockout. The others
-  // go on as the session they authenticated; the browser keeps the fresh cookie the first one set.
+  // cookie (a stolen one) into many sessions, each with its own password-change lockout. The others,
+  // and those the old cookie sends within the grace (ROTATED_SESSION_GRACE_MS), go on as the session
+  // they authenticated; the browser keeps the fresh cookie the first one set.
   if (!revoked) return user;
   setSessionCookie(c, fresh.token);
   return { ...user, sessionId: fresh.id, sessionExpiresAt: fresh.expiresAt };

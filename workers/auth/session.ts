@@ -1,5 +1,6 @@
 import { and, eq, gt } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { alias } from "drizzle-orm/sqlite-core";
 import { sign, verify } from "hono/jwt";
 import { revokedSessions, userClients, users } from "../../schema/db.ts";
 import { randomToken } from "./crypto.ts";
@@ -12,6 +13,14 @@ export const SESSION_COOKIE = "zm_session";
  * (workers/auth/middleware.ts), so the dashboard stays signed in; a bearer token ends after this.
  */
 export const SESSION_TTL_S = 8 * 3600;
+
+/**
+ * How long a cookie that a rotation replaced still authenticates. The browser may have sent requests
+ * with it before the rotating request's answer brought the fresh cookie (a page's parallel calls, and
+ * every dashboard at once after a SESSION_SECRET rotation); a 401 there signed the user out. A sign-out
+ * of either cookie ends it at once, and a stolen cookie gains these seconds on the hours it had.
+ */
+export const ROTATED_SESSION_GRACE_MS = 30_000;
 
 interface SessionClaims {
   sub: string;
@@ -83,21 +92,36 @@ export function revokeSessionChain(db: D1Database, sessionId: string, expiresAt:
   ]);
 }
 
+/** The session that replaced a revoked one, when it has been revoked too (signed out). */
+const replacement = alias(revokedSessions, "replacement");
+
+/**
+ * A revoked session that still authenticates: replaced by a cookie rotation within the grace, and its
+ * replacement not signed out since (a sign-out of the old cookie revokes the replacement too).
+ */
+function inRotationGrace(r: { replacedAt: number | null; replacementRevoked: string | null }, now: number): boolean {
+  return r.replacedAt !== null && now - r.replacedAt < ROTATED_SESSION_GRACE_MS && r.replacementRevoked === null;
+}
+
 /**
  * User `userId` acting under session `sessionId` (its jti) with a credential issued at `issuedAt`
- * (ms: the session token, or a live ticket it asked for), or null when the session was revoked, the
- * user is inactive, or the credential is older than the end of the user's sessions (a password reset
- * or a deactivation since).
+ * (ms: the session token, or a live ticket it asked for), or null when the session was revoked (past
+ * a rotation's grace), the user is inactive, or the credential is older than the end of the user's
+ * sessions (a password reset or a deactivation since).
  */
 export async function activeUser(db: DrizzleD1Database, userId: number, sessionId: string, sessionExpiresAt: number, issuedAt: number): Promise<AuthUser | null> {
   const checkedAt = Date.now();
   const [revoked, user, scopes] = await db.batch([
-    db.select().from(revokedSessions).where(and(eq(revokedSessions.jti, sessionId), gt(revokedSessions.expiresAt, Date.now()))),
+    db
+      .select({ replacedAt: revokedSessions.replacedAt, replacementRevoked: replacement.jti })
+      .from(revokedSessions)
+      .leftJoin(replacement, eq(replacement.jti, revokedSessions.replacedBy))
+      .where(and(eq(revokedSessions.jti, sessionId), gt(revokedSessions.expiresAt, checkedAt))),
     db.select().from(users).where(eq(users.id, userId)),
     db.select({ clientId: userClients.clientId }).from(userClients).where(eq(userClients.userId, userId)),
   ]);
   const row = user[0];
-  if (revoked.length > 0 || !row || !row.active || issuedAt < row.sessionsValidFrom) return null;
+  if (revoked.some((r) => !inRotationGrace(r, checkedAt)) || !row || !row.active || issuedAt < row.sessionsValidFrom) return null;
   const clientIds = scopes.map((s) => s.clientId);
   return {
     id: row.id,

@@ -1,0 +1,1 @@
+ALTER TABLE `revoked_sessions` ADD `replaced_at` integer;
