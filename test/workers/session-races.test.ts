@@ -23,6 +23,25 @@ async function oldCookie(id: number): Promise<{ cookie: string }> {
   return { cookie: `zm_session=${token}` };
 }
 
+/**
+ * How many wrong current passwords the password change checks (403) when each cookie tries 11, each
+ * from an address of its own so that only the lockouts keyed by session can stop them.
+ */
+async function passwordGuessesChecked(cookies: string[]): Promise<number> {
+  let checked = 0;
+  for (const [i, cookie] of cookies.entries()) {
+    for (let g = 0; g < 11; g++) {
+      const res = await call("/v1/auth/password", {
+        method: "POST",
+        headers: { cookie, origin: BASE, "content-type": "application/json", "cf-connecting-ip": `198.51.100.${i + 1}` },
+        body: JSON.stringify({ current_password: `guess ${i} ${g}`, new_password: "another long Passw0rd" }),
+      });
+      if (res.status === 403) checked++;
+    }
+  }
+  return checked;
+}
+
 const freshCookieOf = (res: Response) => res.headers.get("set-cookie")?.match(/zm_session=([^;]+)/)?.[1];
 
 async function adminReset(id: number) {
@@ -185,17 +204,7 @@ describe("a cookie session past half its life", () => {
     const working: string[] = [];
     for (const t of answers.map(freshCookieOf)) if (t !== undefined && (await call("/v1/me", { headers: { cookie: `zm_session=${t}` } })).status === 200) working.push(t);
     // Each working session may check 10 guesses of the current password before its own lock.
-    let checked = 0;
-    for (const [i, t] of working.entries()) {
-      for (let g = 0; g < 11; g++) {
-        const res = await call("/v1/auth/password", {
-          method: "POST",
-          headers: { cookie: `zm_session=${t}`, origin: BASE, "content-type": "application/json", "cf-connecting-ip": `198.51.100.${i + 1}` },
-          body: JSON.stringify({ current_password: `guess ${i} ${g}`, new_password: "another long Passw0rd" }),
-        });
-        if (res.status === 403) checked++;
-      }
-    }
+    const checked = await passwordGuessesChecked(working.map((t) => `zm_session=${t}`));
     expect({ statuses: answers.map((r) => r.status), sessions: working.length, guessesChecked: checked }).toEqual({ statuses: [200, 200], sessions: 1, guessesChecked: 10 });
   });
 
@@ -211,6 +220,15 @@ describe("a cookie session past half its life", () => {
     expect([late.status, late.headers.get("set-cookie")]).toEqual([200, null]);
     expect((await at(ROTATED_SESSION_GRACE_MS, { headers: old })).status).toBe(401);
     expect((await at(ROTATED_SESSION_GRACE_MS, { headers: { cookie: `zm_session=${fresh}` } })).status).toBe(200);
+  });
+
+  it("rotated, its old cookie's guesses in the grace count against the fresh session's password-change lockout, not one of its own", async () => {
+    const { id } = await userWith("the real Passw0rd");
+    const old = await oldCookie(id);
+    // A stolen cookie: the thief's own request rotates it, and both cookies then guess within one window.
+    const fresh = freshCookieOf(await call("/v1/me", { headers: old }));
+    expect(fresh).toBeDefined();
+    expect(await passwordGuessesChecked([old.cookie, `zm_session=${fresh}`])).toBe(10);
   });
 
   it("rotated and then signed out with the fresh cookie ends the old cookie's grace too", async () => {

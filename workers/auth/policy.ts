@@ -12,6 +12,12 @@ export interface AuthUser {
   sessionId: string;
   sessionExpiresAt: number;
   /**
+   * The session a cookie rotation replaced this one with, while this one still answers in its grace
+   * (session.ts): what is keyed by session, the password-change lockout, counts against that one, or
+   * the old cookie would bring a lockout's worth of guesses of its own.
+   */
+  replacedBy?: string;
+  /**
    * When the session was found valid (ms). What this request mints on its strength (a rotated
    * session, a live ticket) is dated no later, so a password reset landing meanwhile ends it too.
    */

@@ -113,7 +113,7 @@ export async function activeUser(db: DrizzleD1Database, userId: number, sessionI
   const checkedAt = Date.now();
   const [revoked, user, scopes] = await db.batch([
     db
-      .select({ replacedAt: revokedSessions.replacedAt, replacementRevoked: replacement.jti })
+      .select({ replacedAt: revokedSessions.replacedAt, replacedBy: revokedSessions.replacedBy, replacementRevoked: replacement.jti })
       .from(revokedSessions)
       .leftJoin(replacement, eq(replacement.jti, revokedSessions.replacedBy))
       .where(and(eq(revokedSessions.jti, sessionId), gt(revokedSessions.expiresAt, checkedAt))),
@@ -123,6 +123,8 @@ export async function activeUser(db: DrizzleD1Database, userId: number, sessionI
   const row = user[0];
   if (revoked.some((r) => !inRotationGrace(r, checkedAt)) || !row || !row.active || issuedAt < row.sessionsValidFrom) return null;
   const clientIds = scopes.map((s) => s.clientId);
+  // Revoked and still here: a cookie in its rotation's grace, whose replacement is the live session.
+  const replacedBy = revoked[0]?.replacedBy;
   return {
     id: row.id,
     email: row.email,
@@ -130,6 +132,7 @@ export async function activeUser(db: DrizzleD1Database, userId: number, sessionI
     clientIds,
     sessionId,
     sessionExpiresAt,
+    ...(replacedBy != null && { replacedBy }),
     checkedAt,
     grant: await accessGrant(row.id, row.role, clientIds, row.sessionsValidFrom),
   };

@@ -119,7 +119,7 @@ auth.post("/auth/password", authenticate, valid("json", ChangePasswordRequest), 
   const db = c.get("db");
   const user = c.get("user");
   const [throttle, row] = await Promise.all([
-    admitAttempt(c, user.email, { kind: "session", id: user.sessionId }),
+    admitAttempt(c, user.email, { kind: "session", id: user.replacedBy ?? user.sessionId }),
     db.select().from(users).where(eq(users.id, user.id)).then((rows) => rows[0]),
   ]);
   if (!row || !(await verifyPassword(body.current_password, row.passwordHash))) {
