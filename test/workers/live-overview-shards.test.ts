@@ -127,7 +127,9 @@ describe("sharded overview", () => {
     await evictDurableObject(top());
     await overviewShardStub(env, 3).rollup(rollupOf(other, 1));
     const update = await ws.nextWhere<Msg>((m) => (sentOf(m, other) ?? 0) > 0);
-    expect(update.clients.map((c) => c.client_id)).toEqual([other]);
+    // Not an exact list: a shard the runtime evicted while this test waited (10 s idle locally)
+    // forwards its recent rollups again when `other`'s wakes it, and an earlier test's client rides along.
+    expect(update.clients.map((c) => c.client_id)).not.toContain(quiet);
     expect(await inside(top(), (o) => o.rollups.has(quiet))).toBe(true);
     ws.close();
   });
