@@ -111,7 +111,7 @@ function inRotationGrace(r: { replacedAt: number | null; replacementRevoked: str
  */
 export async function activeUser(db: DrizzleD1Database, userId: number, sessionId: string, sessionExpiresAt: number, issuedAt: number): Promise<AuthUser | null> {
   const checkedAt = Date.now();
-  const [revoked, user, scopes] = await db.batch([
+  const [[revoked], user, scopes] = await db.batch([
     db
       .select({ replacedAt: revokedSessions.replacedAt, replacedBy: revokedSessions.replacedBy, replacementRevoked: replacement.jti })
       .from(revokedSessions)
@@ -121,10 +121,10 @@ export async function activeUser(db: DrizzleD1Database, userId: number, sessionI
     db.select({ clientId: userClients.clientId }).from(userClients).where(eq(userClients.userId, userId)),
   ]);
   const row = user[0];
-  if (revoked.some((r) => !inRotationGrace(r, checkedAt)) || !row || !row.active || issuedAt < row.sessionsValidFrom) return null;
+  if ((revoked && !inRotationGrace(revoked, checkedAt)) || !row || !row.active || issuedAt < row.sessionsValidFrom) return null;
   const clientIds = scopes.map((s) => s.clientId);
   // Revoked and still here: a cookie in its rotation's grace, whose replacement is the live session.
-  const replacedBy = revoked[0]?.replacedBy;
+  const replacedBy = revoked?.replacedBy;
   return {
     id: row.id,
     email: row.email,
