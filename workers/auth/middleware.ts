@@ -31,7 +31,8 @@ export function clearSessionCookie(c: Context<AppEnv>): void {
  * live ticket it issues belongs to that one).
  */
 async function rotateIfOld(c: Context<AppEnv>, user: SessionUser): Promise<AuthUser> {
-  // In its rotation's grace the session is replaced already: its revocation row stands, so a fresh one would be signed and thrown away.
+  // In its rotation's grace the session is replaced already: its revocation row stands, so a fresh
+  // one would be signed and thrown away.
   if (user.replacedBy !== undefined) return user;
   if (!user.byPreviousKey && user.sessionExpiresAt - Date.now() > (SESSION_TTL_S * 1000) / 2) return user;
   const fresh = await issueSession(c.env.SESSION_SECRET, user.id, user.checkedAt);
