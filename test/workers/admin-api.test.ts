@@ -32,6 +32,17 @@ describe("admin: clients and phone numbers", () => {
     expect(list.clients.find((c) => c.id === other.id)?.phone_number_ids).toEqual(other.phones);
   });
 
+  it("lists each client's numbers in the order its own answer gives them, whatever order they were sent in", async () => {
+    const token = await admin();
+    const id = unique("order");
+    const phones = ["pn-c", "pn-a", "pn-b"].map((p) => `${p}-${id}`);
+    const created = await postJson("/v1/admin/clients", { id, name: "Order", phone_number_ids: phones }, token);
+    const own = ((await created.json()) as { phone_number_ids: string[] }).phone_number_ids;
+    expect(own).toEqual([...phones].sort());
+    const list = (await (await call("/v1/admin/clients", authed(token))).json()) as { clients: { id: string; phone_number_ids: string[] }[] };
+    expect(list.clients.find((c) => c.id === id)?.phone_number_ids).toEqual(own);
+  });
+
   it("changes only the fields a PATCH names, and refuses one that names none", async () => {
     const token = await admin();
     const id = unique("partial");

@@ -20,11 +20,12 @@ export const adminClients = new Hono<AppEnv>();
 adminClients.get("/", async (c) => {
   const db = c.get("db");
   const rows = await db.select().from(clients).orderBy(asc(clients.id));
-  const phones = await db.select().from(phoneNumbers);
+  // Grouped once: filtering every number for each client was quadratic (10,000 clients, 20,000 numbers).
+  const phones = Map.groupBy(await db.select().from(phoneNumbers).orderBy(asc(phoneNumbers.phoneNumberId)), (p) => p.clientId);
   return c.json({
     clients: rows.map(({ createdAt: _created, ...r }) => ({
       ...r,
-      phone_number_ids: phones.filter((p) => p.clientId === r.id).map((p) => p.phoneNumberId),
+      phone_number_ids: (phones.get(r.id) ?? []).map((p) => p.phoneNumberId),
     })) satisfies AdminClient[],
   });
 });

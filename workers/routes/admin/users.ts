@@ -19,8 +19,8 @@ export const adminUsers = new Hono<AppEnv>();
 adminUsers.get("/", async (c) => {
   const db = c.get("db");
   const rows = await db.select().from(users).orderBy(asc(users.id));
-  const scopes = await db.select().from(userClients);
-  return c.json({ users: rows.map((u) => adminUserOf(u, scopes.filter((s) => s.userId === u.id).map((s) => s.clientId))) });
+  const scopes = Map.groupBy(await db.select().from(userClients), (s) => s.userId);
+  return c.json({ users: rows.map((u) => adminUserOf(u, (scopes.get(u.id) ?? []).map((s) => s.clientId))) });
 });
 
 function adminUserOf(row: typeof users.$inferSelect, clientIds: string[]): AdminUser {
