@@ -35,6 +35,12 @@ describe("rate-card precedence", () => {
     expect(book.price("acme", "unknown", "ZZ")).toBeNull();
   });
 
+  it("takes the latest card of a tier whatever order the cards come in", () => {
+    const older = card({ clientId: "acme", country: "BR", unitPriceMicros: 40 });
+    const newer = card({ clientId: "acme", country: "BR", unitPriceMicros: 45, validFrom: Date.UTC(2026, 0, 1) });
+    for (const cards of [[older, newer], [newer, older]]) expect(new RateBook(cards).price("acme", "marketing", "BR")).toEqual({ unitPriceMicros: 45, currency: "BRL" });
+  });
+
   it("multiplies in integers and refuses amounts beyond exact range", () => {
     expect(amountMicros(3, 62_500)).toBe(187_500);
     expect(amountMicros(0, 62_500)).toBe(0);

@@ -7,7 +7,7 @@ import { admin, authed, call, createClient, d1RefusingBatchesOf, failingBucket, 
 import { billingOf, downloadBytes, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
 import { flush, parseCsv, report } from "./lake-fixtures.ts";
 import { clearOfMinuteTurn } from "../minute-turn.ts";
-import { ledgersOf, prefetchLedgers, runBillingDay } from "../../workers/billing/run.ts";
+import { ledgersOf, openClients, prefetchLedgers, runBillingDay } from "../../workers/billing/run.ts";
 import { billingClients, runBillingOnDemand } from "../../workers/billing/schedule.ts";
 import { dayState } from "../../workers/billing/store.ts";
 import { ensureBillingFiles } from "../../workers/billing/files.ts";
@@ -208,6 +208,20 @@ describe("day boundaries", () => {
     await runDay("2026-11-06");
     expect((await billingOf("2026-11-05")).lines.map((l) => l.client_id)).toEqual([sp.id]);
     expect((await billingOf("2026-11-06")).lines.map((l) => l.client_id)).toEqual([utc.id]);
+  });
+
+  it("counts as open each client whose own zone's day is not due, or that is marked", () => {
+    const clients = [
+      { id: "sp-1", timezone: "America/Sao_Paulo" },
+      { id: "utc-1", timezone: "UTC" },
+      { id: "sp-2", timezone: "America/Sao_Paulo" },
+      { id: "utc-2", timezone: "UTC" },
+    ];
+    const between = dayDueAt("2026-11-05", "UTC");
+    expect(between).toBeLessThan(dayDueAt("2026-11-05", "America/Sao_Paulo"));
+    expect(openClients("2026-11-05", clients, between, new Set())).toBe(2);
+    expect(openClients("2026-11-05", clients, between, new Set(["utc-2"]))).toBe(3);
+    expect(openClients("2026-11-05", clients, dayDueAt("2026-11-05", "America/Sao_Paulo"), new Set())).toBe(0);
   });
 });
 

@@ -22,32 +22,37 @@ export interface Price {
  * beats `*`. Within a tier the latest card valid on the day wins. A client-specific `*` card therefore
  * beats a default card for the exact country: a negotiated price is the client's price everywhere.
  */
-const TIERS: ((r: RateCardRow, clientId: string, country: string) => boolean)[] = [
-  (r, c, k) => r.clientId === c && r.country === k,
-  (r, c) => r.clientId === c && r.country === "*",
-  (r, _c, k) => r.clientId === null && r.country === k,
-  (r) => r.clientId === null && r.country === "*",
+const tiersOf = (clientId: string, country: string): [string | null, string][] => [
+  [clientId, country],
+  [clientId, "*"],
+  [null, country],
+  [null, "*"],
 ];
+
+const cardKey = (category: string, clientId: string | null, country: string): string => JSON.stringify([category, clientId, country]);
 
 /** Rate cards of one category, valid on a given day, ready for lookups. */
 export class RateBook {
-  private readonly byCategory = new Map<string, RateCardRow[]>();
+  /**
+   * The latest card of each category, client (null: default) and country: a run prices a day's
+   * ~60,000 lines, and a pass over the cards for each tier of each line cost lines × cards (every
+   * client's own cards and every earlier price).
+   */
+  private readonly latest = new Map<string, RateCardRow>();
 
   /** `cards` must already be limited to those valid on the day (valid_from ≤ day). */
   constructor(cards: RateCardRow[]) {
     for (const card of cards) {
-      let list = this.byCategory.get(card.category);
-      if (!list) this.byCategory.set(card.category, (list = []));
-      list.push(card);
+      const key = cardKey(card.category, card.clientId, card.country);
+      const held = this.latest.get(key);
+      if (!held || card.validFrom > held.validFrom) this.latest.set(key, card);
     }
-    for (const list of this.byCategory.values()) list.sort((a, b) => b.validFrom - a.validFrom);
   }
 
   /** The applicable price, or null when no card applies (the line is then billed at 0 and reported). */
   price(clientId: string, category: string, country: string): Price | null {
-    const cards = this.byCategory.get(category) ?? [];
-    for (const tier of TIERS) {
-      const card = cards.find((r) => tier(r, clientId, country));
+    for (const [client, where] of tiersOf(clientId, country)) {
+      const card = this.latest.get(cardKey(category, client, where));
       if (card) return { unitPriceMicros: card.unitPriceMicros, currency: card.currency };
     }
     return null;

@@ -208,8 +208,10 @@ export async function commitRevision(
     statements.push(
       d1
         .prepare(
-          `DELETE FROM billing_daily WHERE date = ?1 AND EXISTS (SELECT 1 FROM json_each(?2) AS j
-             WHERE j.value->>0 = client_id AND j.value->>1 = category AND j.value->>2 = country)`,
+          // Looked up by the primary key from the list: an EXISTS per row scanned the list for each of
+          // the day's ~60,000 lines (16 s for 1,000 deletions, inside the commit's transaction).
+          `DELETE FROM billing_daily WHERE (date, client_id, category, country) IN
+             (SELECT ?1, j.value->>0, j.value->>1, j.value->>2 FROM json_each(?2) AS j)`,
         )
         .bind(run.date, JSON.stringify(part.map((l) => [l.clientId, l.category, l.country]))),
     );
