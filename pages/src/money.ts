@@ -29,9 +29,22 @@ export function moneyDigits(micros: Iterable<number>): number {
  * units (a month's total in IDR, say) is off by a micro.
  */
 export function formatMoney(locale: string, micros: number, currency: string, digits: number): string {
-  return new Intl.NumberFormat(locale, { style: "currency", currency, minimumFractionDigits: digits, maximumFractionDigits: digits }).format(
-    microsAsDecimal(micros, ".") as `${number}`,
-  );
+  return moneyFormat(locale, currency, digits).format(microsAsDecimal(micros, ".") as `${number}`);
+}
+
+/**
+ * Formats by locale, currency and digits: making one costs ~25 µs, and the billing page formats two
+ * amounts a line, ~60,000 lines a day at 10,000 clients (3 s a render).
+ */
+const moneyFormats = new Map<string, Intl.NumberFormat>();
+function moneyFormat(locale: string, currency: string, digits: number): Intl.NumberFormat {
+  const key = `${locale}|${currency}|${digits}`;
+  let format = moneyFormats.get(key);
+  if (!format) {
+    format = new Intl.NumberFormat(locale, { style: "currency", currency, minimumFractionDigits: digits, maximumFractionDigits: digits });
+    moneyFormats.set(key, format);
+  }
+  return format;
 }
 
 /**
