@@ -3,30 +3,13 @@ import { markRebills } from "../workers/billing/rebills.ts";
 import type { LedgerDelta } from "./pending-aggregates.ts";
 
 /**
- * Due times by zone and day: every billed call asks for its day's, and a zone's offsets take a few
- * Intl calls to work out. Few distinct days are live at once; the map starts over past a bound.
- */
-const dueTimes = new Map<string, number>();
-const MAX_DUE_TIMES = 4_096;
-
-function dueAt(day: string, timezone: string): number {
-  const key = `${timezone}|${day}`;
-  let at = dueTimes.get(key);
-  if (at === undefined) {
-    if (dueTimes.size >= MAX_DUE_TIMES) dueTimes.clear();
-    dueTimes.set(key, (at = dayDueAt(day, timezone)));
-  }
-  return at;
-}
-
-/**
  * The billing days a call's ledger changes touched that were already due at `now`: billing has
  * passed them, so they are to be billed again. Usually none (a day is due two hours after it ends),
  * and then the call does nothing more.
  */
 export function lateDays(changes: readonly LedgerDelta[], timezone: string, now: number): string[] {
   const late = new Set<string>();
-  for (const [day] of changes) if (dueAt(day, timezone) <= now) late.add(day);
+  for (const [day] of changes) if (dayDueAt(day, timezone) <= now) late.add(day);
   return [...late];
 }
 

@@ -107,7 +107,8 @@ export function localDate(ms: number, timeZone: string): string {
 
 /**
  * Local day starts by zone and date: billing asks for the day of each of 10,000 clients, in a handful
- * of zones, several times a tick, and each costs two `formatToParts` and more (~9 µs).
+ * of zones, several times a tick, every billed ingest call for its day's due time, and each costs two
+ * `formatToParts` and more (~9 µs).
  */
 const DAY_START_CACHE_LIMIT = 10_000;
 const dayStarts = new Map<string, number>();
