@@ -571,6 +571,43 @@ describe("dashboard states in a real browser", () => {
     expect(await page.getByRole("heading", { name: "Resumo do mês" }).evaluate((h) => h.getBoundingClientRect().bottom <= innerHeight)).toBe(true);
   });
 
+  it("renders a day of 20,000 lines as the few in view, yet totals, scrolls to and filters all of them", async () => {
+    const page = await freshPage();
+    await signInPage(page, "finance@example.com");
+    const lines = Array.from({ length: 20_000 }, (_, i) => ({
+      client_id: `c${String(i >> 1).padStart(5, "0")}`, client_name: `Loja ${i >> 1}`, category: i % 2 ? "utility" : "marketing", country: "BR",
+      billable_count: 2, unit_price_micros: 25_000, amount_micros: 50_000, currency: "USD",
+    }));
+    await page.route("**/v1/billing?date=2026-11-10", (route) =>
+      route.fulfill({ json: { date: "2026-11-10", revision: 1, computed_at: 1, open_clients: 0, due: null, lines, unpriced: [] } }),
+    );
+    await page.goto(`${baseUrl()}/billing`);
+    const date = page.getByLabel("Data");
+    await date.fill("2026-11-10");
+    await date.press("Enter");
+    await page.getByText("Revisão 1").waitFor();
+    const table = page.locator('table[aria-labelledby="billing-title"]');
+    expect(await page.locator(DAY_LINES).count()).toBeLessThan(200);
+    // Assistive tech is told the whole table: header, every line, the total.
+    expect(await table.getAttribute("aria-rowcount")).toBe("20002");
+    const total = await page.getByTestId("billing-total").innerText();
+    expect(total.replace(/\s+/g, " ")).toMatch(/^Total \(USD\) 40\.000 US\$ 1\.000,00$/);
+
+    const region = page.getByRole("region", { name: "Tabela: Faturamento diário" });
+    await region.evaluate((el) => (el.scrollTop = el.scrollHeight));
+    const lastRow = page.locator(DAY_LINES).last();
+    await expect.poll(() => lastRow.locator("td").first().innerText()).toBe("Loja 9999");
+    expect(await lastRow.getAttribute("aria-rowindex")).toBe("20001");
+    const [regionBox, rowBox] = [await region.boundingBox(), await lastRow.boundingBox()];
+    expect(rowBox!.y).toBeGreaterThan(regionBox!.y);
+    expect(rowBox!.y + rowBox!.height).toBeLessThanOrEqual(regionBox!.y + regionBox!.height);
+
+    // Filtered from the bottom of the box: the lines found, not an empty stretch where the others were.
+    await page.getByRole("searchbox", { name: "Filtrar por cliente (nome ou id)" }).fill("c09998");
+    await expect.poll(() => page.locator(DAY_LINES).allInnerTexts()).toEqual([expect.stringMatching(/^Loja 9998\tMarketing/), expect.stringMatching(/^Loja 9998\tUtilidade/)]);
+    expect(await page.getByTestId("billing-count").innerText()).toBe("2 de 20.000 linhas");
+  });
+
   it("tells an unpriced line (no rate card, billed at 0) from a free one", async () => {
     const page = await freshPage();
     await signInPage(page, "finance@example.com");

@@ -1,17 +1,15 @@
-import { useSignal } from "@preact/signals";
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect } from "preact/hooks";
 import { navigate } from "../router.ts";
 import type { OverviewRow } from "../../../schema/live.ts";
 import { fmtInt, fmtPct, t } from "../i18n.ts";
 import { overview as model, type SortKey } from "../overview-model.ts";
 import { deliveryRate, readRate } from "../rates.ts";
+import { rowWindow, useScrollBox } from "../row-window.ts";
 import { LivePageHead } from "./header.tsx";
 import { SearchBox } from "./search-box.tsx";
 import { Sparkline } from "./sparkline.tsx";
 
 const ROW_HEIGHT = 36;
-/** Rows rendered beyond the visible ones, so fast scrolling shows no gaps. */
-const OVERSCAN = 8;
 const WINDOWS = ["minute", "hour", "today"] as const;
 const SHOWN = ["sent", "delivered", "read", "failed"] as const;
 /** Name, 4 statuses × 3 windows, 2 rates, the trend. */
@@ -44,15 +42,7 @@ export function OverviewPage() {
  * is down the numbers are dimmed: they are the last ones heard, not the current ones.
  */
 function OverviewTable({ rows, loaded, stale }: { rows: OverviewRow[]; loaded: boolean; stale: boolean }) {
-  const scrollTop = useSignal(0);
-  const height = useSignal(600);
-  const ref = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    const el = ref.current!;
-    const ro = new ResizeObserver(() => (height.value = el.clientHeight));
-    ro.observe(el);
-    return () => ro.disconnect();
-  }, []);
+  const box = useScrollBox<HTMLDivElement>();
   return (
     <>
       <div class="filters">
@@ -78,11 +68,11 @@ function OverviewTable({ rows, loaded, stale }: { rows: OverviewRow[]; loaded: b
         aria-rowcount={rows.length + 2}
         aria-colcount={COLUMNS}
         aria-busy={!loaded}
-        ref={ref}
-        onScroll={(e) => (scrollTop.value = e.currentTarget.scrollTop)}
+        ref={box.ref}
+        onScroll={box.onScroll}
       >
         <HeaderRows />
-        <VirtualBody rows={model.shown.value} scrollTop={scrollTop.value} height={height.value} />
+        <VirtualBody rows={model.shown.value} scrollTop={box.scrollTop.value} height={box.height.value} />
       </div>
     </>
   );
@@ -143,8 +133,7 @@ function HeaderRows() {
  * rows are within the overscan): 10,000 clients cost as much as the ~30 on screen.
  */
 function VirtualBody({ rows, scrollTop, height }: { rows: OverviewRow[]; scrollTop: number; height: number }) {
-  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(rows.length, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
+  const { first, last } = rowWindow(rows.length, ROW_HEIGHT, scrollTop, height);
   return (
     <div
       class="grid-body"
