@@ -21,6 +21,7 @@ import { counterOf, messageShard } from "./client-shards.ts";
 import { CounterReads } from "./counter-reads.ts";
 import { IngestTally } from "./ingest-tally.ts";
 import { batchBytes, decodeBatch, encodeBatch, MAX_CALL_BYTES, rowOf, type EventBatch } from "./event-batch.ts";
+import { LakeCompaction } from "./lake-compaction.ts";
 import { LakeFlush } from "./lake-flush.ts";
 import { lateDays, markLateBilling } from "./late-billing.ts";
 import { Outbox } from "./outbox.ts";
@@ -122,6 +123,7 @@ export class ClientCounter extends DurableObject<Env> {
   private readonly trackBackground = countRowsInto(this.background);
   private readonly live: ClientLive;
   private readonly lake: LakeFlush;
+  private readonly compaction: LakeCompaction;
   private readonly ingestTally = new IngestTally();
   /** Whether the last batch was all new events (see `insertEvents`). */
   private expectNew = true;
@@ -146,6 +148,7 @@ export class ClientCounter extends DurableObject<Env> {
     });
     const absorbOutbox = () => this.pending.flush(this.trackBackground);
     this.lake = new LakeFlush(ctx, this.outbox, env.LAKE, () => this.clientId, this.trackBackground, (write) => this.transact(write), absorbOutbox);
+    this.compaction = new LakeCompaction(this.sql, this.lake, this.trackBackground);
   }
 
   /**
@@ -512,7 +515,9 @@ export class ClientCounter extends DurableObject<Env> {
 
   /**
    * Flushes the pending counters, then writes the outbox to the R2 lake as Parquet
-   * (durable-objects/lake-flush.ts); meanwhile makes sure the Overview saved the last rollup.
+   * (durable-objects/lake-flush.ts); meanwhile makes sure the Overview saved the last rollup. Then
+   * compacts the lake days the nightly cron asked for (`compactLake`), after the flush so that the
+   * flush is not held up by it.
    */
   override async alarm(): Promise<void> {
     this.transact(() => this.pending.flush(this.trackBackground));
@@ -523,6 +528,17 @@ export class ClientCounter extends DurableObject<Env> {
     // wake of its own every checkpoint would come back as long as it sends (each with a whole hour).
     const now = Date.now();
     if (!settled && !this.lake.flushDueBy(now + FLUSH_INTERVAL_MS)) this.lake.wakeAt(now + CHECKPOINT_INTERVAL_MS + 1_000);
+    await this.compaction.run();
+  }
+
+  /**
+   * Compacts the lake partitions of `clientId`'s UTC `days` in the alarm, which this wakes now;
+   * returns at once (durable-objects/lake-compaction.ts). Asked of a client's shard 0 only: one
+   * compaction covers every shard's files of a partition, and two at once must not run on one. The
+   * client id comes with the call since shard 0 of a sharded client may never have had an event.
+   */
+  compactLake(clientId: string, days: string[]): void {
+    this.compaction.ask(clientId, days);
   }
 
   /** Flushes the whole outbox now (`POST /v1/admin/flush`); returns the keys written. */

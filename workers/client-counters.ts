@@ -124,6 +124,14 @@ export async function flushClient(env: Env, client: ShardedClient): Promise<stri
 }
 
 /**
+ * Asks the client's shard 0 to compact its lake partitions of the UTC `days` in its alarm (one
+ * object: a partition's compaction covers every shard's files); returns once the days are recorded.
+ */
+export async function compactClient(env: Env, client: ShardedClient, days: string[]): Promise<void> {
+  await counterOf(env, client.id).compactLake(client.id, days);
+}
+
+/**
  * `flushClient` before a read of the lake that must hold every event accepted before it (a report,
  * a recount): a failure is R2's or the object's, so the caller may retry (503 `flush_failed`).
  */

@@ -1,31 +1,38 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
+import { clients } from "../../schema/db.ts";
+import { DAY_MS, utcDate } from "../../schema/time.ts";
+import { closedDays } from "../../workers/lake/closed-days.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { compactionJob } from "../../workers/lake/jobs.ts";
 import { reportRows, reportStream } from "../../workers/lake/report.ts";
-import { withMethods, createClient, ingestKey, postEvents, runCron } from "./helpers.ts";
-import { detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
+import { withMethods, createClient, db, failingBucket, ingestKey, messageIn, postEvents, runCron, withClockAhead } from "./helpers.ts";
+import { DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 
 const DAY = "2026-11-18";
 const RANGE = { from: "2026-11-18T00:00:00Z", to: "2026-11-19T00:00:00Z", format: "parquet" };
+const HOUSEKEEPING_AT = Date.parse("2026-11-20T03:30:00Z");
 
-async function keys(clientId: string): Promise<string[]> {
-  return (await env.LAKE.list({ prefix: `lake/notifications/client_id=${clientId}/date=${DAY}/` })).objects.map((o) => o.key).sort();
+async function keys(clientId: string, day = DAY): Promise<string[]> {
+  return (await env.LAKE.list({ prefix: `lake/notifications/client_id=${clientId}/date=${day}/` })).objects.map((o) => o.key).sort();
 }
 
-async function reportIds(clientId: string): Promise<string[]> {
-  const { rows } = await readParquet(await (await report(clientId, RANGE)).arrayBuffer());
+async function reportIds(clientId: string, range = RANGE): Promise<string[]> {
+  const { rows } = await readParquet(await (await report(clientId, range)).arrayBuffer());
   return rows.map((r) => r.event_id as string).sort();
 }
 
-/** Three flushes on the same closed day: three small files. */
-async function threeSmallFiles(clientId: string): Promise<string[]> {
+/** Three flushes of events shortly before `end` (DAY1: late on DAY): three small files. */
+async function threeSmallFiles(clientId: string, end = DAY1): Promise<string[]> {
   const key = await ingestKey();
   const ids: string[] = [];
   for (let f = 0; f < 3; f++) {
-    // Offsets that stay on 2026-11-18 (DAY1 is 23:59:58; go back in time).
-    const events = Array.from({ length: 4 }, (_, i) => detailEvent(clientId, -(f * 10 + i + 10)));
+    // Offsets that stay on end's day (DAY1 is 23:59:58; go back in time).
+    const events = Array.from({ length: 4 }, (_, i) => -(f * 10 + i + 10)).map((k) => detailEvent(clientId, k, { occurred_at: end + k * 1_000 }));
     await postEvents(events, key);
     await flush(clientId);
     ids.push(...events.map((e) => e.event_id as string));
@@ -33,8 +40,62 @@ async function threeSmallFiles(clientId: string): Promise<string[]> {
   return ids.sort();
 }
 
-async function runHousekeeping(): Promise<void> {
-  await runCron("30 3 * * *", Date.parse("2026-11-20T03:30:00Z"));
+interface Asked {
+  client_id: string;
+  days: string[];
+  failures: number;
+  retry_at: number;
+}
+
+/** The compaction a client's object was asked for, as its `meta` holds it (null once done). */
+async function askedOf(clientId: string): Promise<Asked | null> {
+  const value = await runInDurableObject(counterOf(env, clientId), (_i, state) => state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'lake_compaction'").toArray()[0]?.value);
+  return value === undefined ? null : (JSON.parse(value) as Asked);
+}
+
+/**
+ * Runs the alarm that a compaction request armed for now (the runtime may have started it already)
+ * and waits until it is through: the request done, or its retry due later.
+ */
+async function compactionAlarm(clientId: string): Promise<void> {
+  await runDurableObjectAlarm(counterOf(env, clientId));
+  await vi.waitFor(
+    async () => {
+      const asked = await askedOf(clientId);
+      expect(asked === null || asked.retry_at > Date.now()).toBe(true);
+    },
+    { timeout: 20_000, interval: 50 },
+  );
+}
+
+/** The nightly cron at `at`, then `clientId`'s object's alarm, which compacts what the cron asked for. */
+async function runHousekeeping(clientId: string, at = HOUSEKEEPING_AT): Promise<void> {
+  await runCron("30 3 * * *", at);
+  await compactionAlarm(clientId);
+}
+
+/** The client objects, each `compactLake` call (but `unreachable`'s, which fails) noted (object id, client, days) on its way. */
+function askingObjects(unreachable?: string): { objects: DurableObjectNamespace<ClientCounter>; asked: [string, string, string[]][] } {
+  const asked: [string, string, string[]][] = [];
+  const objects = withMethods(env.CLIENT_COUNTER, {
+    get: (objectId: DurableObjectId) => {
+      const stub = env.CLIENT_COUNTER.get(objectId);
+      // An object of its own: a stub's methods cannot be bound through a Proxy (RPC would look for a remote `bind`).
+      return {
+        compactLake: (clientId: string, days: string[]) => {
+          if (clientId === unreachable) return Promise.reject(new Error("Network connection lost."));
+          asked.push([objectId.toString(), clientId, days]);
+          return stub.compactLake(clientId, days);
+        },
+      } as unknown as DurableObjectStub<ClientCounter>;
+    },
+  } as Partial<DurableObjectNamespace<ClientCounter>>);
+  return { objects, asked };
+}
+
+/** The JSON log lines of `event` that `spy` (console.info or console.error) saw. */
+function linesOf(spy: { mock: { calls: unknown[][] } }, event: string): Record<string, unknown>[] {
+  return spy.mock.calls.map((args) => JSON.parse(String(args[0])) as Record<string, unknown>).filter((l) => l.event === event);
 }
 
 describe("housekeeping compaction", () => {
@@ -44,12 +105,12 @@ describe("housekeeping compaction", () => {
     expect(await keys(id)).toEqual([1, 2, 3].map((s) => `lake/notifications/client_id=${id}/date=${DAY}/part-${s}-${s}.parquet`));
     expect(await reportIds(id)).toEqual(ids);
 
-    await runHousekeeping();
+    await runHousekeeping(id);
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
     expect(await reportIds(id)).toEqual(ids);
 
     // Running again changes nothing.
-    await runHousekeeping();
+    await runHousekeeping(id);
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
   });
 
@@ -79,7 +140,7 @@ describe("housekeeping compaction", () => {
   it("late events after compaction land in a new file that the next run folds in, and a re-written old range is never read twice", async () => {
     const { id } = await createClient();
     const ids = await threeSmallFiles(id);
-    await runHousekeeping();
+    await runHousekeeping(id);
     const late = detailEvent(id, -100);
     await postEvents([late], await ingestKey());
     await flush(id);
@@ -90,7 +151,7 @@ describe("housekeeping compaction", () => {
     const all = [...ids, late.event_id as string].sort();
     expect(await reportIds(id)).toEqual(all);
 
-    await runHousekeeping();
+    await runHousekeeping(id);
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-4.parquet`]);
     expect(await reportIds(id)).toEqual(all);
   });
@@ -170,26 +231,131 @@ describe("housekeeping compaction", () => {
     await env.LAKE.delete(added);
   });
 
-  it("keeps the files of a day it cannot compact, and fails the job after compacting the other clients", async () => {
+  it("the cron asks each client's shard 0 once for the closed days, and reads no lake file itself", async () => {
+    const { id } = await createClient();
+    await threeSmallFiles(id);
+    const sharded = await createClient({ shards: 2 });
+    const lakeCalls: string[] = [];
+    const methods = ["get", "head", "list", "put", "delete", "createMultipartUpload"] as const;
+    const lake = withMethods(env.LAKE, Object.fromEntries(methods.map((m) => [m, (...args: unknown[]) => (lakeCalls.push(m), (env.LAKE[m] as (...a: unknown[]) => unknown)(...args))])));
+    const { objects, asked } = askingObjects();
+    await compactionJob({ ...env, LAKE: lake, CLIENT_COUNTER: objects }, HOUSEKEEPING_AT);
+    expect(lakeCalls).toEqual([]);
+    const all = (await db().select({ id: clients.id }).from(clients)).map((c) => c.id);
+    expect(asked.map(([, clientId]) => clientId).sort()).toEqual(all.sort());
+    for (const [objectId, clientId, days] of asked) {
+      expect(objectId).toBe(env.CLIENT_COUNTER.idFromName(clientId).toString());
+      expect(days).toEqual(closedDays(HOUSEKEEPING_AT));
+    }
+    expect(all).toEqual(expect.arrayContaining([id, sharded.id]));
+    await compactionAlarm(id);
+    expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
+  });
+
+  it("an object compacts in its alarm the days asked of it, and only those", async () => {
+    const { id } = await createClient();
+    const ids = await threeSmallFiles(id);
+    const stub = counterOf(env, id);
+    await stub.compactLake(id, ["2026-11-17"]);
+    await compactionAlarm(id);
+    expect(await keys(id)).toHaveLength(3);
+    await stub.compactLake(id, [DAY]);
+    expect(await askedOf(id)).not.toBeNull();
+    await compactionAlarm(id);
+    expect(await askedOf(id)).toBeNull();
+    expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
+    expect(await reportIds(id)).toEqual(ids);
+  });
+
+  it("a sharded client is compacted once, by its shard 0, into one file per shard", async () => {
+    const { id } = await createClient({ shards: 2 });
+    const key = await ingestKey();
+    for (let round = 0; round < 2; round++) {
+      await postEvents([0, 1].map((shard) => detailEvent(id, -(round * 10 + shard + 10), { message_id: messageIn(shard, 2), status: "sent" })).map((e) => ({ ...e, event_id: `${e.message_id as string}:sent` })), key);
+      await flush(id);
+    }
+    expect(await keys(id)).toHaveLength(4);
+    const { objects, asked } = askingObjects();
+    const done = vi.spyOn(console, "info");
+    await compactionJob({ ...env, CLIENT_COUNTER: objects }, HOUSEKEEPING_AT);
+    expect(asked.filter(([, clientId]) => clientId === id).map(([objectId]) => objectId)).toEqual([env.CLIENT_COUNTER.idFromName(id).toString()]);
+    await compactionAlarm(id);
+    expect(linesOf(done, "lake_compaction_done").filter((l) => l.client_id === id)).toEqual([expect.objectContaining({ files: 2, rows: 4, replaced: 4 })]);
+    done.mockRestore();
+    // Shard 0's file (seqs from 1) and shard 1's (from SEQ_BAND, 10¹²).
+    expect((await keys(id)).map((k) => /part-(\d+)-/.exec(k)![1]!.length)).toEqual([1, 13]);
+  });
+
+  it("retries a compaction that failed, minutes later, and the files stay readable meanwhile", async () => {
+    const { id } = await createClient();
+    // Yesterday (by the real clock): a day inside the compaction window, so the object keeps retrying it.
+    const yesterday = utcDate(Date.now() - DAY_MS);
+    const range = { from: `${yesterday}T00:00:00Z`, to: `${utcDate(Date.now())}T00:00:00Z`, format: "parquet" };
+    const ids = await threeSmallFiles(id, Date.parse(`${yesterday}T12:00:00Z`));
+    const stub = counterOf(env, id);
+    await runInDurableObject(stub, (instance) => {
+      (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = failingBucket;
+    });
+    const logged = vi.spyOn(console, "error");
+    const asked = Date.now();
+    await stub.compactLake(id, [yesterday]);
+    await compactionAlarm(id);
+    expect(linesOf(logged, "lake_job_failed").filter((l) => l.client_id === id)).toEqual([expect.objectContaining({ days: [yesterday], retry_in_ms: 300_000 })]);
+    logged.mockRestore();
+    const retry = (await askedOf(id))!;
+    expect(retry).toMatchObject({ days: [yesterday], failures: 1 });
+    expect(retry.retry_at).toBeGreaterThanOrEqual(asked + 300_000);
+    expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBeLessThanOrEqual(retry.retry_at);
+    expect(await keys(id, yesterday)).toHaveLength(3);
+    expect(await reportIds(id, range)).toEqual(ids);
+    // An alarm before the retry is due (the next flush's) leaves it.
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await askedOf(id)).toEqual(retry);
+
+    await runInDurableObject(stub, (instance) => {
+      (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = env.LAKE;
+    });
+    expect(await withClockAhead(300_000, () => runDurableObjectAlarm(stub))).toBe(true);
+    expect(await askedOf(id)).toBeNull();
+    expect(await keys(id, yesterday)).toEqual([`lake/notifications/client_id=${id}/date=${yesterday}/part-1-3.parquet`]);
+    expect(await reportIds(id, range)).toEqual(ids);
+  });
+
+  it("gives up on a day that keeps failing once it has left the compaction window, keeping its files", async () => {
     const { id } = await createClient();
     const ids = await threeSmallFiles(id);
     const broken = await createClient();
     const brokenKeys = [1, 2].map((s) => `lake/notifications/client_id=${broken.id}/date=${DAY}/part-${s}-${s}.parquet`);
     for (const key of brokenKeys) await env.LAKE.put(key, "not a Parquet file");
     const logged = vi.spyOn(console, "error");
-    await expect(compactionJob(env, Date.parse("2026-11-20T03:30:00Z"))).rejects.toThrow("compaction failed for 1 clients");
+    // The cron asks as of DAY's housekeeping; the objects run later, by the real clock, when DAY is out of the window.
+    await runCron("30 3 * * *", HOUSEKEEPING_AT);
+    await compactionAlarm(broken.id);
+    await compactionAlarm(id);
     // The failure's line names the client to look at (docs/operations.md).
-    const failures = logged.mock.calls.map((args) => JSON.parse(String(args[0])) as { event: string; client_id?: string }).filter((l) => l.event === "lake_job_failed");
-    expect(failures.map((l) => l.client_id)).toEqual([broken.id]);
+    expect(linesOf(logged, "lake_job_failed").filter((l) => l.client_id === broken.id)).toEqual([expect.objectContaining({ days: [DAY], retry_in_ms: null })]);
+    logged.mockRestore();
+    expect(await askedOf(broken.id)).toBeNull();
     expect(await keys(broken.id)).toEqual(brokenKeys);
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
     expect(await reportIds(id)).toEqual(ids);
   });
 
+  it("fails the job when an object cannot be asked, after asking the others", async () => {
+    const { id } = await createClient();
+    const unreachable = await createClient();
+    const { objects, asked } = askingObjects(unreachable.id);
+    const logged = vi.spyOn(console, "error");
+    await expect(compactionJob({ ...env, CLIENT_COUNTER: objects }, HOUSEKEEPING_AT)).rejects.toThrow("compaction could not be asked of 1 clients");
+    expect(linesOf(logged, "lake_job_failed").map((l) => l.client_id)).toEqual([unreachable.id]);
+    logged.mockRestore();
+    expect(asked.map(([, clientId]) => clientId)).toContain(id);
+  });
+
   it("leaves today's partition alone", async () => {
     const { id } = await createClient();
     await threeSmallFiles(id);
-    await runCron("30 3 * * *", Date.parse("2026-11-18T03:30:00Z"));
+    await runHousekeeping(id, Date.parse("2026-11-18T03:30:00Z"));
     expect(await keys(id)).toHaveLength(3);
   });
 });

@@ -1,0 +1,108 @@
+import { closedDays } from "../workers/lake/closed-days.ts";
+import { compactPartition, type CompactionResult } from "../workers/lake/compaction.ts";
+import { logLine } from "../workers/log.ts";
+import type { LakeFlush } from "./lake-flush.ts";
+import type { Track } from "./pending-aggregates.ts";
+
+/** Meta key of the compaction asked for and not done yet (`Asked`). */
+const ASKED_KEY = "lake_compaction";
+/**
+ * Backoff after a failed compaction: doubles from 5 minutes up to an hour. A file that is not
+ * Parquet fails every try until an operator removes it, and each try may read ~1,000 files.
+ */
+const RETRY_BASE_MS = 300_000;
+const RETRY_MAX_MS = 3_600_000;
+
+interface Asked {
+  client_id: string;
+  days: string[];
+  /** Failed tries in a row, and when the next is due: the alarm wakes for the flush in between too. */
+  failures: number;
+  retry_at: number;
+}
+
+/**
+ * The compaction of a client's closed UTC days (workers/lake/compaction.ts), asked of its shard 0 by
+ * the nightly cron and done in that object's alarm: the ~1,000 GETs of a busy client's day fall in an
+ * invocation of its own instead of all clients' in the cron's one. What was asked is stored until
+ * done, so an eviction or a failure does not lose it; a day that keeps failing is dropped once it
+ * leaves the compaction window (no later night would ask for it either).
+ */
+export class LakeCompaction {
+  private running: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly lake: LakeFlush,
+    private readonly track: Track,
+  ) {}
+
+  /** Adds `days` to what waits, due now, and wakes the alarm. */
+  ask(clientId: string, days: string[]): void {
+    const waiting = this.stored();
+    const all = new Set([...(waiting?.asked.days ?? []), ...days]);
+    this.store({ client_id: clientId, days: [...all].sort(), failures: waiting?.asked.failures ?? 0, retry_at: 0 });
+    this.lake.wakeAt(Date.now());
+  }
+
+  /**
+   * The alarm's part: compacts each waiting day when due; the days that failed wait for a retry. One
+   * run at a time: the runtime runs one alarm at a time, but an alarm run by hand
+   * (`runDurableObjectAlarm`) can start beside it, and two runs would compact the same partitions.
+   */
+  run(): Promise<void> {
+    const run = this.running.then(() => this.compactWaiting());
+    this.running = run.catch(() => undefined);
+    return run;
+  }
+
+  private async compactWaiting(): Promise<void> {
+    const taken = this.stored();
+    if (!taken) return;
+    if (Date.now() < taken.asked.retry_at) {
+      // Woken for the flush: the retry's own wake went with this alarm.
+      this.lake.wakeAt(taken.asked.retry_at);
+      return;
+    }
+    const { asked } = taken;
+    const compacted: CompactionResult[] = [];
+    const failed: string[] = [];
+    let error: unknown;
+    for (const date of asked.days) {
+      try {
+        compacted.push(...(await compactPartition(this.lake.bucket, asked.client_id, date)));
+      } catch (err) {
+        failed.push(date);
+        error ??= err;
+      }
+    }
+    logLine("info", "lake_compaction_done", {
+      client_id: asked.client_id,
+      files: compacted.length,
+      rows: compacted.reduce((n, c) => n + c.rows, 0),
+      replaced: compacted.reduce((n, c) => n + c.replaced.length, 0),
+      failed_days: failed.length,
+    });
+    const now = Date.now();
+    const left = failed.filter((d) => d >= closedDays(now).at(-1)!);
+    const delay = Math.min(RETRY_BASE_MS * 2 ** asked.failures, RETRY_MAX_MS);
+    if (failed.length > 0) logLine("error", "lake_job_failed", { client_id: asked.client_id, days: failed, retry_in_ms: left.length > 0 ? delay : null }, error);
+    // Asked again meanwhile: that ask stands as made (it woke the alarm; a compacted day costs a listing).
+    if (this.stored()?.text !== taken.text) return;
+    if (left.length === 0) {
+      this.track(this.sql.exec("DELETE FROM meta WHERE key = ?", ASKED_KEY));
+      return;
+    }
+    this.store({ client_id: asked.client_id, days: left, failures: asked.failures + 1, retry_at: now + delay });
+    this.lake.wakeAt(now + delay);
+  }
+
+  private stored(): { text: string; asked: Asked } | null {
+    const text = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", ASKED_KEY).toArray()[0]?.value;
+    return text === undefined ? null : { text, asked: JSON.parse(text) as Asked };
+  }
+
+  private store(asked: Asked): void {
+    this.track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", ASKED_KEY, JSON.stringify(asked)));
+  }
+}
