@@ -76,13 +76,16 @@ export class LakeCompaction {
         error ??= err;
       }
     }
-    logLine("info", "lake_compaction_done", {
-      client_id: asked.client_id,
-      files: compacted.length,
-      rows: compacted.reduce((n, c) => n + c.rows, 0),
-      replaced: compacted.reduce((n, c) => n + c.replaced.length, 0),
-      failed_days: failed.length,
-    });
+    // Every client is asked every night, most with nothing to compact: a line for each would be noise.
+    if (compacted.length > 0 || failed.length > 0) {
+      logLine("info", "lake_compaction_done", {
+        client_id: asked.client_id,
+        files: compacted.length,
+        rows: compacted.reduce((n, c) => n + c.rows, 0),
+        replaced: compacted.reduce((n, c) => n + c.replaced.length, 0),
+        failed_days: failed.length,
+      });
+    }
     const now = Date.now();
     const left = failed.filter((d) => d >= closedDays(now).at(-1)!);
     const delay = Math.min(RETRY_BASE_MS * 2 ** asked.failures, RETRY_MAX_MS);
