@@ -89,7 +89,10 @@ export class LakeCompaction {
     const now = Date.now();
     const left = failed.filter((d) => d >= closedDays(now).at(-1)!);
     const delay = Math.min(RETRY_BASE_MS * 2 ** asked.failures, RETRY_MAX_MS);
-    if (failed.length > 0) logLine("error", "lake_job_failed", { client_id: asked.client_id, days: failed, retry_in_ms: left.length > 0 ? delay : null }, error);
+    // A line for the days retried and one for those given up (out of the window): `retry_in_ms` says which.
+    const givenUp = failed.filter((d) => !left.includes(d));
+    if (left.length > 0) logLine("error", "lake_job_failed", { client_id: asked.client_id, days: left, retry_in_ms: delay }, error);
+    if (givenUp.length > 0) logLine("error", "lake_job_failed", { client_id: asked.client_id, days: givenUp, retry_in_ms: null }, error);
     // Asked again meanwhile: that ask stands as made (it woke the alarm; a compacted day costs a listing).
     if (this.stored()?.text !== taken.text) return;
     if (left.length === 0) {

@@ -40,6 +40,15 @@ async function threeSmallFiles(clientId: string, end = DAY1): Promise<string[]> 
   return ids.sort();
 }
 
+/** A client with three small files on DAY and three on yesterday (inside the compaction window by the real clock). */
+async function smallFilesOnTwoDays(): Promise<{ id: string; yesterday: string; stub: DurableObjectStub<ClientCounter> }> {
+  const { id } = await createClient();
+  const yesterday = utcDate(Date.now() - DAY_MS);
+  await threeSmallFiles(id, Date.parse(`${yesterday}T12:00:00Z`));
+  await threeSmallFiles(id);
+  return { id, yesterday, stub: counterOf(env, id) };
+}
+
 interface Asked {
   client_id: string;
   days: string[];
@@ -321,6 +330,101 @@ describe("housekeeping compaction", () => {
     expect(await reportIds(id, range)).toEqual(ids);
   });
 
+  it("an idle object (no flush due) still wakes for its retry, and again after an alarm that came too early", async () => {
+    // No events: nothing but the compaction arms this object's alarm, so its retry must arm one itself.
+    const { id } = await createClient();
+    const yesterday = utcDate(Date.now() - DAY_MS);
+    for (const s of [1, 2]) await env.LAKE.put(`lake/notifications/client_id=${id}/date=${yesterday}/part-${s}-${s}.parquet`, "not a Parquet file");
+    const stub = counterOf(env, id);
+    const logged = vi.spyOn(console, "error");
+    await stub.compactLake(id, [yesterday]);
+    await compactionAlarm(id);
+    logged.mockRestore();
+    const retry = (await askedOf(id))!;
+    expect(retry).toMatchObject({ days: [yesterday], failures: 1 });
+    const alarmOf = () => runInDurableObject(stub, (_i, state) => state.storage.getAlarm());
+    expect(await alarmOf()).not.toBeNull();
+    expect(await alarmOf()).toBeLessThanOrEqual(retry.retry_at);
+    // The alarm run before the retry is due (as a flush's would be) must leave one armed for the retry.
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await askedOf(id)).toEqual(retry);
+    expect(await alarmOf()).toBe(retry.retry_at);
+  });
+
+  it("a day asked while the object compacts is compacted after, not lost", async () => {
+    const { id, yesterday, stub } = await smallFilesOnTwoDays();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let listed = 0;
+    await runInDurableObject(stub, (instance) => {
+      (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = withMethods(env.LAKE, {
+        list: async (o?: R2ListOptions) => {
+          listed += 1;
+          await gate;
+          return env.LAKE.list(o);
+        },
+      });
+    });
+    await stub.compactLake(id, [yesterday]);
+    const first = runDurableObjectAlarm(stub).catch(() => false);
+    await vi.waitFor(() => expect(listed).toBeGreaterThan(0), { timeout: 10_000, interval: 20 });
+    await stub.compactLake(id, [DAY]);
+    release();
+    await first;
+    await compactionAlarm(id);
+    await vi.waitFor(async () => expect(await askedOf(id)).toBeNull(), { timeout: 10_000, interval: 50 });
+    expect(await keys(id, yesterday)).toHaveLength(1);
+    expect(await keys(id)).toHaveLength(1);
+  });
+
+  it("two alarm runs at once compact a day once", async () => {
+    const { id } = await createClient();
+    const ids = await threeSmallFiles(id);
+    const stub = counterOf(env, id);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const done = vi.spyOn(console, "info");
+    await runInDurableObject(stub, (instance) => {
+      (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = withMethods(env.LAKE, {
+        list: async (o?: R2ListOptions) => {
+          await gate;
+          return env.LAKE.list(o);
+        },
+      });
+    });
+    await stub.compactLake(id, [DAY]);
+    const runs = runInDurableObject(stub, (instance) => Promise.all([instance.alarm(), instance.alarm()]));
+    setTimeout(release, 200);
+    await runs;
+    await compactionAlarm(id);
+    expect(linesOf(done, "lake_compaction_done").filter((l) => l.client_id === id)).toEqual([expect.objectContaining({ files: 1, replaced: 3 })]);
+    done.mockRestore();
+    expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
+    expect(await reportIds(id)).toEqual(ids);
+  });
+
+  it("a new ask keeps the days waiting for a retry and runs them at once", async () => {
+    const { id, yesterday, stub } = await smallFilesOnTwoDays();
+    const setBucket = (bucket: R2Bucket) =>
+      runInDurableObject(stub, (instance) => {
+        (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = bucket;
+      });
+    await setBucket(failingBucket);
+    const logged = vi.spyOn(console, "error");
+    await stub.compactLake(id, [yesterday]);
+    await compactionAlarm(id);
+    logged.mockRestore();
+    expect((await askedOf(id))!).toMatchObject({ days: [yesterday], failures: 1 });
+    await setBucket(env.LAKE);
+    // The next night's ask, before the retry is due.
+    await stub.compactLake(id, [DAY]);
+    expect((await askedOf(id))!).toMatchObject({ days: [DAY, yesterday].sort(), retry_at: 0 });
+    await compactionAlarm(id);
+    expect(await askedOf(id)).toBeNull();
+    expect(await keys(id, yesterday)).toHaveLength(1);
+    expect(await keys(id)).toHaveLength(1);
+  });
+
   it("gives up on a day that keeps failing once it has left the compaction window, keeping its files", async () => {
     const { id } = await createClient();
     const ids = await threeSmallFiles(id);
@@ -339,6 +443,23 @@ describe("housekeeping compaction", () => {
     expect(await keys(broken.id)).toEqual(brokenKeys);
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
     expect(await reportIds(id)).toEqual(ids);
+  });
+
+  it("logs the days it retries apart from those it gives up", async () => {
+    const { id } = await createClient();
+    const yesterday = utcDate(Date.now() - DAY_MS);
+    // DAY is out of the window by the real clock, yesterday inside it; both fail every try.
+    for (const day of [DAY, yesterday]) for (const s of [1, 2]) await env.LAKE.put(`lake/notifications/client_id=${id}/date=${day}/part-${s}-${s}.parquet`, "not a Parquet file");
+    const logged = vi.spyOn(console, "error");
+    await counterOf(env, id).compactLake(id, [DAY, yesterday]);
+    await compactionAlarm(id);
+    const lines = linesOf(logged, "lake_job_failed").filter((l) => l.client_id === id);
+    logged.mockRestore();
+    expect(lines).toEqual(
+      expect.arrayContaining([expect.objectContaining({ days: [yesterday], retry_in_ms: 300_000 }), expect.objectContaining({ days: [DAY], retry_in_ms: null })]),
+    );
+    expect(lines).toHaveLength(2);
+    expect((await askedOf(id))!).toMatchObject({ days: [yesterday], failures: 1 });
   });
 
   it("fails the job when an object cannot be asked, after asking the others", async () => {
