@@ -30,6 +30,11 @@ interface Asked {
  */
 export class LakeCompaction {
   private running: Promise<void> = Promise.resolve();
+  /**
+   * Whether a request is stored, once read: the flush alarms (~1.2 a client-minute) find none nearly
+   * always, and then read nothing.
+   */
+  private waiting: boolean | null = null;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -57,6 +62,7 @@ export class LakeCompaction {
   }
 
   private async compactWaiting(): Promise<void> {
+    if (this.waiting === false) return;
     const taken = this.stored();
     if (!taken) return;
     if (Date.now() < taken.asked.retry_at) {
@@ -97,6 +103,7 @@ export class LakeCompaction {
     if (this.stored()?.text !== taken.text) return;
     if (left.length === 0) {
       this.track(this.sql.exec("DELETE FROM meta WHERE key = ?", ASKED_KEY));
+      this.waiting = false;
       return;
     }
     this.store({ client_id: asked.client_id, days: left, failures: asked.failures + 1, retry_at: now + delay });
@@ -105,10 +112,12 @@ export class LakeCompaction {
 
   private stored(): { text: string; asked: Asked } | null {
     const text = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", ASKED_KEY).toArray()[0]?.value;
+    this.waiting = text !== undefined;
     return text === undefined ? null : { text, asked: JSON.parse(text) as Asked };
   }
 
   private store(asked: Asked): void {
     this.track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", ASKED_KEY, JSON.stringify(asked)));
+    this.waiting = true;
   }
 }

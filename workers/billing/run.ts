@@ -25,9 +25,8 @@ export interface BillingClient extends ShardedClient {
  */
 export function openClients(date: string, clients: readonly { id: string; timezone: string }[], at: number, marked: ReadonlySet<string>): number {
   // By zone: clients far outnumber zones, and a summary asks this for each of up to 92 days.
-  const dueAt = new Map<string, number>();
-  const dueIn = (timezone: string) => dueAt.get(timezone) ?? dueAt.set(timezone, dayDueAt(date, timezone)).get(timezone)!;
-  return clients.filter((c) => marked.has(c.id) || dueIn(c.timezone) > at).length;
+  const dueAt = new Map([...new Set(clients.map((c) => c.timezone))].map((tz) => [tz, dayDueAt(date, tz)]));
+  return clients.filter((c) => marked.has(c.id) || dueAt.get(c.timezone)! > at).length;
 }
 
 /** Ledger RPCs in flight at once: enough to hide each call's latency without flooding one isolate. */
