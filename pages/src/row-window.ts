@@ -14,7 +14,9 @@ export function useScrollBox<T extends HTMLElement>() {
   const ref = useRef<T>(null);
   useEffect(() => {
     const el = ref.current!;
-    const ro = new ResizeObserver(() => (height.value = el.clientHeight));
+    // A box sized by its content (a short list, under a max-height) is as tall as the rows it holds:
+    // its max-height is what rows may fill once the list grows, before the observer sees it grow.
+    const ro = new ResizeObserver(() => (height.value = Math.max(el.clientHeight, parseFloat(getComputedStyle(el).maxHeight) || 0)));
     ro.observe(el);
     return () => ro.disconnect();
   }, []);
