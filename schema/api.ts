@@ -265,7 +265,21 @@ export const ClientSummary = z.object({
   today: StatusCounts,
 });
 export type ClientSummary = z.infer<typeof ClientSummary>;
-export const ClientsResponse = z.object({ clients: z.array(ClientSummary) });
+/**
+ * `GET /v1/clients`: every client the caller may see, or a page of them in id order. Each listed
+ * client costs a call to its object for today's totals, so an account of thousands lists in pages.
+ */
+export const ClientsQuery = z.object({
+  /** The previous page's `next`: clients whose id sorts after it. */
+  start_after: ClientId.optional(),
+  /** Clients in the page; without it, all of them. */
+  limit: QueryWholeNumber.min(1).max(1000).optional(),
+});
+export const ClientsResponse = z.object({
+  clients: z.array(ClientSummary),
+  /** The `start_after` of the next page; null when this one ends the list. */
+  next: ClientId.nullable(),
+});
 export type ClientsResponse = z.infer<typeof ClientsResponse>;
 
 // ---------- auth ----------

@@ -8,6 +8,7 @@ import {
   BridgeResult,
   ClientObjects,
   ClientSummary,
+  ClientsQuery,
   ClientsResponse,
   CategoriesResponse,
   CountersResponse,
@@ -158,8 +159,9 @@ export const OPERATIONS: Operation[] = [
     responses: { 200: { description: "user", schema: z.object({ user: PublicUser }) }, 401: { description: "not signed in", schema: ErrorBody } },
   },
   {
-    method: "get", path: "/v1/clients", summary: "Clients the caller may see, with today's totals", tag: "read",
-    security: "session", responses: { 200: { description: "clients", schema: ClientsResponse } },
+    method: "get", path: "/v1/clients", summary: "Clients the caller may see, with today's totals, all or a page at a time in id order", tag: "read",
+    security: "session", query: ClientsQuery,
+    responses: { 200: { description: "clients", schema: ClientsResponse }, 400: { description: "bad paging", schema: ErrorBody } },
   },
   {
     method: "get", path: "/v1/clients/{id}", summary: "One client the caller may see, with today's totals", tag: "read", security: "session",

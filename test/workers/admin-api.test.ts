@@ -235,6 +235,32 @@ describe("admin: lists past D1's 100 bound parameters a statement", () => {
     expect(((await listed.json()) as { clients: { id: string }[] }).clients.map((c) => c.id)).toEqual([...ids].sort());
   });
 
+  it("lists a viewer's 150 clients a page at a time, each once, in id order, and an admin's pages as the whole list", async () => {
+    const ids = await manyClients(150);
+    const pages = async (token: string, limit: number) => {
+      const seen: string[][] = [];
+      let next: string | null = null;
+      do {
+        const res = await call(`/v1/clients?limit=${limit}${next === null ? "" : `&start_after=${next}`}`, authed(token));
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as { clients: { id: string }[]; next: string | null };
+        seen.push(body.clients.map((c) => c.id));
+        next = body.next;
+      } while (next !== null && seen.length < 500);
+      return seen;
+    };
+    const viewer = await pages(await signIn("viewer", ids), 40);
+    expect(viewer.map((p) => p.length)).toEqual([40, 40, 40, 30]);
+    expect(viewer.flat()).toEqual([...ids].sort());
+    // A last page that is exactly full says so by an empty next one, not by a `next` past the end.
+    expect((await pages(await signIn("viewer", ids), 50)).map((p) => p.length)).toEqual([50, 50, 50]);
+    const token = await admin();
+    const whole = (await (await call("/v1/clients", authed(token))).json()) as { clients: { id: string }[]; next: string | null };
+    expect(whole.next).toBeNull();
+    expect((await pages(token, 7)).flat()).toEqual(whole.clients.map((c) => c.id));
+    for (const bad of ["limit=0", "limit=1001", "limit=ten", "start_after=%20"]) expect((await call(`/v1/clients?${bad}`, authed(token))).status, bad).toBe(400);
+  });
+
   it("names the unknown ones among 150 clients, and a client listed twice, as the caller's fault", async () => {
     const token = await admin();
     const ids = await manyClients(149);

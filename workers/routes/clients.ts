@@ -1,7 +1,7 @@
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { asc } from "drizzle-orm";
+import { and, asc, gt } from "drizzle-orm";
 import { Hono } from "hono";
-import { TimeRangeQuery, type CategoriesResponse, type ClientSummary, type ClientsResponse, type CountersResponse } from "../../schema/api.ts";
+import { ClientsQuery, TimeRangeQuery, type CategoriesResponse, type ClientSummary, type ClientsResponse, type CountersResponse } from "../../schema/api.ts";
 import { clients } from "../../schema/db.ts";
 import { DAY_MS, minuteOf } from "../../schema/time.ts";
 import type { AppEnv } from "../app-env.ts";
@@ -21,17 +21,20 @@ const FANOUT = 32;
 
 /** Mounted at /v1/clients: every route needs a session (`authenticate`) and counters access. */
 export const clientsApi = new Hono<AppEnv>();
-/** The clients the caller may see, with today's totals in each client's time zone. */
-clientsApi.get("/", authenticate, requireCapability("counters"), async (c) => {
+/** The clients the caller may see (a page of them with `limit`), with today's totals in each client's time zone. */
+clientsApi.get("/", authenticate, requireCapability("counters"), valid("query", ClientsQuery), async (c) => {
   const user = c.get("user");
-  const db = c.get("db");
-  const rows = seesAllClients(user)
-    ? await db.select().from(clients).orderBy(asc(clients.id))
-    : user.clientIds.length === 0
-      ? []
-      : await db.select().from(clients).where(inJsonList(clients.id, user.clientIds)).orderBy(asc(clients.id));
-  const out: ClientSummary[] = await mapBounded(rows, FANOUT, (r) => summaryOf(c.env, r));
-  return c.json({ clients: out } satisfies ClientsResponse);
+  const { start_after, limit } = c.req.valid("query");
+  const visible = and(
+    seesAllClients(user) ? undefined : inJsonList(clients.id, user.clientIds),
+    start_after === undefined ? undefined : gt(clients.id, start_after),
+  );
+  const query = c.get("db").select().from(clients).where(visible).orderBy(asc(clients.id));
+  // One row past the page says whether another page follows, without a count.
+  const rows = limit === undefined ? await query : await query.limit(limit + 1);
+  const page = limit === undefined ? rows : rows.slice(0, limit);
+  const out: ClientSummary[] = await mapBounded(page, FANOUT, (r) => summaryOf(c.env, r));
+  return c.json({ clients: out, next: rows.length > page.length ? page[page.length - 1]!.id : null } satisfies ClientsResponse);
 });
 
 /** One client the caller may see, with today's totals (a page about one client need not ask for all). */
