@@ -377,6 +377,32 @@ describe("housekeeping compaction", () => {
     expect(await keys(id)).toHaveLength(1);
   });
 
+  it("an alarm ends only once its compaction has, so that the runtime keeps the object for it and retries the alarm if it throws", async () => {
+    const { id } = await createClient();
+    await threeSmallFiles(id);
+    const stub = counterOf(env, id);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let listed = 0;
+    await runInDurableObject(stub, (instance) => {
+      (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = withMethods(env.LAKE, {
+        list: async (o?: R2ListOptions) => {
+          listed += 1;
+          await gate;
+          return env.LAKE.list(o);
+        },
+      });
+    });
+    await stub.compactLake(id, [DAY]);
+    let ended = false;
+    const alarm = runInDurableObject(stub, (instance) => instance.alarm()).then(() => (ended = true));
+    await vi.waitFor(() => expect(listed).toBeGreaterThan(0), { timeout: 10_000, interval: 20 });
+    expect(ended).toBe(false);
+    release();
+    await alarm;
+    expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
+  });
+
   it("two alarm runs at once compact a day once", async () => {
     const { id } = await createClient();
     const ids = await threeSmallFiles(id);
