@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
-import { baseUrl, launchChromium, login, metaSignature, signInPage } from "./helpers.ts";
+import { baseUrl, launchChromium, login, metaSignature, signInPage, waitForLive } from "./helpers.ts";
 
 let browser: Browser;
 const contexts: BrowserContext[] = [];
@@ -32,7 +32,6 @@ async function freshPage(width?: number): Promise<Page> {
 
 /** The day's billing lines (the month's summary below is a table of lines too, with rows once the month is billed). */
 const DAY_LINES = 'table[aria-labelledby="billing-title"] tbody tr';
-const live = (page: Page) => page.locator('[data-testid="live-status"][data-status="live"]').waitFor({ timeout: 15_000 });
 const shownClients = (page: Page) => page.locator("[data-client]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-client")).sort());
 
 /** The page's overview sockets (`/v1/live`, not a client's), and whether each has closed. */
@@ -128,7 +127,7 @@ describe("dashboard states in a real browser", () => {
     const second = await context.newPage();
     const sockets = overviewSockets(second);
     await second.goto(`${baseUrl()}/`);
-    await live(second);
+    await waitForLive(second);
     expect(openCount(sockets)).toBe(1);
 
     await first.getByRole("button", { name: "Sair" }).click();
@@ -234,10 +233,10 @@ describe("dashboard states in a real browser", () => {
     const page = await freshPage();
     const sockets = overviewSockets(page);
     await signInPage(page, "admin@example.com");
-    await live(page);
+    await waitForLive(page);
     await page.locator('[data-client="acme"]').click();
     await page.waitForURL(/\/clients\/acme$/);
-    await live(page);
+    await waitForLive(page);
     await expect.poll(() => openCount(sockets)).toBe(0);
 
     // The overview's first connect is still waiting for its ticket when the page is left and re-entered.
@@ -249,7 +248,7 @@ describe("dashboard states in a real browser", () => {
     await page.evaluate(() => history.back());
     await expect.poll(overviewAsks).toBe(2);
     release();
-    await live(page);
+    await waitForLive(page);
     await page.waitForTimeout(1_000);
     expect(openCount(sockets)).toBe(1);
     await page.unroute("**/v1/live/ticket");
@@ -263,10 +262,10 @@ describe("dashboard states in a real browser", () => {
       ws.connectToServer();
     });
     await signInPage(page, "admin@example.com");
-    await live(page);
+    await waitForLive(page);
     await sockets[0]!.close({ code: 4401, reason: "session ended" });
     await expect.poll(() => sockets.length).toBe(2);
-    await live(page);
+    await waitForLive(page);
     expect(new URL(page.url()).pathname).toBe("/");
 
     // Signed out elsewhere (the same cookie, not through this tab): the next ticket is refused.
@@ -284,11 +283,11 @@ describe("dashboard states in a real browser", () => {
     const context = await freshContext();
     const page = await context.newPage();
     await signInPage(page, "admin@example.com");
-    await live(page);
+    await waitForLive(page);
     await context.setOffline(true);
     await page.locator('[data-testid="live-status"][data-status="offline"]').waitFor({ timeout: 5_000 });
     await context.setOffline(false);
-    await live(page);
+    await waitForLive(page);
   });
 
   it("skips to the content without leaving the page, and focuses the new page after a link", async () => {
@@ -718,10 +717,10 @@ describe("dashboard states in a real browser", () => {
     const page = await context.newPage();
     const violations = () => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
     await signInPage(page, "admin@example.com");
-    await live(page);
+    await waitForLive(page);
     expect(await violations()).toEqual([]);
     await page.goto(`${baseUrl()}/clients/acme`);
-    await live(page);
+    await waitForLive(page);
     await page.getByTestId("client-chart").locator("canvas").waitFor();
     expect(await violations()).toEqual([]);
     // The chart's words for those who cannot see it.
@@ -759,7 +758,7 @@ describe("dashboard states in a real browser", () => {
 
     const page = await freshPage();
     await signInPage(page, "admin@example.com");
-    await live(page);
+    await waitForLive(page);
     await page.getByRole("searchbox").fill(prefix);
     const order = () =>
       page.locator("[data-client]").evaluateAll((rows) =>
@@ -834,7 +833,7 @@ describe("dashboard states in a real browser", () => {
 
     // This tab goes on with the fresh session; the other browser's is over.
     await page.getByRole("link", { name: "Visão geral" }).click();
-    await live(page);
+    await waitForLive(page);
     expect(await shownClients(page)).toEqual(["acme"]);
     await elsewhere.reload();
     await elsewhere.waitForURL(/\/login/);
@@ -857,7 +856,7 @@ describe("dashboard states in a real browser", () => {
     expect((await stranger("device password")).status).toBe(429);
 
     await signInPage(page, email, "device password");
-    await live(page);
+    await waitForLive(page);
     const elsewhere = await freshPage();
     await elsewhere.goto(`${baseUrl()}/login`);
     await elsewhere.locator('input[name="email"]').fill(email);
@@ -893,7 +892,7 @@ describe("dashboard states in a real browser", () => {
     await page.waitForURL((u) => u.pathname === `/clients/${client}`);
     await page.locator('[data-testid="client-timezone"]').waitFor({ timeout: 15_000 });
     // The page is the client's now, so its stream must be too.
-    await live(page);
+    await waitForLive(page);
     expect(await page.locator('[data-testid="client-today"] dd').first().textContent()).not.toBe("…");
   });
 

@@ -40,3 +40,8 @@ export async function signInPage(page: import("playwright-core").Page, email: st
   await page.locator('button[type="submit"]').click();
   await page.waitForURL((u) => u.pathname === "/");
 }
+
+/** Waits for the page's live badge to say it is live: the socket open and its snapshot on screen. */
+export function waitForLive(page: import("playwright-core").Page): Promise<void> {
+  return page.locator('[data-testid="live-status"][data-status="live"]').waitFor({ timeout: 15_000 });
+}
