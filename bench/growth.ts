@@ -52,7 +52,7 @@ const freshOf = (r: number) => Array.from({ length: clients }, (_, i) => clients
 /** Fills `full` to `rows` events each, then writes their lake backlog; returns the seconds that took. */
 async function fillFull(stack: BenchStack): Promise<number> {
   const t = performance.now();
-  await fill(stack, full, `${run}-fill`, Date.now(), rowsEach, 4);
+  await fill(stack, full, `${run}-fill`, Date.now(), rowsEach, { concurrency: 4 });
   await drainLake(stack, full);
   return (performance.now() - t) / 1000;
 }

@@ -1,6 +1,7 @@
 /**
- * Parquet (bytes per event, flush time) and the 1 M-row CSV export, each next to DuckDB doing the
- * same job on the same rows: writing them as ZSTD Parquet, and exporting Parquet to CSV.
+ * Parquet (bytes per event, flush time), the 1 M-row CSV export and a busy day's compaction, each
+ * next to DuckDB doing the same job on the same rows: writing them as ZSTD Parquet, exporting
+ * Parquet to CSV, and merging the small files into one.
  */
 import { createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,18 +9,28 @@ import { join } from "node:path";
 import { once } from "node:events";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { benchClientId } from "./events.ts";
-import { driveInWorker } from "./load.ts";
+import { drive, driveInWorker } from "./load.ts";
 import { DEV_APP_SECRET } from "./ingest.ts";
 import { DEV_INGEST_KEY } from "../scripts/demo/catalog.ts";
 import { pullLocalR2 } from "../scripts/local-r2.ts";
 import { rssMb, rssSampler, type BenchStack } from "./stack.ts";
 import { round, since } from "./stats.ts";
+import { utcDate } from "../schema/time.ts";
 
-/** Bridged batches of 1,000 events into each of `clients`, `rows` (a multiple of 1,000) each (same generator as the ingest load). */
-export async function fill(stack: BenchStack, clients: number[], run: string, t0: number, rows: number, concurrency = 2): Promise<void> {
-  const r = await driveInWorker({
+interface FillOptions {
+  concurrency?: number;
+  /** Events per request; `rows` is a multiple of it. */
+  batchSize?: number;
+  /** Drives from this thread: a fill of one request would spend more starting a worker than sending it. */
+  inThread?: boolean;
+}
+
+/** Bridged batches (of 1,000 events unless told) into each of `clients`, `rows` each (same generator as the ingest load). */
+export async function fill(stack: BenchStack, clients: number[], run: string, t0: number, rows: number, o: FillOptions = {}): Promise<void> {
+  const batchSize = o.batchSize ?? 1_000;
+  const r = await (o.inThread ? drive : driveInWorker)({
     kind: "bridged", baseUrl: stack.url, ingestKey: DEV_INGEST_KEY, appSecret: DEV_APP_SECRET, run, t0,
-    clients, batchSize: 1_000, concurrency, durationMs: 3_600_000, maxRequests: Math.ceil(rows / 1_000) * clients.length,
+    clients, batchSize, concurrency: o.concurrency ?? 2, durationMs: 3_600_000, maxRequests: Math.ceil(rows / batchSize) * clients.length,
   });
   if (r.accepted !== rows * clients.length) throw new Error(`filling ${clients.map(benchClientId).join(", ")}: ${r.accepted} of ${rows * clients.length} accepted (${JSON.stringify(r.failures)})`);
 }
@@ -161,6 +172,59 @@ export async function benchExport(stack: BenchStack, client: number, run: string
       rss_before_mb: round(rssBefore, 1),
       duckdb_export_s: round(peerMs / 1000, 3),
     };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface CompactionFigures {
+  files: number;
+  rows: number;
+  /** Writing the small files: one bridged batch and one admin flush each. */
+  fill_s: number;
+  compaction_s: number;
+  duckdb_compaction_s: number;
+}
+
+/**
+ * A busy client's day of small files (`files` flushes of `rowsPerFile` rows, on t0's UTC day) in a
+ * fresh client, compacted through `POST /v1/admin/lake/compact`; DuckDB merges the very same small
+ * files, copied out of the local R2 bucket first, into one ZSTD Parquet file.
+ */
+export async function benchCompaction(stack: BenchStack, client: number, run: string, t0: number, files: number, rowsPerFile: number): Promise<CompactionFigures> {
+  const tFill = performance.now();
+  for (let f = 0; f < files; f++) {
+    // A run of its own per file: each fill numbers its events from 0.
+    await fill(stack, [client], `${run}-${f}`, t0 + f * rowsPerFile * 5, rowsPerFile, { concurrency: 1, batchSize: rowsPerFile, inThread: true });
+    await flushClient(stack, client);
+  }
+  const fillMs = since(tFill);
+  const date = utcDate(t0);
+  const prefix = `lake/notifications/client_id=${benchClientId(client)}/date=${date}/`;
+  const dir = mkdtempSync(join(tmpdir(), "zapmeter-bench-compaction-"));
+  try {
+    // An alarm's flush may take a batch before the admin one: what counts is one file per batch.
+    const small = (await pullLocalR2(prefix, join(dir, "small"), stack.stateDir)).map((key) => join(dir, "small", key));
+    if (small.length !== files) throw new Error(`${files} flushes left ${small.length} files`);
+
+    const t = performance.now();
+    const res = await fetch(`${stack.url}/v1/admin/lake/compact?client_id=${benchClientId(client)}&date=${date}`, { method: "POST", headers: { authorization: `Bearer ${stack.token}` } });
+    if (res.status !== 200) throw new Error(`compaction: ${res.status} ${await res.text()}`);
+    const compactionMs = since(t);
+    const done = (await res.json()) as { files: string[]; replaced: number; rows: number };
+    const rows = files * rowsPerFile;
+    if (done.files.length !== 1 || done.replaced !== files || done.rows !== rows) throw new Error(`compaction answered ${JSON.stringify({ ...done, files: done.files.length })}, expected 1 file of ${rows} rows replacing ${files}`);
+
+    const db = await (await DuckDBInstance.create(":memory:")).connect();
+    const compacted = await pullLocalR2(prefix, join(dir, "compacted"), stack.stateDir);
+    if (compacted.length !== 1) throw new Error(`the partition holds ${compacted.length} files after compaction`);
+    const counted = await scalar(db, `SELECT count(*) FROM read_parquet('${join(dir, "compacted", compacted[0]!)}')`);
+    if (counted !== rows) throw new Error(`the compacted file holds ${counted} rows, expected ${rows}`);
+    const tPeer = performance.now();
+    await db.run(`COPY (SELECT * FROM read_parquet([${small.map((p) => `'${p}'`).join(", ")}])) TO '${join(dir, "peer.parquet")}' (FORMAT parquet, COMPRESSION zstd)`);
+    const peerMs = since(tPeer);
+    db.closeSync();
+    return { files, rows, fill_s: round(fillMs / 1000, 1), compaction_s: round(compactionMs / 1000, 2), duckdb_compaction_s: round(peerMs / 1000, 3) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -17,7 +17,7 @@ import { costModel, SCENARIOS, type Measured } from "./cost-model.ts";
 import { endsBeforeAlarms, ingestFigures, msBeforeAlarms, ingestRound, warmUp, workload, type IngestFigures, type IngestOptions, type IngestRound, type WorkloadName } from "./ingest.ts";
 import { signInCrowd, type Crowd, type CrowdFigures, type SignedInCrowd } from "./live-crowd.ts";
 import { HOT_SHARDS, benchHotClient, type HotClientResult } from "./hot-client.ts";
-import { benchExport, benchParquet, drainLake } from "./lake.ts";
+import { benchCompaction, benchExport, benchParquet, drainLake } from "./lake.ts";
 import { peerFigures, postgresRound, resetPeer, startPostgres, type PeerCluster, type PeerRound } from "./postgres.ts";
 import { startBenchStack, waitForEvictions, waitForIdle, waitForQuiet } from "./stack.ts";
 import { printSummary } from "./summary.ts";
@@ -32,8 +32,14 @@ const quick = options.quick === true;
  * the 20,000 open files these machines allow (SQLITE_CANTOPEN).
  */
 const SIZE = quick
-  ? { ingestMs: 8_000, exportRows: 200_000, parquetRows: 24_000, clients: 2_000 }
-  : { ingestMs: 30_000, exportRows: 1_000_000, parquetRows: 24_000, clients: 5_000 };
+  ? { ingestMs: 8_000, exportRows: 200_000, parquetRows: 24_000, clients: 2_000, compactionFiles: 100 }
+  : { ingestMs: 30_000, exportRows: 1_000_000, parquetRows: 24_000, clients: 5_000, compactionFiles: 1_000 };
+/**
+ * Rows per small file of the compaction part. A client that sends through its 840 active minutes
+ * flushes 1.22 times a minute (docs/capacity.md): ~1,000 small files a day, which the full run
+ * compacts and the quick run a tenth of.
+ */
+const COMPACTION_ROWS_PER_FILE = 150;
 /**
  * Each ingest workload runs in this many windows (ingestMs in all), each followed at once by the
  * PostgreSQL peer on the very requests of that window. This machine's speed drifts by ±30 % over
@@ -59,6 +65,7 @@ const PROBE_WEBHOOK = 1_001;
 const PROBE_INTERVAL_MS = 50;
 const PARQUET_CLIENT = 1_002;
 const EXPORT_CLIENT = 1_003;
+const COMPACTION_CLIENT = 1_009;
 /**
  * The client the overview's probes go to. Not on overview-0 with wrangler.toml's 4 Overview shards
  * (FNV-1a of `bench-01008` mod 4 is 1), so its row reaches the overview through a forward: the
@@ -298,6 +305,9 @@ try {
   );
   results.parquet = await part("parquet flush", () => benchParquet(stack, PARQUET_CLIENT, `${RUN}-q`, T0, SIZE.parquetRows));
   results.export = await part(`export ${SIZE.exportRows.toLocaleString("en-US")} rows`, () => benchExport(stack, EXPORT_CLIENT, `${RUN}-x`, T0, SIZE.exportRows));
+  results.compaction = await part(`compaction of ${SIZE.compactionFiles.toLocaleString("en-US")} small files`, () =>
+    benchCompaction(stack, COMPACTION_CLIENT, `${RUN}-k`, T0, SIZE.compactionFiles, COMPACTION_ROWS_PER_FILE),
+  );
   results.billing = await part("billing run", () => benchBilling(stack, yesterday.toISOString().slice(0, 10)));
 } finally {
   await stack.stop();
@@ -310,6 +320,7 @@ const w = ingest.webhook;
 const w1 = ingest.webhook_single;
 const p = results.parquet as Awaited<ReturnType<typeof benchParquet>> | null;
 const x = results.export as Awaited<ReturnType<typeof benchExport>> | null;
+const k = results.compaction as Awaited<ReturnType<typeof benchCompaction>> | null;
 const bill = results.billing as Awaited<ReturnType<typeof benchBilling>> | null;
 const pgb = peer.bridged as { events_per_s: number } | undefined;
 const pgw = peer.webhook as { events_per_s: number } | undefined;
@@ -378,6 +389,10 @@ Object.assign(results, {
   duckdb_export_1m_rows_s: duckExportPerMillion,
   export_peak_rss_mb: x?.export_peak_rss_mb ?? null,
   export_rss_before_mb: x?.rss_before_mb ?? null,
+  compaction_files: k?.files ?? null,
+  compaction_rows: k?.rows ?? null,
+  compaction_s: k?.compaction_s ?? null,
+  duckdb_compaction_s: k?.duckdb_compaction_s ?? null,
   billing_clients_measured: bill?.clients ?? null,
   billing_10k_clients_s: bill ? round((bill.run_s * 10_000) / bill.clients, 2) : null,
   cost_usd_per_million_messages: bills?.[0]?.usd_per_million_messages ?? null,
@@ -387,6 +402,7 @@ Object.assign(results, {
     webhook_single_vs_postgres: ratio(w1?.events_per_s, pgw1?.events_per_s),
     parquet_bytes_vs_duckdb: ratio(p?.parquet_bytes_per_event, p?.duckdb_parquet_bytes_per_event),
     export_time_vs_duckdb: ratio(exportPerMillion, duckExportPerMillion),
+    compaction_time_vs_duckdb: ratio(k?.compaction_s, k?.duckdb_compaction_s),
     overview_crowd_vs_one_viewer_p99: ratio(crowd?.with_crowd.p99_ms, crowd?.one_viewer.p99_ms),
     hot_client_sharded_vs_one_shard: hot?.sharded_vs_one_shard_events_per_s ?? null,
   },

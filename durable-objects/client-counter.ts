@@ -21,7 +21,7 @@ import { counterOf, messageShard } from "./client-shards.ts";
 import { CounterReads } from "./counter-reads.ts";
 import { IngestTally } from "./ingest-tally.ts";
 import { batchBytes, decodeBatch, encodeBatch, MAX_CALL_BYTES, rowOf, type EventBatch } from "./event-batch.ts";
-import { LakeCompaction } from "./lake-compaction.ts";
+import { LakeCompaction, type CompactedNow } from "./lake-compaction.ts";
 import { LakeFlush } from "./lake-flush.ts";
 import { lateDays, markLateBilling } from "./late-billing.ts";
 import { Outbox } from "./outbox.ts";
@@ -539,6 +539,14 @@ export class ClientCounter extends DurableObject<Env> {
    */
   compactLake(clientId: string, days: string[]): void {
     this.compaction.ask(clientId, days);
+  }
+
+  /**
+   * Compacts `clientId`'s lake partition of the UTC `date` now (`POST /v1/admin/lake/compact`), in
+   * turn with the alarm's compactions; asked of shard 0, as `compactLake` is.
+   */
+  compactLakeNow(clientId: string, date: string): Promise<CompactedNow> {
+    return this.compaction.compactNow(clientId, date);
   }
 
   /** Flushes the whole outbox now (`POST /v1/admin/flush`); returns the keys written. */

@@ -1,5 +1,6 @@
 import { closedDays } from "../workers/lake/closed-days.ts";
 import { compactPartition, type CompactionResult } from "../workers/lake/compaction.ts";
+import { NotParquet } from "../workers/lake/reader.ts";
 import { logLine } from "../workers/log.ts";
 import type { LakeFlush } from "./lake-flush.ts";
 import type { Track } from "./pending-aggregates.ts";
@@ -20,6 +21,12 @@ interface Asked {
   failures: number;
   retry_at: number;
 }
+
+/**
+ * An operator's compaction of one day: the files written, or the file that is not Parquet (answered,
+ * not thrown: an error's class does not cross RPC, and the operator must be told which file to remove).
+ */
+export type CompactedNow = { compacted: CompactionResult[] } | { not_parquet: string };
 
 /**
  * The compaction of a client's closed UTC days (workers/lake/compaction.ts), asked of its shard 0 by
@@ -56,8 +63,36 @@ export class LakeCompaction {
    * (`runDurableObjectAlarm`) can start beside it, and two runs would compact the same partitions.
    */
   run(): Promise<void> {
-    const run = this.running.then(() => this.compactWaiting());
-    this.running = run.catch(() => undefined);
+    return this.inTurn(() => this.compactWaiting());
+  }
+
+  /**
+   * Compacts `date` now (`POST /v1/admin/lake/compact`), in turn with the alarm's runs. Done, the day
+   * no longer waits for a retry; failed, what waits stays as it was. R2's failures throw: a retry may
+   * succeed.
+   */
+  compactNow(clientId: string, date: string): Promise<CompactedNow> {
+    return this.inTurn(async () => {
+      let compacted: CompactionResult[];
+      try {
+        compacted = await compactPartition(this.lake.bucket, clientId, date);
+      } catch (err) {
+        if (err instanceof NotParquet) return { not_parquet: err.key };
+        throw err;
+      }
+      logDone(clientId, compacted, 0);
+      this.forget(date);
+      return { compacted };
+    });
+  }
+
+  /** Runs `job` after the runs before it, whether they failed or not. */
+  private inTurn<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.running.then(job);
+    this.running = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
   }
 
@@ -82,16 +117,7 @@ export class LakeCompaction {
         error ??= err;
       }
     }
-    // Every client is asked every night, most with nothing to compact: a line for each would be noise.
-    if (compacted.length > 0 || failed.length > 0) {
-      logLine("info", "lake_compaction_done", {
-        client_id: asked.client_id,
-        files: compacted.length,
-        rows: compacted.reduce((n, c) => n + c.rows, 0),
-        replaced: compacted.reduce((n, c) => n + c.replaced.length, 0),
-        failed_days: failed.length,
-      });
-    }
+    logDone(asked.client_id, compacted, failed.length);
     const now = Date.now();
     const left = failed.filter((d) => d >= closedDays(now).at(-1)!);
     const delay = Math.min(RETRY_BASE_MS * 2 ** asked.failures, RETRY_MAX_MS);
@@ -110,6 +136,19 @@ export class LakeCompaction {
     this.lake.wakeAt(now + delay);
   }
 
+  /** Drops `date` from what waits for a retry: it was compacted meanwhile. */
+  private forget(date: string): void {
+    const waiting = this.stored();
+    if (!waiting?.asked.days.includes(date)) return;
+    const days = waiting.asked.days.filter((d) => d !== date);
+    if (days.length > 0) {
+      this.store({ ...waiting.asked, days });
+      return;
+    }
+    this.track(this.sql.exec("DELETE FROM meta WHERE key = ?", ASKED_KEY));
+    this.waiting = false;
+  }
+
   private stored(): { text: string; asked: Asked } | null {
     const text = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", ASKED_KEY).toArray()[0]?.value;
     this.waiting = text !== undefined;
@@ -120,4 +159,16 @@ export class LakeCompaction {
     this.track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", ASKED_KEY, JSON.stringify(asked)));
     this.waiting = true;
   }
+}
+
+function logDone(clientId: string, compacted: CompactionResult[], failedDays: number): void {
+  // Every client is asked every night, most with nothing to compact: a line for each would be noise.
+  if (compacted.length === 0 && failedDays === 0) return;
+  logLine("info", "lake_compaction_done", {
+    client_id: clientId,
+    files: compacted.length,
+    rows: compacted.reduce((n, c) => n + c.rows, 0),
+    replaced: compacted.reduce((n, c) => n + c.replaced.length, 0),
+    failed_days: failedDays,
+  });
 }

@@ -233,6 +233,10 @@ export type AuditList = z.infer<typeof AuditList>;
 export const FlushQuery = z.object({ client_id: ClientId.optional() });
 export const FlushResponse = z.object({ files: z.array(z.string()) });
 export type FlushResponse = z.infer<typeof FlushResponse>;
+export const LakeCompactQuery = z.object({ client_id: ClientId, date: IsoDate });
+/** The files written (one per shard with more than one file), the small files they replaced, and their rows. */
+export const LakeCompactResponse = z.object({ files: z.array(z.string()), replaced: z.number().int(), rows: z.number().int() });
+export type LakeCompactResponse = z.infer<typeof LakeCompactResponse>;
 
 export const StatusCounts = z.object(
   Object.fromEntries(STATUSES.map((s) => [s, z.number().int()])) as Record<Status, z.ZodNumber>,

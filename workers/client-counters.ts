@@ -1,5 +1,6 @@
 import { mergeLedgerLines } from "../durable-objects/billable-ledger.ts";
 import type { ClientCounter, LedgerLine } from "../durable-objects/client-counter.ts";
+import type { CompactedNow } from "../durable-objects/lake-compaction.ts";
 import { counterOf, sumCategories, sumCounts, sumMinutes } from "../durable-objects/client-shards.ts";
 import { transitionFrom, type Transition } from "../durable-objects/reshard.ts";
 import type { CategoryCounts, ClientObjects, MinuteCounts, StatusCounts } from "../schema/api.ts";
@@ -129,6 +130,11 @@ export async function flushClient(env: Env, client: ShardedClient): Promise<stri
  */
 export async function compactClient(env: Env, client: ShardedClient, days: string[]): Promise<void> {
   await counterOf(env, client.id).compactLake(client.id, days);
+}
+
+/** Has the client's shard 0 compact its lake partition of the UTC `date` now (see `compactClient`). */
+export function compactClientNow(env: Env, client: ShardedClient, date: string): Promise<CompactedNow> {
+  return counterOf(env, client.id).compactLakeNow(client.id, date);
 }
 
 /**

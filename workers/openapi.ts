@@ -24,6 +24,8 @@ import {
   INGEST_MAX_RECORDS,
   FlushQuery,
   FlushResponse,
+  LakeCompactQuery,
+  LakeCompactResponse,
   ChangePasswordRequest,
   LoginRequest,
   LoginResponse,
@@ -212,6 +214,17 @@ export const OPERATIONS: Operation[] = [
       200: { description: "keys of the files written", schema: FlushResponse },
       404: { description: "no such client", schema: ErrorBody },
       503: { description: "some outboxes could not be written; retry", schema: ErrorBody },
+    },
+  },
+  {
+    method: "post", path: "/v1/admin/lake/compact", tag: "admin", security: "admin", query: LakeCompactQuery,
+    summary: "Compact a client's lake partition of a closed UTC day now, through its shard 0 (a day the nightly retries gave up on, once its bad file is removed)",
+    responses: {
+      200: { description: "the files written (one per shard that had more than one), the small files they replaced and their rows", schema: LakeCompactResponse },
+      400: { description: "invalid date, or not a closed UTC day (day_not_closed)", schema: ErrorBody },
+      404: { description: "no such client", schema: ErrorBody },
+      409: { description: "a file of the partition is not Parquet (not_parquet, details.key): remove it, then compact again", schema: ErrorBody },
+      503: { description: "R2 or the client's object failed (compaction_failed); the files stay readable; retry", schema: ErrorBody },
     },
   },
   {

@@ -39,6 +39,7 @@ const ROUTES: Route[] = [
   { name: "billing run", method: "POST", path: () => `/v1/billing/${DAY}/run`, expect: adminOnly },
   { name: "billing reconcile", method: "GET", path: () => `/v1/billing/${DAY}/reconcile`, expect: adminOnly },
   { name: "flush", method: "POST", path: () => "/v1/admin/flush", expect: adminOnly },
+  { name: "lake compaction", method: "POST", path: (c) => `/v1/admin/lake/compact?client_id=${c}&date=${DAY}`, expect: adminOnly },
   { name: "admin clients", method: "GET", path: () => "/v1/admin/clients", expect: adminOnly },
   { name: "admin client objects", method: "GET", path: (c) => `/v1/admin/clients/${c}/objects`, expect: adminOnly },
   { name: "admin update client", method: "PATCH", path: (c) => `/v1/admin/clients/${c}`, body: { name: "renamed" }, expect: adminOnly },

@@ -10,7 +10,7 @@ import { closedDays } from "../../workers/lake/closed-days.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
 import { compactionJob } from "../../workers/lake/jobs.ts";
 import { reportRows, reportStream } from "../../workers/lake/report.ts";
-import { withMethods, createClient, db, failingBucket, ingestKey, messageIn, postEvents, runCron, withClockAhead } from "./helpers.ts";
+import { admin, authed, call, withMethods, createClient, db, failingBucket, ingestKey, messageIn, postEvents, runCron, withClockAhead } from "./helpers.ts";
 import { DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 
 const DAY = "2026-11-18";
@@ -38,6 +38,18 @@ async function threeSmallFiles(clientId: string, end = DAY1): Promise<string[]> 
     ids.push(...events.map((e) => e.event_id as string));
   }
   return ids.sort();
+}
+
+/** A client of two shards with two small files of each on DAY: four in all. */
+async function twoFilesPerShard(): Promise<string> {
+  const { id } = await createClient({ shards: 2 });
+  const key = await ingestKey();
+  for (let round = 0; round < 2; round++) {
+    await postEvents([0, 1].map((shard) => detailEvent(id, -(round * 10 + shard + 10), { message_id: messageIn(shard, 2), status: "sent" })).map((e) => ({ ...e, event_id: `${e.message_id as string}:sent` })), key);
+    await flush(id);
+  }
+  expect(await keys(id)).toHaveLength(4);
+  return id;
 }
 
 /** A client with three small files on DAY and three on yesterday (inside the compaction window by the real clock). */
@@ -83,7 +95,7 @@ async function runHousekeeping(clientId: string, at = HOUSEKEEPING_AT): Promise<
   await compactionAlarm(clientId);
 }
 
-/** The client objects, each `compactLake` call (but `unreachable`'s, which fails) noted (object id, client, days) on its way. */
+/** The client objects, each `compactLake` and `compactLakeNow` call (but `unreachable`'s, which fails) noted (object id, client, days) on its way. */
 function askingObjects(unreachable?: string): { objects: DurableObjectNamespace<ClientCounter>; asked: [string, string, string[]][] } {
   const asked: [string, string, string[]][] = [];
   const objects = withMethods(env.CLIENT_COUNTER, {
@@ -96,10 +108,26 @@ function askingObjects(unreachable?: string): { objects: DurableObjectNamespace<
           asked.push([objectId.toString(), clientId, days]);
           return stub.compactLake(clientId, days);
         },
+        compactLakeNow: (clientId: string, date: string) => {
+          asked.push([objectId.toString(), clientId, [date]]);
+          return stub.compactLakeNow(clientId, date);
+        },
       } as unknown as DurableObjectStub<ClientCounter>;
     },
   } as Partial<DurableObjectNamespace<ClientCounter>>);
   return { objects, asked };
+}
+
+/** Replaces the lake bucket of `clientId`'s shard 0 (a failing or gated one). */
+function setBucket(clientId: string, bucket: R2Bucket): Promise<void> {
+  return runInDurableObject(counterOf(env, clientId), (instance) => {
+    (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = bucket;
+  });
+}
+
+/** `POST /v1/admin/lake/compact` as an admin, with other bindings when given. */
+async function compactNow(clientId: string, date: string, overrides?: Partial<Env>): Promise<Response> {
+  return call(`/v1/admin/lake/compact?client_id=${encodeURIComponent(clientId)}&date=${date}`, authed(await admin(), { method: "POST" }), overrides);
 }
 
 /** The JSON log lines of `event` that `spy` (console.info or console.error) saw. */
@@ -277,13 +305,7 @@ describe("housekeeping compaction", () => {
   });
 
   it("a sharded client is compacted once, by its shard 0, into one file per shard", async () => {
-    const { id } = await createClient({ shards: 2 });
-    const key = await ingestKey();
-    for (let round = 0; round < 2; round++) {
-      await postEvents([0, 1].map((shard) => detailEvent(id, -(round * 10 + shard + 10), { message_id: messageIn(shard, 2), status: "sent" })).map((e) => ({ ...e, event_id: `${e.message_id as string}:sent` })), key);
-      await flush(id);
-    }
-    expect(await keys(id)).toHaveLength(4);
+    const id = await twoFilesPerShard();
     const { objects, asked } = askingObjects();
     const done = vi.spyOn(console, "info");
     await compactionJob({ ...env, CLIENT_COUNTER: objects }, HOUSEKEEPING_AT);
@@ -504,5 +526,151 @@ describe("housekeeping compaction", () => {
     await threeSmallFiles(id);
     await runHousekeeping(id, Date.parse("2026-11-18T03:30:00Z"));
     expect(await keys(id)).toHaveLength(3);
+  });
+});
+
+describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
+  it("merges a closed day's small files into one now, rows unchanged, and audits it", async () => {
+    const { id } = await createClient();
+    const ids = await threeSmallFiles(id);
+    const done = vi.spyOn(console, "info");
+    const res = await compactNow(id, DAY);
+    expect(res.status).toBe(200);
+    const merged = `lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`;
+    expect(await res.json()).toEqual({ files: [merged], replaced: 3, rows: 12 });
+    expect(linesOf(done, "lake_compaction_done").filter((l) => l.client_id === id)).toEqual([expect.objectContaining({ files: 1, rows: 12, replaced: 3, failed_days: 0 })]);
+    done.mockRestore();
+    expect(await keys(id)).toEqual([merged]);
+    expect(await reportIds(id)).toEqual(ids);
+    const audit = (await (await call(`/v1/admin/audit?action=lake.compact&target=${id}`, authed(await admin()))).json()) as { entries: { details: unknown }[] };
+    expect(audit.entries.map((e) => e.details)).toEqual([{ date: DAY, files: 1, replaced: 3, rows: 12 }]);
+  });
+
+  it("refuses today's partition and later days with 400 day_not_closed, leaving the files", async () => {
+    const { id } = await createClient();
+    const today = utcDate(Date.now());
+    await threeSmallFiles(id, Date.now());
+    for (const date of [today, utcDate(Date.now() + DAY_MS)]) {
+      const res = await compactNow(id, date);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("day_not_closed");
+    }
+    expect(await keys(id, today)).toHaveLength(3);
+  });
+
+  it("answers 404 for an unknown client and 400 for a date that is not one", async () => {
+    const res = await compactNow("no-such-client", DAY);
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("client_not_found");
+    const { id } = await createClient();
+    expect((await compactNow(id, "2026-11-31")).status).toBe(400);
+  });
+
+  it("answers 503 compaction_failed when R2 fails, and the files stay readable", async () => {
+    const { id } = await createClient();
+    const ids = await threeSmallFiles(id);
+    await setBucket(id, failingBucket);
+    const logged = vi.spyOn(console, "error");
+    const res = await compactNow(id, DAY);
+    logged.mockRestore();
+    await setBucket(id, env.LAKE);
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("compaction_failed");
+    expect(await keys(id)).toHaveLength(3);
+    expect(await reportIds(id)).toEqual(ids);
+  });
+
+  it("compacts a sharded client through its shard 0, into one file per shard", async () => {
+    const id = await twoFilesPerShard();
+    const { objects, asked } = askingObjects();
+    const res = await compactNow(id, DAY, { CLIENT_COUNTER: objects });
+    expect(asked).toEqual([[env.CLIENT_COUNTER.idFromName(id).toString(), id, [DAY]]]);
+    expect(await res.json()).toMatchObject({ replaced: 4, rows: 4 });
+    // Shard 0's file (seqs from 1) and shard 1's (from SEQ_BAND, 10¹²).
+    expect((await keys(id)).map((k) => /part-(\d+)-/.exec(k)![1]!.length)).toEqual([1, 13]);
+  });
+
+  it("waits for the object's own compaction of the day instead of running beside it", async () => {
+    const { id } = await createClient();
+    const ids = await threeSmallFiles(id);
+    const stub = counterOf(env, id);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let listed = 0;
+    await setBucket(
+      id,
+      withMethods(env.LAKE, {
+        list: async (o?: R2ListOptions) => {
+          listed += 1;
+          await gate;
+          return env.LAKE.list(o);
+        },
+      }),
+    );
+    await stub.compactLake(id, [DAY]);
+    const alarm = runInDurableObject(stub, (instance) => instance.alarm());
+    await vi.waitFor(() => expect(listed).toBe(1), { timeout: 10_000, interval: 20 });
+    const now = compactNow(id, DAY);
+    // Run beside the alarm's, the endpoint's compaction would list the same three files meanwhile.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(listed).toBe(1);
+    release();
+    await alarm;
+    // The alarm's run compacted the day; the endpoint's, after it, found one file.
+    expect(await (await now).json()).toEqual({ files: [], replaced: 0, rows: 0 });
+    await setBucket(id, env.LAKE);
+    expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
+    expect(await reportIds(id)).toEqual(ids);
+  });
+
+  it("compacts a day the nightly retries gave up on once the file that is not Parquet is removed, naming that file until then", async () => {
+    const { id } = await createClient();
+    const ids = await threeSmallFiles(id);
+    const bad = `lake/notifications/client_id=${id}/date=${DAY}/part-900-900.parquet`;
+    await env.LAKE.put(bad, "not a Parquet file");
+    const logged = vi.spyOn(console, "error");
+    // Asked as of DAY's housekeeping, run by the real clock: DAY is out of the window, so it is given up.
+    await counterOf(env, id).compactLake(id, [DAY]);
+    await compactionAlarm(id);
+    expect(linesOf(logged, "lake_job_failed").filter((l) => l.client_id === id)).toEqual([expect.objectContaining({ days: [DAY], retry_in_ms: null })]);
+    logged.mockRestore();
+    expect(await askedOf(id)).toBeNull();
+    expect(await keys(id)).toHaveLength(4);
+
+    const refused = await compactNow(id, DAY);
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { error: unknown }).error).toMatchObject({ code: "not_parquet", details: { key: bad } });
+    expect(await keys(id)).toHaveLength(4);
+
+    await env.LAKE.delete(bad);
+    const res = await compactNow(id, DAY);
+    expect(await res.json()).toEqual({ files: [`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`], replaced: 3, rows: 12 });
+    expect(await keys(id)).toHaveLength(1);
+    expect(await reportIds(id)).toEqual(ids);
+  });
+
+  it("a day waiting for a nightly retry no longer waits once compacted now; a failed try leaves what waits as it was", async () => {
+    const { id } = await createClient();
+    const yesterday = utcDate(Date.now() - DAY_MS);
+    const dayBefore = utcDate(Date.now() - 2 * DAY_MS);
+    await threeSmallFiles(id, Date.parse(`${yesterday}T12:00:00Z`));
+    await threeSmallFiles(id, Date.parse(`${dayBefore}T12:00:00Z`));
+    await setBucket(id, failingBucket);
+    const logged = vi.spyOn(console, "error");
+    await counterOf(env, id).compactLake(id, [dayBefore, yesterday]);
+    await compactionAlarm(id);
+    const waiting = (await askedOf(id))!;
+    expect(waiting).toMatchObject({ days: [dayBefore, yesterday], failures: 1 });
+
+    expect((await compactNow(id, yesterday)).status).toBe(503);
+    logged.mockRestore();
+    expect(await askedOf(id)).toEqual(waiting);
+
+    await setBucket(id, env.LAKE);
+    expect(await (await compactNow(id, yesterday)).json()).toMatchObject({ replaced: 3, rows: 12 });
+    expect(await askedOf(id)).toEqual({ ...waiting, days: [dayBefore] });
+    expect(await keys(id, dayBefore)).toHaveLength(3);
+    expect(await (await compactNow(id, dayBefore)).json()).toMatchObject({ replaced: 3, rows: 12 });
+    expect(await askedOf(id)).toBeNull();
   });
 });

@@ -21,6 +21,16 @@ export interface RowFilter {
 /** Raised when a part listed a moment ago is gone (a compaction replaced it). */
 export class PartGone extends Error {}
 
+/** Raised when a lake file's bytes are not Parquet: no retry reads it, an operator must remove it. */
+export class NotParquet extends Error {
+  constructor(
+    readonly key: string,
+    cause: unknown,
+  ) {
+    super(`${key} is not a Parquet file`, { cause });
+  }
+}
+
 /** An R2 object read by byte ranges; reads inside the current window (a row group) cost no request. */
 class R2File implements AsyncBuffer {
   private window: { start: number; bytes: ArrayBuffer } | null = null;
@@ -112,7 +122,11 @@ export interface PartReader {
 /** Opens a lake file for reading one row group at a time. */
 export async function openPart(bucket: R2Bucket, part: Part): Promise<PartReader> {
   const { file, load } = await open(bucket, part);
-  const metadata = await parquetMetadataAsync(file, { parsers });
+  const metadata = await parquetMetadataAsync(file, { parsers }).catch((err: unknown) => {
+    // A file read whole is in memory, so its footer failing to parse is its bytes' fault; a large
+    // file's footer is read from R2, whose failure a retry may outlive.
+    throw load ? err : new NotParquet(part.key, err);
+  });
   const starts = groupStarts(metadata);
   return {
     metadata,

@@ -6,6 +6,7 @@ import { adminAudit } from "./audit.ts";
 import { adminClients } from "./clients.ts";
 import { adminDeadLetters } from "./dead-letters.ts";
 import { adminFlush } from "./flush.ts";
+import { adminLakeCompact } from "./lake-compact.ts";
 import { adminRateCards } from "./rate-cards.ts";
 import { adminUsers } from "./users.ts";
 
@@ -19,3 +20,4 @@ admin.route("/api-keys", adminApiKeys);
 admin.route("/dead-letters", adminDeadLetters);
 admin.route("/audit", adminAudit);
 admin.route("/flush", adminFlush);
+admin.route("/lake/compact", adminLakeCompact);
