@@ -570,6 +570,47 @@ describe("dashboard states in a real browser", () => {
     expect(await page.getByRole("heading", { name: "Resumo do mês" }).evaluate((h) => h.getBoundingClientRect().bottom <= innerHeight)).toBe(true);
   });
 
+  it("renders every line in view at once when a filter grows a short list, before the box's resize observer reports", async () => {
+    const page = await freshPage();
+    // An observer that reports the box's first size only: as a real one that has not yet seen the box grow.
+    await page.addInitScript(() => {
+      window.ResizeObserver = class {
+        readonly #report: ResizeObserverCallback;
+        constructor(report: ResizeObserverCallback) {
+          this.#report = report;
+        }
+        observe() {
+          requestAnimationFrame(() => this.#report([], this));
+        }
+        unobserve() {}
+        disconnect() {}
+      };
+    });
+    await signInPage(page, "finance@example.com");
+    const lines = Array.from({ length: 60 }, (_, i) => ({
+      client_id: `c${String(i >> 1).padStart(2, "0")}`, client_name: `Loja ${i >> 1}`, category: i % 2 ? "utility" : "marketing", country: "BR",
+      billable_count: 1, unit_price_micros: 10_000, amount_micros: 10_000, currency: "USD",
+    }));
+    await page.route("**/v1/billing?date=2026-11-08", (route) =>
+      route.fulfill({ json: { date: "2026-11-08", revision: 1, computed_at: 1, open_clients: 0, due: null, lines, unpriced: [] } }),
+    );
+    await page.goto(`${baseUrl()}/billing`);
+    const date = page.getByLabel("Data");
+    await date.fill("2026-11-08");
+    await date.press("Enter");
+    await page.getByText("Revisão 1").waitFor();
+    const filter = page.getByRole("searchbox", { name: "Filtrar por cliente (nome ou id)" });
+    // No match, then two lines: the table comes back in a box sized by those two.
+    await filter.fill("no such client");
+    await page.getByTestId("billing-count").filter({ hasText: "0 de 60 linhas" }).waitFor();
+    await filter.fill("c07");
+    await expect.poll(() => page.locator(DAY_LINES).count()).toBe(2);
+    await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+    await filter.fill("loja 2");
+    await page.getByTestId("billing-count").filter({ hasText: "22 de 60 linhas" }).waitFor();
+    expect(await page.locator(DAY_LINES).count()).toBe(22);
+  });
+
   it("renders a day of 20,000 lines as the few in view, yet totals, scrolls to and filters all of them", async () => {
     const page = await freshPage();
     await signInPage(page, "finance@example.com");
@@ -577,6 +618,8 @@ describe("dashboard states in a real browser", () => {
       client_id: `c${String(i >> 1).padStart(5, "0")}`, client_name: `Loja ${i >> 1}`, category: i % 2 ? "utility" : "marketing", country: "BR",
       billable_count: 2, unit_price_micros: 25_000, amount_micros: 50_000, currency: "USD",
     }));
+    // The last line alone needs six decimals for its price and its amount: every line shows them.
+    Object.assign(lines.at(-1)!, { unit_price_micros: 25_001, amount_micros: 50_002 });
     await page.route("**/v1/billing?date=2026-11-10", (route) =>
       route.fulfill({ json: { date: "2026-11-10", revision: 1, computed_at: 1, open_clients: 0, due: null, lines, unpriced: [] } }),
     );
@@ -590,9 +633,20 @@ describe("dashboard states in a real browser", () => {
     // Assistive tech is told the whole table: header, every line, the total.
     expect(await table.getAttribute("aria-rowcount")).toBe("20002");
     const total = await page.getByTestId("billing-total").innerText();
-    expect(total.replace(/\s+/g, " ")).toMatch(/^Total \(USD\) 40\.000 US\$ 1\.000,00$/);
+    expect(total.replace(/\s+/g, " ")).toMatch(/^Total \(USD\) 40\.000 US\$ 1\.000,000002$/);
+    const firstLine = await page.locator(DAY_LINES).first().locator("td").allInnerTexts();
+    expect(firstLine.slice(4).map((s) => s.replace(/\s/g, " "))).toEqual(["US$ 0,025000", "US$ 0,050000"]);
 
     const region = page.getByRole("region", { name: "Tabela: Faturamento diário" });
+    // Midway, each line sits where its place in the day puts it: the one just under the header is the 5,001st.
+    await region.evaluate((el) => (el.scrollTop = 5_000 * 32));
+    const underHeader = () =>
+      region.evaluate((el) => {
+        const head = el.querySelector("thead th")!.getBoundingClientRect().bottom;
+        const lines = [...el.querySelectorAll("tbody tr[aria-rowindex]")];
+        return lines.find((l) => Math.abs(l.getBoundingClientRect().top - head) < 16)?.getAttribute("aria-rowindex");
+      });
+    await expect.poll(underHeader).toBe("5002");
     await region.evaluate((el) => (el.scrollTop = el.scrollHeight));
     const lastRow = page.locator(DAY_LINES).last();
     await expect.poll(() => lastRow.locator("td").first().innerText()).toBe("Loja 9999");

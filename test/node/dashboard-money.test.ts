@@ -24,6 +24,11 @@ describe("money on the dashboard", () => {
     expect(plain(formatMoney("en", 1_500_000, "JPY", 2))).toBe("¥1.50");
   });
 
+  it("formats each amount in its own currency and locale, whichever were formatted before it", () => {
+    const shown = [["en", "USD"], ["en", "BRL"], ["pt-BR", "USD"], ["en", "USD"]].map(([locale, currency]) => plain(formatMoney(locale!, 1_500_000, currency!, 2)));
+    expect(shown).toEqual(["$1.50", "R$1.50", "US$ 1,50", "$1.50"]);
+  });
+
   it("shows amounts past 2^33 units to the micro (a month's total in IDR), up to the largest safe one", () => {
     for (const [micros, shown] of [
       [9_000_000_000_000_001, "$9,000,000,000.000001"],

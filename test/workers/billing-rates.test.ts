@@ -41,6 +41,17 @@ describe("rate-card precedence", () => {
     for (const cards of [[older, newer], [newer, older]]) expect(new RateBook(cards).price("acme", "marketing", "BR")).toEqual({ unitPriceMicros: 45, currency: "BRL" });
   });
 
+  it("keeps the cards of a client whose id is \"null\" (a valid id) apart from the default cards", () => {
+    const cards = [card({ unitPriceMicros: 10 }), card({ clientId: "null", unitPriceMicros: 99 })];
+    for (const order of [cards, [...cards].reverse()]) {
+      const book = new RateBook(order);
+      expect([book.price("null", "marketing", "BR"), book.price("globex", "marketing", "BR")]).toEqual([
+        { unitPriceMicros: 99, currency: "BRL" },
+        { unitPriceMicros: 10, currency: "BRL" },
+      ]);
+    }
+  });
+
   it("multiplies in integers and refuses amounts beyond exact range", () => {
     expect(amountMicros(3, 62_500)).toBe(187_500);
     expect(amountMicros(0, 62_500)).toBe(0);

@@ -11,6 +11,7 @@ import { ledgersOf, openClients, prefetchLedgers, runBillingDay } from "../../wo
 import { billingClients, runBillingOnDemand } from "../../workers/billing/schedule.ts";
 import { dayState } from "../../workers/billing/store.ts";
 import { ensureBillingFiles } from "../../workers/billing/files.ts";
+import { markRebills } from "../../workers/billing/rebills.ts";
 
 const at = (iso: string) => Date.parse(iso);
 const m = () => unique("wamid");
@@ -274,19 +275,28 @@ describe("revisions", () => {
     expect((await billingOf("2026-11-08", id)).lines).toEqual([line(id, "utility", "BR", 1, 9_000, "USD")]);
   });
 
-  it("deletes a line whose only message moved to an earlier day, and keeps the client's other lines", async () => {
+  it("deletes a line whose only message moved to an earlier day, and keeps the other lines: the client's that day and the day before, another client's alike", async () => {
     const { id } = await createClient({ timezone: "UTC" });
-    await rateCard({ client_id: id, category: "marketing", country: "*", unit_price_micros: 5_000 });
+    const other = await createClient({ timezone: "UTC" });
+    for (const category of ["marketing", "utility"]) await rateCard({ client_id: id, category, country: "*", unit_price_micros: 5_000 });
+    await rateCard({ client_id: other.id, category: "marketing", country: "*", unit_price_micros: 5_000 });
     const moved = m();
-    await ingest([status(id, moved, "read", at("2026-10-26T09:00:00Z")), status(id, m(), "delivered", at("2026-10-26T10:00:00Z"), { country: "MX" })]);
+    await ingest([
+      status(id, moved, "read", at("2026-10-26T09:00:00Z")),
+      status(id, m(), "delivered", at("2026-10-26T10:00:00Z"), { country: "MX" }),
+      status(id, m(), "delivered", at("2026-10-26T11:00:00Z"), { category: "utility" }),
+      status(other.id, m(), "delivered", at("2026-10-26T12:00:00Z")),
+    ]);
     const first = await runDay("2026-10-26");
-    expect((await billingOf("2026-10-26", id)).lines).toEqual([line(id, "marketing", "BR", 1, 5_000), line(id, "marketing", "MX", 1, 5_000)]);
+    expect((await billingOf("2026-10-26", id)).lines).toEqual([line(id, "marketing", "BR", 1, 5_000), line(id, "marketing", "MX", 1, 5_000), line(id, "utility", "BR", 1, 5_000)]);
     // Its delivered of the day before arrives late: the message is the 25th's, and billed only there.
     await ingest([status(id, moved, "delivered", at("2026-10-25T23:00:00Z"))]);
-    expect(await runDay("2026-10-26")).toMatchObject({ revision: first.revision + 1, changed: true });
-    expect((await billingOf("2026-10-26", id)).lines).toEqual([line(id, "marketing", "MX", 1, 5_000)]);
+    // The 25th billed first: the 26th's line deleted next has the same client, category and country.
     await runDay("2026-10-25");
+    expect(await runDay("2026-10-26")).toMatchObject({ revision: first.revision + 1, changed: true });
+    expect((await billingOf("2026-10-26", id)).lines).toEqual([line(id, "marketing", "MX", 1, 5_000), line(id, "utility", "BR", 1, 5_000)]);
     expect((await billingOf("2026-10-25", id)).lines).toEqual([line(id, "marketing", "BR", 1, 5_000)]);
+    expect((await billingOf("2026-10-26", other.id)).lines).toEqual([line(other.id, "marketing", "BR", 1, 5_000)]);
   });
 
   it("a run with ledgers read before another run committed does not publish them over that run's lines: 409", async () => {
@@ -503,6 +513,19 @@ describe("a period's summary", () => {
       ["2026-09-01", first.revision, true, 0],
       ["2026-09-02", second.revision, true, 0],
       ["2026-09-03", 0, false, 0],
+    ]);
+  });
+
+  it("counts a client marked for re-billing as open on the marked day only, not on the period's other days", async () => {
+    const { id } = await createClient({ timezone: "UTC" });
+    for (const day of ["2026-09-01", "2026-09-02", "2026-09-03"]) await runDay(day);
+    await markRebills(env.DB, "2026-09-02", [id], Date.now());
+    const res = await call(`/v1/billing/summary?from=2026-09-01&to=2026-09-03&client_id=${id}`, authed(await signIn("finance")));
+    const body = (await res.json()) as { days: { date: string; open_clients: number }[] };
+    expect(body.days.map((d) => [d.date, d.open_clients])).toEqual([
+      ["2026-09-01", 0],
+      ["2026-09-02", 1],
+      ["2026-09-03", 0],
     ]);
   });
 
