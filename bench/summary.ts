@@ -36,6 +36,7 @@ function summaryRows(r: Results): string[][] {
     ["Parquet bytes per event", fmt(g("parquet_bytes_per_event")), `DuckDB ZSTD ${fmt(g("duckdb_parquet_bytes_per_event"))}`, fmt(ratios.parquet_bytes_vs_duckdb), ""],
     ["Parquet flush of 24,000 rows, s", fmt(g("parquet_flush_s")), "", "", ""],
     [`CSV export of 1 M rows, s (measured on ${fmt(g("export_rows_measured"))} rows)`, fmt(g("export_1m_rows_s")), `DuckDB ${fmt(g("duckdb_export_1m_rows_s"))}`, fmt(ratios.export_time_vs_duckdb), ""],
+    ["Export peak RSS of workerd, MB (before the export)", `${fmt(g("export_peak_rss_mb"))} (${fmt(g("export_rss_before_mb"))})`, "", "", ""],
     [
       `Compaction of a day's ${fmt(g("compaction_files"))} small files (${fmt(g("compaction_rows"))} rows) into one, s`,
       fmt(g("compaction_s")),
@@ -43,7 +44,6 @@ function summaryRows(r: Results): string[][] {
       fmt(ratios.compaction_time_vs_duckdb),
       "",
     ],
-    ["Export peak RSS of workerd, MB (before the export)", `${fmt(g("export_peak_rss_mb"))} (${fmt(g("export_rss_before_mb"))})`, "", "", ""],
     [`Billing run, 10,000 clients, s (measured on ${fmt(g("billing_clients_measured"))} clients)`, fmt(g("billing_10k_clients_s")), "", "", ""],
     ["Cloudflare cost per million messages, USD (100 M/day)", fmt(g("cost_usd_per_million_messages")), "", "", ""],
   ];

@@ -125,6 +125,24 @@ function setBucket(clientId: string, bucket: R2Bucket): Promise<void> {
   });
 }
 
+/** Holds every listing of the lake by `clientId`'s object until `release`; `listed` counts them. */
+async function holdListings(clientId: string): Promise<{ release: () => void; listed: () => number }> {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let listed = 0;
+  await setBucket(
+    clientId,
+    withMethods(env.LAKE, {
+      list: async (o?: R2ListOptions) => {
+        listed += 1;
+        await gate;
+        return env.LAKE.list(o);
+      },
+    }),
+  );
+  return { release, listed: () => listed };
+}
+
 /** `POST /v1/admin/lake/compact` as an admin, with other bindings when given. */
 async function compactNow(clientId: string, date: string, overrides?: Partial<Env>): Promise<Response> {
   return call(`/v1/admin/lake/compact?client_id=${encodeURIComponent(clientId)}&date=${date}`, authed(await admin(), { method: "POST" }), overrides);
@@ -324,9 +342,7 @@ describe("housekeeping compaction", () => {
     const range = { from: `${yesterday}T00:00:00Z`, to: `${utcDate(Date.now())}T00:00:00Z`, format: "parquet" };
     const ids = await threeSmallFiles(id, Date.parse(`${yesterday}T12:00:00Z`));
     const stub = counterOf(env, id);
-    await runInDurableObject(stub, (instance) => {
-      (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = failingBucket;
-    });
+    await setBucket(id, failingBucket);
     const logged = vi.spyOn(console, "error");
     const asked = Date.now();
     await stub.compactLake(id, [yesterday]);
@@ -343,9 +359,7 @@ describe("housekeeping compaction", () => {
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await askedOf(id)).toEqual(retry);
 
-    await runInDurableObject(stub, (instance) => {
-      (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = env.LAKE;
-    });
+    await setBucket(id, env.LAKE);
     expect(await withClockAhead(300_000, () => runDurableObjectAlarm(stub))).toBe(true);
     expect(await askedOf(id)).toBeNull();
     expect(await keys(id, yesterday)).toEqual([`lake/notifications/client_id=${id}/date=${yesterday}/part-1-3.parquet`]);
@@ -375,21 +389,10 @@ describe("housekeeping compaction", () => {
 
   it("a day asked while the object compacts is compacted after, not lost", async () => {
     const { id, yesterday, stub } = await smallFilesOnTwoDays();
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let listed = 0;
-    await runInDurableObject(stub, (instance) => {
-      (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = withMethods(env.LAKE, {
-        list: async (o?: R2ListOptions) => {
-          listed += 1;
-          await gate;
-          return env.LAKE.list(o);
-        },
-      });
-    });
+    const { release, listed } = await holdListings(id);
     await stub.compactLake(id, [yesterday]);
     const first = runDurableObjectAlarm(stub).catch(() => false);
-    await vi.waitFor(() => expect(listed).toBeGreaterThan(0), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(listed()).toBeGreaterThan(0), { timeout: 10_000, interval: 20 });
     await stub.compactLake(id, [DAY]);
     release();
     await first;
@@ -403,22 +406,11 @@ describe("housekeeping compaction", () => {
     const { id } = await createClient();
     await threeSmallFiles(id);
     const stub = counterOf(env, id);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let listed = 0;
-    await runInDurableObject(stub, (instance) => {
-      (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = withMethods(env.LAKE, {
-        list: async (o?: R2ListOptions) => {
-          listed += 1;
-          await gate;
-          return env.LAKE.list(o);
-        },
-      });
-    });
+    const { release, listed } = await holdListings(id);
     await stub.compactLake(id, [DAY]);
     let ended = false;
     const alarm = runInDurableObject(stub, (instance) => instance.alarm()).then(() => (ended = true));
-    await vi.waitFor(() => expect(listed).toBeGreaterThan(0), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(listed()).toBeGreaterThan(0), { timeout: 10_000, interval: 20 });
     expect(ended).toBe(false);
     release();
     await alarm;
@@ -429,17 +421,8 @@ describe("housekeeping compaction", () => {
     const { id } = await createClient();
     const ids = await threeSmallFiles(id);
     const stub = counterOf(env, id);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+    const { release } = await holdListings(id);
     const done = vi.spyOn(console, "info");
-    await runInDurableObject(stub, (instance) => {
-      (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = withMethods(env.LAKE, {
-        list: async (o?: R2ListOptions) => {
-          await gate;
-          return env.LAKE.list(o);
-        },
-      });
-    });
     await stub.compactLake(id, [DAY]);
     const runs = runInDurableObject(stub, (instance) => Promise.all([instance.alarm(), instance.alarm()]));
     setTimeout(release, 200);
@@ -453,17 +436,13 @@ describe("housekeeping compaction", () => {
 
   it("a new ask keeps the days waiting for a retry and runs them at once", async () => {
     const { id, yesterday, stub } = await smallFilesOnTwoDays();
-    const setBucket = (bucket: R2Bucket) =>
-      runInDurableObject(stub, (instance) => {
-        (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = bucket;
-      });
-    await setBucket(failingBucket);
+    await setBucket(id, failingBucket);
     const logged = vi.spyOn(console, "error");
     await stub.compactLake(id, [yesterday]);
     await compactionAlarm(id);
     logged.mockRestore();
     expect((await askedOf(id))!).toMatchObject({ days: [yesterday], failures: 1 });
-    await setBucket(env.LAKE);
+    await setBucket(id, env.LAKE);
     // The next night's ask, before the retry is due.
     await stub.compactLake(id, [DAY]);
     expect((await askedOf(id))!).toMatchObject({ days: [DAY, yesterday].sort(), retry_at: 0 });
@@ -580,6 +559,21 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
     expect(await reportIds(id)).toEqual(ids);
   });
 
+  it("names in its log line the file it could not read, when a larger or corrupt file fails it with 503", async () => {
+    const { id } = await createClient();
+    await threeSmallFiles(id);
+    const [, unreadable] = await keys(id);
+    await setBucket(id, withMethods(env.LAKE, { get: (key: string, o?: R2GetOptions) => (key === unreadable ? Promise.reject(new Error("R2 is down")) : env.LAKE.get(key, o)) }));
+    const logged = vi.spyOn(console, "error");
+    const res = await compactNow(id, DAY);
+    const lines = linesOf(logged, "compaction_failed");
+    logged.mockRestore();
+    await setBucket(id, env.LAKE);
+    expect(res.status).toBe(503);
+    expect(JSON.stringify(lines)).toContain(`reading ${unreadable}: R2 is down`);
+    expect(await keys(id)).toHaveLength(3);
+  });
+
   it("compacts a sharded client through its shard 0, into one file per shard", async () => {
     const id = await twoFilesPerShard();
     const { objects, asked } = askingObjects();
@@ -594,26 +588,14 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
     const { id } = await createClient();
     const ids = await threeSmallFiles(id);
     const stub = counterOf(env, id);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let listed = 0;
-    await setBucket(
-      id,
-      withMethods(env.LAKE, {
-        list: async (o?: R2ListOptions) => {
-          listed += 1;
-          await gate;
-          return env.LAKE.list(o);
-        },
-      }),
-    );
+    const { release, listed } = await holdListings(id);
     await stub.compactLake(id, [DAY]);
     const alarm = runInDurableObject(stub, (instance) => instance.alarm());
-    await vi.waitFor(() => expect(listed).toBe(1), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect(listed()).toBe(1), { timeout: 10_000, interval: 20 });
     const now = compactNow(id, DAY);
     // Run beside the alarm's, the endpoint's compaction would list the same three files meanwhile.
     await new Promise((r) => setTimeout(r, 200));
-    expect(listed).toBe(1);
+    expect(listed()).toBe(1);
     release();
     await alarm;
     // The alarm's run compacted the day; the endpoint's, after it, found one file.

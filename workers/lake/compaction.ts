@@ -1,7 +1,7 @@
 import { seqShard } from "../../durable-objects/client-shards.ts";
 import { effectiveParts, listParts, partKey, type Part } from "./layout.ts";
 import { ParquetStream } from "./parquet-writer.ts";
-import { openPart } from "./reader.ts";
+import { NotParquet, openPart } from "./reader.ts";
 import { R2Upload } from "./r2-upload.ts";
 import { parseSources, SOURCES_KEY, type SourceEntry } from "./sources.ts";
 
@@ -36,15 +36,7 @@ async function compactParts(bucket: R2Bucket, clientId: string, date: string, li
   const sources: SourceEntry[] = [];
   let row = 0;
   try {
-    for (const part of live) {
-      const reader = await openPart(bucket, part);
-      const rows = Number(reader.metadata.num_rows);
-      // A compacted source keeps its own map, shifted, so a reader two compactions late still finds its slice.
-      for (const [f, l, s, e] of parseSources(reader.metadata.key_value_metadata)) sources.push([f, l, row + s, row + e]);
-      sources.push([part.first, part.last, row, row + rows]);
-      for await (const batch of reader.rows()) await file.append(batch);
-      row += rows;
-    }
+    for (const part of live) row += await copyPart(bucket, part, file, row, sources);
     await file.finish([{ key: SOURCES_KEY, value: JSON.stringify(sources) }]);
     await upload.close();
   } catch (err) {
@@ -54,6 +46,26 @@ async function compactParts(bucket: R2Bucket, clientId: string, date: string, li
   const replaced = live.map((p) => p.key);
   await deleteKeys(bucket, replaced);
   return { key, rows: row, replaced };
+}
+
+/**
+ * Appends one small file's rows to `file` and its ranges to `sources`; returns its row count. A
+ * failure names the file: when it keeps failing, that is the one an operator removes (an error's
+ * cause does not cross the object's RPC, its message does).
+ */
+async function copyPart(bucket: R2Bucket, part: Part, file: ParquetStream, row: number, sources: SourceEntry[]): Promise<number> {
+  try {
+    const reader = await openPart(bucket, part);
+    const rows = Number(reader.metadata.num_rows);
+    // A compacted source keeps its own map, shifted, so a reader two compactions late still finds its slice.
+    for (const [f, l, s, e] of parseSources(reader.metadata.key_value_metadata)) sources.push([f, l, row + s, row + e]);
+    sources.push([part.first, part.last, row, row + rows]);
+    for await (const batch of reader.rows()) await file.append(batch);
+    return rows;
+  } catch (err) {
+    if (err instanceof NotParquet) throw err;
+    throw new Error(`reading ${part.key}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
 }
 
 /** R2 deletes at most 1,000 keys per call. */
