@@ -49,11 +49,14 @@ export class LakeCompaction {
     private readonly track: Track,
   ) {}
 
-  /** Adds `days` to what waits, due now, and wakes the alarm. */
+  /**
+   * Adds `days` to what waits, due now, and wakes the alarm. The backoff starts afresh: a day that
+   * first fails tonight is retried in minutes, not after the hour that last night's failures built up.
+   */
   ask(clientId: string, days: string[]): void {
     const waiting = this.stored();
     const all = new Set([...(waiting?.asked.days ?? []), ...days]);
-    this.store({ client_id: clientId, days: [...all].sort(), failures: waiting?.asked.failures ?? 0, retry_at: 0 });
+    this.store({ client_id: clientId, days: [...all].sort(), failures: 0, retry_at: 0 });
     this.lake.wakeAt(Date.now());
   }
 

@@ -452,6 +452,22 @@ describe("housekeeping compaction", () => {
     expect(await keys(id)).toHaveLength(1);
   });
 
+  it("a new night's ask starts the backoff afresh: what fails after it is retried 5 minutes later", async () => {
+    const { id, yesterday, stub } = await smallFilesOnTwoDays();
+    await setBucket(id, failingBucket);
+    const logged = vi.spyOn(console, "error");
+    await stub.compactLake(id, [yesterday]);
+    await compactionAlarm(id);
+    expect((await askedOf(id))!).toMatchObject({ days: [yesterday], failures: 1 });
+    await stub.compactLake(id, [DAY]);
+    await compactionAlarm(id);
+    const retried = linesOf(logged, "lake_job_failed").filter((l) => l.client_id === id && l.retry_in_ms !== null);
+    logged.mockRestore();
+    await setBucket(id, env.LAKE);
+    expect(retried.map((l) => l.retry_in_ms)).toEqual([300_000, 300_000]);
+    expect((await askedOf(id))!).toMatchObject({ days: [yesterday], failures: 1 });
+  });
+
   it("gives up on a day that keeps failing once it has left the compaction window, keeping its files", async () => {
     const { id } = await createClient();
     const ids = await threeSmallFiles(id);
