@@ -148,6 +148,28 @@ async function compactNow(clientId: string, date: string, overrides?: Partial<En
   return call(`/v1/admin/lake/compact?client_id=${encodeURIComponent(clientId)}&date=${date}`, authed(await admin(), { method: "POST" }), overrides);
 }
 
+/**
+ * `compactNow` of DAY with the client's object reading the lake through `bucket` (then back to the
+ * real one); the `compaction_failed` lines it logged.
+ */
+async function compactThrough(clientId: string, bucket: R2Bucket): Promise<{ res: Response; failed: Record<string, unknown>[] }> {
+  await setBucket(clientId, bucket);
+  const logged = vi.spyOn(console, "error");
+  try {
+    const res = await compactNow(clientId, DAY);
+    return { res, failed: linesOf(logged, "compaction_failed") };
+  } finally {
+    logged.mockRestore();
+    await setBucket(clientId, env.LAKE);
+  }
+}
+
+/** The details of the `lake.compact` audit entries of `clientId`, newest first. */
+async function compactAudits(clientId: string): Promise<unknown[]> {
+  const res = await call(`/v1/admin/audit?action=lake.compact&target=${clientId}`, authed(await admin()));
+  return ((await res.json()) as { entries: { details: unknown }[] }).entries.map((e) => e.details);
+}
+
 /** The JSON log lines of `event` that `spy` (console.info or console.error) saw. */
 function linesOf(spy: { mock: { calls: unknown[][] } }, event: string): Record<string, unknown>[] {
   return spy.mock.calls.map((args) => JSON.parse(String(args[0])) as Record<string, unknown>).filter((l) => l.event === event);
@@ -537,8 +559,7 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
     done.mockRestore();
     expect(await keys(id)).toEqual([merged]);
     expect(await reportIds(id)).toEqual(ids);
-    const audit = (await (await call(`/v1/admin/audit?action=lake.compact&target=${id}`, authed(await admin()))).json()) as { entries: { details: unknown }[] };
-    expect(audit.entries.map((e) => e.details)).toEqual([{ date: DAY, files: 1, replaced: 3, rows: 12 }]);
+    expect(await compactAudits(id)).toEqual([{ date: DAY, files: 1, replaced: 3, rows: 12 }]);
   });
 
   it("refuses today's partition and later days with 400 day_not_closed, leaving the files", async () => {
@@ -564,30 +585,43 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
   it("answers 503 compaction_failed when R2 fails, and the files stay readable", async () => {
     const { id } = await createClient();
     const ids = await threeSmallFiles(id);
-    await setBucket(id, failingBucket);
-    const logged = vi.spyOn(console, "error");
-    const res = await compactNow(id, DAY);
-    logged.mockRestore();
-    await setBucket(id, env.LAKE);
+    const { res } = await compactThrough(id, failingBucket);
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("compaction_failed");
     expect(await keys(id)).toHaveLength(3);
     expect(await reportIds(id)).toEqual(ids);
+    expect(await compactAudits(id)).toEqual([{ date: DAY, failed: "compaction_failed" }]);
   });
 
-  it("names in its log line the file it could not read, when a larger or corrupt file fails it with 503", async () => {
+  it("names in its 503's log line the file it could not read", async () => {
     const { id } = await createClient();
     await threeSmallFiles(id);
     const [, unreadable] = await keys(id);
-    await setBucket(id, withMethods(env.LAKE, { get: (key: string, o?: R2GetOptions) => (key === unreadable ? Promise.reject(new Error("R2 is down")) : env.LAKE.get(key, o)) }));
-    const logged = vi.spyOn(console, "error");
-    const res = await compactNow(id, DAY);
-    const lines = linesOf(logged, "compaction_failed");
-    logged.mockRestore();
-    await setBucket(id, env.LAKE);
+    const { res, failed } = await compactThrough(
+      id,
+      withMethods(env.LAKE, { get: (key: string, o?: R2GetOptions) => (key === unreadable ? Promise.reject(new Error("R2 is down")) : env.LAKE.get(key, o)) }),
+    );
     expect(res.status).toBe(503);
-    expect(JSON.stringify(lines)).toContain(`reading ${unreadable}: R2 is down`);
+    expect(JSON.stringify(failed)).toContain(`reading ${unreadable}: R2 is down`);
     expect(await keys(id)).toHaveLength(3);
+  });
+
+  it("answers 503, not 409, when R2 fails reading a larger file's footer: the file is sound, and an operator told to remove it would lose its rows", async () => {
+    const { id } = await createClient();
+    const ids = await threeSmallFiles(id);
+    const [, large] = await keys(id);
+    // Listed past the 8 MiB read whole, the file is read by ranges, and those fail.
+    const listed = async (o?: R2ListOptions): Promise<R2Objects> => {
+      const page = await env.LAKE.list(o);
+      const objects = page.objects.map((obj) => ({ key: obj.key, size: obj.key === large ? 9 << 20 : obj.size }) as R2Object);
+      return page.truncated ? { objects, delimitedPrefixes: [], truncated: true, cursor: page.cursor } : { objects, delimitedPrefixes: [], truncated: false };
+    };
+    const get = (key: string, o?: R2GetOptions) => (key === large && o?.range ? Promise.reject(new Error("R2 is down")) : env.LAKE.get(key, o));
+    const { res } = await compactThrough(id, withMethods(env.LAKE, { list: listed, get } as Partial<R2Bucket>));
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("compaction_failed");
+    expect(await keys(id)).toHaveLength(3);
+    expect(await reportIds(id)).toEqual(ids);
   });
 
   it("compacts a sharded client through its shard 0, into one file per shard", async () => {
@@ -645,6 +679,7 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
     expect(await res.json()).toEqual({ files: [`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`], replaced: 3, rows: 12 });
     expect(await keys(id)).toHaveLength(1);
     expect(await reportIds(id)).toEqual(ids);
+    expect(await compactAudits(id)).toEqual([{ date: DAY, files: 1, replaced: 3, rows: 12 }, { date: DAY, failed: "not_parquet" }]);
   });
 
   it("a day waiting for a nightly retry no longer waits once compacted now; a failed try leaves what waits as it was", async () => {
