@@ -76,6 +76,7 @@ export class LakeCompaction {
    */
   compactNow(clientId: string, date: string): Promise<CompactedNow> {
     return this.inTurn(async () => {
+      const before = this.stored()?.text;
       let compacted: CompactionResult[];
       try {
         compacted = await compactPartition(this.lake.bucket, clientId, date);
@@ -84,7 +85,8 @@ export class LakeCompaction {
         throw err;
       }
       logDone(clientId, compacted, 0);
-      this.forget(date);
+      // Asked again meanwhile: that ask stands, as it may be for a file flushed after the listing.
+      if (this.stored()?.text === before) this.forget(date);
       return { compacted };
     });
   }

@@ -682,6 +682,28 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
     expect(await compactAudits(id)).toEqual([{ date: DAY, files: 1, replaced: 3, rows: 12 }, { date: DAY, failed: "not_parquet" }]);
   });
 
+  it("a night's ask that comes while the day is compacted now stands: a file flushed meanwhile is compacted by the alarm", async () => {
+    const { id } = await createClient();
+    const yesterday = utcDate(Date.now() - DAY_MS);
+    const noon = Date.parse(`${yesterday}T12:00:00Z`);
+    await threeSmallFiles(id, noon);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let read = 0;
+    // The partition is listed; its files are read only once the late file and the ask are in.
+    await setBucket(id, withMethods(env.LAKE, { get: async (key: string, o?: R2GetOptions) => (read++, await gate, env.LAKE.get(key, o)) }));
+    const now = compactNow(id, yesterday);
+    await vi.waitFor(() => expect(read).toBeGreaterThan(0), { timeout: 10_000, interval: 20 });
+    await postEvents([detailEvent(id, -50, { occurred_at: noon - 50_000 })], await ingestKey());
+    await flush(id);
+    await counterOf(env, id).compactLake(id, [yesterday]);
+    release();
+    expect(await (await now).json()).toMatchObject({ replaced: 3 });
+    await setBucket(id, env.LAKE);
+    await compactionAlarm(id);
+    expect(await keys(id, yesterday)).toHaveLength(1);
+  });
+
   it("a day waiting for a nightly retry no longer waits once compacted now; a failed try leaves what waits as it was", async () => {
     const { id } = await createClient();
     const yesterday = utcDate(Date.now() - DAY_MS);
