@@ -565,7 +565,9 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
   it("refuses today's partition and later days with 400 day_not_closed, leaving the files", async () => {
     const { id } = await createClient();
     const today = utcDate(Date.now());
-    await threeSmallFiles(id, Date.now());
+    // The files' events go back up to 33 s from `end`: in the first seconds of a UTC day, they start
+    // a little ahead, so that they fall on today rather than yesterday.
+    await threeSmallFiles(id, Math.max(Date.now(), Date.parse(`${today}T00:00:40Z`)));
     for (const date of [today, utcDate(Date.now() + DAY_MS)]) {
       const res = await compactNow(id, date);
       expect(res.status).toBe(400);
