@@ -133,8 +133,7 @@ export class LakeCompaction {
     // Asked again meanwhile: that ask stands as made (it woke the alarm; a compacted day costs a listing).
     if (this.stored()?.text !== taken.text) return;
     if (left.length === 0) {
-      this.track(this.sql.exec("DELETE FROM meta WHERE key = ?", ASKED_KEY));
-      this.waiting = false;
+      this.clear();
       return;
     }
     this.store({ client_id: asked.client_id, days: left, failures: asked.failures + 1, retry_at: now + delay });
@@ -146,12 +145,8 @@ export class LakeCompaction {
     const waiting = this.stored();
     if (!waiting?.asked.days.includes(date)) return;
     const days = waiting.asked.days.filter((d) => d !== date);
-    if (days.length > 0) {
-      this.store({ ...waiting.asked, days });
-      return;
-    }
-    this.track(this.sql.exec("DELETE FROM meta WHERE key = ?", ASKED_KEY));
-    this.waiting = false;
+    if (days.length > 0) this.store({ ...waiting.asked, days });
+    else this.clear();
   }
 
   private stored(): { text: string; asked: Asked } | null {
@@ -163,6 +158,11 @@ export class LakeCompaction {
   private store(asked: Asked): void {
     this.track(this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", ASKED_KEY, JSON.stringify(asked)));
     this.waiting = true;
+  }
+
+  private clear(): void {
+    this.track(this.sql.exec("DELETE FROM meta WHERE key = ?", ASKED_KEY));
+    this.waiting = false;
   }
 }
 

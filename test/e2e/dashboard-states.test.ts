@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
+import type { Browser, BrowserContext, Locator, Page, WebSocketRoute } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { baseUrl, launchChromium, login, metaSignature, signInPage, waitForLive } from "./helpers.ts";
@@ -32,6 +32,30 @@ async function freshPage(width?: number): Promise<Page> {
 
 /** The day's billing lines (the month's summary below is a table of lines too, with rows once the month is billed). */
 const DAY_LINES = 'table[aria-labelledby="billing-title"] tbody tr';
+
+/**
+ * Answers `GET /v1/billing?date=<date>` with `answer` over a computed day of no lines, then opens
+ * that day on the billing page; returns the date field.
+ */
+async function openBillingDay(page: Page, date: string, answer: Record<string, unknown>): Promise<Locator> {
+  await page.route(`**/v1/billing?date=${date}`, (route) =>
+    route.fulfill({ json: { date, revision: 1, computed_at: 1, open_clients: 0, due: null, lines: [], unpriced: [], ...answer } }),
+  );
+  await page.goto(`${baseUrl()}/billing`);
+  const field = page.getByLabel("Data");
+  await field.fill(date);
+  await field.press("Enter");
+  return field;
+}
+
+/** `count` USD lines in BR, two a shop (client `c` + its number in `idDigits` digits, "Loja n"): marketing, then utility. */
+function shopLines(count: number, idDigits: number, money: (i: number) => { billable_count: number; unit_price_micros: number; amount_micros: number }) {
+  return Array.from({ length: count }, (_, i) => ({
+    client_id: `c${String(i >> 1).padStart(idDigits, "0")}`, client_name: `Loja ${i >> 1}`, category: i % 2 ? "utility" : "marketing", country: "BR",
+    currency: "USD", ...money(i),
+  }));
+}
+
 const shownClients = (page: Page) => page.locator("[data-client]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-client")).sort());
 
 /** The page's overview sockets (`/v1/live`, not a client's), and whether each has closed. */
@@ -496,18 +520,12 @@ describe("dashboard states in a real browser", () => {
   it("offers no download for a day not computed yet, says when it will be, and takes no date after today", async () => {
     const page = await freshPage();
     await signInPage(page, "finance@example.com");
-    await page.route("**/v1/billing?date=2026-11-07", (route) =>
-      route.fulfill({ json: { date: "2026-11-07", revision: 0, computed_at: null, open_clients: 3, due: { from: Date.UTC(2026, 10, 7, 17), to: Date.UTC(2026, 10, 8, 5) }, lines: [], unpriced: [] } }),
-    );
     const asked: string[] = [];
     page.on("request", (r) => {
       const url = new URL(r.url());
       if (url.pathname === "/v1/billing") asked.push(url.searchParams.get("date")!);
     });
-    await page.goto(`${baseUrl()}/billing`);
-    const date = page.getByLabel("Data");
-    await date.fill("2026-11-07");
-    await date.press("Enter");
+    const date = await openBillingDay(page, "2026-11-07", { revision: 0, computed_at: null, open_clients: 3, due: { from: Date.UTC(2026, 10, 7, 17), to: Date.UTC(2026, 10, 8, 5) } });
     await page.getByText("Ainda não calculado").waitFor();
     for (const format of ["CSV", "Parquet"]) expect(await page.getByRole("button", { name: `Baixar ${format}` }).isDisabled()).toBe(true);
     // And looks it, still legible (WCAG AA), next to a button that works.
@@ -536,17 +554,8 @@ describe("dashboard states in a real browser", () => {
     const page = await freshPage();
     await signInPage(page, "finance@example.com");
     const amounts = [135_000, 200_000, 661_500];
-    const lines = Array.from({ length: 60 }, (_, i) => ({
-      client_id: `c${String(i >> 1).padStart(2, "0")}`, client_name: `Loja ${i >> 1}`, category: i % 2 ? "utility" : "marketing", country: "BR",
-      billable_count: 1, unit_price_micros: amounts[i % 3]!, amount_micros: amounts[i % 3]!, currency: "USD",
-    }));
-    await page.route("**/v1/billing?date=2026-11-08", (route) =>
-      route.fulfill({ json: { date: "2026-11-08", revision: 1, computed_at: new Date(2026, 10, 9, 2, 10).getTime(), open_clients: 0, due: null, lines, unpriced: [] } }),
-    );
-    await page.goto(`${baseUrl()}/billing`);
-    const date = page.getByLabel("Data");
-    await date.fill("2026-11-08");
-    await date.press("Enter");
+    const lines = shopLines(60, 2, (i) => ({ billable_count: 1, unit_price_micros: amounts[i % 3]!, amount_micros: amounts[i % 3]! }));
+    await openBillingDay(page, "2026-11-08", { computed_at: new Date(2026, 10, 9, 2, 10).getTime(), lines });
     // When the revision was computed (in the browser's time, as the test's), and whose day a line's date is.
     await page.getByText("Revisão 1 · calculada em 09/11/2026, 02:10").waitFor();
     await page.getByText("A data de cada linha é o dia local do cliente, no fuso horário dele.").waitFor();
@@ -587,17 +596,7 @@ describe("dashboard states in a real browser", () => {
       };
     });
     await signInPage(page, "finance@example.com");
-    const lines = Array.from({ length: 60 }, (_, i) => ({
-      client_id: `c${String(i >> 1).padStart(2, "0")}`, client_name: `Loja ${i >> 1}`, category: i % 2 ? "utility" : "marketing", country: "BR",
-      billable_count: 1, unit_price_micros: 10_000, amount_micros: 10_000, currency: "USD",
-    }));
-    await page.route("**/v1/billing?date=2026-11-08", (route) =>
-      route.fulfill({ json: { date: "2026-11-08", revision: 1, computed_at: 1, open_clients: 0, due: null, lines, unpriced: [] } }),
-    );
-    await page.goto(`${baseUrl()}/billing`);
-    const date = page.getByLabel("Data");
-    await date.fill("2026-11-08");
-    await date.press("Enter");
+    await openBillingDay(page, "2026-11-08", { lines: shopLines(60, 2, () => ({ billable_count: 1, unit_price_micros: 10_000, amount_micros: 10_000 })) });
     await page.getByText("Revisão 1").waitFor();
     const filter = page.getByRole("searchbox", { name: "Filtrar por cliente (nome ou id)" });
     // No match, then two lines: the table comes back in a box sized by those two.
@@ -614,19 +613,10 @@ describe("dashboard states in a real browser", () => {
   it("renders a day of 20,000 lines as the few in view, yet totals, scrolls to and filters all of them", async () => {
     const page = await freshPage();
     await signInPage(page, "finance@example.com");
-    const lines = Array.from({ length: 20_000 }, (_, i) => ({
-      client_id: `c${String(i >> 1).padStart(5, "0")}`, client_name: `Loja ${i >> 1}`, category: i % 2 ? "utility" : "marketing", country: "BR",
-      billable_count: 2, unit_price_micros: 25_000, amount_micros: 50_000, currency: "USD",
-    }));
+    const lines = shopLines(20_000, 5, () => ({ billable_count: 2, unit_price_micros: 25_000, amount_micros: 50_000 }));
     // The last line alone needs six decimals for its price and its amount: every line shows them.
     Object.assign(lines.at(-1)!, { unit_price_micros: 25_001, amount_micros: 50_002 });
-    await page.route("**/v1/billing?date=2026-11-10", (route) =>
-      route.fulfill({ json: { date: "2026-11-10", revision: 1, computed_at: 1, open_clients: 0, due: null, lines, unpriced: [] } }),
-    );
-    await page.goto(`${baseUrl()}/billing`);
-    const date = page.getByLabel("Data");
-    await date.fill("2026-11-10");
-    await date.press("Enter");
+    await openBillingDay(page, "2026-11-10", { lines });
     await page.getByText("Revisão 1").waitFor();
     const table = page.locator('table[aria-labelledby="billing-title"]');
     expect(await page.locator(DAY_LINES).count()).toBeLessThan(200);
@@ -667,19 +657,10 @@ describe("dashboard states in a real browser", () => {
     const line = (category: string, unit: number) => ({
       client_id: "acme", client_name: "Acme", category, country: "BR", billable_count: 2, unit_price_micros: unit, amount_micros: 2 * unit, currency: "BRL",
     });
-    await page.route("**/v1/billing?date=2026-11-05", (route) =>
-      route.fulfill({
-        json: {
-          date: "2026-11-05", revision: 1, computed_at: 1, open_clients: 0, due: null,
-          lines: [line("service", 0), line("unknown", 0)],
-          unpriced: [{ client_id: "acme", category: "unknown", country: "BR", billable_count: 2 }],
-        },
-      }),
-    );
-    await page.goto(`${baseUrl()}/billing`);
-    const date = page.getByLabel("Data");
-    await date.fill("2026-11-05");
-    await date.press("Enter");
+    await openBillingDay(page, "2026-11-05", {
+      lines: [line("service", 0), line("unknown", 0)],
+      unpriced: [{ client_id: "acme", category: "unknown", country: "BR", billable_count: 2 }],
+    });
     await page.getByTestId("billing-unpriced").waitFor();
     const unitCells = await page.locator(DAY_LINES).evaluateAll((rows) => rows.map((r) => [r.hasAttribute("data-unpriced"), r.children[4]!.textContent]));
     expect(unitCells).toEqual([
@@ -691,18 +672,10 @@ describe("dashboard states in a real browser", () => {
   it("saves the day's lines as a spreadsheet pt-BR Excel opens as a table", async () => {
     const page = await freshPage();
     await signInPage(page, "finance@example.com");
-    await page.route("**/v1/billing?date=2026-11-06", (route) =>
-      route.fulfill({
-        json: {
-          date: "2026-11-06", revision: 2, computed_at: 1, open_clients: 0, due: null, unpriced: [],
-          lines: [{ client_id: "acme", client_name: "Acme São Paulo", category: "utility", country: "BR", billable_count: 4, unit_price_micros: 8_000, amount_micros: 32_000, currency: "BRL" }],
-        },
-      }),
-    );
-    await page.goto(`${baseUrl()}/billing`);
-    const date = page.getByLabel("Data");
-    await date.fill("2026-11-06");
-    await date.press("Enter");
+    await openBillingDay(page, "2026-11-06", {
+      revision: 2,
+      lines: [{ client_id: "acme", client_name: "Acme São Paulo", category: "utility", country: "BR", billable_count: 4, unit_price_micros: 8_000, amount_micros: 32_000, currency: "BRL" }],
+    });
     await page.getByText("Revisão 2").waitFor();
     const [saved] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Planilha (Excel)" }).click()]);
     expect(saved.suggestedFilename()).toBe("zapmeter-faturamento-2026-11-06-r2.csv");

@@ -68,6 +68,14 @@ interface Asked {
   retry_at: number;
 }
 
+/** Asks `clientId`'s object for `day` with the lake failing, and runs its alarm: the day waits for a retry. */
+async function failedOnce(clientId: string, day: string): Promise<void> {
+  await setBucket(clientId, failingBucket);
+  await counterOf(env, clientId).compactLake(clientId, [day]);
+  await compactionAlarm(clientId);
+  expect((await askedOf(clientId))!).toMatchObject({ days: [day], failures: 1 });
+}
+
 /** The compaction a client's object was asked for, as its `meta` holds it (null once done). */
 async function askedOf(clientId: string): Promise<Asked | null> {
   const value = await runInDurableObject(counterOf(env, clientId), (_i, state) => state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'lake_compaction'").toArray()[0]?.value);
@@ -458,12 +466,9 @@ describe("housekeeping compaction", () => {
 
   it("a new ask keeps the days waiting for a retry and runs them at once", async () => {
     const { id, yesterday, stub } = await smallFilesOnTwoDays();
-    await setBucket(id, failingBucket);
     const logged = vi.spyOn(console, "error");
-    await stub.compactLake(id, [yesterday]);
-    await compactionAlarm(id);
+    await failedOnce(id, yesterday);
     logged.mockRestore();
-    expect((await askedOf(id))!).toMatchObject({ days: [yesterday], failures: 1 });
     await setBucket(id, env.LAKE);
     // The next night's ask, before the retry is due.
     await stub.compactLake(id, [DAY]);
@@ -476,11 +481,8 @@ describe("housekeeping compaction", () => {
 
   it("a new night's ask starts the backoff afresh: what fails after it is retried 5 minutes later", async () => {
     const { id, yesterday, stub } = await smallFilesOnTwoDays();
-    await setBucket(id, failingBucket);
     const logged = vi.spyOn(console, "error");
-    await stub.compactLake(id, [yesterday]);
-    await compactionAlarm(id);
-    expect((await askedOf(id))!).toMatchObject({ days: [yesterday], failures: 1 });
+    await failedOnce(id, yesterday);
     await stub.compactLake(id, [DAY]);
     await compactionAlarm(id);
     const retried = linesOf(logged, "lake_job_failed").filter((l) => l.client_id === id && l.retry_in_ms !== null);
