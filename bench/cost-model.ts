@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { BROADCAST_INTERVAL_MS } from "../durable-objects/broadcast-interval.ts";
 import { forwardIntervalMs } from "../durable-objects/forward-interval.ts";
 import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "../durable-objects/lake-schedule.ts";
 import { RECOMPUTE_DAYS } from "../schema/billing.ts";
@@ -23,7 +24,11 @@ export const PRICES = {
   workerRequestsPerM: 0.3,
   workerCpuMsPerM: 0.02,
   doRequestsPerM: 0.15,
-  /** Duration is billed on 128 MB per object, while it runs or sits in memory unable to hibernate. */
+  /**
+   * Duration is billed on 128 MB per object, while it runs or sits in memory unable to hibernate; an
+   * idle object that could hibernate is not billed, even before the runtime hibernates it
+   * (developers.cloudflare.com/durable-objects/concepts/durable-object-lifecycle).
+   */
   doGbSecondsPerM: 12.5,
   doRowsWrittenPerM: 1.0,
   doRowsReadPerM: 0.001,
@@ -63,6 +68,8 @@ export const FLUSHES_PER_SENDING_MINUTE = (60_000 / FLUSH_SPREAD_MS) * Math.log(
  */
 const ALARMS_SET_PER_FLUSH = 2;
 const DAYS_PER_MONTH = 30.4;
+/** Storage is billed by the GB-month, each day's peak GB ÷ 30: a month of DAYS_PER_MONTH days bills this many times the GB stored. */
+const STORAGE_MONTHS_PER_MONTH = DAYS_PER_MONTH / 30;
 
 /** What the benchmark measured for one ingest workload. */
 export interface WorkloadCounts {
@@ -99,13 +106,18 @@ export interface Scenario {
   activeClients: number;
   activeHoursPerDay: number;
   /**
-   * Share of sending clients someone watches on the client's own live page. Their ClientCounter holds
-   * a broadcast timer (≤ 100 ms) after each change, and an object with a pending timer cannot
-   * hibernate, so it is billed for duration all the time the client sends. The others are billed only
-   * while they run a call or an alarm: since 2026-11-30 a relayed ingest call leaves no timer behind
-   * (client-live.ts); until then the 1 s rollup timer held every sending object awake.
+   * Share of sending clients someone watches on the client's own live page. The others' objects are
+   * billed only while they run a call or an alarm: since 2026-11-30 a relayed ingest call leaves no
+   * timer behind (client-live.ts); until then a 1–2 s rollup timer held every sending object awake.
    */
   watchedShare: number;
+  /**
+   * How long a watched client's object stays unable to hibernate after each ingest call, so billed:
+   * the broadcast timer a change arms, at most BROADCAST_INTERVAL_MS (0 ms when the last broadcast is
+   * older, as it mostly is for a client calling less than ten times a second). Priced as that long per call
+   * of the watched share, and never longer than the time those clients send: an upper bound.
+   */
+  watchedAwakeMsPerCall: number;
   /** Wall time an object is busy per ingest call or alarm: its CPU plus waiting for its storage commit. */
   objectBusyMsPerCall: number;
   /**
@@ -168,6 +180,7 @@ export const SCENARIOS: Scenario[] = [
     activeClients: 2_000,
     activeHoursPerDay: 14,
     watchedShare: 0.1,
+    watchedAwakeMsPerCall: BROADCAST_INTERVAL_MS,
     objectBusyMsPerCall: 10,
     overviewCheckpointSeconds: 5,
     overviewShards: 4,
@@ -208,7 +221,9 @@ export function costModel(m: Measured, s: Scenario): Bill {
 
   const workerRequests = webhookRequests + bridgedRequests;
   // Flush alarms are four object requests each (see "DO requests: flush alarms").
-  const invocations = workerRequests + ingestCalls * 2 + flushes * 4;
+  const overviewForwards = (s.overviewShards - 1) * (1_000 / forwardIntervalMs(s.overviewShards)) * s.activeHoursPerDay * 3_600;
+  const invocations = workerRequests + ingestCalls * 2 + flushes * 4 + overviewForwards;
+  const watchedAwakeSeconds = s.watchedShare * Math.min(activeSeconds, (ingestCalls * s.watchedAwakeMsPerCall) / 1_000);
   const logLines = workerRequests * s.accessLogSampleRate + (s.invocationLogs ? invocations : 0);
 
   const day: Record<string, number> = {
@@ -220,11 +235,11 @@ export function costModel(m: Measured, s: Scenario): Bill {
     // The alarm, which after relayed rollups sends the client's whole hour to the Overview, then comes
     // back after the Overview's checkpoint and asks whether it was saved: four requests (an upper
     // bound: a client that keeps sending has its next flush ask in place of the wake, two).
-    "DO requests: overview forwards": (((s.overviewShards - 1) * (1_000 / forwardIntervalMs(s.overviewShards)) * s.activeHoursPerDay * 3_600) / 1e6) * PRICES.doRequestsPerM,
+    "DO requests: overview forwards": (overviewForwards / 1e6) * PRICES.doRequestsPerM,
     "DO requests: flush alarms": ((flushes * 4) / 1e6) * PRICES.doRequestsPerM,
-    // Watched clients' objects all the time they send, the others while busy, and the Overview's shards all day.
+    // Every object while busy, watched ones while their broadcast timer is pending, and the Overview's shards all day.
     "DO duration (awake objects)":
-      ((activeSeconds * s.watchedShare + ((ingestCalls + flushes * 4) * s.objectBusyMsPerCall) / 1000 + 86_400 * s.overviewShards) * DO_MEMORY_GB / 1e6) * PRICES.doGbSecondsPerM,
+      ((watchedAwakeSeconds + ((ingestCalls + flushes * 4) * s.objectBusyMsPerCall) / 1000 + 86_400 * s.overviewShards) * DO_MEMORY_GB / 1e6) * PRICES.doGbSecondsPerM,
     "DO rows written: ingest": ((webhookEvents * callRowsPerEvent(webhook) + bridgedEvents * callRowsPerEvent(m.bridged)) / 1e6) * PRICES.doRowsWrittenPerM,
     // The flush writes/deletes its range marker, moves the flushed-through and aggregates-through
     // marks, creates the next outbox table (2 rows; the written one is dropped, which writes none),
@@ -244,8 +259,8 @@ export function costModel(m: Measured, s: Scenario): Bill {
   const lakeGb = (totalEvents * m.parquet_bytes_per_event * s.lakeRetentionDays) / 1e9;
   const monthly: Record<string, number> = {};
   for (const [k, v] of Object.entries(day)) monthly[k] = round(v * DAYS_PER_MONTH, 2);
-  monthly[`DO storage (event rows, ~${s.eventRetentionDays} d)`] = round(doStorageGb * PRICES.doStorageGbMonth, 2);
-  monthly[`R2 storage (lake, ${s.lakeRetentionDays} d)`] = round(lakeGb * PRICES.r2StorageGbMonth, 2);
+  monthly[`DO storage (event rows, ~${s.eventRetentionDays} d)`] = round(doStorageGb * STORAGE_MONTHS_PER_MONTH * PRICES.doStorageGbMonth, 2);
+  monthly[`R2 storage (lake, ${s.lakeRetentionDays} d)`] = round(lakeGb * STORAGE_MONTHS_PER_MONTH * PRICES.r2StorageGbMonth, 2);
   const total = Object.values(monthly).reduce((a, b) => a + b, 0);
   return {
     scenario: s.name,
@@ -258,7 +273,7 @@ export function costModel(m: Measured, s: Scenario): Bill {
 /** Design choices that move the bill, each as a change to the 100 M/day scenario. */
 export const LEVERS: { name: string; change: Partial<Scenario> }[] = [
   { name: "as built", change: {} },
-  { name: "every sending object awake while its client sends (the 1 s rollup timer, until 2026-11-30)", change: { watchedShare: 1 } },
+  { name: "every sending object awake up to 2 s after each call (the 1–2 s rollup timer, until 2026-11-30)", change: { watchedShare: 1, watchedAwakeMsPerCall: 2_000 } },
   { name: "nobody watches a client's own page (only the overview)", change: { watchedShare: 0 } },
   { name: "flush every 5 min instead of 1 min", change: { flushesPerClientMinute: FLUSHES_PER_SENDING_MINUTE / 5 } },
   { name: "Meta sends 1 status per webhook (worst case, measured)", change: { webhookWorkload: "webhook_single" } },

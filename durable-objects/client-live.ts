@@ -3,20 +3,13 @@ import type { NotificationEvent } from "../schema/event.ts";
 import { hourStart, type ClientLiveMessage } from "../schema/live.ts";
 import { MINUTE_MS, localDate, minuteOf } from "../schema/time.ts";
 import { counterOf, sumCounts, sumMinutes } from "./client-shards.ts";
+import { BROADCAST_INTERVAL_MS } from "./broadcast-interval.ts";
 import { LIVE_CLIENT_HEADER, LIVE_SHARDS_HEADER, LIVE_TIMEZONE_HEADER, acceptLiveSocket, attachmentOf, openSockets, sendQuietly } from "./live-sockets.ts";
 import { overviewOf } from "./overview-shards.ts";
 import type { ClientRollup, RollupReceipt } from "./rollups.ts";
 import { logLine } from "../workers/log.ts";
 import { within } from "../workers/concurrency.ts";
 
-/**
- * Browser updates of one client go out at most this often, however many ingest calls land; a sharded
- * client's shard 0 asks the other shards for their counts this often while someone watches. A
- * throttle, not a debounce: the first change after a quiet interval goes out at once. Under steady
- * traffic the interval is most of the ingest → screen p99, which is why it is this short (the
- * measurements that set it: docs/live.md).
- */
-const BROADCAST_INTERVAL_MS = 100;
 /** How long shard 0 waits for another shard's live rollup before it gives up the round (as the Overview's gathers do). */
 const SHARD_ANSWER_TIMEOUT_MS = 2_000;
 /**

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { costModel, FLUSHES_PER_SENDING_MINUTE, LEVERS, PRICES, SCENARIOS, scenarioFromFlags, type Measured, type Scenario } from "../../bench/cost-model.ts";
+import { BROADCAST_INTERVAL_MS } from "../../durable-objects/broadcast-interval.ts";
 import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "../../durable-objects/lake-schedule.ts";
 import { percentile, ratio } from "../../bench/stats.ts";
 import { benchBatch, webhookSize } from "../../bench/events.ts";
@@ -27,9 +28,9 @@ describe("cost model", () => {
     expect(bill.monthly["DO rows written: flush"]).toBeCloseTo(((6_000 * (6 + base.counterRowsPerFlush + 2)) / 1e6) * 30.4, 2);
     // The Overview writes a sending client's row once per 5 s checkpoint, not per 1 s rollup.
     expect(bill.monthly["DO rows written: overview rollups"]).toBeCloseTo(((10 * 10 * 3_600) / 5 / 1e6) * 30.4, 2);
-    // The watched tenth of 10 clients × 10 h, 10 ms per call (601,000) and per flush-alarm request
-    // (4 × 6,000), and the scenario's four Overview shards all day, 0.128 GB each.
-    const awakeSeconds = 0.1 * 10 * 10 * 3_600 + (601_000 + 24_000) * 0.01 + 4 * 86_400;
+    // The watched tenth's calls, 100 ms each (their broadcast timer), 10 ms per call (601,000) and per
+    // flush-alarm request (4 × 6,000), and the scenario's four Overview shards all day, 0.128 GB each.
+    const awakeSeconds = 0.1 * 601_000 * 0.1 + (601_000 + 24_000) * 0.01 + 4 * 86_400;
     expect(bill.monthly["DO duration (awake objects)"]).toBeCloseTo((awakeSeconds * 0.128 / 1e6) * PRICES.doGbSecondsPerM * 30.4, 2);
     // One Overview request per ingest call (relayed, so an upper bound).
     expect(bill.monthly["DO requests: overview rollups"]).toBeCloseTo((601_000 / 1e6) * PRICES.doRequestsPerM * 30.4, 2);
@@ -38,6 +39,19 @@ describe("cost model", () => {
     expect(costModel(measured, { ...base, overviewShards: 1 }).monthly["DO requests: overview forwards"]).toBe(0);
     const total = Object.values(bill.monthly).reduce((a, b) => a + b, 0);
     expect(bill.usd_per_million_messages).toBeCloseTo(total / 30.4, 2);
+  });
+
+  it("bills a watched client's object for its broadcast timer after each call, at most for all the time it sends", () => {
+    const duration = (s: Scenario) => costModel(measured, s).monthly["DO duration (awake objects)"]!;
+    const unwatched = duration({ ...base, watchedShare: 0 });
+    // Each line is rounded to the cent, so two of them differ by up to a cent more.
+    const gbSecondsUsd = (seconds: number) => ((seconds * 0.128) / 1e6) * PRICES.doGbSecondsPerM * 30.4;
+    // Half of the 601,000 calls a day are watched clients', each holding its object 100 ms longer.
+    expect(duration({ ...base, watchedShare: 0.5 }) - unwatched).toBeCloseTo(gbSecondsUsd(0.5 * 601_000 * 0.1), 1);
+    // Calls closer together than the timer keep the object awake all the time its client sends
+    // (10 clients × 10 h), never longer.
+    expect(duration({ ...base, watchedShare: 0.5, watchedAwakeMsPerCall: 2_000 }) - unwatched).toBeCloseTo(gbSecondsUsd(0.5 * 10 * 10 * 3_600), 1);
+    expect(SCENARIOS[0]!.watchedAwakeMsPerCall).toBe(BROADCAST_INTERVAL_MS);
   });
 
   it("flushes a sending client as often as its object's share of the flush spread makes it, 1.22 times a minute on average", () => {
@@ -64,10 +78,11 @@ describe("cost model", () => {
     const usdPerEvent = (4_840 / 1e9) * (0.25 + (0.1 * 7) / 30);
     // 601,000 Worker requests a day, 1 % of them logged.
     expect(costModel(measured, base).monthly["Workers Logs"]).toBeCloseTo(6_010 * usdPerEvent * 30.4, 2);
-    // Plus every request, every ingest call and its rollup relay (601,000 each), four per flush alarm (6,000).
+    // Plus every request, every ingest call and its rollup relay (601,000 each), four per flush alarm
+    // (6,000), and the three lower Overview shards' forwards, 20 a second over the 10 sending hours.
     const withExecutionLogs = costModel(measured, { ...base, invocationLogs: true });
-    expect(withExecutionLogs.monthly["Workers Logs"]).toBeCloseTo((6_010 + 601_000 * 3 + 24_000) * usdPerEvent * 30.4, 2);
-    expect(withExecutionLogs.monthly["Workers Logs"]).toBeCloseTo(73.72, 2);
+    expect(withExecutionLogs.monthly["Workers Logs"]).toBeCloseTo((6_010 + 601_000 * 3 + 24_000 + 3 * 20 * 36_000) * usdPerEvent * 30.4, 2);
+    expect(withExecutionLogs.monthly["Workers Logs"]).toBeCloseTo(160.59, 2);
   });
 
   it("uses Cloudflare's list prices (Workers Paid, read 2026-12)", () => {
@@ -100,9 +115,10 @@ describe("cost model", () => {
       // 60.1 M calls a day; 1.5 G rows read (3 × 4 per webhook event, 1 × 3 per bridged one).
       "DO requests: ingest": 274.06,
       "DO rows read: ingest": 45.6,
-      // 400 M events × 76 days × 100 B = 3,040 GB at $0.20; 400 M × 4 B × 400 days = 640 GB at $0.015.
-      "DO storage (event rows, ~76 d)": 608,
-      "R2 storage (lake, 400 d)": 9.6,
+      // 400 M events × 76 days × 100 B = 3,040 GB at $0.20; 400 M × 4 B × 400 days = 640 GB at $0.015;
+      // each a GB-month for every 30 days, 30.4 of them a month.
+      "DO storage (event rows, ~76 d)": 616.11,
+      "R2 storage (lake, 400 d)": 9.73,
       // 6 M flush PUTs, 10,000 compaction PUTs and 80,000 lists (8 days a client); 6 M compaction GETs; 4 requests a flush.
       "R2 class A (flush puts + daily compaction)": 833.11,
       "R2 class B (compaction reads)": 65.66,
@@ -111,8 +127,9 @@ describe("cost model", () => {
       "DO rows written: flush": 2_553.6,
       // 10,000 clients × 6 lines × 8 days recomputed, each written and read.
       "D1 rows (billing)": 14.61,
-      // 36 M s watched, 841,000 s busy (10 ms × 84.1 M calls and alarm requests), 4 shards all day: × 0.128 GB.
-      "DO duration (awake objects)": 1_808.76,
+      // 601,000 s watched (100 ms after each of the watched tenth's 60.1 M calls), 841,000 s busy
+      // (10 ms × 84.1 M calls and alarm requests), 4 shards all day: × 0.128 GB.
+      "DO duration (awake objects)": 86.95,
     });
   });
 
