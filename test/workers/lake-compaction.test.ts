@@ -8,10 +8,11 @@ import { clients } from "../../schema/db.ts";
 import { DAY_MS, utcDate } from "../../schema/time.ts";
 import { closedDays } from "../../workers/lake/closed-days.ts";
 import { compactPartition } from "../../workers/lake/compaction.ts";
+import { parsePart } from "../../workers/lake/layout.ts";
 import { compactionJob } from "../../workers/lake/jobs.ts";
 import { reportRows, reportStream } from "../../workers/lake/report.ts";
 import { admin, authed, call, withMethods, createClient, db, failingBucket, ingestKey, messageIn, postEvents, runCron, withClockAhead } from "./helpers.ts";
-import { DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
+import { countingGets, DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 
 const DAY = "2026-11-18";
 const RANGE = { from: "2026-11-18T00:00:00Z", to: "2026-11-19T00:00:00Z", format: "parquet" };
@@ -26,11 +27,11 @@ async function reportIds(clientId: string, range = RANGE): Promise<string[]> {
   return rows.map((r) => r.event_id as string).sort();
 }
 
-/** Three flushes of events shortly before `end` (DAY1: late on DAY): three small files. */
-async function threeSmallFiles(clientId: string, end = DAY1): Promise<string[]> {
+/** `files` flushes of events shortly before `end` (DAY1: late on DAY): that many small files. */
+async function smallFiles(clientId: string, end = DAY1, files = 3): Promise<string[]> {
   const key = await ingestKey();
   const ids: string[] = [];
-  for (let f = 0; f < 3; f++) {
+  for (let f = 0; f < files; f++) {
     // Offsets that stay on end's day (DAY1 is 23:59:58; go back in time).
     const events = Array.from({ length: 4 }, (_, i) => -(f * 10 + i + 10)).map((k) => detailEvent(clientId, k, { occurred_at: end + k * 1_000 }));
     await postEvents(events, key);
@@ -56,8 +57,8 @@ async function twoFilesPerShard(): Promise<string> {
 async function smallFilesOnTwoDays(): Promise<{ id: string; yesterday: string; stub: DurableObjectStub<ClientCounter> }> {
   const { id } = await createClient();
   const yesterday = utcDate(Date.now() - DAY_MS);
-  await threeSmallFiles(id, Date.parse(`${yesterday}T12:00:00Z`));
-  await threeSmallFiles(id);
+  await smallFiles(id, Date.parse(`${yesterday}T12:00:00Z`));
+  await smallFiles(id);
   return { id, yesterday, stub: counterOf(env, id) };
 }
 
@@ -186,7 +187,7 @@ function linesOf(spy: { mock: { calls: unknown[][] } }, event: string): Record<s
 describe("housekeeping compaction", () => {
   it("merges a closed day's small files into one covering file, rows unchanged", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     expect(await keys(id)).toEqual([1, 2, 3].map((s) => `lake/notifications/client_id=${id}/date=${DAY}/part-${s}-${s}.parquet`));
     expect(await reportIds(id)).toEqual(ids);
 
@@ -199,9 +200,26 @@ describe("housekeeping compaction", () => {
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
   });
 
+  it("reads the small files ahead, several GETs at once, and writes their rows in seq order", async () => {
+    const { id } = await createClient();
+    const ids = await smallFiles(id, DAY1, 8);
+    const smallKeys = (await keys(id)).sort((a, b) => parsePart(a, 0)!.first - parsePart(b, 0)!.first);
+    expect(smallKeys).toHaveLength(8);
+    const inSeqOrder: unknown[] = [];
+    for (const key of smallKeys) inSeqOrder.push(...(await readParquet(await (await env.LAKE.get(key))!.arrayBuffer())).rows.map((r) => r.event_id));
+    const { bucket, most } = countingGets(env.LAKE);
+
+    const [compacted] = await compactPartition(bucket, id, DAY);
+    // Six at once, as many as an invocation has calls waiting for an answer (READ_AHEAD_FILES).
+    expect(most()).toBe(6);
+    const { rows } = await readParquet(await (await env.LAKE.get(compacted!.key))!.arrayBuffer());
+    expect(rows.map((r) => r.event_id)).toEqual(inSeqOrder);
+    expect([...inSeqOrder].sort()).toEqual(ids);
+  });
+
   it("a report whose listed files two compactions replace before it opens them reads their rows from the compacted file, each once", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     let raced = false;
     // The report lists 1-1, 2-2 and 3-3; as it opens 2-2 a compaction (1-3), a late event (4-4) and the next compaction (1-4) pass.
     const racing = withMethods(env.LAKE, {
@@ -224,7 +242,7 @@ describe("housekeeping compaction", () => {
 
   it("late events after compaction land in a new file that the next run folds in, and a re-written old range is never read twice", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     await runHousekeeping(id);
     const late = detailEvent(id, -100);
     await postEvents([late], await ingestKey());
@@ -243,7 +261,7 @@ describe("housekeeping compaction", () => {
 
   it("lists a partition past R2's first page (a day of minute flushes is 1,440 files)", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     // Pages of one object stand in for R2's pages of 1,000.
     const paged = withMethods(env.LAKE, { list: ((options?: R2ListOptions) => env.LAKE.list({ ...options, limit: 1 })) as R2Bucket["list"] });
     await compactPartition(paged, id, DAY);
@@ -253,7 +271,7 @@ describe("housekeeping compaction", () => {
 
   it("a report whose listing of a partition spans pages misses no rows when a compaction runs between the pages", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     let raced = false;
     // Pages of two stand in for R2's pages of 1,000. Page 1 holds 1-1 and 2-2; before page 2 the
     // compaction writes 1-3 (it sorts into page 1) and deletes 3-3, so that listing holds neither.
@@ -273,7 +291,7 @@ describe("housekeeping compaction", () => {
 
   it("a report of a partition of several pages answers though a flush lands between every two listings", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     const key = await ingestKey();
     let flushes = 0;
     // A hot client's shards flush about once a second between them: its day's listings seldom agree
@@ -296,7 +314,7 @@ describe("housekeeping compaction", () => {
 
   it("a reader gives up with a retryable 503 lake_busy when a partition of several pages differs at every listing", async () => {
     const { id } = await createClient();
-    await threeSmallFiles(id);
+    await smallFiles(id);
     const added: string[] = [];
     // A compaction's file (covering files already listed) between every two listings: no two in a row agree.
     const churning = withMethods(env.LAKE, {
@@ -318,7 +336,7 @@ describe("housekeeping compaction", () => {
 
   it("the cron asks each client's shard 0 once for the closed days, and reads no lake file itself", async () => {
     const { id } = await createClient();
-    await threeSmallFiles(id);
+    await smallFiles(id);
     const sharded = await createClient({ shards: 2 });
     const lakeCalls: string[] = [];
     const methods = ["get", "head", "list", "put", "delete", "createMultipartUpload"] as const;
@@ -339,7 +357,7 @@ describe("housekeeping compaction", () => {
 
   it("an object compacts in its alarm the days asked of it, and only those", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     const stub = counterOf(env, id);
     await stub.compactLake(id, ["2026-11-17"]);
     await compactionAlarm(id);
@@ -370,7 +388,7 @@ describe("housekeeping compaction", () => {
     // Yesterday (by the real clock): a day inside the compaction window, so the object keeps retrying it.
     const yesterday = utcDate(Date.now() - DAY_MS);
     const range = { from: `${yesterday}T00:00:00Z`, to: `${utcDate(Date.now())}T00:00:00Z`, format: "parquet" };
-    const ids = await threeSmallFiles(id, Date.parse(`${yesterday}T12:00:00Z`));
+    const ids = await smallFiles(id, Date.parse(`${yesterday}T12:00:00Z`));
     const stub = counterOf(env, id);
     await setBucket(id, failingBucket);
     const logged = vi.spyOn(console, "error");
@@ -434,7 +452,7 @@ describe("housekeeping compaction", () => {
 
   it("an alarm ends only once its compaction has, so that the runtime keeps the object for it and retries the alarm if it throws", async () => {
     const { id } = await createClient();
-    await threeSmallFiles(id);
+    await smallFiles(id);
     const stub = counterOf(env, id);
     const { release, listed } = await holdListings(id);
     await stub.compactLake(id, [DAY]);
@@ -449,7 +467,7 @@ describe("housekeeping compaction", () => {
 
   it("two alarm runs at once compact a day once", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     const stub = counterOf(env, id);
     const { release } = await holdListings(id);
     const done = vi.spyOn(console, "info");
@@ -494,7 +512,7 @@ describe("housekeeping compaction", () => {
 
   it("gives up on a day that keeps failing once it has left the compaction window, keeping its files", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     const broken = await createClient();
     const brokenKeys = [1, 2].map((s) => `lake/notifications/client_id=${broken.id}/date=${DAY}/part-${s}-${s}.parquet`);
     for (const key of brokenKeys) await env.LAKE.put(key, "not a Parquet file");
@@ -542,7 +560,7 @@ describe("housekeeping compaction", () => {
 
   it("leaves today's partition alone", async () => {
     const { id } = await createClient();
-    await threeSmallFiles(id);
+    await smallFiles(id);
     await runHousekeeping(id, Date.parse("2026-11-18T03:30:00Z"));
     expect(await keys(id)).toHaveLength(3);
   });
@@ -551,7 +569,7 @@ describe("housekeeping compaction", () => {
 describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
   it("merges a closed day's small files into one now, rows unchanged, and audits it", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     const done = vi.spyOn(console, "info");
     const res = await compactNow(id, DAY);
     expect(res.status).toBe(200);
@@ -569,7 +587,7 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
     const today = utcDate(Date.now());
     // The files' events go back up to 33 s from `end`: in the first seconds of a UTC day, they start
     // a little ahead, so that they fall on today rather than yesterday.
-    await threeSmallFiles(id, Math.max(Date.now(), Date.parse(`${today}T00:00:40Z`)));
+    await smallFiles(id, Math.max(Date.now(), Date.parse(`${today}T00:00:40Z`)));
     for (const date of [today, utcDate(Date.now() + DAY_MS)]) {
       const res = await compactNow(id, date);
       expect(res.status).toBe(400);
@@ -588,7 +606,7 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
 
   it("answers 503 compaction_failed when R2 fails, and the files stay readable", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     const { res } = await compactThrough(id, failingBucket);
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("compaction_failed");
@@ -599,7 +617,7 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
 
   it("names in its 503's log line the file it could not read", async () => {
     const { id } = await createClient();
-    await threeSmallFiles(id);
+    await smallFiles(id);
     const [, unreadable] = await keys(id);
     const { res, failed } = await compactThrough(
       id,
@@ -612,7 +630,7 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
 
   it("answers 503, not 409, when R2 fails reading a larger file's footer: the file is sound, and an operator told to remove it would lose its rows", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     const [, large] = await keys(id);
     // Listed past the 8 MiB read whole, the file is read by ranges, and those fail.
     const listed = async (o?: R2ListOptions): Promise<R2Objects> => {
@@ -640,7 +658,7 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
 
   it("waits for the object's own compaction of the day instead of running beside it", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     const stub = counterOf(env, id);
     const { release, listed } = await holdListings(id);
     await stub.compactLake(id, [DAY]);
@@ -661,7 +679,7 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
 
   it("compacts a day the nightly retries gave up on once the file that is not Parquet is removed, naming that file until then", async () => {
     const { id } = await createClient();
-    const ids = await threeSmallFiles(id);
+    const ids = await smallFiles(id);
     const bad = `lake/notifications/client_id=${id}/date=${DAY}/part-900-900.parquet`;
     await env.LAKE.put(bad, "not a Parquet file");
     const logged = vi.spyOn(console, "error");
@@ -690,7 +708,7 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
     const { id } = await createClient();
     const yesterday = utcDate(Date.now() - DAY_MS);
     const noon = Date.parse(`${yesterday}T12:00:00Z`);
-    await threeSmallFiles(id, noon);
+    await smallFiles(id, noon);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let read = 0;
@@ -712,8 +730,8 @@ describe("compaction on demand (POST /v1/admin/lake/compact)", () => {
     const { id } = await createClient();
     const yesterday = utcDate(Date.now() - DAY_MS);
     const dayBefore = utcDate(Date.now() - 2 * DAY_MS);
-    await threeSmallFiles(id, Date.parse(`${yesterday}T12:00:00Z`));
-    await threeSmallFiles(id, Date.parse(`${dayBefore}T12:00:00Z`));
+    await smallFiles(id, Date.parse(`${yesterday}T12:00:00Z`));
+    await smallFiles(id, Date.parse(`${dayBefore}T12:00:00Z`));
     await setBucket(id, failingBucket);
     const logged = vi.spyOn(console, "error");
     await counterOf(env, id).compactLake(id, [dayBefore, yesterday]);

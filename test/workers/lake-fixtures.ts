@@ -1,6 +1,6 @@
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { decompressors } from "../../workers/lake/codec.ts";
-import { admin, authed, call, unique } from "./helpers.ts";
+import { admin, authed, call, unique, withMethods } from "./helpers.ts";
 
 export const DAY1 = Date.UTC(2026, 10, 18, 23, 59, 58); // late on 2026-11-18 UTC
 const STATUSES = ["sent", "delivered", "read", "failed"] as const;
@@ -73,4 +73,19 @@ export async function readParquet(
     parsers: { timestampFromMilliseconds: (ms: bigint) => Number(ms) },
   });
   return { schema: metadata.schema, rowGroups: metadata.row_groups.map((g) => Number(g.num_rows)), rows };
+}
+
+/** `bucket` counting its GETs waiting for an answer; `most()` is the most at once it saw. */
+export function countingGets(bucket: R2Bucket): { bucket: R2Bucket; most: () => number } {
+  let waiting = 0;
+  let most = 0;
+  const get = async (key: string, options?: R2GetOptions) => {
+    most = Math.max(most, ++waiting);
+    try {
+      return await bucket.get(key, options);
+    } finally {
+      waiting -= 1;
+    }
+  };
+  return { bucket: withMethods(bucket, { get: get as R2Bucket["get"] }), most: () => most };
 }

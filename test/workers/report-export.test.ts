@@ -4,7 +4,9 @@ import { describe, expect, it, vi } from "vitest";
 import { counterOf } from "../../durable-objects/client-shards.ts";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
 import { admin, authed, withMethods, call, createClient, ingestKey, postEvents, signIn } from "./helpers.ts";
-import { DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
+import { parsePart } from "../../workers/lake/layout.ts";
+import { reportRows } from "../../workers/lake/report.ts";
+import { countingGets, DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
 
 const RANGE = { from: "2026-11-18T00:00:00Z", to: "2026-11-20T00:00:00Z" };
 
@@ -107,6 +109,28 @@ describe("GET /v1/clients/:id/report", () => {
     await expect(res.text()).rejects.toThrow();
     const line = logged.mock.calls.map((args) => JSON.parse(String(args[0])) as Record<string, unknown>).find((l) => l.event === "report_stream_failed");
     expect(line).toMatchObject({ level: "error", client_id: id });
+  });
+
+  it("reads a day's files ahead, several GETs at once, and gives their rows in seq order", async () => {
+    const { id } = await createClient();
+    const key = await ingestKey();
+    const events = Array.from({ length: 16 }, (_, i) => detailEvent(id, -(i + 10)));
+    // Eight flushes of two events each: eight files on DAY1's date.
+    for (let f = 0; f < 8; f++) {
+      await postEvents(events.slice(f * 2, f * 2 + 2), key);
+      await flush(id);
+    }
+    const files = (await env.LAKE.list({ prefix: `lake/notifications/client_id=${id}/` })).objects.map((o) => parsePart(o.key, o.size)!);
+    expect(files).toHaveLength(8);
+    const inSeqOrder: unknown[] = [];
+    for (const { key: file } of files.sort((a, b) => a.first - b.first)) inSeqOrder.push(...(await readParquet(await (await env.LAKE.get(file))!.arrayBuffer())).rows.map((r) => r.event_id));
+    const { bucket, most } = countingGets(env.LAKE);
+    const ids: unknown[] = [];
+    for await (const rows of reportRows(bucket, id, { from: DAY1 - 60_000, to: DAY1 })) ids.push(...rows.map((r) => r[column("event_id")]));
+    // Six at once, as many as an invocation has calls waiting for an answer (READ_AHEAD_FILES).
+    expect(most()).toBe(6);
+    expect(ids).toEqual(inSeqOrder);
+    expect([...ids].sort()).toEqual(events.map((e) => e.event_id).sort());
   });
 
   it("quotes fields as RFC 4180 says and writes UTF-8", async () => {

@@ -1,7 +1,8 @@
 import { seqShard } from "../../durable-objects/client-shards.ts";
 import { effectiveParts, listParts, partKey, type Part } from "./layout.ts";
 import { ParquetStream } from "./parquet-writer.ts";
-import { NotParquet, openPart } from "./reader.ts";
+import { openAhead, type Opening } from "./read-ahead.ts";
+import { NotParquet, type PartReader } from "./reader.ts";
 import { R2Upload } from "./r2-upload.ts";
 import { parseSources, SOURCES_KEY, type SourceEntry } from "./sources.ts";
 
@@ -36,7 +37,7 @@ async function compactParts(bucket: R2Bucket, clientId: string, date: string, li
   const sources: SourceEntry[] = [];
   let row = 0;
   try {
-    for (const part of live) row += await copyPart(bucket, part, file, row, sources);
+    for await (const opening of openAhead(bucket, live)) row += await copyPart(opening, file, row, sources);
     await file.finish([{ key: SOURCES_KEY, value: JSON.stringify(sources) }]);
     await upload.close();
   } catch (err) {
@@ -53,9 +54,9 @@ async function compactParts(bucket: R2Bucket, clientId: string, date: string, li
  * failure names the file: when it keeps failing, that is the one an operator removes (an error's
  * cause does not cross the object's RPC, its message does).
  */
-async function copyPart(bucket: R2Bucket, part: Part, file: ParquetStream, row: number, sources: SourceEntry[]): Promise<number> {
+async function copyPart({ part, opened }: Opening<PartReader>, file: ParquetStream, row: number, sources: SourceEntry[]): Promise<number> {
   try {
-    const reader = await openPart(bucket, part);
+    const reader = await opened;
     const rows = Number(reader.metadata.num_rows);
     // A compacted source keeps its own map, shifted, so a reader two compactions late still finds its slice.
     for (const [f, l, s, e] of parseSources(reader.metadata.key_value_metadata)) sources.push([f, l, row + s, row + e]);

@@ -8,6 +8,15 @@ import type { Part } from "./layout.ts";
 /** Files up to this size are fetched in one GET (most flush files); larger ones by row-group ranges. */
 const WHOLE_FILE_BYTES = 8 << 20;
 
+function readByRanges(part: Part): boolean {
+  return part.size > WHOLE_FILE_BYTES;
+}
+
+/** The bytes an opened `part` holds in memory until its rows are read: the whole file, or only its footer's. */
+export function bytesHeldOpen(part: Part): number {
+  return readByRanges(part) ? 0 : part.size;
+}
+
 /** Times stay epoch ms numbers end to end, as at rest everywhere else. */
 const parsers: Partial<ParquetParsers> = { timestampFromMilliseconds: (ms: bigint) => Number(ms) };
 
@@ -59,7 +68,7 @@ class R2File implements AsyncBuffer {
 }
 
 async function open(bucket: R2Bucket, part: Part): Promise<{ file: AsyncBuffer; load?: (s: number, e: number) => Promise<void> }> {
-  if (part.size > WHOLE_FILE_BYTES) {
+  if (readByRanges(part)) {
     const file = new R2File(bucket, part.key, part.size);
     return { file, load: (s, e) => file.load(s, e) };
   }

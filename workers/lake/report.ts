@@ -5,7 +5,8 @@ import { logLine } from "../log.ts";
 import type { EventRow } from "./columns.ts";
 import { datesInRange, effectiveParts, listPartPages, type Part } from "./layout.ts";
 import { ParquetStream } from "./parquet-writer.ts";
-import { openPart, PartGone, type RowFilter } from "./reader.ts";
+import { openAhead, type Opening } from "./read-ahead.ts";
+import { openPart, PartGone, type PartReader, type RowFilter } from "./reader.ts";
 import { CSV_HEADER, csvLines } from "./report-csv.ts";
 import { sourceRange } from "./sources.ts";
 
@@ -16,7 +17,7 @@ import { sourceRange } from "./sources.ts";
 export async function* reportRows(bucket: R2Bucket, clientId: string, filter: RowFilter): AsyncGenerator<EventRow[]> {
   for (const date of datesInRange(filter.from, filter.to)) {
     const { live } = effectiveParts(await settledParts(bucket, clientId, date));
-    for (const part of live) yield* partRows(bucket, clientId, date, part, filter);
+    for await (const opening of openAhead(bucket, live)) yield* partRows(bucket, clientId, date, opening, filter);
   }
 }
 
@@ -60,10 +61,10 @@ function repeats(prev: Part[], next: Part[]): boolean {
  * Rows of one part. When a compaction replaced the part after it was listed, its rows are read from
  * the compacted file's slice that holds them (the file records where each source landed).
  */
-async function* partRows(bucket: R2Bucket, clientId: string, date: string, part: Part, filter: RowFilter): AsyncGenerator<EventRow[]> {
+async function* partRows(bucket: R2Bucket, clientId: string, date: string, { part, opened }: Opening<PartReader>, filter: RowFilter): AsyncGenerator<EventRow[]> {
   let reader;
   try {
-    reader = await openPart(bucket, part);
+    reader = await opened;
   } catch (err) {
     if (!(err instanceof PartGone)) throw err;
     const cover = effectiveParts(await settledParts(bucket, clientId, date)).live.find((l) => l.first <= part.first && part.last <= l.last);
