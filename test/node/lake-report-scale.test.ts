@@ -9,7 +9,8 @@ import type { EventRow } from "../../workers/lake/columns.ts";
 import { partKey } from "../../workers/lake/layout.ts";
 import { ParquetStream, ROW_GROUP_ROWS } from "../../workers/lake/parquet-writer.ts";
 import { R2Upload } from "../../workers/lake/r2-upload.ts";
-import { reportStream } from "../../workers/lake/report.ts";
+import { compactPartition } from "../../workers/lake/compaction.ts";
+import { reportRows, reportStream } from "../../workers/lake/report.ts";
 
 /**
  * The report's memory does not grow with its size: 1.2 M rows written by the lake's own writer into
@@ -137,5 +138,29 @@ describe("report over a ≥ 1 M-row range", () => {
     // The big file is read by ranges: only its footer and the groups overlapping the hour; the small one whole.
     expect(fetched).toBeLessThan(stored / 3);
     expect(peakLiveMb).toBeLessThan(64);
+  }, 300_000);
+});
+
+// Last in the file: it compacts the day's two files into one.
+describe("a compaction during a report of that day", () => {
+  it("replacing the large file between two of its row groups leaves the report every row once, in order", async () => {
+    let ranged = 0;
+    const racing = new Proxy(bucket, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop) as unknown;
+        if (prop !== "get") return typeof v === "function" ? v.bind(target) : v;
+        return async (key: string, opts?: R2GetOptions) => {
+          // The large file's footer, then its first two row groups; before the third, the night's compaction.
+          if (opts?.range && key === partKey(CLIENT, DATE, 1, 1) && ++ranged === 4) await compactPartition(target, CLIENT, DATE);
+          return target.get(key, opts);
+        };
+      },
+    });
+    let i = 0;
+    let misplaced = 0;
+    for await (const rows of reportRows(racing, CLIENT, { from: T0, to: T0 + 86_400_000 })) for (const r of rows) if (r[0] !== row(i++)[0]) misplaced++;
+    expect(ranged).toBe(4);
+    expect((await bucket.list({ prefix: "lake/" })).objects.map((o) => o.key)).toEqual([partKey(CLIENT, DATE, 1, 2)]);
+    expect({ rows: i, misplaced }).toEqual({ rows: TOTAL, misplaced: 0 });
   }, 300_000);
 });

@@ -200,7 +200,7 @@ describe("housekeeping compaction", () => {
     expect(await keys(id)).toEqual([`lake/notifications/client_id=${id}/date=${DAY}/part-1-3.parquet`]);
   });
 
-  it("reads the small files ahead, several GETs at once, and writes their rows in seq order", async () => {
+  it("reads the small files ahead, five GETs at once, and writes their rows in seq order", async () => {
     const { id } = await createClient();
     const ids = await smallFiles(id, DAY1, 8);
     const smallKeys = (await keys(id)).sort((a, b) => parsePart(a, 0)!.first - parsePart(b, 0)!.first);
@@ -210,8 +210,8 @@ describe("housekeeping compaction", () => {
     const { bucket, most } = countingGets(env.LAKE);
 
     const [compacted] = await compactPartition(bucket, id, DAY);
-    // Six at once, as many as an invocation has calls waiting for an answer (READ_AHEAD_FILES).
-    expect(most()).toBe(6);
+    // Five at once (READ_AHEAD_FILES): of an invocation's six calls waiting for an answer, one is left free.
+    expect(most()).toBe(5);
     const { rows } = await readParquet(await (await env.LAKE.get(compacted!.key))!.arrayBuffer());
     expect(rows.map((r) => r.event_id)).toEqual(inSeqOrder);
     expect([...inSeqOrder].sort()).toEqual(ids);

@@ -111,7 +111,7 @@ describe("GET /v1/clients/:id/report", () => {
     expect(line).toMatchObject({ level: "error", client_id: id });
   });
 
-  it("reads a day's files ahead, several GETs at once, and gives their rows in seq order", async () => {
+  it("reads a day's files ahead, five GETs at once, and gives their rows in seq order", async () => {
     const { id } = await createClient();
     const key = await ingestKey();
     const events = Array.from({ length: 16 }, (_, i) => detailEvent(id, -(i + 10)));
@@ -127,8 +127,8 @@ describe("GET /v1/clients/:id/report", () => {
     const { bucket, most } = countingGets(env.LAKE);
     const ids: unknown[] = [];
     for await (const rows of reportRows(bucket, id, { from: DAY1 - 60_000, to: DAY1 })) ids.push(...rows.map((r) => r[column("event_id")]));
-    // Six at once, as many as an invocation has calls waiting for an answer (READ_AHEAD_FILES).
-    expect(most()).toBe(6);
+    // Five at once (READ_AHEAD_FILES): of an invocation's six calls waiting for an answer, one is left free.
+    expect(most()).toBe(5);
     expect(ids).toEqual(inSeqOrder);
     expect([...ids].sort()).toEqual(events.map((e) => e.event_id).sort());
   });

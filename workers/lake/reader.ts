@@ -7,14 +7,16 @@ import type { Part } from "./layout.ts";
 
 /** Files up to this size are fetched in one GET (most flush files); larger ones by row-group ranges. */
 const WHOLE_FILE_BYTES = 8 << 20;
+/** A file read by ranges fetches its end this long for the footer (hyparquet's default), and holds it until its first row group. */
+const FOOTER_FETCH_BYTES = 512 << 10;
 
 function readByRanges(part: Part): boolean {
   return part.size > WHOLE_FILE_BYTES;
 }
 
-/** The bytes an opened `part` holds in memory until its rows are read: the whole file, or only its footer's. */
+/** The bytes an opened `part` holds in memory until its rows are read: the whole file, or its footer's fetch. */
 export function bytesHeldOpen(part: Part): number {
-  return readByRanges(part) ? 0 : part.size;
+  return readByRanges(part) ? FOOTER_FETCH_BYTES : part.size;
 }
 
 /** Times stay epoch ms numbers end to end, as at rest everywhere else. */
@@ -124,6 +126,8 @@ function groupBytes(meta: FileMetaData, group: number): [number, number] {
 
 export interface PartReader {
   metadata: FileMetaData;
+  /** The row each row group ends before, in order: the last is the file's row count. */
+  groupEnds: number[];
   /** Rows [rowStart, rowEnd) of the file in EVENT_COLUMNS order, one row group at a time. */
   rows(rowStart?: number, rowEnd?: number, filter?: RowFilter): AsyncGenerator<EventRow[]>;
 }
@@ -131,7 +135,7 @@ export interface PartReader {
 /** Opens a lake file for reading one row group at a time. */
 export async function openPart(bucket: R2Bucket, part: Part): Promise<PartReader> {
   const { file, load } = await open(bucket, part);
-  const metadata = await parquetMetadataAsync(file, { parsers }).catch((err: unknown) => {
+  const metadata = await parquetMetadataAsync(file, { parsers, initialFetchSize: FOOTER_FETCH_BYTES }).catch((err: unknown) => {
     // A file read whole is in memory, so its footer failing to parse is its bytes' fault; a large
     // file's footer is read from R2, whose failure a retry may outlive.
     throw load ? err : new NotParquet(part.key, err);
@@ -139,6 +143,7 @@ export async function openPart(bucket: R2Bucket, part: Part): Promise<PartReader
   const starts = groupStarts(metadata);
   return {
     metadata,
+    groupEnds: starts.slice(1),
     async *rows(rowStart = 0, rowEnd = starts.at(-1)!, filter?: RowFilter) {
       for (let g = 0; g < metadata.row_groups.length; g++) {
         const from = Math.max(rowStart, starts[g]!);

@@ -58,13 +58,16 @@ function repeats(prev: Part[], next: Part[]): boolean {
 }
 
 /**
- * Rows of one part. When a compaction replaced the part after it was listed, its rows are read from
- * the compacted file's slice that holds them (the file records where each source landed).
+ * Rows of one part. When a compaction replaced the part after it was listed (before it was opened,
+ * or once it was opened ahead, or between two of its row groups: a file over 8 MB is read by
+ * ranges), the rest of its rows are read from the compacted file's slice that holds them (the file
+ * records where each source landed, in the part's own order).
  */
 async function* partRows(bucket: R2Bucket, clientId: string, date: string, { part, opened }: Opening<PartReader>, filter: RowFilter): AsyncGenerator<EventRow[]> {
-  let reader;
+  const given = { rows: 0 };
   try {
-    reader = await opened;
+    const reader = await opened;
+    yield* rowsOnward(reader, 0, reader.groupEnds.at(-1) ?? 0, filter, given);
   } catch (err) {
     if (!(err instanceof PartGone)) throw err;
     const cover = effectiveParts(await settledParts(bucket, clientId, date)).live.find((l) => l.first <= part.first && part.last <= l.last);
@@ -72,10 +75,22 @@ async function* partRows(bucket: R2Bucket, clientId: string, date: string, { par
     const compacted = await openPart(bucket, cover);
     const range = sourceRange(compacted.metadata.key_value_metadata, part);
     if (!range) throw err;
-    yield* compacted.rows(range[0], range[1], filter);
-    return;
+    yield* rowsOnward(compacted, range[0], range[1], filter, given);
   }
-  yield* reader.rows(0, undefined, filter);
+}
+
+/**
+ * Rows [start, end) of `reader` from `given.rows` on, a row group at a time, counting in `given`
+ * the rows whose group is done (a group's rows go out together, or not at all when its read fails).
+ */
+async function* rowsOnward(reader: PartReader, start: number, end: number, filter: RowFilter, given: { rows: number }): AsyncGenerator<EventRow[]> {
+  for (const groupEnd of reader.groupEnds) {
+    const from = start + given.rows;
+    const to = Math.min(groupEnd, end);
+    if (to <= from) continue;
+    yield* reader.rows(from, to, filter);
+    given.rows = to - start;
+  }
 }
 
 /**
