@@ -164,7 +164,7 @@ export interface Scenario {
   accessLogSampleRate: number;
   /**
    * Whether Workers Logs keeps Cloudflare's execution log of every invocation: each Worker request,
-   * each Durable Object call (ingest, rollup relay) and each alarm. wrangler.toml turns them off
+   * each Durable Object call (ingest, rollup relay, an Overview shard's forward) and each alarm. wrangler.toml turns them off
    * (`invocation_logs = false`); `[observability] enabled = true` alone leaves them on.
    */
   invocationLogs: boolean;

@@ -59,7 +59,7 @@ function repeats(prev: Part[], next: Part[]): boolean {
 
 /**
  * Rows of one part. When a compaction replaced the part after it was listed (before it was opened,
- * or once it was opened ahead, or between two of its row groups: a file over 8 MB is read by
+ * or once it was opened ahead, or between two of its row groups: a file over 8 MiB is read by
  * ranges), the rest of its rows are read from the compacted file's slice that holds them (the file
  * records where each source landed, in the part's own order).
  */
