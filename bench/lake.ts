@@ -15,6 +15,7 @@ import { DEV_INGEST_KEY } from "../scripts/demo/catalog.ts";
 import { pullLocalR2 } from "../scripts/local-r2.ts";
 import { rssMb, rssSampler, type BenchStack } from "./stack.ts";
 import { round, since } from "./stats.ts";
+import type { LakeCompactResponse } from "../schema/api.ts";
 import { utcDate } from "../schema/time.ts";
 
 interface FillOptions {
@@ -211,7 +212,7 @@ export async function benchCompaction(stack: BenchStack, client: number, run: st
     const res = await fetch(`${stack.url}/v1/admin/lake/compact?client_id=${benchClientId(client)}&date=${date}`, { method: "POST", headers: { authorization: `Bearer ${stack.token}` } });
     if (res.status !== 200) throw new Error(`compaction: ${res.status} ${await res.text()}`);
     const compactionMs = since(t);
-    const done = (await res.json()) as { files: string[]; replaced: number; rows: number };
+    const done = (await res.json()) as LakeCompactResponse;
     const rows = files * rowsPerFile;
     if (done.files.length !== 1 || done.replaced !== files || done.rows !== rows) throw new Error(`compaction answered ${JSON.stringify({ ...done, files: done.files.length })}, expected 1 file of ${rows} rows replacing ${files}`);
 

@@ -1,5 +1,5 @@
 import { closedDays } from "../workers/lake/closed-days.ts";
-import { compactPartition, type CompactionResult } from "../workers/lake/compaction.ts";
+import { compactionTotals, compactPartition, type CompactionResult } from "../workers/lake/compaction.ts";
 import { NotParquet } from "../workers/lake/reader.ts";
 import { logLine } from "../workers/log.ts";
 import type { LakeFlush } from "./lake-flush.ts";
@@ -169,11 +169,6 @@ export class LakeCompaction {
 function logDone(clientId: string, compacted: CompactionResult[], failedDays: number): void {
   // Every client is asked every night, most with nothing to compact: a line for each would be noise.
   if (compacted.length === 0 && failedDays === 0) return;
-  logLine("info", "lake_compaction_done", {
-    client_id: clientId,
-    files: compacted.length,
-    rows: compacted.reduce((n, c) => n + c.rows, 0),
-    replaced: compacted.reduce((n, c) => n + c.replaced.length, 0),
-    failed_days: failedDays,
-  });
+  const { files, rows, replaced } = compactionTotals(compacted);
+  logLine("info", "lake_compaction_done", { client_id: clientId, files: files.length, rows, replaced, failed_days: failedDays });
 }

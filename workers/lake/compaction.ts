@@ -12,6 +12,15 @@ export interface CompactionResult {
   replaced: string[];
 }
 
+/** What a partition's compaction did in all: the files it wrote, the small files they replaced, their rows. */
+export function compactionTotals(results: CompactionResult[]): { files: string[]; replaced: number; rows: number } {
+  return {
+    files: results.map((r) => r.key),
+    replaced: results.reduce((n, r) => n + r.replaced.length, 0),
+    rows: results.reduce((n, r) => n + r.rows, 0),
+  };
+}
+
 /**
  * Compacts one client-day partition into a single file per shard (a one-shard client's partition
  * into one file), streaming row group by row group. The new file is complete before any small file

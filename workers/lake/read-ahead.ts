@@ -8,7 +8,10 @@ import { bytesHeldOpen, openPart, type PartReader } from "./reader.ts";
  * for the rest of the work, the compacted file's upload or a large file's next row group.
  */
 export const READ_AHEAD_FILES = 5;
-/** Bytes held by opened files not read yet, the one being read among them (`bytesHeldOpen`): an object's isolate has 128 MB, shared with its other work. */
+/**
+ * Bytes held by opened files not read yet, the one being read among them (`bytesHeldOpen`): an
+ * object's isolate has 128 MB, shared with its other work.
+ */
 export const READ_AHEAD_BYTES = 16 << 20;
 
 export interface Opening<T> {
@@ -19,9 +22,10 @@ export interface Opening<T> {
 
 /**
  * `parts` in order, each with its open started ahead of the caller's reading: up to READ_AHEAD_FILES
- * and READ_AHEAD_BYTES counting the one being read (and always that one). A day of minute flushes is ~1,000
- * files of a few KB: read one after another, R2's latency per GET (tens of ms; 1.9 s for the whole
- * copy of such a day on local disk) would be most of a compaction or a report of it. A part counts against the bytes until the caller asks for the next.
+ * and READ_AHEAD_BYTES counting the one being read (and always that one), which counts until the
+ * caller asks for the next. A day of minute flushes is ~1,000 files of a few KB: read one after
+ * another, R2's latency per GET (tens of ms; 1.9 s for the whole copy of such a day on local disk)
+ * would be most of a compaction or a report of it.
  */
 export async function* readAhead<T>(parts: readonly Part[], open: (part: Part) => Promise<T>): AsyncGenerator<Opening<T>> {
   const ahead: Opening<T>[] = [];

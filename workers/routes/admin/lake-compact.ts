@@ -4,6 +4,7 @@ import { utcDate } from "../../../schema/time.ts";
 import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
 import { compactClientNow } from "../../client-counters.ts";
+import { compactionTotals } from "../../lake/compaction.ts";
 import { requireClient } from "../../client-records.ts";
 import { ApiError } from "../../errors.ts";
 import { valid } from "../../validate.ts";
@@ -32,11 +33,7 @@ adminLakeCompact.post("/", valid("query", LakeCompactQuery), async (c) => {
     await audit(db, actor, "lake.compact", clientId, { date, failed: "not_parquet" });
     throw new ApiError(409, "not_parquet", `${done.not_parquet} is not a Parquet file; remove it, then compact again`, { key: done.not_parquet });
   }
-  const body: LakeCompactResponse = {
-    files: done.compacted.map((f) => f.key),
-    replaced: done.compacted.reduce((n, f) => n + f.replaced.length, 0),
-    rows: done.compacted.reduce((n, f) => n + f.rows, 0),
-  };
+  const body: LakeCompactResponse = compactionTotals(done.compacted);
   await audit(db, actor, "lake.compact", clientId, { date, files: body.files.length, replaced: body.replaced, rows: body.rows });
   return c.json(body);
 });
