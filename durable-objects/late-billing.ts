@@ -21,5 +21,5 @@ export function lateDays(changes: readonly LedgerDelta[], timezone: string, now:
  * recompute of the last eight days, or the reconciliation, still finds it.
  */
 export async function markLateBilling(db: D1Database, clientId: string, days: readonly string[], now: number): Promise<void> {
-  await Promise.all(days.map((day) => markRebills(db, day, [clientId], now)));
+  await markRebills(db, days, [clientId], now);
 }

@@ -1,11 +1,14 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 import { lateDays } from "../../durable-objects/late-billing.ts";
 import { clearRebills, markRebills, rebillsBetween } from "../../workers/billing/rebills.ts";
 import { billingJob, daysDueSooner, dueDaysOf, planTick } from "../../workers/billing/schedule.ts";
 import { admin, authed, call, createClient, d1WithMarkedBatches, d1WithQueryLimit, postJson, signIn, unique, withClock, withEnv, withMethods } from "./helpers.ts";
 import { billingOf, ingest, rateCard, runDay, status } from "./billing-fixtures.ts";
+import { DAY_MS, utcDate } from "../../schema/time.ts";
 
 const at = (iso: string) => Date.parse(iso);
 
@@ -205,13 +208,30 @@ describe("late events after a day's cron window", () => {
   });
 });
 
+describe("a replay whose one call changes more of a client's days than D1 takes queries in one invocation", () => {
+  it("marks every one of those days for re-billing", async () => {
+    const c = await createClient({ timezone: "UTC" });
+    await ingest([status(c.id, unique("wamid"), "sent", Date.now())]);
+    const { DB, used } = d1WithQueryLimit();
+    await runInDurableObject(counterOf(env, c.id), (instance) => {
+      (instance as unknown as { env: Env }).env = { ...env, DB };
+    });
+    const days = Array.from({ length: 1_100 }, (_, i) => utcDate(at("2022-06-30T12:00:00Z") - i * DAY_MS));
+    await ingest(days.map((day) => status(c.id, unique("wamid"), "delivered", at(`${day}T12:00:00Z`))));
+    await vi.waitFor(async () => expect((await rebillsBetween(env.DB, days.at(-1)!, days[0]!)).filter((m) => m.client_id === c.id)).toHaveLength(1_100));
+    expect(used()).toBe(1);
+    // Left to later tests' ticks, these marks would bill 1,100 days in them.
+    await env.DB.prepare("DELETE FROM billing_rebills WHERE client_id = ?").bind(c.id).run();
+  });
+});
+
 describe("re-bill marks", () => {
   it("a run clears only the marks it read: a client's day marked again meanwhile stays marked", async () => {
     const [a, b] = [unique("client"), unique("client")];
     const day = "2026-11-02";
-    await markRebills(env.DB, day, [a, b], 1_000);
+    await markRebills(env.DB, [day], [a, b], 1_000);
     const read = await rebillsBetween(env.DB, day, day);
-    await markRebills(env.DB, day, [b], 2_000);
+    await markRebills(env.DB, [day], [b], 2_000);
     await clearRebills(env.DB, read);
     expect(await rebillsBetween(env.DB, "2026-11-01", "2026-11-03")).toEqual([{ date: day, client_id: b, marked_at: 2_000 }]);
   });
@@ -219,10 +239,10 @@ describe("re-bill marks", () => {
   it("a mark made again in the same millisecond is still newer than the one a run read", async () => {
     const a = unique("client");
     const day = "2026-11-03";
-    await markRebills(env.DB, day, [a], 5_000);
+    await markRebills(env.DB, [day], [a], 5_000);
     const read = await rebillsBetween(env.DB, day, day);
     // A sharded client's two objects can stamp the same millisecond.
-    await markRebills(env.DB, day, [a], 5_000);
+    await markRebills(env.DB, [day], [a], 5_000);
     await clearRebills(env.DB, read);
     expect(await rebillsBetween(env.DB, day, day)).toEqual([{ date: day, client_id: a, marked_at: 5_001 }]);
   });
@@ -235,11 +255,34 @@ describe("a day marked for more clients than D1 takes queries in one invocation"
     await env.DB.prepare("INSERT INTO clients (id, name, timezone, currency, shards, active, created_at) SELECT value, value, 'UTC', 'BRL', 1, 1, 0 FROM json_each(?)")
       .bind(JSON.stringify(ids))
       .run();
-    await markRebills(env.DB, day, ids, Date.now());
+    await markRebills(env.DB, [day], ids, Date.now());
     const { DB, used } = d1WithQueryLimit();
     const res = await withEnv({ DB }, `/v1/billing/${day}/run`, authed(await admin(), { method: "POST" }));
     const marksLeft = (await rebillsBetween(env.DB, day, day)).filter((m) => ids.includes(m.client_id)).length;
     expect({ status: res.status, marksLeft, withinLimit: used() <= 1_000 }).toEqual({ status: 200, marksLeft: 0, withinLimit: true });
+  }, 120_000);
+});
+
+describe("a backfill that marked a year of one client's days", () => {
+  it("bills the days due now, then the newest marked days, within D1's 1,000 queries a tick; the next ticks bill the rest", async () => {
+    const replayed = await createClient({ timezone: "UTC" });
+    const regular = await createClient({ timezone: "UTC" });
+    await rateCard({ client_id: regular.id, category: "marketing", country: "*", unit_price_micros: 10_000 });
+    await ingest([status(regular.id, unique("wamid"), "delivered", at("2024-08-20T12:00:00Z"))]);
+    const marked = Array.from({ length: 366 }, (_, i) => utcDate(at("2024-07-31T00:00:00Z") - i * DAY_MS));
+    await markRebills(env.DB, marked, [replayed.id], 1_000);
+    const left = async () =>
+      (await env.DB.prepare("SELECT date FROM billing_rebills WHERE client_id = ? ORDER BY date DESC").bind(replayed.id).all<{ date: string }>()).results.map((m) => m.date);
+    expect(await left()).toEqual(marked);
+
+    // The regular client's 20 August is due at 02:00Z on the 21st.
+    await billingJob({ ...env, DB: d1WithQueryLimit().DB }, at("2024-08-21T02:10:00Z"));
+    expect((await billingOf("2024-08-20", regular.id)).lines.map((l) => l.billable_count)).toEqual([1]);
+    expect(await left()).toEqual(marked.slice(80));
+    expect((await billingOf(marked[79]!, replayed.id)).revision).toBe(1);
+
+    for (const minute of ["20", "30", "40", "50"]) await billingJob({ ...env, DB: d1WithQueryLimit().DB }, at(`2024-08-21T02:${minute}:00Z`));
+    expect(await left()).toEqual([]);
   }, 120_000);
 });
 

@@ -519,7 +519,7 @@ describe("a period's summary", () => {
   it("counts a client marked for re-billing as open on the marked day only, not on the period's other days", async () => {
     const { id } = await createClient({ timezone: "UTC" });
     for (const day of ["2026-09-01", "2026-09-02", "2026-09-03"]) await runDay(day);
-    await markRebills(env.DB, "2026-09-02", [id], Date.now());
+    await markRebills(env.DB, ["2026-09-02"], [id], Date.now());
     const res = await call(`/v1/billing/summary?from=2026-09-01&to=2026-09-03&client_id=${id}`, authed(await signIn("finance")));
     const body = (await res.json()) as { days: { date: string; open_clients: number }[] };
     expect(body.days.map((d) => [d.date, d.open_clients])).toEqual([

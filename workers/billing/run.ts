@@ -213,7 +213,7 @@ export async function runBillingDay(
     // Its clients' day is stale until a run succeeds: open for finance, and retried by every tick. A
     // tick runs the others again at once without a client whose line is out of range: only it stays.
     const culprit = trigger === "cron" ? outOfRangeClient(err) : undefined;
-    await markRebills(env.DB, date, culprit ? [culprit] : [...ids], Date.now()).catch((e: unknown) => log("error", null, "billing_rebill_not_marked", e));
+    await markRebills(env.DB, [date], culprit ? [culprit] : [...ids], Date.now()).catch((e: unknown) => log("error", null, "billing_rebill_not_marked", e));
     // A storage outage is worth retrying: the day's lines commit atomically, so nothing half-changed.
     // A rate card's amount out of range is not (422, recorded above all the same).
     throw err instanceof ApiError ? err : new ApiError(503, "billing_unavailable", `billing of ${date} failed and changed nothing; retry`, undefined, err);

@@ -102,6 +102,22 @@ function staleDays(due: Map<BillingClient, string[]>, clients: BillingClient[], 
   return stale;
 }
 
+/**
+ * Marked dates one tick bills at most, after the dates due now. A run costs ~6 D1 queries and an
+ * invocation has 1,000, so a backfill that marked a year of a client's days neither fails the tick
+ * nor holds back the days due now: the tick bills the newest marked dates (the likeliest to be
+ * looked at) and leaves the rest marked, and open, for the next ticks, 480 an hour.
+ */
+export const STALE_DATES_PER_TICK = 80;
+
+/** `stale` cut to its newest STALE_DATES_PER_TICK dates, and how many dates wait for later ticks. */
+function newestStale(stale: Map<BillingClient, string[]>): { taken: Map<BillingClient, string[]>; deferred: number } {
+  const dates = [...new Set([...stale.values()].flat())].sort().reverse();
+  const taken = new Set(dates.slice(0, STALE_DATES_PER_TICK));
+  const kept = [...stale].map(([c, days]) => [c, days.filter((d) => taken.has(d))] as const).filter(([, days]) => days.length > 0);
+  return { taken: new Map(kept), deferred: dates.length - taken.size };
+}
+
 interface TickResult {
   date: string;
   revision?: number;
@@ -115,10 +131,10 @@ interface TickResult {
 async function billingTick(env: Env, now: number): Promise<TickResult[]> {
   const [clients, rebills] = await Promise.all([billingClients(env.DB), allRebills(env.DB)]);
   const due = dueDaysByClient(clients, now, await lastRunsOfNewestDays(env.DB, clients, now));
-  const stale = staleDays(due, clients, rebills, now);
+  const { taken: stale, deferred } = newestStale(staleDays(due, clients, rebills, now));
   // The stale clients of a date run apart from its due ones: a client that keeps failing (a card
-  // out of range) must not hold another zone's bill of the same date.
-  const runs = [...byDate(due), ...byDate(stale)].sort(([a], [b]) => a.localeCompare(b));
+  // out of range) must not hold another zone's bill of the same date. Due dates run first.
+  const runs = [...byDate(due), ...[...byDate(stale)].reverse()];
   const results: TickResult[] = [];
   if (runs.length === 0) return results;
   const work = new Map<BillingClient, string[]>([...due].map(([c, days]) => [c, [...days, ...(stale.get(c) ?? [])]]));
@@ -135,7 +151,7 @@ async function billingTick(env: Env, now: number): Promise<TickResult[]> {
   // until it answers) and left out of the runs, which bill the others meanwhile.
   const unreadable = new Set(ledgers.unreadable.map((c) => c.id));
   for (const [date, group] of byDate(new Map(ledgers.unreadable.map((c) => [c, work.get(c)!])))) {
-    await markRebills(env.DB, date, group.map((c) => c.id), now).catch((err: unknown) => log("error", null, "billing_rebill_not_marked", err));
+    await markRebills(env.DB, [date], group.map((c) => c.id), now).catch((err: unknown) => log("error", null, "billing_rebill_not_marked", err));
   }
   for (const [date, group] of runs) {
     const readable = group.filter((c) => !unreadable.has(c.id));
@@ -157,7 +173,7 @@ async function billingTick(env: Env, now: number): Promise<TickResult[]> {
       }
     }
   }
-  log("info", null, "billing_tick", { at: now, dates: results });
+  log("info", null, "billing_tick", { at: now, dates: results, ...(deferred > 0 && { marked_dates_deferred: deferred }) });
   return results;
 }
 

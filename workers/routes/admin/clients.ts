@@ -64,7 +64,7 @@ adminClients.patch("/:id", valid("json", UpdateClientRequest), async (c) => {
   // Marked before the change: a mark of a day not yet due waits for it, should the change fail.
   if (fields.timezone !== undefined && fields.timezone !== current.timezone) {
     const now = Date.now();
-    for (const date of daysDueSooner(current.timezone, fields.timezone, now)) await markRebills(c.env.DB, date, [id], now);
+    await markRebills(c.env.DB, daysDueSooner(current.timezone, fields.timezone, now), [id], now);
   }
   await writeClientChange(c.env, db, current, set, phone_number_ids ? phoneNumberWrites(db, id, phone_number_ids, Date.now()) : () => []);
   forgetClients();
