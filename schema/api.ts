@@ -3,13 +3,15 @@ import { CATEGORIES, Category, ClientId, Country, STATUSES, Source, Status } fro
 import { parseInstant } from "./time.ts";
 
 /** The one error body every route returns. */
-export const ErrorBody = z.object({
-  error: z.object({
-    code: z.string(),
-    message: z.string(),
-    details: z.unknown().optional(),
-  }),
-});
+export const ErrorBody = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      details: z.unknown().optional(),
+    }),
+  })
+  .meta({ id: "ErrorBody" });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
 /** Longest error message: messages quote the caller's input (an id, a path), whose length is theirs. */
@@ -93,6 +95,10 @@ export const DisplayName = z
   .refine((s) => s.isWellFormed() && !/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(s), "must be plain text, without control characters");
 export const IsoDate = z.iso.date();
 
+/** `GET /health`'s answer when D1 and R2 both answer (else 503 `unhealthy`, naming which did not). */
+export const HealthResponse = z.object({ ok: z.literal(true), d1: z.literal(true), r2: z.literal(true) });
+export type HealthResponse = z.infer<typeof HealthResponse>;
+
 // ---------- ingest ----------
 export const IngestReject = z.object({ index: z.number().int(), code: z.string(), message: z.string() });
 export const WebhookResult = z.object({
@@ -137,14 +143,17 @@ export type ReportFormat = z.infer<typeof ReportFormat>;
  */
 export const ReportTimes = z.enum(["epoch_ms", "iso"]);
 export type ReportTimes = z.infer<typeof ReportTimes>;
+const STATUS_ALTERNATIVES = `(?:${STATUSES.join("|")})`;
+/** Statuses joined by commas, each one that STATUSES names (the pattern lists them to whoever reads the schema). */
+const StatusList = z.string().regex(new RegExp(`^${STATUS_ALTERNATIVES}(?:,${STATUS_ALTERNATIVES})*$`), `statuses among ${STATUSES.join(", ")}, comma-separated`);
 /** `GET /v1/clients/:id/report`: a time range, a format, and optionally statuses (`status=sent,failed` or `status=sent&status=failed`). */
 export const ReportQuery = TimeRangeQuery.safeExtend({
   format: ReportFormat.default("csv"),
   times: ReportTimes.default("epoch_ms"),
   status: z
-    .union([z.string(), z.array(z.string())])
+    .union([StatusList, z.array(StatusList)])
     .transform((s) => [s].flat().flatMap((v) => v.split(",")))
-    .pipe(z.array(Status).min(1))
+    .pipe(z.array(Status))
     .optional(),
 });
 
@@ -258,16 +267,18 @@ export const CategoriesResponse = z.object({
 });
 export type CategoriesResponse = z.infer<typeof CategoriesResponse>;
 
-export const ClientSummary = z.object({
-  /** The name every other shape (counters, live messages, billing) uses for the client's id. */
-  client_id: ClientId,
-  id: ClientId,
-  name: z.string(),
-  timezone: z.string(),
-  currency: z.string(),
-  active: z.boolean(),
-  today: StatusCounts,
-});
+export const ClientSummary = z
+  .object({
+    /** The name every other shape (counters, live messages, billing) uses for the client's id. */
+    client_id: ClientId,
+    id: ClientId,
+    name: z.string(),
+    timezone: z.string(),
+    currency: z.string(),
+    active: z.boolean(),
+    today: StatusCounts,
+  })
+  .meta({ id: "ClientSummary" });
 export type ClientSummary = z.infer<typeof ClientSummary>;
 /**
  * `GET /v1/clients`: every client the caller may see, or a page of them in id order. Each listed
@@ -294,12 +305,16 @@ export const LoginRequest = z.object({
   device_token: absentOrNull(z.string().max(200)),
 });
 export type LoginRequest = z.infer<typeof LoginRequest>;
-export const PublicUser = z.object({
-  id: z.number().int(),
-  email: z.string(),
-  role: Role,
-  client_ids: z.array(z.string()),
-});
+/** Users are numbered from 1 (D1's rowid). */
+export const UserId = z.number().int().min(1);
+export const PublicUser = z
+  .object({
+    id: UserId,
+    email: z.string(),
+    role: Role,
+    client_ids: z.array(z.string()),
+  })
+  .meta({ id: "PublicUser" });
 export type PublicUser = z.infer<typeof PublicUser>;
 export const LoginResponse = z.object({
   token: z.string(),
@@ -312,15 +327,23 @@ export type LoginResponse = z.infer<typeof LoginResponse>;
 // ---------- admin ----------
 /** Most ClientCounters one client's events can be split over (durable-objects/client-shards.ts). */
 export const MAX_SHARDS = 64;
-const listedOnce = (ids: readonly string[]) => new Set(ids).size === ids.length;
+/** A list that names each item once, as its schema says (`uniqueItems`) to whoever reads it as JSON Schema. */
+function listedOnce(item: z.ZodString, max: number, what: string) {
+  return z
+    .array(item)
+    .max(max)
+    .refine((ids) => new Set(ids).size === ids.length, `a ${what} is listed twice`)
+    .meta({ uniqueItems: true });
+}
+/** A PATCH body that changes something: `{}` is refused, and its schema says so (`minProperties`). */
+function somethingToUpdate<T extends z.ZodObject>(fields: T) {
+  return fields.refine((v) => Object.values(v).some((x) => x !== undefined), "nothing to update").meta({ minProperties: 1 });
+}
 const ClientFields = z.object({
   name: DisplayName,
   timezone: Timezone,
   currency: KnownCurrency,
-  phone_number_ids: z
-    .array(PhoneNumberId)
-    .max(1000)
-    .refine(listedOnce, "a phone number id is listed twice"),
+  phone_number_ids: listedOnce(PhoneNumberId, 1000, "phone number id"),
   /**
    * ClientCounters the client's events are split over by message (a hot client's). Once it has
    * events the count can grow, not shrink (docs/architecture.md, "Hot clients: shards").
@@ -338,19 +361,18 @@ export const CreateClientRequest = z.strictObject({
 });
 // Built from the fields without their defaults: a partial schema keeps a field's default, so a PATCH
 // naming only `name` would reset the time zone, the currency and the phone numbers.
-export const UpdateClientRequest = ClientFields.partial()
-  .extend({ active: z.boolean().optional() })
-  .strict()
-  .refine((v) => Object.values(v).some((x) => x !== undefined), "nothing to update");
-export const AdminClient = z.object({
-  id: ClientId,
-  name: z.string(),
-  timezone: z.string(),
-  currency: z.string(),
-  shards: z.number().int(),
-  active: z.boolean(),
-  phone_number_ids: z.array(z.string()),
-});
+export const UpdateClientRequest = somethingToUpdate(ClientFields.partial().extend({ active: z.boolean().optional() }).strict());
+export const AdminClient = z
+  .object({
+    id: ClientId,
+    name: z.string(),
+    timezone: z.string(),
+    currency: z.string(),
+    shards: z.number().int(),
+    active: z.boolean(),
+    phone_number_ids: z.array(z.string()),
+  })
+  .meta({ id: "AdminClient" });
 export type AdminClient = z.infer<typeof AdminClient>;
 
 /** One source's ingest calls at an object: the calls, the statuses they carried, the new ones among them. */
@@ -417,7 +439,7 @@ export const RateCardRequest = z.strictObject({
   currency: KnownCurrency,
   valid_from: absentOrNull(IsoDate),
 });
-export const RateCard = RateCardRequest.omit({ valid_from: true }).extend({ id: z.number().int(), valid_from: IsoDate });
+export const RateCard = RateCardRequest.omit({ valid_from: true }).extend({ id: z.number().int(), valid_from: IsoDate }).meta({ id: "RateCard" });
 export type RateCard = z.infer<typeof RateCard>;
 
 /** NIST SP 800-63B's floor for passwords people choose; the sign-in lockout limits guessing. */
@@ -427,7 +449,7 @@ export const WeakPasswordReason = z.enum(["common", "repeated", "email", "develo
 export type WeakPasswordReason = z.infer<typeof WeakPasswordReason>;
 
 /** The clients a viewer may see. */
-const ViewerClientIds = z.array(ClientId).max(10_000).refine(listedOnce, "a client id is listed twice");
+const ViewerClientIds = listedOnce(ClientId, 10_000, "client id");
 
 export const CreateUserRequest = z.strictObject({
   email: z.email().max(254),
@@ -442,16 +464,16 @@ export const ChangePasswordRequest = z
   .refine((b) => b.new_password !== b.current_password, { path: ["new_password"], message: "must differ from the current password" });
 
 /** Any of a user's role, clients, state and password; a new password or deactivation ends their sessions. */
-export const UpdateUserRequest = z
-  .strictObject({
+export const UpdateUserRequest = somethingToUpdate(
+  z.strictObject({
     password: CreateUserRequest.shape.password.optional(),
     role: Role.optional(),
     // Not CreateUserRequest's (that defaults to none): a PATCH without client_ids keeps them.
     client_ids: ViewerClientIds.optional(),
     active: z.boolean().optional(),
-  })
-  .refine((v) => Object.values(v).some((x) => x !== undefined), "nothing to update");
-export const AdminUser = PublicUser.extend({ active: z.boolean() });
+  }),
+);
+export const AdminUser = PublicUser.extend({ active: z.boolean() }).meta({ id: "AdminUser" });
 export type AdminUser = z.infer<typeof AdminUser>;
 
 export const CreateApiKeyRequest = z.strictObject({

@@ -71,6 +71,8 @@ export type UnpricedLine = z.infer<typeof UnpricedLine>;
  * local days from 1999-12-31 (west of UTC) to 2100-01-01 (east of it); days outside have nothing.
  */
 export const BillingDate = IsoDate.refine((d) => d >= "1999-12-31" && d <= "2100-01-01", "a day from 1999-12-31 to 2100-01-01");
+/** The `{date}` of `/v1/billing/{date}/…`. */
+export const BillingDateParam = z.object({ date: BillingDate });
 
 export const BillingQuery = z.object({ date: BillingDate, client_id: ClientId.optional() });
 

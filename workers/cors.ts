@@ -15,5 +15,7 @@ export const dashboardCors = cors({
   origin: (origin: string, c: Context) => (dashboardOrigins(c.env as Env).includes(origin) ? origin : null),
   allowHeaders: ["authorization", "content-type"],
   allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE"],
+  // Without these a page of the dashboard's origin could not read when to retry, nor a report's file name.
+  exposeHeaders: ["retry-after", "content-disposition"],
   maxAge: 600,
 });

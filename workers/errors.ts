@@ -85,10 +85,18 @@ function causeMatches(err: unknown, pattern: RegExp): boolean {
   return false;
 }
 
+/**
+ * Seconds a 503 asks the caller to wait. Every 503 is an answer a retry can outlive (a store that
+ * answers again, a deploy with its secrets set), so every one says when, here where they are all
+ * made; a route may ask for longer (ingest's senders: routes/ingest.ts).
+ */
+const RETRY_AFTER_S = 1;
+
 /** The single place where thrown errors become responses. Unknown errors are logged, never echoed. */
 export function onError(err: Error, c: Context<AppEnv>): Response {
   if (err instanceof ApiError) {
     if (err.status >= 500) logFailure(c, err);
+    if (err.status === 503) c.header("retry-after", String(RETRY_AFTER_S));
     return c.json(errorBody(err.code, err.message, err.details), err.status);
   }
   if (err instanceof z.ZodError) {
@@ -101,7 +109,7 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
   }
   if (isTransientStorageError(err)) {
     log("error", c, "storage_unavailable", err);
-    c.header("retry-after", "1");
+    c.header("retry-after", String(RETRY_AFTER_S));
     return c.json(errorBody("storage_unavailable", "a store did not answer; retry"), 503);
   }
   if (isKeyConflict(err)) {

@@ -24,6 +24,7 @@ import {
   INGEST_MAX_RECORDS,
   FlushQuery,
   FlushResponse,
+  HealthResponse,
   LakeCompactQuery,
   LakeCompactResponse,
   ChangePasswordRequest,
@@ -37,9 +38,11 @@ import {
   TimeRangeQuery,
   UpdateClientRequest,
   UpdateUserRequest,
+  UserId,
   WebhookResult,
 } from "../schema/api.ts";
 import {
+  BillingDateParam,
   BillingQuery,
   BillingResponse,
   BillingSummary,
@@ -52,7 +55,7 @@ import {
   MAX_SUMMARY_DAYS,
   SignedFileQuery,
 } from "../schema/billing.ts";
-import { BridgedEvent } from "../schema/event.ts";
+import { BridgedEvent, ClientId } from "../schema/event.ts";
 import { ClientLiveMessage, LiveQuery, LiveTicket, LiveTicketRequest, OverviewLiveMessage, TICKET_TTL_MS } from "../schema/live.ts";
 import { WEBHOOK_MAX_BYTES, WebhookVerifyQuery, WhatsAppEntry, WhatsAppWebhook } from "../schema/whatsapp.ts";
 import { MAX_SOCKETS_PER_SESSION } from "../durable-objects/live-sockets.ts";
@@ -61,15 +64,37 @@ import { SESSION_COOKIE } from "./auth/session.ts";
 import { MAX_COUNTERS_RANGE_MS } from "./routes/clients.ts";
 import { DEFAULT_MAX_BODY } from "./security.ts";
 
-type Security = "session" | "admin" | "ingestKey" | "metaSignature" | "none";
+/** `live`: a session, or the one-use ticket of POST /v1/live/ticket, which opens the socket alone. */
+type Security = "session" | "admin" | "live" | "ingestKey" | "metaSignature" | "none";
+
+/** A response header as the document states it (a JSON Schema of its value). */
+interface Header {
+  description: string;
+  schema: Record<string, unknown>;
+}
+
+interface Reply {
+  description: string;
+  schema?: z.ZodType;
+  /**
+   * Bodies other than JSON, by media type: text, or bytes, which OpenAPI 3.1 describes by a media
+   * type without a schema (a string schema would have generators decode them as text).
+   */
+  media?: Record<string, "text" | "binary">;
+  headers?: Record<string, Header>;
+}
 
 /** One documented operation; the schemas are the very objects the routes validate with. */
 export interface Operation {
   method: "get" | "post" | "put" | "patch" | "delete";
   path: string;
+  /** Named here, not derived from the path or the order: SDKs name their methods by it, so it must not change. */
+  operationId: string;
   summary: string;
   tag: string;
   security: Security;
+  /** The path's parameters, as the route checks them or as every id it finds has them (others are 404); a missing one is any string. */
+  params?: z.ZodObject;
   query?: z.ZodObject | z.ZodType;
   body?: z.ZodType;
   /** Other request media types than application/json, each with its own description of the body. */
@@ -78,37 +103,45 @@ export interface Operation {
   bodyOptional?: true;
   /** The route reads its query itself and refuses one it cannot read with a code of its own responses, not the validator's 400. */
   ownQueryCheck?: true;
-  responses: Record<number, { description: string; schema?: z.ZodType; text?: true; media?: string[] }>;
+  responses: Record<number, Reply>;
 }
 
 /** Kafka Connect's HTTP sink record: the event as `value`, an object or its JSON text. */
 const ConnectRecord = z.looseObject({ value: z.union([BridgedEvent, z.string()]), topic: z.string().optional(), partition: z.number().optional(), offset: z.number().optional() });
 const BridgeRecord = z.union([BridgedEvent, ConnectRecord]);
-const Events = z.union([z.array(BridgeRecord), z.object({ events: z.array(BridgeRecord) }), BridgedEvent]);
+const Events = z.union([z.array(BridgeRecord), z.object({ events: z.array(BridgeRecord) }), BridgeRecord]);
 const Ok = z.object({ ok: z.literal(true) });
+const ClientPath = z.object({ id: ClientId });
+const UserPath = z.object({ id: UserId });
+
+const RETRY_AFTER = { "Retry-After": { description: "seconds to wait before trying again", schema: { type: "integer", minimum: 1 } } };
+const SESSION_COOKIE_SET = { "Set-Cookie": { description: `the session cookie (${SESSION_COOKIE}; HttpOnly, SameSite=Strict)`, schema: { type: "string" } } };
+const ATTACHMENT = { "Content-Disposition": { description: "attachment; filename=\"…\": the file's name", schema: { type: "string" } } };
+/** The CSV and Parquet files the report and the signed links serve. */
+const FILE_MEDIA = { "text/csv": "text", "application/vnd.apache.parquet": "binary" } as const;
 const rangeRefused = { description: `invalid range, or over ${MAX_COUNTERS_RANGE_MS / DAY_MS} days (range_too_large, details.max_days)`, schema: ErrorBody };
 const socketsRefused = { description: `the session holds ${MAX_SOCKETS_PER_SESSION} sockets on this stream already (too_many_sockets)`, schema: ErrorBody };
 
 /** Every public route. A test checks this list against the app's routes both ways. */
 export const OPERATIONS: Operation[] = [
   {
-    method: "get", path: "/health", summary: "D1 and R2 answer", tag: "ops", security: "none",
-    responses: { 200: { description: "healthy" }, 503: { description: "a dependency is down", schema: ErrorBody } },
+    method: "get", path: "/health", operationId: "getHealth", summary: "D1 and R2 answer", tag: "ops", security: "none",
+    responses: { 200: { description: "healthy", schema: HealthResponse }, 503: { description: "a dependency is down (unhealthy, details: {d1, r2})", schema: ErrorBody } },
   },
   {
-    method: "get", path: "/v1/openapi.json", summary: "This document", tag: "ops", security: "none",
-    responses: { 200: { description: "OpenAPI 3.1 document" } },
+    method: "get", path: "/v1/openapi.json", operationId: "getOpenApiDocument", summary: "This document", tag: "ops", security: "none",
+    responses: { 200: { description: "OpenAPI 3.1 document", schema: z.looseObject({ openapi: z.literal("3.1.0") }) } },
   },
   {
-    method: "get", path: "/v1/webhooks/whatsapp", summary: "WhatsApp webhook verification handshake", tag: "ingest",
-    security: "none", query: WebhookVerifyQuery,
+    method: "get", path: "/v1/webhooks/whatsapp", operationId: "verifyWhatsAppWebhook", summary: "WhatsApp webhook verification handshake", tag: "ingest",
+    security: "none", query: WebhookVerifyQuery, ownQueryCheck: true,
     responses: {
-      200: { description: "the hub.challenge, as text", text: true },
+      200: { description: "the hub.challenge, as text", media: { "text/plain": "text" } },
       403: { description: "hub.mode is not subscribe, the token does not match, or hub.challenge is missing or over 256 characters", schema: ErrorBody },
     },
   },
   {
-    method: "post", path: "/v1/webhooks/whatsapp", summary: "WhatsApp Cloud API status notifications (signed)", tag: "ingest",
+    method: "post", path: "/v1/webhooks/whatsapp", operationId: "receiveWhatsAppNotifications", summary: "WhatsApp Cloud API status notifications (signed)", tag: "ingest",
     security: "metaSignature", body: WhatsAppWebhook.safeExtend({ entry: z.array(WhatsAppEntry) }),
     responses: {
       200: { description: "every readable status durable; unknown numbers, unknown kinds and malformed entries or statuses are `ignored` and kept in dlq/; other objects' notifications are `ignored`", schema: WebhookResult },
@@ -119,7 +152,7 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "post", path: "/v1/ingest/events", summary: "Kafka-bridged event batches", tag: "ingest", security: "ingestKey",
+    method: "post", path: "/v1/ingest/events", operationId: "ingestEvents", summary: "Kafka-bridged event batches", tag: "ingest", security: "ingestKey",
     body: Events, bodyTypes: { "application/x-ndjson": "one event (or Connect record) per line; a line that is not JSON is rejected on its own" },
     responses: {
       200: { description: "stored; invalid records listed (and kept in dlq/), a scoped key's record of another client among them (client_not_allowed)", schema: BridgeResult },
@@ -132,41 +165,41 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "post", path: "/v1/auth/login", summary: "Sign in; sets the session cookie", tag: "auth", security: "none",
+    method: "post", path: "/v1/auth/login", operationId: "login", summary: "Sign in; sets the session cookie", tag: "auth", security: "none",
     body: LoginRequest,
     responses: {
-      200: { description: "signed in", schema: LoginResponse },
+      200: { description: "signed in", schema: LoginResponse, headers: SESSION_COOKIE_SET },
       401: { description: "wrong credentials", schema: ErrorBody },
       403: { description: "from a page of another origin (forbidden_origin), or the dev password in production", schema: ErrorBody },
-      429: { description: "too many attempts on the account or from the address; Retry-After", schema: ErrorBody },
+      429: { description: "too many attempts on the account or from the address (too_many_attempts, details.retry_after_s)", schema: ErrorBody, headers: RETRY_AFTER },
     },
   },
   {
-    method: "post", path: "/v1/auth/logout", summary: "Revoke the session, if any, and clear the cookie (200 without one too)", tag: "auth", security: "none",
-    responses: { 200: { description: "signed out", schema: Ok }, 403: { description: "the session cookie from a page of another origin (forbidden_origin)", schema: ErrorBody } },
+    method: "post", path: "/v1/auth/logout", operationId: "logout", summary: "Revoke the session, if any, and clear the cookie (200 without one too)", tag: "auth", security: "none",
+    responses: { 200: { description: "signed out; the cookie cleared", schema: Ok, headers: SESSION_COOKIE_SET }, 403: { description: "the session cookie from a page of another origin (forbidden_origin)", schema: ErrorBody } },
   },
   {
-    method: "post", path: "/v1/auth/password", summary: "Change one's own password; ends the user's other sessions and returns a fresh one", tag: "auth", security: "session",
+    method: "post", path: "/v1/auth/password", operationId: "changePassword", summary: "Change one's own password; ends the user's other sessions and returns a fresh one", tag: "auth", security: "session",
     body: ChangePasswordRequest,
     responses: {
-      200: { description: "changed; the new session's token (and cookie)", schema: LoginResponse },
+      200: { description: "changed; the new session's token (and cookie)", schema: LoginResponse, headers: SESSION_COOKIE_SET },
       400: { description: "new password too short, the same as the current one, or weak (weak_password: a common one, the email, one character repeated)", schema: ErrorBody },
       401: { description: "not signed in", schema: ErrorBody },
       403: { description: "the current password is wrong, or a page of another origin (forbidden_origin)", schema: ErrorBody },
-      429: { description: "the account's sign-in lockout; Retry-After", schema: ErrorBody },
+      429: { description: "the account's sign-in lockout (too_many_attempts, details.retry_after_s)", schema: ErrorBody, headers: RETRY_AFTER },
     },
   },
   {
-    method: "get", path: "/v1/me", summary: "The signed-in user", tag: "auth", security: "session",
+    method: "get", path: "/v1/me", operationId: "getMe", summary: "The signed-in user", tag: "auth", security: "session",
     responses: { 200: { description: "user", schema: z.object({ user: PublicUser }) }, 401: { description: "not signed in", schema: ErrorBody } },
   },
   {
-    method: "get", path: "/v1/clients", summary: "Clients the caller may see, with today's totals, all or a page at a time in id order", tag: "read",
+    method: "get", path: "/v1/clients", operationId: "listClients", summary: "Clients the caller may see, with today's totals, all or a page at a time in id order", tag: "read",
     security: "session", query: ClientsQuery,
     responses: { 200: { description: "clients", schema: ClientsResponse }, 400: { description: "bad paging", schema: ErrorBody } },
   },
   {
-    method: "get", path: "/v1/clients/{id}", summary: "One client the caller may see, with today's totals", tag: "read", security: "session",
+    method: "get", path: "/v1/clients/{id}", operationId: "getClient", summary: "One client the caller may see, with today's totals", tag: "read", params: ClientPath, security: "session",
     responses: {
       200: { description: "the client", schema: ClientSummary },
       403: { description: "not your client", schema: ErrorBody },
@@ -174,7 +207,7 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/clients/{id}/counters", summary: "Per-minute counts by status", tag: "read", security: "session",
+    method: "get", path: "/v1/clients/{id}/counters", operationId: "getClientCounters", summary: "Per-minute counts by status", tag: "read", params: ClientPath, security: "session",
     query: TimeRangeQuery,
     responses: {
       200: { description: "minutes with events", schema: CountersResponse },
@@ -184,7 +217,7 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/clients/{id}/categories", summary: "Counts by pricing category and status over a range", tag: "read", security: "session",
+    method: "get", path: "/v1/clients/{id}/categories", operationId: "getClientCategories", summary: "Counts by pricing category and status over a range", tag: "read", params: ClientPath, security: "session",
     query: TimeRangeQuery,
     responses: {
       200: { description: "a row per category with events (category null: none sent); CATEGORIES order, none last", schema: CategoriesResponse },
@@ -194,12 +227,13 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/clients/{id}/report", summary: "Detailed report (one row per event accepted before the request), streamed from the lake after the client's waiting rows are written to it", tag: "read",
-    security: "session", query: ReportQuery,
+    method: "get", path: "/v1/clients/{id}/report", operationId: "getClientReport", summary: "Detailed report (one row per event accepted before the request), streamed from the lake after the client's waiting rows are written to it", tag: "read",
+    params: ClientPath, security: "session", query: ReportQuery,
     responses: {
       200: {
         description: "text/csv (header, RFC 4180, UTF-8; times epoch ms; times=iso is the spreadsheet form: ISO-8601 times, formula-like text prefixed with ') or application/vnd.apache.parquet, as an attachment",
-        media: ["text/csv", "application/vnd.apache.parquet"],
+        media: FILE_MEDIA,
+        headers: ATTACHMENT,
       },
       400: { description: "invalid range, format or status", schema: ErrorBody },
       403: { description: "not your client, or no report access (finance)", schema: ErrorBody },
@@ -208,7 +242,7 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "post", path: "/v1/admin/flush", summary: "Write pending detail rows to the lake now", tag: "admin", security: "admin",
+    method: "post", path: "/v1/admin/flush", operationId: "flushToLake", summary: "Write pending detail rows to the lake now", tag: "admin", security: "admin",
     query: FlushQuery,
     responses: {
       200: { description: "keys of the files written", schema: FlushResponse },
@@ -217,7 +251,7 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "post", path: "/v1/admin/lake/compact", tag: "admin", security: "admin", query: LakeCompactQuery,
+    method: "post", path: "/v1/admin/lake/compact", operationId: "compactLakePartition", tag: "admin", security: "admin", query: LakeCompactQuery,
     summary: "Compact a client's lake partition of a closed UTC day now, through its shard 0 (a day the nightly retries gave up on, once its bad file is removed)",
     responses: {
       200: { description: "the files written (one per shard that had more than one), the small files they replaced and their rows", schema: LakeCompactResponse },
@@ -228,7 +262,7 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/clients/{id}/live", tag: "live", security: "session", query: LiveQuery,
+    method: "get", path: "/v1/clients/{id}/live", operationId: "streamClientLive", tag: "live", params: ClientPath, security: "live", query: LiveQuery,
     summary: "WebSocket: one client's snapshot (last 60 minutes + today), then coalesced updates (session, bearer or ?ticket=); closed with 4401 once the session ends",
     responses: {
       101: { description: "switching protocols; server messages follow this schema", schema: ClientLiveMessage },
@@ -240,7 +274,7 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/live", tag: "live", security: "session", query: LiveQuery,
+    method: "get", path: "/v1/live", operationId: "streamOverviewLive", tag: "live", security: "live", query: LiveQuery,
     summary: "WebSocket: overview of every client the caller may see (session, bearer or ?ticket=); closed with 4401 once the session ends",
     responses: {
       101: { description: "switching protocols; server messages follow this schema", schema: OverviewLiveMessage },
@@ -251,7 +285,7 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "post", path: "/v1/live/ticket", summary: `One-use WebSocket ticket (${TICKET_TTL_MS / 1000} s) for a cross-origin dashboard`, tag: "live",
+    method: "post", path: "/v1/live/ticket", operationId: "createLiveTicket", summary: `One-use WebSocket ticket (${TICKET_TTL_MS / 1000} s) for a cross-origin dashboard`, tag: "live",
     security: "session", body: LiveTicketRequest, bodyOptional: true,
     responses: {
       200: { description: "the ticket", schema: LiveTicket },
@@ -260,15 +294,15 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/admin/clients", summary: "List clients", tag: "admin", security: "admin",
+    method: "get", path: "/v1/admin/clients", operationId: "adminListClients", summary: "List clients", tag: "admin", security: "admin",
     responses: { 200: { description: "clients", schema: z.object({ clients: z.array(AdminClient) }) } },
   },
   {
-    method: "post", path: "/v1/admin/clients", summary: "Create a client", tag: "admin", security: "admin", body: CreateClientRequest,
+    method: "post", path: "/v1/admin/clients", operationId: "createClient", summary: "Create a client", tag: "admin", security: "admin", body: CreateClientRequest,
     responses: { 201: { description: "created", schema: AdminClient }, 409: { description: "id taken (client_exists), a phone number another client has (phone_number_taken), or either claimed by another request at the same time (concurrent_change)", schema: ErrorBody } },
   },
   {
-    method: "patch", path: "/v1/admin/clients/{id}", summary: "Update a client", tag: "admin", security: "admin",
+    method: "patch", path: "/v1/admin/clients/{id}", operationId: "updateClient", summary: "Update a client", tag: "admin", params: ClientPath, security: "admin",
     body: UpdateClientRequest,
     responses: {
       200: { description: "updated", schema: AdminClient },
@@ -277,23 +311,23 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/admin/clients/{id}/objects", summary: "A client's Durable Objects: storage, last day's volume, lake backlog, shards needed", tag: "admin", security: "admin",
+    method: "get", path: "/v1/admin/clients/{id}/objects", operationId: "getClientObjects", summary: "A client's Durable Objects: storage, last day's volume, lake backlog, shards needed", tag: "admin", params: ClientPath, security: "admin",
     responses: { 200: { description: "one entry per shard", schema: ClientObjects }, 404: { description: "no such client", schema: ErrorBody } },
   },
   {
-    method: "get", path: "/v1/admin/rate-cards", summary: "List rate cards", tag: "admin", security: "admin",
+    method: "get", path: "/v1/admin/rate-cards", operationId: "listRateCards", summary: "List rate cards", tag: "admin", security: "admin",
     responses: { 200: { description: "rate cards", schema: z.object({ rate_cards: z.array(RateCard) }) } },
   },
   {
-    method: "put", path: "/v1/admin/rate-cards", summary: "Set a price", tag: "admin", security: "admin", body: RateCardRequest,
+    method: "put", path: "/v1/admin/rate-cards", operationId: "setRateCard", summary: "Set a price", tag: "admin", security: "admin", body: RateCardRequest,
     responses: { 200: { description: "the rate card", schema: RateCard }, 404: { description: "client_id names no client", schema: ErrorBody } },
   },
   {
-    method: "get", path: "/v1/admin/users", summary: "List users", tag: "admin", security: "admin",
+    method: "get", path: "/v1/admin/users", operationId: "listUsers", summary: "List users", tag: "admin", security: "admin",
     responses: { 200: { description: "users", schema: z.object({ users: z.array(AdminUser) }) } },
   },
   {
-    method: "post", path: "/v1/admin/users", summary: "Create a user", tag: "admin", security: "admin", body: CreateUserRequest,
+    method: "post", path: "/v1/admin/users", operationId: "createUser", summary: "Create a user", tag: "admin", security: "admin", body: CreateUserRequest,
     responses: {
       201: { description: "created", schema: PublicUser },
       400: { description: "invalid, unknown client_ids, or a weak password (weak_password: a common one, the email, one character repeated)", schema: ErrorBody },
@@ -301,7 +335,7 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "patch", path: "/v1/admin/users/{id}", summary: "Change a user's role, clients, state or password (a new password or deactivation ends their sessions)", tag: "admin", security: "admin",
+    method: "patch", path: "/v1/admin/users/{id}", operationId: "updateUser", summary: "Change a user's role, clients, state or password (a new password or deactivation ends their sessions)", tag: "admin", params: UserPath, security: "admin",
     body: UpdateUserRequest,
     responses: {
       200: { description: "updated", schema: AdminUser },
@@ -311,23 +345,23 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/admin/api-keys", summary: "List ingest keys (without the keys)", tag: "admin", security: "admin",
+    method: "get", path: "/v1/admin/api-keys", operationId: "listApiKeys", summary: "List ingest keys (without the keys)", tag: "admin", security: "admin",
     responses: { 200: { description: "keys", schema: z.object({ api_keys: z.array(ApiKeyInfo) }) } },
   },
   {
-    method: "post", path: "/v1/admin/api-keys", summary: "Create an ingest key (shown once)", tag: "admin", security: "admin",
+    method: "post", path: "/v1/admin/api-keys", operationId: "createApiKey", summary: "Create an ingest key (shown once)", tag: "admin", security: "admin",
     body: CreateApiKeyRequest,
     responses: { 201: { description: "created", schema: CreatedApiKey }, 404: { description: "client_id names no client", schema: ErrorBody } },
   },
   {
-    method: "delete", path: "/v1/admin/api-keys/{id}", summary: "Revoke an ingest key", tag: "admin", security: "admin",
+    method: "delete", path: "/v1/admin/api-keys/{id}", operationId: "revokeApiKey", summary: "Revoke an ingest key", tag: "admin", security: "admin",
     responses: {
       200: { description: "revoked (again: an already revoked key answers with when it was)", schema: RevokedApiKey },
       404: { description: "no such key", schema: ErrorBody },
     },
   },
   {
-    method: "get", path: "/v1/admin/dead-letters", summary: "A UTC day's dead letters (refused input) with their reasons, a page at a time", tag: "admin", security: "admin",
+    method: "get", path: "/v1/admin/dead-letters", operationId: "listDeadLetters", summary: "A UTC day's dead letters (refused input) with their reasons, a page at a time", tag: "admin", security: "admin",
     query: DeadLetterQuery,
     responses: {
       200: { description: "letters, without their input", schema: DeadLetterList },
@@ -335,7 +369,7 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "post", path: "/v1/admin/dead-letters/replay", summary: "Run a page of a day's dead letters again; store what now resolves, delete letters fully resolved", tag: "admin", security: "admin",
+    method: "post", path: "/v1/admin/dead-letters/replay", operationId: "replayDeadLetters", summary: "Run a page of a day's dead letters again; store what now resolves, delete letters fully resolved", tag: "admin", security: "admin",
     query: DeadLetterQuery,
     responses: {
       200: { description: "what was stored and what is still refused", schema: DeadLetterReplay },
@@ -344,11 +378,11 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/admin/audit", summary: "The audit log, newest first, a page at a time (filters: time range, action or `auth.`-style kind, actor, target)", tag: "admin", security: "admin",
+    method: "get", path: "/v1/admin/audit", operationId: "listAuditEntries", summary: "The audit log, newest first, a page at a time (filters: time range, action or `auth.`-style kind, actor, target)", tag: "admin", security: "admin",
     query: AuditQuery, responses: { 200: { description: "entries; `next` is the next page's `before`", schema: AuditList } },
   },
   {
-    method: "get", path: "/v1/billing", summary: "A day's billing lines (finance, admin)", tag: "billing", security: "session",
+    method: "get", path: "/v1/billing", operationId: "getBillingLines", summary: "A day's billing lines (finance, admin)", tag: "billing", security: "session",
     query: BillingQuery,
     responses: {
       200: { description: "lines; revision 0 when never computed", schema: BillingResponse },
@@ -357,7 +391,7 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/billing/summary", summary: "A period's billing (a month, to invoice it): per client and currency, per currency, and how final each day is (finance, admin)", tag: "billing", security: "session",
+    method: "get", path: "/v1/billing/summary", operationId: "getBillingSummary", summary: "A period's billing (a month, to invoice it): per client and currency, per currency, and how final each day is (finance, admin)", tag: "billing", security: "session",
     query: BillingSummaryQuery,
     responses: {
       200: { description: "sums, and each day's revision and open clients", schema: BillingSummary },
@@ -368,7 +402,7 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "post", path: "/v1/billing/{date}/run", summary: "Recompute a day, idempotently", tag: "billing", security: "admin",
+    method: "post", path: "/v1/billing/{date}/run", operationId: "runBilling", summary: "Recompute a day, idempotently", tag: "billing", params: BillingDateParam, security: "admin",
     responses: {
       200: { description: "the day's revision after the run", schema: BillingRunResponse },
       400: { description: "not a day from 1999-12-31 to 2100-01-01", schema: ErrorBody },
@@ -377,8 +411,8 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/billing/{date}/download", summary: "A signed, expiring link to a revision's file (the day's current one by default); it serves that revision after a re-bill", tag: "billing",
-    security: "session", query: DownloadQuery,
+    method: "get", path: "/v1/billing/{date}/download", operationId: "getBillingFileLink", summary: "A signed, expiring link to a revision's file (the day's current one by default); it serves that revision after a re-bill", tag: "billing",
+    params: BillingDateParam, security: "session", query: DownloadQuery,
     responses: {
       200: { description: "signed URL", schema: DownloadResponse },
       403: { description: "no billing access", schema: ErrorBody },
@@ -386,8 +420,8 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/billing/{date}/reconcile", summary: "Billed counts against the Durable Object ledgers (and the lake for one client)",
-    tag: "billing", security: "admin", query: ReconcileQuery,
+    method: "get", path: "/v1/billing/{date}/reconcile", operationId: "reconcileBilling", summary: "Billed counts against the Durable Object ledgers (and the lake for one client)",
+    tag: "billing", params: BillingDateParam, security: "admin", query: ReconcileQuery,
     responses: {
       200: { description: "differences, if any", schema: ReconcileResponse },
       404: { description: "no such client", schema: ErrorBody },
@@ -395,11 +429,11 @@ export const OPERATIONS: Operation[] = [
     },
   },
   {
-    method: "get", path: "/v1/files/{key}", tag: "billing",
+    method: "get", path: "/v1/files/{key}", operationId: "downloadFile", tag: "billing",
     summary: "Streams an R2 object through a signed link (no session); the key keeps its slashes (billing/date=…/billing.csv): use the link as issued",
     security: "none", query: SignedFileQuery, ownQueryCheck: true,
     responses: {
-      200: { description: "the file (CSV or Parquet)" },
+      200: { description: "the file (CSV or Parquet), as an attachment", media: FILE_MEDIA, headers: ATTACHMENT },
       403: { description: "no valid exp or sig, bad signature, changed key or expiry, or expired (invalid_link)", schema: ErrorBody },
       404: { description: "file gone", schema: ErrorBody },
     },
@@ -413,7 +447,7 @@ export const OPERATIONS: Operation[] = [
  */
 function commonResponses(op: Operation): Operation["responses"] {
   const out: Operation["responses"] = {};
-  const signedIn = op.security === "session" || op.security === "admin";
+  const signedIn = op.security === "session" || op.security === "admin" || op.security === "live";
   const jsonRoute = op.body !== undefined && (signedIn || op.security === "none");
   if ((op.query && !op.ownQueryCheck) || op.body) {
     out[400] = { description: `invalid ${op.body ? "body" : "query"} (validation_failed, details: [{path, message}])${jsonRoute ? ", or a body that is not JSON (malformed_json)" : ""}`, schema: ErrorBody };
@@ -428,72 +462,111 @@ function commonResponses(op: Operation): Operation["responses"] {
   return out;
 }
 
+/**
+ * Any other answer, in the same envelope: what no route chooses (a fault of ours, a method the path
+ * does not take), so that an SDK reads every error one way.
+ */
+const DEFAULT_RESPONSE: Reply = {
+  description: "any other error: 500 internal (a fault of ours, logged, never detailed), or 405 method_not_allowed (a method the path does not take; Allow lists those it does)",
+  schema: ErrorBody,
+  headers: { Allow: { description: "on a 405: the methods the path takes", schema: { type: "string" } } },
+};
+
 /** Formats JSON Schema defines; zod names checks of its own as formats too (`starts_with`), which strict validators refuse. */
 const STANDARD_FORMATS = new Set(["date-time", "date", "time", "duration", "email", "idn-email", "hostname", "idn-hostname", "ipv4", "ipv6", "uri", "uri-reference", "iri", "iri-reference", "uuid", "uri-template", "json-pointer", "relative-json-pointer", "regex"]);
 
-function jsonSchema(schema: z.ZodType, io: "input" | "output"): unknown {
-  return z.toJSONSchema(schema, {
+const COMPONENT_REF = "#/components/schemas/";
+
+/** Points zod's `#/$defs/X` references at the document's components. */
+function componentRefs(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(componentRefs);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, k === "$ref" && typeof v === "string" ? v.replace(/^#\/\$defs\//, COMPONENT_REF) : componentRefs(v)]),
+  );
+}
+
+/**
+ * `schema` as JSON Schema, the schemas named in schema/ (`.meta({ id })`) moved into `components`
+ * and referenced. One name is one shape: a schema whose input and output differ must not be named.
+ */
+function jsonSchema(schema: z.ZodType, io: "input" | "output", components: Record<string, unknown>): unknown {
+  const { $schema: _dialect, $defs, ...js } = z.toJSONSchema(schema, {
     target: "draft-2020-12",
     io,
     unrepresentable: "any",
     // The pattern zod writes next to such a format says the same.
-    override: ({ jsonSchema: js }) => {
-      if (typeof js.format === "string" && !STANDARD_FORMATS.has(js.format)) delete js.format;
-      // `type: ["number", "string"]` is valid JSON Schema, but strict validators (ajv's strictTypes) want anyOf.
-      if (Array.isArray(js.type)) {
-        js.anyOf = js.type.map((type) => ({ type }));
-        delete js.type;
-      }
+    override: ({ jsonSchema: def }) => {
+      if (typeof def.format === "string" && !STANDARD_FORMATS.has(def.format)) delete def.format;
     },
   });
+  for (const [id, def] of Object.entries($defs ?? {})) {
+    const named = componentRefs(def);
+    if (id in components && JSON.stringify(components[id]) !== JSON.stringify(named)) throw new Error(`schema ${id} has two shapes (${io})`);
+    components[id] = named;
+  }
+  return componentRefs(js);
 }
 
 const SECURITY: Record<Security, Record<string, string[]>[]> = {
   session: [{ bearer: [] }, { cookie: [] }],
   admin: [{ bearer: [] }, { cookie: [] }],
+  live: [{ bearer: [] }, { cookie: [] }, { ticket: [] }],
   ingestKey: [{ ingestKey: [] }],
   metaSignature: [{ metaSignature: [] }],
   none: [],
 };
 
+function response(r: Reply, code: string, components: Record<string, unknown>): Record<string, unknown> {
+  // onError makes every 503 say when to retry.
+  const headers = code === "503" ? { ...RETRY_AFTER, ...r.headers } : r.headers;
+  const content = {
+    ...(r.schema ? { "application/json": { schema: jsonSchema(r.schema, "output", components) } } : {}),
+    ...Object.fromEntries(Object.entries(r.media ?? {}).map(([type, kind]) => [type, kind === "text" ? { schema: { type: "string" } } : {}])),
+  };
+  return {
+    description: r.description,
+    ...(headers ? { headers } : {}),
+    ...(Object.keys(content).length ? { content } : {}),
+  };
+}
+
 /** Builds the OpenAPI 3.1 document from OPERATIONS. */
 export function openApiDocument(serverUrl: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
+  const components: Record<string, unknown> = {};
   for (const op of OPERATIONS) {
-    const params = [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+    const pathSchemas = op.params ? (jsonSchema(op.params, "input", components) as { properties: Record<string, unknown> }).properties : {};
+    const params: { name: string; in: "path" | "query"; required: boolean; schema: unknown }[] = [...op.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+      name: m[1]!,
+      in: "path",
+      required: true,
+      schema: pathSchemas[m[1]!] ?? { type: "string" },
+    }));
     if (op.query) {
-      const q = jsonSchema(op.query, "input") as { properties?: Record<string, unknown>; required?: string[] };
+      const q = jsonSchema(op.query, "input", components) as { properties?: Record<string, unknown>; required?: string[] };
       for (const [name, schema] of Object.entries(q.properties ?? {})) {
-        params.push({ name, in: "query", required: (q.required ?? []).includes(name), schema } as never);
+        params.push({ name, in: "query", required: (q.required ?? []).includes(name), schema });
       }
     }
     const body = op.body
       ? {
           required: !op.bodyOptional,
           content: {
-            "application/json": { schema: jsonSchema(op.body, "input") },
+            "application/json": { schema: jsonSchema(op.body, "input", components) },
             ...Object.fromEntries(Object.entries(op.bodyTypes ?? {}).map(([type, description]) => [type, { schema: { type: "string", description } }])),
           },
         }
       : undefined;
-    const responses = Object.fromEntries(
-      Object.entries({ ...commonResponses(op), ...op.responses }).map(([code, r]) => [
-        code,
-        {
-          description: r.description,
-          ...(r.schema ? { content: { "application/json": { schema: jsonSchema(r.schema, "output") } } } : {}),
-          ...(r.text ? { content: { "text/plain": { schema: { type: "string" } } } } : {}),
-          ...(r.media ? { content: Object.fromEntries(r.media.map((type) => [type, { schema: { type: "string", contentMediaType: type } }])) } : {}),
-        },
-      ]),
-    );
+    const replies: Record<string, Reply> = { ...commonResponses(op), ...op.responses, default: DEFAULT_RESPONSE };
     (paths[op.path] ??= {})[op.method] = {
+      operationId: op.operationId,
       summary: op.summary,
       tags: [op.tag],
       security: SECURITY[op.security],
       ...(params.length ? { parameters: params } : {}),
       ...(body ? { requestBody: body } : {}),
-      responses,
+      responses: Object.fromEntries(Object.entries(replies).map(([code, r]) => [code, response(r, code, components)])),
     };
   }
   return {
@@ -502,9 +575,11 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
     servers: [{ url: serverUrl }],
     paths,
     components: {
+      schemas: components,
       securitySchemes: {
         bearer: { type: "http", scheme: "bearer", description: "session token from POST /v1/auth/login" },
         cookie: { type: "apiKey", in: "cookie", name: SESSION_COOKIE },
+        ticket: { type: "apiKey", in: "query", name: "ticket", description: "one-use WebSocket ticket from POST /v1/live/ticket (opens the socket without other credentials)" },
         ingestKey: { type: "http", scheme: "bearer", description: "ingest API key (POST /v1/admin/api-keys)" },
         metaSignature: { type: "apiKey", in: "header", name: "X-Hub-Signature-256", description: "sha256=HMAC(raw body, app secret)" },
       },

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../../workers/app.ts";
 import { readOrigins } from "../../workers/dashboard-origins.ts";
-import { BASE, admin } from "./helpers.ts";
+import { BASE, admin, authed, createClient } from "./helpers.ts";
 
 const DASHBOARD = "https://zapmeter-dashboard.pages.dev";
 
@@ -16,6 +16,15 @@ async function callWithDashboard(path: string, init: RequestInit, dashboardOrigi
 }
 
 describe("cross-origin dashboard (Cloudflare Pages)", () => {
+  it("lets the dashboard read a report's file name and when to retry", async () => {
+    const { id } = await createClient();
+    const res = await callWithDashboard(`/v1/clients/${id}/report?from=2026-11-20&to=2026-11-21`, authed(await admin(), { headers: { origin: DASHBOARD } }));
+    await res.arrayBuffer();
+    expect([res.status, res.headers.get("access-control-allow-origin"), res.headers.get("content-disposition")]).toEqual([200, DASHBOARD, expect.stringMatching(/^attachment; filename=/)]);
+    // A browser hides every other header from the page's script.
+    expect(res.headers.get("access-control-expose-headers")?.split(",").map((h) => h.trim()).sort()).toEqual(["content-disposition", "retry-after"]);
+  });
+
   it("answers the preflight of the ticket call for the configured origin only", async () => {
     const preflight = (origin: string) =>
       callWithDashboard("/v1/live/ticket", {

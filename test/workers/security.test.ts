@@ -12,7 +12,7 @@ import { sha256Hex } from "../../workers/auth/crypto.ts";
 import { callerNetwork } from "../../workers/auth/login-throttle.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
 import type { AppEnv } from "../../workers/app-env.ts";
-import { onError } from "../../workers/errors.ts";
+import { ApiError, onError } from "../../workers/errors.ts";
 import { DAY_MS } from "../../schema/time.ts";
 import { ingest, runDay, status } from "./billing-fixtures.ts";
 
@@ -154,6 +154,15 @@ describe("errors", () => {
     const res = await linesOf("error", async () => app.request("/fails"));
     expect([res.status, res.body]).toEqual([500, { error: { code: "internal", message: "internal error" } }]);
     expect(res.lines).toEqual([expect.objectContaining({ event: "unhandled", error: { name: "Error", message: "connection string postgres://secret" } })]);
+  });
+
+  it("says when to retry on every 503, a route's own too; not on other errors", async () => {
+    const app = new Hono<AppEnv>().onError(onError);
+    app.get("/:status", (c) => {
+      throw new ApiError(Number(c.req.param("status")) as 503, "some_code", "refused");
+    });
+    const retryAfter = async (status: number) => (await linesOf("error", async () => app.request(`/${status}`))).headers.get("retry-after");
+    expect([await retryAfter(503), await retryAfter(409), await retryAfter(500)]).toEqual(["1", null, null]);
   });
 
   it("answers 503 with retry-after for each error D1 and Durable Objects document as retryable, 500 for a fault of ours", async () => {

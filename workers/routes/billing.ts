@@ -1,6 +1,5 @@
 import { Hono } from "hono";
-import { z } from "zod";
-import { BillingDate, BillingQuery, BillingSummaryQuery, DownloadQuery, MAX_SUMMARY_DAYS, ReconcileQuery, type BillingLine, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
+import { BillingDateParam, BillingQuery, BillingSummaryQuery, DownloadQuery, MAX_SUMMARY_DAYS, ReconcileQuery, type BillingLine, type BillingResponse, type DownloadResponse } from "../../schema/billing.ts";
 import { DAY_MS } from "../../schema/time.ts";
 import type { AppEnv } from "../app-env.ts";
 import { audit } from "../audit.ts";
@@ -14,8 +13,6 @@ import { dayLinesQuery, dayState } from "../billing/store.ts";
 import { ApiError, refuseRangeOver } from "../errors.ts";
 import { signFileUrl } from "../files/signed-urls.ts";
 import { valid } from "../validate.ts";
-
-const DateParam = z.object({ date: BillingDate });
 
 /** Daily billing for finance and admins (DESIGN.md, docs/billing.md). */
 export const billing = new Hono<AppEnv>();
@@ -48,7 +45,7 @@ billing.get("/summary", valid("query", BillingSummaryQuery), async (c) => {
   return c.json(await billingSummary(c.env.DB, from, to, client_id));
 });
 
-billing.post("/:date/run", requireCapability("admin"), valid("param", DateParam), async (c) => {
+billing.post("/:date/run", requireCapability("admin"), valid("param", BillingDateParam), async (c) => {
   const { date } = c.req.valid("param");
   const result = await runBillingOnDemand(c.env, date, Date.now());
   await audit(c.get("db"), c.get("user").email, "billing.run", date, { revision: result.revision, changed: result.changed });
@@ -60,7 +57,7 @@ billing.post("/:date/run", requireCapability("admin"), valid("param", DateParam)
  * earlier): the link serves that revision even once the day is re-billed. The signing is audited as
  * the download.
  */
-billing.get("/:date/download", valid("param", DateParam), valid("query", DownloadQuery), async (c) => {
+billing.get("/:date/download", valid("param", BillingDateParam), valid("query", DownloadQuery), async (c) => {
   const { date } = c.req.valid("param");
   const { format, revision: asked } = c.req.valid("query");
   const revision = asked ?? (await dayState(c.env.DB, date)).revision;
@@ -77,6 +74,6 @@ billing.get("/:date/download", valid("param", DateParam), valid("query", Downloa
   return c.json({ url: new URL(path, c.req.url).toString(), expires_at: expiresAt, revision } satisfies DownloadResponse);
 });
 
-billing.get("/:date/reconcile", requireCapability("admin"), valid("param", DateParam), valid("query", ReconcileQuery), async (c) => {
+billing.get("/:date/reconcile", requireCapability("admin"), valid("param", BillingDateParam), valid("query", ReconcileQuery), async (c) => {
   return c.json(await reconcileDay(c.env, c.req.valid("param").date, c.req.valid("query").client_id));
 });

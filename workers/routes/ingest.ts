@@ -18,9 +18,11 @@ const INGEST_RETRY_AFTER_SECONDS = 2;
 
 // Retry-After on exactly the answers that ask for a retry, so senders that honour it (the bridge,
 // proxies) back off; Kafka Connect and Redpanda Connect decide by status alone (docs/kafka.md).
+// The route's own refusals wait longer than onError's default; a busy store's 503
+// (storage_unavailable, not an ApiError) keeps that default.
 ingest.use("/events", async (c, next) => {
   await next();
-  if ((c.res.status === 429 || c.res.status === 503) && !c.res.headers.has("retry-after")) {
+  if ((c.res.status === 429 || c.res.status === 503) && (c.error instanceof ApiError || !c.res.headers.has("retry-after"))) {
     c.res.headers.set("retry-after", String(INGEST_RETRY_AFTER_SECONDS));
   }
 });
