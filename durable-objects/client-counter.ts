@@ -31,6 +31,7 @@ import { PendingAggregates, type Track } from "./pending-aggregates.ts";
 import { LayoutChanges, Reshard, type LayoutState, type Transition } from "./reshard.ts";
 import { CHECKPOINT_INTERVAL_MS, type ClientRollup } from "./rollups.ts";
 import { FLUSH_INTERVAL_MS } from "./lake-schedule.ts";
+import { StorageWatch } from "./storage-watch.ts";
 import { logLine } from "../workers/log.ts";
 
 /** What the ingest Worker knows about the client when it calls. */
@@ -125,6 +126,7 @@ export class ClientCounter extends DurableObject<Env> {
   private readonly lake: LakeFlush;
   private readonly compaction: LakeCompaction;
   private readonly ingestTally = new IngestTally();
+  private readonly storageWatch = new StorageWatch();
   /** Whether the last batch was all new events (see `insertEvents`). */
   private expectNew = true;
   /** Ingest calls waiting for the next group transaction (see `ingest`). */
@@ -318,6 +320,7 @@ export class ClientCounter extends DurableObject<Env> {
     let accepted: NotificationEvent[] = [];
     let late: string[] = [];
 
+    this.dropExpiredEventTables(now, track);
     this.transact(() => {
       this.rememberClient(client, track);
       const current = this.ensureEventTable(now, track);
@@ -514,15 +517,25 @@ export class ClientCounter extends DurableObject<Env> {
   }
 
   /**
-   * Flushes the pending counters, then writes the outbox to the R2 lake as Parquet
-   * (durable-objects/lake-flush.ts); meanwhile makes sure the Overview saved the last rollup. Then
-   * compacts the lake days the nightly cron asked for (`compactLake`), after the flush so that the
-   * flush is not held up by it.
+   * Drops the expired event tables and says whether the object nears its storage limit; then
+   * flushes the pending counters and writes the outbox to the R2 lake as Parquet
+   * (durable-objects/lake-flush.ts), the second even when the first fails; meanwhile makes sure the
+   * Overview saved the last rollup. Then compacts the lake days the nightly cron asked for
+   * (`compactLake`), after the flush so that the flush is not held up by it.
    */
   override async alarm(): Promise<void> {
-    this.transact(() => this.pending.flush(this.trackBackground));
+    const flushLake = this.lake.alarmBegan();
+    this.dropExpiredEventTables(Date.now(), this.trackBackground);
+    this.storageWatch.check(this.sql.databaseSize, Date.now(), { client_id: this.clientId, shard: this.shard });
+    try {
+      this.transact(() => this.pending.flush(this.trackBackground));
+    } catch (err) {
+      // At the storage limit: the counters stay durable in the outbox, and the lake flush, which may
+      // free the space they need (durable-objects/lake-flush.ts), writes them with its rows.
+      logLine("error", "counter_flush_failed", { client_id: this.clientId, shard: this.shard }, err);
+    }
     const client = this.clientId && this.timezone ? { id: this.clientId, timezone: this.timezone, shard: this.shard } : null;
-    const [settled] = await Promise.all([client ? this.live.settle(client) : true, this.lake.alarm()]);
+    const [settled] = await Promise.all([client ? this.live.settle(client) : true, flushLake()]);
     // Not a timer: a pending one would hold the alarm open until it fired. A client that keeps
     // sending has its next flush alarm within a minute, which settles what this one could not; a
     // wake of its own every checkpoint would come back as long as it sends (each with a whole hour).
@@ -658,9 +671,23 @@ export class ClientCounter extends DurableObject<Env> {
     if (existing) return existing;
     const current: EventTable = { name, idColumn: "event_ref" };
     track(this.sql.exec(eventTableDdl(name)));
-    for (const t of this.eventTables.filter((t) => eventTableExpired(t.name, now))) track(this.sql.exec(`DROP TABLE ${t.name}`));
-    this.eventTables = [...this.eventTables.filter((t) => !eventTableExpired(t.name, now)), current];
+    this.eventTables = [...this.eventTables, current];
     return current;
+  }
+
+  /**
+   * Drops the event tables past retention at `now`, in a transaction of their own before anything
+   * writes (an ingest call, the alarm): an object at its storage limit refuses every write that needs
+   * a page, the new month's table first, and inside that write's transaction the DROP would roll back
+   * with it, so the space it frees would never come.
+   */
+  private dropExpiredEventTables(now: number, track: Track): void {
+    const expired = this.eventTables.filter((t) => eventTableExpired(t.name, now));
+    if (expired.length === 0) return;
+    this.transact(() => {
+      for (const t of expired) track(this.sql.exec(`DROP TABLE ${t.name}`));
+      this.eventTables = this.eventTables.filter((t) => !expired.includes(t));
+    });
   }
 }
 

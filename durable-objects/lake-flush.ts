@@ -4,7 +4,7 @@ import { partKey } from "../workers/lake/layout.ts";
 import { encodeParquet, ROW_GROUP_ROWS } from "../workers/lake/parquet-writer.ts";
 import { FLUSHED_THROUGH_KEY, flushedThrough, type Outbox } from "./outbox.ts";
 import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "./lake-schedule.ts";
-import type { Track } from "./pending-aggregates.ts";
+import { aggregatesThrough, type Track } from "./pending-aggregates.ts";
 import { logLine } from "../workers/log.ts";
 
 /** Rows per flushed batch: one row group, so a flush holds one group's worth of rows in memory. */
@@ -69,12 +69,23 @@ export class LakeFlush {
   }
 
   /**
+   * The owner's alarm began: the stored alarm is spent from here on, whatever the rest of that run
+   * does, so the next `arm` sets one. Told before the owner's other alarm work: a run that throws
+   * before the flush is retried by the runtime a few times and then dropped, and an `alarmAt` kept
+   * from it would stop every later `arm` until the object restarted. Returns the flush's part of the
+   * run (`alarm`).
+   */
+  alarmBegan(): () => Promise<void> {
+    const wakeOnly = this.alarmAt !== null && this.flushAt !== null && this.alarmAt < this.flushAt && Date.now() < this.flushAt;
+    this.alarmAt = null;
+    return () => this.alarm(wakeOnly);
+  }
+
+  /**
    * The alarm: flush a few batches; re-arm with backoff on failure, at once when more are waiting.
    * An alarm that only woke the owner sooner than the flush was due re-arms for the flush instead.
    */
-  async alarm(): Promise<void> {
-    const wakeOnly = this.alarmAt !== null && this.flushAt !== null && this.alarmAt < this.flushAt && Date.now() < this.flushAt;
-    this.alarmAt = null;
+  private async alarm(wakeOnly: boolean): Promise<void> {
     if (wakeOnly) {
       this.arm(this.flushAt!);
       return;
@@ -173,6 +184,20 @@ export class LakeFlush {
         customMetadata: { rows: String(list.length) },
       });
       keys.push(key);
+    }
+    // The rows are in the lake. At the storage limit the writes below are refused (the counters'
+    // upsert first), so a table they emptied goes first, on its own, when the counters already hold
+    // its calls: the space it frees lets them through. Should they still fail, the retry of the
+    // range finds none of its rows in the outbox and writes no file again.
+    let dropped = false;
+    if (aggregatesThrough(this.ctx.storage.sql) >= last) {
+      this.transact(() => {
+        dropped = this.outbox.markFlushed(last, this.track);
+      });
+    }
+    if (dropped) {
+      this.pendingRows = Math.max(0, this.pendingRows - rows);
+      rows = 0;
     }
     this.transact(() => {
       const sql = this.ctx.storage.sql;

@@ -105,16 +105,18 @@ export class Outbox {
   }
 
   /**
-   * After seqs up to `last` are in the lake: drops the oldest table if it is sealed and all of it is.
-   * Call inside the flush's transaction; reload if that rolls back.
+   * After seqs up to `last` are in the lake: drops the oldest table if it is sealed and all of it is;
+   * whether it did. Call inside a transaction in which the counters hold every row of that table
+   * (`aggregates_through`), as they are rebuilt from the outbox; reload if it rolls back.
    */
-  markFlushed(last: number, track: Track): void {
+  markFlushed(last: number, track: Track): boolean {
     const oldest = this.tables[0];
-    if (!oldest || this.tables.length === 1) return;
+    if (!oldest || this.tables.length === 1) return false;
     const more = this.sql.exec(`SELECT 1 FROM ${oldest} WHERE seq > ? LIMIT 1`, last).toArray().length > 0;
-    if (more) return;
+    if (more) return false;
     track(this.sql.exec(`DROP TABLE ${oldest}`));
     this.tables.shift();
+    return true;
   }
 
   private startTable(track: Track): void {

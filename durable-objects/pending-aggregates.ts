@@ -21,6 +21,11 @@ const MAX_PENDING_LINES = 2_000;
 /** Meta key: the highest outbox seq whose changes are in the SQLite counters. */
 export const AGGREGATES_THROUGH_KEY = "aggregates_through";
 
+/** The highest outbox seq whose changes the SQLite counters hold (0 before the first flush). */
+export function aggregatesThrough(sql: SqlStorage): number {
+  return Number(sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", AGGREGATES_THROUGH_KEY).toArray()[0]?.value ?? 0);
+}
+
 /**
  * The counter changes (`minute_totals`, `ledger_daily`) of the calls since the last flush, kept in
  * memory and merged into every read. They are durable all along: each call's outbox row holds its
@@ -43,7 +48,7 @@ export class PendingAggregates {
   restore(): void {
     this.minutes.clear();
     this.ledger.clear();
-    this.through = Number(this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", AGGREGATES_THROUGH_KEY).toArray()[0]?.value ?? 0);
+    this.through = aggregatesThrough(this.sql);
     for (const r of this.outbox.after(this.through)) this.add(r.seq, JSON.parse(r.rows) as EventRow[], JSON.parse(r.ledger) as LedgerDelta[]);
   }
 

@@ -3,6 +3,7 @@ import type { ClientCounter, LedgerLine } from "../durable-objects/client-counte
 import type { CompactedNow } from "../durable-objects/lake-compaction.ts";
 import { counterOf, sumCategories, sumCounts, sumMinutes } from "../durable-objects/client-shards.ts";
 import { transitionFrom, type Transition } from "../durable-objects/reshard.ts";
+import { OBJECT_STORAGE_LIMIT_BYTES } from "../durable-objects/storage-watch.ts";
 import type { CategoryCounts, ClientObjects, MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { ApiError } from "./errors.ts";
 
@@ -87,9 +88,6 @@ async function agree(objects: DurableObjectStub<ClientCounter>[], shards: number
   if (refused) await undo();
   return { refused, undo };
 }
-
-/** What one SQLite-backed Durable Object may store (Workers Paid). */
-const OBJECT_STORAGE_LIMIT_BYTES = 10_000_000_000;
 
 /**
  * Object storage one event of daily volume takes once the object is in its steady state: an event

@@ -1,0 +1,213 @@
+/**
+ * An object at (or near) Cloudflare's 10 GB per-object limit. Past it, SQLite refuses writes with
+ * "database or disk is full: SQLITE_FULL" while reads and deletes still work (workerd's sqlite.c++;
+ * cloudflare/cloudflare-docs#29058). Local workerd neither enforces the limit nor lets a test cap
+ * max_page_count, so the fault is modelled by wrapping the object's `sql.exec` (a review of
+ * 2026-12-07): a statement that allocates (CREATE, INSERT, UPDATE, REPLACE) throws SQLite's message
+ * while the object is full; SELECT, DELETE and DROP go through, and a DROP TABLE of an event table or
+ * an outbox table frees the space, as the real database would (unless a test says otherwise).
+ */
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { eventTableFor } from "../../durable-objects/client-counter-tables.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
+import { encodeBatch } from "../../durable-objects/event-batch.ts";
+import type { NotificationEvent } from "../../schema/event.ts";
+import { createClient, failingBucket, withClockAhead } from "./helpers.ts";
+import { DAY1 } from "./lake-fixtures.ts";
+
+const FULL = "database or disk is full: SQLITE_FULL";
+const DAY = 86_400_000;
+
+interface Fullness {
+  full: boolean;
+  /** The statements refused, as their first three words. */
+  refused: string[];
+  /** DROPs of these tables free the space (event and outbox tables by default). */
+  freedBy?: RegExp;
+}
+
+/** Makes the object's storage refuse allocating writes while `state.full`. */
+async function fillUp(stub: DurableObjectStub<ClientCounter>, state: Fullness): Promise<void> {
+  await runInDurableObject(stub, (_i, s) => {
+    const sql = s.storage.sql;
+    const real = sql.exec.bind(sql);
+    (sql as unknown as { exec: unknown }).exec = (query: string, ...args: unknown[]) => {
+      const q = query.trimStart().toUpperCase().replace(/\s+/g, " ");
+      if (state.full && /^(CREATE|INSERT|UPDATE|REPLACE|WITH)/.test(q)) {
+        state.refused.push(q.split(" ").slice(0, 3).join(" "));
+        throw new Error(FULL);
+      }
+      const out = real(query, ...(args as never[]));
+      if ((state.freedBy ?? /^DROP TABLE (EVENTS|OUTBOX)_/).test(q)) state.full = false;
+      return out;
+    };
+  });
+}
+
+const sent = (id: string, n: number, receivedAt = DAY1): NotificationEvent => ({
+  event_id: `${id}-${n}:sent`, message_id: `${id}-${n}`, client_id: id, status: "sent", occurred_at: DAY1 + n,
+  received_at: receivedAt, category: "utility", billable: null, pricing_type: null, recipient: "5511987654321", country: "BR",
+  phone_number_id: null, template: null, error_code: null, error_title: null, source: "kafka",
+});
+
+const eventTables = (stub: DurableObjectStub<ClientCounter>) =>
+  runInDurableObject(stub, (_i, s) =>
+    s.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'events_[0-9]*' ORDER BY name").toArray().map((r) => r.name),
+  );
+
+const sentCounted = async (stub: DurableObjectStub<ClientCounter>) => (await stub.totals(0, Number.MAX_SAFE_INTEGER)).sent;
+
+/** Sets the bucket the object's lake flush writes to; whether it had the real one. */
+const useBucket = (stub: DurableObjectStub<ClientCounter>, bucket: R2Bucket) =>
+  runInDurableObject(stub, (instance) => {
+    const lake = (instance as unknown as { lake: { bucket: R2Bucket } }).lake;
+    const was = lake.bucket;
+    lake.bucket = bucket;
+    return was === env.LAKE;
+  });
+
+describe("an object at its storage limit", () => {
+  it("drops its expired event tables when a new month's ingest comes, before the call writes, and takes the call", async () => {
+    const { id } = await createClient();
+    const stub = counterOf(env, id);
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 1, Date.now()), sent(id, 2, Date.now())]));
+    expect(await eventTables(stub)).toHaveLength(1);
+    // Full now; four months on, that table is past its retention and its DROP frees the space.
+    const state: Fullness = { full: true, refused: [] };
+    await fillUp(stub, state);
+    const { results, current } = await withClockAhead(120 * DAY, async () => {
+      const out: string[] = [];
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const r = await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 10 + attempt, Date.now())]));
+        out.push(`accepted ${r.accepted}`);
+      }
+      return { results: out, current: eventTableFor(Date.now()) };
+    });
+    expect({ results, tables: await eventTables(stub), refused: state.refused }).toEqual({ results: ["accepted 1", "accepted 1", "accepted 1"], tables: [current], refused: [] });
+  });
+
+  it("drops its expired event tables in the alarm, before the alarm's own writes, with no ingest to come", async () => {
+    const { id } = await createClient();
+    const stub = counterOf(env, id);
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 1, Date.now())]));
+    const state: Fullness = { full: true, refused: [] };
+    await fillUp(stub, state);
+    await withClockAhead(120 * DAY, () => runInDurableObject(stub, (instance) => instance.alarm()));
+    expect({ tables: await eventTables(stub), refused: state.refused }).toEqual({ tables: [], refused: [] });
+    expect(await sentCounted(stub)).toBe(1);
+  });
+
+  it("drains its outbox once R2 answers again after it filled up during the outage, losing no count", async () => {
+    const { id } = await createClient();
+    const stub = counterOf(env, id);
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 1), sent(id, 2), sent(id, 3)]));
+    // R2 refuses: the flush keeps its rows and backs off (the backlog grows in the object meanwhile).
+    expect(await useBucket(stub, failingBucket)).toBe(true);
+    await runDurableObjectAlarm(stub);
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 4)]));
+    // Days of backlog later the object is at its limit; then R2 comes back.
+    const state: Fullness = { full: true, refused: [] };
+    await fillUp(stub, state);
+    await useBucket(stub, env.LAKE);
+    for (let i = 0; i < 3; i++) await withClockAhead((i + 1) * 600_000, () => runInDurableObject(stub, (instance) => instance.alarm()));
+    // The alarm's upsert of the pending counters was refused and the alarm went on to the lake
+    // flush, which dropped the table it had written (the counters held its calls) before its own
+    // writes, so these went through.
+    expect(state.refused).toEqual(["INSERT INTO MINUTE_TOTALS"]);
+    const status = await runInDurableObject(stub, (i: ClientCounter) => i.objectStatus(Date.now()));
+    expect({ backlog: status.lake_backlog_events, full: state.full }).toEqual({ backlog: 0, full: false });
+    expect(await sentCounted(stub)).toBe(4);
+    await evictDurableObject(stub);
+    expect(await sentCounted(stub)).toBe(4);
+  });
+
+  it("never drops an outbox table whose calls the stored counters do not hold yet, though R2 has its rows", async () => {
+    const { id } = await createClient();
+    const stub = counterOf(env, id);
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 1), sent(id, 2), sent(id, 3)]));
+    // An admin flush (which, unlike the alarm, does not upsert the counters first) that R2 refuses:
+    // the outbox table is sealed and its range kept, its counters only in memory and in the outbox.
+    await useBucket(stub, failingBucket);
+    await runInDurableObject(stub, (instance) => expect(instance.flush()).rejects.toThrow("R2 is down"));
+    await useBucket(stub, env.LAKE);
+    // Full, and dropping an outbox table would not be enough to take the counters' upsert.
+    const state: Fullness = { full: true, refused: [], freedBy: /^DROP TABLE EVENTS_/ };
+    await fillUp(stub, state);
+    await runInDurableObject(stub, (instance) => expect(instance.flush()).rejects.toThrow(FULL));
+    const outboxTables = await runInDurableObject(stub, (_i, s) => s.storage.sql.exec("SELECT name FROM sqlite_master WHERE name GLOB 'outbox_[0-9]*'").toArray().length);
+    expect(outboxTables).toBe(2);
+    // A restart rebuilds the counters from the outbox: they are all there.
+    await evictDurableObject(stub);
+    expect(await sentCounted(stub)).toBe(3);
+  });
+});
+
+describe("the flush alarm after a failed alarm run", () => {
+  it("re-arms for new rows once the runtime has dropped an alarm whose handler kept throwing", async () => {
+    const { id } = await createClient();
+    const stub = counterOf(env, id);
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 1)]));
+    expect(await runInDurableObject(stub, (_i, s) => s.storage.getAlarm())).not.toBeNull();
+    await runInDurableObject(stub, async (instance, s) => {
+      const self = instance as unknown as { dropExpiredEventTables: (...a: unknown[]) => void };
+      const real = self.dropExpiredEventTables;
+      self.dropExpiredEventTables = () => {
+        throw new Error("injected storage failure");
+      };
+      // The alarm's first step fails: alarm() throws before the lake flush runs. Cloudflare retries a
+      // throwing alarm() up to 6 times, then drops it.
+      await expect(instance.alarm()).rejects.toThrow("injected storage failure");
+      await s.storage.deleteAlarm();
+      self.dropExpiredEventTables = real;
+    });
+    // Minutes later (the runtime's retries, 2 s doubling, are over) new rows come in.
+    const status = await withClockAhead(10 * 60_000, async () => {
+      await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 2), sent(id, 3)]));
+      return runInDurableObject(stub, (i: ClientCounter) => i.objectStatus(Date.now()));
+    });
+    expect({ backlog: status.lake_backlog_events, alarm: await runInDurableObject(stub, (_i, s) => s.storage.getAlarm()) }).toEqual({ backlog: 3, alarm: expect.any(Number) });
+  });
+});
+
+describe("an object nearing its storage limit", () => {
+  it("logs counter_storage_high from its alarm: a warning past 70 %, an error past 90 %, at most once an hour per level", async () => {
+    const { id } = await createClient();
+    const stub = counterOf(env, id);
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 1)]));
+    const size = { bytes: 6_900_000_000 };
+    await runInDurableObject(stub, (_i, s) => {
+      Object.defineProperty(s.storage.sql, "databaseSize", { get: () => size.bytes, configurable: true });
+    });
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    const lines = () =>
+      [...warn.mock.calls, ...error.mock.calls]
+        .map((c) => JSON.parse(String(c[0])) as Record<string, unknown>)
+        .filter((l) => l.event === "counter_storage_high")
+        .map((l) => `${l.level} ${l.percent}`);
+    const alarmAt = (ahead: number, bytes: number) => {
+      size.bytes = bytes;
+      return withClockAhead(ahead, () => runInDurableObject(stub, (instance) => instance.alarm()));
+    };
+    try {
+      await alarmAt(0, 6_900_000_000);
+      expect(lines()).toEqual([]);
+      await alarmAt(0, 7_500_000_000);
+      await alarmAt(60_000, 7_600_000_000);
+      expect(lines()).toEqual(["warn 75"]);
+      await alarmAt(120_000, 9_100_000_000);
+      await alarmAt(180_000, 9_200_000_000);
+      expect(lines()).toEqual(["warn 75", "error 91"]);
+      await alarmAt(125 * 60_000, 9_300_000_000);
+      expect(lines()).toEqual(["warn 75", "error 91", "error 93"]);
+      const [line] = error.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>).filter((l) => l.event === "counter_storage_high");
+      expect(line).toEqual({ level: "error", event: "counter_storage_high", client_id: id, shard: 0, storage_bytes: 9_100_000_000, storage_limit_bytes: 10_000_000_000, percent: 91 });
+    } finally {
+      warn.mockRestore();
+      error.mockRestore();
+    }
+  });
+});
