@@ -43,10 +43,10 @@ export function batchBytes(batch: EventBatch, limit: number): number {
   return bound <= limit ? bound : utf8.encode(batch.rows).length;
 }
 
-/** `events` as calls of at most MAX_CALL_BYTES each (but for a lone event), in order. */
-export function encodeCalls(events: NotificationEvent[]): EventBatch[] {
+/** `events` as calls of at most MAX_CALL_BYTES each (but for a lone event), in order, each with the events it carries. */
+export function encodeCalls(events: NotificationEvent[]): { events: NotificationEvent[]; batch: EventBatch }[] {
   const batch = encodeBatch(events);
-  if (events.length === 1 || batchBytes(batch, MAX_CALL_BYTES) <= MAX_CALL_BYTES) return [batch];
+  if (events.length === 1 || batchBytes(batch, MAX_CALL_BYTES) <= MAX_CALL_BYTES) return [{ events, batch }];
   const half = Math.ceil(events.length / 2);
   return [...encodeCalls(events.slice(0, half)), ...encodeCalls(events.slice(half))];
 }

@@ -58,15 +58,35 @@ export async function storeCall<T>(call: Promise<T>, code = "store_unavailable",
 /**
  * D1's, Durable Object storage's and R2's failures that a retry can outlive: a locked or busy
  * database, a dropped connection, an overloaded or restarting store, R2's internal error (10001),
- * its service unavailable (10043) and its concurrent writes of one object (10058). Looked for along
- * the `cause` chain, as drizzle wraps the driver's error. SQL errors of our own (a constraint, a
- * syntax error) and R2's refusals of the request itself are not.
+ * its service unavailable (10043) and its concurrent writes of one object (10058). Durable Objects
+ * also say so by the error's `.retryable` or `.overloaded` (best-practices/error-handling), and name
+ * account-wide limits and a shut-down instance in their own words (observability/troubleshooting):
+ * "…Please back off and try again later.", "…no longer active. Reconnect or retry the request.".
+ * An overloaded object must not be retried at once, which the 503's Retry-After and the senders'
+ * backoff see to. Looked for along the `cause` chain, as drizzle wraps the driver's error. SQL errors
+ * of our own (a constraint, a syntax error, a full database) and R2's refusals of the request
+ * itself are not.
  */
 const TRANSIENT_STORAGE =
-  /SQLITE_BUSY|SQLITE_LOCKED|database is locked|Network connection lost|overloaded|D1_RESET|reset because|object to be reset|and was reset|transient issue|timed out|\((?:10001|10043|10058)\)/i;
+  /SQLITE_BUSY|SQLITE_LOCKED|database is locked|Network connection lost|overloaded|D1_RESET|reset because|object to be reset|was reset|transient issue|timed out|back off and try again|no longer active|\((?:10001|10043|10058)\)/i;
 
 function isTransientStorageError(err: unknown): boolean {
-  return causeMatches(err, TRANSIENT_STORAGE);
+  return causes(err).some((e) => isFlaggedRetryable(e) || TRANSIENT_STORAGE.test(e.message));
+}
+
+/** The runtime's own flags on a Durable Object's error (booleans it sets; anything else is not its flag). */
+function isFlaggedRetryable(e: Error): boolean {
+  const flags = e as { retryable?: unknown; overloaded?: unknown };
+  return flags.retryable === true || flags.overloaded === true;
+}
+
+/**
+ * A Durable Object's database at its size limit ("database or disk is full: SQLITE_FULL"): no retry
+ * of the same request outlives it, only more room (more shards for its client). A failure the
+ * runtime flags or words as transient is never this, whatever else it says.
+ */
+export function isStorageFull(err: unknown): boolean {
+  return !isTransientStorageError(err) && causes(err).some((e) => /SQLITE_FULL|database or disk is full/.test(e.message));
 }
 
 /**
@@ -74,15 +94,14 @@ function isTransientStorageError(err: unknown): boolean {
  * in between. The caller's retry meets the route's own check and its precise error.
  */
 function isKeyConflict(err: unknown): boolean {
-  return causeMatches(err, /UNIQUE constraint failed|SQLITE_CONSTRAINT_PRIMARYKEY/);
+  return causes(err).some((e) => /UNIQUE constraint failed|SQLITE_CONSTRAINT_PRIMARYKEY/.test(e.message));
 }
 
-/** Whether `err` or one of its causes (drivers wrap D1's error) says `pattern`. */
-function causeMatches(err: unknown, pattern: RegExp): boolean {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (pattern.test(e.message)) return true;
-  }
-  return false;
+/** `err` and its causes (drivers wrap D1's error), outermost first, a few levels deep at most. */
+function causes(err: unknown): Error[] {
+  const out: Error[] = [];
+  for (let e: unknown = err; e instanceof Error && out.length < 5; e = e.cause) out.push(e);
+  return out;
 }
 
 /**

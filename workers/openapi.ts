@@ -144,7 +144,7 @@ export const OPERATIONS: Operation[] = [
     method: "post", path: "/v1/webhooks/whatsapp", operationId: "receiveWhatsAppNotifications", summary: "WhatsApp Cloud API status notifications (signed)", tag: "ingest",
     security: "metaSignature", body: WhatsAppWebhook.safeExtend({ entry: z.array(WhatsAppEntry) }),
     responses: {
-      200: { description: "every readable status durable; unknown numbers, unknown kinds and malformed entries or statuses are `ignored` and kept in dlq/; other objects' notifications are `ignored`", schema: WebhookResult },
+      200: { description: "every readable status durable; unknown numbers, unknown kinds, malformed entries or statuses and the statuses of a client whose storage is full (client_storage_full) are `ignored` and kept in dlq/; other objects' notifications are `ignored`", schema: WebhookResult },
       400: { description: "malformed payload: not JSON, or not an `{object, entry: []}` notification (kept in dlq/)", schema: ErrorBody },
       401: { description: "bad or missing X-Hub-Signature-256", schema: ErrorBody },
       413: { description: `body over ${WEBHOOK_MAX_BYTES} bytes`, schema: ErrorBody },
@@ -155,7 +155,7 @@ export const OPERATIONS: Operation[] = [
     method: "post", path: "/v1/ingest/events", operationId: "ingestEvents", summary: "Kafka-bridged event batches", tag: "ingest", security: "ingestKey",
     body: Events, bodyTypes: { "application/x-ndjson": "one event (or Connect record) per line; a line that is not JSON is rejected on its own" },
     responses: {
-      200: { description: "stored; invalid records listed (and kept in dlq/), a scoped key's record of another client among them (client_not_allowed)", schema: BridgeResult },
+      200: { description: "stored; invalid records listed (and kept in dlq/), a scoped key's record of another client among them (client_not_allowed), and a client's whose storage is full (client_storage_full)", schema: BridgeResult },
       400: { description: "body is not JSON, or an envelope other than an array, {events: [...]} or one (Connect-wrapped) event, such as {records: [...]}, or records that are all batches themselves (malformed_batch)", schema: ErrorBody },
       401: { description: "missing or unknown API key", schema: ErrorBody },
       403: { description: "a key scoped to one client, and the records name other clients and none that client, valid or not (client_not_allowed)", schema: ErrorBody },
@@ -374,6 +374,7 @@ export const OPERATIONS: Operation[] = [
     responses: {
       200: { description: "what was stored and what is still refused", schema: DeadLetterReplay },
       400: { description: "invalid query, or the day is older than the dedup tables", schema: ErrorBody },
+      409: { description: "a client's storage is still full (client_storage_full, details.clients), nothing deleted: give it more shards, then replay again", schema: ErrorBody },
       503: { description: "a Durable Object write failed, nothing deleted; or R2 did not answer (storage_unavailable), events stored before it come back as duplicates; retry", schema: ErrorBody },
     },
   },

@@ -87,13 +87,16 @@ export interface BackoffOptions {
 }
 
 /**
- * Delay before retry number `attempt` (0-based): the server's Retry-After plus up to 20 % when it gave
- * one, else exponential backoff with jitter (half fixed, half random), so that bridges told the same
- * Retry-After, or failing at the same moment, do not retry in lockstep.
+ * Delay before retry number `attempt` (0-based): the longer of the server's Retry-After (plus up to
+ * 20 %) and exponential backoff with jitter (half fixed, half random), capped at `maxMs`. The
+ * Retry-After is a floor, not the wait: an object that stays overloaded answers the same one every
+ * time, and Cloudflare asks for exponential backoff there, or the retries keep it overloaded. The
+ * jitter keeps bridges told the same Retry-After, or failing at the same moment, out of lockstep.
  */
 export function backoffDelay(attempt: number, serverDelayMs: number | null, opts: BackoffOptions, random = Math.random): number {
-  // "Retry-After: 0" (or a date past) every time would be retries at once for as long as the 503s last.
-  if (serverDelayMs !== null && serverDelayMs > 0) return Math.min(Math.round(serverDelayMs * (1 + random() * 0.2)), opts.maxMs);
   const ceiling = Math.min(opts.maxMs, opts.baseMs * 2 ** Math.min(attempt, 20));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+  const backoff = ceiling / 2 + (random() * ceiling) / 2;
+  // "Retry-After: 0" (or a date past) counts for nothing, so the backoff still grows under it.
+  const server = (serverDelayMs ?? 0) * (1 + random() * 0.2);
+  return Math.round(Math.min(Math.max(server, backoff), opts.maxMs));
 }

@@ -73,11 +73,17 @@ describe("backoff", () => {
     expect(backoffDelay(3, null, opts, () => 0.5)).toBe(600);
     expect(backoffDelay(30, null, opts, () => 1)).toBe(5000);
   });
-  it("takes the server's Retry-After plus up to 20 %, capped", () => {
-    expect(backoffDelay(9, 1500, opts, () => 0)).toBe(1500);
-    expect(backoffDelay(9, 1500, opts, () => 0.5)).toBe(1650);
-    expect(backoffDelay(9, 1500, opts, () => 1)).toBe(1800);
+  it("takes the server's Retry-After plus up to 20 % when it is longer than the backoff, capped", () => {
+    expect(backoffDelay(0, 1500, opts, () => 0)).toBe(1500);
+    expect(backoffDelay(0, 1500, opts, () => 0.5)).toBe(1650);
+    expect(backoffDelay(0, 1500, opts, () => 1)).toBe(1800);
     expect(backoffDelay(0, 60_000, opts, () => 0)).toBe(5000);
+  });
+  it("waits the longer of Retry-After and the attempt's backoff: an object that stays overloaded is retried ever more slowly", () => {
+    const bridge = { baseMs: 250, maxMs: 30_000 };
+    const attempts = [0, 1, 2, 3, 4, 5, 6, 7, 8, 20];
+    expect(attempts.map((a) => backoffDelay(a, 2000, bridge, () => 0))).toEqual([2000, 2000, 2000, 2000, 2000, 4000, 8000, 15_000, 15_000, 15_000]);
+    expect(attempts.map((a) => backoffDelay(a, 2000, bridge, () => 1))).toEqual([2400, 2400, 2400, 2400, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
   });
   it("backs off, growing, through 503s that say Retry-After: 0 instead of retrying at once for as long as they last", async () => {
     const kafka = fresh(1);
@@ -88,6 +94,19 @@ describe("backoff", () => {
     expect(delays).toHaveLength(12);
     // Exponential from 250 ms: the last waits are seconds, not nothing.
     expect(delays.slice(-3).every((d) => d >= 1000)).toBe(true);
+  });
+  it("backs off, growing past it, through 503s that keep saying Retry-After: 2 (an overloaded object)", async () => {
+    const kafka = fresh(1);
+    const ep = await endpoint(({ n }) => (n <= 10 ? { status: 503, headers: { "retry-after": "2" }, body: error("downstream_unavailable") } : { status: 200 }));
+    const { delays } = await bridgeOn(kafka, ep.url);
+    kafka.produce("wa", [{ key: "acme", value: event("acme") }]);
+    await until("committed", () => kafka.group("g", "wa").lag() === 0);
+    expect(delays).toHaveLength(10);
+    // Never sooner than the server asked; from the sixth retry on, the backoff (250 ms doubling, half
+    // of it jitter) is the longer wait, and the last ones are at its cap's lower half.
+    expect(delays.every((d) => d >= 2000)).toBe(true);
+    expect(delays.slice(5).every((d) => d > 2400)).toBe(true);
+    expect(delays.slice(-3).every((d) => d >= 15_000)).toBe(true);
   });
 });
 

@@ -15,6 +15,7 @@ import type { AppEnv } from "../../workers/app-env.ts";
 import { ApiError, onError } from "../../workers/errors.ts";
 import { DAY_MS } from "../../schema/time.ts";
 import { ingest, runDay, status } from "./billing-fixtures.ts";
+import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 
 /** The answer to `run`, and the JSON lines logged at `level` meanwhile. */
 async function linesOf(level: "error" | "warn", run: () => Promise<Response>): Promise<{ status: number; headers: Headers; body: unknown; lines: Record<string, unknown>[] }> {
@@ -178,8 +179,15 @@ describe("errors", () => {
       "D1_ERROR: D1 DB is overloaded. Too many requests queued.",
       "Durable Object reset because its code was updated.",
       "Durable Object is overloaded. Too many requests queued.",
+      // developers.cloudflare.com/durable-objects/observability/troubleshooting/ ("Common errors")
+      "Your account is generating too much load on Durable Objects. Please back off and try again later.",
+      "Connection closed: this Durable Object instance is no longer active. Reconnect or retry the request.",
+      "Durable Object connection closed because the object was reset.",
+      "Durable Object storage operation exceeded timeout which caused object to be reset.",
+      "Your account is doing too many concurrent storage operations. Please back off and try again later.",
     ];
-    for (const message of [...retryable, "D1_ERROR: no such column: nope: SQLITE_ERROR"]) {
+    // A full database is not outlived by retrying the same request.
+    for (const message of [...retryable, "D1_ERROR: no such column: nope: SQLITE_ERROR", "database or disk is full: SQLITE_FULL"]) {
       const app = new Hono<AppEnv>().onError(onError);
       app.get("/fails", () => {
         throw new Error("Failed query: select 1", { cause: new Error(message) });
@@ -188,6 +196,41 @@ describe("errors", () => {
       const expected = retryable.includes(message) ? [503, "storage_unavailable", "1"] : [500, "internal", null];
       expect([message, res.status, (res.body as { error: { code: string } }).error.code, res.headers.get("retry-after")]).toEqual([message, ...expected]);
     }
+  });
+
+  it("answers 503 with retry-after for a Durable Object error flagged .retryable or .overloaded, whatever its message, on a counters read, the clients list and a live upgrade", async () => {
+    // developers.cloudflare.com/durable-objects/best-practices/error-handling/: the runtime flags what
+    // may be retried (with backoff), whatever it says.
+    const { id } = await createClient();
+    const token = await signIn("admin");
+    const generic = "internal error; reference = 0123456789abcdef";
+    const flagged = (flags: { retryable?: boolean; overloaded?: boolean }) => Object.assign(new Error(generic), flags);
+    const failures: [string, Error, number][] = [
+      ["retryable", flagged({ retryable: true }), 503],
+      ["overloaded", flagged({ overloaded: true }), 503],
+      ["retryable cause", new Error("Failed to read", { cause: flagged({ retryable: true }) }), 503],
+      ["not retryable", flagged({ retryable: false, overloaded: false }), 500],
+    ];
+    const requests: [string, string, RequestInit][] = [
+      ["counters", `/v1/clients/${id}/counters?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z`, authed(token)],
+      ["clients", "/v1/clients", authed(token)],
+      ["live", `/v1/clients/${id}/live`, authed(token, { headers: { upgrade: "websocket" } })],
+    ];
+    const answers: string[] = [];
+    for (const [what, error] of failures) {
+      // Every call to a client's object fails with `error`, as the runtime's stub would throw it.
+      const failing = withMethods(env.CLIENT_COUNTER, {
+        get: () => new Proxy({}, { get: (_t, method) => (method === "then" ? undefined : () => Promise.reject(error)) }) as DurableObjectStub<ClientCounter>,
+      } as Partial<DurableObjectNamespace<ClientCounter>>);
+      for (const [route, path, init] of requests) {
+        const res = await linesOf("error", () => withEnv({ CLIENT_COUNTER: failing }, path, init));
+        const code = (res.body as { error: { code: string } }).error.code;
+        answers.push(`${what} ${route}: ${res.status} ${code} ${res.headers.get("retry-after")}`);
+      }
+    }
+    expect(answers).toEqual(
+      failures.flatMap(([what, , status]) => requests.map(([route]) => `${what} ${route}: ${status === 503 ? "503 storage_unavailable 1" : "500 internal null"}`)),
+    );
   });
 
   it("says one thing per field: the first of its problems", async () => {

@@ -3,7 +3,7 @@ import { counterOf, messageShard, shardName } from "../../durable-objects/client
 import { encodeCalls } from "../../durable-objects/event-batch.ts";
 import type { ClientRollup } from "../../durable-objects/rollups.ts";
 import type { NotificationEvent } from "../../schema/event.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError, isStorageFull } from "../errors.ts";
 import { logLine } from "../log.ts";
 import { forgetClients } from "./client-directory.ts";
 
@@ -17,6 +17,8 @@ export interface ClientBatch {
 export interface RoutedEvent {
   client: ClientRef;
   event: NotificationEvent;
+  /** Where the event was in its request (a record's index, a status's path), to name it in a rejection. */
+  at: number | string;
 }
 
 /**
@@ -41,25 +43,37 @@ export function groupByClient(items: RoutedEvent[]): ClientBatch[] {
   return [...batches.values()];
 }
 
-/** What a request's objects reported, summed, and the rollups they handed back for the Overview. */
-export type DispatchResult = IngestFigures & { rollups: ClientRollup[] };
+/**
+ * What a request's objects reported, summed, the rollups they handed back for the Overview, and the
+ * events of objects that are full (`full`), which the caller dead-letters (storageFullRejection).
+ */
+export type DispatchResult = IngestFigures & { rollups: ClientRollup[]; full: NotificationEvent[] };
 
 /**
  * One RPC per batch (more for a batch's rows past MAX_CALL_BYTES), in parallel; resolves only
- * when every object has committed. Any failure is a 503: the sender retries the whole request and
- * dedup makes the retry safe. A failure also drops this isolate's client cache, so the retry is
- * routed by what D1 says now (an object refuses a call routed by a shard count it does not serve).
+ * when every object has committed or is full. Any other failure is a 503: the sender retries the
+ * whole request and dedup makes the retry safe. It also drops this isolate's client cache, so the
+ * retry is routed by what D1 says now (an object refuses a call routed by a shard count it does not
+ * serve). A full object (isStorageFull) refuses every retry alike, so its events come back in `full`
+ * rather than as a 503 that Meta and the bridge would repeat for days, holding back the other
+ * clients' events, stored at the first try, which the sender could never commit.
  */
 export async function dispatch(env: Env, batches: ClientBatch[]): Promise<DispatchResult> {
-  const calls = batches.flatMap((b) => encodeCalls(b.events).map((batch) => ({ client: b.client, batch })));
+  const calls = batches.flatMap((b) => encodeCalls(b.events).map((call) => ({ client: b.client, ...call })));
   const results = await Promise.allSettled(calls.map(({ client, batch }) => counterOf(env, client.id, client.shard).ingest(client, batch, { relayRollup: true })));
-  const total: DispatchResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0, rollups: [] };
+  const total: DispatchResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0, rollups: [], full: [] };
   const failed: string[] = [];
   results.forEach((r, i) => {
     if (r.status === "rejected") {
-      const { id, shard = 0 } = calls[i]!.client;
-      failed.push(id);
-      logLine("error", "counter_ingest_failed", { client_id: id, shard }, r.reason);
+      const { client, events } = calls[i]!;
+      const fields = { client_id: client.id, shard: client.shard ?? 0, events: events.length };
+      if (isStorageFull(r.reason)) {
+        total.full.push(...events);
+        logLine("error", "counter_storage_full", fields, r.reason);
+        return;
+      }
+      failed.push(client.id);
+      logLine("error", "counter_ingest_failed", fields, r.reason);
       return;
     }
     addFigures(total, r.value);
@@ -72,4 +86,9 @@ export async function dispatch(env: Env, batches: ClientBatch[]): Promise<Dispat
     });
   }
   return total;
+}
+
+/** Why a full object's event was not stored (dispatch's `full`); the replay of its dead letter stores it once the client has more shards. */
+export function storageFullRejection(clientId: string): { code: string; message: string } {
+  return { code: "client_storage_full", message: `client ${clientId}'s storage is full; the event is kept in the dead letters, to replay once the client has more shards` };
 }

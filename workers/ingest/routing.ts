@@ -17,7 +17,7 @@ export async function routeStatuses(db: DrizzleD1Database, statuses: PendingStat
   const unknown: Rejection[] = [];
   for (const s of statuses) {
     const client = ownerAt(owners.get(s.phoneNumberId)!, s.event.occurred_at);
-    if (client) routed.push({ client, event: { ...s.event, client_id: client.id } });
+    if (client) routed.push({ client, event: { ...s.event, client_id: client.id }, at: s.path });
     else unknown.push({ at: s.path, code: "unknown_phone_number", message: `phone_number_id ${s.phoneNumberId} had no active client at ${new Date(s.event.occurred_at).toISOString()}` });
   }
   return { routed, unknown };
@@ -30,7 +30,7 @@ export async function routeRecords(db: DrizzleD1Database, valid: ValidatedBatch[
   const unknown: RejectedRecord[] = [];
   for (const v of valid) {
     const client = clients.get(v.event.client_id);
-    if (client) routed.push({ client, event: v.event });
+    if (client) routed.push({ client, event: v.event, at: v.index });
     else unknown.push({ at: v.index, code: "unknown_client", message: `client ${v.event.client_id} does not exist or is inactive`, input: recordText(v) });
   }
   return { routed, unknown };

@@ -5,7 +5,8 @@ import { bearerToken, ingestKeyFrom } from "../auth/api-keys.ts";
 import { DEV_INGEST_KEY } from "../../schema/dev-credentials.ts";
 import { ApiError } from "../errors.ts";
 import { isProduction } from "../security.ts";
-import { MalformedBatch, TooManyRecords, batchText, otherClientsOnly, refuseNestedBatches, splitRecords, validateRecords, withinKeyScope } from "../ingest/bridge.ts";
+import { MalformedBatch, TooManyRecords, batchText, otherClientsOnly, recordText, refuseNestedBatches, splitRecords, validateRecords, withinKeyScope, type RejectedRecord } from "../ingest/bridge.ts";
+import { storageFullRejection } from "../ingest/dispatch.ts";
 import { keepDeadLetter, rejectedRecordsLetter } from "../ingest/dead-letters.ts";
 import { storeEvents } from "../ingest/store-events.ts";
 import { routeRecords } from "../ingest/routing.ts";
@@ -98,10 +99,17 @@ ingest.post(
     const rejectedAll = [...rejected, ...foreign, ...unknown].sort((a, b) => a.at - b.at);
     if (rejectedAll.length > 0) await keepDeadLetter(c.env.LAKE, rejectedRecordsLetter(rejectedAll, contentType, keyClient));
     const result = await storeEvents(c, routed);
+    // A full client's records: refused and dead-lettered like any other, after the rest were stored.
+    let full: RejectedRecord[] = [];
+    if (result.full.length > 0) {
+      const recordAt = new Map(allowed.map((v) => [v.index, v]));
+      full = result.full.map(({ event, at }) => ({ at: at as number, ...storageFullRejection(event.client_id), input: recordText(recordAt.get(at as number)!) }));
+      await keepDeadLetter(c.env.LAKE, rejectedRecordsLetter(full, contentType, keyClient));
+    }
     return c.json({
       accepted: result.accepted,
       duplicates: result.duplicates,
-      rejected: rejectedAll.map(({ at, code, message }) => ({ index: at, code, message })),
+      rejected: [...rejectedAll, ...full].sort((a, b) => a.at - b.at).map(({ at, code, message }) => ({ index: at, code, message })),
     } satisfies BridgeResult);
   },
 );

@@ -6,6 +6,7 @@ import { ApiError } from "../errors.ts";
 import type { Rejection, WebhookResult } from "../../schema/api.ts";
 import { keepDeadLetter } from "../ingest/dead-letters.ts";
 import { storeEvents } from "../ingest/store-events.ts";
+import { storageFullRejection } from "../ingest/dispatch.ts";
 import { routeStatuses } from "../ingest/routing.ts";
 import { verifyMetaSignature } from "../ingest/signature.ts";
 import { logUnlistedPricing } from "../ingest/unlisted-pricing.ts";
@@ -60,10 +61,13 @@ webhooks.post(
     // The DLQ write comes first: if it fails we answer 503 before anything is counted.
     if (rejections.length > 0) await deadLetter(rejections);
     const result = await storeEvents(c, routed);
+    // A full client's statuses: the body kept again, naming them too, after the rest were stored.
+    // Its replay stores them once the client has more shards (and finds the rest duplicates).
+    if (result.full.length > 0) await deadLetter([...rejections, ...result.full.map((r) => ({ at: String(r.at), ...storageFullRejection(r.event.client_id) }))]);
     return c.json({
       accepted: result.accepted,
       duplicates: result.duplicates,
-      ignored: parsed.ignored + unknown.length,
+      ignored: parsed.ignored + unknown.length + result.full.length,
     } satisfies WebhookResult);
   },
 );

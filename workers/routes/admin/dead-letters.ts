@@ -55,6 +55,12 @@ adminDeadLetters.post("/replay", valid("query", DeadLetterQuery), async (c) => {
     }
   }
   const stored = await storeEvents(c, routed);
+  // A client still full: its letters are kept whole (nothing is deleted or narrowed) for the replay
+  // after its shards grow; what this one stored comes back then as duplicates.
+  if (stored.full.length > 0) {
+    const clients = [...new Set(stored.full.map((r) => r.event.client_id))];
+    throw new ApiError(409, "client_storage_full", `the storage of ${clients.join(", ")} is full; give the client more shards, then replay again`, { clients });
+  }
   // Unconditional: a letter's name is the hash of its input, so whatever holds the name now holds the
   // input whose events were just stored (a retry's rewrite, or another replay's narrowing).
   // R2 failing from here answers 503 (workers/errors.ts): the retry finds the events stored as duplicates.

@@ -1,0 +1,116 @@
+/**
+ * A client's object at its storage limit. A SQLite-backed Durable Object past its 10 GB refuses
+ * writes with "database or disk is full: SQLITE_FULL" while reads and deletes still work; local
+ * workerd enforces no limit, so the object's `sql.exec` is wrapped: while `state.full`, a statement
+ * that allocates throws SQLite's message. No retry of the same request outlives that, so the other
+ * clients' events are stored and answered, and the full client's are dead-lettered for a replay once
+ * it has room (more shards), never answered 503 for as long as it stays full.
+ */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import type { ClientCounter } from "../../durable-objects/client-counter.ts";
+import { counterOf } from "../../durable-objects/client-shards.ts";
+import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
+import { utcDate } from "../../schema/time.ts";
+import { clearOfMinuteTurn } from "../minute-turn.ts";
+import { admin, authed, call, createClient, deadLetters, ingestKey, postEvents, postWebhook, unique, withEnv, withMethods } from "./helpers.ts";
+import { detailEvent } from "./lake-fixtures.ts";
+
+const FULL = "database or disk is full: SQLITE_FULL";
+
+/** Makes the object's storage refuse allocating writes while `state.full`. */
+async function fillUp(stub: DurableObjectStub<ClientCounter>, state: { full: boolean }): Promise<void> {
+  await runInDurableObject(stub, (_i, s) => {
+    const sql = s.storage.sql;
+    const real = sql.exec.bind(sql);
+    (sql as unknown as { exec: unknown }).exec = (query: string, ...args: unknown[]) => {
+      if (state.full && /^(CREATE|INSERT|UPDATE|REPLACE|WITH)/i.test(query.trimStart())) throw new Error(FULL);
+      return real(query, ...(args as never[]));
+    };
+  });
+}
+
+const replay = async () => call(`/v1/admin/dead-letters/replay?date=${utcDate(Date.now())}`, authed(await admin(), { method: "POST" }));
+const lettersHolding = async (text: string) => (await deadLetters()).filter((l) => l.body.input.includes(text));
+
+describe("a client's object at its storage limit", () => {
+  // A letter is filed under the day it was written and replayed by today's date.
+  beforeEach(() => clearOfMinuteTurn());
+
+  it("a bridged batch stores the other clients' records and answers 200, the full client's rejected and dead-lettered, replayed once it has room", async () => {
+    const full = await createClient();
+    const fine = await createClient();
+    const state = { full: true };
+    await fillUp(counterOf(env, full.id), state);
+    const key = await ingestKey();
+    const batch = [detailEvent(fine.id, 0), detailEvent(full.id, 1), detailEvent(fine.id, 2)];
+    const refusal = { index: 1, code: "client_storage_full", message: expect.stringContaining(`client ${full.id}'s storage is full`) };
+    const first = await postEvents(batch, key);
+    expect([first.status, await first.json()]).toEqual([200, { accepted: 2, duplicates: 0, rejected: [refusal] }]);
+    // A sender's retry (a redelivery) meets the same answer and writes the same letter, not a second.
+    expect(await (await postEvents(batch, key)).json()).toEqual({ accepted: 0, duplicates: 2, rejected: [refusal] });
+    const letters = await lettersHolding(String(batch[1]!.event_id));
+    expect(letters.map((l) => l.body.rejections)).toEqual([[{ at: 1, code: "client_storage_full", message: expect.any(String) }]]);
+    expect(JSON.parse(letters[0]!.body.input)).toEqual([{ index: 1, record: JSON.stringify(batch[1]) }]);
+
+    // Replayed while the client is still full: refused as a whole, the letter kept as it was.
+    const early = await replay();
+    expect([early.status, await early.json()]).toEqual([409, { error: { code: "client_storage_full", message: expect.any(String), details: { clients: [full.id] } } }]);
+    expect(await lettersHolding(String(batch[1]!.event_id))).toHaveLength(1);
+
+    // Room again (the client given more shards): the replay stores the record and deletes its letter.
+    state.full = false;
+    expect((await replay()).status).toBe(200);
+    expect(await lettersHolding(String(batch[1]!.event_id))).toHaveLength(0);
+    expect(await (await postEvents(batch, key)).json()).toEqual({ accepted: 0, duplicates: 3, rejected: [] });
+  });
+
+  it("a webhook stores the other clients' statuses and answers 200, the full client's kept in a letter naming them, replayed once it has room", async () => {
+    const full = await createClient();
+    const fine = await createClient();
+    const state = { full: true };
+    await fillUp(counterOf(env, full.id), state);
+    const now = Math.floor(Date.now() / 1000) - 60;
+    const toFull = `wamid.${unique("full")}`;
+    const payload = webhook([
+      { phoneNumberId: fine.phones[0]!, statuses: [statusObject({ id: `wamid.${unique("fine")}`, status: "sent", timestamp: now })] },
+      { phoneNumberId: full.phones[0]!, statuses: [statusObject({ id: toFull, status: "sent", timestamp: now })] },
+    ]);
+    const res = await postWebhook(payload);
+    expect([res.status, await res.json()]).toEqual([200, { accepted: 1, duplicates: 0, ignored: 1 }]);
+    const letters = await lettersHolding(toFull);
+    expect(letters.map((l) => l.body.rejections)).toEqual([[{ at: "entry.0.changes.1.value.statuses.0", code: "client_storage_full", message: expect.stringContaining(full.id) }]]);
+
+    state.full = false;
+    expect((await replay()).status).toBe(200);
+    expect(await lettersHolding(toFull)).toHaveLength(0);
+    expect(await (await postWebhook(payload)).json()).toEqual({ accepted: 0, duplicates: 2, ignored: 0 });
+  });
+
+  it("an object failing in a way a retry can outlive is still a 503, whatever its message says, and dead-letters nothing", async () => {
+    const { id } = await createClient();
+    const key = await ingestKey();
+    const record = detailEvent(id, 0);
+    const failures = [
+      new Error("Durable Object is overloaded. Too many requests queued."),
+      // The runtime's flag wins over the words.
+      Object.assign(new Error(FULL), { retryable: true }),
+      Object.assign(new Error(FULL), { overloaded: true }),
+    ];
+    const answers: [number, string][] = [];
+    for (const error of failures) {
+      const failing = withMethods(env.CLIENT_COUNTER, {
+        get: () => ({ ingest: () => Promise.reject(error) }) as unknown as DurableObjectStub<ClientCounter>,
+      } as Partial<DurableObjectNamespace<ClientCounter>>);
+      const res = await withEnv({ CLIENT_COUNTER: failing }, "/v1/ingest/events", {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify([record]),
+      });
+      answers.push([res.status, ((await res.json()) as { error: { code: string } }).error.code]);
+    }
+    expect(answers).toEqual(failures.map(() => [503, "downstream_unavailable"]));
+    expect(await lettersHolding(String(record.event_id))).toHaveLength(0);
+  });
+});
