@@ -208,6 +208,21 @@ describe("late events after a day's cron window", () => {
   });
 });
 
+describe("marked dates that keep failing", () => {
+  it("go behind the others: 80 newer marked dates of an object that does not answer do not keep an older one unbilled", async () => {
+    const stuck = await createClient({ timezone: "UTC" });
+    const other = await createClient({ timezone: "UTC" });
+    await markRebills(env.DB, ["2023-04-01"], [other.id], 1_000);
+    await markRebills(env.DB, Array.from({ length: 80 }, (_, i) => utcDate(at("2023-07-31T00:00:00Z") - i * DAY_MS)), [stuck.id], 1_000);
+    const tickEnv = { ...env, CLIENT_COUNTER: unansweringLedger(stuck.id) };
+    await expect(billingJob(tickEnv, at("2023-08-21T02:10:00Z"))).rejects.toThrow(/2023-07-31/);
+    expect(await rebillsBetween(env.DB, "2023-04-01", "2023-04-01")).toHaveLength(1);
+    await expect(billingJob(tickEnv, at("2023-08-21T02:20:00Z"))).rejects.toThrow();
+    expect(await rebillsBetween(env.DB, "2023-04-01", "2023-04-01")).toEqual([]);
+    await env.DB.prepare("DELETE FROM billing_rebills WHERE client_id = ?").bind(stuck.id).run();
+  });
+});
+
 describe("a replay whose one call changes more of a client's days than D1 takes queries in one invocation", () => {
   it("marks every one of those days for re-billing", async () => {
     const c = await createClient({ timezone: "UTC" });
@@ -311,6 +326,18 @@ describe("a billing commit whose answer D1 lost", () => {
   });
 });
 
+/** CLIENT_COUNTER whose object of the one-shard client `clientId` does not answer ledger reads. */
+function unansweringLedger(clientId: string): DurableObjectNamespace<ClientCounter> {
+  const brokenId = env.CLIENT_COUNTER.idFromName(clientId).toString();
+  return withMethods(env.CLIENT_COUNTER, {
+    get: (objectId: DurableObjectId) => {
+      const stub = env.CLIENT_COUNTER.get(objectId);
+      if (objectId.toString() !== brokenId) return stub;
+      return { ledgerLinesByDay: () => Promise.reject(new Error("Durable Object storage is over its limit")) } as unknown as DurableObjectStub<ClientCounter>;
+    },
+  } as Partial<DurableObjectNamespace<ClientCounter>>);
+}
+
 describe("a client whose object does not answer a tick", () => {
   it("is marked and left out while the others are billed, and billed at the tick after it answers", async () => {
     await onClock("2026-07-24T12:00:00Z", async (setNow) => {
@@ -320,15 +347,7 @@ describe("a client whose object does not answer a tick", () => {
         expect((await postJson("/v1/admin/clients", { id, name: id, timezone: "UTC" }, token)).status).toBe(201);
         await ingest([status(id, unique("wamid"), "delivered", Date.now())]);
       }
-      const brokenId = env.CLIENT_COUNTER.idFromName(broken).toString();
-      const counters = withMethods(env.CLIENT_COUNTER, {
-        get: (objectId: DurableObjectId) => {
-          const stub = env.CLIENT_COUNTER.get(objectId);
-          if (objectId.toString() !== brokenId) return stub;
-          return { ledgerLinesByDay: () => Promise.reject(new Error("Durable Object storage is over its limit")) } as unknown as DurableObjectStub<ClientCounter>;
-        },
-      } as Partial<DurableObjectNamespace<ClientCounter>>);
-      await expect(billingJob({ ...env, CLIENT_COUNTER: counters }, setNow("2026-07-25T02:10:00Z"))).rejects.toThrow(/2026-07-24/);
+      await expect(billingJob({ ...env, CLIENT_COUNTER: unansweringLedger(broken) }, setNow("2026-07-25T02:10:00Z"))).rejects.toThrow(/2026-07-24/);
       const finance = await signIn("finance");
       const [okDay, brokenDay] = [await billingOf("2026-07-24", ok, finance), await billingOf("2026-07-24", broken, finance)];
       expect([okDay.lines.length, okDay.open_clients, brokenDay.lines.length, brokenDay.open_clients]).toEqual([1, 0, 0, 1]);

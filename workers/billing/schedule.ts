@@ -87,32 +87,39 @@ export async function billingClients(d1: D1Database): Promise<BillingClient[]> {
 /**
  * The marked days of each client that its due days do not already cover and that are due at the
  * tick's `now` (the objects mark by their own clock, which is the tick's in production; a tick played
- * back at an earlier time leaves the marks of days not yet due to later ticks).
+ * back at an earlier time leaves the marks of days not yet due to later ticks), and each such date's
+ * earliest mark.
  */
-function staleDays(due: Map<BillingClient, string[]>, clients: BillingClient[], rebills: Rebill[], now: number): Map<BillingClient, string[]> {
+function staleDays(due: Map<BillingClient, string[]>, clients: BillingClient[], rebills: Rebill[], now: number): { stale: Map<BillingClient, string[]>; markedAt: Map<string, number> } {
   const stale = new Map<BillingClient, string[]>();
+  const markedAt = new Map<string, number>();
   const byId = new Map(clients.map((c) => [c.id, c]));
-  for (const { date, client_id } of rebills) {
+  for (const { date, client_id, marked_at } of rebills) {
     const client = byId.get(client_id);
     if (!client || dayDueAt(date, client.timezone) > now || due.get(client)?.includes(date)) continue;
     const days = stale.get(client) ?? [];
     if (!days.includes(date)) days.push(date);
     stale.set(client, days);
+    markedAt.set(date, Math.min(markedAt.get(date) ?? Infinity, marked_at));
   }
-  return stale;
+  return { stale, markedAt };
 }
 
 /**
  * Marked dates one tick bills at most, after the dates due now. A run costs ~6 D1 queries and an
  * invocation has 1,000, so a backfill that marked a year of a client's days neither fails the tick
- * nor holds back the days due now: the tick bills the newest marked dates (the likeliest to be
- * looked at) and leaves the rest marked, and open, for the next ticks, 480 an hour.
+ * nor holds back the days due now; the rest stay marked, and open, for the next ticks, 480 an hour.
  */
 export const STALE_DATES_PER_TICK = 80;
 
-/** `stale` cut to its newest STALE_DATES_PER_TICK dates, and how many dates wait for later ticks. */
-function newestStale(stale: Map<BillingClient, string[]>): { taken: Map<BillingClient, string[]>; deferred: number } {
-  const dates = [...new Set([...stale.values()].flat())].sort().reverse();
+/**
+ * `stale` cut to the STALE_DATES_PER_TICK dates marked first (newest date first among marks of the
+ * same moment, as a backfill's are), and how many dates wait for later ticks. First marked, first
+ * billed: a run that fails marks its day again, later, so dates that keep failing (an object that
+ * does not answer, a card out of range) go behind the others instead of taking every tick's share.
+ */
+function firstMarkedStale({ stale, markedAt }: ReturnType<typeof staleDays>): { taken: Map<BillingClient, string[]>; deferred: number } {
+  const dates = [...markedAt.keys()].sort((a, b) => markedAt.get(a)! - markedAt.get(b)! || b.localeCompare(a));
   const taken = new Set(dates.slice(0, STALE_DATES_PER_TICK));
   const kept = [...stale].map(([c, days]) => [c, days.filter((d) => taken.has(d))] as const).filter(([, days]) => days.length > 0);
   return { taken: new Map(kept), deferred: dates.length - taken.size };
@@ -131,10 +138,10 @@ interface TickResult {
 async function billingTick(env: Env, now: number): Promise<TickResult[]> {
   const [clients, rebills] = await Promise.all([billingClients(env.DB), allRebills(env.DB)]);
   const due = dueDaysByClient(clients, now, await lastRunsOfNewestDays(env.DB, clients, now));
-  const { taken: stale, deferred } = newestStale(staleDays(due, clients, rebills, now));
+  const { taken: stale, deferred } = firstMarkedStale(staleDays(due, clients, rebills, now));
   // The stale clients of a date run apart from its due ones: a client that keeps failing (a card
   // out of range) must not hold another zone's bill of the same date. Due dates run first.
-  const runs = [...byDate(due), ...[...byDate(stale)].reverse()];
+  const runs = [...byDate(due), ...byDate(stale)];
   const results: TickResult[] = [];
   if (runs.length === 0) return results;
   const work = new Map<BillingClient, string[]>([...due].map(([c, days]) => [c, [...days, ...(stale.get(c) ?? [])]]));
