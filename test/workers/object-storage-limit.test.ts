@@ -145,6 +145,28 @@ describe("an object at its storage limit", () => {
   });
 });
 
+describe("the flush's early drop of a written outbox table", () => {
+  it("waits for stored counters that hold the whole range, not only its start", async () => {
+    const { id } = await createClient();
+    const stub = counterOf(env, id);
+    // Call 1 spreads over 2,000 minutes, so its counters are stored at once (aggregates_through 1);
+    // call 2's stay in memory and in its outbox row.
+    const wide = Array.from({ length: 2_000 }, (_, i) => ({ ...sent(id, i), occurred_at: DAY1 + i * 60_000 }));
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch(wide));
+    await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 5_000)]));
+    expect(await runInDurableObject(stub, (_i, s) => s.storage.sql.exec("SELECT value FROM meta WHERE key = 'aggregates_through'").one().value)).toBe("1");
+    // An admin flush that R2 refuses seals the table and keeps the range [1, 2].
+    await useBucket(stub, failingBucket);
+    await runInDurableObject(stub, (instance) => expect(instance.flush()).rejects.toThrow("R2 is down"));
+    await useBucket(stub, env.LAKE);
+    const state: Fullness = { full: true, refused: [], freedBy: /^DROP TABLE EVENTS_/ };
+    await fillUp(stub, state);
+    await runInDurableObject(stub, (instance) => expect(instance.flush()).rejects.toThrow(FULL));
+    await evictDurableObject(stub);
+    expect(await sentCounted(stub)).toBe(2_001);
+  });
+});
+
 describe("the flush alarm after a failed alarm run", () => {
   it("re-arms for new rows once the runtime has dropped an alarm whose handler kept throwing", async () => {
     const { id } = await createClient();
