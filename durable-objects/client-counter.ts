@@ -32,6 +32,7 @@ import { LayoutChanges, Reshard, type LayoutState, type Transition } from "./res
 import { CHECKPOINT_INTERVAL_MS, type ClientRollup } from "./rollups.ts";
 import { FLUSH_INTERVAL_MS } from "./lake-schedule.ts";
 import { StorageWatch } from "./storage-watch.ts";
+import { isStorageFull } from "../workers/errors.ts";
 import { logLine } from "../workers/log.ts";
 
 /** What the ingest Worker knows about the client when it calls. */
@@ -53,6 +54,18 @@ export interface IngestResult {
   backgroundRowsWritten: number;
   /** A rollup for the caller to relay to the Overview, when the caller took it and one was due. */
   rollup: ClientRollup | null;
+  /**
+   * The events of this call that another shard, full, refused (isStorageFull), by their index in the
+   * call's batch: during a reshard's transition a call's events of old messages go to the shard that
+   * holds them (`ingestResharded`), and the rest are stored all the same.
+   */
+  refused?: RefusedPart[];
+}
+
+/** A shard at its storage limit and the events of a call it refused. */
+export interface RefusedPart {
+  shard: number;
+  events: number[];
 }
 
 /** What calls report about their storage work, without the rollup. */
@@ -227,15 +240,33 @@ export class ClientCounter extends DurableObject<Env> {
     );
     if (claimed.size === 0) return this.enqueue(client, batch, options);
     // A claimed message's old shard is never this one (only messages of other shards were asked about).
-    const byShard = Map.groupBy(events, (e) => claimed.get(e.message_id) ?? self);
-    const mine = byShard.get(self);
-    byShard.delete(self);
-    const parts = await Promise.all([
-      mine ? this.enqueue(client, encodeBatch(mine), options) : null,
-      ...[...byShard].map(([shard, list]) => counterOf(this.env, client.id, shard).ingest({ ...client, shard }, encodeBatch(list), { forwarded: true })),
-    ]);
-    const total: IngestResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0, rollup: parts[0]?.rollup ?? null };
-    for (const p of parts) if (p) addFigures(total, p);
+    const byShard = Map.groupBy(
+      events.map((event, index) => ({ event, index })),
+      ({ event }) => claimed.get(event.message_id) ?? self,
+    );
+    const parts = [...byShard];
+    const settled = await Promise.allSettled(
+      parts.map(([shard, list]) => {
+        const batch = encodeBatch(list.map((e) => e.event));
+        return shard === self ? this.enqueue(client, batch, options) : counterOf(this.env, client.id, shard).ingest({ ...client, shard }, batch, { forwarded: true });
+      }),
+    );
+    const total: IngestResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0, rollup: null };
+    const refused: RefusedPart[] = [];
+    settled.forEach((r, i) => {
+      const [shard, list] = parts[i]!;
+      if (r.status === "fulfilled") {
+        addFigures(total, r.value);
+        if (shard === self) total.rollup = r.value.rollup;
+      } else if (isStorageFull(r.reason)) {
+        // The other parts are stored: a 503 would have the sender repeat them, and this part stays
+        // refused until that shard has room, so the caller dead-letters just these events.
+        refused.push({ shard, events: list.map((e) => e.index) });
+      } else {
+        throw r.reason;
+      }
+    });
+    if (refused.length > 0) total.refused = refused;
     return total;
   }
 

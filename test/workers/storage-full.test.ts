@@ -8,13 +8,14 @@
  */
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
-import { counterOf } from "../../durable-objects/client-shards.ts";
+import { counterOf, messageShard } from "../../durable-objects/client-shards.ts";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { utcDate } from "../../schema/time.ts";
 import { clearOfMinuteTurn } from "../minute-turn.ts";
-import { admin, authed, call, createClient, deadLetters, ingestKey, postEvents, postWebhook, unique, withEnv, withMethods } from "./helpers.ts";
+import { admin, authed, call, createClient, deadLetters, ingestKey, postEvents, postJson, postWebhook, unique, withEnv, withMethods } from "./helpers.ts";
+import { status } from "./billing-fixtures.ts";
 import { detailEvent } from "./lake-fixtures.ts";
 
 const FULL = "database or disk is full: SQLITE_FULL";
@@ -112,5 +113,40 @@ describe("a client's object at its storage limit", () => {
     }
     expect(answers).toEqual(failures.map(() => [503, "downstream_unavailable"]));
     expect(await lettersHolding(String(record.event_id))).toHaveLength(0);
+  });
+});
+
+describe("a grown client whose old shard is full", () => {
+  it("rejects only the events that shard refused, stores the rest, and names that shard", async () => {
+    const { id } = await createClient();
+    const inShard1 = () => {
+      for (;;) {
+        const m = unique("wamid");
+        if (messageShard(m, 2) === 1) return m;
+      }
+    };
+    const t = Date.now() - 60_000;
+    const old = inShard1();
+    const key = await ingestKey();
+    expect((await postEvents([status(id, old, "sent", t)], key)).status).toBe(200);
+    expect((await postJson(`/v1/admin/clients/${id}`, { shards: 2 }, await admin(), "PATCH")).status).toBe(200);
+    await fillUp(counterOf(env, id, 0), { full: true });
+    // Both route to shard 1 by the new count; the old message's status goes on to shard 0, which holds it.
+    const fresh = inShard1();
+    const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const res = await postEvents([status(id, old, "delivered", t + 1_000), status(id, fresh, "sent", t)], key);
+      const body = (await res.json()) as { accepted: number; rejected: { index: number; code: string }[] };
+      const full = logged.mock.calls.map((c) => JSON.parse(String(c[0])) as Record<string, unknown>).filter((l) => l.event === "counter_storage_full");
+      expect({ status: res.status, accepted: body.accepted, rejected: body.rejected.map((r) => `${r.index} ${r.code}`), shards: full.map((l) => l.shard) }).toEqual({
+        status: 200,
+        accepted: 1,
+        rejected: ["0 client_storage_full"],
+        shards: [0],
+      });
+      expect((await counterOf(env, id, 1).totals(0, Number.MAX_SAFE_INTEGER)).sent).toBe(1);
+    } finally {
+      logged.mockRestore();
+    }
   });
 });

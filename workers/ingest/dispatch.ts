@@ -78,6 +78,11 @@ export async function dispatch(env: Env, batches: ClientBatch[]): Promise<Dispat
     }
     addFigures(total, r.value);
     if (r.value.rollup) total.rollups.push(r.value.rollup);
+    for (const part of r.value.refused ?? []) {
+      const { client, events } = calls[i]!;
+      total.full.push(...part.events.map((index) => events[index]!));
+      logLine("error", "counter_storage_full", { client_id: client.id, shard: part.shard, events: part.events.length });
+    }
   });
   if (failed.length > 0) {
     forgetClients();
