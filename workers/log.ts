@@ -12,13 +12,18 @@ export function logLine(level: LogLevel, event: string, fields: Record<string, u
 }
 
 /**
- * An error's name and message, and its cause's. drizzle's failed query names its statement's
- * parameters in its message (`\nparams: …`: a new password's hash, the email a sign-in was tried
- * with): the statement, whose values are placeholders, and the driver's error say what failed.
+ * An error's message fit for a log line or a stored failure. drizzle's failed query names its
+ * statement's parameters in its message (`\nparams: …`: a new password's hash, the email a sign-in
+ * was tried with): the statement, whose values are placeholders, and the driver's error say what failed.
  */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message.replace(/\nparams: [\s\S]*$/, "") : String(err);
+}
+
+/** An error's name and message, and its cause's (a wrapped failed query's too: errorMessage). */
 function errorFields(err: unknown): Record<string, string> | string {
   if (!(err instanceof Error)) return String(err);
-  const fields: Record<string, string> = { name: err.name, message: err.message.replace(/\nparams: [\s\S]*$/, "") };
-  if (err.cause instanceof Error) fields.cause = `${err.cause.name}: ${err.cause.message}`;
+  const fields: Record<string, string> = { name: err.name, message: errorMessage(err) };
+  if (err.cause instanceof Error) fields.cause = `${err.cause.name}: ${errorMessage(err.cause)}`;
   return fields;
 }

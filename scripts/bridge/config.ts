@@ -88,11 +88,12 @@ export function parseBridgeArgs(argv: string[], env: Record<string, string | und
   try {
     url = new URL("/v1/ingest/events", base);
   } catch {
-    throw new UsageError(`--url is not a URL: ${base}`);
+    // Not echoed, here or below: a mistyped URL may hold a password, and stderr goes to logs.
+    throw new UsageError("--url is not a URL");
   }
-  // fetch refuses either before sending, which the bridge would take for a network failure and retry for ever.
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--url must be http:// or https://: ${base}`);
   if (url.username || url.password) throw new UsageError("--url must not hold credentials: the ingest key comes from ZAPMETER_INGEST_KEY");
+  // fetch refuses either before sending, which the bridge would take for a network failure and retry for ever.
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--url must be http:// or https://, not ${url.protocol}`);
   const endpoint = url.toString();
   const dlqTopic = values["dlq-topic"] ?? `${values.topic}.dlq`;
   // Each dead letter would be read again, refused again and written again, without end.

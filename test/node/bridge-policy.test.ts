@@ -168,6 +168,19 @@ describe("command line", () => {
     expect(parseBridgeArgs([...base, ...low], env)).toMatchObject({ batchSize: 1, lingerMs: 0, maxInFlight: 1, concurrency: 1, progressSeconds: 0 });
     expect(parseBridgeArgs([...base, ...high], env)).toMatchObject({ batchSize: 10_000, lingerMs: 60_000, maxInFlight: 256, concurrency: 1000, progressSeconds: 3600 });
   });
+  it("never prints a --url it refuses, which may hold a password", () => {
+    const base = ["--brokers", "k:9092", "--topic", "t", "--group", "g", "--url"];
+    for (const url of ["ftp://user:s3cret@zm.example.com", "https://user:s3cret@zm.example.com", "http://user:s3cret@[zm"]) {
+      let refused: unknown = null;
+      try {
+        parseBridgeArgs([...base, url], env);
+      } catch (err) {
+        refused = err;
+      }
+      expect(refused).toBeInstanceOf(UsageError);
+      expect((refused as UsageError).message).not.toContain("s3cret");
+    }
+  });
   it("answers --help before checking anything else", () => {
     expect(() => parseBridgeArgs(["--help"], {})).toThrow(HelpRequested);
   });

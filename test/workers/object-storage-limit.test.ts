@@ -1,12 +1,3 @@
-/**
- * An object at (or near) Cloudflare's 10 GB per-object limit. Past it, SQLite refuses writes with
- * "database or disk is full: SQLITE_FULL" while reads and deletes still work (workerd's sqlite.c++;
- * cloudflare/cloudflare-docs#29058). Local workerd neither enforces the limit nor lets a test cap
- * max_page_count, so the fault is modelled by wrapping the object's `sql.exec` (a review of
- * 2026-12-07): a statement that allocates (CREATE, INSERT, UPDATE, REPLACE) throws SQLite's message
- * while the object is full; SELECT, DELETE and DROP go through, and a DROP TABLE of an event table or
- * an outbox table frees the space, as the real database would (unless a test says otherwise).
- */
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
@@ -17,35 +8,9 @@ import { encodeBatch } from "../../durable-objects/event-batch.ts";
 import type { NotificationEvent } from "../../schema/event.ts";
 import { createClient, failingBucket, withClockAhead } from "./helpers.ts";
 import { DAY1 } from "./lake-fixtures.ts";
+import { FULL, fillUp, type Fullness } from "./full-storage.ts";
 
-const FULL = "database or disk is full: SQLITE_FULL";
 const DAY = 86_400_000;
-
-interface Fullness {
-  full: boolean;
-  /** The statements refused, as their first three words. */
-  refused: string[];
-  /** DROPs of these tables free the space (event and outbox tables by default). */
-  freedBy?: RegExp;
-}
-
-/** Makes the object's storage refuse allocating writes while `state.full`. */
-async function fillUp(stub: DurableObjectStub<ClientCounter>, state: Fullness): Promise<void> {
-  await runInDurableObject(stub, (_i, s) => {
-    const sql = s.storage.sql;
-    const real = sql.exec.bind(sql);
-    (sql as unknown as { exec: unknown }).exec = (query: string, ...args: unknown[]) => {
-      const q = query.trimStart().toUpperCase().replace(/\s+/g, " ");
-      if (state.full && /^(CREATE|INSERT|UPDATE|REPLACE|WITH)/.test(q)) {
-        state.refused.push(q.split(" ").slice(0, 3).join(" "));
-        throw new Error(FULL);
-      }
-      const out = real(query, ...(args as never[]));
-      if ((state.freedBy ?? /^DROP TABLE (EVENTS|OUTBOX)_/).test(q)) state.full = false;
-      return out;
-    };
-  });
-}
 
 const sent = (id: string, n: number, receivedAt = DAY1): NotificationEvent => ({
   event_id: `${id}-${n}:sent`, message_id: `${id}-${n}`, client_id: id, status: "sent", occurred_at: DAY1 + n,
@@ -76,7 +41,7 @@ describe("an object at its storage limit", () => {
     await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 1, Date.now()), sent(id, 2, Date.now())]));
     expect(await eventTables(stub)).toHaveLength(1);
     // Full now; four months on, that table is past its retention and its DROP frees the space.
-    const state: Fullness = { full: true, refused: [] };
+    const state: Fullness = { full: true, refused: [], freedBy: /^DROP TABLE (EVENTS|OUTBOX)_/ };
     await fillUp(stub, state);
     const { results, current } = await withClockAhead(120 * DAY, async () => {
       const out: string[] = [];
@@ -93,7 +58,7 @@ describe("an object at its storage limit", () => {
     const { id } = await createClient();
     const stub = counterOf(env, id);
     await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 1, Date.now())]));
-    const state: Fullness = { full: true, refused: [] };
+    const state: Fullness = { full: true, refused: [], freedBy: /^DROP TABLE (EVENTS|OUTBOX)_/ };
     await fillUp(stub, state);
     await withClockAhead(120 * DAY, () => runInDurableObject(stub, (instance) => instance.alarm()));
     expect({ tables: await eventTables(stub), refused: state.refused }).toEqual({ tables: [], refused: [] });
@@ -109,7 +74,7 @@ describe("an object at its storage limit", () => {
     await runDurableObjectAlarm(stub);
     await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 4)]));
     // Days of backlog later the object is at its limit; then R2 comes back.
-    const state: Fullness = { full: true, refused: [] };
+    const state: Fullness = { full: true, refused: [], freedBy: /^DROP TABLE (EVENTS|OUTBOX)_/ };
     await fillUp(stub, state);
     await useBucket(stub, env.LAKE);
     for (let i = 0; i < 3; i++) await withClockAhead((i + 1) * 600_000, () => runInDurableObject(stub, (instance) => instance.alarm()));

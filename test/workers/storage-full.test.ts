@@ -6,7 +6,6 @@
  * clients' events are stored and answered, and the full client's are dead-lettered for a replay once
  * it has room (more shards), never answered 503 for as long as it stays full.
  */
-import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
@@ -17,20 +16,7 @@ import { clearOfMinuteTurn } from "../minute-turn.ts";
 import { admin, authed, call, createClient, deadLetters, ingestKey, postEvents, postJson, postWebhook, unique, withEnv, withMethods } from "./helpers.ts";
 import { status } from "./billing-fixtures.ts";
 import { detailEvent } from "./lake-fixtures.ts";
-
-const FULL = "database or disk is full: SQLITE_FULL";
-
-/** Makes the object's storage refuse allocating writes while `state.full`. */
-async function fillUp(stub: DurableObjectStub<ClientCounter>, state: { full: boolean }): Promise<void> {
-  await runInDurableObject(stub, (_i, s) => {
-    const sql = s.storage.sql;
-    const real = sql.exec.bind(sql);
-    (sql as unknown as { exec: unknown }).exec = (query: string, ...args: unknown[]) => {
-      if (state.full && /^(CREATE|INSERT|UPDATE|REPLACE|WITH)/i.test(query.trimStart())) throw new Error(FULL);
-      return real(query, ...(args as never[]));
-    };
-  });
-}
+import { FULL, fillUp } from "./full-storage.ts";
 
 const replay = async () => call(`/v1/admin/dead-letters/replay?date=${utcDate(Date.now())}`, authed(await admin(), { method: "POST" }));
 const lettersHolding = async (text: string) => (await deadLetters()).filter((l) => l.body.input.includes(text));

@@ -2,6 +2,7 @@ import { drizzle } from "drizzle-orm/d1";
 import type { LedgerLine } from "../../durable-objects/client-counter.ts";
 import { dayDueAt, type BillingRunResponse, type UnpricedLine } from "../../schema/billing.ts";
 import { ApiError, log } from "../errors.ts";
+import { errorMessage } from "../log.ts";
 import { clientLedgerLinesByDay, type ShardedClient } from "../client-counters.ts";
 import { ensureBillingFiles } from "./files.ts";
 import { amountMicros, rateBookFor, type RateBook } from "./rates.ts";
@@ -84,7 +85,7 @@ export async function prefetchLedgers(env: Env, days: Map<BillingClient, string[
     try {
       return await clientLedgerLinesByDay(env, c, d);
     } catch (err) {
-      log("error", null, "billing_ledger_unreadable", { client_id: c.id, error: err instanceof Error ? err.message : String(err) });
+      log("error", null, "billing_ledger_unreadable", { client_id: c.id, error: errorMessage(err) });
       return null;
     }
   });
@@ -207,7 +208,7 @@ export async function runBillingDay(
     if (err instanceof ApiError && err.status === 409) throw err;
     run.finishedAt = Math.max(Date.now(), startedAt);
     // With D1 down, recording the failure fails too: the run's own error is the one to report.
-    await recordFailedRun(env.DB, run, err instanceof Error ? err.message : String(err)).catch((e: unknown) =>
+    await recordFailedRun(env.DB, run, errorMessage(err)).catch((e: unknown) =>
       log("error", null, "billing_run_not_recorded", e),
     );
     // Its clients' day is stale until a run succeeds: open for finance, and retried by every tick. A

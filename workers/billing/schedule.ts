@@ -1,5 +1,6 @@
 import { addDays, localDate, localDayRange } from "../../schema/time.ts";
 import { ApiError, log } from "../errors.ts";
+import { errorMessage } from "../log.ts";
 import { GRACE_MS, RECOMPUTE_DAYS, dayDueAt } from "../../schema/billing.ts";
 import { allRebills, markRebills, type Rebill } from "./rebills.ts";
 import { outOfRangeClient, prefetchLedgers, runBillingDay, type BillingClient } from "./run.ts";
@@ -152,7 +153,7 @@ async function billingTick(env: Env, now: number): Promise<TickResult[]> {
   } catch (err) {
     // D1 not saying the days' revisions fails the tick's dates; the next tick reads them all again.
     log("error", null, "billing_tick_failed", err);
-    return runs.map(([date]) => ({ date, error: err instanceof Error ? err.message : String(err) }));
+    return runs.map(([date]) => ({ date, error: errorMessage(err) }));
   }
   // A client whose object did not answer is marked for its days (open, and retried by every tick
   // until it answers) and left out of the runs, which bill the others meanwhile.
@@ -172,7 +173,7 @@ async function billingTick(env: Env, now: number): Promise<TickResult[]> {
         break;
       } catch (err) {
         log("error", null, "billing_tick_failed", err);
-        results.push({ date, error: err instanceof Error ? err.message : String(err) });
+        results.push({ date, error: errorMessage(err) });
         const culprit = outOfRangeClient(err);
         const rest = clients.filter((c) => c.id !== culprit);
         if (rest.length === clients.length) break;

@@ -19,13 +19,21 @@ export interface UnlistedPricing {
  */
 const named = new Set<string>();
 const NAMED_MAX = 64;
-const VALUE_MAX_CHARS = 64;
+
+/**
+ * What an enum value of Meta's looks like (`marketing_lite`, `free_entry_point`). Only such a value is
+ * logged: the field comes from outside, and a log line must never carry a phone number or other
+ * personal data, so a value with a run of digits, spaces or symbols is logged by its length alone.
+ */
+const ENUM_TOKEN = /^[a-z][a-z0-9_]{0,63}$/i;
+const DIGIT_RUN = /\d{5}/;
 
 export function logUnlistedPricing(c: Context<AppEnv>, found: readonly UnlistedPricing[]): void {
   for (const { field, value } of found) {
-    const key = `${field}:${value}`;
+    const token = ENUM_TOKEN.test(value) && !DIGIT_RUN.test(value);
+    const key = token ? `${field}:${value}` : `${field}:`;
     if (named.has(key) || named.size >= NAMED_MAX) continue;
     named.add(key);
-    log("warn", c, "webhook_unlisted_pricing", { field, value: value.slice(0, VALUE_MAX_CHARS) });
+    log("warn", c, "webhook_unlisted_pricing", token ? { field, value } : { field, value: null, value_chars: value.length });
   }
 }
