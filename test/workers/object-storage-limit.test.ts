@@ -34,6 +34,19 @@ const useBucket = (stub: DurableObjectStub<ClientCounter>, bucket: R2Bucket) =>
     return was === env.LAKE;
   });
 
+/**
+ * An admin flush (which, unlike the alarm, does not upsert the counters first) that R2 refuses: the
+ * outbox table is sealed and its range kept. Then the object is full, and dropping an outbox table
+ * would not be room enough for the counters' upsert: the flush, run again, is refused.
+ */
+async function flushRefusedThenFull(stub: DurableObjectStub<ClientCounter>): Promise<void> {
+  await useBucket(stub, failingBucket);
+  await runInDurableObject(stub, (instance) => expect(instance.flush()).rejects.toThrow("R2 is down"));
+  await useBucket(stub, env.LAKE);
+  await fillUp(stub, { full: true, freedBy: /^DROP TABLE EVENTS_/ });
+  await runInDurableObject(stub, (instance) => expect(instance.flush()).rejects.toThrow(FULL));
+}
+
 describe("an object at its storage limit", () => {
   it("drops its expired event tables when a new month's ingest comes, before the call writes, and takes the call", async () => {
     const { id } = await createClient();
@@ -93,15 +106,8 @@ describe("an object at its storage limit", () => {
     const { id } = await createClient();
     const stub = counterOf(env, id);
     await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 1), sent(id, 2), sent(id, 3)]));
-    // An admin flush (which, unlike the alarm, does not upsert the counters first) that R2 refuses:
-    // the outbox table is sealed and its range kept, its counters only in memory and in the outbox.
-    await useBucket(stub, failingBucket);
-    await runInDurableObject(stub, (instance) => expect(instance.flush()).rejects.toThrow("R2 is down"));
-    await useBucket(stub, env.LAKE);
-    // Full, and dropping an outbox table would not be enough to take the counters' upsert.
-    const state: Fullness = { full: true, refused: [], freedBy: /^DROP TABLE EVENTS_/ };
-    await fillUp(stub, state);
-    await runInDurableObject(stub, (instance) => expect(instance.flush()).rejects.toThrow(FULL));
+    // Its counters only in memory and in the outbox.
+    await flushRefusedThenFull(stub);
     const outboxTables = await runInDurableObject(stub, (_i, s) => s.storage.sql.exec("SELECT name FROM sqlite_master WHERE name GLOB 'outbox_[0-9]*'").toArray().length);
     expect(outboxTables).toBe(2);
     // A restart rebuilds the counters from the outbox: they are all there.
@@ -120,13 +126,7 @@ describe("the flush's early drop of a written outbox table", () => {
     await stub.ingest({ id, timezone: "UTC" }, encodeBatch(wide));
     await stub.ingest({ id, timezone: "UTC" }, encodeBatch([sent(id, 5_000)]));
     expect(await runInDurableObject(stub, (_i, s) => s.storage.sql.exec("SELECT value FROM meta WHERE key = 'aggregates_through'").one().value)).toBe("1");
-    // An admin flush that R2 refuses seals the table and keeps the range [1, 2].
-    await useBucket(stub, failingBucket);
-    await runInDurableObject(stub, (instance) => expect(instance.flush()).rejects.toThrow("R2 is down"));
-    await useBucket(stub, env.LAKE);
-    const state: Fullness = { full: true, refused: [], freedBy: /^DROP TABLE EVENTS_/ };
-    await fillUp(stub, state);
-    await runInDurableObject(stub, (instance) => expect(instance.flush()).rejects.toThrow(FULL));
+    await flushRefusedThenFull(stub);
     await evictDurableObject(stub);
     expect(await sentCounted(stub)).toBe(2_001);
   });
