@@ -101,6 +101,12 @@ export interface IngestOptions {
   relayRollup?: boolean;
   /** Sent on by another shard during a reshard's transition: these messages are this shard's (see `ingestResharded`). */
   forwarded?: boolean;
+  /**
+   * The caller dead-letters the events a full shard refused (`IngestResult.refused`). A Worker of
+   * the code before, still running in a deploy's first seconds, does not ask, and gets the refusal
+   * thrown, as that code expects: it would answer 200 for events it never read about.
+   */
+  takesRefused?: boolean;
 }
 
 export { type LedgerLine } from "./billable-ledger.ts";
@@ -258,7 +264,7 @@ export class ClientCounter extends DurableObject<Env> {
       if (r.status === "fulfilled") {
         addFigures(total, r.value);
         if (shard === self) total.rollup = r.value.rollup;
-      } else if (isStorageFull(r.reason)) {
+      } else if (options.takesRefused && isStorageFull(r.reason)) {
         // The other parts are stored: a 503 would have the sender repeat them, and this part stays
         // refused until that shard has room, so the caller dead-letters just these events.
         refused.push({ shard, events: list.map((e) => e.index) });

@@ -10,6 +10,8 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { counterOf, messageShard } from "../../durable-objects/client-shards.ts";
+import { encodeBatch } from "../../durable-objects/event-batch.ts";
+import type { NotificationEvent } from "../../schema/event.ts";
 import { statusObject, webhook } from "../../scripts/demo/whatsapp-payload.ts";
 import { utcDate } from "../../schema/time.ts";
 import { clearOfMinuteTurn } from "../minute-turn.ts";
@@ -103,21 +105,27 @@ describe("a client's object at its storage limit", () => {
 });
 
 describe("a grown client whose old shard is full", () => {
-  it("rejects only the events that shard refused, stores the rest, and names that shard", async () => {
+  const inShard1 = () => {
+    for (;;) {
+      const m = unique("wamid");
+      if (messageShard(m, 2) === 1) return m;
+    }
+  };
+
+  /** A client grown from 1 to 2 shards whose shard 0, full, holds `old`: statuses of `old` routed to shard 1 go on to it. */
+  async function grownWithFullShard0(): Promise<{ id: string; old: string; t: number; key: string }> {
     const { id } = await createClient();
-    const inShard1 = () => {
-      for (;;) {
-        const m = unique("wamid");
-        if (messageShard(m, 2) === 1) return m;
-      }
-    };
     const t = Date.now() - 60_000;
     const old = inShard1();
     const key = await ingestKey();
     expect((await postEvents([status(id, old, "sent", t)], key)).status).toBe(200);
     expect((await postJson(`/v1/admin/clients/${id}`, { shards: 2 }, await admin(), "PATCH")).status).toBe(200);
     await fillUp(counterOf(env, id, 0), { full: true });
-    // Both route to shard 1 by the new count; the old message's status goes on to shard 0, which holds it.
+    return { id, old, t, key };
+  }
+
+  it("rejects only the events that shard refused, stores the rest, and names that shard", async () => {
+    const { id, old, t, key } = await grownWithFullShard0();
     const fresh = inShard1();
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     try {
@@ -134,5 +142,12 @@ describe("a grown client whose old shard is full", () => {
     } finally {
       logged.mockRestore();
     }
+  });
+
+  it("throws the refusal to a caller that does not ask for refused parts, as a Worker of the code before does in a deploy", async () => {
+    const { id, old, t } = await grownWithFullShard0();
+    const events = [status(id, old, "delivered", t + 1_000), status(id, inShard1(), "sent", t)].map((e) => ({ ...e, received_at: t, source: "kafka" }));
+    const call = counterOf(env, id, 1).ingest({ id, timezone: "UTC", shards: 2, shard: 1 }, encodeBatch(events as NotificationEvent[]), { relayRollup: true });
+    await expect(call).rejects.toThrow(FULL);
   });
 });

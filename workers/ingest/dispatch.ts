@@ -60,7 +60,7 @@ export type DispatchResult = IngestFigures & { rollups: ClientRollup[]; full: No
  */
 export async function dispatch(env: Env, batches: ClientBatch[]): Promise<DispatchResult> {
   const calls = batches.flatMap((b) => encodeCalls(b.events).map((call) => ({ client: b.client, ...call })));
-  const results = await Promise.allSettled(calls.map(({ client, batch }) => counterOf(env, client.id, client.shard).ingest(client, batch, { relayRollup: true })));
+  const results = await Promise.allSettled(calls.map(({ client, batch }) => counterOf(env, client.id, client.shard).ingest(client, batch, { relayRollup: true, takesRefused: true })));
   const total: DispatchResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0, rollups: [], full: [] };
   const failed: string[] = [];
   results.forEach((r, i) => {
