@@ -63,26 +63,24 @@ export async function dispatch(env: Env, batches: ClientBatch[]): Promise<Dispat
   const results = await Promise.allSettled(calls.map(({ client, batch }) => counterOf(env, client.id, client.shard).ingest(client, batch, { relayRollup: true, takesRefused: true })));
   const total: DispatchResult = { accepted: 0, duplicates: 0, rowsWritten: 0, rowsRead: 0, backgroundRowsWritten: 0, rollups: [], full: [] };
   const failed: string[] = [];
+  // A full shard's events: the whole call's when the called object is full, a part's when a shard it
+  // sent them on to is (ClientCounter `ingestResharded`).
+  const refuse = (clientId: string, shard: number, events: NotificationEvent[], reason?: unknown) => {
+    total.full.push(...events);
+    logLine("error", "counter_storage_full", { client_id: clientId, shard, events: events.length }, reason);
+  };
   results.forEach((r, i) => {
+    const { client, events } = calls[i]!;
+    const shard = client.shard ?? 0;
     if (r.status === "rejected") {
-      const { client, events } = calls[i]!;
-      const fields = { client_id: client.id, shard: client.shard ?? 0, events: events.length };
-      if (isStorageFull(r.reason)) {
-        total.full.push(...events);
-        logLine("error", "counter_storage_full", fields, r.reason);
-        return;
-      }
+      if (isStorageFull(r.reason)) return refuse(client.id, shard, events, r.reason);
       failed.push(client.id);
-      logLine("error", "counter_ingest_failed", fields, r.reason);
+      logLine("error", "counter_ingest_failed", { client_id: client.id, shard, events: events.length }, r.reason);
       return;
     }
     addFigures(total, r.value);
     if (r.value.rollup) total.rollups.push(r.value.rollup);
-    for (const part of r.value.refused ?? []) {
-      const { client, events } = calls[i]!;
-      total.full.push(...part.events.map((index) => events[index]!));
-      logLine("error", "counter_storage_full", { client_id: client.id, shard: part.shard, events: part.events.length });
-    }
+    for (const part of r.value.refused ?? []) refuse(client.id, part.shard, part.events.map((index) => events[index]!));
   });
   if (failed.length > 0) {
     forgetClients();
