@@ -372,9 +372,8 @@ export const OPERATIONS: Operation[] = [
     method: "post", path: "/v1/admin/dead-letters/replay", operationId: "replayDeadLetters", summary: "Run a page of a day's dead letters again; store what now resolves, delete letters fully resolved", tag: "admin", security: "admin",
     query: DeadLetterQuery,
     responses: {
-      200: { description: "what was stored and what is still refused", schema: DeadLetterReplay },
+      200: { description: "what was stored and what is still refused; the events of a client whose storage is still full stay in their letters as client_storage_full, to replay once it has more shards", schema: DeadLetterReplay },
       400: { description: "invalid query, or the day is older than the dedup tables", schema: ErrorBody },
-      409: { description: "a client's storage is still full (client_storage_full, details.clients), nothing deleted: give it more shards, then replay again", schema: ErrorBody },
       503: { description: "a Durable Object write failed, nothing deleted; or R2 did not answer (storage_unavailable), events stored before it come back as duplicates; retry", schema: ErrorBody },
     },
   },

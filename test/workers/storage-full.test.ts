@@ -43,10 +43,21 @@ describe("a client's object at its storage limit", () => {
     expect(letters.map((l) => l.body.rejections)).toEqual([[{ at: 1, code: "client_storage_full", message: expect.any(String) }]]);
     expect(JSON.parse(letters[0]!.body.input)).toEqual([{ index: 1, record: JSON.stringify(batch[1]) }]);
 
-    // Replayed while the client is still full: refused as a whole, the letter kept as it was.
+    // Another letter of the day: a record of a client created after it came.
+    const laterId = unique("later");
+    const forLater = detailEvent(laterId, 3);
+    expect((await (await postEvents([forLater], key)).json()) as unknown).toMatchObject({ rejected: [{ index: 0, code: "unknown_client" }] });
+    await createClient({ id: laterId });
+
+    // Replayed while the client is still full: the other letter is stored and deleted, the full
+    // client's letter kept as it was, its record named at its index in the batch.
     const early = await replay();
-    expect([early.status, await early.json()]).toEqual([409, { error: { code: "client_storage_full", message: expect.any(String), details: { clients: [full.id] } } }]);
-    expect(await lettersHolding(String(batch[1]!.event_id))).toHaveLength(1);
+    const answer = (await early.json()) as { remaining: { key: string; rejections: unknown[] }[] };
+    expect(early.status).toBe(200);
+    expect(answer.remaining.find((r) => r.key === letters[0]!.key)?.rejections).toEqual([{ at: 1, code: "client_storage_full", message: expect.stringContaining(`client ${full.id}'s storage is full`) }]);
+    expect(await lettersHolding(String(forLater.event_id))).toHaveLength(0);
+    expect(await lettersHolding(String(batch[1]!.event_id))).toEqual(letters);
+    expect(await (await postEvents([forLater], key)).json()).toEqual({ accepted: 0, duplicates: 1, rejected: [] });
 
     // Room again (the client given more shards): the replay stores the record and deletes its letter.
     state.full = false;

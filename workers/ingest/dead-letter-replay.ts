@@ -72,5 +72,6 @@ async function replayRecords(
   const remaining = [...rejected, ...foreign, ...unknown]
     .map(({ at, code, message }) => ({ at: indexOf(at as number), code, message }))
     .sort((a, b) => a.at - b.at);
-  return { routed, remaining };
+  // An event the replay cannot store yet (its client still full) is named by its index in the batch.
+  return { routed: routed.map((r) => ({ ...r, at: indexOf(r.at as number) })), remaining };
 }

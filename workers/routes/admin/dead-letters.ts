@@ -5,9 +5,9 @@ import type { AppEnv } from "../../app-env.ts";
 import { audit } from "../../audit.ts";
 import { ApiError } from "../../errors.ts";
 import { replayLetter } from "../../ingest/dead-letter-replay.ts";
-import type { DeadLetterList, DeadLetterReplay, StoredDeadLetter } from "../../../schema/api.ts";
+import type { DeadLetterList, DeadLetterReplay, Rejection, StoredDeadLetter } from "../../../schema/api.ts";
 import { narrowedLetter, readDeadLetterPage } from "../../ingest/dead-letters.ts";
-import type { RoutedEvent } from "../../ingest/dispatch.ts";
+import { storageFullRejection, type RoutedEvent } from "../../ingest/dispatch.ts";
 import { storeEvents } from "../../ingest/store-events.ts";
 import { valid } from "../../validate.ts";
 import { utcDayStart } from "../../../schema/time.ts";
@@ -42,25 +42,30 @@ adminDeadLetters.post("/replay", valid("query", DeadLetterQuery), async (c) => {
   const db = c.get("db");
   const page = await readDeadLetterPage(c.env.LAKE, date, start_after, limit);
   const routed: RoutedEvent[] = [];
-  const resolved: string[] = [];
-  const narrowed: { key: string; etag: string; letter: StoredDeadLetter }[] = [];
-  const remaining: { key: string; rejections: StoredDeadLetter["rejections"] }[] = [];
-  for (const { key, etag, letter } of page.letters) {
+  const letterOf = new Map<RoutedEvent, number>();
+  const stillRefused: Rejection[][] = [];
+  for (const [i, { letter }] of page.letters.entries()) {
     const replay = await replayLetter(db, letter);
-    for (const r of replay.routed) routed.push(r);
-    if (replay.remaining.length === 0) resolved.push(key);
-    else remaining.push({ key, rejections: replay.remaining });
-    if (replay.remaining.length > 0 && JSON.stringify(replay.remaining) !== JSON.stringify(letter.rejections)) {
-      narrowed.push({ key, etag, letter: narrowedLetter(letter, replay.remaining) });
+    for (const r of replay.routed) {
+      routed.push(r);
+      letterOf.set(r, i);
     }
+    stillRefused.push(replay.remaining);
   }
   const stored = await storeEvents(c, routed);
-  // A client still full: its letters are kept whole (nothing is deleted or narrowed) for the replay
-  // after its shards grow; what this one stored comes back then as duplicates.
-  if (stored.full.length > 0) {
-    const clients = [...new Set(stored.full.map((r) => r.event.client_id))];
-    throw new ApiError(409, "client_storage_full", `the storage of ${clients.join(", ")} is full; give the client more shards, then replay again`, { clients });
-  }
+  // A client still full keeps its events refused in their letters, to replay after its shards grow
+  // (what this replay stored comes back then as duplicates); the page's other letters go on.
+  for (const r of stored.full) stillRefused[letterOf.get(r)!]!.push({ at: r.at, ...storageFullRejection(r.event.client_id) });
+  const resolved: string[] = [];
+  const narrowed: { key: string; etag: string; letter: StoredDeadLetter }[] = [];
+  const remaining: { key: string; rejections: Rejection[] }[] = [];
+  page.letters.forEach(({ key, etag, letter }, i) => {
+    // In the batch's order, as ingest lists them (a webhook's paths keep the order they were found in).
+    const rejections = stillRefused[i]!.sort((a, b) => (typeof a.at === "number" && typeof b.at === "number" ? a.at - b.at : 0));
+    if (rejections.length === 0) return resolved.push(key);
+    remaining.push({ key, rejections });
+    if (JSON.stringify(rejections) !== JSON.stringify(letter.rejections)) narrowed.push({ key, etag, letter: narrowedLetter(letter, rejections) });
+  });
   // Unconditional: a letter's name is the hash of its input, so whatever holds the name now holds the
   // input whose events were just stored (a retry's rewrite, or another replay's narrowing).
   // R2 failing from here answers 503 (workers/errors.ts): the retry finds the events stored as duplicates.
