@@ -5,7 +5,7 @@ import { dashboardCors } from "./cors.ts";
 import { notFound, onError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { routeMethods } from "./route-methods.ts";
-import { apiSecureHeaders, defaultBodyLimit, noStore, productionGuard, requestLog } from "./security.ts";
+import { apiSecureHeaders, bindingsGuard, defaultBodyLimit, noStore, productionGuard, requestLog } from "./security.ts";
 import { admin } from "./routes/admin/index.ts";
 import { auth } from "./routes/auth.ts";
 import { billing } from "./routes/billing.ts";
@@ -25,7 +25,7 @@ export const app = new Hono<AppEnv>();
 app.use(requestLog, apiSecureHeaders);
 app.use("/v1/*", dashboardCors, noStore);
 app.use("/health", noStore);
-app.use(productionGuard, defaultBodyLimit, async (c, next) => {
+app.use(bindingsGuard, productionGuard, defaultBodyLimit, async (c, next) => {
   c.set("db", drizzle(c.env.DB));
   await next();
 });

@@ -125,8 +125,8 @@ const socketsRefused = { description: `the session holds ${MAX_SOCKETS_PER_SESSI
 /** Every public route. A test checks this list against the app's routes both ways. */
 export const OPERATIONS: Operation[] = [
   {
-    method: "get", path: "/health", operationId: "getHealth", summary: "D1 and R2 answer", tag: "ops", security: "none",
-    responses: { 200: { description: "healthy", schema: HealthResponse }, 503: { description: "a dependency is down (unhealthy, details: {d1, r2})", schema: ErrorBody } },
+    method: "get", path: "/health", operationId: "getHealth", summary: "D1 (migrated) and R2 answer", tag: "ops", security: "none",
+    responses: { 200: { description: "healthy", schema: HealthResponse }, 503: { description: "a dependency is down (unhealthy, details: {d1, r2}), or D1 lacks this code's migrations (migrations_not_applied)", schema: ErrorBody } },
   },
   {
     method: "get", path: "/v1/openapi.json", operationId: "getOpenApiDocument", summary: "This document", tag: "ops", security: "none",

@@ -14,33 +14,66 @@ const SECRET_NAMES = Object.keys(DEV_SECRETS) as (keyof typeof DEV_SECRETS)[];
 /** Any published dev value, whichever secret it is given to: all are in this repository. */
 const DEV_VALUES = new Set<string>(Object.values(DEV_SECRETS));
 
+/**
+ * Production unless ENVIRONMENT is exactly "development" (npm start, the tests, the benchmarks set it).
+ * A deploy whose ENVIRONMENT is missing or misspelt is one too: a `[env.<name>]` section of
+ * wrangler.toml inherits no `[vars]`, and a guard that waited for the exact word "production" would
+ * then serve with the published dev secrets, password and ingest key, or with none.
+ */
 export function isProduction(env: Env): boolean {
-  return env.ENVIRONMENT === "production";
+  return env.ENVIRONMENT !== "development";
 }
 
 /**
  * The secrets unfit for production: a secret missing, short or any dev value; a previous secret set
  * and short or any dev value (it verifies credentials as its secret does; unset, or empty, which
- * verifies nothing, is its normal state); and any two secrets of one value, both named: a previous
+ * verifies nothing, is its normal state); any two secrets of one value, both named: a previous
  * one equal to its secret rotated nothing, and a key shared by two purposes lets a leak of the one
- * (a download-link key) sign for the other (sessions). None means the configuration is fit for
- * production.
+ * (a download-link key) sign for the other (sessions); and an app secret that is not Meta's as given.
+ * None means the configuration is fit for production.
  */
 function insecureSecrets(env: Env): string[] {
   const set = [...SECRET_NAMES, ...PREVIOUS_SECRET_NAMES.filter((name) => env[name])].map((name) => ({ name, value: env[name] as string | undefined }));
   return set
-    .filter(({ name, value }) => !value || DEV_VALUES.has(value) || value.length < 16 || set.some((other) => other.name !== name && other.value === value))
+    .filter(
+      ({ name, value }) =>
+        !value ||
+        DEV_VALUES.has(value) ||
+        value.length < 16 ||
+        set.some((other) => other.name !== name && other.value === value) ||
+        isMangledAppSecret(name, value),
+    )
     .map(({ name }) => name);
+}
+
+/**
+ * Meta's app secret holds no whitespace: one set with a pasted space or line break (`wrangler secret
+ * put` trims only the end, `secret bulk` keeps what its JSON holds) matches no delivery's signature,
+ * and every webhook would be answered 401, which names no setting.
+ */
+function isMangledAppSecret(name: string, value: string): boolean {
+  return name === "WHATSAPP_APP_SECRET" && /\s/.test(value);
 }
 
 /** A request slower than this is always logged, like an error. */
 const SLOW_REQUEST_MS = 1_000;
 
-/** ACCESS_LOG_SAMPLE_RATE as a share in [0, 1]; anything else logs every request. */
+/**
+ * ACCESS_LOG_SAMPLE_RATE as a share in [0, 1]; anything else logs every request, and says so once per
+ * isolate: a line for each webhook instead of one in a hundred multiplies what Workers Logs bills,
+ * and nothing else would name the setting.
+ */
 export function accessLogSampleRate(env: Env): number {
   const rate = Number(env.ACCESS_LOG_SAMPLE_RATE);
-  return env.ACCESS_LOG_SAMPLE_RATE !== "" && rate >= 0 && rate <= 1 ? rate : 1;
+  if (env.ACCESS_LOG_SAMPLE_RATE !== "" && rate >= 0 && rate <= 1) return rate;
+  if (!reportedSampleRates.has(env.ACCESS_LOG_SAMPLE_RATE)) {
+    reportedSampleRates.add(env.ACCESS_LOG_SAMPLE_RATE);
+    logLine("error", "access_log_sample_rate_invalid", { value: env.ACCESS_LOG_SAMPLE_RATE ?? null, expected: "a number from 0 to 1", using: 1 });
+  }
+  return 1;
 }
+/** Invalid ACCESS_LOG_SAMPLE_RATE values this isolate has logged: every request reads the setting. */
+const reportedSampleRates = new Set<string | undefined>();
 
 /**
  * Request id (from Cloudflare's ray or new) on the context and the response, and a JSON access-log
@@ -61,6 +94,23 @@ export const requestLog = createMiddleware<AppEnv>(async (c, next) => {
   if (c.res.status < 400 && ms < SLOW_REQUEST_MS && Math.random() >= accessLogSampleRate(c.env)) return;
   // Path only: query strings carry tickets and signatures, bodies carry recipients.
   logLine("info", "request", { request_id: requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms });
+});
+
+/**
+ * The bindings of wrangler.toml the routes use. A deploy can lose one (a `[env.<name>]` section
+ * inherits none of them, a binding renamed in the file): its routes would fail one by one, with a
+ * TypeError that names no binding, as a 500 or as a store that "did not answer", and /health could
+ * still answer 200.
+ */
+const BINDINGS = ["DB", "LAKE", "CLIENT_COUNTER", "OVERVIEW"] as const;
+
+/** Answer nothing but 503 while a binding is missing, logging which: a deploy with them all serves the same requests. */
+export const bindingsGuard = createMiddleware<AppEnv>(async (c, next) => {
+  const missing = BINDINGS.filter((name) => !c.env[name]);
+  if (missing.length > 0) {
+    throw new ApiError(503, "missing_bindings", "the service is missing bindings; see the deploy section of the README", undefined, { bindings: missing });
+  }
+  await next();
 });
 
 /** In production, answer nothing but 503 until every secret is set to a non-dev value. */

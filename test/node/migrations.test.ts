@@ -28,4 +28,10 @@ describe("migrations/", () => {
     const unsafe = files.flatMap((f) => statements(f).filter((s) => !ADDITIVE.some((p) => p.test(s))).map((s) => `${f}: ${s.split("\n")[0]}`));
     expect(unsafe).toEqual([]);
   });
+
+  it("are each in drizzle-kit's journal, whose last names the newest file (what /health asks D1 for)", () => {
+    const files = readdirSync(dir).filter((f) => f.endsWith(".sql")).sort();
+    const journal = JSON.parse(readFileSync(join(dir, "meta", "_journal.json"), "utf8")) as { entries: { tag: string }[] };
+    expect(journal.entries.map((e) => `${e.tag}.sql`)).toEqual(files);
+  });
 });

@@ -33,9 +33,21 @@ describe("access log", () => {
   });
 
   it("reads the sample rate as a share in [0, 1], and logs everything when it is not one", () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
     const rate = (v: string) => accessLogSampleRate({ ...env, ACCESS_LOG_SAMPLE_RATE: v });
     expect([rate("0"), rate("0.25"), rate("1")]).toEqual([0, 0.25, 1]);
     expect([rate(""), rate("lots"), rate("2"), rate("-1")]).toEqual([1, 1, 1, 1]);
+  });
+
+  it("says once per isolate that a sample rate it cannot read logs every request, naming the value", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    vi.spyOn(Math, "random").mockReturnValue(0.5);
+    const logged = () => linesDuring(() => withEnv({ ACCESS_LOG_SAMPLE_RATE: "1%" }, "/health"));
+    // Outside the 1 % sample (0.5), and still logged, each time.
+    expect([await logged(), await logged()]).toEqual([[expect.objectContaining({ path: "/health", status: 200 })], [expect.objectContaining({ path: "/health", status: 200 })]]);
+    expect(errors.mock.calls.map((args) => JSON.parse(String(args[0])) as unknown)).toEqual([
+      { level: "error", event: "access_log_sample_rate_invalid", value: "1%", expected: "a number from 0 to 1", using: 1 },
+    ]);
   });
 });
 

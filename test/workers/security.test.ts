@@ -13,6 +13,7 @@ import { callerNetwork } from "../../workers/auth/login-throttle.ts";
 import { hashPassword } from "../../workers/auth/password.ts";
 import type { AppEnv } from "../../workers/app-env.ts";
 import { ApiError, onError } from "../../workers/errors.ts";
+import { NEEDED_MIGRATION } from "../../workers/routes/health.ts";
 import { DAY_MS } from "../../schema/time.ts";
 import { ingest, runDay, status } from "./billing-fixtures.ts";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
@@ -69,6 +70,15 @@ describe("production mode", () => {
     return [res.status, lines[0]!.secrets.sort()];
   }
 
+  it("takes a deploy whose ENVIRONMENT is missing or misspelt for production: refuses the dev secrets", async () => {
+    const dev = { WHATSAPP_APP_SECRET: "dev-app-secret", WHATSAPP_VERIFY_TOKEN: "dev-verify-token", SESSION_SECRET: "dev-session-secret-change-me", FILE_SIGNING_SECRET: "dev-file-signing-secret" };
+    for (const environment of [undefined, "", "Production", "prod", "staging"]) {
+      const res = await linesOf("error", () => withEnv({ ...dev, ENVIRONMENT: environment as string }, "/health"));
+      expect([environment, res.status, (res.body as { error: { code: string } }).error.code]).toEqual([environment, 503, "insecure_configuration"]);
+    }
+    expect((await withEnv({ ...dev, ENVIRONMENT: "development" }, "/health")).status).toBe(200);
+  });
+
   it("refuses a previous secret that is short or a dev value; serves with a fit one, or none", async () => {
     for (const [name, bad] of [
       ["SESSION_SECRET_PREVIOUS", "fifteen-chars-x"],
@@ -82,6 +92,12 @@ describe("production mode", () => {
     }
     const previous = { SESSION_SECRET_PREVIOUS: "the-session-secret-before-0123456789", FILE_SIGNING_SECRET_PREVIOUS: "the-file-secret-before-0123456789" };
     expect((await withEnv({ ...STRONG, ...previous }, "/health")).status).toBe(200);
+  });
+
+  it("refuses an app secret holding whitespace (a paste's), with which no webhook's signature would match", async () => {
+    for (const bad of [" a-strong-app-secret-0123456789", "a-strong-app-secret-0123456789\n", "a-strong-app-secret-0123456789\r\n", "a-strong-app\tsecret-0123456789"]) {
+      expect([bad, ...(await refusedSecrets({ WHATSAPP_APP_SECRET: bad }))]).toEqual([bad, 503, ["WHATSAPP_APP_SECRET"]]);
+    }
   });
 
   it("refuses two secrets of one value, naming both: a rotation that rotated nothing, a key shared by two purposes", async () => {
@@ -143,6 +159,55 @@ describe("health", () => {
       // The line says which store, as the answer does.
       expect(res.lines).toEqual([expect.objectContaining({ event: "unhealthy", path: "/health", details })]);
     }
+  });
+
+  it("answers 503 missing_bindings on every route while a binding is missing, naming them in the log only", async () => {
+    const { phones } = await createClient();
+    const body = JSON.stringify(webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: unique("wamid"), status: "sent", timestamp: Math.floor(Date.now() / 1000) })] }]));
+    const signed = { method: "POST", headers: { "content-type": "application/json", "x-hub-signature-256": await metaSignature(body) }, body };
+    for (const [path, init] of [["/health", {}], ["/v1/webhooks/whatsapp", signed], ["/v1/clients", authed(await signIn("admin"))]] as const) {
+      for (const missing of [["DB"], ["LAKE"], ["CLIENT_COUNTER"], ["OVERVIEW"], ["DB", "OVERVIEW"]]) {
+        const res = await linesOf("error", () => withEnv(Object.fromEntries(missing.map((name) => [name, undefined])), path, init));
+        expect([path, missing, res.status, res.headers.get("retry-after"), res.body, res.lines]).toEqual([
+          path,
+          missing,
+          503,
+          "1",
+          { error: { code: "missing_bindings", message: "the service is missing bindings; see the deploy section of the README" } },
+          [{ level: "error", event: "missing_bindings", request_id: expect.any(String), path, bindings: missing }],
+        ]);
+      }
+    }
+  });
+
+  it("answers 503 migrations_not_applied while D1 lacks this code's newest migration, or every one, naming it in the log only", async () => {
+    const applied = await env.DB.prepare("select id, applied_at from d1_migrations where name = ?").bind(NEEDED_MIGRATION).first<{ id: number; applied_at: string }>();
+    expect(applied).not.toBeNull();
+    const lacking = async (): Promise<unknown[]> => {
+      const res = await linesOf("error", () => call("/health"));
+      return [res.status, res.headers.get("retry-after"), res.body, res.lines];
+    };
+    const refused = [
+      503,
+      "1",
+      { error: { code: "migrations_not_applied", message: "the database lacks migrations; see the deploy section of the README" } },
+      [{ level: "error", event: "migrations_not_applied", request_id: expect.any(String), path: "/health", migration: NEEDED_MIGRATION }],
+    ];
+    // `wrangler deploy` run without `npm run deploy`: the code of a migration that was not applied.
+    await env.DB.prepare("delete from d1_migrations where name = ?").bind(NEEDED_MIGRATION).run();
+    try {
+      expect(await lacking()).toEqual(refused);
+    } finally {
+      await env.DB.prepare("insert into d1_migrations (id, name, applied_at) values (?, ?, ?)").bind(applied!.id, NEEDED_MIGRATION, applied!.applied_at).run();
+    }
+    // A database no migration was ever applied to has no d1_migrations table.
+    await env.DB.exec("alter table d1_migrations rename to d1_migrations_away");
+    try {
+      expect(await lacking()).toEqual(refused);
+    } finally {
+      await env.DB.exec("alter table d1_migrations_away rename to d1_migrations");
+    }
+    expect(await (await call("/health")).json()).toEqual({ ok: true, d1: true, r2: true });
   });
 });
 
@@ -527,7 +592,7 @@ describe("edge hardening", () => {
 
   it("answers unknown errors without internals", async () => {
     const { id } = await createClient();
-    const res = await withEnv({ CLIENT_COUNTER: undefined as unknown as Env["CLIENT_COUNTER"] }, `/v1/clients/${id}/counters?from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z`, {
+    const res = await withEnv({ CLIENT_COUNTER: {} as Env["CLIENT_COUNTER"] }, `/v1/clients/${id}/counters?from=2026-11-20T00:00:00Z&to=2026-11-21T00:00:00Z`, {
       headers: { authorization: `Bearer ${await signIn("admin")}` },
     });
     expect(res.status).toBe(500);
@@ -537,14 +602,14 @@ describe("edge hardening", () => {
   it("answers 503 (retry) when the session store does not answer", async () => {
     const now = Math.floor(Date.now() / 1000);
     const token = await sign({ sub: "1", jti: "j", iat: now, exp: now + 60 }, env.SESSION_SECRET, "HS256");
-    const res = await withEnv({ DB: undefined as unknown as D1Database }, "/v1/me", { headers: { authorization: `Bearer ${token}` } });
+    const res = await withEnv({ DB: {} as D1Database }, "/v1/me", { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("session_store_unavailable");
   });
 
   it("answers 503 (retry), not 500, when D1 does not answer on either ingest path or a live upgrade", async () => {
     const { id, phones } = await createClient();
-    const noDb = { DB: undefined as unknown as D1Database };
+    const noDb = { DB: {} as D1Database };
     const payload = JSON.stringify(webhook([{ phoneNumberId: phones[0]!, statuses: [statusObject({ id: `wamid.${unique("d1")}`, status: "sent", timestamp: Math.floor(Date.now() / 1000) })] }]));
     const webhookRes = await withEnv(noDb, "/v1/webhooks/whatsapp", {
       method: "POST",
