@@ -21,11 +21,19 @@ export class ApiError extends HTTPException {
 }
 
 /**
+ * How much longer than its days a range of local days can be: a clock that goes back within it gives
+ * the time back (1 h mostly, 2 h at Antarctica/Troll). October in Berlin, midnight to midnight, is
+ * 31 days and an hour, and was refused as over 31 days until 2026-12-07.
+ */
+const LONGEST_CLOCK_BACK_MS = 2 * 3_600_000;
+
+/**
  * Refuses a range longer than `maxMs` (whole days) as 400 `range_too_large`, naming the limit in
- * `details.max_days` so that a caller (the dashboard, a script) can split the range by it.
+ * `details.max_days` so that a caller (the dashboard, a script) can split the range by it. That many
+ * local days are within it in any zone (`LONGEST_CLOCK_BACK_MS`).
  */
 export function refuseRangeOver(maxMs: number, spanMs: number, what: string): void {
-  if (spanMs > maxMs) throw new ApiError(400, "range_too_large", `${what} at most ${maxMs / DAY_MS} days`, { max_days: maxMs / DAY_MS });
+  if (spanMs > maxMs + LONGEST_CLOCK_BACK_MS) throw new ApiError(400, "range_too_large", `${what} at most ${maxMs / DAY_MS} days`, { max_days: maxMs / DAY_MS });
 }
 
 const CODE_BY_STATUS: Record<number, string> = {

@@ -1,5 +1,6 @@
 import { computed, signal, type Signal } from "@preact/signals";
 import { type BillingFormat, type BillingLine, type BillingResponse, type BillingSummary, type DownloadResponse } from "../../schema/billing.ts";
+import { addDays, localDate } from "../../schema/time.ts";
 
 /** A JSON GET of the API (`api` in api.ts; the tests hand in their own). */
 export type Ask = <T>(path: string) => Promise<T>;
@@ -139,6 +140,15 @@ export class BillingDayModel {
   dispose(): void {
     clearTimeout(this.settling);
   }
+}
+
+/**
+ * The day before `now`'s in `timeZone` (the browser's: the day a person at this desk last closed).
+ * Not the date 24 hours back, which is two days back in the hour after a 23-hour day and today in the
+ * last hour of a 25-hour one.
+ */
+export function dayBefore(now: number, timeZone: string): string {
+  return addDays(localDate(now, timeZone), -1);
 }
 
 /** The first and last day of a month (`YYYY-MM`). */

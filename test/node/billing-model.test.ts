@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { BillingDayModel, BillingMonthModel, CHANGE_SETTLE_MS, monthDays } from "../../pages/src/billing-model.ts";
+import { BillingDayModel, BillingMonthModel, CHANGE_SETTLE_MS, dayBefore, monthDays } from "../../pages/src/billing-model.ts";
 import { dayDueRange, type BillingResponse, type BillingSummary } from "../../schema/billing.ts";
 
 /** An API whose answers the test hands out, in any order. */
@@ -28,6 +28,15 @@ const settle = () => new Promise((r) => setTimeout(r, 0));
 afterEach(() => void vi.useRealTimers());
 
 describe("the billing page's day", () => {
+  it("opens on the calendar's yesterday, also around a clock change", () => {
+    // 00:30 on 2026-03-30 in Berlin, after the 23-hour 29th: 24 hours back is the 28th.
+    expect(dayBefore(Date.UTC(2026, 2, 29, 22, 30), "Europe/Berlin")).toBe("2026-03-29");
+    // 23:30 on 2026-10-25, a 25-hour day: 24 hours back is 00:30 of the 25th itself.
+    expect(dayBefore(Date.UTC(2026, 9, 25, 22, 30), "Europe/Berlin")).toBe("2026-10-24");
+    expect(dayBefore(Date.UTC(2027, 0, 1, 0, 30), "Europe/Berlin")).toBe("2026-12-31");
+    expect(dayBefore(Date.UTC(2028, 2, 1, 12), "UTC")).toBe("2028-02-29");
+  });
+
   it("shows the day asked last, whatever order the answers come in", async () => {
     const { ask, post, asked } = manualApi();
     const model = new BillingDayModel(ask, "2026-11-20", post);

@@ -78,4 +78,18 @@ describe("counts by category", () => {
     const missing = await categories(unique("nobody"), "2026-11-01", "2026-11-02");
     expect([missing.status, missing.body.error?.code]).toEqual([404, "client_not_found"]);
   });
+
+  it("take a local month whose clocks go back within it, which lasts 31 days and the hour given back", async () => {
+    const { id } = await createClient({ timezone: "Europe/Berlin" });
+    await ingest([status(id, unique("wamid"), "sent", Date.UTC(2026, 9, 25, 1, 30), { category: "utility" })]);
+    // October in Berlin: 2026-10-01 00:00 CEST to 2026-11-01 00:00 CET, 31 days and 1 hour.
+    const october = await categories(id, "2026-10-01T00:00:00+02:00", "2026-11-01T00:00:00+01:00");
+    expect([october.status, october.body.categories]).toEqual([200, [{ category: "utility", ...zero, sent: 1 }]]);
+    // Troll (Antarctica) gives back 2 hours; past that a range is over the limit.
+    expect((await categories(id, "2026-10-01T00:00:00+02:00", "2026-11-01T00:00:00Z")).status).toBe(200);
+    const over = await categories(id, "2026-10-01T00:00:00+02:00", "2026-11-01T00:00:00.001Z");
+    expect([over.status, over.body.error?.code]).toEqual([400, "range_too_large"]);
+    const counters = await call(`/v1/clients/${id}/counters?from=${encodeURIComponent("2026-10-01T00:00:00+02:00")}&to=${encodeURIComponent("2026-11-01T00:00:00+01:00")}`, authed(await admin()));
+    expect(counters.status).toBe(200);
+  });
 });

@@ -186,10 +186,10 @@ describe("GET /v1/clients/:id/report", () => {
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error: { code: string } }).error.code).toMatch(/validation_failed|range_too_large/);
     }
-    // 366 days is the longest export; a millisecond more is refused.
-    const longest = { from: "2025-11-19T00:00:00Z", to: "2026-11-20T00:00:00Z" };
+    // 366 days is the longest export, and 366 local days over a clock going back (2 h at most, Troll's); a millisecond more is refused.
+    const longest = { from: "2025-11-19T00:00:00Z", to: "2026-11-20T02:00:00Z" };
     expect((await report(id, longest)).status).toBe(200);
-    const over = await report(id, { ...longest, to: "2026-11-20T00:00:00.001Z" });
+    const over = await report(id, { ...longest, to: "2026-11-20T02:00:00.001Z" });
     expect(over.status).toBe(400);
     expect(((await over.json()) as { error: { code: string } }).error.code).toBe("range_too_large");
     expect((await report("no-such-client", RANGE)).status).toBe(404);

@@ -2,7 +2,7 @@ import { useEffect, useMemo } from "preact/hooks";
 import { GRACE_MS, RECOMPUTE_DAYS, UNKNOWN_COUNTRY, type BillingFormat } from "../../../schema/billing.ts";
 import { DAY_MS } from "../../../schema/time.ts";
 import { api, postJson, saveFile } from "../api.ts";
-import { BillingDayModel, BillingMonthModel } from "../billing-model.ts";
+import { BillingDayModel, BillingMonthModel, dayBefore } from "../billing-model.ts";
 import { billingSheet } from "../billing-sheet.ts";
 import { BROWSER_TIME_ZONE, categoryLabel, fmtDateTime, fmtInt, locale, localDateTime, t } from "../i18n.ts";
 import { currentUser, runsBilling, seesBilling } from "../session.ts";
@@ -27,8 +27,7 @@ export function BillingPage() {
 
 /** A day's billing lines and its signed CSV/Parquet downloads (BillingDayModel); a day computed here is the month's news too. */
 function Billing({ month }: { month: BillingMonthModel }) {
-  // Yesterday as the browser's calendar has it: the day a person at this desk last closed.
-  const model = useMemo(() => new BillingDayModel(api, localDateTime(Date.now() - DAY_MS).slice(0, 10), postJson, (day) => month.refreshIfShowing(day)), [month]);
+  const model = useMemo(() => new BillingDayModel(api, dayBefore(Date.now(), BROWSER_TIME_ZONE), postJson, (day) => month.refreshIfShowing(day)), [month]);
   // A later day has nothing to bill yet; the server takes no day that has not begun.
   const today = localDateTime(Date.now()).slice(0, 10);
   useEffect(() => {
