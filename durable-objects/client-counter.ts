@@ -592,6 +592,15 @@ export class ClientCounter extends DurableObject<Env> {
   }
 
   /**
+   * Drops the event tables past retention now (the nightly cron asks it of a client's shards other
+   * than 0, which `compactLake`'s alarm does it for): otherwise only an ingest call or a flush alarm
+   * drops them, and a shard whose traffic stopped would keep its message ids for ever.
+   */
+  expireEventTables(): void {
+    this.dropExpiredEventTables(Date.now(), this.trackBackground);
+  }
+
+  /**
    * Compacts `clientId`'s lake partition of the UTC `date` now (`POST /v1/admin/lake/compact`), in
    * turn with the alarm's compactions; asked of shard 0, as `compactLake` is.
    */

@@ -63,7 +63,7 @@ zapmeter is up: ${shownUrl}
   dashboard   ${shownUrl}/        (admin@example.com / zapmeter-dev)
   API         ${shownUrl}/v1/openapi.json
   demo        ${demo ? "sending traffic for 50 clients (DEMO=0 to turn off)" : "off"}
-  crons       fired on wrangler.toml's schedule (billing every 10 minutes, compaction and credential purge at 03:30 UTC)
+  crons       fired on wrangler.toml's schedule (billing every 10 minutes, compaction, purge and expiry at 03:30 UTC)
 Ctrl-C stops everything.
 `);
 runLocalCrons(stack.url, crons, controller.signal, (cron, status) => {

@@ -124,10 +124,13 @@ export async function flushClient(env: Env, client: ShardedClient): Promise<stri
 
 /**
  * Asks the client's shard 0 to compact its lake partitions of the UTC `days` in its alarm (one
- * object: a partition's compaction covers every shard's files); returns once the days are recorded.
+ * object: a partition's compaction covers every shard's files), whose start drops its expired event
+ * tables, and its other shards to drop theirs: a quiet shard has no alarm that would (ClientCounter
+ * `expireEventTables`). Returns once the days are recorded and the tables dropped.
  */
 export async function compactClient(env: Env, client: ShardedClient, days: string[]): Promise<void> {
-  await counterOf(env, client.id).compactLake(client.id, days);
+  const [first, ...others] = countersOf(env, client);
+  await Promise.all([first!.compactLake(client.id, days), ...others.map((s) => s.expireEventTables())]);
 }
 
 /** Has the client's shard 0 compact its lake partition of the UTC `date` now (see `compactClient`). */

@@ -1,6 +1,7 @@
 import { purgeExpiredCredentials } from "./auth/purge.ts";
 import { billingJob } from "./billing/schedule.ts";
 import { log } from "./errors.ts";
+import { expireDeadLetters } from "./ingest/dead-letter-expiry.ts";
 import { compactionJob } from "./lake/jobs.ts";
 
 /** A job run by a Cron Trigger; `scheduledTime` is the trigger's nominal time (epoch ms). */
@@ -14,6 +15,7 @@ const JOBS: Record<string, Record<string, CronJob>> = {
   "30 3 * * *": {
     "lake.compaction": compactionJob,
     "auth.purge": purgeExpiredCredentials,
+    "dead_letters.expire": expireDeadLetters,
   },
 };
 

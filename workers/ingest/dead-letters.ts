@@ -21,8 +21,11 @@ export interface DeadLetter {
   clientScope?: string | null;
 }
 
+/** Where every letter is: `dlq/date=<UTC day>/`. */
+export const DEAD_LETTERS_ROOT = "dlq/";
+
 /** The prefix of one UTC day's letters. */
-export const deadLetterPrefix = (date: string): string => `dlq/date=${date}/`;
+export const deadLetterPrefix = (date: string): string => `${DEAD_LETTERS_ROOT}date=${date}/`;
 
 /** Bridged records that were refused, as one letter. */
 export function rejectedRecordsLetter(rejected: RejectedRecord[], contentType: string, clientScope: string | null): DeadLetter {
