@@ -13,6 +13,14 @@ import { within } from "../workers/concurrency.ts";
 /** How long shard 0 waits for another shard's live rollup before it gives up the round (as the Overview's gathers do). */
 const SHARD_ANSWER_TIMEOUT_MS = 2_000;
 /**
+ * How long a rollup or a `saved()` may take the Overview (a copy into or out of its memory,
+ * milliseconds) before it counts as failed: the flush alarm awaits `settle`, and the runtime runs an
+ * object's next alarm only once this one returns, so an Overview that hangs would hold every later
+ * lake flush of each of its clients. A rollup that lands late is harmless: rollups are values, and
+ * the minutes are sent again.
+ */
+const OVERVIEW_ANSWER_TIMEOUT_MS = 2_000;
+/**
  * The object's own rollups — for a caller that does not relay (a direct call), the retry after a
  * failed send, the whole hour after an Overview restart — go out at most this often per client.
  */
@@ -343,7 +351,7 @@ export class ClientLive {
     const whole = this.wholeHour;
     const minutes = [...this.rollupMinutes];
     try {
-      this.noteReceipt(await overviewOf(this.env, client.id).rollup(this.takeRollup(client)));
+      this.noteReceipt(await within(overviewOf(this.env, client.id).rollup(this.takeRollup(client)), OVERVIEW_ANSWER_TIMEOUT_MS, "the Overview's rollup"));
     } catch (err) {
       // Values, not increments: resending these minutes (with any changed since) repairs the Overview.
       logLine("warn", "overview_rollup_failed", { client_id: client.id }, err);
@@ -377,7 +385,7 @@ export class ClientLive {
     if (this.unsaved && !this.wholeHour) {
       let saved: RollupReceipt;
       try {
-        saved = await overviewOf(this.env, client.id).saved();
+        saved = await within(overviewOf(this.env, client.id).saved(), OVERVIEW_ANSWER_TIMEOUT_MS, "the Overview's saved()");
       } catch (err) {
         logLine("warn", "overview_settle_failed", { client_id: client.id }, err);
         return false;

@@ -13,6 +13,14 @@ const ASKED_KEY = "lake_compaction";
  */
 const RETRY_BASE_MS = 300_000;
 const RETRY_MAX_MS = 3_600_000;
+/**
+ * How long the alarm waits for its compaction. The runtime runs an object's next alarm, its next lake
+ * flush, only once this one returns, so an R2 call of the compaction that never answers would hold
+ * the flush (and, chained in `running`, every later alarm) for as long as the object lives. A healthy
+ * compaction of a busy day (~1,000 GETs) ends well within it; one still running goes on in turn with
+ * the next runs, and what was asked stays stored until done.
+ */
+const ALARM_WAIT_MS = 300_000;
 
 interface Asked {
   client_id: string;
@@ -64,9 +72,20 @@ export class LakeCompaction {
    * The alarm's part: compacts each waiting day when due; the days that failed wait for a retry. One
    * run at a time: the runtime runs one alarm at a time, but an alarm run by hand
    * (`runDurableObjectAlarm`) can start beside it, and two runs would compact the same partitions.
+   * Waits for the run at most ALARM_WAIT_MS (`lake_compaction_slow`), so the object's next flush alarm can come.
    */
-  run(): Promise<void> {
-    return this.inTurn(() => this.compactWaiting());
+  async run(): Promise<void> {
+    const run = this.inTurn(() => this.compactWaiting());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<"waited">((resolve) => (timer = setTimeout(() => resolve("waited"), ALARM_WAIT_MS)));
+    try {
+      // A failure of its own still fails the alarm, as before.
+      if ((await Promise.race([run, waited])) !== "waited") return;
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    const asked = this.stored()?.asked;
+    logLine("warn", "lake_compaction_slow", { client_id: asked?.client_id ?? null, days: asked?.days ?? [], waited_ms: ALARM_WAIT_MS });
   }
 
   /**

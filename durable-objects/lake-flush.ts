@@ -6,6 +6,7 @@ import { FLUSHED_THROUGH_KEY, flushedThrough, type Outbox } from "./outbox.ts";
 import { FLUSH_INTERVAL_MS, FLUSH_SPREAD_MS } from "./lake-schedule.ts";
 import { aggregatesThrough, type Track } from "./pending-aggregates.ts";
 import { logLine } from "../workers/log.ts";
+import { within } from "../workers/concurrency.ts";
 
 /** Rows per flushed batch: one row group, so a flush holds one group's worth of rows in memory. */
 const FLUSH_BATCH_ROWS = ROW_GROUP_ROWS;
@@ -14,6 +15,14 @@ const BATCHES_PER_ALARM = 8;
 /** Backoff after a failed flush: doubles from 5 s up to 5 minutes; it never gives up. */
 const RETRY_BASE_MS = 5_000;
 const RETRY_MAX_MS = 300_000;
+/**
+ * How long one file's put may take before the flush counts it failed and retries with backoff. A
+ * put that never answers would otherwise hold this flush, and every flush chained behind it (the
+ * alarm's, an admin's, a report's), for as long as the object lives: a file of one row group is a
+ * few MB, seconds even on a slow link. The put left running writes the same bytes under the same
+ * key as the retry, so landing late it changes nothing.
+ */
+const PUT_TIMEOUT_MS = 60_000;
 /** Meta key of the outbox range being flushed, so a retry writes exactly the same objects. */
 const PENDING_RANGE_KEY = "lake_flush_range";
 /**
@@ -179,10 +188,11 @@ export class LakeFlush {
       // Sorted by occurred_at so row-group statistics are tight for the report's time filter.
       list.sort((a, b) => (a[OCCURRED_AT] as number) - (b[OCCURRED_AT] as number));
       const key = partKey(clientId, utcDate(day * DAY_MS), first, last);
-      await this.bucket.put(key, encodeParquet(list), {
+      const put = this.bucket.put(key, encodeParquet(list), {
         httpMetadata: { contentType: "application/vnd.apache.parquet" },
         customMetadata: { rows: String(list.length) },
       });
+      await within(put, PUT_TIMEOUT_MS, `the lake put of ${key}`);
       keys.push(key);
     }
     // The rows are in the lake. At the storage limit the writes below are refused (the counters'

@@ -36,6 +36,12 @@ const UNKNOWN_CLIENT_DIRECTORY_AGE_MS = 1_000;
 const DIRECTORY_AGE_MS = 60_000;
 /** After a failed forward, the next try; what failed waits, merged with what comes meanwhile. */
 const FORWARD_RETRY_MS = 1_000;
+/**
+ * How long a forward may take the top (a merge into its memory, milliseconds) before it counts as
+ * failed and what it carried waits for the retry. Only one forward is in flight at a time, so this
+ * bounds how long a top that hangs holds a shard's forwards.
+ */
+const FORWARD_TIMEOUT_MS = 5_000;
 /** After an update that could not read the client list, the next try: its rows wait for it. */
 const BROADCAST_RETRY_MS = 1_000;
 /**
@@ -128,6 +134,12 @@ export class Overview extends DurableObject<Env> {
   /** Not on the top: clients renamed or moved to another zone since the last forward. */
   private readonly changedClients = new Set<string>();
   private forwardTimer: ReturnType<typeof setTimeout> | null = null;
+  /**
+   * Not on the top: a forward is on its way. The next waits for its answer: a slow top would
+   * otherwise get a new call every interval while the earlier ones still wait, more load on the
+   * object that is already behind, and a queue of them that grows for as long as it stays slow.
+   */
+  private forwardInFlight = false;
   /**
    * Not on the top: forwards are at least this far apart, many clients' rollups in one call,
    * whatever the shard's own load (`forwardIntervalMs`). A rollup goes at once when the last forward
@@ -293,19 +305,27 @@ export class Overview extends DurableObject<Env> {
   private async forward(): Promise<void> {
     if (this.forwardTimer) clearTimeout(this.forwardTimer);
     this.forwardTimer = null;
+    // What comes meanwhile goes, merged, once the forward on its way is answered (below).
+    if (this.forwardInFlight) return;
     const updates = [...this.forwarding.values()];
     const changed = [...this.changedClients];
     this.forwarding.clear();
     this.changedClients.clear();
     if (updates.length === 0 && changed.length === 0) return;
     this.lastForwardAt = Date.now();
+    this.forwardInFlight = true;
     try {
-      await overviewShardStub(this.env, TOP_SHARD).forwarded(this.shard, updates, changed);
+      await within(overviewShardStub(this.env, TOP_SHARD).forwarded(this.shard, updates, changed), FORWARD_TIMEOUT_MS, "the top's forwarded()");
     } catch (err) {
       for (const u of updates) addRollup(this.forwarding, u);
       for (const id of changed) this.changedClients.add(id);
       this.forwardTimer ??= setTimeout(() => void this.forward(), FORWARD_RETRY_MS);
       logLine("warn", "overview_forward_failed", { overview_shard: this.shard, clients: updates.length }, err);
+    } finally {
+      this.forwardInFlight = false;
+    }
+    if (this.forwarding.size > 0 || this.changedClients.size > 0) {
+      this.forwardTimer ??= setTimeout(() => void this.forward(), Math.max(0, this.lastForwardAt + this.forwardInterval - Date.now()));
     }
   }
 
