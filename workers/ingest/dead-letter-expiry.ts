@@ -7,7 +7,7 @@ import { DEAD_LETTERS_ROOT, deadLetterPrefix } from "./dead-letters.ts";
 const PAGE = 1000;
 /**
  * Letters deleted in one night at most (two subrequests per 1,000, beside the compaction's one per
- * client in the same invocation); a larger backlog goes on the next nights, oldest day first.
+ * client shard in the same invocation); a larger backlog goes on the next nights, oldest day first.
  */
 export const EXPIRY_MAX_LETTERS = 100_000;
 
