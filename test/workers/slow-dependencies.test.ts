@@ -38,6 +38,21 @@ async function outcomeAround(start: () => Promise<unknown>, hung: Promise<void>,
   }
 }
 
+/** `real` with the top Overview's `forwarded` answered by `answer`, which may pass the call on to the top. */
+function withTopForwarded(real: Env, answer: (top: DurableObjectStub<Overview>, args: Parameters<Overview["forwarded"]>) => Promise<void>): Env {
+  const topId = real.OVERVIEW.idFromName("overview-0");
+  return {
+    ...real,
+    OVERVIEW: withMethods(real.OVERVIEW, {
+      get: (objectId: DurableObjectId) => {
+        const stub = real.OVERVIEW.get(objectId);
+        if (!objectId.equals(topId)) return stub;
+        return withMethods(stub, { forwarded: ((...args: Parameters<Overview["forwarded"]>) => answer(stub, args)) as never });
+      },
+    } as Partial<DurableObjectNamespace<Overview>>),
+  };
+}
+
 /** The lake files of a client. */
 async function lakeKeys(clientId: string): Promise<string[]> {
   const page = await env.LAKE.list({ prefix: `lake/notifications/client_id=${clientId}/` });
@@ -158,25 +173,12 @@ describe("a dependency that hangs", () => {
     };
     // The top answers the first forward only when the test says so; the gate lives in the shard's context, where it is awaited.
     const gate: { calls: number; release: (() => void) | null } = { calls: 0, release: null };
-    const topId = env.OVERVIEW.idFromName("overview-0");
     await inside(shard, (o) => {
-      const real = o.env;
-      o.env = {
-        ...real,
-        OVERVIEW: withMethods(real.OVERVIEW, {
-          get: (objectId: DurableObjectId) => {
-            const stub = real.OVERVIEW.get(objectId);
-            if (!objectId.equals(topId)) return stub;
-            return withMethods(stub, {
-              forwarded: ((...args: Parameters<Overview["forwarded"]>) => {
-                gate.calls += 1;
-                if (gate.calls > 1) return stub.forwarded(...args);
-                return new Promise<void>((resolve) => (gate.release = resolve)).then(() => stub.forwarded(...args));
-              }) as never,
-            });
-          },
-        } as Partial<DurableObjectNamespace<Overview>>),
-      };
+      o.env = withTopForwarded(o.env, (top, args) => {
+        gate.calls += 1;
+        if (gate.calls > 1) return top.forwarded(...args);
+        return new Promise<void>((resolve) => (gate.release = resolve)).then(() => top.forwarded(...args));
+      });
     });
     try {
       for (let sent = 1; sent <= 4; sent++) {
@@ -196,25 +198,13 @@ describe("a dependency that hangs", () => {
   it("a forward the top never answers counts as failed after 5 s, and what it carried goes again a second later", async () => {
     const id = unique("client");
     const shard = overviewShardStub(env, 3);
-    const topId = env.OVERVIEW.idFromName("overview-0");
     const at = Date.now();
     const rollup: ClientRollup = { client_id: id, day: localDate(at, "UTC"), today: { ...emptyCounts(), sent: 7 }, minutes: [{ minute: minuteOf(at), ...emptyCounts(), sent: 7 }], at };
     const calls = await runInDurableObject(shard, async (instance: Overview) => {
       const o = instance as unknown as { env: Env };
       const real = o.env;
       let forwards = 0;
-      o.env = {
-        ...real,
-        OVERVIEW: withMethods(real.OVERVIEW, {
-          get: (objectId: DurableObjectId) => {
-            const stub = real.OVERVIEW.get(objectId);
-            if (!objectId.equals(topId)) return stub;
-            return withMethods(stub, {
-              forwarded: ((...args: Parameters<Overview["forwarded"]>) => (++forwards === 1 ? never() : stub.forwarded(...args))) as never,
-            });
-          },
-        } as Partial<DurableObjectNamespace<Overview>>),
-      };
+      o.env = withTopForwarded(real, (top, args) => (++forwards === 1 ? never() : top.forwarded(...args)));
       vi.useFakeTimers({ toFake: ["setTimeout"] });
       try {
         instance.rollup(rollup);
