@@ -1,6 +1,7 @@
 import { closedDays } from "../workers/lake/closed-days.ts";
 import { compactionTotals, compactPartition, type CompactionResult } from "../workers/lake/compaction.ts";
 import { NotParquet } from "../workers/lake/reader.ts";
+import { TookTooLong, within } from "../workers/concurrency.ts";
 import { logLine } from "../workers/log.ts";
 import type { LakeFlush } from "./lake-flush.ts";
 import type { Track } from "./pending-aggregates.ts";
@@ -75,17 +76,14 @@ export class LakeCompaction {
    * Waits for the run at most ALARM_WAIT_MS (`lake_compaction_slow`), so the object's next flush alarm can come.
    */
   async run(): Promise<void> {
-    const run = this.inTurn(() => this.compactWaiting());
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const waited = new Promise<"waited">((resolve) => (timer = setTimeout(() => resolve("waited"), ALARM_WAIT_MS)));
     try {
+      await within(this.inTurn(() => this.compactWaiting()), ALARM_WAIT_MS, "the compaction");
+    } catch (err) {
       // A failure of its own still fails the alarm, as before.
-      if ((await Promise.race([run, waited])) !== "waited") return;
-    } finally {
-      if (timer) clearTimeout(timer);
+      if (!(err instanceof TookTooLong)) throw err;
+      const asked = this.stored()?.asked;
+      logLine("warn", "lake_compaction_slow", { client_id: asked?.client_id ?? null, days: asked?.days ?? [], waited_ms: ALARM_WAIT_MS });
     }
-    const asked = this.stored()?.asked;
-    logLine("warn", "lake_compaction_slow", { client_id: asked?.client_id ?? null, days: asked?.days ?? [], waited_ms: ALARM_WAIT_MS });
   }
 
   /**

@@ -15,11 +15,14 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (
   return out;
 }
 
-/** `promise`, or a rejection naming `what` once `ms` pass without it settling (it runs on, unheard). */
+/** What `within` rejects with when its time ran out, so a caller can tell it from the promise's own failure. */
+export class TookTooLong extends Error {}
+
+/** `promise`, or a TookTooLong naming `what` once `ms` pass without it settling (it runs on, unheard). */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new TookTooLong(`${what} took longer than ${ms} ms`)), ms);
   });
   return Promise.race([promise, expired]).finally(() => {
     if (timer) clearTimeout(timer);
