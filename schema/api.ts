@@ -96,7 +96,29 @@ export const DisplayName = z
 export const IsoDate = z.iso.date();
 
 /** `GET /health`'s answer when D1 and R2 both answer (else 503 `unhealthy`, naming which did not). */
-export const HealthResponse = z.object({ ok: z.literal(true), d1: z.literal(true), r2: z.literal(true) });
+/**
+ * A Cron Trigger job's state from its latest run: `overdue` when no run started within its cron's
+ * interval and a grace (the trigger stopped firing), `unfinished` when one started and was cut off.
+ */
+export const CronJobState = z.enum(["ok", "failed", "running", "unfinished", "overdue", "never_ran"]);
+export type CronJobState = z.infer<typeof CronJobState>;
+export const CronJobStatus = z.object({
+  job: z.string(),
+  cron: z.string(),
+  every_ms: z.number().int(),
+  state: CronJobState,
+  last_started_at: z.number().int().nullable(),
+  last_finished_at: z.number().int().nullable(),
+  last_ok_at: z.number().int().nullable(),
+  /** The message of the latest finished run's failure; null when it succeeded. */
+  error: z.string().nullable(),
+});
+export type CronJobStatus = z.infer<typeof CronJobStatus>;
+export const CronJobList = z.object({ jobs: z.array(CronJobStatus) });
+export type CronJobList = z.infer<typeof CronJobList>;
+
+/** `jobs`: each Cron Trigger job's state by name; a stopped or failing job does not make the Worker unhealthy. */
+export const HealthResponse = z.object({ ok: z.literal(true), d1: z.literal(true), r2: z.literal(true), jobs: z.record(z.string(), CronJobState) });
 export type HealthResponse = z.infer<typeof HealthResponse>;
 
 // ---------- ingest ----------

@@ -196,3 +196,18 @@ export const auditLog = sqliteTable(
   },
   (t) => [index("audit_log_at").on(t.at)],
 );
+
+/**
+ * Each Cron Trigger job's latest run (workers/cron-runs.ts): a trigger that stopped firing writes
+ * nothing, so what tells it is a start that is too old.
+ */
+export const cronJobRuns = sqliteTable("cron_job_runs", {
+  job: text("job").primaryKey(),
+  startedAt: integer("started_at").notNull(),
+  /** Null from a run's start until it ends; a run the runtime cut off never sets it. */
+  finishedAt: integer("finished_at"),
+  /** The latest finished run's outcome and, when it failed, its error's message. */
+  failed: integer("failed", { mode: "boolean" }).notNull().default(false),
+  error: text("error"),
+  lastOkAt: integer("last_ok_at"),
+});

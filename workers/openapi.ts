@@ -10,6 +10,7 @@ import {
   ClientSummary,
   ClientsQuery,
   ClientsResponse,
+  CronJobList,
   CategoriesResponse,
   CountersResponse,
   CreateApiKeyRequest,
@@ -125,7 +126,7 @@ const socketsRefused = { description: `the session holds ${MAX_SOCKETS_PER_SESSI
 /** Every public route. A test checks this list against the app's routes both ways. */
 export const OPERATIONS: Operation[] = [
   {
-    method: "get", path: "/health", operationId: "getHealth", summary: "D1 (migrated) and R2 answer", tag: "ops", security: "none",
+    method: "get", path: "/health", operationId: "getHealth", summary: "D1 (migrated) and R2 answer; each Cron Trigger job's state", tag: "ops", security: "none",
     responses: { 200: { description: "healthy", schema: HealthResponse }, 503: { description: "a dependency is down (unhealthy, details: {d1, r2}), or D1 lacks this code's migrations (migrations_not_applied)", schema: ErrorBody } },
   },
   {
@@ -380,6 +381,10 @@ export const OPERATIONS: Operation[] = [
   {
     method: "get", path: "/v1/admin/audit", operationId: "listAuditEntries", summary: "The audit log, newest first, a page at a time (filters: time range, action or `auth.`-style kind, actor, target)", tag: "admin", security: "admin",
     query: AuditQuery, responses: { 200: { description: "entries; `next` is the next page's `before`", schema: AuditList } },
+  },
+  {
+    method: "get", path: "/v1/admin/jobs", operationId: "listCronJobs", summary: "The Cron Trigger jobs: each one's latest run and state (overdue: its trigger stopped firing; unfinished: a run was cut off)", tag: "admin", security: "admin",
+    responses: { 200: { description: "every job, with its cron and interval", schema: CronJobList } },
   },
   {
     method: "get", path: "/v1/billing", operationId: "getBillingLines", summary: "A day's billing lines (finance, admin)", tag: "billing", security: "session",

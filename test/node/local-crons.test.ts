@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { cronsOf, parseCron } from "../../scripts/local-crons.ts";
 import { freePort } from "../../scripts/local-stack.ts";
-import { JOB_CRONS } from "../../workers/scheduled.ts";
+import { JOB_CRONS, SCHEDULED_JOBS } from "../../workers/scheduled.ts";
 import { NODE, cleanup, readPid, sandbox } from "./script-sandbox.ts";
 
 const fires = (cron: string, iso: string) => parseCron(cron).matches(new Date(iso));
@@ -14,6 +14,16 @@ describe("local Cron Triggers (npm start)", () => {
     const crons = cronsOf(readFileSync(new URL("../../wrangler.toml", import.meta.url), "utf8"));
     expect(crons).toEqual(["*/10 * * * *", "30 3 * * *"]);
     expect([...JOB_CRONS].sort()).toEqual([...crons].sort());
+  });
+
+  it("gives each job the interval its cron fires at, which tells when the job is overdue", () => {
+    for (const { cron, everyMs } of SCHEDULED_JOBS) {
+      const { matches } = parseCron(cron);
+      const start = Date.parse("2026-12-31T00:00:00Z");
+      const firings = Array.from({ length: 3 * 1440 }, (_, i) => start + i * 60_000).filter((t) => matches(new Date(t)));
+      const gaps = new Set(firings.slice(1).map((t, i) => t - firings[i]!));
+      expect([cron, [...gaps]]).toEqual([cron, [everyMs]]);
+    }
   });
 
   it("matches minutes as cron does", () => {

@@ -143,7 +143,7 @@ describe("production mode", () => {
 
 describe("health", () => {
   it("answers 200 when D1 and R2 answer, 503 unhealthy (retryable) naming the one that does not", async () => {
-    expect(await (await call("/health")).json()).toEqual({ ok: true, d1: true, r2: true });
+    expect(await (await call("/health")).json()).toEqual({ ok: true, d1: true, r2: true, jobs: expect.any(Object) });
     const down = () => {
       throw new Error("storage down");
     };
@@ -207,7 +207,7 @@ describe("health", () => {
     } finally {
       await env.DB.exec("alter table d1_migrations_away rename to d1_migrations");
     }
-    expect(await (await call("/health")).json()).toEqual({ ok: true, d1: true, r2: true });
+    expect(await (await call("/health")).json()).toEqual({ ok: true, d1: true, r2: true, jobs: expect.any(Object) });
   });
 });
 

@@ -2,7 +2,9 @@ import { Hono } from "hono";
 import journal from "../../migrations/meta/_journal.json";
 import type { HealthResponse } from "../../schema/api.ts";
 import type { AppEnv } from "../app-env.ts";
+import { jobStatuses } from "../cron-runs.ts";
 import { ApiError } from "../errors.ts";
+import { SCHEDULED_JOBS } from "../scheduled.ts";
 
 export const health = new Hono<AppEnv>();
 
@@ -25,7 +27,11 @@ async function migrated(db: D1Database): Promise<boolean> {
   }
 }
 
-/** 200 when D1 (migrated) and R2 answer; 503 (retryable) otherwise. */
+/**
+ * 200 when D1 (migrated) and R2 answer, with each Cron Trigger job's state; 503 (retryable)
+ * otherwise. A job that stopped or fails is told, not made a 503: the Worker still serves, and a
+ * load balancer would take it out of service for nothing.
+ */
 health.get("/", async (c) => {
   const [schema, lake] = await Promise.allSettled([migrated(c.env.DB), c.env.LAKE.head("health-probe")]);
   const [d1, r2] = [schema, lake].map((r) => r.status === "fulfilled");
@@ -34,5 +40,7 @@ health.get("/", async (c) => {
     // The name goes to the log line, as the production guard's secrets do.
     throw new ApiError(503, "migrations_not_applied", "the database lacks migrations; see the deploy section of the README", undefined, { migration: NEEDED_MIGRATION });
   }
-  return c.json({ ok: true, d1, r2 } satisfies HealthResponse);
+  // Read only once the table is known to be there: a database without the migration answered above.
+  const jobs = Object.fromEntries((await jobStatuses(c.env.DB, SCHEDULED_JOBS, Date.now())).map((j) => [j.job, j.state]));
+  return c.json({ ok: true, d1, r2, jobs } satisfies HealthResponse);
 });
