@@ -271,4 +271,41 @@ describe("housekeeping", () => {
     expect(tickets.results.map((r) => r.hash)).toEqual(["live-t"]);
     expect(failures.results.map((r) => r.key)).toEqual(["email:counting", "email:locked"]);
   });
+
+  it("purges at most 200,000 rows a night, in statements of 5,000, and names the table it left rows in", async () => {
+    const now = Date.now();
+    await runCron("30 3 * * *", now); // what the file's other tests left expired
+    await env.DB.prepare("INSERT INTO revoked_sessions (jti, expires_at) VALUES ('flood-jti', ?)").bind(now - 1000).run();
+    // A flood of sign-in failures: 200,001 keys past their window, and one still counting.
+    await env.DB.prepare(
+      `INSERT INTO login_failures (key, window_start, failures, locked_until)
+       WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200001)
+       SELECT 'email:flood-' || i, ?1, 3, 0 FROM n UNION ALL SELECT 'email:flood-counting', ?2, 3, 0`,
+    ).bind(now - 120_000, now - 10_000).run();
+    const statements = vi.spyOn(env.DB, "prepare");
+    const logged = vi.spyOn(console, "warn");
+    try {
+      await runCron("30 3 * * *", now);
+      const purges = statements.mock.calls.filter(([q]) => /^delete from "login_failures"/.test(q));
+      expect(purges.length).toBe(40);
+      const line = logged.mock.calls.map(([l]) => JSON.parse(String(l)) as { event: string }).find((l) => l.event === "credentials_purged");
+      expect(line).toEqual({ level: "warn", event: "credentials_purged", deleted: { revoked_sessions: 1, live_tickets: 0, login_failures: 199_999 }, left: ["login_failures"] });
+    } finally {
+      statements.mockRestore();
+      logged.mockRestore();
+    }
+    const count = async () => (await env.DB.prepare("SELECT count(*) AS n FROM login_failures WHERE key LIKE 'email:flood-%'").first<{ n: number }>())!.n;
+    expect(await count()).toBe(3);
+
+    // The next run takes the rest, and says so as news, not as a warning.
+    const info = vi.spyOn(console, "info");
+    try {
+      await runCron("30 3 * * *", now);
+      const line = info.mock.calls.map(([l]) => JSON.parse(String(l)) as { event: string }).find((l) => l.event === "credentials_purged");
+      expect(line).toEqual({ level: "info", event: "credentials_purged", deleted: { revoked_sessions: 0, live_tickets: 0, login_failures: 2 } });
+    } finally {
+      info.mockRestore();
+    }
+    expect(await count()).toBe(1);
+  });
 });

@@ -1,4 +1,4 @@
-import { eq, lt, sql } from "drizzle-orm";
+import { eq, lt, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { loginFailures } from "../../schema/db.ts";
 
@@ -144,6 +144,6 @@ export class LoginThrottle {
 }
 
 /** Daily: failure counts whose window and lock have both passed no longer matter. */
-export function staleLoginFailures(db: DrizzleD1Database, now: number) {
-  return db.delete(loginFailures).where(lt(sql`max(${loginFailures.windowStart} + ${WINDOW_MS}, ${loginFailures.lockedUntil})`, now));
+export function loginFailureStale(now: number): SQL {
+  return lt(sql`max(${loginFailures.windowStart} + ${WINDOW_MS}, ${loginFailures.lockedUntil})`, now);
 }

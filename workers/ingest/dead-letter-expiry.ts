@@ -1,5 +1,6 @@
 import { dedupCovers } from "../../durable-objects/client-counter-tables.ts";
 import { utcDayStart } from "../../schema/time.ts";
+import { deleteInPages } from "../chunks.ts";
 import { log } from "../errors.ts";
 import { DEAD_LETTERS_ROOT, deadLetterPrefix } from "./dead-letters.ts";
 
@@ -33,7 +34,7 @@ export async function expireDeadLetters(env: Env, now: number): Promise<void> {
       const date = dayOf(prefix);
       if (date === null) continue;
       if (dedupCovers(utcDayStart(date), now)) break walk;
-      const { letters, done } = await deleteDay(env.LAKE, date, EXPIRY_MAX_LETTERS - deleted);
+      const { deleted: letters, done } = await deleteDay(env.LAKE, date, EXPIRY_MAX_LETTERS - deleted);
       deleted += letters;
       if (letters > 0) days.push(date);
       if (!done) break walk;
@@ -44,14 +45,11 @@ export async function expireDeadLetters(env: Env, now: number): Promise<void> {
 }
 
 /** Deletes up to `budget` of a day's letters; `done` when none is left. */
-async function deleteDay(bucket: R2Bucket, date: string, budget: number): Promise<{ letters: number; done: boolean }> {
-  let letters = 0;
-  while (letters < budget) {
+function deleteDay(bucket: R2Bucket, date: string, budget: number): Promise<{ deleted: number; done: boolean }> {
+  return deleteInPages(budget, PAGE, async (limit) => {
     // Listed from the start each time: the page before is gone.
-    const listed = await bucket.list({ prefix: deadLetterPrefix(date), limit: Math.min(PAGE, budget - letters) });
+    const listed = await bucket.list({ prefix: deadLetterPrefix(date), limit });
     if (listed.objects.length > 0) await bucket.delete(listed.objects.map((o) => o.key));
-    letters += listed.objects.length;
-    if (!listed.truncated) return { letters, done: true };
-  }
-  return { letters, done: false };
+    return { deleted: listed.objects.length, more: listed.truncated };
+  });
 }
