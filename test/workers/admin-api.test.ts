@@ -106,6 +106,22 @@ describe("admin: clients and phone numbers", () => {
     expect(answers.slice(2).sort()).toEqual([expect.stringMatching(/^409 (phone_number_taken|concurrent_change)$/), "created"]);
   });
 
+  it("refuses with 409 client_exists an id that a racing request took in another case meanwhile, numbers and all", async () => {
+    const token = await admin();
+    const id = unique("case");
+    const [lower, upper] = [unique("pn"), unique("pn")];
+    // The lower-case id has passed the route's check and is held at its write; the upper-case one is created meanwhile.
+    const held = gatedDb(/insert into "clients"/);
+    const late = withEnv({ DB: held.DB }, "/v1/admin/clients", authed(token, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id, name: "lower", phone_number_ids: [lower] }) }));
+    await held.reached;
+    expect((await postJson("/v1/admin/clients", { id: id.toUpperCase(), name: "upper", phone_number_ids: [upper] }, token)).status).toBe(201);
+    held.release();
+    const refused = await late;
+    expect([refused.status, await refused.json()]).toEqual([409, { error: { code: "client_exists", message: `client ${id.toUpperCase()} already exists: ids must differ in more than case` } }]);
+    const stored = await env.DB.prepare("SELECT c.id, p.phone_number_id AS phone FROM clients c LEFT JOIN phone_numbers p ON p.client_id = c.id WHERE lower(c.id) = lower(?)").bind(id).all<{ id: string; phone: string }>();
+    expect(stored.results).toEqual([{ id: id.toUpperCase(), phone: upper }]);
+  });
+
   it("stops routing events to a deactivated client, though this isolate had it cached", async () => {
     const token = await admin();
     const { id } = await createClient();
@@ -524,6 +540,28 @@ describe("admin: users and API keys", () => {
     expect([refused.status, ((await refused.json()) as { error: { code: string } }).error.code]).toEqual([409, "last_admin"]);
     const admins = await env.DB.prepare("SELECT id FROM users WHERE role = 'admin' AND active = 1").all<{ id: number }>();
     expect(admins.results.map((r) => r.id)).toEqual([b]);
+  });
+
+  it("keeps one admin when a user read as a viewer became the last admin before the change that deactivates them is written", async () => {
+    const [tokenA, tokenC] = [await signIn("admin"), await signIn("viewer")];
+    const idOf = async (token: string) => ((await (await call("/v1/me", authed(token))).json()) as { user: { id: number } }).user.id;
+    const [a, cId] = [await idOf(tokenA), await idOf(tokenC)];
+    const aside = await env.DB.prepare("UPDATE users SET active = 0 WHERE role = 'admin' AND active = 1 AND id != ? RETURNING id").bind(a).all<{ id: number }>();
+    onTestFinished(async () => {
+      await env.DB.prepare("UPDATE users SET active = 1 WHERE id IN (SELECT value FROM json_each(?))").bind(JSON.stringify(aside.results.map((r) => r.id))).run();
+    });
+    // A's deactivation of C, read while C was a viewer, is held at its write.
+    const held = gatedDb(/update "users" set "active"/);
+    const aDeactivatesC = withEnv({ DB: held.DB }, `/v1/admin/users/${cId}`, authed(tokenA, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ active: false }) }));
+    await held.reached;
+    // Meanwhile A makes C an admin, and C, now one, deactivates A.
+    expect((await postJson(`/v1/admin/users/${cId}`, { role: "admin" }, tokenA, "PATCH")).status).toBe(200);
+    expect((await postJson(`/v1/admin/users/${a}`, { active: false }, tokenC, "PATCH")).status).toBe(200);
+    held.release();
+    const refused = await aDeactivatesC;
+    expect([refused.status, ((await refused.json()) as { error?: { code: string } }).error?.code]).toEqual([409, "last_admin"]);
+    const admins = await env.DB.prepare("SELECT id FROM users WHERE role = 'admin' AND active = 1").all<{ id: number }>();
+    expect(admins.results.map((r) => r.id)).toEqual([cId]);
   });
 
   it("leaves the clients of an admin whose demotion is refused as last_admin as they were", async () => {

@@ -1,4 +1,4 @@
-import { asc, sql } from "drizzle-orm";
+import { and, asc, eq, ne, notExists, sql } from "drizzle-orm";
 import { Hono } from "hono";
 import { CreateClientRequest, UpdateClientRequest, type AdminClient } from "../../../schema/api.ts";
 import { clients, phoneNumbers } from "../../../schema/db.ts";
@@ -9,7 +9,7 @@ import { daysDueSooner } from "../../billing/schedule.ts";
 import { ApiError } from "../../errors.ts";
 import { tellOverview, writeClientChange } from "../../client-changes.ts";
 import { clientObjects } from "../../client-counters.ts";
-import { assertPhonesFree, clientNotFound, clientWithPhones, findClientAnyCase, phoneNumberWrites, requireClient } from "../../client-records.ts";
+import { assertPhonesFree, clientNotFound, type ClientRecord, clientWithPhones, findClientAnyCase, phoneNumberWrites, requireClient } from "../../client-records.ts";
 import { forgetClients } from "../../ingest/client-directory.ts";
 import { jsonTable, jsonValue } from "../../json-list.ts";
 import { valid } from "../../validate.ts";
@@ -30,24 +30,47 @@ adminClients.get("/", async (c) => {
   });
 });
 
+/**
+ * `client_id=Acme/` and `client_id=acme/` would be one folder wherever the lake is copied to a
+ * case-insensitive file system (macOS, Windows), mixing two clients' rows.
+ */
+function clientExists(existing: ClientRecord, id: string): ApiError {
+  const message = existing.id === id ? `client ${id} already exists` : `client ${existing.id} already exists: ids must differ in more than case`;
+  return new ApiError(409, "client_exists", message);
+}
+
 adminClients.post("/", valid("json", CreateClientRequest), async (c) => {
   const body = c.req.valid("json");
   const db = c.get("db");
   const existing = await findClientAnyCase(db, body.id);
-  if (existing) {
-    // `client_id=Acme/` and `client_id=acme/` would be one folder wherever the lake is copied to a
-    // case-insensitive file system (macOS, Windows), mixing two clients' rows.
-    const message = existing.id === body.id ? `client ${body.id} already exists` : `client ${existing.id} already exists: ids must differ in more than case`;
-    throw new ApiError(409, "client_exists", message);
-  }
+  if (existing) throw clientExists(existing, body.id);
   await assertPhonesFree(db, body.phone_number_ids, body.id);
-  await db.batch([
-    db.insert(clients).values({ id: body.id, name: body.name, timezone: body.timezone, currency: body.currency, shards: body.shards, createdAt: Date.now() }),
+  // The row is written only while no id differs from it in case alone: another admin may have
+  // created one since the check above (the same id is the primary key's to refuse). The numbers
+  // select the new row, so they are written only with it.
+  const otherCase = db.select({ id: clients.id }).from(clients).where(and(sql`lower(${clients.id}) = lower(${body.id})`, ne(clients.id, body.id)));
+  const [created] = await db.batch([
+    db.insert(clients).select(
+      db
+        .select({
+          id: jsonValue("id"),
+          name: sql<string>`${body.name}`.as("name"),
+          timezone: sql<string>`${body.timezone}`.as("timezone"),
+          currency: sql<string>`${body.currency}`.as("currency"),
+          shards: sql<number>`${body.shards}`.as("shards"),
+          active: sql<boolean>`1`.as("active"),
+          createdAt: sql<number>`${Date.now()}`.as("created_at"),
+        })
+        // A one-row table to select the row from, so that the condition can hold it back.
+        .from(jsonTable([body.id]))
+        .where(notExists(otherCase)),
+    ),
     // One statement however many numbers: D1 counts each statement of a batch against the request's queries.
     ...(body.phone_number_ids.length === 0
       ? []
-      : [db.insert(phoneNumbers).select(db.select({ phoneNumberId: jsonValue("phone_number_id"), clientId: sql<string>`${body.id}`.as("client_id") }).from(jsonTable(body.phone_number_ids)))]),
+      : [db.insert(phoneNumbers).select(db.select({ phoneNumberId: jsonValue("phone_number_id"), clientId: clients.id }).from(clients).innerJoin(jsonTable(body.phone_number_ids), sql`true`).where(eq(clients.id, body.id)))]),
   ]);
+  if (created.meta.changes === 0) throw clientExists((await findClientAnyCase(db, body.id))!, body.id);
   forgetClients();
   await audit(db, c.get("user").email, "client.create", body.id);
   return c.json(await clientWithPhones(db, body.id), 201);

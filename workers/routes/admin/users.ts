@@ -1,4 +1,4 @@
-import { and, asc, eq, exists, ne, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, exists, ne, or, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { BatchItem } from "drizzle-orm/batch";
 import { alias } from "drizzle-orm/sqlite-core";
@@ -35,14 +35,19 @@ async function assertClientsExist(db: DrizzleD1Database, clientIds: string[]): P
 }
 
 const others = alias(users, "others");
+const subject = alias(users, "subject");
 
 /**
- * Holds while an active admin other than user `id` remains. A change that takes admin from an admin
- * is written only under it, in the same statement: two admins demoting each other at once would
- * each pass a check made before writing, and leave nobody to administer the service.
+ * Holds while user `id` is not an active admin, or an active admin other than them remains. A change
+ * that may take admin from a user is written only under it, in the same statement: two admins
+ * demoting each other at once would each pass a check made before writing, and leave nobody to
+ * administer the service. Whether the user is an admin is read there too, not from the request's
+ * earlier read: another admin may have made them one since, and demoted themselves counting on it.
  */
-function anotherAdmin(db: DrizzleD1Database, id: number): SQL {
-  return exists(db.select({ id: others.id }).from(others).where(and(eq(others.role, "admin"), eq(others.active, true), ne(others.id, id))));
+function leavesAnAdmin(db: DrizzleD1Database, id: number): SQL {
+  const notAnActiveAdmin = exists(db.select({ id: subject.id }).from(subject).where(and(eq(subject.id, id), or(ne(subject.role, "admin"), eq(subject.active, false)))));
+  const anotherAdmin = exists(db.select({ id: others.id }).from(others).where(and(eq(others.role, "admin"), eq(others.active, true), ne(others.id, id))));
+  return or(notAnActiveAdmin, anotherAdmin)!;
 }
 
 /** The insert giving the user `user` (a condition on `users`) the clients `clientIds`: one statement whatever their number. */
@@ -95,9 +100,9 @@ adminUsers.patch("/:id", valid("json", UpdateUserRequest), async (c) => {
     // written meanwhile and hand out a session dated after that clock, which must end with the reset.
     ...(endsSessions ? { sessionsValidFrom: sql`max(${users.sessionsValidFrom} + 1, ${Date.now()})` } : {}),
   };
-  const takesAdmin = current.role === "admin" && current.active && ((body.role !== undefined && body.role !== "admin") || body.active === false);
+  const takesAdmin = (body.role !== undefined && body.role !== "admin") || body.active === false;
   // Every write of the change holds to it: the update changes only the user, so it holds after it as before.
-  const guard = takesAdmin ? anotherAdmin(db, id) : undefined;
+  const guard = takesAdmin ? leavesAnAdmin(db, id) : undefined;
   const target = and(eq(users.id, id), guard)!;
   const [first, ...more]: BatchItem<"sqlite">[] = [
     ...(Object.keys(changes).length > 0 ? [db.update(users).set(changes).where(target)] : []),
