@@ -131,4 +131,13 @@ describe("the Cron Trigger jobs' runs", () => {
     expect(body.jobs).toMatchObject({ "auth.purge": "failed", "dead_letters.expire": "ok", "lake.compaction": "ok" });
     expect(Object.keys(body.jobs).sort()).toEqual(["auth.purge", "billing.daily", "dead_letters.expire", "lake.compaction"]);
   });
+
+  it("answers /health 503 unhealthy, naming D1, when the jobs' runs cannot be read", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const res = await call("/health", {}, { DB: d1FailingOn(/cron_job_runs/) });
+    errors.mockRestore();
+
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ error: { code: "unhealthy", message: "a storage dependency is not answering", details: { d1: false, r2: true } } });
+  });
 });

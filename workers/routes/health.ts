@@ -41,6 +41,9 @@ health.get("/", async (c) => {
     throw new ApiError(503, "migrations_not_applied", "the database lacks migrations; see the deploy section of the README", undefined, { migration: NEEDED_MIGRATION });
   }
   // Read only once the table is known to be there: a database without the migration answered above.
-  const jobs = Object.fromEntries((await jobStatuses(c.env.DB, SCHEDULED_JOBS, Date.now())).map((j) => [j.job, j.state]));
+  const statuses = await jobStatuses(c.env.DB, SCHEDULED_JOBS, Date.now()).catch((err: unknown) => {
+    throw new ApiError(503, "unhealthy", "a storage dependency is not answering", { d1: false, r2 }, err);
+  });
+  const jobs = Object.fromEntries(statuses.map((j) => [j.job, j.state]));
   return c.json({ ok: true, d1, r2, jobs } satisfies HealthResponse);
 });
