@@ -1,10 +1,18 @@
 import { cors } from "hono/cors";
 import type { Context } from "hono";
 import { readOrigins } from "./dashboard-origins.ts";
+import { logOnce } from "./log.ts";
 
-/** Origins besides the Worker's own that may call the API: the dashboard on Pages (DASHBOARD_ORIGIN). */
+/**
+ * Origins besides the Worker's own that may call the API: the dashboard on Pages (DASHBOARD_ORIGIN).
+ * An entry that is not a URL lets nothing in, and the dashboard it meant fails every call with a CORS
+ * error that names no setting: said once per isolate (`npm run deploy` refuses such an entry, a value
+ * set in Cloudflare's dashboard is not checked before).
+ */
 export function dashboardOrigins(env: Env): string[] {
-  return readOrigins(env.DASHBOARD_ORIGIN).origins;
+  const { origins, unreadable } = readOrigins(env.DASHBOARD_ORIGIN);
+  if (unreadable.length > 0) logOnce("error", "dashboard_origin_invalid", env.DASHBOARD_ORIGIN, { unreadable, expected: "URLs such as https://zapmeter-dashboard.pages.dev, comma-separated" });
+  return origins;
 }
 
 /**

@@ -11,6 +11,20 @@ export function logLine(level: LogLevel, event: string, fields: Record<string, u
   console[level](JSON.stringify(line));
 }
 
+/** The settings lines `logOnce` wrote, by event and value: read on every request, said once per isolate. */
+const loggedOnce = new Set<string>();
+
+/**
+ * A line about a setting the Worker cannot read, written once per isolate and value: every request
+ * reads the setting, and one line says what a line per request would.
+ */
+export function logOnce(level: LogLevel, event: string, value: string | undefined, fields: Record<string, unknown>): void {
+  const key = `${event}\0${value ?? ""}`;
+  if (loggedOnce.has(key)) return;
+  loggedOnce.add(key);
+  logLine(level, event, { value: value ?? null, ...fields });
+}
+
 /**
  * An error's message fit for a log line or a stored failure. drizzle's failed query names its
  * statement's parameters in its message (`\nparams: …`: a new password's hash, the email a sign-in

@@ -4,7 +4,7 @@ import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "./app-env.ts";
 import { DEV_SECRETS, PREVIOUS_SECRET_NAMES } from "../schema/dev-credentials.ts";
 import { ApiError } from "./errors.ts";
-import { logLine } from "./log.ts";
+import { logLine, logOnce } from "./log.ts";
 
 /** Every route but ingest takes small JSON bodies; ingest routes set their own, larger limits. */
 export const DEFAULT_MAX_BODY = 64 * 1024;
@@ -66,14 +66,9 @@ const SLOW_REQUEST_MS = 1_000;
 export function accessLogSampleRate(env: Env): number {
   const rate = Number(env.ACCESS_LOG_SAMPLE_RATE);
   if (env.ACCESS_LOG_SAMPLE_RATE !== "" && rate >= 0 && rate <= 1) return rate;
-  if (!reportedSampleRates.has(env.ACCESS_LOG_SAMPLE_RATE)) {
-    reportedSampleRates.add(env.ACCESS_LOG_SAMPLE_RATE);
-    logLine("error", "access_log_sample_rate_invalid", { value: env.ACCESS_LOG_SAMPLE_RATE ?? null, expected: "a number from 0 to 1", using: 1 });
-  }
+  logOnce("error", "access_log_sample_rate_invalid", env.ACCESS_LOG_SAMPLE_RATE, { expected: "a number from 0 to 1", using: 1 });
   return 1;
 }
-/** Invalid ACCESS_LOG_SAMPLE_RATE values this isolate has logged: every request reads the setting. */
-const reportedSampleRates = new Set<string | undefined>();
 
 /**
  * Request id (from Cloudflare's ray or new) on the context and the response, and a JSON access-log

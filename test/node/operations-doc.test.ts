@@ -14,7 +14,7 @@ function sources(dir: string): string[] {
 }
 
 /**
- * The events the Worker and the objects log: `log(level, c, "event"…)`, `logLine(level, "event"…)`,
+ * The events the Worker and the objects log: `log(level, c, "event"…)`, `logLine(level, "event"…)`, `logOnce(…)`,
  * and the code of every 5xx answer, which errors.ts logs as the line's event (`storeCall`'s codes too).
  */
 function loggedEvents(): Set<string> {
@@ -22,6 +22,7 @@ function loggedEvents(): Set<string> {
   const patterns = [
     /\blog\("(?:info|warn|error)",\s*[\w.]+,\s*"([a-z_]+)"/g,
     /\blogLine\("(?:info|warn|error)",\s*"([a-z_]+)"/g,
+    /\blogOnce\("(?:info|warn|error)",\s*"([a-z_]+)"/g,
     /new ApiError\(5\d\d,\s*"([a-z_]+)"/g,
     /storeCall\([^;]*?,\s*"([a-z_]+_unavailable)"/g,
     /code = "([a-z_]+_unavailable)"/g,

@@ -1,6 +1,6 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { app } from "../../workers/app.ts";
 import { readOrigins } from "../../workers/dashboard-origins.ts";
 import { BASE, admin, authed, createClient } from "./helpers.ts";
@@ -85,5 +85,19 @@ describe("cross-origin dashboard (Cloudflare Pages)", () => {
     expect(sandboxed.status).toBe(403);
     const bare = await callWithDashboard("/v1/live", { headers: { upgrade: "websocket", origin: "https://zapmeter-dashboard.pages.dev.evil.example", cookie } }, printed);
     expect(bare.status).toBe(403);
+  });
+
+  it("says once per isolate that a DASHBOARD_ORIGIN entry is not a URL, which lets no dashboard in", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const setting = "zapmeter-dashboard.pages.dev";
+    const ask = () => callWithDashboard("/v1/live/ticket", { method: "OPTIONS", headers: { origin: DASHBOARD, "access-control-request-method": "POST" } }, setting);
+    const answers = [await ask(), await ask()];
+    const lines = errors.mock.calls.map((args) => JSON.parse(String(args[0])) as unknown);
+    errors.mockRestore();
+
+    expect(answers.map((a) => a.headers.get("access-control-allow-origin"))).toEqual([null, null]);
+    expect(lines).toEqual([
+      { level: "error", event: "dashboard_origin_invalid", value: setting, unreadable: [setting], expected: "URLs such as https://zapmeter-dashboard.pages.dev, comma-separated" },
+    ]);
   });
 });
