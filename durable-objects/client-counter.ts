@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import type { CategoryCounts, ClientObject, MinuteCounts, StatusCounts } from "../schema/api.ts";
+import type { CategoryCounts, ClientObject, Erasure, MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { STATUSES } from "../schema/event.ts";
 import { DAY_MS } from "../schema/time.ts";
 import type { NotificationEvent } from "../schema/event.ts";
@@ -23,6 +23,8 @@ import { IngestTally } from "./ingest-tally.ts";
 import { batchBytes, decodeBatch, encodeBatch, MAX_CALL_BYTES, rowOf, type EventBatch } from "./event-batch.ts";
 import { LakeCompaction, type CompactedNow } from "./lake-compaction.ts";
 import { LakeFlush } from "./lake-flush.ts";
+import { LakeTurns } from "./lake-turns.ts";
+import { RecipientErasure } from "./recipient-erasure.ts";
 import { lateDays, markLateBilling } from "./late-billing.ts";
 import { Outbox } from "./outbox.ts";
 import { ClientLive, type ShardRollup } from "./client-live.ts";
@@ -144,6 +146,7 @@ export class ClientCounter extends DurableObject<Env> {
   private readonly live: ClientLive;
   private readonly lake: LakeFlush;
   private readonly compaction: LakeCompaction;
+  private readonly erasure: RecipientErasure;
   private readonly ingestTally = new IngestTally();
   private readonly storageWatch = new StorageWatch();
   /** Whether the last batch was all new events (see `insertEvents`). */
@@ -169,7 +172,9 @@ export class ClientCounter extends DurableObject<Env> {
     });
     const absorbOutbox = () => this.pending.flush(this.trackBackground);
     this.lake = new LakeFlush(ctx, this.outbox, env.LAKE, () => this.clientId, this.trackBackground, (write) => this.transact(write), absorbOutbox);
-    this.compaction = new LakeCompaction(this.sql, this.lake, this.trackBackground);
+    const turns = new LakeTurns();
+    this.compaction = new LakeCompaction(this.sql, this.lake, this.trackBackground, turns);
+    this.erasure = new RecipientErasure(this.sql, this.lake, this.trackBackground, turns, (clientId, shards) => this.flushShards(clientId, shards));
   }
 
   /**
@@ -558,7 +563,8 @@ export class ClientCounter extends DurableObject<Env> {
    * flushes the pending counters and writes the outbox to the R2 lake as Parquet
    * (durable-objects/lake-flush.ts), the second even when the first fails; meanwhile makes sure the
    * Overview saved the last rollup. Then compacts the lake days the nightly cron asked for
-   * (`compactLake`), after the flush so that the flush is not held up by it.
+   * (`compactLake`) and goes on with a recipient's erasure (`eraseRecipient`), after the flush so
+   * that the flush is not held up by them.
    */
   override async alarm(): Promise<void> {
     const flushLake = this.lake.alarmBegan();
@@ -579,6 +585,7 @@ export class ClientCounter extends DurableObject<Env> {
     const now = Date.now();
     if (!settled && !this.lake.flushDueBy(now + FLUSH_INTERVAL_MS)) this.lake.wakeAt(now + CHECKPOINT_INTERVAL_MS + 1_000);
     await this.compaction.run();
+    await this.erasure.run();
   }
 
   /**
@@ -606,6 +613,26 @@ export class ClientCounter extends DurableObject<Env> {
    */
   compactLakeNow(clientId: string, date: string): Promise<CompactedNow> {
     return this.compaction.compactNow(clientId, date);
+  }
+
+  /**
+   * Erases `recipient` from `clientId`'s lake in the alarm, which this wakes now; returns at once
+   * with the erasure's state, that of the same recipient's erasure still pending if there is one
+   * (durable-objects/recipient-erasure.ts). Asked of a client's shard 0 only, as `compactLake` is,
+   * so that the two run in turn; `shards` is the client's count, whose outboxes it flushes first.
+   */
+  eraseRecipient(clientId: string, shards: number, recipient: string): Erasure {
+    return this.erasure.ask(clientId, shards, recipient, Date.now());
+  }
+
+  /** The erasure `id` asked of this object (null: none such, or forgotten long after it was done). */
+  erasureState(id: string): Erasure | null {
+    return this.erasure.get(id);
+  }
+
+  /** Flushes this shard's outbox and those of the client's other `shards`, each up to its calls accepted so far. */
+  private async flushShards(clientId: string, shards: number): Promise<void> {
+    await Promise.all([this.lake.flush(), ...Array.from({ length: shards - 1 }, (_, i) => counterOf(this.env, clientId, i + 1).flush())]);
   }
 
   /** Flushes the whole outbox now (`POST /v1/admin/flush`); returns the keys written. */

@@ -4,6 +4,7 @@ import { NotParquet } from "../workers/lake/reader.ts";
 import { TookTooLong, within } from "../workers/concurrency.ts";
 import { logLine } from "../workers/log.ts";
 import type { LakeFlush } from "./lake-flush.ts";
+import type { LakeTurns } from "./lake-turns.ts";
 import type { Track } from "./pending-aggregates.ts";
 
 /** Meta key of the compaction asked for and not done yet (`Asked`). */
@@ -45,7 +46,6 @@ export type CompactedNow = { compacted: CompactionResult[] } | { not_parquet: st
  * leaves the compaction window (no later night would ask for it either).
  */
 export class LakeCompaction {
-  private running: Promise<void> = Promise.resolve();
   /**
    * Whether a request is stored, once read: the flush alarms (~1.2 a client-minute) find none nearly
    * always, and then read nothing.
@@ -56,6 +56,7 @@ export class LakeCompaction {
     private readonly sql: SqlStorage,
     private readonly lake: LakeFlush,
     private readonly track: Track,
+    private readonly turns: LakeTurns,
   ) {}
 
   /**
@@ -71,13 +72,12 @@ export class LakeCompaction {
 
   /**
    * The alarm's part: compacts each waiting day when due; the days that failed wait for a retry. One
-   * run at a time: the runtime runs one alarm at a time, but an alarm run by hand
-   * (`runDurableObjectAlarm`) can start beside it, and two runs would compact the same partitions.
+   * run at a time, with the erasures' too (durable-objects/lake-turns.ts).
    * Waits for the run at most ALARM_WAIT_MS (`lake_compaction_slow`), so the object's next flush alarm can come.
    */
   async run(): Promise<void> {
     try {
-      await within(this.inTurn(() => this.compactWaiting()), ALARM_WAIT_MS, "the compaction");
+      await within(this.turns.inTurn(() => this.compactWaiting()), ALARM_WAIT_MS, "the compaction");
     } catch (err) {
       // A failure of its own still fails the alarm, as before.
       if (!(err instanceof TookTooLong)) throw err;
@@ -92,7 +92,7 @@ export class LakeCompaction {
    * succeed.
    */
   compactNow(clientId: string, date: string): Promise<CompactedNow> {
-    return this.inTurn(async () => {
+    return this.turns.inTurn(async () => {
       const before = this.stored()?.text;
       let compacted: CompactionResult[];
       try {
@@ -106,16 +106,6 @@ export class LakeCompaction {
       if (this.stored()?.text === before) this.forget(date);
       return { compacted };
     });
-  }
-
-  /** Runs `job` after the runs before it, whether they failed or not. */
-  private inTurn<T>(job: () => Promise<T>): Promise<T> {
-    const run = this.running.then(job);
-    this.running = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
   }
 
   private async compactWaiting(): Promise<void> {

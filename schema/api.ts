@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CATEGORIES, Category, ClientId, Country, STATUSES, Source, Status } from "./event.ts";
+import { CATEGORIES, Category, ClientId, Country, Recipient, STATUSES, Source, Status } from "./event.ts";
 import { parseInstant } from "./time.ts";
 
 /** The one error body every route returns. */
@@ -268,6 +268,30 @@ export const LakeCompactQuery = z.object({ client_id: ClientId, date: IsoDate })
 /** The files written (one per shard with more than one file), the small files they replaced, and their rows. */
 export const LakeCompactResponse = z.object({ files: z.array(z.string()), replaced: z.number().int(), rows: z.number().int() });
 export type LakeCompactResponse = z.infer<typeof LakeCompactResponse>;
+
+// ---------- recipient erasure ----------
+/** One recipient's data to erase from a client's lake: E.164 digits (a leading + is dropped) or a BSUID. */
+export const ErasureRequest = z.object({ recipient: Recipient });
+export const ErasureId = z.uuid();
+export const ErasurePath = z.object({ id: ClientId, erasure_id: ErasureId });
+/**
+ * An erasure as an admin follows it. The recipient is not in it: the object keeps it only until the
+ * erasure is done, and an answer would put it in whatever logs the caller keeps.
+ */
+export const Erasure = z.object({
+  id: ErasureId,
+  client_id: ClientId,
+  status: z.enum(["pending", "done"]),
+  asked_at: z.number().int(),
+  done_at: z.number().int().nullable(),
+  /** The client's lake days left to read; null until the outboxes are flushed and the days listed. */
+  days_left: z.number().int().nullable(),
+  files_rewritten: z.number().int(),
+  rows_removed: z.number().int(),
+  /** Failed tries in a row (R2 or an object); the job retries with backoff. */
+  failures: z.number().int(),
+});
+export type Erasure = z.infer<typeof Erasure>;
 
 export const StatusCounts = z.object(
   Object.fromEntries(STATUSES.map((s) => [s, z.number().int()])) as Record<Status, z.ZodNumber>,

@@ -4,7 +4,7 @@ import type { CompactedNow } from "../durable-objects/lake-compaction.ts";
 import { counterOf, sumCategories, sumCounts, sumMinutes } from "../durable-objects/client-shards.ts";
 import { transitionFrom, type Transition } from "../durable-objects/reshard.ts";
 import { OBJECT_STORAGE_LIMIT_BYTES } from "../durable-objects/storage-watch.ts";
-import type { CategoryCounts, ClientObjects, MinuteCounts, StatusCounts } from "../schema/api.ts";
+import type { CategoryCounts, ClientObjects, Erasure, MinuteCounts, StatusCounts } from "../schema/api.ts";
 import { ApiError } from "./errors.ts";
 
 /**
@@ -150,3 +150,13 @@ export async function flushBeforeLakeRead(env: Env, client: ShardedClient): Prom
   }
 }
 
+
+/** Asks the client's shard 0 to erase `recipient` from its lake (see ClientCounter `eraseRecipient`). */
+export function eraseRecipient(env: Env, client: ShardedClient, recipient: string): Promise<Erasure> {
+  return counterOf(env, client.id).eraseRecipient(client.id, client.shards, recipient);
+}
+
+/** The client's erasure `id`, as its shard 0 keeps it. */
+export function erasureOf(env: Env, clientId: string, id: string): Promise<Erasure | null> {
+  return counterOf(env, clientId).erasureState(id);
+}

@@ -20,6 +20,9 @@ import {
   DeadLetterList,
   DeadLetterQuery,
   DeadLetterReplay,
+  Erasure,
+  ErasurePath,
+  ErasureRequest,
   ErrorBody,
   INGEST_MAX_BYTES,
   INGEST_MAX_RECORDS,
@@ -314,6 +317,24 @@ export const OPERATIONS: Operation[] = [
   {
     method: "get", path: "/v1/admin/clients/{id}/objects", operationId: "getClientObjects", summary: "A client's Durable Objects: storage, last day's volume, lake backlog, shards needed", tag: "admin", params: ClientPath, security: "admin",
     responses: { 200: { description: "one entry per shard", schema: ClientObjects }, 404: { description: "no such client", schema: ErrorBody } },
+  },
+  {
+    method: "post", path: "/v1/admin/clients/{id}/erasures", operationId: "eraseRecipient", tag: "admin", params: ClientPath, security: "admin", body: ErasureRequest,
+    summary: "Erase one recipient's rows from a client's lake (every day, after its objects' waiting rows are written to it), in the client's object's alarm; the same recipient's pending erasure when one is going on",
+    responses: {
+      202: { description: "asked: the erasure's state (its id for GET; the recipient is not echoed)", schema: Erasure },
+      400: { description: "not an E.164 number nor a BSUID (validation_failed)", schema: ErrorBody },
+      404: { description: "no such client", schema: ErrorBody },
+      503: { description: "the client's object could not be asked (erasure_not_asked); retry", schema: ErrorBody },
+    },
+  },
+  {
+    method: "get", path: "/v1/admin/clients/{id}/erasures/{erasure_id}", operationId: "getErasure", tag: "admin", params: ErasurePath, security: "admin",
+    summary: "One recipient erasure's state: pending (days left, failures) or done",
+    responses: {
+      200: { description: "the erasure", schema: Erasure },
+      404: { description: "no such client (client_not_found), or no such erasure of it (erasure_not_found; the 100 latest done are kept)", schema: ErrorBody },
+    },
   },
   {
     method: "get", path: "/v1/admin/rate-cards", operationId: "listRateCards", summary: "List rate cards", tag: "admin", security: "admin",

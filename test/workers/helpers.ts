@@ -121,18 +121,21 @@ export function gatedDb(marked: RegExp, after = false) {
 
 /** The lake bucket, its first put of `key` held like gatedDb's batch until `release()`. */
 export function gatedBucket(key: string) {
-  const hold = holdPoint();
-  let used = false;
+  const { bucket, holds } = gatedPuts(key, 1);
+  return { bucket, ...holds[0]! };
+}
+
+/** The lake bucket, each of its first `count` puts of `key` held until its own hold's `release()`. */
+export function gatedPuts(key: string, count: number) {
+  const holds = Array.from({ length: count }, () => holdPoint());
+  let puts = 0;
   const bucket = withMethods(env.LAKE, {
     put: (async (k: string, ...rest: [never, never]) => {
-      if (k === key && !used) {
-        used = true;
-        await hold.wait();
-      }
+      if (k === key && puts < count) await holds[puts++]!.wait();
       return env.LAKE.put(k, ...rest);
     }) as R2Bucket["put"],
   });
-  return { bucket, reached: hold.reached, release: hold.release };
+  return { bucket, holds: holds.map(({ reached, release }) => ({ reached, release })) };
 }
 
 /** Where a held request waits: `reached` resolves when it gets there, and it goes on after `release()`. */
@@ -187,6 +190,18 @@ export function d1RefusingBatchesOf(refused: RegExp): D1Database {
 
 /** The lake bucket with its writes failing, as when R2 is down. */
 export const failingBucket = withMethods(env.LAKE, { put: () => Promise.reject(new Error("R2 is down")) });
+
+/** The lake bucket, its first put refused as R2 down refuses it, the later ones written. */
+export function putFailingOnce(): R2Bucket {
+  let failed = false;
+  return withMethods(env.LAKE, {
+    put: ((...args: Parameters<R2Bucket["put"]>) => {
+      if (failed) return env.LAKE.put(...args);
+      failed = true;
+      return Promise.reject(new Error("R2 is down"));
+    }) as R2Bucket["put"],
+  });
+}
 
 export function db() {
   return drizzle(env.DB);

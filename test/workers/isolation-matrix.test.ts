@@ -42,6 +42,8 @@ const ROUTES: Route[] = [
   { name: "lake compaction", method: "POST", path: (c) => `/v1/admin/lake/compact?client_id=${c}&date=${DAY}`, expect: adminOnly },
   { name: "admin clients", method: "GET", path: () => "/v1/admin/clients", expect: adminOnly },
   { name: "admin client objects", method: "GET", path: (c) => `/v1/admin/clients/${c}/objects`, expect: adminOnly },
+  { name: "admin erase a recipient", method: "POST", path: (c) => `/v1/admin/clients/${c}/erasures`, body: { recipient: "5511999990000" }, expect: adminOnly },
+  { name: "admin erasure state", method: "GET", path: (c) => `/v1/admin/clients/${c}/erasures/${crypto.randomUUID()}`, expect: adminOnly },
   { name: "admin update client", method: "PATCH", path: (c) => `/v1/admin/clients/${c}`, body: { name: "renamed" }, expect: adminOnly },
   { name: "admin rate cards", method: "GET", path: () => "/v1/admin/rate-cards", expect: adminOnly },
   { name: "admin users", method: "GET", path: () => "/v1/admin/users", expect: adminOnly },

@@ -12,20 +12,14 @@ import { parsePart } from "../../workers/lake/layout.ts";
 import { compactionJob } from "../../workers/lake/jobs.ts";
 import { reportRows, reportStream } from "../../workers/lake/report.ts";
 import { admin, authed, call, withMethods, createClient, db, failingBucket, ingestKey, messageIn, postEvents, runCron, withClockAhead } from "./helpers.ts";
-import { countingGets, DAY1, detailEvent, flush, parseCsv, readParquet, report } from "./lake-fixtures.ts";
+import { countingGets, DAY1, detailEvent, flush, parseCsv, partitionKeys, readParquet, reportEventIds, setBucket } from "./lake-fixtures.ts";
 
 const DAY = "2026-11-18";
 const RANGE = { from: "2026-11-18T00:00:00Z", to: "2026-11-19T00:00:00Z", format: "parquet" };
 const HOUSEKEEPING_AT = Date.parse("2026-11-20T03:30:00Z");
 
-async function keys(clientId: string, day = DAY): Promise<string[]> {
-  return (await env.LAKE.list({ prefix: `lake/notifications/client_id=${clientId}/date=${day}/` })).objects.map((o) => o.key).sort();
-}
-
-async function reportIds(clientId: string, range = RANGE): Promise<string[]> {
-  const { rows } = await readParquet(await (await report(clientId, range)).arrayBuffer());
-  return rows.map((r) => r.event_id as string).sort();
-}
+const keys = (clientId: string, day = DAY) => partitionKeys(clientId, day);
+const reportIds = (clientId: string, range = RANGE) => reportEventIds(clientId, range);
 
 /** `files` flushes of events shortly before `end` (DAY1: late on DAY): that many small files. */
 async function smallFiles(clientId: string, end = DAY1, files = 3): Promise<string[]> {
@@ -127,13 +121,6 @@ function askingObjects(unreachable?: string): { objects: DurableObjectNamespace<
     },
   } as Partial<DurableObjectNamespace<ClientCounter>>);
   return { objects, asked };
-}
-
-/** Replaces the lake bucket of `clientId`'s shard 0 (a failing or gated one). */
-function setBucket(clientId: string, bucket: R2Bucket): Promise<void> {
-  return runInDurableObject(counterOf(env, clientId), (instance) => {
-    (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = bucket;
-  });
 }
 
 /** Holds every listing of the lake by `clientId`'s object until `release`; `listed` counts them. */

@@ -1,4 +1,7 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
+import { counterOf } from "../../durable-objects/client-shards.ts";
 import { decompressors } from "../../workers/lake/codec.ts";
 import { admin, authed, call, unique, withMethods } from "./helpers.ts";
 
@@ -39,6 +42,24 @@ export async function report(clientId: string, query: Record<string, string>, to
 }
 
 /** A strict RFC 4180 reader (quoted fields, doubled quotes, CRLF records), to check what we write. */
+/** Replaces the lake bucket of `clientId`'s shard 0 (a failing or gated one) until the object is evicted. */
+export function setBucket(clientId: string, bucket: R2Bucket): Promise<void> {
+  return runInDurableObject(counterOf(env, clientId), (instance) => {
+    (instance as unknown as { lake: { bucket: R2Bucket } }).lake.bucket = bucket;
+  });
+}
+
+/** The keys in `clientId`'s lake partition of `day`, sorted. */
+export async function partitionKeys(clientId: string, day: string): Promise<string[]> {
+  return (await env.LAKE.list({ prefix: `lake/notifications/client_id=${clientId}/date=${day}/` })).objects.map((o) => o.key).sort();
+}
+
+/** The event ids of `clientId`'s Parquet report over `range`, sorted. */
+export async function reportEventIds(clientId: string, range: Record<string, string>): Promise<string[]> {
+  const { rows } = await readParquet(await (await report(clientId, { ...range, format: "parquet" })).arrayBuffer());
+  return rows.map((r) => r.event_id as string).sort();
+}
+
 export function parseCsv(text: string): string[][] {
   const records: string[][] = [];
   let row: string[] = [];

@@ -2,7 +2,7 @@
  * "Recipient numbers are personal data (LGPD): never logged" (DESIGN.md, Security). One recipient
  * number, unique to this run, is driven through every path that logs: valid and malformed webhooks
  * and bridged batches, a full object, R2 not answering, a counter failing, a dead-letter list and
- * replay, a lake flush, a report export and a billing run. No console line (log, info, warn, error,
+ * replay, a lake flush, a report export, a billing run and the number's erasure. No console line (log, info, warn, error,
  * debug) may carry its digits, nor the audit log.
  */
 import { env } from "cloudflare:workers";
@@ -16,9 +16,11 @@ import { billingJob } from "../../workers/billing/schedule.ts";
 import { ApiError } from "../../workers/errors.ts";
 import { logLine } from "../../workers/log.ts";
 import { clearOfMinuteTurn } from "../minute-turn.ts";
-import { admin, authed, call, createClient, failingBucket, ingestKey, postEvents, postWebhook, unique, withClock, withEnv, withMethods } from "./helpers.ts";
+import { admin, authed, call, createClient, failingBucket, ingestKey, postEvents, postWebhook, putFailingOnce, unique, withClock, withClockAhead, withEnv, withMethods } from "./helpers.ts";
 import { ingest, status } from "./billing-fixtures.ts";
 import { fillUp } from "./full-storage.ts";
+import { askErasure, settleErasure } from "./erasure-fixtures.ts";
+import { setBucket } from "./lake-fixtures.ts";
 
 const DIGITS = String(Math.floor(Math.random() * 1e5)).padStart(5, "0");
 /** The recipient: a Brazilian mobile number no other test uses. */
@@ -153,6 +155,27 @@ describe("a recipient's number in the logs", () => {
     // The full client's and the storage-unavailable paths did log (so the check below means something).
     const events = lines.map((l) => (JSON.parse(l) as { event: string }).event);
     expect(events).toEqual(expect.arrayContaining(["counter_storage_full", "counter_ingest_failed", "downstream_unavailable", "dead_letter_unavailable", "request"]));
+  });
+
+  it("is never logged when its erasure is asked, refused, fails once and is done", async () => {
+    const { id } = await createClient();
+    const now = Date.now() - 60_000;
+    await postEvents([status(id, `wamid.${unique("m")}`, "sent", now, { recipient: RECIPIENT }), status(id, `wamid.${unique("m")}`, "sent", now)], await ingestKey());
+    await call(`/v1/admin/flush?client_id=${id}`, authed(await admin(), { method: "POST" }));
+    expect((await askErasure(id, `${RECIPIENT}x`)).status).toBe(400);
+    expect((await askErasure(unique("nobody"), RECIPIENT)).status).toBe(404);
+    await setBucket(id, putFailingOnce());
+    const res = await withEnv({ ACCESS_LOG_SAMPLE_RATE: "1" }, `/v1/admin/clients/${id}/erasures`, authed(await admin(), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ recipient: RECIPIENT }) }));
+    expect(res.status).toBe(202);
+    const { id: erasure } = (await res.json()) as { id: string };
+    await settleErasure(id, erasure, { failures: 0 });
+    expect(await withClockAhead(61_000, () => settleErasure(id, erasure))).toMatchObject({ status: "done", rows_removed: 1 });
+
+    const events = lines.map((l) => (JSON.parse(l) as { event: string }).event);
+    expect(events).toEqual(expect.arrayContaining(["erasure_failed", "erasure_done"]));
+    expect(leaks()).toEqual([]);
+    const audit = await env.DB.prepare("SELECT details FROM audit_log WHERE action = 'recipient.erase'").all();
+    expect(JSON.stringify(audit.results)).not.toContain(NATIONAL);
   });
 });
 

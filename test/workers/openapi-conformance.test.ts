@@ -221,6 +221,11 @@ describe("the OpenAPI document against real answers", () => {
     await check("POST", "/v1/admin/flush", await call(`/v1/admin/flush?client_id=nope-${unique("x")}`, authed(token, { method: "POST" })), 404);
     await check("POST", "/v1/admin/lake/compact", await call(`/v1/admin/lake/compact?client_id=${id}&date=${past}`, authed(token, { method: "POST" })), 200);
     await check("POST", "/v1/admin/lake/compact", await call(`/v1/admin/lake/compact?client_id=${id}&date=${utcDate(now)}`, authed(token, { method: "POST" })), 400);
+    const erasure = (await check("POST", "/v1/admin/clients/{id}/erasures", await call(`/v1/admin/clients/${id}/erasures`, json("POST", { recipient: "5511999990000" }, token)), 202)) as { id: string };
+    await check("POST", "/v1/admin/clients/{id}/erasures", await call(`/v1/admin/clients/${id}/erasures`, json("POST", { recipient: "not a number" }, token)), 400);
+    await check("POST", "/v1/admin/clients/{id}/erasures", await call(`/v1/admin/clients/nope-${unique("x")}/erasures`, json("POST", { recipient: "5511999990000" }, token)), 404);
+    await check("GET", "/v1/admin/clients/{id}/erasures/{erasure_id}", await call(`/v1/admin/clients/${id}/erasures/${erasure.id}`, authed(token)), 200);
+    await check("GET", "/v1/admin/clients/{id}/erasures/{erasure_id}", await call(`/v1/admin/clients/${id}/erasures/${crypto.randomUUID()}`, authed(token)), 404);
     await check("POST", "/v1/live/ticket", await call("/v1/live/ticket", json("POST", { client_id: id }, token)), 200);
     await check("POST", "/v1/live/ticket", await call("/v1/live/ticket", authed(token, { method: "POST" })), 200);
     await check("GET", "/v1/live", await call("/v1/live", authed(token)), 426);

@@ -137,11 +137,13 @@ describe("a dependency that hangs", () => {
     expect(await alarmWithHungOverview("saved")).toEqual({ early: "still waiting", late: "returned", armed: true });
   });
 
-  it("a compaction whose R2 listing never answers holds its alarm 5 minutes, not for as long as the object lives, so the next flush alarm can come", async () => {
-    const { id } = await createClient();
-    await postEvents([detailEvent(id, 1)], await ingestKey());
-    const outcome = await runInDurableObject(counterOf(env, id), async (instance) => {
-      instance.compactLake(id, ["2026-11-18"]);
+  /**
+   * What the object's alarm does around its 5 minutes when `ask` (on the instance) left lake work
+   * whose R2 listing never answers.
+   */
+  async function alarmWithListingNeverAnswering(id: string, ask: (instance: ClientCounter) => void) {
+    return runInDurableObject(counterOf(env, id), async (instance) => {
+      ask(instance);
       const lake = (instance as unknown as { lake: { bucket: R2Bucket } }).lake;
       const real = lake.bucket;
       let listCalled!: () => void;
@@ -153,13 +155,24 @@ describe("a dependency that hangs", () => {
         }) as R2Bucket["list"],
       });
       try {
-        // Before the fix the alarm waited for the listing for ever.
         return await outcomeAround(() => instance.alarm(), called, 300_000);
       } finally {
         lake.bucket = real;
       }
     });
-    expect(outcome).toEqual({ early: "still waiting", late: "returned" });
+  }
+
+  it("a compaction whose R2 listing never answers holds its alarm 5 minutes, not for as long as the object lives, so the next flush alarm can come", async () => {
+    const { id } = await createClient();
+    await postEvents([detailEvent(id, 1)], await ingestKey());
+    // Before the fix the alarm waited for the listing for ever.
+    expect(await alarmWithListingNeverAnswering(id, (instance) => instance.compactLake(id, ["2026-11-18"]))).toEqual({ early: "still waiting", late: "returned" });
+  });
+
+  it("an erasure whose R2 listing never answers holds its alarm 5 minutes, as a compaction does", async () => {
+    const { id } = await createClient();
+    await postEvents([detailEvent(id, 1)], await ingestKey());
+    expect(await alarmWithListingNeverAnswering(id, (instance) => instance.eraseRecipient(id, 1, "5511999990000"))).toEqual({ early: "still waiting", late: "returned" });
   });
 
   it("an Overview shard sends the top one forward at a time: a slow top gets what came meanwhile merged in the next, not a call every interval", async () => {

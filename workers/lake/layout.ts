@@ -3,9 +3,14 @@ import { DAY_MS, utcDate, utcDayStart } from "../../schema/time.ts";
 /** Root of the detail lake in R2 (DESIGN.md, "R2 layout"). */
 const LAKE_PREFIX = "lake/notifications/";
 
+/** `lake/notifications/client_id=<id>/`: every partition of one client. */
+export function clientPrefix(clientId: string): string {
+  return `${LAKE_PREFIX}client_id=${clientId}/`;
+}
+
 /** `lake/notifications/client_id=<id>/date=<YYYY-MM-DD>/`: one client's partition of one UTC day. */
 export function partitionPrefix(clientId: string, date: string): string {
-  return `${LAKE_PREFIX}client_id=${clientId}/date=${date}/`;
+  return `${clientPrefix(clientId)}date=${date}/`;
 }
 
 /**
@@ -14,6 +19,17 @@ export function partitionPrefix(clientId: string, date: string): string {
  */
 export function partKey(clientId: string, date: string, first: number, last: number): string {
   return `${partitionPrefix(clientId, date)}part-${first}-${last}.parquet`;
+}
+
+/**
+ * Key of a file rewritten from `part` alone (a recipient's erasure of a partition's only file of a
+ * shard): the same range, so it covers what `part` covered and no more, under another name, a zero
+ * before its first seq, so that it is written before `part` is deleted. Of two files of one range
+ * readers keep the one listed first (`effectiveParts`), and R2 lists `part-0…` before `part-1…`…
+ * `part-9…`: the rewrite, whichever step a reader or a resumed job finds.
+ */
+export function rewrittenKey(part: Pick<Part, "key">): string {
+  return part.key.replace(/\/part-(?=\d+-\d+\.parquet$)/, "/part-0");
 }
 
 export interface Part {

@@ -61,7 +61,7 @@ function repeats(prev: Part[], next: Part[]): boolean {
  * Rows of one part. When a compaction replaced the part after it was listed (before it was opened,
  * or once it was opened ahead, or between two of its row groups: a file over 8 MiB is read by
  * ranges), the rest of its rows are read from the compacted file's slice that holds them (the file
- * records where each source landed, in the part's own order).
+ * records where each source landed, in the part's own order, and which of its rows an erasure removed).
  */
 async function* partRows(bucket: R2Bucket, clientId: string, date: string, { part, opened }: Opening<PartReader>, filter: RowFilter): AsyncGenerator<EventRow[]> {
   const given = { rows: 0 };
@@ -73,9 +73,10 @@ async function* partRows(bucket: R2Bucket, clientId: string, date: string, { par
     const cover = effectiveParts(await settledParts(bucket, clientId, date)).live.find((l) => l.first <= part.first && part.last <= l.last);
     if (!cover) throw err;
     const compacted = await openPart(bucket, cover);
-    const range = sourceRange(compacted.metadata.key_value_metadata, part);
+    const range = sourceRange(compacted.metadata.key_value_metadata, part, given.rows);
     if (!range) throw err;
-    yield* rowsOnward(compacted, range[0], range[1], filter, given);
+    given.rows = range.given;
+    yield* rowsOnward(compacted, range.start, range.end, filter, given);
   }
 }
 

@@ -1,0 +1,59 @@
+import { seqShard } from "../../durable-objects/client-shards.ts";
+import { COLUMN_INDEX } from "./columns.ts";
+import { compactParts, deleteKeys } from "./compaction.ts";
+import { clientPrefix, effectiveParts, listParts, type Part } from "./layout.ts";
+import { openAhead } from "./read-ahead.ts";
+
+const RECIPIENT = COLUMN_INDEX.recipient;
+
+/** What a recipient's erasure did to one partition: the files it wrote and the rows it left out. */
+export interface PartitionErased {
+  files: number;
+  rows: number;
+}
+
+/**
+ * Rewrites, without `recipient`'s rows, the files of one client-day partition that hold any: each
+ * shard's live files as one, through the compaction's path (the new file complete before the old ones
+ * go, its source map accounting for the rows left out), so a reader never misses a row nor sees one
+ * twice. A shard's files without the recipient are read, not rewritten. Running it again after a
+ * failure at any step finds what is left to do: the rewritten file covers, and so supersedes, what it
+ * replaced.
+ */
+export async function erasePartition(bucket: R2Bucket, clientId: string, date: string, recipient: string): Promise<PartitionErased> {
+  const { live, superseded } = effectiveParts(await listParts(bucket, clientId, date));
+  // Each is covered by a live file already, whose rows are the ones to erase.
+  await deleteKeys(bucket, superseded.map((p) => p.key));
+  const out: PartitionErased = { files: 0, rows: 0 };
+  for (const parts of Map.groupBy(live, (p) => seqShard(p.first)).values()) {
+    if (!(await holds(bucket, parts, recipient))) continue;
+    const done = await compactParts(bucket, clientId, date, parts, (row) => row[RECIPIENT] === recipient);
+    out.files += 1;
+    out.rows += done.dropped;
+  }
+  return out;
+}
+
+/** Whether any of `parts` has a row of `recipient`. */
+async function holds(bucket: R2Bucket, parts: Part[], recipient: string): Promise<boolean> {
+  const files = openAhead(bucket, parts);
+  try {
+    for await (const { opened } of files) for await (const rows of (await opened).rows()) if (rows.some((r) => r[RECIPIENT] === recipient)) return true;
+    return false;
+  } finally {
+    await files.return(undefined);
+  }
+}
+
+/** The UTC dates of a client's lake partitions, oldest first (one list call per 1,000 days). */
+export async function lakeDays(bucket: R2Bucket, clientId: string): Promise<string[]> {
+  const root = `${clientPrefix(clientId)}date=`;
+  const days: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await bucket.list({ prefix: root, delimiter: "/", cursor });
+    for (const prefix of page.delimitedPrefixes) days.push(prefix.slice(root.length, -1));
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return days;
+}
