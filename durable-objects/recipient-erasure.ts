@@ -1,5 +1,6 @@
 import type { Erasure } from "../schema/api.ts";
 import { TookTooLong, within } from "../workers/concurrency.ts";
+import type { CompactionResult } from "../workers/lake/compaction.ts";
 import { erasePartition, lakeDays } from "../workers/lake/erasure.ts";
 import { logLine } from "../workers/log.ts";
 import type { LakeFlush } from "./lake-flush.ts";
@@ -141,16 +142,15 @@ export class RecipientErasure {
       erasure.days_left = erasure.days.length;
       this.store(erasure);
     }
+    // Each file counted as soon as it is written: a retry of the day after its deletes failed rewrites nothing.
+    const rewritten = ({ dropped }: CompactionResult) => {
+      Object.assign(erasure, { files_rewritten: erasure.files_rewritten + 1, rows_removed: erasure.rows_removed + dropped });
+      this.store(erasure);
+    };
     for (let n = 0; n < DAYS_PER_RUN && erasure.days.length > 0; n++) {
-      const done = await erasePartition(this.lake.bucket, erasure.client_id, erasure.days[0]!, recipient);
+      await erasePartition(this.lake.bucket, erasure.client_id, erasure.days[0]!, recipient, rewritten);
       erasure.days = erasure.days.slice(1);
-      Object.assign(erasure, {
-        days_left: erasure.days.length,
-        files_rewritten: erasure.files_rewritten + done.files,
-        rows_removed: erasure.rows_removed + done.rows,
-        failures: 0,
-        retry_at: 0,
-      });
+      Object.assign(erasure, { days_left: erasure.days.length, failures: 0, retry_at: 0 });
       this.store(erasure);
     }
     if (erasure.days.length > 0) return;

@@ -41,7 +41,6 @@ export async function report(clientId: string, query: Record<string, string>, to
   return call(`/v1/clients/${clientId}/report?${new URLSearchParams(query)}`, authed(token ?? (await admin())));
 }
 
-/** A strict RFC 4180 reader (quoted fields, doubled quotes, CRLF records), to check what we write. */
 /** Replaces the lake bucket of `clientId`'s shard 0 (a failing or gated one) until the object is evicted. */
 export function setBucket(clientId: string, bucket: R2Bucket): Promise<void> {
   return runInDurableObject(counterOf(env, clientId), (instance) => {
@@ -60,6 +59,7 @@ export async function reportEventIds(clientId: string, range: Record<string, str
   return rows.map((r) => r.event_id as string).sort();
 }
 
+/** A strict RFC 4180 reader (quoted fields, doubled quotes, CRLF records), to check what we write. */
 export function parseCsv(text: string): string[][] {
   const records: string[][] = [];
   let row: string[] = [];

@@ -162,7 +162,7 @@ describe("a recipient's erasure", () => {
       get: (async (k: string, options?: R2GetOptions) => {
         if (!raced && k.endsWith("/part-2-2.parquet")) {
           raced = true;
-          await erasePartition(env.LAKE, id, day, R);
+          await erasePartition(env.LAKE, id, day, R, () => undefined);
         }
         return env.LAKE.get(k, options);
       }) as R2Bucket["get"],
@@ -187,6 +187,31 @@ describe("a recipient's erasure", () => {
     // A part erased twice names its own rows: 1 and 3 first, then what were rows 1 and 2 of the rest (2 and 4).
     expect(mergeErased([1, 3], [1, 2])).toEqual([1, 2, 3, 4]);
     expect(mergeErased([], [0, 2])).toEqual([0, 2]);
+  });
+
+  it("keeps a rewritten file over the files of its range left beside it, through a second erasure and a compaction", async () => {
+    const { id } = await createClient();
+    const [R1, R2] = [recipientNumber(), recipientNumber()];
+    const day = "2026-11-18";
+    const dir = `lake/notifications/client_id=${id}/date=${day}`;
+    const range = { from: `${day}T00:00:00Z`, to: "2026-11-19T00:00:00Z" };
+    const sent = await smallFiles(id, 1, () => [eventOn(id, day, 1), eventOn(id, day, 2, R1), eventOn(id, day, 3, R2)]);
+    const original = await (await env.LAKE.get(`${dir}/part-1-1.parquet`))!.arrayBuffer();
+    await erase(id, R1);
+    const once = await (await env.LAKE.get(`${dir}/part-01-1.parquet`))!.arrayBuffer();
+    await erase(id, R2);
+    expect(await partitionKeys(id, day)).toEqual([`${dir}/part-001-1.parquet`]);
+    // The files the two rewrites replaced, back as a put landing late (or a delete that failed) leaves them.
+    await env.LAKE.put(`${dir}/part-1-1.parquet`, original);
+    await env.LAKE.put(`${dir}/part-01-1.parquet`, once);
+    const others = idsOf(sent.filter((e) => e.recipient !== R1 && e.recipient !== R2));
+    expect(await reportEventIds(id, range)).toEqual(others);
+    // A compaction of the day with a later file writes its range from the last rewrite, and deletes the rest.
+    sent.push(...(await smallFiles(id, 1, () => [eventOn(id, day, 4)])));
+    await compactPartition(env.LAKE, id, day);
+    expect(await partitionKeys(id, day)).toEqual([`${dir}/part-1-2.parquet`]);
+    expect((await rowsTo(id, R1)) + (await rowsTo(id, R2))).toBe(0);
+    expect(await reportEventIds(id, range)).toEqual(idsOf(sent.filter((e) => e.recipient !== R1 && e.recipient !== R2)));
   });
 
   it("rewrites a sharded client's partition one file per shard, the recipient gone from each", async () => {
@@ -272,6 +297,30 @@ describe("a recipient's erasure", () => {
     expect(await withClockAhead(61_000, () => settleErasure(id, asked.id))).toMatchObject({ status: "done", files_rewritten: 1, rows_removed: 2 });
     expect(await partitionKeys(id, day)).toEqual([`lake/notifications/client_id=${id}/date=${day}/part-1-2.parquet`]);
     expect(await reportEventIds(id, range)).toEqual(idsOf(sent.filter((e) => e.recipient !== R)));
+  });
+
+  it("counts the rows of a rewrite whose deletes failed once, when its retry finds them gone", async () => {
+    const { id } = await createClient();
+    const R = recipientNumber();
+    const day = "2026-11-18";
+    const sent = await smallFiles(id, 2, (f) => [eventOn(id, day, f * 10 + 1), eventOn(id, day, f * 10 + 2, R)]);
+    let failed = false;
+    await setBucket(
+      id,
+      withMethods(env.LAKE, {
+        delete: ((keys: string | string[]) => {
+          if (failed) return env.LAKE.delete(keys);
+          failed = true;
+          return Promise.reject(new Error("R2 is down"));
+        }) as R2Bucket["delete"],
+      }),
+    );
+    const asked = (await (await askErasure(id, R)).json()) as Erasure;
+    expect(await settleErasure(id, asked.id, { failures: 0 })).toMatchObject({ status: "pending", days_left: 1, failures: 1 });
+    // The retry deletes the files the rewrite covers and rewrites nothing: the rows went in the failed try.
+    expect(await withClockAhead(61_000, () => settleErasure(id, asked.id))).toMatchObject({ status: "done", files_rewritten: 1, rows_removed: 2 });
+    expect(await rowsTo(id, R)).toBe(0);
+    expect(await reportEventIds(id, { from: `${day}T00:00:00Z`, to: "2026-11-19T00:00:00Z" })).toEqual(idsOf(sent.filter((e) => e.recipient !== R)));
   });
 
   it("is one job however often it is asked while pending; asked again once done, it is a new one", async () => {

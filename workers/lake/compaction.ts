@@ -48,8 +48,17 @@ export type RowDrop = (row: EventRow) => boolean;
  * Writes `live` (one shard's files of a partition, in seq order) as one file, then deletes them;
  * without the rows `drop` picks, when given. One file alone keeps its range, under another key
  * (`rewrittenKey`): written first under its own key, it would be deleted with the file it replaced.
+ * `written` is told of the file once it is complete, before the deletes: a rerun after they failed
+ * finds the file covering the old ones and writes none, so what it did is counted there or not at all.
  */
-export async function compactParts(bucket: R2Bucket, clientId: string, date: string, live: Part[], drop?: RowDrop): Promise<CompactionResult> {
+export async function compactParts(
+  bucket: R2Bucket,
+  clientId: string,
+  date: string,
+  live: Part[],
+  drop?: RowDrop,
+  written?: (result: CompactionResult) => void,
+): Promise<CompactionResult> {
   const key = live.length === 1 ? rewrittenKey(live[0]!) : partKey(clientId, date, live[0]!.first, Math.max(...live.map((p) => p.last)));
   const upload = new R2Upload(bucket, key, { httpMetadata: { contentType: "application/vnd.apache.parquet" } });
   const file = new ParquetStream((bytes) => upload.write(bytes));
@@ -68,9 +77,10 @@ export async function compactParts(bucket: R2Bucket, clientId: string, date: str
     await upload.abort();
     throw err;
   }
-  const replaced = live.map((p) => p.key);
-  await deleteKeys(bucket, replaced);
-  return { key, rows: row, replaced, dropped };
+  const result = { key, rows: row, replaced: live.map((p) => p.key), dropped };
+  written?.(result);
+  await deleteKeys(bucket, result.replaced);
+  return result;
 }
 
 /**

@@ -1,16 +1,10 @@
 import { seqShard } from "../../durable-objects/client-shards.ts";
 import { COLUMN_INDEX } from "./columns.ts";
-import { compactParts, deleteKeys } from "./compaction.ts";
+import { compactParts, deleteKeys, type CompactionResult } from "./compaction.ts";
 import { clientPrefix, effectiveParts, listParts, type Part } from "./layout.ts";
 import { openAhead } from "./read-ahead.ts";
 
 const RECIPIENT = COLUMN_INDEX.recipient;
-
-/** What a recipient's erasure did to one partition: the files it wrote and the rows it left out. */
-export interface PartitionErased {
-  files: number;
-  rows: number;
-}
 
 /**
  * Rewrites, without `recipient`'s rows, the files of one client-day partition that hold any: each
@@ -18,20 +12,15 @@ export interface PartitionErased {
  * go, its source map accounting for the rows left out), so a reader never misses a row nor sees one
  * twice. A shard's files without the recipient are read, not rewritten. Running it again after a
  * failure at any step finds what is left to do: the rewritten file covers, and so supersedes, what it
- * replaced.
+ * replaced. `rewritten` is told of each file once it is complete, before the deletes (`compactParts`).
  */
-export async function erasePartition(bucket: R2Bucket, clientId: string, date: string, recipient: string): Promise<PartitionErased> {
+export async function erasePartition(bucket: R2Bucket, clientId: string, date: string, recipient: string, rewritten: (result: CompactionResult) => void): Promise<void> {
   const { live, superseded } = effectiveParts(await listParts(bucket, clientId, date));
   // Each is covered by a live file already, whose rows are the ones to erase.
   await deleteKeys(bucket, superseded.map((p) => p.key));
-  const out: PartitionErased = { files: 0, rows: 0 };
   for (const parts of Map.groupBy(live, (p) => seqShard(p.first)).values()) {
-    if (!(await holds(bucket, parts, recipient))) continue;
-    const done = await compactParts(bucket, clientId, date, parts, (row) => row[RECIPIENT] === recipient);
-    out.files += 1;
-    out.rows += done.dropped;
+    if (await holds(bucket, parts, recipient)) await compactParts(bucket, clientId, date, parts, (row) => row[RECIPIENT] === recipient, rewritten);
   }
-  return out;
 }
 
 /** Whether any of `parts` has a row of `recipient`. */
