@@ -32,6 +32,9 @@ describe("the page a path names", () => {
 
 describe("where a tab whose session is gone goes to sign in", () => {
   it("keeps the page of a first visit with no session, saying nothing ended", async () => {
+    // A page just loaded: not the state another test's sign-out left in these modules.
+    currentUser.value = undefined;
+    sessionEnd.value = null;
     server(unauthorized);
     await loadSession();
     expect(currentUser.value).toBeNull();

@@ -30,6 +30,24 @@ async function tick(iso: string): Promise<void> {
   await worker.scheduled({ cron: "*/10 * * * *", scheduledTime: at(iso) });
 }
 
+/**
+ * The 10-minute cron's billing job at `iso` as if `ids` were the only clients. The clients other
+ * tests of the file left behind, in other zones, come due at other times: their runs of the same
+ * dates would add to the runs and revisions counted here.
+ */
+async function tickOf(ids: string[], iso: string): Promise<void> {
+  let scoped = 0;
+  const DB = withMethods(env.DB, {
+    prepare: (query: string) => {
+      if (!/ FROM clients ORDER BY id$/.test(query)) return env.DB.prepare(query);
+      scoped += 1;
+      return env.DB.prepare(query.replace(" ORDER BY", " WHERE id IN (SELECT value FROM json_each(?)) ORDER BY")).bind(JSON.stringify(ids));
+    },
+  });
+  await billingJob({ ...env, DB }, at(iso));
+  expect(scoped).toBe(1);
+}
+
 async function runsOf(date: string): Promise<number> {
   const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM billing_runs WHERE date = ? AND trigger = 'cron'").bind(date).first<{ n: number }>();
   return row!.n;
@@ -39,6 +57,7 @@ describe("the billing Cron Trigger", () => {
   it("bills each client's day once it closed in its time zone plus grace, recomputing recent days for late events", async () => {
     const sp = await createClient({ timezone: "America/Sao_Paulo" });
     const utc = await createClient({ timezone: "UTC" });
+    const mine = [sp.id, utc.id];
     for (const c of [sp, utc]) await rateCard({ client_id: c.id, category: "marketing", country: "*", unit_price_micros: 50_000 });
     await ingest([
       status(utc.id, unique("wamid"), "delivered", at("2026-11-16T12:00:00Z")),
@@ -46,52 +65,58 @@ describe("the billing Cron Trigger", () => {
       status(sp.id, unique("wamid"), "delivered", at("2026-11-17T01:00:00Z")),
       status(sp.id, unique("wamid"), "read", at("2026-11-15T12:00:00Z")),
     ]);
-    const clientsOn = async (date: string) => (await billingOf(date)).lines.map((l) => [l.client_id, l.billable_count]);
+    const tickMine = (iso: string) => tickOf(mine, iso);
+    // The days are the file's: another test's tick may have billed them (other clients' lines, revisions) before this one.
+    const clientsOn = async (date: string) => (await billingOf(date)).lines.filter((l) => mine.includes(l.client_id)).map((l) => [l.client_id, l.billable_count]);
+    const before = await billingOf("2026-11-16");
+    const runsBefore = await runsOf("2026-11-16");
 
     // Before the UTC day closed + 2 h grace: nothing is billed.
-    await tick("2026-11-17T01:50:00Z");
-    expect(await billingOf("2026-11-16")).toMatchObject({ revision: 0, lines: [] });
+    await tickMine("2026-11-17T01:50:00Z");
+    expect(await runsOf("2026-11-16")).toBe(runsBefore);
+    expect(await billingOf("2026-11-16")).toMatchObject({ revision: before.revision, lines: before.lines });
 
     // UTC's 16th is due at 02:00Z; São Paulo's only at 05:00Z (its midnight is 03:00Z).
-    await tick("2026-11-17T02:10:00Z");
+    await tickMine("2026-11-17T02:10:00Z");
     expect(await clientsOn("2026-11-16")).toEqual([[utc.id, 1]]);
-    expect((await billingOf("2026-11-16")).revision).toBe(1);
+    expect((await billingOf("2026-11-16")).revision).toBe(before.revision + 1);
     // São Paulo's 15th was long due when its read arrived: its object marked the day, and this tick
     // billed it, not São Paulo's own window hours later.
     expect(await clientsOn("2026-11-15")).toEqual([[sp.id, 1]]);
 
     // São Paulo's 16th was still running when that tick began: its lines are provisional.
     expect((await billingOf("2026-11-16", sp.id)).open_clients).toBe(1);
-    await tick("2026-11-17T05:10:00Z");
+    await tickMine("2026-11-17T05:10:00Z");
     const day = await billingOf("2026-11-16");
-    expect(day.revision).toBe(2);
+    expect(day.revision).toBe(before.revision + 2);
     expect((await billingOf("2026-11-16", sp.id)).open_clients).toBe(0);
     expect(await clientsOn("2026-11-16")).toEqual([[sp.id, 1], [utc.id, 1]].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
     expect(await clientsOn("2026-11-15")).toEqual([[sp.id, 1]]);
     const csv = await (await env.LAKE.get("billing/date=2026-11-16/billing.csv"))!.text();
-    expect(csv.split("\r\n").filter(Boolean)).toHaveLength(3);
+    // The header and a line per line of the day.
+    expect(csv.split("\r\n").filter(Boolean)).toHaveLength(day.lines.length + 1);
 
     // Later ticks within the catch-up hour recompute without changing anything.
-    await tick("2026-11-17T05:20:00Z");
+    await tickMine("2026-11-17T05:20:00Z");
     expect(await billingOf("2026-11-16")).toEqual({ ...day, open_clients: expect.any(Number) });
     expect(await env.LAKE.get("billing/date=2026-11-16/billing.csv").then((o) => o!.text())).toBe(csv);
 
     // Past the catch-up hour a tick leaves the client alone.
     const runs = await runsOf("2026-11-16");
-    await tick("2026-11-17T07:10:00Z");
+    await tickMine("2026-11-17T07:10:00Z");
     expect(await runsOf("2026-11-16")).toBe(runs);
 
     // A late status of the 16th arrives; the next day's close recomputes the 16th and bumps it.
     await ingest([status(sp.id, unique("wamid"), "delivered", at("2026-11-17T02:30:00Z"))]);
-    await tick("2026-11-18T05:10:00Z");
+    await tickMine("2026-11-18T05:10:00Z");
     const bumped = await billingOf("2026-11-16");
-    expect(bumped.revision).toBe(3);
+    expect(bumped.revision).toBe(before.revision + 3);
     expect(bumped.lines.find((l) => l.client_id === sp.id)).toMatchObject({ billable_count: 2, amount_micros: 100_000 });
     expect(bumped.computed_at).toBeGreaterThanOrEqual(day.computed_at!);
 
     // A status of the 16th retried for days by Meta, landing on the 22nd: the 22nd's close bills it.
     await ingest([status(sp.id, unique("wamid"), "delivered", at("2026-11-17T02:40:00Z"))]);
-    await tick("2026-11-23T05:10:00Z");
+    await tickMine("2026-11-23T05:10:00Z");
     expect((await billingOf("2026-11-16")).lines.find((l) => l.client_id === sp.id)).toMatchObject({ billable_count: 3 });
   });
 });
@@ -248,7 +273,9 @@ describe("re-bill marks", () => {
     const read = await rebillsBetween(env.DB, day, day);
     await markRebills(env.DB, [day], [b], 2_000);
     await clearRebills(env.DB, read);
-    expect(await rebillsBetween(env.DB, "2026-11-01", "2026-11-03")).toEqual([{ date: day, client_id: b, marked_at: 2_000 }]);
+    // Another test's marks of these days may still be there.
+    const ours = (await rebillsBetween(env.DB, "2026-11-01", "2026-11-03")).filter((m) => m.client_id === a || m.client_id === b);
+    expect(ours).toEqual([{ date: day, client_id: b, marked_at: 2_000 }]);
   });
 
   it("a mark made again in the same millisecond is still newer than the one a run read", async () => {

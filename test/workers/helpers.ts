@@ -211,7 +211,7 @@ export function db() {
  * Creates a user directly in D1 and returns a session token for it, minted as login does (login itself
  * is tested in sessions.test.ts and security.test.ts; minting skips its PBKDF2 work).
  */
-export async function signIn(role: "admin" | "finance" | "viewer" = "admin", clientIds: string[] = []): Promise<string> {
+export async function signIn(role: "admin" | "finance" | "viewer" = "admin", clientIds: string[] = [], now = Date.now()): Promise<string> {
   const email = `${unique(role)}@example.com`;
   const [u] = await db()
     .insert(users)
@@ -220,13 +220,19 @@ export async function signIn(role: "admin" | "finance" | "viewer" = "admin", cli
   if (clientIds.length > 0) {
     await env.DB.batch(clientIds.map((c) => env.DB.prepare("INSERT INTO user_clients (user_id, client_id) VALUES (?, ?)").bind(u!.id, c)));
   }
-  return (await issueSession(env.SESSION_SECRET, u!.id)).token;
+  return (await issueSession(env.SESSION_SECRET, u!.id, now)).token;
 }
 
+/** Date.now as it was when this module loaded, before any test answered it with its own clock. */
+const realNow = Date.now.bind(Date);
+
 let adminToken: Promise<string> | undefined;
-/** One admin session per test file. */
+/**
+ * One admin session per test file, issued on the real clock whichever test asks first: issued on a
+ * clock a test moved (withClock), it would be from the future, or expired, for the tests after it.
+ */
 export function admin(): Promise<string> {
-  adminToken ??= signIn("admin");
+  adminToken ??= signIn("admin", [], realNow());
   return adminToken;
 }
 

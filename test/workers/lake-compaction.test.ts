@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ClientCounter } from "../../durable-objects/client-counter.ts";
 import { counterOf } from "../../durable-objects/client-shards.ts";
 import { EVENT_COLUMNS } from "../../schema/event.ts";
@@ -17,6 +17,10 @@ import { countingGets, DAY1, detailEvent, flush, parseCsv, partitionKeys, readPa
 const DAY = "2026-11-18";
 const RANGE = { from: "2026-11-18T00:00:00Z", to: "2026-11-19T00:00:00Z", format: "parquet" };
 const HOUSEKEEPING_AT = Date.parse("2026-11-20T03:30:00Z");
+
+// A test that fails between a console spy and its mockRestore() would leave the spy, with its calls,
+// to the next test that spies: vi.spyOn hands back the same mock.
+afterEach(() => vi.restoreAllMocks());
 
 const keys = (clientId: string, day = DAY) => partitionKeys(clientId, day);
 const reportIds = (clientId: string, range = RANGE) => reportEventIds(clientId, range);
