@@ -95,7 +95,6 @@ export const DisplayName = z
   .refine((s) => s.isWellFormed() && !/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(s), "must be plain text, without control characters");
 export const IsoDate = z.iso.date();
 
-/** `GET /health`'s answer when D1 and R2 both answer (else 503 `unhealthy`, naming which did not). */
 /**
  * A Cron Trigger job's state from its latest run: `overdue` when no run started within its cron's
  * interval and a grace (the trigger stopped firing), `unfinished` when one started and was cut off.
@@ -117,7 +116,10 @@ export type CronJobStatus = z.infer<typeof CronJobStatus>;
 export const CronJobList = z.object({ jobs: z.array(CronJobStatus) });
 export type CronJobList = z.infer<typeof CronJobList>;
 
-/** `jobs`: each Cron Trigger job's state by name; a stopped or failing job does not make the Worker unhealthy. */
+/**
+ * `GET /health`'s answer when D1 and R2 both answer (else 503 `unhealthy`, naming which did not), with
+ * each Cron Trigger job's state by name in `jobs`: a stopped or failing job does not make the Worker unhealthy.
+ */
 export const HealthResponse = z.object({ ok: z.literal(true), d1: z.literal(true), r2: z.literal(true), jobs: z.record(z.string(), CronJobState) });
 export type HealthResponse = z.infer<typeof HealthResponse>;
 
