@@ -35,6 +35,7 @@ import { CHECKPOINT_INTERVAL_MS, type ClientRollup } from "./rollups.ts";
 import { FLUSH_INTERVAL_MS } from "./lake-schedule.ts";
 import { StorageWatch } from "./storage-watch.ts";
 import { isStorageFull } from "../workers/errors.ts";
+import { countersOf } from "../workers/client-counters.ts";
 import { logLine } from "../workers/log.ts";
 
 /** What the ingest Worker knows about the client when it calls. */
@@ -632,7 +633,9 @@ export class ClientCounter extends DurableObject<Env> {
 
   /** Flushes this shard's outbox and those of the client's other `shards`, each up to its calls accepted so far. */
   private async flushShards(clientId: string, shards: number): Promise<void> {
-    await Promise.all([this.lake.flush(), ...Array.from({ length: shards - 1 }, (_, i) => counterOf(this.env, clientId, i + 1).flush())]);
+    // This shard flushes its own outbox in place, not through a call to its own stub.
+    const [, ...others] = countersOf(this.env, { id: clientId, shards });
+    await Promise.all([this.lake.flush(), ...others.map((s) => s.flush())]);
   }
 
   /** Flushes the whole outbox now (`POST /v1/admin/flush`); returns the keys written. */

@@ -150,7 +150,6 @@ export async function flushBeforeLakeRead(env: Env, client: ShardedClient): Prom
   }
 }
 
-
 /** Asks the client's shard 0 to erase `recipient` from its lake (see ClientCounter `eraseRecipient`). */
 export function eraseRecipient(env: Env, client: ShardedClient, recipient: string): Promise<Erasure> {
   return counterOf(env, client.id).eraseRecipient(client.id, client.shards, recipient);

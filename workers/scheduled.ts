@@ -49,7 +49,12 @@ export async function scheduled(controller: ScheduledController, env: Env): Prom
   await recordStarts(env.DB, names, Date.now());
   const settled = await Promise.allSettled(names.map((name) => jobs[name]!(env, controller.scheduledTime)));
   await recordEnds(env.DB, names, settled, Date.now());
-  const failed = names.filter((_, i) => settled[i]!.status === "rejected");
-  for (const s of settled) if (s.status === "rejected") log("error", null, "cron_job_failed", s.reason);
+  const failed: string[] = [];
+  settled.forEach((s, i) => {
+    if (s.status === "rejected") {
+      failed.push(names[i]!);
+      log("error", null, "cron_job_failed", s.reason);
+    }
+  });
   if (failed.length > 0) throw new Error(`cron ${controller.cron}: ${failed.join(", ")} failed`);
 }

@@ -33,12 +33,20 @@ export function compactionTotals(results: CompactionResult[]): { files: string[]
  * later with seqs between. Returns the files written (none when each shard has one file already).
  */
 export async function compactPartition(bucket: R2Bucket, clientId: string, date: string): Promise<CompactionResult[]> {
-  const { live, superseded } = effectiveParts(await listParts(bucket, clientId, date));
-  // Each is covered by a live file already.
-  await deleteKeys(bucket, superseded.map((p) => p.key));
   const out: CompactionResult[] = [];
-  for (const parts of Map.groupBy(live, (p) => seqShard(p.first)).values()) if (parts.length > 1) out.push(await compactParts(bucket, clientId, date, parts));
+  for (const parts of await liveFilesByShard(bucket, clientId, date)) if (parts.length > 1) out.push(await compactParts(bucket, clientId, date, parts));
   return out;
+}
+
+/**
+ * A partition's live files, each shard's apart and in seq order, once the files they cover are
+ * deleted (a rewrite's leftovers: each is covered by a live file already). A sharded client's shards
+ * number their seqs in separate bands, so a rewrite takes one shard's files at a time.
+ */
+export async function liveFilesByShard(bucket: R2Bucket, clientId: string, date: string): Promise<Part[][]> {
+  const { live, superseded } = effectiveParts(await listParts(bucket, clientId, date));
+  await deleteKeys(bucket, superseded.map((p) => p.key));
+  return [...Map.groupBy(live, (p) => seqShard(p.first)).values()];
 }
 
 /** Rows a rewrite leaves out (a recipient's, in an erasure); a compaction keeps every row. */
@@ -130,6 +138,6 @@ function withErased(entry: SourceEntry, erased: number[]): SourceEntry {
 }
 
 /** R2 deletes at most 1,000 keys per call. */
-export async function deleteKeys(bucket: R2Bucket, keys: string[]): Promise<void> {
+async function deleteKeys(bucket: R2Bucket, keys: string[]): Promise<void> {
   for (let i = 0; i < keys.length; i += 1000) await bucket.delete(keys.slice(i, i + 1000));
 }

@@ -1,7 +1,6 @@
-import { seqShard } from "../../durable-objects/client-shards.ts";
 import { COLUMN_INDEX } from "./columns.ts";
-import { compactParts, deleteKeys, type CompactionResult } from "./compaction.ts";
-import { clientPrefix, effectiveParts, listParts, type Part } from "./layout.ts";
+import { compactParts, liveFilesByShard, type CompactionResult } from "./compaction.ts";
+import { clientPrefix, type Part } from "./layout.ts";
 import { openAhead } from "./read-ahead.ts";
 
 const RECIPIENT = COLUMN_INDEX.recipient;
@@ -15,10 +14,7 @@ const RECIPIENT = COLUMN_INDEX.recipient;
  * replaced. `rewritten` is told of each file once it is complete, before the deletes (`compactParts`).
  */
 export async function erasePartition(bucket: R2Bucket, clientId: string, date: string, recipient: string, rewritten: (result: CompactionResult) => void): Promise<void> {
-  const { live, superseded } = effectiveParts(await listParts(bucket, clientId, date));
-  // Each is covered by a live file already, whose rows are the ones to erase.
-  await deleteKeys(bucket, superseded.map((p) => p.key));
-  for (const parts of Map.groupBy(live, (p) => seqShard(p.first)).values()) {
+  for (const parts of await liveFilesByShard(bucket, clientId, date)) {
     if (await holds(bucket, parts, recipient)) await compactParts(bucket, clientId, date, parts, (row) => row[RECIPIENT] === recipient, rewritten);
   }
 }
